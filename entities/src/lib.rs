@@ -1,0 +1,23 @@
+//! sea-orm entities: one module per table.
+//!
+//! Enumerations are stored as short strings (not native PostgreSQL enums) so the
+//! same migrations run on SQLite and PostgreSQL; the `renkei-schema` crate parses
+//! them into domain enums at the edge. Ids are UUIDv7, times UTC.
+
+pub mod api_key;
+pub mod care_team_membership;
+pub mod member;
+pub mod organization;
+pub mod organization_capability;
+pub mod patient;
+pub mod patient_identifier;
+
+pub mod prelude {
+    pub use super::api_key::Entity as ApiKey;
+    pub use super::care_team_membership::Entity as CareTeamMembership;
+    pub use super::member::Entity as Member;
+    pub use super::organization::Entity as Organization;
+    pub use super::organization_capability::Entity as OrganizationCapability;
+    pub use super::patient::Entity as Patient;
+    pub use super::patient_identifier::Entity as PatientIdentifier;
+}

@@ -1,0 +1,17 @@
+//! Migrations for the renkei hub. They use only portable DDL so that the same
+//! migration runs on SQLite (the embedded default) and PostgreSQL (production);
+//! where a backend needs something of its own the migration branches on
+//! `manager.get_database_backend()`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_core::Migration)]
+    }
+}

@@ -1,0 +1,218 @@
+//! Closed lists from the domain (`shared/domain.md`). Each value is stored in the
+//! database as its GraphQL name, so a row reads the same in SQL and in the API.
+
+use crate::error::ApiError;
+
+/// Declares a closed enumeration that is a GraphQL enum and a database string.
+macro_rules! domain_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $db:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as stored in the database and shown in the API.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $db),+
+                }
+            }
+
+            /// Parses the stored / configured name (`"PHYSICIAN"`).
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($db => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// Reads a value back from the database; an unknown value means the
+            /// database was written by something else and is an internal error.
+            pub fn from_db(s: &str) -> Result<Self, ApiError> {
+                Self::parse(s).ok_or_else(|| {
+                    ApiError::internal(format_args!(
+                        "unknown {} value in database: {s:?}",
+                        stringify!($name)
+                    ))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+domain_enum! {
+    /// The kind of a participating organisation.
+    pub enum OrganizationKind {
+        /// 病院 (acute, recovery or chronic; core hospitals hold back-up beds).
+        Hospital = "HOSPITAL",
+        /// 診療所, including in-home-care support clinics (在宅療養支援診療所).
+        Clinic = "CLINIC",
+        /// 歯科診療所.
+        DentalClinic = "DENTAL_CLINIC",
+        /// 調剤薬局.
+        Pharmacy = "PHARMACY",
+        /// 訪問看護ステーション.
+        VisitingNurseStation = "VISITING_NURSE_STATION",
+        /// 居宅介護支援事業所: where care managers work.
+        HomeCareSupportOffice = "HOME_CARE_SUPPORT_OFFICE",
+        /// Visiting care, day service, short stay, group home, serviced housing.
+        CareServiceProvider = "CARE_SERVICE_PROVIDER",
+        /// 特養 / 老健 / 介護医療院.
+        NursingHome = "NURSING_HOME",
+        /// Rehabilitation provider (visiting or day rehab).
+        RehabilitationProvider = "REHABILITATION_PROVIDER",
+        /// 地域包括支援センター.
+        CommunityGeneralSupportCenter = "COMMUNITY_GENERAL_SUPPORT_CENTER",
+        /// Municipality (介護保険係 …).
+        Municipality = "MUNICIPALITY",
+        /// 在宅医療介護連携支援センター: runs the network.
+        CoordinationCenter = "COORDINATION_CENTER",
+        /// 消防・救急.
+        AmbulanceService = "AMBULANCE_SERVICE",
+        /// 保健所.
+        PublicHealthCenter = "PUBLIC_HEALTH_CENTER",
+    }
+}
+
+domain_enum! {
+    /// What an organisation offers; the resource directory filters on these.
+    pub enum Capability {
+        /// 往診・訪問診療 / home visits.
+        HomeVisits = "HOME_VISITS",
+        /// 24時間対応.
+        TwentyFourHourCover = "TWENTY_FOUR_HOUR_COVER",
+        /// 訪問歯科診療.
+        VisitingDentalCare = "VISITING_DENTAL_CARE",
+        /// 在宅患者訪問薬剤管理指導 / home medication management.
+        HomeMedicationManagement = "HOME_MEDICATION_MANAGEMENT",
+        /// 看取り: end-of-life care at home.
+        EndOfLifeCare = "END_OF_LIFE_CARE",
+        /// 後方支援病床: back-up beds for patients cared for at home.
+        BackupBeds = "BACKUP_BEDS",
+        /// Home oxygen, ventilators and other medical devices at home.
+        HomeMedicalDevices = "HOME_MEDICAL_DEVICES",
+        /// Dementia care and consultation.
+        DementiaCare = "DEMENTIA_CARE",
+        /// Visiting rehabilitation (PT/OT/ST).
+        VisitingRehabilitation = "VISITING_REHABILITATION",
+        /// Emergency admission.
+        EmergencyAdmission = "EMERGENCY_ADMISSION",
+        /// Short stay (ショートステイ).
+        ShortStay = "SHORT_STAY",
+        /// Day service (デイサービス).
+        DayService = "DAY_SERVICE",
+        /// Visiting care / home helper (訪問介護).
+        VisitingCare = "VISITING_CARE",
+    }
+}
+
+domain_enum! {
+    /// A member's profession (職種): the basis of role-limited access.
+    pub enum Profession {
+        Physician = "PHYSICIAN",
+        Dentist = "DENTIST",
+        DentalHygienist = "DENTAL_HYGIENIST",
+        Pharmacist = "PHARMACIST",
+        Nurse = "NURSE",
+        /// 保健師.
+        PublicHealthNurse = "PUBLIC_HEALTH_NURSE",
+        /// PT / OT / ST.
+        Therapist = "THERAPIST",
+        /// 管理栄養士.
+        Dietitian = "DIETITIAN",
+        /// 介護支援専門員.
+        CareManager = "CARE_MANAGER",
+        /// 介護職 / ホームヘルパー.
+        CareWorker = "CARE_WORKER",
+        /// 医療ソーシャルワーカー.
+        MedicalSocialWorker = "MEDICAL_SOCIAL_WORKER",
+        /// 社会福祉士.
+        SocialWorker = "SOCIAL_WORKER",
+        /// 救急隊員.
+        EmsCrew = "EMS_CREW",
+        /// Municipal staff.
+        MunicipalStaff = "MUNICIPAL_STAFF",
+        /// Runs the network: directory, keys, members. Not a clinician.
+        NetworkAdministrator = "NETWORK_ADMINISTRATOR",
+    }
+}
+
+domain_enum! {
+    pub enum MemberStatus {
+        Active = "ACTIVE",
+        /// A suspended member's tokens are refused.
+        Suspended = "SUSPENDED",
+    }
+}
+
+domain_enum! {
+    pub enum Sex {
+        Male = "MALE",
+        Female = "FEMALE",
+        Other = "OTHER",
+        Unknown = "UNKNOWN",
+    }
+}
+
+domain_enum! {
+    pub enum PatientStatus {
+        /// Cared for in the region.
+        Active = "ACTIVE",
+        /// Moved out of the region.
+        MovedAway = "MOVED_AWAY",
+        /// Deceased; `deceasedOn` and `placeOfDeath` are set.
+        Deceased = "DECEASED",
+    }
+}
+
+domain_enum! {
+    /// Where a patient died: the guide counts home deaths (在宅看取り).
+    pub enum PlaceOfDeath {
+        Home = "HOME",
+        Hospital = "HOSPITAL",
+        NursingHome = "NURSING_HOME",
+        Other = "OTHER",
+        Unknown = "UNKNOWN",
+    }
+}
+
+domain_enum! {
+    /// The role an organisation (or member) plays on a patient's care team.
+    pub enum CareTeamRole {
+        /// 主治医.
+        PrimaryPhysician = "PRIMARY_PHYSICIAN",
+        /// 副主治医.
+        DeputyPhysician = "DEPUTY_PHYSICIAN",
+        /// 介護支援専門員 (ケアマネジャー).
+        CareManager = "CARE_MANAGER",
+        VisitingNurse = "VISITING_NURSE",
+        Pharmacy = "PHARMACY",
+        Dentist = "DENTIST",
+        DentalHygienist = "DENTAL_HYGIENIST",
+        /// Visiting care, day service, short stay …
+        CareService = "CARE_SERVICE",
+        Rehabilitation = "REHABILITATION",
+        /// The hospital that admits or backs the patient.
+        Hospital = "HOSPITAL",
+        /// 地域包括支援センター.
+        CommunitySupportCenter = "COMMUNITY_SUPPORT_CENTER",
+        Municipality = "MUNICIPALITY",
+        Other = "OTHER",
+    }
+}

@@ -1,0 +1,11 @@
+//! Domain types: closed enumerations and validated values.
+//!
+//! GraphQL input is parsed into these types at the edge (`TryFrom` in the
+//! `graphql` module); past the edge a value of one of these types is valid by
+//! construction, so services never re-check it.
+
+mod enums;
+mod values;
+
+pub use enums::*;
+pub use values::*;

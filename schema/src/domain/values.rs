@@ -1,0 +1,288 @@
+//! Validated values. Each has a private field and a `parse` that says, in words a
+//! person can act on, what is wrong with the input — quoting it where that helps.
+
+use chrono::{Datelike, NaiveDate, Utc};
+
+use crate::error::ApiError;
+
+/// Rejects control characters (a newline in a name is never intended and breaks
+/// printed forms and CSV exports alike).
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// A person's or organisation's display name, or a free-text line such as an address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text(String);
+
+impl Text {
+    /// `max` is in characters, not bytes: Japanese text is 3 bytes a character.
+    pub fn parse(field: &str, raw: &str, max: usize) -> Result<Self, ApiError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ApiError::bad_input(field, "must not be empty"));
+        }
+        if s.chars().count() > max {
+            return Err(ApiError::bad_input(
+                field,
+                format!("must be at most {max} characters"),
+            ));
+        }
+        if has_control(s) {
+            return Err(ApiError::bad_input(
+                field,
+                "must not contain control characters such as line breaks",
+            ));
+        }
+        Ok(Text(s.to_string()))
+    }
+
+    pub fn parse_opt(field: &str, raw: Option<&str>, max: usize) -> Result<Option<Self>, ApiError> {
+        raw.map(|r| Self::parse(field, r, max)).transpose()
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Maximum length of names: long enough for 「医療法人社団 …会 …クリニック」.
+pub const NAME_MAX: usize = 200;
+/// Maximum length of an address line.
+pub const ADDRESS_MAX: usize = 300;
+
+/// A reading in katakana (フリガナ). Hiragana is accepted and converted to
+/// katakana, so 「やまだ はなこ」 and 「ヤマダ ハナコ」 are the same reading;
+/// spaces (half- or full-width) are normalised to one full-width space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kana(String);
+
+impl Kana {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let trimmed = raw.trim_matches(|c: char| c == ' ' || c == '\u{3000}');
+        if trimmed.is_empty() {
+            return Err(ApiError::bad_input(field, "must not be empty"));
+        }
+        let mut out = String::with_capacity(trimmed.len());
+        let mut last_space = false;
+        for c in trimmed.chars() {
+            let mapped = match c {
+                // Hiragana ぁ..ゖ and the iteration marks ゝゞ map to katakana by
+                // a fixed offset of 0x60.
+                '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
+                    char::from_u32(c as u32 + 0x60).unwrap_or(c)
+                }
+                // Katakana ァ..ヺ, the middle dot ・, the long mark ー, ヽヾ.
+                '\u{30A1}'..='\u{30FE}' => c,
+                ' ' | '\u{3000}' => {
+                    if last_space {
+                        continue;
+                    }
+                    last_space = true;
+                    out.push('\u{3000}');
+                    continue;
+                }
+                _ => {
+                    let hint = if ('\u{FF66}'..='\u{FF9F}').contains(&c) {
+                        " (half-width katakana: use full-width)"
+                    } else {
+                        ""
+                    };
+                    return Err(ApiError::bad_input(
+                        field,
+                        format!(
+                            "must be written in katakana or hiragana; {c:?} in {raw:?} is not kana{hint}"
+                        ),
+                    ));
+                }
+            };
+            last_space = false;
+            out.push(mapped);
+        }
+        if out.chars().count() > NAME_MAX {
+            return Err(ApiError::bad_input(
+                field,
+                format!("must be at most {NAME_MAX} characters"),
+            ));
+        }
+        Ok(Kana(out))
+    }
+
+    pub fn parse_opt(field: &str, raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        raw.map(|r| Self::parse(field, r)).transpose()
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A telephone or fax number: digits with optional hyphens, brackets, spaces and a
+/// leading `+`; 10 to 15 digits (Japanese numbers have 10 or 11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let s = raw.trim();
+        let digits = s.chars().filter(char::is_ascii_digit).count();
+        let shape_ok = s
+            .char_indices()
+            .all(|(i, c)| c.is_ascii_digit() || "-() ".contains(c) || (c == '+' && i == 0));
+        if !shape_ok || !(10..=15).contains(&digits) {
+            return Err(ApiError::bad_input(
+                field,
+                format!("{raw:?} is not a telephone number (10 to 15 digits, e.g. 0157-23-4567)"),
+            ));
+        }
+        Ok(Phone(s.to_string()))
+    }
+
+    pub fn parse_opt(field: &str, raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        raw.map(|r| Self::parse(field, r)).transpose()
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A Japanese postal code, stored as `NNN-NNNN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostalCode(String);
+
+impl PostalCode {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let digits: String = raw.trim().chars().filter(|c| *c != '-').collect();
+        if digits.len() != 7 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ApiError::bad_input(
+                field,
+                format!("{raw:?} is not a postal code (7 digits, e.g. 090-0001)"),
+            ));
+        }
+        Ok(PostalCode(format!("{}-{}", &digits[..3], &digits[3..])))
+    }
+
+    pub fn parse_opt(field: &str, raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        raw.map(|r| Self::parse(field, r)).transpose()
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A facility's own patient ID (カルテ番号, 利用者番号 …). Opaque to the hub, so
+/// only its length and printability are checked; it is compared exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalId(String);
+
+/// Long enough for every facility system seen so far, short enough to index.
+pub const LOCAL_ID_MAX: usize = 64;
+
+impl LocalId {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ApiError::bad_input(field, "must not be empty"));
+        }
+        if s.chars().count() > LOCAL_ID_MAX {
+            return Err(ApiError::bad_input(
+                field,
+                format!("must be at most {LOCAL_ID_MAX} characters"),
+            ));
+        }
+        if has_control(s) {
+            return Err(ApiError::bad_input(field, "must not contain control characters"));
+        }
+        Ok(LocalId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A location in WGS 84 degrees.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GeoPoint {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+impl GeoPoint {
+    pub fn parse(field: &str, latitude: f64, longitude: f64) -> Result<Self, ApiError> {
+        if !(-90.0..=90.0).contains(&latitude) {
+            return Err(ApiError::bad_input(
+                format!("{field}.latitude"),
+                format!("{latitude} is not a latitude (-90 to 90)"),
+            ));
+        }
+        if !(-180.0..=180.0).contains(&longitude) {
+            return Err(ApiError::bad_input(
+                format!("{field}.longitude"),
+                format!("{longitude} is not a longitude (-180 to 180)"),
+            ));
+        }
+        Ok(GeoPoint { latitude, longitude })
+    }
+}
+
+/// A date that must lie between 1900-01-01 and today (birth dates, dates of
+/// death): a future birth date is always a typing error.
+pub fn past_date(field: &str, date: NaiveDate) -> Result<NaiveDate, ApiError> {
+    let today = Utc::now().date_naive();
+    if date > today {
+        return Err(ApiError::bad_input(
+            field,
+            format!("{date} is in the future"),
+        ));
+    }
+    if date.year() < 1900 {
+        return Err(ApiError::bad_input(
+            field,
+            format!("{date} is before 1900"),
+        ));
+    }
+    Ok(date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hiragana_becomes_katakana_and_spaces_are_normalised() {
+        let k = Kana::parse("k", " やまだ  ハナコ ").unwrap();
+        assert_eq!(k.into_inner(), "ヤマダ\u{3000}ハナコ");
+    }
+
+    #[test]
+    fn latin_and_kanji_are_not_kana() {
+        assert!(Kana::parse("k", "Yamada").is_err());
+        assert!(Kana::parse("k", "山田").is_err());
+        assert!(Kana::parse("k", "ﾔﾏﾀﾞ").is_err());
+    }
+
+    #[test]
+    fn postal_codes_are_normalised() {
+        assert_eq!(PostalCode::parse("p", "0900001").unwrap().into_inner(), "090-0001");
+        assert!(PostalCode::parse("p", "090-001").is_err());
+    }
+
+    #[test]
+    fn phone_numbers_need_ten_digits() {
+        assert!(Phone::parse("p", "0157-23-4567").is_ok());
+        assert!(Phone::parse("p", "+81 157 23 4567").is_ok());
+        assert!(Phone::parse("p", "123").is_err());
+        assert!(Phone::parse("p", "0157-23-456a").is_err());
+    }
+}

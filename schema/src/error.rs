@@ -1,0 +1,118 @@
+//! The one error type of the GraphQL boundary.
+//!
+//! Every variant maps to exactly one stable `extensions.code`; clients branch on
+//! the code, people read the message. The list is documented in `docs/errors.md`
+//! and must stay in step with [`ApiError::code`].
+//!
+//! Internal failures (database, I/O) are logged here with their cause and reach
+//! the client only as an opaque message plus the request's id, so database text
+//! never leaves the server.
+
+use async_graphql::ErrorExtensions;
+
+/// Deliberately not `Display`: async-graphql converts any `Display` type into an
+/// error *without* extensions, so keeping `Display` off makes every conversion go
+/// through [`From<ApiError>`] below, which sets the code.
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// `UNAUTHENTICATED`: no credentials, or credentials that are invalid,
+    /// expired or belong to a suspended member / revoked key.
+    Unauthenticated(String),
+    /// `FORBIDDEN`: the caller is known but may not perform this operation.
+    Forbidden(String),
+    /// `NOT_FOUND`: the object does not exist *or the caller may not know that it
+    /// exists* (a patient outside the caller's relationships).
+    NotFound(String),
+    /// `BAD_USER_INPUT`: the input is well-formed GraphQL but its values are not
+    /// acceptable (empty name, impossible date, malformed kana …). `field` names
+    /// the offending input field.
+    BadUserInput { field: String, message: String },
+    /// `CONFLICT`: the request contradicts existing data (a local ID already
+    /// linked to another patient, ending a membership twice …).
+    Conflict(String),
+    /// `INTERNAL`: something failed inside the hub. The cause is logged, the
+    /// client sees only an opaque message.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The message a client (or a CLI user) sees. Internal causes are never in it.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => {
+                "internal error: the hub could not complete the request; it has been logged"
+                    .to_string()
+            }
+            ApiError::Unauthenticated(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m) => m.clone(),
+            ApiError::BadUserInput { field, message } => format!("{field}: {message}"),
+        }
+    }
+
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::BadUserInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(format!("{what} not found"))
+    }
+
+    /// Logs the cause and returns the opaque `INTERNAL` error.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::Internal(cause.to_string())
+    }
+
+    /// Prefixes the field path of a `BAD_USER_INPUT` error (`input.name` …).
+    pub fn in_field(self, prefix: &str) -> Self {
+        match self {
+            ApiError::BadUserInput { field, message } => ApiError::BadUserInput {
+                field: format!("{prefix}.{field}"),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        ApiError::internal(format_args!("database: {err}"))
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        let message = self.message();
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", self.code());
+            if let ApiError::BadUserInput { field, .. } = self {
+                ext.set("field", field.as_str());
+            }
+        })
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        err.extend()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

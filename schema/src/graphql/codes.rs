@@ -1,0 +1,73 @@
+//! Gives every error that async-graphql itself raises a stable `extensions.code`,
+//! so clients can branch on codes for *all* errors, not only ours:
+//!
+//! - `GRAPHQL_PARSE_FAILED`: the query is not valid GraphQL syntax;
+//! - `BAD_USER_INPUT`: an argument or variable has the wrong type or an
+//!   impossible value (e.g. `"2023-02-30"` for a `Date`);
+//! - `GRAPHQL_VALIDATION_FAILED`: anything else the schema rejects before
+//!   execution (unknown field, depth or complexity limit …).
+
+use std::sync::Arc;
+
+use async_graphql::{
+    ServerError, ServerResult, ValidationResult, Variables,
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    },
+    parser::types::ExecutableDocument,
+};
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+fn with_code(mut err: ServerError, code: &'static str) -> ServerError {
+    let ext = err.extensions.get_or_insert_with(Default::default);
+    if ext.get("code").is_none() {
+        ext.set("code", code);
+    }
+    err
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables)
+            .await
+            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    // async-graphql words every input-coercion failure this way
+                    // (validation/rules/arguments_of_correct_type.rs).
+                    let code = if e.message.starts_with("Invalid value for argument") {
+                        "BAD_USER_INPUT"
+                    } else {
+                        "GRAPHQL_VALIDATION_FAILED"
+                    };
+                    with_code(e, code)
+                })
+                .collect()
+        })
+    }
+}

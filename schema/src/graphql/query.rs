@@ -1,0 +1,183 @@
+//! The root query. Resolvers are thin: parse, obtain a capability, call a
+//! service, wrap the result.
+
+use async_graphql::{
+    Context, ID, Object, Result,
+    connection::{Connection, Edge, EmptyFields},
+};
+use base64::Engine;
+use uuid::Uuid;
+
+use super::inputs::{OrganizationFilterInput, parse_id};
+use super::types::{Member, Organization, Patient, Viewer, ViewerKind};
+use super::{ctx_db, ctx_request, load_patient, loaders::Loaders};
+use crate::domain::{LocalId, Text, NAME_MAX};
+use crate::error::ApiError;
+use crate::principal::Principal;
+use crate::services::{organizations, patients};
+
+pub struct Query;
+
+/// Page size when `first` is not given, and the most a page may hold.
+const DEFAULT_PAGE: i32 = 20;
+const MAX_PAGE: i32 = 100;
+
+fn encode_cursor(id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| Uuid::from_slice(&b).ok())
+        .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by this hub"))
+}
+
+#[Object]
+impl Query {
+    /// The authenticated caller.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Viewer> {
+        let req = ctx_request(ctx)?;
+        Ok(match &req.principal {
+            Principal::Member {
+                member_id,
+                organization_id,
+                ..
+            } => Viewer {
+                kind: ViewerKind::Member,
+                member_id: Some(*member_id),
+                organization_id: *organization_id,
+            },
+            Principal::System {
+                organization_id, ..
+            } => Viewer {
+                kind: ViewerKind::System,
+                member_id: None,
+                organization_id: *organization_id,
+            },
+        })
+    }
+
+    /// The resource directory: organisations in registration order, filtered by
+    /// kind, municipality and capabilities (Relay cursor connection).
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OrganizationFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Organization, EmptyFields, EmptyFields>> {
+        ctx_request(ctx)?;
+        let first = first.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(ApiError::bad_input(
+                "first",
+                format!("must be between 1 and {MAX_PAGE}, got {first}"),
+            )
+            .into());
+        }
+        let after = after.as_deref().map(decode_cursor).transpose()?;
+        let filter = filter.unwrap_or_default();
+        let municipality = Text::parse_opt("filter.municipality", filter.municipality.as_deref(), NAME_MAX)?;
+        let filter = organizations::OrganizationFilter {
+            kinds: filter.kinds,
+            municipality: municipality.map(Text::into_inner),
+            capabilities: filter.capabilities,
+        };
+        let (rows, has_next) =
+            organizations::list(ctx_db(ctx), &filter, after, first as u64).await?;
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|o| Edge::new(encode_cursor(o.id), Organization(o))),
+        );
+        Ok(connection)
+    }
+
+    /// One organisation by id.
+    async fn organization(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Organization>> {
+        ctx_request(ctx)?;
+        let id = parse_id("id", &id)?;
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .organization
+            .load_one(id)
+            .await?
+            .map(Organization))
+    }
+
+    /// One member by id.
+    async fn member(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Member>> {
+        ctx_request(ctx)?;
+        let id = parse_id("id", &id)?;
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .member
+            .load_one(id)
+            .await?
+            .map(Member))
+    }
+
+    /// A patient by id. `NOT_FOUND` unless the caller's organisation has a
+    /// relationship with the patient — it cannot tell "no such patient" from
+    /// "not yours".
+    async fn patient(&self, ctx: &Context<'_>, id: ID) -> Result<Patient> {
+        let id = parse_id("id", &id)?;
+        load_patient(ctx, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("patient").into())
+    }
+
+    /// A patient by an organisation's local ID (名寄せ lookup). Defaults to the
+    /// caller's organisation. Same visibility rule as `patient`.
+    async fn patient_by_local_id(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: Option<ID>,
+        local_id: String,
+    ) -> Result<Patient> {
+        let req = ctx_request(ctx)?;
+        let org = match organization_id {
+            Some(id) => parse_id("organizationId", &id)?,
+            None => req.principal.organization_id(),
+        };
+        let local_id = LocalId::parse("localId", &local_id)?;
+        let Some(identifier) = patients::find_by_local_id(ctx_db(ctx), org, local_id.as_str()).await?
+        else {
+            return Err(ApiError::not_found("patient").into());
+        };
+        load_patient(ctx, identifier.patient_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("patient").into())
+    }
+
+    /// Apollo Federation: resolves `Patient` representations. A patient the
+    /// caller may not see resolves to null, exactly like one that does not exist.
+    #[graphql(entity)]
+    async fn find_patient_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Patient>> {
+        let Ok(id) = Uuid::try_parse(id.as_str()) else {
+            return Ok(None);
+        };
+        Ok(load_patient(ctx, id).await?)
+    }
+
+    /// Apollo Federation: resolves `Organization` representations.
+    #[graphql(entity)]
+    async fn find_organization_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<Organization>> {
+        ctx_request(ctx)?;
+        let Ok(id) = Uuid::try_parse(id.as_str()) else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .organization
+            .load_one(id)
+            .await?
+            .map(Organization))
+    }
+}

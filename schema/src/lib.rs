@@ -1,0 +1,23 @@
+//! renkei's GraphQL schema, domain services and access policy.
+//!
+//! A newcomer's map:
+//! - [`domain`]: closed enumerations and validated values — what the data *is*;
+//! - [`policy`]: the one module that decides access; resolvers obtain a
+//!   capability from it before they touch patient data;
+//! - [`services`]: the rules (register, link, end a membership …), one module
+//!   per aggregate, free of GraphQL;
+//! - [`graphql`]: the schema — thin resolvers that parse input, ask the policy,
+//!   call a service and wrap the result;
+//! - [`demo`]: the fictional demo region;
+//! - [`error`]: the error type of the GraphQL boundary and its stable codes.
+
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod policy;
+pub mod principal;
+pub mod services;
+
+pub use graphql::{RenkeiSchema, SchemaDeps, build_schema, sdl};
+pub use principal::{Principal, RequestContext};

@@ -1,0 +1,179 @@
+//! API keys of organisations' systems.
+//!
+//! A key reads `rk_<key id>_<secret>`: the id finds the row, the secret is
+//! checked against an argon2id hash. Only the hash is stored; the whole key is
+//! returned once, by [`create`]. Verification is deliberately slow (argon2), so
+//! callers cache successful verifications briefly (see the server's auth module).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use sha2::{Digest, Sha256};
+use base64::Engine;
+use chrono::Utc;
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use uuid::Uuid;
+
+use crate::domain::Text;
+use crate::error::{ApiError, ApiResult};
+use crate::policy::AdminAccess;
+use crate::principal::Principal;
+use entities::api_key;
+
+const PREFIX: &str = "rk_";
+
+#[derive(Debug)]
+pub struct NewApiKey {
+    pub organization_id: Uuid,
+    pub name: Text,
+}
+
+/// Creates a key and returns it with its plaintext, which is never stored.
+pub async fn create(
+    db: &DatabaseConnection,
+    _admin: AdminAccess,
+    new: NewApiKey,
+) -> ApiResult<(api_key::Model, String)> {
+    super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
+    let mut secret_bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret_bytes);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes);
+    let hash: PasswordHash = Argon2::default()
+        .hash_password(secret.as_bytes())
+        .map_err(ApiError::internal)?;
+    let hash = hash.to_string();
+    let id = super::new_id();
+    let model = api_key::ActiveModel {
+        id: Set(id),
+        organization_id: Set(new.organization_id),
+        name: Set(new.name.into_inner()),
+        secret_hash: Set(hash),
+        created_at: Set(Utc::now()),
+        revoked_at: Set(None),
+    };
+    let inserted = api_key::Entity::insert(model).exec_with_returning(db).await?;
+    let plaintext = format!("{PREFIX}{}_{secret}", id.simple());
+    Ok((inserted, plaintext))
+}
+
+pub async fn revoke(
+    db: &DatabaseConnection,
+    _admin: AdminAccess,
+    id: Uuid,
+) -> ApiResult<api_key::Model> {
+    let found = api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    if found.revoked_at.is_some() {
+        return Err(ApiError::Conflict("the API key is already revoked".into()));
+    }
+    let mut active: api_key::ActiveModel = found.into();
+    active.revoked_at = Set(Some(Utc::now()));
+    Ok(active.update(db).await?)
+}
+
+pub async fn of_organization(
+    db: &DatabaseConnection,
+    organization_id: Uuid,
+) -> ApiResult<Vec<api_key::Model>> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::OrganizationId.eq(organization_id))
+        .order_by_asc(api_key::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Whether a bearer token looks like an API key rather than a JWT.
+pub fn looks_like_api_key(token: &str) -> bool {
+    token.starts_with(PREFIX)
+}
+
+/// Verifies an API key and returns the principal of its organisation's system.
+pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Principal> {
+    let invalid = || ApiError::Unauthenticated("the API key is not valid".into());
+    let rest = token.strip_prefix(PREFIX).ok_or_else(invalid)?;
+    let (id, secret) = rest.split_once('_').ok_or_else(invalid)?;
+    let id = Uuid::try_parse(id).map_err(|_| invalid())?;
+    let key = api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(invalid)?;
+    if key.revoked_at.is_some() {
+        return Err(ApiError::Unauthenticated("the API key has been revoked".into()));
+    }
+    let hash = PasswordHash::new(&key.secret_hash).map_err(ApiError::internal)?;
+    let secret = secret.to_string();
+    // argon2 is CPU-heavy by design: keep it off the async executor's threads.
+    let ok = tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &hash)
+            .is_ok()
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if !ok {
+        return Err(invalid());
+    }
+    Ok(Principal::System {
+        api_key_id: key.id,
+        organization_id: key.organization_id,
+    })
+}
+
+/// Remembers successful API-key verifications for a short time, so that a
+/// system making many requests pays for argon2 once per `ttl`, not per request.
+/// Entries are keyed by a SHA-256 of the whole key, never the key itself.
+/// Revoking a key on this instance forgets it at once; other instances stop
+/// accepting it when their entry expires (at most `ttl` later).
+pub struct ApiKeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+}
+
+/// Bounds the cache's memory: past this many live keys it is simply cleared.
+const CACHE_MAX: usize = 10_000;
+
+impl ApiKeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        ApiKeyCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn authenticate(&self, db: &DatabaseConnection, token: &str) -> ApiResult<Principal> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some((principal, at)) = self.lock().get(&digest) {
+            if at.elapsed() < self.ttl {
+                return Ok(principal.clone());
+            }
+        }
+        let principal = authenticate(db, token).await?;
+        let mut entries = self.lock();
+        if entries.len() >= CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(digest, (principal.clone(), Instant::now()));
+        Ok(principal)
+    }
+
+    /// Forgets a revoked key.
+    pub fn forget(&self, api_key_id: Uuid) {
+        self.lock().retain(|_, (p, _)| {
+            !matches!(p, Principal::System { api_key_id: id, .. } if *id == api_key_id)
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Principal, Instant)>> {
+        // A panic while holding the lock cannot leave the map inconsistent
+        // (each operation is a single insert/remove), so poisoning is ignored.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,139 @@
+//! Care-team memberships: who looks after a patient, in which role, since when.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use uuid::Uuid;
+
+use crate::domain::CareTeamRole;
+use crate::error::{ApiError, ApiResult};
+use crate::policy::{self, PatientAccess};
+use entities::{care_team_membership, member};
+
+#[derive(Debug)]
+pub struct NewMembership {
+    pub organization_id: Uuid,
+    pub member_id: Option<Uuid>,
+    pub role: CareTeamRole,
+    pub start_date: NaiveDate,
+}
+
+pub async fn add(
+    db: &DatabaseConnection,
+    access: &PatientAccess,
+    new: NewMembership,
+) -> ApiResult<care_team_membership::Model> {
+    super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
+    if let Some(member_id) = new.member_id {
+        let m = member::Entity::find_by_id(member_id)
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                ApiError::bad_input("input.memberId", format!("no member has the id {member_id}"))
+            })?;
+        if m.organization_id != new.organization_id {
+            return Err(ApiError::bad_input(
+                "input.memberId",
+                "the member does not belong to the given organisation",
+            ));
+        }
+    }
+    // The same organisation (and member) in the same role twice at once is a
+    // duplicate, not a second relationship.
+    let today = Utc::now().date_naive();
+    let mut dup = care_team_membership::Entity::find()
+        .filter(care_team_membership::Column::PatientId.eq(access.patient_id()))
+        .filter(care_team_membership::Column::OrganizationId.eq(new.organization_id))
+        .filter(care_team_membership::Column::Role.eq(new.role.as_str()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(care_team_membership::Column::EndDate.is_null())
+                .add(care_team_membership::Column::EndDate.gte(today)),
+        );
+    dup = match new.member_id {
+        Some(m) => dup.filter(care_team_membership::Column::MemberId.eq(m)),
+        None => dup.filter(care_team_membership::Column::MemberId.is_null()),
+    };
+    if dup.one(db).await?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "the organisation is already on the care team as {}",
+            new.role
+        )));
+    }
+    let now = Utc::now();
+    let model = care_team_membership::ActiveModel {
+        id: Set(super::new_id()),
+        patient_id: Set(access.patient_id()),
+        organization_id: Set(new.organization_id),
+        member_id: Set(new.member_id),
+        role: Set(new.role.as_str().to_string()),
+        start_date: Set(new.start_date),
+        end_date: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    Ok(care_team_membership::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?)
+}
+
+/// Loads a membership for `endCareTeamMembership`; the caller must then obtain
+/// access to its patient before ending it.
+pub async fn find(
+    db: &DatabaseConnection,
+    id: Uuid,
+) -> ApiResult<Option<care_team_membership::Model>> {
+    Ok(care_team_membership::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn end(
+    db: &DatabaseConnection,
+    access: &PatientAccess,
+    membership: care_team_membership::Model,
+    end_date: NaiveDate,
+) -> ApiResult<care_team_membership::Model> {
+    if membership.patient_id != access.patient_id() {
+        return Err(ApiError::not_found("care-team membership"));
+    }
+    if membership.end_date.is_some() {
+        return Err(ApiError::Conflict(
+            "the care-team membership has already ended".into(),
+        ));
+    }
+    if end_date < membership.start_date {
+        return Err(ApiError::bad_input(
+            "input.endDate",
+            format!(
+                "{end_date} is before the membership's start date {}",
+                membership.start_date
+            ),
+        ));
+    }
+    let mut active: care_team_membership::ActiveModel = membership.into();
+    active.end_date = Set(Some(end_date));
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+/// Memberships of many patients, active today only unless `include_ended`.
+pub async fn of_patients(
+    db: &DatabaseConnection,
+    patient_ids: &[Uuid],
+    include_ended: bool,
+) -> ApiResult<HashMap<Uuid, Vec<care_team_membership::Model>>> {
+    let mut query = care_team_membership::Entity::find()
+        .filter(care_team_membership::Column::PatientId.is_in(patient_ids.to_vec()))
+        .order_by_asc(care_team_membership::Column::Id);
+    if !include_ended {
+        query = query.filter(policy::active_on(Utc::now().date_naive()));
+    }
+    let mut map: HashMap<Uuid, Vec<_>> = HashMap::new();
+    for row in query.all(db).await? {
+        map.entry(row.patient_id).or_default().push(row);
+    }
+    Ok(map)
+}

@@ -1,0 +1,165 @@
+//! Members: the professionals of each organisation.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use uuid::Uuid;
+
+use crate::domain::{Kana, MemberStatus, Profession, Text};
+use crate::error::{ApiError, ApiResult};
+use crate::policy::AdminAccess;
+use crate::principal::Principal;
+use entities::member;
+
+#[derive(Debug)]
+pub struct NewMember {
+    pub organization_id: Uuid,
+    pub name: Text,
+    pub name_kana: Option<Kana>,
+    pub profession: Profession,
+}
+
+pub async fn register(
+    db: &DatabaseConnection,
+    _admin: AdminAccess,
+    new: NewMember,
+) -> ApiResult<member::Model> {
+    super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
+    let now = Utc::now();
+    let model = member::ActiveModel {
+        id: Set(super::new_id()),
+        organization_id: Set(new.organization_id),
+        name: Set(new.name.into_inner()),
+        name_kana: Set(new.name_kana.map(Kana::into_inner)),
+        profession: Set(new.profession.as_str().to_string()),
+        status: Set(MemberStatus::Active.as_str().to_string()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    Ok(member::Entity::insert(model).exec_with_returning(db).await?)
+}
+
+/// Suspends or reactivates a member. A suspended member's tokens are refused
+/// from the next request on.
+pub async fn set_status(
+    db: &DatabaseConnection,
+    _admin: AdminAccess,
+    member_id: Uuid,
+    status: MemberStatus,
+) -> ApiResult<member::Model> {
+    let found = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let mut active: member::ActiveModel = found.into();
+    active.status = Set(status.as_str().to_string());
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<HashMap<Uuid, member::Model>> {
+    Ok(member::Entity::find()
+        .filter(member::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect())
+}
+
+pub async fn of_organizations(
+    db: &DatabaseConnection,
+    org_ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Vec<member::Model>>> {
+    let rows = member::Entity::find()
+        .filter(member::Column::OrganizationId.is_in(org_ids.to_vec()))
+        .order_by_asc(member::Column::Id)
+        .all(db)
+        .await?;
+    let mut map: HashMap<Uuid, Vec<member::Model>> = HashMap::new();
+    for m in rows {
+        map.entry(m.organization_id).or_default().push(m);
+    }
+    Ok(map)
+}
+
+/// The principal for a verified token subject. A member who does not exist
+/// (any more) or is suspended is not authenticated.
+pub async fn principal_for(db: &DatabaseConnection, member_id: Uuid) -> ApiResult<Principal> {
+    let m = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("the token's member is not registered".into()))?;
+    if MemberStatus::from_db(&m.status)? != MemberStatus::Active {
+        return Err(ApiError::Unauthenticated(
+            "the token's member is suspended".into(),
+        ));
+    }
+    Ok(Principal::Member {
+        member_id: m.id,
+        organization_id: m.organization_id,
+        profession: Profession::from_db(&m.profession)?,
+    })
+}
+
+/// Creates a network administrator — and, if no coordination centre of that
+/// name exists, the centre — without an authenticated caller. This is how an
+/// operator bootstraps a new network (`renkei add-admin`): only an administrator
+/// may register members through the API, so the first one comes from here.
+/// Returns (organisation id, member id).
+pub async fn unchecked_bootstrap_admin(
+    db: &DatabaseConnection,
+    organization_name: Text,
+    admin_name: Text,
+) -> ApiResult<(Uuid, Uuid)> {
+    use crate::domain::OrganizationKind;
+    use entities::organization;
+    let now = Utc::now();
+    let existing = organization::Entity::find()
+        .filter(organization::Column::Kind.eq(OrganizationKind::CoordinationCenter.as_str()))
+        .filter(organization::Column::Name.eq(organization_name.as_str()))
+        .one(db)
+        .await?;
+    let org_id = match existing {
+        Some(o) => o.id,
+        None => {
+            let id = super::new_id();
+            organization::Entity::insert(organization::ActiveModel {
+                id: Set(id),
+                kind: Set(OrganizationKind::CoordinationCenter.as_str().to_string()),
+                name: Set(organization_name.into_inner()),
+                name_kana: Set(None),
+                postal_code: Set(None),
+                address: Set(None),
+                municipality: Set(None),
+                phone: Set(None),
+                fax: Set(None),
+                latitude: Set(None),
+                longitude: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            })
+            .exec(db)
+            .await?;
+            id
+        }
+    };
+    let member_id = super::new_id();
+    member::Entity::insert(member::ActiveModel {
+        id: Set(member_id),
+        organization_id: Set(org_id),
+        name: Set(admin_name.into_inner()),
+        name_kana: Set(None),
+        profession: Set(Profession::NetworkAdministrator.as_str().to_string()),
+        status: Set(MemberStatus::Active.as_str().to_string()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec(db)
+    .await?;
+    Ok((org_id, member_id))
+}

@@ -1,0 +1,30 @@
+//! Domain services: the rules of the directory and the patient spine.
+//!
+//! Services take validated domain commands (built at the GraphQL edge) and a
+//! database connection; they do not know about GraphQL. Access has been decided
+//! before a service is called — services that touch patient data take the
+//! policy's capability as an argument so they cannot be called without it.
+
+pub mod api_keys;
+pub mod care_team;
+pub mod members;
+pub mod organizations;
+pub mod patients;
+
+use sea_orm::{DbErr, SqlErr};
+
+use crate::error::ApiError;
+
+/// Turns a unique-constraint violation into `CONFLICT` with the given message
+/// (the check-then-insert race), anything else into `INTERNAL`.
+pub(crate) fn conflict_on_unique(err: DbErr, message: impl FnOnce() -> String) -> ApiError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict(message()),
+        _ => ApiError::from(err),
+    }
+}
+
+/// A new UUIDv7: ids sort by creation time, which keeps cursor pagination stable.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

@@ -1,0 +1,190 @@
+//! Patients and their local identifiers (名寄せ).
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::domain::{Kana, LocalId, PatientStatus, Phone, PlaceOfDeath, PostalCode, Sex, Text};
+use crate::error::{ApiError, ApiResult};
+use crate::policy::{self, PatientAccess};
+use crate::principal::Principal;
+use entities::{patient, patient_identifier};
+
+#[derive(Debug)]
+pub struct NewPatient {
+    pub name: Text,
+    pub name_kana: Kana,
+    pub birth_date: NaiveDate,
+    pub sex: Sex,
+    pub postal_code: Option<PostalCode>,
+    pub address: Option<Text>,
+    pub phone: Option<Phone>,
+    /// The registering organisation's own ID for the patient; it is linked in the
+    /// same transaction, which is what makes the patient visible to it.
+    pub local_id: LocalId,
+}
+
+/// A change of a patient's status. Only a death carries a date and a place.
+#[derive(Debug, Clone, Copy)]
+pub enum StatusChange {
+    Active,
+    MovedAway,
+    Deceased { on: NaiveDate, place: PlaceOfDeath },
+}
+
+fn conflict_message(local_id: &LocalId) -> String {
+    format!(
+        "the local ID {:?} is already linked to another patient at this organisation",
+        local_id.as_str()
+    )
+}
+
+/// Registers a patient and links the caller's organisation's local ID.
+pub async fn register(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    new: NewPatient,
+) -> ApiResult<(patient::Model, PatientAccess)> {
+    let org = principal.organization_id();
+    let txn = db.begin().await?;
+    if find_by_local_id(&txn, org, new.local_id.as_str()).await?.is_some() {
+        return Err(ApiError::Conflict(conflict_message(&new.local_id)));
+    }
+    let now = Utc::now();
+    let id = super::new_id();
+    let model = patient::ActiveModel {
+        id: Set(id),
+        name: Set(new.name.into_inner()),
+        name_kana: Set(new.name_kana.into_inner()),
+        birth_date: Set(new.birth_date),
+        sex: Set(new.sex.as_str().to_string()),
+        postal_code: Set(new.postal_code.map(PostalCode::into_inner)),
+        address: Set(new.address.map(Text::into_inner)),
+        phone: Set(new.phone.map(Phone::into_inner)),
+        status: Set(PatientStatus::Active.as_str().to_string()),
+        deceased_on: Set(None),
+        place_of_death: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let inserted = patient::Entity::insert(model).exec_with_returning(&txn).await?;
+    insert_identifier(&txn, id, org, &new.local_id).await?;
+    txn.commit().await?;
+    Ok((inserted, policy::access_for_registered(id)))
+}
+
+async fn insert_identifier(
+    conn: &impl ConnectionTrait,
+    patient_id: Uuid,
+    organization_id: Uuid,
+    local_id: &LocalId,
+) -> ApiResult<patient_identifier::Model> {
+    let model = patient_identifier::ActiveModel {
+        id: Set(super::new_id()),
+        organization_id: Set(organization_id),
+        local_id: Set(local_id.as_str().to_string()),
+        patient_id: Set(patient_id),
+        created_at: Set(Utc::now()),
+    };
+    patient_identifier::Entity::insert(model)
+        .exec_with_returning(conn)
+        .await
+        .map_err(|e| super::conflict_on_unique(e, || conflict_message(local_id)))
+}
+
+/// Links `(organization, local ID)` to the patient. Linking the same pair to the
+/// same patient again returns the existing link (a retry is harmless); a pair
+/// already linked to another patient is a `CONFLICT`.
+pub async fn link_identifier(
+    db: &DatabaseConnection,
+    access: &PatientAccess,
+    organization_id: Uuid,
+    local_id: LocalId,
+) -> ApiResult<patient_identifier::Model> {
+    super::organizations::require_exists(db, "input.organizationId", organization_id).await?;
+    let txn = db.begin().await?;
+    if let Some(existing) = find_by_local_id(&txn, organization_id, local_id.as_str()).await? {
+        return if existing.patient_id == access.patient_id() {
+            Ok(existing)
+        } else {
+            Err(ApiError::Conflict(conflict_message(&local_id)))
+        };
+    }
+    let inserted = insert_identifier(&txn, access.patient_id(), organization_id, &local_id).await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+pub async fn find_by_local_id(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    local_id: &str,
+) -> ApiResult<Option<patient_identifier::Model>> {
+    Ok(patient_identifier::Entity::find()
+        .filter(patient_identifier::Column::OrganizationId.eq(organization_id))
+        .filter(patient_identifier::Column::LocalId.eq(local_id))
+        .one(conn)
+        .await?)
+}
+
+pub async fn set_status(
+    db: &DatabaseConnection,
+    access: &PatientAccess,
+    change: StatusChange,
+) -> ApiResult<patient::Model> {
+    let found = patient::Entity::find_by_id(access.patient_id())
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("patient"))?;
+    if let StatusChange::Deceased { on, .. } = change {
+        if on < found.birth_date {
+            return Err(ApiError::bad_input(
+                "input.deceasedOn",
+                format!("{on} is before the patient's birth date"),
+            ));
+        }
+    }
+    let (status, on, place) = match change {
+        StatusChange::Active => (PatientStatus::Active, None, None),
+        StatusChange::MovedAway => (PatientStatus::MovedAway, None, None),
+        StatusChange::Deceased { on, place } => (PatientStatus::Deceased, Some(on), Some(place)),
+    };
+    let mut active: patient::ActiveModel = found.into();
+    active.status = Set(status.as_str().to_string());
+    active.deceased_on = Set(on);
+    active.place_of_death = Set(place.map(|p| p.as_str().to_string()));
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+/// Loads patients by id. Callers pass only ids they hold a capability for.
+pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<HashMap<Uuid, patient::Model>> {
+    Ok(patient::Entity::find()
+        .filter(patient::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect())
+}
+
+pub async fn identifiers_of(
+    db: &DatabaseConnection,
+    patient_ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Vec<patient_identifier::Model>>> {
+    let rows = patient_identifier::Entity::find()
+        .filter(patient_identifier::Column::PatientId.is_in(patient_ids.to_vec()))
+        .order_by_asc(patient_identifier::Column::Id)
+        .all(db)
+        .await?;
+    let mut map: HashMap<Uuid, Vec<_>> = HashMap::new();
+    for row in rows {
+        map.entry(row.patient_id).or_default().push(row);
+    }
+    Ok(map)
+}

@@ -1,0 +1,81 @@
+//! Typed configuration. Every option is a flag and a `RENKEI_*` environment
+//! variable (flags win); `renkei serve --help` lists them with these comments.
+//! Bad values fail at start with a message that says how to fix them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the data lives.
+#[derive(Args, Clone, Debug)]
+pub struct DatabaseConfig {
+    /// Database URL: `sqlite://FILE?mode=rwc` (embedded default) or
+    /// `postgres://USER@HOST:PORT/DB` (production).
+    #[arg(long, env = "RENKEI_DATABASE_URL", default_value = "sqlite://renkei.db?mode=rwc")]
+    pub database_url: String,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "RENKEI_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+}
+
+/// How bearer tokens are verified.
+#[derive(Args, Clone, Debug, Default)]
+pub struct AuthConfig {
+    /// HS256 secret that member JWTs are signed with (at least 32 bytes).
+    #[arg(long, env = "RENKEI_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file with the public key that member JWTs are signed with
+    /// (RS256 or EdDSA, see --jwt-algorithm). Exclusive with --jwt-secret.
+    #[arg(long, env = "RENKEI_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Algorithm of --jwt-public-key-file: RS256 or EdDSA.
+    #[arg(long, env = "RENKEI_JWT_ALGORITHM", default_value = "RS256")]
+    pub jwt_algorithm: String,
+
+    /// Required `iss` claim of member JWTs.
+    #[arg(long, env = "RENKEI_JWT_ISSUER", default_value = "renkei")]
+    pub jwt_issuer: String,
+
+    /// Required `aud` claim of member JWTs.
+    #[arg(long, env = "RENKEI_JWT_AUDIENCE", default_value = "renkei")]
+    pub jwt_audience: String,
+
+    /// Seconds a verified API key is remembered before argon2 runs again.
+    #[arg(long, env = "RENKEI_API_KEY_CACHE_SECONDS", default_value_t = 60)]
+    pub api_key_cache_seconds: u64,
+}
+
+impl AuthConfig {
+    /// Whether no key of the operator's is configured, so the built-in demo key
+    /// is what tokens are checked against.
+    pub fn uses_demo_key(&self) -> bool {
+        self.jwt_secret.is_none() && self.jwt_public_key_file.is_none()
+    }
+}
+
+/// `renkei serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "RENKEI_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Seed the fictional demo region (idempotent) and accept tokens signed
+    /// with the demo key when no key is configured.
+    #[arg(long, env = "RENKEI_DEMO")]
+    pub demo: bool,
+
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "RENKEI_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}

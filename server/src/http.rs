@@ -1,0 +1,170 @@
+//! The HTTP surface: routes, the GraphQL handler, health checks, and the
+//! layers around them (request ids, body limit, tracing, panic catcher).
+//!
+//! Request path: request id → body limit → [`graphql`]: authenticate →
+//! parse JSON → execute the schema with a `RequestContext` → JSON response.
+
+use std::sync::Arc;
+
+use async_graphql::http::GraphiQLSource;
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, Request, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use renkei_schema::{RenkeiSchema, RequestContext, error::ApiError};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::auth::Authenticator;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: RenkeiSchema,
+    pub auth: Arc<Authenticator>,
+    pub db: DatabaseConnection,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let request_id = header::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/", get(graphiql))
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// An error response outside GraphQL execution, in the GraphQL response shape so
+/// that clients read every error the same way.
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut response = (
+        status,
+        axum::Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        "internal error: the hub could not complete the request; it has been logged",
+    )
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("renkei GraphiQL — set the Authorization header below")
+            .finish(),
+    )
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = request_id
+        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
+        .unwrap_or_default();
+    // Authenticate first: an anonymous caller learns nothing, not even whether
+    // its query would have parsed.
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let principal = match state.auth.authenticate(authorization).await {
+        Ok(p) => p,
+        Err(ApiError::Unauthenticated(message)) => {
+            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &message);
+        }
+        Err(_) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error: the hub could not check the credentials; it has been logged",
+            );
+        }
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "the request body is larger than this hub accepts",
+            );
+        }
+        Err(rejection) => {
+            return error_response(rejection.status(), "BAD_REQUEST", &rejection.body_text());
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!(
+                    "the request body must be a JSON object {{\"query\": …, \"variables\": …}}: {e}"
+                ),
+            );
+        }
+    };
+    let request = request.data(RequestContext {
+        principal,
+        request_id,
+    });
+    let response = state.schema.execute(request).await;
+    axum::Json(response).into_response()
+}
+
+/// Liveness: the process answers.
+async fn health() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers.
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => axum::Json(json!({ "status": "ready", "database": "ok" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}

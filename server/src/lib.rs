@@ -1,0 +1,114 @@
+//! The renkei server: configuration ([`config`]), database ([`db`]),
+//! authentication ([`auth`]), the HTTP surface ([`http`]) and the CLI ([`cli`]).
+//!
+//! [`Application::build`] is used by `renkei serve` *and* by the end-to-end
+//! tests, so the tests exercise exactly what runs in production.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use renkei_schema::{SchemaDeps, build_schema};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    /// Connects to the database, migrates, seeds the demo region when asked,
+    /// builds the schema and binds the listener.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        let db = db::connect_and_migrate(&config.database).await?;
+        if config.demo {
+            let report = renkei_schema::demo::seed(&db)
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding the demo region: {}", e.message()))?;
+            tracing::info!(?report, "demo region seeded");
+        }
+        let auth = Arc::new(auth::Authenticator::new(&config.auth, db.clone(), config.demo)?);
+        let schema = build_schema(SchemaDeps {
+            db: db.clone(),
+            api_keys: auth.api_keys.clone(),
+        });
+        let state = http::AppState {
+            schema,
+            auth,
+            db: db.clone(),
+        };
+        let router = http::router(state, config.max_body_bytes);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            db,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until `shutdown` completes; in-flight requests then finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,918 @@
+//! The patient spine: registration, lookup by local ID (名寄せ), identifiers,
+//! care teams and status — and who may see what.
+
+use chrono::{Duration, Utc};
+use renkei_tests::*;
+use serde_json::{Value, json};
+
+const REGISTER: &str = "mutation($i: RegisterPatientInput!) {
+    registerPatient(input: $i) {
+        id name nameKana birthDate sex postalCode address phone status deceasedOn placeOfDeath
+        identifiers { localId organization { id } }
+    }
+}";
+
+const BY_ID: &str = "query($id: ID!) { patient(id: $id) { id name } }";
+
+const BY_LOCAL_ID: &str = "query($org: ID, $local: String!) {
+    patientByLocalId(organizationId: $org, localId: $local) { id name }
+}";
+
+const LINK: &str = "mutation($i: LinkPatientIdentifierInput!) {
+    linkPatientIdentifier(input: $i) { id localId organization { id } }
+}";
+
+const ADD_TO_TEAM: &str = "mutation($i: AddCareTeamMemberInput!) {
+    addCareTeamMember(input: $i) {
+        id role organization { id } member { id } startDate endDate active
+    }
+}";
+
+const END_MEMBERSHIP: &str = "mutation($i: EndCareTeamMembershipInput!) {
+    endCareTeamMembership(input: $i) { id startDate endDate active }
+}";
+
+const CARE_TEAM: &str = "query($id: ID!, $ended: Boolean!) {
+    patient(id: $id) {
+        careTeam(includeEnded: $ended) { id role organization { id } member { id } startDate endDate active }
+    }
+}";
+
+const SET_STATUS: &str = "mutation($i: SetPatientStatusInput!) {
+    setPatientStatus(input: $i) { id status deceasedOn placeOfDeath }
+}";
+
+fn valid_patient(local_id: &str) -> Value {
+    json!({
+        "name": "連携 花子", "nameKana": "レンケイ ハナコ", "birthDate": "1940-05-01",
+        "sex": "FEMALE", "localId": local_id
+    })
+}
+
+fn day(offset_days: i64) -> String {
+    (Utc::now().date_naive() + Duration::days(offset_days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn assert_code(body: &Value, code: &str) {
+    assert_eq!(error_code(body).as_deref(), Some(code), "{body}");
+}
+
+fn assert_bad_input(body: &Value, field: &str) {
+    assert_code(body, "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+}
+
+/// The patient's id as the caller sees it, or the error code.
+async fn seen_by(app: &TestApp, token: &str, patient_id: &str) -> Result<String, Option<String>> {
+    let body = app.gql(token, BY_ID, json!({ "id": patient_id })).await;
+    match body["data"]["patient"]["id"].as_str() {
+        Some(id) => Ok(id.to_string()),
+        None => Err(error_code(&body)),
+    }
+}
+
+/// The id of the patient a local ID names at an organisation, or the error code.
+async fn found_by_local_id(
+    app: &TestApp,
+    token: &str,
+    org: Option<&str>,
+    local: &str,
+) -> Result<String, Option<String>> {
+    let body = app
+        .gql(token, BY_LOCAL_ID, json!({ "org": org, "local": local }))
+        .await;
+    match body["data"]["patientByLocalId"]["id"].as_str() {
+        Some(id) => Ok(id.to_string()),
+        None => Err(error_code(&body)),
+    }
+}
+
+fn not_found() -> Result<String, Option<String>> {
+    Err(Some("NOT_FOUND".to_string()))
+}
+
+/// A clinic with a physician and a pharmacy with a pharmacist.
+struct Network {
+    clinic: String,
+    physician: String,
+    physician_id: String,
+    pharmacy: String,
+    pharmacist: String,
+    pharmacist_id: String,
+}
+
+async fn network(app: &TestApp) -> Network {
+    let clinic = app.organization("CLINIC", "北見在宅クリニック").await;
+    let (physician_id, physician) = app.member(&clinic, "PHYSICIAN").await;
+    let pharmacy = app.organization("PHARMACY", "北見中央薬局").await;
+    let (pharmacist_id, pharmacist) = app.member(&pharmacy, "PHARMACIST").await;
+    Network {
+        clinic,
+        physician,
+        physician_id,
+        pharmacy,
+        pharmacist,
+        pharmacist_id,
+    }
+}
+
+e2e!(
+    a_clinic_registers_a_patient_and_finds_them_by_id_and_by_local_id,
+    |app| async move {
+        let n = network(&app).await;
+        let input = json!({
+            "name": " 連携 花子 ", "nameKana": "れんけい はなこ", "birthDate": "1940-05-01", "sex": "FEMALE",
+            "postalCode": "0900001", "address": "北海道北見市北1条西1丁目", "phone": "0157-23-4567",
+            "localId": "K-0001"
+        });
+        let data = app.ok(&n.physician, REGISTER, json!({ "i": input })).await;
+        let mut patient = data["registerPatient"].clone();
+        let id = patient["id"].as_str().expect("id").to_string();
+        patient.as_object_mut().unwrap().remove("id");
+        assert_eq!(
+            patient,
+            json!({
+                "name": "連携 花子", "nameKana": "レンケイ\u{3000}ハナコ", "birthDate": "1940-05-01",
+                "sex": "FEMALE", "postalCode": "090-0001", "address": "北海道北見市北1条西1丁目",
+                "phone": "0157-23-4567", "status": "ACTIVE", "deceasedOn": null, "placeOfDeath": null,
+                "identifiers": [{ "localId": "K-0001", "organization": { "id": n.clinic } }],
+            })
+        );
+
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) {
+                id name nameKana birthDate sex status
+                identifiers { localId organization { id name } }
+            } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"],
+            json!({
+                "id": id, "name": "連携 花子", "nameKana": "レンケイ\u{3000}ハナコ", "birthDate": "1940-05-01",
+                "sex": "FEMALE", "status": "ACTIVE",
+                "identifiers": [{ "localId": "K-0001", "organization": { "id": n.clinic, "name": "北見在宅クリニック" } }],
+            })
+        );
+
+        // By local ID: the caller's organisation by default, or a named one.
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "K-0001").await,
+            Ok(id.clone())
+        );
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, Some(&n.clinic), "K-0001").await,
+            Ok(id.clone())
+        );
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, " K-0001 ").await,
+            Ok(id.clone())
+        );
+        // Local IDs are compared exactly.
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "k-0001").await,
+            not_found()
+        );
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "K-0002").await,
+            not_found()
+        );
+        // The clinic's local ID names nothing at the pharmacy.
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, Some(&n.pharmacy), "K-0001").await,
+            not_found()
+        );
+
+        // A malformed organisation id is bad input.
+        let body = app
+            .gql(
+                &n.physician,
+                BY_LOCAL_ID,
+                json!({ "org": "abc", "local": "K-0001" }),
+            )
+            .await;
+        assert_bad_input(&body, "organizationId");
+        let body = app.gql(&n.physician, BY_ID, json!({ "id": "abc" })).await;
+        assert_bad_input(&body, "id");
+    }
+);
+
+e2e!(
+    another_organization_cannot_tell_a_patient_it_does_not_know_from_one_that_does_not_exist,
+    |app| async move {
+        let n = network(&app).await;
+        let id = app.patient(&n.physician, "K-0001").await;
+        let unknown = uuid::Uuid::now_v7().to_string();
+
+        let hidden = app.gql(&n.pharmacist, BY_ID, json!({ "id": id })).await;
+        let missing = app
+            .gql(&n.pharmacist, BY_ID, json!({ "id": unknown }))
+            .await;
+        assert_code(&hidden, "NOT_FOUND");
+        assert_eq!(hidden["data"], Value::Null, "{hidden}");
+        assert_eq!(hidden, missing, "the two answers are identical");
+        assert!(!hidden.to_string().contains("連携"), "{hidden}");
+
+        let hidden = app
+            .gql(
+                &n.pharmacist,
+                BY_LOCAL_ID,
+                json!({ "org": n.clinic, "local": "K-0001" }),
+            )
+            .await;
+        let missing = app
+            .gql(
+                &n.pharmacist,
+                BY_LOCAL_ID,
+                json!({ "org": n.clinic, "local": "K-9999" }),
+            )
+            .await;
+        assert_code(&hidden, "NOT_FOUND");
+        assert_eq!(hidden["data"], Value::Null, "{hidden}");
+        assert_eq!(hidden, missing, "the two answers are identical");
+        assert!(!hidden.to_string().contains("連携"), "{hidden}");
+
+        // The network administrator's organisation has no relationship either.
+        assert_eq!(seen_by(&app, &app.admin_token, &id).await, not_found());
+        // The registering clinic still sees the patient.
+        assert_eq!(seen_by(&app, &n.physician, &id).await, Ok(id.clone()));
+    }
+);
+
+e2e!(
+    a_local_id_already_used_at_the_organization_is_a_conflict_and_creates_nobody,
+    |app| async move {
+        let n = network(&app).await;
+        let first = app.patient(&n.physician, "K-0001").await;
+
+        for local in ["K-0001", "  K-0001 "] {
+            let mut other = valid_patient(local);
+            other["name"] = json!("別人 太郎");
+            other["sex"] = json!("MALE");
+            let body = app.gql(&n.physician, REGISTER, json!({ "i": other })).await;
+            assert_code(&body, "CONFLICT");
+            assert_eq!(body["data"], Value::Null, "{body}");
+        }
+
+        let data = app
+            .ok(
+                &n.physician,
+                BY_LOCAL_ID,
+                json!({ "org": null, "local": "K-0001" }),
+            )
+            .await;
+        assert_eq!(
+            data["patientByLocalId"],
+            json!({ "id": first, "name": "連携 花子" })
+        );
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) { identifiers { localId } } }",
+                json!({ "id": first }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["identifiers"],
+            json!([{ "localId": "K-0001" }])
+        );
+
+        // The same local ID at another organisation is another organisation's business.
+        let at_pharmacy = app.patient(&n.pharmacist, "K-0001").await;
+        assert_ne!(at_pharmacy, first);
+        assert_eq!(
+            found_by_local_id(&app, &n.pharmacist, None, "K-0001").await,
+            Ok(at_pharmacy.clone())
+        );
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "K-0001").await,
+            Ok(first.clone())
+        );
+        // Neither sees the other's patient.
+        assert_eq!(seen_by(&app, &n.physician, &at_pharmacy).await, not_found());
+        assert_eq!(seen_by(&app, &n.pharmacist, &first).await, not_found());
+    }
+);
+
+e2e!(
+    linking_local_ids_is_idempotent_and_guarded,
+    |app| async move {
+        let n = network(&app).await;
+        let p1 = app.patient(&n.physician, "K-0001").await;
+        let p2 = app.patient(&n.physician, "K-0002").await;
+
+        // Another local ID of the clinic for the same person (e.g. an old chart number).
+        let data = app
+            .ok(
+                &n.physician,
+                LINK,
+                json!({ "i": { "patientId": p1, "localId": "OLD-77" } }),
+            )
+            .await;
+        let link = data["linkPatientIdentifier"].clone();
+        assert_eq!(link["localId"], "OLD-77");
+        assert_eq!(link["organization"]["id"], n.clinic.as_str());
+
+        // Linking it again is harmless and returns the same identifier.
+        let data = app
+        .ok(&n.physician, LINK, json!({ "i": { "patientId": p1, "organizationId": n.clinic, "localId": "OLD-77" } }))
+        .await;
+        assert_eq!(data["linkPatientIdentifier"], link);
+
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "OLD-77").await,
+            Ok(p1.clone())
+        );
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) { identifiers { id localId } } }",
+                json!({ "id": p1 }),
+            )
+            .await;
+        let locals: Vec<&str> = data["patient"]["identifiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["localId"].as_str().unwrap())
+            .collect();
+        assert_eq!(locals, ["K-0001", "OLD-77"]);
+
+        // A local ID that already names another patient.
+        let body = app
+            .gql(
+                &n.physician,
+                LINK,
+                json!({ "i": { "patientId": p1, "localId": "K-0002" } }),
+            )
+            .await;
+        assert_code(&body, "CONFLICT");
+        assert_eq!(body["data"], Value::Null, "{body}");
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "K-0002").await,
+            Ok(p2.clone())
+        );
+
+        // A member may link only for their own organisation.
+        let body = app
+            .gql(
+                &n.physician,
+                LINK,
+                json!({ "i": { "patientId": p1, "organizationId": n.pharmacy, "localId": "Y-1" } }),
+            )
+            .await;
+        assert_code(&body, "FORBIDDEN");
+        assert_eq!(
+            seen_by(&app, &n.pharmacist, &p1).await,
+            not_found(),
+            "nothing was linked"
+        );
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, Some(&n.pharmacy), "Y-1").await,
+            not_found()
+        );
+
+        // A patient the caller cannot see cannot be linked to, even for its own organisation.
+        let body = app
+            .gql(
+                &n.pharmacist,
+                LINK,
+                json!({ "i": { "patientId": p1, "localId": "Y-1" } }),
+            )
+            .await;
+        assert_code(&body, "NOT_FOUND");
+        assert_eq!(seen_by(&app, &n.pharmacist, &p1).await, not_found());
+
+        // Malformed input names its field.
+        let body = app
+            .gql(
+                &n.physician,
+                LINK,
+                json!({ "i": { "patientId": p1, "localId": "  " } }),
+            )
+            .await;
+        assert_bad_input(&body, "input.localId");
+        let body = app
+            .gql(
+                &n.physician,
+                LINK,
+                json!({ "i": { "patientId": "abc", "localId": "X" } }),
+            )
+            .await;
+        assert_bad_input(&body, "input.patientId");
+    }
+);
+
+e2e!(
+    a_care_team_membership_grants_access_until_it_ends,
+    |app| async move {
+        let n = network(&app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+        assert_eq!(seen_by(&app, &n.pharmacist, &patient).await, not_found());
+
+        let start = day(-30);
+        let data = app
+            .ok(
+                &n.physician,
+                ADD_TO_TEAM,
+                json!({ "i": {
+                "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id,
+                "role": "PHARMACY", "startDate": start
+            } }),
+            )
+            .await;
+        let membership = data["addCareTeamMember"].clone();
+        let membership_id = membership["id"].as_str().expect("id").to_string();
+        assert_eq!(
+            membership,
+            json!({
+                "id": membership_id, "role": "PHARMACY", "organization": { "id": n.pharmacy },
+                "member": { "id": n.pharmacist_id }, "startDate": start, "endDate": null, "active": true,
+            })
+        );
+
+        // The pharmacy now sees the patient, by id and through the clinic's local ID.
+        assert_eq!(
+            seen_by(&app, &n.pharmacist, &patient).await,
+            Ok(patient.clone())
+        );
+        assert_eq!(
+            found_by_local_id(&app, &n.pharmacist, Some(&n.clinic), "K-0001").await,
+            Ok(patient.clone())
+        );
+        let data = app
+            .ok(
+                &n.pharmacist,
+                CARE_TEAM,
+                json!({ "id": patient, "ended": false }),
+            )
+            .await;
+        assert_eq!(data["patient"]["careTeam"], json!([membership]));
+
+        // The same organisation, member and role again is a duplicate.
+        let body = app
+        .gql(
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id, "role": "PHARMACY" } }),
+        )
+        .await;
+        assert_code(&body, "CONFLICT");
+
+        // A named member must belong to the organisation.
+        let body = app
+        .gql(
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.physician_id, "role": "OTHER" } }),
+        )
+        .await;
+        assert_bad_input(&body, "input.memberId");
+        let body = app
+        .gql(
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": uuid::Uuid::now_v7().to_string(), "role": "OTHER" } }),
+        )
+        .await;
+        assert_bad_input(&body, "input.organizationId");
+        let data = app
+            .ok(
+                &n.physician,
+                CARE_TEAM,
+                json!({ "id": patient, "ended": true }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["careTeam"].as_array().unwrap().len(),
+            1,
+            "nothing was added"
+        );
+
+        // Ending yesterday: the membership is over and the pharmacy loses access.
+        let yesterday = day(-1);
+        let data = app
+            .ok(
+                &n.physician,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": membership_id, "endDate": yesterday } }),
+            )
+            .await;
+        assert_eq!(
+            data["endCareTeamMembership"],
+            json!({ "id": membership_id, "startDate": start, "endDate": yesterday, "active": false })
+        );
+        assert_eq!(seen_by(&app, &n.pharmacist, &patient).await, not_found());
+        assert_eq!(
+            found_by_local_id(&app, &n.pharmacist, Some(&n.clinic), "K-0001").await,
+            not_found()
+        );
+
+        let data = app
+            .ok(
+                &n.physician,
+                CARE_TEAM,
+                json!({ "id": patient, "ended": false }),
+            )
+            .await;
+        assert_eq!(data["patient"]["careTeam"], json!([]));
+        let data = app
+            .ok(
+                &n.physician,
+                CARE_TEAM,
+                json!({ "id": patient, "ended": true }),
+            )
+            .await;
+        let team = data["patient"]["careTeam"].as_array().unwrap();
+        assert_eq!(team.len(), 1, "{team:?}");
+        assert_eq!(team[0]["id"], membership_id.as_str());
+        assert_eq!(team[0]["endDate"], yesterday.as_str());
+        assert_eq!(team[0]["active"], false);
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) { careTeam { id } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["careTeam"],
+            json!([]),
+            "includeEnded defaults to false"
+        );
+
+        // Ending it again is a conflict.
+        let body = app
+            .gql(
+                &n.physician,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": membership_id, "endDate": yesterday } }),
+            )
+            .await;
+        assert_code(&body, "CONFLICT");
+
+        // Once ended, the same organisation may join again.
+        app.ok(
+        &n.physician,
+        ADD_TO_TEAM,
+        json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id, "role": "PHARMACY" } }),
+    )
+    .await;
+        assert_eq!(
+            seen_by(&app, &n.pharmacist, &patient).await,
+            Ok(patient.clone())
+        );
+    }
+);
+
+e2e!(
+    a_membership_cannot_end_before_it_started_and_ending_today_keeps_today,
+    |app| async move {
+        let n = network(&app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+        let start = day(-10);
+        let data = app
+        .ok(
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY", "startDate": start } }),
+        )
+        .await;
+        let membership = data["addCareTeamMember"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(data["addCareTeamMember"]["member"], Value::Null);
+
+        let body = app
+            .gql(
+                &n.physician,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": membership, "endDate": day(-20) } }),
+            )
+            .await;
+        assert_bad_input(&body, "input.endDate");
+        assert_eq!(
+            seen_by(&app, &n.pharmacist, &patient).await,
+            Ok(patient.clone()),
+            "still active"
+        );
+
+        // Someone without access to the patient cannot end (or learn about) the membership.
+        let outsider_org = app
+            .organization("VISITING_NURSE_STATION", "北見訪問看護ステーション")
+            .await;
+        let (_, nurse) = app.member(&outsider_org, "NURSE").await;
+        let body = app
+            .gql(
+                &nurse,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": membership } }),
+            )
+            .await;
+        assert_code(&body, "NOT_FOUND");
+        let body = app
+            .gql(
+                &nurse,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": uuid::Uuid::now_v7().to_string() } }),
+            )
+            .await;
+        assert_code(&body, "NOT_FOUND");
+
+        // Without an end date the membership ends today; the end date is inclusive.
+        let data = app
+            .ok(
+                &n.physician,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": membership } }),
+            )
+            .await;
+        assert_eq!(data["endCareTeamMembership"]["endDate"], day(0));
+        assert_eq!(data["endCareTeamMembership"]["active"], true);
+        assert_eq!(
+            seen_by(&app, &n.pharmacist, &patient).await,
+            Ok(patient.clone())
+        );
+    }
+);
+
+e2e!(
+    registering_a_patient_with_bad_values_is_bad_user_input_and_creates_nobody,
+    |app| async move {
+        let n = network(&app).await;
+        let cases: Vec<(&str, Value, &str)> = vec![
+            ("name", json!(""), "input.name"),
+            ("name", json!(" \u{3000} "), "input.name"),
+            ("nameKana", json!("Hanako"), "input.nameKana"),
+            ("nameKana", json!("花子"), "input.nameKana"),
+            ("nameKana", json!(""), "input.nameKana"),
+            ("birthDate", json!(day(1)), "input.birthDate"),
+            ("birthDate", json!("1899-12-31"), "input.birthDate"),
+            ("postalCode", json!("12345"), "input.postalCode"),
+            ("phone", json!("110"), "input.phone"),
+            ("address", json!(""), "input.address"),
+            ("localId", json!("   "), "input.localId"),
+            ("localId", json!("x".repeat(65)), "input.localId"),
+        ];
+        for (i, (key, value, field)) in cases.into_iter().enumerate() {
+            let local = format!("BAD-{i}");
+            let mut input = valid_patient(&local);
+            input[key] = value.clone();
+            let body = app.gql(&n.physician, REGISTER, json!({ "i": input })).await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{key} = {value}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], field,
+                "{key} = {value}: {body}"
+            );
+            assert_eq!(body["data"], Value::Null, "{body}");
+            assert_eq!(
+                found_by_local_id(&app, &n.physician, None, &local).await,
+                not_found(),
+                "{key} = {value}"
+            );
+        }
+
+        // Unknown enum values and missing required fields fail GraphQL input coercion.
+        let mut input = valid_patient("BAD-sex");
+        input["sex"] = json!("ROBOT");
+        let body = app.gql(&n.physician, REGISTER, json!({ "i": input })).await;
+        assert_code(&body, "BAD_USER_INPUT");
+        let mut input = valid_patient("BAD-missing");
+        input.as_object_mut().unwrap().remove("birthDate");
+        let body = app.gql(&n.physician, REGISTER, json!({ "i": input })).await;
+        assert_code(&body, "BAD_USER_INPUT");
+        for local in ["BAD-sex", "BAD-missing"] {
+            assert_eq!(
+                found_by_local_id(&app, &n.physician, None, local).await,
+                not_found()
+            );
+        }
+
+        // The boundaries themselves are accepted.
+        let mut input = valid_patient("OK-today");
+        input["birthDate"] = json!(day(0));
+        app.ok(&n.physician, REGISTER, json!({ "i": input })).await;
+        let mut input = valid_patient("OK-1900");
+        input["birthDate"] = json!("1900-01-01");
+        app.ok(&n.physician, REGISTER, json!({ "i": input })).await;
+    }
+);
+
+e2e!(
+    an_unknown_field_in_the_patient_input_is_refused_before_anything_runs,
+    |app| async move {
+        let n = network(&app).await;
+        let mut input = valid_patient("BAD-unknown");
+        input["nickname"] = json!("はなちゃん");
+        let body = app.gql(&n.physician, REGISTER, json!({ "i": input })).await;
+        // async-graphql reports it as an invalid argument value: input coercion.
+        assert_code(&body, "BAD_USER_INPUT");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nickname"),
+            "{body}"
+        );
+        assert_eq!(body["data"], Value::Null, "{body}");
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "BAD-unknown").await,
+            not_found()
+        );
+
+        // The same mistake written inline in the query.
+        let body = app
+        .gql(
+            &n.physician,
+            r#"mutation { registerPatient(input: {
+                name: "連携 花子", nameKana: "レンケイ ハナコ", birthDate: "1940-05-01", sex: FEMALE,
+                localId: "BAD-inline", nickname: "はなちゃん"
+            }) { id } }"#,
+            json!({}),
+        )
+        .await;
+        assert!(
+            matches!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED")
+            ),
+            "{body}"
+        );
+        assert_eq!(body["data"], Value::Null, "{body}");
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "BAD-inline").await,
+            not_found()
+        );
+    }
+);
+
+e2e!(
+    an_impossible_or_mistyped_birth_date_is_bad_user_input,
+    |app| async move {
+        let n = network(&app).await;
+        let cases = [
+            ("impossible", json!("2023-02-30")),
+            ("not-iso", json!("1940/05/01")),
+            ("number", json!(19400501)),
+        ];
+        for (local, value) in cases {
+            let mut input = valid_patient(local);
+            input["birthDate"] = value.clone();
+            let body = app.gql(&n.physician, REGISTER, json!({ "i": input })).await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "birthDate = {value}: {body}"
+            );
+            assert_eq!(body["data"], Value::Null, "{body}");
+            assert_eq!(
+                found_by_local_id(&app, &n.physician, None, local).await,
+                not_found()
+            );
+        }
+    }
+);
+
+e2e!(
+    a_patients_death_is_recorded_with_its_date_and_place,
+    |app| async move {
+        let n = network(&app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+
+        let body = app
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED" } }),
+            )
+            .await;
+        assert_bad_input(&body, "input.deceasedOn");
+        let body = app
+        .gql(
+            &n.physician,
+            SET_STATUS,
+            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01" } }),
+        )
+        .await;
+        assert_bad_input(&body, "input.placeOfDeath");
+        let body = app
+        .gql(
+            &n.physician,
+            SET_STATUS,
+            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": day(1), "placeOfDeath": "HOME" } }),
+        )
+        .await;
+        assert_bad_input(&body, "input.deceasedOn");
+        let body = app
+        .gql(
+            &n.physician,
+            SET_STATUS,
+            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "1930-01-01", "placeOfDeath": "HOME" } }),
+        )
+        .await;
+        assert_bad_input(&body, "input.deceasedOn");
+
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) { status deceasedOn } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"],
+            json!({ "status": "ACTIVE", "deceasedOn": null }),
+            "refusals changed nothing"
+        );
+
+        // Another organisation cannot record anything about a patient it does not know.
+        let body = app
+        .gql(
+            &n.pharmacist,
+            SET_STATUS,
+            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" } }),
+        )
+        .await;
+        assert_code(&body, "NOT_FOUND");
+
+        let data = app
+        .ok(
+            &n.physician,
+            SET_STATUS,
+            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" } }),
+        )
+        .await;
+        assert_eq!(
+            data["setPatientStatus"],
+            json!({ "id": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" })
+        );
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) { status deceasedOn placeOfDeath } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"],
+            json!({ "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" })
+        );
+
+        // Only a death carries a date and a place.
+        let body = app
+        .gql(
+            &n.physician,
+            SET_STATUS,
+            json!({ "i": { "patientId": patient, "status": "ACTIVE", "deceasedOn": "2024-03-01" } }),
+        )
+        .await;
+        assert_bad_input(&body, "input.deceasedOn");
+        let body = app
+        .gql(
+            &n.physician,
+            SET_STATUS,
+            json!({ "i": { "patientId": patient, "status": "MOVED_AWAY", "placeOfDeath": "HOSPITAL" } }),
+        )
+        .await;
+        assert_bad_input(&body, "input.placeOfDeath");
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) { status } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(data["patient"]["status"], "DECEASED");
+
+        // A mistaken death record is corrected by setting the patient active again.
+        let data = app
+            .ok(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "ACTIVE" } }),
+            )
+            .await;
+        assert_eq!(
+            data["setPatientStatus"],
+            json!({ "id": patient, "status": "ACTIVE", "deceasedOn": null, "placeOfDeath": null })
+        );
+        let data = app
+            .ok(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "MOVED_AWAY" } }),
+            )
+            .await;
+        assert_eq!(data["setPatientStatus"]["status"], "MOVED_AWAY");
+    }
+);
