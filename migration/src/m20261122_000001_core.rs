@@ -97,7 +97,11 @@ enum ApiKeys {
 }
 
 fn id(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).uuid().not_null().primary_key().to_owned()
+    ColumnDef::new(col)
+        .uuid()
+        .not_null()
+        .primary_key()
+        .to_owned()
 }
 
 fn uuid_ref(col: impl IntoIden) -> ColumnDef {
@@ -157,7 +161,10 @@ impl MigrationTrait for Migration {
             .await?;
         for (name, col) in [
             ("idx_organizations_kind", Organizations::Kind),
-            ("idx_organizations_municipality", Organizations::Municipality),
+            (
+                "idx_organizations_municipality",
+                Organizations::Municipality,
+            ),
         ] {
             manager
                 .create_index(
@@ -264,7 +271,10 @@ impl MigrationTrait for Migration {
                     .col(timestamp(PatientIdentifiers::CreatedAt))
                     .foreign_key(&mut fk(
                         "fk_identifiers_organization",
-                        (PatientIdentifiers::Table, PatientIdentifiers::OrganizationId),
+                        (
+                            PatientIdentifiers::Table,
+                            PatientIdentifiers::OrganizationId,
+                        ),
                         (Organizations::Table, Organizations::Id),
                     ))
                     .foreign_key(&mut fk(

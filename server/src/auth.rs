@@ -119,7 +119,10 @@ fn decoding_key(config: &AuthConfig, demo: bool) -> anyhow::Result<(DecodingKey,
                     secret.len()
                 );
             }
-            Ok((DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256))
+            Ok((
+                DecodingKey::from_secret(secret.as_bytes()),
+                Algorithm::HS256,
+            ))
         }
         (None, Some(path)) => {
             let pem = std::fs::read(path)
@@ -176,6 +179,10 @@ pub fn sign_hs256(
         iat: now,
         exp: now + ttl.as_secs(),
     };
-    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .context("signing the token")
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .context("signing the token")
 }

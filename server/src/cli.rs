@@ -61,7 +61,10 @@ pub fn parse_profession(raw: &str) -> anyhow::Result<Profession> {
             .iter()
             .map(|p| p.as_str().to_ascii_lowercase().replace('_', "-"))
             .collect();
-        anyhow::anyhow!("unknown profession {raw:?}; use one of: {}", known.join(", "))
+        anyhow::anyhow!(
+            "unknown profession {raw:?}; use one of: {}",
+            known.join(", ")
+        )
     })
 }
 
@@ -75,7 +78,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let addr = app.local_addr();
             tracing::info!(%addr, "renkei is listening");
             println!("renkei is listening on http://{addr}");
-            println!("  GraphiQL:  http://{addr}/   (GraphQL endpoint: POST http://{addr}/graphql)");
+            println!(
+                "  GraphiQL:  http://{addr}/   (GraphQL endpoint: POST http://{addr}/graphql)"
+            );
             if demo && demo_key {
                 println!("  Demo region loaded. Get a token for a demo member with");
                 println!("    cargo run --release -p renkei-server -- demo-token physician");
@@ -120,7 +125,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init();
             let org = Text::parse("--organization-name", &organization_name, NAME_MAX)
                 .map_err(|e| anyhow::anyhow!(e.message()))?;
-            let name = Text::parse("--name", &name, NAME_MAX).map_err(|e| anyhow::anyhow!(e.message()))?;
+            let name =
+                Text::parse("--name", &name, NAME_MAX).map_err(|e| anyhow::anyhow!(e.message()))?;
             let conn = db::connect_and_migrate(&database).await?;
             let (org_id, member_id) =
                 renkei_schema::services::members::unchecked_bootstrap_admin(&conn, org, name)
@@ -128,7 +134,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("creating the administrator: {}", e.message()))?;
             println!("organization {org_id}");
             println!("member {member_id}");
-            eprintln!("Issue this member a JWT (subject = the member id) from your identity provider.");
+            eprintln!(
+                "Issue this member a JWT (subject = the member id) from your identity provider."
+            );
             Ok(())
         }
         Command::DemoToken {

@@ -12,7 +12,11 @@ use clap::Args;
 pub struct DatabaseConfig {
     /// Database URL: `sqlite://FILE?mode=rwc` (embedded default) or
     /// `postgres://USER@HOST:PORT/DB` (production).
-    #[arg(long, env = "RENKEI_DATABASE_URL", default_value = "sqlite://renkei.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "RENKEI_DATABASE_URL",
+        default_value = "sqlite://renkei.db?mode=rwc"
+    )]
     pub database_url: String,
 
     /// Largest number of pooled database connections.

@@ -19,7 +19,10 @@ pub async fn connect_and_migrate(config: &DatabaseConfig) -> anyhow::Result<Data
 
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnection> {
     let url = &config.database_url;
-    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
         anyhow::bail!(
             "unsupported database URL {url:?}: use sqlite://FILE?mode=rwc or postgres://USER@HOST/DB"
         );
@@ -28,17 +31,21 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
     // An in-memory SQLite database exists per connection: more than one pooled
     // connection would each see an empty database.
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    opts.max_connections(if in_memory { 1 } else { config.database_max_connections })
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
-            // WAL lets readers proceed while the single writer writes; the busy
-            // timeout makes a second writer wait instead of failing at once.
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-        });
+    opts.max_connections(if in_memory {
+        1
+    } else {
+        config.database_max_connections
+    })
+    .connect_timeout(Duration::from_secs(5))
+    .acquire_timeout(Duration::from_secs(10))
+    .sqlx_logging(false)
+    .map_sqlx_sqlite_opts(|o| {
+        // WAL lets readers proceed while the single writer writes; the busy
+        // timeout makes a second writer wait instead of failing at once.
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+    });
     Database::connect(opts)
         .await
         .with_context(|| format!("connecting to the database at {}", redact(url)))

@@ -38,7 +38,11 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("seeding the demo region: {}", e.message()))?;
             tracing::info!(?report, "demo region seeded");
         }
-        let auth = Arc::new(auth::Authenticator::new(&config.auth, db.clone(), config.demo)?);
+        let auth = Arc::new(auth::Authenticator::new(
+            &config.auth,
+            db.clone(),
+            config.demo,
+        )?);
         let schema = build_schema(SchemaDeps {
             db: db.clone(),
             api_keys: auth.api_keys.clone(),

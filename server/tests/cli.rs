@@ -30,8 +30,9 @@ fn stderr(o: &Output) -> String {
 fn the_committed_schema_matches_the_generated_one() {
     let out = renkei(&["schema"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql"))
-        .expect("schema.graphql at the repository root");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql"))
+            .expect("schema.graphql at the repository root");
     assert!(
         stdout(&out) == committed,
         "schema.graphql is out of date: run `cargo run -p renkei-server -- schema > schema.graphql`"
@@ -44,7 +45,11 @@ fn demo_token_prints_a_jwt_for_a_known_profession() {
         let out = renkei(&["demo-token", profession], &[]);
         assert!(out.status.success(), "{profession}: {}", stderr(&out));
         let token = stdout(&out);
-        assert_eq!(token.trim().split('.').count(), 3, "{profession}: a JWT has three parts");
+        assert_eq!(
+            token.trim().split('.').count(),
+            3,
+            "{profession}: a JWT has three parts"
+        );
     }
 }
 
@@ -61,10 +66,17 @@ fn demo_token_refuses_an_unknown_profession_and_lists_the_known_ones() {
 fn demo_token_refuses_when_the_demo_key_is_not_in_use() {
     let out = renkei(
         &["demo-token", "physician"],
-        &[("RENKEI_JWT_SECRET", "an-operator-secret-0123456789abcdef0123")],
+        &[(
+            "RENKEI_JWT_SECRET",
+            "an-operator-secret-0123456789abcdef0123",
+        )],
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("demo key is not in use"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("demo key is not in use"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stdout(&out).is_empty(), "no token is printed");
 }
 
@@ -74,11 +86,17 @@ fn seed_demo_is_idempotent() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display());
     let first = renkei(&["seed-demo"], &[("RENKEI_DATABASE_URL", &url)]);
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stdout(&first).contains("200 patients"), "{}", stdout(&first));
+    assert!(
+        stdout(&first).contains("200 patients"),
+        "{}",
+        stdout(&first)
+    );
     let second = renkei(&["seed-demo"], &[("RENKEI_DATABASE_URL", &url)]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert!(
-        stdout(&second).contains("0 organisations, 0 members, 0 patients, 0 identifiers, 0 care-team memberships"),
+        stdout(&second).contains(
+            "0 organisations, 0 members, 0 patients, 0 identifiers, 0 care-team memberships"
+        ),
         "{}",
         stdout(&second)
     );
@@ -97,9 +115,16 @@ fn migrate_applies_migrations_to_a_new_database() {
 
 #[test]
 fn an_unsupported_database_url_is_refused_with_advice() {
-    let out = renkei(&["migrate"], &[("RENKEI_DATABASE_URL", "mysql://localhost/x")]);
+    let out = renkei(
+        &["migrate"],
+        &[("RENKEI_DATABASE_URL", "mysql://localhost/x")],
+    );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("unsupported database URL"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unsupported database URL"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -111,7 +136,11 @@ fn serve_refuses_to_start_without_a_key_outside_the_demo() {
         &[("RENKEI_DATABASE_URL", &url)],
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no JWT key configured"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no JWT key configured"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -120,7 +149,10 @@ fn serve_refuses_a_short_hs256_secret() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
     let out = renkei(
         &["serve", "--listen", "127.0.0.1:0"],
-        &[("RENKEI_DATABASE_URL", &url), ("RENKEI_JWT_SECRET", "short")],
+        &[
+            ("RENKEI_DATABASE_URL", &url),
+            ("RENKEI_JWT_SECRET", "short"),
+        ],
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("at least 32"), "{}", stderr(&out));
@@ -131,7 +163,13 @@ fn add_admin_creates_an_administrator() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
     let out = renkei(
-        &["add-admin", "--organization-name", "みなみ野市在宅医療介護連携支援センター", "--name", "管理 一郎"],
+        &[
+            "add-admin",
+            "--organization-name",
+            "みなみ野市在宅医療介護連携支援センター",
+            "--name",
+            "管理 一郎",
+        ],
         &[("RENKEI_DATABASE_URL", &url)],
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -141,7 +179,11 @@ fn add_admin_creates_an_administrator() {
         &[("RENKEI_DATABASE_URL", &url)],
     );
     assert!(!empty.status.success());
-    assert!(stderr(&empty).contains("--organization-name: must not be empty"), "{}", stderr(&empty));
+    assert!(
+        stderr(&empty).contains("--organization-name: must not be empty"),
+        "{}",
+        stderr(&empty)
+    );
 }
 
 #[cfg(unix)]
@@ -152,7 +194,10 @@ fn serve_stops_gracefully_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_renkei"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("RENKEI_DATABASE_URL", &url)
-        .env("RENKEI_JWT_SECRET", "an-operator-secret-0123456789abcdef0123")
+        .env(
+            "RENKEI_JWT_SECRET",
+            "an-operator-secret-0123456789abcdef0123",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -171,7 +216,10 @@ fn serve_stops_gracefully_on_sigterm() {
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(seen.contains("listening"), "{seen}");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -179,7 +227,10 @@ fn serve_stops_gracefully_on_sigterm() {
             assert!(code.success(), "exit status after SIGTERM: {code}");
             break;
         }
-        assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

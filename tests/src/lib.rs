@@ -77,7 +77,10 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("renkei.db").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("renkei.db").display()
+                );
                 (TestDatabase::Sqlite(dir), url)
             }
             Backend::Postgres => {
@@ -116,7 +119,9 @@ impl Drop for TestDatabase {
                 rt.block_on(async {
                     if let Ok(admin) = Database::connect(&admin_url).await {
                         let _ = admin
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
                             .await;
                         admin.close().await.ok();
                     }
@@ -226,7 +231,10 @@ impl TestApp {
     /// Runs a query and returns the whole response body (`data` and `errors`).
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
         let (status, body) = self
-            .post(Some(token), json!({ "query": query, "variables": variables }))
+            .post(
+                Some(token),
+                json!({ "query": query, "variables": variables }),
+            )
             .await;
         assert_eq!(status, 200, "GraphQL responses are HTTP 200: {body}");
         body
@@ -248,7 +256,10 @@ impl TestApp {
                 json!({ "i": { "kind": kind, "name": name } }),
             )
             .await;
-        data["registerOrganization"]["id"].as_str().expect("id").to_string()
+        data["registerOrganization"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
     }
 
     /// Registers a member (as the admin); returns the member id and a token.
@@ -260,7 +271,10 @@ impl TestApp {
                 json!({ "i": { "organizationId": organization_id, "name": "試験 太郎", "profession": profession } }),
             )
             .await;
-        let id = data["registerMember"]["id"].as_str().expect("id").to_string();
+        let id = data["registerMember"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
         let token = token_for(Uuid::parse_str(&id).expect("uuid"));
         (id, token)
     }
@@ -277,7 +291,10 @@ impl TestApp {
                 } }),
             )
             .await;
-        data["registerPatient"]["id"].as_str().expect("id").to_string()
+        data["registerPatient"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
     }
 }
 
@@ -294,7 +311,13 @@ pub fn token_for(member_id: Uuid) -> String {
 }
 
 /// A token with chosen secret, issuer, audience and lifetime (negative: expired).
-pub fn signed_token(member_id: Uuid, secret: &str, iss: &str, aud: &str, ttl_seconds: i64) -> String {
+pub fn signed_token(
+    member_id: Uuid,
+    secret: &str,
+    iss: &str,
+    aud: &str,
+    ttl_seconds: i64,
+) -> String {
     let now = Utc::now().timestamp();
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

@@ -164,7 +164,7 @@ e2e!(
         let read = app
         .ok(
             &app.admin_token,
-            "query($id: ID!) { organization(id: $id) { kind name nameKana postalCode location capabilities } }",
+            "query($id: ID!) { organization(id: $id) { kind name nameKana postalCode location { latitude } capabilities } }",
             json!({ "id": minimal }),
         )
         .await;
@@ -184,6 +184,14 @@ e2e!(an_unknown_organization_id_reads_as_null, |app| async move {
         )
         .await;
     assert_eq!(data["organization"], Value::Null);
+    let body = app
+        .gql(
+            &app.admin_token,
+            "query($id: ID!) { organization(id: $id) { id } }",
+            json!({ "id": "abc" }),
+        )
+        .await;
+    assert_bad_input(&body, "id");
 });
 
 e2e!(

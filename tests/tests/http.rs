@@ -21,55 +21,99 @@ e2e!(graphiql_is_served_on_the_root, |app| async move {
     assert!(res.text().await.unwrap().contains("graphiql"));
 });
 
-e2e!(a_request_without_a_token_is_unauthenticated_and_gets_no_data, |app| async move {
-    let (status, body) = app.post(None, json!({ "query": ME })).await;
-    assert_eq!(status, 401);
-    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
-    assert!(body.get("data").is_none(), "no data for anonymous callers: {body}");
-});
-
-e2e!(malformed_authorization_headers_are_unauthenticated, |app| async move {
-    for header in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "token abc"] {
-        let res = app
-            .client
-            .post(app.url("/graphql"))
-            .header("authorization", header)
-            .json(&json!({ "query": ME }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401, "{header}");
-        assert_eq!(res.headers()["www-authenticate"], "Bearer");
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"), "{header}");
+e2e!(
+    a_request_without_a_token_is_unauthenticated_and_gets_no_data,
+    |app| async move {
+        let (status, body) = app.post(None, json!({ "query": ME })).await;
+        assert_eq!(status, 401);
+        assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+        assert!(
+            body.get("data").is_none(),
+            "no data for anonymous callers: {body}"
+        );
     }
-});
+);
 
-e2e!(bad_and_expired_tokens_are_unauthenticated, |app| async move {
-    let org = app.organization("CLINIC", "みなみ野クリニック").await;
-    let (member, token) = app.member(&org, "PHYSICIAN").await;
-    let member = Uuid::parse_str(&member).unwrap();
-    // The valid token works …
-    let (status, _) = app.post(Some(&token), json!({ "query": ME })).await;
-    assert_eq!(status, 200);
-    // … and every way of getting it wrong does not.
-    let cases = [
-        ("expired", signed_token(member, TEST_JWT_SECRET, "renkei", "renkei", -3600)),
-        ("wrong secret", signed_token(member, "another-secret-0123456789abcdef012345", "renkei", "renkei", 3600)),
-        ("wrong issuer", signed_token(member, TEST_JWT_SECRET, "someone-else", "renkei", 3600)),
-        ("wrong audience", signed_token(member, TEST_JWT_SECRET, "renkei", "another-hub", 3600)),
-        ("unknown member", signed_token(Uuid::now_v7(), TEST_JWT_SECRET, "renkei", "renkei", 3600)),
-        ("garbage", "not.a.jwt".to_string()),
-        ("tampered", format!("{token}x")),
-        ("fake api key", "rk_0193f0a0b0c07000800000000000000a_secret".to_string()),
-    ];
-    for (case, bad) in cases {
-        let (status, body) = app.post(Some(&bad), json!({ "query": ME })).await;
-        assert_eq!(status, 401, "{case}: {body}");
-        assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"), "{case}");
-        assert!(body.get("data").is_none(), "{case}");
+e2e!(
+    malformed_authorization_headers_are_unauthenticated,
+    |app| async move {
+        for header in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "token abc"] {
+            let res = app
+                .client
+                .post(app.url("/graphql"))
+                .header("authorization", header)
+                .json(&json!({ "query": ME }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 401, "{header}");
+            assert_eq!(res.headers()["www-authenticate"], "Bearer");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("UNAUTHENTICATED"),
+                "{header}"
+            );
+        }
     }
-});
+);
+
+e2e!(
+    bad_and_expired_tokens_are_unauthenticated,
+    |app| async move {
+        let org = app.organization("CLINIC", "みなみ野クリニック").await;
+        let (member, token) = app.member(&org, "PHYSICIAN").await;
+        let member = Uuid::parse_str(&member).unwrap();
+        // The valid token works …
+        let (status, _) = app.post(Some(&token), json!({ "query": ME })).await;
+        assert_eq!(status, 200);
+        // … and every way of getting it wrong does not.
+        let cases = [
+            (
+                "expired",
+                signed_token(member, TEST_JWT_SECRET, "renkei", "renkei", -3600),
+            ),
+            (
+                "wrong secret",
+                signed_token(
+                    member,
+                    "another-secret-0123456789abcdef012345",
+                    "renkei",
+                    "renkei",
+                    3600,
+                ),
+            ),
+            (
+                "wrong issuer",
+                signed_token(member, TEST_JWT_SECRET, "someone-else", "renkei", 3600),
+            ),
+            (
+                "wrong audience",
+                signed_token(member, TEST_JWT_SECRET, "renkei", "another-hub", 3600),
+            ),
+            (
+                "unknown member",
+                signed_token(Uuid::now_v7(), TEST_JWT_SECRET, "renkei", "renkei", 3600),
+            ),
+            ("garbage", "not.a.jwt".to_string()),
+            ("tampered", format!("{token}x")),
+            (
+                "fake api key",
+                "rk_0193f0a0b0c07000800000000000000a_secret".to_string(),
+            ),
+        ];
+        for (case, bad) in cases {
+            let (status, body) = app.post(Some(&bad), json!({ "query": ME })).await;
+            assert_eq!(status, 401, "{case}: {body}");
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("UNAUTHENTICATED"),
+                "{case}"
+            );
+            assert!(body.get("data").is_none(), "{case}");
+        }
+    }
+);
 
 e2e!(malformed_json_is_a_bad_request, |app| async move {
     for raw in ["{\"query\": ", "[1,2", "not json", ""] {
@@ -88,47 +132,79 @@ e2e!(malformed_json_is_a_bad_request, |app| async move {
     }
 });
 
-e2e!(a_body_over_the_limit_is_refused_with_413, |app| async move {
-    // The test server accepts 64 KiB.
-    let padding = "x".repeat(100 * 1024);
-    let (status, body) = app
-        .post(Some(&app.admin_token), json!({ "query": ME, "variables": { "pad": padding } }))
-        .await;
-    assert_eq!(status, 413);
-    assert_eq!(error_code(&body).as_deref(), Some("PAYLOAD_TOO_LARGE"));
-});
-
-e2e!(syntax_errors_unknown_fields_and_wrong_types_have_codes, |app| async move {
-    let body = app.gql(&app.admin_token, "{ me { kind ", json!({})).await;
-    assert_eq!(error_code(&body).as_deref(), Some("GRAPHQL_PARSE_FAILED"));
-
-    let body = app.gql(&app.admin_token, "{ me { kind favouriteColour } }", json!({})).await;
-    assert_eq!(error_code(&body).as_deref(), Some("GRAPHQL_VALIDATION_FAILED"));
-    assert!(body["data"].is_null());
-
-    let body = app
-        .gql(&app.admin_token, "{ organizations(first: \"ten\") { edges { cursor } } }", json!({}))
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
-
-    let body = app
-        .gql(
-            &app.admin_token,
-            "query($n: Int) { organizations(first: $n) { edges { cursor } } }",
-            json!({ "n": "ten" }),
-        )
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
-});
-
-e2e!(overly_deep_queries_are_refused_before_they_run, |app| async move {
-    let mut query = String::from("{ me { organization { id } } }");
-    for _ in 0..8 {
-        query = query.replace("organization { id }", "organization { members { organization { id } } }");
+e2e!(
+    a_body_over_the_limit_is_refused_with_413,
+    |app| async move {
+        // The test server accepts 64 KiB.
+        let padding = "x".repeat(100 * 1024);
+        let (status, body) = app
+            .post(
+                Some(&app.admin_token),
+                json!({ "query": ME, "variables": { "pad": padding } }),
+            )
+            .await;
+        assert_eq!(status, 413);
+        assert_eq!(error_code(&body).as_deref(), Some("PAYLOAD_TOO_LARGE"));
     }
-    let body = app.gql(&app.admin_token, &query, json!({})).await;
-    assert_eq!(error_code(&body).as_deref(), Some("GRAPHQL_VALIDATION_FAILED"), "{body}");
-});
+);
+
+e2e!(
+    syntax_errors_unknown_fields_and_wrong_types_have_codes,
+    |app| async move {
+        let body = app.gql(&app.admin_token, "{ me { kind ", json!({})).await;
+        assert_eq!(error_code(&body).as_deref(), Some("GRAPHQL_PARSE_FAILED"));
+
+        let body = app
+            .gql(
+                &app.admin_token,
+                "{ me { kind favouriteColour } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("GRAPHQL_VALIDATION_FAILED")
+        );
+        assert!(body["data"].is_null());
+
+        let body = app
+            .gql(
+                &app.admin_token,
+                "{ organizations(first: \"ten\") { edges { cursor } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
+
+        let body = app
+            .gql(
+                &app.admin_token,
+                "query($n: Int) { organizations(first: $n) { edges { cursor } } }",
+                json!({ "n": "ten" }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
+    }
+);
+
+e2e!(
+    overly_deep_queries_are_refused_before_they_run,
+    |app| async move {
+        let mut query = String::from("{ me { organization { id } } }");
+        for _ in 0..8 {
+            query = query.replace(
+                "organization { id }",
+                "organization { members { organization { id } } }",
+            );
+        }
+        let body = app.gql(&app.admin_token, &query, json!({})).await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("GRAPHQL_VALIDATION_FAILED"),
+            "{body}"
+        );
+    }
+);
 
 e2e!(every_response_carries_a_request_id, |app| async move {
     let res = app.client.get(app.url("/health")).send().await.unwrap();
@@ -144,3 +220,47 @@ e2e!(every_response_carries_a_request_id, |app| async move {
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "clinic-emr-42");
 });
+
+fn eddsa_token(member: Uuid, ttl_seconds: i64) -> String {
+    let pem = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/ed25519-private.pem"
+    ))
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+        &json!({ "sub": member.to_string(), "iss": "renkei", "aud": "renkei", "iat": now, "exp": now + ttl_seconds }),
+        &jsonwebtoken::EncodingKey::from_ed_pem(&pem).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_signed_with_a_configured_eddsa_key_are_accepted_and_others_refused() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.auth.jwt_secret = None;
+        c.auth.jwt_public_key_file =
+            Some(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/ed25519-public.pem").into());
+        c.auth.jwt_algorithm = "EdDSA".into();
+    })
+    .await;
+    let (_, admin) = bootstrap_admin(&app.db).await;
+
+    let (status, body) = app
+        .post(Some(&eddsa_token(admin, 600)), json!({ "query": ME }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"]["kind"], "MEMBER");
+
+    // An HS256 token, even with the old test secret, is not accepted any more.
+    let (status, _) = app
+        .post(Some(&token_for(admin)), json!({ "query": ME }))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .post(Some(&eddsa_token(admin, -600)), json!({ "query": ME }))
+        .await;
+    assert_eq!(status, 401);
+    app.stop().await;
+}

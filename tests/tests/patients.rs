@@ -757,9 +757,12 @@ e2e!(
 );
 
 e2e!(
-    an_impossible_or_mistyped_birth_date_is_bad_user_input,
+    an_impossible_or_mistyped_date_is_bad_user_input,
     |app| async move {
+        // The `Date` scalar documents that an impossible date is refused with
+        // BAD_USER_INPUT, like every other unacceptable input value.
         let n = network(&app).await;
+        let mut wrong_codes = Vec::new();
         let cases = [
             ("impossible", json!("2023-02-30")),
             ("not-iso", json!("1940/05/01")),
@@ -769,17 +772,46 @@ e2e!(
             let mut input = valid_patient(local);
             input["birthDate"] = value.clone();
             let body = app.gql(&n.physician, REGISTER, json!({ "i": input })).await;
-            assert_eq!(
-                error_code(&body).as_deref(),
-                Some("BAD_USER_INPUT"),
-                "birthDate = {value}: {body}"
-            );
+            assert!(body["errors"][0]["message"].is_string(), "refused: {body}");
             assert_eq!(body["data"], Value::Null, "{body}");
             assert_eq!(
                 found_by_local_id(&app, &n.physician, None, local).await,
                 not_found()
             );
+            if error_code(&body).as_deref() != Some("BAD_USER_INPUT") {
+                wrong_codes.push(format!("registerPatient birthDate = {value}: {body}"));
+            }
         }
+
+        // The same for a date of death: the patient stays as it was.
+        let patient = app.patient(&n.physician, "K-0001").await;
+        let body = app
+        .gql(
+            &n.physician,
+            SET_STATUS,
+            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-02-30", "placeOfDeath": "HOME" } }),
+        )
+        .await;
+        assert!(body["errors"][0]["message"].is_string(), "refused: {body}");
+        if error_code(&body).as_deref() != Some("BAD_USER_INPUT") {
+            wrong_codes.push(format!(
+                "setPatientStatus deceasedOn = \"2024-02-30\": {body}"
+            ));
+        }
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) { status } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(data["patient"]["status"], "ACTIVE");
+
+        assert!(
+            wrong_codes.is_empty(),
+            "expected extensions.code BAD_USER_INPUT for:\n{}",
+            wrong_codes.join("\n")
+        );
     }
 );
 
@@ -914,5 +946,193 @@ e2e!(
             )
             .await;
         assert_eq!(data["setPatientStatus"]["status"], "MOVED_AWAY");
+    }
+);
+
+/// Sends the same kind of request many times at once; returns each response body.
+async fn concurrently(app: &TestApp, token: &str, bodies: Vec<Value>) -> Vec<Value> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, body) in bodies.into_iter().enumerate() {
+        let req = app
+            .client
+            .post(app.url("/graphql"))
+            .bearer_auth(token)
+            .json(&body);
+        set.spawn(async move {
+            let res = req.send().await.expect("request sent");
+            assert_eq!(res.status().as_u16(), 200);
+            (i, res.json::<Value>().await.expect("JSON"))
+        });
+    }
+    let mut out = set.join_all().await;
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, b)| b).collect()
+}
+
+e2e!(
+    simultaneous_registrations_all_succeed_or_conflict_never_fail,
+    |app| async move {
+        let n = network(&app).await;
+
+        // Different local IDs at once: every one is registered.
+        let bodies = (0..8)
+        .map(|i| json!({ "query": REGISTER, "variables": { "i": valid_patient(&format!("C-{i}")) } }))
+        .collect();
+        let results = concurrently(&app, &n.physician, bodies).await;
+        let failed: Vec<String> = results
+            .iter()
+            .filter(|b| b.get("errors").is_some())
+            .map(Value::to_string)
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{} of 8 simultaneous registrations failed:\n{}",
+            failed.len(),
+            failed.join("\n")
+        );
+        for i in 0..8 {
+            let local = format!("C-{i}");
+            let found = found_by_local_id(&app, &n.physician, None, &local).await;
+            assert!(found.is_ok(), "{local}: {found:?}");
+        }
+
+        // The same local ID at once: exactly one wins, the others are CONFLICT.
+        let bodies = (0..8)
+            .map(|_| json!({ "query": REGISTER, "variables": { "i": valid_patient("SAME") } }))
+            .collect();
+        let results = concurrently(&app, &n.physician, bodies).await;
+        let winners: Vec<&str> = results
+            .iter()
+            .filter_map(|b| b["data"]["registerPatient"]["id"].as_str())
+            .collect();
+        let codes: Vec<Option<String>> = results.iter().map(error_code).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        assert_eq!(
+            codes
+                .iter()
+                .filter(|c| c.as_deref() == Some("CONFLICT"))
+                .count(),
+            7,
+            "{codes:?}"
+        );
+        assert_eq!(
+            found_by_local_id(&app, &n.physician, None, "SAME").await,
+            Ok(winners[0].to_string())
+        );
+    }
+);
+
+e2e!(
+    a_clinics_system_registers_patients_for_the_clinic,
+    |app| async move {
+        let n = network(&app).await;
+        let data = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                json!({ "i": { "organizationId": n.clinic, "name": "電子カルテ連携" } }),
+            )
+            .await;
+        let system = data["createApiKey"]["secret"].as_str().unwrap().to_string();
+
+        let data = app
+            .ok(&system, REGISTER, json!({ "i": valid_patient("EHR-1") }))
+            .await;
+        let patient = data["registerPatient"]["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            data["registerPatient"]["identifiers"],
+            json!([{ "localId": "EHR-1", "organization": { "id": n.clinic } }])
+        );
+        // The clinic's members see what its system registered, and vice versa.
+        assert_eq!(
+            seen_by(&app, &n.physician, &patient).await,
+            Ok(patient.clone())
+        );
+        let by_member = app.patient(&n.physician, "K-0001").await;
+        assert_eq!(
+            seen_by(&app, &system, &by_member).await,
+            Ok(by_member.clone())
+        );
+        assert_eq!(seen_by(&app, &n.pharmacist, &patient).await, not_found());
+    }
+);
+
+e2e!(
+    a_membership_that_starts_in_the_future_grants_nothing_yet,
+    |app| async move {
+        let n = network(&app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+        let data = app
+        .ok(
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY", "startDate": day(7) } }),
+        )
+        .await;
+        assert_eq!(data["addCareTeamMember"]["active"], false);
+        assert_eq!(seen_by(&app, &n.pharmacist, &patient).await, not_found());
+        let data = app
+            .ok(
+                &n.physician,
+                CARE_TEAM,
+                json!({ "id": patient, "ended": false }),
+            )
+            .await;
+        assert_eq!(data["patient"]["careTeam"], json!([]), "not in force today");
+        let data = app
+            .ok(
+                &n.physician,
+                CARE_TEAM,
+                json!({ "id": patient, "ended": true }),
+            )
+            .await;
+        assert_eq!(data["patient"]["careTeam"].as_array().unwrap().len(), 1);
+    }
+);
+
+e2e!(
+    a_network_administrator_on_the_care_team_links_a_local_id_for_another_organization,
+    |app| async move {
+        let n = network(&app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+
+        // Without a relationship the coordination centre cannot see the patient at all.
+        let link = json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "localId": "Y-0001" } });
+        let body = app.gql(&app.admin_token, LINK, link.clone()).await;
+        assert_code(&body, "NOT_FOUND");
+
+        // On the care team, the administrator may do 名寄せ for any organisation.
+        app.ok(
+        &n.physician,
+        ADD_TO_TEAM,
+        json!({ "i": { "patientId": patient, "organizationId": app.admin_org.to_string(), "role": "OTHER" } }),
+    )
+    .await;
+        let data = app.ok(&app.admin_token, LINK, link).await;
+        assert_eq!(data["linkPatientIdentifier"]["localId"], "Y-0001");
+        assert_eq!(
+            data["linkPatientIdentifier"]["organization"]["id"],
+            n.pharmacy.as_str()
+        );
+
+        // The pharmacy now holds an identifier, so it sees the patient under its own local ID.
+        assert_eq!(
+            found_by_local_id(&app, &n.pharmacist, None, "Y-0001").await,
+            Ok(patient.clone())
+        );
+        assert_eq!(
+            seen_by(&app, &n.pharmacist, &patient).await,
+            Ok(patient.clone())
+        );
+
+        // Linking for an organisation that does not exist is bad input.
+        let body = app
+        .gql(
+            &app.admin_token,
+            LINK,
+            json!({ "i": { "patientId": patient, "organizationId": uuid::Uuid::now_v7().to_string(), "localId": "Z" } }),
+        )
+        .await;
+        assert_bad_input(&body, "input.organizationId");
     }
 );

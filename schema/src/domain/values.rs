@@ -197,7 +197,10 @@ impl LocalId {
             ));
         }
         if has_control(s) {
-            return Err(ApiError::bad_input(field, "must not contain control characters"));
+            return Err(ApiError::bad_input(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(LocalId(s.to_string()))
     }
@@ -232,7 +235,10 @@ impl GeoPoint {
                 format!("{longitude} is not a longitude (-180 to 180)"),
             ));
         }
-        Ok(GeoPoint { latitude, longitude })
+        Ok(GeoPoint {
+            latitude,
+            longitude,
+        })
     }
 }
 
@@ -247,10 +253,7 @@ pub fn past_date(field: &str, date: NaiveDate) -> Result<NaiveDate, ApiError> {
         ));
     }
     if date.year() < 1900 {
-        return Err(ApiError::bad_input(
-            field,
-            format!("{date} is before 1900"),
-        ));
+        return Err(ApiError::bad_input(field, format!("{date} is before 1900")));
     }
     Ok(date)
 }
@@ -274,7 +277,10 @@ mod tests {
 
     #[test]
     fn postal_codes_are_normalised() {
-        assert_eq!(PostalCode::parse("p", "0900001").unwrap().into_inner(), "090-0001");
+        assert_eq!(
+            PostalCode::parse("p", "0900001").unwrap().into_inner(),
+            "090-0001"
+        );
         assert!(PostalCode::parse("p", "090-001").is_err());
     }
 

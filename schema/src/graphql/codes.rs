@@ -11,9 +11,7 @@ use std::sync::Arc;
 
 use async_graphql::{
     ServerError, ServerResult, ValidationResult, Variables,
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-    },
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation},
     parser::types::ExecutableDocument,
 };
 

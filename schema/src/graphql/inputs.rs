@@ -57,7 +57,11 @@ impl TryFrom<RegisterOrganizationInput> for NewOrganization {
             name_kana: Kana::parse_opt("input.nameKana", i.name_kana.as_deref())?,
             postal_code: PostalCode::parse_opt("input.postalCode", i.postal_code.as_deref())?,
             address: Text::parse_opt("input.address", i.address.as_deref(), ADDRESS_MAX)?,
-            municipality: Text::parse_opt("input.municipality", i.municipality.as_deref(), NAME_MAX)?,
+            municipality: Text::parse_opt(
+                "input.municipality",
+                i.municipality.as_deref(),
+                NAME_MAX,
+            )?,
             phone: Phone::parse_opt("input.phone", i.phone.as_deref())?,
             fax: Phone::parse_opt("input.fax", i.fax.as_deref())?,
             location: i

@@ -55,7 +55,10 @@ macro_rules! by_id_loader {
             type Value = $value;
             type Error = ApiError;
 
-            async fn load(&self, $keys: &[$key]) -> Result<HashMap<$key, Self::Value>, Self::Error> {
+            async fn load(
+                &self,
+                $keys: &[$key],
+            ) -> Result<HashMap<$key, Self::Value>, Self::Error> {
                 let $db = &self.0;
                 $body
             }
@@ -111,16 +114,21 @@ by_id_loader!(
 
 // The policy's patient check, batched: one call of `policy::patients` per
 // distinct caller among the keys. Absent keys mean "no access".
-by_id_loader!(AccessLoader, (Principal, Uuid), PatientAccess, |db, keys| {
-    let mut by_principal: HashMap<&Principal, Vec<Uuid>> = HashMap::new();
-    for (principal, id) in keys {
-        by_principal.entry(principal).or_default().push(*id);
-    }
-    let mut out = HashMap::new();
-    for (principal, ids) in by_principal {
-        for access in policy::patients(db, principal, &ids).await? {
-            out.insert((principal.clone(), access.patient_id()), access);
+by_id_loader!(
+    AccessLoader,
+    (Principal, Uuid),
+    PatientAccess,
+    |db, keys| {
+        let mut by_principal: HashMap<&Principal, Vec<Uuid>> = HashMap::new();
+        for (principal, id) in keys {
+            by_principal.entry(principal).or_default().push(*id);
         }
+        let mut out = HashMap::new();
+        for (principal, ids) in by_principal {
+            for access in policy::patients(db, principal, &ids).await? {
+                out.insert((principal.clone(), access.patient_id()), access);
+            }
+        }
+        Ok(out)
     }
-    Ok(out)
-});
+);

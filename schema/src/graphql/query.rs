@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::inputs::{OrganizationFilterInput, parse_id};
 use super::types::{Member, Organization, Patient, Viewer, ViewerKind};
 use super::{ctx_db, ctx_request, load_patient, loaders::Loaders};
-use crate::domain::{LocalId, Text, NAME_MAX};
+use crate::domain::{LocalId, NAME_MAX, Text};
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::services::{organizations, patients};
@@ -79,7 +79,11 @@ impl Query {
         }
         let after = after.as_deref().map(decode_cursor).transpose()?;
         let filter = filter.unwrap_or_default();
-        let municipality = Text::parse_opt("filter.municipality", filter.municipality.as_deref(), NAME_MAX)?;
+        let municipality = Text::parse_opt(
+            "filter.municipality",
+            filter.municipality.as_deref(),
+            NAME_MAX,
+        )?;
         let filter = organizations::OrganizationFilter {
             kinds: filter.kinds,
             municipality: municipality.map(Text::into_inner),
@@ -143,7 +147,8 @@ impl Query {
             None => req.principal.organization_id(),
         };
         let local_id = LocalId::parse("localId", &local_id)?;
-        let Some(identifier) = patients::find_by_local_id(ctx_db(ctx), org, local_id.as_str()).await?
+        let Some(identifier) =
+            patients::find_by_local_id(ctx_db(ctx), org, local_id.as_str()).await?
         else {
             return Err(ApiError::not_found("patient").into());
         };

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
-use sha2::{Digest, Sha256};
 use base64::Engine;
 use chrono::Utc;
 use rand::RngCore;
@@ -18,6 +17,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
 };
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::Text;
@@ -57,7 +57,9 @@ pub async fn create(
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
     };
-    let inserted = api_key::Entity::insert(model).exec_with_returning(db).await?;
+    let inserted = api_key::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?;
     let plaintext = format!("{PREFIX}{}_{secret}", id.simple());
     Ok((inserted, plaintext))
 }
@@ -106,7 +108,9 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
         .await?
         .ok_or_else(invalid)?;
     if key.revoked_at.is_some() {
-        return Err(ApiError::Unauthenticated("the API key has been revoked".into()));
+        return Err(ApiError::Unauthenticated(
+            "the API key has been revoked".into(),
+        ));
     }
     let hash = PasswordHash::new(&key.secret_hash).map_err(ApiError::internal)?;
     let secret = secret.to_string();
@@ -150,10 +154,10 @@ impl ApiKeyCache {
 
     pub async fn authenticate(&self, db: &DatabaseConnection, token: &str) -> ApiResult<Principal> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some((principal, at)) = self.lock().get(&digest) {
-            if at.elapsed() < self.ttl {
-                return Ok(principal.clone());
-            }
+        if let Some((principal, at)) = self.lock().get(&digest)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(principal.clone());
         }
         let principal = authenticate(db, token).await?;
         let mut entries = self.lock();
@@ -166,9 +170,9 @@ impl ApiKeyCache {
 
     /// Forgets a revoked key.
     pub fn forget(&self, api_key_id: Uuid) {
-        self.lock().retain(|_, (p, _)| {
-            !matches!(p, Principal::System { api_key_id: id, .. } if *id == api_key_id)
-        });
+        self.lock().retain(
+            |_, (p, _)| !matches!(p, Principal::System { api_key_id: id, .. } if *id == api_key_id),
+        );
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Principal, Instant)>> {

@@ -33,7 +33,10 @@ pub async fn add(
             .one(db)
             .await?
             .ok_or_else(|| {
-                ApiError::bad_input("input.memberId", format!("no member has the id {member_id}"))
+                ApiError::bad_input(
+                    "input.memberId",
+                    format!("no member has the id {member_id}"),
+                )
             })?;
         if m.organization_id != new.organization_id {
             return Err(ApiError::bad_input(

@@ -40,7 +40,9 @@ pub async fn register(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    Ok(member::Entity::insert(model).exec_with_returning(db).await?)
+    Ok(member::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?)
 }
 
 /// Suspends or reactivates a member. A suspended member's tokens are refused
@@ -61,7 +63,10 @@ pub async fn set_status(
     Ok(active.update(db).await?)
 }
 
-pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<HashMap<Uuid, member::Model>> {
+pub async fn by_ids(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, member::Model>> {
     Ok(member::Entity::find()
         .filter(member::Column::Id.is_in(ids.to_vec()))
         .all(db)

@@ -52,7 +52,10 @@ pub async fn register(
 ) -> ApiResult<(patient::Model, PatientAccess)> {
     let org = principal.organization_id();
     let txn = db.begin().await?;
-    if find_by_local_id(&txn, org, new.local_id.as_str()).await?.is_some() {
+    if find_by_local_id(&txn, org, new.local_id.as_str())
+        .await?
+        .is_some()
+    {
         return Err(ApiError::Conflict(conflict_message(&new.local_id)));
     }
     let now = Utc::now();
@@ -72,7 +75,9 @@ pub async fn register(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let inserted = patient::Entity::insert(model).exec_with_returning(&txn).await?;
+    let inserted = patient::Entity::insert(model)
+        .exec_with_returning(&txn)
+        .await?;
     insert_identifier(&txn, id, org, &new.local_id).await?;
     txn.commit().await?;
     Ok((inserted, policy::access_for_registered(id)))
@@ -141,13 +146,13 @@ pub async fn set_status(
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("patient"))?;
-    if let StatusChange::Deceased { on, .. } = change {
-        if on < found.birth_date {
-            return Err(ApiError::bad_input(
-                "input.deceasedOn",
-                format!("{on} is before the patient's birth date"),
-            ));
-        }
+    if let StatusChange::Deceased { on, .. } = change
+        && on < found.birth_date
+    {
+        return Err(ApiError::bad_input(
+            "input.deceasedOn",
+            format!("{on} is before the patient's birth date"),
+        ));
     }
     let (status, on, place) = match change {
         StatusChange::Active => (PatientStatus::Active, None, None),
@@ -163,7 +168,10 @@ pub async fn set_status(
 }
 
 /// Loads patients by id. Callers pass only ids they hold a capability for.
-pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<HashMap<Uuid, patient::Model>> {
+pub async fn by_ids(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, patient::Model>> {
     Ok(patient::Entity::find()
         .filter(patient::Column::Id.is_in(ids.to_vec()))
         .all(db)
