@@ -13,6 +13,9 @@ pub struct Model {
     pub secret_hash: String,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// JSON object: data category → `READ` or `READ_WRITE`; what the system
+    /// may do for its organisation.
+    pub permissions: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

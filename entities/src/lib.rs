@@ -5,8 +5,14 @@
 //! them into domain enums at the edge. Ids are UUIDv7, times UTC.
 
 pub mod api_key;
+pub mod audit_head;
+pub mod audit_log;
 pub mod care_team_membership;
+pub mod consent;
+pub mod emergency_grant;
+pub mod emergency_objection;
 pub mod member;
+pub mod notification;
 pub mod organization;
 pub mod organization_capability;
 pub mod patient;

@@ -27,12 +27,35 @@
 //! deceased, patients 17, 57, 97, 137 and 177 have moved away; their
 //! memberships ended on that day.
 //!
+//! Consents (同意), which the access policy requires: every patient has one
+//! active 包括同意 (scope `NETWORK`, nothing excluded; mostly a signed form,
+//! some oral or electronic) taken by the primary physician or the care manager
+//! soon after they joined the team — the deceased and those who moved away
+//! keep theirs. Patient 0 (`K-000003` at the clinic, organisation 3, the one
+//! the README looks up) is such a plain case. The exceptions, each for a
+//! different path through the policy:
+//! - patient 10 (`K-000011` at organisation 3) withdrew their consent
+//!   (本人の申し出により撤回) and has no active one: the demo's withdrawn
+//!   patient;
+//! - patient 11 consented for two organisations only (`ORGANIZATIONS`): the
+//!   primary clinic (organisation 4) and the care office (11) — not the
+//!   clinic at organisation 3, which is on the team as deputy physician;
+//! - patient 12's consent excludes the categories `SENSITIVE_PSYCHIATRIC` and
+//!   `LAB_RESULTS`;
+//! - patient 13 (`K-000013` at organisation 3) excludes one organisation of
+//!   the team: the visiting-nurse station, organisation 9 (the rule is the
+//!   pharmacy, but this patient has none);
+//! - patient 14 has a history: an oral consent superseded (as the API does
+//!   it) by a written one;
+//! - patient 15 has a plain consent and objects to emergency
+//!   (break-the-glass) access (救急時閲覧を希望しない).
+//!
 //! Everything — ids, names, dates — comes from a fixed seed and the fixed
 //! reference date 2026-04-01, never from the clock or the OS, so every run on
 //! SQLite or PostgreSQL writes the same rows. [`seed`] inserts only rows whose
 //! primary key is not there yet, so running it again adds nothing.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, TransactionTrait,
     TryInsertResult,
@@ -40,13 +63,13 @@ use sea_orm::{
 use uuid::{Builder, Uuid};
 
 use crate::domain::{
-    Capability as Cap, CareTeamRole as Role, MemberStatus, OrganizationKind as Kind, PatientStatus,
-    PlaceOfDeath, Profession as Prof, Sex,
+    Capability as Cap, CareTeamRole as Role, ConsentMethod, ConsentScope, DataCategory,
+    MemberStatus, OrganizationKind as Kind, PatientStatus, PlaceOfDeath, Profession as Prof, Sex,
 };
 use crate::error::ApiResult;
 use entities::{
-    care_team_membership, member, organization, organization_capability, patient,
-    patient_identifier,
+    care_team_membership, consent, emergency_objection, member, organization,
+    organization_capability, patient, patient_identifier,
 };
 
 /// Counts of what one run inserted (all zero on a second run).
@@ -57,6 +80,8 @@ pub struct SeedReport {
     pub patients: usize,
     pub identifiers: usize,
     pub care_team_memberships: usize,
+    pub consents: usize,
+    pub emergency_objections: usize,
 }
 
 /// Inserts the demo region, in one transaction, skipping rows that exist.
@@ -71,6 +96,9 @@ pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
     let identifiers = insert_new::<patient_identifier::Entity>(&txn, region.identifiers).await?;
     let care_team_memberships =
         insert_new::<care_team_membership::Entity>(&txn, region.memberships).await?;
+    let consents = insert_new::<consent::Entity>(&txn, region.consents).await?;
+    let emergency_objections =
+        insert_new::<emergency_objection::Entity>(&txn, region.objections).await?;
     txn.commit().await?;
     let report = SeedReport {
         organizations,
@@ -78,6 +106,8 @@ pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
         patients,
         identifiers,
         care_team_memberships,
+        consents,
+        emergency_objections,
     };
     tracing::info!(?report, "demo region seeded");
     Ok(report)
@@ -100,7 +130,8 @@ pub fn demo_patient_id(n: usize) -> Uuid {
 }
 
 /// Rows per `INSERT`: far below SQLite's 32 766 bound parameters (the widest
-/// table has 13 columns) while keeping the number of round trips small.
+/// table, `consents`, has 14 columns) while keeping the number of round trips
+/// small.
 const BATCH: usize = 100;
 
 /// Inserts `rows` in batches; a row whose primary key exists is skipped
@@ -144,11 +175,16 @@ const fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
 /// The day the demo describes. Ages, start dates and ended memberships are
 /// relative to it, never to today, so that every run writes the same rows.
 const REF_DATE: NaiveDate = ymd(2026, 4, 1);
+/// The last day before `REF_DATE`: nothing the demo records happens later.
+const LAST_DAY: NaiveDate = ymd(2026, 3, 31);
 /// `REF_DATE` at midnight UTC in Unix milliseconds: the time part of every id.
 const FIXED_MILLIS: u64 = 1_775_001_600_000;
 /// Care teams were formed from this day on (the network started in 2024).
 const TEAMS_FROM: NaiveDate = ymd(2024, 1, 1);
 const SEED: u64 = 0x5EED_2026_0401_0001;
+/// Seeds consents and objections, added later: a stream of their own leaves
+/// every row generated from `SEED` as it was.
+const CONSENT_SEED: u64 = 0x5EED_2026_0401_0002;
 const PATIENTS: usize = 200;
 
 /// `created_at` / `updated_at` of every demo row.
@@ -194,6 +230,8 @@ enum Table {
     Patient,
     Identifier,
     Membership,
+    Consent,
+    EmergencyObjection,
 }
 
 /// A UUIDv7-shaped id: time part `FIXED_MILLIS + n` (so ids sort by `n` and are
@@ -545,6 +583,8 @@ struct Region {
     patients: Vec<patient::Model>,
     identifiers: Vec<patient_identifier::Model>,
     memberships: Vec<care_team_membership::Model>,
+    consents: Vec<consent::Model>,
+    objections: Vec<emergency_objection::Model>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -894,6 +934,7 @@ fn region() -> Region {
             });
         }
     }
+    let (consents, objections) = consents(&patients, &memberships);
     Region {
         organizations,
         capabilities,
@@ -901,7 +942,198 @@ fn region() -> Region {
         patients,
         identifiers,
         memberships,
+        consents,
+        objections,
     }
+}
+
+// ---------------------------------------------------------------------------
+// Consents and objections to emergency access.
+
+/// The patients whose consent is not a plain, active 包括同意 (module doc).
+const WITHDRAWN: usize = 10;
+const LISTED_ORGANIZATIONS: usize = 11;
+const EXCLUDED_CATEGORIES: usize = 12;
+const EXCLUDED_ORGANIZATION: usize = 13;
+const SUPERSEDED: usize = 14;
+const OBJECTS_TO_EMERGENCY_ACCESS: usize = 15;
+
+const WITHDRAWAL_REASON: &str = "本人の申し出により撤回";
+/// What `services::consents::record` writes on the consent it replaces.
+const SUPERSEDED_REASON: &str = "superseded by a new consent";
+const OBJECTION_NOTE: &str = "本人・家族の意向により救急時閲覧を希望しない";
+
+/// A moment during office hours (09:00–17:59 JST) of `day`, in UTC.
+fn office_hours(rng: &mut SplitMix64, day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc() + TimeDelta::minutes(rng.below(9 * 60) as i64)
+}
+
+/// A moment on a day after `after`'s, at the latest on `LAST_DAY`.
+fn later(rng: &mut SplitMix64, after: DateTime<Utc>) -> DateTime<Utc> {
+    let from = after.date_naive() + Days::new(1);
+    let span = (LAST_DAY - from).num_days().max(0) as usize + 1;
+    let day = (from + Days::new(rng.below(span) as u64)).min(LAST_DAY);
+    office_hours(rng, day)
+}
+
+/// JSON as `services::consents::record` stores it: organisation ids sorted,
+/// category names in declaration order.
+fn organizations_json(mut ids: Vec<Uuid>) -> String {
+    ids.sort();
+    ids.dedup();
+    serde_json::to_string(&ids).expect("a list of uuids serialises")
+}
+
+fn categories_json(mut categories: Vec<DataCategory>) -> String {
+    categories.sort();
+    categories.dedup();
+    let names: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
+    serde_json::to_string(&names).expect("a list of strings serialises")
+}
+
+/// Every patient's consents (one active, except [`WITHDRAWN`]) and the one
+/// objection to emergency access. Consents are taken by the primary physician
+/// or the care manager, within two weeks of joining the team.
+fn consents(
+    patients: &[patient::Model],
+    memberships: &[care_team_membership::Model],
+) -> (Vec<consent::Model>, Vec<emergency_objection::Model>) {
+    /// Appends `row` with the id of its position.
+    fn push(consents: &mut Vec<consent::Model>, row: consent::Model) {
+        let id = demo_id(Table::Consent, consents.len());
+        consents.push(consent::Model { id, ..row });
+    }
+    let mut rng = SplitMix64(CONSENT_SEED);
+    let mut consents: Vec<consent::Model> = Vec::with_capacity(patients.len() + 2);
+    let mut objections = Vec::new();
+    for (n, p) in patients.iter().enumerate() {
+        let team: Vec<&care_team_membership::Model> = (memberships.iter())
+            .filter(|m| m.patient_id == p.id)
+            .collect();
+        let first = |role: Role| team.iter().copied().find(|m| m.role == role.as_str());
+        let physician = first(Role::PrimaryPhysician).expect("every patient has a physician");
+        let care_manager = first(Role::CareManager).expect("every patient has a care manager");
+        let taker = if rng.chance(60) {
+            care_manager
+        } else {
+            physician
+        };
+        let obtained_on = (taker.start_date + Days::new(rng.below(14) as u64)).min(LAST_DAY);
+        let recorded_on = (obtained_on + Days::new(rng.below(3) as u64)).min(LAST_DAY);
+        let method = match (n, rng.below(10)) {
+            (SUPERSEDED, _) => ConsentMethod::Oral,
+            (LISTED_ORGANIZATIONS..=EXCLUDED_ORGANIZATION, _) | (_, 0..=7) => {
+                ConsentMethod::Written
+            }
+            (_, 8) => ConsentMethod::Oral,
+            _ => ConsentMethod::Electronic,
+        };
+        let plain = consent::Model {
+            id: Uuid::nil(),
+            patient_id: p.id,
+            scope: ConsentScope::Network.as_str().to_owned(),
+            organization_ids: organizations_json(Vec::new()),
+            excluded_categories: categories_json(Vec::new()),
+            method: method.as_str().to_owned(),
+            // Numbered below, once every form's date is known.
+            form_reference: None,
+            obtained_on,
+            recorded_by_member: taker.member_id,
+            recorded_by_organization: taker.organization_id,
+            recorded_at: office_hours(&mut rng, recorded_on),
+            withdrawn_at: None,
+            withdrawn_by_member: None,
+            withdrawal_reason: None,
+        };
+        let recorded_at = plain.recorded_at;
+        match n {
+            WITHDRAWN => {
+                // The patient told the physician, who recorded it.
+                let row = consent::Model {
+                    withdrawn_at: Some(later(&mut rng, recorded_at)),
+                    withdrawn_by_member: physician.member_id,
+                    withdrawal_reason: Some(WITHDRAWAL_REASON.to_owned()),
+                    ..plain
+                };
+                push(&mut consents, row);
+            }
+            LISTED_ORGANIZATIONS => {
+                let listed = vec![physician.organization_id, care_manager.organization_id];
+                let row = consent::Model {
+                    scope: ConsentScope::Organizations.as_str().to_owned(),
+                    organization_ids: organizations_json(listed),
+                    ..plain
+                };
+                push(&mut consents, row);
+            }
+            EXCLUDED_CATEGORIES => {
+                let excluded = vec![DataCategory::SensitivePsychiatric, DataCategory::LabResults];
+                let row = consent::Model {
+                    excluded_categories: categories_json(excluded),
+                    ..plain
+                };
+                push(&mut consents, row);
+            }
+            EXCLUDED_ORGANIZATION => {
+                let excluded = (first(Role::Pharmacy))
+                    .or_else(|| first(Role::VisitingNurse))
+                    .expect("the patient has a pharmacy or a visiting nurse");
+                let row = consent::Model {
+                    organization_ids: organizations_json(vec![excluded.organization_id]),
+                    ..plain
+                };
+                push(&mut consents, row);
+            }
+            SUPERSEDED => {
+                // Oral at the first visit; the signed form came later.
+                let renewed_at = later(&mut rng, recorded_at);
+                let old = consent::Model {
+                    withdrawn_at: Some(renewed_at),
+                    withdrawn_by_member: physician.member_id,
+                    withdrawal_reason: Some(SUPERSEDED_REASON.to_owned()),
+                    ..plain.clone()
+                };
+                push(&mut consents, old);
+                let row = consent::Model {
+                    method: ConsentMethod::Written.as_str().to_owned(),
+                    obtained_on: renewed_at.date_naive(),
+                    recorded_by_member: physician.member_id,
+                    recorded_by_organization: physician.organization_id,
+                    recorded_at: renewed_at,
+                    ..plain
+                };
+                push(&mut consents, row);
+            }
+            _ => push(&mut consents, plain),
+        }
+        if n == OBJECTS_TO_EMERGENCY_ACCESS {
+            objections.push(emergency_objection::Model {
+                id: demo_id(Table::EmergencyObjection, objections.len()),
+                patient_id: p.id,
+                note: Some(OBJECTION_NOTE.to_owned()),
+                recorded_by_member: physician.member_id,
+                recorded_by_organization: physician.organization_id,
+                recorded_at: later(&mut rng, recorded_at),
+                withdrawn_at: None,
+            });
+        }
+    }
+    // Signed forms are numbered by year in the order they were signed, with
+    // gaps: forms of people outside the network.
+    let mut written: Vec<usize> = (0..consents.len())
+        .filter(|&i| consents[i].method == ConsentMethod::Written.as_str())
+        .collect();
+    written.sort_by_key(|&i| (consents[i].obtained_on, consents[i].recorded_at, i));
+    let (mut year, mut number) = (0, 0);
+    for i in written {
+        let signed = consents[i].obtained_on.year();
+        if signed != year {
+            (year, number) = (signed, 0);
+        }
+        number += 1 + rng.below(2);
+        consents[i].form_reference = Some(format!("同意書 {year}-{number:04}"));
+    }
+    (consents, objections)
 }
 
 fn address(rng: &mut SplitMix64, area: Area) -> (&'static str, String) {
@@ -1046,6 +1278,8 @@ mod tests {
             .chain(r.patients.iter().map(|p| p.id))
             .chain(r.identifiers.iter().map(|i| i.id))
             .chain(r.memberships.iter().map(|m| m.id))
+            .chain(r.consents.iter().map(|c| c.id))
+            .chain(r.objections.iter().map(|o| o.id))
             .collect();
         let unique: HashSet<&Uuid> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len());
@@ -1255,6 +1489,265 @@ mod tests {
                 .map(|m| m.patient_id)
                 .collect();
             assert!(patients.len() >= 10, "{p}: {} patients", patients.len());
+        }
+    }
+
+    fn consents_of(region: &Region, n: usize) -> Vec<&consent::Model> {
+        let id = demo_patient_id(n);
+        (region.consents.iter())
+            .filter(|c| c.patient_id == id)
+            .collect()
+    }
+
+    fn active_of(region: &Region, n: usize) -> Vec<&consent::Model> {
+        (consents_of(region, n).into_iter())
+            .filter(|c| c.withdrawn_at.is_none())
+            .collect()
+    }
+
+    /// The organisations of patient `patient`'s care team (ended memberships too).
+    fn team_of(region: &Region, patient: Uuid) -> HashSet<Uuid> {
+        (region.memberships.iter())
+            .filter(|m| m.patient_id == patient)
+            .map(|m| m.organization_id)
+            .collect()
+    }
+
+    fn organization_ids(c: &consent::Model) -> Vec<Uuid> {
+        serde_json::from_str(&c.organization_ids).expect("organization_ids is a JSON list of uuids")
+    }
+
+    fn excluded_categories(c: &consent::Model) -> Vec<DataCategory> {
+        let names: Vec<String> = serde_json::from_str(&c.excluded_categories)
+            .expect("excluded_categories is a JSON list of strings");
+        (names.iter())
+            .map(|n| DataCategory::parse(n).unwrap_or_else(|| panic!("category {n}")))
+            .collect()
+    }
+
+    fn is_plain(c: &consent::Model) -> bool {
+        c.scope == "NETWORK"
+            && c.withdrawn_at.is_none()
+            && organization_ids(c).is_empty()
+            && excluded_categories(c).is_empty()
+    }
+
+    #[test]
+    fn every_patient_but_one_has_exactly_one_active_consent() {
+        let r = region();
+        for n in 0..PATIENTS {
+            let active = active_of(&r, n).len();
+            let expected = usize::from(n != WITHDRAWN);
+            assert_eq!(active, expected, "patient {n}: {active} active consents");
+        }
+        let withdrawn = consents_of(&r, WITHDRAWN);
+        assert_eq!(withdrawn.len(), 1);
+        assert!(withdrawn[0].withdrawn_at.is_some() && withdrawn[0].withdrawn_by_member.is_some());
+        assert_eq!(
+            withdrawn[0].withdrawal_reason.as_deref(),
+            Some(WITHDRAWAL_REASON)
+        );
+        // The deceased and those who moved away keep theirs.
+        for p in r.patients.iter().filter(|p| p.status != "ACTIVE") {
+            let n = r
+                .patients
+                .iter()
+                .position(|q| q.id == p.id)
+                .expect("patient");
+            assert_eq!(active_of(&r, n).len(), 1, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn the_special_cases_are_where_the_module_doc_says() {
+        let r = region();
+        let specials = [
+            WITHDRAWN,
+            LISTED_ORGANIZATIONS,
+            EXCLUDED_CATEGORIES,
+            EXCLUDED_ORGANIZATION,
+            SUPERSEDED,
+        ];
+        for n in 0..PATIENTS {
+            let all = consents_of(&r, n);
+            if !specials.contains(&n) {
+                assert_eq!(all.len(), 1, "patient {n}");
+                assert!(is_plain(all[0]), "patient {n}");
+            }
+        }
+        // The README's patient.
+        let k3 = r
+            .identifiers
+            .iter()
+            .find(|i| {
+                i.organization_id == demo_organization_id(HOME_CLINIC) && i.local_id == "K-000003"
+            })
+            .expect("K-000003 exists");
+        let n = r
+            .patients
+            .iter()
+            .position(|p| p.id == k3.patient_id)
+            .expect("patient");
+        assert!(
+            !specials.contains(&n) && n != OBJECTS_TO_EMERGENCY_ACCESS,
+            "K-000003 is patient {n}"
+        );
+
+        // The local ids at the clinic the module doc gives.
+        let at_clinic = |n: usize| {
+            (r.identifiers.iter())
+                .find(|i| {
+                    i.patient_id == demo_patient_id(n)
+                        && i.organization_id == demo_organization_id(HOME_CLINIC)
+                })
+                .map(|i| i.local_id.as_str())
+        };
+        let documented = [Some("K-000011"), None, None, Some("K-000013"), None, None];
+        for (n, local_id) in (WITHDRAWN..=OBJECTS_TO_EMERGENCY_ACCESS).zip(documented) {
+            assert_eq!(at_clinic(n), local_id, "patient {n}");
+        }
+
+        let listed = active_of(&r, LISTED_ORGANIZATIONS)[0];
+        assert_eq!(listed.scope, "ORGANIZATIONS");
+        let team: Vec<_> = (r.memberships.iter())
+            .filter(|m| m.patient_id == listed.patient_id)
+            .collect();
+        let by_role = |role: Role| {
+            (team.iter())
+                .find(|m| m.role == role.as_str())
+                .map(|m| m.organization_id)
+                .expect("role on the team")
+        };
+        let mut expected = vec![by_role(Role::PrimaryPhysician), by_role(Role::CareManager)];
+        expected.sort();
+        assert_eq!(organization_ids(listed), expected);
+        assert_eq!(
+            expected,
+            [
+                demo_organization_id(SAKURA_CLINIC),
+                demo_organization_id(CITY_CARE_OFFICE)
+            ]
+        );
+        let on_team = team_of(&r, listed.patient_id);
+        assert!(
+            on_team.contains(&demo_organization_id(HOME_CLINIC)),
+            "as deputy"
+        );
+
+        let excluded = active_of(&r, EXCLUDED_CATEGORIES)[0];
+        assert_eq!(excluded.scope, "NETWORK");
+        assert_eq!(
+            excluded_categories(excluded),
+            [DataCategory::LabResults, DataCategory::SensitivePsychiatric]
+        );
+
+        let without = active_of(&r, EXCLUDED_ORGANIZATION)[0];
+        assert_eq!(without.scope, "NETWORK");
+        let [org] = organization_ids(without)[..] else {
+            panic!("one organisation excluded");
+        };
+        let kind = kind_of(&r, org);
+        assert!(
+            matches!(kind, Kind::Pharmacy | Kind::VisitingNurseStation),
+            "{kind}"
+        );
+        assert!(team_of(&r, without.patient_id).contains(&org));
+        assert_eq!(
+            org,
+            demo_organization_id(CITY_NURSES),
+            "as the module doc says"
+        );
+
+        let history = consents_of(&r, SUPERSEDED);
+        assert_eq!(history.len(), 2);
+        let (old, new) = (history[0], history[1]);
+        assert_eq!(old.withdrawal_reason.as_deref(), Some(SUPERSEDED_REASON));
+        assert_eq!(old.withdrawn_at, Some(new.recorded_at));
+        assert!(old.recorded_at < new.recorded_at && old.id < new.id);
+        assert!(is_plain(new));
+    }
+
+    #[test]
+    fn one_patient_objects_to_emergency_access() {
+        let r = region();
+        assert_eq!(r.objections.len(), 1);
+        let o = &r.objections[0];
+        assert_eq!(o.patient_id, demo_patient_id(OBJECTS_TO_EMERGENCY_ACCESS));
+        assert!(o.withdrawn_at.is_none());
+        assert_eq!(o.note.as_deref(), Some(OBJECTION_NOTE));
+        assert!(o.recorded_at < fixed_time());
+        let (prof, org) = profession_of(&r, o.recorded_by_member.expect("recorded by a member"));
+        assert_eq!((prof, org), (Prof::Physician, o.recorded_by_organization));
+        assert!(team_of(&r, o.patient_id).contains(&org));
+    }
+
+    #[test]
+    fn consent_rows_read_back_as_the_service_writes_them() {
+        let r = region();
+        let mut forms = HashSet::new();
+        for c in &r.consents {
+            let scope = ConsentScope::parse(&c.scope).expect("scope");
+            let method = ConsentMethod::parse(&c.method).expect("method");
+            let ids = organization_ids(c);
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+            let team = team_of(&r, c.patient_id);
+            assert!(ids.iter().all(|id| team.contains(id)), "on the care team");
+            if scope == ConsentScope::Organizations {
+                assert!(!ids.is_empty());
+            }
+            let categories = excluded_categories(c);
+            assert!(categories.windows(2).all(|w| w[0] < w[1]));
+            // Whoever took the consent is a physician or care manager of an
+            // organisation of the patient's team.
+            let (prof, org) =
+                profession_of(&r, c.recorded_by_member.expect("recorded by a member"));
+            assert!(
+                matches!(prof, Prof::Physician | Prof::CareManager),
+                "{prof}"
+            );
+            assert_eq!(org, c.recorded_by_organization);
+            assert!(team.contains(&org));
+            let on_team_on = |member: Option<Uuid>, day: NaiveDate| {
+                r.memberships.iter().any(|m| {
+                    m.patient_id == c.patient_id
+                        && m.member_id == member
+                        && m.start_date <= day
+                        && m.end_date.is_none_or(|end| day <= end)
+                })
+            };
+            assert!(on_team_on(c.recorded_by_member, c.obtained_on), "{}", c.id);
+            assert!(c.obtained_on <= c.recorded_at.date_naive());
+            assert!(c.obtained_on >= TEAMS_FROM && c.recorded_at < fixed_time());
+            if let Some(withdrawn) = c.withdrawn_at {
+                assert!(withdrawn > c.recorded_at && withdrawn < fixed_time());
+                assert!(c.withdrawal_reason.is_some());
+                let (prof, _) = profession_of(&r, c.withdrawn_by_member.expect("withdrawn by"));
+                assert!(
+                    matches!(prof, Prof::Physician | Prof::CareManager),
+                    "{prof}"
+                );
+                assert!(on_team_on(c.withdrawn_by_member, withdrawn.date_naive()));
+            } else {
+                assert!(c.withdrawn_by_member.is_none() && c.withdrawal_reason.is_none());
+            }
+            match (method, &c.form_reference) {
+                (ConsentMethod::Written, Some(form)) => {
+                    assert!(Text::parse("formReference", form, NAME_MAX).is_ok());
+                    assert!(
+                        form.starts_with(&format!("同意書 {}-", c.obtained_on.year())),
+                        "{form}"
+                    );
+                    assert!(forms.insert(form.as_str()), "{form} twice");
+                }
+                (ConsentMethod::Written, None) => panic!("a written consent without its form"),
+                (_, form) => assert!(form.is_none()),
+            }
+        }
+        for method in ConsentMethod::ALL {
+            assert!(
+                r.consents.iter().any(|c| c.method == method.as_str()),
+                "{method}"
+            );
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`demo`]: the fictional demo region;
 //! - [`error`]: the error type of the GraphQL boundary and its stable codes.
 
+pub mod audit;
+pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -2,9 +2,12 @@
 //! puts a [`RequestContext`] into the GraphQL request data; nothing in the schema
 //! runs without one.
 
+use std::collections::BTreeMap;
+
 use uuid::Uuid;
 
-use crate::domain::Profession;
+use crate::domain::{AccessLevel, DataCategory, Profession};
+use crate::error::{ApiError, ApiResult};
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -20,7 +23,53 @@ pub enum Principal {
     System {
         api_key_id: Uuid,
         organization_id: Uuid,
+        /// What the key may do, per data category (configured when the key is
+        /// created); it takes the place of a profession's row of the matrix.
+        permissions: SystemPermissions,
     },
+}
+
+/// An API key's permissions: data category → level; absent means none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SystemPermissions(BTreeMap<DataCategory, AccessLevel>);
+
+impl SystemPermissions {
+    pub fn new(levels: impl IntoIterator<Item = (DataCategory, AccessLevel)>) -> Self {
+        SystemPermissions(
+            levels
+                .into_iter()
+                .filter(|(_, l)| *l != AccessLevel::None)
+                .collect(),
+        )
+    }
+
+    pub fn level(&self, category: DataCategory) -> AccessLevel {
+        self.0.get(&category).copied().unwrap_or(AccessLevel::None)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (DataCategory, AccessLevel)> + '_ {
+        self.0.iter().map(|(c, l)| (*c, *l))
+    }
+
+    /// Stored as a JSON object `{"ADL": "READ", …}`.
+    pub fn to_json(&self) -> String {
+        let map: BTreeMap<&str, &str> = self
+            .0
+            .iter()
+            .map(|(c, l)| (c.as_str(), l.as_str()))
+            .collect();
+        serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+    }
+
+    pub fn from_json(json: &str) -> ApiResult<Self> {
+        let map: BTreeMap<String, String> =
+            serde_json::from_str(json).map_err(ApiError::internal)?;
+        let mut out = BTreeMap::new();
+        for (c, l) in map {
+            out.insert(DataCategory::from_db(&c)?, AccessLevel::from_db(&l)?);
+        }
+        Ok(SystemPermissions(out))
+    }
 }
 
 impl Principal {

@@ -25,6 +25,14 @@ pub enum Command {
     Migrate(DatabaseConfig),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Print the access-policy document (docs/access-policy.md) generated
+    /// from the policy's defaults.
+    AccessPolicy,
+    /// Work with the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Seed the fictional demo region (idempotent) and exit.
     SeedDemo(DatabaseConfig),
     /// Create a network administrator (and the coordination centre, if no centre
@@ -51,6 +59,13 @@ pub enum Command {
         #[command(flatten)]
         auth: AuthConfig,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain; report the first entry where it breaks
+    /// (exit status 1) or that it is intact.
+    Verify(DatabaseConfig),
 }
 
 /// Parses `care-manager`, `care_manager` or `CARE_MANAGER`.
@@ -101,6 +116,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", renkei_schema::sdl());
             Ok(())
         }
+        Command::AccessPolicy => {
+            print!(
+                "{}",
+                renkei_schema::policy::document(&renkei_schema::policy::Matrix::default())
+            );
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify(config),
+        } => {
+            let conn = db::connect(&config).await?;
+            let v = renkei_schema::audit::chain::verify(&conn)
+                .await
+                .map_err(|e| anyhow::anyhow!("verifying the audit log: {}", e.message()))?;
+            match v.broken {
+                None => {
+                    println!("audit log intact: {} entries", v.entries);
+                    Ok(())
+                }
+                Some(b) => anyhow::bail!(
+                    "audit log broken at entry {}: {} ({} entries before it verified)",
+                    b.seq,
+                    b.reason,
+                    v.entries
+                ),
+            }
+        }
         Command::SeedDemo(config) => {
             telemetry::init();
             let conn = db::connect_and_migrate(&config).await?;
@@ -108,12 +150,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding the demo region: {}", e.message()))?;
             println!(
-                "demo region seeded: {} organisations, {} members, {} patients, {} identifiers, {} care-team memberships added",
+                "demo region seeded: {} organisations, {} members, {} patients, {} identifiers, {} care-team memberships, {} consents, {} emergency-access objections added",
                 report.organizations,
                 report.members,
                 report.patients,
                 report.identifiers,
-                report.care_team_memberships
+                report.care_team_memberships,
+                report.consents,
+                report.emergency_objections
             );
             Ok(())
         }

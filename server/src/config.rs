@@ -82,4 +82,29 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub policy: PolicyConfig,
+}
+
+/// The access policy's settings.
+#[derive(Args, Clone, Debug)]
+pub struct PolicyConfig {
+    /// TOML file overriding cells of the profession × category matrix
+    /// (see docs/access-policy.md). Validated at start.
+    #[arg(long, env = "RENKEI_POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
+
+    /// How long break-the-glass emergency access lasts, in minutes.
+    #[arg(long, env = "RENKEI_EMERGENCY_ACCESS_MINUTES", default_value_t = 240)]
+    pub emergency_access_minutes: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            policy_file: None,
+            emergency_access_minutes: 240,
+        }
+    }
 }

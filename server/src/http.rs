@@ -15,6 +15,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+use renkei_schema::audit::{AuditTrail, AuditWriter};
 use renkei_schema::{RenkeiSchema, RequestContext, error::ApiError};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
@@ -30,6 +31,7 @@ use crate::auth::Authenticator;
 pub struct AppState {
     pub schema: RenkeiSchema,
     pub auth: Arc<Authenticator>,
+    pub audit: AuditWriter,
     pub db: DatabaseConnection,
 }
 
@@ -141,11 +143,23 @@ async fn graphql(
             );
         }
     };
-    let request = request.data(RequestContext {
-        principal,
-        request_id,
+    let trail = Arc::new(AuditTrail::new());
+    let request = request.data(trail.clone()).data(RequestContext {
+        principal: principal.clone(),
+        request_id: request_id.clone(),
     });
     let response = state.schema.execute(request).await;
+    // No patient data leaves before its audit entries are committed: if they
+    // cannot be written, the client gets an error instead of the data.
+    let entries = trail.drain(&principal, &request_id);
+    if let Err(e) = state.audit.append(entries).await {
+        tracing::error!(error = ?e, "audit entries could not be written; response withheld");
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error: the access could not be recorded in the audit log, so no data is returned; it has been logged",
+        );
+    }
     axum::Json(response).into_response()
 }
 

@@ -19,7 +19,33 @@ use renkei_schema::{SchemaDeps, build_schema};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::config::ServeConfig;
+use renkei_schema::audit::AuditWriter;
+use renkei_schema::clock::{SharedClock, SystemClock};
+use renkei_schema::policy::{Matrix, Policy};
+
+use crate::config::{PolicyConfig, ServeConfig};
+
+/// The policy from its configuration: the default matrix with the override
+/// file's cells. A bad file stops the start with a message naming the problem.
+pub fn load_policy(config: &PolicyConfig, clock: SharedClock) -> anyhow::Result<Policy> {
+    let matrix = match &config.policy_file {
+        None => Matrix::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the policy file {}", path.display()))?;
+            Matrix::with_overrides(&text)
+                .map_err(|e| anyhow::anyhow!("{} ({})", e, path.display()))?
+        }
+    };
+    if config.emergency_access_minutes == 0 || config.emergency_access_minutes > 24 * 60 {
+        anyhow::bail!("RENKEI_EMERGENCY_ACCESS_MINUTES must be between 1 and 1440");
+    }
+    Ok(Policy {
+        matrix,
+        emergency_duration: chrono::Duration::minutes(i64::from(config.emergency_access_minutes)),
+        clock,
+    })
+}
 
 pub struct Application {
     listener: TcpListener,
@@ -31,6 +57,12 @@ impl Application {
     /// Connects to the database, migrates, seeds the demo region when asked,
     /// builds the schema and binds the listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with a clock of the caller's (tests move time).
+    pub async fn build_with_clock(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Self> {
+        let policy = Arc::new(load_policy(&config.policy, clock.clone())?);
         let db = db::connect_and_migrate(&config.database).await?;
         if config.demo {
             let report = renkei_schema::demo::seed(&db)
@@ -45,11 +77,14 @@ impl Application {
         )?);
         let schema = build_schema(SchemaDeps {
             db: db.clone(),
+            policy,
             api_keys: auth.api_keys.clone(),
         });
+        let audit = AuditWriter::start(db.clone(), clock);
         let state = http::AppState {
             schema,
             auth,
+            audit,
             db: db.clone(),
         };
         let router = http::router(state, config.max_body_bytes);

@@ -234,3 +234,32 @@ fn serve_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_committed_access_policy_document_matches_the_policy() {
+    let out = renkei(&["access-policy"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/access-policy.md"
+    ))
+    .expect("docs/access-policy.md");
+    assert!(
+        stdout(&out) == committed,
+        "docs/access-policy.md is out of date: run `cargo run -p renkei-server -- access-policy > docs/access-policy.md`"
+    );
+}
+
+#[test]
+fn audit_verify_reports_an_intact_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display());
+    assert!(
+        renkei(&["migrate"], &[("RENKEI_DATABASE_URL", &url)])
+            .status
+            .success()
+    );
+    let out = renkei(&["audit", "verify"], &[("RENKEI_DATABASE_URL", &url)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "audit log intact: 0 entries");
+}

@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
-use renkei_server::config::{AuthConfig, DatabaseConfig, ServeConfig};
+use std::sync::Arc;
+
+use renkei_schema::clock::ManualClock;
+use renkei_server::config::{AuthConfig, DatabaseConfig, PolicyConfig, ServeConfig};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -137,9 +140,14 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub backend: Backend,
+    /// The server's clock: starts at the real time and moves only when told
+    /// (`app.clock.advance(..)`), e.g. to let emergency access expire.
+    pub clock: Arc<ManualClock>,
     /// A network administrator of the coordination centre.
     pub admin_token: String,
     pub admin_org: Uuid,
+    /// The database URL the server uses (for `renkei audit verify` and tamper tests).
+    pub database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _database: TestDatabase,
@@ -163,6 +171,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
             jwt_audience: "renkei".into(),
             api_key_cache_seconds: 60,
         },
+        policy: PolicyConfig::default(),
     }
 }
 
@@ -173,9 +182,10 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let (database, url) = TestDatabase::create(backend).await;
-        let mut config = test_config(url);
+        let mut config = test_config(url.clone());
         configure(&mut config);
-        let app = renkei_server::Application::build(config)
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let app = renkei_server::Application::build_with_clock(config, clock.clone())
             .await
             .expect("the application builds");
         let addr = app.local_addr();
@@ -193,8 +203,10 @@ impl TestApp {
                 .expect("client"),
             db,
             backend,
+            clock,
             admin_token: token_for(admin_member),
             admin_org,
+            database_url: url,
             shutdown: Some(tx),
             server: Some(server),
             _database: database,
@@ -279,8 +291,41 @@ impl TestApp {
         (id, token)
     }
 
-    /// Registers a patient as the token's organisation with a local ID.
+    /// Registers a patient as the token's organisation with a local ID, and
+    /// records the patient's network-wide consent (包括同意), so the registering
+    /// organisation — and every organisation later added to the care team —
+    /// can read the patient.
     pub async fn patient(&self, token: &str, local_id: &str) -> String {
+        let id = self.patient_without_consent(token, local_id).await;
+        self.consent(token, &id, json!({ "scope": "NETWORK" }))
+            .await;
+        id
+    }
+
+    /// Records a consent for the patient; `extra` is merged into the input
+    /// (`scope`, `organizationIds`, `excludedCategories` …).
+    pub async fn consent(&self, token: &str, patient_id: &str, extra: Value) -> Value {
+        let mut input = json!({
+            "patientId": patient_id, "scope": "NETWORK", "method": "WRITTEN",
+            "formReference": "同意書 2026-0001", "obtainedOn": "2026-01-15"
+        });
+        if let (Some(obj), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        let data = self
+            .ok(
+                token,
+                "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id active } }",
+                json!({ "i": input }),
+            )
+            .await;
+        data["recordConsent"].clone()
+    }
+
+    /// Registers a patient without recording a consent.
+    pub async fn patient_without_consent(&self, token: &str, local_id: &str) -> String {
         let data = self
             .ok(
                 token,
@@ -296,6 +341,25 @@ impl TestApp {
             .expect("id")
             .to_string()
     }
+}
+
+/// The `extensions` of the errors at a response path such as `["patient", "phone"]`.
+pub fn errors_at(body: &Value, path: &[&str]) -> Vec<Value> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter(|e| {
+                    e["path"].as_array().is_some_and(|p| {
+                        p.len() == path.len()
+                            && p.iter().zip(path).all(|(a, b)| a.as_str() == Some(b))
+                    })
+                })
+                .map(|e| e["extensions"].clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The first error's `extensions.code`, or `None` when there is no error.

@@ -199,7 +199,7 @@ e2e!(
     |app| async move {
         let clinic = app.organization("CLINIC", "北見在宅クリニック").await;
         let (_, physician) = app.member(&clinic, "PHYSICIAN").await;
-        let before = organization_count(&app).await;
+        let before = organization_count(app).await;
 
         let body = app
             .gql(
@@ -233,7 +233,7 @@ e2e!(
         assert!(!body.to_string().contains("rk_"), "no secret leaks: {body}");
 
         // Nothing was created: no new organisation, no new member.
-        assert_eq!(organization_count(&app).await, before);
+        assert_eq!(organization_count(app).await, before);
         let data = app
             .ok(
                 &app.admin_token,
@@ -252,16 +252,16 @@ e2e!(
     the_directory_filters_by_kind_municipality_and_all_listed_capabilities,
     |app| async move {
         let a = listed_org(
-            &app,
+            app,
             "CLINIC",
             "A診療所",
             "北見市",
             &["HOME_VISITS", "TWENTY_FOUR_HOUR_COVER"],
         )
         .await;
-        let b = listed_org(&app, "CLINIC", "B診療所", "網走市", &["HOME_VISITS"]).await;
+        let b = listed_org(app, "CLINIC", "B診療所", "網走市", &["HOME_VISITS"]).await;
         let c = listed_org(
-            &app,
+            app,
             "PHARMACY",
             "C薬局",
             "北見市",
@@ -269,7 +269,7 @@ e2e!(
         )
         .await;
         let d = listed_org(
-            &app,
+            app,
             "HOSPITAL",
             "D病院",
             "北見市",
@@ -286,52 +286,52 @@ e2e!(
         );
 
         // No filter: everything, in registration order (the coordination centre came first).
-        assert_eq!(filtered_ids(&app, json!({})).await, [admin_org, a, b, c, d]);
+        assert_eq!(filtered_ids(app, json!({})).await, [admin_org, a, b, c, d]);
         assert_eq!(
-            filtered_ids(&app, Value::Null).await,
+            filtered_ids(app, Value::Null).await,
             [admin_org, a, b, c, d]
         );
 
         // Kinds: any of them.
         assert_eq!(
-            filtered_ids(&app, json!({ "kinds": ["CLINIC"] })).await,
+            filtered_ids(app, json!({ "kinds": ["CLINIC"] })).await,
             [a, b]
         );
         assert_eq!(
-            filtered_ids(&app, json!({ "kinds": ["CLINIC", "PHARMACY"] })).await,
+            filtered_ids(app, json!({ "kinds": ["CLINIC", "PHARMACY"] })).await,
             [a, b, c]
         );
         assert_eq!(
-            filtered_ids(&app, json!({ "kinds": ["NURSING_HOME"] })).await,
+            filtered_ids(app, json!({ "kinds": ["NURSING_HOME"] })).await,
             Vec::<String>::new()
         );
 
         // Municipality: exactly.
         assert_eq!(
-            filtered_ids(&app, json!({ "municipality": "北見市" })).await,
+            filtered_ids(app, json!({ "municipality": "北見市" })).await,
             [a, c, d]
         );
         assert_eq!(
-            filtered_ids(&app, json!({ "municipality": "網走市" })).await,
+            filtered_ids(app, json!({ "municipality": "網走市" })).await,
             [b]
         );
         assert_eq!(
-            filtered_ids(&app, json!({ "municipality": "北見" })).await,
+            filtered_ids(app, json!({ "municipality": "北見" })).await,
             Vec::<String>::new()
         );
 
         // Capabilities: every one of them.
         assert_eq!(
-            filtered_ids(&app, json!({ "capabilities": ["HOME_VISITS"] })).await,
+            filtered_ids(app, json!({ "capabilities": ["HOME_VISITS"] })).await,
             [a, b]
         );
         assert_eq!(
-            filtered_ids(&app, json!({ "capabilities": ["TWENTY_FOUR_HOUR_COVER"] })).await,
+            filtered_ids(app, json!({ "capabilities": ["TWENTY_FOUR_HOUR_COVER"] })).await,
             [a, c]
         );
         assert_eq!(
             filtered_ids(
-                &app,
+                app,
                 json!({ "capabilities": ["HOME_VISITS", "TWENTY_FOUR_HOUR_COVER"] })
             )
             .await,
@@ -339,7 +339,7 @@ e2e!(
         );
         assert_eq!(
             filtered_ids(
-                &app,
+                app,
                 json!({ "capabilities": ["HOME_VISITS", "BACKUP_BEDS"] })
             )
             .await,
@@ -349,7 +349,7 @@ e2e!(
         // Filters combine: all must match.
         assert_eq!(
             filtered_ids(
-                &app,
+                app,
                 json!({ "kinds": ["CLINIC"], "municipality": "北見市" })
             )
             .await,
@@ -357,7 +357,7 @@ e2e!(
         );
         assert_eq!(
             filtered_ids(
-                &app,
+                app,
                 json!({ "municipality": "北見市", "capabilities": ["TWENTY_FOUR_HOUR_COVER"] })
             )
             .await,
@@ -495,7 +495,7 @@ e2e!(
 e2e!(
     malformed_organization_input_is_bad_user_input_naming_the_field,
     |app| async move {
-        let before = organization_count(&app).await;
+        let before = organization_count(app).await;
         let cases: Vec<(&str, Value, &str)> = vec![
             ("name", json!(""), "input.name"),
             ("name", json!("   \u{3000}"), "input.name"),
@@ -574,7 +574,7 @@ e2e!(
         );
 
         assert_eq!(
-            organization_count(&app).await,
+            organization_count(app).await,
             before,
             "no organisation was created"
         );
@@ -647,7 +647,7 @@ e2e!(
     |app| async move {
         let clinic = app.organization("CLINIC", "北見在宅クリニック").await;
         let (member_id, token) = app.member(&clinic, "NURSE").await;
-        let (status, _) = me_raw(&app, &token).await;
+        let (status, _) = me_raw(app, &token).await;
         assert_eq!(status, 200);
 
         let set_status = "mutation($id: ID!, $s: MemberStatus!) { setMemberStatus(memberId: $id, status: $s) { id status } }";
@@ -663,7 +663,7 @@ e2e!(
             json!({ "id": member_id, "status": "SUSPENDED" })
         );
 
-        let (status, body) = me_raw(&app, &token).await;
+        let (status, body) = me_raw(app, &token).await;
         assert_unauthenticated(status, &body);
 
         // The suspension shows in the directory.
@@ -684,7 +684,7 @@ e2e!(
             )
             .await;
         assert_eq!(data["setMemberStatus"]["status"], "ACTIVE");
-        let (status, body) = me_raw(&app, &token).await;
+        let (status, body) = me_raw(app, &token).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["data"]["me"]["member"]["id"], member_id.as_str());
 
@@ -698,7 +698,7 @@ e2e!(
             )
             .await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
-        let (status, _) = me_raw(&app, &token).await;
+        let (status, _) = me_raw(app, &token).await;
         assert_eq!(status, 200);
         let body = app
             .gql(
@@ -732,7 +732,7 @@ e2e!(
 
         // The key acts as its organisation's system (twice: the second is served from the cache).
         for _ in 0..2 {
-            let (status, body) = me_raw(&app, &secret).await;
+            let (status, body) = me_raw(app, &secret).await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(
                 body["data"]["me"],
@@ -755,9 +755,9 @@ e2e!(
         let i = tampered.len() - 10;
         tampered[i] = if tampered[i] == 'A' { 'B' } else { 'A' };
         let tampered: String = tampered.into_iter().collect();
-        let (status, body) = me_raw(&app, &tampered).await;
+        let (status, body) = me_raw(app, &tampered).await;
         assert_unauthenticated(status, &body);
-        let (status, body) = me_raw(&app, &format!("{secret}x")).await;
+        let (status, body) = me_raw(app, &format!("{secret}x")).await;
         assert_unauthenticated(status, &body);
 
         let data = app
@@ -770,7 +770,7 @@ e2e!(
         assert_eq!(data["revokeApiKey"]["id"], key_id.as_str());
         assert!(data["revokeApiKey"]["revokedAt"].is_string(), "{data}");
 
-        let (status, body) = me_raw(&app, &secret).await;
+        let (status, body) = me_raw(app, &secret).await;
         assert_unauthenticated(status, &body);
 
         let body = app

@@ -66,7 +66,7 @@ e2e!(
 e2e!(
     a_patient_entity_resolves_only_for_an_organization_that_may_see_it,
     |app| async move {
-        let (patient, physician, pharmacist, _) = setting(&app).await;
+        let (patient, physician, pharmacist, _) = setting(app).await;
 
         let data = app
             .ok(
@@ -123,8 +123,12 @@ e2e!(
 e2e!(
     entities_resolve_in_the_order_of_the_representations,
     |app| async move {
-        let (patient, physician, pharmacist, _) = setting(&app).await;
-        let hidden = app.patient(&pharmacist, "Y-0001").await;
+        let (patient, physician, pharmacist, _) = setting(app).await;
+        let office = app
+            .organization("HOME_CARE_SUPPORT_OFFICE", "北見居宅介護支援事業所")
+            .await;
+        let (_, manager) = app.member(&office, "CARE_MANAGER").await;
+        let hidden = app.patient(&manager, "U-0001").await;
         let unknown = uuid::Uuid::now_v7().to_string();
 
         let body = app
@@ -145,10 +149,10 @@ e2e!(
         );
         assert!(!body.to_string().contains(&hidden), "{body}");
 
-        // The other way round, from the pharmacy's side.
+        // The other way round, from the care office's side; the pharmacy sees neither.
         let data = app
         .ok(
-            &pharmacist,
+            &manager,
             ENTITIES,
             json!({ "r": [patient_ref(&unknown), patient_ref(&patient), patient_ref(&hidden)] }),
         )
@@ -158,6 +162,14 @@ e2e!(
         assert_eq!(entities[0], Value::Null);
         assert_eq!(entities[1], Value::Null);
         assert_eq!(entities[2]["id"], hidden.as_str());
+        let data = app
+            .ok(
+                &pharmacist,
+                ENTITIES,
+                json!({ "r": [patient_ref(&patient), patient_ref(&hidden)] }),
+            )
+            .await;
+        assert_eq!(data["_entities"], json!([null, null]));
 
         // A malformed id names nothing.
         let data = app
@@ -175,7 +187,7 @@ e2e!(
 e2e!(
     organization_entities_resolve_for_any_authenticated_caller,
     |app| async move {
-        let (patient, _, pharmacist, clinic) = setting(&app).await;
+        let (patient, _, pharmacist, clinic) = setting(app).await;
         let unknown = uuid::Uuid::now_v7().to_string();
 
         let data = app
@@ -199,7 +211,9 @@ e2e!(
             .ok(
                 &app.admin_token,
                 "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
-                json!({ "i": { "organizationId": clinic, "name": "電子カルテ連携" } }),
+                json!({ "i": { "organizationId": clinic, "name": "電子カルテ連携", "permissions": [
+                    { "category": "IDENTITY", "level": "READ" },
+                ] } }),
             )
             .await;
         let secret = key["createApiKey"]["secret"].as_str().unwrap().to_string();
@@ -217,7 +231,7 @@ e2e!(
 );
 
 e2e!(entities_and_the_sdl_need_authentication, |app| async move {
-    let (patient, ..) = setting(&app).await;
+    let (patient, ..) = setting(app).await;
     let requests = [
         json!({ "query": ENTITIES, "variables": { "r": [patient_ref(&patient)] } }),
         json!({ "query": "{ _service { sdl } }" }),

@@ -1,16 +1,22 @@
 //! The patient spine: registration, lookup by local ID (名寄せ), identifiers,
 //! care teams and status — and who may see what.
+//!
+//! An organisation sees a patient while it is on the patient's care team
+//! (registering puts it there); the patient's data is readable once a consent
+//! is recorded (`app.patient` records a network-wide one).
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, NaiveDate};
+use renkei_schema::clock::Clock;
 use renkei_tests::*;
 use serde_json::{Value, json};
 
-const REGISTER: &str = "mutation($i: RegisterPatientInput!) {
-    registerPatient(input: $i) {
-        id name nameKana birthDate sex postalCode address phone status deceasedOn placeOfDeath
-        identifiers { localId organization { id } }
-    }
-}";
+const REGISTER: &str = "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }";
+
+const READ: &str = "query($id: ID!) { patient(id: $id) {
+    id name nameKana birthDate sex postalCode address phone status deceasedOn placeOfDeath
+    careRelationship
+    identifiers { localId organization { id } }
+} }";
 
 const BY_ID: &str = "query($id: ID!) { patient(id: $id) { id name } }";
 
@@ -49,10 +55,13 @@ fn valid_patient(local_id: &str) -> Value {
     })
 }
 
-fn day(offset_days: i64) -> String {
-    (Utc::now().date_naive() + Duration::days(offset_days))
-        .format("%Y-%m-%d")
-        .to_string()
+/// The server's "today" in Japan, moved by `offset_days`, as `YYYY-MM-DD`.
+fn day(app: &TestApp, offset_days: i64) -> String {
+    date(app.clock.today() + Duration::days(offset_days))
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
 }
 
 fn assert_code(body: &Value, code: &str) {
@@ -64,9 +73,24 @@ fn assert_bad_input(body: &Value, field: &str) {
     assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
 }
 
+/// Registers a patient (without consent) from a full input; returns the id.
+async fn register(app: &TestApp, token: &str, input: Value) -> String {
+    let data = app.ok(token, REGISTER, json!({ "i": input })).await;
+    data["registerPatient"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
 /// The patient's id as the caller sees it, or the error code.
 async fn seen_by(app: &TestApp, token: &str, patient_id: &str) -> Result<String, Option<String>> {
-    let body = app.gql(token, BY_ID, json!({ "id": patient_id })).await;
+    let body = app
+        .gql(
+            token,
+            "query($id: ID!) { patient(id: $id) { id } }",
+            json!({ "id": patient_id }),
+        )
+        .await;
     match body["data"]["patient"]["id"].as_str() {
         Some(id) => Ok(id.to_string()),
         None => Err(error_code(&body)),
@@ -81,7 +105,11 @@ async fn found_by_local_id(
     local: &str,
 ) -> Result<String, Option<String>> {
     let body = app
-        .gql(token, BY_LOCAL_ID, json!({ "org": org, "local": local }))
+        .gql(
+            token,
+            "query($org: ID, $local: String!) { patientByLocalId(organizationId: $org, localId: $local) { id } }",
+            json!({ "org": org, "local": local }),
+        )
         .await;
     match body["data"]["patientByLocalId"]["id"].as_str() {
         Some(id) => Ok(id.to_string()),
@@ -118,77 +146,127 @@ async fn network(app: &TestApp) -> Network {
     }
 }
 
+/// A care office with a care manager, who may register patients too.
+async fn care_office(app: &TestApp) -> (String, String) {
+    let office = app
+        .organization("HOME_CARE_SUPPORT_OFFICE", "北見居宅介護支援事業所")
+        .await;
+    let (_, manager) = app.member(&office, "CARE_MANAGER").await;
+    (office, manager)
+}
+
+/// The memberships of a patient's care team, as the caller sees them.
+async fn care_team(app: &TestApp, token: &str, patient: &str, include_ended: bool) -> Vec<Value> {
+    let data = app
+        .ok(
+            token,
+            CARE_TEAM,
+            json!({ "id": patient, "ended": include_ended }),
+        )
+        .await;
+    data["patient"]["careTeam"]
+        .as_array()
+        .expect("careTeam")
+        .clone()
+}
+
 e2e!(
     a_clinic_registers_a_patient_and_finds_them_by_id_and_by_local_id,
     |app| async move {
-        let n = network(&app).await;
-        let input = json!({
-            "name": " 連携 花子 ", "nameKana": "れんけい はなこ", "birthDate": "1940-05-01", "sex": "FEMALE",
-            "postalCode": "0900001", "address": "北海道北見市北1条西1丁目", "phone": "0157-23-4567",
-            "localId": "K-0001"
-        });
-        let data = app.ok(&n.physician, REGISTER, json!({ "i": input })).await;
-        let mut patient = data["registerPatient"].clone();
-        let id = patient["id"].as_str().expect("id").to_string();
-        patient.as_object_mut().unwrap().remove("id");
-        assert_eq!(
-            patient,
+        let n = network(app).await;
+        let id = register(
+            app,
+            &n.physician,
             json!({
-                "name": "連携 花子", "nameKana": "レンケイ\u{3000}ハナコ", "birthDate": "1940-05-01",
-                "sex": "FEMALE", "postalCode": "090-0001", "address": "北海道北見市北1条西1丁目",
-                "phone": "0157-23-4567", "status": "ACTIVE", "deceasedOn": null, "placeOfDeath": null,
-                "identifiers": [{ "localId": "K-0001", "organization": { "id": n.clinic } }],
-            })
-        );
+                "name": " 連携 花子 ", "nameKana": "れんけい はなこ", "birthDate": "1940-05-01",
+                "sex": "FEMALE", "postalCode": "0900001", "address": "北海道北見市北1条西1丁目",
+                "phone": "0157-23-4567", "localId": "K-0001"
+            }),
+        )
+        .await;
 
-        let data = app
-            .ok(
+        // Registered and on the care team, but unreadable until the patient consents.
+        let body = app
+            .gql(
                 &n.physician,
-                "query($id: ID!) { patient(id: $id) {
-                id name nameKana birthDate sex status
-                identifiers { localId organization { id name } }
-            } }",
+                "query($id: ID!) { patient(id: $id) { id careRelationship name } }",
                 json!({ "id": id }),
             )
             .await;
+        assert_eq!(body["data"]["patient"]["id"], id.as_str(), "{body}");
+        assert_eq!(body["data"]["patient"]["careRelationship"], true, "{body}");
+        assert_eq!(body["data"]["patient"]["name"], Value::Null, "{body}");
+        let errors = errors_at(&body, &["patient", "name"]);
+        assert_eq!(errors.len(), 1, "{body}");
+        assert_eq!(errors[0]["code"], "FORBIDDEN_FIELD");
+        assert_eq!(errors[0]["reason"], "NO_CONSENT");
+
+        app.consent(&n.physician, &id, json!({ "scope": "NETWORK" }))
+            .await;
+        let data = app.ok(&n.physician, READ, json!({ "id": id })).await;
         assert_eq!(
             data["patient"],
             json!({
                 "id": id, "name": "連携 花子", "nameKana": "レンケイ\u{3000}ハナコ", "birthDate": "1940-05-01",
-                "sex": "FEMALE", "status": "ACTIVE",
-                "identifiers": [{ "localId": "K-0001", "organization": { "id": n.clinic, "name": "北見在宅クリニック" } }],
+                "sex": "FEMALE", "postalCode": "090-0001", "address": "北海道北見市北1条西1丁目",
+                "phone": "0157-23-4567", "status": "ACTIVE", "deceasedOn": null, "placeOfDeath": null,
+                "careRelationship": true,
+                "identifiers": [{ "localId": "K-0001", "organization": { "id": n.clinic } }],
             })
         );
 
+        // Registering put the clinic on the care team, as primary physician,
+        // naming the registering physician, from today (Japan time).
+        let team = care_team(app, &n.physician, &id, false).await;
+        assert_eq!(team.len(), 1, "{team:?}");
+        assert_eq!(team[0]["role"], "PRIMARY_PHYSICIAN");
+        assert_eq!(team[0]["organization"]["id"], n.clinic.as_str());
+        assert_eq!(team[0]["member"]["id"], n.physician_id.as_str());
+        assert_eq!(team[0]["startDate"], day(app, 0));
+        assert_eq!(team[0]["active"], true);
+
         // By local ID: the caller's organisation by default, or a named one.
+        let phys = n.physician.as_str();
+        let clinic = Some(n.clinic.as_str());
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "K-0001").await,
+            found_by_local_id(app, phys, None, "K-0001").await,
             Ok(id.clone())
         );
         assert_eq!(
-            found_by_local_id(&app, &n.physician, Some(&n.clinic), "K-0001").await,
+            found_by_local_id(app, phys, clinic, "K-0001").await,
             Ok(id.clone())
         );
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, " K-0001 ").await,
+            found_by_local_id(app, phys, None, " K-0001 ").await,
             Ok(id.clone())
         );
         // Local IDs are compared exactly.
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "k-0001").await,
+            found_by_local_id(app, phys, None, "k-0001").await,
             not_found()
         );
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "K-0002").await,
+            found_by_local_id(app, phys, None, "K-0002").await,
             not_found()
         );
         // The clinic's local ID names nothing at the pharmacy.
         assert_eq!(
-            found_by_local_id(&app, &n.physician, Some(&n.pharmacy), "K-0001").await,
+            found_by_local_id(app, &n.physician, Some(&n.pharmacy), "K-0001").await,
             not_found()
         );
+        let data = app
+            .ok(
+                &n.physician,
+                BY_LOCAL_ID,
+                json!({ "org": null, "local": "K-0001" }),
+            )
+            .await;
+        assert_eq!(
+            data["patientByLocalId"],
+            json!({ "id": id, "name": "連携 花子" })
+        );
 
-        // A malformed organisation id is bad input.
+        // Malformed ids and local IDs are bad input.
         let body = app
             .gql(
                 &n.physician,
@@ -197,15 +275,64 @@ e2e!(
             )
             .await;
         assert_bad_input(&body, "organizationId");
+        let body = app
+            .gql(
+                &n.physician,
+                BY_LOCAL_ID,
+                json!({ "org": null, "local": "  " }),
+            )
+            .await;
+        assert_bad_input(&body, "localId");
         let body = app.gql(&n.physician, BY_ID, json!({ "id": "abc" })).await;
         assert_bad_input(&body, "id");
     }
 );
 
 e2e!(
+    a_registering_organization_may_choose_its_care_team_role,
+    |app| async move {
+        let n = network(app).await;
+        let mut input = valid_patient("K-0001");
+        input["careTeamRole"] = json!("DEPUTY_PHYSICIAN");
+        let id = register(app, &n.physician, input).await;
+        app.consent(&n.physician, &id, json!({})).await;
+        let team = care_team(app, &n.physician, &id, false).await;
+        assert_eq!(team.len(), 1, "{team:?}");
+        assert_eq!(team[0]["role"], "DEPUTY_PHYSICIAN");
+
+        // A care office defaults to the care manager's role.
+        let (office, manager) = care_office(app).await;
+        let id = app.patient(&manager, "U-1").await;
+        let team = care_team(app, &manager, &id, false).await;
+        assert_eq!(team.len(), 1, "{team:?}");
+        assert_eq!(team[0]["role"], "CARE_MANAGER");
+        assert_eq!(team[0]["organization"]["id"], office.as_str());
+    }
+);
+
+e2e!(
+    registering_patients_needs_write_access_to_identity,
+    |app| async move {
+        let n = network(app).await;
+        // Pharmacists read identity but do not write it; administrators see no patients.
+        for token in [&n.pharmacist, &app.admin_token] {
+            let body = app
+                .gql(token, REGISTER, json!({ "i": valid_patient("P-1") }))
+                .await;
+            assert_code(&body, "FORBIDDEN");
+            assert_eq!(body["data"], Value::Null, "{body}");
+            assert_eq!(
+                found_by_local_id(app, token, None, "P-1").await,
+                not_found()
+            );
+        }
+    }
+);
+
+e2e!(
     another_organization_cannot_tell_a_patient_it_does_not_know_from_one_that_does_not_exist,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
         let id = app.patient(&n.physician, "K-0001").await;
         let unknown = uuid::Uuid::now_v7().to_string();
 
@@ -238,16 +365,16 @@ e2e!(
         assert!(!hidden.to_string().contains("連携"), "{hidden}");
 
         // The network administrator's organisation has no relationship either.
-        assert_eq!(seen_by(&app, &app.admin_token, &id).await, not_found());
+        assert_eq!(seen_by(app, &app.admin_token, &id).await, not_found());
         // The registering clinic still sees the patient.
-        assert_eq!(seen_by(&app, &n.physician, &id).await, Ok(id.clone()));
+        assert_eq!(seen_by(app, &n.physician, &id).await, Ok(id.clone()));
     }
 );
 
 e2e!(
     a_local_id_already_used_at_the_organization_is_a_conflict_and_creates_nobody,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
         let first = app.patient(&n.physician, "K-0001").await;
 
         for local in ["K-0001", "  K-0001 "] {
@@ -273,7 +400,7 @@ e2e!(
         let data = app
             .ok(
                 &n.physician,
-                "query($id: ID!) { patient(id: $id) { identifiers { localId } } }",
+                "query($id: ID!) { patient(id: $id) { identifiers { localId } careTeam { role } } }",
                 json!({ "id": first }),
             )
             .await;
@@ -281,28 +408,33 @@ e2e!(
             data["patient"]["identifiers"],
             json!([{ "localId": "K-0001" }])
         );
+        assert_eq!(
+            data["patient"]["careTeam"],
+            json!([{ "role": "PRIMARY_PHYSICIAN" }])
+        );
 
         // The same local ID at another organisation is another organisation's business.
-        let at_pharmacy = app.patient(&n.pharmacist, "K-0001").await;
-        assert_ne!(at_pharmacy, first);
+        let (_, manager) = care_office(app).await;
+        let at_office = app.patient(&manager, "K-0001").await;
+        assert_ne!(at_office, first);
         assert_eq!(
-            found_by_local_id(&app, &n.pharmacist, None, "K-0001").await,
-            Ok(at_pharmacy.clone())
+            found_by_local_id(app, &manager, None, "K-0001").await,
+            Ok(at_office.clone())
         );
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "K-0001").await,
+            found_by_local_id(app, &n.physician, None, "K-0001").await,
             Ok(first.clone())
         );
         // Neither sees the other's patient.
-        assert_eq!(seen_by(&app, &n.physician, &at_pharmacy).await, not_found());
-        assert_eq!(seen_by(&app, &n.pharmacist, &first).await, not_found());
+        assert_eq!(seen_by(app, &n.physician, &at_office).await, not_found());
+        assert_eq!(seen_by(app, &manager, &first).await, not_found());
     }
 );
 
 e2e!(
     linking_local_ids_is_idempotent_and_guarded,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
         let p1 = app.patient(&n.physician, "K-0001").await;
         let p2 = app.patient(&n.physician, "K-0002").await;
 
@@ -320,12 +452,16 @@ e2e!(
 
         // Linking it again is harmless and returns the same identifier.
         let data = app
-        .ok(&n.physician, LINK, json!({ "i": { "patientId": p1, "organizationId": n.clinic, "localId": "OLD-77" } }))
+        .ok(
+            &n.physician,
+            LINK,
+            json!({ "i": { "patientId": p1, "organizationId": n.clinic, "localId": "OLD-77" } }),
+        )
         .await;
         assert_eq!(data["linkPatientIdentifier"], link);
 
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "OLD-77").await,
+            found_by_local_id(app, &n.physician, None, "OLD-77").await,
             Ok(p1.clone())
         );
         let data = app
@@ -354,7 +490,7 @@ e2e!(
         assert_code(&body, "CONFLICT");
         assert_eq!(body["data"], Value::Null, "{body}");
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "K-0002").await,
+            found_by_local_id(app, &n.physician, None, "K-0002").await,
             Ok(p2.clone())
         );
 
@@ -368,13 +504,9 @@ e2e!(
             .await;
         assert_code(&body, "FORBIDDEN");
         assert_eq!(
-            seen_by(&app, &n.pharmacist, &p1).await,
+            found_by_local_id(app, &n.physician, Some(&n.pharmacy), "Y-1").await,
             not_found(),
             "nothing was linked"
-        );
-        assert_eq!(
-            found_by_local_id(&app, &n.physician, Some(&n.pharmacy), "Y-1").await,
-            not_found()
         );
 
         // A patient the caller cannot see cannot be linked to, even for its own organisation.
@@ -386,7 +518,7 @@ e2e!(
             )
             .await;
         assert_code(&body, "NOT_FOUND");
-        assert_eq!(seen_by(&app, &n.pharmacist, &p1).await, not_found());
+        assert_eq!(seen_by(app, &n.pharmacist, &p1).await, not_found());
 
         // Malformed input names its field.
         let body = app
@@ -409,21 +541,80 @@ e2e!(
 );
 
 e2e!(
+    a_network_administrator_on_the_care_team_links_a_local_id_for_another_organization,
+    |app| async move {
+        let n = network(app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+
+        // Without a relationship the coordination centre cannot see the patient at all.
+        let link = json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "localId": "Y-0001" } });
+        let body = app.gql(&app.admin_token, LINK, link.clone()).await;
+        assert_code(&body, "NOT_FOUND");
+
+        // On the care team, the administrator may do 名寄せ for any organisation.
+        app.ok(
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": app.admin_org.to_string(), "role": "OTHER" } }),
+        )
+        .await;
+        let data = app.ok(&app.admin_token, LINK, link).await;
+        assert_eq!(data["linkPatientIdentifier"]["localId"], "Y-0001");
+        assert_eq!(
+            data["linkPatientIdentifier"]["organization"]["id"],
+            n.pharmacy.as_str()
+        );
+        let data = app
+            .ok(
+                &n.physician,
+                "query($id: ID!) { patient(id: $id) { identifiers { localId organization { id } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["identifiers"],
+            json!([
+                { "localId": "K-0001", "organization": { "id": n.clinic } },
+                { "localId": "Y-0001", "organization": { "id": n.pharmacy } },
+            ])
+        );
+
+        // An identifier is not a care relationship: the pharmacy still sees nothing.
+        assert_eq!(
+            found_by_local_id(app, &n.pharmacist, None, "Y-0001").await,
+            not_found()
+        );
+        assert_eq!(seen_by(app, &n.pharmacist, &patient).await, not_found());
+
+        // Linking for an organisation that does not exist is bad input.
+        let body = app
+            .gql(
+                &app.admin_token,
+                LINK,
+                json!({ "i": { "patientId": patient, "organizationId": uuid::Uuid::now_v7().to_string(), "localId": "Z" } }),
+            )
+            .await;
+        assert_bad_input(&body, "input.organizationId");
+    }
+);
+
+e2e!(
     a_care_team_membership_grants_access_until_it_ends,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
         let patient = app.patient(&n.physician, "K-0001").await;
-        assert_eq!(seen_by(&app, &n.pharmacist, &patient).await, not_found());
+        assert_eq!(seen_by(app, &n.pharmacist, &patient).await, not_found());
+        let primary = care_team(app, &n.physician, &patient, false).await[0].clone();
 
-        let start = day(-30);
+        let start = day(app, -30);
         let data = app
             .ok(
                 &n.physician,
                 ADD_TO_TEAM,
                 json!({ "i": {
-                "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id,
-                "role": "PHARMACY", "startDate": start
-            } }),
+                    "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id,
+                    "role": "PHARMACY", "startDate": start
+                } }),
             )
             .await;
         let membership = data["addCareTeamMember"].clone();
@@ -437,65 +628,65 @@ e2e!(
         );
 
         // The pharmacy now sees the patient, by id and through the clinic's local ID.
+        let data = app.ok(&n.pharmacist, BY_ID, json!({ "id": patient })).await;
         assert_eq!(
-            seen_by(&app, &n.pharmacist, &patient).await,
+            data["patient"],
+            json!({ "id": patient, "name": "連携 花子" })
+        );
+        assert_eq!(
+            found_by_local_id(app, &n.pharmacist, Some(&n.clinic), "K-0001").await,
             Ok(patient.clone())
         );
         assert_eq!(
-            found_by_local_id(&app, &n.pharmacist, Some(&n.clinic), "K-0001").await,
-            Ok(patient.clone())
+            care_team(app, &n.pharmacist, &patient, false).await,
+            [primary.clone(), membership.clone()]
         );
-        let data = app
-            .ok(
-                &n.pharmacist,
-                CARE_TEAM,
-                json!({ "id": patient, "ended": false }),
-            )
-            .await;
-        assert_eq!(data["patient"]["careTeam"], json!([membership]));
 
         // The same organisation, member and role again is a duplicate.
         let body = app
-        .gql(
-            &n.physician,
-            ADD_TO_TEAM,
-            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id, "role": "PHARMACY" } }),
-        )
-        .await;
+            .gql(
+                &n.physician,
+                ADD_TO_TEAM,
+                json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id, "role": "PHARMACY" } }),
+            )
+            .await;
         assert_code(&body, "CONFLICT");
 
         // A named member must belong to the organisation.
         let body = app
-        .gql(
-            &n.physician,
-            ADD_TO_TEAM,
-            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.physician_id, "role": "OTHER" } }),
-        )
-        .await;
-        assert_bad_input(&body, "input.memberId");
-        let body = app
-        .gql(
-            &n.physician,
-            ADD_TO_TEAM,
-            json!({ "i": { "patientId": patient, "organizationId": uuid::Uuid::now_v7().to_string(), "role": "OTHER" } }),
-        )
-        .await;
-        assert_bad_input(&body, "input.organizationId");
-        let data = app
-            .ok(
+            .gql(
                 &n.physician,
-                CARE_TEAM,
-                json!({ "id": patient, "ended": true }),
+                ADD_TO_TEAM,
+                json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.physician_id, "role": "OTHER" } }),
             )
             .await;
+        assert_bad_input(&body, "input.memberId");
+        let body = app
+            .gql(
+                &n.physician,
+                ADD_TO_TEAM,
+                json!({ "i": { "patientId": patient, "organizationId": uuid::Uuid::now_v7().to_string(), "role": "OTHER" } }),
+            )
+            .await;
+        assert_bad_input(&body, "input.organizationId");
         assert_eq!(
-            data["patient"]["careTeam"].as_array().unwrap().len(),
-            1,
+            care_team(app, &n.physician, &patient, true).await.len(),
+            2,
             "nothing was added"
         );
 
+        // The pharmacist reads the care team but may not change it.
+        let body = app
+            .gql(
+                &n.pharmacist,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": primary["id"] } }),
+            )
+            .await;
+        assert_code(&body, "FORBIDDEN");
+
         // Ending yesterday: the membership is over and the pharmacy loses access.
-        let yesterday = day(-1);
+        let yesterday = day(app, -1);
         let data = app
             .ok(
                 &n.physician,
@@ -507,32 +698,20 @@ e2e!(
             data["endCareTeamMembership"],
             json!({ "id": membership_id, "startDate": start, "endDate": yesterday, "active": false })
         );
-        assert_eq!(seen_by(&app, &n.pharmacist, &patient).await, not_found());
+        assert_eq!(seen_by(app, &n.pharmacist, &patient).await, not_found());
         assert_eq!(
-            found_by_local_id(&app, &n.pharmacist, Some(&n.clinic), "K-0001").await,
+            found_by_local_id(app, &n.pharmacist, Some(&n.clinic), "K-0001").await,
             not_found()
         );
 
-        let data = app
-            .ok(
-                &n.physician,
-                CARE_TEAM,
-                json!({ "id": patient, "ended": false }),
-            )
-            .await;
-        assert_eq!(data["patient"]["careTeam"], json!([]));
-        let data = app
-            .ok(
-                &n.physician,
-                CARE_TEAM,
-                json!({ "id": patient, "ended": true }),
-            )
-            .await;
-        let team = data["patient"]["careTeam"].as_array().unwrap();
+        let team = care_team(app, &n.physician, &patient, false).await;
         assert_eq!(team.len(), 1, "{team:?}");
-        assert_eq!(team[0]["id"], membership_id.as_str());
-        assert_eq!(team[0]["endDate"], yesterday.as_str());
-        assert_eq!(team[0]["active"], false);
+        assert_eq!(team[0], primary);
+        let team = care_team(app, &n.physician, &patient, true).await;
+        assert_eq!(team.len(), 2, "{team:?}");
+        assert_eq!(team[1]["id"], membership_id.as_str());
+        assert_eq!(team[1]["endDate"], yesterday.as_str());
+        assert_eq!(team[1]["active"], false);
         let data = app
             .ok(
                 &n.physician,
@@ -542,7 +721,7 @@ e2e!(
             .await;
         assert_eq!(
             data["patient"]["careTeam"],
-            json!([]),
+            json!([{ "id": primary["id"] }]),
             "includeEnded defaults to false"
         );
 
@@ -558,13 +737,13 @@ e2e!(
 
         // Once ended, the same organisation may join again.
         app.ok(
-        &n.physician,
-        ADD_TO_TEAM,
-        json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id, "role": "PHARMACY" } }),
-    )
-    .await;
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "memberId": n.pharmacist_id, "role": "PHARMACY" } }),
+        )
+        .await;
         assert_eq!(
-            seen_by(&app, &n.pharmacist, &patient).await,
+            seen_by(app, &n.pharmacist, &patient).await,
             Ok(patient.clone())
         );
     }
@@ -573,16 +752,16 @@ e2e!(
 e2e!(
     a_membership_cannot_end_before_it_started_and_ending_today_keeps_today,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
         let patient = app.patient(&n.physician, "K-0001").await;
-        let start = day(-10);
+        let start = day(app, -10);
         let data = app
-        .ok(
-            &n.physician,
-            ADD_TO_TEAM,
-            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY", "startDate": start } }),
-        )
-        .await;
+            .ok(
+                &n.physician,
+                ADD_TO_TEAM,
+                json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY", "startDate": start } }),
+            )
+            .await;
         let membership = data["addCareTeamMember"]["id"]
             .as_str()
             .unwrap()
@@ -593,12 +772,12 @@ e2e!(
             .gql(
                 &n.physician,
                 END_MEMBERSHIP,
-                json!({ "i": { "membershipId": membership, "endDate": day(-20) } }),
+                json!({ "i": { "membershipId": membership, "endDate": day(app, -20) } }),
             )
             .await;
         assert_bad_input(&body, "input.endDate");
         assert_eq!(
-            seen_by(&app, &n.pharmacist, &patient).await,
+            seen_by(app, &n.pharmacist, &patient).await,
             Ok(patient.clone()),
             "still active"
         );
@@ -608,22 +787,26 @@ e2e!(
             .organization("VISITING_NURSE_STATION", "北見訪問看護ステーション")
             .await;
         let (_, nurse) = app.member(&outsider_org, "NURSE").await;
-        let body = app
+        let hidden = app
             .gql(
                 &nurse,
                 END_MEMBERSHIP,
                 json!({ "i": { "membershipId": membership } }),
             )
             .await;
-        assert_code(&body, "NOT_FOUND");
-        let body = app
+        assert_code(&hidden, "NOT_FOUND");
+        let missing = app
             .gql(
                 &nurse,
                 END_MEMBERSHIP,
                 json!({ "i": { "membershipId": uuid::Uuid::now_v7().to_string() } }),
             )
             .await;
-        assert_code(&body, "NOT_FOUND");
+        assert_code(&missing, "NOT_FOUND");
+        assert_eq!(
+            hidden["errors"][0]["message"],
+            missing["errors"][0]["message"]
+        );
 
         // Without an end date the membership ends today; the end date is inclusive.
         let data = app
@@ -633,26 +816,51 @@ e2e!(
                 json!({ "i": { "membershipId": membership } }),
             )
             .await;
-        assert_eq!(data["endCareTeamMembership"]["endDate"], day(0));
+        assert_eq!(data["endCareTeamMembership"]["endDate"], day(app, 0));
         assert_eq!(data["endCareTeamMembership"]["active"], true);
         assert_eq!(
-            seen_by(&app, &n.pharmacist, &patient).await,
+            seen_by(app, &n.pharmacist, &patient).await,
             Ok(patient.clone())
         );
     }
 );
 
 e2e!(
+    a_membership_that_starts_in_the_future_grants_nothing_yet,
+    |app| async move {
+        let n = network(app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+        let data = app
+            .ok(
+                &n.physician,
+                ADD_TO_TEAM,
+                json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY", "startDate": day(app, 7) } }),
+            )
+            .await;
+        assert_eq!(data["addCareTeamMember"]["active"], false);
+        assert_eq!(seen_by(app, &n.pharmacist, &patient).await, not_found());
+        let team = care_team(app, &n.physician, &patient, false).await;
+        assert_eq!(
+            team.len(),
+            1,
+            "only the primary physician is in force today: {team:?}"
+        );
+        assert_eq!(team[0]["role"], "PRIMARY_PHYSICIAN");
+        assert_eq!(care_team(app, &n.physician, &patient, true).await.len(), 2);
+    }
+);
+
+e2e!(
     registering_a_patient_with_bad_values_is_bad_user_input_and_creates_nobody,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
         let cases: Vec<(&str, Value, &str)> = vec![
             ("name", json!(""), "input.name"),
             ("name", json!(" \u{3000} "), "input.name"),
             ("nameKana", json!("Hanako"), "input.nameKana"),
             ("nameKana", json!("花子"), "input.nameKana"),
             ("nameKana", json!(""), "input.nameKana"),
-            ("birthDate", json!(day(1)), "input.birthDate"),
+            ("birthDate", json!(day(app, 2)), "input.birthDate"),
             ("birthDate", json!("1899-12-31"), "input.birthDate"),
             ("postalCode", json!("12345"), "input.postalCode"),
             ("phone", json!("110"), "input.phone"),
@@ -676,7 +884,7 @@ e2e!(
             );
             assert_eq!(body["data"], Value::Null, "{body}");
             assert_eq!(
-                found_by_local_id(&app, &n.physician, None, &local).await,
+                found_by_local_id(app, &n.physician, None, &local).await,
                 not_found(),
                 "{key} = {value}"
             );
@@ -693,25 +901,22 @@ e2e!(
         assert_code(&body, "BAD_USER_INPUT");
         for local in ["BAD-sex", "BAD-missing"] {
             assert_eq!(
-                found_by_local_id(&app, &n.physician, None, local).await,
+                found_by_local_id(app, &n.physician, None, local).await,
                 not_found()
             );
         }
 
-        // The boundaries themselves are accepted.
-        let mut input = valid_patient("OK-today");
-        input["birthDate"] = json!(day(0));
-        app.ok(&n.physician, REGISTER, json!({ "i": input })).await;
+        // The earliest accepted birth date.
         let mut input = valid_patient("OK-1900");
         input["birthDate"] = json!("1900-01-01");
-        app.ok(&n.physician, REGISTER, json!({ "i": input })).await;
+        register(app, &n.physician, input).await;
     }
 );
 
 e2e!(
     an_unknown_field_in_the_patient_input_is_refused_before_anything_runs,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
         let mut input = valid_patient("BAD-unknown");
         input["nickname"] = json!("はなちゃん");
         let body = app.gql(&n.physician, REGISTER, json!({ "i": input })).await;
@@ -726,31 +931,25 @@ e2e!(
         );
         assert_eq!(body["data"], Value::Null, "{body}");
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "BAD-unknown").await,
+            found_by_local_id(app, &n.physician, None, "BAD-unknown").await,
             not_found()
         );
 
         // The same mistake written inline in the query.
         let body = app
-        .gql(
-            &n.physician,
-            r#"mutation { registerPatient(input: {
+            .gql(
+                &n.physician,
+                r#"mutation { registerPatient(input: {
                 name: "連携 花子", nameKana: "レンケイ ハナコ", birthDate: "1940-05-01", sex: FEMALE,
                 localId: "BAD-inline", nickname: "はなちゃん"
             }) { id } }"#,
-            json!({}),
-        )
-        .await;
-        assert!(
-            matches!(
-                error_code(&body).as_deref(),
-                Some("BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED")
-            ),
-            "{body}"
-        );
+                json!({}),
+            )
+            .await;
+        assert_code(&body, "BAD_USER_INPUT");
         assert_eq!(body["data"], Value::Null, "{body}");
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "BAD-inline").await,
+            found_by_local_id(app, &n.physician, None, "BAD-inline").await,
             not_found()
         );
     }
@@ -761,7 +960,7 @@ e2e!(
     |app| async move {
         // The `Date` scalar documents that an impossible date is refused with
         // BAD_USER_INPUT, like every other unacceptable input value.
-        let n = network(&app).await;
+        let n = network(app).await;
         let mut wrong_codes = Vec::new();
         let cases = [
             ("impossible", json!("2023-02-30")),
@@ -775,7 +974,7 @@ e2e!(
             assert!(body["errors"][0]["message"].is_string(), "refused: {body}");
             assert_eq!(body["data"], Value::Null, "{body}");
             assert_eq!(
-                found_by_local_id(&app, &n.physician, None, local).await,
+                found_by_local_id(app, &n.physician, None, local).await,
                 not_found()
             );
             if error_code(&body).as_deref() != Some("BAD_USER_INPUT") {
@@ -786,12 +985,12 @@ e2e!(
         // The same for a date of death: the patient stays as it was.
         let patient = app.patient(&n.physician, "K-0001").await;
         let body = app
-        .gql(
-            &n.physician,
-            SET_STATUS,
-            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-02-30", "placeOfDeath": "HOME" } }),
-        )
-        .await;
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-02-30", "placeOfDeath": "HOME" } }),
+            )
+            .await;
         assert!(body["errors"][0]["message"].is_string(), "refused: {body}");
         if error_code(&body).as_deref() != Some("BAD_USER_INPUT") {
             wrong_codes.push(format!(
@@ -816,9 +1015,50 @@ e2e!(
 );
 
 e2e!(
+    a_death_in_the_small_hours_is_recorded_on_that_day_in_japan,
+    |app| async move {
+        // Care-team and consent dates are calendar days in Japan (UTC+9): move
+        // the server's clock to 03:00 tomorrow, Japan time, when the UTC date
+        // is still the day before, and record a death on that day.
+        let n = network(app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+        let jst = app.clock.now() + Duration::hours(9);
+        let target_jst = (jst.date_naive() + Duration::days(1))
+            .and_hms_opt(3, 0, 0)
+            .unwrap();
+        let target_utc = target_jst - Duration::hours(9);
+        app.clock.advance(target_utc - app.clock.now().naive_utc());
+        let today = app.clock.today();
+        assert_eq!(today, target_jst.date());
+
+        let body = app
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": date(today), "placeOfDeath": "HOME" } }),
+            )
+            .await;
+        assert!(
+            body.get("errors").is_none(),
+            "a death on {today} (today in Japan) is refused: {body}"
+        );
+        assert_eq!(body["data"]["setPatientStatus"]["deceasedOn"], date(today));
+
+        // A baby born that day can be registered too.
+        let mut input = valid_patient("NEWBORN");
+        input["birthDate"] = json!(date(today));
+        let body = app.gql(&n.physician, REGISTER, json!({ "i": input })).await;
+        assert!(
+            body.get("errors").is_none(),
+            "a birth on {today} (today in Japan) is refused: {body}"
+        );
+    }
+);
+
+e2e!(
     a_patients_death_is_recorded_with_its_date_and_place,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
         let patient = app.patient(&n.physician, "K-0001").await;
 
         let body = app
@@ -830,28 +1070,28 @@ e2e!(
             .await;
         assert_bad_input(&body, "input.deceasedOn");
         let body = app
-        .gql(
-            &n.physician,
-            SET_STATUS,
-            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01" } }),
-        )
-        .await;
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01" } }),
+            )
+            .await;
         assert_bad_input(&body, "input.placeOfDeath");
         let body = app
-        .gql(
-            &n.physician,
-            SET_STATUS,
-            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": day(1), "placeOfDeath": "HOME" } }),
-        )
-        .await;
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": day(app, 2), "placeOfDeath": "HOME" } }),
+            )
+            .await;
         assert_bad_input(&body, "input.deceasedOn");
         let body = app
-        .gql(
-            &n.physician,
-            SET_STATUS,
-            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "1930-01-01", "placeOfDeath": "HOME" } }),
-        )
-        .await;
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "1930-01-01", "placeOfDeath": "HOME" } }),
+            )
+            .await;
         assert_bad_input(&body, "input.deceasedOn");
 
         let data = app
@@ -869,21 +1109,21 @@ e2e!(
 
         // Another organisation cannot record anything about a patient it does not know.
         let body = app
-        .gql(
-            &n.pharmacist,
-            SET_STATUS,
-            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" } }),
-        )
-        .await;
+            .gql(
+                &n.pharmacist,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" } }),
+            )
+            .await;
         assert_code(&body, "NOT_FOUND");
 
         let data = app
-        .ok(
-            &n.physician,
-            SET_STATUS,
-            json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" } }),
-        )
-        .await;
+            .ok(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" } }),
+            )
+            .await;
         assert_eq!(
             data["setPatientStatus"],
             json!({ "id": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "HOME" })
@@ -902,20 +1142,20 @@ e2e!(
 
         // Only a death carries a date and a place.
         let body = app
-        .gql(
-            &n.physician,
-            SET_STATUS,
-            json!({ "i": { "patientId": patient, "status": "ACTIVE", "deceasedOn": "2024-03-01" } }),
-        )
-        .await;
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "ACTIVE", "deceasedOn": "2024-03-01" } }),
+            )
+            .await;
         assert_bad_input(&body, "input.deceasedOn");
         let body = app
-        .gql(
-            &n.physician,
-            SET_STATUS,
-            json!({ "i": { "patientId": patient, "status": "MOVED_AWAY", "placeOfDeath": "HOSPITAL" } }),
-        )
-        .await;
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "MOVED_AWAY", "placeOfDeath": "HOSPITAL" } }),
+            )
+            .await;
         assert_bad_input(&body, "input.placeOfDeath");
         let data = app
             .ok(
@@ -949,7 +1189,99 @@ e2e!(
     }
 );
 
-/// Sends the same kind of request many times at once; returns each response body.
+e2e!(
+    a_pharmacist_on_the_care_team_may_not_change_a_patients_status,
+    |app| async move {
+        let n = network(app).await;
+        let patient = app.patient(&n.physician, "K-0001").await;
+        app.ok(
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY" } }),
+        )
+        .await;
+        let body = app
+            .gql(
+                &n.pharmacist,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "MOVED_AWAY" } }),
+            )
+            .await;
+        assert_code(&body, "FORBIDDEN");
+        let data = app
+            .ok(
+                &n.pharmacist,
+                "query($id: ID!) { patient(id: $id) { status } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(data["patient"]["status"], "ACTIVE");
+    }
+);
+
+e2e!(
+    a_clinics_system_registers_patients_for_the_clinic,
+    |app| async move {
+        let n = network(app).await;
+        let data = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                json!({ "i": { "organizationId": n.clinic, "name": "電子カルテ連携", "permissions": [
+                    { "category": "IDENTITY", "level": "READ_WRITE" },
+                    { "category": "CARE_TEAM", "level": "READ" },
+                    { "category": "CONSENT", "level": "READ_WRITE" },
+                ] } }),
+            )
+            .await;
+        let system = data["createApiKey"]["secret"].as_str().unwrap().to_string();
+
+        let patient = app.patient(&system, "EHR-1").await;
+        let data = app
+            .ok(
+                &system,
+                "query($id: ID!) { patient(id: $id) { name identifiers { localId organization { id } } careTeam { role member { id } organization { id } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"],
+            json!({
+                "name": "連携 花子",
+                "identifiers": [{ "localId": "EHR-1", "organization": { "id": n.clinic } }],
+                // A system is no member: the membership names none.
+                "careTeam": [{ "role": "PRIMARY_PHYSICIAN", "member": null, "organization": { "id": n.clinic } }],
+            })
+        );
+        // The clinic's members see what its system registered, and vice versa.
+        let data = app.ok(&n.physician, BY_ID, json!({ "id": patient })).await;
+        assert_eq!(data["patient"]["name"], "連携 花子");
+        let by_member = app.patient(&n.physician, "K-0001").await;
+        assert_eq!(
+            seen_by(app, &system, &by_member).await,
+            Ok(by_member.clone())
+        );
+        assert_eq!(seen_by(app, &n.pharmacist, &patient).await, not_found());
+
+        // A system without identity write may not register.
+        let data = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                json!({ "i": { "organizationId": n.clinic, "name": "閲覧専用", "permissions": [
+                    { "category": "IDENTITY", "level": "READ" },
+                ] } }),
+            )
+            .await;
+        let reader = data["createApiKey"]["secret"].as_str().unwrap();
+        let body = app
+            .gql(reader, REGISTER, json!({ "i": valid_patient("EHR-2") }))
+            .await;
+        assert_code(&body, "FORBIDDEN");
+    }
+);
+
+/// Sends requests all at once; returns each response body, in order.
 async fn concurrently(app: &TestApp, token: &str, bodies: Vec<Value>) -> Vec<Value> {
     let mut set = tokio::task::JoinSet::new();
     for (i, body) in bodies.into_iter().enumerate() {
@@ -972,13 +1304,13 @@ async fn concurrently(app: &TestApp, token: &str, bodies: Vec<Value>) -> Vec<Val
 e2e!(
     simultaneous_registrations_all_succeed_or_conflict_never_fail,
     |app| async move {
-        let n = network(&app).await;
+        let n = network(app).await;
 
         // Different local IDs at once: every one is registered.
         let bodies = (0..8)
-        .map(|i| json!({ "query": REGISTER, "variables": { "i": valid_patient(&format!("C-{i}")) } }))
-        .collect();
-        let results = concurrently(&app, &n.physician, bodies).await;
+            .map(|i| json!({ "query": REGISTER, "variables": { "i": valid_patient(&format!("C-{i}")) } }))
+            .collect();
+        let results = concurrently(app, &n.physician, bodies).await;
         let failed: Vec<String> = results
             .iter()
             .filter(|b| b.get("errors").is_some())
@@ -992,7 +1324,7 @@ e2e!(
         );
         for i in 0..8 {
             let local = format!("C-{i}");
-            let found = found_by_local_id(&app, &n.physician, None, &local).await;
+            let found = found_by_local_id(app, &n.physician, None, &local).await;
             assert!(found.is_ok(), "{local}: {found:?}");
         }
 
@@ -1000,7 +1332,7 @@ e2e!(
         let bodies = (0..8)
             .map(|_| json!({ "query": REGISTER, "variables": { "i": valid_patient("SAME") } }))
             .collect();
-        let results = concurrently(&app, &n.physician, bodies).await;
+        let results = concurrently(app, &n.physician, bodies).await;
         let winners: Vec<&str> = results
             .iter()
             .filter_map(|b| b["data"]["registerPatient"]["id"].as_str())
@@ -1016,123 +1348,8 @@ e2e!(
             "{codes:?}"
         );
         assert_eq!(
-            found_by_local_id(&app, &n.physician, None, "SAME").await,
+            found_by_local_id(app, &n.physician, None, "SAME").await,
             Ok(winners[0].to_string())
         );
-    }
-);
-
-e2e!(
-    a_clinics_system_registers_patients_for_the_clinic,
-    |app| async move {
-        let n = network(&app).await;
-        let data = app
-            .ok(
-                &app.admin_token,
-                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
-                json!({ "i": { "organizationId": n.clinic, "name": "電子カルテ連携" } }),
-            )
-            .await;
-        let system = data["createApiKey"]["secret"].as_str().unwrap().to_string();
-
-        let data = app
-            .ok(&system, REGISTER, json!({ "i": valid_patient("EHR-1") }))
-            .await;
-        let patient = data["registerPatient"]["id"].as_str().unwrap().to_string();
-        assert_eq!(
-            data["registerPatient"]["identifiers"],
-            json!([{ "localId": "EHR-1", "organization": { "id": n.clinic } }])
-        );
-        // The clinic's members see what its system registered, and vice versa.
-        assert_eq!(
-            seen_by(&app, &n.physician, &patient).await,
-            Ok(patient.clone())
-        );
-        let by_member = app.patient(&n.physician, "K-0001").await;
-        assert_eq!(
-            seen_by(&app, &system, &by_member).await,
-            Ok(by_member.clone())
-        );
-        assert_eq!(seen_by(&app, &n.pharmacist, &patient).await, not_found());
-    }
-);
-
-e2e!(
-    a_membership_that_starts_in_the_future_grants_nothing_yet,
-    |app| async move {
-        let n = network(&app).await;
-        let patient = app.patient(&n.physician, "K-0001").await;
-        let data = app
-        .ok(
-            &n.physician,
-            ADD_TO_TEAM,
-            json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY", "startDate": day(7) } }),
-        )
-        .await;
-        assert_eq!(data["addCareTeamMember"]["active"], false);
-        assert_eq!(seen_by(&app, &n.pharmacist, &patient).await, not_found());
-        let data = app
-            .ok(
-                &n.physician,
-                CARE_TEAM,
-                json!({ "id": patient, "ended": false }),
-            )
-            .await;
-        assert_eq!(data["patient"]["careTeam"], json!([]), "not in force today");
-        let data = app
-            .ok(
-                &n.physician,
-                CARE_TEAM,
-                json!({ "id": patient, "ended": true }),
-            )
-            .await;
-        assert_eq!(data["patient"]["careTeam"].as_array().unwrap().len(), 1);
-    }
-);
-
-e2e!(
-    a_network_administrator_on_the_care_team_links_a_local_id_for_another_organization,
-    |app| async move {
-        let n = network(&app).await;
-        let patient = app.patient(&n.physician, "K-0001").await;
-
-        // Without a relationship the coordination centre cannot see the patient at all.
-        let link = json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "localId": "Y-0001" } });
-        let body = app.gql(&app.admin_token, LINK, link.clone()).await;
-        assert_code(&body, "NOT_FOUND");
-
-        // On the care team, the administrator may do 名寄せ for any organisation.
-        app.ok(
-        &n.physician,
-        ADD_TO_TEAM,
-        json!({ "i": { "patientId": patient, "organizationId": app.admin_org.to_string(), "role": "OTHER" } }),
-    )
-    .await;
-        let data = app.ok(&app.admin_token, LINK, link).await;
-        assert_eq!(data["linkPatientIdentifier"]["localId"], "Y-0001");
-        assert_eq!(
-            data["linkPatientIdentifier"]["organization"]["id"],
-            n.pharmacy.as_str()
-        );
-
-        // The pharmacy now holds an identifier, so it sees the patient under its own local ID.
-        assert_eq!(
-            found_by_local_id(&app, &n.pharmacist, None, "Y-0001").await,
-            Ok(patient.clone())
-        );
-        assert_eq!(
-            seen_by(&app, &n.pharmacist, &patient).await,
-            Ok(patient.clone())
-        );
-
-        // Linking for an organisation that does not exist is bad input.
-        let body = app
-        .gql(
-            &app.admin_token,
-            LINK,
-            json!({ "i": { "patientId": patient, "organizationId": uuid::Uuid::now_v7().to_string(), "localId": "Z" } }),
-        )
-        .await;
-        assert_bad_input(&body, "input.organizationId");
     }
 );

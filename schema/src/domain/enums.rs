@@ -1,9 +1,9 @@
 //! Closed lists from the domain (`shared/domain.md`). Each value is stored in the
 //! database as its GraphQL name, so a row reads the same in SQL and in the API.
 
-use crate::error::ApiError;
-
 /// Declares a closed enumeration that is a GraphQL enum and a database string.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! domain_enum {
     (
         $(#[$meta:meta])*
@@ -38,9 +38,9 @@ macro_rules! domain_enum {
 
             /// Reads a value back from the database; an unknown value means the
             /// database was written by something else and is an internal error.
-            pub fn from_db(s: &str) -> Result<Self, ApiError> {
+            pub fn from_db(s: &str) -> Result<Self, $crate::error::ApiError> {
                 Self::parse(s).ok_or_else(|| {
-                    ApiError::internal(format_args!(
+                    $crate::error::ApiError::internal(format_args!(
                         "unknown {} value in database: {s:?}",
                         stringify!($name)
                     ))
@@ -214,5 +214,88 @@ domain_enum! {
         CommunitySupportCenter = "COMMUNITY_SUPPORT_CENTER",
         Municipality = "MUNICIPALITY",
         Other = "OTHER",
+    }
+}
+
+domain_enum! {
+    /// 情報区分: every field of patient data belongs to exactly one category,
+    /// and the access policy decides per category.
+    pub enum DataCategory {
+        /// Name, reading, birth date, sex, status, local identifiers.
+        Identity = "IDENTITY",
+        /// Address and telephone.
+        Contacts = "CONTACTS",
+        /// Who is on the care team.
+        CareTeam = "CARE_TEAM",
+        /// 傷病名.
+        Conditions = "CONDITIONS",
+        Allergies = "ALLERGIES",
+        /// 感染症 (HBs, HCV, HIV, syphilis, MRSA …).
+        Infections = "INFECTIONS",
+        /// 薬剤禁忌.
+        DrugContraindications = "DRUG_CONTRAINDICATIONS",
+        /// Prescriptions and injections.
+        Medications = "MEDICATIONS",
+        LabResults = "LAB_RESULTS",
+        Imaging = "IMAGING",
+        /// Referral letters, discharge summaries, nursing summaries …
+        ClinicalDocuments = "CLINICAL_DOCUMENTS",
+        /// Oral findings, dentures, swallowing, visiting dental notes.
+        Dental = "DENTAL",
+        /// 調剤 records and home medication-management reports.
+        Dispensing = "DISPENSING",
+        /// 要介護認定.
+        CareCertification = "CARE_CERTIFICATION",
+        /// ケアプラン.
+        CarePlan = "CARE_PLAN",
+        Adl = "ADL",
+        HomeEnvironment = "HOME_ENVIRONMENT",
+        /// 介護力 and the key person.
+        FamilyCareCapacity = "FAMILY_CARE_CAPACITY",
+        /// ACP / 看取り wishes.
+        AdvanceCarePlanning = "ADVANCE_CARE_PLANNING",
+        /// 救急医療情報.
+        EmergencyInformation = "EMERGENCY_INFORMATION",
+        /// Cautions for care and daily-life support (留意事項).
+        Cautions = "CAUTIONS",
+        SensitivePsychiatric = "SENSITIVE_PSYCHIATRIC",
+        SensitiveHiv = "SENSITIVE_HIV",
+        SensitiveGenetic = "SENSITIVE_GENETIC",
+        /// The patient's consents and objection to emergency access. Readable
+        /// with a care relationship alone: one must see whether consent exists
+        /// in order to take it.
+        Consent = "CONSENT",
+        /// Who accessed the patient's data (the audit log, for the care team's
+        /// coordinator and disclosure requests).
+        AccessHistory = "ACCESS_HISTORY",
+    }
+}
+
+domain_enum! {
+    /// What a profession (or a system) may do with a data category.
+    pub enum AccessLevel {
+        None = "NONE",
+        Read = "READ",
+        ReadWrite = "READ_WRITE",
+    }
+}
+
+domain_enum! {
+    /// How a consent was obtained.
+    pub enum ConsentMethod {
+        /// A signed form (the usual 同意書).
+        Written = "WRITTEN",
+        Oral = "ORAL",
+        Electronic = "ELECTRONIC",
+    }
+}
+
+domain_enum! {
+    pub enum ConsentScope {
+        /// 包括同意: every participating organisation on the care team, except
+        /// those listed as excluded.
+        Network = "NETWORK",
+        /// 個別同意: only the listed organisations.
+        Organizations = "ORGANIZATIONS",
     }
 }

@@ -9,3 +9,5 @@ mod values;
 
 pub use enums::*;
 pub use values::*;
+
+pub use crate::domain_enum;

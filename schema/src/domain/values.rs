@@ -1,7 +1,7 @@
 //! Validated values. Each has a private field and a `parse` that says, in words a
 //! person can act on, what is wrong with the input — quoting it where that helps.
 
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 
 use crate::error::ApiError;
 
@@ -242,10 +242,10 @@ impl GeoPoint {
     }
 }
 
-/// A date that must lie between 1900-01-01 and today (birth dates, dates of
-/// death): a future birth date is always a typing error.
-pub fn past_date(field: &str, date: NaiveDate) -> Result<NaiveDate, ApiError> {
-    let today = Utc::now().date_naive();
+/// A date that must lie between 1900-01-01 and `today` — the region's today,
+/// from the policy clock (birth dates, dates of death): a future birth date is
+/// always a typing error.
+pub fn past_date(field: &str, date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, ApiError> {
     if date > today {
         return Err(ApiError::bad_input(
             field,

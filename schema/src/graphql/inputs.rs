@@ -2,18 +2,23 @@
 //! edge: a `BAD_USER_INPUT` error names the input field it is about.
 
 use async_graphql::{ID, InputObject};
-use chrono::Utc;
+use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::Date;
+use crate::audit::AuditAction;
 use crate::domain::{
-    ADDRESS_MAX, Capability, CareTeamRole, GeoPoint, Kana, LocalId, NAME_MAX, OrganizationKind,
-    PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession, Sex, Text, past_date,
+    ADDRESS_MAX, AccessLevel, Capability, CareTeamRole, ConsentMethod, ConsentScope, DataCategory,
+    GeoPoint, Kana, LocalId, NAME_MAX, OrganizationKind, PatientStatus, Phone, PlaceOfDeath,
+    PostalCode, Profession, Sex, Text, past_date,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::principal::SystemPermissions;
 use crate::services::{
     api_keys::NewApiKey,
+    audit_log::AuditFilter,
     care_team::NewMembership,
+    consents::NewConsent,
     members::NewMember,
     organizations::NewOrganization,
     patients::{NewPatient, StatusChange},
@@ -106,16 +111,20 @@ pub struct RegisterPatientInput {
     pub phone: Option<String>,
     /// Your organisation's own ID for the patient (カルテ番号 / 利用者番号).
     pub local_id: String,
+    /// Your organisation's role on the patient's care team, which registering
+    /// starts. Defaults from your organisation's kind (a clinic is the primary
+    /// physician, a pharmacy the pharmacy, a care office the care manager …).
+    pub care_team_role: Option<CareTeamRole>,
 }
 
-impl TryFrom<RegisterPatientInput> for NewPatient {
-    type Error = ApiError;
-
-    fn try_from(i: RegisterPatientInput) -> ApiResult<Self> {
+impl RegisterPatientInput {
+    /// `today` is the region's date, for checking the birth date.
+    pub fn into_new(self, today: NaiveDate) -> ApiResult<NewPatient> {
+        let i = self;
         Ok(NewPatient {
             name: Text::parse("input.name", &i.name, NAME_MAX)?,
             name_kana: Kana::parse("input.nameKana", &i.name_kana)?,
-            birth_date: past_date("input.birthDate", i.birth_date.0)?,
+            birth_date: past_date("input.birthDate", i.birth_date.0, today)?,
             sex: i.sex,
             postal_code: PostalCode::parse_opt("input.postalCode", i.postal_code.as_deref())?,
             address: Text::parse_opt("input.address", i.address.as_deref(), ADDRESS_MAX)?,
@@ -136,7 +145,7 @@ pub struct SetPatientStatusInput {
 }
 
 impl SetPatientStatusInput {
-    pub fn change(&self) -> ApiResult<StatusChange> {
+    pub fn change(&self, today: NaiveDate) -> ApiResult<StatusChange> {
         let must_be_empty = |present: bool, field: &str| {
             if present {
                 Err(ApiError::bad_input(
@@ -159,7 +168,7 @@ impl SetPatientStatusInput {
                     )
                 })?;
                 Ok(StatusChange::Deceased {
-                    on: past_date("input.deceasedOn", on.0)?,
+                    on: past_date("input.deceasedOn", on.0, today)?,
                     place,
                 })
             }
@@ -192,12 +201,12 @@ pub struct AddCareTeamMemberInput {
     /// A named professional of that organisation, if any.
     pub member_id: Option<ID>,
     pub role: CareTeamRole,
-    /// Defaults to today (UTC).
+    /// Defaults to today (Japan time).
     pub start_date: Option<Date>,
 }
 
 impl AddCareTeamMemberInput {
-    pub fn membership(&self) -> ApiResult<NewMembership> {
+    pub fn membership(&self, today: NaiveDate) -> ApiResult<NewMembership> {
         Ok(NewMembership {
             organization_id: parse_id("input.organizationId", &self.organization_id)?,
             member_id: self
@@ -206,10 +215,7 @@ impl AddCareTeamMemberInput {
                 .map(|m| parse_id("input.memberId", m))
                 .transpose()?,
             role: self.role,
-            start_date: self
-                .start_date
-                .map(|d| d.0)
-                .unwrap_or_else(|| Utc::now().date_naive()),
+            start_date: self.start_date.map(|d| d.0).unwrap_or(today),
         })
     }
 }
@@ -217,8 +223,14 @@ impl AddCareTeamMemberInput {
 #[derive(InputObject)]
 pub struct EndCareTeamMembershipInput {
     pub membership_id: ID,
-    /// The last day (inclusive). Defaults to today (UTC).
+    /// The last day (inclusive). Defaults to today (Japan time).
     pub end_date: Option<Date>,
+}
+
+#[derive(InputObject)]
+pub struct CategoryPermissionInput {
+    pub category: DataCategory,
+    pub level: AccessLevel,
 }
 
 #[derive(InputObject)]
@@ -226,6 +238,10 @@ pub struct CreateApiKeyInput {
     pub organization_id: ID,
     /// What the key is for, e.g. "電子カルテ連携".
     pub name: String,
+    /// What the system may read and write for its organisation, per data
+    /// category (it takes the place of a profession). Categories not listed: none.
+    #[graphql(default)]
+    pub permissions: Vec<CategoryPermissionInput>,
 }
 
 impl TryFrom<CreateApiKeyInput> for NewApiKey {
@@ -235,6 +251,9 @@ impl TryFrom<CreateApiKeyInput> for NewApiKey {
         Ok(NewApiKey {
             organization_id: parse_id("input.organizationId", &i.organization_id)?,
             name: Text::parse("input.name", &i.name, NAME_MAX)?,
+            permissions: SystemPermissions::new(
+                i.permissions.into_iter().map(|p| (p.category, p.level)),
+            ),
         })
     }
 }
@@ -249,4 +268,159 @@ pub struct OrganizationFilterInput {
     /// Every one of these capabilities.
     #[graphql(default)]
     pub capabilities: Vec<Capability>,
+}
+
+#[derive(InputObject)]
+pub struct RecordConsentInput {
+    pub patient_id: ID,
+    /// `NETWORK` (包括同意) or `ORGANIZATIONS` (個別同意).
+    pub scope: ConsentScope,
+    /// For `NETWORK`: organisations excluded. For `ORGANIZATIONS`: those covered
+    /// (at least one).
+    #[graphql(default)]
+    pub organization_ids: Vec<ID>,
+    /// Data categories the consent does not cover.
+    #[graphql(default)]
+    pub excluded_categories: Vec<DataCategory>,
+    pub method: ConsentMethod,
+    /// Where the signed form is kept (e.g. a scanned document's number).
+    pub form_reference: Option<String>,
+    /// The day the patient consented; not in the future.
+    pub obtained_on: Date,
+}
+
+impl RecordConsentInput {
+    pub fn consent(&self, today: NaiveDate) -> ApiResult<NewConsent> {
+        if self.obtained_on.0 > today {
+            return Err(ApiError::bad_input(
+                "input.obtainedOn",
+                format!("{} is in the future", self.obtained_on.0),
+            ));
+        }
+        Ok(NewConsent {
+            scope: self.scope,
+            organization_ids: self
+                .organization_ids
+                .iter()
+                .map(|id| parse_id("input.organizationIds", id))
+                .collect::<ApiResult<_>>()?,
+            excluded_categories: self.excluded_categories.clone(),
+            method: self.method,
+            form_reference: Text::parse_opt(
+                "input.formReference",
+                self.form_reference.as_deref(),
+                NAME_MAX,
+            )?,
+            obtained_on: self.obtained_on.0,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct WithdrawConsentInput {
+    pub patient_id: ID,
+    pub reason: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct EmergencyObjectionInput {
+    pub patient_id: ID,
+    pub note: Option<String>,
+}
+
+/// Whom to open emergency access on: a patient id, or a facility's local ID
+/// (the number on a medication notebook or a registration card).
+#[derive(InputObject)]
+pub struct OpenEmergencyAccessInput {
+    pub patient_id: Option<ID>,
+    /// With `localId`: the facility whose number it is.
+    pub organization_id: Option<ID>,
+    pub local_id: Option<String>,
+    /// Why emergency access is needed (救急搬送中, 意識障害 …); recorded in the
+    /// audit log and told to the care team.
+    pub reason: String,
+}
+
+/// The least a reason must say: "急変" is too little to review later.
+pub const MIN_REASON_CHARS: usize = 4;
+
+pub enum EmergencyTarget {
+    Patient(Uuid),
+    LocalId {
+        organization_id: Uuid,
+        local_id: LocalId,
+    },
+}
+
+impl OpenEmergencyAccessInput {
+    pub fn parse(&self) -> ApiResult<(EmergencyTarget, Text)> {
+        let reason = Text::parse("input.reason", &self.reason, 1000)?;
+        if reason.as_str().chars().count() < MIN_REASON_CHARS {
+            return Err(ApiError::bad_input(
+                "input.reason",
+                format!("must say why, in at least {MIN_REASON_CHARS} characters"),
+            ));
+        }
+        let target = match (&self.patient_id, &self.organization_id, &self.local_id) {
+            (Some(p), None, None) => EmergencyTarget::Patient(parse_id("input.patientId", p)?),
+            (None, Some(o), Some(l)) => EmergencyTarget::LocalId {
+                organization_id: parse_id("input.organizationId", o)?,
+                local_id: LocalId::parse("input.localId", l)?,
+            },
+            _ => {
+                return Err(ApiError::bad_input(
+                    "input",
+                    "give either patientId, or organizationId and localId",
+                ));
+            }
+        };
+        Ok((target, reason))
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct AuditLogFilterInput {
+    pub patient_id: Option<ID>,
+    /// A member id, or an API key id.
+    pub actor_id: Option<ID>,
+    pub organization_id: Option<ID>,
+    pub action: Option<AuditAction>,
+    /// From this time (inclusive).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Until this time (exclusive).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl AuditLogFilterInput {
+    pub fn filter(&self) -> ApiResult<AuditFilter> {
+        let opt =
+            |field: &str, id: &Option<ID>| id.as_ref().map(|i| parse_id(field, i)).transpose();
+        Ok(AuditFilter {
+            patient_id: opt("filter.patientId", &self.patient_id)?,
+            actor_id: opt("filter.actorId", &self.actor_id)?,
+            organization_id: opt("filter.organizationId", &self.organization_id)?,
+            action: self.action,
+            from: self.from,
+            to: self.to,
+        })
+    }
+}
+
+/// The care-team role a newly registering organisation takes by default.
+pub fn default_role(kind: OrganizationKind) -> CareTeamRole {
+    match kind {
+        OrganizationKind::Hospital => CareTeamRole::Hospital,
+        OrganizationKind::Clinic => CareTeamRole::PrimaryPhysician,
+        OrganizationKind::DentalClinic => CareTeamRole::Dentist,
+        OrganizationKind::Pharmacy => CareTeamRole::Pharmacy,
+        OrganizationKind::VisitingNurseStation => CareTeamRole::VisitingNurse,
+        OrganizationKind::HomeCareSupportOffice => CareTeamRole::CareManager,
+        OrganizationKind::CareServiceProvider | OrganizationKind::NursingHome => {
+            CareTeamRole::CareService
+        }
+        OrganizationKind::RehabilitationProvider => CareTeamRole::Rehabilitation,
+        OrganizationKind::CommunityGeneralSupportCenter => CareTeamRole::CommunitySupportCenter,
+        OrganizationKind::Municipality => CareTeamRole::Municipality,
+        _ => CareTeamRole::Other,
+    }
 }

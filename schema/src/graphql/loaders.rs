@@ -4,14 +4,16 @@
 //! loads but never serve stale rows across requests.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::clock::SharedClock;
 use crate::domain::Capability;
 use crate::error::ApiError;
-use crate::policy::{self, PatientAccess};
+use crate::policy::{PatientAccess, Policy};
 use crate::principal::Principal;
 use crate::services::{care_team, members, organizations, patients};
 use entities::{care_team_membership, member, organization, patient, patient_identifier};
@@ -28,7 +30,7 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: DatabaseConnection, policy: Arc<Policy>) -> Self {
         fn dl<L: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
             l: L,
         ) -> DataLoader<L> {
@@ -41,8 +43,8 @@ impl Loaders {
             org_members: dl(OrgMembersLoader(db.clone())),
             patient: dl(PatientLoader(db.clone())),
             identifiers: dl(IdentifiersLoader(db.clone())),
-            care_team: dl(CareTeamLoader(db.clone())),
-            access: dl(AccessLoader(db)),
+            care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone())),
+            access: dl(AccessLoader { db, policy }),
         }
     }
 }
@@ -88,13 +90,20 @@ by_id_loader!(
     |db, keys| patients::identifiers_of(db, keys).await
 );
 
-// Key: (patient id, include ended memberships).
-by_id_loader!(
-    CareTeamLoader,
-    (Uuid, bool),
-    Vec<care_team_membership::Model>,
-    |db, keys| {
+/// Key: (patient id, include ended memberships). "Active" is judged on the
+/// policy clock's today.
+pub struct CareTeamLoader(DatabaseConnection, SharedClock);
+
+impl Loader<(Uuid, bool)> for CareTeamLoader {
+    type Value = Vec<care_team_membership::Model>;
+    type Error = ApiError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, bool)],
+    ) -> Result<HashMap<(Uuid, bool), Self::Value>, ApiError> {
         let mut out = HashMap::new();
+        let today = self.1.today();
         for include_ended in [false, true] {
             let ids: Vec<Uuid> = keys
                 .iter()
@@ -104,31 +113,39 @@ by_id_loader!(
             if ids.is_empty() {
                 continue;
             }
-            for (id, rows) in care_team::of_patients(db, &ids, include_ended).await? {
+            for (id, rows) in care_team::of_patients(&self.0, &ids, include_ended, today).await? {
                 out.insert((id, include_ended), rows);
             }
         }
         Ok(out)
     }
-);
+}
 
-// The policy's patient check, batched: one call of `policy::patients` per
-// distinct caller among the keys. Absent keys mean "no access".
-by_id_loader!(
-    AccessLoader,
-    (Principal, Uuid),
-    PatientAccess,
-    |db, keys| {
+/// The policy's verdicts, batched: one [`Policy::evaluate`] per distinct caller
+/// among the keys. Absent keys mean "the caller may not know of the patient".
+pub struct AccessLoader {
+    db: DatabaseConnection,
+    policy: Arc<Policy>,
+}
+
+impl Loader<(Principal, Uuid)> for AccessLoader {
+    type Value = PatientAccess;
+    type Error = ApiError;
+
+    async fn load(
+        &self,
+        keys: &[(Principal, Uuid)],
+    ) -> Result<HashMap<(Principal, Uuid), PatientAccess>, ApiError> {
         let mut by_principal: HashMap<&Principal, Vec<Uuid>> = HashMap::new();
         for (principal, id) in keys {
             by_principal.entry(principal).or_default().push(*id);
         }
         let mut out = HashMap::new();
         for (principal, ids) in by_principal {
-            for access in policy::patients(db, principal, &ids).await? {
-                out.insert((principal.clone(), access.patient_id()), access);
+            for (id, access) in self.policy.evaluate(&self.db, principal, &ids).await? {
+                out.insert((principal.clone(), id), access);
             }
         }
         Ok(out)
     }
-);
+}

@@ -18,10 +18,15 @@ pub use mutation::Mutation;
 pub use query::Query;
 pub use scalars::Date;
 
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use base64::Engine;
+
+use crate::audit::AuditTrail;
 use crate::error::ApiError;
-use crate::policy::PatientAccess;
+use crate::policy::{PatientAccess, Policy};
 use crate::principal::RequestContext;
 use crate::services::api_keys::ApiKeyCache;
+use types::AuditEntry;
 use types::Patient;
 
 pub type RenkeiSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -35,6 +40,8 @@ const MAX_COMPLEXITY: usize = 2_000;
 /// Everything the schema needs from the process.
 pub struct SchemaDeps {
     pub db: DatabaseConnection,
+    /// The access policy (matrix, emergency duration, clock).
+    pub policy: Arc<Policy>,
     /// Shared with the server's authentication, which fills it; revoking a key
     /// through the schema empties the entry.
     pub api_keys: Arc<ApiKeyCache>,
@@ -46,7 +53,8 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(codes::ErrorCodes)
-        .data(loaders::Loaders::new(deps.db.clone()))
+        .data(loaders::Loaders::new(deps.db.clone(), deps.policy.clone()))
+        .data(deps.policy)
         .data(deps.api_keys)
         .data(deps.db)
         .finish()
@@ -73,17 +81,84 @@ pub(crate) fn ctx_request<'a>(ctx: &Context<'a>) -> Result<&'a RequestContext, A
         .ok_or_else(|| ApiError::Unauthenticated("authentication required".into()))
 }
 
+pub(crate) fn ctx_policy<'a>(ctx: &Context<'a>) -> &'a Policy {
+    ctx.data_unchecked::<Arc<Policy>>()
+}
+
+/// The request's audit trail. Patient data is never resolved without one: the
+/// server adds it to every request and writes it out before responding.
+pub(crate) fn ctx_trail<'a>(ctx: &Context<'a>) -> Result<&'a AuditTrail, ApiError> {
+    ctx.data_opt::<Arc<AuditTrail>>()
+        .map(|t| t.as_ref())
+        .ok_or_else(|| ApiError::internal("request without an audit trail"))
+}
+
 /// The policy's verdict on one patient, batched with other lookups in flight.
+/// A refusal of a patient that exists is recorded as a denial in the audit log.
 pub(crate) async fn patient_access(
     ctx: &Context<'_>,
     patient_id: Uuid,
 ) -> Result<PatientAccess, ApiError> {
     let req = ctx_request(ctx)?;
-    ctx.data_unchecked::<loaders::Loaders>()
+    let loaders = ctx.data_unchecked::<loaders::Loaders>();
+    if let Some(access) = loaders
         .access
         .load_one((req.principal.clone(), patient_id))
         .await?
-        .ok_or_else(|| ApiError::not_found("patient"))
+    {
+        return Ok(access);
+    }
+    if loaders.patient.load_one(patient_id).await?.is_some() {
+        ctx_trail(ctx)?.denied(
+            Some(patient_id),
+            &[],
+            "no care relationship and no emergency access".into(),
+        );
+    }
+    Err(ApiError::not_found("patient"))
+}
+
+/// Page size for audit lists, and the most a page may hold.
+const AUDIT_PAGE: i32 = 50;
+const AUDIT_PAGE_MAX: i32 = 100;
+
+/// Parses `first` / `after` of an audit list: the cursor is an entry number.
+pub(crate) fn audit_page_args(
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<(u64, Option<i64>), ApiError> {
+    let first = first.unwrap_or(AUDIT_PAGE);
+    if !(1..=AUDIT_PAGE_MAX).contains(&first) {
+        return Err(ApiError::bad_input(
+            "first",
+            format!("must be between 1 and {AUDIT_PAGE_MAX}, got {first}"),
+        ));
+    }
+    let before = after
+        .map(|c| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.strip_prefix("audit:").and_then(|n| n.parse::<i64>().ok()))
+                .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by this hub"))
+        })
+        .transpose()?;
+    Ok((first as u64, before))
+}
+
+pub(crate) fn audit_connection(
+    rows: Vec<entities::audit_log::Model>,
+    more: bool,
+    has_previous: bool,
+) -> Connection<String, AuditEntry, EmptyFields, EmptyFields> {
+    let mut c = Connection::new(has_previous, more);
+    c.edges.extend(rows.into_iter().map(|r| {
+        let cursor =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("audit:{}", r.seq));
+        Edge::new(cursor, AuditEntry(r))
+    }));
+    c
 }
 
 /// Loads a patient the caller may see; `None` when it may not (or there is none).

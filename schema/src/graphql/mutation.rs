@@ -1,17 +1,18 @@
-//! The root mutation.
+//! The root mutation. Each resolver: parse input, obtain a capability from the
+//! policy, call a service, record the write in the audit trail, wrap the result.
 
 use async_graphql::{Context, ID, Object, Result};
-use chrono::Utc;
 
 use super::inputs::*;
 use super::types::{
-    ApiKey, CareTeamMembership, CreatedApiKey, Member, Organization, Patient, PatientIdentifier,
+    ApiKey, CareTeamMembership, Consent, CreatedApiKey, EmergencyAccess, EmergencyObjection,
+    Member, Notification, Organization, Patient, PatientIdentifier,
 };
-use super::{ctx_db, ctx_request, patient_access};
-use crate::domain::{LocalId, MemberStatus};
+use super::{ctx_db, ctx_policy, ctx_request, ctx_trail, load_patient, patient_access};
+use crate::domain::{DataCategory, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Text};
 use crate::error::ApiError;
-use crate::policy;
-use crate::services::{api_keys, care_team, members, organizations, patients};
+use crate::policy::{self, EMERGENCY_CATEGORIES};
+use crate::services::{api_keys, care_team, consents, emergency, members, organizations, patients};
 
 pub struct Mutation;
 
@@ -56,36 +57,60 @@ impl Mutation {
         ))
     }
 
-    /// Registers a patient and links your organisation's local ID to them.
-    /// `CONFLICT` if that local ID already belongs to another patient.
+    /// Registers a patient, links your organisation's local ID, and puts your
+    /// organisation on the care team. The patient's data becomes readable once
+    /// a consent is recorded (`recordConsent`). `CONFLICT` if the local ID
+    /// already belongs to another patient. Needs write access to IDENTITY.
     async fn register_patient(
         &self,
         ctx: &Context<'_>,
         input: RegisterPatientInput,
     ) -> Result<Patient> {
         let req = ctx_request(ctx)?;
-        let new = input.try_into()?;
-        let (model, access) = patients::register(ctx_db(ctx), &req.principal, new).await?;
-        Ok(Patient::new(access, model))
+        let policy = ctx_policy(ctx);
+        policy.require_may_register_patient(&req.principal)?;
+        let role = input.care_team_role;
+        let new = input.into_new(policy.clock.today())?;
+        let role = match role {
+            Some(r) => r,
+            None => {
+                let org =
+                    super::types::load_organization(ctx, req.principal.organization_id()).await?;
+                default_role(OrganizationKind::from_db(&org.0.kind)?)
+            }
+        };
+        let mut written = vec![DataCategory::Identity, DataCategory::CareTeam];
+        if new.address.is_some() || new.phone.is_some() || new.postal_code.is_some() {
+            written.push(DataCategory::Contacts);
+        }
+        let model =
+            patients::register(ctx_db(ctx), &req.principal, new, role, policy.clock.today())
+                .await?;
+        ctx_trail(ctx)?.write(model.id, &written);
+        load_patient(ctx, model.id).await?.ok_or_else(|| {
+            ApiError::internal("a registered patient is not visible to its registrar").into()
+        })
     }
 
     /// Records a patient's status: active, moved away, or deceased with the
-    /// date and place of death.
+    /// date and place of death. Needs write access to IDENTITY.
     async fn set_patient_status(
         &self,
         ctx: &Context<'_>,
         input: SetPatientStatusInput,
     ) -> Result<Patient> {
         let id = parse_id("input.patientId", &input.patient_id)?;
-        let change = input.change()?;
+        let change = input.change(ctx_policy(ctx).clock.today())?;
         let access = patient_access(ctx, id).await?;
+        access.require_write(DataCategory::Identity)?;
         let model = patients::set_status(ctx_db(ctx), &access, change).await?;
+        ctx_trail(ctx)?.write(id, &[DataCategory::Identity]);
         Ok(Patient::new(access, model))
     }
 
-    /// Links an organisation's local ID to a patient (名寄せ). Linking the same
-    /// pair again is harmless; a local ID that already belongs to another patient
-    /// is a `CONFLICT`.
+    /// Links an organisation's local ID to a patient (名寄せ). Needs a care
+    /// relationship. Linking the same pair again is harmless; a local ID that
+    /// already belongs to another patient is a `CONFLICT`.
     async fn link_patient_identifier(
         &self,
         ctx: &Context<'_>,
@@ -99,27 +124,31 @@ impl Mutation {
         };
         let local_id = LocalId::parse("input.localId", &input.local_id)?;
         let access = patient_access(ctx, patient_id).await?;
+        access.require_relationship()?;
         policy::may_link_identifier_for(&req.principal, org)?;
-        Ok(PatientIdentifier(
-            patients::link_identifier(ctx_db(ctx), &access, org, local_id).await?,
-        ))
+        let linked = patients::link_identifier(ctx_db(ctx), &access, org, local_id).await?;
+        ctx_trail(ctx)?.write(patient_id, &[DataCategory::Identity]);
+        Ok(PatientIdentifier(linked))
     }
 
-    /// Adds an organisation (optionally a named member) to a patient's care team.
+    /// Adds an organisation (optionally a named member) to a patient's care
+    /// team. Needs write access to CARE_TEAM.
     async fn add_care_team_member(
         &self,
         ctx: &Context<'_>,
         input: AddCareTeamMemberInput,
     ) -> Result<CareTeamMembership> {
         let patient_id = parse_id("input.patientId", &input.patient_id)?;
-        let new = input.membership()?;
+        let today = ctx_policy(ctx).clock.today();
+        let new = input.membership(today)?;
         let access = patient_access(ctx, patient_id).await?;
-        Ok(CareTeamMembership(
-            care_team::add(ctx_db(ctx), &access, new).await?,
-        ))
+        let added = care_team::add(ctx_db(ctx), &access, new, today).await?;
+        ctx_trail(ctx)?.write(patient_id, &[DataCategory::CareTeam]);
+        Ok(CareTeamMembership(added))
     }
 
-    /// Ends a care-team membership (the end date is its last day).
+    /// Ends a care-team membership (the end date is its last day). Needs write
+    /// access to CARE_TEAM.
     async fn end_care_team_membership(
         &self,
         ctx: &Context<'_>,
@@ -129,22 +158,175 @@ impl Mutation {
         let end_date = input
             .end_date
             .map(|d| d.0)
-            .unwrap_or_else(|| Utc::now().date_naive());
+            .unwrap_or_else(|| ctx_policy(ctx).clock.today());
         let db = ctx_db(ctx);
         let membership = care_team::find(db, id)
             .await?
             .ok_or_else(|| ApiError::not_found("care-team membership"))?;
         // A membership of a patient the caller cannot see does not exist for it.
-        let access = patient_access(ctx, membership.patient_id)
+        let patient_id = membership.patient_id;
+        let access = patient_access(ctx, patient_id)
             .await
             .map_err(|_| ApiError::not_found("care-team membership"))?;
-        Ok(CareTeamMembership(
-            care_team::end(db, &access, membership, end_date).await?,
+        let ended = care_team::end(db, &access, membership, end_date).await?;
+        ctx_trail(ctx)?.write(patient_id, &[DataCategory::CareTeam]);
+        Ok(CareTeamMembership(ended))
+    }
+
+    /// Records the patient's consent (同意), taken by you. It replaces the
+    /// consent in force, which stays in the history. Needs a care relationship
+    /// and write access to CONSENT.
+    async fn record_consent(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordConsentInput,
+    ) -> Result<Consent> {
+        let req = ctx_request(ctx)?;
+        let patient_id = parse_id("input.patientId", &input.patient_id)?;
+        let policy = ctx_policy(ctx);
+        let new = input.consent(policy.clock.today())?;
+        let detail = format!("consent recorded: {}", new.scope);
+        let access = patient_access(ctx, patient_id).await?;
+        let recorded = consents::record(
+            ctx_db(ctx),
+            &access,
+            &req.principal,
+            new,
+            policy.clock.now(),
+        )
+        .await?;
+        ctx_trail(ctx)?.consent_change(patient_id, detail);
+        Ok(Consent(recorded))
+    }
+
+    /// Withdraws the patient's consent. It takes effect for the very next
+    /// request. Needs write access to CONSENT.
+    async fn withdraw_consent(
+        &self,
+        ctx: &Context<'_>,
+        input: WithdrawConsentInput,
+    ) -> Result<Consent> {
+        let req = ctx_request(ctx)?;
+        let patient_id = parse_id("input.patientId", &input.patient_id)?;
+        let reason = Text::parse_opt("input.reason", input.reason.as_deref(), NAME_MAX)?;
+        let access = patient_access(ctx, patient_id).await?;
+        let withdrawn = consents::withdraw(
+            ctx_db(ctx),
+            &access,
+            &req.principal,
+            reason,
+            ctx_policy(ctx).clock.now(),
+        )
+        .await?;
+        ctx_trail(ctx)?.consent_change(patient_id, "consent withdrawn".into());
+        Ok(Consent(withdrawn))
+    }
+
+    /// Records the patient's objection to emergency access; emergency access
+    /// already open on the patient ends. Needs write access to CONSENT.
+    async fn record_emergency_access_objection(
+        &self,
+        ctx: &Context<'_>,
+        input: EmergencyObjectionInput,
+    ) -> Result<EmergencyObjection> {
+        let req = ctx_request(ctx)?;
+        let patient_id = parse_id("input.patientId", &input.patient_id)?;
+        let note = Text::parse_opt("input.note", input.note.as_deref(), 1000)?;
+        let access = patient_access(ctx, patient_id).await?;
+        let recorded = consents::record_objection(
+            ctx_db(ctx),
+            &access,
+            &req.principal,
+            note,
+            ctx_policy(ctx).clock.now(),
+        )
+        .await?;
+        ctx_trail(ctx)?.consent_change(patient_id, "objection to emergency access recorded".into());
+        Ok(EmergencyObjection(recorded))
+    }
+
+    /// Withdraws the patient's objection to emergency access.
+    async fn withdraw_emergency_access_objection(
+        &self,
+        ctx: &Context<'_>,
+        patient_id: ID,
+    ) -> Result<EmergencyObjection> {
+        let patient_id = parse_id("patientId", &patient_id)?;
+        let access = patient_access(ctx, patient_id).await?;
+        let withdrawn =
+            consents::withdraw_objection(ctx_db(ctx), &access, ctx_policy(ctx).clock.now()).await?;
+        ctx_trail(ctx)?
+            .consent_change(patient_id, "objection to emergency access withdrawn".into());
+        Ok(EmergencyObjection(withdrawn))
+    }
+
+    /// 救急時閲覧 (break-the-glass): a physician, nurse or EMS crew member opens
+    /// read access to a patient's emergency categories — emergency information,
+    /// allergies, medications, conditions, advance care planning — without a
+    /// care relationship or consent, for a limited time (4 hours by default).
+    /// Refused where the patient has objected. Audited as an emergency; the
+    /// patient's care team is notified.
+    async fn open_emergency_access(
+        &self,
+        ctx: &Context<'_>,
+        input: OpenEmergencyAccessInput,
+    ) -> Result<EmergencyAccess> {
+        let req = ctx_request(ctx)?;
+        let policy = ctx_policy(ctx);
+        let opener = policy.require_emergency_opener(&req.principal)?;
+        let (target, reason) = input.parse()?;
+        let db = ctx_db(ctx);
+        let patient_id = match target {
+            EmergencyTarget::Patient(id) => id,
+            EmergencyTarget::LocalId {
+                organization_id,
+                local_id,
+            } => {
+                patients::find_by_local_id(db, organization_id, local_id.as_str())
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("patient"))?
+                    .patient_id
+            }
+        };
+        let trail = ctx_trail(ctx)?;
+        let grant = match emergency::open(db, policy, opener, patient_id, reason.clone()).await {
+            Ok(g) => g,
+            Err(e @ ApiError::Forbidden(_)) => {
+                trail.denied(
+                    Some(patient_id),
+                    EMERGENCY_CATEGORIES,
+                    format!(
+                        "emergency access refused ({}): {}",
+                        e.message(),
+                        reason.as_str()
+                    ),
+                );
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        trail.break_the_glass(patient_id, EMERGENCY_CATEGORIES, reason.into_inner());
+        let patient = load_patient(ctx, patient_id).await?;
+        Ok(EmergencyAccess { grant, patient })
+    }
+
+    /// Marks one of your organisation's notifications read.
+    async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        let req = ctx_request(ctx)?;
+        let id = parse_id("id", &id)?;
+        Ok(Notification(
+            emergency::mark_read(
+                ctx_db(ctx),
+                req.principal.organization_id(),
+                id,
+                ctx_policy(ctx).clock.now(),
+            )
+            .await?,
         ))
     }
 
-    /// Creates an API key for an organisation's system and returns its secret,
-    /// once. Network administrators only.
+    /// Creates an API key for an organisation's system, with the permissions
+    /// it acts with, and returns its secret, once. Network administrators only.
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,

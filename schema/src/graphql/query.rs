@@ -8,12 +8,17 @@ use async_graphql::{
 use base64::Engine;
 use uuid::Uuid;
 
-use super::inputs::{OrganizationFilterInput, parse_id};
-use super::types::{Member, Organization, Patient, Viewer, ViewerKind};
-use super::{ctx_db, ctx_request, load_patient, loaders::Loaders};
+use super::inputs::{AuditLogFilterInput, OrganizationFilterInput, parse_id};
+use super::types::{AuditEntry, Member, Notification, Organization, Patient, Viewer, ViewerKind};
+use super::{
+    audit_connection, audit_page_args, ctx_db, ctx_request, ctx_trail, load_patient,
+    loaders::Loaders,
+};
 use crate::domain::{LocalId, NAME_MAX, Text};
 use crate::error::ApiError;
+use crate::policy;
 use crate::principal::Principal;
+use crate::services::{audit_log, emergency};
 use crate::services::{organizations, patients};
 
 pub struct Query;
@@ -123,9 +128,9 @@ impl Query {
             .map(Member))
     }
 
-    /// A patient by id. `NOT_FOUND` unless the caller's organisation has a
-    /// relationship with the patient — it cannot tell "no such patient" from
-    /// "not yours".
+    /// A patient by id. `NOT_FOUND` unless the caller's organisation is on the
+    /// patient's care team (or the caller opened emergency access) — it cannot
+    /// tell "no such patient" from "not yours".
     async fn patient(&self, ctx: &Context<'_>, id: ID) -> Result<Patient> {
         let id = parse_id("id", &id)?;
         load_patient(ctx, id)
@@ -155,6 +160,48 @@ impl Query {
         load_patient(ctx, identifier.patient_id)
             .await?
             .ok_or_else(|| ApiError::not_found("patient").into())
+    }
+
+    /// Your organisation's notifications, newest first.
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] unread_only: bool,
+        #[graphql(default = 50, desc = "At most this many, 1 to 100.")] first: i32,
+    ) -> Result<Vec<Notification>> {
+        let req = ctx_request(ctx)?;
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(
+                ApiError::bad_input("first", format!("must be between 1 and {MAX_PAGE}")).into(),
+            );
+        }
+        Ok(emergency::notifications(
+            ctx_db(ctx),
+            req.principal.organization_id(),
+            unread_only,
+            first as u64,
+        )
+        .await?
+        .into_iter()
+        .map(Notification)
+        .collect())
+    }
+
+    /// The whole audit log, newest first, filtered. Network administrators
+    /// only; reading it is itself audited.
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditLogFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, AuditEntry, EmptyFields, EmptyFields>> {
+        let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
+        let filter = filter.unwrap_or_default().filter()?;
+        let (first, before) = audit_page_args(first, after)?;
+        ctx_trail(ctx)?.read_log();
+        let (rows, more) = audit_log::search(ctx_db(ctx), admin, &filter, before, first).await?;
+        Ok(audit_connection(rows, more, before.is_some()))
     }
 
     /// Apollo Federation: resolves `Patient` representations. A patient the

@@ -23,6 +23,12 @@ impl ScalarType for Date {
         }
     }
 
+    /// Checked at validation, so a bad date is refused before execution with
+    /// the other input errors (`BAD_USER_INPUT`), literal or variable alike.
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok())
+    }
+
     fn to_value(&self) -> Value {
         Value::String(self.0.format("%Y-%m-%d").to_string())
     }

@@ -1,17 +1,25 @@
 //! GraphQL output types. They wrap entity models; fields that reach other rows
 //! go through the DataLoaders.
 
-use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject};
+use async_graphql::{
+    ComplexObject, Context, ID, Object, Result, ServerError, SimpleObject,
+    connection::{Connection, EmptyFields},
+};
 use chrono::{DateTime, Utc};
 
-use super::{Date, loaders};
+use super::{Date, ctx_db, ctx_trail, loaders};
+use crate::audit::AuditAction;
 use crate::domain::{
-    Capability, CareTeamRole, MemberStatus, OrganizationKind, PatientStatus, PlaceOfDeath,
-    Profession, Sex,
+    AccessLevel, Capability, CareTeamRole, ConsentMethod, ConsentScope, DataCategory, MemberStatus,
+    OrganizationKind, PatientStatus, PlaceOfDeath, Profession, Sex,
 };
 use crate::error::ApiError;
-use crate::policy::PatientAccess;
-use entities::{api_key, care_team_membership, member, organization, patient, patient_identifier};
+use crate::policy::{AccessReason, PatientAccess};
+use crate::services::{audit_log, consents, emergency::NotificationKind};
+use entities::{
+    api_key, care_team_membership, consent, emergency_grant, emergency_objection, member,
+    notification, organization, patient, patient_identifier,
+};
 
 fn id(u: uuid::Uuid) -> ID {
     ID(u.to_string())
@@ -140,7 +148,11 @@ impl Member {
 /// The network's record of a person, however many facilities know them.
 ///
 /// Only the access policy can hand out the capability this object is built
-/// from, so holding a `Patient` means the caller may see it.
+/// from, so holding a `Patient` means the caller may know the patient exists.
+/// Every other field belongs to one data category (named in its description);
+/// a field the caller may not read resolves to `null` with a `FORBIDDEN_FIELD`
+/// error naming the category and the reason, and the rest of the response is
+/// delivered. The fields read are recorded in the audit log.
 pub struct Patient {
     access: PatientAccess,
     model: patient::Model,
@@ -151,6 +163,53 @@ impl Patient {
         debug_assert_eq!(access.patient_id(), model.id);
         Patient { access, model }
     }
+
+    /// The one gate of every field: `Some(())` and an audit record when the
+    /// category may be read, otherwise `None` and a `FORBIDDEN_FIELD` error at
+    /// this field's path (and a denial in the audit log).
+    fn read(&self, ctx: &Context<'_>, category: DataCategory) -> Result<Option<()>> {
+        let trail = ctx_trail(ctx)?;
+        let grant = self.access.grant(category);
+        if grant.level >= AccessLevel::Read {
+            trail.read(self.model.id, category);
+            return Ok(Some(()));
+        }
+        let reason = grant.reason.explain(category);
+        trail.denied(Some(self.model.id), &[category], reason.clone());
+        let mut error = ServerError::new(format!("not allowed to read {category}: {reason}"), None);
+        let mut ext = async_graphql::ErrorExtensionValues::default();
+        ext.set("code", "FORBIDDEN_FIELD");
+        ext.set("category", category.as_str());
+        ext.set(
+            "reason",
+            async_graphql::Value::Enum(async_graphql::Name::new(reason_name(grant.reason))),
+        );
+        error.extensions = Some(ext);
+        ctx.add_error(ctx.set_error_path(error));
+        Ok(None)
+    }
+}
+
+fn reason_name(reason: AccessReason) -> &'static str {
+    match reason {
+        AccessReason::Permitted => "PERMITTED",
+        AccessReason::NotPermittedForRole => "NOT_PERMITTED_FOR_ROLE",
+        AccessReason::NoConsent => "NO_CONSENT",
+        AccessReason::ExcludedByConsent => "EXCLUDED_BY_CONSENT",
+        AccessReason::EmergencyAccess => "EMERGENCY_ACCESS",
+        AccessReason::NotAnEmergencyCategory => "NOT_AN_EMERGENCY_CATEGORY",
+    }
+}
+
+/// What the caller may do with one data category of a patient, and why.
+#[derive(SimpleObject)]
+pub struct CategoryAccess {
+    pub category: DataCategory,
+    pub read: bool,
+    pub write: bool,
+    pub reason: AccessReason,
+    /// The reason in words.
+    pub explanation: String,
 }
 
 #[Object]
@@ -158,37 +217,67 @@ impl Patient {
     async fn id(&self) -> ID {
         id(self.model.id)
     }
-    async fn name(&self) -> &str {
-        &self.model.name
+    /// IDENTITY.
+    async fn name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self
+            .read(ctx, DataCategory::Identity)?
+            .map(|_| self.model.name.as_str()))
     }
-    /// The name's reading in katakana (フリガナ).
-    async fn name_kana(&self) -> &str {
-        &self.model.name_kana
+    /// IDENTITY. The name's reading in katakana (フリガナ).
+    async fn name_kana(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self
+            .read(ctx, DataCategory::Identity)?
+            .map(|_| self.model.name_kana.as_str()))
     }
-    async fn birth_date(&self) -> Date {
-        Date(self.model.birth_date)
+    /// IDENTITY.
+    async fn birth_date(&self, ctx: &Context<'_>) -> Result<Option<Date>> {
+        Ok(self
+            .read(ctx, DataCategory::Identity)?
+            .map(|_| Date(self.model.birth_date)))
     }
-    async fn sex(&self) -> Result<Sex> {
-        Ok(Sex::from_db(&self.model.sex)?)
+    /// IDENTITY.
+    async fn sex(&self, ctx: &Context<'_>) -> Result<Option<Sex>> {
+        match self.read(ctx, DataCategory::Identity)? {
+            Some(()) => Ok(Some(Sex::from_db(&self.model.sex)?)),
+            None => Ok(None),
+        }
     }
-    async fn postal_code(&self) -> Option<&str> {
-        self.model.postal_code.as_deref()
+    /// CONTACTS.
+    async fn postal_code(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self
+            .read(ctx, DataCategory::Contacts)?
+            .and(self.model.postal_code.as_deref()))
     }
-    async fn address(&self) -> Option<&str> {
-        self.model.address.as_deref()
+    /// CONTACTS.
+    async fn address(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self
+            .read(ctx, DataCategory::Contacts)?
+            .and(self.model.address.as_deref()))
     }
-    async fn phone(&self) -> Option<&str> {
-        self.model.phone.as_deref()
+    /// CONTACTS.
+    async fn phone(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self
+            .read(ctx, DataCategory::Contacts)?
+            .and(self.model.phone.as_deref()))
     }
-    async fn status(&self) -> Result<PatientStatus> {
-        Ok(PatientStatus::from_db(&self.model.status)?)
+    /// IDENTITY.
+    async fn status(&self, ctx: &Context<'_>) -> Result<Option<PatientStatus>> {
+        match self.read(ctx, DataCategory::Identity)? {
+            Some(()) => Ok(Some(PatientStatus::from_db(&self.model.status)?)),
+            None => Ok(None),
+        }
     }
-    /// Set when `status` is `DECEASED`.
-    async fn deceased_on(&self) -> Option<Date> {
-        self.model.deceased_on.map(Date)
+    /// IDENTITY. Set when `status` is `DECEASED`.
+    async fn deceased_on(&self, ctx: &Context<'_>) -> Result<Option<Date>> {
+        Ok(self
+            .read(ctx, DataCategory::Identity)?
+            .and(self.model.deceased_on.map(Date)))
     }
-    /// Set when `status` is `DECEASED`.
-    async fn place_of_death(&self) -> Result<Option<PlaceOfDeath>> {
+    /// IDENTITY. Set when `status` is `DECEASED`.
+    async fn place_of_death(&self, ctx: &Context<'_>) -> Result<Option<PlaceOfDeath>> {
+        if self.read(ctx, DataCategory::Identity)?.is_none() {
+            return Ok(None);
+        }
         Ok(self
             .model
             .place_of_death
@@ -196,40 +285,343 @@ impl Patient {
             .map(PlaceOfDeath::from_db)
             .transpose()?)
     }
-    /// The patient's local IDs at the facilities that know them (名寄せ).
-    async fn identifiers(&self, ctx: &Context<'_>) -> Result<Vec<PatientIdentifier>> {
-        Ok(ctx
-            .data_unchecked::<loaders::Loaders>()
-            .identifiers
-            .load_one(self.access.patient_id())
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(PatientIdentifier)
-            .collect())
+    /// IDENTITY. The patient's local IDs at the facilities that know them (名寄せ).
+    async fn identifiers(&self, ctx: &Context<'_>) -> Result<Option<Vec<PatientIdentifier>>> {
+        if self.read(ctx, DataCategory::Identity)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(
+            ctx.data_unchecked::<loaders::Loaders>()
+                .identifiers
+                .load_one(self.access.patient_id())
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .map(PatientIdentifier)
+                .collect(),
+        ))
     }
-    /// The care team: active memberships, or every membership ever with
+    /// CARE_TEAM. Active memberships, or every membership ever with
     /// `includeEnded: true`.
     async fn care_team(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false)] include_ended: bool,
-    ) -> Result<Vec<CareTeamMembership>> {
+    ) -> Result<Option<Vec<CareTeamMembership>>> {
+        if self.read(ctx, DataCategory::CareTeam)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(
+            ctx.data_unchecked::<loaders::Loaders>()
+                .care_team
+                .load_one((self.access.patient_id(), include_ended))
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .map(CareTeamMembership)
+                .collect(),
+        ))
+    }
+    /// CONSENT. The consent in force, if any.
+    async fn active_consent(&self, ctx: &Context<'_>) -> Result<Option<Consent>> {
+        if self.read(ctx, DataCategory::Consent)?.is_none() {
+            return Ok(None);
+        }
+        Ok(consents::history(ctx_db(ctx), &self.access)
+            .await?
+            .into_iter()
+            .find(|c| c.withdrawn_at.is_none())
+            .map(Consent))
+    }
+    /// CONSENT. Every consent ever recorded, newest first (history is never deleted).
+    async fn consents(&self, ctx: &Context<'_>) -> Result<Option<Vec<Consent>>> {
+        if self.read(ctx, DataCategory::Consent)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(
+            consents::history(ctx_db(ctx), &self.access)
+                .await?
+                .into_iter()
+                .map(Consent)
+                .collect(),
+        ))
+    }
+    /// CONSENT. The patient's objection to emergency access, if recorded.
+    async fn emergency_access_objection(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<EmergencyObjection>> {
+        if self.read(ctx, DataCategory::Consent)?.is_none() {
+            return Ok(None);
+        }
+        Ok(
+            consents::active_objection(ctx_db(ctx), self.access.patient_id())
+                .await?
+                .map(EmergencyObjection),
+        )
+    }
+    /// ACCESS_HISTORY. Who accessed this patient's data, newest first.
+    async fn access_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Option<Connection<String, AuditEntry, EmptyFields, EmptyFields>>> {
+        if self.read(ctx, DataCategory::AccessHistory)?.is_none() {
+            return Ok(None);
+        }
+        let (first, before) = super::audit_page_args(first, after)?;
+        let (rows, more) =
+            audit_log::patient_history(ctx_db(ctx), &self.access, before, first).await?;
+        Ok(Some(super::audit_connection(rows, more, before.is_some())))
+    }
+    /// What you may read and write of this patient, category by category, and why.
+    async fn access(&self) -> Vec<CategoryAccess> {
+        self.access
+            .grants()
+            .map(|(category, grant)| CategoryAccess {
+                category,
+                read: grant.level >= AccessLevel::Read,
+                write: self.access.require_write(category).is_ok(),
+                reason: grant.reason,
+                explanation: grant.reason.explain(category),
+            })
+            .collect()
+    }
+    /// Whether your organisation is on the patient's care team.
+    async fn care_relationship(&self) -> bool {
+        self.access.has_care_relationship()
+    }
+    /// Until when your emergency access lasts, if you opened one.
+    async fn emergency_access_until(&self) -> Option<DateTime<Utc>> {
+        self.access.emergency_until()
+    }
+    /// IDENTITY.
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .read(ctx, DataCategory::Identity)?
+            .map(|_| self.model.created_at))
+    }
+    /// IDENTITY.
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .read(ctx, DataCategory::Identity)?
+            .map(|_| self.model.updated_at))
+    }
+}
+
+/// A patient's consent to sharing (同意).
+pub struct Consent(pub consent::Model);
+
+#[Object]
+impl Consent {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    async fn scope(&self) -> Result<ConsentScope> {
+        Ok(ConsentScope::from_db(&self.0.scope)?)
+    }
+    /// For `NETWORK` scope: the excluded organisations; for `ORGANIZATIONS`: the covered ones.
+    async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
+        let ids: Vec<uuid::Uuid> =
+            serde_json::from_str(&self.0.organization_ids).map_err(ApiError::internal)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for org in ids {
+            out.push(load_organization(ctx, org).await?);
+        }
+        Ok(out)
+    }
+    async fn excluded_categories(&self) -> Result<Vec<DataCategory>> {
+        let names: Vec<String> =
+            serde_json::from_str(&self.0.excluded_categories).map_err(ApiError::internal)?;
+        Ok(names
+            .iter()
+            .map(|n| DataCategory::from_db(n))
+            .collect::<Result<_, _>>()?)
+    }
+    async fn method(&self) -> Result<ConsentMethod> {
+        Ok(ConsentMethod::from_db(&self.0.method)?)
+    }
+    /// Where the signed form is kept (e.g. a document number).
+    async fn form_reference(&self) -> Option<&str> {
+        self.0.form_reference.as_deref()
+    }
+    async fn obtained_on(&self) -> Date {
+        Date(self.0.obtained_on)
+    }
+    /// The member who took the consent (null when a system recorded it).
+    async fn recorded_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        let Some(m) = self.0.recorded_by_member else {
+            return Ok(None);
+        };
         Ok(ctx
             .data_unchecked::<loaders::Loaders>()
-            .care_team
-            .load_one((self.access.patient_id(), include_ended))
+            .member
+            .load_one(m)
             .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(CareTeamMembership)
-            .collect())
+            .map(Member))
+    }
+    async fn recorded_by_organization(&self, ctx: &Context<'_>) -> Result<Organization> {
+        load_organization(ctx, self.0.recorded_by_organization).await
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+    /// Set once the consent is withdrawn or superseded.
+    async fn withdrawn_at(&self) -> Option<DateTime<Utc>> {
+        self.0.withdrawn_at
+    }
+    async fn withdrawal_reason(&self) -> Option<&str> {
+        self.0.withdrawal_reason.as_deref()
+    }
+    /// Whether this is the consent in force.
+    async fn active(&self) -> bool {
+        self.0.withdrawn_at.is_none()
+    }
+}
+
+/// The patient's recorded objection to emergency access.
+pub struct EmergencyObjection(pub emergency_objection::Model);
+
+#[Object]
+impl EmergencyObjection {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+    async fn withdrawn_at(&self) -> Option<DateTime<Utc>> {
+        self.0.withdrawn_at
+    }
+}
+
+/// An emergency access opened by the caller (救急時閲覧).
+pub struct EmergencyAccess {
+    pub grant: emergency_grant::Model,
+    pub patient: Option<Patient>,
+}
+
+#[Object]
+impl EmergencyAccess {
+    async fn id(&self) -> ID {
+        id(self.grant.id)
+    }
+    async fn opened_at(&self) -> DateTime<Utc> {
+        self.grant.opened_at
+    }
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.grant.expires_at
+    }
+    async fn reason(&self) -> &str {
+        &self.grant.reason
+    }
+    /// The categories emergency access opens, read-only.
+    async fn categories(&self) -> Vec<DataCategory> {
+        crate::policy::EMERGENCY_CATEGORIES.to_vec()
+    }
+    /// The patient, under the emergency access.
+    async fn patient(&self) -> Option<&Patient> {
+        self.patient.as_ref()
+    }
+}
+
+/// A notification for the caller's organisation.
+pub struct Notification(pub notification::Model);
+
+#[Object]
+impl Notification {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    async fn kind(&self) -> Result<NotificationKind> {
+        Ok(NotificationKind::from_db(&self.0.kind)?)
+    }
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+    /// The patient concerned; read it through `patient(id:)` under the policy.
+    async fn patient_id(&self) -> Option<ID> {
+        self.0.patient_id.map(id)
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.model.created_at
+        self.0.created_at
     }
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.model.updated_at
+    async fn read_at(&self) -> Option<DateTime<Utc>> {
+        self.0.read_at
+    }
+}
+
+/// One entry of the audit log.
+pub struct AuditEntry(pub entities::audit_log::Model);
+
+#[Object]
+impl AuditEntry {
+    /// The entry's number in the chain.
+    async fn seq(&self) -> i64 {
+        self.0.seq
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    /// `MEMBER` or `SYSTEM`.
+    async fn actor_kind(&self) -> &str {
+        &self.0.actor_kind
+    }
+    /// The member id, or the API key id for a system.
+    async fn actor_id(&self) -> ID {
+        id(self.0.actor_id)
+    }
+    /// The member, when the actor is one.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        if self.0.actor_kind != "MEMBER" {
+            return Ok(None);
+        }
+        Ok(ctx
+            .data_unchecked::<loaders::Loaders>()
+            .member
+            .load_one(self.0.actor_id)
+            .await?
+            .map(Member))
+    }
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
+        load_organization(ctx, self.0.organization_id).await
+    }
+    async fn patient_id(&self) -> Option<ID> {
+        self.0.patient_id.map(id)
+    }
+    async fn action(&self) -> Result<AuditAction> {
+        AuditAction::parse(&self.0.action).ok_or_else(|| {
+            ApiError::internal(format_args!("unknown audit action {:?}", self.0.action)).into()
+        })
+    }
+    /// The categories actually resolved (or denied).
+    async fn categories(&self) -> Result<Vec<DataCategory>> {
+        Ok(self
+            .0
+            .categories
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(DataCategory::from_db)
+            .collect::<Result<_, _>>()?)
+    }
+    async fn request_id(&self) -> &str {
+        &self.0.request_id
+    }
+    /// `OK` or `DENIED`.
+    async fn outcome(&self) -> &str {
+        &self.0.outcome
+    }
+    /// The reason of an emergency access or a denial.
+    async fn detail(&self) -> Option<&str> {
+        self.0.detail.as_deref()
+    }
+    /// SHA-256 of the entry, chained to the previous one.
+    async fn hash(&self) -> &str {
+        &self.0.hash
     }
 }
 
@@ -287,8 +679,8 @@ impl CareTeamMembership {
         self.0.end_date.map(Date)
     }
     /// Whether the membership is in force today.
-    async fn active(&self) -> bool {
-        let today = Utc::now().date_naive();
+    async fn active(&self, ctx: &Context<'_>) -> bool {
+        let today = super::ctx_policy(ctx).clock.today();
         self.0.start_date <= today && self.0.end_date.is_none_or(|e| e >= today)
     }
 }

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::domain::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::AdminAccess;
-use crate::principal::Principal;
+use crate::principal::{Principal, SystemPermissions};
 use entities::api_key;
 
 const PREFIX: &str = "rk_";
@@ -32,6 +32,8 @@ const PREFIX: &str = "rk_";
 pub struct NewApiKey {
     pub organization_id: Uuid,
     pub name: Text,
+    /// What the system may do for its organisation, per data category.
+    pub permissions: SystemPermissions,
 }
 
 /// Creates a key and returns it with its plaintext, which is never stored.
@@ -56,6 +58,7 @@ pub async fn create(
         secret_hash: Set(hash),
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
+        permissions: Set(new.permissions.to_json()),
     };
     let inserted = api_key::Entity::insert(model)
         .exec_with_returning(db)
@@ -128,6 +131,7 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
     Ok(Principal::System {
         api_key_id: key.id,
         organization_id: key.organization_id,
+        permissions: SystemPermissions::from_json(&key.permissions)?,
     })
 }
 

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::CareTeamRole;
+use crate::domain::{CareTeamRole, DataCategory};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{self, PatientAccess};
 use entities::{care_team_membership, member};
@@ -26,7 +26,9 @@ pub async fn add(
     db: &DatabaseConnection,
     access: &PatientAccess,
     new: NewMembership,
+    today: NaiveDate,
 ) -> ApiResult<care_team_membership::Model> {
+    access.require_write(DataCategory::CareTeam)?;
     super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
     if let Some(member_id) = new.member_id {
         let m = member::Entity::find_by_id(member_id)
@@ -47,7 +49,7 @@ pub async fn add(
     }
     // The same organisation (and member) in the same role twice at once is a
     // duplicate, not a second relationship.
-    let today = Utc::now().date_naive();
+    let today = new.start_date.min(today);
     let mut dup = care_team_membership::Entity::find()
         .filter(care_team_membership::Column::PatientId.eq(access.patient_id()))
         .filter(care_team_membership::Column::OrganizationId.eq(new.organization_id))
@@ -99,6 +101,7 @@ pub async fn end(
     membership: care_team_membership::Model,
     end_date: NaiveDate,
 ) -> ApiResult<care_team_membership::Model> {
+    access.require_write(DataCategory::CareTeam)?;
     if membership.patient_id != access.patient_id() {
         return Err(ApiError::not_found("care-team membership"));
     }
@@ -127,12 +130,13 @@ pub async fn of_patients(
     db: &DatabaseConnection,
     patient_ids: &[Uuid],
     include_ended: bool,
+    today: NaiveDate,
 ) -> ApiResult<HashMap<Uuid, Vec<care_team_membership::Model>>> {
     let mut query = care_team_membership::Entity::find()
         .filter(care_team_membership::Column::PatientId.is_in(patient_ids.to_vec()))
         .order_by_asc(care_team_membership::Column::Id);
     if !include_ended {
-        query = query.filter(policy::active_on(Utc::now().date_naive()));
+        query = query.filter(policy::active_on(today));
     }
     let mut map: HashMap<Uuid, Vec<_>> = HashMap::new();
     for row in query.all(db).await? {

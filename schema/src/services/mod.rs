@@ -6,12 +6,18 @@
 //! policy's capability as an argument so they cannot be called without it.
 
 pub mod api_keys;
+pub mod audit_log;
 pub mod care_team;
+pub mod consents;
+pub mod emergency;
 pub mod members;
 pub mod organizations;
 pub mod patients;
 
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 
 use crate::error::ApiError;
 
@@ -27,4 +33,17 @@ pub(crate) fn conflict_on_unique(err: DbErr, message: impl FnOnce() -> String) -
 /// A new UUIDv7: ids sort by creation time, which keeps cursor pagination stable.
 pub fn new_id() -> uuid::Uuid {
     uuid::Uuid::now_v7()
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at
+/// once (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
+/// fails with "database is locked" when another connection committed in
+/// between, and the busy timeout cannot help it. Waiting for the lock up
+/// front serialises writers instead. PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, sea_query::Query,
+    QuerySelect, sea_query::Query,
 };
 use uuid::Uuid;
 
@@ -54,7 +54,7 @@ pub async fn register(
     let mut caps = new.capabilities;
     caps.sort();
     caps.dedup();
-    let txn = db.begin().await?;
+    let txn = crate::services::begin_write(db).await?;
     let inserted = organization::Entity::insert(model)
         .exec_with_returning(&txn)
         .await?;

@@ -5,15 +5,17 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
-use crate::domain::{Kana, LocalId, PatientStatus, Phone, PlaceOfDeath, PostalCode, Sex, Text};
+use crate::domain::{
+    CareTeamRole, Kana, LocalId, PatientStatus, Phone, PlaceOfDeath, PostalCode, Sex, Text,
+};
 use crate::error::{ApiError, ApiResult};
-use crate::policy::{self, PatientAccess};
+use crate::policy::PatientAccess;
 use crate::principal::Principal;
-use entities::{patient, patient_identifier};
+use entities::{care_team_membership, patient, patient_identifier};
 
 #[derive(Debug)]
 pub struct NewPatient {
@@ -44,14 +46,18 @@ fn conflict_message(local_id: &LocalId) -> String {
     )
 }
 
-/// Registers a patient and links the caller's organisation's local ID.
+/// Registers a patient, links the caller's organisation's local ID, and puts
+/// the organisation on the care team in `role` from `today` — the relationship
+/// through which it will see the patient once consent is recorded.
 pub async fn register(
     db: &DatabaseConnection,
     principal: &Principal,
     new: NewPatient,
-) -> ApiResult<(patient::Model, PatientAccess)> {
+    role: CareTeamRole,
+    today: NaiveDate,
+) -> ApiResult<patient::Model> {
     let org = principal.organization_id();
-    let txn = db.begin().await?;
+    let txn = crate::services::begin_write(db).await?;
     if find_by_local_id(&txn, org, new.local_id.as_str())
         .await?
         .is_some()
@@ -79,8 +85,24 @@ pub async fn register(
         .exec_with_returning(&txn)
         .await?;
     insert_identifier(&txn, id, org, &new.local_id).await?;
+    care_team_membership::Entity::insert(care_team_membership::ActiveModel {
+        id: Set(super::new_id()),
+        patient_id: Set(id),
+        organization_id: Set(org),
+        member_id: Set(match principal {
+            Principal::Member { member_id, .. } => Some(*member_id),
+            Principal::System { .. } => None,
+        }),
+        role: Set(role.as_str().to_string()),
+        start_date: Set(today),
+        end_date: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec(&txn)
+    .await?;
     txn.commit().await?;
-    Ok((inserted, policy::access_for_registered(id)))
+    Ok(inserted)
 }
 
 async fn insert_identifier(
@@ -112,7 +134,7 @@ pub async fn link_identifier(
     local_id: LocalId,
 ) -> ApiResult<patient_identifier::Model> {
     super::organizations::require_exists(db, "input.organizationId", organization_id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::services::begin_write(db).await?;
     if let Some(existing) = find_by_local_id(&txn, organization_id, local_id.as_str()).await? {
         return if existing.patient_id == access.patient_id() {
             Ok(existing)

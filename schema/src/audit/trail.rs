@@ -1,0 +1,122 @@
+//! The per-request collector of what was accessed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use super::{AuditAction, EntryDraft};
+use crate::domain::DataCategory;
+use crate::principal::Principal;
+
+/// Events are merged per (patient, action): a query that reads ten fields of
+/// one patient yields one READ entry listing the categories it touched.
+#[derive(Default)]
+pub struct AuditTrail {
+    events: Mutex<BTreeMap<(Option<Uuid>, AuditAction), Event>>,
+}
+
+#[derive(Default)]
+struct Event {
+    categories: BTreeSet<DataCategory>,
+    details: BTreeSet<String>,
+}
+
+impl AuditTrail {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn add(
+        &self,
+        patient: Option<Uuid>,
+        action: AuditAction,
+        categories: &[DataCategory],
+        detail: Option<String>,
+    ) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let event = events.entry((patient, action)).or_default();
+        event.categories.extend(categories.iter().copied());
+        if let Some(d) = detail {
+            event.details.insert(d);
+        }
+    }
+
+    pub fn read(&self, patient: Uuid, category: DataCategory) {
+        self.add(Some(patient), AuditAction::Read, &[category], None);
+    }
+
+    /// A read of the log itself, not tied to one patient.
+    pub fn read_log(&self) {
+        self.add(
+            None,
+            AuditAction::Read,
+            &[DataCategory::AccessHistory],
+            None,
+        );
+    }
+
+    pub fn write(&self, patient: Uuid, categories: &[DataCategory]) {
+        self.add(Some(patient), AuditAction::Write, categories, None);
+    }
+
+    pub fn consent_change(&self, patient: Uuid, detail: String) {
+        self.add(
+            Some(patient),
+            AuditAction::ConsentChange,
+            &[DataCategory::Consent],
+            Some(detail),
+        );
+    }
+
+    pub fn break_the_glass(&self, patient: Uuid, categories: &[DataCategory], reason: String) {
+        self.add(
+            Some(patient),
+            AuditAction::BreakTheGlass,
+            categories,
+            Some(reason),
+        );
+    }
+
+    pub fn denied(&self, patient: Option<Uuid>, categories: &[DataCategory], reason: String) {
+        self.add(patient, AuditAction::Denied, categories, Some(reason));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// The entries of this request, for the writer.
+    pub fn drain(&self, principal: &Principal, request_id: &str) -> Vec<EntryDraft> {
+        let events = std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()));
+        let (actor_kind, actor_id) = match principal {
+            Principal::Member { member_id, .. } => ("MEMBER", *member_id),
+            Principal::System { api_key_id, .. } => ("SYSTEM", *api_key_id),
+        };
+        events
+            .into_iter()
+            .map(|((patient_id, action), event)| EntryDraft {
+                actor_kind,
+                actor_id,
+                organization_id: principal.organization_id(),
+                patient_id,
+                action,
+                categories: event.categories.into_iter().collect(),
+                request_id: request_id.to_string(),
+                outcome: if action == AuditAction::Denied {
+                    "DENIED"
+                } else {
+                    "OK"
+                },
+                detail: if event.details.is_empty() {
+                    None
+                } else {
+                    Some(event.details.into_iter().collect::<Vec<_>>().join("; "))
+                },
+            })
+            .collect()
+    }
+}

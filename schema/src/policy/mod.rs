@@ -1,0 +1,463 @@
+//! The access policy: the one place that decides who may see and change what.
+//!
+//! Resolvers never check access by hand. To touch patient data they first obtain
+//! a [`PatientAccess`] from this module — the GraphQL `Patient` object can only
+//! be built from one — and ask it, field by field, whether a data category may
+//! be read or written. Directory administration requires [`AdminAccess`].
+//!
+//! The rules (see `docs/access-policy.md` for the full picture):
+//! 1. **Care relationship.** An organisation sees a patient only while it has an
+//!    active care-team membership. Without one — and without emergency access —
+//!    the caller learns nothing, not even that the patient exists: `NOT_FOUND`.
+//! 2. **Consent.** With a relationship, patient data is readable only while the
+//!    patient's active consent covers the organisation (network-wide minus
+//!    excluded organisations, or a list of organisations) and the category is
+//!    not excluded. The consent category itself needs only the relationship:
+//!    one must see whether consent exists in order to take it.
+//! 3. **Role.** The profession's row of the [`Matrix`] (or an API key's
+//!    permissions) caps every category: none, read or read-write.
+//! 4. **Break-the-glass** (救急時閲覧). A physician, nurse or EMS crew member
+//!    may open time-limited emergency access, which grants read access to the
+//!    [`EMERGENCY_CATEGORIES`] only, with or without relationship and consent,
+//!    unless the patient has objected.
+//! 5. **Writes** need read-write for the category and a care relationship.
+
+pub mod matrix;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+pub use matrix::{EMERGENCY_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix};
+
+use crate::clock::SharedClock;
+use crate::domain::{AccessLevel, ConsentScope, DataCategory, Profession};
+use crate::error::{ApiError, ApiResult};
+use crate::principal::Principal;
+use entities::{care_team_membership, consent, emergency_grant};
+
+/// The policy's configuration, shared by the whole process.
+pub struct Policy {
+    pub matrix: Matrix,
+    /// How long break-the-glass access lasts.
+    pub emergency_duration: Duration,
+    pub clock: SharedClock,
+}
+
+/// Why a category is granted or denied, as the API reports it.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AccessReason {
+    /// The caller's profession (or system permissions) allows it and the
+    /// patient's consent covers it.
+    Permitted,
+    /// The caller's profession (or system permissions) does not include it.
+    NotPermittedForRole,
+    /// The patient has no active consent covering the caller's organisation.
+    NoConsent,
+    /// The patient's consent excludes this category.
+    ExcludedByConsent,
+    /// Granted, read-only, by the caller's emergency access.
+    EmergencyAccess,
+    /// The caller has emergency access only, which does not cover this category.
+    NotAnEmergencyCategory,
+}
+
+impl AccessReason {
+    pub fn explain(self, category: DataCategory) -> String {
+        match self {
+            AccessReason::Permitted => {
+                format!("your role may use {category} and the patient's consent covers it")
+            }
+            AccessReason::NotPermittedForRole => {
+                format!("your profession (or system permissions) does not include {category}")
+            }
+            AccessReason::NoConsent => {
+                "the patient has no active consent covering your organisation".into()
+            }
+            AccessReason::ExcludedByConsent => format!("the patient's consent excludes {category}"),
+            AccessReason::EmergencyAccess => {
+                format!("{category} is open to you by emergency access (read only)")
+            }
+            AccessReason::NotAnEmergencyCategory => {
+                format!("emergency access does not cover {category}")
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub level: AccessLevel,
+    pub reason: AccessReason,
+}
+
+/// Proof that the caller may see *that a patient exists*, with the verdict
+/// for every data category. Only this module constructs it.
+#[derive(Clone, Debug)]
+pub struct PatientAccess {
+    patient_id: Uuid,
+    grants: Arc<BTreeMap<DataCategory, Grant>>,
+    care_relationship: bool,
+    emergency_until: Option<DateTime<Utc>>,
+}
+
+impl PatientAccess {
+    pub fn patient_id(&self) -> Uuid {
+        self.patient_id
+    }
+
+    pub fn grant(&self, category: DataCategory) -> Grant {
+        self.grants.get(&category).copied().unwrap_or(Grant {
+            level: AccessLevel::None,
+            reason: AccessReason::NotPermittedForRole,
+        })
+    }
+
+    /// Every category with its verdict, in declaration order.
+    pub fn grants(&self) -> impl Iterator<Item = (DataCategory, Grant)> + '_ {
+        self.grants.iter().map(|(c, g)| (*c, *g))
+    }
+
+    pub fn may_read(&self, category: DataCategory) -> bool {
+        self.grant(category).level >= AccessLevel::Read
+    }
+
+    pub fn has_care_relationship(&self) -> bool {
+        self.care_relationship
+    }
+
+    pub fn emergency_until(&self) -> Option<DateTime<Utc>> {
+        self.emergency_until
+    }
+
+    /// Permission to write a category: read-write for the role, covered by
+    /// consent, and a care relationship (emergency access never writes).
+    pub fn require_write(&self, category: DataCategory) -> ApiResult<()> {
+        let grant = self.grant(category);
+        if self.care_relationship && grant.level == AccessLevel::ReadWrite {
+            return Ok(());
+        }
+        let why = if !self.care_relationship {
+            "emergency access is read-only".to_string()
+        } else if grant.level == AccessLevel::Read {
+            format!("your profession (or system permissions) may read but not write {category}")
+        } else {
+            grant.reason.explain(category)
+        };
+        Err(ApiError::Forbidden(format!(
+            "you may not change {category}: {why}"
+        )))
+    }
+
+    /// Permission for acts that need a care relationship (linking a local ID).
+    pub fn require_relationship(&self) -> ApiResult<()> {
+        if self.care_relationship {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this needs a care relationship with the patient; emergency access is read-only"
+                    .into(),
+            ))
+        }
+    }
+}
+
+/// Proof that the caller administers the network directory.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminAccess(());
+
+pub fn require_admin(principal: &Principal) -> ApiResult<AdminAccess> {
+    match principal.profession() {
+        Some(Profession::NetworkAdministrator) => Ok(AdminAccess(())),
+        _ => Err(ApiError::Forbidden(
+            "only network administrators may do this (directory, API keys, the whole audit log)"
+                .into(),
+        )),
+    }
+}
+
+/// Which organisation a caller may link a local identifier for: its own, or
+/// any for a network administrator (名寄せ work at the coordination centre).
+pub fn may_link_identifier_for(principal: &Principal, organization_id: Uuid) -> ApiResult<()> {
+    if principal.organization_id() == organization_id || require_admin(principal).is_ok() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "a local identifier can only be linked by its own organisation".into(),
+        ))
+    }
+}
+
+/// Proof that the caller may open emergency access.
+#[derive(Clone, Copy, Debug)]
+pub struct EmergencyOpener {
+    pub member_id: Uuid,
+    pub organization_id: Uuid,
+}
+
+impl Policy {
+    /// The caller's own level for a category, before consent and relationship.
+    pub fn role_level(&self, principal: &Principal, category: DataCategory) -> AccessLevel {
+        match principal {
+            Principal::Member { profession, .. } => self.matrix.level(*profession, category),
+            Principal::System { permissions, .. } => permissions.level(category),
+        }
+    }
+
+    /// Registering a patient creates identity data: it needs identity write.
+    pub fn require_may_register_patient(&self, principal: &Principal) -> ApiResult<()> {
+        if self.role_level(principal, DataCategory::Identity) == AccessLevel::ReadWrite {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "registering patients needs write access to IDENTITY, which your profession (or system) lacks".into(),
+            ))
+        }
+    }
+
+    pub fn require_emergency_opener(&self, principal: &Principal) -> ApiResult<EmergencyOpener> {
+        match principal {
+            Principal::Member {
+                member_id,
+                organization_id,
+                profession,
+            } if EMERGENCY_PROFESSIONS.contains(profession) => Ok(EmergencyOpener {
+                member_id: *member_id,
+                organization_id: *organization_id,
+            }),
+            _ => Err(ApiError::Forbidden(
+                "emergency access can be opened by physicians, nurses and EMS crews only".into(),
+            )),
+        }
+    }
+
+    /// The verdicts for many patients at once: three queries whatever their
+    /// number. Patients the caller may not know of are absent from the map.
+    pub async fn evaluate(
+        &self,
+        db: &DatabaseConnection,
+        principal: &Principal,
+        patient_ids: &[Uuid],
+    ) -> ApiResult<HashMap<Uuid, PatientAccess>> {
+        if patient_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let org = principal.organization_id();
+        let today = self.clock.today();
+        let now = self.clock.now();
+        let ids = patient_ids.to_vec();
+
+        let on_team: HashSet<Uuid> = care_team_membership::Entity::find()
+            .select_only()
+            .column(care_team_membership::Column::PatientId)
+            .filter(care_team_membership::Column::OrganizationId.eq(org))
+            .filter(care_team_membership::Column::PatientId.is_in(ids.clone()))
+            .filter(active_on(today))
+            .into_tuple::<Uuid>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+
+        let mut emergency: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+        if let Principal::Member { member_id, .. } = principal {
+            for g in emergency_grant::Entity::find()
+                .filter(emergency_grant::Column::MemberId.eq(*member_id))
+                .filter(emergency_grant::Column::PatientId.is_in(ids.clone()))
+                .filter(emergency_grant::Column::ExpiresAt.gt(now))
+                .all(db)
+                .await?
+            {
+                let e = emergency.entry(g.patient_id).or_insert(g.expires_at);
+                *e = (*e).max(g.expires_at);
+            }
+        }
+
+        let team_ids: Vec<Uuid> = on_team.iter().copied().collect();
+        let mut consents: HashMap<Uuid, consent::Model> = HashMap::new();
+        if !team_ids.is_empty() {
+            for c in consent::Entity::find()
+                .filter(consent::Column::PatientId.is_in(team_ids))
+                .filter(consent::Column::WithdrawnAt.is_null())
+                .all(db)
+                .await?
+            {
+                consents.insert(c.patient_id, c);
+            }
+        }
+
+        let mut out = HashMap::new();
+        for id in patient_ids {
+            let relationship = on_team.contains(id);
+            let emergency_until = emergency.get(id).copied();
+            if !relationship && emergency_until.is_none() {
+                continue;
+            }
+            let coverage = if relationship {
+                Some(ConsentCoverage::of(consents.get(id), org)?)
+            } else {
+                None
+            };
+            let mut grants = BTreeMap::new();
+            for &category in DataCategory::ALL {
+                let role = self.role_level(principal, category);
+                let mut grant = match &coverage {
+                    Some(coverage) => coverage.decide(category, role),
+                    None => Grant {
+                        level: AccessLevel::None,
+                        reason: AccessReason::NotAnEmergencyCategory,
+                    },
+                };
+                if emergency_until.is_some()
+                    && grant.level == AccessLevel::None
+                    && EMERGENCY_CATEGORIES.contains(&category)
+                {
+                    grant = Grant {
+                        level: AccessLevel::Read,
+                        reason: AccessReason::EmergencyAccess,
+                    };
+                }
+                grants.insert(category, grant);
+            }
+            out.insert(
+                *id,
+                PatientAccess {
+                    patient_id: *id,
+                    grants: Arc::new(grants),
+                    care_relationship: relationship,
+                    emergency_until,
+                },
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// What the patient's active consent says about one organisation.
+enum ConsentCoverage {
+    None,
+    Covered { excluded: HashSet<DataCategory> },
+    NotCovered,
+}
+
+impl ConsentCoverage {
+    fn of(consent: Option<&consent::Model>, org: Uuid) -> ApiResult<Self> {
+        let Some(c) = consent else {
+            return Ok(ConsentCoverage::None);
+        };
+        let orgs: Vec<Uuid> =
+            serde_json::from_str(&c.organization_ids).map_err(ApiError::internal)?;
+        let listed = orgs.contains(&org);
+        let covered = match ConsentScope::from_db(&c.scope)? {
+            ConsentScope::Network => !listed,
+            ConsentScope::Organizations => listed,
+        };
+        if !covered {
+            return Ok(ConsentCoverage::NotCovered);
+        }
+        let names: Vec<String> =
+            serde_json::from_str(&c.excluded_categories).map_err(ApiError::internal)?;
+        let excluded = names
+            .iter()
+            .map(|n| DataCategory::from_db(n))
+            .collect::<ApiResult<HashSet<_>>>()?;
+        Ok(ConsentCoverage::Covered { excluded })
+    }
+
+    fn decide(&self, category: DataCategory, role: AccessLevel) -> Grant {
+        let deny = |reason| Grant {
+            level: AccessLevel::None,
+            reason,
+        };
+        if role == AccessLevel::None {
+            return deny(AccessReason::NotPermittedForRole);
+        }
+        let permitted = Grant {
+            level: role,
+            reason: AccessReason::Permitted,
+        };
+        // Consent records are readable with the relationship alone.
+        if category == DataCategory::Consent {
+            return permitted;
+        }
+        match self {
+            ConsentCoverage::None | ConsentCoverage::NotCovered => deny(AccessReason::NoConsent),
+            ConsentCoverage::Covered { excluded } if excluded.contains(&category) => {
+                deny(AccessReason::ExcludedByConsent)
+            }
+            ConsentCoverage::Covered { .. } => permitted,
+        }
+    }
+}
+
+/// A care-team membership is active on `day` when it started on or before it and
+/// has not ended before it (the end date is inclusive).
+pub fn active_on(day: NaiveDate) -> Condition {
+    Condition::all()
+        .add(care_team_membership::Column::StartDate.lte(day))
+        .add(
+            Condition::any()
+                .add(care_team_membership::Column::EndDate.is_null())
+                .add(care_team_membership::Column::EndDate.gte(day)),
+        )
+}
+
+/// `docs/access-policy.md`, generated from the matrix (`renkei access-policy`).
+pub fn document(matrix: &Matrix) -> String {
+    let mut out = String::new();
+    out.push_str("# Access policy\n\n");
+    out.push_str("<!-- Generated by `renkei access-policy` from schema/src/policy/matrix.rs; a test keeps it in step. Do not edit by hand. -->\n\n");
+    out.push_str(
+        "Every read and write of patient data passes one policy (`schema/src/policy/`). \
+A caller — a member (professional, by JWT) or an organisation's system (by API key) — \
+sees a data category of a patient only when all of these hold:\n\n\
+1. **Care relationship**: the caller's organisation has an active care-team membership \
+for the patient. Without one (and without emergency access) the patient does not exist \
+for the caller: `NOT_FOUND`, never `FORBIDDEN`.\n\
+2. **Consent**: the patient's active consent covers the organisation (network-wide \
+包括同意 minus excluded organisations, or 個別同意 listing it) and does not exclude the \
+category. `CONSENT` itself needs only the relationship. Withdrawal takes effect for the \
+next request.\n\
+3. **Role**: the caller's profession (below), or the API key's permissions, allows the \
+category. Writing needs `RW` and a care relationship.\n\n\
+A field the caller may not read is `null`, with an error whose `extensions` are \
+`code: FORBIDDEN_FIELD`, `category` and `reason` (`NOT_PERMITTED_FOR_ROLE`, `NO_CONSENT`, \
+`EXCLUDED_BY_CONSENT`, `NOT_AN_EMERGENCY_CATEGORY`); the rest of the response is delivered. \
+`Patient.access` lists, for the caller, every category with read/write and the reason.\n\n",
+    );
+    out.push_str("## Break-the-glass (救急時閲覧)\n\n");
+    out.push_str(&format!(
+        "{} may open emergency access to any patient with `openEmergencyAccess`, stating a reason. \
+It grants read access to {} only, for a limited time (4 hours by default, \
+`RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection, \
+is audited as `BREAK_THE_GLASS`, and notifies the organisations of the patient's care team.\n\n",
+        EMERGENCY_PROFESSIONS
+            .iter()
+            .map(|p| format!("`{}`", p.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        EMERGENCY_CATEGORIES
+            .iter()
+            .map(|c| format!("`{}`", c.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+    out.push_str("## Default matrix (職種別アクセス権)\n\n");
+    out.push_str("`RW` read and write, `R` read, `–` none. A network overrides cells with a TOML file named by `RENKEI_POLICY_FILE`:\n\n");
+    out.push_str("```toml\n[professions.CARE_WORKER]\nLAB_RESULTS = \"READ\"   # NONE, READ or READ_WRITE\n```\n\n");
+    out.push_str("An unknown profession, category or level refuses the start, naming it.\n\n");
+    out.push_str(&matrix.markdown());
+    out.push_str("\nColumns, in order: ");
+    out.push_str(
+        &Profession::ALL
+            .iter()
+            .map(|p| format!("`{}`", p.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    out.push_str(".\n");
+    out
+}
