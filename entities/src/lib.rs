@@ -17,6 +17,8 @@ pub mod organization;
 pub mod organization_capability;
 pub mod patient;
 pub mod patient_identifier;
+pub mod record;
+pub mod record_version;
 
 pub mod prelude {
     pub use super::api_key::Entity as ApiKey;

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_core;
 mod m20261122_000002_access;
+mod m20261122_000003_records;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_access::Migration),
+            Box::new(m20261122_000003_records::Migration),
         ]
     }
 }

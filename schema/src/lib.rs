@@ -19,6 +19,7 @@ pub mod error;
 pub mod graphql;
 pub mod policy;
 pub mod principal;
+pub mod records;
 pub mod services;
 
 pub use graphql::{RenkeiSchema, SchemaDeps, build_schema, sdl};

@@ -47,6 +47,9 @@ pub fn load_policy(config: &PolicyConfig, clock: SharedClock) -> anyhow::Result<
     })
 }
 
+/// Called with the SQL of every statement executed.
+pub type StatementObserver = Arc<dyn Fn(&str) + Send + Sync>;
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -62,8 +65,21 @@ impl Application {
 
     /// [`Application::build`] with a clock of the caller's (tests move time).
     pub async fn build_with_clock(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Self> {
+        Self::build_with(config, clock, None).await
+    }
+
+    /// [`Application::build`] with a clock, and a function called for every SQL
+    /// statement the hub executes (tests count the statements a query costs).
+    pub async fn build_with(
+        config: ServeConfig,
+        clock: SharedClock,
+        on_statement: Option<StatementObserver>,
+    ) -> anyhow::Result<Self> {
         let policy = Arc::new(load_policy(&config.policy, clock.clone())?);
-        let db = db::connect_and_migrate(&config.database).await?;
+        let mut db = db::connect_and_migrate(&config.database).await?;
+        if let Some(observe) = on_statement {
+            db.set_metric_callback(move |info| observe(&info.statement.sql));
+        }
         if config.demo {
             let report = renkei_schema::demo::seed(&db)
                 .await

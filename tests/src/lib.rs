@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use renkei_schema::clock::ManualClock;
 use renkei_server::config::{AuthConfig, DatabaseConfig, PolicyConfig, ServeConfig};
@@ -143,6 +144,8 @@ pub struct TestApp {
     /// The server's clock: starts at the real time and moves only when told
     /// (`app.clock.advance(..)`), e.g. to let emergency access expire.
     pub clock: Arc<ManualClock>,
+    /// How many SQL statements the server has executed (see [`TestApp::count_statements`]).
+    pub statements: Arc<AtomicU64>,
     /// A network administrator of the coordination centre.
     pub admin_token: String,
     pub admin_org: Uuid,
@@ -185,9 +188,17 @@ impl TestApp {
         let mut config = test_config(url.clone());
         configure(&mut config);
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        let app = renkei_server::Application::build_with_clock(config, clock.clone())
-            .await
-            .expect("the application builds");
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        let app = renkei_server::Application::build_with(
+            config,
+            clock.clone(),
+            Some(Arc::new(move |_sql: &str| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })),
+        )
+        .await
+        .expect("the application builds");
         let addr = app.local_addr();
         let db = app.database().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -204,6 +215,7 @@ impl TestApp {
             db,
             backend,
             clock,
+            statements,
             admin_token: token_for(admin_member),
             admin_org,
             database_url: url,
@@ -222,6 +234,20 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         }
         self.db.clone().close().await.ok();
+    }
+
+    /// Runs a request and returns the response and the number of SQL
+    /// statements the server executed meanwhile (the audit writer's included:
+    /// a constant per request).
+    pub async fn count_statements(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (Value, u64) {
+        let before = self.statements.load(Ordering::SeqCst);
+        let body = self.gql(token, query, variables).await;
+        (body, self.statements.load(Ordering::SeqCst) - before)
     }
 
     pub fn url(&self, path: &str) -> String {

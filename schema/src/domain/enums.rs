@@ -258,6 +258,9 @@ domain_enum! {
         EmergencyInformation = "EMERGENCY_INFORMATION",
         /// Cautions for care and daily-life support (留意事項).
         Cautions = "CAUTIONS",
+        /// Vital signs and the changes in condition observed during care
+        /// (日々の観察).
+        Observations = "OBSERVATIONS",
         SensitivePsychiatric = "SENSITIVE_PSYCHIATRIC",
         SensitiveHiv = "SENSITIVE_HIV",
         SensitiveGenetic = "SENSITIVE_GENETIC",

@@ -27,6 +27,7 @@ pub struct Loaders {
     pub identifiers: DataLoader<IdentifiersLoader>,
     pub care_team: DataLoader<CareTeamLoader>,
     pub access: DataLoader<AccessLoader>,
+    pub summary: DataLoader<SummaryLoader>,
 }
 
 impl Loaders {
@@ -44,6 +45,7 @@ impl Loaders {
             patient: dl(PatientLoader(db.clone())),
             identifiers: dl(IdentifiersLoader(db.clone())),
             care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone())),
+            summary: dl(SummaryLoader(db.clone())),
             access: dl(AccessLoader { db, policy }),
         }
     }
@@ -80,6 +82,13 @@ by_id_loader!(MemberLoader, Uuid, member::Model, |db, keys| {
 by_id_loader!(OrgMembersLoader, Uuid, Vec<member::Model>, |db, keys| {
     members::of_organizations(db, keys).await
 });
+// The summary's candidate records of many patients: one query.
+by_id_loader!(
+    SummaryLoader,
+    Uuid,
+    Vec<entities::record::Model>,
+    |db, keys| { crate::services::records::summary_candidates(db, keys).await }
+);
 by_id_loader!(PatientLoader, Uuid, patient::Model, |db, keys| {
     patients::by_ids(db, keys).await
 });

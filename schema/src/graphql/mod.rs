@@ -5,6 +5,8 @@ pub mod inputs;
 pub mod loaders;
 mod mutation;
 mod query;
+pub mod record_mutations;
+pub mod records;
 mod scalars;
 pub mod types;
 
@@ -14,7 +16,7 @@ use async_graphql::{Context, EmptySubscription, Schema};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-pub use mutation::Mutation;
+pub use mutation::CoreMutation;
 pub use query::Query;
 pub use scalars::Date;
 
@@ -28,6 +30,11 @@ use crate::principal::RequestContext;
 use crate::services::api_keys::ApiKeyCache;
 use types::AuditEntry;
 use types::Patient;
+
+/// The root mutation: the core (directory, patients, consent, emergency
+/// access, batch record writes) and one mutation per record kind.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(CoreMutation, record_mutations::RecordMutation);
 
 pub type RenkeiSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -48,7 +55,7 @@ pub struct SchemaDeps {
 }
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation::default(), EmptySubscription)
         .enable_federation()
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -64,7 +71,7 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
 /// the federation subgraph SDL (with `@key` and `@link`), the same text
 /// `_service { sdl }` gives a gateway.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation::default(), EmptySubscription)
         .enable_federation()
         .finish()
         .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
@@ -79,6 +86,37 @@ pub(crate) fn ctx_db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
 pub(crate) fn ctx_request<'a>(ctx: &Context<'a>) -> Result<&'a RequestContext, ApiError> {
     ctx.data_opt::<RequestContext>()
         .ok_or_else(|| ApiError::Unauthenticated("authentication required".into()))
+}
+
+/// The one gate of every field of patient data: `Some(())` and an audit
+/// record when the caller may read `category`; otherwise `None`, a
+/// `FORBIDDEN_FIELD` error at the current field's path naming the category and
+/// the reason, and a denial in the audit log. Resolvers return `null` on `None`.
+pub(crate) fn gate(
+    ctx: &Context<'_>,
+    access: &PatientAccess,
+    category: crate::domain::DataCategory,
+) -> async_graphql::Result<Option<()>> {
+    let trail = ctx_trail(ctx)?;
+    let grant = access.grant(category);
+    if grant.level >= crate::domain::AccessLevel::Read {
+        trail.read(access.patient_id(), category);
+        return Ok(Some(()));
+    }
+    let reason = grant.reason.explain(category);
+    trail.denied(Some(access.patient_id()), &[category], reason.clone());
+    let mut error =
+        async_graphql::ServerError::new(format!("not allowed to read {category}: {reason}"), None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", "FORBIDDEN_FIELD");
+    ext.set("category", category.as_str());
+    ext.set(
+        "reason",
+        async_graphql::Value::Enum(async_graphql::Name::new(types::reason_name(grant.reason))),
+    );
+    error.extensions = Some(ext);
+    ctx.add_error(ctx.set_error_path(error));
+    Ok(None)
 }
 
 pub(crate) fn ctx_policy<'a>(ctx: &Context<'a>) -> &'a Policy {

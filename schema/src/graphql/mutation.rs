@@ -14,10 +14,11 @@ use crate::error::ApiError;
 use crate::policy::{self, EMERGENCY_CATEGORIES};
 use crate::services::{api_keys, care_team, consents, emergency, members, organizations, patients};
 
-pub struct Mutation;
+#[derive(Default)]
+pub struct CoreMutation;
 
 #[Object]
-impl Mutation {
+impl CoreMutation {
     /// Registers an organisation in the directory. Network administrators only.
     async fn register_organization(
         &self,
@@ -308,6 +309,29 @@ impl Mutation {
         trail.break_the_glass(patient_id, EMERGENCY_CATEGORIES, reason.into_inner());
         let patient = load_patient(ctx, patient_id).await?;
         Ok(EmergencyAccess { grant, patient })
+    }
+
+    /// Writes many records of many kinds for many patients — all or none. A bad
+    /// item is reported with its index and field (`input.records[3].data.labResult.unit`).
+    /// Idempotent: an item whose `sourceRecordId` (per organisation and kind)
+    /// was written before updates that record (a new version), or changes
+    /// nothing if identical.
+    async fn write_records(
+        &self,
+        ctx: &Context<'_>,
+        input: super::records::WriteRecordsInput,
+    ) -> Result<Vec<super::records::RecordWriteResult>> {
+        super::records::write_records(ctx, input.records).await
+    }
+
+    /// Marks a record entered in error: a new version with that status, out of
+    /// the summary and the timeline (unless asked for); never deleted.
+    async fn mark_record_entered_in_error(
+        &self,
+        ctx: &Context<'_>,
+        record_id: ID,
+    ) -> Result<super::records::Record> {
+        super::records::enter_in_error(ctx, record_id).await
     }
 
     /// Marks one of your organisation's notifications read.

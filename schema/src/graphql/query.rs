@@ -18,7 +18,7 @@ use crate::domain::{LocalId, NAME_MAX, Text};
 use crate::error::ApiError;
 use crate::policy;
 use crate::principal::Principal;
-use crate::services::{audit_log, emergency};
+use crate::services::{audit_log, care_team, emergency};
 use crate::services::{organizations, patients};
 
 pub struct Query;
@@ -160,6 +160,45 @@ impl Query {
         load_patient(ctx, identifier.patient_id)
             .await?
             .ok_or_else(|| ApiError::not_found("patient").into())
+    }
+
+    /// The patients your organisation looks after (active care-team
+    /// membership), each under the policy — with their summaries, this is the
+    /// care team's worklist. Batched: the cost does not grow per patient.
+    async fn care_team_patients(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Patient, EmptyFields, EmptyFields>> {
+        let req = ctx_request(ctx)?;
+        let first = first.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(ApiError::bad_input(
+                "first",
+                format!("must be between 1 and {MAX_PAGE}, got {first}"),
+            )
+            .into());
+        }
+        let after = after.as_deref().map(decode_cursor).transpose()?;
+        let today = super::ctx_policy(ctx).clock.today();
+        let (ids, more) = care_team::patients_of_organization(
+            ctx_db(ctx),
+            req.principal.organization_id(),
+            today,
+            after,
+            first as u64,
+        )
+        .await?;
+        let patients =
+            futures_util::future::try_join_all(ids.iter().map(|id| load_patient(ctx, *id))).await?;
+        let mut connection = Connection::new(after.is_some(), more);
+        connection.edges.extend(
+            ids.into_iter()
+                .zip(patients)
+                .filter_map(|(id, p)| p.map(|p| Edge::new(encode_cursor(id), p))),
+        );
+        Ok(connection)
     }
 
     /// Your organisation's notifications, newest first.

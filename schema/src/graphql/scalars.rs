@@ -5,7 +5,11 @@ use chrono::NaiveDate;
 
 /// A calendar date, `YYYY-MM-DD` (ISO 8601), with no time zone. An impossible
 /// date such as `2023-02-30` is refused before execution (`BAD_USER_INPUT`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Serialises (JSON storage) as the same `YYYY-MM-DD` string.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Date(pub NaiveDate);
 
 #[Scalar(name = "Date")]

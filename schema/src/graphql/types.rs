@@ -2,12 +2,12 @@
 //! go through the DataLoaders.
 
 use async_graphql::{
-    ComplexObject, Context, ID, Object, Result, ServerError, SimpleObject,
+    ComplexObject, Context, ID, Object, Result, SimpleObject,
     connection::{Connection, EmptyFields},
 };
 use chrono::{DateTime, Utc};
 
-use super::{Date, ctx_db, ctx_trail, loaders};
+use super::{Date, ctx_db, loaders};
 use crate::audit::AuditAction;
 use crate::domain::{
     AccessLevel, Capability, CareTeamRole, ConsentMethod, ConsentScope, DataCategory, MemberStatus,
@@ -164,33 +164,13 @@ impl Patient {
         Patient { access, model }
     }
 
-    /// The one gate of every field: `Some(())` and an audit record when the
-    /// category may be read, otherwise `None` and a `FORBIDDEN_FIELD` error at
-    /// this field's path (and a denial in the audit log).
+    /// The one gate of every field; see [`super::gate`].
     fn read(&self, ctx: &Context<'_>, category: DataCategory) -> Result<Option<()>> {
-        let trail = ctx_trail(ctx)?;
-        let grant = self.access.grant(category);
-        if grant.level >= AccessLevel::Read {
-            trail.read(self.model.id, category);
-            return Ok(Some(()));
-        }
-        let reason = grant.reason.explain(category);
-        trail.denied(Some(self.model.id), &[category], reason.clone());
-        let mut error = ServerError::new(format!("not allowed to read {category}: {reason}"), None);
-        let mut ext = async_graphql::ErrorExtensionValues::default();
-        ext.set("code", "FORBIDDEN_FIELD");
-        ext.set("category", category.as_str());
-        ext.set(
-            "reason",
-            async_graphql::Value::Enum(async_graphql::Name::new(reason_name(grant.reason))),
-        );
-        error.extensions = Some(ext);
-        ctx.add_error(ctx.set_error_path(error));
-        Ok(None)
+        super::gate(ctx, &self.access, category)
     }
 }
 
-fn reason_name(reason: AccessReason) -> &'static str {
+pub(crate) fn reason_name(reason: AccessReason) -> &'static str {
     match reason {
         AccessReason::Permitted => "PERMITTED",
         AccessReason::NotPermittedForRole => "NOT_PERMITTED_FOR_ROLE",
@@ -374,6 +354,38 @@ impl Patient {
         let (rows, more) =
             audit_log::patient_history(ctx_db(ctx), &self.access, before, first).await?;
         Ok(Some(super::audit_connection(rows, more, before.is_some())))
+    }
+    /// The patient summary: identity aside, everything a newcomer to the care
+    /// team needs first, each part under its own category.
+    async fn summary(&self) -> super::records::PatientSummary {
+        super::records::PatientSummary {
+            access: self.access.clone(),
+        }
+    }
+    /// Every record the caller may read, newest first; filter by kinds and
+    /// period (`from` inclusive, `to` exclusive).
+    #[allow(clippy::too_many_arguments)]
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] kinds: Vec<crate::records::RecordKind>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        #[graphql(default = false)] include_entered_in_error: bool,
+        #[graphql(desc = "Page size, 1 to 200 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, super::records::Record, EmptyFields, EmptyFields>> {
+        super::records::timeline(
+            ctx,
+            &self.access,
+            kinds,
+            from,
+            to,
+            include_entered_in_error,
+            first,
+            after,
+        )
+        .await
     }
     /// What you may read and write of this patient, category by category, and why.
     async fn access(&self) -> Vec<CategoryAccess> {

@@ -31,6 +31,7 @@ fn default_row(p: Profession) -> Row {
         // Physicians lead medical care: they read and write the whole medical
         // record, including the sensitive categories, and read the care side.
         Profession::Physician => &[
+            (Observations, W),
             (Identity, W),
             (Contacts, W),
             (CareTeam, W),
@@ -61,6 +62,7 @@ fn default_row(p: Profession) -> Row {
         // Dentists need what bears on treatment in the mouth: conditions,
         // allergies, medications (anticoagulants, bisphosphonates), infections.
         Profession::Dentist => &[
+            (Observations, R),
             (Identity, R),
             (Contacts, R),
             (CareTeam, R),
@@ -90,6 +92,7 @@ fn default_row(p: Profession) -> Row {
         // Pharmacists need conditions and labs (renal function for dosing),
         // contraindications, medications, and write dispensing.
         Profession::Pharmacist => &[
+            (Observations, R),
             (Identity, R),
             (Contacts, R),
             (CareTeam, R),
@@ -107,6 +110,7 @@ fn default_row(p: Profession) -> Row {
             (Consent, W),
         ],
         Profession::Nurse => &[
+            (Observations, W),
             (Identity, R),
             (Contacts, W),
             (CareTeam, R),
@@ -133,6 +137,7 @@ fn default_row(p: Profession) -> Row {
             (AccessHistory, R),
         ],
         Profession::PublicHealthNurse => &[
+            (Observations, R),
             (Identity, R),
             (Contacts, R),
             (CareTeam, R),
@@ -152,6 +157,7 @@ fn default_row(p: Profession) -> Row {
             (Consent, W),
         ],
         Profession::Therapist => &[
+            (Observations, W),
             (Identity, R),
             (Contacts, R),
             (CareTeam, R),
@@ -168,6 +174,7 @@ fn default_row(p: Profession) -> Row {
             (Consent, R),
         ],
         Profession::Dietitian => &[
+            (Observations, R),
             (Identity, R),
             (Contacts, R),
             (CareTeam, R),
@@ -184,6 +191,7 @@ fn default_row(p: Profession) -> Row {
         // Care managers coordinate: they keep the care side and the team, and
         // read the medical summary they need for the care plan — not raw labs.
         Profession::CareManager => &[
+            (Observations, R),
             (Identity, W),
             (Contacts, W),
             (CareTeam, W),
@@ -206,6 +214,7 @@ fn default_row(p: Profession) -> Row {
         // medications, the care plan, cautions, emergency information — and
         // never lab values, imaging or clinical documents.
         Profession::CareWorker => &[
+            (Observations, W),
             (Identity, R),
             (Contacts, R),
             (CareTeam, R),
@@ -220,6 +229,7 @@ fn default_row(p: Profession) -> Row {
             (Consent, R),
         ],
         Profession::MedicalSocialWorker => &[
+            (Observations, R),
             (Identity, R),
             (Contacts, W),
             (CareTeam, R),

@@ -144,3 +144,29 @@ pub async fn of_patients(
     }
     Ok(map)
 }
+
+/// The patients on whose care team an organisation is today, by patient id;
+/// a page of `first` after `after`, and whether more follow.
+pub async fn patients_of_organization(
+    db: &DatabaseConnection,
+    organization_id: Uuid,
+    today: NaiveDate,
+    after: Option<Uuid>,
+    first: u64,
+) -> ApiResult<(Vec<Uuid>, bool)> {
+    use sea_orm::QuerySelect;
+    let mut q = care_team_membership::Entity::find()
+        .select_only()
+        .column(care_team_membership::Column::PatientId)
+        .distinct()
+        .filter(care_team_membership::Column::OrganizationId.eq(organization_id))
+        .filter(policy::active_on(today))
+        .order_by_asc(care_team_membership::Column::PatientId);
+    if let Some(a) = after {
+        q = q.filter(care_team_membership::Column::PatientId.gt(a));
+    }
+    let mut ids: Vec<Uuid> = q.limit(first + 1).into_tuple().all(db).await?;
+    let more = ids.len() as u64 > first;
+    ids.truncate(first as usize);
+    Ok((ids, more))
+}

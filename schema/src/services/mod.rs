@@ -13,6 +13,7 @@ pub mod emergency;
 pub mod members;
 pub mod organizations;
 pub mod patients;
+pub mod records;
 
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,

@@ -1,0 +1,619 @@
+//! Records in GraphQL: the `Record` type, the patient summary, the timeline,
+//! and the writes (per kind and in batches).
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_graphql::{
+    Context, ID, InputObject, Object, Result, SimpleObject,
+    connection::{Connection, Edge, EmptyFields},
+};
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::inputs::parse_id;
+use super::types::{CareTeamMembership, Member, Organization, load_organization};
+use super::{ctx_db, ctx_policy, ctx_request, ctx_trail, gate, loaders::Loaders};
+use crate::domain::{AccessLevel, CareTeamRole, DataCategory};
+use crate::error::{ApiError, ApiResult};
+use crate::policy::PatientAccess;
+use crate::records::{RecordData, RecordDataInput, RecordKind};
+use crate::services::records::{
+    self as service, NewRecord, SOURCE_ID_MAX, TimelineCursor, TimelineFilter, WriteOutcome,
+};
+use entities::{record, record_version};
+
+fn id(u: Uuid) -> ID {
+    ID(u.to_string())
+}
+
+/// One record of any kind. Its `data` is the kind's own object; the record as a
+/// whole belongs to one data category (`category`), which the caller may read —
+/// a record of a category the caller may not read is never returned.
+pub struct Record {
+    model: record::Model,
+    data: RecordData,
+}
+
+impl Record {
+    fn new(model: record::Model) -> ApiResult<Self> {
+        let kind = RecordKind::from_db(&model.kind)?;
+        let data = RecordData::from_json(kind, &model.data)?;
+        Ok(Record { model, data })
+    }
+}
+
+#[Object]
+impl Record {
+    async fn id(&self) -> ID {
+        id(self.model.id)
+    }
+    async fn kind(&self) -> Result<RecordKind> {
+        Ok(RecordKind::from_db(&self.model.kind)?)
+    }
+    async fn category(&self) -> Result<DataCategory> {
+        Ok(DataCategory::from_db(&self.model.category)?)
+    }
+    async fn patient_id(&self) -> ID {
+        id(self.model.patient_id)
+    }
+    /// The organisation that wrote it (stamped by the hub, never taken from input).
+    async fn source_organization(&self, ctx: &Context<'_>) -> Result<Organization> {
+        load_organization(ctx, self.model.source_organization_id).await
+    }
+    /// The member who wrote this version (null when a system wrote it).
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        let Some(m) = self.model.author_member_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .member
+            .load_one(m)
+            .await?
+            .map(Member))
+    }
+    /// The writing system's own ID for the record, if it gave one.
+    async fn source_record_id(&self) -> Option<&str> {
+        self.model.source_record_id.as_deref()
+    }
+    /// When it happened or applies (the lab draw, the dispensing, the assessment).
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.model.effective_at
+    }
+    /// When this version reached the hub.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.model.recorded_at
+    }
+    /// 1 for the first version; each correction adds one.
+    async fn version(&self) -> i32 {
+        self.model.version
+    }
+    /// `ACTIVE`, or `ENTERED_IN_ERROR` once removed by its author.
+    async fn status(&self) -> &str {
+        &self.model.status
+    }
+    /// 未告知: the patient has not yet been told. Do not disclose it to them.
+    async fn undisclosed(&self) -> bool {
+        self.model.undisclosed
+    }
+    async fn data(&self) -> &RecordData {
+        &self.data
+    }
+    /// Earlier versions, newest first.
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<RecordVersion>> {
+        let versions = service::versions(ctx_db(ctx), self.model.id).await?;
+        let kind = RecordKind::from_db(&self.model.kind)?;
+        let req = ctx_request(ctx)?;
+        let access = ctx
+            .data_unchecked::<Loaders>()
+            .access
+            .load_one((req.principal.clone(), self.model.patient_id))
+            .await?;
+        let mut out = Vec::new();
+        for v in versions {
+            // An earlier version may have been in another category (a condition
+            // marked psychiatric later): each version passes the policy itself.
+            let category = DataCategory::from_db(&v.category)?;
+            if access.as_ref().is_some_and(|a| a.may_read(category)) {
+                ctx_trail(ctx)?.read(self.model.patient_id, category);
+                let data = RecordData::from_json(kind, &v.data)?;
+                out.push(RecordVersion { model: v, data });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An earlier version of a record.
+pub struct RecordVersion {
+    model: record_version::Model,
+    data: RecordData,
+}
+
+#[Object]
+impl RecordVersion {
+    async fn version(&self) -> i32 {
+        self.model.version
+    }
+    async fn status(&self) -> &str {
+        &self.model.status
+    }
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.model.effective_at
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.model.recorded_at
+    }
+    async fn undisclosed(&self) -> bool {
+        self.model.undisclosed
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        let Some(m) = self.model.author_member_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .member
+            .load_one(m)
+            .await?
+            .map(Member))
+    }
+    async fn data(&self) -> &RecordData {
+        &self.data
+    }
+}
+
+/// The patient summary: what a newcomer to the care team needs first. Each
+/// part is under the policy on its own: a part the caller may not read is
+/// `null` with a `FORBIDDEN_FIELD` error, and the rest is delivered.
+pub struct PatientSummary {
+    pub(crate) access: PatientAccess,
+}
+
+impl PatientSummary {
+    async fn candidates(&self, ctx: &Context<'_>) -> Result<Vec<record::Model>> {
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .summary
+            .load_one(self.access.patient_id())
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The readable records of one kind in the summary, newest first.
+    async fn part(
+        &self,
+        ctx: &Context<'_>,
+        category: DataCategory,
+        kind: RecordKind,
+    ) -> Result<Option<Vec<Record>>> {
+        if gate(ctx, &self.access, category)?.is_none() {
+            return Ok(None);
+        }
+        let today = ctx_policy(ctx).clock.today();
+        let trail = ctx_trail(ctx)?;
+        let mut out = Vec::new();
+        for m in self.candidates(ctx).await? {
+            if m.kind != kind.as_str() || !service::in_force(&m, today)? {
+                continue;
+            }
+            // Sensitive records of the kind (a psychiatric condition) need
+            // their own category.
+            let c = DataCategory::from_db(&m.category)?;
+            if c != category {
+                if !self.access.may_read(c) {
+                    continue;
+                }
+                trail.read(self.access.patient_id(), c);
+            }
+            out.push(Record::new(m)?);
+        }
+        Ok(Some(out))
+    }
+
+    async fn latest(
+        &self,
+        ctx: &Context<'_>,
+        category: DataCategory,
+        kind: RecordKind,
+    ) -> Result<Option<Record>> {
+        Ok(self
+            .part(ctx, category, kind)
+            .await?
+            .and_then(|v| v.into_iter().next()))
+    }
+
+    async fn member_in_role(
+        &self,
+        ctx: &Context<'_>,
+        role: CareTeamRole,
+    ) -> Result<Option<CareTeamMembership>> {
+        if gate(ctx, &self.access, DataCategory::CareTeam)?.is_none() {
+            return Ok(None);
+        }
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .care_team
+            .load_one((self.access.patient_id(), false))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.role == role.as_str())
+            .map(CareTeamMembership))
+    }
+}
+
+#[Object]
+impl PatientSummary {
+    /// CARE_TEAM. The primary physician (主治医), with organisation and contacts.
+    async fn primary_physician(&self, ctx: &Context<'_>) -> Result<Option<CareTeamMembership>> {
+        self.member_in_role(ctx, CareTeamRole::PrimaryPhysician)
+            .await
+    }
+    /// CARE_TEAM. The deputy physician (副主治医).
+    async fn deputy_physician(&self, ctx: &Context<'_>) -> Result<Option<CareTeamMembership>> {
+        self.member_in_role(ctx, CareTeamRole::DeputyPhysician)
+            .await
+    }
+    /// CARE_TEAM. The care manager (ケアマネジャー).
+    async fn care_manager(&self, ctx: &Context<'_>) -> Result<Option<CareTeamMembership>> {
+        self.member_in_role(ctx, CareTeamRole::CareManager).await
+    }
+    /// CONDITIONS. Active conditions (sensitive ones only with their category).
+    async fn active_conditions(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(ctx, DataCategory::Conditions, RecordKind::Condition)
+            .await
+    }
+    /// ALLERGIES.
+    async fn allergies(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(ctx, DataCategory::Allergies, RecordKind::Allergy)
+            .await
+    }
+    /// INFECTIONS (HIV only with SENSITIVE_HIV).
+    async fn infections(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(ctx, DataCategory::Infections, RecordKind::Infection)
+            .await
+    }
+    /// DRUG_CONTRAINDICATIONS.
+    async fn drug_contraindications(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(
+            ctx,
+            DataCategory::DrugContraindications,
+            RecordKind::DrugContraindication,
+        )
+        .await
+    }
+    /// MEDICATIONS. Prescriptions and injections in force today.
+    async fn current_prescriptions(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(ctx, DataCategory::Medications, RecordKind::Prescription)
+            .await
+    }
+    /// DISPENSING. The latest dispensing of each drug, newest first.
+    async fn latest_dispensing(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(ctx, DataCategory::Dispensing, RecordKind::Dispensing)
+            .await
+    }
+    /// LAB_RESULTS. The latest result of each test.
+    async fn latest_lab_results(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(ctx, DataCategory::LabResults, RecordKind::LabResult)
+            .await
+    }
+    /// CARE_CERTIFICATION. The latest care-need certification (要介護認定).
+    async fn care_certification(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::CareCertification,
+            RecordKind::CareCertification,
+        )
+        .await
+    }
+    /// ADL. The latest assessment.
+    async fn latest_adl(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(ctx, DataCategory::Adl, RecordKind::AdlAssessment)
+            .await
+    }
+    /// CARE_PLAN. The current care plan.
+    async fn care_plan(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(ctx, DataCategory::CarePlan, RecordKind::CarePlan)
+            .await
+    }
+    /// FAMILY_CARE_CAPACITY. Family care capacity and the key person.
+    async fn family_care_capacity(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::FamilyCareCapacity,
+            RecordKind::FamilyCareCapacity,
+        )
+        .await
+    }
+    /// HOME_ENVIRONMENT.
+    async fn home_environment(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::HomeEnvironment,
+            RecordKind::HomeEnvironment,
+        )
+        .await
+    }
+    /// ADVANCE_CARE_PLANNING. The latest version of the patient's wishes.
+    async fn latest_advance_care_plan(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::AdvanceCarePlanning,
+            RecordKind::AdvanceCarePlan,
+        )
+        .await
+    }
+}
+
+fn encode_cursor(m: &record::Model) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "rec:{}:{}",
+        m.effective_at.timestamp_micros(),
+        m.id
+    ))
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<TimelineCursor> {
+    let bad = || ApiError::bad_input("after", "is not a cursor returned by this hub");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let mut parts = text.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("rec"), Some(micros), Some(id)) => Ok(TimelineCursor {
+            effective_at: micros
+                .parse::<i64>()
+                .ok()
+                .and_then(DateTime::from_timestamp_micros)
+                .ok_or_else(bad)?,
+            id: Uuid::try_parse(id).map_err(|_| bad())?,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// Page sizes of the timeline.
+const TIMELINE_PAGE: i32 = 50;
+const TIMELINE_PAGE_MAX: i32 = 200;
+
+/// `Patient.timeline`: every kind the caller may read, newest first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn timeline(
+    ctx: &Context<'_>,
+    access: &PatientAccess,
+    kinds: Vec<RecordKind>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    include_entered_in_error: bool,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<Connection<String, Record, EmptyFields, EmptyFields>> {
+    let first = first.unwrap_or(TIMELINE_PAGE);
+    if !(1..=TIMELINE_PAGE_MAX).contains(&first) {
+        return Err(ApiError::bad_input(
+            "first",
+            format!("must be between 1 and {TIMELINE_PAGE_MAX}, got {first}"),
+        )
+        .into());
+    }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(ApiError::bad_input("from", "must be before `to`").into());
+    }
+    let cursor = after.as_deref().map(decode_cursor).transpose()?;
+    // Asking for a kind whose category is closed to the caller is answered
+    // with FORBIDDEN_FIELD for that category (whether or not records exist),
+    // and the rest of the timeline.
+    let requested: BTreeSet<DataCategory> = if kinds.is_empty() {
+        BTreeSet::new()
+    } else {
+        kinds.iter().map(|k| k.default_category()).collect()
+    };
+    for category in requested {
+        if !access.may_read(category) {
+            gate(ctx, access, category)?;
+        }
+    }
+    let readable: Vec<DataCategory> = access
+        .grants()
+        .filter(|(_, g)| g.level >= AccessLevel::Read)
+        .map(|(c, _)| c)
+        .collect();
+    let filter = TimelineFilter {
+        kinds,
+        from,
+        to,
+        include_entered_in_error,
+    };
+    let (rows, more) = service::timeline(
+        ctx_db(ctx),
+        access,
+        &readable,
+        &filter,
+        cursor,
+        first as u64,
+    )
+    .await?;
+    let trail = ctx_trail(ctx)?;
+    let mut connection = Connection::new(cursor.is_some(), more);
+    for m in rows {
+        trail.read(m.patient_id, DataCategory::from_db(&m.category)?);
+        connection
+            .edges
+            .push(Edge::new(encode_cursor(&m), Record::new(m)?));
+    }
+    Ok(connection)
+}
+
+/// One record to write.
+#[derive(InputObject)]
+pub struct RecordInput {
+    pub patient_id: ID,
+    /// Your system's own ID for the record: resubmitting the same ID (for the
+    /// same kind) updates that record — a new version — instead of adding one.
+    pub source_record_id: Option<String>,
+    /// When it happened or applies.
+    pub effective_at: DateTime<Utc>,
+    /// 未告知: the patient has not yet been told.
+    #[graphql(default)]
+    pub undisclosed: bool,
+    /// Exactly one kind's data.
+    pub data: RecordDataInput,
+}
+
+#[derive(InputObject)]
+pub struct WriteRecordsInput {
+    /// At most 500; all are written or none.
+    pub records: Vec<RecordInput>,
+}
+
+/// The result of one written record.
+#[derive(SimpleObject)]
+pub struct RecordWriteResult {
+    /// The item's position in the input.
+    pub index: i32,
+    pub outcome: WriteOutcome,
+    pub record: Record,
+}
+
+/// Largest batch: bounds one transaction's size and the request's work.
+pub const MAX_BATCH: usize = 500;
+/// How far in the future an effective time may lie (clock skew between systems).
+const FUTURE_SLACK_HOURS: i64 = 24;
+
+/// The one write path of records: validate every item (naming its index and
+/// field), check write access for each, write all in one transaction, audit.
+pub(crate) async fn write_records(
+    ctx: &Context<'_>,
+    items: Vec<RecordInput>,
+) -> Result<Vec<RecordWriteResult>> {
+    let req = ctx_request(ctx)?;
+    let policy = ctx_policy(ctx);
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::bad_input(
+            "input.records",
+            format!("must hold 1 to {MAX_BATCH} records, got {}", items.len()),
+        )
+        .into());
+    }
+    let today = policy.clock.today();
+    let latest = policy.clock.now() + Duration::hours(FUTURE_SLACK_HOURS);
+    let mut parsed = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let field = |f: &str| format!("input.records[{index}].{f}");
+        let patient_id = parse_id(&field("patientId"), &item.patient_id)?;
+        let source_record_id = match item.source_record_id {
+            Some(s) => {
+                let s = s.trim().to_string();
+                if s.is_empty()
+                    || s.chars().count() > SOURCE_ID_MAX
+                    || s.chars().any(char::is_control)
+                {
+                    return Err(ApiError::bad_input(
+                        field("sourceRecordId"),
+                        format!("must be 1 to {SOURCE_ID_MAX} printable characters"),
+                    )
+                    .into());
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        if item.effective_at > latest {
+            return Err(ApiError::bad_input(
+                field("effectiveAt"),
+                format!("{} is in the future", item.effective_at.to_rfc3339()),
+            )
+            .into());
+        }
+        let data: RecordData = item.data.into();
+        data.validate(today)
+            .map_err(|e| e.in_field(&format!("input.records[{index}].data")))?;
+        parsed.push(NewRecord {
+            patient_id,
+            source_record_id,
+            effective_at: item.effective_at,
+            undisclosed: item.undisclosed,
+            data,
+        });
+    }
+    // The policy's verdicts for every patient in the batch, in one evaluation.
+    let ids: BTreeSet<Uuid> = parsed.iter().map(|r| r.patient_id).collect();
+    let loaded = ctx
+        .data_unchecked::<Loaders>()
+        .access
+        .load_many(ids.iter().map(|id| (req.principal.clone(), *id)))
+        .await?;
+    let access: HashMap<Uuid, PatientAccess> =
+        loaded.into_iter().map(|((_, id), a)| (id, a)).collect();
+    for (index, r) in parsed.iter().enumerate() {
+        let a = access.get(&r.patient_id).ok_or_else(|| {
+            ApiError::not_found("patient").in_field(&format!("input.records[{index}]"))
+        })?;
+        a.require_write(r.data.category()).map_err(|e| match e {
+            ApiError::Forbidden(m) => ApiError::Forbidden(format!("input.records[{index}]: {m}")),
+            other => other,
+        })?;
+    }
+    let categories: Vec<(Uuid, DataCategory)> = parsed
+        .iter()
+        .map(|r| (r.patient_id, r.data.category()))
+        .collect();
+    let written = service::write(
+        ctx_db(ctx),
+        &req.principal,
+        &access,
+        parsed,
+        policy.clock.now(),
+    )
+    .await?;
+    let trail = ctx_trail(ctx)?;
+    for (patient, category) in categories {
+        trail.write(patient, &[category]);
+    }
+    written
+        .into_iter()
+        .enumerate()
+        .map(|(index, (model, outcome))| {
+            Ok(RecordWriteResult {
+                index: index as i32,
+                outcome,
+                record: Record::new(model)?,
+            })
+        })
+        .collect()
+}
+
+/// Marks a record entered in error.
+pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<Record> {
+    let req = ctx_request(ctx)?;
+    let id = parse_id("recordId", &record_id)?;
+    let db = ctx_db(ctx);
+    let current = service::find(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("record"))?;
+    let patient_id = current.patient_id;
+    let category = DataCategory::from_db(&current.category)?;
+    // A record of a patient — or a category — the caller cannot see does not
+    // exist for it.
+    let access = super::patient_access(ctx, patient_id)
+        .await
+        .map_err(|_| ApiError::not_found("record"))?;
+    if !access.may_read(category) {
+        return Err(ApiError::not_found("record").into());
+    }
+    let updated = service::enter_in_error(
+        db,
+        &access,
+        &req.principal,
+        current,
+        ctx_policy(ctx).clock.now(),
+    )
+    .await?;
+    ctx_trail(ctx)?.write(patient_id, &[category]);
+    Ok(Record::new(updated)?)
+}

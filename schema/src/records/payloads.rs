@@ -1,0 +1,1129 @@
+//! The content of each record kind. Every struct is the GraphQL output object
+//! (`ConditionData`), the GraphQL input object (`ConditionDataInput`) and the
+//! stored JSON (camelCase, like the API). Field paths in validation errors are
+//! the GraphQL field names, relative to the struct.
+
+use async_graphql::{InputObject, SimpleObject};
+use base64::Engine;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::checks::{
+    DOCUMENT_TEXT_MAX, LONG_MAX, icd10, in_range_f64, in_range_i32, long, long_opt, not_before,
+    not_future, short, short_opt, yj_code,
+};
+use crate::domain::Phone;
+use crate::error::ApiError;
+use crate::graphql::Date;
+
+// ---------------------------------------------------------------------------
+// Closed lists
+// ---------------------------------------------------------------------------
+
+record_enum! {
+    /// Whether a condition is still present.
+    pub enum ClinicalStatus {
+        Active = "ACTIVE",
+        Resolved = "RESOLVED",
+    }
+}
+
+record_enum! {
+    /// Content that moves a condition into a sensitive data category.
+    pub enum ConditionSensitivity {
+        /// 精神疾患: governed by SENSITIVE_PSYCHIATRIC.
+        Psychiatric = "PSYCHIATRIC",
+        /// Governed by SENSITIVE_HIV.
+        Hiv = "HIV",
+        /// 遺伝性疾患 / genetic test results: governed by SENSITIVE_GENETIC.
+        Genetic = "GENETIC",
+    }
+}
+
+record_enum! {
+    pub enum AllergyType {
+        /// 薬剤アレルギー.
+        Drug = "DRUG",
+        /// 食物アレルギー.
+        Food = "FOOD",
+        /// Latex, metal, pollen …
+        Other = "OTHER",
+    }
+}
+
+record_enum! {
+    pub enum AllergySeverity {
+        Mild = "MILD",
+        Moderate = "MODERATE",
+        /// Anaphylaxis and other life-threatening reactions.
+        Severe = "SEVERE",
+        Unknown = "UNKNOWN",
+    }
+}
+
+record_enum! {
+    /// The infections routinely shared before procedures and admissions.
+    pub enum Pathogen {
+        /// HBs抗原 (hepatitis B).
+        HbsAntigen = "HBS_ANTIGEN",
+        /// HCV抗体 (hepatitis C).
+        HcvAntibody = "HCV_ANTIBODY",
+        /// Governed by SENSITIVE_HIV whatever the result.
+        Hiv = "HIV",
+        /// 梅毒 (TPHA / RPR).
+        Syphilis = "SYPHILIS",
+        Mrsa = "MRSA",
+        /// Named in `otherName`.
+        Other = "OTHER",
+    }
+}
+
+record_enum! {
+    pub enum InfectionResult {
+        Positive = "POSITIVE",
+        Negative = "NEGATIVE",
+        Unknown = "UNKNOWN",
+    }
+}
+
+record_enum! {
+    /// The laboratory's flag on a result.
+    pub enum AbnormalFlag {
+        Normal = "NORMAL",
+        /// Below the reference range (L).
+        Low = "LOW",
+        /// Above the reference range (H).
+        High = "HIGH",
+        /// Abnormal without direction (e.g. a positive qualitative test).
+        Abnormal = "ABNORMAL",
+        Unknown = "UNKNOWN",
+    }
+}
+
+record_enum! {
+    pub enum MedicationType {
+        /// 処方 (internal or external medicine).
+        Prescription = "PRESCRIPTION",
+        /// 注射.
+        Injection = "INJECTION",
+    }
+}
+
+record_enum! {
+    /// 投与経路.
+    pub enum MedicationRoute {
+        /// 内服.
+        Oral = "ORAL",
+        /// 外用 (ointment, patch, eye drops …).
+        Topical = "TOPICAL",
+        Injection = "INJECTION",
+        /// 吸入.
+        Inhalation = "INHALATION",
+        Other = "OTHER",
+    }
+}
+
+record_enum! {
+    pub enum ImagingModality {
+        /// 単純X線.
+        XRay = "X_RAY",
+        Ct = "CT",
+        Mri = "MRI",
+        /// 超音波.
+        Ultrasound = "ULTRASOUND",
+        /// 内視鏡.
+        Endoscopy = "ENDOSCOPY",
+        Other = "OTHER",
+    }
+}
+
+record_enum! {
+    pub enum ClinicalDocumentType {
+        /// 診療情報提供書.
+        ReferralLetter = "REFERRAL_LETTER",
+        /// 退院時サマリー.
+        DischargeSummary = "DISCHARGE_SUMMARY",
+        /// 看護サマリー.
+        NursingSummary = "NURSING_SUMMARY",
+        /// 退院調整報告書.
+        DischargeCoordinationReport = "DISCHARGE_COORDINATION_REPORT",
+        /// 入院診療計画書.
+        AdmissionPlan = "ADMISSION_PLAN",
+        /// リハビリテーションサマリー.
+        RehabilitationSummary = "REHABILITATION_SUMMARY",
+        /// 栄養指導・栄養サマリー.
+        NutritionSummary = "NUTRITION_SUMMARY",
+        Other = "OTHER",
+    }
+}
+
+record_enum! {
+    /// A three-step rating: denture fit, oral hygiene, medication adherence.
+    pub enum Rating {
+        Good = "GOOD",
+        Fair = "FAIR",
+        Poor = "POOR",
+    }
+}
+
+record_enum! {
+    pub enum DentureType {
+        /// 総義歯.
+        Full = "FULL",
+        /// 部分床義歯.
+        Partial = "PARTIAL",
+        /// No denture.
+        None = "NONE",
+    }
+}
+
+record_enum! {
+    pub enum Jaw {
+        /// 上顎.
+        Upper = "UPPER",
+        /// 下顎.
+        Lower = "LOWER",
+        Both = "BOTH",
+    }
+}
+
+record_enum! {
+    /// 要介護度.
+    pub enum CareLevel {
+        /// 要支援1.
+        Support1 = "SUPPORT_1",
+        /// 要支援2.
+        Support2 = "SUPPORT_2",
+        /// 要介護1.
+        Care1 = "CARE_1",
+        /// 要介護2.
+        Care2 = "CARE_2",
+        /// 要介護3.
+        Care3 = "CARE_3",
+        /// 要介護4.
+        Care4 = "CARE_4",
+        /// 要介護5.
+        Care5 = "CARE_5",
+        /// 非該当 (自立).
+        NotApplicable = "NOT_APPLICABLE",
+    }
+}
+
+record_enum! {
+    /// How much help an activity of daily living needs.
+    pub enum AdlLevel {
+        /// 自立.
+        Independent = "INDEPENDENT",
+        /// 見守り.
+        Supervision = "SUPERVISION",
+        /// 一部介助.
+        PartialAssistance = "PARTIAL_ASSISTANCE",
+        /// 全介助.
+        FullAssistance = "FULL_ASSISTANCE",
+    }
+}
+
+record_enum! {
+    pub enum HousingType {
+        /// 戸建て.
+        DetachedHouse = "DETACHED_HOUSE",
+        /// 集合住宅.
+        Apartment = "APARTMENT",
+        /// 公営住宅.
+        PublicHousing = "PUBLIC_HOUSING",
+        /// サービス付き高齢者向け住宅 and similar.
+        ServicedHousing = "SERVICED_HOUSING",
+        Other = "OTHER",
+    }
+}
+
+record_enum! {
+    /// 介護力: how far the family can provide care.
+    pub enum CareCapacity {
+        Sufficient = "SUFFICIENT",
+        Limited = "LIMITED",
+        /// No one at home can provide care.
+        None = "NONE",
+    }
+}
+
+record_enum! {
+    /// Where the patient wishes to be cared for / to die.
+    pub enum PlaceWish {
+        /// 自宅.
+        Home = "HOME",
+        Hospital = "HOSPITAL",
+        /// 施設.
+        NursingHome = "NURSING_HOME",
+        Undecided = "UNDECIDED",
+    }
+}
+
+record_enum! {
+    /// The patient's wish about a treatment.
+    pub enum Wish {
+        /// 希望する.
+        Wants = "WANTS",
+        /// 希望しない.
+        Declines = "DECLINES",
+        /// 決めていない / わからない.
+        Undecided = "UNDECIDED",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Medical
+// ---------------------------------------------------------------------------
+
+/// 傷病名: a diagnosis or problem.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "ConditionDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionData {
+    /// The condition as named by the clinician (「2型糖尿病」).
+    pub name: String,
+    /// ICD-10 code, e.g. `E11.9`.
+    pub icd10: Option<String>,
+    pub clinical_status: ClinicalStatus,
+    /// 発症日.
+    pub onset: Option<Date>,
+    /// 転帰日: when the condition resolved; not before `onset`.
+    pub resolved_on: Option<Date>,
+    /// Psychiatric, HIV or genetic content: moves the record into the sensitive
+    /// category of the same name.
+    pub sensitivity: Option<ConditionSensitivity>,
+    pub note: Option<String>,
+}
+
+impl ConditionData {
+    pub(super) fn validate(&self, today: NaiveDate) -> Result<(), ApiError> {
+        short("name", &self.name)?;
+        icd10("icd10", &self.icd10)?;
+        not_future("onset", self.onset, today)?;
+        not_future("resolvedOn", self.resolved_on, today)?;
+        not_before("resolvedOn", self.resolved_on, "onset", self.onset)?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// アレルギー.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "AllergyDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct AllergyData {
+    /// The drug, food or other substance (「ペニシリン」「そば」).
+    pub substance: String,
+    pub allergy_type: AllergyType,
+    /// What happened (「全身蕁麻疹」).
+    pub reaction: Option<String>,
+    pub severity: AllergySeverity,
+}
+
+impl AllergyData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("substance", &self.substance)?;
+        long_opt("reaction", &self.reaction, LONG_MAX)
+    }
+}
+
+/// 感染症: a test for an infection and its result.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "InfectionDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct InfectionData {
+    pub pathogen: Pathogen,
+    /// The pathogen's name when `pathogen` is OTHER (and only then).
+    pub other_name: Option<String>,
+    pub result: InfectionResult,
+    pub tested_on: Option<Date>,
+    pub note: Option<String>,
+}
+
+impl InfectionData {
+    pub(super) fn validate(&self, today: NaiveDate) -> Result<(), ApiError> {
+        match (self.pathogen, &self.other_name) {
+            (Pathogen::Other, None) => {
+                return Err(ApiError::bad_input(
+                    "otherName",
+                    "is required when pathogen is OTHER",
+                ));
+            }
+            (Pathogen::Other, name) => short_opt("otherName", name)?,
+            (_, Some(_)) => {
+                return Err(ApiError::bad_input(
+                    "otherName",
+                    "is only for pathogen OTHER",
+                ));
+            }
+            (_, None) => {}
+        }
+        not_future("testedOn", self.tested_on, today)?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// 薬剤禁忌.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "DrugContraindicationDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct DrugContraindicationData {
+    /// The drug or drug class (「ワルファリン」「NSAIDs」).
+    pub drug: String,
+    /// YJ code (12 characters), when a single product is meant.
+    pub yj_code: Option<String>,
+    /// Why it must not be given.
+    pub reason: String,
+}
+
+impl DrugContraindicationData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("drug", &self.drug)?;
+        yj_code("yjCode", &self.yj_code)?;
+        long("reason", &self.reason, LONG_MAX)
+    }
+}
+
+/// 検査結果: one test's result.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "LabResultDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct LabResultData {
+    /// The test's code, e.g. JLAC10 (`3D010000001926101`); identifies the series
+    /// in the summary when present.
+    pub code: Option<String>,
+    /// The test's name (「HbA1c」「eGFR」).
+    pub name: String,
+    /// The result as reported: a number (「7.2」) or text (「陰性」).
+    pub value: String,
+    pub unit: Option<String>,
+    pub reference_low: Option<f64>,
+    /// Not below `referenceLow`.
+    pub reference_high: Option<f64>,
+    pub abnormal: AbnormalFlag,
+}
+
+impl LabResultData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        if let Some(code) = &self.code {
+            let c = code.trim();
+            if c.is_empty()
+                || c.len() > 20
+                || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+            {
+                return Err(ApiError::bad_input(
+                    "code",
+                    format!(
+                        "{code:?} is not a test code (1 to 20 letters, digits or hyphens, e.g. a JLAC10 code)"
+                    ),
+                ));
+            }
+        }
+        short("name", &self.name)?;
+        short("value", &self.value)?;
+        short_opt("unit", &self.unit)?;
+        for (field, v) in [
+            ("referenceLow", self.reference_low),
+            ("referenceHigh", self.reference_high),
+        ] {
+            if v.is_some_and(|v| !v.is_finite()) {
+                return Err(ApiError::bad_input(field, "must be a finite number"));
+            }
+        }
+        if let (Some(low), Some(high)) = (self.reference_low, self.reference_high)
+            && low > high
+        {
+            return Err(ApiError::bad_input(
+                "referenceHigh",
+                format!("{high} is below referenceLow ({low})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// 処方・注射: one prescribed drug or injection.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "PrescriptionDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct PrescriptionData {
+    pub medication_type: MedicationType,
+    /// The product as prescribed (「アムロジピン錠5mg」).
+    pub drug: String,
+    pub yj_code: Option<String>,
+    /// 1回量 (「1錠」).
+    pub dose: String,
+    pub route: MedicationRoute,
+    /// 用法 (「1日1回朝食後」).
+    pub frequency: String,
+    /// 日数 (1–365).
+    pub days: Option<i32>,
+    pub start_date: Date,
+    /// Last day of administration; not before `startDate`. When absent, `days`
+    /// (if given) determines the last day.
+    pub end_date: Option<Date>,
+    /// The prescribing physician's name.
+    pub prescriber: Option<String>,
+}
+
+impl PrescriptionData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("drug", &self.drug)?;
+        yj_code("yjCode", &self.yj_code)?;
+        short("dose", &self.dose)?;
+        short("frequency", &self.frequency)?;
+        in_range_i32("days", self.days, 1, 365)?;
+        not_before("endDate", self.end_date, "startDate", Some(self.start_date))?;
+        short_opt("prescriber", &self.prescriber)
+    }
+
+    /// The last day of administration: `endDate`, else `startDate + days - 1`,
+    /// else open-ended (`None`).
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        self.end_date.map(|d| d.0).or_else(|| {
+            let days = u64::try_from(self.days?).ok()?.checked_sub(1)?;
+            self.start_date.0.checked_add_days(chrono::Days::new(days))
+        })
+    }
+}
+
+/// 画像診断レポート.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "ImagingReportDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct ImagingReportData {
+    pub modality: ImagingModality,
+    /// 部位 (「胸部」).
+    pub body_site: String,
+    /// 所見.
+    pub findings: String,
+    /// 診断 / impression.
+    pub impression: Option<String>,
+}
+
+impl ImagingReportData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("bodySite", &self.body_site)?;
+        long("findings", &self.findings, LONG_MAX)?;
+        long_opt("impression", &self.impression, LONG_MAX)
+    }
+}
+
+/// バイタルサイン: at least one measurement.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "VitalSignsDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct VitalSignsData {
+    /// Body temperature, °C (30–45).
+    pub temperature: Option<f64>,
+    /// Systolic blood pressure, mmHg (40–300).
+    pub systolic: Option<f64>,
+    /// Diastolic blood pressure, mmHg (20–200), not above systolic.
+    pub diastolic: Option<f64>,
+    /// Pulse, per minute (20–250).
+    pub pulse: Option<f64>,
+    /// Respiratory rate, per minute (4–80).
+    pub respiratory_rate: Option<f64>,
+    /// SpO2, % (50–100).
+    pub spo2: Option<f64>,
+    /// Body weight, kg (1–300).
+    pub weight_kg: Option<f64>,
+}
+
+impl VitalSignsData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        let measured = [
+            self.temperature,
+            self.systolic,
+            self.diastolic,
+            self.pulse,
+            self.respiratory_rate,
+            self.spo2,
+            self.weight_kg,
+        ];
+        if measured.iter().all(Option::is_none) {
+            return Err(ApiError::bad_input(
+                "temperature",
+                "at least one vital sign must be given",
+            ));
+        }
+        in_range_f64("temperature", self.temperature, 30.0, 45.0)?;
+        in_range_f64("systolic", self.systolic, 40.0, 300.0)?;
+        in_range_f64("diastolic", self.diastolic, 20.0, 200.0)?;
+        in_range_f64("pulse", self.pulse, 20.0, 250.0)?;
+        in_range_f64("respiratoryRate", self.respiratory_rate, 4.0, 80.0)?;
+        in_range_f64("spo2", self.spo2, 50.0, 100.0)?;
+        in_range_f64("weightKg", self.weight_kg, 1.0, 300.0)?;
+        if let (Some(sys), Some(dia)) = (self.systolic, self.diastolic)
+            && dia > sys
+        {
+            return Err(ApiError::bad_input(
+                "diastolic",
+                format!("{dia} is above systolic ({sys})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A file attached to a clinical document (a scanned referral letter …).
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "AttachmentInput")]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// The file's name, without a directory.
+    pub filename: String,
+    /// One of application/pdf, image/jpeg, image/png, text/plain.
+    pub mime_type: String,
+    /// The content, base64 (standard alphabet, padded); at most 512 KiB decoded.
+    pub content_base64: String,
+}
+
+/// The MIME types a clinical document may carry.
+pub const ATTACHMENT_MIME_TYPES: &[&str] =
+    &["application/pdf", "image/jpeg", "image/png", "text/plain"];
+/// The largest attachment, decoded.
+pub const ATTACHMENT_MAX_BYTES: usize = 512 * 1024;
+/// The most attachments on one document.
+pub const ATTACHMENTS_MAX: usize = 5;
+
+impl Attachment {
+    fn validate(&self) -> Result<(), ApiError> {
+        short("filename", &self.filename)?;
+        if self.filename.contains(['/', '\\']) {
+            return Err(ApiError::bad_input(
+                "filename",
+                "must be a file name without a directory ('/' or '\\')",
+            ));
+        }
+        if !ATTACHMENT_MIME_TYPES.contains(&self.mime_type.trim()) {
+            return Err(ApiError::bad_input(
+                "mimeType",
+                format!(
+                    "{:?} is not accepted; use one of {}",
+                    self.mime_type,
+                    ATTACHMENT_MIME_TYPES.join(", ")
+                ),
+            ));
+        }
+        let too_large = || {
+            ApiError::bad_input(
+                "contentBase64",
+                format!(
+                    "the file is larger than {} KiB",
+                    ATTACHMENT_MAX_BYTES / 1024
+                ),
+            )
+        };
+        // Refuse an obviously oversized payload before decoding it.
+        if self.content_base64.len() > ATTACHMENT_MAX_BYTES.div_ceil(3) * 4 {
+            return Err(too_large());
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.content_base64.trim())
+            .map_err(|e| ApiError::bad_input("contentBase64", format!("is not base64: {e}")))?;
+        if bytes.is_empty() {
+            return Err(ApiError::bad_input("contentBase64", "the file is empty"));
+        }
+        if bytes.len() > ATTACHMENT_MAX_BYTES {
+            return Err(too_large());
+        }
+        Ok(())
+    }
+}
+
+/// 診療文書: referral letter, discharge summary, nursing summary …
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "ClinicalDocumentDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct ClinicalDocumentData {
+    pub document_type: ClinicalDocumentType,
+    pub title: String,
+    /// The document's text, at most 100,000 characters. May be empty only when
+    /// the document is an attachment (a scanned letter).
+    pub text: String,
+    pub author_name: Option<String>,
+    /// At most 5 files.
+    #[graphql(default)]
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+impl ClinicalDocumentData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("title", &self.title)?;
+        let scanned_only = self.text.trim().is_empty() && !self.attachments.is_empty();
+        if !scanned_only {
+            long("text", &self.text, DOCUMENT_TEXT_MAX)?;
+        }
+        short_opt("authorName", &self.author_name)?;
+        if self.attachments.len() > ATTACHMENTS_MAX {
+            return Err(ApiError::bad_input(
+                "attachments",
+                format!("at most {ATTACHMENTS_MAX} attachments per document"),
+            ));
+        }
+        for (i, a) in self.attachments.iter().enumerate() {
+            a.validate()
+                .map_err(|e| e.in_field(&format!("attachments[{i}]")))?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Dental
+// ---------------------------------------------------------------------------
+
+/// 口腔所見.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "OralFindingDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct OralFindingData {
+    pub findings: String,
+    /// 残存歯数 (0–32).
+    pub remaining_teeth: Option<i32>,
+}
+
+impl OralFindingData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long("findings", &self.findings, LONG_MAX)?;
+        in_range_i32("remainingTeeth", self.remaining_teeth, 0, 32)
+    }
+}
+
+/// 義歯.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "DentureDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct DentureData {
+    pub denture_type: DentureType,
+    pub jaw: Jaw,
+    /// 適合.
+    pub fit: Rating,
+    pub note: Option<String>,
+}
+
+impl DentureData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// 口腔衛生状態.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "OralHygieneDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct OralHygieneData {
+    pub level: Rating,
+    pub note: Option<String>,
+}
+
+impl OralHygieneData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// 摂食嚥下評価.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "SwallowingAssessmentDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct SwallowingAssessmentData {
+    /// The method (「RSST」「改訂水飲みテスト」「VE」「VF」).
+    pub method: String,
+    /// 摂食嚥下能力グレード / FILS level (1–10).
+    pub level: Option<i32>,
+    /// 食形態 (「嚥下調整食2-1」「常食」).
+    pub diet_form: Option<String>,
+    pub findings: String,
+}
+
+impl SwallowingAssessmentData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("method", &self.method)?;
+        in_range_i32("level", self.level, 1, 10)?;
+        short_opt("dietForm", &self.diet_form)?;
+        long("findings", &self.findings, LONG_MAX)
+    }
+}
+
+/// 訪問歯科診療の記録.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "VisitingDentalNoteDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct VisitingDentalNoteData {
+    pub text: String,
+}
+
+impl VisitingDentalNoteData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long("text", &self.text, LONG_MAX)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pharmacy
+// ---------------------------------------------------------------------------
+
+/// 調剤記録: one dispensed drug.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "DispensingDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct DispensingData {
+    pub drug: String,
+    pub yj_code: Option<String>,
+    /// The quantity dispensed (> 0).
+    pub quantity: f64,
+    /// 「錠」「包」「g」 …
+    pub unit: String,
+    /// 日数 (1–365).
+    pub days: Option<i32>,
+    pub note: Option<String>,
+}
+
+impl DispensingData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("drug", &self.drug)?;
+        yj_code("yjCode", &self.yj_code)?;
+        if !(self.quantity.is_finite() && self.quantity > 0.0) {
+            return Err(ApiError::bad_input(
+                "quantity",
+                format!("{} must be a number greater than 0", self.quantity),
+            ));
+        }
+        short("unit", &self.unit)?;
+        in_range_i32("days", self.days, 1, 365)?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// 居宅療養管理指導報告: the pharmacist's home medication-management report.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "MedicationManagementReportDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct MedicationManagementReportData {
+    /// 服薬状況.
+    pub adherence: Rating,
+    /// 残薬.
+    pub leftover_medication: Option<String>,
+    /// Problems found (side effects, swallowing, interactions …).
+    pub problems: Option<String>,
+    /// What was done or proposed to the prescriber.
+    pub actions: Option<String>,
+}
+
+impl MedicationManagementReportData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long_opt("leftoverMedication", &self.leftover_medication, LONG_MAX)?;
+        long_opt("problems", &self.problems, LONG_MAX)?;
+        long_opt("actions", &self.actions, LONG_MAX)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Care
+// ---------------------------------------------------------------------------
+
+/// 要介護認定.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "CareCertificationDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct CareCertificationData {
+    pub level: CareLevel,
+    /// 認定有効期間の開始.
+    pub valid_from: Date,
+    /// 認定有効期間の終了; not before `validFrom`.
+    pub valid_to: Date,
+    /// 保険者番号 (6 digits; 8 accepted).
+    pub insurer_number: Option<String>,
+}
+
+impl CareCertificationData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        not_before(
+            "validTo",
+            Some(self.valid_to),
+            "validFrom",
+            Some(self.valid_from),
+        )?;
+        if let Some(n) = &self.insurer_number {
+            let n = n.trim();
+            if !(n.len() == 6 || n.len() == 8) || !n.chars().all(|c| c.is_ascii_digit()) {
+                return Err(ApiError::bad_input(
+                    "insurerNumber",
+                    format!("{n:?} is not an insurer number (6 digits, e.g. 012211)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One service in a care plan.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "PlannedServiceInput")]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedService {
+    /// 「訪問介護」「通所介護」「訪問看護」 …
+    pub service_type: String,
+    /// The provider's name.
+    pub provider: Option<String>,
+    /// 「週2回」.
+    pub frequency: String,
+}
+
+/// The most services in one care plan.
+pub const PLANNED_SERVICES_MAX: usize = 50;
+
+/// ケアプラン (居宅サービス計画).
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "CarePlanDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct CarePlanData {
+    /// 長期目標.
+    pub long_term_goals: String,
+    /// 短期目標.
+    pub short_term_goals: String,
+    #[graphql(default)]
+    #[serde(default)]
+    pub services: Vec<PlannedService>,
+}
+
+impl CarePlanData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long("longTermGoals", &self.long_term_goals, LONG_MAX)?;
+        long("shortTermGoals", &self.short_term_goals, LONG_MAX)?;
+        if self.services.len() > PLANNED_SERVICES_MAX {
+            return Err(ApiError::bad_input(
+                "services",
+                format!("at most {PLANNED_SERVICES_MAX} services per plan"),
+            ));
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            let at = |f: &str| format!("services[{i}].{f}");
+            short(&at("serviceType"), &s.service_type)?;
+            short_opt(&at("provider"), &s.provider)?;
+            short(&at("frequency"), &s.frequency)?;
+        }
+        Ok(())
+    }
+}
+
+/// アセスメント / フェイスシート.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "AssessmentDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct AssessmentData {
+    pub summary: String,
+    pub living_situation: Option<String>,
+    /// 課題.
+    pub concerns: Option<String>,
+}
+
+impl AssessmentData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long("summary", &self.summary, LONG_MAX)?;
+        long_opt("livingSituation", &self.living_situation, LONG_MAX)?;
+        long_opt("concerns", &self.concerns, LONG_MAX)
+    }
+}
+
+/// ADL: at least one activity assessed.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "AdlAssessmentDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct AdlAssessmentData {
+    /// 食事.
+    pub eating: Option<AdlLevel>,
+    /// 排泄.
+    pub excretion: Option<AdlLevel>,
+    /// 移乗.
+    pub transfer: Option<AdlLevel>,
+    /// 歩行.
+    pub walking: Option<AdlLevel>,
+    /// 入浴.
+    pub bathing: Option<AdlLevel>,
+    /// 更衣.
+    pub dressing: Option<AdlLevel>,
+    /// 認知 (how much support decisions and daily life need).
+    pub cognition: Option<AdlLevel>,
+    pub note: Option<String>,
+}
+
+impl AdlAssessmentData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        let levels = [
+            self.eating,
+            self.excretion,
+            self.transfer,
+            self.walking,
+            self.bathing,
+            self.dressing,
+            self.cognition,
+        ];
+        if levels.iter().all(Option::is_none) {
+            return Err(ApiError::bad_input(
+                "eating",
+                "at least one activity must be assessed",
+            ));
+        }
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// 住環境.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "HomeEnvironmentDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct HomeEnvironmentData {
+    pub housing_type: HousingType,
+    /// 独居.
+    pub lives_alone: bool,
+    /// Steps, stairs, a bath that is hard to enter …
+    pub barriers: Option<String>,
+    pub note: Option<String>,
+}
+
+impl HomeEnvironmentData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long_opt("barriers", &self.barriers, LONG_MAX)?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// 介護力 and the key person (キーパーソン).
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "FamilyCareCapacityDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct FamilyCareCapacityData {
+    pub capacity: CareCapacity,
+    pub key_person_name: Option<String>,
+    /// 続柄 (「長女」).
+    pub key_person_relationship: Option<String>,
+    pub key_person_phone: Option<String>,
+    pub note: Option<String>,
+}
+
+impl FamilyCareCapacityData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short_opt("keyPersonName", &self.key_person_name)?;
+        short_opt("keyPersonRelationship", &self.key_person_relationship)?;
+        Phone::parse_opt("keyPersonPhone", self.key_person_phone.as_deref())?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// 利用サービス: a care service the patient uses.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "ServiceUseDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceUseData {
+    /// 「訪問介護」「通所介護」「短期入所」 …
+    pub service_type: String,
+    pub provider: Option<String>,
+    pub frequency: Option<String>,
+    pub start_date: Date,
+    /// Not before `startDate`.
+    pub end_date: Option<Date>,
+}
+
+impl ServiceUseData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("serviceType", &self.service_type)?;
+        short_opt("provider", &self.provider)?;
+        short_opt("frequency", &self.frequency)?;
+        not_before("endDate", self.end_date, "startDate", Some(self.start_date))
+    }
+}
+
+/// 訪問看護報告書.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "VisitingNurseReportDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct VisitingNurseReportData {
+    /// 病状の経過.
+    pub condition: String,
+    /// 看護の内容.
+    pub care_provided: String,
+    pub note: Option<String>,
+}
+
+impl VisitingNurseReportData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long("condition", &self.condition, LONG_MAX)?;
+        long("careProvided", &self.care_provided, LONG_MAX)?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// 日々の観察: a change in condition observed during care.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "DailyObservationDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct DailyObservationData {
+    pub observation: String,
+    /// The observer thinks a clinician should know (気になる変化).
+    #[graphql(default)]
+    #[serde(default)]
+    pub concern: bool,
+}
+
+impl DailyObservationData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        long("observation", &self.observation, LONG_MAX)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// End of life
+// ---------------------------------------------------------------------------
+
+/// The most participants recorded on one ACP conversation.
+pub const ACP_PARTICIPANTS_MAX: usize = 20;
+
+/// ACP (人生会議) / 看取り: the patient's wishes. Any section may be left empty.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "AdvanceCarePlanDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct AdvanceCarePlanData {
+    /// Where the patient wishes to be cared for (療養場所).
+    pub place_of_care: Option<PlaceWish>,
+    /// Where the patient wishes to die (最期を迎えたい場所).
+    pub place_of_death: Option<PlaceWish>,
+    /// 心肺蘇生.
+    pub cpr: Option<Wish>,
+    /// 延命治療 (ventilation, dialysis …).
+    pub life_prolonging_treatment: Option<Wish>,
+    /// 経管栄養・胃ろう.
+    pub tube_feeding: Option<Wish>,
+    /// 入院.
+    pub hospitalization: Option<Wish>,
+    /// 代理意思決定者.
+    pub proxy_name: Option<String>,
+    pub proxy_relationship: Option<String>,
+    /// Who took part in the conversation (「本人」「長男」「主治医 佐藤」).
+    #[graphql(default)]
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// When the wishes were confirmed; not in the future.
+    pub confirmed_on: Option<Date>,
+    pub note: Option<String>,
+}
+
+impl AdvanceCarePlanData {
+    pub(super) fn validate(&self, today: NaiveDate) -> Result<(), ApiError> {
+        short_opt("proxyName", &self.proxy_name)?;
+        short_opt("proxyRelationship", &self.proxy_relationship)?;
+        if self.participants.len() > ACP_PARTICIPANTS_MAX {
+            return Err(ApiError::bad_input(
+                "participants",
+                format!("at most {ACP_PARTICIPANTS_MAX} participants"),
+            ));
+        }
+        for (i, p) in self.participants.iter().enumerate() {
+            short(&format!("participants[{i}]"), p)?;
+        }
+        not_future("confirmedOn", self.confirmed_on, today)?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}

@@ -1,0 +1,882 @@
+use async_graphql::{EmptyMutation, EmptySubscription, InputType, Name, Object, Schema, Value};
+use base64::Engine;
+use chrono::NaiveDate;
+
+use super::*;
+use crate::domain::DataCategory;
+use crate::error::ApiError;
+use crate::graphql::Date;
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn date(s: &str) -> Date {
+    Date(day(s))
+}
+
+fn today() -> NaiveDate {
+    day("2025-06-15")
+}
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+fn condition() -> ConditionData {
+    ConditionData {
+        name: s("2型糖尿病"),
+        icd10: Some(s("E11.9")),
+        clinical_status: ClinicalStatus::Active,
+        onset: Some(date("2015-04-01")),
+        resolved_on: None,
+        sensitivity: None,
+        note: None,
+    }
+}
+
+fn lab() -> LabResultData {
+    LabResultData {
+        code: Some(s("3D045000001906202")),
+        name: s("HbA1c"),
+        value: s("7.2"),
+        unit: Some(s("%")),
+        reference_low: Some(4.6),
+        reference_high: Some(6.2),
+        abnormal: AbnormalFlag::High,
+    }
+}
+
+fn prescription() -> PrescriptionData {
+    PrescriptionData {
+        medication_type: MedicationType::Prescription,
+        drug: s("アムロジピン錠5mg"),
+        yj_code: Some(s("2171022F1020")),
+        dose: s("1錠"),
+        route: MedicationRoute::Oral,
+        frequency: s("1日1回朝食後"),
+        days: Some(28),
+        start_date: date("2025-06-01"),
+        end_date: Some(date("2025-06-28")),
+        prescriber: Some(s("佐藤 一郎")),
+    }
+}
+
+fn document() -> ClinicalDocumentData {
+    ClinicalDocumentData {
+        document_type: ClinicalDocumentType::DischargeSummary,
+        title: s("退院時サマリー"),
+        text: s("経過良好にて退院。\n自宅にて療養継待。"),
+        author_name: Some(s("名寄 花子")),
+        attachments: vec![Attachment {
+            filename: s("summary.pdf"),
+            mime_type: s("application/pdf"),
+            content_base64: base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 test"),
+        }],
+    }
+}
+
+fn acp() -> AdvanceCarePlanData {
+    AdvanceCarePlanData {
+        place_of_care: Some(PlaceWish::Home),
+        place_of_death: Some(PlaceWish::Home),
+        cpr: Some(Wish::Declines),
+        life_prolonging_treatment: Some(Wish::Declines),
+        tube_feeding: Some(Wish::Undecided),
+        hospitalization: None,
+        proxy_name: Some(s("山田 太郎")),
+        proxy_relationship: Some(s("長男")),
+        participants: vec![s("本人"), s("長男"), s("主治医")],
+        confirmed_on: Some(date("2025-06-01")),
+        note: None,
+    }
+}
+
+/// One valid record of every kind.
+fn samples() -> Vec<RecordData> {
+    vec![
+        RecordData::Condition(condition()),
+        RecordData::Allergy(AllergyData {
+            substance: s("ペニシリン"),
+            allergy_type: AllergyType::Drug,
+            reaction: Some(s("全身蕁麻疹")),
+            severity: AllergySeverity::Severe,
+        }),
+        RecordData::Infection(InfectionData {
+            pathogen: Pathogen::HbsAntigen,
+            other_name: None,
+            result: InfectionResult::Negative,
+            tested_on: Some(date("2025-05-01")),
+            note: None,
+        }),
+        RecordData::DrugContraindication(DrugContraindicationData {
+            drug: s("ワルファリン"),
+            yj_code: None,
+            reason: s("消化管出血の既往"),
+        }),
+        RecordData::LabResult(lab()),
+        RecordData::Prescription(prescription()),
+        RecordData::ImagingReport(ImagingReportData {
+            modality: ImagingModality::XRay,
+            body_site: s("胸部"),
+            findings: s("右下肺野に浸潤影"),
+            impression: Some(s("肺炎疑い")),
+        }),
+        RecordData::VitalSigns(VitalSignsData {
+            temperature: Some(36.8),
+            systolic: Some(132.0),
+            diastolic: Some(78.0),
+            pulse: Some(72.0),
+            respiratory_rate: None,
+            spo2: Some(97.0),
+            weight_kg: None,
+        }),
+        RecordData::ClinicalDocument(document()),
+        RecordData::OralFinding(OralFindingData {
+            findings: s("残根多数、歯肉炎"),
+            remaining_teeth: Some(12),
+        }),
+        RecordData::Denture(DentureData {
+            denture_type: DentureType::Partial,
+            jaw: Jaw::Upper,
+            fit: Rating::Fair,
+            note: None,
+        }),
+        RecordData::OralHygiene(OralHygieneData {
+            level: Rating::Poor,
+            note: Some(s("食渣残留あり")),
+        }),
+        RecordData::SwallowingAssessment(SwallowingAssessmentData {
+            method: s("RSST"),
+            level: Some(7),
+            diet_form: Some(s("嚥下調整食3")),
+            findings: s("30秒で2回"),
+        }),
+        RecordData::VisitingDentalNote(VisitingDentalNoteData {
+            text: s("義歯調整を実施"),
+        }),
+        RecordData::Dispensing(DispensingData {
+            drug: s("アムロジピン錠5mg"),
+            yj_code: Some(s("2171022F1020")),
+            quantity: 28.0,
+            unit: s("錠"),
+            days: Some(28),
+            note: None,
+        }),
+        RecordData::MedicationManagementReport(MedicationManagementReportData {
+            adherence: Rating::Fair,
+            leftover_medication: Some(s("夕食後分が10日分残薬")),
+            problems: None,
+            actions: Some(s("一包化を提案")),
+        }),
+        RecordData::CareCertification(CareCertificationData {
+            level: CareLevel::Care2,
+            valid_from: date("2025-04-01"),
+            valid_to: date("2026-03-31"),
+            insurer_number: Some(s("012211")),
+        }),
+        RecordData::CarePlan(CarePlanData {
+            long_term_goals: s("自宅で安心して暮らし続ける"),
+            short_term_goals: s("転倒なく屋内を歩ける"),
+            services: vec![PlannedService {
+                service_type: s("訪問介護"),
+                provider: Some(s("なよろヘルパーステーション")),
+                frequency: s("週2回"),
+            }],
+        }),
+        RecordData::Assessment(AssessmentData {
+            summary: s("独居、長女が近隣在住"),
+            living_situation: None,
+            concerns: Some(s("服薬管理")),
+        }),
+        RecordData::AdlAssessment(AdlAssessmentData {
+            eating: Some(AdlLevel::Independent),
+            excretion: Some(AdlLevel::Supervision),
+            transfer: None,
+            walking: Some(AdlLevel::PartialAssistance),
+            bathing: Some(AdlLevel::FullAssistance),
+            dressing: None,
+            cognition: None,
+            note: None,
+        }),
+        RecordData::HomeEnvironment(HomeEnvironmentData {
+            housing_type: HousingType::DetachedHouse,
+            lives_alone: true,
+            barriers: Some(s("玄関に段差")),
+            note: None,
+        }),
+        RecordData::FamilyCareCapacity(FamilyCareCapacityData {
+            capacity: CareCapacity::Limited,
+            key_person_name: Some(s("山田 花子")),
+            key_person_relationship: Some(s("長女")),
+            key_person_phone: Some(s("01654-2-1234")),
+            note: None,
+        }),
+        RecordData::ServiceUse(ServiceUseData {
+            service_type: s("通所介護"),
+            provider: None,
+            frequency: Some(s("週1回")),
+            start_date: date("2024-10-01"),
+            end_date: None,
+        }),
+        RecordData::VisitingNurseReport(VisitingNurseReportData {
+            condition: s("状態安定"),
+            care_provided: s("バイタル測定、服薬確認"),
+            note: None,
+        }),
+        RecordData::DailyObservation(DailyObservationData {
+            observation: s("食欲低下あり"),
+            concern: true,
+        }),
+        RecordData::AdvanceCarePlan(acp()),
+    ]
+}
+
+fn field_of(result: Result<(), ApiError>) -> String {
+    match result {
+        Err(ApiError::BadUserInput { field, .. }) => field,
+        other => panic!("expected BAD_USER_INPUT, got {other:?}"),
+    }
+}
+
+#[test]
+fn samples_cover_every_kind_and_are_valid() {
+    let kinds: Vec<RecordKind> = samples().iter().map(RecordData::kind).collect();
+    assert_eq!(kinds, RecordKind::ALL);
+    for r in samples() {
+        assert!(
+            r.validate(today()).is_ok(),
+            "{:?}: {:?}",
+            r.kind(),
+            r.validate(today())
+        );
+    }
+}
+
+#[test]
+fn every_kind_round_trips_through_json() {
+    for r in samples() {
+        let json = r.to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(value.is_object(), "the inner struct only: {json}");
+        assert_eq!(RecordData::from_json(r.kind(), &json).unwrap(), r);
+    }
+}
+
+#[test]
+fn stored_json_is_camel_case_with_database_strings() {
+    let json = RecordData::LabResult(lab()).to_json();
+    assert!(json.contains(r#""referenceHigh":6.2"#), "{json}");
+    assert!(json.contains(r#""abnormal":"HIGH""#), "{json}");
+    let json = RecordData::CareCertification(CareCertificationData {
+        level: CareLevel::Support1,
+        valid_from: date("2025-04-01"),
+        valid_to: date("2026-03-31"),
+        insurer_number: None,
+    })
+    .to_json();
+    assert!(json.contains(r#""level":"SUPPORT_1""#), "{json}");
+    assert!(json.contains(r#""validFrom":"2025-04-01""#), "{json}");
+}
+
+#[test]
+fn unreadable_json_is_internal() {
+    let err = RecordData::from_json(RecordKind::Condition, r#"{"name": 1}"#).unwrap_err();
+    assert_eq!(err.code(), "INTERNAL");
+    let err = RecordData::from_json(
+        RecordKind::LabResult,
+        &RecordData::Condition(condition()).to_json(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "INTERNAL");
+}
+
+#[test]
+fn missing_defaults_are_filled_when_reading() {
+    let r =
+        RecordData::from_json(RecordKind::DailyObservation, r#"{"observation":"発熱"}"#).unwrap();
+    assert_eq!(
+        r,
+        RecordData::DailyObservation(DailyObservationData {
+            observation: s("発熱"),
+            concern: false
+        })
+    );
+}
+
+#[test]
+fn categories_follow_kinds_and_sensitive_content() {
+    for r in samples() {
+        assert_eq!(r.category(), r.kind().default_category(), "{:?}", r.kind());
+    }
+    assert_eq!(
+        RecordKind::VitalSigns.default_category(),
+        DataCategory::Observations
+    );
+    assert_eq!(
+        RecordKind::DailyObservation.default_category(),
+        DataCategory::Observations
+    );
+
+    for result in [InfectionResult::Positive, InfectionResult::Negative] {
+        let hiv = RecordData::Infection(InfectionData {
+            pathogen: Pathogen::Hiv,
+            other_name: None,
+            result,
+            tested_on: None,
+            note: None,
+        });
+        assert_eq!(hiv.category(), DataCategory::SensitiveHiv);
+    }
+    for (sensitivity, category) in [
+        (
+            ConditionSensitivity::Psychiatric,
+            DataCategory::SensitivePsychiatric,
+        ),
+        (ConditionSensitivity::Hiv, DataCategory::SensitiveHiv),
+        (
+            ConditionSensitivity::Genetic,
+            DataCategory::SensitiveGenetic,
+        ),
+    ] {
+        let c = RecordData::Condition(ConditionData {
+            sensitivity: Some(sensitivity),
+            ..condition()
+        });
+        assert_eq!(c.category(), category);
+    }
+    // Coded as HIV disease but not marked: still SENSITIVE_HIV.
+    for code in ["B20", "B24.0", "Z21"] {
+        let c = RecordData::Condition(ConditionData {
+            icd10: Some(s(code)),
+            ..condition()
+        });
+        assert_eq!(c.category(), DataCategory::SensitiveHiv, "{code}");
+    }
+    let c = RecordData::Condition(ConditionData {
+        icd10: Some(s("B25")),
+        ..condition()
+    });
+    assert_eq!(c.category(), DataCategory::Conditions);
+}
+
+#[test]
+fn summary_rules() {
+    use SummaryRule::*;
+    assert_eq!(RecordKind::Condition.summary_rule(), WhileCurrent);
+    assert_eq!(RecordKind::Prescription.summary_rule(), WhileCurrent);
+    assert_eq!(RecordKind::LabResult.summary_rule(), LatestOfSeries);
+    assert_eq!(RecordKind::CareCertification.summary_rule(), LatestOfSeries);
+    assert_eq!(RecordKind::AdvanceCarePlan.summary_rule(), LatestOfSeries);
+    assert_eq!(RecordKind::ClinicalDocument.summary_rule(), Never);
+    for r in samples() {
+        let rule = r.kind().summary_rule();
+        assert_eq!(
+            r.series_key().is_some(),
+            rule == LatestOfSeries,
+            "{:?}",
+            r.kind()
+        );
+        if rule != WhileCurrent {
+            assert!(!r.is_current(today()), "{:?}", r.kind());
+        }
+    }
+}
+
+#[test]
+fn lab_series_prefers_the_code_then_the_name() {
+    let with_code = RecordData::LabResult(lab());
+    assert_eq!(with_code.series_key().as_deref(), Some("3D045000001906202"));
+    let by_name = RecordData::LabResult(LabResultData {
+        code: None,
+        name: s("  HbA1c "),
+        ..lab()
+    });
+    assert_eq!(by_name.series_key().as_deref(), Some("HbA1c"));
+    let adl = samples()
+        .into_iter()
+        .find(|r| r.kind() == RecordKind::AdlAssessment)
+        .unwrap();
+    assert_eq!(adl.series_key().as_deref(), Some(""));
+    assert_eq!(RecordData::Condition(condition()).series_key(), None);
+}
+
+#[test]
+fn prescriptions_are_current_between_start_and_last_day() {
+    let p = |start: &str, end: Option<&str>, days: Option<i32>| {
+        RecordData::Prescription(PrescriptionData {
+            start_date: date(start),
+            end_date: end.map(date),
+            days,
+            ..prescription()
+        })
+    };
+    let t = today(); // 2025-06-15
+    assert!(p("2025-06-01", Some("2025-06-28"), None).is_current(t));
+    assert!(p("2025-06-01", Some("2025-06-15"), None).is_current(t));
+    assert!(!p("2025-06-01", Some("2025-06-14"), None).is_current(t));
+    assert!(!p("2025-06-16", None, None).is_current(t), "not started");
+    assert!(p("2025-06-15", None, None).is_current(t));
+    assert!(p("2020-01-01", None, None).is_current(t), "open-ended");
+    // Without an end date, `days` decides: day 15 of 15 is current, of 14 is not.
+    assert!(p("2025-06-01", None, Some(15)).is_current(t));
+    assert!(!p("2025-06-01", None, Some(14)).is_current(t));
+}
+
+#[test]
+fn other_current_rules() {
+    let t = today();
+    let resolved = RecordData::Condition(ConditionData {
+        clinical_status: ClinicalStatus::Resolved,
+        ..condition()
+    });
+    assert!(RecordData::Condition(condition()).is_current(t));
+    assert!(!resolved.is_current(t));
+    let infection = |result| {
+        RecordData::Infection(InfectionData {
+            pathogen: Pathogen::Mrsa,
+            other_name: None,
+            result,
+            tested_on: None,
+            note: None,
+        })
+    };
+    assert!(infection(InfectionResult::Positive).is_current(t));
+    assert!(!infection(InfectionResult::Negative).is_current(t));
+    assert!(!infection(InfectionResult::Unknown).is_current(t));
+}
+
+#[test]
+fn condition_validation() {
+    let check = |c: ConditionData| field_of(RecordData::Condition(c).validate(today()));
+    for good in ["I10", "E11.9", "C34.1", "E119", "S72.00"] {
+        let c = ConditionData {
+            icd10: Some(s(good)),
+            ..condition()
+        };
+        assert!(RecordData::Condition(c).validate(today()).is_ok(), "{good}");
+    }
+    for bad in ["XYZ", "E1", "11.9", "e11.9", "E11.", "E11.12345", "E11-9"] {
+        assert_eq!(
+            check(ConditionData {
+                icd10: Some(s(bad)),
+                ..condition()
+            }),
+            "condition.icd10",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        check(ConditionData {
+            onset: Some(date("2020-05-01")),
+            resolved_on: Some(date("2020-04-30")),
+            clinical_status: ClinicalStatus::Resolved,
+            ..condition()
+        }),
+        "condition.resolvedOn"
+    );
+    assert_eq!(
+        check(ConditionData {
+            name: s("  "),
+            ..condition()
+        }),
+        "condition.name"
+    );
+    assert_eq!(
+        check(ConditionData {
+            onset: Some(date("2025-06-16")),
+            ..condition()
+        }),
+        "condition.onset"
+    );
+}
+
+#[test]
+fn lab_result_validation() {
+    let check = |l: LabResultData| field_of(RecordData::LabResult(l).validate(today()));
+    assert_eq!(
+        check(LabResultData {
+            reference_low: Some(7.0),
+            reference_high: Some(6.0),
+            ..lab()
+        }),
+        "labResult.referenceHigh"
+    );
+    assert_eq!(
+        check(LabResultData {
+            code: Some(s("3D 04")),
+            ..lab()
+        }),
+        "labResult.code"
+    );
+    assert_eq!(
+        check(LabResultData {
+            value: s(""),
+            ..lab()
+        }),
+        "labResult.value"
+    );
+    let text = LabResultData {
+        value: s("陰性"),
+        unit: None,
+        reference_low: None,
+        reference_high: None,
+        ..lab()
+    };
+    assert!(RecordData::LabResult(text).validate(today()).is_ok());
+}
+
+#[test]
+fn acp_validation() {
+    assert_eq!(
+        field_of(
+            RecordData::AdvanceCarePlan(AdvanceCarePlanData {
+                confirmed_on: Some(date("2025-06-16")),
+                ..acp()
+            })
+            .validate(today())
+        ),
+        "advanceCarePlan.confirmedOn"
+    );
+    let empty = AdvanceCarePlanData {
+        place_of_care: None,
+        place_of_death: None,
+        cpr: None,
+        life_prolonging_treatment: None,
+        tube_feeding: None,
+        hospitalization: None,
+        proxy_name: None,
+        proxy_relationship: None,
+        participants: vec![],
+        confirmed_on: None,
+        note: None,
+    };
+    assert!(
+        RecordData::AdvanceCarePlan(empty).validate(today()).is_ok(),
+        "every section may be empty"
+    );
+}
+
+#[test]
+fn attachment_validation() {
+    let with = |a: Attachment| {
+        field_of(
+            RecordData::ClinicalDocument(ClinicalDocumentData {
+                attachments: vec![document().attachments[0].clone(), a],
+                ..document()
+            })
+            .validate(today()),
+        )
+    };
+    let good = document().attachments[0].clone();
+    assert_eq!(
+        with(Attachment {
+            mime_type: s("application/x-msdownload"),
+            ..good.clone()
+        }),
+        "clinicalDocument.attachments[1].mimeType"
+    );
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 512 * 1024 + 1]);
+    assert_eq!(
+        with(Attachment {
+            content_base64: big,
+            ..good.clone()
+        }),
+        "clinicalDocument.attachments[1].contentBase64"
+    );
+    let exactly = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 512 * 1024]);
+    let ok = ClinicalDocumentData {
+        attachments: vec![Attachment {
+            content_base64: exactly,
+            ..good.clone()
+        }],
+        ..document()
+    };
+    assert!(RecordData::ClinicalDocument(ok).validate(today()).is_ok());
+    assert_eq!(
+        with(Attachment {
+            content_base64: s("not base64!"),
+            ..good.clone()
+        }),
+        "clinicalDocument.attachments[1].contentBase64"
+    );
+    assert_eq!(
+        with(Attachment {
+            filename: s("../etc/passwd"),
+            ..good.clone()
+        }),
+        "clinicalDocument.attachments[1].filename"
+    );
+    assert_eq!(
+        field_of(
+            RecordData::ClinicalDocument(ClinicalDocumentData {
+                attachments: vec![good.clone(); 6],
+                ..document()
+            })
+            .validate(today())
+        ),
+        "clinicalDocument.attachments"
+    );
+    // A scanned letter may come without text; a document without either may not.
+    let scanned = ClinicalDocumentData {
+        text: s(""),
+        ..document()
+    };
+    assert!(
+        RecordData::ClinicalDocument(scanned)
+            .validate(today())
+            .is_ok()
+    );
+    assert_eq!(
+        field_of(
+            RecordData::ClinicalDocument(ClinicalDocumentData {
+                text: s(""),
+                attachments: vec![],
+                ..document()
+            })
+            .validate(today())
+        ),
+        "clinicalDocument.text"
+    );
+}
+
+#[test]
+fn vital_signs_need_one_plausible_measurement() {
+    let none = VitalSignsData {
+        temperature: None,
+        systolic: None,
+        diastolic: None,
+        pulse: None,
+        respiratory_rate: None,
+        spo2: None,
+        weight_kg: None,
+    };
+    assert!(
+        RecordData::VitalSigns(none.clone())
+            .validate(today())
+            .is_err()
+    );
+    assert_eq!(
+        field_of(
+            RecordData::VitalSigns(VitalSignsData {
+                spo2: Some(101.0),
+                ..none.clone()
+            })
+            .validate(today())
+        ),
+        "vitalSigns.spo2"
+    );
+    assert_eq!(
+        field_of(
+            RecordData::VitalSigns(VitalSignsData {
+                temperature: Some(f64::NAN),
+                ..none.clone()
+            })
+            .validate(today())
+        ),
+        "vitalSigns.temperature"
+    );
+    assert!(
+        RecordData::VitalSigns(VitalSignsData {
+            weight_kg: Some(52.5),
+            ..none
+        })
+        .validate(today())
+        .is_ok()
+    );
+}
+
+#[test]
+fn other_validation() {
+    let t = today();
+    let other_without_name = RecordData::Infection(InfectionData {
+        pathogen: Pathogen::Other,
+        other_name: None,
+        result: InfectionResult::Positive,
+        tested_on: None,
+        note: None,
+    });
+    assert_eq!(
+        field_of(other_without_name.validate(t)),
+        "infection.otherName"
+    );
+    let bad_phone = RecordData::FamilyCareCapacity(FamilyCareCapacityData {
+        capacity: CareCapacity::None,
+        key_person_name: None,
+        key_person_relationship: None,
+        key_person_phone: Some(s("123")),
+        note: None,
+    });
+    assert_eq!(
+        field_of(bad_phone.validate(t)),
+        "familyCareCapacity.keyPersonPhone"
+    );
+    let bad_days = RecordData::Prescription(PrescriptionData {
+        days: Some(0),
+        ..prescription()
+    });
+    assert_eq!(field_of(bad_days.validate(t)), "prescription.days");
+    let end_before_start = RecordData::Prescription(PrescriptionData {
+        end_date: Some(date("2025-05-31")),
+        ..prescription()
+    });
+    assert_eq!(
+        field_of(end_before_start.validate(t)),
+        "prescription.endDate"
+    );
+    let bad_yj = RecordData::Prescription(PrescriptionData {
+        yj_code: Some(s("12345")),
+        ..prescription()
+    });
+    assert_eq!(field_of(bad_yj.validate(t)), "prescription.yjCode");
+    let bad_service = RecordData::CarePlan(CarePlanData {
+        long_term_goals: s("a"),
+        short_term_goals: s("b"),
+        services: vec![PlannedService {
+            service_type: s(""),
+            provider: None,
+            frequency: s("週1回"),
+        }],
+    });
+    assert_eq!(
+        field_of(bad_service.validate(t)),
+        "carePlan.services[0].serviceType"
+    );
+    let no_adl = RecordData::AdlAssessment(AdlAssessmentData {
+        eating: None,
+        excretion: None,
+        transfer: None,
+        walking: None,
+        bathing: None,
+        dressing: None,
+        cognition: None,
+        note: Some(s("x")),
+    });
+    assert!(no_adl.validate(t).is_err());
+    let name_with_newline = RecordData::Allergy(AllergyData {
+        substance: s("卵\n牛乳"),
+        allergy_type: AllergyType::Food,
+        reaction: Some(s("発疹\n嘔吐")),
+        severity: AllergySeverity::Mild,
+    });
+    assert_eq!(field_of(name_with_newline.validate(t)), "allergy.substance");
+}
+
+#[test]
+fn input_fields_are_lower_camel_kind_names() {
+    assert_eq!(RecordKind::LabResult.input_field(), "labResult");
+    for k in RecordKind::ALL {
+        let camel: String = k
+            .as_str()
+            .split('_')
+            .enumerate()
+            .map(|(i, w)| {
+                let w = w.to_lowercase();
+                if i == 0 {
+                    w
+                } else {
+                    w[..1].to_uppercase() + &w[1..]
+                }
+            })
+            .collect();
+        assert_eq!(k.input_field(), camel);
+    }
+}
+
+/// The GraphQL name of every value is its database string.
+#[test]
+fn graphql_enum_names_are_database_strings() {
+    fn check<T: InputType + Copy>(all: &[T], as_str: fn(T) -> &'static str) {
+        for v in all {
+            assert_eq!(v.to_value(), Value::Enum(Name::new(as_str(*v))));
+        }
+    }
+    check(RecordKind::ALL, RecordKind::as_str);
+    check(ClinicalStatus::ALL, ClinicalStatus::as_str);
+    check(ConditionSensitivity::ALL, ConditionSensitivity::as_str);
+    check(AllergyType::ALL, AllergyType::as_str);
+    check(AllergySeverity::ALL, AllergySeverity::as_str);
+    check(Pathogen::ALL, Pathogen::as_str);
+    check(InfectionResult::ALL, InfectionResult::as_str);
+    check(AbnormalFlag::ALL, AbnormalFlag::as_str);
+    check(MedicationType::ALL, MedicationType::as_str);
+    check(MedicationRoute::ALL, MedicationRoute::as_str);
+    check(ImagingModality::ALL, ImagingModality::as_str);
+    check(ClinicalDocumentType::ALL, ClinicalDocumentType::as_str);
+    check(Rating::ALL, Rating::as_str);
+    check(DentureType::ALL, DentureType::as_str);
+    check(Jaw::ALL, Jaw::as_str);
+    check(CareLevel::ALL, CareLevel::as_str);
+    check(AdlLevel::ALL, AdlLevel::as_str);
+    check(HousingType::ALL, HousingType::as_str);
+    check(CareCapacity::ALL, CareCapacity::as_str);
+    check(PlaceWish::ALL, PlaceWish::as_str);
+    check(Wish::ALL, Wish::as_str);
+}
+
+struct TestQuery;
+
+#[Object]
+impl TestQuery {
+    async fn echo(&self, input: RecordDataInput) -> Vec<RecordData> {
+        vec![input.into()]
+    }
+}
+
+fn test_schema() -> Schema<TestQuery, EmptyMutation, EmptySubscription> {
+    Schema::build(TestQuery, EmptyMutation, EmptySubscription).finish()
+}
+
+#[test]
+fn record_data_is_a_union_and_the_input_a_oneof() {
+    let sdl = test_schema().sdl();
+    assert!(sdl.contains("union RecordData"), "{sdl}");
+    assert!(sdl.contains("input RecordDataInput @oneOf"), "{sdl}");
+    assert!(sdl.contains("type ConditionData"), "{sdl}");
+    assert!(sdl.contains("input ConditionDataInput"), "{sdl}");
+    assert!(sdl.contains("input AttachmentInput"), "{sdl}");
+    assert!(sdl.contains("labResult: LabResultDataInput"), "{sdl}");
+    assert!(
+        sdl.contains("attachments: [AttachmentInput!]! = []"),
+        "{sdl}"
+    );
+}
+
+#[tokio::test]
+async fn input_converts_to_output_through_graphql() {
+    let query = r#"{
+        echo(input: { careCertification: { level: SUPPORT_1, validFrom: "2025-04-01", validTo: "2026-03-31" } }) {
+            __typename
+            ... on CareCertificationData { level validFrom validTo insurerNumber }
+        }
+    }"#;
+    let res = test_schema().execute(query).await;
+    assert!(res.errors.is_empty(), "{:?}", res.errors);
+    let json = res.data.into_json().unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({ "echo": [{
+            "__typename": "CareCertificationData",
+            "level": "SUPPORT_1",
+            "validFrom": "2025-04-01",
+            "validTo": "2026-03-31",
+            "insurerNumber": null
+        }] })
+    );
+
+    // Two fields in a oneof input are refused.
+    let res = test_schema()
+        .execute(r#"{ echo(input: { visitingDentalNote: { text: "a" }, dailyObservation: { observation: "b" } }) { __typename } }"#)
+        .await;
+    assert!(!res.errors.is_empty());
+
+    // Defaults apply to omitted list and flag fields.
+    let res = test_schema()
+        .execute(r#"{ echo(input: { dailyObservation: { observation: "b" } }) { ... on DailyObservationData { concern } } }"#)
+        .await;
+    assert!(res.errors.is_empty(), "{:?}", res.errors);
+    assert_eq!(
+        res.data.into_json().unwrap(),
+        serde_json::json!({ "echo": [{ "concern": false }] })
+    );
+}

@@ -1,0 +1,380 @@
+//! Records: writes from facility systems (idempotent, versioned, all-or-nothing
+//! batches) and the reads behind the summary and the timeline.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::domain::DataCategory;
+use crate::error::{ApiError, ApiResult};
+use crate::policy::PatientAccess;
+use crate::principal::Principal;
+use crate::records::{RecordData, RecordKind, SummaryRule};
+use entities::{record, record_version};
+
+/// A record's status.
+pub const ACTIVE: &str = "ACTIVE";
+/// Removed by its author: kept, readable in the history, out of the summary.
+pub const ENTERED_IN_ERROR: &str = "ENTERED_IN_ERROR";
+
+/// Longest accepted source record ID.
+pub const SOURCE_ID_MAX: usize = 128;
+
+/// A validated record to write.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub patient_id: Uuid,
+    pub source_record_id: Option<String>,
+    pub effective_at: DateTime<Utc>,
+    pub undisclosed: bool,
+    pub data: RecordData,
+}
+
+/// What a write did.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// A new record.
+    Created,
+    /// A resubmission with changes: a new version of the same record.
+    Updated,
+    /// A resubmission identical to the current version: nothing changed.
+    Unchanged,
+}
+
+/// Writes records in one transaction: all or nothing. The caller has checked
+/// write access for every item (`access` holds the verdicts) and validated the
+/// payloads; an error names the item's index.
+pub async fn write(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    access: &HashMap<Uuid, PatientAccess>,
+    items: Vec<NewRecord>,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<(record::Model, WriteOutcome)>> {
+    let txn = super::begin_write(db).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let at = |e: ApiError| e.in_field(&format!("input.records[{index}]"));
+        if !access.contains_key(&item.patient_id) {
+            return Err(ApiError::not_found("patient"));
+        }
+        let written = write_one(&txn, principal, item, now).await.map_err(at)?;
+        out.push(written);
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+fn author(principal: &Principal) -> (Option<Uuid>, Option<Uuid>) {
+    match principal {
+        Principal::Member { member_id, .. } => (Some(*member_id), None),
+        Principal::System { api_key_id, .. } => (None, Some(*api_key_id)),
+    }
+}
+
+async fn write_one(
+    txn: &impl ConnectionTrait,
+    principal: &Principal,
+    item: NewRecord,
+    now: DateTime<Utc>,
+) -> ApiResult<(record::Model, WriteOutcome)> {
+    let kind = item.data.kind();
+    let org = principal.organization_id();
+    let (member, api_key) = author(principal);
+    let data = item.data.to_json();
+    let category = item.data.category();
+    let series = item.data.series_key();
+    let existing = match &item.source_record_id {
+        Some(source) => {
+            record::Entity::find()
+                .filter(record::Column::SourceOrganizationId.eq(org))
+                .filter(record::Column::Kind.eq(kind.as_str()))
+                .filter(record::Column::SourceRecordId.eq(source.as_str()))
+                .one(txn)
+                .await?
+        }
+        None => None,
+    };
+    let (model, outcome) = match existing {
+        Some(current) => {
+            if current.patient_id != item.patient_id {
+                return Err(ApiError::Conflict(format!(
+                    "source record ID {:?} of this kind already belongs to another patient's record",
+                    item.source_record_id.unwrap_or_default()
+                )));
+            }
+            if current.status == ACTIVE
+                && current.data == data
+                && current.effective_at == item.effective_at
+                && current.undisclosed == item.undisclosed
+            {
+                return Ok((current, WriteOutcome::Unchanged));
+            }
+            let version = current.version + 1;
+            keep_version(txn, &current).await?;
+            let mut a: record::ActiveModel = current.into();
+            a.category = Set(category.as_str().to_string());
+            a.author_member_id = Set(member);
+            a.author_api_key_id = Set(api_key);
+            a.version = Set(version);
+            a.status = Set(ACTIVE.to_string());
+            a.effective_at = Set(item.effective_at);
+            a.recorded_at = Set(now);
+            a.undisclosed = Set(item.undisclosed);
+            a.in_summary = Set(kind.summary_rule() == SummaryRule::WhileCurrent);
+            a.series_key = Set(series.clone());
+            a.data = Set(data);
+            (a.update(txn).await?, WriteOutcome::Updated)
+        }
+        None => {
+            let inserted = record::Entity::insert(record::ActiveModel {
+                id: Set(super::new_id()),
+                patient_id: Set(item.patient_id),
+                kind: Set(kind.as_str().to_string()),
+                category: Set(category.as_str().to_string()),
+                source_organization_id: Set(org),
+                author_member_id: Set(member),
+                author_api_key_id: Set(api_key),
+                source_record_id: Set(item.source_record_id),
+                version: Set(1),
+                status: Set(ACTIVE.to_string()),
+                effective_at: Set(item.effective_at),
+                recorded_at: Set(now),
+                undisclosed: Set(item.undisclosed),
+                in_summary: Set(kind.summary_rule() == SummaryRule::WhileCurrent),
+                series_key: Set(series.clone()),
+                data: Set(data),
+            })
+            .exec_with_returning(txn)
+            .await?;
+            (inserted, WriteOutcome::Created)
+        }
+    };
+    if kind.summary_rule() == SummaryRule::LatestOfSeries {
+        refresh_latest(txn, model.patient_id, kind, series.as_deref()).await?;
+        // Re-read: the refresh may have made this record the latest.
+        let model = record::Entity::find_by_id(model.id)
+            .one(txn)
+            .await?
+            .ok_or_else(|| ApiError::internal("a written record vanished"))?;
+        return Ok((model, outcome));
+    }
+    Ok((model, outcome))
+}
+
+async fn keep_version(txn: &impl ConnectionTrait, current: &record::Model) -> ApiResult<()> {
+    record_version::Entity::insert(record_version::ActiveModel {
+        record_id: Set(current.id),
+        version: Set(current.version),
+        category: Set(current.category.clone()),
+        source_organization_id: Set(current.source_organization_id),
+        author_member_id: Set(current.author_member_id),
+        author_api_key_id: Set(current.author_api_key_id),
+        status: Set(current.status.clone()),
+        effective_at: Set(current.effective_at),
+        recorded_at: Set(current.recorded_at),
+        undisclosed: Set(current.undisclosed),
+        data: Set(current.data.clone()),
+    })
+    .exec(txn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the newest active record of a series as the summary's one and
+/// clears the mark on the others: two statements per write, so the summary
+/// reads one row per series instead of scanning the history.
+async fn refresh_latest(
+    txn: &impl ConnectionTrait,
+    patient_id: Uuid,
+    kind: RecordKind,
+    series: Option<&str>,
+) -> ApiResult<()> {
+    let same_series = || {
+        let c = Condition::all()
+            .add(record::Column::PatientId.eq(patient_id))
+            .add(record::Column::Kind.eq(kind.as_str()));
+        match series {
+            Some(s) => c.add(record::Column::SeriesKey.eq(s)),
+            None => c.add(record::Column::SeriesKey.is_null()),
+        }
+    };
+    record::Entity::update_many()
+        .col_expr(record::Column::InSummary, Expr::value(false))
+        .filter(same_series())
+        .exec(txn)
+        .await?;
+    let newest = record::Entity::find()
+        .select_only()
+        .column(record::Column::Id)
+        .filter(same_series())
+        .filter(record::Column::Status.eq(ACTIVE))
+        .order_by_desc(record::Column::EffectiveAt)
+        .order_by_desc(record::Column::Id)
+        .into_tuple::<Uuid>()
+        .one(txn)
+        .await?;
+    if let Some(id) = newest {
+        record::Entity::update_many()
+            .col_expr(record::Column::InSummary, Expr::value(true))
+            .filter(record::Column::Id.eq(id))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Finds a record for a correction or removal; the caller then obtains access
+/// to its patient.
+pub async fn find(db: &DatabaseConnection, id: Uuid) -> ApiResult<Option<record::Model>> {
+    Ok(record::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Marks a record entered in error (never a hard delete): a new version with
+/// that status, out of the summary; the history keeps what it said.
+pub async fn enter_in_error(
+    db: &DatabaseConnection,
+    access: &PatientAccess,
+    principal: &Principal,
+    current: record::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<record::Model> {
+    let category = DataCategory::from_db(&current.category)?;
+    access.require_write(category)?;
+    if current.status == ENTERED_IN_ERROR {
+        return Err(ApiError::Conflict(
+            "the record is already marked entered in error".into(),
+        ));
+    }
+    let kind = RecordKind::from_db(&current.kind)?;
+    let series = current.series_key.clone();
+    let (member, api_key) = author(principal);
+    let txn = super::begin_write(db).await?;
+    keep_version(&txn, &current).await?;
+    let version = current.version + 1;
+    let mut a: record::ActiveModel = current.into();
+    a.version = Set(version);
+    a.status = Set(ENTERED_IN_ERROR.to_string());
+    a.in_summary = Set(false);
+    a.recorded_at = Set(now);
+    a.author_member_id = Set(member);
+    a.author_api_key_id = Set(api_key);
+    let updated = a.update(&txn).await?;
+    if kind.summary_rule() == SummaryRule::LatestOfSeries {
+        refresh_latest(&txn, updated.patient_id, kind, series.as_deref()).await?;
+    }
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// The summary's candidate records of many patients, in one query.
+pub async fn summary_candidates(
+    db: &DatabaseConnection,
+    patient_ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Vec<record::Model>>> {
+    let rows = record::Entity::find()
+        .filter(record::Column::PatientId.is_in(patient_ids.to_vec()))
+        .filter(record::Column::InSummary.eq(true))
+        .filter(record::Column::Status.eq(ACTIVE))
+        .order_by_desc(record::Column::EffectiveAt)
+        .order_by_desc(record::Column::Id)
+        .all(db)
+        .await?;
+    let mut map: HashMap<Uuid, Vec<record::Model>> = HashMap::new();
+    for r in rows {
+        map.entry(r.patient_id).or_default().push(r);
+    }
+    Ok(map)
+}
+
+/// Where a timeline page starts: after this (effective time, id).
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineCursor {
+    pub effective_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+#[derive(Debug, Default)]
+pub struct TimelineFilter {
+    /// Empty: every kind.
+    pub kinds: Vec<RecordKind>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub include_entered_in_error: bool,
+}
+
+/// One page of a patient's timeline, newest first, restricted to the
+/// categories the caller may read — the filter never reaches further than the
+/// fields would.
+pub async fn timeline(
+    db: &DatabaseConnection,
+    access: &PatientAccess,
+    readable: &[DataCategory],
+    filter: &TimelineFilter,
+    after: Option<TimelineCursor>,
+    first: u64,
+) -> ApiResult<(Vec<record::Model>, bool)> {
+    if readable.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let mut q = record::Entity::find()
+        .filter(record::Column::PatientId.eq(access.patient_id()))
+        .filter(record::Column::Category.is_in(readable.iter().map(|c| c.as_str())))
+        .order_by_desc(record::Column::EffectiveAt)
+        .order_by_desc(record::Column::Id);
+    if !filter.kinds.is_empty() {
+        q = q.filter(record::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
+    }
+    if !filter.include_entered_in_error {
+        q = q.filter(record::Column::Status.eq(ACTIVE));
+    }
+    if let Some(from) = filter.from {
+        q = q.filter(record::Column::EffectiveAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        q = q.filter(record::Column::EffectiveAt.lt(to));
+    }
+    if let Some(c) = after {
+        q = q.filter(
+            Condition::any()
+                .add(record::Column::EffectiveAt.lt(c.effective_at))
+                .add(
+                    Condition::all()
+                        .add(record::Column::EffectiveAt.eq(c.effective_at))
+                        .add(record::Column::Id.lt(c.id)),
+                ),
+        );
+    }
+    let mut rows = q.limit(first + 1).all(db).await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok((rows, more))
+}
+
+/// Earlier versions of a record, newest first.
+pub async fn versions(
+    db: &DatabaseConnection,
+    record_id: Uuid,
+) -> ApiResult<Vec<record_version::Model>> {
+    Ok(record_version::Entity::find()
+        .filter(record_version::Column::RecordId.eq(record_id))
+        .order_by_desc(record_version::Column::Version)
+        .all(db)
+        .await?)
+}
+
+/// Whether a summary candidate belongs in today's summary (a prescription that
+/// has ended does not).
+pub fn in_force(model: &record::Model, today: NaiveDate) -> ApiResult<bool> {
+    let kind = RecordKind::from_db(&model.kind)?;
+    Ok(match kind.summary_rule() {
+        SummaryRule::WhileCurrent => RecordData::from_json(kind, &model.data)?.is_current(today),
+        SummaryRule::LatestOfSeries => true,
+        SummaryRule::Never => false,
+    })
+}
