@@ -179,6 +179,14 @@ impl MigrationTrait for Migration {
             &["patient_id"],
         )
         .await?;
+        // At most one consent in force per patient, whatever the concurrency:
+        // a partial unique index (SQLite and PostgreSQL both have them).
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX uq_consents_active ON consents (patient_id) WHERE withdrawn_at IS NULL",
+            )
+            .await?;
 
         manager
             .create_table(
@@ -216,6 +224,12 @@ impl MigrationTrait for Migration {
             &["patient_id"],
         )
         .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX uq_objections_active ON emergency_objections (patient_id) WHERE withdrawn_at IS NULL",
+            )
+            .await?;
 
         manager
             .create_table(

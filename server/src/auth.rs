@@ -32,6 +32,13 @@ const MIN_SECRET_BYTES: usize = 32;
 /// Allowed clock difference between token issuer and hub.
 const LEEWAY_SECONDS: u64 = 30;
 
+/// What authentication reads from a verified token.
+#[derive(Debug, Deserialize)]
+struct Subject {
+    sub: String,
+}
+
+/// The claims of tokens the hub signs itself (demo tokens).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -55,6 +62,8 @@ impl Authenticator {
         validation.set_issuer(&[&config.jwt_issuer]);
         validation.set_audience(&[&config.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        // A token not valid yet is refused, not only an expired one.
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
         Ok(Authenticator {
             db,
@@ -87,7 +96,10 @@ impl Authenticator {
         if api_keys::looks_like_api_key(token) {
             return self.api_keys.authenticate(&self.db, token).await;
         }
-        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+        // Only the subject is read here: issuer, audience (a string or an array,
+        // as identity providers send it), expiry and not-before are checked by
+        // the validation; `iat` is optional.
+        let data = decode::<Subject>(token, &self.key, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             let why = match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired",

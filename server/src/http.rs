@@ -148,7 +148,16 @@ async fn graphql(
         principal: principal.clone(),
         request_id: request_id.clone(),
     });
-    let response = state.schema.execute(request).await;
+    let mut response = state.schema.execute(request).await;
+    // Every error carries a code: the few that async-graphql raises during
+    // execution without one (an unknown `_entities` typename) are the
+    // client's input.
+    for error in &mut response.errors {
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_USER_INPUT");
+        }
+    }
     // No patient data leaves before its audit entries are committed: if they
     // cannot be written, the client gets an error instead of the data.
     let entries = trail.drain(&principal, &request_id);

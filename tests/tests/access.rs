@@ -419,7 +419,7 @@ e2e!(consent_input_is_validated, |app| async move {
             json!({ "organizationIds": [uuid::Uuid::now_v7().to_string()] }),
             "input.organizationIds",
         ),
-        (json!({ "obtainedOn": "2999-01-01" }), "input.obtainedOn"),
+        (json!({ "obtainedOn": "2099-01-01" }), "input.obtainedOn"),
         (
             json!({ "organizationIds": ["not-an-id"] }),
             "input.organizationIds",
@@ -535,3 +535,48 @@ async fn a_policy_file_overrides_cells_and_an_unknown_name_refuses_the_start() {
         .expect("refused");
     assert!(format!("{err:#}").contains("\"HOROSCOPE\""), "{err:#}");
 }
+
+e2e!(
+    odd_dates_consent_exclusions_and_entity_types_are_bad_input,
+    |app| async move {
+        let (patient, doctor, _, _) = patient_with_team(app).await;
+        let body = app
+            .gql(
+                &doctor,
+                "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }",
+                json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "obtainedOn": "+12345-01-01" } }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        let body = app
+            .gql(
+                &doctor,
+                "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }",
+                json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "obtainedOn": "2026-01-01", "excludedCategories": ["CONSENT"] } }),
+            )
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], "input.excludedCategories",
+            "{body}"
+        );
+        let body = app
+            .gql(
+                &doctor,
+                "{ _entities(representations: [{ __typename: \"Nonsense\", id: \"x\" }]) { __typename } }",
+                json!({}),
+            )
+            .await;
+        assert!(
+            body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["extensions"]["code"].is_string()),
+            "{body}"
+        );
+    }
+);

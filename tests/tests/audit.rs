@@ -330,7 +330,7 @@ e2e!(
         let reads = log_for(app, &patient)
             .await
             .iter()
-            .filter(|e| e["action"] == "READ")
+            .filter(|e| e["action"] == "READ" && e["categories"] == json!(["IDENTITY"]))
             .count();
         assert_eq!(reads, 40);
         assert_eq!(verify(app).await, Ok(()));
@@ -355,5 +355,111 @@ e2e!(
             !body.to_string().contains("連携"),
             "no patient data in {body}"
         );
+    }
+);
+
+e2e!(
+    a_change_and_its_audit_entry_commit_together_or_not_at_all,
+    |app| async move {
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        app.db
+            .execute_unprepared("ALTER TABLE audit_head RENAME TO audit_head_gone")
+            .await
+            .unwrap();
+        let (status, body) = app
+            .post(
+                Some(&doctor),
+                json!({ "query": "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { id } }",
+                        "variables": { "i": { "patientId": patient } } }),
+            )
+            .await;
+        let _ = status;
+        assert_eq!(error_code(&body).as_deref(), Some("INTERNAL"), "{body}");
+        assert!(
+            body["data"].is_null() || body.get("data").is_none(),
+            "{body}"
+        );
+        app.db
+            .execute_unprepared("ALTER TABLE audit_head_gone RENAME TO audit_head")
+            .await
+            .unwrap();
+        // The withdrawal did not happen: the consent is still in force.
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { name activeConsent { active } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(data["patient"]["activeConsent"]["active"], true);
+        assert_eq!(verify(app).await, Ok(()));
+    }
+);
+
+e2e!(
+    a_lookup_by_local_id_leaves_an_entry_even_without_fields,
+    |app| async move {
+        let (patient, doctor, doctor_id) = patient_and_doctor(app).await;
+        app.ok(
+            &doctor,
+            "{ patientByLocalId(localId: \"A-1\") { id } }",
+            json!({}),
+        )
+        .await;
+        let entries = log_for(app, &patient).await;
+        assert!(
+            entries.iter().any(|e| e["action"] == "READ"
+                && e["categories"] == json!([])
+                && e["actorId"] == doctor_id.as_str()),
+            "{entries:?}"
+        );
+    }
+);
+
+e2e!(
+    concurrent_consents_leave_exactly_one_in_force,
+    |app| async move {
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        let m = json!({ "query": "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }",
+            "variables": { "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "obtainedOn": "2026-01-01" } } });
+        let results =
+            futures::future::join_all((0..8).map(|_| app.post(Some(&doctor), m.clone()))).await;
+        for (_, body) in &results {
+            let code = error_code(body);
+            assert!(
+                code.is_none() || code.as_deref() == Some("CONFLICT"),
+                "{body}"
+            );
+        }
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { consents { active } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        let active = data["patient"]["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["active"] == true)
+            .count();
+        assert_eq!(active, 1, "{data}");
+        // And a withdrawal then really withdraws.
+        app.ok(
+            &doctor,
+            "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { id } }",
+            json!({ "i": { "patientId": patient } }),
+        )
+        .await;
+        let body = app
+            .gql(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { name } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert!(body["data"]["patient"]["name"].is_null(), "{body}");
+        assert_eq!(verify(app).await, Ok(()));
     }
 );

@@ -59,18 +59,34 @@ pub struct Break {
 /// Rows read per query while verifying: bounded memory on a log of millions.
 const PAGE: u64 = 1000;
 
-/// Walks the whole log in order and reports the first entry where the chain
+/// Walks the log in order and reports the first entry where the chain
 /// breaks: a modified row (its hash no longer matches its content), a deleted
 /// row (a gap in the numbers, or the next row's `prev_hash` no longer matching),
 /// an inserted row (an unexpected number or hash), or a head that disagrees with
 /// the last entry (entries removed from, or added at, the end).
+///
+/// The hub may be appending meanwhile: the walk covers the entries up to the
+/// head read at the start (the head moves in the same transaction as its
+/// entries, so they are all committed); entries appended during the walk are
+/// checked by the next run. Rows beyond the head read at the *end* were not
+/// appended by the hub and are reported.
 pub async fn verify(db: &DatabaseConnection) -> ApiResult<Verification> {
+    let Some(head) = audit_head::Entity::find_by_id(1).one(db).await? else {
+        return Ok(Verification {
+            entries: 0,
+            broken: Some(Break {
+                seq: 0,
+                reason: "the audit head row is missing".into(),
+            }),
+        });
+    };
     let mut expected_seq = 1i64;
     let mut prev_hash = GENESIS_HASH.to_string();
     let mut checked = 0u64;
-    loop {
+    while expected_seq <= head.seq {
         let rows = audit_log::Entity::find()
             .filter(audit_log::Column::Seq.gte(expected_seq))
+            .filter(audit_log::Column::Seq.lte(head.seq))
             .order_by_asc(audit_log::Column::Seq)
             .limit(PAGE)
             .all(db)
@@ -110,29 +126,44 @@ pub async fn verify(db: &DatabaseConnection) -> ApiResult<Verification> {
             checked += 1;
         }
     }
-    let head = audit_head::Entity::find_by_id(1).one(db).await?;
     let last_seq = expected_seq - 1;
-    match head {
-        Some(h) if h.seq == last_seq && h.hash == prev_hash => Ok(Verification {
-            entries: checked,
-            broken: None,
-        }),
-        Some(h) => Ok(Verification {
+    if last_seq != head.seq || prev_hash != head.hash {
+        return Ok(Verification {
             entries: checked,
             broken: Some(Break {
-                seq: h.seq.min(last_seq) + 1,
+                seq: last_seq + 1,
                 reason: format!(
                     "the log ends at entry {last_seq} but its head records entry {}: entries were removed from or added at the end",
-                    h.seq
+                    head.seq
                 ),
             }),
-        }),
-        None => Ok(Verification {
+        });
+    }
+    // Anything beyond the current head was not written by the hub.
+    let now_head = audit_head::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .map(|h| h.seq)
+        .unwrap_or(head.seq);
+    let stray = audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.gt(now_head))
+        .order_by_asc(audit_log::Column::Seq)
+        .one(db)
+        .await?;
+    if let Some(row) = stray {
+        return Ok(Verification {
             entries: checked,
             broken: Some(Break {
-                seq: 0,
-                reason: "the audit head row is missing".into(),
+                seq: row.seq,
+                reason: format!(
+                    "entry {} lies beyond the head (entry {now_head}): entries were added at the end",
+                    row.seq
+                ),
             }),
-        }),
+        });
     }
+    Ok(Verification {
+        entries: checked,
+        broken: None,
+    })
 }

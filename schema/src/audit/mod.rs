@@ -20,7 +20,7 @@ mod trail;
 mod writer;
 
 pub use trail::AuditTrail;
-pub use writer::AuditWriter;
+pub use writer::{AuditWriter, append_in};
 
 use uuid::Uuid;
 
@@ -73,4 +73,45 @@ pub struct EntryDraft {
     /// `OK`, or `DENIED` with the reason in `detail`.
     pub outcome: &'static str,
     pub detail: Option<String>,
+}
+
+/// Who is acting in a request, for audit entries written inside a service's
+/// transaction (writes), where the request's trail would be too late.
+#[derive(Clone, Debug)]
+pub struct AuditStamp {
+    pub principal: crate::principal::Principal,
+    pub request_id: String,
+}
+
+impl AuditStamp {
+    pub fn entry(
+        &self,
+        patient_id: Uuid,
+        action: AuditAction,
+        categories: &[DataCategory],
+        detail: Option<String>,
+    ) -> EntryDraft {
+        let (actor_kind, actor_id) = match &self.principal {
+            crate::principal::Principal::Member { member_id, .. } => ("MEMBER", *member_id),
+            crate::principal::Principal::System { api_key_id, .. } => ("SYSTEM", *api_key_id),
+        };
+        let mut categories = categories.to_vec();
+        categories.sort();
+        categories.dedup();
+        EntryDraft {
+            actor_kind,
+            actor_id,
+            organization_id: self.principal.organization_id(),
+            patient_id: Some(patient_id),
+            action,
+            categories,
+            request_id: self.request_id.clone(),
+            outcome: "OK",
+            detail,
+        }
+    }
+
+    pub fn write(&self, patient_id: Uuid, categories: &[DataCategory]) -> EntryDraft {
+        self.entry(patient_id, AuditAction::Write, categories, None)
+    }
 }

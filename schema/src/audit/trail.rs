@@ -46,36 +46,22 @@ impl AuditTrail {
         self.add(Some(patient), AuditAction::Read, &[category], None);
     }
 
-    /// A read of the log itself, not tied to one patient.
-    pub fn read_log(&self) {
+    /// A read of the log itself, not tied to one patient; `detail` says what
+    /// was asked for (the filter).
+    pub fn read_log(&self, detail: String) {
         self.add(
             None,
             AuditAction::Read,
             &[DataCategory::AccessHistory],
-            None,
-        );
-    }
-
-    pub fn write(&self, patient: Uuid, categories: &[DataCategory]) {
-        self.add(Some(patient), AuditAction::Write, categories, None);
-    }
-
-    pub fn consent_change(&self, patient: Uuid, detail: String) {
-        self.add(
-            Some(patient),
-            AuditAction::ConsentChange,
-            &[DataCategory::Consent],
             Some(detail),
         );
     }
 
-    pub fn break_the_glass(&self, patient: Uuid, categories: &[DataCategory], reason: String) {
-        self.add(
-            Some(patient),
-            AuditAction::BreakTheGlass,
-            categories,
-            Some(reason),
-        );
+    /// The caller resolved the patient itself (its network id and its own
+    /// access): recorded even when no field of data is read, so that a lookup
+    /// by local ID leaves a trace.
+    pub fn lookup(&self, patient: Uuid) {
+        self.add(Some(patient), AuditAction::Read, &[], None);
     }
 
     pub fn denied(&self, patient: Option<Uuid>, categories: &[DataCategory], reason: String) {

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, sea_query::Expr,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -90,23 +91,38 @@ async fn append_batch(
     jobs: &[Job],
 ) -> Result<(), DbErr> {
     let txn = crate::services::begin_write(db).await?;
-    // Touching the head row first takes its lock (a row lock on PostgreSQL,
-    // the write lock on SQLite), so instances sharing a database append in
-    // turn and each batch continues the chain it read.
+    let entries: Vec<&EntryDraft> = jobs.iter().flat_map(|j| j.entries.iter()).collect();
+    append_in(&txn, &entries, clock.now()).await?;
+    txn.commit().await
+}
+
+/// Appends entries inside the caller's transaction: they commit or roll back
+/// with it. Writes use this, so a change and its audit entry are one unit —
+/// never a change without its entry. Touching the head row first takes its
+/// lock (a row lock on PostgreSQL, the write lock on SQLite), so writers on
+/// every instance append in turn and each continues the chain it read.
+pub async fn append_in(
+    txn: &impl ConnectionTrait,
+    entries: &[&EntryDraft],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     audit_head::Entity::update_many()
         .col_expr(audit_head::Column::Seq, Expr::col(audit_head::Column::Seq))
         .filter(audit_head::Column::Id.eq(1))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     let head = audit_head::Entity::find_by_id(1)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
-    let occurred_at = truncate_to_micros(clock.now());
+    let occurred_at = truncate_to_micros(now);
     let mut seq = head.seq;
     let mut prev = head.hash;
     let mut rows = Vec::new();
-    for draft in jobs.iter().flat_map(|j| j.entries.iter()) {
+    for draft in entries {
         seq += 1;
         let mut model = audit_log::Model {
             seq,
@@ -148,7 +164,7 @@ async fn append_batch(
             prev_hash: Set(m.prev_hash),
             hash: Set(m.hash),
         }))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     }
     audit_head::Entity::update(audit_head::ActiveModel {
@@ -156,7 +172,7 @@ async fn append_batch(
         seq: Set(seq),
         hash: Set(prev),
     })
-    .exec(&txn)
+    .exec(txn)
     .await?;
-    txn.commit().await
+    Ok(())
 }

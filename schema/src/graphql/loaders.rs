@@ -87,7 +87,7 @@ by_id_loader!(
     SummaryLoader,
     Uuid,
     Vec<entities::record::Model>,
-    |db, keys| { crate::services::records::summary_candidates(db, keys).await }
+    |db, keys| crate::services::records::summary_candidates(db, keys).await
 );
 by_id_loader!(PatientLoader, Uuid, patient::Model, |db, keys| {
     patients::by_ids(db, keys).await

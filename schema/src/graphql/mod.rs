@@ -83,6 +83,16 @@ pub(crate) fn ctx_db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
 
 /// The authenticated caller. The server refuses unauthenticated requests before
 /// they reach the schema, so a missing context is reported, never assumed.
+/// Who acts in this request, for audit entries written inside a write's own
+/// transaction.
+pub(crate) fn ctx_stamp(ctx: &Context<'_>) -> Result<crate::audit::AuditStamp, ApiError> {
+    let req = ctx_request(ctx)?;
+    Ok(crate::audit::AuditStamp {
+        principal: req.principal.clone(),
+        request_id: req.request_id.clone(),
+    })
+}
+
 pub(crate) fn ctx_request<'a>(ctx: &Context<'a>) -> Result<&'a RequestContext, ApiError> {
     ctx.data_opt::<RequestContext>()
         .ok_or_else(|| ApiError::Unauthenticated("authentication required".into()))
@@ -214,5 +224,8 @@ pub(crate) async fn load_patient(
         .patient
         .load_one(access.patient_id())
         .await?;
+    if model.is_some() {
+        ctx_trail(ctx)?.lookup(patient_id);
+    }
     Ok(model.map(|m| Patient::new(access, m)))
 }

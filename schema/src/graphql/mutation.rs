@@ -8,7 +8,7 @@ use super::types::{
     ApiKey, CareTeamMembership, Consent, CreatedApiKey, EmergencyAccess, EmergencyObjection,
     Member, Notification, Organization, Patient, PatientIdentifier,
 };
-use super::{ctx_db, ctx_policy, ctx_request, ctx_trail, load_patient, patient_access};
+use super::{ctx_db, ctx_policy, ctx_request, ctx_stamp, ctx_trail, load_patient, patient_access};
 use crate::domain::{DataCategory, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Text};
 use crate::error::ApiError;
 use crate::policy::{self, EMERGENCY_CATEGORIES};
@@ -80,14 +80,9 @@ impl CoreMutation {
                 default_role(OrganizationKind::from_db(&org.0.kind)?)
             }
         };
-        let mut written = vec![DataCategory::Identity, DataCategory::CareTeam];
-        if new.address.is_some() || new.phone.is_some() || new.postal_code.is_some() {
-            written.push(DataCategory::Contacts);
-        }
+        let stamp = ctx_stamp(ctx)?;
         let model =
-            patients::register(ctx_db(ctx), &req.principal, new, role, policy.clock.today())
-                .await?;
-        ctx_trail(ctx)?.write(model.id, &written);
+            patients::register(ctx_db(ctx), &stamp, new, role, policy.clock.today()).await?;
         load_patient(ctx, model.id).await?.ok_or_else(|| {
             ApiError::internal("a registered patient is not visible to its registrar").into()
         })
@@ -103,15 +98,13 @@ impl CoreMutation {
         let id = parse_id("input.patientId", &input.patient_id)?;
         let change = input.change(ctx_policy(ctx).clock.today())?;
         let access = patient_access(ctx, id).await?;
-        access.require_write(DataCategory::Identity)?;
-        let model = patients::set_status(ctx_db(ctx), &access, change).await?;
-        ctx_trail(ctx)?.write(id, &[DataCategory::Identity]);
+        let model = patients::set_status(ctx_db(ctx), &access, &ctx_stamp(ctx)?, change).await?;
         Ok(Patient::new(access, model))
     }
 
-    /// Links an organisation's local ID to a patient (名寄せ). Needs a care
-    /// relationship. Linking the same pair again is harmless; a local ID that
-    /// already belongs to another patient is a `CONFLICT`.
+    /// Links your organisation's local ID to a patient (名寄せ). Needs write
+    /// access to IDENTITY. Linking the same pair again is harmless; a local ID
+    /// that already belongs to another patient is a `CONFLICT`.
     async fn link_patient_identifier(
         &self,
         ctx: &Context<'_>,
@@ -125,10 +118,11 @@ impl CoreMutation {
         };
         let local_id = LocalId::parse("input.localId", &input.local_id)?;
         let access = patient_access(ctx, patient_id).await?;
-        access.require_relationship()?;
+        access.require_write(DataCategory::Identity)?;
         policy::may_link_identifier_for(&req.principal, org)?;
-        let linked = patients::link_identifier(ctx_db(ctx), &access, org, local_id).await?;
-        ctx_trail(ctx)?.write(patient_id, &[DataCategory::Identity]);
+        let linked =
+            patients::link_identifier(ctx_db(ctx), &access, &ctx_stamp(ctx)?, org, local_id)
+                .await?;
         Ok(PatientIdentifier(linked))
     }
 
@@ -143,8 +137,7 @@ impl CoreMutation {
         let today = ctx_policy(ctx).clock.today();
         let new = input.membership(today)?;
         let access = patient_access(ctx, patient_id).await?;
-        let added = care_team::add(ctx_db(ctx), &access, new, today).await?;
-        ctx_trail(ctx)?.write(patient_id, &[DataCategory::CareTeam]);
+        let added = care_team::add(ctx_db(ctx), &access, &ctx_stamp(ctx)?, new, today).await?;
         Ok(CareTeamMembership(added))
     }
 
@@ -166,11 +159,11 @@ impl CoreMutation {
             .ok_or_else(|| ApiError::not_found("care-team membership"))?;
         // A membership of a patient the caller cannot see does not exist for it.
         let patient_id = membership.patient_id;
-        let access = patient_access(ctx, patient_id)
-            .await
-            .map_err(|_| ApiError::not_found("care-team membership"))?;
-        let ended = care_team::end(db, &access, membership, end_date).await?;
-        ctx_trail(ctx)?.write(patient_id, &[DataCategory::CareTeam]);
+        let access = patient_access(ctx, patient_id).await.map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::not_found("care-team membership"),
+            other => other,
+        })?;
+        let ended = care_team::end(db, &access, &ctx_stamp(ctx)?, membership, end_date).await?;
         Ok(CareTeamMembership(ended))
     }
 
@@ -182,21 +175,18 @@ impl CoreMutation {
         ctx: &Context<'_>,
         input: RecordConsentInput,
     ) -> Result<Consent> {
-        let req = ctx_request(ctx)?;
         let patient_id = parse_id("input.patientId", &input.patient_id)?;
         let policy = ctx_policy(ctx);
         let new = input.consent(policy.clock.today())?;
-        let detail = format!("consent recorded: {}", new.scope);
         let access = patient_access(ctx, patient_id).await?;
         let recorded = consents::record(
             ctx_db(ctx),
             &access,
-            &req.principal,
+            &ctx_stamp(ctx)?,
             new,
             policy.clock.now(),
         )
         .await?;
-        ctx_trail(ctx)?.consent_change(patient_id, detail);
         Ok(Consent(recorded))
     }
 
@@ -207,19 +197,17 @@ impl CoreMutation {
         ctx: &Context<'_>,
         input: WithdrawConsentInput,
     ) -> Result<Consent> {
-        let req = ctx_request(ctx)?;
         let patient_id = parse_id("input.patientId", &input.patient_id)?;
         let reason = Text::parse_opt("input.reason", input.reason.as_deref(), NAME_MAX)?;
         let access = patient_access(ctx, patient_id).await?;
         let withdrawn = consents::withdraw(
             ctx_db(ctx),
             &access,
-            &req.principal,
+            &ctx_stamp(ctx)?,
             reason,
             ctx_policy(ctx).clock.now(),
         )
         .await?;
-        ctx_trail(ctx)?.consent_change(patient_id, "consent withdrawn".into());
         Ok(Consent(withdrawn))
     }
 
@@ -230,19 +218,17 @@ impl CoreMutation {
         ctx: &Context<'_>,
         input: EmergencyObjectionInput,
     ) -> Result<EmergencyObjection> {
-        let req = ctx_request(ctx)?;
         let patient_id = parse_id("input.patientId", &input.patient_id)?;
         let note = Text::parse_opt("input.note", input.note.as_deref(), 1000)?;
         let access = patient_access(ctx, patient_id).await?;
         let recorded = consents::record_objection(
             ctx_db(ctx),
             &access,
-            &req.principal,
+            &ctx_stamp(ctx)?,
             note,
             ctx_policy(ctx).clock.now(),
         )
         .await?;
-        ctx_trail(ctx)?.consent_change(patient_id, "objection to emergency access recorded".into());
         Ok(EmergencyObjection(recorded))
     }
 
@@ -254,10 +240,13 @@ impl CoreMutation {
     ) -> Result<EmergencyObjection> {
         let patient_id = parse_id("patientId", &patient_id)?;
         let access = patient_access(ctx, patient_id).await?;
-        let withdrawn =
-            consents::withdraw_objection(ctx_db(ctx), &access, ctx_policy(ctx).clock.now()).await?;
-        ctx_trail(ctx)?
-            .consent_change(patient_id, "objection to emergency access withdrawn".into());
+        let withdrawn = consents::withdraw_objection(
+            ctx_db(ctx),
+            &access,
+            &ctx_stamp(ctx)?,
+            ctx_policy(ctx).clock.now(),
+        )
+        .await?;
         Ok(EmergencyObjection(withdrawn))
     }
 
@@ -282,31 +271,53 @@ impl CoreMutation {
             EmergencyTarget::LocalId {
                 organization_id,
                 local_id,
-            } => {
-                patients::find_by_local_id(db, organization_id, local_id.as_str())
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("patient"))?
-                    .patient_id
-            }
+            } => match patients::find_by_local_id(db, organization_id, local_id.as_str()).await? {
+                Some(found) => found.patient_id,
+                None => {
+                    // A miss is recorded too, so probing for patients shows.
+                    ctx_trail(ctx)?.denied(
+                        None,
+                        EMERGENCY_CATEGORIES,
+                        format!(
+                            "emergency access: no patient has local ID {:?} at organisation {organization_id} ({})",
+                            local_id.as_str(),
+                            reason.as_str()
+                        ),
+                    );
+                    return Err(ApiError::not_found("patient").into());
+                }
+            },
         };
         let trail = ctx_trail(ctx)?;
-        let grant = match emergency::open(db, policy, opener, patient_id, reason.clone()).await {
-            Ok(g) => g,
-            Err(e @ ApiError::Forbidden(_)) => {
-                trail.denied(
-                    Some(patient_id),
-                    EMERGENCY_CATEGORIES,
-                    format!(
-                        "emergency access refused ({}): {}",
-                        e.message(),
-                        reason.as_str()
-                    ),
-                );
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        trail.break_the_glass(patient_id, EMERGENCY_CATEGORIES, reason.into_inner());
+        let stamp = ctx_stamp(ctx)?;
+        let grant =
+            match emergency::open(db, policy, opener, &stamp, patient_id, reason.clone()).await {
+                Ok(g) => g,
+                Err(e @ ApiError::Forbidden(_)) => {
+                    trail.denied(
+                        Some(patient_id),
+                        EMERGENCY_CATEGORIES,
+                        format!(
+                            "emergency access refused ({}): {}",
+                            e.message(),
+                            reason.as_str()
+                        ),
+                    );
+                    return Err(e.into());
+                }
+                Err(ApiError::NotFound(_)) => {
+                    trail.denied(
+                        None,
+                        EMERGENCY_CATEGORIES,
+                        format!(
+                            "emergency access: no patient has the id {patient_id} ({})",
+                            reason.as_str()
+                        ),
+                    );
+                    return Err(ApiError::not_found("patient").into());
+                }
+                Err(e) => return Err(e.into()),
+            };
         let patient = load_patient(ctx, patient_id).await?;
         Ok(EmergencyAccess { grant, patient })
     }

@@ -238,7 +238,7 @@ impl Query {
         let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
         let filter = filter.unwrap_or_default().filter()?;
         let (first, before) = audit_page_args(first, after)?;
-        ctx_trail(ctx)?.read_log();
+        ctx_trail(ctx)?.read_log(format!("audit log searched: {filter:?}"));
         let (rows, more) = audit_log::search(ctx_db(ctx), admin, &filter, before, first).await?;
         Ok(audit_connection(rows, more, before.is_some()))
     }

@@ -559,22 +559,14 @@ pub(crate) async fn write_records(
             other => other,
         })?;
     }
-    let categories: Vec<(Uuid, DataCategory)> = parsed
-        .iter()
-        .map(|r| (r.patient_id, r.data.category()))
-        .collect();
     let written = service::write(
         ctx_db(ctx),
-        &req.principal,
+        &super::ctx_stamp(ctx)?,
         &access,
         parsed,
         policy.clock.now(),
     )
     .await?;
-    let trail = ctx_trail(ctx)?;
-    for (patient, category) in categories {
-        trail.write(patient, &[category]);
-    }
     written
         .into_iter()
         .enumerate()
@@ -590,7 +582,6 @@ pub(crate) async fn write_records(
 
 /// Marks a record entered in error.
 pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<Record> {
-    let req = ctx_request(ctx)?;
     let id = parse_id("recordId", &record_id)?;
     let db = ctx_db(ctx);
     let current = service::find(db, id)
@@ -602,18 +593,20 @@ pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<R
     // exist for it.
     let access = super::patient_access(ctx, patient_id)
         .await
-        .map_err(|_| ApiError::not_found("record"))?;
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::not_found("record"),
+            other => other,
+        })?;
     if !access.may_read(category) {
         return Err(ApiError::not_found("record").into());
     }
     let updated = service::enter_in_error(
         db,
         &access,
-        &req.principal,
+        &super::ctx_stamp(ctx)?,
         current,
         ctx_policy(ctx).clock.now(),
     )
     .await?;
-    ctx_trail(ctx)?.write(patient_id, &[category]);
     Ok(Record::new(updated)?)
 }

@@ -16,13 +16,11 @@ pub struct Date(pub NaiveDate);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(Date)
-                .map_err(|_| {
-                    InputValueError::custom(format!(
-                        "{s:?} is not a calendar date (expected YYYY-MM-DD)"
-                    ))
-                }),
+            Value::String(s) => parse_date(s).map(Date).ok_or_else(|| {
+                InputValueError::custom(format!(
+                    "{s:?} is not a calendar date (expected YYYY-MM-DD, years 1900 to 2100)"
+                ))
+            }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
@@ -30,7 +28,7 @@ impl ScalarType for Date {
     /// Checked at validation, so a bad date is refused before execution with
     /// the other input errors (`BAD_USER_INPUT`), literal or variable alike.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::String(s) if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok())
+        matches!(value, Value::String(s) if parse_date(s).is_some())
     }
 
     fn to_value(&self) -> Value {
@@ -42,4 +40,18 @@ impl From<NaiveDate> for Date {
     fn from(d: NaiveDate) -> Self {
         Date(d)
     }
+}
+
+/// `YYYY-MM-DD` with a four-digit year from 1900 to 2100: chrono's `%Y` alone
+/// also takes `+12345-01-01`, which no one means and which SQLite, comparing
+/// dates as text, would order wrongly.
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !b[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    (1900..=2100)
+        .contains(&chrono::Datelike::year(&d))
+        .then_some(d)
 }

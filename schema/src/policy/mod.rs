@@ -179,10 +179,11 @@ pub fn require_admin(principal: &Principal) -> ApiResult<AdminAccess> {
     }
 }
 
-/// Which organisation a caller may link a local identifier for: its own, or
-/// any for a network administrator (名寄せ work at the coordination centre).
+/// Which organisation a caller may link a local identifier for: its own. (An
+/// identifier of another facility would let the caller probe that facility's
+/// numbering through `CONFLICT`.)
 pub fn may_link_identifier_for(principal: &Principal, organization_id: Uuid) -> ApiResult<()> {
-    if principal.organization_id() == organization_id || require_admin(principal).is_ok() {
+    if principal.organization_id() == organization_id {
         Ok(())
     } else {
         Err(ApiError::Forbidden(

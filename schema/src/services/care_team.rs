@@ -9,6 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::audit::AuditStamp;
 use crate::domain::{CareTeamRole, DataCategory};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{self, PatientAccess};
@@ -25,6 +26,7 @@ pub struct NewMembership {
 pub async fn add(
     db: &DatabaseConnection,
     access: &PatientAccess,
+    stamp: &AuditStamp,
     new: NewMembership,
     today: NaiveDate,
 ) -> ApiResult<care_team_membership::Model> {
@@ -81,9 +83,14 @@ pub async fn add(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    Ok(care_team_membership::Entity::insert(model)
-        .exec_with_returning(db)
-        .await?)
+    let txn = super::begin_write(db).await?;
+    let inserted = care_team_membership::Entity::insert(model)
+        .exec_with_returning(&txn)
+        .await?;
+    let entry = stamp.write(access.patient_id(), &[DataCategory::CareTeam]);
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    txn.commit().await?;
+    Ok(inserted)
 }
 
 /// Loads a membership for `endCareTeamMembership`; the caller must then obtain
@@ -98,6 +105,7 @@ pub async fn find(
 pub async fn end(
     db: &DatabaseConnection,
     access: &PatientAccess,
+    stamp: &AuditStamp,
     membership: care_team_membership::Model,
     end_date: NaiveDate,
 ) -> ApiResult<care_team_membership::Model> {
@@ -121,8 +129,14 @@ pub async fn end(
     }
     let mut active: care_team_membership::ActiveModel = membership.into();
     active.end_date = Set(Some(end_date));
-    active.updated_at = Set(Utc::now());
-    Ok(active.update(db).await?)
+    let now = Utc::now();
+    active.updated_at = Set(now);
+    let txn = super::begin_write(db).await?;
+    let updated = active.update(&txn).await?;
+    let entry = stamp.write(updated.patient_id, &[DataCategory::CareTeam]);
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Memberships of many patients, active today only unless `include_ended`.

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::audit::{AuditAction, AuditStamp};
 use crate::domain::{ConsentMethod, ConsentScope, DataCategory, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::PatientAccess;
@@ -37,11 +38,18 @@ fn member_of(principal: &Principal) -> Option<Uuid> {
 pub async fn record(
     db: &DatabaseConnection,
     access: &PatientAccess,
-    principal: &Principal,
+    stamp: &AuditStamp,
     mut new: NewConsent,
     now: DateTime<Utc>,
 ) -> ApiResult<consent::Model> {
+    let principal = &stamp.principal;
     access.require_write(DataCategory::Consent)?;
+    if new.excluded_categories.contains(&DataCategory::Consent) {
+        return Err(ApiError::bad_input(
+            "input.excludedCategories",
+            "CONSENT cannot be excluded: the care team must be able to see the consent itself",
+        ));
+    }
     new.organization_ids.sort();
     new.organization_ids.dedup();
     if new.scope == ConsentScope::Organizations && new.organization_ids.is_empty() {
@@ -68,7 +76,9 @@ pub async fn record(
     }
     new.excluded_categories.sort();
     new.excluded_categories.dedup();
+    let detail = format!("consent recorded: {}", new.scope);
     let txn = crate::services::begin_write(db).await?;
+    super::lock_patient(&txn, access.patient_id()).await?;
     let member = member_of(principal);
     if let Some(active) = active(&txn, access.patient_id()).await? {
         let mut a: consent::ActiveModel = active.into();
@@ -103,7 +113,19 @@ pub async fn record(
     };
     let inserted = consent::Entity::insert(model)
         .exec_with_returning(&txn)
-        .await?;
+        .await
+        .map_err(|e| {
+            super::conflict_on_unique(e, || {
+                "the patient's consent was changed at the same moment; reload and try again".into()
+            })
+        })?;
+    let entry = stamp.entry(
+        access.patient_id(),
+        AuditAction::ConsentChange,
+        &[DataCategory::Consent],
+        Some(detail),
+    );
+    crate::audit::append_in(&txn, &[&entry], now).await?;
     txn.commit().await?;
     Ok(inserted)
 }
@@ -113,23 +135,34 @@ pub async fn record(
 pub async fn withdraw(
     db: &DatabaseConnection,
     access: &PatientAccess,
-    principal: &Principal,
+    stamp: &AuditStamp,
     reason: Option<Text>,
     now: DateTime<Utc>,
 ) -> ApiResult<consent::Model> {
     access.require_write(DataCategory::Consent)?;
-    let active = active(db, access.patient_id()).await?.ok_or_else(|| {
+    let txn = crate::services::begin_write(db).await?;
+    super::lock_patient(&txn, access.patient_id()).await?;
+    let active = active(&txn, access.patient_id()).await?.ok_or_else(|| {
         ApiError::Conflict("the patient has no active consent to withdraw".into())
     })?;
     let mut a: consent::ActiveModel = active.into();
     a.withdrawn_at = Set(Some(now));
-    a.withdrawn_by_member = Set(member_of(principal));
+    a.withdrawn_by_member = Set(member_of(&stamp.principal));
     a.withdrawal_reason = Set(Some(
         reason
             .map(Text::into_inner)
             .unwrap_or_else(|| "withdrawn by the patient".into()),
     ));
-    Ok(a.update(db).await?)
+    let updated = a.update(&txn).await?;
+    let entry = stamp.entry(
+        access.patient_id(),
+        AuditAction::ConsentChange,
+        &[DataCategory::Consent],
+        Some("consent withdrawn".into()),
+    );
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 async fn active(
@@ -172,12 +205,14 @@ pub async fn active_objection(
 pub async fn record_objection(
     db: &DatabaseConnection,
     access: &PatientAccess,
-    principal: &Principal,
+    stamp: &AuditStamp,
     note: Option<Text>,
     now: DateTime<Utc>,
 ) -> ApiResult<emergency_objection::Model> {
+    let principal = &stamp.principal;
     access.require_write(DataCategory::Consent)?;
     let txn = crate::services::begin_write(db).await?;
+    super::lock_patient(&txn, access.patient_id()).await?;
     if active_objection(&txn, access.patient_id()).await?.is_some() {
         return Err(ApiError::Conflict(
             "the patient's objection to emergency access is already recorded".into(),
@@ -203,6 +238,13 @@ pub async fn record_objection(
     })
     .exec_with_returning(&txn)
     .await?;
+    let entry = stamp.entry(
+        access.patient_id(),
+        AuditAction::ConsentChange,
+        &[DataCategory::Consent],
+        Some("objection to emergency access recorded".into()),
+    );
+    crate::audit::append_in(&txn, &[&entry], now).await?;
     txn.commit().await?;
     Ok(inserted)
 }
@@ -210,15 +252,27 @@ pub async fn record_objection(
 pub async fn withdraw_objection(
     db: &DatabaseConnection,
     access: &PatientAccess,
+    stamp: &AuditStamp,
     now: DateTime<Utc>,
 ) -> ApiResult<emergency_objection::Model> {
     access.require_write(DataCategory::Consent)?;
-    let active = active_objection(db, access.patient_id())
+    let txn = crate::services::begin_write(db).await?;
+    super::lock_patient(&txn, access.patient_id()).await?;
+    let active = active_objection(&txn, access.patient_id())
         .await?
         .ok_or_else(|| {
             ApiError::Conflict("the patient has no objection to emergency access on record".into())
         })?;
     let mut a: emergency_objection::ActiveModel = active.into();
     a.withdrawn_at = Set(Some(now));
-    Ok(a.update(db).await?)
+    let updated = a.update(&txn).await?;
+    let entry = stamp.entry(
+        access.patient_id(),
+        AuditAction::ConsentChange,
+        &[DataCategory::Consent],
+        Some("objection to emergency access withdrawn".into()),
+    );
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    txn.commit().await?;
+    Ok(updated)
 }

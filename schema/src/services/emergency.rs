@@ -8,10 +8,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::audit::{AuditAction, AuditStamp};
 use crate::domain::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{EmergencyOpener, Policy, active_on};
-use entities::{care_team_membership, emergency_grant, notification, patient};
+use entities::{care_team_membership, emergency_grant, notification};
 
 /// Opens emergency access for the member, unless the patient has objected.
 /// The patient's care-team organisations get a notification.
@@ -19,18 +20,14 @@ pub async fn open(
     db: &DatabaseConnection,
     policy: &Policy,
     opener: EmergencyOpener,
+    stamp: &AuditStamp,
     patient_id: Uuid,
     reason: Text,
 ) -> ApiResult<emergency_grant::Model> {
     let now = policy.clock.now();
     let txn = crate::services::begin_write(db).await?;
-    if patient::Entity::find_by_id(patient_id)
-        .one(&txn)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("patient"));
-    }
+    // The patient row's lock orders this against a concurrent objection.
+    super::lock_patient(&txn, patient_id).await?;
     if super::consents::active_objection(&txn, patient_id)
         .await?
         .is_some()
@@ -67,10 +64,12 @@ pub async fn open(
             organization_id: Set(org),
             patient_id: Set(Some(patient_id)),
             kind: Set(NotificationKind::BreakTheGlass.as_str().to_string()),
+            // No reason and no name here: the reason may be clinical, and
+            // notifications are read outside the patient policy. The care
+            // team reads who and why in the patient's access history.
             message: Set(format!(
-                "Emergency access was opened on a patient of your care team until {} (reason: {})",
+                "Emergency access was opened on a patient of your care team, until {}; see the patient's access history",
                 grant.expires_at.to_rfc3339(),
-                grant.reason
             )),
             created_at: Set(now),
             read_at: Set(None),
@@ -81,6 +80,13 @@ pub async fn open(
             .exec(&txn)
             .await?;
     }
+    let entry = stamp.entry(
+        patient_id,
+        AuditAction::BreakTheGlass,
+        crate::policy::EMERGENCY_CATEGORIES,
+        Some(grant.reason.clone()),
+    );
+    crate::audit::append_in(&txn, &[&entry], now).await?;
     txn.commit().await?;
     Ok(grant)
 }

@@ -48,3 +48,27 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     })
     .await
 }
+
+/// Serialises changes to one patient's consent and emergency-access state:
+/// touching the patient row takes its row lock on PostgreSQL (SQLite's
+/// `BEGIN IMMEDIATE` already holds the write lock), so a consent recorded,
+/// withdrawn or objected to concurrently is decided one after the other, on
+/// what the previous one committed. `NOT_FOUND` if there is no such patient.
+pub async fn lock_patient(
+    txn: &impl sea_orm::ConnectionTrait,
+    patient_id: uuid::Uuid,
+) -> Result<(), ApiError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let touched = entities::patient::Entity::update_many()
+        .col_expr(
+            entities::patient::Column::UpdatedAt,
+            Expr::col(entities::patient::Column::UpdatedAt),
+        )
+        .filter(entities::patient::Column::Id.eq(patient_id))
+        .exec(txn)
+        .await?;
+    if touched.rows_affected == 0 {
+        return Err(ApiError::not_found("patient"));
+    }
+    Ok(())
+}

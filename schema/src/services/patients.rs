@@ -9,8 +9,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::audit::AuditStamp;
 use crate::domain::{
-    CareTeamRole, Kana, LocalId, PatientStatus, Phone, PlaceOfDeath, PostalCode, Sex, Text,
+    CareTeamRole, DataCategory, Kana, LocalId, PatientStatus, Phone, PlaceOfDeath, PostalCode, Sex,
+    Text,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::PatientAccess;
@@ -51,12 +53,17 @@ fn conflict_message(local_id: &LocalId) -> String {
 /// through which it will see the patient once consent is recorded.
 pub async fn register(
     db: &DatabaseConnection,
-    principal: &Principal,
+    stamp: &AuditStamp,
     new: NewPatient,
     role: CareTeamRole,
     today: NaiveDate,
 ) -> ApiResult<patient::Model> {
+    let principal = &stamp.principal;
     let org = principal.organization_id();
+    let mut written = vec![DataCategory::Identity, DataCategory::CareTeam];
+    if new.address.is_some() || new.phone.is_some() || new.postal_code.is_some() {
+        written.push(DataCategory::Contacts);
+    }
     let txn = crate::services::begin_write(db).await?;
     if find_by_local_id(&txn, org, new.local_id.as_str())
         .await?
@@ -101,6 +108,7 @@ pub async fn register(
     })
     .exec(&txn)
     .await?;
+    crate::audit::append_in(&txn, &[&stamp.write(id, &written)], now).await?;
     txn.commit().await?;
     Ok(inserted)
 }
@@ -130,6 +138,7 @@ async fn insert_identifier(
 pub async fn link_identifier(
     db: &DatabaseConnection,
     access: &PatientAccess,
+    stamp: &AuditStamp,
     organization_id: Uuid,
     local_id: LocalId,
 ) -> ApiResult<patient_identifier::Model> {
@@ -143,6 +152,8 @@ pub async fn link_identifier(
         };
     }
     let inserted = insert_identifier(&txn, access.patient_id(), organization_id, &local_id).await?;
+    let entry = stamp.write(access.patient_id(), &[DataCategory::Identity]);
+    crate::audit::append_in(&txn, &[&entry], Utc::now()).await?;
     txn.commit().await?;
     Ok(inserted)
 }
@@ -162,10 +173,13 @@ pub async fn find_by_local_id(
 pub async fn set_status(
     db: &DatabaseConnection,
     access: &PatientAccess,
+    stamp: &AuditStamp,
     change: StatusChange,
 ) -> ApiResult<patient::Model> {
+    access.require_write(DataCategory::Identity)?;
+    let txn = crate::services::begin_write(db).await?;
     let found = patient::Entity::find_by_id(access.patient_id())
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("patient"))?;
     if let StatusChange::Deceased { on, .. } = change
@@ -185,8 +199,13 @@ pub async fn set_status(
     active.status = Set(status.as_str().to_string());
     active.deceased_on = Set(on);
     active.place_of_death = Set(place.map(|p| p.as_str().to_string()));
-    active.updated_at = Set(Utc::now());
-    Ok(active.update(db).await?)
+    let now = Utc::now();
+    active.updated_at = Set(now);
+    let updated = active.update(&txn).await?;
+    let entry = stamp.write(updated.id, &[DataCategory::Identity]);
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Loads patients by id. Callers pass only ids they hold a capability for.

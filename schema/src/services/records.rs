@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::audit::AuditStamp;
 use crate::domain::DataCategory;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::PatientAccess;
@@ -51,11 +52,16 @@ pub enum WriteOutcome {
 /// payloads; an error names the item's index.
 pub async fn write(
     db: &DatabaseConnection,
-    principal: &Principal,
+    stamp: &AuditStamp,
     access: &HashMap<Uuid, PatientAccess>,
     items: Vec<NewRecord>,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<(record::Model, WriteOutcome)>> {
+    let principal = &stamp.principal;
+    let entries: Vec<_> = items
+        .iter()
+        .map(|i| stamp.write(i.patient_id, &[i.data.category()]))
+        .collect();
     let txn = super::begin_write(db).await?;
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
@@ -66,6 +72,8 @@ pub async fn write(
         let written = write_one(&txn, principal, item, now).await.map_err(at)?;
         out.push(written);
     }
+    let entries: Vec<_> = entries.iter().collect();
+    crate::audit::append_in(&txn, &entries, now).await?;
     txn.commit().await?;
     Ok(out)
 }
@@ -240,10 +248,11 @@ pub async fn find(db: &DatabaseConnection, id: Uuid) -> ApiResult<Option<record:
 pub async fn enter_in_error(
     db: &DatabaseConnection,
     access: &PatientAccess,
-    principal: &Principal,
+    stamp: &AuditStamp,
     current: record::Model,
     now: DateTime<Utc>,
 ) -> ApiResult<record::Model> {
+    let principal = &stamp.principal;
     let category = DataCategory::from_db(&current.category)?;
     access.require_write(category)?;
     if current.status == ENTERED_IN_ERROR {
@@ -268,6 +277,8 @@ pub async fn enter_in_error(
     if kind.summary_rule() == SummaryRule::LatestOfSeries {
         refresh_latest(&txn, updated.patient_id, kind, series.as_deref()).await?;
     }
+    let entry = stamp.write(updated.patient_id, &[category]);
+    crate::audit::append_in(&txn, &[&entry], now).await?;
     txn.commit().await?;
     Ok(updated)
 }
