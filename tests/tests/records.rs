@@ -1,0 +1,328 @@
+//! Records: writes from facility systems, the summary, the timeline, versions —
+//! all under the policy, and batched so that cost does not grow per patient.
+
+use renkei_tests::*;
+use serde_json::{Value, json};
+
+const WRITE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { index outcome record { id version kind category author { id } sourceOrganization { id } } } }";
+
+fn lab(patient: &str, source: &str, name: &str, value: &str, at: &str) -> Value {
+    json!({ "patientId": patient, "sourceRecordId": source, "effectiveAt": at,
+            "data": { "labResult": { "code": format!("LAB-{name}"), "name": name, "value": value, "unit": "%", "abnormal": "HIGH" } } })
+}
+
+fn condition(patient: &str, source: &str, name: &str, extra: Value) -> Value {
+    let mut data = json!({ "name": name, "icd10": "I10", "clinicalStatus": "ACTIVE" });
+    for (k, v) in extra.as_object().unwrap() {
+        data[k] = v.clone();
+    }
+    json!({ "patientId": patient, "sourceRecordId": source, "effectiveAt": "2026-01-10T09:00:00Z", "data": { "condition": data } })
+}
+
+/// A clinic physician's patient with consent; a care-service provider on the team.
+async fn setup(app: &TestApp) -> (String, String, String, String) {
+    let clinic = app.organization("CLINIC", "記録クリニック").await;
+    let (doctor_id, doctor) = app.member(&clinic, "PHYSICIAN").await;
+    let patient = app.patient(&doctor, "R-1").await;
+    let provider = app.organization("CARE_SERVICE_PROVIDER", "記録ヘルパー").await;
+    app.ok(
+        &doctor,
+        "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+        json!({ "i": { "patientId": patient, "organizationId": provider, "role": "CARE_SERVICE" } }),
+    )
+    .await;
+    (patient, doctor, doctor_id, provider)
+}
+
+e2e!(
+    records_of_many_kinds_are_written_in_one_batch_and_stamped_by_the_hub,
+    |app| async move {
+        let (patient, doctor, doctor_id, _) = setup(app).await;
+        let data = app
+            .ok(
+                &doctor,
+                WRITE,
+                json!({ "i": { "records": [
+                    condition(&patient, "C-1", "高血圧症", json!({})),
+                    lab(&patient, "L-1", "HbA1c", "7.2", "2026-01-05T00:00:00Z"),
+                    { "patientId": patient, "effectiveAt": "2026-01-06T00:00:00Z", "data": { "allergy": { "substance": "ペニシリン系抗菌薬", "allergyType": "DRUG", "reaction": "発疹", "severity": "MODERATE" } } },
+                    { "patientId": patient, "effectiveAt": "2026-01-07T00:00:00Z", "data": { "prescription": { "medicationType": "PRESCRIPTION", "drug": "アムロジピン錠5mg", "dose": "1錠", "route": "ORAL", "frequency": "1日1回朝食後", "startDate": "2026-01-07" } } },
+                ] } }),
+            )
+            .await;
+        let results = data["writeRecords"].as_array().unwrap();
+        assert_eq!(results.len(), 4);
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r["index"], i);
+            assert_eq!(r["outcome"], "CREATED");
+            assert_eq!(r["record"]["version"], 1);
+            assert_eq!(r["record"]["author"]["id"], doctor_id.as_str(), "the server stamps the author");
+        }
+        assert_eq!(results[1]["record"]["category"], "LAB_RESULTS");
+
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { summary {
+                    primaryPhysician { role organization { name } }
+                    activeConditions { data { ... on ConditionData { name } } }
+                    allergies { data { ... on AllergyData { substance } } }
+                    currentPrescriptions { data { ... on PrescriptionData { drug } } }
+                    latestLabResults { data { ... on LabResultData { name value } } } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        let s = &data["patient"]["summary"];
+        assert_eq!(s["primaryPhysician"]["role"], "PRIMARY_PHYSICIAN");
+        assert_eq!(s["activeConditions"][0]["data"]["name"], "高血圧症");
+        assert_eq!(s["allergies"][0]["data"]["substance"], "ペニシリン系抗菌薬");
+        assert_eq!(s["currentPrescriptions"][0]["data"]["drug"], "アムロジピン錠5mg");
+        assert_eq!(s["latestLabResults"][0]["data"]["value"], "7.2");
+    }
+);
+
+e2e!(
+    a_source_record_id_belongs_to_one_patient,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let other = app.patient(&doctor, "R-2").await;
+        app.ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "L-1", "Hb", "12", "2026-01-05T00:00:00Z")] } }))
+            .await;
+        let body = app
+            .gql(&doctor, WRITE, json!({ "i": { "records": [lab(&other, "L-1", "Hb", "12", "2026-01-05T00:00:00Z")] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT");
+    }
+);
+
+e2e!(
+    a_resubmission_updates_the_same_record_as_a_new_version,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let first = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "L-9", "eGFR", "52", "2026-02-01T00:00:00Z")] } }))
+            .await;
+        let id = first["writeRecords"][0]["record"]["id"].clone();
+        // Identical: nothing changes.
+        let same = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "L-9", "eGFR", "52", "2026-02-01T00:00:00Z")] } }))
+            .await;
+        assert_eq!(same["writeRecords"][0]["outcome"], "UNCHANGED");
+        assert_eq!(same["writeRecords"][0]["record"]["version"], 1);
+        // Corrected: same record, version 2; version 1 stays readable.
+        let fixed = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "L-9", "eGFR", "48", "2026-02-01T00:00:00Z")] } }))
+            .await;
+        assert_eq!(fixed["writeRecords"][0]["outcome"], "UPDATED");
+        assert_eq!(fixed["writeRecords"][0]["record"]["id"], id);
+        assert_eq!(fixed["writeRecords"][0]["record"]["version"], 2);
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline(kinds: [LAB_RESULT]) { edges { node { version data { ... on LabResultData { value } } history { version data { ... on LabResultData { value } } } } } } } }", json!({ "id": patient }))
+            .await;
+        let edges = data["patient"]["timeline"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 1, "no duplicate: {data}");
+        assert_eq!(edges[0]["node"]["data"]["value"], "48");
+        assert_eq!(edges[0]["node"]["history"], json!([{ "version": 1, "data": { "value": "52" } }]));
+    }
+);
+
+e2e!(
+    a_bad_item_names_its_index_and_field_and_nothing_is_written,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let mut bad = lab(&patient, "L-2", "HbA1c", "7.0", "2026-01-05T00:00:00Z");
+        bad["data"]["labResult"]["referenceLow"] = json!(9.0);
+        bad["data"]["labResult"]["referenceHigh"] = json!(4.0);
+        let body = app
+            .gql(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "L-1", "Hb", "12", "2026-01-05T00:00:00Z"), bad] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
+        let field = body["errors"][0]["extensions"]["field"].as_str().unwrap();
+        assert!(field.starts_with("input.records[1].data.labResult."), "{field}");
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline { edges { cursor } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(data["patient"]["timeline"]["edges"], json!([]), "all or nothing");
+
+        // A second kind in one item, an empty batch, a future time: refused too.
+        let mut two = lab(&patient, "L-3", "Hb", "12", "2026-01-05T00:00:00Z");
+        two["data"]["allergy"] = json!({ "substance": "卵", "allergyType": "FOOD", "severity": "MILD" });
+        let body = app.gql(&doctor, WRITE, json!({ "i": { "records": [two] } })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
+        let body = app.gql(&doctor, WRITE, json!({ "i": { "records": [] } })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
+        let body = app
+            .gql(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "L-4", "Hb", "12", "2099-01-01T00:00:00Z")] } }))
+            .await;
+        assert_eq!(body["errors"][0]["extensions"]["field"], "input.records[0].effectiveAt");
+    }
+);
+
+e2e!(
+    a_record_entered_in_error_leaves_the_summary_but_not_the_history,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let data = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": [condition(&patient, "C-1", "胃癌", json!({ "icd10": "C16.9" }))] } }))
+            .await;
+        let id = data["writeRecords"][0]["record"]["id"].clone();
+        let data = app
+            .ok(&doctor, "mutation($id: ID!) { markRecordEnteredInError(recordId: $id) { status version } }", json!({ "id": id }))
+            .await;
+        assert_eq!(data["markRecordEnteredInError"], json!({ "status": "ENTERED_IN_ERROR", "version": 2 }));
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { summary { activeConditions { id } } timeline(includeEnteredInError: true) { edges { node { status history { status } } } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(data["patient"]["summary"]["activeConditions"], json!([]));
+        assert_eq!(data["patient"]["timeline"]["edges"][0]["node"]["status"], "ENTERED_IN_ERROR");
+        assert_eq!(data["patient"]["timeline"]["edges"][0]["node"]["history"], json!([{ "status": "ACTIVE" }]));
+        let body = app
+            .gql(&doctor, "mutation($id: ID!) { markRecordEnteredInError(recordId: $id) { status } }", json!({ "id": id }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"));
+    }
+);
+
+e2e!(
+    the_summary_and_timeline_show_each_profession_only_its_categories,
+    |app| async move {
+        let (patient, doctor, _, provider) = setup(app).await;
+        app.ok(
+            &doctor,
+            WRITE,
+            json!({ "i": { "records": [
+                lab(&patient, "L-1", "HbA1c", "7.2", "2026-01-05T00:00:00Z"),
+                condition(&patient, "C-1", "うつ病", json!({ "icd10": "F32.9", "sensitivity": "PSYCHIATRIC" })),
+                condition(&patient, "C-2", "高血圧症", json!({})),
+            ] } }),
+        )
+        .await;
+        // ADL is the care side's to write (a physician only reads it).
+        let (_, manager) = app.member(&provider, "CARE_MANAGER").await;
+        let adl = json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-08T00:00:00Z", "data": { "adlAssessment": { "eating": "INDEPENDENT", "walking": "PARTIAL_ASSISTANCE" } } }] } });
+        let body = app.gql(&doctor, WRITE, adl.clone()).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        app.ok(&manager, WRITE, adl).await;
+        let (_, worker) = app.member(&provider, "CARE_WORKER").await;
+        let q = "query($id: ID!) { patient(id: $id) { summary { latestLabResults { id } latestAdl { id } } timeline { edges { node { kind } } } } }";
+        let body = app.gql(&worker, q, json!({ "id": patient })).await;
+        assert!(body["data"]["patient"]["summary"]["latestLabResults"].is_null());
+        assert_eq!(errors_at(&body, &["patient", "summary", "latestLabResults"])[0]["category"], "LAB_RESULTS");
+        assert!(body["data"]["patient"]["summary"]["latestAdl"]["id"].is_string(), "{body}");
+        let kinds: Vec<&str> = body["data"]["patient"]["timeline"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["ADL_ASSESSMENT"], "the timeline holds only what the care worker may read");
+        // Asking for lab results by kind is answered with FORBIDDEN_FIELD, not an empty list.
+        let body = app
+            .gql(&worker, "query($id: ID!) { patient(id: $id) { timeline(kinds: [LAB_RESULT]) { edges { cursor } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(errors_at(&body, &["patient", "timeline"])[0]["code"], "FORBIDDEN_FIELD");
+
+        // A care manager reads conditions, but not the psychiatric one.
+        let data = app
+            .ok(&manager, "query($id: ID!) { patient(id: $id) { summary { activeConditions { data { ... on ConditionData { name } } } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(data["patient"]["summary"]["activeConditions"], json!([{ "data": { "name": "高血圧症" } }]));
+        // The physician sees both.
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { summary { activeConditions { id } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(data["patient"]["summary"]["activeConditions"].as_array().unwrap().len(), 2);
+
+        // Writes follow the matrix: a care worker may not write lab results.
+        let body = app
+            .gql(&worker, WRITE, json!({ "i": { "records": [lab(&patient, "W-1", "Hb", "12", "2026-01-05T00:00:00Z")] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        app.ok(
+            &worker,
+            WRITE,
+            json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-09T00:00:00Z", "data": { "dailyObservation": { "observation": "食欲低下あり", "concern": true } } }] } }),
+        )
+        .await;
+    }
+);
+
+e2e!(
+    the_timeline_pages_newest_first_and_filters_by_kind_and_period,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let records: Vec<Value> = (1..=7)
+            .map(|d| lab(&patient, &format!("L-{d}"), &format!("T{d}"), "1", &format!("2026-01-0{d}T00:00:00Z")))
+            .chain([condition(&patient, "C-1", "高血圧症", json!({}))])
+            .collect();
+        app.ok(&doctor, WRITE, json!({ "i": { "records": records } })).await;
+        let page = |after: Option<String>| {
+            let patient = patient.clone();
+            let doctor = doctor.clone();
+            async move {
+                app.ok(&doctor, "query($id: ID!, $a: String) { patient(id: $id) { timeline(kinds: [LAB_RESULT], first: 3, after: $a) { edges { node { effectiveAt } } pageInfo { hasNextPage endCursor } } } }", json!({ "id": patient, "a": after }))
+                    .await["patient"]["timeline"]
+                    .clone()
+            }
+        };
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let t = page(after.clone()).await;
+            for e in t["edges"].as_array().unwrap() {
+                seen.push(e["node"]["effectiveAt"].as_str().unwrap().to_string());
+            }
+            if t["pageInfo"]["hasNextPage"] != true {
+                break;
+            }
+            after = t["pageInfo"]["endCursor"].as_str().map(str::to_string);
+        }
+        assert_eq!(seen.len(), 7);
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, sorted, "newest first");
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline(from: \"2026-01-03T00:00:00Z\", to: \"2026-01-05T00:00:00Z\") { edges { node { kind } } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(data["patient"]["timeline"]["edges"].as_array().unwrap().len(), 2);
+        let body = app
+            .gql(&doctor, "query($id: ID!) { patient(id: $id) { timeline(after: \"bogus\") { edges { cursor } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
+    }
+);
+
+const SUMMARY: &str = "{ careTeamPatients(first: 50) { edges { node { id name summary {
+    primaryPhysician { organization { name } member { name } } careManager { organization { name } }
+    activeConditions { data { ... on ConditionData { name } } } allergies { id } currentPrescriptions { id }
+    latestDispensing { id } latestLabResults { id data { ... on LabResultData { value } } }
+    careCertification { id } latestAdl { id } carePlan { id } familyCareCapacity { id }
+    homeEnvironment { id } latestAdvanceCarePlan { id } } } } } }";
+
+e2e!(
+    the_cost_of_summaries_does_not_grow_with_records_or_patients,
+    |app| async move {
+        let (first, doctor, _, _) = setup(app).await;
+        let (_, few) = app.count_statements(&doctor, SUMMARY, json!({})).await;
+
+        // Many more records for the same patient …
+        let records: Vec<Value> = (0..60)
+            .map(|i| lab(&first, &format!("M-{i}"), &format!("T{}", i % 12), &i.to_string(), &format!("2025-{:02}-{:02}T00:00:00Z", 1 + i % 12, 1 + i / 12)))
+            .collect();
+        app.ok(&doctor, WRITE, json!({ "i": { "records": records } })).await;
+        let (body, many_records) = app.count_statements(&doctor, SUMMARY, json!({})).await;
+        assert_eq!(body["data"]["careTeamPatients"]["edges"][0]["node"]["summary"]["latestLabResults"].as_array().unwrap().len(), 12);
+        // … and many more patients, each with records.
+        for i in 0..24 {
+            let p = app.patient(&doctor, &format!("R-X{i}")).await;
+            app.ok(&doctor, WRITE, json!({ "i": { "records": [lab(&p, &format!("X{i}-L"), "HbA1c", "6.5", "2026-01-05T00:00:00Z"), condition(&p, &format!("X{i}-C"), "高血圧症", json!({}))] } })).await;
+        }
+        let (body, many_patients) = app.count_statements(&doctor, SUMMARY, json!({})).await;
+        assert_eq!(body["data"]["careTeamPatients"]["edges"].as_array().unwrap().len(), 25, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+        // One statement per loader and level, plus the audit append: a
+        // constant. (DataLoader batches by a 1 ms window, so a loader may
+        // occasionally split into two batches; per-patient queries would
+        // cost 25 or more.)
+        const BOUND: u64 = 20;
+        assert!(few <= BOUND, "one patient's summary costs {few} statements");
+        assert!(many_records <= BOUND, "60 more records: {many_records} statements");
+        assert!(many_patients <= BOUND, "25 patients: {many_patients} statements");
+    }
+);
