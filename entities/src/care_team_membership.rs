@@ -15,6 +15,10 @@ pub struct Model {
     pub end_date: Option<Date>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The organisation whose caller added this row (stamped by the hub).
+    pub recorded_by_organization: Option<Uuid>,
+    /// The member who added it, when a member did (not a system).
+    pub recorded_by_member: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

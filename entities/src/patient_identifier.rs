@@ -11,6 +11,10 @@ pub struct Model {
     pub local_id: String,
     pub patient_id: Uuid,
     pub created_at: DateTimeUtc,
+    /// The organisation whose caller added this row (stamped by the hub).
+    pub recorded_by_organization: Option<Uuid>,
+    /// The member who added it, when a member did (not a system).
+    pub recorded_by_member: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

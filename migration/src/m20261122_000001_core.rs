@@ -69,6 +69,8 @@ enum PatientIdentifiers {
     LocalId,
     PatientId,
     CreatedAt,
+    RecordedByOrganization,
+    RecordedByMember,
 }
 
 #[derive(DeriveIden)]
@@ -83,6 +85,8 @@ enum CareTeamMemberships {
     EndDate,
     CreatedAt,
     UpdatedAt,
+    RecordedByOrganization,
+    RecordedByMember,
 }
 
 #[derive(DeriveIden)]
@@ -269,6 +273,18 @@ impl MigrationTrait for Migration {
                     .col(text(PatientIdentifiers::LocalId))
                     .col(uuid_ref(PatientIdentifiers::PatientId))
                     .col(timestamp(PatientIdentifiers::CreatedAt))
+                    // Who linked it (stamped by the hub; null only for rows
+                    // seeded without an author).
+                    .col(
+                        ColumnDef::new(PatientIdentifiers::RecordedByOrganization)
+                            .uuid()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(PatientIdentifiers::RecordedByMember)
+                            .uuid()
+                            .null(),
+                    )
                     .foreign_key(&mut fk(
                         "fk_identifiers_organization",
                         (
@@ -323,6 +339,16 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(CareTeamMemberships::EndDate).date().null())
                     .col(timestamp(CareTeamMemberships::CreatedAt))
                     .col(timestamp(CareTeamMemberships::UpdatedAt))
+                    .col(
+                        ColumnDef::new(CareTeamMemberships::RecordedByOrganization)
+                            .uuid()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(CareTeamMemberships::RecordedByMember)
+                            .uuid()
+                            .null(),
+                    )
                     .foreign_key(&mut fk(
                         "fk_care_team_patient",
                         (CareTeamMemberships::Table, CareTeamMemberships::PatientId),

@@ -50,12 +50,35 @@
 //! - patient 15 has a plain consent and objects to emergency
 //!   (break-the-glass) access (救急時閲覧を希望しない).
 //!
+//! Records (about 12,000; 30 to 90 a patient), written by the team member whose
+//! work they are, from April 2024 to the day before the reference date and
+//! never after a patient left the team: 2–5 conditions (ICD-10), 3–8
+//! prescriptions (generic names, YJ-shaped codes; for those at home most run
+//! past 2026-04-01 and one at least is a long-term order without end, current
+//! whenever the demo is looked at), the pharmacy's dispensing every 4–8 weeks,
+//! blood tests every 1–3 months (JLAC10-shaped codes, reference ranges, flags),
+//! allergies, a few infections and contraindications, vital signs; the visiting
+//! nurse's reports, the care workers' observations, the dentist's records and
+//! the hospital's letters where they are on the team (a discharge summary for
+//! each past admission); a care certification, care plan, ADL assessments,
+//! home, key person and services for everyone; ACP for about four in ten, some
+//! in two versions. Patient 0 (`K-000003`) has an ordinary, complete chart. The
+//! exceptions:
+//! - patient 32 (`K-000026` at organisation 3) has a stomach cancer that has
+//!   not been told to them: the diagnosis, the endoscopy report and the
+//!   hospital's letter are `undisclosed`, the only such records;
+//! - patient 12 (whose consent excludes the category) has depression and
+//!   patient 34 (`K-000030` at organisation 3) schizophrenia, the only
+//!   records in `SENSITIVE_PSYCHIATRIC`.
+//!
 //! Everything — ids, names, dates — comes from a fixed seed and the fixed
 //! reference date 2026-04-01, never from the clock or the OS, so every run on
 //! SQLite or PostgreSQL writes the same rows. [`seed`] inserts only rows whose
 //! primary key is not there yet, so running it again adds nothing.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeDelta, Utc};
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, TransactionTrait,
     TryInsertResult,
@@ -67,9 +90,23 @@ use crate::domain::{
     MemberStatus, OrganizationKind as Kind, PatientStatus, PlaceOfDeath, Profession as Prof, Sex,
 };
 use crate::error::ApiResult;
+use crate::graphql::Date;
+use crate::records::{
+    AbnormalFlag, AdlAssessmentData, AdlLevel, AdvanceCarePlanData, AllergyData, AllergySeverity,
+    AllergyType, AssessmentData, CareCapacity, CareCertificationData, CareLevel, CarePlanData,
+    ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus, ConditionData,
+    ConditionSensitivity, DailyObservationData, DentureData, DentureType, DispensingData,
+    DrugContraindicationData, FamilyCareCapacityData, HomeEnvironmentData, HousingType,
+    ImagingModality, ImagingReportData, InfectionData, InfectionResult, Jaw, LabResultData,
+    MedicationManagementReportData, MedicationRoute, MedicationType, OralFindingData,
+    OralHygieneData, Pathogen, PlaceWish, PlannedService, PrescriptionData, Rating, RecordData,
+    RecordKind, ServiceUseData, SummaryRule, SwallowingAssessmentData, VisitingDentalNoteData,
+    VisitingNurseReportData, VitalSignsData, Wish,
+};
+use crate::services::records::ACTIVE;
 use entities::{
     care_team_membership, consent, emergency_objection, member, organization,
-    organization_capability, patient, patient_identifier,
+    organization_capability, patient, patient_identifier, record,
 };
 
 /// Counts of what one run inserted (all zero on a second run).
@@ -82,6 +119,7 @@ pub struct SeedReport {
     pub care_team_memberships: usize,
     pub consents: usize,
     pub emergency_objections: usize,
+    pub records: usize,
 }
 
 /// Inserts the demo region, in one transaction, skipping rows that exist.
@@ -99,6 +137,9 @@ pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
     let consents = insert_new::<consent::Entity>(&txn, region.consents).await?;
     let emergency_objections =
         insert_new::<emergency_objection::Entity>(&txn, region.objections).await?;
+    let records =
+        insert_batched::<record::Entity>(&txn, region.records, record_size, RECORD_BATCH_BYTES)
+            .await?;
     txn.commit().await?;
     let report = SeedReport {
         organizations,
@@ -108,6 +149,7 @@ pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
         care_team_memberships,
         consents,
         emergency_objections,
+        records,
     };
     tracing::info!(?report, "demo region seeded");
     Ok(report)
@@ -134,10 +176,41 @@ pub fn demo_patient_id(n: usize) -> Uuid {
 /// small.
 const BATCH: usize = 100;
 
-/// Inserts `rows` in batches; a row whose primary key exists is skipped
-/// (`ON CONFLICT DO NOTHING`, the same on SQLite and PostgreSQL). Returns the
-/// number of rows actually inserted.
+/// Bytes of records per `INSERT` (estimated by [`record_size`]): about 20
+/// records. Records are larger than the other rows, and over TCP a PostgreSQL
+/// statement of more than some 20 KB stalls for about 40 ms (Nagle's
+/// algorithm meeting a delayed acknowledgement: the driver does not set
+/// `TCP_NODELAY`) — at 100 records a statement the seed took 7 s instead of 1.
+const RECORD_BATCH_BYTES: usize = 8 * 1024;
+
+/// A record's rough size on the wire: the payload, the short strings and the
+/// fixed-width columns.
+fn record_size(r: &record::Model) -> usize {
+    let strings = r.kind.len() + r.category.len() + r.status.len();
+    let optional = (r.source_record_id.as_ref().map_or(0, String::len))
+        + r.series_key.as_ref().map_or(0, String::len);
+    160 + r.data.len() + strings + optional
+}
+
+/// Inserts `rows` in batches of [`BATCH`]; a row whose primary key exists is
+/// skipped (`ON CONFLICT DO NOTHING`, the same on SQLite and PostgreSQL).
+/// Returns the number of rows actually inserted.
 async fn insert_new<E>(txn: &DatabaseTransaction, rows: Vec<E::Model>) -> Result<usize, DbErr>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+{
+    insert_batched::<E>(txn, rows, |_| 1, BATCH).await
+}
+
+/// [`insert_new`] with batches that end once the rows' `size` reaches `budget`
+/// (a batch has at least one row and at most [`BATCH`]).
+async fn insert_batched<E>(
+    txn: &DatabaseTransaction,
+    rows: Vec<E::Model>,
+    size: impl Fn(&E::Model) -> usize,
+    budget: usize,
+) -> Result<usize, DbErr>
 where
     E: EntityTrait,
     E::Model: IntoActiveModel<E::ActiveModel>,
@@ -145,11 +218,15 @@ where
     let mut inserted = 0;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let batch: Vec<E::ActiveModel> = rows
-            .by_ref()
-            .take(BATCH)
-            .map(IntoActiveModel::into_active_model)
-            .collect();
+        let mut batch: Vec<E::ActiveModel> = Vec::with_capacity(BATCH);
+        let mut used = 0;
+        while let Some(row) = rows.next_if(|r| batch.is_empty() || used + size(r) <= budget) {
+            used += size(&row);
+            batch.push(row.into_active_model());
+            if batch.len() == BATCH {
+                break;
+            }
+        }
         let result = E::insert_many(batch)
             .on_conflict_do_nothing()
             .exec_without_returning(txn)
@@ -221,6 +298,11 @@ impl SplitMix64 {
     fn days_after(&mut self, from: NaiveDate, within: usize) -> NaiveDate {
         from + Days::new(self.below(within) as u64)
     }
+
+    /// A number in `low..high`.
+    fn uniform(&mut self, low: f64, high: f64) -> f64 {
+        low + (high - low) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -232,6 +314,7 @@ enum Table {
     Membership,
     Consent,
     EmergencyObjection,
+    Record,
 }
 
 /// A UUIDv7-shaped id: time part `FIXED_MILLIS + n` (so ids sort by `n` and are
@@ -564,6 +647,14 @@ const TOWN_DISTRICTS: [NamePart; 4] = [
     ("中央", "098-7301"), ("川端", "098-7302"), ("東山", "098-7303"), ("豊田", "098-7304"),
 ];
 
+/// The name of member `n` (an index in [`MEMBERS`]) and its reading.
+fn member_name(n: usize) -> (String, String) {
+    // 11 is coprime to 40, so no two members share a family name.
+    let family = FAMILY[(n * 11 + 5) % FAMILY.len()];
+    let given = STAFF_GIVEN[(n * 7) % STAFF_GIVEN.len()];
+    full_name(family, given)
+}
+
 fn full_name(family: NamePart, given: NamePart) -> (String, String) {
     (
         format!("{}\u{3000}{}", family.0, given.0),
@@ -585,6 +676,7 @@ struct Region {
     memberships: Vec<care_team_membership::Model>,
     consents: Vec<consent::Model>,
     objections: Vec<emergency_objection::Model>,
+    records: Vec<record::Model>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -823,10 +915,7 @@ fn region() -> Region {
         .iter()
         .enumerate()
         .map(|(n, spec)| {
-            // 11 is coprime to 40, so no two members share a family name.
-            let family = FAMILY[(n * 11 + 5) % FAMILY.len()];
-            let given = STAFF_GIVEN[(n * 7) % STAFF_GIVEN.len()];
-            let (name, kana) = full_name(family, given);
+            let (name, kana) = member_name(n);
             member::Model {
                 id: demo_id(Table::Member, n),
                 organization_id: demo_organization_id(spec.org),
@@ -846,6 +935,7 @@ fn region() -> Region {
     let mut memberships = Vec::new();
     // The last local number handed out by each organisation.
     let mut last_number = [0usize; ORGS.len()];
+    let mut stories = Vec::with_capacity(PATIENTS);
     for n in 0..PATIENTS {
         let area = if rng.chance(70) {
             Area::City
@@ -918,9 +1008,12 @@ fn region() -> Region {
                 local_id: style.format(last_number[slot.org], slot.start.year()),
                 patient_id,
                 created_at: now,
+                // Each facility linked its own number.
+                recorded_by_organization: Some(demo_organization_id(slot.org)),
+                recorded_by_member: None,
             });
         }
-        for slot in team {
+        for slot in &team {
             memberships.push(care_team_membership::Model {
                 id: demo_id(Table::Membership, memberships.len()),
                 patient_id,
@@ -931,10 +1024,21 @@ fn region() -> Region {
                 end_date: slot.end,
                 created_at: now,
                 updated_at: now,
+                recorded_by_organization: Some(demo_organization_id(slot.org)),
+                recorded_by_member: None,
             });
         }
+        stories.push(Story {
+            family,
+            sex,
+            age,
+            area,
+            fate,
+            team,
+        });
     }
     let (consents, objections) = consents(&patients, &memberships);
+    let records = records(&patients, &stories);
     Region {
         organizations,
         capabilities,
@@ -944,6 +1048,7 @@ fn region() -> Region {
         memberships,
         consents,
         objections,
+        records,
     }
 }
 
@@ -1174,6 +1279,2340 @@ fn phone(rng: &mut SplitMix64, area: Area) -> Option<String> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Records: what each patient's care team has shared.
+
+/// Seeds the records, added after the consents: each patient's chart is drawn
+/// from a stream of its own (this seed and the patient's number), so a change
+/// to one chart leaves every other row as it was.
+const RECORD_SEED: u64 = 0x5EED_2026_0401_0003;
+/// The first day records describe: the network went live in April 2024.
+const RECORDS_FROM: NaiveDate = ymd(2024, 4, 1);
+/// Patient `n`'s `i`-th record is record number `n * RECORD_BLOCK + i`: its id
+/// and its source record ID (`DEMO-<number>`).
+const RECORD_BLOCK: usize = 1_000;
+/// The patient whose stomach cancer has not been told to them (未告知):
+/// `K-000026` at the in-home-care clinic, with the city hospital on the team.
+const UNDISCLOSED_CANCER: usize = 32;
+/// The patients with a psychiatric condition: the one whose consent excludes
+/// SENSITIVE_PSYCHIATRIC, and one whose consent does not.
+const DEPRESSION: usize = EXCLUDED_CATEGORIES;
+const SCHIZOPHRENIA: usize = 34;
+
+/// What a patient's records are made from, besides the patient row.
+struct Story {
+    family: NamePart,
+    sex: Sex,
+    age: usize,
+    area: Area,
+    fate: Fate,
+    team: Vec<Slot>,
+}
+
+/// How much of a drug a number of days of treatment takes.
+#[derive(Clone, Copy)]
+enum Supply {
+    /// Units a day.
+    Daily(f64),
+    /// Units a week (a weekly tablet).
+    Weekly(f64),
+    /// Units per 28 days (a pen, an inhaler).
+    Monthly(f64),
+}
+
+impl Supply {
+    fn quantity(self, days: i32) -> f64 {
+        let days = f64::from(days);
+        match self {
+            Supply::Daily(units) => units * days,
+            Supply::Weekly(units) => units * (days / 7.0).ceil(),
+            Supply::Monthly(units) => units * (days / 28.0).ceil(),
+        }
+    }
+}
+
+/// A product as prescribed. The names are generic names; the YJ codes have the
+/// code's shape (drug class, ingredient, form, strength) but are not looked
+/// up in the master.
+struct Drug {
+    name: &'static str,
+    yj: &'static str,
+    dose: &'static str,
+    frequency: &'static str,
+    route: MedicationRoute,
+    supply: Supply,
+    unit: &'static str,
+}
+
+const fn tablet(
+    name: &'static str,
+    yj: &'static str,
+    dose: &'static str,
+    frequency: &'static str,
+    per_day: f64,
+) -> Drug {
+    Drug {
+        name,
+        yj,
+        dose,
+        frequency,
+        route: MedicationRoute::Oral,
+        supply: Supply::Daily(per_day),
+        unit: "錠",
+    }
+}
+
+#[rustfmt::skip]
+mod drugs {
+    use super::{Drug, Supply, tablet};
+    use crate::records::MedicationRoute;
+
+    pub const AMLODIPINE: Drug = tablet("アムロジピン錠5mg", "2171022F2020", "1錠", "1日1回朝食後", 1.0);
+    pub const CANDESARTAN: Drug = tablet("カンデサルタン錠8mg", "2149040F3029", "1錠", "1日1回朝食後", 1.0);
+    pub const ENALAPRIL: Drug = tablet("エナラプリルマレイン酸塩錠5mg", "2144002F2024", "1錠", "1日1回朝食後", 1.0);
+    pub const METFORMIN: Drug = tablet("メトホルミン塩酸塩錠250mgMT", "3962002F1040", "1錠", "1日2回朝夕食後", 2.0);
+    pub const SITAGLIPTIN: Drug = tablet("シタグリプチン錠50mg", "3969010F2028", "1錠", "1日1回朝食後", 1.0);
+    pub const GLARGINE: Drug = Drug {
+        name: "インスリン グラルギンBS注ミリオペン", yj: "2492415G4020", dose: "8単位",
+        frequency: "1日1回就寝前", route: MedicationRoute::Injection, supply: Supply::Monthly(1.0),
+        unit: "キット",
+    };
+    pub const ROSUVASTATIN: Drug = tablet("ロスバスタチン錠2.5mg", "2189017F1026", "1錠", "1日1回夕食後", 1.0);
+    pub const ATORVASTATIN: Drug = tablet("アトルバスタチン錠10mg", "2189015F2023", "1錠", "1日1回夕食後", 1.0);
+    pub const FUROSEMIDE: Drug = tablet("フロセミド錠20mg", "2139005F1030", "1錠", "1日1回朝食後", 1.0);
+    pub const BISOPROLOL: Drug = tablet("ビソプロロールフマル酸塩錠2.5mg", "2123016F2030", "1錠", "1日1回朝食後", 1.0);
+    pub const SPIRONOLACTONE: Drug = tablet("スピロノラクトン錠25mg", "2133001F1020", "1錠", "1日1回朝食後", 1.0);
+    pub const WARFARIN: Drug = tablet("ワルファリンカリウム錠1mg", "3332001F1067", "2錠", "1日1回朝食後", 2.0);
+    pub const APIXABAN: Drug = tablet("アピキサバン錠2.5mg", "3339004F1022", "1錠", "1日2回朝夕食後", 2.0);
+    pub const ASPIRIN: Drug = tablet("アスピリン腸溶錠100mg", "3399007H1021", "1錠", "1日1回朝食後", 1.0);
+    pub const CLOPIDOGREL: Drug = tablet("クロピドグレル錠75mg", "3399008F2020", "1錠", "1日1回朝食後", 1.0);
+    pub const DONEPEZIL: Drug = tablet("ドネペジル塩酸塩錠5mg", "1190012F2028", "1錠", "1日1回朝食後", 1.0);
+    pub const MEMANTINE: Drug = tablet("メマンチン塩酸塩OD錠20mg", "1190018F4023", "1錠", "1日1回夕食後", 1.0);
+    pub const YOKUKANSAN: Drug = Drug {
+        name: "抑肝散エキス顆粒（医療用）", yj: "5200140D1037", dose: "2.5g",
+        frequency: "1日2回朝夕食前", route: MedicationRoute::Oral, supply: Supply::Daily(2.0),
+        unit: "包",
+    };
+    pub const ALENDRONATE: Drug = Drug {
+        name: "アレンドロン酸錠35mg", yj: "3999018F2025", dose: "1錠", frequency: "週1回起床時",
+        route: MedicationRoute::Oral, supply: Supply::Weekly(1.0), unit: "錠",
+    };
+    pub const ELDECALCITOL: Drug = Drug {
+        name: "エルデカルシトールカプセル0.75μg", yj: "3112004M2020", dose: "1カプセル",
+        frequency: "1日1回朝食後", route: MedicationRoute::Oral, supply: Supply::Daily(1.0),
+        unit: "カプセル",
+    };
+    pub const LOXOPROFEN_TAPE: Drug = Drug {
+        name: "ロキソプロフェンNaテープ100mg", yj: "2649735S2033", dose: "1枚",
+        frequency: "1日1回 膝に貼付", route: MedicationRoute::Topical, supply: Supply::Daily(1.0),
+        unit: "枚",
+    };
+    pub const ACETAMINOPHEN: Drug = tablet("アセトアミノフェン錠200mg", "1141007F1063", "2錠", "1日3回毎食後", 6.0);
+    pub const LEVODOPA: Drug = tablet("レボドパ・カルビドパ配合錠L100", "1169101F1030", "1錠", "1日3回毎食後", 3.0);
+    pub const TIOTROPIUM: Drug = Drug {
+        name: "チオトロピウム吸入用2.5μg（60吸入）", yj: "2259707G1023", dose: "2吸入",
+        frequency: "1日1回", route: MedicationRoute::Inhalation, supply: Supply::Monthly(1.0),
+        unit: "本",
+    };
+    pub const TAMSULOSIN: Drug = tablet("タムスロシン塩酸塩OD錠0.2mg", "2590008F2025", "1錠", "1日1回朝食後", 1.0);
+    pub const LANSOPRAZOLE: Drug = tablet("ランソプラゾールOD錠15mg", "2329023F2020", "1錠", "1日1回朝食後", 1.0);
+    pub const MAGNESIUM_OXIDE: Drug = tablet("酸化マグネシウム錠330mg", "2344009F1030", "1錠", "1日3回毎食後", 3.0);
+    pub const SENNOSIDE: Drug = tablet("センノシド錠12mg", "2354003F2011", "2錠", "1日1回就寝前", 2.0);
+    pub const SUVOREXANT: Drug = tablet("スボレキサント錠15mg", "1190023F1027", "1錠", "1日1回就寝前", 1.0);
+    pub const FEBUXOSTAT: Drug = tablet("フェブキソスタット錠20mg", "3949003F2024", "1錠", "1日1回朝食後", 1.0);
+    pub const BICALUTAMIDE: Drug = tablet("ビカルタミド錠80mg", "4291009F1026", "1錠", "1日1回朝食後", 1.0);
+    pub const LIMAPROST: Drug = tablet("リマプロスト アルファデクス錠5μg", "3399003F1036", "1錠", "1日3回毎食後", 3.0);
+    pub const LEVOTHYROXINE: Drug = tablet("レボチロキシンナトリウム錠50μg", "2431004F1025", "1錠", "1日1回朝食前", 1.0);
+    pub const REBAMIPIDE: Drug = tablet("レバミピド錠100mg", "2329021F1030", "1錠", "1日3回毎食後", 3.0);
+    // Short courses and a discontinued painkiller.
+    pub const CEFCAPENE: Drug = tablet("セフカペン ピボキシル塩酸塩錠100mg", "6132016F1020", "1錠", "1日3回毎食後", 3.0);
+    pub const LEVOFLOXACIN: Drug = tablet("レボフロキサシン錠250mg", "6241013F1020", "1錠", "1日1回朝食後", 1.0);
+    pub const VALACICLOVIR: Drug = tablet("バラシクロビル錠500mg", "6250019F1020", "2錠", "1日3回毎食後", 6.0);
+    pub const LOXOPROFEN: Drug = tablet("ロキソプロフェンナトリウム錠60mg", "1149019F1560", "1錠", "1日3回毎食後", 3.0);
+}
+
+use drugs::*;
+
+/// A chronic condition of the patients at home, and what it is treated with.
+struct Dx {
+    name: &'static str,
+    icd10: &'static str,
+    /// Relative frequency among the patients it can apply to.
+    weight: u64,
+    /// Only patients of this sex have it.
+    sex: Option<Sex>,
+    /// What it adds to the need for care.
+    frailty: usize,
+    /// Alternative regimens; one is prescribed.
+    regimens: &'static [&'static [&'static Drug]],
+    note: Option<&'static str>,
+    sensitivity: Option<ConditionSensitivity>,
+}
+
+const fn dx(
+    name: &'static str,
+    icd10: &'static str,
+    weight: u64,
+    frailty: usize,
+    regimens: &'static [&'static [&'static Drug]],
+) -> Dx {
+    Dx {
+        name,
+        icd10,
+        weight,
+        sex: None,
+        frailty,
+        regimens,
+        note: None,
+        sensitivity: None,
+    }
+}
+
+const fn of_sex(d: Dx, sex: Sex) -> Dx {
+    Dx {
+        sex: Some(sex),
+        ..d
+    }
+}
+
+const fn noted(d: Dx, note: &'static str) -> Dx {
+    Dx {
+        note: Some(note),
+        ..d
+    }
+}
+
+const fn psychiatric(d: Dx) -> Dx {
+    Dx {
+        sensitivity: Some(ConditionSensitivity::Psychiatric),
+        ..d
+    }
+}
+
+const HYPERTENSION: Dx = dx(
+    "高血圧症",
+    "I10",
+    0,
+    0,
+    &[
+        &[&AMLODIPINE],
+        &[&AMLODIPINE, &CANDESARTAN],
+        &[&ENALAPRIL],
+        &[&CANDESARTAN],
+    ],
+);
+const DIABETES: Dx = noted(
+    dx(
+        "2型糖尿病",
+        "E11.9",
+        25,
+        0,
+        &[
+            &[&METFORMIN],
+            &[&SITAGLIPTIN],
+            &[&METFORMIN, &SITAGLIPTIN],
+            &[&SITAGLIPTIN, &GLARGINE],
+        ],
+    ),
+    "高齢者のため HbA1c 8.0% 未満を目標とし、低血糖に注意",
+);
+const OSTEOPOROSIS: Dx = noted(
+    of_sex(
+        dx(
+            "骨粗鬆症",
+            "M81.9",
+            22,
+            0,
+            &[&[&ALENDRONATE, &ELDECALCITOL], &[&ELDECALCITOL]],
+        ),
+        Sex::Female,
+    ),
+    "腰椎圧迫骨折の既往あり",
+);
+const KNEE_OA: Dx = dx(
+    "変形性膝関節症",
+    "M17.9",
+    14,
+    1,
+    &[&[&LOXOPROFEN_TAPE], &[&ACETAMINOPHEN, &LOXOPROFEN_TAPE]],
+);
+
+#[rustfmt::skip]
+static CHRONIC: [&Dx; 20] = [
+    &DIABETES,
+    &dx("脂質異常症", "E78.5", 22, 0, &[&[&ROSUVASTATIN], &[&ATORVASTATIN]]),
+    &noted(dx("慢性心不全", "I50.9", 10, 1, &[&[&FUROSEMIDE, &BISOPROLOL], &[&FUROSEMIDE, &SPIRONOLACTONE]]), "心エコーで EF 40% 前後。体重増加（2kg/週）時は連絡を"),
+    &dx("心房細動", "I48.9", 9, 0, &[&[&WARFARIN], &[&APIXABAN]]),
+    &dx("脳梗塞後遺症", "I69.3", 11, 2, &[&[&ASPIRIN], &[&CLOPIDOGREL]]),
+    &noted(dx("アルツハイマー型認知症", "G30.9", 17, 2, &[&[&DONEPEZIL], &[&DONEPEZIL, &YOKUKANSAN], &[&MEMANTINE]]), "HDS-R 15点。短期記憶障害が主体"),
+    &OSTEOPOROSIS,
+    &noted(dx("慢性腎臓病", "N18.3", 11, 0, &[&[]]), "腎排泄型薬剤は用量に注意"),
+    &KNEE_OA,
+    &dx("パーキンソン病", "G20", 4, 2, &[&[&LEVODOPA]]),
+    &of_sex(dx("慢性閉塞性肺疾患", "J44.9", 6, 1, &[&[&TIOTROPIUM]]), Sex::Male),
+    &of_sex(dx("前立腺肥大症", "N40", 12, 0, &[&[&TAMSULOSIN]]), Sex::Male),
+    &dx("逆流性食道炎", "K21.9", 8, 0, &[&[&LANSOPRAZOLE]]),
+    &dx("便秘症", "K59.0", 12, 0, &[&[&MAGNESIUM_OXIDE], &[&MAGNESIUM_OXIDE, &SENNOSIDE]]),
+    &dx("不眠症", "G47.0", 6, 0, &[&[&SUVOREXANT]]),
+    &dx("高尿酸血症", "E79.0", 6, 0, &[&[&FEBUXOSTAT]]),
+    &noted(of_sex(dx("前立腺癌", "C61", 3, 1, &[&[&BICALUTAMIDE]]), Sex::Male), "ホルモン療法中。PSA は低値で安定"),
+    &dx("腰部脊柱管狭窄症", "M48.06", 7, 1, &[&[&LIMAPROST]]),
+    &of_sex(dx("甲状腺機能低下症", "E03.9", 4, 0, &[&[&LEVOTHYROXINE]]), Sex::Female),
+    &dx("貧血", "D64.9", 5, 0, &[&[]]),
+];
+
+const DEPRESSIVE: Dx = psychiatric(noted(
+    dx("うつ病", "F32.9", 0, 1, &[&[]]),
+    "精神科に通院中。希死念慮なし",
+));
+const SCHIZOPHRENIC: Dx = psychiatric(noted(
+    dx("統合失調症", "F20.9", 0, 1, &[&[]]),
+    "若年発症。長期に安定しており、精神科外来に月1回通院",
+));
+const GASTRIC_CANCER: Dx = noted(
+    dx("胃癌", "C16.9", 0, 1, &[&[]]),
+    "家族（長男）には説明済み。本人への告知は家族の意向により保留中",
+);
+
+/// Drugs that fill a short list: the usual companions of old age.
+static FILLERS: [&Drug; 4] = [&MAGNESIUM_OXIDE, &LANSOPRAZOLE, &ACETAMINOPHEN, &REBAMIPIDE];
+
+/// One laboratory test: the code is JLAC10-shaped (analyte, identification,
+/// material, method, result), invented but used consistently.
+struct Lab {
+    name: &'static str,
+    code: &'static str,
+    unit: Option<&'static str>,
+    /// Reference range of men, and of women.
+    male: (Option<f64>, Option<f64>),
+    female: (Option<f64>, Option<f64>),
+    decimals: usize,
+}
+
+const fn lab(
+    name: &'static str,
+    code: &'static str,
+    unit: &'static str,
+    range: (Option<f64>, Option<f64>),
+    decimals: usize,
+) -> Lab {
+    Lab {
+        name,
+        code,
+        unit: Some(unit),
+        male: range,
+        female: range,
+        decimals,
+    }
+}
+
+const fn by_sex(l: Lab, female: (Option<f64>, Option<f64>)) -> Lab {
+    Lab { female, ..l }
+}
+
+#[rustfmt::skip]
+mod labs {
+    use super::{Lab, by_sex, lab};
+
+    pub const HBA1C: Lab = lab("HbA1c", "3D046000001906202", "%", (Some(4.9), Some(6.0)), 1);
+    pub const CREATININE: Lab = by_sex(lab("クレアチニン", "3C015000002327101", "mg/dL", (Some(0.65), Some(1.07)), 2), (Some(0.46), Some(0.79)));
+    pub const EGFR: Lab = lab("eGFR", "8A065000002391901", "mL/min/1.73m2", (Some(60.0), None), 1);
+    pub const AST: Lab = lab("AST", "3B035000002327201", "U/L", (Some(13.0), Some(30.0)), 0);
+    pub const ALT: Lab = by_sex(lab("ALT", "3B045000002327201", "U/L", (Some(10.0), Some(42.0)), 0), (Some(7.0), Some(23.0)));
+    pub const HEMOGLOBIN: Lab = by_sex(lab("Hb", "2A030000001930101", "g/dL", (Some(13.7), Some(16.8)), 1), (Some(11.6), Some(14.8)));
+    pub const ALBUMIN: Lab = lab("アルブミン", "3A015000002327101", "g/dL", (Some(4.1), Some(5.1)), 1);
+    pub const BNP: Lab = lab("BNP", "4Q020000002227201", "pg/mL", (None, Some(18.4)), 1);
+    pub const URIC_ACID: Lab = by_sex(lab("尿酸", "3C020000002327101", "mg/dL", (Some(3.7), Some(7.8)), 1), (Some(2.6), Some(5.5)));
+    pub const LDL: Lab = lab("LDLコレステロール", "3F077000002327101", "mg/dL", (Some(65.0), Some(139.0)), 0);
+    pub const PT_INR: Lab = Lab {
+        name: "PT-INR", code: "2B030000002231151", unit: None,
+        male: (Some(0.9), Some(1.1)), female: (Some(0.9), Some(1.1)), decimals: 2,
+    };
+}
+
+use labs::*;
+
+/// 要支援1 … 要介護5, by need.
+const LEVELS: [CareLevel; 7] = [
+    CareLevel::Support1,
+    CareLevel::Support2,
+    CareLevel::Care1,
+    CareLevel::Care2,
+    CareLevel::Care3,
+    CareLevel::Care4,
+    CareLevel::Care5,
+];
+const LEVEL_NAMES: [&str; 7] = [
+    "要支援1",
+    "要支援2",
+    "要介護1",
+    "要介護2",
+    "要介護3",
+    "要介護4",
+    "要介護5",
+];
+const ADL_LEVELS: [AdlLevel; 4] = [
+    AdlLevel::Independent,
+    AdlLevel::Supervision,
+    AdlLevel::PartialAssistance,
+    AdlLevel::FullAssistance,
+];
+/// How a patient gets about, by walking level.
+const WALKING: [&str; 4] = [
+    "屋内外とも独歩",
+    "屋内は伝い歩き、屋外は杖歩行で見守り",
+    "屋内は歩行器、屋外は車いす（介助）",
+    "ほぼ寝たきり。移乗・体位変換に全介助",
+];
+
+/// The given names of the patients' children (born 1950–1975).
+#[rustfmt::skip]
+const CHILD_FEMALE: [&str; 10] = ["真由美", "裕子", "明美", "直子", "由紀子", "恵美", "久美子", "美穂", "陽子", "智美"];
+#[rustfmt::skip]
+const CHILD_MALE: [&str; 10] = ["浩一", "健二", "正樹", "誠", "隆之", "和彦", "秀樹", "浩", "修一", "一郎"];
+
+/// The family member the team calls first (キーパーソン).
+struct KeyPerson {
+    name: String,
+    relationship: &'static str,
+    phone: Option<String>,
+    capacity: CareCapacity,
+    note: &'static str,
+}
+
+/// Who wrote a record: an organisation of the team and one of its members
+/// (indexes in [`ORGS`] and [`MEMBERS`]).
+#[derive(Clone, Copy)]
+struct By {
+    org: usize,
+    member: usize,
+}
+
+/// How long a prescription runs.
+#[derive(Clone, Copy)]
+enum Term {
+    /// A short course, over.
+    Ended,
+    /// The current prescription: its days, mostly with the last day; a few
+    /// without end.
+    Current,
+    /// A long-term order without days or end (継続).
+    Continuing,
+    /// Stopped on this day at the latest (the patient died or moved away).
+    Stopped(NaiveDate),
+}
+
+/// A record before it becomes a row.
+struct Draft {
+    by: By,
+    at: DateTime<Utc>,
+    undisclosed: bool,
+    data: RecordData,
+}
+
+/// The days on which an organisation of the team writes.
+#[derive(Clone, Copy)]
+struct Span {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+impl Span {
+    /// While `slot`'s organisation is on the team — and `lookback` days before,
+    /// for the history a clinic uploads when it joins — within the demo's two
+    /// years.
+    fn of(slot: &Slot, lookback: u64) -> Option<Span> {
+        let from = (slot.start - Days::new(lookback)).max(RECORDS_FROM);
+        let to = slot.end.unwrap_or(LAST_DAY).min(LAST_DAY);
+        (from <= to).then_some(Span { from, to })
+    }
+
+    fn days(self) -> usize {
+        (self.to - self.from).num_days() as usize + 1
+    }
+}
+
+fn date(day: NaiveDate) -> Date {
+    Date(day)
+}
+
+fn text(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+/// `2025年1月10日`.
+fn japanese_date(day: NaiveDate) -> String {
+    format!("{}年{}月{}日", day.year(), day.month(), day.day())
+}
+
+/// Every patient's records, in blocks of [`RECORD_BLOCK`] numbers.
+fn records(patients: &[patient::Model], stories: &[Story]) -> Vec<record::Model> {
+    let mut rows = Vec::with_capacity(patients.len() * 64);
+    for (n, (patient, story)) in patients.iter().zip(stories).enumerate() {
+        let mut chart = Chart::new(n, patient, story);
+        chart.write();
+        rows.extend(chart.into_rows());
+    }
+    rows
+}
+
+/// One patient's records, drawn in a fixed order from the patient's stream.
+struct Chart<'a> {
+    n: usize,
+    patient: &'a patient::Model,
+    story: &'a Story,
+    rng: SplitMix64,
+    drafts: Vec<Draft>,
+    /// The primary physician and the days of the clinic's records.
+    physician: By,
+    clinic: Span,
+    /// Chronic conditions, the treatment and the need for care.
+    conditions: Vec<&'static Dx>,
+    current: Vec<&'static Drug>,
+    /// Index in [`LEVELS`].
+    level: usize,
+    /// Needs more care than a year ago: earlier certifications and assessments
+    /// show less.
+    worsening: bool,
+    hbs_carrier: bool,
+    lives_alone: bool,
+    key_person: KeyPerson,
+    /// The last prescribing visit and the days prescribed.
+    visit: NaiveDate,
+    interval: i32,
+}
+
+impl<'a> Chart<'a> {
+    fn new(n: usize, patient: &'a patient::Model, story: &'a Story) -> Self {
+        let mut seeder = SplitMix64(RECORD_SEED ^ ((n as u64) << 24));
+        let mut rng = SplitMix64(seeder.next_u64());
+        let primary = (story.team.iter())
+            .find(|s| s.role == Role::PrimaryPhysician)
+            .expect("every patient has a primary physician");
+        let physician = By {
+            org: primary.org,
+            member: primary.member.expect("the primary physician is named"),
+        };
+        let clinic = Span::of(primary, 365).expect("the clinic has days to write on");
+
+        // Conditions: high blood pressure for most, then by frequency.
+        let mut conditions: Vec<&'static Dx> = Vec::new();
+        match n {
+            // The README's patient: an ordinary, well-documented case.
+            0 => conditions.extend([&HYPERTENSION, &DIABETES, &OSTEOPOROSIS, &KNEE_OA]),
+            DEPRESSION => conditions.push(&DEPRESSIVE),
+            SCHIZOPHRENIA => conditions.push(&SCHIZOPHRENIC),
+            _ => {}
+        }
+        if n != 0 && rng.chance(60) {
+            conditions.push(&HYPERTENSION);
+        }
+        let wanted = 2 + rng.below(4);
+        let drug_count = |conditions: &[&Dx]| {
+            conditions
+                .iter()
+                .filter(|d| !d.regimens[0].is_empty())
+                .count()
+        };
+        while conditions.len() < wanted || (drug_count(&conditions) < 2 && conditions.len() < 5) {
+            let candidates: Vec<&'static Dx> = (CHRONIC.iter().copied())
+                .filter(|d| d.sex.is_none_or(|s| s == story.sex))
+                .filter(|d| !conditions.iter().any(|c| c.icd10 == d.icd10))
+                .collect();
+            let total: u64 = candidates.iter().map(|d| d.weight).sum();
+            let mut r = rng.next_u64() % total;
+            for d in candidates {
+                if r < d.weight {
+                    conditions.push(d);
+                    break;
+                }
+                r -= d.weight;
+            }
+        }
+        let mut current: Vec<&'static Drug> = Vec::new();
+        for d in &conditions {
+            let regimen = *rng.pick(d.regimens);
+            for &drug in regimen {
+                if !current.iter().any(|c| c.yj == drug.yj) {
+                    current.push(drug);
+                }
+            }
+        }
+        for &filler in &FILLERS {
+            if current.len() >= 3 {
+                break;
+            }
+            if !current.iter().any(|c| c.yj == filler.yj) && rng.chance(70) {
+                current.push(filler);
+            }
+        }
+        if current.len() < 3 && !current.iter().any(|c| c.yj == MAGNESIUM_OXIDE.yj) {
+            current.push(&MAGNESIUM_OXIDE);
+        }
+        current.truncate(7);
+
+        let frailty: usize = conditions.iter().map(|d| d.frailty).sum::<usize>().min(3);
+        let mut level = ((story.age - 65) / 10 + frailty + rng.below(3)).min(6);
+        if story.team.iter().any(|s| s.org == NURSING_HOME) {
+            level = level.max(4);
+        }
+        let worsening = level > 0 && rng.chance(35);
+        let hbs_carrier = n != 0 && rng.chance(4);
+        let lives_alone = rng.chance(30);
+        let key_person = key_person(&mut rng, patient, story, lives_alone);
+        let interval = *rng.pick(&[28, 28, 28, 35, 42, 56]);
+        // The last visit: the prescription runs past the demo's day for those
+        // still at home; before the end for those who left.
+        let visit = match story.fate {
+            Fate::Active => clinic.to - Days::new(rng.below(interval as usize - 1) as u64),
+            _ => clinic.to - Days::new(rng.below(interval as usize) as u64),
+        }
+        .max(clinic.from);
+        Chart {
+            n,
+            patient,
+            story,
+            rng,
+            drafts: Vec::new(),
+            physician,
+            clinic,
+            conditions,
+            current,
+            level,
+            worsening,
+            hbs_carrier,
+            lives_alone,
+            key_person,
+            visit,
+            interval,
+        }
+    }
+
+    fn write(&mut self) {
+        self.conditions();
+        self.allergies_and_infections();
+        self.episode();
+        self.prescriptions();
+        self.labs();
+        self.vitals_and_nursing();
+        self.observations();
+        self.hospital();
+        self.care();
+        self.dental();
+        self.advance_care_plan();
+    }
+
+    // -- helpers ------------------------------------------------------------
+
+    fn has(&self, icd10: &str) -> bool {
+        self.conditions.iter().any(|d| d.icd10.starts_with(icd10))
+    }
+
+    fn takes(&self, drug: &Drug) -> bool {
+        self.current.iter().any(|d| d.yj == drug.yj)
+    }
+
+    fn female(&self) -> bool {
+        self.story.sex == Sex::Female
+    }
+
+    fn slot(&self, role: Role) -> Option<&'a Slot> {
+        let team: &'a [Slot] = &self.story.team;
+        team.iter().find(|s| s.role == role)
+    }
+
+    fn slot_of(&self, org: usize) -> Option<&'a Slot> {
+        let team: &'a [Slot] = &self.story.team;
+        team.iter().find(|s| s.org == org)
+    }
+
+    /// The slot's member if of `profession`, else one of the organisation's.
+    fn author(&mut self, slot: &Slot, profession: Prof) -> By {
+        let member = match slot.member {
+            Some(m) if MEMBERS[m].profession == profession => m,
+            _ => pick_member(&mut self.rng, slot.org, profession)
+                .expect("the organisation has a member of that profession"),
+        };
+        By {
+            org: slot.org,
+            member,
+        }
+    }
+
+    fn day(&mut self, span: Span) -> NaiveDate {
+        span.from + Days::new(self.rng.below(span.days()) as u64)
+    }
+
+    /// A day within `within` days after `from`, inside `span`.
+    fn day_after(&mut self, span: Span, from: NaiveDate, within: usize) -> NaiveDate {
+        (from + Days::new(self.rng.below(within) as u64)).clamp(span.from, span.to)
+    }
+
+    /// Up to `count` days, oldest first: the newest within `first` days of the
+    /// span's end, each earlier one `gap` days before the next.
+    fn series(
+        &mut self,
+        span: Span,
+        count: usize,
+        first: usize,
+        (min, max): (usize, usize),
+    ) -> Vec<NaiveDate> {
+        let mut day = span.to - Days::new(self.rng.below(first.min(span.days())) as u64);
+        let mut days = vec![day];
+        while days.len() < count {
+            let gap = (min + self.rng.below(max - min + 1)) as u64;
+            match day.checked_sub_days(Days::new(gap)) {
+                Some(earlier) if earlier >= span.from => {
+                    day = earlier;
+                    days.push(day);
+                }
+                _ => break,
+            }
+        }
+        days.reverse();
+        days
+    }
+
+    fn add(&mut self, by: By, day: NaiveDate, data: RecordData) {
+        self.add_as(by, day, data, false);
+    }
+
+    fn add_as(&mut self, by: By, day: NaiveDate, data: RecordData, undisclosed: bool) {
+        let at = office_hours(&mut self.rng, day);
+        self.drafts.push(Draft {
+            by,
+            at,
+            undisclosed,
+            data,
+        });
+    }
+
+    fn uniform(&mut self, low: f64, high: f64) -> f64 {
+        self.rng.uniform(low, high)
+    }
+
+    fn physician_name(&self) -> String {
+        member_name(self.physician.member).0
+    }
+
+    fn condition_names(&self) -> String {
+        let names: Vec<&str> = self.conditions.iter().map(|d| d.name).collect();
+        names.join("、")
+    }
+
+    fn prescription_lines(&self) -> String {
+        let lines: Vec<String> = (self.current.iter())
+            .map(|d| format!("{} {} {}", d.name, d.dose, d.frequency))
+            .collect();
+        lines.join("\n")
+    }
+
+    /// Patients whose prescriptions the pharmacy packs by dose (一包化).
+    fn needs_packing(&self) -> bool {
+        self.has("G30") || self.level >= 4
+    }
+
+    // -- medical ------------------------------------------------------------
+
+    fn conditions(&mut self) {
+        let by = self.physician;
+        let clinic = self.clinic;
+        for i in 0..self.conditions.len() {
+            let d = self.conditions[i];
+            // Uploaded when the clinic joined; a few diagnosed since.
+            let (onset, day) = if self.rng.chance(20) {
+                let day = self.day(clinic);
+                (day, day)
+            } else {
+                let years = 1 + self.rng.below(15) as u64;
+                let onset = RECORDS_FROM - Days::new(years * 365 + self.rng.below(365) as u64);
+                (onset, self.day_after(clinic, clinic.from, 30))
+            };
+            let data = ConditionData {
+                name: d.name.to_owned(),
+                icd10: text(d.icd10),
+                clinical_status: ClinicalStatus::Active,
+                onset: Some(date(onset)),
+                resolved_on: None,
+                sensitivity: d.sensitivity,
+                note: d.note.map(str::to_owned),
+            };
+            self.add(by, day, RecordData::Condition(data));
+        }
+    }
+
+    /// An illness that has passed, treated at home: a short course of a drug.
+    fn episode(&mut self) {
+        let by = self.physician;
+        let clinic = self.clinic;
+        if self.rng.chance(30) && clinic.days() > 60 {
+            let allergic = self.drafts.iter().any(
+                |d| matches!(&d.data, RecordData::Allergy(a) if a.substance.contains("抗菌薬")),
+            );
+            let (name, icd10, drug, days) = match self.rng.below(3) {
+                0 if self.female() => ("尿路感染症", "N39.0", Some(&CEFCAPENE), 5),
+                0 | 1 => ("帯状疱疹", "B02.9", Some(&VALACICLOVIR), 7),
+                _ => ("脱水症", "E86", None, 1),
+            };
+            let drug = match drug {
+                Some(d) if allergic && d.yj == CEFCAPENE.yj => Some(&LEVOFLOXACIN),
+                other => other,
+            };
+            let onset = self.day(Span {
+                from: clinic.from,
+                to: clinic.to - Days::new(30),
+            });
+            let resolved = onset + Days::new(7 + self.rng.below(14) as u64);
+            let note = match drug {
+                None => "訪問診療時に補液（500mL）を実施し改善",
+                Some(_) => "内服治療で軽快",
+            };
+            let data = ConditionData {
+                name: name.to_owned(),
+                icd10: text(icd10),
+                clinical_status: ClinicalStatus::Resolved,
+                onset: Some(date(onset)),
+                resolved_on: Some(date(resolved)),
+                sensitivity: None,
+                note: text(note),
+            };
+            self.add(by, resolved, RecordData::Condition(data));
+            if let Some(drug) = drug {
+                let rx = self.prescription(drug, onset, days, Term::Ended);
+                self.add(by, onset, rx);
+                self.dispense(drug, onset, days);
+            }
+        }
+    }
+
+    fn allergies_and_infections(&mut self) {
+        #[rustfmt::skip]
+        const ALLERGIES: [(&str, AllergyType, &str, AllergySeverity); 10] = [
+            ("ペニシリン系抗菌薬", AllergyType::Drug, "全身に発疹", AllergySeverity::Moderate),
+            ("セフェム系抗菌薬", AllergyType::Drug, "発疹", AllergySeverity::Mild),
+            ("ヨード造影剤", AllergyType::Drug, "蕁麻疹・呼吸困難", AllergySeverity::Severe),
+            ("ロキソプロフェン", AllergyType::Drug, "喘息発作", AllergySeverity::Severe),
+            ("そば", AllergyType::Food, "アナフィラキシー（救急搬送歴あり）", AllergySeverity::Severe),
+            ("卵", AllergyType::Food, "蕁麻疹", AllergySeverity::Mild),
+            ("えび・かに", AllergyType::Food, "口腔内のかゆみ", AllergySeverity::Mild),
+            ("さば", AllergyType::Food, "蕁麻疹", AllergySeverity::Mild),
+            ("ラテックス", AllergyType::Other, "接触皮膚炎", AllergySeverity::Moderate),
+            ("医療用テープ", AllergyType::Other, "貼付部のかぶれ", AllergySeverity::Mild),
+        ];
+        let by = self.physician;
+        let clinic = self.clinic;
+        let count = match (self.n, self.rng.below(10)) {
+            (0, _) => 1,
+            (_, 0..=5) => 0,
+            (_, 6..=8) => 1,
+            _ => 2,
+        };
+        let first = if self.n == 0 {
+            0
+        } else {
+            self.rng.below(ALLERGIES.len())
+        };
+        let nurse = self.slot(Role::VisitingNurse);
+        for k in 0..count {
+            let mut i = (first + k * 3) % ALLERGIES.len();
+            // Not to the painkiller the patient is given.
+            if ALLERGIES[i].0 == "ロキソプロフェン" && (self.has("M17") || self.has("M48"))
+            {
+                i += 1;
+            }
+            let (substance, allergy_type, reaction, severity) = ALLERGIES[i];
+            // Nurses record allergies too (a family's account at a visit).
+            let (by, span) = match nurse.and_then(|s| Some((s, Span::of(s, 0)?))) {
+                Some((slot, span)) if self.rng.chance(20) => (self.author(slot, Prof::Nurse), span),
+                _ => (by, clinic),
+            };
+            let day = self.day_after(span, span.from, 90);
+            let data = AllergyData {
+                substance: substance.to_owned(),
+                allergy_type,
+                reaction: text(reaction),
+                severity,
+            };
+            self.add(by, day, RecordData::Allergy(data));
+        }
+        if self.hbs_carrier {
+            let day = self.day_after(clinic, clinic.from, 60);
+            let data = InfectionData {
+                pathogen: Pathogen::HbsAntigen,
+                other_name: None,
+                result: InfectionResult::Positive,
+                tested_on: Some(date(day)),
+                note: text("HBVキャリア。肝機能は安定。観血的処置の際は標準予防策を徹底"),
+            };
+            self.add(by, day, RecordData::Infection(data));
+        }
+        if self.n != 0 && self.rng.chance(3) {
+            let day = self.day(clinic);
+            let data = InfectionData {
+                pathogen: Pathogen::Mrsa,
+                other_name: None,
+                result: InfectionResult::Positive,
+                tested_on: Some(date(day)),
+                note: text("喀痰培養でMRSA検出（保菌）。ケア時は手指衛生と接触予防策を"),
+            };
+            self.add(by, day, RecordData::Infection(data));
+        }
+        // At most one contraindication, from what the patient has.
+        let contraindication = if self.has("N18") && self.rng.chance(60) {
+            Some(("NSAIDs（内服）", None, "慢性腎臓病（eGFR低下）のため"))
+        } else if self.takes(&WARFARIN) && self.rng.chance(60) {
+            Some(("ミコナゾール", None, "ワルファリン服用中のため併用禁忌"))
+        } else if self.has("G30") && self.rng.chance(25) {
+            Some((
+                "ベンゾジアゼピン系睡眠薬",
+                None,
+                "せん妄・転倒の既往があるため",
+            ))
+        } else if self.has("N40") && self.rng.chance(30) {
+            Some(("抗コリン薬", None, "前立腺肥大症による尿閉の既往"))
+        } else if self.rng.chance(3) {
+            Some((
+                "ロキソプロフェンナトリウム錠60mg",
+                Some(LOXOPROFEN.yj),
+                "消化性潰瘍の既往",
+            ))
+        } else {
+            None
+        };
+        if let Some((drug, yj, reason)) = contraindication {
+            // The pharmacist records it after checking with the physician, or
+            // the physician does.
+            let (by, span) = match self.slot(Role::Pharmacy) {
+                Some(slot) if self.rng.chance(30) => match Span::of(slot, 180) {
+                    Some(span) => (self.author(slot, Prof::Pharmacist), span),
+                    None => (by, clinic),
+                },
+                _ => (by, clinic),
+            };
+            let day = self.day_after(span, span.from, 120);
+            let data = DrugContraindicationData {
+                drug: drug.to_owned(),
+                yj_code: yj.map(str::to_owned),
+                reason: reason.to_owned(),
+            };
+            self.add(by, day, RecordData::DrugContraindication(data));
+        }
+    }
+
+    /// A prescription of `drug` from `start`: `days` days, ended or current.
+    fn prescription(&mut self, drug: &Drug, start: NaiveDate, days: i32, term: Term) -> RecordData {
+        let weekly = matches!(drug.supply, Supply::Weekly(_));
+        let last = start + Days::new(days as u64 - 1);
+        // Weekly tablets count doses (4 weeks: 4) and give the last day.
+        let count = if weekly { (days / 7).max(1) } else { days };
+        let (days_field, end) = match (term, weekly, self.rng.below(20)) {
+            (Term::Continuing, _, _) => (0, None),
+            (Term::Stopped(on), _, _) => (count, Some(last.min(on))),
+            // Most give both the days and the last day; some only the days;
+            // some current ones neither.
+            (Term::Ended, true, _) | (Term::Current, true, 0..=11) => (count, Some(last)),
+            (Term::Current, true, _) => (0, None),
+            (_, false, 0..=8) => (days, Some(last)),
+            (Term::Ended, false, _) | (Term::Current, false, 9..=12) => (days, None),
+            (Term::Current, false, _) => (0, None),
+        };
+        RecordData::Prescription(PrescriptionData {
+            medication_type: if drug.route == MedicationRoute::Injection {
+                MedicationType::Injection
+            } else {
+                MedicationType::Prescription
+            },
+            drug: drug.name.to_owned(),
+            yj_code: text(drug.yj),
+            dose: drug.dose.to_owned(),
+            route: drug.route,
+            frequency: drug.frequency.to_owned(),
+            days: (days_field > 0).then_some(days_field),
+            start_date: date(start),
+            end_date: end.map(date),
+            prescriber: Some(self.physician_name()),
+        })
+    }
+
+    fn prescriptions(&mut self) {
+        let by = self.physician;
+        let (visit, interval) = (self.visit, self.interval);
+        for i in 0..self.current.len() {
+            let drug = self.current[i];
+            // The first drug is a long-term order (継続), in force whatever
+            // the day the demo is looked at; nothing runs past a patient's
+            // death or move.
+            let term = match (self.story.fate.exit(), i) {
+                (Some(exit), _) => Term::Stopped(exit),
+                (None, 0) => Term::Continuing,
+                (None, _) => Term::Current,
+            };
+            let rx = self.prescription(drug, visit, interval, term);
+            self.add(by, visit, rx);
+        }
+        // A painkiller stopped when the kidneys or the stomach objected.
+        let sore = self.has("M17") || self.has("M48");
+        let count = self
+            .drafts
+            .iter()
+            .filter(|d| matches!(d.data, RecordData::Prescription(_)))
+            .count();
+        if sore && count < 8 && self.rng.chance(50) && self.clinic.days() > 120 {
+            let clinic = self.clinic;
+            let start = self.day_after(clinic, clinic.from, 60);
+            let rx = self.prescription(&LOXOPROFEN, start, 14, Term::Ended);
+            self.add(by, start, rx);
+            self.dispense(&LOXOPROFEN, start, 14);
+        }
+        // The pharmacy fills the current prescriptions every 4 to 8 weeks.
+        let Some(span) = self.slot(Role::Pharmacy).and_then(|s| Span::of(s, 180)) else {
+            return;
+        };
+        let fills = 2 + self.rng.below(3);
+        let mut day = visit;
+        for k in 0..fills {
+            if day < span.from || day > span.to {
+                break;
+            }
+            for i in 0..self.current.len() {
+                let drug = self.current[i];
+                self.dispense(drug, day, interval);
+            }
+            if k == 0 && self.level >= 2 {
+                self.medication_report(day);
+            }
+            let gap = interval as u64 - 3 + self.rng.below(7) as u64;
+            day = day - Days::new(gap);
+        }
+    }
+
+    /// The pharmacy's dispensing of `drug` on `day`, if the pharmacy is on the
+    /// team then.
+    fn dispense(&mut self, drug: &Drug, day: NaiveDate, days: i32) {
+        let Some(slot) = self.slot(Role::Pharmacy) else {
+            return;
+        };
+        let Some(span) = Span::of(slot, 180) else {
+            return;
+        };
+        if day < span.from || day > span.to {
+            return;
+        }
+        let by = self.author(slot, Prof::Pharmacist);
+        let weekly = matches!(drug.supply, Supply::Weekly(_));
+        let note = match drug.route {
+            MedicationRoute::Oral if self.needs_packing() && !weekly => text("一包化"),
+            MedicationRoute::Injection => text("注射針（ペン型注入器用）を併せて交付"),
+            _ => None,
+        };
+        let data = DispensingData {
+            drug: drug.name.to_owned(),
+            yj_code: text(drug.yj),
+            quantity: drug.supply.quantity(days),
+            unit: drug.unit.to_owned(),
+            days: Some(if weekly { (days / 7).max(1) } else { days }),
+            note,
+        };
+        self.add(by, day, RecordData::Dispensing(data));
+    }
+
+    fn medication_report(&mut self, filled: NaiveDate) {
+        let Some(slot) = self.slot(Role::Pharmacy) else {
+            return;
+        };
+        let Some(span) = Span::of(slot, 0) else {
+            return;
+        };
+        let by = self.author(slot, Prof::Pharmacist);
+        let reports = 1 + self.rng.below(3);
+        let dementia = self.has("G30");
+        let first_drug = self.current[0].name;
+        for k in 0..reports {
+            let day = filled
+                .checked_sub_days(Days::new(k as u64 * 28))
+                .map(|d| d + Days::new(self.rng.below(4) as u64));
+            let Some(day) = day.filter(|d| *d >= span.from && *d <= span.to) else {
+                break;
+            };
+            let adherence = match (dementia, self.rng.below(10)) {
+                (true, 0..=3) | (false, 0..=7) => Rating::Good,
+                (true, 4..=7) | (false, 8) => Rating::Fair,
+                _ => Rating::Poor,
+            };
+            let (leftover, problems, actions) = match adherence {
+                Rating::Good => (
+                    None,
+                    None,
+                    "服薬状況良好。副作用の訴えなし。引き続き服薬カレンダーで管理",
+                ),
+                Rating::Fair => (
+                    Some(format!("{first_drug} 約5日分の残薬あり")),
+                    Some("昼の飲み忘れが時々ある"),
+                    "残薬を次回処方で調整するよう主治医に報告。服薬カレンダーを導入",
+                ),
+                Rating::Poor => (
+                    Some(format!("{first_drug} ほか 約2週間分の残薬あり")),
+                    Some("飲み忘れが多く、同じ薬を重ねて飲んだ形跡もある"),
+                    "一包化と服用回数の集約（朝夕2回）を主治医に提案し了承。訪問介護の服薬確認を依頼",
+                ),
+            };
+            let data = MedicationManagementReportData {
+                adherence,
+                leftover_medication: leftover,
+                problems: problems.map(str::to_owned),
+                actions: text(actions),
+            };
+            self.add(by, day, RecordData::MedicationManagementReport(data));
+        }
+    }
+
+    /// A laboratory result with the laboratory's flag for the value shown.
+    fn lab(&self, lab: &Lab, value: f64) -> RecordData {
+        let (low, high) = if self.female() { lab.female } else { lab.male };
+        let shown = format!("{value:.*}", lab.decimals);
+        let v: f64 = shown.parse().expect("a formatted number reads back");
+        let abnormal = match (low, high) {
+            (Some(low), _) if v < low => AbnormalFlag::Low,
+            (_, Some(high)) if v > high => AbnormalFlag::High,
+            _ => AbnormalFlag::Normal,
+        };
+        RecordData::LabResult(LabResultData {
+            code: text(lab.code),
+            name: lab.name.to_owned(),
+            value: shown,
+            unit: lab.unit.map(str::to_owned),
+            reference_low: low,
+            reference_high: high,
+            abnormal,
+        })
+    }
+
+    /// Blood tests at the clinic every one to three months: renal function
+    /// every time, a general panel every other time, and what the conditions
+    /// and drugs call for.
+    fn labs(&mut self) {
+        let by = self.physician;
+        let count = 3 + self.rng.below(3);
+        let days = self.series(self.clinic, count, 40, (30, 90));
+        let female = self.female();
+        let ckd = self.has("N18");
+        let cre0 = match (ckd, female) {
+            (true, true) => self.uniform(1.0, 1.5),
+            (true, false) => self.uniform(1.3, 2.0),
+            (false, true) => self.uniform(0.5, 0.8),
+            (false, false) => self.uniform(0.72, 1.05),
+        };
+        let cre_trend = if ckd || self.worsening { 0.04 } else { 0.0 };
+        let hba1c0 = self.uniform(6.5, 8.0);
+        let bnp0 = self.uniform(90.0, 450.0);
+        let ldl0 = self.uniform(80.0, 135.0);
+        let ua0 = self.uniform(5.0, 7.4);
+        let inr0 = self.uniform(1.7, 2.6);
+        let ast0 = if self.hbs_carrier {
+            self.uniform(28.0, 45.0)
+        } else {
+            self.uniform(15.0, 30.0)
+        };
+        let alt0 = if female {
+            self.uniform(8.0, 22.0)
+        } else {
+            self.uniform(10.0, 36.0)
+        };
+        let hb0 = if female {
+            self.uniform(10.4, 13.4)
+        } else {
+            self.uniform(11.0, 14.8)
+        };
+        let alb0 = self.uniform(3.4, 4.3) - 0.05 * self.level as f64;
+        let age = self.story.age as f64;
+        let last = days.len() - 1;
+        for (k, &day) in days.iter().enumerate() {
+            let back = (last - k) as f64;
+            let cre = (cre0 - cre_trend * back + self.uniform(-0.06, 0.06)).max(0.35);
+            let cre = (cre * 100.0).round() / 100.0;
+            let sex_factor = if female { 0.739 } else { 1.0 };
+            let egfr = 194.0 * cre.powf(-1.094) * age.powf(-0.287) * sex_factor;
+            let mut results = vec![self.lab(&CREATININE, cre), self.lab(&EGFR, egfr)];
+            if self.has("E11") {
+                let v = hba1c0 + self.uniform(-0.3, 0.3);
+                results.push(self.lab(&HBA1C, v));
+            }
+            if self.has("I50") {
+                let v = bnp0 * (1.0 + self.uniform(-0.25, 0.25)) + 15.0 * back;
+                results.push(self.lab(&BNP, v));
+            }
+            if self.takes(&WARFARIN) {
+                let v = inr0 + self.uniform(-0.3, 0.3);
+                results.push(self.lab(&PT_INR, v));
+            }
+            if (last - k).is_multiple_of(2) {
+                let v = ast0 + self.uniform(-4.0, 4.0);
+                results.push(self.lab(&AST, v));
+                let v = alt0 + self.uniform(-4.0, 4.0);
+                results.push(self.lab(&ALT, v));
+                let v = hb0 + self.uniform(-0.4, 0.4) + 0.1 * back;
+                results.push(self.lab(&HEMOGLOBIN, v));
+                let v = alb0
+                    + self.uniform(-0.15, 0.15)
+                    + if self.worsening { 0.08 * back } else { 0.0 };
+                results.push(self.lab(&ALBUMIN, v));
+                if self.has("E78") {
+                    let v = ldl0 + self.uniform(-12.0, 12.0);
+                    results.push(self.lab(&LDL, v));
+                }
+                if self.has("E79") {
+                    let v = ua0 + self.uniform(-0.5, 0.5);
+                    results.push(self.lab(&URIC_ACID, v));
+                }
+            }
+            for data in results {
+                self.add(by, day, data);
+            }
+        }
+    }
+
+    /// Vital signs (by the visiting nurse, else at the clinic's visits), the
+    /// visiting nurse's monthly reports, and the last one of a death at home.
+    fn vitals_and_nursing(&mut self) {
+        let hypertensive = self.has("I10");
+        let breathless = self.has("J44") || self.has("I50");
+        let sys0 = if hypertensive {
+            self.uniform(128.0, 148.0)
+        } else {
+            self.uniform(110.0, 132.0)
+        };
+        let pulse0 = if self.has("I48") {
+            self.uniform(72.0, 96.0)
+        } else {
+            self.uniform(60.0, 84.0)
+        };
+        let spo2_0 = if breathless {
+            self.uniform(92.0, 95.5)
+        } else {
+            self.uniform(95.0, 98.5)
+        };
+        let weight0 = if self.female() {
+            self.uniform(38.0, 58.0)
+        } else {
+            self.uniform(50.0, 70.0)
+        };
+        let nurse = self
+            .slot(Role::VisitingNurse)
+            .and_then(|s| Some((s, Span::of(s, 0)?)));
+        let (by, span, count, gap) = match nurse {
+            Some((slot, span)) => (
+                self.author(slot, Prof::Nurse),
+                span,
+                3 + self.rng.below(3),
+                (14, 45),
+            ),
+            None => {
+                // The in-home-care clinic's own nurse, else the physician.
+                let by = match pick_member(&mut self.rng, self.physician.org, Prof::Nurse) {
+                    Some(member) => By {
+                        org: self.physician.org,
+                        member,
+                    },
+                    None => self.physician,
+                };
+                (by, self.clinic, 3 + self.rng.below(3), (21, 45))
+            }
+        };
+        let days = self.series(span, count, 20, gap);
+        let last = days.len() - 1;
+        for (k, &day) in days.iter().enumerate() {
+            let back = (last - k) as f64;
+            let systolic = (sys0 + self.uniform(-8.0, 8.0)).round();
+            let diastolic = (systolic * self.uniform(0.55, 0.64)).round();
+            let weight =
+                weight0 + self.uniform(-0.6, 0.6) + if self.worsening { 0.4 * back } else { 0.0 };
+            let data = VitalSignsData {
+                temperature: Some(((36.0 + self.uniform(0.0, 0.9)) * 10.0).round() / 10.0),
+                systolic: Some(systolic),
+                diastolic: Some(diastolic),
+                pulse: Some((pulse0 + self.uniform(-6.0, 6.0)).round()),
+                respiratory_rate: self
+                    .rng
+                    .chance(60)
+                    .then(|| (14.0 + self.uniform(0.0, 6.0)).round()),
+                spo2: Some((spo2_0 + self.uniform(-1.0, 1.0)).round().min(100.0)),
+                weight_kg: self
+                    .rng
+                    .chance(50)
+                    .then_some((weight * 10.0).round() / 10.0),
+            };
+            self.add(by, day, RecordData::VitalSigns(data));
+        }
+        let Some((slot, span)) = nurse else {
+            return;
+        };
+        let reports = 2 + self.rng.below(3);
+        let mut days = self.series(span, reports, 30, (26, 35));
+        let died_at_home = matches!(self.story.fate, Fate::Deceased(_, PlaceOfDeath::Home));
+        if died_at_home {
+            days.pop();
+        }
+        for day in days {
+            let by = self.author(slot, Prof::Nurse);
+            let lo = sys0 as i32 - 4 - self.rng.below(8) as i32;
+            let hi = sys0 as i32 + 4 + self.rng.below(8) as i32;
+            let mut condition = format!(
+                "血圧{lo}〜{hi}/{}〜{}mmHg台、SpO2 {}%前後で経過。",
+                (f64::from(lo) * 0.58) as i32,
+                (f64::from(hi) * 0.6) as i32,
+                spo2_0.round()
+            );
+            let mut care = vec!["バイタルサイン測定", "全身状態の観察", "服薬確認"];
+            for (code, remark, action) in [
+                (
+                    "I50",
+                    "下肢浮腫は軽度で、体重の急な増加なし。",
+                    "体重・浮腫の観察と塩分制限の指導",
+                ),
+                (
+                    "E11",
+                    "食事摂取は安定し、低血糖症状なし。",
+                    "血糖管理の確認",
+                ),
+                (
+                    "G30",
+                    "日中の傾眠傾向あり、夕方に落ち着かないことがある。",
+                    "生活リズムの調整と家族への対応方法の助言",
+                ),
+                (
+                    "J44",
+                    "労作時に息切れあり、休息で回復。",
+                    "吸入手技の確認と呼吸リハビリテーション",
+                ),
+                (
+                    "G20",
+                    "すくみ足があるが、転倒なし。",
+                    "関節可動域訓練と転倒予防の指導",
+                ),
+                ("I69", "右上下肢の麻痺は変化なし。", "関節可動域訓練"),
+                ("K59", "排便は2〜3日に1回。", "排便コントロール"),
+            ] {
+                if self.has(code) {
+                    condition.push_str(remark);
+                    care.push(action);
+                }
+            }
+            if self.takes(&GLARGINE) {
+                care.push("インスリン自己注射の手技確認");
+            }
+            if self.level >= 4 {
+                condition.push_str("仙骨部の皮膚に発赤なし。");
+                care.extend(["清拭・陰部洗浄", "褥瘡予防の体位変換指導"]);
+            }
+            if condition.chars().count() < 40 {
+                condition.push_str("著変なく経過している。");
+            }
+            let note = match self.rng.below(8) {
+                0 => text("次回の訪問診療時に、夜間の睡眠状況について主治医へ相談予定"),
+                1 => text("ご家族に介護疲れの訴えあり。ケアマネジャーへ情報共有した"),
+                2 => text("気温の変化で体調を崩しやすいため、水分摂取と室温の調整を促した"),
+                _ => None,
+            };
+            let data = VisitingNurseReportData {
+                condition,
+                care_provided: care.join("、"),
+                note,
+            };
+            self.add(by, day, RecordData::VisitingNurseReport(data));
+        }
+        if let (true, Some(day)) = (died_at_home, self.story.fate.exit()) {
+            let by = self.author(slot, Prof::Nurse);
+            let data = VisitingNurseReportData {
+                condition: format!(
+                    "{}、ご家族に見守られ自宅にて永眠された。数日前より経口摂取が困難となり、苦痛の表出はなかった。",
+                    japanese_date(day)
+                ),
+                care_provided:
+                    "主治医の死亡確認後、ご家族とともにエンゼルケアを実施。ご家族へグリーフケア"
+                        .to_owned(),
+                note: text("本人の希望どおり自宅での看取りとなった"),
+            };
+            self.add(by, day, RecordData::VisitingNurseReport(data));
+        }
+    }
+
+    /// What care workers notice: the home-helper station's, or the nursing
+    /// home's (short stays).
+    fn observations(&mut self) {
+        #[rustfmt::skip]
+        const CONCERNS: [&str; 9] = [
+            "食欲低下あり。昼食は主食を半分程度の摂取。",
+            "夜間不穏あり。ご家族より、夜中に何度も起きて家の中を歩き回っていたとの報告。",
+            "入浴介助時、仙骨部に発赤（約2cm）を確認。",
+            "歩行時のふらつきが先週より目立つ。",
+            "排便が4日間ないとのこと。腹部膨満感の訴えあり。",
+            "訪問時、室温が低く（約14℃）ストーブが消えていた。本人は寒さを感じていない様子。",
+            "両下肢のむくみが強くなっている。",
+            "服薬カレンダーの昨日の夕食後の薬が残っていた。",
+            "食事中にむせることが増えた。",
+        ];
+        #[rustfmt::skip]
+        const ORDINARY: [&str; 5] = [
+            "表情明るく、テレビの話題でよく会話された。",
+            "掃除・洗濯を実施。本人も洗濯物たたみを手伝ってくださった。",
+            "入浴介助実施。皮膚状態に問題なし。",
+            "食事は全量摂取。水分もしっかり取れている。",
+            "デイサービスでの書道を楽しみにしているとのこと。",
+        ];
+        let slot = self.slot_of(HELPERS).or_else(|| self.slot_of(NURSING_HOME));
+        let Some((slot, span)) = slot.and_then(|s| Some((s, Span::of(s, 0)?))) else {
+            return;
+        };
+        let count = 2 + self.rng.below(4);
+        let days = self.series(span, count, 20, (7, 40));
+        let mut first = self.rng.below(CONCERNS.len() * ORDINARY.len());
+        for day in days {
+            let by = self.author(slot, Prof::CareWorker);
+            let concern = self.rng.chance(55);
+            let observation = if concern {
+                CONCERNS[first % CONCERNS.len()]
+            } else {
+                ORDINARY[first % ORDINARY.len()]
+            };
+            first += 1 + self.rng.below(3);
+            let data = DailyObservationData {
+                observation: observation.to_owned(),
+                concern,
+            };
+            self.add(by, day, RecordData::DailyObservation(data));
+        }
+    }
+
+    /// The hospital's records: a past admission's discharge summary, the
+    /// clinic's referral letter for back-up beds, and the undisclosed cancer.
+    fn hospital(&mut self) {
+        let Some(slot) = self.slot(Role::Hospital) else {
+            return;
+        };
+        let Some(span) = Span::of(slot, 0) else {
+            return;
+        };
+        let hospital_name = ORGS[slot.org].name;
+        let admission = slot.end.is_some() && matches!(self.story.fate, Fate::Active);
+        if admission {
+            self.admission(slot, span);
+            return;
+        }
+        // Registered for back-up beds (後方支援病床): the clinic's letter.
+        let day = self.day_after(span, span.from, 30);
+        let physician = self.physician_name();
+        let data = ClinicalDocumentData {
+            document_type: ClinicalDocumentType::ReferralLetter,
+            title: format!("診療情報提供書（{hospital_name} 地域医療連携室 御中）"),
+            text: format!(
+                "傷病名: {}\n\
+                 紹介目的: 在宅療養中の急変時に備え、後方支援病床へのご登録をお願いいたします。\n\
+                 経過: 当院にて外来・訪問診療を継続しております。{}。\n\
+                 現在の処方:\n{}\n\
+                 ご高配のほど、よろしくお願い申し上げます。",
+                self.condition_names(),
+                LEVEL_NAMES[self.level],
+                self.prescription_lines()
+            ),
+            author_name: Some(physician),
+            attachments: Vec::new(),
+        };
+        self.add(self.physician, day, RecordData::ClinicalDocument(data));
+        if self.n == UNDISCLOSED_CANCER {
+            self.undisclosed_cancer(slot, span);
+        }
+    }
+
+    /// A few weeks in hospital: the illness, its imaging, the summaries.
+    fn admission(&mut self, slot: &Slot, span: Span) {
+        let doctor = self.author(slot, Prof::Physician);
+        let (admitted, discharged) = (span.from, span.to);
+        let pneumonia = self.rng.chance(55);
+        let (name, icd10, course, imaging) = if pneumonia {
+            (
+                "誤嚥性肺炎",
+                "J69.0",
+                "発熱と湿性咳嗽で救急搬送。右下肺野の浸潤影から誤嚥性肺炎と診断し入院。\
+                 抗菌薬（アンピシリン・スルバクタム）の点滴で改善。言語聴覚士の嚥下評価により、\
+                 軟菜食・とろみ付きの水分で経口摂取を再開した。",
+                (
+                    ImagingModality::XRay,
+                    "胸部",
+                    "右下肺野に浸潤影を認める。胸水なし。心拡大なし。",
+                    "誤嚥性肺炎として矛盾しない",
+                ),
+            )
+        } else {
+            (
+                "右大腿骨頸部骨折",
+                "S72.00",
+                "自宅で転倒し右股関節痛で歩行不能となり救急搬送。右大腿骨頸部骨折の診断で\
+                 入院翌日に人工骨頭置換術を施行。術後リハビリテーションにより歩行器歩行が可能となった。",
+                (
+                    ImagingModality::XRay,
+                    "右股関節",
+                    "右大腿骨頸部に転位を伴う骨折線を認める（Garden分類 III）。",
+                    "右大腿骨頸部骨折",
+                ),
+            )
+        };
+        let (modality, site, findings, impression) = imaging;
+        let data = ImagingReportData {
+            modality,
+            body_site: site.to_owned(),
+            findings: findings.to_owned(),
+            impression: text(impression),
+        };
+        self.add(doctor, admitted, RecordData::ImagingReport(data));
+        if !pneumonia {
+            // Screening before the operation.
+            for pathogen in [Pathogen::HbsAntigen, Pathogen::HcvAntibody] {
+                let data = InfectionData {
+                    pathogen,
+                    other_name: None,
+                    result: if self.hbs_carrier && pathogen == Pathogen::HbsAntigen {
+                        InfectionResult::Positive
+                    } else {
+                        InfectionResult::Negative
+                    },
+                    tested_on: Some(date(admitted)),
+                    note: text("術前検査"),
+                };
+                self.add(doctor, admitted, RecordData::Infection(data));
+            }
+        }
+        let data = ConditionData {
+            name: name.to_owned(),
+            icd10: text(icd10),
+            clinical_status: ClinicalStatus::Resolved,
+            onset: Some(date(admitted)),
+            resolved_on: Some(date(discharged)),
+            sensitivity: None,
+            note: text("入院加療にて軽快し退院"),
+        };
+        self.add(doctor, discharged, RecordData::Condition(data));
+        let text_body = format!(
+            "入院日: {}\n退院日: {}\n入院時診断: {name}\n併存疾患: {}\n\
+             入院後経過: {course}\n\
+             退院時処方: 入院前の処方を継続。\n\
+             退院後の方針: 在宅療養を再開。訪問看護による全身状態の観察と、口腔ケア・食事形態の調整をお願いします。",
+            japanese_date(admitted),
+            japanese_date(discharged),
+            self.condition_names(),
+        );
+        let data = ClinicalDocumentData {
+            document_type: ClinicalDocumentType::DischargeSummary,
+            title: format!("退院時サマリー（{name}）"),
+            text: text_body,
+            author_name: Some(member_name(doctor.member).0),
+            attachments: Vec::new(),
+        };
+        self.add(doctor, discharged, RecordData::ClinicalDocument(data));
+        // The ward's nurses write for the visiting nurses.
+        if let Some(member) = pick_member(&mut self.rng, slot.org, Prof::Nurse) {
+            let by = By {
+                org: slot.org,
+                member,
+            };
+            let walking = WALKING[(self.level / 2).min(3)];
+            let data = ClinicalDocumentData {
+                document_type: ClinicalDocumentType::NursingSummary,
+                title: format!("看護サマリー（{name}）"),
+                text: format!(
+                    "退院時ADL: {walking}。食事は軟菜食を自力摂取（見守り）。排泄は日中トイレ、夜間はポータブルトイレ。\n\
+                     看護上の問題: 転倒リスク、誤嚥リスク。\n\
+                     継続看護の依頼: 食事時の姿勢と一口量の確認、夜間の排泄動作の見守りをお願いします。"
+                ),
+                author_name: Some(member_name(member).0),
+                attachments: Vec::new(),
+            };
+            self.add(by, discharged, RecordData::ClinicalDocument(data));
+        }
+    }
+
+    /// Patient [`UNDISCLOSED_CANCER`]: the family has been told, the patient
+    /// not; every record that names the cancer is marked undisclosed.
+    fn undisclosed_cancer(&mut self, slot: &Slot, span: Span) {
+        let doctor = self.author(slot, Prof::Physician);
+        let found = self.day(Span {
+            from: span.from.max(LAST_DAY - Days::new(200)),
+            to: LAST_DAY - Days::new(60),
+        });
+        let data = ImagingReportData {
+            modality: ImagingModality::Endoscopy,
+            body_site: "上部消化管".to_owned(),
+            findings: "胃体下部小彎に約4cmの2型腫瘍を認める。生検を施行。".to_owned(),
+            impression: text("胃癌（生検: 中分化型管状腺癌）"),
+        };
+        self.add_as(doctor, found, RecordData::ImagingReport(data), true);
+        let diagnosed = found + Days::new(10);
+        let data = ConditionData {
+            name: GASTRIC_CANCER.name.to_owned(),
+            icd10: text(GASTRIC_CANCER.icd10),
+            clinical_status: ClinicalStatus::Active,
+            onset: Some(date(diagnosed)),
+            resolved_on: None,
+            sensitivity: None,
+            note: GASTRIC_CANCER.note.map(str::to_owned),
+        };
+        self.add_as(doctor, diagnosed, RecordData::Condition(data), true);
+        let clinic_name = ORGS[self.physician.org].name;
+        let data = ClinicalDocumentData {
+            document_type: ClinicalDocumentType::ReferralLetter,
+            title: format!("診療情報提供書（{clinic_name} {} 先生 御侍史）", self.physician_name()),
+            text: "傷病名: 胃癌（cStage III）\n\
+                   精査の結果、上記と診断いたしました。ご高齢であり、ご家族（長男）と相談のうえ、\
+                   手術・化学療法は行わず、症状緩和を中心とした在宅療養の方針となりました。\n\
+                   ご本人には病名を未告知です（ご家族の意向）。説明の際はご配慮をお願いいたします。\n\
+                   貧血の進行や通過障害が出現した際は、当院で対応いたします。"
+                .to_owned(),
+            author_name: Some(member_name(doctor.member).0),
+            attachments: Vec::new(),
+        };
+        self.add_as(
+            doctor,
+            diagnosed + Days::new(2),
+            RecordData::ClinicalDocument(data),
+            true,
+        );
+    }
+
+    // -- care ----------------------------------------------------------------
+
+    /// The services of a care plan at `level`, each with the slot of the
+    /// team's provider when the use is recorded (利用サービス).
+    fn planned_services(&self, level: usize) -> Vec<(PlannedService, Option<&'a Slot>)> {
+        let service = |kind: &str, org: Option<usize>, frequency: &str| PlannedService {
+            service_type: kind.to_owned(),
+            provider: org.map(|o| ORGS[o].name.to_owned()),
+            frequency: frequency.to_owned(),
+        };
+        let support = level < 2;
+        let mut out = Vec::new();
+        if let Some(slot) = self.slot_of(HELPERS) {
+            let (kind, frequency) = match level {
+                0 | 1 => ("訪問型サービス（総合事業）", "週1回"),
+                2 | 3 => ("訪問介護（生活援助）", "週2回"),
+                4 => ("訪問介護（身体介護）", "週3回"),
+                _ => ("訪問介護（身体介護）", "毎日（朝・夕）"),
+            };
+            out.push((service(kind, Some(HELPERS), frequency), Some(slot)));
+        }
+        if let Some(slot) = self.slot_of(DAY_SERVICE) {
+            let (kind, frequency) = match level {
+                0 | 1 => ("通所型サービス（総合事業）", "週1回"),
+                2..=4 => ("通所介護", "週2回"),
+                _ => ("通所介護", "週3回"),
+            };
+            out.push((service(kind, Some(DAY_SERVICE), frequency), Some(slot)));
+        }
+        if let Some(slot) = self.slot(Role::VisitingNurse) {
+            let frequency = if level >= 4 { "週2回" } else { "週1回" };
+            let kind = if support {
+                "介護予防訪問看護"
+            } else {
+                "訪問看護"
+            };
+            out.push((service(kind, Some(slot.org), frequency), Some(slot)));
+        }
+        if let Some(slot) = self.slot(Role::Rehabilitation) {
+            out.push((
+                service("訪問リハビリテーション", Some(REHAB), "週1回"),
+                Some(slot),
+            ));
+        }
+        if let Some(slot) = self.slot_of(NURSING_HOME) {
+            let kind = "短期入所生活介護";
+            out.push((
+                service(kind, Some(NURSING_HOME), "月1回（3泊4日）"),
+                Some(slot),
+            ));
+        }
+        if level >= 3 {
+            out.push((
+                service("福祉用具貸与（特殊寝台・車いす）", None, "毎月"),
+                None,
+            ));
+        } else if level >= 1 || out.is_empty() {
+            out.push((
+                service("福祉用具貸与（手すり・歩行器）", None, "毎月"),
+                None,
+            ));
+        }
+        if level >= 2
+            && let Some(slot) = self.slot(Role::Pharmacy)
+        {
+            let kind = "居宅療養管理指導（薬剤師）";
+            out.push((service(kind, Some(slot.org), "月2回"), None));
+        }
+        if let Some(slot) = self.slot(Role::Dentist) {
+            let kind = "居宅療養管理指導（歯科医師）";
+            out.push((service(kind, Some(slot.org), "月1回"), None));
+        }
+        out
+    }
+
+    fn care_plan(&mut self, level: usize) -> CarePlanData {
+        let long_term = if level >= 5 {
+            "苦痛なく清潔に過ごし、家族の支えを受けながら穏やかな在宅生活を続けることができる"
+        } else if self.has("G30") {
+            "認知症があっても、なじみの自宅で家族と穏やかに生活できる"
+        } else if self.has("I69") || self.has("G20") || self.has("M17") {
+            "転倒せずに自宅内を安全に移動し、できることを続けながら暮らせる"
+        } else if level < 2 {
+            "介護予防に取り組み、自分でできることを続けながら自宅で暮らし続けられる"
+        } else {
+            "住み慣れた自宅で、安心して暮らし続けることができる"
+        };
+        let mut short = Vec::new();
+        if self.has("G30") || level >= 3 {
+            short.push("服薬カレンダーを使い、飲み忘れなく服薬できる");
+        }
+        if self.slot_of(DAY_SERVICE).is_some() {
+            short.push("デイサービスで入浴し、他者と交流する機会を持てる");
+        }
+        if self.slot_of(HELPERS).is_some() {
+            short.push("ヘルパーの支援を受けて、栄養バランスのよい食事がとれる");
+        }
+        if self.has("I50") && self.slot(Role::VisitingNurse).is_some() {
+            short.push("訪問看護で体調の変化を早く捉え、心不全の悪化による入院を防ぐ");
+        }
+        if self.has("E11") {
+            short.push("血糖値を安定させ、低血糖を起こさない");
+        }
+        if self.has("M17") {
+            short.push("膝の痛みを和らげ、近所への散歩を続けられる");
+        }
+        if self.slot(Role::Dentist).is_some() {
+            short.push("口腔ケアを続け、誤嚥性肺炎を予防する");
+        }
+        if short.len() < 2 {
+            short.push("生活リズムを整え、日中の活動量を保つ");
+        }
+        short.truncate(3 + self.rng.below(2));
+        CarePlanData {
+            long_term_goals: long_term.to_owned(),
+            short_term_goals: short.join("\n"),
+            services: self
+                .planned_services(level)
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect(),
+        }
+    }
+
+    fn adl(&mut self, level: usize) -> AdlAssessmentData {
+        const BASE: [i32; 7] = [0, 0, 1, 1, 2, 2, 3];
+        let base = BASE[level];
+        let mut at = |offset: i32| {
+            let jitter = if self.rng.chance(30) {
+                self.rng.below(3) as i32 - 1
+            } else {
+                0
+            };
+            ADL_LEVELS[(base + offset + jitter).clamp(0, 3) as usize]
+        };
+        let (eating, excretion, transfer) = (at(-1), at(0), at(0));
+        let (walking, bathing, dressing) = (at(0), at(1), at(0));
+        let cognition = match (self.has("G30"), self.has("F20")) {
+            (true, _) if level >= 5 => AdlLevel::FullAssistance,
+            (true, _) => AdlLevel::PartialAssistance,
+            (_, true) => AdlLevel::Supervision,
+            _ if level >= 4 => AdlLevel::Supervision,
+            _ => AdlLevel::Independent,
+        };
+        let walks = ADL_LEVELS.iter().position(|l| *l == walking).unwrap_or(0);
+        AdlAssessmentData {
+            eating: Some(eating),
+            excretion: Some(excretion),
+            transfer: Some(transfer),
+            walking: Some(walking),
+            bathing: Some(bathing),
+            dressing: Some(dressing),
+            cognition: Some(cognition),
+            note: text(WALKING[walks]),
+        }
+    }
+
+    fn care(&mut self) {
+        let slot = self
+            .slot(Role::CareManager)
+            .expect("every patient has a care manager");
+        let span = Span::of(slot, 180).expect("the care office has days to write on");
+        let cm = self.author(slot, Prof::CareManager);
+        let insurer = match self.story.area {
+            Area::City => "019951",
+            Area::Town => "019962",
+        };
+        let previous_level = if self.worsening {
+            self.level - 1
+        } else {
+            self.level
+        };
+
+        // The certification in force and, for most, the one before it.
+        let valid_from = self.day(Span {
+            from: span.from.max(span.to - Days::new(420)),
+            to: span.to - Days::new(30),
+        });
+        let year_before = valid_from - Months::new(12);
+        let previous = year_before + Days::new(30) >= span.from && self.rng.chance(65);
+        let months = if !previous && valid_from + Months::new(12) > LAST_DAY {
+            12
+        } else {
+            *self.rng.pick(&[24, 36])
+        };
+        let mut certified = Vec::new();
+        if previous {
+            certified.push((year_before, valid_from - Days::new(1), previous_level));
+        }
+        let valid_to = valid_from + Months::new(months) - Days::new(1);
+        certified.push((valid_from, valid_to, self.level));
+        for &(from, to, level) in &certified {
+            let decided = (from + Days::new(25 + self.rng.below(10) as u64)).min(span.to);
+            let data = CareCertificationData {
+                level: LEVELS[level],
+                valid_from: date(from),
+                valid_to: date(to),
+                insurer_number: text(insurer),
+            };
+            self.add(cm, decided, RecordData::CareCertification(data));
+            // The plan is revised after each certification.
+            let planned = self.day_after(span, decided, 14);
+            let plan = self.care_plan(level);
+            self.add(cm, planned, RecordData::CarePlan(plan));
+        }
+
+        // The first assessment (フェイスシート), home and family.
+        let first = self.day_after(span, span.from, 30);
+        let (housing, barriers) = match (self.story.area, self.rng.below(10)) {
+            (Area::Town, 0) | (Area::City, 0..=1) => {
+                (HousingType::PublicHousing, "浴槽が深く、またぎ動作が困難")
+            }
+            (Area::City, 2..=3) => (
+                HousingType::Apartment,
+                "エレベーターのない集合住宅の2階。階段の昇降に手すりが必要",
+            ),
+            (Area::City, 4) if self.lives_alone => {
+                (HousingType::ServicedHousing, "室内に段差なし。浴室は共用")
+            }
+            _ => (
+                HousingType::DetachedHouse,
+                "玄関の上がり框が高い（約25cm）。寝室が2階、トイレに手すりなし",
+            ),
+        };
+        let note = match (self.story.area, self.has("G30")) {
+            (_, true) => "暖房はFF式灯油ストーブ。火の始末に見守りが必要",
+            (Area::Town, false) => "冬期は玄関前の除雪が必要（町の除雪サービスを利用）",
+            (Area::City, false) => "冬期の路面凍結で外出の機会が減る",
+        };
+        let living = if self.lives_alone {
+            "独居"
+        } else {
+            "家族と同居"
+        };
+        let sex = if self.female() { "女性" } else { "男性" };
+        let data = AssessmentData {
+            summary: format!(
+                "{}歳{sex}。{}。{}。主な介護者: {}（{}）。",
+                self.story.age,
+                self.condition_names(),
+                LEVEL_NAMES[previous_level],
+                self.key_person.name,
+                self.key_person.relationship
+            ),
+            living_situation: Some(format!("{living}。{}", self.key_person.note)),
+            concerns: text(match (self.has("G30"), self.level >= 4) {
+                (true, _) => "服薬管理と火の始末、夕方以降の不穏への対応",
+                (false, true) => "転倒・褥瘡の予防と介護者の負担軽減",
+                (false, false) => "冬期の外出機会の減少による活動量の低下",
+            }),
+        };
+        self.add(cm, first, RecordData::Assessment(data));
+        // The therapist, once visiting, assesses the home and the ADL.
+        let therapist = self
+            .slot(Role::Rehabilitation)
+            .map(|s| (s.start, self.author(s, Prof::Therapist)));
+        let home_day = self.day_after(span, first, 60);
+        let home_author = match therapist {
+            Some((since, t)) if home_day >= since => t,
+            _ => cm,
+        };
+        let data = HomeEnvironmentData {
+            housing_type: housing,
+            lives_alone: self.lives_alone,
+            barriers: text(barriers),
+            note: text(note),
+        };
+        self.add(home_author, home_day, RecordData::HomeEnvironment(data));
+        let data = FamilyCareCapacityData {
+            capacity: self.key_person.capacity,
+            key_person_name: Some(self.key_person.name.clone()),
+            key_person_relationship: text(self.key_person.relationship),
+            key_person_phone: self.key_person.phone.clone(),
+            note: text(self.key_person.note),
+        };
+        self.add(cm, first, RecordData::FamilyCareCapacity(data));
+
+        // ADL assessed every six months or so; the latest by the therapist
+        // when one visits.
+        let count = 2 + self.rng.below(2);
+        let days = self.series(span, count, 60, (150, 210));
+        let last = days.len() - 1;
+        for (k, day) in days.into_iter().enumerate() {
+            let level = if k < last { previous_level } else { self.level };
+            let by = match therapist {
+                Some((since, t)) if k == last && day >= since => t,
+                _ => cm,
+            };
+            let data = self.adl(level);
+            self.add(by, day, RecordData::AdlAssessment(data));
+        }
+
+        // The services in use.
+        let exit = self.story.fate.exit();
+        for (service, provider) in self.planned_services(self.level) {
+            let Some(provider) = provider else {
+                continue;
+            };
+            let start = provider.start;
+            let day = exit.unwrap_or(start).clamp(span.from, span.to);
+            let data = ServiceUseData {
+                service_type: service.service_type,
+                provider: service.provider,
+                frequency: Some(service.frequency),
+                start_date: date(start),
+                end_date: provider.end.map(date),
+            };
+            self.add(cm, day, RecordData::ServiceUse(data));
+        }
+    }
+
+    // -- dental ---------------------------------------------------------------
+
+    fn dental(&mut self) {
+        let Some(slot) = self.slot(Role::Dentist) else {
+            return;
+        };
+        let Some(span) = Span::of(slot, 0) else {
+            return;
+        };
+        let dentist = self.author(slot, Prof::Dentist);
+        let hygienist = match self.slot(Role::DentalHygienist) {
+            Some(s) => self.author(s, Prof::DentalHygienist),
+            None => dentist,
+        };
+        let teeth =
+            (24 - (self.story.age as i32 - 65) / 3 - self.rng.below(12) as i32).clamp(0, 28);
+        let first = self.day_after(span, span.from, 30);
+        let finding = match self.rng.below(4) {
+            0 => "上顎右側臼歯部に残根あり。下顎前歯部に歯周炎による動揺（2度）を認める。",
+            1 => "多数歯にう蝕あり。口腔乾燥が強い。",
+            2 => "歯肉の発赤・腫脹あり、歯石の沈着が多い。",
+            _ => "義歯床下の粘膜に発赤（義歯性潰瘍）を認める。",
+        };
+        let data = OralFindingData {
+            findings: finding.to_owned(),
+            remaining_teeth: Some(teeth),
+        };
+        self.add(dentist, first, RecordData::OralFinding(data));
+        if teeth < 20 {
+            let (denture_type, jaw) = match teeth {
+                0..=5 => (DentureType::Full, Jaw::Both),
+                6..=11 => (DentureType::Full, Jaw::Upper),
+                _ => (
+                    DentureType::Partial,
+                    *self.rng.pick(&[Jaw::Upper, Jaw::Lower, Jaw::Both]),
+                ),
+            };
+            let fit = *self
+                .rng
+                .pick(&[Rating::Good, Rating::Fair, Rating::Fair, Rating::Poor]);
+            let note = match fit {
+                Rating::Poor => "下顎義歯の適合不良で疼痛あり。床裏装を予定",
+                Rating::Fair => "食事時にやや外れやすい。義歯安定剤は使用しない方針",
+                Rating::Good => "適合良好。夜間は外して洗浄剤に浸漬",
+            };
+            let data = DentureData {
+                denture_type,
+                jaw,
+                fit,
+                note: text(note),
+            };
+            self.add(dentist, first, RecordData::Denture(data));
+        }
+        const FILS: [i32; 7] = [9, 9, 8, 8, 7, 6, 5];
+        let fils = FILS[self.level];
+        let diet = match fils {
+            9..=10 => "常食",
+            8 => "軟菜食",
+            7 => "嚥下調整食4",
+            6 => "嚥下調整食3",
+            _ => "嚥下調整食2-1",
+        };
+        let (method, findings) = if fils >= 8 {
+            (
+                "RSST",
+                "RSST 3回/30秒。水分で時々むせあり。食事は一口量を少なめに",
+            )
+        } else {
+            (
+                "改訂水飲みテスト（MWST）",
+                "MWST 評点3（むせあり）。水分には中間のとろみを付与し、食事時は30度リクライニング位を推奨",
+            )
+        };
+        let data = SwallowingAssessmentData {
+            method: method.to_owned(),
+            level: Some(fils),
+            diet_form: text(diet),
+            findings: findings.to_owned(),
+        };
+        self.add(dentist, first, RecordData::SwallowingAssessment(data));
+        let visits = 1 + self.rng.below(3);
+        let days = self.series(
+            Span {
+                from: first,
+                to: span.to,
+            },
+            visits,
+            30,
+            (14, 60),
+        );
+        for (k, day) in days.into_iter().enumerate() {
+            let note = match k % 3 {
+                0 => "訪問歯科診療: 義歯調整を実施し、疼痛の消失を確認。",
+                1 => "訪問歯科診療: う蝕処置（充填）を実施。ご家族へ口腔ケアの方法を指導。",
+                _ => "訪問歯科診療: 口腔内の清掃と歯石除去を実施。次回は1か月後。",
+            };
+            let data = VisitingDentalNoteData {
+                text: note.to_owned(),
+            };
+            self.add(dentist, day, RecordData::VisitingDentalNote(data));
+            if k == 0 || self.rng.chance(40) {
+                let level =
+                    *self
+                        .rng
+                        .pick(&[Rating::Good, Rating::Fair, Rating::Fair, Rating::Poor]);
+                let note = match level {
+                    Rating::Good => "清掃状態良好。ご本人の歯磨きを継続",
+                    Rating::Fair => "臼歯部に食渣の残留あり。ご家族へ仕上げ磨きを依頼",
+                    Rating::Poor => "舌苔の付着が多く、口臭あり。口腔ケアの回数を増やすよう指導",
+                };
+                let data = OralHygieneData {
+                    level,
+                    note: text(note),
+                };
+                self.add(hygienist, day, RecordData::OralHygiene(data));
+            }
+        }
+    }
+
+    // -- end of life ----------------------------------------------------------
+
+    /// ACP (人生会議) for about four in ten (most of those who have died);
+    /// some changed their minds, a new record of the same series each time.
+    fn advance_care_plan(&mut self) {
+        let fate = self.story.fate;
+        let deceased = matches!(fate, Fate::Deceased(..));
+        if !(self.n == 0 || self.rng.chance(if deceased { 75 } else { 38 })) {
+            return;
+        }
+        let versions = if self.n == 0 || self.rng.chance(35) {
+            2
+        } else {
+            1
+        };
+        let nurse = self.slot(Role::VisitingNurse);
+        let (by, span, by_nurse) = match (self.rng.below(10), nurse) {
+            (0..=5, _) | (8.., None) => (self.physician, self.clinic, false),
+            (6..=7, _) => {
+                let slot = self.slot(Role::CareManager).expect("a care manager");
+                let span = Span::of(slot, 180).expect("days to write on");
+                (self.author(slot, Prof::CareManager), span, false)
+            }
+            (_, Some(slot)) => match Span::of(slot, 0) {
+                Some(span) => (self.author(slot, Prof::Nurse), span, true),
+                None => (self.physician, self.clinic, false),
+            },
+        };
+        let days = self.series(span, versions, 120, (120, 300));
+        let last = days.len() - 1;
+        let cannot_say = self.has("G30") && self.level >= 5;
+        for (k, day) in days.into_iter().enumerate() {
+            let mut participants = Vec::new();
+            if !cannot_say {
+                participants.push("本人".to_owned());
+            }
+            participants.push(self.key_person.relationship.to_owned());
+            participants.push(format!("主治医 {}", self.physician_name()));
+            participants.push("ケアマネジャー".to_owned());
+            if by_nurse || (nurse.is_some() && self.rng.chance(50)) {
+                participants.push("訪問看護師".to_owned());
+            }
+            let data = if k < last {
+                AdvanceCarePlanData {
+                    place_of_care: Some(PlaceWish::Home),
+                    place_of_death: Some(PlaceWish::Undecided),
+                    cpr: Some(Wish::Undecided),
+                    life_prolonging_treatment: Some(Wish::Undecided),
+                    tube_feeding: Some(Wish::Undecided),
+                    hospitalization: Some(Wish::Wants),
+                    proxy_name: Some(self.key_person.name.clone()),
+                    proxy_relationship: text(self.key_person.relationship),
+                    participants,
+                    confirmed_on: Some(date(day)),
+                    note: text(
+                        "できるだけ家で過ごしたいが、最期のことはまだ決められない。家族ともう少し話し合いたい。",
+                    ),
+                }
+            } else {
+                let place = match fate {
+                    Fate::Deceased(_, PlaceOfDeath::Hospital) => PlaceWish::Hospital,
+                    Fate::Deceased(_, PlaceOfDeath::NursingHome) => PlaceWish::NursingHome,
+                    Fate::Deceased(..) => PlaceWish::Home,
+                    _ if self.n == 0 => PlaceWish::Home,
+                    _ => *self.rng.pick(&[
+                        PlaceWish::Home,
+                        PlaceWish::Home,
+                        PlaceWish::Home,
+                        PlaceWish::Hospital,
+                        PlaceWish::NursingHome,
+                        PlaceWish::Undecided,
+                    ]),
+                };
+                let cpr = *self.rng.pick(if place == PlaceWish::Home {
+                    &[Wish::Declines, Wish::Declines, Wish::Undecided][..]
+                } else {
+                    &[
+                        Wish::Declines,
+                        Wish::Declines,
+                        Wish::Declines,
+                        Wish::Undecided,
+                        Wish::Wants,
+                    ][..]
+                });
+                let prolonging = if cpr == Wish::Wants {
+                    Wish::Undecided
+                } else {
+                    *self
+                        .rng
+                        .pick(&[Wish::Declines, Wish::Declines, Wish::Undecided])
+                };
+                let tube = *self
+                    .rng
+                    .pick(&[Wish::Declines, Wish::Declines, Wish::Undecided]);
+                let hospitalization = match place {
+                    PlaceWish::Home => {
+                        *self
+                            .rng
+                            .pick(&[Wish::Declines, Wish::Undecided, Wish::Wants])
+                    }
+                    _ => Wish::Wants,
+                };
+                let mut note = String::new();
+                if cannot_say {
+                    note.push_str(
+                        "本人の意思確認が困難なため、以前の本人の言葉をもとに家族と話し合った。",
+                    );
+                }
+                note.push_str(match place {
+                    PlaceWish::Home => "自宅で最期を迎えたい。",
+                    PlaceWish::Hospital => "最期は病院で迎えたい（家族に負担をかけたくない）。",
+                    PlaceWish::NursingHome => "施設で穏やかに過ごしたい。",
+                    _ => "最期を迎える場所はまだ決められない。",
+                });
+                if prolonging == Wish::Declines {
+                    note.push_str("延命治療は希望しない。");
+                }
+                if tube == Wish::Declines {
+                    note.push_str("胃ろうなどの経管栄養は望まない。");
+                }
+                note.push_str("痛みや苦しさは取り除いてほしい。");
+                AdvanceCarePlanData {
+                    place_of_care: Some(if place == PlaceWish::NursingHome {
+                        PlaceWish::NursingHome
+                    } else {
+                        PlaceWish::Home
+                    }),
+                    place_of_death: Some(place),
+                    cpr: Some(cpr),
+                    life_prolonging_treatment: Some(prolonging),
+                    tube_feeding: Some(tube),
+                    hospitalization: Some(hospitalization),
+                    proxy_name: Some(self.key_person.name.clone()),
+                    proxy_relationship: text(self.key_person.relationship),
+                    participants,
+                    confirmed_on: Some(date(day)),
+                    note: Some(note),
+                }
+            };
+            self.add(by, day, RecordData::AdvanceCarePlan(data));
+        }
+    }
+
+    // -- rows -----------------------------------------------------------------
+
+    /// The rows as `services::records::write` leaves them after writing the
+    /// drafts one by one: version 1, ACTIVE, in the summary while current, and
+    /// the newest of each series of the latest-of-series kinds.
+    fn into_rows(mut self) -> Vec<record::Model> {
+        let drafts = std::mem::take(&mut self.drafts);
+        assert!(
+            drafts.len() < RECORD_BLOCK,
+            "patient {}: {} records",
+            self.n,
+            drafts.len()
+        );
+        let base = self.n * RECORD_BLOCK;
+        let mut rows: Vec<record::Model> = Vec::with_capacity(drafts.len());
+        let mut kinds = Vec::with_capacity(drafts.len());
+        for (i, d) in drafts.into_iter().enumerate() {
+            let number = base + i;
+            let kind = d.data.kind();
+            kinds.push(kind);
+            rows.push(record::Model {
+                id: demo_id(Table::Record, number),
+                patient_id: self.patient.id,
+                kind: kind.as_str().to_owned(),
+                category: d.data.category().as_str().to_owned(),
+                source_organization_id: demo_organization_id(d.by.org),
+                author_member_id: Some(demo_id(Table::Member, d.by.member)),
+                author_api_key_id: None,
+                source_record_id: Some(format!("DEMO-{number}")),
+                version: 1,
+                status: ACTIVE.to_owned(),
+                effective_at: d.at,
+                recorded_at: d.at + TimeDelta::minutes(3 + self.rng.below(58) as i64),
+                undisclosed: d.undisclosed,
+                in_summary: kind.summary_rule() == SummaryRule::WhileCurrent,
+                series_key: d.data.series_key(),
+                data: d.data.to_json(),
+            });
+        }
+        let mut latest: HashMap<(RecordKind, Option<String>), usize> = HashMap::new();
+        for (i, (row, kind)) in rows.iter().zip(&kinds).enumerate() {
+            if kind.summary_rule() != SummaryRule::LatestOfSeries {
+                continue;
+            }
+            let newest = latest.entry((*kind, row.series_key.clone())).or_insert(i);
+            if (row.effective_at, row.id) > (rows[*newest].effective_at, rows[*newest].id) {
+                *newest = i;
+            }
+        }
+        for i in latest.into_values() {
+            rows[i].in_summary = true;
+        }
+        rows
+    }
+}
+
+/// The family member the team calls first, and what the family can do.
+fn key_person(
+    rng: &mut SplitMix64,
+    patient: &patient::Model,
+    story: &Story,
+    lives_alone: bool,
+) -> KeyPerson {
+    let family = story.family.0;
+    let other = loop {
+        let f = rng.pick(&FAMILY).0;
+        if f != family {
+            break f;
+        }
+    };
+    let mobile = format!(
+        "0{}0-{:04}-{:04}",
+        rng.pick(&[7, 8, 9]),
+        rng.below(10_000),
+        rng.below(10_000)
+    );
+    let daughter = format!("{other}\u{3000}{}", rng.pick(&CHILD_FEMALE));
+    let son = format!("{family}\u{3000}{}", rng.pick(&CHILD_MALE));
+    let daughter_in_law = format!("{family}\u{3000}{}", rng.pick(&CHILD_FEMALE));
+    let female = story.sex == Sex::Female;
+    let person = |name: String, relationship, phone, capacity, note| KeyPerson {
+        name,
+        relationship,
+        phone,
+        capacity,
+        note,
+    };
+    if lives_alone {
+        return match rng.below(4) {
+            0 => person(
+                daughter,
+                "長女",
+                Some(mobile),
+                CareCapacity::Limited,
+                "長女は札幌市在住で、月1〜2回帰省する。日常の支援はサービスが中心",
+            ),
+            1 => person(
+                son,
+                "長男",
+                Some(mobile),
+                CareCapacity::Limited,
+                "長男は市内在住で、週末に訪問している",
+            ),
+            2 => person(
+                daughter,
+                "次女",
+                Some(mobile),
+                CareCapacity::None,
+                "次女は道外在住で、電話での見守りが中心",
+            ),
+            _ => {
+                let niece = format!("{other}\u{3000}{}", rng.pick(&CHILD_FEMALE));
+                person(
+                    niece,
+                    "姪",
+                    Some(mobile),
+                    CareCapacity::None,
+                    "子どもはおらず、近くに住む姪が緊急時の連絡先",
+                )
+            }
+        };
+    }
+    if story.age < 88 && rng.chance(40) {
+        let (relationship, given) = if female {
+            ("夫", rng.pick(&ELDER_MALE).0)
+        } else {
+            ("妻", rng.pick(&ELDER_FEMALE).0)
+        };
+        let phone = patient.phone.clone().or(Some(mobile));
+        let spouse = format!("{family}\u{3000}{given}");
+        return person(
+            spouse,
+            relationship,
+            phone,
+            CareCapacity::Limited,
+            "夫婦二人暮らし。配偶者も高齢で、老老介護の状態",
+        );
+    }
+    match rng.below(3) {
+        0 => person(
+            son,
+            "長男",
+            Some(mobile),
+            CareCapacity::Sufficient,
+            "長男夫婦と同居。日中は独居となる",
+        ),
+        1 => person(
+            daughter_in_law,
+            "長男の妻",
+            Some(mobile),
+            CareCapacity::Sufficient,
+            "長男夫婦と同居。主な介護者は長男の妻",
+        ),
+        _ => person(
+            daughter,
+            "長女",
+            Some(mobile),
+            CareCapacity::Limited,
+            "長女家族と同居。長女はパート勤務で日中不在のことがある",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{HashMap, HashSet};
@@ -1235,6 +3674,262 @@ mod tests {
         Kana::parse("kana", s).map(Kana::into_inner).ok().as_deref() == Some(s)
     }
 
+    fn data_of(r: &record::Model) -> RecordData {
+        let kind = RecordKind::parse(&r.kind).expect("kind");
+        RecordData::from_json(kind, &r.data).expect("stored data reads back")
+    }
+
+    fn records_of(region: &Region, n: usize) -> Vec<&record::Model> {
+        let id = demo_patient_id(n);
+        (region.records.iter())
+            .filter(|r| r.patient_id == id)
+            .collect()
+    }
+
+    #[test]
+    fn records_validate_and_are_stored_as_the_service_stores_them() {
+        let r = region();
+        let matrix = crate::policy::matrix::Matrix::default();
+        let mut teams: HashMap<Uuid, Vec<&care_team_membership::Model>> = HashMap::new();
+        for m in &r.memberships {
+            teams.entry(m.patient_id).or_default().push(m);
+        }
+        let mut sources = HashSet::new();
+        for rec in &r.records {
+            let data = data_of(rec);
+            if let Err(e) = data.validate(REF_DATE) {
+                panic!("{} {}: {}", rec.kind, rec.data, e.message());
+            }
+            assert_eq!(data.to_json(), rec.data);
+            assert_eq!(rec.category, data.category().as_str());
+            assert_eq!(rec.series_key, data.series_key());
+            assert_eq!((rec.version, rec.status.as_str()), (1, ACTIVE));
+            assert!(rec.author_api_key_id.is_none());
+            // The author is a member of the source organisation, of a
+            // profession that may write the category, on the patient's team.
+            let (profession, org) = profession_of(&r, rec.author_member_id.expect("an author"));
+            assert_eq!(org, rec.source_organization_id);
+            let category = DataCategory::parse(&rec.category).expect("category");
+            assert_eq!(
+                matrix.level(profession, category),
+                crate::domain::AccessLevel::ReadWrite,
+                "{profession} writes {category}"
+            );
+            let day = rec.effective_at.date_naive();
+            let membership = (teams[&rec.patient_id].iter())
+                .find(|m| m.organization_id == org)
+                .unwrap_or_else(|| panic!("{} by an organisation off the team", rec.kind));
+            assert!(
+                membership.end_date.is_none_or(|end| day <= end),
+                "{} after the organisation left the team",
+                rec.kind
+            );
+            assert!((RECORDS_FROM..=LAST_DAY).contains(&day), "{day}");
+            assert!(rec.recorded_at > rec.effective_at && rec.recorded_at < fixed_time());
+            let source = rec.source_record_id.as_deref().expect("a source record ID");
+            assert!(sources.insert((org, rec.kind.as_str(), source)), "{source}");
+            // Nothing recorded before it happened.
+            let not_after = |d: Option<Date>| d.is_none_or(|d| d.0 <= day);
+            match &data {
+                RecordData::Condition(c) => {
+                    assert!(not_after(c.onset) && not_after(c.resolved_on));
+                    assert_eq!(
+                        c.resolved_on.is_some(),
+                        c.clinical_status == ClinicalStatus::Resolved
+                    );
+                }
+                RecordData::Infection(i) => assert!(not_after(i.tested_on)),
+                RecordData::AdvanceCarePlan(a) => assert_eq!(a.confirmed_on, Some(Date(day))),
+                RecordData::Prescription(p) => assert_eq!(p.start_date.0, day),
+                RecordData::LabResult(l) => {
+                    let v: f64 = l.value.parse().expect("a numeric result");
+                    let expected = if l.reference_low.is_some_and(|low| v < low) {
+                        AbnormalFlag::Low
+                    } else if l.reference_high.is_some_and(|high| v > high) {
+                        AbnormalFlag::High
+                    } else {
+                        AbnormalFlag::Normal
+                    };
+                    assert_eq!(l.abnormal, expected, "{} {}", l.name, l.value);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn each_series_has_exactly_one_summary_record_the_newest() {
+        let r = region();
+        type Key<'a> = (Uuid, &'a str, Option<&'a str>);
+        let mut series: HashMap<Key, Vec<&record::Model>> = HashMap::new();
+        for rec in &r.records {
+            let kind = RecordKind::parse(&rec.kind).expect("kind");
+            match kind.summary_rule() {
+                SummaryRule::WhileCurrent => assert!(rec.in_summary),
+                SummaryRule::Never => assert!(!rec.in_summary),
+                SummaryRule::LatestOfSeries => {
+                    let key = (rec.patient_id, rec.kind.as_str(), rec.series_key.as_deref());
+                    series.entry(key).or_default().push(rec);
+                }
+            }
+        }
+        for (key, records) in &series {
+            let shown: Vec<_> = records.iter().filter(|r| r.in_summary).collect();
+            assert_eq!(shown.len(), 1, "{key:?}");
+            let newest = (records.iter())
+                .max_by_key(|r| (r.effective_at, r.id))
+                .expect("a record");
+            assert_eq!(shown[0].id, newest.id, "{key:?}");
+        }
+        // Histories: lab tests, dispensings, certifications, ADL, ACP.
+        for kind in [
+            RecordKind::LabResult,
+            RecordKind::Dispensing,
+            RecordKind::CareCertification,
+            RecordKind::CarePlan,
+            RecordKind::AdlAssessment,
+            RecordKind::AdvanceCarePlan,
+        ] {
+            let with_history = (series.iter())
+                .filter(|((_, k, _), records)| *k == kind.as_str() && records.len() > 1)
+                .count();
+            assert!(
+                with_history >= 10,
+                "{kind}: {with_history} series with a history"
+            );
+        }
+    }
+
+    #[test]
+    fn every_patient_has_a_varied_chart() {
+        let r = region();
+        let total = r.records.len();
+        assert!(
+            (40 * PATIENTS..=80 * PATIENTS).contains(&total),
+            "{total} records"
+        );
+        for &kind in RecordKind::ALL {
+            let n = r.records.iter().filter(|x| x.kind == kind.as_str()).count();
+            assert!(n >= 5, "{kind}: {n}");
+        }
+        for (n, p) in r.patients.iter().enumerate() {
+            let records = records_of(&r, n);
+            assert!(
+                (25..=110).contains(&records.len()),
+                "patient {n}: {}",
+                records.len()
+            );
+            let data: Vec<RecordData> = records.iter().map(|r| data_of(r)).collect();
+            let active = (data.iter())
+                .filter(|d| matches!(d, RecordData::Condition(c) if c.clinical_status == ClinicalStatus::Active))
+                .count();
+            assert!(
+                (2..=6).contains(&active),
+                "patient {n}: {active} conditions"
+            );
+            let prescriptions = (data.iter())
+                .filter(|d| matches!(d, RecordData::Prescription(_)))
+                .count();
+            assert!(
+                (3..=8).contains(&prescriptions),
+                "patient {n}: {prescriptions} prescriptions"
+            );
+            // Those at home take something on REF_DATE and still a year
+            // later (the demo is looked at after its day); the others nothing.
+            let later = REF_DATE + Days::new(365);
+            for day in [REF_DATE, later] {
+                let current = (data.iter())
+                    .any(|d| matches!(d, RecordData::Prescription(_)) && d.is_current(day));
+                assert_eq!(current, p.status == "ACTIVE", "patient {n} on {day}");
+            }
+            let certified = data
+                .iter()
+                .filter(|d| matches!(d, RecordData::CareCertification(_)))
+                .count();
+            assert!((1..=2).contains(&certified));
+            // Dental records only where a dentist is on the team.
+            let dentist = (r.memberships.iter()).any(|m| {
+                m.patient_id == p.id && m.organization_id == demo_organization_id(DENTAL_CLINIC)
+            });
+            let dental = records
+                .iter()
+                .any(|r| r.category == DataCategory::Dental.as_str());
+            assert_eq!(dental, dentist, "patient {n}");
+        }
+    }
+
+    #[test]
+    fn the_special_records_are_where_the_module_doc_says() {
+        let r = region();
+        // The README's patient: a full, ordinary chart.
+        let k3 = records_of(&r, 0);
+        for kind in [
+            RecordKind::Condition,
+            RecordKind::Allergy,
+            RecordKind::Prescription,
+            RecordKind::Dispensing,
+            RecordKind::LabResult,
+            RecordKind::VitalSigns,
+            RecordKind::VisitingNurseReport,
+            RecordKind::CareCertification,
+            RecordKind::CarePlan,
+            RecordKind::AdlAssessment,
+            RecordKind::FamilyCareCapacity,
+            RecordKind::OralFinding,
+        ] {
+            assert!(
+                k3.iter().any(|r| r.kind == kind.as_str()),
+                "K-000003 has no {kind}"
+            );
+        }
+        let acp = k3.iter().filter(|r| r.kind == "ADVANCE_CARE_PLAN").count();
+        assert_eq!(acp, 2, "two versions of K-000003's ACP");
+        assert!(
+            k3.iter()
+                .all(|r| !r.undisclosed && !r.category.starts_with("SENSITIVE"))
+        );
+
+        // One undisclosed cancer: the condition and the records naming it.
+        let undisclosed: Vec<_> = r.records.iter().filter(|r| r.undisclosed).collect();
+        assert_eq!(undisclosed.len(), 3);
+        assert!(
+            undisclosed
+                .iter()
+                .all(|r| r.patient_id == demo_patient_id(UNDISCLOSED_CANCER))
+        );
+        assert!(undisclosed.iter().any(|r| {
+            matches!(data_of(r), RecordData::Condition(c) if c.icd10.as_deref() == Some("C16.9"))
+        }));
+        let at_clinic = |n: usize| {
+            (r.identifiers.iter())
+                .find(|i| {
+                    i.patient_id == demo_patient_id(n)
+                        && i.organization_id == demo_organization_id(HOME_CLINIC)
+                })
+                .map(|i| i.local_id.as_str())
+        };
+        assert_eq!(
+            at_clinic(UNDISCLOSED_CANCER),
+            Some("K-000026"),
+            "as the module doc says"
+        );
+        assert_eq!(
+            at_clinic(SCHIZOPHRENIA),
+            Some("K-000030"),
+            "as the module doc says"
+        );
+
+        // Psychiatric conditions: patient 12 (whose consent excludes them)
+        // and one other.
+        let psychiatric: HashSet<Uuid> = (r.records.iter())
+            .filter(|r| r.category == DataCategory::SensitivePsychiatric.as_str())
+            .map(|r| r.patient_id)
+            .collect();
+        let expected: HashSet<Uuid> = [DEPRESSION, SCHIZOPHRENIA].map(demo_patient_id).into();
+        assert_eq!(psychiatric, expected);
+        assert_eq!(DEPRESSION, EXCLUDED_CATEGORIES);
+    }
+
     #[test]
     fn generation_is_deterministic() {
         assert!(region() == region());
@@ -1280,6 +3975,7 @@ mod tests {
             .chain(r.memberships.iter().map(|m| m.id))
             .chain(r.consents.iter().map(|c| c.id))
             .chain(r.objections.iter().map(|o| o.id))
+            .chain(r.records.iter().map(|r| r.id))
             .collect();
         let unique: HashSet<&Uuid> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len());

@@ -150,14 +150,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding the demo region: {}", e.message()))?;
             println!(
-                "demo region seeded: {} organisations, {} members, {} patients, {} identifiers, {} care-team memberships, {} consents, {} emergency-access objections added",
+                "demo region seeded: {} organisations, {} members, {} patients, {} identifiers, {} care-team memberships, {} consents, {} emergency-access objections, {} records added",
                 report.organizations,
                 report.members,
                 report.patients,
                 report.identifiers,
                 report.care_team_memberships,
                 report.consents,
-                report.emergency_objections
+                report.emergency_objections,
+                report.records
             );
             Ok(())
         }

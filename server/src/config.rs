@@ -77,6 +77,13 @@ pub struct ServeConfig {
     #[arg(long, env = "RENKEI_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// How long (µs) each DataLoader collects keys before it queries. The
+    /// loads of one level of a query arrive within it and cost one statement;
+    /// a longer window batches more reliably on a busy machine, at that much
+    /// latency per level.
+    #[arg(long, env = "RENKEI_BATCH_WINDOW_MICROS", default_value_t = 1000)]
+    pub batch_window_micros: u64,
+
     #[command(flatten)]
     pub database: DatabaseConfig,
 

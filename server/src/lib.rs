@@ -95,6 +95,7 @@ impl Application {
             db: db.clone(),
             policy,
             api_keys: auth.api_keys.clone(),
+            batch_window: std::time::Duration::from_micros(config.batch_window_micros),
         });
         let audit = AuditWriter::start(db.clone(), clock);
         let state = http::AppState {

@@ -162,6 +162,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         demo: false,
         max_body_bytes: 64 * 1024,
+        batch_window_micros: 1000,
         database: DatabaseConfig {
             database_url,
             database_max_connections: 5,

@@ -580,3 +580,30 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    memberships_and_identifiers_record_who_added_them,
+    |app| async move {
+        let (patient, doctor, clinic, provider) = patient_with_team(app).await;
+        let me = app.ok(&doctor, "{ me { member { id } } }", json!({})).await;
+        let doctor_id = me["me"]["member"]["id"].clone();
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { identifiers { recordedByOrganization { id } } careTeam { organization { id } recordedByOrganization { id } recordedBy { id } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["identifiers"][0]["recordedByOrganization"]["id"],
+            clinic.as_str()
+        );
+        let team = data["patient"]["careTeam"].as_array().unwrap();
+        let added = team
+            .iter()
+            .find(|m| m["organization"]["id"] == provider.as_str())
+            .unwrap();
+        assert_eq!(added["recordedByOrganization"]["id"], clinic.as_str());
+        assert_eq!(added["recordedBy"]["id"], doctor_id);
+    }
+);

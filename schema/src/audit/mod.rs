@@ -111,6 +111,14 @@ impl AuditStamp {
         }
     }
 
+    /// The acting member, when a member (not a system) acts.
+    pub fn member_id(&self) -> Option<Uuid> {
+        match &self.principal {
+            crate::principal::Principal::Member { member_id, .. } => Some(*member_id),
+            crate::principal::Principal::System { .. } => None,
+        }
+    }
+
     pub fn write(&self, patient_id: Uuid, categories: &[DataCategory]) -> EntryDraft {
         self.entry(patient_id, AuditAction::Write, categories, None)
     }

@@ -31,22 +31,26 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(db: DatabaseConnection, policy: Arc<Policy>) -> Self {
+    /// `window` is how long a loader collects keys before it queries: the
+    /// loads of one level of a query (every patient's summary) arrive within
+    /// it and become one statement.
+    pub fn new(db: DatabaseConnection, policy: Arc<Policy>, window: std::time::Duration) -> Self {
         fn dl<L: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
             l: L,
+            window: std::time::Duration,
         ) -> DataLoader<L> {
-            DataLoader::new(l, tokio::spawn)
+            DataLoader::new(l, tokio::spawn).delay(window)
         }
         Loaders {
-            organization: dl(OrganizationLoader(db.clone())),
-            capabilities: dl(CapabilityLoader(db.clone())),
-            member: dl(MemberLoader(db.clone())),
-            org_members: dl(OrgMembersLoader(db.clone())),
-            patient: dl(PatientLoader(db.clone())),
-            identifiers: dl(IdentifiersLoader(db.clone())),
-            care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone())),
-            summary: dl(SummaryLoader(db.clone())),
-            access: dl(AccessLoader { db, policy }),
+            organization: dl(OrganizationLoader(db.clone()), window),
+            capabilities: dl(CapabilityLoader(db.clone()), window),
+            member: dl(MemberLoader(db.clone()), window),
+            org_members: dl(OrgMembersLoader(db.clone()), window),
+            patient: dl(PatientLoader(db.clone()), window),
+            identifiers: dl(IdentifiersLoader(db.clone()), window),
+            care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone()), window),
+            summary: dl(SummaryLoader(db.clone()), window),
+            access: dl(AccessLoader { db, policy }, window),
         }
     }
 }

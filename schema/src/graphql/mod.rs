@@ -52,6 +52,8 @@ pub struct SchemaDeps {
     /// Shared with the server's authentication, which fills it; revoking a key
     /// through the schema empties the entry.
     pub api_keys: Arc<ApiKeyCache>,
+    /// The DataLoaders' batching window (see [`loaders::Loaders::new`]).
+    pub batch_window: std::time::Duration,
 }
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
@@ -60,7 +62,11 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(codes::ErrorCodes)
-        .data(loaders::Loaders::new(deps.db.clone(), deps.policy.clone()))
+        .data(loaders::Loaders::new(
+            deps.db.clone(),
+            deps.policy.clone(),
+            deps.batch_window,
+        ))
         .data(deps.policy)
         .data(deps.api_keys)
         .data(deps.db)

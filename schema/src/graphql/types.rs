@@ -652,6 +652,13 @@ impl PatientIdentifier {
     async fn local_id(&self) -> &str {
         &self.0.local_id
     }
+    /// The organisation whose caller linked it (stamped by the hub).
+    async fn recorded_by_organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        match self.0.recorded_by_organization {
+            Some(o) => Ok(Some(load_organization(ctx, o).await?)),
+            None => Ok(None),
+        }
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -689,6 +696,25 @@ impl CareTeamMembership {
     /// The last day of the membership (inclusive); null while it is open.
     async fn end_date(&self) -> Option<Date> {
         self.0.end_date.map(Date)
+    }
+    /// The organisation whose caller added the membership (stamped by the hub).
+    async fn recorded_by_organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        match self.0.recorded_by_organization {
+            Some(o) => Ok(Some(load_organization(ctx, o).await?)),
+            None => Ok(None),
+        }
+    }
+    /// The member who added it, when a member did.
+    async fn recorded_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        let Some(m) = self.0.recorded_by_member else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data_unchecked::<loaders::Loaders>()
+            .member
+            .load_one(m)
+            .await?
+            .map(Member))
     }
     /// Whether the membership is in force today.
     async fn active(&self, ctx: &Context<'_>) -> bool {

@@ -82,6 +82,8 @@ pub async fn add(
         end_date: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        recorded_by_organization: Set(Some(stamp.principal.organization_id())),
+        recorded_by_member: Set(stamp.member_id()),
     };
     let txn = super::begin_write(db).await?;
     let inserted = care_team_membership::Entity::insert(model)

@@ -91,7 +91,7 @@ pub async fn register(
     let inserted = patient::Entity::insert(model)
         .exec_with_returning(&txn)
         .await?;
-    insert_identifier(&txn, id, org, &new.local_id).await?;
+    insert_identifier(&txn, stamp, id, org, &new.local_id).await?;
     care_team_membership::Entity::insert(care_team_membership::ActiveModel {
         id: Set(super::new_id()),
         patient_id: Set(id),
@@ -105,6 +105,8 @@ pub async fn register(
         end_date: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        recorded_by_organization: Set(Some(org)),
+        recorded_by_member: Set(stamp.member_id()),
     })
     .exec(&txn)
     .await?;
@@ -115,6 +117,7 @@ pub async fn register(
 
 async fn insert_identifier(
     conn: &impl ConnectionTrait,
+    stamp: &AuditStamp,
     patient_id: Uuid,
     organization_id: Uuid,
     local_id: &LocalId,
@@ -125,6 +128,8 @@ async fn insert_identifier(
         local_id: Set(local_id.as_str().to_string()),
         patient_id: Set(patient_id),
         created_at: Set(Utc::now()),
+        recorded_by_organization: Set(Some(stamp.principal.organization_id())),
+        recorded_by_member: Set(stamp.member_id()),
     };
     patient_identifier::Entity::insert(model)
         .exec_with_returning(conn)
@@ -151,7 +156,8 @@ pub async fn link_identifier(
             Err(ApiError::Conflict(conflict_message(&local_id)))
         };
     }
-    let inserted = insert_identifier(&txn, access.patient_id(), organization_id, &local_id).await?;
+    let inserted =
+        insert_identifier(&txn, stamp, access.patient_id(), organization_id, &local_id).await?;
     let entry = stamp.write(access.patient_id(), &[DataCategory::Identity]);
     crate::audit::append_in(&txn, &[&entry], Utc::now()).await?;
     txn.commit().await?;
