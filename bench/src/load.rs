@@ -1,0 +1,784 @@
+//! `renkei-bench load`: the patient summary through the running hub at each
+//! concurrency, beside the floor — the same data fetched by hand-written SQL
+//! on a pool of the server's size — and the results appended to
+//! `bench/RESULTS.md`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{NaiveDate, Utc};
+use sea_orm::sqlx::postgres::{PgPool, PgPoolOptions};
+use sea_orm::sqlx::{self, Row};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::generate::{RegionFile, redact};
+use crate::rng::Rng;
+
+/// The summary query of the benchmark (every part a newcomer to the care team reads).
+pub const SUMMARY_QUERY: &str = "query($id: ID!) { patient(id: $id) { name nameKana birthDate summary { primaryPhysician { organization { name phone } member { name } } careManager { organization { name phone } } activeConditions { data { ... on ConditionData { name icd10 } } } allergies { data { ... on AllergyData { substance severity } } } currentPrescriptions { data { ... on PrescriptionData { drug dose frequency } } } latestDispensing { effectiveAt data { ... on DispensingData { drug days } } } latestLabResults { effectiveAt data { ... on LabResultData { name value unit abnormal } } } careCertification { data { ... on CareCertificationData { level validTo } } } latestAdl { data { ... on AdlAssessmentData { eating walking cognition } } } latestAdvanceCarePlan { data { ... on AdvanceCarePlanData { cpr placeOfDeath } } } } } }";
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The running hub (its `/graphql` endpoint, or the base URL).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The database the hub uses: patient ids are read from it once, and the
+    /// floor runs its SQL on it.
+    #[arg(long, env = "RENKEI_DATABASE_URL")]
+    pub database_url: String,
+    /// Bearer token of the bench physician. Without it, one is minted from
+    /// --jwt-secret and the physician id in the region file.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// The hub's HS256 secret (RENKEI_JWT_SECRET), to mint the token.
+    #[arg(long, env = "RENKEI_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    #[arg(long, default_value = "renkei")]
+    pub jwt_issuer: String,
+    #[arg(long, default_value = "renkei")]
+    pub jwt_audience: String,
+    /// The file written by `generate`.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/region.json"))]
+    pub region: PathBuf,
+    /// Measured seconds per concurrency level (per side).
+    #[arg(long, default_value_t = 20)]
+    pub duration_secs: u64,
+    /// Unmeasured seconds before each measurement.
+    #[arg(long, default_value_t = 3)]
+    pub warmup_secs: u64,
+    /// Concurrency levels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    pub concurrency: Vec<usize>,
+    /// Connections of the floor's pool: the server's default
+    /// RENKEI_DATABASE_MAX_CONNECTIONS.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: u32,
+    /// Seed of the random choice of patients.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the results are appended.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/RESULTS.md"))]
+    pub results: PathBuf,
+    /// Do not append to the results file.
+    #[arg(long)]
+    pub no_results: bool,
+    /// Free text recorded with the results (e.g. why N is smaller).
+    #[arg(long)]
+    pub note: Option<String>,
+    /// The hub's process id, to report its CPU time per request (default: the
+    /// only local process named `renkei`, if there is one).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Only the server, or only the floor.
+    #[arg(long, value_parser = ["both", "server", "floor"], default_value = "both")]
+    pub only: String,
+}
+
+/// One measurement.
+#[derive(Debug, Clone)]
+struct Measure {
+    side: &'static str,
+    concurrency: usize,
+    ok: u64,
+    failures: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    rps: f64,
+    /// Summary candidate rows per request (floor only), for comparison.
+    rows_per_request: Option<f64>,
+    /// CPU milliseconds per request of the server, of all PostgreSQL
+    /// processes and of this driver, over the measured window.
+    cpu: Option<CpuPerRequest>,
+    /// Database transactions per request (approximate).
+    xacts_per_request: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CpuPerRequest {
+    server: Option<f64>,
+    postgres: f64,
+    driver: f64,
+}
+
+/// CPU seconds used so far (user + system), from /proc.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSnapshot {
+    server: Option<f64>,
+    postgres: f64,
+    driver: f64,
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| shell_out("getconf", &["CLK_TCK"]).parse().unwrap_or(100.0))
+}
+
+fn proc_cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+fn cpu_snapshot(server_pid: Option<u32>) -> Option<CpuSnapshot> {
+    let driver = proc_cpu_secs("self")?;
+    let mut postgres = 0.0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "postgres")
+        {
+            postgres += proc_cpu_secs(pid).unwrap_or(0.0);
+        }
+    }
+    Some(CpuSnapshot {
+        server: server_pid.and_then(|p| proc_cpu_secs(&p.to_string())),
+        postgres,
+        driver,
+    })
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+}
+
+fn summarise(side: &'static str, concurrency: usize, run: Run, with_rows: bool) -> Measure {
+    let Run {
+        mut micros,
+        failures,
+        elapsed,
+        rows,
+        cpu,
+        xacts,
+        ..
+    } = run;
+    let rows = with_rows.then_some(rows);
+    micros.sort_unstable();
+    let ok = micros.len() as u64;
+    Measure {
+        side,
+        concurrency,
+        ok,
+        failures,
+        p50_ms: percentile(&micros, 50.0),
+        p99_ms: percentile(&micros, 99.0),
+        max_ms: micros.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
+        rps: ok as f64 / elapsed.as_secs_f64(),
+        rows_per_request: rows.map(|r| r as f64 / ok.max(1) as f64),
+        xacts_per_request: xacts.map(|x| x as f64 / ok.max(1) as f64),
+        cpu: cpu.map(|(a, b)| {
+            let per = |x: f64, y: f64| 1000.0 * (y - x) / ok.max(1) as f64;
+            CpuPerRequest {
+                server: a.server.zip(b.server).map(|(x, y)| per(x, y)),
+                postgres: per(a.postgres, b.postgres),
+                driver: per(a.driver, b.driver),
+            }
+        }),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: String,
+    iat: u64,
+    exp: u64,
+}
+
+fn mint(args: &LoadArgs, region: &RegionFile) -> anyhow::Result<String> {
+    let Some(secret) = &args.jwt_secret else {
+        bail!(
+            "give --token, or --jwt-secret (RENKEI_JWT_SECRET) to mint the bench physician's token"
+        );
+    };
+    let now = Utc::now().timestamp().max(0) as u64;
+    let claims = Claims {
+        sub: region.physician_id.to_string(),
+        iss: args.jwt_issuer.clone(),
+        aud: args.jwt_audience.clone(),
+        iat: now,
+        exp: now + 24 * 3600,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .context("signing the token")
+}
+
+/// Checks one response: HTTP 200, no `errors`, the patient and its summary present.
+fn check(status: reqwest::StatusCode, body: &[u8]) -> Result<(), String> {
+    if !status.is_success() {
+        return Err(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        ));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    if let Some(errors) = v.get("errors")
+        && errors.as_array().is_none_or(|a| !a.is_empty())
+    {
+        return Err(format!(
+            "errors: {}",
+            errors.to_string().chars().take(300).collect::<String>()
+        ));
+    }
+    let summary = &v["data"]["patient"]["summary"];
+    if summary.is_null() || summary["primaryPhysician"].is_null() {
+        return Err(format!(
+            "no summary: {}",
+            v.to_string().chars().take(300).collect::<String>()
+        ));
+    }
+    Ok(())
+}
+
+struct Shared {
+    patients: Vec<Uuid>,
+    endpoint: String,
+    token: String,
+    client: reqwest::Client,
+    pool: PgPool,
+    clinic: Uuid,
+    physician: Uuid,
+    today: NaiveDate,
+    server_pid: Option<u32>,
+}
+
+/// Runs `concurrency` loops of `op` for `warmup` (unmeasured) then `duration`.
+async fn drive<F, Fut>(
+    shared: &Arc<Shared>,
+    concurrency: usize,
+    seed: u64,
+    warmup: Duration,
+    duration: Duration,
+    op: F,
+) -> Run
+where
+    F: Fn(Arc<Shared>, Uuid) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<u64, String>> + Send,
+{
+    let warm_until = Instant::now() + warmup;
+    let measure_from = warm_until;
+    let until = measure_from + duration;
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let shared = shared.clone();
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::for_entity(seed, 100 + concurrency as u64, t as u64);
+            let mut micros = Vec::with_capacity(4096);
+            let mut failures = 0u64;
+            let mut messages = Vec::new();
+            let mut rows = 0u64;
+            loop {
+                let start = Instant::now();
+                if start >= until {
+                    break;
+                }
+                let id = shared.patients[rng.below(shared.patients.len())];
+                let result = op(shared.clone(), id).await;
+                let spent = start.elapsed();
+                if start < measure_from {
+                    continue;
+                }
+                match result {
+                    Ok(r) => {
+                        micros.push(spent.as_micros().min(u32::MAX as u128) as u32);
+                        rows += r;
+                    }
+                    Err(m) => {
+                        failures += 1;
+                        if messages.len() < 3 {
+                            messages.push(m);
+                        }
+                    }
+                }
+            }
+            (micros, failures, messages, rows)
+        }));
+    }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_before = cpu_snapshot(shared.server_pid);
+    let xacts_before = transactions(&shared.pool).await;
+    let mut all = Vec::new();
+    let mut failures = 0;
+    let mut messages = Vec::new();
+    let mut rows = 0;
+    for t in tasks {
+        let (m, f, msg, r) = t.await.expect("load task panicked");
+        all.extend(m);
+        failures += f;
+        messages.extend(msg);
+        rows += r;
+    }
+    let elapsed = Instant::now().saturating_duration_since(measure_from);
+    let cpu = cpu_before.zip(cpu_snapshot(shared.server_pid));
+    let xacts = xacts_before
+        .zip(transactions(&shared.pool).await)
+        .map(|(a, b)| (b - a).max(0) as u64);
+    Run {
+        micros: all,
+        failures,
+        messages,
+        elapsed,
+        rows,
+        cpu,
+        xacts,
+    }
+}
+
+/// Committed and rolled-back transactions of the database so far
+/// (`pg_stat_database`; each statement outside a transaction is one).
+async fn transactions(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar(
+        "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await
+    .ok()
+}
+
+/// What one level of one side gave.
+struct Run {
+    micros: Vec<u32>,
+    failures: u64,
+    messages: Vec<String>,
+    elapsed: Duration,
+    rows: u64,
+    cpu: Option<(CpuSnapshot, CpuSnapshot)>,
+    /// Database transactions during the window (approximate: statistics are
+    /// flushed about once a second).
+    xacts: Option<u64>,
+}
+
+/// The hub's process: `--server-pid`, else the only process named `renkei`.
+fn find_server_pid() -> Option<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "renkei")
+        {
+            found.push(pid);
+        }
+    }
+    (found.len() == 1).then(|| found[0])
+}
+
+async fn server_op(s: Arc<Shared>, id: Uuid) -> Result<u64, String> {
+    let body = json!({ "query": SUMMARY_QUERY, "variables": { "id": id.to_string() } });
+    let resp = s
+        .client
+        .post(&s.endpoint)
+        .bearer_auth(&s.token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| format!("body: {e}"))?;
+    check(status, &bytes)?;
+    Ok(0)
+}
+
+/// The floor's statements, in order (see README.md):
+const FLOOR_MEMBER: &str = "SELECT organization_id, profession, status FROM members WHERE id = $1";
+const FLOOR_CARE_TEAM_CHECK: &str = "SELECT EXISTS (SELECT 1 FROM care_team_memberships WHERE patient_id = $1 AND organization_id = $2 AND start_date <= $3 AND (end_date IS NULL OR end_date >= $3))";
+const FLOOR_CONSENT: &str = "SELECT scope, organization_ids, excluded_categories FROM consents WHERE patient_id = $1 AND withdrawn_at IS NULL";
+const FLOOR_PATIENT: &str = "SELECT name, name_kana, birth_date FROM patients WHERE id = $1";
+const FLOOR_CARE_TEAM: &str = "SELECT c.role, o.name, o.phone, m.name FROM care_team_memberships c JOIN organizations o ON o.id = c.organization_id LEFT JOIN members m ON m.id = c.member_id WHERE c.patient_id = $1 AND c.start_date <= $2 AND (c.end_date IS NULL OR c.end_date >= $2)";
+const FLOOR_RECORDS: &str = "SELECT id, kind, category, effective_at, data FROM records WHERE patient_id = $1 AND in_summary AND status = 'ACTIVE' ORDER BY effective_at DESC, id DESC";
+
+async fn floor_op(s: Arc<Shared>, id: Uuid) -> Result<u64, String> {
+    fn e(w: &'static str) -> impl Fn(sqlx::Error) -> String {
+        move |err| format!("{w}: {err}")
+    }
+    let m = sqlx::query(FLOOR_MEMBER)
+        .bind(s.physician)
+        .fetch_one(&s.pool)
+        .await
+        .map_err(e("member"))?;
+    let org: Uuid = m.get(0);
+    let _: String = m.get(1);
+    let status: String = m.get(2);
+    if status != "ACTIVE" || org != s.clinic {
+        return Err("bench physician not active at the bench clinic".into());
+    }
+    let on_team: bool = sqlx::query_scalar(FLOOR_CARE_TEAM_CHECK)
+        .bind(id)
+        .bind(org)
+        .bind(s.today)
+        .fetch_one(&s.pool)
+        .await
+        .map_err(e("care-team check"))?;
+    if !on_team {
+        return Err("not on the care team".into());
+    }
+    let consents = sqlx::query(FLOOR_CONSENT)
+        .bind(id)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(e("consent"))?;
+    let covered = consents.iter().any(|c| {
+        let scope: String = c.get(0);
+        let orgs: String = c.get(1);
+        scope == "NETWORK" && !orgs.contains(&org.to_string())
+    });
+    if !covered {
+        return Err("no consent".into());
+    }
+    let p = sqlx::query(FLOOR_PATIENT)
+        .bind(id)
+        .fetch_one(&s.pool)
+        .await
+        .map_err(e("patient"))?;
+    let _: (String, String, NaiveDate) = (p.get(0), p.get(1), p.get(2));
+    let team = sqlx::query(FLOOR_CARE_TEAM)
+        .bind(id)
+        .bind(s.today)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(e("care team"))?;
+    for r in &team {
+        let _: (String, String, Option<String>, Option<String>) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+    }
+    let records = sqlx::query(FLOOR_RECORDS)
+        .bind(id)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(e("records"))?;
+    for r in &records {
+        let _: (Uuid, String, String, chrono::DateTime<Utc>, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+    }
+    Ok(records.len() as u64)
+}
+
+fn shell_out(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The command line as typed, with the token and the secret hidden.
+fn command_line() -> String {
+    let mut out = Vec::new();
+    // The placeholder for the next argument's value, when it is hidden.
+    let mut hide_next: Option<&str> = None;
+    for a in std::env::args() {
+        if let Some(placeholder) = hide_next.take() {
+            out.push(placeholder.to_string());
+            continue;
+        }
+        let key = a.split_once('=').map_or(a.as_str(), |(k, _)| k);
+        let placeholder = match key {
+            "--token" | "--jwt-secret" => Some("***"),
+            // Recorded on a line of its own.
+            "--note" => Some("\"…\""),
+            _ => None,
+        };
+        match placeholder {
+            Some(p) if a.contains('=') => out.push(format!("{key}={p}")),
+            Some(p) => {
+                out.push(a);
+                hide_next = Some(p);
+            }
+            None if a.starts_with("postgres://") || a.starts_with("postgresql://") => {
+                out.push(redact(&a))
+            }
+            None => out.push(a),
+        }
+    }
+    out.join(" ")
+}
+
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let region: RegionFile =
+        serde_json::from_str(&std::fs::read_to_string(&args.region).with_context(|| {
+            format!(
+                "reading {} (written by `renkei-bench generate`)",
+                args.region.display()
+            )
+        })?)
+        .with_context(|| format!("parsing {}", args.region.display()))?;
+    let loadavg_at_start = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let token = match &args.token {
+        Some(t) => t.clone(),
+        None => mint(&args, &region)?,
+    };
+    let max_c = args.concurrency.iter().copied().max().unwrap_or(1);
+    let pool = PgPoolOptions::new()
+        .max_connections(args.pool_size)
+        .min_connections(args.pool_size)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&args.database_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let patients: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT patient_id FROM care_team_memberships WHERE organization_id = $1 AND end_date IS NULL ORDER BY patient_id",
+    )
+    .bind(region.bench_clinic_id)
+    .fetch_all(&pool)
+    .await
+    .context("reading the bench clinic's patients")?;
+    if patients.is_empty() {
+        bail!(
+            "the bench clinic has no patients: run `renkei-bench generate` on this database first"
+        );
+    }
+    let records_total: i64 =
+        sqlx::query_scalar("SELECT reltuples::bigint FROM pg_class WHERE relname = 'records'")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(-1);
+    let pg_version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_default();
+    let endpoint = if args.url.trim_end_matches('/').ends_with("/graphql") {
+        args.url.clone()
+    } else {
+        format!("{}/graphql", args.url.trim_end_matches('/'))
+    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(max_c)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let shared = Arc::new(Shared {
+        patients,
+        endpoint,
+        token,
+        client,
+        pool,
+        clinic: region.bench_clinic_id,
+        physician: region.physician_id,
+        today: (Utc::now() + chrono::TimeDelta::hours(9)).date_naive(),
+        server_pid: args.server_pid.or_else(find_server_pid),
+    });
+    println!(
+        "renkei-bench load: {} patients of the bench clinic, {} records (estimate), {} s per level after {} s warm-up, concurrency {:?}",
+        shared.patients.len(),
+        records_total,
+        args.duration_secs,
+        args.warmup_secs,
+        args.concurrency
+    );
+
+    let run_server = args.only != "floor";
+    let run_floor = args.only != "server";
+    if run_server {
+        // One request first: a wrong token or URL should fail loudly, not 20 s later.
+        server_op(shared.clone(), shared.patients[0])
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the first summary request failed at {}: {e}",
+                    shared.endpoint
+                )
+            })?;
+    }
+    let warm = Duration::from_secs(args.warmup_secs);
+    let dur = Duration::from_secs(args.duration_secs);
+    let mut results = Vec::new();
+    let mut failure_messages = Vec::new();
+    for &c in &args.concurrency {
+        if run_server {
+            println!("server, concurrency {c} …");
+            let run = drive(&shared, c, args.seed, warm, dur, server_op).await;
+            failure_messages.extend(run.messages.iter().map(|m| format!("server c={c}: {m}")));
+            let r = summarise("GraphQL summary (renkei-server)", c, run, false);
+            println!(
+                "  p50 {:.2} ms, p99 {:.2} ms, {:.0} req/s, {} failures",
+                r.p50_ms, r.p99_ms, r.rps, r.failures
+            );
+            results.push(r);
+        }
+        if run_floor {
+            println!("floor, concurrency {c} …");
+            let run = drive(&shared, c, args.seed, warm, dur, floor_op).await;
+            failure_messages.extend(run.messages.iter().map(|m| format!("floor c={c}: {m}")));
+            let r = summarise("hand-written SQL floor", c, run, true);
+            println!(
+                "  p50 {:.2} ms, p99 {:.2} ms, {:.0} req/s, {} failures",
+                r.p50_ms, r.p99_ms, r.rps, r.failures
+            );
+            results.push(r);
+        }
+    }
+
+    // The table and the verdict on the targets.
+    let mut table = String::new();
+    table.push_str(
+        "| side | concurrency | requests | failures | p50 ms | p99 ms | max ms | req/s | CPU ms/req: server | postgres | driver | DB xacts/req |\n",
+    );
+    table.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    let ms = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.2}"));
+    for r in &results {
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.0} | {} | {} | {} | {} |\n",
+            r.side,
+            r.concurrency,
+            r.ok,
+            r.failures,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.rps,
+            ms(r.cpu.and_then(|c| c.server)),
+            ms(r.cpu.map(|c| c.postgres)),
+            ms(r.cpu.map(|c| c.driver)),
+            r.xacts_per_request
+                .map_or("–".to_string(), |x| format!("≈{x:.1}")),
+        ));
+    }
+    let find = |side: &str, c: usize| {
+        results
+            .iter()
+            .find(|r| r.side.starts_with(side) && r.concurrency == c)
+    };
+    let mut verdict = Vec::new();
+    if let Some(s1) = find("GraphQL", 1) {
+        let ok = s1.p99_ms <= 25.0;
+        verdict.push(format!(
+            "- summary p99 at concurrency 1: {:.2} ms — target ≤ 25 ms: **{}**{}",
+            s1.p99_ms,
+            if ok { "met" } else { "missed" },
+            if ok {
+                String::new()
+            } else {
+                format!(
+                    " (by {:.2} ms, {:.0} % over)",
+                    s1.p99_ms - 25.0,
+                    100.0 * (s1.p99_ms / 25.0 - 1.0)
+                )
+            }
+        ));
+    }
+    if let (Some(s), Some(f)) = (find("GraphQL", 32), find("hand-written", 32)) {
+        let ratio = s.rps / f.rps;
+        verdict.push(format!(
+            "- throughput at concurrency 32: {:.0} req/s = {:.0} % of the floor's {:.0} req/s — target ≥ 50 %: **{}**{}",
+            s.rps,
+            100.0 * ratio,
+            f.rps,
+            if ratio >= 0.5 { "met" } else { "missed" },
+            if ratio >= 0.5 { String::new() } else { format!(" (needs {:.0} req/s more)", 0.5 * f.rps - s.rps) }
+        ));
+    }
+    if let Some(rows) = results.iter().find_map(|r| r.rows_per_request) {
+        verdict.push(format!(
+            "- summary candidate rows per patient (floor's records query): {rows:.1} on average"
+        ));
+    }
+    println!();
+    println!("{table}");
+    for v in &verdict {
+        println!("{v}");
+    }
+    let total_failures: u64 = results.iter().map(|r| r.failures).sum();
+    if total_failures > 0 {
+        println!("\n{total_failures} FAILED requests; first messages:");
+        for m in &failure_messages {
+            println!("  {m}");
+        }
+    }
+
+    if !args.no_results {
+        let mut md = String::new();
+        md.push_str(&format!(
+            "\n## Run of {}\n\n",
+            Utc::now().format("%Y-%m-%d %H:%M UTC")
+        ));
+        md.push_str(&format!(
+            "- machine: `{}`; {} CPUs ({}); PostgreSQL {}\n",
+            shell_out("uname", &["-a"]),
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            cpu_model(),
+            pg_version
+        ));
+        md.push_str(&format!(
+            "- load average at the start: {} (other work on the machine skews the numbers)\n",
+            loadavg_at_start
+        ));
+        md.push_str(&format!(
+            "- region: N = {} patients × R = {} records per patient ({} records; seed {}; generated in {:.0} s at {})\n",
+            region.patients, region.records_per_patient, region.records, region.seed, region.generation_seconds, region.generated_at
+        ));
+        md.push_str(&format!(
+            "- load: {} s measured per level after {} s warm-up; floor pool {} connections\n",
+            args.duration_secs, args.warmup_secs, args.pool_size
+        ));
+        md.push_str(&format!("- command: `{}`\n", command_line()));
+        if let Some(note) = &args.note {
+            md.push_str(&format!("- note: {note}\n"));
+        }
+        md.push('\n');
+        md.push_str(&table);
+        md.push('\n');
+        for v in &verdict {
+            md.push_str(v);
+            md.push('\n');
+        }
+        if total_failures > 0 {
+            md.push_str(&format!("- **{total_failures} failed requests**, e.g.:\n"));
+            for m in &failure_messages {
+                md.push_str(&format!("  - `{}`\n", m.replace('`', "'")));
+            }
+        }
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&args.results)
+            .with_context(|| format!("opening {}", args.results.display()))?;
+        f.write_all(md.as_bytes())?;
+        println!("\nappended to {}", args.results.display());
+    }
+    shared.pool.close().await;
+    if total_failures > 0 {
+        bail!("{total_failures} requests failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! `renkei-bench`: the benchmark of the patient summary at regional scale.
+//!
+//! - `generate` loads a synthetic region of N patients with ~R records each
+//!   into PostgreSQL (COPY, indexes rebuilt after the load);
+//! - `load` runs the summary query against a running hub at several
+//!   concurrencies beside the floor (the same data by hand-written SQL) and
+//!   appends the numbers to `bench/RESULTS.md`.
+//!
+//! See `bench/README.md`.
+
+mod copy;
+mod generate;
+mod load;
+mod region;
+mod rng;
+mod vocab;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "renkei-bench",
+    about = "Benchmark of the renkei patient summary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load a synthetic region into a fresh PostgreSQL database.
+    Generate(generate::GenerateArgs),
+    /// Measure the summary query on a running hub, and the hand-written-SQL floor.
+    Load(Box<load::LoadArgs>),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Generate(args) => generate::run(args).await,
+        Command::Load(args) => load::run(*args).await,
+    }
+}
