@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_core;
 mod m20261122_000002_access;
 mod m20261122_000003_records;
+mod m20261201_000004_notifications;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_access::Migration),
             Box::new(m20261122_000003_records::Migration),
+            Box::new(m20261201_000004_notifications::Migration),
         ]
     }
 }

@@ -96,6 +96,7 @@ impl Application {
             policy,
             api_keys: auth.api_keys.clone(),
             batch_window: std::time::Duration::from_micros(config.batch_window_micros),
+            events: renkei_schema::events::EventBus::new(),
         });
         let audit = AuditWriter::start(db.clone(), clock);
         let state = http::AppState {

@@ -261,6 +261,12 @@ domain_enum! {
         /// Vital signs and the changes in condition observed during care
         /// (日々の観察).
         Observations = "OBSERVATIONS",
+        /// 入退院支援: admission information sheets (入院時情報提供書),
+        /// discharge notices (退院連絡) and discharge conferences.
+        AdmissionDischarge = "ADMISSION_DISCHARGE",
+        /// 連絡票: liaison messages between the care team's organisations
+        /// (what replaces the FAX).
+        LiaisonMessages = "LIAISON_MESSAGES",
         SensitivePsychiatric = "SENSITIVE_PSYCHIATRIC",
         SensitiveHiv = "SENSITIVE_HIV",
         SensitiveGenetic = "SENSITIVE_GENETIC",

@@ -54,6 +54,9 @@ pub struct SchemaDeps {
     pub api_keys: Arc<ApiKeyCache>,
     /// The DataLoaders' batching window (see [`loaders::Loaders::new`]).
     pub batch_window: std::time::Duration,
+    /// Where services publish what happened, for subscriptions and for the
+    /// caches of every instance.
+    pub events: crate::events::EventBus,
 }
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
@@ -69,6 +72,7 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         ))
         .data(deps.policy)
         .data(deps.api_keys)
+        .data(deps.events)
         .data(deps.db)
         .finish()
 }
@@ -133,6 +137,11 @@ pub(crate) fn gate(
     error.extensions = Some(ext);
     ctx.add_error(ctx.set_error_path(error));
     Ok(None)
+}
+
+/// The event bus: services publish to it after their commit.
+pub(crate) fn ctx_events<'a>(ctx: &Context<'a>) -> &'a crate::events::EventBus {
+    ctx.data_unchecked::<crate::events::EventBus>()
 }
 
 pub(crate) fn ctx_policy<'a>(ctx: &Context<'a>) -> &'a Policy {

@@ -8,11 +8,15 @@ use super::types::{
     ApiKey, CareTeamMembership, Consent, CreatedApiKey, EmergencyAccess, EmergencyObjection,
     Member, Notification, Organization, Patient, PatientIdentifier,
 };
-use super::{ctx_db, ctx_policy, ctx_request, ctx_stamp, ctx_trail, load_patient, patient_access};
+use super::{
+    ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, load_patient, patient_access,
+};
 use crate::domain::{DataCategory, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Text};
 use crate::error::ApiError;
 use crate::policy::{self, EMERGENCY_CATEGORIES};
-use crate::services::{api_keys, care_team, consents, emergency, members, organizations, patients};
+use crate::services::{
+    api_keys, care_team, consents, emergency, members, notifications, organizations, patients,
+};
 
 #[derive(Default)]
 pub struct CoreMutation;
@@ -290,34 +294,43 @@ impl CoreMutation {
         };
         let trail = ctx_trail(ctx)?;
         let stamp = ctx_stamp(ctx)?;
-        let grant =
-            match emergency::open(db, policy, opener, &stamp, patient_id, reason.clone()).await {
-                Ok(g) => g,
-                Err(e @ ApiError::Forbidden(_)) => {
-                    trail.denied(
-                        Some(patient_id),
-                        EMERGENCY_CATEGORIES,
-                        format!(
-                            "emergency access refused ({}): {}",
-                            e.message(),
-                            reason.as_str()
-                        ),
-                    );
-                    return Err(e.into());
-                }
-                Err(ApiError::NotFound(_)) => {
-                    trail.denied(
-                        None,
-                        EMERGENCY_CATEGORIES,
-                        format!(
-                            "emergency access: no patient has the id {patient_id} ({})",
-                            reason.as_str()
-                        ),
-                    );
-                    return Err(ApiError::not_found("patient").into());
-                }
-                Err(e) => return Err(e.into()),
-            };
+        let grant = match emergency::open(
+            db,
+            policy,
+            opener,
+            &stamp,
+            ctx_events(ctx),
+            patient_id,
+            reason.clone(),
+        )
+        .await
+        {
+            Ok(g) => g,
+            Err(e @ ApiError::Forbidden(_)) => {
+                trail.denied(
+                    Some(patient_id),
+                    EMERGENCY_CATEGORIES,
+                    format!(
+                        "emergency access refused ({}): {}",
+                        e.message(),
+                        reason.as_str()
+                    ),
+                );
+                return Err(e.into());
+            }
+            Err(ApiError::NotFound(_)) => {
+                trail.denied(
+                    None,
+                    EMERGENCY_CATEGORIES,
+                    format!(
+                        "emergency access: no patient has the id {patient_id} ({})",
+                        reason.as_str()
+                    ),
+                );
+                return Err(ApiError::not_found("patient").into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let patient = load_patient(ctx, patient_id).await?;
         Ok(EmergencyAccess { grant, patient })
     }
@@ -345,18 +358,14 @@ impl CoreMutation {
         super::records::enter_in_error(ctx, record_id).await
     }
 
-    /// Marks one of your organisation's notifications read.
+    /// Marks one of your notifications read (for your whole organisation when
+    /// it was addressed to the organisation).
     async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         let req = ctx_request(ctx)?;
         let id = parse_id("id", &id)?;
         Ok(Notification(
-            emergency::mark_read(
-                ctx_db(ctx),
-                req.principal.organization_id(),
-                id,
-                ctx_policy(ctx).clock.now(),
-            )
-            .await?,
+            notifications::mark_read(ctx_db(ctx), &req.principal, id, ctx_policy(ctx).clock.now())
+                .await?,
         ))
     }
 

@@ -18,7 +18,7 @@ use crate::domain::{LocalId, NAME_MAX, Text};
 use crate::error::ApiError;
 use crate::policy;
 use crate::principal::Principal;
-use crate::services::{audit_log, care_team, emergency};
+use crate::services::{audit_log, care_team, notifications};
 use crate::services::{organizations, patients};
 
 pub struct Query;
@@ -201,7 +201,8 @@ impl Query {
         Ok(connection)
     }
 
-    /// Your organisation's notifications, newest first.
+    /// Your notifications, newest first: your organisation's and those
+    /// addressed to you.
     async fn notifications(
         &self,
         ctx: &Context<'_>,
@@ -214,16 +215,13 @@ impl Query {
                 ApiError::bad_input("first", format!("must be between 1 and {MAX_PAGE}")).into(),
             );
         }
-        Ok(emergency::notifications(
-            ctx_db(ctx),
-            req.principal.organization_id(),
-            unread_only,
-            first as u64,
+        Ok(
+            notifications::for_caller(ctx_db(ctx), &req.principal, unread_only, first as u64)
+                .await?
+                .into_iter()
+                .map(Notification)
+                .collect(),
         )
-        .await?
-        .into_iter()
-        .map(Notification)
-        .collect())
     }
 
     /// The whole audit log, newest first, filtered. Network administrators

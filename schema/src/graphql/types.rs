@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::policy::{AccessReason, PatientAccess};
-use crate::services::{audit_log, consents, emergency::NotificationKind};
+use crate::services::{audit_log, consents, notifications::NotificationKind};
 use entities::{
     api_key, care_team_membership, consent, emergency_grant, emergency_objection, member,
     notification, organization, patient, patient_identifier,
@@ -541,7 +541,7 @@ impl EmergencyAccess {
     }
 }
 
-/// A notification for the caller's organisation.
+/// A notification for the caller's organisation, or for the caller alone.
 pub struct Notification(pub notification::Model);
 
 #[Object]
@@ -558,6 +558,15 @@ impl Notification {
     /// The patient concerned; read it through `patient(id:)` under the policy.
     async fn patient_id(&self) -> Option<ID> {
         self.0.patient_id.map(id)
+    }
+    /// What it points at (the message, notice, sheet or emergency access),
+    /// read through the patient under the policy.
+    async fn subject_id(&self) -> Option<ID> {
+        self.0.subject_id.map(id)
+    }
+    /// True when it is addressed to the caller alone, not the whole organisation.
+    async fn personal(&self) -> bool {
+        self.0.member_id.is_some()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

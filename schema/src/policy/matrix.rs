@@ -56,6 +56,8 @@ fn default_row(p: Profession) -> Row {
             (SensitivePsychiatric, W),
             (SensitiveHiv, W),
             (SensitiveGenetic, W),
+            (AdmissionDischarge, W),
+            (LiaisonMessages, W),
             (Consent, W),
             (AccessHistory, R),
         ],
@@ -75,6 +77,7 @@ fn default_row(p: Profession) -> Row {
             (Adl, R),
             (EmergencyInformation, R),
             (Cautions, R),
+            (LiaisonMessages, W),
             (Consent, W),
         ],
         Profession::DentalHygienist => &[
@@ -87,6 +90,7 @@ fn default_row(p: Profession) -> Row {
             (Dental, W),
             (Adl, R),
             (Cautions, R),
+            (LiaisonMessages, W),
             (Consent, R),
         ],
         // Pharmacists need conditions and labs (renal function for dosing),
@@ -107,6 +111,8 @@ fn default_row(p: Profession) -> Row {
             (Adl, R),
             (EmergencyInformation, R),
             (Cautions, R),
+            (AdmissionDischarge, R),
+            (LiaisonMessages, W),
             (Consent, W),
         ],
         Profession::Nurse => &[
@@ -133,6 +139,8 @@ fn default_row(p: Profession) -> Row {
             (EmergencyInformation, W),
             (Cautions, W),
             (SensitivePsychiatric, R),
+            (AdmissionDischarge, W),
+            (LiaisonMessages, W),
             (Consent, W),
             (AccessHistory, R),
         ],
@@ -154,6 +162,8 @@ fn default_row(p: Profession) -> Row {
             (EmergencyInformation, R),
             (Cautions, R),
             (SensitivePsychiatric, R),
+            (AdmissionDischarge, R),
+            (LiaisonMessages, W),
             (Consent, W),
         ],
         Profession::Therapist => &[
@@ -171,6 +181,8 @@ fn default_row(p: Profession) -> Row {
             (HomeEnvironment, W),
             (FamilyCareCapacity, R),
             (Cautions, W),
+            (AdmissionDischarge, R),
+            (LiaisonMessages, W),
             (Consent, R),
         ],
         Profession::Dietitian => &[
@@ -186,6 +198,7 @@ fn default_row(p: Profession) -> Row {
             (CarePlan, R),
             (Adl, R),
             (Cautions, R),
+            (LiaisonMessages, W),
             (Consent, R),
         ],
         // Care managers coordinate: they keep the care side and the team, and
@@ -207,6 +220,8 @@ fn default_row(p: Profession) -> Row {
             (AdvanceCarePlanning, W),
             (EmergencyInformation, W),
             (Cautions, W),
+            (AdmissionDischarge, W),
+            (LiaisonMessages, W),
             (Consent, W),
             (AccessHistory, R),
         ],
@@ -226,6 +241,8 @@ fn default_row(p: Profession) -> Row {
             (FamilyCareCapacity, R),
             (EmergencyInformation, R),
             (Cautions, R),
+            (AdmissionDischarge, R),
+            (LiaisonMessages, W),
             (Consent, R),
         ],
         Profession::MedicalSocialWorker => &[
@@ -244,6 +261,8 @@ fn default_row(p: Profession) -> Row {
             (AdvanceCarePlanning, R),
             (EmergencyInformation, R),
             (Cautions, R),
+            (AdmissionDischarge, W),
+            (LiaisonMessages, W),
             (Consent, W),
         ],
         Profession::SocialWorker => &[
@@ -256,6 +275,8 @@ fn default_row(p: Profession) -> Row {
             (HomeEnvironment, R),
             (FamilyCareCapacity, W),
             (Cautions, R),
+            (AdmissionDischarge, R),
+            (LiaisonMessages, W),
             (Consent, W),
         ],
         // Ambulance crews read the emergency set; they normally reach a
@@ -277,6 +298,7 @@ fn default_row(p: Profession) -> Row {
             (CarePlan, R),
             (HomeEnvironment, R),
             (FamilyCareCapacity, R),
+            (LiaisonMessages, R),
             (Consent, R),
         ],
         // Administrators run the directory; they see no patient data.

@@ -11,6 +11,7 @@ pub mod care_team;
 pub mod consents;
 pub mod emergency;
 pub mod members;
+pub mod notifications;
 pub mod organizations;
 pub mod patients;
 pub mod records;
