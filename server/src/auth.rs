@@ -14,7 +14,8 @@ use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use renkei_schema::Principal;
 use renkei_schema::error::{ApiError, ApiResult};
-use renkei_schema::services::{api_keys, api_keys::ApiKeyCache, members};
+use renkei_schema::graphql::loaders::{MemberDataLoader, member_principal};
+use renkei_schema::services::{api_keys, api_keys::ApiKeyCache};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -52,11 +53,19 @@ pub struct Authenticator {
     db: DatabaseConnection,
     key: DecodingKey,
     validation: Validation,
-    pub api_keys: Arc<ApiKeyCache>,
+    api_keys: Arc<ApiKeyCache>,
+    /// The schema's member loader: members are read through the directory cache.
+    members: Arc<MemberDataLoader>,
 }
 
 impl Authenticator {
-    pub fn new(config: &AuthConfig, db: DatabaseConnection, demo: bool) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &AuthConfig,
+        db: DatabaseConnection,
+        demo: bool,
+        api_keys: Arc<ApiKeyCache>,
+        members: Arc<MemberDataLoader>,
+    ) -> anyhow::Result<Self> {
         let (key, algorithm) = decoding_key(config, demo)?;
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&config.jwt_issuer]);
@@ -69,9 +78,8 @@ impl Authenticator {
             db,
             key,
             validation,
-            api_keys: Arc::new(ApiKeyCache::new(Duration::from_secs(
-                config.api_key_cache_seconds,
-            ))),
+            api_keys,
+            members,
         })
     }
 
@@ -115,7 +123,7 @@ impl Authenticator {
         let member_id = Uuid::try_parse(&data.claims.sub).map_err(|_| {
             ApiError::Unauthenticated("the token's subject is not a member id".into())
         })?;
-        members::principal_for(&self.db, member_id).await
+        member_principal(&self.members, member_id).await
     }
 }
 

@@ -84,6 +84,13 @@ pub struct ServeConfig {
     #[arg(long, env = "RENKEI_BATCH_WINDOW_MICROS", default_value_t = 1000)]
     pub batch_window_micros: u64,
 
+    /// Seconds organisations and members (the directory) stay cached. A
+    /// change on this instance, or announced by another through Redis, clears
+    /// the cache at once; without Redis, other instances see it after at most
+    /// this long (a suspended member's tokens included).
+    #[arg(long, env = "RENKEI_DIRECTORY_CACHE_SECONDS", default_value_t = 30)]
+    pub directory_cache_seconds: u64,
+
     #[command(flatten)]
     pub database: DatabaseConfig,
 

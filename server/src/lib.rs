@@ -13,6 +13,7 @@ pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use renkei_schema::{SchemaDeps, build_schema};
@@ -21,7 +22,9 @@ use tokio::net::TcpListener;
 
 use renkei_schema::audit::AuditWriter;
 use renkei_schema::clock::{SharedClock, SystemClock};
+use renkei_schema::events::EventBus;
 use renkei_schema::policy::{Matrix, Policy};
+use renkei_schema::services::api_keys::ApiKeyCache;
 
 use crate::config::{PolicyConfig, ServeConfig};
 
@@ -86,18 +89,26 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("seeding the demo region: {}", e.message()))?;
             tracing::info!(?report, "demo region seeded");
         }
+        let api_keys = Arc::new(ApiKeyCache::new(Duration::from_secs(
+            config.auth.api_key_cache_seconds,
+        )));
+        let events = EventBus::new();
+        let schema = build_schema(SchemaDeps {
+            db: db.clone(),
+            policy,
+            api_keys: api_keys.clone(),
+            batch_window: Duration::from_micros(config.batch_window_micros),
+            directory_ttl: Duration::from_secs(config.directory_cache_seconds),
+            events: events.clone(),
+        });
+        renkei_schema::graphql::spawn_cache_invalidation(schema.clone(), &events);
         let auth = Arc::new(auth::Authenticator::new(
             &config.auth,
             db.clone(),
             config.demo,
+            api_keys,
+            renkei_schema::graphql::member_loader(&schema),
         )?);
-        let schema = build_schema(SchemaDeps {
-            db: db.clone(),
-            policy,
-            api_keys: auth.api_keys.clone(),
-            batch_window: std::time::Duration::from_micros(config.batch_window_micros),
-            events: renkei_schema::events::EventBus::new(),
-        });
         let audit = AuditWriter::start(db.clone(), clock);
         let state = http::AppState {
             schema,

@@ -163,6 +163,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         demo: false,
         max_body_bytes: 64 * 1024,
         batch_window_micros: 1000,
+        directory_cache_seconds: 30,
         database: DatabaseConfig {
             database_url,
             database_max_connections: 5,

@@ -1,29 +1,42 @@
 //! DataLoaders: batch the lookups that resolvers make per object, so a list of
 //! N objects costs a fixed number of queries, not N. They live in the schema's
-//! data without a cache (async-graphql's default), so they batch concurrent
-//! loads but never serve stale rows across requests.
+//! data, shared by concurrent requests: loads of many requests arriving within
+//! the batching window become one statement.
+//!
+//! Patient data is never cached: those loaders batch but never serve a row
+//! across requests. The directory — organisations and members, which change
+//! rarely and only through administrators — is cached for a short time
+//! ([`TtlCache`]): a summary names the care team's organisations and members,
+//! and authentication reads the caller's member row, on every request. A
+//! change on this instance clears the cache at once; other instances clear
+//! theirs on the [`HubEvent::MemberChanged`](crate::events::HubEvent) event
+//! (relayed through Redis), or at the latest when the entry expires.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use std::borrow::Cow;
+
+use async_graphql::dataloader::{CacheFactory, CacheStorage, DataLoader, Loader};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
 use crate::domain::Capability;
 use crate::error::ApiError;
-use crate::policy::{PatientAccess, Policy};
+use crate::policy::{Policy, Verdict};
 use crate::principal::Principal;
 use crate::services::{care_team, members, organizations, patients};
-use entities::{care_team_membership, member, organization, patient, patient_identifier};
+use entities::{care_team_membership, member, organization, patient_identifier};
+
+/// The member loader, shared with authentication.
+pub type MemberDataLoader = DataLoader<MemberLoader, TtlCache>;
 
 pub struct Loaders {
-    pub organization: DataLoader<OrganizationLoader>,
+    pub organization: DataLoader<OrganizationLoader, TtlCache>,
     pub capabilities: DataLoader<CapabilityLoader>,
-    pub member: DataLoader<MemberLoader>,
+    pub member: Arc<MemberDataLoader>,
     pub org_members: DataLoader<OrgMembersLoader>,
-    pub patient: DataLoader<PatientLoader>,
     pub identifiers: DataLoader<IdentifiersLoader>,
     pub care_team: DataLoader<CareTeamLoader>,
     pub access: DataLoader<AccessLoader>,
@@ -34,19 +47,33 @@ impl Loaders {
     /// `window` is how long a loader collects keys before it queries: the
     /// loads of one level of a query (every patient's summary) arrive within
     /// it and become one statement.
-    pub fn new(db: DatabaseConnection, policy: Arc<Policy>, window: std::time::Duration) -> Self {
+    /// `directory_ttl` is how long organisations and members are cached.
+    pub fn new(
+        db: DatabaseConnection,
+        policy: Arc<Policy>,
+        window: std::time::Duration,
+        directory_ttl: std::time::Duration,
+    ) -> Self {
         fn dl<L: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
             l: L,
             window: std::time::Duration,
         ) -> DataLoader<L> {
             DataLoader::new(l, tokio::spawn).delay(window)
         }
+        let cached = TtlCache::new(directory_ttl);
         Loaders {
-            organization: dl(OrganizationLoader(db.clone()), window),
+            organization: DataLoader::with_cache(
+                OrganizationLoader(db.clone()),
+                tokio::spawn,
+                cached.clone(),
+            )
+            .delay(window),
             capabilities: dl(CapabilityLoader(db.clone()), window),
-            member: dl(MemberLoader(db.clone()), window),
+            member: Arc::new(
+                DataLoader::with_cache(MemberLoader(db.clone()), tokio::spawn, cached)
+                    .delay(window),
+            ),
             org_members: dl(OrgMembersLoader(db.clone()), window),
-            patient: dl(PatientLoader(db.clone()), window),
             identifiers: dl(IdentifiersLoader(db.clone()), window),
             care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone()), window),
             summary: dl(SummaryLoader(db.clone()), window),
@@ -86,16 +113,24 @@ by_id_loader!(MemberLoader, Uuid, member::Model, |db, keys| {
 by_id_loader!(OrgMembersLoader, Uuid, Vec<member::Model>, |db, keys| {
     members::of_organizations(db, keys).await
 });
-// The summary's candidate records of many patients: one query.
+// The summary's candidate records of many patients: one query, each row
+// parsed once and shared by the summary's parts.
 by_id_loader!(
     SummaryLoader,
     Uuid,
-    Vec<entities::record::Model>,
-    |db, keys| crate::services::records::summary_candidates(db, keys).await
+    Arc<Vec<super::records::Record>>,
+    |db, keys| {
+        let mut out = HashMap::new();
+        for (patient, rows) in crate::services::records::summary_candidates(db, keys).await? {
+            let parsed = rows
+                .into_iter()
+                .map(super::records::Record::new)
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert(patient, Arc::new(parsed));
+        }
+        Ok(out)
+    }
 );
-by_id_loader!(PatientLoader, Uuid, patient::Model, |db, keys| {
-    patients::by_ids(db, keys).await
-});
 by_id_loader!(
     IdentifiersLoader,
     Uuid,
@@ -135,30 +170,126 @@ impl Loader<(Uuid, bool)> for CareTeamLoader {
 }
 
 /// The policy's verdicts, batched: one [`Policy::evaluate`] per distinct caller
-/// among the keys. Absent keys mean "the caller may not know of the patient".
+/// among the keys. Absent keys mean "there is no such patient".
 pub struct AccessLoader {
     db: DatabaseConnection,
     policy: Arc<Policy>,
 }
 
 impl Loader<(Principal, Uuid)> for AccessLoader {
-    type Value = PatientAccess;
+    type Value = Verdict;
     type Error = ApiError;
 
     async fn load(
         &self,
         keys: &[(Principal, Uuid)],
-    ) -> Result<HashMap<(Principal, Uuid), PatientAccess>, ApiError> {
+    ) -> Result<HashMap<(Principal, Uuid), Verdict>, ApiError> {
         let mut by_principal: HashMap<&Principal, Vec<Uuid>> = HashMap::new();
         for (principal, id) in keys {
             by_principal.entry(principal).or_default().push(*id);
         }
         let mut out = HashMap::new();
         for (principal, ids) in by_principal {
-            for (id, access) in self.policy.evaluate(&self.db, principal, &ids).await? {
-                out.insert((principal.clone(), id), access);
+            for (id, verdict) in self.policy.evaluate(&self.db, principal, &ids).await? {
+                out.insert((principal.clone(), id), verdict);
             }
         }
         Ok(out)
+    }
+}
+
+impl Loaders {
+    /// Forgets the cached directory (organisations and members), after a
+    /// change here or on another instance.
+    pub fn forget_directory(&self) {
+        self.member.clear::<Uuid>();
+        self.organization.clear::<Uuid>();
+    }
+}
+
+/// The principal of a member, for authentication: the member must exist and
+/// be active. Read through the directory cache (see the module comment).
+pub async fn member_principal(
+    members: &MemberDataLoader,
+    member_id: Uuid,
+) -> Result<Principal, ApiError> {
+    let m = members
+        .load_one(member_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("the token's member is not registered".into()))?;
+    members::principal_of(&m)
+}
+
+/// A DataLoader cache whose entries expire `ttl` after they were stored, and
+/// which is simply emptied when it holds [`TTL_CACHE_MAX`] entries.
+#[derive(Clone, Copy)]
+pub struct TtlCache {
+    ttl: std::time::Duration,
+}
+
+/// Bounds a directory cache's memory; a region has a few thousand members.
+const TTL_CACHE_MAX: usize = 50_000;
+
+impl TtlCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        TtlCache { ttl }
+    }
+}
+
+impl CacheFactory for TtlCache {
+    fn create<K, V>(&self) -> Box<dyn CacheStorage<Key = K, Value = V>>
+    where
+        K: Send + Sync + Clone + Eq + std::hash::Hash + 'static,
+        V: Send + Sync + Clone + 'static,
+    {
+        Box::new(TtlStorage {
+            ttl: self.ttl,
+            entries: HashMap::new(),
+        })
+    }
+}
+
+struct TtlStorage<K, V> {
+    ttl: std::time::Duration,
+    entries: HashMap<K, (V, std::time::Instant)>,
+}
+
+impl<K, V> CacheStorage for TtlStorage<K, V>
+where
+    K: Send + Sync + Clone + Eq + std::hash::Hash + 'static,
+    V: Send + Sync + Clone + 'static,
+{
+    type Key = K;
+    type Value = V;
+
+    fn get(&mut self, key: &K) -> Option<&V> {
+        let fresh = self.entries.get(key)?.1.elapsed() < self.ttl;
+        if !fresh {
+            self.entries.remove(key);
+            return None;
+        }
+        self.entries.get(key).map(|(v, _)| v)
+    }
+
+    fn insert(&mut self, key: Cow<'_, K>, val: Cow<'_, V>) {
+        if self.entries.len() >= TTL_CACHE_MAX {
+            self.entries.clear();
+        }
+        self.entries.insert(
+            key.into_owned(),
+            (val.into_owned(), std::time::Instant::now()),
+        );
+    }
+
+    fn remove(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (&'_ K, &'_ V)> + '_> {
+        Box::new(self.entries.iter().map(|(k, (v, _))| (k, v)))
     }
 }

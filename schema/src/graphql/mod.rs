@@ -54,6 +54,8 @@ pub struct SchemaDeps {
     pub api_keys: Arc<ApiKeyCache>,
     /// The DataLoaders' batching window (see [`loaders::Loaders::new`]).
     pub batch_window: std::time::Duration,
+    /// How long organisations and members stay cached (see [`loaders`]).
+    pub directory_ttl: std::time::Duration,
     /// Where services publish what happened, for subscriptions and for the
     /// caches of every instance.
     pub events: crate::events::EventBus,
@@ -69,12 +71,64 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
             deps.db.clone(),
             deps.policy.clone(),
             deps.batch_window,
+            deps.directory_ttl,
         ))
         .data(deps.policy)
         .data(deps.api_keys)
         .data(deps.events)
         .data(deps.db)
         .finish()
+}
+
+/// The member loader of a built schema, for authentication (it shares the
+/// schema's directory cache).
+pub fn member_loader(schema: &RenkeiSchema) -> Arc<loaders::MemberDataLoader> {
+    schema
+        .data::<loaders::Loaders>()
+        .expect("build_schema puts the loaders into the schema")
+        .member
+        .clone()
+}
+
+/// Keeps this instance's caches true to changes made elsewhere: the
+/// directory on `MemberChanged`, API keys on `ApiKeyRevoked`. Events missed
+/// because this task fell behind empty both caches.
+pub fn spawn_cache_invalidation(schema: RenkeiSchema, bus: &crate::events::EventBus) {
+    use crate::events::HubEvent;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut rx = bus.subscribe();
+    tokio::spawn(async move {
+        let forget_all = |schema: &RenkeiSchema| {
+            if let Some(l) = schema.data::<loaders::Loaders>() {
+                l.forget_directory();
+            }
+            if let Some(keys) = schema.data::<Arc<ApiKeyCache>>() {
+                keys.clear();
+            }
+        };
+        loop {
+            match rx.recv().await {
+                Ok(event) => match &*event {
+                    HubEvent::MemberChanged { .. } => {
+                        if let Some(l) = schema.data::<loaders::Loaders>() {
+                            l.forget_directory();
+                        }
+                    }
+                    HubEvent::ApiKeyRevoked { api_key_id } => {
+                        if let Some(keys) = schema.data::<Arc<ApiKeyCache>>() {
+                            keys.forget(*api_key_id);
+                        }
+                    }
+                    _ => {}
+                },
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "cache invalidation fell behind; caches emptied");
+                    forget_all(&schema);
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 /// The SDL, as committed in `schema.graphql` and printed by `renkei schema`:
@@ -162,23 +216,37 @@ pub(crate) async fn patient_access(
     ctx: &Context<'_>,
     patient_id: Uuid,
 ) -> Result<PatientAccess, ApiError> {
+    verdict(ctx, patient_id).await.map(|(access, _)| access)
+}
+
+/// The caller's access to a patient and the patient's row, in one batched
+/// statement; `NOT_FOUND` (and a denial in the audit log, when the patient
+/// exists) if the caller may not know of the patient.
+async fn verdict(
+    ctx: &Context<'_>,
+    patient_id: Uuid,
+) -> Result<(PatientAccess, Arc<entities::patient::Model>), ApiError> {
     let req = ctx_request(ctx)?;
     let loaders = ctx.data_unchecked::<loaders::Loaders>();
-    if let Some(access) = loaders
+    match loaders
         .access
         .load_one((req.principal.clone(), patient_id))
         .await?
     {
-        return Ok(access);
+        Some(crate::policy::Verdict {
+            access: Some(access),
+            patient,
+        }) => Ok((access, patient)),
+        Some(_) => {
+            ctx_trail(ctx)?.denied(
+                Some(patient_id),
+                &[],
+                "no care relationship and no emergency access".into(),
+            );
+            Err(ApiError::not_found("patient"))
+        }
+        None => Err(ApiError::not_found("patient")),
     }
-    if loaders.patient.load_one(patient_id).await?.is_some() {
-        ctx_trail(ctx)?.denied(
-            Some(patient_id),
-            &[],
-            "no care relationship and no emergency access".into(),
-        );
-    }
-    Err(ApiError::not_found("patient"))
 }
 
 /// Page size for audit lists, and the most a page may hold.
@@ -229,18 +297,12 @@ pub(crate) async fn load_patient(
     ctx: &Context<'_>,
     patient_id: Uuid,
 ) -> Result<Option<Patient>, ApiError> {
-    let access = match patient_access(ctx, patient_id).await {
-        Ok(a) => a,
-        Err(ApiError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let model = ctx
-        .data_unchecked::<loaders::Loaders>()
-        .patient
-        .load_one(access.patient_id())
-        .await?;
-    if model.is_some() {
-        ctx_trail(ctx)?.lookup(patient_id);
+    match verdict(ctx, patient_id).await {
+        Ok((access, model)) => {
+            ctx_trail(ctx)?.lookup(patient_id);
+            Ok(Some(Patient::new(access, model)))
+        }
+        Err(ApiError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(model.map(|m| Patient::new(access, m)))
 }

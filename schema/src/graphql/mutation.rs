@@ -13,6 +13,7 @@ use super::{
 };
 use crate::domain::{DataCategory, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Text};
 use crate::error::ApiError;
+use crate::events::HubEvent;
 use crate::policy::{self, EMERGENCY_CATEGORIES};
 use crate::services::{
     api_keys, care_team, consents, emergency, members, notifications, organizations, patients,
@@ -57,9 +58,13 @@ impl CoreMutation {
     ) -> Result<Member> {
         let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
         let id = parse_id("memberId", &member_id)?;
-        Ok(Member(
-            members::set_status(ctx_db(ctx), admin, id, status).await?,
-        ))
+        let member = members::set_status(ctx_db(ctx), admin, id, status).await?;
+        // This instance forgets the cached member at once (its next request
+        // is judged on the new status); other instances on the event.
+        ctx.data_unchecked::<super::loaders::Loaders>()
+            .forget_directory();
+        ctx_events(ctx).publish(HubEvent::MemberChanged { member_id: id });
+        Ok(Member(member))
     }
 
     /// Registers a patient, links your organisation's local ID, and puts your
@@ -103,7 +108,7 @@ impl CoreMutation {
         let change = input.change(ctx_policy(ctx).clock.today())?;
         let access = patient_access(ctx, id).await?;
         let model = patients::set_status(ctx_db(ctx), &access, &ctx_stamp(ctx)?, change).await?;
-        Ok(Patient::new(access, model))
+        Ok(Patient::new(access, std::sync::Arc::new(model)))
     }
 
     /// Links your organisation's local ID to a patient (名寄せ). Needs write
@@ -390,9 +395,11 @@ impl CoreMutation {
         let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
         let id = parse_id("id", &id)?;
         let key = api_keys::revoke(ctx_db(ctx), admin, id).await?;
-        // This instance forgets the key at once; others within the cache's TTL.
+        // This instance forgets the key at once; others on the event, or
+        // within the cache's TTL.
         ctx.data_unchecked::<std::sync::Arc<api_keys::ApiKeyCache>>()
             .forget(id);
+        ctx_events(ctx).publish(HubEvent::ApiKeyRevoked { api_key_id: id });
         Ok(ApiKey(key))
     }
 }

@@ -2,6 +2,7 @@
 //! and the writes (per kind and in batches).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use async_graphql::{
     Context, ID, InputObject, Object, Result, SimpleObject,
@@ -30,16 +31,42 @@ fn id(u: Uuid) -> ID {
 /// One record of any kind. Its `data` is the kind's own object; the record as a
 /// whole belongs to one data category (`category`), which the caller may read —
 /// a record of a category the caller may not read is never returned.
-pub struct Record {
-    model: record::Model,
-    data: RecordData,
+///
+/// The row is parsed once, when it is loaded, and shared: the summary's parts
+/// hand out clones of the same `Arc` rather than copies of the row.
+#[derive(Clone)]
+pub struct Record(Arc<ParsedRecord>);
+
+pub struct ParsedRecord {
+    pub model: record::Model,
+    pub kind: RecordKind,
+    pub category: DataCategory,
+    pub data: RecordData,
+}
+
+impl std::ops::Deref for Record {
+    type Target = ParsedRecord;
+    fn deref(&self) -> &ParsedRecord {
+        &self.0
+    }
 }
 
 impl Record {
-    fn new(model: record::Model) -> ApiResult<Self> {
+    pub(crate) fn new(model: record::Model) -> ApiResult<Self> {
         let kind = RecordKind::from_db(&model.kind)?;
+        let category = DataCategory::from_db(&model.category)?;
         let data = RecordData::from_json(kind, &model.data)?;
-        Ok(Record { model, data })
+        Ok(Record(Arc::new(ParsedRecord {
+            model,
+            kind,
+            category,
+            data,
+        })))
+    }
+
+    /// Whether the summary shows it today (see [`service::in_force`]).
+    fn in_force(&self, today: chrono::NaiveDate) -> bool {
+        service::data_in_force(self.kind, &self.data, today)
     }
 }
 
@@ -48,11 +75,11 @@ impl Record {
     async fn id(&self) -> ID {
         id(self.model.id)
     }
-    async fn kind(&self) -> Result<RecordKind> {
-        Ok(RecordKind::from_db(&self.model.kind)?)
+    async fn kind(&self) -> RecordKind {
+        self.kind
     }
-    async fn category(&self) -> Result<DataCategory> {
-        Ok(DataCategory::from_db(&self.model.category)?)
+    async fn category(&self) -> DataCategory {
+        self.category
     }
     async fn patient_id(&self) -> ID {
         id(self.model.patient_id)
@@ -109,7 +136,8 @@ impl Record {
             .data_unchecked::<Loaders>()
             .access
             .load_one((req.principal.clone(), self.model.patient_id))
-            .await?;
+            .await?
+            .and_then(|v| v.access);
         let mut out = Vec::new();
         for v in versions {
             // An earlier version may have been in another category (a condition
@@ -172,7 +200,7 @@ pub struct PatientSummary {
 }
 
 impl PatientSummary {
-    async fn candidates(&self, ctx: &Context<'_>) -> Result<Vec<record::Model>> {
+    async fn candidates(&self, ctx: &Context<'_>) -> Result<Arc<Vec<Record>>> {
         Ok(ctx
             .data_unchecked::<Loaders>()
             .summary
@@ -194,20 +222,19 @@ impl PatientSummary {
         let today = ctx_policy(ctx).clock.today();
         let trail = ctx_trail(ctx)?;
         let mut out = Vec::new();
-        for m in self.candidates(ctx).await? {
-            if m.kind != kind.as_str() || !service::in_force(&m, today)? {
+        for r in self.candidates(ctx).await?.iter() {
+            if r.kind != kind || !r.in_force(today) {
                 continue;
             }
             // Sensitive records of the kind (a psychiatric condition) need
             // their own category.
-            let c = DataCategory::from_db(&m.category)?;
-            if c != category {
-                if !self.access.may_read(c) {
+            if r.category != category {
+                if !self.access.may_read(r.category) {
                     continue;
                 }
-                trail.read(self.access.patient_id(), c);
+                trail.read(self.access.patient_id(), r.category);
             }
-            out.push(Record::new(m)?);
+            out.push(r.clone());
         }
         Ok(Some(out))
     }
@@ -548,8 +575,10 @@ pub(crate) async fn write_records(
         .access
         .load_many(ids.iter().map(|id| (req.principal.clone(), *id)))
         .await?;
-    let access: HashMap<Uuid, PatientAccess> =
-        loaded.into_iter().map(|((_, id), a)| (id, a)).collect();
+    let access: HashMap<Uuid, PatientAccess> = loaded
+        .into_iter()
+        .filter_map(|((_, id), v)| v.access.map(|a| (id, a)))
+        .collect();
     for (index, r) in parsed.iter().enumerate() {
         let a = access.get(&r.patient_id).ok_or_else(|| {
             ApiError::not_found("patient").in_field(&format!("input.records[{index}]"))

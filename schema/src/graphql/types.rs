@@ -155,11 +155,11 @@ impl Member {
 /// delivered. The fields read are recorded in the audit log.
 pub struct Patient {
     access: PatientAccess,
-    model: patient::Model,
+    model: std::sync::Arc<patient::Model>,
 }
 
 impl Patient {
-    pub(crate) fn new(access: PatientAccess, model: patient::Model) -> Self {
+    pub(crate) fn new(access: PatientAccess, model: std::sync::Arc<patient::Model>) -> Self {
         debug_assert_eq!(access.patient_id(), model.id);
         Patient { access, model }
     }

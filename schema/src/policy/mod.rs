@@ -28,7 +28,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, QueryStatementBuilder, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, FromQueryResult, Iterable,
+};
 use uuid::Uuid;
 
 pub use matrix::{EMERGENCY_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix};
@@ -37,7 +40,7 @@ use crate::clock::SharedClock;
 use crate::domain::{AccessLevel, ConsentScope, DataCategory, Profession};
 use crate::error::{ApiError, ApiResult};
 use crate::principal::Principal;
-use entities::{care_team_membership, consent, emergency_grant};
+use entities::{care_team_membership, consent, emergency_grant, patient};
 
 /// The policy's configuration, shared by the whole process.
 pub struct Policy {
@@ -235,106 +238,191 @@ impl Policy {
         }
     }
 
-    /// The verdicts for many patients at once: three queries whatever their
-    /// number. Patients the caller may not know of are absent from the map.
+    /// The verdicts for many patients at once, in one statement whatever
+    /// their number: each existing patient's row with the caller's care
+    /// relationship, its emergency access and the consent in force. Patients
+    /// that do not exist are absent; patients the caller may not know of have
+    /// no access (`access: None`), which only this module and the loaders see.
     pub async fn evaluate(
         &self,
         db: &DatabaseConnection,
         principal: &Principal,
         patient_ids: &[Uuid],
-    ) -> ApiResult<HashMap<Uuid, PatientAccess>> {
+    ) -> ApiResult<HashMap<Uuid, Verdict>> {
         if patient_ids.is_empty() {
             return Ok(HashMap::new());
         }
         let org = principal.organization_id();
         let today = self.clock.today();
         let now = self.clock.now();
-        let ids = patient_ids.to_vec();
+        let backend = db.get_database_backend();
 
-        let on_team: HashSet<Uuid> = care_team_membership::Entity::find()
-            .select_only()
-            .column(care_team_membership::Column::PatientId)
-            .filter(care_team_membership::Column::OrganizationId.eq(org))
-            .filter(care_team_membership::Column::PatientId.is_in(ids.clone()))
-            .filter(active_on(today))
-            .into_tuple::<Uuid>()
-            .all(db)
-            .await?
-            .into_iter()
-            .collect();
-
-        let mut emergency: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+        let on_team = Query::select()
+            .expr(Expr::val(1))
+            .from(care_team_membership::Entity)
+            .and_where(
+                Expr::col((
+                    care_team_membership::Entity,
+                    care_team_membership::Column::PatientId,
+                ))
+                .equals((patient::Entity, patient::Column::Id)),
+            )
+            .and_where(care_team_membership::Column::OrganizationId.eq(org))
+            .cond_where(active_on(today))
+            .to_owned();
+        let mut query = Query::select();
+        query
+            .columns(patient::Column::iter().map(|c| (patient::Entity, c)))
+            .expr_as(Expr::exists(on_team), Alias::new("on_team"))
+            .expr_as(
+                Expr::col((consent::Entity, consent::Column::Scope)),
+                Alias::new("consent_scope"),
+            )
+            .expr_as(
+                Expr::col((consent::Entity, consent::Column::OrganizationIds)),
+                Alias::new("consent_organization_ids"),
+            )
+            .expr_as(
+                Expr::col((consent::Entity, consent::Column::ExcludedCategories)),
+                Alias::new("consent_excluded_categories"),
+            )
+            .from(patient::Entity)
+            // At most one consent is in force per patient (a partial unique
+            // index), so the join keeps one row per patient.
+            .left_join(
+                consent::Entity,
+                Condition::all()
+                    .add(
+                        Expr::col((consent::Entity, consent::Column::PatientId))
+                            .equals((patient::Entity, patient::Column::Id)),
+                    )
+                    .add(Expr::col((consent::Entity, consent::Column::WithdrawnAt)).is_null()),
+            )
+            .cond_where(crate::services::id_in(
+                backend,
+                (patient::Entity, patient::Column::Id),
+                patient_ids,
+            ));
         if let Principal::Member { member_id, .. } = principal {
-            for g in emergency_grant::Entity::find()
-                .filter(emergency_grant::Column::MemberId.eq(*member_id))
-                .filter(emergency_grant::Column::PatientId.is_in(ids.clone()))
-                .filter(emergency_grant::Column::ExpiresAt.gt(now))
-                .all(db)
-                .await?
-            {
-                let e = emergency.entry(g.patient_id).or_insert(g.expires_at);
-                *e = (*e).max(g.expires_at);
-            }
-        }
-
-        let team_ids: Vec<Uuid> = on_team.iter().copied().collect();
-        let mut consents: HashMap<Uuid, consent::Model> = HashMap::new();
-        if !team_ids.is_empty() {
-            for c in consent::Entity::find()
-                .filter(consent::Column::PatientId.is_in(team_ids))
-                .filter(consent::Column::WithdrawnAt.is_null())
-                .all(db)
-                .await?
-            {
-                consents.insert(c.patient_id, c);
-            }
+            let latest_grant = Query::select()
+                .column((emergency_grant::Entity, emergency_grant::Column::ExpiresAt))
+                .from(emergency_grant::Entity)
+                .and_where(
+                    Expr::col((emergency_grant::Entity, emergency_grant::Column::PatientId))
+                        .equals((patient::Entity, patient::Column::Id)),
+                )
+                .and_where(emergency_grant::Column::MemberId.eq(*member_id))
+                .and_where(emergency_grant::Column::ExpiresAt.gt(now))
+                .order_by(emergency_grant::Column::ExpiresAt, Order::Desc)
+                .limit(1)
+                .to_owned();
+            query.expr_as(
+                SimpleExpr::SubQuery(None, Box::new(latest_grant.into_sub_query_statement())),
+                Alias::new("emergency_until"),
+            );
         }
 
         let mut out = HashMap::new();
-        for id in patient_ids {
-            let relationship = on_team.contains(id);
-            let emergency_until = emergency.get(id).copied();
-            if !relationship && emergency_until.is_none() {
-                continue;
-            }
-            let coverage = if relationship {
-                Some(ConsentCoverage::of(consents.get(id), org)?)
+        for row in db.query_all(&query).await? {
+            let patient = patient::Model::from_query_result(&row, "")?;
+            let relationship: bool = row.try_get("", "on_team")?;
+            let emergency_until: Option<DateTime<Utc>> = match principal {
+                Principal::Member { .. } => row.try_get("", "emergency_until")?,
+                Principal::System { .. } => None,
+            };
+            let access = if relationship || emergency_until.is_some() {
+                let consent = match row.try_get::<Option<String>>("", "consent_scope")? {
+                    Some(scope) => Some(ConsentInForce {
+                        scope,
+                        organization_ids: row.try_get("", "consent_organization_ids")?,
+                        excluded_categories: row.try_get("", "consent_excluded_categories")?,
+                    }),
+                    None => None,
+                };
+                Some(self.decide(
+                    principal,
+                    patient.id,
+                    relationship,
+                    emergency_until,
+                    consent,
+                )?)
             } else {
                 None
             };
-            let mut grants = BTreeMap::new();
-            for &category in DataCategory::ALL {
-                let role = self.role_level(principal, category);
-                let mut grant = match &coverage {
-                    Some(coverage) => coverage.decide(category, role),
-                    None => Grant {
-                        level: AccessLevel::None,
-                        reason: AccessReason::NotAnEmergencyCategory,
-                    },
-                };
-                if emergency_until.is_some()
-                    && grant.level == AccessLevel::None
-                    && EMERGENCY_CATEGORIES.contains(&category)
-                {
-                    grant = Grant {
-                        level: AccessLevel::Read,
-                        reason: AccessReason::EmergencyAccess,
-                    };
-                }
-                grants.insert(category, grant);
-            }
             out.insert(
-                *id,
-                PatientAccess {
-                    patient_id: *id,
-                    grants: Arc::new(grants),
-                    care_relationship: relationship,
-                    emergency_until,
+                patient.id,
+                Verdict {
+                    patient: Arc::new(patient),
+                    access,
                 },
             );
         }
         Ok(out)
     }
+
+    /// The grants of every category for one patient, from what [`Policy::evaluate`] read.
+    fn decide(
+        &self,
+        principal: &Principal,
+        patient_id: Uuid,
+        relationship: bool,
+        emergency_until: Option<DateTime<Utc>>,
+        consent: Option<ConsentInForce>,
+    ) -> ApiResult<PatientAccess> {
+        let coverage = if relationship {
+            Some(ConsentCoverage::of(
+                consent.as_ref(),
+                principal.organization_id(),
+            )?)
+        } else {
+            None
+        };
+        let mut grants = BTreeMap::new();
+        for &category in DataCategory::ALL {
+            let role = self.role_level(principal, category);
+            let mut grant = match &coverage {
+                Some(coverage) => coverage.decide(category, role),
+                None => Grant {
+                    level: AccessLevel::None,
+                    reason: AccessReason::NotAnEmergencyCategory,
+                },
+            };
+            if emergency_until.is_some()
+                && grant.level == AccessLevel::None
+                && EMERGENCY_CATEGORIES.contains(&category)
+            {
+                grant = Grant {
+                    level: AccessLevel::Read,
+                    reason: AccessReason::EmergencyAccess,
+                };
+            }
+            grants.insert(category, grant);
+        }
+        Ok(PatientAccess {
+            patient_id,
+            grants: Arc::new(grants),
+            care_relationship: relationship,
+            emergency_until,
+        })
+    }
+}
+
+/// What [`Policy::evaluate`] finds for one existing patient: the row, and the
+/// caller's access — `None` when the caller may not know of the patient. The
+/// row must not reach a caller without access; the loaders use it only to
+/// build a `Patient` from a granted access, and to tell a denial of an
+/// existing patient (audited) from a patient that does not exist.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub patient: Arc<patient::Model>,
+    pub access: Option<PatientAccess>,
+}
+
+/// The columns of the consent in force that the verdict depends on.
+struct ConsentInForce {
+    scope: String,
+    organization_ids: String,
+    excluded_categories: String,
 }
 
 /// What the patient's active consent says about one organisation.
@@ -345,7 +433,7 @@ enum ConsentCoverage {
 }
 
 impl ConsentCoverage {
-    fn of(consent: Option<&consent::Model>, org: Uuid) -> ApiResult<Self> {
+    fn of(consent: Option<&ConsentInForce>, org: Uuid) -> ApiResult<Self> {
         let Some(c) = consent else {
             return Ok(ConsentCoverage::None);
         };

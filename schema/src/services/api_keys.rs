@@ -138,8 +138,9 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
 /// Remembers successful API-key verifications for a short time, so that a
 /// system making many requests pays for argon2 once per `ttl`, not per request.
 /// Entries are keyed by a SHA-256 of the whole key, never the key itself.
-/// Revoking a key on this instance forgets it at once; other instances stop
-/// accepting it when their entry expires (at most `ttl` later).
+/// Revoking a key on this instance forgets it at once; other instances forget
+/// it when the revocation event reaches them (through Redis), or at the latest
+/// when their entry expires (`ttl` later).
 pub struct ApiKeyCache {
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
@@ -170,6 +171,11 @@ impl ApiKeyCache {
         }
         entries.insert(digest, (principal.clone(), Instant::now()));
         Ok(principal)
+    }
+
+    /// Forgets every key (after missed revocations).
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 
     /// Forgets a revoked key.

@@ -149,7 +149,14 @@ pub async fn of_patients(
     today: NaiveDate,
 ) -> ApiResult<HashMap<Uuid, Vec<care_team_membership::Model>>> {
     let mut query = care_team_membership::Entity::find()
-        .filter(care_team_membership::Column::PatientId.is_in(patient_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (
+                care_team_membership::Entity,
+                care_team_membership::Column::PatientId,
+            ),
+            patient_ids,
+        ))
         .order_by_asc(care_team_membership::Column::Id);
     if !include_ended {
         query = query.filter(policy::active_on(today));

@@ -68,7 +68,11 @@ pub async fn by_ids(
     ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, member::Model>> {
     Ok(member::Entity::find()
-        .filter(member::Column::Id.is_in(ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (member::Entity, member::Column::Id),
+            ids,
+        ))
         .all(db)
         .await?
         .into_iter()
@@ -81,7 +85,11 @@ pub async fn of_organizations(
     org_ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, Vec<member::Model>>> {
     let rows = member::Entity::find()
-        .filter(member::Column::OrganizationId.is_in(org_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (member::Entity, member::Column::OrganizationId),
+            org_ids,
+        ))
         .order_by_asc(member::Column::Id)
         .all(db)
         .await?;
@@ -99,6 +107,11 @@ pub async fn principal_for(db: &DatabaseConnection, member_id: Uuid) -> ApiResul
         .one(db)
         .await?
         .ok_or_else(|| ApiError::Unauthenticated("the token's member is not registered".into()))?;
+    principal_of(&m)
+}
+
+/// The principal a member acts as; `UNAUTHENTICATED` while suspended.
+pub fn principal_of(m: &member::Model) -> ApiResult<Principal> {
     if MemberStatus::from_db(&m.status)? != MemberStatus::Active {
         return Err(ApiError::Unauthenticated(
             "the token's member is suspended".into(),

@@ -73,3 +73,20 @@ pub async fn lock_patient(
     }
     Ok(())
 }
+
+/// `column IN (ids)`, written so that the database can reuse the statement:
+/// on PostgreSQL `column = ANY($1)` with one array parameter — the same SQL
+/// text for any number of ids, so each pooled connection prepares and plans
+/// it once, where `IN ($1, …, $n)` would be a new statement for every batch
+/// size a DataLoader happens to collect. SQLite has no arrays: `IN (…)`.
+pub fn id_in(
+    backend: sea_orm::DbBackend,
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    ids: &[uuid::Uuid],
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait, extension::postgres::PgFunc};
+    match backend {
+        sea_orm::DbBackend::Postgres => Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec()))),
+        _ => Expr::col(column).is_in(ids.iter().copied()),
+    }
+}

@@ -123,7 +123,11 @@ pub async fn by_ids(
     ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, organization::Model>> {
     Ok(organization::Entity::find()
-        .filter(organization::Column::Id.is_in(ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (organization::Entity, organization::Column::Id),
+            ids,
+        ))
         .all(db)
         .await?
         .into_iter()
@@ -136,7 +140,14 @@ pub async fn capabilities_of(
     ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, Vec<Capability>>> {
     let rows = organization_capability::Entity::find()
-        .filter(organization_capability::Column::OrganizationId.is_in(ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (
+                organization_capability::Entity,
+                organization_capability::Column::OrganizationId,
+            ),
+            ids,
+        ))
         .all(db)
         .await?;
     let mut map: HashMap<Uuid, Vec<Capability>> = HashMap::new();

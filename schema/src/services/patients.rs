@@ -220,7 +220,11 @@ pub async fn by_ids(
     ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, patient::Model>> {
     Ok(patient::Entity::find()
-        .filter(patient::Column::Id.is_in(ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (patient::Entity, patient::Column::Id),
+            ids,
+        ))
         .all(db)
         .await?
         .into_iter()
@@ -233,7 +237,14 @@ pub async fn identifiers_of(
     patient_ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, Vec<patient_identifier::Model>>> {
     let rows = patient_identifier::Entity::find()
-        .filter(patient_identifier::Column::PatientId.is_in(patient_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (
+                patient_identifier::Entity,
+                patient_identifier::Column::PatientId,
+            ),
+            patient_ids,
+        ))
         .order_by_asc(patient_identifier::Column::Id)
         .all(db)
         .await?;

@@ -289,7 +289,11 @@ pub async fn summary_candidates(
     patient_ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, Vec<record::Model>>> {
     let rows = record::Entity::find()
-        .filter(record::Column::PatientId.is_in(patient_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (record::Entity, record::Column::PatientId),
+            patient_ids,
+        ))
         .filter(record::Column::InSummary.eq(true))
         .filter(record::Column::Status.eq(ACTIVE))
         .order_by_desc(record::Column::EffectiveAt)
@@ -388,4 +392,13 @@ pub fn in_force(model: &record::Model, today: NaiveDate) -> ApiResult<bool> {
         SummaryRule::LatestOfSeries => true,
         SummaryRule::Never => false,
     })
+}
+
+/// [`in_force`] of a record whose data is parsed already.
+pub fn data_in_force(kind: RecordKind, data: &RecordData, today: NaiveDate) -> bool {
+    match kind.summary_rule() {
+        SummaryRule::WhileCurrent => data.is_current(today),
+        SummaryRule::LatestOfSeries => true,
+        SummaryRule::Never => false,
+    }
 }
