@@ -65,7 +65,7 @@ impl Loaders {
             organization: DataLoader::with_cache(
                 OrganizationLoader(db.clone()),
                 tokio::spawn,
-                cached.clone(),
+                cached,
             )
             .delay(window),
             capabilities: dl(CapabilityLoader(db.clone()), window),
