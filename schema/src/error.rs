@@ -30,6 +30,13 @@ pub enum ApiError {
     /// `CONFLICT`: the request contradicts existing data (a local ID already
     /// linked to another patient, ending a membership twice …).
     Conflict(String),
+    /// `ACCESS_ENDED`: a subscription ends because the caller lost access
+    /// (consent withdrawn, off the care team, account suspended); the message
+    /// says which.
+    AccessEnded(String),
+    /// `EVENTS_MISSED`: a subscription fell behind and missed events; it goes
+    /// on, and the client should refetch what it shows.
+    EventsMissed(String),
     /// `INTERNAL`: something failed inside the hub. The cause is logged, the
     /// client sees only an opaque message.
     Internal(String),
@@ -43,6 +50,8 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
             ApiError::Conflict(_) => "CONFLICT",
+            ApiError::AccessEnded(_) => "ACCESS_ENDED",
+            ApiError::EventsMissed(_) => "EVENTS_MISSED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -57,7 +66,9 @@ impl ApiError {
             ApiError::Unauthenticated(m)
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
-            | ApiError::Conflict(m) => m.clone(),
+            | ApiError::Conflict(m)
+            | ApiError::AccessEnded(m)
+            | ApiError::EventsMissed(m) => m.clone(),
             ApiError::BadUserInput { field, message } => format!("{field}: {message}"),
         }
     }

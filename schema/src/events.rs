@@ -94,6 +94,11 @@ pub enum HubEvent {
     ApiKeyRevoked {
         api_key_id: Uuid,
     },
+    /// Local only, never relayed: the relay to the other instances came back
+    /// after an outage, during which their events were lost. Caches empty
+    /// themselves and subscriptions re-check access, as if every patient's
+    /// access had changed.
+    RelayRecovered,
 }
 
 mod db_name {

@@ -37,6 +37,17 @@ const LEEWAY_SECONDS: u64 = 30;
 #[derive(Debug, Deserialize)]
 struct Subject {
     sub: String,
+    /// Checked by the validation; kept to end long-lived WebSocket sessions
+    /// when the token expires.
+    exp: Option<u64>,
+}
+
+/// An authenticated caller, and until when the credential holds (a JWT's
+/// `exp`; `None` for API keys, which hold until revoked).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub principal: Principal,
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 /// The claims of tokens the hub signs itself (demo tokens).
@@ -85,6 +96,11 @@ impl Authenticator {
 
     /// Authenticates the value of an `Authorization` header.
     pub async fn authenticate(&self, header: Option<&str>) -> ApiResult<Principal> {
+        self.authenticate_until(header).await.map(|a| a.principal)
+    }
+
+    /// [`Authenticator::authenticate`], with the credential's expiry.
+    pub async fn authenticate_until(&self, header: Option<&str>) -> ApiResult<Authenticated> {
         let header = header.ok_or_else(|| {
             ApiError::Unauthenticated(
                 "authentication required: send `Authorization: Bearer <token>` (a member's JWT or a system's API key)"
@@ -102,7 +118,10 @@ impl Authenticator {
                 )
             })?;
         if api_keys::looks_like_api_key(token) {
-            return self.api_keys.authenticate(&self.db, token).await;
+            return Ok(Authenticated {
+                principal: self.api_keys.authenticate(&self.db, token).await?,
+                expires_at: None,
+            });
         }
         // Only the subject is read here: issuer, audience (a string or an array,
         // as identity providers send it), expiry and not-before are checked by
@@ -123,7 +142,13 @@ impl Authenticator {
         let member_id = Uuid::try_parse(&data.claims.sub).map_err(|_| {
             ApiError::Unauthenticated("the token's subject is not a member id".into())
         })?;
-        member_principal(&self.members, member_id).await
+        Ok(Authenticated {
+            principal: member_principal(&self.members, member_id).await?,
+            expires_at: data
+                .claims
+                .exp
+                .map(|exp| std::time::UNIX_EPOCH + Duration::from_secs(exp)),
+        })
     }
 }
 

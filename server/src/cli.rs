@@ -85,8 +85,12 @@ pub fn parse_profession(raw: &str) -> anyhow::Result<Profession> {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(config) => {
+        Command::Serve(mut config) => {
             telemetry::init();
+            // The conventional variable, when the project's own is not set.
+            if config.redis.redis_url.is_none() {
+                config.redis.redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+            }
             let demo = config.demo;
             let demo_key = config.auth.uses_demo_key();
             let app = Application::build(config).await?;

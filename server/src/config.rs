@@ -99,6 +99,34 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub policy: PolicyConfig,
+
+    #[command(flatten)]
+    pub redis: RedisConfig,
+}
+
+/// The link between instances (optional).
+#[derive(Args, Clone, Debug)]
+pub struct RedisConfig {
+    /// Redis URL (`redis://[:PASSWORD@]HOST:PORT[/DB]`) through which
+    /// instances share events: subscriptions see what happens on every
+    /// instance, and consent withdrawals and revocations apply everywhere at
+    /// once. Without it (and without `REDIS_URL`), the instance works alone.
+    #[arg(long, env = "RENKEI_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of the hub's Redis channel (`<prefix>:events`): instances of
+    /// one network share it; networks sharing a Redis use different ones.
+    #[arg(long, env = "RENKEI_REDIS_PREFIX", default_value = "renkei")]
+    pub redis_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            redis_url: None,
+            redis_prefix: "renkei".into(),
+        }
+    }
 }
 
 /// The access policy's settings.

@@ -6,16 +6,18 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
+    extract::{DefaultBodyLimit, State, WebSocketUpgrade, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, Request, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
 use renkei_schema::audit::{AuditTrail, AuditWriter};
+use renkei_schema::graphql::audit_extension::WebSocketSession;
 use renkei_schema::{RenkeiSchema, RequestContext, error::ApiError};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub audit: AuditWriter,
     pub db: DatabaseConnection,
+    /// The Redis link between instances, when configured.
+    pub relay: Option<Arc<crate::relay::RelayHealth>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -40,6 +44,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .with_state(state)
@@ -86,6 +91,7 @@ async fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
             .title("renkei GraphiQL — set the Authorization header below")
             .finish(),
     )
@@ -172,20 +178,114 @@ async fn graphql(
     axum::Json(response).into_response()
 }
 
+/// GraphQL over WebSocket (`graphql-transport-ws`, or the legacy
+/// `graphql-ws`): subscriptions, and queries and mutations too.
+///
+/// Browsers cannot set headers on a WebSocket, so the token travels in the
+/// `connection_init` payload — `{"Authorization": "Bearer …"}` (or
+/// `{"token": "…"}`); other clients may send the `Authorization` header with
+/// the upgrade request instead. An unauthenticated `connection_init` closes
+/// the connection with the reason. Every operation is audited like an HTTP
+/// request (see `renkei_schema::graphql::audit_extension`), and the
+/// connection ends when the member's token expires.
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let header_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request_id = request_id
+        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
+        .unwrap_or_default();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel();
+            let auth = state.auth.clone();
+            let serve = GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = token_in_payload(&payload).or(header_token);
+                    let caller = auth
+                        .authenticate_until(token.as_deref())
+                        .await
+                        .map_err(|e| async_graphql::Error::new(e.message()))?;
+                    let _ = expiry_tx.send(caller.expires_at);
+                    let mut data = async_graphql::Data::default();
+                    data.insert(RequestContext {
+                        principal: caller.principal,
+                        request_id,
+                    });
+                    data.insert(WebSocketSession);
+                    Ok(data)
+                })
+                .serve();
+            let expiry = async {
+                match expiry_rx.await {
+                    Ok(Some(at)) => {
+                        let left = at
+                            .duration_since(std::time::SystemTime::now())
+                            .unwrap_or_default();
+                        tokio::time::sleep(left).await;
+                    }
+                    // No expiry (an API key), or the handshake never completed.
+                    _ => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = expiry => tracing::info!("WebSocket closed: the token expired"),
+            }
+        })
+}
+
+/// The bearer token of a `connection_init` payload: `Authorization` (any
+/// case) holding `Bearer …`, or `token` holding the bare token.
+fn token_in_payload(payload: &serde_json::Value) -> Option<String> {
+    let object = payload.as_object()?;
+    object
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::to_owned)
+        .or_else(|| {
+            object
+                .get("token")
+                .and_then(|v| v.as_str())
+                .map(|t| format!("Bearer {t}"))
+        })
+}
+
 /// Liveness: the process answers.
 async fn health() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers. Redis, when configured, is reported but
+/// does not make the instance unready: without it the instance keeps serving
+/// (its subscribers miss other instances' events until it is back).
 async fn ready(State(state): State<AppState>) -> Response {
+    let redis = match &state.relay {
+        None => "not configured",
+        Some(h) if h.is_up() => "ok",
+        Some(_) => "unavailable",
+    };
     match state.db.ping().await {
-        Ok(()) => axum::Json(json!({ "status": "ready", "database": "ok" })).into_response(),
+        Ok(()) => axum::Json(json!({
+            "status": if redis == "unavailable" { "degraded" } else { "ready" },
+            "database": "ok",
+            "redis": redis,
+        }))
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "unavailable", "database": "unreachable" })),
+                axum::Json(json!({ "status": "unavailable", "database": "unreachable", "redis": redis })),
             )
                 .into_response()
         }

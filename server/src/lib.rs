@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod relay;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -93,6 +94,7 @@ impl Application {
             config.auth.api_key_cache_seconds,
         )));
         let events = EventBus::new();
+        let audit = AuditWriter::start(db.clone(), clock);
         let schema = build_schema(SchemaDeps {
             db: db.clone(),
             policy,
@@ -100,8 +102,13 @@ impl Application {
             batch_window: Duration::from_micros(config.batch_window_micros),
             directory_ttl: Duration::from_secs(config.directory_cache_seconds),
             events: events.clone(),
+            audit: audit.clone(),
         });
         renkei_schema::graphql::spawn_cache_invalidation(schema.clone(), &events);
+        let relay = match &config.redis.redis_url {
+            Some(url) => Some(relay::start(url, &config.redis.redis_prefix, &events)?),
+            None => None,
+        };
         let auth = Arc::new(auth::Authenticator::new(
             &config.auth,
             db.clone(),
@@ -109,12 +116,12 @@ impl Application {
             api_keys,
             renkei_schema::graphql::member_loader(&schema),
         )?);
-        let audit = AuditWriter::start(db.clone(), clock);
         let state = http::AppState {
             schema,
             auth,
             audit,
             db: db.clone(),
+            relay,
         };
         let router = http::router(state, config.max_body_bytes);
         let listener = TcpListener::bind(config.listen)

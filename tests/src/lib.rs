@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use renkei_schema::clock::ManualClock;
-use renkei_server::config::{AuthConfig, DatabaseConfig, PolicyConfig, ServeConfig};
+use renkei_server::config::{AuthConfig, DatabaseConfig, PolicyConfig, RedisConfig, ServeConfig};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -177,6 +177,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
             api_key_cache_seconds: 60,
         },
         policy: PolicyConfig::default(),
+        redis: RedisConfig::default(),
     }
 }
 

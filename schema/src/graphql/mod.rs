@@ -1,5 +1,6 @@
 //! The GraphQL schema: types, inputs, the root query and mutation, the loaders.
 
+pub mod audit_extension;
 mod codes;
 pub mod inputs;
 pub mod loaders;
@@ -8,11 +9,12 @@ mod query;
 pub mod record_mutations;
 pub mod records;
 mod scalars;
+pub mod subscription;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -36,7 +38,7 @@ use types::Patient;
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(CoreMutation, record_mutations::RecordMutation);
 
-pub type RenkeiSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// Query depth and complexity limits: generous for real clients (the deepest
 /// legitimate query, patient → care team → organisation → members, is 5 deep),
@@ -59,14 +61,20 @@ pub struct SchemaDeps {
     /// Where services publish what happened, for subscriptions and for the
     /// caches of every instance.
     pub events: crate::events::EventBus,
+    /// The audit log's writer, for operations over WebSocket (HTTP requests
+    /// are written by the HTTP handler).
+    pub audit: crate::audit::AuditWriter,
 }
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
-    Schema::build(Query, Mutation::default(), EmptySubscription)
+    Schema::build(Query, Mutation::default(), subscription::Subscription)
         .enable_federation()
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(codes::ErrorCodes)
+        .extension(audit_extension::WebSocketAudit {
+            writer: deps.audit,
+        })
         .data(loaders::Loaders::new(
             deps.db.clone(),
             deps.policy.clone(),
@@ -119,6 +127,7 @@ pub fn spawn_cache_invalidation(schema: RenkeiSchema, bus: &crate::events::Event
                             keys.forget(*api_key_id);
                         }
                     }
+                    HubEvent::RelayRecovered => forget_all(&schema),
                     _ => {}
                 },
                 Err(RecvError::Lagged(missed)) => {
@@ -135,7 +144,7 @@ pub fn spawn_cache_invalidation(schema: RenkeiSchema, bus: &crate::events::Event
 /// the federation subgraph SDL (with `@key` and `@link`), the same text
 /// `_service { sdl }` gives a gateway.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation::default(), EmptySubscription)
+    Schema::build(Query, Mutation::default(), subscription::Subscription)
         .enable_federation()
         .finish()
         .sdl_with_options(async_graphql::SDLExportOptions::new().federation())

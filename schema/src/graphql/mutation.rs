@@ -147,6 +147,7 @@ impl CoreMutation {
         let new = input.membership(today)?;
         let access = patient_access(ctx, patient_id).await?;
         let added = care_team::add(ctx_db(ctx), &access, &ctx_stamp(ctx)?, new, today).await?;
+        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(CareTeamMembership(added))
     }
 
@@ -173,6 +174,7 @@ impl CoreMutation {
             other => other,
         })?;
         let ended = care_team::end(db, &access, &ctx_stamp(ctx)?, membership, end_date).await?;
+        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(CareTeamMembership(ended))
     }
 
@@ -196,6 +198,7 @@ impl CoreMutation {
             policy.clock.now(),
         )
         .await?;
+        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(Consent(recorded))
     }
 
@@ -217,6 +220,7 @@ impl CoreMutation {
             ctx_policy(ctx).clock.now(),
         )
         .await?;
+        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(Consent(withdrawn))
     }
 
@@ -238,6 +242,7 @@ impl CoreMutation {
             ctx_policy(ctx).clock.now(),
         )
         .await?;
+        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(EmergencyObjection(recorded))
     }
 
@@ -256,6 +261,7 @@ impl CoreMutation {
             ctx_policy(ctx).clock.now(),
         )
         .await?;
+        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(EmergencyObjection(withdrawn))
     }
 

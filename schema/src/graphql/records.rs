@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::inputs::parse_id;
 use super::types::{CareTeamMembership, Member, Organization, load_organization};
-use super::{ctx_db, ctx_policy, ctx_request, ctx_trail, gate, loaders::Loaders};
+use super::{ctx_db, ctx_events, ctx_policy, ctx_request, ctx_trail, gate, loaders::Loaders};
+use crate::events::{HubEvent, PatientEvent, PatientEventKind};
 use crate::domain::{AccessLevel, CareTeamRole, DataCategory};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::PatientAccess;
@@ -596,6 +597,14 @@ pub(crate) async fn write_records(
         policy.clock.now(),
     )
     .await?;
+    let organization_id = req.principal.organization_id();
+    ctx_events(ctx).publish_all(
+        written
+            .iter()
+            .filter(|(_, outcome)| *outcome != WriteOutcome::Unchanged)
+            .map(|(model, _)| record_event(model, PatientEventKind::RecordWritten, organization_id))
+            .collect::<ApiResult<Vec<_>>>()?,
+    );
     written
         .into_iter()
         .enumerate()
@@ -637,5 +646,26 @@ pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<R
         ctx_policy(ctx).clock.now(),
     )
     .await?;
+    ctx_events(ctx).publish(record_event(
+        &updated,
+        PatientEventKind::RecordEnteredInError,
+        ctx_request(ctx)?.principal.organization_id(),
+    )?);
     Ok(Record::new(updated)?)
+}
+
+/// The event of a record written or withdrawn, for subscribers of the patient.
+fn record_event(
+    model: &record::Model,
+    kind: PatientEventKind,
+    organization_id: Uuid,
+) -> ApiResult<HubEvent> {
+    Ok(HubEvent::Patient(PatientEvent {
+        patient_id: model.patient_id,
+        kind,
+        subject_id: model.id,
+        category: DataCategory::from_db(&model.category)?,
+        organization_id,
+        occurred_at: model.recorded_at,
+    }))
 }

@@ -1,0 +1,102 @@
+//! The audit log for operations over WebSocket.
+//!
+//! Over HTTP the handler gives each request an [`AuditTrail`] and writes it
+//! before responding. Over WebSocket one connection carries many operations,
+//! and a subscription answers many times: this extension gives every
+//! operation of a WebSocket session its own trail and, for every response the
+//! operation produces (each subscription event), writes the entries gathered
+//! for it *before* the response leaves. If they cannot be written, the
+//! response is replaced by an `INTERNAL` error: no patient data without its
+//! audit entry.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextSubscribe,
+};
+use async_graphql::{Request, Response, ServerError, ServerResult};
+use futures_util::stream::{BoxStream, StreamExt};
+
+use crate::audit::{AuditTrail, AuditWriter};
+use crate::error::ApiError;
+use crate::principal::RequestContext;
+
+/// Marks a WebSocket session's data: its operations are audited by this
+/// extension (HTTP requests are audited by the HTTP handler).
+pub struct WebSocketSession;
+
+pub struct WebSocketAudit {
+    pub writer: AuditWriter,
+}
+
+impl ExtensionFactory for WebSocketAudit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationAudit {
+            writer: self.writer.clone(),
+            trail: Arc::new(AuditTrail::new()),
+        })
+    }
+}
+
+/// One operation's trail (extensions are created per operation).
+struct OperationAudit {
+    writer: AuditWriter,
+    trail: Arc<AuditTrail>,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for OperationAudit {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = if ctx.data_opt::<WebSocketSession>().is_some() {
+            request.data(self.trail.clone())
+        } else {
+            request
+        };
+        next.run(ctx, request).await
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let stream = next.run(ctx, stream);
+        let (Some(_), Some(request)) = (
+            ctx.data_opt::<WebSocketSession>(),
+            ctx.data_opt::<RequestContext>(),
+        ) else {
+            return stream;
+        };
+        let request = request.clone();
+        let trail = self.trail.clone();
+        let writer = self.writer.clone();
+        stream
+            .then(move |response| {
+                let entries = trail.drain(&request.principal, &request.request_id);
+                let writer = writer.clone();
+                async move {
+                    match writer.append(entries).await {
+                        Ok(()) => response,
+                        Err(e) => {
+                            tracing::error!(error = ?e, "audit entries of a WebSocket response could not be written; response withheld");
+                            let mut error = ServerError::new(
+                                "internal error: the access could not be recorded in the audit log, so no data is returned; it has been logged",
+                                None,
+                            );
+                            let mut ext = async_graphql::ErrorExtensionValues::default();
+                            ext.set("code", ApiError::Internal(String::new()).code());
+                            error.extensions = Some(ext);
+                            Response::from_errors(vec![error])
+                        }
+                    }
+                }
+            })
+            .boxed()
+    }
+}

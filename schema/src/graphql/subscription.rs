@@ -1,0 +1,327 @@
+//! Subscriptions (GraphQL over WebSocket, `graphql-transport-ws` or the
+//! legacy `graphql-ws`): events on one patient, and the caller's
+//! notifications.
+//!
+//! The access policy applies to every event delivered, not only to the
+//! subscription: before each event the caller's access to the patient is
+//! evaluated again (from the database, so a consent withdrawn on any instance
+//! counts at once), and an event of a category the caller may not read is not
+//! delivered. When the caller loses the patient altogether — consent
+//! withdrawn, its organisation off the care team, its account suspended — the
+//! subscription ends with an `ACCESS_ENDED` error that says why. The events
+//! that change access (`AccessChanged`, `MemberChanged`, a relay that comes
+//! back after an outage) make every subscription re-check at once, without
+//! waiting for the next event on the patient.
+//!
+//! Each delivered event is recorded in the subscription's audit trail; the
+//! server's audit extension writes the entries before the event leaves (see
+//! `audit_extension.rs`).
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object, Result, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use sea_orm::DatabaseConnection;
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use super::inputs::parse_id;
+use super::types::{Notification, Organization, load_organization};
+use super::{ctx_db, ctx_events, ctx_request, ctx_trail, patient_access};
+use crate::audit::AuditTrail;
+use crate::domain::{AccessLevel, DataCategory};
+use crate::error::ApiError;
+use crate::events::{HubEvent, PatientEvent, PatientEventKind};
+use crate::policy::{PatientAccess, Policy};
+use crate::principal::Principal;
+use crate::services::{members, notifications};
+
+/// The root subscription.
+#[derive(Default)]
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// Events on one patient, as they happen, on every instance of the hub:
+    /// records written, liaison messages, admission sheets, discharge notices
+    /// and conferences, emergency information, emergency access opened. Only
+    /// events of categories the caller may read at that moment are delivered;
+    /// `kinds` narrows them further. Refused at once (`NOT_FOUND`, or
+    /// `FORBIDDEN` with the reason) when the caller may read nothing of the
+    /// patient; ends with `ACCESS_ENDED` when the caller loses access.
+    async fn patient_events(
+        &self,
+        ctx: &Context<'_>,
+        patient_id: ID,
+        #[graphql(default, desc = "Only these kinds; empty: every kind.")] kinds: Vec<
+            PatientEventKind,
+        >,
+    ) -> Result<impl Stream<Item = Result<PatientEventObject>> + use<>> {
+        let patient_id = parse_id("patientId", &patient_id)?;
+        let watch = Watch::start(ctx)?;
+        let access = patient_access(ctx, patient_id).await?;
+        if let Some(why) = nothing_readable(&access) {
+            ctx_trail(ctx)?.denied(Some(patient_id), &[], why.clone());
+            return Err(ApiError::Forbidden(why).into());
+        }
+        Ok(futures_util::stream::unfold(
+            PatientStream {
+                watch,
+                patient_id,
+                kinds,
+                ended: false,
+            },
+            PatientStream::next,
+        ))
+    }
+
+    /// Your notifications as they are created (your organisation's and those
+    /// addressed to you), on every instance of the hub. A notification about
+    /// a patient your organisation can no longer see is not delivered.
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Notification>> + use<>> {
+        let watch = Watch::start(ctx)?;
+        Ok(futures_util::stream::unfold(
+            NotificationStream {
+                watch,
+                ended: false,
+            },
+            NotificationStream::next,
+        ))
+    }
+}
+
+/// Why a caller with a verdict on the patient may still receive nothing:
+/// no category that events are about is readable (no consent, say).
+fn nothing_readable(access: &PatientAccess) -> Option<String> {
+    let readable = access
+        .grants()
+        .any(|(c, g)| g.level >= AccessLevel::Read && c != DataCategory::Consent);
+    if readable {
+        return None;
+    }
+    let reason = access.grant(DataCategory::CareTeam).reason;
+    Some(format!(
+        "you may read nothing of this patient, so no event would reach you: {}",
+        reason.explain(DataCategory::CareTeam)
+    ))
+}
+
+/// What every subscription stream holds: the caller, the bus, and what it
+/// needs to judge access again.
+struct Watch {
+    principal: Principal,
+    rx: broadcast::Receiver<Arc<HubEvent>>,
+    db: DatabaseConnection,
+    policy: Arc<Policy>,
+    trail: Arc<AuditTrail>,
+}
+
+impl Watch {
+    fn start(ctx: &Context<'_>) -> Result<Self, ApiError> {
+        Ok(Watch {
+            principal: ctx_request(ctx)?.principal.clone(),
+            // Subscribe before the access check, so nothing that happens
+            // in between is missed.
+            rx: ctx_events(ctx).subscribe(),
+            db: ctx_db(ctx).clone(),
+            policy: ctx.data_unchecked::<Arc<Policy>>().clone(),
+            trail: ctx
+                .data_opt::<Arc<AuditTrail>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal("subscription without an audit trail"))?,
+        })
+    }
+
+    /// The caller's current access to a patient, from the database.
+    async fn access(&self, patient_id: Uuid) -> Result<Option<PatientAccess>, ApiError> {
+        Ok(self
+            .policy
+            .evaluate(&self.db, &self.principal, &[patient_id])
+            .await?
+            .remove(&patient_id)
+            .and_then(|v| v.access))
+    }
+
+    /// `Err(why)` when the calling member has been suspended (or removed).
+    async fn caller_still_active(&self) -> Result<(), ApiError> {
+        if let Principal::Member { member_id, .. } = &self.principal {
+            members::principal_for(&self.db, *member_id)
+                .await
+                .map_err(|e| match e {
+                    ApiError::Unauthenticated(why) => {
+                        ApiError::AccessEnded(format!("delivery stopped: {why}"))
+                    }
+                    other => other,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn is_me(&self, member: Uuid) -> bool {
+        matches!(&self.principal, Principal::Member { member_id, .. } if *member_id == member)
+    }
+}
+
+/// Tells a subscriber that it missed events (it fell behind the bus) and
+/// should refetch; the subscription goes on.
+fn missed(count: u64) -> async_graphql::Error {
+    ApiError::EventsMissed(format!(
+        "{count} events were missed because this subscription fell behind; refetch what you show"
+    ))
+    .into()
+}
+
+struct PatientStream {
+    watch: Watch,
+    patient_id: Uuid,
+    kinds: Vec<PatientEventKind>,
+    ended: bool,
+}
+
+impl PatientStream {
+    async fn next(mut self) -> Option<(Result<PatientEventObject>, Self)> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let event = match self.watch.rx.recv().await {
+                Ok(e) => e,
+                Err(RecvError::Lagged(n)) => return Some((Err(missed(n)), self)),
+                Err(RecvError::Closed) => return None,
+            };
+            let recheck = match &*event {
+                HubEvent::Patient(e) if e.patient_id == self.patient_id => {
+                    if !self.kinds.is_empty() && !self.kinds.contains(&e.kind) {
+                        continue;
+                    }
+                    Some(e.clone())
+                }
+                HubEvent::AccessChanged { patient_id } if *patient_id == self.patient_id => None,
+                HubEvent::MemberChanged { member_id } if self.watch.is_me(*member_id) => None,
+                HubEvent::RelayRecovered => None,
+                _ => continue,
+            };
+            if let Err(e) = self.watch.caller_still_active().await {
+                return self.end(e);
+            }
+            let access = match self.watch.access(self.patient_id).await {
+                Ok(Some(a)) => a,
+                Ok(None) => {
+                    return self.end(ApiError::AccessEnded(
+                        "delivery stopped: your organisation no longer has a care relationship with the patient".into(),
+                    ));
+                }
+                Err(e) => return self.end(e),
+            };
+            if let Some(why) = nothing_readable(&access) {
+                return self.end(ApiError::AccessEnded(format!("delivery stopped: {why}")));
+            }
+            let Some(event) = recheck else { continue };
+            if !access.may_read(event.category) {
+                // Not for this caller's eyes; not even that it happened.
+                continue;
+            }
+            self.watch.trail.read(event.patient_id, event.category);
+            return Some((Ok(PatientEventObject(event)), self));
+        }
+    }
+
+    fn end(mut self, e: ApiError) -> Option<(Result<PatientEventObject>, Self)> {
+        self.ended = true;
+        self.watch
+            .trail
+            .denied(Some(self.patient_id), &[], e.message());
+        Some((Err(e.into()), self))
+    }
+}
+
+struct NotificationStream {
+    watch: Watch,
+    ended: bool,
+}
+
+impl NotificationStream {
+    async fn next(mut self) -> Option<(Result<Notification>, Self)> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let event = match self.watch.rx.recv().await {
+                Ok(e) => e,
+                Err(RecvError::Lagged(n)) => return Some((Err(missed(n)), self)),
+                Err(RecvError::Closed) => return None,
+            };
+            match &*event {
+                HubEvent::Notification(n)
+                    if n.organization_id == self.watch.principal.organization_id() =>
+                {
+                    if let Err(e) = self.watch.caller_still_active().await {
+                        self.ended = true;
+                        return Some((Err(e.into()), self));
+                    }
+                    let found = match notifications::find_for(
+                        &self.watch.db,
+                        &self.watch.principal,
+                        n.notification_id,
+                    )
+                    .await
+                    {
+                        Ok(Some(found)) => found,
+                        // Addressed to another member of the organisation.
+                        Ok(None) => continue,
+                        Err(e) => return Some((Err(e.into()), self)),
+                    };
+                    if let Some(patient) = found.patient_id {
+                        match self.watch.access(patient).await {
+                            Ok(Some(_)) => {}
+                            Ok(None) => continue,
+                            Err(e) => return Some((Err(e.into()), self)),
+                        }
+                    }
+                    return Some((Ok(Notification(found)), self));
+                }
+                HubEvent::MemberChanged { member_id } if self.watch.is_me(*member_id) => {
+                    if let Err(e) = self.watch.caller_still_active().await {
+                        self.ended = true;
+                        return Some((Err(e.into()), self));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// An event on a patient. It says what happened and where to read it; the
+/// content itself is read through the patient, under the policy.
+pub struct PatientEventObject(PatientEvent);
+
+#[Object(name = "PatientEvent")]
+impl PatientEventObject {
+    async fn kind(&self) -> PatientEventKind {
+        self.0.kind
+    }
+    async fn patient_id(&self) -> ID {
+        ID(self.0.patient_id.to_string())
+    }
+    /// The record, message, sheet, notice, conference or emergency access it
+    /// is about.
+    async fn subject_id(&self) -> ID {
+        ID(self.0.subject_id.to_string())
+    }
+    /// The data category of what it is about.
+    async fn category(&self) -> DataCategory {
+        self.0.category
+    }
+    /// The organisation whose member or system caused it.
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
+        load_organization(ctx, self.0.organization_id).await
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+}
