@@ -285,7 +285,9 @@ async fn ready(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %e, "readiness: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "unavailable", "database": "unreachable", "redis": redis })),
+                axum::Json(
+                    json!({ "status": "unavailable", "database": "unreachable", "redis": redis }),
+                ),
             )
                 .into_response()
         }

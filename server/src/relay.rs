@@ -13,11 +13,14 @@
 //! - while Redis is down, events still reach this instance's own subscribers;
 //!   the outage is logged once and shown by `/ready` (`"redis":
 //!   "unavailable"`); both tasks retry with a growing pause (up to 5 s);
-//! - Redis pub/sub delivers at most once: events published while the link is
-//!   down do not reach the other instances. When the link comes back, each
-//!   instance delivers [`HubEvent::RelayRecovered`] locally: caches empty
-//!   themselves, and subscriptions re-check access and tell their clients
-//!   that events may have been missed (`EVENTS_MISSED`).
+//! - events published while Redis is down wait in a bounded queue (4,096)
+//!   and go out, late, when it is back; beyond that they are dropped (and
+//!   counted). Redis pub/sub itself delivers at most once: what an instance
+//!   published while *this* instance's subscription was down never reaches
+//!   it. So when the link comes back, each instance delivers
+//!   [`HubEvent::RelayRecovered`] locally: caches empty themselves, and
+//!   subscriptions re-check access and tell their clients that events may
+//!   have been missed (`EVENTS_MISSED`).
 //!
 //! Events carry ids and kinds, never patient data (see `renkei_schema::events`).
 

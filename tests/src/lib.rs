@@ -153,7 +153,8 @@ pub struct TestApp {
     pub database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _database: TestDatabase,
+    /// `None` for a second instance on another's database ([`TestApp::spawn_peer`]).
+    _database: Option<TestDatabase>,
 }
 
 /// Settings a test may change before the server starts.
@@ -188,9 +189,33 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let (database, url) = TestDatabase::create(backend).await;
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        Self::start(backend, url, Some(database), clock, configure).await
+    }
+
+    /// A second instance of the hub on this one's database (and clock), as
+    /// in a deployment of several instances behind a load balancer. It has
+    /// its own administrator token.
+    pub async fn spawn_peer(&self, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        Self::start(
+            self.backend,
+            self.database_url.clone(),
+            None,
+            self.clock.clone(),
+            configure,
+        )
+        .await
+    }
+
+    async fn start(
+        backend: Backend,
+        url: String,
+        database: Option<TestDatabase>,
+        clock: Arc<ManualClock>,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> TestApp {
         let mut config = test_config(url.clone());
         configure(&mut config);
-        let clock = Arc::new(ManualClock::new(Utc::now()));
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         let app = renkei_server::Application::build_with(
@@ -431,4 +456,263 @@ pub async fn bootstrap_admin(db: &DatabaseConnection) -> (Uuid, Uuid) {
     )
     .await
     .expect("bootstrap administrator")
+}
+
+/// The Redis URL tests may use (`RENKEI_TEST_REDIS_URL`, e.g.
+/// `redis://127.0.0.1:6379`); tests that need Redis are skipped without it,
+/// like the PostgreSQL runs. Each test uses a channel prefix of its own.
+pub fn redis_url() -> Option<String> {
+    std::env::var("RENKEI_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// A Redis channel prefix no other test uses.
+pub fn redis_prefix() -> String {
+    format!("renkei-test-{}", Uuid::new_v4().simple())
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A GraphQL-over-WebSocket client (`graphql-transport-ws`), enough for tests:
+/// one connection, operations by id, messages read with a timeout.
+pub struct WsClient {
+    socket: WsStream,
+    next_id: u64,
+}
+
+/// What the server said about one operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsMessage {
+    /// A result: `{"data": …, "errors": …}`.
+    Next(Value),
+    /// The operation failed before it started (a list of errors).
+    Error(Value),
+    /// The operation is over.
+    Complete,
+}
+
+impl TestApp {
+    /// Opens `/graphql/ws` and initialises the connection with `payload`
+    /// (e.g. `{"Authorization": "Bearer …"}`). Returns the client, or the
+    /// close reason when the server refused the connection.
+    pub async fn ws_connect(&self, payload: Value) -> Result<WsClient, String> {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::{
+            Message, client::IntoClientRequest, http::HeaderValue,
+        };
+        let mut request = format!("ws://{}/graphql/ws", self.addr)
+            .into_client_request()
+            .expect("a WebSocket request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket handshake");
+        socket
+            .send(Message::Text(
+                json!({ "type": "connection_init", "payload": payload })
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .expect("send connection_init");
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("an answer to connection_init within 10 s");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).expect("JSON");
+                    if v["type"] == "connection_ack" {
+                        return Ok(WsClient { socket, next_id: 0 });
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(frame.map(|f| f.reason.to_string()).unwrap_or_default());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("closed".into()),
+            }
+        }
+    }
+
+    /// [`TestApp::ws_connect`] with a bearer token.
+    pub async fn ws(&self, token: &str) -> WsClient {
+        self.ws_connect(json!({ "Authorization": format!("Bearer {token}") }))
+            .await
+            .expect("the connection is accepted")
+    }
+}
+
+impl WsClient {
+    /// Starts an operation and returns its id.
+    pub async fn subscribe(&mut self, query: &str, variables: Value) -> String {
+        use futures::SinkExt;
+        self.next_id += 1;
+        let id = self.next_id.to_string();
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .expect("send subscribe");
+        id
+    }
+
+    /// The next message about any operation, or `None` after `wait`
+    /// (answering the server's pings meanwhile).
+    pub async fn next_within(&mut self, wait: Duration) -> Option<(String, WsMessage)> {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??;
+            let Ok(Message::Text(text)) = msg else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            let id = v["id"].as_str().unwrap_or_default().to_string();
+            match v["type"].as_str() {
+                Some("next") => return Some((id, WsMessage::Next(v["payload"].clone()))),
+                Some("error") => return Some((id, WsMessage::Error(v["payload"].clone()))),
+                Some("complete") => return Some((id, WsMessage::Complete)),
+                Some("ping") => {
+                    let _ = self
+                        .socket
+                        .send(Message::Text(json!({ "type": "pong" }).to_string().into()))
+                        .await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next message, which must come within 10 s.
+    pub async fn next(&mut self) -> (String, WsMessage) {
+        self.next_within(Duration::from_secs(10))
+            .await
+            .expect("a message within 10 s")
+    }
+
+    /// The next message about operation `id` (skipping the others'), which
+    /// must come within 10 s.
+    pub async fn next_of(&mut self, id: &str) -> WsMessage {
+        loop {
+            let (got, message) = self.next().await;
+            if got == id {
+                return message;
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives for `wait`.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        if let Some(m) = self.next_within(wait).await {
+            panic!("expected nothing, got {m:?}");
+        }
+    }
+}
+
+/// A Redis server of the test's own, on a free port, which the test can
+/// stop and start again (to show what the hub does while Redis is down).
+/// Needs `redis-server` on the PATH.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = PrivateRedis { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on the same port and waits until it answers.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on the PATH (the Redis tests need it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// Kills the server (as a crash would) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl TestApp {
+    /// `GET /ready`'s body.
+    pub async fn ready(&self) -> Value {
+        self.client
+            .get(self.url("/ready"))
+            .send()
+            .await
+            .expect("GET /ready")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// Waits (up to 15 s) until `/ready` reports Redis as `state`.
+    pub async fn wait_for_redis(&self, state: &str) {
+        for _ in 0..150 {
+            if self.ready().await["redis"] == state {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "Redis did not become {state:?} in 15 s: {}",
+            self.ready().await
+        );
+    }
 }

@@ -72,9 +72,7 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(codes::ErrorCodes)
-        .extension(audit_extension::WebSocketAudit {
-            writer: deps.audit,
-        })
+        .extension(audit_extension::WebSocketAudit { writer: deps.audit })
         .data(loaders::Loaders::new(
             deps.db.clone(),
             deps.policy.clone(),

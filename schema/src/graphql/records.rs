@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::inputs::parse_id;
 use super::types::{CareTeamMembership, Member, Organization, load_organization};
 use super::{ctx_db, ctx_events, ctx_policy, ctx_request, ctx_trail, gate, loaders::Loaders};
-use crate::events::{HubEvent, PatientEvent, PatientEventKind};
 use crate::domain::{AccessLevel, CareTeamRole, DataCategory};
 use crate::error::{ApiError, ApiResult};
+use crate::events::{HubEvent, PatientEvent, PatientEventKind};
 use crate::policy::PatientAccess;
 use crate::records::{RecordData, RecordDataInput, RecordKind};
 use crate::services::records::{

@@ -175,6 +175,15 @@ fn missed(count: u64) -> async_graphql::Error {
     .into()
 }
 
+/// What an event on the bus means for a patient subscription: deliver it
+/// (after the access check), only check access, or check access and tell
+/// the client that events from other instances were lost.
+enum Recheck {
+    Deliver(PatientEvent),
+    AccessOnly,
+    Missed,
+}
+
 struct PatientStream {
     watch: Watch,
     patient_id: Uuid,
@@ -198,11 +207,15 @@ impl PatientStream {
                     if !self.kinds.is_empty() && !self.kinds.contains(&e.kind) {
                         continue;
                     }
-                    Some(e.clone())
+                    Recheck::Deliver(e.clone())
                 }
-                HubEvent::AccessChanged { patient_id } if *patient_id == self.patient_id => None,
-                HubEvent::MemberChanged { member_id } if self.watch.is_me(*member_id) => None,
-                HubEvent::RelayRecovered => None,
+                HubEvent::AccessChanged { patient_id } if *patient_id == self.patient_id => {
+                    Recheck::AccessOnly
+                }
+                HubEvent::MemberChanged { member_id } if self.watch.is_me(*member_id) => {
+                    Recheck::AccessOnly
+                }
+                HubEvent::RelayRecovered => Recheck::Missed,
                 _ => continue,
             };
             if let Err(e) = self.watch.caller_still_active().await {
@@ -220,7 +233,19 @@ impl PatientStream {
             if let Some(why) = nothing_readable(&access) {
                 return self.end(ApiError::AccessEnded(format!("delivery stopped: {why}")));
             }
-            let Some(event) = recheck else { continue };
+            let event = match recheck {
+                Recheck::Deliver(event) => event,
+                Recheck::AccessOnly => continue,
+                Recheck::Missed => {
+                    return Some((
+                        Err(ApiError::EventsMissed(
+                            "the link between the hub's instances was down: events that happened on other instances meanwhile were not delivered; refetch what you show".into(),
+                        )
+                        .into()),
+                        self,
+                    ));
+                }
+            };
             if !access.may_read(event.category) {
                 // Not for this caller's eyes; not even that it happened.
                 continue;
@@ -289,6 +314,15 @@ impl NotificationStream {
                         self.ended = true;
                         return Some((Err(e.into()), self));
                     }
+                }
+                HubEvent::RelayRecovered => {
+                    return Some((
+                        Err(ApiError::EventsMissed(
+                            "the link between the hub's instances was down: notifications created on other instances meanwhile were not delivered; query `notifications`".into(),
+                        )
+                        .into()),
+                        self,
+                    ));
                 }
                 _ => {}
             }

@@ -1,0 +1,424 @@
+//! Subscriptions over WebSocket: events on a patient and notifications,
+//! under the policy for every event, audited, ended when access ends.
+
+use std::time::Duration;
+
+use renkei_schema::clock::Clock;
+use renkei_tests::*;
+use serde_json::{Value, json};
+
+const EVENTS: &str = "subscription($p: ID!, $k: [PatientEventKind!]) { patientEvents(patientId: $p, kinds: $k) { kind patientId subjectId category organization { name } occurredAt } }";
+const NOTIFICATIONS: &str =
+    "subscription { notifications { kind patientId subjectId message personal } }";
+const WRITE: &str =
+    "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { id } } }";
+const ADD: &str = "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }";
+
+/// A clinic's patient with consent; a care-service provider on the team with
+/// a care worker; an outside clinic with a physician.
+struct Scene {
+    patient: String,
+    doctor: String,
+    clinic: String,
+    care_worker: String,
+    provider: String,
+    outsider: String,
+}
+
+async fn scene(app: &TestApp) -> Scene {
+    let clinic = app.organization("CLINIC", "購読クリニック").await;
+    let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
+    let patient = app.patient(&doctor, "S-1").await;
+    let provider = app
+        .organization("CARE_SERVICE_PROVIDER", "購読ヘルパー")
+        .await;
+    let (_, care_worker) = app.member(&provider, "CARE_WORKER").await;
+    app.ok(
+        &doctor,
+        ADD,
+        json!({ "i": { "patientId": patient, "organizationId": provider, "role": "CARE_SERVICE" } }),
+    )
+    .await;
+    let other = app.organization("CLINIC", "よそのクリニック").await;
+    let (_, outsider) = app.member(&other, "PHYSICIAN").await;
+    Scene {
+        patient,
+        doctor,
+        clinic,
+        care_worker,
+        provider,
+        outsider,
+    }
+}
+
+fn lab(patient: &str) -> Value {
+    json!({ "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z",
+            "data": { "labResult": { "name": "HbA1c", "value": "7.2", "unit": "%", "abnormal": "HIGH" } } })
+}
+
+fn adl(patient: &str) -> Value {
+    json!({ "patientId": patient, "effectiveAt": "2026-01-06T00:00:00Z",
+            "data": { "adlAssessment": { "eating": "INDEPENDENT", "excretion": "PARTIAL_ASSISTANCE",
+                "transfer": "INDEPENDENT", "walking": "SUPERVISION", "bathing": "FULL_ASSISTANCE",
+                "dressing": "PARTIAL_ASSISTANCE", "cognition": "INDEPENDENT" } } })
+}
+
+async fn write(app: &TestApp, token: &str, record: Value) -> String {
+    let data = app
+        .ok(token, WRITE, json!({ "i": { "records": [record] } }))
+        .await;
+    data["writeRecords"][0]["record"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Subscribes and waits until the subscription is surely in place (the
+/// server subscribes to the bus before it answers anything else).
+async fn watch(ws: &mut WsClient, patient: &str, kinds: Value) -> String {
+    let id = ws
+        .subscribe(EVENTS, json!({ "p": patient, "k": kinds }))
+        .await;
+    // Nothing is sent until an event arrives; give the server a moment to
+    // run the resolver.
+    ws.expect_silence(Duration::from_millis(300)).await;
+    id
+}
+
+fn payload(message: WsMessage) -> Value {
+    match message {
+        WsMessage::Next(v) => v,
+        other => panic!("expected a result, got {other:?}"),
+    }
+}
+
+/// The audit entries of the patient that the given organisation's member
+/// left through WebSocket deliveries (READ entries with a category).
+async fn reads_of(app: &TestApp, patient: &str) -> Vec<Value> {
+    let data = app
+        .ok(
+            &app.admin_token,
+            "query($p: ID!) { auditLog(filter: { patientId: $p }, first: 100) { edges { node { action categories organization { id } outcome detail } } } }",
+            json!({ "p": patient }),
+        )
+        .await;
+    data["auditLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+e2e!(
+    a_care_team_member_receives_events_on_a_patient_as_they_happen_and_each_is_audited,
+    |app| async move {
+        let s = scene(app).await;
+        let mut ws = app.ws(&s.doctor).await;
+        let sub = watch(&mut ws, &s.patient, json!([])).await;
+        let before = reads_of(app, &s.patient).await.len();
+
+        let record = write(app, &s.doctor, lab(&s.patient)).await;
+        let (id, msg) = ws.next().await;
+        assert_eq!(id, sub);
+        let event = payload(msg)["data"]["patientEvents"].clone();
+        assert_eq!(event["kind"], "RECORD_WRITTEN");
+        assert_eq!(event["patientId"], s.patient.as_str());
+        assert_eq!(event["subjectId"], record.as_str());
+        assert_eq!(event["category"], "LAB_RESULTS");
+        assert_eq!(event["organization"]["name"], "購読クリニック");
+
+        // The delivery left a READ entry of the category, by the subscriber.
+        let entries = reads_of(app, &s.patient).await;
+        let new: Vec<&Value> = entries[..entries.len() - before].iter().collect();
+        assert!(
+            new.iter().any(|e| e["action"] == "READ"
+                && e["categories"] == json!(["LAB_RESULTS"])
+                && e["organization"]["id"] == s.clinic.as_str()),
+            "{new:?}"
+        );
+    }
+);
+
+e2e!(
+    events_of_categories_the_caller_may_not_read_are_not_delivered,
+    |app| async move {
+        let s = scene(app).await;
+        // A care worker may read ADL, not lab results.
+        let mut ws = app.ws(&s.care_worker).await;
+        watch(&mut ws, &s.patient, json!([])).await;
+        write(app, &s.doctor, lab(&s.patient)).await;
+        ws.expect_silence(Duration::from_millis(700)).await;
+        write(app, &s.care_worker, adl(&s.patient)).await;
+        let event = payload(ws.next().await.1)["data"]["patientEvents"].clone();
+        assert_eq!(event["category"], "ADL");
+    }
+);
+
+e2e!(kinds_narrow_the_events_delivered, |app| async move {
+    let s = scene(app).await;
+    let mut ws = app.ws(&s.doctor).await;
+    watch(&mut ws, &s.patient, json!(["RECORD_ENTERED_IN_ERROR"])).await;
+    let record = write(app, &s.doctor, lab(&s.patient)).await;
+    ws.expect_silence(Duration::from_millis(500)).await;
+    app.ok(
+        &s.doctor,
+        "mutation($id: ID!) { markRecordEnteredInError(recordId: $id) { status } }",
+        json!({ "id": record }),
+    )
+    .await;
+    let event = payload(ws.next().await.1)["data"]["patientEvents"].clone();
+    assert_eq!(event["kind"], "RECORD_ENTERED_IN_ERROR");
+    assert_eq!(event["subjectId"], record.as_str());
+});
+
+e2e!(
+    a_caller_without_access_receives_nothing_and_is_told_why,
+    |app| async move {
+        let s = scene(app).await;
+        // Not on the care team: the patient does not exist for it.
+        let mut ws = app.ws(&s.outsider).await;
+        let sub = ws
+            .subscribe(EVENTS, json!({ "p": s.patient, "k": [] }))
+            .await;
+        let (id, msg) = ws.next().await;
+        assert_eq!(id, sub);
+        let errors = match msg {
+            WsMessage::Next(v) => v["errors"].clone(),
+            WsMessage::Error(v) => v,
+            other => panic!("expected an error, got {other:?}"),
+        };
+        assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{errors}");
+        write(app, &s.doctor, lab(&s.patient)).await;
+        let rest = ws.next_within(Duration::from_millis(500)).await;
+        assert!(
+            matches!(rest, None | Some((_, WsMessage::Complete))),
+            "{rest:?}"
+        );
+
+        // On the team, but the patient withdrew consent: told why.
+        app.ok(
+            &s.doctor,
+            "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { id } }",
+            json!({ "i": { "patientId": s.patient } }),
+        )
+        .await;
+        let mut ws = app.ws(&s.care_worker).await;
+        let sub = ws
+            .subscribe(EVENTS, json!({ "p": s.patient, "k": [] }))
+            .await;
+        let errors = match ws.next_of(&sub).await {
+            WsMessage::Next(v) => v["errors"].clone(),
+            WsMessage::Error(v) => v,
+            other => panic!("expected an error, got {other:?}"),
+        };
+        assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN", "{errors}");
+        assert!(
+            errors[0]["message"].as_str().unwrap().contains("consent"),
+            "{errors}"
+        );
+        // A bad id is bad input.
+        let sub = ws
+            .subscribe(EVENTS, json!({ "p": "not-an-id", "k": [] }))
+            .await;
+        let errors = match ws.next_of(&sub).await {
+            WsMessage::Next(v) => v["errors"].clone(),
+            WsMessage::Error(v) => v,
+            other => panic!("expected an error, got {other:?}"),
+        };
+        assert_eq!(
+            errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{errors}"
+        );
+    }
+);
+
+e2e!(
+    withdrawing_consent_stops_delivery_and_says_so,
+    |app| async move {
+        let s = scene(app).await;
+        let mut ws = app.ws(&s.care_worker).await;
+        let sub = watch(&mut ws, &s.patient, json!([])).await;
+        app.ok(
+            &s.doctor,
+            "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { id } }",
+            json!({ "i": { "patientId": s.patient } }),
+        )
+        .await;
+        let (id, msg) = ws.next().await;
+        assert_eq!(id, sub);
+        let body = payload(msg);
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "ACCESS_ENDED",
+            "{body}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("consent"),
+            "{body}"
+        );
+        assert_eq!(ws.next().await, (sub, WsMessage::Complete));
+        // Nothing more arrives.
+        ws.expect_silence(Duration::from_millis(500)).await;
+    }
+);
+
+e2e!(leaving_the_care_team_stops_delivery, |app| async move {
+    let s = scene(app).await;
+    let mut ws = app.ws(&s.care_worker).await;
+    let sub = watch(&mut ws, &s.patient, json!([])).await;
+    let team = app
+        .ok(
+            &s.doctor,
+            "query($id: ID!) { patient(id: $id) { careTeam { id organization { id } } } }",
+            json!({ "id": s.patient }),
+        )
+        .await;
+    let membership = team["patient"]["careTeam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["organization"]["id"] == s.provider.as_str())
+        .unwrap()["id"]
+        .clone();
+    // A membership ends on a day after it started: two days on.
+    app.clock.advance(chrono::Duration::days(2));
+    let yesterday = (app.clock.today() - chrono::Duration::days(1)).to_string();
+    app.ok(
+        &s.doctor,
+        "mutation($i: EndCareTeamMembershipInput!) { endCareTeamMembership(input: $i) { id } }",
+        json!({ "i": { "membershipId": membership, "endDate": yesterday } }),
+    )
+    .await;
+    let body = payload(ws.next().await.1);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "ACCESS_ENDED");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("care relationship"),
+        "{body}"
+    );
+    assert_eq!(ws.next().await, (sub, WsMessage::Complete));
+});
+
+e2e!(a_suspended_members_subscriptions_end, |app| async move {
+    let s = scene(app).await;
+    let provider = app.organization("PHARMACY", "購読薬局").await;
+    let (pharmacist_id, pharmacist) = app.member(&provider, "PHARMACIST").await;
+    app.ok(
+        &s.doctor,
+        ADD,
+        json!({ "i": { "patientId": s.patient, "organizationId": provider, "role": "PHARMACY" } }),
+    )
+    .await;
+    let mut ws = app.ws(&pharmacist).await;
+    watch(&mut ws, &s.patient, json!([])).await;
+    app.ok(
+        &app.admin_token,
+        "mutation($id: ID!) { setMemberStatus(memberId: $id, status: SUSPENDED) { id } }",
+        json!({ "id": pharmacist_id }),
+    )
+    .await;
+    let body = payload(ws.next().await.1);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "ACCESS_ENDED");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("suspended"),
+        "{body}"
+    );
+    // And a new connection is refused.
+    let refused = app
+        .ws_connect(json!({ "Authorization": format!("Bearer {pharmacist}") }))
+        .await;
+    assert!(refused.is_err());
+});
+
+e2e!(
+    notifications_reach_the_addressed_organisation_only,
+    |app| async move {
+        let s = scene(app).await;
+        let fire = app.organization("AMBULANCE_SERVICE", "購読消防").await;
+        let (_, crew) = app.member(&fire, "EMS_CREW").await;
+        let mut team = app.ws(&s.care_worker).await;
+        let team_sub = team.subscribe(NOTIFICATIONS, json!({})).await;
+        let mut outside = app.ws(&s.outsider).await;
+        outside.subscribe(NOTIFICATIONS, json!({})).await;
+        team.expect_silence(Duration::from_millis(300)).await;
+
+        let opened = app
+            .ok(
+                &crew,
+                "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }",
+                json!({ "i": { "patientId": s.patient, "reason": "心肺停止で搬送中" } }),
+            )
+            .await;
+        let (id, msg) = team.next().await;
+        assert_eq!(id, team_sub);
+        let n = payload(msg)["data"]["notifications"].clone();
+        assert_eq!(n["kind"], "BREAK_THE_GLASS");
+        assert_eq!(n["patientId"], s.patient.as_str());
+        assert_eq!(n["subjectId"], opened["openEmergencyAccess"]["id"].clone());
+        assert_eq!(n["personal"], false);
+        // The reason is clinical: it is not in the notification.
+        assert!(!n["message"].as_str().unwrap().contains("心肺停止"));
+        outside.expect_silence(Duration::from_millis(500)).await;
+    }
+);
+
+e2e!(
+    a_websocket_without_valid_credentials_is_refused,
+    |app| async move {
+        let reason = app.ws_connect(json!({})).await.err().expect("refused");
+        assert!(reason.contains("Authorization"), "{reason}");
+        let reason = app
+            .ws_connect(json!({ "Authorization": "Bearer not-a-token" }))
+            .await
+            .err()
+            .expect("refused");
+        assert!(!reason.is_empty());
+        // The token may also come as `token`.
+        let s = scene(app).await;
+        let mut ws = app
+            .ws_connect(json!({ "token": s.doctor }))
+            .await
+            .expect("accepted");
+        let id = ws
+            .subscribe(
+                "query($id: ID!) { patient(id: $id) { name } }",
+                json!({ "id": s.patient }),
+            )
+            .await;
+        let (got, msg) = ws.next().await;
+        assert_eq!(got, id);
+        assert_eq!(payload(msg)["data"]["patient"]["name"], "連携 花子");
+    }
+);
+
+e2e!(
+    queries_over_the_websocket_are_audited_like_http_ones,
+    |app| async move {
+        let s = scene(app).await;
+        let before = reads_of(app, &s.patient).await.len();
+        let mut ws = app.ws(&s.doctor).await;
+        ws.subscribe(
+            "query($id: ID!) { patient(id: $id) { name summary { allergies { id } } } }",
+            json!({ "id": s.patient }),
+        )
+        .await;
+        let body = payload(ws.next().await.1);
+        assert!(body["errors"].is_null(), "{body}");
+        let entries = reads_of(app, &s.patient).await;
+        let new = &entries[..entries.len() - before];
+        assert!(
+            new.iter()
+                .any(|e| e["action"] == "READ"
+                    && e["categories"] == json!(["IDENTITY", "ALLERGIES"])),
+            "{new:?}"
+        );
+    }
+);
