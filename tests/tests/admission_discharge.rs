@@ -593,6 +593,18 @@ e2e!(
             .gql(&s.care_manager, CREATE_SHEET_BARE, input(&s.care_office))
             .await;
         assert_eq!(code(&body), "BAD_USER_INPUT");
+        // A refused sheet reads nothing for its prefill.
+        let reads = audit_of(
+            app,
+            json!({ "actorId": s.care_manager_id, "action": "READ" }),
+        )
+        .await;
+        assert!(
+            reads
+                .iter()
+                .all(|e| !categories(e).contains(&"CARE_CERTIFICATION")),
+            "{reads:?}"
+        );
 
         // Added to the team, the other hospital can receive sheets.
         join(
@@ -1733,3 +1745,125 @@ e2e!(
         }
     }
 );
+
+// ---------------------------------------------------------------------------
+// The demo region.
+
+mod demo {
+    use super::*;
+    use renkei_schema::demo::{demo_member_id, demo_organization_id};
+    use renkei_schema::domain::Profession;
+
+    fn token(p: Profession) -> String {
+        let auth = renkei_server::config::AuthConfig {
+            jwt_algorithm: "RS256".into(),
+            jwt_issuer: "renkei".into(),
+            jwt_audience: "renkei".into(),
+            api_key_cache_seconds: 60,
+            ..Default::default()
+        };
+        renkei_server::auth::demo_token(
+            &auth,
+            demo_member_id(p),
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap()
+    }
+
+    async fn counts(app: &TestApp) -> Vec<i64> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let mut out = Vec::new();
+        for table in [
+            "admission_sheets",
+            "discharge_notices",
+            "discharge_notice_versions",
+            "discharge_conferences",
+            "discharge_conference_invitations",
+        ] {
+            let row = app
+                .db
+                .query_one_raw(Statement::from_string(
+                    app.db.get_database_backend(),
+                    format!("SELECT COUNT(*) AS n FROM {table}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            out.push(row.try_get::<i64>("", "n").unwrap());
+        }
+        out
+    }
+
+    async fn run(backend: Backend) {
+        let app = TestApp::spawn_with(backend, |c| {
+            c.demo = true;
+            c.auth.jwt_secret = None;
+        })
+        .await;
+        // The demo MSW works at the city hospital (organisation 1).
+        let msw = token(Profession::MedicalSocialWorker);
+        let data = app
+            .ok(&msw, "{ admissionSheetsReceived(first: 100) { edges { node { status patient { name } content { wishes } } } } }", json!({}))
+            .await;
+        let sheets = data["admissionSheetsReceived"]["edges"].as_array().unwrap();
+        assert!(!sheets.is_empty());
+        assert!(sheets.iter().all(|e| e["node"]["status"] != "DRAFT"));
+        let hospital = demo_organization_id(1).to_string();
+        let data = app
+            .ok(
+                &msw,
+                REPORT,
+                json!({ "from": "2024-04-01", "to": "2026-04-30", "h": hospital }),
+            )
+            .await;
+        let r = &data["dischargeLeadTimeReport"];
+        let filled = r["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["count"].as_u64().unwrap() > 0)
+            .count();
+        assert!(filled >= 4, "lead times spread over the buckets: {r}");
+        assert!(
+            r["dischargeNoticeRate"]
+                .as_f64()
+                .is_some_and(|x| x > 0.5 && x <= 1.0),
+            "{r}"
+        );
+        // The demo care manager's notices and invitations.
+        let cm = token(Profession::CareManager);
+        let data = app
+            .ok(&cm, "{ careTeamDischargeNotices(first: 100) { edges { node { leadTimeBucket criteria patient { name } } } } dischargeConferenceInvitations(upcomingOnly: false, first: 100) { edges { node { startsAt myInvitation { response } } } } }", json!({}))
+            .await;
+        assert!(
+            !data["careTeamDischargeNotices"]["edges"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            !data["dischargeConferenceInvitations"]["edges"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        // Seeding again adds nothing.
+        let before = counts(&app).await;
+        renkei_schema::demo::seed(&app.db).await.unwrap();
+        assert_eq!(counts(&app).await, before);
+        assert!(before.iter().all(|n| *n > 0), "{before:?}");
+        app.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_demo_hospital_has_sheets_notices_and_a_spread_of_lead_times_sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_demo_hospital_has_sheets_notices_and_a_spread_of_lead_times_postgres() {
+        if postgres_configured() {
+            run(Backend::Postgres).await;
+        }
+    }
+}

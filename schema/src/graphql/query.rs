@@ -258,7 +258,7 @@ impl Query {
     }
 
     /// Discharge conferences your organisation is invited to, newest first;
-    /// by default only those still ahead.
+    /// by default only those still ahead and not cancelled.
     async fn discharge_conference_invitations(
         &self,
         ctx: &Context<'_>,

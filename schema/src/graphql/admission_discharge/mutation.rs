@@ -91,8 +91,20 @@ impl AdmissionDischargeMutation {
         let today = policy.clock.today();
         let parsed = input.parse(today)?;
         let access = patient_access(ctx, parsed.patient_id).await?;
-        access.require_write(CATEGORY)?;
         let db = ctx_db(ctx);
+        let stamp = ctx_stamp(ctx)?;
+        let checked = sheets::check_new(
+            db,
+            policy,
+            &access,
+            &stamp,
+            NewSheet {
+                hospital_id: parsed.hospital_id,
+                admitted_on: parsed.admitted_on,
+                patch: parsed.patch,
+            },
+        )
+        .await?;
         let prefill = if parsed.prefill {
             let p = sheets::prefill(db, &access, today).await?;
             // The prefill reads the records: recorded like any other read.
@@ -104,19 +116,7 @@ impl AdmissionDischargeMutation {
         } else {
             None
         };
-        let created = sheets::create(
-            db,
-            policy,
-            &access,
-            &ctx_stamp(ctx)?,
-            NewSheet {
-                hospital_id: parsed.hospital_id,
-                admitted_on: parsed.admitted_on,
-                prefill,
-                patch: parsed.patch,
-            },
-        )
-        .await?;
+        let created = sheets::create(db, policy, &access, &stamp, checked, prefill).await?;
         AdmissionSheet::new(access, created)
     }
 

@@ -354,13 +354,32 @@ pub async fn prefill(
         .all(db)
         .await?;
     out.read = readable;
-    let c = &mut out.content;
+    (out.content, out.sources) = draw(&rows, today)?;
+    Ok(out)
+}
+
+/// The sections drawn from a patient's records (newest first, already
+/// limited to what the author may read), and the records used: the newest
+/// care certification, ADL assessment, family care capacity and home
+/// environment; the newest care plan's services, then the service-use
+/// records in force on `today` that the plan does not name. The demo builds
+/// its sheets with it too.
+pub(crate) fn draw(
+    rows: &[record::Model],
+    today: NaiveDate,
+) -> ApiResult<(SheetContent, Vec<SheetSource>)> {
+    let mut content = SheetContent::default();
+    let mut sources = Vec::new();
+    let c = &mut content;
     // The care plan's services first (the plan is the list the care manager
     // keeps), then service-use records in force that the plan does not name.
     let mut planned: Vec<SheetService> = Vec::new();
     let mut in_use: Vec<SheetService> = Vec::new();
     let mut took_plan = false;
     for r in rows {
+        if r.status != ACTIVE {
+            continue;
+        }
         let kind = RecordKind::from_db(&r.kind)?;
         let used = match RecordData::from_json(kind, &r.data)? {
             RecordData::CareCertification(d) if c.care_certification.is_none() => {
@@ -401,7 +420,7 @@ pub async fn prefill(
             _ => false,
         };
         if used {
-            out.sources.push(SheetSource {
+            sources.push(SheetSource {
                 category: r.category.clone(),
                 kind: r.kind.clone(),
                 record_id: r.id,
@@ -417,7 +436,7 @@ pub async fn prefill(
         services.truncate(SERVICES_MAX);
         c.services = Some(services);
     }
-    Ok(out)
+    Ok((content, sources))
 }
 
 /// Adds a service unless the same service of the same provider is listed
@@ -529,39 +548,58 @@ pub fn check_admitted_on(field: &str, day: NaiveDate, today: NaiveDate) -> ApiRe
     Ok(day)
 }
 
-/// A new sheet: the hospital, the day of admission, the prefill (if asked
-/// for) and the author's changes over it.
+/// A new sheet: the hospital, the day of admission and the author's changes
+/// over the prefill.
 #[derive(Debug)]
 pub struct NewSheet {
     pub hospital_id: Uuid,
     pub admitted_on: NaiveDate,
-    pub prefill: Option<Prefill>,
     pub patch: ContentPatch,
 }
 
-/// Writes a draft. Needs write access to ADMISSION_DISCHARGE; the hospital
-/// must be on the care team and covered by the patient's consent.
-pub async fn create(
+/// A new sheet the caller may write and the hospital may receive; only
+/// [`check_new`] makes one, so the prefill runs only for a sheet that will
+/// be written (its reads are audited).
+#[derive(Debug)]
+pub struct CheckedSheet(NewSheet);
+
+/// Checks a new sheet before anything is read for it: write access to
+/// ADMISSION_DISCHARGE, sections the author may read, and a hospital on the
+/// care team that the patient's consent covers.
+pub async fn check_new(
     db: &DatabaseConnection,
     policy: &Policy,
     access: &PatientAccess,
     stamp: &AuditStamp,
     new: NewSheet,
-) -> ApiResult<admission_sheet::Model> {
+) -> ApiResult<CheckedSheet> {
     access.require_write(CATEGORY)?;
     new.patch.require_author_may_read(access)?;
-    let org = stamp.principal.organization_id();
-    let patient_id = access.patient_id();
     require_receiver_input(
         db,
         policy,
-        org,
-        patient_id,
+        stamp.principal.organization_id(),
+        access.patient_id(),
         new.hospital_id,
         "input.hospitalId",
     )
     .await?;
-    let (content, sources, omitted) = match new.prefill {
+    Ok(CheckedSheet(new))
+}
+
+/// Writes a draft: the prefill (if any) with the author's changes over it.
+pub async fn create(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    access: &PatientAccess,
+    stamp: &AuditStamp,
+    checked: CheckedSheet,
+    prefill: Option<Prefill>,
+) -> ApiResult<admission_sheet::Model> {
+    let CheckedSheet(new) = checked;
+    let org = stamp.principal.organization_id();
+    let patient_id = access.patient_id();
+    let (content, sources, omitted) = match prefill {
         Some(p) => (p.content, p.sources, p.omitted),
         None => Default::default(),
     };
