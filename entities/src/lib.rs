@@ -4,11 +4,16 @@
 //! same migrations run on SQLite and PostgreSQL; the `renkei-schema` crate parses
 //! them into domain enums at the edge. Ids are UUIDv7, times UTC.
 
+pub mod admission_sheet;
 pub mod api_key;
 pub mod audit_head;
 pub mod audit_log;
 pub mod care_team_membership;
 pub mod consent;
+pub mod discharge_conference;
+pub mod discharge_conference_invitation;
+pub mod discharge_notice;
+pub mod discharge_notice_version;
 pub mod emergency_grant;
 pub mod emergency_objection;
 pub mod member;

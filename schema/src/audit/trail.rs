@@ -57,6 +57,13 @@ impl AuditTrail {
         );
     }
 
+    /// A statistic over many patients that names none of them (the discharge
+    /// lead-time report): no patient on the entry; `detail` says what was
+    /// counted, over which scope and period.
+    pub fn read_aggregate(&self, category: DataCategory, detail: String) {
+        self.add(None, AuditAction::Read, &[category], Some(detail));
+    }
+
     /// The caller resolved the patient itself (its network id and its own
     /// access): recorded even when no field of data is read, so that a lookup
     /// by local ID leaves a trace.

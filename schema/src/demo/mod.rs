@@ -76,6 +76,8 @@
 //! SQLite or PostgreSQL writes the same rows. [`seed`] inserts only rows whose
 //! primary key is not there yet, so running it again adds nothing.
 
+mod admission_discharge;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeDelta, Utc};
@@ -125,6 +127,7 @@ pub struct SeedReport {
 /// Inserts the demo region, in one transaction, skipping rows that exist.
 pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
     let region = region();
+    let admissions = admission_discharge::Admissions::of(&region);
     let txn = db.begin().await?;
     // Parents before children: the foreign keys are checked row by row.
     let organizations = insert_new::<organization::Entity>(&txn, region.organizations).await?;
@@ -140,6 +143,7 @@ pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
     let records =
         insert_batched::<record::Entity>(&txn, region.records, record_size, RECORD_BATCH_BYTES)
             .await?;
+    admissions.insert(&txn).await?;
     txn.commit().await?;
     let report = SeedReport {
         organizations,

@@ -1,5 +1,6 @@
 //! The GraphQL schema: types, inputs, the root query and mutation, the loaders.
 
+pub mod admission_discharge;
 pub mod audit_extension;
 mod codes;
 pub mod inputs;
@@ -36,7 +37,11 @@ use types::Patient;
 /// The root mutation: the core (directory, patients, consent, emergency
 /// access, batch record writes) and one mutation per record kind.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(CoreMutation, record_mutations::RecordMutation);
+pub struct Mutation(
+    CoreMutation,
+    record_mutations::RecordMutation,
+    admission_discharge::AdmissionDischargeMutation,
+);
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;
 

@@ -224,6 +224,77 @@ impl Query {
         )
     }
 
+    /// Admission information sheets sent to your organisation (a hospital),
+    /// newest first, about patients you are on the care team of and may read
+    /// ADMISSION_DISCHARGE of. Default: SENT and RECEIVED.
+    async fn admission_sheets_received(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] status: Vec<
+            crate::services::admission_discharge::sheets::AdmissionSheetStatus,
+        >,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<
+        Connection<String, super::admission_discharge::AdmissionSheet, EmptyFields, EmptyFields>,
+    > {
+        super::admission_discharge::sheets_received(ctx, status, first, after).await
+    }
+
+    /// Discharge notices about the patients of your organisation's care
+    /// teams, newest first, where you may read ADMISSION_DISCHARGE.
+    async fn care_team_discharge_notices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] status: Vec<
+            crate::services::admission_discharge::notices::DischargeNoticeStatus,
+        >,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<
+        Connection<String, super::admission_discharge::DischargeNotice, EmptyFields, EmptyFields>,
+    > {
+        super::admission_discharge::team_notices(ctx, status, first, after).await
+    }
+
+    /// Discharge conferences your organisation is invited to, newest first;
+    /// by default only those still ahead and not cancelled.
+    async fn discharge_conference_invitations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] response: Vec<
+            crate::services::admission_discharge::conferences::InvitationResponse,
+        >,
+        #[graphql(default = true)] upcoming_only: bool,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<
+        Connection<
+            String,
+            super::admission_discharge::DischargeConference,
+            EmptyFields,
+            EmptyFields,
+        >,
+    > {
+        super::admission_discharge::invitations(ctx, response, upcoming_only, first, after).await
+    }
+
+    /// 退院連絡の時期: how many days before the discharge the care team was
+    /// told, in Kitami's buckets, for discharges from `from` to `to`
+    /// (inclusive) — for a hospital, or the region when `hospitalId` is
+    /// left out. The region (and any hospital): network administrators,
+    /// municipal staff, the coordination centre and municipalities; your own
+    /// organisation: members who may read ADMISSION_DISCHARGE. Audited.
+    async fn discharge_lead_time_report(
+        &self,
+        ctx: &Context<'_>,
+        from: super::Date,
+        to: super::Date,
+        hospital_id: Option<ID>,
+    ) -> Result<super::admission_discharge::DischargeLeadTimeReport> {
+        super::admission_discharge::lead_time_report(ctx, from, to, hospital_id).await
+    }
+
     /// The whole audit log, newest first, filtered. Network administrators
     /// only; reading it is itself audited.
     async fn audit_log(

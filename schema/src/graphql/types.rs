@@ -387,6 +387,28 @@ impl Patient {
         )
         .await
     }
+    /// ADMISSION_DISCHARGE. Admission information sheets (入院時情報提供書),
+    /// newest first; drafts only your organisation's own.
+    async fn admission_sheets(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<super::admission_discharge::AdmissionSheet>>> {
+        super::admission_discharge::patient_sheets(ctx, &self.access).await
+    }
+    /// ADMISSION_DISCHARGE. Discharge notices (退院連絡), newest first.
+    async fn discharge_notices(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<super::admission_discharge::DischargeNotice>>> {
+        super::admission_discharge::patient_notices(ctx, &self.access).await
+    }
+    /// ADMISSION_DISCHARGE. Discharge conferences (退院前カンファレンス), newest first.
+    async fn discharge_conferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<super::admission_discharge::DischargeConference>>> {
+        super::admission_discharge::patient_conferences(ctx, &self.access).await
+    }
     /// What you may read and write of this patient, category by category, and why.
     async fn access(&self) -> Vec<CategoryAccess> {
         self.access

@@ -10,7 +10,7 @@ use crate::graphql::Date;
 /// Names and other one-line fields (drug, substance, title …).
 pub(super) const SHORT_MAX: usize = NAME_MAX;
 /// Free text: findings, notes, goals.
-pub(super) const LONG_MAX: usize = 10_000;
+pub(crate) const LONG_MAX: usize = 10_000;
 /// The text of a clinical document (a discharge summary can be long).
 pub(super) const DOCUMENT_TEXT_MAX: usize = 100_000;
 
@@ -26,7 +26,7 @@ pub(super) fn short_opt(field: &str, value: &Option<String>) -> Result<(), ApiEr
 
 /// A required multi-line field: trimmed non-empty, at most `max` characters;
 /// line breaks and tabs are allowed, other control characters are not.
-pub(super) fn long(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+pub(crate) fn long(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     let s = value.trim();
     if s.is_empty() {
         return Err(ApiError::bad_input(field, "must not be empty"));
@@ -48,7 +48,7 @@ pub(super) fn long(field: &str, value: &str, max: usize) -> Result<(), ApiError>
     Ok(())
 }
 
-pub(super) fn long_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), ApiError> {
+pub(crate) fn long_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), ApiError> {
     value.as_deref().map_or(Ok(()), |v| long(field, v, max))
 }
 

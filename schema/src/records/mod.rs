@@ -50,7 +50,7 @@ macro_rules! record_enum {
     };
 }
 
-mod checks;
+pub(crate) mod checks;
 mod data;
 pub mod kinds;
 pub mod payloads;

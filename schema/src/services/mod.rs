@@ -5,6 +5,7 @@
 //! before a service is called — services that touch patient data take the
 //! policy's capability as an argument so they cannot be called without it.
 
+pub mod admission_discharge;
 pub mod api_keys;
 pub mod audit_log;
 pub mod care_team;

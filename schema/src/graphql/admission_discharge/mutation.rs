@@ -1,0 +1,328 @@
+//! The mutations of admission and discharge support. Each: parse the input,
+//! obtain the patient's access from the policy, call the service (which asks
+//! for write permission, writes, audits and notifies in one transaction and
+//! publishes the events after it), wrap the result.
+
+use async_graphql::{Context, ID, Object, Result};
+use uuid::Uuid;
+
+use super::inputs::*;
+use super::{AdmissionSheet, CATEGORY, DischargeConference, DischargeNotice};
+use crate::error::ApiError;
+use crate::graphql::inputs::parse_id;
+use crate::graphql::{
+    ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, patient_access,
+};
+use crate::policy::PatientAccess;
+use crate::services::admission_discharge::conferences;
+use crate::services::admission_discharge::notices::{self, NoticeChange};
+use crate::services::admission_discharge::sheets::{self, NewSheet};
+use entities::{admission_sheet, discharge_conference, discharge_notice};
+
+/// The access to the patient of an existing document: a document of a
+/// patient — or a category — the caller cannot see does not exist for it.
+async fn access_to(
+    ctx: &Context<'_>,
+    patient_id: Uuid,
+    what: &str,
+) -> Result<PatientAccess, ApiError> {
+    let access = patient_access(ctx, patient_id).await.map_err(|e| match e {
+        ApiError::NotFound(_) => ApiError::not_found(what),
+        other => other,
+    })?;
+    if !access.may_read(CATEGORY) {
+        return Err(ApiError::not_found(what));
+    }
+    Ok(access)
+}
+
+async fn sheet(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> Result<(admission_sheet::Model, PatientAccess), ApiError> {
+    let org = ctx_request(ctx)?.principal.organization_id();
+    let sheet = sheets::find(ctx_db(ctx), id)
+        .await?
+        .filter(|s| sheets::visible_to(s, org))
+        .ok_or_else(|| ApiError::not_found("admission sheet"))?;
+    let access = access_to(ctx, sheet.patient_id, "admission sheet").await?;
+    Ok((sheet, access))
+}
+
+async fn notice(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> Result<(discharge_notice::Model, PatientAccess), ApiError> {
+    let notice = notices::find(ctx_db(ctx), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("discharge notice"))?;
+    let access = access_to(ctx, notice.patient_id, "discharge notice").await?;
+    Ok((notice, access))
+}
+
+async fn conference(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> Result<(discharge_conference::Model, PatientAccess), ApiError> {
+    let conference = conferences::find(ctx_db(ctx), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("discharge conference"))?;
+    let access = access_to(ctx, conference.patient_id, "discharge conference").await?;
+    Ok((conference, access))
+}
+
+#[derive(Default)]
+pub struct AdmissionDischargeMutation;
+
+#[Object]
+impl AdmissionDischargeMutation {
+    /// Writes an admission information sheet (入院時情報提供書) as a draft for
+    /// the admitting hospital, prefilled (unless `prefill: false`) from the
+    /// patient's latest care certification, care plan and services, ADL,
+    /// family care capacity and home environment — only the categories you
+    /// may read; the others are listed in `omittedCategories`. Your `content`
+    /// is applied over the prefill. Needs write access to ADMISSION_DISCHARGE.
+    async fn create_admission_sheet(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAdmissionSheetInput,
+    ) -> Result<AdmissionSheet> {
+        let policy = ctx_policy(ctx);
+        let today = policy.clock.today();
+        let parsed = input.parse(today)?;
+        let access = patient_access(ctx, parsed.patient_id).await?;
+        let db = ctx_db(ctx);
+        let stamp = ctx_stamp(ctx)?;
+        let checked = sheets::check_new(
+            db,
+            policy,
+            &access,
+            &stamp,
+            NewSheet {
+                hospital_id: parsed.hospital_id,
+                admitted_on: parsed.admitted_on,
+                patch: parsed.patch,
+            },
+        )
+        .await?;
+        let prefill = if parsed.prefill {
+            let p = sheets::prefill(db, &access, today).await?;
+            // The prefill reads the records: recorded like any other read.
+            let trail = ctx_trail(ctx)?;
+            for category in &p.read {
+                trail.read(access.patient_id(), *category);
+            }
+            Some(p)
+        } else {
+            None
+        };
+        let created = sheets::create(db, policy, &access, &stamp, checked, prefill).await?;
+        AdmissionSheet::new(access, created)
+    }
+
+    /// Changes a draft admission sheet: only your organisation's own, only
+    /// while it is a draft (`CONFLICT` once sent).
+    async fn update_admission_sheet(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAdmissionSheetInput,
+    ) -> Result<AdmissionSheet> {
+        let policy = ctx_policy(ctx);
+        let (id, change) = input.parse(policy.clock.today())?;
+        let (current, access) = sheet(ctx, id).await?;
+        let updated = sheets::update(
+            ctx_db(ctx),
+            policy,
+            &access,
+            &ctx_stamp(ctx)?,
+            current,
+            change,
+        )
+        .await?;
+        AdmissionSheet::new(access, updated)
+    }
+
+    /// Sends a draft admission sheet to its hospital, which is notified
+    /// (`ADMISSION_SHEET_SENT`). The hospital must still be on the care team
+    /// and covered by the patient's consent.
+    async fn send_admission_sheet(&self, ctx: &Context<'_>, id: ID) -> Result<AdmissionSheet> {
+        let (current, access) = sheet(ctx, parse_id("id", &id)?).await?;
+        let sent = sheets::send(
+            ctx_db(ctx),
+            ctx_policy(ctx),
+            &access,
+            &ctx_stamp(ctx)?,
+            ctx_events(ctx),
+            current,
+        )
+        .await?;
+        AdmissionSheet::new(access, sent)
+    }
+
+    /// The hospital acknowledges an admission sheet sent to it; the sender's
+    /// organisation is notified (`ADMISSION_SHEET_RECEIVED`).
+    async fn acknowledge_admission_sheet(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<AdmissionSheet> {
+        let (current, access) = sheet(ctx, parse_id("id", &id)?).await?;
+        let received = sheets::acknowledge(
+            ctx_db(ctx),
+            ctx_policy(ctx),
+            &access,
+            &ctx_stamp(ctx)?,
+            ctx_events(ctx),
+            current,
+        )
+        .await?;
+        AdmissionSheet::new(access, received)
+    }
+
+    /// Sends a discharge notice (退院連絡) to the care team, every organisation
+    /// of which (but yours) is notified (`DISCHARGE_NOTICE`). For hospitals
+    /// (and clinics with beds) on the care team with write access to
+    /// ADMISSION_DISCHARGE. One open notice per patient and hospital: correct
+    /// it rather than send another (`CONFLICT`).
+    async fn send_discharge_notice(
+        &self,
+        ctx: &Context<'_>,
+        input: SendDischargeNoticeInput,
+    ) -> Result<DischargeNotice> {
+        let (patient_id, new) = input.parse()?;
+        let access = patient_access(ctx, patient_id).await?;
+        let sent = notices::create(
+            ctx_db(ctx),
+            ctx_policy(ctx),
+            &access,
+            &ctx_stamp(ctx)?,
+            ctx_events(ctx),
+            new,
+        )
+        .await?;
+        Ok(DischargeNotice(sent))
+    }
+
+    /// Corrects an open discharge notice (a new planned day, other needs or
+    /// criteria): a new version, the earlier one kept in `history`; the time
+    /// of the first notice — where the lead time starts — never changes. The
+    /// sending hospital only.
+    async fn update_discharge_notice(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateDischargeNoticeInput,
+    ) -> Result<DischargeNotice> {
+        let (id, correction) = input.parse()?;
+        let (current, access) = notice(ctx, id).await?;
+        change(ctx, current, access, NoticeChange::Correct(correction)).await
+    }
+
+    /// Records the day the patient was discharged: the lead time is measured
+    /// to it from then on. The sending hospital only.
+    async fn record_discharge(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordDischargeInput,
+    ) -> Result<DischargeNotice> {
+        let id = parse_id("input.noticeId", &input.notice_id)?;
+        let (current, access) = notice(ctx, id).await?;
+        change(
+            ctx,
+            current,
+            access,
+            NoticeChange::Discharged(input.discharged_on.0),
+        )
+        .await
+    }
+
+    /// Withdraws an open discharge notice (the discharge will not happen as
+    /// notified); it no longer counts in the lead-time report. The sending
+    /// hospital only.
+    async fn cancel_discharge_notice(&self, ctx: &Context<'_>, id: ID) -> Result<DischargeNotice> {
+        let (current, access) = notice(ctx, parse_id("id", &id)?).await?;
+        change(ctx, current, access, NoticeChange::Cancel).await
+    }
+
+    /// Proposes a discharge conference (退院前カンファレンス) and invites
+    /// organisations of the care team (or the whole team), which are notified
+    /// (`DISCHARGE_CONFERENCE`). Needs write access to ADMISSION_DISCHARGE.
+    async fn propose_discharge_conference(
+        &self,
+        ctx: &Context<'_>,
+        input: ProposeDischargeConferenceInput,
+    ) -> Result<DischargeConference> {
+        let (patient_id, new) = input.parse()?;
+        let access = patient_access(ctx, patient_id).await?;
+        let proposed = conferences::propose(
+            ctx_db(ctx),
+            ctx_policy(ctx),
+            &access,
+            &ctx_stamp(ctx)?,
+            ctx_events(ctx),
+            new,
+        )
+        .await?;
+        Ok(DischargeConference(proposed))
+    }
+
+    /// Accepts or declines your organisation's invitation (again, to change
+    /// the answer) until the conference begins; the organiser is notified.
+    async fn answer_discharge_conference(
+        &self,
+        ctx: &Context<'_>,
+        input: AnswerDischargeConferenceInput,
+    ) -> Result<DischargeConference> {
+        let (id, answer) = input.parse()?;
+        let (current, access) = conference(ctx, id).await?;
+        let answered = conferences::answer(
+            ctx_db(ctx),
+            ctx_policy(ctx),
+            &access,
+            &ctx_stamp(ctx)?,
+            ctx_events(ctx),
+            current,
+            answer,
+        )
+        .await?;
+        Ok(DischargeConference(answered))
+    }
+
+    /// Calls a proposed discharge conference off; the invited are notified.
+    /// The organiser only.
+    async fn cancel_discharge_conference(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<DischargeConference> {
+        let (current, access) = conference(ctx, parse_id("id", &id)?).await?;
+        let cancelled = conferences::cancel(
+            ctx_db(ctx),
+            ctx_policy(ctx),
+            &access,
+            &ctx_stamp(ctx)?,
+            ctx_events(ctx),
+            current,
+        )
+        .await?;
+        Ok(DischargeConference(cancelled))
+    }
+}
+
+async fn change(
+    ctx: &Context<'_>,
+    current: discharge_notice::Model,
+    access: PatientAccess,
+    change: NoticeChange,
+) -> Result<DischargeNotice> {
+    let changed = notices::change(
+        ctx_db(ctx),
+        ctx_policy(ctx),
+        &access,
+        &ctx_stamp(ctx)?,
+        ctx_events(ctx),
+        current,
+        change,
+    )
+    .await?;
+    Ok(DischargeNotice(changed))
+}
