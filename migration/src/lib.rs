@@ -9,6 +9,7 @@ mod m20261122_000001_core;
 mod m20261122_000002_access;
 mod m20261122_000003_records;
 mod m20261201_000004_notifications;
+mod m20261201_000006_liaison_emergency;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_access::Migration),
             Box::new(m20261122_000003_records::Migration),
             Box::new(m20261201_000004_notifications::Migration),
+            Box::new(m20261201_000006_liaison_emergency::Migration),
         ]
     }
 }

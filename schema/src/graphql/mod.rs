@@ -1,7 +1,9 @@
 //! The GraphQL schema: types, inputs, the root query and mutation, the loaders.
 
 mod codes;
+pub mod emergency_information;
 pub mod inputs;
+pub mod liaison;
 pub mod loaders;
 mod mutation;
 mod query;
@@ -34,7 +36,11 @@ use types::Patient;
 /// The root mutation: the core (directory, patients, consent, emergency
 /// access, batch record writes) and one mutation per record kind.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(CoreMutation, record_mutations::RecordMutation);
+pub struct Mutation(
+    CoreMutation,
+    record_mutations::RecordMutation,
+    liaison::LiaisonMutation,
+);
 
 pub type RenkeiSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -68,6 +74,10 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         .data(loaders::Loaders::new(
             deps.db.clone(),
             deps.policy.clone(),
+            deps.batch_window,
+        ))
+        .data(liaison::LiaisonLoaders::new(
+            deps.db.clone(),
             deps.batch_window,
         ))
         .data(deps.policy)
