@@ -384,10 +384,13 @@ impl<'a> Sheet<'a> {
         );
         self.header(&mut out, now);
         self.patient(&mut out, now.date_naive());
+        // What a crew needs first: whom to call, the wishes, the allergies,
+        // what to do and where to go; then the treatment.
         self.contacts(&mut out);
         self.wishes(&mut out);
-        self.medical(&mut out);
+        self.allergies(&mut out);
         self.plan(&mut out);
+        self.treatment(&mut out);
         let _ = write!(
             out,
             "<footer>この用紙には要配慮個人情報が含まれます。取り扱いに注意し、不要になったら適切に廃棄してください。\
@@ -613,7 +616,7 @@ impl<'a> Sheet<'a> {
         );
     }
 
-    fn medical(&self, out: &mut String) {
+    fn allergies(&self, out: &mut String) {
         let base = "patient.emergencyInformation";
         self.section(
             out,
@@ -637,6 +640,10 @@ impl<'a> Sheet<'a> {
                 )
             },
         );
+    }
+
+    fn treatment(&self, out: &mut String) {
+        let base = "patient.emergencyInformation";
         self.section(
             out,
             ("病名", "Diagnoses"),
@@ -695,7 +702,7 @@ impl<'a> Sheet<'a> {
         );
         self.section(
             out,
-            ("最近の調剤", "Latest dispensing"),
+            ("最近の調剤（薬剤ごとの最新）", "Latest dispensing of each drug"),
             &format!("{base}.latestDispensing"),
             "記録なし / none recorded",
             |list| {
@@ -707,7 +714,7 @@ impl<'a> Sheet<'a> {
                         format!(
                             "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{} {}</td></tr>",
                             esc(&plain(&d["drug"])),
-                            esc(&plain(&d["quantity"])),
+                            esc(&number(&d["quantity"])),
                             esc(&plain(&d["unit"])),
                             esc(&plain(&d["days"])),
                             esc(&day_of(&r["effectiveAt"])),
@@ -825,6 +832,14 @@ fn plain(v: &Value) -> String {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// A quantity without a needless `.0` (「112 錠」, 「1.5 g」).
+fn number(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+        _ => plain(v),
     }
 }
 
@@ -1020,6 +1035,13 @@ mod tests {
         assert_eq!(refused("FORBIDDEN"), Some(StatusCode::FORBIDDEN));
         assert_eq!(refused("INTERNAL"), Some(StatusCode::INTERNAL_SERVER_ERROR));
         assert_eq!(refused("FORBIDDEN_FIELD"), None);
+    }
+
+    #[test]
+    fn quantities_drop_a_needless_fraction() {
+        assert_eq!(number(&json!(112.0)), "112");
+        assert_eq!(number(&json!(1.5)), "1.5");
+        assert_eq!(number(&json!(null)), "");
     }
 
     #[test]
