@@ -893,6 +893,20 @@ e2e!(
     }
 );
 
+/// The statements a query costs, the most of three runs: on a loaded machine
+/// a loader's batch sometimes waits long enough to take in the next level's
+/// keys too, which only ever saves a statement.
+async fn statements(app: &TestApp, token: &str, query: &str) -> (Value, u64) {
+    let mut most = (Value::Null, 0);
+    for _ in 0..3 {
+        let (body, n) = app.count_statements(token, query, json!({})).await;
+        if n >= most.1 {
+            most = (body, n);
+        }
+    }
+    most
+}
+
 /// The inbox of a care office with one patient costs as many statements as
 /// with a dozen: threads, unread counts, messages, receipts, patients and the
 /// policy are loaded in batches.
@@ -924,9 +938,7 @@ async fn cost_of_the_inbox(backend: Backend) {
                 .await;
         };
         thread(s.patient.clone()).await;
-        let (body, one) = app
-            .count_statements(&s.care_manager.token, query, json!({}))
-            .await;
+        let (body, one) = statements(app, &s.care_manager.token, query).await;
         assert_eq!(
             body["data"]["liaisonInbox"]["edges"]
                 .as_array()
@@ -941,9 +953,7 @@ async fn cost_of_the_inbox(backend: Backend) {
             join(app, &s.doctor, &p, &s.nurse, "VISITING_NURSE").await;
             thread(p).await;
         }
-        let (body, many) = app
-            .count_statements(&s.care_manager.token, query, json!({}))
-            .await;
+        let (body, many) = statements(app, &s.care_manager.token, query).await;
         assert!(body.get("errors").is_none(), "{body}");
         assert_eq!(
             body["data"]["liaisonInbox"]["edges"]
