@@ -10,6 +10,7 @@ mod m20261122_000002_access;
 mod m20261122_000003_records;
 mod m20261201_000004_notifications;
 mod m20261201_000005_admission_discharge;
+mod m20261201_000006_liaison_emergency;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_records::Migration),
             Box::new(m20261201_000004_notifications::Migration),
             Box::new(m20261201_000005_admission_discharge::Migration),
+            Box::new(m20261201_000006_liaison_emergency::Migration),
         ]
     }
 }

@@ -47,6 +47,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route(
+            "/patients/{id}/emergency-sheet",
+            get(crate::print::emergency_sheet),
+        )
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))

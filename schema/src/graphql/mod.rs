@@ -3,7 +3,9 @@
 pub mod admission_discharge;
 pub mod audit_extension;
 mod codes;
+pub mod emergency_information;
 pub mod inputs;
+pub mod liaison;
 pub mod loaders;
 mod mutation;
 mod query;
@@ -41,6 +43,7 @@ pub struct Mutation(
     CoreMutation,
     record_mutations::RecordMutation,
     admission_discharge::AdmissionDischargeMutation,
+    liaison::LiaisonMutation,
 );
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;
@@ -83,6 +86,10 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
             deps.policy.clone(),
             deps.batch_window,
             deps.directory_ttl,
+        ))
+        .data(liaison::LiaisonLoaders::new(
+            deps.db.clone(),
+            deps.batch_window,
         ))
         .data(deps.policy)
         .data(deps.api_keys)

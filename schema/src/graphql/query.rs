@@ -295,6 +295,29 @@ impl Query {
         super::admission_discharge::lead_time_report(ctx, from, to, hospital_id).await
     }
 
+    /// A liaison thread (連絡票) by id. `NOT_FOUND` unless its patient is
+    /// visible to you and the thread is addressed to your organisation (or
+    /// the whole care team); `null` with `FORBIDDEN_FIELD` when your role or
+    /// the patient's consent closes LIAISON_MESSAGES.
+    async fn liaison_thread(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<super::liaison::LiaisonThread>> {
+        super::liaison::thread_by_id(ctx, id).await
+    }
+
+    /// Your organisation's liaison inbox: threads with messages it has not
+    /// read, across its patients, most recently active first.
+    async fn liaison_inbox(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<super::liaison::ThreadConnection> {
+        super::liaison::inbox(ctx, first, after).await
+    }
+
     /// The whole audit log, newest first, filtered. Network administrators
     /// only; reading it is itself audited.
     async fn audit_log(

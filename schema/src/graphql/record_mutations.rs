@@ -80,4 +80,5 @@ per_kind! {
     record_visiting_nurse_report, VisitingNurseReportRecordInput, VisitingNurseReport, VisitingNurseReportData;
     record_daily_observation, DailyObservationRecordInput, DailyObservation, DailyObservationData;
     record_advance_care_plan, AdvanceCarePlanRecordInput, AdvanceCarePlan, AdvanceCarePlanData;
+    record_emergency_information, EmergencyInformationRecordInput, EmergencyInformation, EmergencyInformationData;
 }

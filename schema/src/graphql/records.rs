@@ -201,7 +201,7 @@ pub struct PatientSummary {
 }
 
 impl PatientSummary {
-    async fn candidates(&self, ctx: &Context<'_>) -> Result<Arc<Vec<Record>>> {
+    pub(crate) async fn candidates(&self, ctx: &Context<'_>) -> Result<Arc<Vec<Record>>> {
         Ok(ctx
             .data_unchecked::<Loaders>()
             .summary
@@ -211,7 +211,7 @@ impl PatientSummary {
     }
 
     /// The readable records of one kind in the summary, newest first.
-    async fn part(
+    pub(crate) async fn part(
         &self,
         ctx: &Context<'_>,
         category: DataCategory,
@@ -252,7 +252,7 @@ impl PatientSummary {
             .and_then(|v| v.into_iter().next()))
     }
 
-    async fn member_in_role(
+    pub(crate) async fn member_in_role(
         &self,
         ctx: &Context<'_>,
         role: CareTeamRole,
@@ -660,6 +660,16 @@ fn record_event(
     kind: PatientEventKind,
     organization_id: Uuid,
 ) -> ApiResult<HubEvent> {
+    // Registering or revising the emergency information is its own event:
+    // the care team (and anyone watching for it) cares about that one.
+    let kind = match kind {
+        PatientEventKind::RecordWritten
+            if model.kind == RecordKind::EmergencyInformation.as_str() =>
+        {
+            PatientEventKind::EmergencyInformationUpdated
+        }
+        other => other,
+    };
     Ok(HubEvent::Patient(PatientEvent {
         patient_id: model.patient_id,
         kind,

@@ -362,6 +362,25 @@ impl Patient {
             access: self.access.clone(),
         }
     }
+    /// 救急医療情報: the emergency information sheet beside the live records
+    /// an ambulance crew or receiving hospital needs, each part under its own
+    /// category.
+    async fn emergency_information(&self) -> super::emergency_information::EmergencyInformation {
+        super::emergency_information::EmergencyInformation {
+            access: self.access.clone(),
+        }
+    }
+    /// LIAISON_MESSAGES. The liaison threads (連絡票) your organisation may
+    /// see — addressed to the whole care team, to it, or started by it —
+    /// most recently active first.
+    async fn liaison_threads(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Option<super::liaison::ThreadConnection>> {
+        super::liaison::patient_threads(ctx, &self.access, first, after).await
+    }
     /// Every record the caller may read, newest first; filter by kinds and
     /// period (`from` inclusive, `to` exclusive).
     #[allow(clippy::too_many_arguments)]

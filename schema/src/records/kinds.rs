@@ -155,6 +155,11 @@ records! {
     // End of life.
     /// ACP (人生会議) / 看取り: wishes for care at the end of life (わたしのきぼうノート).
     AdvanceCarePlan = "ADVANCE_CARE_PLAN", "advanceCarePlan", AdvanceCarePlanData;
+    // Emergencies.
+    /// 救急医療情報: the emergency information sheet — contacts, expected
+    /// emergencies, where to go (`Patient.emergencyInformation` composes it
+    /// with the live records).
+    EmergencyInformation = "EMERGENCY_INFORMATION", "emergencyInformation", EmergencyInformationData;
 }
 
 /// How the patient summary uses records of a kind.
@@ -200,6 +205,7 @@ impl RecordKind {
             K::VisitingNurseReport => C::ClinicalDocuments,
             K::DailyObservation => C::Observations,
             K::AdvanceCarePlan => C::AdvanceCarePlanning,
+            K::EmergencyInformation => C::EmergencyInformation,
         }
     }
 
@@ -219,7 +225,8 @@ impl RecordKind {
             | K::AdlAssessment
             | K::HomeEnvironment
             | K::FamilyCareCapacity
-            | K::AdvanceCarePlan => R::LatestOfSeries,
+            | K::AdvanceCarePlan
+            | K::EmergencyInformation => R::LatestOfSeries,
             K::ImagingReport
             | K::VitalSigns
             | K::ClinicalDocument

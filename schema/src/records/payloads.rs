@@ -1127,3 +1127,211 @@ impl AdvanceCarePlanData {
         long_opt("note", &self.note, LONG_MAX)
     }
 }
+
+// ---------------------------------------------------------------------------
+// Emergencies
+// ---------------------------------------------------------------------------
+
+/// The most emergency contacts on one sheet.
+pub const EMERGENCY_CONTACTS_MAX: usize = 10;
+/// The most expected emergencies on one sheet.
+pub const EXPECTED_EMERGENCIES_MAX: usize = 10;
+/// The most diagnoses or medications typed in by hand on one sheet.
+pub const SHEET_LIST_MAX: usize = 30;
+/// What to do in one expected emergency: a few sentences, not a care manual.
+pub const EMERGENCY_RESPONSE_MAX: usize = 2_000;
+
+/// A hospital named on the emergency information sheet (かかりつけ病院).
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "EmergencyFacilityInput")]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyFacility {
+    /// 「みなみ野市立総合病院 循環器内科」.
+    pub name: String,
+    pub phone: Option<String>,
+    pub note: Option<String>,
+}
+
+impl EmergencyFacility {
+    fn validate(&self) -> Result<(), ApiError> {
+        short("name", &self.name)?;
+        Phone::parse_opt("phone", self.phone.as_deref())?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// The hospital that receives the patient in an emergency (救急時の搬送先・受入病院).
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "DesignatedHospitalInput")]
+#[serde(rename_all = "camelCase")]
+pub struct DesignatedHospital {
+    pub name: String,
+    pub phone: Option<String>,
+    /// The hospital keeps a back-up bed (後方支援病床) for the patient.
+    #[graphql(default)]
+    #[serde(default)]
+    pub backup_bed: bool,
+    /// How the admission is arranged (「主治医から病院の地域連携室へ連絡」).
+    pub note: Option<String>,
+}
+
+impl DesignatedHospital {
+    fn validate(&self) -> Result<(), ApiError> {
+        short("name", &self.name)?;
+        Phone::parse_opt("phone", self.phone.as_deref())?;
+        long_opt("note", &self.note, LONG_MAX)
+    }
+}
+
+/// Someone to call in an emergency (緊急連絡先): family, or a professional
+/// of the contact chain (「訪問看護ステーション（24時間）」).
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "EmergencyContactInput")]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyContact {
+    pub name: String,
+    /// 続柄 or role: 「長女」「隣人」「主治医」「訪問看護（24時間）」.
+    pub relationship: String,
+    pub phone: String,
+    /// When the contact can be reached (「平日18時以降」「24時間」).
+    pub available: Option<String>,
+    /// キーパーソン: the person who decides with (or for) the patient. At
+    /// most one contact of a sheet.
+    #[graphql(default)]
+    #[serde(default)]
+    pub key_person: bool,
+}
+
+impl EmergencyContact {
+    fn validate(&self) -> Result<(), ApiError> {
+        short("name", &self.name)?;
+        short("relationship", &self.relationship)?;
+        Phone::parse("phone", &self.phone)?;
+        short_opt("available", &self.available)
+    }
+}
+
+/// An emergency the team expects (想定される急変) and what to do.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "ExpectedEmergencyInput")]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectedEmergency {
+    /// 「低血糖（冷汗・意識低下）」「誤嚥による発熱・呼吸苦」.
+    pub situation: String,
+    /// What to do (対応), in a few sentences.
+    pub response: String,
+    /// Whom to call first (「訪問看護ステーション 0157-27-3300」).
+    pub call_first: Option<String>,
+}
+
+impl ExpectedEmergency {
+    fn validate(&self) -> Result<(), ApiError> {
+        short("situation", &self.situation)?;
+        long("response", &self.response, EMERGENCY_RESPONSE_MAX)?;
+        short_opt("callFirst", &self.call_first)
+    }
+}
+
+/// 救急医療情報: the emergency information sheet (北まるnet's model),
+/// registered in advance for ambulance crews and the receiving hospital. It
+/// holds what only the sheet knows — whom to call, what to expect, where to
+/// go; `Patient.emergencyInformation` shows it beside the hub's live records
+/// (conditions, allergies, medications, the ACP's wishes), each under its own
+/// category.
+///
+/// `diagnoses` and `medications` are for what the hub has no records of
+/// (typed in by hand from the physician's opinion or the medicine notebook).
+/// They are input only: they are read through `Patient.emergencyInformation`
+/// under CONDITIONS and MEDICATIONS like the records they stand in for, never
+/// as part of this object, so the sheet does not open them to a reader of
+/// EMERGENCY_INFORMATION alone.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "EmergencyInformationDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyInformationData {
+    /// かかりつけ病院: where the patient is usually treated.
+    pub usual_hospital: Option<EmergencyFacility>,
+    /// 緊急連絡先 in the order to call them: 1 to 10, at most one the key person.
+    pub emergency_contacts: Vec<EmergencyContact>,
+    /// 想定される急変と対応: at most 10.
+    #[graphql(default)]
+    #[serde(default)]
+    pub expected_emergencies: Vec<ExpectedEmergency>,
+    /// Where the patient goes in an emergency, and whether a back-up bed is kept.
+    pub designated_hospital: Option<DesignatedHospital>,
+    /// 傷病名 typed in by hand (at most 30). Input only: read under CONDITIONS.
+    #[graphql(default, skip_output)]
+    #[serde(default)]
+    pub diagnoses: Vec<String>,
+    /// 服薬 typed in by hand (at most 30). Input only: read under MEDICATIONS.
+    #[graphql(default, skip_output)]
+    #[serde(default)]
+    pub medications: Vec<String>,
+    /// 備考: anything else the crew should know (「玄関の鍵は郵便受けの中」).
+    pub note: Option<String>,
+}
+
+impl EmergencyInformationData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        if let Some(h) = &self.usual_hospital {
+            h.validate().map_err(|e| e.in_field("usualHospital"))?;
+        }
+        if self.emergency_contacts.is_empty()
+            || self.emergency_contacts.len() > EMERGENCY_CONTACTS_MAX
+        {
+            return Err(ApiError::bad_input(
+                "emergencyContacts",
+                format!(
+                    "must hold 1 to {EMERGENCY_CONTACTS_MAX} contacts (whom to call is the point of the sheet), got {}",
+                    self.emergency_contacts.len()
+                ),
+            ));
+        }
+        for (i, c) in self.emergency_contacts.iter().enumerate() {
+            c.validate()
+                .map_err(|e| e.in_field(&format!("emergencyContacts[{i}]")))?;
+        }
+        if let Some((i, _)) = (self.emergency_contacts.iter().enumerate())
+            .filter(|(_, c)| c.key_person)
+            .nth(1)
+        {
+            return Err(ApiError::bad_input(
+                format!("emergencyContacts[{i}].keyPerson"),
+                "only one contact can be the key person",
+            ));
+        }
+        if self.expected_emergencies.len() > EXPECTED_EMERGENCIES_MAX {
+            return Err(ApiError::bad_input(
+                "expectedEmergencies",
+                format!("at most {EXPECTED_EMERGENCIES_MAX} expected emergencies"),
+            ));
+        }
+        for (i, e) in self.expected_emergencies.iter().enumerate() {
+            e.validate()
+                .map_err(|err| err.in_field(&format!("expectedEmergencies[{i}]")))?;
+        }
+        if let Some(h) = &self.designated_hospital {
+            h.validate().map_err(|e| e.in_field("designatedHospital"))?;
+        }
+        for (field, list) in [
+            ("diagnoses", &self.diagnoses),
+            ("medications", &self.medications),
+        ] {
+            if list.len() > SHEET_LIST_MAX {
+                return Err(ApiError::bad_input(
+                    field,
+                    format!("at most {SHEET_LIST_MAX} entries"),
+                ));
+            }
+            for (i, v) in list.iter().enumerate() {
+                short(&format!("{field}[{i}]"), v)?;
+            }
+        }
+        long_opt("note", &self.note, LONG_MAX)
+    }
+
+    /// The contact marked as the key person, if any.
+    pub fn key_person(&self) -> Option<&EmergencyContact> {
+        self.emergency_contacts.iter().find(|c| c.key_person)
+    }
+}

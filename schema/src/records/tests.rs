@@ -92,6 +92,46 @@ fn acp() -> AdvanceCarePlanData {
     }
 }
 
+fn emergency_information() -> EmergencyInformationData {
+    EmergencyInformationData {
+        usual_hospital: Some(EmergencyFacility {
+            name: s("みなみ野市立総合病院 循環器内科"),
+            phone: Some(s("0157-24-3111")),
+            note: None,
+        }),
+        emergency_contacts: vec![
+            EmergencyContact {
+                name: s("山田 花子"),
+                relationship: s("長女"),
+                phone: s("090-1234-5678"),
+                available: Some(s("平日18時以降")),
+                key_person: true,
+            },
+            EmergencyContact {
+                name: s("訪問看護ステーションみなみ野"),
+                relationship: s("訪問看護（24時間）"),
+                phone: s("0157-27-3300"),
+                available: Some(s("24時間")),
+                key_person: false,
+            },
+        ],
+        expected_emergencies: vec![ExpectedEmergency {
+            situation: s("低血糖（冷汗・意識低下）"),
+            response: s("ブドウ糖10gを口に含ませ、訪問看護へ連絡する。"),
+            call_first: Some(s("訪問看護 0157-27-3300")),
+        }],
+        designated_hospital: Some(DesignatedHospital {
+            name: s("みなみ野市立総合病院"),
+            phone: Some(s("0157-24-3111")),
+            backup_bed: true,
+            note: None,
+        }),
+        diagnoses: vec![s("慢性心不全")],
+        medications: vec![s("フロセミド錠20mg 1日1回朝")],
+        note: Some(s("玄関の鍵は郵便受けの中")),
+    }
+}
+
 /// One valid record of every kind.
 fn samples() -> Vec<RecordData> {
     vec![
@@ -229,6 +269,7 @@ fn samples() -> Vec<RecordData> {
             concern: true,
         }),
         RecordData::AdvanceCarePlan(acp()),
+        RecordData::EmergencyInformation(emergency_information()),
     ]
 }
 
@@ -368,6 +409,10 @@ fn summary_rules() {
     assert_eq!(RecordKind::LabResult.summary_rule(), LatestOfSeries);
     assert_eq!(RecordKind::CareCertification.summary_rule(), LatestOfSeries);
     assert_eq!(RecordKind::AdvanceCarePlan.summary_rule(), LatestOfSeries);
+    assert_eq!(
+        RecordKind::EmergencyInformation.summary_rule(),
+        LatestOfSeries
+    );
     assert_eq!(RecordKind::ClinicalDocument.summary_rule(), Never);
     for r in samples() {
         let rule = r.kind().summary_rule();
@@ -555,6 +600,91 @@ fn acp_validation() {
         RecordData::AdvanceCarePlan(empty).validate(today()).is_ok(),
         "every section may be empty"
     );
+}
+
+#[test]
+fn emergency_information_validation() {
+    let field = |d: EmergencyInformationData| {
+        field_of(RecordData::EmergencyInformation(d).validate(today()))
+    };
+    assert_eq!(
+        field(EmergencyInformationData {
+            emergency_contacts: vec![],
+            ..emergency_information()
+        }),
+        "emergencyInformation.emergencyContacts",
+        "whom to call is the point of the sheet"
+    );
+    let mut two_key_persons = emergency_information();
+    two_key_persons.emergency_contacts[1].key_person = true;
+    assert_eq!(
+        field(two_key_persons),
+        "emergencyInformation.emergencyContacts[1].keyPerson"
+    );
+    let mut bad_phone = emergency_information();
+    bad_phone.emergency_contacts[1].phone = s("119");
+    assert_eq!(
+        field(bad_phone),
+        "emergencyInformation.emergencyContacts[1].phone"
+    );
+    let mut empty_response = emergency_information();
+    empty_response.expected_emergencies[0].response = s("  ");
+    assert_eq!(
+        field(empty_response),
+        "emergencyInformation.expectedEmergencies[0].response"
+    );
+    let mut hospital = emergency_information();
+    if let Some(h) = hospital.designated_hospital.as_mut() {
+        h.name = s("");
+    }
+    assert_eq!(
+        field(hospital),
+        "emergencyInformation.designatedHospital.name"
+    );
+    assert_eq!(
+        field(EmergencyInformationData {
+            diagnoses: vec![s("心不全"), s("a\nb")],
+            ..emergency_information()
+        }),
+        "emergencyInformation.diagnoses[1]"
+    );
+    assert_eq!(
+        field(EmergencyInformationData {
+            medications: vec![s("x"); SHEET_LIST_MAX + 1],
+            ..emergency_information()
+        }),
+        "emergencyInformation.medications"
+    );
+    assert_eq!(
+        emergency_information()
+            .key_person()
+            .map(|c| c.relationship.as_str()),
+        Some("長女")
+    );
+}
+
+/// The hand-typed diagnoses and medications are stored but not part of the
+/// output object: they are read under their own categories.
+#[test]
+fn hand_typed_lists_of_the_emergency_sheet_are_input_only() {
+    let sdl = test_schema().sdl();
+    let output = sdl
+        .split("type EmergencyInformationData {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("the output type is in the schema");
+    assert!(
+        !output.contains("diagnoses") && !output.contains("medications"),
+        "{output}"
+    );
+    let input = sdl
+        .split("input EmergencyInformationDataInput {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("the input type is in the schema");
+    assert!(input.contains("diagnoses: [String!]! = []"), "{input}");
+    let json = RecordData::EmergencyInformation(emergency_information()).to_json();
+    assert!(json.contains(r#""diagnoses":["慢性心不全"]"#), "{json}");
 }
 
 #[test]

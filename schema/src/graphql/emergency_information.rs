@@ -1,0 +1,236 @@
+//! 救急医療情報 (emergency information, 北まるnet's model) in GraphQL:
+//! `Patient.emergencyInformation`, what an ambulance crew or a receiving
+//! hospital needs on one page.
+//!
+//! It composes two sources, each part under its own data category:
+//! - the latest emergency information *sheet* (a record of kind
+//!   `EMERGENCY_INFORMATION`, written like any record: versioned, idempotent
+//!   by `sourceRecordId`, in the timeline) — whom to call, what to expect,
+//!   where to go;
+//! - the *live* records the hub already holds — active conditions, allergies,
+//!   current prescriptions, latest dispensing, the latest ACP — and the care
+//!   team's physicians and care manager.
+//!
+//! Every part passes [`gate`] with its category, so break-the-glass readers
+//! get exactly the emergency categories and the rest is `null` with
+//! `FORBIDDEN_FIELD`. The candidate records come from the summary loader (one
+//! query for every patient in the request).
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::records::{PatientSummary, Record};
+use super::types::{CareTeamMembership, Member, Organization, load_organization};
+use super::{gate, loaders::Loaders};
+use crate::domain::{CareTeamRole, DataCategory};
+use crate::policy::PatientAccess;
+use crate::records::{EmergencyInformationData, RecordData, RecordKind};
+
+/// `Patient.emergencyInformation`. Built from the patient's capability only.
+pub struct EmergencyInformation {
+    pub(crate) access: PatientAccess,
+}
+
+impl EmergencyInformation {
+    /// The summary's parts and candidate records: the same gate, the same
+    /// loader, the same rule for sensitive records.
+    fn summary(&self) -> PatientSummary {
+        PatientSummary {
+            access: self.access.clone(),
+        }
+    }
+
+    /// The latest sheet, unchecked: callers gate first.
+    async fn latest_sheet(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<(Record, EmergencyInformationData)>> {
+        let candidates = self.summary().candidates(ctx).await?;
+        let Some(record) = candidates
+            .iter()
+            .find(|r| r.kind == RecordKind::EmergencyInformation)
+        else {
+            return Ok(None);
+        };
+        match &record.data {
+            RecordData::EmergencyInformation(data) => Ok(Some((record.clone(), data.clone()))),
+            _ => Err(crate::error::ApiError::internal("an emergency sheet of another kind").into()),
+        }
+    }
+
+    /// The readable records of one kind in force today, newest first; `None`
+    /// (and `FORBIDDEN_FIELD`) when the category is closed.
+    async fn records(
+        &self,
+        ctx: &Context<'_>,
+        category: DataCategory,
+        kind: RecordKind,
+    ) -> Result<Option<Vec<Record>>> {
+        self.summary().part(ctx, category, kind).await
+    }
+
+    /// A list typed in on the sheet, read under `category` (and the sheet's
+    /// own category, where it is written).
+    async fn reported(
+        &self,
+        ctx: &Context<'_>,
+        category: DataCategory,
+        pick: fn(EmergencyInformationData) -> Vec<String>,
+    ) -> Result<Option<Vec<String>>> {
+        if gate(ctx, &self.access, category)?.is_none()
+            || gate(ctx, &self.access, DataCategory::EmergencyInformation)?.is_none()
+        {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.latest_sheet(ctx)
+                .await?
+                .map(|(_, data)| pick(data))
+                .unwrap_or_default(),
+        ))
+    }
+
+    async fn member_in_role(
+        &self,
+        ctx: &Context<'_>,
+        role: CareTeamRole,
+    ) -> Result<Option<CareTeamMembership>> {
+        self.summary().member_in_role(ctx, role).await
+    }
+}
+
+/// 救急医療情報: the emergency information sheet beside the live records.
+/// Each field names its data category; a field the caller may not read is
+/// `null` with `FORBIDDEN_FIELD`, the rest is delivered. Emergency access
+/// (break-the-glass) opens EMERGENCY_INFORMATION, CONDITIONS, ALLERGIES,
+/// MEDICATIONS and ADVANCE_CARE_PLANNING.
+#[Object]
+impl EmergencyInformation {
+    /// EMERGENCY_INFORMATION. The latest sheet: contacts and key person,
+    /// usual and designated hospital, expected emergencies and what to do.
+    /// `null` without an error when none is registered.
+    async fn sheet(&self, ctx: &Context<'_>) -> Result<Option<EmergencySheet>> {
+        if gate(ctx, &self.access, DataCategory::EmergencyInformation)?.is_none() {
+            return Ok(None);
+        }
+        Ok(self
+            .latest_sheet(ctx)
+            .await?
+            .map(|(record, data)| EmergencySheet { record, data }))
+    }
+    /// CONDITIONS. Active conditions from the hub's records (sensitive ones
+    /// only with their own category).
+    async fn active_conditions(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.records(ctx, DataCategory::Conditions, RecordKind::Condition)
+            .await
+    }
+    /// CONDITIONS (and EMERGENCY_INFORMATION, where they are written).
+    /// Diagnoses typed in by hand on the sheet, for what the hub has no
+    /// records of.
+    async fn reported_diagnoses(&self, ctx: &Context<'_>) -> Result<Option<Vec<String>>> {
+        self.reported(ctx, DataCategory::Conditions, |d| d.diagnoses)
+            .await
+    }
+    /// ALLERGIES.
+    async fn allergies(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.records(ctx, DataCategory::Allergies, RecordKind::Allergy)
+            .await
+    }
+    /// MEDICATIONS. Prescriptions and injections in force today.
+    async fn current_prescriptions(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.records(ctx, DataCategory::Medications, RecordKind::Prescription)
+            .await
+    }
+    /// MEDICATIONS (and EMERGENCY_INFORMATION, where they are written).
+    /// Medications typed in by hand on the sheet (from the medicine notebook
+    /// お薬手帳), for what the hub has no records of.
+    async fn reported_medications(&self, ctx: &Context<'_>) -> Result<Option<Vec<String>>> {
+        self.reported(ctx, DataCategory::Medications, |d| d.medications)
+            .await
+    }
+    /// DISPENSING. The latest dispensing of each drug (not an emergency
+    /// category: closed to break-the-glass readers).
+    async fn latest_dispensing(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.records(ctx, DataCategory::Dispensing, RecordKind::Dispensing)
+            .await
+    }
+    /// ADVANCE_CARE_PLANNING. The latest ACP: its `cpr` and
+    /// `lifeProlongingTreatment` wishes and `confirmedOn`. `null` without an
+    /// error when none is recorded.
+    async fn advance_care_plan(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        Ok(self
+            .records(
+                ctx,
+                DataCategory::AdvanceCarePlanning,
+                RecordKind::AdvanceCarePlan,
+            )
+            .await?
+            .and_then(|v| v.into_iter().next()))
+    }
+    /// CARE_TEAM. The primary physician (主治医). CARE_TEAM is not an
+    /// emergency category: the sheet's contacts name whom to call.
+    async fn primary_physician(&self, ctx: &Context<'_>) -> Result<Option<CareTeamMembership>> {
+        self.member_in_role(ctx, CareTeamRole::PrimaryPhysician)
+            .await
+    }
+    /// CARE_TEAM. The deputy physician (副主治医).
+    async fn deputy_physician(&self, ctx: &Context<'_>) -> Result<Option<CareTeamMembership>> {
+        self.member_in_role(ctx, CareTeamRole::DeputyPhysician)
+            .await
+    }
+    /// CARE_TEAM. The care manager (ケアマネジャー).
+    async fn care_manager(&self, ctx: &Context<'_>) -> Result<Option<CareTeamMembership>> {
+        self.member_in_role(ctx, CareTeamRole::CareManager).await
+    }
+}
+
+/// The emergency information sheet: the latest version of the patient's
+/// `EMERGENCY_INFORMATION` record (earlier versions are in the record's
+/// history on the timeline).
+pub struct EmergencySheet {
+    record: Record,
+    data: EmergencyInformationData,
+}
+
+#[Object]
+impl EmergencySheet {
+    /// The record's id (the sheet is a record of kind EMERGENCY_INFORMATION).
+    async fn id(&self) -> ID {
+        ID(self.record.model.id.to_string())
+    }
+    /// 1 for the first registration; each revision adds one.
+    async fn version(&self) -> i32 {
+        self.record.model.version
+    }
+    /// The organisation that registered this version.
+    async fn source_organization(&self, ctx: &Context<'_>) -> Result<Organization> {
+        load_organization(ctx, self.record.model.source_organization_id).await
+    }
+    /// The member who registered this version (null when a system did).
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        load_member(ctx, self.record.model.author_member_id).await
+    }
+    /// When the sheet was confirmed with the patient and family.
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.record.model.effective_at
+    }
+    /// When this version reached the hub.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.record.model.recorded_at
+    }
+    async fn data(&self) -> &EmergencyInformationData {
+        &self.data
+    }
+}
+
+async fn load_member(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<Member>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .data_unchecked::<Loaders>()
+        .member
+        .load_one(id)
+        .await?
+        .map(Member))
+}
