@@ -134,6 +134,42 @@ two_instances!(
 );
 
 two_instances!(
+    a_liaison_message_posted_on_one_instance_reaches_a_subscriber_on_the_other,
+    |a, b| async move {
+        let s = scene(a).await;
+        let (mut ws, sub) = watch(b, &s.nurse, &s.patient).await;
+        let mut inbox = b.ws(&s.nurse).await;
+        let inbox_sub = inbox
+            .subscribe(
+                "subscription { notifications { kind subjectId } }",
+                json!({}),
+            )
+            .await;
+        inbox.expect_silence(Duration::from_millis(300)).await;
+        let started = a
+            .ok(
+                &s.doctor,
+                "mutation($i: StartLiaisonThreadInput!) { startLiaisonThread(input: $i) { id messages { id } } }",
+                json!({ "i": { "patientId": s.patient, "subject": "発熱の連絡", "urgency": "URGENT",
+                    "wholeCareTeam": true, "body": "本日38.2℃の発熱あり。訪問時に様子をご確認ください。" } }),
+            )
+            .await;
+        let message = started["startLiaisonThread"]["messages"][0]["id"].clone();
+        let body = next_event(ws.next_of(&sub).await);
+        assert_eq!(body["data"]["patientEvents"]["kind"], "MESSAGE_POSTED");
+        assert_eq!(body["data"]["patientEvents"]["subjectId"], message);
+        assert_eq!(
+            body["data"]["patientEvents"]["category"],
+            "LIAISON_MESSAGES"
+        );
+        // The visiting-nurse station is an addressee: it is notified too, on
+        // the instance its member is connected to.
+        let body = next_event(inbox.next_of(&inbox_sub).await);
+        assert_eq!(body["data"]["notifications"]["kind"], "NEW_MESSAGE");
+    }
+);
+
+two_instances!(
     a_consent_withdrawal_on_one_instance_stops_delivery_on_the_other,
     |a, b| async move {
         let s = scene(a).await;

@@ -962,7 +962,12 @@ async fn cost_of_the_inbox(backend: Backend) {
                 .len(),
             13
         );
-        assert_eq!(many, one, "13 patients' threads cost what one costs");
+        // Not more (organisations and members may come from the directory
+        // cache by then, so it can be fewer).
+        assert!(
+            many <= one,
+            "13 patients' threads cost {many} statements, one patient's {one}"
+        );
         // One statement per loader and level, the policy's three, the audit
         // append: a fixed number, far below one per thread.
         assert!(one <= 20, "the inbox costs {one} statements");
