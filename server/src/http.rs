@@ -37,6 +37,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The Redis link between instances, when configured.
     pub relay: Option<Arc<crate::relay::RelayHealth>>,
+    /// Parsed documents of the queries clients send again and again.
+    pub queries: Arc<crate::query_cache::QueryCache>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -153,6 +155,8 @@ async fn graphql(
             );
         }
     };
+    let mut request = request;
+    state.queries.prepare(&mut request);
     let trail = Arc::new(AuditTrail::new());
     let request = request.data(trail.clone()).data(RequestContext {
         principal: principal.clone(),

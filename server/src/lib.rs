@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod print;
+pub mod query_cache;
 pub mod relay;
 pub mod telemetry;
 
@@ -123,6 +124,7 @@ impl Application {
             audit,
             db: db.clone(),
             relay,
+            queries: Default::default(),
         };
         let router = http::router(state, config.max_body_bytes);
         let listener = TcpListener::bind(config.listen)

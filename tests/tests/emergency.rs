@@ -62,6 +62,7 @@ e2e!(
                 "ALLERGIES",
                 "CONDITIONS",
                 "EMERGENCY_INFORMATION",
+                "IDENTITY",
                 "MEDICATIONS"
             ]
         );
@@ -76,10 +77,19 @@ e2e!(
                 .filter(|a| a["read"] == true)
                 .all(|a| a["reason"] == "EMERGENCY_ACCESS")
         );
-        // Identity is not an emergency category.
-        assert!(body["data"]["patient"]["name"].is_null());
+        // Identity is, so that the crew knows whom it is about; contacts
+        // are not.
+        assert_eq!(body["data"]["patient"]["name"], "連携 花子");
+        let body = app
+            .gql(
+                &crew,
+                "query($id: ID!) { patient(id: $id) { phone } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert!(body["data"]["patient"]["phone"].is_null());
         assert_eq!(
-            errors_at(&body, &["patient", "name"])[0]["reason"],
+            errors_at(&body, &["patient", "phone"])[0]["reason"],
             "NOT_AN_EMERGENCY_CATEGORY"
         );
     }
@@ -193,7 +203,7 @@ e2e!(
         let entry = &data["auditLog"]["edges"][0]["node"];
         assert_eq!(entry["actor"]["profession"], "EMS_CREW");
         assert_eq!(entry["detail"], "自宅で転倒、頭部外傷");
-        assert_eq!(entry["categories"].as_array().unwrap().len(), 5);
+        assert_eq!(entry["categories"].as_array().unwrap().len(), 6);
 
         let data = app
             .ok(

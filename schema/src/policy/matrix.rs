@@ -306,8 +306,12 @@ fn default_row(p: Profession) -> Row {
     }
 }
 
-/// The categories break-the-glass opens (救急時閲覧), read-only.
+/// The categories break-the-glass opens (救急時閲覧), read-only. IDENTITY is
+/// among them because a crew must confirm whom the emergency information is
+/// about (name, reading, birth date, sex — as the paper 救急医療情報キット in
+/// the patient's fridge shows); address and telephone (CONTACTS) are not.
 pub const EMERGENCY_CATEGORIES: &[DataCategory] = &[
+    Identity,
     EmergencyInformation,
     Allergies,
     Medications,

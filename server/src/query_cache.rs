@@ -1,0 +1,76 @@
+//! Parsed GraphQL documents, kept by query text.
+//!
+//! Clients send the same few queries again and again (a clinic system's
+//! summary query, a portal's timeline), each time as text. Parsing it is a
+//! measurable part of a request's CPU time (the pest grammar), and the result
+//! depends on the text alone — not on variables, caller or data — so the hub
+//! parses each text once and hands later requests a copy. Validation against
+//! the schema, the depth and complexity limits and everything after still run
+//! for every request. A text that does not parse is not cached: async-graphql
+//! parses it again and reports the error as usual.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::parser::types::ExecutableDocument;
+
+/// How many distinct queries are kept; past this the cache starts afresh
+/// (a hub serves a handful of client programs, not thousands of queries).
+const MAX_ENTRIES: usize = 512;
+/// Longer texts are not kept (they are rare, and would pin memory).
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+#[derive(Default)]
+pub struct QueryCache {
+    documents: Mutex<HashMap<Arc<str>, ExecutableDocument>>,
+}
+
+impl QueryCache {
+    /// Gives the request its parsed document, from the cache or parsed now.
+    pub fn prepare(&self, request: &mut async_graphql::Request) {
+        if request.query.len() > MAX_QUERY_BYTES {
+            return;
+        }
+        if let Some(doc) = self.lock().get(request.query.as_str()) {
+            request.set_parsed_query(doc.clone());
+            return;
+        }
+        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+            return;
+        };
+        let mut documents = self.lock();
+        if documents.len() >= MAX_ENTRIES {
+            documents.clear();
+        }
+        documents.insert(Arc::from(request.query.as_str()), doc.clone());
+        drop(documents);
+        request.set_parsed_query(doc);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, ExecutableDocument>> {
+        // Each operation is a single get/insert/clear: a panic elsewhere
+        // cannot leave the map half-changed.
+        self.documents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_text_is_parsed_once_and_bad_text_is_left_to_the_executor() {
+        let cache = QueryCache::default();
+        let mut a = async_graphql::Request::new("{ me { kind } }");
+        cache.prepare(&mut a);
+        assert_eq!(cache.lock().len(), 1);
+        let mut b = async_graphql::Request::new("{ me { kind } }");
+        cache.prepare(&mut b);
+        assert_eq!(cache.lock().len(), 1);
+        assert!(b.parsed_query().is_ok());
+        let mut bad = async_graphql::Request::new("{ me { ");
+        cache.prepare(&mut bad);
+        assert_eq!(cache.lock().len(), 1);
+        assert!(bad.parsed_query().is_err());
+    }
+}
