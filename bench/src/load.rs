@@ -72,6 +72,12 @@ pub struct LoadArgs {
     /// only local process named `renkei`, if there is one).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Each level's measured time is split into this many slices, taken in
+    /// turn from the server and the floor (server, floor, server, floor …),
+    /// so that a drift in the machine's speed — a shared VM's neighbours —
+    /// weighs on both sides alike instead of on whichever ran second.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: u32,
     /// Only the server, or only the floor.
     #[arg(long, value_parser = ["both", "server", "floor"], default_value = "both")]
     pub only: String,
@@ -370,6 +376,55 @@ struct Run {
     xacts: Option<u64>,
 }
 
+impl Run {
+    /// The slices of one side and level as one run: latencies together,
+    /// counts, time, CPU and transactions summed.
+    fn merge(runs: Vec<Run>) -> Option<Run> {
+        let mut runs = runs.into_iter();
+        let mut total = runs.next()?;
+        // CPU as (zero, sum of deltas), so that summarise's difference is the sum.
+        total.cpu = total.cpu.map(|(a, b)| {
+            let delta = b.minus(a);
+            let zero = CpuSnapshot {
+                server: delta.server.map(|_| 0.0),
+                ..CpuSnapshot::default()
+            };
+            (zero, delta)
+        });
+        for r in runs {
+            total.micros.extend(r.micros);
+            total.failures += r.failures;
+            total.messages.extend(r.messages);
+            total.elapsed += r.elapsed;
+            total.rows += r.rows;
+            total.cpu = total
+                .cpu
+                .zip(r.cpu)
+                .map(|((zero, sum), (a, b))| (zero, sum.plus(b.minus(a))));
+            total.xacts = total.xacts.zip(r.xacts).map(|(x, y)| x + y);
+        }
+        Some(total)
+    }
+}
+
+impl CpuSnapshot {
+    fn minus(self, earlier: CpuSnapshot) -> CpuSnapshot {
+        CpuSnapshot {
+            server: self.server.zip(earlier.server).map(|(b, a)| b - a),
+            postgres: self.postgres - earlier.postgres,
+            driver: self.driver - earlier.driver,
+        }
+    }
+
+    fn plus(self, other: CpuSnapshot) -> CpuSnapshot {
+        CpuSnapshot {
+            server: self.server.zip(other.server).map(|(a, b)| a + b),
+            postgres: self.postgres + other.postgres,
+            driver: self.driver + other.driver,
+        }
+    }
+}
+
 /// The hub's process: `--server-pid`, else the only process named `renkei`.
 fn find_server_pid() -> Option<u32> {
     let mut found = Vec::new();
@@ -621,25 +676,37 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let dur = Duration::from_secs(args.duration_secs);
     let mut results = Vec::new();
     let mut failure_messages = Vec::new();
+    let rounds = args.rounds.max(1);
+    let slice = dur / rounds;
+    // Later slices need only a short warm-up: connections are open, caches warm.
+    let rewarm = warm.min(Duration::from_secs(1));
     for &c in &args.concurrency {
-        if run_server {
-            println!("server, concurrency {c} …");
-            let run = drive(&shared, c, args.seed, warm, dur, server_op).await;
-            failure_messages.extend(run.messages.iter().map(|m| format!("server c={c}: {m}")));
-            let r = summarise("GraphQL summary (renkei-server)", c, run, false);
-            println!(
-                "  p50 {:.2} ms, p99 {:.2} ms, {:.0} req/s, {} failures",
-                r.p50_ms, r.p99_ms, r.rps, r.failures
-            );
-            results.push(r);
+        let mut server_runs = Vec::new();
+        let mut floor_runs = Vec::new();
+        for round in 0..rounds {
+            let w = if round == 0 { warm } else { rewarm };
+            let seed = args.seed + u64::from(round);
+            if run_server {
+                println!("server, concurrency {c}, slice {}/{rounds} …", round + 1);
+                server_runs.push(drive(&shared, c, seed, w, slice, server_op).await);
+            }
+            if run_floor {
+                println!("floor, concurrency {c}, slice {}/{rounds} …", round + 1);
+                floor_runs.push(drive(&shared, c, seed, w, slice, floor_op).await);
+            }
         }
-        if run_floor {
-            println!("floor, concurrency {c} …");
-            let run = drive(&shared, c, args.seed, warm, dur, floor_op).await;
-            failure_messages.extend(run.messages.iter().map(|m| format!("floor c={c}: {m}")));
-            let r = summarise("hand-written SQL floor", c, run, true);
+        for (side, runs, with_rows) in [
+            ("GraphQL summary (renkei-server)", server_runs, false),
+            ("hand-written SQL floor", floor_runs, true),
+        ] {
+            let Some(run) = Run::merge(runs) else {
+                continue;
+            };
+            let tag = if with_rows { "floor" } else { "server" };
+            failure_messages.extend(run.messages.iter().map(|m| format!("{tag} c={c}: {m}")));
+            let r = summarise(side, c, run, with_rows);
             println!(
-                "  p50 {:.2} ms, p99 {:.2} ms, {:.0} req/s, {} failures",
+                "  {tag}: p50 {:.2} ms, p99 {:.2} ms, {:.0} req/s, {} failures",
                 r.p50_ms, r.p99_ms, r.rps, r.failures
             );
             results.push(r);
@@ -747,8 +814,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             region.patients, region.records_per_patient, region.records, region.seed, region.generation_seconds, region.generated_at
         ));
         md.push_str(&format!(
-            "- load: {} s measured per level after {} s warm-up; floor pool {} connections\n",
-            args.duration_secs, args.warmup_secs, args.pool_size
+            "- load: {} s measured per level and side, in {} alternating slices (server, floor, …) after {} s warm-up; floor pool {} connections\n",
+            args.duration_secs, rounds, args.warmup_secs, args.pool_size
         ));
         md.push_str(&format!("- command: `{}`\n", command_line()));
         if let Some(note) = &args.note {
