@@ -986,3 +986,68 @@ async fn the_cost_of_the_inbox_does_not_grow_with_patients_on_postgres() {
         cost_of_the_inbox(Backend::Postgres).await;
     }
 }
+
+e2e!(
+    the_author_of_a_message_hears_personally_when_it_is_answered,
+    |app| async move {
+        let s = scene(app).await;
+        let thread = start(
+            app,
+            &s.doctor,
+            to_team(
+                &s.patient,
+                "服薬の変更について",
+                "アムロジピンを減量しました。",
+            ),
+        )
+        .await;
+        let question = thread["messages"][0]["id"].as_str().unwrap().to_string();
+        // A colleague of the doctor, at the same clinic.
+        let (_, colleague) = app.member(&s.doctor.org, "NURSE").await;
+        let answer = app
+            .ok(
+                &s.nurse.token,
+                POST,
+                json!({ "i": { "threadId": thread["id"], "body": "了解しました。血圧を見ていきます。", "replyToMessageId": question } }),
+            )
+            .await;
+        let answer_id = answer["postLiaisonMessage"]["id"].clone();
+        let personal = "{ notifications { kind subjectId personal } }";
+        let mine = app.ok(&s.doctor.token, personal, json!({})).await;
+        let mine = mine["notifications"].as_array().unwrap();
+        assert!(
+            mine.iter().any(|n| n["kind"] == "MESSAGE_REPLY"
+                && n["subjectId"] == answer_id
+                && n["personal"] == true),
+            "{mine:?}"
+        );
+        // The clinic as a whole is told of the new message; the personal
+        // notice is the doctor's alone.
+        let theirs = app.ok(&colleague, personal, json!({})).await;
+        let theirs = theirs["notifications"].as_array().unwrap();
+        assert!(
+            theirs
+                .iter()
+                .any(|n| n["kind"] == "NEW_MESSAGE" && n["subjectId"] == answer_id)
+        );
+        assert!(
+            theirs.iter().all(|n| n["kind"] != "MESSAGE_REPLY"),
+            "{theirs:?}"
+        );
+        // Answering oneself notifies nobody personally.
+        app.ok(
+            &s.doctor.token,
+            POST,
+            json!({ "i": { "threadId": thread["id"], "body": "補足です。", "replyToMessageId": question } }),
+        )
+        .await;
+        let mine = app.ok(&s.doctor.token, personal, json!({})).await;
+        let replies = mine["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "MESSAGE_REPLY")
+            .count();
+        assert_eq!(replies, 1);
+    }
+);

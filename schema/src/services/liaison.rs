@@ -432,6 +432,27 @@ async fn insert_message(
             message: notification_text(urgency).to_string(),
         })
         .collect();
+    let mut drafts: Vec<NewNotification> = drafts;
+    // The member whose message this answers hears of it personally, beside
+    // the organisation-wide notice (unless the member answers itself).
+    if let Some(replied) = reply_to {
+        let original = liaison_message::Entity::find_by_id(replied)
+            .one(txn)
+            .await?;
+        if let Some((author_member, author_org)) = original
+            .and_then(|m| m.author_member_id.map(|a| (a, m.author_organization_id)))
+            .filter(|(a, _)| Some(*a) != member)
+        {
+            drafts.push(NewNotification {
+                organization_id: author_org,
+                member_id: Some(author_member),
+                patient_id: Some(thread.patient_id),
+                kind: NotificationKind::MessageReply,
+                subject_id: Some(message.id),
+                message: "Your liaison message (連絡票) was answered; see the thread".to_string(),
+            });
+        }
+    }
     let mut events = notifications::create(txn, now, drafts).await?;
     events.push(HubEvent::Patient(PatientEvent {
         patient_id: thread.patient_id,

@@ -29,6 +29,9 @@ crate::domain::domain_enum! {
         BreakTheGlass = "BREAK_THE_GLASS",
         /// A liaison message (連絡票) addressed to the organisation was posted.
         NewMessage = "NEW_MESSAGE",
+        /// Someone answered a liaison message of yours (for you, the member
+        /// who wrote it).
+        MessageReply = "MESSAGE_REPLY",
         /// A hospital sent a discharge notice (退院連絡) for a patient of the team.
         DischargeNotice = "DISCHARGE_NOTICE",
         /// The organisation is invited to a discharge conference (退院前カンファレンス).
