@@ -422,3 +422,59 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    listed_notifications_name_only_patients_the_caller_still_sees_and_are_audited,
+    |app| async move {
+        let s = scene(app).await;
+        let fire = app.organization("AMBULANCE_SERVICE", "一覧消防").await;
+        let (_, crew) = app.member(&fire, "EMS_CREW").await;
+        app.ok(
+            &crew,
+            "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }",
+            json!({ "i": { "patientId": s.patient, "reason": "転倒し意識なし" } }),
+        )
+        .await;
+        let list = "{ notifications { kind patientId } }";
+        let before = reads_of(app, &s.patient).await.len();
+        let data = app.ok(&s.care_worker, list, json!({})).await;
+        assert_eq!(data["notifications"][0]["kind"], "BREAK_THE_GLASS");
+        assert_eq!(data["notifications"][0]["patientId"], s.patient.as_str());
+        let entries = reads_of(app, &s.patient).await;
+        assert!(
+            entries[..entries.len() - before]
+                .iter()
+                .any(|e| e["action"] == "READ"
+                    && e["categories"] == json!([])
+                    && e["organization"]["id"] == s.provider.as_str()),
+            "listing the notification left no lookup entry"
+        );
+
+        // Off the care team, the provider no longer learns of the patient
+        // through its old notifications.
+        let team = app
+            .ok(
+                &s.doctor,
+                "query($id: ID!) { patient(id: $id) { careTeam { id organization { id } } } }",
+                json!({ "id": s.patient }),
+            )
+            .await;
+        let membership = team["patient"]["careTeam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["organization"]["id"] == s.provider.as_str())
+            .unwrap()["id"]
+            .clone();
+        app.clock.advance(chrono::Duration::days(2));
+        let yesterday = (app.clock.today() - chrono::Duration::days(1)).to_string();
+        app.ok(
+            &s.doctor,
+            "mutation($i: EndCareTeamMembershipInput!) { endCareTeamMembership(input: $i) { id } }",
+            json!({ "i": { "membershipId": membership, "endDate": yesterday } }),
+        )
+        .await;
+        let data = app.ok(&s.care_worker, list, json!({})).await;
+        assert_eq!(data["notifications"], json!([]));
+    }
+);

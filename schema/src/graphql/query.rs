@@ -215,13 +215,35 @@ impl Query {
                 ApiError::bad_input("first", format!("must be between 1 and {MAX_PAGE}")).into(),
             );
         }
-        Ok(
+        let rows =
             notifications::for_caller(ctx_db(ctx), &req.principal, unread_only, first as u64)
-                .await?
-                .into_iter()
-                .map(Notification)
-                .collect(),
-        )
+                .await?;
+        // A notification names a patient: only one the caller may still know
+        // of (one batched verdict for all), and the listing is audited as a
+        // lookup of each.
+        let patients: std::collections::BTreeSet<Uuid> =
+            rows.iter().filter_map(|n| n.patient_id).collect();
+        let visible: std::collections::HashSet<Uuid> = ctx
+            .data_unchecked::<super::loaders::Loaders>()
+            .access
+            .load_many(patients.into_iter().map(|p| (req.principal.clone(), p)))
+            .await?
+            .into_iter()
+            .filter_map(|((_, id), v)| v.access.map(|_| id))
+            .collect();
+        let trail = ctx_trail(ctx)?;
+        Ok(rows
+            .into_iter()
+            .filter(|n| match n.patient_id {
+                None => true,
+                Some(p) if visible.contains(&p) => {
+                    trail.lookup(p);
+                    true
+                }
+                Some(_) => false,
+            })
+            .map(Notification)
+            .collect())
     }
 
     /// Admission information sheets sent to your organisation (a hospital),

@@ -302,7 +302,7 @@ impl NotificationStream {
                     };
                     if let Some(patient) = found.patient_id {
                         match self.watch.access(patient).await {
-                            Ok(Some(_)) => {}
+                            Ok(Some(_)) => self.watch.trail.lookup(patient),
                             Ok(None) => continue,
                             Err(e) => return Some((Err(e.into()), self)),
                         }

@@ -3,9 +3,12 @@
 //! sheet, emergency access opened on a patient of theirs.
 //!
 //! A notification carries the patient's id, a kind and a short text without
-//! clinical content: it is listed outside the patient policy (a member sees
-//! the organisation's notifications), so the text must not say more than "look
-//! at this patient". What it points at is read through the policy as usual.
+//! clinical content: it is addressed to an organisation (every member sees
+//! it) and to no data category, so the text must not say more than "look at
+//! this patient". Listing notifications leaves out those about patients the
+//! caller may no longer know of and records a lookup of each patient named in
+//! the audit log; what a notification points at is read through the policy
+//! as usual.
 //!
 //! Rows are inserted inside the transaction of the change that causes them
 //! ([`create`]); the returned events are published after that commit.
