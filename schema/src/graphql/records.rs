@@ -65,7 +65,7 @@ impl Record {
         })))
     }
 
-    /// Whether the summary shows it today (see [`service::in_force`]).
+    /// Whether the summary shows it today (see [`service::data_in_force`]).
     fn in_force(&self, today: chrono::NaiveDate) -> bool {
         service::data_in_force(self.kind, &self.data, today)
     }

@@ -214,24 +214,6 @@ pub async fn set_status(
     Ok(updated)
 }
 
-/// Loads patients by id. Callers pass only ids they hold a capability for.
-pub async fn by_ids(
-    db: &DatabaseConnection,
-    ids: &[Uuid],
-) -> ApiResult<HashMap<Uuid, patient::Model>> {
-    Ok(patient::Entity::find()
-        .filter(super::id_in(
-            db.get_database_backend(),
-            (patient::Entity, patient::Column::Id),
-            ids,
-        ))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect())
-}
-
 pub async fn identifiers_of(
     db: &DatabaseConnection,
     patient_ids: &[Uuid],

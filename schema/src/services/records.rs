@@ -385,16 +385,6 @@ pub async fn versions(
 
 /// Whether a summary candidate belongs in today's summary (a prescription that
 /// has ended does not).
-pub fn in_force(model: &record::Model, today: NaiveDate) -> ApiResult<bool> {
-    let kind = RecordKind::from_db(&model.kind)?;
-    Ok(match kind.summary_rule() {
-        SummaryRule::WhileCurrent => RecordData::from_json(kind, &model.data)?.is_current(today),
-        SummaryRule::LatestOfSeries => true,
-        SummaryRule::Never => false,
-    })
-}
-
-/// [`in_force`] of a record whose data is parsed already.
 pub fn data_in_force(kind: RecordKind, data: &RecordData, today: NaiveDate) -> bool {
     match kind.summary_rule() {
         SummaryRule::WhileCurrent => data.is_current(today),
