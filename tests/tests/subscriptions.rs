@@ -478,3 +478,28 @@ e2e!(
         assert_eq!(data["notifications"], json!([]));
     }
 );
+
+e2e!(
+    a_websocket_session_ends_when_the_token_expires,
+    |app| async move {
+        let s = scene(app).await;
+        let me = app
+            .ok(&s.doctor, "{ me { member { id } } }", json!({}))
+            .await;
+        let member = uuid::Uuid::parse_str(me["me"]["member"]["id"].as_str().unwrap()).unwrap();
+        // A token that expires in two seconds.
+        let short = signed_token(member, TEST_JWT_SECRET, "renkei", "renkei", 2);
+        let mut ws = app.ws(&short).await;
+        ws.subscribe(EVENTS, json!({ "p": s.patient, "k": [] }))
+            .await;
+        let started = std::time::Instant::now();
+        // Nothing but the end of the connection arrives.
+        while let Some(m) = ws.next_within(Duration::from_secs(8)).await {
+            assert!(matches!(m.1, WsMessage::Complete), "{m:?}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "the connection outlived its token"
+        );
+    }
+);
