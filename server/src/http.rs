@@ -17,8 +17,8 @@ use axum::{
     routing::get,
 };
 use renkei_schema::audit::{AuditTrail, AuditWriter};
-use renkei_schema::graphql::audit_extension::WebSocketSession;
-use renkei_schema::{RenkeiSchema, RequestContext, error::ApiError};
+use renkei_schema::graphql::audit_extension::{WebSocketSession, ensure_codes};
+use renkei_schema::{Principal, RenkeiSchema, RequestContext, error::ApiError};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tower_http::{
@@ -39,6 +39,10 @@ pub struct AppState {
     pub relay: Option<Arc<crate::relay::RelayHealth>>,
     /// Parsed documents of the queries clients send again and again.
     pub queries: Arc<crate::query_cache::QueryCache>,
+    /// The process's event bus (WebSocket sessions end on credential changes).
+    pub events: renkei_schema::events::EventBus,
+    /// The largest WebSocket message accepted (the request body limit).
+    pub max_message_bytes: usize,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -163,15 +167,7 @@ async fn graphql(
         request_id: request_id.clone(),
     });
     let mut response = state.schema.execute(request).await;
-    // Every error carries a code: the few that async-graphql raises during
-    // execution without one (an unknown `_entities` typename) are the
-    // client's input.
-    for error in &mut response.errors {
-        let ext = error.extensions.get_or_insert_with(Default::default);
-        if ext.get("code").is_none() {
-            ext.set("code", "BAD_USER_INPUT");
-        }
-    }
+    ensure_codes(&mut response);
     // No patient data leaves before its audit entries are committed: if they
     // cannot be written, the client gets an error instead of the data.
     let entries = trail.drain(&principal, &request_id);
@@ -212,8 +208,10 @@ async fn graphql_ws(
         .unwrap_or_default();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // The request body limit does not reach WebSocket messages.
+        .max_message_size(state.max_message_bytes)
         .on_upgrade(move |socket| async move {
-            let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel();
+            let (caller_tx, caller_rx) = tokio::sync::oneshot::channel();
             let auth = state.auth.clone();
             let serve = GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
@@ -222,33 +220,88 @@ async fn graphql_ws(
                         .authenticate_until(token.as_deref())
                         .await
                         .map_err(|e| async_graphql::Error::new(e.message()))?;
-                    let _ = expiry_tx.send(caller.expires_at);
                     let mut data = async_graphql::Data::default();
                     data.insert(RequestContext {
-                        principal: caller.principal,
+                        principal: caller.principal.clone(),
                         request_id,
                     });
                     data.insert(WebSocketSession);
+                    let _ = caller_tx.send(caller);
                     Ok(data)
                 })
                 .serve();
-            let expiry = async {
-                match expiry_rx.await {
-                    Ok(Some(at)) => {
-                        let left = at
-                            .duration_since(std::time::SystemTime::now())
-                            .unwrap_or_default();
-                        tokio::time::sleep(left).await;
-                    }
-                    // No expiry (an API key), or the handshake never completed.
-                    _ => std::future::pending::<()>().await,
-                }
-            };
             tokio::select! {
                 _ = serve => {}
-                _ = expiry => tracing::info!("WebSocket closed: the token expired"),
+                why = session_end(&state, caller_rx) => tracing::info!(why, "WebSocket closed"),
             }
         })
+}
+
+/// How long a session whose credentials ended stays open, so that its
+/// subscriptions' `ACCESS_ENDED` reaches the client first.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How long a WebSocket may stay open without `connection_init`.
+const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Completes when a WebSocket session must end, saying why: no
+/// `connection_init` in time, the token expired, or the caller's credentials
+/// no longer hold (a member suspended, a key revoked — here or, through
+/// Redis, on another instance). Until then it waits.
+async fn session_end(
+    state: &AppState,
+    caller: tokio::sync::oneshot::Receiver<crate::auth::Authenticated>,
+) -> &'static str {
+    use renkei_schema::events::HubEvent;
+    use tokio::sync::broadcast::error::RecvError;
+    let caller = match tokio::time::timeout(INIT_TIMEOUT, caller).await {
+        Err(_) => return "no connection_init in time",
+        Ok(Ok(caller)) => caller,
+        // Refused at connection_init: the WebSocket protocol closes it.
+        Ok(Err(_)) => return std::future::pending().await,
+    };
+    let expiry = async {
+        match caller.expires_at {
+            Some(at) => {
+                let left = at
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                tokio::time::sleep(left).await;
+            }
+            // An API key holds until it is revoked.
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(expiry);
+    let mut events = state.events.subscribe();
+    loop {
+        tokio::select! {
+            _ = &mut expiry => return "the token expired",
+            event = events.recv() => {
+                let recheck = match event {
+                    Ok(e) => matches!(
+                        (&*e, &caller.principal),
+                        (HubEvent::MemberChanged { member_id }, Principal::Member { member_id: me, .. }) if member_id == me
+                    ) || matches!(
+                        (&*e, &caller.principal),
+                        (HubEvent::ApiKeyRevoked { api_key_id }, Principal::System { api_key_id: mine, .. }) if api_key_id == mine
+                    ) || matches!(&*e, HubEvent::RelayRecovered),
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return std::future::pending().await,
+                };
+                if recheck
+                    && let Err(ApiError::Unauthenticated(_)) =
+                        renkei_schema::services::members::recheck(&state.db, &caller.principal).await
+                {
+                    // The session's subscriptions see the same event and end
+                    // with ACCESS_ENDED, saying why; let that reach the
+                    // client before the connection goes.
+                    tokio::time::sleep(CLOSE_GRACE).await;
+                    return "the caller's credentials no longer hold";
+                }
+            }
+        }
+    }
 }
 
 /// The bearer token of a `connection_init` payload: `Authorization` (any

@@ -125,6 +125,8 @@ impl Application {
             db: db.clone(),
             relay,
             queries: Default::default(),
+            events,
+            max_message_bytes: config.max_body_bytes,
         };
         let router = http::router(state, config.max_body_bytes);
         let listener = TcpListener::bind(config.listen)

@@ -229,17 +229,22 @@ async fn subscribe(
     health: Arc<RelayHealth>,
 ) {
     let mut backoff = Backoff::new();
-    let mut connected_before = false;
+    // Whether events from other instances may have been missed: after a lost
+    // connection, and after failed attempts at start (the instance served
+    // alone meanwhile).
+    let mut missed = false;
     loop {
         let pubsub = match tokio::time::timeout(TIMEOUT, client.get_async_pubsub()).await {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
                 set(&health.subscriber_up, false, "subscriber", Some(&e));
+                missed = true;
                 backoff.wait().await;
                 continue;
             }
             Err(_) => {
                 health.subscriber_up.store(false, Ordering::Relaxed);
+                missed = true;
                 backoff.wait().await;
                 continue;
             }
@@ -249,22 +254,23 @@ async fn subscribe(
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 set(&health.subscriber_up, false, "subscriber", Some(&e));
+                missed = true;
                 backoff.wait().await;
                 continue;
             }
             Err(_) => {
+                missed = true;
                 backoff.wait().await;
                 continue;
             }
         }
         set(&health.subscriber_up, true, "subscriber", None);
         backoff = Backoff::new();
-        if connected_before {
+        if std::mem::take(&mut missed) {
             // Whatever the others published meanwhile is lost: let caches
             // and subscriptions catch up.
             bus.deliver_local(HubEvent::RelayRecovered);
         }
-        connected_before = true;
         loop {
             tokio::select! {
                 message = stream.next() => {
@@ -285,7 +291,9 @@ async fn subscribe(
                     }
                 }
                 _ = tokio::time::sleep(HEARTBEAT) => {
-                    match tokio::time::timeout(TIMEOUT, sink.ping::<String>()).await {
+                    // A subscribed connection answers PING with an array
+                    // (`["pong", ""]`) under RESP2: any answer means alive.
+                    match tokio::time::timeout(TIMEOUT, sink.ping::<redis::Value>()).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => {
                             set(&health.subscriber_up, false, "subscriber", Some(&e));
@@ -297,6 +305,7 @@ async fn subscribe(
             }
         }
         health.subscriber_up.store(false, Ordering::Relaxed);
+        missed = true;
         tracing::error!("Redis subscriber: connection lost; retrying");
         backoff.wait().await;
     }

@@ -480,6 +480,8 @@ type WsStream =
 pub struct WsClient {
     socket: WsStream,
     next_id: u64,
+    /// The server closed the connection.
+    closed: bool,
 }
 
 /// What the server said about one operation.
@@ -528,7 +530,11 @@ impl TestApp {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).expect("JSON");
                     if v["type"] == "connection_ack" {
-                        return Ok(WsClient { socket, next_id: 0 });
+                        return Ok(WsClient {
+                            socket,
+                            next_id: 0,
+                            closed: false,
+                        });
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -573,9 +579,14 @@ impl WsClient {
         use tokio_tungstenite::tungstenite::Message;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .ok()??;
+            let msg = match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) => {
+                    self.closed = true;
+                    return None;
+                }
+                Ok(Some(msg)) => msg,
+            };
             let Ok(Message::Text(text)) = msg else {
                 continue;
             };
@@ -614,11 +625,21 @@ impl WsClient {
         }
     }
 
-    /// Asserts that nothing arrives for `wait`.
+    /// Asserts that nothing arrives for `wait` — and that the connection is
+    /// still open (a closed socket is not silence).
     pub async fn expect_silence(&mut self, wait: Duration) {
         if let Some(m) = self.next_within(wait).await {
             panic!("expected nothing, got {m:?}");
         }
+        assert!(
+            !self.closed,
+            "expected silence, but the server closed the connection"
+        );
+    }
+
+    /// Whether the server has closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 }
 

@@ -1344,6 +1344,13 @@ e2e!(
             app.ok(token, REPORT, range(None)).await;
             app.ok(token, REPORT, range(Some(&s.hospital))).await;
         }
+        // Working at the coordination centre is not enough: the role must
+        // read the category the statistics are about.
+        let (_, centre_dietitian) = app.member(&app.admin_org.to_string(), "DIETITIAN").await;
+        assert_eq!(
+            code(&app.gql(&centre_dietitian, REPORT, range(None)).await),
+            "FORBIDDEN"
+        );
         // Bad input.
         for (vars, expected) in [
             (json!({ "from": day(app, 0), "to": day(app, -1) }), "to"),

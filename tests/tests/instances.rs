@@ -169,6 +169,25 @@ two_instances!(
     }
 );
 
+two_instances!(an_idle_link_stays_up_and_delivers, |a, b| async move {
+    let s = scene(a).await;
+    let (mut ws, sub) = watch(b, &s.nurse, &s.patient).await;
+    // Longer than the relay's heartbeat: an idle link must not be
+    // mistaken for a dead one (nor subscribers told they missed events).
+    for _ in 0..7 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(a.ready().await["redis"], "ok");
+        assert_eq!(b.ready().await["redis"], "ok");
+    }
+    let record = write_lab(a, &s.doctor, &s.patient, "0.8").await;
+    let body = next_event(ws.next_of(&sub).await);
+    assert_eq!(
+        body["data"]["patientEvents"]["subjectId"],
+        record.as_str(),
+        "{body}"
+    );
+});
+
 two_instances!(
     a_consent_withdrawal_on_one_instance_stops_delivery_on_the_other,
     |a, b| async move {

@@ -52,12 +52,24 @@ impl Extension for OperationAudit {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let request = if ctx.data_opt::<WebSocketSession>().is_some() {
-            request.data(self.trail.clone())
-        } else {
-            request
-        };
-        next.run(ctx, request).await
+        if ctx.data_opt::<WebSocketSession>().is_none() {
+            return next.run(ctx, request).await;
+        }
+        // A WebSocket session authenticated once, at `connection_init`; each
+        // operation checks that the credentials still hold (a member
+        // suspended, a key revoked since), from the database.
+        if let (Some(caller), Some(db)) = (
+            ctx.data_opt::<RequestContext>(),
+            ctx.data_opt::<sea_orm::DatabaseConnection>(),
+        ) && let Err(e) = crate::services::members::recheck(db, &caller.principal).await
+        {
+            let mut error = ServerError::new(e.message(), None);
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", e.code());
+            error.extensions = Some(ext);
+            return Err(error);
+        }
+        next.run(ctx, request.data(self.trail.clone())).await
     }
 
     fn subscribe<'s>(
@@ -82,7 +94,11 @@ impl Extension for OperationAudit {
                 let writer = writer.clone();
                 async move {
                     match writer.append(entries).await {
-                        Ok(()) => response,
+                        Ok(()) => {
+                            let mut response = response;
+                            ensure_codes(&mut response);
+                            response
+                        }
                         Err(e) => {
                             tracing::error!(error = ?e, "audit entries of a WebSocket response could not be written; response withheld");
                             let mut error = ServerError::new(
@@ -98,5 +114,17 @@ impl Extension for OperationAudit {
                 }
             })
             .boxed()
+    }
+}
+
+/// Every error carries a code, over WebSocket as over HTTP: the few that
+/// async-graphql raises during execution without one (an unknown
+/// `_entities` typename) are the client's input.
+pub fn ensure_codes(response: &mut Response) {
+    for error in &mut response.errors {
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_USER_INPUT");
+        }
     }
 }

@@ -491,6 +491,9 @@ pub(crate) async fn thread_by_id(
     Ok(Some(LiaisonThread { model, access }))
 }
 
+/// The fewest candidate threads the inbox reads per round.
+const SCAN_MIN: u64 = 50;
+
 /// `Query.liaisonInbox`: threads with messages the caller's organisation has
 /// not read, across its patients, most recently active first. Candidates
 /// come a page at a time from one query; their patients pass the policy in
@@ -510,10 +513,18 @@ pub(crate) async fn inbox(
     let mut scan_from = after;
     let mut edges: Vec<Edge<String, LiaisonThread, EmptyFields>> = Vec::new();
     let mut has_next = false;
-    // Each round reads one page of candidates and evaluates their patients at
-    // once; more rounds only when the policy left some out.
+    // A role without the category reads no thread: nothing to scan.
+    if ctx_policy(ctx).role_level(&ctx_request(ctx)?.principal, CATEGORY)
+        == crate::domain::AccessLevel::None
+    {
+        return Ok(Connection::new(after.is_some(), false));
+    }
+    // Each round reads a page of candidates (at least SCAN_MIN, so that a
+    // caller the policy leaves out of many threads does not walk them a few
+    // at a time) and evaluates their patients at once; more rounds only when
+    // the policy left some out.
     loop {
-        let want = first - edges.len() as u64;
+        let want = (first - edges.len() as u64).max(SCAN_MIN);
         let (rows, more) = service::inbox_candidates(db, org, today, scan_from, want).await?;
         let patients: BTreeSet<Uuid> = rows.iter().map(|t| t.patient_id).collect();
         let verdicts =
@@ -529,10 +540,16 @@ pub(crate) async fn inbox(
             }
         }
         scan_from = rows.last().map(ThreadCursor::of);
+        let mut beyond_page = false;
         for model in rows {
             let Some(access) = readable.get(&model.patient_id) else {
                 continue;
             };
+            if edges.len() as u64 >= first {
+                // A readable thread past this page: there is a next one.
+                beyond_page = true;
+                break;
+            }
             // Records the read of the patient's liaison messages.
             gate(ctx, access, CATEGORY)?;
             edges.push(Edge::new(
@@ -542,6 +559,10 @@ pub(crate) async fn inbox(
                     access: access.clone(),
                 },
             ));
+        }
+        if beyond_page {
+            has_next = true;
+            break;
         }
         if edges.len() as u64 >= first {
             has_next = more;

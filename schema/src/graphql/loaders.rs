@@ -6,7 +6,7 @@
 //! Patient data is never cached: those loaders batch but never serve a row
 //! across requests. The directory — organisations and members, which change
 //! rarely and only through administrators — is cached for a short time
-//! ([`TtlCache`]): a summary names the care team's organisations and members,
+//! ([`Cached`]): a summary names the care team's organisations and members,
 //! and authentication reads the caller's member row, on every request. A
 //! change on this instance clears the cache at once; other instances clear
 //! theirs on the [`HubEvent::MemberChanged`](crate::events::HubEvent) event
@@ -15,9 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use std::borrow::Cow;
-
-use async_graphql::dataloader::{CacheFactory, CacheStorage, DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -30,10 +28,10 @@ use crate::services::{care_team, members, organizations, patients};
 use entities::{care_team_membership, member, organization, patient_identifier};
 
 /// The member loader, shared with authentication.
-pub type MemberDataLoader = DataLoader<MemberLoader, TtlCache>;
+pub type MemberDataLoader = Cached<MemberLoader>;
 
 pub struct Loaders {
-    pub organization: DataLoader<OrganizationLoader, TtlCache>,
+    pub organization: Cached<OrganizationLoader>,
     pub capabilities: DataLoader<CapabilityLoader>,
     pub member: Arc<MemberDataLoader>,
     pub org_members: DataLoader<OrgMembersLoader>,
@@ -60,19 +58,10 @@ impl Loaders {
         ) -> DataLoader<L> {
             DataLoader::new(l, tokio::spawn).delay(window)
         }
-        let cached = TtlCache::new(directory_ttl);
         Loaders {
-            organization: DataLoader::with_cache(
-                OrganizationLoader(db.clone()),
-                tokio::spawn,
-                cached,
-            )
-            .delay(window),
+            organization: Cached::new(OrganizationLoader(db.clone()), window, directory_ttl),
             capabilities: dl(CapabilityLoader(db.clone()), window),
-            member: Arc::new(
-                DataLoader::with_cache(MemberLoader(db.clone()), tokio::spawn, cached)
-                    .delay(window),
-            ),
+            member: Arc::new(Cached::new(MemberLoader(db.clone()), window, directory_ttl)),
             org_members: dl(OrgMembersLoader(db.clone()), window),
             identifiers: dl(IdentifiersLoader(db.clone()), window),
             care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone()), window),
@@ -202,8 +191,8 @@ impl Loaders {
     /// Forgets the cached directory (organisations and members), after a
     /// change here or on another instance.
     pub fn forget_directory(&self) {
-        self.member.clear::<Uuid>();
-        self.organization.clear::<Uuid>();
+        self.member.clear();
+        self.organization.clear();
     }
 }
 
@@ -220,76 +209,74 @@ pub async fn member_principal(
     members::principal_of(&m)
 }
 
-/// A DataLoader cache whose entries expire `ttl` after they were stored, and
-/// which is simply emptied when it holds [`TTL_CACHE_MAX`] entries.
-#[derive(Clone, Copy)]
-pub struct TtlCache {
+/// A loader of directory rows that keeps what it loaded for `ttl`: loads
+/// still batch through the DataLoader; hits return at once.
+///
+/// Clearing is exact: a load that was already reading the database when the
+/// cache was cleared (a member suspended meanwhile) does not put its possibly
+/// stale row back — every load notes the cache's epoch before it reads, and
+/// stores only if no clear happened since.
+pub struct Cached<L: Loader<Uuid, Error = ApiError>> {
+    loader: DataLoader<L>,
     ttl: std::time::Duration,
+    state: std::sync::Mutex<CacheState<L::Value>>,
+}
+
+struct CacheState<V> {
+    epoch: u64,
+    entries: HashMap<Uuid, (V, std::time::Instant)>,
 }
 
 /// Bounds a directory cache's memory; a region has a few thousand members.
-const TTL_CACHE_MAX: usize = 50_000;
+const CACHE_MAX: usize = 50_000;
 
-impl TtlCache {
-    pub fn new(ttl: std::time::Duration) -> Self {
-        TtlCache { ttl }
-    }
-}
-
-impl CacheFactory for TtlCache {
-    fn create<K, V>(&self) -> Box<dyn CacheStorage<Key = K, Value = V>>
-    where
-        K: Send + Sync + Clone + Eq + std::hash::Hash + 'static,
-        V: Send + Sync + Clone + 'static,
-    {
-        Box::new(TtlStorage {
-            ttl: self.ttl,
-            entries: HashMap::new(),
-        })
-    }
-}
-
-struct TtlStorage<K, V> {
-    ttl: std::time::Duration,
-    entries: HashMap<K, (V, std::time::Instant)>,
-}
-
-impl<K, V> CacheStorage for TtlStorage<K, V>
-where
-    K: Send + Sync + Clone + Eq + std::hash::Hash + 'static,
-    V: Send + Sync + Clone + 'static,
-{
-    type Key = K;
-    type Value = V;
-
-    fn get(&mut self, key: &K) -> Option<&V> {
-        let fresh = self.entries.get(key)?.1.elapsed() < self.ttl;
-        if !fresh {
-            self.entries.remove(key);
-            return None;
+impl<L: Loader<Uuid, Error = ApiError>> Cached<L> {
+    fn new(loader: L, window: std::time::Duration, ttl: std::time::Duration) -> Self {
+        Cached {
+            loader: DataLoader::new(loader, tokio::spawn).delay(window),
+            ttl,
+            state: std::sync::Mutex::new(CacheState {
+                epoch: 0,
+                entries: HashMap::new(),
+            }),
         }
-        self.entries.get(key).map(|(v, _)| v)
     }
 
-    fn insert(&mut self, key: Cow<'_, K>, val: Cow<'_, V>) {
-        if self.entries.len() >= TTL_CACHE_MAX {
-            self.entries.clear();
+    pub async fn load_one(&self, id: Uuid) -> Result<Option<L::Value>, ApiError> {
+        let epoch = {
+            let state = self.lock();
+            if let Some((value, at)) = state.entries.get(&id)
+                && at.elapsed() < self.ttl
+            {
+                return Ok(Some(value.clone()));
+            }
+            state.epoch
+        };
+        let loaded = self.loader.load_one(id).await?;
+        if let Some(value) = &loaded {
+            let mut state = self.lock();
+            if state.epoch == epoch {
+                if state.entries.len() >= CACHE_MAX {
+                    state.entries.clear();
+                }
+                state
+                    .entries
+                    .insert(id, (value.clone(), std::time::Instant::now()));
+            }
         }
-        self.entries.insert(
-            key.into_owned(),
-            (val.into_owned(), std::time::Instant::now()),
-        );
+        Ok(loaded)
     }
 
-    fn remove(&mut self, key: &K) {
-        self.entries.remove(key);
+    /// Forgets everything, and whatever loads in flight would have stored.
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.epoch += 1;
+        state.entries.clear();
     }
 
-    fn clear(&mut self) {
-        self.entries.clear();
-    }
-
-    fn iter(&self) -> Box<dyn Iterator<Item = (&'_ K, &'_ V)> + '_> {
-        Box::new(self.entries.iter().map(|(k, (v, _))| (k, v)))
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<L::Value>> {
+        // Each critical section is a lookup, an insert or a clear: a panic
+        // elsewhere cannot leave the map half-changed.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -146,23 +146,49 @@ impl Watch {
             .and_then(|v| v.access))
     }
 
-    /// `Err(why)` when the calling member has been suspended (or removed).
+    /// `Err(why)` when the caller's credentials no longer hold: the member
+    /// suspended (or removed), the API key revoked.
     async fn caller_still_active(&self) -> Result<(), ApiError> {
-        if let Principal::Member { member_id, .. } = &self.principal {
-            members::principal_for(&self.db, *member_id)
-                .await
-                .map_err(|e| match e {
-                    ApiError::Unauthenticated(why) => {
-                        ApiError::AccessEnded(format!("delivery stopped: {why}"))
-                    }
-                    other => other,
-                })?;
-        }
-        Ok(())
+        members::recheck(&self.db, &self.principal)
+            .await
+            .map_err(|e| match e {
+                ApiError::Unauthenticated(why) => {
+                    ApiError::AccessEnded(format!("delivery stopped: {why}"))
+                }
+                other => other,
+            })
     }
 
-    fn is_me(&self, member: Uuid) -> bool {
-        matches!(&self.principal, Principal::Member { member_id, .. } if *member_id == member)
+    /// Whether an event says that the caller's own credentials changed.
+    fn is_about_me(&self, event: &HubEvent) -> bool {
+        match (event, &self.principal) {
+            (HubEvent::MemberChanged { member_id }, Principal::Member { member_id: me, .. }) => {
+                member_id == me
+            }
+            (
+                HubEvent::ApiKeyRevoked { api_key_id },
+                Principal::System {
+                    api_key_id: mine, ..
+                },
+            ) => api_key_id == mine,
+            _ => false,
+        }
+    }
+
+    /// Rules on top of the policy that some subjects carry: a liaison
+    /// message is only for the organisations its thread is addressed to.
+    async fn addressed_to_me(&self, event: &PatientEvent) -> Result<bool, ApiError> {
+        match event.kind {
+            PatientEventKind::MessagePosted => {
+                crate::services::liaison::message_addressed_to(
+                    &self.db,
+                    event.subject_id,
+                    self.principal.organization_id(),
+                )
+                .await
+            }
+            _ => Ok(true),
+        }
     }
 }
 
@@ -212,9 +238,7 @@ impl PatientStream {
                 HubEvent::AccessChanged { patient_id } if *patient_id == self.patient_id => {
                     Recheck::AccessOnly
                 }
-                HubEvent::MemberChanged { member_id } if self.watch.is_me(*member_id) => {
-                    Recheck::AccessOnly
-                }
+                e if self.watch.is_about_me(e) => Recheck::AccessOnly,
                 HubEvent::RelayRecovered => Recheck::Missed,
                 _ => continue,
             };
@@ -249,6 +273,11 @@ impl PatientStream {
             if !access.may_read(event.category) {
                 // Not for this caller's eyes; not even that it happened.
                 continue;
+            }
+            match self.watch.addressed_to_me(&event).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => return Some((Err(e.into()), self)),
             }
             self.watch.trail.read(event.patient_id, event.category);
             return Some((Ok(PatientEventObject(event)), self));
@@ -309,7 +338,7 @@ impl NotificationStream {
                     }
                     return Some((Ok(Notification(found)), self));
                 }
-                HubEvent::MemberChanged { member_id } if self.watch.is_me(*member_id) => {
+                e if self.watch.is_about_me(e) => {
                     if let Err(e) = self.watch.caller_still_active().await {
                         self.ended = true;
                         return Some((Err(e.into()), self));

@@ -37,7 +37,7 @@ use uuid::Uuid;
 pub use matrix::{EMERGENCY_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix};
 
 use crate::clock::SharedClock;
-use crate::domain::{AccessLevel, ConsentScope, DataCategory, Profession};
+use crate::domain::{AccessLevel, ConsentScope, DataCategory, OrganizationKind, Profession};
 use crate::error::{ApiError, ApiResult};
 use crate::principal::Principal;
 use entities::{care_team_membership, consent, emergency_grant, patient};
@@ -155,6 +155,22 @@ impl PatientAccess {
         )))
     }
 
+    /// Permission to answer what was addressed to the caller's organisation
+    /// (an invitation to a discharge conference): it needs to read the
+    /// category and a care relationship, not to write it — the invitation is
+    /// what authorises the answer. Emergency access never answers.
+    pub fn require_answer(&self, category: DataCategory) -> ApiResult<()> {
+        self.require_relationship()?;
+        if self.may_read(category) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "you may not answer: {}",
+                self.grant(category).reason.explain(category)
+            )))
+        }
+    }
+
     /// Permission for acts that need a care relationship (linking a local ID).
     pub fn require_relationship(&self) -> ApiResult<()> {
         if self.care_relationship {
@@ -195,6 +211,35 @@ pub fn may_link_identifier_for(principal: &Principal, organization_id: Uuid) -> 
     }
 }
 
+/// Proof that the caller may read statistics over patients (counts, no
+/// identities) for a scope: one organisation, or the region (`None`).
+#[derive(Clone, Copy, Debug)]
+pub struct StatisticsAccess {
+    organization: Option<Uuid>,
+}
+
+impl StatisticsAccess {
+    /// The organisation reported on; `None`: the region.
+    pub fn organization(&self) -> Option<Uuid> {
+        self.organization
+    }
+
+    /// The same as [`StatisticsAccess::organization`], for reports about hospitals.
+    pub fn hospital(&self) -> Option<Uuid> {
+        self.organization
+    }
+}
+
+/// Professions that oversee the region's coordination programme.
+const REGIONAL_PROFESSIONS: &[Profession] =
+    &[Profession::NetworkAdministrator, Profession::MunicipalStaff];
+/// Organisations that run and evaluate it: the coordination support centre
+/// and the municipalities (在宅医療・介護連携推進事業).
+const REGIONAL_KINDS: &[OrganizationKind] = &[
+    OrganizationKind::CoordinationCenter,
+    OrganizationKind::Municipality,
+];
+
 /// Proof that the caller may open emergency access.
 #[derive(Clone, Copy, Debug)]
 pub struct EmergencyOpener {
@@ -220,6 +265,44 @@ impl Policy {
                 "registering patients needs write access to IDENTITY, which your profession (or system) lacks".into(),
             ))
         }
+    }
+
+    /// Statistics about `category` (counts over patients, no identities)
+    /// for one organisation or, with `None`, the region:
+    /// - the region, or any organisation: network administrators and
+    ///   municipal staff, and members or systems of the coordination centre
+    ///   or a municipality whose role (or key) may read `category`;
+    /// - one's own organisation: members and systems whose role (or key) may
+    ///   read `category` (a hospital's discharge nurse or MSW).
+    ///
+    /// `caller_kind` is the kind of the caller's organisation.
+    pub fn require_statistics(
+        &self,
+        principal: &Principal,
+        caller_kind: Option<OrganizationKind>,
+        category: DataCategory,
+        subject: Option<Uuid>,
+    ) -> ApiResult<StatisticsAccess> {
+        let reads = self.role_level(principal, category) >= AccessLevel::Read;
+        let regional = principal
+            .profession()
+            .is_some_and(|p| REGIONAL_PROFESSIONS.contains(&p))
+            || (reads && caller_kind.is_some_and(|k| REGIONAL_KINDS.contains(&k)));
+        let own = subject == Some(principal.organization_id());
+        if regional || (own && reads) {
+            return Ok(StatisticsAccess {
+                organization: subject,
+            });
+        }
+        Err(ApiError::Forbidden(match subject {
+            None => format!(
+                "statistics of the region are for network administrators, municipal staff, and the coordination centre's and municipalities' members who may read {category}"
+            ),
+            Some(_) if own => format!(
+                "your profession (or system permissions) does not include {category}, which these statistics are about"
+            ),
+            Some(_) => "you may read these statistics for your own organisation only".into(),
+        }))
     }
 
     pub fn require_emergency_opener(&self, principal: &Principal) -> ApiResult<EmergencyOpener> {

@@ -144,6 +144,10 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
 pub struct ApiKeyCache {
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    /// Bumped (under the lock) by every forget and clear: a verification
+    /// that started before one does not store its result, so a key revoked
+    /// while it was being verified is not cached as valid.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Bounds the cache's memory: past this many live keys it is simply cleared.
@@ -154,6 +158,7 @@ impl ApiKeyCache {
         ApiKeyCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -164,23 +169,30 @@ impl ApiKeyCache {
         {
             return Ok(principal.clone());
         }
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
         let principal = authenticate(db, token).await?;
         let mut entries = self.lock();
-        if entries.len() >= CACHE_MAX {
-            entries.clear();
+        if self.epoch.load(std::sync::atomic::Ordering::SeqCst) == epoch {
+            if entries.len() >= CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(digest, (principal.clone(), Instant::now()));
         }
-        entries.insert(digest, (principal.clone(), Instant::now()));
         Ok(principal)
     }
 
     /// Forgets every key (after missed revocations).
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut entries = self.lock();
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.clear();
     }
 
     /// Forgets a revoked key.
     pub fn forget(&self, api_key_id: Uuid) {
-        self.lock().retain(
+        let mut entries = self.lock();
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.retain(
             |_, (p, _)| !matches!(p, Principal::System { api_key_id: id, .. } if *id == api_key_id),
         );
     }

@@ -88,7 +88,9 @@ pub async fn open(
         patient_id,
         kind: PatientEventKind::EmergencyAccessOpened,
         subject_id: grant.id,
-        category: DataCategory::EmergencyInformation,
+        // Who opened emergency access is the patient's access history, not
+        // emergency information: other break-the-glass readers do not learn it.
+        category: DataCategory::AccessHistory,
         organization_id: opener.organization_id,
         occurred_at: now,
     }));

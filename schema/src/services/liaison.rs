@@ -295,6 +295,31 @@ pub async fn require_addressed(
     }
 }
 
+/// Whether `organization` may learn of a message: the addressing rule of its
+/// thread (for events about it, which carry only the message's id). `false`
+/// for a message that does not exist.
+pub async fn message_addressed_to(
+    db: &DatabaseConnection,
+    message_id: Uuid,
+    organization: Uuid,
+) -> ApiResult<bool> {
+    let Some(message) = liaison_message::Entity::find_by_id(message_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let Some(thread) = liaison_thread::Entity::find_by_id(message.thread_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    Ok(thread.whole_care_team
+        || thread.created_by_organization_id == organization
+        || addressees(db, thread.id).await?.contains(&organization))
+}
+
 /// The addressing rule as SQL over `liaison_threads`: whole team, started by
 /// `organization`, or addressed to it.
 pub fn visible_to(organization: Uuid) -> Condition {

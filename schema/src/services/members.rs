@@ -110,6 +110,27 @@ pub async fn principal_for(db: &DatabaseConnection, member_id: Uuid) -> ApiResul
     principal_of(&m)
 }
 
+/// Whether an authenticated caller still holds: the member still registered
+/// and active, the API key not revoked — read from the database, past every
+/// cache. For long-lived sessions (WebSocket), which authenticated once.
+pub async fn recheck(db: &DatabaseConnection, principal: &Principal) -> ApiResult<()> {
+    match principal {
+        Principal::Member { member_id, .. } => principal_for(db, *member_id).await.map(|_| ()),
+        Principal::System { api_key_id, .. } => {
+            match entities::api_key::Entity::find_by_id(*api_key_id)
+                .one(db)
+                .await?
+            {
+                Some(key) if key.revoked_at.is_none() => Ok(()),
+                Some(_) => Err(ApiError::Unauthenticated(
+                    "the API key has been revoked".into(),
+                )),
+                None => Err(ApiError::Unauthenticated("the API key is not valid".into())),
+            }
+        }
+    }
+}
+
 /// The principal a member acts as; `UNAUTHENTICATED` while suspended.
 pub fn principal_of(m: &member::Model) -> ApiResult<Principal> {
     if MemberStatus::from_db(&m.status)? != MemberStatus::Active {

@@ -259,17 +259,8 @@ pub async fn answer(
                 "your organisation is not invited to this discharge conference".into(),
             )
         })?;
-    // Answering an invitation is what the invitation asks of the
-    // organisation: it needs to read the conference (and a care
-    // relationship), not to write admission and discharge records — a
-    // pharmacy or a care-service provider answers too.
-    access.require_relationship()?;
-    if !access.may_read(CATEGORY) {
-        return Err(ApiError::Forbidden(format!(
-            "you may not answer: {}",
-            access.grant(CATEGORY).reason.explain(CATEGORY)
-        )));
-    }
+    // A pharmacy or a care-service provider answers too: see the policy.
+    access.require_answer(CATEGORY)?;
     let now = policy.clock.now();
     require_open(&conference, now)?;
     let response = if answer.accept {

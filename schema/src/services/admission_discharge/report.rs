@@ -25,8 +25,8 @@ use uuid::Uuid;
 use super::CATEGORY;
 use super::notices::{DischargeNoticeStatus, LeadTimeBucket};
 use super::sheets::AdmissionSheetStatus;
-use crate::domain::{AccessLevel, OrganizationKind, Profession};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::OrganizationKind;
+use crate::error::ApiResult;
 use crate::policy::Policy;
 use crate::principal::Principal;
 use entities::{admission_sheet, discharge_notice, organization};
@@ -35,68 +35,27 @@ use entities::{admission_sheet, discharge_notice, organization};
 /// comparison, bounded so one request cannot scan the region's whole history.
 pub const MAX_PERIOD_DAYS: i64 = 3 * 366;
 
-/// Proof that the caller may run the report for its scope; only
-/// [`require_report_access`] makes one.
-#[derive(Clone, Copy, Debug)]
-pub struct ReportAccess {
-    hospital: Option<Uuid>,
-}
+/// Proof that the caller may run the report for its scope (see
+/// [`Policy::require_statistics`]).
+pub type ReportAccess = crate::policy::StatisticsAccess;
 
-impl ReportAccess {
-    /// The hospital reported on; `None`: the region.
-    pub fn hospital(&self) -> Option<Uuid> {
-        self.hospital
-    }
-}
-
-/// Professions that oversee the region's coordination.
-const REGIONAL_PROFESSIONS: &[Profession] =
-    &[Profession::NetworkAdministrator, Profession::MunicipalStaff];
-/// Organisations that oversee it: the coordination support centre that runs
-/// the network and the municipalities that fund the programme.
-const REGIONAL_KINDS: &[OrganizationKind] = &[
-    OrganizationKind::CoordinationCenter,
-    OrganizationKind::Municipality,
-];
-
-/// Who may run the report:
-/// - for the region, or any hospital: network administrators, municipal
-///   staff, and any member or system of the coordination centre or a
-///   municipality — the bodies that run and evaluate the programme;
-/// - for one's own organisation: its members and systems whose role may
-///   read ADMISSION_DISCHARGE (a hospital's discharge nurse or MSW).
-///
-/// Everyone else is refused with `FORBIDDEN`.
+/// Who may run the report is the policy's rule on regional statistics
+/// ([`Policy::require_statistics`], about ADMISSION_DISCHARGE); this reads
+/// the caller's organisation kind for it.
 pub async fn require_report_access(
     db: &DatabaseConnection,
     policy: &Policy,
     principal: &Principal,
     hospital: Option<Uuid>,
 ) -> ApiResult<ReportAccess> {
-    let own = principal.organization_id();
-    let regional = match principal.profession() {
-        Some(p) if REGIONAL_PROFESSIONS.contains(&p) => true,
-        _ => {
-            let org = organization::Entity::find_by_id(own).one(db).await?;
-            match org {
-                Some(o) => REGIONAL_KINDS.contains(&OrganizationKind::from_db(&o.kind)?),
-                None => false,
-            }
-        }
+    let kind = match organization::Entity::find_by_id(principal.organization_id())
+        .one(db)
+        .await?
+    {
+        Some(o) => Some(OrganizationKind::from_db(&o.kind)?),
+        None => None,
     };
-    if regional {
-        return Ok(ReportAccess { hospital });
-    }
-    if hospital == Some(own) && policy.role_level(principal, CATEGORY) >= AccessLevel::Read {
-        return Ok(ReportAccess { hospital });
-    }
-    Err(ApiError::Forbidden(match hospital {
-        None => "the region's discharge lead-time report is for network administrators, municipal staff and the coordination centre".into(),
-        Some(h) if h == own => format!(
-            "your profession (or system permissions) does not include {CATEGORY}, which the report is about"
-        ),
-        Some(_) => "you may run the discharge lead-time report for your own organisation only".into(),
-    }))
+    policy.require_statistics(principal, kind, CATEGORY, hospital)
 }
 
 /// The report's numbers.
@@ -150,7 +109,7 @@ pub async fn lead_times(
                         .add(in_period(discharge_notice::Column::PlannedDischargeOn)),
                 ),
         );
-    if let Some(h) = access.hospital {
+    if let Some(h) = access.hospital() {
         q = q.filter(discharge_notice::Column::HospitalOrganizationId.eq(h));
     }
     let rows: Vec<(NaiveDate, NaiveDate, Option<NaiveDate>)> = q.into_tuple().all(db).await?;
@@ -177,7 +136,7 @@ pub async fn lead_times(
         .filter(admission_sheet::Column::Status.ne(AdmissionSheetStatus::Draft.as_str()))
         .filter(admission_sheet::Column::AdmittedOn.gte(from))
         .filter(admission_sheet::Column::AdmittedOn.lte(to));
-    if let Some(h) = access.hospital {
+    if let Some(h) = access.hospital() {
         sheets = sheets.filter(admission_sheet::Column::HospitalOrganizationId.eq(h));
     }
     let sheets: Vec<(Uuid, Uuid, Uuid, NaiveDate)> = sheets.into_tuple().all(db).await?;
@@ -192,7 +151,7 @@ pub async fn lead_times(
         .filter(discharge_notice::Column::Status.ne(DischargeNoticeStatus::Cancelled.as_str()))
         .filter(discharge_notice::Column::AdmittedOn.gte(from))
         .filter(discharge_notice::Column::AdmittedOn.lte(to));
-    if let Some(h) = access.hospital {
+    if let Some(h) = access.hospital() {
         notices = notices.filter(discharge_notice::Column::HospitalOrganizationId.eq(h));
     }
     let notices: Vec<(Option<Uuid>, Uuid, Uuid, NaiveDate)> = notices.into_tuple().all(db).await?;
@@ -208,7 +167,7 @@ pub async fn lead_times(
     Ok(LeadTimeReport {
         from,
         to,
-        hospital: access.hospital,
+        hospital: access.hospital(),
         total: rows.len() as u64,
         buckets,
         measured_on_actual_day,
