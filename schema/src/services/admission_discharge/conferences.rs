@@ -271,12 +271,37 @@ pub async fn answer(
     let (member, _) = author(&stamp.principal);
     let entry = stamp.write(conference.patient_id, &[CATEGORY]);
     let txn = crate::services::begin_write(db).await?;
-    let mut a: discharge_conference_invitation::ActiveModel = invitation.into();
-    a.response = Set(response.as_str().into());
-    a.responded_by_member = Set(member);
-    a.responded_at = Set(Some(now));
-    a.comment = Set(answer.comment);
-    sea_orm::ActiveModelTrait::update(a, &txn).await?;
+    // The conference was checked open before the transaction; the update is
+    // guarded again so that an answer racing a cancellation (or the start)
+    // is refused instead of recorded on a conference that is off.
+    let still_open = discharge_conference::Entity::find()
+        .select_only()
+        .column(discharge_conference::Column::Id)
+        .filter(discharge_conference::Column::Id.eq(conference.id))
+        .filter(
+            discharge_conference::Column::Status.eq(DischargeConferenceStatus::Proposed.as_str()),
+        )
+        .filter(discharge_conference::Column::StartsAt.gt(now))
+        .into_query();
+    let result = discharge_conference_invitation::Entity::update_many()
+        .set(discharge_conference_invitation::ActiveModel {
+            response: Set(response.as_str().into()),
+            responded_by_member: Set(member),
+            responded_at: Set(Some(now)),
+            comment: Set(answer.comment),
+            ..Default::default()
+        })
+        .filter(discharge_conference_invitation::Column::ConferenceId.in_subquery(still_open))
+        .filter(
+            discharge_conference_invitation::Column::OrganizationId.eq(invitation.organization_id),
+        )
+        .exec(&txn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(ApiError::Conflict(
+            "the discharge conference was cancelled or began at the same moment".into(),
+        ));
+    }
     let events = notifications::create(
         &txn,
         now,
