@@ -577,3 +577,67 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    diagnoses_and_medications_typed_on_the_sheet_need_write_access_to_those_categories,
+    |app| async move {
+        let s = scene(app).await;
+        // A care manager may write the sheet but only read CONDITIONS and
+        // MEDICATIONS: hand-typed diagnoses or medications would be read back
+        // under those categories, so they are refused.
+        let office = app
+            .organization("HOME_CARE_SUPPORT_OFFICE", "こぶし居宅介護支援事業所")
+            .await;
+        let (_, care_manager) = app.member(&office, "CARE_MANAGER").await;
+        app.ok(
+            &s.doctor,
+            ADD,
+            json!({ "i": { "patientId": s.patient, "organizationId": office, "role": "CARE_MANAGER" } }),
+        )
+        .await;
+        let input = |data: Value| {
+            json!({ "i": { "patientId": s.patient, "sourceRecordId": "CM-EI",
+                            "effectiveAt": "2026-01-21T02:00:00Z", "data": data } })
+        };
+        let mut data = sheet_data("山田 花子");
+        let body = app.gql(&care_manager, SHEET, input(data.clone())).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("CONDITIONS"),
+            "{body}"
+        );
+        data["diagnoses"] = json!([]);
+        let body = app.gql(&care_manager, SHEET, input(data.clone())).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("MEDICATIONS"),
+            "{body}"
+        );
+        data["medications"] = json!([]);
+        let written = app.ok(&care_manager, SHEET, input(data)).await;
+        assert_eq!(written["recordEmergencyInformation"]["outcome"], "CREATED");
+
+        // The physician may; the write's audit entry names every category
+        // written.
+        register_sheet(app, &s.doctor, &s.patient, "山田 花子").await;
+        let log = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p, action: WRITE }, first: 100) { edges { node { categories } } } }",
+                json!({ "p": s.patient }),
+            )
+            .await;
+        let edges = log["auditLog"]["edges"].as_array().unwrap();
+        assert!(
+            edges.iter().any(|e| e["node"]["categories"]
+                == json!(["CONDITIONS", "MEDICATIONS", "EMERGENCY_INFORMATION"])),
+            "{log}"
+        );
+    }
+);

@@ -620,3 +620,87 @@ e2e!(
         bystander.expect_silence(Duration::from_millis(700)).await;
     }
 );
+
+e2e!(
+    a_notification_is_shown_only_to_callers_who_may_read_its_category,
+    |app| async move {
+        let s = scene(app).await;
+        // A dentist of the clinic may not read ADMISSION_DISCHARGE; the
+        // clinic's physician may. A discharge notice notifies the clinic.
+        let (_, dentist) = app.member(&s.clinic, "DENTIST").await;
+        let hospital = app.organization("HOSPITAL", "購読病院").await;
+        let (_, msw) = app.member(&hospital, "MEDICAL_SOCIAL_WORKER").await;
+        app.ok(
+            &s.doctor,
+            ADD,
+            json!({ "i": { "patientId": s.patient, "organizationId": hospital, "role": "HOSPITAL" } }),
+        )
+        .await;
+        let mut doctor_ws = app.ws(&s.doctor).await;
+        let doctor_sub = doctor_ws.subscribe(NOTIFICATIONS, json!({})).await;
+        let mut dentist_ws = app.ws(&dentist).await;
+        dentist_ws.subscribe(NOTIFICATIONS, json!({})).await;
+        doctor_ws.expect_silence(Duration::from_millis(300)).await;
+
+        let today = app.clock.today();
+        let sent = app
+            .ok(
+                &msw,
+                "mutation($i: SendDischargeNoticeInput!) { sendDischargeNotice(input: $i) { id } }",
+                json!({ "i": {
+                    "patientId": s.patient,
+                    "admittedOn": (today - chrono::Duration::days(3)).to_string(),
+                    "plannedDischargeOn": (today + chrono::Duration::days(7)).to_string(),
+                    "needsAtHome": "インスリン自己注射の見守り",
+                    "criteria": ["INSULIN"],
+                } }),
+            )
+            .await;
+        let notice = sent["sendDischargeNotice"]["id"].clone();
+
+        // Streamed to the physician, not to the dentist.
+        let (id, msg) = doctor_ws.next().await;
+        assert_eq!(id, doctor_sub);
+        let n = payload(msg)["data"]["notifications"].clone();
+        assert_eq!(n["kind"], "DISCHARGE_NOTICE");
+        assert_eq!(n["subjectId"], notice);
+        dentist_ws.expect_silence(Duration::from_millis(500)).await;
+
+        // Listed for the physician, and audited as a read of the category.
+        let list = "{ notifications { id kind subjectId } }";
+        let before = reads_of(app, &s.patient).await.len();
+        let data = app.ok(&s.doctor, list, json!({})).await;
+        let shown = data["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["subjectId"] == notice)
+            .expect("the physician sees the notice's notification")
+            .clone();
+        let entries = reads_of(app, &s.patient).await;
+        assert!(
+            entries[..entries.len() - before]
+                .iter()
+                .any(|e| e["action"] == "READ"
+                    && e["categories"] == json!(["ADMISSION_DISCHARGE"])
+                    && e["organization"]["id"] == s.clinic.as_str()),
+            "listing the notification left no read of ADMISSION_DISCHARGE"
+        );
+
+        // Not listed for the dentist, who cannot mark it read either.
+        let data = app.ok(&dentist, list, json!({})).await;
+        assert!(
+            !data["notifications"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["subjectId"] == notice),
+            "{data}"
+        );
+        let mark = "mutation($id: ID!) { markNotificationRead(id: $id) { id readAt } }";
+        let body = app.gql(&dentist, mark, json!({ "id": shown["id"] })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+        let data = app.ok(&s.doctor, mark, json!({ "id": shown["id"] })).await;
+        assert!(data["markNotificationRead"]["readAt"].is_string());
+    }
+);

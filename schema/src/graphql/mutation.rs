@@ -374,9 +374,26 @@ impl CoreMutation {
     async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         let req = ctx_request(ctx)?;
         let id = parse_id("id", &id)?;
+        let found = notifications::find_for(ctx_db(ctx), &req.principal, id).await?;
+        // Only a notification the caller may be shown (the rule of the list).
+        let shown = match found {
+            Some(n) => {
+                let access = match n.patient_id {
+                    Some(p) => ctx
+                        .data_unchecked::<super::loaders::Loaders>()
+                        .access
+                        .load_one((req.principal.clone(), p))
+                        .await?
+                        .and_then(|v| v.access),
+                    None => None,
+                };
+                notifications::admit(&n, access.as_ref(), ctx_trail(ctx)?).then_some(n)
+            }
+            None => None,
+        }
+        .ok_or_else(|| ApiError::not_found("notification"))?;
         Ok(Notification(
-            notifications::mark_read(ctx_db(ctx), &req.principal, id, ctx_policy(ctx).clock.now())
-                .await?,
+            notifications::mark_read(ctx_db(ctx), shown, ctx_policy(ctx).clock.now()).await?,
         ))
     }
 

@@ -218,29 +218,25 @@ impl Query {
         let rows =
             notifications::for_caller(ctx_db(ctx), &req.principal, unread_only, first as u64)
                 .await?;
-        // A notification names a patient: only one the caller may still know
-        // of (one batched verdict for all), and the listing is audited as a
-        // lookup of each.
+        // A notification names a patient and tells of data of a category:
+        // shown only where the policy lets the caller read it now (one
+        // batched verdict for all), and audited as a read of it.
         let patients: std::collections::BTreeSet<Uuid> =
             rows.iter().filter_map(|n| n.patient_id).collect();
-        let visible: std::collections::HashSet<Uuid> = ctx
+        let access: std::collections::HashMap<Uuid, crate::policy::PatientAccess> = ctx
             .data_unchecked::<super::loaders::Loaders>()
             .access
             .load_many(patients.into_iter().map(|p| (req.principal.clone(), p)))
             .await?
             .into_iter()
-            .filter_map(|((_, id), v)| v.access.map(|_| id))
+            .filter_map(|((_, id), v)| v.access.map(|a| (id, a)))
             .collect();
         let trail = ctx_trail(ctx)?;
         Ok(rows
             .into_iter()
-            .filter(|n| match n.patient_id {
-                None => true,
-                Some(p) if visible.contains(&p) => {
-                    trail.lookup(p);
-                    true
-                }
-                Some(_) => false,
+            .filter(|n| {
+                let a = n.patient_id.and_then(|p| access.get(&p));
+                notifications::admit(n, a, trail)
             })
             .map(Notification)
             .collect())

@@ -584,10 +584,14 @@ pub(crate) async fn write_records(
         let a = access.get(&r.patient_id).ok_or_else(|| {
             ApiError::not_found("patient").in_field(&format!("input.records[{index}]"))
         })?;
-        a.require_write(r.data.category()).map_err(|e| match e {
-            ApiError::Forbidden(m) => ApiError::Forbidden(format!("input.records[{index}]: {m}")),
-            other => other,
-        })?;
+        for category in r.data.written_categories() {
+            a.require_write(category).map_err(|e| match e {
+                ApiError::Forbidden(m) => {
+                    ApiError::Forbidden(format!("input.records[{index}]: {m}"))
+                }
+                other => other,
+            })?;
+        }
     }
     let written = service::write(
         ctx_db(ctx),

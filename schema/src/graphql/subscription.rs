@@ -329,12 +329,15 @@ impl NotificationStream {
                         Ok(None) => continue,
                         Err(e) => return Some((Err(e.into()), self)),
                     };
-                    if let Some(patient) = found.patient_id {
-                        match self.watch.access(patient).await {
-                            Ok(Some(_)) => self.watch.trail.lookup(patient),
-                            Ok(None) => continue,
+                    let access = match found.patient_id {
+                        Some(patient) => match self.watch.access(patient).await {
+                            Ok(a) => a,
                             Err(e) => return Some((Err(e.into()), self)),
-                        }
+                        },
+                        None => None,
+                    };
+                    if !notifications::admit(&found, access.as_ref(), &self.watch.trail) {
+                        continue;
                     }
                     return Some((Ok(Notification(found)), self));
                 }

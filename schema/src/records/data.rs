@@ -26,6 +26,24 @@ impl RecordData {
         }
     }
 
+    /// Every category a write of this record puts data into: its own and,
+    /// for emergency information, CONDITIONS and MEDICATIONS when diagnoses or
+    /// medications are typed in by hand (they are read back under those
+    /// categories). A writer needs write access to each, and the write's
+    /// audit entry names each.
+    pub fn written_categories(&self) -> Vec<DataCategory> {
+        let mut categories = vec![self.category()];
+        if let RecordData::EmergencyInformation(d) = self {
+            if !d.diagnoses.is_empty() {
+                categories.push(DataCategory::Conditions);
+            }
+            if !d.medications.is_empty() {
+                categories.push(DataCategory::Medications);
+            }
+        }
+        categories
+    }
+
     /// For [`SummaryRule::LatestOfSeries`] kinds, the series the record belongs
     /// to (the summary shows the newest record of each): a lab result's test
     /// code if it has one, else its name (trimmed); every other such kind has

@@ -3,12 +3,15 @@
 //! sheet, emergency access opened on a patient of theirs.
 //!
 //! A notification carries the patient's id, a kind and a short text without
-//! clinical content: it is addressed to an organisation (every member sees
-//! it) and to no data category, so the text must not say more than "look at
-//! this patient". Listing notifications leaves out those about patients the
-//! caller may no longer know of and records a lookup of each patient named in
-//! the audit log; what a notification points at is read through the policy
-//! as usual.
+//! clinical content, addressed to an organisation (every member sees it) or
+//! to one member. That a discharge notice was sent or a liaison message
+//! posted is itself data of a category (ADMISSION_DISCHARGE,
+//! LIAISON_MESSAGES: [`NotificationKind::category`]), so a notification is
+//! shown — listed, streamed, marked read — only to a caller whom the policy
+//! lets read that category of the patient now, and each one shown is a read
+//! of it in the audit log ([`admit`]). Notifications without a category
+//! (emergency access opened) need only that the caller may still know the
+//! patient, and are recorded as a lookup.
 //!
 //! Rows are inserted inside the transaction of the change that causes them
 //! ([`create`]); the returned events are published after that commit.
@@ -20,8 +23,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::audit::AuditTrail;
+use crate::domain::DataCategory;
+use crate::error::ApiResult;
 use crate::events::{HubEvent, NotificationEvent};
+use crate::policy::PatientAccess;
 use crate::principal::Principal;
 use entities::notification;
 
@@ -44,6 +50,48 @@ crate::domain::domain_enum! {
         /// The hospital acknowledged the admission information sheet the
         /// organisation sent.
         AdmissionSheetReceived = "ADMISSION_SHEET_RECEIVED",
+    }
+}
+
+impl NotificationKind {
+    /// The data category a notification of this kind discloses: that a
+    /// message was posted or a notice sent is liaison or admission/discharge
+    /// data. `None`: only that emergency access was opened on a patient of the
+    /// team, which the whole care team is told (the access issue).
+    pub fn category(self) -> Option<DataCategory> {
+        match self {
+            Self::BreakTheGlass => None,
+            Self::NewMessage | Self::MessageReply => Some(DataCategory::LiaisonMessages),
+            Self::DischargeNotice
+            | Self::DischargeConference
+            | Self::AdmissionSheetSent
+            | Self::AdmissionSheetReceived => Some(DataCategory::AdmissionDischarge),
+        }
+    }
+}
+
+/// Whether the caller may be shown notification `n`, given its access to the
+/// patient the notification names (`None`: none); a notification shown is
+/// recorded in `trail`. The one rule for the list, the stream and marking
+/// read.
+pub fn admit(n: &notification::Model, access: Option<&PatientAccess>, trail: &AuditTrail) -> bool {
+    let Some(patient) = n.patient_id else {
+        return true;
+    };
+    let Some(access) = access else {
+        return false;
+    };
+    // An unknown kind (a row written by a newer version) is not shown.
+    match NotificationKind::parse(&n.kind).map(NotificationKind::category) {
+        Some(None) => {
+            trail.lookup(patient);
+            true
+        }
+        Some(Some(category)) if access.may_read(category) => {
+            trail.read(patient, category);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -99,17 +147,6 @@ pub async fn create(
     Ok(events)
 }
 
-/// Whether a notification is for the caller: addressed to its organisation as
-/// a whole, or to the calling member.
-pub fn is_for(n: &notification::Model, principal: &Principal) -> bool {
-    n.organization_id == principal.organization_id()
-        && match (n.member_id, principal) {
-            (None, _) => true,
-            (Some(m), Principal::Member { member_id, .. }) => m == *member_id,
-            (Some(_), Principal::System { .. }) => false,
-        }
-}
-
 fn addressed_to(principal: &Principal) -> Condition {
     let mut to_member = Condition::any().add(notification::Column::MemberId.is_null());
     if let Principal::Member { member_id, .. } = principal {
@@ -144,22 +181,19 @@ pub async fn find_for(
     id: Uuid,
 ) -> ApiResult<Option<notification::Model>> {
     Ok(notification::Entity::find_by_id(id)
+        .filter(addressed_to(principal))
         .one(db)
-        .await?
-        .filter(|n| is_for(n, principal)))
+        .await?)
 }
 
-/// Marks one of the caller's notifications read (for its whole organisation,
-/// when it was addressed to the organisation).
+/// Marks a notification read (for the whole organisation, when it was
+/// addressed to the organisation). The caller found it with [`find_for`] and
+/// passed it through [`admit`].
 pub async fn mark_read(
     db: &DatabaseConnection,
-    principal: &Principal,
-    id: Uuid,
+    n: notification::Model,
     now: DateTime<Utc>,
 ) -> ApiResult<notification::Model> {
-    let n = find_for(db, principal, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("notification"))?;
     if n.read_at.is_some() {
         return Ok(n);
     }

@@ -60,7 +60,7 @@ pub async fn write(
     let principal = &stamp.principal;
     let entries: Vec<_> = items
         .iter()
-        .map(|i| stamp.write(i.patient_id, &[i.data.category()]))
+        .map(|i| stamp.write(i.patient_id, &i.data.written_categories()))
         .collect();
     let txn = super::begin_write(db).await?;
     let mut out = Vec::with_capacity(items.len());
