@@ -94,11 +94,33 @@ pub enum HubEvent {
     ApiKeyRevoked {
         api_key_id: Uuid,
     },
-    /// Local only, never relayed: the relay to the other instances came back
-    /// after an outage, during which their events were lost. Caches empty
-    /// themselves and subscriptions re-check access, as if every patient's
-    /// access had changed.
+    /// Events between instances were lost: this instance's link to the relay
+    /// came back after an outage (delivered locally only), or another
+    /// instance had to drop events it could not relay (sent by that instance
+    /// through the relay). Caches empty themselves and subscriptions re-check
+    /// access, as if every patient's access had changed.
     RelayRecovered,
+}
+
+impl HubEvent {
+    /// Whether the event says that `principal`'s own credentials changed (its
+    /// member's status, its API key): its sessions and subscriptions check
+    /// them again.
+    pub fn is_about_credentials_of(&self, principal: &crate::principal::Principal) -> bool {
+        use crate::principal::Principal;
+        match (self, principal) {
+            (HubEvent::MemberChanged { member_id }, Principal::Member { member_id: me, .. }) => {
+                member_id == me
+            }
+            (
+                HubEvent::ApiKeyRevoked { api_key_id },
+                Principal::System {
+                    api_key_id: mine, ..
+                },
+            ) => api_key_id == mine,
+            _ => false,
+        }
+    }
 }
 
 mod db_name {

@@ -18,7 +18,7 @@ use axum::{
 };
 use renkei_schema::audit::{AuditTrail, AuditWriter};
 use renkei_schema::graphql::audit_extension::{WebSocketSession, ensure_codes};
-use renkei_schema::{Principal, RenkeiSchema, RequestContext, error::ApiError};
+use renkei_schema::{RenkeiSchema, RequestContext, error::ApiError};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tower_http::{
@@ -212,6 +212,10 @@ async fn graphql_ws(
         .max_message_size(state.max_message_bytes)
         .on_upgrade(move |socket| async move {
             let (caller_tx, caller_rx) = tokio::sync::oneshot::channel();
+            // Listen before the caller is authenticated: a suspension or
+            // revocation published between the (possibly cached) login and
+            // the watch would otherwise be missed.
+            let events = state.events.subscribe();
             let auth = state.auth.clone();
             let serve = GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
@@ -232,7 +236,7 @@ async fn graphql_ws(
                 .serve();
             tokio::select! {
                 _ = serve => {}
-                why = session_end(&state, caller_rx) => tracing::info!(why, "WebSocket closed"),
+                why = session_end(&state, caller_rx, events) => tracing::info!(why, "WebSocket closed"),
             }
         })
 }
@@ -251,6 +255,7 @@ const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 async fn session_end(
     state: &AppState,
     caller: tokio::sync::oneshot::Receiver<crate::auth::Authenticated>,
+    mut events: tokio::sync::broadcast::Receiver<std::sync::Arc<renkei_schema::events::HubEvent>>,
 ) -> &'static str {
     use renkei_schema::events::HubEvent;
     use tokio::sync::broadcast::error::RecvError;
@@ -273,19 +278,15 @@ async fn session_end(
         }
     };
     tokio::pin!(expiry);
-    let mut events = state.events.subscribe();
     loop {
         tokio::select! {
             _ = &mut expiry => return "the token expired",
             event = events.recv() => {
                 let recheck = match event {
-                    Ok(e) => matches!(
-                        (&*e, &caller.principal),
-                        (HubEvent::MemberChanged { member_id }, Principal::Member { member_id: me, .. }) if member_id == me
-                    ) || matches!(
-                        (&*e, &caller.principal),
-                        (HubEvent::ApiKeyRevoked { api_key_id }, Principal::System { api_key_id: mine, .. }) if api_key_id == mine
-                    ) || matches!(&*e, HubEvent::RelayRecovered),
+                    Ok(e) => {
+                        e.is_about_credentials_of(&caller.principal)
+                            || matches!(&*e, HubEvent::RelayRecovered)
+                    }
                     Err(RecvError::Lagged(_)) => true,
                     Err(RecvError::Closed) => return std::future::pending().await,
                 };

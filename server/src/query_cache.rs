@@ -22,7 +22,7 @@ const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 #[derive(Default)]
 pub struct QueryCache {
-    documents: Mutex<HashMap<Arc<str>, ExecutableDocument>>,
+    documents: Mutex<HashMap<Arc<str>, Arc<ExecutableDocument>>>,
 }
 
 impl QueryCache {
@@ -31,8 +31,10 @@ impl QueryCache {
         if request.query.len() > MAX_QUERY_BYTES {
             return;
         }
-        if let Some(doc) = self.lock().get(request.query.as_str()) {
-            request.set_parsed_query(doc.clone());
+        // The copy the request owns is made after the lock is released.
+        let cached = self.lock().get(request.query.as_str()).cloned();
+        if let Some(doc) = cached {
+            request.set_parsed_query((*doc).clone());
             return;
         }
         let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
@@ -42,12 +44,12 @@ impl QueryCache {
         if documents.len() >= MAX_ENTRIES {
             documents.clear();
         }
-        documents.insert(Arc::from(request.query.as_str()), doc.clone());
+        documents.insert(Arc::from(request.query.as_str()), Arc::new(doc.clone()));
         drop(documents);
         request.set_parsed_query(doc);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, ExecutableDocument>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<ExecutableDocument>>> {
         // Each operation is a single get/insert/clear: a panic elsewhere
         // cannot leave the map half-changed.
         self.documents.lock().unwrap_or_else(|e| e.into_inner())

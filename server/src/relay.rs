@@ -20,7 +20,9 @@
 //!   it. So when the link comes back, each instance delivers
 //!   [`HubEvent::RelayRecovered`] locally: caches empty themselves, and
 //!   subscriptions re-check access and tell their clients that events may
-//!   have been missed (`EVENTS_MISSED`).
+//!   have been missed (`EVENTS_MISSED`). Likewise, an instance that had to
+//!   drop events from its full queue announces it to the others with its
+//!   next publication, and they do the same.
 //!
 //! Events carry ids and kinds, never patient data (see `renkei_schema::events`).
 
@@ -115,7 +117,13 @@ pub fn start(url: &str, prefix: &str, bus: &EventBus) -> anyhow::Result<Arc<Rela
     let origin = Uuid::now_v7();
     let health = Arc::new(RelayHealth::default());
     let (queue, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(publish(client.clone(), channel.clone(), rx, health.clone()));
+    tokio::spawn(publish(
+        client.clone(),
+        channel.clone(),
+        origin,
+        rx,
+        health.clone(),
+    ));
     tokio::spawn(subscribe(
         client,
         channel,
@@ -167,11 +175,21 @@ fn set(flag: &AtomicBool, up: bool, what: &str, error: Option<&redis::RedisError
 async fn publish(
     client: redis::Client,
     channel: String,
+    origin: Uuid,
     mut rx: mpsc::Receiver<String>,
     health: Arc<RelayHealth>,
 ) {
     let mut backoff = Backoff::new();
     let mut pending: Option<String> = None;
+    // Dropped events the other instances have been told of: when the count
+    // grows, they are sent a `RelayRecovered` (they re-check access and
+    // empty their caches) before anything else.
+    let mut announced = 0;
+    let recovered = serde_json::to_string(&Envelope {
+        origin,
+        event: HubEvent::RelayRecovered,
+    })
+    .unwrap_or_default();
     loop {
         let mut con = match client
             .get_multiplexed_async_connection_with_config(&config())
@@ -187,6 +205,11 @@ async fn publish(
         set(&health.publisher_up, true, "publisher", None);
         backoff = Backoff::new();
         loop {
+            let dropped = health.dropped();
+            if pending.is_none() && dropped > announced {
+                pending = Some(recovered.clone());
+                announced = dropped;
+            }
             let message = match pending.take() {
                 Some(m) => m,
                 None => {
@@ -243,7 +266,7 @@ async fn subscribe(
                 continue;
             }
             Err(_) => {
-                health.subscriber_up.store(false, Ordering::Relaxed);
+                set(&health.subscriber_up, false, "subscriber (timed out)", None);
                 missed = true;
                 backoff.wait().await;
                 continue;
@@ -259,6 +282,7 @@ async fn subscribe(
                 continue;
             }
             Err(_) => {
+                set(&health.subscriber_up, false, "subscriber (timed out)", None);
                 missed = true;
                 backoff.wait().await;
                 continue;
@@ -304,9 +328,8 @@ async fn subscribe(
                 }
             }
         }
-        health.subscriber_up.store(false, Ordering::Relaxed);
+        set(&health.subscriber_up, false, "subscriber", None);
         missed = true;
-        tracing::error!("Redis subscriber: connection lost; retrying");
         backoff.wait().await;
     }
 }

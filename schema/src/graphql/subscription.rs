@@ -159,22 +159,6 @@ impl Watch {
             })
     }
 
-    /// Whether an event says that the caller's own credentials changed.
-    fn is_about_me(&self, event: &HubEvent) -> bool {
-        match (event, &self.principal) {
-            (HubEvent::MemberChanged { member_id }, Principal::Member { member_id: me, .. }) => {
-                member_id == me
-            }
-            (
-                HubEvent::ApiKeyRevoked { api_key_id },
-                Principal::System {
-                    api_key_id: mine, ..
-                },
-            ) => api_key_id == mine,
-            _ => false,
-        }
-    }
-
     /// Rules on top of the policy that some subjects carry: a liaison
     /// message is only for the organisations its thread is addressed to.
     async fn addressed_to_me(&self, event: &PatientEvent) -> Result<bool, ApiError> {
@@ -207,7 +191,7 @@ fn missed(count: u64) -> async_graphql::Error {
 enum Recheck {
     Deliver(PatientEvent),
     AccessOnly,
-    Missed,
+    Missed(async_graphql::Error),
 }
 
 struct PatientStream {
@@ -223,73 +207,79 @@ impl PatientStream {
             return None;
         }
         loop {
-            let event = match self.watch.rx.recv().await {
-                Ok(e) => e,
-                Err(RecvError::Lagged(n)) => return Some((Err(missed(n)), self)),
-                Err(RecvError::Closed) => return None,
-            };
-            let recheck = match &*event {
-                HubEvent::Patient(e) if e.patient_id == self.patient_id => {
-                    if !self.kinds.is_empty() && !self.kinds.contains(&e.kind) {
-                        continue;
+            let recheck = match self.watch.rx.recv().await {
+                Ok(event) => match &*event {
+                    HubEvent::Patient(e) if e.patient_id == self.patient_id => {
+                        if !self.kinds.is_empty() && !self.kinds.contains(&e.kind) {
+                            continue;
+                        }
+                        Recheck::Deliver(e.clone())
                     }
-                    Recheck::Deliver(e.clone())
-                }
-                HubEvent::AccessChanged { patient_id } if *patient_id == self.patient_id => {
-                    Recheck::AccessOnly
-                }
-                e if self.watch.is_about_me(e) => Recheck::AccessOnly,
-                HubEvent::RelayRecovered => Recheck::Missed,
-                _ => continue,
-            };
-            if let Err(e) = self.watch.caller_still_active().await {
-                return self.end(e);
-            }
-            let access = match self.watch.access(self.patient_id).await {
-                Ok(Some(a)) => a,
-                Ok(None) => {
-                    return self.end(ApiError::AccessEnded(
-                        "delivery stopped: your organisation no longer has a care relationship with the patient".into(),
-                    ));
-                }
-                Err(e) => return self.end(e),
-            };
-            if let Some(why) = nothing_readable(&access) {
-                return self.end(ApiError::AccessEnded(format!("delivery stopped: {why}")));
-            }
-            let event = match recheck {
-                Recheck::Deliver(event) => event,
-                Recheck::AccessOnly => continue,
-                Recheck::Missed => {
-                    return Some((
-                        Err(ApiError::EventsMissed(
+                    HubEvent::AccessChanged { patient_id } if *patient_id == self.patient_id => {
+                        Recheck::AccessOnly
+                    }
+                    e if e.is_about_credentials_of(&self.watch.principal) => Recheck::AccessOnly,
+                    HubEvent::RelayRecovered => Recheck::Missed(
+                        ApiError::EventsMissed(
                             "the link between the hub's instances was down: events that happened on other instances meanwhile were not delivered; refetch what you show".into(),
                         )
-                        .into()),
-                        self,
-                    ));
-                }
+                        .into(),
+                    ),
+                    _ => continue,
+                },
+                // Among the events skipped may be the one that ended access:
+                // check access before telling the client to refetch.
+                Err(RecvError::Lagged(n)) => Recheck::Missed(missed(n)),
+                Err(RecvError::Closed) => return None,
             };
-            if !access.may_read(event.category) {
-                // Not for this caller's eyes; not even that it happened.
-                continue;
+            if let Some(out) = self.recheck(recheck).await {
+                return Some((out, self));
             }
-            match self.watch.addressed_to_me(&event).await {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => return Some((Err(e.into()), self)),
-            }
-            self.watch.trail.read(event.patient_id, event.category);
-            return Some((Ok(PatientEventObject(event)), self));
         }
     }
 
-    fn end(mut self, e: ApiError) -> Option<(Result<PatientEventObject>, Self)> {
+    /// Checks the caller's access again and says what reaches the client, if
+    /// anything.
+    async fn recheck(&mut self, recheck: Recheck) -> Option<Result<PatientEventObject>> {
+        if let Err(e) = self.watch.caller_still_active().await {
+            return Some(self.end(e));
+        }
+        let access = match self.watch.access(self.patient_id).await {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                return Some(self.end(ApiError::AccessEnded(
+                    "delivery stopped: your organisation no longer has a care relationship with the patient".into(),
+                )));
+            }
+            Err(e) => return Some(self.end(e)),
+        };
+        if let Some(why) = nothing_readable(&access) {
+            return Some(self.end(ApiError::AccessEnded(format!("delivery stopped: {why}"))));
+        }
+        let event = match recheck {
+            Recheck::Deliver(event) => event,
+            Recheck::AccessOnly => return None,
+            Recheck::Missed(e) => return Some(Err(e)),
+        };
+        if !access.may_read(event.category) {
+            // Not for this caller's eyes; not even that it happened.
+            return None;
+        }
+        match self.watch.addressed_to_me(&event).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => return Some(Err(e.into())),
+        }
+        self.watch.trail.read(event.patient_id, event.category);
+        Some(Ok(PatientEventObject(event)))
+    }
+
+    fn end(&mut self, e: ApiError) -> Result<PatientEventObject> {
         self.ended = true;
         self.watch
             .trail
             .denied(Some(self.patient_id), &[], e.message());
-        Some((Err(e.into()), self))
+        Err(e.into())
     }
 }
 
@@ -306,7 +296,14 @@ impl NotificationStream {
         loop {
             let event = match self.watch.rx.recv().await {
                 Ok(e) => e,
-                Err(RecvError::Lagged(n)) => return Some((Err(missed(n)), self)),
+                Err(RecvError::Lagged(n)) => {
+                    // A suspension among the events skipped ends delivery.
+                    if let Err(e) = self.watch.caller_still_active().await {
+                        self.ended = true;
+                        return Some((Err(e.into()), self));
+                    }
+                    return Some((Err(missed(n)), self));
+                }
                 Err(RecvError::Closed) => return None,
             };
             match &*event {
@@ -341,7 +338,7 @@ impl NotificationStream {
                     }
                     return Some((Ok(Notification(found)), self));
                 }
-                e if self.watch.is_about_me(e) => {
+                e if e.is_about_credentials_of(&self.watch.principal) => {
                     if let Err(e) = self.watch.caller_still_active().await {
                         self.ended = true;
                         return Some((Err(e.into()), self));
