@@ -12,6 +12,7 @@
 //! - [`error`]: the error type of the GraphQL boundary and its stable codes.
 
 pub mod audit;
+pub mod cache;
 pub mod clock;
 pub mod demo;
 pub mod domain;

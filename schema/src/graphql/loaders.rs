@@ -19,6 +19,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::cache::TtlCache;
 use crate::clock::SharedClock;
 use crate::domain::Capability;
 use crate::error::ApiError;
@@ -218,13 +219,7 @@ pub async fn member_principal(
 /// stores only if no clear happened since.
 pub struct Cached<L: Loader<Uuid, Error = ApiError>> {
     loader: DataLoader<L>,
-    ttl: std::time::Duration,
-    state: std::sync::Mutex<CacheState<L::Value>>,
-}
-
-struct CacheState<V> {
-    epoch: u64,
-    entries: HashMap<Uuid, (V, std::time::Instant)>,
+    cache: TtlCache<Uuid, L::Value>,
 }
 
 /// Bounds a directory cache's memory; a region has a few thousand members.
@@ -234,49 +229,24 @@ impl<L: Loader<Uuid, Error = ApiError>> Cached<L> {
     fn new(loader: L, window: std::time::Duration, ttl: std::time::Duration) -> Self {
         Cached {
             loader: DataLoader::new(loader, tokio::spawn).delay(window),
-            ttl,
-            state: std::sync::Mutex::new(CacheState {
-                epoch: 0,
-                entries: HashMap::new(),
-            }),
+            cache: TtlCache::new(ttl, CACHE_MAX),
         }
     }
 
     pub async fn load_one(&self, id: Uuid) -> Result<Option<L::Value>, ApiError> {
-        let epoch = {
-            let state = self.lock();
-            if let Some((value, at)) = state.entries.get(&id)
-                && at.elapsed() < self.ttl
-            {
-                return Ok(Some(value.clone()));
-            }
-            state.epoch
+        let miss = match self.cache.get(&id) {
+            Ok(value) => return Ok(Some(value)),
+            Err(miss) => miss,
         };
         let loaded = self.loader.load_one(id).await?;
         if let Some(value) = &loaded {
-            let mut state = self.lock();
-            if state.epoch == epoch {
-                if state.entries.len() >= CACHE_MAX {
-                    state.entries.clear();
-                }
-                state
-                    .entries
-                    .insert(id, (value.clone(), std::time::Instant::now()));
-            }
+            self.cache.store(miss, id, value.clone());
         }
         Ok(loaded)
     }
 
     /// Forgets everything, and whatever loads in flight would have stored.
     pub fn clear(&self) {
-        let mut state = self.lock();
-        state.epoch += 1;
-        state.entries.clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<L::Value>> {
-        // Each critical section is a lookup, an insert or a clear: a panic
-        // elsewhere cannot leave the map half-changed.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.cache.clear();
     }
 }

@@ -5,9 +5,7 @@
 //! returned once, by [`create`]. Verification is deliberately slow (argon2), so
 //! callers cache successful verifications briefly (see the server's auth module).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine;
@@ -20,6 +18,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::cache::TtlCache;
 use crate::domain::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::AdminAccess;
@@ -141,65 +140,38 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
 /// Revoking a key on this instance forgets it at once; other instances forget
 /// it when the revocation event reaches them (through Redis), or at the latest
 /// when their entry expires (`ttl` later).
-pub struct ApiKeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
-    /// Bumped (under the lock) by every forget and clear: a verification
-    /// that started before one does not store its result, so a key revoked
-    /// while it was being verified is not cached as valid.
-    epoch: std::sync::atomic::AtomicU64,
-}
+pub struct ApiKeyCache(TtlCache<[u8; 32], Principal>);
 
 /// Bounds the cache's memory: past this many live keys it is simply cleared.
 const CACHE_MAX: usize = 10_000;
 
 impl ApiKeyCache {
     pub fn new(ttl: Duration) -> Self {
-        ApiKeyCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-            epoch: std::sync::atomic::AtomicU64::new(0),
-        }
+        ApiKeyCache(TtlCache::new(ttl, CACHE_MAX))
     }
 
     pub async fn authenticate(&self, db: &DatabaseConnection, token: &str) -> ApiResult<Principal> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some((principal, at)) = self.lock().get(&digest)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(principal.clone());
-        }
-        let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        // A key revoked while it was being verified is not cached as valid:
+        // see `TtlCache`.
+        let miss = match self.0.get(&digest) {
+            Ok(principal) => return Ok(principal),
+            Err(miss) => miss,
+        };
         let principal = authenticate(db, token).await?;
-        let mut entries = self.lock();
-        if self.epoch.load(std::sync::atomic::Ordering::SeqCst) == epoch {
-            if entries.len() >= CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(digest, (principal.clone(), Instant::now()));
-        }
+        self.0.store(miss, digest, principal.clone());
         Ok(principal)
     }
 
     /// Forgets every key (after missed revocations).
     pub fn clear(&self) {
-        let mut entries = self.lock();
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        entries.clear();
+        self.0.clear();
     }
 
     /// Forgets a revoked key.
     pub fn forget(&self, api_key_id: Uuid) {
-        let mut entries = self.lock();
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        entries.retain(
-            |_, (p, _)| !matches!(p, Principal::System { api_key_id: id, .. } if *id == api_key_id),
+        self.0.retain(
+            |p| !matches!(p, Principal::System { api_key_id: id, .. } if *id == api_key_id),
         );
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Principal, Instant)>> {
-        // A panic while holding the lock cannot leave the map inconsistent
-        // (each operation is a single insert/remove), so poisoning is ignored.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
