@@ -37,7 +37,6 @@ use super::{
     demo_patient_id, insert_new, office_hours, pick_member,
 };
 use crate::domain::{CareTeamRole as Role, PatientStatus};
-use crate::records::RecordKind;
 use crate::services::admission_discharge::conferences::{
     DischargeConferenceStatus, InvitationResponse,
 };
@@ -45,7 +44,7 @@ use crate::services::admission_discharge::names_json;
 use crate::services::admission_discharge::notices::{
     DischargeCriterion as C, DischargeNoticeStatus,
 };
-use crate::services::admission_discharge::sheets::{AdmissionSheetStatus, draw};
+use crate::services::admission_discharge::sheets::{AdmissionSheetStatus, PREFILL_KINDS, draw};
 use entities::{
     admission_sheet, care_team_membership, discharge_conference, discharge_conference_invitation,
     discharge_notice, discharge_notice_version, record,
@@ -228,15 +227,7 @@ impl Admissions {
         for m in &region.memberships {
             teams.entry(m.patient_id).or_default().push(m);
         }
-        let prefill_kinds = [
-            RecordKind::CareCertification,
-            RecordKind::CarePlan,
-            RecordKind::ServiceUse,
-            RecordKind::AdlAssessment,
-            RecordKind::FamilyCareCapacity,
-            RecordKind::HomeEnvironment,
-        ]
-        .map(|k| k.as_str());
+        let prefill_kinds: Vec<&str> = PREFILL_KINDS.iter().map(|(k, _)| k.as_str()).collect();
         let mut charts: HashMap<Uuid, Vec<&record::Model>> = HashMap::new();
         for r in &region.records {
             if prefill_kinds.contains(&r.kind.as_str()) {

@@ -26,7 +26,9 @@ use crate::error::ApiError;
 use crate::policy::{Policy, Verdict};
 use crate::principal::Principal;
 use crate::services::{care_team, members, organizations, patients};
-use entities::{care_team_membership, member, organization, patient_identifier};
+use entities::{
+    care_team_membership, discharge_notice_version, member, organization, patient_identifier,
+};
 
 /// The member loader, shared with authentication.
 pub type MemberDataLoader = Cached<MemberLoader>;
@@ -40,6 +42,7 @@ pub struct Loaders {
     pub care_team: DataLoader<CareTeamLoader>,
     pub access: DataLoader<AccessLoader>,
     pub summary: DataLoader<SummaryLoader>,
+    pub notice_history: DataLoader<NoticeHistoryLoader>,
 }
 
 impl Loaders {
@@ -67,6 +70,7 @@ impl Loaders {
             identifiers: dl(IdentifiersLoader(db.clone()), window),
             care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone()), window),
             summary: dl(SummaryLoader(db.clone()), window),
+            notice_history: dl(NoticeHistoryLoader(db.clone()), window),
             access: dl(AccessLoader { db, policy }, window),
         }
     }
@@ -120,6 +124,15 @@ by_id_loader!(
         }
         Ok(out)
     }
+);
+// The earlier versions of discharge notices, each notice's newest first: a
+// page of notices showing their history costs one query, not one per notice.
+// Keyed by notice id; the notice itself was read under the policy.
+by_id_loader!(
+    NoticeHistoryLoader,
+    Uuid,
+    Vec<discharge_notice_version::Model>,
+    |db, keys| crate::services::admission_discharge::notices::versions_of(db, keys).await
 );
 by_id_loader!(
     IdentifiersLoader,

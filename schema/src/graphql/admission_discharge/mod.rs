@@ -124,13 +124,19 @@ impl AdmissionSheet {
     }
     /// The records the prefill drew sections from (those of categories you
     /// may read).
-    async fn prefilled_from(&self) -> Result<Vec<AdmissionSheetSource>> {
+    async fn prefilled_from(&self, ctx: &Context<'_>) -> Result<Vec<AdmissionSheetSource>> {
         let sources: Vec<SheetSource> =
             serde_json::from_str(&self.model.sources).map_err(ApiError::internal)?;
+        // A source names a record of its category (its id, kind and time):
+        // that is a read of the category, audited like the record would be.
+        // Sources of other categories are left out quietly, not denied: the
+        // list is what the caller may see, as a list of records is.
+        let trail = ctx_trail(ctx)?;
         let mut out = Vec::new();
         for s in sources {
             let category = DataCategory::from_db(&s.category)?;
             if self.access.may_read(category) {
+                trail.read(self.access.patient_id(), category);
                 out.push(AdmissionSheetSource {
                     category,
                     kind: crate::records::RecordKind::from_db(&s.kind)?,
@@ -344,8 +350,12 @@ impl DischargeNotice {
     }
     /// Earlier versions, newest first.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<DischargeNoticeVersion>> {
-        Ok(notices::versions(ctx_db(ctx), self.0.id)
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .notice_history
+            .load_one(self.0.id)
             .await?
+            .unwrap_or_default()
             .into_iter()
             .map(DischargeNoticeVersion)
             .collect())
@@ -803,7 +813,7 @@ pub(crate) async fn lead_time_report(
     let access =
         report::require_report_access(db, ctx_policy(ctx), &req.principal, hospital).await?;
     if let Some(h) = hospital {
-        crate::services::admission_discharge::organization_named(db, "hospitalId", h).await?;
+        crate::services::organizations::require_exists(db, "hospitalId", h).await?;
     }
     ctx_trail(ctx)?.read_aggregate(
         CATEGORY,

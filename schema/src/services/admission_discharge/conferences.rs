@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{CATEGORY, author};
 use crate::audit::AuditStamp;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
+use crate::events::{EventBus, HubEvent, PatientEventKind};
 use crate::policy::{PatientAccess, Policy};
 use crate::services::notifications::{self, NewNotification, NotificationKind};
 use entities::{discharge_conference, discharge_conference_invitation, discharge_notice};
@@ -86,8 +86,10 @@ pub async fn propose(
     access.require_write(CATEGORY)?;
     let patient_id = access.patient_id();
     let organizer = stamp.principal.organization_id();
+    // One reading of the clock: the team invited is the team on the day of
+    // the moment the conference is proposed.
     let now = policy.clock.now();
-    let today = policy.clock.today();
+    let today = super::region_date(now);
     if new.starts_at <= now {
         return Err(ApiError::bad_input(
             "input.startsAt",
@@ -200,20 +202,20 @@ pub async fn propose(
 
 fn publish(
     bus: &EventBus,
-    mut events: Vec<HubEvent>,
+    events: Vec<HubEvent>,
     conference: &discharge_conference::Model,
     stamp: &AuditStamp,
     now: DateTime<Utc>,
 ) {
-    events.push(HubEvent::Patient(PatientEvent {
-        patient_id: conference.patient_id,
-        kind: PatientEventKind::DischargeConference,
-        subject_id: conference.id,
-        category: CATEGORY,
-        organization_id: stamp.principal.organization_id(),
-        occurred_at: now,
-    }));
-    bus.publish_all(events);
+    super::publish(
+        bus,
+        events,
+        PatientEventKind::DischargeConference,
+        conference.patient_id,
+        conference.id,
+        stamp.principal.organization_id(),
+        now,
+    );
 }
 
 fn require_open(conference: &discharge_conference::Model, now: DateTime<Utc>) -> ApiResult<()> {
@@ -409,9 +411,14 @@ pub async fn invitations_of(
         return Ok(map);
     }
     for row in discharge_conference_invitation::Entity::find()
-        .filter(
-            discharge_conference_invitation::Column::ConferenceId.is_in(conference_ids.to_vec()),
-        )
+        .filter(crate::services::id_in(
+            db.get_database_backend(),
+            (
+                discharge_conference_invitation::Entity,
+                discharge_conference_invitation::Column::ConferenceId,
+            ),
+            conference_ids,
+        ))
         .order_by_asc(discharge_conference_invitation::Column::OrganizationId)
         .all(db)
         .await?

@@ -32,6 +32,7 @@ use crate::audit::AuditStamp;
 use crate::clock::Clock;
 use crate::domain::{DataCategory, OrganizationKind};
 use crate::error::{ApiError, ApiResult};
+use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
 use crate::policy::active_on;
 use crate::principal::Principal;
 use entities::{care_team_membership, organization};
@@ -55,6 +56,12 @@ pub(crate) fn author(principal: &Principal) -> (Option<Uuid>, Option<Uuid>) {
 /// The calendar day of a moment in the region (Japan), as the policy clock
 /// defines "today": a notice sent at 01:00 JST belongs to that Japanese day,
 /// not to the UTC day before.
+///
+/// A change that stores both a moment and a day reads the clock once and
+/// takes the day from the moment with this: two reads of the clock could
+/// fall on either side of midnight, and a notice's `notified_on` would then
+/// not be the day of its `notified_at`. (Defined through [`Clock::today`] so
+/// that the region's offset is written in one place.)
 pub fn region_date(at: DateTime<Utc>) -> NaiveDate {
     struct At(DateTime<Utc>);
     impl Clock for At {
@@ -63,6 +70,29 @@ pub fn region_date(at: DateTime<Utc>) -> NaiveDate {
         }
     }
     At(at).today()
+}
+
+/// Publishes, after the commit, the notifications a change created and the
+/// patient event that tells the patient's subscribers about `subject_id`;
+/// `by` is the organisation that caused the change.
+pub(crate) fn publish(
+    bus: &EventBus,
+    mut events: Vec<HubEvent>,
+    kind: PatientEventKind,
+    patient_id: Uuid,
+    subject_id: Uuid,
+    by: Uuid,
+    at: DateTime<Utc>,
+) {
+    events.push(HubEvent::Patient(PatientEvent {
+        patient_id,
+        kind,
+        subject_id,
+        category: CATEGORY,
+        organization_id: by,
+        occurred_at: at,
+    }));
+    bus.publish_all(events);
 }
 
 /// The organisations on the patient's care team on `today`, each once.
@@ -95,18 +125,6 @@ pub(crate) fn team_patients(
         .filter(care_team_membership::Column::OrganizationId.eq(organization_id))
         .filter(active_on(today))
         .into_query()
-}
-
-/// An organisation named in input, or `BAD_USER_INPUT` on `field`.
-pub(crate) async fn organization_named(
-    db: &impl ConnectionTrait,
-    field: &str,
-    id: Uuid,
-) -> ApiResult<organization::Model> {
-    organization::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::bad_input(field, format!("no organisation has the id {id}")))
 }
 
 /// The caller's own organisation, which must admit patients to do `what`.

@@ -15,6 +15,8 @@
 //! lead time the team really had, and a late correction cannot make a late
 //! notice look early.
 
+use std::collections::HashMap;
+
 use chrono::{Days, NaiveDate};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -23,10 +25,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::sheets::AdmissionSheetStatus;
-use super::{CATEGORY, author, names_from_json, names_json, require_inpatient_caller};
+use super::{CATEGORY, author, names_from_json, names_json, region_date, require_inpatient_caller};
 use crate::audit::AuditStamp;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
+use crate::events::{EventBus, HubEvent, PatientEventKind};
 use crate::policy::{PatientAccess, Policy};
 use crate::services::notifications::{self, NewNotification, NotificationKind};
 use entities::{admission_sheet, discharge_notice, discharge_notice_version};
@@ -187,9 +189,9 @@ pub fn check_admitted_on(field: &str, day: NaiveDate, today: NaiveDate) -> ApiRe
     Ok(day)
 }
 
-/// A planned discharge day: not before the admission, at most
-/// [`PLANNED_MAX_AHEAD_DAYS`] ahead and [`DISCHARGE_MAX_BEHIND_DAYS`] behind.
-fn check_planned(
+/// What any discharge day (planned or actual) must be: not before the
+/// admission, not more than [`DISCHARGE_MAX_BEHIND_DAYS`] ago.
+fn check_discharge_day(
     field: &str,
     day: NaiveDate,
     admitted_on: NaiveDate,
@@ -201,12 +203,6 @@ fn check_planned(
             format!("{day} is before the admission ({admitted_on})"),
         ));
     }
-    if day > today + Days::new(PLANNED_MAX_AHEAD_DAYS) {
-        return Err(ApiError::bad_input(
-            field,
-            format!("{day} is more than {PLANNED_MAX_AHEAD_DAYS} days ahead"),
-        ));
-    }
     if day < today - Days::new(DISCHARGE_MAX_BEHIND_DAYS) {
         return Err(ApiError::bad_input(
             field,
@@ -214,6 +210,23 @@ fn check_planned(
         ));
     }
     Ok(())
+}
+
+/// A planned discharge day: a discharge day at most
+/// [`PLANNED_MAX_AHEAD_DAYS`] ahead.
+fn check_planned(
+    field: &str,
+    day: NaiveDate,
+    admitted_on: NaiveDate,
+    today: NaiveDate,
+) -> ApiResult<()> {
+    if day > today + Days::new(PLANNED_MAX_AHEAD_DAYS) {
+        return Err(ApiError::bad_input(
+            field,
+            format!("{day} is more than {PLANNED_MAX_AHEAD_DAYS} days ahead"),
+        ));
+    }
+    check_discharge_day(field, day, admitted_on, today)
 }
 
 /// A validated new notice (text checked at the edge; dates here, against
@@ -243,7 +256,9 @@ pub async fn create(
     access.require_write(CATEGORY)?;
     let hospital = require_inpatient_caller(db, stamp, "sending a discharge notice").await?;
     let patient_id = access.patient_id();
-    let today = policy.clock.today();
+    // One reading of the clock: `notified_on` is the day of `notified_at`.
+    let now = policy.clock.now();
+    let today = region_date(now);
     let admitted_on = match new.admission_sheet_id {
         Some(sheet_id) => {
             let sheet = admission_sheet::Entity::find_by_id(sheet_id)
@@ -286,7 +301,6 @@ pub async fn create(
         admitted_on,
         today,
     )?;
-    let now = policy.clock.now();
     let (member, api_key) = author(&stamp.principal);
     let entry = stamp.write(patient_id, &[CATEGORY]);
     let txn = crate::services::begin_write(db).await?;
@@ -364,19 +378,19 @@ async fn notify_team(
 
 fn publish(
     bus: &EventBus,
-    mut events: Vec<HubEvent>,
+    events: Vec<HubEvent>,
     notice: &discharge_notice::Model,
     now: chrono::DateTime<chrono::Utc>,
 ) {
-    events.push(HubEvent::Patient(PatientEvent {
-        patient_id: notice.patient_id,
-        kind: PatientEventKind::DischargeNotice,
-        subject_id: notice.id,
-        category: CATEGORY,
-        organization_id: notice.hospital_organization_id,
-        occurred_at: now,
-    }));
-    bus.publish_all(events);
+    super::publish(
+        bus,
+        events,
+        PatientEventKind::DischargeNotice,
+        notice.patient_id,
+        notice.id,
+        notice.hospital_organization_id,
+        now,
+    );
 }
 
 /// What a correction changes; `None`: unchanged.
@@ -420,8 +434,9 @@ pub async fn change(
             "the discharge notice is {status}; only an open (NOTIFIED) notice can be changed"
         )));
     }
-    let today = policy.clock.today();
+    // One reading of the clock, as in `create`.
     let now = policy.clock.now();
+    let today = region_date(now);
     let (member, api_key) = author(&stamp.principal);
     let mut next = discharge_notice::ActiveModel {
         author_member_id: Set(member),
@@ -458,18 +473,7 @@ pub async fn change(
                     format!("{day} is in the future: record the discharge once it has happened"),
                 ));
             }
-            if day < notice.admitted_on {
-                return Err(ApiError::bad_input(
-                    "input.dischargedOn",
-                    format!("{day} is before the admission ({})", notice.admitted_on),
-                ));
-            }
-            if day < today - Days::new(DISCHARGE_MAX_BEHIND_DAYS) {
-                return Err(ApiError::bad_input(
-                    "input.dischargedOn",
-                    format!("{day} is more than {DISCHARGE_MAX_BEHIND_DAYS} days ago"),
-                ));
-            }
+            check_discharge_day("input.dischargedOn", day, notice.admitted_on, today)?;
             next.actual_discharge_on = Set(Some(day));
             next.status = Set(DischargeNoticeStatus::Discharged.as_str().into());
             "A patient of your care team was discharged from hospital; see the patient's discharge notices"
@@ -536,16 +540,33 @@ pub async fn of_patient(
         .await?)
 }
 
-/// Earlier versions of a notice, newest first.
-pub async fn versions(
+/// The earlier versions of many notices, each notice's newest first, in one
+/// query (a page of notices shows every notice's history). Notices without
+/// an earlier version are absent.
+pub async fn versions_of(
     db: &DatabaseConnection,
-    notice_id: Uuid,
-) -> ApiResult<Vec<discharge_notice_version::Model>> {
-    Ok(discharge_notice_version::Entity::find()
-        .filter(discharge_notice_version::Column::NoticeId.eq(notice_id))
+    notice_ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Vec<discharge_notice_version::Model>>> {
+    let mut map: HashMap<Uuid, Vec<_>> = HashMap::new();
+    if notice_ids.is_empty() {
+        return Ok(map);
+    }
+    for row in discharge_notice_version::Entity::find()
+        .filter(crate::services::id_in(
+            db.get_database_backend(),
+            (
+                discharge_notice_version::Entity,
+                discharge_notice_version::Column::NoticeId,
+            ),
+            notice_ids,
+        ))
         .order_by_desc(discharge_notice_version::Column::Version)
         .all(db)
-        .await?)
+        .await?
+    {
+        map.entry(row.notice_id).or_default().push(row);
+    }
+    Ok(map)
 }
 
 /// The notices about the patients on whose care team `organization_id` is

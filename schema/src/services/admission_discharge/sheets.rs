@@ -22,11 +22,11 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CATEGORY, author, is_inpatient, organization_named};
+use super::{CATEGORY, author, is_inpatient};
 use crate::audit::AuditStamp;
 use crate::domain::{AccessLevel, DataCategory};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
+use crate::events::{EventBus, PatientEventKind};
 use crate::policy::{PatientAccess, Policy};
 use crate::principal::{Principal, SystemPermissions};
 use crate::records::{
@@ -298,8 +298,9 @@ pub struct Prefill {
     pub read: Vec<DataCategory>,
 }
 
-/// The record kinds the prefill draws from, with the sheet's category for them.
-const PREFILL_KINDS: &[(RecordKind, DataCategory)] = &[
+/// The record kinds the prefill draws from, with the sheet's category for
+/// them. The demo draws its sheets from the same kinds.
+pub(crate) const PREFILL_KINDS: &[(RecordKind, DataCategory)] = &[
     (
         RecordKind::CareCertification,
         DataCategory::CareCertification,
@@ -471,7 +472,7 @@ async fn receiver(
     hospital_id: Uuid,
     field: &str,
 ) -> ApiResult<Receiver> {
-    let org = organization_named(db, field, hospital_id).await?;
+    let org = crate::services::organizations::require_exists(db, field, hospital_id).await?;
     if !is_inpatient(&org)? {
         return Err(ApiError::bad_input(
             field,
@@ -765,50 +766,30 @@ pub async fn send(
     }
     let now = policy.clock.now();
     let (member, _) = author(&stamp.principal);
-    let entry = stamp.write(sheet.patient_id, &[CATEGORY]);
-    let txn = crate::services::begin_write(db).await?;
-    let result = admission_sheet::Entity::update_many()
-        .set(admission_sheet::ActiveModel {
-            status: Set(AdmissionSheetStatus::Sent.as_str().into()),
-            sent_at: Set(Some(now)),
-            sent_by_member: Set(member),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .filter(admission_sheet::Column::Id.eq(sheet.id))
-        .filter(admission_sheet::Column::Status.eq(AdmissionSheetStatus::Draft.as_str()))
-        .exec(&txn)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(moved_on());
-    }
-    let mut events = notifications::create(
-        &txn,
+    transition(
+        db,
+        stamp,
+        bus,
+        &sheet,
         now,
-        vec![NewNotification {
-            organization_id: sheet.hospital_organization_id,
-            member_id: None,
-            patient_id: Some(sheet.patient_id),
+        Transition {
+            from: AdmissionSheetStatus::Draft,
+            to: admission_sheet::ActiveModel {
+                status: Set(AdmissionSheetStatus::Sent.as_str().into()),
+                sent_at: Set(Some(now)),
+                sent_by_member: Set(member),
+                ..Default::default()
+            },
+            raced: moved_on(),
+            notify: sheet.hospital_organization_id,
             kind: NotificationKind::AdmissionSheetSent,
-            subject_id: Some(sheet.id),
             // No content here (see services/notifications.rs).
-            message: "An admission information sheet (入院時情報提供書) about a patient admitted to your hospital has arrived; read it in the patient's admission sheets and acknowledge it".into(),
-        }],
+            message: "An admission information sheet (入院時情報提供書) about a patient admitted to your hospital has arrived; read it in the patient's admission sheets and acknowledge it",
+            event: PatientEventKind::AdmissionSheetSent,
+            by: sheet.author_organization_id,
+        },
     )
-    .await?;
-    crate::audit::append_in(&txn, &[&entry], now).await?;
-    let sent = reload(&txn, sheet.id).await?;
-    txn.commit().await?;
-    events.push(HubEvent::Patient(PatientEvent {
-        patient_id: sent.patient_id,
-        kind: PatientEventKind::AdmissionSheetSent,
-        subject_id: sent.id,
-        category: CATEGORY,
-        organization_id: sent.author_organization_id,
-        occurred_at: now,
-    }));
-    bus.publish_all(events);
-    Ok(sent)
+    .await
 }
 
 /// The hospital acknowledges a sheet sent to it; the author's organisation
@@ -846,51 +827,101 @@ pub async fn acknowledge(
     }
     let now = policy.clock.now();
     let (member, _) = author(&stamp.principal);
+    transition(
+        db,
+        stamp,
+        bus,
+        &sheet,
+        now,
+        Transition {
+            from: AdmissionSheetStatus::Sent,
+            to: admission_sheet::ActiveModel {
+                status: Set(AdmissionSheetStatus::Received.as_str().into()),
+                received_at: Set(Some(now)),
+                received_by_member: Set(member),
+                ..Default::default()
+            },
+            raced: ApiError::Conflict(
+                "the admission sheet was acknowledged at the same moment".into(),
+            ),
+            notify: sheet.author_organization_id,
+            kind: NotificationKind::AdmissionSheetReceived,
+            message: "The hospital acknowledged the admission information sheet (入院時情報提供書) you sent",
+            event: PatientEventKind::AdmissionSheetReceived,
+            by: sheet.hospital_organization_id,
+        },
+    )
+    .await
+}
+
+/// A step of a sheet's life (sent, received) that one organisation takes and
+/// the other is told of.
+struct Transition {
+    /// The status the sheet must still have: the update is guarded by it, so
+    /// that of two concurrent steps one wins and the other gets `raced`.
+    from: AdmissionSheetStatus,
+    /// The new status and who took the step, when (`updated_at` is added).
+    to: admission_sheet::ActiveModel,
+    raced: ApiError,
+    /// The organisation notified, of this kind, with this message.
+    notify: Uuid,
+    kind: NotificationKind,
+    message: &'static str,
+    /// The patient event published, caused by the organisation `by`.
+    event: PatientEventKind,
+    by: Uuid,
+}
+
+/// Takes the step in one transaction with its notification and its audit
+/// entry (a write of ADMISSION_DISCHARGE), and publishes the events after
+/// the commit. Returns the sheet as it now is.
+async fn transition(
+    db: &DatabaseConnection,
+    stamp: &AuditStamp,
+    bus: &EventBus,
+    sheet: &admission_sheet::Model,
+    now: DateTime<Utc>,
+    step: Transition,
+) -> ApiResult<admission_sheet::Model> {
     let entry = stamp.write(sheet.patient_id, &[CATEGORY]);
+    let mut to = step.to;
+    to.updated_at = Set(now);
     let txn = crate::services::begin_write(db).await?;
     let result = admission_sheet::Entity::update_many()
-        .set(admission_sheet::ActiveModel {
-            status: Set(AdmissionSheetStatus::Received.as_str().into()),
-            received_at: Set(Some(now)),
-            received_by_member: Set(member),
-            updated_at: Set(now),
-            ..Default::default()
-        })
+        .set(to)
         .filter(admission_sheet::Column::Id.eq(sheet.id))
-        .filter(admission_sheet::Column::Status.eq(AdmissionSheetStatus::Sent.as_str()))
+        .filter(admission_sheet::Column::Status.eq(step.from.as_str()))
         .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
-        return Err(ApiError::Conflict(
-            "the admission sheet was acknowledged at the same moment".into(),
-        ));
+        return Err(step.raced);
     }
-    let mut events = notifications::create(
+    let events = notifications::create(
         &txn,
         now,
         vec![NewNotification {
-            organization_id: sheet.author_organization_id,
+            organization_id: step.notify,
             member_id: None,
             patient_id: Some(sheet.patient_id),
-            kind: NotificationKind::AdmissionSheetReceived,
+            kind: step.kind,
             subject_id: Some(sheet.id),
-            message: "The hospital acknowledged the admission information sheet (入院時情報提供書) you sent".into(),
+            message: step.message.into(),
         }],
     )
     .await?;
     crate::audit::append_in(&txn, &[&entry], now).await?;
-    let received = reload(&txn, sheet.id).await?;
+    let changed = reload(&txn, sheet.id).await?;
     txn.commit().await?;
-    events.push(HubEvent::Patient(PatientEvent {
-        patient_id: received.patient_id,
-        kind: PatientEventKind::AdmissionSheetReceived,
-        subject_id: received.id,
-        category: CATEGORY,
-        organization_id: received.hospital_organization_id,
-        occurred_at: now,
-    }));
-    bus.publish_all(events);
-    Ok(received)
+    super::publish(
+        bus,
+        events,
+        step.event,
+        changed.patient_id,
+        changed.id,
+        step.by,
+        now,
+    );
+    Ok(changed)
 }
 
 pub async fn find(db: &DatabaseConnection, id: Uuid) -> ApiResult<Option<admission_sheet::Model>> {
