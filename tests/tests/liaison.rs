@@ -649,6 +649,19 @@ e2e!(
             field(
                 &post(with_attachment(
                     thread_id,
+                    "a.txt",
+                    "text/plain",
+                    &b64(b"\n<html><script>alert(1)</script></html>")
+                ))
+                .await
+            ),
+            "input.attachments[0].contentBase64",
+            "an HTML page declared as text"
+        );
+        assert_eq!(
+            field(
+                &post(with_attachment(
+                    thread_id,
                     "../a.pdf",
                     "application/pdf",
                     &b64(&pdf)
@@ -890,6 +903,119 @@ e2e!(
         assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
         let body = app.gql(&s.nurse.token, INBOX, json!({ "first": 0 })).await;
         assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
+    }
+);
+
+e2e!(
+    concurrent_posts_cannot_pass_the_limit_of_a_thread,
+    |app| async move {
+        use futures::stream::{self, StreamExt};
+        let s = scene(app).await;
+        let thread = start(app, &s.doctor, to_team(&s.patient, "長い相談", "1")).await;
+        let thread_id = thread["id"].as_str().unwrap().to_string();
+        // 499 of the 500 messages a thread holds.
+        let token = s.doctor.token.as_str();
+        stream::iter(2..=499)
+            .for_each_concurrent(8, |i| {
+                let input = json!({ "i": { "threadId": thread_id, "body": i.to_string() } });
+                async move {
+                    app.ok(token, POST, input).await;
+                }
+            })
+            .await;
+        // Four organisations post the 500th at once: one gets in.
+        let posters = [&s.doctor, &s.nurse, &s.pharmacist, &s.care_manager];
+        let bodies = futures::future::join_all(posters.iter().map(|who| {
+            app.gql(
+                &who.token,
+                POST,
+                json!({ "i": { "threadId": thread_id, "body": "最後の一通" } }),
+            )
+        }))
+        .await;
+        let codes: Vec<Option<String>> = bodies.iter().map(error_code).collect();
+        assert_eq!(
+            codes.iter().filter(|c| c.is_none()).count(),
+            1,
+            "exactly one post is the 500th: {codes:?}"
+        );
+        assert_eq!(
+            codes
+                .iter()
+                .filter(|c| c.as_deref() == Some("CONFLICT"))
+                .count(),
+            3,
+            "{codes:?}"
+        );
+        let data = app
+            .ok(&s.doctor.token, THREAD, json!({ "id": thread_id }))
+            .await;
+        assert_eq!(
+            data["liaisonThread"]["messages"].as_array().unwrap().len(),
+            500
+        );
+    }
+);
+
+e2e!(
+    an_inbox_page_scans_a_bounded_number_of_threads_and_the_next_goes_on_after_them,
+    |app| async move {
+        use futures::stream::{self, StreamExt};
+        let s = scene(app).await;
+        // The oldest thread, of a patient whose messages the nurse may read …
+        let other = app.patient(&s.doctor.token, "K-000004").await;
+        join(app, &s.doctor, &other, &s.nurse, "VISITING_NURSE").await;
+        let readable = start(
+            app,
+            &s.doctor,
+            to_team(&other, "定期訪問", "ご確認ください。"),
+        )
+        .await;
+        app.clock.advance(chrono::Duration::minutes(5));
+        // … behind more threads than one page scans (5 rounds of at least
+        // 50), of a patient whose consent is then withdrawn.
+        let doctor = &s.doctor;
+        stream::iter(0..260)
+            .for_each_concurrent(8, |i| {
+                let input = to_team(&s.patient, &format!("連絡 {i}"), "ご確認ください。");
+                async move {
+                    start(app, doctor, input).await;
+                }
+            })
+            .await;
+        app.ok(
+            &s.doctor.token,
+            "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { id } }",
+            json!({ "i": { "patientId": s.patient, "reason": "本人の申し出" } }),
+        )
+        .await;
+
+        let data = app.ok(&s.nurse.token, INBOX, json!({ "first": 20 })).await;
+        let page = &data["liaisonInbox"];
+        assert_eq!(
+            page["edges"],
+            json!([]),
+            "the scan stopped before the readable thread"
+        );
+        assert_eq!(page["pageInfo"]["hasNextPage"], true, "{page}");
+        let cursor = page["pageInfo"]["endCursor"].clone();
+        assert!(
+            cursor.is_string(),
+            "an empty page still says where to go on: {page}"
+        );
+        let data = app
+            .ok(
+                &s.nurse.token,
+                INBOX,
+                json!({ "first": 20, "after": cursor }),
+            )
+            .await;
+        let page = &data["liaisonInbox"];
+        assert_eq!(
+            ids(&page["edges"]),
+            vec![readable["id"].as_str().unwrap().to_string()]
+        );
+        assert_eq!(page["pageInfo"]["hasNextPage"], false);
     }
 );
 

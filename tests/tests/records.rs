@@ -394,6 +394,76 @@ e2e!(
     }
 );
 
+fn document_with(patient: &str, source: &str, filename: &str, mime: &str, content: &[u8]) -> Value {
+    use base64::Engine;
+    json!({ "patientId": patient, "sourceRecordId": source, "effectiveAt": "2026-01-20T09:00:00Z",
+            "data": { "clinicalDocument": { "documentType": "REFERRAL_LETTER", "title": "診療情報提供書",
+                "text": "", "attachments": [{ "filename": filename, "mimeType": mime,
+                    "contentBase64": base64::engine::general_purpose::STANDARD.encode(content) }] } } })
+}
+
+e2e!(
+    a_clinical_document_attachment_must_be_what_its_type_says,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let pdf = "%PDF-1.4\n% 紹介状\n".as_bytes();
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        let refused = [
+            (
+                "a PNG declared as a PDF",
+                document_with(&patient, "D-1", "紹介状.pdf", "application/pdf", png),
+            ),
+            (
+                "a PDF declared as a PNG",
+                document_with(&patient, "D-1", "紹介状.png", "image/png", pdf),
+            ),
+            (
+                "an HTML page declared as text",
+                document_with(
+                    &patient,
+                    "D-1",
+                    "紹介状.txt",
+                    "text/plain",
+                    b"<!DOCTYPE html><script>alert(1)</script>",
+                ),
+            ),
+        ];
+        for (what, record) in refused {
+            let body = app
+                .gql(&doctor, WRITE, json!({ "i": { "records": [record] } }))
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{what}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"],
+                "input.records[0].data.clinicalDocument.attachments[0].contentBase64",
+                "{what}: {body}"
+            );
+        }
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline { edges { cursor } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([]),
+            "nothing was written"
+        );
+
+        // The same file under its own type is accepted.
+        let data = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": [document_with(&patient, "D-1", "紹介状.pdf", "application/pdf", pdf)] } }))
+            .await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "CREATED", "{data}");
+    }
+);
+
 const SUMMARY: &str = "{ careTeamPatients(first: 50) { edges { node { id name summary {
     primaryPhysician { organization { name } member { name } } careManager { organization { name } }
     activeConditions { data { ... on ConditionData { name } } } allergies { id } currentPrescriptions { id }

@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_graphql::{
     Context, ID, InputObject, Object, Result,
-    connection::{Connection, Edge, EmptyFields},
+    connection::{Edge, EmptyFields, PageInfo},
     dataloader::{DataLoader, Loader},
 };
 use base64::Engine;
@@ -194,11 +194,11 @@ impl LiaisonThread {
             .load_one(self.model.id)
             .await?
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(ids.len());
-        for org in ids {
-            out.push(load_organization(ctx, org).await?);
-        }
-        Ok(out)
+        // Loaded together, the organisations are one batch of the directory
+        // loader (it has no load_many; concurrent loads within its window
+        // are the same thing), not one round trip each.
+        futures_util::future::try_join_all(ids.into_iter().map(|org| load_organization(ctx, org)))
+            .await
     }
     /// The member who started it (null when a system did).
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
@@ -396,12 +396,19 @@ fn page_size(first: Option<i32>) -> ApiResult<u64> {
     Ok(first as u64)
 }
 
-fn encode_cursor(t: &liaison_thread::Model) -> String {
+fn encode_cursor(c: ThreadCursor) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
         "liaison:{}:{}",
-        t.last_message_at.timestamp_micros(),
-        t.id
+        c.last_message_at.timestamp_micros(),
+        c.id
     ))
+}
+
+fn edge(model: liaison_thread::Model, access: PatientAccess) -> ThreadEdge {
+    Edge::new(
+        encode_cursor(ThreadCursor::of(&model)),
+        LiaisonThread { model, access },
+    )
 }
 
 fn decode_cursor(cursor: &str) -> ApiResult<ThreadCursor> {
@@ -424,7 +431,59 @@ fn decode_cursor(cursor: &str) -> ApiResult<ThreadCursor> {
     }
 }
 
-pub type ThreadConnection = Connection<String, LiaisonThread, EmptyFields, EmptyFields>;
+pub type ThreadEdge = Edge<String, LiaisonThread, EmptyFields>;
+
+/// A page of liaison threads: the shape of async-graphql's `Connection`
+/// (same SDL), whose end cursor is always the last edge's; here it can lie
+/// past the last edge, for an inbox page cut short by its scan bound
+/// ([`SCAN_ROUNDS_MAX`]).
+pub struct ThreadConnection {
+    edges: Vec<ThreadEdge>,
+    has_previous_page: bool,
+    has_next_page: bool,
+    /// Where the next page starts when that is not after the last edge.
+    scanned_to: Option<String>,
+}
+
+impl ThreadConnection {
+    fn new(has_previous_page: bool, has_next_page: bool, edges: Vec<ThreadEdge>) -> Self {
+        ThreadConnection {
+            edges,
+            has_previous_page,
+            has_next_page,
+            scanned_to: None,
+        }
+    }
+}
+
+/// A page of liaison threads, most recently active first. Continue with
+/// `pageInfo.endCursor` while `hasNextPage` is true. A page of the inbox may
+/// hold fewer threads than asked for — even none — and still have a next
+/// page: one request reads a bounded number of candidate threads, and the
+/// `endCursor` of such a page lies past the last thread it looked at.
+#[Object(name = "LiaisonThreadConnection", shareable)]
+impl ThreadConnection {
+    /// Information to aid in pagination.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_previous_page: self.has_previous_page,
+            has_next_page: self.has_next_page,
+            start_cursor: self.edges.first().map(|e| e.cursor.clone()),
+            end_cursor: self
+                .scanned_to
+                .clone()
+                .or_else(|| self.edges.last().map(|e| e.cursor.clone())),
+        }
+    }
+    /// A list of edges.
+    async fn edges(&self) -> &[ThreadEdge] {
+        &self.edges
+    }
+    /// A list of nodes.
+    async fn nodes(&self) -> Vec<&LiaisonThread> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+}
 
 /// `Patient.liaisonThreads`: the threads of one patient the caller's
 /// organisation may see, most recently active first.
@@ -441,17 +500,11 @@ pub(crate) async fn patient_threads(
     }
     let (rows, more) =
         service::threads_of_patient(ctx_db(ctx), access, caller_org(ctx)?, after, first).await?;
-    let mut connection = Connection::new(after.is_some(), more);
-    connection.edges.extend(rows.into_iter().map(|model| {
-        Edge::new(
-            encode_cursor(&model),
-            LiaisonThread {
-                model,
-                access: access.clone(),
-            },
-        )
-    }));
-    Ok(Some(connection))
+    let edges = rows
+        .into_iter()
+        .map(|model| edge(model, access.clone()))
+        .collect();
+    Ok(Some(ThreadConnection::new(after.is_some(), more, edges)))
 }
 
 /// A thread the caller may see: the thread's patient through the policy
@@ -493,13 +546,22 @@ pub(crate) async fn thread_by_id(
 
 /// The fewest candidate threads the inbox reads per round.
 const SCAN_MIN: u64 = 50;
+/// The most rounds one inbox page reads (so at least 5 × [`SCAN_MIN`] = 250
+/// candidates). Each round is a query and a policy evaluation of its
+/// patients; without a bound, an organisation with many unread threads it
+/// may not read (consents withdrawn) would have one request walk all of
+/// them. At the bound the page is returned as it is, short or empty, with
+/// `hasNextPage` and an end cursor past the candidates scanned.
+const SCAN_ROUNDS_MAX: usize = 5;
 
 /// `Query.liaisonInbox`: threads with messages the caller's organisation has
 /// not read, across its patients, most recently active first. Candidates
 /// come a page at a time from one query; their patients pass the policy in
 /// one batched evaluation, and a thread whose patient's LIAISON_MESSAGES the
 /// caller may not read (consent withdrawn, a role without the category) is
-/// left out.
+/// left out. A page reads at most [`SCAN_ROUNDS_MAX`] rounds of candidates,
+/// so it may hold fewer threads than `first` and still have a next page
+/// ([`ThreadConnection`]).
 pub(crate) async fn inbox(
     ctx: &Context<'_>,
     first: Option<i32>,
@@ -511,19 +573,20 @@ pub(crate) async fn inbox(
     let today = ctx_policy(ctx).clock.today();
     let db = ctx_db(ctx);
     let mut scan_from = after;
-    let mut edges: Vec<Edge<String, LiaisonThread, EmptyFields>> = Vec::new();
+    let mut edges: Vec<ThreadEdge> = Vec::new();
     let mut has_next = false;
+    let mut scanned_to = None;
     // A role without the category reads no thread: nothing to scan.
     if ctx_policy(ctx).role_level(&ctx_request(ctx)?.principal, CATEGORY)
         == crate::domain::AccessLevel::None
     {
-        return Ok(Connection::new(after.is_some(), false));
+        return Ok(ThreadConnection::new(after.is_some(), false, Vec::new()));
     }
     // Each round reads a page of candidates (at least SCAN_MIN, so that a
     // caller the policy leaves out of many threads does not walk them a few
     // at a time) and evaluates their patients at once; more rounds only when
-    // the policy left some out.
-    loop {
+    // the policy left some out, up to SCAN_ROUNDS_MAX.
+    for round in 1.. {
         let want = (first - edges.len() as u64).max(SCAN_MIN);
         let (rows, more) = service::inbox_candidates(db, org, today, scan_from, want).await?;
         let patients: BTreeSet<Uuid> = rows.iter().map(|t| t.patient_id).collect();
@@ -552,13 +615,7 @@ pub(crate) async fn inbox(
             }
             // Records the read of the patient's liaison messages.
             gate(ctx, access, CATEGORY)?;
-            edges.push(Edge::new(
-                encode_cursor(&model),
-                LiaisonThread {
-                    model,
-                    access: access.clone(),
-                },
-            ));
+            edges.push(edge(model, access.clone()));
         }
         if beyond_page {
             has_next = true;
@@ -571,9 +628,16 @@ pub(crate) async fn inbox(
         if !more {
             break;
         }
+        if round >= SCAN_ROUNDS_MAX {
+            // Every candidate after the last edge was left out by the
+            // policy: the next page starts after the last one scanned.
+            has_next = true;
+            scanned_to = scan_from.map(encode_cursor);
+            break;
+        }
     }
-    let mut connection = Connection::new(after.is_some(), has_next);
-    connection.edges = edges;
+    let mut connection = ThreadConnection::new(after.is_some(), has_next, edges);
+    connection.scanned_to = scanned_to;
     Ok(connection)
 }
 

@@ -31,10 +31,11 @@ pub(crate) fn long(field: &str, value: &str, max: usize) -> Result<(), ApiError>
     if s.is_empty() {
         return Err(ApiError::bad_input(field, "must not be empty"));
     }
-    if s.chars().count() > max {
+    let n = s.chars().count();
+    if n > max {
         return Err(ApiError::bad_input(
             field,
-            format!("must be at most {max} characters"),
+            format!("must be at most {max} characters, got {n}"),
         ));
     }
     if s.chars()

@@ -9,10 +9,10 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::checks::{
-    DOCUMENT_TEXT_MAX, LONG_MAX, icd10, in_range_f64, in_range_i32, long, long_opt, not_before,
-    not_future, short, short_opt, yj_code,
+    DOCUMENT_TEXT_MAX, LONG_MAX, SHORT_MAX, icd10, in_range_f64, in_range_i32, long, long_opt,
+    not_before, not_future, short, short_opt, yj_code,
 };
-use crate::domain::Phone;
+use crate::domain::{Phone, Text};
 use crate::error::ApiError;
 use crate::graphql::Date;
 
@@ -578,57 +578,159 @@ pub struct Attachment {
     pub content_base64: String,
 }
 
-/// The MIME types a clinical document may carry.
+/// The MIME types an attachment may have (clinical documents, liaison
+/// messages).
 pub const ATTACHMENT_MIME_TYPES: &[&str] =
     &["application/pdf", "image/jpeg", "image/png", "text/plain"];
-/// The largest attachment, decoded.
+/// The largest attachment, decoded. Its base64 (≈ 683 KiB) fits in the
+/// default request body limit (`RENKEI_MAX_BODY_BYTES`, 1 MiB).
 pub const ATTACHMENT_MAX_BYTES: usize = 512 * 1024;
-/// The most attachments on one document.
+/// The most attachments on one document or one liaison message; several
+/// large files need several messages or a larger body limit.
 pub const ATTACHMENTS_MAX: usize = 5;
 
 impl Attachment {
     fn validate(&self) -> Result<(), ApiError> {
-        short("filename", &self.filename)?;
-        if self.filename.contains(['/', '\\']) {
-            return Err(ApiError::bad_input(
-                "filename",
-                "must be a file name without a directory ('/' or '\\')",
-            ));
-        }
-        if !ATTACHMENT_MIME_TYPES.contains(&self.mime_type.trim()) {
-            return Err(ApiError::bad_input(
-                "mimeType",
-                format!(
-                    "{:?} is not accepted; use one of {}",
-                    self.mime_type,
-                    ATTACHMENT_MIME_TYPES.join(", ")
-                ),
-            ));
-        }
-        let too_large = || {
+        decode_attachment(&self.filename, &self.mime_type, &self.content_base64).map(drop)
+    }
+}
+
+/// A file to attach, checked and decoded by [`decode_attachment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecodedAttachment {
+    /// Trimmed.
+    pub filename: String,
+    /// One of [`ATTACHMENT_MIME_TYPES`].
+    pub mime_type: &'static str,
+    /// 1 to [`ATTACHMENT_MAX_BYTES`] bytes that look like `mime_type`.
+    pub content: Vec<u8>,
+}
+
+/// The one check of a file attached to anything — a clinical document, a
+/// liaison message: a file name without a directory, an accepted MIME type,
+/// and base64 content of 1 byte to [`ATTACHMENT_MAX_BYTES`] decoded that
+/// looks like its type. Errors name the input fields `filename`, `mimeType`
+/// and `contentBase64`; callers prefix them ([`ApiError::in_field`]).
+pub(crate) fn decode_attachment(
+    filename: &str,
+    mime_type: &str,
+    content_base64: &str,
+) -> Result<DecodedAttachment, ApiError> {
+    let filename = Text::parse("filename", filename, SHORT_MAX)?.into_inner();
+    if filename.contains(['/', '\\']) {
+        return Err(ApiError::bad_input(
+            "filename",
+            format!("{filename:?} must be a file name without a directory ('/' or '\\')"),
+        ));
+    }
+    let Some(mime_type) = ATTACHMENT_MIME_TYPES
+        .iter()
+        .copied()
+        .find(|m| *m == mime_type.trim())
+    else {
+        return Err(ApiError::bad_input(
+            "mimeType",
+            format!(
+                "{mime_type:?} is not accepted; use one of {}",
+                ATTACHMENT_MIME_TYPES.join(", ")
+            ),
+        ));
+    };
+    let too_large = || {
+        ApiError::bad_input(
+            "contentBase64",
+            format!(
+                "the file is larger than {} KiB",
+                ATTACHMENT_MAX_BYTES / 1024
+            ),
+        )
+    };
+    // Refuse an obviously oversized payload before decoding it.
+    let encoded = content_base64.trim();
+    if encoded.len() > ATTACHMENT_MAX_BYTES.div_ceil(3) * 4 {
+        return Err(too_large());
+    }
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| {
             ApiError::bad_input(
                 "contentBase64",
-                format!(
-                    "the file is larger than {} KiB",
-                    ATTACHMENT_MAX_BYTES / 1024
-                ),
+                format!("is not base64 (standard alphabet, padded): {e}"),
             )
-        };
-        // Refuse an obviously oversized payload before decoding it.
-        if self.content_base64.len() > ATTACHMENT_MAX_BYTES.div_ceil(3) * 4 {
-            return Err(too_large());
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(self.content_base64.trim())
-            .map_err(|e| ApiError::bad_input("contentBase64", format!("is not base64: {e}")))?;
-        if bytes.is_empty() {
-            return Err(ApiError::bad_input("contentBase64", "the file is empty"));
-        }
-        if bytes.len() > ATTACHMENT_MAX_BYTES {
-            return Err(too_large());
-        }
-        Ok(())
+        })?;
+    if content.is_empty() {
+        return Err(ApiError::bad_input("contentBase64", "the file is empty"));
     }
+    if content.len() > ATTACHMENT_MAX_BYTES {
+        return Err(too_large());
+    }
+    if !looks_like(mime_type, &content) {
+        return Err(ApiError::bad_input(
+            "contentBase64",
+            format!("the content is not a {mime_type} file"),
+        ));
+    }
+    Ok(DecodedAttachment {
+        filename,
+        mime_type,
+        content,
+    })
+}
+
+/// Whether the content starts the way files of the type do. A reader opens
+/// an attachment trusting its declared type, so a PNG declared as a PDF is
+/// refused, and so is an HTML or XML document declared as plain text: a
+/// viewer that goes by the bytes (or by a file name ending in `.html`) would
+/// render its markup, scripts included, where the reader expected a memo.
+fn looks_like(mime_type: &str, content: &[u8]) -> bool {
+    match mime_type {
+        "application/pdf" => content.starts_with(b"%PDF-"),
+        "image/png" => content.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/jpeg" => content.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "text/plain" => {
+            std::str::from_utf8(content).is_ok_and(|s| !s.contains('\0') && !starts_as_markup(s))
+        }
+        _ => false,
+    }
+}
+
+/// Whether text opens the way the WHATWG MIME Sniffing Standard recognises
+/// an HTML or XML document (`<!DOCTYPE HTML`, `<html`, `<script`, `<!--`,
+/// `<?xml` …, after a byte order mark and white space). A memo that merely
+/// starts with `<` (「<申し送り> …」) is text and passes.
+fn starts_as_markup(text: &str) -> bool {
+    /// Tags the standard's "HTML" patterns name; each must end at a space or `>`.
+    const TAGS: &[&str] = &[
+        "!doctype html",
+        "html",
+        "head",
+        "script",
+        "iframe",
+        "h1",
+        "div",
+        "font",
+        "table",
+        "a",
+        "style",
+        "title",
+        "b",
+        "body",
+        "br",
+        "p",
+    ];
+    let s = text
+        .trim_start_matches('\u{feff}')
+        .trim_start_matches(['\t', '\n', '\x0c', '\r', ' '])
+        .as_bytes();
+    let Some(rest) = s.strip_prefix(b"<") else {
+        return false;
+    };
+    let starts_with = |p: &[u8]| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p);
+    if starts_with(b"?xml") || starts_with(b"!--") {
+        return true;
+    }
+    TAGS.iter()
+        .any(|tag| starts_with(tag.as_bytes()) && matches!(rest.get(tag.len()), Some(b' ' | b'>')))
 }
 
 /// 診療文書: referral letter, discharge summary, nursing summary …

@@ -714,7 +714,9 @@ fn attachment_validation() {
         }),
         "clinicalDocument.attachments[1].contentBase64"
     );
-    let exactly = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 512 * 1024]);
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(512 * 1024, b' ');
+    let exactly = base64::engine::general_purpose::STANDARD.encode(pdf);
     let ok = ClinicalDocumentData {
         attachments: vec![Attachment {
             content_base64: exactly,
@@ -736,6 +738,15 @@ fn attachment_validation() {
             ..good.clone()
         }),
         "clinicalDocument.attachments[1].filename"
+    );
+    // The content must look like its type, as for liaison messages.
+    assert_eq!(
+        with(Attachment {
+            mime_type: s("image/png"),
+            ..good.clone()
+        }),
+        "clinicalDocument.attachments[1].contentBase64",
+        "a PDF declared as a PNG"
     );
     assert_eq!(
         field_of(
@@ -1009,4 +1020,42 @@ async fn input_converts_to_output_through_graphql() {
         res.data.into_json().unwrap(),
         serde_json::json!({ "echo": [{ "concern": false }] })
     );
+}
+
+#[test]
+fn plain_text_is_refused_when_it_is_a_markup_document() {
+    let text = |content: &str| {
+        RecordData::ClinicalDocument(ClinicalDocumentData {
+            attachments: vec![Attachment {
+                filename: s("memo.txt"),
+                mime_type: s("text/plain"),
+                content_base64: base64::engine::general_purpose::STANDARD.encode(content),
+            }],
+            ..document()
+        })
+        .validate(today())
+    };
+    for markup in [
+        "<!DOCTYPE html><html><body>x</body></html>",
+        "\u{feff}\n  <html lang=\"ja\">",
+        "<SCRIPT>alert(1)</SCRIPT>",
+        "<?xml version=\"1.0\"?><svg/>",
+        "<!-- note -->",
+        "<p>申し送り</p>",
+    ] {
+        assert_eq!(
+            field_of(text(markup)),
+            "clinicalDocument.attachments[0].contentBase64",
+            "{markup:?}"
+        );
+    }
+    for memo in [
+        "<申し送り> 夜間の様子",
+        "<1> 血圧 132/80",
+        "<pre-visit> check",
+        "体温 37.2℃ <b>",
+        "a < b",
+    ] {
+        assert!(text(memo).is_ok(), "{memo:?}");
+    }
 }

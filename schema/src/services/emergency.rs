@@ -1,9 +1,7 @@
 //! Break-the-glass (救急時閲覧): time-limited emergency access, and the
 //! notifications that tell the care team about it.
 
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use super::notifications::{self, NewNotification, NotificationKind};
@@ -11,8 +9,8 @@ use crate::audit::{AuditAction, AuditStamp};
 use crate::domain::{DataCategory, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
-use crate::policy::{EmergencyOpener, Policy, active_on};
-use entities::{care_team_membership, emergency_grant};
+use crate::policy::{EmergencyOpener, Policy};
+use entities::emergency_grant;
 
 /// Opens emergency access for the member, unless the patient has objected.
 /// The patient's care-team organisations get a notification.
@@ -48,15 +46,9 @@ pub async fn open(
     })
     .exec_with_returning(&txn)
     .await?;
-    let team: Vec<Uuid> = care_team_membership::Entity::find()
-        .select_only()
-        .column(care_team_membership::Column::OrganizationId)
-        .distinct()
-        .filter(care_team_membership::Column::PatientId.eq(patient_id))
-        .filter(active_on(policy.clock.today()))
-        .into_tuple::<Uuid>()
-        .all(&txn)
-        .await?;
+    let team =
+        super::admission_discharge::team_organizations(&txn, patient_id, policy.clock.today())
+            .await?;
     let drafts = team
         .into_iter()
         .filter(|org| *org != opener.organization_id)

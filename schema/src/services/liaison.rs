@@ -21,12 +21,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -36,12 +35,11 @@ use crate::audit::{AuditAction, AuditStamp};
 use crate::domain::{DataCategory, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
-use crate::policy::{PatientAccess, active_on};
+use crate::policy::PatientAccess;
 use crate::principal::Principal;
-use crate::records::{ATTACHMENT_MAX_BYTES, ATTACHMENT_MIME_TYPES};
+use crate::records::decode_attachment;
 use entities::{
-    care_team_membership, liaison_attachment, liaison_message, liaison_read, liaison_thread,
-    liaison_thread_addressee,
+    liaison_attachment, liaison_message, liaison_read, liaison_thread, liaison_thread_addressee,
 };
 
 crate::domain::domain_enum! {
@@ -62,11 +60,10 @@ pub const SUBJECT_MAX: usize = 100;
 /// Longest message body, in characters: about two A4 pages of Japanese text,
 /// more than a FAX 連絡票 ever held.
 pub const BODY_MAX: usize = 4_000;
-/// Attachments per message. Each is at most [`ATTACHMENT_MAX_BYTES`]
-/// (512 KiB) decoded — the records' limit: its base64 (≈ 683 KiB) fits in
-/// the default request body limit (`RENKEI_MAX_BODY_BYTES`, 1 MiB); several
-/// large files need several messages or a larger body limit.
-pub const ATTACHMENTS_MAX: usize = 5;
+/// Attachments per message (5), each at most 512 KiB decoded: the records'
+/// limits ([`crate::records::ATTACHMENT_MAX_BYTES`]), checked by the same
+/// function, so a file the hub keeps passes one rule wherever it is attached.
+pub use crate::records::ATTACHMENTS_MAX;
 /// Messages per thread: a thread is a conversation about one matter; a
 /// longer one is better started afresh.
 pub const MESSAGES_PER_THREAD_MAX: u64 = 500;
@@ -88,26 +85,9 @@ pub struct MessageBody(String);
 
 impl MessageBody {
     pub fn parse(field: &str, raw: &str) -> ApiResult<Self> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(ApiError::bad_input(field, "must not be empty"));
-        }
-        let n = s.chars().count();
-        if n > BODY_MAX {
-            return Err(ApiError::bad_input(
-                field,
-                format!("must be at most {BODY_MAX} characters, got {n}"),
-            ));
-        }
-        if s.chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            return Err(ApiError::bad_input(
-                field,
-                "must not contain control characters other than line breaks and tabs",
-            ));
-        }
-        Ok(MessageBody(s.to_string()))
+        // The records' rule for free text; a message keeps what it checked.
+        crate::records::checks::long(field, raw, BODY_MAX)?;
+        Ok(MessageBody(raw.trim().to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -126,83 +106,14 @@ pub struct NewAttachment {
 
 impl NewAttachment {
     /// `field` prefixes the field names of errors (`input.attachments[0]`).
+    /// The checks are the records' ([`decode_attachment`]).
     pub fn parse(field: &str, filename: &str, mime_type: &str, base64: &str) -> ApiResult<Self> {
-        let at = |f: &str| format!("{field}.{f}");
-        let filename = Text::parse(&at("filename"), filename, 200)?.into_inner();
-        if filename.contains(['/', '\\']) {
-            return Err(ApiError::bad_input(
-                at("filename"),
-                format!("{filename:?} must be a file name without a directory ('/' or '\\')"),
-            ));
-        }
-        let Some(mime_type) = ATTACHMENT_MIME_TYPES
-            .iter()
-            .copied()
-            .find(|m| *m == mime_type.trim())
-        else {
-            return Err(ApiError::bad_input(
-                at("mimeType"),
-                format!(
-                    "{mime_type:?} is not accepted; use one of {}",
-                    ATTACHMENT_MIME_TYPES.join(", ")
-                ),
-            ));
-        };
-        let too_large = || {
-            ApiError::bad_input(
-                at("contentBase64"),
-                format!(
-                    "the file is larger than {} KiB",
-                    ATTACHMENT_MAX_BYTES / 1024
-                ),
-            )
-        };
-        // Refuse an obviously oversized payload before decoding it.
-        let encoded = base64.trim();
-        if encoded.len() > ATTACHMENT_MAX_BYTES.div_ceil(3) * 4 {
-            return Err(too_large());
-        }
-        let content = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|e| {
-                ApiError::bad_input(
-                    at("contentBase64"),
-                    format!("is not base64 (standard alphabet, padded): {e}"),
-                )
-            })?;
-        if content.is_empty() {
-            return Err(ApiError::bad_input(
-                at("contentBase64"),
-                "the file is empty",
-            ));
-        }
-        if content.len() > ATTACHMENT_MAX_BYTES {
-            return Err(too_large());
-        }
-        if !looks_like(mime_type, &content) {
-            return Err(ApiError::bad_input(
-                at("contentBase64"),
-                format!("the content is not a {mime_type} file"),
-            ));
-        }
+        let a = decode_attachment(filename, mime_type, base64).map_err(|e| e.in_field(field))?;
         Ok(NewAttachment {
-            filename,
-            mime_type,
-            content,
+            filename: a.filename,
+            mime_type: a.mime_type,
+            content: a.content,
         })
-    }
-}
-
-/// Whether the content starts the way files of the type do (a PNG declared
-/// as a PDF, or an HTML page declared as text, is refused: a reader opens an
-/// attachment trusting its type).
-fn looks_like(mime_type: &str, content: &[u8]) -> bool {
-    match mime_type {
-        "application/pdf" => content.starts_with(b"%PDF-"),
-        "image/png" => content.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "image/jpeg" => content.starts_with(&[0xFF, 0xD8, 0xFF]),
-        "text/plain" => std::str::from_utf8(content).is_ok_and(|s| !s.contains('\0')),
-        _ => false,
     }
 }
 
@@ -247,17 +158,12 @@ async fn team_organizations(
     patient_id: Uuid,
     today: NaiveDate,
 ) -> ApiResult<BTreeSet<Uuid>> {
-    Ok(care_team_membership::Entity::find()
-        .select_only()
-        .column(care_team_membership::Column::OrganizationId)
-        .distinct()
-        .filter(care_team_membership::Column::PatientId.eq(patient_id))
-        .filter(active_on(today))
-        .into_tuple::<Uuid>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect())
+    Ok(
+        super::admission_discharge::team_organizations(db, patient_id, today)
+            .await?
+            .into_iter()
+            .collect(),
+    )
 }
 
 async fn addressees(db: &impl ConnectionTrait, thread_id: Uuid) -> ApiResult<BTreeSet<Uuid>> {
@@ -395,8 +301,10 @@ fn notification_text(urgency: LiaisonUrgency) -> &'static str {
     }
 }
 
-/// Inserts a message, its attachments, moves the thread's activity and
-/// creates the notifications; returns the message and the events to publish.
+/// Inserts a message and its attachments and creates the notifications;
+/// returns the message and the events to publish. The thread's
+/// `last_message_at` is the caller's to set (a new thread is inserted with
+/// it; [`post_message`] moves it first, to lock the thread).
 async fn insert_message(
     txn: &impl ConnectionTrait,
     principal: &Principal,
@@ -439,11 +347,6 @@ async fn insert_message(
             .exec(txn)
             .await?;
     }
-    liaison_thread::Entity::update_many()
-        .col_expr(liaison_thread::Column::LastMessageAt, Expr::value(now))
-        .filter(liaison_thread::Column::Id.eq(thread.id))
-        .exec(txn)
-        .await?;
     let urgency = LiaisonUrgency::from_db(&thread.urgency)?;
     let drafts = recipients(txn, thread, org, today)
         .await?
@@ -582,6 +485,19 @@ pub async fn post_message(
         return Err(ApiError::not_found("liaison thread"));
     }
     let txn = super::begin_write(db).await?;
+    // Moving the thread's activity first takes the thread row's lock (on
+    // PostgreSQL; SQLite's BEGIN IMMEDIATE holds the write lock already):
+    // concurrent posts to the thread wait here, one after the other, so each
+    // counts the messages the previous one committed and the limit below
+    // holds. Counting first would let two posts both see 499.
+    let touched = liaison_thread::Entity::update_many()
+        .col_expr(liaison_thread::Column::LastMessageAt, Expr::value(now))
+        .filter(liaison_thread::Column::Id.eq(thread.id))
+        .exec(&txn)
+        .await?;
+    if touched.rows_affected == 0 {
+        return Err(ApiError::not_found("liaison thread"));
+    }
     if let Some(reply_to) = new.reply_to {
         let same_thread = liaison_message::Entity::find_by_id(reply_to)
             .one(&txn)
@@ -650,8 +566,7 @@ pub async fn mark_read(
         return Ok(0);
     }
     let (member, _) = author(&stamp.principal);
-    let n = ids.len() as u64;
-    liaison_read::Entity::insert_many(ids.into_iter().map(|message_id| {
+    let inserted = liaison_read::Entity::insert_many(ids.into_iter().map(|message_id| {
         liaison_read::ActiveModel {
             message_id: Set(message_id),
             organization_id: Set(org),
@@ -663,6 +578,16 @@ pub async fn mark_read(
     .on_conflict_do_nothing()
     .exec_without_returning(&txn)
     .await?;
+    // What this call marked: the rows inserted (both databases count only
+    // those, not the ones the conflict skipped), not the messages found
+    // unread a moment before.
+    let n = match inserted {
+        TryInsertResult::Inserted(n) => n,
+        TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
+    };
+    if n == 0 {
+        return Ok(0);
+    }
     let entry = stamp.entry(
         thread.patient_id,
         AuditAction::Read,
@@ -745,8 +670,10 @@ pub async fn threads_of_patient(
 /// Candidates for `organization`'s inbox, across patients: threads it may see
 /// by addressing, with a message it has not read, of patients it is on the
 /// care team of today — most recently active first. The care-team condition
-/// only narrows the scan; whether the caller may read each patient's messages
-/// is decided afterwards by the policy.
+/// narrows the scan to the organisation's patients (the database can start
+/// from them, through the index on a patient's threads, rather than walk
+/// every thread of the hub); whether the caller may read each patient's
+/// messages is decided afterwards by the policy.
 pub async fn inbox_candidates(
     db: &DatabaseConnection,
     organization: Uuid,
@@ -754,7 +681,6 @@ pub async fn inbox_candidates(
     after: Option<ThreadCursor>,
     limit: u64,
 ) -> ApiResult<(Vec<liaison_thread::Model>, bool)> {
-    use care_team_membership as c;
     use liaison_thread::Column as T;
     let unread = Query::select()
         .expr(Expr::val(1))
@@ -765,20 +691,15 @@ pub async fn inbox_candidates(
         )
         .cond_where(unread_by(organization))
         .to_owned();
-    let on_team = Query::select()
-        .expr(Expr::val(1))
-        .from(c::Entity)
-        .and_where(
-            Expr::col((c::Entity, c::Column::PatientId))
-                .equals((liaison_thread::Entity, T::PatientId)),
-        )
-        .and_where(Expr::col((c::Entity, c::Column::OrganizationId)).eq(organization))
-        .cond_where(active_on(today))
-        .to_owned();
     let mut q = liaison_thread::Entity::find()
+        .filter(
+            T::PatientId.in_subquery(super::admission_discharge::team_patients(
+                organization,
+                today,
+            )),
+        )
         .filter(visible_to(organization))
         .filter(Expr::exists(unread))
-        .filter(Expr::exists(on_team))
         .order_by_desc(T::LastMessageAt)
         .order_by_desc(T::Id);
     if let Some(c) = after {
@@ -801,7 +722,11 @@ pub async fn unread_counts(
         .select_only()
         .column(M::ThreadId)
         .column_as(Expr::col(M::Id).count(), "unread")
-        .filter(M::ThreadId.is_in(thread_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (liaison_message::Entity, M::ThreadId),
+            thread_ids,
+        ))
         .filter(unread_by(organization))
         .group_by(M::ThreadId)
         .into_tuple::<(Uuid, i64)>()
@@ -818,7 +743,11 @@ pub async fn messages_of(
 ) -> ApiResult<HashMap<Uuid, Vec<liaison_message::Model>>> {
     let mut out: HashMap<Uuid, Vec<liaison_message::Model>> = HashMap::new();
     for m in liaison_message::Entity::find()
-        .filter(liaison_message::Column::ThreadId.is_in(thread_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (liaison_message::Entity, liaison_message::Column::ThreadId),
+            thread_ids,
+        ))
         .order_by_asc(liaison_message::Column::CreatedAt)
         .order_by_asc(liaison_message::Column::Id)
         .all(db)
@@ -834,7 +763,11 @@ pub async fn messages_by_ids(
     ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, liaison_message::Model>> {
     Ok(liaison_message::Entity::find()
-        .filter(liaison_message::Column::Id.is_in(ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (liaison_message::Entity, liaison_message::Column::Id),
+            ids,
+        ))
         .all(db)
         .await?
         .into_iter()
@@ -849,7 +782,14 @@ pub async fn addressees_of(
 ) -> ApiResult<HashMap<Uuid, Vec<Uuid>>> {
     let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for a in liaison_thread_addressee::Entity::find()
-        .filter(liaison_thread_addressee::Column::ThreadId.is_in(thread_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (
+                liaison_thread_addressee::Entity,
+                liaison_thread_addressee::Column::ThreadId,
+            ),
+            thread_ids,
+        ))
         .order_by_asc(liaison_thread_addressee::Column::OrganizationId)
         .all(db)
         .await?
@@ -866,7 +806,11 @@ pub async fn receipts_of(
 ) -> ApiResult<HashMap<Uuid, Vec<liaison_read::Model>>> {
     let mut out: HashMap<Uuid, Vec<liaison_read::Model>> = HashMap::new();
     for r in liaison_read::Entity::find()
-        .filter(liaison_read::Column::MessageId.is_in(message_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (liaison_read::Entity, liaison_read::Column::MessageId),
+            message_ids,
+        ))
         .order_by_asc(liaison_read::Column::ReadAt)
         .all(db)
         .await?
@@ -903,7 +847,11 @@ pub async fn attachments_of(
             A::SizeBytes,
             A::CreatedAt,
         ])
-        .filter(A::MessageId.is_in(message_ids.to_vec()))
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (liaison_attachment::Entity, A::MessageId),
+            message_ids,
+        ))
         .order_by_asc(A::Id)
         .into_tuple::<(Uuid, Uuid, String, String, i32, DateTime<Utc>)>()
         .all(db)
@@ -933,6 +881,8 @@ pub async fn attachment_content(db: &DatabaseConnection, id: Uuid) -> ApiResult<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::ATTACHMENT_MAX_BYTES;
+    use base64::Engine;
 
     fn b64(bytes: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(bytes)
