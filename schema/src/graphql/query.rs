@@ -326,7 +326,10 @@ impl Query {
     }
 
     /// Your organisation's liaison inbox: threads with messages it has not
-    /// read, across its patients, most recently active first.
+    /// read, across its patients, most recently active first. A page may
+    /// hold fewer threads than `first` (even none) and still have a next
+    /// page: it stops after scanning a bounded number of candidates; go on
+    /// from its `endCursor`.
     async fn liaison_inbox(
         &self,
         ctx: &Context<'_>,
