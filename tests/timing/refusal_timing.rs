@@ -107,7 +107,11 @@ async fn measure(app: &TestApp, backend: Backend) -> Result<(), String> {
         for (name, (existing, unknown)) in [("patientByLocalId", local), ("patient(id)", by_id)] {
             let (m_existing, m_unknown) = (median(existing), median(unknown));
             let ratio = m_existing.max(m_unknown) / m_existing.min(m_unknown);
-            let verdict = if ratio <= MAX_RATIO { "ok" } else { "TOO FAR APART" };
+            let verdict = if ratio <= MAX_RATIO {
+                "ok"
+            } else {
+                "TOO FAR APART"
+            };
             ok &= ratio <= MAX_RATIO;
             let line = format!(
                 "{backend:?} attempt {attempt}/{ATTEMPTS} {name}: existing-but-refused median {:.3} ms, unknown median {:.3} ms, ratio {ratio:.2} (max {MAX_RATIO}) {verdict}",
@@ -150,13 +154,18 @@ async fn scene(app: &TestApp) -> Scene {
 
 /// Times `patientByLocalId` with A's existing local IDs against the numbers
 /// that follow them (what an enumeration would try next).
-async fn probe_local_ids(
-    app: &TestApp,
-    scene: &Scene,
-) -> Result<(Vec<f64>, Vec<f64>), String> {
+async fn probe_local_ids(app: &TestApp, scene: &Scene) -> Result<(Vec<f64>, Vec<f64>), String> {
     let existing = |i: usize| json!({ "o": scene.org_a, "l": scene.local_ids[i % PATIENTS] });
     let unknown = |i: usize| json!({ "o": scene.org_a, "l": format!("T-{:06}", PATIENTS + 1 + i) });
-    interleave(app, &scene.stranger, BY_LOCAL_ID, "patientByLocalId", existing, unknown).await
+    interleave(
+        app,
+        &scene.stranger,
+        BY_LOCAL_ID,
+        "patientByLocalId",
+        existing,
+        unknown,
+    )
+    .await
 }
 
 /// Times `patient(id:)` with A's patients' ids against fresh ids.
@@ -180,13 +189,13 @@ async fn interleave(
     let mut times_existing = Vec::with_capacity(PAIRS);
     let mut times_unknown = Vec::with_capacity(PAIRS);
     for i in 0..WARMUP + PAIRS {
-        let order = if i % 2 == 0 { [true, false] } else { [false, true] };
+        let order = if i % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
         for is_existing in order {
-            let variables = if is_existing {
-                existing(i)
-            } else {
-                unknown(i)
-            };
+            let variables = if is_existing { existing(i) } else { unknown(i) };
             let (elapsed, body) = timed(app, token, query, variables.clone()).await;
             expect_not_found(&body, field)
                 .map_err(|why| format!("{field} with {variables}: {why}"))?;
