@@ -285,33 +285,31 @@ e2e!(
     |app| async move {
         let s = scene(app).await;
         let stranger = (s.stranger_id.as_str(), s.stranger.as_str());
-        let cases: Vec<(&str, Box<dyn Fn(&str) -> Value>)> = vec![
+        /// A mutation and its input for a patient id.
+        type Case = (&'static str, fn(&str) -> Value);
+        let cases: Vec<Case> = vec![
             (
                 "mutation($i: SetPatientStatusInput!) { setPatientStatus(input: $i) { id } }",
-                Box::new(|p| json!({ "i": { "patientId": p, "status": "MOVED_AWAY" } })),
+                |p| json!({ "i": { "patientId": p, "status": "MOVED_AWAY" } }),
             ),
             (
                 "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
-                Box::new(
-                    |p| json!({ "i": { "patientId": p, "organizationId": Uuid::nil().to_string(), "role": "OTHER" } }),
-                ),
+                |p| json!({ "i": { "patientId": p, "organizationId": Uuid::nil().to_string(), "role": "OTHER" } }),
             ),
             (
                 "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { id } }",
-                Box::new(|p| json!({ "i": { "patientId": p } })),
+                |p| json!({ "i": { "patientId": p } }),
             ),
             (
                 "mutation($i: StartLiaisonThreadInput!) { startLiaisonThread(input: $i) { id } }",
-                Box::new(
-                    |p| json!({ "i": { "patientId": p, "subject": "件名", "wholeCareTeam": true, "body": "本文" } }),
-                ),
+                |p| json!({ "i": { "patientId": p, "subject": "件名", "wholeCareTeam": true, "body": "本文" } }),
             ),
             (
                 "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { id } } }",
-                Box::new(|p| {
+                |p| {
                     json!({ "i": { "records": [{ "patientId": p, "effectiveAt": "2026-01-05T00:00:00Z",
                         "data": { "allergy": { "substance": "卵", "allergyType": "FOOD", "reaction": "蕁麻疹", "severity": "MILD" } } }] } })
-                }),
+                },
             ),
         ];
         for (query, input) in cases {

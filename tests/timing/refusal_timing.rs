@@ -42,11 +42,14 @@ const WARMUP: usize = 20;
 /// The largest accepted ratio of the slower median to the faster one.
 ///
 /// With refusals on one path the two kinds of request run the same
-/// statements and append the same audit entry; what remains is noise — on
-/// this kind of machine the ratio measured 0.97–1.08. Before the fix the
-/// existing patient cost an extra group-committed audit append, and the ratio
-/// was 3–5 (see `bench/README.md`). 1.5 sits well clear of both.
-const MAX_RATIO: f64 = 1.5;
+/// statements and wait for the same audit append; what remains is noise: on
+/// the 2-core development machine the ratio measured 1.00–1.07, on SQLite and
+/// PostgreSQL, with the machine idle and with a load average of 4. Before the
+/// fix the existing patient cost an extra group-committed audit append: the
+/// ratio was 3.7–4.5 by local ID and 1.7–2.3 by id. 1.25 lets noise through
+/// with a wide margin and still fails a difference of a quarter of a request
+/// (≈ 1.5–2 ms here, less than one audit commit). See `bench/README.md`.
+const MAX_RATIO: f64 = 1.25;
 /// Runs before the check gives up. Noise may spoil one run; a real
 /// difference spoils all of them.
 const ATTEMPTS: usize = 3;

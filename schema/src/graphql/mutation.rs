@@ -273,8 +273,10 @@ impl CoreMutation {
     /// read access to a patient's emergency categories — emergency information,
     /// allergies, medications, conditions, advance care planning — without a
     /// care relationship or consent, for a limited time (4 hours by default).
-    /// Refused where the patient has objected. Audited as an emergency; the
-    /// patient's care team is notified.
+    /// Say why with `reasonCode` (心肺停止, 救急搬送中 …), `reason` in words
+    /// (「救急」 will do), or both. Refused where the patient has objected.
+    /// Audited as an emergency, and every read under it as `EMERGENCY_READ`;
+    /// the patient's care team is notified.
     async fn open_emergency_access(
         &self,
         ctx: &Context<'_>,

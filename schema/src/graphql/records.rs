@@ -597,7 +597,7 @@ pub(crate) async fn write_records(
     for (index, r) in parsed.iter().enumerate() {
         let a = access
             .get(&r.patient_id)
-            .ok_or_else(|| not_found_item(index))?;
+            .ok_or_else(|| ApiError::not_found("patient"))?;
         for category in r.data.written_categories() {
             a.require_write(category).map_err(|e| match e {
                 ApiError::Forbidden(m) => {
@@ -634,12 +634,6 @@ pub(crate) async fn write_records(
             })
         })
         .collect()
-}
-
-/// An item of `writeRecords` whose patient the caller may not know of (or
-/// that does not exist): `NOT_FOUND`, naming the item.
-fn not_found_item(index: usize) -> ApiError {
-    ApiError::NotFound(format!("input.records[{index}]: patient not found"))
 }
 
 /// Marks a record entered in error.
