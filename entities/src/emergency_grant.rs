@@ -9,7 +9,10 @@ pub struct Model {
     pub patient_id: Uuid,
     pub member_id: Uuid,
     pub organization_id: Uuid,
+    /// The reason in words (for a code alone, the code's label).
     pub reason: String,
+    /// The reason code (`CARDIAC_ARREST` …), when one was given.
+    pub reason_code: Option<String>,
     pub opened_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
 }

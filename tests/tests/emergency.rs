@@ -302,13 +302,31 @@ e2e!(
 
 e2e!(emergency_access_input_is_validated, |app| async move {
     let (patient, _, crew) = scene(app).await;
+    let too_long = "救".repeat(1001);
     for (input, field) in [
         (
             json!({ "patientId": patient, "reason": "  " }),
             "input.reason",
         ),
+        // Blank is blank, full-width spaces included, with a code or not.
+        (
+            json!({ "patientId": patient, "reason": "\u{3000}\u{3000}", "reasonCode": "TRAUMA" }),
+            "input.reason",
+        ),
+        // One character says too little on its own.
         (
             json!({ "patientId": patient, "reason": "急" }),
+            "input.reason",
+        ),
+        (
+            json!({ "patientId": patient, "reason": too_long }),
+            "input.reason",
+        ),
+        // Neither a code nor words.
+        (json!({ "patientId": patient }), "input.reason"),
+        // OTHER says nothing without words.
+        (
+            json!({ "patientId": patient, "reasonCode": "OTHER" }),
             "input.reason",
         ),
         (json!({ "reason": "救急搬送中" }), "input"),
@@ -330,7 +348,215 @@ e2e!(emergency_access_input_is_validated, |app| async move {
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{input}");
     }
     let body = app
+        .gql(
+            &crew,
+            OPEN,
+            json!({ "i": { "patientId": patient, "reasonCode": "HEADACHE" } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "an unknown code: {body}"
+    );
+    let body = app
         .gql(&crew, OPEN, json!({ "i": { "patientId": uuid::Uuid::now_v7().to_string(), "reason": "救急搬送中" } }))
         .await;
     assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
+    // Nothing was opened by any of it.
+    let body = app.gql(&crew, ACCESS, json!({ "id": patient })).await;
+    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
 });
+
+const OPEN_WITH_REASON: &str = "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id reason reasonCode } }";
+
+e2e!(
+    a_short_japanese_reason_or_a_reason_code_opens_emergency_access,
+    |app| async move {
+        let (patient, _, crew) = scene(app).await;
+        for (input, reason, code, detail) in [
+            // Two characters: a reason, counted in characters, not bytes.
+            (json!({ "reason": "　救急 " }), "救急", Value::Null, "救急"),
+            (
+                json!({ "reasonCode": "CARDIAC_ARREST" }),
+                "心肺停止",
+                json!("CARDIAC_ARREST"),
+                "CARDIAC_ARREST 心肺停止",
+            ),
+            // With a code, one character of words adds to it.
+            (
+                json!({ "reasonCode": "TRAUMA", "reason": "転" }),
+                "外傷: 転",
+                json!("TRAUMA"),
+                "TRAUMA 外傷: 転",
+            ),
+            (
+                json!({ "reasonCode": "OTHER", "reason": "施設からの依頼" }),
+                "その他: 施設からの依頼",
+                json!("OTHER"),
+                "OTHER その他: 施設からの依頼",
+            ),
+        ] {
+            let mut input = input;
+            input["patientId"] = json!(patient);
+            let data = app.ok(&crew, OPEN_WITH_REASON, json!({ "i": input })).await;
+            let opened = &data["openEmergencyAccess"];
+            assert_eq!(opened["reason"], reason, "{input}");
+            assert_eq!(opened["reasonCode"], code, "{input}");
+            let log = app
+                .ok(
+                    &app.admin_token,
+                    "query($p: ID!) { auditLog(filter: { patientId: $p, action: BREAK_THE_GLASS }, first: 1) { edges { node { detail } } } }",
+                    json!({ "p": patient }),
+                )
+                .await;
+            assert_eq!(
+                log["auditLog"]["edges"][0]["node"]["detail"], detail,
+                "{input}"
+            );
+        }
+        // The access is open.
+        let body = app.gql(&crew, ACCESS, json!({ "id": patient })).await;
+        assert_eq!(body["data"]["patient"]["name"], "連携 花子", "{body}");
+    }
+);
+
+e2e!(
+    reads_under_emergency_access_are_marked_and_care_team_reads_are_not,
+    |app| async move {
+        let clinic = app.organization("CLINIC", "みなみ野在宅クリニック").await;
+        let (doctor_id, doctor) = app.member(&clinic, "PHYSICIAN").await;
+        let patient = app.patient(&doctor, "K-000003").await;
+        let fire = app
+            .organization("AMBULANCE_SERVICE", "みなみ野市消防本部")
+            .await;
+        let (crew_id, crew) = app.member(&fire, "EMS_CREW").await;
+        let allergy = |substance: &str| {
+            json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-06T00:00:00Z",
+                "data": { "allergy": { "substance": substance, "allergyType": "DRUG", "reaction": "発疹", "severity": "MODERATE" } } }] } })
+        };
+        let write =
+            "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { id } } }";
+        app.ok(&doctor, write, allergy("ペニシリン系抗菌薬")).await;
+        app.ok(
+            &crew,
+            OPEN,
+            json!({ "i": { "patientId": patient, "reason": "意識障害" } }),
+        )
+        .await;
+
+        // Fields, summary parts, emergency information and the timeline.
+        let query = "query($id: ID!) { patient(id: $id) { name
+            summary { allergies { data { ... on AllergyData { substance } } } }
+            emergencyInformation { sheet { version } allergies { id } }
+            timeline { edges { node { id category } } } } }";
+        let read = async |token: &str, rid: &str| {
+            let res = app
+                .client
+                .post(app.url("/graphql"))
+                .bearer_auth(token)
+                .header("x-request-id", rid)
+                .json(&json!({ "query": query, "variables": { "id": patient } }))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = res.json().await.unwrap();
+            assert!(
+                body["data"]["patient"]["summary"]["allergies"]
+                    .as_array()
+                    .is_some_and(|a| a
+                        .iter()
+                        .any(|r| r["data"]["substance"] == "ペニシリン系抗菌薬")),
+                "{body}"
+            );
+        };
+        read(&crew, "crew-read").await;
+        // A subscription delivered under emergency access.
+        let mut ws = app.ws(&crew).await;
+        ws.subscribe(
+            "subscription($p: ID!) { patientEvents(patientId: $p) { kind category } }",
+            json!({ "p": patient }),
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        app.ok(&doctor, write, allergy("造影剤")).await;
+        match ws.next().await.1 {
+            WsMessage::Next(v) => {
+                assert_eq!(v["data"]["patientEvents"]["category"], "ALLERGIES", "{v}")
+            }
+            other => panic!("expected an event, got {other:?}"),
+        }
+        // The printable page.
+        let res = app
+            .client
+            .get(app.url(&format!("/patients/{patient}/emergency-sheet")))
+            .bearer_auth(&crew)
+            .header("x-request-id", "crew-print")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        // The care team's own read.
+        read(&doctor, "doctor-read").await;
+
+        let log = async |actor: &str, action: &str| -> Vec<Value> {
+            let data = app
+                .ok(
+                    &app.admin_token,
+                    "query($a: ID!, $x: AuditAction!) { auditLog(filter: { actorId: $a, action: $x }, first: 100) { edges { node { action patientId categories requestId outcome } } } }",
+                    json!({ "a": actor, "x": action }),
+                )
+                .await;
+            data["auditLog"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone())
+                .collect()
+        };
+        let marked = log(&crew_id, "EMERGENCY_READ").await;
+        let of = |rid: &str| marked.iter().find(|e| e["requestId"] == rid).cloned();
+        let query_entry = of("crew-read").expect("the query's reads are marked");
+        assert_eq!(query_entry["patientId"], patient.as_str());
+        assert_eq!(query_entry["outcome"], "OK");
+        for category in ["IDENTITY", "ALLERGIES", "EMERGENCY_INFORMATION"] {
+            assert!(
+                query_entry["categories"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(category)),
+                "{category}: {query_entry}"
+            );
+        }
+        let print_entry = of("crew-print").expect("the printed page's reads are marked");
+        assert!(
+            print_entry["categories"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("ADVANCE_CARE_PLANNING")),
+            "{print_entry}"
+        );
+        assert!(
+            marked
+                .iter()
+                .any(|e| e["categories"] == json!(["ALLERGIES"])
+                    && e["requestId"] != "crew-read"
+                    && e["requestId"] != "crew-print"),
+            "the event delivered is marked: {marked:?}"
+        );
+        // Nothing the crew read is an unmarked READ of the patient.
+        let unmarked = log(&crew_id, "READ").await;
+        assert!(
+            unmarked.iter().all(|e| e["patientId"] != patient.as_str()),
+            "{unmarked:?}"
+        );
+        // The care team's reads are plain READs.
+        assert!(
+            log(&doctor_id, "READ")
+                .await
+                .iter()
+                .any(|e| e["requestId"] == "doctor-read"),
+        );
+        assert_eq!(log(&doctor_id, "EMERGENCY_READ").await, Vec::<Value>::new());
+    }
+);

@@ -29,10 +29,18 @@ use crate::domain::DataCategory;
 /// What an entry records.
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AuditAction {
+    /// Patient data (or the patient itself) read under the caller's care
+    /// relationship and the patient's consent.
     Read,
     Write,
     ConsentChange,
+    /// Emergency access (救急時閲覧) opened.
     BreakTheGlass,
+    /// Patient data read under break-the-glass: categories that only the
+    /// caller's emergency access opened (or the patient itself, reached
+    /// through emergency access alone). Each read under emergency access is
+    /// its own entry, so an auditor lists them with this action alone.
+    EmergencyRead,
     Denied,
 }
 
@@ -43,6 +51,7 @@ impl AuditAction {
             AuditAction::Write => "WRITE",
             AuditAction::ConsentChange => "CONSENT_CHANGE",
             AuditAction::BreakTheGlass => "BREAK_THE_GLASS",
+            AuditAction::EmergencyRead => "EMERGENCY_READ",
             AuditAction::Denied => "DENIED",
         }
     }
@@ -53,6 +62,7 @@ impl AuditAction {
             AuditAction::Write,
             AuditAction::ConsentChange,
             AuditAction::BreakTheGlass,
+            AuditAction::EmergencyRead,
             AuditAction::Denied,
         ]
         .into_iter()

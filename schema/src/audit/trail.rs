@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{AuditAction, EntryDraft};
 use crate::domain::DataCategory;
+use crate::policy::{AccessReason, PatientAccess};
 use crate::principal::Principal;
 
 /// Events are merged per (patient, action): a query that reads ten fields of
@@ -42,8 +43,17 @@ impl AuditTrail {
         }
     }
 
-    pub fn read(&self, patient: Uuid, category: DataCategory) {
-        self.add(Some(patient), AuditAction::Read, &[category], None);
+    /// A read of `category` of the patient `access` is about. A category
+    /// that only the caller's emergency access opens is recorded as
+    /// `EMERGENCY_READ`, anything else as `READ`: taking the access (not a
+    /// patient id) is what lets no read under break-the-glass go unmarked.
+    pub fn read(&self, access: &PatientAccess, category: DataCategory) {
+        let action = if access.grant(category).reason == AccessReason::EmergencyAccess {
+            AuditAction::EmergencyRead
+        } else {
+            AuditAction::Read
+        };
+        self.add(Some(access.patient_id()), action, &[category], None);
     }
 
     /// A read of the log itself, not tied to one patient; `detail` says what
@@ -66,9 +76,15 @@ impl AuditTrail {
 
     /// The caller resolved the patient itself (its network id and its own
     /// access): recorded even when no field of data is read, so that a lookup
-    /// by local ID leaves a trace.
-    pub fn lookup(&self, patient: Uuid) {
-        self.add(Some(patient), AuditAction::Read, &[], None);
+    /// by local ID leaves a trace. Without a care relationship only emergency
+    /// access lets the caller know of the patient: `EMERGENCY_READ`.
+    pub fn lookup(&self, access: &PatientAccess) {
+        let action = if access.has_care_relationship() {
+            AuditAction::Read
+        } else {
+            AuditAction::EmergencyRead
+        };
+        self.add(Some(access.patient_id()), action, &[], None);
     }
 
     pub fn denied(&self, patient: Option<Uuid>, categories: &[DataCategory], reason: String) {

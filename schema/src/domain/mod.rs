@@ -4,9 +4,11 @@
 //! `graphql` module); past the edge a value of one of these types is valid by
 //! construction, so services never re-check it.
 
+mod emergency;
 mod enums;
 mod values;
 
+pub use emergency::*;
 pub use enums::*;
 pub use values::*;
 

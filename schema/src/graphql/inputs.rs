@@ -9,8 +9,8 @@ use super::Date;
 use crate::audit::AuditAction;
 use crate::domain::{
     ADDRESS_MAX, AccessLevel, Capability, CareTeamRole, ConsentMethod, ConsentScope, DataCategory,
-    GeoPoint, Kana, LocalId, NAME_MAX, OrganizationKind, PatientStatus, Phone, PlaceOfDeath,
-    PostalCode, Profession, Sex, Text, past_date,
+    EmergencyReason, EmergencyReasonCode, GeoPoint, Kana, LocalId, NAME_MAX, OrganizationKind,
+    PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession, Sex, Text, past_date,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::principal::SystemPermissions;
@@ -329,20 +329,23 @@ pub struct EmergencyObjectionInput {
 }
 
 /// Whom to open emergency access on: a patient id, or a facility's local ID
-/// (the number on a medication notebook or a registration card).
+/// (the number on a medication notebook or a registration card); and why: a
+/// reason code, a reason in words, or both.
 #[derive(InputObject)]
 pub struct OpenEmergencyAccessInput {
     pub patient_id: Option<ID>,
     /// With `localId`: the facility whose number it is.
     pub organization_id: Option<ID>,
     pub local_id: Option<String>,
-    /// Why emergency access is needed (救急搬送中, 意識障害 …); recorded in the
-    /// audit log and told to the care team.
-    pub reason: String,
+    /// Why, as a code (心肺停止, 意識障害, 救急搬送中 …). `OTHER` needs
+    /// `reason` too.
+    pub reason_code: Option<EmergencyReasonCode>,
+    /// Why, in words (「救急」 is enough alone; with `reasonCode`, anything
+    /// that adds to it): at least 2 characters alone, at most 1000,
+    /// whitespace trimmed. Recorded in the audit log; the care team reads it
+    /// in the patient's access history.
+    pub reason: Option<String>,
 }
-
-/// The least a reason must say: "急変" is too little to review later.
-pub const MIN_REASON_CHARS: usize = 4;
 
 pub enum EmergencyTarget {
     Patient(Uuid),
@@ -353,14 +356,9 @@ pub enum EmergencyTarget {
 }
 
 impl OpenEmergencyAccessInput {
-    pub fn parse(&self) -> ApiResult<(EmergencyTarget, Text)> {
-        let reason = Text::parse("input.reason", &self.reason, 1000)?;
-        if reason.as_str().chars().count() < MIN_REASON_CHARS {
-            return Err(ApiError::bad_input(
-                "input.reason",
-                format!("must say why, in at least {MIN_REASON_CHARS} characters"),
-            ));
-        }
+    pub fn parse(&self) -> ApiResult<(EmergencyTarget, EmergencyReason)> {
+        let reason =
+            EmergencyReason::parse("input.reason", self.reason_code, self.reason.as_deref())?;
         let target = match (&self.patient_id, &self.organization_id, &self.local_id) {
             (Some(p), None, None) => EmergencyTarget::Patient(parse_id("input.patientId", p)?),
             (None, Some(o), Some(l)) => EmergencyTarget::LocalId {

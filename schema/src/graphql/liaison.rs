@@ -22,6 +22,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::inputs::parse_id;
+use super::reach::Bound;
 use super::types::{Member, Organization, Patient, load_organization};
 use super::{
     ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, gate, loaders::Loaders,
@@ -507,27 +508,41 @@ pub(crate) async fn patient_threads(
     Ok(Some(ThreadConnection::new(after.is_some(), more, edges)))
 }
 
-/// A thread the caller may see: the thread's patient through the policy
-/// (`NOT_FOUND` when the caller may not know of the patient), then the
-/// addressing rule (`NOT_FOUND` for a thread not addressed to the caller's
-/// organisation). Returns the patient's access with the thread.
-async fn open_thread(
+/// A thread the caller may see: the thread's patient through the policy,
+/// then the addressing rule (a thread not addressed to the caller's
+/// organisation does not exist for it). Any refusal is `NOT_FOUND` of
+/// `what`, recorded alike whether the thread exists or not
+/// ([`super::reach`]). Returns the patient's access with the thread.
+async fn open_thread<T>(
+    ctx: &Context<'_>,
+    what: &'static str,
+    id: Uuid,
+    found: Option<T>,
+    thread_of: impl Fn(&T) -> &liaison_thread::Model,
+) -> ApiResult<(T, PatientAccess)> {
+    let bound = Bound {
+        what,
+        id,
+        patient_id: found.as_ref().map(|f| thread_of(f).patient_id),
+        category: None,
+    };
+    let (found, access) = bound.reach(ctx, found).await?;
+    match service::require_addressed(ctx_db(ctx), &access, thread_of(&found), caller_org(ctx)?)
+        .await
+    {
+        Ok(()) => Ok((found, access)),
+        Err(ApiError::NotFound(_)) => Err(bound.refuse(ctx, "not addressed to your organisation")),
+        Err(e) => Err(e),
+    }
+}
+
+/// A thread by its id, for [`open_thread`].
+async fn thread_by_own_id(
     ctx: &Context<'_>,
     thread_id: Uuid,
 ) -> ApiResult<(liaison_thread::Model, PatientAccess)> {
-    let not_found = || ApiError::not_found("liaison thread");
-    let db = ctx_db(ctx);
-    let thread = service::find_thread(db, thread_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let access = patient_access(ctx, thread.patient_id)
-        .await
-        .map_err(|e| match e {
-            ApiError::NotFound(_) => not_found(),
-            other => other,
-        })?;
-    service::require_addressed(db, &access, &thread, caller_org(ctx)?).await?;
-    Ok((thread, access))
+    let found = service::find_thread(ctx_db(ctx), thread_id).await?;
+    open_thread(ctx, "liaison thread", thread_id, found, |t| t).await
 }
 
 /// `Query.liaisonThread`: one thread, `null` with `FORBIDDEN_FIELD` when the
@@ -537,7 +552,7 @@ pub(crate) async fn thread_by_id(
     thread_id: ID,
 ) -> Result<Option<LiaisonThread>> {
     let thread_id = parse_id("id", &thread_id)?;
-    let (model, access) = open_thread(ctx, thread_id).await?;
+    let (model, access) = thread_by_own_id(ctx, thread_id).await?;
     if gate(ctx, &access, CATEGORY)?.is_none() {
         return Ok(None);
     }
@@ -804,7 +819,7 @@ impl LiaisonMutation {
             .map(|m| parse_id("input.replyToMessageId", m))
             .transpose()?;
         let content = parse_content(&input.body, input.attachments)?;
-        let (thread, access) = open_thread(ctx, thread_id).await?;
+        let (thread, access) = thread_by_own_id(ctx, thread_id).await?;
         let policy = ctx_policy(ctx);
         let model = service::post_message(
             ctx_db(ctx),
@@ -829,7 +844,7 @@ impl LiaisonMutation {
         thread_id: ID,
     ) -> Result<LiaisonThread> {
         let thread_id = parse_id("threadId", &thread_id)?;
-        let (model, access) = open_thread(ctx, thread_id).await?;
+        let (model, access) = thread_by_own_id(ctx, thread_id).await?;
         require_read(ctx, &access)?;
         service::mark_read(
             ctx_db(ctx),
@@ -851,16 +866,16 @@ impl LiaisonMutation {
         message_id: ID,
     ) -> Result<LiaisonMessage> {
         let message_id = parse_id("messageId", &message_id)?;
-        let not_found = || ApiError::not_found("liaison message");
-        let message = service::find_message(ctx_db(ctx), message_id)
-            .await?
-            .ok_or_else(not_found)?;
-        let (thread, access) = open_thread(ctx, message.thread_id)
-            .await
-            .map_err(|e| match e {
-                ApiError::NotFound(_) => not_found(),
-                other => other,
-            })?;
+        let db = ctx_db(ctx);
+        let message = service::find_message(db, message_id).await?;
+        let found = match message {
+            Some(m) => service::find_thread(db, m.thread_id)
+                .await?
+                .map(|thread| (m, thread)),
+            None => None,
+        };
+        let ((message, thread), access) =
+            open_thread(ctx, "liaison message", message_id, found, |(_, t)| t).await?;
         require_read(ctx, &access)?;
         service::mark_read(
             ctx_db(ctx),
@@ -883,7 +898,7 @@ impl LiaisonMutation {
 /// recorded like any denial.
 fn require_read(ctx: &Context<'_>, access: &PatientAccess) -> ApiResult<()> {
     if access.may_read(CATEGORY) {
-        ctx_trail(ctx)?.read(access.patient_id(), CATEGORY);
+        ctx_trail(ctx)?.read(access, CATEGORY);
         return Ok(());
     }
     let reason = access.grant(CATEGORY).reason.explain(CATEGORY);

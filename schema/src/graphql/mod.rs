@@ -9,6 +9,7 @@ pub mod liaison;
 pub mod loaders;
 mod mutation;
 mod query;
+pub(crate) mod reach;
 pub mod record_mutations;
 pub mod records;
 mod scalars;
@@ -193,7 +194,7 @@ pub(crate) fn gate(
     let trail = ctx_trail(ctx)?;
     let grant = access.grant(category);
     if grant.level >= crate::domain::AccessLevel::Read {
-        trail.read(access.patient_id(), category);
+        trail.read(access, category);
         return Ok(Some(()));
     }
     let reason = grant.reason.explain(category);
@@ -229,43 +230,16 @@ pub(crate) fn ctx_trail<'a>(ctx: &Context<'a>) -> Result<&'a AuditTrail, ApiErro
         .ok_or_else(|| ApiError::internal("request without an audit trail"))
 }
 
-/// The policy's verdict on one patient, batched with other lookups in flight.
-/// A refusal of a patient that exists is recorded as a denial in the audit log.
+/// The caller's access to a patient by id, batched with other lookups in
+/// flight; `NOT_FOUND`, recorded as a denial, when the caller may not know
+/// of the patient or there is none (see [`reach`]).
 pub(crate) async fn patient_access(
     ctx: &Context<'_>,
     patient_id: Uuid,
 ) -> Result<PatientAccess, ApiError> {
-    verdict(ctx, patient_id).await.map(|(access, _)| access)
-}
-
-/// The caller's access to a patient and the patient's row, in one batched
-/// statement; `NOT_FOUND` (and a denial in the audit log, when the patient
-/// exists) if the caller may not know of the patient.
-async fn verdict(
-    ctx: &Context<'_>,
-    patient_id: Uuid,
-) -> Result<(PatientAccess, Arc<entities::patient::Model>), ApiError> {
-    let req = ctx_request(ctx)?;
-    let loaders = ctx.data_unchecked::<loaders::Loaders>();
-    match loaders
-        .access
-        .load_one((req.principal.clone(), patient_id))
-        .await?
-    {
-        Some(crate::policy::Verdict {
-            access: Some(access),
-            patient,
-        }) => Ok((access, patient)),
-        Some(_) => {
-            ctx_trail(ctx)?.denied(
-                Some(patient_id),
-                &[],
-                "no care relationship and no emergency access".into(),
-            );
-            Err(ApiError::not_found("patient"))
-        }
-        None => Err(ApiError::not_found("patient")),
-    }
+    reach::reach(ctx, reach::PatientRef::Id(patient_id))
+        .await
+        .map(|(access, _)| access)
 }
 
 /// Page size for audit lists, and the most a page may hold.
@@ -311,17 +285,26 @@ pub(crate) fn audit_connection(
     c
 }
 
-/// Loads a patient the caller may see; `None` when it may not (or there is none).
+/// Loads a patient the caller may see; `None` when it may not (or there is
+/// none), the refusal recorded like any other (see [`reach`]).
 pub(crate) async fn load_patient(
     ctx: &Context<'_>,
     patient_id: Uuid,
 ) -> Result<Option<Patient>, ApiError> {
-    match verdict(ctx, patient_id).await {
-        Ok((access, model)) => {
-            ctx_trail(ctx)?.lookup(patient_id);
-            Ok(Some(Patient::new(access, model)))
-        }
+    match find_patient(ctx, reach::PatientRef::Id(patient_id)).await {
+        Ok(patient) => Ok(Some(patient)),
         Err(ApiError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// A patient the caller may see, by id or local ID, its lookup recorded;
+/// `NOT_FOUND`, recorded as a denial, otherwise.
+pub(crate) async fn find_patient(
+    ctx: &Context<'_>,
+    reference: reach::PatientRef<'_>,
+) -> Result<Patient, ApiError> {
+    let (access, model) = reach::reach(ctx, reference).await?;
+    ctx_trail(ctx)?.lookup(&access);
+    Ok(Patient::new(access, model))
 }

@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::inputs::*;
+use super::reach::{Bound, PatientRef};
 use super::types::{
     ApiKey, CareTeamMembership, Consent, CreatedApiKey, EmergencyAccess, EmergencyObjection,
     Member, Notification, Organization, Patient, PatientIdentifier,
@@ -164,15 +165,18 @@ impl CoreMutation {
             .map(|d| d.0)
             .unwrap_or_else(|| ctx_policy(ctx).clock.today());
         let db = ctx_db(ctx);
-        let membership = care_team::find(db, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("care-team membership"))?;
-        // A membership of a patient the caller cannot see does not exist for it.
+        // A membership of a patient — or a care team — the caller cannot see
+        // does not exist for it.
+        let found = care_team::find(db, id).await?;
+        let (membership, access) = Bound {
+            what: "care-team membership",
+            id,
+            patient_id: found.as_ref().map(|m| m.patient_id),
+            category: Some(DataCategory::CareTeam),
+        }
+        .reach(ctx, found)
+        .await?;
         let patient_id = membership.patient_id;
-        let access = patient_access(ctx, patient_id).await.map_err(|e| match e {
-            ApiError::NotFound(_) => ApiError::not_found("care-team membership"),
-            other => other,
-        })?;
         let ended = care_team::end(db, &access, &ctx_stamp(ctx)?, membership, end_date).await?;
         ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(CareTeamMembership(ended))
@@ -269,8 +273,10 @@ impl CoreMutation {
     /// read access to a patient's emergency categories — emergency information,
     /// allergies, medications, conditions, advance care planning — without a
     /// care relationship or consent, for a limited time (4 hours by default).
-    /// Refused where the patient has objected. Audited as an emergency; the
-    /// patient's care team is notified.
+    /// Say why with `reasonCode` (心肺停止, 救急搬送中 …), `reason` in words
+    /// (「救急」 will do), or both. Refused where the patient has objected.
+    /// Audited as an emergency, and every read under it as `EMERGENCY_READ`;
+    /// the patient's care team is notified.
     async fn open_emergency_access(
         &self,
         ctx: &Context<'_>,
@@ -278,32 +284,42 @@ impl CoreMutation {
     ) -> Result<EmergencyAccess> {
         let req = ctx_request(ctx)?;
         let policy = ctx_policy(ctx);
-        let opener = policy.require_emergency_opener(&req.principal)?;
         let (target, reason) = input.parse()?;
-        let db = ctx_db(ctx);
-        let patient_id = match target {
-            EmergencyTarget::Patient(id) => id,
+        let reference = match &target {
+            EmergencyTarget::Patient(id) => PatientRef::Id(*id),
             EmergencyTarget::LocalId {
                 organization_id,
                 local_id,
-            } => match patients::find_by_local_id(db, organization_id, local_id.as_str()).await? {
-                Some(found) => found.patient_id,
-                None => {
-                    // A miss is recorded too, so probing for patients shows.
-                    ctx_trail(ctx)?.denied(
-                        None,
-                        EMERGENCY_CATEGORIES,
-                        format!(
-                            "emergency access: no patient has local ID {:?} at organisation {organization_id} ({})",
-                            local_id.as_str(),
-                            reason.as_str()
-                        ),
-                    );
-                    return Err(ApiError::not_found("patient").into());
-                }
+            } => PatientRef::LocalId {
+                organization_id: *organization_id,
+                local_id,
             },
         };
-        let trail = ctx_trail(ctx)?;
+        let requested = match reference {
+            PatientRef::Id(id) => Some(id),
+            PatientRef::LocalId { .. } => None,
+        };
+        // Every refusal below is recorded (a miss too, so that probing for
+        // patients shows) and is the same whether the patient exists or not.
+        let refuse = |patient_id: Option<uuid::Uuid>, why: String| {
+            reference.refuse(
+                ctx,
+                patient_id,
+                EMERGENCY_CATEGORIES,
+                &format!("emergency access: {why} ({})", reason.audit_detail()),
+            )
+        };
+        let opener = match policy.require_emergency_opener(&req.principal) {
+            Ok(opener) => opener,
+            Err(e) => {
+                refuse(requested, e.message());
+                return Err(e.into());
+            }
+        };
+        let Some(patient_id) = reference.resolve(ctx).await? else {
+            return Err(refuse(None, "no such patient".into()).into());
+        };
+        let db = ctx_db(ctx);
         let stamp = ctx_stamp(ctx)?;
         let grant = match emergency::open(
             db,
@@ -317,28 +333,14 @@ impl CoreMutation {
         .await
         {
             Ok(g) => g,
+            // The patient's objection: an opener may reach any patient, so
+            // it learns that the patient exists either way; it is told why.
             Err(e @ ApiError::Forbidden(_)) => {
-                trail.denied(
-                    Some(patient_id),
-                    EMERGENCY_CATEGORIES,
-                    format!(
-                        "emergency access refused ({}): {}",
-                        e.message(),
-                        reason.as_str()
-                    ),
-                );
+                refuse(Some(patient_id), format!("refused ({})", e.message()));
                 return Err(e.into());
             }
             Err(ApiError::NotFound(_)) => {
-                trail.denied(
-                    None,
-                    EMERGENCY_CATEGORIES,
-                    format!(
-                        "emergency access: no patient has the id {patient_id} ({})",
-                        reason.as_str()
-                    ),
-                );
-                return Err(ApiError::not_found("patient").into());
+                return Err(refuse(Some(patient_id), "no such patient".into()).into());
             }
             Err(e) => return Err(e.into()),
         };
@@ -374,24 +376,28 @@ impl CoreMutation {
     async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         let req = ctx_request(ctx)?;
         let id = parse_id("id", &id)?;
+        // Only a notification the caller may be shown (the rule of the
+        // list); any other — someone else's, about a patient the caller may
+        // no longer read, or none — is refused alike.
         let found = notifications::find_for(ctx_db(ctx), &req.principal, id).await?;
-        // Only a notification the caller may be shown (the rule of the list).
+        let notification = Bound {
+            what: "notification",
+            id,
+            patient_id: found.as_ref().and_then(|n| n.patient_id),
+            category: None,
+        };
         let shown = match found {
-            Some(n) => {
-                let access = match n.patient_id {
-                    Some(p) => ctx
-                        .data_unchecked::<super::loaders::Loaders>()
-                        .access
-                        .load_one((req.principal.clone(), p))
-                        .await?
-                        .and_then(|v| v.access),
-                    None => None,
-                };
-                notifications::admit(&n, access.as_ref(), ctx_trail(ctx)?).then_some(n)
+            Some(n) if n.patient_id.is_none() => n,
+            found => {
+                let (n, access) = notification.reach(ctx, found).await?;
+                if !notifications::admit(&n, Some(&access), ctx_trail(ctx)?) {
+                    return Err(notification
+                        .refuse(ctx, "its category of the patient is closed to you")
+                        .into());
+                }
+                n
             }
-            None => None,
-        }
-        .ok_or_else(|| ApiError::not_found("notification"))?;
+        };
         Ok(Notification(
             notifications::mark_read(ctx_db(ctx), shown, ctx_policy(ctx).clock.now()).await?,
         ))

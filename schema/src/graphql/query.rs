@@ -11,15 +11,15 @@ use uuid::Uuid;
 use super::inputs::{AuditLogFilterInput, OrganizationFilterInput, parse_id};
 use super::types::{AuditEntry, Member, Notification, Organization, Patient, Viewer, ViewerKind};
 use super::{
-    audit_connection, audit_page_args, ctx_db, ctx_request, ctx_trail, load_patient,
-    loaders::Loaders,
+    audit_connection, audit_page_args, ctx_db, ctx_request, ctx_trail, find_patient, load_patient,
+    loaders::Loaders, reach::PatientRef,
 };
 use crate::domain::{LocalId, NAME_MAX, Text};
 use crate::error::ApiError;
 use crate::policy;
 use crate::principal::Principal;
+use crate::services::organizations;
 use crate::services::{audit_log, care_team, notifications};
-use crate::services::{organizations, patients};
 
 pub struct Query;
 
@@ -133,13 +133,13 @@ impl Query {
     /// tell "no such patient" from "not yours".
     async fn patient(&self, ctx: &Context<'_>, id: ID) -> Result<Patient> {
         let id = parse_id("id", &id)?;
-        load_patient(ctx, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("patient").into())
+        Ok(find_patient(ctx, PatientRef::Id(id)).await?)
     }
 
     /// A patient by an organisation's local ID (名寄せ lookup). Defaults to the
-    /// caller's organisation. Same visibility rule as `patient`.
+    /// caller's organisation. Same visibility rule as `patient`: a local ID
+    /// that matches no patient and one of a patient you may not see are
+    /// answered alike.
     async fn patient_by_local_id(
         &self,
         ctx: &Context<'_>,
@@ -152,14 +152,14 @@ impl Query {
             None => req.principal.organization_id(),
         };
         let local_id = LocalId::parse("localId", &local_id)?;
-        let Some(identifier) =
-            patients::find_by_local_id(ctx_db(ctx), org, local_id.as_str()).await?
-        else {
-            return Err(ApiError::not_found("patient").into());
-        };
-        load_patient(ctx, identifier.patient_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("patient").into())
+        Ok(find_patient(
+            ctx,
+            PatientRef::LocalId {
+                organization_id: org,
+                local_id: &local_id,
+            },
+        )
+        .await?)
     }
 
     /// The patients your organisation looks after (active care-team

@@ -144,8 +144,8 @@ impl Record {
             // An earlier version may have been in another category (a condition
             // marked psychiatric later): each version passes the policy itself.
             let category = DataCategory::from_db(&v.category)?;
-            if access.as_ref().is_some_and(|a| a.may_read(category)) {
-                ctx_trail(ctx)?.read(self.model.patient_id, category);
+            if let Some(a) = access.as_ref().filter(|a| a.may_read(category)) {
+                ctx_trail(ctx)?.read(a, category);
                 let data = RecordData::from_json(kind, &v.data)?;
                 out.push(RecordVersion { model: v, data });
             }
@@ -233,7 +233,7 @@ impl PatientSummary {
                 if !self.access.may_read(r.category) {
                     continue;
                 }
-                trail.read(self.access.patient_id(), r.category);
+                trail.read(&self.access, r.category);
             }
             out.push(r.clone());
         }
@@ -469,7 +469,7 @@ pub(crate) async fn timeline(
     let trail = ctx_trail(ctx)?;
     let mut connection = Connection::new(cursor.is_some(), more);
     for m in rows {
-        trail.read(m.patient_id, DataCategory::from_db(&m.category)?);
+        trail.read(access, DataCategory::from_db(&m.category)?);
         connection
             .edges
             .push(Edge::new(encode_cursor(&m), Record::new(m)?));
@@ -569,21 +569,35 @@ pub(crate) async fn write_records(
             data,
         });
     }
-    // The policy's verdicts for every patient in the batch, in one evaluation.
-    let ids: BTreeSet<Uuid> = parsed.iter().map(|r| r.patient_id).collect();
-    let loaded = ctx
-        .data_unchecked::<Loaders>()
-        .access
-        .load_many(ids.iter().map(|id| (req.principal.clone(), *id)))
-        .await?;
-    let access: HashMap<Uuid, PatientAccess> = loaded
+    // The policy's verdicts for every patient in the batch, batched into one
+    // evaluation by the access loader. A patient the caller may not know of
+    // is refused like one that does not exist, and each refusal is audited
+    // ([`super::reach`]).
+    let ids: Vec<Uuid> = parsed
+        .iter()
+        .map(|r| r.patient_id)
+        .collect::<BTreeSet<Uuid>>()
         .into_iter()
-        .filter_map(|((_, id), v)| v.access.map(|a| (id, a)))
         .collect();
+    let verdicts = futures_util::future::join_all(
+        ids.iter()
+            .map(|id| super::reach::reach(ctx, super::reach::PatientRef::Id(*id))),
+    )
+    .await;
+    let mut access: HashMap<Uuid, PatientAccess> = HashMap::new();
+    for (id, verdict) in ids.into_iter().zip(verdicts) {
+        match verdict {
+            Ok((a, _)) => {
+                access.insert(id, a);
+            }
+            Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     for (index, r) in parsed.iter().enumerate() {
-        let a = access.get(&r.patient_id).ok_or_else(|| {
-            ApiError::not_found("patient").in_field(&format!("input.records[{index}]"))
-        })?;
+        let a = access
+            .get(&r.patient_id)
+            .ok_or_else(|| ApiError::not_found("patient"))?;
         for category in r.data.written_categories() {
             a.require_write(category).map_err(|e| match e {
                 ApiError::Forbidden(m) => {
@@ -626,22 +640,20 @@ pub(crate) async fn write_records(
 pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<Record> {
     let id = parse_id("recordId", &record_id)?;
     let db = ctx_db(ctx);
-    let current = service::find(db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("record"))?;
-    let patient_id = current.patient_id;
-    let category = DataCategory::from_db(&current.category)?;
+    let current = service::find(db, id).await?;
     // A record of a patient — or a category — the caller cannot see does not
-    // exist for it.
-    let access = super::patient_access(ctx, patient_id)
-        .await
-        .map_err(|e| match e {
-            ApiError::NotFound(_) => ApiError::not_found("record"),
-            other => other,
-        })?;
-    if !access.may_read(category) {
-        return Err(ApiError::not_found("record").into());
+    // exist for it: refused exactly like a record that does not exist.
+    let (current, access) = super::reach::Bound {
+        what: "record",
+        id,
+        patient_id: current.as_ref().map(|r| r.patient_id),
+        category: current
+            .as_ref()
+            .map(|r| DataCategory::from_db(&r.category))
+            .transpose()?,
     }
+    .reach(ctx, current)
+    .await?;
     let updated = service::enter_in_error(
         db,
         &access,

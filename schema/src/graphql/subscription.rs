@@ -270,7 +270,8 @@ impl PatientStream {
             Ok(false) => return None,
             Err(e) => return Some(Err(e.into())),
         }
-        self.watch.trail.read(event.patient_id, event.category);
+        // Under emergency access the delivery is an emergency read.
+        self.watch.trail.read(&access, event.category);
         Some(Ok(PatientEventObject(event)))
     }
 

@@ -569,8 +569,20 @@ impl EmergencyAccess {
     async fn expires_at(&self) -> DateTime<Utc> {
         self.grant.expires_at
     }
+    /// Why it was opened, in words: the reason code's label (心肺停止 …)
+    /// and/or the free text given (「心肺停止: 自宅で倒れていた」).
     async fn reason(&self) -> &str {
         &self.grant.reason
+    }
+    /// The reason code, if one was given (grants opened with words alone
+    /// have none).
+    async fn reason_code(&self) -> Result<Option<crate::domain::EmergencyReasonCode>> {
+        Ok(self
+            .grant
+            .reason_code
+            .as_deref()
+            .map(crate::domain::EmergencyReasonCode::from_db)
+            .transpose()?)
     }
     /// The categories emergency access opens, read-only.
     async fn categories(&self) -> Vec<DataCategory> {

@@ -493,8 +493,8 @@ impl Policy {
 /// What [`Policy::evaluate`] finds for one existing patient: the row, and the
 /// caller's access — `None` when the caller may not know of the patient. The
 /// row must not reach a caller without access; the loaders use it only to
-/// build a `Patient` from a granted access, and to tell a denial of an
-/// existing patient (audited) from a patient that does not exist.
+/// build a `Patient` from a granted access. A caller without access and a
+/// patient that does not exist are refused alike (`graphql/reach.rs`).
 #[derive(Clone, Debug)]
 pub struct Verdict {
     pub patient: Arc<patient::Model>,
@@ -600,17 +600,53 @@ A field the caller may not read is `null`, with an error whose `extensions` are 
 `EXCLUDED_BY_CONSENT`, `NOT_AN_EMERGENCY_CATEGORY`); the rest of the response is delivered. \
 `Patient.access` lists, for the caller, every category with read/write and the reason.\n\n",
     );
+    out.push_str("## A refusal says nothing\n\n");
+    out.push_str(
+        "A patient the caller may not know of and a patient that does not exist are refused \
+alike, on every path — `patient(id:)`, `patientByLocalId`, federation `_entities`, \
+subscriptions, the printable page, `openEmergencyAccess` and every mutation that names a \
+patient: the same `NOT_FOUND` (code, message, path), the same `DENIED` entry in the audit \
+log (with the patient id asked for; for a local ID, the organisation and the local ID in \
+the detail), and the same work — the policy is evaluated even when the reference matched \
+nothing, and the response waits for the audit entry either way — so it takes the same \
+time (checked by `tests/timing/refusal_timing.rs` in CI). Objects bound to a patient and \
+looked up by their own id (records, liaison threads and messages, admission sheets, \
+discharge notices and conferences, care-team memberships, notifications) are refused \
+alike too — `NOT_FOUND` of the object and a `DENIED` entry — when they do not exist, when \
+their patient is hidden from the caller, or when they are not addressed to the caller's \
+organisation; records, admission and discharge documents and care-team memberships also \
+when their category is closed to the caller. (A liaison thread whose category is closed \
+to a member of the patient's care team is `null` with `FORBIDDEN_FIELD`: the care team \
+knows of the patient.)\n\n",
+    );
     out.push_str("## Break-the-glass (救急時閲覧)\n\n");
     out.push_str(&format!(
-        "{} may open emergency access to any patient with `openEmergencyAccess`, stating a reason. \
+        "{} may open emergency access to any patient with `openEmergencyAccess`, stating a reason: \
+a reason code (`reasonCode`: {}), words (`reason`, at least {} characters alone — 「救急」 \
+is a reason — at most {}, counted in characters after trimming whitespace), or both; \
+`OTHER` needs words. \
 It grants read access to {} only, for a limited time (4 hours by default, \
 `RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection, \
-is audited as `BREAK_THE_GLASS`, and notifies the organisations of the patient's care team.\n\n",
+is audited as `BREAK_THE_GLASS` (the detail names the code and its label, then the words), \
+and notifies the organisations of the patient's care team.\n\n\
+Every read made under emergency access — a field, a summary part, the timeline, \
+`emergencyInformation`, the printable page, an event delivered to a subscription — is \
+recorded as `EMERGENCY_READ` (not `READ`) when the category was open to the caller only by \
+its emergency access (or, for the patient itself, when the caller has no care \
+relationship). An auditor lists them with `auditLog(filter: {{ action: EMERGENCY_READ }})`; \
+reads under a care relationship and consent stay `READ`.\n\n",
         EMERGENCY_PROFESSIONS
             .iter()
             .map(|p| format!("`{}`", p.as_str()))
             .collect::<Vec<_>>()
             .join(", "),
+        crate::domain::EmergencyReasonCode::ALL
+            .iter()
+            .map(|c| format!("`{}` {}", c.as_str(), c.label()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        crate::domain::EmergencyReason::TEXT_ALONE_MIN_CHARS,
+        crate::domain::EmergencyReason::TEXT_MAX_CHARS,
         EMERGENCY_CATEGORIES
             .iter()
             .map(|c| format!("`{}`", c.as_str()))

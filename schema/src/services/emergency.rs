@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::notifications::{self, NewNotification, NotificationKind};
 use crate::audit::{AuditAction, AuditStamp};
-use crate::domain::{DataCategory, Text};
+use crate::domain::{DataCategory, EmergencyReason};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
 use crate::policy::{EmergencyOpener, Policy};
@@ -21,7 +21,7 @@ pub async fn open(
     stamp: &AuditStamp,
     bus: &EventBus,
     patient_id: Uuid,
-    reason: Text,
+    reason: EmergencyReason,
 ) -> ApiResult<emergency_grant::Model> {
     let now = policy.clock.now();
     let txn = crate::services::begin_write(db).await?;
@@ -40,7 +40,8 @@ pub async fn open(
         patient_id: Set(patient_id),
         member_id: Set(opener.member_id),
         organization_id: Set(opener.organization_id),
-        reason: Set(reason.into_inner()),
+        reason: Set(reason.describe()),
+        reason_code: Set(reason.code().map(|c| c.as_str().to_string())),
         opened_at: Set(now),
         expires_at: Set(now + policy.emergency_duration),
     })
@@ -72,7 +73,7 @@ pub async fn open(
         patient_id,
         AuditAction::BreakTheGlass,
         crate::policy::EMERGENCY_CATEGORIES,
-        Some(grant.reason.clone()),
+        Some(reason.audit_detail()),
     );
     crate::audit::append_in(&txn, &[&entry], now).await?;
     txn.commit().await?;

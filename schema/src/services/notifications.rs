@@ -78,17 +78,17 @@ pub fn admit(n: &notification::Model, access: Option<&PatientAccess>, trail: &Au
     let Some(patient) = n.patient_id else {
         return true;
     };
-    let Some(access) = access else {
+    let Some(access) = access.filter(|a| a.patient_id() == patient) else {
         return false;
     };
     // An unknown kind (a row written by a newer version) is not shown.
     match NotificationKind::parse(&n.kind).map(NotificationKind::category) {
         Some(None) => {
-            trail.lookup(patient);
+            trail.lookup(access);
             true
         }
         Some(Some(category)) if access.may_read(category) => {
-            trail.read(patient, category);
+            trail.read(access, category);
             true
         }
         _ => false,

@@ -136,7 +136,7 @@ impl AdmissionSheet {
         for s in sources {
             let category = DataCategory::from_db(&s.category)?;
             if self.access.may_read(category) {
-                trail.read(self.access.patient_id(), category);
+                trail.read(&self.access, category);
                 out.push(AdmissionSheetSource {
                     category,
                     kind: crate::records::RecordKind::from_db(&s.kind)?,
@@ -588,7 +588,7 @@ async fn readable_patients(
     let mut out = HashMap::new();
     for access in verdicts.into_iter().flatten() {
         if access.may_read(CATEGORY) {
-            trail.read(access.patient_id(), CATEGORY);
+            trail.read(&access, CATEGORY);
             out.insert(access.patient_id(), access);
         }
     }

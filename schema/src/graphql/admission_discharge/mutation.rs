@@ -10,6 +10,7 @@ use super::inputs::*;
 use super::{AdmissionSheet, CATEGORY, DischargeConference, DischargeNotice};
 use crate::error::ApiError;
 use crate::graphql::inputs::parse_id;
+use crate::graphql::reach::Bound;
 use crate::graphql::{
     ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, patient_access,
 };
@@ -19,21 +20,16 @@ use crate::services::admission_discharge::notices::{self, NoticeChange};
 use crate::services::admission_discharge::sheets::{self, NewSheet};
 use entities::{admission_sheet, discharge_conference, discharge_notice};
 
-/// The access to the patient of an existing document: a document of a
-/// patient — or a category — the caller cannot see does not exist for it.
-async fn access_to(
-    ctx: &Context<'_>,
-    patient_id: Uuid,
-    what: &str,
-) -> Result<PatientAccess, ApiError> {
-    let access = patient_access(ctx, patient_id).await.map_err(|e| match e {
-        ApiError::NotFound(_) => ApiError::not_found(what),
-        other => other,
-    })?;
-    if !access.may_read(CATEGORY) {
-        return Err(ApiError::not_found(what));
+/// A document of a patient — or a category — the caller cannot see does not
+/// exist for it: refused exactly like one that does not exist (see
+/// [`crate::graphql::reach`]).
+fn bound(what: &'static str, id: Uuid, patient_id: Option<Uuid>) -> Bound {
+    Bound {
+        what,
+        id,
+        patient_id,
+        category: Some(CATEGORY),
     }
-    Ok(access)
 }
 
 async fn sheet(
@@ -41,11 +37,13 @@ async fn sheet(
     id: Uuid,
 ) -> Result<(admission_sheet::Model, PatientAccess), ApiError> {
     let org = ctx_request(ctx)?.principal.organization_id();
-    let sheet = sheets::find(ctx_db(ctx), id)
-        .await?
-        .filter(|s| sheets::visible_to(s, org))
-        .ok_or_else(|| ApiError::not_found("admission sheet"))?;
-    let access = access_to(ctx, sheet.patient_id, "admission sheet").await?;
+    let found = sheets::find(ctx_db(ctx), id).await?;
+    let document = bound("admission sheet", id, found.as_ref().map(|s| s.patient_id));
+    let (sheet, access) = document.reach(ctx, found).await?;
+    // A draft is its author's alone.
+    if !sheets::visible_to(&sheet, org) {
+        return Err(document.refuse(ctx, "a draft of another organisation"));
+    }
     Ok((sheet, access))
 }
 
@@ -53,22 +51,24 @@ async fn notice(
     ctx: &Context<'_>,
     id: Uuid,
 ) -> Result<(discharge_notice::Model, PatientAccess), ApiError> {
-    let notice = notices::find(ctx_db(ctx), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("discharge notice"))?;
-    let access = access_to(ctx, notice.patient_id, "discharge notice").await?;
-    Ok((notice, access))
+    let found = notices::find(ctx_db(ctx), id).await?;
+    bound("discharge notice", id, found.as_ref().map(|n| n.patient_id))
+        .reach(ctx, found)
+        .await
 }
 
 async fn conference(
     ctx: &Context<'_>,
     id: Uuid,
 ) -> Result<(discharge_conference::Model, PatientAccess), ApiError> {
-    let conference = conferences::find(ctx_db(ctx), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("discharge conference"))?;
-    let access = access_to(ctx, conference.patient_id, "discharge conference").await?;
-    Ok((conference, access))
+    let found = conferences::find(ctx_db(ctx), id).await?;
+    bound(
+        "discharge conference",
+        id,
+        found.as_ref().map(|c| c.patient_id),
+    )
+    .reach(ctx, found)
+    .await
 }
 
 #[derive(Default)]
@@ -110,7 +110,7 @@ impl AdmissionDischargeMutation {
             // The prefill reads the records: recorded like any other read.
             let trail = ctx_trail(ctx)?;
             for category in &p.read {
-                trail.read(access.patient_id(), *category);
+                trail.read(&access, *category);
             }
             Some(p)
         } else {

@@ -1,0 +1,215 @@
+//! How a request reaches a patient — by id, by a facility's local ID, or
+//! through an object bound to one (a record, a liaison thread, an admission
+//! sheet …) — and how it is refused.
+//!
+//! A refusal must not tell "there is no such patient" from "there is one,
+//! and it is not yours": not by the error, not by what is audited, and not by
+//! the time it takes — local IDs are sequential, and one timed request per
+//! number would enumerate another facility's patients. So every reference
+//! takes this one path:
+//!
+//! - the policy is evaluated through the access loader whether or not the
+//!   reference matched anything (a local ID that matched no patient, an
+//!   object that does not exist, is evaluated as the nil id, which no
+//!   patient has): both sides pay the batching window and the statement;
+//! - every refusal — unknown patient, unknown local ID, no care
+//!   relationship, missing object, a category or addressing rule that closes
+//!   the object — leaves a `DENIED` entry in the request's audit trail and
+//!   returns the same `NOT_FOUND` error. The response waits for the audit
+//!   writer's group commit on both sides alike, and an attempt to reach an
+//!   unknown patient is on record for the auditor (with the id that was
+//!   asked for; the organisation and local ID in the detail).
+//!
+//! `bench/README.md` describes the check (`tests/timing/refusal_timing.rs`,
+//! run by `.ci/run`) that compares the two kinds of refusal's latency.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+use uuid::Uuid;
+
+use super::{ctx_db, ctx_request, ctx_trail, loaders::Loaders};
+use crate::domain::{DataCategory, LocalId};
+use crate::error::ApiError;
+use crate::policy::{PatientAccess, Verdict};
+use crate::services::patients;
+use entities::patient;
+
+/// What a request names a patient by.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PatientRef<'a> {
+    /// The network's patient id.
+    Id(Uuid),
+    /// A facility's local ID (名寄せ: the number on a registration card).
+    LocalId {
+        organization_id: Uuid,
+        local_id: &'a LocalId,
+    },
+}
+
+impl PatientRef<'_> {
+    /// The reference in words, for the audit entry's detail.
+    fn describe(&self) -> String {
+        match self {
+            PatientRef::Id(id) => format!("patient {id}"),
+            PatientRef::LocalId {
+                organization_id,
+                local_id,
+            } => format!(
+                "local ID {:?} of organisation {organization_id}",
+                local_id.as_str()
+            ),
+        }
+    }
+
+    /// Refuses the reference for `why`: `NOT_FOUND` of the patient, recorded
+    /// as a denial of `categories` on `patient_id` (the patient asked for or
+    /// found, if any) with the reference in the detail.
+    pub(crate) fn refuse(
+        &self,
+        ctx: &Context<'_>,
+        patient_id: Option<Uuid>,
+        categories: &[DataCategory],
+        why: &str,
+    ) -> ApiError {
+        refuse(
+            ctx,
+            "patient",
+            patient_id,
+            categories,
+            format!("{}: {why}", self.describe()),
+        )
+    }
+
+    /// The patient id the reference names, if any patient has it; for a
+    /// local ID, one lookup whose cost does not depend on the answer.
+    pub(crate) async fn resolve(&self, ctx: &Context<'_>) -> Result<Option<Uuid>, ApiError> {
+        match self {
+            PatientRef::Id(id) => Ok(Some(*id)),
+            PatientRef::LocalId {
+                organization_id,
+                local_id,
+            } => Ok(
+                patients::find_by_local_id(ctx_db(ctx), *organization_id, local_id.as_str())
+                    .await?
+                    .map(|found| found.patient_id),
+            ),
+        }
+    }
+}
+
+/// The policy's verdict on `patient_id`, batched with the other lookups in
+/// flight. `None` (no such patient, or no id at all) costs the same
+/// statement: the nil id, which no patient has, is evaluated in its place.
+async fn evaluate(
+    ctx: &Context<'_>,
+    patient_id: Option<Uuid>,
+) -> Result<Option<Verdict>, ApiError> {
+    let req = ctx_request(ctx)?;
+    let verdict = ctx
+        .data_unchecked::<Loaders>()
+        .access
+        .load_one((req.principal.clone(), patient_id.unwrap_or(Uuid::nil())))
+        .await?;
+    Ok(verdict.filter(|_| patient_id.is_some()))
+}
+
+/// Records a refusal as `DENIED` in the request's audit trail and returns
+/// what the caller sees: `NOT_FOUND` of `what`, whatever the cause.
+/// `patient` is the patient asked for (or the object's), when the request
+/// named one; `detail` says why, for the auditor only.
+pub(crate) fn refuse(
+    ctx: &Context<'_>,
+    what: &str,
+    patient: Option<Uuid>,
+    categories: &[DataCategory],
+    detail: String,
+) -> ApiError {
+    match ctx_trail(ctx) {
+        Ok(trail) => {
+            trail.denied(patient, categories, detail);
+            ApiError::not_found(what)
+        }
+        Err(e) => e,
+    }
+}
+
+/// The caller's access to a patient and the patient's row, or `NOT_FOUND`
+/// — recorded as a denial — when the caller may not know of the patient or
+/// there is none. Every resolver that takes a patient reference comes here.
+pub(crate) async fn reach(
+    ctx: &Context<'_>,
+    reference: PatientRef<'_>,
+) -> Result<(PatientAccess, Arc<patient::Model>), ApiError> {
+    let patient_id = reference.resolve(ctx).await?;
+    match evaluate(ctx, patient_id).await? {
+        Some(Verdict {
+            access: Some(access),
+            patient,
+        }) => Ok((access, patient)),
+        Some(Verdict { access: None, .. }) => Err(reference.refuse(
+            ctx,
+            patient_id,
+            &[],
+            "no care relationship and no emergency access",
+        )),
+        None => Err(reference.refuse(ctx, patient_id, &[], "no such patient")),
+    }
+}
+
+/// An object bound to a patient, named by its own id: what the request
+/// asked for and what the lookup found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bound {
+    /// What it is, as the error names it ("record", "liaison thread" …).
+    pub what: &'static str,
+    /// The id the request gave.
+    pub id: Uuid,
+    /// Its patient; `None`: there is no such object.
+    pub patient_id: Option<Uuid>,
+    /// The category the caller must be able to read for the object to exist
+    /// for it (a record's own category); `None`: knowing the patient is
+    /// enough here (further rules apply after, through [`Bound::refuse`]).
+    pub category: Option<DataCategory>,
+}
+
+impl Bound {
+    /// The object (`found`, what the lookup by [`Bound::id`] returned) and
+    /// the caller's access to its patient, or `NOT_FOUND` of the object —
+    /// recorded as a denial — when there is no such object, the caller may
+    /// not know of its patient, or may not read its category.
+    pub(crate) async fn reach<T>(
+        &self,
+        ctx: &Context<'_>,
+        found: Option<T>,
+    ) -> Result<(T, PatientAccess), ApiError> {
+        let verdict = evaluate(ctx, self.patient_id).await?;
+        let (Some(found), Some(verdict)) = (found, verdict) else {
+            return Err(self.refuse(ctx, &format!("no such {}", self.what)));
+        };
+        let Some(access) = verdict.access else {
+            return Err(self.refuse(
+                ctx,
+                "no care relationship and no emergency access to its patient",
+            ));
+        };
+        if let Some(category) = self.category
+            && !access.may_read(category)
+        {
+            return Err(self.refuse(ctx, &access.grant(category).reason.explain(category)));
+        }
+        Ok((found, access))
+    }
+
+    /// Refuses the object for `why` (a rule of its own: not addressed to
+    /// the caller's organisation …) exactly as [`Bound::reach`] refuses it.
+    pub(crate) fn refuse(&self, ctx: &Context<'_>, why: &str) -> ApiError {
+        refuse(
+            ctx,
+            self.what,
+            self.patient_id,
+            self.category.as_slice(),
+            format!("{} {}: {why}", self.what, self.id),
+        )
+    }
+}
