@@ -23,6 +23,7 @@
 //! 5. **Writes** need read-write for the category and a care relationship.
 
 pub mod matrix;
+pub mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use matrix::{EMERGENCY_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix};
+pub use rows::RowScope;
 
 use crate::clock::SharedClock;
 use crate::domain::{AccessLevel, ConsentScope, DataCategory, OrganizationKind, Profession};
@@ -379,7 +381,7 @@ impl Policy {
                         Expr::col((consent::Entity, consent::Column::PatientId))
                             .equals((patient::Entity, patient::Column::Id)),
                     )
-                    .add(Expr::col((consent::Entity, consent::Column::WithdrawnAt)).is_null()),
+                    .add(rows::consent_in_force_at(consent::Entity)),
             )
             .cond_where(crate::services::id_in(
                 backend,
@@ -394,8 +396,11 @@ impl Policy {
                     Expr::col((emergency_grant::Entity, emergency_grant::Column::PatientId))
                         .equals((patient::Entity, patient::Column::Id)),
                 )
-                .and_where(emergency_grant::Column::MemberId.eq(*member_id))
-                .and_where(emergency_grant::Column::ExpiresAt.gt(now))
+                .cond_where(rows::grant_in_force_at(
+                    emergency_grant::Entity,
+                    *member_id,
+                    now,
+                ))
                 .order_by(emergency_grant::Column::ExpiresAt, Order::Desc)
                 .limit(1)
                 .to_owned();
@@ -568,13 +573,7 @@ impl ConsentCoverage {
 /// A care-team membership is active on `day` when it started on or before it and
 /// has not ended before it (the end date is inclusive).
 pub fn active_on(day: NaiveDate) -> Condition {
-    Condition::all()
-        .add(care_team_membership::Column::StartDate.lte(day))
-        .add(
-            Condition::any()
-                .add(care_team_membership::Column::EndDate.is_null())
-                .add(care_team_membership::Column::EndDate.gte(day)),
-        )
+    rows::active_on_at(care_team_membership::Entity, day)
 }
 
 /// `docs/access-policy.md`, generated from the matrix (`renkei access-policy`).
