@@ -205,7 +205,7 @@ e2e!(
         // while there is nothing they may not read.
         let manager_before = view(app, &s.care_manager, q, field).await;
         let dietitian_before = view(app, &s.pharmacy_dietitian, q, field).await;
-        assert_eq!(node_ids(&manager_before.0), [first.clone()]);
+        assert_eq!(node_ids(&manager_before.0), vec![first.clone()]);
         assert_eq!(dietitian_before.1["edges"], json!([]));
         assert_eq!(dietitian_before.1["pageInfo"]["hasNextPage"], false);
 
@@ -262,7 +262,7 @@ e2e!(
         let first = send(s.first.clone()).await;
         let msw_before = view(app, &s.msw, q, field).await;
         let dietitian_before = view(app, &s.hospital_dietitian, q, field).await;
-        assert_eq!(node_ids(&msw_before.0), [first.clone()]);
+        assert_eq!(node_ids(&msw_before.0), vec![first.clone()]);
         assert_eq!(dietitian_before.1["edges"], json!([]));
 
         // A second sheet the hospital may read: the MSW pages through both.
@@ -314,7 +314,7 @@ e2e!(
         let first = propose(s.first.clone()).await;
         let manager_before = view(app, &s.care_manager, q, field).await;
         let dietitian_before = view(app, &s.pharmacy_dietitian, q, field).await;
-        assert_eq!(node_ids(&manager_before.0), [first.clone()]);
+        assert_eq!(node_ids(&manager_before.0), vec![first.clone()]);
         assert_eq!(dietitian_before.1["edges"], json!([]));
 
         let second = propose(s.second.clone()).await;

@@ -24,8 +24,7 @@ const ADD_MEMBER: &str =
     "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }";
 const END_MEMBER: &str =
     "mutation($i: EndCareTeamMembershipInput!) { endCareTeamMembership(input: $i) { id } }";
-const WITHDRAW: &str =
-    "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { id } }";
+const WITHDRAW: &str = "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { id } }";
 const OPEN: &str =
     "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }";
 
@@ -48,7 +47,11 @@ impl Shapes {
     }
     /// A random subset of `items`.
     fn some<T: Clone>(&mut self, items: &[T], percent: u64) -> Vec<T> {
-        items.iter().filter(|_| self.chance(percent)).cloned().collect()
+        items
+            .iter()
+            .filter(|_| self.chance(percent))
+            .cloned()
+            .collect()
     }
 }
 
@@ -96,7 +99,12 @@ e2e!(
         let office = app
             .organization("HOME_CARE_SUPPORT_OFFICE", "照合ケアプラン")
             .await;
-        let orgs = [caller_org.clone(), pharmacy.clone(), office.clone(), registrar.clone()];
+        let orgs = [
+            caller_org.clone(),
+            pharmacy.clone(),
+            office.clone(),
+            registrar.clone(),
+        ];
         let categories: Vec<String> = DataCategory::ALL
             .iter()
             .filter(|c| **c != DataCategory::Consent)
@@ -115,7 +123,8 @@ e2e!(
             let never = i % 9 == 0;
             if !never {
                 // A first consent: the team changes only with one.
-                app.consent(&registrar_doctor, &p, json!({ "scope": "NETWORK" })).await;
+                app.consent(&registrar_doctor, &p, json!({ "scope": "NETWORK" }))
+                    .await;
             }
             // The caller's organisation on the team: not, now, or no longer.
             let membership = if never { 0 } else { shapes.below(3) };
@@ -144,8 +153,12 @@ e2e!(
             // with exclusions), or for listed organisations.
             match if never { 1 } else { shapes.below(5) } {
                 0 => {
-                    app.ok(&registrar_doctor, WITHDRAW, json!({ "i": { "patientId": p } }))
-                        .await;
+                    app.ok(
+                        &registrar_doctor,
+                        WITHDRAW,
+                        json!({ "i": { "patientId": p } }),
+                    )
+                    .await;
                 }
                 1 => {}
                 2 | 3 => {

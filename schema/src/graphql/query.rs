@@ -333,10 +333,10 @@ impl Query {
     }
 
     /// Your organisation's liaison inbox: threads with messages it has not
-    /// read, across its patients, most recently active first. A page may
-    /// hold fewer threads than `first` (even none) and still have a next
-    /// page: it stops after scanning a bounded number of candidates; go on
-    /// from its `endCursor`.
+    /// read, across its patients, most recently active first — only those
+    /// whose patient's LIAISON_MESSAGES you may read, decided before the
+    /// page is taken: a page holds up to `first` of them, and `hasNextPage`
+    /// says whether another follows.
     async fn liaison_inbox(
         &self,
         ctx: &Context<'_>,

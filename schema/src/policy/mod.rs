@@ -616,6 +616,27 @@ is audited as `BREAK_THE_GLASS`, and notifies the organisations of the patient's
             .collect::<Vec<_>>()
             .join(", "),
     ));
+    out.push_str("## Lists, pages and versions\n\n");
+    out.push_str(
+        "What a caller may not read does not show in what it may: not as an item, nor as \
+a gap, a count or a version number.\n\n\
+- **Lists decide before they page.** An organisation's lists of many patients' data \
+(`careTeamDischargeNotices`, `admissionSheetsReceived`, `dischargeConferenceInvitations`, \
+`notifications`, `liaisonInbox`) keep, in their query, only rows whose patient and category \
+the caller may read now — the rules above as SQL — and only then take the page. A page holds \
+the next `first` readable rows and `hasNextPage` is true exactly when another follows, so a \
+caller without the category, or left out by a consent, gets the same page, cursors and \
+`hasNextPage` whether rows it may not read exist or not. A role without the category gets an \
+empty list without a query.\n\
+- **Access history in part.** `Patient.accessHistory` leaves out entries about categories \
+closed to the reader (that someone wrote an HIV test is HIV data); an entry about some lists \
+only the readable categories, without its detail and hash.\n\
+- **Versions.** A record's `version` counts only the versions the caller may read (1 for the \
+first readable one), and `history` lists only those, numbered the same way: a diagnosis first \
+recorded in a sensitive category and later corrected is, to a reader without that category, a \
+first version without history. A write's `outcome` is `CREATED` when the writer may read no \
+earlier version of the record.\n\n",
+    );
     out.push_str("## Default matrix (職種別アクセス権)\n\n");
     out.push_str("`RW` read and write, `R` read, `–` none. A network overrides cells with a TOML file named by `RENKEI_POLICY_FILE`:\n\n");
     out.push_str("```toml\n[professions.CARE_WORKER]\nLAB_RESULTS = \"READ\"   # NONE, READ or READ_WRITE\n```\n\n");

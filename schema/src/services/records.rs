@@ -36,8 +36,8 @@ pub struct NewRecord {
     pub data: RecordData,
 }
 
-/// What a write did, as the writer sees the record (see
-/// [`visible_version`]).
+/// What a write did, as the writer sees the record: versions it may not
+/// read do not count (as in `Record.version`).
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// A new record — or a new version of a record none of whose earlier
