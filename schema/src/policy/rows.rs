@@ -19,6 +19,16 @@
 //! conditions [`Policy::evaluate`](super::Policy::evaluate) reads
 //! ([`active_on_at`], [`consent_in_force_at`], [`grant_in_force_at`]).
 //!
+//! Cost: the database walks a list in its own order (its index) and checks
+//! each candidate row with at most three index probes — the caller's
+//! membership by patient, the consent in force by patient, the caller's
+//! grant by member and patient — until it has `first + 1` visible rows. Rows
+//! the caller may not read are passed over inside that one statement: no
+//! extra round trip, no rescan, and no bound that would make a page inexact.
+//! The walk never leaves the list's own base condition (the documents of the
+//! organisation's patients, the organisation's notifications, one patient's
+//! audit entries).
+//!
 //! The consent's organisation list and excluded categories are JSON arrays
 //! of strings in text columns. In SQL they are matched with `LIKE` on the
 //! quoted value (`%"<uuid>"%`, `%"SENSITIVE_HIV"%`): portable to SQLite and
@@ -179,14 +189,6 @@ impl RowScope {
     /// The day the scope was decided on (the policy clock's today).
     pub fn today(&self) -> NaiveDate {
         self.today
-    }
-
-    /// The category the scope is about (`None`: knowing the patient).
-    pub fn category(&self) -> Option<DataCategory> {
-        match self.rule {
-            Rule::Read { category, .. } => Some(category),
-            Rule::Know => None,
-        }
     }
 
     /// The scope as a condition on `patient`, the listed table's patient-id
