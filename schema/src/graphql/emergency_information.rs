@@ -198,9 +198,10 @@ impl EmergencySheet {
     async fn id(&self) -> ID {
         ID(self.record.model.id.to_string())
     }
-    /// 1 for the first registration; each revision adds one.
-    async fn version(&self) -> i32 {
-        self.record.model.version
+    /// 1 for the first registration; each revision adds one (counted as
+    /// `Record.version` counts: only versions you may read).
+    async fn version(&self, ctx: &Context<'_>) -> Result<i32> {
+        super::records::visible_version(ctx, &self.record.model).await
     }
     /// The organisation that registered this version.
     async fn source_organization(&self, ctx: &Context<'_>) -> Result<Organization> {

@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_graphql::{
     Context, ID, InputObject, Object, Result,
-    connection::{Edge, EmptyFields, PageInfo},
+    connection::{Connection, Edge, EmptyFields},
     dataloader::{DataLoader, Loader},
 };
 use base64::Engine;
@@ -434,56 +434,19 @@ fn decode_cursor(cursor: &str) -> ApiResult<ThreadCursor> {
 
 pub type ThreadEdge = Edge<String, LiaisonThread, EmptyFields>;
 
-/// A page of liaison threads: the shape of async-graphql's `Connection`
-/// (same SDL), whose end cursor is always the last edge's; here it can lie
-/// past the last edge, for an inbox page cut short by its scan bound
-/// ([`SCAN_ROUNDS_MAX`]).
-pub struct ThreadConnection {
-    edges: Vec<ThreadEdge>,
+/// A page of liaison threads, most recently active first
+/// (`LiaisonThreadConnection`).
+pub type ThreadConnection = Connection<String, LiaisonThread, EmptyFields, EmptyFields>;
+
+/// A page of threads: `hasPreviousPage` when it continues another.
+fn thread_page(
     has_previous_page: bool,
     has_next_page: bool,
-    /// Where the next page starts when that is not after the last edge.
-    scanned_to: Option<String>,
-}
-
-impl ThreadConnection {
-    fn new(has_previous_page: bool, has_next_page: bool, edges: Vec<ThreadEdge>) -> Self {
-        ThreadConnection {
-            edges,
-            has_previous_page,
-            has_next_page,
-            scanned_to: None,
-        }
-    }
-}
-
-/// A page of liaison threads, most recently active first. Continue with
-/// `pageInfo.endCursor` while `hasNextPage` is true. A page of the inbox may
-/// hold fewer threads than asked for — even none — and still have a next
-/// page: one request reads a bounded number of candidate threads, and the
-/// `endCursor` of such a page lies past the last thread it looked at.
-#[Object(name = "LiaisonThreadConnection", shareable)]
-impl ThreadConnection {
-    /// Information to aid in pagination.
-    async fn page_info(&self) -> PageInfo {
-        PageInfo {
-            has_previous_page: self.has_previous_page,
-            has_next_page: self.has_next_page,
-            start_cursor: self.edges.first().map(|e| e.cursor.clone()),
-            end_cursor: self
-                .scanned_to
-                .clone()
-                .or_else(|| self.edges.last().map(|e| e.cursor.clone())),
-        }
-    }
-    /// A list of edges.
-    async fn edges(&self) -> &[ThreadEdge] {
-        &self.edges
-    }
-    /// A list of nodes.
-    async fn nodes(&self) -> Vec<&LiaisonThread> {
-        self.edges.iter().map(|e| &e.node).collect()
-    }
+    edges: Vec<ThreadEdge>,
+) -> ThreadConnection {
+    let mut page = Connection::new(has_previous_page, has_next_page);
+    page.edges = edges;
+    page
 }
 
 /// `Patient.liaisonThreads`: the threads of one patient the caller's
@@ -505,7 +468,7 @@ pub(crate) async fn patient_threads(
         .into_iter()
         .map(|model| edge(model, access.clone()))
         .collect();
-    Ok(Some(ThreadConnection::new(after.is_some(), more, edges)))
+    Ok(Some(thread_page(after.is_some(), more, edges)))
 }
 
 /// A thread the caller may see: the thread's patient through the policy,
@@ -559,24 +522,14 @@ pub(crate) async fn thread_by_id(
     Ok(Some(LiaisonThread { model, access }))
 }
 
-/// The fewest candidate threads the inbox reads per round.
-const SCAN_MIN: u64 = 50;
-/// The most rounds one inbox page reads (so at least 5 × [`SCAN_MIN`] = 250
-/// candidates). Each round is a query and a policy evaluation of its
-/// patients; without a bound, an organisation with many unread threads it
-/// may not read (consents withdrawn) would have one request walk all of
-/// them. At the bound the page is returned as it is, short or empty, with
-/// `hasNextPage` and an end cursor past the candidates scanned.
-const SCAN_ROUNDS_MAX: usize = 5;
-
 /// `Query.liaisonInbox`: threads with messages the caller's organisation has
-/// not read, across its patients, most recently active first. Candidates
-/// come a page at a time from one query; their patients pass the policy in
-/// one batched evaluation, and a thread whose patient's LIAISON_MESSAGES the
-/// caller may not read (consent withdrawn, a role without the category) is
-/// left out. A page reads at most [`SCAN_ROUNDS_MAX`] rounds of candidates,
-/// so it may hold fewer threads than `first` and still have a next page
-/// ([`ThreadConnection`]).
+/// not read, across its patients, most recently active first. Whether the
+/// caller may read each thread's patient's LIAISON_MESSAGES (consent, role)
+/// is decided in the page's query ([`service::inbox`]), so a page holds the
+/// next `first` threads the caller may read and `hasNextPage` says whether
+/// another follows — nothing about threads it may not read. The patients of
+/// the page then pass the policy once more, batched, for the audit trail and
+/// the threads' access.
 pub(crate) async fn inbox(
     ctx: &Context<'_>,
     first: Option<i32>,
@@ -584,76 +537,35 @@ pub(crate) async fn inbox(
 ) -> Result<ThreadConnection> {
     let first = page_size(first)?;
     let after = after.as_deref().map(decode_cursor).transpose()?;
-    let org = caller_org(ctx)?;
-    let today = ctx_policy(ctx).clock.today();
-    let db = ctx_db(ctx);
-    let mut scan_from = after;
-    let mut edges: Vec<ThreadEdge> = Vec::new();
-    let mut has_next = false;
-    let mut scanned_to = None;
-    // A role without the category reads no thread: nothing to scan.
-    if ctx_policy(ctx).role_level(&ctx_request(ctx)?.principal, CATEGORY)
-        == crate::domain::AccessLevel::None
-    {
-        return Ok(ThreadConnection::new(after.is_some(), false, Vec::new()));
-    }
-    // Each round reads a page of candidates (at least SCAN_MIN, so that a
-    // caller the policy leaves out of many threads does not walk them a few
-    // at a time) and evaluates their patients at once; more rounds only when
-    // the policy left some out, up to SCAN_ROUNDS_MAX.
-    for round in 1.. {
-        let want = (first - edges.len() as u64).max(SCAN_MIN);
-        let (rows, more) = service::inbox_candidates(db, org, today, scan_from, want).await?;
-        let patients: BTreeSet<Uuid> = rows.iter().map(|t| t.patient_id).collect();
-        let verdicts =
-            futures_util::future::join_all(patients.iter().map(|p| patient_access(ctx, *p))).await;
-        let mut readable: HashMap<Uuid, PatientAccess> = HashMap::new();
-        for (p, verdict) in patients.into_iter().zip(verdicts) {
-            match verdict {
-                Ok(access) if access.may_read(CATEGORY) => {
-                    readable.insert(p, access);
-                }
-                Ok(_) | Err(ApiError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
+    let Some(scope) = ctx_policy(ctx).readable_rows(&ctx_request(ctx)?.principal, CATEGORY) else {
+        // A role without the category reads no thread: nothing to scan.
+        return Ok(thread_page(after.is_some(), false, Vec::new()));
+    };
+    let (rows, more) = service::inbox(ctx_db(ctx), &scope, after, first).await?;
+    let patients: BTreeSet<Uuid> = rows.iter().map(|t| t.patient_id).collect();
+    let verdicts =
+        futures_util::future::join_all(patients.iter().map(|p| patient_access(ctx, *p))).await;
+    let mut readable: HashMap<Uuid, PatientAccess> = HashMap::new();
+    for (p, verdict) in patients.into_iter().zip(verdicts) {
+        match verdict {
+            Ok(access) if access.may_read(CATEGORY) => {
+                readable.insert(p, access);
             }
+            // Access changed in the instant since the query (consent
+            // withdrawn): left out rather than shown.
+            Ok(_) | Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
-        scan_from = rows.last().map(ThreadCursor::of);
-        let mut beyond_page = false;
-        for model in rows {
-            let Some(access) = readable.get(&model.patient_id) else {
-                continue;
-            };
-            if edges.len() as u64 >= first {
-                // A readable thread past this page: there is a next one.
-                beyond_page = true;
-                break;
-            }
+    }
+    let mut edges = Vec::with_capacity(rows.len());
+    for model in rows {
+        if let Some(access) = readable.get(&model.patient_id) {
             // Records the read of the patient's liaison messages.
             gate(ctx, access, CATEGORY)?;
             edges.push(edge(model, access.clone()));
         }
-        if beyond_page {
-            has_next = true;
-            break;
-        }
-        if edges.len() as u64 >= first {
-            has_next = more;
-            break;
-        }
-        if !more {
-            break;
-        }
-        if round >= SCAN_ROUNDS_MAX {
-            // Every candidate after the last edge was left out by the
-            // policy: the next page starts after the last one scanned.
-            has_next = true;
-            scanned_to = scan_from.map(encode_cursor);
-            break;
-        }
     }
-    let mut connection = ThreadConnection::new(after.is_some(), has_next, edges);
-    connection.scanned_to = scanned_to;
-    Ok(connection)
+    Ok(thread_page(after.is_some(), more, edges))
 }
 
 // ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ pub struct Loaders {
     pub access: DataLoader<AccessLoader>,
     pub summary: DataLoader<SummaryLoader>,
     pub notice_history: DataLoader<NoticeHistoryLoader>,
+    pub version_categories: DataLoader<VersionCategoriesLoader>,
 }
 
 impl Loaders {
@@ -71,6 +72,7 @@ impl Loaders {
             care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone()), window),
             summary: dl(SummaryLoader(db.clone()), window),
             notice_history: dl(NoticeHistoryLoader(db.clone()), window),
+            version_categories: dl(VersionCategoriesLoader(db.clone()), window),
             access: dl(AccessLoader { db, policy }, window),
         }
     }
@@ -133,6 +135,14 @@ by_id_loader!(
     Uuid,
     Vec<discharge_notice_version::Model>,
     |db, keys| crate::services::admission_discharge::notices::versions_of(db, keys).await
+);
+// The categories of records' earlier versions, for the version number a
+// caller sees: a page of records costs one query, not one per record.
+by_id_loader!(
+    VersionCategoriesLoader,
+    Uuid,
+    Vec<crate::domain::DataCategory>,
+    |db, keys| crate::services::records::version_categories(db, keys).await
 );
 by_id_loader!(
     IdentifiersLoader,

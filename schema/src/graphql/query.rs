@@ -215,12 +215,19 @@ impl Query {
                 ApiError::bad_input("first", format!("must be between 1 and {MAX_PAGE}")).into(),
             );
         }
-        let rows =
-            notifications::for_caller(ctx_db(ctx), &req.principal, unread_only, first as u64)
-                .await?;
+        let rows = notifications::for_caller(
+            ctx_db(ctx),
+            super::ctx_policy(ctx),
+            &req.principal,
+            unread_only,
+            first as u64,
+        )
+        .await?;
         // A notification names a patient and tells of data of a category:
-        // shown only where the policy lets the caller read it now (one
-        // batched verdict for all), and audited as a read of it.
+        // the query kept only those the policy lets the caller read now, so
+        // the list is not shortened by others; each is audited as a read of
+        // it (one batched verdict for all, which also drops one whose access
+        // changed in the instant since).
         let patients: std::collections::BTreeSet<Uuid> =
             rows.iter().filter_map(|n| n.patient_id).collect();
         let access: std::collections::HashMap<Uuid, crate::policy::PatientAccess> = ctx
@@ -326,10 +333,10 @@ impl Query {
     }
 
     /// Your organisation's liaison inbox: threads with messages it has not
-    /// read, across its patients, most recently active first. A page may
-    /// hold fewer threads than `first` (even none) and still have a next
-    /// page: it stops after scanning a bounded number of candidates; go on
-    /// from its `endCursor`.
+    /// read, across its patients, most recently active first — only those
+    /// whose patient's LIAISON_MESSAGES you may read, decided before the
+    /// page is taken: a page holds up to `first` of them, and `hasNextPage`
+    /// says whether another follows.
     async fn liaison_inbox(
         &self,
         ctx: &Context<'_>,

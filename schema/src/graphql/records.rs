@@ -113,9 +113,12 @@ impl Record {
     async fn recorded_at(&self) -> DateTime<Utc> {
         self.model.recorded_at
     }
-    /// 1 for the first version; each correction adds one.
-    async fn version(&self) -> i32 {
-        self.model.version
+    /// Your number of this version: 1 for the first version you may read,
+    /// one more for each later one. Versions of a category closed to you (a
+    /// diagnosis first recorded as psychiatric, then corrected) are neither
+    /// counted here nor listed in `history`.
+    async fn version(&self, ctx: &Context<'_>) -> Result<i32> {
+        visible_version(ctx, &self.model).await
     }
     /// `ACTIVE`, or `ENTERED_IN_ERROR` once removed by its author.
     async fn status(&self) -> &str {
@@ -128,42 +131,84 @@ impl Record {
     async fn data(&self) -> &RecordData {
         &self.data
     }
-    /// Earlier versions, newest first.
+    /// The earlier versions you may read, newest first, numbered as
+    /// `version` counts them.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<RecordVersion>> {
         let versions = service::versions(ctx_db(ctx), self.model.id).await?;
         let kind = RecordKind::from_db(&self.model.kind)?;
-        let req = ctx_request(ctx)?;
-        let access = ctx
-            .data_unchecked::<Loaders>()
-            .access
-            .load_one((req.principal.clone(), self.model.patient_id))
-            .await?
-            .and_then(|v| v.access);
-        let mut out = Vec::new();
+        let access = record_access(ctx, self.model.patient_id).await?;
+        let mut readable = Vec::new();
         for v in versions {
-            // An earlier version may have been in another category (a condition
-            // marked psychiatric later): each version passes the policy itself.
+            // An earlier version may have been in another category (a
+            // condition recorded as psychiatric, then corrected): each
+            // version passes the policy itself, and one the caller may not
+            // read is left out without a trace.
             let category = DataCategory::from_db(&v.category)?;
-            if let Some(a) = access.as_ref().filter(|a| a.may_read(category)) {
-                ctx_trail(ctx)?.read(a, category);
-                let data = RecordData::from_json(kind, &v.data)?;
-                out.push(RecordVersion { model: v, data });
+            if access.as_ref().is_some_and(|a| a.may_read(category)) {
+                readable.push((v, category));
             }
         }
-        Ok(out)
+        let trail = ctx_trail(ctx)?;
+        let count = readable.len();
+        readable
+            .into_iter()
+            .enumerate()
+            .map(|(i, (model, category))| {
+                if let Some(a) = &access {
+                    trail.read(a, category);
+                }
+                let data = RecordData::from_json(kind, &model.data)?;
+                Ok(RecordVersion {
+                    // Newest first: the newest readable earlier version is
+                    // number `count`, the oldest number 1.
+                    number: i32::try_from(count - i).unwrap_or(i32::MAX),
+                    model,
+                    data,
+                })
+            })
+            .collect()
     }
+}
+
+/// The caller's access to a record's patient, from the request's batched
+/// verdicts (`None`: the caller may no longer know of the patient).
+async fn record_access(ctx: &Context<'_>, patient_id: Uuid) -> ApiResult<Option<PatientAccess>> {
+    let req = ctx_request(ctx)?;
+    Ok(ctx
+        .data_unchecked::<Loaders>()
+        .access
+        .load_one((req.principal.clone(), patient_id))
+        .await?
+        .and_then(|v| v.access))
+}
+
+/// A shown record's version number as the caller counts versions
+/// ([`service::visible_version`]): for `Record.version` and the emergency
+/// information sheet's. One batched query for a page of records.
+pub(crate) async fn visible_version(ctx: &Context<'_>, model: &record::Model) -> Result<i32> {
+    let access = record_access(ctx, model.patient_id).await?;
+    let earlier = ctx
+        .data_unchecked::<Loaders>()
+        .version_categories
+        .load_one(model.id)
+        .await?
+        .unwrap_or_default();
+    Ok(service::visible_version(access.as_ref(), &earlier))
 }
 
 /// An earlier version of a record.
 pub struct RecordVersion {
+    /// Its number as the caller counts versions (see `Record.version`).
+    number: i32,
     model: record_version::Model,
     data: RecordData,
 }
 
 #[Object]
 impl RecordVersion {
+    /// Its number among the versions you may read (see `Record.version`).
     async fn version(&self) -> i32 {
-        self.model.version
+        self.number
     }
     async fn status(&self) -> &str {
         &self.model.status
@@ -615,6 +660,30 @@ pub(crate) async fn write_records(
         policy.clock.now(),
     )
     .await?;
+    // A correction of a record none of whose earlier versions the writer may
+    // read is, as far as it can see, a new record: its outcome must not
+    // tell that hidden versions exist (see `WriteOutcome`).
+    let updated: Vec<Uuid> = written
+        .iter()
+        .filter(|(_, outcome)| *outcome == WriteOutcome::Updated)
+        .map(|(model, _)| model.id)
+        .collect();
+    let earlier = ctx
+        .data_unchecked::<Loaders>()
+        .version_categories
+        .load_many(updated)
+        .await?;
+    let seen_as = |model: &record::Model, outcome: WriteOutcome| {
+        let first_seen = || {
+            let categories = earlier.get(&model.id).map(Vec::as_slice).unwrap_or(&[]);
+            service::visible_version(access.get(&model.patient_id), categories) == 1
+        };
+        if outcome == WriteOutcome::Updated && first_seen() {
+            WriteOutcome::Created
+        } else {
+            outcome
+        }
+    };
     let organization_id = req.principal.organization_id();
     ctx_events(ctx).publish_all(
         written
@@ -629,7 +698,7 @@ pub(crate) async fn write_records(
         .map(|(index, (model, outcome))| {
             Ok(RecordWriteResult {
                 index: index as i32,
-                outcome,
+                outcome: seen_as(&model, outcome),
                 record: Record::new(model)?,
             })
         })

@@ -340,7 +340,11 @@ impl Patient {
                 .map(EmergencyObjection),
         )
     }
-    /// ACCESS_HISTORY. Who accessed this patient's data, newest first.
+    /// ACCESS_HISTORY. Who accessed this patient's data, newest first —
+    /// as far as you may read it: entries about categories closed to you
+    /// are left out (pages count only what is shown), and an entry about
+    /// some lists only the categories you may read, without its detail and
+    /// hash.
     async fn access_history(
         &self,
         ctx: &Context<'_>,
@@ -672,7 +676,9 @@ impl AuditEntry {
             ApiError::internal(format_args!("unknown audit action {:?}", self.0.action)).into()
         })
     }
-    /// The categories actually resolved (or denied).
+    /// The categories actually resolved (or denied). In a patient's
+    /// `accessHistory`, only those you may read: an entry about nothing
+    /// else is not listed there.
     async fn categories(&self) -> Result<Vec<DataCategory>> {
         Ok(self
             .0
@@ -689,11 +695,14 @@ impl AuditEntry {
     async fn outcome(&self) -> &str {
         &self.0.outcome
     }
-    /// The reason of an emergency access or a denial.
+    /// The reason of an emergency access or a denial. Null in a patient's
+    /// `accessHistory` where the entry is shown in part.
     async fn detail(&self) -> Option<&str> {
         self.0.detail.as_deref()
     }
-    /// SHA-256 of the entry, chained to the previous one.
+    /// SHA-256 of the entry, chained to the previous one. Empty in a
+    /// patient's `accessHistory` where the entry is shown in part (some of
+    /// its categories closed to you).
     async fn hash(&self) -> &str {
         &self.0.hash
     }

@@ -23,6 +23,7 @@
 //! 5. **Writes** need read-write for the category and a care relationship.
 
 pub mod matrix;
+pub mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use matrix::{EMERGENCY_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix};
+pub use rows::RowScope;
 
 use crate::clock::SharedClock;
 use crate::domain::{AccessLevel, ConsentScope, DataCategory, OrganizationKind, Profession};
@@ -379,7 +381,7 @@ impl Policy {
                         Expr::col((consent::Entity, consent::Column::PatientId))
                             .equals((patient::Entity, patient::Column::Id)),
                     )
-                    .add(Expr::col((consent::Entity, consent::Column::WithdrawnAt)).is_null()),
+                    .add(rows::consent_in_force_at(consent::Entity)),
             )
             .cond_where(crate::services::id_in(
                 backend,
@@ -394,8 +396,11 @@ impl Policy {
                     Expr::col((emergency_grant::Entity, emergency_grant::Column::PatientId))
                         .equals((patient::Entity, patient::Column::Id)),
                 )
-                .and_where(emergency_grant::Column::MemberId.eq(*member_id))
-                .and_where(emergency_grant::Column::ExpiresAt.gt(now))
+                .cond_where(rows::grant_in_force_at(
+                    emergency_grant::Entity,
+                    *member_id,
+                    now,
+                ))
                 .order_by(emergency_grant::Column::ExpiresAt, Order::Desc)
                 .limit(1)
                 .to_owned();
@@ -568,13 +573,7 @@ impl ConsentCoverage {
 /// A care-team membership is active on `day` when it started on or before it and
 /// has not ended before it (the end date is inclusive).
 pub fn active_on(day: NaiveDate) -> Condition {
-    Condition::all()
-        .add(care_team_membership::Column::StartDate.lte(day))
-        .add(
-            Condition::any()
-                .add(care_team_membership::Column::EndDate.is_null())
-                .add(care_team_membership::Column::EndDate.gte(day)),
-        )
+    rows::active_on_at(care_team_membership::Entity, day)
 }
 
 /// `docs/access-policy.md`, generated from the matrix (`renkei access-policy`).
@@ -653,6 +652,27 @@ reads under a care relationship and consent stay `READ`.\n\n",
             .collect::<Vec<_>>()
             .join(", "),
     ));
+    out.push_str("## Lists, pages and versions\n\n");
+    out.push_str(
+        "What a caller may not read does not show in what it may: not as an item, nor as \
+a gap, a count or a version number.\n\n\
+- **Lists decide before they page.** An organisation's lists of many patients' data \
+(`careTeamDischargeNotices`, `admissionSheetsReceived`, `dischargeConferenceInvitations`, \
+`notifications`, `liaisonInbox`) keep, in their query, only rows whose patient and category \
+the caller may read now — the rules above as SQL — and only then take the page. A page holds \
+the next `first` readable rows and `hasNextPage` is true exactly when another follows, so a \
+caller without the category, or left out by a consent, gets the same page, cursors and \
+`hasNextPage` whether rows it may not read exist or not. A role without the category gets an \
+empty list without a query.\n\
+- **Access history in part.** `Patient.accessHistory` leaves out entries about categories \
+closed to the reader (that someone wrote an HIV test is HIV data); an entry about some lists \
+only the readable categories, without its detail and hash.\n\
+- **Versions.** A record's `version` counts only the versions the caller may read (1 for the \
+first readable one), and `history` lists only those, numbered the same way: a diagnosis first \
+recorded in a sensitive category and later corrected is, to a reader without that category, a \
+first version without history. A write's `outcome` is `CREATED` when the writer may read no \
+earlier version of the record.\n\n",
+    );
     out.push_str("## Default matrix (職種別アクセス権)\n\n");
     out.push_str("`RW` read and write, `R` read, `–` none. A network overrides cells with a TOML file named by `RENKEI_POLICY_FILE`:\n\n");
     out.push_str("```toml\n[professions.CARE_WORKER]\nLAB_RESULTS = \"READ\"   # NONE, READ or READ_WRITE\n```\n\n");

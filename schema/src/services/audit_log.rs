@@ -1,10 +1,14 @@
 //! Reading the audit log: a patient's access history and the whole log.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::audit::AuditAction;
+use crate::domain::{AccessLevel, DataCategory};
 use crate::error::ApiResult;
 use crate::policy::{AdminAccess, PatientAccess};
 use entities::audit_log;
@@ -23,10 +27,14 @@ pub struct AuditFilter {
 async fn page(
     db: &DatabaseConnection,
     filter: &AuditFilter,
+    shown: Option<Condition>,
     before: Option<i64>,
     first: u64,
 ) -> ApiResult<(Vec<audit_log::Model>, bool)> {
     let mut q = audit_log::Entity::find().order_by_desc(audit_log::Column::Seq);
+    if let Some(shown) = shown {
+        q = q.filter(shown);
+    }
     if let Some(p) = filter.patient_id {
         q = q.filter(audit_log::Column::PatientId.eq(p));
     }
@@ -55,18 +63,79 @@ async fn page(
 }
 
 /// The access history of one patient (for the care team's coordinator and
-/// for a patient's disclosure request).
+/// for a patient's disclosure request), as the caller may see it: an entry
+/// about data of categories the caller may not read would tell it that such
+/// data exists (someone wrote or read the patient's HIV test), so
+/// - an entry whose categories are all closed to the caller is left out —
+///   in the query, so that pages and `hasNextPage` count only what is shown;
+/// - an entry with some closed categories lists only the others, and loses
+///   its detail (which may name them) and its hash (over the whole entry;
+///   with the hash of the entry before it, the closed categories could be
+///   found by trying them);
+/// - entries without categories (lookups, refusals of the patient itself,
+///   emergency access opened) are shown.
+///
+/// What is closed is decided on the caller's verdict now (role, consent).
 pub async fn patient_history(
     db: &DatabaseConnection,
     access: &PatientAccess,
     before: Option<i64>,
     first: u64,
 ) -> ApiResult<(Vec<audit_log::Model>, bool)> {
+    let readable: Vec<DataCategory> = access
+        .grants()
+        .filter(|(_, g)| g.level >= AccessLevel::Read)
+        .map(|(c, _)| c)
+        .collect();
     let filter = AuditFilter {
         patient_id: Some(access.patient_id()),
         ..Default::default()
     };
-    page(db, &filter, before, first).await
+    let (rows, more) = page(db, &filter, Some(shown_to(&readable)), before, first).await?;
+    Ok((
+        rows.into_iter().map(|r| redacted(r, &readable)).collect(),
+        more,
+    ))
+}
+
+/// The entries of a history shown to a reader of `readable`: without
+/// categories, or listing one of them. (`categories` is the entry's sorted
+/// names joined by commas; a name is matched as a whole element.)
+fn shown_to(readable: &[DataCategory]) -> Condition {
+    let column = || Expr::col((audit_log::Entity, audit_log::Column::Categories));
+    let mut any = Condition::any().add(column().eq(""));
+    for c in readable {
+        let name = c.as_str().replace('_', "!_");
+        for pattern in [
+            format!("{name},%"),
+            format!("%,{name}"),
+            format!("%,{name},%"),
+        ] {
+            any = any.add(column().like(LikeExpr::new(pattern).escape('!')));
+        }
+        any = any.add(column().eq(c.as_str()));
+    }
+    any
+}
+
+/// An entry as a reader of `readable` sees it (see [`patient_history`]).
+fn redacted(mut entry: audit_log::Model, readable: &[DataCategory]) -> audit_log::Model {
+    let names: Vec<&str> = entry
+        .categories
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let shown: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| DataCategory::parse(n).is_some_and(|c| readable.contains(&c)))
+        .collect();
+    if shown.len() < names.len() {
+        entry.categories = shown.join(",");
+        entry.detail = None;
+        entry.hash = String::new();
+    }
+    entry
 }
 
 /// The whole log, filtered (network administrators).
@@ -77,5 +146,54 @@ pub async fn search(
     before: Option<i64>,
     first: u64,
 ) -> ApiResult<(Vec<audit_log::Model>, bool)> {
-    page(db, filter, before, first).await
+    page(db, filter, None, before, first).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(categories: &str, detail: Option<&str>) -> audit_log::Model {
+        audit_log::Model {
+            seq: 7,
+            occurred_at: chrono::Utc::now(),
+            actor_kind: "MEMBER".into(),
+            actor_id: Uuid::nil(),
+            organization_id: Uuid::nil(),
+            patient_id: Some(Uuid::nil()),
+            action: "DENIED".into(),
+            categories: categories.into(),
+            request_id: "r".into(),
+            outcome: "DENIED".into(),
+            detail: detail.map(str::to_string),
+            prev_hash: "p".into(),
+            hash: "h".into(),
+        }
+    }
+
+    #[test]
+    fn an_entry_in_part_hides_its_closed_categories_detail_and_hash() {
+        let readable = [DataCategory::Conditions, DataCategory::LabResults];
+        let e = redacted(
+            entry(
+                "CONDITIONS,SENSITIVE_HIV",
+                Some("the patient's consent excludes SENSITIVE_HIV"),
+            ),
+            &readable,
+        );
+        assert_eq!(e.categories, "CONDITIONS");
+        assert_eq!(e.detail, None);
+        assert_eq!(e.hash, "");
+        let whole = redacted(entry("CONDITIONS,LAB_RESULTS", Some("d")), &readable);
+        assert_eq!(
+            (
+                whole.categories.as_str(),
+                whole.detail.as_deref(),
+                whole.hash.as_str()
+            ),
+            ("CONDITIONS,LAB_RESULTS", Some("d"), "h")
+        );
+        let none = redacted(entry("", Some("no care relationship")), &readable);
+        assert_eq!(none.detail.as_deref(), Some("no care relationship"));
+    }
 }

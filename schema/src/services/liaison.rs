@@ -35,7 +35,7 @@ use crate::audit::{AuditAction, AuditStamp};
 use crate::domain::{DataCategory, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
-use crate::policy::PatientAccess;
+use crate::policy::{PatientAccess, RowScope};
 use crate::principal::Principal;
 use crate::records::decode_attachment;
 use entities::{
@@ -667,20 +667,23 @@ pub async fn threads_of_patient(
     Ok((rows, more))
 }
 
-/// Candidates for `organization`'s inbox, across patients: threads it may see
-/// by addressing, with a message it has not read, of patients it is on the
-/// care team of today — most recently active first. The care-team condition
-/// narrows the scan to the organisation's patients (the database can start
-/// from them, through the index on a patient's threads, rather than walk
-/// every thread of the hub); whether the caller may read each patient's
-/// messages is decided afterwards by the policy.
-pub async fn inbox_candidates(
+/// A page of the caller's organisation's inbox, across patients: threads it
+/// may see by addressing, with a message it has not read, of patients it is
+/// on the care team of today and whose LIAISON_MESSAGES the caller may read
+/// (`scope`) — most recently active first, and whether more follow. Every
+/// condition is in the one query, so the page holds exactly the next
+/// `first` threads the caller may read and "more" means one of those
+/// follows. The care-team condition narrows the scan to the organisation's
+/// patients (the database can start from them, through the index on a
+/// patient's threads, rather than walk every thread of the hub).
+pub async fn inbox(
     db: &DatabaseConnection,
-    organization: Uuid,
-    today: NaiveDate,
+    scope: &RowScope,
     after: Option<ThreadCursor>,
-    limit: u64,
+    first: u64,
 ) -> ApiResult<(Vec<liaison_thread::Model>, bool)> {
+    let organization = scope.organization_id();
+    let today = scope.today();
     use liaison_thread::Column as T;
     let unread = Query::select()
         .expr(Expr::val(1))
@@ -699,15 +702,16 @@ pub async fn inbox_candidates(
             )),
         )
         .filter(visible_to(organization))
+        .filter(scope.on((liaison_thread::Entity, T::PatientId)))
         .filter(Expr::exists(unread))
         .order_by_desc(T::LastMessageAt)
         .order_by_desc(T::Id);
     if let Some(c) = after {
         q = q.filter(c.before());
     }
-    let mut rows = q.limit(limit + 1).all(db).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let mut rows = q.limit(first + 1).all(db).await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(first as usize);
     Ok((rows, more))
 }
 

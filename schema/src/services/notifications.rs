@@ -16,6 +16,8 @@
 //! Rows are inserted inside the transaction of the change that causes them
 //! ([`create`]); the returned events are published after that commit.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -27,7 +29,7 @@ use crate::audit::AuditTrail;
 use crate::domain::DataCategory;
 use crate::error::ApiResult;
 use crate::events::{HubEvent, NotificationEvent};
-use crate::policy::PatientAccess;
+use crate::policy::{PatientAccess, Policy};
 use crate::principal::Principal;
 use entities::notification;
 
@@ -157,15 +159,51 @@ fn addressed_to(principal: &Principal) -> Condition {
         .add(to_member)
 }
 
-/// The caller's notifications (its organisation's and its own), newest first.
+/// [`admit`] as SQL: the notifications the caller may be shown now — those
+/// without a patient; of a kind without a category, about a patient the
+/// caller may know of; of a kind with a category, about a patient whose
+/// category the caller may read ([`Policy::readable_rows`]). Kinds this
+/// version does not know are not shown.
+fn admitted(policy: &Policy, principal: &Principal) -> Condition {
+    let patient = (notification::Entity, notification::Column::PatientId);
+    let mut any = Condition::any().add(notification::Column::PatientId.is_null());
+    let mut categories: BTreeMap<Option<DataCategory>, Vec<&'static str>> = BTreeMap::new();
+    for kind in NotificationKind::ALL {
+        categories
+            .entry(kind.category())
+            .or_default()
+            .push(kind.as_str());
+    }
+    for (category, kinds) in categories {
+        let scope = match category {
+            None => Some(policy.known_patients(principal)),
+            Some(c) => policy.readable_rows(principal, c),
+        };
+        if let Some(scope) = scope {
+            any = any.add(
+                Condition::all()
+                    .add(notification::Column::Kind.is_in(kinds))
+                    .add(scope.on(patient)),
+            );
+        }
+    }
+    any
+}
+
+/// The caller's notifications (its organisation's and its own) that it may
+/// be shown, newest first, at most `limit`. Whether it may be shown each is
+/// decided in the query ([`admitted`]), before the limit: a notification the
+/// caller may not read neither takes a place in the list nor shortens it.
 pub async fn for_caller(
     db: &DatabaseConnection,
+    policy: &Policy,
     principal: &Principal,
     unread_only: bool,
     limit: u64,
 ) -> ApiResult<Vec<notification::Model>> {
     let mut q = notification::Entity::find()
         .filter(addressed_to(principal))
+        .filter(admitted(policy, principal))
         .order_by_desc(notification::Column::Id)
         .limit(limit);
     if unread_only {

@@ -36,12 +36,15 @@ pub struct NewRecord {
     pub data: RecordData,
 }
 
-/// What a write did.
+/// What a write did, as the writer sees the record: versions it may not
+/// read do not count (as in `Record.version`).
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
-    /// A new record.
+    /// A new record — or a new version of a record none of whose earlier
+    /// versions you may read (they were of a category closed to you).
     Created,
-    /// A resubmission with changes: a new version of the same record.
+    /// A resubmission with changes: a new version of the same record, of
+    /// which you may read an earlier version.
     Updated,
     /// A resubmission identical to the current version: nothing changed.
     Unchanged,
@@ -369,6 +372,49 @@ pub async fn timeline(
     let more = rows.len() as u64 > first;
     rows.truncate(first as usize);
     Ok((rows, more))
+}
+
+/// The categories of the earlier versions of many records (each record's in
+/// no particular order), in one query reading two columns: what the
+/// visible version number of a record needs ([`visible_version`]).
+pub async fn version_categories(
+    db: &DatabaseConnection,
+    record_ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Vec<DataCategory>>> {
+    let rows: Vec<(Uuid, String)> = record_version::Entity::find()
+        .select_only()
+        .column(record_version::Column::RecordId)
+        .column(record_version::Column::Category)
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (record_version::Entity, record_version::Column::RecordId),
+            record_ids,
+        ))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut map: HashMap<Uuid, Vec<DataCategory>> = HashMap::new();
+    for (record, category) in rows {
+        map.entry(record)
+            .or_default()
+            .push(DataCategory::from_db(&category)?);
+    }
+    Ok(map)
+}
+
+/// A record's version number as a caller sees it: 1 for the first version
+/// it may read, one more for each later one. Versions of a category the
+/// caller may not read — a diagnosis first recorded as psychiatric, then
+/// corrected — are not counted (nor listed in the history): the number
+/// must not tell that they exist. `earlier` are the categories of the
+/// record's earlier versions; the current version is readable (the record
+/// is shown).
+pub fn visible_version(access: Option<&PatientAccess>, earlier: &[DataCategory]) -> i32 {
+    let readable = earlier
+        .iter()
+        .filter(|c| access.is_some_and(|a| a.may_read(**c)))
+        .count();
+    i32::try_from(readable).map_or(i32::MAX, |n| n.saturating_add(1))
 }
 
 /// Earlier versions of a record, newest first.

@@ -32,7 +32,7 @@ use super::{
 };
 use crate::domain::DataCategory;
 use crate::error::ApiError;
-use crate::policy::PatientAccess;
+use crate::policy::{PatientAccess, RowScope};
 use crate::records::{
     AdlAssessmentData, CareCertificationData, FamilyCareCapacityData, HomeEnvironmentData,
 };
@@ -568,9 +568,18 @@ fn cursor(id: Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
-/// The policy's verdicts on the patients of a list, batched by the access
-/// loader: those whose ADMISSION_DISCHARGE the caller may read, each read
-/// recorded in the audit trail. The others are left out of the list.
+/// The rows of ADMISSION_DISCHARGE the caller may read, for a list to
+/// filter on before it pages (see [`crate::policy::rows`]); `None` when its
+/// role (or key) never reads the category: the list is empty, unread.
+fn list_scope(ctx: &Context<'_>) -> Result<Option<RowScope>, ApiError> {
+    Ok(ctx_policy(ctx).readable_rows(&ctx_request(ctx)?.principal, CATEGORY))
+}
+
+/// The policy's verdicts on the patients of a page, batched by the access
+/// loader: each read recorded in the audit trail. The page was already
+/// restricted to readable patients in its query ([`list_scope`]); a patient
+/// whose access changed in the instant between the two statements (consent
+/// withdrawn) is left out rather than shown.
 async fn readable_patients(
     ctx: &Context<'_>,
     ids: impl IntoIterator<Item = Uuid>,
@@ -604,18 +613,11 @@ pub(crate) async fn sheets_received(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<Page<AdmissionSheet>> {
-    let req = ctx_request(ctx)?;
     let (first, after) = page_args(first, after)?;
-    let today = ctx_policy(ctx).clock.today();
-    let (rows, more) = sheets::sent_to(
-        ctx_db(ctx),
-        req.principal.organization_id(),
-        today,
-        &status,
-        after,
-        first,
-    )
-    .await?;
+    let Some(scope) = list_scope(ctx)? else {
+        return Ok(Connection::new(after.is_some(), false));
+    };
+    let (rows, more) = sheets::sent_to(ctx_db(ctx), &scope, &status, after, first).await?;
     let access = readable_patients(ctx, rows.iter().map(|r| r.patient_id)).await?;
     let mut page = Connection::new(after.is_some(), more);
     for m in rows {
@@ -634,18 +636,11 @@ pub(crate) async fn team_notices(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<Page<DischargeNotice>> {
-    let req = ctx_request(ctx)?;
     let (first, after) = page_args(first, after)?;
-    let today = ctx_policy(ctx).clock.today();
-    let (rows, more) = notices::for_team_of(
-        ctx_db(ctx),
-        req.principal.organization_id(),
-        today,
-        &status,
-        after,
-        first,
-    )
-    .await?;
+    let Some(scope) = list_scope(ctx)? else {
+        return Ok(Connection::new(after.is_some(), false));
+    };
+    let (rows, more) = notices::for_team_of(ctx_db(ctx), &scope, &status, after, first).await?;
     let access = readable_patients(ctx, rows.iter().map(|r| r.patient_id)).await?;
     let mut page = Connection::new(after.is_some(), more);
     page.edges.extend(
@@ -664,15 +659,15 @@ pub(crate) async fn invitations(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<Page<DischargeConference>> {
-    let req = ctx_request(ctx)?;
     let (first, after) = page_args(first, after)?;
-    let policy = ctx_policy(ctx);
+    let Some(scope) = list_scope(ctx)? else {
+        return Ok(Connection::new(after.is_some(), false));
+    };
     let (rows, more) = conferences::invited(
         ctx_db(ctx),
-        req.principal.organization_id(),
-        policy.clock.today(),
+        &scope,
         &response,
-        upcoming_only.then(|| policy.clock.now()),
+        upcoming_only.then(|| ctx_policy(ctx).clock.now()),
         after,
         first,
     )

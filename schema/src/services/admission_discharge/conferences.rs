@@ -20,7 +20,7 @@ use super::{CATEGORY, author};
 use crate::audit::AuditStamp;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{EventBus, HubEvent, PatientEventKind};
-use crate::policy::{PatientAccess, Policy};
+use crate::policy::{PatientAccess, Policy, RowScope};
 use crate::services::notifications::{self, NewNotification, NotificationKind};
 use entities::{discharge_conference, discharge_conference_invitation, discharge_notice};
 
@@ -453,20 +453,21 @@ pub async fn of_patient(db: &DatabaseConnection, patient_id: Uuid) -> ApiResult<
     with_invitations(db, rows).await
 }
 
-/// The conferences an organisation is invited to, about patients it is on
-/// the care team of today, newest first, optionally only with these answers
-/// and only those still ahead: a page of `first` after `after`, and whether
+/// The conferences the caller's organisation is invited to, about patients
+/// it is on the care team of today and whose ADMISSION_DISCHARGE the caller
+/// may read (`scope`, decided in the query: a page and its `hasNextPage`
+/// count only those), newest first, optionally only with these answers and
+/// only those still ahead: a page of `first` after `after`, and whether
 /// more follow.
-#[allow(clippy::too_many_arguments)]
 pub async fn invited(
     db: &DatabaseConnection,
-    organization_id: Uuid,
-    today: chrono::NaiveDate,
+    scope: &RowScope,
     responses: &[InvitationResponse],
     upcoming_after: Option<DateTime<Utc>>,
     after: Option<Uuid>,
     first: u64,
 ) -> ApiResult<(Vec<Conference>, bool)> {
+    let organization_id = scope.organization_id();
     let mut mine = discharge_conference_invitation::Entity::find()
         .select_only()
         .column(discharge_conference_invitation::Column::ConferenceId)
@@ -481,8 +482,12 @@ pub async fn invited(
         .filter(discharge_conference::Column::Id.in_subquery(mine.into_query()))
         .filter(
             discharge_conference::Column::PatientId
-                .in_subquery(super::team_patients(organization_id, today)),
+                .in_subquery(super::team_patients(organization_id, scope.today())),
         )
+        .filter(scope.on((
+            discharge_conference::Entity,
+            discharge_conference::Column::PatientId,
+        )))
         .order_by_desc(discharge_conference::Column::Id);
     if let Some(now) = upcoming_after {
         q = q

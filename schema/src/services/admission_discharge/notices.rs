@@ -29,7 +29,7 @@ use super::{CATEGORY, author, names_from_json, names_json, region_date, require_
 use crate::audit::AuditStamp;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{EventBus, HubEvent, PatientEventKind};
-use crate::policy::{PatientAccess, Policy};
+use crate::policy::{PatientAccess, Policy, RowScope};
 use crate::services::notifications::{self, NewNotification, NotificationKind};
 use entities::{admission_sheet, discharge_notice, discharge_notice_version};
 
@@ -569,13 +569,14 @@ pub async fn versions_of(
     Ok(map)
 }
 
-/// The notices about the patients on whose care team `organization_id` is
-/// on `today`, newest first: a page of `first` after `after`, and whether
-/// more follow. One query.
+/// The notices about the patients on whose care team the caller's
+/// organisation is today and whose ADMISSION_DISCHARGE the caller may read
+/// (`scope`, decided in the query: a page and its `hasNextPage` count only
+/// those), newest first: a page of `first` after `after`, and whether more
+/// follow. One query.
 pub async fn for_team_of(
     db: &DatabaseConnection,
-    organization_id: Uuid,
-    today: NaiveDate,
+    scope: &RowScope,
     statuses: &[DischargeNoticeStatus],
     after: Option<Uuid>,
     first: u64,
@@ -583,8 +584,12 @@ pub async fn for_team_of(
     let mut q = discharge_notice::Entity::find()
         .filter(
             discharge_notice::Column::PatientId
-                .in_subquery(super::team_patients(organization_id, today)),
+                .in_subquery(super::team_patients(scope.organization_id(), scope.today())),
         )
+        .filter(scope.on((
+            discharge_notice::Entity,
+            discharge_notice::Column::PatientId,
+        )))
         .order_by_desc(discharge_notice::Column::Id);
     if !statuses.is_empty() {
         q = q.filter(discharge_notice::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));

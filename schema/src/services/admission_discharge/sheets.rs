@@ -27,7 +27,7 @@ use crate::audit::AuditStamp;
 use crate::domain::{AccessLevel, DataCategory};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{EventBus, PatientEventKind};
-use crate::policy::{PatientAccess, Policy};
+use crate::policy::{PatientAccess, Policy, RowScope};
 use crate::principal::{Principal, SystemPermissions};
 use crate::records::{
     AdlAssessmentData, CareCertificationData, FamilyCareCapacityData, HomeEnvironmentData,
@@ -953,13 +953,14 @@ pub async fn of_patient(
         .await?)
 }
 
-/// The sheets sent to a hospital (never drafts) about patients it is on the
-/// care team of today, newest first: a page of `first` after `after` (an
-/// id), and whether more follow.
+/// The sheets sent to the caller's organisation, a hospital (never drafts),
+/// about patients it is on the care team of today and whose
+/// ADMISSION_DISCHARGE the caller may read (`scope`, decided in the query:
+/// a page and its `hasNextPage` count only those), newest first: a page of
+/// `first` after `after` (an id), and whether more follow.
 pub async fn sent_to(
     db: &DatabaseConnection,
-    hospital_id: Uuid,
-    today: NaiveDate,
+    scope: &RowScope,
     statuses: &[AdmissionSheetStatus],
     after: Option<Uuid>,
     first: u64,
@@ -976,12 +977,14 @@ pub async fn sent_to(
             .map(|s| s.as_str())
             .collect()
     };
+    let hospital_id = scope.organization_id();
     let mut q = admission_sheet::Entity::find()
         .filter(admission_sheet::Column::HospitalOrganizationId.eq(hospital_id))
         .filter(
             admission_sheet::Column::PatientId
-                .in_subquery(super::team_patients(hospital_id, today)),
+                .in_subquery(super::team_patients(hospital_id, scope.today())),
         )
+        .filter(scope.on((admission_sheet::Entity, admission_sheet::Column::PatientId)))
         .filter(admission_sheet::Column::Status.is_in(statuses))
         .order_by_desc(admission_sheet::Column::Id);
     if let Some(a) = after {
