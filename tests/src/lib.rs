@@ -15,13 +15,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use renkei_schema::clock::ManualClock;
-use renkei_server::config::{AuthConfig, DatabaseConfig, PolicyConfig, RedisConfig, ServeConfig};
+use renkei_server::config::{
+    AuditKeyConfig, AuthConfig, CheckpointConfig, DatabaseConfig, PolicyConfig, RedisConfig,
+    ServeConfig,
+};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The HS256 secret test servers are configured with.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+
+/// The audit key test servers sign the log with (`ID:SECRET`). Every
+/// application in a test process uses it: a process signs with one keyring
+/// (see `renkei_schema::audit::keys`); tests of other keys run the binary.
+pub const TEST_AUDIT_KEY: &str = "test:test-audit-key-0123456789abcdef0123456789abcdef";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -162,6 +170,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
     ServeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         demo: false,
+        no_migrate: false,
         max_body_bytes: 64 * 1024,
         batch_window_micros: 1000,
         directory_cache_seconds: 30,
@@ -179,6 +188,11 @@ pub fn test_config(database_url: String) -> ServeConfig {
         },
         policy: PolicyConfig::default(),
         redis: RedisConfig::default(),
+        audit_keys: AuditKeyConfig {
+            audit_key: Some(TEST_AUDIT_KEY.to_string()),
+            audit_key_file: None,
+        },
+        checkpoints: CheckpointConfig::default(),
     }
 }
 
@@ -191,6 +205,17 @@ impl TestApp {
         let (database, url) = TestDatabase::create(backend).await;
         let clock = Arc::new(ManualClock::new(Utc::now()));
         Self::start(backend, url, Some(database), clock, configure).await
+    }
+
+    /// The hub on a database the test prepared itself (e.g. migrated by its
+    /// owner and served as another role); the test removes the database.
+    pub async fn spawn_on(
+        backend: Backend,
+        url: String,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> TestApp {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        Self::start(backend, url, None, clock, configure).await
     }
 
     /// A second instance of the hub on this one's database (and clock), as

@@ -29,15 +29,29 @@ async fn log_for(app: &TestApp, patient: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Runs `renkei audit verify` against the test database.
+/// Runs `renkei audit verify` against the test database with the test key.
 async fn verify(app: &TestApp) -> Result<(), String> {
-    let cli = renkei_server::cli::Cli::parse_from([
-        "renkei",
-        "audit",
-        "verify",
-        "--database-url",
-        &app.database_url,
-    ]);
+    verify_with(app, &["--audit-key", TEST_AUDIT_KEY]).await
+}
+
+/// Runs `renkei audit verify` with more arguments (keys, checkpoints).
+async fn verify_with(app: &TestApp, args: &[&str]) -> Result<(), String> {
+    renkei(
+        &[
+            &["audit", "verify", "--database-url", &app.database_url],
+            args,
+        ]
+        .concat(),
+    )
+    .await
+}
+
+/// Runs the `renkei` command line in this process (the code of the binary).
+async fn renkei(args: &[&str]) -> Result<(), String> {
+    let cli = renkei_server::cli::Cli::try_parse_from(
+        std::iter::once("renkei").chain(args.iter().copied()),
+    )
+    .map_err(|e| e.to_string())?;
     renkei_server::cli::run(cli)
         .await
         .map_err(|e| format!("{e:#}"))
@@ -281,7 +295,7 @@ e2e!(
         app,
         &format!(
             "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 3; \
-             INSERT INTO audit_log SELECT 3, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash FROM audit_log WHERE seq = 2; \
+             INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) SELECT 3, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id FROM audit_log WHERE seq = 2; \
              UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1003 AND seq <= {}",
             1000 + last
         ),
@@ -461,5 +475,172 @@ e2e!(
             .await;
         assert!(body["data"]["patient"]["name"].is_null(), "{body}");
         assert_eq!(verify(app).await, Ok(()));
+    }
+);
+
+// ---- attacks by someone with write access to the database ----
+
+/// Reads the log in order, as an attacker with database access would.
+async fn entries(app: &TestApp) -> Vec<entities::audit_log::Model> {
+    use sea_orm::{EntityTrait, QueryOrder};
+    entities::audit_log::Entity::find()
+        .order_by_asc(entities::audit_log::Column::Seq)
+        .all(&app.db)
+        .await
+        .unwrap()
+}
+
+/// The published, unkeyed formula of the chain before keyed signing: SHA-256
+/// over the fields as a JSON array of strings. Anyone can compute it.
+fn unkeyed_hash(e: &entities::audit_log::Model) -> String {
+    use chrono::SecondsFormat;
+    use sha2::{Digest, Sha256};
+    let fields = [
+        e.seq.to_string(),
+        e.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        e.actor_kind.clone(),
+        e.actor_id.to_string(),
+        e.organization_id.to_string(),
+        e.patient_id.map(|p| p.to_string()).unwrap_or_default(),
+        e.action.clone(),
+        e.categories.clone(),
+        e.request_id.clone(),
+        e.outcome.clone(),
+        e.detail.clone().unwrap_or_default(),
+        e.prev_hash.clone(),
+    ];
+    let digest = Sha256::digest(serde_json::to_string(&fields).unwrap().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs statements past the triggers, in one transaction: the database
+/// owner's (or superuser's) power.
+async fn tamper_with(app: &TestApp, statements: Vec<(String, Vec<sea_orm::Value>)>) {
+    use sea_orm::{Statement, TransactionTrait};
+    let db = Database::connect(&app.database_url).await.unwrap();
+    if app.backend == Backend::Sqlite {
+        db.execute_unprepared(
+            "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete",
+        )
+        .await
+        .unwrap();
+    }
+    let txn = db.begin().await.unwrap();
+    if app.backend == Backend::Postgres {
+        txn.execute_unprepared("SET LOCAL session_replication_role = replica")
+            .await
+            .unwrap();
+    }
+    let backend = txn.get_database_backend();
+    for (sql, values) in statements {
+        let sql = match backend {
+            sea_orm::DatabaseBackend::Sqlite => {
+                sql.replace("$1", "?").replace("$2", "?").replace("$3", "?")
+            }
+            _ => sql,
+        };
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .unwrap();
+    }
+    txn.commit().await.unwrap();
+    db.close().await.unwrap();
+}
+
+/// A few reads of one patient, so the log holds several entries.
+async fn some_traffic(app: &TestApp) {
+    let (patient, doctor, _) = patient_and_doctor(app).await;
+    for _ in 0..3 {
+        app.ok(
+            &doctor,
+            "query($id: ID!) { patient(id: $id) { name } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    }
+}
+
+/// Edits entry `from` and recomputes every hash after it with `hash`, then
+/// moves the head: a rewrite that keeps the chain consistent.
+async fn rewrite_from(
+    app: &TestApp,
+    from: i64,
+    hash: impl Fn(&entities::audit_log::Model) -> String,
+) {
+    let mut rows = entries(app).await;
+    let mut statements = Vec::new();
+    let mut prev = rows[(from - 2) as usize].hash.clone();
+    for row in rows.iter_mut().filter(|r| r.seq >= from) {
+        if row.seq == from {
+            row.categories = "IDENTITY,CONTACTS,MEDICATION".into();
+        }
+        row.prev_hash = prev.clone();
+        row.hash = hash(row);
+        prev = row.hash.clone();
+        statements.push((
+            "UPDATE audit_log SET categories = $1, prev_hash = $2, hash = $3 WHERE seq = "
+                .to_string()
+                + &row.seq.to_string(),
+            vec![
+                row.categories.clone().into(),
+                row.prev_hash.clone().into(),
+                row.hash.clone().into(),
+            ],
+        ));
+    }
+    statements.push((
+        "UPDATE audit_head SET hash = $1 WHERE id = 1".into(),
+        vec![prev.into()],
+    ));
+    tamper_with(app, statements).await;
+}
+
+e2e!(
+    verify_catches_a_chain_recomputed_with_the_unkeyed_formula,
+    |app| async move {
+        some_traffic(app).await;
+        assert_eq!(verify(app).await, Ok(()));
+        rewrite_from(app, 3, unkeyed_hash).await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 3"), "{err}");
+    }
+);
+
+e2e!(
+    verify_catches_a_forged_append_with_a_moved_head,
+    |app| async move {
+        some_traffic(app).await;
+        let rows = entries(app).await;
+        let last = rows.last().unwrap().clone();
+        let mut forged = last.clone();
+        forged.seq = last.seq + 1;
+        forged.detail = Some("nothing to see".into());
+        forged.prev_hash = last.hash.clone();
+        forged.hash = unkeyed_hash(&forged);
+        tamper_with(
+            app,
+            vec![
+                (
+                    "INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) SELECT seq + 1, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, $1, $2, $3, key_id FROM audit_log WHERE seq = "
+                        .to_string()
+                        + &last.seq.to_string(),
+                    vec![
+                        forged.detail.clone().into(),
+                        forged.prev_hash.clone().into(),
+                        forged.hash.clone().into(),
+                    ],
+                ),
+                (
+                    "UPDATE audit_head SET seq = seq + 1, hash = $1 WHERE id = 1".into(),
+                    vec![forged.hash.clone().into()],
+                ),
+            ],
+        )
+        .await;
+        let err = verify(app).await.unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", forged.seq)),
+            "{err}"
+        );
     }
 );
