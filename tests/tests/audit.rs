@@ -2,6 +2,9 @@
 //! hash-chained, append-only, verifiable with `renkei audit verify`.
 
 use clap::Parser;
+use entities::audit_log;
+use renkei_schema::audit::chain::{keyed_hash, legacy_hash};
+use renkei_schema::audit::keys::AuditKey;
 use renkei_tests::*;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -479,38 +482,19 @@ e2e!(
 );
 
 // ---- attacks by someone with write access to the database ----
+//
+// Each attack below changes the log the way someone with database access
+// could (past the triggers, as the owner or a superuser can), and
+// `renkei audit verify` must exit non-zero naming the first bad entry.
 
-/// Reads the log in order, as an attacker with database access would.
-async fn entries(app: &TestApp) -> Vec<entities::audit_log::Model> {
+/// The log in order, as an attacker with database access reads it.
+async fn entries(app: &TestApp) -> Vec<audit_log::Model> {
     use sea_orm::{EntityTrait, QueryOrder};
-    entities::audit_log::Entity::find()
-        .order_by_asc(entities::audit_log::Column::Seq)
+    audit_log::Entity::find()
+        .order_by_asc(audit_log::Column::Seq)
         .all(&app.db)
         .await
         .unwrap()
-}
-
-/// The published, unkeyed formula of the chain before keyed signing: SHA-256
-/// over the fields as a JSON array of strings. Anyone can compute it.
-fn unkeyed_hash(e: &entities::audit_log::Model) -> String {
-    use chrono::SecondsFormat;
-    use sha2::{Digest, Sha256};
-    let fields = [
-        e.seq.to_string(),
-        e.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        e.actor_kind.clone(),
-        e.actor_id.to_string(),
-        e.organization_id.to_string(),
-        e.patient_id.map(|p| p.to_string()).unwrap_or_default(),
-        e.action.clone(),
-        e.categories.clone(),
-        e.request_id.clone(),
-        e.outcome.clone(),
-        e.detail.clone().unwrap_or_default(),
-        e.prev_hash.clone(),
-    ];
-    let digest = Sha256::digest(serde_json::to_string(&fields).unwrap().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs statements past the triggers, in one transaction: the database
@@ -535,7 +519,7 @@ async fn tamper_with(app: &TestApp, statements: Vec<(String, Vec<sea_orm::Value>
     for (sql, values) in statements {
         let sql = match backend {
             sea_orm::DatabaseBackend::Sqlite => {
-                sql.replace("$1", "?").replace("$2", "?").replace("$3", "?")
+                (1..=9).fold(sql, |s, i| s.replace(&format!("${i}"), "?"))
             }
             _ => sql,
         };
@@ -560,31 +544,51 @@ async fn some_traffic(app: &TestApp) {
     }
 }
 
-/// Edits entry `from` and recomputes every hash after it with `hash`, then
-/// moves the head: a rewrite that keeps the chain consistent.
-async fn rewrite_from(
-    app: &TestApp,
-    from: i64,
-    hash: impl Fn(&entities::audit_log::Model) -> String,
-) {
+/// The published unkeyed formula, with the entry's key id removed: what
+/// the chain was before keyed signing.
+fn unkeyed(row: &mut audit_log::Model) {
+    row.key_id = None;
+    row.hash = legacy_hash(row);
+}
+
+/// The unkeyed formula, keeping the key id (the old recipe applied blindly).
+fn unkeyed_keeping_the_key_id(row: &mut audit_log::Model) {
+    row.hash = legacy_hash(row);
+}
+
+/// An attacker's guess at the key, under the real key's id.
+fn wrong_key() -> AuditKey {
+    AuditKey::new("test", b"an-attackers-guess-at-the-key-0123456789").unwrap()
+}
+
+/// Edits entry `from` (unless `edit` is false) and recomputes every hash
+/// from it on with `seal`, then moves the head: a rewrite that leaves the
+/// chain consistent.
+async fn rewrite_from(app: &TestApp, from: i64, edit: bool, seal: impl Fn(&mut audit_log::Model)) {
     let mut rows = entries(app).await;
     let mut statements = Vec::new();
-    let mut prev = rows[(from - 2) as usize].hash.clone();
+    let mut prev = if from == 1 {
+        renkei_schema::audit::chain::GENESIS_HASH.to_string()
+    } else {
+        rows[(from - 2) as usize].hash.clone()
+    };
     for row in rows.iter_mut().filter(|r| r.seq >= from) {
-        if row.seq == from {
+        if row.seq == from && edit {
             row.categories = "IDENTITY,CONTACTS,MEDICATION".into();
         }
         row.prev_hash = prev.clone();
-        row.hash = hash(row);
+        seal(row);
         prev = row.hash.clone();
         statements.push((
-            "UPDATE audit_log SET categories = $1, prev_hash = $2, hash = $3 WHERE seq = "
-                .to_string()
-                + &row.seq.to_string(),
+            format!(
+                "UPDATE audit_log SET categories = $1, prev_hash = $2, hash = $3, key_id = $4 WHERE seq = {}",
+                row.seq
+            ),
             vec![
                 row.categories.clone().into(),
                 row.prev_hash.clone().into(),
                 row.hash.clone().into(),
+                row.key_id.clone().into(),
             ],
         ));
     }
@@ -600,47 +604,396 @@ e2e!(
     |app| async move {
         some_traffic(app).await;
         assert_eq!(verify(app).await, Ok(()));
-        rewrite_from(app, 3, unkeyed_hash).await;
+        rewrite_from(app, 3, true, unkeyed_keeping_the_key_id).await;
         let err = verify(app).await.unwrap_err();
         assert!(err.contains("broken at entry 3"), "{err}");
+        assert!(err.contains("does not match its MAC"), "{err}");
     }
 );
+
+e2e!(
+    verify_catches_entries_rewritten_as_unkeyed_legacy_entries,
+    |app| async move {
+        some_traffic(app).await;
+        rewrite_from(app, 3, true, unkeyed).await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 3"), "{err}");
+        assert!(err.contains("not signed"), "{err}");
+    }
+);
+
+e2e!(
+    verify_catches_a_chain_recomputed_with_a_wrong_key,
+    |app| async move {
+        some_traffic(app).await;
+        let key = wrong_key();
+        rewrite_from(app, 3, true, |row| row.hash = keyed_hash(row, &key)).await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 3"), "{err}");
+        assert!(err.contains("MAC under key \"test\""), "{err}");
+    }
+);
+
+/// Appends a copy of the last entry with another detail, sealed by `seal`,
+/// and moves the head onto it. Returns its number.
+async fn forge_append(app: &TestApp, seal: impl Fn(&mut audit_log::Model)) -> i64 {
+    let last = entries(app).await.pop().unwrap();
+    let mut forged = last.clone();
+    forged.seq = last.seq + 1;
+    forged.detail = Some("nothing to see".into());
+    forged.prev_hash = last.hash.clone();
+    seal(&mut forged);
+    tamper_with(
+        app,
+        vec![
+            (
+                format!(
+                    "INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) \
+                     SELECT seq + 1, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, $1, $2, $3, $4 FROM audit_log WHERE seq = {}",
+                    last.seq
+                ),
+                vec![
+                    forged.detail.clone().into(),
+                    forged.prev_hash.clone().into(),
+                    forged.hash.clone().into(),
+                    forged.key_id.clone().into(),
+                ],
+            ),
+            (
+                "UPDATE audit_head SET seq = seq + 1, hash = $1 WHERE id = 1".into(),
+                vec![forged.hash.clone().into()],
+            ),
+        ],
+    )
+    .await;
+    forged.seq
+}
 
 e2e!(
     verify_catches_a_forged_append_with_a_moved_head,
     |app| async move {
         some_traffic(app).await;
-        let rows = entries(app).await;
-        let last = rows.last().unwrap().clone();
-        let mut forged = last.clone();
-        forged.seq = last.seq + 1;
-        forged.detail = Some("nothing to see".into());
-        forged.prev_hash = last.hash.clone();
-        forged.hash = unkeyed_hash(&forged);
+        let seq = forge_append(app, unkeyed_keeping_the_key_id).await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+
+        let app2 = TestApp::spawn(app.backend).await;
+        some_traffic(&app2).await;
+        let seq = forge_append(&app2, unkeyed).await;
+        let err = verify(&app2).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+        assert!(err.contains("not signed"), "{err}");
+        app2.stop().await;
+
+        let app3 = TestApp::spawn(app.backend).await;
+        some_traffic(&app3).await;
+        let key = wrong_key();
+        let seq = forge_append(&app3, |row| row.hash = keyed_hash(row, &key)).await;
+        let err = verify(&app3).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+        app3.stop().await;
+    }
+);
+
+e2e!(
+    verify_catches_an_update_by_the_owner_who_disabled_the_trigger,
+    |app| async move {
+        some_traffic(app).await;
+        // The owner (here the superuser who ran the migrations) can switch
+        // the trigger off; the key is what it does not have.
+        let owner = Database::connect(&app.database_url).await.unwrap();
+        let script = match app.backend {
+            Backend::Sqlite => {
+                "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET categories = 'IDENTITY,CONTACTS,MEDICATION' WHERE seq = 4"
+            }
+            Backend::Postgres => {
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete; \
+                 UPDATE audit_log SET categories = 'IDENTITY,CONTACTS,MEDICATION' WHERE seq = 4; \
+                 ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete"
+            }
+        };
+        owner.execute_unprepared(script).await.unwrap();
+        owner.close().await.unwrap();
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 4"), "{err}");
+        assert!(err.contains("modified"), "{err}");
+    }
+);
+
+e2e!(verify_catches_a_truncated_log, |app| async move {
+    some_traffic(app).await;
+    let owner = Database::connect(&app.database_url).await.unwrap();
+    let script = match app.backend {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log",
+        Backend::Postgres => {
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate; TRUNCATE audit_log"
+        }
+    };
+    owner.execute_unprepared(script).await.unwrap();
+    owner.close().await.unwrap();
+    let err = verify(app).await.unwrap_err();
+    assert!(err.contains("broken at entry 1"), "{err}");
+});
+
+e2e!(
+    verify_names_the_key_of_an_entry_it_cannot_check,
+    |app| async move {
+        some_traffic(app).await;
+        // Verifying with another key only: the entries' key id is named.
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                "other:another-key-0123456789abcdef0123456789ab",
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("broken at entry 1"), "{err}");
+        assert!(
+            err.contains("key id \"test\", which is not configured"),
+            "{err}"
+        );
+        // With both, all is well; without any, verify refuses to guess.
+        let both = format!("other:another-key-0123456789abcdef0123456789ab,{TEST_AUDIT_KEY}");
+        assert_eq!(verify_with(app, &["--audit-key", &both]).await, Ok(()));
+        let err = verify_with(app, &[]).await.unwrap_err();
+        assert!(err.contains("needs the audit key"), "{err}");
+    }
+);
+
+// ---- checkpoints outside the database ----
+
+/// A second instance on the app's database that writes checkpoints to a
+/// file every second (and at its shutdown).
+async fn checkpointing_peer(app: &TestApp, file: &std::path::Path) -> TestApp {
+    let file = file.to_path_buf();
+    app.spawn_peer(move |c| {
+        c.checkpoints.audit_checkpoint_file = Some(file);
+        c.checkpoints.audit_checkpoint_seconds = 1;
+    })
+    .await
+}
+
+fn checkpoint_lines(file: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+e2e!(
+    checkpoints_catch_the_end_cut_off_with_the_head_moved_back,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        some_traffic(&peer).await;
+        peer.stop().await;
+        let lines = checkpoint_lines(&file);
+        let last = lines.last().expect("a checkpoint at shutdown")["seq"]
+            .as_i64()
+            .unwrap();
+        let cp = file.to_str().unwrap();
+        let keyed = ["--audit-key", TEST_AUDIT_KEY, "--checkpoints", cp];
+        assert_eq!(verify_with(app, &keyed).await, Ok(()));
+
+        // Cut off the last three entries and move the head back onto the
+        // one before them: what is left verifies on its own…
+        let keep = last - 3;
+        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
         tamper_with(
             app,
             vec![
+                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
                 (
-                    "INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) SELECT seq + 1, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, $1, $2, $3, key_id FROM audit_log WHERE seq = "
-                        .to_string()
-                        + &last.seq.to_string(),
-                    vec![
-                        forged.detail.clone().into(),
-                        forged.prev_hash.clone().into(),
-                        forged.hash.clone().into(),
-                    ],
-                ),
-                (
-                    "UPDATE audit_head SET seq = seq + 1, hash = $1 WHERE id = 1".into(),
-                    vec![forged.hash.clone().into()],
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                    vec![keep.into(), kept_hash.into()],
                 ),
             ],
         )
         .await;
-        let err = verify(app).await.unwrap_err();
+        assert_eq!(
+            verify(app).await,
+            Ok(()),
+            "without checkpoints the cut is invisible"
+        );
+        // …but not against the checkpoints.
+        let err = verify_with(app, &keyed).await.unwrap_err();
         assert!(
-            err.contains(&format!("broken at entry {}", forged.seq)),
+            err.contains(&format!("broken at entry {}", keep + 1)),
             "{err}"
+        );
+        assert!(err.contains(&format!("records entry {last}")), "{err}");
+        // A directory of checkpoint files works the same.
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                dir.path().to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", keep + 1)),
+            "{err}"
+        );
+    }
+);
+
+e2e!(
+    checkpoints_catch_a_log_rewritten_as_if_it_predated_keyed_signing,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        peer.stop().await;
+        let checkpointed = checkpoint_lines(&file).last().unwrap()["seq"]
+            .as_i64()
+            .unwrap();
+        // The owner rewrites the whole log with the unkeyed formula and
+        // declares all of it older than keyed signing.
+        rewrite_from(app, 1, true, unkeyed).await;
+        tamper_with(
+            app,
+            vec![(
+                "UPDATE audit_head SET legacy_seq = seq WHERE id = 1".into(),
+                vec![],
+            )],
+        )
+        .await;
+        assert_eq!(verify(app).await, Ok(()));
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                file.to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("differs from the checkpoint"), "{err}");
+        assert!(
+            err.contains(&format!("broken at entry {checkpointed}")),
+            "{err}"
+        );
+    }
+);
+
+e2e!(
+    a_forged_or_altered_checkpoint_is_refused,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        peer.stop().await;
+        let mut line = checkpoint_lines(&file).pop().unwrap();
+        let seq = line["seq"].as_i64().unwrap();
+        line["seq"] = json!(seq + 100);
+        let forged = dir.path().join("forged.jsonl");
+        std::fs::write(&forged, format!("{line}\n")).unwrap();
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                forged.to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("forged.jsonl:1 is not valid"), "{err}");
+        assert!(err.contains("MAC"), "{err}");
+        std::fs::write(&forged, "not json\n").unwrap();
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                forged.to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("not a checkpoint"), "{err}");
+    }
+);
+
+e2e!(
+    an_intact_log_verifies_clean_under_live_traffic,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let traffic = |target: &TestApp, tag: &'static str| {
+            let (client, url, doctor, patient, stop) = (
+                target.client.clone(),
+                target.url("/graphql"),
+                doctor.clone(),
+                patient.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let query = if n % 3 == 0 {
+                        json!({ "query": "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }",
+                                "variables": { "i": { "name": "負荷 試験", "nameKana": "フカ シケン", "birthDate": "1940-05-01", "sex": "FEMALE", "localId": format!("{tag}-{n}") } } })
+                    } else {
+                        json!({ "query": "query($id: ID!) { patient(id: $id) { name } }", "variables": { "id": patient } })
+                    };
+                    let res = client
+                        .post(&url)
+                        .bearer_auth(&doctor)
+                        .json(&query)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    let body: Value = res.json().await.unwrap();
+                    assert!(body.get("errors").is_none(), "{body}");
+                    n += 1;
+                }
+                n
+            })
+        };
+        let a = traffic(app, "A");
+        let b = traffic(&peer, "B");
+        for _ in 0..100 {
+            if file.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let cp = file.to_str().unwrap().to_string();
+        for _ in 0..4 {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            assert_eq!(
+                verify_with(app, &["--audit-key", TEST_AUDIT_KEY, "--checkpoints", &cp]).await,
+                Ok(())
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let served = a.await.unwrap() + b.await.unwrap();
+        assert!(served > 10, "{served} requests");
+        peer.stop().await;
+        assert!(!checkpoint_lines(&file).is_empty());
+        assert_eq!(
+            verify_with(app, &["--audit-key", TEST_AUDIT_KEY, "--checkpoints", &cp]).await,
+            Ok(())
         );
     }
 );

@@ -246,23 +246,33 @@ pub async fn verify(
         });
         return Ok(v);
     }
-    // Anything beyond the current head was not written by the hub.
+    // Anything beyond the head was not written by the hub. The last row is
+    // read *before* the head: the hub moves the head in the transaction that
+    // commits its entries, so every row it wrote by then is within the head
+    // read after; a row beyond that head was put there by someone else.
+    let last_row = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::Seq)
+        .one(db)
+        .await?
+        .map(|r| r.seq);
     let now_head = audit_head::Entity::find_by_id(1)
         .one(db)
         .await?
         .map(|h| h.seq)
         .unwrap_or(head.seq);
-    let stray = audit_log::Entity::find()
-        .filter(audit_log::Column::Seq.gt(now_head))
-        .order_by_asc(audit_log::Column::Seq)
-        .one(db)
-        .await?;
-    if let Some(row) = stray {
+    if last_row.is_some_and(|last| last > now_head) {
+        let first = audit_log::Entity::find()
+            .filter(audit_log::Column::Seq.gt(now_head))
+            .order_by_asc(audit_log::Column::Seq)
+            .one(db)
+            .await?
+            .map(|r| r.seq)
+            .or(last_row)
+            .unwrap_or(now_head + 1);
         v.broken = Some(Break {
-            seq: row.seq,
+            seq: first,
             reason: format!(
-                "entry {} lies beyond the head (entry {now_head}): entries were added at the end",
-                row.seq
+                "entry {first} lies beyond the head (entry {now_head}): entries were added at the end"
             ),
         });
     }
