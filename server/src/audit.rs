@@ -310,14 +310,20 @@ pub async fn read_checkpoints(
         for file in files {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading the checkpoint file {}", file.display()))?;
-            for (i, line) in text.lines().enumerate() {
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
                 let source = format!("{}:{}", file.display(), i + 1);
-                let checkpoint =
-                    Checkpoint::parse(line).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-                found.push(Sourced { checkpoint, source });
+                match Checkpoint::parse(line) {
+                    Ok(checkpoint) => found.push(Sourced { checkpoint, source }),
+                    // A hub may be appending this very line.
+                    Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {
+                        eprintln!("note: {source} is incomplete (being written?); skipped");
+                    }
+                    Err(e) => anyhow::bail!("{source}: {e}"),
+                }
             }
         }
     }

@@ -160,6 +160,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let demo_audit_key =
                 config.audit_keys.audit_key.is_none() && config.audit_keys.audit_key_file.is_none();
             let app = Application::build(config).await?;
+            // Before announcing the address: whoever reads it may signal at once.
+            let stop = crate::shutdown_signal();
             let addr = app.local_addr();
             tracing::info!(%addr, "renkei is listening");
             println!("renkei is listening on http://{addr}");
@@ -178,7 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "  and add the header {{\"Authorization\": \"Bearer <token>\"}} in GraphiQL."
                 );
             }
-            app.run_until_stopped().await.context("serving HTTP")?;
+            app.run_until(stop).await.context("serving HTTP")?;
             Ok(())
         }
         Command::Migrate(config) => {

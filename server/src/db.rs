@@ -304,8 +304,10 @@ pub async fn grant(
             request.role
         );
     }
-    let owned: Vec<String> = db
-        .query_all_raw(Statement::from_sql_and_values(
+    let owned: Vec<String> = if existing.is_none() {
+        Vec::new()
+    } else {
+        db.query_all_raw(Statement::from_sql_and_values(
             pg,
             "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND pg_has_role($2, tableowner, 'MEMBER') ORDER BY tablename",
             [schema.clone().into(), request.role.clone().into()],
@@ -313,7 +315,8 @@ pub async fn grant(
         .await?
         .iter()
         .map(|r| r.try_get::<String>("", "tablename"))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()?
+    };
     if !owned.is_empty() {
         anyhow::bail!(
             "the role {:?} owns (or is a member of the owner of) {}: an owner can disable the audit log's triggers. The application role must be another role than the one that runs `renkei migrate`",

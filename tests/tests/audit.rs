@@ -997,3 +997,404 @@ e2e!(
         );
     }
 );
+
+// ---- a database from before keyed signing ----
+
+/// A database migrated up to just before keyed signing, holding three
+/// entries with the old unkeyed hashes, then migrated to the end: what an
+/// existing installation looks like after the upgrade. Served by the hub.
+async fn upgraded(backend: Backend) -> (TestApp, TestDatabase) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::Statement;
+    let (database, url) = TestDatabase::create(backend).await;
+    let db = Database::connect(&url).await.unwrap();
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261204_000008_audit_keys")
+        .expect("the keyed-signing migration");
+    Migrator::up(&db, Some(before as u32)).await.unwrap();
+    let sql_backend = db.get_database_backend();
+    let mut prev = renkei_schema::audit::chain::GENESIS_HASH.to_string();
+    let now = renkei_schema::audit::chain::truncate_to_micros(chrono::Utc::now());
+    for seq in 1..=3i64 {
+        let mut row = audit_log::Model {
+            seq,
+            occurred_at: now,
+            actor_kind: "MEMBER".into(),
+            actor_id: uuid::Uuid::now_v7(),
+            organization_id: uuid::Uuid::now_v7(),
+            patient_id: Some(uuid::Uuid::now_v7()),
+            action: "READ".into(),
+            categories: "IDENTITY".into(),
+            request_id: format!("before-the-upgrade-{seq}"),
+            outcome: "OK".into(),
+            detail: None,
+            prev_hash: prev.clone(),
+            hash: String::new(),
+            key_id: None,
+        };
+        row.hash = legacy_hash(&row);
+        prev = row.hash.clone();
+        let placeholders = match sql_backend {
+            sea_orm::DatabaseBackend::Sqlite => vec!["?"; 13].join(", "),
+            _ => (1..=13)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        db.execute_raw(Statement::from_sql_and_values(
+            sql_backend,
+            format!("INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash) VALUES ({placeholders})"),
+            [
+                row.seq.into(),
+                row.occurred_at.into(),
+                row.actor_kind.into(),
+                row.actor_id.into(),
+                row.organization_id.into(),
+                row.patient_id.into(),
+                row.action.into(),
+                row.categories.into(),
+                row.request_id.into(),
+                row.outcome.into(),
+                row.detail.into(),
+                row.prev_hash.into(),
+                row.hash.into(),
+            ],
+        ))
+        .await
+        .unwrap();
+    }
+    db.execute_unprepared(&format!(
+        "UPDATE audit_head SET seq = 3, hash = '{prev}' WHERE id = 1"
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let app = TestApp::spawn_on(backend, url, |_| {}).await;
+    some_traffic(&app).await;
+    (app, database)
+}
+
+async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) {
+    // The upgraded log verifies: three unkeyed entries, then signed ones.
+    let (app, database) = upgraded(backend).await;
+    assert_eq!(verify(&app).await, Ok(()));
+    let rows = entries(&app).await;
+    assert!(rows[..3].iter().all(|r| r.key_id.is_none()));
+    assert!(
+        rows[3..]
+            .iter()
+            .all(|r| r.key_id.as_deref() == Some("test"))
+    );
+    // "Unkeyed" is no way in after the boundary…
+    let seq = forge_append(&app, unkeyed).await;
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+    assert!(err.contains("only entries 1–3"), "{err}");
+    app.stop().await;
+    drop(database);
+
+    // …and rewriting the unkeyed prefix (which anyone can recompute) breaks
+    // the first signed entry, whose MAC covers the last unkeyed hash.
+    let (app, database) = upgraded(backend).await;
+    let guess = wrong_key();
+    rewrite_from(&app, 2, true, |row| {
+        if row.seq <= 3 {
+            unkeyed(row)
+        } else {
+            row.hash = keyed_hash(row, &guess)
+        }
+    })
+    .await;
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("broken at entry 4"), "{err}");
+    app.stop().await;
+    drop(database);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_entries_are_accepted_only_before_the_upgrade_sqlite() {
+    unkeyed_entries_are_accepted_only_before_the_upgrade(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_entries_are_accepted_only_before_the_upgrade_postgres() {
+    if postgres_configured() {
+        unkeyed_entries_are_accepted_only_before_the_upgrade(Backend::Postgres).await;
+    }
+}
+
+// ---- least privilege on PostgreSQL ----
+
+/// A PostgreSQL role that exists for one test: dropped (with its
+/// privileges in `database_url`) when the test ends, whatever happens.
+struct TestRole {
+    name: String,
+    database_url: String,
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let (name, url) = (self.name.clone(), self.database_url.clone());
+        let admin_url = std::env::var("RENKEI_TEST_DATABASE_URL").unwrap_or_default();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(db) = Database::connect(&url).await {
+                    let _ = db
+                        .execute_unprepared(&format!("DROP OWNED BY {name}"))
+                        .await;
+                    db.close().await.ok();
+                }
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP ROLE IF EXISTS {name}"))
+                        .await;
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_application_role_appends_to_the_log_but_cannot_change_it() {
+    if !postgres_configured() {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let (database, owner_url) = TestDatabase::create(Backend::Postgres).await;
+    renkei(&["migrate", "--database-url", &owner_url])
+        .await
+        .unwrap();
+    let role = TestRole {
+        name: format!("renkei_app_{}", uuid::Uuid::new_v4().simple()),
+        database_url: owner_url.clone(),
+    };
+    // The owner (a superuser here) is refused as the application role.
+    let err = renkei(&[
+        "db",
+        "grant",
+        "--role",
+        "postgres",
+        "--existing-role",
+        "--database-url",
+        &owner_url,
+    ])
+    .await
+    .unwrap_err();
+    assert!(err.contains("superuser"), "{err}");
+    renkei(&[
+        "db",
+        "grant",
+        "--role",
+        &role.name,
+        "--database-url",
+        &owner_url,
+    ])
+    .await
+    .unwrap();
+    // Granting again (after a migration, say) is exact and repeatable.
+    renkei(&[
+        "db",
+        "grant",
+        "--role",
+        &role.name,
+        "--existing-role",
+        "--database-url",
+        &owner_url,
+    ])
+    .await
+    .unwrap();
+    let mut app_url = reqwest::Url::parse(&owner_url).unwrap();
+    app_url.set_username(&role.name).unwrap();
+    let app_url = app_url.to_string();
+
+    // The hub serves as that role, without migrating: writes and reads.
+    let app = TestApp::spawn_on(Backend::Postgres, app_url.clone(), |c| c.no_migrate = true).await;
+    some_traffic(&app).await;
+    let (patient, doctor, _) = patient_and_doctor(&app).await;
+    app.consent(
+        &doctor,
+        &patient,
+        json!({ "excludedCategories": ["CONTACTS"] }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &doctor,
+            "query($id: ID!) { patient(id: $id) { name } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    assert_eq!(data["patient"]["name"], "連携 花子");
+    assert!(!log_for(&app, &patient).await.is_empty());
+
+    // What the role itself may not do to the log.
+    let as_role = Database::connect(&app_url).await.unwrap();
+    for (sql, refusal) in [
+        (
+            "UPDATE audit_log SET outcome = 'X' WHERE seq = 1",
+            "permission denied",
+        ),
+        ("DELETE FROM audit_log WHERE seq = 1", "permission denied"),
+        ("TRUNCATE audit_log", "permission denied"),
+        (
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete",
+            "must be owner",
+        ),
+        ("ALTER TABLE audit_log DISABLE TRIGGER ALL", "must be owner"),
+        (
+            "DROP TRIGGER audit_log_no_update_delete ON audit_log",
+            "must be owner",
+        ),
+        (
+            "SET session_replication_role = replica",
+            "permission denied",
+        ),
+        (
+            "UPDATE audit_head SET legacy_seq = seq",
+            "permission denied",
+        ),
+        ("DROP TABLE audit_log", "must be owner"),
+    ] {
+        let err = as_role
+            .execute_unprepared(sql)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(refusal), "{sql}: {err}");
+    }
+    as_role.close().await.unwrap();
+    assert_eq!(verify(&app).await, Ok(()));
+    app.stop().await;
+    drop(role);
+    drop(database);
+}
+
+// ---- checkpoints in Redis ----
+
+e2e!(
+    checkpoints_in_a_redis_stream_catch_the_end_cut_off,
+    |app| async move {
+        let Some(url) = redis_url() else {
+            eprintln!("Redis run skipped: RENKEI_TEST_REDIS_URL is not set");
+            return;
+        };
+        let prefix = redis_prefix();
+        let peer = app
+            .spawn_peer(|c| {
+                c.redis.redis_url = Some(url.clone());
+                c.redis.redis_prefix = prefix.clone();
+                c.checkpoints.audit_checkpoint_seconds = 1;
+            })
+            .await;
+        some_traffic(&peer).await;
+        peer.stop().await;
+        let redis_args = [
+            "--audit-key",
+            TEST_AUDIT_KEY,
+            "--checkpoints-redis",
+            &url,
+            "--redis-prefix",
+            &prefix,
+        ];
+        assert_eq!(verify_with(app, &redis_args).await, Ok(()));
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let stream = format!("{prefix}:audit-checkpoints");
+        let length: i64 = redis::cmd("XLEN")
+            .arg(&stream)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(length >= 1, "{length} checkpoints in {stream}");
+
+        let last = entries(app).await.pop().unwrap().seq;
+        let keep = last - 2;
+        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
+        tamper_with(
+            app,
+            vec![
+                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
+                (
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                    vec![keep.into(), kept_hash.into()],
+                ),
+            ],
+        )
+        .await;
+        let err = verify_with(app, &redis_args).await.unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", keep + 1)),
+            "{err}"
+        );
+        assert!(err.contains(&format!("redis {stream}")), "{err}");
+        let _: i64 = redis::cmd("DEL")
+            .arg(&stream)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+);
+
+e2e!(
+    a_dead_redis_delays_neither_requests_nor_the_checkpoint_file,
+    |app| async move {
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().to_path_buf();
+        let peer = app
+            .spawn_peer(|c| {
+                c.redis.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+                c.redis.redis_prefix = redis_prefix();
+                c.checkpoints.audit_checkpoint_file = Some(file);
+                c.checkpoints.audit_checkpoint_seconds = 1;
+            })
+            .await;
+        let (patient, doctor, _) = patient_and_doctor(&peer).await;
+        let started = std::time::Instant::now();
+        for _ in 0..10 {
+            peer.ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { name } }",
+                json!({ "id": patient }),
+            )
+            .await;
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
+        // 10 reads and 1.5 s of pauses, with checkpoints failing in Redis
+        // meanwhile: no read waited for Redis.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        peer.stop().await;
+        // A directory: the hub writes audit-checkpoints.jsonl in it.
+        let lines = checkpoint_lines(&dir.path().join("audit-checkpoints.jsonl"));
+        assert!(!lines.is_empty());
+        assert_eq!(
+            verify_with(
+                app,
+                &[
+                    "--audit-key",
+                    TEST_AUDIT_KEY,
+                    "--checkpoints",
+                    dir.path().to_str().unwrap()
+                ]
+            )
+            .await,
+            Ok(())
+        );
+    }
+);

@@ -38,7 +38,9 @@ pub const MAX_KEY_ID_CHARS: usize = 32;
 /// source), so `renkei serve` signs with it only with `--demo` and no key of
 /// the operator's; anyone can forge entries signed with it.
 pub const DEMO_KEY_ID: &str = "demo";
-const DEMO_SECRET: &str = "renkei-demo-audit-key: public, for the fictional demo region only";
+/// The demo key's secret (written so that it could be configured like any
+/// key, which `renkei serve` refuses outside the demo).
+pub const DEMO_SECRET: &str = "renkei-demo-audit-key:public:for-the-fictional-demo-region-only";
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
