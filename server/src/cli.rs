@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start the hub (migrates the database first, unless --no-migrate).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseConfig),
     /// Print the GraphQL schema (SDL).
@@ -159,7 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let demo_key = config.auth.uses_demo_key();
             let demo_audit_key =
                 config.audit_keys.audit_key.is_none() && config.audit_keys.audit_key_file.is_none();
-            let app = Application::build(config).await?;
+            let app = Application::build(*config).await?;
             // Before announcing the address: whoever reads it may signal at once.
             let stop = crate::shutdown_signal();
             let addr = app.local_addr();
