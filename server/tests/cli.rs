@@ -385,10 +385,9 @@ fn token(member: &str) -> String {
     .unwrap()
 }
 
-/// A migrated SQLite database with an administrator; returns its URL and
-/// the administrator's member id.
-fn database_with_admin(dir: &std::path::Path) -> (String, String) {
-    let url = format!("sqlite://{}?mode=rwc", dir.join("hub.db").display());
+/// Migrates the database at `url` and adds an administrator; returns the
+/// administrator's member id.
+fn database_with_admin(url: &str) -> String {
     let out = renkei(&["migrate"], &[("RENKEI_DATABASE_URL", &url)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = renkei(
@@ -402,23 +401,88 @@ fn database_with_admin(dir: &std::path::Path) -> (String, String) {
         &[("RENKEI_DATABASE_URL", &url)],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let member = stdout(&out)
+    stdout(&out)
         .lines()
         .find_map(|l| l.strip_prefix("member "))
         .unwrap()
         .trim()
-        .to_string();
-    (url, member)
+        .to_string()
+}
+
+/// A PostgreSQL database of the test's own, when `RENKEI_TEST_DATABASE_URL`
+/// names a server (as for the end-to-end tests); dropped at the end.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn run(sql: &str, url: &str) {
+        use sea_orm::ConnectionTrait;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = sea_orm::Database::connect(url).await.unwrap();
+            db.execute_unprepared(sql).await.unwrap();
+            db.close().await.ok();
+        });
+    }
+
+    fn create() -> Option<PgDatabase> {
+        let admin_url = std::env::var("RENKEI_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let name = format!("renkei_cli_{}", uuid::Uuid::new_v4().simple());
+        Self::run(&format!("CREATE DATABASE {name}"), &admin_url);
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        Some(PgDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        Self::run(
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            &self.admin_url,
+        );
+    }
 }
 
 /// Reading the log is itself audited: each call appends one entry.
 const READ_THE_LOG: &str = "{ auditLog(first: 1) { edges { node { seq } } } }";
 
 #[test]
-fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one() {
+fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, admin) = database_with_admin(dir.path());
-    let checkpoints = dir.path().join("checkpoints.jsonl");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+    a_rotated_key_verifies_with_both_keys_and_names_the_missing_one(dir.path(), &url);
+}
+
+#[test]
+fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one_postgres() {
+    let Some(database) = PgDatabase::create() else {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    a_rotated_key_verifies_with_both_keys_and_names_the_missing_one(dir.path(), &database.url);
+}
+
+fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one(
+    dir: &std::path::Path,
+    url: &str,
+) {
+    let url = url.to_string();
+    let admin = database_with_admin(&url);
+    let checkpoints = dir.join("checkpoints.jsonl");
     let cp = checkpoints.to_str().unwrap();
     let old = "2026-11:first-key-0123456789abcdef0123456789abcdef";
     let new = "2026-12:second-key-0123456789abcdef0123456789abcdef";
@@ -430,7 +494,7 @@ fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one() {
     ];
 
     let first = Server::start(
-        dir.path(),
+        dir,
         &["--no-migrate"],
         &[&common[..], &[("RENKEI_AUDIT_KEY", old)]].concat(),
     );
@@ -442,10 +506,10 @@ fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one() {
 
     // The rotation: the new key signs, the old one is kept for verifying,
     // this time from a key file.
-    let key_file = dir.path().join("audit.keys");
+    let key_file = dir.join("audit.keys");
     std::fs::write(&key_file, format!("# rotated in December\n{new}\n{old}\n")).unwrap();
     let second = Server::start(
-        dir.path(),
+        dir,
         &["--no-migrate"],
         &[
             &common[..],

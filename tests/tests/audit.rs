@@ -1188,6 +1188,35 @@ async fn the_application_role_appends_to_the_log_but_cannot_change_it() {
     .await
     .unwrap_err();
     assert!(err.contains("superuser"), "{err}");
+    // --print changes nothing.
+    let role_exists = || async {
+        let owner = Database::connect(&owner_url).await.unwrap();
+        let found = owner
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!(
+                    "SELECT 1 AS one FROM pg_roles WHERE rolname = '{}'",
+                    role.name
+                ),
+            ))
+            .await
+            .unwrap()
+            .is_some();
+        owner.close().await.unwrap();
+        found
+    };
+    renkei(&[
+        "db",
+        "grant",
+        "--role",
+        &role.name,
+        "--print",
+        "--database-url",
+        &owner_url,
+    ])
+    .await
+    .unwrap();
+    assert!(!role_exists().await, "--print created the role");
     renkei(&[
         "db",
         "grant",
@@ -1198,6 +1227,7 @@ async fn the_application_role_appends_to_the_log_but_cannot_change_it() {
     ])
     .await
     .unwrap();
+    assert!(role_exists().await);
     // Granting again (after a migration, say) is exact and repeatable.
     renkei(&[
         "db",
