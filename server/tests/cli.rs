@@ -388,7 +388,7 @@ fn token(member: &str) -> String {
 /// Migrates the database at `url` and adds an administrator; returns the
 /// administrator's member id.
 fn database_with_admin(url: &str) -> String {
-    let out = renkei(&["migrate"], &[("RENKEI_DATABASE_URL", &url)]);
+    let out = renkei(&["migrate"], &[("RENKEI_DATABASE_URL", url)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = renkei(
         &[
@@ -398,7 +398,7 @@ fn database_with_admin(url: &str) -> String {
             "--name",
             "監査 太郎",
         ],
-        &[("RENKEI_DATABASE_URL", &url)],
+        &[("RENKEI_DATABASE_URL", url)],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out)

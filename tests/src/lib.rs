@@ -163,6 +163,9 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// `None` for a second instance on another's database ([`TestApp::spawn_peer`]).
     _database: Option<TestDatabase>,
+    /// Redis streams the instances of this test write audit checkpoints to
+    /// (URL, key): removed when the instance that owns the database stops.
+    redis_streams: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 /// Settings a test may change before the server starts.
@@ -204,7 +207,15 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let (database, url) = TestDatabase::create(backend).await;
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        Self::start(backend, url, Some(database), clock, configure).await
+        Self::start(
+            backend,
+            url,
+            Some(database),
+            clock,
+            Default::default(),
+            configure,
+        )
+        .await
     }
 
     /// The hub on a database the test prepared itself (e.g. migrated by its
@@ -215,7 +226,7 @@ impl TestApp {
         configure: impl FnOnce(&mut ServeConfig),
     ) -> TestApp {
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        Self::start(backend, url, None, clock, configure).await
+        Self::start(backend, url, None, clock, Default::default(), configure).await
     }
 
     /// A second instance of the hub on this one's database (and clock), as
@@ -227,6 +238,7 @@ impl TestApp {
             self.database_url.clone(),
             None,
             self.clock.clone(),
+            self.redis_streams.clone(),
             configure,
         )
         .await
@@ -237,10 +249,17 @@ impl TestApp {
         url: String,
         database: Option<TestDatabase>,
         clock: Arc<ManualClock>,
+        redis_streams: Arc<std::sync::Mutex<Vec<(String, String)>>>,
         configure: impl FnOnce(&mut ServeConfig),
     ) -> TestApp {
         let mut config = test_config(url.clone());
         configure(&mut config);
+        if let Some(redis) = &config.redis.redis_url {
+            redis_streams.lock().unwrap().push((
+                redis.clone(),
+                renkei_server::audit::checkpoint_stream(&config.redis.redis_prefix),
+            ));
+        }
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         let app = renkei_server::Application::build_with(
@@ -275,6 +294,7 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             _database: database,
+            redis_streams,
         }
     }
 
@@ -287,6 +307,22 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         }
         self.db.clone().close().await.ok();
+        if self._database.is_some() {
+            let streams = std::mem::take(&mut *self.redis_streams.lock().unwrap());
+            for (url, key) in streams {
+                // The test's Redis may be gone already (outage tests).
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    let client = redis::Client::open(url.as_str()).ok()?;
+                    let mut con = client.get_multiplexed_async_connection().await.ok()?;
+                    redis::cmd("DEL")
+                        .arg(&key)
+                        .query_async::<i64>(&mut con)
+                        .await
+                        .ok()
+                })
+                .await;
+            }
+        }
     }
 
     /// Runs a request and returns the response and the number of SQL
