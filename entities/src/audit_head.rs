@@ -8,6 +8,9 @@ pub struct Model {
     pub id: i32,
     pub seq: i64,
     pub hash: String,
+    /// Entries `1..=legacy_seq` were written before keyed signing (unkeyed
+    /// SHA-256); set once by the migration that introduced it, never moved.
+    pub legacy_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,7 @@
-//! The append-only, hash-chained audit log. Each entry's `hash` covers its
-//! content and the previous entry's hash (`prev_hash`).
+//! The append-only, hash-chained audit log. Each entry's `hash` is an
+//! HMAC-SHA256, under the key `key_id` names, over its content and the
+//! previous entry's hash (`prev_hash`); entries written before keyed signing
+//! have no key id and an unkeyed SHA-256 (see `renkei_schema::audit::chain`).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -20,6 +22,9 @@ pub struct Model {
     pub detail: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The id of the audit key that signed the entry; `None` only for the
+    /// entries written before keyed signing (`audit_head.legacy_seq`).
+    pub key_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

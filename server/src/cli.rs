@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 use renkei_schema::domain::{NAME_MAX, Profession, Text};
 
-use crate::config::{AuthConfig, DatabaseConfig, ServeConfig};
+use crate::config::{AuditKeyConfig, AuthConfig, DatabaseConfig, ServeConfig};
 use crate::{Application, auth, db, telemetry};
 
 /// renkei (連携): the regional medical–care information hub.
@@ -19,8 +21,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Start the hub (migrates the database first).
-    Serve(ServeConfig),
+    /// Start the hub (migrates the database first, unless --no-migrate).
+    Serve(Box<ServeConfig>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseConfig),
     /// Print the GraphQL schema (SDL).
@@ -32,6 +34,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Work with the database's roles.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
     },
     /// Seed the fictional demo region (idempotent) and exit.
     SeedDemo(DatabaseConfig),
@@ -63,9 +70,66 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Check the audit log's hash chain; report the first entry where it breaks
-    /// (exit status 1) or that it is intact.
-    Verify(DatabaseConfig),
+    /// Check the audit log's signed chain (and, with --checkpoints, that
+    /// nothing was cut off or rewritten behind a checkpoint); report the
+    /// first entry where it breaks (exit status 1) or that it is intact.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    #[command(flatten)]
+    pub keys: AuditKeyConfig,
+
+    /// Also accept entries signed with the public demo key (a database
+    /// `renkei serve --demo` wrote).
+    #[arg(long)]
+    pub demo: bool,
+
+    /// A checkpoint file, or a directory whose `*.jsonl` files are read
+    /// (repeatable): the log must contain every checkpoint's entry, with
+    /// the checkpoint's hash.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoints: Vec<PathBuf>,
+
+    /// Also read the checkpoints of the Redis stream `<prefix>:audit-checkpoints`.
+    #[arg(long, value_name = "REDIS_URL")]
+    pub checkpoints_redis: Option<String>,
+
+    /// The prefix of that stream.
+    #[arg(long, env = "RENKEI_REDIS_PREFIX", default_value = "renkei")]
+    pub redis_prefix: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Create (or re-grant) the PostgreSQL role `renkei serve --no-migrate`
+    /// runs as: SELECT and INSERT on audit_log and nothing more there,
+    /// SELECT and UPDATE (seq, hash) on audit_head, SELECT, INSERT, UPDATE on
+    /// the other tables; never an owner. Run it as the owner, after `renkei
+    /// migrate` (again after each migration that adds tables). Prints the
+    /// SQL it ran (the password masked).
+    Grant {
+        /// The application role.
+        #[arg(long, default_value = "renkei_app")]
+        role: String,
+        /// Create the role with this password (LOGIN). Without it (and
+        /// without --existing-role) the role is created without a password,
+        /// for peer or certificate authentication.
+        #[arg(long, env = "RENKEI_APP_ROLE_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// The role exists already: only grant.
+        #[arg(long)]
+        existing_role: bool,
+        /// Print the SQL without running it.
+        #[arg(long)]
+        print: bool,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 /// Parses `care-manager`, `care_manager` or `CARE_MANAGER`.
@@ -93,13 +157,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let demo = config.demo;
             let demo_key = config.auth.uses_demo_key();
-            let app = Application::build(config).await?;
+            let demo_audit_key =
+                config.audit_keys.audit_key.is_none() && config.audit_keys.audit_key_file.is_none();
+            let app = Application::build(*config).await?;
+            // Before announcing the address: whoever reads it may signal at once.
+            let stop = crate::shutdown_signal();
             let addr = app.local_addr();
             tracing::info!(%addr, "renkei is listening");
             println!("renkei is listening on http://{addr}");
             println!(
                 "  GraphiQL:  http://{addr}/   (GraphQL endpoint: POST http://{addr}/graphql)"
             );
+            if demo && demo_audit_key {
+                println!(
+                    "  WARNING: the audit log is signed with the public demo key; anyone can forge its entries (demo only)."
+                );
+            }
             if demo && demo_key {
                 println!("  Demo region loaded. Get a token for a demo member with");
                 println!("    cargo run --release -p renkei-server -- demo-token physician");
@@ -107,7 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "  and add the header {{\"Authorization\": \"Bearer <token>\"}} in GraphiQL."
                 );
             }
-            app.run_until_stopped().await.context("serving HTTP")?;
+            app.run_until(stop).await.context("serving HTTP")?;
             Ok(())
         }
         Command::Migrate(config) => {
@@ -128,24 +201,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify(config),
+            command: AuditCommand::Verify(args),
+        } => verify(args).await,
+        Command::Db {
+            command:
+                DbCommand::Grant {
+                    role,
+                    password,
+                    existing_role,
+                    print,
+                    database,
+                },
         } => {
-            let conn = db::connect(&config).await?;
-            let v = renkei_schema::audit::chain::verify(&conn)
-                .await
-                .map_err(|e| anyhow::anyhow!("verifying the audit log: {}", e.message()))?;
-            match v.broken {
-                None => {
-                    println!("audit log intact: {} entries", v.entries);
-                    Ok(())
-                }
-                Some(b) => anyhow::bail!(
-                    "audit log broken at entry {}: {} ({} entries before it verified)",
-                    b.seq,
-                    b.reason,
-                    v.entries
-                ),
+            let request = db::GrantRequest {
+                role: db::parse_role_name(&role)?,
+                password,
+                existing_role,
+            };
+            let conn = db::connect(&database).await?;
+            let sql = db::grant(&conn, &request, !print).await?;
+            for statement in &sql {
+                println!("{statement};");
             }
+            if print {
+                eprintln!("(printed only; nothing was changed)");
+            } else {
+                eprintln!(
+                    "role {} may now run `renkei serve --no-migrate`; it cannot change or remove audit entries",
+                    request.role
+                );
+            }
+            Ok(())
         }
         Command::SeedDemo(config) => {
             telemetry::init();
@@ -203,4 +289,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `renkei audit verify`.
+async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let keys = crate::audit::verify_keys(&args.keys, args.demo)?;
+    // Checkpoints first: each names an entry committed before it was
+    // written, so none may lie beyond the head the walk reads after.
+    let checkpoints = crate::audit::read_checkpoints(
+        &args.checkpoints,
+        args.checkpoints_redis
+            .as_deref()
+            .map(|url| (url, args.redis_prefix.as_str())),
+    )
+    .await?;
+    let sources = !args.checkpoints.is_empty() || args.checkpoints_redis.is_some();
+    if sources && checkpoints.is_empty() {
+        eprintln!("note: no checkpoints were found in the sources given");
+    }
+    let conn = db::connect(&args.database).await?;
+    let v = renkei_schema::audit::chain::verify(&conn, &keys, &checkpoints)
+        .await
+        .context("verifying the audit log")?;
+    if let Some((source, reason)) = v.bad_checkpoint {
+        anyhow::bail!("audit checkpoint {source} is not valid: {reason}");
+    }
+    if let Some(b) = v.broken {
+        anyhow::bail!(
+            "audit log broken at entry {}: {} ({} entries before it verified)",
+            b.seq,
+            b.reason,
+            v.entries
+        );
+    }
+    println!("audit log intact: {} entries", v.entries);
+    if v.legacy > 0 {
+        println!(
+            "note: entries 1–{} predate keyed signing (unkeyed SHA-256, which anyone with write access could have recomputed); checkpoints taken since the upgrade vouch for them",
+            v.legacy
+        );
+    }
+    if sources {
+        println!("checkpoints: {} matched", v.checkpoints);
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use renkei_schema::audit::keys::AuditKeys;
 
 /// Where the data lives.
 #[derive(Args, Clone, Debug)]
@@ -69,9 +70,16 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
 
     /// Seed the fictional demo region (idempotent) and accept tokens signed
-    /// with the demo key when no key is configured.
+    /// with the demo key when no key is configured; sign the audit log with
+    /// the public demo audit key when no audit key is configured.
     #[arg(long, env = "RENKEI_DEMO")]
     pub demo: bool,
+
+    /// Do not migrate the database; refuse to start if migrations are
+    /// pending. For running as the application role `renkei db grant`
+    /// creates, while `renkei migrate` runs as the owner.
+    #[arg(long, env = "RENKEI_NO_MIGRATE")]
+    pub no_migrate: bool,
 
     /// Largest accepted request body in bytes.
     #[arg(long, env = "RENKEI_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -102,6 +110,91 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub redis: RedisConfig,
+
+    #[command(flatten)]
+    pub audit_keys: AuditKeyConfig,
+
+    #[command(flatten)]
+    pub checkpoints: CheckpointConfig,
+}
+
+/// The keys the audit log is signed with (see `docs/audit-log.md`).
+#[derive(Args, Clone, Debug, Default)]
+pub struct AuditKeyConfig {
+    /// Audit keys as `ID:SECRET[,ID:SECRET…]`, each secret at least 32 bytes:
+    /// the first signs new entries, the others (earlier keys, after a
+    /// rotation) are accepted when verifying. Keep them off the database host.
+    #[arg(long, env = "RENKEI_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
+
+    /// File with the audit keys, one `ID:SECRET` per line (the first signs;
+    /// `#` starts a comment). Exclusive with --audit-key.
+    #[arg(long, env = "RENKEI_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+}
+
+impl AuditKeyConfig {
+    /// The configured keys, or `None` when no key is configured.
+    pub fn load(&self) -> anyhow::Result<Option<AuditKeys>> {
+        use anyhow::Context;
+        let keys = match (&self.audit_key, &self.audit_key_file) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("set RENKEI_AUDIT_KEY or RENKEI_AUDIT_KEY_FILE, not both")
+            }
+            (Some(text), None) => AuditKeys::parse(text, "RENKEI_AUDIT_KEY"),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the audit key file {}", path.display()))?;
+                warn_if_readable_by_others(path);
+                AuditKeys::parse(&text, &format!("the audit key file {}", path.display()))
+            }
+            (None, None) => return Ok(None),
+        };
+        keys.map(Some).map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+/// A key file others can read is a key others can use to forge entries.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                file = %path.display(),
+                "the audit key file is readable by other users; make it readable by the hub's user only (chmod 600)"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Signed checkpoints of the audit log's head, kept outside the database.
+#[derive(Args, Clone, Debug)]
+pub struct CheckpointConfig {
+    /// File (or directory, then `audit-checkpoints.jsonl` in it) to which a
+    /// signed checkpoint of the audit log's head is appended, one JSON line
+    /// each. Put it where the database host cannot rewrite it (e.g. a file
+    /// made append-only with `chattr +a`, on another host's mount).
+    #[arg(long, env = "RENKEI_AUDIT_CHECKPOINT_FILE")]
+    pub audit_checkpoint_file: Option<PathBuf>,
+
+    /// Seconds between checkpoints (written only when the log has grown; and
+    /// once more at shutdown).
+    #[arg(long, env = "RENKEI_AUDIT_CHECKPOINT_SECONDS", default_value_t = 60)]
+    pub audit_checkpoint_seconds: u64,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            audit_checkpoint_file: None,
+            audit_checkpoint_seconds: 60,
+        }
+    }
 }
 
 /// The link between instances (optional).
@@ -114,8 +207,9 @@ pub struct RedisConfig {
     #[arg(long, env = "RENKEI_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
-    /// Prefix of the hub's Redis channel (`<prefix>:events`): instances of
-    /// one network share it; networks sharing a Redis use different ones.
+    /// Prefix of the hub's Redis keys (the channel `<prefix>:events`, the
+    /// stream `<prefix>:audit-checkpoints`): instances of one network share
+    /// it; networks sharing a Redis use different ones.
     #[arg(long, env = "RENKEI_REDIS_PREFIX", default_value = "renkei")]
     pub redis_prefix: String,
 }

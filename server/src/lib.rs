@@ -4,6 +4,7 @@
 //! [`Application::build`] is used by `renkei serve` *and* by the end-to-end
 //! tests, so the tests exercise exactly what runs in production.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -60,11 +61,14 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     db: DatabaseConnection,
+    /// Writes the audit log's checkpoints; a last one at shutdown.
+    checkpoints: Option<audit::Checkpointer>,
 }
 
 impl Application {
-    /// Connects to the database, migrates, seeds the demo region when asked,
-    /// builds the schema and binds the listener.
+    /// Installs the audit keys, connects to the database, migrates (unless
+    /// `--no-migrate`), seeds the demo region when asked, builds the schema,
+    /// starts the audit checkpoints and binds the listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         Self::build_with_clock(config, Arc::new(SystemClock)).await
     }
@@ -82,7 +86,15 @@ impl Application {
         on_statement: Option<StatementObserver>,
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(load_policy(&config.policy, clock.clone())?);
-        let mut db = db::connect_and_migrate(&config.database).await?;
+        // Before anything can write to the log: every entry is signed.
+        let audit_keys = Arc::new(audit::serve_keys(&config.audit_keys, config.demo)?);
+        renkei_schema::audit::keys::install(audit_keys.clone()).map_err(|e| anyhow::anyhow!(e))?;
+        let mut db = if config.no_migrate {
+            db::connect_migrated(&config.database).await?
+        } else {
+            db::connect_and_migrate(&config.database).await?
+        };
+        db::warn_if_audit_log_is_writable(&db).await;
         if let Some(observe) = on_statement {
             db.set_metric_callback(move |info| observe(&info.statement.sql));
         }
@@ -96,7 +108,18 @@ impl Application {
             config.auth.api_key_cache_seconds,
         )));
         let events = EventBus::new();
-        let audit = AuditWriter::start(db.clone(), clock);
+        let audit = AuditWriter::start(db.clone(), clock.clone());
+        let checkpoints = audit::Checkpointer::start(
+            &config.checkpoints,
+            config
+                .redis
+                .redis_url
+                .as_deref()
+                .map(|url| (url, config.redis.redis_prefix.as_str())),
+            db.clone(),
+            audit_keys,
+            clock,
+        )?;
         let schema = build_schema(SchemaDeps {
             db: db.clone(),
             policy,
@@ -136,6 +159,7 @@ impl Application {
             listener,
             router,
             db,
+            checkpoints,
         })
     }
 
@@ -149,14 +173,19 @@ impl Application {
         &self.db
     }
 
-    /// Serves until `shutdown` completes; in-flight requests then finish.
+    /// Serves until `shutdown` completes; in-flight requests then finish,
+    /// and a last audit checkpoint records the head they leave.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        if let Some(checkpoints) = self.checkpoints {
+            checkpoints.finish().await;
+        }
+        served
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -165,30 +194,43 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: a signal that arrives after
+/// the hub said it listens (and before it polls) stops it gracefully
+/// instead of killing it, so its last audit checkpoint is written.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: std::io::Result<tokio::signal::unix::Signal>, name: &'static str| async move {
+                match s {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen for {name}");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = wait(interrupt, "SIGINT") => {},
+                _ = wait(terminate, "SIGTERM") => {},
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

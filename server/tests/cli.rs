@@ -18,6 +18,9 @@ fn renkei(args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.output().expect("renkei runs")
 }
 
+/// An audit key for the runs that need one (`ID:SECRET`).
+const AUDIT_KEY: &str = "cli:cli-test-audit-key-0123456789abcdef012345";
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -133,7 +136,10 @@ fn serve_refuses_to_start_without_a_key_outside_the_demo() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
     let out = renkei(
         &["serve", "--listen", "127.0.0.1:0"],
-        &[("RENKEI_DATABASE_URL", &url)],
+        &[
+            ("RENKEI_DATABASE_URL", &url),
+            ("RENKEI_AUDIT_KEY", AUDIT_KEY),
+        ],
     );
     assert!(!out.status.success());
     assert!(
@@ -152,6 +158,7 @@ fn serve_refuses_a_short_hs256_secret() {
         &[
             ("RENKEI_DATABASE_URL", &url),
             ("RENKEI_JWT_SECRET", "short"),
+            ("RENKEI_AUDIT_KEY", AUDIT_KEY),
         ],
     );
     assert!(!out.status.success());
@@ -198,6 +205,7 @@ fn serve_stops_gracefully_on_sigterm() {
             "RENKEI_JWT_SECRET",
             "an-operator-secret-0123456789abcdef0123",
         )
+        .env("RENKEI_AUDIT_KEY", AUDIT_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -259,7 +267,449 @@ fn audit_verify_reports_an_intact_log() {
             .status
             .success()
     );
-    let out = renkei(&["audit", "verify"], &[("RENKEI_DATABASE_URL", &url)]);
+    let out = renkei(
+        &["audit", "verify"],
+        &[
+            ("RENKEI_DATABASE_URL", &url),
+            ("RENKEI_AUDIT_KEY", AUDIT_KEY),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "audit log intact: 0 entries");
+}
+
+// ---- the audit log's keys, checkpoints and the application role ----
+
+/// A `renkei serve` process; its stdout and stderr go to files in `dir`.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+    stdout: std::path::PathBuf,
+    stderr: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let stdout = dir.join(format!("serve-{n}.out"));
+        let stderr = dir.join(format!("serve-{n}.err"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_renkei"));
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("RENKEI_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.envs(envs.iter().copied())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        let mut child = cmd.spawn().unwrap();
+        let started = Instant::now();
+        loop {
+            let out = std::fs::read_to_string(&stdout).unwrap_or_default();
+            if let Some(rest) = out.split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap().to_string();
+                return Server {
+                    child,
+                    addr,
+                    stdout,
+                    stderr,
+                };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "serve exited ({status}): {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// POSTs a GraphQL query over plain HTTP/1.1 and returns the body.
+    fn graphql(&self, token: &str, query: &str) -> String {
+        use std::io::{Read, Write};
+        let body = serde_json::json!({ "query": query }).to_string();
+        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "POST /graphql HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    /// SIGTERM, and waits until the process has ended (after its last
+    /// checkpoint).
+    fn stop(mut self) -> (String, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "serve did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default(),
+        )
+    }
+}
+
+const JWT_SECRET: &str = "an-operator-secret-0123456789abcdef0123";
+
+/// A token for a member, signed with [`JWT_SECRET`].
+fn token(member: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({ "sub": member, "iss": "renkei", "aud": "renkei", "iat": now, "exp": now + 600 }),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Migrates the database at `url` and adds an administrator; returns the
+/// administrator's member id.
+fn database_with_admin(url: &str) -> String {
+    let out = renkei(&["migrate"], &[("RENKEI_DATABASE_URL", url)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = renkei(
+        &[
+            "add-admin",
+            "--organization-name",
+            "監査 センター",
+            "--name",
+            "監査 太郎",
+        ],
+        &[("RENKEI_DATABASE_URL", url)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("member "))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// A PostgreSQL database of the test's own, when `RENKEI_TEST_DATABASE_URL`
+/// names a server (as for the end-to-end tests); dropped at the end.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn run(sql: &str, url: &str) {
+        use sea_orm::ConnectionTrait;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = sea_orm::Database::connect(url).await.unwrap();
+            db.execute_unprepared(sql).await.unwrap();
+            db.close().await.ok();
+        });
+    }
+
+    fn create() -> Option<PgDatabase> {
+        let admin_url = std::env::var("RENKEI_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let name = format!("renkei_cli_{}", uuid::Uuid::new_v4().simple());
+        Self::run(&format!("CREATE DATABASE {name}"), &admin_url);
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        Some(PgDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        Self::run(
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            &self.admin_url,
+        );
+    }
+}
+
+/// Reading the log is itself audited: each call appends one entry.
+const READ_THE_LOG: &str = "{ auditLog(first: 1) { edges { node { seq } } } }";
+
+#[test]
+fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+    a_rotated_key_verifies_with_both_keys_and_names_the_missing_one(dir.path(), &url);
+}
+
+#[test]
+fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one_postgres() {
+    let Some(database) = PgDatabase::create() else {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    a_rotated_key_verifies_with_both_keys_and_names_the_missing_one(dir.path(), &database.url);
+}
+
+fn a_rotated_key_verifies_with_both_keys_and_names_the_missing_one(
+    dir: &std::path::Path,
+    url: &str,
+) {
+    let url = url.to_string();
+    let admin = database_with_admin(&url);
+    let checkpoints = dir.join("checkpoints.jsonl");
+    let cp = checkpoints.to_str().unwrap();
+    let old = "2026-11:first-key-0123456789abcdef0123456789abcdef";
+    let new = "2026-12:second-key-0123456789abcdef0123456789abcdef";
+    let common = [
+        ("RENKEI_DATABASE_URL", url.as_str()),
+        ("RENKEI_JWT_SECRET", JWT_SECRET),
+        ("RENKEI_AUDIT_CHECKPOINT_FILE", cp),
+        ("RENKEI_AUDIT_CHECKPOINT_SECONDS", "3600"),
+    ];
+
+    let first = Server::start(
+        dir,
+        &["--no-migrate"],
+        &[&common[..], &[("RENKEI_AUDIT_KEY", old)]].concat(),
+    );
+    for _ in 0..2 {
+        let response = first.graphql(&token(&admin), READ_THE_LOG);
+        assert!(response.contains("\"auditLog\""), "{response}");
+    }
+    first.stop();
+
+    // The rotation: the new key signs, the old one is kept for verifying,
+    // this time from a key file.
+    let key_file = dir.join("audit.keys");
+    std::fs::write(&key_file, format!("# rotated in December\n{new}\n{old}\n")).unwrap();
+    let second = Server::start(
+        dir,
+        &["--no-migrate"],
+        &[
+            &common[..],
+            &[("RENKEI_AUDIT_KEY_FILE", key_file.to_str().unwrap())],
+        ]
+        .concat(),
+    );
+    for _ in 0..2 {
+        second.graphql(&token(&admin), READ_THE_LOG);
+    }
+    second.stop();
+
+    // Both keys: intact, and every checkpoint is in the log.
+    let both = format!("{new},{old}");
+    let out = renkei(
+        &["audit", "verify", "--checkpoints", cp],
+        &[("RENKEI_DATABASE_URL", &url), ("RENKEI_AUDIT_KEY", &both)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("audit log intact: 4 entries"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("checkpoints: "), "{}", stdout(&out));
+    // The last checkpoint was written at shutdown, of the last entry, with
+    // the new key.
+    let last: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&checkpoints)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["seq"], 4);
+    assert_eq!(last["key_id"], "2026-12");
+
+    // Without the old key: the first entry it signed is named, with its id.
+    let out = renkei(
+        &["audit", "verify"],
+        &[("RENKEI_DATABASE_URL", &url), ("RENKEI_AUDIT_KEY", new)],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("broken at entry 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("key id \"2026-11\", which is not configured"),
+        "{}",
+        stderr(&out)
+    );
+    // Without the new one: entry 3 and the checkpoints signed with it.
+    let out = renkei(
+        &["audit", "verify"],
+        &[("RENKEI_DATABASE_URL", &url), ("RENKEI_AUDIT_KEY", old)],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("broken at entry 3"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("\"2026-12\""), "{}", stderr(&out));
+    let out = renkei(
+        &["audit", "verify", "--checkpoints", cp],
+        &[("RENKEI_DATABASE_URL", &url), ("RENKEI_AUDIT_KEY", old)],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("checkpoint"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("\"2026-12\""), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_refuses_to_start_without_an_audit_key_outside_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+    let base = [
+        ("RENKEI_DATABASE_URL", url.as_str()),
+        ("RENKEI_JWT_SECRET", JWT_SECRET),
+    ];
+    let out = renkei(&["serve", "--listen", "127.0.0.1:0"], &base);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no audit key configured"),
+        "{}",
+        stderr(&out)
+    );
+    for (key, refusal) in [
+        ("k:short", "at least 32"),
+        ("no-id-0123456789abcdef0123456789abcdef", "ID:SECRET"),
+        (
+            &format!("demo:{}", renkei_schema::audit::keys::DEMO_SECRET) as &str,
+            "public demo key",
+        ),
+    ] {
+        let out = renkei(
+            &["serve", "--listen", "127.0.0.1:0"],
+            &[&base[..], &[("RENKEI_AUDIT_KEY", key)]].concat(),
+        );
+        assert!(!out.status.success(), "{key}");
+        assert!(stderr(&out).contains(refusal), "{key}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("0123456789abcdef"),
+            "no secret in {}",
+            stderr(&out)
+        );
+    }
+    let key_file = dir.path().join("keys");
+    std::fs::write(&key_file, AUDIT_KEY).unwrap();
+    let out = renkei(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[
+            &base[..],
+            &[
+                ("RENKEI_AUDIT_KEY", AUDIT_KEY),
+                ("RENKEI_AUDIT_KEY_FILE", key_file.to_str().unwrap()),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(stderr(&out).contains("not both"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_demo_signs_with_the_public_demo_key_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display());
+    let server = Server::start(dir.path(), &["--demo"], &[("RENKEI_DATABASE_URL", &url)]);
+    let (out, err) = server.stop();
+    assert!(
+        out.contains("WARNING: the audit log is signed with the public demo key"),
+        "{out}"
+    );
+    assert!(err.contains("PUBLIC DEMO KEY"), "{err}");
+    // Verifying a demo database takes --demo (or the key) explicitly.
+    let verify = renkei(&["audit", "verify"], &[("RENKEI_DATABASE_URL", &url)]);
+    assert!(!verify.status.success());
+    assert!(
+        stderr(&verify).contains("needs the audit key"),
+        "{}",
+        stderr(&verify)
+    );
+    let verify = renkei(
+        &["audit", "verify", "--demo"],
+        &[("RENKEI_DATABASE_URL", &url)],
+    );
+    assert!(verify.status.success(), "{}", stderr(&verify));
+}
+
+#[test]
+fn serve_no_migrate_refuses_a_database_with_pending_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("n.db").display());
+    let env = [
+        ("RENKEI_DATABASE_URL", url.as_str()),
+        ("RENKEI_JWT_SECRET", JWT_SECRET),
+        ("RENKEI_AUDIT_KEY", AUDIT_KEY),
+    ];
+    let out = renkei(&["serve", "--listen", "127.0.0.1:0", "--no-migrate"], &env);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("pending migration"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("renkei migrate"), "{}", stderr(&out));
+    // The same through the environment.
+    let out = renkei(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[&env[..], &[("RENKEI_NO_MIGRATE", "true")]].concat(),
+    );
+    assert!(
+        stderr(&out).contains("pending migration"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn db_grant_is_for_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+    assert!(
+        renkei(&["migrate"], &[("RENKEI_DATABASE_URL", &url)])
+            .status
+            .success()
+    );
+    let out = renkei(&["db", "grant"], &[("RENKEI_DATABASE_URL", &url)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("for PostgreSQL"), "{}", stderr(&out));
+    let out = renkei(
+        &["db", "grant", "--role", "Robert'); DROP TABLE x;--"],
+        &[("RENKEI_DATABASE_URL", &url)],
+    );
+    assert!(
+        stderr(&out).contains("not a usable role name"),
+        "{}",
+        stderr(&out)
+    );
 }

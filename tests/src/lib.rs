@@ -15,13 +15,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use renkei_schema::clock::ManualClock;
-use renkei_server::config::{AuthConfig, DatabaseConfig, PolicyConfig, RedisConfig, ServeConfig};
+use renkei_server::config::{
+    AuditKeyConfig, AuthConfig, CheckpointConfig, DatabaseConfig, PolicyConfig, RedisConfig,
+    ServeConfig,
+};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The HS256 secret test servers are configured with.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+
+/// The audit key test servers sign the log with (`ID:SECRET`). Every
+/// application in a test process uses it: a process signs with one keyring
+/// (see `renkei_schema::audit::keys`); tests of other keys run the binary.
+pub const TEST_AUDIT_KEY: &str = "test:test-audit-key-0123456789abcdef0123456789abcdef";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -155,6 +163,9 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// `None` for a second instance on another's database ([`TestApp::spawn_peer`]).
     _database: Option<TestDatabase>,
+    /// Redis streams the instances of this test write audit checkpoints to
+    /// (URL, key): removed when the instance that owns the database stops.
+    redis_streams: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 /// Settings a test may change before the server starts.
@@ -162,6 +173,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
     ServeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         demo: false,
+        no_migrate: false,
         max_body_bytes: 64 * 1024,
         batch_window_micros: 1000,
         directory_cache_seconds: 30,
@@ -179,6 +191,11 @@ pub fn test_config(database_url: String) -> ServeConfig {
         },
         policy: PolicyConfig::default(),
         redis: RedisConfig::default(),
+        audit_keys: AuditKeyConfig {
+            audit_key: Some(TEST_AUDIT_KEY.to_string()),
+            audit_key_file: None,
+        },
+        checkpoints: CheckpointConfig::default(),
     }
 }
 
@@ -190,7 +207,26 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let (database, url) = TestDatabase::create(backend).await;
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        Self::start(backend, url, Some(database), clock, configure).await
+        Self::start(
+            backend,
+            url,
+            Some(database),
+            clock,
+            Default::default(),
+            configure,
+        )
+        .await
+    }
+
+    /// The hub on a database the test prepared itself (e.g. migrated by its
+    /// owner and served as another role); the test removes the database.
+    pub async fn spawn_on(
+        backend: Backend,
+        url: String,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> TestApp {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        Self::start(backend, url, None, clock, Default::default(), configure).await
     }
 
     /// A second instance of the hub on this one's database (and clock), as
@@ -202,6 +238,7 @@ impl TestApp {
             self.database_url.clone(),
             None,
             self.clock.clone(),
+            self.redis_streams.clone(),
             configure,
         )
         .await
@@ -212,10 +249,17 @@ impl TestApp {
         url: String,
         database: Option<TestDatabase>,
         clock: Arc<ManualClock>,
+        redis_streams: Arc<std::sync::Mutex<Vec<(String, String)>>>,
         configure: impl FnOnce(&mut ServeConfig),
     ) -> TestApp {
         let mut config = test_config(url.clone());
         configure(&mut config);
+        if let Some(redis) = &config.redis.redis_url {
+            redis_streams.lock().unwrap().push((
+                redis.clone(),
+                renkei_server::audit::checkpoint_stream(&config.redis.redis_prefix),
+            ));
+        }
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         let app = renkei_server::Application::build_with(
@@ -250,6 +294,7 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             _database: database,
+            redis_streams,
         }
     }
 
@@ -262,6 +307,22 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         }
         self.db.clone().close().await.ok();
+        if self._database.is_some() {
+            let streams = std::mem::take(&mut *self.redis_streams.lock().unwrap());
+            for (url, key) in streams {
+                // The test's Redis may be gone already (outage tests).
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    let client = redis::Client::open(url.as_str()).ok()?;
+                    let mut con = client.get_multiplexed_async_connection().await.ok()?;
+                    redis::cmd("DEL")
+                        .arg(&key)
+                        .query_async::<i64>(&mut con)
+                        .await
+                        .ok()
+                })
+                .await;
+            }
+        }
     }
 
     /// Runs a request and returns the response and the number of SQL

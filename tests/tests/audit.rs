@@ -2,6 +2,9 @@
 //! hash-chained, append-only, verifiable with `renkei audit verify`.
 
 use clap::Parser;
+use entities::audit_log;
+use renkei_schema::audit::chain::{keyed_hash, legacy_hash};
+use renkei_schema::audit::keys::AuditKey;
 use renkei_tests::*;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -29,15 +32,29 @@ async fn log_for(app: &TestApp, patient: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Runs `renkei audit verify` against the test database.
+/// Runs `renkei audit verify` against the test database with the test key.
 async fn verify(app: &TestApp) -> Result<(), String> {
-    let cli = renkei_server::cli::Cli::parse_from([
-        "renkei",
-        "audit",
-        "verify",
-        "--database-url",
-        &app.database_url,
-    ]);
+    verify_with(app, &["--audit-key", TEST_AUDIT_KEY]).await
+}
+
+/// Runs `renkei audit verify` with more arguments (keys, checkpoints).
+async fn verify_with(app: &TestApp, args: &[&str]) -> Result<(), String> {
+    renkei(
+        &[
+            &["audit", "verify", "--database-url", &app.database_url],
+            args,
+        ]
+        .concat(),
+    )
+    .await
+}
+
+/// Runs the `renkei` command line in this process (the code of the binary).
+async fn renkei(args: &[&str]) -> Result<(), String> {
+    let cli = renkei_server::cli::Cli::try_parse_from(
+        std::iter::once("renkei").chain(args.iter().copied()),
+    )
+    .map_err(|e| e.to_string())?;
     renkei_server::cli::run(cli)
         .await
         .map_err(|e| format!("{e:#}"))
@@ -281,7 +298,7 @@ e2e!(
         app,
         &format!(
             "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 3; \
-             INSERT INTO audit_log SELECT 3, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash FROM audit_log WHERE seq = 2; \
+             INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) SELECT 3, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id FROM audit_log WHERE seq = 2; \
              UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1003 AND seq <= {}",
             1000 + last
         ),
@@ -461,5 +478,953 @@ e2e!(
             .await;
         assert!(body["data"]["patient"]["name"].is_null(), "{body}");
         assert_eq!(verify(app).await, Ok(()));
+    }
+);
+
+// ---- attacks by someone with write access to the database ----
+//
+// Each attack below changes the log the way someone with database access
+// could (past the triggers, as the owner or a superuser can), and
+// `renkei audit verify` must exit non-zero naming the first bad entry.
+
+/// The log in order, as an attacker with database access reads it.
+async fn entries(app: &TestApp) -> Vec<audit_log::Model> {
+    use sea_orm::{EntityTrait, QueryOrder};
+    audit_log::Entity::find()
+        .order_by_asc(audit_log::Column::Seq)
+        .all(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Runs statements past the triggers, in one transaction: the database
+/// owner's (or superuser's) power.
+async fn tamper_with(app: &TestApp, statements: Vec<(String, Vec<sea_orm::Value>)>) {
+    use sea_orm::{Statement, TransactionTrait};
+    let db = Database::connect(&app.database_url).await.unwrap();
+    if app.backend == Backend::Sqlite {
+        db.execute_unprepared(
+            "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete",
+        )
+        .await
+        .unwrap();
+    }
+    let txn = db.begin().await.unwrap();
+    if app.backend == Backend::Postgres {
+        txn.execute_unprepared("SET LOCAL session_replication_role = replica")
+            .await
+            .unwrap();
+    }
+    let backend = txn.get_database_backend();
+    for (sql, values) in statements {
+        let sql = match backend {
+            sea_orm::DatabaseBackend::Sqlite => {
+                (1..=9).fold(sql, |s, i| s.replace(&format!("${i}"), "?"))
+            }
+            _ => sql,
+        };
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .unwrap();
+    }
+    txn.commit().await.unwrap();
+    db.close().await.unwrap();
+}
+
+/// A few reads of one patient, so the log holds several entries.
+async fn some_traffic(app: &TestApp) {
+    let (patient, doctor, _) = patient_and_doctor(app).await;
+    for _ in 0..3 {
+        app.ok(
+            &doctor,
+            "query($id: ID!) { patient(id: $id) { name } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    }
+}
+
+/// The published unkeyed formula, with the entry's key id removed: what
+/// the chain was before keyed signing.
+fn unkeyed(row: &mut audit_log::Model) {
+    row.key_id = None;
+    row.hash = legacy_hash(row);
+}
+
+/// The unkeyed formula, keeping the key id (the old recipe applied blindly).
+fn unkeyed_keeping_the_key_id(row: &mut audit_log::Model) {
+    row.hash = legacy_hash(row);
+}
+
+/// An attacker's guess at the key, under the real key's id.
+fn wrong_key() -> AuditKey {
+    AuditKey::new("test", b"an-attackers-guess-at-the-key-0123456789").unwrap()
+}
+
+/// Edits entry `from` (unless `edit` is false) and recomputes every hash
+/// from it on with `seal`, then moves the head: a rewrite that leaves the
+/// chain consistent.
+async fn rewrite_from(app: &TestApp, from: i64, edit: bool, seal: impl Fn(&mut audit_log::Model)) {
+    let mut rows = entries(app).await;
+    let mut statements = Vec::new();
+    let mut prev = if from == 1 {
+        renkei_schema::audit::chain::GENESIS_HASH.to_string()
+    } else {
+        rows[(from - 2) as usize].hash.clone()
+    };
+    for row in rows.iter_mut().filter(|r| r.seq >= from) {
+        if row.seq == from && edit {
+            row.categories = "IDENTITY,CONTACTS,MEDICATION".into();
+        }
+        row.prev_hash = prev.clone();
+        seal(row);
+        prev = row.hash.clone();
+        statements.push((
+            format!(
+                "UPDATE audit_log SET categories = $1, prev_hash = $2, hash = $3, key_id = $4 WHERE seq = {}",
+                row.seq
+            ),
+            vec![
+                row.categories.clone().into(),
+                row.prev_hash.clone().into(),
+                row.hash.clone().into(),
+                row.key_id.clone().into(),
+            ],
+        ));
+    }
+    statements.push((
+        "UPDATE audit_head SET hash = $1 WHERE id = 1".into(),
+        vec![prev.into()],
+    ));
+    tamper_with(app, statements).await;
+}
+
+e2e!(
+    verify_catches_a_chain_recomputed_with_the_unkeyed_formula,
+    |app| async move {
+        some_traffic(app).await;
+        assert_eq!(verify(app).await, Ok(()));
+        rewrite_from(app, 3, true, unkeyed_keeping_the_key_id).await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 3"), "{err}");
+        assert!(err.contains("does not match its MAC"), "{err}");
+    }
+);
+
+e2e!(
+    verify_catches_entries_rewritten_as_unkeyed_legacy_entries,
+    |app| async move {
+        some_traffic(app).await;
+        rewrite_from(app, 3, true, unkeyed).await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 3"), "{err}");
+        assert!(err.contains("not signed"), "{err}");
+    }
+);
+
+e2e!(
+    verify_catches_a_chain_recomputed_with_a_wrong_key,
+    |app| async move {
+        some_traffic(app).await;
+        let key = wrong_key();
+        rewrite_from(app, 3, true, |row| row.hash = keyed_hash(row, &key)).await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 3"), "{err}");
+        assert!(err.contains("MAC under key \"test\""), "{err}");
+    }
+);
+
+/// Appends a copy of the last entry with another detail, sealed by `seal`,
+/// and moves the head onto it. Returns its number.
+async fn forge_append(app: &TestApp, seal: impl Fn(&mut audit_log::Model)) -> i64 {
+    let last = entries(app).await.pop().unwrap();
+    let mut forged = last.clone();
+    forged.seq = last.seq + 1;
+    forged.detail = Some("nothing to see".into());
+    forged.prev_hash = last.hash.clone();
+    seal(&mut forged);
+    tamper_with(
+        app,
+        vec![
+            (
+                format!(
+                    "INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) \
+                     SELECT seq + 1, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, $1, $2, $3, $4 FROM audit_log WHERE seq = {}",
+                    last.seq
+                ),
+                vec![
+                    forged.detail.clone().into(),
+                    forged.prev_hash.clone().into(),
+                    forged.hash.clone().into(),
+                    forged.key_id.clone().into(),
+                ],
+            ),
+            (
+                "UPDATE audit_head SET seq = seq + 1, hash = $1 WHERE id = 1".into(),
+                vec![forged.hash.clone().into()],
+            ),
+        ],
+    )
+    .await;
+    forged.seq
+}
+
+e2e!(
+    verify_catches_a_forged_append_with_a_moved_head,
+    |app| async move {
+        some_traffic(app).await;
+        let seq = forge_append(app, unkeyed_keeping_the_key_id).await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+
+        let app2 = TestApp::spawn(app.backend).await;
+        some_traffic(&app2).await;
+        let seq = forge_append(&app2, unkeyed).await;
+        let err = verify(&app2).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+        assert!(err.contains("not signed"), "{err}");
+        app2.stop().await;
+
+        let app3 = TestApp::spawn(app.backend).await;
+        some_traffic(&app3).await;
+        let key = wrong_key();
+        let seq = forge_append(&app3, |row| row.hash = keyed_hash(row, &key)).await;
+        let err = verify(&app3).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+        app3.stop().await;
+    }
+);
+
+e2e!(
+    verify_catches_an_update_by_the_owner_who_disabled_the_trigger,
+    |app| async move {
+        some_traffic(app).await;
+        // The owner (here the superuser who ran the migrations) can switch
+        // the trigger off; the key is what it does not have.
+        let owner = Database::connect(&app.database_url).await.unwrap();
+        let script = match app.backend {
+            Backend::Sqlite => {
+                "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET categories = 'IDENTITY,CONTACTS,MEDICATION' WHERE seq = 4"
+            }
+            Backend::Postgres => {
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete; \
+                 UPDATE audit_log SET categories = 'IDENTITY,CONTACTS,MEDICATION' WHERE seq = 4; \
+                 ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete"
+            }
+        };
+        owner.execute_unprepared(script).await.unwrap();
+        owner.close().await.unwrap();
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 4"), "{err}");
+        assert!(err.contains("modified"), "{err}");
+    }
+);
+
+e2e!(verify_catches_a_truncated_log, |app| async move {
+    some_traffic(app).await;
+    let owner = Database::connect(&app.database_url).await.unwrap();
+    let script = match app.backend {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log",
+        Backend::Postgres => {
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate; TRUNCATE audit_log"
+        }
+    };
+    owner.execute_unprepared(script).await.unwrap();
+    owner.close().await.unwrap();
+    let err = verify(app).await.unwrap_err();
+    assert!(err.contains("broken at entry 1"), "{err}");
+});
+
+e2e!(
+    verify_names_the_key_of_an_entry_it_cannot_check,
+    |app| async move {
+        some_traffic(app).await;
+        // Verifying with another key only: the entries' key id is named.
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                "other:another-key-0123456789abcdef0123456789ab",
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("broken at entry 1"), "{err}");
+        assert!(
+            err.contains("key id \"test\", which is not configured"),
+            "{err}"
+        );
+        // With both, all is well; without any, verify refuses to guess.
+        let both = format!("other:another-key-0123456789abcdef0123456789ab,{TEST_AUDIT_KEY}");
+        assert_eq!(verify_with(app, &["--audit-key", &both]).await, Ok(()));
+        let err = verify_with(app, &[]).await.unwrap_err();
+        assert!(err.contains("needs the audit key"), "{err}");
+    }
+);
+
+// ---- checkpoints outside the database ----
+
+/// A second instance on the app's database that writes checkpoints to a
+/// file every second (and at its shutdown).
+async fn checkpointing_peer(app: &TestApp, file: &std::path::Path) -> TestApp {
+    let file = file.to_path_buf();
+    app.spawn_peer(move |c| {
+        c.checkpoints.audit_checkpoint_file = Some(file);
+        c.checkpoints.audit_checkpoint_seconds = 1;
+    })
+    .await
+}
+
+fn checkpoint_lines(file: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+e2e!(
+    checkpoints_catch_the_end_cut_off_with_the_head_moved_back,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        some_traffic(&peer).await;
+        peer.stop().await;
+        let lines = checkpoint_lines(&file);
+        let last = lines.last().expect("a checkpoint at shutdown")["seq"]
+            .as_i64()
+            .unwrap();
+        let cp = file.to_str().unwrap();
+        let keyed = ["--audit-key", TEST_AUDIT_KEY, "--checkpoints", cp];
+        assert_eq!(verify_with(app, &keyed).await, Ok(()));
+
+        // Cut off the last three entries and move the head back onto the
+        // one before them: what is left verifies on its own…
+        let keep = last - 3;
+        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
+        tamper_with(
+            app,
+            vec![
+                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
+                (
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                    vec![keep.into(), kept_hash.into()],
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(
+            verify(app).await,
+            Ok(()),
+            "without checkpoints the cut is invisible"
+        );
+        // …but not against the checkpoints.
+        let err = verify_with(app, &keyed).await.unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", keep + 1)),
+            "{err}"
+        );
+        assert!(err.contains(&format!("records entry {last}")), "{err}");
+        // A directory of checkpoint files works the same.
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                dir.path().to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", keep + 1)),
+            "{err}"
+        );
+    }
+);
+
+e2e!(
+    checkpoints_catch_a_log_rewritten_as_if_it_predated_keyed_signing,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        peer.stop().await;
+        let checkpointed = checkpoint_lines(&file).last().unwrap()["seq"]
+            .as_i64()
+            .unwrap();
+        // The owner rewrites the whole log with the unkeyed formula and
+        // declares all of it older than keyed signing.
+        rewrite_from(app, 1, true, unkeyed).await;
+        tamper_with(
+            app,
+            vec![(
+                "UPDATE audit_head SET legacy_seq = seq WHERE id = 1".into(),
+                vec![],
+            )],
+        )
+        .await;
+        assert_eq!(verify(app).await, Ok(()));
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                file.to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("differs from the checkpoint"), "{err}");
+        assert!(
+            err.contains(&format!("broken at entry {checkpointed}")),
+            "{err}"
+        );
+    }
+);
+
+e2e!(
+    a_forged_or_altered_checkpoint_is_refused,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        peer.stop().await;
+        let mut line = checkpoint_lines(&file).pop().unwrap();
+        let seq = line["seq"].as_i64().unwrap();
+        line["seq"] = json!(seq + 100);
+        let forged = dir.path().join("forged.jsonl");
+        std::fs::write(&forged, format!("{line}\n")).unwrap();
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                forged.to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("forged.jsonl:1 is not valid"), "{err}");
+        assert!(err.contains("MAC"), "{err}");
+        std::fs::write(&forged, "not json\n").unwrap();
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                forged.to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("not a checkpoint"), "{err}");
+    }
+);
+
+e2e!(
+    an_intact_log_verifies_clean_under_live_traffic,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let traffic = |target: &TestApp, tag: &'static str| {
+            let (client, url, doctor, patient, stop) = (
+                target.client.clone(),
+                target.url("/graphql"),
+                doctor.clone(),
+                patient.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let query = if n % 3 == 0 {
+                        json!({ "query": "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }",
+                                "variables": { "i": { "name": "負荷 試験", "nameKana": "フカ シケン", "birthDate": "1940-05-01", "sex": "FEMALE", "localId": format!("{tag}-{n}") } } })
+                    } else {
+                        json!({ "query": "query($id: ID!) { patient(id: $id) { name } }", "variables": { "id": patient } })
+                    };
+                    let res = client
+                        .post(&url)
+                        .bearer_auth(&doctor)
+                        .json(&query)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    let body: Value = res.json().await.unwrap();
+                    assert!(body.get("errors").is_none(), "{body}");
+                    n += 1;
+                }
+                n
+            })
+        };
+        let a = traffic(app, "A");
+        let b = traffic(&peer, "B");
+        for _ in 0..100 {
+            if file.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let cp = file.to_str().unwrap().to_string();
+        for _ in 0..4 {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            assert_eq!(
+                verify_with(app, &["--audit-key", TEST_AUDIT_KEY, "--checkpoints", &cp]).await,
+                Ok(())
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let served = a.await.unwrap() + b.await.unwrap();
+        assert!(served > 10, "{served} requests");
+        peer.stop().await;
+        assert!(!checkpoint_lines(&file).is_empty());
+        assert_eq!(
+            verify_with(app, &["--audit-key", TEST_AUDIT_KEY, "--checkpoints", &cp]).await,
+            Ok(())
+        );
+    }
+);
+
+// ---- a database from before keyed signing ----
+
+/// A database migrated up to just before keyed signing, holding three
+/// entries with the old unkeyed hashes, then migrated to the end: what an
+/// existing installation looks like after the upgrade. Served by the hub.
+async fn upgraded(backend: Backend) -> (TestApp, TestDatabase) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::Statement;
+    let (database, url) = TestDatabase::create(backend).await;
+    let db = Database::connect(&url).await.unwrap();
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261204_000008_audit_keys")
+        .expect("the keyed-signing migration");
+    Migrator::up(&db, Some(before as u32)).await.unwrap();
+    let sql_backend = db.get_database_backend();
+    let mut prev = renkei_schema::audit::chain::GENESIS_HASH.to_string();
+    let now = renkei_schema::audit::chain::truncate_to_micros(chrono::Utc::now());
+    for seq in 1..=3i64 {
+        let mut row = audit_log::Model {
+            seq,
+            occurred_at: now,
+            actor_kind: "MEMBER".into(),
+            actor_id: uuid::Uuid::now_v7(),
+            organization_id: uuid::Uuid::now_v7(),
+            patient_id: Some(uuid::Uuid::now_v7()),
+            action: "READ".into(),
+            categories: "IDENTITY".into(),
+            request_id: format!("before-the-upgrade-{seq}"),
+            outcome: "OK".into(),
+            detail: None,
+            prev_hash: prev.clone(),
+            hash: String::new(),
+            key_id: None,
+        };
+        row.hash = legacy_hash(&row);
+        prev = row.hash.clone();
+        let placeholders = match sql_backend {
+            sea_orm::DatabaseBackend::Sqlite => vec!["?"; 13].join(", "),
+            _ => (1..=13)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        db.execute_raw(Statement::from_sql_and_values(
+            sql_backend,
+            format!("INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash) VALUES ({placeholders})"),
+            [
+                row.seq.into(),
+                row.occurred_at.into(),
+                row.actor_kind.into(),
+                row.actor_id.into(),
+                row.organization_id.into(),
+                row.patient_id.into(),
+                row.action.into(),
+                row.categories.into(),
+                row.request_id.into(),
+                row.outcome.into(),
+                row.detail.into(),
+                row.prev_hash.into(),
+                row.hash.into(),
+            ],
+        ))
+        .await
+        .unwrap();
+    }
+    db.execute_unprepared(&format!(
+        "UPDATE audit_head SET seq = 3, hash = '{prev}' WHERE id = 1"
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let app = TestApp::spawn_on(backend, url, |_| {}).await;
+    some_traffic(&app).await;
+    (app, database)
+}
+
+async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) {
+    // The upgraded log verifies: three unkeyed entries, then signed ones.
+    let (app, database) = upgraded(backend).await;
+    assert_eq!(verify(&app).await, Ok(()));
+    let rows = entries(&app).await;
+    assert!(rows[..3].iter().all(|r| r.key_id.is_none()));
+    assert!(
+        rows[3..]
+            .iter()
+            .all(|r| r.key_id.as_deref() == Some("test"))
+    );
+    // "Unkeyed" is no way in after the boundary…
+    let seq = forge_append(&app, unkeyed).await;
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+    assert!(err.contains("only entries 1–3"), "{err}");
+    app.stop().await;
+    drop(database);
+
+    // …and rewriting the unkeyed prefix (which anyone can recompute) breaks
+    // the first signed entry, whose MAC covers the last unkeyed hash.
+    let (app, database) = upgraded(backend).await;
+    let guess = wrong_key();
+    rewrite_from(&app, 2, true, |row| {
+        if row.seq <= 3 {
+            unkeyed(row)
+        } else {
+            row.hash = keyed_hash(row, &guess)
+        }
+    })
+    .await;
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("broken at entry 4"), "{err}");
+    app.stop().await;
+    drop(database);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_entries_are_accepted_only_before_the_upgrade_sqlite() {
+    unkeyed_entries_are_accepted_only_before_the_upgrade(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_entries_are_accepted_only_before_the_upgrade_postgres() {
+    if postgres_configured() {
+        unkeyed_entries_are_accepted_only_before_the_upgrade(Backend::Postgres).await;
+    }
+}
+
+// ---- least privilege on PostgreSQL ----
+
+/// A PostgreSQL role that exists for one test: dropped (with its
+/// privileges in `database_url`) when the test ends, whatever happens.
+struct TestRole {
+    name: String,
+    database_url: String,
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let (name, url) = (self.name.clone(), self.database_url.clone());
+        let admin_url = std::env::var("RENKEI_TEST_DATABASE_URL").unwrap_or_default();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(db) = Database::connect(&url).await {
+                    let _ = db
+                        .execute_unprepared(&format!("DROP OWNED BY {name}"))
+                        .await;
+                    db.close().await.ok();
+                }
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP ROLE IF EXISTS {name}"))
+                        .await;
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_application_role_appends_to_the_log_but_cannot_change_it() {
+    if !postgres_configured() {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let (database, owner_url) = TestDatabase::create(Backend::Postgres).await;
+    renkei(&["migrate", "--database-url", &owner_url])
+        .await
+        .unwrap();
+    let role = TestRole {
+        name: format!("renkei_app_{}", uuid::Uuid::new_v4().simple()),
+        database_url: owner_url.clone(),
+    };
+    // The owner (a superuser here) is refused as the application role.
+    let err = renkei(&[
+        "db",
+        "grant",
+        "--role",
+        "postgres",
+        "--existing-role",
+        "--database-url",
+        &owner_url,
+    ])
+    .await
+    .unwrap_err();
+    assert!(err.contains("superuser"), "{err}");
+    // --print changes nothing.
+    let role_exists = || async {
+        let owner = Database::connect(&owner_url).await.unwrap();
+        let found = owner
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!(
+                    "SELECT 1 AS one FROM pg_roles WHERE rolname = '{}'",
+                    role.name
+                ),
+            ))
+            .await
+            .unwrap()
+            .is_some();
+        owner.close().await.unwrap();
+        found
+    };
+    renkei(&[
+        "db",
+        "grant",
+        "--role",
+        &role.name,
+        "--print",
+        "--database-url",
+        &owner_url,
+    ])
+    .await
+    .unwrap();
+    assert!(!role_exists().await, "--print created the role");
+    renkei(&[
+        "db",
+        "grant",
+        "--role",
+        &role.name,
+        "--database-url",
+        &owner_url,
+    ])
+    .await
+    .unwrap();
+    assert!(role_exists().await);
+    // Granting again (after a migration, say) is exact and repeatable.
+    renkei(&[
+        "db",
+        "grant",
+        "--role",
+        &role.name,
+        "--existing-role",
+        "--database-url",
+        &owner_url,
+    ])
+    .await
+    .unwrap();
+    let mut app_url = reqwest::Url::parse(&owner_url).unwrap();
+    app_url.set_username(&role.name).unwrap();
+    let app_url = app_url.to_string();
+
+    // The hub serves as that role, without migrating: writes and reads.
+    let app = TestApp::spawn_on(Backend::Postgres, app_url.clone(), |c| c.no_migrate = true).await;
+    some_traffic(&app).await;
+    let (patient, doctor, _) = patient_and_doctor(&app).await;
+    app.consent(
+        &doctor,
+        &patient,
+        json!({ "excludedCategories": ["CONTACTS"] }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &doctor,
+            "query($id: ID!) { patient(id: $id) { name } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    assert_eq!(data["patient"]["name"], "連携 花子");
+    assert!(!log_for(&app, &patient).await.is_empty());
+
+    // What the role itself may not do to the log.
+    let as_role = Database::connect(&app_url).await.unwrap();
+    for (sql, refusal) in [
+        (
+            "UPDATE audit_log SET outcome = 'X' WHERE seq = 1",
+            "permission denied",
+        ),
+        ("DELETE FROM audit_log WHERE seq = 1", "permission denied"),
+        ("TRUNCATE audit_log", "permission denied"),
+        (
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete",
+            "must be owner",
+        ),
+        ("ALTER TABLE audit_log DISABLE TRIGGER ALL", "must be owner"),
+        (
+            "DROP TRIGGER audit_log_no_update_delete ON audit_log",
+            "must be owner",
+        ),
+        (
+            "SET session_replication_role = replica",
+            "permission denied",
+        ),
+        (
+            "UPDATE audit_head SET legacy_seq = seq",
+            "permission denied",
+        ),
+        ("DROP TABLE audit_log", "must be owner"),
+    ] {
+        let err = as_role
+            .execute_unprepared(sql)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(refusal), "{sql}: {err}");
+    }
+    as_role.close().await.unwrap();
+    assert_eq!(verify(&app).await, Ok(()));
+    app.stop().await;
+    drop(role);
+    drop(database);
+}
+
+// ---- checkpoints in Redis ----
+
+e2e!(
+    checkpoints_in_a_redis_stream_catch_the_end_cut_off,
+    |app| async move {
+        let Some(url) = redis_url() else {
+            eprintln!("Redis run skipped: RENKEI_TEST_REDIS_URL is not set");
+            return;
+        };
+        let prefix = redis_prefix();
+        let peer = app
+            .spawn_peer(|c| {
+                c.redis.redis_url = Some(url.clone());
+                c.redis.redis_prefix = prefix.clone();
+                c.checkpoints.audit_checkpoint_seconds = 1;
+            })
+            .await;
+        some_traffic(&peer).await;
+        peer.stop().await;
+        let redis_args = [
+            "--audit-key",
+            TEST_AUDIT_KEY,
+            "--checkpoints-redis",
+            &url,
+            "--redis-prefix",
+            &prefix,
+        ];
+        assert_eq!(verify_with(app, &redis_args).await, Ok(()));
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let stream = format!("{prefix}:audit-checkpoints");
+        let length: i64 = redis::cmd("XLEN")
+            .arg(&stream)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(length >= 1, "{length} checkpoints in {stream}");
+
+        let last = entries(app).await.pop().unwrap().seq;
+        let keep = last - 2;
+        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
+        tamper_with(
+            app,
+            vec![
+                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
+                (
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                    vec![keep.into(), kept_hash.into()],
+                ),
+            ],
+        )
+        .await;
+        let err = verify_with(app, &redis_args).await.unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", keep + 1)),
+            "{err}"
+        );
+        assert!(err.contains(&format!("redis {stream}")), "{err}");
+        let _: i64 = redis::cmd("DEL")
+            .arg(&stream)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+);
+
+e2e!(
+    a_dead_redis_delays_neither_requests_nor_the_checkpoint_file,
+    |app| async move {
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().to_path_buf();
+        let peer = app
+            .spawn_peer(|c| {
+                c.redis.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+                c.redis.redis_prefix = redis_prefix();
+                c.checkpoints.audit_checkpoint_file = Some(file);
+                c.checkpoints.audit_checkpoint_seconds = 1;
+            })
+            .await;
+        let (patient, doctor, _) = patient_and_doctor(&peer).await;
+        let started = std::time::Instant::now();
+        for _ in 0..10 {
+            peer.ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { name } }",
+                json!({ "id": patient }),
+            )
+            .await;
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
+        // 10 reads and 1.5 s of pauses, with checkpoints failing in Redis
+        // meanwhile: no read waited for Redis.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        peer.stop().await;
+        // A directory: the hub writes audit-checkpoints.jsonl in it.
+        let lines = checkpoint_lines(&dir.path().join("audit-checkpoints.jsonl"));
+        assert!(!lines.is_empty());
+        assert_eq!(
+            verify_with(
+                app,
+                &[
+                    "--audit-key",
+                    TEST_AUDIT_KEY,
+                    "--checkpoints",
+                    dir.path().to_str().unwrap()
+                ]
+            )
+            .await,
+            Ok(())
+        );
     }
 );

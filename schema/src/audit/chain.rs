@@ -1,14 +1,37 @@
-//! The hash chain: computing entry hashes and verifying the log.
+//! The chain: computing entry hashes and verifying the log.
+//!
+//! An entry's `hash` is an HMAC-SHA256, under the key its `key_id` names,
+//! over its content and the previous entry's hash (`prev_hash`). So a
+//! modified, deleted or inserted row breaks the chain from that row on, and
+//! nobody without the key can recompute the chain after such a change or
+//! append an entry that verifies.
+//!
+//! **Entries from before keyed signing.** Databases created before
+//! migration `m20261204_000008_audit_keys` hold entries hashed with unkeyed
+//! SHA-256 (`key_id` NULL). The migration records how many there were
+//! (`audit_head.legacy_seq`); only entries `1..=legacy_seq` may be unkeyed,
+//! every later one must be signed, and the first signed entry's MAC covers
+//! the last unkeyed entry's hash. An unkeyed entry after the boundary is
+//! reported, so "legacy" is no way to slip in an entry. (The application
+//! role cannot move the boundary — `renkei db grant` does not let it update
+//! that column — and a database owner who rewrote the whole log as unkeyed
+//! entries would contradict every checkpoint taken since.)
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiResult;
+use super::checkpoint::Sourced;
+use super::keys::{AuditKey, AuditKeys, hex};
 use entities::{audit_head, audit_log};
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Distinguishes entry MACs from checkpoint MACs made with the same key.
+const ENTRY_DOMAIN: &str = "renkei-audit-entry/2";
 
 /// Entries are stored with microsecond precision (PostgreSQL's), so the hash
 /// is computed over the time at that precision.
@@ -17,10 +40,9 @@ pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or(t)
 }
 
-/// SHA-256 over every field but the hash itself, as a JSON array of strings:
-/// unambiguous whatever the fields contain.
-pub fn entry_hash(e: &audit_log::Model) -> String {
-    let fields = [
+/// Every field but the hash and the key id, as strings.
+fn content(e: &audit_log::Model) -> [String; 12] {
+    [
         e.seq.to_string(),
         e.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         e.actor_kind.clone(),
@@ -33,10 +55,35 @@ pub fn entry_hash(e: &audit_log::Model) -> String {
         e.outcome.clone(),
         e.detail.clone().unwrap_or_default(),
         e.prev_hash.clone(),
-    ];
-    let canonical = serde_json::to_string(&fields).unwrap_or_default();
-    let digest = Sha256::digest(canonical.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    ]
+}
+
+/// The unkeyed hash of entries written before keyed signing: SHA-256 over
+/// the fields as a JSON array of strings. Anyone can compute it; it is kept
+/// only to verify those entries.
+pub fn legacy_hash(e: &audit_log::Model) -> String {
+    let canonical = serde_json::to_string(&content(e)).unwrap_or_default();
+    hex(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// What an entry's MAC covers: a domain tag, the key id, and the fields as a
+/// JSON array of strings (unambiguous whatever the fields contain).
+fn keyed_message(e: &audit_log::Model, key_id: &str) -> Vec<u8> {
+    let mut fields = vec![ENTRY_DOMAIN.to_string(), key_id.to_string()];
+    fields.extend(content(e));
+    serde_json::to_vec(&fields).unwrap_or_default()
+}
+
+/// The entry's MAC under `key` (what its `hash` must be when `key_id` names
+/// that key).
+pub fn keyed_hash(e: &audit_log::Model, key: &AuditKey) -> String {
+    key.sign(&keyed_message(e, key.id()))
+}
+
+/// Signs an entry: sets its key id and its hash.
+pub fn seal(e: &mut audit_log::Model, key: &AuditKey) {
+    e.key_id = Some(key.id().to_string());
+    e.hash = keyed_hash(e, key);
 }
 
 /// The outcome of a verification.
@@ -44,8 +91,15 @@ pub fn entry_hash(e: &audit_log::Model) -> String {
 pub struct Verification {
     /// Entries checked.
     pub entries: u64,
-    /// The first place the chain breaks, if it does.
+    /// Entries `1..=legacy` predate keyed signing (unkeyed SHA-256).
+    pub legacy: i64,
+    /// Checkpoints that matched the log.
+    pub checkpoints: u64,
+    /// The first place the log breaks, if it does.
     pub broken: Option<Break>,
+    /// A checkpoint that is not valid itself (bad MAC, unknown key):
+    /// where it was read and why.
+    pub bad_checkpoint: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,30 +113,64 @@ pub struct Break {
 /// Rows read per query while verifying: bounded memory on a log of millions.
 const PAGE: u64 = 1000;
 
-/// Walks the log in order and reports the first entry where the chain
-/// breaks: a modified row (its hash no longer matches its content), a deleted
-/// row (a gap in the numbers, or the next row's `prev_hash` no longer matching),
-/// an inserted row (an unexpected number or hash), or a head that disagrees with
-/// the last entry (entries removed from, or added at, the end).
+/// Walks the log in order and reports the first entry where it breaks: a
+/// modified row (its MAC no longer matches its content), a deleted row (a
+/// gap in the numbers, or the next row's `prev_hash` no longer matching), an
+/// inserted row (an unexpected number, an unsigned entry, or a MAC that does
+/// not verify), an entry signed with a key not among `keys` (named), a head
+/// that disagrees with the last entry, and — against `checkpoints` — an
+/// entry whose hash differs from a checkpoint's or a log that ends before a
+/// checkpoint's entry (entries removed from the end, head moved back).
 ///
 /// The hub may be appending meanwhile: the walk covers the entries up to the
 /// head read at the start (the head moves in the same transaction as its
 /// entries, so they are all committed); entries appended during the walk are
 /// checked by the next run. Rows beyond the head read at the *end* were not
-/// appended by the hub and are reported.
-pub async fn verify(db: &DatabaseConnection) -> ApiResult<Verification> {
-    let Some(head) = audit_head::Entity::find_by_id(1).one(db).await? else {
-        return Ok(Verification {
-            entries: 0,
-            broken: Some(Break {
-                seq: 0,
-                reason: "the audit head row is missing".into(),
-            }),
-        });
+/// appended by the hub and are reported. Checkpoints must be read *before*
+/// calling this: every checkpoint names an entry committed before it was
+/// written, so none of them may lie beyond the head read here.
+pub async fn verify(
+    db: &impl ConnectionTrait,
+    keys: &AuditKeys,
+    checkpoints: &[Sourced],
+) -> Result<Verification, DbErr> {
+    let mut v = Verification {
+        entries: 0,
+        legacy: 0,
+        checkpoints: 0,
+        broken: None,
+        bad_checkpoint: None,
     };
+    for c in checkpoints {
+        if let Err(reason) = c.checkpoint.check(keys) {
+            v.bad_checkpoint = Some((c.source.clone(), reason));
+            return Ok(v);
+        }
+    }
+    let mut pending: Vec<&Sourced> = checkpoints.iter().collect();
+    pending.sort_by_key(|c| c.checkpoint.seq);
+    let mut pending = pending.into_iter().peekable();
+
+    let Some(head) = audit_head::Entity::find_by_id(1).one(db).await? else {
+        v.broken = Some(Break {
+            seq: 0,
+            reason: "the audit head row is missing".into(),
+        });
+        return Ok(v);
+    };
+    v.legacy = head.legacy_seq;
+    if head.legacy_seq > head.seq {
+        v.broken = Some(Break {
+            seq: head.seq + 1,
+            reason: format!(
+                "the head records entry {} but entries up to {} were written before keyed signing: entries were removed from the end, or the head was moved back",
+                head.seq, head.legacy_seq
+            ),
+        });
+        return Ok(v);
+    }
     let mut expected_seq = 1i64;
     let mut prev_hash = GENESIS_HASH.to_string();
-    let mut checked = 0u64;
     while expected_seq <= head.seq {
         let rows = audit_log::Entity::find()
             .filter(audit_log::Column::Seq.gte(expected_seq))
@@ -95,75 +183,139 @@ pub async fn verify(db: &DatabaseConnection) -> ApiResult<Verification> {
             break;
         }
         for row in rows {
-            let broken = |reason: String| {
-                Ok(Verification {
-                    entries: checked,
-                    broken: Some(Break {
-                        seq: expected_seq,
-                        reason,
-                    }),
-                })
-            };
-            if row.seq != expected_seq {
-                return broken(format!(
+            let problem = if row.seq != expected_seq {
+                Some(format!(
                     "entry {expected_seq} is missing (the next entry is {}): deleted",
                     row.seq
-                ));
-            }
-            if row.prev_hash != prev_hash {
-                return broken(
+                ))
+            } else if row.prev_hash != prev_hash {
+                Some(
                     "its previous-hash does not match the entry before it: an entry before it was deleted, inserted or changed"
                         .into(),
-                );
-            }
-            if entry_hash(&row) != row.hash {
-                return broken(
-                    "its content does not match its hash: the entry was modified".into(),
-                );
+                )
+            } else {
+                check_entry(&row, head.legacy_seq, keys).err()
+            };
+            let problem = problem.or_else(|| {
+                let mut mismatch = None;
+                while let Some(c) = pending.next_if(|c| c.checkpoint.seq <= row.seq) {
+                    if c.checkpoint.seq < row.seq {
+                        continue;
+                    }
+                    if c.checkpoint.hash == row.hash {
+                        v.checkpoints += 1;
+                    } else if mismatch.is_none() {
+                        mismatch = Some(format!(
+                            "it differs from the checkpoint {} taken at {}: the log was rewritten behind the checkpoint",
+                            c.source, c.checkpoint.at
+                        ));
+                    }
+                }
+                mismatch
+            });
+            if let Some(reason) = problem {
+                v.broken = Some(Break {
+                    seq: expected_seq,
+                    reason,
+                });
+                return Ok(v);
             }
             prev_hash = row.hash;
             expected_seq += 1;
-            checked += 1;
+            v.entries += 1;
         }
     }
     let last_seq = expected_seq - 1;
     if last_seq != head.seq || prev_hash != head.hash {
-        return Ok(Verification {
-            entries: checked,
-            broken: Some(Break {
-                seq: last_seq + 1,
-                reason: format!(
-                    "the log ends at entry {last_seq} but its head records entry {}: entries were removed from or added at the end",
-                    head.seq
-                ),
-            }),
+        v.broken = Some(Break {
+            seq: last_seq + 1,
+            reason: format!(
+                "the log ends at entry {last_seq} but its head records entry {}: entries were removed from or added at the end",
+                head.seq
+            ),
         });
+        return Ok(v);
     }
-    // Anything beyond the current head was not written by the hub.
+    if let Some(c) = pending.next() {
+        v.broken = Some(Break {
+            seq: last_seq + 1,
+            reason: format!(
+                "the log ends at entry {last_seq}, but the checkpoint {} taken at {} records entry {}: entries were removed from the end and the head moved back",
+                c.source, c.checkpoint.at, c.checkpoint.seq
+            ),
+        });
+        return Ok(v);
+    }
+    // Anything beyond the head was not written by the hub. The last row is
+    // read *before* the head: the hub moves the head in the transaction that
+    // commits its entries, so every row it wrote by then is within the head
+    // read after; a row beyond that head was put there by someone else.
+    let last_row = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::Seq)
+        .one(db)
+        .await?
+        .map(|r| r.seq);
     let now_head = audit_head::Entity::find_by_id(1)
         .one(db)
         .await?
         .map(|h| h.seq)
         .unwrap_or(head.seq);
-    let stray = audit_log::Entity::find()
-        .filter(audit_log::Column::Seq.gt(now_head))
-        .order_by_asc(audit_log::Column::Seq)
-        .one(db)
-        .await?;
-    if let Some(row) = stray {
-        return Ok(Verification {
-            entries: checked,
-            broken: Some(Break {
-                seq: row.seq,
-                reason: format!(
-                    "entry {} lies beyond the head (entry {now_head}): entries were added at the end",
-                    row.seq
-                ),
-            }),
+    if last_row.is_some_and(|last| last > now_head) {
+        let first = audit_log::Entity::find()
+            .filter(audit_log::Column::Seq.gt(now_head))
+            .order_by_asc(audit_log::Column::Seq)
+            .one(db)
+            .await?
+            .map(|r| r.seq)
+            .or(last_row)
+            .unwrap_or(now_head + 1);
+        v.broken = Some(Break {
+            seq: first,
+            reason: format!(
+                "entry {first} lies beyond the head (entry {now_head}): entries were added at the end"
+            ),
         });
     }
-    Ok(Verification {
-        entries: checked,
-        broken: None,
-    })
+    Ok(v)
+}
+
+/// Checks one entry's own hash: unkeyed for entries up to `legacy_seq`,
+/// a MAC under a configured key after it.
+pub fn check_entry(
+    row: &audit_log::Model,
+    legacy_seq: i64,
+    keys: &AuditKeys,
+) -> Result<(), String> {
+    if row.seq <= legacy_seq {
+        if row.key_id.is_some() {
+            return Err(format!(
+                "it carries a key id but lies among the entries written before keyed signing (1–{legacy_seq}): it was inserted or rewritten"
+            ));
+        }
+        if legacy_hash(row) != row.hash {
+            return Err("its content does not match its hash: the entry was modified".into());
+        }
+        return Ok(());
+    }
+    let Some(key_id) = &row.key_id else {
+        return Err(if legacy_seq == 0 {
+            "it is not signed (no key id): it was inserted or rewritten by someone without the audit key".into()
+        } else {
+            format!(
+                "it is not signed (no key id), and only entries 1–{legacy_seq}, written before keyed signing, may be: it was inserted or rewritten by someone without the audit key"
+            )
+        });
+    };
+    let Some(key) = keys.get(key_id) else {
+        return Err(format!(
+            "it is signed with key id {key_id:?}, which is not configured (configured: {}): configure that key (RENKEI_AUDIT_KEY or RENKEI_AUDIT_KEY_FILE) to verify it, or the entry was forged",
+            keys.ids().join(", ")
+        ));
+    };
+    if !key.verifies(&keyed_message(row, key_id), &row.hash) {
+        return Err(format!(
+            "its content does not match its MAC under key {key_id:?}: the entry was modified, or written by someone without the key"
+        ));
+    }
+    Ok(())
 }

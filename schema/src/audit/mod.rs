@@ -9,13 +9,22 @@
 //!   lock per batch, not one per read.
 //! - [`chain`] computes entry hashes and verifies the chain
 //!   (`renkei audit verify`).
+//! - [`keys`] holds the audit keys entries are signed with;
+//!   [`checkpoint`] the signed statements of the head kept outside the
+//!   database.
 //!
-//! An entry's hash covers its content and the previous entry's hash, so a
-//! modified, deleted or inserted row breaks the chain from that row on, and
-//! the head row (`audit_head`) catches entries removed from the end. On
-//! PostgreSQL the database also refuses UPDATE, DELETE and TRUNCATE on the log.
+//! An entry's hash is an HMAC under a key the database does not hold and
+//! covers its content and the previous entry's hash, so a modified, deleted
+//! or inserted row breaks the chain from that row on and cannot be made to
+//! verify again without the key; the head row (`audit_head`) catches entries
+//! removed from the end, and checkpoints catch the end cut off with the head
+//! moved back. On PostgreSQL the database also refuses UPDATE, DELETE and
+//! TRUNCATE on the log, and the application role (`renkei db grant`) may
+//! not change that. What each attacker can and cannot do: docs/audit-log.md.
 
 pub mod chain;
+pub mod checkpoint;
+pub mod keys;
 mod trail;
 mod writer;
 

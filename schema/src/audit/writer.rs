@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, sea_query::Expr,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    sea_query::Expr,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::EntryDraft;
-use super::chain::{entry_hash, truncate_to_micros};
+use super::chain::{seal, truncate_to_micros};
 use crate::clock::SharedClock;
 use crate::error::{ApiError, ApiResult};
 use entities::{audit_head, audit_log};
@@ -22,7 +23,7 @@ const MAX_JOBS_PER_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 /// A request gives up waiting for its entry after this long, and fails.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// Rows per INSERT statement (13 columns; well below SQLite's bound-parameter limit).
+/// Rows per INSERT statement (14 columns; well below SQLite's bound-parameter limit).
 const ROWS_PER_INSERT: usize = 500;
 
 struct Job {
@@ -101,6 +102,10 @@ async fn append_batch(
 /// never a change without its entry. Touching the head row first takes its
 /// lock (a row lock on PostgreSQL, the write lock on SQLite), so writers on
 /// every instance append in turn and each continues the chain it read.
+///
+/// Each entry is signed with the process's audit key ([`super::keys`]); with
+/// no key installed nothing is written and the caller's transaction fails, so
+/// no change ever commits with an entry that would not verify.
 pub async fn append_in(
     txn: &impl ConnectionTrait,
     entries: &[&EntryDraft],
@@ -109,6 +114,12 @@ pub async fn append_in(
     if entries.is_empty() {
         return Ok(());
     }
+    let keys = super::keys::installed().ok_or_else(|| {
+        DbErr::Custom(
+            "no audit key is installed in this process: audit entries cannot be signed".into(),
+        )
+    })?;
+    let key = keys.signing();
     audit_head::Entity::update_many()
         .col_expr(audit_head::Column::Seq, Expr::col(audit_head::Column::Seq))
         .filter(audit_head::Column::Id.eq(1))
@@ -143,8 +154,9 @@ pub async fn append_in(
             detail: draft.detail.clone(),
             prev_hash: prev.clone(),
             hash: String::new(),
+            key_id: None,
         };
-        model.hash = entry_hash(&model);
+        seal(&mut model, key);
         prev = model.hash.clone();
         rows.push(model);
     }
@@ -163,6 +175,7 @@ pub async fn append_in(
             detail: Set(m.detail),
             prev_hash: Set(m.prev_hash),
             hash: Set(m.hash),
+            key_id: Set(m.key_id),
         }))
         .exec(txn)
         .await?;
@@ -171,6 +184,8 @@ pub async fn append_in(
         id: Set(1),
         seq: Set(seq),
         hash: Set(prev),
+        // Fixed by the migration that introduced keyed signing; never moved.
+        legacy_seq: NotSet,
     })
     .exec(txn)
     .await?;

@@ -168,6 +168,7 @@ mod tests {
             detail: detail.map(str::to_string),
             prev_hash: "p".into(),
             hash: "h".into(),
+            key_id: Some("k1".into()),
         }
     }
 
