@@ -11,6 +11,7 @@ mod m20261122_000003_records;
 mod m20261201_000004_notifications;
 mod m20261201_000005_admission_discharge;
 mod m20261201_000006_liaison_emergency;
+mod m20261204_000007_consent_forms;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_notifications::Migration),
             Box::new(m20261201_000005_admission_discharge::Migration),
             Box::new(m20261201_000006_liaison_emergency::Migration),
+            Box::new(m20261204_000007_consent_forms::Migration),
         ]
     }
 }

@@ -4,9 +4,11 @@
 //! `graphql` module); past the edge a value of one of these types is valid by
 //! construction, so services never re-check it.
 
+mod consent;
 mod enums;
 mod values;
 
+pub use consent::*;
 pub use enums::*;
 pub use values::*;
 
