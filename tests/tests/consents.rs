@@ -658,7 +658,7 @@ e2e!(every_widening_notifies_the_care_team, |app| async move {
     for token in [&s.doctor, &s.care_manager] {
         assert_eq!(
             kinds(&app.ok(token, NOTIFICATIONS, json!({})).await),
-            [told.clone()]
+            std::slice::from_ref(&told)
         );
     }
     assert!(kinds(&app.ok(&s.pharmacist, NOTIFICATIONS, json!({})).await).is_empty());
