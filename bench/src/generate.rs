@@ -109,7 +109,7 @@ async fn copy(
 const PATIENT_COLUMNS: &str = "id, name, name_kana, birth_date, sex, postal_code, address, phone, status, deceased_on, place_of_death, created_at, updated_at";
 const IDENTIFIER_COLUMNS: &str = "id, organization_id, local_id, patient_id, created_at, recorded_by_organization, recorded_by_member";
 const MEMBERSHIP_COLUMNS: &str = "id, patient_id, organization_id, member_id, role, start_date, end_date, created_at, updated_at, recorded_by_organization, recorded_by_member";
-const CONSENT_COLUMNS: &str = "id, patient_id, scope, organization_ids, excluded_categories, method, form_reference, obtained_on, recorded_by_member, recorded_by_organization, recorded_at, withdrawn_at, withdrawn_by_member, withdrawal_reason";
+const CONSENT_COLUMNS: &str = "id, patient_id, scope, organization_ids, excluded_categories, method, form_reference, obtained_on, recorded_by_member, recorded_by_organization, recorded_at, withdrawn_at, withdrawn_by_member, withdrawal_reason, status, signed_by";
 const RECORD_COLUMNS: &str = "id, patient_id, kind, category, source_organization_id, author_member_id, author_api_key_id, source_record_id, version, status, effective_at, recorded_at, undisclosed, in_summary, series_key, data";
 
 /// The statements that drop and recreate the indexes and constraints of

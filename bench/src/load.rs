@@ -460,7 +460,7 @@ async fn server_op(s: Arc<Shared>, id: Uuid) -> Result<u64, String> {
 /// The floor's statements, in order (see README.md):
 const FLOOR_MEMBER: &str = "SELECT organization_id, profession, status FROM members WHERE id = $1";
 const FLOOR_CARE_TEAM_CHECK: &str = "SELECT EXISTS (SELECT 1 FROM care_team_memberships WHERE patient_id = $1 AND organization_id = $2 AND start_date <= $3 AND (end_date IS NULL OR end_date >= $3))";
-const FLOOR_CONSENT: &str = "SELECT scope, organization_ids, excluded_categories FROM consents WHERE patient_id = $1 AND withdrawn_at IS NULL";
+const FLOOR_CONSENT: &str = "SELECT scope, organization_ids, excluded_categories FROM consents WHERE patient_id = $1 AND status = 'IN_FORCE'";
 const FLOOR_PATIENT: &str = "SELECT name, name_kana, birth_date FROM patients WHERE id = $1";
 const FLOOR_CARE_TEAM: &str = "SELECT c.role, o.name, o.phone, m.name FROM care_team_memberships c JOIN organizations o ON o.id = c.organization_id LEFT JOIN members m ON m.id = c.member_id WHERE c.patient_id = $1 AND c.start_date <= $2 AND (c.end_date IS NULL OR c.end_date >= $2)";
 const FLOOR_RECORDS: &str = "SELECT id, kind, category, effective_at, data FROM records WHERE patient_id = $1 AND in_summary AND status = 'ACTIVE' ORDER BY effective_at DESC, id DESC";

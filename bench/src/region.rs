@@ -595,7 +595,8 @@ pub fn generate_patient(
         rows.identifiers.end_row();
     }
 
-    // 包括同意: network-wide, nothing excluded, a signed form.
+    // 包括同意: network-wide, nothing excluded, a form the patient signed;
+    // in force (the first consent of the patient).
     let consent_at = rng.office_time(start);
     rows.consents
         .uuid(rng.uuid_v7(millis(consent_at)))
@@ -611,7 +612,9 @@ pub fn generate_patient(
         .time(consent_at)
         .null()
         .null()
-        .null();
+        .null()
+        .raw("IN_FORCE")
+        .raw("PATIENT");
     rows.consents.end_row();
 
     // Records.

@@ -11,6 +11,7 @@ mod m20261122_000003_records;
 mod m20261201_000004_notifications;
 mod m20261201_000005_admission_discharge;
 mod m20261201_000006_liaison_emergency;
+mod m20261204_000007_consent_forms;
 mod m20261204_000008_audit_keys;
 mod m20261204_000009_emergency_reason;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_notifications::Migration),
             Box::new(m20261201_000005_admission_discharge::Migration),
             Box::new(m20261201_000006_liaison_emergency::Migration),
+            Box::new(m20261204_000007_consent_forms::Migration),
             Box::new(m20261204_000008_audit_keys::Migration),
             Box::new(m20261204_000009_emergency_reason::Migration),
         ]

@@ -417,12 +417,15 @@ impl TestApp {
         id
     }
 
-    /// Records a consent for the patient; `extra` is merged into the input
-    /// (`scope`, `organizationIds`, `excludedCategories` …).
+    /// Records a consent for the patient, signed by the patient on a form;
+    /// `extra` is merged into the input (`scope`, `organizationIds`,
+    /// `excludedCategories`, `form` …). Returns `id`, `active` and `status`
+    /// (a widening by an organisation the consent in force does not cover
+    /// is `PENDING`).
     pub async fn consent(&self, token: &str, patient_id: &str, extra: Value) -> Value {
         let mut input = json!({
             "patientId": patient_id, "scope": "NETWORK", "method": "WRITTEN",
-            "formReference": "同意書 2026-0001", "obtainedOn": "2026-01-15"
+            "form": CONSENT_FORM.clone()
         });
         if let (Some(obj), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
             for (k, v) in extra {
@@ -432,7 +435,7 @@ impl TestApp {
         let data = self
             .ok(
                 token,
-                "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id active } }",
+                "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id active status } }",
                 json!({ "i": input }),
             )
             .await;
@@ -457,6 +460,11 @@ impl TestApp {
             .to_string()
     }
 }
+
+/// A signed form for `recordConsent`: the patient signed it on 2026-01-15.
+pub static CONSENT_FORM: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+    || json!({ "reference": "同意書 2026-0001", "signedOn": "2026-01-15", "signedBy": "PATIENT" }),
+);
 
 /// The `extensions` of the errors at a response path such as `["patient", "phone"]`.
 pub fn errors_at(body: &Value, path: &[&str]) -> Vec<Value> {

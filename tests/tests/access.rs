@@ -197,7 +197,7 @@ e2e!(writes_need_read_write_for_the_category, |app| async move {
 
     // Consents are recorded by those who may take them.
     let consent = "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }";
-    let input = json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "obtainedOn": "2026-02-01" } });
+    let input = json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "form": { "reference": "同意書 2026-0001", "signedOn": "2026-02-01", "signedBy": "PATIENT" } } });
     let body = app.gql(&care_worker, consent, input.clone()).await;
     assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
     app.ok(&care_manager, consent, input).await;
@@ -407,7 +407,7 @@ e2e!(consent_input_is_validated, |app| async move {
     let (patient, doctor, _, _) = patient_with_team(app).await;
     let m = "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }";
     let base = |extra: Value| {
-        let mut i = json!({ "patientId": patient, "scope": "NETWORK", "method": "WRITTEN", "obtainedOn": "2026-01-01" });
+        let mut i = json!({ "patientId": patient, "scope": "NETWORK", "method": "WRITTEN", "form": { "reference": "同意書 2026-0001", "signedOn": "2026-01-01", "signedBy": "PATIENT" } });
         for (k, v) in extra.as_object().unwrap() {
             i[k] = v.clone();
         }
@@ -419,7 +419,10 @@ e2e!(consent_input_is_validated, |app| async move {
             json!({ "organizationIds": [uuid::Uuid::now_v7().to_string()] }),
             "input.organizationIds",
         ),
-        (json!({ "obtainedOn": "2099-01-01" }), "input.obtainedOn"),
+        (
+            json!({ "form": { "reference": "同意書 2026-0001", "signedOn": "2099-01-01", "signedBy": "PATIENT" } }),
+            "input.form.signedOn",
+        ),
         (
             json!({ "organizationIds": ["not-an-id"] }),
             "input.organizationIds",
@@ -544,7 +547,7 @@ e2e!(
             .gql(
                 &doctor,
                 "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }",
-                json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "obtainedOn": "+12345-01-01" } }),
+                json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "form": { "reference": "同意書 2026-0001", "signedOn": "+12345-01-01", "signedBy": "PATIENT" } } }),
             )
             .await;
         assert_eq!(
@@ -556,7 +559,7 @@ e2e!(
             .gql(
                 &doctor,
                 "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }",
-                json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "obtainedOn": "2026-01-01", "excludedCategories": ["CONSENT"] } }),
+                json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "form": { "reference": "同意書 2026-0001", "signedOn": "2026-01-01", "signedBy": "PATIENT" }, "excludedCategories": ["CONSENT"] } }),
             )
             .await;
         assert_eq!(

@@ -438,7 +438,7 @@ e2e!(
     |app| async move {
         let (patient, doctor, _) = patient_and_doctor(app).await;
         let m = json!({ "query": "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }",
-            "variables": { "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "obtainedOn": "2026-01-01" } } });
+            "variables": { "i": { "patientId": patient, "scope": "NETWORK", "method": "ORAL", "form": { "reference": "同意書 2026-0001", "signedOn": "2026-01-01", "signedBy": "PATIENT" } } } });
         let results =
             futures::future::join_all((0..8).map(|_| app.post(Some(&doctor), m.clone()))).await;
         for (_, body) in &results {

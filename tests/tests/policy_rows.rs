@@ -2,7 +2,7 @@
 //! decides every category of a patient, and in SQL, where a list filters the
 //! rows a caller may see before it pages (`Policy::readable_rows`,
 //! `Policy::known_patients`). This test keeps the two in step: over many
-//! patients with consents of every shape (none, withdrawn, network-wide
+//! patients with consents of every shape (none, withdrawn, pending, network-wide
 //! with excluded organisations and categories, for listed organisations),
 //! care-team memberships active and ended, and emergency
 //! access open or expired, for every profession and for API keys, the SQL
@@ -114,6 +114,7 @@ e2e!(
         let mut patients = Vec::new();
         let mut open_later = Vec::new();
         let mut expired = Vec::new();
+        let mut pending = 0;
         for i in 0..36 {
             let p = app
                 .patient_without_consent(&registrar_doctor, &format!("PR-{i:04}"))
@@ -187,6 +188,16 @@ e2e!(
                     .await;
                 }
             }
+            // A widening recorded by the caller's own organisation: pending
+            // (granting nothing) unless the consent in force covers it.
+            if membership == 1 && shapes.below(2) == 0 {
+                let recorded = app
+                    .consent(&doctor, &p, json!({ "scope": "NETWORK" }))
+                    .await;
+                if recorded["status"] == "PENDING" {
+                    pending += 1;
+                }
+            }
             // Emergency access by the caller organisation's physician: none,
             // open, or open and then expired.
             match shapes.below(4) {
@@ -196,6 +207,7 @@ e2e!(
             }
             patients.push(p);
         }
+        assert!(pending > 0, "no pending consent among the shapes");
         for p in &expired {
             open(app, &doctor, p).await;
         }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{AuditAction, EntryDraft};
 use crate::domain::DataCategory;
-use crate::policy::{AccessReason, PatientAccess};
+use crate::policy::{AccessReason, ConsentAuthority, PatientAccess};
 use crate::principal::Principal;
 
 /// Events are merged per (patient, action): a query that reads ten fields of
@@ -85,6 +85,18 @@ impl AuditTrail {
             AuditAction::EmergencyRead
         };
         self.add(Some(access.patient_id()), action, &[], None);
+    }
+
+    /// The coordination centre was shown a pending consent of `patient`
+    /// under its [`ConsentAuthority`] — not through a care relationship,
+    /// which it usually lacks: a read of CONSENT, saying so.
+    pub fn consent_review(&self, _authority: &ConsentAuthority, patient: Uuid) {
+        self.add(
+            Some(patient),
+            AuditAction::Read,
+            &[DataCategory::Consent],
+            Some("consent review by the coordination centre".into()),
+        );
     }
 
     pub fn denied(&self, patient: Option<Uuid>, categories: &[DataCategory], reason: String) {

@@ -31,7 +31,10 @@
 //! active 包括同意 (scope `NETWORK`, nothing excluded; mostly a signed form,
 //! some oral or electronic) taken by the primary physician or the care manager
 //! soon after they joined the team — the deceased and those who moved away
-//! keep theirs. Patient 0 (`K-000003` at the clinic, organisation 3, the one
+//! keep theirs. Every consent names its form (`同意書 2025-0012`; the record
+//! of an oral consent, `口頭同意記録 …`; an electronic one, `電子同意 …`) and
+//! who signed: mostly the patient, about one in eight a family member as
+//! proxy (代諾者, with the relation), a few a guardian. Patient 0 (`K-000003` at the clinic, organisation 3, the one
 //! the README looks up) is such a plain case. The exceptions, each for a
 //! different path through the policy:
 //! - patient 10 (`K-000011` at organisation 3) withdrew their consent
@@ -44,7 +47,11 @@
 //!   `LAB_RESULTS`;
 //! - patient 13 (`K-000013` at organisation 3) excludes one organisation of
 //!   the team: the visiting-nurse station, organisation 9 (the rule is the
-//!   pharmacy, but this patient has none);
+//!   pharmacy, but this patient has none) — and that station later recorded
+//!   a new 包括同意 signed by the patient's daughter: it would widen access
+//!   to the station itself, so it is `PENDING`, granting nothing until the
+//!   coordination centre confirms it (`pendingConsents` with a
+//!   `network-administrator` token);
 //! - patient 14 has a history: an oral consent superseded (as the API does
 //!   it) by a written one;
 //! - patient 15 has a plain consent and objects to emergency
@@ -89,8 +96,9 @@ use sea_orm::{
 use uuid::{Builder, Uuid};
 
 use crate::domain::{
-    Capability as Cap, CareTeamRole as Role, ConsentMethod, ConsentScope, DataCategory,
-    MemberStatus, OrganizationKind as Kind, PatientStatus, PlaceOfDeath, Profession as Prof, Sex,
+    Capability as Cap, CareTeamRole as Role, ConsentMethod, ConsentScope, ConsentSignatory,
+    ConsentStatus, DataCategory, MemberStatus, OrganizationKind as Kind, PatientStatus,
+    PlaceOfDeath, Profession as Prof, Sex,
 };
 use crate::error::ApiResult;
 use crate::graphql::Date;
@@ -268,6 +276,8 @@ const SEED: u64 = 0x5EED_2026_0401_0001;
 /// Seeds consents and objections, added later: a stream of their own leaves
 /// every row generated from `SEED` as it was.
 const CONSENT_SEED: u64 = 0x5EED_2026_0401_0002;
+/// Seeds who signed the forms and the pending consent, added later still.
+const FORM_SEED: u64 = 0x5EED_2026_0401_0004;
 const PATIENTS: usize = 200;
 
 /// `created_at` / `updated_at` of every demo row.
@@ -1155,6 +1165,14 @@ fn consents(
             withdrawn_at: None,
             withdrawn_by_member: None,
             withdrawal_reason: None,
+            status: ConsentStatus::InForce.as_str().to_owned(),
+            // Filled in below, from a stream of their own.
+            signed_by: None,
+            proxy_name: None,
+            proxy_relation: None,
+            reviewed_at: None,
+            reviewed_by_member: None,
+            reviewed_by_organization: None,
         };
         let recorded_at = plain.recorded_at;
         match n {
@@ -1164,6 +1182,7 @@ fn consents(
                     withdrawn_at: Some(later(&mut rng, recorded_at)),
                     withdrawn_by_member: physician.member_id,
                     withdrawal_reason: Some(WITHDRAWAL_REASON.to_owned()),
+                    status: ConsentStatus::Withdrawn.as_str().to_owned(),
                     ..plain
                 };
                 push(&mut consents, row);
@@ -1202,6 +1221,7 @@ fn consents(
                     withdrawn_at: Some(renewed_at),
                     withdrawn_by_member: physician.member_id,
                     withdrawal_reason: Some(SUPERSEDED_REASON.to_owned()),
+                    status: ConsentStatus::Superseded.as_str().to_owned(),
                     ..plain.clone()
                 };
                 push(&mut consents, old);
@@ -1229,6 +1249,49 @@ fn consents(
             });
         }
     }
+    // The visiting-nurse station the patient excludes recorded a new 包括同意
+    // the family signed: it would widen access to the station itself, so it
+    // waits for the coordination centre (the demo's pending consent).
+    let mut forms_rng = SplitMix64(FORM_SEED);
+    {
+        let n = EXCLUDED_ORGANIZATION;
+        let patient = patients[n].id;
+        let in_force = (consents.iter())
+            .find(|c| c.patient_id == patient && c.status == ConsentStatus::InForce.as_str())
+            .expect("the patient has a consent in force")
+            .clone();
+        let nurse = (memberships.iter())
+            .find(|m| {
+                m.patient_id == patient
+                    && m.organization_id == demo_organization_id(CITY_NURSES)
+                    && m.member_id.is_some()
+            })
+            .expect("the excluded station's nurse is on the team");
+        let recorded_at = later(
+            &mut forms_rng,
+            in_force
+                .recorded_at
+                .max(nurse.start_date.and_time(NaiveTime::MIN).and_utc()),
+        );
+        push(
+            &mut consents,
+            consent::Model {
+                id: Uuid::nil(),
+                organization_ids: organizations_json(Vec::new()),
+                method: ConsentMethod::Written.as_str().to_owned(),
+                form_reference: None,
+                obtained_on: recorded_at.date_naive(),
+                recorded_by_member: nurse.member_id,
+                recorded_by_organization: nurse.organization_id,
+                recorded_at,
+                status: ConsentStatus::Pending.as_str().to_owned(),
+                signed_by: Some(ConsentSignatory::Family.as_str().to_owned()),
+                proxy_name: Some(PENDING_PROXY_NAME.to_owned()),
+                proxy_relation: Some(PENDING_PROXY_RELATION.to_owned()),
+                ..in_force
+            },
+        );
+    }
     // Signed forms are numbered by year in the order they were signed, with
     // gaps: forms of people outside the network.
     let mut written: Vec<usize> = (0..consents.len())
@@ -1244,8 +1307,63 @@ fn consents(
         number += 1 + rng.below(2);
         consents[i].form_reference = Some(format!("同意書 {year}-{number:04}"));
     }
+    // An oral consent is on the facility's record of it, an electronic one
+    // in the signing system: each names that record, numbered the same way.
+    for (method, prefix) in [
+        (ConsentMethod::Oral, "口頭同意記録"),
+        (ConsentMethod::Electronic, "電子同意"),
+    ] {
+        let mut taken: Vec<usize> = (0..consents.len())
+            .filter(|&i| consents[i].method == method.as_str())
+            .collect();
+        taken.sort_by_key(|&i| (consents[i].obtained_on, consents[i].recorded_at, i));
+        let (mut year, mut number) = (0, 0);
+        for i in taken {
+            let signed = consents[i].obtained_on.year();
+            if signed != year {
+                (year, number) = (signed, 0);
+            }
+            number += 1 + forms_rng.below(2);
+            consents[i].form_reference = Some(format!("{prefix} {year}-{number:04}"));
+        }
+    }
+    // Who signed: mostly the patient; a family member for about one in
+    // eight (長女, 長男, 配偶者 …), a guardian for one in fifty.
+    for c in consents.iter_mut().filter(|c| c.signed_by.is_none()) {
+        let (signatory, proxy) = match forms_rng.below(100) {
+            0..=1 => (
+                ConsentSignatory::Guardian,
+                Some(("成年後見人", *forms_rng.pick(&GUARDIAN_NAMES))),
+            ),
+            2..=13 => {
+                let (relation, name) = *forms_rng.pick(&FAMILY_PROXIES);
+                (ConsentSignatory::Family, Some((relation, name)))
+            }
+            _ => (ConsentSignatory::Patient, None),
+        };
+        c.signed_by = Some(signatory.as_str().to_owned());
+        if let Some((relation, name)) = proxy {
+            c.proxy_relation = Some(relation.to_owned());
+            c.proxy_name = Some(name.to_owned());
+        }
+    }
     (consents, objections)
 }
+
+/// The family member who signed the demo's pending consent.
+const PENDING_PROXY_NAME: &str = "森田 恵子";
+const PENDING_PROXY_RELATION: &str = "長女";
+/// Family members signing for a patient (続柄, name); fictional.
+const FAMILY_PROXIES: [(&str, &str); 6] = [
+    ("長女", "佐々木 由美"),
+    ("長男", "高橋 健一"),
+    ("配偶者", "田中 和子"),
+    ("次女", "伊藤 真理"),
+    ("長男の妻", "山本 直子"),
+    ("次男", "中村 浩二"),
+];
+/// Guardians (司法書士・社会福祉士 acting as 成年後見人); fictional.
+const GUARDIAN_NAMES: [&str; 2] = ["小川 誠（司法書士）", "石井 智子（社会福祉士）"];
 
 fn address(rng: &mut SplitMix64, area: Area) -> (&'static str, String) {
     match area {
@@ -4207,7 +4325,7 @@ mod tests {
 
     fn active_of(region: &Region, n: usize) -> Vec<&consent::Model> {
         (consents_of(region, n).into_iter())
-            .filter(|c| c.withdrawn_at.is_none())
+            .filter(|c| c.status == ConsentStatus::InForce.as_str())
             .collect()
     }
 
@@ -4233,6 +4351,7 @@ mod tests {
 
     fn is_plain(c: &consent::Model) -> bool {
         c.scope == "NETWORK"
+            && c.status == ConsentStatus::InForce.as_str()
             && c.withdrawn_at.is_none()
             && organization_ids(c).is_empty()
             && excluded_categories(c).is_empty()
@@ -4364,6 +4483,23 @@ mod tests {
             "as the module doc says"
         );
 
+        // The station it excludes recorded a 包括同意 that waits for the centre.
+        let pending: Vec<_> = (r.consents.iter())
+            .filter(|c| c.status == ConsentStatus::Pending.as_str())
+            .collect();
+        assert_eq!(pending.len(), 1, "one pending consent in the region");
+        let pending = pending[0];
+        assert_eq!(pending.patient_id, without.patient_id);
+        assert_eq!(pending.recorded_by_organization, org);
+        assert!(pending.recorded_at > without.recorded_at && pending.id > without.id);
+        assert!(pending.withdrawn_at.is_none());
+        let terms = |c: &consent::Model| crate::policy::ConsentTerms::of(c).expect("terms");
+        assert!(terms(pending).widens(Some(&terms(without))));
+        assert!(
+            !terms(without).covers(org),
+            "recorded by the organisation excluded"
+        );
+
         let history = consents_of(&r, SUPERSEDED);
         assert_eq!(history.len(), 2);
         let (old, new) = (history[0], history[1]);
@@ -4404,13 +4540,46 @@ mod tests {
             let categories = excluded_categories(c);
             assert!(categories.windows(2).all(|w| w[0] < w[1]));
             // Whoever took the consent is a physician or care manager of an
-            // organisation of the patient's team.
+            // organisation of the patient's team (the pending one: a nurse).
             let (prof, org) =
                 profession_of(&r, c.recorded_by_member.expect("recorded by a member"));
-            assert!(
-                matches!(prof, Prof::Physician | Prof::CareManager),
-                "{prof}"
+            let status = ConsentStatus::parse(&c.status).expect("status");
+            if status == ConsentStatus::Pending {
+                assert_eq!(prof, Prof::Nurse);
+            } else {
+                assert!(
+                    matches!(prof, Prof::Physician | Prof::CareManager),
+                    "{prof}"
+                );
+            }
+            assert_eq!(
+                status == ConsentStatus::InForce || status == ConsentStatus::Pending,
+                c.withdrawn_at.is_none(),
+                "{status} and withdrawn_at"
             );
+            assert!(c.reviewed_at.is_none() && c.reviewed_by_member.is_none());
+            // Every form passes the rules a recorded one passes at the edge.
+            let form = crate::domain::ConsentForm::parse(
+                "form",
+                crate::domain::RawConsentForm {
+                    reference: c
+                        .form_reference
+                        .as_deref()
+                        .expect("every consent names its form"),
+                    signed_on: c.obtained_on,
+                    signed_by: ConsentSignatory::parse(c.signed_by.as_deref().expect("who signed"))
+                        .expect("signatory"),
+                    proxy_name: c.proxy_name.as_deref(),
+                    proxy_relation: c.proxy_relation.as_deref(),
+                },
+                REF_DATE,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e:?}", c.id));
+            let birth = (r.patients.iter())
+                .find(|p| p.id == c.patient_id)
+                .expect("patient")
+                .birth_date;
+            assert!(form.check_signed_after_birth("form", birth).is_ok());
             assert_eq!(org, c.recorded_by_organization);
             assert!(team.contains(&org));
             let on_team_on = |member: Option<Uuid>, day: NaiveDate| {
@@ -4436,23 +4605,32 @@ mod tests {
             } else {
                 assert!(c.withdrawn_by_member.is_none() && c.withdrawal_reason.is_none());
             }
-            match (method, &c.form_reference) {
-                (ConsentMethod::Written, Some(form)) => {
-                    assert!(Text::parse("formReference", form, NAME_MAX).is_ok());
-                    assert!(
-                        form.starts_with(&format!("同意書 {}-", c.obtained_on.year())),
-                        "{form}"
-                    );
-                    assert!(forms.insert(form.as_str()), "{form} twice");
-                }
-                (ConsentMethod::Written, None) => panic!("a written consent without its form"),
-                (_, form) => assert!(form.is_none()),
-            }
+            let form = c
+                .form_reference
+                .as_deref()
+                .expect("every consent names its form");
+            assert!(Text::parse("formReference", form, NAME_MAX).is_ok());
+            let prefix = match method {
+                ConsentMethod::Written => "同意書",
+                ConsentMethod::Oral => "口頭同意記録",
+                ConsentMethod::Electronic => "電子同意",
+            };
+            assert!(
+                form.starts_with(&format!("{prefix} {}-", c.obtained_on.year())),
+                "{form}"
+            );
+            assert!(forms.insert(form), "{form} twice");
         }
         for method in ConsentMethod::ALL {
             assert!(
                 r.consents.iter().any(|c| c.method == method.as_str()),
                 "{method}"
+            );
+        }
+        for signatory in ConsentSignatory::ALL {
+            assert!(
+                (r.consents.iter()).any(|c| c.signed_by.as_deref() == Some(signatory.as_str())),
+                "{signatory}"
             );
         }
     }

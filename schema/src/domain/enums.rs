@@ -300,6 +300,38 @@ domain_enum! {
 }
 
 domain_enum! {
+    /// Who signed a consent form: the patient, or a proxy (代諾者) signing
+    /// for a patient who cannot — a family member or a guardian.
+    pub enum ConsentSignatory {
+        /// 本人.
+        Patient = "PATIENT",
+        /// A family member (家族) as proxy; the relation (続柄) is recorded.
+        Family = "FAMILY",
+        /// A guardian (成年後見人・保佐人・補助人・任意後見人) as proxy.
+        Guardian = "GUARDIAN",
+    }
+}
+
+domain_enum! {
+    /// Where a consent stands. At most one consent of a patient is
+    /// `IN_FORCE` and at most one `PENDING` (partial unique indexes).
+    pub enum ConsentStatus {
+        /// Recorded, widening access, by someone who may not widen it alone:
+        /// it grants nothing until the coordination centre confirms it.
+        Pending = "PENDING",
+        /// The consent the access policy applies.
+        InForce = "IN_FORCE",
+        /// Replaced by a later consent (while in force, or while pending).
+        Superseded = "SUPERSEDED",
+        /// Withdrawn by the patient; a pending consent is voided by the
+        /// patient's withdrawal too.
+        Withdrawn = "WITHDRAWN",
+        /// The coordination centre refused to confirm it.
+        Rejected = "REJECTED",
+    }
+}
+
+domain_enum! {
     pub enum ConsentScope {
         /// 包括同意: every participating organisation on the care team, except
         /// those listed as excluded.

@@ -4,10 +4,12 @@
 //! `graphql` module); past the edge a value of one of these types is valid by
 //! construction, so services never re-check it.
 
+mod consent;
 mod emergency;
 mod enums;
 mod values;
 
+pub use consent::*;
 pub use emergency::*;
 pub use enums::*;
 pub use values::*;

@@ -8,9 +8,10 @@ use uuid::Uuid;
 use super::Date;
 use crate::audit::AuditAction;
 use crate::domain::{
-    ADDRESS_MAX, AccessLevel, Capability, CareTeamRole, ConsentMethod, ConsentScope, DataCategory,
-    EmergencyReason, EmergencyReasonCode, GeoPoint, Kana, LocalId, NAME_MAX, OrganizationKind,
-    PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession, Sex, Text, past_date,
+    ADDRESS_MAX, AccessLevel, Capability, CareTeamRole, ConsentForm, ConsentMethod, ConsentScope,
+    ConsentSignatory, DataCategory, EmergencyReason, EmergencyReasonCode, GeoPoint, Kana, LocalId,
+    NAME_MAX, OrganizationKind, PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession,
+    RawConsentForm, Sex, Text, past_date,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::principal::SystemPermissions;
@@ -283,20 +284,29 @@ pub struct RecordConsentInput {
     #[graphql(default)]
     pub excluded_categories: Vec<DataCategory>,
     pub method: ConsentMethod,
+    /// The signed form the consent is recorded from.
+    pub form: ConsentFormInput,
+}
+
+/// The signed consent form (同意書).
+#[derive(InputObject)]
+pub struct ConsentFormInput {
     /// Where the signed form is kept (e.g. a scanned document's number).
-    pub form_reference: Option<String>,
-    /// The day the patient consented; not in the future.
-    pub obtained_on: Date,
+    pub reference: String,
+    /// The day it was signed: not in the future, not before the patient's birth.
+    pub signed_on: Date,
+    /// The patient, or a proxy (代諾者): `FAMILY` or `GUARDIAN`.
+    pub signed_by: ConsentSignatory,
+    /// The proxy's name; required for a proxy, refused for the patient.
+    pub proxy_name: Option<String>,
+    /// The proxy's relation to the patient (続柄: 長女, 配偶者; or 成年後見人 …);
+    /// required for a proxy, refused for the patient.
+    pub proxy_relation: Option<String>,
 }
 
 impl RecordConsentInput {
     pub fn consent(&self, today: NaiveDate) -> ApiResult<NewConsent> {
-        if self.obtained_on.0 > today {
-            return Err(ApiError::bad_input(
-                "input.obtainedOn",
-                format!("{} is in the future", self.obtained_on.0),
-            ));
-        }
+        let form = &self.form;
         Ok(NewConsent {
             scope: self.scope,
             organization_ids: self
@@ -306,12 +316,17 @@ impl RecordConsentInput {
                 .collect::<ApiResult<_>>()?,
             excluded_categories: self.excluded_categories.clone(),
             method: self.method,
-            form_reference: Text::parse_opt(
-                "input.formReference",
-                self.form_reference.as_deref(),
-                NAME_MAX,
+            form: ConsentForm::parse(
+                "input.form",
+                RawConsentForm {
+                    reference: &form.reference,
+                    signed_on: form.signed_on.0,
+                    signed_by: form.signed_by,
+                    proxy_name: form.proxy_name.as_deref(),
+                    proxy_relation: form.proxy_relation.as_deref(),
+                },
+                today,
             )?,
-            obtained_on: self.obtained_on.0,
         })
     }
 }
@@ -319,6 +334,14 @@ impl RecordConsentInput {
 #[derive(InputObject)]
 pub struct WithdrawConsentInput {
     pub patient_id: ID,
+    pub reason: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RejectConsentInput {
+    /// The pending consent.
+    pub consent_id: ID,
+    /// Why (the form could not be verified …); kept in the consent's history.
     pub reason: Option<String>,
 }
 

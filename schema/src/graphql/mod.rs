@@ -3,6 +3,7 @@
 pub mod admission_discharge;
 pub mod audit_extension;
 mod codes;
+pub mod consents;
 pub mod emergency_information;
 pub mod inputs;
 pub mod liaison;
@@ -45,6 +46,7 @@ pub struct Mutation(
     record_mutations::RecordMutation,
     admission_discharge::AdmissionDischargeMutation,
     liaison::LiaisonMutation,
+    consents::ConsentMutation,
 );
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;

@@ -182,8 +182,12 @@ impl CoreMutation {
         Ok(CareTeamMembership(ended))
     }
 
-    /// Records the patient's consent (同意), taken by you. It replaces the
-    /// consent in force, which stays in the history. Needs a care relationship
+    /// Records the patient's consent (同意), taken by you from a signed form.
+    /// A consent that narrows access, or widens it when recorded by an
+    /// organisation the consent in force covers (or by the coordination
+    /// centre), replaces the consent in force at once; any other widening is
+    /// `PENDING` — in the history, granting nothing — until the coordination
+    /// centre confirms it (`docs/access-policy.md`). Needs a care relationship
     /// and write access to CONSENT.
     async fn record_consent(
         &self,
@@ -194,20 +198,24 @@ impl CoreMutation {
         let policy = ctx_policy(ctx);
         let new = input.consent(policy.clock.today())?;
         let access = patient_access(ctx, patient_id).await?;
+        let caller_kind = super::consents::caller_kind(ctx).await?;
         let recorded = consents::record(
             ctx_db(ctx),
+            policy,
             &access,
             &ctx_stamp(ctx)?,
+            caller_kind,
+            ctx_events(ctx),
             new,
             policy.clock.now(),
         )
         .await?;
-        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(Consent(recorded))
     }
 
-    /// Withdraws the patient's consent. It takes effect for the very next
-    /// request. Needs write access to CONSENT.
+    /// Withdraws the patient's consent, and voids a consent pending
+    /// confirmation. It takes effect for the very next request. Needs write
+    /// access to CONSENT.
     async fn withdraw_consent(
         &self,
         ctx: &Context<'_>,
@@ -220,11 +228,11 @@ impl CoreMutation {
             ctx_db(ctx),
             &access,
             &ctx_stamp(ctx)?,
+            ctx_events(ctx),
             reason,
             ctx_policy(ctx).clock.now(),
         )
         .await?;
-        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(Consent(withdrawn))
     }
 

@@ -249,6 +249,18 @@ impl Query {
             .collect())
     }
 
+    /// Consents awaiting the coordination centre's confirmation, oldest
+    /// first, each with the consent in force it would replace. For the
+    /// coordination centre (members who may write CONSENT) and network
+    /// administrators; `FORBIDDEN` for anyone else.
+    async fn pending_consents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many, 1 to 100 (default 50).")] first: Option<i32>,
+    ) -> Result<Vec<super::consents::PendingConsent>> {
+        super::consents::pending_consents(ctx, first).await
+    }
+
     /// Admission information sheets sent to your organisation (a hospital),
     /// newest first, about patients you are on the care team of and may read
     /// ADMISSION_DISCHARGE of. Default: SENT and RECEIVED.

@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use super::{Date, ctx_db, loaders};
 use crate::audit::AuditAction;
 use crate::domain::{
-    AccessLevel, Capability, CareTeamRole, ConsentMethod, ConsentScope, DataCategory, MemberStatus,
-    OrganizationKind, PatientStatus, PlaceOfDeath, Profession, Sex,
+    AccessLevel, Capability, CareTeamRole, ConsentMethod, ConsentScope, ConsentSignatory,
+    ConsentStatus, DataCategory, MemberStatus, OrganizationKind, PatientStatus, PlaceOfDeath,
+    Profession, Sex,
 };
 use crate::error::ApiError;
 use crate::policy::{AccessReason, PatientAccess};
@@ -307,13 +308,12 @@ impl Patient {
         if self.read(ctx, DataCategory::Consent)?.is_none() {
             return Ok(None);
         }
-        Ok(consents::history(ctx_db(ctx), &self.access)
+        Ok(consents::in_force(ctx_db(ctx), &self.access)
             .await?
-            .into_iter()
-            .find(|c| c.withdrawn_at.is_none())
             .map(Consent))
     }
-    /// CONSENT. Every consent ever recorded, newest first (history is never deleted).
+    /// CONSENT. Every consent ever recorded, newest first (history is never
+    /// deleted), those pending the coordination centre's confirmation included.
     async fn consents(&self, ctx: &Context<'_>) -> Result<Option<Vec<Consent>>> {
         if self.read(ctx, DataCategory::Consent)?.is_none() {
             return Ok(None);
@@ -499,12 +499,13 @@ impl Consent {
     async fn method(&self) -> Result<ConsentMethod> {
         Ok(ConsentMethod::from_db(&self.0.method)?)
     }
-    /// Where the signed form is kept (e.g. a document number).
-    async fn form_reference(&self) -> Option<&str> {
-        self.0.form_reference.as_deref()
+    /// Where it stands: only `IN_FORCE` grants access.
+    async fn status(&self) -> Result<ConsentStatus> {
+        Ok(ConsentStatus::from_db(&self.0.status)?)
     }
-    async fn obtained_on(&self) -> Date {
-        Date(self.0.obtained_on)
+    /// The signed form it was recorded from.
+    async fn form(&self) -> ConsentFormRecord<'_> {
+        ConsentFormRecord(&self.0)
     }
     /// The member who took the consent (null when a system recorded it).
     async fn recorded_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
@@ -524,16 +525,74 @@ impl Consent {
     async fn recorded_at(&self) -> DateTime<Utc> {
         self.0.recorded_at
     }
-    /// Set once the consent is withdrawn or superseded.
+    /// Set once the consent ends: withdrawn, superseded or rejected (a
+    /// pending one also when superseded or voided by a withdrawal).
     async fn withdrawn_at(&self) -> Option<DateTime<Utc>> {
         self.0.withdrawn_at
     }
+    /// Why it ended.
     async fn withdrawal_reason(&self) -> Option<&str> {
         self.0.withdrawal_reason.as_deref()
     }
-    /// Whether this is the consent in force.
+    /// When the coordination centre confirmed or rejected it (pending
+    /// consents only).
+    async fn reviewed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.reviewed_at
+    }
+    /// The member of the centre who confirmed or rejected it.
+    async fn reviewed_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        let Some(m) = self.0.reviewed_by_member else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data_unchecked::<loaders::Loaders>()
+            .member
+            .load_one(m)
+            .await?
+            .map(Member))
+    }
+    async fn reviewed_by_organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        match self.0.reviewed_by_organization {
+            Some(org) => Ok(Some(load_organization(ctx, org).await?)),
+            None => Ok(None),
+        }
+    }
+    /// Whether this is the consent in force (`status` is `IN_FORCE`).
     async fn active(&self) -> bool {
-        self.0.withdrawn_at.is_none()
+        self.0.status == ConsentStatus::InForce.as_str()
+    }
+}
+
+pub struct ConsentFormRecord<'a>(&'a consent::Model);
+
+/// The signed consent form (同意書) a consent was recorded from. On consents
+/// recorded before forms were required, what was not recorded is `null`.
+#[Object(name = "ConsentForm")]
+impl ConsentFormRecord<'_> {
+    /// Where the signed form is kept (e.g. a document number).
+    async fn reference(&self) -> Option<&str> {
+        self.0.form_reference.as_deref()
+    }
+    /// The day it was signed.
+    async fn signed_on(&self) -> Date {
+        Date(self.0.obtained_on)
+    }
+    /// The patient, or a proxy (代諾者).
+    async fn signed_by(&self) -> Result<Option<ConsentSignatory>> {
+        Ok(self
+            .0
+            .signed_by
+            .as_deref()
+            .map(ConsentSignatory::from_db)
+            .transpose()?)
+    }
+    /// The proxy who signed (with `signedBy` FAMILY or GUARDIAN).
+    async fn proxy_name(&self) -> Option<&str> {
+        self.0.proxy_name.as_deref()
+    }
+    /// The proxy's relation to the patient (続柄).
+    async fn proxy_relation(&self) -> Option<&str> {
+        self.0.proxy_relation.as_deref()
     }
 }
 

@@ -13,7 +13,9 @@
 //!    patient's active consent covers the organisation (network-wide minus
 //!    excluded organisations, or a list of organisations) and the category is
 //!    not excluded. The consent category itself needs only the relationship:
-//!    one must see whether consent exists in order to take it.
+//!    one must see whether consent exists in order to take it. Who may widen
+//!    a consent, and when a widening waits for the coordination centre:
+//!    [`consents`].
 //! 3. **Role.** The profession's row of the [`Matrix`] (or an API key's
 //!    permissions) caps every category: none, read or read-write.
 //! 4. **Break-the-glass** (救急時閲覧). A physician, nurse or EMS crew member
@@ -22,6 +24,7 @@
 //!    unless the patient has objected.
 //! 5. **Writes** need read-write for the category and a care relationship.
 
+pub mod consents;
 pub mod matrix;
 pub mod rows;
 
@@ -35,11 +38,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub use consents::{ConsentAuthority, ConsentChange, ConsentHistory, ConsentTerms, WideningRule};
 pub use matrix::{EMERGENCY_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix};
 pub use rows::RowScope;
 
 use crate::clock::SharedClock;
-use crate::domain::{AccessLevel, ConsentScope, DataCategory, OrganizationKind, Profession};
+use crate::domain::{AccessLevel, DataCategory, OrganizationKind, Profession};
 use crate::error::{ApiError, ApiResult};
 use crate::principal::Principal;
 use entities::{care_team_membership, consent, emergency_grant, patient};
@@ -373,7 +377,8 @@ impl Policy {
             )
             .from(patient::Entity)
             // At most one consent is in force per patient (a partial unique
-            // index), so the join keeps one row per patient.
+            // index on the status), so the join keeps one row per patient.
+            // A pending consent, not yet confirmed, grants nothing.
             .left_join(
                 consent::Entity,
                 Condition::all()
@@ -420,11 +425,11 @@ impl Policy {
             };
             let access = if relationship || emergency_until.is_some() {
                 let consent = match row.try_get::<Option<String>>("", "consent_scope")? {
-                    Some(scope) => Some(ConsentInForce {
-                        scope,
-                        organization_ids: row.try_get("", "consent_organization_ids")?,
-                        excluded_categories: row.try_get("", "consent_excluded_categories")?,
-                    }),
+                    Some(scope) => Some(ConsentTerms::from_row(
+                        &scope,
+                        &row.try_get::<String>("", "consent_organization_ids")?,
+                        &row.try_get::<String>("", "consent_excluded_categories")?,
+                    )?),
                     None => None,
                 };
                 Some(self.decide(
@@ -455,13 +460,13 @@ impl Policy {
         patient_id: Uuid,
         relationship: bool,
         emergency_until: Option<DateTime<Utc>>,
-        consent: Option<ConsentInForce>,
+        consent: Option<ConsentTerms>,
     ) -> ApiResult<PatientAccess> {
         let coverage = if relationship {
             Some(ConsentCoverage::of(
                 consent.as_ref(),
                 principal.organization_id(),
-            )?)
+            ))
         } else {
             None
         };
@@ -506,14 +511,7 @@ pub struct Verdict {
     pub access: Option<PatientAccess>,
 }
 
-/// The columns of the consent in force that the verdict depends on.
-struct ConsentInForce {
-    scope: String,
-    organization_ids: String,
-    excluded_categories: String,
-}
-
-/// What the patient's active consent says about one organisation.
+/// What the patient's consent in force says about one organisation.
 enum ConsentCoverage {
     None,
     Covered { excluded: HashSet<DataCategory> },
@@ -521,27 +519,14 @@ enum ConsentCoverage {
 }
 
 impl ConsentCoverage {
-    fn of(consent: Option<&ConsentInForce>, org: Uuid) -> ApiResult<Self> {
-        let Some(c) = consent else {
-            return Ok(ConsentCoverage::None);
-        };
-        let orgs: Vec<Uuid> =
-            serde_json::from_str(&c.organization_ids).map_err(ApiError::internal)?;
-        let listed = orgs.contains(&org);
-        let covered = match ConsentScope::from_db(&c.scope)? {
-            ConsentScope::Network => !listed,
-            ConsentScope::Organizations => listed,
-        };
-        if !covered {
-            return Ok(ConsentCoverage::NotCovered);
+    fn of(consent: Option<&ConsentTerms>, org: Uuid) -> Self {
+        match consent {
+            None => ConsentCoverage::None,
+            Some(c) if c.covers(org) => ConsentCoverage::Covered {
+                excluded: c.excluded().iter().copied().collect(),
+            },
+            Some(_) => ConsentCoverage::NotCovered,
         }
-        let names: Vec<String> =
-            serde_json::from_str(&c.excluded_categories).map_err(ApiError::internal)?;
-        let excluded = names
-            .iter()
-            .map(|n| DataCategory::from_db(n))
-            .collect::<ApiResult<HashSet<_>>>()?;
-        Ok(ConsentCoverage::Covered { excluded })
     }
 
     fn decide(&self, category: DataCategory, role: AccessLevel) -> Grant {
@@ -591,7 +576,8 @@ for the caller: `NOT_FOUND`, never `FORBIDDEN`.\n\
 2. **Consent**: the patient's active consent covers the organisation (network-wide \
 包括同意 minus excluded organisations, or 個別同意 listing it) and does not exclude the \
 category. `CONSENT` itself needs only the relationship. Withdrawal takes effect for the \
-next request.\n\
+next request; a consent awaiting the coordination centre's confirmation grants nothing \
+(see *Changing consent* below).\n\
 3. **Role**: the caller's profession (below), or the API key's permissions, allows the \
 category. Writing needs `RW` and a care relationship.\n\n\
 A field the caller may not read is `null`, with an error whose `extensions` are \
@@ -618,6 +604,7 @@ when their category is closed to the caller. (A liaison thread whose category is
 to a member of the patient's care team is `null` with `FORBIDDEN_FIELD`: the care team \
 knows of the patient.)\n\n",
     );
+    out.push_str(consents::DOCUMENT);
     out.push_str("## Break-the-glass (救急時閲覧)\n\n");
     out.push_str(&format!(
         "{} may open emergency access to any patient with `openEmergencyAccess`, stating a reason: \

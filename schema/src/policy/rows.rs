@@ -47,7 +47,7 @@ use sea_orm::sea_query::{
 use uuid::Uuid;
 
 use super::{EMERGENCY_CATEGORIES, Policy};
-use crate::domain::{AccessLevel, ConsentScope, DataCategory};
+use crate::domain::{AccessLevel, ConsentScope, ConsentStatus, DataCategory};
 use crate::principal::Principal;
 use entities::{care_team_membership, consent, emergency_grant};
 
@@ -69,12 +69,14 @@ pub fn active_on_at<T: IntoIden + Clone>(table: T, day: NaiveDate) -> Condition 
         )
 }
 
-/// The consent row of `table` is the one in force: not withdrawn (nor
-/// superseded). At most one row per patient satisfies it (a partial unique
-/// index). Every reader of "the consent in force" — the verdict and the
+/// The consent row of `table` is the one in force: `IN_FORCE` — not a
+/// pending widening awaiting the coordination centre, nor superseded,
+/// withdrawn or rejected. At most one row per patient satisfies it (a
+/// partial unique index). Every reader of "the consent in force" — the verdict and the
 /// lists — goes through this condition.
 pub fn consent_in_force_at<T: IntoIden + Clone>(table: T) -> Condition {
-    Condition::all().add(Expr::col((table, consent::Column::WithdrawnAt)).is_null())
+    Condition::all()
+        .add(Expr::col((table, consent::Column::Status)).eq(ConsentStatus::InForce.as_str()))
 }
 
 /// The emergency grant of `table` is `member`'s and has not expired at `now`.

@@ -1,17 +1,21 @@
 //! Notifications (お知らせ): what an organisation — or one of its members —
 //! should look at: a new liaison message, a discharge notice, an admission
-//! sheet, emergency access opened on a patient of theirs.
+//! sheet, emergency access opened on a patient of theirs, a consent that
+//! widens access (pending or in force).
 //!
 //! A notification carries the patient's id, a kind and a short text without
 //! clinical content, addressed to an organisation (every member sees it) or
 //! to one member. That a discharge notice was sent or a liaison message
-//! posted is itself data of a category (ADMISSION_DISCHARGE,
-//! LIAISON_MESSAGES: [`NotificationKind::category`]), so a notification is
+//! posted, or a consent changed, is itself data of a category
+//! (ADMISSION_DISCHARGE, LIAISON_MESSAGES, CONSENT:
+//! [`NotificationKind::category`]), so a notification is
 //! shown — listed, streamed, marked read — only to a caller whom the policy
 //! lets read that category of the patient now, and each one shown is a read
 //! of it in the audit log ([`admit`]). Notifications without a category
 //! (emergency access opened) need only that the caller may still know the
-//! patient, and are recorded as a lookup.
+//! patient, and are recorded as a lookup. A notification that names no
+//! patient (a pending consent, told to the coordination centre) is shown to
+//! its addressee.
 //!
 //! Rows are inserted inside the transaction of the change that causes them
 //! ([`create`]); the returned events are published after that commit.
@@ -52,6 +56,15 @@ crate::domain::domain_enum! {
         /// The hospital acknowledged the admission information sheet the
         /// organisation sent.
         AdmissionSheetReceived = "ADMISSION_SHEET_RECEIVED",
+        /// A consent widening access was recorded and awaits the
+        /// coordination centre's confirmation (for the care team; for the
+        /// centre, without the patient).
+        ConsentPending = "CONSENT_PENDING",
+        /// A consent widening access took effect: recorded by an
+        /// organisation the consent in force covers, or confirmed.
+        ConsentWidened = "CONSENT_WIDENED",
+        /// The coordination centre rejected a pending consent.
+        ConsentRejected = "CONSENT_REJECTED",
     }
 }
 
@@ -68,6 +81,9 @@ impl NotificationKind {
             | Self::DischargeConference
             | Self::AdmissionSheetSent
             | Self::AdmissionSheetReceived => Some(DataCategory::AdmissionDischarge),
+            Self::ConsentPending | Self::ConsentWidened | Self::ConsentRejected => {
+                Some(DataCategory::Consent)
+            }
         }
     }
 }
