@@ -412,7 +412,9 @@ e2e!(
 );
 
 /// A patient's access history as `who` reads it, page by page (`first` at a
-/// time): each entry without its number, time and hash — what it says.
+/// time): each entry without its number, time and hash — what it says, with
+/// the ids of objects the detail names (a consent's) replaced by `<id>`, so
+/// two patients' histories can be compared.
 async fn history_pages(
     app: &TestApp,
     who: &Who,
@@ -436,7 +438,13 @@ async fn history_pages(
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| e["node"].clone())
+            .map(|e| {
+                let mut node = e["node"].clone();
+                if let Some(detail) = node["detail"].as_str() {
+                    node["detail"] = json!(without_ids(detail));
+                }
+                node
+            })
             .collect();
         let more = h["pageInfo"]["hasNextPage"].clone();
         after = h["endCursor"]["endCursor"].clone();
@@ -446,6 +454,26 @@ async fn history_pages(
         }
         assert!(pages.len() < 50, "paging does not end");
     }
+}
+
+/// `text` with every UUID in it replaced by `<id>`.
+fn without_ids(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let candidate = rest.get(..36);
+        if let Some(c) = candidate
+            && uuid::Uuid::parse_str(c).is_ok()
+        {
+            out.push_str("<id>");
+            rest = &rest[36..];
+            continue;
+        }
+        let ch = rest.chars().next().unwrap();
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    out
 }
 
 e2e!(
