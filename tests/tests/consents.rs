@@ -114,9 +114,11 @@ async fn reads_name(app: &TestApp, token: &str, patient: &str) -> bool {
             true
         }
         None => {
-            assert_eq!(
-                errors_at(&body, &["patient", "name"])[0]["reason"],
-                "NO_CONSENT",
+            // Not covered, or covered with IDENTITY excluded (a consent
+            // that grants nothing).
+            let reason = &errors_at(&body, &["patient", "name"])[0]["reason"];
+            assert!(
+                reason == "NO_CONSENT" || reason == "EXCLUDED_BY_CONSENT",
                 "{body}"
             );
             false
@@ -896,3 +898,102 @@ e2e!(consent_forms_are_validated, |app| async move {
     assert_eq!(h["consents"][1]["status"], "SUPERSEDED");
     assert_eq!(h["consents"][1]["form"]["signedBy"], "PATIENT");
 });
+
+/// Every data category the consent decides (all but CONSENT), read from the
+/// schema so that a category added later is excluded too.
+async fn every_excludable_category(app: &TestApp, token: &str) -> Vec<String> {
+    let data = app
+        .ok(
+            token,
+            r#"{ __type(name: "DataCategory") { enumValues { name } } }"#,
+            json!({}),
+        )
+        .await;
+    let all: Vec<String> = data["__type"]["enumValues"]
+        .as_array()
+        .expect("enum values")
+        .iter()
+        .map(|v| v["name"].as_str().expect("a name").to_string())
+        .filter(|n| n != "CONSENT")
+        .collect();
+    assert!(all.len() > 10, "{data}");
+    all
+}
+
+e2e!(
+    a_consent_that_grants_nothing_is_no_step_for_the_excluded_party,
+    |app| async move {
+        let s = scene(app).await;
+        let nothing = json!({ "excludedCategories": every_excludable_category(app, &s.pharmacist).await });
+        let excluded = record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "organizationIds": [s.pharmacy] }),
+        )
+        .await;
+        assert_eq!(excluded["status"], "IN_FORCE");
+
+        // Step one: the excluded pharmacy records a network-wide consent that
+        // excludes every category. It grants nothing, so it is a narrowing and
+        // takes effect at once — but it names the pharmacy as covered.
+        let step = record(app, &s.pharmacist, &s.patient, nothing.clone()).await;
+        assert_eq!(step["status"], "IN_FORCE", "{step}");
+        assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+        assert!(!reads_name(app, &s.doctor, &s.patient).await);
+
+        // Step two: the network-wide consent. Covered by a consent that grants
+        // it nothing, the pharmacy is as excluded as before: pending.
+        let attempt = record(app, &s.pharmacist, &s.patient, json!({})).await;
+        assert_eq!(attempt["status"], "PENDING", "{attempt}");
+        assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+        assert!(!reads_name(app, &s.doctor, &s.patient).await);
+        let h = history(app, &s.doctor, &s.patient).await;
+        assert_eq!(h["activeConsent"]["id"], step["id"]);
+
+        // The same through a 個別同意 naming the pharmacy with nothing granted.
+        let step = record(
+            app,
+            &s.pharmacist,
+            &s.patient,
+            json!({ "scope": "ORGANIZATIONS", "organizationIds": [s.pharmacy], "excludedCategories": nothing["excludedCategories"] }),
+        )
+        .await;
+        assert_eq!(step["status"], "IN_FORCE", "{step}");
+        let attempt = record(app, &s.pharmacist, &s.patient, json!({})).await;
+        assert_eq!(attempt["status"], "PENDING", "{attempt}");
+        assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+
+        // And after a withdrawal: nothing in force, a consent granting nothing
+        // in force at once, then the widening — pending.
+        app.ok(
+            &s.care_manager,
+            WITHDRAW,
+            json!({ "i": { "patientId": s.patient } }),
+        )
+        .await;
+        let step = record(app, &s.pharmacist, &s.patient, nothing.clone()).await;
+        assert_eq!(step["status"], "IN_FORCE", "{step}");
+        let attempt = record(app, &s.pharmacist, &s.patient, json!({})).await;
+        assert_eq!(attempt["status"], "PENDING", "{attempt}");
+        assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+
+        // A consent granting an organisation one category still lets it
+        // widen alone: the pharmacy, granted CARE_PLAN only, may restore the rest.
+        let mut all_but_one = nothing["excludedCategories"].as_array().unwrap().clone();
+        all_but_one.retain(|c| c != "CARE_PLAN");
+        let (_, centre) = centre_member(app).await;
+        let one = record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "excludedCategories": all_but_one }),
+        )
+        .await;
+        assert_eq!(one["status"], "PENDING");
+        app.ok(&centre, CONFIRM, json!({ "id": id_of(&one) })).await;
+        let restored = record(app, &s.pharmacist, &s.patient, json!({})).await;
+        assert_eq!(restored["status"], "IN_FORCE", "{restored}");
+        assert!(reads_name(app, &s.pharmacist, &s.patient).await);
+    }
+);

@@ -10,7 +10,7 @@
 //!
 //! The party a consent excludes must not be able to undo its exclusion, so a
 //! widening takes effect at once only when recorded by an organisation the
-//! consent in force covers, or by the coordination centre
+//! consent in force covers and grants something, or by the coordination centre
 //! ([`ConsentAuthority`]); recorded by anyone else it is pending and grants
 //! nothing until the centre confirms it. Narrowing takes effect at once,
 //! whoever of the care team records it. A patient's very first consent has
@@ -86,6 +86,16 @@ impl ConsentTerms {
             ConsentScope::Network => !listed,
             ConsentScope::Organizations => listed,
         }
+    }
+
+    /// Whether these terms grant the organisation anything: it is covered
+    /// and some category is not excluded. Only such an organisation may
+    /// widen the consent alone: one covered by a consent that excludes every
+    /// category is as shut out as one excluded, and such a consent, granting
+    /// nothing, is a narrowing anyone of the team may record — counting it
+    /// as cover would let the excluded party put itself in charge.
+    pub fn grants_any_to(&self, organization: Uuid) -> bool {
+        self.covers(organization) && self.granted_categories().next().is_some()
     }
 
     pub fn excluded(&self) -> &BTreeSet<DataCategory> {
@@ -177,7 +187,8 @@ pub enum WideningRule {
     /// patient's word (the registration flow: the registering facility
     /// takes the first consent).
     FirstConsent,
-    /// Recorded by an organisation the consent in force already covers.
+    /// Recorded by an organisation the consent in force already covers and
+    /// grants some category ([`ConsentTerms::grants_any_to`]).
     RecorderCovered,
     /// Recorded by the coordination centre.
     CoordinationCentre,
@@ -276,7 +287,7 @@ impl Policy {
             WideningRule::FirstConsent
         } else if history
             .in_force
-            .is_some_and(|c| c.covers(principal.organization_id()))
+            .is_some_and(|c| c.grants_any_to(principal.organization_id()))
         {
             WideningRule::RecorderCovered
         } else if self.consent_authority(principal, caller_kind).is_some() {
@@ -301,10 +312,12 @@ Organisations are an open set: a 包括同意 always reaches organisations no �
 - A **narrowing** (a withdrawal, new exclusions, fewer organisations, the same terms on a \
 new form) takes effect at once, whoever of the care team records it.\n\
 - A **widening** takes effect at once only when recorded by an organisation the consent in \
-force already covers (the coverage rule above), or by the coordination centre (members or \
-systems of the `COORDINATION_CENTER` organisation whose role may write `CONSENT`). Recorded \
-by anyone else — an excluded organisation, one not listed in a 個別同意, any organisation \
-after a withdrawal — it is stored as `PENDING`: shown in the consent history with its status, \
+force already covers (the coverage rule above) and grants at least one category, or by the \
+coordination centre (members or systems of the `COORDINATION_CENTER` organisation whose role \
+may write `CONSENT`). Recorded by anyone else — an excluded organisation, one not listed in a \
+個別同意, one covered by a consent that excludes every category (such a consent grants \
+nothing: a narrowing, which puts no one in charge), any organisation after a withdrawal — it \
+is stored as `PENDING`: shown in the consent history with its status, \
 it grants nothing until the coordination centre confirms it (`confirmConsent`; \
 `rejectConsent` refuses it; `pendingConsents` lists them). Confirmation puts it in force, \
 superseding the consent then in force.\n\
@@ -415,5 +428,13 @@ mod tests {
         );
         let nothing = ConsentTerms::new(Network, [], DataCategory::ALL.iter().copied());
         assert!(!nothing.widens(None), "a consent that grants nothing");
+        assert!(!nothing.widens(Some(&without_pharmacy)));
+        assert!(
+            nothing.covers(pharmacy) && !nothing.grants_any_to(pharmacy),
+            "covered, granted nothing: no say in widening"
+        );
+        assert!(network.grants_any_to(pharmacy));
+        assert!(!without_pharmacy.grants_any_to(pharmacy));
+        assert!(without_labs.grants_any_to(clinic));
     }
 }
