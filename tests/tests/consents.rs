@@ -997,3 +997,107 @@ e2e!(
         assert!(reads_name(app, &s.pharmacist, &s.patient).await);
     }
 );
+
+const OBJECT: &str = "mutation($i: EmergencyObjectionInput!) { recordEmergencyAccessObjection(input: $i) { id withdrawnAt } }";
+const LIFT: &str =
+    "mutation($p: ID!) { withdrawEmergencyAccessObjection(patientId: $p) { id withdrawnAt } }";
+const OPEN_EMERGENCY: &str = "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }";
+
+e2e!(
+    an_objection_to_emergency_access_is_lifted_only_by_whom_the_consent_covers,
+    |app| async move {
+        let s = scene(app).await;
+        let fire = app
+            .organization("AMBULANCE_SERVICE", "みなみ野市消防本部")
+            .await;
+        let (_, crew) = app.member(&fire, "EMS_CREW").await;
+        let open = || async {
+            app.gql(
+                &crew,
+                OPEN_EMERGENCY,
+                json!({ "i": { "patientId": s.patient, "reasonCode": "IN_TRANSPORT" } }),
+            )
+            .await
+        };
+        // The patient objects to emergency access, and excludes the pharmacy.
+        let objection = app
+            .ok(
+                &s.doctor,
+                OBJECT,
+                json!({ "i": { "patientId": s.patient, "note": "本人の意向" } }),
+            )
+            .await["recordEmergencyAccessObjection"]
+            .clone();
+        assert!(objection["withdrawnAt"].is_null());
+        record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "organizationIds": [s.pharmacy] }),
+        )
+        .await;
+        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+
+        // Lifting the objection opens break-the-glass again, to every
+        // emergency profession: a widening. The excluded pharmacy may not.
+        let body = app
+            .gql(&s.pharmacist, LIFT, json!({ "p": s.patient }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert!(body["data"].is_null(), "{body}");
+        assert_eq!(
+            error_code(&open().await).as_deref(),
+            Some("FORBIDDEN"),
+            "the objection stands"
+        );
+        // Nor may a team organisation after the consent was withdrawn.
+        app.ok(
+            &s.care_manager,
+            WITHDRAW,
+            json!({ "i": { "patientId": s.patient } }),
+        )
+        .await;
+        let body = app.gql(&s.doctor, LIFT, json!({ "p": s.patient })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+
+        // With a consent in force that covers it, the clinic may.
+        let (_, centre) = centre_member(app).await;
+        let renewed = record(app, &s.doctor, &s.patient, json!({})).await;
+        assert_eq!(renewed["status"], "PENDING");
+        app.ok(&centre, CONFIRM, json!({ "id": id_of(&renewed) }))
+            .await;
+        let lifted = app.ok(&s.doctor, LIFT, json!({ "p": s.patient })).await
+            ["withdrawEmergencyAccessObjection"]
+            .clone();
+        assert_eq!(lifted["id"], objection["id"]);
+        assert!(lifted["withdrawnAt"].is_string());
+        let body = open().await;
+        assert!(error_code(&body).is_none(), "{body}");
+        // Objecting again is open to anyone of the team (a narrowing), the
+        // pharmacy too; and lifting twice is a conflict.
+        let body = app.gql(&s.doctor, LIFT, json!({ "p": s.patient })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
+        record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "organizationIds": [s.pharmacy] }),
+        )
+        .await;
+        app.ok(
+            &s.pharmacist,
+            OBJECT,
+            json!({ "i": { "patientId": s.patient } }),
+        )
+        .await;
+        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+        let details = consent_audit_details(app, &s.patient).await;
+        assert!(
+            details
+                .iter()
+                .any(|d| d.starts_with("objection to emergency access withdrawn")),
+            "{details:?}"
+        );
+    }
+);

@@ -196,6 +196,20 @@ pub enum WideningRule {
     NeedsConfirmation,
 }
 
+impl WideningRule {
+    /// Who made a widening take effect, for the audit log.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WideningRule::FirstConsent => "no consent was ever recorded",
+            WideningRule::RecorderCovered => {
+                "recorded by an organisation the consent in force covers"
+            }
+            WideningRule::CoordinationCentre => "recorded by the coordination centre",
+            WideningRule::NeedsConfirmation => "awaiting the coordination centre",
+        }
+    }
+}
+
 impl ConsentChange {
     /// The status the new consent is stored with.
     pub fn status(self) -> ConsentStatus {
@@ -283,7 +297,17 @@ impl Policy {
         if !new.widens(history.in_force) {
             return ConsentChange::Narrowing;
         }
-        ConsentChange::Widening(if !history.any_recorded {
+        ConsentChange::Widening(self.widening_rule(principal, caller_kind, &history))
+    }
+
+    /// Whether a widening by the caller takes effect at once, and why.
+    fn widening_rule(
+        &self,
+        principal: &Principal,
+        caller_kind: Option<OrganizationKind>,
+        history: &ConsentHistory<'_>,
+    ) -> WideningRule {
+        if !history.any_recorded {
             WideningRule::FirstConsent
         } else if history
             .in_force
@@ -294,7 +318,30 @@ impl Policy {
             WideningRule::CoordinationCentre
         } else {
             WideningRule::NeedsConfirmation
-        })
+        }
+    }
+
+    /// Withdrawing the patient's objection to emergency access (救急時閲覧
+    /// への拒否の撤回) widens access — break-the-glass opens again, to every
+    /// physician, nurse and EMS crew of the region — so it follows the
+    /// widening rule: an organisation the consent in force covers and grants
+    /// something, the coordination centre, or the first word on a patient
+    /// without any consent. Anyone else is refused (`FORBIDDEN`): an
+    /// objection has no pending state, and recording one (a narrowing) stays
+    /// open to the whole care team. For a caller who may write CONSENT on the
+    /// patient (`PatientAccess`).
+    pub fn require_may_lift_objection(
+        &self,
+        principal: &Principal,
+        caller_kind: Option<OrganizationKind>,
+        history: ConsentHistory<'_>,
+    ) -> ApiResult<WideningRule> {
+        match self.widening_rule(principal, caller_kind, &history) {
+            WideningRule::NeedsConfirmation => Err(ApiError::Forbidden(
+                "withdrawing the patient's objection to emergency access widens access: only an organisation the consent in force covers (and grants some category), or the coordination centre, may record it".into(),
+            )),
+            rule => Ok(rule),
+        }
     }
 }
 
@@ -335,7 +382,13 @@ patient's consent are serialised.\n\
 the care team (`CONSENT_PENDING`, `CONSENT_WIDENED`; a pending one also the coordination \
 centre, without naming the patient), and every change makes open subscriptions re-check \
 their access. Each is audited as `CONSENT_CHANGE`, saying whether it took effect or is \
-pending, confirmed or rejected.\n\n";
+pending, confirmed or rejected.\n\
+- The patient's **objection to emergency access** (`recordEmergencyAccessObjection`) is a \
+narrowing: any organisation of the care team whose role may write `CONSENT` records it, at \
+once. Withdrawing it (`withdrawEmergencyAccessObjection`) opens break-the-glass again and is \
+a widening: only an organisation the consent in force covers and grants some category, or \
+the coordination centre, may record it (with no consent ever recorded, the registering \
+facility); anyone else is refused (`FORBIDDEN`).\n\n";
 
 #[cfg(test)]
 mod tests {
