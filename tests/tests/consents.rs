@@ -1101,3 +1101,75 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    a_withdrawal_racing_a_confirmation_or_a_widening_leaves_nothing_in_force,
+    |app| async move {
+        let s = scene(app).await;
+        let (_, centre) = centre_member(app).await;
+        let withdraw = json!({ "query": WITHDRAW, "variables": { "i": { "patientId": s.patient } } });
+        for round in 0..4 {
+            // A pending widening by the excluded pharmacy, confirmed by the
+            // centre while the patient withdraws: whichever runs first, the
+            // withdrawal is the patient's latest word.
+            record(
+                app,
+                &s.doctor,
+                &s.patient,
+                json!({ "organizationIds": [s.pharmacy] }),
+            )
+            .await;
+            let pending = record(app, &s.pharmacist, &s.patient, json!({})).await;
+            assert_eq!(pending["status"], "PENDING");
+            let confirm = json!({ "query": CONFIRM, "variables": { "id": id_of(&pending) } });
+            let ((_, confirmed), (_, withdrawn)) = tokio::join!(
+                app.post(Some(&centre), confirm),
+                app.post(Some(&s.care_manager), withdraw.clone()),
+            );
+            assert!(error_code(&withdrawn).is_none(), "{round}: {withdrawn}");
+            assert!(
+                matches!(error_code(&confirmed).as_deref(), None | Some("CONFLICT")),
+                "{round}: {confirmed}"
+            );
+            let h = history(app, &s.doctor, &s.patient).await;
+            assert!(h["activeConsent"].is_null(), "{round}: {h}");
+            assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+
+            // Back to a consent in force (the centre confirms the clinic's),
+            // then a widening by a covered organisation racing a withdrawal.
+            let renewed = record(
+                app,
+                &s.doctor,
+                &s.patient,
+                json!({ "excludedCategories": ["LAB_RESULTS"] }),
+            )
+            .await;
+            app.ok(&centre, CONFIRM, json!({ "id": id_of(&renewed) }))
+                .await;
+            let widen = json!({ "query": RECORD, "variables": input(&s.patient, json!({})) });
+            let ((_, widened), (_, withdrawn)) = tokio::join!(
+                app.post(Some(&s.doctor), widen),
+                app.post(Some(&s.care_manager), withdraw.clone()),
+            );
+            assert!(error_code(&withdrawn).is_none(), "{round}: {withdrawn}");
+            assert!(error_code(&widened).is_none(), "{round}: {widened}");
+            let h = history(app, &s.doctor, &s.patient).await;
+            let in_force = h["consents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["status"] == "IN_FORCE")
+                .count();
+            // Widened first, then withdrawn; or withdrawn first, and the
+            // widening after it waits for the centre.
+            assert_eq!(in_force, 0, "{round}: {h}");
+            assert!(!reads_name(app, &s.doctor, &s.patient).await);
+            // Ready for the next round: a consent in force again.
+            let again = record(app, &s.doctor, &s.patient, json!({})).await;
+            if again["status"] == "PENDING" {
+                app.ok(&centre, CONFIRM, json!({ "id": id_of(&again) }))
+                    .await;
+            }
+        }
+    }
+);
