@@ -1173,3 +1173,37 @@ e2e!(
         }
     }
 );
+
+e2e!(
+    each_pending_consent_the_centre_is_shown_is_audited,
+    |app| async move {
+        let s = scene(app).await;
+        record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "organizationIds": [s.pharmacy] }),
+        )
+        .await;
+        record(app, &s.pharmacist, &s.patient, json!({})).await;
+        let (centre_id, centre) = centre_member(app).await;
+        // Only the patient's id is asked for: the review is still a read.
+        let list = app
+            .ok(&centre, "{ pendingConsents { patientId } }", json!({}))
+            .await;
+        assert_eq!(list["pendingConsents"][0]["patientId"], s.patient.as_str());
+        let data = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!, $a: ID!) { auditLog(filter: { patientId: $p, actorId: $a }, first: 10) { edges { node { action categories detail } } } }",
+                json!({ "p": s.patient, "a": centre_id }),
+            )
+            .await;
+        let entries = data["auditLog"]["edges"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{data}");
+        assert_eq!(
+            entries[0]["node"],
+            json!({ "action": "READ", "categories": ["CONSENT"], "detail": "consent review by the coordination centre" })
+        );
+    }
+);
