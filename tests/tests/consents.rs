@@ -924,7 +924,8 @@ e2e!(
     a_consent_that_grants_nothing_is_no_step_for_the_excluded_party,
     |app| async move {
         let s = scene(app).await;
-        let nothing = json!({ "excludedCategories": every_excludable_category(app, &s.pharmacist).await });
+        let nothing =
+            json!({ "excludedCategories": every_excludable_category(app, &s.pharmacist).await });
         let excluded = record(
             app,
             &s.doctor,
@@ -1001,7 +1002,8 @@ e2e!(
 const OBJECT: &str = "mutation($i: EmergencyObjectionInput!) { recordEmergencyAccessObjection(input: $i) { id withdrawnAt } }";
 const LIFT: &str =
     "mutation($p: ID!) { withdrawEmergencyAccessObjection(patientId: $p) { id withdrawnAt } }";
-const OPEN_EMERGENCY: &str = "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }";
+const OPEN_EMERGENCY: &str =
+    "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }";
 
 e2e!(
     an_objection_to_emergency_access_is_lifted_only_by_whom_the_consent_covers,
@@ -1107,7 +1109,8 @@ e2e!(
     |app| async move {
         let s = scene(app).await;
         let (_, centre) = centre_member(app).await;
-        let withdraw = json!({ "query": WITHDRAW, "variables": { "i": { "patientId": s.patient } } });
+        let withdraw =
+            json!({ "query": WITHDRAW, "variables": { "i": { "patientId": s.patient } } });
         for round in 0..4 {
             // A pending widening by the excluded pharmacy, confirmed by the
             // centre while the patient withdraws: whichever runs first, the
