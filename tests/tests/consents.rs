@@ -114,9 +114,11 @@ async fn reads_name(app: &TestApp, token: &str, patient: &str) -> bool {
             true
         }
         None => {
-            assert_eq!(
-                errors_at(&body, &["patient", "name"])[0]["reason"],
-                "NO_CONSENT",
+            // Not covered, or covered with IDENTITY excluded (a consent
+            // that grants nothing).
+            let reason = &errors_at(&body, &["patient", "name"])[0]["reason"];
+            assert!(
+                reason == "NO_CONSENT" || reason == "EXCLUDED_BY_CONSENT",
                 "{body}"
             );
             false
@@ -896,3 +898,315 @@ e2e!(consent_forms_are_validated, |app| async move {
     assert_eq!(h["consents"][1]["status"], "SUPERSEDED");
     assert_eq!(h["consents"][1]["form"]["signedBy"], "PATIENT");
 });
+
+/// Every data category the consent decides (all but CONSENT), read from the
+/// schema so that a category added later is excluded too.
+async fn every_excludable_category(app: &TestApp, token: &str) -> Vec<String> {
+    let data = app
+        .ok(
+            token,
+            r#"{ __type(name: "DataCategory") { enumValues { name } } }"#,
+            json!({}),
+        )
+        .await;
+    let all: Vec<String> = data["__type"]["enumValues"]
+        .as_array()
+        .expect("enum values")
+        .iter()
+        .map(|v| v["name"].as_str().expect("a name").to_string())
+        .filter(|n| n != "CONSENT")
+        .collect();
+    assert!(all.len() > 10, "{data}");
+    all
+}
+
+e2e!(
+    a_consent_that_grants_nothing_is_no_step_for_the_excluded_party,
+    |app| async move {
+        let s = scene(app).await;
+        let nothing =
+            json!({ "excludedCategories": every_excludable_category(app, &s.pharmacist).await });
+        let excluded = record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "organizationIds": [s.pharmacy] }),
+        )
+        .await;
+        assert_eq!(excluded["status"], "IN_FORCE");
+
+        // Step one: the excluded pharmacy records a network-wide consent that
+        // excludes every category. It grants nothing, so it is a narrowing and
+        // takes effect at once — but it names the pharmacy as covered.
+        let step = record(app, &s.pharmacist, &s.patient, nothing.clone()).await;
+        assert_eq!(step["status"], "IN_FORCE", "{step}");
+        assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+        assert!(!reads_name(app, &s.doctor, &s.patient).await);
+
+        // Step two: the network-wide consent. Covered by a consent that grants
+        // it nothing, the pharmacy is as excluded as before: pending.
+        let attempt = record(app, &s.pharmacist, &s.patient, json!({})).await;
+        assert_eq!(attempt["status"], "PENDING", "{attempt}");
+        assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+        assert!(!reads_name(app, &s.doctor, &s.patient).await);
+        let h = history(app, &s.doctor, &s.patient).await;
+        assert_eq!(h["activeConsent"]["id"], step["id"]);
+
+        // The same through a 個別同意 naming the pharmacy with nothing granted.
+        let step = record(
+            app,
+            &s.pharmacist,
+            &s.patient,
+            json!({ "scope": "ORGANIZATIONS", "organizationIds": [s.pharmacy], "excludedCategories": nothing["excludedCategories"] }),
+        )
+        .await;
+        assert_eq!(step["status"], "IN_FORCE", "{step}");
+        let attempt = record(app, &s.pharmacist, &s.patient, json!({})).await;
+        assert_eq!(attempt["status"], "PENDING", "{attempt}");
+        assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+
+        // And after a withdrawal: nothing in force, a consent granting nothing
+        // in force at once, then the widening — pending.
+        app.ok(
+            &s.care_manager,
+            WITHDRAW,
+            json!({ "i": { "patientId": s.patient } }),
+        )
+        .await;
+        let step = record(app, &s.pharmacist, &s.patient, nothing.clone()).await;
+        assert_eq!(step["status"], "IN_FORCE", "{step}");
+        let attempt = record(app, &s.pharmacist, &s.patient, json!({})).await;
+        assert_eq!(attempt["status"], "PENDING", "{attempt}");
+        assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+
+        // A consent granting an organisation one category still lets it
+        // widen alone: the pharmacy, granted CARE_PLAN only, may restore the rest.
+        let mut all_but_one = nothing["excludedCategories"].as_array().unwrap().clone();
+        all_but_one.retain(|c| c != "CARE_PLAN");
+        let (_, centre) = centre_member(app).await;
+        let one = record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "excludedCategories": all_but_one }),
+        )
+        .await;
+        assert_eq!(one["status"], "PENDING");
+        app.ok(&centre, CONFIRM, json!({ "id": id_of(&one) })).await;
+        let restored = record(app, &s.pharmacist, &s.patient, json!({})).await;
+        assert_eq!(restored["status"], "IN_FORCE", "{restored}");
+        assert!(reads_name(app, &s.pharmacist, &s.patient).await);
+    }
+);
+
+const OBJECT: &str = "mutation($i: EmergencyObjectionInput!) { recordEmergencyAccessObjection(input: $i) { id withdrawnAt } }";
+const LIFT: &str =
+    "mutation($p: ID!) { withdrawEmergencyAccessObjection(patientId: $p) { id withdrawnAt } }";
+const OPEN_EMERGENCY: &str =
+    "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }";
+
+e2e!(
+    an_objection_to_emergency_access_is_lifted_only_by_whom_the_consent_covers,
+    |app| async move {
+        let s = scene(app).await;
+        let fire = app
+            .organization("AMBULANCE_SERVICE", "みなみ野市消防本部")
+            .await;
+        let (_, crew) = app.member(&fire, "EMS_CREW").await;
+        let open = || async {
+            app.gql(
+                &crew,
+                OPEN_EMERGENCY,
+                json!({ "i": { "patientId": s.patient, "reasonCode": "IN_TRANSPORT" } }),
+            )
+            .await
+        };
+        // The patient objects to emergency access, and excludes the pharmacy.
+        let objection = app
+            .ok(
+                &s.doctor,
+                OBJECT,
+                json!({ "i": { "patientId": s.patient, "note": "本人の意向" } }),
+            )
+            .await["recordEmergencyAccessObjection"]
+            .clone();
+        assert!(objection["withdrawnAt"].is_null());
+        record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "organizationIds": [s.pharmacy] }),
+        )
+        .await;
+        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+
+        // Lifting the objection opens break-the-glass again, to every
+        // emergency profession: a widening. The excluded pharmacy may not.
+        let body = app
+            .gql(&s.pharmacist, LIFT, json!({ "p": s.patient }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert!(body["data"].is_null(), "{body}");
+        assert_eq!(
+            error_code(&open().await).as_deref(),
+            Some("FORBIDDEN"),
+            "the objection stands"
+        );
+        // Nor may a team organisation after the consent was withdrawn.
+        app.ok(
+            &s.care_manager,
+            WITHDRAW,
+            json!({ "i": { "patientId": s.patient } }),
+        )
+        .await;
+        let body = app.gql(&s.doctor, LIFT, json!({ "p": s.patient })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+
+        // With a consent in force that covers it, the clinic may.
+        let (_, centre) = centre_member(app).await;
+        let renewed = record(app, &s.doctor, &s.patient, json!({})).await;
+        assert_eq!(renewed["status"], "PENDING");
+        app.ok(&centre, CONFIRM, json!({ "id": id_of(&renewed) }))
+            .await;
+        let lifted = app.ok(&s.doctor, LIFT, json!({ "p": s.patient })).await
+            ["withdrawEmergencyAccessObjection"]
+            .clone();
+        assert_eq!(lifted["id"], objection["id"]);
+        assert!(lifted["withdrawnAt"].is_string());
+        let body = open().await;
+        assert!(error_code(&body).is_none(), "{body}");
+        // Objecting again is open to anyone of the team (a narrowing), the
+        // pharmacy too; and lifting twice is a conflict.
+        let body = app.gql(&s.doctor, LIFT, json!({ "p": s.patient })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
+        record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "organizationIds": [s.pharmacy] }),
+        )
+        .await;
+        app.ok(
+            &s.pharmacist,
+            OBJECT,
+            json!({ "i": { "patientId": s.patient } }),
+        )
+        .await;
+        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+        let details = consent_audit_details(app, &s.patient).await;
+        assert!(
+            details
+                .iter()
+                .any(|d| d.starts_with("objection to emergency access withdrawn")),
+            "{details:?}"
+        );
+    }
+);
+
+e2e!(
+    a_withdrawal_racing_a_confirmation_or_a_widening_leaves_nothing_in_force,
+    |app| async move {
+        let s = scene(app).await;
+        let (_, centre) = centre_member(app).await;
+        let withdraw =
+            json!({ "query": WITHDRAW, "variables": { "i": { "patientId": s.patient } } });
+        for round in 0..4 {
+            // A pending widening by the excluded pharmacy, confirmed by the
+            // centre while the patient withdraws: whichever runs first, the
+            // withdrawal is the patient's latest word.
+            record(
+                app,
+                &s.doctor,
+                &s.patient,
+                json!({ "organizationIds": [s.pharmacy] }),
+            )
+            .await;
+            let pending = record(app, &s.pharmacist, &s.patient, json!({})).await;
+            assert_eq!(pending["status"], "PENDING");
+            let confirm = json!({ "query": CONFIRM, "variables": { "id": id_of(&pending) } });
+            let ((_, confirmed), (_, withdrawn)) = tokio::join!(
+                app.post(Some(&centre), confirm),
+                app.post(Some(&s.care_manager), withdraw.clone()),
+            );
+            assert!(error_code(&withdrawn).is_none(), "{round}: {withdrawn}");
+            assert!(
+                matches!(error_code(&confirmed).as_deref(), None | Some("CONFLICT")),
+                "{round}: {confirmed}"
+            );
+            let h = history(app, &s.doctor, &s.patient).await;
+            assert!(h["activeConsent"].is_null(), "{round}: {h}");
+            assert!(!reads_name(app, &s.pharmacist, &s.patient).await);
+
+            // Back to a consent in force (the centre confirms the clinic's),
+            // then a widening by a covered organisation racing a withdrawal.
+            let renewed = record(
+                app,
+                &s.doctor,
+                &s.patient,
+                json!({ "excludedCategories": ["LAB_RESULTS"] }),
+            )
+            .await;
+            app.ok(&centre, CONFIRM, json!({ "id": id_of(&renewed) }))
+                .await;
+            let widen = json!({ "query": RECORD, "variables": input(&s.patient, json!({})) });
+            let ((_, widened), (_, withdrawn)) = tokio::join!(
+                app.post(Some(&s.doctor), widen),
+                app.post(Some(&s.care_manager), withdraw.clone()),
+            );
+            assert!(error_code(&withdrawn).is_none(), "{round}: {withdrawn}");
+            assert!(error_code(&widened).is_none(), "{round}: {widened}");
+            let h = history(app, &s.doctor, &s.patient).await;
+            let in_force = h["consents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["status"] == "IN_FORCE")
+                .count();
+            // Widened first, then withdrawn; or withdrawn first, and the
+            // widening after it waits for the centre.
+            assert_eq!(in_force, 0, "{round}: {h}");
+            assert!(!reads_name(app, &s.doctor, &s.patient).await);
+            // Ready for the next round: a consent in force again.
+            let again = record(app, &s.doctor, &s.patient, json!({})).await;
+            if again["status"] == "PENDING" {
+                app.ok(&centre, CONFIRM, json!({ "id": id_of(&again) }))
+                    .await;
+            }
+        }
+    }
+);
+
+e2e!(
+    each_pending_consent_the_centre_is_shown_is_audited,
+    |app| async move {
+        let s = scene(app).await;
+        record(
+            app,
+            &s.doctor,
+            &s.patient,
+            json!({ "organizationIds": [s.pharmacy] }),
+        )
+        .await;
+        record(app, &s.pharmacist, &s.patient, json!({})).await;
+        let (centre_id, centre) = centre_member(app).await;
+        // Only the patient's id is asked for: the review is still a read.
+        let list = app
+            .ok(&centre, "{ pendingConsents { patientId } }", json!({}))
+            .await;
+        assert_eq!(list["pendingConsents"][0]["patientId"], s.patient.as_str());
+        let data = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!, $a: ID!) { auditLog(filter: { patientId: $p, actorId: $a }, first: 10) { edges { node { action categories detail } } } }",
+                json!({ "p": s.patient, "a": centre_id }),
+            )
+            .await;
+        let entries = data["auditLog"]["edges"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{data}");
+        assert_eq!(
+            entries[0]["node"],
+            json!({ "action": "READ", "categories": ["CONSENT"], "detail": "consent review by the coordination centre" })
+        );
+    }
+);

@@ -258,7 +258,10 @@ impl CoreMutation {
         Ok(EmergencyObjection(recorded))
     }
 
-    /// Withdraws the patient's objection to emergency access.
+    /// Withdraws the patient's objection to emergency access. It widens
+    /// access, so only an organisation the consent in force covers (and
+    /// grants some category), or the coordination centre, may: `FORBIDDEN`
+    /// for anyone else. Needs write access to CONSENT.
     async fn withdraw_emergency_access_objection(
         &self,
         ctx: &Context<'_>,
@@ -266,11 +269,15 @@ impl CoreMutation {
     ) -> Result<EmergencyObjection> {
         let patient_id = parse_id("patientId", &patient_id)?;
         let access = patient_access(ctx, patient_id).await?;
+        let caller_kind = super::consents::caller_kind(ctx).await?;
+        let policy = ctx_policy(ctx);
         let withdrawn = consents::withdraw_objection(
             ctx_db(ctx),
+            policy,
             &access,
             &ctx_stamp(ctx)?,
-            ctx_policy(ctx).clock.now(),
+            caller_kind,
+            policy.clock.now(),
         )
         .await?;
         ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });

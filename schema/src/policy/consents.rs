@@ -10,7 +10,7 @@
 //!
 //! The party a consent excludes must not be able to undo its exclusion, so a
 //! widening takes effect at once only when recorded by an organisation the
-//! consent in force covers, or by the coordination centre
+//! consent in force covers and grants something, or by the coordination centre
 //! ([`ConsentAuthority`]); recorded by anyone else it is pending and grants
 //! nothing until the centre confirms it. Narrowing takes effect at once,
 //! whoever of the care team records it. A patient's very first consent has
@@ -86,6 +86,16 @@ impl ConsentTerms {
             ConsentScope::Network => !listed,
             ConsentScope::Organizations => listed,
         }
+    }
+
+    /// Whether these terms grant the organisation anything: it is covered
+    /// and some category is not excluded. Only such an organisation may
+    /// widen the consent alone: one covered by a consent that excludes every
+    /// category is as shut out as one excluded, and such a consent, granting
+    /// nothing, is a narrowing anyone of the team may record — counting it
+    /// as cover would let the excluded party put itself in charge.
+    pub fn grants_any_to(&self, organization: Uuid) -> bool {
+        self.covers(organization) && self.granted_categories().next().is_some()
     }
 
     pub fn excluded(&self) -> &BTreeSet<DataCategory> {
@@ -177,12 +187,27 @@ pub enum WideningRule {
     /// patient's word (the registration flow: the registering facility
     /// takes the first consent).
     FirstConsent,
-    /// Recorded by an organisation the consent in force already covers.
+    /// Recorded by an organisation the consent in force already covers and
+    /// grants some category ([`ConsentTerms::grants_any_to`]).
     RecorderCovered,
     /// Recorded by the coordination centre.
     CoordinationCentre,
     /// Recorded by anyone else: pending until the centre confirms it.
     NeedsConfirmation,
+}
+
+impl WideningRule {
+    /// Who made a widening take effect, for the audit log.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WideningRule::FirstConsent => "no consent was ever recorded",
+            WideningRule::RecorderCovered => {
+                "recorded by an organisation the consent in force covers"
+            }
+            WideningRule::CoordinationCentre => "recorded by the coordination centre",
+            WideningRule::NeedsConfirmation => "awaiting the coordination centre",
+        }
+    }
 }
 
 impl ConsentChange {
@@ -272,18 +297,51 @@ impl Policy {
         if !new.widens(history.in_force) {
             return ConsentChange::Narrowing;
         }
-        ConsentChange::Widening(if !history.any_recorded {
+        ConsentChange::Widening(self.widening_rule(principal, caller_kind, &history))
+    }
+
+    /// Whether a widening by the caller takes effect at once, and why.
+    fn widening_rule(
+        &self,
+        principal: &Principal,
+        caller_kind: Option<OrganizationKind>,
+        history: &ConsentHistory<'_>,
+    ) -> WideningRule {
+        if !history.any_recorded {
             WideningRule::FirstConsent
         } else if history
             .in_force
-            .is_some_and(|c| c.covers(principal.organization_id()))
+            .is_some_and(|c| c.grants_any_to(principal.organization_id()))
         {
             WideningRule::RecorderCovered
         } else if self.consent_authority(principal, caller_kind).is_some() {
             WideningRule::CoordinationCentre
         } else {
             WideningRule::NeedsConfirmation
-        })
+        }
+    }
+
+    /// Withdrawing the patient's objection to emergency access (救急時閲覧
+    /// への拒否の撤回) widens access — break-the-glass opens again, to every
+    /// physician, nurse and EMS crew of the region — so it follows the
+    /// widening rule: an organisation the consent in force covers and grants
+    /// something, the coordination centre, or the first word on a patient
+    /// without any consent. Anyone else is refused (`FORBIDDEN`): an
+    /// objection has no pending state, and recording one (a narrowing) stays
+    /// open to the whole care team. For a caller who may write CONSENT on the
+    /// patient (`PatientAccess`).
+    pub fn require_may_lift_objection(
+        &self,
+        principal: &Principal,
+        caller_kind: Option<OrganizationKind>,
+        history: ConsentHistory<'_>,
+    ) -> ApiResult<WideningRule> {
+        match self.widening_rule(principal, caller_kind, &history) {
+            WideningRule::NeedsConfirmation => Err(ApiError::Forbidden(
+                "withdrawing the patient's objection to emergency access widens access: only an organisation the consent in force covers (and grants some category), or the coordination centre, may record it".into(),
+            )),
+            rule => Ok(rule),
+        }
     }
 }
 
@@ -301,10 +359,12 @@ Organisations are an open set: a 包括同意 always reaches organisations no �
 - A **narrowing** (a withdrawal, new exclusions, fewer organisations, the same terms on a \
 new form) takes effect at once, whoever of the care team records it.\n\
 - A **widening** takes effect at once only when recorded by an organisation the consent in \
-force already covers (the coverage rule above), or by the coordination centre (members or \
-systems of the `COORDINATION_CENTER` organisation whose role may write `CONSENT`). Recorded \
-by anyone else — an excluded organisation, one not listed in a 個別同意, any organisation \
-after a withdrawal — it is stored as `PENDING`: shown in the consent history with its status, \
+force already covers (the coverage rule above) and grants at least one category, or by the \
+coordination centre (members or systems of the `COORDINATION_CENTER` organisation whose role \
+may write `CONSENT`). Recorded by anyone else — an excluded organisation, one not listed in a \
+個別同意, one covered by a consent that excludes every category (such a consent grants \
+nothing: a narrowing, which puts no one in charge), any organisation after a withdrawal — it \
+is stored as `PENDING`: shown in the consent history with its status, \
 it grants nothing until the coordination centre confirms it (`confirmConsent`; \
 `rejectConsent` refuses it; `pendingConsents` lists them). Confirmation puts it in force, \
 superseding the consent then in force.\n\
@@ -322,7 +382,13 @@ patient's consent are serialised.\n\
 the care team (`CONSENT_PENDING`, `CONSENT_WIDENED`; a pending one also the coordination \
 centre, without naming the patient), and every change makes open subscriptions re-check \
 their access. Each is audited as `CONSENT_CHANGE`, saying whether it took effect or is \
-pending, confirmed or rejected.\n\n";
+pending, confirmed or rejected.\n\
+- The patient's **objection to emergency access** (`recordEmergencyAccessObjection`) is a \
+narrowing: any organisation of the care team whose role may write `CONSENT` records it, at \
+once. Withdrawing it (`withdrawEmergencyAccessObjection`) opens break-the-glass again and is \
+a widening: only an organisation the consent in force covers and grants some category, or \
+the coordination centre, may record it (with no consent ever recorded, the registering \
+facility); anyone else is refused (`FORBIDDEN`).\n\n";
 
 #[cfg(test)]
 mod tests {
@@ -415,5 +481,13 @@ mod tests {
         );
         let nothing = ConsentTerms::new(Network, [], DataCategory::ALL.iter().copied());
         assert!(!nothing.widens(None), "a consent that grants nothing");
+        assert!(!nothing.widens(Some(&without_pharmacy)));
+        assert!(
+            nothing.covers(pharmacy) && !nothing.grants_any_to(pharmacy),
+            "covered, granted nothing: no say in widening"
+        );
+        assert!(network.grants_any_to(pharmacy));
+        assert!(!without_pharmacy.grants_any_to(pharmacy));
+        assert!(without_labs.grants_any_to(clinic));
     }
 }

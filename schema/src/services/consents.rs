@@ -737,10 +737,15 @@ pub async fn record_objection(
     Ok(inserted)
 }
 
+/// Withdraws the patient's objection to emergency access: a widening, so
+/// the policy decides who may ([`Policy::require_may_lift_objection`]), on
+/// the consent in force read under the patient's lock.
 pub async fn withdraw_objection(
     db: &DatabaseConnection,
+    policy: &Policy,
     access: &PatientAccess,
     stamp: &AuditStamp,
+    caller_kind: Option<OrganizationKind>,
     now: DateTime<Utc>,
 ) -> ApiResult<emergency_objection::Model> {
     access.require_write(DataCategory::Consent)?;
@@ -751,6 +756,20 @@ pub async fn withdraw_objection(
         .ok_or_else(|| {
             ApiError::Conflict("the patient has no objection to emergency access on record".into())
         })?;
+    let current = current(&txn, access.patient_id()).await?;
+    let in_force_terms = current
+        .in_force
+        .as_ref()
+        .map(ConsentTerms::of)
+        .transpose()?;
+    let rule = policy.require_may_lift_objection(
+        &stamp.principal,
+        caller_kind,
+        ConsentHistory {
+            any_recorded: current.any_recorded,
+            in_force: in_force_terms.as_ref(),
+        },
+    )?;
     let mut a: emergency_objection::ActiveModel = active.into();
     a.withdrawn_at = Set(Some(now));
     let updated = a.update(&txn).await?;
@@ -758,7 +777,10 @@ pub async fn withdraw_objection(
         access.patient_id(),
         AuditAction::ConsentChange,
         &[DataCategory::Consent],
-        Some("objection to emergency access withdrawn".into()),
+        Some(format!(
+            "objection to emergency access withdrawn ({})",
+            rule.describe()
+        )),
     );
     crate::audit::append_in(&txn, &[&entry], now).await?;
     txn.commit().await?;
