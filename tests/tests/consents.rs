@@ -144,6 +144,22 @@ fn status_of(history: &Value, id: &str) -> String {
 
 /// The coordination centre's member who may write CONSENT (a public-health
 /// nurse of the centre the harness bootstraps).
+/// A notification list as (kind, patient id, subject id).
+fn kinds(data: &Value) -> Vec<(String, Value, Value)> {
+    data["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap().to_string(),
+                n["patientId"].clone(),
+                n["subjectId"].clone(),
+            )
+        })
+        .collect()
+}
+
 async fn centre_member(app: &TestApp) -> (String, String) {
     app.member(&app.admin_org.to_string(), "PUBLIC_HEALTH_NURSE")
         .await
@@ -633,20 +649,6 @@ e2e!(every_widening_notifies_the_care_team, |app| async move {
         json!({ "organizationIds": [s.pharmacy] }),
     )
     .await;
-    let kinds = |data: &Value| -> Vec<(String, Value, Value)> {
-        data["notifications"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                (
-                    n["kind"].as_str().unwrap().to_string(),
-                    n["patientId"].clone(),
-                    n["subjectId"].clone(),
-                )
-            })
-            .collect()
-    };
     assert!(kinds(&app.ok(&s.doctor, NOTIFICATIONS, json!({})).await).is_empty());
 
     // A pending widening: the team but the recorder, and the centre
@@ -1076,6 +1078,23 @@ e2e!(
         assert!(lifted["withdrawnAt"].is_string());
         let body = open().await;
         assert!(error_code(&body).is_none(), "{body}");
+        // Like every widening, the rest of the care team is told (not the
+        // organisation that lifted it).
+        let told = kinds(&app.ok(&s.care_manager, NOTIFICATIONS, json!({})).await);
+        assert!(
+            told.contains(&(
+                "EMERGENCY_OBJECTION_WITHDRAWN".to_string(),
+                json!(s.patient),
+                objection["id"].clone()
+            )),
+            "{told:?}"
+        );
+        assert!(
+            kinds(&app.ok(&s.doctor, NOTIFICATIONS, json!({})).await)
+                .iter()
+                .all(|(kind, _, _)| kind != "EMERGENCY_OBJECTION_WITHDRAWN"),
+            "not the organisation that lifted it"
+        );
         // Objecting again is open to anyone of the team (a narrowing), the
         // pharmacy too; and lifting twice is a conflict.
         let body = app.gql(&s.doctor, LIFT, json!({ "p": s.patient })).await;

@@ -277,10 +277,10 @@ impl CoreMutation {
             &access,
             &ctx_stamp(ctx)?,
             caller_kind,
+            ctx_events(ctx),
             policy.clock.now(),
         )
         .await?;
-        ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(EmergencyObjection(withdrawn))
     }
 

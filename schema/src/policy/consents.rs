@@ -388,7 +388,8 @@ narrowing: any organisation of the care team whose role may write `CONSENT` reco
 once. Withdrawing it (`withdrawEmergencyAccessObjection`) opens break-the-glass again and is \
 a widening: only an organisation the consent in force covers and grants some category, or \
 the coordination centre, may record it (with no consent ever recorded, the registering \
-facility); anyone else is refused (`FORBIDDEN`).\n\n";
+facility); anyone else is refused (`FORBIDDEN`). The rest of the care team is notified \
+(`EMERGENCY_OBJECTION_WITHDRAWN`).\n\n";
 
 #[cfg(test)]
 mod tests {

@@ -113,15 +113,16 @@ async fn end(
     Ok(a.update(conn).await?)
 }
 
-/// Notifications about a consent of `patient_id` for the organisations of
-/// its care team but `actor`. No clinical text, no name: the care team reads
-/// the consent itself under the policy.
+/// Notifications about a consent (or an objection to emergency access) of
+/// `patient_id`, `subject_id`, for the organisations of its care team but
+/// `actor`. No clinical text, no name: the care team reads the consent
+/// itself under the policy.
 async fn tell_team(
     conn: &impl ConnectionTrait,
     patient_id: Uuid,
     actor: Uuid,
     kind: NotificationKind,
-    consent_id: Uuid,
+    subject_id: Uuid,
     message: &str,
     today: NaiveDate,
 ) -> ApiResult<Vec<NewNotification>> {
@@ -135,7 +136,7 @@ async fn tell_team(
                 member_id: None,
                 patient_id: Some(patient_id),
                 kind,
-                subject_id: Some(consent_id),
+                subject_id: Some(subject_id),
                 message: message.to_string(),
             })
             .collect(),
@@ -746,11 +747,13 @@ pub async fn withdraw_objection(
     access: &PatientAccess,
     stamp: &AuditStamp,
     caller_kind: Option<OrganizationKind>,
+    bus: &EventBus,
     now: DateTime<Utc>,
 ) -> ApiResult<emergency_objection::Model> {
     access.require_write(DataCategory::Consent)?;
+    let patient_id = access.patient_id();
     let txn = crate::services::begin_write(db).await?;
-    super::lock_patient(&txn, access.patient_id()).await?;
+    super::lock_patient(&txn, patient_id).await?;
     let active = active_objection(&txn, access.patient_id())
         .await?
         .ok_or_else(|| {
@@ -773,8 +776,21 @@ pub async fn withdraw_objection(
     let mut a: emergency_objection::ActiveModel = active.into();
     a.withdrawn_at = Set(Some(now));
     let updated = a.update(&txn).await?;
+    // Lifting the objection widens access (break-the-glass is open again):
+    // like every widening, the care team is told.
+    let drafts = tell_team(
+        &txn,
+        patient_id,
+        stamp.principal.organization_id(),
+        NotificationKind::EmergencyObjectionWithdrawn,
+        updated.id,
+        "The patient's objection to emergency access was withdrawn; emergency access is possible again",
+        policy.clock.today(),
+    )
+    .await?;
+    let mut events = notifications::create(&txn, now, drafts).await?;
     let entry = stamp.entry(
-        access.patient_id(),
+        patient_id,
         AuditAction::ConsentChange,
         &[DataCategory::Consent],
         Some(format!(
@@ -784,5 +800,7 @@ pub async fn withdraw_objection(
     );
     crate::audit::append_in(&txn, &[&entry], now).await?;
     txn.commit().await?;
+    events.push(HubEvent::AccessChanged { patient_id });
+    bus.publish_all(events);
     Ok(updated)
 }

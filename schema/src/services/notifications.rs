@@ -65,6 +65,9 @@ crate::domain::domain_enum! {
         ConsentWidened = "CONSENT_WIDENED",
         /// The coordination centre rejected a pending consent.
         ConsentRejected = "CONSENT_REJECTED",
+        /// The patient's objection to emergency access was withdrawn:
+        /// break-the-glass is possible again (a widening, like a consent's).
+        EmergencyObjectionWithdrawn = "EMERGENCY_OBJECTION_WITHDRAWN",
     }
 }
 
@@ -81,9 +84,10 @@ impl NotificationKind {
             | Self::DischargeConference
             | Self::AdmissionSheetSent
             | Self::AdmissionSheetReceived => Some(DataCategory::AdmissionDischarge),
-            Self::ConsentPending | Self::ConsentWidened | Self::ConsentRejected => {
-                Some(DataCategory::Consent)
-            }
+            Self::ConsentPending
+            | Self::ConsentWidened
+            | Self::ConsentRejected
+            | Self::EmergencyObjectionWithdrawn => Some(DataCategory::Consent),
         }
     }
 }
