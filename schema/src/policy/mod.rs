@@ -632,7 +632,9 @@ knows of the patient.)\n\n",
     out.push_str(&format!(
         "{} may open emergency access to any patient with `openEmergencyAccess`, stating a reason: \
 a reason code (`reasonCode`: {}), words (`reason`, at least {} characters alone — 「救急」 \
-is a reason — at most {}, counted in characters after trimming whitespace), or both; \
+is a reason — at most {}, counted in characters after trimming whitespace; only characters \
+that show count, and invisible formatting characters such as zero-width spaces or direction \
+overrides are refused), or both; \
 `OTHER` needs words. \
 It grants read access to {} only, for a limited time (4 hours by default, \
 `RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection, \
