@@ -368,6 +368,58 @@ e2e!(emergency_access_input_is_validated, |app| async move {
     assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
 });
 
+e2e!(
+    a_reason_of_invisible_characters_is_no_reason,
+    |app| async move {
+        let (patient, _, crew) = scene(app).await;
+        for (reason, code) in [
+            // Zero-width spaces and joiners: two characters, nothing said.
+            ("\u{200B}\u{200B}", None),
+            ("\u{200D}\u{2060}\u{FEFF}", None),
+            // Hangul fillers and the braille blank render as blanks.
+            ("\u{3164}\u{3164}", None),
+            ("\u{2800}\u{2800}\u{2800}", None),
+            // One visible character padded with invisible ones.
+            ("急\u{200B}", None),
+            // A direction override makes the log show other words than
+            // were written.
+            ("\u{202E}送搬急救", None),
+            ("救急\u{202E}", Some("IN_TRANSPORT")),
+            // OTHER needs words, and these are none.
+            ("\u{200B}", Some("OTHER")),
+            // A soft hyphen between two blanks.
+            ("\u{3000}\u{00AD}\u{3000}", Some("TRAUMA")),
+        ] {
+            let mut input = json!({ "patientId": patient, "reason": reason });
+            if let Some(code) = code {
+                input["reasonCode"] = json!(code);
+            }
+            let body = app.gql(&crew, OPEN, json!({ "i": input })).await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{reason:?} {code:?}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "input.reason",
+                "{reason:?}"
+            );
+        }
+        // Nothing was opened by any of it.
+        let body = app.gql(&crew, ACCESS, json!({ "id": patient })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
+        // Visible words around ordinary spaces still say why.
+        let data = app
+            .ok(
+                &crew,
+                OPEN_WITH_REASON,
+                json!({ "i": { "patientId": patient, "reason": "意識 なし" } }),
+            )
+            .await;
+        assert_eq!(data["openEmergencyAccess"]["reason"], "意識 なし");
+    }
+);
+
 const OPEN_WITH_REASON: &str = "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id reason reasonCode } }";
 
 e2e!(

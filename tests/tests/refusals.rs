@@ -452,3 +452,67 @@ e2e!(
         assert!(missing["patientId"].is_null());
     }
 );
+
+e2e!(
+    a_request_naming_many_patients_leaves_one_denial_per_reference_whether_they_exist_or_not,
+    |app| async move {
+        // One request may name many local IDs (aliases). If the refusals of
+        // unknown ones were merged into one audit entry while each hidden
+        // patient got its own, the request's work — and its time — would
+        // count the patients that exist: a batch of sequential numbers
+        // would be a timing oracle however alike each answer looks.
+        let s = scene(app).await;
+        for n in 2..=3 {
+            app.patient(&s.doctor_a, &format!("R-{n:06}")).await;
+        }
+        let query = |first: usize| {
+            let fields: Vec<String> = (0..3)
+                .map(|i| {
+                    format!(
+                        "p{i}: patientByLocalId(organizationId: $o, localId: \"R-{:06}\") {{ id }}",
+                        first + i
+                    )
+                })
+                .collect();
+            format!("query($o: ID!) {{ {} }}", fields.join(" "))
+        };
+        let mut denials = Vec::new();
+        let mut answers = Vec::new();
+        for first in [1, 101] {
+            let rid = fresh_id();
+            let body = ask(
+                app,
+                &s.stranger,
+                &query(first),
+                json!({ "o": s.org_a }),
+                &rid,
+            )
+            .await;
+            assert_eq!(body["data"], Value::Null, "{body}");
+            // The errors come in the order the fields finished: compare them
+            // as a set.
+            let mut errors = body["errors"].as_array().cloned().unwrap_or_default();
+            errors.sort_by_key(|e| e["path"].to_string());
+            assert_eq!(errors.len(), 3, "{body}");
+            answers.push(errors);
+            let entries: Vec<Value> = entries_of(app, &s.stranger_id)
+                .await
+                .into_iter()
+                .filter(|e| e["requestId"] == rid.as_str())
+                .collect();
+            assert!(
+                entries.iter().all(|e| e["action"] == "DENIED"),
+                "{entries:?}"
+            );
+            denials.push(entries);
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(denials[0].len(), 3, "hidden: {:?}", denials[0]);
+        assert_eq!(denials[1].len(), 3, "unknown: {:?}", denials[1]);
+        for entry in &denials[1] {
+            assert!(entry["patientId"].is_null());
+            let detail = entry["detail"].as_str().unwrap();
+            assert_eq!(detail.matches("local ID").count(), 1, "{detail}");
+        }
+    }
+);

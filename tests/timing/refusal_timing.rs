@@ -20,7 +20,11 @@
 //!
 //! - `patientByLocalId(organizationId: A, localId: <existing>)` against
 //!   `<the next unused number>`;
-//! - `patient(id: <existing>)` against a fresh UUIDv7.
+//! - `patient(id: <existing>)` against a fresh UUIDv7;
+//! - one request naming [`BATCH`] local IDs (aliases) of existing patients
+//!   against one naming as many unused numbers: the work of a request must
+//!   not grow with the number of hidden patients it names, or a batch
+//!   amplifies a difference too small to see in one lookup.
 //!
 //! Every response must be the same `NOT_FOUND` (code, message, path, data).
 //! The two medians must be within [`MAX_RATIO`] of each other; see
@@ -55,6 +59,8 @@ const MAX_RATIO: f64 = 1.25;
 const ATTEMPTS: usize = 3;
 /// Patients of organisation A, with local IDs `T-000001` … .
 const PATIENTS: usize = 20;
+/// Local IDs named by one request of the batch probe (all of A's patients).
+const BATCH: usize = PATIENTS;
 
 const BY_LOCAL_ID: &str =
     "query($o: ID!, $l: String!) { patientByLocalId(organizationId: $o, localId: $l) { id name } }";
@@ -105,9 +111,14 @@ async fn measure(app: &TestApp, backend: Backend) -> Result<(), String> {
     for attempt in 1..=ATTEMPTS {
         let local = probe_local_ids(app, &scene).await?;
         let by_id = probe_ids(app, &scene).await?;
+        let batch = probe_local_id_batches(app, &scene).await?;
         let mut ok = true;
         let mut report = String::new();
-        for (name, (existing, unknown)) in [("patientByLocalId", local), ("patient(id)", by_id)] {
+        for (name, (existing, unknown)) in [
+            ("patientByLocalId", local),
+            ("patient(id)", by_id),
+            ("patientByLocalId ×BATCH", batch),
+        ] {
             let (m_existing, m_unknown) = (median(existing), median(unknown));
             let ratio = m_existing.max(m_unknown) / m_existing.min(m_unknown);
             let verdict = if ratio <= MAX_RATIO {
@@ -178,6 +189,50 @@ async fn probe_ids(app: &TestApp, scene: &Scene) -> Result<(Vec<f64>, Vec<f64>),
     interleave(app, &scene.stranger, BY_ID, "patient", existing, unknown).await
 }
 
+/// Times one request naming all of A's local IDs (aliases `p0` …) against
+/// one naming as many numbers beyond them.
+async fn probe_local_id_batches(
+    app: &TestApp,
+    scene: &Scene,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let batch = |first: usize| {
+        let fields: Vec<String> = (0..BATCH)
+            .map(|i| {
+                format!(
+                    "p{i}: patientByLocalId(organizationId: $o, localId: \"T-{:06}\") {{ id name }}",
+                    first + i
+                )
+            })
+            .collect();
+        format!("query($o: ID!) {{ {} }}", fields.join(" "))
+    };
+    let (existing, unknown) = (batch(1), batch(PATIENTS + 1));
+    let mut times_existing = Vec::with_capacity(PAIRS);
+    let mut times_unknown = Vec::with_capacity(PAIRS);
+    for i in 0..WARMUP + PAIRS {
+        let order = if i % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for is_existing in order {
+            let query = if is_existing { &existing } else { &unknown };
+            let (elapsed, body) =
+                timed_query(app, &scene.stranger, query, json!({ "o": scene.org_a })).await;
+            expect_all_not_found(&body, BATCH)
+                .map_err(|why| format!("batch of local IDs: {why}"))?;
+            if i >= WARMUP {
+                if is_existing {
+                    times_existing.push(elapsed.as_secs_f64());
+                } else {
+                    times_unknown.push(elapsed.as_secs_f64());
+                }
+            }
+        }
+    }
+    Ok((times_existing, times_unknown))
+}
+
 /// Sends pairs of requests one at a time, alternating which of the two goes
 /// first (so neither profits from the other's warm-up or batching), checks
 /// that each is the expected refusal, and returns the latencies in seconds.
@@ -199,7 +254,7 @@ async fn interleave(
         };
         for is_existing in order {
             let variables = if is_existing { existing(i) } else { unknown(i) };
-            let (elapsed, body) = timed(app, token, query, variables.clone()).await;
+            let (elapsed, body) = timed_query(app, token, query, variables.clone()).await;
             expect_not_found(&body, field)
                 .map_err(|why| format!("{field} with {variables}: {why}"))?;
             if i >= WARMUP {
@@ -214,7 +269,12 @@ async fn interleave(
     Ok((times_existing, times_unknown))
 }
 
-async fn timed(app: &TestApp, token: &str, query: &str, variables: Value) -> (Duration, Value) {
+async fn timed_query(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> (Duration, Value) {
     let started = Instant::now();
     let res = app
         .client
@@ -243,6 +303,20 @@ fn expect_not_found(body: &Value, field: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("expected {expected}, got {body}"))
+    }
+}
+
+/// `count` refusals alike (`NOT_FOUND` of the patient, one per alias) and
+/// no data.
+fn expect_all_not_found(body: &Value, count: usize) -> Result<(), String> {
+    let errors = body["errors"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let alike = errors.iter().all(|e| {
+        e["message"] == "patient not found" && e["extensions"] == json!({ "code": "NOT_FOUND" })
+    });
+    if body["data"].is_null() && errors.len() == count && alike {
+        Ok(())
+    } else {
+        Err(format!("expected {count} NOT_FOUND refusals, got {body}"))
     }
 }
 

@@ -12,10 +12,15 @@ use crate::principal::Principal;
 
 /// Events are merged per (patient, action): a query that reads ten fields of
 /// one patient yields one READ entry listing the categories it touched.
+/// Refused references ([`AuditTrail::refused`]) are the exception: one entry
+/// each.
 #[derive(Default)]
 pub struct AuditTrail {
-    events: Mutex<BTreeMap<(Option<Uuid>, AuditAction), Event>>,
+    events: Mutex<BTreeMap<Key, Event>>,
 }
+
+/// Patient, action, and — for a refused reference only — the reference.
+type Key = (Option<Uuid>, AuditAction, Option<String>);
 
 #[derive(Default)]
 struct Event {
@@ -35,8 +40,12 @@ impl AuditTrail {
         categories: &[DataCategory],
         detail: Option<String>,
     ) {
+        self.add_keyed((patient, action, None), categories, detail);
+    }
+
+    fn add_keyed(&self, key: Key, categories: &[DataCategory], detail: Option<String>) {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        let event = events.entry((patient, action)).or_default();
+        let event = events.entry(key).or_default();
         event.categories.extend(categories.iter().copied());
         if let Some(d) = detail {
             event.details.insert(d);
@@ -103,6 +112,28 @@ impl AuditTrail {
         self.add(patient, AuditAction::Denied, categories, Some(reason));
     }
 
+    /// A refused reference to a patient or to an object bound to one
+    /// (`graphql/reach.rs`): a `DENIED` entry of its own for each distinct
+    /// `reference` (what the request named: "local ID … of organisation …",
+    /// "record …"), whether or not it matched a patient. Merged per patient
+    /// instead, the refusals of unknown references (no patient) would fold
+    /// into one entry while each hidden patient got its own: a request
+    /// naming many local IDs would write — and take — more the more of them
+    /// exist.
+    pub fn refused(
+        &self,
+        patient: Option<Uuid>,
+        categories: &[DataCategory],
+        reference: String,
+        reason: String,
+    ) {
+        self.add_keyed(
+            (patient, AuditAction::Denied, Some(reference)),
+            categories,
+            Some(reason),
+        );
+    }
+
     pub fn is_empty(&self) -> bool {
         self.events
             .lock()
@@ -119,7 +150,7 @@ impl AuditTrail {
         };
         events
             .into_iter()
-            .map(|((patient_id, action), event)| EntryDraft {
+            .map(|((patient_id, action, _), event)| EntryDraft {
                 actor_kind,
                 actor_id,
                 organization_id: principal.organization_id(),

@@ -1,6 +1,8 @@
 //! Why emergency access (救急時閲覧) is opened: a reason code, free text, or
 //! both.
 
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+
 use super::Text;
 use crate::error::ApiError;
 
@@ -60,8 +62,11 @@ impl EmergencyReason {
     /// (Unicode scalar values) after trimming whitespace, full-width spaces
     /// included: Japanese text is 3 bytes a character, and "救急" is a
     /// reason. With a code, any non-blank text adds to it; alone, the text
-    /// needs [`Self::TEXT_ALONE_MIN_CHARS`]. `OTHER` needs the text.
-    /// `field` names the text's input field in errors.
+    /// needs [`Self::TEXT_ALONE_MIN_CHARS`] visible characters. `OTHER`
+    /// needs the text. Invisible formatting characters are refused (see
+    /// [`invisible_format`]), and characters that show nothing do not count
+    /// (see [`shows_something`]). `field` names the text's input field in
+    /// errors.
     pub fn parse(
         field: &str,
         code: Option<EmergencyReasonCode>,
@@ -69,13 +74,24 @@ impl EmergencyReason {
     ) -> Result<Self, ApiError> {
         let text = match text {
             None => None,
-            Some(raw) if raw.trim().is_empty() => {
-                return Err(ApiError::bad_input(
-                    field,
-                    "must not be blank; leave it out when the reason code says enough",
-                ));
+            Some(raw) => {
+                if let Some(c) = raw.chars().find(|c| invisible_format(*c)) {
+                    return Err(ApiError::bad_input(
+                        field,
+                        format!(
+                            "must not contain invisible formatting characters (U+{:04X}): the reason is read in the audit log as written",
+                            u32::from(c)
+                        ),
+                    ));
+                }
+                if !raw.chars().any(shows_something) {
+                    return Err(ApiError::bad_input(
+                        field,
+                        "must not be blank; leave it out when the reason code says enough",
+                    ));
+                }
+                Some(Text::parse(field, raw, Self::TEXT_MAX_CHARS)?)
             }
-            Some(raw) => Some(Text::parse(field, raw, Self::TEXT_MAX_CHARS)?),
         };
         match (code, &text) {
             (None, None) => Err(ApiError::bad_input(
@@ -86,7 +102,10 @@ impl EmergencyReason {
                 field,
                 "reasonCode OTHER needs the reason in words",
             )),
-            (None, Some(t)) if t.as_str().chars().count() < Self::TEXT_ALONE_MIN_CHARS => {
+            (None, Some(t))
+                if t.as_str().chars().filter(|c| shows_something(*c)).count()
+                    < Self::TEXT_ALONE_MIN_CHARS =>
+            {
                 Err(ApiError::bad_input(
                     field,
                     format!(
@@ -130,6 +149,28 @@ impl EmergencyReason {
     }
 }
 
+/// A character that formats text without showing anything (Unicode's
+/// general category Cf): zero-width spaces and joiners, direction marks and
+/// overrides, the byte order mark, the soft hyphen, tags. In a reason it
+/// either pads words that say nothing into a valid length or makes the
+/// audit log display other words than were written (U+202E reverses them);
+/// no reason needs one.
+fn invisible_format(c: char) -> bool {
+    c.general_category() == unicode_properties::GeneralCategory::Format
+}
+
+/// Whether a character shows on the page: not whitespace (full-width spaces
+/// included), not a mark that only modifies the character before it, and
+/// not one of the letters and symbols that render blank (the Hangul fillers,
+/// the braille blank). Only these count toward the length of a reason.
+fn shows_something(c: char) -> bool {
+    const BLANK: &[char] = &['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}'];
+    !c.is_whitespace()
+        && !invisible_format(c)
+        && c.general_category_group() != GeneralCategoryGroup::Mark
+        && !BLANK.contains(&c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +207,24 @@ mod tests {
                 "{code:?} {text:?}"
             );
         }
+        for invisible in [
+            "\u{200B}\u{200B}",
+            "急\u{200B}",
+            "\u{3164}\u{3164}",
+            "救急\u{202E}",
+        ] {
+            assert!(
+                EmergencyReason::parse("reason", None, Some(invisible)).is_err(),
+                "{invisible:?}"
+            );
+        }
+        assert!(
+            EmergencyReason::parse("reason", Some(EmergencyReasonCode::Other), Some("\u{2800}"))
+                .is_err()
+        );
+        // A combining mark is part of its character, not one of its own.
+        assert!(EmergencyReason::parse("reason", None, Some("か\u{3099}")).is_err());
+        assert!(EmergencyReason::parse("reason", None, Some("が急")).is_ok());
         let long = "救".repeat(EmergencyReason::TEXT_MAX_CHARS + 1);
         assert!(EmergencyReason::parse("reason", None, Some(&long)).is_err());
         let longest = "救".repeat(EmergencyReason::TEXT_MAX_CHARS);

@@ -365,7 +365,9 @@ pub struct OpenEmergencyAccessInput {
     pub reason_code: Option<EmergencyReasonCode>,
     /// Why, in words (「救急」 is enough alone; with `reasonCode`, anything
     /// that adds to it): at least 2 characters alone, at most 1000,
-    /// whitespace trimmed. Recorded in the audit log; the care team reads it
+    /// whitespace trimmed; only characters that show count, and invisible
+    /// formatting characters (zero-width spaces, direction overrides) are
+    /// refused. Recorded in the audit log; the care team reads it
     /// in the patient's access history.
     pub reason: Option<String>,
 }

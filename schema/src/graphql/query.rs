@@ -236,7 +236,7 @@ impl Query {
             .load_many(patients.into_iter().map(|p| (req.principal.clone(), p)))
             .await?
             .into_iter()
-            .filter_map(|((_, id), v)| v.access.map(|a| (id, a)))
+            .map(|((_, id), v)| (id, v.access))
             .collect();
         let trail = ctx_trail(ctx)?;
         Ok(rows

@@ -11,14 +11,18 @@
 //! - the policy is evaluated through the access loader whether or not the
 //!   reference matched anything (a local ID that matched no patient, an
 //!   object that does not exist, is evaluated as the nil id, which no
-//!   patient has): both sides pay the batching window and the statement;
+//!   patient has): both sides pay the batching window and the statement,
+//!   and the statement reads no row of a patient the caller may not know
+//!   of (`Policy::evaluate`), so naming many of them costs what naming as
+//!   many unknown ones costs;
 //! - every refusal — unknown patient, unknown local ID, no care
 //!   relationship, missing object, a category or addressing rule that closes
 //!   the object — leaves a `DENIED` entry in the request's audit trail and
-//!   returns the same `NOT_FOUND` error. The response waits for the audit
-//!   writer's group commit on both sides alike, and an attempt to reach an
-//!   unknown patient is on record for the auditor (with the id that was
-//!   asked for; the organisation and local ID in the detail).
+//!   returns the same `NOT_FOUND` error — one entry per distinct
+//!   reference, found or not. The response waits for the audit writer's
+//!   group commit on both sides alike, and an attempt to reach an unknown
+//!   patient is on record for the auditor (with the id that was asked for;
+//!   the organisation and local ID in the detail).
 //!
 //! `bench/README.md` describes the check (`tests/timing/refusal_timing.rs`,
 //! run by `.ci/run`) that compares the two kinds of refusal's latency.
@@ -72,12 +76,14 @@ impl PatientRef<'_> {
         categories: &[DataCategory],
         why: &str,
     ) -> ApiError {
+        let reference = self.describe();
         refuse(
             ctx,
             "patient",
             patient_id,
             categories,
-            format!("{}: {why}", self.describe()),
+            format!("{reference}: {why}"),
+            reference,
         )
     }
 
@@ -99,8 +105,9 @@ impl PatientRef<'_> {
 }
 
 /// The policy's verdict on `patient_id`, batched with the other lookups in
-/// flight. `None` (no such patient, or no id at all) costs the same
-/// statement: the nil id, which no patient has, is evaluated in its place.
+/// flight: `None` when the caller may not know of the patient or there is
+/// none. No id at all costs the same statement: the nil id, which no
+/// patient has, is evaluated in its place.
 async fn evaluate(
     ctx: &Context<'_>,
     patient_id: Option<Uuid>,
@@ -117,17 +124,20 @@ async fn evaluate(
 /// Records a refusal as `DENIED` in the request's audit trail and returns
 /// what the caller sees: `NOT_FOUND` of `what`, whatever the cause.
 /// `patient` is the patient asked for (or the object's), when the request
-/// named one; `detail` says why, for the auditor only.
+/// named one; `detail` says why, for the auditor only. Each distinct
+/// `reference` gets an entry of its own, found or not
+/// ([`AuditTrail::refused`](crate::audit::AuditTrail::refused)).
 pub(crate) fn refuse(
     ctx: &Context<'_>,
     what: &str,
     patient: Option<Uuid>,
     categories: &[DataCategory],
     detail: String,
+    reference: String,
 ) -> ApiError {
     match ctx_trail(ctx) {
         Ok(trail) => {
-            trail.denied(patient, categories, detail);
+            trail.refused(patient, categories, reference, detail);
             ApiError::not_found(what)
         }
         Err(e) => e,
@@ -143,17 +153,22 @@ pub(crate) async fn reach(
 ) -> Result<(PatientAccess, Arc<patient::Model>), ApiError> {
     let patient_id = reference.resolve(ctx).await?;
     match evaluate(ctx, patient_id).await? {
-        Some(Verdict {
-            access: Some(access),
-            patient,
-        }) => Ok((access, patient)),
-        Some(Verdict { access: None, .. }) => Err(reference.refuse(
-            ctx,
-            patient_id,
-            &[],
-            "no care relationship and no emergency access",
-        )),
-        None => Err(reference.refuse(ctx, patient_id, &[], "no such patient")),
+        Some(Verdict { access, patient }) => Ok((access, patient)),
+        // The policy reads no more of a patient the caller may not know of
+        // than of one that does not exist; which of the two, the auditor
+        // can tell from the entry's patient id.
+        None => {
+            let why = match (reference, patient_id) {
+                (PatientRef::LocalId { .. }, Some(_)) => {
+                    "no care relationship and no emergency access"
+                }
+                (PatientRef::LocalId { .. }, None) => "no such patient",
+                (PatientRef::Id(_), _) => {
+                    "no such patient, or no care relationship and no emergency access"
+                }
+            };
+            Err(reference.refuse(ctx, patient_id, &[], why))
+        }
     }
 }
 
@@ -184,10 +199,10 @@ impl Bound {
         found: Option<T>,
     ) -> Result<(T, PatientAccess), ApiError> {
         let verdict = evaluate(ctx, self.patient_id).await?;
-        let (Some(found), Some(verdict)) = (found, verdict) else {
+        let Some(found) = found else {
             return Err(self.refuse(ctx, &format!("no such {}", self.what)));
         };
-        let Some(access) = verdict.access else {
+        let Some(Verdict { access, .. }) = verdict else {
             return Err(self.refuse(
                 ctx,
                 "no care relationship and no emergency access to its patient",
@@ -204,12 +219,14 @@ impl Bound {
     /// Refuses the object for `why` (a rule of its own: not addressed to
     /// the caller's organisation …) exactly as [`Bound::reach`] refuses it.
     pub(crate) fn refuse(&self, ctx: &Context<'_>, why: &str) -> ApiError {
+        let reference = format!("{} {}", self.what, self.id);
         refuse(
             ctx,
             self.what,
             self.patient_id,
             self.category.as_slice(),
-            format!("{} {}: {why}", self.what, self.id),
+            format!("{reference}: {why}"),
+            reference,
         )
     }
 }

@@ -179,7 +179,7 @@ async fn record_access(ctx: &Context<'_>, patient_id: Uuid) -> ApiResult<Option<
         .access
         .load_one((req.principal.clone(), patient_id))
         .await?
-        .and_then(|v| v.access))
+        .map(|v| v.access))
 }
 
 /// A shown record's version number as the caller counts versions

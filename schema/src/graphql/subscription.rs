@@ -143,7 +143,7 @@ impl Watch {
             .evaluate(&self.db, &self.principal, &[patient_id])
             .await?
             .remove(&patient_id)
-            .and_then(|v| v.access))
+            .map(|v| v.access))
     }
 
     /// `Err(why)` when the caller's credentials no longer hold: the member

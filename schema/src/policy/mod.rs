@@ -328,10 +328,15 @@ impl Policy {
     }
 
     /// The verdicts for many patients at once, in one statement whatever
-    /// their number: each existing patient's row with the caller's care
-    /// relationship, its emergency access and the consent in force. Patients
-    /// that do not exist are absent; patients the caller may not know of have
-    /// no access (`access: None`), which only this module and the loaders see.
+    /// their number: each known patient's row with the caller's care
+    /// relationship, its emergency access and the consent in force. Only
+    /// patients the caller may know of (a care relationship or emergency
+    /// access: [`Policy::known_patients`]) are read; the others are absent,
+    /// exactly like patients that do not exist. The database decides that
+    /// before it returns a row, so a patient the caller may not know of costs
+    /// no more than one that does not exist — no row to send, read and parse
+    /// — and a request naming many of them takes no longer than one naming
+    /// as many unknown ids (`graphql/reach.rs`).
     pub async fn evaluate(
         &self,
         db: &DatabaseConnection,
@@ -392,7 +397,11 @@ impl Policy {
                 backend,
                 (patient::Entity, patient::Column::Id),
                 patient_ids,
-            ));
+            ))
+            .cond_where(
+                self.scope_at(principal, rows::Rule::Know, today, now)
+                    .on((patient::Entity, patient::Column::Id)),
+            );
         if let Principal::Member { member_id, .. } = principal {
             let latest_grant = Query::select()
                 .column((emergency_grant::Entity, emergency_grant::Column::ExpiresAt))
@@ -423,25 +432,25 @@ impl Policy {
                 Principal::Member { .. } => row.try_get("", "emergency_until")?,
                 Principal::System { .. } => None,
             };
-            let access = if relationship || emergency_until.is_some() {
-                let consent = match row.try_get::<Option<String>>("", "consent_scope")? {
-                    Some(scope) => Some(ConsentTerms::from_row(
-                        &scope,
-                        &row.try_get::<String>("", "consent_organization_ids")?,
-                        &row.try_get::<String>("", "consent_excluded_categories")?,
-                    )?),
-                    None => None,
-                };
-                Some(self.decide(
-                    principal,
-                    patient.id,
-                    relationship,
-                    emergency_until,
-                    consent,
-                )?)
-            } else {
-                None
+            if !relationship && emergency_until.is_none() {
+                // The condition above let it through: cannot happen.
+                continue;
+            }
+            let consent = match row.try_get::<Option<String>>("", "consent_scope")? {
+                Some(scope) => Some(ConsentTerms::from_row(
+                    &scope,
+                    &row.try_get::<String>("", "consent_organization_ids")?,
+                    &row.try_get::<String>("", "consent_excluded_categories")?,
+                )?),
+                None => None,
             };
+            let access = self.decide(
+                principal,
+                patient.id,
+                relationship,
+                emergency_until,
+                consent,
+            )?;
             out.insert(
                 patient.id,
                 Verdict {
@@ -500,15 +509,14 @@ impl Policy {
     }
 }
 
-/// What [`Policy::evaluate`] finds for one existing patient: the row, and the
-/// caller's access — `None` when the caller may not know of the patient. The
-/// row must not reach a caller without access; the loaders use it only to
-/// build a `Patient` from a granted access. A caller without access and a
-/// patient that does not exist are refused alike (`graphql/reach.rs`).
+/// What [`Policy::evaluate`] finds for a patient the caller may know of: the
+/// row, and the caller's access. There is none for a patient the caller may
+/// not know of, as for one that does not exist: both are refused alike
+/// (`graphql/reach.rs`).
 #[derive(Clone, Debug)]
 pub struct Verdict {
     pub patient: Arc<patient::Model>,
-    pub access: Option<PatientAccess>,
+    pub access: PatientAccess,
 }
 
 /// What the patient's consent in force says about one organisation.
@@ -591,10 +599,12 @@ A field the caller may not read is `null`, with an error whose `extensions` are 
 alike, on every path — `patient(id:)`, `patientByLocalId`, federation `_entities`, \
 subscriptions, the printable page, `openEmergencyAccess` and every mutation that names a \
 patient: the same `NOT_FOUND` (code, message, path), the same `DENIED` entry in the audit \
-log (with the patient id asked for; for a local ID, the organisation and the local ID in \
-the detail), and the same work — the policy is evaluated even when the reference matched \
-nothing, and the response waits for the audit entry either way — so it takes the same \
-time (checked by `tests/timing/refusal_timing.rs` in CI). Objects bound to a patient and \
+log, one for each reference a request names (with the patient id asked for; for a local \
+ID, the organisation and the local ID in the detail), and the same work — the policy is \
+evaluated even when the reference matched nothing, reads nothing of a patient the caller \
+may not know of, and the response waits for the audit entries either way — so it takes \
+the same time, for one reference or many in one request (checked by \
+`tests/timing/refusal_timing.rs` in CI). Objects bound to a patient and \
 looked up by their own id (records, liaison threads and messages, admission sheets, \
 discharge notices and conferences, care-team memberships, notifications) are refused \
 alike too — `NOT_FOUND` of the object and a `DENIED` entry — when they do not exist, when \
@@ -609,7 +619,9 @@ knows of the patient.)\n\n",
     out.push_str(&format!(
         "{} may open emergency access to any patient with `openEmergencyAccess`, stating a reason: \
 a reason code (`reasonCode`: {}), words (`reason`, at least {} characters alone — 「救急」 \
-is a reason — at most {}, counted in characters after trimming whitespace), or both; \
+is a reason — at most {}, counted in characters after trimming whitespace; only characters \
+that show count, and invisible formatting characters such as zero-width spaces or direction \
+overrides are refused), or both; \
 `OTHER` needs words. \
 It grants read access to {} only, for a limited time (4 hours by default, \
 `RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection, \

@@ -6,7 +6,9 @@
 //! that rows it may not read exist. Lists therefore filter with a
 //! [`RowScope`] in their `WHERE` clause: the same rule as
 //! [`PatientAccess::may_read`](super::PatientAccess::may_read) (and, for
-//! [`Policy::known_patients`], as a [`Verdict`](super::Verdict) with access),
+//! [`Policy::known_patients`], as [`Policy::evaluate`](super::Policy::evaluate)
+//! giving a [`Verdict`](super::Verdict) at all — which reads its rows through
+//! this very scope),
 //! expressed over the patient-id column of the listed table, so that a page
 //! holds exactly the next `first` visible rows and `hasNextPage` is true
 //! exactly when a visible row follows. Each list stays one query.
@@ -129,7 +131,7 @@ pub struct RowScope {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Rule {
+pub(super) enum Rule {
     /// May read `category`: through the care relationship and consent when
     /// `by_relationship` (the role allows the category), through emergency
     /// access when `by_emergency` (an emergency category, a member).
@@ -172,11 +174,23 @@ impl Policy {
     }
 
     fn scope(&self, principal: &Principal, rule: Rule) -> RowScope {
+        self.scope_at(principal, rule, self.clock.today(), self.clock.now())
+    }
+
+    /// A scope decided on a given day and instant: [`Policy::evaluate`]'s
+    /// own, so that the rows it reads and the verdicts it gives agree.
+    pub(super) fn scope_at(
+        &self,
+        principal: &Principal,
+        rule: Rule,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> RowScope {
         RowScope {
             organization_id: principal.organization_id(),
             member_id: member_of(principal),
-            today: self.clock.today(),
-            now: self.clock.now(),
+            today,
+            now,
             rule,
         }
     }

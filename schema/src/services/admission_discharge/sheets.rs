@@ -494,13 +494,11 @@ async fn receiver(
         permissions: SystemPermissions::new([(CATEGORY, AccessLevel::Read)]),
     };
     let verdicts = policy.evaluate(db, &probe, &[patient_id]).await?;
-    Ok(
-        match verdicts.get(&patient_id).and_then(|v| v.access.as_ref()) {
-            None => Receiver::NotOnTeam(org),
-            Some(a) if !a.may_read(CATEGORY) => Receiver::NotCovered(org),
-            Some(_) => Receiver::Ok,
-        },
-    )
+    Ok(match verdicts.get(&patient_id).map(|v| &v.access) {
+        None => Receiver::NotOnTeam(org),
+        Some(a) if !a.may_read(CATEGORY) => Receiver::NotCovered(org),
+        Some(_) => Receiver::Ok,
+    })
 }
 
 fn not_on_team(org: &organization::Model) -> String {
