@@ -762,6 +762,81 @@ e2e!(
     }
 );
 
+e2e!(
+    verify_catches_an_entry_numbered_before_the_first,
+    |app| async move {
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        assert_eq!(verify(app).await, Ok(()));
+        // Anyone who may INSERT (the application role too) adds an entry
+        // numbered 0 or below: it is shown in the patient's access history
+        // like any other, and nothing moves the head.
+        for seq in [0i64, -7] {
+            tamper_with(
+                app,
+                vec![(
+                    format!(
+                        "INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) \
+                         SELECT {seq}, occurred_at, actor_kind, actor_id, organization_id, patient_id, 'READ', 'IDENTITY,CONTACTS,MEDICATION', 'planted', 'OK', detail, prev_hash, hash, key_id FROM audit_log WHERE seq = 1"
+                    ),
+                    vec![],
+                )],
+            )
+            .await;
+        }
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { accessHistory(first: 100) { edges { node { seq } } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        let shown: Vec<i64> = data["patient"]["accessHistory"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["seq"].as_i64().unwrap())
+            .collect();
+        assert!(shown.contains(&0), "{shown:?}");
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry -7"), "{err}");
+        assert!(err.contains("before the first entry"), "{err}");
+    }
+);
+
+e2e!(
+    verify_catches_the_last_hash_respelled_in_capitals,
+    |app| async move {
+        some_traffic(app).await;
+        // The same MAC bytes in other hex digits, on the last entry and the
+        // head (no later entry covers it): the entry must still count as
+        // changed, or a hash would have several spellings and checkpoints
+        // would compare strings that mean the same.
+        let last = entries(app).await.pop().unwrap();
+        let respelled = last.hash.to_uppercase();
+        assert_ne!(respelled, last.hash);
+        tamper_with(
+            app,
+            vec![
+                (
+                    format!("UPDATE audit_log SET hash = $1 WHERE seq = {}", last.seq),
+                    vec![respelled.clone().into()],
+                ),
+                (
+                    "UPDATE audit_head SET hash = $1 WHERE id = 1".into(),
+                    vec![respelled.into()],
+                ),
+            ],
+        )
+        .await;
+        let err = verify(app).await.unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", last.seq)),
+            "{err}"
+        );
+        assert!(err.contains("does not match its MAC"), "{err}");
+    }
+);
+
 // ---- checkpoints outside the database ----
 
 /// A second instance on the app's database that writes checkpoints to a
