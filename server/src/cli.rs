@@ -325,7 +325,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     println!("audit log intact: {} entries", v.entries);
     if v.legacy > 0 {
         println!(
-            "note: entries 1–{} predate keyed signing (unkeyed SHA-256, which anyone with write access could have recomputed); checkpoints taken since the upgrade vouch for them",
+            "note: entries 1–{} predate keyed signing (unkeyed SHA-256, which anyone with write access could have recomputed); the checkpoints taken since the upgrade vouch for them",
             v.legacy
         );
     }

@@ -943,7 +943,12 @@ e2e!(
             )],
         )
         .await;
-        assert_eq!(verify(app).await, Ok(()));
+        // Unkeyed entries are what anyone can compute: without a checkpoint
+        // to vouch for them, they do not verify…
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 1"), "{err}");
+        assert!(err.contains("no checkpoint"), "{err}");
+        // …and against one, the rewrite shows.
         let err = verify_with(
             app,
             &[
@@ -1077,8 +1082,9 @@ e2e!(
 
 /// A database migrated up to just before keyed signing, holding three
 /// entries with the old unkeyed hashes, then migrated to the end: what an
-/// existing installation looks like after the upgrade. Served by the hub.
-async fn upgraded(backend: Backend) -> (TestApp, TestDatabase) {
+/// existing installation looks like after the upgrade. Served by the hub,
+/// which writes checkpoints to `checkpoints`.
+async fn upgraded(backend: Backend, checkpoints: &std::path::Path) -> (TestApp, TestDatabase) {
     use migration::{Migrator, MigratorTrait};
     use sea_orm::Statement;
     let (database, url) = TestDatabase::create(backend).await;
@@ -1145,15 +1151,38 @@ async fn upgraded(backend: Backend) -> (TestApp, TestDatabase) {
     .await
     .unwrap();
     db.close().await.unwrap();
-    let app = TestApp::spawn_on(backend, url, |_| {}).await;
+    let checkpoints = checkpoints.to_path_buf();
+    let app = TestApp::spawn_on(backend, url, |c| {
+        c.checkpoints.audit_checkpoint_file = Some(checkpoints);
+        c.checkpoints.audit_checkpoint_seconds = 1;
+    })
+    .await;
     some_traffic(&app).await;
     (app, database)
 }
 
 async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) {
-    // The upgraded log verifies: three unkeyed entries, then signed ones.
-    let (app, database) = upgraded(backend).await;
-    assert_eq!(verify(&app).await, Ok(()));
+    // The upgraded log verifies against the checkpoints the hub has written
+    // since: three unkeyed entries, then signed ones. Without a checkpoint
+    // the unkeyed entries vouch for nothing (anyone can compute them).
+    let dir = tempfile::tempdir().unwrap();
+    let (app, database) = upgraded(backend, dir.path()).await;
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("broken at entry 1"), "{err}");
+    assert!(err.contains("no checkpoint at or after entry 3"), "{err}");
+    let checkpointed = [
+        "--audit-key",
+        TEST_AUDIT_KEY,
+        "--checkpoints",
+        dir.path().to_str().unwrap(),
+    ];
+    for _ in 0..50 {
+        if dir.path().join("audit-checkpoints.jsonl").exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(verify_with(&app, &checkpointed).await, Ok(()));
     let rows = entries(&app).await;
     assert!(rows[..3].iter().all(|r| r.key_id.is_none()));
     assert!(
@@ -1163,7 +1192,7 @@ async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) 
     );
     // "Unkeyed" is no way in after the boundary…
     let seq = forge_append(&app, unkeyed).await;
-    let err = verify(&app).await.unwrap_err();
+    let err = verify_with(&app, &checkpointed).await.unwrap_err();
     assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
     assert!(err.contains("only entries 1–3"), "{err}");
     app.stop().await;
@@ -1171,7 +1200,8 @@ async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) 
 
     // …and rewriting the unkeyed prefix (which anyone can recompute) breaks
     // the first signed entry, whose MAC covers the last unkeyed hash.
-    let (app, database) = upgraded(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, database) = upgraded(backend, dir.path()).await;
     let guess = wrong_key();
     rewrite_from(&app, 2, true, |row| {
         if row.seq <= 3 {
