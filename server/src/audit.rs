@@ -86,9 +86,10 @@ struct Inner {
     instance: String,
     file: Option<PathBuf>,
     redis: Option<(redis::Client, String)>,
-    /// The entry this instance checkpointed last: an idle log is not
-    /// checkpointed again and again.
-    last: Mutex<i64>,
+    /// The entry (number and hash) this instance checkpointed last: an idle
+    /// log is not checkpointed again and again, and the log must still hold
+    /// that entry unchanged at the next checkpoint.
+    last: Mutex<Option<(i64, String)>>,
 }
 
 impl Checkpointer {
@@ -131,7 +132,7 @@ impl Checkpointer {
             instance: instance_name(),
             file,
             redis,
-            last: Mutex::new(0),
+            last: Mutex::new(None),
         });
         let every = Duration::from_secs(config.audit_checkpoint_seconds);
         let task = tokio::spawn({
@@ -181,8 +182,41 @@ impl Inner {
                 return;
             }
         };
-        if head.seq == 0 || head.seq == *last {
+        if head.seq == 0 {
             return;
+        }
+        if let Some((seq, hash)) = &*last {
+            if head.seq == *seq && head.hash == *hash {
+                return;
+            }
+            // The hub only moves the head forward and never changes an
+            // entry: the entry this instance vouched for last must still be
+            // there as it was. If not, the log was cut (and perhaps appended
+            // to since) behind that checkpoint, and a new one would vouch for
+            // the cut.
+            let kept = if head.seq < *seq {
+                Ok(false)
+            } else {
+                entities::audit_log::Entity::find_by_id(*seq)
+                    .one(&self.db)
+                    .await
+                    .map(|e| e.is_some_and(|e| e.hash == *hash))
+            };
+            match kept {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(
+                        seq = *seq,
+                        head = head.seq,
+                        "AUDIT LOG TAMPERING SUSPECTED: the entry this instance checkpointed last was removed or changed (the head moved back?); no checkpoint written. Run `renkei audit verify --checkpoints`"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit checkpoint: cannot read the last checkpointed entry; trying again later");
+                    return;
+                }
+            }
         }
         // Sign only what the hub wrote: the head must name an entry that
         // verifies. Otherwise someone changed the log, and a checkpoint would
@@ -236,7 +270,7 @@ impl Inner {
             }
         }
         if written {
-            *last = head.seq;
+            *last = Some((head.seq, head.hash.clone()));
             tracing::debug!(seq = head.seq, "audit checkpoint written");
         }
     }

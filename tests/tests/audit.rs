@@ -922,6 +922,70 @@ e2e!(
 );
 
 e2e!(
+    the_hub_does_not_checkpoint_a_log_cut_behind_its_last_checkpoint,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        let head = entries(app).await.pop().unwrap().seq;
+        for _ in 0..100 {
+            if checkpoint_lines(&file)
+                .last()
+                .is_some_and(|c| c["seq"] == head)
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let written = checkpoint_lines(&file);
+        assert_eq!(written.last().unwrap()["seq"], head, "{written:?}");
+
+        // The owner cuts off entries the peer has checkpointed and moves the
+        // head back onto an entry that verifies; then the hub appends on top.
+        let keep = head - 3;
+        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
+        tamper_with(
+            app,
+            vec![
+                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
+                (
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                    vec![keep.into(), kept_hash.into()],
+                ),
+            ],
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        some_traffic(app).await;
+        assert!(entries(app).await.pop().unwrap().seq > head);
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        peer.stop().await;
+
+        // The peer vouched for neither the cut log nor what followed it.
+        let lines = checkpoint_lines(&file);
+        assert_eq!(
+            lines.len(),
+            written.len(),
+            "checkpoints after the cut: {:?}",
+            &lines[written.len()..]
+        );
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                file.to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("differs from the checkpoint"), "{err}");
+    }
+);
+
+e2e!(
     checkpoints_catch_a_log_rewritten_as_if_it_predated_keyed_signing,
     |app| async move {
         let dir = tempfile::tempdir().unwrap();
