@@ -202,7 +202,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit {
             command: AuditCommand::Verify(args),
-        } => verify(args).await,
+        } => {
+            // Loading the keys warns through the log (a key file others can
+            // read): the verifier's copy of the keys matters as much.
+            telemetry::init();
+            verify(args).await
+        }
         Command::Db {
             command:
                 DbCommand::Grant {

@@ -713,3 +713,40 @@ fn db_grant_is_for_postgresql() {
         stderr(&out)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_can_read_is_warned_about_by_serve_and_verify() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+    assert!(
+        renkei(&["migrate"], &[("RENKEI_DATABASE_URL", &url)])
+            .status
+            .success()
+    );
+    let key_file = dir.path().join("audit.keys");
+    std::fs::write(&key_file, format!("# the audit key\n{AUDIT_KEY}\n")).unwrap();
+    let env = [
+        ("RENKEI_DATABASE_URL", url.as_str()),
+        ("RENKEI_JWT_SECRET", JWT_SECRET),
+        ("RENKEI_AUDIT_KEY_FILE", key_file.to_str().unwrap()),
+    ];
+    let secret = AUDIT_KEY.split_once(':').unwrap().1;
+    for (mode, warned) in [(0o644, true), (0o600, false)] {
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let verify = renkei(&["audit", "verify"], &env);
+        assert!(verify.status.success(), "{}", stderr(&verify));
+        let server = Server::start(dir.path(), &[], &env);
+        let (out, err) = server.stop();
+        for (what, text) in [("verify", stderr(&verify)), ("serve", err)] {
+            assert_eq!(
+                text.contains("chmod 600"),
+                warned,
+                "{what} with mode {mode:o}: {text}"
+            );
+            assert!(!text.contains(secret), "{what} logged the secret: {text}");
+        }
+        assert!(!out.contains(secret), "{out}");
+    }
+}
