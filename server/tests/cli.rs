@@ -750,3 +750,34 @@ fn a_key_file_others_can_read_is_warned_about_by_serve_and_verify() {
         assert!(!out.contains(secret), "{out}");
     }
 }
+
+#[test]
+fn serve_as_the_application_role_without_no_migrate_says_what_to_do() {
+    let Some(database) = PgDatabase::create() else {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let role = format!("renkei_cli_app_{}", uuid::Uuid::new_v4().simple());
+    let owner = [("RENKEI_DATABASE_URL", database.url.as_str())];
+    assert!(renkei(&["migrate"], &owner).status.success());
+    let out = renkei(&["db", "grant", "--role", &role], &owner);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (base, name) = database.url.rsplit_once('/').unwrap();
+    let as_role = base.replacen("postgres@", &format!("{role}@"), 1) + "/" + name;
+    assert_ne!(as_role, database.url);
+    let env = [
+        ("RENKEI_DATABASE_URL", as_role.as_str()),
+        ("RENKEI_JWT_SECRET", JWT_SECRET),
+        ("RENKEI_AUDIT_KEY", AUDIT_KEY),
+    ];
+    let out = renkei(&["serve", "--listen", "127.0.0.1:0"], &env);
+    let err = stderr(&out);
+    PgDatabase::run(&format!("DROP OWNED BY {role}; "), &database.url);
+    drop(database);
+    let admin = std::env::var("RENKEI_TEST_DATABASE_URL").unwrap();
+    PgDatabase::run(&format!("DROP ROLE IF EXISTS {role}"), &admin);
+    assert!(!out.status.success());
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains("--no-migrate"), "{err}");
+    assert!(err.contains("renkei migrate"), "{err}");
+}
