@@ -119,6 +119,17 @@ impl Checkpointer {
                 p.clone()
             }
         });
+        // Fail at start on a path that cannot take a line (a typo, a missing
+        // mount), rather than log it at the first checkpoint while the log
+        // goes unanchored.
+        if let Some(path) = &file {
+            open_for_append(path).with_context(|| {
+                format!(
+                    "RENKEI_AUDIT_CHECKPOINT_FILE: cannot append to {}",
+                    path.display()
+                )
+            })?;
+        }
         if file.is_none() && redis.is_none() {
             tracing::warn!(
                 "audit checkpoints are not written anywhere: someone with write access to the database could cut entries off the end of the log unnoticed. Set RENKEI_AUDIT_CHECKPOINT_FILE (on storage the database host cannot rewrite) or RENKEI_REDIS_URL"
@@ -281,6 +292,13 @@ impl Inner {
 /// interleave on a local filesystem), and flushes it to the disk.
 fn append_line(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let mut file = open_for_append(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_data()
+}
+
+/// Opens (creating) a checkpoint file for appending only.
+fn open_for_append(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
@@ -288,9 +306,7 @@ fn append_line(path: &Path, text: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o640);
     }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_data()
+    options.open(path)
 }
 
 async fn xadd(client: &redis::Client, stream: &str, line: &str) -> anyhow::Result<()> {

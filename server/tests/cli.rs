@@ -781,3 +781,46 @@ fn serve_as_the_application_role_without_no_migrate_says_what_to_do() {
     assert!(err.contains("--no-migrate"), "{err}");
     assert!(err.contains("renkei migrate"), "{err}");
 }
+
+#[test]
+fn serve_refuses_a_checkpoint_file_it_cannot_append_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+    let missing = dir.path().join("no-such-dir").join("checkpoints.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_renkei"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("RENKEI_") {
+            cmd.env_remove(key);
+        }
+    }
+    let err_file = dir.path().join("serve.err");
+    let mut child = cmd
+        .env("RENKEI_DATABASE_URL", &url)
+        .env("RENKEI_JWT_SECRET", JWT_SECRET)
+        .env("RENKEI_AUDIT_KEY", AUDIT_KEY)
+        .env("RENKEI_AUDIT_CHECKPOINT_FILE", &missing)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(&err_file).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "serve started without anywhere to write its checkpoints: {err}"
+    );
+    assert!(err.contains("RENKEI_AUDIT_CHECKPOINT_FILE"), "{err}");
+    assert!(err.contains("no-such-dir"), "{err}");
+}

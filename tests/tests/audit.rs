@@ -1117,7 +1117,7 @@ e2e!(
         let a = traffic(app, "A");
         let b = traffic(&peer, "B");
         for _ in 0..100 {
-            if file.exists() {
+            if !checkpoint_lines(&file).is_empty() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -1241,7 +1241,7 @@ async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) 
         dir.path().to_str().unwrap(),
     ];
     for _ in 0..50 {
-        if dir.path().join("audit-checkpoints.jsonl").exists() {
+        if !checkpoint_lines(&dir.path().join("audit-checkpoints.jsonl")).is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
