@@ -202,12 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit {
             command: AuditCommand::Verify(args),
-        } => {
-            // Loading the keys warns through the log (a key file others can
-            // read): the verifier's copy of the keys matters as much.
-            telemetry::init();
-            verify(args).await
-        }
+        } => verify(args).await,
         Command::Db {
             command:
                 DbCommand::Grant {
@@ -299,6 +294,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// `renkei audit verify`.
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let keys = crate::audit::verify_keys(&args.keys, args.demo)?;
+    // `serve` says this through its log, which verify does not set up; the
+    // verifier's copy of the keys matters as much as the hub's.
+    if let Some(path) = &args.keys.audit_key_file
+        && crate::config::readable_by_others(path)
+    {
+        eprintln!(
+            "warning: {}: {}",
+            path.display(),
+            crate::config::KEY_FILE_READABLE
+        );
+    }
     // Checkpoints first: each names an entry committed before it was
     // written, so none may lie beyond the head the walk reads after.
     let checkpoints = crate::audit::read_checkpoints(

@@ -837,6 +837,42 @@ e2e!(
     }
 );
 
+e2e!(
+    verify_refuses_entries_signed_with_the_demo_key_or_no_key_id,
+    |app| async move {
+        // The demo key is public: on a database whose verifier does not ask
+        // for --demo, an entry signed with it is a forgery like any other.
+        some_traffic(app).await;
+        let demo = renkei_schema::audit::keys::AuditKeys::demo_key();
+        let seq = forge_append(app, |row| {
+            row.key_id = Some(demo.id().into());
+            row.hash = keyed_hash(row, &demo)
+        })
+        .await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+        assert!(
+            err.contains("key id \"demo\", which is not configured"),
+            "{err}"
+        );
+
+        let app2 = TestApp::spawn(app.backend).await;
+        some_traffic(&app2).await;
+        let seq = forge_append(&app2, |row| {
+            row.key_id = Some(String::new());
+            row.hash = legacy_hash(row)
+        })
+        .await;
+        let err = verify(&app2).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+        assert!(
+            err.contains("key id \"\", which is not configured"),
+            "{err}"
+        );
+        app2.stop().await;
+    }
+);
+
 // ---- checkpoints outside the database ----
 
 /// A second instance on the app's database that writes checkpoints to a
