@@ -86,9 +86,10 @@ struct Inner {
     instance: String,
     file: Option<PathBuf>,
     redis: Option<(redis::Client, String)>,
-    /// The entry this instance checkpointed last: an idle log is not
-    /// checkpointed again and again.
-    last: Mutex<i64>,
+    /// The entry (number and hash) this instance checkpointed last: an idle
+    /// log is not checkpointed again and again, and the log must still hold
+    /// that entry unchanged at the next checkpoint.
+    last: Mutex<Option<(i64, String)>>,
 }
 
 impl Checkpointer {
@@ -118,6 +119,17 @@ impl Checkpointer {
                 p.clone()
             }
         });
+        // Fail at start on a path that cannot take a line (a typo, a missing
+        // mount), rather than log it at the first checkpoint while the log
+        // goes unanchored.
+        if let Some(path) = &file {
+            open_for_append(path).with_context(|| {
+                format!(
+                    "RENKEI_AUDIT_CHECKPOINT_FILE: cannot append to {}",
+                    path.display()
+                )
+            })?;
+        }
         if file.is_none() && redis.is_none() {
             tracing::warn!(
                 "audit checkpoints are not written anywhere: someone with write access to the database could cut entries off the end of the log unnoticed. Set RENKEI_AUDIT_CHECKPOINT_FILE (on storage the database host cannot rewrite) or RENKEI_REDIS_URL"
@@ -131,7 +143,7 @@ impl Checkpointer {
             instance: instance_name(),
             file,
             redis,
-            last: Mutex::new(0),
+            last: Mutex::new(None),
         });
         let every = Duration::from_secs(config.audit_checkpoint_seconds);
         let task = tokio::spawn({
@@ -181,8 +193,41 @@ impl Inner {
                 return;
             }
         };
-        if head.seq == 0 || head.seq == *last {
+        if head.seq == 0 {
             return;
+        }
+        if let Some((seq, hash)) = &*last {
+            if head.seq == *seq && head.hash == *hash {
+                return;
+            }
+            // The hub only moves the head forward and never changes an
+            // entry: the entry this instance vouched for last must still be
+            // there as it was. If not, the log was cut (and perhaps appended
+            // to since) behind that checkpoint, and a new one would vouch for
+            // the cut.
+            let kept = if head.seq < *seq {
+                Ok(false)
+            } else {
+                entities::audit_log::Entity::find_by_id(*seq)
+                    .one(&self.db)
+                    .await
+                    .map(|e| e.is_some_and(|e| e.hash == *hash))
+            };
+            match kept {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(
+                        seq = *seq,
+                        head = head.seq,
+                        "AUDIT LOG TAMPERING SUSPECTED: the entry this instance checkpointed last was removed or changed (the head moved back?); no checkpoint written. Run `renkei audit verify --checkpoints`"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit checkpoint: cannot read the last checkpointed entry; trying again later");
+                    return;
+                }
+            }
         }
         // Sign only what the hub wrote: the head must name an entry that
         // verifies. Otherwise someone changed the log, and a checkpoint would
@@ -236,7 +281,7 @@ impl Inner {
             }
         }
         if written {
-            *last = head.seq;
+            *last = Some((head.seq, head.hash.clone()));
             tracing::debug!(seq = head.seq, "audit checkpoint written");
         }
     }
@@ -247,6 +292,13 @@ impl Inner {
 /// interleave on a local filesystem), and flushes it to the disk.
 fn append_line(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let mut file = open_for_append(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_data()
+}
+
+/// Opens (creating) a checkpoint file for appending only.
+fn open_for_append(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
@@ -254,9 +306,7 @@ fn append_line(path: &Path, text: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o640);
     }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_data()
+    options.open(path)
 }
 
 async fn xadd(client: &redis::Client, stream: &str, line: &str) -> anyhow::Result<()> {

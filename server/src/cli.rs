@@ -294,6 +294,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// `renkei audit verify`.
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let keys = crate::audit::verify_keys(&args.keys, args.demo)?;
+    // `serve` says this through its log, which verify does not set up; the
+    // verifier's copy of the keys matters as much as the hub's.
+    if let Some(path) = &args.keys.audit_key_file
+        && crate::config::readable_by_others(path)
+    {
+        eprintln!(
+            "warning: {}: {}",
+            path.display(),
+            crate::config::KEY_FILE_READABLE
+        );
+    }
     // Checkpoints first: each names an entry committed before it was
     // written, so none may lie beyond the head the walk reads after.
     let checkpoints = crate::audit::read_checkpoints(
@@ -325,7 +336,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     println!("audit log intact: {} entries", v.entries);
     if v.legacy > 0 {
         println!(
-            "note: entries 1–{} predate keyed signing (unkeyed SHA-256, which anyone with write access could have recomputed); checkpoints taken since the upgrade vouch for them",
+            "note: entries 1–{} predate keyed signing (unkeyed SHA-256, which anyone with write access could have recomputed); the checkpoints taken since the upgrade vouch for them",
             v.legacy
         );
     }

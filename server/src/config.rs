@@ -154,22 +154,28 @@ impl AuditKeyConfig {
     }
 }
 
+/// What to say about a key file others can read.
+pub const KEY_FILE_READABLE: &str = "the audit key file is readable by other users; make it readable by the hub's user only (chmod 600)";
+
 /// A key file others can read is a key others can use to forge entries.
 fn warn_if_readable_by_others(path: &std::path::Path) {
+    if readable_by_others(path) {
+        tracing::warn!(file = %path.display(), "{KEY_FILE_READABLE}");
+    }
+}
+
+/// Whether users other than the file's owner may read or write `path`.
+pub fn readable_by_others(path: &std::path::Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(
-                file = %path.display(),
-                "the audit key file is readable by other users; make it readable by the hub's user only (chmod 600)"
-            );
-        }
+        std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0)
     }
     #[cfg(not(unix))]
-    let _ = path;
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// Signed checkpoints of the audit log's head, kept outside the database.

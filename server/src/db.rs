@@ -20,9 +20,16 @@ use crate::config::DatabaseConfig;
 /// Connects and applies pending migrations.
 pub async fn connect_and_migrate(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnection> {
     let db = connect(config).await?;
-    Migrator::up(&db, None)
-        .await
-        .context("applying database migrations")?;
+    if let Err(e) = Migrator::up(&db, None).await {
+        // The usual cause in production: the application role, which may
+        // not change the schema, started without --no-migrate.
+        let hint = if e.to_string().contains("permission denied") {
+            " — this role may not change the schema: run `renkei migrate` as the database owner, and serve as the application role with --no-migrate (RENKEI_NO_MIGRATE)"
+        } else {
+            ""
+        };
+        return Err(anyhow::Error::new(e).context(format!("applying database migrations{hint}")));
+    }
     Ok(db)
 }
 

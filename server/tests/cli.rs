@@ -713,3 +713,114 @@ fn db_grant_is_for_postgresql() {
         stderr(&out)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_can_read_is_warned_about_by_serve_and_verify() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+    assert!(
+        renkei(&["migrate"], &[("RENKEI_DATABASE_URL", &url)])
+            .status
+            .success()
+    );
+    let key_file = dir.path().join("audit.keys");
+    std::fs::write(&key_file, format!("# the audit key\n{AUDIT_KEY}\n")).unwrap();
+    let env = [
+        ("RENKEI_DATABASE_URL", url.as_str()),
+        ("RENKEI_JWT_SECRET", JWT_SECRET),
+        ("RENKEI_AUDIT_KEY_FILE", key_file.to_str().unwrap()),
+    ];
+    let secret = AUDIT_KEY.split_once(':').unwrap().1;
+    for (mode, warned) in [(0o644, true), (0o600, false)] {
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let verify = renkei(&["audit", "verify"], &env);
+        assert!(verify.status.success(), "{}", stderr(&verify));
+        let server = Server::start(dir.path(), &[], &env);
+        let (out, err) = server.stop();
+        for (what, text) in [("verify", stderr(&verify)), ("serve", err)] {
+            assert_eq!(
+                text.contains("chmod 600"),
+                warned,
+                "{what} with mode {mode:o}: {text}"
+            );
+            assert!(!text.contains(secret), "{what} logged the secret: {text}");
+        }
+        assert!(!out.contains(secret), "{out}");
+    }
+}
+
+#[test]
+fn serve_as_the_application_role_without_no_migrate_says_what_to_do() {
+    let Some(database) = PgDatabase::create() else {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let role = format!("renkei_cli_app_{}", uuid::Uuid::new_v4().simple());
+    let owner = [("RENKEI_DATABASE_URL", database.url.as_str())];
+    assert!(renkei(&["migrate"], &owner).status.success());
+    let out = renkei(&["db", "grant", "--role", &role], &owner);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (base, name) = database.url.rsplit_once('/').unwrap();
+    let as_role = base.replacen("postgres@", &format!("{role}@"), 1) + "/" + name;
+    assert_ne!(as_role, database.url);
+    let env = [
+        ("RENKEI_DATABASE_URL", as_role.as_str()),
+        ("RENKEI_JWT_SECRET", JWT_SECRET),
+        ("RENKEI_AUDIT_KEY", AUDIT_KEY),
+    ];
+    let out = renkei(&["serve", "--listen", "127.0.0.1:0"], &env);
+    let err = stderr(&out);
+    PgDatabase::run(&format!("DROP OWNED BY {role}; "), &database.url);
+    drop(database);
+    let admin = std::env::var("RENKEI_TEST_DATABASE_URL").unwrap();
+    PgDatabase::run(&format!("DROP ROLE IF EXISTS {role}"), &admin);
+    assert!(!out.status.success());
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains("--no-migrate"), "{err}");
+    assert!(err.contains("renkei migrate"), "{err}");
+}
+
+#[test]
+fn serve_refuses_a_checkpoint_file_it_cannot_append_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+    let missing = dir.path().join("no-such-dir").join("checkpoints.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_renkei"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("RENKEI_") {
+            cmd.env_remove(key);
+        }
+    }
+    let err_file = dir.path().join("serve.err");
+    let mut child = cmd
+        .env("RENKEI_DATABASE_URL", &url)
+        .env("RENKEI_JWT_SECRET", JWT_SECRET)
+        .env("RENKEI_AUDIT_KEY", AUDIT_KEY)
+        .env("RENKEI_AUDIT_CHECKPOINT_FILE", &missing)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(&err_file).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "serve started without anywhere to write its checkpoints: {err}"
+    );
+    assert!(err.contains("RENKEI_AUDIT_CHECKPOINT_FILE"), "{err}");
+    assert!(err.contains("no-such-dir"), "{err}");
+}

@@ -6,6 +6,12 @@
 //! on PostgreSQL when `RENKEI_TEST_DATABASE_URL` names a server database the
 //! tests may create databases from (e.g. `postgres://postgres@127.0.0.1:5432/test`);
 //! each PostgreSQL test creates its own database and drops it afterwards.
+//!
+//! With `RENKEI_TEST_AS_APP_ROLE=1`, the PostgreSQL half of every test runs
+//! the hub the way production does: the database migrated by its owner, a
+//! role made by `renkei db grant`, and the hub serving as that role with
+//! `--no-migrate` — so a table the hub writes but the grant forgets, or a
+//! statement the role may not run, fails the test.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -78,10 +84,22 @@ pub fn postgres_configured() -> bool {
     std::env::var("RENKEI_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
 }
 
+/// Whether PostgreSQL tests serve as the application role (see the module
+/// documentation).
+pub fn as_app_role() -> bool {
+    std::env::var("RENKEI_TEST_AS_APP_ROLE").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 /// A database that exists for one test and is removed afterwards.
 pub enum TestDatabase {
     Sqlite(tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+        /// The application role made for it ([`TestDatabase::with_app_role`]),
+        /// dropped with it.
+        role: Option<String>,
+    },
 }
 
 impl TestDatabase {
@@ -112,16 +130,61 @@ impl TestDatabase {
                     .map(|(b, _)| b.to_string())
                     .expect("RENKEI_TEST_DATABASE_URL ends in /DATABASE");
                 let url = format!("{base}/{name}");
-                (TestDatabase::Postgres { admin_url, name }, url)
+                (
+                    TestDatabase::Postgres {
+                        admin_url,
+                        name,
+                        role: None,
+                    },
+                    url,
+                )
             }
         }
+    }
+
+    /// Migrates the PostgreSQL database at `owner_url` as its owner, makes
+    /// an application role with `renkei db grant`, and returns the URL that
+    /// connects as that role.
+    pub async fn with_app_role(&mut self, owner_url: &str) -> String {
+        let TestDatabase::Postgres { role, .. } = self else {
+            panic!("the application role is a PostgreSQL thing");
+        };
+        let config = DatabaseConfig {
+            database_url: owner_url.to_string(),
+            database_max_connections: 2,
+        };
+        let owner = renkei_server::db::connect_and_migrate(&config)
+            .await
+            .expect("migrate as the owner");
+        let name = format!("renkei_app_{}", Uuid::new_v4().simple());
+        *role = Some(name.clone());
+        renkei_server::db::grant(
+            &owner,
+            &renkei_server::db::GrantRequest {
+                role: name.clone(),
+                password: None,
+                existing_role: false,
+            },
+            true,
+        )
+        .await
+        .expect("renkei db grant");
+        owner.close().await.ok();
+        let mut url = reqwest::Url::parse(owner_url).expect("database URL");
+        url.set_username(&name).expect("user name");
+        url.to_string()
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let TestDatabase::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
+        if let TestDatabase::Postgres {
+            admin_url,
+            name,
+            role,
+        } = self
+        {
+            let (admin_url, name, role) = (admin_url.clone(), name.clone(), role.clone());
             // Drop runs inside the test's runtime; use a thread with its own.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -135,6 +198,12 @@ impl Drop for TestDatabase {
                                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                             ))
                             .await;
+                        // Its privileges went with the database.
+                        if let Some(role) = role {
+                            let _ = admin
+                                .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
+                                .await;
+                        }
                         admin.close().await.ok();
                     }
                 });
@@ -205,7 +274,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        let (database, url) = TestDatabase::create(backend).await;
+        let (mut database, mut url) = TestDatabase::create(backend).await;
+        let app_role = backend == Backend::Postgres && as_app_role();
+        if app_role {
+            url = database.with_app_role(&url).await;
+        }
         let clock = Arc::new(ManualClock::new(Utc::now()));
         Self::start(
             backend,
@@ -213,7 +286,10 @@ impl TestApp {
             Some(database),
             clock,
             Default::default(),
-            configure,
+            |config| {
+                config.no_migrate = app_role;
+                configure(config)
+            },
         )
         .await
     }
@@ -233,13 +309,17 @@ impl TestApp {
     /// in a deployment of several instances behind a load balancer. It has
     /// its own administrator token.
     pub async fn spawn_peer(&self, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let app_role = self.backend == Backend::Postgres && as_app_role();
         Self::start(
             self.backend,
             self.database_url.clone(),
             None,
             self.clock.clone(),
             self.redis_streams.clone(),
-            configure,
+            |config| {
+                config.no_migrate = app_role;
+                configure(config)
+            },
         )
         .await
     }

@@ -762,6 +762,117 @@ e2e!(
     }
 );
 
+e2e!(
+    verify_catches_an_entry_numbered_before_the_first,
+    |app| async move {
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        assert_eq!(verify(app).await, Ok(()));
+        // Anyone who may INSERT (the application role too) adds an entry
+        // numbered 0 or below: it is shown in the patient's access history
+        // like any other, and nothing moves the head.
+        for seq in [0i64, -7] {
+            tamper_with(
+                app,
+                vec![(
+                    format!(
+                        "INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) \
+                         SELECT {seq}, occurred_at, actor_kind, actor_id, organization_id, patient_id, 'READ', 'IDENTITY,CONTACTS,MEDICATION', 'planted', 'OK', detail, prev_hash, hash, key_id FROM audit_log WHERE seq = 1"
+                    ),
+                    vec![],
+                )],
+            )
+            .await;
+        }
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { accessHistory(first: 100) { edges { node { seq } } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        let shown: Vec<i64> = data["patient"]["accessHistory"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["seq"].as_i64().unwrap())
+            .collect();
+        assert!(shown.contains(&0), "{shown:?}");
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry -7"), "{err}");
+        assert!(err.contains("before the first entry"), "{err}");
+    }
+);
+
+e2e!(
+    verify_catches_the_last_hash_respelled_in_capitals,
+    |app| async move {
+        some_traffic(app).await;
+        // The same MAC bytes in other hex digits, on the last entry and the
+        // head (no later entry covers it): the entry must still count as
+        // changed, or a hash would have several spellings and checkpoints
+        // would compare strings that mean the same.
+        let last = entries(app).await.pop().unwrap();
+        let respelled = last.hash.to_uppercase();
+        assert_ne!(respelled, last.hash);
+        tamper_with(
+            app,
+            vec![
+                (
+                    format!("UPDATE audit_log SET hash = $1 WHERE seq = {}", last.seq),
+                    vec![respelled.clone().into()],
+                ),
+                (
+                    "UPDATE audit_head SET hash = $1 WHERE id = 1".into(),
+                    vec![respelled.into()],
+                ),
+            ],
+        )
+        .await;
+        let err = verify(app).await.unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", last.seq)),
+            "{err}"
+        );
+        assert!(err.contains("does not match its MAC"), "{err}");
+    }
+);
+
+e2e!(
+    verify_refuses_entries_signed_with_the_demo_key_or_no_key_id,
+    |app| async move {
+        // The demo key is public: on a database whose verifier does not ask
+        // for --demo, an entry signed with it is a forgery like any other.
+        some_traffic(app).await;
+        let demo = renkei_schema::audit::keys::AuditKeys::demo_key();
+        let seq = forge_append(app, |row| {
+            row.key_id = Some(demo.id().into());
+            row.hash = keyed_hash(row, &demo)
+        })
+        .await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+        assert!(
+            err.contains("key id \"demo\", which is not configured"),
+            "{err}"
+        );
+
+        let app2 = TestApp::spawn(app.backend).await;
+        some_traffic(&app2).await;
+        let seq = forge_append(&app2, |row| {
+            row.key_id = Some(String::new());
+            row.hash = legacy_hash(row)
+        })
+        .await;
+        let err = verify(&app2).await.unwrap_err();
+        assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
+        assert!(
+            err.contains("key id \"\", which is not configured"),
+            "{err}"
+        );
+        app2.stop().await;
+    }
+);
+
 // ---- checkpoints outside the database ----
 
 /// A second instance on the app's database that writes checkpoints to a
@@ -847,6 +958,70 @@ e2e!(
 );
 
 e2e!(
+    the_hub_does_not_checkpoint_a_log_cut_behind_its_last_checkpoint,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let peer = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        let head = entries(app).await.pop().unwrap().seq;
+        for _ in 0..100 {
+            if checkpoint_lines(&file)
+                .last()
+                .is_some_and(|c| c["seq"] == head)
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let written = checkpoint_lines(&file);
+        assert_eq!(written.last().unwrap()["seq"], head, "{written:?}");
+
+        // The owner cuts off entries the peer has checkpointed and moves the
+        // head back onto an entry that verifies; then the hub appends on top.
+        let keep = head - 3;
+        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
+        tamper_with(
+            app,
+            vec![
+                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
+                (
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                    vec![keep.into(), kept_hash.into()],
+                ),
+            ],
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        some_traffic(app).await;
+        assert!(entries(app).await.pop().unwrap().seq > head);
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        peer.stop().await;
+
+        // The peer vouched for neither the cut log nor what followed it.
+        let lines = checkpoint_lines(&file);
+        assert_eq!(
+            lines.len(),
+            written.len(),
+            "checkpoints after the cut: {:?}",
+            &lines[written.len()..]
+        );
+        let err = verify_with(
+            app,
+            &[
+                "--audit-key",
+                TEST_AUDIT_KEY,
+                "--checkpoints",
+                file.to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("differs from the checkpoint"), "{err}");
+    }
+);
+
+e2e!(
     checkpoints_catch_a_log_rewritten_as_if_it_predated_keyed_signing,
     |app| async move {
         let dir = tempfile::tempdir().unwrap();
@@ -868,7 +1043,12 @@ e2e!(
             )],
         )
         .await;
-        assert_eq!(verify(app).await, Ok(()));
+        // Unkeyed entries are what anyone can compute: without a checkpoint
+        // to vouch for them, they do not verify…
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("broken at entry 1"), "{err}");
+        assert!(err.contains("no checkpoint"), "{err}");
+        // …and against one, the rewrite shows.
         let err = verify_with(
             app,
             &[
@@ -973,7 +1153,7 @@ e2e!(
         let a = traffic(app, "A");
         let b = traffic(&peer, "B");
         for _ in 0..100 {
-            if file.exists() {
+            if !checkpoint_lines(&file).is_empty() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -1002,8 +1182,9 @@ e2e!(
 
 /// A database migrated up to just before keyed signing, holding three
 /// entries with the old unkeyed hashes, then migrated to the end: what an
-/// existing installation looks like after the upgrade. Served by the hub.
-async fn upgraded(backend: Backend) -> (TestApp, TestDatabase) {
+/// existing installation looks like after the upgrade. Served by the hub,
+/// which writes checkpoints to `checkpoints`.
+async fn upgraded(backend: Backend, checkpoints: &std::path::Path) -> (TestApp, TestDatabase) {
     use migration::{Migrator, MigratorTrait};
     use sea_orm::Statement;
     let (database, url) = TestDatabase::create(backend).await;
@@ -1070,15 +1251,38 @@ async fn upgraded(backend: Backend) -> (TestApp, TestDatabase) {
     .await
     .unwrap();
     db.close().await.unwrap();
-    let app = TestApp::spawn_on(backend, url, |_| {}).await;
+    let checkpoints = checkpoints.to_path_buf();
+    let app = TestApp::spawn_on(backend, url, |c| {
+        c.checkpoints.audit_checkpoint_file = Some(checkpoints);
+        c.checkpoints.audit_checkpoint_seconds = 1;
+    })
+    .await;
     some_traffic(&app).await;
     (app, database)
 }
 
 async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) {
-    // The upgraded log verifies: three unkeyed entries, then signed ones.
-    let (app, database) = upgraded(backend).await;
-    assert_eq!(verify(&app).await, Ok(()));
+    // The upgraded log verifies against the checkpoints the hub has written
+    // since: three unkeyed entries, then signed ones. Without a checkpoint
+    // the unkeyed entries vouch for nothing (anyone can compute them).
+    let dir = tempfile::tempdir().unwrap();
+    let (app, database) = upgraded(backend, dir.path()).await;
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("broken at entry 1"), "{err}");
+    assert!(err.contains("no checkpoint at or after entry 3"), "{err}");
+    let checkpointed = [
+        "--audit-key",
+        TEST_AUDIT_KEY,
+        "--checkpoints",
+        dir.path().to_str().unwrap(),
+    ];
+    for _ in 0..50 {
+        if !checkpoint_lines(&dir.path().join("audit-checkpoints.jsonl")).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(verify_with(&app, &checkpointed).await, Ok(()));
     let rows = entries(&app).await;
     assert!(rows[..3].iter().all(|r| r.key_id.is_none()));
     assert!(
@@ -1088,7 +1292,7 @@ async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) 
     );
     // "Unkeyed" is no way in after the boundary…
     let seq = forge_append(&app, unkeyed).await;
-    let err = verify(&app).await.unwrap_err();
+    let err = verify_with(&app, &checkpointed).await.unwrap_err();
     assert!(err.contains(&format!("broken at entry {seq}")), "{err}");
     assert!(err.contains("only entries 1–3"), "{err}");
     app.stop().await;
@@ -1096,7 +1300,8 @@ async fn unkeyed_entries_are_accepted_only_before_the_upgrade(backend: Backend) 
 
     // …and rewriting the unkeyed prefix (which anyone can recompute) breaks
     // the first signed entry, whose MAC covers the last unkeyed hash.
-    let (app, database) = upgraded(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, database) = upgraded(backend, dir.path()).await;
     let guess = wrong_key();
     rewrite_from(&app, 2, true, |row| {
         if row.seq <= 3 {

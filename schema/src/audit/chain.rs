@@ -12,10 +12,11 @@
 //! (`audit_head.legacy_seq`); only entries `1..=legacy_seq` may be unkeyed,
 //! every later one must be signed, and the first signed entry's MAC covers
 //! the last unkeyed entry's hash. An unkeyed entry after the boundary is
-//! reported, so "legacy" is no way to slip in an entry. (The application
-//! role cannot move the boundary — `renkei db grant` does not let it update
-//! that column — and a database owner who rewrote the whole log as unkeyed
-//! entries would contradict every checkpoint taken since.)
+//! reported, so "legacy" is no way to slip in an entry. The application
+//! role cannot move the boundary (`renkei db grant` does not let it update
+//! that column), but a database owner can, and could rewrite the whole log
+//! as unkeyed entries: so unkeyed entries verify only together with a
+//! checkpoint at or after the boundary, which such a rewrite contradicts.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
@@ -120,7 +121,8 @@ const PAGE: u64 = 1000;
 /// not verify), an entry signed with a key not among `keys` (named), a head
 /// that disagrees with the last entry, and — against `checkpoints` — an
 /// entry whose hash differs from a checkpoint's or a log that ends before a
-/// checkpoint's entry (entries removed from the end, head moved back).
+/// checkpoint's entry (entries removed from the end, head moved back), and
+/// unkeyed entries (from before keyed signing) that no checkpoint covers.
 ///
 /// The hub may be appending meanwhile: the walk covers the entries up to the
 /// head read at the start (the head moves in the same transaction as its
@@ -165,6 +167,23 @@ pub async fn verify(
             reason: format!(
                 "the head records entry {} but entries up to {} were written before keyed signing: entries were removed from the end, or the head was moved back",
                 head.seq, head.legacy_seq
+            ),
+        });
+        return Ok(v);
+    }
+    // The walk starts at entry 1; a row numbered below it would be skipped
+    // by the walk yet shown in access histories like any other.
+    if let Some(row) = audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.lt(1))
+        .order_by_asc(audit_log::Column::Seq)
+        .one(db)
+        .await?
+    {
+        v.broken = Some(Break {
+            seq: row.seq,
+            reason: format!(
+                "entry {} lies before the first entry (1): it was inserted",
+                row.seq
             ),
         });
         return Ok(v);
@@ -273,6 +292,26 @@ pub async fn verify(
             seq: first,
             reason: format!(
                 "entry {first} lies beyond the head (entry {now_head}): entries were added at the end"
+            ),
+        });
+        return Ok(v);
+    }
+    // Unkeyed entries prove nothing by themselves: anyone who can write to
+    // the database can compute them, and move the boundary. Without this,
+    // an owner could rewrite the whole log as unkeyed entries, declare all
+    // of it older than keyed signing, and have it verify. A checkpoint at or
+    // after the boundary (signed, outside the database, and matched above)
+    // is what fixes them.
+    if head.legacy_seq > 0
+        && !checkpoints
+            .iter()
+            .any(|c| c.checkpoint.seq >= head.legacy_seq)
+    {
+        v.broken = Some(Break {
+            seq: 1,
+            reason: format!(
+                "entries 1–{legacy} are unkeyed (written before keyed signing, or rewritten as such by someone with write access to the database: anyone can compute them) and no checkpoint at or after entry {legacy} vouches for them: verify with --checkpoints or --checkpoints-redis",
+                legacy = head.legacy_seq
             ),
         });
     }

@@ -236,8 +236,14 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Decodes lower-case hex, the one spelling [`hex`] writes. Anything else
+/// (capitals, a `+` that `from_str_radix` would take) is refused, so a MAC
+/// has a single spelling: otherwise the last entry's `hash` and the head's
+/// could be rewritten to other text that still verifies.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    if !text.len().is_multiple_of(2)
+        || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return None;
     }
     (0..text.len())
@@ -292,5 +298,10 @@ mod tests {
         assert!(!a.verifies(b"entrY", &tag));
         assert!(!b.verifies(b"entry", &tag));
         assert!(!a.verifies(b"entry", "not hex"));
+        assert!(!a.verifies(b"entry", &tag.to_uppercase()));
+        // One spelling per MAC: `from_str_radix` alone would read these.
+        assert_eq!(unhex("0a"), Some(vec![10]));
+        assert_eq!(unhex("0A"), None);
+        assert_eq!(unhex("+a"), None);
     }
 }
