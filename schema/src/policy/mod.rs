@@ -142,13 +142,20 @@ impl PatientAccess {
         self.emergency_until
     }
 
-    /// Permission to write a category: read-write for the role, covered by
-    /// consent, and a care relationship (emergency access never writes).
+    /// Whether the caller may write a category: read-write for the role,
+    /// covered by consent, and a care relationship (emergency access never
+    /// writes).
+    pub fn may_write(&self, category: DataCategory) -> bool {
+        self.care_relationship && self.grant(category).level == AccessLevel::ReadWrite
+    }
+
+    /// Permission to write a category ([`PatientAccess::may_write`]), or
+    /// `FORBIDDEN` saying why not.
     pub fn require_write(&self, category: DataCategory) -> ApiResult<()> {
-        let grant = self.grant(category);
-        if self.care_relationship && grant.level == AccessLevel::ReadWrite {
+        if self.may_write(category) {
             return Ok(());
         }
+        let grant = self.grant(category);
         let why = if !self.care_relationship {
             "emergency access is read-only".to_string()
         } else if grant.level == AccessLevel::Read {
