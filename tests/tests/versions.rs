@@ -380,3 +380,74 @@ e2e!(
         assert!(html.contains("第2版 / version 2"), "{html}");
     }
 );
+
+e2e!(
+    a_revision_a_subscriber_may_not_read_is_no_event_to_it,
+    |app| async move {
+        let (patient, clinic, _, _) = setup(app).await;
+        let doctor = named_member(app, &clinic, "PHYSICIAN", "医師 一郎").await;
+        let helpers = app
+            .organization("CARE_SERVICE_PROVIDER", "版ヘルパーステーション")
+            .await;
+        app.ok(
+            &doctor,
+            "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+            json!({ "i": { "patientId": patient, "organizationId": helpers, "role": "CARE_SERVICE" } }),
+        )
+        .await;
+        let care_worker = named_member(app, &helpers, "CARE_WORKER", "介護 花子").await;
+        app.ok(
+            &doctor,
+            SHEET,
+            sheet(&patient, "山田 花子", &["慢性心不全"], &[]),
+        )
+        .await;
+        let events = "subscription($p: ID!) { patientEvents(patientId: $p) { kind subjectId } }";
+        let mut watchers = Vec::new();
+        for token in [&doctor, &care_worker] {
+            let mut ws = app.ws(token).await;
+            let id = ws.subscribe(events, json!({ "p": patient })).await;
+            ws.expect_silence(std::time::Duration::from_millis(300))
+                .await;
+            watchers.push((ws, id));
+        }
+        // Only the diagnoses change: the physician is told, the care worker
+        // is not — the sheet it may read did not change.
+        app.ok(
+            &doctor,
+            SHEET,
+            sheet(&patient, "山田 花子", &["慢性心不全", "2型糖尿病"], &[]),
+        )
+        .await;
+        {
+            let (ws, sub) = &mut watchers[0];
+            match ws.next_of(sub).await {
+                WsMessage::Next(v) => assert_eq!(
+                    v["data"]["patientEvents"]["kind"], "EMERGENCY_INFORMATION_UPDATED",
+                    "{v}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        watchers[1]
+            .0
+            .expect_silence(std::time::Duration::from_millis(500))
+            .await;
+        // The contacts change: both are told.
+        app.ok(
+            &doctor,
+            SHEET,
+            sheet(&patient, "山田 一郎", &["慢性心不全", "2型糖尿病"], &[]),
+        )
+        .await;
+        for (ws, sub) in &mut watchers {
+            match ws.next_of(sub).await {
+                WsMessage::Next(v) => assert_eq!(
+                    v["data"]["patientEvents"]["kind"], "EMERGENCY_INFORMATION_UPDATED",
+                    "{v}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+);

@@ -847,5 +847,6 @@ fn record_event(
         category: DataCategory::from_db(&model.category)?,
         organization_id,
         occurred_at: model.recorded_at,
+        record_version: Some(model.version),
     }))
 }

@@ -554,6 +554,45 @@ pub fn seen_versions(
     seen
 }
 
+/// Whether version `version` of record `record_id` is, to a caller with
+/// `access`, a version of its own ([`seen_versions`]: readable, and
+/// changing something the caller may read) — so that telling the caller it
+/// was written tells nothing the caller may not see. `false` when there is
+/// no such record or version.
+pub async fn is_seen_version(
+    db: &DatabaseConnection,
+    access: &PatientAccess,
+    record_id: Uuid,
+    version: i32,
+) -> ApiResult<bool> {
+    let Some(current) = record::Entity::find_by_id(record_id).one(db).await? else {
+        return Ok(false);
+    };
+    let kind = RecordKind::from_db(&current.kind)?;
+    let earlier = record_version::Entity::find()
+        .filter(record_version::Column::RecordId.eq(record_id))
+        .filter(record_version::Column::Version.lte(version))
+        .order_by_asc(record_version::Column::Version)
+        .all(db)
+        .await?;
+    let mut contents = earlier
+        .iter()
+        .map(|v| VersionContent::of_version(kind, v))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let last = if current.version == version {
+        contents.push(VersionContent::of_record(&current)?);
+        Some(version)
+    } else {
+        earlier.last().map(|v| v.version)
+    };
+    if last != Some(version) {
+        return Ok(false);
+    }
+    Ok(seen_versions(Some(access), &contents)
+        .last()
+        .is_some_and(|s| s.first + 1 == contents.len()))
+}
+
 /// Whether a summary candidate belongs in today's summary (a prescription that
 /// has ended does not).
 pub fn data_in_force(kind: RecordKind, data: &RecordData, today: NaiveDate) -> bool {
