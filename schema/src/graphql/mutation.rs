@@ -173,6 +173,7 @@ impl CoreMutation {
             id,
             patient_id: found.as_ref().map(|m| m.patient_id),
             category: Some(DataCategory::CareTeam),
+            hidden_without_category: true,
         }
         .reach(ctx, found)
         .await?;
@@ -399,7 +400,14 @@ impl CoreMutation {
             what: "notification",
             id,
             patient_id: found.as_ref().and_then(|n| n.patient_id),
-            category: None,
+            // Refused because its category is closed (or for any other
+            // reason), it is recorded under that category: the refusal
+            // tells of a liaison message or a discharge notice.
+            category: found
+                .as_ref()
+                .and_then(|n| notifications::NotificationKind::parse(&n.kind))
+                .and_then(notifications::NotificationKind::category),
+            hidden_without_category: false,
         };
         let shown = match found {
             Some(n) if n.patient_id.is_none() => n,

@@ -805,6 +805,7 @@ pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<R
             .as_ref()
             .map(|r| DataCategory::from_db(&r.category))
             .transpose()?,
+        hidden_without_category: true,
     }
     .reach(ctx, current)
     .await?;
