@@ -368,7 +368,11 @@ impl CoreMutation {
     /// item is reported with its index and field (`input.records[3].data.labResult.unit`).
     /// Idempotent: an item whose `sourceRecordId` (per organisation and kind)
     /// was written before updates that record (a new version), or changes
-    /// nothing if identical.
+    /// nothing if identical. Parts of a record you may not write (an
+    /// emergency sheet's hand-typed diagnoses or medications, without write
+    /// access to CONDITIONS or MEDICATIONS) are left empty and carried
+    /// forward from the version it replaces (see
+    /// `recordEmergencyInformation`).
     async fn write_records(
         &self,
         ctx: &Context<'_>,

@@ -282,7 +282,10 @@ impl CallerVersions {
     }
 }
 
-/// An earlier version of a record.
+/// An earlier version of a record, as you count versions (see
+/// `Record.version`): where versions that changed only what you may not
+/// read stand together as one, it shows the first of them — what it said,
+/// when and by whom it was recorded.
 pub struct RecordVersion {
     /// Its number as the caller counts versions (see `Record.version`).
     number: i32,

@@ -36,8 +36,9 @@ pub struct NewRecord {
     pub data: RecordData,
 }
 
-/// What a write did, as the writer sees the record: versions it may not
-/// read do not count (as in `Record.version`).
+/// What a write did, as the writer sees the record: versions are counted
+/// as `Record.version` counts them (versions it may not read, and changes
+/// only to what it may not read, do not count).
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// A new record — or a new version of a record none of whose earlier
@@ -46,7 +47,9 @@ pub enum WriteOutcome {
     /// A resubmission with changes: a new version of the same record, of
     /// which you may read an earlier version.
     Updated,
-    /// A resubmission identical to the current version: nothing changed.
+    /// A resubmission identical to the current version — or differing from
+    /// the last version you may read only in what you may not read:
+    /// nothing you can see changed.
     Unchanged,
 }
 
