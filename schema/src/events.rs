@@ -62,6 +62,12 @@ pub struct PatientEvent {
     /// The organisation whose member or system caused it.
     pub organization_id: Uuid,
     pub occurred_at: DateTime<Utc>,
+    /// For an event about a record: the version written (the hub's own
+    /// number). A subscriber is told only of a version that changed
+    /// something it may read (`services::records::is_seen_version`). Absent
+    /// from events of other subjects, and of instances that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_version: Option<i32>,
 }
 
 /// A notification row was created (for an organisation, or one of its members).
@@ -237,6 +243,7 @@ mod tests {
             category: DataCategory::LiaisonMessages,
             organization_id: Uuid::nil(),
             occurred_at: DateTime::from_timestamp(0, 0).unwrap(),
+            record_version: None,
         });
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains("\"MESSAGE_POSTED\"") && json.contains("\"LIAISON_MESSAGES\""));

@@ -641,3 +641,185 @@ e2e!(
         );
     }
 );
+
+/// `reportedDiagnoses`, `reportedMedications` and the key person's name of
+/// the patient's sheet as `token` reads them.
+async fn reported(app: &TestApp, token: &str, patient: &str) -> (Value, Value, Value) {
+    let data = app
+        .ok(
+            token,
+            "query($id: ID!) { patient(id: $id) { emergencyInformation { reportedDiagnoses reportedMedications sheet { data { emergencyContacts { name } } } } } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    let info = &data["patient"]["emergencyInformation"];
+    (
+        info["reportedDiagnoses"].clone(),
+        info["reportedMedications"].clone(),
+        info["sheet"]["data"]["emergencyContacts"][0]["name"].clone(),
+    )
+}
+
+e2e!(
+    a_writer_who_may_not_write_the_diagnoses_leaves_them_on_the_sheet,
+    |app| async move {
+        let s = scene(app).await;
+        let patient = s.patient.clone();
+        register_sheet(app, &s.doctor, &patient, "山田 花子").await;
+        let diagnoses = json!(["慢性心不全（他院で診断）"]);
+        let medications = json!(["フロセミド錠20mg 1日1回朝"]);
+        // The clinic's front-desk system keeps the contacts up to date: it
+        // may write the sheet, and read — not write — diagnoses and
+        // medications.
+        let clinic = app
+            .ok(&s.doctor, "{ me { organization { id } } }", json!({}))
+            .await["me"]["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let system = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                json!({ "i": { "organizationId": clinic, "name": "受付システム", "permissions": [
+                    { "category": "IDENTITY", "level": "READ" },
+                    { "category": "CONDITIONS", "level": "READ" },
+                    { "category": "MEDICATIONS", "level": "READ" },
+                    { "category": "EMERGENCY_INFORMATION", "level": "READ_WRITE" } ] } }),
+            )
+            .await["createApiKey"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let input = |contact: &str, data: Value| {
+            let mut d = sheet_data(contact);
+            for (k, v) in data.as_object().unwrap() {
+                d[k] = v.clone();
+            }
+            json!({ "i": { "patientId": patient, "sourceRecordId": "EI-1",
+                            "effectiveAt": "2026-01-20T02:00:00Z", "data": d } })
+        };
+        // It resubmits the sheet with a new key person, without the lists
+        // it may not write (left out, or empty): the physician's lists stay.
+        for (contact, lists) in [
+            ("山田 一郎", json!({ "diagnoses": [], "medications": [] })),
+            (
+                "山田 二郎",
+                json!({ "diagnoses": null, "medications": null }),
+            ),
+        ] {
+            let mut i = input(contact, lists.clone());
+            for k in ["diagnoses", "medications"] {
+                if lists[k].is_null() {
+                    i["i"]["data"].as_object_mut().unwrap().remove(k);
+                }
+            }
+            let data = app.ok(&system, SHEET, i).await;
+            assert_eq!(data["recordEmergencyInformation"]["outcome"], "UPDATED");
+            assert_eq!(
+                reported(app, &s.doctor, &patient).await,
+                (diagnoses.clone(), medications.clone(), json!(contact)),
+                "{contact}"
+            );
+            // The system reads back what it may read: the lists too.
+            assert_eq!(
+                reported(app, &system, &patient).await,
+                (diagnoses.clone(), medications.clone(), json!(contact))
+            );
+        }
+        // Sent again, the same: nothing changed.
+        let data = app
+            .ok(
+                &system,
+                SHEET,
+                input("山田 二郎", json!({ "diagnoses": [], "medications": [] })),
+            )
+            .await;
+        assert_eq!(data["recordEmergencyInformation"]["outcome"], "UNCHANGED");
+        // Changing them is still refused, and changes nothing.
+        let body = app
+            .gql(
+                &system,
+                SHEET,
+                input(
+                    "山田 三郎",
+                    json!({ "diagnoses": ["高血圧症"], "medications": [] }),
+                ),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert_eq!(
+            reported(app, &s.doctor, &patient).await,
+            (diagnoses.clone(), medications.clone(), json!("山田 二郎"))
+        );
+        // The system's writes are audited as writes of the sheet alone: the
+        // lists it carried are not its writing.
+        let log = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p, action: WRITE }, first: 100) { edges { node { actorKind categories } } } }",
+                json!({ "p": patient }),
+            )
+            .await;
+        let by_system: Vec<&Value> = log["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["actorKind"] == "SYSTEM")
+            .map(|e| &e["node"]["categories"])
+            .collect();
+        assert_eq!(by_system.len(), 3, "{log}");
+        assert!(
+            by_system
+                .iter()
+                .all(|c| **c == json!(["EMERGENCY_INFORMATION"])),
+            "{log}"
+        );
+
+        // A care manager of another office registers a sheet of its own (the
+        // newest of the patient's): the lists of the sheet it replaces in
+        // the composed read are carried into it.
+        let office = app
+            .organization("HOME_CARE_SUPPORT_OFFICE", "こぶし居宅介護支援事業所")
+            .await;
+        let (_, care_manager) = app.member(&office, "CARE_MANAGER").await;
+        app.ok(
+            &s.doctor,
+            ADD,
+            json!({ "i": { "patientId": patient, "organizationId": office, "role": "CARE_MANAGER" } }),
+        )
+        .await;
+        let mut own = sheet_data("山田 四郎");
+        own["diagnoses"] = json!([]);
+        own["medications"] = json!([]);
+        let data = app
+            .ok(
+                &care_manager,
+                SHEET,
+                json!({ "i": { "patientId": patient, "sourceRecordId": "CM-EI",
+                                "effectiveAt": "2026-02-01T02:00:00Z", "data": own } }),
+            )
+            .await;
+        assert_eq!(data["recordEmergencyInformation"]["outcome"], "CREATED");
+        assert_eq!(
+            reported(app, &s.doctor, &patient).await,
+            (diagnoses.clone(), medications.clone(), json!("山田 四郎"))
+        );
+
+        // The physician may write the lists: an empty list from the
+        // physician empties them.
+        let mut cleared = sheet_data("山田 四郎");
+        cleared["diagnoses"] = json!([]);
+        app.ok(
+            &s.doctor,
+            SHEET,
+            json!({ "i": { "patientId": patient, "sourceRecordId": "EI-2",
+                            "effectiveAt": "2026-02-02T02:00:00Z", "data": cleared } }),
+        )
+        .await;
+        assert_eq!(
+            reported(app, &s.doctor, &patient).await,
+            (json!([]), medications.clone(), json!("山田 四郎"))
+        );
+    }
+);

@@ -1170,3 +1170,138 @@ e2e!(
         assert_eq!(replies, 1);
     }
 );
+
+/// The patient's access history as `who` reads it.
+async fn access_history(app: &TestApp, who: &Member, patient: &str) -> Vec<Value> {
+    let data = app
+        .ok(
+            &who.token,
+            "query($id: ID!) { patient(id: $id) { accessHistory(first: 100) { edges { node { action outcome actorId categories detail hash } } } } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    data["patient"]["accessHistory"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+e2e!(
+    refused_threads_and_notifications_show_in_the_access_history_only_by_their_category,
+    |app| async move {
+        let s = scene(app).await;
+        // A thread to the pharmacy alone: the care manager's office may not
+        // know of it. The pharmacy is notified.
+        let thread = start(
+            app,
+            &s.doctor,
+            to_orgs(&s.patient, &[&s.pharmacist.org], "服薬の相談"),
+        )
+        .await;
+        let thread_id = thread["id"].as_str().unwrap().to_string();
+        let message_id = thread["messages"][0]["id"].as_str().unwrap().to_string();
+        let notification_id = app
+            .ok(
+                &s.pharmacist.token,
+                "{ notifications { id kind } }",
+                json!({}),
+            )
+            .await["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["kind"] == "NEW_MESSAGE")
+            .expect("the pharmacy is notified")["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The care manager tries the thread and its message: no such thing.
+        for (query, id) in [(THREAD, &thread_id), (MARK_MESSAGE, &message_id)] {
+            let body = app
+                .gql(&s.care_manager.token, query, json!({ "id": id }))
+                .await;
+            assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+        }
+        let names_an_object = |e: &Value| {
+            let detail = e["detail"].as_str().unwrap_or_default();
+            [&thread_id, &message_id, &notification_id]
+                .iter()
+                .any(|id| detail.contains(id.as_str()))
+        };
+        // The nurse — whose station reads liaison messages and the access
+        // history — sees that the care manager was refused something of
+        // LIAISON_MESSAGES, not what.
+        let history = access_history(app, &s.nurse, &s.patient).await;
+        let refused: Vec<&Value> = history
+            .iter()
+            .filter(|e| e["actorId"] == json!(s.care_manager.id) && e["outcome"] == "DENIED")
+            .collect();
+        assert_eq!(refused.len(), 2, "{history:?}");
+        for e in &refused {
+            assert_eq!(e["categories"], json!(["LIAISON_MESSAGES"]), "{e}");
+            assert_eq!(e["detail"], Value::Null, "{e}");
+            assert_eq!(e["hash"], "", "{e}");
+        }
+        assert!(!history.iter().any(names_an_object), "{history:?}");
+
+        // The patient's consent comes to exclude liaison messages (a
+        // narrowing: at once). The pharmacist's notification is now of a
+        // category closed to it: marking it read is refused.
+        let consent = app
+            .consent(
+                &s.doctor.token,
+                &s.patient,
+                json!({ "excludedCategories": ["LIAISON_MESSAGES"] }),
+            )
+            .await;
+        assert_eq!(consent["status"], "IN_FORCE", "{consent}");
+        let body = app
+            .gql(
+                &s.pharmacist.token,
+                "mutation($id: ID!) { markNotificationRead(id: $id) { id } }",
+                json!({ "id": notification_id }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+        // To the nurse, who may no longer read liaison messages, none of
+        // these refusals exists.
+        let history = access_history(app, &s.nurse, &s.patient).await;
+        assert!(
+            !history.iter().any(|e| e["outcome"] == "DENIED"
+                && (e["actorId"] == json!(s.care_manager.id)
+                    || e["actorId"] == json!(s.pharmacist.id))),
+            "{history:?}"
+        );
+        assert!(!history.iter().any(names_an_object), "{history:?}");
+
+        // The administrators' log names every refused object, under its
+        // category.
+        let log = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p, action: DENIED }, first: 100) { edges { node { categories detail } } } }",
+                json!({ "p": s.patient }),
+            )
+            .await;
+        let entries: Vec<&Value> = log["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"])
+            .collect();
+        for id in [&thread_id, &message_id, &notification_id] {
+            let entry = entries
+                .iter()
+                .find(|e| {
+                    e["detail"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(id.as_str())
+                })
+                .unwrap_or_else(|| panic!("{id}: {log}"));
+            assert_eq!(entry["categories"], json!(["LIAISON_MESSAGES"]), "{entry}");
+        }
+    }
+);

@@ -19,9 +19,9 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::records::{PatientSummary, Record};
+use super::gate;
+use super::records::{CallerVersions, PatientSummary, Record, load_member};
 use super::types::{CareTeamMembership, Member, Organization, load_organization};
-use super::{gate, loaders::Loaders};
 use crate::domain::{CareTeamRole, DataCategory};
 use crate::policy::PatientAccess;
 use crate::records::{EmergencyInformationData, RecordData, RecordKind};
@@ -198,40 +198,35 @@ impl EmergencySheet {
     async fn id(&self) -> ID {
         ID(self.record.model.id.to_string())
     }
-    /// 1 for the first registration; each revision adds one (counted as
-    /// `Record.version` counts: only versions you may read).
+    /// 1 for the first registration; each revision that changed something
+    /// you may read adds one (counted as `Record.version` counts: a
+    /// revision of the hand-typed diagnoses alone is no new version to a
+    /// reader without CONDITIONS).
     async fn version(&self, ctx: &Context<'_>) -> Result<i32> {
-        super::records::visible_version(ctx, &self.record.model).await
+        Ok(CallerVersions::load(ctx, &self.record.model)
+            .await?
+            .number())
     }
-    /// The organisation that registered this version.
+    /// The organisation that registered the sheet.
     async fn source_organization(&self, ctx: &Context<'_>) -> Result<Organization> {
         load_organization(ctx, self.record.model.source_organization_id).await
     }
-    /// The member who registered this version (null when a system did).
+    /// The member who registered this version as you count versions (null
+    /// when a system did).
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        load_member(ctx, self.record.model.author_member_id).await
+        let versions = CallerVersions::load(ctx, &self.record.model).await?;
+        load_member(ctx, versions.author_member_id(&self.record.model)).await
     }
     /// When the sheet was confirmed with the patient and family.
     async fn effective_at(&self) -> DateTime<Utc> {
         self.record.model.effective_at
     }
-    /// When this version reached the hub.
-    async fn recorded_at(&self) -> DateTime<Utc> {
-        self.record.model.recorded_at
+    /// When this version reached the hub, as you count versions.
+    async fn recorded_at(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {
+        let versions = CallerVersions::load(ctx, &self.record.model).await?;
+        Ok(versions.recorded_at(&self.record.model))
     }
     async fn data(&self) -> &EmergencyInformationData {
         &self.data
     }
-}
-
-async fn load_member(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<Member>> {
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    Ok(ctx
-        .data_unchecked::<Loaders>()
-        .member
-        .load_one(id)
-        .await?
-        .map(Member))
 }

@@ -487,7 +487,11 @@ async fn open_thread<T>(
         what,
         id,
         patient_id: found.as_ref().map(|f| thread_of(f).patient_id),
-        category: None,
+        // A refusal tells of a thread: recorded under its category, it is
+        // hidden from readers of the access history who may not read
+        // liaison messages.
+        category: Some(CATEGORY),
+        hidden_without_category: false,
     };
     let (found, access) = bound.reach(ctx, found).await?;
     match service::require_addressed(ctx_db(ctx), &access, thread_of(&found), caller_org(ctx)?)

@@ -43,7 +43,7 @@ pub struct Loaders {
     pub access: DataLoader<AccessLoader>,
     pub summary: DataLoader<SummaryLoader>,
     pub notice_history: DataLoader<NoticeHistoryLoader>,
-    pub version_categories: DataLoader<VersionCategoriesLoader>,
+    pub earlier_versions: DataLoader<EarlierVersionsLoader>,
 }
 
 impl Loaders {
@@ -72,7 +72,7 @@ impl Loaders {
             care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone()), window),
             summary: dl(SummaryLoader(db.clone()), window),
             notice_history: dl(NoticeHistoryLoader(db.clone()), window),
-            version_categories: dl(VersionCategoriesLoader(db.clone()), window),
+            earlier_versions: dl(EarlierVersionsLoader(db.clone()), window),
             access: dl(AccessLoader { db, policy }, window),
         }
     }
@@ -136,13 +136,14 @@ by_id_loader!(
     Vec<discharge_notice_version::Model>,
     |db, keys| crate::services::admission_discharge::notices::versions_of(db, keys).await
 );
-// The categories of records' earlier versions, for the version number a
-// caller sees: a page of records costs one query, not one per record.
+// The earlier versions of records, each record's oldest first, for the
+// versions a caller sees (number, history, time and author): a page of
+// records costs one query, not one per record.
 by_id_loader!(
-    VersionCategoriesLoader,
+    EarlierVersionsLoader,
     Uuid,
-    Vec<crate::domain::DataCategory>,
-    |db, keys| crate::services::records::version_categories(db, keys).await
+    Vec<entities::record_version::Model>,
+    |db, keys| crate::services::records::earlier_versions(db, keys).await
 );
 by_id_loader!(
     IdentifiersLoader,

@@ -173,6 +173,7 @@ impl CoreMutation {
             id,
             patient_id: found.as_ref().map(|m| m.patient_id),
             category: Some(DataCategory::CareTeam),
+            hidden_without_category: true,
         }
         .reach(ctx, found)
         .await?;
@@ -367,7 +368,11 @@ impl CoreMutation {
     /// item is reported with its index and field (`input.records[3].data.labResult.unit`).
     /// Idempotent: an item whose `sourceRecordId` (per organisation and kind)
     /// was written before updates that record (a new version), or changes
-    /// nothing if identical.
+    /// nothing if identical. Parts of a record you may not write (an
+    /// emergency sheet's hand-typed diagnoses or medications, without write
+    /// access to CONDITIONS or MEDICATIONS) are left empty and carried
+    /// forward from the version it replaces (see
+    /// `recordEmergencyInformation`).
     async fn write_records(
         &self,
         ctx: &Context<'_>,
@@ -399,7 +404,14 @@ impl CoreMutation {
             what: "notification",
             id,
             patient_id: found.as_ref().and_then(|n| n.patient_id),
-            category: None,
+            // Refused because its category is closed (or for any other
+            // reason), it is recorded under that category: the refusal
+            // tells of a liaison message or a discharge notice.
+            category: found
+                .as_ref()
+                .and_then(|n| notifications::NotificationKind::parse(&n.kind))
+                .and_then(notifications::NotificationKind::category),
+            hidden_without_category: false,
         };
         let shown = match found {
             Some(n) if n.patient_id.is_none() => n,

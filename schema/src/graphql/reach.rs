@@ -182,10 +182,20 @@ pub(crate) struct Bound {
     pub id: Uuid,
     /// Its patient; `None`: there is no such object.
     pub patient_id: Option<Uuid>,
-    /// The category the caller must be able to read for the object to exist
-    /// for it (a record's own category); `None`: knowing the patient is
-    /// enough here (further rules apply after, through [`Bound::refuse`]).
+    /// The object's data category (a record's own, LIAISON_MESSAGES for a
+    /// thread, a notification's kind's). A refusal is recorded under it:
+    /// the entry tells of an object of that category, so a patient's access
+    /// history shows it only to readers of the category
+    /// (`services::audit_log::patient_history`).
     pub category: Option<DataCategory>,
+    /// Whether the object exists for the caller only when it may read
+    /// `category` (a record, an admission or discharge document, a
+    /// care-team membership). When not, knowing the patient is enough here,
+    /// and the category is answered on the object's own terms afterwards (a
+    /// liaison thread of a patient the caller knows: `FORBIDDEN_FIELD`; a
+    /// notification: its rule of who is shown it, through
+    /// [`Bound::refuse`]).
+    pub hidden_without_category: bool,
 }
 
 impl Bound {
@@ -209,6 +219,7 @@ impl Bound {
             ));
         };
         if let Some(category) = self.category
+            && self.hidden_without_category
             && !access.may_read(category)
         {
             return Err(self.refuse(ctx, &access.grant(category).reason.explain(category)));

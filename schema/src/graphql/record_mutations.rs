@@ -9,7 +9,7 @@ use super::records::{RecordInput, RecordWriteResult, write_records};
 use crate::records::*;
 
 macro_rules! per_kind {
-    ($( $method:ident, $input:ident, $variant:ident, $data:ident; )+) => {
+    ($( $method:ident, $input:ident, $variant:ident, $data:ident $(, $more:literal)?; )+) => {
         $(
             #[doc = concat!("Input of `", stringify!($method), "`: one record of kind `", stringify!($variant), "`.")]
             #[derive(InputObject)]
@@ -35,6 +35,7 @@ macro_rules! per_kind {
         impl RecordMutation {
             $(
                 #[doc = concat!("Writes one record of kind `", stringify!($variant), "` (idempotent by `sourceRecordId`).")]
+                $( #[doc = ""] #[doc = $more] )?
                 async fn $method(&self, ctx: &Context<'_>, input: $input) -> Result<RecordWriteResult> {
                     let item = RecordInput {
                         patient_id: input.patient_id,
@@ -80,5 +81,11 @@ per_kind! {
     record_visiting_nurse_report, VisitingNurseReportRecordInput, VisitingNurseReport, VisitingNurseReportData;
     record_daily_observation, DailyObservationRecordInput, DailyObservation, DailyObservationData;
     record_advance_care_plan, AdvanceCarePlanRecordInput, AdvanceCarePlan, AdvanceCarePlanData;
-    record_emergency_information, EmergencyInformationRecordInput, EmergencyInformation, EmergencyInformationData;
+    record_emergency_information, EmergencyInformationRecordInput, EmergencyInformation, EmergencyInformationData,
+        "Hand-typed `diagnoses` need write access to CONDITIONS, `medications` to MEDICATIONS. \
+         Without it, leave the list empty (or out): it is carried forward from the sheet this \
+         one replaces — the record's current version when `sourceRecordId` names one, else the \
+         patient's newest sheet — so a care manager updating the contacts does not erase the \
+         physician's diagnoses. With it, the list you send replaces the old one (an empty list \
+         empties it).";
 }

@@ -89,17 +89,11 @@ impl Record {
     async fn source_organization(&self, ctx: &Context<'_>) -> Result<Organization> {
         load_organization(ctx, self.model.source_organization_id).await
     }
-    /// The member who wrote this version (null when a system wrote it).
+    /// The member who wrote this version as you count versions (see
+    /// `version`; null when a system wrote it).
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        let Some(m) = self.model.author_member_id else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .data_unchecked::<Loaders>()
-            .member
-            .load_one(m)
-            .await?
-            .map(Member))
+        let versions = CallerVersions::load(ctx, &self.model).await?;
+        load_member(ctx, versions.author_member_id(&self.model)).await
     }
     /// The writing system's own ID for the record, if it gave one.
     async fn source_record_id(&self) -> Option<&str> {
@@ -109,16 +103,22 @@ impl Record {
     async fn effective_at(&self) -> DateTime<Utc> {
         self.model.effective_at
     }
-    /// When this version reached the hub.
-    async fn recorded_at(&self) -> DateTime<Utc> {
-        self.model.recorded_at
+    /// When this version reached the hub, as you count versions (see
+    /// `version`: when what you see was recorded).
+    async fn recorded_at(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {
+        let versions = CallerVersions::load(ctx, &self.model).await?;
+        Ok(versions.recorded_at(&self.model))
     }
     /// Your number of this version: 1 for the first version you may read,
-    /// one more for each later one. Versions of a category closed to you (a
-    /// diagnosis first recorded as psychiatric, then corrected) are neither
-    /// counted here nor listed in `history`.
+    /// one more for each later one that changed something you may read.
+    /// Versions of a category closed to you (a diagnosis first recorded as
+    /// psychiatric, then corrected) are neither counted here nor listed in
+    /// `history`; versions that changed only what you may not read (an
+    /// emergency sheet's hand-typed diagnoses, to a reader without
+    /// CONDITIONS) are one version with the one before — its `recordedAt`
+    /// and `author` are of the first of them.
     async fn version(&self, ctx: &Context<'_>) -> Result<i32> {
-        visible_version(ctx, &self.model).await
+        Ok(CallerVersions::load(ctx, &self.model).await?.number())
     }
     /// `ACTIVE`, or `ENTERED_IN_ERROR` once removed by its author.
     async fn status(&self) -> &str {
@@ -132,41 +132,22 @@ impl Record {
         &self.data
     }
     /// The earlier versions you may read, newest first, numbered as
-    /// `version` counts them.
+    /// `version` counts them (each as it was first recorded).
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<RecordVersion>> {
-        let versions = service::versions(ctx_db(ctx), self.model.id).await?;
-        let kind = RecordKind::from_db(&self.model.kind)?;
-        let access = record_access(ctx, self.model.patient_id).await?;
-        let mut readable = Vec::new();
-        for v in versions {
-            // An earlier version may have been in another category (a
-            // condition recorded as psychiatric, then corrected): each
-            // version passes the policy itself, and one the caller may not
-            // read is left out without a trace.
-            let category = DataCategory::from_db(&v.category)?;
-            if access.as_ref().is_some_and(|a| a.may_read(category)) {
-                readable.push((v, category));
-            }
-        }
+        let versions = CallerVersions::load(ctx, &self.model).await?;
         let trail = ctx_trail(ctx)?;
-        let count = readable.len();
-        readable
-            .into_iter()
-            .enumerate()
-            .map(|(i, (model, category))| {
-                if let Some(a) = &access {
-                    trail.read(a, category);
-                }
-                let data = RecordData::from_json(kind, &model.data)?;
-                Ok(RecordVersion {
-                    // Newest first: the newest readable earlier version is
-                    // number `count`, the oldest number 1.
-                    number: i32::try_from(count - i).unwrap_or(i32::MAX),
-                    model,
-                    data,
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for (number, content, model) in versions.history() {
+            if let Some(a) = &versions.access {
+                trail.read(a, content.category);
+            }
+            out.push(RecordVersion {
+                number,
+                model: model.clone(),
+                data: content.data.clone(),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -182,21 +163,129 @@ async fn record_access(ctx: &Context<'_>, patient_id: Uuid) -> ApiResult<Option<
         .map(|v| v.access))
 }
 
-/// A shown record's version number as the caller counts versions
-/// ([`service::visible_version`]): for `Record.version` and the emergency
-/// information sheet's. One batched query for a page of records.
-pub(crate) async fn visible_version(ctx: &Context<'_>, model: &record::Model) -> Result<i32> {
-    let access = record_access(ctx, model.patient_id).await?;
-    let earlier = ctx
+pub(crate) async fn load_member(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<Member>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(ctx
         .data_unchecked::<Loaders>()
-        .version_categories
-        .load_one(model.id)
+        .member
+        .load_one(id)
         .await?
-        .unwrap_or_default();
-    Ok(service::visible_version(access.as_ref(), &earlier))
+        .map(Member))
 }
 
-/// An earlier version of a record.
+/// A shown record's versions as the caller sees them
+/// ([`service::seen_versions`], the one rule): for the fields of a record —
+/// and of the emergency sheet — that number, list, date and sign its
+/// versions. The earlier versions come through a loader: one query for a
+/// page of records.
+pub(crate) struct CallerVersions {
+    access: Option<PatientAccess>,
+    /// Oldest first.
+    earlier: Vec<record_version::Model>,
+    /// The earlier versions' contents, then the current one's.
+    contents: Vec<service::VersionContent>,
+    seen: Vec<service::SeenVersion>,
+}
+
+impl CallerVersions {
+    pub(crate) async fn load(ctx: &Context<'_>, model: &record::Model) -> Result<Self> {
+        let access = record_access(ctx, model.patient_id).await?;
+        let earlier = ctx
+            .data_unchecked::<Loaders>()
+            .earlier_versions
+            .load_one(model.id)
+            .await?
+            .unwrap_or_default();
+        Ok(Self::new(access, model, earlier)?)
+    }
+
+    fn new(
+        access: Option<PatientAccess>,
+        model: &record::Model,
+        earlier: Vec<record_version::Model>,
+    ) -> ApiResult<Self> {
+        let kind = RecordKind::from_db(&model.kind)?;
+        let mut contents = earlier
+            .iter()
+            .map(|v| service::VersionContent::of_version(kind, v))
+            .collect::<ApiResult<Vec<_>>>()?;
+        contents.push(service::VersionContent::of_record(model)?);
+        let seen = service::seen_versions(access.as_ref(), &contents);
+        Ok(CallerVersions {
+            access,
+            earlier,
+            contents,
+            seen,
+        })
+    }
+
+    /// The seen version the current one belongs to (it does whenever the
+    /// caller may read the record, which is when the record is shown).
+    fn current(&self) -> Option<&service::SeenVersion> {
+        self.seen.last().filter(|s| s.last == self.earlier.len())
+    }
+
+    /// The caller's number of the current version.
+    pub(crate) fn number(&self) -> i32 {
+        self.current().map_or_else(
+            || i32::try_from(self.seen.len() + 1).unwrap_or(i32::MAX),
+            |s| s.number,
+        )
+    }
+
+    /// The earlier version that recorded what the caller sees now; `None`:
+    /// the current one did.
+    fn introduced_by(&self) -> Option<&record_version::Model> {
+        self.current().and_then(|s| self.earlier.get(s.first))
+    }
+
+    pub(crate) fn recorded_at(&self, current: &record::Model) -> DateTime<Utc> {
+        self.introduced_by()
+            .map_or(current.recorded_at, |v| v.recorded_at)
+    }
+
+    pub(crate) fn author_member_id(&self, current: &record::Model) -> Option<Uuid> {
+        self.introduced_by()
+            .map_or(current.author_member_id, |v| v.author_member_id)
+    }
+
+    /// The caller's earlier versions, newest first: each one's number, the
+    /// content and row of the version that recorded it.
+    fn history(
+        &self,
+    ) -> impl Iterator<Item = (i32, &service::VersionContent, &record_version::Model)> {
+        let current = self.current().copied();
+        self.seen
+            .iter()
+            .rev()
+            .filter(move |s| Some(**s) != current)
+            .filter_map(|s| {
+                Some((
+                    s.number,
+                    self.contents.get(s.first)?,
+                    self.earlier.get(s.first)?,
+                ))
+            })
+    }
+
+    /// What a write did as the writer sees it: a new version that changed
+    /// nothing it may read is `UNCHANGED`; one with no earlier version it
+    /// may read is `CREATED`.
+    fn outcome(&self, outcome: WriteOutcome) -> WriteOutcome {
+        match (outcome, self.current()) {
+            (WriteOutcome::Updated, Some(s)) if s.first < s.last => WriteOutcome::Unchanged,
+            (WriteOutcome::Updated, Some(s)) if s.number == 1 => WriteOutcome::Created,
+            (outcome, _) => outcome,
+        }
+    }
+}
+
+/// An earlier version of a record, as you count versions (see
+/// `Record.version`): where versions that changed only what you may not
+/// read stand together as one, it shows the first of them — what it said,
+/// when and by whom it was recorded.
 pub struct RecordVersion {
     /// Its number as the caller counts versions (see `Record.version`).
     number: i32,
@@ -660,29 +749,30 @@ pub(crate) async fn write_records(
         policy.clock.now(),
     )
     .await?;
-    // A correction of a record none of whose earlier versions the writer may
-    // read is, as far as it can see, a new record: its outcome must not
-    // tell that hidden versions exist (see `WriteOutcome`).
+    // Each outcome as the writer sees the record (`CallerVersions::outcome`):
+    // a correction of a record none of whose earlier versions the writer
+    // may read is, as far as it can see, a new record — its outcome must
+    // not tell that hidden versions exist.
     let updated: Vec<Uuid> = written
         .iter()
         .filter(|(_, outcome)| *outcome == WriteOutcome::Updated)
         .map(|(model, _)| model.id)
         .collect();
-    let earlier = ctx
+    let mut earlier = ctx
         .data_unchecked::<Loaders>()
-        .version_categories
+        .earlier_versions
         .load_many(updated)
         .await?;
-    let seen_as = |model: &record::Model, outcome: WriteOutcome| {
-        let first_seen = || {
-            let categories = earlier.get(&model.id).map(Vec::as_slice).unwrap_or(&[]);
-            service::visible_version(access.get(&model.patient_id), categories) == 1
-        };
-        if outcome == WriteOutcome::Updated && first_seen() {
-            WriteOutcome::Created
-        } else {
-            outcome
+    let mut seen_as = |model: &record::Model, outcome: WriteOutcome| -> ApiResult<WriteOutcome> {
+        if outcome != WriteOutcome::Updated {
+            return Ok(outcome);
         }
+        let versions = CallerVersions::new(
+            access.get(&model.patient_id).cloned(),
+            model,
+            earlier.remove(&model.id).unwrap_or_default(),
+        )?;
+        Ok(versions.outcome(outcome))
     };
     let organization_id = req.principal.organization_id();
     ctx_events(ctx).publish_all(
@@ -692,17 +782,15 @@ pub(crate) async fn write_records(
             .map(|(model, _)| record_event(model, PatientEventKind::RecordWritten, organization_id))
             .collect::<ApiResult<Vec<_>>>()?,
     );
-    written
-        .into_iter()
-        .enumerate()
-        .map(|(index, (model, outcome))| {
-            Ok(RecordWriteResult {
-                index: index as i32,
-                outcome: seen_as(&model, outcome),
-                record: Record::new(model)?,
-            })
-        })
-        .collect()
+    let mut results = Vec::with_capacity(written.len());
+    for (index, (model, outcome)) in written.into_iter().enumerate() {
+        results.push(RecordWriteResult {
+            index: index as i32,
+            outcome: seen_as(&model, outcome)?,
+            record: Record::new(model)?,
+        });
+    }
+    Ok(results)
 }
 
 /// Marks a record entered in error.
@@ -720,6 +808,7 @@ pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<R
             .as_ref()
             .map(|r| DataCategory::from_db(&r.category))
             .transpose()?,
+        hidden_without_category: true,
     }
     .reach(ctx, current)
     .await?;
@@ -762,5 +851,6 @@ fn record_event(
         category: DataCategory::from_db(&model.category)?,
         organization_id,
         occurred_at: model.recorded_at,
+        record_version: Some(model.version),
     }))
 }

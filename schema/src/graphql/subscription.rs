@@ -160,14 +160,36 @@ impl Watch {
     }
 
     /// Rules on top of the policy that some subjects carry: a liaison
-    /// message is only for the organisations its thread is addressed to.
-    async fn addressed_to_me(&self, event: &PatientEvent) -> Result<bool, ApiError> {
-        match event.kind {
-            PatientEventKind::MessagePosted => {
+    /// message is only for the organisations its thread is addressed to; a
+    /// record's new version only for callers to whom it is a version — one
+    /// that changed something they may read (the rule of `Record.version`:
+    /// an emergency sheet whose hand-typed diagnoses alone changed is no
+    /// news to a reader without CONDITIONS).
+    async fn meant_for_me(
+        &self,
+        access: &PatientAccess,
+        event: &PatientEvent,
+    ) -> Result<bool, ApiError> {
+        match (event.kind, event.record_version) {
+            (PatientEventKind::MessagePosted, _) => {
                 crate::services::liaison::message_addressed_to(
                     &self.db,
                     event.subject_id,
                     self.principal.organization_id(),
+                )
+                .await
+            }
+            (
+                PatientEventKind::RecordWritten
+                | PatientEventKind::RecordEnteredInError
+                | PatientEventKind::EmergencyInformationUpdated,
+                Some(version),
+            ) => {
+                crate::services::records::is_seen_version(
+                    &self.db,
+                    access,
+                    event.subject_id,
+                    version,
                 )
                 .await
             }
@@ -265,7 +287,7 @@ impl PatientStream {
             // Not for this caller's eyes; not even that it happened.
             return None;
         }
-        match self.watch.addressed_to_me(&event).await {
+        match self.watch.meant_for_me(&access, &event).await {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => return Some(Err(e.into())),

@@ -344,7 +344,10 @@ impl Patient {
     /// as far as you may read it: entries about categories closed to you
     /// are left out (pages count only what is shown), and an entry about
     /// some lists only the categories you may read, without its detail and
-    /// hash.
+    /// hash. A refused attempt shows who, when and the categories you may
+    /// read, without its detail (which names what was asked for) or hash;
+    /// a refused attempt at a liaison thread, a record or another object is
+    /// of the object's category.
     async fn access_history(
         &self,
         ctx: &Context<'_>,
@@ -755,13 +758,14 @@ impl AuditEntry {
         &self.0.outcome
     }
     /// The reason of an emergency access or a denial. Null in a patient's
-    /// `accessHistory` where the entry is shown in part.
+    /// `accessHistory` where the entry is shown in part, and for every
+    /// denial there.
     async fn detail(&self) -> Option<&str> {
         self.0.detail.as_deref()
     }
-    /// SHA-256 of the entry, chained to the previous one. Empty in a
+    /// The entry's signed hash, chained to the previous one. Empty in a
     /// patient's `accessHistory` where the entry is shown in part (some of
-    /// its categories closed to you).
+    /// its categories closed to you, or a denial's detail left out).
     async fn hash(&self) -> &str {
         &self.0.hash
     }

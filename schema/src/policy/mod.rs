@@ -142,13 +142,20 @@ impl PatientAccess {
         self.emergency_until
     }
 
-    /// Permission to write a category: read-write for the role, covered by
-    /// consent, and a care relationship (emergency access never writes).
+    /// Whether the caller may write a category: read-write for the role,
+    /// covered by consent, and a care relationship (emergency access never
+    /// writes).
+    pub fn may_write(&self, category: DataCategory) -> bool {
+        self.care_relationship && self.grant(category).level == AccessLevel::ReadWrite
+    }
+
+    /// Permission to write a category ([`PatientAccess::may_write`]), or
+    /// `FORBIDDEN` saying why not.
     pub fn require_write(&self, category: DataCategory) -> ApiResult<()> {
-        let grant = self.grant(category);
-        if self.care_relationship && grant.level == AccessLevel::ReadWrite {
+        if self.may_write(category) {
             return Ok(());
         }
+        let grant = self.grant(category);
         let why = if !self.care_relationship {
             "emergency access is read-only".to_string()
         } else if grant.level == AccessLevel::Read {
@@ -612,7 +619,10 @@ their patient is hidden from the caller, or when they are not addressed to the c
 organisation; records, admission and discharge documents and care-team memberships also \
 when their category is closed to the caller. (A liaison thread whose category is closed \
 to a member of the patient's care team is `null` with `FORBIDDEN_FIELD`: the care team \
-knows of the patient.)\n\n",
+knows of the patient.) The `DENIED` entry of a refused object carries the object's \
+category (a record's own, `LIAISON_MESSAGES` for a thread or message, a notification's \
+kind's — `LIAISON_MESSAGES`, `ADMISSION_DISCHARGE`, `CONSENT`), whatever the cause of the \
+refusal: it tells of an object of that category (see *Access history in part* below).\n\n",
     );
     out.push_str(consents::DOCUMENT);
     out.push_str("## Break-the-glass (救急時閲覧)\n\n");
@@ -665,12 +675,28 @@ caller without the category, or left out by a consent, gets the same page, curso
 empty list without a query.\n\
 - **Access history in part.** `Patient.accessHistory` leaves out entries about categories \
 closed to the reader (that someone wrote an HIV test is HIV data); an entry about some lists \
-only the readable categories, without its detail and hash.\n\
-- **Versions.** A record's `version` counts only the versions the caller may read (1 for the \
-first readable one), and `history` lists only those, numbered the same way: a diagnosis first \
-recorded in a sensitive category and later corrected is, to a reader without that category, a \
-first version without history. A write's `outcome` is `CREATED` when the writer may read no \
-earlier version of the record.\n\n",
+only the readable categories, without its detail and hash. A refused attempt (`DENIED`) \
+shows who tried, when, and the categories the reader may read, never its detail or hash: the \
+detail of someone else's refusal names what was asked for (a thread not addressed to the \
+reader's organisation, another facility's local ID). Administrators read every entry whole \
+in `auditLog`.\n\
+- **Versions.** A record's versions are counted as the caller sees them. A version of a \
+category the caller may not read is not counted, and a version that changed only what the \
+caller may not read is one version with the one before it — to a reader without \
+`CONDITIONS`, an emergency sheet whose hand-typed diagnoses alone were revised has not \
+changed. `version` is 1 for the first version the caller sees and one more for each later \
+one; `history` lists the earlier ones, numbered the same way; `recordedAt` and `author` are \
+of the first version of those that stand together; an event about a new version \
+(`patientEvents`) reaches only subscribers to whom it is a version; the printable page shows \
+the same number. So a diagnosis first recorded in a sensitive category and later corrected \
+is, to a reader without that category, a first version without history. A write's `outcome` \
+is `CREATED` when the writer may read no earlier version of the record and `UNCHANGED` when \
+it changed nothing the writer may read.\n\
+- **Parts of a record.** An emergency sheet's hand-typed diagnoses are read and written \
+under `CONDITIONS`, its hand-typed medications under `MEDICATIONS` (and the sheet's own \
+category). A writer that may not write such a part leaves it empty and it is carried \
+forward from the sheet the new one replaces (the record's current version, or the patient's \
+newest sheet), so it cannot erase what it may not write; filling it is `FORBIDDEN`.\n\n",
     );
     out.push_str("## Default matrix (職種別アクセス権)\n\n");
     out.push_str("`RW` read and write, `R` read, `–` none. A network overrides cells with a TOML file named by `RENKEI_POLICY_FILE`:\n\n");

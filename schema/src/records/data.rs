@@ -1,5 +1,7 @@
 //! What the access policy and the patient summary ask of a record's content.
 
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 
 use super::kinds::{RecordData, SummaryRule};
@@ -26,22 +28,102 @@ impl RecordData {
         }
     }
 
-    /// Every category a write of this record puts data into: its own and,
-    /// for emergency information, CONDITIONS and MEDICATIONS when diagnoses or
-    /// medications are typed in by hand (they are read back under those
-    /// categories). A writer needs write access to each, and the write's
-    /// audit entry names each.
+    /// The parts of the content governed by another category than the
+    /// record's own, each with its category: an emergency sheet's
+    /// hand-typed diagnoses (CONDITIONS) and medications (MEDICATIONS),
+    /// which are read back under those categories. Every other kind has
+    /// none: its whole content is of [`RecordData::category`]. What a part
+    /// is for reading, writing and versioning is decided here once:
+    /// [`RecordData::written_categories`], [`RecordData::keeping_parts`],
+    /// [`RecordData::differences`].
+    fn parts(&self) -> Vec<(DataCategory, &Vec<String>)> {
+        match self {
+            RecordData::EmergencyInformation(d) => vec![
+                (DataCategory::Conditions, &d.diagnoses),
+                (DataCategory::Medications, &d.medications),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    fn parts_mut(&mut self) -> Vec<(DataCategory, &mut Vec<String>)> {
+        match self {
+            RecordData::EmergencyInformation(d) => vec![
+                (DataCategory::Conditions, &mut d.diagnoses),
+                (DataCategory::Medications, &mut d.medications),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every category a write of this record puts data into: its own and
+    /// the category of each part it fills ([`RecordData::parts`]). A writer
+    /// needs write access to each, and the write's audit entry names each.
     pub fn written_categories(&self) -> Vec<DataCategory> {
         let mut categories = vec![self.category()];
-        if let RecordData::EmergencyInformation(d) = self {
-            if !d.diagnoses.is_empty() {
-                categories.push(DataCategory::Conditions);
-            }
-            if !d.medications.is_empty() {
-                categories.push(DataCategory::Medications);
+        categories.extend(
+            self.parts()
+                .into_iter()
+                .filter(|(_, part)| !part.is_empty())
+                .map(|(c, _)| c),
+        );
+        categories
+    }
+
+    /// The categories of this kind's parts (see [`RecordData::parts`]).
+    pub fn part_categories(&self) -> Vec<DataCategory> {
+        self.parts().into_iter().map(|(c, _)| c).collect()
+    }
+
+    /// The part of `category` (empty when there is none).
+    fn part(&self, category: DataCategory) -> &[String] {
+        self.parts()
+            .into_iter()
+            .find(|(c, _)| *c == category)
+            .map_or(&[], |(_, p)| p.as_slice())
+    }
+
+    /// This content with the parts of the categories `kept` names taken
+    /// from `previous` (the version it replaces): a writer that may not
+    /// write a part leaves it as it was — a care manager updating the
+    /// sheet's contacts does not erase the physician's diagnoses, which it
+    /// may not write. A part `previous` lacks is left empty.
+    pub fn keeping_parts(
+        mut self,
+        previous: &RecordData,
+        kept: impl Fn(DataCategory) -> bool,
+    ) -> RecordData {
+        for (category, part) in self.parts_mut() {
+            if kept(category) {
+                *part = previous.part(category).to_vec();
             }
         }
-        categories
+        self
+    }
+
+    /// The categories in which `other` differs from this content: the
+    /// record's own category (both, if they differ) when anything outside
+    /// the parts differs, and each part's category when that part differs.
+    /// A reader that may read none of them cannot tell the two apart.
+    pub fn differences(&self, other: &RecordData) -> BTreeSet<DataCategory> {
+        let mut changed = BTreeSet::new();
+        let without_parts = |d: &RecordData| {
+            let mut d = d.clone();
+            for (_, part) in d.parts_mut() {
+                part.clear();
+            }
+            d
+        };
+        if self.category() != other.category() || without_parts(self) != without_parts(other) {
+            changed.insert(self.category());
+            changed.insert(other.category());
+        }
+        for (category, _) in self.parts().into_iter().chain(other.parts()) {
+            if self.part(category) != other.part(category) {
+                changed.insert(category);
+            }
+        }
+        changed
     }
 
     /// For [`SummaryRule::LatestOfSeries`] kinds, the series the record belongs

@@ -1361,11 +1361,17 @@ pub struct EmergencyInformationData {
     pub expected_emergencies: Vec<ExpectedEmergency>,
     /// Where the patient goes in an emergency, and whether a back-up bed is kept.
     pub designated_hospital: Option<DesignatedHospital>,
-    /// 傷病名 typed in by hand (at most 30). Input only: read under CONDITIONS.
+    /// 傷病名 typed in by hand (at most 30). Input only: read under
+    /// CONDITIONS, written with write access to it; without that access,
+    /// leave it empty and the diagnoses of the sheet this one replaces are
+    /// kept.
     #[graphql(default, skip_output)]
     #[serde(default)]
     pub diagnoses: Vec<String>,
-    /// 服薬 typed in by hand (at most 30). Input only: read under MEDICATIONS.
+    /// 服薬 typed in by hand (at most 30). Input only: read under
+    /// MEDICATIONS, written with write access to it; without that access,
+    /// leave it empty and the medications of the sheet this one replaces
+    /// are kept.
     #[graphql(default, skip_output)]
     #[serde(default)]
     pub medications: Vec<String>,

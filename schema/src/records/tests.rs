@@ -1059,3 +1059,69 @@ fn plain_text_is_refused_when_it_is_a_markup_document() {
         assert!(text(memo).is_ok(), "{memo:?}");
     }
 }
+
+#[test]
+fn a_sheet_changes_in_the_category_of_each_part_it_changes() {
+    let sheet = emergency_information();
+    let with = |f: fn(&mut EmergencyInformationData)| {
+        let mut d = emergency_information();
+        f(&mut d);
+        RecordData::EmergencyInformation(d)
+    };
+    let same = RecordData::EmergencyInformation(sheet.clone());
+    assert!(same.differences(&same.clone()).is_empty());
+    assert_eq!(
+        same.differences(&with(|d| d.diagnoses.push(s("2型糖尿病"))))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [DataCategory::Conditions]
+    );
+    assert_eq!(
+        same.differences(&with(|d| d.medications.clear()))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [DataCategory::Medications]
+    );
+    assert_eq!(
+        same.differences(&with(|d| d.note = Some(s("鍵は隣家"))))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [DataCategory::EmergencyInformation]
+    );
+    // A record of one category throughout changes in it; one moved to a
+    // sensitive category changes in both.
+    let plain = RecordData::Condition(condition());
+    let mut psychiatric = condition();
+    psychiatric.sensitivity = Some(ConditionSensitivity::Psychiatric);
+    assert_eq!(
+        plain
+            .differences(&RecordData::Condition(psychiatric))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [DataCategory::Conditions, DataCategory::SensitivePsychiatric]
+    );
+}
+
+#[test]
+fn parts_a_writer_may_not_write_are_kept_from_the_version_replaced() {
+    let previous = RecordData::EmergencyInformation(emergency_information());
+    let mut sent = emergency_information();
+    sent.diagnoses.clear();
+    sent.medications.clear();
+    sent.note = Some(s("鍵は隣家"));
+    let kept = RecordData::EmergencyInformation(sent.clone())
+        .keeping_parts(&previous, |c| c == DataCategory::Conditions);
+    let RecordData::EmergencyInformation(kept) = kept else {
+        panic!("kind changed")
+    };
+    assert_eq!(kept.diagnoses, emergency_information().diagnoses);
+    assert!(
+        kept.medications.is_empty(),
+        "a part the writer may write is as sent"
+    );
+    assert_eq!(kept.note.as_deref(), Some("鍵は隣家"));
+    assert_eq!(
+        RecordData::EmergencyInformation(sent).written_categories(),
+        [DataCategory::EmergencyInformation]
+    );
+}

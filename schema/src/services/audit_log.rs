@@ -73,7 +73,15 @@ async fn page(
 ///   with the hash of the entry before it, the closed categories could be
 ///   found by trying them);
 /// - entries without categories (lookups, refusals of the patient itself,
-///   emergency access opened) are shown.
+///   emergency access opened) are shown;
+/// - a refused attempt (`DENIED`) is shown as such — who, when, the
+///   categories the reader may read — without its detail or hash: the
+///   detail of someone else's refusal names what was asked for (a liaison
+///   thread not addressed to the reader, a local ID), which the reader may
+///   not know of. Administrators read it whole in `auditLog`. A refusal of
+///   an object bound to the patient is recorded under the object's category
+///   (`graphql/reach.rs`), so one of a category closed to the reader is
+///   left out like any entry of it.
 ///
 /// What is closed is decided on the caller's verdict now (role, consent).
 pub async fn patient_history(
@@ -130,7 +138,7 @@ fn redacted(mut entry: audit_log::Model, readable: &[DataCategory]) -> audit_log
         .copied()
         .filter(|n| DataCategory::parse(n).is_some_and(|c| readable.contains(&c)))
         .collect();
-    if shown.len() < names.len() {
+    if shown.len() < names.len() || entry.action == AuditAction::Denied.as_str() {
         entry.categories = shown.join(",");
         entry.detail = None;
         entry.hash = String::new();
@@ -161,10 +169,10 @@ mod tests {
             actor_id: Uuid::nil(),
             organization_id: Uuid::nil(),
             patient_id: Some(Uuid::nil()),
-            action: "DENIED".into(),
+            action: "READ".into(),
             categories: categories.into(),
             request_id: "r".into(),
-            outcome: "DENIED".into(),
+            outcome: "OK".into(),
             detail: detail.map(str::to_string),
             prev_hash: "p".into(),
             hash: "h".into(),
@@ -194,7 +202,27 @@ mod tests {
             ),
             ("CONDITIONS,LAB_RESULTS", Some("d"), "h")
         );
-        let none = redacted(entry("", Some("no care relationship")), &readable);
-        assert_eq!(none.detail.as_deref(), Some("no care relationship"));
+        let mut none = entry("", Some("opened for 救急搬送"));
+        none.action = "BREAK_THE_GLASS".into();
+        let none = redacted(none, &readable);
+        assert_eq!(none.detail.as_deref(), Some("opened for 救急搬送"));
+        assert_eq!(none.hash, "h");
+    }
+
+    #[test]
+    fn a_refusal_shows_who_and_what_categories_but_not_its_detail() {
+        let readable = [DataCategory::LiaisonMessages];
+        for categories in ["", "LIAISON_MESSAGES"] {
+            let mut refusal = entry(
+                categories,
+                Some("liaison thread 0190…: not addressed to your organisation"),
+            );
+            refusal.action = "DENIED".into();
+            refusal.outcome = "DENIED".into();
+            let e = redacted(refusal, &readable);
+            assert_eq!(e.categories, categories);
+            assert_eq!(e.action, "DENIED");
+            assert_eq!((e.detail, e.hash.as_str()), (None, ""));
+        }
     }
 }

@@ -86,6 +86,7 @@ pub async fn open(
         category: DataCategory::AccessHistory,
         organization_id: opener.organization_id,
         occurred_at: now,
+        record_version: None,
     }));
     bus.publish_all(events);
     Ok(grant)

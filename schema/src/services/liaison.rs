@@ -389,6 +389,7 @@ async fn insert_message(
         category: DataCategory::LiaisonMessages,
         organization_id: org,
         occurred_at: now,
+        record_version: None,
     }));
     Ok((message, events))
 }

@@ -1,7 +1,7 @@
 //! Records: writes from facility systems (idempotent, versioned, all-or-nothing
 //! batches) and the reads behind the summary and the timeline.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
@@ -36,8 +36,9 @@ pub struct NewRecord {
     pub data: RecordData,
 }
 
-/// What a write did, as the writer sees the record: versions it may not
-/// read do not count (as in `Record.version`).
+/// What a write did, as the writer sees the record: versions are counted
+/// as `Record.version` counts them (versions it may not read, and changes
+/// only to what it may not read, do not count).
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// A new record — or a new version of a record none of whose earlier
@@ -46,7 +47,9 @@ pub enum WriteOutcome {
     /// A resubmission with changes: a new version of the same record, of
     /// which you may read an earlier version.
     Updated,
-    /// A resubmission identical to the current version: nothing changed.
+    /// A resubmission identical to the current version — or differing from
+    /// the last version you may read only in what you may not read:
+    /// nothing you can see changed.
     Unchanged,
 }
 
@@ -69,10 +72,12 @@ pub async fn write(
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let at = |e: ApiError| e.in_field(&format!("input.records[{index}]"));
-        if !access.contains_key(&item.patient_id) {
+        let Some(writer) = access.get(&item.patient_id) else {
             return Err(ApiError::not_found("patient"));
-        }
-        let written = write_one(&txn, principal, item, now).await.map_err(at)?;
+        };
+        let written = write_one(&txn, principal, writer, item, now)
+            .await
+            .map_err(at)?;
         out.push(written);
     }
     let entries: Vec<_> = entries.iter().collect();
@@ -91,14 +96,13 @@ fn author(principal: &Principal) -> (Option<Uuid>, Option<Uuid>) {
 async fn write_one(
     txn: &impl ConnectionTrait,
     principal: &Principal,
+    writer: &PatientAccess,
     item: NewRecord,
     now: DateTime<Utc>,
 ) -> ApiResult<(record::Model, WriteOutcome)> {
     let kind = item.data.kind();
     let org = principal.organization_id();
     let (member, api_key) = author(principal);
-    let data = item.data.to_json();
-    let category = item.data.category();
     let series = item.data.series_key();
     let existing = match &item.source_record_id {
         Some(source) => {
@@ -111,14 +115,20 @@ async fn write_one(
         }
         None => None,
     };
+    if let Some(current) = &existing
+        && current.patient_id != item.patient_id
+    {
+        return Err(ApiError::Conflict(format!(
+            "source record ID {:?} of this kind already belongs to another patient's record",
+            item.source_record_id.unwrap_or_default()
+        )));
+    }
+    let content =
+        with_kept_parts(txn, writer, existing.as_ref(), item.data, series.as_deref()).await?;
+    let data = content.to_json();
+    let category = content.category();
     let (model, outcome) = match existing {
         Some(current) => {
-            if current.patient_id != item.patient_id {
-                return Err(ApiError::Conflict(format!(
-                    "source record ID {:?} of this kind already belongs to another patient's record",
-                    item.source_record_id.unwrap_or_default()
-                )));
-            }
             if current.status == ACTIVE
                 && current.data == data
                 && current.effective_at == item.effective_at
@@ -176,6 +186,53 @@ async fn write_one(
         return Ok((model, outcome));
     }
     Ok((model, outcome))
+}
+
+/// The content to store: `data` with the parts the writer may not write
+/// ([`RecordData::keeping_parts`]) as the version it replaces had them —
+/// the record's current version on a resubmission, or, for a new record of
+/// a kind with parts, the newest record of its series (an emergency sheet
+/// registered by a care manager replaces the physician's in the composed
+/// read, and keeps its diagnoses). A withdrawn record (entered in error)
+/// keeps nothing. The pre-check refused a writer that filled such a part.
+async fn with_kept_parts(
+    txn: &impl ConnectionTrait,
+    writer: &PatientAccess,
+    existing: Option<&record::Model>,
+    data: RecordData,
+    series: Option<&str>,
+) -> ApiResult<RecordData> {
+    let kept: Vec<DataCategory> = data
+        .part_categories()
+        .into_iter()
+        .filter(|c| !writer.may_write(*c))
+        .collect();
+    if kept.is_empty() {
+        return Ok(data);
+    }
+    let kind = data.kind();
+    let previous = match existing {
+        Some(current) => Some(current.clone()),
+        // Only a series has a record a new one replaces.
+        None if kind.summary_rule() != SummaryRule::LatestOfSeries => None,
+        None => {
+            let mut q = record::Entity::find()
+                .filter(record::Column::PatientId.eq(writer.patient_id()))
+                .filter(record::Column::Kind.eq(kind.as_str()))
+                .filter(record::Column::Status.eq(ACTIVE))
+                .filter(record::Column::InSummary.eq(true));
+            q = match series {
+                Some(s) => q.filter(record::Column::SeriesKey.eq(s)),
+                None => q.filter(record::Column::SeriesKey.is_null()),
+            };
+            q.one(txn).await?
+        }
+    };
+    let previous = match previous {
+        Some(p) if p.status == ACTIVE => RecordData::from_json(kind, &p.data)?,
+        _ => return Ok(data),
+    };
+    Ok(data.keeping_parts(&previous, |c| kept.contains(&c)))
 }
 
 async fn keep_version(txn: &impl ConnectionTrait, current: &record::Model) -> ApiResult<()> {
@@ -374,59 +431,169 @@ pub async fn timeline(
     Ok((rows, more))
 }
 
-/// The categories of the earlier versions of many records (each record's in
-/// no particular order), in one query reading two columns: what the
-/// visible version number of a record needs ([`visible_version`]).
-pub async fn version_categories(
+/// The earlier versions of many records, each record's oldest first, in
+/// one query: what a caller's view of a record's versions needs
+/// ([`seen_versions`]).
+pub async fn earlier_versions(
     db: &DatabaseConnection,
     record_ids: &[Uuid],
-) -> ApiResult<HashMap<Uuid, Vec<DataCategory>>> {
-    let rows: Vec<(Uuid, String)> = record_version::Entity::find()
-        .select_only()
-        .column(record_version::Column::RecordId)
-        .column(record_version::Column::Category)
+) -> ApiResult<HashMap<Uuid, Vec<record_version::Model>>> {
+    let rows = record_version::Entity::find()
         .filter(super::id_in(
             db.get_database_backend(),
             (record_version::Entity, record_version::Column::RecordId),
             record_ids,
         ))
-        .into_tuple()
+        .order_by_asc(record_version::Column::RecordId)
+        .order_by_asc(record_version::Column::Version)
         .all(db)
         .await?;
-    let mut map: HashMap<Uuid, Vec<DataCategory>> = HashMap::new();
-    for (record, category) in rows {
-        map.entry(record)
-            .or_default()
-            .push(DataCategory::from_db(&category)?);
+    let mut map: HashMap<Uuid, Vec<record_version::Model>> = HashMap::new();
+    for v in rows {
+        map.entry(v.record_id).or_default().push(v);
     }
     Ok(map)
 }
 
-/// A record's version number as a caller sees it: 1 for the first version
-/// it may read, one more for each later one. Versions of a category the
-/// caller may not read — a diagnosis first recorded as psychiatric, then
-/// corrected — are not counted (nor listed in the history): the number
-/// must not tell that they exist. `earlier` are the categories of the
-/// record's earlier versions; the current version is readable (the record
-/// is shown).
-pub fn visible_version(access: Option<&PatientAccess>, earlier: &[DataCategory]) -> i32 {
-    let readable = earlier
-        .iter()
-        .filter(|c| access.is_some_and(|a| a.may_read(**c)))
-        .count();
-    i32::try_from(readable).map_or(i32::MAX, |n| n.saturating_add(1))
+/// What tells one version of a record from another: its category, status,
+/// effective time, 未告知 flag and content. (Who wrote it and when it
+/// arrived describe the version; they are not what it says.)
+#[derive(Clone, Debug)]
+pub struct VersionContent {
+    pub category: DataCategory,
+    pub status: String,
+    pub effective_at: DateTime<Utc>,
+    pub undisclosed: bool,
+    pub data: RecordData,
 }
 
-/// Earlier versions of a record, newest first.
-pub async fn versions(
+impl VersionContent {
+    pub fn of_record(m: &record::Model) -> ApiResult<Self> {
+        Ok(VersionContent {
+            category: DataCategory::from_db(&m.category)?,
+            status: m.status.clone(),
+            effective_at: m.effective_at,
+            undisclosed: m.undisclosed,
+            data: RecordData::from_json(RecordKind::from_db(&m.kind)?, &m.data)?,
+        })
+    }
+
+    pub fn of_version(kind: RecordKind, v: &record_version::Model) -> ApiResult<Self> {
+        Ok(VersionContent {
+            category: DataCategory::from_db(&v.category)?,
+            status: v.status.clone(),
+            effective_at: v.effective_at,
+            undisclosed: v.undisclosed,
+            data: RecordData::from_json(kind, &v.data)?,
+        })
+    }
+
+    /// The categories in which the two versions differ: the record's
+    /// category (each of the two) for anything but a part, a part's own
+    /// category for a part ([`RecordData::differences`]).
+    pub fn differences(&self, other: &VersionContent) -> BTreeSet<DataCategory> {
+        let mut changed = self.data.differences(&other.data);
+        if self.category != other.category
+            || self.status != other.status
+            || self.effective_at != other.effective_at
+            || self.undisclosed != other.undisclosed
+        {
+            changed.insert(self.category);
+            changed.insert(other.category);
+        }
+        changed
+    }
+}
+
+/// One version of a record as a caller sees it: a run of consecutive
+/// versions it may read that differ only in what it may not read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeenVersion {
+    /// Its number for the caller: 1 for the first, one more for each later.
+    pub number: i32,
+    /// The version (an index into the versions, oldest first) that put
+    /// there what the caller sees: its time and author are the run's.
+    pub first: usize,
+    /// The run's last version.
+    pub last: usize,
+}
+
+/// A record's versions (oldest first, the current one last) as a caller
+/// sees them — the one rule behind `Record.version`, `Record.history`,
+/// `recordedAt` and `author`, the emergency sheet's, and a write's
+/// `outcome`.
+///
+/// What the caller may not read must not show as a version: not as a
+/// number (a diagnosis first recorded as psychiatric, then corrected, is a
+/// first version to a reader without the psychiatric category), and not as
+/// a change it cannot see (an emergency sheet whose hand-typed diagnoses
+/// changed is the same version to a reader without CONDITIONS). So a
+/// version of a category the caller may not read is left out, and a
+/// version that differs from the caller's previous readable one only in
+/// categories it may not read ([`VersionContent::differences`]) belongs to
+/// the same seen version. The numbers count the seen versions, in order.
+pub fn seen_versions(
+    access: Option<&PatientAccess>,
+    versions: &[VersionContent],
+) -> Vec<SeenVersion> {
+    let may_read = |c: DataCategory| access.is_some_and(|a| a.may_read(c));
+    let mut seen: Vec<SeenVersion> = Vec::new();
+    let mut previous: Option<&VersionContent> = None;
+    for (i, v) in versions.iter().enumerate() {
+        if !may_read(v.category) {
+            continue;
+        }
+        let unseen_change = previous.is_some_and(|p| !p.differences(v).into_iter().any(may_read));
+        match seen.last_mut() {
+            Some(run) if unseen_change => run.last = i,
+            _ => seen.push(SeenVersion {
+                number: i32::try_from(seen.len() + 1).unwrap_or(i32::MAX),
+                first: i,
+                last: i,
+            }),
+        }
+        previous = Some(v);
+    }
+    seen
+}
+
+/// Whether version `version` of record `record_id` is, to a caller with
+/// `access`, a version of its own ([`seen_versions`]: readable, and
+/// changing something the caller may read) — so that telling the caller it
+/// was written tells nothing the caller may not see. `false` when there is
+/// no such record or version.
+pub async fn is_seen_version(
     db: &DatabaseConnection,
+    access: &PatientAccess,
     record_id: Uuid,
-) -> ApiResult<Vec<record_version::Model>> {
-    Ok(record_version::Entity::find()
+    version: i32,
+) -> ApiResult<bool> {
+    let Some(current) = record::Entity::find_by_id(record_id).one(db).await? else {
+        return Ok(false);
+    };
+    let kind = RecordKind::from_db(&current.kind)?;
+    let earlier = record_version::Entity::find()
         .filter(record_version::Column::RecordId.eq(record_id))
-        .order_by_desc(record_version::Column::Version)
+        .filter(record_version::Column::Version.lte(version))
+        .order_by_asc(record_version::Column::Version)
         .all(db)
-        .await?)
+        .await?;
+    let mut contents = earlier
+        .iter()
+        .map(|v| VersionContent::of_version(kind, v))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let last = if current.version == version {
+        contents.push(VersionContent::of_record(&current)?);
+        Some(version)
+    } else {
+        earlier.last().map(|v| v.version)
+    };
+    if last != Some(version) {
+        return Ok(false);
+    }
+    Ok(seen_versions(Some(access), &contents)
+        .last()
+        .is_some_and(|s| s.first + 1 == contents.len()))
 }
 
 /// Whether a summary candidate belongs in today's summary (a prescription that

@@ -29,6 +29,7 @@ fn bound(what: &'static str, id: Uuid, patient_id: Option<Uuid>) -> Bound {
         id,
         patient_id,
         category: Some(CATEGORY),
+        hidden_without_category: true,
     }
 }
 

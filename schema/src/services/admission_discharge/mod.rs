@@ -91,6 +91,7 @@ pub(crate) fn publish(
         category: CATEGORY,
         organization_id: by,
         occurred_at: at,
+        record_version: None,
     }));
     bus.publish_all(events);
 }
