@@ -886,3 +886,44 @@ impl TestApp {
         );
     }
 }
+
+/// The folder of the third-party JavaScript clients, audits and gateways the
+/// tests drive (`tests/js`, installed by `npm ci` there; `.ci/run` does it).
+pub fn js_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+/// Runs `node tests/js/SCRIPT ARGS…` with `ENV` added, and returns its exit
+/// status with what it printed. Fails the test with the way out when the npm
+/// packages are not installed: a test of a third-party client must not pass
+/// without the client.
+pub async fn run_node(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::ExitStatus, String, String) {
+    let dir = js_dir();
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "the npm packages of the tests are not installed: run `npm ci` in {} (Node.js ≥ 20)",
+        dir.display()
+    );
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(dir.join(script))
+        .args(args)
+        .current_dir(&dir)
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run node {script}: {e} (is Node.js ≥ 20 installed?)"));
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
