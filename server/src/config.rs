@@ -326,7 +326,10 @@ mod tests {
             (" https://Portal.Example.JP/ ", "https://portal.example.jp"),
             ("https://portal.example.jp:443", "https://portal.example.jp"),
             ("http://localhost:5173", "http://localhost:5173"),
-            ("https://ポータル.example.jp", "https://xn--5ckzcybvd.example.jp"),
+            (
+                "https://ポータル.example.jp",
+                "https://xn--5ckzcybvd.example.jp",
+            ),
         ] {
             assert_eq!(AllowedOrigin::parse(raw).unwrap().as_str(), origin, "{raw}");
         }

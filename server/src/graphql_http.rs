@@ -94,7 +94,11 @@ impl MediaRanges {
                     // An unreadable weight counts as 0: not acceptable.
                     .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0))
                     .clamp(0.0, 1.0);
-                ranges.push((ty.trim().to_ascii_lowercase(), sub.trim().to_ascii_lowercase(), q));
+                ranges.push((
+                    ty.trim().to_ascii_lowercase(),
+                    sub.trim().to_ascii_lowercase(),
+                    q,
+                ));
             }
         }
         MediaRanges(ranges)
@@ -163,7 +167,9 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
     let mut parts = value.split(';');
     let media = parts.next().unwrap_or_default().trim();
     if !media.eq_ignore_ascii_case("application/json") {
-        return Err(refuse(&format!("the Content-Type {media:?} is not accepted")));
+        return Err(refuse(&format!(
+            "the Content-Type {media:?} is not accepted"
+        )));
     }
     for (name, charset) in parts.filter_map(|p| p.split_once('=')) {
         let charset = charset.trim().trim_matches('"');
@@ -171,7 +177,9 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
             && !charset.eq_ignore_ascii_case("utf-8")
             && !charset.eq_ignore_ascii_case("utf8")
         {
-            return Err(refuse(&format!("the charset {charset:?} is not accepted (only utf-8)")));
+            return Err(refuse(&format!(
+                "the charset {charset:?} is not accepted (only utf-8)"
+            )));
         }
     }
     Ok(())
@@ -368,16 +376,34 @@ mod tests {
         use Media::*;
         for (value, media) in [
             ("application/graphql-response+json", Some(GraphQLResponse)),
-            ("application/graphql-response+json, application/json", Some(GraphQLResponse)),
-            ("application/json, application/graphql-response+json", Some(GraphQLResponse)),
-            ("application/graphql-response+json, application/json;q=0.9", Some(GraphQLResponse)),
-            ("application/json;q=0.9, application/graphql-response+json", Some(GraphQLResponse)),
-            ("application/graphql-response+json;q=0.5, application/json", Some(Json)),
+            (
+                "application/graphql-response+json, application/json",
+                Some(GraphQLResponse),
+            ),
+            (
+                "application/json, application/graphql-response+json",
+                Some(GraphQLResponse),
+            ),
+            (
+                "application/graphql-response+json, application/json;q=0.9",
+                Some(GraphQLResponse),
+            ),
+            (
+                "application/json;q=0.9, application/graphql-response+json",
+                Some(GraphQLResponse),
+            ),
+            (
+                "application/graphql-response+json;q=0.5, application/json",
+                Some(Json),
+            ),
             ("application/json", Some(Json)),
             ("application/json; charset=utf-8", Some(Json)),
             ("*/*", Some(Json)),
             ("application/*", Some(Json)),
-            ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", Some(Json)),
+            (
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                Some(Json),
+            ),
             ("application/graphql-response+json;q=0, */*", Some(Json)),
             ("application/json, multipart/mixed", Some(Json)),
             ("APPLICATION/GRAPHQL-RESPONSE+JSON", Some(GraphQLResponse)),
@@ -412,7 +438,11 @@ mod tests {
             "application/json; charset=latin1",
             "application/jsonx",
         ] {
-            assert_eq!(with(refused), Err(StatusCode::UNSUPPORTED_MEDIA_TYPE), "{refused}");
+            assert_eq!(
+                with(refused),
+                Err(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+                "{refused}"
+            );
         }
         assert_eq!(
             check_content_type(&HeaderMap::new()).map_err(|r| r.status),
@@ -428,15 +458,27 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(request.operation_name.as_deref(), Some("B"));
-        assert_eq!(request.variables.get("n"), Some(&async_graphql::Value::from(1)));
-        let is_mutation = |r: &mut async_graphql::Request| selected_operation(r).map(|o| o.is_mutation);
+        assert_eq!(
+            request.variables.get("n"),
+            Some(&async_graphql::Value::from(1))
+        );
+        let is_mutation =
+            |r: &mut async_graphql::Request| selected_operation(r).map(|o| o.is_mutation);
         assert_eq!(is_mutation(&mut request), Some(true));
         request.operation_name = Some("A".into());
         assert_eq!(is_mutation(&mut request), Some(false));
         request.operation_name = Some("C".into());
-        assert_eq!(is_mutation(&mut request), None, "unknown: left to the executor");
+        assert_eq!(
+            is_mutation(&mut request),
+            None,
+            "unknown: left to the executor"
+        );
         request.operation_name = None;
-        assert_eq!(is_mutation(&mut request), None, "ambiguous: left to the executor");
+        assert_eq!(
+            is_mutation(&mut request),
+            None,
+            "ambiguous: left to the executor"
+        );
 
         let mut anonymous = read_get(Some("query=mutation%20%7B%20__typename%20%7D")).unwrap();
         assert_eq!(is_mutation(&mut anonymous), Some(true));
@@ -473,13 +515,22 @@ mod tests {
             Some("query=%7Ba%7D&variables=nonsense"),
             Some("query=%7Ba%7D&extensions=%22x%22"),
         ] {
-            assert_eq!(read_get(bad).map(|_| ()).unwrap_err().code, "BAD_REQUEST", "{bad:?}");
+            assert_eq!(
+                read_get(bad).map(|_| ()).unwrap_err().code,
+                "BAD_REQUEST",
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn a_post_body_is_one_request_object() {
-        assert!(read_post(br#"{"query":"{ a }","variables":null,"operationName":null,"extensions":null}"#).is_ok());
+        assert!(
+            read_post(
+                br#"{"query":"{ a }","variables":null,"operationName":null,"extensions":null}"#
+            )
+            .is_ok()
+        );
         for bad in [
             &b""[..],
             b"{",
@@ -494,9 +545,16 @@ mod tests {
             br#"{"query":"{ a }","extensions":[]}"#,
         ] {
             let refusal = read_post(bad).map(|_| ()).unwrap_err();
-            assert_eq!(refusal.status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                refusal.status,
+                StatusCode::BAD_REQUEST,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
-        let batch = read_post(br#"[{"query":"{ a }"}]"#).map(|_| ()).unwrap_err();
+        let batch = read_post(br#"[{"query":"{ a }"}]"#)
+            .map(|_| ())
+            .unwrap_err();
         assert!(batch.message.contains("batched"), "{}", batch.message);
     }
 }

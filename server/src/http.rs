@@ -14,9 +14,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Router,
     body::Bytes,
-    extract::{
-        DefaultBodyLimit, RawQuery, State, WebSocketUpgrade, rejection::BytesRejection,
-    },
+    extract::{DefaultBodyLimit, RawQuery, State, WebSocketUpgrade, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,

@@ -23,19 +23,55 @@ async fn audit(app: &TestApp) -> Vec<Value> {
     )
     .await;
     assert!(status.success(), "the audit did not run: {stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("audit output is not JSON ({e}): {stdout}"))
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("audit output is not JSON ({e}): {stdout}"))
+}
+
+/// The version of `graphql-http` pinned in tests/js/package.json.
+fn audited_version() -> String {
+    let package: Value = serde_json::from_str(
+        &std::fs::read_to_string(js_dir().join("package.json")).expect("tests/js/package.json"),
+    )
+    .expect("package.json is JSON");
+    package["dependencies"]["graphql-http"]
+        .as_str()
+        .expect("graphql-http is pinned")
+        .to_string()
 }
 
 /// The results as the Markdown table the documentation records.
 fn results_table(results: &[Value]) -> String {
-    let mut table = String::from("| audit | requirement | result |\n|---|---|---|\n");
+    let tally: Vec<String> = ["MUST", "SHOULD", "MAY"]
+        .iter()
+        .map(|level| {
+            let of_level = |r: &&Value| r["name"].as_str().is_some_and(|n| n.starts_with(level));
+            let all = results.iter().filter(of_level).count();
+            let passed = results
+                .iter()
+                .filter(of_level)
+                .filter(|r| r["status"] == "ok")
+                .count();
+            format!("{level} {passed}/{all}")
+        })
+        .collect();
+    let mut table = format!(
+        "Passed: {} (graphql-http {}).\n\n| audit | requirement | result |\n|---|---|---|\n",
+        tally.join(", "),
+        audited_version()
+    );
     for r in results {
-        let name = r["name"].as_str().unwrap_or_default();
+        // `*/*` would start emphasis in Markdown.
+        let name = r["name"].as_str().unwrap_or_default().replace('*', "\\*");
         let result = match r["status"].as_str() {
             Some("ok") => "pass".to_string(),
             _ => format!("**fail** ({})", r["reason"].as_str().unwrap_or_default()),
         };
-        table.push_str(&format!("| `{}` | {} | {} |\n", r["id"].as_str().unwrap_or_default(), name, result));
+        table.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            r["id"].as_str().unwrap_or_default(),
+            name,
+            result
+        ));
     }
     table
 }
@@ -49,7 +85,12 @@ e2e!(
         let failures: Vec<String> = results
             .iter()
             .filter(|r| r["status"] != "ok" && r["status"] != "notice")
-            .map(|r| format!("{} {}: {} — HTTP {} {}", r["id"], r["name"], r["reason"], r["httpStatus"], r["body"]))
+            .map(|r| {
+                format!(
+                    "{} {}: {} — HTTP {} {}",
+                    r["id"], r["name"], r["reason"], r["httpStatus"], r["body"]
+                )
+            })
             .collect();
         assert!(
             failures.is_empty(),
@@ -91,7 +132,8 @@ fn get_url(query: &str, variables: Option<Value>, operation_name: Option<&str>) 
     let mut url = reqwest::Url::parse("http://hub/graphql").unwrap();
     url.query_pairs_mut().append_pair("query", query);
     if let Some(v) = variables {
-        url.query_pairs_mut().append_pair("variables", &v.to_string());
+        url.query_pairs_mut()
+            .append_pair("variables", &v.to_string());
     }
     if let Some(name) = operation_name {
         url.query_pairs_mut().append_pair("operationName", name);
@@ -127,19 +169,21 @@ async fn organization_names(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-const REGISTER: &str = r#"mutation { registerOrganization(input: { kind: CLINIC, name: "NAME" }) { id } }"#;
+const REGISTER: &str =
+    r#"mutation { registerOrganization(input: { kind: CLINIC, name: "NAME" }) { id } }"#;
 
 e2e!(
     a_post_body_that_is_not_json_is_refused_with_415_and_not_run,
     |app| async move {
         let mutation = |name: &str| REGISTER.replace("NAME", name);
         let json_text = |name: &str| json!({ "query": mutation(name) }).to_string();
-        let form = format!(
-            "query={}",
-            url_encode(&mutation("フォーム送信"))
-        );
+        let form = format!("query={}", url_encode(&mutation("フォーム送信")));
         let cases: Vec<(&str, Option<&str>, String)> = vec![
-            ("text/plain", Some("text/plain;charset=UTF-8"), json_text("テキスト送信")),
+            (
+                "text/plain",
+                Some("text/plain;charset=UTF-8"),
+                json_text("テキスト送信"),
+            ),
             ("form", Some("application/x-www-form-urlencoded"), form),
             (
                 "multipart",
@@ -150,34 +194,67 @@ e2e!(
                 ),
             ),
             ("no content type", None, json_text("型なし送信")),
-            ("another charset", Some("application/json; charset=latin1"), json_text("文字コード送信")),
+            (
+                "another charset",
+                Some("application/json; charset=latin1"),
+                json_text("文字コード送信"),
+            ),
         ];
         for (case, content_type, body) in cases {
-            let mut req = request(app, reqwest::Method::POST, "/graphql", Some(&app.admin_token)).body(body);
+            let mut req = request(
+                app,
+                reqwest::Method::POST,
+                "/graphql",
+                Some(&app.admin_token),
+            )
+            .body(body);
             if let Some(ct) = content_type {
                 req = req.header("content-type", ct);
             }
             let (status, _, body) = status_type_body(req.send().await.unwrap()).await;
             assert_eq!(status, 415, "{case}: {body}");
-            assert_eq!(error_code(&body).as_deref(), Some("UNSUPPORTED_MEDIA_TYPE"), "{case}");
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("UNSUPPORTED_MEDIA_TYPE"),
+                "{case}"
+            );
             assert!(body.get("data").is_none(), "{case}: {body}");
         }
         let names = organization_names(app).await;
-        for name in ["テキスト送信", "フォーム送信", "マルチパート送信", "型なし送信", "文字コード送信"] {
-            assert!(!names.iter().any(|n| n == name), "{name} was registered: {names:?}");
+        for name in [
+            "テキスト送信",
+            "フォーム送信",
+            "マルチパート送信",
+            "型なし送信",
+            "文字コード送信",
+        ] {
+            assert!(
+                !names.iter().any(|n| n == name),
+                "{name} was registered: {names:?}"
+            );
         }
         // The same mutation as JSON runs.
         let (status, _, body) = status_type_body(
-            request(app, reqwest::Method::POST, "/graphql", Some(&app.admin_token))
-                .header("content-type", "application/json; charset=utf-8")
-                .body(json_text("JSON送信"))
-                .send()
-                .await
-                .unwrap(),
+            request(
+                app,
+                reqwest::Method::POST,
+                "/graphql",
+                Some(&app.admin_token),
+            )
+            .header("content-type", "application/json; charset=utf-8")
+            .body(json_text("JSON送信"))
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        assert!(organization_names(app).await.iter().any(|n| n == "JSON送信"));
+        assert!(
+            organization_names(app)
+                .await
+                .iter()
+                .any(|n| n == "JSON送信")
+        );
     }
 );
 
@@ -200,7 +277,10 @@ e2e!(
             Some("Who"),
         );
         let res = request(app, reqwest::Method::GET, &url, Some(&app.admin_token))
-            .header("accept", "application/graphql-response+json, application/json;q=0.9")
+            .header(
+                "accept",
+                "application/graphql-response+json, application/json;q=0.9",
+            )
             .send()
             .await
             .unwrap();
@@ -209,7 +289,14 @@ e2e!(
         assert_eq!(status, 200, "{body}");
         assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
         assert_eq!(body["data"]["me"]["kind"], "MEMBER", "{body}");
-        assert_eq!(body["data"]["organizations"]["edges"].as_array().unwrap().len(), 1, "{body}");
+        assert_eq!(
+            body["data"]["organizations"]["edges"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1,
+            "{body}"
+        );
 
         // Without an Accept header (or with */*): application/json.
         for accept in [None, Some("*/*"), Some("application/json")] {
@@ -219,18 +306,26 @@ e2e!(
             }
             let (status, content_type, body) = status_type_body(req.send().await.unwrap()).await;
             assert_eq!(status, 200, "{accept:?}: {body}");
-            assert!(content_type.starts_with("application/json"), "{accept:?}: {content_type}");
+            assert!(
+                content_type.starts_with("application/json"),
+                "{accept:?}: {content_type}"
+            );
             assert_eq!(body["data"]["me"]["kind"], "MEMBER");
         }
 
         // An Accept naming neither JSON type is answered 406.
         let (status, _, body) = status_type_body(
-            request(app, reqwest::Method::POST, "/graphql", Some(&app.admin_token))
-                .header("accept", "application/xml")
-                .json(&json!({ "query": "{ me { kind } }" }))
-                .send()
-                .await
-                .unwrap(),
+            request(
+                app,
+                reqwest::Method::POST,
+                "/graphql",
+                Some(&app.admin_token),
+            )
+            .header("accept", "application/xml")
+            .json(&json!({ "query": "{ me { kind } }" }))
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!(status, 406);
@@ -238,53 +333,78 @@ e2e!(
     }
 );
 
-e2e!(
-    a_get_never_runs_a_mutation,
-    |app| async move {
-        let two = format!("query Read {{ me {{ kind }} }} {}", REGISTER.replace("mutation", "mutation Write").replace("NAME", "GET登録"));
-        for (query, operation) in [
-            (REGISTER.replace("NAME", "GET登録"), None),
-            (two.clone(), Some("Write")),
-        ] {
-            let res = request(app, reqwest::Method::GET, &get_url(&query, None, operation), Some(&app.admin_token))
-                .header("accept", GRAPHQL_RESPONSE)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.headers()["allow"], "POST");
-            let (status, _, body) = status_type_body(res).await;
-            assert_eq!(status, 405, "{body}");
-            assert_eq!(error_code(&body).as_deref(), Some("METHOD_NOT_ALLOWED"));
-            assert!(body.get("data").is_none());
-        }
-        assert!(!organization_names(app).await.iter().any(|n| n == "GET登録"));
-        // The query of the same document runs.
-        let (status, _, body) = status_type_body(
-            request(app, reqwest::Method::GET, &get_url(&two, None, Some("Read")), Some(&app.admin_token))
-                .send()
-                .await
-                .unwrap(),
+e2e!(a_get_never_runs_a_mutation, |app| async move {
+    let two = format!(
+        "query Read {{ me {{ kind }} }} {}",
+        REGISTER
+            .replace("mutation", "mutation Write")
+            .replace("NAME", "GET登録")
+    );
+    for (query, operation) in [
+        (REGISTER.replace("NAME", "GET登録"), None),
+        (two.clone(), Some("Write")),
+    ] {
+        let res = request(
+            app,
+            reqwest::Method::GET,
+            &get_url(&query, None, operation),
+            Some(&app.admin_token),
         )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["data"]["me"]["kind"], "MEMBER");
-        // Other methods are not GraphQL's.
-        let res = request(app, reqwest::Method::PUT, "/graphql", Some(&app.admin_token))
-            .json(&json!({ "query": "{ me { kind } }" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 405);
-        assert!(res.headers()["allow"].to_str().unwrap().contains("POST"));
+        .header("accept", GRAPHQL_RESPONSE)
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(res.headers()["allow"], "POST");
+        let (status, _, body) = status_type_body(res).await;
+        assert_eq!(status, 405, "{body}");
+        assert_eq!(error_code(&body).as_deref(), Some("METHOD_NOT_ALLOWED"));
+        assert!(body.get("data").is_none());
     }
-);
+    assert!(!organization_names(app).await.iter().any(|n| n == "GET登録"));
+    // The query of the same document runs.
+    let (status, _, body) = status_type_body(
+        request(
+            app,
+            reqwest::Method::GET,
+            &get_url(&two, None, Some("Read")),
+            Some(&app.admin_token),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"]["kind"], "MEMBER");
+    // Other methods are not GraphQL's.
+    let res = request(
+        app,
+        reqwest::Method::PUT,
+        "/graphql",
+        Some(&app.admin_token),
+    )
+    .json(&json!({ "query": "{ me { kind } }" }))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 405);
+    assert!(res.headers()["allow"].to_str().unwrap().contains("POST"));
+});
 
 e2e!(
     request_errors_are_400_without_data_under_graphql_response_json,
     |app| async move {
         let cases = [
-            ("parse", json!({ "query": "{ me { kind " }), "GRAPHQL_PARSE_FAILED"),
-            ("validation", json!({ "query": "{ me { kind favouriteColour } }" }), "GRAPHQL_VALIDATION_FAILED"),
+            (
+                "parse",
+                json!({ "query": "{ me { kind " }),
+                "GRAPHQL_PARSE_FAILED",
+            ),
+            (
+                "validation",
+                json!({ "query": "{ me { kind favouriteColour } }" }),
+                "GRAPHQL_VALIDATION_FAILED",
+            ),
             (
                 "variable coercion",
                 json!({ "query": "query($n: Int) { organizations(first: $n) { edges { cursor } } }", "variables": { "n": "ten" } }),
@@ -308,22 +428,49 @@ e2e!(
         ];
         for (case, body, code) in &cases {
             let post = |accept: &'static str| {
-                request(app, reqwest::Method::POST, "/graphql", Some(&app.admin_token))
-                    .header("accept", accept)
-                    .json(body)
-                    .send()
+                request(
+                    app,
+                    reqwest::Method::POST,
+                    "/graphql",
+                    Some(&app.admin_token),
+                )
+                .header("accept", accept)
+                .json(body)
+                .send()
             };
-            let (status, content_type, answer) = status_type_body(post(GRAPHQL_RESPONSE).await.unwrap()).await;
+            let (status, content_type, answer) =
+                status_type_body(post(GRAPHQL_RESPONSE).await.unwrap()).await;
             assert_eq!(status, 400, "{case}: {answer}");
-            assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{case}: {content_type}");
-            assert!(answer.get("data").is_none(), "{case}: no data entry: {answer}");
-            assert_eq!(error_code(&answer).as_deref(), Some(*code), "{case}: {answer}");
+            assert!(
+                content_type.starts_with(GRAPHQL_RESPONSE),
+                "{case}: {content_type}"
+            );
+            assert!(
+                answer.get("data").is_none(),
+                "{case}: no data entry: {answer}"
+            );
+            assert_eq!(
+                error_code(&answer).as_deref(),
+                Some(*code),
+                "{case}: {answer}"
+            );
             // Legacy clients keep their 200, with `data: null`.
-            let (status, content_type, answer) = status_type_body(post("application/json").await.unwrap()).await;
+            let (status, content_type, answer) =
+                status_type_body(post("application/json").await.unwrap()).await;
             assert_eq!(status, 200, "{case}: {answer}");
-            assert!(content_type.starts_with("application/json"), "{case}: {content_type}");
-            assert!(answer.get("data").is_some_and(Value::is_null), "{case}: {answer}");
-            assert_eq!(error_code(&answer).as_deref(), Some(*code), "{case}: {answer}");
+            assert!(
+                content_type.starts_with("application/json"),
+                "{case}: {content_type}"
+            );
+            assert!(
+                answer.get("data").is_some_and(Value::is_null),
+                "{case}: {answer}"
+            );
+            assert_eq!(
+                error_code(&answer).as_deref(),
+                Some(*code),
+                "{case}: {answer}"
+            );
         }
         // A field error is no request error: 200 with the data entry, even
         // when it nulls all of `data` (`patient` is non-null).
@@ -341,14 +488,23 @@ e2e!(
         assert_eq!(error_code(&answer).as_deref(), Some("NOT_FOUND"));
         // A request that is no GraphQL request at all is a 400 for everyone.
         for accept in [GRAPHQL_RESPONSE, "application/json"] {
-            for body in [json!({ "qeury": "{ me { kind } }" }), json!([{ "query": "{ me { kind } }" }]), json!({ "query": "{ me { kind } }", "variables": [1] })] {
+            for body in [
+                json!({ "qeury": "{ me { kind } }" }),
+                json!([{ "query": "{ me { kind } }" }]),
+                json!({ "query": "{ me { kind } }", "variables": [1] }),
+            ] {
                 let (status, _, answer) = status_type_body(
-                    request(app, reqwest::Method::POST, "/graphql", Some(&app.admin_token))
-                        .header("accept", accept)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap(),
+                    request(
+                        app,
+                        reqwest::Method::POST,
+                        "/graphql",
+                        Some(&app.admin_token),
+                    )
+                    .header("accept", accept)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
                 )
                 .await;
                 assert_eq!(status, 400, "{accept} {body}: {answer}");
@@ -364,11 +520,37 @@ e2e!(
         let get = get_url("{ me { kind } }", None, None);
         let requests = [
             ("GET query", request(app, reqwest::Method::GET, &get, None)),
-            ("GET mutation", request(app, reqwest::Method::GET, &get_url(REGISTER, None, None), None)),
-            ("GET without query", request(app, reqwest::Method::GET, "/graphql", None).header("accept", "application/json")),
-            ("POST", request(app, reqwest::Method::POST, "/graphql", None).json(&json!({ "query": "{ me { kind } }" }))),
-            ("POST broken", request(app, reqwest::Method::POST, "/graphql", None).header("content-type", "application/json").body("{")),
-            ("POST text", request(app, reqwest::Method::POST, "/graphql", None).header("content-type", "text/plain").body("{}")),
+            (
+                "GET mutation",
+                request(
+                    app,
+                    reqwest::Method::GET,
+                    &get_url(REGISTER, None, None),
+                    None,
+                ),
+            ),
+            (
+                "GET without query",
+                request(app, reqwest::Method::GET, "/graphql", None)
+                    .header("accept", "application/json"),
+            ),
+            (
+                "POST",
+                request(app, reqwest::Method::POST, "/graphql", None)
+                    .json(&json!({ "query": "{ me { kind } }" })),
+            ),
+            (
+                "POST broken",
+                request(app, reqwest::Method::POST, "/graphql", None)
+                    .header("content-type", "application/json")
+                    .body("{"),
+            ),
+            (
+                "POST text",
+                request(app, reqwest::Method::POST, "/graphql", None)
+                    .header("content-type", "text/plain")
+                    .body("{}"),
+            ),
             (
                 "POST graphql-response",
                 request(app, reqwest::Method::POST, "/graphql", None)
@@ -381,7 +563,11 @@ e2e!(
             assert_eq!(res.headers()["www-authenticate"], "Bearer", "{case}");
             let (status, _, body) = status_type_body(res).await;
             assert_eq!(status, 401, "{case}: {body}");
-            assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"), "{case}");
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("UNAUTHENTICATED"),
+                "{case}"
+            );
             assert!(body.get("data").is_none(), "{case}: {body}");
         }
     }
@@ -393,7 +579,11 @@ e2e!(
         let clinic = app.organization("CLINIC", "GETクリニック").await;
         let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
         let patient = app.patient(&doctor, "GET-1").await;
-        let url = get_url("query($id: ID!) { patient(id: $id) { name } }", Some(json!({ "id": patient })), None);
+        let url = get_url(
+            "query($id: ID!) { patient(id: $id) { name } }",
+            Some(json!({ "id": patient })),
+            None,
+        );
         let res = request(app, reqwest::Method::GET, &url, Some(&doctor))
             .header("accept", GRAPHQL_RESPONSE)
             .header("x-request-id", "get-read-1")
@@ -427,23 +617,43 @@ e2e!(
     |app| async move {
         for path in ["/graphql", "/"] {
             let res = request(app, reqwest::Method::GET, path, None)
-                .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+                .header(
+                    "accept",
+                    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                )
                 .send()
                 .await
                 .unwrap();
             assert_eq!(res.status(), 200, "{path}");
-            assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+            assert!(
+                res.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html"),
+                "{path}"
+            );
             assert!(res.text().await.unwrap().contains("graphiql"), "{path}");
         }
         // The same browser following a link with a query runs it (with a token).
-        let res = request(app, reqwest::Method::GET, &get_url("{ me { kind } }", None, None), Some(&app.admin_token))
-            .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
-            .send()
-            .await
-            .unwrap();
+        let res = request(
+            app,
+            reqwest::Method::GET,
+            &get_url("{ me { kind } }", None, None),
+            Some(&app.admin_token),
+        )
+        .header(
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
+        .send()
+        .await
+        .unwrap();
         let (status, content_type, body) = status_type_body(res).await;
         assert_eq!(status, 200);
-        assert!(content_type.starts_with("application/json"), "{content_type}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
         assert_eq!(body["data"]["me"]["kind"], "MEMBER");
     }
 );
@@ -465,7 +675,10 @@ fn preflight(app: &TestApp, origin: &str) -> reqwest::RequestBuilder {
         .request(reqwest::Method::OPTIONS, app.url("/graphql"))
         .header("origin", origin)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization,content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
 }
 
 fn cors_headers(res: &reqwest::Response) -> Vec<String> {
@@ -483,10 +696,22 @@ async fn a_preflight_from_an_allowed_origin_is_answered_and_its_calls_may_be_rea
     assert!(res.status().is_success(), "{}", res.status());
     let h = res.headers();
     assert_eq!(h["access-control-allow-origin"], PORTAL);
-    let methods = h["access-control-allow-methods"].to_str().unwrap().to_ascii_lowercase();
-    assert!(methods.contains("post") && methods.contains("get"), "{methods}");
-    let allowed = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
-    assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+    let methods = h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        methods.contains("post") && methods.contains("get"),
+        "{methods}"
+    );
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
     assert_eq!(h["access-control-max-age"], "600");
     assert!(h.get("access-control-allow-credentials").is_none());
 
@@ -501,21 +726,35 @@ async fn a_preflight_from_an_allowed_origin_is_answered_and_its_calls_may_be_rea
         .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], PORTAL);
     assert!(
-        res.headers()["access-control-expose-headers"].to_str().unwrap().contains("x-request-id")
+        res.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-request-id")
     );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["me"]["kind"], "MEMBER");
 
     // The second listed origin too.
-    let res = preflight(&app, "http://localhost:5173").send().await.unwrap();
-    assert_eq!(res.headers()["access-control-allow-origin"], "http://localhost:5173");
+    let res = preflight(&app, "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn an_origin_not_listed_gets_no_cors_headers() {
     let app = with_cors().await;
-    for origin in ["https://evil.example.com", "http://portal.example.jp", "https://portal.example.jp.evil.com", "null"] {
+    for origin in [
+        "https://evil.example.com",
+        "http://portal.example.jp",
+        "https://portal.example.jp.evil.com",
+        "null",
+    ] {
         let res = preflight(&app, origin).send().await.unwrap();
         assert_eq!(cors_headers(&res), Vec::<String>::new(), "{origin}");
         let res = app
@@ -569,28 +808,41 @@ e2e!(
 #[test]
 fn the_allowed_origins_are_a_comma_list_and_a_bad_one_refuses_the_start() {
     let serve = |origins: &str| {
-        renkei_server::cli::Cli::try_parse_from(["renkei", "serve", "--cors-allowed-origins", origins]).map(
-            |cli| match cli.command {
-                renkei_server::cli::Command::Serve(config) => config
-                    .cors_allowed_origins
-                    .iter()
-                    .map(|o| o.as_str().to_string())
-                    .collect::<Vec<_>>(),
-                _ => unreachable!(),
-            },
-        )
+        renkei_server::cli::Cli::try_parse_from([
+            "renkei",
+            "serve",
+            "--cors-allowed-origins",
+            origins,
+        ])
+        .map(|cli| match cli.command {
+            renkei_server::cli::Command::Serve(config) => config
+                .cors_allowed_origins
+                .iter()
+                .map(|o| o.as_str().to_string())
+                .collect::<Vec<_>>(),
+            _ => unreachable!(),
+        })
     };
     assert_eq!(
         serve("https://portal.example.jp,http://LOCALHOST:5173/").unwrap(),
         ["https://portal.example.jp", "http://localhost:5173"]
     );
     for (bad, quoted) in [
-        ("https://portal.example.jp,portal.example.jp", "\"portal.example.jp\""),
+        (
+            "https://portal.example.jp,portal.example.jp",
+            "\"portal.example.jp\"",
+        ),
         ("*", "\"*\""),
-        ("https://portal.example.jp/app", "\"https://portal.example.jp/app\""),
+        (
+            "https://portal.example.jp/app",
+            "\"https://portal.example.jp/app\"",
+        ),
         ("https://portal.example.jp,", "\"\""),
     ] {
         let err = serve(bad).expect_err(bad).to_string();
-        assert!(err.contains(quoted) && err.contains("RENKEI_CORS_ALLOWED_ORIGINS"), "{bad}: {err}");
+        assert!(
+            err.contains(quoted) && err.contains("RENKEI_CORS_ALLOWED_ORIGINS"),
+            "{bad}: {err}"
+        );
     }
 }
