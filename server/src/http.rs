@@ -283,8 +283,12 @@ async fn graphql(
         Ok(r) => r,
         Err(refusal) => return refused(refusal),
     };
-    state.queries.prepare(&mut request);
-    let operation = graphql_http::selected_operation(&mut request);
+    // A text that does not parse is not inspected: the executor reports it.
+    let operation = state
+        .queries
+        .prepare(&mut request)
+        .then(|| graphql_http::selected_operation(&mut request))
+        .flatten();
     // GET is a safe method: caches, prefetchers and crawlers may send it
     // again. A mutation must come by POST.
     if is_get && operation.as_ref().is_some_and(|o| o.is_mutation) {
