@@ -634,6 +634,22 @@ e2e!(
             );
             assert!(res.text().await.unwrap().contains("graphiql"), "{path}");
         }
+        // A client that is no browser gets no page: a request without `query`.
+        let (status, _, body) = status_type_body(
+            request(
+                app,
+                reqwest::Method::GET,
+                "/graphql",
+                Some(&app.admin_token),
+            )
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_REQUEST"));
         // The same browser following a link with a query runs it (with a token).
         let res = request(
             app,
