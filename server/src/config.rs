@@ -99,6 +99,19 @@ pub struct ServeConfig {
     #[arg(long, env = "RENKEI_DIRECTORY_CACHE_SECONDS", default_value_t = 30)]
     pub directory_cache_seconds: u64,
 
+    /// Origins (`https://portal.example.jp`, comma-separated) whose web
+    /// pages may call the hub from the browser (CORS): the answer to their
+    /// preflight allows `GET` and `POST` with the `Authorization`,
+    /// `Content-Type` and `X-Request-Id` headers. Without it no other origin
+    /// may; pages the hub serves itself (GraphiQL) need no entry.
+    #[arg(
+        long,
+        env = "RENKEI_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_parser = AllowedOrigin::parse
+    )]
+    pub cors_allowed_origins: Vec<AllowedOrigin>,
+
     #[command(flatten)]
     pub database: DatabaseConfig,
 
@@ -247,6 +260,98 @@ impl Default for PolicyConfig {
         PolicyConfig {
             policy_file: None,
             emergency_access_minutes: 240,
+        }
+    }
+}
+
+/// An origin allowed to call the hub from the browser: `http(s)://host[:port]`
+/// as browsers send it in the `Origin` header (lower-case host, no default
+/// port, no path). A value is one, valid by construction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedOrigin(String);
+
+impl AllowedOrigin {
+    /// Parses one origin of RENKEI_CORS_ALLOWED_ORIGINS; the error quotes the
+    /// value and says what an origin looks like.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let value = raw.trim();
+        let refuse = |why: &str| {
+            Err(format!(
+                "{value:?} is not an origin for RENKEI_CORS_ALLOWED_ORIGINS: {why} \
+                 (an origin is scheme://host[:port], e.g. https://portal.example.jp; \
+                 separate several with commas)"
+            ))
+        };
+        if value.is_empty() {
+            return refuse("it is empty (a stray comma?)");
+        }
+        // A wildcard would let every web page on the Internet drive the hub
+        // with a token it got hold of: the portals are listed one by one.
+        if value.contains('*') {
+            return refuse("wildcards are not accepted; list each origin");
+        }
+        let url = match url::Url::parse(value) {
+            Ok(url) => url,
+            Err(e) => return refuse(&e.to_string()),
+        };
+        if !matches!(url.scheme(), "https" | "http") {
+            return refuse("the scheme must be https (or http)");
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return refuse("it has no host");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return refuse("it may not carry a user name or password");
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return refuse("it may not have a path, query or fragment");
+        }
+        Ok(AllowedOrigin(url.origin().ascii_serialization()))
+    }
+
+    /// The origin as browsers send it in the `Origin` header.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllowedOrigin;
+
+    #[test]
+    fn origins_are_normalised_as_browsers_send_them() {
+        for (raw, origin) in [
+            ("https://portal.example.jp", "https://portal.example.jp"),
+            (" https://Portal.Example.JP/ ", "https://portal.example.jp"),
+            ("https://portal.example.jp:443", "https://portal.example.jp"),
+            ("http://localhost:5173", "http://localhost:5173"),
+            (
+                "https://ポータル.example.jp",
+                "https://xn--5ckzcybvd.example.jp",
+            ),
+        ] {
+            assert_eq!(AllowedOrigin::parse(raw).unwrap().as_str(), origin, "{raw}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_an_origin_is_refused_with_the_value_quoted() {
+        for raw in [
+            "",
+            "*",
+            "https://*.example.jp",
+            "portal.example.jp",
+            "null",
+            "ftp://portal.example.jp",
+            "https://portal.example.jp/app",
+            "https://portal.example.jp?x=1",
+            "https://user:pw@portal.example.jp",
+            "file:///tmp/x",
+        ] {
+            let err = AllowedOrigin::parse(raw).expect_err(raw);
+            assert!(err.contains(&format!("{:?}", raw.trim())), "{err}");
+            assert!(err.contains("RENKEI_CORS_ALLOWED_ORIGINS"), "{err}");
         }
     }
 }

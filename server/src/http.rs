@@ -1,8 +1,11 @@
 //! The HTTP surface: routes, the GraphQL handler, health checks, and the
 //! layers around them (request ids, body limit, tracing, panic catcher).
 //!
-//! Request path: request id → body limit → [`graphql`]: authenticate →
-//! parse JSON → execute the schema with a `RequestContext` → JSON response.
+//! Request path: request id → CORS (when configured) → body limit →
+//! [`graphql_get`] / [`graphql_post`]: authenticate → read the request
+//! (`crate::graphql_http`: content type, JSON, GET parameters) → execute the
+//! schema with a `RequestContext` → write the audit entries → the response in
+//! the media type the client accepts.
 
 use std::sync::Arc;
 
@@ -11,8 +14,8 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State, WebSocketUpgrade, rejection::BytesRejection},
-    http::{HeaderMap, HeaderValue, Request, StatusCode, header},
+    extract::{DefaultBodyLimit, RawQuery, State, WebSocketUpgrade, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
@@ -23,11 +26,14 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
 use crate::auth::Authenticator;
+use crate::config::AllowedOrigin;
+use crate::graphql_http::{self, Media, Refusal};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -45,11 +51,11 @@ pub struct AppState {
     pub max_message_bytes: usize,
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOrigin]) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
-    Router::new()
+    let router = Router::new()
         .route("/", get(graphiql))
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -58,7 +64,17 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(crate::print::emergency_sheet),
         )
         .with_state(state)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    // Without configured origins there is no CORS layer at all: a preflight
+    // is an OPTIONS request like any other (405), and browsers refuse
+    // cross-origin calls.
+    let router = match cors(cors_origins) {
+        Some(cors) => router
+            .layer(cors)
+            .layer(axum::middleware::map_response(only_allowed_cors)),
+        None => router,
+    };
+    router
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -72,18 +88,76 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
+/// How long a browser may reuse a preflight's answer (10 minutes; Chromium
+/// caps it at 2 hours, Firefox at 24).
+const CORS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The CORS layer for the configured origins, `None` when there are none.
+/// Tokens travel in the `Authorization` header, never in cookies, so
+/// credentials are not allowed (and a page of an allowed origin must hold
+/// a token to get anything).
+fn cors(origins: &[AllowedOrigin]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        // An AllowedOrigin is ASCII by construction.
+        .expect("origins are valid header values");
+    let request_id = header::HeaderName::from_static("x-request-id");
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                request_id.clone(),
+            ])
+            // A portal can quote the request id when it reports an error.
+            .expose_headers([request_id])
+            .max_age(CORS_MAX_AGE),
+    )
+}
+
+/// Drops the CORS headers from a response that does not allow the request's
+/// origin (tower-http adds some, e.g. the allowed methods, to every
+/// preflight): an origin not listed gets no CORS headers at all.
+async fn only_allowed_cors(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        let cors: Vec<_> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for name in cors {
+            headers.remove(name);
+        }
+    }
+    response
+}
+
 /// An error response outside GraphQL execution, in the GraphQL response shape so
 /// that clients read every error the same way.
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    error_response_as(Media::Json, status, code, message)
+}
+
+/// [`error_response`] in the media type the client accepts.
+fn error_response_as(media: Media, status: StatusCode, code: &str, message: &str) -> Response {
     let mut response = (
         status,
         axum::Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
     )
         .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media.content_type());
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }
@@ -107,15 +181,50 @@ async fn graphiql() -> Html<String> {
     )
 }
 
-async fn graphql(
+/// `GET /graphql`: a GraphQL query in the URL's `query` parameter — or,
+/// for a browser opening the endpoint (no `query`, `text/html` accepted),
+/// GraphiQL. A GET never runs a mutation (405).
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !graphql_http::has_query_parameter(query.as_deref()) && graphql_http::accepts_html(&headers)
+    {
+        return graphiql().await.into_response();
+    }
+    graphql(state, headers, request_id, Incoming::Get(query)).await
+}
+
+/// `POST /graphql`: a GraphQL query or mutation as a JSON body.
+async fn graphql_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    graphql(state, headers, request_id, Incoming::Post(body)).await
+}
+
+/// Where a GraphQL request arrives.
+enum Incoming {
+    /// The URL's query string.
+    Get(Option<String>),
+    Post(Result<Bytes, BytesRejection>),
+}
+
+async fn graphql(
+    state: AppState,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+    body: Incoming,
+) -> Response {
     let request_id = request_id
         .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
         .unwrap_or_default();
+    let media = Media::negotiate(&headers);
+    let as_media = media.unwrap_or(Media::Json);
     // Authenticate first: an anonymous caller learns nothing, not even whether
     // its query would have parsed.
     let authorization = headers
@@ -124,43 +233,83 @@ async fn graphql(
     let principal = match state.auth.authenticate(authorization).await {
         Ok(p) => p,
         Err(ApiError::Unauthenticated(message)) => {
-            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &message);
+            return error_response_as(
+                as_media,
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                &message,
+            );
         }
         Err(_) => {
-            return error_response(
+            return error_response_as(
+                as_media,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "internal error: the hub could not check the credentials; it has been logged",
             );
         }
     };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "the request body is larger than this hub accepts",
-            );
-        }
-        Err(rejection) => {
-            return error_response(rejection.status(), "BAD_REQUEST", &rejection.body_text());
-        }
+    let Some(media) = media else {
+        return error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            "NOT_ACCEPTABLE",
+            "the Accept header names no media type the hub answers in: accept application/graphql-response+json or application/json",
+        );
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let refused = |r: Refusal| error_response_as(media, r.status, r.code, &r.message);
+    let is_get = matches!(body, Incoming::Get(_));
+    let request = match body {
+        Incoming::Get(query) => graphql_http::read_get(query.as_deref()),
+        Incoming::Post(body) => match graphql_http::check_content_type(&headers) {
+            Err(refusal) => Err(refusal),
+            Ok(()) => match body {
+                Ok(body) => graphql_http::read_post(&body),
+                Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    Err(Refusal {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        code: "PAYLOAD_TOO_LARGE",
+                        message: "the request body is larger than this hub accepts".into(),
+                    })
+                }
+                Err(rejection) => Err(Refusal {
+                    status: rejection.status(),
+                    code: "BAD_REQUEST",
+                    message: rejection.body_text(),
+                }),
+            },
+        },
+    };
+    let mut request = match request {
         Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!(
-                    "the request body must be a JSON object {{\"query\": …, \"variables\": …}}: {e}"
-                ),
-            );
-        }
+        Err(refusal) => return refused(refusal),
     };
-    let mut request = request;
-    state.queries.prepare(&mut request);
+    // A text that does not parse is not inspected: the executor reports it.
+    let operation = state
+        .queries
+        .prepare(&mut request)
+        .then(|| graphql_http::selected_operation(&mut request))
+        .flatten();
+    // GET is a safe method: caches, prefetchers and crawlers may send it
+    // again. A mutation must come by POST.
+    if is_get && operation.as_ref().is_some_and(|o| o.is_mutation) {
+        let mut response = refused(Refusal {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "METHOD_NOT_ALLOWED",
+            message: "a mutation cannot be sent with GET: send it with POST".into(),
+        });
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    if let Some(operation) = operation
+        && !operation.missing_variables.is_empty()
+    {
+        return graphql_http::respond(
+            media,
+            async_graphql::Response::from_errors(operation.missing_variables),
+        );
+    }
     let trail = Arc::new(AuditTrail::new());
     let request = request.data(trail.clone()).data(RequestContext {
         principal: principal.clone(),
@@ -173,13 +322,14 @@ async fn graphql(
     let entries = trail.drain(&principal, &request_id);
     if let Err(e) = state.audit.append(entries).await {
         tracing::error!(error = ?e, "audit entries could not be written; response withheld");
-        return error_response(
+        return error_response_as(
+            media,
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL",
             "internal error: the access could not be recorded in the audit log, so no data is returned; it has been logged",
         );
     }
-    axum::Json(response).into_response()
+    graphql_http::respond(media, response)
 }
 
 /// GraphQL over WebSocket (`graphql-transport-ws`, or the legacy

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod graphql_http;
 pub mod http;
 pub mod print;
 pub mod query_cache;
@@ -151,7 +152,7 @@ impl Application {
             events,
             max_message_bytes: config.max_body_bytes,
         };
-        let router = http::router(state, config.max_body_bytes);
+        let router = http::router(state, config.max_body_bytes, &config.cors_allowed_origins);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;

@@ -7,7 +7,9 @@
 //! parses each text once and hands later requests a copy. Validation against
 //! the schema, the depth and complexity limits and everything after still run
 //! for every request. A text that does not parse is not cached: async-graphql
-//! parses it again and reports the error as usual.
+//! parses it again and reports the error as usual. A text too long to keep is
+//! parsed all the same, so that a request is parsed once however it is
+//! inspected before it runs (the HTTP handler looks for mutations in GETs).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,27 +28,30 @@ pub struct QueryCache {
 }
 
 impl QueryCache {
-    /// Gives the request its parsed document, from the cache or parsed now.
-    pub fn prepare(&self, request: &mut async_graphql::Request) {
-        if request.query.len() > MAX_QUERY_BYTES {
-            return;
-        }
+    /// Gives the request its parsed document, from the cache or parsed now;
+    /// `false` when the text does not parse (the request is left as it was).
+    pub fn prepare(&self, request: &mut async_graphql::Request) -> bool {
+        let keep = request.query.len() <= MAX_QUERY_BYTES;
         // The copy the request owns is made after the lock is released.
-        let cached = self.lock().get(request.query.as_str()).cloned();
+        let cached = keep
+            .then(|| self.lock().get(request.query.as_str()).cloned())
+            .flatten();
         if let Some(doc) = cached {
             request.set_parsed_query((*doc).clone());
-            return;
+            return true;
         }
         let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-            return;
+            return false;
         };
-        let mut documents = self.lock();
-        if documents.len() >= MAX_ENTRIES {
-            documents.clear();
+        if keep {
+            let mut documents = self.lock();
+            if documents.len() >= MAX_ENTRIES {
+                documents.clear();
+            }
+            documents.insert(Arc::from(request.query.as_str()), Arc::new(doc.clone()));
         }
-        documents.insert(Arc::from(request.query.as_str()), Arc::new(doc.clone()));
-        drop(documents);
         request.set_parsed_query(doc);
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<ExecutableDocument>>> {
@@ -64,15 +69,24 @@ mod tests {
     fn the_same_text_is_parsed_once_and_bad_text_is_left_to_the_executor() {
         let cache = QueryCache::default();
         let mut a = async_graphql::Request::new("{ me { kind } }");
-        cache.prepare(&mut a);
+        assert!(cache.prepare(&mut a));
         assert_eq!(cache.lock().len(), 1);
         let mut b = async_graphql::Request::new("{ me { kind } }");
-        cache.prepare(&mut b);
+        assert!(cache.prepare(&mut b));
         assert_eq!(cache.lock().len(), 1);
         assert!(b.parsed_query().is_ok());
         let mut bad = async_graphql::Request::new("{ me { ");
-        cache.prepare(&mut bad);
+        assert!(!cache.prepare(&mut bad));
         assert_eq!(cache.lock().len(), 1);
         assert!(bad.parsed_query().is_err());
+    }
+
+    #[test]
+    fn a_long_text_is_parsed_but_not_kept() {
+        let cache = QueryCache::default();
+        let long = format!("{{ me {{ kind }} }} # {}", "x".repeat(MAX_QUERY_BYTES));
+        let mut request = async_graphql::Request::new(long);
+        assert!(cache.prepare(&mut request));
+        assert_eq!(cache.lock().len(), 0);
     }
 }

@@ -166,6 +166,43 @@ fn serve_refuses_a_short_hs256_secret() {
 }
 
 #[test]
+fn serve_refuses_a_cors_origin_that_is_not_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    for (value, named) in [
+        (
+            "https://portal.example.jp,portal.example.jp",
+            "\"portal.example.jp\"",
+        ),
+        (
+            "https://portal.example.jp/app",
+            "\"https://portal.example.jp/app\"",
+        ),
+        ("*", "\"*\""),
+        ("", "\"\""),
+    ] {
+        let out = renkei(
+            &["serve", "--listen", "127.0.0.1:0"],
+            &[
+                ("RENKEI_DATABASE_URL", &url),
+                (
+                    "RENKEI_JWT_SECRET",
+                    "cli-test-secret-0123456789abcdef0123456789",
+                ),
+                ("RENKEI_AUDIT_KEY", AUDIT_KEY),
+                ("RENKEI_CORS_ALLOWED_ORIGINS", value),
+            ],
+        );
+        assert!(!out.status.success(), "{value}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(named) && err.contains("RENKEI_CORS_ALLOWED_ORIGINS"),
+            "{value}: {err}"
+        );
+    }
+}
+
+#[test]
 fn add_admin_creates_an_administrator() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());

@@ -244,6 +244,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         demo: false,
         no_migrate: false,
         max_body_bytes: 64 * 1024,
+        cors_allowed_origins: Vec::new(),
         batch_window_micros: 1000,
         directory_cache_seconds: 30,
         database: DatabaseConfig {
