@@ -139,9 +139,10 @@ impl Gateways {
     }
 }
 
-/// `(code, path)` of each error, paths as text (`visitRound.1`).
+/// `(code, path)` of each error, paths as text (`visitRound.1`), in the
+/// order of their paths (errors come in the order they happened).
 fn errors(body: &Value) -> Vec<(String, String)> {
-    body["errors"]
+    let mut errors: Vec<(String, String)> = body["errors"]
         .as_array()
         .map(|errors| {
             errors
@@ -166,7 +167,9 @@ fn errors(body: &Value) -> Vec<(String, String)> {
                 })
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    errors.sort_by(|a, b| a.1.cmp(&b.1));
+    errors
 }
 
 /// Where a gateway reports an error of the hub about the `index`-th item of
