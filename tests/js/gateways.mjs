@@ -117,6 +117,20 @@ if (composed.errors) {
 
 const hive = createGatewayRuntime({
   supergraph: composed.supergraphSdl,
+  // Subscriptions go to the hub's GraphQL-over-WebSocket endpoint, one
+  // connection per caller's token: the hub authenticates the connection
+  // from `connection_init`, as it does any client's.
+  transportEntries: {
+    hub: {
+      options: {
+        subscriptions: {
+          kind: 'ws',
+          location: '/graphql/ws',
+          options: { connectionParams: { Authorization: '{context.headers.authorization}' } },
+        },
+      },
+    },
+  },
   propagateHeaders: {
     fromClientToSubgraphs: ({ request }) =>
       Object.fromEntries(

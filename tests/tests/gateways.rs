@@ -358,6 +358,7 @@ e2e!(
         a_caller_without_access_gets_nothing_and_is_on_record(app, &gw, &s).await;
         records_sheets_and_notices_resolve_under_their_own_rules(app, &gw, &s).await;
         a_caller_without_a_token_gets_nothing_of_the_hub(&gw, &s).await;
+        subscriptions_reach_the_caller_through_hive_gateway(app, &gw, &s).await;
 
         eprintln!("gateway scenarios took {:?}", started.elapsed());
     }
@@ -905,4 +906,101 @@ async fn a_caller_without_a_token_gets_nothing_of_the_hub(gw: &Gateways, s: &Sce
             );
         }
     }
+}
+
+const EVENTS: &str =
+    "subscription($p: ID!) { patientEvents(patientId: $p) { kind subjectId category } }";
+
+/// Opens a subscription through Hive Gateway over server-sent events (the
+/// GraphQL-over-SSE protocol Hive serves); the gateway relays it to the
+/// hub's `/graphql/ws` with the caller's token in `connection_init`.
+async fn sse(gw: &Gateways, token: &str, patient: &str) -> reqwest::Response {
+    let res = gw
+        .client
+        .post(gw.url(Gateway::Hive))
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": EVENTS, "variables": { "p": patient } }))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("the subscription is accepted");
+    assert_eq!(res.status(), 200);
+    res
+}
+
+/// The next `data:` of an `event: next` on the stream, within `wait`.
+async fn next_event(
+    res: &mut reqwest::Response,
+    buffer: &mut String,
+    wait: Duration,
+) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(start) = buffer.find("event: next\ndata: ") {
+            let rest = &buffer[start + "event: next\ndata: ".len()..];
+            if let Some(end) = rest.find('\n') {
+                let data: Value = serde_json::from_str(&rest[..end]).expect("JSON event");
+                let consumed = start + "event: next\ndata: ".len() + end;
+                buffer.drain(..consumed);
+                return Some(data);
+            }
+        }
+        match tokio::time::timeout_at(deadline, res.chunk()).await {
+            Ok(Ok(Some(chunk))) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => return None,
+        }
+    }
+}
+
+/// Apollo Gateway serves no subscriptions (docs/federation.md); Hive
+/// Gateway does, and the hub's policy decides what reaches the caller.
+async fn subscriptions_reach_the_caller_through_hive_gateway(
+    app: &TestApp,
+    gw: &Gateways,
+    s: &Scene,
+) {
+    let mut stream = sse(gw, &s.physician, &s.patient).await;
+    let mut buffer = String::new();
+    // The gateway opens its connection to the hub when the client
+    // subscribes; write until an event comes through (the first may be
+    // written before the hub's subscription exists).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut written = Vec::new();
+    let event = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no event through Hive Gateway: {buffer}"
+        );
+        let data = app
+            .ok(
+                &s.physician,
+                WRITE,
+                json!({ "i": { "records": [{ "patientId": s.patient, "effectiveAt": "2026-11-03T09:00:00Z",
+                                             "data": { "vitalSigns": { "temperature": 36.8 } } }] } }),
+            )
+            .await;
+        written.push(data["writeRecords"][0]["record"]["id"].clone());
+        if let Some(event) = next_event(&mut stream, &mut buffer, Duration::from_millis(700)).await
+        {
+            break event;
+        }
+    };
+    let event = &event["data"]["patientEvents"];
+    assert_eq!(event["kind"], "RECORD_WRITTEN", "{event}");
+    assert_eq!(event["category"], "OBSERVATIONS", "{event}");
+    assert!(written.contains(&event["subjectId"]), "{event}");
+
+    // An organisation off the team is refused at once, as on the hub.
+    let mut stream = sse(gw, &s.pharmacist, &s.patient).await;
+    let mut buffer = String::new();
+    let refused = next_event(&mut stream, &mut buffer, Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|| panic!("no answer to the pharmacist's subscription: {buffer}"));
+    assert_eq!(refused["data"], Value::Null, "{refused}");
+    assert_eq!(
+        errors(&refused),
+        vec![("NOT_FOUND".to_string(), "patientEvents".to_string())],
+        "{refused}"
+    );
 }

@@ -162,7 +162,7 @@ by_id_loader!(
     AdmissionSheetLoader,
     Uuid,
     admission_sheet::Model,
-    |db, keys| { crate::services::admission_discharge::sheets::by_ids(db, keys).await }
+    |db, keys| crate::services::admission_discharge::sheets::by_ids(db, keys).await
 );
 by_id_loader!(
     DischargeNoticeLoader,
