@@ -24,7 +24,10 @@ import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource } from '@apollo/gateway';
-import { createGatewayRuntime } from '@graphql-hive/gateway';
+// The runtime `@graphql-hive/gateway` re-exports (and its CLI serves):
+// imported directly, it loads in half the time (no CLI, pub/sub or
+// metrics modules). Pinned through the lockfile with the gateway.
+import { createGatewayRuntime } from '@graphql-hive/gateway-runtime';
 import { composeServices } from '@theguild/federation-composition';
 import { parse } from 'graphql';
 import { startPartner } from './partner-subgraph.mjs';
