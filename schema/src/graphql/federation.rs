@@ -78,7 +78,9 @@ impl<T: OutputType> OutputType for Entity<T> {
             return Ok(Value::Null);
         };
         // `with_index` is what async-graphql's own lists use to put an
-        // item's index into the path of its fields.
+        // item's index into the path of its fields (a doc-hidden API of
+        // its derive macros: recheck it when upgrading async-graphql —
+        // `federation.rs` and `gateways.rs` test the paths).
         let resolved = match self.index {
             Some(index) => found.resolve(&ctx.with_index(index), field).await,
             None => found.resolve(ctx, field).await,
