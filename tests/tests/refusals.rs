@@ -211,7 +211,9 @@ e2e!(
             "query($r: [_Any!]!) { _entities(representations: $r) { ... on Patient { id name } } }",
             json!({ "r": [{ "__typename": "Patient", "id": s.patient }] }),
             json!({ "r": [{ "__typename": "Patient", "id": unknown }] }),
-            None,
+            // null at its index, with the refusal said there
+            // (docs/federation.md).
+            Some("NOT_FOUND"),
         )
         .await;
         assert_eq!(hidden["patientId"], s.patient.as_str());

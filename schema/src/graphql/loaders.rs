@@ -27,7 +27,8 @@ use crate::policy::{Policy, Verdict};
 use crate::principal::Principal;
 use crate::services::{care_team, members, organizations, patients};
 use entities::{
-    care_team_membership, discharge_notice_version, member, organization, patient_identifier,
+    admission_sheet, care_team_membership, discharge_notice, discharge_notice_version, member,
+    organization, patient_identifier, record,
 };
 
 /// The member loader, shared with authentication.
@@ -44,6 +45,12 @@ pub struct Loaders {
     pub summary: DataLoader<SummaryLoader>,
     pub notice_history: DataLoader<NoticeHistoryLoader>,
     pub earlier_versions: DataLoader<EarlierVersionsLoader>,
+    /// Records, admission sheets and discharge notices by id: references
+    /// to them (a correction, a gateway's `_entities`) batch here before
+    /// the policy judges each one's patient.
+    pub record: DataLoader<RecordLoader>,
+    pub admission_sheet: DataLoader<AdmissionSheetLoader>,
+    pub discharge_notice: DataLoader<DischargeNoticeLoader>,
 }
 
 impl Loaders {
@@ -73,6 +80,9 @@ impl Loaders {
             summary: dl(SummaryLoader(db.clone()), window),
             notice_history: dl(NoticeHistoryLoader(db.clone()), window),
             earlier_versions: dl(EarlierVersionsLoader(db.clone()), window),
+            record: dl(RecordLoader(db.clone()), window),
+            admission_sheet: dl(AdmissionSheetLoader(db.clone()), window),
+            discharge_notice: dl(DischargeNoticeLoader(db.clone()), window),
             access: dl(AccessLoader { db, policy }, window),
         }
     }
@@ -144,6 +154,21 @@ by_id_loader!(
     Uuid,
     Vec<entities::record_version::Model>,
     |db, keys| crate::services::records::earlier_versions(db, keys).await
+);
+by_id_loader!(RecordLoader, Uuid, record::Model, |db, keys| {
+    crate::services::records::by_ids(db, keys).await
+});
+by_id_loader!(
+    AdmissionSheetLoader,
+    Uuid,
+    admission_sheet::Model,
+    |db, keys| crate::services::admission_discharge::sheets::by_ids(db, keys).await
+);
+by_id_loader!(
+    DischargeNoticeLoader,
+    Uuid,
+    discharge_notice::Model,
+    |db, keys| crate::services::admission_discharge::notices::by_ids(db, keys).await
 );
 by_id_loader!(
     IdentifiersLoader,

@@ -5,6 +5,7 @@ pub mod audit_extension;
 mod codes;
 pub mod consents;
 pub mod emergency_information;
+pub mod federation;
 pub mod inputs;
 pub mod liaison;
 pub mod loaders;
@@ -80,9 +81,11 @@ pub struct SchemaDeps {
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
     Schema::build(Query, Mutation::default(), subscription::Subscription)
         .enable_federation()
+        .enable_subscription_in_federation()
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(codes::ErrorCodes)
+        .extension(federation::EntityPositions)
         .extension(audit_extension::WebSocketAudit { writer: deps.audit })
         .data(loaders::Loaders::new(
             deps.db.clone(),
@@ -155,10 +158,13 @@ pub fn spawn_cache_invalidation(schema: RenkeiSchema, bus: &crate::events::Event
 
 /// The SDL, as committed in `schema.graphql` and printed by `renkei schema`:
 /// the federation subgraph SDL (with `@key` and `@link`), the same text
-/// `_service { sdl }` gives a gateway.
+/// `_service { sdl }` gives a gateway — subscriptions included, so code
+/// generated from the contract has them (gateways that do not serve
+/// subscriptions still compose it: `docs/federation.md`).
 pub fn sdl() -> String {
     Schema::build(Query, Mutation::default(), subscription::Subscription)
         .enable_federation()
+        .enable_subscription_in_federation()
         .finish()
         .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
 }

@@ -8,7 +8,10 @@ use async_graphql::{
 use base64::Engine;
 use uuid::Uuid;
 
+use super::admission_discharge::{self, AdmissionSheet, DischargeNotice};
+use super::federation::{self, Entity};
 use super::inputs::{AuditLogFilterInput, OrganizationFilterInput, parse_id};
+use super::records::{self, Record};
 use super::types::{AuditEntry, Member, Notification, Organization, Patient, Viewer, ViewerKind};
 use super::{
     audit_connection, audit_page_args, ctx_db, ctx_request, ctx_trail, find_patient, load_patient,
@@ -375,32 +378,72 @@ impl Query {
         Ok(audit_connection(rows, more, before.is_some()))
     }
 
-    /// Apollo Federation: resolves `Patient` representations. A patient the
-    /// caller may not see resolves to null, exactly like one that does not exist.
+    /// Apollo Federation: resolves `Patient` representations, under the
+    /// same rule as `patient(id)`: a patient the caller may not see is null
+    /// with `NOT_FOUND` at its index, exactly like one that does not exist
+    /// (see [`super::federation`]).
     #[graphql(entity)]
-    async fn find_patient_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Patient>> {
-        let Ok(id) = Uuid::try_parse(id.as_str()) else {
-            return Ok(None);
-        };
-        Ok(load_patient(ctx, id).await?)
+    async fn find_patient_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Entity<Patient>> {
+        federation::resolve(ctx, "Patient", &id, |id| {
+            find_patient(ctx, PatientRef::Id(id))
+        })
+        .await
     }
 
-    /// Apollo Federation: resolves `Organization` representations.
+    /// Apollo Federation: resolves `Organization` representations (the
+    /// directory: any authenticated caller).
     #[graphql(entity)]
     async fn find_organization_by_id(
         &self,
         ctx: &Context<'_>,
         id: ID,
-    ) -> Result<Option<Organization>> {
+    ) -> Result<Entity<Organization>> {
         ctx_request(ctx)?;
-        let Ok(id) = Uuid::try_parse(id.as_str()) else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .data_unchecked::<Loaders>()
-            .organization
-            .load_one(id)
-            .await?
-            .map(Organization))
+        federation::resolve(ctx, "Organization", &id, |id| async move {
+            ctx.data_unchecked::<Loaders>()
+                .organization
+                .load_one(id)
+                .await?
+                .map(Organization)
+                .ok_or_else(|| ApiError::not_found("organization"))
+        })
+        .await
+    }
+
+    /// Apollo Federation: resolves `Record` representations, under the
+    /// rule of every reference to a record: `NOT_FOUND` unless the caller
+    /// may read its patient's data of the record's category.
+    #[graphql(entity)]
+    async fn find_record_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Entity<Record>> {
+        federation::resolve(ctx, "Record", &id, |id| records::entity(ctx, id)).await
+    }
+
+    /// Apollo Federation: resolves `AdmissionSheet` representations, under
+    /// the rule of every reference to a sheet (ADMISSION_DISCHARGE; a draft
+    /// is its author's alone).
+    #[graphql(entity)]
+    async fn find_admission_sheet_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Entity<AdmissionSheet>> {
+        federation::resolve(ctx, "AdmissionSheet", &id, |id| {
+            admission_discharge::sheet_entity(ctx, id)
+        })
+        .await
+    }
+
+    /// Apollo Federation: resolves `DischargeNotice` representations
+    /// (ADMISSION_DISCHARGE of the patient).
+    #[graphql(entity)]
+    async fn find_discharge_notice_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Entity<DischargeNotice>> {
+        federation::resolve(ctx, "DischargeNotice", &id, |id| {
+            admission_discharge::notice_entity(ctx, id)
+        })
+        .await
     }
 }

@@ -793,25 +793,46 @@ pub(crate) async fn write_records(
     Ok(results)
 }
 
+/// A record by its id and the caller's access to its patient. A record of
+/// a patient — or a category — the caller cannot see does not exist for it:
+/// refused exactly like a record that does not exist (see
+/// [`super::reach`]). Every reference to a record by its id comes here.
+async fn reach_record(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> ApiResult<(record::Model, PatientAccess, DataCategory)> {
+    let found = ctx.data_unchecked::<Loaders>().record.load_one(id).await?;
+    let category = found
+        .as_ref()
+        .map(|r| DataCategory::from_db(&r.category))
+        .transpose()?;
+    let (model, access) = super::reach::Bound {
+        what: "record",
+        id,
+        patient_id: found.as_ref().map(|r| r.patient_id),
+        category,
+        hidden_without_category: true,
+    }
+    .reach(ctx, found)
+    .await?;
+    // `reach` found it, so it had a category.
+    let category = DataCategory::from_db(&model.category)?;
+    Ok((model, access, category))
+}
+
+/// A record referenced by id from another subgraph (`_entities`): read
+/// under the policy and recorded like a record of the timeline.
+pub(crate) async fn entity(ctx: &Context<'_>, id: Uuid) -> ApiResult<Record> {
+    let (model, access, category) = reach_record(ctx, id).await?;
+    ctx_trail(ctx)?.read(&access, category);
+    Record::new(model)
+}
+
 /// Marks a record entered in error.
 pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<Record> {
     let id = parse_id("recordId", &record_id)?;
     let db = ctx_db(ctx);
-    let current = service::find(db, id).await?;
-    // A record of a patient — or a category — the caller cannot see does not
-    // exist for it: refused exactly like a record that does not exist.
-    let (current, access) = super::reach::Bound {
-        what: "record",
-        id,
-        patient_id: current.as_ref().map(|r| r.patient_id),
-        category: current
-            .as_ref()
-            .map(|r| DataCategory::from_db(&r.category))
-            .transpose()?,
-        hidden_without_category: true,
-    }
-    .reach(ctx, current)
-    .await?;
+    let (current, access, _) = reach_record(ctx, id).await?;
     let updated = service::enter_in_error(
         db,
         &access,

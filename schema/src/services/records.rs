@@ -297,10 +297,23 @@ async fn refresh_latest(
     Ok(())
 }
 
-/// Finds a record for a correction or removal; the caller then obtains access
-/// to its patient.
-pub async fn find(db: &DatabaseConnection, id: Uuid) -> ApiResult<Option<record::Model>> {
-    Ok(record::Entity::find_by_id(id).one(db).await?)
+/// Records by id, for the loader every reference to a record by its id goes
+/// through; the caller then obtains access to each one's patient.
+pub async fn by_ids(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, record::Model>> {
+    Ok(record::Entity::find()
+        .filter(super::id_in(
+            db.get_database_backend(),
+            (record::Entity, record::Column::Id),
+            ids,
+        ))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect())
 }
 
 /// Marks a record entered in error (never a hard delete): a new version with

@@ -31,7 +31,7 @@ use super::{
     patient_access,
 };
 use crate::domain::DataCategory;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::policy::{PatientAccess, RowScope};
 use crate::records::{
     AdlAssessmentData, CareCertificationData, FamilyCareCapacityData, HomeEnvironmentData,
@@ -78,7 +78,7 @@ pub struct AdmissionSheet {
 }
 
 impl AdmissionSheet {
-    pub(crate) fn new(access: PatientAccess, model: admission_sheet::Model) -> Result<Self> {
+    pub(crate) fn new(access: PatientAccess, model: admission_sheet::Model) -> ApiResult<Self> {
         let content = SheetContent::from_json(&model.content)?;
         Ok(AdmissionSheet {
             access,
@@ -493,6 +493,28 @@ impl DischargeConferenceInvitation {
 }
 
 // ---------------------------------------------------------------------------
+// By id, from other subgraphs (`_entities`).
+
+/// An admission sheet referenced by id from another subgraph: under the
+/// rule of every reference to one ([`mutation::sheet`]), and recorded as a
+/// read of ADMISSION_DISCHARGE like the sheets of `Patient.admissionSheets`.
+pub(crate) async fn sheet_entity(ctx: &Context<'_>, id: Uuid) -> Result<AdmissionSheet, ApiError> {
+    let (model, access) = mutation::sheet(ctx, id).await?;
+    ctx_trail(ctx)?.read(&access, CATEGORY);
+    AdmissionSheet::new(access, model)
+}
+
+/// A discharge notice referenced by id from another subgraph, likewise.
+pub(crate) async fn notice_entity(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> Result<DischargeNotice, ApiError> {
+    let (model, access) = mutation::notice(ctx, id).await?;
+    ctx_trail(ctx)?.read(&access, CATEGORY);
+    Ok(DischargeNotice(model))
+}
+
+// ---------------------------------------------------------------------------
 // Through the patient: `Patient.admissionSheets` and the others.
 
 /// `Patient.admissionSheets`: the patient's sheets, newest first (drafts only
@@ -509,7 +531,7 @@ pub(crate) async fn patient_sheets(
     Ok(Some(
         rows.into_iter()
             .map(|m| AdmissionSheet::new(access.clone(), m))
-            .collect::<Result<_>>()?,
+            .collect::<ApiResult<_>>()?,
     ))
 }
 

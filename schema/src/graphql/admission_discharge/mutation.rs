@@ -10,6 +10,7 @@ use super::inputs::*;
 use super::{AdmissionSheet, CATEGORY, DischargeConference, DischargeNotice};
 use crate::error::ApiError;
 use crate::graphql::inputs::parse_id;
+use crate::graphql::loaders::Loaders;
 use crate::graphql::reach::Bound;
 use crate::graphql::{
     ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, patient_access,
@@ -33,12 +34,18 @@ fn bound(what: &'static str, id: Uuid, patient_id: Option<Uuid>) -> Bound {
     }
 }
 
-async fn sheet(
+/// A sheet by its id and the caller's access to its patient; every
+/// reference to a sheet by its id comes here.
+pub(super) async fn sheet(
     ctx: &Context<'_>,
     id: Uuid,
 ) -> Result<(admission_sheet::Model, PatientAccess), ApiError> {
     let org = ctx_request(ctx)?.principal.organization_id();
-    let found = sheets::find(ctx_db(ctx), id).await?;
+    let found = ctx
+        .data_unchecked::<Loaders>()
+        .admission_sheet
+        .load_one(id)
+        .await?;
     let document = bound("admission sheet", id, found.as_ref().map(|s| s.patient_id));
     let (sheet, access) = document.reach(ctx, found).await?;
     // A draft is its author's alone.
@@ -48,11 +55,17 @@ async fn sheet(
     Ok((sheet, access))
 }
 
-async fn notice(
+/// A notice by its id and the caller's access to its patient; every
+/// reference to a notice by its id comes here.
+pub(super) async fn notice(
     ctx: &Context<'_>,
     id: Uuid,
 ) -> Result<(discharge_notice::Model, PatientAccess), ApiError> {
-    let found = notices::find(ctx_db(ctx), id).await?;
+    let found = ctx
+        .data_unchecked::<Loaders>()
+        .discharge_notice
+        .load_one(id)
+        .await?;
     bound("discharge notice", id, found.as_ref().map(|n| n.patient_id))
         .reach(ctx, found)
         .await
@@ -118,7 +131,7 @@ impl AdmissionDischargeMutation {
             None
         };
         let created = sheets::create(db, policy, &access, &stamp, checked, prefill).await?;
-        AdmissionSheet::new(access, created)
+        Ok(AdmissionSheet::new(access, created)?)
     }
 
     /// Changes a draft admission sheet: only your organisation's own, only
@@ -140,7 +153,7 @@ impl AdmissionDischargeMutation {
             change,
         )
         .await?;
-        AdmissionSheet::new(access, updated)
+        Ok(AdmissionSheet::new(access, updated)?)
     }
 
     /// Sends a draft admission sheet to its hospital, which is notified
@@ -157,7 +170,7 @@ impl AdmissionDischargeMutation {
             current,
         )
         .await?;
-        AdmissionSheet::new(access, sent)
+        Ok(AdmissionSheet::new(access, sent)?)
     }
 
     /// The hospital acknowledges an admission sheet sent to it; the sender's
@@ -177,7 +190,7 @@ impl AdmissionDischargeMutation {
             current,
         )
         .await?;
-        AdmissionSheet::new(access, received)
+        Ok(AdmissionSheet::new(access, received)?)
     }
 
     /// Sends a discharge notice (退院連絡) to the care team, every organisation

@@ -524,8 +524,23 @@ fn concurrent() -> String {
     "the discharge notice was changed at the same moment; reload it".into()
 }
 
-pub async fn find(db: &DatabaseConnection, id: Uuid) -> ApiResult<Option<discharge_notice::Model>> {
-    Ok(discharge_notice::Entity::find_by_id(id).one(db).await?)
+/// Notices by id, for the loader every reference to a notice by its id goes
+/// through; the caller then obtains access to each one's patient.
+pub async fn by_ids(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, discharge_notice::Model>> {
+    Ok(discharge_notice::Entity::find()
+        .filter(crate::services::id_in(
+            db.get_database_backend(),
+            (discharge_notice::Entity, discharge_notice::Column::Id),
+            ids,
+        ))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|n| (n.id, n))
+        .collect())
 }
 
 /// A patient's notices, newest first.

@@ -922,8 +922,23 @@ async fn transition(
     Ok(changed)
 }
 
-pub async fn find(db: &DatabaseConnection, id: Uuid) -> ApiResult<Option<admission_sheet::Model>> {
-    Ok(admission_sheet::Entity::find_by_id(id).one(db).await?)
+/// Sheets by id, for the loader every reference to a sheet by its id goes
+/// through; the caller then obtains access to each one's patient.
+pub async fn by_ids(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+) -> ApiResult<std::collections::HashMap<Uuid, admission_sheet::Model>> {
+    Ok(admission_sheet::Entity::find()
+        .filter(crate::services::id_in(
+            db.get_database_backend(),
+            (admission_sheet::Entity, admission_sheet::Column::Id),
+            ids,
+        ))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect())
 }
 
 /// Whether an organisation may know of a sheet it may read the category of:
