@@ -404,7 +404,10 @@ mod tests {
 
     #[test]
     fn a_path_the_shell_would_split_is_quoted_so_it_reads_back_whole() {
-        assert_eq!(shell_word("/opt/renkei/bin/renkei"), "/opt/renkei/bin/renkei");
+        assert_eq!(
+            shell_word("/opt/renkei/bin/renkei"),
+            "/opt/renkei/bin/renkei"
+        );
         assert_eq!(
             shell_word("/home/a b/target/debug/renkei"),
             "'/home/a b/target/debug/renkei'"

@@ -117,7 +117,12 @@ static PAGE: LazyLock<String> = LazyLock::new(|| {
     let styles: String = ASSETS
         .iter()
         .filter(|a| a.content_type == CSS)
-        .map(|a| format!("<link rel=\"stylesheet\" href=\"{}\">\n", asset_path(a.name)))
+        .map(|a| {
+            format!(
+                "<link rel=\"stylesheet\" href=\"{}\">\n",
+                asset_path(a.name)
+            )
+        })
         .collect();
     let scripts: String = ASSETS
         .iter()
