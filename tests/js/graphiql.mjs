@@ -47,6 +47,7 @@ const seen = {
   result: null,
   websocket: { url: null, ack: false, init: null },
   inlineScriptBlocked: false,
+  storage: null,
 };
 
 let step = 'launching';
@@ -149,6 +150,14 @@ try {
   if (!seen.websocket.ack) throw new Error('no connection_ack on the WebSocket');
 
   seen.violations = await page.evaluate(() => window.__violations.slice());
+  // What the browser kept: the token nowhere, nothing beyond the tab.
+  seen.storage = await page.evaluate((t) => ({
+    localKeys: Object.keys(window.localStorage),
+    tokenStored: [window.localStorage, window.sessionStorage].some((s) =>
+      Object.keys(s).some((k) => (s.getItem(k) ?? '').includes(t)),
+    ),
+    sessionKeys: Object.keys(window.sessionStorage).length,
+  }), token);
 
   step = 'checking that the CSP is enforced (an injected inline script)';
   checkingCsp = true;

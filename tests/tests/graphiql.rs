@@ -58,6 +58,15 @@ e2e!(
             format!("Bearer {physician}")
         );
         assert_eq!(seen["websocket"]["ack"], true, "{seen}");
+        // The token was not written to the browser's storage, and the
+        // queries went to the tab's session only.
+        assert_eq!(seen["storage"]["tokenStored"], false, "{seen}");
+        assert_eq!(
+            seen["storage"]["localKeys"],
+            serde_json::json!([]),
+            "{seen}"
+        );
+        assert!(seen["storage"]["sessionKeys"].as_u64() > Some(0), "{seen}");
     }
 );
 

@@ -72,6 +72,39 @@
     };
   }
 
+  // GraphiQL keeps its tabs and history in `storage`. Given the tab's
+  // sessionStorage, nothing outlives the tab; and since GraphiQL 3 writes
+  // each history entry's headers (the token) even when told not to persist
+  // headers, they are dropped on the way in.
+  function withoutHeaders(value) {
+    var parsed;
+    try {
+      parsed = JSON.parse(value);
+    } catch (e) {
+      return value;
+    }
+    if (!parsed || typeof parsed !== 'object') return value;
+    ['queries', 'favorites'].forEach(function (list) {
+      if (Array.isArray(parsed[list])) {
+        parsed[list].forEach(function (entry) {
+          if (entry && typeof entry === 'object') delete entry.headers;
+        });
+      }
+    });
+    return JSON.stringify(parsed);
+  }
+  var storage = new Proxy(window.sessionStorage, {
+    get: function (session, name) {
+      if (name === 'setItem') {
+        return function (key, value) {
+          session.setItem(key, withoutHeaders(value));
+        };
+      }
+      var member = Reflect.get(session, name);
+      return typeof member === 'function' ? member.bind(session) : member;
+    }
+  });
+
   var fetcher = fetcherFor();
   var token = null;
   var pending = null;
@@ -108,7 +141,7 @@
         // and variables (which may name patients) last only as long as the
         // tab: a shared workstation keeps nothing.
         shouldPersistHeaders: false,
-        storage: window.sessionStorage,
+        storage: storage,
         onEditHeaders: headersEdited
       })
     );
