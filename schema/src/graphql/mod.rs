@@ -82,6 +82,9 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         .enable_subscription_in_federation()
         .extension(codes::ErrorCodes)
         .extension(federation::EntityPositions)
+        // Before the limits: a WebSocket operation of a caller whose
+        // credentials no longer hold is refused as such, whatever it asks.
+        .extension(audit_extension::WebSocketAudit { writer: deps.audit })
         // Depth and complexity limits, with introspection measured its own
         // way: async-graphql's `limit_depth` would refuse the standard
         // introspection query (see `limits`).
@@ -95,7 +98,6 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         builder = builder.disable_introspection();
     }
     builder
-        .extension(audit_extension::WebSocketAudit { writer: deps.audit })
         .data(loaders::Loaders::new(
             deps.db.clone(),
             deps.policy.clone(),
