@@ -175,7 +175,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if demo && demo_key {
                 println!("  Demo region loaded. Get a token for a demo member with");
-                println!("    cargo run --release -p renkei-server -- demo-token physician");
+                println!("    {} physician", demo_token_command());
                 println!(
                     "  and add the header {{\"Authorization\": \"Bearer <token>\"}} in GraphiQL."
                 );
@@ -291,6 +291,58 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The command that prints a demo token with the very build that is
+/// running, for the start banner: a newcomer who started a debug build with
+/// `cargo run` must not be sent into a release build of ten minutes, and one
+/// who runs a binary directly may have no cargo at all. Started by `cargo
+/// run` (cargo sets `CARGO` and this package's name for the process), it is
+/// `cargo run` with the profile this binary was built with, read from its
+/// directory (`target/debug`, `target/release`, `target/<profile>`);
+/// otherwise this binary's own path. Ends before the profession.
+pub fn demo_token_command() -> String {
+    let exe = std::env::current_exe().ok();
+    let started_by_cargo = std::env::var_os("CARGO").is_some()
+        && std::env::var("CARGO_PKG_NAME").is_ok_and(|name| name == env!("CARGO_PKG_NAME"));
+    if started_by_cargo {
+        let profile_dir = exe
+            .as_deref()
+            .and_then(|exe| exe.parent())
+            .and_then(|dir| dir.file_name())
+            .and_then(|dir| dir.to_str());
+        let profile = match profile_dir {
+            Some("debug") => String::new(),
+            Some("release") => " --release".to_string(),
+            Some(other) if !other.is_empty() && shell_word(other) == other => {
+                format!(" --profile {other}")
+            }
+            _ if cfg!(debug_assertions) => String::new(),
+            _ => " --release".to_string(),
+        };
+        return format!(
+            "cargo run{profile} -p {} -- demo-token",
+            env!("CARGO_PKG_NAME")
+        );
+    }
+    match exe {
+        Some(exe) => format!("{} demo-token", shell_word(&exe.to_string_lossy())),
+        None => "renkei demo-token".to_string(),
+    }
+}
+
+/// `word` as a POSIX shell reads it back: as it is when it holds nothing
+/// the shell treats specially, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// `renkei audit verify`.
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let keys = crate::audit::verify_keys(&args.keys, args.demo)?;
@@ -344,4 +396,23 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         println!("checkpoints: {} matched", v.checkpoints);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn a_path_the_shell_would_split_is_quoted_so_it_reads_back_whole() {
+        assert_eq!(
+            shell_word("/opt/renkei/bin/renkei"),
+            "/opt/renkei/bin/renkei"
+        );
+        assert_eq!(
+            shell_word("/home/a b/target/debug/renkei"),
+            "'/home/a b/target/debug/renkei'"
+        );
+        assert_eq!(shell_word("/tmp/it's/renkei"), r"'/tmp/it'\''s/renkei'");
+        assert_eq!(shell_word("/tmp/$HOME"), "'/tmp/$HOME'");
+    }
 }

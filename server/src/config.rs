@@ -112,6 +112,22 @@ pub struct ServeConfig {
     )]
     pub cors_allowed_origins: Vec<AllowedOrigin>,
 
+    /// Answer GraphQL introspection (`__schema`, `__type`), which GraphiQL's
+    /// docs and completion, code generators and schema-fetching tools use:
+    /// `true` (default) or `false`. Only authenticated callers reach it
+    /// either way. Off, it is refused with `INTROSPECTION_DISABLED`;
+    /// `__typename` and federation's `_service { sdl }` (which a gateway
+    /// needs) still answer.
+    #[arg(
+        long,
+        env = "RENKEI_INTROSPECTION",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub introspection: bool,
+
     #[command(flatten)]
     pub database: DatabaseConfig,
 

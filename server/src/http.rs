@@ -9,14 +9,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Router,
     body::Bytes,
     extract::{DefaultBodyLimit, RawQuery, State, WebSocketUpgrade, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use renkei_schema::audit::{AuditTrail, AuditWriter};
@@ -63,6 +63,7 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
             "/patients/{id}/emergency-sheet",
             get(crate::print::emergency_sheet),
         )
+        .merge(crate::graphiql::routes())
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes));
     // Without configured origins there is no CORS layer at all: a preflight
@@ -171,14 +172,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     )
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("renkei GraphiQL — set the Authorization header below")
-            .finish(),
-    )
+/// GraphiQL, from the binary's own files (see [`crate::graphiql`]).
+async fn graphiql() -> Response {
+    crate::graphiql::page()
 }
 
 /// `GET /graphql`: a GraphQL query in the URL's `query` parameter — or,

@@ -1,5 +1,6 @@
 //! The renkei server: configuration ([`config`]), database ([`db`]),
-//! authentication ([`auth`]), the HTTP surface ([`http`]) and the CLI ([`cli`]).
+//! authentication ([`auth`]), the HTTP surface ([`http`], GraphiQL's page in
+//! [`graphiql`]) and the CLI ([`cli`]).
 //!
 //! [`Application::build`] is used by `renkei serve` *and* by the end-to-end
 //! tests, so the tests exercise exactly what runs in production.
@@ -9,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod graphiql;
 pub mod graphql_http;
 pub mod http;
 pub mod print;
@@ -129,6 +131,7 @@ impl Application {
             directory_ttl: Duration::from_secs(config.directory_cache_seconds),
             events: events.clone(),
             audit: audit.clone(),
+            introspection: config.introspection,
         });
         renkei_schema::graphql::spawn_cache_invalidation(schema.clone(), &events);
         let relay = match &config.redis.redis_url {

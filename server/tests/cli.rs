@@ -327,6 +327,16 @@ struct Server {
 
 impl Server {
     fn start(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Self::start_with(dir, args, envs, |_| {})
+    }
+
+    /// [`Server::start`], with a last say on the command (`configure`).
+    fn start_with(
+        dir: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let stdout = dir.join(format!("serve-{n}.out"));
         let stderr = dir.join(format!("serve-{n}.err"));
@@ -342,6 +352,7 @@ impl Server {
         cmd.envs(envs.iter().copied())
             .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap());
+        configure(&mut cmd);
         let mut child = cmd.spawn().unwrap();
         let started = Instant::now();
         loop {
@@ -860,4 +871,115 @@ fn serve_refuses_a_checkpoint_file_it_cannot_append_to() {
     );
     assert!(err.contains("RENKEI_AUDIT_CHECKPOINT_FILE"), "{err}");
     assert!(err.contains("no-such-dir"), "{err}");
+}
+
+// ---- the start banner ----
+
+/// Starts `renkei serve --demo` as a newcomer does — in an empty directory,
+/// with nothing configured — and returns it with the command its banner
+/// gives for a demo token. `started_by_cargo`: with the variables `cargo run`
+/// sets for the process; otherwise without any of cargo's (which this test
+/// inherits from `cargo test`), as a binary run directly.
+fn demo_with_banner(dir: &std::path::Path, started_by_cargo: bool) -> (Server, String) {
+    let server = Server::start_with(dir, &["--demo"], &[], |cmd| {
+        cmd.current_dir(dir);
+        for (key, _) in std::env::vars() {
+            if key == "CARGO" || key.starts_with("CARGO_") {
+                cmd.env_remove(key);
+            }
+        }
+        if started_by_cargo {
+            cmd.env("CARGO", "cargo")
+                .env("CARGO_PKG_NAME", "renkei-server");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = std::fs::read_to_string(&server.stdout).unwrap_or_default();
+        if let Some(line) = out.lines().find(|l| l.contains("demo-token")) {
+            return (server, line.trim().to_string());
+        }
+        assert!(Instant::now() < deadline, "no demo-token command in {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_start_banner_gives_a_demo_token_command_that_runs_the_same_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, command) = demo_with_banner(dir.path(), false);
+    let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_renkei")).unwrap();
+    assert_eq!(
+        command,
+        format!("{} demo-token physician", binary.display()),
+        "the banner names this binary"
+    );
+    // The line, as a newcomer pastes it into a shell, prints a token the
+    // hub accepts.
+    let mut shell = Command::new("sh");
+    shell.args(["-c", &command]).current_dir(dir.path());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("RENKEI_") {
+            shell.env_remove(key);
+        }
+    }
+    let out = shell.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+    let response = server.graphql(&token, "{ me { member { profession } } }");
+    assert!(response.contains("\"PHYSICIAN\""), "{response}");
+    server.stop();
+}
+
+#[test]
+fn started_by_cargo_run_the_banner_gives_cargo_run_with_the_same_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, command) = demo_with_banner(dir.path(), true);
+    server.stop();
+    // This test and the binary are built with one profile.
+    let expected = if cfg!(debug_assertions) {
+        "cargo run -p renkei-server -- demo-token physician"
+    } else {
+        "cargo run --release -p renkei-server -- demo-token physician"
+    };
+    assert_eq!(command, expected);
+}
+
+#[test]
+fn introspection_is_switched_off_by_renkei_introspection_and_a_bad_value_stops_the_start() {
+    let out = renkei(
+        &["serve", "--listen", "127.0.0.1:0", "--demo"],
+        &[("RENKEI_INTROSPECTION", "perhaps")],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("perhaps") && err.contains("--introspection"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("i.db").display());
+    let admin = database_with_admin(&url);
+    let envs = [
+        ("RENKEI_DATABASE_URL", url.as_str()),
+        ("RENKEI_JWT_SECRET", JWT_SECRET),
+        ("RENKEI_AUDIT_KEY", AUDIT_KEY),
+    ];
+    let query = "{ __schema { queryType { name } } }";
+    let off = Server::start(
+        dir.path(),
+        &[],
+        &[&envs[..], &[("RENKEI_INTROSPECTION", "off")]].concat(),
+    );
+    let response = off.graphql(&token(&admin), query);
+    off.stop();
+    assert!(response.contains("INTROSPECTION_DISABLED"), "{response}");
+    let on = Server::start(dir.path(), &[], &envs);
+    let response = on.graphql(&token(&admin), query);
+    on.stop();
+    assert!(
+        response.contains("\"queryType\":{\"name\":\"Query\"}"),
+        "{response}"
+    );
 }

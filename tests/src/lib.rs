@@ -247,6 +247,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         cors_allowed_origins: Vec::new(),
         batch_window_micros: 1000,
         directory_cache_seconds: 30,
+        introspection: true,
         database: DatabaseConfig {
             database_url,
             database_max_connections: 5,

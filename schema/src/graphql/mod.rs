@@ -8,6 +8,7 @@ pub mod emergency_information;
 pub mod federation;
 pub mod inputs;
 pub mod liaison;
+pub mod limits;
 pub mod loaders;
 mod mutation;
 mod query;
@@ -52,12 +53,6 @@ pub struct Mutation(
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;
 
-/// Query depth and complexity limits: generous for real clients (the deepest
-/// legitimate query, patient → care team → organisation → members, is 5 deep),
-/// tight enough that a hostile query is refused before it runs.
-const MAX_DEPTH: usize = 12;
-const MAX_COMPLEXITY: usize = 2_000;
-
 /// Everything the schema needs from the process.
 pub struct SchemaDeps {
     pub db: DatabaseConnection,
@@ -76,17 +71,33 @@ pub struct SchemaDeps {
     /// The audit log's writer, for operations over WebSocket (HTTP requests
     /// are written by the HTTP handler).
     pub audit: crate::audit::AuditWriter,
+    /// Whether introspection (`__schema`, `__type`) is answered (see
+    /// [`limits`]).
+    pub introspection: bool,
 }
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
-    Schema::build(Query, Mutation::default(), subscription::Subscription)
+    let mut builder = Schema::build(Query, Mutation::default(), subscription::Subscription)
         .enable_federation()
         .enable_subscription_in_federation()
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
         .extension(codes::ErrorCodes)
         .extension(federation::EntityPositions)
+        // Before the limits: a WebSocket operation of a caller whose
+        // credentials no longer hold is refused as such, whatever it asks.
         .extension(audit_extension::WebSocketAudit { writer: deps.audit })
+        // Depth and complexity limits, with introspection measured its own
+        // way: async-graphql's `limit_depth` would refuse the standard
+        // introspection query (see `limits`).
+        .extension(limits::QueryLimits {
+            introspection: deps.introspection,
+        });
+    if !deps.introspection {
+        // `limits` refuses `__schema` / `__type` with a code of its own
+        // before this is reached; without the introspection types the
+        // schema cannot answer them even if a request got past it.
+        builder = builder.disable_introspection();
+    }
+    builder
         .data(loaders::Loaders::new(
             deps.db.clone(),
             deps.policy.clone(),
