@@ -145,6 +145,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub checkpoints: CheckpointConfig,
+
+    #[command(flatten)]
+    pub websocket: WebSocketConfig,
 }
 
 /// The keys the audit log is signed with (see `docs/audit-log.md`).
@@ -277,6 +280,77 @@ impl Default for PolicyConfig {
             policy_file: None,
             emergency_access_minutes: 240,
         }
+    }
+}
+
+/// GraphQL over WebSocket (`/graphql/ws`; see docs/subscriptions.md).
+#[derive(Args, Clone, Debug)]
+pub struct WebSocketConfig {
+    /// Seconds a new WebSocket connection may wait before it sends
+    /// `connection_init`; then it is closed with 4408. Between 1 and 300.
+    #[arg(long, env = "RENKEI_WS_INIT_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub ws_init_timeout_seconds: u64,
+
+    /// Subscriptions one WebSocket connection may hold at once. One more is
+    /// refused with TOO_MANY_SUBSCRIPTIONS; the connection stays open.
+    /// Queries and mutations over the WebSocket do not count.
+    #[arg(
+        long,
+        env = "RENKEI_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 32
+    )]
+    pub ws_max_subscriptions_per_connection: usize,
+
+    /// Subscriptions one member (or API key) may hold at once on this
+    /// instance, across all its connections; each costs a policy check and
+    /// an audit entry per event it watches. Counted per instance: behind a
+    /// load balancer a caller may hold this many on each instance.
+    #[arg(
+        long,
+        env = "RENKEI_WS_MAX_SUBSCRIPTIONS_PER_MEMBER",
+        default_value_t = 128
+    )]
+    pub ws_max_subscriptions_per_member: usize,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            ws_init_timeout_seconds: 10,
+            ws_max_subscriptions_per_connection: 32,
+            ws_max_subscriptions_per_member: 128,
+        }
+    }
+}
+
+impl WebSocketConfig {
+    /// The limits, or what is wrong with them.
+    pub fn limits(&self) -> anyhow::Result<crate::ws::WebSocketLimits> {
+        if !(1..=300).contains(&self.ws_init_timeout_seconds) {
+            anyhow::bail!(
+                "RENKEI_WS_INIT_TIMEOUT_SECONDS must be between 1 and 300 (got {})",
+                self.ws_init_timeout_seconds
+            );
+        }
+        for (name, value) in [
+            (
+                "RENKEI_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+                self.ws_max_subscriptions_per_connection,
+            ),
+            (
+                "RENKEI_WS_MAX_SUBSCRIPTIONS_PER_MEMBER",
+                self.ws_max_subscriptions_per_member,
+            ),
+        ] {
+            if value == 0 {
+                anyhow::bail!("{name} must be at least 1 (got 0)");
+            }
+        }
+        Ok(crate::ws::WebSocketLimits::new(
+            std::time::Duration::from_secs(self.ws_init_timeout_seconds),
+            self.ws_max_subscriptions_per_connection,
+            self.ws_max_subscriptions_per_member,
+        ))
     }
 }
 

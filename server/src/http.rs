@@ -9,18 +9,16 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, RawQuery, State, WebSocketUpgrade, rejection::BytesRejection},
+    extract::{DefaultBodyLimit, RawQuery, State, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use renkei_schema::audit::{AuditTrail, AuditWriter};
-use renkei_schema::graphql::audit_extension::{WebSocketSession, ensure_codes};
+use renkei_schema::graphql::audit_extension::ensure_codes;
 use renkei_schema::{RenkeiSchema, RequestContext, error::ApiError};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
@@ -49,6 +47,9 @@ pub struct AppState {
     pub events: renkei_schema::events::EventBus,
     /// The largest WebSocket message accepted (the request body limit).
     pub max_message_bytes: usize,
+    /// GraphQL over WebSocket: its timeout and caps, and the subscriptions
+    /// each caller holds (see [`crate::ws`]).
+    pub websocket: Arc<crate::ws::WebSocketLimits>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOrigin]) -> Router {
@@ -56,7 +57,7 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
     let router = Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route(
@@ -326,146 +327,6 @@ async fn graphql(
         );
     }
     graphql_http::respond(media, response)
-}
-
-/// GraphQL over WebSocket (`graphql-transport-ws`, or the legacy
-/// `graphql-ws`): subscriptions, and queries and mutations too.
-///
-/// Browsers cannot set headers on a WebSocket, so the token travels in the
-/// `connection_init` payload — `{"Authorization": "Bearer …"}` (or
-/// `{"token": "…"}`); other clients may send the `Authorization` header with
-/// the upgrade request instead. An unauthenticated `connection_init` closes
-/// the connection with the reason. Every operation is audited like an HTTP
-/// request (see `renkei_schema::graphql::audit_extension`), and the
-/// connection ends when the member's token expires.
-async fn graphql_ws(
-    State(state): State<AppState>,
-    protocol: GraphQLProtocol,
-    headers: HeaderMap,
-    request_id: Option<axum::Extension<RequestId>>,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let header_token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let request_id = request_id
-        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
-        .unwrap_or_default();
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        // The request body limit does not reach WebSocket messages.
-        .max_message_size(state.max_message_bytes)
-        .on_upgrade(move |socket| async move {
-            let (caller_tx, caller_rx) = tokio::sync::oneshot::channel();
-            // Listen before the caller is authenticated: a suspension or
-            // revocation published between the (possibly cached) login and
-            // the watch would otherwise be missed.
-            let events = state.events.subscribe();
-            let auth = state.auth.clone();
-            let serve = GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = token_in_payload(&payload).or(header_token);
-                    let caller = auth
-                        .authenticate_until(token.as_deref())
-                        .await
-                        .map_err(|e| async_graphql::Error::new(e.message()))?;
-                    let mut data = async_graphql::Data::default();
-                    data.insert(RequestContext {
-                        principal: caller.principal.clone(),
-                        request_id,
-                    });
-                    data.insert(WebSocketSession);
-                    let _ = caller_tx.send(caller);
-                    Ok(data)
-                })
-                .serve();
-            tokio::select! {
-                _ = serve => {}
-                why = session_end(&state, caller_rx, events) => tracing::info!(why, "WebSocket closed"),
-            }
-        })
-}
-
-/// How long a session whose credentials ended stays open, so that its
-/// subscriptions' `ACCESS_ENDED` reaches the client first.
-const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// How long a WebSocket may stay open without `connection_init`.
-const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Completes when a WebSocket session must end, saying why: no
-/// `connection_init` in time, the token expired, or the caller's credentials
-/// no longer hold (a member suspended, a key revoked — here or, through
-/// Redis, on another instance). Until then it waits.
-async fn session_end(
-    state: &AppState,
-    caller: tokio::sync::oneshot::Receiver<crate::auth::Authenticated>,
-    mut events: tokio::sync::broadcast::Receiver<std::sync::Arc<renkei_schema::events::HubEvent>>,
-) -> &'static str {
-    use renkei_schema::events::HubEvent;
-    use tokio::sync::broadcast::error::RecvError;
-    let caller = match tokio::time::timeout(INIT_TIMEOUT, caller).await {
-        Err(_) => return "no connection_init in time",
-        Ok(Ok(caller)) => caller,
-        // Refused at connection_init: the WebSocket protocol closes it.
-        Ok(Err(_)) => return std::future::pending().await,
-    };
-    let expiry = async {
-        match caller.expires_at {
-            Some(at) => {
-                let left = at
-                    .duration_since(std::time::SystemTime::now())
-                    .unwrap_or_default();
-                tokio::time::sleep(left).await;
-            }
-            // An API key holds until it is revoked.
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::pin!(expiry);
-    loop {
-        tokio::select! {
-            _ = &mut expiry => return "the token expired",
-            event = events.recv() => {
-                let recheck = match event {
-                    Ok(e) => {
-                        e.is_about_credentials_of(&caller.principal)
-                            || matches!(&*e, HubEvent::RelayRecovered)
-                    }
-                    Err(RecvError::Lagged(_)) => true,
-                    Err(RecvError::Closed) => return std::future::pending().await,
-                };
-                if recheck
-                    && let Err(ApiError::Unauthenticated(_)) =
-                        renkei_schema::services::members::recheck(&state.db, &caller.principal).await
-                {
-                    // The session's subscriptions see the same event and end
-                    // with ACCESS_ENDED, saying why; let that reach the
-                    // client before the connection goes.
-                    tokio::time::sleep(CLOSE_GRACE).await;
-                    return "the caller's credentials no longer hold";
-                }
-            }
-        }
-    }
-}
-
-/// The bearer token of a `connection_init` payload: `Authorization` (any
-/// case) holding `Bearer …`, or `token` holding the bare token.
-fn token_in_payload(payload: &serde_json::Value) -> Option<String> {
-    let object = payload.as_object()?;
-    object
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, v)| v.as_str())
-        .map(str::to_owned)
-        .or_else(|| {
-            object
-                .get("token")
-                .and_then(|v| v.as_str())
-                .map(|t| format!("Bearer {t}"))
-        })
 }
 
 /// Liveness: the process answers.

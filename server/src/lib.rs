@@ -1,6 +1,6 @@
 //! The renkei server: configuration ([`config`]), database ([`db`]),
 //! authentication ([`auth`]), the HTTP surface ([`http`], GraphiQL's page in
-//! [`graphiql`]) and the CLI ([`cli`]).
+//! [`graphiql`]), GraphQL over WebSocket ([`ws`]) and the CLI ([`cli`]).
 //!
 //! [`Application::build`] is used by `renkei serve` *and* by the end-to-end
 //! tests, so the tests exercise exactly what runs in production.
@@ -17,6 +17,7 @@ pub mod print;
 pub mod query_cache;
 pub mod relay;
 pub mod telemetry;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +90,7 @@ impl Application {
         on_statement: Option<StatementObserver>,
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(load_policy(&config.policy, clock.clone())?);
+        let websocket = Arc::new(config.websocket.limits()?);
         // Before anything can write to the log: every entry is signed.
         let audit_keys = Arc::new(audit::serve_keys(&config.audit_keys, config.demo)?);
         renkei_schema::audit::keys::install(audit_keys.clone()).map_err(|e| anyhow::anyhow!(e))?;
@@ -154,6 +156,7 @@ impl Application {
             queries: Default::default(),
             events,
             max_message_bytes: config.max_body_bytes,
+            websocket,
         };
         let router = http::router(state, config.max_body_bytes, &config.cors_allowed_origins);
         let listener = TcpListener::bind(config.listen)

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use renkei_schema::clock::ManualClock;
 use renkei_server::config::{
     AuditKeyConfig, AuthConfig, CheckpointConfig, DatabaseConfig, PolicyConfig, RedisConfig,
-    ServeConfig,
+    ServeConfig, WebSocketConfig,
 };
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -267,6 +267,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
             audit_key_file: None,
         },
         checkpoints: CheckpointConfig::default(),
+        websocket: WebSocketConfig::default(),
     }
 }
 
@@ -633,6 +634,16 @@ pub struct WsClient {
     next_id: u64,
     /// The server closed the connection.
     closed: bool,
+    /// The code of the server's close frame, if it sent one.
+    close_code: Option<u16>,
+}
+
+/// How the server closed a WebSocket: the close frame's code and reason
+/// (code 1006 when the connection ended without a close frame).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WsClosed {
+    pub code: u16,
+    pub reason: String,
 }
 
 /// What the server said about one operation.
@@ -648,9 +659,9 @@ pub enum WsMessage {
 
 impl TestApp {
     /// Opens `/graphql/ws` and initialises the connection with `payload`
-    /// (e.g. `{"Authorization": "Bearer …"}`). Returns the client, or the
-    /// close reason when the server refused the connection.
-    pub async fn ws_connect(&self, payload: Value) -> Result<WsClient, String> {
+    /// (e.g. `{"Authorization": "Bearer …"}`). Returns the client, or how
+    /// the server closed the connection when it refused it.
+    pub async fn ws_connect(&self, payload: Value) -> Result<WsClient, WsClosed> {
         use futures::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::{
             Message, client::IntoClientRequest, http::HeaderValue,
@@ -685,15 +696,34 @@ impl TestApp {
                             socket,
                             next_id: 0,
                             closed: false,
+                            close_code: None,
                         });
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    return Err(frame.map(|f| f.reason.to_string()).unwrap_or_default());
+                    return Err(frame
+                        .map(|f| WsClosed {
+                            code: f.code.into(),
+                            reason: f.reason.to_string(),
+                        })
+                        .unwrap_or(WsClosed {
+                            code: 1005,
+                            reason: String::new(),
+                        }));
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.to_string()),
-                None => return Err("closed".into()),
+                Some(Err(e)) => {
+                    return Err(WsClosed {
+                        code: 1006,
+                        reason: e.to_string(),
+                    });
+                }
+                None => {
+                    return Err(WsClosed {
+                        code: 1006,
+                        reason: String::new(),
+                    });
+                }
             }
         }
     }
@@ -732,7 +762,12 @@ impl WsClient {
         loop {
             let msg = match tokio::time::timeout_at(deadline, self.socket.next()).await {
                 Err(_) => return None,
-                Ok(None) | Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) => {
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    self.closed = true;
+                    self.close_code = Some(frame.map_or(1005, |f| f.code.into()));
+                    return None;
+                }
+                Ok(None) | Ok(Some(Err(_))) => {
                     self.closed = true;
                     return None;
                 }
@@ -791,6 +826,12 @@ impl WsClient {
     /// Whether the server has closed the connection.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// The code of the server's close frame, once it closed the connection
+    /// with one.
+    pub fn close_code(&self) -> Option<u16> {
+        self.close_code
     }
 }
 

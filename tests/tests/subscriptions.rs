@@ -335,7 +335,7 @@ e2e!(a_suspended_members_subscriptions_end, |app| async move {
     let refused = app
         .ws_connect(json!({ "Authorization": format!("Bearer {pharmacist}") }))
         .await;
-    assert!(refused.is_err());
+    assert_eq!(refused.err().map(|c| c.code), Some(4403));
 });
 
 e2e!(
@@ -373,14 +373,17 @@ e2e!(
 e2e!(
     a_websocket_without_valid_credentials_is_refused,
     |app| async move {
-        let reason = app.ws_connect(json!({})).await.err().expect("refused");
-        assert!(reason.contains("Authorization"), "{reason}");
-        let reason = app
+        // Refused with 4403 (Forbidden), the reason saying why.
+        let closed = app.ws_connect(json!({})).await.err().expect("refused");
+        assert_eq!(closed.code, 4403, "{closed:?}");
+        assert!(closed.reason.contains("Authorization"), "{closed:?}");
+        let closed = app
             .ws_connect(json!({ "Authorization": "Bearer not-a-token" }))
             .await
             .err()
             .expect("refused");
-        assert!(!reason.is_empty());
+        assert_eq!(closed.code, 4403, "{closed:?}");
+        assert!(!closed.reason.is_empty());
         // The token may also come as `token`.
         let s = scene(app).await;
         let mut ws = app
@@ -497,6 +500,7 @@ e2e!(
             assert!(matches!(m.1, WsMessage::Complete), "{m:?}");
         }
         assert!(ws.is_closed(), "the connection outlived its token");
+        assert_eq!(ws.close_code(), Some(4403));
     }
 );
 
@@ -538,6 +542,7 @@ e2e!(
             ws.is_closed(),
             "the suspended member's connection stayed open"
         );
+        assert_eq!(ws.close_code(), Some(4403));
     }
 );
 
@@ -585,6 +590,7 @@ e2e!(
         }
         assert!(ended, "the subscription did not say why it ended");
         assert!(ws.is_closed(), "the revoked key's connection stayed open");
+        assert_eq!(ws.close_code(), Some(4403));
     }
 );
 
