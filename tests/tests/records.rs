@@ -541,3 +541,135 @@ async fn the_cost_of_summaries_does_not_grow_with_records_or_patients_on_postgre
         cost_of_summaries(Backend::Postgres).await;
     }
 }
+
+/// Outcomes of concurrent requests: how many failed with `INTERNAL`, and
+/// every other error (each test asserts both are empty).
+fn failures(bodies: &[Value]) -> (usize, Vec<&Value>) {
+    let internal = bodies
+        .iter()
+        .filter(|b| error_code(b).as_deref() == Some("INTERNAL"))
+        .count();
+    let other = bodies
+        .iter()
+        .filter(|b| b.get("errors").is_some() && error_code(b).as_deref() != Some("INTERNAL"))
+        .collect();
+    (internal, other)
+}
+
+e2e!(
+    concurrent_resubmissions_of_one_source_record_all_succeed_with_contiguous_versions,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        // Twenty systems' retries at once: the same source record ID, some
+        // identical, some with a corrected value.
+        const N: usize = 20;
+        let bodies = futures::future::join_all((0..N).map(|i| {
+            let value = ["7.0", "7.1", "7.0", "7.2"][i % 4];
+            let input = json!({ "i": { "records": [lab(&patient, "L-RACE", "HbA1c", value, "2026-01-05T00:00:00Z")] } });
+            let doctor = doctor.clone();
+            async move { app.gql(&doctor, WRITE, input).await }
+        }))
+        .await;
+        let (internal, other) = failures(&bodies);
+        eprintln!("{internal} of {N} concurrent writes failed with INTERNAL");
+        assert_eq!(internal, 0, "no write may fail: {bodies:?}");
+        assert!(other.is_empty(), "no write may fail: {other:?}");
+
+        let results: Vec<&Value> = bodies
+            .iter()
+            .map(|b| &b["data"]["writeRecords"][0])
+            .collect();
+        let id = &results[0]["record"]["id"];
+        assert!(results.iter().all(|r| &r["record"]["id"] == id), "one record");
+        let outcomes: Vec<&str> = results
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|o| **o == "CREATED").count(),
+            1,
+            "exactly one write creates the record: {outcomes:?}"
+        );
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| ["CREATED", "UPDATED", "UNCHANGED"].contains(o)),
+            "{outcomes:?}"
+        );
+        // Each write that made a version made its own: 1 for the CREATED,
+        // 2, 3 … for the UPDATED ones, no number twice, none skipped.
+        let mut made: Vec<i64> = results
+            .iter()
+            .filter(|r| r["outcome"] != "UNCHANGED")
+            .map(|r| r["record"]["version"].as_i64().unwrap())
+            .collect();
+        made.sort();
+        let n = made.len() as i64;
+        assert_eq!(made, (1..=n).collect::<Vec<_>>(), "{outcomes:?}");
+
+        // The stored record agrees: version n, its history 1 … n−1, and the
+        // timeline holds it once.
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline(kinds: [LAB_RESULT]) { edges { node { id version history { version } } } } } }", json!({ "id": patient }))
+            .await;
+        let edges = data["patient"]["timeline"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 1, "{data}");
+        assert_eq!(edges[0]["node"]["version"], n);
+        let history: Vec<i64> = edges[0]["node"]["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["version"].as_i64().unwrap())
+            .collect();
+        assert_eq!(history, (1..n).rev().collect::<Vec<_>>(), "newest first");
+    }
+);
+
+e2e!(
+    concurrent_batches_over_the_same_records_in_opposite_orders_do_not_deadlock,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let other = app.patient(&doctor, "R-2").await;
+        // Two patients' series, each written by both batches — one in each
+        // order — so that rows locked in input order would cross.
+        let items = |value: &str| {
+            vec![
+                lab(&patient, "D-1", "HbA1c", value, "2026-01-05T00:00:00Z"),
+                lab(&other, "D-2", "HbA1c", value, "2026-01-05T00:00:00Z"),
+                lab(&patient, "D-3", "eGFR", value, "2026-01-06T00:00:00Z"),
+                lab(&other, "D-4", "eGFR", value, "2026-01-06T00:00:00Z"),
+            ]
+        };
+        app.ok(&doctor, WRITE, json!({ "i": { "records": items("50") } }))
+            .await;
+        let mut internal = 0;
+        for round in 0..5 {
+            let bodies = futures::future::join_all((0..6).map(|i| {
+                let mut records = items(&format!("{}", 51 + round * 6 + i));
+                if i % 2 == 1 {
+                    records.reverse();
+                }
+                let doctor = doctor.clone();
+                async move {
+                    app.gql(&doctor, WRITE, json!({ "i": { "records": records } }))
+                        .await
+                }
+            }))
+            .await;
+            let (failed, other) = failures(&bodies);
+            assert!(other.is_empty(), "{other:?}");
+            internal += failed;
+        }
+        eprintln!("{internal} of 30 crossing batches failed with INTERNAL");
+        assert_eq!(internal, 0);
+        // Each record went through every batch once: version 31.
+        let data = app
+            .ok(&doctor, "query($a: ID!, $b: ID!) { a: patient(id: $a) { timeline { edges { node { version } } } } b: patient(id: $b) { timeline { edges { node { version } } } } }", json!({ "a": patient, "b": other }))
+            .await;
+        for p in ["a", "b"] {
+            for e in data[p]["timeline"]["edges"].as_array().unwrap() {
+                assert_eq!(e["node"]["version"], 31, "{data}");
+            }
+        }
+    }
+);

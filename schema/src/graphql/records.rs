@@ -204,8 +204,12 @@ impl CallerVersions {
     fn new(
         access: Option<PatientAccess>,
         model: &record::Model,
-        earlier: Vec<record_version::Model>,
+        mut earlier: Vec<record_version::Model>,
     ) -> ApiResult<Self> {
+        // The versions before this one: a write's result is resolved after
+        // its commit, when a concurrent write may already have moved the
+        // record on (its own current version is then an earlier version).
+        earlier.retain(|v| v.version < model.version);
         let kind = RecordKind::from_db(&model.kind)?;
         let mut contents = earlier
             .iter()
