@@ -3,7 +3,7 @@
 //! item: the same validation, policy, idempotency, versioning and audit.
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
-use chrono::{DateTime, Utc};
+use crate::domain::Timestamp;
 
 use super::records::{RecordInput, RecordWriteResult, write_records};
 use crate::records::*;
@@ -19,7 +19,7 @@ macro_rules! per_kind {
                 /// the record (a new version) instead of adding one.
                 pub source_record_id: Option<String>,
                 /// When it happened or applies.
-                pub effective_at: DateTime<Utc>,
+                pub effective_at: Timestamp,
                 /// 未告知: the patient has not yet been told.
                 #[graphql(default)]
                 pub undisclosed: bool,
