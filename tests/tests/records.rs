@@ -97,11 +97,53 @@ e2e!(
         let other = app.patient(&doctor, "R-2").await;
         app.ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "L-1", "Hb", "12", "2026-01-05T00:00:00Z")] } }))
             .await;
+        // Found inside the batch's transaction, the conflict names the item
+        // and its field, as a validation error would; nothing is written.
         let body = app
-            .gql(&doctor, WRITE, json!({ "i": { "records": [lab(&other, "L-1", "Hb", "12", "2026-01-05T00:00:00Z")] } }))
+            .gql(&doctor, WRITE, json!({ "i": { "records": [
+                lab(&other, "L-2", "Hb", "12", "2026-01-05T00:00:00Z"),
+                lab(&other, "L-1", "Hb", "12", "2026-01-05T00:00:00Z"),
+            ] } }))
             .await;
         assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
-        assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.records[1].sourceRecordId",
+            "{body}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("input.records[1].sourceRecordId: "),
+            "{body}"
+        );
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline { edges { cursor } } } }", json!({ "id": other }))
+            .await;
+        assert_eq!(data["patient"]["timeline"]["edges"], json!([]), "all or nothing");
+
+        // Two patients' writers racing for one new source record ID: one
+        // wins, the other is told the same — never INTERNAL.
+        for round in 0..5 {
+            let source = format!("RACE-{round}");
+            let bodies = futures::future::join_all([&patient, &other].map(|p| {
+                let input = json!({ "i": { "records": [
+                    lab(p, &format!("X-{round}-{p}"), "Hb", "12", "2026-01-05T00:00:00Z"),
+                    lab(p, &source, "Hb", "12", "2026-01-05T00:00:00Z"),
+                ] } });
+                let doctor = doctor.clone();
+                async move { app.gql(&doctor, WRITE, input).await }
+            }))
+            .await;
+            let refused: Vec<&Value> = bodies.iter().filter(|b| b.get("errors").is_some()).collect();
+            assert_eq!(refused.len(), 1, "{bodies:?}");
+            assert_eq!(error_code(refused[0]).as_deref(), Some("CONFLICT"), "{bodies:?}");
+            assert_eq!(
+                refused[0]["errors"][0]["extensions"]["field"],
+                "input.records[1].sourceRecordId"
+            );
+        }
     }
 );
 
