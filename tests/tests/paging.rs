@@ -636,7 +636,11 @@ e2e!(
             .map(|(i, at)| lab_at(&patient, &format!("P-{i}"), at))
             .collect();
         let data = app
-            .ok(&doctor.token, WRITE, json!({ "i": { "records": batch.clone() } }))
+            .ok(
+                &doctor.token,
+                WRITE,
+                json!({ "i": { "records": batch.clone() } }),
+            )
             .await;
         assert_eq!(data["writeRecords"].as_array().unwrap().len(), times.len());
 
@@ -677,7 +681,10 @@ e2e!(
             .ok(&doctor.token, "query($id: ID!) { patient(id: $id) { timeline(from: \"2026-01-05T09:00:00.1234569Z\", to: \"2026-01-05T09:00:00.1234571Z\") { edges { node { id } } } } }", json!({ "id": patient }))
             .await;
         assert_eq!(
-            data["patient"]["timeline"]["edges"].as_array().unwrap().len(),
+            data["patient"]["timeline"]["edges"]
+                .as_array()
+                .unwrap()
+                .len(),
             7,
             "{data}"
         );

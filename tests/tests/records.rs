@@ -100,15 +100,18 @@ e2e!(
         // Found inside the batch's transaction, the conflict names the item
         // and its field, as a validation error would; nothing is written.
         let body = app
-            .gql(&doctor, WRITE, json!({ "i": { "records": [
+            .gql(
+                &doctor,
+                WRITE,
+                json!({ "i": { "records": [
                 lab(&other, "L-2", "Hb", "12", "2026-01-05T00:00:00Z"),
                 lab(&other, "L-1", "Hb", "12", "2026-01-05T00:00:00Z"),
-            ] } }))
+            ] } }),
+            )
             .await;
         assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
         assert_eq!(
-            body["errors"][0]["extensions"]["field"],
-            "input.records[1].sourceRecordId",
+            body["errors"][0]["extensions"]["field"], "input.records[1].sourceRecordId",
             "{body}"
         );
         assert!(
@@ -119,9 +122,17 @@ e2e!(
             "{body}"
         );
         let data = app
-            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline { edges { cursor } } } }", json!({ "id": other }))
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline { edges { cursor } } } }",
+                json!({ "id": other }),
+            )
             .await;
-        assert_eq!(data["patient"]["timeline"]["edges"], json!([]), "all or nothing");
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([]),
+            "all or nothing"
+        );
 
         // Two patients' writers racing for one new source record ID: one
         // wins, the other is told the same — never INTERNAL.
@@ -136,9 +147,16 @@ e2e!(
                 async move { app.gql(&doctor, WRITE, input).await }
             }))
             .await;
-            let refused: Vec<&Value> = bodies.iter().filter(|b| b.get("errors").is_some()).collect();
+            let refused: Vec<&Value> = bodies
+                .iter()
+                .filter(|b| b.get("errors").is_some())
+                .collect();
             assert_eq!(refused.len(), 1, "{bodies:?}");
-            assert_eq!(error_code(refused[0]).as_deref(), Some("CONFLICT"), "{bodies:?}");
+            assert_eq!(
+                error_code(refused[0]).as_deref(),
+                Some("CONFLICT"),
+                "{bodies:?}"
+            );
             assert_eq!(
                 refused[0]["errors"][0]["extensions"]["field"],
                 "input.records[1].sourceRecordId"
@@ -622,7 +640,10 @@ e2e!(
             .map(|b| &b["data"]["writeRecords"][0])
             .collect();
         let id = &results[0]["record"]["id"];
-        assert!(results.iter().all(|r| &r["record"]["id"] == id), "one record");
+        assert!(
+            results.iter().all(|r| &r["record"]["id"] == id),
+            "one record"
+        );
         let outcomes: Vec<&str> = results
             .iter()
             .map(|r| r["outcome"].as_str().unwrap())
@@ -676,10 +697,10 @@ e2e!(
         // order — so that rows locked in input order would cross.
         let items = |value: &str| {
             vec![
-                lab(&patient, "D-1", "HbA1c", value, "2026-01-05T00:00:00Z"),
-                lab(&other, "D-2", "HbA1c", value, "2026-01-05T00:00:00Z"),
-                lab(&patient, "D-3", "eGFR", value, "2026-01-06T00:00:00Z"),
-                lab(&other, "D-4", "eGFR", value, "2026-01-06T00:00:00Z"),
+                lab(&patient, "D-1", "T-A", value, "2026-01-05T00:00:00Z"),
+                lab(&other, "D-2", "T-A", value, "2026-01-05T00:00:00Z"),
+                lab(&patient, "D-3", "T-B", value, "2026-01-06T00:00:00Z"),
+                lab(&other, "D-4", "T-B", value, "2026-01-06T00:00:00Z"),
             ]
         };
         app.ok(&doctor, WRITE, json!({ "i": { "records": items("50") } }))
@@ -715,3 +736,151 @@ e2e!(
         }
     }
 );
+
+e2e!(
+    a_numeric_lab_result_is_kept_as_a_number_and_an_impossible_one_is_refused,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let result = |source: &str, name: &str, value: &str, unit: Option<&str>| {
+            json!({ "patientId": patient, "sourceRecordId": source, "effectiveAt": "2026-01-05T00:00:00Z",
+                    "data": { "labResult": { "name": name, "value": value, "unit": unit, "abnormal": "UNKNOWN" } } })
+        };
+        // HbA1c −5.0 in the second item: refused, naming it; nothing written.
+        for (value, unit) in [("-5.0", Some("%")), ("-5.0", None), ("72", Some("%"))] {
+            let body = app
+                .gql(
+                    &doctor,
+                    WRITE,
+                    json!({ "i": { "records": [
+                    result("N-1", "Hb", "12.5", Some("g/dL")),
+                    result("N-2", "HbA1c", value, unit),
+                ] } }),
+                )
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("IMPLAUSIBLE_VALUE"),
+                "{value}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "input.records[1].data.labResult.value",
+                "{body}"
+            );
+        }
+        // By JLAC10 code too, whatever the name; one mutation alike.
+        let body = app
+            .gql(
+                &doctor,
+                "mutation($i: LabResultRecordInput!) { recordLabResult(input: $i) { outcome } }",
+                json!({ "i": { "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z",
+                    "data": { "code": "3H015000002327101", "name": "電解質", "value": "-4.1", "unit": "mmol/L", "abnormal": "UNKNOWN" } } }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("IMPLAUSIBLE_VALUE"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.records[0].data.labResult.value"
+        );
+        // A vital sign beyond what a body can have.
+        let body = app
+            .gql(&doctor, WRITE, json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z", "data": { "vitalSigns": { "spo2": 101.0 } } }] } }))
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("IMPLAUSIBLE_VALUE"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.records[0].data.vitalSigns.spo2"
+        );
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline { edges { cursor } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([]),
+            "nothing was written"
+        );
+
+        // Plausible numbers are kept as numbers; qualitative results as text.
+        app.ok(
+            &doctor,
+            WRITE,
+            json!({ "i": { "records": [
+            result("N-1", "HbA1c", "7.2", Some("%")),
+            result("N-2", "白血球数", "6,500", Some("/μL")),
+            result("N-3", "HBs抗原", "陰性", None),
+            result("N-4", "尿蛋白", "<0.5", Some("g/gCr")),
+            // An unknown test's negative value (a base excess) is its own.
+            result("N-5", "BE", "-2.5", Some("mmol/L")),
+        ] } }),
+        )
+        .await;
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { summary { latestLabResults { data { ... on LabResultData { name value numericValue unit } } } } } }", json!({ "id": patient }))
+            .await;
+        let mut results: Vec<Value> = data["patient"]["summary"]["latestLabResults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["data"].clone())
+            .collect();
+        results.sort_by_key(|r| r["name"].as_str().unwrap().to_string());
+        assert_eq!(
+            results,
+            vec![
+                json!({ "name": "BE", "value": "-2.5", "numericValue": -2.5, "unit": "mmol/L" }),
+                json!({ "name": "HBs抗原", "value": "陰性", "numericValue": null, "unit": null }),
+                json!({ "name": "HbA1c", "value": "7.2", "numericValue": 7.2, "unit": "%" }),
+                json!({ "name": "尿蛋白", "value": "<0.5", "numericValue": null, "unit": "g/gCr" }),
+                json!({ "name": "白血球数", "value": "6,500", "numericValue": 6500.0, "unit": "/μL" }),
+            ]
+        );
+    }
+);
+
+/// A lab result stored before numeric values were kept (its JSON without
+/// `numericValue`) reads with its number, and sending it again is no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lab_result_stored_before_numbers_were_kept_reads_with_its_number() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && !postgres_configured() {
+            continue;
+        }
+        let owned = TestApp::spawn(backend).await;
+        let app = &owned;
+        let (patient, doctor, _, _) = setup(app).await;
+        app.ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "O-1", "HbA1c", "7.2", "2026-01-05T00:00:00Z")] } }))
+            .await;
+        use sea_orm::ConnectionTrait;
+        let old = r#"{"code":"LAB-HbA1c","name":"HbA1c","value":"7.2","unit":"%","referenceLow":null,"referenceHigh":null,"abnormal":"HIGH"}"#;
+        app.db
+            .execute_unprepared(&format!(
+                "UPDATE records SET data = '{old}' WHERE source_record_id = 'O-1'"
+            ))
+            .await
+            .unwrap();
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline { edges { node { data { ... on LabResultData { value numericValue } } } } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"][0]["node"]["data"],
+            json!({ "value": "7.2", "numericValue": 7.2 })
+        );
+        let data = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "O-1", "HbA1c", "7.2", "2026-01-05T00:00:00Z")] } }))
+            .await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "UNCHANGED", "{data}");
+        assert_eq!(data["writeRecords"][0]["record"]["version"], 1);
+        owned.stop().await;
+    }
+}

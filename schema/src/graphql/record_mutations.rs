@@ -2,8 +2,8 @@
 //! for systems that send one kind at a time. Each is the batch path with one
 //! item: the same validation, policy, idempotency, versioning and audit.
 
-use async_graphql::{Context, ID, InputObject, Object, Result};
 use crate::domain::Timestamp;
+use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use super::records::{RecordInput, RecordWriteResult, write_records};
 use crate::records::*;

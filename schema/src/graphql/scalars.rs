@@ -74,14 +74,11 @@ impl ScalarType for Timestamp {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
             // The same grammar as chrono's scalar, which served inputs before.
-            Value::String(s) => s
-                .parse::<DateTime<Utc>>()
-                .map(Timestamp::new)
-                .map_err(|_| {
-                    InputValueError::custom(format!(
-                        "{s:?} is not an RFC 3339 time (e.g. 2026-01-05T09:00:00Z)"
-                    ))
-                }),
+            Value::String(s) => s.parse::<DateTime<Utc>>().map(Timestamp::new).map_err(|_| {
+                InputValueError::custom(format!(
+                    "{s:?} is not an RFC 3339 time (e.g. 2026-01-05T09:00:00Z)"
+                ))
+            }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

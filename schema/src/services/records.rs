@@ -6,8 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-    sea_query::Expr,
+    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -161,10 +160,13 @@ async fn write_one(
     let category = content.category();
     let (model, outcome) = match existing {
         Some(current) => {
+            // The content compared as content, not as stored text: a
+            // record stored before a derived field existed (a lab
+            // result's `numericValue`) is the same as its resubmission.
             if current.status == ACTIVE
-                && current.data == data
                 && current.effective_at == item.effective_at
                 && current.undisclosed == item.undisclosed
+                && RecordData::from_json(kind, &current.data)? == content
             {
                 return Ok((current, WriteOutcome::Unchanged));
             }
