@@ -875,6 +875,7 @@ fn records(
                     code: Some(code.into()),
                     name: name.into(),
                     value,
+                    numeric_value: Some(shown),
                     unit: Some(unit.into()),
                     reference_low: Some(low),
                     reference_high: Some(high),

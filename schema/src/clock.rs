@@ -24,10 +24,19 @@ pub type SharedClock = Arc<dyn Clock>;
 /// The real clock.
 pub struct SystemClock;
 
+/// The time to the microsecond, as the hub keeps every time
+/// ([`crate::domain::to_micros`]): the system clock's nanoseconds would be
+/// stored by SQLite and dropped by PostgreSQL.
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        crate::domain::to_micros(Utc::now())
     }
+}
+
+/// The system time, to the microsecond, for the services that stamp rows
+/// without asking the injectable clock (registrations, key issuance).
+pub fn system_now() -> DateTime<Utc> {
+    SystemClock.now()
 }
 
 /// A clock that stands still until told to move (tests, simulations).
@@ -46,6 +55,6 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        crate::domain::to_micros(*self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -30,6 +30,17 @@ pub enum ApiError {
     /// `CONFLICT`: the request contradicts existing data (a local ID already
     /// linked to another patient, ending a membership twice …).
     Conflict(String),
+    /// `CONFLICT` found at one place of the input — in a batch, one item
+    /// (`input.records[3].sourceRecordId`): `field` names it, as for
+    /// `BAD_USER_INPUT`. Made from a [`ApiError::Conflict`] by
+    /// [`ApiError::in_field`], or directly with [`ApiError::conflict_in`].
+    ConflictIn { field: String, message: String },
+    /// `IMPLAUSIBLE_VALUE`: a measurement no patient can have — a negative
+    /// HbA1c, an SpO2 over 100 % — refused by the table of plausible values
+    /// (`docs/plausible-values.md`). `field` names it. Distinct from
+    /// `BAD_USER_INPUT` so a sending system can route it to the person who
+    /// entered the result rather than treat it as a bug of its own.
+    ImplausibleValue { field: String, message: String },
     /// `ACCESS_ENDED`: a subscription ends because the caller lost access
     /// (consent withdrawn, off the care team, account suspended); the message
     /// says which.
@@ -49,7 +60,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
-            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Conflict(_) | ApiError::ConflictIn { .. } => "CONFLICT",
+            ApiError::ImplausibleValue { .. } => "IMPLAUSIBLE_VALUE",
             ApiError::AccessEnded(_) => "ACCESS_ENDED",
             ApiError::EventsMissed(_) => "EVENTS_MISSED",
             ApiError::Internal(_) => "INTERNAL",
@@ -69,7 +81,9 @@ impl ApiError {
             | ApiError::Conflict(m)
             | ApiError::AccessEnded(m)
             | ApiError::EventsMissed(m) => m.clone(),
-            ApiError::BadUserInput { field, message } => format!("{field}: {message}"),
+            ApiError::BadUserInput { field, message }
+            | ApiError::ConflictIn { field, message }
+            | ApiError::ImplausibleValue { field, message } => format!("{field}: {message}"),
         }
     }
 
@@ -77,6 +91,30 @@ impl ApiError {
         ApiError::BadUserInput {
             field: field.into(),
             message: message.into(),
+        }
+    }
+
+    pub fn conflict_in(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::ConflictIn {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn implausible(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::ImplausibleValue {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The input field an error names (`extensions.field`), if it names one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::BadUserInput { field, .. }
+            | ApiError::ConflictIn { field, .. }
+            | ApiError::ImplausibleValue { field, .. } => Some(field),
+            _ => None,
         }
     }
 
@@ -90,11 +128,27 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
-    /// Prefixes the field path of a `BAD_USER_INPUT` error (`input.name` …).
+    /// Prefixes the field path of an error that names a field
+    /// (`BAD_USER_INPUT`, `IMPLAUSIBLE_VALUE`, a `CONFLICT` about one
+    /// field); a `CONFLICT` that named none now names `prefix` — the batch
+    /// item it was found in.
     pub fn in_field(self, prefix: &str) -> Self {
+        let under = |field: String| format!("{prefix}.{field}");
         match self {
             ApiError::BadUserInput { field, message } => ApiError::BadUserInput {
-                field: format!("{prefix}.{field}"),
+                field: under(field),
+                message,
+            },
+            ApiError::ImplausibleValue { field, message } => ApiError::ImplausibleValue {
+                field: under(field),
+                message,
+            },
+            ApiError::ConflictIn { field, message } => ApiError::ConflictIn {
+                field: under(field),
+                message,
+            },
+            ApiError::Conflict(message) => ApiError::ConflictIn {
+                field: prefix.to_string(),
                 message,
             },
             other => other,
@@ -113,8 +167,8 @@ impl ErrorExtensions for ApiError {
         let message = self.message();
         async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", self.code());
-            if let ApiError::BadUserInput { field, .. } = self {
-                ext.set("field", field.as_str());
+            if let Some(field) = self.field() {
+                ext.set("field", field);
             }
         })
     }

@@ -573,3 +573,205 @@ e2e!(
         );
     }
 );
+
+/// Every record of the patient's timeline, paged `first` at a time: ids
+/// and effective times in the order served.
+async fn timeline_pages(
+    app: &TestApp,
+    token: &str,
+    patient: &str,
+    first: usize,
+) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data = app
+            .ok(
+                token,
+                "query($id: ID!, $first: Int, $a: String) { patient(id: $id) { timeline(first: $first, after: $a) { edges { node { id effectiveAt } } pageInfo { hasNextPage endCursor } } } }",
+                json!({ "id": patient, "first": first, "a": after }),
+            )
+            .await;
+        let t = &data["patient"]["timeline"];
+        for e in t["edges"].as_array().unwrap() {
+            seen.push((
+                e["node"]["id"].as_str().unwrap().to_string(),
+                e["node"]["effectiveAt"].as_str().unwrap().to_string(),
+            ));
+        }
+        if t["pageInfo"]["hasNextPage"] != true {
+            return seen;
+        }
+        after = t["pageInfo"]["endCursor"].as_str().map(str::to_string);
+    }
+}
+
+fn lab_at(patient: &str, source: &str, at: &str) -> Value {
+    json!({ "patientId": patient, "sourceRecordId": source, "effectiveAt": at,
+            "data": { "labResult": { "name": format!("検査 {source}"), "value": "陰性", "abnormal": "NORMAL" } } })
+}
+
+e2e!(
+    the_timeline_pages_through_times_with_seven_and_nine_fractional_digits,
+    |app| async move {
+        let clinic = app.organization("CLINIC", "精度クリニック").await;
+        let doctor = who(app, &clinic, "PHYSICIAN").await;
+        let patient = app.patient(&doctor.token, "T-1").await;
+        // .NET's round-trip format has seven digits, some systems nine; the
+        // hub keeps six, so most of these are one time.
+        let times = [
+            "2026-01-05T09:00:00.1234567Z",
+            "2026-01-05T09:00:00.1234567Z",
+            "2026-01-05T09:00:00.1234567Z",
+            "2026-01-05T09:00:00.123456789Z",
+            "2026-01-05T09:00:00.123456789Z",
+            "2026-01-05T09:00:00.1234561Z",
+            "2026-01-05T09:00:00.123456Z",
+            "2026-01-05T09:00:00.1234571Z",
+            "2026-01-05T18:00:00.9999999+09:00",
+        ];
+        let batch: Vec<Value> = times
+            .iter()
+            .enumerate()
+            .map(|(i, at)| lab_at(&patient, &format!("P-{i}"), at))
+            .collect();
+        let data = app
+            .ok(
+                &doctor.token,
+                WRITE,
+                json!({ "i": { "records": batch.clone() } }),
+            )
+            .await;
+        assert_eq!(data["writeRecords"].as_array().unwrap().len(), times.len());
+
+        let all = timeline_pages(app, &doctor.token, &patient, 200).await;
+        assert_eq!(all.len(), times.len());
+        for (_, at) in &all {
+            assert!(
+                [
+                    "2026-01-05T09:00:00.999999+00:00",
+                    "2026-01-05T09:00:00.123457+00:00",
+                    "2026-01-05T09:00:00.123456+00:00",
+                ]
+                .contains(&at.as_str()),
+                "times come back to the microsecond: {at}"
+            );
+        }
+        // Page by page, every record once, in the same order.
+        for first in [1, 2, 4] {
+            let paged = timeline_pages(app, &doctor.token, &patient, first).await;
+            assert_eq!(paged, all, "pages of {first}");
+        }
+
+        // The same times again are the same times: nothing changed.
+        let data = app
+            .ok(
+                &doctor.token,
+                "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome } }",
+                json!({ "i": { "records": batch } }),
+            )
+            .await;
+        for r in data["writeRecords"].as_array().unwrap() {
+            assert_eq!(r["outcome"], "UNCHANGED", "{data}");
+        }
+
+        // A period bounded with seven digits is cut like the records:
+        // `from` keeps the seven at .123456, `to` leaves out the .123457.
+        let data = app
+            .ok(&doctor.token, "query($id: ID!) { patient(id: $id) { timeline(from: \"2026-01-05T09:00:00.1234569Z\", to: \"2026-01-05T09:00:00.1234571Z\") { edges { node { id } } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"]
+                .as_array()
+                .unwrap()
+                .len(),
+            7,
+            "{data}"
+        );
+    }
+);
+
+/// A SQLite database written before times were cut (the text of nine
+/// fractional digits sqlx stored) pages correctly once migration
+/// `m20261210_000010_time_precision` has cut the stored text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_sqlite_times_with_nine_digits_are_cut_by_the_migration() {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use migration::{MigratorTrait, SchemaManager};
+    use sea_orm::ConnectionTrait;
+
+    let owned = TestApp::spawn(Backend::Sqlite).await;
+    let app = &owned;
+    let clinic = app.organization("CLINIC", "旧精度クリニック").await;
+    let doctor = who(app, &clinic, "PHYSICIAN").await;
+    let patient = app.patient(&doctor.token, "T-1").await;
+    let batch: Vec<Value> = (0..6)
+        .map(|i| lab_at(&patient, &format!("P-{i}"), "2026-01-05T09:00:00Z"))
+        .collect();
+    app.ok(&doctor.token, WRITE, json!({ "i": { "records": batch } }))
+        .await;
+    // What the hub of before stored for times with nanoseconds: three
+    // records at one time, the others at times that cut to three digits,
+    // to none, and to six.
+    let legacy = [
+        ("P-0", "2026-01-05T09:00:00.123456789+00:00"),
+        ("P-1", "2026-01-05T09:00:00.123456789+00:00"),
+        ("P-2", "2026-01-05T09:00:00.123456789+00:00"),
+        ("P-3", "2026-01-05T09:00:00.123000700+00:00"),
+        ("P-4", "2026-01-05T09:00:00.000000500+00:00"),
+        ("P-5", "2026-01-04T23:59:59.999999999+00:00"),
+    ];
+    for (source, text) in legacy {
+        app.db
+            .execute_unprepared(&format!(
+                "UPDATE records SET effective_at = '{text}', recorded_at = '{text}' WHERE source_record_id = '{source}'"
+            ))
+            .await
+            .unwrap();
+    }
+    let lost = timeline_pages(app, &doctor.token, &patient, 1).await;
+    assert!(
+        lost.len() < legacy.len(),
+        "before the migration, a page boundary inside one time loses records: {lost:?}"
+    );
+
+    let migration = migration::Migrator::migrations()
+        .into_iter()
+        .find(|m| m.name() == "m20261210_000010_time_precision")
+        .expect("the migration is listed");
+    migration
+        .up(&SchemaManager::new(&app.db))
+        .await
+        .expect("the migration runs");
+
+    // The stored text is what the hub writes for the cut time, so equal
+    // times are equal text …
+    for (source, text) in legacy {
+        let cut = DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc);
+        let cut = DateTime::from_timestamp_micros(cut.timestamp_micros()).unwrap();
+        let row = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                format!("SELECT effective_at, recorded_at FROM records WHERE source_record_id = '{source}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let want = cut.to_rfc3339_opts(SecondsFormat::AutoSi, false);
+        assert_eq!(row.try_get::<String>("", "effective_at").unwrap(), want);
+        assert_eq!(row.try_get::<String>("", "recorded_at").unwrap(), want);
+    }
+    // … and every record is on some page.
+    let all = timeline_pages(app, &doctor.token, &patient, 200).await;
+    assert_eq!(all.len(), legacy.len());
+    for first in [1, 2] {
+        assert_eq!(
+            timeline_pages(app, &doctor.token, &patient, first).await,
+            all
+        );
+    }
+    owned.stop().await;
+}

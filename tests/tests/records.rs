@@ -97,11 +97,71 @@ e2e!(
         let other = app.patient(&doctor, "R-2").await;
         app.ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "L-1", "Hb", "12", "2026-01-05T00:00:00Z")] } }))
             .await;
+        // Found inside the batch's transaction, the conflict names the item
+        // and its field, as a validation error would; nothing is written.
         let body = app
-            .gql(&doctor, WRITE, json!({ "i": { "records": [lab(&other, "L-1", "Hb", "12", "2026-01-05T00:00:00Z")] } }))
+            .gql(
+                &doctor,
+                WRITE,
+                json!({ "i": { "records": [
+                lab(&other, "L-2", "Hb", "12", "2026-01-05T00:00:00Z"),
+                lab(&other, "L-1", "Hb", "12", "2026-01-05T00:00:00Z"),
+            ] } }),
+            )
             .await;
         assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
-        assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], "input.records[1].sourceRecordId",
+            "{body}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("input.records[1].sourceRecordId: "),
+            "{body}"
+        );
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline { edges { cursor } } } }",
+                json!({ "id": other }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([]),
+            "all or nothing"
+        );
+
+        // Two patients' writers racing for one new source record ID: one
+        // wins, the other is told the same — never INTERNAL.
+        for round in 0..5 {
+            let source = format!("RACE-{round}");
+            let bodies = futures::future::join_all([&patient, &other].map(|p| {
+                let input = json!({ "i": { "records": [
+                    lab(p, &format!("X-{round}-{p}"), "Hb", "12", "2026-01-05T00:00:00Z"),
+                    lab(p, &source, "Hb", "12", "2026-01-05T00:00:00Z"),
+                ] } });
+                let doctor = doctor.clone();
+                async move { app.gql(&doctor, WRITE, input).await }
+            }))
+            .await;
+            let refused: Vec<&Value> = bodies
+                .iter()
+                .filter(|b| b.get("errors").is_some())
+                .collect();
+            assert_eq!(refused.len(), 1, "{bodies:?}");
+            assert_eq!(
+                error_code(refused[0]).as_deref(),
+                Some("CONFLICT"),
+                "{bodies:?}"
+            );
+            assert_eq!(
+                refused[0]["errors"][0]["extensions"]["field"],
+                "input.records[1].sourceRecordId"
+            );
+        }
     }
 );
 
@@ -539,5 +599,288 @@ async fn the_cost_of_summaries_does_not_grow_with_records_or_patients_on_sqlite(
 async fn the_cost_of_summaries_does_not_grow_with_records_or_patients_on_postgres() {
     if postgres_configured() {
         cost_of_summaries(Backend::Postgres).await;
+    }
+}
+
+/// Outcomes of concurrent requests: how many failed with `INTERNAL`, and
+/// every other error (each test asserts both are empty).
+fn failures(bodies: &[Value]) -> (usize, Vec<&Value>) {
+    let internal = bodies
+        .iter()
+        .filter(|b| error_code(b).as_deref() == Some("INTERNAL"))
+        .count();
+    let other = bodies
+        .iter()
+        .filter(|b| b.get("errors").is_some() && error_code(b).as_deref() != Some("INTERNAL"))
+        .collect();
+    (internal, other)
+}
+
+e2e!(
+    concurrent_resubmissions_of_one_source_record_all_succeed_with_contiguous_versions,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        // Twenty systems' retries at once: the same source record ID, some
+        // identical, some with a corrected value.
+        const N: usize = 20;
+        let bodies = futures::future::join_all((0..N).map(|i| {
+            let value = ["7.0", "7.1", "7.0", "7.2"][i % 4];
+            let input = json!({ "i": { "records": [lab(&patient, "L-RACE", "HbA1c", value, "2026-01-05T00:00:00Z")] } });
+            let doctor = doctor.clone();
+            async move { app.gql(&doctor, WRITE, input).await }
+        }))
+        .await;
+        let (internal, other) = failures(&bodies);
+        eprintln!("{internal} of {N} concurrent writes failed with INTERNAL");
+        assert_eq!(internal, 0, "no write may fail: {bodies:?}");
+        assert!(other.is_empty(), "no write may fail: {other:?}");
+
+        let results: Vec<&Value> = bodies
+            .iter()
+            .map(|b| &b["data"]["writeRecords"][0])
+            .collect();
+        let id = &results[0]["record"]["id"];
+        assert!(
+            results.iter().all(|r| &r["record"]["id"] == id),
+            "one record"
+        );
+        let outcomes: Vec<&str> = results
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|o| **o == "CREATED").count(),
+            1,
+            "exactly one write creates the record: {outcomes:?}"
+        );
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| ["CREATED", "UPDATED", "UNCHANGED"].contains(o)),
+            "{outcomes:?}"
+        );
+        // Each write that made a version made its own: 1 for the CREATED,
+        // 2, 3 … for the UPDATED ones, no number twice, none skipped.
+        let mut made: Vec<i64> = results
+            .iter()
+            .filter(|r| r["outcome"] != "UNCHANGED")
+            .map(|r| r["record"]["version"].as_i64().unwrap())
+            .collect();
+        made.sort();
+        let n = made.len() as i64;
+        assert_eq!(made, (1..=n).collect::<Vec<_>>(), "{outcomes:?}");
+
+        // The stored record agrees: version n, its history 1 … n−1, and the
+        // timeline holds it once.
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline(kinds: [LAB_RESULT]) { edges { node { id version history { version } } } } } }", json!({ "id": patient }))
+            .await;
+        let edges = data["patient"]["timeline"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 1, "{data}");
+        assert_eq!(edges[0]["node"]["version"], n);
+        let history: Vec<i64> = edges[0]["node"]["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["version"].as_i64().unwrap())
+            .collect();
+        assert_eq!(history, (1..n).rev().collect::<Vec<_>>(), "newest first");
+    }
+);
+
+e2e!(
+    concurrent_batches_over_the_same_records_in_opposite_orders_do_not_deadlock,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let other = app.patient(&doctor, "R-2").await;
+        // Two patients' series, each written by both batches — one in each
+        // order — so that rows locked in input order would cross.
+        let items = |value: &str| {
+            vec![
+                lab(&patient, "D-1", "T-A", value, "2026-01-05T00:00:00Z"),
+                lab(&other, "D-2", "T-A", value, "2026-01-05T00:00:00Z"),
+                lab(&patient, "D-3", "T-B", value, "2026-01-06T00:00:00Z"),
+                lab(&other, "D-4", "T-B", value, "2026-01-06T00:00:00Z"),
+            ]
+        };
+        app.ok(&doctor, WRITE, json!({ "i": { "records": items("50") } }))
+            .await;
+        let mut internal = 0;
+        for round in 0..5 {
+            let bodies = futures::future::join_all((0..6).map(|i| {
+                let mut records = items(&format!("{}", 51 + round * 6 + i));
+                if i % 2 == 1 {
+                    records.reverse();
+                }
+                let doctor = doctor.clone();
+                async move {
+                    app.gql(&doctor, WRITE, json!({ "i": { "records": records } }))
+                        .await
+                }
+            }))
+            .await;
+            let (failed, other) = failures(&bodies);
+            assert!(other.is_empty(), "{other:?}");
+            internal += failed;
+        }
+        eprintln!("{internal} of 30 crossing batches failed with INTERNAL");
+        assert_eq!(internal, 0);
+        // Each record went through every batch once: version 31.
+        let data = app
+            .ok(&doctor, "query($a: ID!, $b: ID!) { a: patient(id: $a) { timeline { edges { node { version } } } } b: patient(id: $b) { timeline { edges { node { version } } } } }", json!({ "a": patient, "b": other }))
+            .await;
+        for p in ["a", "b"] {
+            for e in data[p]["timeline"]["edges"].as_array().unwrap() {
+                assert_eq!(e["node"]["version"], 31, "{data}");
+            }
+        }
+    }
+);
+
+e2e!(
+    a_numeric_lab_result_is_kept_as_a_number_and_an_impossible_one_is_refused,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let result = |source: &str, name: &str, value: &str, unit: Option<&str>| {
+            json!({ "patientId": patient, "sourceRecordId": source, "effectiveAt": "2026-01-05T00:00:00Z",
+                    "data": { "labResult": { "name": name, "value": value, "unit": unit, "abnormal": "UNKNOWN" } } })
+        };
+        // HbA1c −5.0 in the second item: refused, naming it; nothing written.
+        for (value, unit) in [("-5.0", Some("%")), ("-5.0", None), ("72", Some("%"))] {
+            let body = app
+                .gql(
+                    &doctor,
+                    WRITE,
+                    json!({ "i": { "records": [
+                    result("N-1", "Hb", "12.5", Some("g/dL")),
+                    result("N-2", "HbA1c", value, unit),
+                ] } }),
+                )
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("IMPLAUSIBLE_VALUE"),
+                "{value}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "input.records[1].data.labResult.value",
+                "{body}"
+            );
+        }
+        // By JLAC10 code too, whatever the name; one mutation alike.
+        let body = app
+            .gql(
+                &doctor,
+                "mutation($i: LabResultRecordInput!) { recordLabResult(input: $i) { outcome } }",
+                json!({ "i": { "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z",
+                    "data": { "code": "3H015000002327101", "name": "電解質", "value": "-4.1", "unit": "mmol/L", "abnormal": "UNKNOWN" } } }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("IMPLAUSIBLE_VALUE"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.records[0].data.labResult.value"
+        );
+        // A vital sign beyond what a body can have.
+        let body = app
+            .gql(&doctor, WRITE, json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z", "data": { "vitalSigns": { "spo2": 101.0 } } }] } }))
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("IMPLAUSIBLE_VALUE"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.records[0].data.vitalSigns.spo2"
+        );
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline { edges { cursor } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([]),
+            "nothing was written"
+        );
+
+        // Plausible numbers are kept as numbers; qualitative results as text.
+        app.ok(
+            &doctor,
+            WRITE,
+            json!({ "i": { "records": [
+            result("N-1", "HbA1c", "7.2", Some("%")),
+            result("N-2", "白血球数", "6,500", Some("/μL")),
+            result("N-3", "HBs抗原", "陰性", None),
+            result("N-4", "尿蛋白", "<0.5", Some("g/gCr")),
+            // An unknown test's negative value (a base excess) is its own.
+            result("N-5", "BE", "-2.5", Some("mmol/L")),
+        ] } }),
+        )
+        .await;
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { summary { latestLabResults { data { ... on LabResultData { name value numericValue unit } } } } } }", json!({ "id": patient }))
+            .await;
+        let mut results: Vec<Value> = data["patient"]["summary"]["latestLabResults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["data"].clone())
+            .collect();
+        results.sort_by_key(|r| r["name"].as_str().unwrap().to_string());
+        assert_eq!(
+            results,
+            vec![
+                json!({ "name": "BE", "value": "-2.5", "numericValue": -2.5, "unit": "mmol/L" }),
+                json!({ "name": "HBs抗原", "value": "陰性", "numericValue": null, "unit": null }),
+                json!({ "name": "HbA1c", "value": "7.2", "numericValue": 7.2, "unit": "%" }),
+                json!({ "name": "尿蛋白", "value": "<0.5", "numericValue": null, "unit": "g/gCr" }),
+                json!({ "name": "白血球数", "value": "6,500", "numericValue": 6500.0, "unit": "/μL" }),
+            ]
+        );
+    }
+);
+
+/// A lab result stored before numeric values were kept (its JSON without
+/// `numericValue`) reads with its number, and sending it again is no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lab_result_stored_before_numbers_were_kept_reads_with_its_number() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && !postgres_configured() {
+            continue;
+        }
+        let owned = TestApp::spawn(backend).await;
+        let app = &owned;
+        let (patient, doctor, _, _) = setup(app).await;
+        app.ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "O-1", "HbA1c", "7.2", "2026-01-05T00:00:00Z")] } }))
+            .await;
+        use sea_orm::ConnectionTrait;
+        let old = r#"{"code":"LAB-HbA1c","name":"HbA1c","value":"7.2","unit":"%","referenceLow":null,"referenceHigh":null,"abnormal":"HIGH"}"#;
+        app.db
+            .execute_unprepared(&format!(
+                "UPDATE records SET data = '{old}' WHERE source_record_id = 'O-1'"
+            ))
+            .await
+            .unwrap();
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline { edges { node { data { ... on LabResultData { value numericValue } } } } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"][0]["node"]["data"],
+            json!({ "value": "7.2", "numericValue": 7.2 })
+        );
+        let data = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "O-1", "HbA1c", "7.2", "2026-01-05T00:00:00Z")] } }))
+            .await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "UNCHANGED", "{data}");
+        assert_eq!(data["writeRecords"][0]["record"]["version"], 1);
+        owned.stop().await;
     }
 }

@@ -37,8 +37,7 @@ const ENTRY_DOMAIN: &str = "renkei-audit-entry/2";
 /// Entries are stored with microsecond precision (PostgreSQL's), so the hash
 /// is computed over the time at that precision.
 pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    let micros = t.timestamp_micros();
-    DateTime::from_timestamp_micros(micros).unwrap_or(t)
+    crate::domain::to_micros(t)
 }
 
 /// Every field but the hash and the key id, as strings.

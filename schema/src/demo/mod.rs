@@ -2504,6 +2504,7 @@ impl<'a> Chart<'a> {
             code: text(lab.code),
             name: lab.name.to_owned(),
             value: shown,
+            numeric_value: Some(v),
             unit: lab.unit.map(str::to_owned),
             reference_low: low,
             reference_high: high,

@@ -7,11 +7,13 @@
 mod consent;
 mod emergency;
 mod enums;
+mod time;
 mod values;
 
 pub use consent::*;
 pub use emergency::*;
 pub use enums::*;
+pub use time::*;
 pub use values::*;
 
 pub use crate::domain_enum;

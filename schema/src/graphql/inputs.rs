@@ -409,9 +409,9 @@ pub struct AuditLogFilterInput {
     pub organization_id: Option<ID>,
     pub action: Option<AuditAction>,
     /// From this time (inclusive).
-    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub from: Option<crate::domain::Timestamp>,
     /// Until this time (exclusive).
-    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<crate::domain::Timestamp>,
 }
 
 impl AuditLogFilterInput {
@@ -423,8 +423,8 @@ impl AuditLogFilterInput {
             actor_id: opt("filter.actorId", &self.actor_id)?,
             organization_id: opt("filter.organizationId", &self.organization_id)?,
             action: self.action,
-            from: self.from,
-            to: self.to,
+            from: self.from.map(crate::domain::Timestamp::get),
+            to: self.to.map(crate::domain::Timestamp::get),
         })
     }
 }

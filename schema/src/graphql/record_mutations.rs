@@ -2,8 +2,8 @@
 //! for systems that send one kind at a time. Each is the batch path with one
 //! item: the same validation, policy, idempotency, versioning and audit.
 
+use crate::domain::Timestamp;
 use async_graphql::{Context, ID, InputObject, Object, Result};
-use chrono::{DateTime, Utc};
 
 use super::records::{RecordInput, RecordWriteResult, write_records};
 use crate::records::*;
@@ -19,7 +19,7 @@ macro_rules! per_kind {
                 /// the record (a new version) instead of adding one.
                 pub source_record_id: Option<String>,
                 /// When it happened or applies.
-                pub effective_at: DateTime<Utc>,
+                pub effective_at: Timestamp,
                 /// 未告知: the patient has not yet been told.
                 #[graphql(default)]
                 pub undisclosed: bool,

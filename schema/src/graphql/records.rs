@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::inputs::parse_id;
 use super::types::{CareTeamMembership, Member, Organization, load_organization};
 use super::{ctx_db, ctx_events, ctx_policy, ctx_request, ctx_trail, gate, loaders::Loaders};
-use crate::domain::{AccessLevel, CareTeamRole, DataCategory};
+use crate::domain::{AccessLevel, CareTeamRole, DataCategory, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{HubEvent, PatientEvent, PatientEventKind};
 use crate::policy::PatientAccess;
@@ -204,8 +204,12 @@ impl CallerVersions {
     fn new(
         access: Option<PatientAccess>,
         model: &record::Model,
-        earlier: Vec<record_version::Model>,
+        mut earlier: Vec<record_version::Model>,
     ) -> ApiResult<Self> {
+        // The versions before this one: a write's result is resolved after
+        // its commit, when a concurrent write may already have moved the
+        // record on (its own current version is then an earlier version).
+        earlier.retain(|v| v.version < model.version);
         let kind = RecordKind::from_db(&model.kind)?;
         let mut contents = earlier
             .iter()
@@ -619,7 +623,7 @@ pub struct RecordInput {
     /// same kind) updates that record — a new version — instead of adding one.
     pub source_record_id: Option<String>,
     /// When it happened or applies.
-    pub effective_at: DateTime<Utc>,
+    pub effective_at: Timestamp,
     /// 未告知: the patient has not yet been told.
     #[graphql(default)]
     pub undisclosed: bool,
@@ -685,10 +689,11 @@ pub(crate) async fn write_records(
             }
             None => None,
         };
-        if item.effective_at > latest {
+        let effective_at = item.effective_at.get();
+        if effective_at > latest {
             return Err(ApiError::bad_input(
                 field("effectiveAt"),
-                format!("{} is in the future", item.effective_at.to_rfc3339()),
+                format!("{} is in the future", effective_at.to_rfc3339()),
             )
             .into());
         }
@@ -698,7 +703,7 @@ pub(crate) async fn write_records(
         parsed.push(NewRecord {
             patient_id,
             source_record_id,
-            effective_at: item.effective_at,
+            effective_at,
             undisclosed: item.undisclosed,
             data,
         });

@@ -12,7 +12,7 @@ use crate::audit::AuditAction;
 use crate::domain::{
     AccessLevel, Capability, CareTeamRole, ConsentMethod, ConsentScope, ConsentSignatory,
     ConsentStatus, DataCategory, MemberStatus, OrganizationKind, PatientStatus, PlaceOfDeath,
-    Profession, Sex,
+    Profession, Sex, Timestamp,
 };
 use crate::error::ApiError;
 use crate::policy::{AccessReason, PatientAccess};
@@ -395,8 +395,8 @@ impl Patient {
         &self,
         ctx: &Context<'_>,
         #[graphql(default)] kinds: Vec<crate::records::RecordKind>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
         #[graphql(default = false)] include_entered_in_error: bool,
         #[graphql(desc = "Page size, 1 to 200 (default 50).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
@@ -405,8 +405,8 @@ impl Patient {
             ctx,
             &self.access,
             kinds,
-            from,
-            to,
+            from.map(Timestamp::get),
+            to.map(Timestamp::get),
             include_entered_in_error,
             first,
             after,

@@ -78,22 +78,6 @@ pub(super) fn not_before(
     }
 }
 
-/// A measurement within a plausible range (NaN and infinities are outside).
-pub(super) fn in_range_f64(
-    field: &str,
-    value: Option<f64>,
-    low: f64,
-    high: f64,
-) -> Result<(), ApiError> {
-    match value {
-        Some(v) if !(low..=high).contains(&v) => Err(ApiError::bad_input(
-            field,
-            format!("{v} is outside the plausible range {low} to {high}"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 pub(super) fn in_range_i32(
     field: &str,
     value: Option<i32>,

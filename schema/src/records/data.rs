@@ -9,6 +9,18 @@ use super::payloads::*;
 use crate::domain::DataCategory;
 
 impl RecordData {
+    /// The content with what the hub reads from it filled in: a lab
+    /// result's `numericValue` from its `value`. Applied to every input, to
+    /// what is stored, and to what is read back — so a result stored before
+    /// the field existed has it too, and compares equal to the same result
+    /// sent again.
+    pub fn derived(mut self) -> Self {
+        if let RecordData::LabResult(d) = &mut self {
+            d.derive();
+        }
+        self
+    }
+
     /// The category the record is governed by: the kind's default, except where
     /// the content is sensitive — an infection whose pathogen is HIV (whatever
     /// the result: that a test was done is itself sensitive), a condition marked

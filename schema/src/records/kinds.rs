@@ -50,9 +50,10 @@ macro_rules! records {
 
         impl From<RecordDataInput> for RecordData {
             fn from(input: RecordDataInput) -> Self {
-                match input {
+                let data = match input {
                     $( RecordDataInput::$variant(d) => RecordData::$variant(d) ),+
-                }
+                };
+                data.derived()
             }
         }
 
@@ -74,22 +75,24 @@ macro_rules! records {
             }
 
             /// The stored form: JSON of the kind's struct only (the kind has its
-            /// own column).
+            /// own column), with what the hub derives ([`RecordData::derived`]).
             pub fn to_json(&self) -> String {
-                let json = match self {
+                let json = match &self.clone().derived() {
                     $( RecordData::$variant(d) => serde_json::to_string(d) ),+
                 };
                 // Plain structs of strings, numbers, booleans and dates: cannot fail.
                 json.expect("record data serialises to JSON")
             }
 
-            /// Reads the stored form back; a failure means the database holds
-            /// something this version did not write, an internal error.
+            /// Reads the stored form back, deriving what a record stored before
+            /// the hub derived it lacks ([`RecordData::derived`]); a failure
+            /// means the database holds something this version did not write,
+            /// an internal error.
             pub fn from_json(kind: RecordKind, json: &str) -> Result<Self, ApiError> {
                 let parsed = match kind {
                     $( RecordKind::$variant => serde_json::from_str::<$data>(json).map(RecordData::$variant) ),+
                 };
-                parsed.map_err(|e| {
+                parsed.map(RecordData::derived).map_err(|e| {
                     ApiError::internal(format_args!("stored {kind} record data is not readable: {e}"))
                 })
             }

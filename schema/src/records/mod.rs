@@ -54,6 +54,7 @@ pub(crate) mod checks;
 mod data;
 pub mod kinds;
 pub mod payloads;
+pub mod plausible;
 
 #[cfg(test)]
 mod tests;

@@ -9,9 +9,10 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::checks::{
-    DOCUMENT_TEXT_MAX, LONG_MAX, SHORT_MAX, icd10, in_range_f64, in_range_i32, long, long_opt,
-    not_before, not_future, short, short_opt, yj_code,
+    DOCUMENT_TEXT_MAX, LONG_MAX, SHORT_MAX, icd10, in_range_i32, long, long_opt, not_before,
+    not_future, short, short_opt, yj_code,
 };
+use super::plausible;
 use crate::domain::{Phone, Text};
 use crate::error::ApiError;
 use crate::graphql::Date;
@@ -393,8 +394,18 @@ pub struct LabResultData {
     pub code: Option<String>,
     /// The test's name (「HbA1c」「eGFR」).
     pub name: String,
-    /// The result as reported: a number (「7.2」) or text (「陰性」).
+    /// The result as reported: a number (「7.2」) or text (「陰性」「1+」
+    /// 「<0.5」). A number is checked against the plausible values of its
+    /// test (`docs/plausible-values.md`): HbA1c `-5.0` is refused with
+    /// `IMPLAUSIBLE_VALUE`.
     pub value: String,
+    /// `value` as a number when it is a plain one (「7.2」「6,500」「-0.5」),
+    /// in `unit`; null for a qualitative result. Read by the hub from
+    /// `value`, not sent.
+    #[graphql(skip_input)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numeric_value: Option<f64>,
+    /// The unit of a numeric result (「%」「mg/dL」「10^3/µL」).
     pub unit: Option<String>,
     pub reference_low: Option<f64>,
     /// Not below `referenceLow`.
@@ -421,6 +432,11 @@ impl LabResultData {
         short("name", &self.name)?;
         short("value", &self.value)?;
         short_opt("unit", &self.unit)?;
+        if let Some(v) = plausible::parse_number(&self.value)
+            && let Some(test) = plausible::of_lab_result(self.code.as_deref(), &self.name)
+        {
+            test.check("value", v, self.unit.as_deref())?;
+        }
         for (field, v) in [
             ("referenceLow", self.reference_low),
             ("referenceHigh", self.reference_high),
@@ -438,6 +454,13 @@ impl LabResultData {
             ));
         }
         Ok(())
+    }
+}
+
+impl LabResultData {
+    /// What the hub reads from the result as sent ([`LabResultData::numeric_value`]).
+    pub(super) fn derive(&mut self) {
+        self.numeric_value = plausible::parse_number(&self.value);
     }
 }
 
@@ -508,24 +531,26 @@ impl ImagingReportData {
     }
 }
 
-/// バイタルサイン: at least one measurement.
+/// バイタルサイン: at least one measurement, each within its plausible
+/// range (`docs/plausible-values.md`: temperature 30–45 °C, SpO2 50–100 % …;
+/// beyond, `IMPLAUSIBLE_VALUE`).
 #[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[graphql(input_name = "VitalSignsDataInput")]
 #[serde(rename_all = "camelCase")]
 pub struct VitalSignsData {
-    /// Body temperature, °C (30–45).
+    /// Body temperature, °C.
     pub temperature: Option<f64>,
-    /// Systolic blood pressure, mmHg (40–300).
+    /// Systolic blood pressure, mmHg.
     pub systolic: Option<f64>,
-    /// Diastolic blood pressure, mmHg (20–200), not above systolic.
+    /// Diastolic blood pressure, mmHg, not above systolic.
     pub diastolic: Option<f64>,
-    /// Pulse, per minute (20–250).
+    /// Pulse, per minute.
     pub pulse: Option<f64>,
-    /// Respiratory rate, per minute (4–80).
+    /// Respiratory rate, per minute.
     pub respiratory_rate: Option<f64>,
-    /// SpO2, % (50–100).
+    /// SpO2, %.
     pub spo2: Option<f64>,
-    /// Body weight, kg (1–300).
+    /// Body weight, kg.
     pub weight_kg: Option<f64>,
 }
 
@@ -546,13 +571,23 @@ impl VitalSignsData {
                 "at least one vital sign must be given",
             ));
         }
-        in_range_f64("temperature", self.temperature, 30.0, 45.0)?;
-        in_range_f64("systolic", self.systolic, 40.0, 300.0)?;
-        in_range_f64("diastolic", self.diastolic, 20.0, 200.0)?;
-        in_range_f64("pulse", self.pulse, 20.0, 250.0)?;
-        in_range_f64("respiratoryRate", self.respiratory_rate, 4.0, 80.0)?;
-        in_range_f64("spo2", self.spo2, 50.0, 100.0)?;
-        in_range_f64("weightKg", self.weight_kg, 1.0, 300.0)?;
+        for (field, value) in [
+            ("temperature", self.temperature),
+            ("systolic", self.systolic),
+            ("diastolic", self.diastolic),
+            ("pulse", self.pulse),
+            ("respiratoryRate", self.respiratory_rate),
+            ("spo2", self.spo2),
+            ("weightKg", self.weight_kg),
+        ] {
+            let Some(v) = value else { continue };
+            if !v.is_finite() {
+                return Err(ApiError::bad_input(field, "must be a finite number"));
+            }
+            if let Some(m) = plausible::of_vital_sign(field) {
+                m.check_vital_sign(field, v)?;
+            }
+        }
         if let (Some(sys), Some(dia)) = (self.systolic, self.diastolic)
             && dia > sys
         {

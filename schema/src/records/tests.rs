@@ -40,6 +40,7 @@ fn lab() -> LabResultData {
         code: Some(s("3D045000001906202")),
         name: s("HbA1c"),
         value: s("7.2"),
+        numeric_value: Some(7.2),
         unit: Some(s("%")),
         reference_low: Some(4.6),
         reference_high: Some(6.2),
@@ -277,6 +278,13 @@ fn field_of(result: Result<(), ApiError>) -> String {
     match result {
         Err(ApiError::BadUserInput { field, .. }) => field,
         other => panic!("expected BAD_USER_INPUT, got {other:?}"),
+    }
+}
+
+fn implausible_field_of(result: Result<(), ApiError>) -> String {
+    match result {
+        Err(ApiError::ImplausibleValue { field, .. }) => field,
+        other => panic!("expected IMPLAUSIBLE_VALUE, got {other:?}"),
     }
 }
 
@@ -569,6 +577,54 @@ fn lab_result_validation() {
         ..lab()
     };
     assert!(RecordData::LabResult(text).validate(today()).is_ok());
+    for impossible in ["-5.0", "72", "−1"] {
+        assert_eq!(
+            implausible_field_of(
+                RecordData::LabResult(LabResultData {
+                    value: s(impossible),
+                    ..lab()
+                })
+                .validate(today())
+            ),
+            "labResult.value",
+            "{impossible}"
+        );
+    }
+}
+
+#[test]
+fn a_lab_result_keeps_its_number_and_a_qualitative_one_its_text() {
+    let input = RecordDataInput::LabResult(LabResultData {
+        value: s("6,500"),
+        numeric_value: None,
+        ..lab()
+    });
+    let data = RecordData::from(input);
+    let RecordData::LabResult(d) = &data else {
+        unreachable!()
+    };
+    assert_eq!(d.numeric_value, Some(6500.0));
+    // Stored with the number, read back the same.
+    assert!(data.to_json().contains("\"numericValue\":6500.0"));
+    assert_eq!(
+        RecordData::from_json(RecordKind::LabResult, &data.to_json()).unwrap(),
+        data
+    );
+    // A result stored before the number was kept reads with it.
+    let old = r#"{"code":null,"name":"HbA1c","value":"7.2","unit":"%","referenceLow":null,"referenceHigh":null,"abnormal":"HIGH"}"#;
+    let RecordData::LabResult(d) = RecordData::from_json(RecordKind::LabResult, old).unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(d.numeric_value, Some(7.2));
+    let RecordData::LabResult(d) = RecordData::from(RecordDataInput::LabResult(LabResultData {
+        value: s("陰性"),
+        numeric_value: None,
+        ..lab()
+    })) else {
+        unreachable!()
+    };
+    assert_eq!((d.value.as_str(), d.numeric_value), ("陰性", None));
 }
 
 #[test]
@@ -798,7 +854,7 @@ fn vital_signs_need_one_plausible_measurement() {
             .is_err()
     );
     assert_eq!(
-        field_of(
+        implausible_field_of(
             RecordData::VitalSigns(VitalSignsData {
                 spo2: Some(101.0),
                 ..none.clone()

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine;
-use chrono::Utc;
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -55,7 +54,7 @@ pub async fn create(
         organization_id: Set(new.organization_id),
         name: Set(new.name.into_inner()),
         secret_hash: Set(hash),
-        created_at: Set(Utc::now()),
+        created_at: Set(crate::clock::system_now()),
         revoked_at: Set(None),
         permissions: Set(new.permissions.to_json()),
     };
@@ -79,7 +78,7 @@ pub async fn revoke(
         return Err(ApiError::Conflict("the API key is already revoked".into()));
     }
     let mut active: api_key::ActiveModel = found.into();
-    active.revoked_at = Set(Some(Utc::now()));
+    active.revoked_at = Set(Some(crate::clock::system_now()));
     Ok(active.update(db).await?)
 }
 

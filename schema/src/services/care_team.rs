@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
@@ -71,7 +71,7 @@ pub async fn add(
             new.role
         )));
     }
-    let now = Utc::now();
+    let now = crate::clock::system_now();
     let model = care_team_membership::ActiveModel {
         id: Set(super::new_id()),
         patient_id: Set(access.patient_id()),
@@ -131,7 +131,7 @@ pub async fn end(
     }
     let mut active: care_team_membership::ActiveModel = membership.into();
     active.end_date = Set(Some(end_date));
-    let now = Utc::now();
+    let now = crate::clock::system_now();
     active.updated_at = Set(now);
     let txn = super::begin_write(db).await?;
     let updated = active.update(&txn).await?;

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
@@ -29,7 +28,7 @@ pub async fn register(
     new: NewMember,
 ) -> ApiResult<member::Model> {
     super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
-    let now = Utc::now();
+    let now = crate::clock::system_now();
     let model = member::ActiveModel {
         id: Set(super::new_id()),
         organization_id: Set(new.organization_id),
@@ -59,7 +58,7 @@ pub async fn set_status(
         .ok_or_else(|| ApiError::not_found("member"))?;
     let mut active: member::ActiveModel = found.into();
     active.status = Set(status.as_str().to_string());
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(crate::clock::system_now());
     Ok(active.update(db).await?)
 }
 
@@ -157,7 +156,7 @@ pub async fn unchecked_bootstrap_admin(
 ) -> ApiResult<(Uuid, Uuid)> {
     use crate::domain::OrganizationKind;
     use entities::organization;
-    let now = Utc::now();
+    let now = crate::clock::system_now();
     let existing = organization::Entity::find()
         .filter(organization::Column::Kind.eq(OrganizationKind::CoordinationCenter.as_str()))
         .filter(organization::Column::Name.eq(organization_name.as_str()))

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, sea_query::Query,
@@ -34,7 +33,7 @@ pub async fn register(
     _admin: AdminAccess,
     new: NewOrganization,
 ) -> ApiResult<organization::Model> {
-    let now = Utc::now();
+    let now = crate::clock::system_now();
     let id = super::new_id();
     let model = organization::ActiveModel {
         id: Set(id),

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, QueryFilter, QueryOrder,
@@ -71,7 +71,7 @@ pub async fn register(
     {
         return Err(ApiError::Conflict(conflict_message(&new.local_id)));
     }
-    let now = Utc::now();
+    let now = crate::clock::system_now();
     let id = super::new_id();
     let model = patient::ActiveModel {
         id: Set(id),
@@ -127,7 +127,7 @@ async fn insert_identifier(
         organization_id: Set(organization_id),
         local_id: Set(local_id.as_str().to_string()),
         patient_id: Set(patient_id),
-        created_at: Set(Utc::now()),
+        created_at: Set(crate::clock::system_now()),
         recorded_by_organization: Set(Some(stamp.principal.organization_id())),
         recorded_by_member: Set(stamp.member_id()),
     };
@@ -159,7 +159,7 @@ pub async fn link_identifier(
     let inserted =
         insert_identifier(&txn, stamp, access.patient_id(), organization_id, &local_id).await?;
     let entry = stamp.write(access.patient_id(), &[DataCategory::Identity]);
-    crate::audit::append_in(&txn, &[&entry], Utc::now()).await?;
+    crate::audit::append_in(&txn, &[&entry], crate::clock::system_now()).await?;
     txn.commit().await?;
     Ok(inserted)
 }
@@ -205,7 +205,7 @@ pub async fn set_status(
     active.status = Set(status.as_str().to_string());
     active.deceased_on = Set(on);
     active.place_of_death = Set(place.map(|p| p.as_str().to_string()));
-    let now = Utc::now();
+    let now = crate::clock::system_now();
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
     let entry = stamp.write(updated.id, &[DataCategory::Identity]);

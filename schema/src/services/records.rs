@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -55,7 +55,18 @@ pub enum WriteOutcome {
 
 /// Writes records in one transaction: all or nothing. The caller has checked
 /// write access for every item (`access` holds the verdicts) and validated the
-/// payloads; an error names the item's index.
+/// payloads; an error names the item's index (and field, where there is one).
+///
+/// Concurrent writes: the transaction first locks the rows of the batch's
+/// patients, in id order ([`lock_patients`]), so writes touching one
+/// patient's records run one after the other — each reads what the previous
+/// one committed: a resubmission racing another finds the record the other
+/// created (`UPDATED` / `UNCHANGED`, never a duplicate) and numbers its
+/// version after the other's. Because every batch takes its locks in the
+/// same order before touching a record, two batches over the same patients
+/// in opposite orders wait for each other instead of deadlocking (the
+/// `in_summary` updates of [`refresh_latest`] lock rows in input order, but
+/// only ever of patients already locked).
 pub async fn write(
     db: &DatabaseConnection,
     stamp: &AuditStamp,
@@ -69,6 +80,7 @@ pub async fn write(
         .map(|i| stamp.write(i.patient_id, &i.data.written_categories()))
         .collect();
     let txn = super::begin_write(db).await?;
+    lock_patients(&txn, items.iter().map(|i| i.patient_id)).await?;
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let at = |e: ApiError| e.in_field(&format!("input.records[{index}]"));
@@ -84,6 +96,19 @@ pub async fn write(
     crate::audit::append_in(&txn, &entries, now).await?;
     txn.commit().await?;
     Ok(out)
+}
+
+/// Locks the patients' rows in id order: one order for every writer of
+/// records, so that no two can wait for each other in a circle.
+async fn lock_patients(
+    txn: &impl ConnectionTrait,
+    patients: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<()> {
+    let ordered: BTreeSet<Uuid> = patients.into_iter().collect();
+    for patient_id in ordered {
+        super::lock_patient(txn, patient_id).await?;
+    }
+    Ok(())
 }
 
 fn author(principal: &Principal) -> (Option<Uuid>, Option<Uuid>) {
@@ -115,13 +140,19 @@ async fn write_one(
         }
         None => None,
     };
+    let taken = |source: Option<&str>| {
+        ApiError::conflict_in(
+            "sourceRecordId",
+            format!(
+                "{:?} already names another patient's record of this kind",
+                source.unwrap_or_default()
+            ),
+        )
+    };
     if let Some(current) = &existing
         && current.patient_id != item.patient_id
     {
-        return Err(ApiError::Conflict(format!(
-            "source record ID {:?} of this kind already belongs to another patient's record",
-            item.source_record_id.unwrap_or_default()
-        )));
+        return Err(taken(item.source_record_id.as_deref()));
     }
     let content =
         with_kept_parts(txn, writer, existing.as_ref(), item.data, series.as_deref()).await?;
@@ -129,10 +160,13 @@ async fn write_one(
     let category = content.category();
     let (model, outcome) = match existing {
         Some(current) => {
+            // The content compared as content, not as stored text: a
+            // record stored before a derived field existed (a lab
+            // result's `numericValue`) is the same as its resubmission.
             if current.status == ACTIVE
-                && current.data == data
                 && current.effective_at == item.effective_at
                 && current.undisclosed == item.undisclosed
+                && RecordData::from_json(kind, &current.data)? == content
             {
                 return Ok((current, WriteOutcome::Unchanged));
             }
@@ -153,6 +187,7 @@ async fn write_one(
             (a.update(txn).await?, WriteOutcome::Updated)
         }
         None => {
+            let source = item.source_record_id.clone();
             let inserted = record::Entity::insert(record::ActiveModel {
                 id: Set(super::new_id()),
                 patient_id: Set(item.patient_id),
@@ -172,7 +207,13 @@ async fn write_one(
                 data: Set(data),
             })
             .exec_with_returning(txn)
-            .await?;
+            .await
+            // Another patient's writer, not serialised with this one by
+            // the patient locks, inserted the same source record ID first.
+            .map_err(|e| match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => taken(source.as_deref()),
+                _ => ApiError::from(e),
+            })?;
             (inserted, WriteOutcome::Created)
         }
     };
@@ -337,6 +378,17 @@ pub async fn enter_in_error(
     let series = current.series_key.clone();
     let (member, api_key) = author(principal);
     let txn = super::begin_write(db).await?;
+    // As in `write`: after the lock, the record as the last writer left it.
+    lock_patients(&txn, [current.patient_id]).await?;
+    let current = record::Entity::find_by_id(current.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::internal("a record being withdrawn vanished"))?;
+    if current.status == ENTERED_IN_ERROR {
+        return Err(ApiError::Conflict(
+            "the record is already marked entered in error".into(),
+        ));
+    }
     keep_version(&txn, &current).await?;
     let version = current.version + 1;
     let mut a: record::ActiveModel = current.into();

@@ -2,7 +2,7 @@
 //! `BAD_USER_INPUT` error names the field (`input.content.services[2].provider`).
 
 use async_graphql::{ID, InputObject, MaybeUndefined};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use super::super::Date;
 use super::super::inputs::parse_id;
@@ -268,7 +268,7 @@ pub struct ProposeDischargeConferenceInput {
     /// The discharge notice the conference prepares, if any.
     pub discharge_notice_id: Option<ID>,
     /// In the future, at most 180 days ahead.
-    pub starts_at: DateTime<Utc>,
+    pub starts_at: crate::domain::Timestamp,
     /// Where it is held in person (a place, an online meeting, or both).
     pub place: Option<String>,
     /// Whether one can join online.
@@ -329,7 +329,7 @@ impl ProposeDischargeConferenceInput {
                     .as_ref()
                     .map(|n| parse_id("input.dischargeNoticeId", n))
                     .transpose()?,
-                starts_at: self.starts_at,
+                starts_at: self.starts_at.get(),
                 place,
                 online: self.online,
                 note: free_text_opt("input.note", self.note.as_deref())?,
