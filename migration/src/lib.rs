@@ -14,6 +14,7 @@ mod m20261201_000006_liaison_emergency;
 mod m20261204_000007_consent_forms;
 mod m20261204_000008_audit_keys;
 mod m20261204_000009_emergency_reason;
+mod m20261210_000010_member_external_subject;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_consent_forms::Migration),
             Box::new(m20261204_000008_audit_keys::Migration),
             Box::new(m20261204_000009_emergency_reason::Migration),
+            Box::new(m20261210_000010_member_external_subject::Migration),
         ]
     }
 }

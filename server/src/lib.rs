@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod jwks;
 pub mod print;
 pub mod query_cache;
 pub mod relay;
@@ -128,19 +129,23 @@ impl Application {
             directory_ttl: Duration::from_secs(config.directory_cache_seconds),
             events: events.clone(),
             audit: audit.clone(),
+            token_issuer: config.auth.jwt_issuer.clone(),
         });
         renkei_schema::graphql::spawn_cache_invalidation(schema.clone(), &events);
         let relay = match &config.redis.redis_url {
             Some(url) => Some(relay::start(url, &config.redis.redis_prefix, &events)?),
             None => None,
         };
-        let auth = Arc::new(auth::Authenticator::new(
-            &config.auth,
-            db.clone(),
-            config.demo,
-            api_keys,
-            renkei_schema::graphql::member_loader(&schema),
-        )?);
+        let auth = Arc::new(
+            auth::Authenticator::new(
+                &config.auth,
+                db.clone(),
+                config.demo,
+                api_keys,
+                renkei_schema::graphql::member_loader(&schema),
+            )
+            .await?,
+        );
         let state = http::AppState {
             schema,
             auth,

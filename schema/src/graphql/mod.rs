@@ -75,7 +75,13 @@ pub struct SchemaDeps {
     /// The audit log's writer, for operations over WebSocket (HTTP requests
     /// are written by the HTTP handler).
     pub audit: crate::audit::AuditWriter,
+    /// The `iss` of the tokens the hub accepts (`RENKEI_JWT_ISSUER`): the
+    /// identity provider whose subjects `setMemberExternalSubject` records.
+    pub token_issuer: String,
 }
+
+/// The identity provider whose tokens the hub accepts, named by its `iss`.
+pub struct TokenIssuer(pub String);
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
     Schema::build(Query, Mutation::default(), subscription::Subscription)
@@ -95,6 +101,7 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
             deps.batch_window,
         ))
         .data(deps.policy)
+        .data(TokenIssuer(deps.token_issuer))
         .data(deps.api_keys)
         .data(deps.events)
         .data(deps.db)
