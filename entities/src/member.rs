@@ -11,6 +11,12 @@ pub struct Model {
     pub name_kana: Option<String>,
     pub profession: String,
     pub status: String,
+    /// The identity provider (`iss`) that [`Model::external_subject`] is a
+    /// subject of; set together with it.
+    pub external_issuer: Option<String>,
+    /// The subject the identity provider gives this member, for tokens that
+    /// do not carry the member's id (`RENKEI_JWT_MEMBER_BY=external-subject`).
+    pub external_subject: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -15,6 +15,7 @@ mod m20261204_000007_consent_forms;
 mod m20261204_000008_audit_keys;
 mod m20261204_000009_emergency_reason;
 mod m20261210_000010_time_precision;
+mod m20261210_000011_member_external_subject;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_audit_keys::Migration),
             Box::new(m20261204_000009_emergency_reason::Migration),
             Box::new(m20261210_000010_time_precision::Migration),
+            Box::new(m20261210_000011_member_external_subject::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use renkei_schema::domain::{NAME_MAX, Profession, Text};
+use renkei_schema::domain::{ExternalSubject, NAME_MAX, Profession, Text};
 
 use crate::config::{AuditKeyConfig, AuthConfig, DatabaseConfig, ServeConfig};
 use crate::{Application, auth, db, telemetry};
@@ -52,6 +52,15 @@ pub enum Command {
         /// The administrator's name.
         #[arg(long)]
         name: String,
+        /// The administrator's subject at the identity provider (the value
+        /// of its member claim), for a hub that finds members by it
+        /// (RENKEI_JWT_MEMBER_BY=external-subject).
+        #[arg(long)]
+        external_subject: Option<String>,
+        /// The identity provider the subject belongs to: the hub's
+        /// RENKEI_JWT_ISSUER.
+        #[arg(long, env = "RENKEI_JWT_ISSUER", default_value = "renkei")]
+        jwt_issuer: String,
         #[command(flatten)]
         database: DatabaseConfig,
     },
@@ -255,23 +264,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AddAdmin {
             organization_name,
             name,
+            external_subject,
+            jwt_issuer,
             database,
         } => {
+            use renkei_schema::services::members;
             telemetry::init();
             let org = Text::parse("--organization-name", &organization_name, NAME_MAX)
                 .map_err(|e| anyhow::anyhow!(e.message()))?;
             let name =
                 Text::parse("--name", &name, NAME_MAX).map_err(|e| anyhow::anyhow!(e.message()))?;
+            let identity = external_subject
+                .as_deref()
+                .map(|raw| {
+                    ExternalSubject::parse("--external-subject", raw).map(|subject| {
+                        members::ExternalIdentity {
+                            issuer: jwt_issuer.clone(),
+                            subject,
+                        }
+                    })
+                })
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
             let conn = db::connect_and_migrate(&database).await?;
             let (org_id, member_id) =
-                renkei_schema::services::members::unchecked_bootstrap_admin(&conn, org, name)
+                members::unchecked_bootstrap_admin_with(&conn, org, name, identity.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("creating the administrator: {}", e.message()))?;
             println!("organization {org_id}");
             println!("member {member_id}");
-            eprintln!(
-                "Issue this member a JWT (subject = the member id) from your identity provider."
-            );
+            match identity {
+                Some(identity) => eprintln!(
+                    "Tokens of {:?} with the subject {:?} name this member when the hub runs with RENKEI_JWT_MEMBER_BY=external-subject.",
+                    identity.issuer,
+                    identity.subject.as_str()
+                ),
+                None => eprintln!(
+                    "Issue this member a JWT (subject = the member id) from your identity provider, or give it the member's subject with --external-subject."
+                ),
+            }
             Ok(())
         }
         Command::DemoToken {

@@ -25,8 +25,10 @@ pub struct DatabaseConfig {
     pub database_max_connections: u32,
 }
 
-/// How bearer tokens are verified.
-#[derive(Args, Clone, Debug, Default)]
+/// How bearer tokens are verified. Member JWTs are checked against exactly
+/// one of: an HS256 secret, a PEM public key, or the keys an identity
+/// provider publishes at a JWKS URL (see docs/operations.md).
+#[derive(Args, Clone, Debug)]
 pub struct AuthConfig {
     /// HS256 secret that member JWTs are signed with (at least 32 bytes).
     #[arg(long, env = "RENKEI_JWT_SECRET", hide_env_values = true)]
@@ -41,6 +43,53 @@ pub struct AuthConfig {
     #[arg(long, env = "RENKEI_JWT_ALGORITHM", default_value = "RS256")]
     pub jwt_algorithm: String,
 
+    /// URL of the identity provider's JSON Web Key Set (OpenID Connect's
+    /// `jwks_uri`, e.g. `https://idp.example.jp/realms/renkei/protocol/openid-connect/certs`).
+    /// Member JWTs are verified with the key their `kid` names; the keys are
+    /// cached and fetched again when a token names an unknown key, so the
+    /// provider can rotate keys without restarting the hub. `https` (plain
+    /// `http` only to a loopback address). Exclusive with --jwt-secret and
+    /// --jwt-public-key-file.
+    #[arg(long, env = "RENKEI_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Algorithms accepted from the JWKS, comma-separated: RS256, RS384,
+    /// RS512, PS256, PS384, PS512, ES256, ES384, EdDSA. Symmetric (HS*)
+    /// algorithms and `none` are never accepted with a JWKS.
+    #[arg(long, env = "RENKEI_JWT_JWKS_ALGORITHMS", default_value = "RS256")]
+    pub jwt_jwks_algorithms: String,
+
+    /// Longest time (seconds) the JWKS is used before it is fetched again,
+    /// so a key the provider removed stops working within it. A shorter
+    /// `Cache-Control: max-age` from the provider is followed.
+    #[arg(long, env = "RENKEI_JWT_JWKS_REFRESH_SECONDS", default_value_t = 300)]
+    pub jwt_jwks_refresh_seconds: u64,
+
+    /// Shortest time (seconds) between two fetches of the JWKS: tokens with
+    /// unknown key ids cause at most one fetch per this long, whoever sends them.
+    #[arg(
+        long,
+        env = "RENKEI_JWT_JWKS_MIN_REFRESH_SECONDS",
+        default_value_t = 10
+    )]
+    pub jwt_jwks_min_refresh_seconds: u64,
+
+    /// How long (ms) a request may wait for a fetch of the JWKS before its
+    /// token is judged with the keys at hand.
+    #[arg(long, env = "RENKEI_JWT_JWKS_TIMEOUT_MS", default_value_t = 2000)]
+    pub jwt_jwks_timeout_ms: u64,
+
+    /// The claim of member JWTs that names the member (`sub` by default;
+    /// e.g. `preferred_username`, `oid`). Read as --jwt-member-by says.
+    #[arg(long, env = "RENKEI_JWT_MEMBER_CLAIM", default_value = "sub")]
+    pub jwt_member_claim: String,
+
+    /// How the member claim is read: `id` (it is the member's renkei id) or
+    /// `external-subject` (it is the subject an administrator recorded for
+    /// the member with `setMemberExternalSubject`, at the issuer --jwt-issuer).
+    #[arg(long, env = "RENKEI_JWT_MEMBER_BY", value_enum, default_value_t = MemberBy::Id)]
+    pub jwt_member_by: MemberBy,
+
     /// Required `iss` claim of member JWTs.
     #[arg(long, env = "RENKEI_JWT_ISSUER", default_value = "renkei")]
     pub jwt_issuer: String,
@@ -54,11 +103,44 @@ pub struct AuthConfig {
     pub api_key_cache_seconds: u64,
 }
 
+/// How a token's member claim names the member.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemberBy {
+    /// The claim is the member's renkei id (a UUID).
+    #[default]
+    Id,
+    /// The claim is the member's recorded subject at the identity provider.
+    ExternalSubject,
+}
+
+/// The command-line defaults, for configurations built in code (tests).
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            jwt_public_key_file: None,
+            jwt_algorithm: "RS256".into(),
+            jwt_jwks_url: None,
+            jwt_jwks_algorithms: "RS256".into(),
+            jwt_jwks_refresh_seconds: 300,
+            jwt_jwks_min_refresh_seconds: 10,
+            jwt_jwks_timeout_ms: 2000,
+            jwt_member_claim: "sub".into(),
+            jwt_member_by: MemberBy::Id,
+            jwt_issuer: "renkei".into(),
+            jwt_audience: "renkei".into(),
+            api_key_cache_seconds: 60,
+        }
+    }
+}
+
 impl AuthConfig {
     /// Whether no key of the operator's is configured, so the built-in demo key
     /// is what tokens are checked against.
     pub fn uses_demo_key(&self) -> bool {
-        self.jwt_secret.is_none() && self.jwt_public_key_file.is_none()
+        self.jwt_secret.is_none()
+            && self.jwt_public_key_file.is_none()
+            && self.jwt_jwks_url.is_none()
     }
 }
 

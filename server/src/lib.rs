@@ -13,6 +13,7 @@ pub mod db;
 pub mod graphiql;
 pub mod graphql_http;
 pub mod http;
+pub mod jwks;
 pub mod print;
 pub mod query_cache;
 pub mod relay;
@@ -134,19 +135,23 @@ impl Application {
             events: events.clone(),
             audit: audit.clone(),
             introspection: config.introspection,
+            token_issuer: config.auth.jwt_issuer.clone(),
         });
         renkei_schema::graphql::spawn_cache_invalidation(schema.clone(), &events);
         let relay = match &config.redis.redis_url {
             Some(url) => Some(relay::start(url, &config.redis.redis_prefix, &events)?),
             None => None,
         };
-        let auth = Arc::new(auth::Authenticator::new(
-            &config.auth,
-            db.clone(),
-            config.demo,
-            api_keys,
-            renkei_schema::graphql::member_loader(&schema),
-        )?);
+        let auth = Arc::new(
+            auth::Authenticator::new(
+                &config.auth,
+                db.clone(),
+                config.demo,
+                api_keys,
+                renkei_schema::graphql::member_loader(&schema),
+            )
+            .await?,
+        );
         let state = http::AppState {
             schema,
             auth,

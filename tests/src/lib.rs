@@ -259,6 +259,9 @@ pub fn test_config(database_url: String) -> ServeConfig {
             jwt_issuer: "renkei".into(),
             jwt_audience: "renkei".into(),
             api_key_cache_seconds: 60,
+            // The identity provider's key set and how members are named:
+            // the defaults (tests/tests/jwks.rs changes them).
+            ..AuthConfig::default()
         },
         policy: PolicyConfig::default(),
         redis: RedisConfig::default(),

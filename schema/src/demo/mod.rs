@@ -939,6 +939,8 @@ fn region() -> Region {
                 name_kana: Some(kana),
                 profession: spec.profession.as_str().to_owned(),
                 status: MemberStatus::Active.as_str().to_owned(),
+                external_issuer: None,
+                external_subject: None,
                 created_at: now,
                 updated_at: now,
             }

@@ -55,6 +55,51 @@ pub const NAME_MAX: usize = 200;
 /// Maximum length of an address line.
 pub const ADDRESS_MAX: usize = 300;
 
+/// The subject an identity provider gives a member (OpenID Connect's `sub`,
+/// or another claim the hub is configured to read): compared exactly, as the
+/// provider sends it. At most 255 characters (OpenID Connect's limit), no
+/// control characters, and no surrounding spaces — a provider does not send
+/// them, so they are a copying mistake that would never match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalSubject(String);
+
+impl ExternalSubject {
+    pub const MAX_CHARS: usize = 255;
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        if raw.is_empty() {
+            return Err(ApiError::bad_input(field, "must not be empty"));
+        }
+        if raw.trim() != raw {
+            return Err(ApiError::bad_input(
+                field,
+                "must not begin or end with spaces (it is compared exactly with the token's claim)",
+            ));
+        }
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(ApiError::bad_input(
+                field,
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if has_control(raw) {
+            return Err(ApiError::bad_input(
+                field,
+                "must not contain control characters",
+            ));
+        }
+        Ok(ExternalSubject(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 /// A reading in katakana (フリガナ). Hiragana is accepted and converted to
 /// katakana, so 「やまだ はなこ」 and 「ヤマダ ハナコ」 are the same reading;
 /// spaces (half- or full-width) are normalised to one full-width space.

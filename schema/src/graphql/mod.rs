@@ -74,7 +74,13 @@ pub struct SchemaDeps {
     /// Whether introspection (`__schema`, `__type`) is answered (see
     /// [`limits`]).
     pub introspection: bool,
+    /// The `iss` of the tokens the hub accepts (`RENKEI_JWT_ISSUER`): the
+    /// identity provider whose subjects `setMemberExternalSubject` records.
+    pub token_issuer: String,
 }
+
+/// The identity provider whose tokens the hub accepts, named by its `iss`.
+pub struct TokenIssuer(pub String);
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
     let mut builder = Schema::build(Query, Mutation::default(), subscription::Subscription)
@@ -109,6 +115,7 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
             deps.batch_window,
         ))
         .data(deps.policy)
+        .data(TokenIssuer(deps.token_issuer))
         .data(deps.api_keys)
         .data(deps.events)
         .data(deps.db)

@@ -12,7 +12,9 @@ use super::types::{
 use super::{
     ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, load_patient, patient_access,
 };
-use crate::domain::{DataCategory, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Text};
+use crate::domain::{
+    DataCategory, ExternalSubject, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Text,
+};
 use crate::error::ApiError;
 use crate::events::HubEvent;
 use crate::policy::{self, EMERGENCY_CATEGORIES};
@@ -62,6 +64,39 @@ impl CoreMutation {
         let member = members::set_status(ctx_db(ctx), admin, id, status).await?;
         // This instance forgets the cached member at once (its next request
         // is judged on the new status); other instances on the event.
+        ctx.data_unchecked::<super::loaders::Loaders>()
+            .forget_directory();
+        ctx_events(ctx).publish(HubEvent::MemberChanged { member_id: id });
+        Ok(Member(member))
+    }
+
+    /// Records the subject by which the hub's identity provider (its
+    /// `RENKEI_JWT_ISSUER`) names a member, so the provider's tokens find the
+    /// member when the hub runs with `RENKEI_JWT_MEMBER_BY=external-subject`;
+    /// `null` clears it. `CONFLICT` if another member has that subject.
+    /// Network administrators only.
+    async fn set_member_external_subject(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        #[graphql(desc = "The value of the identity provider's subject claim, exactly.")]
+        external_subject: Option<String>,
+    ) -> Result<Member> {
+        let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
+        let id = parse_id("memberId", &member_id)?;
+        let identity = external_subject
+            .map(|raw| {
+                ExternalSubject::parse("externalSubject", &raw).map(|subject| {
+                    members::ExternalIdentity {
+                        issuer: ctx.data_unchecked::<super::TokenIssuer>().0.clone(),
+                        subject,
+                    }
+                })
+            })
+            .transpose()?;
+        let member = members::set_external_identity(ctx_db(ctx), admin, id, identity).await?;
+        // Authentication checks a subject against the member's (cached) row:
+        // forget it here at once, elsewhere on the event.
         ctx.data_unchecked::<super::loaders::Loaders>()
             .forget_directory();
         ctx_events(ctx).publish(HubEvent::MemberChanged { member_id: id });

@@ -141,6 +141,18 @@ impl Member {
     async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
         load_organization(ctx, self.0.organization_id).await
     }
+    /// The subject by which the hub's identity provider names this member
+    /// (`setMemberExternalSubject`); `null` when none is recorded for the
+    /// provider the hub now trusts. Network administrators and the member
+    /// themselves only: for others, `null` with a `FORBIDDEN` error.
+    async fn external_subject(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        crate::policy::may_read_external_subject(&super::ctx_request(ctx)?.principal, self.0.id)?;
+        let issuer = &ctx.data_unchecked::<super::TokenIssuer>().0;
+        Ok(match (&self.0.external_issuer, &self.0.external_subject) {
+            (Some(of), Some(subject)) if of == issuer => Some(subject.as_str()),
+            _ => None,
+        })
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

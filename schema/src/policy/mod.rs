@@ -211,6 +211,21 @@ pub fn require_admin(principal: &Principal) -> ApiResult<AdminAccess> {
     }
 }
 
+/// Who may read a member's subject at the identity provider: the member, and
+/// the network administrators who set it. It is an account name at another
+/// system (often an e-mail address), not a directory entry.
+pub fn may_read_external_subject(principal: &Principal, member_id: Uuid) -> ApiResult<()> {
+    match principal {
+        Principal::Member { member_id: own, .. } if *own == member_id => Ok(()),
+        _ => require_admin(principal).map(|_| ()).map_err(|_| {
+            ApiError::Forbidden(
+                "a member's subject at the identity provider is for network administrators and the member"
+                    .into(),
+            )
+        }),
+    }
+}
+
 /// Which organisation a caller may link a local identifier for: its own. (An
 /// identifier of another facility would let the caller probe that facility's
 /// numbering through `CONFLICT`.)

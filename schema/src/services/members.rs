@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Kana, MemberStatus, Profession, Text};
+use crate::domain::{ExternalSubject, Kana, MemberStatus, Profession, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::AdminAccess;
 use crate::principal::Principal;
@@ -36,6 +36,8 @@ pub async fn register(
         name_kana: Set(new.name_kana.map(Kana::into_inner)),
         profession: Set(new.profession.as_str().to_string()),
         status: Set(MemberStatus::Active.as_str().to_string()),
+        external_issuer: Set(None),
+        external_subject: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -60,6 +62,73 @@ pub async fn set_status(
     active.status = Set(status.as_str().to_string());
     active.updated_at = Set(crate::clock::system_now());
     Ok(active.update(db).await?)
+}
+
+/// Who a member is at the identity provider: a subject of an issuer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalIdentity {
+    /// The provider's `iss` (the hub's `RENKEI_JWT_ISSUER`).
+    pub issuer: String,
+    pub subject: ExternalSubject,
+}
+
+fn subject_taken(identity: &ExternalIdentity) -> String {
+    format!(
+        "the subject {:?} of {:?} already belongs to another member; clear it there first",
+        identity.subject.as_str(),
+        identity.issuer
+    )
+}
+
+/// Sets (or, with `None`, clears) the subject by which the identity provider
+/// names a member. `CONFLICT` when another member has it: one subject is one
+/// person. The member's tokens that name it by subject hold from the next
+/// request on (and stop holding for the member it was taken from).
+pub async fn set_external_identity(
+    db: &DatabaseConnection,
+    _admin: AdminAccess,
+    member_id: Uuid,
+    identity: Option<ExternalIdentity>,
+) -> ApiResult<member::Model> {
+    unchecked_set_external_identity(db, member_id, identity).await
+}
+
+/// [`set_external_identity`] without an authenticated caller, for the
+/// operator's command line (`renkei add-admin --external-subject`).
+pub async fn unchecked_set_external_identity(
+    db: &DatabaseConnection,
+    member_id: Uuid,
+    identity: Option<ExternalIdentity>,
+) -> ApiResult<member::Model> {
+    let found = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let mut active: member::ActiveModel = found.into();
+    active.external_issuer = Set(identity.as_ref().map(|i| i.issuer.clone()));
+    active.external_subject = Set(identity.as_ref().map(|i| i.subject.as_str().to_string()));
+    active.updated_at = Set(crate::clock::system_now());
+    // The unique index decides, so two administrators giving one subject to
+    // two members at once cannot both succeed.
+    active.update(db).await.map_err(|e| {
+        super::conflict_on_unique(e, || match &identity {
+            Some(identity) => subject_taken(identity),
+            None => "the member changed meanwhile; try again".into(),
+        })
+    })
+}
+
+/// The member the identity provider `issuer` calls `subject`, if any.
+pub async fn by_external_subject(
+    db: &DatabaseConnection,
+    issuer: &str,
+    subject: &str,
+) -> ApiResult<Option<member::Model>> {
+    Ok(member::Entity::find()
+        .filter(member::Column::ExternalIssuer.eq(issuer))
+        .filter(member::Column::ExternalSubject.eq(subject))
+        .one(db)
+        .await?)
 }
 
 pub async fn by_ids(
@@ -154,6 +223,25 @@ pub async fn unchecked_bootstrap_admin(
     organization_name: Text,
     admin_name: Text,
 ) -> ApiResult<(Uuid, Uuid)> {
+    unchecked_bootstrap_admin_with(db, organization_name, admin_name, None).await
+}
+
+/// [`unchecked_bootstrap_admin`], naming the administrator's subject at the
+/// identity provider (for hubs that find members by it). `CONFLICT`, and
+/// nothing created, when another member has that subject.
+pub async fn unchecked_bootstrap_admin_with(
+    db: &DatabaseConnection,
+    organization_name: Text,
+    admin_name: Text,
+    identity: Option<ExternalIdentity>,
+) -> ApiResult<(Uuid, Uuid)> {
+    if let Some(identity) = &identity
+        && by_external_subject(db, &identity.issuer, identity.subject.as_str())
+            .await?
+            .is_some()
+    {
+        return Err(ApiError::Conflict(subject_taken(identity)));
+    }
     use crate::domain::OrganizationKind;
     use entities::organization;
     let now = crate::clock::system_now();
@@ -194,10 +282,20 @@ pub async fn unchecked_bootstrap_admin(
         name_kana: Set(None),
         profession: Set(Profession::NetworkAdministrator.as_str().to_string()),
         status: Set(MemberStatus::Active.as_str().to_string()),
+        external_issuer: Set(identity.as_ref().map(|i| i.issuer.clone())),
+        external_subject: Set(identity.as_ref().map(|i| i.subject.as_str().to_string())),
         created_at: Set(now),
         updated_at: Set(now),
     })
     .exec(db)
-    .await?;
+    .await
+    .map_err(|e| {
+        super::conflict_on_unique(e, || {
+            identity
+                .as_ref()
+                .map(subject_taken)
+                .unwrap_or_else(|| "the administrator could not be created".into())
+        })
+    })?;
     Ok((org_id, member_id))
 }
