@@ -204,9 +204,14 @@ impl Authenticator {
         };
         Ok(Authenticated {
             principal,
+            // A NumericDate may have a fraction (the validation accepts it):
+            // a session must still end then.
             expires_at: claims
                 .get("exp")
-                .and_then(serde_json::Value::as_u64)
+                .and_then(|exp| {
+                    exp.as_u64()
+                        .or_else(|| exp.as_f64().map(|f| f.max(0.0) as u64))
+                })
                 .map(|exp| std::time::UNIX_EPOCH + Duration::from_secs(exp)),
         })
     }

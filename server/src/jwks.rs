@@ -436,13 +436,15 @@ fn parse_key_set(
     for raw in document.keys {
         let kid = raw.get("kid").and_then(|k| k.as_str()).map(str::to_string);
         match usable_key(raw, accepted) {
-            Ok((kid, key)) => {
-                if keys.contains_key(&kid) {
-                    tracing::warn!(%kid, "the JWKS has two keys with one kid: the first is used");
-                } else {
-                    keys.insert(kid, key);
+            Ok((kid, key)) => match keys.entry(kid) {
+                std::collections::hash_map::Entry::Occupied(taken) => tracing::warn!(
+                    kid = %taken.key(),
+                    "the JWKS has two keys with one kid: the first is used"
+                ),
+                std::collections::hash_map::Entry::Vacant(free) => {
+                    free.insert(key);
                 }
-            }
+            },
             Err(why) => tracing::debug!(kid = ?kid, why, "a key of the JWKS is not used"),
         }
     }
