@@ -74,6 +74,16 @@ record_enum! {
         /// 梅毒 (TPHA / RPR).
         Syphilis = "SYPHILIS",
         Mrsa = "MRSA",
+        /// 疥癬 (scabies; crusted scabies spreads through a facility).
+        Scabies = "SCABIES",
+        /// ノロウイルス.
+        Norovirus = "NOROVIRUS",
+        /// インフルエンザ.
+        Influenza = "INFLUENZA",
+        /// COVID-19 (SARS-CoV-2).
+        Covid19 = "COVID_19",
+        /// 結核.
+        Tuberculosis = "TUBERCULOSIS",
         /// Named in `otherName`.
         Other = "OTHER",
     }
