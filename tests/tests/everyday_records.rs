@@ -369,3 +369,60 @@ e2e!(
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
     }
 );
+
+e2e!(
+    a_certification_can_be_pending_or_a_programme_eligibility_with_its_independence_ranks,
+    |app| async move {
+        let t = team(app).await;
+        const READ: &str = "query($id: ID!) { patient(id: $id) { summary { careCertification { data { ... on CareCertificationData { status level validFrom validTo bedriddenRank dementiaRank } } } } } }";
+        let cert = |status: Option<&str>, level: &str| {
+            let mut d = json!({ "level": level, "validFrom": "2026-02-01", "validTo": "2027-01-31", "bedriddenRank": "A2", "dementiaRank": "IIB" });
+            if let Some(s) = status {
+                d["status"] = json!(s);
+            }
+            json!({ "careCertification": d })
+        };
+        // Applied for (申請中): the expected level carries the provisional plan.
+        app.ok(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-1", "2026-02-01T00:00:00Z", cert(Some("APPLYING"), "CARE_2"))] } }))
+            .await;
+        let data = app
+            .ok(&t.care_manager, READ, json!({ "id": t.patient }))
+            .await;
+        assert_eq!(
+            data["patient"]["summary"]["careCertification"]["data"],
+            json!({ "status": "APPLYING", "level": "CARE_2", "validFrom": "2026-02-01", "validTo": "2027-01-31", "bedriddenRank": "A2", "dementiaRank": "IIB" })
+        );
+        // Decided: without a status a certification is CERTIFIED.
+        app.ok(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-2", "2026-03-01T00:00:00Z", cert(None, "CARE_3"))] } }))
+            .await;
+        let data = app.ok(&t.physician, READ, json!({ "id": t.patient })).await;
+        assert_eq!(
+            data["patient"]["summary"]["careCertification"]["data"]["status"],
+            "CERTIFIED"
+        );
+        assert_eq!(
+            data["patient"]["summary"]["careCertification"]["data"]["level"],
+            "CARE_3"
+        );
+
+        // 事業対象者 is recorded as such, but is never applied for.
+        app.ok(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-3", "2026-03-02T00:00:00Z", cert(None, "PROGRAM_ELIGIBLE"))] } }))
+            .await;
+        let body = app
+            .gql(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-4", "2026-03-02T00:00:00Z", cert(Some("APPLYING"), "PROGRAM_ELIGIBLE"))] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.careCertification.level");
+        // A rank outside the scale is refused by the schema.
+        let mut bad = cert(None, "CARE_1");
+        bad["careCertification"]["dementiaRank"] = json!("V");
+        let body = app
+            .gql(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-5", "2026-03-02T00:00:00Z", bad)] } }))
+            .await;
+        assert!(body.get("errors").is_some(), "{body}");
+        // A care worker does not write certifications.
+        let body = app
+            .gql(&t.care_worker, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-6", "2026-03-02T00:00:00Z", cert(None, "CARE_1"))] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    }
+);

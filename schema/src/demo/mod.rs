@@ -104,14 +104,15 @@ use crate::error::ApiResult;
 use crate::graphql::Date;
 use crate::records::{
     AbnormalFlag, AdlAssessmentData, AdlLevel, AdvanceCarePlanData, AllergyData, AllergySeverity,
-    AllergyType, AssessmentData, CareCapacity, CareCautionsData, CareCertificationData, CareLevel,
-    CarePlanData, CautionArea, CautionItem, ClinicalDocumentData, ClinicalDocumentType,
-    ClinicalStatus, ConditionData, ConditionSensitivity, DailyObservationData, DentureData,
-    DentureType, DispensingData, DrugContraindicationData, FamilyCareCapacityData,
-    HomeEnvironmentData, HousingType, IllnessExplanationData, ImagingModality, ImagingReportData,
-    InfectionData, InfectionResult, Jaw, LabResultData, MedicationManagementReportData,
-    MedicationRoute, MedicationType, OralFindingData, OralHygieneData, Pathogen, PlaceWish,
-    PlannedService, PrescriptionData, Rating, RecordData, RecordKind, ServiceUseData, SummaryRule,
+    AllergyType, AssessmentData, BedriddenRank, CareCapacity, CareCautionsData,
+    CareCertificationData, CareLevel, CarePlanData, CautionArea, CautionItem, CertificationStatus,
+    ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus, ConditionData,
+    ConditionSensitivity, DailyObservationData, DementiaRank, DentureData, DentureType,
+    DispensingData, DrugContraindicationData, FamilyCareCapacityData, HomeEnvironmentData,
+    HousingType, IllnessExplanationData, ImagingModality, ImagingReportData, InfectionData,
+    InfectionResult, Jaw, LabResultData, MedicationManagementReportData, MedicationRoute,
+    MedicationType, OralFindingData, OralHygieneData, Pathogen, PlaceWish, PlannedService,
+    PrescriptionData, Rating, RecordData, RecordKind, ServiceUseData, SummaryRule,
     SwallowingAssessmentData, VisitingDentalNoteData, VisitingNurseInstructionData,
     VisitingNurseInstructionType, VisitingNurseReportData, VitalSignsData, Wish,
 };
@@ -3203,7 +3204,31 @@ impl<'a> Chart<'a> {
                 level: LEVELS[level],
                 valid_from: date(from),
                 valid_to: date(to),
+                status: CertificationStatus::Certified,
                 insurer_number: text(insurer),
+                // The ranks follow the level: 要支援 walk outdoors with help
+                // (J2–A1), 要介護5 is bedridden all day (C2).
+                bedridden_rank: Some(
+                    [
+                        BedriddenRank::J2,
+                        BedriddenRank::A1,
+                        BedriddenRank::A1,
+                        BedriddenRank::A2,
+                        BedriddenRank::B1,
+                        BedriddenRank::B2,
+                        BedriddenRank::C2,
+                    ][level.min(6)],
+                ),
+                dementia_rank: Some(if self.has("G30") || self.has("F0") {
+                    [
+                        DementiaRank::IIa,
+                        DementiaRank::IIb,
+                        DementiaRank::IIIa,
+                        DementiaRank::IV,
+                    ][(level / 2).min(3)]
+                } else {
+                    DementiaRank::Independent
+                }),
             };
             self.add(cm, decided, RecordData::CareCertification(data));
             // The plan is revised after each certification.

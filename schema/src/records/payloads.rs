@@ -217,6 +217,56 @@ record_enum! {
         Care5 = "CARE_5",
         /// 非該当 (自立).
         NotApplicable = "NOT_APPLICABLE",
+        /// 事業対象者: found eligible by the basic checklist (基本チェックリスト)
+        /// for the municipality's comprehensive programme (総合事業) without
+        /// a certification.
+        ProgramEligible = "PROGRAM_ELIGIBLE",
+    }
+}
+
+record_enum! {
+    /// Where a care-need certification stands.
+    pub enum CertificationStatus {
+        /// 認定済み.
+        Certified = "CERTIFIED",
+        /// 申請中: `level` is the expected one, on which the provisional care
+        /// plan (暫定ケアプラン) is made, and `validFrom` the day of the
+        /// application, from which the decision will apply.
+        Applying = "APPLYING",
+    }
+}
+
+fn certified() -> CertificationStatus {
+    CertificationStatus::Certified
+}
+
+record_enum! {
+    /// 障害高齢者の日常生活自立度 (寝たきり度): 自立, ランクJ (生活自立), A (準寝たきり),
+    /// B and C (寝たきり).
+    pub enum BedriddenRank {
+        Independent = "INDEPENDENT",
+        J1 = "J1",
+        J2 = "J2",
+        A1 = "A1",
+        A2 = "A2",
+        B1 = "B1",
+        B2 = "B2",
+        C1 = "C1",
+        C2 = "C2",
+    }
+}
+
+record_enum! {
+    /// 認知症高齢者の日常生活自立度: 自立, Ⅰ, Ⅱa, Ⅱb, Ⅲa, Ⅲb, Ⅳ, M.
+    pub enum DementiaRank {
+        Independent = "INDEPENDENT",
+        I = "I",
+        IIa = "IIA",
+        IIb = "IIB",
+        IIIa = "IIIA",
+        IIIb = "IIIB",
+        IV = "IV",
+        M = "M",
     }
 }
 
@@ -976,6 +1026,12 @@ impl MedicationManagementReportData {
 #[graphql(input_name = "CareCertificationDataInput")]
 #[serde(rename_all = "camelCase")]
 pub struct CareCertificationData {
+    /// CERTIFIED unless given (records written before the field existed
+    /// are certifications).
+    #[graphql(default_with = "certified()")]
+    #[serde(default = "certified")]
+    pub status: CertificationStatus,
+    /// The level decided, or expected while APPLYING.
     pub level: CareLevel,
     /// 認定有効期間の開始.
     pub valid_from: Date,
@@ -983,10 +1039,25 @@ pub struct CareCertificationData {
     pub valid_to: Date,
     /// 保険者番号 (6 digits; 8 accepted).
     pub insurer_number: Option<String>,
+    /// 障害高齢者の日常生活自立度, as certified (from the opinion and the survey).
+    pub bedridden_rank: Option<BedriddenRank>,
+    /// 認知症高齢者の日常生活自立度, as certified.
+    pub dementia_rank: Option<DementiaRank>,
 }
 
 impl CareCertificationData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        if self.status == CertificationStatus::Applying
+            && matches!(
+                self.level,
+                CareLevel::ProgramEligible | CareLevel::NotApplicable
+            )
+        {
+            return Err(ApiError::bad_input(
+                "level",
+                "an application expects a level of support or care (SUPPORT_1 … CARE_5)",
+            ));
+        }
         not_before(
             "validTo",
             Some(self.valid_to),

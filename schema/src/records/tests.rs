@@ -214,7 +214,10 @@ fn samples() -> Vec<RecordData> {
             level: CareLevel::Care2,
             valid_from: date("2025-04-01"),
             valid_to: date("2026-03-31"),
+            status: CertificationStatus::Certified,
             insurer_number: Some(s("012211")),
+            bedridden_rank: Some(BedriddenRank::A2),
+            dementia_rank: Some(DementiaRank::IIa),
         }),
         RecordData::CarePlan(CarePlanData {
             long_term_goals: s("自宅で安心して暮らし続ける"),
@@ -346,7 +349,10 @@ fn stored_json_is_camel_case_with_database_strings() {
         level: CareLevel::Support1,
         valid_from: date("2025-04-01"),
         valid_to: date("2026-03-31"),
+        status: CertificationStatus::Certified,
         insurer_number: None,
+        bedridden_rank: None,
+        dementia_rank: None,
     })
     .to_json();
     assert!(json.contains(r#""level":"SUPPORT_1""#), "{json}");
