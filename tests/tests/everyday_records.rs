@@ -426,3 +426,56 @@ e2e!(
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
     }
 );
+
+e2e!(
+    the_primary_physician_writes_the_opinion_for_the_certification_and_the_care_manager_reads_it,
+    |app| async move {
+        let t = team(app).await;
+        const READ: &str = "query($id: ID!) { patient(id: $id) { summary { latestPhysicianOpinion { category data { ... on PhysicianOpinionData { purpose writtenOn diagnoses bedriddenRank dementiaRank specialMedicalCare careCautions } } } } } }";
+        let opinion = json!({ "physicianOpinion": {
+            "purpose": "RENEWAL", "writtenOn": "2026-02-10",
+            "diagnoses": ["慢性心不全", "アルツハイマー型認知症"],
+            "bedriddenRank": "A2", "dementiaRank": "IIB",
+            "specialMedicalCare": ["酸素療法"], "careCautions": "息切れに注意し、入浴は短時間で"
+        } });
+        app.ok(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "O-1", "2026-02-10T00:00:00Z", opinion.clone())] } }))
+            .await;
+        let data = app
+            .ok(&t.care_manager, READ, json!({ "id": t.patient }))
+            .await;
+        let read = &data["patient"]["summary"]["latestPhysicianOpinion"];
+        assert_eq!(read["category"], "CARE_CERTIFICATION");
+        assert_eq!(
+            read["data"]["diagnoses"],
+            json!(["慢性心不全", "アルツハイマー型認知症"])
+        );
+        assert_eq!(read["data"]["dementiaRank"], "IIB");
+        // A care worker neither reads nor writes it.
+        assert_withheld(
+            app,
+            &t.care_worker,
+            READ,
+            &t.patient,
+            "latestPhysicianOpinion",
+            "CARE_CERTIFICATION",
+        )
+        .await;
+        let body = app
+            .gql(&t.care_worker, WRITE, json!({ "i": { "records": [item(&t.patient, "O-2", "2026-02-10T00:00:00Z", opinion.clone())] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // The form's limits: 1 to 3 diagnoses, not written in the future.
+        let mut four = opinion.clone();
+        four["physicianOpinion"]["diagnoses"] = json!(["a", "b", "c", "d"]);
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "O-3", "2026-02-10T00:00:00Z", four)] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.physicianOpinion.diagnoses");
+        let mut later = opinion;
+        later["physicianOpinion"]["writtenOn"] = json!(day(app, 2));
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "O-3", "2026-02-10T00:00:00Z", later)] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.physicianOpinion.writtenOn");
+    }
+);

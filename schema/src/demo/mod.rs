@@ -111,10 +111,11 @@ use crate::records::{
     DispensingData, DrugContraindicationData, FamilyCareCapacityData, HomeEnvironmentData,
     HousingType, IllnessExplanationData, ImagingModality, ImagingReportData, InfectionData,
     InfectionResult, Jaw, LabResultData, MedicationManagementReportData, MedicationRoute,
-    MedicationType, OralFindingData, OralHygieneData, Pathogen, PlaceWish, PlannedService,
-    PrescriptionData, Rating, RecordData, RecordKind, ServiceUseData, SummaryRule,
-    SwallowingAssessmentData, VisitingDentalNoteData, VisitingNurseInstructionData,
-    VisitingNurseInstructionType, VisitingNurseReportData, VitalSignsData, Wish,
+    MedicationType, OpinionPurpose, OralFindingData, OralHygieneData, Pathogen,
+    PhysicianOpinionData, PlaceWish, PlannedService, PrescriptionData, Rating, RecordData,
+    RecordKind, ServiceUseData, SummaryRule, SwallowingAssessmentData, VisitingDentalNoteData,
+    VisitingNurseInstructionData, VisitingNurseInstructionType, VisitingNurseReportData,
+    VitalSignsData, Wish,
 };
 use crate::services::records::ACTIVE;
 use entities::{
@@ -3230,6 +3231,34 @@ impl<'a> Chart<'a> {
                     DementiaRank::Independent
                 }),
             };
+            // The primary physician's opinion precedes the decision (主治医意見書).
+            let opinion_day = (from + Days::new(10)).max(RECORDS_FROM).min(decided);
+            let diagnoses = self
+                .conditions
+                .iter()
+                .take(3)
+                .map(|d| d.name.to_owned())
+                .collect();
+            let opinion = PhysicianOpinionData {
+                purpose: if previous && from == valid_from {
+                    OpinionPurpose::Renewal
+                } else {
+                    OpinionPurpose::New
+                },
+                written_on: date(opinion_day),
+                diagnoses,
+                bedridden_rank: data.bedridden_rank,
+                dementia_rank: data.dementia_rank,
+                special_medical_care: Vec::new(),
+                care_cautions: text("転倒に注意。血圧の変動に注意し、入浴は短時間で。"),
+                remarks: None,
+            };
+            let physician = self.physician;
+            self.add(
+                physician,
+                opinion_day,
+                RecordData::PhysicianOpinion(opinion),
+            );
             self.add(cm, decided, RecordData::CareCertification(data));
             // The plan is revised after each certification.
             let planned = self.day_after(span, decided, 14);

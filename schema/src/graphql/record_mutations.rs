@@ -91,4 +91,5 @@ per_kind! {
     record_care_cautions, CareCautionsRecordInput, CareCautions, CareCautionsData;
     record_illness_explanation, IllnessExplanationRecordInput, IllnessExplanation, IllnessExplanationData;
     record_visiting_nurse_instruction, VisitingNurseInstructionRecordInput, VisitingNurseInstruction, VisitingNurseInstructionData;
+    record_physician_opinion, PhysicianOpinionRecordInput, PhysicianOpinion, PhysicianOpinionData;
 }

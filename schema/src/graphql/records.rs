@@ -474,6 +474,16 @@ impl PatientSummary {
         )
         .await
     }
+    /// CARE_CERTIFICATION. The latest physician's opinion for the
+    /// certification (主治医意見書).
+    async fn latest_physician_opinion(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::CareCertification,
+            RecordKind::PhysicianOpinion,
+        )
+        .await
+    }
     /// ADL. The latest assessment.
     async fn latest_adl(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
         self.latest(ctx, DataCategory::Adl, RecordKind::AdlAssessment)

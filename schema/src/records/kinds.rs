@@ -171,6 +171,8 @@ records! {
     /// 訪問看護指示書 / 特別訪問看護指示書: the physician's instruction to the
     /// visiting-nurse station, with its validity.
     VisitingNurseInstruction = "VISITING_NURSE_INSTRUCTION", "visitingNurseInstruction", VisitingNurseInstructionData;
+    /// 主治医意見書: the primary physician's opinion for the care-need certification.
+    PhysicianOpinion = "PHYSICIAN_OPINION", "physicianOpinion", PhysicianOpinionData;
 }
 
 /// How the patient summary uses records of a kind.
@@ -222,6 +224,7 @@ impl RecordKind {
             // who hold those conversations.
             K::IllnessExplanation => C::AdvanceCarePlanning,
             K::VisitingNurseInstruction => C::ClinicalDocuments,
+            K::PhysicianOpinion => C::CareCertification,
         }
     }
 
@@ -245,7 +248,8 @@ impl RecordKind {
             | K::AdvanceCarePlan
             | K::EmergencyInformation
             | K::CareCautions
-            | K::IllnessExplanation => R::LatestOfSeries,
+            | K::IllnessExplanation
+            | K::PhysicianOpinion => R::LatestOfSeries,
             K::ImagingReport
             | K::VitalSigns
             | K::ClinicalDocument

@@ -1803,3 +1803,72 @@ impl VisitingNurseInstructionData {
         self.valid_from.0 <= today && today <= self.valid_to.0
     }
 }
+
+record_enum! {
+    /// Why the physician's opinion was written.
+    pub enum OpinionPurpose {
+        /// 新規申請.
+        New = "NEW",
+        /// 更新申請.
+        Renewal = "RENEWAL",
+        /// 区分変更申請.
+        Change = "CHANGE",
+    }
+}
+
+/// The most diagnoses on an opinion (the form has three lines).
+pub const OPINION_DIAGNOSES_MAX: usize = 3;
+/// The most special medical treatments listed (the form lists twelve).
+pub const SPECIAL_MEDICAL_CARE_MAX: usize = 12;
+
+/// 主治医意見書: the primary physician's opinion for the care-need
+/// certification — the diagnoses behind the loss of function, the
+/// independence ranks, the special medical care given, and the cautions
+/// for care services. Governed by CARE_CERTIFICATION, with the
+/// certification it informs.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "PhysicianOpinionDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct PhysicianOpinionData {
+    pub purpose: OpinionPurpose,
+    /// 記入日; not in the future.
+    pub written_on: Date,
+    /// 診断名, the one most behind the loss of function first; 1–3.
+    pub diagnoses: Vec<String>,
+    pub bedridden_rank: Option<BedriddenRank>,
+    pub dementia_rank: Option<DementiaRank>,
+    /// 特別な医療 (「酸素療法」「経管栄養」「褥瘡の処置」); at most 12.
+    #[graphql(default)]
+    #[serde(default)]
+    pub special_medical_care: Vec<String>,
+    /// 介護サービスにおける医学的観点からの留意事項.
+    pub care_cautions: Option<String>,
+    /// 特記すべき事項.
+    pub remarks: Option<String>,
+}
+
+impl PhysicianOpinionData {
+    pub(super) fn validate(&self, today: NaiveDate) -> Result<(), ApiError> {
+        not_future("writtenOn", Some(self.written_on), today)?;
+        if self.diagnoses.is_empty() || self.diagnoses.len() > OPINION_DIAGNOSES_MAX {
+            return Err(ApiError::bad_input(
+                "diagnoses",
+                format!("must name 1 to {OPINION_DIAGNOSES_MAX} diagnoses"),
+            ));
+        }
+        for (i, d) in self.diagnoses.iter().enumerate() {
+            short(&format!("diagnoses[{i}]"), d)?;
+        }
+        if self.special_medical_care.len() > SPECIAL_MEDICAL_CARE_MAX {
+            return Err(ApiError::bad_input(
+                "specialMedicalCare",
+                format!("at most {SPECIAL_MEDICAL_CARE_MAX} entries"),
+            ));
+        }
+        for (i, c) in self.special_medical_care.iter().enumerate() {
+            short(&format!("specialMedicalCare[{i}]"), c)?;
+        }
+        long_opt("careCautions", &self.care_cautions, LONG_MAX)?;
+        long_opt("remarks", &self.remarks, LONG_MAX)
+    }
+}

@@ -299,6 +299,16 @@ fn samples() -> Vec<RecordData> {
             medical_devices: vec![s("在宅酸素 2L/分")],
             reason: Some(s("急性増悪のため頻回の観察が必要")),
         }),
+        RecordData::PhysicianOpinion(PhysicianOpinionData {
+            purpose: OpinionPurpose::Renewal,
+            written_on: date("2025-02-10"),
+            diagnoses: vec![s("慢性心不全"), s("アルツハイマー型認知症")],
+            bedridden_rank: Some(BedriddenRank::A2),
+            dementia_rank: Some(DementiaRank::IIb),
+            special_medical_care: vec![s("酸素療法")],
+            care_cautions: Some(s("息切れに注意し、入浴は短時間で")),
+            remarks: None,
+        }),
     ]
 }
 
