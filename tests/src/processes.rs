@@ -131,7 +131,9 @@ impl PrivatePostgres {
         );
         self.run(
             "pg_ctl",
-            &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"],
+            &[
+                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+            ],
         )
         .await;
         self.running = true;
@@ -172,8 +174,8 @@ impl PrivatePostgres {
             .await
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         if !output.status.success() {
-            let log = std::fs::read_to_string(self.dir.path().join("postgres.log"))
-                .unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
             panic!(
                 "{} {args:?} failed ({}): {}{}\n{log}",
                 program.display(),
