@@ -42,7 +42,9 @@ impl DatabaseConfig {
     pub fn acquire_timeout(&self) -> anyhow::Result<std::time::Duration> {
         let ms = self.database_acquire_timeout_ms;
         if !(100..=60_000).contains(&ms) {
-            anyhow::bail!("RENKEI_DATABASE_ACQUIRE_TIMEOUT_MS must be between 100 and 60000 (got {ms})");
+            anyhow::bail!(
+                "RENKEI_DATABASE_ACQUIRE_TIMEOUT_MS must be between 100 and 60000 (got {ms})"
+            );
         }
         Ok(std::time::Duration::from_millis(ms))
     }

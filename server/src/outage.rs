@@ -40,9 +40,9 @@ pub fn carries_outage(response: &async_graphql::Response) -> bool {
         e.extensions
             .as_ref()
             .and_then(|ext| ext.get("code"))
-            .is_some_and(|code| {
-                matches!(code, async_graphql::Value::String(c) if c == DATABASE_UNAVAILABLE)
-            })
+            .is_some_and(
+                |code| matches!(code, async_graphql::Value::String(c) if c == DATABASE_UNAVAILABLE),
+            )
     })
 }
 
@@ -69,7 +69,10 @@ pub fn refusal(media: Media, error: &ApiError) -> Option<Response> {
     ext.set("code", error.code());
     let mut error = async_graphql::ServerError::new(error.message(), None);
     error.extensions = Some(ext);
-    Some(respond(media, async_graphql::Response::from_errors(vec![error])))
+    Some(respond(
+        media,
+        async_graphql::Response::from_errors(vec![error]),
+    ))
 }
 
 /// The answer to a request whose audit entries could not be written because
@@ -81,7 +84,10 @@ pub fn withheld(media: Media, error: &ApiError) -> Option<Response> {
     }
     // The error the WebSocket sends in the same case.
     let error = renkei_schema::graphql::audit_extension::withheld(error);
-    Some(respond(media, async_graphql::Response::from_errors(vec![error])))
+    Some(respond(
+        media,
+        async_graphql::Response::from_errors(vec![error]),
+    ))
 }
 
 /// Turns a response into `503 Service Unavailable` with `Retry-After`.

@@ -87,12 +87,10 @@ async fn run(db: DatabaseConnection, clock: SharedClock, mut rx: mpsc::Receiver<
                 Err(_) => break,
             }
         }
-        let result = append_batch(&db, &clock, &jobs)
-            .await
-            .map_err(|e| Failure {
-                cause: e.to_string(),
-                unavailable: crate::error::database_unavailable(&e),
-            });
+        let result = append_batch(&db, &clock, &jobs).await.map_err(|e| Failure {
+            cause: e.to_string(),
+            unavailable: crate::error::database_unavailable(&e),
+        });
         if let Err(e) = &result {
             tracing::error!(error = %e.cause, unavailable = e.unavailable, entries = jobs.len(), "audit batch failed; the requests fail");
         }
