@@ -110,3 +110,89 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use renkei_schema::error::database_unavailable;
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, sqlx};
+
+    use super::*;
+
+    fn sqlx_err(e: sqlx::Error) -> DbErr {
+        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
+    }
+
+    #[test]
+    fn an_unreachable_database_is_told_from_a_failed_statement() {
+        for unreachable in [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+            sqlx_err(sqlx::Error::PoolTimedOut),
+            sqlx_err(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+            sqlx_err(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::UnexpectedEof,
+            ))),
+        ] {
+            assert!(database_unavailable(&unreachable), "{unreachable}");
+            let error = ApiError::from(unreachable);
+            assert_eq!(error.code(), "DATABASE_UNAVAILABLE");
+            assert!(!error.message().contains("pool"), "{}", error.message());
+        }
+        for failed in [
+            DbErr::RecordNotFound("audit_head".into()),
+            DbErr::Custom("no audit key".into()),
+            sqlx_err(sqlx::Error::RowNotFound),
+            sqlx_err(sqlx::Error::Protocol("unexpected message".into())),
+        ] {
+            assert!(!database_unavailable(&failed), "{failed}");
+            assert_eq!(ApiError::from(failed).code(), "INTERNAL");
+        }
+    }
+
+    #[test]
+    fn a_response_carrying_the_code_is_a_503_with_retry_after() {
+        let error = |code: &str| {
+            let mut e = async_graphql::ServerError::new("x", None);
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", code);
+            e.extensions = Some(ext);
+            e
+        };
+        let outage = async_graphql::Response::from_errors(vec![
+            error("FORBIDDEN_FIELD"),
+            error(DATABASE_UNAVAILABLE),
+        ]);
+        let http = respond(Media::Json, outage);
+        assert_eq!(http.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(http.headers()[header::RETRY_AFTER], "2");
+        let other = async_graphql::Response::from_errors(vec![error("NOT_FOUND")]);
+        let http = respond(Media::Json, other);
+        assert_eq!(http.status(), StatusCode::OK);
+        assert!(!http.headers().contains_key(header::RETRY_AFTER));
+        // Other failures are answered as before.
+        assert!(refusal(Media::Json, &ApiError::Internal("x".into())).is_none());
+        assert!(withheld(Media::Json, &ApiError::Internal("x".into())).is_none());
+    }
+
+    #[test]
+    fn the_acquire_timeout_is_bounded() {
+        let config = |ms| crate::config::DatabaseConfig {
+            database_url: "sqlite::memory:".into(),
+            database_max_connections: 1,
+            database_acquire_timeout_ms: ms,
+        };
+        assert_eq!(
+            config(1500).acquire_timeout().unwrap(),
+            Duration::from_millis(1500)
+        );
+        for bad in [0, 99, 60_001] {
+            let e = config(bad).acquire_timeout().unwrap_err().to_string();
+            assert!(e.contains("RENKEI_DATABASE_ACQUIRE_TIMEOUT_MS"), "{e}");
+            assert!(e.contains(&bad.to_string()), "{e}");
+        }
+    }
+}
