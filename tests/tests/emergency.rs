@@ -63,7 +63,8 @@ e2e!(
                 "CONDITIONS",
                 "EMERGENCY_INFORMATION",
                 "IDENTITY",
-                "MEDICATIONS"
+                "MEDICATIONS",
+                "NUTRITION_SWALLOWING"
             ]
         );
         let access = body["data"]["patient"]["access"].as_array().unwrap();
