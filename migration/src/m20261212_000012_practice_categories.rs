@@ -48,7 +48,12 @@ fn t(name: &str) -> Alias {
 }
 
 /// Moves the records of `kind` (and their versions) from `from` to `to`.
-async fn refile(manager: &SchemaManager<'_>, kind: &str, from: &str, to: &str) -> Result<(), DbErr> {
+async fn refile(
+    manager: &SchemaManager<'_>,
+    kind: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), DbErr> {
     let db = manager.get_connection();
     let records_of_kind = Query::select()
         .column(t("id"))
@@ -98,7 +103,9 @@ async fn rewrite_json_column(
     for row in rows {
         let old: String = row.try_get("", column)?;
         let parsed: serde_json::Value = serde_json::from_str(&old).map_err(|e| {
-            DbErr::Migration(format!("{table}.{column} holds unreadable JSON {old:?}: {e}"))
+            DbErr::Migration(format!(
+                "{table}.{column} holds unreadable JSON {old:?}: {e}"
+            ))
         })?;
         let Some(new) = change(parsed) else { continue };
         db.execute(
@@ -130,7 +137,10 @@ fn carry_exclusions(value: serde_json::Value, pairs: &[(&str, &str)]) -> Option<
 }
 
 /// An API key's permissions with `to` at `from`'s level wherever it has `from`.
-fn carry_permissions(value: serde_json::Value, pairs: &[(&str, &str)]) -> Option<serde_json::Value> {
+fn carry_permissions(
+    value: serde_json::Value,
+    pairs: &[(&str, &str)],
+) -> Option<serde_json::Value> {
     let serde_json::Value::Object(mut map) = value else {
         return None;
     };

@@ -64,7 +64,9 @@ e2e!(
                         uuid::Uuid::parse_str(&id).unwrap(),
                     ))
                     .to_owned();
-                sea_orm::ConnectionTrait::execute(&app.db, &stmt).await.unwrap();
+                sea_orm::ConnectionTrait::execute(&app.db, &stmt)
+                    .await
+                    .unwrap();
                 token
             } else {
                 app.member(&provider, profession.as_str()).await.1

@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 const ACCESS: &str =
     "query($id: ID!) { patient(id: $id) { access { category read write reason } } }";
-const WRITE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { id category } } }";
+const WRITE: &str =
+    "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { id category } } }";
 const SET_PROFESSION: &str = "mutation($m: ID!, $p: Profession!) { setMemberProfession(memberId: $m, profession: $p) { id profession } }";
 
 /// A clinic physician's patient with a network-wide consent, and a care
@@ -223,38 +224,45 @@ const CELLS: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
-e2e!(every_changed_cell_opens_and_its_neighbours_stay_closed, |app| async move {
-    let (patient, doctor, provider) = patient_with_team(app).await;
-    for (profession, cells) in CELLS {
-        let token = if *profession == "PHYSICIAN" {
-            doctor.clone()
-        } else {
-            app.member(&provider, profession).await.1
-        };
-        let got = levels(app, &token, &patient).await;
-        for (category, want) in *cells {
-            assert_eq!(got[*category], *want, "{profession} {category}");
+e2e!(
+    every_changed_cell_opens_and_its_neighbours_stay_closed,
+    |app| async move {
+        let (patient, doctor, provider) = patient_with_team(app).await;
+        for (profession, cells) in CELLS {
+            let token = if *profession == "PHYSICIAN" {
+                doctor.clone()
+            } else {
+                app.member(&provider, profession).await.1
+            };
+            let got = levels(app, &token, &patient).await;
+            for (category, want) in *cells {
+                assert_eq!(got[*category], *want, "{profession} {category}");
+            }
         }
-    }
 
-    // The legacy THERAPIST gets, cell by cell, the least of PT, OT and ST:
-    // nothing one of them lacks (no swallowing write, no home write).
-    let mut rows = Vec::new();
-    for p in ["PHYSICAL_THERAPIST", "OCCUPATIONAL_THERAPIST", "SPEECH_THERAPIST"] {
-        let (_, token) = app.member(&provider, p).await;
-        rows.push(levels(app, &token, &patient).await);
+        // The legacy THERAPIST gets, cell by cell, the least of PT, OT and ST:
+        // nothing one of them lacks (no swallowing write, no home write).
+        let mut rows = Vec::new();
+        for p in [
+            "PHYSICAL_THERAPIST",
+            "OCCUPATIONAL_THERAPIST",
+            "SPEECH_THERAPIST",
+        ] {
+            let (_, token) = app.member(&provider, p).await;
+            rows.push(levels(app, &token, &patient).await);
+        }
+        let (_, legacy) = legacy_therapist(app, &provider).await;
+        let got = levels(app, &legacy, &patient).await;
+        let rank = |l: &str| ["-", "R", "RW"].iter().position(|x| *x == l).unwrap();
+        for c in DataCategory::ALL {
+            let least = rows.iter().map(|r| r[c.as_str()]).min_by_key(|l| rank(l));
+            assert_eq!(Some(got[c.as_str()]), least, "THERAPIST {c}");
+        }
+        assert_eq!(got["NUTRITION_SWALLOWING"], "R");
+        assert_eq!(got["HOME_ENVIRONMENT"], "R");
+        assert_eq!(got["LAB_RESULTS"], "-");
     }
-    let (_, legacy) = legacy_therapist(app, &provider).await;
-    let got = levels(app, &legacy, &patient).await;
-    let rank = |l: &str| ["-", "R", "RW"].iter().position(|x| *x == l).unwrap();
-    for c in DataCategory::ALL {
-        let least = rows.iter().map(|r| r[c.as_str()]).min_by_key(|l| rank(l));
-        assert_eq!(Some(got[c.as_str()]), least, "THERAPIST {c}");
-    }
-    assert_eq!(got["NUTRITION_SWALLOWING"], "R");
-    assert_eq!(got["HOME_ENVIRONMENT"], "R");
-    assert_eq!(got["LAB_RESULTS"], "-");
-});
+);
 
 /// `writeRecords` as `token`: the written record's category, or the error code.
 async fn write(app: &TestApp, token: &str, patient: &str, data: Value) -> Result<String, String> {
@@ -289,155 +297,199 @@ fn swallowing(method: &str) -> Value {
     json!({ "swallowingAssessment": { "method": method, "level": 7, "dietForm": "嚥下調整食3", "findings": "液体で喉頭侵入あり。中間のとろみで誤嚥なし" } })
 }
 
-e2e!(the_records_that_moved_reach_the_care_side, |app| async move {
-    let (patient, doctor, provider) = patient_with_team(app).await;
-    let provider = &provider;
-    let member = |p: &'static str| async move { app.member(provider, p).await.1 };
-    let nurse = member("NURSE").await;
-    let worker = member("CARE_WORKER").await;
-    let manager = member("CARE_MANAGER").await;
-    let pharmacist = member("PHARMACIST").await;
-    let st = member("SPEECH_THERAPIST").await;
-    let pt = member("PHYSICAL_THERAPIST").await;
-    let social = member("SOCIAL_WORKER").await;
-    let msw = member("MEDICAL_SOCIAL_WORKER").await;
+e2e!(
+    the_records_that_moved_reach_the_care_side,
+    |app| async move {
+        let (patient, doctor, provider) = patient_with_team(app).await;
+        let provider = &provider;
+        let member = |p: &'static str| async move { app.member(provider, p).await.1 };
+        let nurse = member("NURSE").await;
+        let worker = member("CARE_WORKER").await;
+        let manager = member("CARE_MANAGER").await;
+        let pharmacist = member("PHARMACIST").await;
+        let st = member("SPEECH_THERAPIST").await;
+        let pt = member("PHYSICAL_THERAPIST").await;
+        let social = member("SOCIAL_WORKER").await;
+        let msw = member("MEDICAL_SOCIAL_WORKER").await;
 
-    // 訪問看護報告書: the nurse writes it, the care side reads it; the
-    // pharmacist does not, nor the care worker the clinical documents.
-    let report = json!({ "visitingNurseReport": { "condition": "血圧安定。食事量やや低下", "careProvided": "服薬確認、清拭" } });
-    assert_eq!(
-        write(app, &nurse, &patient, report.clone()).await.as_deref(),
-        Ok("VISITING_NURSE_REPORTS")
-    );
-    assert_eq!(write(app, &worker, &patient, report).await, Err("FORBIDDEN".into()));
-    for (token, n) in [(&worker, 1), (&manager, 1), (&doctor, 1), (&pharmacist, 0)] {
-        assert_eq!(seen(app, token, &patient, "VISITING_NURSE_REPORT").await, n);
-    }
-    let letter = |t: &str| json!({ "clinicalDocument": { "documentType": t, "title": "文書", "text": "本文" } });
-    write(app, &doctor, &patient, letter("DISCHARGE_SUMMARY"))
-        .await
-        .unwrap();
-    assert_eq!(seen(app, &worker, &patient, "CLINICAL_DOCUMENT").await, 0);
-
-    // The MSW writes the discharge-coordination report, and reads it beside
-    // the discharge summary; a care worker may not write one.
-    assert_eq!(
-        write(app, &msw, &patient, letter("DISCHARGE_COORDINATION_REPORT"))
+        // 訪問看護報告書: the nurse writes it, the care side reads it; the
+        // pharmacist does not, nor the care worker the clinical documents.
+        let report = json!({ "visitingNurseReport": { "condition": "血圧安定。食事量やや低下", "careProvided": "服薬確認、清拭" } });
+        assert_eq!(
+            write(app, &nurse, &patient, report.clone())
+                .await
+                .as_deref(),
+            Ok("VISITING_NURSE_REPORTS")
+        );
+        assert_eq!(
+            write(app, &worker, &patient, report).await,
+            Err("FORBIDDEN".into())
+        );
+        for (token, n) in [(&worker, 1), (&manager, 1), (&doctor, 1), (&pharmacist, 0)] {
+            assert_eq!(seen(app, token, &patient, "VISITING_NURSE_REPORT").await, n);
+        }
+        let letter = |t: &str| json!({ "clinicalDocument": { "documentType": t, "title": "文書", "text": "本文" } });
+        write(app, &doctor, &patient, letter("DISCHARGE_SUMMARY"))
             .await
-            .as_deref(),
-        Ok("CLINICAL_DOCUMENTS")
-    );
-    assert_eq!(seen(app, &msw, &patient, "CLINICAL_DOCUMENT").await, 2);
-    assert_eq!(
-        write(app, &worker, &patient, letter("DISCHARGE_COORDINATION_REPORT")).await,
-        Err("FORBIDDEN".into())
-    );
+            .unwrap();
+        assert_eq!(seen(app, &worker, &patient, "CLINICAL_DOCUMENT").await, 0);
 
-    // Swallowing: the physician records a VF, the ST a screening; a PT may
-    // not record one but reads them, as the care worker does; a social
-    // worker does not.
-    assert_eq!(
-        write(app, &doctor, &patient, swallowing("VF")).await.as_deref(),
-        Ok("NUTRITION_SWALLOWING")
-    );
-    assert_eq!(
-        write(app, &st, &patient, swallowing("RSST")).await.as_deref(),
-        Ok("NUTRITION_SWALLOWING")
-    );
-    assert_eq!(
-        write(app, &pt, &patient, swallowing("VE")).await,
-        Err("FORBIDDEN".into())
-    );
-    for (token, n) in [(&pt, 2), (&worker, 2), (&pharmacist, 2), (&social, 0)] {
-        assert_eq!(seen(app, token, &patient, "SWALLOWING_ASSESSMENT").await, n);
+        // The MSW writes the discharge-coordination report, and reads it beside
+        // the discharge summary; a care worker may not write one.
+        assert_eq!(
+            write(app, &msw, &patient, letter("DISCHARGE_COORDINATION_REPORT"))
+                .await
+                .as_deref(),
+            Ok("CLINICAL_DOCUMENTS")
+        );
+        assert_eq!(seen(app, &msw, &patient, "CLINICAL_DOCUMENT").await, 2);
+        assert_eq!(
+            write(
+                app,
+                &worker,
+                &patient,
+                letter("DISCHARGE_COORDINATION_REPORT")
+            )
+            .await,
+            Err("FORBIDDEN".into())
+        );
+
+        // Swallowing: the physician records a VF, the ST a screening; a PT may
+        // not record one but reads them, as the care worker does; a social
+        // worker does not.
+        assert_eq!(
+            write(app, &doctor, &patient, swallowing("VF"))
+                .await
+                .as_deref(),
+            Ok("NUTRITION_SWALLOWING")
+        );
+        assert_eq!(
+            write(app, &st, &patient, swallowing("RSST"))
+                .await
+                .as_deref(),
+            Ok("NUTRITION_SWALLOWING")
+        );
+        assert_eq!(
+            write(app, &pt, &patient, swallowing("VE")).await,
+            Err("FORBIDDEN".into())
+        );
+        for (token, n) in [(&pt, 2), (&worker, 2), (&pharmacist, 2), (&social, 0)] {
+            assert_eq!(seen(app, token, &patient, "SWALLOWING_ASSESSMENT").await, n);
+        }
+
+        // ACP: the care worker reads it (看取り at home), may not write it.
+        let acp = json!({ "advanceCarePlan": { "placeOfDeath": "HOME", "cpr": "DECLINES", "note": "自宅で最期を迎えたい" } });
+        write(app, &doctor, &patient, acp.clone()).await.unwrap();
+        assert_eq!(seen(app, &worker, &patient, "ADVANCE_CARE_PLAN").await, 1);
+        assert_eq!(
+            write(app, &worker, &patient, acp).await,
+            Err("FORBIDDEN".into())
+        );
+
+        // A psychiatric condition: the care manager learns of it, the
+        // pharmacist (who reads other conditions) does not.
+        let depression = json!({ "condition": { "name": "うつ病", "icd10": "F32.9", "clinicalStatus": "ACTIVE", "sensitivity": "PSYCHIATRIC" } });
+        assert_eq!(
+            write(app, &doctor, &patient, depression).await.as_deref(),
+            Ok("SENSITIVE_PSYCHIATRIC")
+        );
+        assert_eq!(seen(app, &manager, &patient, "CONDITION").await, 1);
+        assert_eq!(seen(app, &pharmacist, &patient, "CONDITION").await, 0);
     }
+);
 
-    // ACP: the care worker reads it (看取り at home), may not write it.
-    let acp = json!({ "advanceCarePlan": { "placeOfDeath": "HOME", "cpr": "DECLINES", "note": "自宅で最期を迎えたい" } });
-    write(app, &doctor, &patient, acp.clone()).await.unwrap();
-    assert_eq!(seen(app, &worker, &patient, "ADVANCE_CARE_PLAN").await, 1);
-    assert_eq!(write(app, &worker, &patient, acp).await, Err("FORBIDDEN".into()));
+e2e!(
+    administrators_name_a_legacy_therapists_profession,
+    |app| async move {
+        let (patient, doctor, provider) = patient_with_team(app).await;
+        let (id, therapist) = legacy_therapist(app, &provider).await;
+        let me = "{ me { member { profession } } }";
+        assert_eq!(
+            app.ok(&therapist, me, json!({})).await["me"]["member"]["profession"],
+            "THERAPIST"
+        );
+        assert_eq!(
+            write(app, &therapist, &patient, swallowing("RSST")).await,
+            Err("FORBIDDEN".into()),
+            "the legacy value has the least of PT, OT and ST"
+        );
 
-    // A psychiatric condition: the care manager learns of it, the
-    // pharmacist (who reads other conditions) does not.
-    let depression = json!({ "condition": { "name": "うつ病", "icd10": "F32.9", "clinicalStatus": "ACTIVE", "sensitivity": "PSYCHIATRIC" } });
-    assert_eq!(
-        write(app, &doctor, &patient, depression).await.as_deref(),
-        Ok("SENSITIVE_PSYCHIATRIC")
-    );
-    assert_eq!(seen(app, &manager, &patient, "CONDITION").await, 1);
-    assert_eq!(seen(app, &pharmacist, &patient, "CONDITION").await, 0);
-});
+        // Only an administrator names a profession.
+        let set = |token: String, member: String, p: &'static str| async move {
+            app.gql(&token, SET_PROFESSION, json!({ "m": member, "p": p }))
+                .await
+        };
+        let body = set(doctor.clone(), id.clone(), "SPEECH_THERAPIST").await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let body = set(therapist.clone(), id.clone(), "SPEECH_THERAPIST").await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
 
-e2e!(administrators_name_a_legacy_therapists_profession, |app| async move {
-    let (patient, doctor, provider) = patient_with_team(app).await;
-    let (id, therapist) = legacy_therapist(app, &provider).await;
-    let me = "{ me { member { profession } } }";
-    assert_eq!(
-        app.ok(&therapist, me, json!({})).await["me"]["member"]["profession"],
-        "THERAPIST"
-    );
-    assert_eq!(
-        write(app, &therapist, &patient, swallowing("RSST")).await,
-        Err("FORBIDDEN".into()),
-        "the legacy value has the least of PT, OT and ST"
-    );
-
-    // Only an administrator names a profession.
-    let set = |token: String, member: String, p: &'static str| async move {
-        app.gql(&token, SET_PROFESSION, json!({ "m": member, "p": p })).await
-    };
-    let body = set(doctor.clone(), id.clone(), "SPEECH_THERAPIST").await;
-    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
-    let body = set(therapist.clone(), id.clone(), "SPEECH_THERAPIST").await;
-    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
-
-    // Bad input: the legacy value itself, a malformed or unknown member, an
-    // unknown profession; and registering a new THERAPIST.
-    let admin = app.admin_token.clone();
-    let body = set(admin.clone(), id.clone(), "THERAPIST").await;
-    assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
-    let body = set(admin.clone(), "not-an-id".into(), "SPEECH_THERAPIST").await;
-    assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
-    let body = set(admin.clone(), Uuid::now_v7().to_string(), "SPEECH_THERAPIST").await;
-    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
-    let body = set(admin.clone(), id.clone(), "ASTRONAUT").await;
-    assert!(
-        body["errors"].is_array() && Value::is_null(&body["data"]),
-        "{body}"
-    );
-    let body = app
+        // Bad input: the legacy value itself, a malformed or unknown member, an
+        // unknown profession; and registering a new THERAPIST.
+        let admin = app.admin_token.clone();
+        let body = set(admin.clone(), id.clone(), "THERAPIST").await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        let body = set(admin.clone(), "not-an-id".into(), "SPEECH_THERAPIST").await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        let body = set(
+            admin.clone(),
+            Uuid::now_v7().to_string(),
+            "SPEECH_THERAPIST",
+        )
+        .await;
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+        let body = set(admin.clone(), id.clone(), "ASTRONAUT").await;
+        assert!(
+            body["errors"].is_array() && Value::is_null(&body["data"]),
+            "{body}"
+        );
+        let body = app
         .gql(
             &admin,
             "mutation($i: RegisterMemberInput!) { registerMember(input: $i) { id } }",
             json!({ "i": { "organizationId": provider, "name": "新人 療法士", "profession": "THERAPIST" } }),
         )
         .await;
-    assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
-    assert_eq!(
-        app.ok(&therapist, me, json!({})).await["me"]["member"]["profession"],
-        "THERAPIST",
-        "refused changes change nothing"
-    );
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(
+            app.ok(&therapist, me, json!({})).await["me"]["member"]["profession"],
+            "THERAPIST",
+            "refused changes change nothing"
+        );
 
-    // Named a speech therapist, the member records swallowing at once …
-    let body = set(admin.clone(), id.clone(), "SPEECH_THERAPIST").await;
-    assert_eq!(
-        body["data"]["setMemberProfession"],
-        json!({ "id": id, "profession": "SPEECH_THERAPIST" }),
-        "{body}"
-    );
-    assert_eq!(
-        write(app, &therapist, &patient, swallowing("RSST")).await.as_deref(),
-        Ok("NUTRITION_SWALLOWING")
-    );
-    // … and renamed a physical therapist, no longer.
-    set(admin.clone(), id.clone(), "PHYSICAL_THERAPIST").await;
-    assert_eq!(
-        write(app, &therapist, &patient, swallowing("RSST")).await,
-        Err("FORBIDDEN".into())
-    );
-});
+        // Named a speech therapist, the member records swallowing at once …
+        let body = set(admin.clone(), id.clone(), "SPEECH_THERAPIST").await;
+        assert_eq!(
+            body["data"]["setMemberProfession"],
+            json!({ "id": id, "profession": "SPEECH_THERAPIST" }),
+            "{body}"
+        );
+        assert_eq!(
+            write(app, &therapist, &patient, swallowing("RSST"))
+                .await
+                .as_deref(),
+            Ok("NUTRITION_SWALLOWING")
+        );
+        // … and renamed a physical therapist, no longer.
+        set(admin.clone(), id.clone(), "PHYSICAL_THERAPIST").await;
+        assert_eq!(
+            write(app, &therapist, &patient, swallowing("RSST")).await,
+            Err("FORBIDDEN".into())
+        );
+    }
+);
 
 // ---------------------------------------------------------------------------
 // The migration: rows written before it, read after it.
@@ -562,7 +614,10 @@ async fn fill(db: &DatabaseConnection) -> Legacy {
                 ("organization_ids", "[]".into()),
                 ("excluded_categories", excluded.into()),
                 ("method", "WRITTEN".into()),
-                ("form_reference", Some("同意書 2025-0001".to_string()).into()),
+                (
+                    "form_reference",
+                    Some("同意書 2025-0001".to_string()).into(),
+                ),
                 ("obtained_on", day.into()),
                 ("recorded_by_member", Some(members[0]).into()),
                 ("recorded_by_organization", clinic.into()),
@@ -626,12 +681,7 @@ async fn fill(db: &DatabaseConnection) -> Legacy {
         )
         .await;
         let assessment = json!({ "method": "VF", "level": 7, "dietForm": "嚥下調整食3", "findings": "とろみで誤嚥なし" });
-        let (_, row) = record(
-            "SWALLOWING_ASSESSMENT",
-            "DENTAL",
-            1,
-            assessment.to_string(),
-        );
+        let (_, row) = record("SWALLOWING_ASSESSMENT", "DENTAL", 1, assessment.to_string());
         insert(db, "records", row).await;
         patients.push(patient);
     }
@@ -749,14 +799,22 @@ async fn the_migration_refiles_and_carries_exclusions_over(backend: Backend) {
     // moved records hidden, from the physician who read the rest before …
     let doctor = token_for(legacy.doctor);
     let body = gql(doctor.clone(), READ, json!({ "id": legacy.excluding })).await;
-    for c in ["VISITING_NURSE_REPORTS", "NUTRITION_SWALLOWING", "CLINICAL_DOCUMENTS", "DENTAL"] {
+    for c in [
+        "VISITING_NURSE_REPORTS",
+        "NUTRITION_SWALLOWING",
+        "CLINICAL_DOCUMENTS",
+        "DENTAL",
+    ] {
         assert_eq!(reason(&body, c), "EXCLUDED_BY_CONSENT", "{c}: {body}");
     }
     assert_eq!(kinds(&body), vec![], "{body}");
     // … and from the care manager, to whom the new categories are open.
     let manager = token_for(legacy.manager);
     let body = gql(manager.clone(), READ, json!({ "id": legacy.excluding })).await;
-    assert_eq!(reason(&body, "VISITING_NURSE_REPORTS"), "EXCLUDED_BY_CONSENT");
+    assert_eq!(
+        reason(&body, "VISITING_NURSE_REPORTS"),
+        "EXCLUDED_BY_CONSENT"
+    );
     assert_eq!(reason(&body, "NUTRITION_SWALLOWING"), "EXCLUDED_BY_CONSENT");
     assert_eq!(kinds(&body), vec![], "{body}");
     // The consent reads as the patient meant it.
@@ -766,13 +824,19 @@ async fn the_migration_refiles_and_carries_exclusions_over(backend: Backend) {
         json!({ "id": legacy.excluding }),
     )
     .await;
-    let mut excluded: Vec<String> =
-        serde_json::from_value(body["data"]["patient"]["activeConsent"]["excludedCategories"].clone())
-            .unwrap_or_else(|_| panic!("{body}"));
+    let mut excluded: Vec<String> = serde_json::from_value(
+        body["data"]["patient"]["activeConsent"]["excludedCategories"].clone(),
+    )
+    .unwrap_or_else(|_| panic!("{body}"));
     excluded.sort();
     assert_eq!(
         excluded,
-        ["CLINICAL_DOCUMENTS", "DENTAL", "NUTRITION_SWALLOWING", "VISITING_NURSE_REPORTS"]
+        [
+            "CLINICAL_DOCUMENTS",
+            "DENTAL",
+            "NUTRITION_SWALLOWING",
+            "VISITING_NURSE_REPORTS"
+        ]
     );
 
     // The other patient's records moved, versions and all: the care manager
@@ -781,8 +845,18 @@ async fn the_migration_refiles_and_carries_exclusions_over(backend: Backend) {
     assert_eq!(
         kinds(&body),
         vec![
-            ("SWALLOWING_ASSESSMENT".into(), "NUTRITION_SWALLOWING".into(), 1, 0),
-            ("VISITING_NURSE_REPORT".into(), "VISITING_NURSE_REPORTS".into(), 2, 1),
+            (
+                "SWALLOWING_ASSESSMENT".into(),
+                "NUTRITION_SWALLOWING".into(),
+                1,
+                0
+            ),
+            (
+                "VISITING_NURSE_REPORT".into(),
+                "VISITING_NURSE_REPORTS".into(),
+                2,
+                1
+            ),
         ],
         "{body}"
     );
@@ -791,7 +865,8 @@ async fn the_migration_refiles_and_carries_exclusions_over(backend: Backend) {
     // holds the new categories alike: it files a report, reads but does not
     // write swallowing.
     let key = legacy.api_key.clone();
-    const WRITE_ONE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { category } } }";
+    const WRITE_ONE: &str =
+        "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { category } } }";
     let one = |data: Value| json!({ "i": { "records": [{ "patientId": legacy.open, "effectiveAt": "2026-01-10T09:00:00Z", "data": data }] } });
     let body = gql(
         key.clone(),
@@ -810,7 +885,11 @@ async fn the_migration_refiles_and_carries_exclusions_over(backend: Backend) {
     let of = |c: &str| access.iter().find(|a| a["category"] == c).unwrap().clone();
     assert_eq!(of("NUTRITION_SWALLOWING")["read"], true, "{body}");
     assert_eq!(of("NUTRITION_SWALLOWING")["write"], false, "{body}");
-    assert_eq!(of("LAB_RESULTS")["read"], false, "a key gets nothing it lacked");
+    assert_eq!(
+        of("LAB_RESULTS")["read"],
+        false,
+        "a key gets nothing it lacked"
+    );
 
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;

@@ -860,7 +860,12 @@ fn care_team(rng: &mut SplitMix64, n: usize, area: Area, fate: Fate) -> Vec<Slot
         team.add(rng, Role::CareService, DAY_SERVICE, None);
     }
     if rng.chance(if city { 20 } else { 8 }) {
-        team.add(rng, Role::Rehabilitation, REHAB, Some(Prof::PhysicalTherapist));
+        team.add(
+            rng,
+            Role::Rehabilitation,
+            REHAB,
+            Some(Prof::PhysicalTherapist),
+        );
     }
     if city && rng.chance(15) {
         let profession = *rng.pick(&[Prof::SocialWorker, Prof::PublicHealthNurse]);

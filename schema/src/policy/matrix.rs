@@ -680,6 +680,37 @@ mod tests {
     }
 
     #[test]
+    fn the_legacy_therapist_has_the_least_of_pt_ot_and_st() {
+        let m = Matrix::default();
+        for &c in DataCategory::ALL {
+            let legacy = m.level(Profession::Therapist, c);
+            for &p in THERAPISTS {
+                assert!(legacy <= m.level(p, c), "THERAPIST {c} exceeds {p}");
+            }
+            assert!(
+                THERAPISTS.iter().any(|&p| m.level(p, c) == legacy),
+                "THERAPIST {c} is less than every one of the three"
+            );
+        }
+        // Where the three differ, the legacy member gets the least.
+        assert_eq!(m.level(Profession::SpeechTherapist, NutritionSwallowing), W);
+        assert_eq!(m.level(Profession::Therapist, NutritionSwallowing), R);
+        assert_eq!(m.level(Profession::PhysicalTherapist, HomeEnvironment), W);
+        assert_eq!(m.level(Profession::Therapist, HomeEnvironment), R);
+    }
+
+    #[test]
+    fn every_row_has_a_rationale_in_the_document() {
+        let doc = Matrix::rationale_markdown();
+        for &p in Profession::ALL {
+            assert!(
+                doc.contains(&format!("- `{}`: ", p.as_str())),
+                "{p} has no rationale"
+            );
+        }
+    }
+
+    #[test]
     fn overrides_change_cells_and_unknown_names_are_refused() {
         let m =
             Matrix::with_overrides("[professions.CARE_WORKER]\nLAB_RESULTS = \"READ\"\n").unwrap();
