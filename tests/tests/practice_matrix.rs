@@ -909,3 +909,52 @@ async fn the_migration_refiles_and_carries_exclusions_over_on_postgres() {
     }
     the_migration_refiles_and_carries_exclusions_over(Backend::Postgres).await;
 }
+
+e2e!(
+    a_new_profession_ends_the_members_open_sessions,
+    |app| async move {
+        let (patient, _, provider) = patient_with_team(app).await;
+        let (id, st) = app.member(&provider, "SPEECH_THERAPIST").await;
+        let (_, other) = app.member(&provider, "SPEECH_THERAPIST").await;
+        const EVENTS: &str = "subscription($p: ID!) { patientEvents(patientId: $p) { kind } }";
+        let mut ws = app.ws(&st).await;
+        let sub = ws.subscribe(EVENTS, json!({ "p": patient })).await;
+        let mut bystander = app.ws(&other).await;
+        bystander.subscribe(EVENTS, json!({ "p": patient })).await;
+        ws.expect_silence(Duration::from_millis(300)).await;
+
+        // Renamed a PT, the member's session would keep an ST's rights: it ends.
+        app.ok(
+            &app.admin_token,
+            SET_PROFESSION,
+            json!({ "m": id, "p": "PHYSICAL_THERAPIST" }),
+        )
+        .await;
+        let (got, message) = ws.next().await;
+        assert_eq!(got, sub);
+        let WsMessage::Next(body) = message else {
+            panic!("expected the end of the subscription, got {message:?}");
+        };
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "ACCESS_ENDED",
+            "{body}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("profession"),
+            "{body}"
+        );
+        // Another member's session goes on.
+        bystander.expect_silence(Duration::from_millis(300)).await;
+        assert!(!bystander.is_closed());
+        // The member connects again, with the new profession's rights.
+        let mut again = app.ws(&st).await;
+        again.subscribe(EVENTS, json!({ "p": patient })).await;
+        again.expect_silence(Duration::from_millis(300)).await;
+        assert!(!again.is_closed());
+        let levels = levels(app, &st, &patient).await;
+        assert_eq!(levels["NUTRITION_SWALLOWING"], "R");
+    }
+);
