@@ -502,6 +502,32 @@ impl PatientSummary {
         )
         .await
     }
+    /// CAUTIONS. The standing cautions for home care and daily-life support
+    /// (留意事項), latest version.
+    async fn care_cautions(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(ctx, DataCategory::Cautions, RecordKind::CareCautions)
+            .await
+    }
+    /// ADVANCE_CARE_PLANNING. What the patient and family were last told
+    /// about the illness, and how they took it (病状説明と受け止め).
+    async fn latest_illness_explanation(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::AdvanceCarePlanning,
+            RecordKind::IllnessExplanation,
+        )
+        .await
+    }
+    /// CLINICAL_DOCUMENTS. The physician's instructions to visiting-nurse
+    /// stations in force today (訪問看護指示書, 特別訪問看護指示書).
+    async fn visiting_nurse_instructions(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(
+            ctx,
+            DataCategory::ClinicalDocuments,
+            RecordKind::VisitingNurseInstruction,
+        )
+        .await
+    }
     /// ADVANCE_CARE_PLANNING. The latest version of the patient's wishes.
     async fn latest_advance_care_plan(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
         self.latest(
