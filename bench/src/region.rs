@@ -99,7 +99,7 @@ const ORG_SPECS: &[OrgSpec] = &[
             ("PHYSICIAN", 4),
             ("NURSE", 2),
             ("MEDICAL_SOCIAL_WORKER", 1),
-            ("THERAPIST", 1),
+            ("PHYSICAL_THERAPIST", 1),
         ],
     ),
     (

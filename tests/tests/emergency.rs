@@ -63,7 +63,8 @@ e2e!(
                 "CONDITIONS",
                 "EMERGENCY_INFORMATION",
                 "IDENTITY",
-                "MEDICATIONS"
+                "MEDICATIONS",
+                "NUTRITION_SWALLOWING"
             ]
         );
         let access = body["data"]["patient"]["access"].as_array().unwrap();
@@ -203,7 +204,7 @@ e2e!(
         let entry = &data["auditLog"]["edges"][0]["node"];
         assert_eq!(entry["actor"]["profession"], "EMS_CREW");
         assert_eq!(entry["detail"], "自宅で転倒、頭部外傷");
-        assert_eq!(entry["categories"].as_array().unwrap().len(), 6);
+        assert_eq!(entry["categories"].as_array().unwrap().len(), 7);
 
         let data = app
             .ok(

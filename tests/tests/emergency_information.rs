@@ -279,11 +279,14 @@ e2e!(
         );
         assert_eq!(info["reportedMedications"][0], "フロセミド錠20mg 1日1回朝");
         // A care worker does not read diagnoses — not even those typed on the
-        // sheet — nor the ACP.
-        for field in ["activeConditions", "reportedDiagnoses", "advanceCarePlan"] {
+        // sheet — but reads the ACP, being at the centre of 看取り at home
+        // (手引き 003:1363).
+        for field in ["activeConditions", "reportedDiagnoses"] {
             assert!(info[field].is_null(), "{field}: {body}");
             assert_eq!(reason(&body, field), "NOT_PERMITTED_FOR_ROLE", "{field}");
         }
+        assert_eq!(info["advanceCarePlan"]["data"]["cpr"], "DECLINES", "{body}");
+        assert!(reason(&body, "advanceCarePlan").is_null(), "{body}");
         // The sheet as a record does not carry the typed diagnoses either.
         let body = app
             .gql(

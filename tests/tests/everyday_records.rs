@@ -202,7 +202,7 @@ e2e!(
 );
 
 e2e!(
-    what_the_family_was_told_reaches_the_care_manager_but_not_the_pharmacy,
+    what_the_family_was_told_reaches_the_care_manager_and_helper_but_not_the_pharmacy,
     |app| async move {
         let t = team(app).await;
         let data = app
@@ -222,6 +222,14 @@ e2e!(
         );
         // The pharmacy's profession does not read the category: the part is
         // withheld.
+        // The helper, at the centre of care at home, reads it too.
+        let data = app
+            .ok(&t.care_worker, EXPLANATION, json!({ "id": t.patient }))
+            .await;
+        assert_eq!(
+            data["patient"]["summary"]["latestIllnessExplanation"]["data"]["explainedBy"],
+            "主治医 佐藤"
+        );
         assert_withheld(
             app,
             &t.pharmacist,
@@ -305,14 +313,26 @@ e2e!(
         kinds.sort();
         assert_eq!(kinds, ["REGULAR", "SPECIAL"], "only those in force today");
 
-        // A care worker does not read clinical documents.
+        // The care manager and the helper read it (a special instruction
+        // moves visits to medical insurance); a pharmacy does not.
+        for token in [&t.care_manager, &t.care_worker] {
+            let data = app
+                .ok(token, INSTRUCTIONS, json!({ "id": t.patient }))
+                .await;
+            assert_eq!(
+                data["patient"]["summary"]["visitingNurseInstructions"]
+                    .as_array()
+                    .map(Vec::len),
+                Some(2)
+            );
+        }
         assert_withheld(
             app,
-            &t.care_worker,
+            &t.pharmacist,
             INSTRUCTIONS,
             &t.patient,
             "visitingNurseInstructions",
-            "CLINICAL_DOCUMENTS",
+            "VISITING_NURSE_REPORTS",
         )
         .await;
 

@@ -356,13 +356,24 @@ e2e!(
             "FORBIDDEN_FIELD"
         );
 
-        // A care manager reads conditions, but not the psychiatric one.
+        // A pharmacist reads conditions, but not the psychiatric one; a care
+        // manager reads both (Kitami tells the care manager of psychiatric
+        // conditions, 002:1113).
+        let (_, pharmacist) = app.member(&provider, "PHARMACIST").await;
+        let conditions = "query($id: ID!) { patient(id: $id) { summary { activeConditions { data { ... on ConditionData { name } } } } } }";
         let data = app
-            .ok(&manager, "query($id: ID!) { patient(id: $id) { summary { activeConditions { data { ... on ConditionData { name } } } } } }", json!({ "id": patient }))
+            .ok(&pharmacist, conditions, json!({ "id": patient }))
             .await;
         assert_eq!(
             data["patient"]["summary"]["activeConditions"],
             json!([{ "data": { "name": "高血圧症" } }])
+        );
+        let data = app.ok(&manager, conditions, json!({ "id": patient })).await;
+        assert_eq!(
+            data["patient"]["summary"]["activeConditions"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
         );
         // The physician sees both.
         let data = app

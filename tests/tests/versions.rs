@@ -1,6 +1,6 @@
 //! Hidden versions stay hidden: a record's `version` and `history` count only
 //! the versions the caller may read, so a diagnosis first recorded as
-//! psychiatric and corrected to a plain one shows a care manager a first
+//! psychiatric and corrected to a plain one shows a pharmacist a first
 //! version and no history, and its physician both. (Issue #10, item 4.)
 
 use renkei_tests::*;
@@ -24,22 +24,22 @@ fn condition(patient: &str, name: &str, sensitivity: Option<&str>) -> Value {
             "data": { "condition": data } })
 }
 
-/// A clinic's patient with consent; a care office on the team.
+/// A clinic's patient with consent; a pharmacy on the team, whose pharmacist
+/// reads CONDITIONS but not SENSITIVE_PSYCHIATRIC (the reader these tests
+/// need; pharmacists read both since issue 14).
 async fn setup(app: &TestApp) -> (String, String, String, String) {
     let clinic = app.organization("CLINIC", "版クリニック").await;
     let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
     let patient = app.patient(&doctor, "V-1").await;
-    let office = app
-        .organization("HOME_CARE_SUPPORT_OFFICE", "版ケアプラン")
-        .await;
+    let pharmacy = app.organization("PHARMACY", "版薬局").await;
     app.ok(
         &doctor,
         "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
-        json!({ "i": { "patientId": patient, "organizationId": office, "role": "CARE_MANAGER" } }),
+        json!({ "i": { "patientId": patient, "organizationId": pharmacy, "role": "PHARMACY" } }),
     )
     .await;
-    let (_, manager) = app.member(&office, "CARE_MANAGER").await;
-    (patient, clinic, doctor, manager)
+    let (_, pharmacist) = app.member(&pharmacy, "PHARMACIST").await;
+    (patient, clinic, doctor, pharmacist)
 }
 
 fn only_node(data: &Value) -> Value {
@@ -51,7 +51,7 @@ fn only_node(data: &Value) -> Value {
 e2e!(
     a_psychiatric_first_version_is_invisible_to_a_reader_without_the_category,
     |app| async move {
-        let (patient, _, doctor, manager) = setup(app).await;
+        let (patient, _, doctor, pharmacist) = setup(app).await;
         // 精神科の診断として記録され、後に通常の傷病名に訂正された.
         let v1 = app
             .ok(
@@ -78,9 +78,9 @@ e2e!(
             json!([{ "version": 1 }])
         );
 
-        // The care manager reads CONDITIONS, not SENSITIVE_PSYCHIATRIC: the
+        // The pharmacist reads CONDITIONS, not SENSITIVE_PSYCHIATRIC: the
         // record is at its first version, with no history and no hint.
-        let body = app.gql(&manager, VIEW, json!({ "id": patient })).await;
+        let body = app.gql(&pharmacist, VIEW, json!({ "id": patient })).await;
         assert!(
             body.get("errors").is_none(),
             "no FORBIDDEN_FIELD either: {body}"
@@ -112,7 +112,7 @@ e2e!(
 e2e!(
     writes_and_removals_report_versions_as_the_writer_sees_them,
     |app| async move {
-        let (patient, clinic, doctor, manager) = setup(app).await;
+        let (patient, clinic, doctor, pharmacist) = setup(app).await;
         app.ok(
             &doctor,
             WRITE,
@@ -155,7 +155,7 @@ e2e!(
             data["markRecordEnteredInError"],
             json!({ "status": "ENTERED_IN_ERROR", "version": 2, "history": [{ "version": 1, "status": "ACTIVE" }] })
         );
-        let node = only_node(&app.ok(&manager, VIEW, json!({ "id": patient })).await);
+        let node = only_node(&app.ok(&pharmacist, VIEW, json!({ "id": patient })).await);
         assert_eq!(node["version"], 2);
         assert_eq!(
             node["history"]
@@ -183,8 +183,8 @@ e2e!(
 e2e!(
     a_hidden_version_between_two_identical_readable_ones_is_no_version,
     |app| async move {
-        let (patient, _, doctor, manager) = setup(app).await;
-        // 不眠症 → うつ病 (psychiatric) → 不眠症 again: to the care manager,
+        let (patient, _, doctor, pharmacist) = setup(app).await;
+        // 不眠症 → うつ病 (psychiatric) → 不眠症 again: to the pharmacist,
         // who may not read the psychiatric version, nothing ever changed —
         // a second version identical to the first would tell that
         // something it may not read happened in between.
@@ -208,12 +208,12 @@ e2e!(
         assert_eq!(history.len(), 2);
         let first_recorded = history[1]["recordedAt"].clone();
 
-        let node = only_node(&app.ok(&manager, q, json!({ "id": patient })).await);
+        let node = only_node(&app.ok(&pharmacist, q, json!({ "id": patient })).await);
         assert_eq!(node["version"], 1, "{node}");
         assert_eq!(node["history"], json!([]), "{node}");
         assert_eq!(
             node["recordedAt"], first_recorded,
-            "the version the care manager sees was recorded with the first"
+            "the version the pharmacist sees was recorded with the first"
         );
     }
 );

@@ -546,7 +546,7 @@ const fn m(org: usize, profession: Prof) -> MemberSpec {
 
 /// The first member of each profession is its demo member, so each is placed
 /// where that profession meets the most patients (the clinic, not the hospital).
-const MEMBERS: [MemberSpec; 40] = [
+const MEMBERS: [MemberSpec; 42] = [
     m(HOME_CLINIC, Prof::Physician),
     m(HOME_CLINIC, Prof::Physician),
     m(SAKURA_CLINIC, Prof::Physician),
@@ -567,8 +567,8 @@ const MEMBERS: [MemberSpec; 40] = [
     m(HOME_CLINIC, Prof::Nurse),
     m(SUPPORT_CENTRE, Prof::PublicHealthNurse),
     m(HEALTH_CENTRE, Prof::PublicHealthNurse),
-    m(REHAB, Prof::Therapist),
-    m(REHAB, Prof::Therapist),
+    m(REHAB, Prof::PhysicalTherapist),
+    m(REHAB, Prof::OccupationalTherapist),
     m(CITY_HOSPITAL, Prof::Dietitian),
     m(CITY_CARE_OFFICE, Prof::CareManager),
     m(CITY_CARE_OFFICE, Prof::CareManager),
@@ -587,6 +587,11 @@ const MEMBERS: [MemberSpec; 40] = [
     m(TOWN_HALL, Prof::MunicipalStaff),
     m(CENTRE, Prof::NetworkAdministrator),
     m(CENTRE, Prof::NetworkAdministrator),
+    // Added after the first 40, so that their ids and names stay put: the
+    // hospital's speech therapist, and a therapist registered before PT, OT
+    // and ST were told apart, awaiting `setMemberProfession`.
+    m(CITY_HOSPITAL, Prof::SpeechTherapist),
+    m(REHAB, Prof::Therapist),
 ];
 
 /// Index in [`MEMBERS`] of the first member of `profession`.
@@ -668,9 +673,11 @@ const TOWN_DISTRICTS: [NamePart; 4] = [
 
 /// The name of member `n` (an index in [`MEMBERS`]) and its reading.
 fn member_name(n: usize) -> (String, String) {
-    // 11 is coprime to 40, so no two members share a family name.
+    // 11 is coprime to 40, so no two of the first 40 members share a family
+    // name; from the 41st on, the given name shifts by one for each round,
+    // so the family name repeats but the full name does not.
     let family = FAMILY[(n * 11 + 5) % FAMILY.len()];
-    let given = STAFF_GIVEN[(n * 7) % STAFF_GIVEN.len()];
+    let given = STAFF_GIVEN[(n * 7 + n / FAMILY.len()) % STAFF_GIVEN.len()];
     full_name(family, given)
 }
 
@@ -856,7 +863,12 @@ fn care_team(rng: &mut SplitMix64, n: usize, area: Area, fate: Fate) -> Vec<Slot
         team.add(rng, Role::CareService, DAY_SERVICE, None);
     }
     if rng.chance(if city { 20 } else { 8 }) {
-        team.add(rng, Role::Rehabilitation, REHAB, Some(Prof::Therapist));
+        team.add(
+            rng,
+            Role::Rehabilitation,
+            REHAB,
+            Some(Prof::PhysicalTherapist),
+        );
     }
     if city && rng.chance(15) {
         let profession = *rng.pick(&[Prof::SocialWorker, Prof::PublicHealthNurse]);
@@ -3315,7 +3327,7 @@ impl<'a> Chart<'a> {
         // The therapist, once visiting, assesses the home and the ADL.
         let therapist = self
             .slot(Role::Rehabilitation)
-            .map(|s| (s.start, self.author(s, Prof::Therapist)));
+            .map(|s| (s.start, self.author(s, Prof::PhysicalTherapist)));
         let home_day = self.day_after(span, first, 60);
         let home_author = match therapist {
             Some((since, t)) if home_day >= since => t,
@@ -3968,7 +3980,10 @@ mod tests {
                 kind,
                 Kind::CommunityGeneralSupportCenter | Kind::PublicHealthCenter | Kind::Municipality
             ),
-            Prof::Therapist => matches!(kind, Kind::RehabilitationProvider | Kind::Hospital),
+            Prof::PhysicalTherapist
+            | Prof::OccupationalTherapist
+            | Prof::SpeechTherapist
+            | Prof::Therapist => matches!(kind, Kind::RehabilitationProvider | Kind::Hospital),
             Prof::Dietitian => matches!(kind, Kind::Hospital | Kind::NursingHome),
             Prof::CareManager => kind == Kind::HomeCareSupportOffice,
             Prof::CareWorker => matches!(kind, Kind::CareServiceProvider | Kind::NursingHome),
@@ -4314,7 +4329,7 @@ mod tests {
                 "{kind}"
             );
         }
-        assert_eq!(r.members.len(), 40);
+        assert_eq!(r.members.len(), 42);
         for &p in Prof::ALL {
             assert!(r.members.iter().any(|m| m.profession == p.as_str()), "{p}");
         }

@@ -132,7 +132,20 @@ domain_enum! {
         Nurse = "NURSE",
         /// 保健師.
         PublicHealthNurse = "PUBLIC_HEALTH_NURSE",
-        /// PT / OT / ST.
+        /// 理学療法士 (PT).
+        PhysicalTherapist = "PHYSICAL_THERAPIST",
+        /// 作業療法士 (OT).
+        OccupationalTherapist = "OCCUPATIONAL_THERAPIST",
+        /// 言語聴覚士 (ST): speech, and swallowing with the dentist and the
+        /// physician.
+        SpeechTherapist = "SPEECH_THERAPIST",
+        /// PT, OT or ST, from before the three were told apart: members
+        /// registered then keep it, with the least rights of the three, until
+        /// an administrator names their profession (`setMemberProfession`).
+        /// New members cannot be given it.
+        #[graphql(
+            deprecation = "PT, OT and ST are told apart: use PHYSICAL_THERAPIST, OCCUPATIONAL_THERAPIST or SPEECH_THERAPIST"
+        )]
         Therapist = "THERAPIST",
         /// 管理栄養士.
         Dietitian = "DIETITIAN",
@@ -248,10 +261,17 @@ domain_enum! {
         Medications = "MEDICATIONS",
         LabResults = "LAB_RESULTS",
         Imaging = "IMAGING",
-        /// Referral letters, discharge summaries, nursing summaries …
+        /// Referral letters, discharge summaries, nursing summaries, discharge
+        /// coordination reports …
         ClinicalDocuments = "CLINICAL_DOCUMENTS",
-        /// Oral findings, dentures, swallowing, visiting dental notes.
+        /// 訪問看護報告書: the visiting-nurse station's monthly report to the
+        /// physician, which the care side receives too.
+        VisitingNurseReports = "VISITING_NURSE_REPORTS",
+        /// Oral findings, dentures, oral hygiene, visiting dental notes.
         Dental = "DENTAL",
+        /// 摂食嚥下・食形態: swallowing assessments (screening, VE/VF) and the
+        /// diet form, shared by every profession that feeds or treats.
+        NutritionSwallowing = "NUTRITION_SWALLOWING",
         /// 調剤 records and home medication-management reports.
         Dispensing = "DISPENSING",
         /// 要介護認定.

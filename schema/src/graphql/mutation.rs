@@ -13,7 +13,8 @@ use super::{
     ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, load_patient, patient_access,
 };
 use crate::domain::{
-    DataCategory, ExternalSubject, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Text,
+    DataCategory, ExternalSubject, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Profession,
+    Text,
 };
 use crate::error::ApiError;
 use crate::events::HubEvent;
@@ -64,6 +65,28 @@ impl CoreMutation {
         let member = members::set_status(ctx_db(ctx), admin, id, status).await?;
         // This instance forgets the cached member at once (its next request
         // is judged on the new status); other instances on the event.
+        ctx.data_unchecked::<super::loaders::Loaders>()
+            .forget_directory();
+        ctx_events(ctx).publish(HubEvent::MemberChanged { member_id: id });
+        Ok(Member(member))
+    }
+
+    /// Names a member's profession, for instance a member registered as
+    /// `THERAPIST` before PT, OT and ST were told apart. The member's rights
+    /// follow the new profession from the next request on; the member's open
+    /// WebSocket sessions end. `THERAPIST` itself cannot be given
+    /// (`BAD_USER_INPUT`). Network administrators only.
+    async fn set_member_profession(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        profession: Profession,
+    ) -> Result<Member> {
+        let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
+        let id = parse_id("memberId", &member_id)?;
+        let member = members::set_profession(ctx_db(ctx), admin, id, profession).await?;
+        // The principal (and its profession) is cached with the directory:
+        // forget it here at once, elsewhere on the event.
         ctx.data_unchecked::<super::loaders::Loaders>()
             .forget_directory();
         ctx_events(ctx).publish(HubEvent::MemberChanged { member_id: id });

@@ -528,12 +528,12 @@ impl PatientSummary {
         )
         .await
     }
-    /// CLINICAL_DOCUMENTS. The physician's instructions to visiting-nurse
-    /// stations in force today (訪問看護指示書, 特別訪問看護指示書).
+    /// VISITING_NURSE_REPORTS. The physician's instructions to
+    /// visiting-nurse stations in force today (訪問看護指示書, 特別訪問看護指示書).
     async fn visiting_nurse_instructions(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
         self.part(
             ctx,
-            DataCategory::ClinicalDocuments,
+            DataCategory::VisitingNurseReports,
             RecordKind::VisitingNurseInstruction,
         )
         .await

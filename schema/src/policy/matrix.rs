@@ -43,7 +43,11 @@ fn default_row(p: Profession) -> Row {
             (LabResults, W),
             (Imaging, W),
             (ClinicalDocuments, W),
+            // W: the physician's instruction to the station (訪問看護指示書)
+            // is filed here, beside the reports that answer it.
+            (VisitingNurseReports, W),
             (Dental, R),
+            (NutritionSwallowing, W),
             (Dispensing, R),
             // W: the physician writes the opinion for the certification
             // (主治医意見書), which is filed with it.
@@ -76,6 +80,8 @@ fn default_row(p: Profession) -> Row {
             (DrugContraindications, R),
             (Medications, R),
             (Dental, W),
+            (NutritionSwallowing, W),
+            (CareCertification, R),
             (Adl, R),
             (EmergencyInformation, R),
             (Cautions, R),
@@ -90,7 +96,10 @@ fn default_row(p: Profession) -> Row {
             (Infections, R),
             (Medications, R),
             (Dental, W),
+            (NutritionSwallowing, W),
+            (CareCertification, R),
             (Adl, R),
+            (EmergencyInformation, R),
             (Cautions, R),
             (LiaisonMessages, W),
             (Consent, R),
@@ -109,6 +118,8 @@ fn default_row(p: Profession) -> Row {
             (Medications, R),
             (LabResults, R),
             (Dispensing, W),
+            (NutritionSwallowing, R),
+            (CareCertification, R),
             (CarePlan, R),
             (Adl, R),
             (EmergencyInformation, R),
@@ -130,7 +141,9 @@ fn default_row(p: Profession) -> Row {
             (LabResults, R),
             (Imaging, R),
             (ClinicalDocuments, W),
+            (VisitingNurseReports, W),
             (Dental, R),
+            (NutritionSwallowing, R),
             (Dispensing, R),
             (CareCertification, R),
             (CarePlan, R),
@@ -168,7 +181,11 @@ fn default_row(p: Profession) -> Row {
             (LiaisonMessages, W),
             (Consent, W),
         ],
-        Profession::Therapist => &[
+        // Physical and occupational therapists visit alone: besides the
+        // conditions, images and documents that frame rehabilitation, they
+        // keep the ADL, the home (住宅改修, 福祉用具) and cautions such as
+        // fall risk, and sit the patient for meals (食事時の姿勢とポジショニング).
+        Profession::PhysicalTherapist | Profession::OccupationalTherapist => &[
             (Observations, W),
             (Identity, R),
             (Contacts, R),
@@ -178,15 +195,46 @@ fn default_row(p: Profession) -> Row {
             (Medications, R),
             (Imaging, R),
             (ClinicalDocuments, R),
+            (VisitingNurseReports, R),
+            (NutritionSwallowing, R),
+            (CareCertification, R),
             (CarePlan, R),
             (Adl, W),
             (HomeEnvironment, W),
             (FamilyCareCapacity, R),
+            (EmergencyInformation, R),
             (Cautions, W),
             (AdmissionDischarge, R),
             (LiaisonMessages, W),
             (Consent, R),
         ],
+        // Speech therapists assess and train swallowing and record it (with
+        // the physician's and dentist's VE/VF); the home they read.
+        Profession::SpeechTherapist => &[
+            (Observations, W),
+            (Identity, R),
+            (Contacts, R),
+            (CareTeam, R),
+            (Conditions, R),
+            (Allergies, R),
+            (Medications, R),
+            (Imaging, R),
+            (ClinicalDocuments, R),
+            (VisitingNurseReports, R),
+            (NutritionSwallowing, W),
+            (CareCertification, R),
+            (CarePlan, R),
+            (Adl, W),
+            (HomeEnvironment, R),
+            (FamilyCareCapacity, R),
+            (EmergencyInformation, R),
+            (Cautions, W),
+            (AdmissionDischarge, R),
+            (LiaisonMessages, W),
+            (Consent, R),
+        ],
+        // Computed in `Matrix::default`: the least of the three rows above.
+        Profession::Therapist => &[],
         Profession::Dietitian => &[
             (Observations, R),
             (Identity, R),
@@ -197,8 +245,11 @@ fn default_row(p: Profession) -> Row {
             (Medications, R),
             (LabResults, R),
             (Dental, R),
+            (NutritionSwallowing, W),
+            (CareCertification, R),
             (CarePlan, R),
             (Adl, R),
+            (EmergencyInformation, R),
             (Cautions, R),
             (LiaisonMessages, W),
             (Consent, R),
@@ -214,6 +265,8 @@ fn default_row(p: Profession) -> Row {
             (Allergies, R),
             (Medications, R),
             (Dispensing, R),
+            (VisitingNurseReports, R),
+            (NutritionSwallowing, R),
             (CareCertification, W),
             (CarePlan, W),
             (Adl, W),
@@ -222,6 +275,7 @@ fn default_row(p: Profession) -> Row {
             (AdvanceCarePlanning, W),
             (EmergencyInformation, W),
             (Cautions, W),
+            (SensitivePsychiatric, R),
             (AdmissionDischarge, W),
             (LiaisonMessages, W),
             (Consent, W),
@@ -237,10 +291,13 @@ fn default_row(p: Profession) -> Row {
             (CareTeam, R),
             (Allergies, R),
             (Medications, R),
+            (VisitingNurseReports, R),
+            (NutritionSwallowing, R),
             (CarePlan, R),
             (Adl, W),
             (HomeEnvironment, R),
             (FamilyCareCapacity, R),
+            (AdvanceCarePlanning, R),
             (EmergencyInformation, R),
             (Cautions, R),
             (AdmissionDischarge, R),
@@ -255,6 +312,7 @@ fn default_row(p: Profession) -> Row {
             (Conditions, R),
             (Allergies, R),
             (Medications, R),
+            (ClinicalDocuments, W),
             (CareCertification, R),
             (CarePlan, R),
             (Adl, R),
@@ -312,6 +370,17 @@ fn default_row(p: Profession) -> Row {
 /// among them because a crew must confirm whom the emergency information is
 /// about (name, reading, birth date, sex — as the paper 救急医療情報キット in
 /// the patient's fridge shows); address and telephone (CONTACTS) are not.
+///
+/// NUTRITION_SWALLOWING is among them: aspiration pneumonia is the emergency
+/// this population is most often carried in with (Kitami counts it among the
+/// criteria for discharge coordination, 002:1103; the guide names the
+/// dysphagic elderly at high risk of it, 003:1877), and whether the patient
+/// aspirates silently, eats a 嚥下調整食 or takes thickened fluids bears on
+/// the first hours — suction, nil by mouth, what the ward serves — while it
+/// says little else about the patient. VISITING_NURSE_REPORTS is not: a
+/// monthly narrative whose emergency content (diagnoses, medications, the
+/// expected emergencies) the emergency set already holds, as
+/// CLINICAL_DOCUMENTS, where the reports were filed before, is not either.
 pub const EMERGENCY_CATEGORIES: &[DataCategory] = &[
     Identity,
     EmergencyInformation,
@@ -319,6 +388,7 @@ pub const EMERGENCY_CATEGORIES: &[DataCategory] = &[
     Medications,
     Conditions,
     AdvanceCarePlanning,
+    NutritionSwallowing,
 ];
 
 /// Professions that may open emergency access.
@@ -333,6 +403,110 @@ pub struct Matrix {
     cells: HashMap<(Profession, DataCategory), AccessLevel>,
 }
 
+/// Why each row is what it is, with the passages of the seeds (`shared/seeds/`,
+/// `file:line`) it rests on: printed under the matrix in
+/// `docs/access-policy.md` for a network's council to review. One entry per
+/// profession (the match is exhaustive), in words a council member reads.
+pub fn rationale(p: Profession) -> &'static str {
+    match p {
+        Profession::Physician => {
+            "Leads medical care (主治医): reads and writes the medical record, sensitive categories \
+included, and reads the care side the guide asks to share (figure 17, 003:830–843). Writes the \
+instruction to the visiting-nurse station (訪問看護指示書) and receives the station's reports under \
+VISITING_NURSE_REPORTS (003:1247); writes the opinion for the care-need certification (主治医意見書) \
+under CARE_CERTIFICATION; records VE/VF swallowing studies (the swallowing team, 003:1877)."
+        }
+        Profession::Dentist => {
+            "Treats in the mouth: needs conditions, allergies, infections and medications \
+(anticoagulants, bisphosphonates); writes dental records and, with the hygienist, dietitian, ST and \
+physician, swallowing and diet form (003:1877; dental referral sheets 002:2079–2113). Reads care \
+certification to know which insurance pays a home visit (居宅療養管理指導 or medical insurance)."
+        }
+        Profession::DentalHygienist => {
+            "Oral care at home: allergies, infections, medications; writes dental records and \
+swallowing/diet form (003:1877). Visits alone, so reads the emergency information; reads care \
+certification for the visit's insurance."
+        }
+        Profession::Pharmacist => {
+            "Doses and checks: conditions, labs (renal function), contraindications (writes them), \
+medications; writes dispensing (Nayoro's pharmacies share it, 003:1245). Reads the diet form to \
+choose the dosage form (crushed, jelly, thickened) and care certification (居宅療養管理指導 under \
+care insurance or 訪問薬剤管理指導 under medical insurance, 000:139)."
+        }
+        Profession::Nurse => {
+            "Visiting and ward nurses keep what figure 17 lists — observations, ADL, home, family \
+capacity, ACP, emergency information (003:830–843) — and write the visiting-nurse report \
+(003:1247). Read swallowing and diet form, on the swallowing team (003:1877)."
+        }
+        Profession::PublicHealthNurse => {
+            "Community support centre and health centre: read the medical summary and the care side \
+to support the patient and family; write only liaison and consent."
+        }
+        Profession::PhysicalTherapist | Profession::OccupationalTherapist => {
+            "Visit alone (hence the emergency information) and work on ADL, the home (住宅改修, \
+福祉用具) and cautions such as fall risk. Read the visiting-nurse report (rehabilitation from a \
+nurse station is reported in it, 003:1247), the diet form to seat the patient for meals \
+(Kamaishi's training on 食事時の姿勢とポジショニング, 002:1842) and care certification (which \
+insurance pays the visit)."
+        }
+        Profession::SpeechTherapist => {
+            "As PT and OT, but writes swallowing and diet form (the guide's swallowing team, \
+003:1877; Kamaishi's diet-form scale for every profession, 002:1843) and only reads the home."
+        }
+        Profession::Therapist => {
+            "Legacy value for members registered before PT, OT and ST were told apart: the least of \
+the three rows, cell by cell, so the split widens nothing for them; an administrator names the \
+profession with `setMemberProfession`."
+        }
+        Profession::Dietitian => {
+            "Nutrition at home and in facilities: conditions, labs, medications, food allergies \
+(writes them); writes swallowing and diet form (003:1877; Nayoro's 栄養指導, 003:1249). Visits \
+alone, so reads the emergency information; reads care certification for the visit's insurance \
+(居宅療養管理指導, 000:140)."
+        }
+        Profession::CareManager => {
+            "Coordinates care: keeps the care side and the team, and reads the medical summary the \
+care plan needs (figure 17, 003:830–843) — not raw labs. Receives visiting-nurse reports \
+(003:1247) and the diet form (002:1843), and reads psychiatric conditions, which Kitami lists as \
+reasons to tell the care manager (002:1113)."
+        }
+        Profession::CareWorker => {
+            "Daily support: ADL (writes it), allergies, medications, the care plan, cautions, \
+emergency information (figure 17, 003:830–843); the visiting-nurse report (003:1247) and the diet \
+form it serves (002:1843); the ACP, being at the centre of 看取り at home (003:1363). Never lab \
+values, images or clinical documents."
+        }
+        Profession::MedicalSocialWorker => {
+            "The hospital's discharge coordinator: writes admission/discharge and the \
+discharge-coordination report (退院調整報告書, a clinical document; Nayoro shares it with the \
+discharge and nursing summaries, 003:1249), which is why it reads and writes CLINICAL_DOCUMENTS; \
+family care capacity and consent."
+        }
+        Profession::SocialWorker => {
+            "Community support centre and facilities: the care side, family capacity and consent; \
+no medical detail."
+        }
+        Profession::EmsCrew => {
+            "Reads the emergency set (北まるnet 救急医療情報, 002:1214); reaches a patient through \
+break-the-glass, not the care team."
+        }
+        Profession::MunicipalStaff => {
+            "介護保険係: writes care certification and reads resident basics, the care team and the \
+care plan (Nayoro's municipality, 003:1242); no medical data."
+        }
+        Profession::NetworkAdministrator => {
+            "Runs the directory, members and keys; sees no patient data."
+        }
+    }
+}
+
+/// The three professions the legacy `THERAPIST` stands for.
+pub const THERAPISTS: &[Profession] = &[
+    Profession::PhysicalTherapist,
+    Profession::OccupationalTherapist,
+    Profession::SpeechTherapist,
+];
+
 impl Default for Matrix {
     fn default() -> Self {
         let mut cells = HashMap::new();
@@ -341,7 +515,22 @@ impl Default for Matrix {
                 cells.insert((p, c), level);
             }
         }
-        Matrix { cells }
+        let mut matrix = Matrix { cells };
+        // A member registered as THERAPIST may be any of the three: it gets,
+        // cell by cell, the least of them, so the split widens nothing for a
+        // member whose profession is not yet named (an ST's write of
+        // swallowing records reaches no PT that way).
+        for &c in DataCategory::ALL {
+            let least = THERAPISTS
+                .iter()
+                .map(|&p| matrix.level(p, c))
+                .min()
+                .unwrap_or(AccessLevel::None);
+            if least != AccessLevel::None {
+                matrix.cells.insert((Profession::Therapist, c), least);
+            }
+        }
+        matrix
     }
 }
 
@@ -421,6 +610,17 @@ impl Matrix {
     }
 }
 
+impl Matrix {
+    /// The rationale of every row ([`rationale`]), as a Markdown list.
+    pub fn rationale_markdown() -> String {
+        let mut out = String::new();
+        for &p in Profession::ALL {
+            out.push_str(&format!("- `{}`: {}\n", p.as_str(), rationale(p)));
+        }
+        out
+    }
+}
+
 fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
     it.collect::<Vec<_>>().join(", ")
 }
@@ -481,6 +681,37 @@ mod tests {
             for &(c, _) in BASE {
                 assert!(m.level(p, c) >= R, "{p} should read {c}");
             }
+        }
+    }
+
+    #[test]
+    fn the_legacy_therapist_has_the_least_of_pt_ot_and_st() {
+        let m = Matrix::default();
+        for &c in DataCategory::ALL {
+            let legacy = m.level(Profession::Therapist, c);
+            for &p in THERAPISTS {
+                assert!(legacy <= m.level(p, c), "THERAPIST {c} exceeds {p}");
+            }
+            assert!(
+                THERAPISTS.iter().any(|&p| m.level(p, c) == legacy),
+                "THERAPIST {c} is less than every one of the three"
+            );
+        }
+        // Where the three differ, the legacy member gets the least.
+        assert_eq!(m.level(Profession::SpeechTherapist, NutritionSwallowing), W);
+        assert_eq!(m.level(Profession::Therapist, NutritionSwallowing), R);
+        assert_eq!(m.level(Profession::PhysicalTherapist, HomeEnvironment), W);
+        assert_eq!(m.level(Profession::Therapist, HomeEnvironment), R);
+    }
+
+    #[test]
+    fn every_row_has_a_rationale_in_the_document() {
+        let doc = Matrix::rationale_markdown();
+        for &p in Profession::ALL {
+            assert!(
+                doc.contains(&format!("- `{}`: ", p.as_str())),
+                "{p} has no rationale"
+            );
         }
     }
 

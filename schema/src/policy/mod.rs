@@ -727,5 +727,22 @@ newest sheet), so it cannot erase what it may not write; filling it is `FORBIDDE
             .join(", "),
     );
     out.push_str(".\n");
+    out.push_str("\n### Why each row (根拠)\n\n");
+    out.push_str(
+        "Seed references are `file:line` in the project's source documents (`003` the \
+Ministry's guide 手引き Ver.4, `002` the Kitami, Kamaishi and Komatsu talks, `000` Kitakami). \
+Visiting-nurse reports (`VISITING_NURSE_REPORTS`) and swallowing and diet form \
+(`NUTRITION_SWALLOWING`) have categories of their own so that the care side can read them \
+without reading every clinical or dental record; a consent that excluded \
+`CLINICAL_DOCUMENTS` or `DENTAL` before they moved excludes them too \
+(migration `m20261212_000012_practice_categories`). Break-the-glass opens \
+`NUTRITION_SWALLOWING`: aspiration pneumonia is what this population is most often carried in \
+with (002:1103, 003:1877), and silent aspiration, a 嚥下調整食 or thickened fluids bear on the \
+first hours (suction, nil by mouth, what the ward serves) while saying little else about the \
+patient. It does not open `VISITING_NURSE_REPORTS`: monthly narratives whose emergency content \
+the emergency set already holds, as it never opened `CLINICAL_DOCUMENTS`, where they were \
+filed before.\n\n",
+    );
+    out.push_str(&Matrix::rationale_markdown());
     out
 }

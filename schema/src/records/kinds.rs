@@ -120,7 +120,7 @@ records! {
     VitalSigns = "VITAL_SIGNS", "vitalSigns", VitalSignsData;
     /// 診療文書: referral letter, discharge summary, nursing summary …
     ClinicalDocument = "CLINICAL_DOCUMENT", "clinicalDocument", ClinicalDocumentData;
-    // Dental.
+    // Dental (swallowing is its own category, NUTRITION_SWALLOWING).
     /// 口腔所見.
     OralFinding = "ORAL_FINDING", "oralFinding", OralFindingData;
     /// 義歯.
@@ -204,18 +204,15 @@ impl RecordKind {
             K::ImagingReport => C::Imaging,
             K::VitalSigns => C::Observations,
             K::ClinicalDocument => C::ClinicalDocuments,
-            K::OralFinding
-            | K::Denture
-            | K::OralHygiene
-            | K::SwallowingAssessment
-            | K::VisitingDentalNote => C::Dental,
+            K::OralFinding | K::Denture | K::OralHygiene | K::VisitingDentalNote => C::Dental,
+            K::SwallowingAssessment => C::NutritionSwallowing,
             K::Dispensing | K::MedicationManagementReport => C::Dispensing,
             K::CareCertification => C::CareCertification,
             K::CarePlan | K::Assessment | K::ServiceUse => C::CarePlan,
             K::AdlAssessment => C::Adl,
             K::HomeEnvironment => C::HomeEnvironment,
             K::FamilyCareCapacity => C::FamilyCareCapacity,
-            K::VisitingNurseReport => C::ClinicalDocuments,
+            K::VisitingNurseReport => C::VisitingNurseReports,
             K::DailyObservation => C::Observations,
             K::AdvanceCarePlan => C::AdvanceCarePlanning,
             K::EmergencyInformation => C::EmergencyInformation,
@@ -223,7 +220,9 @@ impl RecordKind {
             // The ground of every conversation about wishes: read by those
             // who hold those conversations.
             K::IllnessExplanation => C::AdvanceCarePlanning,
-            K::VisitingNurseInstruction => C::ClinicalDocuments,
+            // With the reports that answer it: the care manager must know
+            // when a special instruction moves visits to medical insurance.
+            K::VisitingNurseInstruction => C::VisitingNurseReports,
             K::PhysicianOpinion => C::CareCertification,
         }
     }

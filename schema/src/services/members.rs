@@ -27,6 +27,7 @@ pub async fn register(
     _admin: AdminAccess,
     new: NewMember,
 ) -> ApiResult<member::Model> {
+    assignable("input.profession", new.profession)?;
     super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
     let now = crate::clock::system_now();
     let model = member::ActiveModel {
@@ -60,6 +61,40 @@ pub async fn set_status(
         .ok_or_else(|| ApiError::not_found("member"))?;
     let mut active: member::ActiveModel = found.into();
     active.status = Set(status.as_str().to_string());
+    active.updated_at = Set(crate::clock::system_now());
+    Ok(active.update(db).await?)
+}
+
+/// `BAD_USER_INPUT` for the legacy `THERAPIST`: members registered before PT,
+/// OT and ST were told apart keep it, nobody is given it again.
+fn assignable(field: &str, profession: Profession) -> ApiResult<()> {
+    if profession == Profession::Therapist {
+        return Err(ApiError::bad_input(
+            field,
+            "THERAPIST is kept only for members registered before PT, OT and ST were told apart; \
+use PHYSICAL_THERAPIST, OCCUPATIONAL_THERAPIST or SPEECH_THERAPIST",
+        ));
+    }
+    Ok(())
+}
+
+/// Names a member's profession — chiefly a legacy `THERAPIST`'s, once the
+/// administrator knows whether they are a PT, an OT or an ST. The member's
+/// rights follow from the next request on; open WebSocket sessions end (see
+/// [`recheck`]) so none keeps the former profession's rights.
+pub async fn set_profession(
+    db: &DatabaseConnection,
+    _admin: AdminAccess,
+    member_id: Uuid,
+    profession: Profession,
+) -> ApiResult<member::Model> {
+    assignable("profession", profession)?;
+    let found = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let mut active: member::ActiveModel = found.into();
+    active.profession = Set(profession.as_str().to_string());
     active.updated_at = Set(crate::clock::system_now());
     Ok(active.update(db).await?)
 }
@@ -183,7 +218,21 @@ pub async fn principal_for(db: &DatabaseConnection, member_id: Uuid) -> ApiResul
 /// cache. For long-lived sessions (WebSocket), which authenticated once.
 pub async fn recheck(db: &DatabaseConnection, principal: &Principal) -> ApiResult<()> {
     match principal {
-        Principal::Member { member_id, .. } => principal_for(db, *member_id).await.map(|_| ()),
+        Principal::Member {
+            member_id,
+            profession,
+            ..
+        } => {
+            // A session authenticated before an administrator changed the
+            // member's profession would keep the former rights: it ends.
+            let now = principal_for(db, *member_id).await?;
+            if now.profession() != Some(*profession) {
+                return Err(ApiError::Unauthenticated(
+                    "the member's profession has changed; sign in again".into(),
+                ));
+            }
+            Ok(())
+        }
         Principal::System { api_key_id, .. } => {
             match entities::api_key::Entity::find_by_id(*api_key_id)
                 .one(db)
