@@ -83,8 +83,12 @@ const CELLS: &[(&str, &[(&str, &str)])] = &[
     (
         "PHYSICIAN",
         &[
-            ("VISITING_NURSE_REPORTS", "R"),
+            // RW: the instruction to the station (訪問看護指示書) is filed
+            // with the reports; the opinion for the certification is the
+            // physician's to write.
+            ("VISITING_NURSE_REPORTS", "RW"),
             ("NUTRITION_SWALLOWING", "RW"),
+            ("CARE_CERTIFICATION", "RW"),
         ],
     ),
     (
