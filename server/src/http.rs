@@ -265,7 +265,7 @@ async fn graphql(
         Incoming::Post(body) => match graphql_http::check_content_type(&headers) {
             Err(refusal) => Err(refusal),
             Ok(()) => match body {
-                Ok(body) => graphql_http::read_post(&body),
+                Ok(body) => graphql_http::read_post_body(body).await,
                 Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                     Err(Refusal {
                         status: StatusCode::PAYLOAD_TOO_LARGE,

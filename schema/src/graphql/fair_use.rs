@@ -102,6 +102,20 @@ fn error(message: String, code: &'static str) -> ServerError {
     error
 }
 
+/// Runs `work` (CPU work on a large input: a document's parse, a large
+/// body's JSON) on tokio's blocking pool, one of [`heavy_permits`] at a
+/// time; `None` if it panicked (logged).
+pub async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let _permit = HEAVY.acquire().await.ok();
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Some(done),
+        Err(e) => {
+            tracing::error!(error = %e, "work moved off the async workers failed");
+            None
+        }
+    }
+}
+
 /// `QUERY_TOO_LARGE` when the document is longer than the limit.
 pub fn check_size(query: &str, limits: FairUseLimits) -> Result<(), ServerError> {
     if query.len() <= limits.max_query_bytes {
@@ -124,13 +138,10 @@ pub async fn parse(query: &str) -> Result<ExecutableDocument, ServerError> {
     let parsed = if query.len() <= LARGE_DOCUMENT_BYTES {
         async_graphql::parser::parse_query(query)
     } else {
-        let _permit = HEAVY.acquire().await.ok();
         let owned = query.to_owned();
-        match tokio::task::spawn_blocking(move || async_graphql::parser::parse_query(owned)).await
-        {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                tracing::error!(error = %e, "parsing a large document failed");
+        match off_workers(move || async_graphql::parser::parse_query(owned)).await {
+            Some(parsed) => parsed,
+            None => {
                 return Err(error(
                     "internal error: the hub could not parse the document; it has been logged"
                         .into(),
