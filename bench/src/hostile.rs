@@ -27,7 +27,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::generate::RegionFile;
-use crate::load::{SUMMARY_QUERY, check, command_line, cpu_model, mint_token, percentile, shell_out};
+use crate::load::{
+    SUMMARY_QUERY, check, command_line, cpu_model, mint_token, percentile, shell_out,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct HostileArgs {
@@ -117,7 +119,10 @@ fn hostile_documents(args: &HostileArgs, patient: Uuid) -> [Vec<u8>; 2] {
         "query": format!("query($id: ID!) {{ {} }}", fields.join(" ")),
         "variables": { "id": patient },
     });
-    [literal.to_string().into_bytes(), aliases.to_string().into_bytes()]
+    [
+        literal.to_string().into_bytes(),
+        aliases.to_string().into_bytes(),
+    ]
 }
 
 /// What a hostile response was: status and first error code, read in full.
@@ -143,11 +148,14 @@ async fn outcome(response: reqwest::Result<reqwest::Response>) -> String {
 }
 
 pub async fn run(args: HostileArgs) -> anyhow::Result<()> {
-    let region: RegionFile = serde_json::from_str(
-        &std::fs::read_to_string(&args.region)
-            .with_context(|| format!("reading {} (written by `renkei-bench generate`)", args.region.display()))?,
-    )
-    .with_context(|| format!("parsing {}", args.region.display()))?;
+    let region: RegionFile =
+        serde_json::from_str(&std::fs::read_to_string(&args.region).with_context(|| {
+            format!(
+                "reading {} (written by `renkei-bench generate`)",
+                args.region.display()
+            )
+        })?)
+        .with_context(|| format!("parsing {}", args.region.display()))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let loadavg_at_start = std::fs::read_to_string("/proc/loadavg")
@@ -155,7 +163,12 @@ pub async fn run(args: HostileArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     let token = match &args.token {
         Some(t) => t.clone(),
-        None => mint_token(args.jwt_secret.as_deref(), &args.jwt_issuer, &args.jwt_audience, &region)?,
+        None => mint_token(
+            args.jwt_secret.as_deref(),
+            &args.jwt_issuer,
+            &args.jwt_audience,
+            &region,
+        )?,
     };
     let pool = PgPoolOptions::new()
         .max_connections(1)
@@ -171,7 +184,9 @@ pub async fn run(args: HostileArgs) -> anyhow::Result<()> {
     .context("reading the bench clinic's patients")?;
     pool.close().await;
     if patients.is_empty() {
-        bail!("the bench clinic has no patients: run `renkei-bench generate` on this database first");
+        bail!(
+            "the bench clinic has no patients: run `renkei-bench generate` on this database first"
+        );
     }
     let endpoint = if args.url.trim_end_matches('/').ends_with("/graphql") {
         args.url.clone()
@@ -231,7 +246,9 @@ pub async fn run(args: HostileArgs) -> anyhow::Result<()> {
                 }
                 let side = &mut sides[usize::from(at)];
                 match result {
-                    Ok(()) => side.micros.push(spent.as_micros().min(u32::MAX as u128) as u32),
+                    Ok(()) => side
+                        .micros
+                        .push(spent.as_micros().min(u32::MAX as u128) as u32),
                     Err(m) => {
                         side.failures += 1;
                         if side.messages.len() < 3 {
@@ -275,7 +292,9 @@ pub async fn run(args: HostileArgs) -> anyhow::Result<()> {
                         .send()
                         .await;
                     let kind = if h % 2 == 0 { "literal" } else { "aliases" };
-                    *seen.entry(format!("{kind}: {}", outcome(response).await)).or_default() += 1;
+                    *seen
+                        .entry(format!("{kind}: {}", outcome(response).await))
+                        .or_default() += 1;
                 }
                 seen
             }));

@@ -122,7 +122,8 @@ mod tests {
             max_query_bytes: 100,
             max_aliases: 100,
         });
-        let mut request = async_graphql::Request::new(format!("{{ me {{ kind }} }} #{}", "x".repeat(100)));
+        let mut request =
+            async_graphql::Request::new(format!("{{ me {{ kind }} }} #{}", "x".repeat(100)));
         let refusal = cache.prepare(&mut request).await.unwrap_err();
         assert_eq!(refusal.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(refusal.code, "QUERY_TOO_LARGE");

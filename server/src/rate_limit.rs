@@ -103,7 +103,11 @@ pub struct RateLimitConfig {
     pub rate_limit_organization_per_second: PerSecond,
 
     /// Requests one organisation may send at once before the rate applies.
-    #[arg(long, env = "RENKEI_RATE_LIMIT_ORGANIZATION_BURST", default_value_t = 2000)]
+    #[arg(
+        long,
+        env = "RENKEI_RATE_LIMIT_ORGANIZATION_BURST",
+        default_value_t = 2000
+    )]
     pub rate_limit_organization_burst: u32,
 
     /// Requests per second one API key (an organisation's system) may send
@@ -274,7 +278,10 @@ impl Limited {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after_seconds()));
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after_seconds()),
+        );
         response
     }
 }

@@ -660,9 +660,12 @@ impl Connection {
         };
         let prepared = match refused {
             Some(error) => Err(error),
-            None => self.state.queries.prepare(&mut request).await.map_err(|r| {
-                json!({ "message": r.message, "extensions": { "code": r.code } })
-            }),
+            None => self
+                .state
+                .queries
+                .prepare(&mut request)
+                .await
+                .map_err(|r| json!({ "message": r.message, "extensions": { "code": r.code } })),
         };
         // A text that does not parse is left to the executor, which reports
         // it; it is no subscription.

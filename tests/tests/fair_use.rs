@@ -102,7 +102,10 @@ async fn each_member_organisation_and_api_key_has_a_bucket_of_its_own() {
                 "permissions": [{ "category": "IDENTITY", "level": "READ" }] } }),
         )
         .await;
-    let key = created["createApiKey"]["secret"].as_str().unwrap().to_string();
+    let key = created["createApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Member A: six, then its own bucket is empty.
     for _ in 0..6 {
@@ -198,7 +201,10 @@ impl OwnRedis {
             .spawn()
             .expect("redis-server on the PATH");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return OwnRedis { port, child };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -268,10 +274,15 @@ async fn two_instances_share_the_buckets_through_redis() {
         .await
         .unwrap();
     assert!(
-        keys.iter().any(|k| k.starts_with(&format!("{prefix}:rate:member:"))),
+        keys.iter()
+            .any(|k| k.starts_with(&format!("{prefix}:rate:member:"))),
         "{keys:?}"
     );
-    let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut con).await.unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut con)
+        .await
+        .unwrap();
     b.stop().await;
     a.stop().await;
 }
@@ -355,7 +366,11 @@ e2e!(
         ] {
             let variables = json!({ "id": uuid::Uuid::nil() });
             let body = app.gql(&app.admin_token, &query, variables).await;
-            assert_eq!(error_code(&body).as_deref(), Some("QUERY_TOO_COMPLEX"), "{body}");
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("QUERY_TOO_COMPLEX"),
+                "{body}"
+            );
             assert!(body["data"].is_null(), "{body}");
         }
     }
@@ -399,7 +414,10 @@ async fn a_document_over_the_size_limit_is_refused_with_413_by_post_get_and_webs
     let id = ws.subscribe(&padded, json!({})).await;
     match ws.next_of(&id).await {
         WsMessage::Error(errors) => {
-            assert_eq!(errors[0]["extensions"]["code"], "QUERY_TOO_LARGE", "{errors}")
+            assert_eq!(
+                errors[0]["extensions"]["code"], "QUERY_TOO_LARGE",
+                "{errors}"
+            )
         }
         other => panic!("expected an error, got {other:?}"),
     }
@@ -419,7 +437,10 @@ e2e!(
                 "GRAPHQL_PARSE_FAILED",
             ),
             // An unknown field is named.
-            (format!("{{ me {{ kind }} {long} }}"), "GRAPHQL_VALIDATION_FAILED"),
+            (
+                format!("{{ me {{ kind }} {long} }}"),
+                "GRAPHQL_VALIDATION_FAILED",
+            ),
             // A bad value is quoted.
             (
                 format!("{{ organizations(first: \"{long}\") {{ edges {{ cursor }} }} }}"),

@@ -105,7 +105,9 @@ fn error(message: String, code: &'static str) -> ServerError {
 /// Runs `work` (CPU work on a large input: a document's parse, a large
 /// body's JSON) on tokio's blocking pool, one of [`heavy_permits`] at a
 /// time; `None` if it panicked (logged).
-pub async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub async fn off_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     let _permit = HEAVY.acquire().await.ok();
     match tokio::task::spawn_blocking(work).await {
         Ok(done) => Some(done),
@@ -401,7 +403,9 @@ mod tests {
     #[test]
     fn a_hundred_aliases_pass_and_one_more_does_not() {
         let wide = |n: usize| {
-            let fields: Vec<String> = (0..n).map(|i| format!("p{i}: patient {{ name }}")).collect();
+            let fields: Vec<String> = (0..n)
+                .map(|i| format!("p{i}: patient {{ name }}"))
+                .collect();
             async_graphql::parser::parse_query(format!("{{ {} }}", fields.join(" "))).unwrap()
         };
         let limits = FairUseLimits::default();
@@ -425,6 +429,10 @@ mod tests {
     async fn a_large_document_with_a_syntax_error_is_reported_briefly() {
         let query = format!("{{ patient(id: \"{}\") {{ name ", "x".repeat(900_000));
         let error = parse(&query).await.unwrap_err();
-        assert!(error.message.len() < 4 * MAX_ECHO_CHARS, "{}", error.message);
+        assert!(
+            error.message.len() < 4 * MAX_ECHO_CHARS,
+            "{}",
+            error.message
+        );
     }
 }
