@@ -376,11 +376,13 @@ fn takes(limits: &Limits, principal: &Principal) -> Takes {
     takes
 }
 
+/// A local bucket: its tokens at an instant, and its size.
+type LocalLevel = (f64, Instant, Bucket);
+
 /// This instance's own buckets: without Redis, or while it is down or slow.
 #[derive(Default)]
 struct LocalBuckets {
-    /// Tokens at an instant, and the bucket's size.
-    buckets: Mutex<HashMap<(Scope, Uuid), (f64, Instant, Bucket)>>,
+    buckets: Mutex<HashMap<(Scope, Uuid), LocalLevel>>,
 }
 
 impl LocalBuckets {
