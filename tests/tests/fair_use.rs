@@ -124,6 +124,21 @@ async fn each_member_organisation_and_api_key_has_a_bucket_of_its_own() {
     assert_limited(&app, &key, "API_KEY").await;
     // The admin (another organisation) is not affected.
     assert_eq!(me(&app, &app.admin_token).await.0, 200);
+    // The printable emergency sheet counts against the same buckets.
+    let sheet = app
+        .client
+        .get(app.url(&format!("/patients/{}/emergency-sheet", uuid::Uuid::nil())))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sheet.status(), 429);
+    let retry_after: u64 = sheet.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
 
     // Over WebSocket, an operation over the limit gets an `error` message
     // and the connection stays open.
