@@ -1142,7 +1142,10 @@ fn records(
                 ]),
                 valid_from: date(from),
                 valid_to: date(to),
+                status: CertificationStatus::Certified,
                 insurer_number: Some(format!("01{:04}", 2000 + rng.below(1000))),
+                bedridden_rank: None,
+                dementia_rank: None,
             });
             let a = author(rng, office);
             add(&mut out, rng, data, from.min(last), office, a, false);

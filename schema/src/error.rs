@@ -51,6 +51,12 @@ pub enum ApiError {
     /// `INTERNAL`: something failed inside the hub. The cause is logged, the
     /// client sees only an opaque message.
     Internal(String),
+    /// `DATABASE_UNAVAILABLE`: the database cannot be reached (down,
+    /// restarting, or no pooled connection within
+    /// `RENKEI_DATABASE_ACQUIRE_TIMEOUT_MS`). Nothing was done; the same
+    /// request may be sent again later (over HTTP: `503` with
+    /// `Retry-After`). The cause is logged, the client sees an opaque message.
+    DatabaseUnavailable(String),
 }
 
 impl ApiError {
@@ -65,6 +71,7 @@ impl ApiError {
             ApiError::AccessEnded(_) => "ACCESS_ENDED",
             ApiError::EventsMissed(_) => "EVENTS_MISSED",
             ApiError::Internal(_) => "INTERNAL",
+            ApiError::DatabaseUnavailable(_) => DATABASE_UNAVAILABLE,
         }
     }
 
@@ -74,6 +81,9 @@ impl ApiError {
             ApiError::Internal(_) => {
                 "internal error: the hub could not complete the request; it has been logged"
                     .to_string()
+            }
+            ApiError::DatabaseUnavailable(_) => {
+                "the database is unavailable: nothing was done; try again shortly".to_string()
             }
             ApiError::Unauthenticated(m)
             | ApiError::Forbidden(m)
@@ -156,9 +166,47 @@ impl ApiError {
     }
 }
 
+/// The code of [`ApiError::DatabaseUnavailable`], for the layers that
+/// recognise it in a response (the HTTP status, the WebSocket close code).
+pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
+        if database_unavailable(&err) {
+            // Every request fails this way during an outage: a warning, not
+            // an error per request's worth of alarm.
+            tracing::warn!(error = %err, "database unavailable");
+            return ApiError::DatabaseUnavailable(err.to_string());
+        }
         ApiError::internal(format_args!("database: {err}"))
+    }
+}
+
+/// Whether `err` says the database cannot be reached, rather than that a
+/// statement failed: no pooled connection in time (the server is down, so
+/// connecting is refused until the acquire timeout), a connection that was
+/// closed or reset under the statement, or PostgreSQL shutting down or
+/// starting up (SQLSTATE class 57P, connection exceptions class 08).
+pub fn database_unavailable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
+        DbErr::Conn(_) => true,
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed | Error::Io(_) => true,
+        Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
     }
 }
 

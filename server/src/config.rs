@@ -23,6 +23,31 @@ pub struct DatabaseConfig {
     /// Largest number of pooled database connections.
     #[arg(long, env = "RENKEI_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
+
+    /// How long (ms) a request waits for a pooled database connection
+    /// before it fails with DATABASE_UNAVAILABLE (HTTP 503, `Retry-After`).
+    /// While the database is down every request waits this long: short, so
+    /// clients and load balancers learn of the outage at once; long enough
+    /// for a burst to wait for a busy pool. Between 100 and 60000.
+    #[arg(
+        long,
+        env = "RENKEI_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 1500
+    )]
+    pub database_acquire_timeout_ms: u64,
+}
+
+impl DatabaseConfig {
+    /// `RENKEI_DATABASE_ACQUIRE_TIMEOUT_MS`, or what is wrong with it.
+    pub fn acquire_timeout(&self) -> anyhow::Result<std::time::Duration> {
+        let ms = self.database_acquire_timeout_ms;
+        if !(100..=60_000).contains(&ms) {
+            anyhow::bail!(
+                "RENKEI_DATABASE_ACQUIRE_TIMEOUT_MS must be between 100 and 60000 (got {ms})"
+            );
+        }
+        Ok(std::time::Duration::from_millis(ms))
+    }
 }
 
 /// How bearer tokens are verified. Member JWTs are checked against exactly

@@ -86,6 +86,7 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
             "unsupported database URL {url:?}: use sqlite://FILE?mode=rwc or postgres://USER@HOST/DB"
         );
     }
+    let acquire_timeout = config.acquire_timeout()?;
     let mut opts = ConnectOptions::new(url.clone());
     // An in-memory SQLite database exists per connection: more than one pooled
     // connection would each see an empty database.
@@ -95,8 +96,10 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
     } else {
         config.database_max_connections
     })
-    .connect_timeout(Duration::from_secs(5))
-    .acquire_timeout(Duration::from_secs(10))
+    // sqlx bounds connecting and acquiring with one deadline (sea-orm maps
+    // `connect_timeout` onto it too): a request waits at most this long for
+    // a connection, so an outage fails requests fast (DATABASE_UNAVAILABLE).
+    .acquire_timeout(acquire_timeout)
     .sqlx_logging(false)
     .map_sqlx_sqlite_opts(|o| {
         // WAL lets readers proceed while the single writer writes; the busy
@@ -105,10 +108,33 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
     });
-    Database::connect(opts)
-        .await
-        .with_context(|| format!("connecting to the database at {}", redact(url)))
+    // At start the database may still be coming up (a host booting, a
+    // container starting beside it): wait for it a while, as the 10 s
+    // acquire timeout of earlier versions did, rather than give up after one
+    // short acquire timeout.
+    let started = std::time::Instant::now();
+    loop {
+        match Database::connect(opts.clone()).await {
+            Ok(db) => return Ok(db),
+            Err(e)
+                if renkei_schema::error::database_unavailable(&e)
+                    && started.elapsed() < STARTUP_WAIT =>
+            {
+                tracing::warn!(error = %e, "the database is not reachable yet; trying again");
+                tokio::time::sleep(STARTUP_RETRY).await;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e))
+                    .with_context(|| format!("connecting to the database at {}", redact(url)));
+            }
+        }
+    }
 }
+
+/// How long the hub waits for an unreachable database when it starts.
+const STARTUP_WAIT: Duration = Duration::from_secs(10);
+/// The pause between two attempts to reach it at start.
+const STARTUP_RETRY: Duration = Duration::from_millis(500);
 
 /// Tables the application role gets special treatment on; every other
 /// table of the schema gets SELECT, INSERT and UPDATE (the hub never

@@ -239,7 +239,11 @@ async fn graphql(
                 &message,
             );
         }
-        Err(_) => {
+        Err(e) => {
+            // The database is down: 503, try again (crate::outage).
+            if let Some(response) = crate::outage::refusal(as_media, &e) {
+                return response;
+            }
             return error_response_as(
                 as_media,
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -325,6 +329,9 @@ async fn graphql(
     let entries = trail.drain(&principal, &request_id);
     if let Err(e) = state.audit.append(entries).await {
         tracing::error!(error = ?e, "audit entries could not be written; response withheld");
+        if let Some(response) = crate::outage::withheld(media, &e) {
+            return response;
+        }
         return error_response_as(
             media,
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -332,7 +339,8 @@ async fn graphql(
             "internal error: the access could not be recorded in the audit log, so no data is returned; it has been logged",
         );
     }
-    graphql_http::respond(media, response)
+    // 503 with Retry-After when the database was unavailable (crate::outage).
+    crate::outage::respond(media, response)
 }
 
 /// Liveness: the process answers.
@@ -349,7 +357,8 @@ async fn ready(State(state): State<AppState>) -> Response {
         Some(h) if h.is_up() => "ok",
         Some(_) => "unavailable",
     };
-    match state.db.ping().await {
+    // Within a second, even with the database down (crate::outage).
+    match crate::outage::ping(&state.db).await {
         Ok(()) => axum::Json(json!({
             "status": if redis == "unavailable" { "degraded" } else { "ready" },
             "database": "ok",

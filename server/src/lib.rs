@@ -14,6 +14,7 @@ pub mod graphiql;
 pub mod graphql_http;
 pub mod http;
 pub mod jwks;
+pub mod outage;
 pub mod print;
 pub mod query_cache;
 pub mod rate_limit;

@@ -26,6 +26,7 @@
 //! | 4409 | `subscribe` with an id that is still running (`graphql-transport-ws`) |
 //! | 4429 | a second `connection_init` |
 //! | 4500 | the hub could not check the credentials (logged) |
+//! | 1013 | the database is unavailable at `connection_init` (try again later; see `crate::outage`) |
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -72,6 +73,8 @@ mod close_code {
     pub const SUBSCRIBER_ALREADY_EXISTS: u16 = 4409;
     pub const TOO_MANY_INIT: u16 = 4429;
     pub const INTERNAL: u16 = 4500;
+    /// RFC 6455 "Try Again Later": the database is down (crate::outage).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// How long a session whose credentials ended stays open, so that its
@@ -601,6 +604,9 @@ impl Connection {
             Err(ApiError::Unauthenticated(why)) => {
                 return Err(Close::new(close_code::FORBIDDEN, why));
             }
+            Err(e @ ApiError::DatabaseUnavailable(_)) => {
+                return Err(Close::new(close_code::TRY_AGAIN_LATER, e.message()));
+            }
             // Logged where it arose.
             Err(_) => {
                 return Err(Close::new(
@@ -840,7 +846,9 @@ async fn send(socket: &mut WebSocket, message: Value) -> Result<(), Stop> {
 /// legacy protocol, whose clients read the reason there) and waits briefly
 /// for the client's answer.
 async fn finish(socket: &mut WebSocket, protocol: Option<Protocol>, close: &Close) {
-    if protocol == Some(Protocol::Legacy) && close.code >= 4000 {
+    if protocol == Some(Protocol::Legacy)
+        && (close.code >= 4000 || close.code == close_code::TRY_AGAIN_LATER)
+    {
         let error = json!({ "type": "connection_error", "payload": { "message": close.reason } });
         let _ = socket.send(Message::Text(error.to_string().into())).await;
     }

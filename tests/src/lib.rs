@@ -13,6 +13,9 @@
 //! `--no-migrate` — so a table the hub writes but the grant forgets, or a
 //! statement the role may not run, fails the test.
 
+pub mod processes;
+pub use processes::{HubProcess, PrivatePostgres, PrivateRedis};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -152,6 +155,7 @@ impl TestDatabase {
         let config = DatabaseConfig {
             database_url: owner_url.to_string(),
             database_max_connections: 2,
+            database_acquire_timeout_ms: 1500,
         };
         let owner = renkei_server::db::connect_and_migrate(&config)
             .await
@@ -253,6 +257,10 @@ pub fn test_config(database_url: String) -> ServeConfig {
         database: DatabaseConfig {
             database_url,
             database_max_connections: 5,
+            // Longer than the default (1.5 s): the suite's tests share busy
+            // cores, and a slow moment must not read as an outage. The
+            // outage tests (tests/tests/faults.rs) use the default.
+            database_acquire_timeout_ms: 5000,
         },
         auth: AuthConfig {
             jwt_secret: Some(TEST_JWT_SECRET.to_string()),
@@ -840,73 +848,6 @@ impl WsClient {
     /// with one.
     pub fn close_code(&self) -> Option<u16> {
         self.close_code
-    }
-}
-
-/// A Redis server of the test's own, on a free port, which the test can
-/// stop and start again (to show what the hub does while Redis is down).
-/// Needs `redis-server` on the PATH.
-pub struct PrivateRedis {
-    pub port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl PrivateRedis {
-    pub async fn start() -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut redis = PrivateRedis { port, child: None };
-        redis.restart().await;
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server (again) on the same port and waits until it answers.
-    pub async fn restart(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on the PATH (the Redis tests need it)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not start on port {}", self.port);
-    }
-
-    /// Kills the server (as a crash would) and waits until it is gone.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

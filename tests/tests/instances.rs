@@ -4,8 +4,8 @@
 //!
 //! These tests need Redis: they run when `RENKEI_TEST_REDIS_URL` is set (as
 //! `.ci/run` does) and are skipped otherwise, like the PostgreSQL runs. Each
-//! uses a channel prefix of its own; the outage tests start a Redis server of
-//! their own (`redis-server` must be on the PATH).
+//! uses a channel prefix of its own. Redis outages (killed, frozen, never
+//! there) are tested with the other faults, in `faults.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -269,126 +269,6 @@ two_instances!(
             assert!(Instant::now() < deadline, "still accepted after 5 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-);
-
-/// Two instances on one database, linked through a Redis of the test's own.
-async fn pair_on_private_redis(backend: Backend) -> Option<(PrivateRedis, TestApp, TestApp)> {
-    redis_url()?;
-    if backend == Backend::Postgres && !postgres_configured() {
-        return None;
-    }
-    let redis = PrivateRedis::start().await;
-    let url = redis.url();
-    let configure = |c: &mut renkei_server::config::ServeConfig| {
-        c.redis.redis_url = Some(url.clone());
-        c.redis.redis_prefix = "renkei".into();
-    };
-    let a = TestApp::spawn_with(backend, configure).await;
-    let b = a.spawn_peer(configure).await;
-    a.wait_for_redis("ok").await;
-    b.wait_for_redis("ok").await;
-    Some((redis, a, b))
-}
-
-async fn redis_outage(backend: Backend) {
-    let Some((mut redis, a, b)) = pair_on_private_redis(backend).await else {
-        eprintln!("skipped: RENKEI_TEST_REDIS_URL (or RENKEI_TEST_DATABASE_URL) is not set");
-        return;
-    };
-    let s = scene(&a).await;
-    let (mut on_a, sub_a) = watch(&a, &s.nurse, &s.patient).await;
-    let (mut on_b, sub_b) = watch(&b, &s.nurse, &s.patient).await;
-
-    redis.stop();
-    a.wait_for_redis("unavailable").await;
-    assert_eq!(a.ready().await["status"], "degraded");
-
-    // Queries and mutations go on, without waiting for Redis.
-    let started = Instant::now();
-    let record = write_lab(&a, &s.doctor, &s.patient, "5.1").await;
-    let data = a
-        .ok(
-            &s.doctor,
-            "query($id: ID!) { patient(id: $id) { name summary { latestLabResults { id } } } }",
-            json!({ "id": s.patient }),
-        )
-        .await;
-    assert_eq!(data["patient"]["name"], "連携 花子");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "requests waited for Redis: {:?}",
-        started.elapsed()
-    );
-    // Events still flow within the instance...
-    let body = next_event(on_a.next_of(&sub_a).await);
-    assert_eq!(body["data"]["patientEvents"]["subjectId"], record.as_str());
-    // ...but cannot reach the other one.
-    on_b.expect_silence(Duration::from_millis(700)).await;
-
-    redis.restart().await;
-    a.wait_for_redis("ok").await;
-    b.wait_for_redis("ok").await;
-    // Cross-instance delivery resumes. On the way, the other instance's
-    // subscriber is told that it may have missed events (what the first
-    // instance queued during the outage may also arrive now, late).
-    let record = write_lab(&a, &s.doctor, &s.patient, "2.0").await;
-    let mut told = false;
-    loop {
-        let body = next_event(on_b.next_of(&sub_b).await);
-        if body["errors"][0]["extensions"]["code"] == "EVENTS_MISSED" {
-            told = true;
-        } else if body["data"]["patientEvents"]["subjectId"] == record.as_str() {
-            break;
-        }
-    }
-    assert!(
-        told,
-        "the subscriber was not told that events may be missing"
-    );
-
-    b.stop().await;
-    a.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_redis_down_nothing_fails_and_cross_instance_delivery_resumes_when_it_returns_sqlite()
-{
-    redis_outage(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_redis_down_nothing_fails_and_cross_instance_delivery_resumes_when_it_returns_postgres()
- {
-    redis_outage(Backend::Postgres).await;
-}
-
-e2e!(
-    a_hub_pointed_at_a_dead_redis_starts_and_serves,
-    |_unused| async move {
-        let Some(_) = redis_url() else {
-            eprintln!("skipped: RENKEI_TEST_REDIS_URL is not set");
-            return;
-        };
-        // A port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let app = TestApp::spawn_with(_unused.backend, |c| {
-            c.redis.redis_url = Some(format!("redis://127.0.0.1:{port}"));
-        })
-        .await;
-        let ready = app.ready().await;
-        assert_eq!(ready["redis"], "unavailable", "{ready}");
-        assert_eq!(ready["database"], "ok");
-        let s = scene(&app).await;
-        let (mut ws, sub) = watch(&app, &s.nurse, &s.patient).await;
-        let record = write_lab(&app, &s.doctor, &s.patient, "1.1").await;
-        let body = next_event(ws.next_of(&sub).await);
-        assert_eq!(body["data"]["patientEvents"]["subjectId"], record.as_str());
-        app.stop().await;
     }
 );
 

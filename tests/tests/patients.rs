@@ -1345,3 +1345,46 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    deaths_in_housing_for_older_people_and_clinics_are_told_apart,
+    |app| async move {
+        let n = network(app).await;
+        // The programme counts deaths at home apart from those in serviced
+        // housing, private nursing homes and clinics (在宅看取り).
+        for (i, place) in ["SERVICED_HOUSING", "PRIVATE_NURSING_HOME", "CLINIC"]
+            .into_iter()
+            .enumerate()
+        {
+            let patient = app.patient(&n.physician, &format!("PLACE-{i}")).await;
+            let data = app
+                .ok(
+                    &n.physician,
+                    SET_STATUS,
+                    json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": place } }),
+                )
+                .await;
+            assert_eq!(data["setPatientStatus"]["placeOfDeath"], place);
+            let data = app
+                .ok(
+                    &n.physician,
+                    "query($id: ID!) { patient(id: $id) { placeOfDeath } }",
+                    json!({ "id": patient }),
+                )
+                .await;
+            assert_eq!(data["patient"]["placeOfDeath"], place);
+        }
+        let patient = app.patient(&n.physician, "PLACE-X").await;
+        let body = app
+            .gql(
+                &n.physician,
+                SET_STATUS,
+                json!({ "i": { "patientId": patient, "status": "DECEASED", "deceasedOn": "2024-03-01", "placeOfDeath": "SAHKOJU" } }),
+            )
+            .await;
+        assert!(
+            body.get("errors").is_some(),
+            "an unknown place is refused: {body}"
+        );
+    }
+);

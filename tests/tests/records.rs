@@ -884,3 +884,61 @@ async fn a_lab_result_stored_before_numbers_were_kept_reads_with_its_number() {
         owned.stop().await;
     }
 }
+
+e2e!(
+    the_infections_of_home_care_and_facility_outbreaks_are_recorded,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let pathogens = [
+            "SCABIES",
+            "NOROVIRUS",
+            "INFLUENZA",
+            "COVID_19",
+            "TUBERCULOSIS",
+        ];
+        let records: Vec<_> = pathogens
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({ "patientId": patient, "effectiveAt": format!("2026-01-1{i}T00:00:00Z"), "data": { "infection": { "pathogen": p, "result": "POSITIVE" } } }))
+            .collect();
+        let data = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": records } }))
+            .await;
+        for (i, written) in data["writeRecords"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(written["outcome"], "CREATED", "{} {written}", pathogens[i]);
+            assert_eq!(written["record"]["kind"], "INFECTION");
+            assert_eq!(written["record"]["category"], "INFECTIONS");
+        }
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline(first: 20, kinds: [INFECTION]) { edges { node { data { ... on InfectionData { pathogen otherName } } } } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        let mut read: Vec<String> = data["patient"]["timeline"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e["node"]["data"]["otherName"], Value::Null);
+                e["node"]["data"]["pathogen"].as_str().unwrap().to_string()
+            })
+            .collect();
+        read.sort();
+        let mut expected: Vec<String> = pathogens.iter().map(|p| p.to_string()).collect();
+        expected.sort();
+        assert_eq!(read, expected);
+
+        // A name outside the list still goes through OTHER, never as a code.
+        let body = app
+            .gql(&doctor, WRITE, json!({ "i": { "records": [
+                { "patientId": patient, "effectiveAt": "2026-01-20T00:00:00Z", "data": { "infection": { "pathogen": "SCABIES_CRUSTED", "result": "POSITIVE" } } }
+            ] } }))
+            .await;
+        assert!(
+            body.get("errors").is_some(),
+            "an unknown pathogen code is refused: {body}"
+        );
+    }
+);

@@ -28,7 +28,16 @@ const ROWS_PER_INSERT: usize = 500;
 
 struct Job {
     entries: Vec<EntryDraft>,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), Failure>>,
+}
+
+/// Why a batch was not committed: the cause (logged), and whether the
+/// database was unreachable — then the requests fail with
+/// `DATABASE_UNAVAILABLE` (retry later) rather than `INTERNAL`.
+#[derive(Clone)]
+struct Failure {
+    cause: String,
+    unavailable: bool,
 }
 
 /// A handle to the one task that appends to the log.
@@ -58,7 +67,11 @@ impl AuditWriter {
             .map_err(|_| ApiError::internal("the audit writer has stopped"))?;
         match tokio::time::timeout(APPEND_TIMEOUT, wait).await {
             Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(ApiError::internal(format_args!("audit append failed: {e}"))),
+            Ok(Ok(Err(e))) if e.unavailable => Err(ApiError::DatabaseUnavailable(e.cause)),
+            Ok(Ok(Err(e))) => Err(ApiError::internal(format_args!(
+                "audit append failed: {}",
+                e.cause
+            ))),
             Ok(Err(_)) => Err(ApiError::internal("the audit writer dropped the request")),
             Err(_) => Err(ApiError::internal("timed out waiting for the audit log")),
         }
@@ -74,11 +87,12 @@ async fn run(db: DatabaseConnection, clock: SharedClock, mut rx: mpsc::Receiver<
                 Err(_) => break,
             }
         }
-        let result = append_batch(&db, &clock, &jobs)
-            .await
-            .map_err(|e| e.to_string());
+        let result = append_batch(&db, &clock, &jobs).await.map_err(|e| Failure {
+            cause: e.to_string(),
+            unavailable: crate::error::database_unavailable(&e),
+        });
         if let Err(e) = &result {
-            tracing::error!(error = %e, entries = jobs.len(), "audit batch failed; the requests fail");
+            tracing::error!(error = %e.cause, unavailable = e.unavailable, entries = jobs.len(), "audit batch failed; the requests fail");
         }
         for job in jobs {
             let _ = job.done.send(result.clone());

@@ -104,15 +104,18 @@ use crate::error::ApiResult;
 use crate::graphql::Date;
 use crate::records::{
     AbnormalFlag, AdlAssessmentData, AdlLevel, AdvanceCarePlanData, AllergyData, AllergySeverity,
-    AllergyType, AssessmentData, CareCapacity, CareCertificationData, CareLevel, CarePlanData,
+    AllergyType, AssessmentData, BedriddenRank, CareCapacity, CareCautionsData,
+    CareCertificationData, CareLevel, CarePlanData, CautionArea, CautionItem, CertificationStatus,
     ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus, ConditionData,
-    ConditionSensitivity, DailyObservationData, DentureData, DentureType, DispensingData,
-    DrugContraindicationData, FamilyCareCapacityData, HomeEnvironmentData, HousingType,
-    ImagingModality, ImagingReportData, InfectionData, InfectionResult, Jaw, LabResultData,
-    MedicationManagementReportData, MedicationRoute, MedicationType, OralFindingData,
-    OralHygieneData, Pathogen, PlaceWish, PlannedService, PrescriptionData, Rating, RecordData,
+    ConditionSensitivity, DailyObservationData, DementiaRank, DentureData, DentureType,
+    DispensingData, DrugContraindicationData, FamilyCareCapacityData, HomeEnvironmentData,
+    HousingType, IllnessExplanationData, ImagingModality, ImagingReportData, InfectionData,
+    InfectionResult, Jaw, LabResultData, MedicationManagementReportData, MedicationRoute,
+    MedicationType, OpinionPurpose, OralFindingData, OralHygieneData, Pathogen,
+    PhysicianOpinionData, PlaceWish, PlannedService, PrescriptionData, Rating, RecordData,
     RecordKind, ServiceUseData, SummaryRule, SwallowingAssessmentData, VisitingDentalNoteData,
-    VisitingNurseReportData, VitalSignsData, Wish,
+    VisitingNurseInstructionData, VisitingNurseInstructionType, VisitingNurseReportData,
+    VitalSignsData, Wish,
 };
 use crate::services::records::ACTIVE;
 use entities::{
@@ -2026,6 +2029,7 @@ impl<'a> Chart<'a> {
         self.care();
         self.dental();
         self.advance_care_plan();
+        self.home_care_documents();
     }
 
     // -- helpers ------------------------------------------------------------
@@ -3201,8 +3205,60 @@ impl<'a> Chart<'a> {
                 level: LEVELS[level],
                 valid_from: date(from),
                 valid_to: date(to),
+                status: CertificationStatus::Certified,
                 insurer_number: text(insurer),
+                // The ranks follow the level: 要支援 walk outdoors with help
+                // (J2–A1), 要介護5 is bedridden all day (C2).
+                bedridden_rank: Some(
+                    [
+                        BedriddenRank::J2,
+                        BedriddenRank::A1,
+                        BedriddenRank::A1,
+                        BedriddenRank::A2,
+                        BedriddenRank::B1,
+                        BedriddenRank::B2,
+                        BedriddenRank::C2,
+                    ][level.min(6)],
+                ),
+                dementia_rank: Some(if self.has("G30") || self.has("F0") {
+                    [
+                        DementiaRank::IIa,
+                        DementiaRank::IIb,
+                        DementiaRank::IIIa,
+                        DementiaRank::IV,
+                    ][(level / 2).min(3)]
+                } else {
+                    DementiaRank::Independent
+                }),
             };
+            // The primary physician's opinion precedes the decision (主治医意見書).
+            let opinion_day = (from + Days::new(10)).max(RECORDS_FROM).min(decided);
+            let diagnoses = self
+                .conditions
+                .iter()
+                .take(3)
+                .map(|d| d.name.to_owned())
+                .collect();
+            let opinion = PhysicianOpinionData {
+                purpose: if previous && from == valid_from {
+                    OpinionPurpose::Renewal
+                } else {
+                    OpinionPurpose::New
+                },
+                written_on: date(opinion_day),
+                diagnoses,
+                bedridden_rank: data.bedridden_rank,
+                dementia_rank: data.dementia_rank,
+                special_medical_care: Vec::new(),
+                care_cautions: text("転倒に注意。血圧の変動に注意し、入浴は短時間で。"),
+                remarks: None,
+            };
+            let physician = self.physician;
+            self.add(
+                physician,
+                opinion_day,
+                RecordData::PhysicianOpinion(opinion),
+            );
             self.add(cm, decided, RecordData::CareCertification(data));
             // The plan is revised after each certification.
             let planned = self.day_after(span, decided, 14);
@@ -3574,6 +3630,136 @@ impl<'a> Chart<'a> {
                 }
             };
             self.add(by, day, RecordData::AdvanceCarePlan(data));
+        }
+    }
+
+    /// The everyday documents of home care: the visiting nurse's standing
+    /// cautions (留意事項), the physician's instructions to the station
+    /// (訪問看護指示書, now and then a special one after a change), and what
+    /// the patient and family were told about the illness (病状説明と受け止め).
+    fn home_care_documents(&mut self) {
+        const CAUTIONS: [(CautionArea, &str); 8] = [
+            (
+                CautionArea::Mobility,
+                "ふらつきあり。立ち上がりと歩行は見守り、夜間はポータブルトイレを使用",
+            ),
+            (
+                CautionArea::Bathing,
+                "入浴は 38℃ 以下、10 分以内。入浴前後に血圧を測る",
+            ),
+            (
+                CautionArea::Meals,
+                "塩分は 1 日 6g 未満。水分は 1 日 1,000mL 程度",
+            ),
+            (
+                CautionArea::Medication,
+                "服薬カレンダーで管理。飲み忘れは訪問看護へ連絡",
+            ),
+            (
+                CautionArea::Excretion,
+                "3 日以上排便がなければ訪問看護へ連絡",
+            ),
+            (
+                CautionArea::Behaviour,
+                "夕方に不安が強くなる。否定せず話を聞く",
+            ),
+            (
+                CautionArea::InfectionControl,
+                "おむつ交換時は手袋とエプロンを使用",
+            ),
+            (
+                CautionArea::Sleep,
+                "昼夜逆転気味。日中はできるだけ離床を促す",
+            ),
+        ];
+        let Some(slot) = self.slot(Role::VisitingNurse) else {
+            return;
+        };
+        let Some(span) = Span::of(slot, 0) else {
+            return;
+        };
+        let nurse = self.author(slot, Prof::Nurse);
+        let day = self.day(span);
+        let first = self.rng.below(CAUTIONS.len());
+        let count = 2 + self.rng.below(2);
+        let items = (0..count)
+            .map(|k| {
+                let (area, caution) = CAUTIONS[(first + k * 3) % CAUTIONS.len()];
+                CautionItem {
+                    area,
+                    caution: caution.to_owned(),
+                }
+            })
+            .collect();
+        self.add(
+            nurse,
+            day,
+            RecordData::CareCautions(CareCautionsData {
+                items,
+                call_when: text("SpO2 90% 未満、38℃ 以上の発熱、または急な食欲低下があるとき"),
+            }),
+        );
+
+        // The regular instruction in force at the end of the period (six
+        // months), issued by the primary physician.
+        let from = span.to - Days::new(self.rng.below(150.min(span.days())) as u64);
+        let from = from.max(self.clinic.from);
+        let diagnosis = self.conditions.first().map_or("慢性心不全", |d| d.name);
+        let by = self.physician;
+        self.add(
+            by,
+            from.min(self.clinic.to),
+            RecordData::VisitingNurseInstruction(VisitingNurseInstructionData {
+                instruction_type: VisitingNurseInstructionType::Regular,
+                valid_from: date(from),
+                valid_to: date(from + Days::new(182)),
+                station: ORGS[slot.org].name.to_owned(),
+                main_diagnosis: diagnosis.to_owned(),
+                instructions: "バイタルサイン・体重・浮腫の観察、服薬管理、療養指導。状態変化時は主治医へ連絡。"
+                    .to_owned(),
+                medical_devices: Vec::new(),
+                reason: None,
+            }),
+        );
+        if self.n == 0 || self.rng.chance(20) {
+            let start = self.day(span);
+            self.add(
+                by,
+                start.clamp(self.clinic.from, self.clinic.to),
+                RecordData::VisitingNurseInstruction(VisitingNurseInstructionData {
+                    instruction_type: VisitingNurseInstructionType::Special,
+                    valid_from: date(start),
+                    valid_to: date(start + Days::new(13)),
+                    station: ORGS[slot.org].name.to_owned(),
+                    main_diagnosis: diagnosis.to_owned(),
+                    instructions:
+                        "毎日訪問し、呼吸状態・SpO2・食事量を観察。悪化時は主治医へ連絡。"
+                            .to_owned(),
+                    medical_devices: Vec::new(),
+                    reason: text("急性増悪のため頻回の訪問看護による観察が必要"),
+                }),
+            );
+        }
+
+        if self.n == 0 || self.rng.chance(30) {
+            let day = self.day(self.clinic);
+            let relationship = self.key_person.relationship.to_owned();
+            let explanation = format!(
+                "{}について、今後の経過と在宅でできる治療、入院が必要になる場合を説明した。",
+                self.condition_names()
+            );
+            self.add(
+                by,
+                day,
+                RecordData::IllnessExplanation(IllnessExplanationData {
+                    explained_by: format!("主治医 {}", self.physician_name()),
+                    told: vec!["本人".to_owned(), relationship],
+                    explanation,
+                    patient_understanding: text("病気とつきあいながら、できるだけ家で過ごしたい"),
+                    family_understanding: text("急な変化が心配だが、本人の希望に沿いたい"),
+                    prognosis_told: Some(false),
+                }),
+            );
         }
     }
 

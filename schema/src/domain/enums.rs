@@ -184,9 +184,19 @@ domain_enum! {
 domain_enum! {
     /// Where a patient died: the guide counts home deaths (在宅看取り).
     pub enum PlaceOfDeath {
+        /// 自宅.
         Home = "HOME",
+        /// 病院.
         Hospital = "HOSPITAL",
+        /// 診療所 (a clinic with beds, or one that admits for the last days).
+        Clinic = "CLINIC",
+        /// 介護施設 (特養, 老健, 介護医療院, グループホーム).
         NursingHome = "NURSING_HOME",
+        /// サービス付き高齢者向け住宅: a dwelling, counted apart from homes and
+        /// facilities in the programme's figures.
+        ServicedHousing = "SERVICED_HOUSING",
+        /// 有料老人ホーム.
+        PrivateNursingHome = "PRIVATE_NURSING_HOME",
         Other = "OTHER",
         Unknown = "UNKNOWN",
     }

@@ -6,8 +6,9 @@
 //! operation of a WebSocket session its own trail and, for every response the
 //! operation produces (each subscription event), writes the entries gathered
 //! for it *before* the response leaves. If they cannot be written, the
-//! response is replaced by an `INTERNAL` error: no patient data without its
-//! audit entry.
+//! response is replaced by an error (`DATABASE_UNAVAILABLE` when the
+//! database is down, else `INTERNAL`): no patient data without its audit
+//! entry.
 
 use std::sync::Arc;
 
@@ -101,20 +102,36 @@ impl Extension for OperationAudit {
                         }
                         Err(e) => {
                             tracing::error!(error = ?e, "audit entries of a WebSocket response could not be written; response withheld");
-                            let mut error = ServerError::new(
-                                "internal error: the access could not be recorded in the audit log, so no data is returned; it has been logged",
-                                None,
-                            );
-                            let mut ext = async_graphql::ErrorExtensionValues::default();
-                            ext.set("code", ApiError::Internal(String::new()).code());
-                            error.extensions = Some(ext);
-                            Response::from_errors(vec![error])
+                            Response::from_errors(vec![withheld(&e)])
                         }
                     }
                 }
             })
             .boxed()
     }
+}
+
+/// The error that replaces a response whose audit entries could not be
+/// written: `DATABASE_UNAVAILABLE` when the database could not be reached
+/// (the client may try again later), `INTERNAL` otherwise.
+pub fn withheld(e: &ApiError) -> ServerError {
+    let message = match e {
+        ApiError::DatabaseUnavailable(_) => {
+            "the database is unavailable, so the access could not be recorded in the audit log and no data is returned; try again shortly"
+        }
+        _ => {
+            "internal error: the access could not be recorded in the audit log, so no data is returned; it has been logged"
+        }
+    };
+    let mut error = ServerError::new(message, None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    let code = match e {
+        ApiError::DatabaseUnavailable(_) => e.code(),
+        _ => ApiError::Internal(String::new()).code(),
+    };
+    ext.set("code", code);
+    error.extensions = Some(ext);
+    error
 }
 
 /// Every error carries a code, over WebSocket as over HTTP: the few that

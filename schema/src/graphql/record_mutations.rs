@@ -88,4 +88,8 @@ per_kind! {
          patient's newest sheet — so a care manager updating the contacts does not erase the \
          physician's diagnoses. With it, the list you send replaces the old one (an empty list \
          empties it).";
+    record_care_cautions, CareCautionsRecordInput, CareCautions, CareCautionsData;
+    record_illness_explanation, IllnessExplanationRecordInput, IllnessExplanation, IllnessExplanationData;
+    record_visiting_nurse_instruction, VisitingNurseInstructionRecordInput, VisitingNurseInstruction, VisitingNurseInstructionData;
+    record_physician_opinion, PhysicianOpinionRecordInput, PhysicianOpinion, PhysicianOpinionData;
 }

@@ -474,6 +474,16 @@ impl PatientSummary {
         )
         .await
     }
+    /// CARE_CERTIFICATION. The latest physician's opinion for the
+    /// certification (主治医意見書).
+    async fn latest_physician_opinion(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::CareCertification,
+            RecordKind::PhysicianOpinion,
+        )
+        .await
+    }
     /// ADL. The latest assessment.
     async fn latest_adl(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
         self.latest(ctx, DataCategory::Adl, RecordKind::AdlAssessment)
@@ -499,6 +509,32 @@ impl PatientSummary {
             ctx,
             DataCategory::HomeEnvironment,
             RecordKind::HomeEnvironment,
+        )
+        .await
+    }
+    /// CAUTIONS. The standing cautions for home care and daily-life support
+    /// (留意事項), latest version.
+    async fn care_cautions(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(ctx, DataCategory::Cautions, RecordKind::CareCautions)
+            .await
+    }
+    /// ADVANCE_CARE_PLANNING. What the patient and family were last told
+    /// about the illness, and how they took it (病状説明と受け止め).
+    async fn latest_illness_explanation(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::AdvanceCarePlanning,
+            RecordKind::IllnessExplanation,
+        )
+        .await
+    }
+    /// CLINICAL_DOCUMENTS. The physician's instructions to visiting-nurse
+    /// stations in force today (訪問看護指示書, 特別訪問看護指示書).
+    async fn visiting_nurse_instructions(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.part(
+            ctx,
+            DataCategory::ClinicalDocuments,
+            RecordKind::VisitingNurseInstruction,
         )
         .await
     }

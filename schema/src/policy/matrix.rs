@@ -45,7 +45,9 @@ fn default_row(p: Profession) -> Row {
             (ClinicalDocuments, W),
             (Dental, R),
             (Dispensing, R),
-            (CareCertification, R),
+            // W: the physician writes the opinion for the certification
+            // (主治医意見書), which is filed with it.
+            (CareCertification, W),
             (CarePlan, R),
             (Adl, R),
             (HomeEnvironment, R),

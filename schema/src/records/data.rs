@@ -168,7 +168,7 @@ impl RecordData {
     /// `today`: an ACTIVE condition; a prescription that has started and whose
     /// last day ([`PrescriptionData::last_day`]: `endDate`, else `startDate` plus
     /// `days`) is not past; a POSITIVE infection; every allergy and drug
-    /// contraindication. `false` for the other kinds.
+    /// contraindication; a visiting-nurse instruction within its validity. `false` for the other kinds.
     pub fn is_current(&self, today: NaiveDate) -> bool {
         match self {
             RecordData::Condition(d) => d.clinical_status == ClinicalStatus::Active,
@@ -177,6 +177,7 @@ impl RecordData {
             }
             RecordData::Infection(d) => d.result == InfectionResult::Positive,
             RecordData::Allergy(_) | RecordData::DrugContraindication(_) => true,
+            RecordData::VisitingNurseInstruction(d) => d.in_force(today),
             _ => false,
         }
     }

@@ -163,6 +163,16 @@ records! {
     /// emergencies, where to go (`Patient.emergencyInformation` composes it
     /// with the live records).
     EmergencyInformation = "EMERGENCY_INFORMATION", "emergencyInformation", EmergencyInformationData;
+    // Everyday documents of home care.
+    /// 留意事項: standing cautions for home care and daily-life support.
+    CareCautions = "CARE_CAUTIONS", "careCautions", CareCautionsData;
+    /// 病状説明と受け止め: what the patient and family were told, and how they took it.
+    IllnessExplanation = "ILLNESS_EXPLANATION", "illnessExplanation", IllnessExplanationData;
+    /// 訪問看護指示書 / 特別訪問看護指示書: the physician's instruction to the
+    /// visiting-nurse station, with its validity.
+    VisitingNurseInstruction = "VISITING_NURSE_INSTRUCTION", "visitingNurseInstruction", VisitingNurseInstructionData;
+    /// 主治医意見書: the primary physician's opinion for the care-need certification.
+    PhysicianOpinion = "PHYSICIAN_OPINION", "physicianOpinion", PhysicianOpinionData;
 }
 
 /// How the patient summary uses records of a kind.
@@ -209,6 +219,12 @@ impl RecordKind {
             K::DailyObservation => C::Observations,
             K::AdvanceCarePlan => C::AdvanceCarePlanning,
             K::EmergencyInformation => C::EmergencyInformation,
+            K::CareCautions => C::Cautions,
+            // The ground of every conversation about wishes: read by those
+            // who hold those conversations.
+            K::IllnessExplanation => C::AdvanceCarePlanning,
+            K::VisitingNurseInstruction => C::ClinicalDocuments,
+            K::PhysicianOpinion => C::CareCertification,
         }
     }
 
@@ -220,7 +236,8 @@ impl RecordKind {
             | K::Allergy
             | K::Infection
             | K::DrugContraindication
-            | K::Prescription => R::WhileCurrent,
+            | K::Prescription
+            | K::VisitingNurseInstruction => R::WhileCurrent,
             K::LabResult
             | K::Dispensing
             | K::CareCertification
@@ -229,7 +246,10 @@ impl RecordKind {
             | K::HomeEnvironment
             | K::FamilyCareCapacity
             | K::AdvanceCarePlan
-            | K::EmergencyInformation => R::LatestOfSeries,
+            | K::EmergencyInformation
+            | K::CareCautions
+            | K::IllnessExplanation
+            | K::PhysicianOpinion => R::LatestOfSeries,
             K::ImagingReport
             | K::VitalSigns
             | K::ClinicalDocument

@@ -74,6 +74,16 @@ record_enum! {
         /// 梅毒 (TPHA / RPR).
         Syphilis = "SYPHILIS",
         Mrsa = "MRSA",
+        /// 疥癬 (scabies; crusted scabies spreads through a facility).
+        Scabies = "SCABIES",
+        /// ノロウイルス.
+        Norovirus = "NOROVIRUS",
+        /// インフルエンザ.
+        Influenza = "INFLUENZA",
+        /// COVID-19 (SARS-CoV-2).
+        Covid19 = "COVID_19",
+        /// 結核.
+        Tuberculosis = "TUBERCULOSIS",
         /// Named in `otherName`.
         Other = "OTHER",
     }
@@ -207,6 +217,56 @@ record_enum! {
         Care5 = "CARE_5",
         /// 非該当 (自立).
         NotApplicable = "NOT_APPLICABLE",
+        /// 事業対象者: found eligible by the basic checklist (基本チェックリスト)
+        /// for the municipality's comprehensive programme (総合事業) without
+        /// a certification.
+        ProgramEligible = "PROGRAM_ELIGIBLE",
+    }
+}
+
+record_enum! {
+    /// Where a care-need certification stands.
+    pub enum CertificationStatus {
+        /// 認定済み.
+        Certified = "CERTIFIED",
+        /// 申請中: `level` is the expected one, on which the provisional care
+        /// plan (暫定ケアプラン) is made, and `validFrom` the day of the
+        /// application, from which the decision will apply.
+        Applying = "APPLYING",
+    }
+}
+
+fn certified() -> CertificationStatus {
+    CertificationStatus::Certified
+}
+
+record_enum! {
+    /// 障害高齢者の日常生活自立度 (寝たきり度): 自立, ランクJ (生活自立), A (準寝たきり),
+    /// B and C (寝たきり).
+    pub enum BedriddenRank {
+        Independent = "INDEPENDENT",
+        J1 = "J1",
+        J2 = "J2",
+        A1 = "A1",
+        A2 = "A2",
+        B1 = "B1",
+        B2 = "B2",
+        C1 = "C1",
+        C2 = "C2",
+    }
+}
+
+record_enum! {
+    /// 認知症高齢者の日常生活自立度: 自立, Ⅰ, Ⅱa, Ⅱb, Ⅲa, Ⅲb, Ⅳ, M.
+    pub enum DementiaRank {
+        Independent = "INDEPENDENT",
+        I = "I",
+        IIa = "IIA",
+        IIb = "IIB",
+        IIIa = "IIIA",
+        IIIb = "IIIB",
+        IV = "IV",
+        M = "M",
     }
 }
 
@@ -966,6 +1026,12 @@ impl MedicationManagementReportData {
 #[graphql(input_name = "CareCertificationDataInput")]
 #[serde(rename_all = "camelCase")]
 pub struct CareCertificationData {
+    /// CERTIFIED unless given (records written before the field existed
+    /// are certifications).
+    #[graphql(default_with = "certified()")]
+    #[serde(default = "certified")]
+    pub status: CertificationStatus,
+    /// The level decided, or expected while APPLYING.
     pub level: CareLevel,
     /// 認定有効期間の開始.
     pub valid_from: Date,
@@ -973,10 +1039,25 @@ pub struct CareCertificationData {
     pub valid_to: Date,
     /// 保険者番号 (6 digits; 8 accepted).
     pub insurer_number: Option<String>,
+    /// 障害高齢者の日常生活自立度, as certified (from the opinion and the survey).
+    pub bedridden_rank: Option<BedriddenRank>,
+    /// 認知症高齢者の日常生活自立度, as certified.
+    pub dementia_rank: Option<DementiaRank>,
 }
 
 impl CareCertificationData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        if self.status == CertificationStatus::Applying
+            && matches!(
+                self.level,
+                CareLevel::ProgramEligible | CareLevel::NotApplicable
+            )
+        {
+            return Err(ApiError::bad_input(
+                "level",
+                "an application expects a level of support or care (SUPPORT_1 … CARE_5)",
+            ));
+        }
         not_before(
             "validTo",
             Some(self.valid_to),
@@ -1476,5 +1557,318 @@ impl EmergencyInformationData {
     /// The contact marked as the key person, if any.
     pub fn key_person(&self) -> Option<&EmergencyContact> {
         self.emergency_contacts.iter().find(|c| c.key_person)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Everyday documents of home care (図 17 of the guide: what medical and care
+// staff should share)
+// ---------------------------------------------------------------------------
+
+record_enum! {
+    /// What a caution is about (留意事項の区分).
+    pub enum CautionArea {
+        /// 医療処置・疾患の管理 (在宅療養における注意点).
+        Medical = "MEDICAL",
+        /// 服薬.
+        Medication = "MEDICATION",
+        /// 食事・水分 (the diet form itself is a swallowing assessment).
+        Meals = "MEALS",
+        /// 入浴.
+        Bathing = "BATHING",
+        /// 排泄.
+        Excretion = "EXCRETION",
+        /// 移動・移乗・転倒.
+        Mobility = "MOBILITY",
+        /// 睡眠.
+        Sleep = "SLEEP",
+        /// 認知症の行動・心理症状, communication (コミュニケーション).
+        Behaviour = "BEHAVIOUR",
+        /// 感染対策.
+        InfectionControl = "INFECTION_CONTROL",
+        Other = "OTHER",
+    }
+}
+
+/// One caution: its area and what to do or avoid.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "CautionItemInput")]
+#[serde(rename_all = "camelCase")]
+pub struct CautionItem {
+    pub area: CautionArea,
+    /// 「入浴は 38℃ 以下、10 分以内」「ふらつきあり、立ち上がりは見守り」.
+    pub caution: String,
+}
+
+/// The most cautions on one record.
+pub const CAUTION_ITEMS_MAX: usize = 30;
+/// One caution: a few sentences.
+pub const CAUTION_MAX: usize = 1_000;
+
+/// 留意事項: the standing cautions for home care and daily-life support
+/// (在宅療養における注意点, 在宅生活支援や介護の際の留意点). The latest record
+/// replaces the earlier ones in the summary; the admission sheet's section
+/// of the same name is a snapshot taken at admission.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "CareCautionsDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct CareCautionsData {
+    /// At least one.
+    pub items: Vec<CautionItem>,
+    /// 連絡すべき状態: when to call the physician or the visiting nurse.
+    pub call_when: Option<String>,
+}
+
+impl CareCautionsData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        if self.items.is_empty() {
+            return Err(ApiError::bad_input(
+                "items",
+                "must name at least one caution",
+            ));
+        }
+        if self.items.len() > CAUTION_ITEMS_MAX {
+            return Err(ApiError::bad_input(
+                "items",
+                format!("at most {CAUTION_ITEMS_MAX} cautions"),
+            ));
+        }
+        for (i, item) in self.items.iter().enumerate() {
+            long(&format!("items[{i}].caution"), &item.caution, CAUTION_MAX)?;
+        }
+        long_opt("callWhen", &self.call_when, CAUTION_MAX)
+    }
+}
+
+/// The most people recorded as told on one explanation.
+pub const EXPLANATION_AUDIENCE_MAX: usize = 20;
+
+/// 病状説明と受け止め: what the patient and family were told about the illness
+/// and its course, and how each took it — so the care manager, the nurse and
+/// the helper speak to them in the same terms (図 17: 患者・利用者とその家族への
+/// 病状の説明内容と受け止め方). Governed by ADVANCE_CARE_PLANNING: it is the
+/// ground of every conversation about wishes.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "IllnessExplanationDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct IllnessExplanationData {
+    /// Who explained (「主治医 佐藤」).
+    pub explained_by: String,
+    /// Who was told (「本人」「長女」); at least one.
+    pub told: Vec<String>,
+    /// What was explained: diagnosis, course, prognosis, options.
+    pub explanation: String,
+    /// 本人の受け止め.
+    pub patient_understanding: Option<String>,
+    /// 家族の受け止め.
+    pub family_understanding: Option<String>,
+    /// Whether the prognosis (予後) was told.
+    pub prognosis_told: Option<bool>,
+}
+
+impl IllnessExplanationData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("explainedBy", &self.explained_by)?;
+        if self.told.is_empty() {
+            return Err(ApiError::bad_input("told", "must name who was told"));
+        }
+        if self.told.len() > EXPLANATION_AUDIENCE_MAX {
+            return Err(ApiError::bad_input(
+                "told",
+                format!("at most {EXPLANATION_AUDIENCE_MAX} people"),
+            ));
+        }
+        for (i, p) in self.told.iter().enumerate() {
+            short(&format!("told[{i}]"), p)?;
+        }
+        long("explanation", &self.explanation, LONG_MAX)?;
+        if self.patient_understanding.is_none() && self.family_understanding.is_none() {
+            return Err(ApiError::bad_input(
+                "patientUnderstanding",
+                "record how the patient or the family took it (patientUnderstanding or familyUnderstanding)",
+            ));
+        }
+        long_opt(
+            "patientUnderstanding",
+            &self.patient_understanding,
+            LONG_MAX,
+        )?;
+        long_opt("familyUnderstanding", &self.family_understanding, LONG_MAX)
+    }
+}
+
+record_enum! {
+    /// The kind of a physician's instruction to a visiting-nurse station.
+    pub enum VisitingNurseInstructionType {
+        /// 訪問看護指示書: up to 6 months.
+        Regular = "REGULAR",
+        /// 特別訪問看護指示書: up to 14 days of daily visits after an acute
+        /// change; visits are then paid by medical insurance, which the care
+        /// manager must know for the care plan.
+        Special = "SPECIAL",
+        /// 在宅患者訪問点滴注射指示書: up to 7 days.
+        IntravenousDrip = "INTRAVENOUS_DRIP",
+    }
+}
+
+impl VisitingNurseInstructionType {
+    /// The longest validity, in days counted inclusively.
+    pub fn max_days(self) -> i64 {
+        match self {
+            // Six months: the longest period the fee schedule allows.
+            VisitingNurseInstructionType::Regular => 184,
+            VisitingNurseInstructionType::Special => 14,
+            VisitingNurseInstructionType::IntravenousDrip => 7,
+        }
+    }
+}
+
+/// 訪問看護指示書 / 特別訪問看護指示書: the physician's instruction to the
+/// visiting-nurse station, in force from `validFrom` to `validTo`; the
+/// summary lists those in force today.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "VisitingNurseInstructionDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct VisitingNurseInstructionData {
+    pub instruction_type: VisitingNurseInstructionType,
+    /// 指示期間の開始.
+    pub valid_from: Date,
+    /// 指示期間の終了: at most 6 months (REGULAR), 14 days (SPECIAL) or 7 days
+    /// (INTRAVENOUS_DRIP) counted from `validFrom`.
+    pub valid_to: Date,
+    /// 指示先: the visiting-nurse station's name.
+    pub station: String,
+    /// 主たる傷病名.
+    pub main_diagnosis: String,
+    /// 留意事項及び指示事項.
+    pub instructions: String,
+    /// 装着・使用医療機器 (「在宅酸素 2L/分」「膀胱留置カテーテル 16Fr」).
+    #[graphql(default)]
+    #[serde(default)]
+    pub medical_devices: Vec<String>,
+    /// SPECIAL only, and required there: 頻回の訪問看護が必要な理由.
+    pub reason: Option<String>,
+}
+
+/// The most medical devices on one instruction.
+pub const MEDICAL_DEVICES_MAX: usize = 20;
+
+impl VisitingNurseInstructionData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        not_before(
+            "validTo",
+            Some(self.valid_to),
+            "validFrom",
+            Some(self.valid_from),
+        )?;
+        let days = (self.valid_to.0 - self.valid_from.0).num_days() + 1;
+        let max = self.instruction_type.max_days();
+        if days > max {
+            return Err(ApiError::bad_input(
+                "validTo",
+                format!(
+                    "a {} instruction lasts at most {max} days, this one {days}",
+                    self.instruction_type.as_str()
+                ),
+            ));
+        }
+        short("station", &self.station)?;
+        short("mainDiagnosis", &self.main_diagnosis)?;
+        long("instructions", &self.instructions, LONG_MAX)?;
+        if self.medical_devices.len() > MEDICAL_DEVICES_MAX {
+            return Err(ApiError::bad_input(
+                "medicalDevices",
+                format!("at most {MEDICAL_DEVICES_MAX} devices"),
+            ));
+        }
+        for (i, d) in self.medical_devices.iter().enumerate() {
+            short(&format!("medicalDevices[{i}]"), d)?;
+        }
+        match (self.instruction_type, &self.reason) {
+            (VisitingNurseInstructionType::Special, None) => Err(ApiError::bad_input(
+                "reason",
+                "is required for a SPECIAL instruction (頻回の訪問看護が必要な理由)",
+            )),
+            (VisitingNurseInstructionType::Special, reason) => long_opt("reason", reason, LONG_MAX),
+            (_, Some(_)) => Err(ApiError::bad_input(
+                "reason",
+                "is only for a SPECIAL instruction",
+            )),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// In force on `today`.
+    pub fn in_force(&self, today: NaiveDate) -> bool {
+        self.valid_from.0 <= today && today <= self.valid_to.0
+    }
+}
+
+record_enum! {
+    /// Why the physician's opinion was written.
+    pub enum OpinionPurpose {
+        /// 新規申請.
+        New = "NEW",
+        /// 更新申請.
+        Renewal = "RENEWAL",
+        /// 区分変更申請.
+        Change = "CHANGE",
+    }
+}
+
+/// The most diagnoses on an opinion (the form has three lines).
+pub const OPINION_DIAGNOSES_MAX: usize = 3;
+/// The most special medical treatments listed (the form lists twelve).
+pub const SPECIAL_MEDICAL_CARE_MAX: usize = 12;
+
+/// 主治医意見書: the primary physician's opinion for the care-need
+/// certification — the diagnoses behind the loss of function, the
+/// independence ranks, the special medical care given, and the cautions
+/// for care services. Governed by CARE_CERTIFICATION, with the
+/// certification it informs.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "PhysicianOpinionDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct PhysicianOpinionData {
+    pub purpose: OpinionPurpose,
+    /// 記入日; not in the future.
+    pub written_on: Date,
+    /// 診断名, the one most behind the loss of function first; 1–3.
+    pub diagnoses: Vec<String>,
+    pub bedridden_rank: Option<BedriddenRank>,
+    pub dementia_rank: Option<DementiaRank>,
+    /// 特別な医療 (「酸素療法」「経管栄養」「褥瘡の処置」); at most 12.
+    #[graphql(default)]
+    #[serde(default)]
+    pub special_medical_care: Vec<String>,
+    /// 介護サービスにおける医学的観点からの留意事項.
+    pub care_cautions: Option<String>,
+    /// 特記すべき事項.
+    pub remarks: Option<String>,
+}
+
+impl PhysicianOpinionData {
+    pub(super) fn validate(&self, today: NaiveDate) -> Result<(), ApiError> {
+        not_future("writtenOn", Some(self.written_on), today)?;
+        if self.diagnoses.is_empty() || self.diagnoses.len() > OPINION_DIAGNOSES_MAX {
+            return Err(ApiError::bad_input(
+                "diagnoses",
+                format!("must name 1 to {OPINION_DIAGNOSES_MAX} diagnoses"),
+            ));
+        }
+        for (i, d) in self.diagnoses.iter().enumerate() {
+            short(&format!("diagnoses[{i}]"), d)?;
+        }
+        if self.special_medical_care.len() > SPECIAL_MEDICAL_CARE_MAX {
+            return Err(ApiError::bad_input(
+                "specialMedicalCare",
+                format!("at most {SPECIAL_MEDICAL_CARE_MAX} entries"),
+            ));
+        }
+        for (i, c) in self.special_medical_care.iter().enumerate() {
+            short(&format!("specialMedicalCare[{i}]"), c)?;
+        }
+        long_opt("careCautions", &self.care_cautions, LONG_MAX)?;
+        long_opt("remarks", &self.remarks, LONG_MAX)
     }
 }

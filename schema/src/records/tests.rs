@@ -214,7 +214,10 @@ fn samples() -> Vec<RecordData> {
             level: CareLevel::Care2,
             valid_from: date("2025-04-01"),
             valid_to: date("2026-03-31"),
+            status: CertificationStatus::Certified,
             insurer_number: Some(s("012211")),
+            bedridden_rank: Some(BedriddenRank::A2),
+            dementia_rank: Some(DementiaRank::IIa),
         }),
         RecordData::CarePlan(CarePlanData {
             long_term_goals: s("自宅で安心して暮らし続ける"),
@@ -271,6 +274,41 @@ fn samples() -> Vec<RecordData> {
         }),
         RecordData::AdvanceCarePlan(acp()),
         RecordData::EmergencyInformation(emergency_information()),
+        RecordData::CareCautions(CareCautionsData {
+            items: vec![CautionItem {
+                area: CautionArea::Bathing,
+                caution: s("入浴は 38℃ 以下、10 分以内"),
+            }],
+            call_when: Some(s("SpO2 90% 未満、または 38℃ 以上の発熱")),
+        }),
+        RecordData::IllnessExplanation(IllnessExplanationData {
+            explained_by: s("主治医 佐藤"),
+            told: vec![s("本人"), s("長女")],
+            explanation: s("心不全が進行しており、入退院を繰り返す可能性が高い"),
+            patient_understanding: Some(s("家で過ごしたい")),
+            family_understanding: None,
+            prognosis_told: Some(true),
+        }),
+        RecordData::VisitingNurseInstruction(VisitingNurseInstructionData {
+            instruction_type: VisitingNurseInstructionType::Special,
+            valid_from: Date(today()),
+            valid_to: Date(today() + chrono::Duration::days(13)),
+            station: s("北見ひまわり訪問看護ステーション"),
+            main_diagnosis: s("慢性心不全の急性増悪"),
+            instructions: s("毎日訪問し、体重・浮腫・SpO2 を観察"),
+            medical_devices: vec![s("在宅酸素 2L/分")],
+            reason: Some(s("急性増悪のため頻回の観察が必要")),
+        }),
+        RecordData::PhysicianOpinion(PhysicianOpinionData {
+            purpose: OpinionPurpose::Renewal,
+            written_on: date("2025-02-10"),
+            diagnoses: vec![s("慢性心不全"), s("アルツハイマー型認知症")],
+            bedridden_rank: Some(BedriddenRank::A2),
+            dementia_rank: Some(DementiaRank::IIb),
+            special_medical_care: vec![s("酸素療法")],
+            care_cautions: Some(s("息切れに注意し、入浴は短時間で")),
+            remarks: None,
+        }),
     ]
 }
 
@@ -321,7 +359,10 @@ fn stored_json_is_camel_case_with_database_strings() {
         level: CareLevel::Support1,
         valid_from: date("2025-04-01"),
         valid_to: date("2026-03-31"),
+        status: CertificationStatus::Certified,
         insurer_number: None,
+        bedridden_rank: None,
+        dementia_rank: None,
     })
     .to_json();
     assert!(json.contains(r#""level":"SUPPORT_1""#), "{json}");

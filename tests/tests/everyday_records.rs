@@ -1,0 +1,481 @@
+//! The everyday documents of home care (issue 14 part 2): standing cautions
+//! (留意事項), what the patient and family were told and how they took it
+//! (病状説明と受け止め), and the physician's instructions to the visiting-nurse
+//! station (訪問看護指示書 / 特別訪問看護指示書) — written, validated, read
+//! under the policy and shown in the summary.
+
+use chrono::Duration;
+use renkei_schema::clock::Clock;
+use renkei_tests::*;
+use serde_json::{Value, json};
+
+const ADD_MEMBER: &str =
+    "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }";
+const WRITE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { index outcome record { id kind category } } }";
+const CAUTIONS: &str = "query($id: ID!) { patient(id: $id) { summary {
+    careCautions { data { ... on CareCautionsData { items { area caution } callWhen } } } } } }";
+const EXPLANATION: &str = "query($id: ID!) { patient(id: $id) { summary {
+    latestIllnessExplanation { data { ... on IllnessExplanationData { explainedBy told patientUnderstanding familyUnderstanding prognosisTold } } } } } }";
+const INSTRUCTIONS: &str = "query($id: ID!) { patient(id: $id) { summary {
+    visitingNurseInstructions { data { ... on VisitingNurseInstructionData { instructionType validFrom validTo station reason medicalDevices } } } } } }";
+
+/// A summary part the caller's profession may not read: null, with a
+/// FORBIDDEN_FIELD error naming the category at its path.
+async fn assert_withheld(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    patient: &str,
+    field: &str,
+    category: &str,
+) {
+    let body = app.gql(token, query, json!({ "id": patient })).await;
+    assert_eq!(
+        body["data"]["patient"]["summary"][field],
+        Value::Null,
+        "{body}"
+    );
+    let errors = errors_at(&body, &["patient", "summary", field]);
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["code"], "FORBIDDEN_FIELD", "{body}");
+    assert_eq!(errors[0]["category"], category, "{body}");
+}
+
+struct Team {
+    patient: String,
+    physician: String,
+    nurse: String,
+    care_manager: String,
+    care_worker: String,
+    pharmacist: String,
+}
+
+/// A patient of a clinic with a visiting-nurse station, a care manager, a
+/// home-help provider and a pharmacy on the care team.
+async fn team(app: &TestApp) -> Team {
+    let clinic = app.organization("CLINIC", "北見在宅クリニック").await;
+    let (_, physician) = app.member(&clinic, "PHYSICIAN").await;
+    let patient = app.patient(&physician, "E-1").await;
+    let mut tokens = Vec::new();
+    for (kind, name, profession, role) in [
+        (
+            "VISITING_NURSE_STATION",
+            "ひまわり訪問看護",
+            "NURSE",
+            "VISITING_NURSE",
+        ),
+        (
+            "HOME_CARE_SUPPORT_OFFICE",
+            "北見居宅介護支援事業所",
+            "CARE_MANAGER",
+            "CARE_MANAGER",
+        ),
+        (
+            "CARE_SERVICE_PROVIDER",
+            "ひまわり介護",
+            "CARE_WORKER",
+            "CARE_SERVICE",
+        ),
+        ("PHARMACY", "北見中央薬局", "PHARMACIST", "PHARMACY"),
+    ] {
+        let org = app.organization(kind, name).await;
+        let (_, token) = app.member(&org, profession).await;
+        app.ok(
+            &physician,
+            ADD_MEMBER,
+            json!({ "i": { "patientId": patient, "organizationId": org, "role": role } }),
+        )
+        .await;
+        tokens.push(token);
+    }
+    let mut tokens = tokens.into_iter();
+    Team {
+        patient,
+        physician,
+        nurse: tokens.next().unwrap(),
+        care_manager: tokens.next().unwrap(),
+        care_worker: tokens.next().unwrap(),
+        pharmacist: tokens.next().unwrap(),
+    }
+}
+
+fn item(patient: &str, source: &str, at: &str, data: Value) -> Value {
+    json!({ "patientId": patient, "sourceRecordId": source, "effectiveAt": at, "data": data })
+}
+
+fn cautions() -> Value {
+    json!({ "careCautions": {
+        "items": [
+            { "area": "BATHING", "caution": "入浴は 38℃ 以下、10 分以内" },
+            { "area": "MOBILITY", "caution": "ふらつきあり、立ち上がりは見守り" }
+        ],
+        "callWhen": "SpO2 90% 未満、または 38℃ 以上の発熱"
+    } })
+}
+
+fn explanation() -> Value {
+    json!({ "illnessExplanation": {
+        "explainedBy": "主治医 佐藤", "told": ["本人", "長女"],
+        "explanation": "心不全が進行しており、入退院を繰り返す可能性が高いこと",
+        "patientUnderstanding": "できるだけ家で過ごしたい", "familyUnderstanding": "不安はあるが本人の希望に沿いたい",
+        "prognosisTold": false
+    } })
+}
+
+fn instruction(kind: &str, from: &str, to: &str, reason: Option<&str>) -> Value {
+    let mut d = json!({
+        "instructionType": kind, "validFrom": from, "validTo": to,
+        "station": "ひまわり訪問看護", "mainDiagnosis": "慢性心不全",
+        "instructions": "体重・浮腫・SpO2 を観察し、増悪時は連絡", "medicalDevices": ["在宅酸素 2L/分"]
+    });
+    if let Some(r) = reason {
+        d["reason"] = json!(r);
+    }
+    json!({ "visitingNurseInstruction": d })
+}
+
+fn day(app: &TestApp, offset: i64) -> String {
+    (app.clock.today() + Duration::days(offset))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn assert_bad_input(body: &Value, field: &str) {
+    assert_eq!(
+        error_code(body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"].as_str(),
+        Some(field),
+        "{body}"
+    );
+}
+
+e2e!(
+    cautions_are_written_by_clinicians_and_care_managers_and_read_by_the_whole_team,
+    |app| async move {
+        let t = team(app).await;
+        let data = app
+            .ok(&t.nurse, WRITE, json!({ "i": { "records": [item(&t.patient, "C-1", "2026-03-01T00:00:00Z", cautions())] } }))
+            .await;
+        assert_eq!(data["writeRecords"][0]["record"]["kind"], "CARE_CAUTIONS");
+        assert_eq!(data["writeRecords"][0]["record"]["category"], "CAUTIONS");
+
+        // A care manager revises them; the summary shows the latest.
+        let mut revised = cautions();
+        revised["careCautions"]["items"] =
+            json!([{ "area": "MEALS", "caution": "とろみ剤を使用" }]);
+        app.ok(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "C-2", "2026-03-02T00:00:00Z", revised)] } }))
+            .await;
+        for token in [&t.physician, &t.care_worker, &t.pharmacist] {
+            let data = app.ok(token, CAUTIONS, json!({ "id": t.patient })).await;
+            assert_eq!(
+                data["patient"]["summary"]["careCautions"]["data"]["items"],
+                json!([{ "area": "MEALS", "caution": "とろみ剤を使用" }])
+            );
+        }
+
+        // Care workers and pharmacists read cautions but do not write them.
+        for token in [&t.care_worker, &t.pharmacist] {
+            let body = app
+                .gql(token, WRITE, json!({ "i": { "records": [item(&t.patient, "C-3", "2026-03-03T00:00:00Z", cautions())] } }))
+                .await;
+            assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        }
+
+        // Bad input names its field.
+        let mut empty = cautions();
+        empty["careCautions"]["items"] = json!([]);
+        let body = app
+            .gql(&t.nurse, WRITE, json!({ "i": { "records": [item(&t.patient, "C-4", "2026-03-03T00:00:00Z", empty)] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.careCautions.items");
+        let mut blank = cautions();
+        blank["careCautions"]["items"][1]["caution"] = json!("  ");
+        let body = app
+            .gql(&t.nurse, WRITE, json!({ "i": { "records": [item(&t.patient, "C-4", "2026-03-03T00:00:00Z", blank)] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.careCautions.items[1].caution");
+    }
+);
+
+e2e!(
+    what_the_family_was_told_reaches_the_care_manager_but_not_the_pharmacy,
+    |app| async move {
+        let t = team(app).await;
+        let data = app
+            .ok(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "X-1", "2026-03-01T00:00:00Z", explanation())] } }))
+            .await;
+        assert_eq!(
+            data["writeRecords"][0]["record"]["category"],
+            "ADVANCE_CARE_PLANNING"
+        );
+
+        let data = app
+            .ok(&t.care_manager, EXPLANATION, json!({ "id": t.patient }))
+            .await;
+        assert_eq!(
+            data["patient"]["summary"]["latestIllnessExplanation"]["data"],
+            json!({ "explainedBy": "主治医 佐藤", "told": ["本人", "長女"], "patientUnderstanding": "できるだけ家で過ごしたい", "familyUnderstanding": "不安はあるが本人の希望に沿いたい", "prognosisTold": false })
+        );
+        // The pharmacy's profession does not read the category: the part is
+        // withheld.
+        assert_withheld(
+            app,
+            &t.pharmacist,
+            EXPLANATION,
+            &t.patient,
+            "latestIllnessExplanation",
+            "ADVANCE_CARE_PLANNING",
+        )
+        .await;
+
+        // Who took it how must be recorded: an explanation without either
+        // understanding is refused, as is one told to nobody.
+        let mut bare = explanation();
+        bare["illnessExplanation"]["patientUnderstanding"] = Value::Null;
+        bare["illnessExplanation"]["familyUnderstanding"] = Value::Null;
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "X-2", "2026-03-02T00:00:00Z", bare)] } }))
+            .await;
+        assert_bad_input(
+            &body,
+            "input.records[0].data.illnessExplanation.patientUnderstanding",
+        );
+        let mut nobody = explanation();
+        nobody["illnessExplanation"]["told"] = json!([]);
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "X-2", "2026-03-02T00:00:00Z", nobody)] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.illnessExplanation.told");
+        // A pharmacist may not write it.
+        let body = app
+            .gql(&t.pharmacist, WRITE, json!({ "i": { "records": [item(&t.patient, "X-3", "2026-03-02T00:00:00Z", explanation())] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    }
+);
+
+e2e!(
+    a_visiting_nurse_instruction_is_in_the_summary_while_it_is_valid,
+    |app| async move {
+        let t = team(app).await;
+        let regular = instruction("REGULAR", &day(app, -30), &day(app, 150), None);
+        let special = instruction(
+            "SPECIAL",
+            &day(app, -1),
+            &day(app, 12),
+            Some("心不全の急性増悪のため毎日の観察が必要"),
+        );
+        let expired = instruction(
+            "SPECIAL",
+            &day(app, -40),
+            &day(app, -27),
+            Some("肺炎の治療"),
+        );
+        let future = instruction("INTRAVENOUS_DRIP", &day(app, 3), &day(app, 9), None);
+        let data = app
+            .ok(
+                &t.physician,
+                WRITE,
+                json!({ "i": { "records": [
+                item(&t.patient, "I-1", "2026-01-01T00:00:00Z", regular),
+                item(&t.patient, "I-2", "2026-01-02T00:00:00Z", special),
+                item(&t.patient, "I-3", "2026-01-03T00:00:00Z", expired),
+                item(&t.patient, "I-4", "2026-01-04T00:00:00Z", future),
+            ] } }),
+            )
+            .await;
+        assert_eq!(
+            data["writeRecords"][0]["record"]["kind"],
+            "VISITING_NURSE_INSTRUCTION"
+        );
+
+        let data = app
+            .ok(&t.nurse, INSTRUCTIONS, json!({ "id": t.patient }))
+            .await;
+        let mut kinds: Vec<String> = data["patient"]["summary"]["visitingNurseInstructions"]
+            .as_array()
+            .expect("instructions")
+            .iter()
+            .map(|r| r["data"]["instructionType"].as_str().unwrap().to_string())
+            .collect();
+        kinds.sort();
+        assert_eq!(kinds, ["REGULAR", "SPECIAL"], "only those in force today");
+
+        // A care worker does not read clinical documents.
+        assert_withheld(
+            app,
+            &t.care_worker,
+            INSTRUCTIONS,
+            &t.patient,
+            "visitingNurseInstructions",
+            "CLINICAL_DOCUMENTS",
+        )
+        .await;
+
+        // The fee schedule's limits: 14 days for a special instruction, six
+        // months for a regular one; a reason only (and always) for SPECIAL.
+        let cases = [
+            (
+                instruction("SPECIAL", "2026-03-01", "2026-03-15", Some("急性増悪")),
+                "validTo",
+            ),
+            (
+                instruction("REGULAR", "2026-03-01", "2026-09-30", None),
+                "validTo",
+            ),
+            (
+                instruction("INTRAVENOUS_DRIP", "2026-03-01", "2026-03-08", None),
+                "validTo",
+            ),
+            (
+                instruction("REGULAR", "2026-03-10", "2026-03-01", None),
+                "validTo",
+            ),
+            (
+                instruction("SPECIAL", "2026-03-01", "2026-03-14", None),
+                "reason",
+            ),
+            (
+                instruction("REGULAR", "2026-03-01", "2026-08-31", Some("急性増悪")),
+                "reason",
+            ),
+        ];
+        for (data, field) in cases {
+            let body = app
+                .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "I-9", "2026-03-01T00:00:00Z", data)] } }))
+                .await;
+            assert_bad_input(
+                &body,
+                &format!("input.records[0].data.visitingNurseInstruction.{field}"),
+            );
+        }
+        // The longest allowed periods pass.
+        let data = app
+            .ok(&t.physician, WRITE, json!({ "i": { "records": [
+                item(&t.patient, "I-5", "2026-03-01T00:00:00Z", instruction("SPECIAL", "2026-03-01", "2026-03-14", Some("急性増悪"))),
+                item(&t.patient, "I-6", "2026-03-01T00:00:00Z", instruction("REGULAR", "2026-03-01", "2026-08-31", None)),
+            ] } }))
+            .await;
+        assert_eq!(data["writeRecords"][1]["outcome"], "CREATED");
+
+        // A care manager may not issue one.
+        let body = app
+            .gql(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "I-7", "2026-03-01T00:00:00Z", instruction("REGULAR", "2026-03-01", "2026-03-31", None))] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    }
+);
+
+e2e!(
+    a_certification_can_be_pending_or_a_programme_eligibility_with_its_independence_ranks,
+    |app| async move {
+        let t = team(app).await;
+        const READ: &str = "query($id: ID!) { patient(id: $id) { summary { careCertification { data { ... on CareCertificationData { status level validFrom validTo bedriddenRank dementiaRank } } } } } }";
+        let cert = |status: Option<&str>, level: &str| {
+            let mut d = json!({ "level": level, "validFrom": "2026-02-01", "validTo": "2027-01-31", "bedriddenRank": "A2", "dementiaRank": "IIB" });
+            if let Some(s) = status {
+                d["status"] = json!(s);
+            }
+            json!({ "careCertification": d })
+        };
+        // Applied for (申請中): the expected level carries the provisional plan.
+        app.ok(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-1", "2026-02-01T00:00:00Z", cert(Some("APPLYING"), "CARE_2"))] } }))
+            .await;
+        let data = app
+            .ok(&t.care_manager, READ, json!({ "id": t.patient }))
+            .await;
+        assert_eq!(
+            data["patient"]["summary"]["careCertification"]["data"],
+            json!({ "status": "APPLYING", "level": "CARE_2", "validFrom": "2026-02-01", "validTo": "2027-01-31", "bedriddenRank": "A2", "dementiaRank": "IIB" })
+        );
+        // Decided: without a status a certification is CERTIFIED.
+        app.ok(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-2", "2026-03-01T00:00:00Z", cert(None, "CARE_3"))] } }))
+            .await;
+        let data = app.ok(&t.physician, READ, json!({ "id": t.patient })).await;
+        assert_eq!(
+            data["patient"]["summary"]["careCertification"]["data"]["status"],
+            "CERTIFIED"
+        );
+        assert_eq!(
+            data["patient"]["summary"]["careCertification"]["data"]["level"],
+            "CARE_3"
+        );
+
+        // 事業対象者 is recorded as such, but is never applied for.
+        app.ok(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-3", "2026-03-02T00:00:00Z", cert(None, "PROGRAM_ELIGIBLE"))] } }))
+            .await;
+        let body = app
+            .gql(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-4", "2026-03-02T00:00:00Z", cert(Some("APPLYING"), "PROGRAM_ELIGIBLE"))] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.careCertification.level");
+        // A rank outside the scale is refused by the schema.
+        let mut bad = cert(None, "CARE_1");
+        bad["careCertification"]["dementiaRank"] = json!("V");
+        let body = app
+            .gql(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-5", "2026-03-02T00:00:00Z", bad)] } }))
+            .await;
+        assert!(body.get("errors").is_some(), "{body}");
+        // A care worker does not write certifications.
+        let body = app
+            .gql(&t.care_worker, WRITE, json!({ "i": { "records": [item(&t.patient, "Q-6", "2026-03-02T00:00:00Z", cert(None, "CARE_1"))] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    }
+);
+
+e2e!(
+    the_primary_physician_writes_the_opinion_for_the_certification_and_the_care_manager_reads_it,
+    |app| async move {
+        let t = team(app).await;
+        const READ: &str = "query($id: ID!) { patient(id: $id) { summary { latestPhysicianOpinion { category data { ... on PhysicianOpinionData { purpose writtenOn diagnoses bedriddenRank dementiaRank specialMedicalCare careCautions } } } } } }";
+        let opinion = json!({ "physicianOpinion": {
+            "purpose": "RENEWAL", "writtenOn": "2026-02-10",
+            "diagnoses": ["慢性心不全", "アルツハイマー型認知症"],
+            "bedriddenRank": "A2", "dementiaRank": "IIB",
+            "specialMedicalCare": ["酸素療法"], "careCautions": "息切れに注意し、入浴は短時間で"
+        } });
+        app.ok(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "O-1", "2026-02-10T00:00:00Z", opinion.clone())] } }))
+            .await;
+        let data = app
+            .ok(&t.care_manager, READ, json!({ "id": t.patient }))
+            .await;
+        let read = &data["patient"]["summary"]["latestPhysicianOpinion"];
+        assert_eq!(read["category"], "CARE_CERTIFICATION");
+        assert_eq!(
+            read["data"]["diagnoses"],
+            json!(["慢性心不全", "アルツハイマー型認知症"])
+        );
+        assert_eq!(read["data"]["dementiaRank"], "IIB");
+        // A care worker neither reads nor writes it.
+        assert_withheld(
+            app,
+            &t.care_worker,
+            READ,
+            &t.patient,
+            "latestPhysicianOpinion",
+            "CARE_CERTIFICATION",
+        )
+        .await;
+        let body = app
+            .gql(&t.care_worker, WRITE, json!({ "i": { "records": [item(&t.patient, "O-2", "2026-02-10T00:00:00Z", opinion.clone())] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // The form's limits: 1 to 3 diagnoses, not written in the future.
+        let mut four = opinion.clone();
+        four["physicianOpinion"]["diagnoses"] = json!(["a", "b", "c", "d"]);
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "O-3", "2026-02-10T00:00:00Z", four)] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.physicianOpinion.diagnoses");
+        let mut later = opinion;
+        later["physicianOpinion"]["writtenOn"] = json!(day(app, 2));
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "O-3", "2026-02-10T00:00:00Z", later)] } }))
+            .await;
+        assert_bad_input(&body, "input.records[0].data.physicianOpinion.writtenOn");
+    }
+);
