@@ -156,7 +156,7 @@ fn cpu_snapshot(server_pid: Option<u32>) -> Option<CpuSnapshot> {
     })
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -209,7 +209,22 @@ struct Claims {
 }
 
 fn mint(args: &LoadArgs, region: &RegionFile) -> anyhow::Result<String> {
-    let Some(secret) = &args.jwt_secret else {
+    mint_token(
+        args.jwt_secret.as_deref(),
+        &args.jwt_issuer,
+        &args.jwt_audience,
+        region,
+    )
+}
+
+/// The bench physician's token, signed with the hub's HS256 secret.
+pub(crate) fn mint_token(
+    secret: Option<&str>,
+    issuer: &str,
+    audience: &str,
+    region: &RegionFile,
+) -> anyhow::Result<String> {
+    let Some(secret) = secret else {
         bail!(
             "give --token, or --jwt-secret (RENKEI_JWT_SECRET) to mint the bench physician's token"
         );
@@ -217,8 +232,8 @@ fn mint(args: &LoadArgs, region: &RegionFile) -> anyhow::Result<String> {
     let now = Utc::now().timestamp().max(0) as u64;
     let claims = Claims {
         sub: region.physician_id.to_string(),
-        iss: args.jwt_issuer.clone(),
-        aud: args.jwt_audience.clone(),
+        iss: issuer.to_string(),
+        aud: audience.to_string(),
         iat: now,
         exp: now + 24 * 3600,
     };
@@ -231,7 +246,7 @@ fn mint(args: &LoadArgs, region: &RegionFile) -> anyhow::Result<String> {
 }
 
 /// Checks one response: HTTP 200, no `errors`, the patient and its summary present.
-fn check(status: reqwest::StatusCode, body: &[u8]) -> Result<(), String> {
+pub(crate) fn check(status: reqwest::StatusCode, body: &[u8]) -> Result<(), String> {
     if !status.is_success() {
         return Err(format!(
             "HTTP {status}: {}",
@@ -531,7 +546,7 @@ async fn floor_op(s: Arc<Shared>, id: Uuid) -> Result<u64, String> {
     Ok(records.len() as u64)
 }
 
-fn shell_out(cmd: &str, args: &[&str]) -> String {
+pub(crate) fn shell_out(cmd: &str, args: &[&str]) -> String {
     std::process::Command::new(cmd)
         .args(args)
         .output()
@@ -540,7 +555,7 @@ fn shell_out(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -553,7 +568,7 @@ fn cpu_model() -> String {
 }
 
 /// The command line as typed, with the token and the secret hidden.
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     let mut out = Vec::new();
     // The placeholder for the next argument's value, when it is hidden.
     let mut hide_next: Option<&str> = None;

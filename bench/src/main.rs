@@ -4,12 +4,15 @@
 //!   into PostgreSQL (COPY, indexes rebuilt after the load);
 //! - `load` runs the summary query against a running hub at several
 //!   concurrencies beside the floor (the same data by hand-written SQL) and
-//!   appends the numbers to `bench/RESULTS.md`.
+//!   appends the numbers to `bench/RESULTS.md`;
+//! - `hostile` measures the summary query's latency with and without
+//!   clients sending hostile documents (huge literals, 1,000 aliases).
 //!
 //! See `bench/README.md`.
 
 mod copy;
 mod generate;
+mod hostile;
 mod load;
 mod region;
 mod rng;
@@ -33,6 +36,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Measure the summary query on a running hub, and the hand-written-SQL floor.
     Load(Box<load::LoadArgs>),
+    /// p50/p99 of normal summary queries with and without hostile clients.
+    Hostile(Box<hostile::HostileArgs>),
 }
 
 #[tokio::main]
@@ -40,5 +45,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Generate(args) => generate::run(args).await,
         Command::Load(args) => load::run(*args).await,
+        Command::Hostile(args) => hostile::run(*args).await,
     }
 }

@@ -192,6 +192,17 @@ pub struct ServeConfig {
     #[arg(long, env = "RENKEI_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest accepted GraphQL query document in bytes (within the body;
+    /// variables do not count). Longer ones are refused unparsed with 413
+    /// QUERY_TOO_LARGE.
+    #[arg(long, env = "RENKEI_MAX_QUERY_BYTES", default_value_t = renkei_schema::graphql::fair_use::DEFAULT_MAX_QUERY_BYTES)]
+    pub max_query_bytes: usize,
+
+    /// Most aliased fields in one operation (fragments counted where
+    /// spread); more are refused with QUERY_TOO_COMPLEX.
+    #[arg(long, env = "RENKEI_MAX_ALIASES", default_value_t = renkei_schema::graphql::fair_use::DEFAULT_MAX_ALIASES)]
+    pub max_aliases: usize,
+
     /// How long (µs) each DataLoader collects keys before it queries. The
     /// loads of one level of a query arrive within it and cost one statement;
     /// a longer window batches more reliably on a busy machine, at that much
@@ -255,6 +266,28 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub websocket: WebSocketConfig,
+
+    #[command(flatten)]
+    pub rate_limit: crate::rate_limit::RateLimitConfig,
+}
+
+impl ServeConfig {
+    /// The bounds on query documents, or what is wrong with them.
+    pub fn fair_use(&self) -> anyhow::Result<renkei_schema::graphql::fair_use::FairUseLimits> {
+        if self.max_query_bytes < 1024 {
+            anyhow::bail!(
+                "RENKEI_MAX_QUERY_BYTES must be at least 1024 (got {})",
+                self.max_query_bytes
+            );
+        }
+        if self.max_aliases == 0 {
+            anyhow::bail!("RENKEI_MAX_ALIASES must be at least 1 (got 0)");
+        }
+        Ok(renkei_schema::graphql::fair_use::FairUseLimits {
+            max_query_bytes: self.max_query_bytes,
+            max_aliases: self.max_aliases,
+        })
+    }
 }
 
 /// The keys the audit log is signed with (see `docs/audit-log.md`).

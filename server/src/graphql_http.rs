@@ -224,6 +224,27 @@ pub fn read_get(raw: Option<&str>) -> Result<async_graphql::Request, Refusal> {
     request_from_json(Value::Object(object))
 }
 
+/// [`read_post`], for a body longer than
+/// `renkei_schema::graphql::fair_use::LARGE_DOCUMENT_BYTES` on the blocking
+/// pool (decoding a 900 KB body is milliseconds of CPU the async workers
+/// owe to other requests).
+pub async fn read_post_body(body: axum::body::Bytes) -> Result<async_graphql::Request, Refusal> {
+    use renkei_schema::graphql::fair_use;
+    if body.len() <= fair_use::LARGE_DOCUMENT_BYTES {
+        return read_post(&body);
+    }
+    fair_use::off_workers(move || read_post(&body))
+        .await
+        .unwrap_or_else(|| {
+            Err(Refusal {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "INTERNAL",
+                message: "internal error: the hub could not read the request; it has been logged"
+                    .into(),
+            })
+        })
+}
+
 /// The GraphQL request in a POST body (its content type checked already).
 pub fn read_post(body: &[u8]) -> Result<async_graphql::Request, Refusal> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {

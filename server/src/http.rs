@@ -50,6 +50,8 @@ pub struct AppState {
     /// GraphQL over WebSocket: its timeout and caps, and the subscriptions
     /// each caller holds (see [`crate::ws`]).
     pub websocket: Arc<crate::ws::WebSocketLimits>,
+    /// Rate limits per member, organisation and API key ([`crate::rate_limit`]).
+    pub rate_limits: Arc<crate::rate_limit::RateLimiter>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOrigin]) -> Router {
@@ -257,6 +259,9 @@ async fn graphql(
             "the Accept header names no media type the hub answers in: accept application/graphql-response+json or application/json",
         );
     };
+    if let Err(limited) = state.rate_limits.check(&principal).await {
+        return limited.response(media.content_type());
+    }
     let refused = |r: Refusal| error_response_as(media, r.status, r.code, &r.message);
     let is_get = matches!(body, Incoming::Get(_));
     let request = match body {
@@ -264,7 +269,7 @@ async fn graphql(
         Incoming::Post(body) => match graphql_http::check_content_type(&headers) {
             Err(refusal) => Err(refusal),
             Ok(()) => match body {
-                Ok(body) => graphql_http::read_post(&body),
+                Ok(body) => graphql_http::read_post_body(body).await,
                 Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                     Err(Refusal {
                         status: StatusCode::PAYLOAD_TOO_LARGE,
@@ -285,11 +290,12 @@ async fn graphql(
         Err(refusal) => return refused(refusal),
     };
     // A text that does not parse is not inspected: the executor reports it.
-    let operation = state
-        .queries
-        .prepare(&mut request)
-        .then(|| graphql_http::selected_operation(&mut request))
-        .flatten();
+    let operation = match state.queries.prepare(&mut request).await {
+        Err(too_large) => return refused(too_large),
+        Ok(parsed) => parsed
+            .then(|| graphql_http::selected_operation(&mut request))
+            .flatten(),
+    };
     // GET is a safe method: caches, prefetchers and crawlers may send it
     // again. A mutation must come by POST.
     if is_get && operation.as_ref().is_some_and(|o| o.is_mutation) {

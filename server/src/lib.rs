@@ -17,6 +17,7 @@ pub mod jwks;
 pub mod outage;
 pub mod print;
 pub mod query_cache;
+pub mod rate_limit;
 pub mod relay;
 pub mod telemetry;
 pub mod ws;
@@ -93,6 +94,12 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(load_policy(&config.policy, clock.clone())?);
         let websocket = Arc::new(config.websocket.limits()?);
+        let fair_use = config.fair_use()?;
+        let rate_limits = Arc::new(rate_limit::RateLimiter::new(
+            &config.rate_limit,
+            config.redis.redis_url.as_deref(),
+            &config.redis.redis_prefix,
+        )?);
         // Before anything can write to the log: every entry is signed.
         let audit_keys = Arc::new(audit::serve_keys(&config.audit_keys, config.demo)?);
         renkei_schema::audit::keys::install(audit_keys.clone()).map_err(|e| anyhow::anyhow!(e))?;
@@ -137,6 +144,7 @@ impl Application {
             audit: audit.clone(),
             introspection: config.introspection,
             token_issuer: config.auth.jwt_issuer.clone(),
+            fair_use,
         });
         renkei_schema::graphql::spawn_cache_invalidation(schema.clone(), &events);
         let relay = match &config.redis.redis_url {
@@ -159,10 +167,11 @@ impl Application {
             audit,
             db: db.clone(),
             relay,
-            queries: Default::default(),
+            queries: Arc::new(query_cache::QueryCache::new(fair_use)),
             events,
             max_message_bytes: config.max_body_bytes,
             websocket,
+            rate_limits,
         };
         let router = http::router(state, config.max_body_bytes, &config.cors_allowed_origins);
         let listener = TcpListener::bind(config.listen)

@@ -102,6 +102,20 @@ pub async fn emergency_sheet(
             );
         }
     };
+    // The page is a GraphQL query underneath: it counts against the same
+    // rate limits (docs/operations.md, "Limits").
+    if let Err(limited) = state.rate_limits.check(&principal).await {
+        let mut page = error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "リクエストが多すぎます",
+            &limited.message(),
+        );
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(limited.retry_after_seconds()),
+        );
+        return page;
+    }
     let trail = Arc::new(AuditTrail::new());
     let outcome = render(&state, &principal, &request_id, &trail, &patient_id).await;
     // No patient data leaves before its audit entries are committed.

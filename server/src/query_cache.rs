@@ -10,11 +10,21 @@
 //! parses it again and reports the error as usual. A text too long to keep is
 //! parsed all the same, so that a request is parsed once however it is
 //! inspected before it runs (the HTTP handler looks for mutations in GETs).
+//!
+//! It is also where a document is first bounded (see
+//! `renkei_schema::graphql::fair_use`): one longer than
+//! `RENKEI_MAX_QUERY_BYTES` is refused before it is parsed (413
+//! `QUERY_TOO_LARGE`), and one longer than 4 KiB is parsed on the blocking
+//! pool, so the async workers keep serving everyone else.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::ExecutableDocument;
+use axum::http::StatusCode;
+use renkei_schema::graphql::fair_use::{self, FairUseLimits};
+
+use crate::graphql_http::Refusal;
 
 /// How many distinct queries are kept; past this the cache starts afresh
 /// (a hub serves a handful of client programs, not thousands of queries).
@@ -25,12 +35,28 @@ const MAX_QUERY_BYTES: usize = 16 * 1024;
 #[derive(Default)]
 pub struct QueryCache {
     documents: Mutex<HashMap<Arc<str>, Arc<ExecutableDocument>>>,
+    limits: FairUseLimits,
 }
 
 impl QueryCache {
+    pub fn new(limits: FairUseLimits) -> Self {
+        QueryCache {
+            documents: Mutex::default(),
+            limits,
+        }
+    }
+
     /// Gives the request its parsed document, from the cache or parsed now;
-    /// `false` when the text does not parse (the request is left as it was).
-    pub fn prepare(&self, request: &mut async_graphql::Request) -> bool {
+    /// `Ok(false)` when the text does not parse (the request is left as it
+    /// was), a 413 `QUERY_TOO_LARGE` refusal when it is too long to parse.
+    pub async fn prepare(&self, request: &mut async_graphql::Request) -> Result<bool, Refusal> {
+        if let Err(e) = fair_use::check_size(&request.query, self.limits) {
+            return Err(Refusal {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "QUERY_TOO_LARGE",
+                message: e.message,
+            });
+        }
         let keep = request.query.len() <= MAX_QUERY_BYTES;
         // The copy the request owns is made after the lock is released.
         let cached = keep
@@ -38,10 +64,10 @@ impl QueryCache {
             .flatten();
         if let Some(doc) = cached {
             request.set_parsed_query((*doc).clone());
-            return true;
+            return Ok(true);
         }
-        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-            return false;
+        let Ok(doc) = fair_use::parse(&request.query).await else {
+            return Ok(false);
         };
         if keep {
             let mut documents = self.lock();
@@ -51,7 +77,7 @@ impl QueryCache {
             documents.insert(Arc::from(request.query.as_str()), Arc::new(doc.clone()));
         }
         request.set_parsed_query(doc);
-        true
+        Ok(true)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<ExecutableDocument>>> {
@@ -65,28 +91,41 @@ impl QueryCache {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_same_text_is_parsed_once_and_bad_text_is_left_to_the_executor() {
+    #[tokio::test]
+    async fn the_same_text_is_parsed_once_and_bad_text_is_left_to_the_executor() {
         let cache = QueryCache::default();
         let mut a = async_graphql::Request::new("{ me { kind } }");
-        assert!(cache.prepare(&mut a));
+        assert!(cache.prepare(&mut a).await.unwrap());
         assert_eq!(cache.lock().len(), 1);
         let mut b = async_graphql::Request::new("{ me { kind } }");
-        assert!(cache.prepare(&mut b));
+        assert!(cache.prepare(&mut b).await.unwrap());
         assert_eq!(cache.lock().len(), 1);
         assert!(b.parsed_query().is_ok());
         let mut bad = async_graphql::Request::new("{ me { ");
-        assert!(!cache.prepare(&mut bad));
+        assert!(!cache.prepare(&mut bad).await.unwrap());
         assert_eq!(cache.lock().len(), 1);
         assert!(bad.parsed_query().is_err());
     }
 
-    #[test]
-    fn a_long_text_is_parsed_but_not_kept() {
+    #[tokio::test]
+    async fn a_long_text_is_parsed_but_not_kept() {
         let cache = QueryCache::default();
         let long = format!("{{ me {{ kind }} }} # {}", "x".repeat(MAX_QUERY_BYTES));
         let mut request = async_graphql::Request::new(long);
-        assert!(cache.prepare(&mut request));
+        assert!(cache.prepare(&mut request).await.unwrap());
         assert_eq!(cache.lock().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_text_over_the_limit_is_refused_unparsed() {
+        let cache = QueryCache::new(FairUseLimits {
+            max_query_bytes: 100,
+            max_aliases: 100,
+        });
+        let mut request =
+            async_graphql::Request::new(format!("{{ me {{ kind }} }} #{}", "x".repeat(100)));
+        let refusal = cache.prepare(&mut request).await.unwrap_err();
+        assert_eq!(refusal.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(refusal.code, "QUERY_TOO_LARGE");
     }
 }

@@ -421,6 +421,8 @@ fn is_subscription(request: &mut async_graphql::Request) -> bool {
 /// The caller of an acknowledged connection.
 struct Caller {
     holder: Holder,
+    /// Whose rate limits each operation counts against.
+    principal: Principal,
     /// What every operation of the connection runs with.
     data: Arc<async_graphql::Data>,
 }
@@ -621,6 +623,7 @@ impl Connection {
         data.insert(WebSocketSession);
         self.caller = Some(Caller {
             holder: Holder::of(&caller.principal),
+            principal: caller.principal.clone(),
             data: Arc::new(data),
         });
         Ok(caller)
@@ -655,9 +658,34 @@ impl Connection {
                 }
             }
         }
+        // Every operation counts against its caller's rate limits, and a
+        // document too long to parse is refused; the connection stays open.
+        let refused = match self.state.rate_limits.check(&caller.principal).await {
+            Err(limited) => Some(limited.error()),
+            Ok(()) => None,
+        };
+        let prepared = match refused {
+            Some(error) => Err(error),
+            None => self
+                .state
+                .queries
+                .prepare(&mut request)
+                .await
+                .map_err(|r| json!({ "message": r.message, "extensions": { "code": r.code } })),
+        };
         // A text that does not parse is left to the executor, which reports
         // it; it is no subscription.
-        let parsed = self.state.queries.prepare(&mut request);
+        let parsed = match prepared {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                return send(
+                    socket,
+                    json!({ "type": "error", "id": id, "payload": [error] }),
+                )
+                .await
+                .map_err(|_| Stop::Gone);
+            }
+        };
         let slot = if parsed && is_subscription(&mut request) {
             match self.take_slot(caller.holder) {
                 Ok(slot) => Some(slot),

@@ -248,6 +248,8 @@ pub fn test_config(database_url: String) -> ServeConfig {
         demo: false,
         no_migrate: false,
         max_body_bytes: 64 * 1024,
+        max_query_bytes: renkei_schema::graphql::fair_use::DEFAULT_MAX_QUERY_BYTES,
+        max_aliases: renkei_schema::graphql::fair_use::DEFAULT_MAX_ALIASES,
         cors_allowed_origins: Vec::new(),
         batch_window_micros: 1000,
         directory_cache_seconds: 30,
@@ -279,6 +281,9 @@ pub fn test_config(database_url: String) -> ServeConfig {
         },
         checkpoints: CheckpointConfig::default(),
         websocket: WebSocketConfig::default(),
+        // Off, so that tests sending many requests are not limited;
+        // tests/tests/fair_use.rs turns it on.
+        rate_limit: renkei_server::rate_limit::RateLimitConfig::off(),
     }
 }
 

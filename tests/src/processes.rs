@@ -356,6 +356,9 @@ impl HubProcess {
             .env("RENKEI_DATABASE_URL", database_url)
             .env("RENKEI_JWT_SECRET", crate::TEST_JWT_SECRET)
             .env("RENKEI_AUDIT_KEY", crate::TEST_AUDIT_KEY)
+            // As for the in-process hubs (`test_config`): tests that send
+            // many requests are not rate limited unless they say so.
+            .env("RENKEI_RATE_LIMIT", "off")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))

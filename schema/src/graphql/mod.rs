@@ -5,6 +5,7 @@ pub mod audit_extension;
 mod codes;
 pub mod consents;
 pub mod emergency_information;
+pub mod fair_use;
 pub mod federation;
 pub mod inputs;
 pub mod liaison;
@@ -77,6 +78,8 @@ pub struct SchemaDeps {
     /// The `iss` of the tokens the hub accepts (`RENKEI_JWT_ISSUER`): the
     /// identity provider whose subjects `setMemberExternalSubject` records.
     pub token_issuer: String,
+    /// Bounds on query documents (size, aliases; see [`fair_use`]).
+    pub fair_use: fair_use::FairUseLimits,
 }
 
 /// The identity provider whose tokens the hub accepts, named by its `iss`.
@@ -91,6 +94,12 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         // Before the limits: a WebSocket operation of a caller whose
         // credentials no longer hold is refused as such, whatever it asks.
         .extension(audit_extension::WebSocketAudit { writer: deps.audit })
+        // Before the limits: a document's size and aliases are bounded, and
+        // a large one parsed and validated off the async workers, before
+        // anything walks it.
+        .extension(fair_use::FairUse {
+            limits: deps.fair_use,
+        })
         // Depth and complexity limits, with introspection measured its own
         // way: async-graphql's `limit_depth` would refuse the standard
         // introspection query (see `limits`).
