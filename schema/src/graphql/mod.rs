@@ -5,6 +5,7 @@ pub mod audit_extension;
 mod codes;
 pub mod consents;
 pub mod emergency_information;
+pub mod emergency_search;
 pub mod federation;
 pub mod inputs;
 pub mod liaison;
@@ -49,6 +50,7 @@ pub struct Mutation(
     admission_discharge::AdmissionDischargeMutation,
     liaison::LiaisonMutation,
     consents::ConsentMutation,
+    emergency_search::EmergencySearchMutation,
 );
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;

@@ -53,6 +53,9 @@ pub struct Policy {
     pub matrix: Matrix,
     /// How long break-the-glass access lasts.
     pub emergency_duration: Duration,
+    /// How many emergency patient searches a member may make, and in what
+    /// window.
+    pub emergency_search: EmergencySearchLimit,
     pub clock: SharedClock,
 }
 
@@ -273,6 +276,63 @@ const REGIONAL_KINDS: &[OrganizationKind] = &[
 pub struct EmergencyOpener {
     pub member_id: Uuid,
     pub organization_id: Uuid,
+}
+
+/// 救急時の患者検索の上限: at most `searches` emergency patient searches per
+/// member in a window of `window`. A crew member at one call searches once
+/// or twice (a misspelt reading, then the kanji); ten in an hour is more
+/// calls than a crew attends, and far too few to sweep birth dates by.
+#[derive(Clone, Copy, Debug)]
+pub struct EmergencySearchLimit {
+    pub searches: u32,
+    pub window: Duration,
+}
+
+impl Default for EmergencySearchLimit {
+    fn default() -> Self {
+        EmergencySearchLimit {
+            searches: 10,
+            window: Duration::minutes(60),
+        }
+    }
+}
+
+/// Proof that the caller may search patients by name and birth date in an
+/// emergency (救急時の患者検索): a member of an [`EMERGENCY_PROFESSIONS`]
+/// profession — who could open emergency access on whom it finds. What it may
+/// learn of a candidate is [`EmergencySearcher::CANDIDATE_CATEGORIES`].
+#[derive(Clone, Copy, Debug)]
+pub struct EmergencySearcher {
+    pub member_id: Uuid,
+}
+
+impl EmergencySearcher {
+    /// A candidate shows only who it is (name, reading, birth date, sex, the
+    /// municipality of the address): IDENTITY, never clinical data.
+    pub const CANDIDATE_CATEGORIES: &[DataCategory] = &[DataCategory::Identity];
+    /// The most candidates a search returns; more, and the caller is asked
+    /// for more criteria rather than shown a list.
+    pub const MAX_CANDIDATES: usize = 5;
+}
+
+impl Policy {
+    /// Members who may open emergency access may search for the patient to
+    /// open it on; systems (API keys) and other professions may not.
+    pub fn require_emergency_searcher(&self, principal: &Principal) -> ApiResult<EmergencySearcher> {
+        match self.require_emergency_opener(principal) {
+            Ok(opener) => Ok(EmergencySearcher {
+                member_id: opener.member_id,
+            }),
+            Err(_) => Err(ApiError::Forbidden(format!(
+                "emergency patient search is for {} members only",
+                EMERGENCY_PROFESSIONS
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
 }
 
 impl Policy {
