@@ -65,6 +65,8 @@ const SHEET_QUERY: &str = r#"query($id: ID!) {
       activeConditions { undisclosed data { ... on ConditionData { name icd10 onset } } }
       reportedDiagnoses
       allergies { data { ... on AllergyData { substance allergyType reaction severity } } }
+      drugContraindications { data { ... on DrugContraindicationData { drug reason } } }
+      infections { data { ... on InfectionData { pathogen otherName result testedOn } } }
       currentPrescriptions { data { ... on PrescriptionData { drug dose route frequency startDate } } }
       reportedMedications
       latestDispensing { effectiveAt sourceOrganization { name } data { ... on DispensingData { drug quantity unit days } } }
@@ -629,8 +631,12 @@ impl<'a> Sheet<'a> {
         );
     }
 
+    /// Allergies beside what the receiving physician must not give and the
+    /// infections to isolate for (薬剤禁忌・感染症: opened by emergency access
+    /// to physicians and nurses, not to a crew — `docs/access-policy.md`).
     fn allergies(&self, out: &mut String) {
         let base = "patient.emergencyInformation";
+        out.push_str("<div class=\"cols\">");
         self.section(
             out,
             ("アレルギー", "Allergies"),
@@ -653,6 +659,49 @@ impl<'a> Sheet<'a> {
                 )
             },
         );
+        out.push_str("<div>");
+        self.section(
+            out,
+            ("薬剤禁忌", "Drug contraindications"),
+            &format!("{base}.drugContraindications"),
+            "記録なし / none recorded",
+            |list| {
+                rows(
+                    list,
+                    "<tr><th>薬剤<small>Drug</small></th><th>理由<small>Reason</small></th></tr>",
+                    |r| {
+                        let d = &r["data"];
+                        format!(
+                            "<tr><td class=\"emphasis\">{}</td><td>{}</td></tr>",
+                            esc(&plain(&d["drug"])),
+                            esc_lines(&plain(&d["reason"])),
+                        )
+                    },
+                )
+            },
+        );
+        self.section(
+            out,
+            ("感染症", "Infections"),
+            &format!("{base}.infections"),
+            "記録なし / none recorded",
+            |list| {
+                rows(
+                    list,
+                    "<tr><th>病原体<small>Pathogen</small></th><th>結果<small>Result</small></th><th>検査日<small>Tested</small></th></tr>",
+                    |r| {
+                        let d = &r["data"];
+                        format!(
+                            "<tr><td>{}</td><td>{}</td><td class=\"date\">{}</td></tr>",
+                            esc(&pathogen(d["pathogen"].as_str(), d["otherName"].as_str())),
+                            esc(infection_result(d["result"].as_str())),
+                            esc(&plain(&d["testedOn"])),
+                        )
+                    },
+                )
+            },
+        );
+        out.push_str("</div></div>");
     }
 
     fn treatment(&self, out: &mut String) {
@@ -901,6 +950,29 @@ fn severity(v: Option<&str>) -> &str {
         Some("MILD") => "軽度 / mild",
         Some("MODERATE") => "中等度 / moderate",
         Some("SEVERE") => "重度 / severe",
+        Some("UNKNOWN") => "不明 / unknown",
+        Some(other) => other,
+        None => "–",
+    }
+}
+
+fn pathogen(v: Option<&str>, other: Option<&str>) -> String {
+    match v {
+        Some("HBS_ANTIGEN") => "HBs抗原".into(),
+        Some("HCV_ANTIBODY") => "HCV抗体".into(),
+        Some("HIV") => "HIV".into(),
+        Some("SYPHILIS") => "梅毒 / syphilis".into(),
+        Some("MRSA") => "MRSA".into(),
+        Some("OTHER") => other.unwrap_or("その他 / other").to_string(),
+        Some(other) => other.to_string(),
+        None => "–".into(),
+    }
+}
+
+fn infection_result(v: Option<&str>) -> &str {
+    match v {
+        Some("POSITIVE") => "陽性 / positive",
+        Some("NEGATIVE") => "陰性 / negative",
         Some("UNKNOWN") => "不明 / unknown",
         Some(other) => other,
         None => "–",

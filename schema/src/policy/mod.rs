@@ -20,8 +20,9 @@
 //!    permissions) caps every category: none, read or read-write.
 //! 4. **Break-the-glass** (救急時閲覧). A physician, nurse or EMS crew member
 //!    may open time-limited emergency access, which grants read access to the
-//!    [`EMERGENCY_CATEGORIES`] only, with or without relationship and consent,
-//!    unless the patient has objected.
+//!    categories of [`emergency_categories`] only — the emergency set, and for
+//!    physicians and nurses drug contraindications and infections too — with
+//!    or without relationship and consent, unless the patient has objected.
 //! 5. **Writes** need read-write for the category and a care relationship.
 
 pub mod consents;
@@ -39,7 +40,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use consents::{ConsentAuthority, ConsentChange, ConsentHistory, ConsentTerms, WideningRule};
-pub use matrix::{EMERGENCY_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix};
+pub use matrix::{
+    EMERGENCY_CATEGORIES, EMERGENCY_CLINICAL_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix,
+    emergency_categories,
+};
 pub use rows::RowScope;
 
 use crate::clock::SharedClock;
@@ -276,6 +280,17 @@ const REGIONAL_KINDS: &[OrganizationKind] = &[
 pub struct EmergencyOpener {
     pub member_id: Uuid,
     pub organization_id: Uuid,
+    /// What the access opens to this opener ([`emergency_categories`]).
+    pub categories: &'static [DataCategory],
+}
+
+/// What emergency access opens to `principal`: by profession for a member,
+/// nothing for a system.
+pub fn emergency_categories_of(principal: &Principal) -> &'static [DataCategory] {
+    match principal {
+        Principal::Member { profession, .. } => emergency_categories(*profession),
+        Principal::System { .. } => &[],
+    }
 }
 
 /// 救急時の患者検索の上限: at most `searches` emergency patient searches per
@@ -402,6 +417,7 @@ impl Policy {
             } if EMERGENCY_PROFESSIONS.contains(profession) => Ok(EmergencyOpener {
                 member_id: *member_id,
                 organization_id: *organization_id,
+                categories: emergency_categories(*profession),
             }),
             _ => Err(ApiError::Forbidden(
                 "emergency access can be opened by physicians, nurses and EMS crews only".into(),
@@ -573,7 +589,7 @@ impl Policy {
             };
             if emergency_until.is_some()
                 && grant.level == AccessLevel::None
-                && EMERGENCY_CATEGORIES.contains(&category)
+                && emergency_categories_of(principal).contains(&category)
             {
                 grant = Grant {
                     level: AccessLevel::Read,
@@ -651,6 +667,33 @@ pub fn active_on(day: NaiveDate) -> Condition {
     rows::active_on_at(care_team_membership::Entity, day)
 }
 
+/// What break-the-glass opens to whom, and why: a table of
+/// [`matrix::EMERGENCY_RATIONALE`] with a column per opening profession.
+fn emergency_rationale() -> String {
+    let mut out = String::from(
+        "What emergency access opens, by profession, and why (the rationale is data in \
+`schema/src/policy/matrix.rs`, `EMERGENCY_RATIONALE`):\n\n| category |",
+    );
+    for p in EMERGENCY_PROFESSIONS {
+        out.push_str(&format!(" {} |", p.as_str()));
+    }
+    out.push_str(" why |\n|---|");
+    for _ in EMERGENCY_PROFESSIONS {
+        out.push_str(":-:|");
+    }
+    out.push_str("---|\n");
+    for (category, why) in matrix::EMERGENCY_RATIONALE {
+        out.push_str(&format!("| `{}` |", category.as_str()));
+        for p in EMERGENCY_PROFESSIONS {
+            let opened = emergency_categories(*p).contains(category);
+            out.push_str(if opened { " R |" } else { " – |" });
+        }
+        out.push_str(&format!(" {why} |\n"));
+    }
+    out.push('\n');
+    out
+}
+
 /// `docs/access-policy.md`, generated from the matrix (`renkei access-policy`).
 pub fn document(matrix: &Matrix) -> String {
     let mut out = String::new();
@@ -708,7 +751,7 @@ is a reason — at most {}, counted in characters after trimming whitespace; onl
 that show count, and invisible formatting characters such as zero-width spaces or direction \
 overrides are refused), or both; \
 `OTHER` needs words. \
-It grants read access to {} only, for a limited time (4 hours by default, \
+It grants read access to {} only — to physicians and nurses (the receiving hospital) also {} — for a limited time (4 hours by default, \
 `RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection, \
 is audited as `BREAK_THE_GLASS` (the detail names the code and its label, then the words), \
 and notifies the organisations of the patient's care team.\n\n\
@@ -735,7 +778,14 @@ reads under a care relationship and consent stay `READ`.\n\n",
             .map(|c| format!("`{}`", c.as_str()))
             .collect::<Vec<_>>()
             .join(", "),
+        EMERGENCY_CLINICAL_CATEGORIES
+            .iter()
+            .filter(|c| !EMERGENCY_CATEGORIES.contains(c))
+            .map(|c| format!("`{}`", c.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
     ));
+    out.push_str(&emergency_rationale());
     out.push_str("## Lists, pages and versions\n\n");
     out.push_str(
         "What a caller may not read does not show in what it may: not as an item, nor as \
