@@ -362,7 +362,11 @@ pub struct PolicyConfig {
     pub emergency_search_limit: u32,
 
     /// The window of RENKEI_EMERGENCY_SEARCH_LIMIT, in minutes.
-    #[arg(long, env = "RENKEI_EMERGENCY_SEARCH_WINDOW_MINUTES", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "RENKEI_EMERGENCY_SEARCH_WINDOW_MINUTES",
+        default_value_t = 60
+    )]
     pub emergency_search_window_minutes: u32,
 }
 

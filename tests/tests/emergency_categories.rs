@@ -5,7 +5,8 @@
 use renkei_tests::*;
 use serde_json::{Value, json};
 
-const OPEN: &str = "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { categories } }";
+const OPEN: &str =
+    "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { categories } }";
 const READ: &str = r#"query($id: ID!) { patient(id: $id) { emergencyInformation {
   allergies { id }
   drugContraindications { data { ... on DrugContraindicationData { drug reason } } }
@@ -114,6 +115,9 @@ e2e!(
             )
             .await;
         let cats = &log["auditLog"]["edges"][0]["node"]["categories"];
-        assert!(!cats.as_array().unwrap().contains(&json!("INFECTIONS")), "{log}");
+        assert!(
+            !cats.as_array().unwrap().contains(&json!("INFECTIONS")),
+            "{log}"
+        );
     }
 );

@@ -391,7 +391,11 @@ e2e!(
         );
         assert!(html.contains("090-1234-5678") && html.contains("キーパーソン"));
         assert!(html.contains("起座位にして訪問看護へ連絡。<br>呼吸困難が強ければ119番。"));
-        assert!(html.contains("後方支援病床<small>Back-up bed</small></th><td class=\"tel\">あり / yes"));
+        assert!(
+            html.contains(
+                "後方支援病床<small>Back-up bed</small></th><td class=\"tel\">あり / yes"
+            )
+        );
         assert!(html.contains("印刷者 / Printed by: 試験 太郎（医師）、みなみ野在宅クリニック"));
         assert!(html.contains("Allergies") && html.contains("アレルギー"));
         // Dispensing is open to a physician (read) but none is recorded.

@@ -162,10 +162,12 @@ e2e!(
             .filter(|e| e["node"]["patientId"].is_null())
             .collect();
         assert_eq!(none.len(), 6);
-        assert!(
-            none.iter()
-                .all(|e| e["node"]["detail"].as_str().unwrap().ends_with("no candidate"))
-        );
+        assert!(none.iter().all(|e| {
+            e["node"]["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("no candidate")
+        }));
         // The care team sees the search in the patient's access history.
         let history = app
             .ok(
@@ -204,7 +206,11 @@ e2e!(
             .await;
         let (worker_id, worker) = app.member(&office, "CARE_WORKER").await;
         let body = app
-            .gql(&worker, SEARCH, search_input(json!({ "name": "連携 花子" })))
+            .gql(
+                &worker,
+                SEARCH,
+                search_input(json!({ "name": "連携 花子" })),
+            )
             .await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
         assert!(body["data"].is_null());
@@ -255,22 +261,40 @@ e2e!(
         for (input, field) in [
             (search_input(json!({ "name": "連携*" })), Some("input.name")),
             (search_input(json!({ "name": "連%" })), Some("input.name")),
-            (search_input(json!({ "nameKana": "レンケイ？" })), Some("input.nameKana")),
+            (
+                search_input(json!({ "nameKana": "レンケイ？" })),
+                Some("input.nameKana"),
+            ),
             (search_input(json!({ "name": "連" })), Some("input.name")),
-            (search_input(json!({ "nameKana": "Renkei" })), Some("input.nameKana")),
+            (
+                search_input(json!({ "nameKana": "Renkei" })),
+                Some("input.nameKana"),
+            ),
             (search_input(json!({})), Some("input.name")),
             (
                 search_input(json!({ "name": "連携 花子", "birthDate": "1940-05-01..1940-12-31" })),
                 None,
             ),
-            (search_input(json!({ "name": "連携 花子", "birthDate": "1940" })), None),
-            (search_input(json!({ "name": "連携 花子", "birthDate": "2099-01-01" })), Some("input.birthDate")),
-            (json!({ "i": { "name": "連携 花子", "reasonCode": "IN_TRANSPORT" } }), None),
+            (
+                search_input(json!({ "name": "連携 花子", "birthDate": "1940" })),
+                None,
+            ),
+            (
+                search_input(json!({ "name": "連携 花子", "birthDate": "2099-01-01" })),
+                Some("input.birthDate"),
+            ),
+            (
+                json!({ "i": { "name": "連携 花子", "reasonCode": "IN_TRANSPORT" } }),
+                None,
+            ),
         ] {
             let body = app.gql(&s.crew, SEARCH, input.clone()).await;
             let code = error_code(&body);
             assert!(
-                matches!(code.as_deref(), Some("BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED")),
+                matches!(
+                    code.as_deref(),
+                    Some("BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED")
+                ),
                 "{input}: {body}"
             );
             assert!(body["data"].is_null() || body["data"]["searchPatientsForEmergency"].is_null());
@@ -305,7 +329,11 @@ e2e!(
             .await;
         }
         let body = app
-            .gql(&s.crew, SEARCH, search_input(json!({ "name": "佐藤 和子" })))
+            .gql(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "佐藤 和子" })),
+            )
             .await;
         assert_eq!(
             error_code(&body).as_deref(),
@@ -333,11 +361,13 @@ e2e!(
             .await;
         let entries = log["auditLog"]["edges"].as_array().unwrap();
         assert_eq!(entries.len(), 4, "{log}");
-        assert!(entries.iter().any(|e| e["node"]["patientId"].is_null()
-            && e["node"]["detail"]
-                .as_str()
-                .unwrap()
-                .contains("7 candidates, more than 5")));
+        assert!(entries.iter().any(|e| {
+            e["node"]["patientId"].is_null()
+                && e["node"]["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("7 candidates, more than 5")
+        }));
     }
 );
 
@@ -364,10 +394,18 @@ e2e!(
         )
         .await;
         let objected = app
-            .ok(&s.crew, SEARCH, search_input(json!({ "name": "連携 花子" })))
+            .ok(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "連携 花子" })),
+            )
             .await;
         let nobody = app
-            .ok(&s.crew, SEARCH, search_input(json!({ "name": "存在 しない" })))
+            .ok(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "存在 しない" })),
+            )
             .await;
         assert!(candidates(&objected).is_empty());
         assert_eq!(
@@ -377,10 +415,18 @@ e2e!(
         // Input refusals: the same for a name that exists and one that
         // does not.
         let a = app
-            .gql(&s.crew, SEARCH, search_input(json!({ "name": "連携 花子*" })))
+            .gql(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "連携 花子*" })),
+            )
             .await;
         let b = app
-            .gql(&s.crew, SEARCH, search_input(json!({ "name": "存在 しない*" })))
+            .gql(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "存在 しない*" })),
+            )
             .await;
         assert_eq!(a["errors"][0]["extensions"], b["errors"][0]["extensions"]);
         assert_eq!(a["data"], b["data"]);
@@ -425,15 +471,27 @@ async fn limit_scenario(backend: Backend) {
         .await;
         for left in [2, 1, 0] {
             let data = app
-                .ok(&s.crew, SEARCH, search_input(json!({ "name": "連携 花子" })))
+                .ok(
+                    &s.crew,
+                    SEARCH,
+                    search_input(json!({ "name": "連携 花子" })),
+                )
                 .await;
             assert_eq!(data["searchPatientsForEmergency"]["searchesLeft"], left);
         }
         let existing = app
-            .gql(&s.crew, SEARCH, search_input(json!({ "name": "連携 花子" })))
+            .gql(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "連携 花子" })),
+            )
             .await;
         let missing = app
-            .gql(&s.crew, SEARCH, search_input(json!({ "name": "存在 しない" })))
+            .gql(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "存在 しない" })),
+            )
             .await;
         assert_eq!(
             error_code(&existing).as_deref(),
@@ -456,13 +514,21 @@ async fn limit_scenario(backend: Backend) {
         let fire = app.organization("AMBULANCE_SERVICE", "北川町消防署").await;
         let (_, colleague) = app.member(&fire, "EMS_CREW").await;
         let data = app
-            .ok(&colleague, SEARCH, search_input(json!({ "name": "連携 花子" })))
+            .ok(
+                &colleague,
+                SEARCH,
+                search_input(json!({ "name": "連携 花子" })),
+            )
             .await;
         assert_eq!(candidates(&data).len(), 1);
         // An hour later the window starts again.
         app.clock.advance(chrono::Duration::minutes(61));
         let data = app
-            .ok(&s.crew, SEARCH, search_input(json!({ "name": "連携 花子" })))
+            .ok(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "連携 花子" })),
+            )
             .await;
         assert_eq!(candidates(&data).len(), 1);
         assert_eq!(data["searchPatientsForEmergency"]["searchesLeft"], 2);

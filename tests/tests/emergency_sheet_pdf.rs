@@ -26,9 +26,12 @@ async fn print_pdf(app: &TestApp, token: &str, patient: &str) -> Value {
 /// The PDF embeds a Japanese font: the headings and names are glyphs, not
 /// tofu boxes.
 fn has_japanese_font(seen: &Value) -> bool {
-    seen["fonts"]
-        .as_array()
-        .is_some_and(|f| f.iter().any(|n| n.as_str().is_some_and(|n| n.contains("CJK") || n.contains("IPA"))))
+    seen["fonts"].as_array().is_some_and(|f| {
+        f.iter().any(|n| {
+            n.as_str()
+                .is_some_and(|n| n.contains("CJK") || n.contains("IPA"))
+        })
+    })
 }
 
 fn demo_token(p: Profession) -> String {
@@ -55,7 +58,10 @@ async fn demo_first_patient_fits_one_page(backend: Backend) {
     )
     .await;
     assert_eq!(seen["status"], 200, "{seen}");
-    assert_eq!(seen["pages"], 1, "the demo's first patient on one A4 page: {seen}");
+    assert_eq!(
+        seen["pages"], 1,
+        "the demo's first patient on one A4 page: {seen}"
+    );
     assert!(has_japanese_font(&seen), "{seen}");
     assert_eq!(seen["clipped"], 0, "{seen}");
     app.stop().await;
@@ -112,11 +118,15 @@ e2e!(
                              "data": { "prescription": { "medicationType": "PRESCRIPTION", "drug": format!("内服薬 {i} 錠5mg"), "dose": "1錠",
                                                          "route": "ORAL", "frequency": "1日1回朝食後", "startDate": "2026-01-12" } } })))
             .collect();
-        app.ok(&doctor, WRITE, json!({ "i": { "records": records } })).await;
+        app.ok(&doctor, WRITE, json!({ "i": { "records": records } }))
+            .await;
 
         let seen = print_pdf(app, &doctor, &patient).await;
         assert_eq!(seen["status"], 200, "{seen}");
-        assert_eq!(seen["pages"], 2, "the rest flows onto a second page: {seen}");
+        assert_eq!(
+            seen["pages"], 2,
+            "the rest flows onto a second page: {seen}"
+        );
         assert_eq!(seen["clipped"], 0, "no text cut off: {seen}");
         assert!(has_japanese_font(&seen), "{seen}");
     }

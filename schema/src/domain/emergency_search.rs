@@ -111,7 +111,9 @@ impl EmergencySearchCriteria {
 
     /// Whether a patient's stored name, reading, sex and address match.
     pub fn matches(&self, name: &str, name_kana: &str, sex: &str, address: Option<&str>) -> bool {
-        self.name.as_ref().is_none_or(|k| NameKey::of(name, false) == *k)
+        self.name
+            .as_ref()
+            .is_none_or(|k| NameKey::of(name, false) == *k)
             && self
                 .name_kana
                 .as_ref()
@@ -154,7 +156,11 @@ pub fn municipality(address: &str) -> Option<String> {
         3
     } else {
         (2..=3)
-            .find(|&i| chars.get(i).is_some_and(|c| ['都', '道', '府', '県'].contains(c)))
+            .find(|&i| {
+                chars
+                    .get(i)
+                    .is_some_and(|c| ['都', '道', '府', '県'].contains(c))
+            })
             .map_or(0, |i| i + 1)
     };
     let rest = &chars[start..];
@@ -264,9 +270,9 @@ fn voiced(c: char) -> Option<char> {
     let u = c as u32;
     let plus = |n: u32| char::from_u32(u + n);
     match c {
-        'カ' | 'キ' | 'ク' | 'ケ' | 'コ' | 'サ' | 'シ' | 'ス' | 'セ' | 'ソ' | 'タ' | 'チ' | 'テ'
-        | 'ト' | 'か' | 'き' | 'く' | 'け' | 'こ' | 'さ' | 'し' | 'す' | 'せ' | 'そ' | 'た' | 'ち'
-        | 'て' | 'と' => plus(1),
+        'カ' | 'キ' | 'ク' | 'ケ' | 'コ' | 'サ' | 'シ' | 'ス' | 'セ' | 'ソ' | 'タ' | 'チ'
+        | 'テ' | 'ト' | 'か' | 'き' | 'く' | 'け' | 'こ' | 'さ' | 'し' | 'す' | 'せ' | 'そ'
+        | 'た' | 'ち' | 'て' | 'と' => plus(1),
         'ツ' | 'つ' => plus(1),
         'ハ' | 'ヒ' | 'フ' | 'ヘ' | 'ホ' | 'は' | 'ひ' | 'ふ' | 'へ' | 'ほ' => plus(1),
         'ウ' => Some('ヴ'),
@@ -287,7 +293,9 @@ fn semi_voiced(c: char) -> Option<char> {
 
 fn hiragana_to_katakana(c: char) -> char {
     match c {
-        '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
+        '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
+            char::from_u32(c as u32 + 0x60).unwrap_or(c)
+        }
         c => c,
     }
 }
@@ -313,8 +321,14 @@ mod tests {
 
     #[test]
     fn width_spaces_and_script_of_the_reading_are_folded() {
-        assert_eq!(NameKey::of("山田　花子", false), NameKey::of(" 山田花子", false));
-        assert_eq!(NameKey::of("ﾔﾏﾀﾞ ﾊﾅｺ", true), NameKey::of("やまだ　はなこ", true));
+        assert_eq!(
+            NameKey::of("山田　花子", false),
+            NameKey::of(" 山田花子", false)
+        );
+        assert_eq!(
+            NameKey::of("ﾔﾏﾀﾞ ﾊﾅｺ", true),
+            NameKey::of("やまだ　はなこ", true)
+        );
         assert_eq!(NameKey::of("ﾔﾏﾀﾞ ﾊﾅｺ", true).as_str(), "ヤマダハナコ");
         assert_eq!(NameKey::of("ﾎﾟﾝﾀﾞ", true).as_str(), "ポンダ");
         assert_eq!(NameKey::of("ハ\u{309A}ク", true).as_str(), "パク");
@@ -338,11 +352,26 @@ mod tests {
 
     #[test]
     fn the_municipality_is_the_city_town_or_village() {
-        assert_eq!(municipality("北海道みなみ野市本町1丁目2-3").as_deref(), Some("みなみ野市"));
-        assert_eq!(municipality("北海道東原郡北川町字東原12番地").as_deref(), Some("北川町"));
-        assert_eq!(municipality("東京都新宿区西新宿2-8-1").as_deref(), Some("新宿区"));
-        assert_eq!(municipality("京都府京都市中京区").as_deref(), Some("京都市"));
-        assert_eq!(municipality("神奈川県横浜市中区").as_deref(), Some("横浜市"));
+        assert_eq!(
+            municipality("北海道みなみ野市本町1丁目2-3").as_deref(),
+            Some("みなみ野市")
+        );
+        assert_eq!(
+            municipality("北海道東原郡北川町字東原12番地").as_deref(),
+            Some("北川町")
+        );
+        assert_eq!(
+            municipality("東京都新宿区西新宿2-8-1").as_deref(),
+            Some("新宿区")
+        );
+        assert_eq!(
+            municipality("京都府京都市中京区").as_deref(),
+            Some("京都市")
+        );
+        assert_eq!(
+            municipality("神奈川県横浜市中区").as_deref(),
+            Some("横浜市")
+        );
         assert_eq!(municipality("東京都町田市森野").as_deref(), Some("町田市"));
         assert_eq!(municipality("どこか"), None);
     }
@@ -358,8 +387,18 @@ mod tests {
         assert!(!c.matches("山田　花子", "ヤマダ　ハナコ", "FEMALE", None));
         c.sex = None;
         c.area = Some(NameKey::of("みなみ野市", false));
-        assert!(c.matches("山田花子", "ヤマダハナコ", "FEMALE", Some("北海道みなみ野市本町1丁目")));
-        assert!(!c.matches("山田花子", "ヤマダハナコ", "FEMALE", Some("北海道東原郡北川町")));
+        assert!(c.matches(
+            "山田花子",
+            "ヤマダハナコ",
+            "FEMALE",
+            Some("北海道みなみ野市本町1丁目")
+        ));
+        assert!(!c.matches(
+            "山田花子",
+            "ヤマダハナコ",
+            "FEMALE",
+            Some("北海道東原郡北川町")
+        ));
         assert!(!c.matches("山田花子", "ヤマダハナコ", "FEMALE", None));
     }
 }

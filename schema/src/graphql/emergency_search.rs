@@ -14,8 +14,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
 use super::{Date, ctx_db, ctx_policy, ctx_request, ctx_trail};
 use crate::domain::{
-    EmergencyReason, EmergencyReasonCode, EmergencySearchCriteria, Sex,
-    municipality,
+    EmergencyReason, EmergencyReasonCode, EmergencySearchCriteria, Sex, municipality,
 };
 use crate::error::ApiError;
 use crate::policy::EmergencySearcher;
@@ -163,7 +162,8 @@ fn parse(
     input: &EmergencyPatientSearchInput,
     today: chrono::NaiveDate,
 ) -> Result<EmergencySearchCriteria, ApiError> {
-    let reason = EmergencyReason::parse("input.reason", input.reason_code, input.reason.as_deref())?;
+    let reason =
+        EmergencyReason::parse("input.reason", input.reason_code, input.reason.as_deref())?;
     EmergencySearchCriteria::parse(
         "input",
         input.name.as_deref(),

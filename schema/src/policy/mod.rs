@@ -333,7 +333,10 @@ impl EmergencySearcher {
 impl Policy {
     /// Members who may open emergency access may search for the patient to
     /// open it on; systems (API keys) and other professions may not.
-    pub fn require_emergency_searcher(&self, principal: &Principal) -> ApiResult<EmergencySearcher> {
+    pub fn require_emergency_searcher(
+        &self,
+        principal: &Principal,
+    ) -> ApiResult<EmergencySearcher> {
         match self.require_emergency_opener(principal) {
             Ok(opener) => Ok(EmergencySearcher {
                 member_id: opener.member_id,

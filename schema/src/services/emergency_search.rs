@@ -60,7 +60,10 @@ pub async fn count(
     let (started, used) = if now >= window_ends {
         (now, 0)
     } else {
-        (row.window_started_at, u32::try_from(row.searches).unwrap_or(u32::MAX))
+        (
+            row.window_started_at,
+            u32::try_from(row.searches).unwrap_or(u32::MAX),
+        )
     };
     if used >= limit.searches {
         return Err(ApiError::EmergencySearchLimit(format!(
@@ -107,9 +110,7 @@ pub async fn find(
     // A patient who objected to emergency access is not offered to open it
     // on: to the searcher, as if not registered.
     let objected: Vec<uuid::Uuid> = emergency_objection::Entity::find()
-        .filter(
-            emergency_objection::Column::PatientId.is_in(matching.iter().map(|p| p.id)),
-        )
+        .filter(emergency_objection::Column::PatientId.is_in(matching.iter().map(|p| p.id)))
         .filter(emergency_objection::Column::WithdrawnAt.is_null())
         .all(db)
         .await?
