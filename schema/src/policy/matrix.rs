@@ -384,7 +384,7 @@ pub const EMERGENCY_RATIONALE: &[(DataCategory, &str)] = &[
     ),
     (
         Infections,
-        "Physicians and nurses only. The hospital isolates and chooses antibiotics on arrival (HBs antigen, HCV, syphilis, MRSA); a crew takes standard precautions with every patient, so the status would disclose without changing what it does.",
+        "Physicians and nurses only. The hospital isolates and chooses antibiotics on arrival (MRSA, 結核, 疥癬, ノロウイルス); a crew takes standard precautions with every patient, so the status would disclose without changing what it does.",
     ),
     (
         Contacts,
