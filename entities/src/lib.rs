@@ -16,6 +16,7 @@ pub mod discharge_notice;
 pub mod discharge_notice_version;
 pub mod emergency_grant;
 pub mod emergency_objection;
+pub mod emergency_search_counter;
 pub mod liaison_attachment;
 pub mod liaison_message;
 pub mod liaison_read;

@@ -48,6 +48,15 @@ pub enum ApiError {
     /// `EVENTS_MISSED`: a subscription fell behind and missed events; it goes
     /// on, and the client should refetch what it shows.
     EventsMissed(String),
+    /// `EMERGENCY_SEARCH_LIMIT`: the member made as many emergency patient
+    /// searches as its window allows (`RENKEI_EMERGENCY_SEARCH_LIMIT`); the
+    /// message says when the window ends. Decided before any patient is
+    /// looked at, so it says nothing about who exists.
+    EmergencySearchLimit(String),
+    /// `EMERGENCY_SEARCH_TOO_MANY_MATCHES`: more patients match an emergency
+    /// search than it may list; the caller is asked for more criteria (sex,
+    /// area, the reading beside the kanji) instead of shown a list.
+    EmergencySearchTooManyMatches(String),
     /// `INTERNAL`: something failed inside the hub. The cause is logged, the
     /// client sees only an opaque message.
     Internal(String),
@@ -70,6 +79,8 @@ impl ApiError {
             ApiError::ImplausibleValue { .. } => "IMPLAUSIBLE_VALUE",
             ApiError::AccessEnded(_) => "ACCESS_ENDED",
             ApiError::EventsMissed(_) => "EVENTS_MISSED",
+            ApiError::EmergencySearchLimit(_) => "EMERGENCY_SEARCH_LIMIT",
+            ApiError::EmergencySearchTooManyMatches(_) => "EMERGENCY_SEARCH_TOO_MANY_MATCHES",
             ApiError::Internal(_) => "INTERNAL",
             ApiError::DatabaseUnavailable(_) => DATABASE_UNAVAILABLE,
         }
@@ -90,7 +101,9 @@ impl ApiError {
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
             | ApiError::AccessEnded(m)
-            | ApiError::EventsMissed(m) => m.clone(),
+            | ApiError::EventsMissed(m)
+            | ApiError::EmergencySearchLimit(m)
+            | ApiError::EmergencySearchTooManyMatches(m) => m.clone(),
             ApiError::BadUserInput { field, message }
             | ApiError::ConflictIn { field, message }
             | ApiError::ImplausibleValue { field, message } => format!("{field}: {message}"),

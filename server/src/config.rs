@@ -412,6 +412,20 @@ pub struct PolicyConfig {
     /// How long break-the-glass emergency access lasts, in minutes.
     #[arg(long, env = "RENKEI_EMERGENCY_ACCESS_MINUTES", default_value_t = 240)]
     pub emergency_access_minutes: u32,
+
+    /// How many emergency patient searches (`searchPatientsForEmergency`)
+    /// one member may make per window; more are refused with
+    /// EMERGENCY_SEARCH_LIMIT until the window ends.
+    #[arg(long, env = "RENKEI_EMERGENCY_SEARCH_LIMIT", default_value_t = 10)]
+    pub emergency_search_limit: u32,
+
+    /// The window of RENKEI_EMERGENCY_SEARCH_LIMIT, in minutes.
+    #[arg(
+        long,
+        env = "RENKEI_EMERGENCY_SEARCH_WINDOW_MINUTES",
+        default_value_t = 60
+    )]
+    pub emergency_search_window_minutes: u32,
 }
 
 impl Default for PolicyConfig {
@@ -419,6 +433,8 @@ impl Default for PolicyConfig {
         PolicyConfig {
             policy_file: None,
             emergency_access_minutes: 240,
+            emergency_search_limit: 10,
+            emergency_search_window_minutes: 60,
         }
     }
 }

@@ -54,9 +54,18 @@ pub fn load_policy(config: &PolicyConfig, clock: SharedClock) -> anyhow::Result<
     if config.emergency_access_minutes == 0 || config.emergency_access_minutes > 24 * 60 {
         anyhow::bail!("RENKEI_EMERGENCY_ACCESS_MINUTES must be between 1 and 1440");
     }
+    if config.emergency_search_limit == 0 || config.emergency_search_window_minutes == 0 {
+        anyhow::bail!(
+            "RENKEI_EMERGENCY_SEARCH_LIMIT and RENKEI_EMERGENCY_SEARCH_WINDOW_MINUTES must be at least 1"
+        );
+    }
     Ok(Policy {
         matrix,
         emergency_duration: chrono::Duration::minutes(i64::from(config.emergency_access_minutes)),
+        emergency_search: renkei_schema::policy::EmergencySearchLimit {
+            searches: config.emergency_search_limit,
+            window: chrono::Duration::minutes(i64::from(config.emergency_search_window_minutes)),
+        },
         clock,
     })
 }

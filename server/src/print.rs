@@ -65,6 +65,8 @@ const SHEET_QUERY: &str = r#"query($id: ID!) {
       activeConditions { undisclosed data { ... on ConditionData { name icd10 onset } } }
       reportedDiagnoses
       allergies { data { ... on AllergyData { substance allergyType reaction severity } } }
+      drugContraindications { data { ... on DrugContraindicationData { drug reason } } }
+      infections { data { ... on InfectionData { pathogen otherName result testedOn } } }
       currentPrescriptions { data { ... on PrescriptionData { drug dose route frequency startDate } } }
       reportedMedications
       latestDispensing { effectiveAt sourceOrganization { name } data { ... on DispensingData { drug quantity unit days } } }
@@ -265,30 +267,37 @@ fn esc_lines(s: &str) -> String {
 }
 
 const STYLE: &str = r#"
-@page { size: A4; margin: 12mm }
+@page { size: A4; margin: 10mm }
 * { box-sizing: border-box }
 html { -webkit-print-color-adjust: exact; print-color-adjust: exact }
 body { font-family: "Hiragino Kaku Gothic ProN", "Noto Sans CJK JP", "Yu Gothic", Meiryo, sans-serif;
-       font-size: 9.5pt; line-height: 1.35; color: #000; margin: 0 }
-@media screen { body { max-width: 186mm; margin: 8mm auto } }
-header { border-bottom: 2px solid #000; margin-bottom: 2mm }
-h1 { font-size: 16pt; margin: 0 }
-h2 { font-size: 10.5pt; margin: 3mm 0 1mm; padding: 0.4mm 2mm; background: #e8e8e8; border-left: 4px solid #000 }
-h1 small, h2 small { font-weight: normal; font-size: 8pt; color: #333; margin-left: 2mm }
-.meta { font-size: 8pt; margin: 1mm 0 }
+       font-size: 8pt; line-height: 1.2; color: #000; margin: 0 }
+@media screen { body { max-width: 190mm; margin: 8mm auto } }
+header { border-bottom: 2px solid #000; margin-bottom: 1mm; padding-bottom: 0.5mm }
+h1 { font-size: 14pt; margin: 0; display: inline-block; margin-right: 3mm }
+h2 { font-size: 8.5pt; margin: 1.5mm 0 0.5mm; padding: 0.2mm 1.5mm; background: #e8e8e8; border-left: 3px solid #000 }
+h1 small, h2 small { font-weight: normal; font-size: 7pt; color: #333; margin-left: 1.5mm }
+th small { font-weight: normal; font-size: 6.5pt; color: #333; margin-left: 1mm }
+.meta { font-size: 7.5pt; margin: 0.3mm 0 }
+header .meta:first-of-type { display: inline }
 table { width: 100%; border-collapse: collapse }
-th, td { border: 1px solid #777; padding: 0.8mm 1.5mm; text-align: left; vertical-align: top }
-th { background: #f3f3f3; font-weight: bold }
-table.kv th { width: 26% }
+th, td { border: 1px solid #777; padding: 0.3mm 1.2mm; text-align: left; vertical-align: top }
+th { background: #f3f3f3; font-weight: bold; white-space: nowrap }
+table.kv th { width: 1% }
 tr, section.keep { break-inside: avoid; page-break-inside: avoid }
+h2 { break-after: avoid; page-break-after: avoid }
+.cols { display: grid; grid-template-columns: 1fr 1fr; column-gap: 3mm; align-items: start }
+.cols > section { min-width: 0 }
+.tel, .date { white-space: nowrap }
+td.n { width: 1%; text-align: right }
 ul { margin: 0; padding-left: 5mm }
-.denied { border: 1px dashed #000; padding: 0.8mm 2mm; font-weight: bold }
+p { margin: 0.5mm 0 }
+.denied { border: 1px dashed #000; padding: 0.4mm 2mm; font-weight: bold }
 .none { color: #333 }
-.emphasis { font-weight: bold; font-size: 11pt }
-.flag { border: 1px solid #000; padding: 0 1mm; font-size: 8pt; font-weight: bold }
-footer { margin-top: 3mm; border-top: 1px solid #000; font-size: 7.5pt }
+.emphasis { font-weight: bold; font-size: 9.5pt }
+.flag { border: 1px solid #000; padding: 0 1mm; font-size: 7pt; font-weight: bold; white-space: nowrap }
+footer { margin-top: 1.5mm; border-top: 1px solid #000; font-size: 6.5pt; line-height: 1.2 }
 "#;
-
 const DENIED: &str = r#"<p class="denied">閲覧権限なし / not permitted</p>"#;
 
 /// What the schema returned, and which fields it withheld.
@@ -494,15 +503,16 @@ impl<'a> Sheet<'a> {
             Part::Present(Value::String(s)) => esc(sex(s)),
             _ => self.text("patient.sex"),
         };
+        // Two rows: who (name, reading, birth date, sex), then where.
         let _ = write!(
             out,
             "<section class=\"keep\"><h2>患者<small>Patient</small></h2><table class=\"kv\">\
-             <tr><th>氏名 / Name</th><td class=\"emphasis\">{}</td></tr>\
-             <tr><th>フリガナ / Reading</th><td>{}</td></tr>\
-             <tr><th>生年月日 / Born</th><td>{}</td></tr>\
-             <tr><th>性別 / Sex</th><td>{}</td></tr>\
-             <tr><th>住所 / Address</th><td>{}</td></tr>\
-             <tr><th>電話 / Phone</th><td>{}</td></tr></table></section>",
+             <tr><th>氏名<small>Name</small></th><td class=\"emphasis\">{}</td>\
+             <th>フリガナ<small>Reading</small></th><td>{}</td></tr>\
+             <tr><th>生年月日<small>Born</small></th><td class=\"date\">{}</td>\
+             <th>性別<small>Sex</small></th><td>{}</td></tr>\
+             <tr><th>住所<small>Address</small></th><td>{}</td>\
+             <th>電話<small>Phone</small></th><td class=\"tel\">{}</td></tr></table></section>",
             self.text("patient.name"),
             self.text("patient.nameKana"),
             birth,
@@ -525,18 +535,18 @@ impl<'a> Sheet<'a> {
                     return String::new();
                 }
                 let mut t = String::from(
-                    "<table><tr><th>順</th><th>氏名 / Name</th><th>続柄・役割 / Relation</th>\
-                     <th>電話 / Phone</th><th>連絡可能 / Reachable</th></tr>",
+                    "<table><tr><th>順</th><th>氏名<small>Name</small></th><th>続柄・役割<small>Relation</small></th>\
+                     <th>電話<small>Phone</small></th><th>連絡可能<small>Reachable</small></th></tr>",
                 );
                 for (i, c) in contacts.iter().enumerate() {
                     let key = if c["keyPerson"] == true {
-                        " <span class=\"flag\">キーパーソン / key person</span>"
+                        " <span class=\"flag\">キーパーソン</span>"
                     } else {
                         ""
                     };
                     let _ = write!(
                         t,
-                        "<tr><td>{}</td><td>{}{key}</td><td>{}</td><td class=\"emphasis\">{}</td><td>{}</td></tr>",
+                        "<tr><td class=\"n\">{}</td><td>{}{key}</td><td>{}</td><td class=\"emphasis tel\">{}</td><td>{}</td></tr>",
                         i + 1,
                         esc(&plain(&c["name"])),
                         esc(&plain(&c["relationship"])),
@@ -560,11 +570,11 @@ impl<'a> Sheet<'a> {
         );
         for (label, path) in [
             (
-                "主治医 / Primary physician",
+                "主治医<small>Primary physician</small>",
                 "patient.emergencyInformation.primaryPhysician",
             ),
             (
-                "ケアマネジャー / Care manager",
+                "ケアマネジャー<small>Care manager</small>",
                 "patient.emergencyInformation.careManager",
             ),
         ] {
@@ -572,7 +582,7 @@ impl<'a> Sheet<'a> {
                 Part::Denied => "閲覧権限なし / not permitted".to_string(),
                 Part::Missing => "–".to_string(),
                 Part::Present(m) => format!(
-                    "{}{}　{}",
+                    "{}{}　<span class=\"tel\">{}</span>",
                     esc(&plain(&m["organization"]["name"])),
                     m["member"]["name"]
                         .as_str()
@@ -599,30 +609,35 @@ impl<'a> Sheet<'a> {
                     (Some(one), None) | (None, Some(one)) => one.to_string(),
                     (None, None) => String::new(),
                 };
+                // Two wishes a row: the page must fit one sheet of A4.
                 let mut t = String::from("<table class=\"kv\">");
                 let _ = write!(
                     t,
-                    "<tr><th>心肺蘇生 / CPR</th><td class=\"emphasis\">{}</td></tr>\
-                     <tr><th>延命治療 / Life-prolonging treatment</th><td class=\"emphasis\">{}</td></tr>\
-                     <tr><th>確認日 / Confirmed on</th><td>{}</td></tr>\
-                     <tr><th>経管栄養 / Tube feeding</th><td>{}</td></tr>\
-                     <tr><th>入院 / Hospitalisation</th><td>{}</td></tr>\
-                     <tr><th>最期を迎えたい場所 / Place of death</th><td>{}</td></tr>\
-                     <tr><th>代理意思決定者 / Proxy</th><td>{}</td></tr>",
+                    "<tr><th>心肺蘇生<small>CPR</small></th><td class=\"emphasis\">{}</td>\
+                     <th>延命治療<small>Life-prolonging</small></th><td class=\"emphasis\">{}</td></tr>\
+                     <tr><th>経管栄養<small>Tube feeding</small></th><td>{}</td>\
+                     <th>入院<small>Hospitalisation</small></th><td>{}</td></tr>\
+                     <tr><th>最期を迎えたい場所<small>Place of death</small></th><td>{}</td>\
+                     <th>代理意思決定者<small>Proxy</small></th><td>{}</td></tr>",
                     esc(wish(d["cpr"].as_str())),
                     esc(wish(d["lifeProlongingTreatment"].as_str())),
-                    esc(&plain(&d["confirmedOn"])),
                     esc(wish(d["tubeFeeding"].as_str())),
                     esc(wish(d["hospitalization"].as_str())),
                     esc(place(d["placeOfDeath"].as_str())),
                     esc(&proxy),
                 );
                 if let Some(note) = d["note"].as_str() {
-                    let _ = write!(t, "<tr><th>備考 / Note</th><td>{}</td></tr>", esc_lines(note));
+                    let _ = write!(
+                        t,
+                        "<tr><th>備考<small>Note</small></th><td colspan=\"3\">{}</td></tr>",
+                        esc_lines(note)
+                    );
                 }
                 let _ = write!(
                     t,
-                    "<tr><th>記録 / Recorded by</th><td>{}</td></tr></table>",
+                    "<tr><th>確認日<small>Confirmed on</small></th><td class=\"date\">{}</td>\
+                     <th>記録<small>Recorded by</small></th><td>{}</td></tr></table>",
+                    esc(&plain(&d["confirmedOn"])),
                     esc(&plain(&acp["sourceOrganization"]["name"]))
                 );
                 t
@@ -630,8 +645,12 @@ impl<'a> Sheet<'a> {
         );
     }
 
+    /// Allergies beside what the receiving physician must not give and the
+    /// infections to isolate for (薬剤禁忌・感染症: opened by emergency access
+    /// to physicians and nurses, not to a crew — `docs/access-policy.md`).
     fn allergies(&self, out: &mut String) {
         let base = "patient.emergencyInformation";
+        out.push_str("<div class=\"cols\">");
         self.section(
             out,
             ("アレルギー", "Allergies"),
@@ -640,7 +659,7 @@ impl<'a> Sheet<'a> {
             |list| {
                 rows(
                     list,
-                    "<tr><th>物質 / Substance</th><th>種類 / Type</th><th>症状 / Reaction</th><th>重症度 / Severity</th></tr>",
+                    "<tr><th>物質<small>Substance</small></th><th>種類<small>Type</small></th><th>症状<small>Reaction</small></th><th>重症度<small>Severity</small></th></tr>",
                     |r| {
                         let d = &r["data"];
                         format!(
@@ -654,10 +673,55 @@ impl<'a> Sheet<'a> {
                 )
             },
         );
+        out.push_str("<div>");
+        self.section(
+            out,
+            ("薬剤禁忌", "Drug contraindications"),
+            &format!("{base}.drugContraindications"),
+            "記録なし / none recorded",
+            |list| {
+                rows(
+                    list,
+                    "<tr><th>薬剤<small>Drug</small></th><th>理由<small>Reason</small></th></tr>",
+                    |r| {
+                        let d = &r["data"];
+                        format!(
+                            "<tr><td class=\"emphasis\">{}</td><td>{}</td></tr>",
+                            esc(&plain(&d["drug"])),
+                            esc_lines(&plain(&d["reason"])),
+                        )
+                    },
+                )
+            },
+        );
+        self.section(
+            out,
+            ("感染症", "Infections"),
+            &format!("{base}.infections"),
+            "記録なし / none recorded",
+            |list| {
+                rows(
+                    list,
+                    "<tr><th>病原体<small>Pathogen</small></th><th>結果<small>Result</small></th><th>検査日<small>Tested</small></th></tr>",
+                    |r| {
+                        let d = &r["data"];
+                        format!(
+                            "<tr><td>{}</td><td>{}</td><td class=\"date\">{}</td></tr>",
+                            esc(&pathogen(d["pathogen"].as_str(), d["otherName"].as_str())),
+                            esc(infection_result(d["result"].as_str())),
+                            esc(&plain(&d["testedOn"])),
+                        )
+                    },
+                )
+            },
+        );
+        out.push_str("</div></div>");
     }
 
     fn treatment(&self, out: &mut String) {
         let base = "patient.emergencyInformation";
+        // Diagnoses beside medications: short rows, half the width each.
+        out.push_str("<div class=\"cols\">");
         self.section(
             out,
             ("病名", "Diagnoses"),
@@ -666,16 +730,16 @@ impl<'a> Sheet<'a> {
             |list| {
                 let mut html = rows(
                     list,
-                    "<tr><th>病名 / Condition</th><th>ICD-10</th><th>発症 / Onset</th></tr>",
+                    "<tr><th>病名<small>Condition</small></th><th>ICD-10</th><th>発症<small>Onset</small></th></tr>",
                     |r| {
                         let d = &r["data"];
                         let flag = if r["undisclosed"] == true {
-                            " <span class=\"flag\">未告知 / not told to the patient</span>"
+                            " <span class=\"flag\">未告知 / not told</span>"
                         } else {
                             ""
                         };
                         format!(
-                            "<tr><td>{}{flag}</td><td>{}</td><td>{}</td></tr>",
+                            "<tr><td>{}{flag}</td><td>{}</td><td class=\"date\">{}</td></tr>",
                             esc(&plain(&d["name"])),
                             esc(&plain(&d["icd10"])),
                             esc(&plain(&d["onset"])),
@@ -697,11 +761,11 @@ impl<'a> Sheet<'a> {
             |list| {
                 let mut html = rows(
                     list,
-                    "<tr><th>薬剤 / Drug</th><th>用量 / Dose</th><th>用法 / Frequency</th><th>経路 / Route</th><th>開始 / Since</th></tr>",
+                    "<tr><th>薬剤<small>Drug</small></th><th>用量<small>Dose</small></th><th>用法<small>Frequency</small></th><th>経路</th><th>開始<small>Since</small></th></tr>",
                     |r| {
                         let d = &r["data"];
                         format!(
-                            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"date\">{}</td></tr>",
                             esc(&plain(&d["drug"])),
                             esc(&plain(&d["dose"])),
                             esc(&plain(&d["frequency"])),
@@ -714,28 +778,27 @@ impl<'a> Sheet<'a> {
                 html
             },
         );
+        out.push_str("</div>");
         self.section(
             out,
             ("最近の調剤（薬剤ごとの最新）", "Latest dispensing of each drug"),
             &format!("{base}.latestDispensing"),
             "記録なし / none recorded",
             |list| {
-                rows(
-                    list,
-                    "<tr><th>薬剤 / Drug</th><th>数量 / Quantity</th><th>日数 / Days</th><th>調剤日・薬局 / Dispensed</th></tr>",
-                    |r| {
-                        let d = &r["data"];
-                        format!(
-                            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{} {}</td></tr>",
-                            esc(&plain(&d["drug"])),
-                            esc(&number(&d["quantity"])),
-                            esc(&plain(&d["unit"])),
-                            esc(&plain(&d["days"])),
-                            esc(&day_of(&r["effectiveAt"])),
-                            esc(&plain(&r["sourceOrganization"]["name"])),
-                        )
-                    },
-                )
+                let head = "<tr><th>薬剤<small>Drug</small></th><th>数量</th><th>日数</th><th>調剤日・薬局<small>Dispensed</small></th></tr>";
+                let row = |r: &Value| {
+                    let d = &r["data"];
+                    format!(
+                        "<tr><td>{}</td><td class=\"date\">{} {}</td><td class=\"date\">{}日</td><td><span class=\"date\">{}</span> {}</td></tr>",
+                        esc(&plain(&d["drug"])),
+                        esc(&number(&d["quantity"])),
+                        esc(&plain(&d["unit"])),
+                        esc(&plain(&d["days"])),
+                        esc(&day_of(&r["effectiveAt"])),
+                        esc(&plain(&r["sourceOrganization"]["name"])),
+                    )
+                };
+                rows(list, head, row)
             },
         );
     }
@@ -766,7 +829,7 @@ impl<'a> Sheet<'a> {
             |s| {
                 rows(
                     &s["data"]["expectedEmergencies"],
-                    "<tr><th>想定される状態 / Situation</th><th>対応 / What to do</th><th>最初の連絡先 / Call first</th></tr>",
+                    "<tr><th>想定される状態<small>Situation</small></th><th>対応<small>What to do</small></th><th>最初の連絡先<small>Call first</small></th></tr>",
                     |e| {
                         format!(
                             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -793,8 +856,11 @@ impl<'a> Sheet<'a> {
                     if f.is_null() {
                         return "–".to_string();
                     }
-                    let mut cell =
-                        format!("{}　{}", esc(&plain(&f["name"])), esc(&plain(&f["phone"])));
+                    let mut cell = format!(
+                        "{}　<span class=\"tel\">{}</span>",
+                        esc(&plain(&f["name"])),
+                        esc(&plain(&f["phone"]))
+                    );
                     if let Some(note) = f["note"].as_str() {
                         let _ = write!(cell, "<br>{}", esc_lines(note));
                     }
@@ -807,16 +873,16 @@ impl<'a> Sheet<'a> {
                 };
                 let _ = write!(
                     t,
-                    "<tr><th>救急時の搬送先 / Designated hospital</th><td>{}</td></tr>\
-                     <tr><th>後方支援病床 / Back-up bed</th><td>{backup}</td></tr>\
-                     <tr><th>かかりつけ病院 / Usual hospital</th><td>{}</td></tr>",
+                    "<tr><th>救急時の搬送先<small>Designated hospital</small></th><td>{}</td>\
+                     <th>後方支援病床<small>Back-up bed</small></th><td class=\"tel\">{backup}</td></tr>\
+                     <tr><th>かかりつけ病院<small>Usual hospital</small></th><td colspan=\"3\">{}</td></tr>",
                     facility(&d["designatedHospital"]),
                     facility(&d["usualHospital"]),
                 );
                 if let Some(note) = d["note"].as_str() {
                     let _ = write!(
                         t,
-                        "<tr><th>備考 / Notes</th><td>{}</td></tr>",
+                        "<tr><th>備考<small>Notes</small></th><td colspan=\"3\">{}</td></tr>",
                         esc_lines(note)
                     );
                 }
@@ -898,6 +964,34 @@ fn severity(v: Option<&str>) -> &str {
         Some("MILD") => "軽度 / mild",
         Some("MODERATE") => "中等度 / moderate",
         Some("SEVERE") => "重度 / severe",
+        Some("UNKNOWN") => "不明 / unknown",
+        Some(other) => other,
+        None => "–",
+    }
+}
+
+fn pathogen(v: Option<&str>, other: Option<&str>) -> String {
+    match v {
+        Some("HBS_ANTIGEN") => "HBs抗原".into(),
+        Some("HCV_ANTIBODY") => "HCV抗体".into(),
+        Some("HIV") => "HIV".into(),
+        Some("SYPHILIS") => "梅毒 / syphilis".into(),
+        Some("MRSA") => "MRSA".into(),
+        Some("SCABIES") => "疥癬 / scabies".into(),
+        Some("NOROVIRUS") => "ノロウイルス / norovirus".into(),
+        Some("INFLUENZA") => "インフルエンザ / influenza".into(),
+        Some("COVID_19") => "COVID-19".into(),
+        Some("TUBERCULOSIS") => "結核 / tuberculosis".into(),
+        Some("OTHER") => other.unwrap_or("その他 / other").to_string(),
+        Some(other) => other.to_string(),
+        None => "–".into(),
+    }
+}
+
+fn infection_result(v: Option<&str>) -> &str {
+    match v {
+        Some("POSITIVE") => "陽性 / positive",
+        Some("NEGATIVE") => "陰性 / negative",
         Some("UNKNOWN") => "不明 / unknown",
         Some(other) => other,
         None => "–",

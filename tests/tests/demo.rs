@@ -127,3 +127,26 @@ demo_test!(every_professions_demo_token_is_accepted, |app| async move {
         assert_eq!(data["me"]["member"]["profession"], p.as_str());
     }
 });
+
+demo_test!(
+    a_demo_ems_crew_finds_the_first_patient_by_name_and_birth_date,
+    |app| async move {
+        let crew = demo_token(Profession::EmsCrew);
+        let data = app
+            .ok(
+                &crew,
+                "mutation($i: EmergencyPatientSearchInput!) { searchPatientsForEmergency(input: $i) { candidates { patientId municipality } } }",
+                json!({ "i": { "name": "斎藤 節子", "birthDate": "1950-03-14", "reasonCode": "IN_TRANSPORT" } }),
+            )
+            .await;
+        let found = data["searchPatientsForEmergency"]["candidates"]
+            .as_array()
+            .unwrap();
+        assert_eq!(found.len(), 1, "{data}");
+        assert_eq!(
+            found[0]["patientId"],
+            renkei_schema::demo::demo_patient_id(0).to_string()
+        );
+        assert_eq!(found[0]["municipality"], "みなみ野市");
+    }
+);

@@ -379,7 +379,7 @@ e2e!(
         assert_eq!(headers["cache-control"], "no-store");
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains(r#"<meta charset="utf-8">"#));
-        assert!(html.contains("@page { size: A4; margin: 12mm }"));
+        assert!(html.contains("@page { size: A4; margin: 10mm }"));
         assert!(!html.to_lowercase().contains("<script"), "no scripts");
         assert!(html.contains(NAME), "the patient's name");
         assert!(html.contains("ペニシリン系抗菌薬"), "the allergy");
@@ -394,7 +394,11 @@ e2e!(
         );
         assert!(html.contains("090-1234-5678") && html.contains("キーパーソン"));
         assert!(html.contains("起座位にして訪問看護へ連絡。<br>呼吸困難が強ければ119番。"));
-        assert!(html.contains("後方支援病床 / Back-up bed</th><td>あり / yes"));
+        assert!(
+            html.contains(
+                "後方支援病床<small>Back-up bed</small></th><td class=\"tel\">あり / yes"
+            )
+        );
         assert!(html.contains("印刷者 / Printed by: 試験 太郎（医師）、みなみ野在宅クリニック"));
         assert!(html.contains("Allergies") && html.contains("アレルギー"));
         // Dispensing is open to a physician (read) but none is recorded.

@@ -221,6 +221,7 @@ e2e!(
         let policy = Policy {
             matrix: Matrix::default(),
             emergency_duration: Duration::minutes(240),
+            emergency_search: Default::default(),
             clock: app.clock.clone(),
         };
         let caller_org: Uuid = caller_org.parse().unwrap();

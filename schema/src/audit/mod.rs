@@ -50,6 +50,11 @@ pub enum AuditAction {
     /// through emergency access alone). Each read under emergency access is
     /// its own entry, so an auditor lists them with this action alone.
     EmergencyRead,
+    /// 救急時の患者検索: a search by name and birth date under emergency
+    /// (`searchPatientsForEmergency`). One entry per candidate returned,
+    /// naming the patient; one without a patient when nothing was returned
+    /// (no match, or too many). The detail names the reason and the criteria.
+    EmergencySearch,
     Denied,
 }
 
@@ -61,6 +66,7 @@ impl AuditAction {
             AuditAction::ConsentChange => "CONSENT_CHANGE",
             AuditAction::BreakTheGlass => "BREAK_THE_GLASS",
             AuditAction::EmergencyRead => "EMERGENCY_READ",
+            AuditAction::EmergencySearch => "EMERGENCY_SEARCH",
             AuditAction::Denied => "DENIED",
         }
     }
@@ -72,6 +78,7 @@ impl AuditAction {
             AuditAction::ConsentChange,
             AuditAction::BreakTheGlass,
             AuditAction::EmergencyRead,
+            AuditAction::EmergencySearch,
             AuditAction::Denied,
         ]
         .into_iter()

@@ -108,6 +108,18 @@ impl AuditTrail {
         );
     }
 
+    /// An emergency search (救急時の患者検索) that returned `candidate` —
+    /// one call per candidate — or, with `None`, returned no one. Only the
+    /// candidate's identity is shown: IDENTITY.
+    pub fn emergency_search(&self, candidate: Option<Uuid>, detail: String) {
+        self.add(
+            candidate,
+            AuditAction::EmergencySearch,
+            &[DataCategory::Identity],
+            Some(detail),
+        );
+    }
+
     pub fn denied(&self, patient: Option<Uuid>, categories: &[DataCategory], reason: String) {
         self.add(patient, AuditAction::Denied, categories, Some(reason));
     }

@@ -6,12 +6,14 @@
 
 mod consent;
 mod emergency;
+mod emergency_search;
 mod enums;
 mod time;
 mod values;
 
 pub use consent::*;
 pub use emergency::*;
+pub use emergency_search::*;
 pub use enums::*;
 pub use time::*;
 pub use values::*;

@@ -136,6 +136,23 @@ impl EmergencyInformation {
         self.records(ctx, DataCategory::Allergies, RecordKind::Allergy)
             .await
     }
+    /// DRUG_CONTRAINDICATIONS (薬剤禁忌): what the receiving physician must
+    /// not give. Opened by emergency access to physicians and nurses only.
+    async fn drug_contraindications(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.records(
+            ctx,
+            DataCategory::DrugContraindications,
+            RecordKind::DrugContraindication,
+        )
+        .await
+    }
+    /// INFECTIONS (感染症; HIV only with SENSITIVE_HIV): what the receiving
+    /// hospital isolates for. Opened by emergency access to physicians and
+    /// nurses only.
+    async fn infections(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
+        self.records(ctx, DataCategory::Infections, RecordKind::Infection)
+            .await
+    }
     /// MEDICATIONS. Prescriptions and injections in force today.
     async fn current_prescriptions(&self, ctx: &Context<'_>) -> Result<Option<Vec<Record>>> {
         self.records(ctx, DataCategory::Medications, RecordKind::Prescription)

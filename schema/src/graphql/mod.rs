@@ -5,6 +5,7 @@ pub mod audit_extension;
 mod codes;
 pub mod consents;
 pub mod emergency_information;
+pub mod emergency_search;
 pub mod fair_use;
 pub mod federation;
 pub mod inputs;
@@ -50,6 +51,7 @@ pub struct Mutation(
     admission_discharge::AdmissionDischargeMutation,
     liaison::LiaisonMutation,
     consents::ConsentMutation,
+    emergency_search::EmergencySearchMutation,
 );
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;

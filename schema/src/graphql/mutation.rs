@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::events::HubEvent;
-use crate::policy::{self, EMERGENCY_CATEGORIES};
+use crate::policy::{self, EMERGENCY_CATEGORIES, emergency_categories_of};
 use crate::services::{
     api_keys, care_team, consents, emergency, members, notifications, organizations, patients,
 };
@@ -345,7 +345,8 @@ impl CoreMutation {
 
     /// 救急時閲覧 (break-the-glass): a physician, nurse or EMS crew member opens
     /// read access to a patient's emergency categories — emergency information,
-    /// allergies, medications, conditions, advance care planning — without a
+    /// allergies, medications, conditions, advance care planning, and for
+    /// physicians and nurses drug contraindications and infections — without a
     /// care relationship or consent, for a limited time (4 hours by default).
     /// Say why with `reasonCode` (心肺停止, 救急搬送中 …), `reason` in words
     /// (「救急」 will do), or both. Refused where the patient has objected.
@@ -376,10 +377,16 @@ impl CoreMutation {
         // Every refusal below is recorded (a miss too, so that probing for
         // patients shows) and is the same whether the patient exists or not.
         let refuse = |patient_id: Option<uuid::Uuid>, why: String| {
+            // A refused opener is named with the emergency set: it may open
+            // nothing, and its denial tells of no more.
+            let categories = match emergency_categories_of(&req.principal) {
+                [] => EMERGENCY_CATEGORIES,
+                opened => opened,
+            };
             reference.refuse(
                 ctx,
                 patient_id,
-                EMERGENCY_CATEGORIES,
+                categories,
                 &format!("emergency access: {why} ({})", reason.audit_detail()),
             )
         };

@@ -662,9 +662,12 @@ impl EmergencyAccess {
             .map(crate::domain::EmergencyReasonCode::from_db)
             .transpose()?)
     }
-    /// The categories emergency access opens, read-only.
-    async fn categories(&self) -> Vec<DataCategory> {
-        crate::policy::EMERGENCY_CATEGORIES.to_vec()
+    /// The categories emergency access opens to you, read-only: the
+    /// emergency set, and for physicians and nurses drug contraindications
+    /// and infections too.
+    async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<DataCategory>> {
+        let req = super::ctx_request(ctx)?;
+        Ok(crate::policy::emergency_categories_of(&req.principal).to_vec())
     }
     /// The patient, under the emergency access.
     async fn patient(&self) -> Option<&Patient> {

@@ -366,10 +366,16 @@ fn default_row(p: Profession) -> Row {
     }
 }
 
-/// The categories break-the-glass opens (救急時閲覧), read-only. IDENTITY is
-/// among them because a crew must confirm whom the emergency information is
-/// about (name, reading, birth date, sex — as the paper 救急医療情報キット in
-/// the patient's fridge shows); address and telephone (CONTACTS) are not.
+// ---------------------------------------------------------------------------
+// Break-the-glass (救急時閲覧): what emergency access opens, by profession.
+// The rationale of each category is data (EMERGENCY_RATIONALE), rendered into
+// docs/access-policy.md by `policy::document`.
+
+/// The emergency set (救急時閲覧), read-only, that every opener gets — what
+/// an ambulance crew needs at the door. IDENTITY is among them because a
+/// crew must confirm whom the emergency information is about (name, reading,
+/// birth date, sex — as the paper 救急医療情報キット in the patient's fridge
+/// shows); address and telephone (CONTACTS) are not.
 ///
 /// NUTRITION_SWALLOWING is among them: aspiration pneumonia is the emergency
 /// this population is most often carried in with (Kitami counts it among the
@@ -391,12 +397,130 @@ pub const EMERGENCY_CATEGORIES: &[DataCategory] = &[
     NutritionSwallowing,
 ];
 
+/// What emergency access opens to the receiving hospital's physicians and
+/// nurses: the emergency set, and what treatment on arrival needs besides —
+/// drug contraindications (薬剤禁忌) and infections (感染症), two of the
+/// national service's six items.
+pub const EMERGENCY_CLINICAL_CATEGORIES: &[DataCategory] = &[
+    Identity,
+    EmergencyInformation,
+    Allergies,
+    DrugContraindications,
+    Infections,
+    Medications,
+    Conditions,
+    AdvanceCarePlanning,
+    NutritionSwallowing,
+];
+
+/// The categories emergency access opens to a member of `profession`
+/// (none to a profession that may not open it: see
+/// [`EMERGENCY_PROFESSIONS`]).
+pub fn emergency_categories(profession: Profession) -> &'static [DataCategory] {
+    match profession {
+        Profession::Physician | Profession::Nurse => EMERGENCY_CLINICAL_CATEGORIES,
+        Profession::EmsCrew => EMERGENCY_CATEGORIES,
+        _ => &[],
+    }
+}
+
+/// Why each category is — or is not — opened by emergency access, and to
+/// whom; rendered into `docs/access-policy.md` for the network's council.
+pub const EMERGENCY_RATIONALE: &[(DataCategory, &str)] = &[
+    (
+        Identity,
+        "To confirm whom the information is about: name, reading, birth date, sex — what the 救急医療情報キット shows.",
+    ),
+    (
+        EmergencyInformation,
+        "The sheet registered for this moment: whom to call, what to expect and do, the designated hospital (北まるnet, 002:1214).",
+    ),
+    (
+        Allergies,
+        "A crew may give glucose or adrenaline and a hospital any drug: a known allergy must be seen first.",
+    ),
+    (
+        Medications,
+        "Anticoagulants, insulin, antihypertensives explain the scene and change treatment; the current list is what the crew reports on handover.",
+    ),
+    (
+        Conditions,
+        "The active diagnoses explain the emergency (heart failure, diabetes, epilepsy). Sensitive diagnoses stay under their own categories.",
+    ),
+    (
+        AdvanceCarePlanning,
+        "The wishes on CPR and life-prolonging treatment, with the date confirmed, decide what is done at the door (003:1312–1335).",
+    ),
+    (
+        NutritionSwallowing,
+        "Aspiration pneumonia is the emergency this population is most often carried in with (002:1103, 003:1877): silent aspiration, a 嚥下調整食 or thickened fluids decide suction, nil by mouth and what the ward serves.",
+    ),
+    (
+        DrugContraindications,
+        "Physicians and nurses only. The receiving doctor chooses drugs on arrival (薬剤禁忌, one of the national six items); a crew's few drugs are covered by allergies.",
+    ),
+    (
+        Infections,
+        "Physicians and nurses only. The hospital isolates and chooses antibiotics on arrival (MRSA, 結核, 疥癬, ノロウイルス); a crew takes standard precautions with every patient, so the status would disclose without changing what it does.",
+    ),
+    (
+        VisitingNurseReports,
+        "Closed: monthly narratives whose emergency content (diagnoses, medications, expected emergencies) the set already holds.",
+    ),
+    (
+        Contacts,
+        "Closed: the sheet's contacts say whom to call; the home address and telephone are not needed to treat.",
+    ),
+    (
+        CareTeam,
+        "Closed: the sheet names the primary physician and the visiting nurse to call.",
+    ),
+    (
+        Dispensing,
+        "Closed: current prescriptions say what is taken; the pharmacy's history adds nothing in the first hours.",
+    ),
+    (
+        LabResults,
+        "Closed: the hospital measures again; old values mislead in an emergency.",
+    ),
+];
+
 /// Professions that may open emergency access.
 pub const EMERGENCY_PROFESSIONS: &[Profession] = &[
     Profession::Physician,
     Profession::Nurse,
     Profession::EmsCrew,
 ];
+
+#[cfg(test)]
+mod emergency_tests {
+    use super::*;
+
+    #[test]
+    fn every_category_emergency_access_opens_has_its_reason() {
+        for &p in EMERGENCY_PROFESSIONS {
+            for c in emergency_categories(p) {
+                assert!(
+                    EMERGENCY_RATIONALE.iter().any(|(r, _)| r == c),
+                    "{c} is opened to {p} without a reason"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_receiving_physician_gets_contraindications_and_infections_a_crew_does_not() {
+        for c in [DrugContraindications, Infections] {
+            assert!(emergency_categories(Profession::Physician).contains(&c));
+            assert!(!emergency_categories(Profession::EmsCrew).contains(&c));
+        }
+        for c in EMERGENCY_CATEGORIES {
+            assert!(emergency_categories(Profession::Physician).contains(c));
+        }
+        assert!(emergency_categories(Profession::CareWorker).is_empty());
+    }
+}
+// --- end of break-the-glass ------------------------------------------------
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Matrix {

@@ -20,8 +20,9 @@
 //!    permissions) caps every category: none, read or read-write.
 //! 4. **Break-the-glass** (救急時閲覧). A physician, nurse or EMS crew member
 //!    may open time-limited emergency access, which grants read access to the
-//!    [`EMERGENCY_CATEGORIES`] only, with or without relationship and consent,
-//!    unless the patient has objected.
+//!    categories of [`emergency_categories`] only — the emergency set, and for
+//!    physicians and nurses drug contraindications and infections too — with
+//!    or without relationship and consent, unless the patient has objected.
 //! 5. **Writes** need read-write for the category and a care relationship.
 
 pub mod consents;
@@ -39,7 +40,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use consents::{ConsentAuthority, ConsentChange, ConsentHistory, ConsentTerms, WideningRule};
-pub use matrix::{EMERGENCY_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix};
+pub use matrix::{
+    EMERGENCY_CATEGORIES, EMERGENCY_CLINICAL_CATEGORIES, EMERGENCY_PROFESSIONS, Matrix,
+    emergency_categories,
+};
 pub use rows::RowScope;
 
 use crate::clock::SharedClock;
@@ -53,6 +57,9 @@ pub struct Policy {
     pub matrix: Matrix,
     /// How long break-the-glass access lasts.
     pub emergency_duration: Duration,
+    /// How many emergency patient searches a member may make, and in what
+    /// window.
+    pub emergency_search: EmergencySearchLimit,
     pub clock: SharedClock,
 }
 
@@ -273,6 +280,77 @@ const REGIONAL_KINDS: &[OrganizationKind] = &[
 pub struct EmergencyOpener {
     pub member_id: Uuid,
     pub organization_id: Uuid,
+    /// What the access opens to this opener ([`emergency_categories`]).
+    pub categories: &'static [DataCategory],
+}
+
+/// What emergency access opens to `principal`: by profession for a member,
+/// nothing for a system.
+pub fn emergency_categories_of(principal: &Principal) -> &'static [DataCategory] {
+    match principal {
+        Principal::Member { profession, .. } => emergency_categories(*profession),
+        Principal::System { .. } => &[],
+    }
+}
+
+/// 救急時の患者検索の上限: at most `searches` emergency patient searches per
+/// member in a window of `window`. A crew member at one call searches once
+/// or twice (a misspelt reading, then the kanji); ten in an hour is more
+/// calls than a crew attends, and far too few to sweep birth dates by.
+#[derive(Clone, Copy, Debug)]
+pub struct EmergencySearchLimit {
+    pub searches: u32,
+    pub window: Duration,
+}
+
+impl Default for EmergencySearchLimit {
+    fn default() -> Self {
+        EmergencySearchLimit {
+            searches: 10,
+            window: Duration::minutes(60),
+        }
+    }
+}
+
+/// Proof that the caller may search patients by name and birth date in an
+/// emergency (救急時の患者検索): a member of an [`EMERGENCY_PROFESSIONS`]
+/// profession — who could open emergency access on whom it finds. What it may
+/// learn of a candidate is [`EmergencySearcher::CANDIDATE_CATEGORIES`].
+#[derive(Clone, Copy, Debug)]
+pub struct EmergencySearcher {
+    pub member_id: Uuid,
+}
+
+impl EmergencySearcher {
+    /// A candidate shows only who it is (name, reading, birth date, sex, the
+    /// municipality of the address): IDENTITY, never clinical data.
+    pub const CANDIDATE_CATEGORIES: &[DataCategory] = &[DataCategory::Identity];
+    /// The most candidates a search returns; more, and the caller is asked
+    /// for more criteria rather than shown a list.
+    pub const MAX_CANDIDATES: usize = 5;
+}
+
+impl Policy {
+    /// Members who may open emergency access may search for the patient to
+    /// open it on; systems (API keys) and other professions may not.
+    pub fn require_emergency_searcher(
+        &self,
+        principal: &Principal,
+    ) -> ApiResult<EmergencySearcher> {
+        match self.require_emergency_opener(principal) {
+            Ok(opener) => Ok(EmergencySearcher {
+                member_id: opener.member_id,
+            }),
+            Err(_) => Err(ApiError::Forbidden(format!(
+                "emergency patient search is for {} members only",
+                EMERGENCY_PROFESSIONS
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
 }
 
 impl Policy {
@@ -342,6 +420,7 @@ impl Policy {
             } if EMERGENCY_PROFESSIONS.contains(profession) => Ok(EmergencyOpener {
                 member_id: *member_id,
                 organization_id: *organization_id,
+                categories: emergency_categories(*profession),
             }),
             _ => Err(ApiError::Forbidden(
                 "emergency access can be opened by physicians, nurses and EMS crews only".into(),
@@ -513,7 +592,7 @@ impl Policy {
             };
             if emergency_until.is_some()
                 && grant.level == AccessLevel::None
-                && EMERGENCY_CATEGORIES.contains(&category)
+                && emergency_categories_of(principal).contains(&category)
             {
                 grant = Grant {
                     level: AccessLevel::Read,
@@ -591,6 +670,33 @@ pub fn active_on(day: NaiveDate) -> Condition {
     rows::active_on_at(care_team_membership::Entity, day)
 }
 
+/// What break-the-glass opens to whom, and why: a table of
+/// [`matrix::EMERGENCY_RATIONALE`] with a column per opening profession.
+fn emergency_rationale() -> String {
+    let mut out = String::from(
+        "What emergency access opens, by profession, and why (the rationale is data in \
+`schema/src/policy/matrix.rs`, `EMERGENCY_RATIONALE`):\n\n| category |",
+    );
+    for p in EMERGENCY_PROFESSIONS {
+        out.push_str(&format!(" {} |", p.as_str()));
+    }
+    out.push_str(" why |\n|---|");
+    for _ in EMERGENCY_PROFESSIONS {
+        out.push_str(":-:|");
+    }
+    out.push_str("---|\n");
+    for (category, why) in matrix::EMERGENCY_RATIONALE {
+        out.push_str(&format!("| `{}` |", category.as_str()));
+        for p in EMERGENCY_PROFESSIONS {
+            let opened = emergency_categories(*p).contains(category);
+            out.push_str(if opened { " R |" } else { " – |" });
+        }
+        out.push_str(&format!(" {why} |\n"));
+    }
+    out.push('\n');
+    out
+}
+
 /// `docs/access-policy.md`, generated from the matrix (`renkei access-policy`).
 pub fn document(matrix: &Matrix) -> String {
     let mut out = String::new();
@@ -648,7 +754,7 @@ is a reason — at most {}, counted in characters after trimming whitespace; onl
 that show count, and invisible formatting characters such as zero-width spaces or direction \
 overrides are refused), or both; \
 `OTHER` needs words. \
-It grants read access to {} only, for a limited time (4 hours by default, \
+It grants read access to {} only — to physicians and nurses (the receiving hospital) also {} — for a limited time (4 hours by default, \
 `RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection, \
 is audited as `BREAK_THE_GLASS` (the detail names the code and its label, then the words), \
 and notifies the organisations of the patient's care team.\n\n\
@@ -675,7 +781,14 @@ reads under a care relationship and consent stay `READ`.\n\n",
             .map(|c| format!("`{}`", c.as_str()))
             .collect::<Vec<_>>()
             .join(", "),
+        EMERGENCY_CLINICAL_CATEGORIES
+            .iter()
+            .filter(|c| !EMERGENCY_CATEGORIES.contains(c))
+            .map(|c| format!("`{}`", c.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
     ));
+    out.push_str(&emergency_rationale());
     out.push_str("## Lists, pages and versions\n\n");
     out.push_str(
         "What a caller may not read does not show in what it may: not as an item, nor as \

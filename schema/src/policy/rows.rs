@@ -48,7 +48,7 @@ use sea_orm::sea_query::{
 };
 use uuid::Uuid;
 
-use super::{EMERGENCY_CATEGORIES, Policy};
+use super::{Policy, emergency_categories_of};
 use crate::domain::{AccessLevel, ConsentScope, ConsentStatus, DataCategory};
 use crate::principal::Principal;
 use entities::{care_team_membership, consent, emergency_grant};
@@ -153,8 +153,8 @@ impl Policy {
     /// empty, and need not be read.
     pub fn readable_rows(&self, principal: &Principal, category: DataCategory) -> Option<RowScope> {
         let by_relationship = self.role_level(principal, category) >= AccessLevel::Read;
-        let by_emergency =
-            member_of(principal).is_some() && EMERGENCY_CATEGORIES.contains(&category);
+        let by_emergency = member_of(principal).is_some()
+            && emergency_categories_of(principal).contains(&category);
         (by_relationship || by_emergency).then(|| {
             self.scope(
                 principal,

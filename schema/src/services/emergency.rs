@@ -72,7 +72,7 @@ pub async fn open(
     let entry = stamp.entry(
         patient_id,
         AuditAction::BreakTheGlass,
-        crate::policy::EMERGENCY_CATEGORIES,
+        opener.categories,
         Some(reason.audit_detail()),
     );
     crate::audit::append_in(&txn, &[&entry], now).await?;

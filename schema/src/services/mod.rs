@@ -11,6 +11,7 @@ pub mod audit_log;
 pub mod care_team;
 pub mod consents;
 pub mod emergency;
+pub mod emergency_search;
 pub mod liaison;
 pub mod members;
 pub mod notifications;
