@@ -63,6 +63,7 @@ e2e!(
         let opened = app.ok(&er, OPEN, open.clone()).await;
         assert!(categories(&opened).contains(&"DRUG_CONTRAINDICATIONS"));
         assert!(categories(&opened).contains(&"INFECTIONS"));
+        assert!(categories(&opened).contains(&"NUTRITION_SWALLOWING"));
         let body = app.gql(&er, READ, json!({ "id": patient })).await;
         assert!(body["errors"].is_null(), "{body}");
         let info = &body["data"]["patient"]["emergencyInformation"];
@@ -94,7 +95,8 @@ e2e!(
                 "CONDITIONS",
                 "EMERGENCY_INFORMATION",
                 "IDENTITY",
-                "MEDICATIONS"
+                "MEDICATIONS",
+                "NUTRITION_SWALLOWING"
             ]
         );
         let body = app.gql(&crew, READ, json!({ "id": patient })).await;
