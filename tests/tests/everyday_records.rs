@@ -499,3 +499,97 @@ e2e!(
         assert_bad_input(&body, "input.records[0].data.physicianOpinion.writtenOn");
     }
 );
+
+e2e!(
+    guidance_instructions_follow_their_service_to_the_pharmacy_dietitian_and_hygienist,
+    |app| async move {
+        let t = team(app).await;
+        const READ: &str = "query($id: ID!) { patient(id: $id) { summary { homeCareGuidanceInstructions { category data { ... on HomeCareGuidanceInstructionData { service provider visitsPerMonth } } } } } }";
+        let guidance = |service: &str, from: String, to: Option<String>| {
+            json!({ "homeCareGuidanceInstruction": {
+                "service": service, "provider": "北見中央薬局", "validFrom": from, "validTo": to,
+                "visitsPerMonth": 2, "instructions": "残薬確認と服薬カレンダーの調整"
+            } })
+        };
+        let data = app
+            .ok(&t.physician, WRITE, json!({ "i": { "records": [
+                item(&t.patient, "G-1", "2026-01-01T00:00:00Z", guidance("PHARMACIST", day(app, -10), None)),
+                item(&t.patient, "G-2", "2026-01-01T00:00:00Z", guidance("DIETITIAN", day(app, -10), Some(day(app, 20)))),
+                item(&t.patient, "G-3", "2026-01-01T00:00:00Z", guidance("PHARMACIST", day(app, -90), Some(day(app, -30)))),
+            ] } }))
+            .await;
+        let categories: Vec<&str> = data["writeRecords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["record"]["category"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            categories,
+            ["MEDICATIONS", "NUTRITION_SWALLOWING", "MEDICATIONS"]
+        );
+
+        // The pharmacist reads the instructions in force — its own, and the
+        // dietitian's (the diet form decides the dosage form) — not the
+        // ended one.
+        let data = app
+            .ok(&t.pharmacist, READ, json!({ "id": t.patient }))
+            .await;
+        let mut services: Vec<&str> = data["patient"]["summary"]["homeCareGuidanceInstructions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["data"]["service"].as_str().unwrap())
+            .collect();
+        services.sort();
+        assert_eq!(services, ["DIETITIAN", "PHARMACIST"]);
+
+        // A hygienist's instruction is the dentist's to write: a physician,
+        // who does not write DENTAL, may not.
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "G-4", "2026-01-01T00:00:00Z", guidance("DENTAL_HYGIENIST", day(app, -1), None))] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // Nor does a pharmacist instruct itself.
+        let body = app
+            .gql(&t.pharmacist, WRITE, json!({ "i": { "records": [item(&t.patient, "G-5", "2026-01-01T00:00:00Z", guidance("PHARMACIST", day(app, -1), None))] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // A reader of medications who does not read nutrition and
+        // swallowing (an MSW) sees the pharmacy's instruction only.
+        let clinic = app.organization("HOSPITAL", "北見総合病院").await;
+        app.ok(
+            &t.physician,
+            ADD_MEMBER,
+            json!({ "i": { "patientId": t.patient, "organizationId": clinic, "role": "HOSPITAL" } }),
+        )
+        .await;
+        let (_, msw) = app.member(&clinic, "MEDICAL_SOCIAL_WORKER").await;
+        let data = app.ok(&msw, READ, json!({ "id": t.patient })).await;
+        let seen: Vec<&str> = data["patient"]["summary"]["homeCareGuidanceInstructions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["data"]["service"].as_str().unwrap())
+            .collect();
+        assert_eq!(seen, ["PHARMACIST"]);
+
+        // Bad input: visits outside 1–8, an end before the start.
+        let mut many = guidance("PHARMACIST", day(app, -1), None);
+        many["homeCareGuidanceInstruction"]["visitsPerMonth"] = json!(9);
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "G-6", "2026-01-01T00:00:00Z", many)] } }))
+            .await;
+        assert_bad_input(
+            &body,
+            "input.records[0].data.homeCareGuidanceInstruction.visitsPerMonth",
+        );
+        let body = app
+            .gql(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "G-7", "2026-01-01T00:00:00Z", guidance("PHARMACIST", day(app, 5), Some(day(app, 1))))] } }))
+            .await;
+        assert_bad_input(
+            &body,
+            "input.records[0].data.homeCareGuidanceInstruction.validTo",
+        );
+    }
+);

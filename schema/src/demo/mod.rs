@@ -108,14 +108,14 @@ use crate::records::{
     CareCertificationData, CareLevel, CarePlanData, CautionArea, CautionItem, CertificationStatus,
     ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus, ConditionData,
     ConditionSensitivity, DailyObservationData, DementiaRank, DentureData, DentureType,
-    DispensingData, DrugContraindicationData, FamilyCareCapacityData, HomeEnvironmentData,
-    HousingType, IllnessExplanationData, ImagingModality, ImagingReportData, InfectionData,
-    InfectionResult, Jaw, LabResultData, MedicationManagementReportData, MedicationRoute,
-    MedicationType, OpinionPurpose, OralFindingData, OralHygieneData, Pathogen,
-    PhysicianOpinionData, PlaceWish, PlannedService, PrescriptionData, Rating, RecordData,
-    RecordKind, ServiceUseData, SummaryRule, SwallowingAssessmentData, VisitingDentalNoteData,
-    VisitingNurseInstructionData, VisitingNurseInstructionType, VisitingNurseReportData,
-    VitalSignsData, Wish,
+    DispensingData, DrugContraindicationData, FamilyCareCapacityData, GuidanceService,
+    HomeCareGuidanceInstructionData, HomeEnvironmentData, HousingType, IllnessExplanationData,
+    ImagingModality, ImagingReportData, InfectionData, InfectionResult, Jaw, LabResultData,
+    MedicationManagementReportData, MedicationRoute, MedicationType, OpinionPurpose,
+    OralFindingData, OralHygieneData, Pathogen, PhysicianOpinionData, PlaceWish, PlannedService,
+    PrescriptionData, Rating, RecordData, RecordKind, ServiceUseData, SummaryRule,
+    SwallowingAssessmentData, VisitingDentalNoteData, VisitingNurseInstructionData,
+    VisitingNurseInstructionType, VisitingNurseReportData, VitalSignsData, Wish,
 };
 use crate::services::records::ACTIVE;
 use entities::{
@@ -3749,6 +3749,30 @@ impl<'a> Chart<'a> {
                             .to_owned(),
                     medical_devices: Vec::new(),
                     reason: text("急性増悪のため頻回の訪問看護による観察が必要"),
+                }),
+            );
+        }
+
+        // The pharmacy on the team visits at home on the physician's
+        // instruction (訪問薬剤管理指導 / 居宅療養管理指導).
+        if let Some(pharmacy) = self.slot(Role::Pharmacy)
+            && let Some(span) = Span::of(pharmacy, 0)
+            && (self.n == 0 || self.rng.chance(60))
+        {
+            let from = self.day(span).clamp(self.clinic.from, self.clinic.to);
+            let visits = if self.rng.chance(50) { 2 } else { 4 };
+            self.add(
+                by,
+                from,
+                RecordData::HomeCareGuidanceInstruction(HomeCareGuidanceInstructionData {
+                    service: GuidanceService::Pharmacist,
+                    provider: ORGS[pharmacy.org].name.to_owned(),
+                    valid_from: date(from),
+                    valid_to: None,
+                    visits_per_month: Some(visits),
+                    instructions:
+                        "残薬の確認と服薬カレンダーの調整。飲み込みにくい薬は剤形の変更を提案。"
+                            .to_owned(),
                 }),
             );
         }

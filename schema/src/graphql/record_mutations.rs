@@ -92,4 +92,5 @@ per_kind! {
     record_illness_explanation, IllnessExplanationRecordInput, IllnessExplanation, IllnessExplanationData;
     record_visiting_nurse_instruction, VisitingNurseInstructionRecordInput, VisitingNurseInstruction, VisitingNurseInstructionData;
     record_physician_opinion, PhysicianOpinionRecordInput, PhysicianOpinion, PhysicianOpinionData;
+    record_home_care_guidance_instruction, HomeCareGuidanceInstructionRecordInput, HomeCareGuidanceInstruction, HomeCareGuidanceInstructionData;
 }

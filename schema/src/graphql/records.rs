@@ -538,6 +538,21 @@ impl PatientSummary {
         )
         .await
     }
+    /// MEDICATIONS (the pharmacist's), NUTRITION_SWALLOWING (the
+    /// dietitian's), DENTAL (the hygienist's): the instructions to visit and
+    /// guide at home in force today (居宅療養管理指導), each only with its
+    /// category.
+    async fn home_care_guidance_instructions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<Record>>> {
+        self.part(
+            ctx,
+            DataCategory::Medications,
+            RecordKind::HomeCareGuidanceInstruction,
+        )
+        .await
+    }
     /// ADVANCE_CARE_PLANNING. The latest version of the patient's wishes.
     async fn latest_advance_care_plan(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
         self.latest(

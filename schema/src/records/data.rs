@@ -29,6 +29,7 @@ impl RecordData {
     pub fn category(&self) -> DataCategory {
         match self {
             RecordData::Infection(d) if d.pathogen == Pathogen::Hiv => DataCategory::SensitiveHiv,
+            RecordData::HomeCareGuidanceInstruction(d) => d.category(),
             RecordData::Condition(d) => match d.sensitivity {
                 Some(ConditionSensitivity::Psychiatric) => DataCategory::SensitivePsychiatric,
                 Some(ConditionSensitivity::Hiv) => DataCategory::SensitiveHiv,
@@ -178,6 +179,7 @@ impl RecordData {
             RecordData::Infection(d) => d.result == InfectionResult::Positive,
             RecordData::Allergy(_) | RecordData::DrugContraindication(_) => true,
             RecordData::VisitingNurseInstruction(d) => d.in_force(today),
+            RecordData::HomeCareGuidanceInstruction(d) => d.in_force(today),
             _ => false,
         }
     }

@@ -173,6 +173,9 @@ records! {
     VisitingNurseInstruction = "VISITING_NURSE_INSTRUCTION", "visitingNurseInstruction", VisitingNurseInstructionData;
     /// 主治医意見書: the primary physician's opinion for the care-need certification.
     PhysicianOpinion = "PHYSICIAN_OPINION", "physicianOpinion", PhysicianOpinionData;
+    /// 居宅療養管理指導・訪問指導の指示: the instruction to a pharmacist, dietitian
+    /// or dental hygienist to visit and guide at home.
+    HomeCareGuidanceInstruction = "HOME_CARE_GUIDANCE_INSTRUCTION", "homeCareGuidanceInstruction", HomeCareGuidanceInstructionData;
 }
 
 /// How the patient summary uses records of a kind.
@@ -224,6 +227,9 @@ impl RecordKind {
             // when a special instruction moves visits to medical insurance.
             K::VisitingNurseInstruction => C::VisitingNurseReports,
             K::PhysicianOpinion => C::CareCertification,
+            // The pharmacist's; the dietitian's and hygienist's follow their
+            // service ([`RecordData::category`]).
+            K::HomeCareGuidanceInstruction => C::Medications,
         }
     }
 
@@ -236,7 +242,8 @@ impl RecordKind {
             | K::Infection
             | K::DrugContraindication
             | K::Prescription
-            | K::VisitingNurseInstruction => R::WhileCurrent,
+            | K::VisitingNurseInstruction
+            | K::HomeCareGuidanceInstruction => R::WhileCurrent,
             K::LabResult
             | K::Dispensing
             | K::CareCertification

@@ -1872,3 +1872,74 @@ impl PhysicianOpinionData {
         long_opt("remarks", &self.remarks, LONG_MAX)
     }
 }
+
+record_enum! {
+    /// Who is instructed to give home-care guidance (居宅療養管理指導 and the
+    /// medical-insurance visits of the same professions).
+    pub enum GuidanceService {
+        /// 訪問薬剤管理指導 / 居宅療養管理指導 (薬剤師): the physician's instruction
+        /// to the pharmacy. Governed by MEDICATIONS.
+        Pharmacist = "PHARMACIST",
+        /// 居宅療養管理指導 (管理栄養士): the physician's instruction to the
+        /// dietitian. Governed by NUTRITION_SWALLOWING.
+        Dietitian = "DIETITIAN",
+        /// 訪問歯科衛生指導 / 居宅療養管理指導 (歯科衛生士): the dentist's
+        /// instruction to the dental hygienist. Governed by DENTAL.
+        DentalHygienist = "DENTAL_HYGIENIST",
+    }
+}
+
+/// The most visits a month an instruction may name (the fee schedules allow
+/// at most 8, for terminal cancer or central venous nutrition).
+pub const GUIDANCE_VISITS_MAX: i32 = 8;
+
+/// 居宅療養管理指導・訪問指導の指示: a physician's (or, for the hygienist, a
+/// dentist's) instruction to visit and guide at home — to whom, what to
+/// watch for, how often, from when (and until when, if limited). The
+/// summary lists those in force today. Its category follows `service`, so
+/// that the one who writes the instruction and the one who carries it out
+/// are those who write and read the subject.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "HomeCareGuidanceInstructionDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct HomeCareGuidanceInstructionData {
+    pub service: GuidanceService,
+    /// 指示先: the pharmacy, the dietitian's or the dental clinic's name.
+    pub provider: String,
+    pub valid_from: Date,
+    /// Open-ended when absent; not before `validFrom`.
+    pub valid_to: Option<Date>,
+    /// 1–8 visits a month.
+    pub visits_per_month: Option<i32>,
+    /// 指示内容 (「残薬確認と服薬カレンダーの調整」「減塩食の調理指導」).
+    pub instructions: String,
+}
+
+impl HomeCareGuidanceInstructionData {
+    pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        short("provider", &self.provider)?;
+        not_before("validTo", self.valid_to, "validFrom", Some(self.valid_from))?;
+        in_range_i32(
+            "visitsPerMonth",
+            self.visits_per_month,
+            1,
+            GUIDANCE_VISITS_MAX,
+        )?;
+        long("instructions", &self.instructions, LONG_MAX)
+    }
+
+    /// In force on `today`.
+    pub fn in_force(&self, today: NaiveDate) -> bool {
+        self.valid_from.0 <= today && self.valid_to.is_none_or(|to| today <= to.0)
+    }
+
+    /// The category the instruction is governed by (see [`GuidanceService`]).
+    pub fn category(&self) -> crate::domain::DataCategory {
+        use crate::domain::DataCategory as C;
+        match self.service {
+            GuidanceService::Pharmacist => C::Medications,
+            GuidanceService::Dietitian => C::NutritionSwallowing,
+            GuidanceService::DentalHygienist => C::Dental,
+        }
+    }
+}

@@ -309,6 +309,14 @@ fn samples() -> Vec<RecordData> {
             care_cautions: Some(s("息切れに注意し、入浴は短時間で")),
             remarks: None,
         }),
+        RecordData::HomeCareGuidanceInstruction(HomeCareGuidanceInstructionData {
+            service: GuidanceService::Pharmacist,
+            provider: s("北見中央薬局"),
+            valid_from: date("2025-06-01"),
+            valid_to: None,
+            visits_per_month: Some(2),
+            instructions: s("残薬確認と服薬カレンダーの調整"),
+        }),
     ]
 }
 
