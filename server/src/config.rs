@@ -230,6 +230,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub websocket: WebSocketConfig,
+
+    #[command(flatten)]
+    pub metrics: crate::observe::MetricsConfig,
 }
 
 /// The keys the audit log is signed with (see `docs/audit-log.md`).

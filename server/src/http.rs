@@ -25,7 +25,7 @@ use serde_json::json;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    request_id::{PropagateRequestIdLayer, RequestId},
     trace::TraceLayer,
 };
 
@@ -50,16 +50,20 @@ pub struct AppState {
     /// GraphQL over WebSocket: its timeout and caps, and the subscriptions
     /// each caller holds (see [`crate::ws`]).
     pub websocket: Arc<crate::ws::WebSocketLimits>,
+    /// Metrics, access log, request ids (see [`crate::observe`]).
+    pub observe: Arc<crate::observe::Observe>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOrigin]) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
+    let observe = state.observe.clone();
     let router = Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(crate::observe::public_metrics))
         .route(
             "/patients/{id}/emergency-sheet",
             get(crate::print::emergency_sheet),
@@ -87,7 +91,12 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
                 .unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost: settles the request id (a caller's only when short
+        // and safe), writes the access log line and counts the request.
+        .layer(axum::middleware::from_fn_with_state(
+            observe,
+            crate::observe::layer,
+        ))
 }
 
 /// How long a browser may reuse a preflight's answer (10 minutes; Chromium
@@ -161,6 +170,7 @@ fn error_response_as(media: Media, status: StatusCode, code: &str, message: &str
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    crate::observe::set_outcome(&mut response, code);
     response
 }
 
@@ -217,6 +227,7 @@ async fn graphql(
     request_id: Option<axum::Extension<RequestId>>,
     body: Incoming,
 ) -> Response {
+    crate::observe::note_graphql();
     let request_id = request_id
         .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
         .unwrap_or_default();
@@ -228,7 +239,10 @@ async fn graphql(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}"));
     let principal = match state.auth.authenticate(authorization).await {
-        Ok(p) => p,
+        Ok(p) => {
+            crate::observe::note_caller(p.organization_id());
+            p
+        }
         Err(ApiError::Unauthenticated(message)) => {
             return error_response_as(
                 as_media,
@@ -281,9 +295,9 @@ async fn graphql(
         Err(refusal) => return refused(refusal),
     };
     // A text that does not parse is not inspected: the executor reports it.
-    let operation = state
-        .queries
-        .prepare(&mut request)
+    let parsed = state.queries.prepare(&mut request);
+    crate::observe::note_operation(&mut request, parsed);
+    let operation = parsed
         .then(|| graphql_http::selected_operation(&mut request))
         .flatten();
     // GET is a safe method: caches, prefetchers and crawlers may send it

@@ -215,6 +215,7 @@ pub async fn graphql_ws(
         .max_message_size(state.max_message_bytes)
         .on_upgrade(move |mut socket| {
             async move {
+                let _open = state.observe.metrics.websocket_opened();
                 match Protocol::of(&socket) {
                     Some(protocol) => {
                         let (connection, outcomes) =
@@ -418,6 +419,8 @@ fn is_subscription(request: &mut async_graphql::Request) -> bool {
 /// The caller of an acknowledged connection.
 struct Caller {
     holder: Holder,
+    /// For the access log.
+    organization: Uuid,
     /// What every operation of the connection runs with.
     data: Arc<async_graphql::Data>,
 }
@@ -615,6 +618,7 @@ impl Connection {
         data.insert(WebSocketSession);
         self.caller = Some(Caller {
             holder: Holder::of(&caller.principal),
+            organization: caller.principal.organization_id(),
             data: Arc::new(data),
         });
         Ok(caller)
@@ -652,10 +656,19 @@ impl Connection {
         // A text that does not parse is left to the executor, which reports
         // it; it is no subscription.
         let parsed = self.state.queries.prepare(&mut request);
-        let slot = if parsed && is_subscription(&mut request) {
+        let subscription = parsed && is_subscription(&mut request);
+        // Counted and logged when the operation ends (see crate::observe).
+        let mut record = self.state.observe.websocket_operation(
+            crate::observe::operation_name(&mut request, parsed),
+            subscription,
+            &self.request_id,
+            Some(caller.organization),
+        );
+        let slot = if subscription {
             match self.take_slot(caller.holder) {
                 Ok(slot) => Some(slot),
                 Err(refusal) => {
+                    record.refused(TOO_MANY_SUBSCRIPTIONS);
                     let errors = json!([{
                         "message": refusal.message,
                         "extensions": {
@@ -687,6 +700,7 @@ impl Connection {
             async move {
                 let mut stream = stream;
                 while let Some(response) = stream.next().await {
+                    record.response(&response);
                     let result = Outcome {
                         id: task_id.clone(),
                         generation,

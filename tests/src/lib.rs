@@ -271,6 +271,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         },
         checkpoints: CheckpointConfig::default(),
         websocket: WebSocketConfig::default(),
+        metrics: Default::default(),
     }
 }
 
