@@ -254,7 +254,9 @@ impl EventBus {
 
     /// Events subscribers missed because they fell behind, since the start.
     pub fn missed(&self) -> u64 {
-        self.counts.missed.load(std::sync::atomic::Ordering::Relaxed)
+        self.counts
+            .missed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every event from now on, of this instance and (with a relay) of the others.

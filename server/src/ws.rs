@@ -411,6 +411,10 @@ fn is_subscription(request: &mut async_graphql::Request) -> bool {
     let operation = match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
+        // A document's one named operation runs without `operationName`
+        // (the parser keeps named operations as `Multiple`): without this
+        // arm `subscription S { … }` escaped the subscription caps.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
     };
     operation.is_some_and(|op| op.node.ty == OperationType::Subscription)
@@ -1013,6 +1017,9 @@ mod tests {
             &mut async_graphql::Request::new(doc).operation_name("A")
         ));
         assert!(!is_subscription(&mut async_graphql::Request::new(doc)));
+        assert!(is_subscription(&mut async_graphql::Request::new(
+            "subscription Named { notifications { kind } }"
+        )));
         assert!(!is_subscription(&mut async_graphql::Request::new(
             "subscription {"
         )));

@@ -144,10 +144,9 @@ impl Metrics {
             "HTTP requests, by route and status",
             http_requests.clone(),
         );
-        let http_seconds =
-            Family::<RouteLabels, Histogram, HistogramMaker>::new_with_constructor(
-                latency_histogram,
-            );
+        let http_seconds = Family::<RouteLabels, Histogram, HistogramMaker>::new_with_constructor(
+            latency_histogram,
+        );
         registry.register(
             "renkei_http_request_duration_seconds",
             "Time to answer an HTTP request (to the response head), by route",
@@ -338,7 +337,9 @@ pub fn is_safe_name(name: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= MAX_NAME
         && !bytes[0].is_ascii_digit()
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 impl OperationNames {
@@ -482,10 +483,7 @@ impl Collector for Sampled {
             "Events delivered to this instance's event bus (its own and, through Redis, other instances')",
             &[(None, s.events.delivered())],
         )?;
-        let mut dropped = vec![(
-            Some(("reason", "subscriber_lagged")),
-            s.events.missed(),
-        )];
+        let mut dropped = vec![(Some(("reason", "subscriber_lagged")), s.events.missed())];
         if let Some(relay) = &s.relay {
             dropped.push((Some(("reason", "relay_queue_full")), relay.dropped()));
         }
@@ -525,9 +523,9 @@ mod tests {
         assert!(text.contains(
             r#"renkei_graphql_requests_total{transport="http",operation="Q",outcome="OK"} 1"#
         ));
-        assert!(text.contains(
-            r#"renkei_rate_limited_total{kind="member",transport="websocket"} 1"#
-        ));
+        assert!(
+            text.contains(r#"renkei_rate_limited_total{kind="member",transport="websocket"} 1"#)
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -191,7 +191,9 @@ struct Outcome(String);
 /// `UNAUTHENTICATED`, `RATE_LIMITED`), for the access log and the metrics.
 /// A response without one is `OK` below status 400, `HTTP_<status>` above.
 pub fn set_outcome(response: &mut Response, code: &str) {
-    response.extensions_mut().insert(Outcome(outcome_label(code)));
+    response
+        .extensions_mut()
+        .insert(Outcome(outcome_label(code)));
 }
 
 /// A code as a label: codes are the hub's own constants, but a label must
@@ -202,19 +204,24 @@ fn outcome_label(code: &str) -> String {
         && code
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    if ok { code.to_string() } else { "OTHER".to_string() }
+    if ok {
+        code.to_string()
+    } else {
+        "OTHER".to_string()
+    }
 }
 
 /// The outcome of a GraphQL response: its first error's `extensions.code`,
 /// or `OK`.
 pub fn graphql_outcome(response: &async_graphql::Response) -> String {
-    let code = response.errors.first().map(|e| {
-        match e.extensions.as_ref().and_then(|x| x.get("code")) {
-            Some(async_graphql::Value::String(code)) => outcome_label(code),
-            Some(async_graphql::Value::Enum(code)) => outcome_label(code.as_str()),
-            _ => "OTHER".to_string(),
-        }
-    });
+    let code =
+        response.errors.first().map(
+            |e| match e.extensions.as_ref().and_then(|x| x.get("code")) {
+                Some(async_graphql::Value::String(code)) => outcome_label(code),
+                Some(async_graphql::Value::Enum(code)) => outcome_label(code.as_str()),
+                _ => "OTHER".to_string(),
+            },
+        );
     code.unwrap_or_else(|| "OK".to_string())
 }
 
@@ -236,9 +243,11 @@ pub fn operation_name(request: &mut async_graphql::Request, parsed: bool) -> Opt
         (DocumentOperations::Multiple(ops), Some(name)) => {
             ops.contains_key(name.as_str()).then(|| name)
         }
-        (DocumentOperations::Multiple(ops), None) => {
-            ops.keys().next().filter(|_| ops.len() == 1).map(|n| n.to_string())
-        }
+        (DocumentOperations::Multiple(ops), None) => ops
+            .keys()
+            .next()
+            .filter(|_| ops.len() == 1)
+            .map(|n| n.to_string()),
     }
 }
 
@@ -276,13 +285,15 @@ pub fn note_caller(organization: Uuid) {
 }
 
 /// The layer around every HTTP request: request id, access log, metrics.
-pub async fn layer(State(observe): State<Arc<Observe>>, mut request: Request, next: Next) -> Response {
+pub async fn layer(
+    State(observe): State<Arc<Observe>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request_id::choose(request.headers());
     request.headers_mut().insert(request_id::HEADER, id.clone());
-    request
-        .extensions_mut()
-        .insert(RequestId::new(id.clone()));
+    request.extensions_mut().insert(RequestId::new(id.clone()));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let (mut response, notes) = NOTES
@@ -292,7 +303,9 @@ pub async fn layer(State(observe): State<Arc<Observe>>, mut request: Request, ne
             (response, notes)
         })
         .await;
-    response.headers_mut().insert(request_id::HEADER, id.clone());
+    response
+        .headers_mut()
+        .insert(request_id::HEADER, id.clone());
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let outcome = match response.extensions().get::<Outcome>() {
