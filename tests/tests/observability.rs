@@ -269,7 +269,7 @@ configured!(
         let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
         for _ in 0..2 {
             let res = post_as(
-                &app,
+                app,
                 Some(&doctor),
                 None,
                 json!({ "query": "query ObsMe { me { __typename } }" }),
@@ -279,7 +279,7 @@ configured!(
         }
         // An error inside GraphQL: its code is the outcome.
         let res = post_as(
-            &app,
+            app,
             Some(&doctor),
             None,
             json!({ "query": "query ObsMissing($id: ID!) { patient(id: $id) { name } }",

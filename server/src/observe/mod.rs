@@ -241,7 +241,7 @@ pub fn operation_name(request: &mut async_graphql::Request, parsed: bool) -> Opt
         (DocumentOperations::Single(_), None) => Some(metrics::ANONYMOUS.to_string()),
         (DocumentOperations::Single(_), Some(_)) => None,
         (DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.contains_key(name.as_str()).then(|| name)
+            ops.contains_key(name.as_str()).then_some(name)
         }
         (DocumentOperations::Multiple(ops), None) => ops
             .keys()
