@@ -178,6 +178,15 @@ const LOCAL_BUFFER: usize = 1024;
 pub struct EventBus {
     local: broadcast::Sender<Arc<HubEvent>>,
     relay: Arc<OnceLock<Arc<dyn EventRelay>>>,
+    /// Counters for the metrics: events delivered to this instance's bus,
+    /// and events subscribers missed because they fell behind.
+    counts: Arc<BusCounts>,
+}
+
+#[derive(Default)]
+struct BusCounts {
+    delivered: std::sync::atomic::AtomicU64,
+    missed: std::sync::atomic::AtomicU64,
 }
 
 impl Default for EventBus {
@@ -192,6 +201,7 @@ impl EventBus {
         EventBus {
             local,
             relay: Arc::new(OnceLock::new()),
+            counts: Arc::default(),
         }
     }
 
@@ -222,6 +232,31 @@ impl EventBus {
     pub fn deliver_local(&self, event: HubEvent) {
         // An error only means nobody listens right now.
         let _ = self.local.send(Arc::new(event));
+        self.counts
+            .delivered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records that a subscriber fell behind and missed `count` events.
+    pub fn note_missed(&self, count: u64) {
+        self.counts
+            .missed
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Events delivered to this instance's bus since the start (its own
+    /// and, through the relay, other instances').
+    pub fn delivered(&self) -> u64 {
+        self.counts
+            .delivered
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Events subscribers missed because they fell behind, since the start.
+    pub fn missed(&self) -> u64 {
+        self.counts
+            .missed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every event from now on, of this instance and (with a relay) of the others.

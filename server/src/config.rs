@@ -269,6 +269,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub rate_limit: crate::rate_limit::RateLimitConfig,
+
+    #[command(flatten)]
+    pub metrics: crate::observe::MetricsConfig,
 }
 
 impl ServeConfig {

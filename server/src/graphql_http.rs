@@ -362,6 +362,7 @@ fn is_request_error(response: &async_graphql::Response) -> bool {
 /// and leave an audit entry, which a cache answering in the hub's place
 /// would skip.
 pub fn respond(media: Media, response: async_graphql::Response) -> Response {
+    let outcome = crate::observe::graphql_outcome(&response);
     let mut http = if media == Media::GraphQLResponse && is_request_error(&response) {
         let mut body = match serde_json::to_value(&response) {
             Ok(Value::Object(body)) => body,
@@ -379,6 +380,7 @@ pub fn respond(media: Media, response: async_graphql::Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     headers.append(header::VARY, HeaderValue::from_static("accept"));
+    crate::observe::set_outcome(&mut http, &outcome);
     http
 }
 

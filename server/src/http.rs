@@ -25,7 +25,7 @@ use serde_json::json;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    request_id::{PropagateRequestIdLayer, RequestId},
     trace::TraceLayer,
 };
 
@@ -52,16 +52,20 @@ pub struct AppState {
     pub websocket: Arc<crate::ws::WebSocketLimits>,
     /// Rate limits per member, organisation and API key ([`crate::rate_limit`]).
     pub rate_limits: Arc<crate::rate_limit::RateLimiter>,
+    /// Metrics, access log, request ids (see [`crate::observe`]).
+    pub observe: Arc<crate::observe::Observe>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOrigin]) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
+    let observe = state.observe.clone();
     let router = Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(crate::observe::public_metrics))
         .route(
             "/patients/{id}/emergency-sheet",
             get(crate::print::emergency_sheet),
@@ -89,7 +93,12 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
                 .unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost: settles the request id (a caller's only when short
+        // and safe), writes the access log line and counts the request.
+        .layer(axum::middleware::from_fn_with_state(
+            observe,
+            crate::observe::layer,
+        ))
 }
 
 /// How long a browser may reuse a preflight's answer (10 minutes; Chromium
@@ -163,6 +172,7 @@ fn error_response_as(media: Media, status: StatusCode, code: &str, message: &str
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    crate::observe::set_outcome(&mut response, code);
     response
 }
 
@@ -219,6 +229,7 @@ async fn graphql(
     request_id: Option<axum::Extension<RequestId>>,
     body: Incoming,
 ) -> Response {
+    crate::observe::note_graphql();
     let request_id = request_id
         .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
         .unwrap_or_default();
@@ -230,7 +241,10 @@ async fn graphql(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}"));
     let principal = match state.auth.authenticate(authorization).await {
-        Ok(p) => p,
+        Ok(p) => {
+            crate::observe::note_caller(p.organization_id());
+            p
+        }
         Err(ApiError::Unauthenticated(message)) => {
             return error_response_as(
                 as_media,
@@ -260,7 +274,13 @@ async fn graphql(
         );
     };
     if let Err(limited) = state.rate_limits.check(&principal).await {
-        return limited.response(media.content_type());
+        state.observe.metrics.rate_limited(
+            limited.scope.as_str(),
+            crate::observe::metrics::Transport::Http,
+        );
+        let mut response = limited.response(media.content_type());
+        crate::observe::set_outcome(&mut response, "RATE_LIMITED");
+        return response;
     }
     let refused = |r: Refusal| error_response_as(media, r.status, r.code, &r.message);
     let is_get = matches!(body, Incoming::Get(_));
@@ -290,12 +310,14 @@ async fn graphql(
         Err(refusal) => return refused(refusal),
     };
     // A text that does not parse is not inspected: the executor reports it.
-    let operation = match state.queries.prepare(&mut request).await {
+    let parsed = match state.queries.prepare(&mut request).await {
         Err(too_large) => return refused(too_large),
-        Ok(parsed) => parsed
-            .then(|| graphql_http::selected_operation(&mut request))
-            .flatten(),
+        Ok(parsed) => parsed,
     };
+    crate::observe::note_operation(&mut request, parsed);
+    let operation = parsed
+        .then(|| graphql_http::selected_operation(&mut request))
+        .flatten();
     // GET is a safe method: caches, prefetchers and crawlers may send it
     // again. A mutation must come by POST.
     if is_get && operation.as_ref().is_some_and(|o| o.is_mutation) {

@@ -15,6 +15,7 @@ pub mod graphql_http;
 pub mod http;
 pub mod jwks;
 pub mod outage;
+pub mod observe;
 pub mod print;
 pub mod query_cache;
 pub mod rate_limit;
@@ -79,6 +80,8 @@ pub struct Application {
     db: DatabaseConnection,
     /// Writes the audit log's checkpoints; a last one at shutdown.
     checkpoints: Option<audit::Checkpointer>,
+    /// The separate `/metrics` listener (`RENKEI_METRICS_LISTEN`).
+    metrics: Option<(TcpListener, axum::Router)>,
 }
 
 impl Application {
@@ -102,6 +105,7 @@ impl Application {
         on_statement: Option<StatementObserver>,
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(load_policy(&config.policy, clock.clone())?);
+        let observe = observe::Observe::new(&config.metrics)?;
         let websocket = Arc::new(config.websocket.limits()?);
         let fair_use = config.fair_use()?;
         let rate_limits = Arc::new(rate_limit::RateLimiter::new(
@@ -131,7 +135,11 @@ impl Application {
             config.auth.api_key_cache_seconds,
         )));
         let events = EventBus::new();
-        let audit = AuditWriter::start(db.clone(), clock.clone());
+        let audit = AuditWriter::start_observed(
+            db.clone(),
+            clock.clone(),
+            Some(observe.metrics.audit_batch_observer()),
+        );
         let checkpoints = audit::Checkpointer::start(
             &config.checkpoints,
             config
@@ -170,6 +178,21 @@ impl Application {
             )
             .await?,
         );
+        observe.metrics.attach(observe::metrics::Sources {
+            audit: audit.clone(),
+            db: db.clone(),
+            relay: relay.clone(),
+            events: events.clone(),
+        });
+        let metrics = match config.metrics.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening for metrics on {addr}"))?;
+                Some((listener, observe::metrics_router(observe.clone())))
+            }
+        };
         let state = http::AppState {
             schema,
             auth,
@@ -181,6 +204,7 @@ impl Application {
             max_message_bytes: config.max_body_bytes,
             websocket,
             rate_limits,
+            observe,
         };
         let router = http::router(state, config.max_body_bytes, &config.cors_allowed_origins);
         let listener = TcpListener::bind(config.listen)
@@ -191,6 +215,7 @@ impl Application {
             router,
             db,
             checkpoints,
+            metrics,
         })
     }
 
@@ -198,6 +223,11 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound TCP listener has a local address")
+    }
+
+    /// The address of the separate `/metrics` listener, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn database(&self) -> &DatabaseConnection {
@@ -210,9 +240,19 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         if let Some(checkpoints) = self.checkpoints {
             checkpoints.finish().await;
         }

@@ -116,6 +116,11 @@ pub async fn emergency_sheet(
             header::RETRY_AFTER,
             HeaderValue::from(limited.retry_after_seconds()),
         );
+        state.observe.metrics.rate_limited(
+            limited.scope.as_str(),
+            crate::observe::metrics::Transport::Http,
+        );
+        crate::observe::set_outcome(&mut page, "RATE_LIMITED");
         return page;
     }
     let trail = Arc::new(AuditTrail::new());

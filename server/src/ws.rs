@@ -218,6 +218,7 @@ pub async fn graphql_ws(
         .max_message_size(state.max_message_bytes)
         .on_upgrade(move |mut socket| {
             async move {
+                let _open = state.observe.metrics.websocket_opened();
                 match Protocol::of(&socket) {
                     Some(protocol) => {
                         let (connection, outcomes) =
@@ -413,6 +414,10 @@ fn is_subscription(request: &mut async_graphql::Request) -> bool {
     let operation = match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
+        // A document's one named operation runs without `operationName`
+        // (the parser keeps named operations as `Multiple`): without this
+        // arm `subscription S { … }` escaped the subscription caps.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
     };
     operation.is_some_and(|op| op.node.ty == OperationType::Subscription)
@@ -661,7 +666,13 @@ impl Connection {
         // Every operation counts against its caller's rate limits, and a
         // document too long to parse is refused; the connection stays open.
         let refused = match self.state.rate_limits.check(&caller.principal).await {
-            Err(limited) => Some(limited.error()),
+            Err(limited) => {
+                self.state.observe.metrics.rate_limited(
+                    limited.scope.as_str(),
+                    crate::observe::metrics::Transport::WebSocket,
+                );
+                Some(limited.error())
+            }
             Ok(()) => None,
         };
         let prepared = match refused {
@@ -678,6 +689,19 @@ impl Connection {
         let parsed = match prepared {
             Ok(parsed) => parsed,
             Err(error) => {
+                let code = error["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or("INTERNAL")
+                    .to_string();
+                self.state
+                    .observe
+                    .websocket_operation(
+                        None,
+                        false,
+                        &self.request_id,
+                        Some(caller.principal.organization_id()),
+                    )
+                    .refused(&code);
                 return send(
                     socket,
                     json!({ "type": "error", "id": id, "payload": [error] }),
@@ -686,10 +710,19 @@ impl Connection {
                 .map_err(|_| Stop::Gone);
             }
         };
-        let slot = if parsed && is_subscription(&mut request) {
+        let subscription = parsed && is_subscription(&mut request);
+        // Counted and logged when the operation ends (see crate::observe).
+        let mut record = self.state.observe.websocket_operation(
+            crate::observe::operation_name(&mut request, parsed),
+            subscription,
+            &self.request_id,
+            Some(caller.principal.organization_id()),
+        );
+        let slot = if subscription {
             match self.take_slot(caller.holder) {
                 Ok(slot) => Some(slot),
                 Err(refusal) => {
+                    record.refused(TOO_MANY_SUBSCRIPTIONS);
                     let errors = json!([{
                         "message": refusal.message,
                         "extensions": {
@@ -721,6 +754,7 @@ impl Connection {
             async move {
                 let mut stream = stream;
                 while let Some(response) = stream.next().await {
+                    record.response(&response);
                     let result = Outcome {
                         id: task_id.clone(),
                         generation,
@@ -1035,6 +1069,9 @@ mod tests {
             &mut async_graphql::Request::new(doc).operation_name("A")
         ));
         assert!(!is_subscription(&mut async_graphql::Request::new(doc)));
+        assert!(is_subscription(&mut async_graphql::Request::new(
+            "subscription Named { notifications { kind } }"
+        )));
         assert!(!is_subscription(&mut async_graphql::Request::new(
             "subscription {"
         )));

@@ -232,6 +232,8 @@ pub struct TestApp {
     pub admin_org: Uuid,
     /// The database URL the server uses (for `renkei audit verify` and tamper tests).
     pub database_url: String,
+    /// The separate `/metrics` listener, when the test configured one.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// `None` for a second instance on another's database ([`TestApp::spawn_peer`]).
@@ -284,6 +286,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         // Off, so that tests sending many requests are not limited;
         // tests/tests/fair_use.rs turns it on.
         rate_limit: renkei_server::rate_limit::RateLimitConfig::off(),
+        metrics: Default::default(),
     }
 }
 
@@ -371,6 +374,7 @@ impl TestApp {
         .await
         .expect("the application builds");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let db = app.database().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
@@ -390,6 +394,7 @@ impl TestApp {
             admin_token: token_for(admin_member),
             admin_org,
             database_url: url,
+            metrics_addr,
             shutdown: Some(tx),
             server: Some(server),
             _database: database,

@@ -29,7 +29,7 @@ mod trail;
 mod writer;
 
 pub use trail::AuditTrail;
-pub use writer::{AuditWriter, append_in};
+pub use writer::{AuditWriter, BatchObserver, append_in};
 
 use uuid::Uuid;
 

@@ -40,6 +40,11 @@ struct Failure {
     unavailable: bool,
 }
 
+/// Told of each group commit the writer makes: how many requests' entries
+/// it held, and how many entries (the server's metrics read it). Called on
+/// the writer's task after the commit; it must be cheap.
+pub type BatchObserver = std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>;
+
 /// A handle to the one task that appends to the log.
 #[derive(Clone)]
 pub struct AuditWriter {
@@ -49,9 +54,24 @@ pub struct AuditWriter {
 impl AuditWriter {
     /// Starts the writer task on the current runtime.
     pub fn start(db: DatabaseConnection, clock: SharedClock) -> Self {
+        Self::start_observed(db, clock, None)
+    }
+
+    /// [`AuditWriter::start`], telling `on_batch` of every committed batch.
+    pub fn start_observed(
+        db: DatabaseConnection,
+        clock: SharedClock,
+        on_batch: Option<BatchObserver>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, clock, rx));
+        tokio::spawn(run(db, clock, rx, on_batch));
         AuditWriter { tx }
+    }
+
+    /// Requests waiting for the writer (not counting the batch it is
+    /// writing): a steadily high number means the log is the bottleneck.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Appends entries and waits until they are committed. An error means they
@@ -78,7 +98,12 @@ impl AuditWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, clock: SharedClock, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    db: DatabaseConnection,
+    clock: SharedClock,
+    mut rx: mpsc::Receiver<Job>,
+    on_batch: Option<BatchObserver>,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_JOBS_PER_BATCH {
@@ -91,8 +116,15 @@ async fn run(db: DatabaseConnection, clock: SharedClock, mut rx: mpsc::Receiver<
             cause: e.to_string(),
             unavailable: crate::error::database_unavailable(&e),
         });
-        if let Err(e) = &result {
-            tracing::error!(error = %e.cause, unavailable = e.unavailable, entries = jobs.len(), "audit batch failed; the requests fail");
+        match &result {
+            Err(e) => {
+                tracing::error!(error = %e.cause, unavailable = e.unavailable, entries = jobs.len(), "audit batch failed; the requests fail");
+            }
+            Ok(()) => {
+                if let Some(observe) = &on_batch {
+                    observe(jobs.len(), jobs.iter().map(|j| j.entries.len()).sum());
+                }
+            }
         }
         for job in jobs {
             let _ = job.done.send(result.clone());

@@ -115,6 +115,8 @@ fn nothing_readable(access: &PatientAccess) -> Option<String> {
 struct Watch {
     principal: Principal,
     rx: broadcast::Receiver<Arc<HubEvent>>,
+    /// Where missed events are counted (the metrics).
+    bus: crate::events::EventBus,
     db: DatabaseConnection,
     policy: Arc<Policy>,
     trail: Arc<AuditTrail>,
@@ -127,6 +129,7 @@ impl Watch {
             // Subscribe before the access check, so nothing that happens
             // in between is missed.
             rx: ctx_events(ctx).subscribe(),
+            bus: ctx_events(ctx).clone(),
             db: ctx_db(ctx).clone(),
             policy: ctx.data_unchecked::<Arc<Policy>>().clone(),
             trail: ctx
@@ -251,7 +254,10 @@ impl PatientStream {
                 },
                 // Among the events skipped may be the one that ended access:
                 // check access before telling the client to refetch.
-                Err(RecvError::Lagged(n)) => Recheck::Missed(missed(n)),
+                Err(RecvError::Lagged(n)) => {
+                    self.watch.bus.note_missed(n);
+                    Recheck::Missed(missed(n))
+                }
                 Err(RecvError::Closed) => return None,
             };
             if let Some(out) = self.recheck(recheck).await {
@@ -320,6 +326,7 @@ impl NotificationStream {
             let event = match self.watch.rx.recv().await {
                 Ok(e) => e,
                 Err(RecvError::Lagged(n)) => {
+                    self.watch.bus.note_missed(n);
                     // A suspension among the events skipped ends delivery.
                     if let Err(e) = self.watch.caller_still_active().await {
                         self.ended = true;

@@ -1,0 +1,99 @@
+//! The access log: one line per HTTP request, and one per GraphQL
+//! operation over WebSocket, at `info` under the target `access`.
+//!
+//! A line says who (the caller's organisation, when authenticated), what
+//! (method, route, operation name), how it went (status, outcome code) and
+//! how long it took — never a query's text, its variables or anything read
+//! from the database, so no patient data reaches the logs. Paths are logged
+//! as their route (`/patients/{id}/emergency-sheet`, not the patient's id).
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+/// One line of the access log.
+pub struct Line<'a> {
+    pub transport: &'static str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub operation: Option<&'a str>,
+    /// The HTTP status; none for an operation over WebSocket.
+    pub status: Option<u16>,
+    pub outcome: &'a str,
+    pub duration: Duration,
+    pub request_id: &'a str,
+    pub organization: Option<Uuid>,
+}
+
+impl Line<'_> {
+    pub fn write(&self) {
+        // Milliseconds with microsecond precision.
+        let duration_ms = (self.duration.as_secs_f64() * 1e6).round() / 1e3;
+        tracing::info!(
+            target: "access",
+            transport = self.transport,
+            method = self.method,
+            path = self.path,
+            operation = self.operation,
+            status = self.status,
+            outcome = self.outcome,
+            duration_ms,
+            request_id = self.request_id,
+            organization = self.organization.map(tracing::field::display),
+            "{}",
+            if self.status.is_some() { "request" } else { "operation" },
+        );
+    }
+}
+
+/// The route a path belongs to, for the log and the metrics' `route` label.
+pub fn route_of(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "/" => "/",
+        "/graphql" => "/graphql",
+        "/graphql/ws" => "/graphql/ws",
+        "/health" => "/health",
+        "/ready" => "/ready",
+        "/metrics" => "/metrics",
+        _ if path.starts_with("/patients/") && path.ends_with("/emergency-sheet") => {
+            "/patients/{id}/emergency-sheet"
+        }
+        _ if path.starts_with("/graphiql/assets/") => "/graphiql/assets/{digest}/{name}",
+        _ => return None,
+    })
+}
+
+/// The longest unknown path logged.
+const MAX_PATH: usize = 128;
+
+/// What the log shows of a path: its route, or (for paths of no route,
+/// answered 404) the path cut to a bounded length.
+pub fn loggable_path(path: &str) -> &str {
+    if let Some(route) = route_of(path) {
+        return route;
+    }
+    if path.len() <= MAX_PATH {
+        return path;
+    }
+    let mut end = MAX_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patient_ids_in_paths_are_not_logged() {
+        let id = Uuid::now_v7();
+        assert_eq!(
+            loggable_path(&format!("/patients/{id}/emergency-sheet")),
+            "/patients/{id}/emergency-sheet"
+        );
+        assert_eq!(loggable_path("/nope"), "/nope");
+        assert_eq!(loggable_path(&"/é".repeat(100)).len(), 127);
+    }
+}
