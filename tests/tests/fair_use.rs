@@ -490,3 +490,59 @@ e2e!(
         }
     }
 );
+
+/// The operator sees refusals: each 429 (HTTP) and each refused `subscribe`
+/// (WebSocket) is counted in `/metrics` by scope and transport, and the
+/// request's outcome is RATE_LIMITED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_requests_are_counted_in_the_metrics() {
+    const TOKEN: &str = "metrics-token-for-the-fair-use-test";
+    let limits = limits((0.5, 2), (1000.0, 1000), (0.5, 2));
+    let app = TestApp::spawn_with(Backend::Sqlite, move |c| {
+        c.rate_limit = limits;
+        c.metrics.metrics_token = Some(TOKEN.into());
+    })
+    .await;
+    let clinic = app.organization("CLINIC", "計測クリニック").await;
+    let a = doctor(&app, &clinic).await;
+    assert_allowed(&app, &a).await;
+    assert_allowed(&app, &a).await;
+    assert_limited(&app, &a, "MEMBER").await;
+    assert_limited(&app, &a, "MEMBER").await;
+    let mut ws = app.ws(&a).await;
+    let id = ws.subscribe(ME, json!({})).await;
+    assert!(matches!(ws.next_of(&id).await, WsMessage::Error(_)));
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(
+        value(r#"renkei_rate_limited_total{kind="member",transport="http"}"#),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(r#"renkei_rate_limited_total{kind="member",transport="websocket"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("renkei_graphql_requests_total")
+                && l.contains(r#"outcome="RATE_LIMITED""#)),
+        "{text}"
+    );
+    app.stop().await;
+}

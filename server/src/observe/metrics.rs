@@ -282,7 +282,9 @@ impl Metrics {
     pub fn rate_limited(&self, kind: &str, transport: Transport) {
         self.rate_limited
             .get_or_create(&RateLimitLabels {
-                kind: kind.to_string(),
+                // Label values in the exposition's lower case (`member`),
+                // whatever case the limiter names its scopes in.
+                kind: kind.to_ascii_lowercase(),
                 transport: transport.as_str(),
             })
             .inc();
