@@ -96,6 +96,9 @@ pub async fn emergency_sheet(
         Err(ApiError::Unauthenticated(message)) => {
             return error_page(StatusCode::UNAUTHORIZED, "ログインが必要です", &message);
         }
+        // The credentials may well be good: the database that checks them
+        // is down (docs/operations.md, "Faults").
+        Err(e @ ApiError::DatabaseUnavailable(_)) => return unavailable_page(&e.message()),
         Err(_) => {
             return error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -129,6 +132,11 @@ pub async fn emergency_sheet(
     let entries = trail.drain(&principal, &request_id);
     if let Err(e) = state.audit.append(entries).await {
         tracing::error!(error = ?e, "audit entries could not be written; emergency sheet withheld");
+        if matches!(e, ApiError::DatabaseUnavailable(_)) {
+            return unavailable_page(
+                "the database is unavailable: the access could not be recorded in the audit log, so no data is returned; try again shortly",
+            );
+        }
         return error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "内部エラー",
@@ -137,6 +145,7 @@ pub async fn emergency_sheet(
     }
     match outcome {
         Ok(html) => html_response(StatusCode::OK, html),
+        Err((StatusCode::SERVICE_UNAVAILABLE, _, message)) => unavailable_page(&message),
         Err((status, title, message)) => error_page(status, title, &message),
     }
 }
@@ -240,6 +249,13 @@ fn refuse_on_errors(body: &Value) -> Result<(), Refusal> {
             "FORBIDDEN" => return Err((StatusCode::FORBIDDEN, "閲覧権限がありません", message)),
             "UNAUTHENTICATED" => {
                 return Err((StatusCode::UNAUTHORIZED, "ログインが必要です", message));
+            }
+            renkei_schema::error::DATABASE_UNAVAILABLE => {
+                return Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "一時的に利用できません",
+                    message,
+                ));
             }
             _ => return Err(internal(&message)),
         }
@@ -1089,6 +1105,23 @@ fn html_response(status: StatusCode, html: String) -> Response {
 }
 
 /// An error page: the status, a Japanese title, the hub's message; never data.
+/// The page while the database is down: 503 with `Retry-After`, as the
+/// GraphQL endpoint answers (crate::outage), so a browser or a script may
+/// simply try again.
+fn unavailable_page(message: &str) -> Response {
+    let mut page = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "一時的に利用できません",
+        message,
+    );
+    page.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::outage::RETRY_AFTER_SECONDS),
+    );
+    crate::observe::set_outcome(&mut page, renkei_schema::error::DATABASE_UNAVAILABLE);
+    page
+}
+
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\"><title>{t}</title>\
@@ -1150,6 +1183,10 @@ mod tests {
         assert_eq!(refused("BAD_USER_INPUT"), Some(StatusCode::BAD_REQUEST));
         assert_eq!(refused("FORBIDDEN"), Some(StatusCode::FORBIDDEN));
         assert_eq!(refused("INTERNAL"), Some(StatusCode::INTERNAL_SERVER_ERROR));
+        assert_eq!(
+            refused("DATABASE_UNAVAILABLE"),
+            Some(StatusCode::SERVICE_UNAVAILABLE)
+        );
         assert_eq!(refused("FORBIDDEN_FIELD"), None);
     }
 

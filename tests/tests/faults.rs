@@ -286,6 +286,19 @@ async fn postgresql_stopped_under_writes_fails_fast_and_recovers_with_every_writ
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["retry-after"], "2");
     assert!(started.elapsed() < Duration::from_secs(3));
+    // The printable emergency sheet answers alike, as a page.
+    let started = Instant::now();
+    let res = app
+        .client
+        .get(app.url(&format!("/patients/{}/emergency-sheet", s.patient)))
+        .bearer_auth(&s.doctor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "2");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(res.text().await.unwrap().contains("一時的に利用できません"));
     // Authenticating needs the database: refused the same way, not as
     // UNAUTHENTICATED (the credentials may well be good).
     let answer = request(&app.client, &url, &stranger, read.clone()).await;
