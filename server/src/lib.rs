@@ -16,6 +16,7 @@ pub mod http;
 pub mod jwks;
 pub mod observe;
 pub mod outage;
+pub mod pages;
 pub mod print;
 pub mod query_cache;
 pub mod rate_limit;

@@ -26,8 +26,8 @@ use askama::Template;
 
 use axum::{
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, StatusCode},
+    response::Response,
 };
 use chrono::{FixedOffset, Utc};
 use renkei_schema::audit::AuditTrail;
@@ -94,44 +94,10 @@ pub async fn emergency_sheet(
     let request_id = request_id
         .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
         .unwrap_or_default();
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let principal = match state.auth.authenticate(authorization).await {
+    let principal = match crate::pages::caller(&state, &headers).await {
         Ok(p) => p,
-        Err(ApiError::Unauthenticated(message)) => {
-            return error_page(StatusCode::UNAUTHORIZED, "ログインが必要です", &message);
-        }
-        // The credentials may well be good: the database that checks them
-        // is down (docs/operations.md, "Faults").
-        Err(e @ ApiError::DatabaseUnavailable(_)) => return unavailable_page(&e.message()),
-        Err(_) => {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "内部エラー",
-                "internal error: the hub could not check the credentials; it has been logged",
-            );
-        }
+        Err(page) => return page,
     };
-    // The page is a GraphQL query underneath: it counts against the same
-    // rate limits (docs/operations.md, "Limits").
-    if let Err(limited) = state.rate_limits.check(&principal).await {
-        let mut page = error_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "リクエストが多すぎます",
-            &limited.message(),
-        );
-        page.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(limited.retry_after_seconds()),
-        );
-        state.observe.metrics.rate_limited(
-            limited.scope.as_str(),
-            crate::observe::metrics::Transport::Http,
-        );
-        crate::observe::set_outcome(&mut page, "RATE_LIMITED");
-        return page;
-    }
     let trail = Arc::new(AuditTrail::new());
     let outcome = render(&state, &principal, &request_id, &trail, &patient_id).await;
     // No patient data leaves before its audit entries are committed.
@@ -139,7 +105,7 @@ pub async fn emergency_sheet(
     if let Err(e) = state.audit.append(entries).await {
         tracing::error!(error = ?e, "audit entries could not be written; emergency sheet withheld");
         if matches!(e, ApiError::DatabaseUnavailable(_)) {
-            return unavailable_page(
+            return crate::pages::unavailable_page(
                 "the database is unavailable: the access could not be recorded in the audit log, so no data is returned; try again shortly",
             );
         }
@@ -150,8 +116,12 @@ pub async fn emergency_sheet(
         );
     }
     match outcome {
-        Ok(html) => html_response(StatusCode::OK, html),
-        Err((StatusCode::SERVICE_UNAVAILABLE, _, message)) => unavailable_page(&message),
+        Ok(html) => {
+            crate::pages::html_response(StatusCode::OK, html, crate::pages::Caching::Private)
+        }
+        Err((StatusCode::SERVICE_UNAVAILABLE, _, message)) => {
+            crate::pages::unavailable_page(&message)
+        }
         Err((status, title, message)) => error_page(status, title, &message),
     }
 }
@@ -272,80 +242,16 @@ fn refuse_on_errors(body: &Value) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn html_response(status: StatusCode, html: String) -> Response {
-    let mut response = (status, html).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    // Patient data: never kept by a browser or a proxy.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // No script runs on this page even if one were injected; only the inline
-    // style is allowed.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if status == StatusCode::UNAUTHORIZED {
-        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
-}
-
-/// An error page: the status, a Japanese title, the hub's message; never data.
-/// The page while the database is down: 503 with `Retry-After`, as the
-/// GraphQL endpoint answers (crate::outage), so a browser or a script may
-/// simply try again.
-fn unavailable_page(message: &str) -> Response {
-    let mut page = error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "一時的に利用できません",
-        message,
-    );
-    page.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(crate::outage::RETRY_AFTER_SECONDS),
-    );
-    crate::observe::set_outcome(&mut page, renkei_schema::error::DATABASE_UNAVAILABLE);
-    page
-}
-
-/// What every error page of the sheet says first.
-const WHAT: &str = "救急医療情報を表示できません / The emergency information cannot be shown.";
-
-/// An error page: the status, a Japanese title, the hub's message; never data.
-#[derive(Template)]
-#[template(path = "error_page.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    what: &'a str,
-    message: &'a str,
-    status: u16,
-}
-
+/// The sheet's error pages are the site's ([`crate::pages`]), with the
+/// sheet's own first line.
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let page = ErrorPage {
+    crate::pages::error_page(
+        status,
         title,
-        what: WHAT,
-        message,
-        status: status.as_u16(),
-    };
-    match page.render() {
-        Ok(html) => html_response(status, html),
-        Err(e) => {
-            tracing::error!(error = %e, "an error page did not render");
-            html_response(status, format!("HTTP {}\n", status.as_u16()))
-        }
-    }
+        &format!(
+            "救急医療情報を表示できません / The emergency information cannot be shown. {message}"
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -370,18 +276,5 @@ mod tests {
             Some(StatusCode::SERVICE_UNAVAILABLE)
         );
         assert_eq!(refused("FORBIDDEN_FIELD"), None);
-    }
-
-    #[test]
-    fn error_pages_escape_the_message() {
-        let html = ErrorPage {
-            title: "t",
-            what: WHAT,
-            message: "<script>x</script>",
-            status: 400,
-        }
-        .render()
-        .unwrap();
-        assert!(!html.contains("<script>"), "{html}");
     }
 }
