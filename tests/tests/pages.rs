@@ -1,0 +1,142 @@
+//! Pages for people, as people see them: headless Chromium
+//! (`tests/js/page-check.mjs`) loads each page at a phone's width and at a
+//! desk's, and the tests check that it renders, in Japanese, with a CJK font,
+//! without sideways scrolling on the phone, without scripts, with every chart
+//! and form control named — and that it shows what it should and nothing
+//! else. Screenshots go to `target/page-screenshots/` (or
+//! `RENKEI_SCREENSHOTS_DIR`), for people to look at.
+
+use std::time::Duration;
+
+use renkei_schema::demo::{demo_member_id, demo_patient_id};
+use renkei_schema::domain::Profession;
+use renkei_server::config::AuthConfig;
+use renkei_tests::*;
+use serde_json::Value;
+
+/// Where the screenshots go: named by the tests, kept after them.
+fn screenshot_dir() -> String {
+    std::env::var("RENKEI_SCREENSHOTS_DIR").unwrap_or_else(|_| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/page-screenshots")
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+/// Loads `path` in Chromium (as `token`, when given) and returns what the
+/// page checker saw.
+async fn check_page(app: &TestApp, path: &str, name: &str, token: Option<&str>) -> Value {
+    let url = app.url(path);
+    let dir = screenshot_dir();
+    let mut args = vec![url.as_str(), dir.as_str(), name];
+    if let Some(t) = token {
+        args.push(t);
+    }
+    let (status, out, err) = run_node("page-check.mjs", &args, &[]).await;
+    assert!(status.success(), "page-check.mjs failed: {err}{out}");
+    let seen: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    eprintln!("screenshots: {}", seen["screenshots"]);
+    seen
+}
+
+/// What every page must be, whatever it shows.
+fn assert_readable(seen: &Value) {
+    for view in ["phone", "desk"] {
+        let v = &seen[view];
+        assert_eq!(v["lang"], "ja", "{view}: {v}");
+        assert_eq!(v["scripts"], 0, "{view}: no scripts");
+        assert_eq!(v["unnamedGraphics"], 0, "{view}: every chart is named");
+        assert_eq!(
+            v["unlabelledControls"], 0,
+            "{view}: every control is labelled"
+        );
+        assert_eq!(v["headings"], 1, "{view}: one h1");
+        assert_eq!(v["pageErrors"], serde_json::json!([]), "{view}");
+    }
+    assert_eq!(
+        seen["phone"]["overflow"], false,
+        "no sideways scrolling on a phone"
+    );
+    assert!(
+        seen["fonts"].as_array().is_some_and(|f| f
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("CJK")))),
+        "a Japanese font renders the page: {}",
+        seen["fonts"]
+    );
+}
+
+fn demo_token(p: Profession) -> String {
+    let auth = AuthConfig {
+        jwt_algorithm: "RS256".into(),
+        jwt_issuer: "renkei".into(),
+        jwt_audience: "renkei".into(),
+        api_key_cache_seconds: 60,
+        ..Default::default()
+    };
+    renkei_server::auth::demo_token(&auth, demo_member_id(p), Duration::from_secs(600)).unwrap()
+}
+
+async fn demo(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
+        c.demo = true;
+        c.auth.jwt_secret = None;
+    })
+    .await
+}
+
+macro_rules! demo_page_test {
+    ($name:ident, |$app:ident| $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let owned = demo(Backend::Sqlite).await;
+                {
+                    let $app = &owned;
+                    $body.await;
+                }
+                owned.stop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !postgres_configured() {
+                    eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+                    return;
+                }
+                let owned = demo(Backend::Postgres).await;
+                {
+                    let $app = &owned;
+                    $body.await;
+                }
+                owned.stop().await;
+            }
+        }
+    };
+}
+
+demo_page_test!(
+    the_emergency_sheet_reads_on_a_phone_and_a_desk,
+    |app| async move {
+        let patient = demo_patient_id(0).to_string();
+        let seen = check_page(
+            app,
+            &format!("/patients/{patient}/emergency-sheet"),
+            &format!("emergency-sheet-{:?}", app.backend).to_lowercase(),
+            Some(&demo_token(Profession::Physician)),
+        )
+        .await;
+        assert_eq!(seen["status"], 200, "{seen}");
+        assert_readable(&seen);
+        let text = seen["phone"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("救急医療情報") && text.contains("アレルギー"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("閲覧権限なし"),
+            "a physician of the team reads every part"
+        );
+    }
+);
