@@ -26,10 +26,12 @@ pub mod member;
 pub mod notification;
 pub mod organization;
 pub mod organization_capability;
+pub mod organization_profile;
 pub mod patient;
 pub mod patient_identifier;
 pub mod record;
 pub mod record_version;
+pub mod vacancy_report;
 
 pub mod prelude {
     pub use super::api_key::Entity as ApiKey;

@@ -84,6 +84,7 @@
 //! primary key is not there yet, so running it again adds nothing.
 
 mod admission_discharge;
+mod directory;
 mod liaison;
 
 use std::collections::HashMap;
@@ -157,6 +158,7 @@ pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
             .await?;
     admissions.insert(&txn).await?;
     liaison::seed(&txn).await?;
+    directory::seed(&txn).await?;
     txn.commit().await?;
     let report = SeedReport {
         organizations,

@@ -4,6 +4,7 @@ pub mod admission_discharge;
 pub mod audit_extension;
 mod codes;
 pub mod consents;
+pub mod directory;
 pub mod emergency_information;
 pub mod emergency_search;
 pub mod fair_use;
@@ -52,6 +53,7 @@ pub struct Mutation(
     liaison::LiaisonMutation,
     consents::ConsentMutation,
     emergency_search::EmergencySearchMutation,
+    directory::DirectoryMutation,
 );
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;

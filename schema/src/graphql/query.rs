@@ -107,6 +107,45 @@ impl Query {
         Ok(connection)
     }
 
+    /// The public resource directory (医療・介護資源マップ): organisations
+    /// whose entry is public, filtered by kind, capability, municipality,
+    /// name, and distance from a point (nearest first). Answered without a
+    /// token; shows only what each organisation marked public — never its
+    /// members, its contact person or anything about patients.
+    async fn public_directory(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<super::directory::PublicDirectoryFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, super::directory::PublicOrganization, EmptyFields, EmptyFields>>
+    {
+        super::directory::public_directory(ctx, filter, first, after).await
+    }
+
+    /// The vacancy board (空床・空き状況): facilities with their latest
+    /// reports, by name, in a municipality and of bed types (all: empty).
+    /// Reports older than 72 hours are marked `stale`.
+    async fn vacancy_board(
+        &self,
+        ctx: &Context<'_>,
+        municipality: Option<String>,
+        #[graphql(default)] bed_types: Vec<crate::domain::BedType>,
+    ) -> Result<Vec<super::directory::VacancyBoardEntry>> {
+        super::directory::vacancy_board(ctx, municipality, bed_types).await
+    }
+
+    /// Directory entries not confirmed for `notConfirmedForMonths` months
+    /// (default 12), never-confirmed first: the centre's list to chase.
+    /// Network administrators and municipal staff.
+    async fn stale_directory_entries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 12)] not_confirmed_for_months: i32,
+    ) -> Result<Vec<super::directory::StaleDirectoryEntry>> {
+        super::directory::stale_entries(ctx, not_confirmed_for_months).await
+    }
+
     /// One organisation by id.
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Organization>> {
         ctx_request(ctx)?;

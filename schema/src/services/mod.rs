@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod care_team;
 pub mod consents;
+pub mod directory;
 pub mod emergency;
 pub mod emergency_search;
 pub mod liaison;

@@ -11,6 +11,8 @@
 //! without one.
 
 pub mod chart;
+pub mod directory;
+pub mod labels;
 
 use std::sync::Arc;
 
