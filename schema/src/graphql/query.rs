@@ -130,9 +130,11 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         municipality: Option<String>,
-        #[graphql(default)] bed_types: Vec<crate::domain::BedType>,
+        #[graphql(desc = "Any of these types (null or empty: every type).")] bed_types: Option<
+            Vec<crate::domain::BedType>,
+        >,
     ) -> Result<Vec<super::directory::VacancyBoardEntry>> {
-        super::directory::vacancy_board(ctx, municipality, bed_types).await
+        super::directory::vacancy_board(ctx, municipality, bed_types.unwrap_or_default()).await
     }
 
     /// Directory entries not confirmed for `notConfirmedForMonths` months

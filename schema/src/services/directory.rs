@@ -308,7 +308,8 @@ pub async fn report_vacancies(
 
 /// The latest report of each bed type of each organisation given (`None`:
 /// of every organisation), in one statement: a report is the latest when no
-/// report of its organisation and type is newer.
+/// report of its organisation and type is newer (or as new and written
+/// after it).
 pub async fn latest_vacancies(
     db: &DatabaseConnection,
     organizations: Option<&[Uuid]>,
@@ -330,11 +331,30 @@ pub async fn latest_vacancies(
                     Expr::col((newer.clone(), vacancy_report::Column::BedType))
                         .equals((vacancy_report::Entity, vacancy_report::Column::BedType)),
                 )
-                .and_where(
-                    Expr::col((newer.clone(), vacancy_report::Column::ReportedAt)).gt(Expr::col((
-                        vacancy_report::Entity,
-                        vacancy_report::Column::ReportedAt,
-                    ))),
+                // Newer, or as new and written later (ids are UUIDv7).
+                .cond_where(
+                    Condition::any()
+                        .add(
+                            Expr::col((newer.clone(), vacancy_report::Column::ReportedAt)).gt(
+                                Expr::col((
+                                    vacancy_report::Entity,
+                                    vacancy_report::Column::ReportedAt,
+                                )),
+                            ),
+                        )
+                        .add(
+                            Condition::all()
+                                .add(
+                                    Expr::col((newer.clone(), vacancy_report::Column::ReportedAt))
+                                        .equals((
+                                            vacancy_report::Entity,
+                                            vacancy_report::Column::ReportedAt,
+                                        )),
+                                )
+                                .add(Expr::col((newer.clone(), vacancy_report::Column::Id)).gt(
+                                    Expr::col((vacancy_report::Entity, vacancy_report::Column::Id)),
+                                )),
+                        ),
                 )
                 .to_owned(),
         )
