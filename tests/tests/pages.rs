@@ -234,3 +234,40 @@ demo_page_test!(
         assert!(!text.contains("空き 4 / 10"), "{text}");
     }
 );
+
+demo_page_test!(
+    the_indicators_dashboard_draws_its_charts_on_the_server,
+    |app| async move {
+        let seen = check_page(
+        app,
+        "/indicators?municipality=%E3%81%BF%E3%81%AA%E3%81%BF%E9%87%8E%E5%B8%82&from=2025-04-01&to=2026-04-01",
+        &format!("indicators-{:?}", app.backend).to_lowercase(),
+        Some(&demo_token(Profession::MunicipalStaff)),
+    )
+    .await;
+        assert_eq!(seen["status"], 200, "{seen}");
+        assert_readable(&seen);
+        let text = seen["desk"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("活用状況") && text.contains("共有された記録（種類別）"),
+            "{text}"
+        );
+        assert!(text.contains("5未満"), "suppressed cells say so: {text}");
+        let patients = some_patient_names(app).await;
+        for name in &patients {
+            assert!(
+                !text.contains(name.as_str()),
+                "a patient's name on the dashboard: {name}"
+            );
+        }
+        // A physician is not the programme.
+        let res = app
+            .client
+            .get(app.url("/indicators?municipality=%E3%81%BF%E3%81%AA%E3%81%BF%E9%87%8E%E5%B8%82"))
+            .bearer_auth(demo_token(Profession::Physician))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+    }
+);

@@ -9,6 +9,7 @@ pub mod emergency_information;
 pub mod emergency_search;
 pub mod fair_use;
 pub mod federation;
+pub mod indicators;
 pub mod inputs;
 pub mod liaison;
 pub mod limits;

@@ -148,6 +148,23 @@ impl Query {
         super::directory::stale_entries(ctx, not_confirmed_for_months).await
     }
 
+    /// 活用状況: the programme's indicators of `municipality` from `from`
+    /// to `to` (exclusive, at most 731 days): organisations, consenting
+    /// patients, records shared, reads, emergency-information and ACP
+    /// coverage, deaths and wished places, discharge lead times, liaison
+    /// response. Aggregates only; cells below 5 suppressed (docs/indicators.md).
+    /// Network administrators and the coordination centre; municipal staff
+    /// for their own municipality. Audited.
+    async fn indicators(
+        &self,
+        ctx: &Context<'_>,
+        municipality: String,
+        from: super::Date,
+        to: super::Date,
+    ) -> Result<Vec<super::indicators::Indicator>> {
+        super::indicators::indicators(ctx, municipality, from, to).await
+    }
+
     /// One organisation by id.
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Organization>> {
         ctx_request(ctx)?;

@@ -280,6 +280,32 @@ pub fn may_review_directory(principal: &Principal) -> ApiResult<()> {
     }
 }
 
+/// Who reads a municipality's indicators (活用状況, docs/indicators.md):
+/// network administrators and the coordination centre's members for any
+/// municipality; municipal staff at a municipality for their own. Nobody
+/// else: the indicators are the programme's, not a care team's.
+pub fn may_read_indicators(
+    principal: &Principal,
+    caller_kind: Option<OrganizationKind>,
+    caller_municipality: Option<&str>,
+    municipality: &str,
+) -> ApiResult<()> {
+    let profession = principal.profession();
+    let allowed = profession == Some(Profession::NetworkAdministrator)
+        || (profession.is_some() && caller_kind == Some(OrganizationKind::CoordinationCenter))
+        || (profession == Some(Profession::MunicipalStaff)
+            && caller_kind == Some(OrganizationKind::Municipality)
+            && caller_municipality == Some(municipality));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "indicators are for network administrators, the coordination centre, and municipal staff for their own municipality"
+                .into(),
+        ))
+    }
+}
+
 /// Proof that the caller may read statistics over patients (counts, no
 /// identities) for a scope: one organisation, or the region (`None`).
 #[derive(Clone, Copy, Debug)]

@@ -13,6 +13,7 @@ pub mod consents;
 pub mod directory;
 pub mod emergency;
 pub mod emergency_search;
+pub mod indicators;
 pub mod liaison;
 pub mod members;
 pub mod notifications;

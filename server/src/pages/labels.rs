@@ -1,6 +1,6 @@
 //! The words the pages print for the API's closed lists, Japanese first.
 
-use renkei_schema::domain::{BedType, Capability, OrganizationKind, Weekday};
+use renkei_schema::domain::{BedType, Capability, OrganizationKind, Profession, Weekday};
 
 pub fn kind(k: OrganizationKind) -> &'static str {
     use OrganizationKind as K;
@@ -72,5 +72,29 @@ pub fn weekday(d: Weekday) -> &'static str {
         W::Saturday => "土",
         W::Sunday => "日",
         W::Holiday => "祝",
+    }
+}
+
+pub fn profession(p: Profession) -> &'static str {
+    match p.as_str() {
+        "PHYSICIAN" => "医師",
+        "DENTIST" => "歯科医師",
+        "DENTAL_HYGIENIST" => "歯科衛生士",
+        "PHARMACIST" => "薬剤師",
+        "NURSE" => "看護師",
+        "PUBLIC_HEALTH_NURSE" => "保健師",
+        "PHYSICAL_THERAPIST" => "理学療法士",
+        "OCCUPATIONAL_THERAPIST" => "作業療法士",
+        "SPEECH_THERAPIST" => "言語聴覚士",
+        "THERAPIST" => "療法士",
+        "DIETITIAN" => "管理栄養士",
+        "CARE_MANAGER" => "介護支援専門員",
+        "CARE_WORKER" => "介護職",
+        "MEDICAL_SOCIAL_WORKER" => "医療ソーシャルワーカー",
+        "SOCIAL_WORKER" => "社会福祉士",
+        "EMS_CREW" => "救急隊員",
+        "MUNICIPAL_STAFF" => "自治体職員",
+        "NETWORK_ADMINISTRATOR" => "ネットワーク管理者",
+        other => other,
     }
 }
