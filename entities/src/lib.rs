@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod audit_head;
 pub mod audit_log;
 pub mod care_team_membership;
+pub mod community_resource;
 pub mod consent;
 pub mod discharge_conference;
 pub mod discharge_conference_invitation;

@@ -385,7 +385,7 @@ async fn read_request(
 /// The root fields a caller without a token may ask for: the public
 /// directory, which is built from what organisations marked public and never
 /// touches patient data.
-const PUBLIC_ROOT_FIELDS: &[&str] = &["publicDirectory", "__typename"];
+const PUBLIC_ROOT_FIELDS: &[&str] = &["publicDirectory", "publicCommunityResources", "__typename"];
 
 /// A request without a token: answered when it is a query that asks for
 /// nothing but [`PUBLIC_ROOT_FIELDS`] (plain fields, no fragments at the
@@ -404,7 +404,7 @@ async fn public_graphql(
             as_media,
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
-            "authentication required: send `Authorization: Bearer <token>` (only `publicDirectory` is answered without one)",
+            "authentication required: send `Authorization: Bearer <token>` (only the public directory, `publicDirectory` and `publicCommunityResources`, is answered without one)",
         )
     };
     let Ok(mut request) = read_request(&headers, body).await else {
@@ -474,7 +474,7 @@ fn only_public_fields(request: &mut async_graphql::Request) -> bool {
     // `__typename` alone stays refused, as every anonymous request was.
     operation.node.ty == OperationType::Query
         && fields.is_some_and(|f| {
-            f.iter().all(|n| PUBLIC_ROOT_FIELDS.contains(n)) && f.contains(&"publicDirectory")
+            f.iter().all(|n| PUBLIC_ROOT_FIELDS.contains(n)) && f.iter().any(|n| *n != "__typename")
         })
 }
 

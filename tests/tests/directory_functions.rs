@@ -450,3 +450,108 @@ e2e!(the_new_kinds_of_organisation_register, |app| async move {
         assert_eq!(data["organization"]["kind"], kind);
     }
 });
+
+const REGISTER_RESOURCE: &str = "mutation($i: CommunityResourceInput!) { registerCommunityResource(input: $i) { id name public owner { id } } }";
+const UPDATE_RESOURCE: &str = "mutation($id: ID!, $i: CommunityResourceInput!) { updateCommunityResource(id: $id, input: $i) { name schedule } }";
+const REMOVE_RESOURCE: &str = "mutation($id: ID!) { removeCommunityResource(id: $id) }";
+const RESOURCES: &str =
+    "query($m: String) { communityResources(municipality: $m) { name public } }";
+const PUBLIC_RESOURCES: &str = "query($m: String) { publicCommunityResources(municipality: $m) { name resourceType schedule owner { id } } }";
+
+fn resource(name: &str, public: bool) -> Value {
+    json!({ "i": { "resourceType": "SALON", "name": name, "municipality": "北見市", "area": "栄町会館",
+        "schedule": "毎週水曜 10:00〜12:00", "contact": "0157-00-0000", "public": public } })
+}
+
+e2e!(
+    community_resources_are_kept_by_their_owners,
+    |app| async move {
+        let office = org(
+            app,
+            "HOME_CARE_SUPPORT_OFFICE",
+            "北見ケアプラン",
+            "北見市",
+            0.0,
+        )
+        .await;
+        let other = org(app, "CLINIC", "別のクリニック", "北見市", 1.0).await;
+        let (_, care_manager) = app.member(&office, "CARE_MANAGER").await;
+        let (_, outsider) = app.member(&other, "PHYSICIAN").await;
+        let salon = app
+            .ok(
+                &care_manager,
+                REGISTER_RESOURCE,
+                resource("ふれあいサロン", true),
+            )
+            .await["registerCommunityResource"]
+            .clone();
+        assert_eq!(salon["owner"]["id"], office.as_str());
+        let id = salon["id"].as_str().unwrap().to_string();
+        app.ok(
+            &care_manager,
+            REGISTER_RESOURCE,
+            resource("見守り連絡網", false),
+        )
+        .await;
+        // Everyone on the network sees both; without a token, the public one only,
+        // and not who keeps it.
+        let data = app.ok(&outsider, RESOURCES, json!({ "m": "北見市" })).await;
+        assert_eq!(data["communityResources"].as_array().unwrap().len(), 2);
+        let (status, body) = anonymous(app, PUBLIC_RESOURCES, json!({ "m": "北見市" })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"]["publicCommunityResources"],
+            json!([{ "name": "ふれあいサロン", "resourceType": "SALON", "schedule": "毎週水曜 10:00〜12:00", "owner": null }])
+        );
+        let (status, _) = anonymous(app, RESOURCES, json!({})).await;
+        assert_eq!(status, 401, "the full list needs a token");
+        // Another organisation may not change or remove it; the owner and the
+        // administrator may.
+        let mut change = resource("ふれあいサロン 栄町", true);
+        change["id"] = json!(id);
+        let body = app.gql(&outsider, UPDATE_RESOURCE, change.clone()).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{body}"
+        );
+        let body = app
+            .gql(&outsider, REMOVE_RESOURCE, json!({ "id": id }))
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{body}"
+        );
+        let data = app.ok(&care_manager, UPDATE_RESOURCE, change).await;
+        assert_eq!(
+            data["updateCommunityResource"]["name"],
+            "ふれあいサロン 栄町"
+        );
+        app.ok(&app.admin_token, REMOVE_RESOURCE, json!({ "id": id }))
+            .await;
+        let data = app.ok(&outsider, RESOURCES, json!({ "m": "北見市" })).await;
+        assert_eq!(
+            data["communityResources"],
+            json!([{ "name": "見守り連絡網", "public": false }])
+        );
+        // Removed, or never there: not found.
+        let body = app
+            .gql(&care_manager, REMOVE_RESOURCE, json!({ "id": id }))
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{body}"
+        );
+        // Bad input.
+        let body = app
+            .gql(&care_manager, REGISTER_RESOURCE, resource(" ", true))
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], "input.name",
+            "{body}"
+        );
+    }
+);

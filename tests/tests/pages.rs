@@ -187,6 +187,14 @@ demo_page_test!(
             "an entry not marked public: {text}"
         );
         assert!(!text.contains("看護師長"), "contact persons are not public");
+        assert!(
+            text.contains("ふれあいサロン 栄町"),
+            "public community resources: {text}"
+        );
+        assert!(
+            !text.contains("見守りネットワーク"),
+            "a resource not marked public: {text}"
+        );
         let patients = some_patient_names(app).await;
         assert!(!patients.is_empty());
         for name in &patients {

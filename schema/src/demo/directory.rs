@@ -1,5 +1,5 @@
-//! The demo region's directory entries — functions, contacts, public flags
-//! and vacancy reports — read from data (`schema/demo/directory.json`,
+//! The demo region's directory entries — functions, contacts, public flags,
+//! vacancy reports and informal community resources — read from data (`schema/demo/directory.json`,
 //! embedded at build time), not written as code: a new entry is a new line
 //! of JSON.
 
@@ -9,11 +9,12 @@ use serde::Deserialize;
 use uuid::Builder;
 
 use super::{SplitMix64, demo_organization_id, insert_new};
-use crate::domain::{BedType, Weekday};
-use entities::{organization_profile, vacancy_report};
+use crate::domain::{BedType, CommunityResourceType, Weekday};
+use entities::{community_resource, organization_profile, vacancy_report};
 
 const DATA: &str = include_str!("../../demo/directory.json");
 const DIRECTORY_SEED: u64 = 0x5EED_2026_0401_0007;
+const RESOURCE_SEED: u64 = 0x5EED_2026_0401_0008;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +23,22 @@ struct Directory {
     _comment: Option<String>,
     profiles: Vec<ProfileData>,
     vacancies: Vec<VacancyData>,
+    #[serde(default)]
+    community_resources: Vec<ResourceData>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceData {
+    owner: usize,
+    resource_type: String,
+    name: String,
+    municipality: String,
+    area: Option<String>,
+    schedule: Option<String>,
+    contact: Option<String>,
+    description: Option<String>,
+    public: bool,
 }
 
 #[derive(Deserialize)]
@@ -65,9 +82,13 @@ struct VacancyData {
 
 /// The rows the data describes, or what is wrong with it (named by its
 /// place in the file).
-fn rows(
-    text: &str,
-) -> Result<(Vec<organization_profile::Model>, Vec<vacancy_report::Model>), String> {
+type Rows = (
+    Vec<organization_profile::Model>,
+    Vec<vacancy_report::Model>,
+    Vec<community_resource::Model>,
+);
+
+fn rows(text: &str) -> Result<Rows, String> {
     let data: Directory =
         serde_json::from_str(text).map_err(|e| format!("demo/directory.json: {e}"))?;
     let mut profiles = Vec::new();
@@ -118,7 +139,38 @@ fn rows(
             reported_by_member_id: None,
         });
     }
-    Ok((profiles, vacancies))
+    let mut resources = Vec::new();
+    for (i, r) in data.community_resources.into_iter().enumerate() {
+        let kind = CommunityResourceType::parse(&r.resource_type).ok_or_else(|| {
+            format!(
+                "demo/directory.json: community_resources[{i}].resource_type: unknown type {:?}",
+                r.resource_type
+            )
+        })?;
+        let mut h = SplitMix64(RESOURCE_SEED ^ i as u64);
+        let mut bytes = [0u8; 10];
+        bytes[..8].copy_from_slice(&h.next_u64().to_be_bytes());
+        bytes[8..].copy_from_slice(&h.next_u64().to_be_bytes()[..2]);
+        let at = super::fixed_time();
+        let millis = u64::try_from(at.timestamp_millis()).unwrap_or_default() + i as u64;
+        resources.push(community_resource::Model {
+            id: Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid(),
+            owner_organization_id: demo_organization_id(r.owner),
+            owner_member_id: None,
+            name: r.name,
+            resource_type: kind.as_str().to_string(),
+            municipality: r.municipality,
+            area: r.area,
+            schedule: r.schedule,
+            contact: r.contact,
+            description: r.description,
+            public: r.public,
+            created_at: at,
+            updated_at: at,
+            removed_at: None,
+        });
+    }
+    Ok((profiles, vacancies, resources))
 }
 
 /// A list as the directory stores it (JSON text).
@@ -128,9 +180,10 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 
 /// Inserts the entries not there yet.
 pub(super) async fn seed(txn: &DatabaseTransaction) -> Result<(), DbErr> {
-    let (profiles, vacancies) = rows(DATA).map_err(DbErr::Custom)?;
+    let (profiles, vacancies, resources) = rows(DATA).map_err(DbErr::Custom)?;
     insert_new::<organization_profile::Entity>(txn, profiles).await?;
     insert_new::<vacancy_report::Entity>(txn, vacancies).await?;
+    insert_new::<community_resource::Entity>(txn, resources).await?;
     Ok(())
 }
 
@@ -140,7 +193,8 @@ mod tests {
 
     #[test]
     fn the_demo_directory_data_reads() {
-        let (profiles, vacancies) = rows(DATA).unwrap();
+        let (profiles, vacancies, resources) = rows(DATA).unwrap();
+        assert!(resources.iter().any(|r| r.public) && resources.iter().any(|r| !r.public));
         assert!(profiles.len() >= 10);
         assert!(profiles.iter().any(|p| !p.public));
         assert!(vacancies.iter().all(|v| v.available >= 0));

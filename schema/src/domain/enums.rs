@@ -125,6 +125,27 @@ domain_enum! {
 }
 
 domain_enum! {
+    /// A kind of informal community resource (インフォーマルな地域資源).
+    pub enum CommunityResourceType {
+        /// サロン・通いの場.
+        Salon = "SALON",
+        /// 見守り・安否確認.
+        WatchingOver = "WATCHING_OVER",
+        /// 買い物支援.
+        ShoppingHelp = "SHOPPING_HELP",
+        /// 移動支援・送迎.
+        TransportHelp = "TRANSPORT_HELP",
+        /// 配食・会食.
+        Meals = "MEALS",
+        /// 認知症カフェ.
+        DementiaCafe = "DEMENTIA_CAFE",
+        /// 家族会・介護者の集い.
+        CarersGroup = "CARERS_GROUP",
+        Other = "OTHER",
+    }
+}
+
+domain_enum! {
     /// A day of the week (times to avoid calling).
     pub enum Weekday {
         Monday = "MONDAY",

@@ -670,3 +670,185 @@ mod tests {
         assert!(decode_cursor("bm90IGEgY3Vyc29y").is_err());
     }
 }
+
+/// An informal community resource (サロン, 見守り, 買い物・移動支援 …).
+pub struct CommunityResource(pub entities::community_resource::Model);
+
+#[Object]
+impl CommunityResource {
+    async fn id(&self) -> async_graphql::ID {
+        async_graphql::ID(self.0.id.to_string())
+    }
+    async fn resource_type(&self) -> Result<crate::domain::CommunityResourceType> {
+        Ok(crate::domain::CommunityResourceType::from_db(
+            &self.0.resource_type,
+        )?)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn municipality(&self) -> &str {
+        &self.0.municipality
+    }
+    /// The area or place (町内会, 公民館 …).
+    async fn area(&self) -> Option<&str> {
+        self.0.area.as_deref()
+    }
+    async fn schedule(&self) -> Option<&str> {
+        self.0.schedule.as_deref()
+    }
+    async fn contact(&self) -> Option<&str> {
+        self.0.contact.as_deref()
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Shown in the public directory.
+    async fn public(&self) -> bool {
+        self.0.public
+    }
+    /// The organisation that registered it and keeps it (`null` in the
+    /// public listing).
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        if ctx_request(ctx).is_err() {
+            return Ok(None);
+        }
+        Ok(
+            crate::services::organizations::by_ids(ctx_db(ctx), &[self.0.owner_organization_id])
+                .await?
+                .remove(&self.0.owner_organization_id)
+                .map(Organization),
+        )
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(InputObject)]
+pub struct CommunityResourceInput {
+    pub resource_type: crate::domain::CommunityResourceType,
+    pub name: String,
+    pub municipality: String,
+    pub area: Option<String>,
+    pub schedule: Option<String>,
+    pub contact: Option<String>,
+    pub description: Option<String>,
+    /// Show in the public directory (default: no).
+    #[graphql(default)]
+    pub public: bool,
+}
+
+fn parse_resource(
+    i: &CommunityResourceInput,
+) -> Result<directory::CommunityResourceChange, ApiError> {
+    Ok(directory::CommunityResourceChange {
+        resource_type: i.resource_type,
+        name: Text::parse("input.name", &i.name, SHORT_MAX)?.into_inner(),
+        municipality: Text::parse("input.municipality", &i.municipality, SHORT_MAX)?.into_inner(),
+        area: opt_text("input.area", i.area.as_deref(), SHORT_MAX)?,
+        schedule: opt_text("input.schedule", i.schedule.as_deref(), SHORT_MAX)?,
+        contact: opt_text("input.contact", i.contact.as_deref(), SHORT_MAX)?,
+        description: opt_text("input.description", i.description.as_deref(), NOTE_MAX)?,
+        public: i.public,
+    })
+}
+
+/// A resource the caller may change: it exists (`NOT_FOUND`) and the caller
+/// keeps it — its organisation or a network administrator (`FORBIDDEN`).
+async fn owned_resource(
+    ctx: &Context<'_>,
+    id: &async_graphql::ID,
+) -> Result<entities::community_resource::Model> {
+    let req = ctx_request(ctx)?;
+    let id = parse_id("id", id)?;
+    let Some(r) = directory::resource(ctx_db(ctx), id).await? else {
+        return Err(ApiError::not_found("community resource").into());
+    };
+    policy::may_edit_directory_entry(&req.principal, r.owner_organization_id)?;
+    Ok(r)
+}
+
+#[derive(Default)]
+pub struct CommunityResourceMutation;
+
+#[Object]
+impl CommunityResourceMutation {
+    /// Registers an informal community resource, owned by your organisation
+    /// (and you).
+    async fn register_community_resource(
+        &self,
+        ctx: &Context<'_>,
+        input: CommunityResourceInput,
+    ) -> Result<CommunityResource> {
+        let req = ctx_request(ctx)?;
+        let change = parse_resource(&input)?;
+        let member = match &req.principal {
+            crate::principal::Principal::Member { member_id, .. } => Some(*member_id),
+            crate::principal::Principal::System { .. } => None,
+        };
+        let now = ctx_policy(ctx).clock.now();
+        Ok(CommunityResource(
+            directory::register_resource(
+                ctx_db(ctx),
+                req.principal.organization_id(),
+                member,
+                change,
+                now,
+            )
+            .await?,
+        ))
+    }
+
+    /// Changes a resource: its organisation's members and systems, and
+    /// network administrators.
+    async fn update_community_resource(
+        &self,
+        ctx: &Context<'_>,
+        id: async_graphql::ID,
+        input: CommunityResourceInput,
+    ) -> Result<CommunityResource> {
+        let current = owned_resource(ctx, &id).await?;
+        let change = parse_resource(&input)?;
+        let now = ctx_policy(ctx).clock.now();
+        Ok(CommunityResource(
+            directory::update_resource(ctx_db(ctx), current, change, now).await?,
+        ))
+    }
+
+    /// Removes a resource from the lists (as for changing it).
+    async fn remove_community_resource(
+        &self,
+        ctx: &Context<'_>,
+        id: async_graphql::ID,
+    ) -> Result<bool> {
+        let current = owned_resource(ctx, &id).await?;
+        let now = ctx_policy(ctx).clock.now();
+        directory::remove_resource(ctx_db(ctx), current, now).await?;
+        Ok(true)
+    }
+}
+
+/// Resources of a municipality and types; `public_only` for callers without
+/// a token.
+pub async fn community_resources(
+    ctx: &Context<'_>,
+    municipality: Option<String>,
+    types: Option<Vec<crate::domain::CommunityResourceType>>,
+    public_only: bool,
+) -> Result<Vec<CommunityResource>> {
+    if !public_only {
+        ctx_request(ctx)?;
+    }
+    let municipality = opt_text("municipality", municipality.as_deref(), SHORT_MAX)?;
+    Ok(directory::resources(
+        ctx_db(ctx),
+        municipality.as_deref(),
+        &types.unwrap_or_default(),
+        public_only,
+    )
+    .await?
+    .into_iter()
+    .map(CommunityResource)
+    .collect())
+}

@@ -55,6 +55,7 @@ pub struct Mutation(
     consents::ConsentMutation,
     emergency_search::EmergencySearchMutation,
     directory::DirectoryMutation,
+    directory::CommunityResourceMutation,
 );
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;

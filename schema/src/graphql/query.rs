@@ -123,6 +123,28 @@ impl Query {
         super::directory::public_directory(ctx, filter, first, after).await
     }
 
+    /// Informal community resources (サロン, 見守り, 買い物・移動支援 …) of a
+    /// municipality and of types (all: null), by name.
+    async fn community_resources(
+        &self,
+        ctx: &Context<'_>,
+        municipality: Option<String>,
+        types: Option<Vec<crate::domain::CommunityResourceType>>,
+    ) -> Result<Vec<super::directory::CommunityResource>> {
+        super::directory::community_resources(ctx, municipality, types, false).await
+    }
+
+    /// The community resources their owners made public — answered without
+    /// a token, like `publicDirectory` (`owner` is null here).
+    async fn public_community_resources(
+        &self,
+        ctx: &Context<'_>,
+        municipality: Option<String>,
+        types: Option<Vec<crate::domain::CommunityResourceType>>,
+    ) -> Result<Vec<super::directory::CommunityResource>> {
+        super::directory::community_resources(ctx, municipality, types, true).await
+    }
+
     /// The vacancy board (空床・空き状況): facilities with their latest
     /// reports, by name, in a municipality and of bed types (all: empty).
     /// Reports older than 72 hours are marked `stale`.

@@ -597,3 +597,116 @@ mod tests {
         assert!(is_stale(now - Duration::hours(73), now));
     }
 }
+
+/// An informal community resource, validated.
+#[derive(Clone, Debug)]
+pub struct CommunityResourceChange {
+    pub resource_type: crate::domain::CommunityResourceType,
+    pub name: String,
+    pub municipality: String,
+    pub area: Option<String>,
+    pub schedule: Option<String>,
+    pub contact: Option<String>,
+    pub description: Option<String>,
+    pub public: bool,
+}
+
+/// Registers a resource owned by `owner` (and the member who registered it).
+pub async fn register_resource(
+    db: &DatabaseConnection,
+    owner: Uuid,
+    member: Option<Uuid>,
+    change: CommunityResourceChange,
+    now: DateTime<Utc>,
+) -> ApiResult<entities::community_resource::Model> {
+    use entities::community_resource as cr;
+    let model = cr::ActiveModel {
+        id: Set(super::new_id()),
+        owner_organization_id: Set(owner),
+        owner_member_id: Set(member),
+        name: Set(change.name),
+        resource_type: Set(change.resource_type.as_str().to_string()),
+        municipality: Set(change.municipality),
+        area: Set(change.area),
+        schedule: Set(change.schedule),
+        contact: Set(change.contact),
+        description: Set(change.description),
+        public: Set(change.public),
+        created_at: Set(now),
+        updated_at: Set(now),
+        removed_at: Set(None),
+    };
+    Ok(cr::Entity::insert(model).exec_with_returning(db).await?)
+}
+
+/// A resource that has not been removed.
+pub async fn resource(
+    db: &DatabaseConnection,
+    id: Uuid,
+) -> ApiResult<Option<entities::community_resource::Model>> {
+    use entities::community_resource as cr;
+    Ok(cr::Entity::find_by_id(id)
+        .filter(cr::Column::RemovedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// Changes a resource (its owner stays). The caller checked the owner.
+pub async fn update_resource(
+    db: &DatabaseConnection,
+    current: entities::community_resource::Model,
+    change: CommunityResourceChange,
+    now: DateTime<Utc>,
+) -> ApiResult<entities::community_resource::Model> {
+    use entities::community_resource as cr;
+    let mut a: cr::ActiveModel = current.into();
+    a.name = Set(change.name);
+    a.resource_type = Set(change.resource_type.as_str().to_string());
+    a.municipality = Set(change.municipality);
+    a.area = Set(change.area);
+    a.schedule = Set(change.schedule);
+    a.contact = Set(change.contact);
+    a.description = Set(change.description);
+    a.public = Set(change.public);
+    a.updated_at = Set(now);
+    Ok(cr::Entity::update(a).exec(db).await?)
+}
+
+/// Removes a resource from the lists (kept, marked removed).
+pub async fn remove_resource(
+    db: &DatabaseConnection,
+    current: entities::community_resource::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    use entities::community_resource as cr;
+    let mut a: cr::ActiveModel = current.into();
+    a.removed_at = Set(Some(now));
+    a.updated_at = Set(now);
+    cr::Entity::update(a).exec(db).await?;
+    Ok(())
+}
+
+/// The resources of a municipality (every one: `None`) of the types asked
+/// (every type: empty), public ones only when asked, by name — at most 500.
+pub async fn resources(
+    db: &DatabaseConnection,
+    municipality: Option<&str>,
+    types: &[crate::domain::CommunityResourceType],
+    public_only: bool,
+) -> ApiResult<Vec<entities::community_resource::Model>> {
+    use entities::community_resource as cr;
+    let mut q = cr::Entity::find()
+        .filter(cr::Column::RemovedAt.is_null())
+        .order_by_asc(cr::Column::Name)
+        .order_by_asc(cr::Column::Id);
+    if let Some(m) = municipality {
+        q = q.filter(cr::Column::Municipality.eq(m));
+    }
+    if !types.is_empty() {
+        q = q.filter(cr::Column::ResourceType.is_in(types.iter().map(|t| t.as_str())));
+    }
+    if public_only {
+        q = q.filter(cr::Column::Public.eq(true));
+    }
+    Ok(sea_orm::QuerySelect::limit(q, 500).all(db).await?)
+}

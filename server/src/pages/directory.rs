@@ -19,7 +19,10 @@ use serde_json::{Value, json};
 use super::{Caching, labels};
 use crate::http::AppState;
 
-const PUBLIC_QUERY: &str = r#"query($f: PublicDirectoryFilterInput, $after: String) {
+const PUBLIC_QUERY: &str = r#"query($f: PublicDirectoryFilterInput, $after: String, $m: String) {
+  publicCommunityResources(municipality: $m) {
+    name resourceType municipality area schedule contact description
+  }
   publicDirectory(filter: $f, first: 20, after: $after) {
     edges { node {
       name nameKana kind address municipality phone fax capabilities
@@ -85,9 +88,20 @@ pub struct EntryView {
     pub vacancies: Vec<VacancyView>,
 }
 
+pub struct ResourceView {
+    pub name: String,
+    pub kind: &'static str,
+    pub municipality: String,
+    pub area: String,
+    pub schedule: String,
+    pub contact: String,
+    pub description: String,
+}
+
 #[derive(Template)]
 #[template(path = "directory.html")]
 pub struct DirectoryPage {
+    pub resources: Vec<ResourceView>,
     pub form: DirectoryParams,
     pub kinds: Vec<Choice>,
     pub capabilities: Vec<Choice>,
@@ -325,6 +339,7 @@ pub async fn public_directory(
         ),
         form: params.clone(),
         entries: Vec::new(),
+        resources: Vec::new(),
         next: None,
         error: None,
     };
@@ -341,7 +356,7 @@ pub async fn public_directory(
         None,
         "",
         PUBLIC_QUERY,
-        json!({ "f": f, "after": after }),
+        json!({ "f": f, "after": after, "m": f.get("municipality") }),
     )
     .await
     {
@@ -362,6 +377,28 @@ pub async fn public_directory(
         .flatten()
         .map(|e| entry(&e["node"]))
         .collect();
+    // The first page only: the community resources are one short list.
+    if params.after.is_empty() {
+        page.resources = body["data"]["publicCommunityResources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(50)
+            .map(|r| ResourceView {
+                name: text(&r["name"]),
+                kind: r["resourceType"]
+                    .as_str()
+                    .and_then(renkei_schema::domain::CommunityResourceType::parse)
+                    .map(labels::resource_type)
+                    .unwrap_or("その他"),
+                municipality: text(&r["municipality"]),
+                area: text(&r["area"]),
+                schedule: text(&r["schedule"]),
+                contact: text(&r["contact"]),
+                description: text(&r["description"]),
+            })
+            .collect();
+    }
     if found["pageInfo"]["hasNextPage"] == true {
         page.next = found["pageInfo"]["endCursor"]
             .as_str()

@@ -1,6 +1,8 @@
 //! The words the pages print for the API's closed lists, Japanese first.
 
-use renkei_schema::domain::{BedType, Capability, OrganizationKind, Profession, Weekday};
+use renkei_schema::domain::{
+    BedType, Capability, CommunityResourceType, OrganizationKind, Profession, Weekday,
+};
 
 pub fn kind(k: OrganizationKind) -> &'static str {
     use OrganizationKind as K;
@@ -96,5 +98,19 @@ pub fn profession(p: Profession) -> &'static str {
         "MUNICIPAL_STAFF" => "自治体職員",
         "NETWORK_ADMINISTRATOR" => "ネットワーク管理者",
         other => other,
+    }
+}
+
+pub fn resource_type(t: CommunityResourceType) -> &'static str {
+    use CommunityResourceType as T;
+    match t {
+        T::Salon => "サロン・通いの場",
+        T::WatchingOver => "見守り",
+        T::ShoppingHelp => "買い物支援",
+        T::TransportHelp => "移動支援",
+        T::Meals => "配食・会食",
+        T::DementiaCafe => "認知症カフェ",
+        T::CarersGroup => "家族会・介護者の集い",
+        T::Other => "その他",
     }
 }
