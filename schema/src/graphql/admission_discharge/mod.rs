@@ -717,8 +717,10 @@ pub struct LeadTimeBucketCount {
     pub min_days: Option<i64>,
     /// The most days (null: no upper bound).
     pub max_days: Option<i64>,
-    pub count: u64,
-    /// `count / total`; null when there are none.
+    /// Null when hidden: fewer than 5 (or derivable from the others) in a
+    /// report read by anyone but the hospital itself.
+    pub count: Option<u64>,
+    /// `count / total`; null when there are none, or either is hidden.
     pub share: Option<f64>,
 }
 
@@ -748,14 +750,17 @@ impl DischargeLeadTimeReport {
         }
     }
     /// Discharges in the period (by the actual day, else the planned day)
-    /// that were notified; cancelled notices are not counted.
-    async fn total(&self) -> u64 {
-        self.0.total
+    /// that were notified, of patients whose consent shares
+    /// ADMISSION_DISCHARGE; cancelled notices are not counted. Null when
+    /// hidden (counts below 5 are hidden from every reader but the hospital
+    /// itself; docs/indicators.md).
+    async fn total(&self) -> Option<u64> {
+        self.0.published().total
     }
     /// Every bucket, from 8 days or more to after the discharge.
     async fn buckets(&self) -> Vec<LeadTimeBucketCount> {
-        self.0
-            .buckets
+        let p = self.0.published();
+        p.buckets
             .iter()
             .map(|(bucket, count)| {
                 let (min_days, max_days) = bucket.days();
@@ -765,35 +770,42 @@ impl DischargeLeadTimeReport {
                     min_days,
                     max_days,
                     count: *count,
-                    share: ratio(*count, self.0.total),
+                    share: match (count, p.total) {
+                        (Some(c), Some(t)) => ratio(*c, t),
+                        _ => None,
+                    },
                 }
             })
             .collect()
     }
     /// Notified at least five days ahead, what care managers ask for.
-    async fn at_least_five_days(&self) -> u64 {
-        self.0.count(LeadTimeBucket::EightDaysOrMore)
-            + self.0.count(LeadTimeBucket::FiveToSevenDays)
+    async fn at_least_five_days(&self) -> Option<u64> {
+        self.0.published().at_least_five_days
     }
     /// How many of `total` were measured on a recorded actual discharge day
     /// (the rest on the planned day).
-    async fn measured_on_actual_day(&self) -> u64 {
-        self.0.measured_on_actual_day
+    async fn measured_on_actual_day(&self) -> Option<u64> {
+        self.0.published().measured_on_actual_day
     }
     /// Admissions with a day of admission in the period that the team
     /// reported to the hospital by an admission sheet.
-    async fn admissions_reported(&self) -> u64 {
-        self.0.admissions_reported
+    async fn admissions_reported(&self) -> Option<u64> {
+        self.0.published().admissions_reported
     }
     /// Of those, how many the hospital has sent a discharge notice for.
-    async fn admissions_with_discharge_notice(&self) -> u64 {
-        self.0.admissions_with_notice
+    async fn admissions_with_discharge_notice(&self) -> Option<u64> {
+        self.0.published().admissions_with_notice
     }
     /// 退院連絡率 on what the hub knows: `admissionsWithDischargeNotice /
     /// admissionsReported` (admissions still in progress count as not yet
-    /// notified); null when no admission was reported.
+    /// notified); null when no admission was reported, or the counts are
+    /// hidden.
     async fn discharge_notice_rate(&self) -> Option<f64> {
-        ratio(self.0.admissions_with_notice, self.0.admissions_reported)
+        let p = self.0.published();
+        match (p.admissions_with_notice, p.admissions_reported) {
+            (Some(part), Some(whole)) => ratio(part, whole),
+            _ => None,
+        }
     }
 }
 
@@ -841,7 +853,10 @@ pub(crate) async fn lead_time_report(
             to.0
         ),
     );
+    // The hospital reads its own counts as they are; everyone else (the
+    // region's overseers) without the small ones.
+    let own = hospital == Some(req.principal.organization_id());
     Ok(DischargeLeadTimeReport(
-        report::lead_times(db, &access, from.0, to.0).await?,
+        report::lead_times(db, &access, from.0, to.0, !own).await?,
     ))
 }

@@ -25,11 +25,12 @@ use uuid::Uuid;
 use super::CATEGORY;
 use super::notices::{DischargeNoticeStatus, LeadTimeBucket};
 use super::sheets::AdmissionSheetStatus;
-use crate::domain::OrganizationKind;
+use crate::domain::{ConsentStatus, OrganizationKind};
 use crate::error::ApiResult;
-use crate::policy::Policy;
+use crate::policy::{ConsentTerms, Policy};
 use crate::principal::Principal;
-use entities::{admission_sheet, discharge_notice, organization};
+use crate::services::indicators::{MIN_CELL, suppress};
+use entities::{admission_sheet, consent, discharge_notice, organization};
 
 /// The longest period one report covers (three years): enough for a yearly
 /// comparison, bounded so one request cannot scan the region's whole history.
@@ -74,9 +75,72 @@ pub struct LeadTimeReport {
     pub admissions_reported: u64,
     /// Of those, how many have a discharge notice from the hospital.
     pub admissions_with_notice: u64,
+    /// Whether counts below 5 are hidden (every reader but the hospital
+    /// itself: the region's overseers see the counts, not the patients).
+    pub hide_small_counts: bool,
+}
+
+/// The report's counts as a reader may see them: with small counts hidden,
+/// `None` where a count is below 5 or could be derived from the others
+/// (docs/indicators.md, "Suppression").
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedLeadTimes {
+    pub total: Option<u64>,
+    pub buckets: Vec<(LeadTimeBucket, Option<u64>)>,
+    pub at_least_five_days: Option<u64>,
+    pub measured_on_actual_day: Option<u64>,
+    pub admissions_reported: Option<u64>,
+    pub admissions_with_notice: Option<u64>,
 }
 
 impl LeadTimeReport {
+    pub fn published(&self) -> PublishedLeadTimes {
+        let at_least_five = self.count(LeadTimeBucket::EightDaysOrMore)
+            + self.count(LeadTimeBucket::FiveToSevenDays);
+        if !self.hide_small_counts {
+            return PublishedLeadTimes {
+                total: Some(self.total),
+                buckets: self.buckets.iter().map(|(b, n)| (*b, Some(*n))).collect(),
+                at_least_five_days: Some(at_least_five),
+                measured_on_actual_day: Some(self.measured_on_actual_day),
+                admissions_reported: Some(self.admissions_reported),
+                admissions_with_notice: Some(self.admissions_with_notice),
+            };
+        }
+        let (cells, total) = suppress(
+            self.buckets
+                .iter()
+                .map(|(b, n)| (b.as_str().to_string(), *n as i64))
+                .collect(),
+            true,
+        );
+        let buckets: Vec<(LeadTimeBucket, Option<u64>)> = self
+            .buckets
+            .iter()
+            .zip(&cells)
+            .map(|((b, _), c)| (*b, c.value.map(|v| v as u64)))
+            .collect();
+        let shown = |b: LeadTimeBucket| buckets.iter().any(|(x, v)| *x == b && v.is_some());
+        // A pair published with its whole would give away the other part:
+        // each part and its complement must be 0 or at least 5.
+        let pair = |part: u64, whole: u64| {
+            let ok = |n: u64| n == 0 || n >= MIN_CELL as u64;
+            (ok(part) && ok(whole - part)).then_some(part)
+        };
+        let admissions = pair(self.admissions_with_notice, self.admissions_reported);
+        PublishedLeadTimes {
+            total: total.map(|t| t as u64),
+            at_least_five_days: (shown(LeadTimeBucket::EightDaysOrMore)
+                && shown(LeadTimeBucket::FiveToSevenDays)
+                && total.is_some())
+            .then_some(at_least_five),
+            measured_on_actual_day: total.and_then(|t| pair(self.measured_on_actual_day, t as u64)),
+            admissions_reported: admissions.map(|_| self.admissions_reported),
+            admissions_with_notice: admissions,
+            buckets,
+        }
+    }
+
     pub fn count(&self, bucket: LeadTimeBucket) -> u64 {
         self.buckets
             .iter()
@@ -85,17 +149,43 @@ impl LeadTimeReport {
     }
 }
 
-/// Counts the lead times of the discharges from `from` to `to` (inclusive).
-/// Three queries, reading dates only.
+/// The patients among `ids` whose consent in force shares ADMISSION_DISCHARGE:
+/// a report counts only their notices and sheets (a patient without consent,
+/// or whose consent excludes the category, is not counted at all).
+async fn sharing(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<HashSet<Uuid>> {
+    let mut out = HashSet::new();
+    for c in consent::Entity::find()
+        .filter(crate::services::id_in(
+            db.get_database_backend(),
+            (consent::Entity, consent::Column::PatientId),
+            ids,
+        ))
+        .filter(consent::Column::Status.eq(ConsentStatus::InForce.as_str()))
+        .all(db)
+        .await?
+    {
+        if !ConsentTerms::of(&c)?.excluded().contains(&CATEGORY) {
+            out.insert(c.patient_id);
+        }
+    }
+    Ok(out)
+}
+
+/// Counts the lead times of the discharges from `from` to `to` (inclusive),
+/// of the patients whose consent shares ADMISSION_DISCHARGE. Small counts
+/// are hidden from readers other than the hospital itself
+/// ([`LeadTimeReport::published`]). Four queries, reading dates only.
 pub async fn lead_times(
     db: &DatabaseConnection,
     access: &ReportAccess,
     from: NaiveDate,
     to: NaiveDate,
+    hide_small_counts: bool,
 ) -> ApiResult<LeadTimeReport> {
     let in_period = |c: discharge_notice::Column| Condition::all().add(c.gte(from)).add(c.lte(to));
     let mut q = discharge_notice::Entity::find()
         .select_only()
+        .column(discharge_notice::Column::PatientId)
         .column(discharge_notice::Column::NotifiedOn)
         .column(discharge_notice::Column::PlannedDischargeOn)
         .column(discharge_notice::Column::ActualDischargeOn)
@@ -112,11 +202,16 @@ pub async fn lead_times(
     if let Some(h) = access.hospital() {
         q = q.filter(discharge_notice::Column::HospitalOrganizationId.eq(h));
     }
-    let rows: Vec<(NaiveDate, NaiveDate, Option<NaiveDate>)> = q.into_tuple().all(db).await?;
+    let rows: Vec<(Uuid, NaiveDate, NaiveDate, Option<NaiveDate>)> = q.into_tuple().all(db).await?;
     let mut buckets: Vec<(LeadTimeBucket, u64)> =
         LeadTimeBucket::ALL.iter().map(|b| (*b, 0)).collect();
     let mut measured_on_actual_day = 0;
-    for (notified_on, planned, actual) in &rows {
+    let consenting = sharing(db, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| consenting.contains(&r.0))
+        .collect();
+    for (_, notified_on, planned, actual) in &rows {
         let day = actual.unwrap_or(*planned);
         if actual.is_some() {
             measured_on_actual_day += 1;
@@ -140,6 +235,11 @@ pub async fn lead_times(
         sheets = sheets.filter(admission_sheet::Column::HospitalOrganizationId.eq(h));
     }
     let sheets: Vec<(Uuid, Uuid, Uuid, NaiveDate)> = sheets.into_tuple().all(db).await?;
+    let consenting = sharing(db, &sheets.iter().map(|s| s.1).collect::<Vec<_>>()).await?;
+    let sheets: Vec<_> = sheets
+        .into_iter()
+        .filter(|s| consenting.contains(&s.1))
+        .collect();
     // A notice linked to a sheet has the sheet's day of admission, so the
     // notices of admissions in the period are found by that day too.
     let mut notices = discharge_notice::Entity::find()
@@ -173,5 +273,6 @@ pub async fn lead_times(
         measured_on_actual_day,
         admissions_reported: sheets.len() as u64,
         admissions_with_notice,
+        hide_small_counts,
     })
 }
