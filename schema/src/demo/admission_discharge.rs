@@ -461,7 +461,7 @@ impl Admissions {
         let created_at = notified_at + TimeDelta::hours(1);
         let conference_id = id(Tag::Conference, self.conferences.len());
         let online = rng.chance(30);
-        let hospital_name = ORGS[stay.hospital].name;
+        let hospital_name = &ORGS[stay.hospital].name;
         self.conferences.push(discharge_conference::Model {
             id: conference_id,
             patient_id: stay.patient,

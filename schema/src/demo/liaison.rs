@@ -286,7 +286,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
             } else {
                 "訪問看護".into()
             },
-            phone: ORGS[org_index(slot.organization_id)].phone.into(),
+            phone: ORGS[org_index(slot.organization_id)].phone.clone(),
             available: Some(
                 if round_the_clock {
                     "24時間"
@@ -302,7 +302,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         contacts.push(EmergencyContact {
             name: format!("{}（{}）", member_name(member).0, org_name(org)),
             relationship: "主治医".into(),
-            phone: ORGS[org].phone.into(),
+            phone: ORGS[org].phone.clone(),
             available: Some(
                 if has_cap(org, Cap::TwentyFourHourCover) {
                     "24時間（時間外は当番医の携帯へ転送）"
@@ -317,7 +317,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
     contacts.push(EmergencyContact {
         name: format!("{}（{}）", member_name(cm).0, org_name(cm_org)),
         relationship: "ケアマネジャー".into(),
-        phone: ORGS[cm_org].phone.into(),
+        phone: ORGS[cm_org].phone.clone(),
         available: Some("平日8:30〜17:30".into()),
         key_person: false,
     });
@@ -342,7 +342,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
                 Some(d) => format!("{}（{d}）", org_name(h)),
                 None => org_name(h),
             },
-            phone: Some(ORGS[h].phone.into()),
+            phone: Some(ORGS[h].phone.clone()),
             note: Some(if ended {
                 "入院歴あり（退院時サマリーは連携ネットワークで共有済み）".into()
             } else {
@@ -351,7 +351,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         }),
         (None, Some(d)) => Some(EmergencyFacility {
             name: format!("{}（{d} 外来）", org_name(area_hospital)),
-            phone: Some(ORGS[area_hospital].phone.into()),
+            phone: Some(ORGS[area_hospital].phone.clone()),
             note: None,
         }),
         (None, None) => None,
@@ -361,7 +361,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         .is_some_and(|s| has_cap(org_index(s.organization_id), Cap::EndOfLifeCare));
     let designated_hospital = Some(DesignatedHospital {
         name: org_name(area_hospital),
-        phone: Some(ORGS[area_hospital].phone.into()),
+        phone: Some(ORGS[area_hospital].phone.clone()),
         backup_bed: home_clinic && p.n % 4 != 3,
         note: Some(
             "主治医（夜間は訪問看護）から病院の地域連携室・救急外来へ連絡し、受入れを依頼する"

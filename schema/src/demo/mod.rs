@@ -84,9 +84,11 @@
 //! primary key is not there yet, so running it again adds nothing.
 
 mod admission_discharge;
+mod data;
 mod liaison;
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeDelta, Utc};
 use sea_orm::{
@@ -97,8 +99,8 @@ use uuid::{Builder, Uuid};
 
 use crate::domain::{
     Capability as Cap, CareTeamRole as Role, ConsentMethod, ConsentScope, ConsentSignatory,
-    ConsentStatus, DataCategory, MemberStatus, OrganizationKind as Kind, PatientStatus,
-    PlaceOfDeath, Profession as Prof, Sex,
+    ConsentStatus, DataCategory, MemberStatus, PatientStatus, PlaceOfDeath, Profession as Prof,
+    Sex,
 };
 use crate::error::ApiResult;
 use crate::graphql::Date;
@@ -107,8 +109,8 @@ use crate::records::{
     AllergyType, AssessmentData, BedriddenRank, CareCapacity, CareCautionsData,
     CareCertificationData, CareLevel, CarePlanData, CautionArea, CautionItem, CertificationStatus,
     ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus, ConditionData,
-    ConditionSensitivity, DailyObservationData, DementiaRank, DentureData, DentureType,
-    DispensingData, DrugContraindicationData, FamilyCareCapacityData, GuidanceService,
+    DailyObservationData, DementiaRank, DentureData, DentureType, DispensingData,
+    DrugContraindicationData, FamilyCareCapacityData, GuidanceService,
     HomeCareGuidanceInstructionData, HomeEnvironmentData, HousingType, IllnessExplanationData,
     ImagingModality, ImagingReportData, InfectionData, InfectionResult, Jaw, LabResultData,
     MedicationManagementReportData, MedicationRoute, MedicationType, OpinionPurpose,
@@ -118,6 +120,7 @@ use crate::records::{
     VisitingNurseInstructionType, VisitingNurseReportData, VitalSignsData, Wish,
 };
 use crate::services::records::ACTIVE;
+use data::{Drug, Dx, Lab, MemberSpec, NamePart, OrgSpec, Supply};
 use entities::{
     care_team_membership, consent, emergency_objection, member, organization,
     organization_capability, patient, patient_identifier, record,
@@ -138,6 +141,7 @@ pub struct SeedReport {
 
 /// Inserts the demo region, in one transaction, skipping rows that exist.
 pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
+    data::check().map_err(|e| crate::error::ApiError::internal(format_args!("{e}")))?;
     let region = region();
     let admissions = admission_discharge::Admissions::of(&region);
     let txn = db.begin().await?;
@@ -351,52 +355,10 @@ fn demo_id(table: Table, n: usize) -> Uuid {
 // ---------------------------------------------------------------------------
 // The directory: organisations and members.
 
-/// How a facility's system numbers its patients (カルテ番号, 利用者番号 …).
-#[derive(Clone, Copy)]
-enum LocalIdStyle {
-    /// `prefix` and a zero-padded running number above `base`: `K-000123`.
-    Running {
-        prefix: &'static str,
-        width: usize,
-        base: usize,
-    },
-    /// `prefix`, the year of registration and a running number: `P2024-0456`.
-    Yearly { prefix: &'static str, width: usize },
-}
-
-impl LocalIdStyle {
-    fn format(self, seq: usize, year: i32) -> String {
-        match self {
-            LocalIdStyle::Running {
-                prefix,
-                width,
-                base,
-            } => format!("{prefix}{:0width$}", base + seq),
-            LocalIdStyle::Yearly { prefix, width } => format!("{prefix}{year}-{seq:0width$}"),
-        }
-    }
-}
-
-struct OrgSpec {
-    kind: Kind,
-    name: &'static str,
-    kana: &'static str,
-    postal_code: &'static str,
-    address: &'static str,
-    phone: &'static str,
-    fax: &'static str,
-    latitude: f64,
-    longitude: f64,
-    capabilities: &'static [Cap],
-    /// `None`: the facility keeps no patient numbers the network links to.
-    local_ids: Option<LocalIdStyle>,
-}
-
 const CITY: &str = "みなみ野市";
 const TOWN: &str = "北川町";
 
 // Organisation numbers, named so that members and care teams read as prose.
-const CENTRE: usize = 0;
 const CITY_HOSPITAL: usize = 1;
 const TOWN_HOSPITAL: usize = 2;
 const HOME_CLINIC: usize = 3;
@@ -415,270 +377,64 @@ const NURSING_HOME: usize = 15;
 const REHAB: usize = 16;
 const SUPPORT_CENTRE: usize = 17;
 const CITY_HALL: usize = 18;
-const FIRE_DEPARTMENT: usize = 19;
-const HEALTH_CENTRE: usize = 20;
 const TOWN_HALL: usize = 21;
 
-#[allow(clippy::too_many_arguments)]
-const fn org(
-    kind: Kind,
-    name: &'static str,
-    kana: &'static str,
-    postal_code: &'static str,
-    address: &'static str,
-    phone: &'static str,
-    fax: &'static str,
-    (latitude, longitude): (f64, f64),
-    capabilities: &'static [Cap],
-    local_ids: Option<LocalIdStyle>,
-) -> OrgSpec {
-    OrgSpec {
-        kind,
-        name,
-        kana,
-        postal_code,
-        address,
-        phone,
-        fax,
-        latitude,
-        longitude,
-        capabilities,
-        local_ids,
-    }
+/// The `key`s of the organisations above in `directory.toml`, checked when it
+/// is loaded: the rules name them by number.
+const ORGANIZATION_KEYS: [&str; 22] = [
+    "centre",
+    "city_hospital",
+    "town_hospital",
+    "home_clinic",
+    "sakura_clinic",
+    "town_clinic",
+    "dental_clinic",
+    "city_pharmacy",
+    "town_pharmacy",
+    "city_nurses",
+    "town_nurses",
+    "city_care_office",
+    "town_care_office",
+    "helpers",
+    "day_service",
+    "nursing_home",
+    "rehab",
+    "support_centre",
+    "city_hall",
+    "fire_department",
+    "health_centre",
+    "town_hall",
+];
+
+/// The organisations, numbered by their place in `directory.toml`.
+static ORGS: LazyLock<&'static [OrgSpec]> =
+    LazyLock::new(|| &data::content().directory.organizations);
+
+/// The members, numbered by their place in `directory.toml`. The first member
+/// of each profession is its demo member, so each is placed where that
+/// profession meets the most patients (the clinic, not the hospital).
+static MEMBERS: LazyLock<&'static [MemberSpec]> =
+    LazyLock::new(|| &data::content().directory.members);
+
+/// Index in [`MEMBERS`] of the first member of `profession` (every
+/// profession has one: checked when `directory.toml` is loaded).
+fn first_member_of(profession: Prof) -> usize {
+    (MEMBERS.iter())
+        .position(|m| m.profession == profession)
+        .expect("every profession has a demo member")
 }
-
-const fn running(prefix: &'static str, width: usize, base: usize) -> Option<LocalIdStyle> {
-    Some(LocalIdStyle::Running {
-        prefix,
-        width,
-        base,
-    })
-}
-
-const fn yearly(prefix: &'static str, width: usize) -> Option<LocalIdStyle> {
-    Some(LocalIdStyle::Yearly { prefix, width })
-}
-
-#[rustfmt::skip]
-const ORGS: [OrgSpec; 22] = [
-    org(Kind::CoordinationCenter, "みなみ野市在宅医療介護連携支援センター", "ミナミノシ\u{3000}ザイタクイリョウカイゴレンケイシエンセンター",
-        "098-7101", "北海道みなみ野市本町2丁目1-1", "0157-23-1100", "0157-23-1101", (43.8042, 143.8961),
-        &[], None),
-    org(Kind::Hospital, "みなみ野市立総合病院", "ミナミノシリツソウゴウビョウイン",
-        "098-7102", "北海道みなみ野市栄町1丁目5-1", "0157-24-3111", "0157-24-3110", (43.8095, 143.9020),
-        &[Cap::BackupBeds, Cap::EmergencyAdmission, Cap::HomeMedicalDevices, Cap::DementiaCare],
-        running("", 8, 104_300)),
-    org(Kind::Hospital, "北川厚生病院", "キタガワコウセイビョウイン",
-        "098-7301", "北海道東原郡北川町字中央45番地", "01586-2-2111", "01586-2-2112", (43.8712, 144.0235),
-        &[Cap::BackupBeds, Cap::EmergencyAdmission, Cap::VisitingRehabilitation],
-        running("KH-", 6, 3_000)),
-    org(Kind::Clinic, "みなみ野在宅クリニック", "ミナミノザイタククリニック",
-        "098-7103", "北海道みなみ野市緑ヶ丘3丁目8-12", "0157-25-7788", "0157-25-7789", (43.7938, 143.8852),
-        &[Cap::HomeVisits, Cap::TwentyFourHourCover, Cap::EndOfLifeCare, Cap::HomeMedicalDevices],
-        running("K-", 6, 0)),
-    org(Kind::Clinic, "さくら通り内科クリニック", "サクラドオリナイカクリニック",
-        "098-7108", "北海道みなみ野市桜木1丁目2-3", "0157-26-1234", "0157-26-1235", (43.8150, 143.9105),
-        &[Cap::HomeVisits, Cap::TwentyFourHourCover, Cap::EndOfLifeCare, Cap::DementiaCare],
-        running("S", 5, 1_000)),
-    org(Kind::Clinic, "北川町国保診療所", "キタガワチョウコクホシンリョウジョ",
-        "098-7301", "北海道東原郡北川町字中央12番地", "01586-2-3456", "01586-2-3457", (43.8705, 144.0218),
-        &[Cap::HomeVisits, Cap::EndOfLifeCare], running("", 4, 1_200)),
-    org(Kind::DentalClinic, "ひまわり歯科医院", "ヒマワリシカイイン",
-        "098-7101", "北海道みなみ野市本町4丁目6-2", "0157-23-8020", "0157-23-8021", (43.8031, 143.8990),
-        &[Cap::VisitingDentalCare], None),
-    org(Kind::Pharmacy, "みなみ野中央薬局", "ミナミノチュウオウヤッキョク",
-        "098-7102", "北海道みなみ野市栄町1丁目6-3", "0157-24-5100", "0157-24-5101", (43.8098, 143.9031),
-        &[Cap::HomeMedicationManagement, Cap::TwentyFourHourCover], yearly("P", 4)),
-    org(Kind::Pharmacy, "すずらん薬局\u{3000}北川店", "スズランヤッキョク\u{3000}キタガワテン",
-        "098-7301", "北海道東原郡北川町字中央14番地", "01586-2-4100", "01586-2-4101", (43.8708, 144.0224),
-        &[Cap::HomeMedicationManagement], running("SZ-", 5, 500)),
-    org(Kind::VisitingNurseStation, "訪問看護ステーションみなみ野", "ホウモンカンゴステーション\u{3000}ミナミノ",
-        "098-7104", "北海道みなみ野市東陽2丁目3-7", "0157-27-3300", "0157-27-3301", (43.7990, 143.9170),
-        &[Cap::HomeVisits, Cap::TwentyFourHourCover, Cap::EndOfLifeCare, Cap::HomeMedicalDevices,
-          Cap::VisitingRehabilitation],
-        None),
-    org(Kind::VisitingNurseStation, "北川訪問看護ステーション", "キタガワホウモンカンゴステーション",
-        "098-7302", "北海道東原郡北川町字川端3番地2", "01586-2-5500", "01586-2-5501", (43.8660, 144.0301),
-        &[Cap::HomeVisits, Cap::TwentyFourHourCover, Cap::EndOfLifeCare], None),
-    org(Kind::HomeCareSupportOffice, "居宅介護支援事業所\u{3000}みなみ野ケアプラン", "キョタクカイゴシエンジギョウショ\u{3000}ミナミノケアプラン",
-        "098-7105", "北海道みなみ野市西町1丁目10-4", "0157-28-2200", "0157-28-2201", (43.8010, 143.8790),
-        &[Cap::DementiaCare], yearly("CM-", 3)),
-    org(Kind::HomeCareSupportOffice, "北川町社会福祉協議会\u{3000}居宅介護支援事業所", "キタガワチョウシャカイフクシキョウギカイ\u{3000}キョタクカイゴシエンジギョウショ",
-        "098-7301", "北海道東原郡北川町字中央20番地", "01586-2-6600", "01586-2-6601", (43.8716, 144.0207),
-        &[], running("KT", 4, 0)),
-    org(Kind::CareServiceProvider, "ヘルパーステーションこぶし", "ヘルパーステーション\u{3000}コブシ",
-        "098-7107", "北海道みなみ野市若松2丁目4-1", "0157-29-4400", "0157-29-4401", (43.7885, 143.9045),
-        &[Cap::VisitingCare], None),
-    org(Kind::CareServiceProvider, "デイサービスセンターはまなす", "デイサービスセンター\u{3000}ハマナス",
-        "098-7106", "北海道みなみ野市北進町5丁目1-20", "0157-29-8800", "0157-29-8801", (43.8230, 143.8935),
-        &[Cap::DayService, Cap::ShortStay, Cap::DementiaCare], None),
-    org(Kind::NursingHome, "特別養護老人ホーム\u{3000}緑風荘", "トクベツヨウゴロウジンホーム\u{3000}リョクフウソウ",
-        "098-7103", "北海道みなみ野市緑ヶ丘6丁目2-1", "0157-25-3900", "0157-25-3901", (43.7902, 143.8801),
-        &[Cap::ShortStay, Cap::EndOfLifeCare, Cap::DementiaCare], None),
-    org(Kind::RehabilitationProvider, "みなみ野リハビリテーションセンター", "ミナミノリハビリテーションセンター",
-        "098-7104", "北海道みなみ野市東陽4丁目11-3", "0157-27-6600", "0157-27-6601", (43.7975, 143.9215),
-        &[Cap::VisitingRehabilitation, Cap::DayService], None),
-    org(Kind::CommunityGeneralSupportCenter, "みなみ野市地域包括支援センター", "ミナミノシチイキホウカツシエンセンター",
-        "098-7101", "北海道みなみ野市本町2丁目1-1", "0157-23-1200", "0157-23-1201", (43.8042, 143.8961),
-        &[Cap::DementiaCare], None),
-    org(Kind::Municipality, "みなみ野市\u{3000}保健福祉部\u{3000}介護保険課", "ミナミノシ\u{3000}ホケンフクシブ\u{3000}カイゴホケンカ",
-        "098-7101", "北海道みなみ野市本町1丁目1-1", "0157-23-1111", "0157-23-1112", (43.8050, 143.8975),
-        &[], None),
-    org(Kind::AmbulanceService, "みなみ野地区消防組合\u{3000}消防本部", "ミナミノチクショウボウクミアイ\u{3000}ショウボウホンブ",
-        "098-7106", "北海道みなみ野市北進町1丁目2-2", "0157-22-0119", "0157-22-0120", (43.8190, 143.8990),
-        &[], None),
-    org(Kind::PublicHealthCenter, "北海道みなみ野保健所", "ホッカイドウ\u{3000}ミナミノホケンジョ",
-        "098-7105", "北海道みなみ野市西町3丁目1-1", "0157-22-5100", "0157-22-5101", (43.8002, 143.8755),
-        &[], None),
-    org(Kind::Municipality, "北川町役場\u{3000}保健福祉課", "キタガワチョウヤクバ\u{3000}ホケンフクシカ",
-        "098-7301", "北海道東原郡北川町字中央1番地", "01586-2-1111", "01586-2-1112", (43.8720, 144.0230),
-        &[], None),
-];
-
-struct MemberSpec {
-    org: usize,
-    profession: Prof,
-}
-
-const fn m(org: usize, profession: Prof) -> MemberSpec {
-    MemberSpec { org, profession }
-}
-
-/// The first member of each profession is its demo member, so each is placed
-/// where that profession meets the most patients (the clinic, not the hospital).
-const MEMBERS: [MemberSpec; 42] = [
-    m(HOME_CLINIC, Prof::Physician),
-    m(HOME_CLINIC, Prof::Physician),
-    m(SAKURA_CLINIC, Prof::Physician),
-    m(TOWN_CLINIC, Prof::Physician),
-    m(CITY_HOSPITAL, Prof::Physician),
-    m(CITY_HOSPITAL, Prof::Physician),
-    m(TOWN_HOSPITAL, Prof::Physician),
-    m(DENTAL_CLINIC, Prof::Dentist),
-    m(DENTAL_CLINIC, Prof::Dentist),
-    m(DENTAL_CLINIC, Prof::DentalHygienist),
-    m(CITY_PHARMACY, Prof::Pharmacist),
-    m(CITY_PHARMACY, Prof::Pharmacist),
-    m(TOWN_PHARMACY, Prof::Pharmacist),
-    m(CITY_NURSES, Prof::Nurse),
-    m(CITY_NURSES, Prof::Nurse),
-    m(TOWN_NURSES, Prof::Nurse),
-    m(CITY_HOSPITAL, Prof::Nurse),
-    m(HOME_CLINIC, Prof::Nurse),
-    m(SUPPORT_CENTRE, Prof::PublicHealthNurse),
-    m(HEALTH_CENTRE, Prof::PublicHealthNurse),
-    m(REHAB, Prof::PhysicalTherapist),
-    m(REHAB, Prof::OccupationalTherapist),
-    m(CITY_HOSPITAL, Prof::Dietitian),
-    m(CITY_CARE_OFFICE, Prof::CareManager),
-    m(CITY_CARE_OFFICE, Prof::CareManager),
-    m(TOWN_CARE_OFFICE, Prof::CareManager),
-    m(TOWN_CARE_OFFICE, Prof::CareManager),
-    m(HELPERS, Prof::CareWorker),
-    m(HELPERS, Prof::CareWorker),
-    m(NURSING_HOME, Prof::CareWorker),
-    m(CITY_HOSPITAL, Prof::MedicalSocialWorker),
-    m(TOWN_HOSPITAL, Prof::MedicalSocialWorker),
-    m(SUPPORT_CENTRE, Prof::SocialWorker),
-    m(NURSING_HOME, Prof::SocialWorker),
-    m(FIRE_DEPARTMENT, Prof::EmsCrew),
-    m(FIRE_DEPARTMENT, Prof::EmsCrew),
-    m(CITY_HALL, Prof::MunicipalStaff),
-    m(TOWN_HALL, Prof::MunicipalStaff),
-    m(CENTRE, Prof::NetworkAdministrator),
-    m(CENTRE, Prof::NetworkAdministrator),
-    // Added after the first 40, so that their ids and names stay put: the
-    // hospital's speech therapist, and a therapist registered before PT, OT
-    // and ST were told apart, awaiting `setMemberProfession`.
-    m(CITY_HOSPITAL, Prof::SpeechTherapist),
-    m(REHAB, Prof::Therapist),
-];
-
-/// Index in [`MEMBERS`] of the first member of `profession`.
-const fn first_member_of(profession: Prof) -> usize {
-    let mut i = 0;
-    while i < MEMBERS.len() {
-        if MEMBERS[i].profession as usize == profession as usize {
-            return i;
-        }
-        i += 1;
-    }
-    panic!("a profession has no demo member")
-}
-
-// Every profession has a demo member: checked when the crate is compiled, so
-// the panic above can never happen at run time.
-const _: () = {
-    let mut k = 0;
-    while k < Prof::ALL.len() {
-        first_member_of(Prof::ALL[k]);
-        k += 1;
-    }
-};
-
-// ---------------------------------------------------------------------------
-// Name parts (kanji, katakana reading).
-
-type NamePart = (&'static str, &'static str);
-
-#[rustfmt::skip]
-const FAMILY: [NamePart; 40] = [
-    ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
-    ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"), ("小林", "コバヤシ"), ("加藤", "カトウ"),
-    ("吉田", "ヨシダ"), ("山田", "ヤマダ"), ("佐々木", "ササキ"), ("山口", "ヤマグチ"), ("松本", "マツモト"),
-    ("井上", "イノウエ"), ("木村", "キムラ"), ("林", "ハヤシ"), ("斎藤", "サイトウ"), ("清水", "シミズ"),
-    ("山崎", "ヤマザキ"), ("森", "モリ"), ("阿部", "アベ"), ("池田", "イケダ"), ("橋本", "ハシモト"),
-    ("石川", "イシカワ"), ("前田", "マエダ"), ("藤田", "フジタ"), ("小川", "オガワ"), ("岡田", "オカダ"),
-    ("後藤", "ゴトウ"), ("長谷川", "ハセガワ"), ("村上", "ムラカミ"), ("近藤", "コンドウ"), ("石井", "イシイ"),
-    ("坂本", "サカモト"), ("遠藤", "エンドウ"), ("青木", "アオキ"), ("藤井", "フジイ"), ("西村", "ニシムラ"),
-];
-
-/// Given names common among people born 1926–1961.
-#[rustfmt::skip]
-const ELDER_FEMALE: [NamePart; 20] = [
-    ("和子", "カズコ"), ("幸子", "サチコ"), ("節子", "セツコ"), ("京子", "キョウコ"), ("洋子", "ヨウコ"),
-    ("久子", "ヒサコ"), ("美代子", "ミヨコ"), ("文子", "フミコ"), ("恵子", "ケイコ"), ("ミツ", "ミツ"),
-    ("静子", "シズコ"), ("千代", "チヨ"), ("照子", "テルコ"), ("ハナ", "ハナ"), ("澄子", "スミコ"),
-    ("典子", "ノリコ"), ("弘子", "ヒロコ"), ("悦子", "エツコ"), ("信子", "ノブコ"), ("トミ", "トミ"),
-];
-
-#[rustfmt::skip]
-const ELDER_MALE: [NamePart; 20] = [
-    ("清", "キヨシ"), ("茂", "シゲル"), ("実", "ミノル"), ("勇", "イサム"), ("進", "ススム"),
-    ("博", "ヒロシ"), ("正雄", "マサオ"), ("和夫", "カズオ"), ("武", "タケシ"), ("勝", "マサル"),
-    ("三郎", "サブロウ"), ("昭二", "ショウジ"), ("忠", "タダシ"), ("豊", "ユタカ"), ("義男", "ヨシオ"),
-    ("弘", "ヒロム"), ("修", "オサム"), ("隆", "タカシ"), ("稔", "ミノル"), ("功", "イサオ"),
-];
-
-#[rustfmt::skip]
-const STAFF_GIVEN: [NamePart; 20] = [
-    ("美咲", "ミサキ"), ("健一", "ケンイチ"), ("由美", "ユミ"), ("大輔", "ダイスケ"), ("真理子", "マリコ"),
-    ("翔太", "ショウタ"), ("優子", "ユウコ"), ("拓也", "タクヤ"), ("直美", "ナオミ"), ("誠", "マコト"),
-    ("理恵", "リエ"), ("浩二", "コウジ"), ("彩", "アヤ"), ("直樹", "ナオキ"), ("麻衣", "マイ"),
-    ("亮", "リョウ"), ("香織", "カオリ"), ("和也", "カズヤ"), ("智子", "トモコ"), ("悠人", "ユウト"),
-];
-
-/// (district, postal code) of the city; house numbers are 丁目-番-号.
-#[rustfmt::skip]
-const CITY_DISTRICTS: [NamePart; 8] = [
-    ("本町", "098-7101"), ("栄町", "098-7102"), ("緑ヶ丘", "098-7103"), ("東陽", "098-7104"),
-    ("西町", "098-7105"), ("北進町", "098-7106"), ("若松", "098-7107"), ("桜木", "098-7108"),
-];
-
-/// (字, postal code) of the town; rural addresses are 番地 only.
-#[rustfmt::skip]
-const TOWN_DISTRICTS: [NamePart; 4] = [
-    ("中央", "098-7301"), ("川端", "098-7302"), ("東山", "098-7303"), ("豊田", "098-7304"),
-];
 
 /// The name of member `n` (an index in [`MEMBERS`]) and its reading.
 fn member_name(n: usize) -> (String, String) {
     // 11 is coprime to 40, so no two of the first 40 members share a family
     // name; from the 41st on, the given name shifts by one for each round,
     // so the family name repeats but the full name does not.
-    let family = FAMILY[(n * 11 + 5) % FAMILY.len()];
-    let given = STAFF_GIVEN[(n * 7 + n / FAMILY.len()) % STAFF_GIVEN.len()];
-    full_name(family, given)
+    let names = &data::content().names;
+    let (family, staff) = (&names.family, &names.staff_given);
+    full_name(
+        &family[(n * 11 + 5) % family.len()],
+        &staff[(n * 7 + n / family.len()) % staff.len()],
+    )
 }
 
 fn full_name(family: NamePart, given: NamePart) -> (String, String) {
@@ -924,8 +680,8 @@ fn region() -> Region {
             municipality: Some((if o.address.contains(TOWN) { TOWN } else { CITY }).to_owned()),
             phone: Some(o.phone.to_owned()),
             fax: Some(o.fax.to_owned()),
-            latitude: Some(o.latitude),
-            longitude: Some(o.longitude),
+            latitude: Some(o.coordinates.0),
+            longitude: Some(o.coordinates.1),
             created_at: now,
             updated_at: now,
         })
@@ -967,7 +723,7 @@ fn region() -> Region {
     let mut identifiers = Vec::new();
     let mut memberships = Vec::new();
     // The last local number handed out by each organisation.
-    let mut last_number = [0usize; ORGS.len()];
+    let mut last_number = vec![0usize; ORGS.len()];
     let mut stories = Vec::with_capacity(PATIENTS);
     for n in 0..PATIENTS {
         let area = if rng.chance(70) {
@@ -980,11 +736,12 @@ fn region() -> Region {
         } else {
             Sex::Male
         };
-        let family = *rng.pick(&FAMILY);
-        let given = *rng.pick(if sex == Sex::Female {
-            &ELDER_FEMALE
+        let names = &data::content().names;
+        let family = rng.pick(&names.family);
+        let given = rng.pick(if sex == Sex::Female {
+            &names.elder_female
         } else {
-            &ELDER_MALE
+            &names.elder_male
         });
         let (name, name_kana) = full_name(family, given);
         // 65–100 on REF_DATE, most in their eighties; born 1–364 days before an
@@ -1030,7 +787,7 @@ fn region() -> Region {
             let Some(slot) = team.iter().find(|s| s.role == role) else {
                 continue;
             };
-            let Some(style) = ORGS[slot.org].local_ids else {
+            let Some(style) = &ORGS[slot.org].local_ids else {
                 continue;
             };
             // Gaps: other patients of the facility are not in the network.
@@ -1096,10 +853,8 @@ const EXCLUDED_ORGANIZATION: usize = 13;
 const SUPERSEDED: usize = 14;
 const OBJECTS_TO_EMERGENCY_ACCESS: usize = 15;
 
-const WITHDRAWAL_REASON: &str = "本人の申し出により撤回";
 /// What `services::consents::record` writes on the consent it replaces.
 const SUPERSEDED_REASON: &str = "superseded by a new consent";
-const OBJECTION_NOTE: &str = "本人・家族の意向により救急時閲覧を希望しない";
 
 /// A moment during office hours (09:00–17:59 JST) of `day`, in UTC.
 fn office_hours(rng: &mut SplitMix64, day: NaiveDate) -> DateTime<Utc> {
@@ -1141,6 +896,7 @@ fn consents(
         let id = demo_id(Table::Consent, consents.len());
         consents.push(consent::Model { id, ..row });
     }
+    let texts = &data::content().consents;
     let mut rng = SplitMix64(CONSENT_SEED);
     let mut consents: Vec<consent::Model> = Vec::with_capacity(patients.len() + 2);
     let mut objections = Vec::new();
@@ -1198,7 +954,7 @@ fn consents(
                 let row = consent::Model {
                     withdrawn_at: Some(later(&mut rng, recorded_at)),
                     withdrawn_by_member: physician.member_id,
-                    withdrawal_reason: Some(WITHDRAWAL_REASON.to_owned()),
+                    withdrawal_reason: Some(texts.withdrawal_reason.clone()),
                     status: ConsentStatus::Withdrawn.as_str().to_owned(),
                     ..plain
                 };
@@ -1258,7 +1014,7 @@ fn consents(
             objections.push(emergency_objection::Model {
                 id: demo_id(Table::EmergencyObjection, objections.len()),
                 patient_id: p.id,
-                note: Some(OBJECTION_NOTE.to_owned()),
+                note: Some(texts.objection_note.clone()),
                 recorded_by_member: physician.member_id,
                 recorded_by_organization: physician.organization_id,
                 recorded_at: later(&mut rng, recorded_at),
@@ -1303,8 +1059,8 @@ fn consents(
                 recorded_at,
                 status: ConsentStatus::Pending.as_str().to_owned(),
                 signed_by: Some(ConsentSignatory::Family.as_str().to_owned()),
-                proxy_name: Some(PENDING_PROXY_NAME.to_owned()),
-                proxy_relation: Some(PENDING_PROXY_RELATION.to_owned()),
+                proxy_name: Some(texts.pending_proxy.name.clone()),
+                proxy_relation: Some(texts.pending_proxy.relation.clone()),
                 ..in_force
             },
         );
@@ -1322,13 +1078,14 @@ fn consents(
             (year, number) = (signed, 0);
         }
         number += 1 + rng.below(2);
-        consents[i].form_reference = Some(format!("同意書 {year}-{number:04}"));
+        let prefix = &texts.written_form;
+        consents[i].form_reference = Some(format!("{prefix} {year}-{number:04}"));
     }
     // An oral consent is on the facility's record of it, an electronic one
     // in the signing system: each names that record, numbered the same way.
     for (method, prefix) in [
-        (ConsentMethod::Oral, "口頭同意記録"),
-        (ConsentMethod::Electronic, "電子同意"),
+        (ConsentMethod::Oral, &texts.oral_form),
+        (ConsentMethod::Electronic, &texts.electronic_form),
     ] {
         let mut taken: Vec<usize> = (0..consents.len())
             .filter(|&i| consents[i].method == method.as_str())
@@ -1350,11 +1107,14 @@ fn consents(
         let (signatory, proxy) = match forms_rng.below(100) {
             0..=1 => (
                 ConsentSignatory::Guardian,
-                Some(("成年後見人", *forms_rng.pick(&GUARDIAN_NAMES))),
+                Some((&texts.guardian_relation, forms_rng.pick(&texts.guardians))),
             ),
             2..=13 => {
-                let (relation, name) = *forms_rng.pick(&FAMILY_PROXIES);
-                (ConsentSignatory::Family, Some((relation, name)))
+                let proxy = forms_rng.pick(&texts.family_proxies);
+                (
+                    ConsentSignatory::Family,
+                    Some((&proxy.relation, &proxy.name)),
+                )
             }
             _ => (ConsentSignatory::Patient, None),
         };
@@ -1367,25 +1127,10 @@ fn consents(
     (consents, objections)
 }
 
-/// The family member who signed the demo's pending consent.
-const PENDING_PROXY_NAME: &str = "森田 恵子";
-const PENDING_PROXY_RELATION: &str = "長女";
-/// Family members signing for a patient (続柄, name); fictional.
-const FAMILY_PROXIES: [(&str, &str); 6] = [
-    ("長女", "佐々木 由美"),
-    ("長男", "高橋 健一"),
-    ("配偶者", "田中 和子"),
-    ("次女", "伊藤 真理"),
-    ("長男の妻", "山本 直子"),
-    ("次男", "中村 浩二"),
-];
-/// Guardians (司法書士・社会福祉士 acting as 成年後見人); fictional.
-const GUARDIAN_NAMES: [&str; 2] = ["小川 誠（司法書士）", "石井 智子（社会福祉士）"];
-
 fn address(rng: &mut SplitMix64, area: Area) -> (&'static str, String) {
     match area {
         Area::City => {
-            let (district, postal) = *rng.pick(&CITY_DISTRICTS);
+            let (district, postal) = rng.pick(&data::content().names.city_districts);
             let (chome, ban, go) = (1 + rng.below(6), 1 + rng.below(20), 1 + rng.below(30));
             (
                 postal,
@@ -1393,7 +1138,7 @@ fn address(rng: &mut SplitMix64, area: Area) -> (&'static str, String) {
             )
         }
         Area::Town => {
-            let (district, postal) = *rng.pick(&TOWN_DISTRICTS);
+            let (district, postal) = rng.pick(&data::content().names.town_districts);
             let banchi = 1 + rng.below(400);
             (
                 postal,
@@ -1450,328 +1195,20 @@ struct Story {
     team: Vec<Slot>,
 }
 
-/// How much of a drug a number of days of treatment takes.
-#[derive(Clone, Copy)]
-enum Supply {
-    /// Units a day.
-    Daily(f64),
-    /// Units a week (a weekly tablet).
-    Weekly(f64),
-    /// Units per 28 days (a pen, an inhaler).
-    Monthly(f64),
+/// A drug of `medical.toml` by key.
+fn drug(key: &str) -> &'static Drug {
+    data::content().drug(key)
 }
 
-impl Supply {
-    fn quantity(self, days: i32) -> f64 {
-        let days = f64::from(days);
-        match self {
-            Supply::Daily(units) => units * days,
-            Supply::Weekly(units) => units * (days / 7.0).ceil(),
-            Supply::Monthly(units) => units * (days / 28.0).ceil(),
-        }
-    }
+/// A condition of `medical.toml` by key.
+fn condition(key: &str) -> &'static Dx {
+    data::content().condition(key)
 }
 
-/// A product as prescribed. The names are generic names; the YJ codes have the
-/// code's shape (drug class, ingredient, form, strength) but are not looked
-/// up in the master.
-struct Drug {
-    name: &'static str,
-    yj: &'static str,
-    dose: &'static str,
-    frequency: &'static str,
-    route: MedicationRoute,
-    supply: Supply,
-    unit: &'static str,
+/// A laboratory test of `medical.toml` by key.
+fn lab_test(key: &str) -> &'static Lab {
+    data::content().lab(key)
 }
-
-const fn tablet(
-    name: &'static str,
-    yj: &'static str,
-    dose: &'static str,
-    frequency: &'static str,
-    per_day: f64,
-) -> Drug {
-    Drug {
-        name,
-        yj,
-        dose,
-        frequency,
-        route: MedicationRoute::Oral,
-        supply: Supply::Daily(per_day),
-        unit: "錠",
-    }
-}
-
-#[rustfmt::skip]
-mod drugs {
-    use super::{Drug, Supply, tablet};
-    use crate::records::MedicationRoute;
-
-    pub const AMLODIPINE: Drug = tablet("アムロジピン錠5mg", "2171022F2020", "1錠", "1日1回朝食後", 1.0);
-    pub const CANDESARTAN: Drug = tablet("カンデサルタン錠8mg", "2149040F3029", "1錠", "1日1回朝食後", 1.0);
-    pub const ENALAPRIL: Drug = tablet("エナラプリルマレイン酸塩錠5mg", "2144002F2024", "1錠", "1日1回朝食後", 1.0);
-    pub const METFORMIN: Drug = tablet("メトホルミン塩酸塩錠250mgMT", "3962002F1040", "1錠", "1日2回朝夕食後", 2.0);
-    pub const SITAGLIPTIN: Drug = tablet("シタグリプチン錠50mg", "3969010F2028", "1錠", "1日1回朝食後", 1.0);
-    pub const GLARGINE: Drug = Drug {
-        name: "インスリン グラルギンBS注ミリオペン", yj: "2492415G4020", dose: "8単位",
-        frequency: "1日1回就寝前", route: MedicationRoute::Injection, supply: Supply::Monthly(1.0),
-        unit: "キット",
-    };
-    pub const ROSUVASTATIN: Drug = tablet("ロスバスタチン錠2.5mg", "2189017F1026", "1錠", "1日1回夕食後", 1.0);
-    pub const ATORVASTATIN: Drug = tablet("アトルバスタチン錠10mg", "2189015F2023", "1錠", "1日1回夕食後", 1.0);
-    pub const FUROSEMIDE: Drug = tablet("フロセミド錠20mg", "2139005F1030", "1錠", "1日1回朝食後", 1.0);
-    pub const BISOPROLOL: Drug = tablet("ビソプロロールフマル酸塩錠2.5mg", "2123016F2030", "1錠", "1日1回朝食後", 1.0);
-    pub const SPIRONOLACTONE: Drug = tablet("スピロノラクトン錠25mg", "2133001F1020", "1錠", "1日1回朝食後", 1.0);
-    pub const WARFARIN: Drug = tablet("ワルファリンカリウム錠1mg", "3332001F1067", "2錠", "1日1回朝食後", 2.0);
-    pub const APIXABAN: Drug = tablet("アピキサバン錠2.5mg", "3339004F1022", "1錠", "1日2回朝夕食後", 2.0);
-    pub const ASPIRIN: Drug = tablet("アスピリン腸溶錠100mg", "3399007H1021", "1錠", "1日1回朝食後", 1.0);
-    pub const CLOPIDOGREL: Drug = tablet("クロピドグレル錠75mg", "3399008F2020", "1錠", "1日1回朝食後", 1.0);
-    pub const DONEPEZIL: Drug = tablet("ドネペジル塩酸塩錠5mg", "1190012F2028", "1錠", "1日1回朝食後", 1.0);
-    pub const MEMANTINE: Drug = tablet("メマンチン塩酸塩OD錠20mg", "1190018F4023", "1錠", "1日1回夕食後", 1.0);
-    pub const YOKUKANSAN: Drug = Drug {
-        name: "抑肝散エキス顆粒（医療用）", yj: "5200140D1037", dose: "2.5g",
-        frequency: "1日2回朝夕食前", route: MedicationRoute::Oral, supply: Supply::Daily(2.0),
-        unit: "包",
-    };
-    pub const ALENDRONATE: Drug = Drug {
-        name: "アレンドロン酸錠35mg", yj: "3999018F2025", dose: "1錠", frequency: "週1回起床時",
-        route: MedicationRoute::Oral, supply: Supply::Weekly(1.0), unit: "錠",
-    };
-    pub const ELDECALCITOL: Drug = Drug {
-        name: "エルデカルシトールカプセル0.75μg", yj: "3112004M2020", dose: "1カプセル",
-        frequency: "1日1回朝食後", route: MedicationRoute::Oral, supply: Supply::Daily(1.0),
-        unit: "カプセル",
-    };
-    pub const LOXOPROFEN_TAPE: Drug = Drug {
-        name: "ロキソプロフェンNaテープ100mg", yj: "2649735S2033", dose: "1枚",
-        frequency: "1日1回 膝に貼付", route: MedicationRoute::Topical, supply: Supply::Daily(1.0),
-        unit: "枚",
-    };
-    pub const ACETAMINOPHEN: Drug = tablet("アセトアミノフェン錠200mg", "1141007F1063", "2錠", "1日3回毎食後", 6.0);
-    pub const LEVODOPA: Drug = tablet("レボドパ・カルビドパ配合錠L100", "1169101F1030", "1錠", "1日3回毎食後", 3.0);
-    pub const TIOTROPIUM: Drug = Drug {
-        name: "チオトロピウム吸入用2.5μg（60吸入）", yj: "2259707G1023", dose: "2吸入",
-        frequency: "1日1回", route: MedicationRoute::Inhalation, supply: Supply::Monthly(1.0),
-        unit: "本",
-    };
-    pub const TAMSULOSIN: Drug = tablet("タムスロシン塩酸塩OD錠0.2mg", "2590008F2025", "1錠", "1日1回朝食後", 1.0);
-    pub const LANSOPRAZOLE: Drug = tablet("ランソプラゾールOD錠15mg", "2329023F2020", "1錠", "1日1回朝食後", 1.0);
-    pub const MAGNESIUM_OXIDE: Drug = tablet("酸化マグネシウム錠330mg", "2344009F1030", "1錠", "1日3回毎食後", 3.0);
-    pub const SENNOSIDE: Drug = tablet("センノシド錠12mg", "2354003F2011", "2錠", "1日1回就寝前", 2.0);
-    pub const SUVOREXANT: Drug = tablet("スボレキサント錠15mg", "1190023F1027", "1錠", "1日1回就寝前", 1.0);
-    pub const FEBUXOSTAT: Drug = tablet("フェブキソスタット錠20mg", "3949003F2024", "1錠", "1日1回朝食後", 1.0);
-    pub const BICALUTAMIDE: Drug = tablet("ビカルタミド錠80mg", "4291009F1026", "1錠", "1日1回朝食後", 1.0);
-    pub const LIMAPROST: Drug = tablet("リマプロスト アルファデクス錠5μg", "3399003F1036", "1錠", "1日3回毎食後", 3.0);
-    pub const LEVOTHYROXINE: Drug = tablet("レボチロキシンナトリウム錠50μg", "2431004F1025", "1錠", "1日1回朝食前", 1.0);
-    pub const REBAMIPIDE: Drug = tablet("レバミピド錠100mg", "2329021F1030", "1錠", "1日3回毎食後", 3.0);
-    // Short courses and a discontinued painkiller.
-    pub const CEFCAPENE: Drug = tablet("セフカペン ピボキシル塩酸塩錠100mg", "6132016F1020", "1錠", "1日3回毎食後", 3.0);
-    pub const LEVOFLOXACIN: Drug = tablet("レボフロキサシン錠250mg", "6241013F1020", "1錠", "1日1回朝食後", 1.0);
-    pub const VALACICLOVIR: Drug = tablet("バラシクロビル錠500mg", "6250019F1020", "2錠", "1日3回毎食後", 6.0);
-    pub const LOXOPROFEN: Drug = tablet("ロキソプロフェンナトリウム錠60mg", "1149019F1560", "1錠", "1日3回毎食後", 3.0);
-}
-
-use drugs::*;
-
-/// A chronic condition of the patients at home, and what it is treated with.
-struct Dx {
-    name: &'static str,
-    icd10: &'static str,
-    /// Relative frequency among the patients it can apply to.
-    weight: u64,
-    /// Only patients of this sex have it.
-    sex: Option<Sex>,
-    /// What it adds to the need for care.
-    frailty: usize,
-    /// Alternative regimens; one is prescribed.
-    regimens: &'static [&'static [&'static Drug]],
-    note: Option<&'static str>,
-    sensitivity: Option<ConditionSensitivity>,
-}
-
-const fn dx(
-    name: &'static str,
-    icd10: &'static str,
-    weight: u64,
-    frailty: usize,
-    regimens: &'static [&'static [&'static Drug]],
-) -> Dx {
-    Dx {
-        name,
-        icd10,
-        weight,
-        sex: None,
-        frailty,
-        regimens,
-        note: None,
-        sensitivity: None,
-    }
-}
-
-const fn of_sex(d: Dx, sex: Sex) -> Dx {
-    Dx {
-        sex: Some(sex),
-        ..d
-    }
-}
-
-const fn noted(d: Dx, note: &'static str) -> Dx {
-    Dx {
-        note: Some(note),
-        ..d
-    }
-}
-
-const fn psychiatric(d: Dx) -> Dx {
-    Dx {
-        sensitivity: Some(ConditionSensitivity::Psychiatric),
-        ..d
-    }
-}
-
-const HYPERTENSION: Dx = dx(
-    "高血圧症",
-    "I10",
-    0,
-    0,
-    &[
-        &[&AMLODIPINE],
-        &[&AMLODIPINE, &CANDESARTAN],
-        &[&ENALAPRIL],
-        &[&CANDESARTAN],
-    ],
-);
-const DIABETES: Dx = noted(
-    dx(
-        "2型糖尿病",
-        "E11.9",
-        25,
-        0,
-        &[
-            &[&METFORMIN],
-            &[&SITAGLIPTIN],
-            &[&METFORMIN, &SITAGLIPTIN],
-            &[&SITAGLIPTIN, &GLARGINE],
-        ],
-    ),
-    "高齢者のため HbA1c 8.0% 未満を目標とし、低血糖に注意",
-);
-const OSTEOPOROSIS: Dx = noted(
-    of_sex(
-        dx(
-            "骨粗鬆症",
-            "M81.9",
-            22,
-            0,
-            &[&[&ALENDRONATE, &ELDECALCITOL], &[&ELDECALCITOL]],
-        ),
-        Sex::Female,
-    ),
-    "腰椎圧迫骨折の既往あり",
-);
-const KNEE_OA: Dx = dx(
-    "変形性膝関節症",
-    "M17.9",
-    14,
-    1,
-    &[&[&LOXOPROFEN_TAPE], &[&ACETAMINOPHEN, &LOXOPROFEN_TAPE]],
-);
-
-#[rustfmt::skip]
-static CHRONIC: [&Dx; 20] = [
-    &DIABETES,
-    &dx("脂質異常症", "E78.5", 22, 0, &[&[&ROSUVASTATIN], &[&ATORVASTATIN]]),
-    &noted(dx("慢性心不全", "I50.9", 10, 1, &[&[&FUROSEMIDE, &BISOPROLOL], &[&FUROSEMIDE, &SPIRONOLACTONE]]), "心エコーで EF 40% 前後。体重増加（2kg/週）時は連絡を"),
-    &dx("心房細動", "I48.9", 9, 0, &[&[&WARFARIN], &[&APIXABAN]]),
-    &dx("脳梗塞後遺症", "I69.3", 11, 2, &[&[&ASPIRIN], &[&CLOPIDOGREL]]),
-    &noted(dx("アルツハイマー型認知症", "G30.9", 17, 2, &[&[&DONEPEZIL], &[&DONEPEZIL, &YOKUKANSAN], &[&MEMANTINE]]), "HDS-R 15点。短期記憶障害が主体"),
-    &OSTEOPOROSIS,
-    &noted(dx("慢性腎臓病", "N18.3", 11, 0, &[&[]]), "腎排泄型薬剤は用量に注意"),
-    &KNEE_OA,
-    &dx("パーキンソン病", "G20", 4, 2, &[&[&LEVODOPA]]),
-    &of_sex(dx("慢性閉塞性肺疾患", "J44.9", 6, 1, &[&[&TIOTROPIUM]]), Sex::Male),
-    &of_sex(dx("前立腺肥大症", "N40", 12, 0, &[&[&TAMSULOSIN]]), Sex::Male),
-    &dx("逆流性食道炎", "K21.9", 8, 0, &[&[&LANSOPRAZOLE]]),
-    &dx("便秘症", "K59.0", 12, 0, &[&[&MAGNESIUM_OXIDE], &[&MAGNESIUM_OXIDE, &SENNOSIDE]]),
-    &dx("不眠症", "G47.0", 6, 0, &[&[&SUVOREXANT]]),
-    &dx("高尿酸血症", "E79.0", 6, 0, &[&[&FEBUXOSTAT]]),
-    &noted(of_sex(dx("前立腺癌", "C61", 3, 1, &[&[&BICALUTAMIDE]]), Sex::Male), "ホルモン療法中。PSA は低値で安定"),
-    &dx("腰部脊柱管狭窄症", "M48.06", 7, 1, &[&[&LIMAPROST]]),
-    &of_sex(dx("甲状腺機能低下症", "E03.9", 4, 0, &[&[&LEVOTHYROXINE]]), Sex::Female),
-    &dx("貧血", "D64.9", 5, 0, &[&[]]),
-];
-
-const DEPRESSIVE: Dx = psychiatric(noted(
-    dx("うつ病", "F32.9", 0, 1, &[&[]]),
-    "精神科に通院中。希死念慮なし",
-));
-const SCHIZOPHRENIC: Dx = psychiatric(noted(
-    dx("統合失調症", "F20.9", 0, 1, &[&[]]),
-    "若年発症。長期に安定しており、精神科外来に月1回通院",
-));
-const GASTRIC_CANCER: Dx = noted(
-    dx("胃癌", "C16.9", 0, 1, &[&[]]),
-    "家族（長男）には説明済み。本人への告知は家族の意向により保留中",
-);
-
-/// Drugs that fill a short list: the usual companions of old age.
-static FILLERS: [&Drug; 4] = [&MAGNESIUM_OXIDE, &LANSOPRAZOLE, &ACETAMINOPHEN, &REBAMIPIDE];
-
-/// One laboratory test: the code is JLAC10-shaped (analyte, identification,
-/// material, method, result), invented but used consistently.
-struct Lab {
-    name: &'static str,
-    code: &'static str,
-    unit: Option<&'static str>,
-    /// Reference range of men, and of women.
-    male: (Option<f64>, Option<f64>),
-    female: (Option<f64>, Option<f64>),
-    decimals: usize,
-}
-
-const fn lab(
-    name: &'static str,
-    code: &'static str,
-    unit: &'static str,
-    range: (Option<f64>, Option<f64>),
-    decimals: usize,
-) -> Lab {
-    Lab {
-        name,
-        code,
-        unit: Some(unit),
-        male: range,
-        female: range,
-        decimals,
-    }
-}
-
-const fn by_sex(l: Lab, female: (Option<f64>, Option<f64>)) -> Lab {
-    Lab { female, ..l }
-}
-
-#[rustfmt::skip]
-mod labs {
-    use super::{Lab, by_sex, lab};
-
-    pub const HBA1C: Lab = lab("HbA1c", "3D046000001906202", "%", (Some(4.9), Some(6.0)), 1);
-    pub const CREATININE: Lab = by_sex(lab("クレアチニン", "3C015000002327101", "mg/dL", (Some(0.65), Some(1.07)), 2), (Some(0.46), Some(0.79)));
-    pub const EGFR: Lab = lab("eGFR", "8A065000002391901", "mL/min/1.73m2", (Some(60.0), None), 1);
-    pub const AST: Lab = lab("AST", "3B035000002327201", "U/L", (Some(13.0), Some(30.0)), 0);
-    pub const ALT: Lab = by_sex(lab("ALT", "3B045000002327201", "U/L", (Some(10.0), Some(42.0)), 0), (Some(7.0), Some(23.0)));
-    pub const HEMOGLOBIN: Lab = by_sex(lab("Hb", "2A030000001930101", "g/dL", (Some(13.7), Some(16.8)), 1), (Some(11.6), Some(14.8)));
-    pub const ALBUMIN: Lab = lab("アルブミン", "3A015000002327101", "g/dL", (Some(4.1), Some(5.1)), 1);
-    pub const BNP: Lab = lab("BNP", "4Q020000002227201", "pg/mL", (None, Some(18.4)), 1);
-    pub const URIC_ACID: Lab = by_sex(lab("尿酸", "3C020000002327101", "mg/dL", (Some(3.7), Some(7.8)), 1), (Some(2.6), Some(5.5)));
-    pub const LDL: Lab = lab("LDLコレステロール", "3F077000002327101", "mg/dL", (Some(65.0), Some(139.0)), 0);
-    pub const PT_INR: Lab = Lab {
-        name: "PT-INR", code: "2B030000002231151", unit: None,
-        male: (Some(0.9), Some(1.1)), female: (Some(0.9), Some(1.1)), decimals: 2,
-    };
-}
-
-use labs::*;
 
 /// 要支援1 … 要介護5, by need.
 const LEVELS: [CareLevel; 7] = [
@@ -1940,13 +1377,18 @@ impl<'a> Chart<'a> {
         let mut conditions: Vec<&'static Dx> = Vec::new();
         match n {
             // The README's patient: an ordinary, well-documented case.
-            0 => conditions.extend([&HYPERTENSION, &DIABETES, &OSTEOPOROSIS, &KNEE_OA]),
-            DEPRESSION => conditions.push(&DEPRESSIVE),
-            SCHIZOPHRENIA => conditions.push(&SCHIZOPHRENIC),
+            0 => conditions.extend([
+                condition("hypertension"),
+                condition("diabetes"),
+                condition("osteoporosis"),
+                condition("knee_oa"),
+            ]),
+            DEPRESSION => conditions.push(condition("depression")),
+            SCHIZOPHRENIA => conditions.push(condition("schizophrenia")),
             _ => {}
         }
         if n != 0 && rng.chance(60) {
-            conditions.push(&HYPERTENSION);
+            conditions.push(condition("hypertension"));
         }
         let wanted = 2 + rng.below(4);
         let drug_count = |conditions: &[&Dx]| {
@@ -1956,30 +1398,32 @@ impl<'a> Chart<'a> {
                 .count()
         };
         while conditions.len() < wanted || (drug_count(&conditions) < 2 && conditions.len() < 5) {
-            let candidates: Vec<&'static Dx> = (CHRONIC.iter().copied())
+            let candidates: Vec<&'static Dx> = (data::content().medical.chronic())
                 .filter(|d| d.sex.is_none_or(|s| s == story.sex))
                 .filter(|d| !conditions.iter().any(|c| c.icd10 == d.icd10))
                 .collect();
-            let total: u64 = candidates.iter().map(|d| d.weight).sum();
+            let total: u64 = candidates.iter().map(|d| d.weight()).sum();
             let mut r = rng.next_u64() % total;
             for d in candidates {
-                if r < d.weight {
+                if r < d.weight() {
                     conditions.push(d);
                     break;
                 }
-                r -= d.weight;
+                r -= d.weight();
             }
         }
         let mut current: Vec<&'static Drug> = Vec::new();
         for d in &conditions {
-            let regimen = *rng.pick(d.regimens);
-            for &drug in regimen {
+            let regimen = rng.pick(&d.regimens);
+            for key in regimen {
+                let drug = drug(key);
                 if !current.iter().any(|c| c.yj == drug.yj) {
                     current.push(drug);
                 }
             }
         }
-        for &filler in &FILLERS {
+        for filler in data::content().medical.fillers_keys() {
+            let filler = drug(filler);
             if current.len() >= 3 {
                 break;
             }
@@ -1987,8 +1431,8 @@ impl<'a> Chart<'a> {
                 current.push(filler);
             }
         }
-        if current.len() < 3 && !current.iter().any(|c| c.yj == MAGNESIUM_OXIDE.yj) {
-            current.push(&MAGNESIUM_OXIDE);
+        if current.len() < 3 && !current.iter().any(|c| c.yj == drug("magnesium_oxide").yj) {
+            current.push(drug("magnesium_oxide"));
         }
         current.truncate(7);
 
@@ -2138,7 +1582,7 @@ impl<'a> Chart<'a> {
     }
 
     fn condition_names(&self) -> String {
-        let names: Vec<&str> = self.conditions.iter().map(|d| d.name).collect();
+        let names: Vec<&str> = self.conditions.iter().map(|d| d.name.as_str()).collect();
         names.join("、")
     }
 
@@ -2172,12 +1616,12 @@ impl<'a> Chart<'a> {
             };
             let data = ConditionData {
                 name: d.name.to_owned(),
-                icd10: text(d.icd10),
+                icd10: text(&d.icd10),
                 clinical_status: ClinicalStatus::Active,
                 onset: Some(date(onset)),
                 resolved_on: None,
                 sensitivity: d.sensitivity,
-                note: d.note.map(str::to_owned),
+                note: d.note.clone(),
             };
             self.add(by, day, RecordData::Condition(data));
         }
@@ -2191,13 +1635,13 @@ impl<'a> Chart<'a> {
             let allergic = self.drafts.iter().any(
                 |d| matches!(&d.data, RecordData::Allergy(a) if a.substance.contains("抗菌薬")),
             );
-            let (name, icd10, drug, days) = match self.rng.below(3) {
-                0 if self.female() => ("尿路感染症", "N39.0", Some(&CEFCAPENE), 5),
-                0 | 1 => ("帯状疱疹", "B02.9", Some(&VALACICLOVIR), 7),
+            let (name, icd10, course, days) = match self.rng.below(3) {
+                0 if self.female() => ("尿路感染症", "N39.0", Some(drug("cefcapene")), 5),
+                0 | 1 => ("帯状疱疹", "B02.9", Some(drug("valaciclovir")), 7),
                 _ => ("脱水症", "E86", None, 1),
             };
-            let drug = match drug {
-                Some(d) if allergic && d.yj == CEFCAPENE.yj => Some(&LEVOFLOXACIN),
+            let drug = match course {
+                Some(d) if allergic && d.yj == drug("cefcapene").yj => Some(drug("levofloxacin")),
                 other => other,
             };
             let onset = self.day(Span {
@@ -2302,7 +1746,7 @@ impl<'a> Chart<'a> {
         // At most one contraindication, from what the patient has.
         let contraindication = if self.has("N18") && self.rng.chance(60) {
             Some(("NSAIDs（内服）", None, "慢性腎臓病（eGFR低下）のため"))
-        } else if self.takes(&WARFARIN) && self.rng.chance(60) {
+        } else if self.takes(drug("warfarin")) && self.rng.chance(60) {
             Some(("ミコナゾール", None, "ワルファリン服用中のため併用禁忌"))
         } else if self.has("G30") && self.rng.chance(25) {
             Some((
@@ -2315,7 +1759,7 @@ impl<'a> Chart<'a> {
         } else if self.rng.chance(3) {
             Some((
                 "ロキソプロフェンナトリウム錠60mg",
-                Some(LOXOPROFEN.yj),
+                Some(drug("loxoprofen").yj.as_str()),
                 "消化性潰瘍の既往",
             ))
         } else {
@@ -2365,7 +1809,7 @@ impl<'a> Chart<'a> {
                 MedicationType::Prescription
             },
             drug: drug.name.to_owned(),
-            yj_code: text(drug.yj),
+            yj_code: text(&drug.yj),
             dose: drug.dose.to_owned(),
             route: drug.route,
             frequency: drug.frequency.to_owned(),
@@ -2402,9 +1846,9 @@ impl<'a> Chart<'a> {
         if sore && count < 8 && self.rng.chance(50) && self.clinic.days() > 120 {
             let clinic = self.clinic;
             let start = self.day_after(clinic, clinic.from, 60);
-            let rx = self.prescription(&LOXOPROFEN, start, 14, Term::Ended);
+            let rx = self.prescription(drug("loxoprofen"), start, 14, Term::Ended);
             self.add(by, start, rx);
-            self.dispense(&LOXOPROFEN, start, 14);
+            self.dispense(drug("loxoprofen"), start, 14);
         }
         // The pharmacy fills the current prescriptions every 4 to 8 weeks.
         let Some(span) = self.slot(Role::Pharmacy).and_then(|s| Span::of(s, 180)) else {
@@ -2449,7 +1893,7 @@ impl<'a> Chart<'a> {
         };
         let data = DispensingData {
             drug: drug.name.to_owned(),
-            yj_code: text(drug.yj),
+            yj_code: text(&drug.yj),
             quantity: drug.supply.quantity(days),
             unit: drug.unit.to_owned(),
             days: Some(if weekly { (days / 7).max(1) } else { days }),
@@ -2468,7 +1912,7 @@ impl<'a> Chart<'a> {
         let by = self.author(slot, Prof::Pharmacist);
         let reports = 1 + self.rng.below(3);
         let dementia = self.has("G30");
-        let first_drug = self.current[0].name;
+        let first_drug = &self.current[0].name;
         for k in 0..reports {
             let day = filled
                 .checked_sub_days(Days::new(k as u64 * 28))
@@ -2510,7 +1954,7 @@ impl<'a> Chart<'a> {
 
     /// A laboratory result with the laboratory's flag for the value shown.
     fn lab(&self, lab: &Lab, value: f64) -> RecordData {
-        let (low, high) = if self.female() { lab.female } else { lab.male };
+        let (low, high) = lab.range_of(self.female());
         let shown = format!("{value:.*}", lab.decimals);
         let v: f64 = shown.parse().expect("a formatted number reads back");
         let abnormal = match (low, high) {
@@ -2519,11 +1963,11 @@ impl<'a> Chart<'a> {
             _ => AbnormalFlag::Normal,
         };
         RecordData::LabResult(LabResultData {
-            code: text(lab.code),
+            code: text(&lab.code),
             name: lab.name.to_owned(),
             value: shown,
             numeric_value: Some(v),
-            unit: lab.unit.map(str::to_owned),
+            unit: lab.unit.clone(),
             reference_low: low,
             reference_high: high,
             abnormal,
@@ -2575,37 +2019,40 @@ impl<'a> Chart<'a> {
             let cre = (cre * 100.0).round() / 100.0;
             let sex_factor = if female { 0.739 } else { 1.0 };
             let egfr = 194.0 * cre.powf(-1.094) * age.powf(-0.287) * sex_factor;
-            let mut results = vec![self.lab(&CREATININE, cre), self.lab(&EGFR, egfr)];
+            let mut results = vec![
+                self.lab(lab_test("creatinine"), cre),
+                self.lab(lab_test("egfr"), egfr),
+            ];
             if self.has("E11") {
                 let v = hba1c0 + self.uniform(-0.3, 0.3);
-                results.push(self.lab(&HBA1C, v));
+                results.push(self.lab(lab_test("hba1c"), v));
             }
             if self.has("I50") {
                 let v = bnp0 * (1.0 + self.uniform(-0.25, 0.25)) + 15.0 * back;
-                results.push(self.lab(&BNP, v));
+                results.push(self.lab(lab_test("bnp"), v));
             }
-            if self.takes(&WARFARIN) {
+            if self.takes(drug("warfarin")) {
                 let v = inr0 + self.uniform(-0.3, 0.3);
-                results.push(self.lab(&PT_INR, v));
+                results.push(self.lab(lab_test("pt_inr"), v));
             }
             if (last - k).is_multiple_of(2) {
                 let v = ast0 + self.uniform(-4.0, 4.0);
-                results.push(self.lab(&AST, v));
+                results.push(self.lab(lab_test("ast"), v));
                 let v = alt0 + self.uniform(-4.0, 4.0);
-                results.push(self.lab(&ALT, v));
+                results.push(self.lab(lab_test("alt"), v));
                 let v = hb0 + self.uniform(-0.4, 0.4) + 0.1 * back;
-                results.push(self.lab(&HEMOGLOBIN, v));
+                results.push(self.lab(lab_test("hemoglobin"), v));
                 let v = alb0
                     + self.uniform(-0.15, 0.15)
                     + if self.worsening { 0.08 * back } else { 0.0 };
-                results.push(self.lab(&ALBUMIN, v));
+                results.push(self.lab(lab_test("albumin"), v));
                 if self.has("E78") {
                     let v = ldl0 + self.uniform(-12.0, 12.0);
-                    results.push(self.lab(&LDL, v));
+                    results.push(self.lab(lab_test("ldl"), v));
                 }
                 if self.has("E79") {
                     let v = ua0 + self.uniform(-0.5, 0.5);
-                    results.push(self.lab(&URIC_ACID, v));
+                    results.push(self.lab(lab_test("uric_acid"), v));
                 }
             }
             for data in results {
@@ -2740,7 +2187,7 @@ impl<'a> Chart<'a> {
                     care.push(action);
                 }
             }
-            if self.takes(&GLARGINE) {
+            if self.takes(drug("glargine")) {
                 care.push("インスリン自己注射の手技確認");
             }
             if self.level >= 4 {
@@ -2835,7 +2282,7 @@ impl<'a> Chart<'a> {
         let Some(span) = Span::of(slot, 0) else {
             return;
         };
-        let hospital_name = ORGS[slot.org].name;
+        let hospital_name = &ORGS[slot.org].name;
         let admission = slot.end.is_some() && matches!(self.story.fate, Fate::Active);
         if admission {
             self.admission(slot, span);
@@ -2990,16 +2437,16 @@ impl<'a> Chart<'a> {
         self.add_as(doctor, found, RecordData::ImagingReport(data), true);
         let diagnosed = found + Days::new(10);
         let data = ConditionData {
-            name: GASTRIC_CANCER.name.to_owned(),
-            icd10: text(GASTRIC_CANCER.icd10),
+            name: condition("gastric_cancer").name.clone(),
+            icd10: text(&condition("gastric_cancer").icd10),
             clinical_status: ClinicalStatus::Active,
             onset: Some(date(diagnosed)),
             resolved_on: None,
             sensitivity: None,
-            note: GASTRIC_CANCER.note.map(str::to_owned),
+            note: condition("gastric_cancer").note.clone(),
         };
         self.add_as(doctor, diagnosed, RecordData::Condition(data), true);
-        let clinic_name = ORGS[self.physician.org].name;
+        let clinic_name = &ORGS[self.physician.org].name;
         let data = ClinicalDocumentData {
             document_type: ClinicalDocumentType::ReferralLetter,
             title: format!("診療情報提供書（{clinic_name} {} 先生 御侍史）", self.physician_name()),
@@ -3716,7 +3163,10 @@ impl<'a> Chart<'a> {
         // months), issued by the primary physician.
         let from = span.to - Days::new(self.rng.below(150.min(span.days())) as u64);
         let from = from.max(self.clinic.from);
-        let diagnosis = self.conditions.first().map_or("慢性心不全", |d| d.name);
+        let diagnosis = self
+            .conditions
+            .first()
+            .map_or("慢性心不全", |d| d.name.as_str());
         let by = self.physician;
         self.add(
             by,
@@ -3862,9 +3312,9 @@ fn key_person(
     story: &Story,
     lives_alone: bool,
 ) -> KeyPerson {
-    let family = story.family.0;
+    let family = &story.family.0;
     let other = loop {
-        let f = rng.pick(&FAMILY).0;
+        let f = &rng.pick(&data::content().names.family).0;
         if f != family {
             break f;
         }
@@ -3923,9 +3373,9 @@ fn key_person(
     }
     if story.age < 88 && rng.chance(40) {
         let (relationship, given) = if female {
-            ("夫", rng.pick(&ELDER_MALE).0)
+            ("夫", &rng.pick(&data::content().names.elder_male).0)
         } else {
-            ("妻", rng.pick(&ELDER_FEMALE).0)
+            ("妻", &rng.pick(&data::content().names.elder_female).0)
         };
         let phone = patient.phone.clone().or(Some(mobile));
         let spouse = format!("{family}\u{3000}{given}");
@@ -3967,7 +3417,9 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
-    use crate::domain::{ADDRESS_MAX, Kana, NAME_MAX, Phone, PostalCode, Text};
+    use crate::domain::{
+        ADDRESS_MAX, Kana, NAME_MAX, OrganizationKind as Kind, Phone, PostalCode, Text,
+    };
 
     fn profession_of(region: &Region, member_id: Uuid) -> (Prof, Uuid) {
         let m = region
@@ -4598,7 +4050,7 @@ mod tests {
         assert!(withdrawn[0].withdrawn_at.is_some() && withdrawn[0].withdrawn_by_member.is_some());
         assert_eq!(
             withdrawn[0].withdrawal_reason.as_deref(),
-            Some(WITHDRAWAL_REASON)
+            Some(data::content().consents.withdrawal_reason.as_str())
         );
         // The deceased and those who moved away keep theirs.
         for p in r.patients.iter().filter(|p| p.status != "ACTIVE") {
@@ -4744,7 +4196,10 @@ mod tests {
         let o = &r.objections[0];
         assert_eq!(o.patient_id, demo_patient_id(OBJECTS_TO_EMERGENCY_ACCESS));
         assert!(o.withdrawn_at.is_none());
-        assert_eq!(o.note.as_deref(), Some(OBJECTION_NOTE));
+        assert_eq!(
+            o.note.as_ref(),
+            Some(&data::content().consents.objection_note)
+        );
         assert!(o.recorded_at < fixed_time());
         let (prof, org) = profession_of(&r, o.recorded_by_member.expect("recorded by a member"));
         assert_eq!((prof, org), (Prof::Physician, o.recorded_by_organization));

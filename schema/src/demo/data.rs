@@ -1,0 +1,618 @@
+//! The demo region's content, read from the TOML files under `schema/demo/`
+//! (embedded in the binary when it is built) into typed values; the rules
+//! that combine it — the seeded random stream, dates, exceptions, batching —
+//! are in the rest of this module. `schema/demo/README.md` describes the files.
+//!
+//! The files are parsed once, on first use. [`check`] (called by `seed`)
+//! turns a malformed file into an error that names the file and the key; a
+//! unit test parses every file, so a broken one fails the build's tests, not
+//! a demo.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::LazyLock;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::{Capability as Cap, OrganizationKind as Kind, Profession as Prof, Sex};
+use crate::records::{ConditionSensitivity, MedicationRoute};
+
+/// A data file that does not read: which file, where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataError {
+    /// The file under `schema/demo/`.
+    pub file: &'static str,
+    /// The key path in the file (`organization[3].kind`), empty when the
+    /// file is not TOML at all.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "schema/demo/{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "schema/demo/{}: at `{}`: {}",
+                self.file, self.key, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// Parses one data file into `T`, naming the file and the key on error.
+pub(super) fn parse<T: DeserializeOwned>(file: &'static str, text: &str) -> Result<T, DataError> {
+    let error = |key: String, message: String| DataError { file, key, message };
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|e| error(String::new(), e.to_string().trim_end().to_owned()))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let message = e.into_inner().message().to_owned();
+        error(if key == "." { String::new() } else { key }, message)
+    })
+}
+
+/// Every data file, parsed and cross-checked.
+pub(super) struct Content {
+    pub directory: Directory,
+    pub names: Names,
+    pub medical: Medical,
+    pub consents: ConsentTexts,
+    pub texts: Texts,
+}
+
+static CONTENT: LazyLock<Result<Content, DataError>> = LazyLock::new(Content::load);
+
+/// The demo's content. Panics with [`DataError`]'s message if a file is
+/// malformed; `seed` calls [`check`] first, so it returns the error instead.
+pub(super) fn content() -> &'static Content {
+    match &*CONTENT {
+        Ok(content) => content,
+        Err(e) => panic!("the demo data does not read: {e}"),
+    }
+}
+
+/// Whether the embedded data files read (parsed once; later calls are free).
+pub(super) fn check() -> Result<(), DataError> {
+    CONTENT.as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
+impl Content {
+    fn load() -> Result<Content, DataError> {
+        let directory: DirectoryFile =
+            parse("directory.toml", include_str!("../../demo/directory.toml"))?;
+        let content = Content {
+            directory: directory.resolve()?,
+            names: parse("names.toml", include_str!("../../demo/names.toml"))?,
+            medical: parse("medical.toml", include_str!("../../demo/medical.toml"))?,
+            consents: parse("consents.toml", include_str!("../../demo/consents.toml"))?,
+            texts: parse("texts.toml", include_str!("../../demo/texts.toml"))?,
+        };
+        content.medical.check()?;
+        content.names.check()?;
+        Ok(content)
+    }
+
+    /// A drug of the catalogue by key; the keys the code names are checked
+    /// by a unit test, those in the files when they are loaded.
+    pub fn drug(&'static self, key: &str) -> &'static Drug {
+        (self.medical.drug.get(key)).unwrap_or_else(|| panic!("no drug `{key}` in medical.toml"))
+    }
+
+    /// A condition of the catalogue by key.
+    pub fn condition(&'static self, key: &str) -> &'static Dx {
+        (self.medical.condition.iter())
+            .find(|d| d.key.as_deref() == Some(key))
+            .unwrap_or_else(|| panic!("no condition with key `{key}` in medical.toml"))
+    }
+
+    /// A laboratory test by key.
+    pub fn lab(&'static self, key: &str) -> &'static Lab {
+        (self.medical.lab.get(key)).unwrap_or_else(|| panic!("no lab `{key}` in medical.toml"))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Domain enums in data: by their stored names (`"PHYSICIAN"`).
+
+trait Named: Sized {
+    const WHAT: &'static str;
+    fn parse_name(s: &str) -> Option<Self>;
+}
+
+macro_rules! named {
+    ($($t:ident: $what:literal),*) => {$(
+        impl Named for $t {
+            const WHAT: &'static str = $what;
+            fn parse_name(s: &str) -> Option<Self> {
+                $t::parse(s)
+            }
+        }
+    )*};
+}
+named!(Kind: "organisation kind", Prof: "profession", Cap: "capability", Sex: "sex");
+
+fn named<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<T, D::Error> {
+    let s = String::deserialize(d)?;
+    T::parse_name(&s).ok_or_else(|| D::Error::custom(format!("unknown {} {s:?}", T::WHAT)))
+}
+
+fn named_opt<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<Option<T>, D::Error> {
+    named(d).map(Some)
+}
+
+fn named_list<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<Vec<T>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    (names.iter())
+        .map(|s| {
+            T::parse_name(s).ok_or_else(|| D::Error::custom(format!("unknown {} {s:?}", T::WHAT)))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// directory.toml
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryFile {
+    member: Vec<MemberEntry>,
+    organization: Vec<OrgSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberEntry {
+    organization: String,
+    #[serde(deserialize_with = "named")]
+    profession: Prof,
+}
+
+/// The organisations and members, numbered by their place in the file.
+pub(super) struct Directory {
+    pub organizations: Vec<OrgSpec>,
+    pub members: Vec<MemberSpec>,
+}
+
+impl DirectoryFile {
+    fn resolve(self) -> Result<Directory, DataError> {
+        let error = |key: String, message: String| DataError {
+            file: "directory.toml",
+            key,
+            message,
+        };
+        for (n, expected) in super::ORGANIZATION_KEYS.iter().enumerate() {
+            let found = self.organization.get(n).map(|o| o.key.as_str());
+            if found != Some(*expected) {
+                return Err(error(
+                    format!("organization[{n}].key"),
+                    format!(
+                        "organisation {n} must be `{expected}` (the generator's rules name it), found {found:?}: append new organisations, never reorder"
+                    ),
+                ));
+            }
+        }
+        let mut members = Vec::with_capacity(self.member.len());
+        for (i, m) in self.member.iter().enumerate() {
+            let org = (self.organization.iter())
+                .position(|o| o.key == m.organization)
+                .ok_or_else(|| {
+                    error(
+                        format!("member[{i}].organization"),
+                        format!("no organisation with key {:?}", m.organization),
+                    )
+                })?;
+            members.push(MemberSpec {
+                org,
+                profession: m.profession,
+            });
+        }
+        for &p in Prof::ALL {
+            if !members.iter().any(|m| m.profession == p) {
+                return Err(error(
+                    "member".into(),
+                    format!("the profession {p} has no demo member"),
+                ));
+            }
+        }
+        Ok(Directory {
+            organizations: self.organization,
+            members,
+        })
+    }
+}
+
+/// How a facility's system numbers its patients (カルテ番号, 利用者番号 …).
+#[derive(Deserialize)]
+#[serde(tag = "style", rename_all = "lowercase", deny_unknown_fields)]
+pub(super) enum LocalIdStyle {
+    /// `prefix` and a zero-padded running number above `base`: `K-000123`.
+    Running {
+        prefix: String,
+        width: usize,
+        base: usize,
+    },
+    /// `prefix`, the year of registration and a running number: `P2024-0456`.
+    Yearly { prefix: String, width: usize },
+}
+
+impl LocalIdStyle {
+    pub fn format(&self, seq: usize, year: i32) -> String {
+        match self {
+            LocalIdStyle::Running {
+                prefix,
+                width,
+                base,
+            } => format!("{prefix}{:0width$}", base + seq),
+            LocalIdStyle::Yearly { prefix, width } => format!("{prefix}{year}-{seq:0width$}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OrgSpec {
+    pub key: String,
+    #[serde(deserialize_with = "named")]
+    pub kind: Kind,
+    pub name: String,
+    pub kana: String,
+    pub postal_code: String,
+    pub address: String,
+    pub phone: String,
+    pub fax: String,
+    /// Latitude, longitude.
+    pub coordinates: (f64, f64),
+    #[serde(deserialize_with = "named_list")]
+    pub capabilities: Vec<Cap>,
+    /// `None`: the facility keeps no patient numbers the network links to.
+    #[serde(default)]
+    pub local_ids: Option<LocalIdStyle>,
+}
+
+pub(super) struct MemberSpec {
+    /// Index of the organisation.
+    pub org: usize,
+    pub profession: Prof,
+}
+
+// ---------------------------------------------------------------------------
+// names.toml
+
+/// A name or a place, and its reading (or postal code).
+pub(super) type NamePart = &'static (String, String);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Names {
+    pub family: Vec<(String, String)>,
+    /// Given names common among people born 1926–1961.
+    pub elder_female: Vec<(String, String)>,
+    pub elder_male: Vec<(String, String)>,
+    pub staff_given: Vec<(String, String)>,
+    /// The given names of the patients' children (born 1950–1975).
+    pub child_female: Vec<String>,
+    pub child_male: Vec<String>,
+    /// (district, postal code) of the city; house numbers are 丁目-番-号.
+    pub city_districts: Vec<(String, String)>,
+    /// (字, postal code) of the town; rural addresses are 番地 only.
+    pub town_districts: Vec<(String, String)>,
+}
+
+impl Names {
+    fn check(&self) -> Result<(), DataError> {
+        for (key, len) in [
+            ("family", self.family.len()),
+            ("elder_female", self.elder_female.len()),
+            ("elder_male", self.elder_male.len()),
+            ("staff_given", self.staff_given.len()),
+            ("child_female", self.child_female.len()),
+            ("child_male", self.child_male.len()),
+            ("city_districts", self.city_districts.len()),
+            ("town_districts", self.town_districts.len()),
+        ] {
+            if len == 0 {
+                return Err(DataError {
+                    file: "names.toml",
+                    key: key.into(),
+                    message: "the list is empty".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// medical.toml
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Medical {
+    pub drug: BTreeMap<String, Drug>,
+    pub medication: Medication,
+    /// In file order: the chronic ones (with a `weight`) are drawn by weight.
+    pub condition: Vec<Dx>,
+    pub lab: BTreeMap<String, Lab>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Medication {
+    /// Drugs that fill a short list: the usual companions of old age.
+    pub fillers: Vec<String>,
+}
+
+impl Medical {
+    fn check(&self) -> Result<(), DataError> {
+        let error = |key: String, message: String| DataError {
+            file: "medical.toml",
+            key,
+            message,
+        };
+        let known = |key: &str| self.drug.contains_key(key);
+        for (i, key) in self.medication.fillers.iter().enumerate() {
+            if !known(key) {
+                return Err(error(
+                    format!("medication.fillers[{i}]"),
+                    format!("no drug {key:?}"),
+                ));
+            }
+        }
+        for (i, d) in self.condition.iter().enumerate() {
+            if d.regimens.is_empty() {
+                return Err(error(
+                    format!("condition[{i}].regimens"),
+                    "a condition needs at least one regimen (`[[]]`: no drug)".into(),
+                ));
+            }
+            for (r, regimen) in d.regimens.iter().enumerate() {
+                for (k, key) in regimen.iter().enumerate() {
+                    if !known(key) {
+                        return Err(error(
+                            format!("condition[{i}].regimens[{r}][{k}]"),
+                            format!("no drug {key:?}"),
+                        ));
+                    }
+                }
+            }
+        }
+        if !self
+            .condition
+            .iter()
+            .any(|d| d.weight.is_some_and(|w| w > 0))
+        {
+            return Err(error(
+                "condition".into(),
+                "no chronic condition (one with a weight above 0)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The drugs that fill a short list, by key.
+    pub fn fillers_keys(&self) -> &[String] {
+        &self.medication.fillers
+    }
+
+    /// The chronic conditions drawn for the patients, in file order.
+    pub fn chronic(&'static self) -> impl Iterator<Item = &'static Dx> {
+        self.condition.iter().filter(|d| d.weight.is_some())
+    }
+}
+
+/// How much of a drug a number of days of treatment takes.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub(super) enum Supply {
+    /// Units a day.
+    Daily(f64),
+    /// Units a week (a weekly tablet).
+    Weekly(f64),
+    /// Units per 28 days (a pen, an inhaler).
+    Monthly(f64),
+}
+
+impl Supply {
+    pub fn quantity(self, days: i32) -> f64 {
+        let days = f64::from(days);
+        match self {
+            Supply::Daily(units) => units * days,
+            Supply::Weekly(units) => units * (days / 7.0).ceil(),
+            Supply::Monthly(units) => units * (days / 28.0).ceil(),
+        }
+    }
+}
+
+fn oral() -> MedicationRoute {
+    MedicationRoute::Oral
+}
+
+fn tablets() -> String {
+    "錠".to_owned()
+}
+
+/// A product as prescribed. The names are generic names; the YJ codes have the
+/// code's shape (drug class, ingredient, form, strength) but are not looked
+/// up in the master.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Drug {
+    pub name: String,
+    pub yj: String,
+    pub dose: String,
+    pub frequency: String,
+    #[serde(default = "oral")]
+    pub route: MedicationRoute,
+    pub supply: Supply,
+    #[serde(default = "tablets")]
+    pub unit: String,
+}
+
+/// A condition of the patients at home, and what it is treated with.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Dx {
+    /// How the generator's rules name it, if they do.
+    #[serde(default)]
+    pub key: Option<String>,
+    pub name: String,
+    pub icd10: String,
+    /// Relative frequency among the patients it can apply to; only the
+    /// conditions with a weight are drawn.
+    #[serde(default)]
+    pub weight: Option<u64>,
+    /// Only patients of this sex have it.
+    #[serde(default, deserialize_with = "named_opt")]
+    pub sex: Option<Sex>,
+    /// What it adds to the need for care.
+    #[serde(default)]
+    pub frailty: usize,
+    /// Alternative regimens (drug keys); one is prescribed.
+    pub regimens: Vec<Vec<String>>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub sensitivity: Option<ConditionSensitivity>,
+}
+
+impl Dx {
+    /// The weight of a chronic condition (0 for the others).
+    pub fn weight(&self) -> u64 {
+        self.weight.unwrap_or(0)
+    }
+}
+
+/// A reference range; either end may be open.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Range {
+    #[serde(default)]
+    pub low: Option<f64>,
+    #[serde(default)]
+    pub high: Option<f64>,
+}
+
+/// One laboratory test: the code is JLAC10-shaped (analyte, identification,
+/// material, method, result), invented but used consistently.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Lab {
+    pub name: String,
+    pub code: String,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// The reference range (of men, when `female_range` is given).
+    pub range: Range,
+    #[serde(default)]
+    pub female_range: Option<Range>,
+    pub decimals: usize,
+}
+
+impl Lab {
+    pub fn range_of(&self, female: bool) -> (Option<f64>, Option<f64>) {
+        let r = if female {
+            self.female_range.unwrap_or(self.range)
+        } else {
+            self.range
+        };
+        (r.low, r.high)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// consents.toml
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConsentTexts {
+    pub withdrawal_reason: String,
+    pub objection_note: String,
+    pub written_form: String,
+    pub oral_form: String,
+    pub electronic_form: String,
+    pub guardian_relation: String,
+    pub pending_proxy: Proxy,
+    pub family_proxies: Vec<Proxy>,
+    pub guardians: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Proxy {
+    pub relation: String,
+    pub name: String,
+}
+
+// ---------------------------------------------------------------------------
+// texts.toml
+
+/// The texts of the records, by record kind (see `texts.toml`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Texts {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_data_file_reads() {
+        check().unwrap();
+        let c = content();
+        assert_eq!(c.directory.organizations.len(), 22);
+        assert_eq!(c.directory.members.len(), 42);
+    }
+
+    #[test]
+    fn a_malformed_file_is_named_with_the_key() {
+        let text = "[drug.x]\nname = \"a\"\nyj = \"b\"\ndose = \"c\"\nfrequency = \"d\"\nsupply = { daily = \"one\" }\n\
+                    [medication]\nfillers = []\n[lab]\n";
+        let Err(e) = parse::<Medical>("medical.toml", text) else {
+            panic!("a string where a number belongs reads")
+        };
+        assert_eq!(e.file, "medical.toml");
+        assert_eq!(e.key, "drug.x.supply.daily");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("schema/demo/medical.toml: at `drug.x.supply.daily`: "),
+            "{shown}"
+        );
+
+        let e = parse::<Names>("names.toml", "family = [")
+            .err()
+            .expect("not TOML");
+        assert_eq!((e.file, e.key.as_str()), ("names.toml", ""));
+        assert!(e.to_string().contains("line 1"), "{e}");
+
+        let text = "[[organization]]\nkey = \"centre\"\nkind = \"CASTLE\"\n";
+        let e = parse::<DirectoryFile>("directory.toml", text)
+            .err()
+            .expect("unknown kind");
+        assert_eq!(e.key, "organization[0].kind");
+        assert!(
+            e.message.contains("unknown organisation kind \"CASTLE\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_member_of_an_unknown_organisation_is_refused() {
+        let mut text = include_str!("../../demo/directory.toml").to_owned();
+        text = text.replacen(
+            "organization = \"home_clinic\"",
+            "organization = \"castle\"",
+            1,
+        );
+        let file: DirectoryFile = parse("directory.toml", &text).unwrap();
+        let Err(e) = file.resolve() else {
+            panic!("resolved")
+        };
+        assert_eq!(e.key, "member[0].organization");
+    }
+}
