@@ -88,7 +88,7 @@ fn id(tag: Tag, n: usize) -> Uuid {
 }
 
 #[derive(Debug, Default, PartialEq)]
-struct Rows {
+pub(super) struct Rows {
     sheets: Vec<record::Model>,
     threads: Vec<liaison_thread::Model>,
     addressees: Vec<liaison_thread_addressee::Model>,
@@ -211,7 +211,7 @@ impl<'a> Patient<'a> {
     }
 }
 
-fn rows(region: &Region) -> Rows {
+pub(super) fn rows(region: &Region) -> Rows {
     let mut rng = SplitMix64(LIAISON_SEED);
     let mut rows = Rows::default();
     let mut thread_count = 0usize;

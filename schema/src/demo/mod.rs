@@ -3749,6 +3749,27 @@ mod tests {
         );
     }
 
+    /// Every seeded row, fingerprinted. The README, the docs and the tests
+    /// name demo patients (`K-000003` …), so moving content between the code
+    /// and the data files must not change a row. When the demo is meant to
+    /// change, check the difference (seed a database before and after and
+    /// compare its tables) and update the value here deliberately.
+    #[test]
+    fn the_seeded_rows_are_exactly_the_expected_ones() {
+        use sha2::{Digest, Sha256};
+        let region = region();
+        let admissions = admission_discharge::Admissions::of(&region);
+        let liaison = liaison::rows(&region);
+        let rows = format!("{region:?}\n{admissions:?}\n{liaison:?}");
+        let digest: String = (Sha256::digest(rows.as_bytes()).iter())
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            digest, "a290f4c1b19bbd150e2930259805e6a0a49f32b83932905b7a174ea25e0bf7fe",
+            "the demo's rows changed: if on purpose, update this fingerprint"
+        );
+    }
+
     #[test]
     fn public_ids_name_the_rows() {
         let r = region();
