@@ -15,8 +15,11 @@ use std::sync::LazyLock;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::{Capability as Cap, OrganizationKind as Kind, Profession as Prof, Sex};
+use crate::domain::{
+    Capability as Cap, CareTeamRole as Role, OrganizationKind as Kind, Profession as Prof, Sex,
+};
 use crate::records::{ConditionSensitivity, MedicationRoute};
+use crate::services::liaison::LiaisonUrgency;
 
 /// A data file that does not read: which file, where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +67,7 @@ pub(super) struct Content {
     pub medical: Medical,
     pub consents: ConsentTexts,
     pub texts: Texts,
+    pub liaison: Liaison,
 }
 
 static CONTENT: LazyLock<Result<Content, DataError>> = LazyLock::new(Content::load);
@@ -92,7 +96,9 @@ impl Content {
             medical: parse("medical.toml", include_str!("../../demo/medical.toml"))?,
             consents: parse("consents.toml", include_str!("../../demo/consents.toml"))?,
             texts: parse("texts.toml", include_str!("../../demo/texts.toml"))?,
+            liaison: parse("liaison.toml", include_str!("../../demo/liaison.toml"))?,
         };
+        content.liaison.check()?;
         content.medical.check()?;
         content.names.check()?;
         Ok(content)
@@ -135,7 +141,14 @@ macro_rules! named {
         }
     )*};
 }
-named!(Kind: "organisation kind", Prof: "profession", Cap: "capability", Sex: "sex");
+named!(
+    Kind: "organisation kind",
+    Prof: "profession",
+    Cap: "capability",
+    Sex: "sex",
+    Role: "care-team role",
+    LiaisonUrgency: "urgency"
+);
 
 fn named<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<T, D::Error> {
     let s = String::deserialize(d)?;
@@ -144,6 +157,10 @@ fn named<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<T, D::Error> {
 
 fn named_opt<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<Option<T>, D::Error> {
     named(d).map(Some)
+}
+
+fn named_list_opt<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<Option<Vec<T>>, D::Error> {
+    named_list(d).map(Some)
 }
 
 fn named_list<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<Vec<T>, D::Error> {
@@ -547,6 +564,90 @@ pub(super) struct ConsentTexts {
 pub(super) struct Proxy {
     pub relation: String,
     pub name: String,
+}
+
+// ---------------------------------------------------------------------------
+// liaison.toml
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Liaison {
+    pub emergency_information: EmergencyTexts,
+    /// The thread templates, in the order patients are given them.
+    pub thread: Vec<ThreadTemplate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EmergencyTexts {
+    pub expected: Vec<Expected>,
+    pub everyone: Vec<Expected>,
+}
+
+/// An expected emergency (予想される急変) and what to do.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Expected {
+    /// An ICD-10 prefix of one of the patient's conditions.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Added only while the sheet has fewer entries than this.
+    #[serde(default)]
+    pub while_fewer_than: Option<usize>,
+    pub situation: String,
+    pub response: String,
+    pub call_first: String,
+}
+
+/// A liaison thread (連絡帳) between members of a care team.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ThreadTemplate {
+    pub subject: String,
+    #[serde(deserialize_with = "named")]
+    pub urgency: LiaisonUrgency,
+    /// The roles addressed by name; `None`: the whole care team.
+    #[serde(default, deserialize_with = "named_list_opt")]
+    pub to: Option<Vec<Role>>,
+    pub messages: Vec<ThreadMessage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ThreadMessage {
+    /// Written by the team's member in this role, of this profession.
+    #[serde(deserialize_with = "named")]
+    pub role: Role,
+    #[serde(deserialize_with = "named")]
+    pub profession: Prof,
+    pub body: String,
+    /// The index of the message answered (an earlier one).
+    #[serde(default)]
+    pub reply_to: Option<usize>,
+}
+
+impl Liaison {
+    fn check(&self) -> Result<(), DataError> {
+        for (t, thread) in self.thread.iter().enumerate() {
+            if thread.messages.is_empty() {
+                return Err(DataError {
+                    file: "liaison.toml",
+                    key: format!("thread[{t}].messages"),
+                    message: "a thread needs a first message".into(),
+                });
+            }
+            for (i, m) in thread.messages.iter().enumerate() {
+                if m.reply_to.is_some_and(|r| r >= i) {
+                    return Err(DataError {
+                        file: "liaison.toml",
+                        key: format!("thread[{t}].messages[{i}].reply_to"),
+                        message: "a message answers an earlier one".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------
