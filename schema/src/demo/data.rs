@@ -19,6 +19,7 @@ use crate::domain::{
     Capability as Cap, CareTeamRole as Role, OrganizationKind as Kind, Profession as Prof, Sex,
 };
 use crate::records::{ConditionSensitivity, MedicationRoute};
+use crate::services::admission_discharge::notices::DischargeCriterion;
 use crate::services::liaison::LiaisonUrgency;
 
 /// A data file that does not read: which file, where, and what is wrong.
@@ -68,6 +69,7 @@ pub(super) struct Content {
     pub consents: ConsentTexts,
     pub texts: Texts,
     pub liaison: Liaison,
+    pub admission_discharge: AdmissionDischarge,
 }
 
 static CONTENT: LazyLock<Result<Content, DataError>> = LazyLock::new(Content::load);
@@ -97,6 +99,10 @@ impl Content {
             consents: parse("consents.toml", include_str!("../../demo/consents.toml"))?,
             texts: parse("texts.toml", include_str!("../../demo/texts.toml"))?,
             liaison: parse("liaison.toml", include_str!("../../demo/liaison.toml"))?,
+            admission_discharge: parse(
+                "admission_discharge.toml",
+                include_str!("../../demo/admission_discharge.toml"),
+            )?,
         };
         content.liaison.check()?;
         content.medical.check()?;
@@ -147,7 +153,8 @@ named!(
     Cap: "capability",
     Sex: "sex",
     Role: "care-team role",
-    LiaisonUrgency: "urgency"
+    LiaisonUrgency: "urgency",
+    DischargeCriterion: "discharge criterion"
 );
 
 fn named<'de, D: Deserializer<'de>, T: Named>(d: D) -> Result<T, D::Error> {
@@ -648,6 +655,60 @@ impl Liaison {
         }
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------
+// admission_discharge.toml
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AdmissionDischarge {
+    pub admission_sheet: AdmissionSheetTexts,
+    pub discharge_notice: DischargeNoticeTexts,
+    pub discharge_conference: ConferenceTexts,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AdmissionSheetTexts {
+    pub cautions: Vec<String>,
+    pub wishes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DischargeNoticeTexts {
+    pub needs: Vec<Need>,
+    pub no_criteria_needs: Vec<String>,
+}
+
+/// What a discharge-coordination criterion means at home.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Need {
+    #[serde(deserialize_with = "named")]
+    pub criterion: DischargeCriterion,
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConferenceTexts {
+    /// `{hospital}`: the hospital's name.
+    pub place: String,
+    pub note_online: String,
+    pub note_in_person: String,
+    pub accepted_comment: String,
+    pub declined_comment: String,
+}
+
+/// `template` with each `{name}` replaced by its value.
+pub(super) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
