@@ -18,7 +18,9 @@ use serde::{Deserialize, Deserializer};
 use crate::domain::{
     Capability as Cap, CareTeamRole as Role, OrganizationKind as Kind, Profession as Prof, Sex,
 };
-use crate::records::{ConditionSensitivity, MedicationRoute};
+use crate::records::{
+    AllergySeverity, AllergyType, CautionArea, ConditionSensitivity, MedicationRoute,
+};
 use crate::services::admission_discharge::notices::DischargeCriterion;
 use crate::services::liaison::LiaisonUrgency;
 
@@ -67,7 +69,7 @@ pub(super) struct Content {
     pub names: Names,
     pub medical: Medical,
     pub consents: ConsentTexts,
-    pub texts: Texts,
+    pub records: Records,
     pub liaison: Liaison,
     pub admission_discharge: AdmissionDischarge,
 }
@@ -97,7 +99,7 @@ impl Content {
             names: parse("names.toml", include_str!("../../demo/names.toml"))?,
             medical: parse("medical.toml", include_str!("../../demo/medical.toml"))?,
             consents: parse("consents.toml", include_str!("../../demo/consents.toml"))?,
-            texts: parse("texts.toml", include_str!("../../demo/texts.toml"))?,
+            records: parse("records.toml", include_str!("../../demo/records.toml"))?,
             liaison: parse("liaison.toml", include_str!("../../demo/liaison.toml"))?,
             admission_discharge: parse(
                 "admission_discharge.toml",
@@ -106,6 +108,7 @@ impl Content {
         };
         content.liaison.check()?;
         content.medical.check()?;
+        content.records.check(&content.medical)?;
         content.names.check()?;
         Ok(content)
     }
@@ -712,12 +715,192 @@ pub(super) fn fill(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// texts.toml
+// records.toml
 
-/// The texts of the records, by record kind (see `texts.toml`).
+/// The texts of the records, by record kind.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Texts {}
+pub(super) struct Records {
+    pub allergy: Vec<AllergyEntry>,
+    pub drug_contraindication: Vec<Contraindication>,
+    pub infection: InfectionTexts,
+    pub visiting_nurse_report: NurseReportTexts,
+    pub daily_observation: ObservationTexts,
+    pub medication_management_report: ByRating<AdherenceTexts>,
+    pub care_cautions: CautionTexts,
+    pub dental: DentalTexts,
+}
+
+impl Records {
+    fn check(&self, medical: &Medical) -> Result<(), DataError> {
+        let error = |key: String, message: String| DataError {
+            file: "records.toml",
+            key,
+            message,
+        };
+        for (i, c) in self.drug_contraindication.iter().enumerate() {
+            for (field, key) in [("when_taking", &c.when_taking), ("yj_of", &c.yj_of)] {
+                if let Some(key) = key
+                    && !medical.drug.contains_key(key)
+                {
+                    return Err(error(
+                        format!("drug_contraindication[{i}].{field}"),
+                        format!("no drug {key:?} in medical.toml"),
+                    ));
+                }
+            }
+        }
+        for (key, empty) in [
+            ("allergy", self.allergy.is_empty()),
+            (
+                "daily_observation.concerns",
+                self.daily_observation.concerns.is_empty(),
+            ),
+            (
+                "daily_observation.ordinary",
+                self.daily_observation.ordinary.is_empty(),
+            ),
+            ("care_cautions.items", self.care_cautions.items.is_empty()),
+            ("dental.findings", self.dental.findings.is_empty()),
+            ("dental.visit_notes", self.dental.visit_notes.is_empty()),
+        ] {
+            if empty {
+                return Err(error(key.into(), "the list is empty".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AllergyEntry {
+    pub substance: String,
+    pub allergy_type: AllergyType,
+    pub reaction: String,
+    pub severity: AllergySeverity,
+    /// Skipped for a patient with a condition of these ICD-10 prefixes.
+    #[serde(default)]
+    pub unless: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Contraindication {
+    /// An ICD-10 prefix of one of the patient's conditions.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// A drug (key in medical.toml) the patient currently takes.
+    #[serde(default)]
+    pub when_taking: Option<String>,
+    /// Percent of the patients it applies to who have it.
+    pub chance: u64,
+    pub drug: String,
+    /// The drug of medical.toml whose YJ code is recorded.
+    #[serde(default)]
+    pub yj_of: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InfectionTexts {
+    pub hbs_carrier_note: String,
+    pub mrsa_note: String,
+    pub preoperative_note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NurseReportTexts {
+    pub remarks: Vec<Remark>,
+    pub usual_care: Vec<String>,
+    pub insulin_care: String,
+    pub bedridden_remark: String,
+    pub bedridden_care: Vec<String>,
+    pub uneventful: String,
+    pub notes: Vec<String>,
+    pub death_at_home: DeathAtHome,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Remark {
+    /// An ICD-10 prefix of one of the patient's conditions.
+    pub when: String,
+    pub remark: String,
+    pub care: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeathAtHome {
+    /// `{date}`: the day of death.
+    pub condition: String,
+    pub care_provided: String,
+    pub note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ObservationTexts {
+    pub concerns: Vec<String>,
+    pub ordinary: Vec<String>,
+}
+
+/// One value for each rating (良好・やや不良・不良).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ByRating<T> {
+    pub good: T,
+    pub fair: T,
+    pub poor: T,
+}
+
+impl<T> ByRating<T> {
+    pub fn of(&self, rating: crate::records::Rating) -> &T {
+        use crate::records::Rating;
+        match rating {
+            Rating::Good => &self.good,
+            Rating::Fair => &self.fair,
+            Rating::Poor => &self.poor,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AdherenceTexts {
+    /// `{drug}`: the first drug of the patient's prescriptions.
+    #[serde(default)]
+    pub leftover: Option<String>,
+    #[serde(default)]
+    pub problems: Option<String>,
+    pub actions: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CautionTexts {
+    pub items: Vec<Caution>,
+    pub call_when: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Caution {
+    pub area: CautionArea,
+    pub caution: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DentalTexts {
+    pub findings: Vec<String>,
+    pub visit_notes: Vec<String>,
+    pub denture_notes: ByRating<String>,
+    pub hygiene_notes: ByRating<String>,
+}
 
 #[cfg(test)]
 mod tests {

@@ -105,11 +105,10 @@ use crate::domain::{
 use crate::error::ApiResult;
 use crate::graphql::Date;
 use crate::records::{
-    AbnormalFlag, AdlAssessmentData, AdlLevel, AdvanceCarePlanData, AllergyData, AllergySeverity,
-    AllergyType, AssessmentData, BedriddenRank, CareCapacity, CareCautionsData,
-    CareCertificationData, CareLevel, CarePlanData, CautionArea, CautionItem, CertificationStatus,
-    ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus, ConditionData,
-    DailyObservationData, DementiaRank, DentureData, DentureType, DispensingData,
+    AbnormalFlag, AdlAssessmentData, AdlLevel, AdvanceCarePlanData, AllergyData, AssessmentData,
+    BedriddenRank, CareCapacity, CareCautionsData, CareCertificationData, CareLevel, CarePlanData,
+    CautionItem, CertificationStatus, ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus,
+    ConditionData, DailyObservationData, DementiaRank, DentureData, DentureType, DispensingData,
     DrugContraindicationData, FamilyCareCapacityData, GuidanceService,
     HomeCareGuidanceInstructionData, HomeEnvironmentData, HousingType, IllnessExplanationData,
     ImagingModality, ImagingReportData, InfectionData, InfectionResult, Jaw, LabResultData,
@@ -1672,19 +1671,8 @@ impl<'a> Chart<'a> {
     }
 
     fn allergies_and_infections(&mut self) {
-        #[rustfmt::skip]
-        const ALLERGIES: [(&str, AllergyType, &str, AllergySeverity); 10] = [
-            ("ペニシリン系抗菌薬", AllergyType::Drug, "全身に発疹", AllergySeverity::Moderate),
-            ("セフェム系抗菌薬", AllergyType::Drug, "発疹", AllergySeverity::Mild),
-            ("ヨード造影剤", AllergyType::Drug, "蕁麻疹・呼吸困難", AllergySeverity::Severe),
-            ("ロキソプロフェン", AllergyType::Drug, "喘息発作", AllergySeverity::Severe),
-            ("そば", AllergyType::Food, "アナフィラキシー（救急搬送歴あり）", AllergySeverity::Severe),
-            ("卵", AllergyType::Food, "蕁麻疹", AllergySeverity::Mild),
-            ("えび・かに", AllergyType::Food, "口腔内のかゆみ", AllergySeverity::Mild),
-            ("さば", AllergyType::Food, "蕁麻疹", AllergySeverity::Mild),
-            ("ラテックス", AllergyType::Other, "接触皮膚炎", AllergySeverity::Moderate),
-            ("医療用テープ", AllergyType::Other, "貼付部のかぶれ", AllergySeverity::Mild),
-        ];
+        let texts = &data::content().records;
+        let allergies = &texts.allergy;
         let by = self.physician;
         let clinic = self.clinic;
         let count = match (self.n, self.rng.below(10)) {
@@ -1696,17 +1684,16 @@ impl<'a> Chart<'a> {
         let first = if self.n == 0 {
             0
         } else {
-            self.rng.below(ALLERGIES.len())
+            self.rng.below(allergies.len())
         };
         let nurse = self.slot(Role::VisitingNurse);
         for k in 0..count {
-            let mut i = (first + k * 3) % ALLERGIES.len();
+            let mut i = (first + k * 3) % allergies.len();
             // Not to the painkiller the patient is given.
-            if ALLERGIES[i].0 == "ロキソプロフェン" && (self.has("M17") || self.has("M48"))
-            {
+            if allergies[i].unless.iter().any(|code| self.has(code)) {
                 i += 1;
             }
-            let (substance, allergy_type, reaction, severity) = ALLERGIES[i];
+            let allergy = &allergies[i];
             // Nurses record allergies too (a family's account at a visit).
             let (by, span) = match nurse.and_then(|s| Some((s, Span::of(s, 0)?))) {
                 Some((slot, span)) if self.rng.chance(20) => (self.author(slot, Prof::Nurse), span),
@@ -1714,10 +1701,10 @@ impl<'a> Chart<'a> {
             };
             let day = self.day_after(span, span.from, 90);
             let data = AllergyData {
-                substance: substance.to_owned(),
-                allergy_type,
-                reaction: text(reaction),
-                severity,
+                substance: allergy.substance.clone(),
+                allergy_type: allergy.allergy_type,
+                reaction: text(&allergy.reaction),
+                severity: allergy.severity,
             };
             self.add(by, day, RecordData::Allergy(data));
         }
@@ -1728,7 +1715,7 @@ impl<'a> Chart<'a> {
                 other_name: None,
                 result: InfectionResult::Positive,
                 tested_on: Some(date(day)),
-                note: text("HBVキャリア。肝機能は安定。観血的処置の際は標準予防策を徹底"),
+                note: text(&texts.infection.hbs_carrier_note),
             };
             self.add(by, day, RecordData::Infection(data));
         }
@@ -1739,32 +1726,24 @@ impl<'a> Chart<'a> {
                 other_name: None,
                 result: InfectionResult::Positive,
                 tested_on: Some(date(day)),
-                note: text("喀痰培養でMRSA検出（保菌）。ケア時は手指衛生と接触予防策を"),
+                note: text(&texts.infection.mrsa_note),
             };
             self.add(by, day, RecordData::Infection(data));
         }
-        // At most one contraindication, from what the patient has.
-        let contraindication = if self.has("N18") && self.rng.chance(60) {
-            Some(("NSAIDs（内服）", None, "慢性腎臓病（eGFR低下）のため"))
-        } else if self.takes(drug("warfarin")) && self.rng.chance(60) {
-            Some(("ミコナゾール", None, "ワルファリン服用中のため併用禁忌"))
-        } else if self.has("G30") && self.rng.chance(25) {
-            Some((
-                "ベンゾジアゼピン系睡眠薬",
-                None,
-                "せん妄・転倒の既往があるため",
-            ))
-        } else if self.has("N40") && self.rng.chance(30) {
-            Some(("抗コリン薬", None, "前立腺肥大症による尿閉の既往"))
-        } else if self.rng.chance(3) {
-            Some((
-                "ロキソプロフェンナトリウム錠60mg",
-                Some(drug("loxoprofen").yj.as_str()),
-                "消化性潰瘍の既往",
-            ))
-        } else {
-            None
-        };
+        // At most one contraindication: the first that applies and wins its
+        // chance.
+        let mut contraindication = None;
+        for c in &texts.drug_contraindication {
+            let applies = c.when.as_ref().is_none_or(|code| self.has(code))
+                && c.when_taking
+                    .as_ref()
+                    .is_none_or(|key| self.takes(drug(key)));
+            if applies && self.rng.chance(c.chance) {
+                let yj = c.yj_of.as_ref().map(|key| drug(key).yj.as_str());
+                contraindication = Some((c.drug.as_str(), yj, c.reason.as_str()));
+                break;
+            }
+        }
         if let Some((drug, yj, reason)) = contraindication {
             // The pharmacist records it after checking with the physician, or
             // the physician does.
@@ -1925,28 +1904,17 @@ impl<'a> Chart<'a> {
                 (true, 4..=7) | (false, 8) => Rating::Fair,
                 _ => Rating::Poor,
             };
-            let (leftover, problems, actions) = match adherence {
-                Rating::Good => (
-                    None,
-                    None,
-                    "服薬状況良好。副作用の訴えなし。引き続き服薬カレンダーで管理",
-                ),
-                Rating::Fair => (
-                    Some(format!("{first_drug} 約5日分の残薬あり")),
-                    Some("昼の飲み忘れが時々ある"),
-                    "残薬を次回処方で調整するよう主治医に報告。服薬カレンダーを導入",
-                ),
-                Rating::Poor => (
-                    Some(format!("{first_drug} ほか 約2週間分の残薬あり")),
-                    Some("飲み忘れが多く、同じ薬を重ねて飲んだ形跡もある"),
-                    "一包化と服用回数の集約（朝夕2回）を主治医に提案し了承。訪問介護の服薬確認を依頼",
-                ),
-            };
+            let texts = data::content()
+                .records
+                .medication_management_report
+                .of(adherence);
+            let leftover =
+                (texts.leftover.as_ref()).map(|t| data::fill(t, &[("drug", first_drug)]));
             let data = MedicationManagementReportData {
                 adherence,
                 leftover_medication: leftover,
-                problems: problems.map(str::to_owned),
-                actions: text(actions),
+                problems: texts.problems.clone(),
+                actions: text(&texts.actions),
             };
             self.add(by, day, RecordData::MedicationManagementReport(data));
         }
@@ -2136,6 +2104,7 @@ impl<'a> Chart<'a> {
         let Some((slot, span)) = nurse else {
             return;
         };
+        let texts = &data::content().records.visiting_nurse_report;
         let reports = 2 + self.rng.below(3);
         let mut days = self.series(span, reports, 30, (26, 35));
         let died_at_home = matches!(self.story.fate, Fate::Deceased(_, PlaceOfDeath::Home));
@@ -2152,55 +2121,25 @@ impl<'a> Chart<'a> {
                 (f64::from(hi) * 0.6) as i32,
                 spo2_0.round()
             );
-            let mut care = vec!["バイタルサイン測定", "全身状態の観察", "服薬確認"];
-            for (code, remark, action) in [
-                (
-                    "I50",
-                    "下肢浮腫は軽度で、体重の急な増加なし。",
-                    "体重・浮腫の観察と塩分制限の指導",
-                ),
-                (
-                    "E11",
-                    "食事摂取は安定し、低血糖症状なし。",
-                    "血糖管理の確認",
-                ),
-                (
-                    "G30",
-                    "日中の傾眠傾向あり、夕方に落ち着かないことがある。",
-                    "生活リズムの調整と家族への対応方法の助言",
-                ),
-                (
-                    "J44",
-                    "労作時に息切れあり、休息で回復。",
-                    "吸入手技の確認と呼吸リハビリテーション",
-                ),
-                (
-                    "G20",
-                    "すくみ足があるが、転倒なし。",
-                    "関節可動域訓練と転倒予防の指導",
-                ),
-                ("I69", "右上下肢の麻痺は変化なし。", "関節可動域訓練"),
-                ("K59", "排便は2〜3日に1回。", "排便コントロール"),
-            ] {
-                if self.has(code) {
-                    condition.push_str(remark);
-                    care.push(action);
+            let mut care: Vec<&str> = texts.usual_care.iter().map(String::as_str).collect();
+            for r in &texts.remarks {
+                if self.has(&r.when) {
+                    condition.push_str(&r.remark);
+                    care.push(&r.care);
                 }
             }
             if self.takes(drug("glargine")) {
-                care.push("インスリン自己注射の手技確認");
+                care.push(&texts.insulin_care);
             }
             if self.level >= 4 {
-                condition.push_str("仙骨部の皮膚に発赤なし。");
-                care.extend(["清拭・陰部洗浄", "褥瘡予防の体位変換指導"]);
+                condition.push_str(&texts.bedridden_remark);
+                care.extend(texts.bedridden_care.iter().map(String::as_str));
             }
             if condition.chars().count() < 40 {
-                condition.push_str("著変なく経過している。");
+                condition.push_str(&texts.uneventful);
             }
             let note = match self.rng.below(8) {
-                0 => text("次回の訪問診療時に、夜間の睡眠状況について主治医へ相談予定"),
-                1 => text("ご家族に介護疲れの訴えあり。ケアマネジャーへ情報共有した"),
-                2 => text("気温の変化で体調を崩しやすいため、水分摂取と室温の調整を促した"),
+                k if k < texts.notes.len() => text(&texts.notes[k]),
                 _ => None,
             };
             let data = VisitingNurseReportData {
@@ -2212,15 +2151,11 @@ impl<'a> Chart<'a> {
         }
         if let (true, Some(day)) = (died_at_home, self.story.fate.exit()) {
             let by = self.author(slot, Prof::Nurse);
+            let death = &texts.death_at_home;
             let data = VisitingNurseReportData {
-                condition: format!(
-                    "{}、ご家族に見守られ自宅にて永眠された。数日前より経口摂取が困難となり、苦痛の表出はなかった。",
-                    japanese_date(day)
-                ),
-                care_provided:
-                    "主治医の死亡確認後、ご家族とともにエンゼルケアを実施。ご家族へグリーフケア"
-                        .to_owned(),
-                note: text("本人の希望どおり自宅での看取りとなった"),
+                condition: data::fill(&death.condition, &[("date", &japanese_date(day))]),
+                care_provided: death.care_provided.clone(),
+                note: text(&death.note),
             };
             self.add(by, day, RecordData::VisitingNurseReport(data));
         }
@@ -2229,44 +2164,26 @@ impl<'a> Chart<'a> {
     /// What care workers notice: the home-helper station's, or the nursing
     /// home's (short stays).
     fn observations(&mut self) {
-        #[rustfmt::skip]
-        const CONCERNS: [&str; 9] = [
-            "食欲低下あり。昼食は主食を半分程度の摂取。",
-            "夜間不穏あり。ご家族より、夜中に何度も起きて家の中を歩き回っていたとの報告。",
-            "入浴介助時、仙骨部に発赤（約2cm）を確認。",
-            "歩行時のふらつきが先週より目立つ。",
-            "排便が4日間ないとのこと。腹部膨満感の訴えあり。",
-            "訪問時、室温が低く（約14℃）ストーブが消えていた。本人は寒さを感じていない様子。",
-            "両下肢のむくみが強くなっている。",
-            "服薬カレンダーの昨日の夕食後の薬が残っていた。",
-            "食事中にむせることが増えた。",
-        ];
-        #[rustfmt::skip]
-        const ORDINARY: [&str; 5] = [
-            "表情明るく、テレビの話題でよく会話された。",
-            "掃除・洗濯を実施。本人も洗濯物たたみを手伝ってくださった。",
-            "入浴介助実施。皮膚状態に問題なし。",
-            "食事は全量摂取。水分もしっかり取れている。",
-            "デイサービスでの書道を楽しみにしているとのこと。",
-        ];
+        let texts = &data::content().records.daily_observation;
+        let (concerns, ordinary) = (&texts.concerns, &texts.ordinary);
         let slot = self.slot_of(HELPERS).or_else(|| self.slot_of(NURSING_HOME));
         let Some((slot, span)) = slot.and_then(|s| Some((s, Span::of(s, 0)?))) else {
             return;
         };
         let count = 2 + self.rng.below(4);
         let days = self.series(span, count, 20, (7, 40));
-        let mut first = self.rng.below(CONCERNS.len() * ORDINARY.len());
+        let mut first = self.rng.below(concerns.len() * ordinary.len());
         for day in days {
             let by = self.author(slot, Prof::CareWorker);
             let concern = self.rng.chance(55);
             let observation = if concern {
-                CONCERNS[first % CONCERNS.len()]
+                &concerns[first % concerns.len()]
             } else {
-                ORDINARY[first % ORDINARY.len()]
+                &ordinary[first % ordinary.len()]
             };
             first += 1 + self.rng.below(3);
             let data = DailyObservationData {
-                observation: observation.to_owned(),
+                observation: observation.clone(),
                 concern,
             };
             self.add(by, day, RecordData::DailyObservation(data));
@@ -2366,7 +2283,7 @@ impl<'a> Chart<'a> {
                         InfectionResult::Negative
                     },
                     tested_on: Some(date(admitted)),
-                    note: text("術前検査"),
+                    note: text(&data::content().records.infection.preoperative_note),
                 };
                 self.add(doctor, admitted, RecordData::Infection(data));
             }
@@ -2847,14 +2764,10 @@ impl<'a> Chart<'a> {
         let teeth =
             (24 - (self.story.age as i32 - 65) / 3 - self.rng.below(12) as i32).clamp(0, 28);
         let first = self.day_after(span, span.from, 30);
-        let finding = match self.rng.below(4) {
-            0 => "上顎右側臼歯部に残根あり。下顎前歯部に歯周炎による動揺（2度）を認める。",
-            1 => "多数歯にう蝕あり。口腔乾燥が強い。",
-            2 => "歯肉の発赤・腫脹あり、歯石の沈着が多い。",
-            _ => "義歯床下の粘膜に発赤（義歯性潰瘍）を認める。",
-        };
+        let texts = &data::content().records.dental;
+        let finding = self.rng.pick(&texts.findings);
         let data = OralFindingData {
-            findings: finding.to_owned(),
+            findings: finding.clone(),
             remaining_teeth: Some(teeth),
         };
         self.add(dentist, first, RecordData::OralFinding(data));
@@ -2870,11 +2783,7 @@ impl<'a> Chart<'a> {
             let fit = *self
                 .rng
                 .pick(&[Rating::Good, Rating::Fair, Rating::Fair, Rating::Poor]);
-            let note = match fit {
-                Rating::Poor => "下顎義歯の適合不良で疼痛あり。床裏装を予定",
-                Rating::Fair => "食事時にやや外れやすい。義歯安定剤は使用しない方針",
-                Rating::Good => "適合良好。夜間は外して洗浄剤に浸漬",
-            };
+            let note = texts.denture_notes.of(fit);
             let data = DentureData {
                 denture_type,
                 jaw,
@@ -2921,25 +2830,15 @@ impl<'a> Chart<'a> {
             (14, 60),
         );
         for (k, day) in days.into_iter().enumerate() {
-            let note = match k % 3 {
-                0 => "訪問歯科診療: 義歯調整を実施し、疼痛の消失を確認。",
-                1 => "訪問歯科診療: う蝕処置（充填）を実施。ご家族へ口腔ケアの方法を指導。",
-                _ => "訪問歯科診療: 口腔内の清掃と歯石除去を実施。次回は1か月後。",
-            };
-            let data = VisitingDentalNoteData {
-                text: note.to_owned(),
-            };
+            let note = &texts.visit_notes[k % texts.visit_notes.len()];
+            let data = VisitingDentalNoteData { text: note.clone() };
             self.add(dentist, day, RecordData::VisitingDentalNote(data));
             if k == 0 || self.rng.chance(40) {
                 let level =
                     *self
                         .rng
                         .pick(&[Rating::Good, Rating::Fair, Rating::Fair, Rating::Poor]);
-                let note = match level {
-                    Rating::Good => "清掃状態良好。ご本人の歯磨きを継続",
-                    Rating::Fair => "臼歯部に食渣の残留あり。ご家族へ仕上げ磨きを依頼",
-                    Rating::Poor => "舌苔の付着が多く、口臭あり。口腔ケアの回数を増やすよう指導",
-                };
+                let note = texts.hygiene_notes.of(level);
                 let data = OralHygieneData {
                     level,
                     note: text(note),
@@ -3097,40 +2996,7 @@ impl<'a> Chart<'a> {
     /// (訪問看護指示書, now and then a special one after a change), and what
     /// the patient and family were told about the illness (病状説明と受け止め).
     fn home_care_documents(&mut self) {
-        const CAUTIONS: [(CautionArea, &str); 8] = [
-            (
-                CautionArea::Mobility,
-                "ふらつきあり。立ち上がりと歩行は見守り、夜間はポータブルトイレを使用",
-            ),
-            (
-                CautionArea::Bathing,
-                "入浴は 38℃ 以下、10 分以内。入浴前後に血圧を測る",
-            ),
-            (
-                CautionArea::Meals,
-                "塩分は 1 日 6g 未満。水分は 1 日 1,000mL 程度",
-            ),
-            (
-                CautionArea::Medication,
-                "服薬カレンダーで管理。飲み忘れは訪問看護へ連絡",
-            ),
-            (
-                CautionArea::Excretion,
-                "3 日以上排便がなければ訪問看護へ連絡",
-            ),
-            (
-                CautionArea::Behaviour,
-                "夕方に不安が強くなる。否定せず話を聞く",
-            ),
-            (
-                CautionArea::InfectionControl,
-                "おむつ交換時は手袋とエプロンを使用",
-            ),
-            (
-                CautionArea::Sleep,
-                "昼夜逆転気味。日中はできるだけ離床を促す",
-            ),
-        ];
+        let cautions = &data::content().records.care_cautions;
         let Some(slot) = self.slot(Role::VisitingNurse) else {
             return;
         };
@@ -3139,14 +3005,14 @@ impl<'a> Chart<'a> {
         };
         let nurse = self.author(slot, Prof::Nurse);
         let day = self.day(span);
-        let first = self.rng.below(CAUTIONS.len());
+        let first = self.rng.below(cautions.items.len());
         let count = 2 + self.rng.below(2);
         let items = (0..count)
             .map(|k| {
-                let (area, caution) = CAUTIONS[(first + k * 3) % CAUTIONS.len()];
+                let item = &cautions.items[(first + k * 3) % cautions.items.len()];
                 CautionItem {
-                    area,
-                    caution: caution.to_owned(),
+                    area: item.area,
+                    caution: item.caution.clone(),
                 }
             })
             .collect();
@@ -3155,7 +3021,7 @@ impl<'a> Chart<'a> {
             day,
             RecordData::CareCautions(CareCautionsData {
                 items,
-                call_when: text("SpO2 90% 未満、38℃ 以上の発熱、または急な食欲低下があるとき"),
+                call_when: text(&cautions.call_when),
             }),
         );
 
