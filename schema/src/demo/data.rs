@@ -19,7 +19,8 @@ use crate::domain::{
     Capability as Cap, CareTeamRole as Role, OrganizationKind as Kind, Profession as Prof, Sex,
 };
 use crate::records::{
-    AllergySeverity, AllergyType, CautionArea, ConditionSensitivity, MedicationRoute,
+    AllergySeverity, AllergyType, CautionArea, ConditionSensitivity, MedicationRoute, RecordData,
+    RecordKind,
 };
 use crate::services::admission_discharge::notices::DischargeCriterion;
 use crate::services::liaison::LiaisonUrgency;
@@ -729,6 +730,9 @@ pub(super) struct Records {
     pub medication_management_report: ByRating<AdherenceTexts>,
     pub care_cautions: CautionTexts,
     pub dental: DentalTexts,
+    /// Records of any kind, written from their payload (see [`RecordTemplate`]).
+    #[serde(default)]
+    pub template: Vec<RecordTemplate>,
 }
 
 impl Records {
@@ -738,6 +742,16 @@ impl Records {
             key,
             message,
         };
+        for (i, t) in self.template.iter().enumerate() {
+            // The payload must read as the kind's data and pass the checks
+            // the API applies to a record written that day.
+            let sample = Placeholders::sample();
+            let data = t.render(&sample);
+            let valid = data.and_then(|d| {
+                (d.validate(super::REF_DATE)).map_err(|e| format!("{}: {}", t.kind, e.message()))
+            });
+            valid.map_err(|message| error(format!("template[{i}].data"), message))?;
+        }
         for (i, c) in self.drug_contraindication.iter().enumerate() {
             for (field, key) in [("when_taking", &c.when_taking), ("yj_of", &c.yj_of)] {
                 if let Some(key) = key
@@ -902,6 +916,119 @@ pub(super) struct DentalTexts {
     pub hygiene_notes: ByRating<String>,
 }
 
+/// A record of any kind, written as given: for each patient whose care team
+/// has `role` with a member of `profession`, who has a condition `when` (an
+/// ICD-10 prefix) if given, and `chance` percent of those. The payload `data`
+/// is the kind's data as the API takes it (`RecordData`, camelCase fields);
+/// its strings may hold [`Placeholders`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RecordTemplate {
+    pub kind: RecordKind,
+    #[serde(deserialize_with = "named")]
+    pub role: Role,
+    #[serde(deserialize_with = "named")]
+    pub profession: Prof,
+    #[serde(default = "always")]
+    pub chance: u64,
+    #[serde(default)]
+    pub when: Option<String>,
+    pub data: toml::Value,
+}
+
+fn always() -> u64 {
+    100
+}
+
+/// What a template's strings may name: `{day}` (the record's day, ISO
+/// 8601), `{day+N}` (N days later), `{patient}`, `{physician}` (the primary
+/// physician), `{organization}` (the author's), `{key_person}`,
+/// `{key_person_relationship}` and `{conditions}` (the chronic ones, joined
+/// with 、).
+pub(super) struct Placeholders {
+    pub day: chrono::NaiveDate,
+    pub values: Vec<(&'static str, String)>,
+}
+
+impl Placeholders {
+    /// Values of the right shape, to check a template when it is loaded.
+    fn sample() -> Placeholders {
+        let names = [
+            "patient",
+            "physician",
+            "organization",
+            "key_person",
+            "key_person_relationship",
+            "conditions",
+        ];
+        Placeholders {
+            day: super::LAST_DAY,
+            values: names.iter().map(|n| (*n, "○○".to_owned())).collect(),
+        }
+    }
+
+    fn fill(&self, s: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed placeholder in {s:?}"))?;
+            let name = &rest[open + 1..open + close];
+            if name == "day" {
+                out.push_str(&self.day.to_string());
+            } else if let Some(days) = name.strip_prefix("day+") {
+                let days: u64 = days
+                    .parse()
+                    .map_err(|_| format!("`{{{name}}}`: days must be a number"))?;
+                out.push_str(&(self.day + chrono::Days::new(days)).to_string());
+            } else {
+                let value = (self.values.iter())
+                    .find(|(n, _)| *n == name)
+                    .ok_or_else(|| format!("unknown placeholder `{{{name}}}` in {s:?}"))?;
+                out.push_str(&value.1);
+            }
+            rest = &rest[open + close + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+impl RecordTemplate {
+    /// The record's payload with the placeholders filled in.
+    pub fn render(&self, values: &Placeholders) -> Result<RecordData, String> {
+        fn walk(v: &mut serde_json::Value, values: &Placeholders) -> Result<(), String> {
+            match v {
+                serde_json::Value::String(s) => *s = values.fill(s)?,
+                serde_json::Value::Array(items) => {
+                    for item in items {
+                        walk(item, values)?;
+                    }
+                }
+                serde_json::Value::Object(fields) => {
+                    for (_, item) in fields.iter_mut() {
+                        walk(item, values)?;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        let mut json = serde_json::to_value(&self.data).map_err(|e| e.to_string())?;
+        walk(&mut json, values)?;
+        RecordData::from_json(self.kind, &json.to_string()).map_err(|e| {
+            let message = e.message();
+            // "stored … record data is not readable: <serde's reason>"
+            let reason = message
+                .split_once(": ")
+                .map_or(message.as_str(), |(_, r)| r);
+            format!("not a {} payload: {reason}", self.kind)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -944,6 +1071,95 @@ mod tests {
             e.message.contains("unknown organisation kind \"CASTLE\""),
             "{e}"
         );
+    }
+
+    const TEMPLATE: &str = r#"
+allergy = []
+drug_contraindication = []
+infection = { hbs_carrier_note = "", mrsa_note = "", preoperative_note = "" }
+daily_observation = { concerns = [], ordinary = [] }
+care_cautions = { items = [], call_when = "" }
+dental = { findings = [], visit_notes = [], denture_notes = { good = "", fair = "", poor = "" }, hygiene_notes = { good = "", fair = "", poor = "" } }
+[visiting_nurse_report]
+remarks = []
+usual_care = []
+insulin_care = ""
+bedridden_remark = ""
+bedridden_care = []
+uneventful = ""
+notes = []
+death_at_home = { condition = "", care_provided = "", note = "" }
+[medication_management_report]
+good = { actions = "" }
+fair = { actions = "" }
+poor = { actions = "" }
+
+[[template]]
+kind = "ILLNESS_EXPLANATION"
+role = "PRIMARY_PHYSICIAN"
+profession = "PHYSICIAN"
+chance = 30
+[template.data]
+explainedBy = "主治医 {physician}"
+told = ["本人", "{key_person_relationship}"]
+explanation = "{conditions}について説明した（{day}、次回 {day+14}）。"
+patientUnderstanding = "できるだけ家で過ごしたい"
+"#;
+
+    #[test]
+    fn a_record_template_is_the_kinds_payload_with_placeholders() {
+        let records: Records = parse("records.toml", TEMPLATE).unwrap();
+        let t = &records.template[0];
+        assert_eq!((t.kind, t.chance), (RecordKind::IllnessExplanation, 30));
+        let values = Placeholders {
+            day: chrono::NaiveDate::from_ymd_opt(2025, 4, 1).unwrap(),
+            values: vec![
+                ("physician", "木村\u{3000}拓也".to_owned()),
+                ("key_person_relationship", "長男".to_owned()),
+                ("conditions", "高血圧症、2型糖尿病".to_owned()),
+            ],
+        };
+        let RecordData::IllnessExplanation(data) = t.render(&values).unwrap() else {
+            panic!("another kind")
+        };
+        assert_eq!(data.explained_by, "主治医 木村\u{3000}拓也");
+        assert_eq!(data.told, ["本人", "長男"]);
+        assert_eq!(
+            data.explanation,
+            "高血圧症、2型糖尿病について説明した（2025-04-01、次回 2025-04-15）。"
+        );
+    }
+
+    #[test]
+    fn a_template_that_is_not_its_kinds_payload_is_refused_with_its_key() {
+        let broken = TEMPLATE.replace("told = [", "toldd = [");
+        let records: Records = parse("records.toml", &broken).unwrap();
+        let medical: Medical =
+            parse("medical.toml", include_str!("../../demo/medical.toml")).unwrap();
+        let e = records.check(&medical).err().expect("an unknown field");
+        assert_eq!(
+            (e.file, e.key.as_str()),
+            ("records.toml", "template[0].data")
+        );
+        assert!(e.message.contains("ILLNESS_EXPLANATION"), "{e}");
+
+        let unknown = TEMPLATE.replace("{day+14}", "{tomorrow}");
+        let records: Records = parse("records.toml", &unknown).unwrap();
+        let e = records
+            .check(&medical)
+            .err()
+            .expect("an unknown placeholder");
+        assert!(
+            e.message.contains("unknown placeholder `{tomorrow}`"),
+            "{e}"
+        );
+
+        // It reads, but the API would refuse it: nobody's understanding.
+        let invalid = TEMPLATE.replace("patientUnderstanding = ", "# ");
+        let records: Records = parse("records.toml", &invalid).unwrap();
+        let e = records.check(&medical).err().expect("an invalid payload");
+        assert_eq!(e.key, "template[0].data");
+        assert!(e.message.contains("patientUnderstanding"), "{e}");
     }
 
     #[test]

@@ -1171,6 +1171,9 @@ fn phone(rng: &mut SplitMix64, area: Area) -> Option<String> {
 /// from a stream of its own (this seed and the patient's number), so a change
 /// to one chart leaves every other row as it was.
 const RECORD_SEED: u64 = 0x5EED_2026_0401_0003;
+/// Seeds the records written from `records.toml`'s templates, a stream of
+/// their own (with the patient's number).
+const TEMPLATE_SEED: u64 = 0x5EED_2026_0401_0007;
 /// The first day records describe: the network went live in April 2024.
 const RECORDS_FROM: NaiveDate = ymd(2024, 4, 1);
 /// Patient `n`'s `i`-th record is record number `n * RECORD_BLOCK + i`: its id
@@ -1485,6 +1488,9 @@ impl<'a> Chart<'a> {
         self.dental();
         self.advance_care_plan();
         self.home_care_documents();
+        // Last, and from a stream of their own: adding a template adds rows
+        // and leaves every other row as it was.
+        self.templates();
     }
 
     // -- helpers ------------------------------------------------------------
@@ -3112,6 +3118,62 @@ impl<'a> Chart<'a> {
                     prognosis_told: Some(false),
                 }),
             );
+        }
+    }
+
+    // -- records from data ---------------------------------------------------
+
+    /// The record templates of `records.toml` (`[[template]]`): one record
+    /// of each template that applies to the patient, written by the team's
+    /// member in the template's role, on one of the days that member's
+    /// organisation is on the team.
+    fn templates(&mut self) {
+        let templates = &data::content().records.template;
+        let mut rng = SplitMix64(TEMPLATE_SEED ^ ((self.n as u64) << 24));
+        for t in templates {
+            let Some(slot) = self.slot(t.role) else {
+                continue;
+            };
+            let Some(span) = Span::of(slot, 0) else {
+                continue;
+            };
+            if t.when.as_ref().is_some_and(|code| !self.has(code)) || !rng.chance(t.chance) {
+                continue;
+            }
+            let member = match slot.member {
+                Some(m) if MEMBERS[m].profession == t.profession => Some(m),
+                _ => pick_member(&mut rng, slot.org, t.profession),
+            };
+            let Some(member) = member else {
+                continue;
+            };
+            let day = span.from + Days::new(rng.below(span.days()) as u64);
+            let values = data::Placeholders {
+                day,
+                values: vec![
+                    ("patient", self.patient.name.clone()),
+                    ("physician", self.physician_name()),
+                    ("organization", ORGS[slot.org].name.clone()),
+                    ("key_person", self.key_person.name.clone()),
+                    (
+                        "key_person_relationship",
+                        self.key_person.relationship.to_owned(),
+                    ),
+                    ("conditions", self.condition_names()),
+                ],
+            };
+            let data = t
+                .render(&values)
+                .unwrap_or_else(|e| panic!("records.toml template {}: {e}", t.kind));
+            self.drafts.push(Draft {
+                by: By {
+                    org: slot.org,
+                    member,
+                },
+                at: office_hours(&mut rng, day),
+                undisclosed: false,
+                data,
+            });
         }
     }
 
