@@ -1136,7 +1136,7 @@ patientUnderstanding = "できるだけ家で過ごしたい"
         let records: Records = parse("records.toml", &broken).unwrap();
         let medical: Medical =
             parse("medical.toml", include_str!("../../demo/medical.toml")).unwrap();
-        let e = records.check(&medical).err().expect("an unknown field");
+        let e = records.check(&medical).expect_err("an unknown field");
         assert_eq!(
             (e.file, e.key.as_str()),
             ("records.toml", "template[0].data")
@@ -1145,10 +1145,7 @@ patientUnderstanding = "できるだけ家で過ごしたい"
 
         let unknown = TEMPLATE.replace("{day+14}", "{tomorrow}");
         let records: Records = parse("records.toml", &unknown).unwrap();
-        let e = records
-            .check(&medical)
-            .err()
-            .expect("an unknown placeholder");
+        let e = records.check(&medical).expect_err("an unknown placeholder");
         assert!(
             e.message.contains("unknown placeholder `{tomorrow}`"),
             "{e}"
@@ -1157,7 +1154,7 @@ patientUnderstanding = "できるだけ家で過ごしたい"
         // It reads, but the API would refuse it: nobody's understanding.
         let invalid = TEMPLATE.replace("patientUnderstanding = ", "# ");
         let records: Records = parse("records.toml", &invalid).unwrap();
-        let e = records.check(&medical).err().expect("an invalid payload");
+        let e = records.check(&medical).expect_err("an invalid payload");
         assert_eq!(e.key, "template[0].data");
         assert!(e.message.contains("patientUnderstanding"), "{e}");
     }

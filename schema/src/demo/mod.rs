@@ -21,7 +21,7 @@
 //!   insurance section, 19 the fire department (EMS), 20 the public-health
 //!   centre, 21 the town hall's health and welfare section.
 //!
-//! 40 members (every profession; the first member of a profession is its demo
+//! 42 members (every profession; the first member of a profession is its demo
 //! member, see [`demo_member_id`]) and 200 patients aged 65–100 with local
 //! identifiers and care teams. Patients 24, 49, …, 199 (every 25th) are
 //! deceased, patients 17, 57, 97, 137 and 177 have moved away; their
@@ -77,6 +77,12 @@
 //! - patient 12 (whose consent excludes the category) has depression and
 //!   patient 34 (`K-000030` at organisation 3) schizophrenia, the only
 //!   records in `SENSITIVE_PSYCHIATRIC`.
+//!
+//! The content — organisations, members, names, the medical catalogue, the
+//! texts of consents and records, record templates — is in the TOML files
+//! of `schema/demo/` (embedded at build time, read by [`data`]); this module
+//! and its children hold the rules that combine it. `schema/demo/README.md`
+//! describes the files.
 //!
 //! Everything — ids, names, dates — comes from a fixed seed and the fixed
 //! reference date 2026-04-01, never from the clock or the OS, so every run on
