@@ -730,6 +730,11 @@ pub(super) struct Records {
     pub medication_management_report: ByRating<AdherenceTexts>,
     pub care_cautions: CautionTexts,
     pub dental: DentalTexts,
+    pub visiting_nurse_instruction: NurseInstructionTexts,
+    pub home_care_guidance_instruction: GuidanceTexts,
+    pub illness_explanation: ExplanationTexts,
+    pub physician_opinion: OpinionTexts,
+    pub undisclosed_cancer: UndisclosedCancerTexts,
     /// Records of any kind, written from their payload (see [`RecordTemplate`]).
     #[serde(default)]
     pub template: Vec<RecordTemplate>,
@@ -916,6 +921,49 @@ pub(super) struct DentalTexts {
     pub hygiene_notes: ByRating<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NurseInstructionTexts {
+    pub regular: String,
+    pub special: String,
+    pub special_reason: String,
+    pub default_diagnosis: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GuidanceTexts {
+    pub pharmacist: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExplanationTexts {
+    /// `{physician}`.
+    pub explained_by: String,
+    /// `{conditions}`.
+    pub explanation: String,
+    pub patient_understanding: String,
+    pub family_understanding: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OpinionTexts {
+    pub care_cautions: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UndisclosedCancerTexts {
+    pub body_site: String,
+    pub findings: String,
+    pub impression: String,
+    /// `{clinic}`, `{physician}`.
+    pub letter_title: String,
+    pub letter: String,
+}
+
 /// A record of any kind, written as given: for each patient whose care team
 /// has `role` with a member of `profession`, who has a condition `when` (an
 /// ICD-10 prefix) if given, and `chance` percent of those. The payload `data`
@@ -1073,27 +1121,8 @@ mod tests {
         );
     }
 
+    /// A template, appended to the real records.toml.
     const TEMPLATE: &str = r#"
-allergy = []
-drug_contraindication = []
-infection = { hbs_carrier_note = "", mrsa_note = "", preoperative_note = "" }
-daily_observation = { concerns = [], ordinary = [] }
-care_cautions = { items = [], call_when = "" }
-dental = { findings = [], visit_notes = [], denture_notes = { good = "", fair = "", poor = "" }, hygiene_notes = { good = "", fair = "", poor = "" } }
-[visiting_nurse_report]
-remarks = []
-usual_care = []
-insulin_care = ""
-bedridden_remark = ""
-bedridden_care = []
-uneventful = ""
-notes = []
-death_at_home = { condition = "", care_provided = "", note = "" }
-[medication_management_report]
-good = { actions = "" }
-fair = { actions = "" }
-poor = { actions = "" }
-
 [[template]]
 kind = "ILLNESS_EXPLANATION"
 role = "PRIMARY_PHYSICIAN"
@@ -1106,9 +1135,13 @@ explanation = "{conditions}について説明した（{day}、次回 {day+14}）
 patientUnderstanding = "できるだけ家で過ごしたい"
 "#;
 
+    fn with_template(template: &str) -> String {
+        format!("{}\n{template}", include_str!("../../demo/records.toml"))
+    }
+
     #[test]
     fn a_record_template_is_the_kinds_payload_with_placeholders() {
-        let records: Records = parse("records.toml", TEMPLATE).unwrap();
+        let records: Records = parse("records.toml", &with_template(TEMPLATE)).unwrap();
         let t = &records.template[0];
         assert_eq!((t.kind, t.chance), (RecordKind::IllnessExplanation, 30));
         let values = Placeholders {
@@ -1133,7 +1166,7 @@ patientUnderstanding = "できるだけ家で過ごしたい"
     #[test]
     fn a_template_that_is_not_its_kinds_payload_is_refused_with_its_key() {
         let broken = TEMPLATE.replace("told = [", "toldd = [");
-        let records: Records = parse("records.toml", &broken).unwrap();
+        let records: Records = parse("records.toml", &with_template(&broken)).unwrap();
         let medical: Medical =
             parse("medical.toml", include_str!("../../demo/medical.toml")).unwrap();
         let e = records.check(&medical).expect_err("an unknown field");
@@ -1144,7 +1177,7 @@ patientUnderstanding = "できるだけ家で過ごしたい"
         assert!(e.message.contains("ILLNESS_EXPLANATION"), "{e}");
 
         let unknown = TEMPLATE.replace("{day+14}", "{tomorrow}");
-        let records: Records = parse("records.toml", &unknown).unwrap();
+        let records: Records = parse("records.toml", &with_template(&unknown)).unwrap();
         let e = records.check(&medical).expect_err("an unknown placeholder");
         assert!(
             e.message.contains("unknown placeholder `{tomorrow}`"),
@@ -1153,7 +1186,7 @@ patientUnderstanding = "できるだけ家で過ごしたい"
 
         // It reads, but the API would refuse it: nobody's understanding.
         let invalid = TEMPLATE.replace("patientUnderstanding = ", "# ");
-        let records: Records = parse("records.toml", &invalid).unwrap();
+        let records: Records = parse("records.toml", &with_template(&invalid)).unwrap();
         let e = records.check(&medical).expect_err("an invalid payload");
         assert_eq!(e.key, "template[0].data");
         assert!(e.message.contains("patientUnderstanding"), "{e}");

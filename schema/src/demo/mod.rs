@@ -2357,11 +2357,12 @@ impl<'a> Chart<'a> {
             from: span.from.max(LAST_DAY - Days::new(200)),
             to: LAST_DAY - Days::new(60),
         });
+        let texts = &data::content().records.undisclosed_cancer;
         let data = ImagingReportData {
             modality: ImagingModality::Endoscopy,
-            body_site: "上部消化管".to_owned(),
-            findings: "胃体下部小彎に約4cmの2型腫瘍を認める。生検を施行。".to_owned(),
-            impression: text("胃癌（生検: 中分化型管状腺癌）"),
+            body_site: texts.body_site.clone(),
+            findings: texts.findings.clone(),
+            impression: text(&texts.impression),
         };
         self.add_as(doctor, found, RecordData::ImagingReport(data), true);
         let diagnosed = found + Days::new(10);
@@ -2378,13 +2379,14 @@ impl<'a> Chart<'a> {
         let clinic_name = &ORGS[self.physician.org].name;
         let data = ClinicalDocumentData {
             document_type: ClinicalDocumentType::ReferralLetter,
-            title: format!("診療情報提供書（{clinic_name} {} 先生 御侍史）", self.physician_name()),
-            text: "傷病名: 胃癌（cStage III）\n\
-                   精査の結果、上記と診断いたしました。ご高齢であり、ご家族（長男）と相談のうえ、\
-                   手術・化学療法は行わず、症状緩和を中心とした在宅療養の方針となりました。\n\
-                   ご本人には病名を未告知です（ご家族の意向）。説明の際はご配慮をお願いいたします。\n\
-                   貧血の進行や通過障害が出現した際は、当院で対応いたします。"
-                .to_owned(),
+            title: data::fill(
+                &texts.letter_title,
+                &[
+                    ("clinic", clinic_name),
+                    ("physician", &self.physician_name()),
+                ],
+            ),
+            text: texts.letter.clone(),
             author_name: Some(member_name(doctor.member).0),
             attachments: Vec::new(),
         };
@@ -2638,7 +2640,7 @@ impl<'a> Chart<'a> {
                 bedridden_rank: data.bedridden_rank,
                 dementia_rank: data.dementia_rank,
                 special_medical_care: Vec::new(),
-                care_cautions: text("転倒に注意。血圧の変動に注意し、入浴は短時間で。"),
+                care_cautions: text(&data::content().records.physician_opinion.care_cautions),
                 remarks: None,
             };
             let physician = self.physician;
@@ -3041,10 +3043,10 @@ impl<'a> Chart<'a> {
         // months), issued by the primary physician.
         let from = span.to - Days::new(self.rng.below(150.min(span.days())) as u64);
         let from = from.max(self.clinic.from);
-        let diagnosis = self
-            .conditions
-            .first()
-            .map_or("慢性心不全", |d| d.name.as_str());
+        let texts = &data::content().records;
+        let instruction = &texts.visiting_nurse_instruction;
+        let diagnosis = (self.conditions.first())
+            .map_or(instruction.default_diagnosis.as_str(), |d| d.name.as_str());
         let by = self.physician;
         self.add(
             by,
@@ -3055,8 +3057,7 @@ impl<'a> Chart<'a> {
                 valid_to: date(from + Days::new(182)),
                 station: ORGS[slot.org].name.to_owned(),
                 main_diagnosis: diagnosis.to_owned(),
-                instructions: "バイタルサイン・体重・浮腫の観察、服薬管理、療養指導。状態変化時は主治医へ連絡。"
-                    .to_owned(),
+                instructions: instruction.regular.clone(),
                 medical_devices: Vec::new(),
                 reason: None,
             }),
@@ -3072,11 +3073,9 @@ impl<'a> Chart<'a> {
                     valid_to: date(start + Days::new(13)),
                     station: ORGS[slot.org].name.to_owned(),
                     main_diagnosis: diagnosis.to_owned(),
-                    instructions:
-                        "毎日訪問し、呼吸状態・SpO2・食事量を観察。悪化時は主治医へ連絡。"
-                            .to_owned(),
+                    instructions: instruction.special.clone(),
                     medical_devices: Vec::new(),
-                    reason: text("急性増悪のため頻回の訪問看護による観察が必要"),
+                    reason: text(&instruction.special_reason),
                 }),
             );
         }
@@ -3098,9 +3097,7 @@ impl<'a> Chart<'a> {
                     valid_from: date(from),
                     valid_to: None,
                     visits_per_month: Some(visits),
-                    instructions:
-                        "残薬の確認と服薬カレンダーの調整。飲み込みにくい薬は剤形の変更を提案。"
-                            .to_owned(),
+                    instructions: texts.home_care_guidance_instruction.pharmacist.clone(),
                 }),
             );
         }
@@ -3108,19 +3105,23 @@ impl<'a> Chart<'a> {
         if self.n == 0 || self.rng.chance(30) {
             let day = self.day(self.clinic);
             let relationship = self.key_person.relationship.to_owned();
-            let explanation = format!(
-                "{}について、今後の経過と在宅でできる治療、入院が必要になる場合を説明した。",
-                self.condition_names()
+            let told = &texts.illness_explanation;
+            let explanation = data::fill(
+                &told.explanation,
+                &[("conditions", &self.condition_names())],
             );
             self.add(
                 by,
                 day,
                 RecordData::IllnessExplanation(IllnessExplanationData {
-                    explained_by: format!("主治医 {}", self.physician_name()),
+                    explained_by: data::fill(
+                        &told.explained_by,
+                        &[("physician", &self.physician_name())],
+                    ),
                     told: vec!["本人".to_owned(), relationship],
                     explanation,
-                    patient_understanding: text("病気とつきあいながら、できるだけ家で過ごしたい"),
-                    family_understanding: text("急な変化が心配だが、本人の希望に沿いたい"),
+                    patient_understanding: text(&told.patient_understanding),
+                    family_understanding: text(&told.family_understanding),
                     prognosis_told: Some(false),
                 }),
             );
