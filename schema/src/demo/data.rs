@@ -19,8 +19,8 @@ use crate::domain::{
     Capability as Cap, CareTeamRole as Role, OrganizationKind as Kind, Profession as Prof, Sex,
 };
 use crate::records::{
-    AllergySeverity, AllergyType, CautionArea, ConditionSensitivity, MedicationRoute, RecordData,
-    RecordKind,
+    AllergySeverity, AllergyType, CautionArea, ConditionSensitivity, ImagingModality,
+    MedicationRoute, RecordData, RecordKind,
 };
 use crate::services::admission_discharge::notices::DischargeCriterion;
 use crate::services::liaison::LiaisonUrgency;
@@ -735,6 +735,7 @@ pub(super) struct Records {
     pub illness_explanation: ExplanationTexts,
     pub physician_opinion: OpinionTexts,
     pub undisclosed_cancer: UndisclosedCancerTexts,
+    pub hospital: HospitalTexts,
     /// Records of any kind, written from their payload (see [`RecordTemplate`]).
     #[serde(default)]
     pub template: Vec<RecordTemplate>,
@@ -962,6 +963,40 @@ pub(super) struct UndisclosedCancerTexts {
     /// `{clinic}`, `{physician}`.
     pub letter_title: String,
     pub letter: String,
+}
+
+/// The hospital's letters and summaries (placeholders in `records.toml`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HospitalTexts {
+    pub referral_title: String,
+    pub referral: String,
+    pub discharge_summary_title: String,
+    pub discharge_summary: String,
+    pub nursing_summary_title: String,
+    pub nursing_summary: String,
+    pub resolved_note: String,
+    pub pneumonia: Stay,
+    pub fracture: Stay,
+}
+
+/// Why a patient was in hospital.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Stay {
+    pub name: String,
+    pub icd10: String,
+    pub course: String,
+    pub imaging: Imaging,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Imaging {
+    pub modality: ImagingModality,
+    pub body_site: String,
+    pub findings: String,
+    pub impression: String,
 }
 
 /// A record of any kind, written as given: for each patient whose care team

@@ -2212,6 +2212,7 @@ impl<'a> Chart<'a> {
             return;
         };
         let hospital_name = &ORGS[slot.org].name;
+        let texts = &data::content().records.hospital;
         let admission = slot.end.is_some() && matches!(self.story.fate, Fate::Active);
         if admission {
             self.admission(slot, span);
@@ -2222,16 +2223,14 @@ impl<'a> Chart<'a> {
         let physician = self.physician_name();
         let data = ClinicalDocumentData {
             document_type: ClinicalDocumentType::ReferralLetter,
-            title: format!("診療情報提供書（{hospital_name} 地域医療連携室 御中）"),
-            text: format!(
-                "傷病名: {}\n\
-                 紹介目的: 在宅療養中の急変時に備え、後方支援病床へのご登録をお願いいたします。\n\
-                 経過: 当院にて外来・訪問診療を継続しております。{}。\n\
-                 現在の処方:\n{}\n\
-                 ご高配のほど、よろしくお願い申し上げます。",
-                self.condition_names(),
-                LEVEL_NAMES[self.level],
-                self.prescription_lines()
+            title: data::fill(&texts.referral_title, &[("hospital", hospital_name)]),
+            text: data::fill(
+                &texts.referral,
+                &[
+                    ("conditions", &self.condition_names()),
+                    ("level", &LEVEL_NAMES[self.level]),
+                    ("prescriptions", &self.prescription_lines()),
+                ],
             ),
             author_name: Some(physician),
             attachments: Vec::new(),
@@ -2246,41 +2245,19 @@ impl<'a> Chart<'a> {
     fn admission(&mut self, slot: &Slot, span: Span) {
         let doctor = self.author(slot, Prof::Physician);
         let (admitted, discharged) = (span.from, span.to);
+        let texts = &data::content().records.hospital;
         let pneumonia = self.rng.chance(55);
-        let (name, icd10, course, imaging) = if pneumonia {
-            (
-                "誤嚥性肺炎",
-                "J69.0",
-                "発熱と湿性咳嗽で救急搬送。右下肺野の浸潤影から誤嚥性肺炎と診断し入院。\
-                 抗菌薬（アンピシリン・スルバクタム）の点滴で改善。言語聴覚士の嚥下評価により、\
-                 軟菜食・とろみ付きの水分で経口摂取を再開した。",
-                (
-                    ImagingModality::XRay,
-                    "胸部",
-                    "右下肺野に浸潤影を認める。胸水なし。心拡大なし。",
-                    "誤嚥性肺炎として矛盾しない",
-                ),
-            )
+        let stay = if pneumonia {
+            &texts.pneumonia
         } else {
-            (
-                "右大腿骨頸部骨折",
-                "S72.00",
-                "自宅で転倒し右股関節痛で歩行不能となり救急搬送。右大腿骨頸部骨折の診断で\
-                 入院翌日に人工骨頭置換術を施行。術後リハビリテーションにより歩行器歩行が可能となった。",
-                (
-                    ImagingModality::XRay,
-                    "右股関節",
-                    "右大腿骨頸部に転位を伴う骨折線を認める（Garden分類 III）。",
-                    "右大腿骨頸部骨折",
-                ),
-            )
+            &texts.fracture
         };
-        let (modality, site, findings, impression) = imaging;
+        let name = stay.name.as_str();
         let data = ImagingReportData {
-            modality,
-            body_site: site.to_owned(),
-            findings: findings.to_owned(),
-            impression: text(impression),
+            modality: stay.imaging.modality,
+            body_site: stay.imaging.body_site.clone(),
+            findings: stay.imaging.findings.clone(),
+            impression: text(&stay.imaging.impression),
         };
         self.add(doctor, admitted, RecordData::ImagingReport(data));
         if !pneumonia {
@@ -2302,26 +2279,27 @@ impl<'a> Chart<'a> {
         }
         let data = ConditionData {
             name: name.to_owned(),
-            icd10: text(icd10),
+            icd10: text(&stay.icd10),
             clinical_status: ClinicalStatus::Resolved,
             onset: Some(date(admitted)),
             resolved_on: Some(date(discharged)),
             sensitivity: None,
-            note: text("入院加療にて軽快し退院"),
+            note: text(&texts.resolved_note),
         };
         self.add(doctor, discharged, RecordData::Condition(data));
-        let text_body = format!(
-            "入院日: {}\n退院日: {}\n入院時診断: {name}\n併存疾患: {}\n\
-             入院後経過: {course}\n\
-             退院時処方: 入院前の処方を継続。\n\
-             退院後の方針: 在宅療養を再開。訪問看護による全身状態の観察と、口腔ケア・食事形態の調整をお願いします。",
-            japanese_date(admitted),
-            japanese_date(discharged),
-            self.condition_names(),
+        let text_body = data::fill(
+            &texts.discharge_summary,
+            &[
+                ("admitted", &japanese_date(admitted)),
+                ("discharged", &japanese_date(discharged)),
+                ("name", name),
+                ("conditions", &self.condition_names()),
+                ("course", &stay.course),
+            ],
         );
         let data = ClinicalDocumentData {
             document_type: ClinicalDocumentType::DischargeSummary,
-            title: format!("退院時サマリー（{name}）"),
+            title: data::fill(&texts.discharge_summary_title, &[("name", name)]),
             text: text_body,
             author_name: Some(member_name(doctor.member).0),
             attachments: Vec::new(),
@@ -2336,12 +2314,8 @@ impl<'a> Chart<'a> {
             let walking = WALKING[(self.level / 2).min(3)];
             let data = ClinicalDocumentData {
                 document_type: ClinicalDocumentType::NursingSummary,
-                title: format!("看護サマリー（{name}）"),
-                text: format!(
-                    "退院時ADL: {walking}。食事は軟菜食を自力摂取（見守り）。排泄は日中トイレ、夜間はポータブルトイレ。\n\
-                     看護上の問題: 転倒リスク、誤嚥リスク。\n\
-                     継続看護の依頼: 食事時の姿勢と一口量の確認、夜間の排泄動作の見守りをお願いします。"
-                ),
+                title: data::fill(&texts.nursing_summary_title, &[("name", name)]),
+                text: data::fill(&texts.nursing_summary, &[("walking", walking)]),
                 author_name: Some(member_name(member).0),
                 attachments: Vec::new(),
             };
