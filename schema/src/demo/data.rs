@@ -728,6 +728,7 @@ pub(super) struct Records {
     pub visiting_nurse_report: NurseReportTexts,
     pub daily_observation: ObservationTexts,
     pub medication_management_report: ByRating<AdherenceTexts>,
+    pub care: CareTexts,
     pub care_cautions: CautionTexts,
     pub dental: DentalTexts,
     pub visiting_nurse_instruction: NurseInstructionTexts,
@@ -769,6 +770,12 @@ impl Records {
                     ));
                 }
             }
+        }
+        if self.care.level_names.len() != 7 || self.care.walking.len() != 4 {
+            return Err(error(
+                "care".into(),
+                "level_names has the 7 care levels, walking the 4 ADL levels".into(),
+            ));
         }
         for (key, empty) in [
             ("allergy", self.allergy.is_empty()),
@@ -897,6 +904,15 @@ pub(super) struct AdherenceTexts {
     #[serde(default)]
     pub problems: Option<String>,
     pub actions: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CareTexts {
+    /// 要支援1 … 要介護5 (seven).
+    pub level_names: Vec<String>,
+    /// By walking level (four).
+    pub walking: Vec<String>,
 }
 
 #[derive(Deserialize)]

@@ -1228,27 +1228,11 @@ const LEVELS: [CareLevel; 7] = [
     CareLevel::Care4,
     CareLevel::Care5,
 ];
-const LEVEL_NAMES: [&str; 7] = [
-    "要支援1",
-    "要支援2",
-    "要介護1",
-    "要介護2",
-    "要介護3",
-    "要介護4",
-    "要介護5",
-];
 const ADL_LEVELS: [AdlLevel; 4] = [
     AdlLevel::Independent,
     AdlLevel::Supervision,
     AdlLevel::PartialAssistance,
     AdlLevel::FullAssistance,
-];
-/// How a patient gets about, by walking level.
-const WALKING: [&str; 4] = [
-    "屋内外とも独歩",
-    "屋内は伝い歩き、屋外は杖歩行で見守り",
-    "屋内は歩行器、屋外は車いす（介助）",
-    "ほぼ寝たきり。移乗・体位変換に全介助",
 ];
 
 /// The given names of the patients' children (born 1950–1975).
@@ -2228,7 +2212,10 @@ impl<'a> Chart<'a> {
                 &texts.referral,
                 &[
                     ("conditions", &self.condition_names()),
-                    ("level", &LEVEL_NAMES[self.level]),
+                    (
+                        "level",
+                        &data::content().records.care.level_names[self.level],
+                    ),
                     ("prescriptions", &self.prescription_lines()),
                 ],
             ),
@@ -2311,7 +2298,7 @@ impl<'a> Chart<'a> {
                 org: slot.org,
                 member,
             };
-            let walking = WALKING[(self.level / 2).min(3)];
+            let walking = &data::content().records.care.walking[(self.level / 2).min(3)];
             let data = ClinicalDocumentData {
                 document_type: ClinicalDocumentType::NursingSummary,
                 title: data::fill(&texts.nursing_summary_title, &[("name", name)]),
@@ -2525,7 +2512,7 @@ impl<'a> Chart<'a> {
             bathing: Some(bathing),
             dressing: Some(dressing),
             cognition: Some(cognition),
-            note: text(WALKING[walks]),
+            note: text(&data::content().records.care.walking[walks]),
         }
     }
 
@@ -2664,7 +2651,7 @@ impl<'a> Chart<'a> {
                 "{}歳{sex}。{}。{}。主な介護者: {}（{}）。",
                 self.story.age,
                 self.condition_names(),
-                LEVEL_NAMES[previous_level],
+                data::content().records.care.level_names[previous_level],
                 self.key_person.name,
                 self.key_person.relationship
             ),
