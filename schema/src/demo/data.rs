@@ -737,6 +737,7 @@ pub(super) struct Records {
     pub physician_opinion: OpinionTexts,
     pub undisclosed_cancer: UndisclosedCancerTexts,
     pub hospital: HospitalTexts,
+    pub advance_care_plan: AcpTexts,
     /// Records of any kind, written from their payload (see [`RecordTemplate`]).
     #[serde(default)]
     pub template: Vec<RecordTemplate>,
@@ -979,6 +980,25 @@ pub(super) struct UndisclosedCancerTexts {
     /// `{clinic}`, `{physician}`.
     pub letter_title: String,
     pub letter: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AcpTexts {
+    pub patient: String,
+    /// `{physician}`.
+    pub physician: String,
+    pub care_manager: String,
+    pub visiting_nurse: String,
+    pub undecided: String,
+    pub cannot_say: String,
+    pub place_home: String,
+    pub place_hospital: String,
+    pub place_nursing_home: String,
+    pub place_undecided: String,
+    pub declines_prolonging: String,
+    pub declines_tube_feeding: String,
+    pub comfort: String,
 }
 
 /// The hospital's letters and summaries (placeholders in `records.toml`).

@@ -2854,16 +2854,20 @@ impl<'a> Chart<'a> {
         let days = self.series(span, versions, 120, (120, 300));
         let last = days.len() - 1;
         let cannot_say = self.has("G30") && self.level >= 5;
+        let texts = &data::content().records.advance_care_plan;
         for (k, day) in days.into_iter().enumerate() {
             let mut participants = Vec::new();
             if !cannot_say {
-                participants.push("本人".to_owned());
+                participants.push(texts.patient.clone());
             }
             participants.push(self.key_person.relationship.to_owned());
-            participants.push(format!("主治医 {}", self.physician_name()));
-            participants.push("ケアマネジャー".to_owned());
+            participants.push(data::fill(
+                &texts.physician,
+                &[("physician", &self.physician_name())],
+            ));
+            participants.push(texts.care_manager.clone());
             if by_nurse || (nurse.is_some() && self.rng.chance(50)) {
-                participants.push("訪問看護師".to_owned());
+                participants.push(texts.visiting_nurse.clone());
             }
             let data = if k < last {
                 AdvanceCarePlanData {
@@ -2877,9 +2881,7 @@ impl<'a> Chart<'a> {
                     proxy_relationship: text(self.key_person.relationship),
                     participants,
                     confirmed_on: Some(date(day)),
-                    note: text(
-                        "できるだけ家で過ごしたいが、最期のことはまだ決められない。家族ともう少し話し合いたい。",
-                    ),
+                    note: text(&texts.undecided),
                 }
             } else {
                 let place = match fate {
@@ -2927,23 +2929,21 @@ impl<'a> Chart<'a> {
                 };
                 let mut note = String::new();
                 if cannot_say {
-                    note.push_str(
-                        "本人の意思確認が困難なため、以前の本人の言葉をもとに家族と話し合った。",
-                    );
+                    note.push_str(&texts.cannot_say);
                 }
                 note.push_str(match place {
-                    PlaceWish::Home => "自宅で最期を迎えたい。",
-                    PlaceWish::Hospital => "最期は病院で迎えたい（家族に負担をかけたくない）。",
-                    PlaceWish::NursingHome => "施設で穏やかに過ごしたい。",
-                    _ => "最期を迎える場所はまだ決められない。",
+                    PlaceWish::Home => &texts.place_home,
+                    PlaceWish::Hospital => &texts.place_hospital,
+                    PlaceWish::NursingHome => &texts.place_nursing_home,
+                    _ => &texts.place_undecided,
                 });
                 if prolonging == Wish::Declines {
-                    note.push_str("延命治療は希望しない。");
+                    note.push_str(&texts.declines_prolonging);
                 }
                 if tube == Wish::Declines {
-                    note.push_str("胃ろうなどの経管栄養は望まない。");
+                    note.push_str(&texts.declines_tube_feeding);
                 }
-                note.push_str("痛みや苦しさは取り除いてほしい。");
+                note.push_str(&texts.comfort);
                 AdvanceCarePlanData {
                     place_of_care: Some(if place == PlaceWish::NursingHome {
                         PlaceWish::NursingHome
