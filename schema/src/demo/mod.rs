@@ -1235,12 +1235,6 @@ const ADL_LEVELS: [AdlLevel; 4] = [
     AdlLevel::FullAssistance,
 ];
 
-/// The given names of the patients' children (born 1950–1975).
-#[rustfmt::skip]
-const CHILD_FEMALE: [&str; 10] = ["真由美", "裕子", "明美", "直子", "由紀子", "恵美", "久美子", "美穂", "陽子", "智美"];
-#[rustfmt::skip]
-const CHILD_MALE: [&str; 10] = ["浩一", "健二", "正樹", "誠", "隆之", "和彦", "秀樹", "浩", "修一", "一郎"];
-
 /// The family member the team calls first (キーパーソン).
 struct KeyPerson {
     name: String,
@@ -3221,9 +3215,10 @@ fn key_person(
         rng.below(10_000),
         rng.below(10_000)
     );
-    let daughter = format!("{other}\u{3000}{}", rng.pick(&CHILD_FEMALE));
-    let son = format!("{family}\u{3000}{}", rng.pick(&CHILD_MALE));
-    let daughter_in_law = format!("{family}\u{3000}{}", rng.pick(&CHILD_FEMALE));
+    let names = &data::content().names;
+    let daughter = format!("{other}\u{3000}{}", rng.pick(&names.child_female));
+    let son = format!("{family}\u{3000}{}", rng.pick(&names.child_male));
+    let daughter_in_law = format!("{family}\u{3000}{}", rng.pick(&names.child_female));
     let female = story.sex == Sex::Female;
     let person = |name: String, relationship, phone, capacity, note| KeyPerson {
         name,
@@ -3256,7 +3251,7 @@ fn key_person(
                 "次女は道外在住で、電話での見守りが中心",
             ),
             _ => {
-                let niece = format!("{other}\u{3000}{}", rng.pick(&CHILD_FEMALE));
+                let niece = format!("{other}\u{3000}{}", rng.pick(&names.child_female));
                 person(
                     niece,
                     "姪",
