@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod audit_head;
 pub mod audit_log;
 pub mod care_team_membership;
+pub mod community_resource;
 pub mod consent;
 pub mod discharge_conference;
 pub mod discharge_conference_invitation;
@@ -26,10 +27,12 @@ pub mod member;
 pub mod notification;
 pub mod organization;
 pub mod organization_capability;
+pub mod organization_profile;
 pub mod patient;
 pub mod patient_identifier;
 pub mod record;
 pub mod record_version;
+pub mod vacancy_report;
 
 pub mod prelude {
     pub use super::api_key::Entity as ApiKey;

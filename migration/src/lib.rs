@@ -18,6 +18,8 @@ mod m20261210_000010_time_precision;
 mod m20261210_000011_member_external_subject;
 mod m20261212_000012_practice_categories;
 mod m20261212_000013_emergency_search;
+mod m20261215_000018_directory;
+mod m20261215_000019_community_resources;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -40,6 +42,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000011_member_external_subject::Migration),
             Box::new(m20261212_000012_practice_categories::Migration),
             Box::new(m20261212_000013_emergency_search::Migration),
+            Box::new(m20261215_000018_directory::Migration),
+            Box::new(m20261215_000019_community_resources::Migration),
         ]
     }
 }

@@ -70,6 +70,10 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
             "/patients/{id}/emergency-sheet",
             get(crate::print::emergency_sheet),
         )
+        .route("/directory", get(crate::pages::directory::public_directory))
+        .route("/vacancies", get(crate::pages::directory::vacancy_board))
+        .route("/indicators", get(crate::pages::indicators::dashboard))
+        .route("/indicators.csv", get(crate::pages::indicators::csv))
         .merge(crate::graphiql::routes())
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes));
@@ -235,6 +239,11 @@ async fn graphql(
         .unwrap_or_default();
     let media = Media::negotiate(&headers);
     let as_media = media.unwrap_or(Media::Json);
+    // Without a token, only the public directory is answered
+    // (docs/directory.md); anything else is refused as before.
+    if headers.get(header::AUTHORIZATION).is_none() {
+        return public_graphql(state, headers, media, body).await;
+    }
     // Authenticate first: an anonymous caller learns nothing, not even whether
     // its query would have parsed.
     let authorization = headers
@@ -284,27 +293,7 @@ async fn graphql(
     }
     let refused = |r: Refusal| error_response_as(media, r.status, r.code, &r.message);
     let is_get = matches!(body, Incoming::Get(_));
-    let request = match body {
-        Incoming::Get(query) => graphql_http::read_get(query.as_deref()),
-        Incoming::Post(body) => match graphql_http::check_content_type(&headers) {
-            Err(refusal) => Err(refusal),
-            Ok(()) => match body {
-                Ok(body) => graphql_http::read_post_body(body).await,
-                Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    Err(Refusal {
-                        status: StatusCode::PAYLOAD_TOO_LARGE,
-                        code: "PAYLOAD_TOO_LARGE",
-                        message: "the request body is larger than this hub accepts".into(),
-                    })
-                }
-                Err(rejection) => Err(Refusal {
-                    status: rejection.status(),
-                    code: "BAD_REQUEST",
-                    message: rejection.body_text(),
-                }),
-            },
-        },
-    };
+    let request = read_request(&headers, body).await;
     let mut request = match request {
         Ok(r) => r,
         Err(refusal) => return refused(refusal),
@@ -363,6 +352,130 @@ async fn graphql(
     }
     // 503 with Retry-After when the database was unavailable (crate::outage).
     crate::outage::respond(media, response)
+}
+
+/// The GraphQL request a body (or query string) carries.
+async fn read_request(
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<async_graphql::Request, Refusal> {
+    match body {
+        Incoming::Get(query) => graphql_http::read_get(query.as_deref()),
+        Incoming::Post(body) => match graphql_http::check_content_type(headers) {
+            Err(refusal) => Err(refusal),
+            Ok(()) => match body {
+                Ok(body) => graphql_http::read_post_body(body).await,
+                Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    Err(Refusal {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        code: "PAYLOAD_TOO_LARGE",
+                        message: "the request body is larger than this hub accepts".into(),
+                    })
+                }
+                Err(rejection) => Err(Refusal {
+                    status: rejection.status(),
+                    code: "BAD_REQUEST",
+                    message: rejection.body_text(),
+                }),
+            },
+        },
+    }
+}
+
+/// The root fields a caller without a token may ask for: the public
+/// directory, which is built from what organisations marked public and never
+/// touches patient data.
+const PUBLIC_ROOT_FIELDS: &[&str] = &["publicDirectory", "publicCommunityResources", "__typename"];
+
+/// A request without a token: answered when it is a query that asks for
+/// nothing but [`PUBLIC_ROOT_FIELDS`] (plain fields, no fragments at the
+/// root); anything else gets the 401 every anonymous request got before —
+/// an anonymous caller still learns nothing of other queries, not even
+/// whether they would have parsed.
+async fn public_graphql(
+    state: AppState,
+    headers: HeaderMap,
+    media: Option<Media>,
+    body: Incoming,
+) -> Response {
+    let as_media = media.unwrap_or(Media::Json);
+    let unauthenticated = || {
+        error_response_as(
+            as_media,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "authentication required: send `Authorization: Bearer <token>` (only the public directory, `publicDirectory` and `publicCommunityResources`, is answered without one)",
+        )
+    };
+    let Ok(mut request) = read_request(&headers, body).await else {
+        return unauthenticated();
+    };
+    match state.queries.prepare(&mut request).await {
+        Ok(true) => {}
+        _ => return unauthenticated(),
+    }
+    if !only_public_fields(&mut request) {
+        return unauthenticated();
+    }
+    let Some(media) = media else {
+        return error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            "NOT_ACCEPTABLE",
+            "the Accept header names no media type the hub answers in: accept application/graphql-response+json or application/json",
+        );
+    };
+    if let Err(limited) = state.rate_limits.check_public().await {
+        state.observe.metrics.rate_limited(
+            limited.scope.as_str(),
+            crate::observe::metrics::Transport::Http,
+        );
+        let mut response = limited.response(media.content_type());
+        crate::observe::set_outcome(&mut response, "RATE_LIMITED");
+        return response;
+    }
+    crate::observe::note_operation(&mut request, true);
+    let request = request.data(Arc::new(AuditTrail::new()));
+    let mut response = state.schema.execute(request).await;
+    ensure_codes(&mut response);
+    crate::outage::respond(media, response)
+}
+
+/// Whether the request's operation is a query whose root selection is
+/// nothing but [`PUBLIC_ROOT_FIELDS`].
+fn only_public_fields(request: &mut async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return false;
+    };
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(op), None) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name.as_str()) {
+            Some(op) => op,
+            None => return false,
+        },
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => op,
+            None => return false,
+        },
+        _ => return false,
+    };
+    let fields: Option<Vec<&str>> = operation
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .map(|s| match &s.node {
+            Selection::Field(f) => Some(f.node.name.node.as_str()),
+            _ => None,
+        })
+        .collect();
+    // `__typename` alone stays refused, as every anonymous request was.
+    operation.node.ty == OperationType::Query
+        && fields.is_some_and(|f| {
+            f.iter().all(|n| PUBLIC_ROOT_FIELDS.contains(n)) && f.iter().any(|n| *n != "__typename")
+        })
 }
 
 /// Liveness: the process answers.

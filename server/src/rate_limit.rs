@@ -209,6 +209,9 @@ pub enum Scope {
     Member,
     Organization,
     ApiKey,
+    /// Callers without a token (the public directory): one bucket for all
+    /// of them, the size of an organisation's.
+    Public,
 }
 
 impl Scope {
@@ -217,6 +220,7 @@ impl Scope {
             Scope::Member => "MEMBER",
             Scope::Organization => "ORGANIZATION",
             Scope::ApiKey => "API_KEY",
+            Scope::Public => "PUBLIC",
         }
     }
 
@@ -225,6 +229,7 @@ impl Scope {
             Scope::Member => "member",
             Scope::Organization => "org",
             Scope::ApiKey => "key",
+            Scope::Public => "public",
         }
     }
 }
@@ -248,6 +253,7 @@ impl Limited {
             Scope::Member => "you have",
             Scope::Organization => "your organisation has",
             Scope::ApiKey => "this API key has",
+            Scope::Public => "callers without a token have",
         };
         format!(
             "rate limited: {whose} sent more requests than this hub accepts; retry in {} s",
@@ -353,6 +359,23 @@ impl RateLimiter {
             tracing::debug!(scope = limited.scope.as_str(), "request rate limited");
         }
         verdict
+    }
+}
+
+impl RateLimiter {
+    /// Takes a token from the bucket all callers without a token share.
+    pub async fn check_public(&self) -> Result<(), Limited> {
+        let Some(b) = self.limits.and_then(|l| l.organization) else {
+            return Ok(());
+        };
+        let takes = vec![(Scope::Public, Uuid::nil(), b)];
+        match &self.redis {
+            Some(redis) => match redis.take(&takes).await {
+                Some(verdict) => verdict,
+                None => self.local.take(&takes),
+            },
+            None => self.local.take(&takes),
+        }
     }
 }
 

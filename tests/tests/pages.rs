@@ -140,3 +140,142 @@ demo_page_test!(
         );
     }
 );
+
+/// Names of the demo's patients a physician of the team can see: none may
+/// appear on a public page.
+async fn some_patient_names(app: &TestApp) -> Vec<String> {
+    // Some are withheld (FORBIDDEN_FIELD: no consent covers the clinic).
+    let body = app
+        .gql(
+            &demo_token(Profession::Physician),
+            "{ careTeamPatients(first: 50) { edges { node { name } } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    body["data"]["careTeamPatients"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["node"]["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+demo_page_test!(
+    the_public_directory_page_shows_public_entries_and_nothing_else,
+    |app| async move {
+        let seen = check_page(
+            app,
+            "/directory?lat=43.80&lon=143.89&radius=20",
+            &format!("directory-{:?}", app.backend).to_lowercase(),
+            None,
+        )
+        .await;
+        assert_eq!(seen["status"], 200, "{seen}");
+        assert_readable(&seen);
+        let text = seen["desk"]["text"].as_str().unwrap();
+        assert!(text.contains("医療・介護資源マップ"), "{text}");
+        assert!(
+            text.contains("みなみ野在宅クリニック") && text.contains("在宅看取り"),
+            "{text}"
+        );
+        assert!(
+            text.contains("古い情報"),
+            "stale vacancies are marked: {text}"
+        );
+        assert!(
+            !text.contains("すずらん薬局"),
+            "an entry not marked public: {text}"
+        );
+        assert!(!text.contains("看護師長"), "contact persons are not public");
+        assert!(
+            text.contains("ふれあいサロン 栄町"),
+            "public community resources: {text}"
+        );
+        assert!(
+            !text.contains("見守りネットワーク"),
+            "a resource not marked public: {text}"
+        );
+        let patients = some_patient_names(app).await;
+        assert!(!patients.is_empty());
+        for name in &patients {
+            assert!(
+                !text.contains(name.as_str()),
+                "a patient's name on the public page: {name}"
+            );
+        }
+        // Bad input is said on the page, with the form kept.
+        let res = app
+            .client
+            .get(app.url("/directory?lat=north&lon=143.9"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("緯度は数値で入力してください") && html.contains("value=\"north\""));
+    }
+);
+
+demo_page_test!(
+    the_vacancy_board_is_for_members_of_the_network,
+    |app| async move {
+        let res = app.client.get(app.url("/vacancies")).send().await.unwrap();
+        assert_eq!(res.status(), 401, "no token, no board");
+        let seen = check_page(
+            app,
+            "/vacancies",
+            &format!("vacancies-{:?}", app.backend).to_lowercase(),
+            Some(&demo_token(Profession::CareManager)),
+        )
+        .await;
+        assert_eq!(seen["status"], 200, "{seen}");
+        assert_readable(&seen);
+        let text = seen["desk"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("特別養護老人ホーム　緑風荘") && text.contains("空き 0 / 80"),
+            "{text}"
+        );
+        assert!(
+            text.contains("空き 2 / 10"),
+            "the latest short-stay report, not the older one: {text}"
+        );
+        assert!(!text.contains("空き 4 / 10"), "{text}");
+    }
+);
+
+demo_page_test!(
+    the_indicators_dashboard_draws_its_charts_on_the_server,
+    |app| async move {
+        let seen = check_page(
+        app,
+        "/indicators?municipality=%E3%81%BF%E3%81%AA%E3%81%BF%E9%87%8E%E5%B8%82&from=2025-04-01&to=2026-04-01",
+        &format!("indicators-{:?}", app.backend).to_lowercase(),
+        Some(&demo_token(Profession::MunicipalStaff)),
+    )
+    .await;
+        assert_eq!(seen["status"], 200, "{seen}");
+        assert_readable(&seen);
+        let text = seen["desk"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("活用状況") && text.contains("共有された記録（種類別）"),
+            "{text}"
+        );
+        assert!(text.contains("5未満"), "suppressed cells say so: {text}");
+        let patients = some_patient_names(app).await;
+        for name in &patients {
+            assert!(
+                !text.contains(name.as_str()),
+                "a patient's name on the dashboard: {name}"
+            );
+        }
+        // A physician is not the programme.
+        let res = app
+            .client
+            .get(app.url("/indicators?municipality=%E3%81%BF%E3%81%AA%E3%81%BF%E9%87%8E%E5%B8%82"))
+            .bearer_auth(demo_token(Profession::Physician))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+    }
+);

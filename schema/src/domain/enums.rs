@@ -87,6 +87,76 @@ domain_enum! {
         AmbulanceService = "AMBULANCE_SERVICE",
         /// 保健所.
         PublicHealthCenter = "PUBLIC_HEALTH_CENTER",
+        /// 小規模多機能型居宅介護: day, overnight and home visits from one small base.
+        SmallMultifunctionalCare = "SMALL_MULTIFUNCTIONAL_CARE",
+        /// 看護小規模多機能型居宅介護 (看多機): the same with visiting nursing.
+        NursingSmallMultifunctionalCare = "NURSING_SMALL_MULTIFUNCTIONAL_CARE",
+        /// 定期巡回・随時対応型訪問介護看護: scheduled rounds and on-call visits, day and night.
+        RegularRoundsOnCallCare = "REGULAR_ROUNDS_ON_CALL_CARE",
+        /// 福祉用具貸与: welfare equipment rental (beds, wheelchairs, …).
+        WelfareEquipmentRental = "WELFARE_EQUIPMENT_RENTAL",
+    }
+}
+
+domain_enum! {
+    /// A type of bed or place a facility reports free (空床・空き状況).
+    pub enum BedType {
+        /// 急性期病床.
+        Acute = "ACUTE",
+        /// 回復期リハビリテーション病床 / 地域包括ケア病床.
+        Recovery = "RECOVERY",
+        /// 療養病床.
+        Chronic = "CHRONIC",
+        /// 短期入所 (ショートステイ).
+        ShortStay = "SHORT_STAY",
+        /// 特別養護老人ホーム (特養).
+        SpecialNursingHome = "SPECIAL_NURSING_HOME",
+        /// 介護老人保健施設 (老健).
+        GeriatricHealthFacility = "GERIATRIC_HEALTH_FACILITY",
+        /// 介護医療院.
+        IntegratedCareHospital = "INTEGRATED_CARE_HOSPITAL",
+        /// 認知症対応型共同生活介護 (グループホーム).
+        GroupHome = "GROUP_HOME",
+        /// 小規模多機能の宿泊 / 看多機の宿泊.
+        SmallMultifunctionalStay = "SMALL_MULTIFUNCTIONAL_STAY",
+        /// サービス付き高齢者向け住宅 / 有料老人ホームの空室.
+        SeniorHousing = "SENIOR_HOUSING",
+    }
+}
+
+domain_enum! {
+    /// A kind of informal community resource (インフォーマルな地域資源).
+    pub enum CommunityResourceType {
+        /// サロン・通いの場.
+        Salon = "SALON",
+        /// 見守り・安否確認.
+        WatchingOver = "WATCHING_OVER",
+        /// 買い物支援.
+        ShoppingHelp = "SHOPPING_HELP",
+        /// 移動支援・送迎.
+        TransportHelp = "TRANSPORT_HELP",
+        /// 配食・会食.
+        Meals = "MEALS",
+        /// 認知症カフェ.
+        DementiaCafe = "DEMENTIA_CAFE",
+        /// 家族会・介護者の集い.
+        CarersGroup = "CARERS_GROUP",
+        Other = "OTHER",
+    }
+}
+
+domain_enum! {
+    /// A day of the week (times to avoid calling).
+    pub enum Weekday {
+        Monday = "MONDAY",
+        Tuesday = "TUESDAY",
+        Wednesday = "WEDNESDAY",
+        Thursday = "THURSDAY",
+        Friday = "FRIDAY",
+        Saturday = "SATURDAY",
+        Sunday = "SUNDAY",
+        /// 祝日.
+        Holiday = "HOLIDAY",
     }
 }
 

@@ -438,9 +438,13 @@ pub fn default_role(kind: OrganizationKind) -> CareTeamRole {
         OrganizationKind::Pharmacy => CareTeamRole::Pharmacy,
         OrganizationKind::VisitingNurseStation => CareTeamRole::VisitingNurse,
         OrganizationKind::HomeCareSupportOffice => CareTeamRole::CareManager,
-        OrganizationKind::CareServiceProvider | OrganizationKind::NursingHome => {
-            CareTeamRole::CareService
-        }
+        OrganizationKind::CareServiceProvider
+        | OrganizationKind::NursingHome
+        | OrganizationKind::SmallMultifunctionalCare
+        | OrganizationKind::RegularRoundsOnCallCare
+        | OrganizationKind::WelfareEquipmentRental => CareTeamRole::CareService,
+        // 看多機 nurses visit: the team knows them as its visiting nurses.
+        OrganizationKind::NursingSmallMultifunctionalCare => CareTeamRole::VisitingNurse,
         OrganizationKind::RehabilitationProvider => CareTeamRole::Rehabilitation,
         OrganizationKind::CommunityGeneralSupportCenter => CareTeamRole::CommunitySupportCenter,
         OrganizationKind::Municipality => CareTeamRole::Municipality,

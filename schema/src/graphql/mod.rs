@@ -4,10 +4,12 @@ pub mod admission_discharge;
 pub mod audit_extension;
 mod codes;
 pub mod consents;
+pub mod directory;
 pub mod emergency_information;
 pub mod emergency_search;
 pub mod fair_use;
 pub mod federation;
+pub mod indicators;
 pub mod inputs;
 pub mod liaison;
 pub mod limits;
@@ -52,6 +54,8 @@ pub struct Mutation(
     liaison::LiaisonMutation,
     consents::ConsentMutation,
     emergency_search::EmergencySearchMutation,
+    directory::DirectoryMutation,
+    directory::CommunityResourceMutation,
 );
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;

@@ -107,6 +107,86 @@ impl Query {
         Ok(connection)
     }
 
+    /// The public resource directory (医療・介護資源マップ): organisations
+    /// whose entry is public, filtered by kind, capability, municipality,
+    /// name, and distance from a point (nearest first). Answered without a
+    /// token; shows only what each organisation marked public — never its
+    /// members, its contact person or anything about patients.
+    async fn public_directory(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<super::directory::PublicDirectoryFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, super::directory::PublicOrganization, EmptyFields, EmptyFields>>
+    {
+        super::directory::public_directory(ctx, filter, first, after).await
+    }
+
+    /// Informal community resources (サロン, 見守り, 買い物・移動支援 …) of a
+    /// municipality and of types (all: null), by name.
+    async fn community_resources(
+        &self,
+        ctx: &Context<'_>,
+        municipality: Option<String>,
+        types: Option<Vec<crate::domain::CommunityResourceType>>,
+    ) -> Result<Vec<super::directory::CommunityResource>> {
+        super::directory::community_resources(ctx, municipality, types, false).await
+    }
+
+    /// The community resources their owners made public — answered without
+    /// a token, like `publicDirectory` (`owner` is null here).
+    async fn public_community_resources(
+        &self,
+        ctx: &Context<'_>,
+        municipality: Option<String>,
+        types: Option<Vec<crate::domain::CommunityResourceType>>,
+    ) -> Result<Vec<super::directory::CommunityResource>> {
+        super::directory::community_resources(ctx, municipality, types, true).await
+    }
+
+    /// The vacancy board (空床・空き状況): facilities with their latest
+    /// reports, by name, in a municipality and of bed types (all: empty).
+    /// Reports older than 72 hours are marked `stale`.
+    async fn vacancy_board(
+        &self,
+        ctx: &Context<'_>,
+        municipality: Option<String>,
+        #[graphql(desc = "Any of these types (null or empty: every type).")] bed_types: Option<
+            Vec<crate::domain::BedType>,
+        >,
+    ) -> Result<Vec<super::directory::VacancyBoardEntry>> {
+        super::directory::vacancy_board(ctx, municipality, bed_types.unwrap_or_default()).await
+    }
+
+    /// Directory entries not confirmed for `notConfirmedForMonths` months
+    /// (default 12), never-confirmed first: the centre's list to chase.
+    /// Network administrators and municipal staff.
+    async fn stale_directory_entries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 12)] not_confirmed_for_months: i32,
+    ) -> Result<Vec<super::directory::StaleDirectoryEntry>> {
+        super::directory::stale_entries(ctx, not_confirmed_for_months).await
+    }
+
+    /// 活用状況: the programme's indicators of `municipality` from `from`
+    /// to `to` (exclusive, at most 731 days): organisations, consenting
+    /// patients, records shared, reads, emergency-information and ACP
+    /// coverage, deaths and wished places, discharge lead times, liaison
+    /// response. Aggregates only; cells below 5 suppressed (docs/indicators.md).
+    /// Network administrators and the coordination centre; municipal staff
+    /// for their own municipality. Audited.
+    async fn indicators(
+        &self,
+        ctx: &Context<'_>,
+        municipality: String,
+        from: super::Date,
+        to: super::Date,
+    ) -> Result<Vec<super::indicators::Indicator>> {
+        super::indicators::indicators(ctx, municipality, from, to).await
+    }
+
     /// One organisation by id.
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Organization>> {
         ctx_request(ctx)?;

@@ -84,6 +84,18 @@ impl Organization {
             .await?
             .unwrap_or_default())
     }
+    /// What the organisation does beyond its kind and capabilities, and
+    /// how to reach it (`null`: never described). See docs/directory.md.
+    async fn profile(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<super::directory::OrganizationProfile>> {
+        super::directory::profile_of(ctx, &self.0).await
+    }
+    /// Its latest vacancy reports (空床・空き状況), one per bed type.
+    async fn vacancies(&self, ctx: &Context<'_>) -> Result<Vec<super::directory::Vacancy>> {
+        super::directory::vacancies_of_org(ctx, &self.0).await
+    }
     /// The organisation's professionals.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
         Ok(ctx

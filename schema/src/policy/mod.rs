@@ -246,6 +246,66 @@ pub fn may_link_identifier_for(principal: &Principal, organization_id: Uuid) -> 
     }
 }
 
+/// Who may change an organisation's directory entry — its functions, whether
+/// it is public, its vacancies: the organisation itself (its members and its
+/// systems: they know what it offers today) and the network administrators
+/// who keep the directory.
+pub fn may_edit_directory_entry(principal: &Principal, organization_id: Uuid) -> ApiResult<()> {
+    if principal.organization_id() == organization_id
+        || principal.profession() == Some(Profession::NetworkAdministrator)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "an organisation's directory entry is kept by the organisation and the network administrators"
+                .into(),
+        ))
+    }
+}
+
+/// Who reviews the directory as a whole (the entries not confirmed for a
+/// long time): the network administrators and municipal staff, who run the
+/// programme's resource list (在宅医療・介護資源の把握).
+pub fn may_review_directory(principal: &Principal) -> ApiResult<()> {
+    if principal
+        .profession()
+        .is_some_and(|p| REGIONAL_PROFESSIONS.contains(&p))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "the directory's review lists are for network administrators and municipal staff"
+                .into(),
+        ))
+    }
+}
+
+/// Who reads a municipality's indicators (活用状況, docs/indicators.md):
+/// network administrators and the coordination centre's members for any
+/// municipality; municipal staff at a municipality for their own. Nobody
+/// else: the indicators are the programme's, not a care team's.
+pub fn may_read_indicators(
+    principal: &Principal,
+    caller_kind: Option<OrganizationKind>,
+    caller_municipality: Option<&str>,
+    municipality: &str,
+) -> ApiResult<()> {
+    let profession = principal.profession();
+    let allowed = profession == Some(Profession::NetworkAdministrator)
+        || (profession.is_some() && caller_kind == Some(OrganizationKind::CoordinationCenter))
+        || (profession == Some(Profession::MunicipalStaff)
+            && caller_kind == Some(OrganizationKind::Municipality)
+            && caller_municipality == Some(municipality));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "indicators are for network administrators, the coordination centre, and municipal staff for their own municipality"
+                .into(),
+        ))
+    }
+}
+
 /// Proof that the caller may read statistics over patients (counts, no
 /// identities) for a scope: one organisation, or the region (`None`).
 #[derive(Clone, Copy, Debug)]

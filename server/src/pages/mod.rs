@@ -10,7 +10,14 @@
 //! with no caller at all, so it can only reach what the schema serves
 //! without one.
 
+// A page's refusal is its response (an error page with its status):
+// returned by value, as axum handlers return responses.
+#![allow(clippy::result_large_err)]
+
 pub mod chart;
+pub mod directory;
+pub mod indicators;
+pub mod labels;
 
 use std::sync::Arc;
 

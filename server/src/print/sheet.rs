@@ -584,26 +584,9 @@ fn sex(v: &str) -> &str {
 
 /// A profession's name on paper.
 pub fn profession(v: &str) -> &str {
-    match v {
-        "PHYSICIAN" => "医師",
-        "DENTIST" => "歯科医師",
-        "DENTAL_HYGIENIST" => "歯科衛生士",
-        "PHARMACIST" => "薬剤師",
-        "NURSE" => "看護師",
-        "PUBLIC_HEALTH_NURSE" => "保健師",
-        "PHYSICAL_THERAPIST" => "理学療法士",
-        "OCCUPATIONAL_THERAPIST" => "作業療法士",
-        "SPEECH_THERAPIST" => "言語聴覚士",
-        "THERAPIST" => "療法士",
-        "DIETITIAN" => "管理栄養士",
-        "CARE_MANAGER" => "介護支援専門員",
-        "CARE_WORKER" => "介護職",
-        "MEDICAL_SOCIAL_WORKER" => "医療ソーシャルワーカー",
-        "SOCIAL_WORKER" => "社会福祉士",
-        "EMS_CREW" => "救急隊員",
-        "MUNICIPAL_STAFF" => "自治体職員",
-        "NETWORK_ADMINISTRATOR" => "ネットワーク管理者",
-        other => other,
+    match renkei_schema::domain::Profession::parse(v) {
+        Some(p) => crate::pages::labels::profession(p),
+        None => v,
     }
 }
 

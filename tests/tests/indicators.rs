@@ -1,0 +1,256 @@
+//! 活用状況 (issue 15): the programme's indicators, computed from use —
+//! only aggregates, only consenting patients, small cells suppressed, for
+//! the municipality's staff and the coordination centre, audited; and the
+//! dashboard and CSV that show them.
+
+use chrono::{Duration, Utc};
+use renkei_tests::*;
+use serde_json::{Value, json};
+
+const INDICATORS: &str = "query($m: String!, $from: Date!, $to: Date!) {
+    indicators(municipality: $m, from: $from, to: $to) { key title unit total hasTotal cells { label value suppressed } } }";
+
+fn period() -> Value {
+    let today = Utc::now().date_naive();
+    json!({ "from": (today - Duration::days(2)).to_string(), "to": (today + Duration::days(2)).to_string() })
+}
+
+fn vars(municipality: &str) -> Value {
+    let mut v = period();
+    v["m"] = json!(municipality);
+    v
+}
+
+fn indicator<'a>(data: &'a Value, key: &str) -> &'a Value {
+    data["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == key)
+        .unwrap_or_else(|| panic!("no indicator {key}: {data}"))
+}
+
+fn cell(table: &Value, label: &str) -> Value {
+    table["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["label"] == label)
+        .map(|c| c["value"].clone())
+        .unwrap_or(Value::Null)
+}
+
+struct Region {
+    doctor: String,
+    official: String,
+}
+
+/// A clinic in 北見市 with `consenting` patients who consented and one who
+/// did not, each with one condition recorded today; a municipality office
+/// of 北見市 with a member of its staff.
+async fn region(app: &TestApp, consenting: usize) -> Region {
+    let clinic = app
+        .ok(
+            &app.admin_token,
+            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
+            json!({ "i": { "kind": "CLINIC", "name": "北見在宅クリニック", "municipality": "北見市" } }),
+        )
+        .await["registerOrganization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
+    let register = "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }";
+    for i in 0..=consenting {
+        let id = app
+            .ok(
+                &doctor,
+                register,
+                json!({ "i": { "name": format!("指標 太郎{i}"), "nameKana": "シヒョウ タロウ", "birthDate": "1940-05-01",
+                    "sex": "MALE", "localId": format!("IND-{i}"), "address": format!("北海道北見市本町{i}丁目") } }),
+            )
+            .await["registerPatient"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The last one never consents.
+        if i < consenting {
+            app.consent(&doctor, &id, json!({ "scope": "NETWORK" }))
+                .await;
+            app.ok(
+                &doctor,
+                "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome } }",
+                json!({ "i": { "records": [{ "patientId": id, "sourceRecordId": format!("C-{i}"),
+                    "effectiveAt": "2026-01-10T09:00:00Z",
+                    "data": { "condition": { "name": "高血圧症", "icd10": "I10", "clinicalStatus": "ACTIVE" } } }] } }),
+            )
+            .await;
+        }
+    }
+    let office = app
+        .ok(
+            &app.admin_token,
+            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
+            json!({ "i": { "kind": "MUNICIPALITY", "name": "北見市 介護福祉課", "municipality": "北見市" } }),
+        )
+        .await["registerOrganization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, official) = app.member(&office, "MUNICIPAL_STAFF").await;
+    Region { doctor, official }
+}
+
+e2e!(
+    municipal_staff_read_their_municipality_counted_from_use,
+    |app| async move {
+        let r = region(app, 6).await;
+        let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
+        let patients = indicator(&data, "patients");
+        assert_eq!(cell(patients, "登録患者"), 7);
+        assert_eq!(
+            cell(patients, "同意あり"),
+            6,
+            "the patient without consent is registered, not counted as consenting"
+        );
+        let records = indicator(&data, "recordsByKind");
+        assert_eq!(cell(records, "CONDITION"), 6);
+        assert_eq!(records["total"], 6);
+        let orgs = indicator(&data, "organizationsByKind");
+        assert_eq!(orgs["total"], 2, "the clinic and the office of 北見市");
+        // Nothing but counts: no patient's name or id in the answer.
+        assert!(!data.to_string().contains("指標"), "{data}");
+        // The read is audited, naming no patient.
+        let log = app
+            .ok(
+                &app.admin_token,
+                "{ auditLog(first: 50) { edges { node { patientId detail categories } } } }",
+                json!({}),
+            )
+            .await;
+        assert!(
+            log["auditLog"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["node"]["patientId"].is_null()
+                    && e["node"]["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with("indicators: 北見市"))),
+            "{log}"
+        );
+    }
+);
+
+e2e!(small_counts_are_suppressed, |app| async move {
+    let r = region(app, 3).await;
+    let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
+    let patients = indicator(&data, "patients");
+    assert_eq!(cell(patients, "同意あり"), Value::Null);
+    let records = indicator(&data, "recordsByKind");
+    assert_eq!(records["cells"][0]["suppressed"], true, "{records}");
+    assert_eq!(
+        records["total"],
+        Value::Null,
+        "a lone small cell takes its total with it"
+    );
+    // Every published count of people or their data is 0 or at least 5.
+    for t in data["indicators"].as_array().unwrap() {
+        if t["key"] == "organizationsByKind" {
+            continue;
+        }
+        for c in t["cells"].as_array().unwrap() {
+            if let Some(v) = c["value"].as_i64() {
+                assert!(v == 0 || v >= 5, "{t}");
+            }
+        }
+    }
+});
+
+e2e!(
+    indicators_are_for_the_programme_not_the_care_teams,
+    |app| async move {
+        let r = region(app, 5).await;
+        // Another municipality's staff: not this one's.
+        let town = app
+            .organization("MUNICIPALITY", "訓子府町 保健福祉課")
+            .await;
+        let (_, other_official) = app.member(&town, "MUNICIPAL_STAFF").await;
+        let body = app.gql(&other_official, INDICATORS, vars("北見市")).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{body}"
+        );
+        let body = app.gql(&r.doctor, INDICATORS, vars("北見市")).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{body}"
+        );
+        // The network administrator and the coordination centre: any.
+        app.ok(&app.admin_token, INDICATORS, vars("北見市")).await;
+        let centre = app
+            .organization("COORDINATION_CENTER", "北見市在宅医療介護連携支援センター")
+            .await;
+        let (_, coordinator) = app.member(&centre, "NURSE").await;
+        app.ok(&coordinator, INDICATORS, vars("北見市")).await;
+        // Bad input.
+        for (v, field) in [
+            (
+                json!({ "m": "北見市", "from": "2026-04-01", "to": "2026-04-01" }),
+                "to",
+            ),
+            (
+                json!({ "m": "北見市", "from": "2020-04-01", "to": "2026-04-01" }),
+                "to",
+            ),
+            (
+                json!({ "m": " ", "from": "2026-03-01", "to": "2026-04-01" }),
+                "municipality",
+            ),
+        ] {
+            let body = app.gql(&app.admin_token, INDICATORS, v).await;
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+                "{body}"
+            );
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        }
+    }
+);
+
+e2e!(the_indicators_download_as_csv, |app| async move {
+    let r = region(app, 6).await;
+    let p = period();
+    let url = app.url(&format!(
+        "/indicators.csv?municipality=%E5%8C%97%E8%A6%8B%E5%B8%82&from={}&to={}",
+        p["from"].as_str().unwrap(),
+        p["to"].as_str().unwrap()
+    ));
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth(&r.official)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = res.text().await.unwrap();
+    assert!(
+        csv.starts_with("municipality,from,to,indicator,title,label,value,unit,suppressed\r\n")
+    );
+    assert!(
+        csv.contains("\"recordsByKind\",\"共有された記録（種類別）\",\"CONDITION\",6,\"件\",false"),
+        "{csv}"
+    );
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth(&r.doctor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = app.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+});
