@@ -32,6 +32,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::{Builder, Uuid};
 
+use super::data;
 use super::{
     LAST_DAY, ORGS, PATIENTS, Prof, REF_DATE, Region, SEED, SplitMix64, demo_organization_id,
     demo_patient_id, insert_new, office_hours, pick_member,
@@ -99,84 +100,6 @@ struct Member {
     org: Uuid,
     member: Option<Uuid>,
 }
-
-const CAUTIONS: [&str; 8] = [
-    "夜間せん妄の既往あり。環境の変化に注意してください。",
-    "嚥下機能が低下しており、水分にはとろみを付けています。",
-    "難聴あり。左耳の近くでゆっくり話すと伝わります。",
-    "2025年に自宅で転倒歴あり。夜間のトイレ移動に見守りが必要です。",
-    "服薬は一包化し、長女が朝夕に確認しています。",
-    "ペースメーカー植込み済み（手帳あり）。",
-    "認知症により同じ質問を繰り返されますが、穏やかに説明すると落ち着かれます。",
-    "糖尿病のため間食の管理が必要です。",
-];
-
-const WISHES: [&str; 6] = [
-    "本人は住み慣れた自宅へ戻ることを強く希望しています。長女も在宅介護に協力的です。",
-    "本人・家族とも自宅退院を希望。ただし夜間の介護に不安があり、ショートステイの併用を相談中です。",
-    "家族は施設入所も視野に入れており、退院前に一度話し合いの場を持ちたいとのことです。",
-    "本人は「できるだけ家で過ごしたい」と話されています。延命治療は望まれていません。",
-    "妻が主介護者ですが高齢のため、介護サービスの増量を希望しています。",
-    "本人・家族ともリハビリを続けて元の生活に戻ることを目標にしています。",
-];
-
-/// Criteria and what they mean at home.
-const NEEDS: [(C, &str); 12] = [
-    (
-        C::AdlDeclined,
-        "入院前より歩行・排泄の介助量が増加。ポータブルトイレと介護ベッドの導入が必要",
-    ),
-    (
-        C::TubeFeeding,
-        "胃ろうからの経管栄養（1日3回）。家族への手技指導は病棟で実施済み",
-    ),
-    (
-        C::Suction,
-        "痰の吸引が1日数回必要。吸引器の手配と訪問看護での指導を依頼",
-    ),
-    (
-        C::Insulin,
-        "インスリン自己注射（朝1回）を開始。手技の確認と血糖測定の支援が必要",
-    ),
-    (
-        C::PressureUlcer,
-        "仙骨部に褥瘡（d2）。エアマットと訪問看護による処置の継続が必要",
-    ),
-    (
-        C::HomeOxygen,
-        "在宅酸素療法（安静時1L/分）を導入。業者手配済み、火気への注意を家族に説明",
-    ),
-    (
-        C::FamilyCareCapacityConcern,
-        "主介護者の妻も高齢で、夜間の介護負担が大きい。サービス調整が必要",
-    ),
-    (
-        C::DementiaSymptoms,
-        "入院中に認知機能の低下と夜間の不穏あり。服薬管理と見守りが必要",
-    ),
-    (
-        C::TerminalCancer,
-        "がん末期。自宅での看取りを希望されており、訪問診療・訪問看護の導入が必要",
-    ),
-    (
-        C::AspirationPneumonia,
-        "誤嚥性肺炎で入院。軟菜食・とろみ付きの水分を継続し、口腔ケアの強化が必要",
-    ),
-    (
-        C::RepeatedAdmissions,
-        "この1年で3回目の入院。服薬と体重の管理を在宅で継続できる体制が必要",
-    ),
-    (
-        C::HomeAdaptation,
-        "玄関と浴室に手すりの設置、住宅改修の申請が必要",
-    ),
-];
-
-const NO_CRITERIA_NEEDS: [&str; 3] = [
-    "入院前と同じ生活に戻れる見込み。既存のサービスを再開してください",
-    "ADLは入院前と同程度。退院後の外来受診日は退院時にお知らせします",
-    "特段の医療処置なし。デイサービスの再開時期をご相談ください",
-];
 
 /// Kitami's buckets as this demo's hospitals reach them (%, 8+ … after).
 const LEAD_WEIGHTS: [(u64, i64, i64); 6] = [
@@ -301,9 +224,15 @@ impl Admissions {
             let (mut content, sources) =
                 draw(&rows, stay.admitted).expect("the demo's records are readable");
             if rng.chance(70) {
-                content.cautions = Some(rng.pick(&CAUTIONS).to_string());
+                content.cautions = Some(
+                    rng.pick(&data::content().admission_discharge.admission_sheet.cautions)
+                        .clone(),
+                );
             }
-            content.wishes = Some(rng.pick(&WISHES).to_string());
+            content.wishes = Some(
+                rng.pick(&data::content().admission_discharge.admission_sheet.wishes)
+                    .clone(),
+            );
             let status = match (draft, received_at) {
                 (true, _) => AdmissionSheetStatus::Draft,
                 (false, None) => AdmissionSheetStatus::Sent,
@@ -344,21 +273,26 @@ impl Admissions {
         notified_on = notified_on.max(stay.admitted).min(LAST_DAY);
         let lead = (stay.discharged - notified_on).num_days();
         let notified_at = office_hours(rng, notified_on);
+        let texts = &data::content().admission_discharge.discharge_notice;
         let mut criteria: Vec<C> = Vec::new();
         let wanted = *rng.pick(&[0usize, 1, 1, 1, 2, 2, 3]);
         while criteria.len() < wanted {
-            let c = rng.pick(&NEEDS).0;
+            let c = rng.pick(&texts.needs).criterion;
             if !criteria.contains(&c) {
                 criteria.push(c);
             }
         }
         criteria.sort();
         let needs = if criteria.is_empty() {
-            rng.pick(&NO_CRITERIA_NEEDS).to_string()
+            rng.pick(&texts.no_criteria_needs).clone()
         } else {
             criteria
                 .iter()
-                .filter_map(|c| NEEDS.iter().find(|(k, _)| k == c).map(|(_, t)| *t))
+                .filter_map(|c| {
+                    (texts.needs.iter())
+                        .find(|n| n.criterion == *c)
+                        .map(|n| n.text.as_str())
+                })
                 .collect::<Vec<_>>()
                 .join("。\n")
         };
@@ -461,7 +395,8 @@ impl Admissions {
         let created_at = notified_at + TimeDelta::hours(1);
         let conference_id = id(Tag::Conference, self.conferences.len());
         let online = rng.chance(30);
-        let hospital_name = ORGS[stay.hospital].name;
+        let hospital_name = &ORGS[stay.hospital].name;
+        let texts = &data::content().admission_discharge.discharge_conference;
         self.conferences.push(discharge_conference::Model {
             id: conference_id,
             patient_id: stay.patient,
@@ -470,12 +405,12 @@ impl Admissions {
             proposed_by_api_key: None,
             discharge_notice_id: Some(notice_id),
             starts_at,
-            place: Some(format!("{hospital_name} 2階 患者支援センター 面談室")),
+            place: Some(data::fill(&texts.place, &[("hospital", hospital_name)])),
             online,
             note: Some(if online {
-                "ご都合のつかない方はオンラインでご参加ください（URLは前日に連絡票でお知らせします）".to_owned()
+                texts.note_online.clone()
             } else {
-                "退院後の療養体制と介護サービスについて確認します".to_owned()
+                texts.note_in_person.clone()
             }),
             status: DischargeConferenceStatus::Proposed.as_str().to_owned(),
             created_at,
@@ -490,12 +425,12 @@ impl Admissions {
             } else if rng.chance(80) {
                 (
                     InvitationResponse::Accepted,
-                    rng.chance(40).then(|| "出席します。".to_owned()),
+                    rng.chance(40).then(|| texts.accepted_comment.clone()),
                 )
             } else {
                 (
                     InvitationResponse::Declined,
-                    Some("当日は訪問予定のため欠席します。書面で意見をお送りします。".to_owned()),
+                    Some(texts.declined_comment.clone()),
                 )
             };
             let responded_at = (!pending).then(|| {

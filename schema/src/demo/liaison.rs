@@ -27,6 +27,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::{Builder, Uuid};
 
+use super::data::{self, Expected, ThreadTemplate};
 use super::{
     Cap, FIXED_MILLIS, LAST_DAY, MEMBERS, ORGS, Prof, RECORD_BATCH_BYTES, Region, Role, SEED,
     SplitMix64, TOWN, Table, demo_id, demo_organization_id, insert_batched, insert_new,
@@ -37,7 +38,6 @@ use crate::records::{
     DesignatedHospital, EmergencyContact, EmergencyFacility, EmergencyInformationData,
     ExpectedEmergency, RecordData, RecordKind,
 };
-use crate::services::liaison::LiaisonUrgency;
 use crate::services::records::ACTIVE;
 use entities::{
     care_team_membership, liaison_message, liaison_read, liaison_thread, liaison_thread_addressee,
@@ -88,7 +88,7 @@ fn id(tag: Tag, n: usize) -> Uuid {
 }
 
 #[derive(Debug, Default, PartialEq)]
-struct Rows {
+pub(super) struct Rows {
     sheets: Vec<record::Model>,
     threads: Vec<liaison_thread::Model>,
     addressees: Vec<liaison_thread_addressee::Model>,
@@ -211,7 +211,7 @@ impl<'a> Patient<'a> {
     }
 }
 
-fn rows(region: &Region) -> Rows {
+pub(super) fn rows(region: &Region) -> Rows {
     let mut rng = SplitMix64(LIAISON_SEED);
     let mut rows = Rows::default();
     let mut thread_count = 0usize;
@@ -226,14 +226,15 @@ fn rows(region: &Region) -> Rows {
             rows.sheets.push(sheet);
         }
         if n != WITHDRAWN && n % 3 == 0 && n < 66 {
-            let first = n % TEMPLATES.len();
+            let templates = &data::content().liaison.thread;
+            let first = n % templates.len();
             let wanted = if n == 0 { 2 } else { 1 };
             let mut written = 0;
-            for k in 0..TEMPLATES.len() {
+            for k in 0..templates.len() {
                 if written == wanted {
                     break;
                 }
-                let t = &TEMPLATES[(first + k) % TEMPLATES.len()];
+                let t = &templates[(first + k) % templates.len()];
                 if thread(&mut rng, &mut rows, &p, t, thread_count, written) {
                     thread_count += 1;
                     written += 1;
@@ -286,7 +287,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
             } else {
                 "訪問看護".into()
             },
-            phone: ORGS[org_index(slot.organization_id)].phone.into(),
+            phone: ORGS[org_index(slot.organization_id)].phone.clone(),
             available: Some(
                 if round_the_clock {
                     "24時間"
@@ -302,7 +303,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         contacts.push(EmergencyContact {
             name: format!("{}（{}）", member_name(member).0, org_name(org)),
             relationship: "主治医".into(),
-            phone: ORGS[org].phone.into(),
+            phone: ORGS[org].phone.clone(),
             available: Some(
                 if has_cap(org, Cap::TwentyFourHourCover) {
                     "24時間（時間外は当番医の携帯へ転送）"
@@ -317,7 +318,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
     contacts.push(EmergencyContact {
         name: format!("{}（{}）", member_name(cm).0, org_name(cm_org)),
         relationship: "ケアマネジャー".into(),
-        phone: ORGS[cm_org].phone.into(),
+        phone: ORGS[cm_org].phone.clone(),
         available: Some("平日8:30〜17:30".into()),
         key_person: false,
     });
@@ -342,7 +343,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
                 Some(d) => format!("{}（{d}）", org_name(h)),
                 None => org_name(h),
             },
-            phone: Some(ORGS[h].phone.into()),
+            phone: Some(ORGS[h].phone.clone()),
             note: Some(if ended {
                 "入院歴あり（退院時サマリーは連携ネットワークで共有済み）".into()
             } else {
@@ -351,7 +352,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         }),
         (None, Some(d)) => Some(EmergencyFacility {
             name: format!("{}（{d} 外来）", org_name(area_hospital)),
-            phone: Some(ORGS[area_hospital].phone.into()),
+            phone: Some(ORGS[area_hospital].phone.clone()),
             note: None,
         }),
         (None, None) => None,
@@ -361,7 +362,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         .is_some_and(|s| has_cap(org_index(s.organization_id), Cap::EndOfLifeCare));
     let designated_hospital = Some(DesignatedHospital {
         name: org_name(area_hospital),
-        phone: Some(ORGS[area_hospital].phone.into()),
+        phone: Some(ORGS[area_hospital].phone.clone()),
         backup_bed: home_clinic && p.n % 4 != 3,
         note: Some(
             "主治医（夜間は訪問看護）から病院の地域連携室・救急外来へ連絡し、受入れを依頼する"
@@ -370,80 +371,30 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
     });
 
     let mut expected = Vec::new();
-    let emergency = |situation: &str, response: &str, call_first: &str| ExpectedEmergency {
-        situation: situation.into(),
-        response: response.into(),
-        call_first: Some(call_first.into()),
+    // "Call the visiting nurse first" means the physician where no nurse visits.
+    let nurse_on_team = p.slot(Role::VisitingNurse).is_some();
+    let emergency = |e: &Expected| ExpectedEmergency {
+        situation: e.situation.clone(),
+        response: e.response.clone(),
+        call_first: Some(if e.call_first == "訪問看護" && !nurse_on_team {
+            "主治医".to_owned()
+        } else {
+            e.call_first.clone()
+        }),
     };
-    let nurse_first = if p.slot(Role::VisitingNurse).is_some() {
-        "訪問看護"
-    } else {
-        "主治医"
-    };
-    if p.has("I50") {
-        expected.push(emergency(
-            "心不全の増悪（息切れ・むくみ・1週間で2kg以上の体重増加）",
-            "上体を起こして安静にし、SpO2と脈拍を測る。\nSpO2 90%未満、会話が苦しい、冷や汗があるときは119番。",
-            nurse_first,
-        ));
-    }
-    if p.has("E11") {
-        expected.push(emergency(
-            "低血糖（冷汗・ふるえ・ぼんやりする）",
-            "意識があればブドウ糖10g（またはジュース）を口に含ませ、15分後に様子を見る。\n意識がない、飲み込めないときは119番。",
-            "主治医",
-        ));
-    }
-    if p.has("I48") {
-        expected.push(emergency(
-            "転倒・頭部打撲（抗凝固薬を内服中）",
-            "意識と手足の動きを確認し、主治医へ連絡する。\n嘔吐・意識低下・強い頭痛があれば119番（抗凝固薬内服中と伝える）。",
-            "主治医",
-        ));
-    }
-    if p.has("I69") {
-        expected.push(emergency(
-            "脳梗塞の再発（ろれつが回らない・片側の手足が動かない）",
-            "発症時刻（最後に普段どおりだった時刻）を確認し、直ちに119番。",
-            "119番",
-        ));
-    }
-    if p.has("J44") {
-        expected.push(emergency(
-            "呼吸困難の増悪",
-            "処方の吸入薬を使い、口すぼめ呼吸を促す。\n改善しない、唇が紫色のときは119番。",
-            nurse_first,
-        ));
-    }
-    if p.has("G20") {
-        expected.push(emergency(
-            "薬が飲めない・食事中のむせ込み",
-            "むせ込みが続けば食事を中止する。\nパーキンソン病の薬を急に中断しないよう、飲めない日は主治医へ連絡。",
-            "主治医",
-        ));
-    }
-    if p.has("M81") && expected.len() < 3 {
-        expected.push(emergency(
-            "転倒・骨折の疑い（立てない・足の付け根が痛む）",
-            "無理に動かさず、楽な姿勢で保温する。\n立てない、強い痛みがあるときは119番。",
-            nurse_first,
-        ));
+    let texts = &data::content().liaison.emergency_information;
+    for e in &texts.expected {
+        let applies = e.when.as_ref().is_none_or(|code| p.has(code))
+            && e.while_fewer_than.is_none_or(|n| expected.len() < n);
+        if applies {
+            expected.push(emergency(e));
+        }
     }
     expected.truncate(3);
-    // What anyone of this age may have: a fever, a fall.
-    if expected.len() < 2 {
-        expected.push(emergency(
-            "発熱（38℃以上）・誤嚥性肺炎の疑い",
-            "水分をとらせ、体温・SpO2を測る。\n呼吸が苦しい、意識がぼんやりするときは119番。",
-            nurse_first,
-        ));
-    }
-    if expected.len() < 2 {
-        expected.push(emergency(
-            "転倒（起き上がれない・痛みが強い）",
-            "無理に起こさず、頭を打っていないか、手足が動くかを確認する。\n意識がおかしい、強い痛みで動けないときは119番。",
-            nurse_first,
-        ));
+    for e in &texts.everyone {
+        if expected.len() < 2 {
+            expected.push(emergency(e));
+        }
     }
 
     let (diagnoses, medications) = match p.n % 10 {
@@ -503,187 +454,6 @@ fn org_name_of(slot: &care_team_membership::Model) -> String {
 // ---------------------------------------------------------------------------
 // Threads
 
-/// Who a message is from: a role of the team and the profession writing.
-type From = (Role, Prof);
-
-const DOCTOR: From = (Role::PrimaryPhysician, Prof::Physician);
-const NURSE: From = (Role::VisitingNurse, Prof::Nurse);
-const PHARMACY: From = (Role::Pharmacy, Prof::Pharmacist);
-const CARE_MANAGER: From = (Role::CareManager, Prof::CareManager);
-const HELPER: From = (Role::CareService, Prof::CareWorker);
-const DENTIST: From = (Role::Dentist, Prof::Dentist);
-
-struct Template {
-    subject: &'static str,
-    urgency: LiaisonUrgency,
-    /// `None`: the whole care team; else the roles addressed by name.
-    to: Option<&'static [Role]>,
-    /// (author, body, index of the message answered).
-    messages: &'static [(From, &'static str, Option<usize>)],
-}
-
-const TEMPLATES: [Template; 7] = [
-    Template {
-        subject: "服薬の変更について",
-        urgency: LiaisonUrgency::Normal,
-        to: None,
-        messages: &[
-            (
-                DOCTOR,
-                "本日の訪問診療で血圧が低め（収縮期100前後）のため、降圧薬を減量しました。\nふらつきや立ちくらみの訴えがあればお知らせください。処方は明日から変更です。",
-                None,
-            ),
-            (
-                PHARMACY,
-                "承知しました。明日の配薬分から一包化の内容を変更してお届けします。旧処方の残りは回収します。",
-                Some(0),
-            ),
-            (
-                NURSE,
-                "次回訪問（金曜）で血圧と起立時のふらつきを確認し、こちらで報告します。",
-                Some(0),
-            ),
-        ],
-    },
-    Template {
-        subject: "発熱の連絡",
-        urgency: LiaisonUrgency::Urgent,
-        to: Some(&[Role::PrimaryPhysician, Role::CareManager]),
-        messages: &[
-            (
-                NURSE,
-                "本日14時の訪問時、体温38.2℃、SpO2 94%（室内気）、脈拍98回/分。湿性咳嗽あり、昼食は半量摂取。\n誤嚥性肺炎の可能性も考えられます。往診のご検討をお願いします。",
-                None,
-            ),
-            (
-                DOCTOR,
-                "本日17時ごろ往診します。それまで水分摂取を促し、SpO2が90%を切るようなら電話をください。",
-                Some(0),
-            ),
-            (
-                CARE_MANAGER,
-                "明日のデイサービスはお休みの連絡をしました。ご家族にも状況を伝えています。",
-                None,
-            ),
-        ],
-    },
-    Template {
-        subject: "退院後の訪問予定",
-        urgency: LiaisonUrgency::Normal,
-        to: None,
-        messages: &[
-            (
-                CARE_MANAGER,
-                "3月28日に退院予定です。退院後1週間は訪問看護を週3回に増やし、訪問診療は退院翌日にお願いしたいと考えています。ご都合をお知らせください。",
-                None,
-            ),
-            (
-                DOCTOR,
-                "退院翌日の14時に訪問します。退院時処方の内容が分かり次第共有してください。",
-                Some(0),
-            ),
-            (
-                NURSE,
-                "退院日の夕方に初回訪問し、皮膚の状態と服薬状況を確認します。",
-                Some(0),
-            ),
-            (
-                CARE_MANAGER,
-                "病院の地域連携室から退院時処方と看護サマリーが届き次第、こちらで共有します。",
-                Some(1),
-            ),
-        ],
-    },
-    Template {
-        subject: "残薬の確認",
-        urgency: LiaisonUrgency::Normal,
-        to: Some(&[Role::PrimaryPhysician]),
-        messages: &[
-            (
-                PHARMACY,
-                "居宅療養管理指導で訪問しました。夕食後の薬が14日分ほど残っており、飲み忘れが続いているようです。\n夕食後の薬を朝食後にまとめることは可能でしょうか。",
-                None,
-            ),
-            (
-                DOCTOR,
-                "次回処方から朝食後にまとめます。飲み忘れ防止にお薬カレンダーの設置もお願いします。",
-                Some(0),
-            ),
-            (
-                PHARMACY,
-                "承知しました。お薬カレンダーを設置し、ご家族にも説明しました。",
-                Some(1),
-            ),
-        ],
-    },
-    Template {
-        subject: "転倒の報告",
-        urgency: LiaisonUrgency::Urgent,
-        to: None,
-        messages: &[
-            (
-                HELPER,
-                "本日10時の訪問時、居間で座り込んでいるところを発見しました。本人によると朝8時ごろ転倒。\n頭部打撲なし、右膝に擦過傷あり。立ち上がりは一部介助で可能でした。",
-                None,
-            ),
-            (
-                NURSE,
-                "午後に臨時訪問し、右膝の処置と全身状態の確認をします。",
-                Some(0),
-            ),
-            (
-                DOCTOR,
-                "痛みや腫れが強くなるようなら連絡をください。明日の訪問診療で診察します。",
-                Some(0),
-            ),
-            (
-                CARE_MANAGER,
-                "居間とトイレへの手すりの追加について、福祉用具事業所と調整します。",
-                None,
-            ),
-        ],
-    },
-    Template {
-        subject: "口腔ケアについて",
-        urgency: LiaisonUrgency::Normal,
-        to: Some(&[Role::CareManager]),
-        messages: &[
-            (
-                DENTIST,
-                "訪問歯科診療で上顎の義歯を調整しました。食後の義歯洗浄と、就寝時は外して水につけて保管するよう、ご家族とヘルパーの方にもお伝えください。",
-                None,
-            ),
-            (
-                CARE_MANAGER,
-                "承知しました。ヘルパー事業所とご家族に共有しました。",
-                Some(0),
-            ),
-        ],
-    },
-    Template {
-        subject: "皮膚の発赤について",
-        urgency: LiaisonUrgency::Normal,
-        to: Some(&[Role::VisitingNurse, Role::CareManager]),
-        messages: &[
-            (
-                HELPER,
-                "入浴介助の際、仙骨部に直径2cmほどの発赤を認めました。押すと白くなります。痛みの訴えはありません。",
-                None,
-            ),
-            (
-                NURSE,
-                "明日の訪問で確認します。除圧マットの導入についてケアマネジャーと相談します。",
-                Some(0),
-            ),
-            (
-                CARE_MANAGER,
-                "福祉用具専門相談員に連絡し、今週中にマットを交換します。",
-                Some(1),
-            ),
-        ],
-    },
-];
-
 /// Writes thread number `t` from `template` for the patient, if its team has
 /// everyone the template needs. `k`: the patient's threads so far (they lie
 /// on different days).
@@ -691,13 +461,13 @@ fn thread(
     rng: &mut SplitMix64,
     rows: &mut Rows,
     p: &Patient<'_>,
-    template: &Template,
+    template: &ThreadTemplate,
     t: usize,
     k: usize,
 ) -> bool {
     let mut authors = Vec::with_capacity(template.messages.len());
-    for ((role, profession), _, _) in template.messages {
-        match p.writer(*role, *profession) {
+    for m in &template.messages {
+        match p.writer(m.role, m.profession) {
             Some(w) => authors.push(w),
             None => return false,
         }
@@ -708,7 +478,7 @@ fn thread(
         .iter()
         .map(|m| org_index(m.organization_id))
         .collect();
-    let named: BTreeSet<usize> = match template.to {
+    let named: BTreeSet<usize> = match &template.to {
         None => BTreeSet::new(),
         Some(roles) => {
             let mut named = BTreeSet::new();
@@ -724,7 +494,7 @@ fn thread(
             named
         }
     };
-    let parties: BTreeSet<usize> = match template.to {
+    let parties: BTreeSet<usize> = match &template.to {
         None => team.clone(),
         Some(_) => named.iter().copied().chain([creator]).collect(),
     };
@@ -737,7 +507,7 @@ fn thread(
     let thread_id = id(Tag::Thread, t);
     let mut ids: Vec<Uuid> = Vec::new();
     let mut times = Vec::new();
-    for (i, ((_, _, reply), (org, member))) in template.messages.iter().zip(&authors).enumerate() {
+    for (i, (message, (org, member))) in template.messages.iter().zip(&authors).enumerate() {
         if i > 0 {
             at += TimeDelta::minutes(30 + rng.below(240) as i64);
         }
@@ -749,8 +519,8 @@ fn thread(
             author_organization_id: demo_organization_id(*org),
             author_member_id: Some(demo_id(Table::Member, *member)),
             author_api_key_id: None,
-            body: template.messages[i].1.to_string(),
-            reply_to_message_id: reply.map(|r| ids[r]),
+            body: message.body.clone(),
+            reply_to_message_id: message.reply_to.map(|r| ids[r]),
             created_at: at,
         });
         ids.push(message_id);
@@ -778,7 +548,7 @@ fn thread(
     rows.threads.push(liaison_thread::Model {
         id: thread_id,
         patient_id: p.model.id,
-        subject: template.subject.to_string(),
+        subject: template.subject.clone(),
         urgency: template.urgency.as_str().to_string(),
         whole_care_team: template.to.is_none(),
         created_by_organization_id: demo_organization_id(creator),
@@ -864,7 +634,7 @@ mod tests {
         let subjects: BTreeSet<&str> = rows.threads.iter().map(|t| t.subject.as_str()).collect();
         assert_eq!(
             subjects.len(),
-            TEMPLATES.len(),
+            data::content().liaison.thread.len(),
             "every template is used: {subjects:?}"
         );
         let patient0 = region.patients[0].id;

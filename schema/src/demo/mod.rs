@@ -21,7 +21,7 @@
 //!   insurance section, 19 the fire department (EMS), 20 the public-health
 //!   centre, 21 the town hall's health and welfare section.
 //!
-//! 40 members (every profession; the first member of a profession is its demo
+//! 42 members (every profession; the first member of a profession is its demo
 //! member, see [`demo_member_id`]) and 200 patients aged 65–100 with local
 //! identifiers and care teams. Patients 24, 49, …, 199 (every 25th) are
 //! deceased, patients 17, 57, 97, 137 and 177 have moved away; their
@@ -78,16 +78,24 @@
 //!   patient 34 (`K-000030` at organisation 3) schizophrenia, the only
 //!   records in `SENSITIVE_PSYCHIATRIC`.
 //!
+//! The content — organisations, members, names, the medical catalogue, the
+//! texts of consents and records, record templates — is in the TOML files
+//! of `schema/demo/` (embedded at build time, read by [`data`]); this module
+//! and its children hold the rules that combine it. `schema/demo/README.md`
+//! describes the files.
+//!
 //! Everything — ids, names, dates — comes from a fixed seed and the fixed
 //! reference date 2026-04-01, never from the clock or the OS, so every run on
 //! SQLite or PostgreSQL writes the same rows. [`seed`] inserts only rows whose
 //! primary key is not there yet, so running it again adds nothing.
 
 mod admission_discharge;
+mod data;
 mod directory;
 mod liaison;
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeDelta, Utc};
 use sea_orm::{
@@ -98,18 +106,17 @@ use uuid::{Builder, Uuid};
 
 use crate::domain::{
     Capability as Cap, CareTeamRole as Role, ConsentMethod, ConsentScope, ConsentSignatory,
-    ConsentStatus, DataCategory, MemberStatus, OrganizationKind as Kind, PatientStatus,
-    PlaceOfDeath, Profession as Prof, Sex,
+    ConsentStatus, DataCategory, MemberStatus, PatientStatus, PlaceOfDeath, Profession as Prof,
+    Sex,
 };
 use crate::error::ApiResult;
 use crate::graphql::Date;
 use crate::records::{
-    AbnormalFlag, AdlAssessmentData, AdlLevel, AdvanceCarePlanData, AllergyData, AllergySeverity,
-    AllergyType, AssessmentData, BedriddenRank, CareCapacity, CareCautionsData,
-    CareCertificationData, CareLevel, CarePlanData, CautionArea, CautionItem, CertificationStatus,
-    ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus, ConditionData,
-    ConditionSensitivity, DailyObservationData, DementiaRank, DentureData, DentureType,
-    DispensingData, DrugContraindicationData, FamilyCareCapacityData, GuidanceService,
+    AbnormalFlag, AdlAssessmentData, AdlLevel, AdvanceCarePlanData, AllergyData, AssessmentData,
+    BedriddenRank, CareCapacity, CareCautionsData, CareCertificationData, CareLevel, CarePlanData,
+    CautionItem, CertificationStatus, ClinicalDocumentData, ClinicalDocumentType, ClinicalStatus,
+    ConditionData, DailyObservationData, DementiaRank, DentureData, DentureType, DispensingData,
+    DrugContraindicationData, FamilyCareCapacityData, GuidanceService,
     HomeCareGuidanceInstructionData, HomeEnvironmentData, HousingType, IllnessExplanationData,
     ImagingModality, ImagingReportData, InfectionData, InfectionResult, Jaw, LabResultData,
     MedicationManagementReportData, MedicationRoute, MedicationType, OpinionPurpose,
@@ -119,6 +126,7 @@ use crate::records::{
     VisitingNurseInstructionType, VisitingNurseReportData, VitalSignsData, Wish,
 };
 use crate::services::records::ACTIVE;
+use data::{Drug, Dx, Lab, MemberSpec, NamePart, OrgSpec, Supply};
 use entities::{
     care_team_membership, consent, emergency_objection, member, organization,
     organization_capability, patient, patient_identifier, record,
@@ -139,6 +147,7 @@ pub struct SeedReport {
 
 /// Inserts the demo region, in one transaction, skipping rows that exist.
 pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
+    data::check().map_err(|e| crate::error::ApiError::internal(format_args!("{e}")))?;
     let region = region();
     let admissions = admission_discharge::Admissions::of(&region);
     let txn = db.begin().await?;
@@ -353,52 +362,10 @@ fn demo_id(table: Table, n: usize) -> Uuid {
 // ---------------------------------------------------------------------------
 // The directory: organisations and members.
 
-/// How a facility's system numbers its patients (カルテ番号, 利用者番号 …).
-#[derive(Clone, Copy)]
-enum LocalIdStyle {
-    /// `prefix` and a zero-padded running number above `base`: `K-000123`.
-    Running {
-        prefix: &'static str,
-        width: usize,
-        base: usize,
-    },
-    /// `prefix`, the year of registration and a running number: `P2024-0456`.
-    Yearly { prefix: &'static str, width: usize },
-}
-
-impl LocalIdStyle {
-    fn format(self, seq: usize, year: i32) -> String {
-        match self {
-            LocalIdStyle::Running {
-                prefix,
-                width,
-                base,
-            } => format!("{prefix}{:0width$}", base + seq),
-            LocalIdStyle::Yearly { prefix, width } => format!("{prefix}{year}-{seq:0width$}"),
-        }
-    }
-}
-
-struct OrgSpec {
-    kind: Kind,
-    name: &'static str,
-    kana: &'static str,
-    postal_code: &'static str,
-    address: &'static str,
-    phone: &'static str,
-    fax: &'static str,
-    latitude: f64,
-    longitude: f64,
-    capabilities: &'static [Cap],
-    /// `None`: the facility keeps no patient numbers the network links to.
-    local_ids: Option<LocalIdStyle>,
-}
-
 const CITY: &str = "みなみ野市";
 const TOWN: &str = "北川町";
 
 // Organisation numbers, named so that members and care teams read as prose.
-const CENTRE: usize = 0;
 const CITY_HOSPITAL: usize = 1;
 const TOWN_HOSPITAL: usize = 2;
 const HOME_CLINIC: usize = 3;
@@ -417,270 +384,64 @@ const NURSING_HOME: usize = 15;
 const REHAB: usize = 16;
 const SUPPORT_CENTRE: usize = 17;
 const CITY_HALL: usize = 18;
-const FIRE_DEPARTMENT: usize = 19;
-const HEALTH_CENTRE: usize = 20;
 const TOWN_HALL: usize = 21;
 
-#[allow(clippy::too_many_arguments)]
-const fn org(
-    kind: Kind,
-    name: &'static str,
-    kana: &'static str,
-    postal_code: &'static str,
-    address: &'static str,
-    phone: &'static str,
-    fax: &'static str,
-    (latitude, longitude): (f64, f64),
-    capabilities: &'static [Cap],
-    local_ids: Option<LocalIdStyle>,
-) -> OrgSpec {
-    OrgSpec {
-        kind,
-        name,
-        kana,
-        postal_code,
-        address,
-        phone,
-        fax,
-        latitude,
-        longitude,
-        capabilities,
-        local_ids,
-    }
+/// The `key`s of the organisations above in `directory.toml`, checked when it
+/// is loaded: the rules name them by number.
+const ORGANIZATION_KEYS: [&str; 22] = [
+    "centre",
+    "city_hospital",
+    "town_hospital",
+    "home_clinic",
+    "sakura_clinic",
+    "town_clinic",
+    "dental_clinic",
+    "city_pharmacy",
+    "town_pharmacy",
+    "city_nurses",
+    "town_nurses",
+    "city_care_office",
+    "town_care_office",
+    "helpers",
+    "day_service",
+    "nursing_home",
+    "rehab",
+    "support_centre",
+    "city_hall",
+    "fire_department",
+    "health_centre",
+    "town_hall",
+];
+
+/// The organisations, numbered by their place in `directory.toml`.
+static ORGS: LazyLock<&'static [OrgSpec]> =
+    LazyLock::new(|| &data::content().directory.organizations);
+
+/// The members, numbered by their place in `directory.toml`. The first member
+/// of each profession is its demo member, so each is placed where that
+/// profession meets the most patients (the clinic, not the hospital).
+static MEMBERS: LazyLock<&'static [MemberSpec]> =
+    LazyLock::new(|| &data::content().directory.members);
+
+/// Index in [`MEMBERS`] of the first member of `profession` (every
+/// profession has one: checked when `directory.toml` is loaded).
+fn first_member_of(profession: Prof) -> usize {
+    (MEMBERS.iter())
+        .position(|m| m.profession == profession)
+        .expect("every profession has a demo member")
 }
-
-const fn running(prefix: &'static str, width: usize, base: usize) -> Option<LocalIdStyle> {
-    Some(LocalIdStyle::Running {
-        prefix,
-        width,
-        base,
-    })
-}
-
-const fn yearly(prefix: &'static str, width: usize) -> Option<LocalIdStyle> {
-    Some(LocalIdStyle::Yearly { prefix, width })
-}
-
-#[rustfmt::skip]
-const ORGS: [OrgSpec; 22] = [
-    org(Kind::CoordinationCenter, "みなみ野市在宅医療介護連携支援センター", "ミナミノシ\u{3000}ザイタクイリョウカイゴレンケイシエンセンター",
-        "098-7101", "北海道みなみ野市本町2丁目1-1", "0157-23-1100", "0157-23-1101", (43.8042, 143.8961),
-        &[], None),
-    org(Kind::Hospital, "みなみ野市立総合病院", "ミナミノシリツソウゴウビョウイン",
-        "098-7102", "北海道みなみ野市栄町1丁目5-1", "0157-24-3111", "0157-24-3110", (43.8095, 143.9020),
-        &[Cap::BackupBeds, Cap::EmergencyAdmission, Cap::HomeMedicalDevices, Cap::DementiaCare],
-        running("", 8, 104_300)),
-    org(Kind::Hospital, "北川厚生病院", "キタガワコウセイビョウイン",
-        "098-7301", "北海道東原郡北川町字中央45番地", "01586-2-2111", "01586-2-2112", (43.8712, 144.0235),
-        &[Cap::BackupBeds, Cap::EmergencyAdmission, Cap::VisitingRehabilitation],
-        running("KH-", 6, 3_000)),
-    org(Kind::Clinic, "みなみ野在宅クリニック", "ミナミノザイタククリニック",
-        "098-7103", "北海道みなみ野市緑ヶ丘3丁目8-12", "0157-25-7788", "0157-25-7789", (43.7938, 143.8852),
-        &[Cap::HomeVisits, Cap::TwentyFourHourCover, Cap::EndOfLifeCare, Cap::HomeMedicalDevices],
-        running("K-", 6, 0)),
-    org(Kind::Clinic, "さくら通り内科クリニック", "サクラドオリナイカクリニック",
-        "098-7108", "北海道みなみ野市桜木1丁目2-3", "0157-26-1234", "0157-26-1235", (43.8150, 143.9105),
-        &[Cap::HomeVisits, Cap::TwentyFourHourCover, Cap::EndOfLifeCare, Cap::DementiaCare],
-        running("S", 5, 1_000)),
-    org(Kind::Clinic, "北川町国保診療所", "キタガワチョウコクホシンリョウジョ",
-        "098-7301", "北海道東原郡北川町字中央12番地", "01586-2-3456", "01586-2-3457", (43.8705, 144.0218),
-        &[Cap::HomeVisits, Cap::EndOfLifeCare], running("", 4, 1_200)),
-    org(Kind::DentalClinic, "ひまわり歯科医院", "ヒマワリシカイイン",
-        "098-7101", "北海道みなみ野市本町4丁目6-2", "0157-23-8020", "0157-23-8021", (43.8031, 143.8990),
-        &[Cap::VisitingDentalCare], None),
-    org(Kind::Pharmacy, "みなみ野中央薬局", "ミナミノチュウオウヤッキョク",
-        "098-7102", "北海道みなみ野市栄町1丁目6-3", "0157-24-5100", "0157-24-5101", (43.8098, 143.9031),
-        &[Cap::HomeMedicationManagement, Cap::TwentyFourHourCover], yearly("P", 4)),
-    org(Kind::Pharmacy, "すずらん薬局\u{3000}北川店", "スズランヤッキョク\u{3000}キタガワテン",
-        "098-7301", "北海道東原郡北川町字中央14番地", "01586-2-4100", "01586-2-4101", (43.8708, 144.0224),
-        &[Cap::HomeMedicationManagement], running("SZ-", 5, 500)),
-    org(Kind::VisitingNurseStation, "訪問看護ステーションみなみ野", "ホウモンカンゴステーション\u{3000}ミナミノ",
-        "098-7104", "北海道みなみ野市東陽2丁目3-7", "0157-27-3300", "0157-27-3301", (43.7990, 143.9170),
-        &[Cap::HomeVisits, Cap::TwentyFourHourCover, Cap::EndOfLifeCare, Cap::HomeMedicalDevices,
-          Cap::VisitingRehabilitation],
-        None),
-    org(Kind::VisitingNurseStation, "北川訪問看護ステーション", "キタガワホウモンカンゴステーション",
-        "098-7302", "北海道東原郡北川町字川端3番地2", "01586-2-5500", "01586-2-5501", (43.8660, 144.0301),
-        &[Cap::HomeVisits, Cap::TwentyFourHourCover, Cap::EndOfLifeCare], None),
-    org(Kind::HomeCareSupportOffice, "居宅介護支援事業所\u{3000}みなみ野ケアプラン", "キョタクカイゴシエンジギョウショ\u{3000}ミナミノケアプラン",
-        "098-7105", "北海道みなみ野市西町1丁目10-4", "0157-28-2200", "0157-28-2201", (43.8010, 143.8790),
-        &[Cap::DementiaCare], yearly("CM-", 3)),
-    org(Kind::HomeCareSupportOffice, "北川町社会福祉協議会\u{3000}居宅介護支援事業所", "キタガワチョウシャカイフクシキョウギカイ\u{3000}キョタクカイゴシエンジギョウショ",
-        "098-7301", "北海道東原郡北川町字中央20番地", "01586-2-6600", "01586-2-6601", (43.8716, 144.0207),
-        &[], running("KT", 4, 0)),
-    org(Kind::CareServiceProvider, "ヘルパーステーションこぶし", "ヘルパーステーション\u{3000}コブシ",
-        "098-7107", "北海道みなみ野市若松2丁目4-1", "0157-29-4400", "0157-29-4401", (43.7885, 143.9045),
-        &[Cap::VisitingCare], None),
-    org(Kind::CareServiceProvider, "デイサービスセンターはまなす", "デイサービスセンター\u{3000}ハマナス",
-        "098-7106", "北海道みなみ野市北進町5丁目1-20", "0157-29-8800", "0157-29-8801", (43.8230, 143.8935),
-        &[Cap::DayService, Cap::ShortStay, Cap::DementiaCare], None),
-    org(Kind::NursingHome, "特別養護老人ホーム\u{3000}緑風荘", "トクベツヨウゴロウジンホーム\u{3000}リョクフウソウ",
-        "098-7103", "北海道みなみ野市緑ヶ丘6丁目2-1", "0157-25-3900", "0157-25-3901", (43.7902, 143.8801),
-        &[Cap::ShortStay, Cap::EndOfLifeCare, Cap::DementiaCare], None),
-    org(Kind::RehabilitationProvider, "みなみ野リハビリテーションセンター", "ミナミノリハビリテーションセンター",
-        "098-7104", "北海道みなみ野市東陽4丁目11-3", "0157-27-6600", "0157-27-6601", (43.7975, 143.9215),
-        &[Cap::VisitingRehabilitation, Cap::DayService], None),
-    org(Kind::CommunityGeneralSupportCenter, "みなみ野市地域包括支援センター", "ミナミノシチイキホウカツシエンセンター",
-        "098-7101", "北海道みなみ野市本町2丁目1-1", "0157-23-1200", "0157-23-1201", (43.8042, 143.8961),
-        &[Cap::DementiaCare], None),
-    org(Kind::Municipality, "みなみ野市\u{3000}保健福祉部\u{3000}介護保険課", "ミナミノシ\u{3000}ホケンフクシブ\u{3000}カイゴホケンカ",
-        "098-7101", "北海道みなみ野市本町1丁目1-1", "0157-23-1111", "0157-23-1112", (43.8050, 143.8975),
-        &[], None),
-    org(Kind::AmbulanceService, "みなみ野地区消防組合\u{3000}消防本部", "ミナミノチクショウボウクミアイ\u{3000}ショウボウホンブ",
-        "098-7106", "北海道みなみ野市北進町1丁目2-2", "0157-22-0119", "0157-22-0120", (43.8190, 143.8990),
-        &[], None),
-    org(Kind::PublicHealthCenter, "北海道みなみ野保健所", "ホッカイドウ\u{3000}ミナミノホケンジョ",
-        "098-7105", "北海道みなみ野市西町3丁目1-1", "0157-22-5100", "0157-22-5101", (43.8002, 143.8755),
-        &[], None),
-    org(Kind::Municipality, "北川町役場\u{3000}保健福祉課", "キタガワチョウヤクバ\u{3000}ホケンフクシカ",
-        "098-7301", "北海道東原郡北川町字中央1番地", "01586-2-1111", "01586-2-1112", (43.8720, 144.0230),
-        &[], None),
-];
-
-struct MemberSpec {
-    org: usize,
-    profession: Prof,
-}
-
-const fn m(org: usize, profession: Prof) -> MemberSpec {
-    MemberSpec { org, profession }
-}
-
-/// The first member of each profession is its demo member, so each is placed
-/// where that profession meets the most patients (the clinic, not the hospital).
-const MEMBERS: [MemberSpec; 42] = [
-    m(HOME_CLINIC, Prof::Physician),
-    m(HOME_CLINIC, Prof::Physician),
-    m(SAKURA_CLINIC, Prof::Physician),
-    m(TOWN_CLINIC, Prof::Physician),
-    m(CITY_HOSPITAL, Prof::Physician),
-    m(CITY_HOSPITAL, Prof::Physician),
-    m(TOWN_HOSPITAL, Prof::Physician),
-    m(DENTAL_CLINIC, Prof::Dentist),
-    m(DENTAL_CLINIC, Prof::Dentist),
-    m(DENTAL_CLINIC, Prof::DentalHygienist),
-    m(CITY_PHARMACY, Prof::Pharmacist),
-    m(CITY_PHARMACY, Prof::Pharmacist),
-    m(TOWN_PHARMACY, Prof::Pharmacist),
-    m(CITY_NURSES, Prof::Nurse),
-    m(CITY_NURSES, Prof::Nurse),
-    m(TOWN_NURSES, Prof::Nurse),
-    m(CITY_HOSPITAL, Prof::Nurse),
-    m(HOME_CLINIC, Prof::Nurse),
-    m(SUPPORT_CENTRE, Prof::PublicHealthNurse),
-    m(HEALTH_CENTRE, Prof::PublicHealthNurse),
-    m(REHAB, Prof::PhysicalTherapist),
-    m(REHAB, Prof::OccupationalTherapist),
-    m(CITY_HOSPITAL, Prof::Dietitian),
-    m(CITY_CARE_OFFICE, Prof::CareManager),
-    m(CITY_CARE_OFFICE, Prof::CareManager),
-    m(TOWN_CARE_OFFICE, Prof::CareManager),
-    m(TOWN_CARE_OFFICE, Prof::CareManager),
-    m(HELPERS, Prof::CareWorker),
-    m(HELPERS, Prof::CareWorker),
-    m(NURSING_HOME, Prof::CareWorker),
-    m(CITY_HOSPITAL, Prof::MedicalSocialWorker),
-    m(TOWN_HOSPITAL, Prof::MedicalSocialWorker),
-    m(SUPPORT_CENTRE, Prof::SocialWorker),
-    m(NURSING_HOME, Prof::SocialWorker),
-    m(FIRE_DEPARTMENT, Prof::EmsCrew),
-    m(FIRE_DEPARTMENT, Prof::EmsCrew),
-    m(CITY_HALL, Prof::MunicipalStaff),
-    m(TOWN_HALL, Prof::MunicipalStaff),
-    m(CENTRE, Prof::NetworkAdministrator),
-    m(CENTRE, Prof::NetworkAdministrator),
-    // Added after the first 40, so that their ids and names stay put: the
-    // hospital's speech therapist, and a therapist registered before PT, OT
-    // and ST were told apart, awaiting `setMemberProfession`.
-    m(CITY_HOSPITAL, Prof::SpeechTherapist),
-    m(REHAB, Prof::Therapist),
-];
-
-/// Index in [`MEMBERS`] of the first member of `profession`.
-const fn first_member_of(profession: Prof) -> usize {
-    let mut i = 0;
-    while i < MEMBERS.len() {
-        if MEMBERS[i].profession as usize == profession as usize {
-            return i;
-        }
-        i += 1;
-    }
-    panic!("a profession has no demo member")
-}
-
-// Every profession has a demo member: checked when the crate is compiled, so
-// the panic above can never happen at run time.
-const _: () = {
-    let mut k = 0;
-    while k < Prof::ALL.len() {
-        first_member_of(Prof::ALL[k]);
-        k += 1;
-    }
-};
-
-// ---------------------------------------------------------------------------
-// Name parts (kanji, katakana reading).
-
-type NamePart = (&'static str, &'static str);
-
-#[rustfmt::skip]
-const FAMILY: [NamePart; 40] = [
-    ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
-    ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"), ("小林", "コバヤシ"), ("加藤", "カトウ"),
-    ("吉田", "ヨシダ"), ("山田", "ヤマダ"), ("佐々木", "ササキ"), ("山口", "ヤマグチ"), ("松本", "マツモト"),
-    ("井上", "イノウエ"), ("木村", "キムラ"), ("林", "ハヤシ"), ("斎藤", "サイトウ"), ("清水", "シミズ"),
-    ("山崎", "ヤマザキ"), ("森", "モリ"), ("阿部", "アベ"), ("池田", "イケダ"), ("橋本", "ハシモト"),
-    ("石川", "イシカワ"), ("前田", "マエダ"), ("藤田", "フジタ"), ("小川", "オガワ"), ("岡田", "オカダ"),
-    ("後藤", "ゴトウ"), ("長谷川", "ハセガワ"), ("村上", "ムラカミ"), ("近藤", "コンドウ"), ("石井", "イシイ"),
-    ("坂本", "サカモト"), ("遠藤", "エンドウ"), ("青木", "アオキ"), ("藤井", "フジイ"), ("西村", "ニシムラ"),
-];
-
-/// Given names common among people born 1926–1961.
-#[rustfmt::skip]
-const ELDER_FEMALE: [NamePart; 20] = [
-    ("和子", "カズコ"), ("幸子", "サチコ"), ("節子", "セツコ"), ("京子", "キョウコ"), ("洋子", "ヨウコ"),
-    ("久子", "ヒサコ"), ("美代子", "ミヨコ"), ("文子", "フミコ"), ("恵子", "ケイコ"), ("ミツ", "ミツ"),
-    ("静子", "シズコ"), ("千代", "チヨ"), ("照子", "テルコ"), ("ハナ", "ハナ"), ("澄子", "スミコ"),
-    ("典子", "ノリコ"), ("弘子", "ヒロコ"), ("悦子", "エツコ"), ("信子", "ノブコ"), ("トミ", "トミ"),
-];
-
-#[rustfmt::skip]
-const ELDER_MALE: [NamePart; 20] = [
-    ("清", "キヨシ"), ("茂", "シゲル"), ("実", "ミノル"), ("勇", "イサム"), ("進", "ススム"),
-    ("博", "ヒロシ"), ("正雄", "マサオ"), ("和夫", "カズオ"), ("武", "タケシ"), ("勝", "マサル"),
-    ("三郎", "サブロウ"), ("昭二", "ショウジ"), ("忠", "タダシ"), ("豊", "ユタカ"), ("義男", "ヨシオ"),
-    ("弘", "ヒロム"), ("修", "オサム"), ("隆", "タカシ"), ("稔", "ミノル"), ("功", "イサオ"),
-];
-
-#[rustfmt::skip]
-const STAFF_GIVEN: [NamePart; 20] = [
-    ("美咲", "ミサキ"), ("健一", "ケンイチ"), ("由美", "ユミ"), ("大輔", "ダイスケ"), ("真理子", "マリコ"),
-    ("翔太", "ショウタ"), ("優子", "ユウコ"), ("拓也", "タクヤ"), ("直美", "ナオミ"), ("誠", "マコト"),
-    ("理恵", "リエ"), ("浩二", "コウジ"), ("彩", "アヤ"), ("直樹", "ナオキ"), ("麻衣", "マイ"),
-    ("亮", "リョウ"), ("香織", "カオリ"), ("和也", "カズヤ"), ("智子", "トモコ"), ("悠人", "ユウト"),
-];
-
-/// (district, postal code) of the city; house numbers are 丁目-番-号.
-#[rustfmt::skip]
-const CITY_DISTRICTS: [NamePart; 8] = [
-    ("本町", "098-7101"), ("栄町", "098-7102"), ("緑ヶ丘", "098-7103"), ("東陽", "098-7104"),
-    ("西町", "098-7105"), ("北進町", "098-7106"), ("若松", "098-7107"), ("桜木", "098-7108"),
-];
-
-/// (字, postal code) of the town; rural addresses are 番地 only.
-#[rustfmt::skip]
-const TOWN_DISTRICTS: [NamePart; 4] = [
-    ("中央", "098-7301"), ("川端", "098-7302"), ("東山", "098-7303"), ("豊田", "098-7304"),
-];
 
 /// The name of member `n` (an index in [`MEMBERS`]) and its reading.
 fn member_name(n: usize) -> (String, String) {
     // 11 is coprime to 40, so no two of the first 40 members share a family
     // name; from the 41st on, the given name shifts by one for each round,
     // so the family name repeats but the full name does not.
-    let family = FAMILY[(n * 11 + 5) % FAMILY.len()];
-    let given = STAFF_GIVEN[(n * 7 + n / FAMILY.len()) % STAFF_GIVEN.len()];
-    full_name(family, given)
+    let names = &data::content().names;
+    let (family, staff) = (&names.family, &names.staff_given);
+    full_name(
+        &family[(n * 11 + 5) % family.len()],
+        &staff[(n * 7 + n / family.len()) % staff.len()],
+    )
 }
 
 fn full_name(family: NamePart, given: NamePart) -> (String, String) {
@@ -926,8 +687,8 @@ fn region() -> Region {
             municipality: Some((if o.address.contains(TOWN) { TOWN } else { CITY }).to_owned()),
             phone: Some(o.phone.to_owned()),
             fax: Some(o.fax.to_owned()),
-            latitude: Some(o.latitude),
-            longitude: Some(o.longitude),
+            latitude: Some(o.coordinates.0),
+            longitude: Some(o.coordinates.1),
             created_at: now,
             updated_at: now,
         })
@@ -969,7 +730,7 @@ fn region() -> Region {
     let mut identifiers = Vec::new();
     let mut memberships = Vec::new();
     // The last local number handed out by each organisation.
-    let mut last_number = [0usize; ORGS.len()];
+    let mut last_number = vec![0usize; ORGS.len()];
     let mut stories = Vec::with_capacity(PATIENTS);
     for n in 0..PATIENTS {
         let area = if rng.chance(70) {
@@ -982,11 +743,12 @@ fn region() -> Region {
         } else {
             Sex::Male
         };
-        let family = *rng.pick(&FAMILY);
-        let given = *rng.pick(if sex == Sex::Female {
-            &ELDER_FEMALE
+        let names = &data::content().names;
+        let family = rng.pick(&names.family);
+        let given = rng.pick(if sex == Sex::Female {
+            &names.elder_female
         } else {
-            &ELDER_MALE
+            &names.elder_male
         });
         let (name, name_kana) = full_name(family, given);
         // 65–100 on REF_DATE, most in their eighties; born 1–364 days before an
@@ -1032,7 +794,7 @@ fn region() -> Region {
             let Some(slot) = team.iter().find(|s| s.role == role) else {
                 continue;
             };
-            let Some(style) = ORGS[slot.org].local_ids else {
+            let Some(style) = &ORGS[slot.org].local_ids else {
                 continue;
             };
             // Gaps: other patients of the facility are not in the network.
@@ -1098,10 +860,8 @@ const EXCLUDED_ORGANIZATION: usize = 13;
 const SUPERSEDED: usize = 14;
 const OBJECTS_TO_EMERGENCY_ACCESS: usize = 15;
 
-const WITHDRAWAL_REASON: &str = "本人の申し出により撤回";
 /// What `services::consents::record` writes on the consent it replaces.
 const SUPERSEDED_REASON: &str = "superseded by a new consent";
-const OBJECTION_NOTE: &str = "本人・家族の意向により救急時閲覧を希望しない";
 
 /// A moment during office hours (09:00–17:59 JST) of `day`, in UTC.
 fn office_hours(rng: &mut SplitMix64, day: NaiveDate) -> DateTime<Utc> {
@@ -1143,6 +903,7 @@ fn consents(
         let id = demo_id(Table::Consent, consents.len());
         consents.push(consent::Model { id, ..row });
     }
+    let texts = &data::content().consents;
     let mut rng = SplitMix64(CONSENT_SEED);
     let mut consents: Vec<consent::Model> = Vec::with_capacity(patients.len() + 2);
     let mut objections = Vec::new();
@@ -1200,7 +961,7 @@ fn consents(
                 let row = consent::Model {
                     withdrawn_at: Some(later(&mut rng, recorded_at)),
                     withdrawn_by_member: physician.member_id,
-                    withdrawal_reason: Some(WITHDRAWAL_REASON.to_owned()),
+                    withdrawal_reason: Some(texts.withdrawal_reason.clone()),
                     status: ConsentStatus::Withdrawn.as_str().to_owned(),
                     ..plain
                 };
@@ -1260,7 +1021,7 @@ fn consents(
             objections.push(emergency_objection::Model {
                 id: demo_id(Table::EmergencyObjection, objections.len()),
                 patient_id: p.id,
-                note: Some(OBJECTION_NOTE.to_owned()),
+                note: Some(texts.objection_note.clone()),
                 recorded_by_member: physician.member_id,
                 recorded_by_organization: physician.organization_id,
                 recorded_at: later(&mut rng, recorded_at),
@@ -1305,8 +1066,8 @@ fn consents(
                 recorded_at,
                 status: ConsentStatus::Pending.as_str().to_owned(),
                 signed_by: Some(ConsentSignatory::Family.as_str().to_owned()),
-                proxy_name: Some(PENDING_PROXY_NAME.to_owned()),
-                proxy_relation: Some(PENDING_PROXY_RELATION.to_owned()),
+                proxy_name: Some(texts.pending_proxy.name.clone()),
+                proxy_relation: Some(texts.pending_proxy.relation.clone()),
                 ..in_force
             },
         );
@@ -1324,13 +1085,14 @@ fn consents(
             (year, number) = (signed, 0);
         }
         number += 1 + rng.below(2);
-        consents[i].form_reference = Some(format!("同意書 {year}-{number:04}"));
+        let prefix = &texts.written_form;
+        consents[i].form_reference = Some(format!("{prefix} {year}-{number:04}"));
     }
     // An oral consent is on the facility's record of it, an electronic one
     // in the signing system: each names that record, numbered the same way.
     for (method, prefix) in [
-        (ConsentMethod::Oral, "口頭同意記録"),
-        (ConsentMethod::Electronic, "電子同意"),
+        (ConsentMethod::Oral, &texts.oral_form),
+        (ConsentMethod::Electronic, &texts.electronic_form),
     ] {
         let mut taken: Vec<usize> = (0..consents.len())
             .filter(|&i| consents[i].method == method.as_str())
@@ -1352,11 +1114,14 @@ fn consents(
         let (signatory, proxy) = match forms_rng.below(100) {
             0..=1 => (
                 ConsentSignatory::Guardian,
-                Some(("成年後見人", *forms_rng.pick(&GUARDIAN_NAMES))),
+                Some((&texts.guardian_relation, forms_rng.pick(&texts.guardians))),
             ),
             2..=13 => {
-                let (relation, name) = *forms_rng.pick(&FAMILY_PROXIES);
-                (ConsentSignatory::Family, Some((relation, name)))
+                let proxy = forms_rng.pick(&texts.family_proxies);
+                (
+                    ConsentSignatory::Family,
+                    Some((&proxy.relation, &proxy.name)),
+                )
             }
             _ => (ConsentSignatory::Patient, None),
         };
@@ -1369,25 +1134,10 @@ fn consents(
     (consents, objections)
 }
 
-/// The family member who signed the demo's pending consent.
-const PENDING_PROXY_NAME: &str = "森田 恵子";
-const PENDING_PROXY_RELATION: &str = "長女";
-/// Family members signing for a patient (続柄, name); fictional.
-const FAMILY_PROXIES: [(&str, &str); 6] = [
-    ("長女", "佐々木 由美"),
-    ("長男", "高橋 健一"),
-    ("配偶者", "田中 和子"),
-    ("次女", "伊藤 真理"),
-    ("長男の妻", "山本 直子"),
-    ("次男", "中村 浩二"),
-];
-/// Guardians (司法書士・社会福祉士 acting as 成年後見人); fictional.
-const GUARDIAN_NAMES: [&str; 2] = ["小川 誠（司法書士）", "石井 智子（社会福祉士）"];
-
 fn address(rng: &mut SplitMix64, area: Area) -> (&'static str, String) {
     match area {
         Area::City => {
-            let (district, postal) = *rng.pick(&CITY_DISTRICTS);
+            let (district, postal) = rng.pick(&data::content().names.city_districts);
             let (chome, ban, go) = (1 + rng.below(6), 1 + rng.below(20), 1 + rng.below(30));
             (
                 postal,
@@ -1395,7 +1145,7 @@ fn address(rng: &mut SplitMix64, area: Area) -> (&'static str, String) {
             )
         }
         Area::Town => {
-            let (district, postal) = *rng.pick(&TOWN_DISTRICTS);
+            let (district, postal) = rng.pick(&data::content().names.town_districts);
             let banchi = 1 + rng.below(400);
             (
                 postal,
@@ -1429,6 +1179,9 @@ fn phone(rng: &mut SplitMix64, area: Area) -> Option<String> {
 /// from a stream of its own (this seed and the patient's number), so a change
 /// to one chart leaves every other row as it was.
 const RECORD_SEED: u64 = 0x5EED_2026_0401_0003;
+/// Seeds the records written from `records.toml`'s templates, a stream of
+/// their own (with the patient's number).
+const TEMPLATE_SEED: u64 = 0x5EED_2026_0401_0007;
 /// The first day records describe: the network went live in April 2024.
 const RECORDS_FROM: NaiveDate = ymd(2024, 4, 1);
 /// Patient `n`'s `i`-th record is record number `n * RECORD_BLOCK + i`: its id
@@ -1452,328 +1205,20 @@ struct Story {
     team: Vec<Slot>,
 }
 
-/// How much of a drug a number of days of treatment takes.
-#[derive(Clone, Copy)]
-enum Supply {
-    /// Units a day.
-    Daily(f64),
-    /// Units a week (a weekly tablet).
-    Weekly(f64),
-    /// Units per 28 days (a pen, an inhaler).
-    Monthly(f64),
+/// A drug of `medical.toml` by key.
+fn drug(key: &str) -> &'static Drug {
+    data::content().drug(key)
 }
 
-impl Supply {
-    fn quantity(self, days: i32) -> f64 {
-        let days = f64::from(days);
-        match self {
-            Supply::Daily(units) => units * days,
-            Supply::Weekly(units) => units * (days / 7.0).ceil(),
-            Supply::Monthly(units) => units * (days / 28.0).ceil(),
-        }
-    }
+/// A condition of `medical.toml` by key.
+fn condition(key: &str) -> &'static Dx {
+    data::content().condition(key)
 }
 
-/// A product as prescribed. The names are generic names; the YJ codes have the
-/// code's shape (drug class, ingredient, form, strength) but are not looked
-/// up in the master.
-struct Drug {
-    name: &'static str,
-    yj: &'static str,
-    dose: &'static str,
-    frequency: &'static str,
-    route: MedicationRoute,
-    supply: Supply,
-    unit: &'static str,
+/// A laboratory test of `medical.toml` by key.
+fn lab_test(key: &str) -> &'static Lab {
+    data::content().lab(key)
 }
-
-const fn tablet(
-    name: &'static str,
-    yj: &'static str,
-    dose: &'static str,
-    frequency: &'static str,
-    per_day: f64,
-) -> Drug {
-    Drug {
-        name,
-        yj,
-        dose,
-        frequency,
-        route: MedicationRoute::Oral,
-        supply: Supply::Daily(per_day),
-        unit: "錠",
-    }
-}
-
-#[rustfmt::skip]
-mod drugs {
-    use super::{Drug, Supply, tablet};
-    use crate::records::MedicationRoute;
-
-    pub const AMLODIPINE: Drug = tablet("アムロジピン錠5mg", "2171022F2020", "1錠", "1日1回朝食後", 1.0);
-    pub const CANDESARTAN: Drug = tablet("カンデサルタン錠8mg", "2149040F3029", "1錠", "1日1回朝食後", 1.0);
-    pub const ENALAPRIL: Drug = tablet("エナラプリルマレイン酸塩錠5mg", "2144002F2024", "1錠", "1日1回朝食後", 1.0);
-    pub const METFORMIN: Drug = tablet("メトホルミン塩酸塩錠250mgMT", "3962002F1040", "1錠", "1日2回朝夕食後", 2.0);
-    pub const SITAGLIPTIN: Drug = tablet("シタグリプチン錠50mg", "3969010F2028", "1錠", "1日1回朝食後", 1.0);
-    pub const GLARGINE: Drug = Drug {
-        name: "インスリン グラルギンBS注ミリオペン", yj: "2492415G4020", dose: "8単位",
-        frequency: "1日1回就寝前", route: MedicationRoute::Injection, supply: Supply::Monthly(1.0),
-        unit: "キット",
-    };
-    pub const ROSUVASTATIN: Drug = tablet("ロスバスタチン錠2.5mg", "2189017F1026", "1錠", "1日1回夕食後", 1.0);
-    pub const ATORVASTATIN: Drug = tablet("アトルバスタチン錠10mg", "2189015F2023", "1錠", "1日1回夕食後", 1.0);
-    pub const FUROSEMIDE: Drug = tablet("フロセミド錠20mg", "2139005F1030", "1錠", "1日1回朝食後", 1.0);
-    pub const BISOPROLOL: Drug = tablet("ビソプロロールフマル酸塩錠2.5mg", "2123016F2030", "1錠", "1日1回朝食後", 1.0);
-    pub const SPIRONOLACTONE: Drug = tablet("スピロノラクトン錠25mg", "2133001F1020", "1錠", "1日1回朝食後", 1.0);
-    pub const WARFARIN: Drug = tablet("ワルファリンカリウム錠1mg", "3332001F1067", "2錠", "1日1回朝食後", 2.0);
-    pub const APIXABAN: Drug = tablet("アピキサバン錠2.5mg", "3339004F1022", "1錠", "1日2回朝夕食後", 2.0);
-    pub const ASPIRIN: Drug = tablet("アスピリン腸溶錠100mg", "3399007H1021", "1錠", "1日1回朝食後", 1.0);
-    pub const CLOPIDOGREL: Drug = tablet("クロピドグレル錠75mg", "3399008F2020", "1錠", "1日1回朝食後", 1.0);
-    pub const DONEPEZIL: Drug = tablet("ドネペジル塩酸塩錠5mg", "1190012F2028", "1錠", "1日1回朝食後", 1.0);
-    pub const MEMANTINE: Drug = tablet("メマンチン塩酸塩OD錠20mg", "1190018F4023", "1錠", "1日1回夕食後", 1.0);
-    pub const YOKUKANSAN: Drug = Drug {
-        name: "抑肝散エキス顆粒（医療用）", yj: "5200140D1037", dose: "2.5g",
-        frequency: "1日2回朝夕食前", route: MedicationRoute::Oral, supply: Supply::Daily(2.0),
-        unit: "包",
-    };
-    pub const ALENDRONATE: Drug = Drug {
-        name: "アレンドロン酸錠35mg", yj: "3999018F2025", dose: "1錠", frequency: "週1回起床時",
-        route: MedicationRoute::Oral, supply: Supply::Weekly(1.0), unit: "錠",
-    };
-    pub const ELDECALCITOL: Drug = Drug {
-        name: "エルデカルシトールカプセル0.75μg", yj: "3112004M2020", dose: "1カプセル",
-        frequency: "1日1回朝食後", route: MedicationRoute::Oral, supply: Supply::Daily(1.0),
-        unit: "カプセル",
-    };
-    pub const LOXOPROFEN_TAPE: Drug = Drug {
-        name: "ロキソプロフェンNaテープ100mg", yj: "2649735S2033", dose: "1枚",
-        frequency: "1日1回 膝に貼付", route: MedicationRoute::Topical, supply: Supply::Daily(1.0),
-        unit: "枚",
-    };
-    pub const ACETAMINOPHEN: Drug = tablet("アセトアミノフェン錠200mg", "1141007F1063", "2錠", "1日3回毎食後", 6.0);
-    pub const LEVODOPA: Drug = tablet("レボドパ・カルビドパ配合錠L100", "1169101F1030", "1錠", "1日3回毎食後", 3.0);
-    pub const TIOTROPIUM: Drug = Drug {
-        name: "チオトロピウム吸入用2.5μg（60吸入）", yj: "2259707G1023", dose: "2吸入",
-        frequency: "1日1回", route: MedicationRoute::Inhalation, supply: Supply::Monthly(1.0),
-        unit: "本",
-    };
-    pub const TAMSULOSIN: Drug = tablet("タムスロシン塩酸塩OD錠0.2mg", "2590008F2025", "1錠", "1日1回朝食後", 1.0);
-    pub const LANSOPRAZOLE: Drug = tablet("ランソプラゾールOD錠15mg", "2329023F2020", "1錠", "1日1回朝食後", 1.0);
-    pub const MAGNESIUM_OXIDE: Drug = tablet("酸化マグネシウム錠330mg", "2344009F1030", "1錠", "1日3回毎食後", 3.0);
-    pub const SENNOSIDE: Drug = tablet("センノシド錠12mg", "2354003F2011", "2錠", "1日1回就寝前", 2.0);
-    pub const SUVOREXANT: Drug = tablet("スボレキサント錠15mg", "1190023F1027", "1錠", "1日1回就寝前", 1.0);
-    pub const FEBUXOSTAT: Drug = tablet("フェブキソスタット錠20mg", "3949003F2024", "1錠", "1日1回朝食後", 1.0);
-    pub const BICALUTAMIDE: Drug = tablet("ビカルタミド錠80mg", "4291009F1026", "1錠", "1日1回朝食後", 1.0);
-    pub const LIMAPROST: Drug = tablet("リマプロスト アルファデクス錠5μg", "3399003F1036", "1錠", "1日3回毎食後", 3.0);
-    pub const LEVOTHYROXINE: Drug = tablet("レボチロキシンナトリウム錠50μg", "2431004F1025", "1錠", "1日1回朝食前", 1.0);
-    pub const REBAMIPIDE: Drug = tablet("レバミピド錠100mg", "2329021F1030", "1錠", "1日3回毎食後", 3.0);
-    // Short courses and a discontinued painkiller.
-    pub const CEFCAPENE: Drug = tablet("セフカペン ピボキシル塩酸塩錠100mg", "6132016F1020", "1錠", "1日3回毎食後", 3.0);
-    pub const LEVOFLOXACIN: Drug = tablet("レボフロキサシン錠250mg", "6241013F1020", "1錠", "1日1回朝食後", 1.0);
-    pub const VALACICLOVIR: Drug = tablet("バラシクロビル錠500mg", "6250019F1020", "2錠", "1日3回毎食後", 6.0);
-    pub const LOXOPROFEN: Drug = tablet("ロキソプロフェンナトリウム錠60mg", "1149019F1560", "1錠", "1日3回毎食後", 3.0);
-}
-
-use drugs::*;
-
-/// A chronic condition of the patients at home, and what it is treated with.
-struct Dx {
-    name: &'static str,
-    icd10: &'static str,
-    /// Relative frequency among the patients it can apply to.
-    weight: u64,
-    /// Only patients of this sex have it.
-    sex: Option<Sex>,
-    /// What it adds to the need for care.
-    frailty: usize,
-    /// Alternative regimens; one is prescribed.
-    regimens: &'static [&'static [&'static Drug]],
-    note: Option<&'static str>,
-    sensitivity: Option<ConditionSensitivity>,
-}
-
-const fn dx(
-    name: &'static str,
-    icd10: &'static str,
-    weight: u64,
-    frailty: usize,
-    regimens: &'static [&'static [&'static Drug]],
-) -> Dx {
-    Dx {
-        name,
-        icd10,
-        weight,
-        sex: None,
-        frailty,
-        regimens,
-        note: None,
-        sensitivity: None,
-    }
-}
-
-const fn of_sex(d: Dx, sex: Sex) -> Dx {
-    Dx {
-        sex: Some(sex),
-        ..d
-    }
-}
-
-const fn noted(d: Dx, note: &'static str) -> Dx {
-    Dx {
-        note: Some(note),
-        ..d
-    }
-}
-
-const fn psychiatric(d: Dx) -> Dx {
-    Dx {
-        sensitivity: Some(ConditionSensitivity::Psychiatric),
-        ..d
-    }
-}
-
-const HYPERTENSION: Dx = dx(
-    "高血圧症",
-    "I10",
-    0,
-    0,
-    &[
-        &[&AMLODIPINE],
-        &[&AMLODIPINE, &CANDESARTAN],
-        &[&ENALAPRIL],
-        &[&CANDESARTAN],
-    ],
-);
-const DIABETES: Dx = noted(
-    dx(
-        "2型糖尿病",
-        "E11.9",
-        25,
-        0,
-        &[
-            &[&METFORMIN],
-            &[&SITAGLIPTIN],
-            &[&METFORMIN, &SITAGLIPTIN],
-            &[&SITAGLIPTIN, &GLARGINE],
-        ],
-    ),
-    "高齢者のため HbA1c 8.0% 未満を目標とし、低血糖に注意",
-);
-const OSTEOPOROSIS: Dx = noted(
-    of_sex(
-        dx(
-            "骨粗鬆症",
-            "M81.9",
-            22,
-            0,
-            &[&[&ALENDRONATE, &ELDECALCITOL], &[&ELDECALCITOL]],
-        ),
-        Sex::Female,
-    ),
-    "腰椎圧迫骨折の既往あり",
-);
-const KNEE_OA: Dx = dx(
-    "変形性膝関節症",
-    "M17.9",
-    14,
-    1,
-    &[&[&LOXOPROFEN_TAPE], &[&ACETAMINOPHEN, &LOXOPROFEN_TAPE]],
-);
-
-#[rustfmt::skip]
-static CHRONIC: [&Dx; 20] = [
-    &DIABETES,
-    &dx("脂質異常症", "E78.5", 22, 0, &[&[&ROSUVASTATIN], &[&ATORVASTATIN]]),
-    &noted(dx("慢性心不全", "I50.9", 10, 1, &[&[&FUROSEMIDE, &BISOPROLOL], &[&FUROSEMIDE, &SPIRONOLACTONE]]), "心エコーで EF 40% 前後。体重増加（2kg/週）時は連絡を"),
-    &dx("心房細動", "I48.9", 9, 0, &[&[&WARFARIN], &[&APIXABAN]]),
-    &dx("脳梗塞後遺症", "I69.3", 11, 2, &[&[&ASPIRIN], &[&CLOPIDOGREL]]),
-    &noted(dx("アルツハイマー型認知症", "G30.9", 17, 2, &[&[&DONEPEZIL], &[&DONEPEZIL, &YOKUKANSAN], &[&MEMANTINE]]), "HDS-R 15点。短期記憶障害が主体"),
-    &OSTEOPOROSIS,
-    &noted(dx("慢性腎臓病", "N18.3", 11, 0, &[&[]]), "腎排泄型薬剤は用量に注意"),
-    &KNEE_OA,
-    &dx("パーキンソン病", "G20", 4, 2, &[&[&LEVODOPA]]),
-    &of_sex(dx("慢性閉塞性肺疾患", "J44.9", 6, 1, &[&[&TIOTROPIUM]]), Sex::Male),
-    &of_sex(dx("前立腺肥大症", "N40", 12, 0, &[&[&TAMSULOSIN]]), Sex::Male),
-    &dx("逆流性食道炎", "K21.9", 8, 0, &[&[&LANSOPRAZOLE]]),
-    &dx("便秘症", "K59.0", 12, 0, &[&[&MAGNESIUM_OXIDE], &[&MAGNESIUM_OXIDE, &SENNOSIDE]]),
-    &dx("不眠症", "G47.0", 6, 0, &[&[&SUVOREXANT]]),
-    &dx("高尿酸血症", "E79.0", 6, 0, &[&[&FEBUXOSTAT]]),
-    &noted(of_sex(dx("前立腺癌", "C61", 3, 1, &[&[&BICALUTAMIDE]]), Sex::Male), "ホルモン療法中。PSA は低値で安定"),
-    &dx("腰部脊柱管狭窄症", "M48.06", 7, 1, &[&[&LIMAPROST]]),
-    &of_sex(dx("甲状腺機能低下症", "E03.9", 4, 0, &[&[&LEVOTHYROXINE]]), Sex::Female),
-    &dx("貧血", "D64.9", 5, 0, &[&[]]),
-];
-
-const DEPRESSIVE: Dx = psychiatric(noted(
-    dx("うつ病", "F32.9", 0, 1, &[&[]]),
-    "精神科に通院中。希死念慮なし",
-));
-const SCHIZOPHRENIC: Dx = psychiatric(noted(
-    dx("統合失調症", "F20.9", 0, 1, &[&[]]),
-    "若年発症。長期に安定しており、精神科外来に月1回通院",
-));
-const GASTRIC_CANCER: Dx = noted(
-    dx("胃癌", "C16.9", 0, 1, &[&[]]),
-    "家族（長男）には説明済み。本人への告知は家族の意向により保留中",
-);
-
-/// Drugs that fill a short list: the usual companions of old age.
-static FILLERS: [&Drug; 4] = [&MAGNESIUM_OXIDE, &LANSOPRAZOLE, &ACETAMINOPHEN, &REBAMIPIDE];
-
-/// One laboratory test: the code is JLAC10-shaped (analyte, identification,
-/// material, method, result), invented but used consistently.
-struct Lab {
-    name: &'static str,
-    code: &'static str,
-    unit: Option<&'static str>,
-    /// Reference range of men, and of women.
-    male: (Option<f64>, Option<f64>),
-    female: (Option<f64>, Option<f64>),
-    decimals: usize,
-}
-
-const fn lab(
-    name: &'static str,
-    code: &'static str,
-    unit: &'static str,
-    range: (Option<f64>, Option<f64>),
-    decimals: usize,
-) -> Lab {
-    Lab {
-        name,
-        code,
-        unit: Some(unit),
-        male: range,
-        female: range,
-        decimals,
-    }
-}
-
-const fn by_sex(l: Lab, female: (Option<f64>, Option<f64>)) -> Lab {
-    Lab { female, ..l }
-}
-
-#[rustfmt::skip]
-mod labs {
-    use super::{Lab, by_sex, lab};
-
-    pub const HBA1C: Lab = lab("HbA1c", "3D046000001906202", "%", (Some(4.9), Some(6.0)), 1);
-    pub const CREATININE: Lab = by_sex(lab("クレアチニン", "3C015000002327101", "mg/dL", (Some(0.65), Some(1.07)), 2), (Some(0.46), Some(0.79)));
-    pub const EGFR: Lab = lab("eGFR", "8A065000002391901", "mL/min/1.73m2", (Some(60.0), None), 1);
-    pub const AST: Lab = lab("AST", "3B035000002327201", "U/L", (Some(13.0), Some(30.0)), 0);
-    pub const ALT: Lab = by_sex(lab("ALT", "3B045000002327201", "U/L", (Some(10.0), Some(42.0)), 0), (Some(7.0), Some(23.0)));
-    pub const HEMOGLOBIN: Lab = by_sex(lab("Hb", "2A030000001930101", "g/dL", (Some(13.7), Some(16.8)), 1), (Some(11.6), Some(14.8)));
-    pub const ALBUMIN: Lab = lab("アルブミン", "3A015000002327101", "g/dL", (Some(4.1), Some(5.1)), 1);
-    pub const BNP: Lab = lab("BNP", "4Q020000002227201", "pg/mL", (None, Some(18.4)), 1);
-    pub const URIC_ACID: Lab = by_sex(lab("尿酸", "3C020000002327101", "mg/dL", (Some(3.7), Some(7.8)), 1), (Some(2.6), Some(5.5)));
-    pub const LDL: Lab = lab("LDLコレステロール", "3F077000002327101", "mg/dL", (Some(65.0), Some(139.0)), 0);
-    pub const PT_INR: Lab = Lab {
-        name: "PT-INR", code: "2B030000002231151", unit: None,
-        male: (Some(0.9), Some(1.1)), female: (Some(0.9), Some(1.1)), decimals: 2,
-    };
-}
-
-use labs::*;
 
 /// 要支援1 … 要介護5, by need.
 const LEVELS: [CareLevel; 7] = [
@@ -1785,34 +1230,12 @@ const LEVELS: [CareLevel; 7] = [
     CareLevel::Care4,
     CareLevel::Care5,
 ];
-const LEVEL_NAMES: [&str; 7] = [
-    "要支援1",
-    "要支援2",
-    "要介護1",
-    "要介護2",
-    "要介護3",
-    "要介護4",
-    "要介護5",
-];
 const ADL_LEVELS: [AdlLevel; 4] = [
     AdlLevel::Independent,
     AdlLevel::Supervision,
     AdlLevel::PartialAssistance,
     AdlLevel::FullAssistance,
 ];
-/// How a patient gets about, by walking level.
-const WALKING: [&str; 4] = [
-    "屋内外とも独歩",
-    "屋内は伝い歩き、屋外は杖歩行で見守り",
-    "屋内は歩行器、屋外は車いす（介助）",
-    "ほぼ寝たきり。移乗・体位変換に全介助",
-];
-
-/// The given names of the patients' children (born 1950–1975).
-#[rustfmt::skip]
-const CHILD_FEMALE: [&str; 10] = ["真由美", "裕子", "明美", "直子", "由紀子", "恵美", "久美子", "美穂", "陽子", "智美"];
-#[rustfmt::skip]
-const CHILD_MALE: [&str; 10] = ["浩一", "健二", "正樹", "誠", "隆之", "和彦", "秀樹", "浩", "修一", "一郎"];
 
 /// The family member the team calls first (キーパーソン).
 struct KeyPerson {
@@ -1942,13 +1365,18 @@ impl<'a> Chart<'a> {
         let mut conditions: Vec<&'static Dx> = Vec::new();
         match n {
             // The README's patient: an ordinary, well-documented case.
-            0 => conditions.extend([&HYPERTENSION, &DIABETES, &OSTEOPOROSIS, &KNEE_OA]),
-            DEPRESSION => conditions.push(&DEPRESSIVE),
-            SCHIZOPHRENIA => conditions.push(&SCHIZOPHRENIC),
+            0 => conditions.extend([
+                condition("hypertension"),
+                condition("diabetes"),
+                condition("osteoporosis"),
+                condition("knee_oa"),
+            ]),
+            DEPRESSION => conditions.push(condition("depression")),
+            SCHIZOPHRENIA => conditions.push(condition("schizophrenia")),
             _ => {}
         }
         if n != 0 && rng.chance(60) {
-            conditions.push(&HYPERTENSION);
+            conditions.push(condition("hypertension"));
         }
         let wanted = 2 + rng.below(4);
         let drug_count = |conditions: &[&Dx]| {
@@ -1958,30 +1386,32 @@ impl<'a> Chart<'a> {
                 .count()
         };
         while conditions.len() < wanted || (drug_count(&conditions) < 2 && conditions.len() < 5) {
-            let candidates: Vec<&'static Dx> = (CHRONIC.iter().copied())
+            let candidates: Vec<&'static Dx> = (data::content().medical.chronic())
                 .filter(|d| d.sex.is_none_or(|s| s == story.sex))
                 .filter(|d| !conditions.iter().any(|c| c.icd10 == d.icd10))
                 .collect();
-            let total: u64 = candidates.iter().map(|d| d.weight).sum();
+            let total: u64 = candidates.iter().map(|d| d.weight()).sum();
             let mut r = rng.next_u64() % total;
             for d in candidates {
-                if r < d.weight {
+                if r < d.weight() {
                     conditions.push(d);
                     break;
                 }
-                r -= d.weight;
+                r -= d.weight();
             }
         }
         let mut current: Vec<&'static Drug> = Vec::new();
         for d in &conditions {
-            let regimen = *rng.pick(d.regimens);
-            for &drug in regimen {
+            let regimen = rng.pick(&d.regimens);
+            for key in regimen {
+                let drug = drug(key);
                 if !current.iter().any(|c| c.yj == drug.yj) {
                     current.push(drug);
                 }
             }
         }
-        for &filler in &FILLERS {
+        for filler in data::content().medical.fillers_keys() {
+            let filler = drug(filler);
             if current.len() >= 3 {
                 break;
             }
@@ -1989,8 +1419,8 @@ impl<'a> Chart<'a> {
                 current.push(filler);
             }
         }
-        if current.len() < 3 && !current.iter().any(|c| c.yj == MAGNESIUM_OXIDE.yj) {
-            current.push(&MAGNESIUM_OXIDE);
+        if current.len() < 3 && !current.iter().any(|c| c.yj == drug("magnesium_oxide").yj) {
+            current.push(drug("magnesium_oxide"));
         }
         current.truncate(7);
 
@@ -2044,6 +1474,9 @@ impl<'a> Chart<'a> {
         self.dental();
         self.advance_care_plan();
         self.home_care_documents();
+        // Last, and from a stream of their own: adding a template adds rows
+        // and leaves every other row as it was.
+        self.templates();
     }
 
     // -- helpers ------------------------------------------------------------
@@ -2140,7 +1573,7 @@ impl<'a> Chart<'a> {
     }
 
     fn condition_names(&self) -> String {
-        let names: Vec<&str> = self.conditions.iter().map(|d| d.name).collect();
+        let names: Vec<&str> = self.conditions.iter().map(|d| d.name.as_str()).collect();
         names.join("、")
     }
 
@@ -2174,12 +1607,12 @@ impl<'a> Chart<'a> {
             };
             let data = ConditionData {
                 name: d.name.to_owned(),
-                icd10: text(d.icd10),
+                icd10: text(&d.icd10),
                 clinical_status: ClinicalStatus::Active,
                 onset: Some(date(onset)),
                 resolved_on: None,
                 sensitivity: d.sensitivity,
-                note: d.note.map(str::to_owned),
+                note: d.note.clone(),
             };
             self.add(by, day, RecordData::Condition(data));
         }
@@ -2193,13 +1626,13 @@ impl<'a> Chart<'a> {
             let allergic = self.drafts.iter().any(
                 |d| matches!(&d.data, RecordData::Allergy(a) if a.substance.contains("抗菌薬")),
             );
-            let (name, icd10, drug, days) = match self.rng.below(3) {
-                0 if self.female() => ("尿路感染症", "N39.0", Some(&CEFCAPENE), 5),
-                0 | 1 => ("帯状疱疹", "B02.9", Some(&VALACICLOVIR), 7),
+            let (name, icd10, course, days) = match self.rng.below(3) {
+                0 if self.female() => ("尿路感染症", "N39.0", Some(drug("cefcapene")), 5),
+                0 | 1 => ("帯状疱疹", "B02.9", Some(drug("valaciclovir")), 7),
                 _ => ("脱水症", "E86", None, 1),
             };
-            let drug = match drug {
-                Some(d) if allergic && d.yj == CEFCAPENE.yj => Some(&LEVOFLOXACIN),
+            let drug = match course {
+                Some(d) if allergic && d.yj == drug("cefcapene").yj => Some(drug("levofloxacin")),
                 other => other,
             };
             let onset = self.day(Span {
@@ -2230,19 +1663,8 @@ impl<'a> Chart<'a> {
     }
 
     fn allergies_and_infections(&mut self) {
-        #[rustfmt::skip]
-        const ALLERGIES: [(&str, AllergyType, &str, AllergySeverity); 10] = [
-            ("ペニシリン系抗菌薬", AllergyType::Drug, "全身に発疹", AllergySeverity::Moderate),
-            ("セフェム系抗菌薬", AllergyType::Drug, "発疹", AllergySeverity::Mild),
-            ("ヨード造影剤", AllergyType::Drug, "蕁麻疹・呼吸困難", AllergySeverity::Severe),
-            ("ロキソプロフェン", AllergyType::Drug, "喘息発作", AllergySeverity::Severe),
-            ("そば", AllergyType::Food, "アナフィラキシー（救急搬送歴あり）", AllergySeverity::Severe),
-            ("卵", AllergyType::Food, "蕁麻疹", AllergySeverity::Mild),
-            ("えび・かに", AllergyType::Food, "口腔内のかゆみ", AllergySeverity::Mild),
-            ("さば", AllergyType::Food, "蕁麻疹", AllergySeverity::Mild),
-            ("ラテックス", AllergyType::Other, "接触皮膚炎", AllergySeverity::Moderate),
-            ("医療用テープ", AllergyType::Other, "貼付部のかぶれ", AllergySeverity::Mild),
-        ];
+        let texts = &data::content().records;
+        let allergies = &texts.allergy;
         let by = self.physician;
         let clinic = self.clinic;
         let count = match (self.n, self.rng.below(10)) {
@@ -2254,17 +1676,16 @@ impl<'a> Chart<'a> {
         let first = if self.n == 0 {
             0
         } else {
-            self.rng.below(ALLERGIES.len())
+            self.rng.below(allergies.len())
         };
         let nurse = self.slot(Role::VisitingNurse);
         for k in 0..count {
-            let mut i = (first + k * 3) % ALLERGIES.len();
+            let mut i = (first + k * 3) % allergies.len();
             // Not to the painkiller the patient is given.
-            if ALLERGIES[i].0 == "ロキソプロフェン" && (self.has("M17") || self.has("M48"))
-            {
+            if allergies[i].unless.iter().any(|code| self.has(code)) {
                 i += 1;
             }
-            let (substance, allergy_type, reaction, severity) = ALLERGIES[i];
+            let allergy = &allergies[i];
             // Nurses record allergies too (a family's account at a visit).
             let (by, span) = match nurse.and_then(|s| Some((s, Span::of(s, 0)?))) {
                 Some((slot, span)) if self.rng.chance(20) => (self.author(slot, Prof::Nurse), span),
@@ -2272,10 +1693,10 @@ impl<'a> Chart<'a> {
             };
             let day = self.day_after(span, span.from, 90);
             let data = AllergyData {
-                substance: substance.to_owned(),
-                allergy_type,
-                reaction: text(reaction),
-                severity,
+                substance: allergy.substance.clone(),
+                allergy_type: allergy.allergy_type,
+                reaction: text(&allergy.reaction),
+                severity: allergy.severity,
             };
             self.add(by, day, RecordData::Allergy(data));
         }
@@ -2286,7 +1707,7 @@ impl<'a> Chart<'a> {
                 other_name: None,
                 result: InfectionResult::Positive,
                 tested_on: Some(date(day)),
-                note: text("HBVキャリア。肝機能は安定。観血的処置の際は標準予防策を徹底"),
+                note: text(&texts.infection.hbs_carrier_note),
             };
             self.add(by, day, RecordData::Infection(data));
         }
@@ -2297,32 +1718,24 @@ impl<'a> Chart<'a> {
                 other_name: None,
                 result: InfectionResult::Positive,
                 tested_on: Some(date(day)),
-                note: text("喀痰培養でMRSA検出（保菌）。ケア時は手指衛生と接触予防策を"),
+                note: text(&texts.infection.mrsa_note),
             };
             self.add(by, day, RecordData::Infection(data));
         }
-        // At most one contraindication, from what the patient has.
-        let contraindication = if self.has("N18") && self.rng.chance(60) {
-            Some(("NSAIDs（内服）", None, "慢性腎臓病（eGFR低下）のため"))
-        } else if self.takes(&WARFARIN) && self.rng.chance(60) {
-            Some(("ミコナゾール", None, "ワルファリン服用中のため併用禁忌"))
-        } else if self.has("G30") && self.rng.chance(25) {
-            Some((
-                "ベンゾジアゼピン系睡眠薬",
-                None,
-                "せん妄・転倒の既往があるため",
-            ))
-        } else if self.has("N40") && self.rng.chance(30) {
-            Some(("抗コリン薬", None, "前立腺肥大症による尿閉の既往"))
-        } else if self.rng.chance(3) {
-            Some((
-                "ロキソプロフェンナトリウム錠60mg",
-                Some(LOXOPROFEN.yj),
-                "消化性潰瘍の既往",
-            ))
-        } else {
-            None
-        };
+        // At most one contraindication: the first that applies and wins its
+        // chance.
+        let mut contraindication = None;
+        for c in &texts.drug_contraindication {
+            let applies = c.when.as_ref().is_none_or(|code| self.has(code))
+                && c.when_taking
+                    .as_ref()
+                    .is_none_or(|key| self.takes(drug(key)));
+            if applies && self.rng.chance(c.chance) {
+                let yj = c.yj_of.as_ref().map(|key| drug(key).yj.as_str());
+                contraindication = Some((c.drug.as_str(), yj, c.reason.as_str()));
+                break;
+            }
+        }
         if let Some((drug, yj, reason)) = contraindication {
             // The pharmacist records it after checking with the physician, or
             // the physician does.
@@ -2367,7 +1780,7 @@ impl<'a> Chart<'a> {
                 MedicationType::Prescription
             },
             drug: drug.name.to_owned(),
-            yj_code: text(drug.yj),
+            yj_code: text(&drug.yj),
             dose: drug.dose.to_owned(),
             route: drug.route,
             frequency: drug.frequency.to_owned(),
@@ -2404,9 +1817,9 @@ impl<'a> Chart<'a> {
         if sore && count < 8 && self.rng.chance(50) && self.clinic.days() > 120 {
             let clinic = self.clinic;
             let start = self.day_after(clinic, clinic.from, 60);
-            let rx = self.prescription(&LOXOPROFEN, start, 14, Term::Ended);
+            let rx = self.prescription(drug("loxoprofen"), start, 14, Term::Ended);
             self.add(by, start, rx);
-            self.dispense(&LOXOPROFEN, start, 14);
+            self.dispense(drug("loxoprofen"), start, 14);
         }
         // The pharmacy fills the current prescriptions every 4 to 8 weeks.
         let Some(span) = self.slot(Role::Pharmacy).and_then(|s| Span::of(s, 180)) else {
@@ -2451,7 +1864,7 @@ impl<'a> Chart<'a> {
         };
         let data = DispensingData {
             drug: drug.name.to_owned(),
-            yj_code: text(drug.yj),
+            yj_code: text(&drug.yj),
             quantity: drug.supply.quantity(days),
             unit: drug.unit.to_owned(),
             days: Some(if weekly { (days / 7).max(1) } else { days }),
@@ -2470,7 +1883,7 @@ impl<'a> Chart<'a> {
         let by = self.author(slot, Prof::Pharmacist);
         let reports = 1 + self.rng.below(3);
         let dementia = self.has("G30");
-        let first_drug = self.current[0].name;
+        let first_drug = &self.current[0].name;
         for k in 0..reports {
             let day = filled
                 .checked_sub_days(Days::new(k as u64 * 28))
@@ -2483,28 +1896,17 @@ impl<'a> Chart<'a> {
                 (true, 4..=7) | (false, 8) => Rating::Fair,
                 _ => Rating::Poor,
             };
-            let (leftover, problems, actions) = match adherence {
-                Rating::Good => (
-                    None,
-                    None,
-                    "服薬状況良好。副作用の訴えなし。引き続き服薬カレンダーで管理",
-                ),
-                Rating::Fair => (
-                    Some(format!("{first_drug} 約5日分の残薬あり")),
-                    Some("昼の飲み忘れが時々ある"),
-                    "残薬を次回処方で調整するよう主治医に報告。服薬カレンダーを導入",
-                ),
-                Rating::Poor => (
-                    Some(format!("{first_drug} ほか 約2週間分の残薬あり")),
-                    Some("飲み忘れが多く、同じ薬を重ねて飲んだ形跡もある"),
-                    "一包化と服用回数の集約（朝夕2回）を主治医に提案し了承。訪問介護の服薬確認を依頼",
-                ),
-            };
+            let texts = data::content()
+                .records
+                .medication_management_report
+                .of(adherence);
+            let leftover =
+                (texts.leftover.as_ref()).map(|t| data::fill(t, &[("drug", first_drug)]));
             let data = MedicationManagementReportData {
                 adherence,
                 leftover_medication: leftover,
-                problems: problems.map(str::to_owned),
-                actions: text(actions),
+                problems: texts.problems.clone(),
+                actions: text(&texts.actions),
             };
             self.add(by, day, RecordData::MedicationManagementReport(data));
         }
@@ -2512,7 +1914,7 @@ impl<'a> Chart<'a> {
 
     /// A laboratory result with the laboratory's flag for the value shown.
     fn lab(&self, lab: &Lab, value: f64) -> RecordData {
-        let (low, high) = if self.female() { lab.female } else { lab.male };
+        let (low, high) = lab.range_of(self.female());
         let shown = format!("{value:.*}", lab.decimals);
         let v: f64 = shown.parse().expect("a formatted number reads back");
         let abnormal = match (low, high) {
@@ -2521,11 +1923,11 @@ impl<'a> Chart<'a> {
             _ => AbnormalFlag::Normal,
         };
         RecordData::LabResult(LabResultData {
-            code: text(lab.code),
+            code: text(&lab.code),
             name: lab.name.to_owned(),
             value: shown,
             numeric_value: Some(v),
-            unit: lab.unit.map(str::to_owned),
+            unit: lab.unit.clone(),
             reference_low: low,
             reference_high: high,
             abnormal,
@@ -2577,37 +1979,40 @@ impl<'a> Chart<'a> {
             let cre = (cre * 100.0).round() / 100.0;
             let sex_factor = if female { 0.739 } else { 1.0 };
             let egfr = 194.0 * cre.powf(-1.094) * age.powf(-0.287) * sex_factor;
-            let mut results = vec![self.lab(&CREATININE, cre), self.lab(&EGFR, egfr)];
+            let mut results = vec![
+                self.lab(lab_test("creatinine"), cre),
+                self.lab(lab_test("egfr"), egfr),
+            ];
             if self.has("E11") {
                 let v = hba1c0 + self.uniform(-0.3, 0.3);
-                results.push(self.lab(&HBA1C, v));
+                results.push(self.lab(lab_test("hba1c"), v));
             }
             if self.has("I50") {
                 let v = bnp0 * (1.0 + self.uniform(-0.25, 0.25)) + 15.0 * back;
-                results.push(self.lab(&BNP, v));
+                results.push(self.lab(lab_test("bnp"), v));
             }
-            if self.takes(&WARFARIN) {
+            if self.takes(drug("warfarin")) {
                 let v = inr0 + self.uniform(-0.3, 0.3);
-                results.push(self.lab(&PT_INR, v));
+                results.push(self.lab(lab_test("pt_inr"), v));
             }
             if (last - k).is_multiple_of(2) {
                 let v = ast0 + self.uniform(-4.0, 4.0);
-                results.push(self.lab(&AST, v));
+                results.push(self.lab(lab_test("ast"), v));
                 let v = alt0 + self.uniform(-4.0, 4.0);
-                results.push(self.lab(&ALT, v));
+                results.push(self.lab(lab_test("alt"), v));
                 let v = hb0 + self.uniform(-0.4, 0.4) + 0.1 * back;
-                results.push(self.lab(&HEMOGLOBIN, v));
+                results.push(self.lab(lab_test("hemoglobin"), v));
                 let v = alb0
                     + self.uniform(-0.15, 0.15)
                     + if self.worsening { 0.08 * back } else { 0.0 };
-                results.push(self.lab(&ALBUMIN, v));
+                results.push(self.lab(lab_test("albumin"), v));
                 if self.has("E78") {
                     let v = ldl0 + self.uniform(-12.0, 12.0);
-                    results.push(self.lab(&LDL, v));
+                    results.push(self.lab(lab_test("ldl"), v));
                 }
                 if self.has("E79") {
                     let v = ua0 + self.uniform(-0.5, 0.5);
-                    results.push(self.lab(&URIC_ACID, v));
+                    results.push(self.lab(lab_test("uric_acid"), v));
                 }
             }
             for data in results {
@@ -2691,6 +2096,7 @@ impl<'a> Chart<'a> {
         let Some((slot, span)) = nurse else {
             return;
         };
+        let texts = &data::content().records.visiting_nurse_report;
         let reports = 2 + self.rng.below(3);
         let mut days = self.series(span, reports, 30, (26, 35));
         let died_at_home = matches!(self.story.fate, Fate::Deceased(_, PlaceOfDeath::Home));
@@ -2707,55 +2113,25 @@ impl<'a> Chart<'a> {
                 (f64::from(hi) * 0.6) as i32,
                 spo2_0.round()
             );
-            let mut care = vec!["バイタルサイン測定", "全身状態の観察", "服薬確認"];
-            for (code, remark, action) in [
-                (
-                    "I50",
-                    "下肢浮腫は軽度で、体重の急な増加なし。",
-                    "体重・浮腫の観察と塩分制限の指導",
-                ),
-                (
-                    "E11",
-                    "食事摂取は安定し、低血糖症状なし。",
-                    "血糖管理の確認",
-                ),
-                (
-                    "G30",
-                    "日中の傾眠傾向あり、夕方に落ち着かないことがある。",
-                    "生活リズムの調整と家族への対応方法の助言",
-                ),
-                (
-                    "J44",
-                    "労作時に息切れあり、休息で回復。",
-                    "吸入手技の確認と呼吸リハビリテーション",
-                ),
-                (
-                    "G20",
-                    "すくみ足があるが、転倒なし。",
-                    "関節可動域訓練と転倒予防の指導",
-                ),
-                ("I69", "右上下肢の麻痺は変化なし。", "関節可動域訓練"),
-                ("K59", "排便は2〜3日に1回。", "排便コントロール"),
-            ] {
-                if self.has(code) {
-                    condition.push_str(remark);
-                    care.push(action);
+            let mut care: Vec<&str> = texts.usual_care.iter().map(String::as_str).collect();
+            for r in &texts.remarks {
+                if self.has(&r.when) {
+                    condition.push_str(&r.remark);
+                    care.push(&r.care);
                 }
             }
-            if self.takes(&GLARGINE) {
-                care.push("インスリン自己注射の手技確認");
+            if self.takes(drug("glargine")) {
+                care.push(&texts.insulin_care);
             }
             if self.level >= 4 {
-                condition.push_str("仙骨部の皮膚に発赤なし。");
-                care.extend(["清拭・陰部洗浄", "褥瘡予防の体位変換指導"]);
+                condition.push_str(&texts.bedridden_remark);
+                care.extend(texts.bedridden_care.iter().map(String::as_str));
             }
             if condition.chars().count() < 40 {
-                condition.push_str("著変なく経過している。");
+                condition.push_str(&texts.uneventful);
             }
             let note = match self.rng.below(8) {
-                0 => text("次回の訪問診療時に、夜間の睡眠状況について主治医へ相談予定"),
-                1 => text("ご家族に介護疲れの訴えあり。ケアマネジャーへ情報共有した"),
-                2 => text("気温の変化で体調を崩しやすいため、水分摂取と室温の調整を促した"),
+                k if k < texts.notes.len() => text(&texts.notes[k]),
                 _ => None,
             };
             let data = VisitingNurseReportData {
@@ -2767,15 +2143,11 @@ impl<'a> Chart<'a> {
         }
         if let (true, Some(day)) = (died_at_home, self.story.fate.exit()) {
             let by = self.author(slot, Prof::Nurse);
+            let death = &texts.death_at_home;
             let data = VisitingNurseReportData {
-                condition: format!(
-                    "{}、ご家族に見守られ自宅にて永眠された。数日前より経口摂取が困難となり、苦痛の表出はなかった。",
-                    japanese_date(day)
-                ),
-                care_provided:
-                    "主治医の死亡確認後、ご家族とともにエンゼルケアを実施。ご家族へグリーフケア"
-                        .to_owned(),
-                note: text("本人の希望どおり自宅での看取りとなった"),
+                condition: data::fill(&death.condition, &[("date", &japanese_date(day))]),
+                care_provided: death.care_provided.clone(),
+                note: text(&death.note),
             };
             self.add(by, day, RecordData::VisitingNurseReport(data));
         }
@@ -2784,44 +2156,26 @@ impl<'a> Chart<'a> {
     /// What care workers notice: the home-helper station's, or the nursing
     /// home's (short stays).
     fn observations(&mut self) {
-        #[rustfmt::skip]
-        const CONCERNS: [&str; 9] = [
-            "食欲低下あり。昼食は主食を半分程度の摂取。",
-            "夜間不穏あり。ご家族より、夜中に何度も起きて家の中を歩き回っていたとの報告。",
-            "入浴介助時、仙骨部に発赤（約2cm）を確認。",
-            "歩行時のふらつきが先週より目立つ。",
-            "排便が4日間ないとのこと。腹部膨満感の訴えあり。",
-            "訪問時、室温が低く（約14℃）ストーブが消えていた。本人は寒さを感じていない様子。",
-            "両下肢のむくみが強くなっている。",
-            "服薬カレンダーの昨日の夕食後の薬が残っていた。",
-            "食事中にむせることが増えた。",
-        ];
-        #[rustfmt::skip]
-        const ORDINARY: [&str; 5] = [
-            "表情明るく、テレビの話題でよく会話された。",
-            "掃除・洗濯を実施。本人も洗濯物たたみを手伝ってくださった。",
-            "入浴介助実施。皮膚状態に問題なし。",
-            "食事は全量摂取。水分もしっかり取れている。",
-            "デイサービスでの書道を楽しみにしているとのこと。",
-        ];
+        let texts = &data::content().records.daily_observation;
+        let (concerns, ordinary) = (&texts.concerns, &texts.ordinary);
         let slot = self.slot_of(HELPERS).or_else(|| self.slot_of(NURSING_HOME));
         let Some((slot, span)) = slot.and_then(|s| Some((s, Span::of(s, 0)?))) else {
             return;
         };
         let count = 2 + self.rng.below(4);
         let days = self.series(span, count, 20, (7, 40));
-        let mut first = self.rng.below(CONCERNS.len() * ORDINARY.len());
+        let mut first = self.rng.below(concerns.len() * ordinary.len());
         for day in days {
             let by = self.author(slot, Prof::CareWorker);
             let concern = self.rng.chance(55);
             let observation = if concern {
-                CONCERNS[first % CONCERNS.len()]
+                &concerns[first % concerns.len()]
             } else {
-                ORDINARY[first % ORDINARY.len()]
+                &ordinary[first % ordinary.len()]
             };
             first += 1 + self.rng.below(3);
             let data = DailyObservationData {
-                observation: observation.to_owned(),
+                observation: observation.clone(),
                 concern,
             };
             self.add(by, day, RecordData::DailyObservation(data));
@@ -2837,7 +2191,8 @@ impl<'a> Chart<'a> {
         let Some(span) = Span::of(slot, 0) else {
             return;
         };
-        let hospital_name = ORGS[slot.org].name;
+        let hospital_name = &ORGS[slot.org].name;
+        let texts = &data::content().records.hospital;
         let admission = slot.end.is_some() && matches!(self.story.fate, Fate::Active);
         if admission {
             self.admission(slot, span);
@@ -2848,16 +2203,17 @@ impl<'a> Chart<'a> {
         let physician = self.physician_name();
         let data = ClinicalDocumentData {
             document_type: ClinicalDocumentType::ReferralLetter,
-            title: format!("診療情報提供書（{hospital_name} 地域医療連携室 御中）"),
-            text: format!(
-                "傷病名: {}\n\
-                 紹介目的: 在宅療養中の急変時に備え、後方支援病床へのご登録をお願いいたします。\n\
-                 経過: 当院にて外来・訪問診療を継続しております。{}。\n\
-                 現在の処方:\n{}\n\
-                 ご高配のほど、よろしくお願い申し上げます。",
-                self.condition_names(),
-                LEVEL_NAMES[self.level],
-                self.prescription_lines()
+            title: data::fill(&texts.referral_title, &[("hospital", hospital_name)]),
+            text: data::fill(
+                &texts.referral,
+                &[
+                    ("conditions", &self.condition_names()),
+                    (
+                        "level",
+                        &data::content().records.care.level_names[self.level],
+                    ),
+                    ("prescriptions", &self.prescription_lines()),
+                ],
             ),
             author_name: Some(physician),
             attachments: Vec::new(),
@@ -2872,41 +2228,19 @@ impl<'a> Chart<'a> {
     fn admission(&mut self, slot: &Slot, span: Span) {
         let doctor = self.author(slot, Prof::Physician);
         let (admitted, discharged) = (span.from, span.to);
+        let texts = &data::content().records.hospital;
         let pneumonia = self.rng.chance(55);
-        let (name, icd10, course, imaging) = if pneumonia {
-            (
-                "誤嚥性肺炎",
-                "J69.0",
-                "発熱と湿性咳嗽で救急搬送。右下肺野の浸潤影から誤嚥性肺炎と診断し入院。\
-                 抗菌薬（アンピシリン・スルバクタム）の点滴で改善。言語聴覚士の嚥下評価により、\
-                 軟菜食・とろみ付きの水分で経口摂取を再開した。",
-                (
-                    ImagingModality::XRay,
-                    "胸部",
-                    "右下肺野に浸潤影を認める。胸水なし。心拡大なし。",
-                    "誤嚥性肺炎として矛盾しない",
-                ),
-            )
+        let stay = if pneumonia {
+            &texts.pneumonia
         } else {
-            (
-                "右大腿骨頸部骨折",
-                "S72.00",
-                "自宅で転倒し右股関節痛で歩行不能となり救急搬送。右大腿骨頸部骨折の診断で\
-                 入院翌日に人工骨頭置換術を施行。術後リハビリテーションにより歩行器歩行が可能となった。",
-                (
-                    ImagingModality::XRay,
-                    "右股関節",
-                    "右大腿骨頸部に転位を伴う骨折線を認める（Garden分類 III）。",
-                    "右大腿骨頸部骨折",
-                ),
-            )
+            &texts.fracture
         };
-        let (modality, site, findings, impression) = imaging;
+        let name = stay.name.as_str();
         let data = ImagingReportData {
-            modality,
-            body_site: site.to_owned(),
-            findings: findings.to_owned(),
-            impression: text(impression),
+            modality: stay.imaging.modality,
+            body_site: stay.imaging.body_site.clone(),
+            findings: stay.imaging.findings.clone(),
+            impression: text(&stay.imaging.impression),
         };
         self.add(doctor, admitted, RecordData::ImagingReport(data));
         if !pneumonia {
@@ -2921,33 +2255,34 @@ impl<'a> Chart<'a> {
                         InfectionResult::Negative
                     },
                     tested_on: Some(date(admitted)),
-                    note: text("術前検査"),
+                    note: text(&data::content().records.infection.preoperative_note),
                 };
                 self.add(doctor, admitted, RecordData::Infection(data));
             }
         }
         let data = ConditionData {
             name: name.to_owned(),
-            icd10: text(icd10),
+            icd10: text(&stay.icd10),
             clinical_status: ClinicalStatus::Resolved,
             onset: Some(date(admitted)),
             resolved_on: Some(date(discharged)),
             sensitivity: None,
-            note: text("入院加療にて軽快し退院"),
+            note: text(&texts.resolved_note),
         };
         self.add(doctor, discharged, RecordData::Condition(data));
-        let text_body = format!(
-            "入院日: {}\n退院日: {}\n入院時診断: {name}\n併存疾患: {}\n\
-             入院後経過: {course}\n\
-             退院時処方: 入院前の処方を継続。\n\
-             退院後の方針: 在宅療養を再開。訪問看護による全身状態の観察と、口腔ケア・食事形態の調整をお願いします。",
-            japanese_date(admitted),
-            japanese_date(discharged),
-            self.condition_names(),
+        let text_body = data::fill(
+            &texts.discharge_summary,
+            &[
+                ("admitted", &japanese_date(admitted)),
+                ("discharged", &japanese_date(discharged)),
+                ("name", name),
+                ("conditions", &self.condition_names()),
+                ("course", &stay.course),
+            ],
         );
         let data = ClinicalDocumentData {
             document_type: ClinicalDocumentType::DischargeSummary,
-            title: format!("退院時サマリー（{name}）"),
+            title: data::fill(&texts.discharge_summary_title, &[("name", name)]),
             text: text_body,
             author_name: Some(member_name(doctor.member).0),
             attachments: Vec::new(),
@@ -2959,15 +2294,11 @@ impl<'a> Chart<'a> {
                 org: slot.org,
                 member,
             };
-            let walking = WALKING[(self.level / 2).min(3)];
+            let walking = &data::content().records.care.walking[(self.level / 2).min(3)];
             let data = ClinicalDocumentData {
                 document_type: ClinicalDocumentType::NursingSummary,
-                title: format!("看護サマリー（{name}）"),
-                text: format!(
-                    "退院時ADL: {walking}。食事は軟菜食を自力摂取（見守り）。排泄は日中トイレ、夜間はポータブルトイレ。\n\
-                     看護上の問題: 転倒リスク、誤嚥リスク。\n\
-                     継続看護の依頼: 食事時の姿勢と一口量の確認、夜間の排泄動作の見守りをお願いします。"
-                ),
+                title: data::fill(&texts.nursing_summary_title, &[("name", name)]),
+                text: data::fill(&texts.nursing_summary, &[("walking", walking)]),
                 author_name: Some(member_name(member).0),
                 attachments: Vec::new(),
             };
@@ -2983,34 +2314,36 @@ impl<'a> Chart<'a> {
             from: span.from.max(LAST_DAY - Days::new(200)),
             to: LAST_DAY - Days::new(60),
         });
+        let texts = &data::content().records.undisclosed_cancer;
         let data = ImagingReportData {
             modality: ImagingModality::Endoscopy,
-            body_site: "上部消化管".to_owned(),
-            findings: "胃体下部小彎に約4cmの2型腫瘍を認める。生検を施行。".to_owned(),
-            impression: text("胃癌（生検: 中分化型管状腺癌）"),
+            body_site: texts.body_site.clone(),
+            findings: texts.findings.clone(),
+            impression: text(&texts.impression),
         };
         self.add_as(doctor, found, RecordData::ImagingReport(data), true);
         let diagnosed = found + Days::new(10);
         let data = ConditionData {
-            name: GASTRIC_CANCER.name.to_owned(),
-            icd10: text(GASTRIC_CANCER.icd10),
+            name: condition("gastric_cancer").name.clone(),
+            icd10: text(&condition("gastric_cancer").icd10),
             clinical_status: ClinicalStatus::Active,
             onset: Some(date(diagnosed)),
             resolved_on: None,
             sensitivity: None,
-            note: GASTRIC_CANCER.note.map(str::to_owned),
+            note: condition("gastric_cancer").note.clone(),
         };
         self.add_as(doctor, diagnosed, RecordData::Condition(data), true);
-        let clinic_name = ORGS[self.physician.org].name;
+        let clinic_name = &ORGS[self.physician.org].name;
         let data = ClinicalDocumentData {
             document_type: ClinicalDocumentType::ReferralLetter,
-            title: format!("診療情報提供書（{clinic_name} {} 先生 御侍史）", self.physician_name()),
-            text: "傷病名: 胃癌（cStage III）\n\
-                   精査の結果、上記と診断いたしました。ご高齢であり、ご家族（長男）と相談のうえ、\
-                   手術・化学療法は行わず、症状緩和を中心とした在宅療養の方針となりました。\n\
-                   ご本人には病名を未告知です（ご家族の意向）。説明の際はご配慮をお願いいたします。\n\
-                   貧血の進行や通過障害が出現した際は、当院で対応いたします。"
-                .to_owned(),
+            title: data::fill(
+                &texts.letter_title,
+                &[
+                    ("clinic", clinic_name),
+                    ("physician", &self.physician_name()),
+                ],
+            ),
+            text: texts.letter.clone(),
             author_name: Some(member_name(doctor.member).0),
             attachments: Vec::new(),
         };
@@ -3175,7 +2508,7 @@ impl<'a> Chart<'a> {
             bathing: Some(bathing),
             dressing: Some(dressing),
             cognition: Some(cognition),
-            note: text(WALKING[walks]),
+            note: text(&data::content().records.care.walking[walks]),
         }
     }
 
@@ -3264,7 +2597,7 @@ impl<'a> Chart<'a> {
                 bedridden_rank: data.bedridden_rank,
                 dementia_rank: data.dementia_rank,
                 special_medical_care: Vec::new(),
-                care_cautions: text("転倒に注意。血圧の変動に注意し、入浴は短時間で。"),
+                care_cautions: text(&data::content().records.physician_opinion.care_cautions),
                 remarks: None,
             };
             let physician = self.physician;
@@ -3314,7 +2647,7 @@ impl<'a> Chart<'a> {
                 "{}歳{sex}。{}。{}。主な介護者: {}（{}）。",
                 self.story.age,
                 self.condition_names(),
-                LEVEL_NAMES[previous_level],
+                data::content().records.care.level_names[previous_level],
                 self.key_person.name,
                 self.key_person.relationship
             ),
@@ -3402,14 +2735,10 @@ impl<'a> Chart<'a> {
         let teeth =
             (24 - (self.story.age as i32 - 65) / 3 - self.rng.below(12) as i32).clamp(0, 28);
         let first = self.day_after(span, span.from, 30);
-        let finding = match self.rng.below(4) {
-            0 => "上顎右側臼歯部に残根あり。下顎前歯部に歯周炎による動揺（2度）を認める。",
-            1 => "多数歯にう蝕あり。口腔乾燥が強い。",
-            2 => "歯肉の発赤・腫脹あり、歯石の沈着が多い。",
-            _ => "義歯床下の粘膜に発赤（義歯性潰瘍）を認める。",
-        };
+        let texts = &data::content().records.dental;
+        let finding = self.rng.pick(&texts.findings);
         let data = OralFindingData {
-            findings: finding.to_owned(),
+            findings: finding.clone(),
             remaining_teeth: Some(teeth),
         };
         self.add(dentist, first, RecordData::OralFinding(data));
@@ -3425,11 +2754,7 @@ impl<'a> Chart<'a> {
             let fit = *self
                 .rng
                 .pick(&[Rating::Good, Rating::Fair, Rating::Fair, Rating::Poor]);
-            let note = match fit {
-                Rating::Poor => "下顎義歯の適合不良で疼痛あり。床裏装を予定",
-                Rating::Fair => "食事時にやや外れやすい。義歯安定剤は使用しない方針",
-                Rating::Good => "適合良好。夜間は外して洗浄剤に浸漬",
-            };
+            let note = texts.denture_notes.of(fit);
             let data = DentureData {
                 denture_type,
                 jaw,
@@ -3476,25 +2801,15 @@ impl<'a> Chart<'a> {
             (14, 60),
         );
         for (k, day) in days.into_iter().enumerate() {
-            let note = match k % 3 {
-                0 => "訪問歯科診療: 義歯調整を実施し、疼痛の消失を確認。",
-                1 => "訪問歯科診療: う蝕処置（充填）を実施。ご家族へ口腔ケアの方法を指導。",
-                _ => "訪問歯科診療: 口腔内の清掃と歯石除去を実施。次回は1か月後。",
-            };
-            let data = VisitingDentalNoteData {
-                text: note.to_owned(),
-            };
+            let note = &texts.visit_notes[k % texts.visit_notes.len()];
+            let data = VisitingDentalNoteData { text: note.clone() };
             self.add(dentist, day, RecordData::VisitingDentalNote(data));
             if k == 0 || self.rng.chance(40) {
                 let level =
                     *self
                         .rng
                         .pick(&[Rating::Good, Rating::Fair, Rating::Fair, Rating::Poor]);
-                let note = match level {
-                    Rating::Good => "清掃状態良好。ご本人の歯磨きを継続",
-                    Rating::Fair => "臼歯部に食渣の残留あり。ご家族へ仕上げ磨きを依頼",
-                    Rating::Poor => "舌苔の付着が多く、口臭あり。口腔ケアの回数を増やすよう指導",
-                };
+                let note = texts.hygiene_notes.of(level);
                 let data = OralHygieneData {
                     level,
                     note: text(note),
@@ -3535,16 +2850,20 @@ impl<'a> Chart<'a> {
         let days = self.series(span, versions, 120, (120, 300));
         let last = days.len() - 1;
         let cannot_say = self.has("G30") && self.level >= 5;
+        let texts = &data::content().records.advance_care_plan;
         for (k, day) in days.into_iter().enumerate() {
             let mut participants = Vec::new();
             if !cannot_say {
-                participants.push("本人".to_owned());
+                participants.push(texts.patient.clone());
             }
             participants.push(self.key_person.relationship.to_owned());
-            participants.push(format!("主治医 {}", self.physician_name()));
-            participants.push("ケアマネジャー".to_owned());
+            participants.push(data::fill(
+                &texts.physician,
+                &[("physician", &self.physician_name())],
+            ));
+            participants.push(texts.care_manager.clone());
             if by_nurse || (nurse.is_some() && self.rng.chance(50)) {
-                participants.push("訪問看護師".to_owned());
+                participants.push(texts.visiting_nurse.clone());
             }
             let data = if k < last {
                 AdvanceCarePlanData {
@@ -3558,9 +2877,7 @@ impl<'a> Chart<'a> {
                     proxy_relationship: text(self.key_person.relationship),
                     participants,
                     confirmed_on: Some(date(day)),
-                    note: text(
-                        "できるだけ家で過ごしたいが、最期のことはまだ決められない。家族ともう少し話し合いたい。",
-                    ),
+                    note: text(&texts.undecided),
                 }
             } else {
                 let place = match fate {
@@ -3608,23 +2925,21 @@ impl<'a> Chart<'a> {
                 };
                 let mut note = String::new();
                 if cannot_say {
-                    note.push_str(
-                        "本人の意思確認が困難なため、以前の本人の言葉をもとに家族と話し合った。",
-                    );
+                    note.push_str(&texts.cannot_say);
                 }
                 note.push_str(match place {
-                    PlaceWish::Home => "自宅で最期を迎えたい。",
-                    PlaceWish::Hospital => "最期は病院で迎えたい（家族に負担をかけたくない）。",
-                    PlaceWish::NursingHome => "施設で穏やかに過ごしたい。",
-                    _ => "最期を迎える場所はまだ決められない。",
+                    PlaceWish::Home => &texts.place_home,
+                    PlaceWish::Hospital => &texts.place_hospital,
+                    PlaceWish::NursingHome => &texts.place_nursing_home,
+                    _ => &texts.place_undecided,
                 });
                 if prolonging == Wish::Declines {
-                    note.push_str("延命治療は希望しない。");
+                    note.push_str(&texts.declines_prolonging);
                 }
                 if tube == Wish::Declines {
-                    note.push_str("胃ろうなどの経管栄養は望まない。");
+                    note.push_str(&texts.declines_tube_feeding);
                 }
-                note.push_str("痛みや苦しさは取り除いてほしい。");
+                note.push_str(&texts.comfort);
                 AdvanceCarePlanData {
                     place_of_care: Some(if place == PlaceWish::NursingHome {
                         PlaceWish::NursingHome
@@ -3652,40 +2967,7 @@ impl<'a> Chart<'a> {
     /// (訪問看護指示書, now and then a special one after a change), and what
     /// the patient and family were told about the illness (病状説明と受け止め).
     fn home_care_documents(&mut self) {
-        const CAUTIONS: [(CautionArea, &str); 8] = [
-            (
-                CautionArea::Mobility,
-                "ふらつきあり。立ち上がりと歩行は見守り、夜間はポータブルトイレを使用",
-            ),
-            (
-                CautionArea::Bathing,
-                "入浴は 38℃ 以下、10 分以内。入浴前後に血圧を測る",
-            ),
-            (
-                CautionArea::Meals,
-                "塩分は 1 日 6g 未満。水分は 1 日 1,000mL 程度",
-            ),
-            (
-                CautionArea::Medication,
-                "服薬カレンダーで管理。飲み忘れは訪問看護へ連絡",
-            ),
-            (
-                CautionArea::Excretion,
-                "3 日以上排便がなければ訪問看護へ連絡",
-            ),
-            (
-                CautionArea::Behaviour,
-                "夕方に不安が強くなる。否定せず話を聞く",
-            ),
-            (
-                CautionArea::InfectionControl,
-                "おむつ交換時は手袋とエプロンを使用",
-            ),
-            (
-                CautionArea::Sleep,
-                "昼夜逆転気味。日中はできるだけ離床を促す",
-            ),
-        ];
+        let cautions = &data::content().records.care_cautions;
         let Some(slot) = self.slot(Role::VisitingNurse) else {
             return;
         };
@@ -3694,14 +2976,14 @@ impl<'a> Chart<'a> {
         };
         let nurse = self.author(slot, Prof::Nurse);
         let day = self.day(span);
-        let first = self.rng.below(CAUTIONS.len());
+        let first = self.rng.below(cautions.items.len());
         let count = 2 + self.rng.below(2);
         let items = (0..count)
             .map(|k| {
-                let (area, caution) = CAUTIONS[(first + k * 3) % CAUTIONS.len()];
+                let item = &cautions.items[(first + k * 3) % cautions.items.len()];
                 CautionItem {
-                    area,
-                    caution: caution.to_owned(),
+                    area: item.area,
+                    caution: item.caution.clone(),
                 }
             })
             .collect();
@@ -3710,7 +2992,7 @@ impl<'a> Chart<'a> {
             day,
             RecordData::CareCautions(CareCautionsData {
                 items,
-                call_when: text("SpO2 90% 未満、38℃ 以上の発熱、または急な食欲低下があるとき"),
+                call_when: text(&cautions.call_when),
             }),
         );
 
@@ -3718,7 +3000,10 @@ impl<'a> Chart<'a> {
         // months), issued by the primary physician.
         let from = span.to - Days::new(self.rng.below(150.min(span.days())) as u64);
         let from = from.max(self.clinic.from);
-        let diagnosis = self.conditions.first().map_or("慢性心不全", |d| d.name);
+        let texts = &data::content().records;
+        let instruction = &texts.visiting_nurse_instruction;
+        let diagnosis = (self.conditions.first())
+            .map_or(instruction.default_diagnosis.as_str(), |d| d.name.as_str());
         let by = self.physician;
         self.add(
             by,
@@ -3729,8 +3014,7 @@ impl<'a> Chart<'a> {
                 valid_to: date(from + Days::new(182)),
                 station: ORGS[slot.org].name.to_owned(),
                 main_diagnosis: diagnosis.to_owned(),
-                instructions: "バイタルサイン・体重・浮腫の観察、服薬管理、療養指導。状態変化時は主治医へ連絡。"
-                    .to_owned(),
+                instructions: instruction.regular.clone(),
                 medical_devices: Vec::new(),
                 reason: None,
             }),
@@ -3746,11 +3030,9 @@ impl<'a> Chart<'a> {
                     valid_to: date(start + Days::new(13)),
                     station: ORGS[slot.org].name.to_owned(),
                     main_diagnosis: diagnosis.to_owned(),
-                    instructions:
-                        "毎日訪問し、呼吸状態・SpO2・食事量を観察。悪化時は主治医へ連絡。"
-                            .to_owned(),
+                    instructions: instruction.special.clone(),
                     medical_devices: Vec::new(),
-                    reason: text("急性増悪のため頻回の訪問看護による観察が必要"),
+                    reason: text(&instruction.special_reason),
                 }),
             );
         }
@@ -3772,9 +3054,7 @@ impl<'a> Chart<'a> {
                     valid_from: date(from),
                     valid_to: None,
                     visits_per_month: Some(visits),
-                    instructions:
-                        "残薬の確認と服薬カレンダーの調整。飲み込みにくい薬は剤形の変更を提案。"
-                            .to_owned(),
+                    instructions: texts.home_care_guidance_instruction.pharmacist.clone(),
                 }),
             );
         }
@@ -3782,22 +3062,82 @@ impl<'a> Chart<'a> {
         if self.n == 0 || self.rng.chance(30) {
             let day = self.day(self.clinic);
             let relationship = self.key_person.relationship.to_owned();
-            let explanation = format!(
-                "{}について、今後の経過と在宅でできる治療、入院が必要になる場合を説明した。",
-                self.condition_names()
+            let told = &texts.illness_explanation;
+            let explanation = data::fill(
+                &told.explanation,
+                &[("conditions", &self.condition_names())],
             );
             self.add(
                 by,
                 day,
                 RecordData::IllnessExplanation(IllnessExplanationData {
-                    explained_by: format!("主治医 {}", self.physician_name()),
+                    explained_by: data::fill(
+                        &told.explained_by,
+                        &[("physician", &self.physician_name())],
+                    ),
                     told: vec!["本人".to_owned(), relationship],
                     explanation,
-                    patient_understanding: text("病気とつきあいながら、できるだけ家で過ごしたい"),
-                    family_understanding: text("急な変化が心配だが、本人の希望に沿いたい"),
+                    patient_understanding: text(&told.patient_understanding),
+                    family_understanding: text(&told.family_understanding),
                     prognosis_told: Some(false),
                 }),
             );
+        }
+    }
+
+    // -- records from data ---------------------------------------------------
+
+    /// The record templates of `records.toml` (`[[template]]`): one record
+    /// of each template that applies to the patient, written by the team's
+    /// member in the template's role, on one of the days that member's
+    /// organisation is on the team.
+    fn templates(&mut self) {
+        let templates = &data::content().records.template;
+        let mut rng = SplitMix64(TEMPLATE_SEED ^ ((self.n as u64) << 24));
+        for t in templates {
+            let Some(slot) = self.slot(t.role) else {
+                continue;
+            };
+            let Some(span) = Span::of(slot, 0) else {
+                continue;
+            };
+            if t.when.as_ref().is_some_and(|code| !self.has(code)) || !rng.chance(t.chance) {
+                continue;
+            }
+            let member = match slot.member {
+                Some(m) if MEMBERS[m].profession == t.profession => Some(m),
+                _ => pick_member(&mut rng, slot.org, t.profession),
+            };
+            let Some(member) = member else {
+                continue;
+            };
+            let day = span.from + Days::new(rng.below(span.days()) as u64);
+            let values = data::Placeholders {
+                day,
+                values: vec![
+                    ("patient", self.patient.name.clone()),
+                    ("physician", self.physician_name()),
+                    ("organization", ORGS[slot.org].name.clone()),
+                    ("key_person", self.key_person.name.clone()),
+                    (
+                        "key_person_relationship",
+                        self.key_person.relationship.to_owned(),
+                    ),
+                    ("conditions", self.condition_names()),
+                ],
+            };
+            let data = t
+                .render(&values)
+                .unwrap_or_else(|e| panic!("records.toml template {}: {e}", t.kind));
+            self.drafts.push(Draft {
+                by: By {
+                    org: slot.org,
+                    member,
+                },
+                at: office_hours(&mut rng, day),
+                undisclosed: false,
+                data,
+            });
         }
     }
 
@@ -3864,9 +3204,9 @@ fn key_person(
     story: &Story,
     lives_alone: bool,
 ) -> KeyPerson {
-    let family = story.family.0;
+    let family = &story.family.0;
     let other = loop {
-        let f = rng.pick(&FAMILY).0;
+        let f = &rng.pick(&data::content().names.family).0;
         if f != family {
             break f;
         }
@@ -3877,9 +3217,10 @@ fn key_person(
         rng.below(10_000),
         rng.below(10_000)
     );
-    let daughter = format!("{other}\u{3000}{}", rng.pick(&CHILD_FEMALE));
-    let son = format!("{family}\u{3000}{}", rng.pick(&CHILD_MALE));
-    let daughter_in_law = format!("{family}\u{3000}{}", rng.pick(&CHILD_FEMALE));
+    let names = &data::content().names;
+    let daughter = format!("{other}\u{3000}{}", rng.pick(&names.child_female));
+    let son = format!("{family}\u{3000}{}", rng.pick(&names.child_male));
+    let daughter_in_law = format!("{family}\u{3000}{}", rng.pick(&names.child_female));
     let female = story.sex == Sex::Female;
     let person = |name: String, relationship, phone, capacity, note| KeyPerson {
         name,
@@ -3912,7 +3253,7 @@ fn key_person(
                 "次女は道外在住で、電話での見守りが中心",
             ),
             _ => {
-                let niece = format!("{other}\u{3000}{}", rng.pick(&CHILD_FEMALE));
+                let niece = format!("{other}\u{3000}{}", rng.pick(&names.child_female));
                 person(
                     niece,
                     "姪",
@@ -3925,9 +3266,9 @@ fn key_person(
     }
     if story.age < 88 && rng.chance(40) {
         let (relationship, given) = if female {
-            ("夫", rng.pick(&ELDER_MALE).0)
+            ("夫", &rng.pick(&data::content().names.elder_male).0)
         } else {
-            ("妻", rng.pick(&ELDER_FEMALE).0)
+            ("妻", &rng.pick(&data::content().names.elder_female).0)
         };
         let phone = patient.phone.clone().or(Some(mobile));
         let spouse = format!("{family}\u{3000}{given}");
@@ -3969,7 +3310,9 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
-    use crate::domain::{ADDRESS_MAX, Kana, NAME_MAX, Phone, PostalCode, Text};
+    use crate::domain::{
+        ADDRESS_MAX, Kana, NAME_MAX, OrganizationKind as Kind, Phone, PostalCode, Text,
+    };
 
     fn profession_of(region: &Region, member_id: Uuid) -> (Prof, Uuid) {
         let m = region
@@ -4299,6 +3642,27 @@ mod tests {
         );
     }
 
+    /// Every seeded row, fingerprinted. The README, the docs and the tests
+    /// name demo patients (`K-000003` …), so moving content between the code
+    /// and the data files must not change a row. When the demo is meant to
+    /// change, check the difference (seed a database before and after and
+    /// compare its tables) and update the value here deliberately.
+    #[test]
+    fn the_seeded_rows_are_exactly_the_expected_ones() {
+        use sha2::{Digest, Sha256};
+        let region = region();
+        let admissions = admission_discharge::Admissions::of(&region);
+        let liaison = liaison::rows(&region);
+        let rows = format!("{region:?}\n{admissions:?}\n{liaison:?}");
+        let digest: String = (Sha256::digest(rows.as_bytes()).iter())
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            digest, "a290f4c1b19bbd150e2930259805e6a0a49f32b83932905b7a174ea25e0bf7fe",
+            "the demo's rows changed: if on purpose, update this fingerprint"
+        );
+    }
+
     #[test]
     fn public_ids_name_the_rows() {
         let r = region();
@@ -4608,7 +3972,7 @@ mod tests {
         assert!(withdrawn[0].withdrawn_at.is_some() && withdrawn[0].withdrawn_by_member.is_some());
         assert_eq!(
             withdrawn[0].withdrawal_reason.as_deref(),
-            Some(WITHDRAWAL_REASON)
+            Some(data::content().consents.withdrawal_reason.as_str())
         );
         // The deceased and those who moved away keep theirs.
         for p in r.patients.iter().filter(|p| p.status != "ACTIVE") {
@@ -4754,7 +4118,10 @@ mod tests {
         let o = &r.objections[0];
         assert_eq!(o.patient_id, demo_patient_id(OBJECTS_TO_EMERGENCY_ACCESS));
         assert!(o.withdrawn_at.is_none());
-        assert_eq!(o.note.as_deref(), Some(OBJECTION_NOTE));
+        assert_eq!(
+            o.note.as_ref(),
+            Some(&data::content().consents.objection_note)
+        );
         assert!(o.recorded_at < fixed_time());
         let (prof, org) = profession_of(&r, o.recorded_by_member.expect("recorded by a member"));
         assert_eq!((prof, org), (Prof::Physician, o.recorded_by_organization));
