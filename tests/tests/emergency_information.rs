@@ -528,7 +528,7 @@ e2e!(
         assert!(!lower.contains("<script") && !lower.contains("<img") && !lower.contains("<b>"));
         assert_eq!(
             headers["content-security-policy"],
-            "default-src 'none'; style-src 'unsafe-inline'"
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
         );
     }
 );
