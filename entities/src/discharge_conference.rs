@@ -1,4 +1,5 @@
-//! 退院前カンファレンス: a discharge conference proposed to the care team.
+//! A care conference proposed to the care team: a discharge conference
+//! (退院前カンファレンス) or another kind (`kind`), with its minutes once held.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -18,10 +19,25 @@ pub struct Model {
     pub online: bool,
     #[sea_orm(column_type = "Text", nullable)]
     pub note: Option<String>,
-    /// `PROPOSED` or `CANCELLED`.
+    /// `PROPOSED`, `CANCELLED` or `HELD` (minutes recorded).
     pub status: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// `DISCHARGE`, `SERVICE_MEETING`, `CASE_CONFERENCE`, `END_OF_LIFE`.
+    pub kind: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub agenda: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub minutes_discussion: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub minutes_decisions: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub minutes_open_issues: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub minutes_other_attendees: Option<String>,
+    pub next_meeting_on: Option<Date>,
+    pub minutes_recorded_at: Option<DateTimeUtc>,
+    pub minutes_recorded_by_member: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

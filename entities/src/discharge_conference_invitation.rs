@@ -14,6 +14,8 @@ pub struct Model {
     pub responded_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub comment: Option<String>,
+    /// Whether the organisation attended, as the minutes record it.
+    pub attended: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,7 @@ mod m20261212_000012_practice_categories;
 mod m20261212_000013_emergency_search;
 mod m20261215_000018_directory;
 mod m20261215_000019_community_resources;
+mod m20261216_000020_care_conferences;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000013_emergency_search::Migration),
             Box::new(m20261215_000018_directory::Migration),
             Box::new(m20261215_000019_community_resources::Migration),
+            Box::new(m20261216_000020_care_conferences::Migration),
         ]
     }
 }

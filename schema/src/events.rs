@@ -40,6 +40,10 @@ crate::domain::domain_enum! {
         /// A discharge conference (退院前カンファレンス) was proposed, or
         /// someone answered its invitation.
         DischargeConference = "DISCHARGE_CONFERENCE",
+        /// Another care conference (サービス担当者会議, a case or an
+        /// end-of-life conference) was proposed, answered, cancelled or its
+        /// minutes recorded.
+        CareConference = "CARE_CONFERENCE",
         /// The emergency information (救急医療情報) was registered or updated.
         EmergencyInformationUpdated = "EMERGENCY_INFORMATION_UPDATED",
         /// Someone opened break-the-glass emergency access.

@@ -39,7 +39,7 @@ use super::{
 };
 use crate::domain::{CareTeamRole as Role, PatientStatus};
 use crate::services::admission_discharge::conferences::{
-    DischargeConferenceStatus, InvitationResponse,
+    ConferenceKind, ConferenceStatus, InvitationResponse,
 };
 use crate::services::admission_discharge::names_json;
 use crate::services::admission_discharge::notices::{
@@ -53,6 +53,8 @@ use entities::{
 
 /// A stream of its own: the rows generated from the other seeds stay as they were.
 const ADMISSION_SEED: u64 = 0x5EED_2026_0401_0005;
+/// The care-plan meetings' own stream, likewise.
+const MEETING_SEED: u64 = 0x5EED_2026_0401_0020;
 
 /// Id tags, apart from the parent's tables (1–8).
 #[derive(Clone, Copy)]
@@ -166,7 +168,7 @@ impl Admissions {
             let Some(row) = region.patients.iter().find(|p| p.id == patient) else {
                 continue;
             };
-            let team = teams.remove(&patient).unwrap_or_default();
+            let team = teams.get(&patient).cloned().unwrap_or_default();
             for stay in stays(
                 &mut rng,
                 n,
@@ -177,7 +179,110 @@ impl Admissions {
                 out.add(&mut rng, &stay, &team, chart);
             }
         }
+        out.add_service_meetings(region, &teams);
         out
+    }
+
+    /// The care managers' last care-plan meeting (サービス担当者会議) for
+    /// some of the patients at home, held at home in the two months before
+    /// the reference date with the team's services invited, and its
+    /// minutes. Added after every discharge conference, so those keep their
+    /// ids.
+    fn add_service_meetings(
+        &mut self,
+        region: &Region,
+        teams: &HashMap<Uuid, Vec<&care_team_membership::Model>>,
+    ) {
+        let mut rng = SplitMix64(MEETING_SEED);
+        let texts = &data::content().admission_discharge.service_meeting;
+        for n in 0..PATIENTS {
+            let patient = demo_patient_id(n);
+            let Some(row) = region.patients.iter().find(|p| p.id == patient) else {
+                continue;
+            };
+            let team = teams.get(&patient).map(Vec::as_slice).unwrap_or(&[]);
+            let day = LAST_DAY - Days::new(7 + rng.below(53) as u64);
+            let in_role = |role: Role| {
+                team.iter()
+                    .find(|m| m.role == role.as_str() && active_on(m, day))
+                    .copied()
+            };
+            let Some(office) = in_role(Role::CareManager) else {
+                continue;
+            };
+            if row.status != PatientStatus::Active.as_str() || !rng.chance(45) {
+                continue;
+            }
+            let mut invited: Vec<&care_team_membership::Model> = Vec::new();
+            for role in [
+                Role::PrimaryPhysician,
+                Role::VisitingNurse,
+                Role::CareService,
+                Role::Rehabilitation,
+                Role::Pharmacy,
+            ] {
+                if let Some(m) = in_role(role)
+                    && m.organization_id != office.organization_id
+                    && !invited
+                        .iter()
+                        .any(|i| i.organization_id == m.organization_id)
+                {
+                    invited.push(m);
+                }
+            }
+            if invited.is_empty() {
+                continue;
+            }
+            let starts_at = afternoon(day);
+            let created_at = starts_at - TimeDelta::days(10);
+            let recorded_at = starts_at + TimeDelta::hours(3);
+            let conference_id = id(Tag::Conference, self.conferences.len());
+            self.conferences.push(discharge_conference::Model {
+                id: conference_id,
+                patient_id: patient,
+                organizer_organization_id: office.organization_id,
+                proposed_by_member: office.member_id,
+                proposed_by_api_key: None,
+                discharge_notice_id: None,
+                starts_at,
+                place: Some(texts.place.clone()),
+                online: false,
+                note: None,
+                status: ConferenceStatus::Held.as_str().to_owned(),
+                created_at,
+                updated_at: recorded_at,
+                kind: ConferenceKind::ServiceMeeting.as_str().to_owned(),
+                agenda: Some(rng.pick(&texts.agendas).clone()),
+                minutes_discussion: Some(rng.pick(&texts.discussions).clone()),
+                minutes_decisions: Some(rng.pick(&texts.decisions).clone()),
+                minutes_open_issues: rng.chance(60).then(|| rng.pick(&texts.open_issues).clone()),
+                minutes_other_attendees: Some(rng.pick(&texts.other_attendees).clone()),
+                next_meeting_on: rng.chance(50).then(|| day + Days::new(180)),
+                minutes_recorded_at: Some(recorded_at),
+                minutes_recorded_by_member: office.member_id,
+            });
+            invited.sort_by_key(|m| m.organization_id);
+            for m in invited {
+                let accepted = rng.chance(80);
+                let responded_at = created_at + TimeDelta::hours(2 + rng.below(72) as i64);
+                self.invitations
+                    .push(discharge_conference_invitation::Model {
+                        conference_id,
+                        organization_id: m.organization_id,
+                        response: if accepted {
+                            InvitationResponse::Accepted
+                        } else {
+                            InvitationResponse::Declined
+                        }
+                        .as_str()
+                        .to_owned(),
+                        responded_by_member: m.member_id,
+                        responded_at: Some(responded_at),
+                        comment: (!accepted).then(|| texts.declined_comment.clone()),
+                        attended: Some(accepted),
+                    });
+            }
+        }
     }
 
     fn add(
@@ -412,9 +517,18 @@ impl Admissions {
             } else {
                 texts.note_in_person.clone()
             }),
-            status: DischargeConferenceStatus::Proposed.as_str().to_owned(),
+            status: ConferenceStatus::Proposed.as_str().to_owned(),
             created_at,
             updated_at: created_at,
+            kind: ConferenceKind::Discharge.as_str().to_owned(),
+            agenda: None,
+            minutes_discussion: None,
+            minutes_decisions: None,
+            minutes_open_issues: None,
+            minutes_other_attendees: None,
+            next_meeting_on: None,
+            minutes_recorded_at: None,
+            minutes_recorded_by_member: None,
         });
         invited.sort_by_key(|m| m.org);
         let answered_by = starts_at.min(REF_DATE.and_time(NaiveTime::MIN).and_utc());
@@ -445,6 +559,7 @@ impl Admissions {
                     responded_by_member: responded_at.and(m.member),
                     responded_at,
                     comment,
+                    attended: None,
                 });
         }
     }

@@ -670,6 +670,21 @@ pub(super) struct AdmissionDischarge {
     pub admission_sheet: AdmissionSheetTexts,
     pub discharge_notice: DischargeNoticeTexts,
     pub discharge_conference: ConferenceTexts,
+    pub service_meeting: ServiceMeetingTexts,
+}
+
+/// The care managers' held care-plan meetings (サービス担当者会議): one text
+/// of each list is drawn per meeting.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServiceMeetingTexts {
+    pub place: String,
+    pub agendas: Vec<String>,
+    pub discussions: Vec<String>,
+    pub decisions: Vec<String>,
+    pub open_issues: Vec<String>,
+    pub other_attendees: Vec<String>,
+    pub declined_comment: String,
 }
 
 #[derive(Deserialize)]

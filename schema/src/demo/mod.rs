@@ -3658,7 +3658,7 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
-            digest, "a290f4c1b19bbd150e2930259805e6a0a49f32b83932905b7a174ea25e0bf7fe",
+            digest, "f6d108947b987e72db0b8da4b6d1672f628e3f754559a6284ab5bf4e71d757b0",
             "the demo's rows changed: if on purpose, update this fingerprint"
         );
     }

@@ -378,7 +378,8 @@ impl Query {
     }
 
     /// Discharge conferences your organisation is invited to, newest first;
-    /// by default only those still ahead and not cancelled.
+    /// by default only those still ahead and not cancelled:
+    /// `careConferenceInvitations(kinds: [DISCHARGE])`.
     async fn discharge_conference_invitations(
         &self,
         ctx: &Context<'_>,
@@ -389,14 +390,47 @@ impl Query {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<
-        Connection<
-            String,
-            super::admission_discharge::DischargeConference,
-            EmptyFields,
-            EmptyFields,
-        >,
+        Connection<String, super::admission_discharge::CareConference, EmptyFields, EmptyFields>,
     > {
-        super::admission_discharge::invitations(ctx, response, upcoming_only, first, after).await
+        super::admission_discharge::conference_invitations(
+            ctx,
+            vec![crate::services::admission_discharge::conferences::ConferenceKind::Discharge],
+            response,
+            upcoming_only,
+            first,
+            after,
+        )
+        .await
+    }
+
+    /// Care conferences of any kind your organisation is invited to, about
+    /// patients of its care team whose conference category you may read,
+    /// newest first; by default every kind, only those still ahead and not
+    /// cancelled.
+    async fn care_conference_invitations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default, desc = "Only these kinds (default: every kind).")] kinds: Vec<
+            crate::services::admission_discharge::conferences::ConferenceKind,
+        >,
+        #[graphql(default)] response: Vec<
+            crate::services::admission_discharge::conferences::InvitationResponse,
+        >,
+        #[graphql(default = true)] upcoming_only: bool,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<
+        Connection<String, super::admission_discharge::CareConference, EmptyFields, EmptyFields>,
+    > {
+        super::admission_discharge::conference_invitations(
+            ctx,
+            kinds,
+            response,
+            upcoming_only,
+            first,
+            after,
+        )
+        .await
     }
 
     /// 退院連絡の時期: how many days before the discharge the care team was

@@ -1,6 +1,7 @@
 //! GraphQL output types. They wrap entity models; fields that reach other rows
 //! go through the DataLoaders.
 
+use crate::services::admission_discharge::conferences::ConferenceKind;
 use async_graphql::{
     ComplexObject, Context, ID, Object, Result, SimpleObject,
     connection::{Connection, EmptyFields},
@@ -452,12 +453,29 @@ impl Patient {
     ) -> Result<Option<Vec<super::admission_discharge::DischargeNotice>>> {
         super::admission_discharge::patient_notices(ctx, &self.access).await
     }
-    /// ADMISSION_DISCHARGE. Discharge conferences (退院前カンファレンス), newest first.
+    /// ADMISSION_DISCHARGE. Discharge conferences (退院前カンファレンス), newest
+    /// first: `careConferences(kinds: [DISCHARGE])`.
     async fn discharge_conferences(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<Option<Vec<super::admission_discharge::DischargeConference>>> {
-        super::admission_discharge::patient_conferences(ctx, &self.access).await
+    ) -> Result<Option<Vec<super::admission_discharge::CareConference>>> {
+        super::admission_discharge::patient_conferences(
+            ctx,
+            &self.access,
+            Some(vec![ConferenceKind::Discharge]),
+        )
+        .await
+    }
+    /// Care conferences (退院前カンファレンス, サービス担当者会議, case and
+    /// end-of-life conferences), newest first, each under its kind's
+    /// category. Without `kinds`, every kind whose category you may read;
+    /// naming a kind you may not read makes the field null (FORBIDDEN_FIELD).
+    async fn care_conferences(
+        &self,
+        ctx: &Context<'_>,
+        kinds: Option<Vec<ConferenceKind>>,
+    ) -> Result<Option<Vec<super::admission_discharge::CareConference>>> {
+        super::admission_discharge::patient_conferences(ctx, &self.access, kinds).await
     }
     /// What you may read and write of this patient, category by category, and why.
     async fn access(&self) -> Vec<CategoryAccess> {

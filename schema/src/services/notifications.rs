@@ -49,8 +49,15 @@ crate::domain::domain_enum! {
         MessageReply = "MESSAGE_REPLY",
         /// A hospital sent a discharge notice (退院連絡) for a patient of the team.
         DischargeNotice = "DISCHARGE_NOTICE",
-        /// The organisation is invited to a discharge conference (退院前カンファレンス).
+        /// The organisation is invited to a discharge conference (退院前カンファレンス),
+        /// it was answered, cancelled or its minutes recorded.
         DischargeConference = "DISCHARGE_CONFERENCE",
+        /// Likewise for a care-plan meeting (サービス担当者会議).
+        ServiceMeeting = "SERVICE_MEETING",
+        /// Likewise for a case conference of the team (多職種カンファレンス).
+        CaseConference = "CASE_CONFERENCE",
+        /// Likewise for an end-of-life conference (看取りカンファレンス).
+        EndOfLifeConference = "END_OF_LIFE_CONFERENCE",
         /// An admission information sheet (入院時情報提供書) arrived at the hospital.
         AdmissionSheetSent = "ADMISSION_SHEET_SENT",
         /// The hospital acknowledged the admission information sheet the
@@ -79,7 +86,11 @@ impl NotificationKind {
     pub fn category(self) -> Option<DataCategory> {
         match self {
             Self::BreakTheGlass => None,
-            Self::NewMessage | Self::MessageReply => Some(DataCategory::LiaisonMessages),
+            Self::NewMessage | Self::MessageReply | Self::CaseConference => {
+                Some(DataCategory::LiaisonMessages)
+            }
+            Self::ServiceMeeting => Some(DataCategory::CarePlan),
+            Self::EndOfLifeConference => Some(DataCategory::AdvanceCarePlanning),
             Self::DischargeNotice
             | Self::DischargeConference
             | Self::AdmissionSheetSent

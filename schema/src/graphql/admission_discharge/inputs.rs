@@ -13,7 +13,9 @@ use crate::records::{
     AdlAssessmentData, CareCertificationData, FamilyCareCapacityData, HomeEnvironmentData,
     RecordData,
 };
-use crate::services::admission_discharge::conferences::{Answer, Invitees, NewConference};
+use crate::services::admission_discharge::conferences::{
+    Answer, ConferenceKind, Invitees, Minutes, NewConference,
+};
 use crate::services::admission_discharge::notices::{
     DischargeCriterion, NewNotice, NoticeCorrection,
 };
@@ -288,8 +290,83 @@ const PLACE_MAX: usize = 300;
 
 impl ProposeDischargeConferenceInput {
     pub fn parse(self) -> ApiResult<(uuid::Uuid, NewConference)> {
-        let place =
-            Text::parse_opt("input.place", self.place.as_deref(), PLACE_MAX)?.map(Text::into_inner);
+        Proposal {
+            kind: ConferenceKind::Discharge,
+            patient_id: &self.patient_id,
+            discharge_notice_id: self.discharge_notice_id.as_ref(),
+            starts_at: self.starts_at,
+            place: self.place.as_deref(),
+            online: self.online,
+            agenda: None,
+            note: self.note.as_deref(),
+            invited_organization_ids: &self.invited_organization_ids,
+            invite_whole_team: self.invite_whole_team,
+        }
+        .parse()
+    }
+}
+
+/// A care conference of any kind to propose.
+#[derive(InputObject)]
+pub struct ProposeCareConferenceInput {
+    pub kind: ConferenceKind,
+    pub patient_id: ID,
+    /// The discharge notice a discharge conference prepares, if any (only
+    /// for `kind: DISCHARGE`).
+    pub discharge_notice_id: Option<ID>,
+    /// In the future, at most 180 days ahead.
+    pub starts_at: crate::domain::Timestamp,
+    /// Where it is held in person (a place, an online meeting, or both).
+    pub place: Option<String>,
+    /// Whether one can join online.
+    #[graphql(default = false)]
+    pub online: bool,
+    /// 議題: what is to be discussed (「ケアプラン更新」「転倒後の支援方針」).
+    pub agenda: Option<String>,
+    pub note: Option<String>,
+    /// Organisations of the care team to invite …
+    #[graphql(default)]
+    pub invited_organization_ids: Vec<ID>,
+    /// … or the whole care team (every organisation but yours).
+    #[graphql(default = false)]
+    pub invite_whole_team: bool,
+}
+
+impl ProposeCareConferenceInput {
+    pub fn parse(self) -> ApiResult<(uuid::Uuid, NewConference)> {
+        Proposal {
+            kind: self.kind,
+            patient_id: &self.patient_id,
+            discharge_notice_id: self.discharge_notice_id.as_ref(),
+            starts_at: self.starts_at,
+            place: self.place.as_deref(),
+            online: self.online,
+            agenda: self.agenda.as_deref(),
+            note: self.note.as_deref(),
+            invited_organization_ids: &self.invited_organization_ids,
+            invite_whole_team: self.invite_whole_team,
+        }
+        .parse()
+    }
+}
+
+/// The fields every proposal shares, parsed in one place.
+struct Proposal<'a> {
+    kind: ConferenceKind,
+    patient_id: &'a ID,
+    discharge_notice_id: Option<&'a ID>,
+    starts_at: crate::domain::Timestamp,
+    place: Option<&'a str>,
+    online: bool,
+    agenda: Option<&'a str>,
+    note: Option<&'a str>,
+    invited_organization_ids: &'a [ID],
+    invite_whole_team: bool,
+}
+
+impl Proposal<'_> {
+    fn parse(self) -> ApiResult<(uuid::Uuid, NewConference)> {
+        let place = Text::parse_opt("input.place", self.place, PLACE_MAX)?.map(Text::into_inner);
         if place.is_none() && !self.online {
             return Err(ApiError::bad_input(
                 "input.place",
@@ -322,17 +399,18 @@ impl ProposeDischargeConferenceInput {
             }
         };
         Ok((
-            parse_id("input.patientId", &self.patient_id)?,
+            parse_id("input.patientId", self.patient_id)?,
             NewConference {
+                kind: self.kind,
                 discharge_notice_id: self
                     .discharge_notice_id
-                    .as_ref()
                     .map(|n| parse_id("input.dischargeNoticeId", n))
                     .transpose()?,
+                agenda: free_text_opt("input.agenda", self.agenda)?,
                 starts_at: self.starts_at.get(),
                 place,
                 online: self.online,
-                note: free_text_opt("input.note", self.note.as_deref())?,
+                note: free_text_opt("input.note", self.note)?,
                 invitees,
             },
         ))
@@ -354,6 +432,54 @@ impl AnswerDischargeConferenceInput {
             Answer {
                 accept: self.accept,
                 comment: free_text_opt("input.comment", self.comment.as_deref())?,
+            },
+        ))
+    }
+}
+
+/// The minutes of a held conference.
+#[derive(InputObject)]
+pub struct RecordConferenceMinutesInput {
+    pub conference_id: ID,
+    /// The invited organisations that attended (the organiser is taken as
+    /// present); the others are recorded as absent.
+    #[graphql(default)]
+    pub attended_organization_ids: Vec<ID>,
+    /// Others present: the patient, the family (「本人、長女」).
+    pub other_attendees: Option<String>,
+    /// 検討内容: what was discussed.
+    pub discussion: String,
+    /// 結論: what was agreed.
+    pub decisions: String,
+    /// 残された課題: what remains open.
+    pub open_issues: Option<String>,
+    /// 次回の開催時期: after the day of the conference.
+    pub next_meeting_on: Option<Date>,
+}
+
+impl RecordConferenceMinutesInput {
+    pub fn parse(self) -> ApiResult<(uuid::Uuid, Minutes)> {
+        let mut attended = Vec::new();
+        for (i, id) in self.attended_organization_ids.iter().enumerate() {
+            let org = parse_id(&format!("input.attendedOrganizationIds[{i}]"), id)?;
+            if !attended.contains(&org) {
+                attended.push(org);
+            }
+        }
+        Ok((
+            parse_id("input.conferenceId", &self.conference_id)?,
+            Minutes {
+                attended,
+                other_attendees: Text::parse_opt(
+                    "input.otherAttendees",
+                    self.other_attendees.as_deref(),
+                    PLACE_MAX,
+                )?
+                .map(Text::into_inner),
+                discussion: free_text("input.discussion", &self.discussion)?,
+                decisions: free_text("input.decisions", &self.decisions)?,
+                open_issues: free_text_opt("input.openIssues", self.open_issues.as_deref())?,
+                next_meeting_on: self.next_meeting_on.map(|d| d.0),
             },
         ))
     }

@@ -8,6 +8,7 @@
 //! of an admission sheet copied from other records keep their own category
 //! and pass their own gate, as the records would.
 
+mod conferences;
 mod inputs;
 mod mutation;
 
@@ -21,6 +22,8 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use conferences::{CareConference, ConferenceInvitation, ConferenceMinutes};
+pub(crate) use conferences::{conference_invitations, patient_conferences};
 pub use inputs::*;
 pub use mutation::AdmissionDischargeMutation;
 
@@ -36,9 +39,6 @@ use crate::policy::{PatientAccess, RowScope};
 use crate::records::{
     AdlAssessmentData, CareCertificationData, FamilyCareCapacityData, HomeEnvironmentData,
 };
-use crate::services::admission_discharge::conferences::{
-    self, Conference, DischargeConferenceStatus, InvitationResponse,
-};
 use crate::services::admission_discharge::notices::{
     self, DischargeCriterion, DischargeNoticeStatus, LeadTimeBucket,
 };
@@ -47,7 +47,7 @@ use crate::services::admission_discharge::sheets::{
     self, AdmissionSheetStatus, SheetContent, SheetService, SheetSource,
 };
 use crate::services::admission_discharge::{CATEGORY, region_date};
-use entities::{admission_sheet, discharge_conference_invitation, discharge_notice};
+use entities::{admission_sheet, discharge_notice};
 
 fn id(u: Uuid) -> ID {
     ID(u.to_string())
@@ -396,103 +396,6 @@ impl DischargeNoticeVersion {
 }
 
 // ---------------------------------------------------------------------------
-// The discharge conference.
-
-/// 退院前カンファレンス: a discharge conference. ADMISSION_DISCHARGE.
-pub struct DischargeConference(pub(crate) Conference);
-
-#[Object]
-impl DischargeConference {
-    async fn id(&self) -> ID {
-        id(self.0.model.id)
-    }
-    async fn patient_id(&self) -> ID {
-        id(self.0.model.patient_id)
-    }
-    /// The patient, under the policy.
-    async fn patient(&self, ctx: &Context<'_>) -> Result<Option<Patient>> {
-        Ok(load_patient(ctx, self.0.model.patient_id).await?)
-    }
-    /// The organisation that proposed and holds it.
-    async fn organizer(&self, ctx: &Context<'_>) -> Result<Organization> {
-        load_organization(ctx, self.0.model.organizer_organization_id).await
-    }
-    async fn proposed_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        member(ctx, self.0.model.proposed_by_member).await
-    }
-    /// The discharge notice it prepares, if linked.
-    async fn discharge_notice_id(&self) -> Option<ID> {
-        self.0.model.discharge_notice_id.map(id)
-    }
-    async fn starts_at(&self) -> DateTime<Utc> {
-        self.0.model.starts_at
-    }
-    /// Where it is held, if in person.
-    async fn place(&self) -> Option<&str> {
-        self.0.model.place.as_deref()
-    }
-    /// Whether one can join online.
-    async fn online(&self) -> bool {
-        self.0.model.online
-    }
-    async fn note(&self) -> Option<&str> {
-        self.0.model.note.as_deref()
-    }
-    async fn status(&self) -> Result<DischargeConferenceStatus> {
-        Ok(DischargeConferenceStatus::from_db(&self.0.model.status)?)
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.model.created_at
-    }
-    /// Every invited organisation with its answer.
-    async fn invitations(&self) -> Vec<DischargeConferenceInvitation> {
-        self.0
-            .invitations
-            .iter()
-            .cloned()
-            .map(DischargeConferenceInvitation)
-            .collect()
-    }
-    /// Your organisation's invitation, if it is invited.
-    async fn my_invitation(
-        &self,
-        ctx: &Context<'_>,
-    ) -> Result<Option<DischargeConferenceInvitation>> {
-        let org = ctx_request(ctx)?.principal.organization_id();
-        Ok(self
-            .0
-            .invitations
-            .iter()
-            .find(|i| i.organization_id == org)
-            .cloned()
-            .map(DischargeConferenceInvitation))
-    }
-}
-
-/// One invited organisation of a discharge conference and its answer.
-pub struct DischargeConferenceInvitation(discharge_conference_invitation::Model);
-
-#[Object]
-impl DischargeConferenceInvitation {
-    async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
-        load_organization(ctx, self.0.organization_id).await
-    }
-    async fn response(&self) -> Result<InvitationResponse> {
-        Ok(InvitationResponse::from_db(&self.0.response)?)
-    }
-    /// The member who answered.
-    async fn responded_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        member(ctx, self.0.responded_by_member).await
-    }
-    async fn responded_at(&self) -> Option<DateTime<Utc>> {
-        self.0.responded_at
-    }
-    async fn comment(&self) -> Option<&str> {
-        self.0.comment.as_deref()
-    }
-}
-
-// ---------------------------------------------------------------------------
 // By id, from other subgraphs (`_entities`).
 
 /// An admission sheet referenced by id from another subgraph: under the
@@ -547,18 +450,6 @@ pub(crate) async fn patient_notices(
     Ok(Some(rows.into_iter().map(DischargeNotice).collect()))
 }
 
-/// `Patient.dischargeConferences`, newest first. ADMISSION_DISCHARGE.
-pub(crate) async fn patient_conferences(
-    ctx: &Context<'_>,
-    access: &PatientAccess,
-) -> Result<Option<Vec<DischargeConference>>> {
-    if gate(ctx, access, CATEGORY)?.is_none() {
-        return Ok(None);
-    }
-    let rows = conferences::of_patient(ctx_db(ctx), access.patient_id()).await?;
-    Ok(Some(rows.into_iter().map(DischargeConference).collect()))
-}
-
 // ---------------------------------------------------------------------------
 // An organisation's lists.
 
@@ -606,7 +497,19 @@ async fn readable_patients(
     ctx: &Context<'_>,
     ids: impl IntoIterator<Item = Uuid>,
 ) -> Result<HashMap<Uuid, PatientAccess>, ApiError> {
-    let ids: BTreeSet<Uuid> = ids.into_iter().collect();
+    let rows: BTreeSet<(Uuid, DataCategory)> = ids.into_iter().map(|id| (id, CATEGORY)).collect();
+    readable_in(ctx, rows).await
+}
+
+/// [`readable_patients`] for rows of several categories: the patients of
+/// which the caller may read some row's category, each category read
+/// recorded; the caller keeps a row only if the patient's access reads its
+/// category.
+async fn readable_in(
+    ctx: &Context<'_>,
+    rows: BTreeSet<(Uuid, DataCategory)>,
+) -> Result<HashMap<Uuid, PatientAccess>, ApiError> {
+    let ids: BTreeSet<Uuid> = rows.iter().map(|(id, _)| *id).collect();
     let verdicts = futures_util::future::try_join_all(ids.iter().map(|id| async move {
         match patient_access(ctx, *id).await {
             Ok(a) => Ok(Some(a)),
@@ -618,9 +521,19 @@ async fn readable_patients(
     let trail = ctx_trail(ctx)?;
     let mut out = HashMap::new();
     for access in verdicts.into_iter().flatten() {
-        if access.may_read(CATEGORY) {
-            trail.read(&access, CATEGORY);
-            out.insert(access.patient_id(), access);
+        let patient = access.patient_id();
+        let categories: Vec<DataCategory> = rows
+            .iter()
+            .filter(|(id, _)| *id == patient)
+            .map(|(_, c)| *c)
+            .collect();
+        let mut any = false;
+        for c in categories.into_iter().filter(|c| access.may_read(*c)) {
+            trail.read(&access, c);
+            any = true;
+        }
+        if any {
+            out.insert(patient, access);
         }
     }
     Ok(out)
@@ -669,37 +582,6 @@ pub(crate) async fn team_notices(
         rows.into_iter()
             .filter(|m| access.contains_key(&m.patient_id))
             .map(|m| Edge::new(cursor(m.id), DischargeNotice(m))),
-    );
-    Ok(page)
-}
-
-/// `Query.dischargeConferenceInvitations`.
-pub(crate) async fn invitations(
-    ctx: &Context<'_>,
-    response: Vec<InvitationResponse>,
-    upcoming_only: bool,
-    first: Option<i32>,
-    after: Option<String>,
-) -> Result<Page<DischargeConference>> {
-    let (first, after) = page_args(first, after)?;
-    let Some(scope) = list_scope(ctx)? else {
-        return Ok(Connection::new(after.is_some(), false));
-    };
-    let (rows, more) = conferences::invited(
-        ctx_db(ctx),
-        &scope,
-        &response,
-        upcoming_only.then(|| ctx_policy(ctx).clock.now()),
-        after,
-        first,
-    )
-    .await?;
-    let access = readable_patients(ctx, rows.iter().map(|c| c.model.patient_id)).await?;
-    let mut page = Connection::new(after.is_some(), more);
-    page.edges.extend(
-        rows.into_iter()
-            .filter(|c| access.contains_key(&c.model.patient_id))
-            .map(|c| Edge::new(cursor(c.model.id), DischargeConference(c))),
     );
     Ok(page)
 }

@@ -7,7 +7,7 @@ use async_graphql::{Context, ID, Object, Result};
 use uuid::Uuid;
 
 use super::inputs::*;
-use super::{AdmissionSheet, CATEGORY, DischargeConference, DischargeNotice};
+use super::{AdmissionSheet, CATEGORY, CareConference, DischargeNotice};
 use crate::error::ApiError;
 use crate::graphql::inputs::parse_id;
 use crate::graphql::loaders::Loaders;
@@ -16,7 +16,7 @@ use crate::graphql::{
     ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, patient_access,
 };
 use crate::policy::PatientAccess;
-use crate::services::admission_discharge::conferences;
+use crate::services::admission_discharge::conferences::{self, ConferenceKind};
 use crate::services::admission_discharge::notices::{self, NoticeChange};
 use crate::services::admission_discharge::sheets::{self, NewSheet};
 use entities::{admission_sheet, discharge_conference, discharge_notice};
@@ -25,11 +25,20 @@ use entities::{admission_sheet, discharge_conference, discharge_notice};
 /// exist for it: refused exactly like one that does not exist (see
 /// [`crate::graphql::reach`]).
 fn bound(what: &'static str, id: Uuid, patient_id: Option<Uuid>) -> Bound {
+    bound_in(what, id, patient_id, CATEGORY)
+}
+
+fn bound_in(
+    what: &'static str,
+    id: Uuid,
+    patient_id: Option<Uuid>,
+    category: crate::domain::DataCategory,
+) -> Bound {
     Bound {
         what,
         id,
         patient_id,
-        category: Some(CATEGORY),
+        category: Some(category),
         hidden_without_category: true,
     }
 }
@@ -71,15 +80,24 @@ pub(super) async fn notice(
         .await
 }
 
+/// A conference by its id and the caller's access to its patient, under
+/// its kind's category: one the caller may not read is refused like one
+/// that does not exist. (A conference that does not exist is refused under
+/// ADMISSION_DISCHARGE, the category of most.)
 async fn conference(
     ctx: &Context<'_>,
     id: Uuid,
 ) -> Result<(discharge_conference::Model, PatientAccess), ApiError> {
     let found = conferences::find(ctx_db(ctx), id).await?;
-    bound(
-        "discharge conference",
+    let category = match &found {
+        Some(c) => ConferenceKind::of(c)?.category(),
+        None => CATEGORY,
+    };
+    bound_in(
+        "care conference",
         id,
         found.as_ref().map(|c| c.patient_id),
+        category,
     )
     .reach(ctx, found)
     .await
@@ -259,67 +277,141 @@ impl AdmissionDischargeMutation {
 
     /// Proposes a discharge conference (退院前カンファレンス) and invites
     /// organisations of the care team (or the whole team), which are notified
-    /// (`DISCHARGE_CONFERENCE`). Needs write access to ADMISSION_DISCHARGE.
+    /// (`DISCHARGE_CONFERENCE`). Needs write access to ADMISSION_DISCHARGE:
+    /// `proposeCareConference` with `kind: DISCHARGE`.
     async fn propose_discharge_conference(
         &self,
         ctx: &Context<'_>,
         input: ProposeDischargeConferenceInput,
-    ) -> Result<DischargeConference> {
-        let (patient_id, new) = input.parse()?;
-        let access = patient_access(ctx, patient_id).await?;
-        let proposed = conferences::propose(
-            ctx_db(ctx),
-            ctx_policy(ctx),
-            &access,
-            &ctx_stamp(ctx)?,
-            ctx_events(ctx),
-            new,
-        )
-        .await?;
-        Ok(DischargeConference(proposed))
+    ) -> Result<CareConference> {
+        propose(ctx, input.parse()?).await
+    }
+
+    /// Proposes a care conference of any kind — a care-plan meeting
+    /// (サービス担当者会議), a case conference, an end-of-life conference, a
+    /// discharge conference — and invites organisations of the care team,
+    /// which are notified. Needs write access to the kind's category
+    /// (`CareConference.kind`).
+    async fn propose_care_conference(
+        &self,
+        ctx: &Context<'_>,
+        input: ProposeCareConferenceInput,
+    ) -> Result<CareConference> {
+        propose(ctx, input.parse()?).await
     }
 
     /// Accepts or declines your organisation's invitation (again, to change
     /// the answer) until the conference begins; the organiser is notified.
+    /// Any kind of conference.
     async fn answer_discharge_conference(
         &self,
         ctx: &Context<'_>,
         input: AnswerDischargeConferenceInput,
-    ) -> Result<DischargeConference> {
-        let (id, answer) = input.parse()?;
-        let (current, access) = conference(ctx, id).await?;
-        let answered = conferences::answer(
-            ctx_db(ctx),
-            ctx_policy(ctx),
-            &access,
-            &ctx_stamp(ctx)?,
-            ctx_events(ctx),
-            current,
-            answer,
-        )
-        .await?;
-        Ok(DischargeConference(answered))
+    ) -> Result<CareConference> {
+        answer(ctx, input).await
     }
 
-    /// Calls a proposed discharge conference off; the invited are notified.
-    /// The organiser only.
+    /// Accepts or declines your organisation's invitation to a care
+    /// conference (again, to change the answer) until it begins; the
+    /// organiser is notified. Needs read access to the kind's category.
+    async fn answer_care_conference(
+        &self,
+        ctx: &Context<'_>,
+        input: AnswerDischargeConferenceInput,
+    ) -> Result<CareConference> {
+        answer(ctx, input).await
+    }
+
+    /// Calls a proposed conference off; the invited are notified. The
+    /// organiser only. Any kind of conference.
     async fn cancel_discharge_conference(
         &self,
         ctx: &Context<'_>,
         id: ID,
-    ) -> Result<DischargeConference> {
-        let (current, access) = conference(ctx, parse_id("id", &id)?).await?;
-        let cancelled = conferences::cancel(
+    ) -> Result<CareConference> {
+        cancel(ctx, id).await
+    }
+
+    /// Calls a proposed care conference off; the invited are notified. The
+    /// organiser only, with write access to the kind's category.
+    async fn cancel_care_conference(&self, ctx: &Context<'_>, id: ID) -> Result<CareConference> {
+        cancel(ctx, id).await
+    }
+
+    /// Records (or corrects) the minutes of a conference that has begun: who
+    /// of the invited attended, who else was there, what was discussed and
+    /// decided, what remains and when to meet next. The conference becomes
+    /// `HELD`; the invited are notified. The organiser only, with write
+    /// access to the kind's category.
+    async fn record_conference_minutes(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordConferenceMinutesInput,
+    ) -> Result<CareConference> {
+        let (id, minutes) = input.parse()?;
+        let (current, access) = conference(ctx, id).await?;
+        let recorded = conferences::record_minutes(
             ctx_db(ctx),
             ctx_policy(ctx),
             &access,
             &ctx_stamp(ctx)?,
             ctx_events(ctx),
             current,
+            minutes,
         )
         .await?;
-        Ok(DischargeConference(cancelled))
+        Ok(CareConference(recorded))
     }
+}
+
+async fn propose(
+    ctx: &Context<'_>,
+    (patient_id, new): (Uuid, conferences::NewConference),
+) -> Result<CareConference> {
+    let access = patient_access(ctx, patient_id).await?;
+    let proposed = conferences::propose(
+        ctx_db(ctx),
+        ctx_policy(ctx),
+        &access,
+        &ctx_stamp(ctx)?,
+        ctx_events(ctx),
+        new,
+    )
+    .await?;
+    Ok(CareConference(proposed))
+}
+
+async fn answer(
+    ctx: &Context<'_>,
+    input: AnswerDischargeConferenceInput,
+) -> Result<CareConference> {
+    let (id, answer) = input.parse()?;
+    let (current, access) = conference(ctx, id).await?;
+    let answered = conferences::answer(
+        ctx_db(ctx),
+        ctx_policy(ctx),
+        &access,
+        &ctx_stamp(ctx)?,
+        ctx_events(ctx),
+        current,
+        answer,
+    )
+    .await?;
+    Ok(CareConference(answered))
+}
+
+async fn cancel(ctx: &Context<'_>, id: ID) -> Result<CareConference> {
+    let (current, access) = conference(ctx, parse_id("id", &id)?).await?;
+    let cancelled = conferences::cancel(
+        ctx_db(ctx),
+        ctx_policy(ctx),
+        &access,
+        &ctx_stamp(ctx)?,
+        ctx_events(ctx),
+        current,
+    )
+    .await?;
+    Ok(CareConference(cancelled))
 }
 
 async fn change(

@@ -1,11 +1,19 @@
-//! 退院前カンファレンス: the discharge conference, where the hospital and the
-//! team at home agree on how the patient comes home.
+//! Care conferences: the discharge conference (退院前カンファレンス), where
+//! the hospital and the team at home agree on how the patient comes home,
+//! and the other meetings of a care team ([`ConferenceKind`]) — the care
+//! manager's サービス担当者会議, a case conference, an end-of-life
+//! conference.
 //!
-//! An organisation of the care team (usually the hospital) proposes a time,
-//! a place and/or an online meeting, and invites organisations of the team
-//! (or the whole team). Each invited organisation answers — accept or
-//! decline, with a comment — and may change its answer until the conference
-//! begins. The organiser may cancel it.
+//! An organisation of the care team proposes a time, a place and/or an
+//! online meeting, and invites organisations of the team (or the whole
+//! team). Each invited organisation answers — accept or decline, with a
+//! comment — and may change its answer until the conference begins. The
+//! organiser may cancel it, and once it has begun records its minutes
+//! (who attended, what was discussed and decided, what remains), which
+//! makes it `HELD`; the minutes may be corrected later. Each kind is
+//! governed by its own data category ([`ConferenceKind::category`]):
+//! proposing, cancelling and recording minutes need write access to it,
+//! answering needs read access.
 
 use std::collections::HashMap;
 
@@ -16,20 +24,85 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{CATEGORY, author};
+use super::author;
 use crate::audit::AuditStamp;
+use crate::domain::DataCategory;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{EventBus, HubEvent, PatientEventKind};
 use crate::policy::{PatientAccess, Policy, RowScope};
 use crate::services::notifications::{self, NewNotification, NotificationKind};
 use entities::{discharge_conference, discharge_conference_invitation, discharge_notice};
+use sea_orm::Condition;
 
 crate::domain::domain_enum! {
-    pub enum DischargeConferenceStatus {
+    /// What a care conference is for.
+    pub enum ConferenceKind {
+        /// 退院前カンファレンス: the hospital and the team at home agree on the
+        /// discharge. Governed by ADMISSION_DISCHARGE.
+        Discharge = "DISCHARGE",
+        /// サービス担当者会議: the care manager gathers the services of the
+        /// care plan (and the physician's view) to agree on it, at the plan's
+        /// start, its renewal and a change of certification. Governed by
+        /// CARE_PLAN, which the care manager writes.
+        ServiceMeeting = "SERVICE_MEETING",
+        /// 多職種カンファレンス / 地域ケア個別会議: any organisation of the team
+        /// calls the team together about a difficulty (a fall, refusal of
+        /// care, a family in trouble). Governed by LIAISON_MESSAGES, the
+        /// team's own exchange.
+        CaseConference = "CASE_CONFERENCE",
+        /// 看取りカンファレンス / デスカンファレンス: the team agrees on care at
+        /// the end of life, or looks back after a death at home. Governed by
+        /// ADVANCE_CARE_PLANNING.
+        EndOfLife = "END_OF_LIFE",
+    }
+}
+
+impl ConferenceKind {
+    /// The data category the conference, its invitations and minutes are
+    /// governed by.
+    pub fn category(self) -> DataCategory {
+        match self {
+            Self::Discharge => DataCategory::AdmissionDischarge,
+            Self::ServiceMeeting => DataCategory::CarePlan,
+            Self::CaseConference => DataCategory::LiaisonMessages,
+            Self::EndOfLife => DataCategory::AdvanceCarePlanning,
+        }
+    }
+
+    /// The name used in notifications and refusals.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Discharge => "discharge conference (退院前カンファレンス)",
+            Self::ServiceMeeting => "care-plan meeting (サービス担当者会議)",
+            Self::CaseConference => "case conference (多職種カンファレンス)",
+            Self::EndOfLife => "end-of-life conference (看取りカンファレンス)",
+        }
+    }
+
+    fn notification(self) -> NotificationKind {
+        match self {
+            Self::Discharge => NotificationKind::DischargeConference,
+            Self::ServiceMeeting => NotificationKind::ServiceMeeting,
+            Self::CaseConference => NotificationKind::CaseConference,
+            Self::EndOfLife => NotificationKind::EndOfLifeConference,
+        }
+    }
+
+    /// The kind of a stored conference; a row written by a newer version
+    /// is an internal error here.
+    pub fn of(conference: &discharge_conference::Model) -> ApiResult<Self> {
+        Self::from_db(&conference.kind)
+    }
+}
+
+crate::domain::domain_enum! {
+    pub enum ConferenceStatus {
         /// Proposed to the invited organisations.
         Proposed = "PROPOSED",
         /// Called off by the organiser.
         Cancelled = "CANCELLED",
+        /// Held: the organiser recorded its minutes.
+        Held = "HELD",
     }
 }
 
@@ -58,7 +131,11 @@ pub enum Invitees {
 /// A validated proposal (text and times checked at the edge).
 #[derive(Debug)]
 pub struct NewConference {
+    pub kind: ConferenceKind,
+    /// Only for a discharge conference.
     pub discharge_notice_id: Option<Uuid>,
+    /// 議題: what is to be discussed.
+    pub agenda: Option<String>,
     pub starts_at: DateTime<Utc>,
     pub place: Option<String>,
     pub online: bool,
@@ -74,7 +151,7 @@ pub struct Conference {
 }
 
 /// Proposes a conference and invites organisations of the care team, which
-/// are notified. Needs write access to ADMISSION_DISCHARGE.
+/// are notified. Needs write access to the kind's category.
 pub async fn propose(
     db: &DatabaseConnection,
     policy: &Policy,
@@ -83,7 +160,8 @@ pub async fn propose(
     bus: &EventBus,
     new: NewConference,
 ) -> ApiResult<Conference> {
-    access.require_write(CATEGORY)?;
+    let category = new.kind.category();
+    access.require_write(category)?;
     let patient_id = access.patient_id();
     let organizer = stamp.principal.organization_id();
     // One reading of the clock: the team invited is the team on the day of
@@ -106,6 +184,12 @@ pub async fn propose(
         ));
     }
     if let Some(notice_id) = new.discharge_notice_id {
+        if new.kind != ConferenceKind::Discharge {
+            return Err(ApiError::bad_input(
+                "input.dischargeNoticeId",
+                "only a discharge conference prepares a discharge notice",
+            ));
+        }
         let found = discharge_notice::Entity::find_by_id(notice_id)
             .one(db)
             .await?
@@ -145,9 +229,18 @@ pub async fn propose(
     }
     let (member, api_key) = author(&stamp.principal);
     let id = crate::services::new_id();
-    let entry = stamp.write(patient_id, &[CATEGORY]);
+    let entry = stamp.write(patient_id, &[category]);
     let txn = crate::services::begin_write(db).await?;
     let model = discharge_conference::Entity::insert(discharge_conference::ActiveModel {
+        kind: Set(new.kind.as_str().into()),
+        agenda: Set(new.agenda),
+        minutes_discussion: Set(None),
+        minutes_decisions: Set(None),
+        minutes_open_issues: Set(None),
+        minutes_other_attendees: Set(None),
+        next_meeting_on: Set(None),
+        minutes_recorded_at: Set(None),
+        minutes_recorded_by_member: Set(None),
         id: Set(id),
         patient_id: Set(patient_id),
         organizer_organization_id: Set(organizer),
@@ -158,7 +251,7 @@ pub async fn propose(
         place: Set(new.place),
         online: Set(new.online),
         note: Set(new.note),
-        status: Set(DischargeConferenceStatus::Proposed.as_str().into()),
+        status: Set(ConferenceStatus::Proposed.as_str().into()),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -173,6 +266,7 @@ pub async fn propose(
             responded_by_member: Set(None),
             responded_at: Set(None),
             comment: Set(None),
+            attended: Set(None),
         })
         .collect();
     discharge_conference_invitation::Entity::insert_many(rows)
@@ -184,9 +278,9 @@ pub async fn propose(
             organization_id: *org,
             member_id: None,
             patient_id: Some(patient_id),
-            kind: NotificationKind::DischargeConference,
+            kind: new.kind.notification(),
             subject_id: Some(id),
-            message: "Your organisation is invited to a discharge conference (退院前カンファレンス) about a patient of your care team; see the patient's discharge conferences and answer".into(),
+            message: format!("Your organisation is invited to a {} about a patient of your care team; see the patient's care conferences and answer", new.kind.label()),
         })
         .collect();
     let events = notifications::create(&txn, now, drafts).await?;
@@ -196,7 +290,7 @@ pub async fn propose(
         .remove(&id)
         .unwrap_or_default();
     txn.commit().await?;
-    publish(bus, events, &model, stamp, now);
+    publish(bus, events, &model, stamp, now)?;
     Ok(Conference { model, invitations })
 }
 
@@ -206,28 +300,38 @@ fn publish(
     conference: &discharge_conference::Model,
     stamp: &AuditStamp,
     now: DateTime<Utc>,
-) {
-    super::publish(
+) -> ApiResult<()> {
+    let kind = ConferenceKind::of(conference)?;
+    super::publish_in(
         bus,
         events,
-        PatientEventKind::DischargeConference,
+        if kind == ConferenceKind::Discharge {
+            PatientEventKind::DischargeConference
+        } else {
+            PatientEventKind::CareConference
+        },
+        kind.category(),
         conference.patient_id,
         conference.id,
         stamp.principal.organization_id(),
         now,
     );
+    Ok(())
 }
 
 fn require_open(conference: &discharge_conference::Model, now: DateTime<Utc>) -> ApiResult<()> {
-    if conference.status != DischargeConferenceStatus::Proposed.as_str() {
+    let kind = ConferenceKind::of(conference)?;
+    if conference.status != ConferenceStatus::Proposed.as_str() {
         return Err(ApiError::Conflict(format!(
-            "the discharge conference is {}",
+            "the {} is {}",
+            kind.label(),
             conference.status
         )));
     }
     if conference.starts_at <= now {
         return Err(ApiError::Conflict(format!(
-            "the discharge conference began at {}",
+            "the {} began at {}",
+            kind.label(),
             conference.starts_at.to_rfc3339()
         )));
     }
@@ -253,16 +357,19 @@ pub async fn answer(
     answer: Answer,
 ) -> ApiResult<Conference> {
     let org = stamp.principal.organization_id();
+    let kind = ConferenceKind::of(&conference)?;
+    let category = kind.category();
     let invitation = discharge_conference_invitation::Entity::find_by_id((conference.id, org))
         .one(db)
         .await?
         .ok_or_else(|| {
-            ApiError::Forbidden(
-                "your organisation is not invited to this discharge conference".into(),
-            )
+            ApiError::Forbidden(format!(
+                "your organisation is not invited to this {}",
+                kind.label()
+            ))
         })?;
     // A pharmacy or a care-service provider answers too: see the policy.
-    access.require_answer(CATEGORY)?;
+    access.require_answer(category)?;
     let now = policy.clock.now();
     require_open(&conference, now)?;
     let response = if answer.accept {
@@ -271,7 +378,7 @@ pub async fn answer(
         InvitationResponse::Declined
     };
     let (member, _) = author(&stamp.principal);
-    let entry = stamp.write(conference.patient_id, &[CATEGORY]);
+    let entry = stamp.write(conference.patient_id, &[category]);
     let txn = crate::services::begin_write(db).await?;
     // The conference was checked open before the transaction; the update is
     // guarded again so that an answer racing a cancellation (or the start)
@@ -280,9 +387,7 @@ pub async fn answer(
         .select_only()
         .column(discharge_conference::Column::Id)
         .filter(discharge_conference::Column::Id.eq(conference.id))
-        .filter(
-            discharge_conference::Column::Status.eq(DischargeConferenceStatus::Proposed.as_str()),
-        )
+        .filter(discharge_conference::Column::Status.eq(ConferenceStatus::Proposed.as_str()))
         .filter(discharge_conference::Column::StartsAt.gt(now))
         .into_query();
     let result = discharge_conference_invitation::Entity::update_many()
@@ -300,9 +405,10 @@ pub async fn answer(
         .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
-        return Err(ApiError::Conflict(
-            "the discharge conference was cancelled or began at the same moment".into(),
-        ));
+        return Err(ApiError::Conflict(format!(
+            "the {} was cancelled or began at the same moment",
+            kind.label()
+        )));
     }
     let events = notifications::create(
         &txn,
@@ -311,9 +417,9 @@ pub async fn answer(
             organization_id: conference.organizer_organization_id,
             member_id: None,
             patient_id: Some(conference.patient_id),
-            kind: NotificationKind::DischargeConference,
+            kind: kind.notification(),
             subject_id: Some(conference.id),
-            message: "An invited organisation answered your discharge conference (退院前カンファレンス) invitation; see the conference's invitations".into(),
+            message: format!("An invited organisation answered your {} invitation; see the conference's invitations", kind.label()),
         }],
     )
     .await?;
@@ -323,7 +429,7 @@ pub async fn answer(
         .remove(&conference.id)
         .unwrap_or_default();
     txn.commit().await?;
-    publish(bus, events, &conference, stamp, now);
+    publish(bus, events, &conference, stamp, now)?;
     Ok(Conference {
         model: conference,
         invitations,
@@ -339,32 +445,34 @@ pub async fn cancel(
     bus: &EventBus,
     conference: discharge_conference::Model,
 ) -> ApiResult<Conference> {
+    let kind = ConferenceKind::of(&conference)?;
+    let category = kind.category();
     if conference.organizer_organization_id != stamp.principal.organization_id() {
-        return Err(ApiError::Forbidden(
-            "only the organisation that proposed the discharge conference may cancel it".into(),
-        ));
+        return Err(ApiError::Forbidden(format!(
+            "only the organisation that proposed the {} may cancel it",
+            kind.label()
+        )));
     }
-    access.require_write(CATEGORY)?;
+    access.require_write(category)?;
     let now = policy.clock.now();
     require_open(&conference, now)?;
-    let entry = stamp.write(conference.patient_id, &[CATEGORY]);
+    let entry = stamp.write(conference.patient_id, &[category]);
     let txn = crate::services::begin_write(db).await?;
     let result = discharge_conference::Entity::update_many()
         .set(discharge_conference::ActiveModel {
-            status: Set(DischargeConferenceStatus::Cancelled.as_str().into()),
+            status: Set(ConferenceStatus::Cancelled.as_str().into()),
             updated_at: Set(now),
             ..Default::default()
         })
         .filter(discharge_conference::Column::Id.eq(conference.id))
-        .filter(
-            discharge_conference::Column::Status.eq(DischargeConferenceStatus::Proposed.as_str()),
-        )
+        .filter(discharge_conference::Column::Status.eq(ConferenceStatus::Proposed.as_str()))
         .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
-        return Err(ApiError::Conflict(
-            "the discharge conference was cancelled at the same moment".into(),
-        ));
+        return Err(ApiError::Conflict(format!(
+            "the {} was cancelled at the same moment",
+            kind.label()
+        )));
     }
     let invitations = invitations_of(&txn, &[conference.id])
         .await?
@@ -376,11 +484,9 @@ pub async fn cancel(
             organization_id: i.organization_id,
             member_id: None,
             patient_id: Some(conference.patient_id),
-            kind: NotificationKind::DischargeConference,
+            kind: kind.notification(),
             subject_id: Some(conference.id),
-            message:
-                "A discharge conference (退院前カンファレンス) you were invited to was cancelled"
-                    .into(),
+            message: format!("A {} you were invited to was cancelled", kind.label()),
         })
         .collect();
     let events = notifications::create(&txn, now, drafts).await?;
@@ -390,7 +496,157 @@ pub async fn cancel(
         .await?
         .ok_or_else(|| ApiError::internal("a discharge conference vanished"))?;
     txn.commit().await?;
-    publish(bus, events, &model, stamp, now);
+    publish(bus, events, &model, stamp, now)?;
+    Ok(Conference { model, invitations })
+}
+
+/// The minutes of a conference (checked at the edge): the points of the
+/// 居宅サービス計画 第4表 (サービス担当者会議の要点), used for every kind.
+#[derive(Debug)]
+pub struct Minutes {
+    /// The invited organisations that attended (the organiser is present).
+    pub attended: Vec<Uuid>,
+    /// Others present: the patient, the family (本人、長女).
+    pub other_attendees: Option<String>,
+    /// 検討内容: what was discussed.
+    pub discussion: String,
+    /// 結論: what was agreed.
+    pub decisions: String,
+    /// 残された課題: what remains open.
+    pub open_issues: Option<String>,
+    /// 次回の開催時期.
+    pub next_meeting_on: Option<chrono::NaiveDate>,
+}
+
+/// The organiser records (or corrects) the minutes once the conference has
+/// begun; it becomes `HELD` and the invited organisations are notified.
+/// Needs write access to the kind's category.
+pub async fn record_minutes(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    access: &PatientAccess,
+    stamp: &AuditStamp,
+    bus: &EventBus,
+    conference: discharge_conference::Model,
+    minutes: Minutes,
+) -> ApiResult<Conference> {
+    let kind = ConferenceKind::of(&conference)?;
+    let category = kind.category();
+    if conference.organizer_organization_id != stamp.principal.organization_id() {
+        return Err(ApiError::Forbidden(format!(
+            "only the organisation that holds the {} records its minutes",
+            kind.label()
+        )));
+    }
+    access.require_write(category)?;
+    let now = policy.clock.now();
+    if conference.status == ConferenceStatus::Cancelled.as_str() {
+        return Err(ApiError::Conflict(format!(
+            "the {} was cancelled",
+            kind.label()
+        )));
+    }
+    if conference.starts_at > now {
+        return Err(ApiError::Conflict(format!(
+            "the {} begins at {}: record its minutes once it has been held",
+            kind.label(),
+            conference.starts_at.to_rfc3339()
+        )));
+    }
+    let held_on = super::region_date(conference.starts_at);
+    if let Some(next) = minutes.next_meeting_on
+        && next <= held_on
+    {
+        return Err(ApiError::bad_input(
+            "input.nextMeetingOn",
+            format!("{next} is not after the conference ({held_on})"),
+        ));
+    }
+    let invited = invitations_of(db, &[conference.id])
+        .await?
+        .remove(&conference.id)
+        .unwrap_or_default();
+    for (i, org) in minutes.attended.iter().enumerate() {
+        if !invited.iter().any(|inv| inv.organization_id == *org) {
+            return Err(ApiError::bad_input(
+                format!("input.attendedOrganizationIds[{i}]"),
+                format!("organisation {org} was not invited to this conference"),
+            ));
+        }
+    }
+    let (member, _) = author(&stamp.principal);
+    let entry = stamp.write(conference.patient_id, &[category]);
+    let txn = crate::services::begin_write(db).await?;
+    // Guarded on the status, so that minutes cannot land on a conference
+    // cancelled in the meantime.
+    let result = discharge_conference::Entity::update_many()
+        .set(discharge_conference::ActiveModel {
+            status: Set(ConferenceStatus::Held.as_str().into()),
+            minutes_discussion: Set(Some(minutes.discussion)),
+            minutes_decisions: Set(Some(minutes.decisions)),
+            minutes_open_issues: Set(minutes.open_issues),
+            minutes_other_attendees: Set(minutes.other_attendees),
+            next_meeting_on: Set(minutes.next_meeting_on),
+            minutes_recorded_at: Set(Some(now)),
+            minutes_recorded_by_member: Set(member),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .filter(discharge_conference::Column::Id.eq(conference.id))
+        .filter(discharge_conference::Column::Status.ne(ConferenceStatus::Cancelled.as_str()))
+        .exec(&txn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(ApiError::Conflict(format!(
+            "the {} was cancelled at the same moment",
+            kind.label()
+        )));
+    }
+    for attended in [true, false] {
+        let orgs: Vec<Uuid> = invited
+            .iter()
+            .map(|i| i.organization_id)
+            .filter(|o| minutes.attended.contains(o) == attended)
+            .collect();
+        if orgs.is_empty() {
+            continue;
+        }
+        discharge_conference_invitation::Entity::update_many()
+            .set(discharge_conference_invitation::ActiveModel {
+                attended: Set(Some(attended)),
+                ..Default::default()
+            })
+            .filter(discharge_conference_invitation::Column::ConferenceId.eq(conference.id))
+            .filter(discharge_conference_invitation::Column::OrganizationId.is_in(orgs))
+            .exec(&txn)
+            .await?;
+    }
+    let drafts = invited
+        .iter()
+        .map(|i| NewNotification {
+            organization_id: i.organization_id,
+            member_id: None,
+            patient_id: Some(conference.patient_id),
+            kind: kind.notification(),
+            subject_id: Some(conference.id),
+            message: format!(
+                "The minutes of a {} you were invited to were recorded; see the conference",
+                kind.label()
+            ),
+        })
+        .collect();
+    let events = notifications::create(&txn, now, drafts).await?;
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    let model = discharge_conference::Entity::find_by_id(conference.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::internal("a care conference vanished"))?;
+    let invitations = invitations_of(&txn, &[conference.id])
+        .await?
+        .remove(&conference.id)
+        .unwrap_or_default();
+    txn.commit().await?;
+    publish(bus, events, &model, stamp, now)?;
     Ok(Conference { model, invitations })
 }
 
@@ -443,10 +699,19 @@ async fn with_invitations(
         .collect())
 }
 
-/// A patient's conferences, newest first, with their invitations: two queries.
-pub async fn of_patient(db: &DatabaseConnection, patient_id: Uuid) -> ApiResult<Vec<Conference>> {
+/// A patient's conferences of these kinds, newest first, with their
+/// invitations: two queries.
+pub async fn of_patient(
+    db: &DatabaseConnection,
+    patient_id: Uuid,
+    kinds: &[ConferenceKind],
+) -> ApiResult<Vec<Conference>> {
+    if kinds.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = discharge_conference::Entity::find()
         .filter(discharge_conference::Column::PatientId.eq(patient_id))
+        .filter(discharge_conference::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())))
         .order_by_desc(discharge_conference::Column::Id)
         .all(db)
         .await?;
@@ -454,20 +719,35 @@ pub async fn of_patient(db: &DatabaseConnection, patient_id: Uuid) -> ApiResult<
 }
 
 /// The conferences the caller's organisation is invited to, about patients
-/// it is on the care team of today and whose ADMISSION_DISCHARGE the caller
-/// may read (`scope`, decided in the query: a page and its `hasNextPage`
-/// count only those), newest first, optionally only with these answers and
-/// only those still ahead: a page of `first` after `after`, and whether
-/// more follow.
+/// it is on the care team of today, of the kinds in `scopes` and only where
+/// the caller may read the kind's category (each kind's scope, decided in
+/// the query: a page and its `hasNextPage` count only those), newest first,
+/// optionally only with these answers and only those still ahead: a page
+/// of `first` after `after`, and whether more follow. `scopes` is not
+/// empty.
 pub async fn invited(
     db: &DatabaseConnection,
-    scope: &RowScope,
+    scopes: &[(ConferenceKind, RowScope)],
     responses: &[InvitationResponse],
     upcoming_after: Option<DateTime<Utc>>,
     after: Option<Uuid>,
     first: u64,
 ) -> ApiResult<(Vec<Conference>, bool)> {
-    let organization_id = scope.organization_id();
+    let Some((_, first_scope)) = scopes.first() else {
+        return Ok((Vec::new(), false));
+    };
+    let organization_id = first_scope.organization_id();
+    let mut readable = Condition::any();
+    for (kind, scope) in scopes {
+        readable = readable.add(
+            Condition::all()
+                .add(discharge_conference::Column::Kind.eq(kind.as_str()))
+                .add(scope.on((
+                    discharge_conference::Entity,
+                    discharge_conference::Column::PatientId,
+                ))),
+        );
+    }
     let mut mine = discharge_conference_invitation::Entity::find()
         .select_only()
         .column(discharge_conference_invitation::Column::ConferenceId)
@@ -482,20 +762,14 @@ pub async fn invited(
         .filter(discharge_conference::Column::Id.in_subquery(mine.into_query()))
         .filter(
             discharge_conference::Column::PatientId
-                .in_subquery(super::team_patients(organization_id, scope.today())),
+                .in_subquery(super::team_patients(organization_id, first_scope.today())),
         )
-        .filter(scope.on((
-            discharge_conference::Entity,
-            discharge_conference::Column::PatientId,
-        )))
+        .filter(readable)
         .order_by_desc(discharge_conference::Column::Id);
     if let Some(now) = upcoming_after {
         q = q
             .filter(discharge_conference::Column::StartsAt.gt(now))
-            .filter(
-                discharge_conference::Column::Status
-                    .eq(DischargeConferenceStatus::Proposed.as_str()),
-            );
+            .filter(discharge_conference::Column::Status.eq(ConferenceStatus::Proposed.as_str()));
     }
     if let Some(a) = after {
         q = q.filter(discharge_conference::Column::Id.lt(a));

@@ -9,7 +9,9 @@
 //!   with Kitami's criteria for discharge needing coordination and the lead
 //!   time (days from the notice to the discharge), corrections kept as versions;
 //! - [`conferences`]: the discharge conference (退院前カンファレンス) with one
-//!   invitation per invited organisation and its answer;
+//!   invitation per invited organisation and its answer — and the care
+//!   team's other conferences (サービス担当者会議 …), each under its kind's
+//!   category, with their minutes;
 //! - [`report`]: the lead-time buckets Kitami reports (8+ days … after
 //!   discharge) over a period, for a hospital or the region.
 //!
@@ -77,8 +79,24 @@ pub fn region_date(at: DateTime<Utc>) -> NaiveDate {
 /// `by` is the organisation that caused the change.
 pub(crate) fn publish(
     bus: &EventBus,
+    events: Vec<HubEvent>,
+    kind: PatientEventKind,
+    patient_id: Uuid,
+    subject_id: Uuid,
+    by: Uuid,
+    at: DateTime<Utc>,
+) {
+    publish_in(bus, events, kind, CATEGORY, patient_id, subject_id, by, at);
+}
+
+/// [`publish`] for a subject governed by `category` (a care conference of
+/// another kind than discharge).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn publish_in(
+    bus: &EventBus,
     mut events: Vec<HubEvent>,
     kind: PatientEventKind,
+    category: DataCategory,
     patient_id: Uuid,
     subject_id: Uuid,
     by: Uuid,
@@ -88,7 +106,7 @@ pub(crate) fn publish(
         patient_id,
         kind,
         subject_id,
-        category: CATEGORY,
+        category,
         organization_id: by,
         occurred_at: at,
         record_version: None,
