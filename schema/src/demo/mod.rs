@@ -3658,7 +3658,7 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
-            digest, "a290f4c1b19bbd150e2930259805e6a0a49f32b83932905b7a174ea25e0bf7fe",
+            digest, "790401072ce2fcf2394049a48c9f13e37af8b1fea9ec48c28efc862a7b442ec3",
             "the demo's rows changed: if on purpose, update this fingerprint"
         );
     }
