@@ -774,23 +774,20 @@ e2e!(
     a_dental_visit_request_with_bad_input_names_the_field,
     |app| async move {
         let t = team(app).await;
-        let cases: [(fn(&mut Value, &TestApp), &str); 6] = [
-            (|d, _| d["reasons"] = json!([]), "reasons"),
-            (|d, _| d["reasons"] = json!(["PAIN", "PAIN"]), "reasons[1]"),
-            (
-                |d, _| d["reasons"] = json!(["PAIN", "OTHER"]),
-                "otherReason",
-            ),
-            (
-                |d, app| d["requestedOn"] = json!(day(app, 1)),
-                "requestedOn",
-            ),
-            (|d, _| d["placeOfVisit"] = json!("FACILITY"), "facilityName"),
-            (|d, _| d["observations"] = json!("  "), "observations"),
-        ];
-        for (change, field) in cases {
+        let with = |field: &str, value: Value| {
             let mut d = dental_request(&day(app, 0));
-            change(&mut d, app);
+            d[field] = value;
+            d
+        };
+        let cases = [
+            (with("reasons", json!([])), "reasons"),
+            (with("reasons", json!(["PAIN", "PAIN"])), "reasons[1]"),
+            (with("reasons", json!(["PAIN", "OTHER"])), "otherReason"),
+            (with("requestedOn", json!(day(app, 1))), "requestedOn"),
+            (with("placeOfVisit", json!("FACILITY")), "facilityName"),
+            (with("observations", json!("  ")), "observations"),
+        ];
+        for (d, field) in cases {
             let body = app
                 .gql(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "D-9", "2026-03-01T00:00:00Z", json!({ "dentalVisitRequest": d }))] } }))
                 .await;
