@@ -1,8 +1,9 @@
 //! The everyday documents of home care (issue 14 part 2): standing cautions
 //! (留意事項), what the patient and family were told and how they took it
 //! (病状説明と受け止め), and the physician's instructions to the visiting-nurse
-//! station (訪問看護指示書 / 特別訪問看護指示書) — written, validated, read
-//! under the policy and shown in the summary.
+//! station (訪問看護指示書 / 特別訪問看護指示書), and the request for a dental
+//! home visit (歯科往診依頼書 + スクリーニングシート, DENTAL_REFERRAL) — written,
+//! validated, read under the policy and shown in the summary.
 
 use chrono::Duration;
 use renkei_schema::clock::Clock;
