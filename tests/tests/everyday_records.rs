@@ -1,8 +1,9 @@
 //! The everyday documents of home care (issue 14 part 2): standing cautions
 //! (留意事項), what the patient and family were told and how they took it
 //! (病状説明と受け止め), and the physician's instructions to the visiting-nurse
-//! station (訪問看護指示書 / 特別訪問看護指示書) — written, validated, read
-//! under the policy and shown in the summary.
+//! station (訪問看護指示書 / 特別訪問看護指示書), and the request for a dental
+//! home visit (歯科往診依頼書 + スクリーニングシート, DENTAL_REFERRAL) — written,
+//! validated, read under the policy and shown in the summary.
 
 use chrono::Duration;
 use renkei_schema::clock::Clock;
@@ -591,5 +592,215 @@ e2e!(
             &body,
             "input.records[0].data.homeCareGuidanceInstruction.validTo",
         );
+    }
+);
+
+const DENTAL_READ: &str = "query($id: ID!) { patient(id: $id) { summary { latestDentalVisitRequest { category author { profession } data { ... on DentalVisitRequestData {
+    requestedProvider requestedOn reasons otherReason patientWishesTreatment familyConsents placeOfVisit facilityName
+    preferredTimes canSitUpright usesWheelchair observations urgency } } } } } }";
+const RECORD_DENTAL: &str = "mutation($i: DentalVisitRequestRecordInput!) { recordDentalVisitRequest(input: $i) { outcome record { kind category } } }";
+
+fn dental_request(on: &str) -> Value {
+    json!({
+        "requestedProvider": "ひまわり歯科医院", "requestedOn": on,
+        "reasons": ["DENTURE_ILL_FITTING", "CHEWING_DIFFICULTY"],
+        "patientWishesTreatment": true, "familyConsents": true,
+        "placeOfVisit": "HOME", "preferredTimes": "平日午前",
+        "canSitUpright": true, "usesWheelchair": false,
+        "observations": "入れ歯が合わず、硬いものが噛めないと訴えあり", "urgency": "SOON"
+    })
+}
+
+/// The team of [`team`] with a dental clinic's dentist on it.
+async fn with_dentist(app: &TestApp, t: &Team) -> String {
+    let dental = app.organization("DENTAL_CLINIC", "ひまわり歯科医院").await;
+    let (_, dentist) = app.member(&dental, "DENTIST").await;
+    app.ok(
+        &t.physician,
+        ADD_MEMBER,
+        json!({ "i": { "patientId": t.patient, "organizationId": dental, "role": "DENTIST" } }),
+    )
+    .await;
+    dentist
+}
+
+e2e!(
+    a_care_worker_requests_a_dental_visit_and_the_dentist_reads_it,
+    |app| async move {
+        let t = team(app).await;
+        let dentist = with_dentist(app, &t).await;
+
+        // The helper, who sees the mouth at every meal, sends the request
+        // (the per-kind mutation).
+        let data = app
+            .ok(&t.care_worker, RECORD_DENTAL, json!({ "i": {
+                "patientId": t.patient, "sourceRecordId": "D-1", "effectiveAt": "2026-03-01T00:00:00Z",
+                "data": dental_request(&day(app, -3)) } }))
+            .await;
+        let written = &data["recordDentalVisitRequest"];
+        assert_eq!(written["outcome"], "CREATED");
+        assert_eq!(written["record"]["kind"], "DENTAL_VISIT_REQUEST");
+        assert_eq!(written["record"]["category"], "DENTAL_REFERRAL");
+
+        // The dentist reads it whole.
+        let data = app
+            .ok(&dentist, DENTAL_READ, json!({ "id": t.patient }))
+            .await;
+        let read = &data["patient"]["summary"]["latestDentalVisitRequest"];
+        assert_eq!(read["category"], "DENTAL_REFERRAL");
+        assert_eq!(read["author"]["profession"], "CARE_WORKER");
+        assert_eq!(
+            read["data"],
+            json!({
+                "requestedProvider": "ひまわり歯科医院", "requestedOn": day(app, -3),
+                "reasons": ["DENTURE_ILL_FITTING", "CHEWING_DIFFICULTY"], "otherReason": null,
+                "patientWishesTreatment": true, "familyConsents": true,
+                "placeOfVisit": "HOME", "facilityName": null, "preferredTimes": "平日午前",
+                "canSitUpright": true, "usesWheelchair": false,
+                "observations": "入れ歯が合わず、硬いものが噛めないと訴えあり", "urgency": "SOON"
+            })
+        );
+
+        // A later request by the nurse, for a short stay at a facility,
+        // replaces it in the summary.
+        let mut later = dental_request(&day(app, -1));
+        later["reasons"] = json!(["PAIN", "OTHER"]);
+        later["otherReason"] = json!("舌の白い苔");
+        later["placeOfVisit"] = json!("FACILITY");
+        later["facilityName"] = json!("ショートステイ はまなす");
+        later["patientWishesTreatment"] = json!(false);
+        app.ok(&t.nurse, WRITE, json!({ "i": { "records": [item(&t.patient, "D-2", "2026-03-03T00:00:00Z", json!({ "dentalVisitRequest": later }))] } }))
+            .await;
+        for token in [&dentist, &t.pharmacist, &t.care_manager, &t.physician] {
+            let data = app.ok(token, DENTAL_READ, json!({ "id": t.patient })).await;
+            let read = &data["patient"]["summary"]["latestDentalVisitRequest"]["data"];
+            assert_eq!(read["reasons"], json!(["PAIN", "OTHER"]), "{data}");
+            assert_eq!(read["facilityName"], "ショートステイ はまなす");
+        }
+
+        // Municipal staff on the team neither read nor write it.
+        let city = app.organization("MUNICIPALITY", "北見市介護保険課").await;
+        app.ok(
+            &t.physician,
+            ADD_MEMBER,
+            json!({ "i": { "patientId": t.patient, "organizationId": city, "role": "MUNICIPALITY" } }),
+        )
+        .await;
+        let (_, clerk) = app.member(&city, "MUNICIPAL_STAFF").await;
+        assert_withheld(
+            app,
+            &clerk,
+            DENTAL_READ,
+            &t.patient,
+            "latestDentalVisitRequest",
+            "DENTAL_REFERRAL",
+        )
+        .await;
+        let body = app
+            .gql(&clerk, WRITE, json!({ "i": { "records": [item(&t.patient, "D-3", "2026-03-03T00:00:00Z", json!({ "dentalVisitRequest": dental_request(&day(app, 0)) }))] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+
+        // Writing the request opens nothing of the dental record: the helper
+        // still may not write an oral finding.
+        let body = app
+            .gql(
+                &t.care_worker,
+                WRITE,
+                json!({ "i": { "records": [item(&t.patient, "D-4", "2026-03-03T00:00:00Z",
+                json!({ "oralFinding": { "findings": "歯肉の腫れ" } }))] } }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    }
+);
+
+e2e!(
+    emergency_access_does_not_open_a_dental_visit_request,
+    |app| async move {
+        let t = team(app).await;
+        app.ok(&t.nurse, WRITE, json!({ "i": { "records": [item(&t.patient, "D-1", "2026-03-01T00:00:00Z", json!({ "dentalVisitRequest": dental_request(&day(app, -1)) }))] } }))
+            .await;
+        const OPEN: &str = "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { categories } }";
+        let fire = app
+            .organization("AMBULANCE_SERVICE", "北見市消防本部")
+            .await;
+        let (_, crew) = app.member(&fire, "EMS_CREW").await;
+        let hospital = app.organization("HOSPITAL", "北見赤十字病院").await;
+        let (_, er) = app.member(&hospital, "PHYSICIAN").await;
+        // Neither the crew, whose profession has no DENTAL_REFERRAL, nor the
+        // receiving physician, whose profession writes it off the team:
+        // emergency access does not cover it.
+        for token in [&crew, &er] {
+            let data = app
+                .ok(
+                    token,
+                    OPEN,
+                    json!({ "i": { "patientId": t.patient, "reasonCode": "IN_TRANSPORT" } }),
+                )
+                .await;
+            let opened = data["openEmergencyAccess"]["categories"]
+                .as_array()
+                .unwrap();
+            assert!(!opened.contains(&json!("DENTAL_REFERRAL")), "{data}");
+            let body = app
+                .gql(token, DENTAL_READ, json!({ "id": t.patient }))
+                .await;
+            assert_eq!(
+                body["data"]["patient"]["summary"]["latestDentalVisitRequest"],
+                Value::Null,
+                "{body}"
+            );
+            let errors = errors_at(&body, &["patient", "summary", "latestDentalVisitRequest"]);
+            assert_eq!(errors.len(), 1, "{body}");
+            assert_eq!(errors[0]["code"], "FORBIDDEN_FIELD", "{body}");
+            assert_eq!(errors[0]["category"], "DENTAL_REFERRAL", "{body}");
+            assert_eq!(errors[0]["reason"], "NOT_AN_EMERGENCY_CATEGORY", "{body}");
+            // Nor may it write one.
+            let body = app
+                .gql(token, WRITE, json!({ "i": { "records": [item(&t.patient, "D-2", "2026-03-01T00:00:00Z", json!({ "dentalVisitRequest": dental_request(&day(app, 0)) }))] } }))
+                .await;
+            assert!(
+                matches!(
+                    error_code(&body).as_deref(),
+                    Some("FORBIDDEN" | "NOT_FOUND")
+                ),
+                "{body}"
+            );
+        }
+    }
+);
+
+e2e!(
+    a_dental_visit_request_with_bad_input_names_the_field,
+    |app| async move {
+        let t = team(app).await;
+        let with = |field: &str, value: Value| {
+            let mut d = dental_request(&day(app, 0));
+            d[field] = value;
+            d
+        };
+        let cases = [
+            (with("reasons", json!([])), "reasons"),
+            (with("reasons", json!(["PAIN", "PAIN"])), "reasons[1]"),
+            (with("reasons", json!(["PAIN", "OTHER"])), "otherReason"),
+            (with("requestedOn", json!(day(app, 1))), "requestedOn"),
+            (with("placeOfVisit", json!("FACILITY")), "facilityName"),
+            (with("observations", json!("  ")), "observations"),
+        ];
+        for (d, field) in cases {
+            let body = app
+                .gql(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "D-9", "2026-03-01T00:00:00Z", json!({ "dentalVisitRequest": d }))] } }))
+                .await;
+            assert_bad_input(
+                &body,
+                &format!("input.records[0].data.dentalVisitRequest.{field}"),
+            );
+        }
+        // Today is not the future.
+        let data = app
+            .ok(&t.care_manager, WRITE, json!({ "i": { "records": [item(&t.patient, "D-9", "2026-03-01T00:00:00Z", json!({ "dentalVisitRequest": dental_request(&day(app, 0)) }))] } }))
+            .await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "CREATED");
     }
 );

@@ -3658,7 +3658,7 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
-            digest, "f6d108947b987e72db0b8da4b6d1672f628e3f754559a6284ab5bf4e71d757b0",
+            digest, "96e36b6baa0465e8b79ece2e04a6d3b7f2204459d8bba9ce72c4667e1abb5898",
             "the demo's rows changed: if on purpose, update this fingerprint"
         );
     }

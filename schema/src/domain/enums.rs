@@ -342,6 +342,10 @@ domain_enum! {
         /// 摂食嚥下・食形態: swallowing assessments (screening, VE/VF) and the
         /// diet form, shared by every profession that feeds or treats.
         NutritionSwallowing = "NUTRITION_SWALLOWING",
+        /// 歯科往診依頼: the dental home-visit request (歯科往診依頼書) and its
+        /// screening sheet (歯科治療依頼スクリーニングシート), written by whoever
+        /// visits the patient and read by the dental side.
+        DentalReferral = "DENTAL_REFERRAL",
         /// 調剤 records and home medication-management reports.
         Dispensing = "DISPENSING",
         /// 要介護認定.

@@ -93,4 +93,5 @@ per_kind! {
     record_visiting_nurse_instruction, VisitingNurseInstructionRecordInput, VisitingNurseInstruction, VisitingNurseInstructionData;
     record_physician_opinion, PhysicianOpinionRecordInput, PhysicianOpinion, PhysicianOpinionData;
     record_home_care_guidance_instruction, HomeCareGuidanceInstructionRecordInput, HomeCareGuidanceInstruction, HomeCareGuidanceInstructionData;
+    record_dental_visit_request, DentalVisitRequestRecordInput, DentalVisitRequest, DentalVisitRequestData;
 }

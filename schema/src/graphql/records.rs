@@ -553,6 +553,16 @@ impl PatientSummary {
         )
         .await
     }
+    /// DENTAL_REFERRAL. The latest request for a dental home visit
+    /// (歯科往診依頼書) with its screening items.
+    async fn latest_dental_visit_request(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        self.latest(
+            ctx,
+            DataCategory::DentalReferral,
+            RecordKind::DentalVisitRequest,
+        )
+        .await
+    }
     /// ADVANCE_CARE_PLANNING. The latest version of the patient's wishes.
     async fn latest_advance_care_plan(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
         self.latest(

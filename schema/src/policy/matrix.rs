@@ -48,6 +48,7 @@ fn default_row(p: Profession) -> Row {
             (VisitingNurseReports, W),
             (Dental, R),
             (NutritionSwallowing, W),
+            (DentalReferral, W),
             (Dispensing, R),
             // W: the physician writes the opinion for the certification
             // (主治医意見書), which is filed with it.
@@ -81,6 +82,7 @@ fn default_row(p: Profession) -> Row {
             (Medications, R),
             (Dental, W),
             (NutritionSwallowing, W),
+            (DentalReferral, W),
             (CareCertification, R),
             (Adl, R),
             (EmergencyInformation, R),
@@ -97,6 +99,7 @@ fn default_row(p: Profession) -> Row {
             (Medications, R),
             (Dental, W),
             (NutritionSwallowing, W),
+            (DentalReferral, W),
             (CareCertification, R),
             (Adl, R),
             (EmergencyInformation, R),
@@ -119,6 +122,7 @@ fn default_row(p: Profession) -> Row {
             (LabResults, R),
             (Dispensing, W),
             (NutritionSwallowing, R),
+            (DentalReferral, W),
             (CareCertification, R),
             (CarePlan, R),
             (Adl, R),
@@ -144,6 +148,7 @@ fn default_row(p: Profession) -> Row {
             (VisitingNurseReports, W),
             (Dental, R),
             (NutritionSwallowing, R),
+            (DentalReferral, W),
             (Dispensing, R),
             (CareCertification, R),
             (CarePlan, R),
@@ -177,6 +182,7 @@ fn default_row(p: Profession) -> Row {
             (EmergencyInformation, R),
             (Cautions, R),
             (SensitivePsychiatric, R),
+            (DentalReferral, W),
             (AdmissionDischarge, R),
             (LiaisonMessages, W),
             (Consent, W),
@@ -197,6 +203,7 @@ fn default_row(p: Profession) -> Row {
             (ClinicalDocuments, R),
             (VisitingNurseReports, R),
             (NutritionSwallowing, R),
+            (DentalReferral, W),
             (CareCertification, R),
             (CarePlan, R),
             (Adl, W),
@@ -222,6 +229,7 @@ fn default_row(p: Profession) -> Row {
             (ClinicalDocuments, R),
             (VisitingNurseReports, R),
             (NutritionSwallowing, W),
+            (DentalReferral, W),
             (CareCertification, R),
             (CarePlan, R),
             (Adl, W),
@@ -246,6 +254,7 @@ fn default_row(p: Profession) -> Row {
             (LabResults, R),
             (Dental, R),
             (NutritionSwallowing, W),
+            (DentalReferral, W),
             (CareCertification, R),
             (CarePlan, R),
             (Adl, R),
@@ -267,6 +276,7 @@ fn default_row(p: Profession) -> Row {
             (Dispensing, R),
             (VisitingNurseReports, R),
             (NutritionSwallowing, R),
+            (DentalReferral, W),
             (CareCertification, W),
             (CarePlan, W),
             (Adl, W),
@@ -293,6 +303,7 @@ fn default_row(p: Profession) -> Row {
             (Medications, R),
             (VisitingNurseReports, R),
             (NutritionSwallowing, R),
+            (DentalReferral, W),
             (CarePlan, R),
             (Adl, W),
             (HomeEnvironment, R),
@@ -321,6 +332,7 @@ fn default_row(p: Profession) -> Row {
             (AdvanceCarePlanning, R),
             (EmergencyInformation, R),
             (Cautions, R),
+            (DentalReferral, W),
             (AdmissionDischarge, W),
             (LiaisonMessages, W),
             (Consent, W),
@@ -335,6 +347,7 @@ fn default_row(p: Profession) -> Row {
             (HomeEnvironment, R),
             (FamilyCareCapacity, W),
             (Cautions, R),
+            (DentalReferral, R),
             (AdmissionDischarge, R),
             (LiaisonMessages, W),
             (Consent, W),
@@ -483,6 +496,10 @@ pub const EMERGENCY_RATIONALE: &[(DataCategory, &str)] = &[
         LabResults,
         "Closed: the hospital measures again; old values mislead in an emergency.",
     ),
+    (
+        DentalReferral,
+        "Closed: a request for a dental home visit (歯科往診依頼書, 002:2079–2113) changes nothing in the first hours; swallowing, which does, is NUTRITION_SWALLOWING.",
+    ),
 ];
 
 /// Professions that may open emergency access.
@@ -538,85 +555,103 @@ pub fn rationale(p: Profession) -> &'static str {
 included, and reads the care side the guide asks to share (figure 17, 003:830–843). Writes the \
 instruction to the visiting-nurse station (訪問看護指示書) and receives the station's reports under \
 VISITING_NURSE_REPORTS (003:1247); writes the opinion for the care-need certification (主治医意見書) \
-under CARE_CERTIFICATION; records VE/VF swallowing studies (the swallowing team, 003:1877)."
+under CARE_CERTIFICATION; records VE/VF swallowing studies (the swallowing team, 003:1877). Like \
+every professional who visits, writes the request for a dental home visit under DENTAL_REFERRAL \
+(歯科往診依頼書 and its screening sheet, Kamaishi's flow 002:2079–2113)."
         }
         Profession::Dentist => {
             "Treats in the mouth: needs conditions, allergies, infections and medications \
 (anticoagulants, bisphosphonates); writes dental records and, with the hygienist, dietitian, ST and \
 physician, swallowing and diet form (003:1877; dental referral sheets 002:2079–2113). Reads care \
-certification to know which insurance pays a home visit (居宅療養管理指導 or medical insurance)."
+certification to know which insurance pays a home visit (居宅療養管理指導 or medical insurance). \
+Receives the requests for a dental home visit and their screening sheets under DENTAL_REFERRAL, \
+and writes them too (a request passed on to another clinic, 002:2079–2113)."
         }
         Profession::DentalHygienist => {
             "Oral care at home: allergies, infections, medications; writes dental records and \
 swallowing/diet form (003:1877). Visits alone, so reads the emergency information; reads care \
-certification for the visit's insurance."
+certification for the visit's insurance. Reads and writes DENTAL_REFERRAL with the \
+dentist: the hygienist often takes the request, and finds the need on a visit of its own (002:2079–2113)."
         }
         Profession::Pharmacist => {
             "Doses and checks: conditions, labs (renal function), contraindications (writes them), \
 medications; writes dispensing (Nayoro's pharmacies share it, 003:1245). Reads the diet form to \
 choose the dosage form (crushed, jelly, thickened) and care certification (居宅療養管理指導 under \
-care insurance or 訪問薬剤管理指導 under medical insurance, 000:139)."
+care insurance or 訪問薬剤管理指導 under medical insurance, 000:139). Visits at home, so writes \
+the request for a dental home visit (DENTAL_REFERRAL, 002:2079–2113)."
         }
         Profession::Nurse => {
             "Visiting and ward nurses keep what figure 17 lists — observations, ADL, home, family \
 capacity, ACP, emergency information (003:830–843) — and write the visiting-nurse report \
-(003:1247). Read swallowing and diet form, on the swallowing team (003:1877)."
+(003:1247). Read swallowing and diet form, on the swallowing team (003:1877). Write the request \
+for a dental home visit when the patient wants or seems to need treatment (DENTAL_REFERRAL, \
+002:2079–2113)."
         }
         Profession::PublicHealthNurse => {
             "Community support centre and health centre: read the medical summary and the care side \
-to support the patient and family; write only liaison and consent."
+to support the patient and family; write liaison, consent and, as visitors who screen the \
+mouth, the request for a dental home visit (DENTAL_REFERRAL, 002:2079–2113)."
         }
         Profession::PhysicalTherapist | Profession::OccupationalTherapist => {
             "Visit alone (hence the emergency information) and work on ADL, the home (住宅改修, \
 福祉用具) and cautions such as fall risk. Read the visiting-nurse report (rehabilitation from a \
 nurse station is reported in it, 003:1247), the diet form to seat the patient for meals \
 (Kamaishi's training on 食事時の姿勢とポジショニング, 002:1842) and care certification (which \
-insurance pays the visit)."
+insurance pays the visit). Write the request for a dental home visit (DENTAL_REFERRAL, \
+002:2079–2113)."
         }
         Profession::SpeechTherapist => {
             "As PT and OT, but writes swallowing and diet form (the guide's swallowing team, \
-003:1877; Kamaishi's diet-form scale for every profession, 002:1843) and only reads the home."
+003:1877; Kamaishi's diet-form scale for every profession, 002:1843) and only reads the home; \
+writes the request for a dental home visit (DENTAL_REFERRAL, 002:2079–2113)."
         }
         Profession::Therapist => {
             "Legacy value for members registered before PT, OT and ST were told apart: the least of \
 the three rows, cell by cell, so the split widens nothing for them; an administrator names the \
-profession with `setMemberProfession`."
+profession with `setMemberProfession`. All three write DENTAL_REFERRAL, so it does too."
         }
         Profession::Dietitian => {
             "Nutrition at home and in facilities: conditions, labs, medications, food allergies \
 (writes them); writes swallowing and diet form (003:1877; Nayoro's 栄養指導, 003:1249). Visits \
 alone, so reads the emergency information; reads care certification for the visit's insurance \
-(居宅療養管理指導, 000:140)."
+(居宅療養管理指導, 000:140). Writes the request for a dental home visit when chewing or \
+dentures stand in the way of eating (DENTAL_REFERRAL, 002:2079–2113)."
         }
         Profession::CareManager => {
             "Coordinates care: keeps the care side and the team, and reads the medical summary the \
 care plan needs (figure 17, 003:830–843) — not raw labs. Receives visiting-nurse reports \
 (003:1247) and the diet form (002:1843), and reads psychiatric conditions, which Kitami lists as \
-reasons to tell the care manager (002:1113)."
+reasons to tell the care manager (002:1113). Writes the request for a dental home visit, \
+which Kamaishi's flow has every visitor send (DENTAL_REFERRAL, 002:2079–2113)."
         }
         Profession::CareWorker => {
             "Daily support: ADL (writes it), allergies, medications, the care plan, cautions, \
 emergency information (figure 17, 003:830–843); the visiting-nurse report (003:1247) and the diet \
-form it serves (002:1843); the ACP, being at the centre of 看取り at home (003:1363). Never lab \
-values, images or clinical documents."
+form it serves (002:1843); the ACP, being at the centre of 看取り at home (003:1363). Sees \
+the mouth daily (oral care, meals), so writes the request for a dental home visit \
+(DENTAL_REFERRAL, 002:2079–2113). Never lab values, images or clinical documents."
         }
         Profession::MedicalSocialWorker => {
             "The hospital's discharge coordinator: writes admission/discharge and the \
 discharge-coordination report (退院調整報告書, a clinical document; Nayoro shares it with the \
 discharge and nursing summaries, 003:1249), which is why it reads and writes CLINICAL_DOCUMENTS; \
-family care capacity and consent."
+family care capacity and consent. Writes the request for a dental home visit for a patient \
+going home or into a facility (DENTAL_REFERRAL, 002:2079–2113)."
         }
         Profession::SocialWorker => {
             "Community support centre and facilities: the care side, family capacity and consent; \
-no medical detail."
+no medical detail. Reads the requests for a dental home visit (DENTAL_REFERRAL, 002:2079–2113) to \
+follow up on them, but does not screen the mouth."
         }
         Profession::EmsCrew => {
             "Reads the emergency set (北まるnet 救急医療情報, 002:1214); reaches a patient through \
-break-the-glass, not the care team."
+break-the-glass, not the care team; a request for a dental visit (DENTAL_REFERRAL) is not \
+theirs."
         }
         Profession::MunicipalStaff => {
             "介護保険係: writes care certification and reads resident basics, the care team and the \
-care plan (Nayoro's municipality, 003:1242); no medical data."
+care plan (Nayoro's municipality, 003:1242); no medical data, nor the dental screening \
+(DENTAL_REFERRAL)."
         }
         Profession::NetworkAdministrator => {
             "Runs the directory, members and keys; sees no patient data."
@@ -826,6 +861,42 @@ mod tests {
         assert_eq!(m.level(Profession::Therapist, NutritionSwallowing), R);
         assert_eq!(m.level(Profession::PhysicalTherapist, HomeEnvironment), W);
         assert_eq!(m.level(Profession::Therapist, HomeEnvironment), R);
+    }
+
+    #[test]
+    fn every_visitor_writes_the_dental_referral_and_the_dental_side_reads_it() {
+        let m = Matrix::default();
+        for p in [
+            Profession::Physician,
+            Profession::Dentist,
+            Profession::DentalHygienist,
+            Profession::Nurse,
+            Profession::Pharmacist,
+            Profession::PhysicalTherapist,
+            Profession::OccupationalTherapist,
+            Profession::SpeechTherapist,
+            Profession::Therapist,
+            Profession::Dietitian,
+            Profession::CareManager,
+            Profession::CareWorker,
+            Profession::MedicalSocialWorker,
+            Profession::PublicHealthNurse,
+        ] {
+            assert_eq!(m.level(p, DentalReferral), W, "{p}");
+        }
+        assert_eq!(m.level(Profession::SocialWorker, DentalReferral), R);
+        for p in [
+            Profession::EmsCrew,
+            Profession::MunicipalStaff,
+            Profession::NetworkAdministrator,
+        ] {
+            assert_eq!(m.level(p, DentalReferral), AccessLevel::None, "{p}");
+        }
+        for &p in EMERGENCY_PROFESSIONS {
+            assert!(!emergency_categories(p).contains(&DentalReferral));
+        }
+        // Writing the request gives no access to the dental record itself.
+        assert_eq!(m.level(Profession::CareWorker, Dental), AccessLevel::None);
     }
 
     #[test]

@@ -908,7 +908,13 @@ Visiting-nurse reports (`VISITING_NURSE_REPORTS`) and swallowing and diet form \
 (`NUTRITION_SWALLOWING`) have categories of their own so that the care side can read them \
 without reading every clinical or dental record; a consent that excluded \
 `CLINICAL_DOCUMENTS` or `DENTAL` before they moved excludes them too \
-(migration `m20261212_000012_practice_categories`). Break-the-glass opens \
+(migration `m20261212_000012_practice_categories`). The request for a dental home visit \
+(`DENTAL_REFERRAL`: 歯科往診依頼書 with its screening sheet, Kamaishi's flow 002:2079–2113) is a \
+category of its own because it is written by whoever visits the patient — nurse, care manager, \
+care worker, pharmacist, therapist, dietitian, physician — and read by the dental side, while \
+`DENTAL` is written by dentists and hygienists only; a new category, it is shared under a \
+consent unless the consent excludes it by name (excluding `DENTAL` does not exclude it). \
+Break-the-glass opens \
 `NUTRITION_SWALLOWING`: aspiration pneumonia is what this population is most often carried in \
 with (002:1103, 003:1877), and silent aspiration, a 嚥下調整食 or thickened fluids bear on the \
 first hours (suction, nil by mouth, what the ward serves) while saying little else about the \

@@ -176,6 +176,9 @@ records! {
     /// 居宅療養管理指導・訪問指導の指示: the instruction to a pharmacist, dietitian
     /// or dental hygienist to visit and guide at home.
     HomeCareGuidanceInstruction = "HOME_CARE_GUIDANCE_INSTRUCTION", "homeCareGuidanceInstruction", HomeCareGuidanceInstructionData;
+    /// 歯科往診依頼書 + 歯科治療依頼スクリーニングシート: a visitor's request for
+    /// a dental home visit, with the screening that prompted it.
+    DentalVisitRequest = "DENTAL_VISIT_REQUEST", "dentalVisitRequest", DentalVisitRequestData;
 }
 
 /// How the patient summary uses records of a kind.
@@ -230,6 +233,9 @@ impl RecordKind {
             // The pharmacist's; the dietitian's and hygienist's follow their
             // service ([`RecordData::category`]).
             K::HomeCareGuidanceInstruction => C::Medications,
+            // Written by whoever visits, read by the dental side: not DENTAL,
+            // which only dentists and hygienists write.
+            K::DentalVisitRequest => C::DentalReferral,
         }
     }
 
@@ -255,7 +261,10 @@ impl RecordKind {
             | K::EmergencyInformation
             | K::CareCautions
             | K::IllnessExplanation
-            | K::PhysicianOpinion => R::LatestOfSeries,
+            | K::PhysicianOpinion
+            // The latest request (one series per patient): what the dental
+            // side was last asked, and by whom — a new request replaces it.
+            | K::DentalVisitRequest => R::LatestOfSeries,
             K::ImagingReport
             | K::VitalSigns
             | K::ClinicalDocument

@@ -1943,3 +1943,157 @@ impl HomeCareGuidanceInstructionData {
         }
     }
 }
+
+record_enum! {
+    /// スクリーニング項目: what the visitor saw or was told, the items of
+    /// Kamaishi's 歯科治療依頼スクリーニングシート.
+    pub enum DentalScreeningReason {
+        /// 痛み (teeth, gums, under the denture).
+        Pain = "PAIN",
+        /// 義歯の破損.
+        DentureBroken = "DENTURE_BROKEN",
+        /// 義歯が合わない (loose, sore, falls out).
+        DentureIllFitting = "DENTURE_ILL_FITTING",
+        /// 義歯紛失.
+        DentureLost = "DENTURE_LOST",
+        /// 歯の動揺.
+        LooseTooth = "LOOSE_TOOTH",
+        /// 歯肉の出血・腫れ.
+        GumBleedingSwelling = "GUM_BLEEDING_SWELLING",
+        /// 口臭.
+        BadBreath = "BAD_BREATH",
+        /// 噛めない.
+        ChewingDifficulty = "CHEWING_DIFFICULTY",
+        /// むせ・飲み込みにくい.
+        SwallowingChoking = "SWALLOWING_CHOKING",
+        /// 口腔乾燥.
+        DryMouth = "DRY_MOUTH",
+        /// 口内炎・傷.
+        OralUlcer = "ORAL_ULCER",
+        /// 口腔清掃不良.
+        PoorOralHygiene = "POOR_ORAL_HYGIENE",
+        /// Described in `otherReason`.
+        Other = "OTHER",
+    }
+}
+
+record_enum! {
+    /// Where the dentist is asked to visit.
+    pub enum DentalVisitPlace {
+        /// 居宅: the patient's home.
+        Home = "HOME",
+        /// 施設: a nursing home, group home, serviced housing … named in
+        /// `facilityName`.
+        Facility = "FACILITY",
+    }
+}
+
+record_enum! {
+    /// How soon the visitor asks the dentist to come.
+    pub enum DentalVisitUrgency {
+        /// 通常: at the clinic's next round.
+        Routine = "ROUTINE",
+        /// 早めに: within days (pain, a broken denture that stops meals).
+        Soon = "SOON",
+        /// 至急: today or tomorrow (swelling, bleeding that does not stop,
+        /// unable to eat).
+        Urgent = "URGENT",
+    }
+}
+
+/// 歯科往診依頼書 with its 歯科治療依頼スクリーニングシート: the request for a
+/// dental home visit that a professional visiting the patient (nurse, care
+/// manager, care worker, pharmacist, therapist, dietitian, physician …) sends
+/// to a dental clinic or the dental association when the patient wants
+/// dental treatment or seems to need it (Kamaishi's 多職種連携フロー). Governed
+/// by DENTAL_REFERRAL, which the visitors write and the dental side reads;
+/// the summary shows the latest request.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "DentalVisitRequestDataInput")]
+#[serde(rename_all = "camelCase")]
+pub struct DentalVisitRequestData {
+    /// 依頼先: the dental clinic or the dental association (歯科医師会).
+    pub requested_provider: String,
+    /// 依頼日; not in the future.
+    pub requested_on: Date,
+    /// What the screening found; at least one, each at most once.
+    pub reasons: Vec<DentalScreeningReason>,
+    /// When `reasons` holds OTHER (and only then): what it is.
+    pub other_reason: Option<String>,
+    /// 本人の治療希望: the patient wants dental treatment (else the visitor
+    /// judged it needed).
+    pub patient_wishes_treatment: bool,
+    /// 家族の同意, when asked.
+    pub family_consents: Option<bool>,
+    pub place_of_visit: DentalVisitPlace,
+    /// The facility's name: required when `placeOfVisit` is FACILITY, not
+    /// given for HOME.
+    pub facility_name: Option<String>,
+    /// 希望日時 (「平日午前」「火曜はデイサービス」).
+    pub preferred_times: Option<String>,
+    /// 座位保持: whether the patient can sit upright for treatment.
+    pub can_sit_upright: Option<bool>,
+    /// 車椅子の使用.
+    pub uses_wheelchair: Option<bool>,
+    /// 状況: what the visitor saw or was told.
+    pub observations: String,
+    pub urgency: Option<DentalVisitUrgency>,
+}
+
+impl DentalVisitRequestData {
+    pub(super) fn validate(&self, today: NaiveDate) -> Result<(), ApiError> {
+        short("requestedProvider", &self.requested_provider)?;
+        not_future("requestedOn", Some(self.requested_on), today)?;
+        if self.reasons.is_empty() {
+            return Err(ApiError::bad_input(
+                "reasons",
+                "must name at least one screening item",
+            ));
+        }
+        for (i, r) in self.reasons.iter().enumerate() {
+            if self.reasons[..i].contains(r) {
+                return Err(ApiError::bad_input(
+                    format!("reasons[{i}]"),
+                    format!("{} is named twice", r.as_str()),
+                ));
+            }
+        }
+        match (
+            self.reasons.contains(&DentalScreeningReason::Other),
+            &self.other_reason,
+        ) {
+            (true, None) => {
+                return Err(ApiError::bad_input(
+                    "otherReason",
+                    "is required when reasons include OTHER",
+                ));
+            }
+            (true, reason) => short_opt("otherReason", reason)?,
+            (false, Some(_)) => {
+                return Err(ApiError::bad_input(
+                    "otherReason",
+                    "is only for reasons that include OTHER",
+                ));
+            }
+            (false, None) => {}
+        }
+        match (self.place_of_visit, &self.facility_name) {
+            (DentalVisitPlace::Facility, None) => {
+                return Err(ApiError::bad_input(
+                    "facilityName",
+                    "is required when placeOfVisit is FACILITY",
+                ));
+            }
+            (DentalVisitPlace::Facility, name) => short_opt("facilityName", name)?,
+            (DentalVisitPlace::Home, Some(_)) => {
+                return Err(ApiError::bad_input(
+                    "facilityName",
+                    "is only for placeOfVisit FACILITY",
+                ));
+            }
+            (DentalVisitPlace::Home, None) => {}
+        }
+        short_opt("preferredTimes", &self.preferred_times)?;
+        long("observations", &self.observations, LONG_MAX)
+    }
+}

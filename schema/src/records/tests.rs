@@ -317,7 +317,29 @@ fn samples() -> Vec<RecordData> {
             visits_per_month: Some(2),
             instructions: s("残薬確認と服薬カレンダーの調整"),
         }),
+        RecordData::DentalVisitRequest(dental_visit_request()),
     ]
+}
+
+fn dental_visit_request() -> DentalVisitRequestData {
+    DentalVisitRequestData {
+        requested_provider: s("釜石歯科医師会"),
+        requested_on: date("2025-06-10"),
+        reasons: vec![
+            DentalScreeningReason::DentureIllFitting,
+            DentalScreeningReason::ChewingDifficulty,
+        ],
+        other_reason: None,
+        patient_wishes_treatment: true,
+        family_consents: Some(true),
+        place_of_visit: DentalVisitPlace::Home,
+        facility_name: None,
+        preferred_times: Some(s("平日午前（火曜はデイサービス）")),
+        can_sit_upright: Some(true),
+        uses_wheelchair: Some(false),
+        observations: s("下顎の総義歯が外れやすく、食事に時間がかかる"),
+        urgency: Some(DentalVisitUrgency::Soon),
+    }
 }
 
 fn field_of(result: Result<(), ApiError>) -> String {
@@ -1228,5 +1250,72 @@ fn parts_a_writer_may_not_write_are_kept_from_the_version_replaced() {
     assert_eq!(
         RecordData::EmergencyInformation(sent).written_categories(),
         [DataCategory::EmergencyInformation]
+    );
+}
+
+#[test]
+fn dental_visit_request_validation() {
+    let ok = dental_visit_request();
+    assert!(ok.validate(today()).is_ok());
+    assert_eq!(
+        RecordData::DentalVisitRequest(ok.clone()).category(),
+        DataCategory::DentalReferral
+    );
+    assert_eq!(
+        RecordKind::DentalVisitRequest.summary_rule(),
+        SummaryRule::LatestOfSeries
+    );
+    let field = |f: fn(&mut DentalVisitRequestData)| {
+        let mut d = dental_visit_request();
+        f(&mut d);
+        field_of(d.validate(today()))
+    };
+    assert_eq!(field(|d| d.reasons.clear()), "reasons");
+    assert_eq!(
+        field(|d| d.reasons.push(DentalScreeningReason::ChewingDifficulty)),
+        "reasons[2]"
+    );
+    assert_eq!(
+        field(|d| d.reasons.push(DentalScreeningReason::Other)),
+        "otherReason"
+    );
+    assert_eq!(
+        field(|d| d.other_reason = Some(s("舌の白い苔"))),
+        "otherReason"
+    );
+    assert_eq!(
+        field(|d| d.requested_provider = s(" ")),
+        "requestedProvider"
+    );
+    assert_eq!(
+        field(|d| d.requested_on = Date(today() + chrono::Duration::days(1))),
+        "requestedOn"
+    );
+    assert_eq!(
+        field(|d| d.place_of_visit = DentalVisitPlace::Facility),
+        "facilityName"
+    );
+    assert_eq!(
+        field(|d| d.facility_name = Some(s("特養はまなす"))),
+        "facilityName"
+    );
+    assert_eq!(field(|d| d.observations = s("")), "observations");
+    assert_eq!(
+        field(|d| d.preferred_times = Some(s("午前\u{7}"))),
+        "preferredTimes"
+    );
+
+    let mut other = dental_visit_request();
+    other.reasons.push(DentalScreeningReason::Other);
+    other.other_reason = Some(s("舌の白い苔"));
+    other.place_of_visit = DentalVisitPlace::Facility;
+    other.facility_name = Some(s("特養はまなす"));
+    assert!(other.validate(today()).is_ok());
+    // Through the union, the field is prefixed with the kind's input field.
+    let mut bad = dental_visit_request();
+    bad.reasons.clear();
+    assert_eq!(
+        field_of(RecordData::DentalVisitRequest(bad).validate(today())),
+        "dentalVisitRequest.reasons"
     );
 }
