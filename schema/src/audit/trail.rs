@@ -108,6 +108,14 @@ impl AuditTrail {
         );
     }
 
+    /// A patient listed in the disaster register (災害時要配慮者名簿), with
+    /// the categories its entry shows — through the register's own rule
+    /// (`Policy::disaster_register_scope`), which for municipal staff is not
+    /// a care relationship: a READ naming the patient, saying so in `detail`.
+    pub fn register_read(&self, patient: Uuid, categories: &[DataCategory], detail: String) {
+        self.add(Some(patient), AuditAction::Read, categories, Some(detail));
+    }
+
     /// An emergency search (救急時の患者検索) that returned `candidate` —
     /// one call per candidate — or, with `None`, returned no one. Only the
     /// candidate's identity is shown: IDENTITY.

@@ -507,6 +507,10 @@ pub(super) struct Dx {
     pub note: Option<String>,
     #[serde(default)]
     pub sensitivity: Option<ConditionSensitivity>,
+    /// What the physician's opinion (主治医意見書) lists as 特別な医療 for a
+    /// patient with it (「酸素療法」): what the disaster register reads.
+    #[serde(default)]
+    pub special_medical_care: Vec<String>,
 }
 
 impl Dx {

@@ -2596,7 +2596,11 @@ impl<'a> Chart<'a> {
                 diagnoses,
                 bedridden_rank: data.bedridden_rank,
                 dementia_rank: data.dementia_rank,
-                special_medical_care: Vec::new(),
+                special_medical_care: self
+                    .conditions
+                    .iter()
+                    .flat_map(|d| d.special_medical_care.iter().cloned())
+                    .collect(),
                 care_cautions: text(&data::content().records.physician_opinion.care_cautions),
                 remarks: None,
             };
@@ -3658,7 +3662,7 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
-            digest, "96e36b6baa0465e8b79ece2e04a6d3b7f2204459d8bba9ce72c4667e1abb5898",
+            digest, "d6b6b1058c325e42cc171af70fb341742f99acc4958be8752789d817916bcc8a",
             "the demo's rows changed: if on purpose, update this fingerprint"
         );
     }

@@ -360,6 +360,11 @@ domain_enum! {
         AdvanceCarePlanning = "ADVANCE_CARE_PLANNING",
         /// 救急医療情報.
         EmergencyInformation = "EMERGENCY_INFORMATION",
+        /// 災害時要配慮情報: which medical dependencies (home oxygen, ventilator,
+        /// dialysis, suction, tube feeding, insulin) the hub derives from the
+        /// records — the dependency and its kind of source only, never the
+        /// records' content — for the disaster register (避難行動要支援者).
+        DisasterSupport = "DISASTER_SUPPORT",
         /// Cautions for care and daily-life support (留意事項).
         Cautions = "CAUTIONS",
         /// Vital signs and the changes in condition observed during care

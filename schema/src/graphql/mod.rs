@@ -5,6 +5,7 @@ pub mod audit_extension;
 mod codes;
 pub mod consents;
 pub mod directory;
+pub mod disaster;
 pub mod emergency_information;
 pub mod emergency_search;
 pub mod fair_use;

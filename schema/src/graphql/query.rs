@@ -187,6 +187,36 @@ impl Query {
         super::indicators::indicators(ctx, municipality, from, to).await
     }
 
+    /// 災害時要配慮者名簿: the patients at home who depend on home oxygen, a
+    /// ventilator, dialysis, suction, tube feeding or insulin — derived from
+    /// the records in force, showing the dependency and the kind of record
+    /// only — ordered by patient id, for planning for 避難行動要支援者.
+    /// Municipal staff of a municipality read their own municipality's
+    /// residents whose consent covers the municipality; the care team's
+    /// professions that read DISASTER_SUPPORT read their organisation's
+    /// patients (optionally of one `municipality`). Each listed patient is
+    /// a READ in the audit log (docs/disaster-register.md).
+    async fn disaster_register(
+        &self,
+        ctx: &Context<'_>,
+        municipality: Option<String>,
+        #[graphql(desc = "Only these (default: every dependency).")] dependencies: Option<
+            Vec<crate::services::disaster::MedicalDependency>,
+        >,
+        #[graphql(desc = "Page size, 1 to 500 (default 100).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, super::disaster::DisasterRegisterEntry, EmptyFields, EmptyFields>>
+    {
+        super::disaster::register(
+            ctx,
+            municipality,
+            dependencies.unwrap_or_default(),
+            first,
+            after,
+        )
+        .await
+    }
+
     /// One organisation by id.
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Organization>> {
         ctx_request(ctx)?;

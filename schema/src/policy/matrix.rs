@@ -59,6 +59,7 @@ fn default_row(p: Profession) -> Row {
             (FamilyCareCapacity, R),
             (AdvanceCarePlanning, W),
             (EmergencyInformation, W),
+            (DisasterSupport, R),
             (Cautions, W),
             (SensitivePsychiatric, W),
             (SensitiveHiv, W),
@@ -127,6 +128,7 @@ fn default_row(p: Profession) -> Row {
             (CarePlan, R),
             (Adl, R),
             (EmergencyInformation, R),
+            (DisasterSupport, R),
             (Cautions, R),
             (AdmissionDischarge, R),
             (LiaisonMessages, W),
@@ -157,6 +159,7 @@ fn default_row(p: Profession) -> Row {
             (FamilyCareCapacity, W),
             (AdvanceCarePlanning, W),
             (EmergencyInformation, W),
+            (DisasterSupport, R),
             (Cautions, W),
             (SensitivePsychiatric, R),
             (AdmissionDischarge, W),
@@ -180,6 +183,7 @@ fn default_row(p: Profession) -> Row {
             (FamilyCareCapacity, R),
             (AdvanceCarePlanning, R),
             (EmergencyInformation, R),
+            (DisasterSupport, R),
             (Cautions, R),
             (SensitivePsychiatric, R),
             (DentalReferral, W),
@@ -210,6 +214,7 @@ fn default_row(p: Profession) -> Row {
             (HomeEnvironment, W),
             (FamilyCareCapacity, R),
             (EmergencyInformation, R),
+            (DisasterSupport, R),
             (Cautions, W),
             (AdmissionDischarge, R),
             (LiaisonMessages, W),
@@ -236,6 +241,7 @@ fn default_row(p: Profession) -> Row {
             (HomeEnvironment, R),
             (FamilyCareCapacity, R),
             (EmergencyInformation, R),
+            (DisasterSupport, R),
             (Cautions, W),
             (AdmissionDischarge, R),
             (LiaisonMessages, W),
@@ -259,6 +265,7 @@ fn default_row(p: Profession) -> Row {
             (CarePlan, R),
             (Adl, R),
             (EmergencyInformation, R),
+            (DisasterSupport, R),
             (Cautions, R),
             (LiaisonMessages, W),
             (Consent, R),
@@ -284,6 +291,7 @@ fn default_row(p: Profession) -> Row {
             (FamilyCareCapacity, W),
             (AdvanceCarePlanning, W),
             (EmergencyInformation, W),
+            (DisasterSupport, R),
             (Cautions, W),
             (SensitivePsychiatric, R),
             (AdmissionDischarge, W),
@@ -310,6 +318,7 @@ fn default_row(p: Profession) -> Row {
             (FamilyCareCapacity, R),
             (AdvanceCarePlanning, R),
             (EmergencyInformation, R),
+            (DisasterSupport, R),
             (Cautions, R),
             (AdmissionDischarge, R),
             (LiaisonMessages, W),
@@ -331,6 +340,7 @@ fn default_row(p: Profession) -> Row {
             (FamilyCareCapacity, W),
             (AdvanceCarePlanning, R),
             (EmergencyInformation, R),
+            (DisasterSupport, R),
             (Cautions, R),
             (DentalReferral, W),
             (AdmissionDischarge, W),
@@ -351,6 +361,7 @@ fn default_row(p: Profession) -> Row {
             (AdmissionDischarge, R),
             (LiaisonMessages, W),
             (Consent, W),
+            (DisasterSupport, R),
         ],
         // Ambulance crews read the emergency set; they normally reach a
         // patient through break-the-glass, not the care team.
@@ -373,6 +384,7 @@ fn default_row(p: Profession) -> Row {
             (FamilyCareCapacity, R),
             (LiaisonMessages, R),
             (Consent, R),
+            (DisasterSupport, R),
         ],
         // Administrators run the directory; they see no patient data.
         Profession::NetworkAdministrator => &[],
@@ -495,6 +507,10 @@ pub const EMERGENCY_RATIONALE: &[(DataCategory, &str)] = &[
     (
         LabResults,
         "Closed: the hospital measures again; old values mislead in an emergency.",
+    ),
+    (
+        DisasterSupport,
+        "Closed: the disaster register is for planning evacuation ahead (避難行動要支援者); at the door the emergency set shows the medications and conditions it is derived from.",
     ),
     (
         DentalReferral,
@@ -651,7 +667,9 @@ theirs."
         Profession::MunicipalStaff => {
             "介護保険係: writes care certification and reads resident basics, the care team and the \
 care plan (Nayoro's municipality, 003:1242); no medical data, nor the dental screening \
-(DENTAL_REFERRAL)."
+(DENTAL_REFERRAL). The disaster role (防災・福祉) reads the disaster register of its own \
+municipality (DISASTER_SUPPORT: the dependencies, not the records, 003:1236) to plan for \
+避難行動要支援者."
         }
         Profession::NetworkAdministrator => {
             "Runs the directory, members and keys; sees no patient data."
@@ -861,6 +879,37 @@ mod tests {
         assert_eq!(m.level(Profession::Therapist, NutritionSwallowing), R);
         assert_eq!(m.level(Profession::PhysicalTherapist, HomeEnvironment), W);
         assert_eq!(m.level(Profession::Therapist, HomeEnvironment), R);
+    }
+
+    #[test]
+    fn the_disaster_register_is_read_only_and_not_for_the_dental_side_or_crews() {
+        let m = Matrix::default();
+        for p in Profession::ALL.iter().copied() {
+            assert!(
+                m.level(p, DisasterSupport) <= R,
+                "derived: nobody writes it ({p})"
+            );
+            assert!(!emergency_categories(p).contains(&DisasterSupport));
+        }
+        for p in [
+            Profession::Physician,
+            Profession::Nurse,
+            Profession::CareManager,
+            Profession::CareWorker,
+            Profession::MunicipalStaff,
+            Profession::PublicHealthNurse,
+            Profession::Therapist,
+        ] {
+            assert_eq!(m.level(p, DisasterSupport), R, "{p}");
+        }
+        for p in [
+            Profession::Dentist,
+            Profession::DentalHygienist,
+            Profession::EmsCrew,
+            Profession::NetworkAdministrator,
+        ] {
+            assert_eq!(m.level(p, DisasterSupport), AccessLevel::None, "{p}");
+        }
     }
 
     #[test]

@@ -306,6 +306,76 @@ pub fn may_read_indicators(
     }
 }
 
+/// Over whom the caller may read the disaster register (災害時要配慮者名簿,
+/// `services::disaster`).
+#[derive(Clone, Debug)]
+pub enum RegisterScope {
+    /// Municipal staff of a municipality, for residents of their own: each
+    /// patient listed only where the consent in force covers the
+    /// municipality's organisation and excludes none of IDENTITY and
+    /// DISASTER_SUPPORT (CONTACTS, when excluded, is left blank). No care
+    /// relationship: the municipality is not on care teams.
+    Municipality {
+        organization_id: Uuid,
+        municipality: String,
+    },
+    /// A member of a care team whose role reads DISASTER_SUPPORT: the
+    /// patients of its organisation's care teams whose DISASTER_SUPPORT it
+    /// may read (relationship and consent, as SQL), optionally of one
+    /// municipality.
+    CareTeams {
+        scope: RowScope,
+        municipality: Option<String>,
+    },
+}
+
+impl Policy {
+    /// The one rule of who reads the disaster register: municipal staff of
+    /// a municipality (for their own municipality: naming another is
+    /// FORBIDDEN), and the roles that read DISASTER_SUPPORT, for their
+    /// organisation's patients. Anyone else is FORBIDDEN.
+    pub fn disaster_register_scope(
+        &self,
+        principal: &Principal,
+        caller_kind: Option<OrganizationKind>,
+        caller_municipality: Option<&str>,
+        municipality: Option<&str>,
+    ) -> ApiResult<RegisterScope> {
+        if self.role_level(principal, DataCategory::DisasterSupport) < AccessLevel::Read {
+            return Err(ApiError::Forbidden(
+                "the disaster register is for municipal staff and the care team's professions that read DISASTER_SUPPORT"
+                    .into(),
+            ));
+        }
+        if principal.profession() == Some(Profession::MunicipalStaff)
+            && caller_kind == Some(OrganizationKind::Municipality)
+        {
+            let own = caller_municipality.ok_or_else(|| {
+                ApiError::Forbidden(
+                    "your municipality's organisation names no municipality in the directory"
+                        .into(),
+                )
+            })?;
+            if municipality.is_some_and(|m| m != own) {
+                return Err(ApiError::Forbidden(format!(
+                    "municipal staff read the disaster register of their own municipality ({own})"
+                )));
+            }
+            return Ok(RegisterScope::Municipality {
+                organization_id: principal.organization_id(),
+                municipality: own.to_string(),
+            });
+        }
+        let scope = self
+            .readable_rows(principal, DataCategory::DisasterSupport)
+            .ok_or_else(|| ApiError::Forbidden("you may not read DISASTER_SUPPORT".into()))?;
+        Ok(RegisterScope::CareTeams {
+            scope,
+            municipality: municipality.map(str::to_string),
+        })
+    }
+}
+
 /// Proof that the caller may read statistics over patients (counts, no
 /// identities) for a scope: one organisation, or the region (`None`).
 #[derive(Clone, Copy, Debug)]
@@ -914,7 +984,14 @@ category of its own because it is written by whoever visits the patient — nurs
 care worker, pharmacist, therapist, dietitian, physician — and read by the dental side, while \
 `DENTAL` is written by dentists and hygienists only; a new category, it is shared under a \
 consent unless the consent excludes it by name (excluding `DENTAL` does not exclude it). \
-Break-the-glass opens \
+`DISASTER_SUPPORT` (災害時要配慮情報) is what the disaster register shows: which medical \
+dependencies — home oxygen, ventilator, dialysis, suction, tube feeding, insulin — the hub \
+derives from the records, never the records themselves, so that those who plan evacuation and \
+power for 避難行動要支援者 (003:1236, 1558, 1630) can know who depends on a machine or a drug \
+without reading the medical record; read by the care team's clinical and care professions and \
+by municipal staff, who read it for residents of their own municipality through the register \
+only, where the consent covers the municipality and excludes neither it nor the record's own \
+category (`docs/disaster-register.md`). Break-the-glass opens \
 `NUTRITION_SWALLOWING`: aspiration pneumonia is what this population is most often carried in \
 with (002:1103, 003:1877), and silent aspiration, a 嚥下調整食 or thickened fluids bear on the \
 first hours (suction, nil by mouth, what the ward serves) while saying little else about the \

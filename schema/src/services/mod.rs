@@ -11,6 +11,7 @@ pub mod audit_log;
 pub mod care_team;
 pub mod consents;
 pub mod directory;
+pub mod disaster;
 pub mod emergency;
 pub mod emergency_search;
 pub mod indicators;

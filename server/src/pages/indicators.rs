@@ -204,7 +204,7 @@ pub async fn dashboard(
 
 /// One CSV field, quoted (RFC 4180), and never read as a formula by a
 /// spreadsheet.
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")
     } else {

@@ -16,6 +16,7 @@
 
 pub mod chart;
 pub mod directory;
+pub mod disaster;
 pub mod indicators;
 pub mod labels;
 
