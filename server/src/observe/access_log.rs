@@ -55,6 +55,7 @@ pub fn route_of(path: &str) -> Option<&'static str> {
         "/health" => "/health",
         "/ready" => "/ready",
         "/metrics" => "/metrics",
+        "/emergency-sheets" => "/emergency-sheets",
         _ if path.starts_with("/patients/") && path.ends_with("/emergency-sheet") => {
             "/patients/{id}/emergency-sheet"
         }
