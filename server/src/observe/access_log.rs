@@ -94,6 +94,7 @@ mod tests {
             loggable_path(&format!("/patients/{id}/emergency-sheet")),
             "/patients/{id}/emergency-sheet"
         );
+        assert_eq!(loggable_path("/emergency-sheets"), "/emergency-sheets");
         assert_eq!(loggable_path("/nope"), "/nope");
         assert_eq!(loggable_path(&"/é".repeat(100)).len(), 127);
     }
