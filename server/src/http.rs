@@ -70,6 +70,7 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
             "/patients/{id}/emergency-sheet",
             get(crate::print::emergency_sheet),
         )
+        .route("/emergency-sheets", get(crate::print::emergency_sheets))
         .route("/directory", get(crate::pages::directory::public_directory))
         .route("/vacancies", get(crate::pages::directory::vacancy_board))
         .route("/indicators", get(crate::pages::indicators::dashboard))

@@ -18,7 +18,10 @@
 //! print: the response is first parsed into a typed view ([`sheet`]), so a
 //! template can only print a value, never splice markup.
 
+mod bulk;
 mod sheet;
+
+pub use bulk::emergency_sheets;
 
 use std::sync::Arc;
 
@@ -29,7 +32,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use chrono::{FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use renkei_schema::audit::AuditTrail;
 use renkei_schema::domain::DataCategory;
 use renkei_schema::error::ApiError;
@@ -38,7 +41,7 @@ use serde_json::{Value, json};
 use tower_http::request_id::RequestId;
 
 use crate::http::AppState;
-use sheet::SheetPage;
+use sheet::{SheetPage, SheetView};
 
 /// Japan Standard Time, the region's clock on paper.
 pub(crate) fn jst() -> FixedOffset {
@@ -100,8 +103,20 @@ pub async fn emergency_sheet(
     };
     let trail = Arc::new(AuditTrail::new());
     let outcome = render(&state, &principal, &request_id, &trail, &patient_id).await;
+    answer(&state, &principal, &request_id, &trail, outcome).await
+}
+
+/// Writes the trail to the audit log, then answers the page or the refusal
+/// — or, when the entries could not be written, an error page and no data.
+async fn answer(
+    state: &AppState,
+    principal: &Principal,
+    request_id: &str,
+    trail: &AuditTrail,
+    outcome: Result<String, Refusal>,
+) -> Response {
     // No patient data leaves before its audit entries are committed.
-    let entries = trail.drain(&principal, &request_id);
+    let entries = trail.drain(principal, request_id);
     if let Err(e) = state.audit.append(entries).await {
         tracing::error!(error = ?e, "audit entries could not be written; emergency sheet withheld");
         if matches!(e, ApiError::DatabaseUnavailable(_)) {
@@ -136,20 +151,53 @@ async fn render(
     trail: &Arc<AuditTrail>,
     patient_id: &str,
 ) -> Result<String, Refusal> {
-    let run = |query: &'static str| {
-        let request = async_graphql::Request::new(query)
-            .variables(async_graphql::Variables::from_json(
-                json!({ "id": patient_id }),
-            ))
-            .data(trail.clone())
-            .data(RequestContext {
-                principal: principal.clone(),
-                request_id: request_id.to_string(),
-            });
-        state.schema.execute(request)
+    let page = SheetPage {
+        sheet: patient_sheet(state, principal, request_id, trail, patient_id, Utc::now()).await?,
     };
+    page.render()
+        .map_err(|e| internal(&format!("the emergency sheet did not render: {e}")))
+}
 
-    let access = to_json(run(ACCESS_QUERY).await);
+/// Runs one GraphQL query as the caller, recording into `trail`.
+async fn run(
+    state: &AppState,
+    principal: &Principal,
+    request_id: &str,
+    trail: &Arc<AuditTrail>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables))
+        .data(trail.clone())
+        .data(RequestContext {
+            principal: principal.clone(),
+            request_id: request_id.to_string(),
+        });
+    to_json(state.schema.execute(request).await)
+}
+
+/// One patient's sheet as the caller may read it, printed at `printed_at`
+/// — or why not: the single page and the bulk print ([`bulk`]) take the
+/// same steps, so the policy decides both alike and records both alike.
+async fn patient_sheet(
+    state: &AppState,
+    principal: &Principal,
+    request_id: &str,
+    trail: &Arc<AuditTrail>,
+    patient_id: &str,
+    printed_at: DateTime<Utc>,
+) -> Result<SheetView, Refusal> {
+    let variables = || json!({ "id": patient_id });
+    let access = run(
+        state,
+        principal,
+        request_id,
+        trail,
+        ACCESS_QUERY,
+        variables(),
+    )
+    .await;
     refuse_on_errors(&access)?;
     let Some(grant) = access["data"]["patient"]["access"]
         .as_array()
@@ -179,13 +227,17 @@ async fn render(
         ));
     }
 
-    let body = to_json(run(SHEET_QUERY).await);
+    let body = run(
+        state,
+        principal,
+        request_id,
+        trail,
+        SHEET_QUERY,
+        variables(),
+    )
+    .await;
     refuse_on_errors(&body)?;
-    let page = SheetPage {
-        sheet: sheet::Response::new(&body).sheet(Utc::now()),
-    };
-    page.render()
-        .map_err(|e| internal(&format!("the emergency sheet did not render: {e}")))
+    Ok(sheet::Response::new(&body).sheet(printed_at))
 }
 
 fn to_json(response: async_graphql::Response) -> Value {

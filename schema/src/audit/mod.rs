@@ -55,6 +55,13 @@ pub enum AuditAction {
     /// naming the patient; one without a patient when nothing was returned
     /// (no match, or too many). The detail names the reason and the criteria.
     EmergencySearch,
+    /// Many patients' data taken out together in one request — the bulk
+    /// printable emergency sheets (`GET /emergency-sheets`). One entry
+    /// without a patient: its detail names every patient exported (their
+    /// ids), its categories are those read of them. Each patient's own
+    /// reads are recorded beside it as usual (`READ` or `EMERGENCY_READ`,
+    /// in the same request), so the patient's access history shows them.
+    Export,
     Denied,
 }
 
@@ -67,6 +74,7 @@ impl AuditAction {
             AuditAction::BreakTheGlass => "BREAK_THE_GLASS",
             AuditAction::EmergencyRead => "EMERGENCY_READ",
             AuditAction::EmergencySearch => "EMERGENCY_SEARCH",
+            AuditAction::Export => "EXPORT",
             AuditAction::Denied => "DENIED",
         }
     }
@@ -79,6 +87,7 @@ impl AuditAction {
             AuditAction::BreakTheGlass,
             AuditAction::EmergencyRead,
             AuditAction::EmergencySearch,
+            AuditAction::Export,
             AuditAction::Denied,
         ]
         .into_iter()

@@ -128,6 +128,36 @@ impl AuditTrail {
         );
     }
 
+    /// Many patients' data taken out together in one request (the bulk
+    /// printable emergency sheets): one `EXPORT` entry without a patient,
+    /// whose detail is `what` followed by the ids of every patient in
+    /// `patients`, and whose categories are those read of these patients
+    /// so far in this request. Their own `READ` / `EMERGENCY_READ` entries
+    /// stay: each patient's access history still shows the read.
+    pub fn export(&self, patients: &[Uuid], what: &str) {
+        let exported: BTreeSet<Uuid> = patients.iter().copied().collect();
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let categories: BTreeSet<DataCategory> = events
+            .iter()
+            .filter(|((patient, action, reference), _)| {
+                reference.is_none()
+                    && matches!(action, AuditAction::Read | AuditAction::EmergencyRead)
+                    && patient.is_some_and(|p| exported.contains(&p))
+            })
+            .flat_map(|(_, event)| event.categories.iter().copied())
+            .collect();
+        let ids = patients
+            .iter()
+            .map(Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let event = events.entry((None, AuditAction::Export, None)).or_default();
+        event.categories.extend(categories);
+        event
+            .details
+            .insert(format!("{what}: {} patients: {ids}", patients.len()));
+    }
+
     pub fn denied(&self, patient: Option<Uuid>, categories: &[DataCategory], reason: String) {
         self.add(patient, AuditAction::Denied, categories, Some(reason));
     }

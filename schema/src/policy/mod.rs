@@ -893,7 +893,11 @@ Every read made under emergency access — a field, a summary part, the timeline
 recorded as `EMERGENCY_READ` (not `READ`) when the category was open to the caller only by \
 its emergency access (or, for the patient itself, when the caller has no care \
 relationship). An auditor lists them with `auditLog(filter: {{ action: EMERGENCY_READ }})`; \
-reads under a care relationship and consent stay `READ`.\n\n",
+reads under a care relationship and consent stay `READ`.\n\n\
+A bulk print of emergency sheets (`GET /emergency-sheets`, `docs/emergency-information.md`) \
+is decided patient by patient exactly as the single page, and recorded as each patient's \
+reads plus one `EXPORT` entry without a patient whose detail names every patient printed \
+(`auditLog(filter: {{ action: EXPORT }})`).\n\n",
         EMERGENCY_PROFESSIONS
             .iter()
             .map(|p| format!("`{}`", p.as_str()))

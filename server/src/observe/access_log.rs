@@ -55,6 +55,7 @@ pub fn route_of(path: &str) -> Option<&'static str> {
         "/health" => "/health",
         "/ready" => "/ready",
         "/metrics" => "/metrics",
+        "/emergency-sheets" => "/emergency-sheets",
         _ if path.starts_with("/patients/") && path.ends_with("/emergency-sheet") => {
             "/patients/{id}/emergency-sheet"
         }
@@ -93,6 +94,7 @@ mod tests {
             loggable_path(&format!("/patients/{id}/emergency-sheet")),
             "/patients/{id}/emergency-sheet"
         );
+        assert_eq!(loggable_path("/emergency-sheets"), "/emergency-sheets");
         assert_eq!(loggable_path("/nope"), "/nope");
         assert_eq!(loggable_path(&"/é".repeat(100)).len(), 127);
     }

@@ -238,14 +238,7 @@ impl<'a> Response<'a> {
     pub fn sheet(&self, printed_at: DateTime<Utc>) -> SheetView {
         let now = printed_at.with_timezone(&jst());
         let today = now.date_naive();
-        let me = self.get("me");
-        let printed_by = match me["member"]["name"].as_str() {
-            Some(name) => format!(
-                "{name}（{}）",
-                profession(me["member"]["profession"].as_str().unwrap_or_default())
-            ),
-            None => "システム / system".to_string(),
-        };
+        let (printed_by, printer_organization) = printer(self.get("me"));
         let title = match self.part("patient.name") {
             Shown::Present(v) => format!("救急医療情報 — {}", plain(v)),
             _ => "救急医療情報".to_string(),
@@ -256,7 +249,7 @@ impl<'a> Response<'a> {
             title,
             printed_at: now.format("%Y-%m-%d %H:%M").to_string(),
             printed_by,
-            printer_organization: plain(&me["organization"]["name"]),
+            printer_organization,
             emergency_until: self
                 .get("patient.emergencyAccessUntil")
                 .as_str()
@@ -392,6 +385,19 @@ impl<'a> Response<'a> {
             }),
         }
     }
+}
+
+/// Who printed, and their organisation, from a `me { member { name
+/// profession } organization { name } }` answer.
+pub fn printer(me: &Value) -> (String, String) {
+    let printed_by = match me["member"]["name"].as_str() {
+        Some(name) => format!(
+            "{name}（{}）",
+            profession(me["member"]["profession"].as_str().unwrap_or_default())
+        ),
+        None => "システム / system".to_string(),
+    };
+    (printed_by, plain(&me["organization"]["name"]))
 }
 
 /// A part drawn from the emergency sheet's own data: withheld or absent
