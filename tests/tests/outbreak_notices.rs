@@ -26,9 +26,7 @@ struct Scene {
     home_care_worker: String,
     clinic: String,
     doctor: String,
-    helpers: String,
     helper: String,
-    pharmacy: String,
     pharmacist: String,
     hospital_doctor: String,
     resident_a: String,
@@ -76,9 +74,7 @@ async fn scene(app: &TestApp) -> Scene {
         home_care_worker,
         clinic,
         doctor,
-        helpers,
         helper,
-        pharmacy,
         pharmacist,
         hospital_doctor,
         resident_a,
@@ -266,7 +262,6 @@ e2e!(
                 .any(|e| e["categories"] == json!(["INFECTIONS"])),
             "{reads:?}"
         );
-        let _ = (&s.helpers, &s.pharmacy);
     }
 );
 
