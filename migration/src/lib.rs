@@ -21,6 +21,7 @@ mod m20261212_000013_emergency_search;
 mod m20261215_000018_directory;
 mod m20261215_000019_community_resources;
 mod m20261216_000020_care_conferences;
+mod m20261216_000021_outbreak_notices;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000018_directory::Migration),
             Box::new(m20261215_000019_community_resources::Migration),
             Box::new(m20261216_000020_care_conferences::Migration),
+            Box::new(m20261216_000021_outbreak_notices::Migration),
         ]
     }
 }

@@ -157,4 +157,13 @@ impl AuditStamp {
     pub fn write(&self, patient_id: Uuid, categories: &[DataCategory]) -> EntryDraft {
         self.entry(patient_id, AuditAction::Write, categories, None)
     }
+
+    /// A write that names no patient (an outbreak notice, a facility's
+    /// statement about itself): `detail` says what was written.
+    pub fn write_without_patient(&self, categories: &[DataCategory], detail: String) -> EntryDraft {
+        EntryDraft {
+            patient_id: None,
+            ..self.entry(Uuid::nil(), AuditAction::Write, categories, Some(detail))
+        }
+    }
 }

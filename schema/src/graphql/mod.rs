@@ -16,6 +16,7 @@ pub mod liaison;
 pub mod limits;
 pub mod loaders;
 mod mutation;
+pub mod outbreaks;
 mod query;
 pub(crate) mod reach;
 pub mod record_mutations;
@@ -57,6 +58,7 @@ pub struct Mutation(
     emergency_search::EmergencySearchMutation,
     directory::DirectoryMutation,
     directory::CommunityResourceMutation,
+    outbreaks::OutbreakMutation,
 );
 
 pub type RenkeiSchema = Schema<Query, Mutation, subscription::Subscription>;

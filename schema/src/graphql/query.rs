@@ -433,6 +433,31 @@ impl Query {
         .await
     }
 
+    /// Outbreak notices (感染症の集団発生の連絡) your organisation reported or
+    /// was sent, newest first; by default of every status.
+    async fn outbreak_notices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default, desc = "Only these statuses (default: every status).")] status: Vec<
+            crate::services::outbreaks::OutbreakStatus,
+        >,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, super::outbreaks::OutbreakNotice, EmptyFields, EmptyFields>>
+    {
+        super::outbreaks::notices(ctx, status, first, after).await
+    }
+
+    /// One outbreak notice your organisation reported or was sent; any
+    /// other is NOT_FOUND.
+    async fn outbreak_notice(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<super::outbreaks::OutbreakNotice> {
+        super::outbreaks::notice_by_id(ctx, id).await
+    }
+
     /// Care conferences of any kind your organisation is invited to, about
     /// patients of its care team whose conference category you may read,
     /// newest first; by default every kind, only those still ahead and not

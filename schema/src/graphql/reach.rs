@@ -121,6 +121,19 @@ async fn evaluate(
     Ok(verdict.filter(|_| patient_id.is_some()))
 }
 
+/// The policy's verdict on a patient the hub names to the caller — not one
+/// the request named (the affected patients of an outbreak notice sent to
+/// the caller's organisation): `None` when the caller may not know of the
+/// patient, with nothing recorded. The caller asked for no patient, so
+/// there is no refusal to record; what it is shown of one it may know of is
+/// recorded by the caller of this, as any read.
+pub(crate) async fn named_to_caller(
+    ctx: &Context<'_>,
+    patient_id: Uuid,
+) -> Result<Option<Verdict>, ApiError> {
+    evaluate(ctx, Some(patient_id)).await
+}
+
 /// Records a refusal as `DENIED` in the request's audit trail and returns
 /// what the caller sees: `NOT_FOUND` of `what`, whatever the cause.
 /// `patient` is the patient asked for (or the object's), when the request

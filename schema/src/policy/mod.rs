@@ -376,6 +376,45 @@ impl Policy {
     }
 }
 
+/// Proof that the caller speaks for its organisation about an infection
+/// outbreak there (感染症の集団発生の連絡, `services::outbreaks`): it reports
+/// and updates notices of its own organisation only.
+#[derive(Clone, Copy, Debug)]
+pub struct OutbreakReporter {
+    organization_id: Uuid,
+}
+
+impl OutbreakReporter {
+    /// The reporting organisation: the caller's own.
+    pub fn organization_id(&self) -> Uuid {
+        self.organization_id
+    }
+}
+
+/// Professions that never report an outbreak for their organisation: the
+/// network's administrators and municipal staff oversee the region, and an
+/// ambulance crew's service has no residents or users to have an outbreak
+/// among.
+const NOT_OUTBREAK_REPORTERS: &[Profession] = &[
+    Profession::NetworkAdministrator,
+    Profession::EmsCrew,
+    Profession::MunicipalStaff,
+];
+
+/// Who reports an outbreak for an organisation: any of its members but
+/// those of [`NOT_OUTBREAK_REPORTERS`], and its systems (a facility's own
+/// infection-control software).
+pub fn require_outbreak_reporter(principal: &Principal) -> ApiResult<OutbreakReporter> {
+    match principal.profession() {
+        Some(p) if NOT_OUTBREAK_REPORTERS.contains(&p) => Err(ApiError::Forbidden(format!(
+            "outbreak notices are reported by the facility's own staff; a member of profession {p} does not report them"
+        ))),
+        _ => Ok(OutbreakReporter {
+            organization_id: principal.organization_id(),
+        }),
+    }
+}
+
 /// Proof that the caller may read statistics over patients (counts, no
 /// identities) for a scope: one organisation, or the region (`None`).
 #[derive(Clone, Copy, Debug)]

@@ -19,6 +19,7 @@ pub mod liaison;
 pub mod members;
 pub mod notifications;
 pub mod organizations;
+pub mod outbreaks;
 pub mod patients;
 pub mod records;
 

@@ -1,7 +1,8 @@
 //! Notifications (お知らせ): what an organisation — or one of its members —
 //! should look at: a new liaison message, a discharge notice, an admission
 //! sheet, emergency access opened on a patient of theirs, a consent that
-//! widens access (pending or in force).
+//! widens access (pending or in force), an infection outbreak at a facility
+//! sharing patients with the organisation.
 //!
 //! A notification carries the patient's id, a kind and a short text without
 //! clinical content, addressed to an organisation (every member sees it) or
@@ -14,8 +15,8 @@
 //! of it in the audit log ([`admit`]). Notifications without a category
 //! (emergency access opened) need only that the caller may still know the
 //! patient, and are recorded as a lookup. A notification that names no
-//! patient (a pending consent, told to the coordination centre) is shown to
-//! its addressee.
+//! patient (a pending consent, told to the coordination centre; an outbreak
+//! notice) is shown to its addressee.
 //!
 //! Rows are inserted inside the transaction of the change that causes them
 //! ([`create`]); the returned events are published after that commit.
@@ -75,6 +76,10 @@ crate::domain::domain_enum! {
         /// The patient's objection to emergency access was withdrawn:
         /// break-the-glass is possible again (a widening, like a consent's).
         EmergencyObjectionWithdrawn = "EMERGENCY_OBJECTION_WITHDRAWN",
+        /// A facility sharing patients with the organisation reported an
+        /// infection outbreak (感染症の集団発生), or updated or ended one.
+        /// Names no patient: shown to the whole organisation.
+        OutbreakNotice = "OUTBREAK_NOTICE",
     }
 }
 
@@ -82,10 +87,12 @@ impl NotificationKind {
     /// The data category a notification of this kind discloses: that a
     /// message was posted or a notice sent is liaison or admission/discharge
     /// data. `None`: only that emergency access was opened on a patient of the
-    /// team, which the whole care team is told (the access issue).
+    /// team, which the whole care team is told (the access issue), or an
+    /// outbreak at a facility, which names no patient (the notice's
+    /// affected patients are gated on their own, `services::outbreaks`).
     pub fn category(self) -> Option<DataCategory> {
         match self {
-            Self::BreakTheGlass => None,
+            Self::BreakTheGlass | Self::OutbreakNotice => None,
             Self::NewMessage | Self::MessageReply | Self::CaseConference => {
                 Some(DataCategory::LiaisonMessages)
             }

@@ -457,7 +457,10 @@ pub(crate) async fn patient_notices(
 const PAGE: i32 = 20;
 const PAGE_MAX: i32 = 100;
 
-fn page_args(first: Option<i32>, after: Option<String>) -> Result<(u64, Option<Uuid>), ApiError> {
+pub(crate) fn page_args(
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<(u64, Option<Uuid>), ApiError> {
     let first = first.unwrap_or(PAGE);
     if !(1..=PAGE_MAX).contains(&first) {
         return Err(ApiError::bad_input(
@@ -477,7 +480,7 @@ fn page_args(first: Option<i32>, after: Option<String>) -> Result<(u64, Option<U
     Ok((first as u64, after))
 }
 
-fn cursor(id: Uuid) -> String {
+pub(crate) fn cursor(id: Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
@@ -539,7 +542,7 @@ async fn readable_in(
     Ok(out)
 }
 
-type Page<T> = Connection<String, T, EmptyFields, EmptyFields>;
+pub(crate) type Page<T> = Connection<String, T, EmptyFields, EmptyFields>;
 
 /// `Query.admissionSheetsReceived`.
 pub(crate) async fn sheets_received(
