@@ -1,7 +1,7 @@
 //! The demo region's directory entries — functions, contacts, public flags,
-//! vacancy reports and informal community resources — read from data (`schema/demo/directory.json`,
-//! embedded at build time), not written as code: a new entry is a new line
-//! of JSON.
+//! vacancy reports and informal community resources — read from data
+//! (`schema/demo/directory_entries.toml`, embedded at build time), not
+//! written as code: a new entry is a new table in the file.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, DbErr};
@@ -12,15 +12,13 @@ use super::{SplitMix64, demo_organization_id, insert_new};
 use crate::domain::{BedType, CommunityResourceType, Weekday};
 use entities::{community_resource, organization_profile, vacancy_report};
 
-const DATA: &str = include_str!("../../demo/directory.json");
+const DATA: &str = include_str!("../../demo/directory_entries.toml");
 const DIRECTORY_SEED: u64 = 0x5EED_2026_0401_0007;
 const RESOURCE_SEED: u64 = 0x5EED_2026_0401_0008;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Directory {
-    #[serde(rename = "_comment")]
-    _comment: Option<String>,
     profiles: Vec<ProfileData>,
     vacancies: Vec<VacancyData>,
     #[serde(default)]
@@ -90,13 +88,13 @@ type Rows = (
 
 fn rows(text: &str) -> Result<Rows, String> {
     let data: Directory =
-        serde_json::from_str(text).map_err(|e| format!("demo/directory.json: {e}"))?;
+        toml::from_str(text).map_err(|e| format!("demo/directory_entries.toml: {e}"))?;
     let mut profiles = Vec::new();
     for (i, p) in data.profiles.into_iter().enumerate() {
         for (j, a) in p.avoid_calling.iter().enumerate() {
             for d in &a.days {
                 Weekday::parse(d).ok_or_else(|| {
-                    format!("demo/directory.json: profiles[{i}].avoid_calling[{j}].days: unknown day {d:?}")
+                    format!("demo/directory_entries.toml: profiles[{i}].avoid_calling[{j}].days: unknown day {d:?}")
                 })?;
             }
         }
@@ -119,7 +117,7 @@ fn rows(text: &str) -> Result<Rows, String> {
     for (i, v) in data.vacancies.into_iter().enumerate() {
         let bed_type = BedType::parse(&v.bed_type).ok_or_else(|| {
             format!(
-                "demo/directory.json: vacancies[{i}].bed_type: unknown bed type {:?}",
+                "demo/directory_entries.toml: vacancies[{i}].bed_type: unknown bed type {:?}",
                 v.bed_type
             )
         })?;
@@ -143,7 +141,7 @@ fn rows(text: &str) -> Result<Rows, String> {
     for (i, r) in data.community_resources.into_iter().enumerate() {
         let kind = CommunityResourceType::parse(&r.resource_type).ok_or_else(|| {
             format!(
-                "demo/directory.json: community_resources[{i}].resource_type: unknown type {:?}",
+                "demo/directory_entries.toml: community_resources[{i}].resource_type: unknown type {:?}",
                 r.resource_type
             )
         })?;
@@ -171,6 +169,12 @@ fn rows(text: &str) -> Result<Rows, String> {
         });
     }
     Ok((profiles, vacancies, resources))
+}
+
+/// The rows of the demo's directory entries (for the demo's fingerprint).
+#[cfg(test)]
+pub(super) fn demo_rows() -> Rows {
+    rows(DATA).expect("the demo directory entries are valid (checked by tests)")
 }
 
 /// A list as the directory stores it (JSON text).
@@ -204,14 +208,14 @@ mod tests {
 
     #[test]
     fn a_malformed_entry_is_named_by_its_place() {
-        let bad = r#"{ "profiles": [], "vacancies": [{ "organization": 1, "bed_type": "HAMMOCK", "available": 1, "reported_at": "2026-03-31T00:00:00Z" }] }"#;
+        let bad = "profiles = []\n[[vacancies]]\norganization = 1\nbed_type = \"HAMMOCK\"\navailable = 1\nreported_at = \"2026-03-31T00:00:00Z\"\n";
         let e = rows(bad).err().unwrap();
         assert!(e.contains("vacancies[0].bed_type"), "{e}");
-        let e = rows(r#"{ "profiles": [{ "organization": 1 }], "vacancies": [] }"#)
+        let e = rows("vacancies = []\n[[profiles]]\norganization = 1\n")
             .err()
             .unwrap();
         assert!(
-            e.contains("demo/directory.json") && e.contains("public"),
+            e.contains("demo/directory_entries.toml") && e.contains("public"),
             "{e}"
         );
     }

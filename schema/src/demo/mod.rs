@@ -3657,12 +3657,13 @@ mod tests {
         let region = region();
         let admissions = admission_discharge::Admissions::of(&region);
         let liaison = liaison::rows(&region);
-        let rows = format!("{region:?}\n{admissions:?}\n{liaison:?}");
+        let directory = directory::demo_rows();
+        let rows = format!("{region:?}\n{admissions:?}\n{liaison:?}\n{directory:?}");
         let digest: String = (Sha256::digest(rows.as_bytes()).iter())
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
-            digest, "d6b6b1058c325e42cc171af70fb341742f99acc4958be8752789d817916bcc8a",
+            digest, "b615003d1f201c8412a6d5cec5ec498fc573b223963247d57a27c46b4def1427",
             "the demo's rows changed: if on purpose, update this fingerprint"
         );
     }
