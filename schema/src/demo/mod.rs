@@ -93,6 +93,7 @@ mod admission_discharge;
 mod data;
 mod directory;
 mod liaison;
+mod outbreaks;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -150,6 +151,8 @@ pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
     data::check().map_err(|e| crate::error::ApiError::internal(format_args!("{e}")))?;
     let region = region();
     let admissions = admission_discharge::Admissions::of(&region);
+    let outbreaks = outbreaks::rows(&region)
+        .map_err(|e| crate::error::ApiError::internal(format_args!("{e}")))?;
     let txn = db.begin().await?;
     // Parents before children: the foreign keys are checked row by row.
     let organizations = insert_new::<organization::Entity>(&txn, region.organizations).await?;
@@ -168,6 +171,7 @@ pub async fn seed(db: &DatabaseConnection) -> ApiResult<SeedReport> {
     admissions.insert(&txn).await?;
     liaison::seed(&txn).await?;
     directory::seed(&txn).await?;
+    outbreaks.insert(&txn).await?;
     txn.commit().await?;
     let report = SeedReport {
         organizations,
@@ -3658,12 +3662,13 @@ mod tests {
         let admissions = admission_discharge::Admissions::of(&region);
         let liaison = liaison::rows(&region);
         let directory = directory::demo_rows();
-        let rows = format!("{region:?}\n{admissions:?}\n{liaison:?}\n{directory:?}");
+        let outbreaks = outbreaks::rows(&region).unwrap();
+        let rows = format!("{region:?}\n{admissions:?}\n{liaison:?}\n{directory:?}\n{outbreaks:?}");
         let digest: String = (Sha256::digest(rows.as_bytes()).iter())
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
-            digest, "b615003d1f201c8412a6d5cec5ec498fc573b223963247d57a27c46b4def1427",
+            digest, "5e0c35c239dfa66c47d44fe97e80904ee566923b5e7bb8e0442d6de7c2f16f2c",
             "the demo's rows changed: if on purpose, update this fingerprint"
         );
     }
