@@ -6,14 +6,12 @@ use async_graphql::{
     Context, ID, Result, SimpleObject,
     connection::{Connection, Edge, EmptyFields},
 };
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::types::{Organization, load_organization};
 use super::{Date, ctx_db, ctx_policy, ctx_request, ctx_trail};
 use crate::domain::{OrganizationKind, Text};
-use crate::error::ApiError;
 use crate::records::RecordKind;
 use crate::services::disaster::{self, Entry, MedicalDependency};
 
@@ -99,10 +97,6 @@ impl From<Entry> for DisasterRegisterEntry {
     }
 }
 
-fn cursor(id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
-}
-
 /// `Query.disasterRegister`.
 pub async fn register(
     ctx: &Context<'_>,
@@ -115,23 +109,7 @@ pub async fn register(
     let municipality = municipality
         .map(|m| Text::parse("municipality", &m, 100).map(Text::into_inner))
         .transpose()?;
-    let first = first.unwrap_or(PAGE);
-    if !(1..=PAGE_MAX).contains(&first) {
-        return Err(ApiError::bad_input(
-            "first",
-            format!("must be between 1 and {PAGE_MAX}, got {first}"),
-        )
-        .into());
-    }
-    let after = after
-        .map(|c| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(&c)
-                .ok()
-                .and_then(|b| Uuid::from_slice(&b).ok())
-                .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by this hub"))
-        })
-        .transpose()?;
+    let (first, after) = super::inputs::id_page(first, after.as_deref(), PAGE, PAGE_MAX)?;
     let db = ctx_db(ctx);
     let policy = ctx_policy(ctx);
     let caller = crate::services::organizations::by_ids(db, &[req.principal.organization_id()])
@@ -168,7 +146,7 @@ pub async fn register(
     for e in rest.into_iter().take(first as usize) {
         trail.register_read(e.patient.id, &e.categories(), detail.clone());
         page.edges.push(Edge::new(
-            cursor(e.patient.id),
+            super::inputs::id_cursor(e.patient.id),
             DisasterRegisterEntry::from(e),
         ));
     }

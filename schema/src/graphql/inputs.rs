@@ -26,6 +26,41 @@ use crate::services::{
 };
 
 /// Parses an opaque id. A malformed id cannot name anything, so it is bad input.
+/// The cursor of a list ordered by id: the id's bytes, URL-safe base64.
+pub fn id_cursor(id: Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+/// A list's paging arguments, checked: `first` from 1 to `max` (`default`
+/// when absent), `after` a cursor of [`id_cursor`]; `BAD_USER_INPUT` naming
+/// the argument otherwise.
+pub fn id_page(
+    first: Option<i32>,
+    after: Option<&str>,
+    default: i32,
+    max: i32,
+) -> ApiResult<(u64, Option<Uuid>)> {
+    let first = first.unwrap_or(default);
+    if !(1..=max).contains(&first) {
+        return Err(ApiError::bad_input(
+            "first",
+            format!("must be between 1 and {max}, got {first}"),
+        ));
+    }
+    Ok((first as u64, after.map(parse_id_cursor).transpose()?))
+}
+
+/// A cursor of [`id_cursor`] given as `after`, back to its id.
+pub fn parse_id_cursor(cursor: &str) -> ApiResult<Uuid> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| Uuid::from_slice(&b).ok())
+        .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by this hub"))
+}
+
 pub fn parse_id(field: &str, id: &ID) -> ApiResult<Uuid> {
     Uuid::try_parse(id.as_str())
         .map_err(|_| ApiError::bad_input(field, format!("{:?} is not a renkei id", id.as_str())))

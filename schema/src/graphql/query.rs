@@ -5,7 +5,6 @@ use async_graphql::{
     Context, ID, Object, Result,
     connection::{Connection, Edge, EmptyFields},
 };
-use base64::Engine;
 use uuid::Uuid;
 
 use super::admission_discharge::{self, AdmissionSheet, DischargeNotice};
@@ -31,15 +30,11 @@ const DEFAULT_PAGE: i32 = 20;
 const MAX_PAGE: i32 = 100;
 
 fn encode_cursor(id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+    super::inputs::id_cursor(id)
 }
 
 fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| Uuid::from_slice(&b).ok())
-        .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by this hub"))
+    super::inputs::parse_id_cursor(cursor)
 }
 
 #[Object]

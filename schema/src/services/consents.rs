@@ -653,6 +653,30 @@ pub async fn pending(
         .collect())
 }
 
+/// The terms of the consent in force of each of `patients` that has one,
+/// in one query — for the programme's views over many patients that are
+/// not reads through a care relationship (the indicators, the disaster
+/// register), which apply the terms themselves.
+pub async fn terms_in_force(
+    db: &DatabaseConnection,
+    patients: &[Uuid],
+) -> ApiResult<std::collections::HashMap<Uuid, ConsentTerms>> {
+    let mut terms = std::collections::HashMap::new();
+    for c in consent::Entity::find()
+        .filter(crate::services::id_in(
+            db.get_database_backend(),
+            (consent::Entity, consent::Column::PatientId),
+            patients,
+        ))
+        .filter(consent::Column::Status.eq(ConsentStatus::InForce.as_str()))
+        .all(db)
+        .await?
+    {
+        terms.insert(c.patient_id, ConsentTerms::of(&c)?);
+    }
+    Ok(terms)
+}
+
 /// The consent in force, if any.
 pub async fn in_force(
     db: &DatabaseConnection,

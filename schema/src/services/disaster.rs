@@ -22,11 +22,11 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::domain::{CareTeamRole, ConsentStatus, DataCategory, PatientStatus};
+use crate::domain::{CareTeamRole, DataCategory, PatientStatus};
 use crate::error::ApiResult;
-use crate::policy::{ConsentTerms, RegisterScope, active_on};
+use crate::policy::{RegisterScope, active_on};
 use crate::records::{RecordData, RecordKind};
-use entities::{care_team_membership, consent, patient, record};
+use entities::{care_team_membership, patient, record};
 
 crate::domain::domain_enum! {
     /// A medical dependency that matters when the power or the roads fail.
@@ -215,19 +215,7 @@ pub async fn register(
     // The consent in force of each: the care-team scope already required
     // it to cover the reader and share DISASTER_SUPPORT; the municipality
     // is checked here.
-    let mut terms: HashMap<Uuid, ConsentTerms> = HashMap::new();
-    for c in consent::Entity::find()
-        .filter(super::id_in(
-            backend,
-            (consent::Entity, consent::Column::PatientId),
-            &ids,
-        ))
-        .filter(consent::Column::Status.eq(ConsentStatus::InForce.as_str()))
-        .all(db)
-        .await?
-    {
-        terms.insert(c.patient_id, ConsentTerms::of(&c)?);
-    }
+    let terms = super::consents::terms_in_force(db, &ids).await?;
     let shares = |p: Uuid, c: DataCategory| {
         terms
             .get(&p)

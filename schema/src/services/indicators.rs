@@ -17,13 +17,12 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use crate::domain::{ConsentStatus, DataCategory, OrganizationKind, PatientStatus, Profession};
+use crate::domain::{DataCategory, OrganizationKind, PatientStatus, Profession};
 use crate::error::ApiResult;
-use crate::policy::ConsentTerms;
 use crate::records::{RecordData, RecordKind};
 use crate::services::admission_discharge::notices::{self, LeadTimeBucket};
 use entities::{
-    audit_log, consent, discharge_notice, liaison_message, member, organization, patient, record,
+    audit_log, discharge_notice, liaison_message, member, organization, patient, record,
 };
 
 /// The smallest count published: a cell of 1 to 4 people (or of their
@@ -160,19 +159,7 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         .all(db)
         .await?;
     let ids: Vec<Uuid> = patients.iter().map(|p| p.id).collect();
-    let mut terms: HashMap<Uuid, ConsentTerms> = HashMap::new();
-    for c in consent::Entity::find()
-        .filter(super::id_in(
-            backend,
-            (consent::Entity, consent::Column::PatientId),
-            &ids,
-        ))
-        .filter(consent::Column::Status.eq(ConsentStatus::InForce.as_str()))
-        .all(db)
-        .await?
-    {
-        terms.insert(c.patient_id, ConsentTerms::of(&c)?);
-    }
+    let terms = super::consents::terms_in_force(db, &ids).await?;
     let consented: Vec<Uuid> = ids
         .iter()
         .copied()

@@ -18,7 +18,6 @@ use async_graphql::{
     Context, ID, Object, Result, SimpleObject,
     connection::{Connection, Edge, EmptyFields},
 };
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -461,27 +460,11 @@ pub(crate) fn page_args(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<(u64, Option<Uuid>), ApiError> {
-    let first = first.unwrap_or(PAGE);
-    if !(1..=PAGE_MAX).contains(&first) {
-        return Err(ApiError::bad_input(
-            "first",
-            format!("must be between 1 and {PAGE_MAX}, got {first}"),
-        ));
-    }
-    let after = after
-        .map(|c| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(&c)
-                .ok()
-                .and_then(|b| Uuid::from_slice(&b).ok())
-                .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by this hub"))
-        })
-        .transpose()?;
-    Ok((first as u64, after))
+    super::inputs::id_page(first, after.as_deref(), PAGE, PAGE_MAX)
 }
 
 pub(crate) fn cursor(id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+    super::inputs::id_cursor(id)
 }
 
 /// The rows of ADMISSION_DISCHARGE the caller may read, for a list to
