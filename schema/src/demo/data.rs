@@ -330,6 +330,19 @@ pub(super) struct Names {
     pub city_districts: Vec<(String, String)>,
     /// (字, postal code) of the town; rural addresses are 番地 only.
     pub town_districts: Vec<(String, String)>,
+    pub region: Region,
+}
+
+/// The two municipalities and how an address is written in each.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Region {
+    pub city: String,
+    pub town: String,
+    /// `{city}`, `{district}`, `{chome}`, `{ban}`, `{go}`.
+    pub city_address: String,
+    /// `{town}`, `{district}`, `{banchi}`.
+    pub town_address: String,
 }
 
 impl Names {

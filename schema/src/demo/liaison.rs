@@ -30,8 +30,8 @@ use uuid::{Builder, Uuid};
 use super::data::{self, Expected, ThreadTemplate};
 use super::{
     Cap, FIXED_MILLIS, LAST_DAY, MEMBERS, ORGS, Prof, RECORD_BATCH_BYTES, Region, Role, SEED,
-    SplitMix64, TOWN, Table, demo_id, demo_organization_id, insert_batched, insert_new,
-    member_name, record_size,
+    SplitMix64, Table, demo_id, demo_organization_id, insert_batched, insert_new, member_name,
+    record_size,
 };
 use crate::domain::PatientStatus;
 use crate::records::{
@@ -191,7 +191,7 @@ impl<'a> Patient<'a> {
         self.model
             .address
             .as_deref()
-            .is_some_and(|a| a.contains(TOWN))
+            .is_some_and(|a| a.contains(super::town()))
     }
 
     /// The member of the team who writes for `role`: the named member if of

@@ -362,8 +362,15 @@ fn demo_id(table: Table, n: usize) -> Uuid {
 // ---------------------------------------------------------------------------
 // The directory: organisations and members.
 
-const CITY: &str = "みなみ野市";
-const TOWN: &str = "北川町";
+/// The city's name (みなみ野市), from names.toml.
+fn city() -> &'static str {
+    &data::content().names.region.city
+}
+
+/// The town's name (北川町), from names.toml.
+fn town() -> &'static str {
+    &data::content().names.region.town
+}
 
 // Organisation numbers, named so that members and care teams read as prose.
 const CITY_HOSPITAL: usize = 1;
@@ -684,7 +691,14 @@ fn region() -> Region {
             postal_code: Some(o.postal_code.to_owned()),
             address: Some(o.address.to_owned()),
             // Only the town's addresses name 北川町.
-            municipality: Some((if o.address.contains(TOWN) { TOWN } else { CITY }).to_owned()),
+            municipality: Some(
+                (if o.address.contains(town()) {
+                    town()
+                } else {
+                    city()
+                })
+                .to_owned(),
+            ),
             phone: Some(o.phone.to_owned()),
             fax: Some(o.fax.to_owned()),
             latitude: Some(o.coordinates.0),
@@ -1139,18 +1153,32 @@ fn address(rng: &mut SplitMix64, area: Area) -> (&'static str, String) {
         Area::City => {
             let (district, postal) = rng.pick(&data::content().names.city_districts);
             let (chome, ban, go) = (1 + rng.below(6), 1 + rng.below(20), 1 + rng.below(30));
-            (
-                postal,
-                format!("北海道{CITY}{district}{chome}丁目{ban}-{go}"),
-            )
+            let region = &data::content().names.region;
+            let address = data::fill(
+                &region.city_address,
+                &[
+                    ("city", &region.city),
+                    ("district", district),
+                    ("chome", &chome.to_string()),
+                    ("ban", &ban.to_string()),
+                    ("go", &go.to_string()),
+                ],
+            );
+            (postal, address)
         }
         Area::Town => {
             let (district, postal) = rng.pick(&data::content().names.town_districts);
             let banchi = 1 + rng.below(400);
-            (
-                postal,
-                format!("北海道東原郡{TOWN}字{district}{banchi}番地"),
-            )
+            let region = &data::content().names.region;
+            let address = data::fill(
+                &region.town_address,
+                &[
+                    ("town", &region.town),
+                    ("district", district),
+                    ("banchi", &banchi.to_string()),
+                ],
+            );
+            (postal, address)
         }
     }
 }
