@@ -770,6 +770,8 @@ pub(super) struct Records {
     pub undisclosed_cancer: UndisclosedCancerTexts,
     pub hospital: HospitalTexts,
     pub advance_care_plan: AcpTexts,
+    pub episode: EpisodeTexts,
+    pub dispensing: DispensingTexts,
     /// Records of any kind, written from their payload (see [`RecordTemplate`]).
     #[serde(default)]
     pub template: Vec<RecordTemplate>,
@@ -803,6 +805,30 @@ impl Records {
                     ));
                 }
             }
+        }
+        for (i, illness) in self.episode.illness.iter().enumerate() {
+            let Some(course) = &illness.course else {
+                continue;
+            };
+            for (field, key) in [
+                ("drug", Some(&course.drug)),
+                ("if_allergic", course.if_allergic.as_ref()),
+            ] {
+                if let Some(key) = key
+                    && !medical.drug.contains_key(key)
+                {
+                    return Err(error(
+                        format!("episode.illness[{i}].course.{field}"),
+                        format!("no drug {key:?} in medical.toml"),
+                    ));
+                }
+            }
+        }
+        if self.episode.illness.last().is_some_and(|i| i.sex.is_some()) {
+            return Err(error(
+                "episode.illness".into(),
+                "the last illness is for both sexes (one for the other sex is passed over for the next)".into(),
+            ));
         }
         if self.care.level_names.len() != 7 || self.care.walking.len() != 4 {
             return Err(error(
@@ -862,6 +888,48 @@ pub(super) struct Contraindication {
     pub reason: String,
 }
 
+/// An illness that has passed (see `[episode]` in records.toml).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EpisodeTexts {
+    /// An allergy whose substance names this is to antibiotics.
+    pub antibiotic_allergy: String,
+    pub treated_with_drug: String,
+    pub treated_without_drug: String,
+    pub illness: Vec<Episode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Episode {
+    pub name: String,
+    pub icd10: String,
+    /// Only patients of this sex have it (others get the next illness).
+    #[serde(default, deserialize_with = "named_opt")]
+    pub sex: Option<Sex>,
+    #[serde(default)]
+    pub course: Option<Course>,
+}
+
+/// A short course of a drug.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Course {
+    /// A drug of medical.toml.
+    pub drug: String,
+    pub days: i32,
+    /// The drug given instead to a patient allergic to antibiotics.
+    #[serde(default)]
+    pub if_allergic: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DispensingTexts {
+    pub one_dose_packaging: String,
+    pub injection: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct InfectionTexts {
@@ -873,6 +941,8 @@ pub(super) struct InfectionTexts {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NurseReportTexts {
+    /// `{low}`, `{high}`, `{low_diastolic}`, `{high_diastolic}`, `{spo2}`.
+    pub condition: String,
     pub remarks: Vec<Remark>,
     pub usual_care: Vec<String>,
     pub insulin_care: String,
@@ -991,6 +1061,8 @@ pub(super) struct GuidanceTexts {
 pub(super) struct ExplanationTexts {
     /// `{physician}`.
     pub explained_by: String,
+    /// The patient, among those told.
+    pub told_patient: String,
     /// `{conditions}`.
     pub explanation: String,
     pub patient_understanding: String,

@@ -1651,26 +1651,32 @@ impl<'a> Chart<'a> {
         let by = self.physician;
         let clinic = self.clinic;
         if self.rng.chance(30) && clinic.days() > 60 {
-            let allergic = self.drafts.iter().any(
-                |d| matches!(&d.data, RecordData::Allergy(a) if a.substance.contains("抗菌薬")),
-            );
-            let (name, icd10, course, days) = match self.rng.below(3) {
-                0 if self.female() => ("尿路感染症", "N39.0", Some(drug("cefcapene")), 5),
-                0 | 1 => ("帯状疱疹", "B02.9", Some(drug("valaciclovir")), 7),
-                _ => ("脱水症", "E86", None, 1),
-            };
-            let drug = match course {
-                Some(d) if allergic && d.yj == drug("cefcapene").yj => Some(drug("levofloxacin")),
-                other => other,
-            };
+            let texts = &data::content().records.episode;
+            let allergic = self.drafts.iter().any(|d| {
+                matches!(&d.data, RecordData::Allergy(a) if a.substance.contains(&texts.antibiotic_allergy))
+            });
+            let mut i = self.rng.below(texts.illness.len());
+            if texts.illness[i]
+                .sex
+                .is_some_and(|sex| sex != self.story.sex)
+            {
+                i += 1;
+            }
+            let illness = &texts.illness[i];
+            let (name, icd10) = (illness.name.as_str(), illness.icd10.as_str());
+            let days = illness.course.as_ref().map_or(0, |c| c.days);
+            let drug = illness.course.as_ref().map(|c| match &c.if_allergic {
+                Some(instead) if allergic => drug(instead),
+                _ => drug(&c.drug),
+            });
             let onset = self.day(Span {
                 from: clinic.from,
                 to: clinic.to - Days::new(30),
             });
             let resolved = onset + Days::new(7 + self.rng.below(14) as u64);
             let note = match drug {
-                None => "訪問診療時に補液（500mL）を実施し改善",
-                Some(_) => "内服治療で軽快",
+                None => &texts.treated_without_drug,
+                Some(_) => &texts.treated_with_drug,
             };
             let data = ConditionData {
                 name: name.to_owned(),
@@ -1885,9 +1891,12 @@ impl<'a> Chart<'a> {
         }
         let by = self.author(slot, Prof::Pharmacist);
         let weekly = matches!(drug.supply, Supply::Weekly(_));
+        let texts = &data::content().records.dispensing;
         let note = match drug.route {
-            MedicationRoute::Oral if self.needs_packing() && !weekly => text("一包化"),
-            MedicationRoute::Injection => text("注射針（ペン型注入器用）を併せて交付"),
+            MedicationRoute::Oral if self.needs_packing() && !weekly => {
+                text(&texts.one_dose_packaging)
+            }
+            MedicationRoute::Injection => text(&texts.injection),
             _ => None,
         };
         let data = DispensingData {
@@ -2135,11 +2144,21 @@ impl<'a> Chart<'a> {
             let by = self.author(slot, Prof::Nurse);
             let lo = sys0 as i32 - 4 - self.rng.below(8) as i32;
             let hi = sys0 as i32 + 4 + self.rng.below(8) as i32;
-            let mut condition = format!(
-                "血圧{lo}〜{hi}/{}〜{}mmHg台、SpO2 {}%前後で経過。",
-                (f64::from(lo) * 0.58) as i32,
-                (f64::from(hi) * 0.6) as i32,
-                spo2_0.round()
+            let mut condition = data::fill(
+                &texts.condition,
+                &[
+                    ("low", &lo.to_string()),
+                    ("high", &hi.to_string()),
+                    (
+                        "low_diastolic",
+                        &((f64::from(lo) * 0.58) as i32).to_string(),
+                    ),
+                    (
+                        "high_diastolic",
+                        &((f64::from(hi) * 0.6) as i32).to_string(),
+                    ),
+                    ("spo2", &spo2_0.round().to_string()),
+                ],
             );
             let mut care: Vec<&str> = texts.usual_care.iter().map(String::as_str).collect();
             for r in &texts.remarks {
@@ -3107,7 +3126,7 @@ impl<'a> Chart<'a> {
                         &told.explained_by,
                         &[("physician", &self.physician_name())],
                     ),
-                    told: vec!["本人".to_owned(), relationship],
+                    told: vec![told.told_patient.clone(), relationship],
                     explanation,
                     patient_understanding: text(&told.patient_understanding),
                     family_understanding: text(&told.family_understanding),
