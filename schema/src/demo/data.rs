@@ -772,6 +772,10 @@ pub(super) struct Records {
     pub advance_care_plan: AcpTexts,
     pub episode: EpisodeTexts,
     pub dispensing: DispensingTexts,
+    pub care_plan: CarePlanTexts,
+    pub assessment: AssessmentTexts,
+    pub home_environment: HomeEnvironmentTexts,
+    pub swallowing_assessment: SwallowingTexts,
     /// Records of any kind, written from their payload (see [`RecordTemplate`]).
     #[serde(default)]
     pub template: Vec<RecordTemplate>,
@@ -823,6 +827,26 @@ impl Records {
                     ));
                 }
             }
+        }
+        let plan = &self.care_plan;
+        for (key, table) in [
+            ("care_plan.home_help", &plan.home_help),
+            ("care_plan.day_service", &plan.day_service),
+            ("care_plan.visiting_nurse", &plan.visiting_nurse),
+            ("care_plan.equipment", &plan.equipment),
+        ] {
+            if let Some(level) = (0..7).find(|l| !table.iter().any(|s| s.levels.contains(l))) {
+                return Err(error(key.into(), format!("no service for level {level}")));
+            }
+        }
+        let swallowing = &self.swallowing_assessment;
+        if swallowing.diet.last().is_none_or(|d| d.from_fils != 0)
+            || swallowing.tests.last().is_none_or(|t| t.from_fils != 0)
+        {
+            return Err(error(
+                "swallowing_assessment".into(),
+                "the last row of `diet` and of `tests` is `from_fils = 0`".into(),
+            ));
         }
         if self.episode.illness.last().is_some_and(|i| i.sex.is_some()) {
             return Err(error(
@@ -886,6 +910,127 @@ pub(super) struct Contraindication {
     #[serde(default)]
     pub yj_of: Option<String>,
     pub reason: String,
+}
+
+/// A planned service (利用サービス) and how often.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PlannedServiceText {
+    pub service: String,
+    pub frequency: String,
+}
+
+/// A planned service for some care levels (0 = 要支援1 … 6 = 要介護5).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LeveledService {
+    pub levels: Vec<usize>,
+    pub service: String,
+    pub frequency: String,
+}
+
+/// The row of a table for `level` (the tables cover every level; checked
+/// when the file is loaded).
+pub(super) fn at_level(table: &[LeveledService], level: usize) -> &LeveledService {
+    (table.iter())
+        .find(|s| s.levels.contains(&level))
+        .unwrap_or_else(|| panic!("no service for care level {level} in records.toml"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CarePlanTexts {
+    pub home_help: Vec<LeveledService>,
+    pub day_service: Vec<LeveledService>,
+    pub visiting_nurse: Vec<LeveledService>,
+    pub equipment: Vec<LeveledService>,
+    pub rehabilitation: PlannedServiceText,
+    pub short_stay: PlannedServiceText,
+    pub pharmacist: PlannedServiceText,
+    pub dentist: PlannedServiceText,
+    pub long_term: LongTermGoals,
+    pub short_term: ShortTermGoals,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LongTermGoals {
+    pub bedridden: String,
+    pub dementia: String,
+    pub falls: String,
+    pub prevention: String,
+    pub default: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShortTermGoals {
+    pub medication: String,
+    pub day_service: String,
+    pub home_help: String,
+    pub heart_failure: String,
+    pub diabetes: String,
+    pub knee: String,
+    pub oral_care: String,
+    pub fallback: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AssessmentTexts {
+    /// `{age}`, `{sex}`, `{conditions}`, `{care_level}`, `{key_person}`,
+    /// `{relationship}`.
+    pub summary: String,
+    pub female: String,
+    pub male: String,
+    /// `{living}`, `{family}`.
+    pub living_situation: String,
+    pub lives_alone: String,
+    pub with_family: String,
+    pub concerns_dementia: String,
+    pub concerns_high_level: String,
+    pub concerns_other: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HomeEnvironmentTexts {
+    pub barriers: HousingBarriers,
+    pub note_dementia: String,
+    pub note_town: String,
+    pub note_city: String,
+}
+
+/// The barriers of a home, by housing type (as the API names it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub(super) struct HousingBarriers {
+    pub public_housing: String,
+    pub apartment: String,
+    pub serviced_housing: String,
+    pub detached_house: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SwallowingTexts {
+    pub diet: Vec<DietForm>,
+    pub tests: Vec<SwallowingTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DietForm {
+    pub from_fils: i32,
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SwallowingTest {
+    pub from_fils: i32,
+    pub method: String,
+    pub findings: String,
 }
 
 /// An illness that has passed (see `[episode]` in records.toml).
