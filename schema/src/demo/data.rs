@@ -19,7 +19,7 @@ use crate::domain::{
     Capability as Cap, CareTeamRole as Role, OrganizationKind as Kind, Profession as Prof, Sex,
 };
 use crate::records::{
-    AllergySeverity, AllergyType, CautionArea, ConditionSensitivity, ImagingModality,
+    AllergySeverity, AllergyType, CareCapacity, CautionArea, ConditionSensitivity, ImagingModality,
     MedicationRoute, RecordData, RecordKind,
 };
 use crate::services::admission_discharge::notices::DischargeCriterion;
@@ -73,6 +73,7 @@ pub(super) struct Content {
     pub records: Records,
     pub liaison: Liaison,
     pub admission_discharge: AdmissionDischarge,
+    pub family: Family,
 }
 
 static CONTENT: LazyLock<Result<Content, DataError>> = LazyLock::new(Content::load);
@@ -106,6 +107,7 @@ impl Content {
                 "admission_discharge.toml",
                 include_str!("../../demo/admission_discharge.toml"),
             )?,
+            family: parse("family.toml", include_str!("../../demo/family.toml"))?,
         };
         content.liaison.check()?;
         content.medical.check()?;
@@ -610,6 +612,68 @@ pub(super) struct Liaison {
 pub(super) struct EmergencyTexts {
     pub expected: Vec<Expected>,
     pub everyone: Vec<Expected>,
+    pub contacts: ContactTexts,
+    pub hospitals: HospitalNames,
+    pub notes: SheetNotes,
+    pub other_care: Vec<OtherCare>,
+}
+
+/// The emergency contacts' relationships and availability.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ContactTexts {
+    /// The key person's relationships that mean living with the patient.
+    pub spouses: Vec<String>,
+    pub spouse_available: String,
+    pub family_available: Vec<String>,
+    pub nurse: String,
+    pub nurse_round_the_clock: String,
+    pub nurse_available: String,
+    pub nurse_available_round_the_clock: String,
+    pub physician: String,
+    pub physician_available: String,
+    pub physician_available_round_the_clock: String,
+    pub care_manager: String,
+    pub care_manager_available: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HospitalNames {
+    pub departments: Vec<Department>,
+    /// `{hospital}`, `{department}`.
+    pub usual: String,
+    /// `{hospital}`, `{department}`.
+    pub outpatient: String,
+    pub admitted_note: String,
+    pub outpatient_note: String,
+    pub designated_note: String,
+}
+
+/// A hospital department, for patients with a condition of these ICD-10
+/// prefixes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Department {
+    pub when: Vec<String>,
+    pub department: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SheetNotes {
+    pub alone: String,
+    pub others: Vec<String>,
+}
+
+/// Diagnoses and medications a sheet lists for the patients whose number
+/// ends in `patients_ending_in`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OtherCare {
+    pub patients_ending_in: usize,
+    pub diagnoses: Vec<String>,
+    pub medications: Vec<String>,
 }
 
 /// An expected emergency (予想される急変) and what to do.
@@ -676,6 +740,46 @@ impl Liaison {
         }
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------
+// family.toml
+
+/// The key persons and their families' situations, by household.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Family {
+    pub alone: Vec<KeyPersonText>,
+    pub spouse: SpouseText,
+    pub together: Vec<KeyPersonText>,
+}
+
+/// Whose name a key person gets.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Relative {
+    Daughter,
+    Son,
+    DaughterInLaw,
+    Niece,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct KeyPersonText {
+    pub relative: Relative,
+    pub relationship: String,
+    pub capacity: CareCapacity,
+    pub note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SpouseText {
+    pub husband: String,
+    pub wife: String,
+    pub capacity: CareCapacity,
+    pub note: String,
 }
 
 // ---------------------------------------------------------------------------

@@ -3273,46 +3273,30 @@ fn key_person(
         capacity,
         note,
     };
+    let family_texts = &data::content().family;
+    let name_of = |relative: data::Relative, rng: &mut SplitMix64| match relative {
+        data::Relative::Daughter => daughter.clone(),
+        data::Relative::Son => son.clone(),
+        data::Relative::DaughterInLaw => daughter_in_law.clone(),
+        data::Relative::Niece => format!("{other}\u{3000}{}", rng.pick(&names.child_female)),
+    };
     if lives_alone {
-        return match rng.below(4) {
-            0 => person(
-                daughter,
-                "長女",
-                Some(mobile),
-                CareCapacity::Limited,
-                "長女は札幌市在住で、月1〜2回帰省する。日常の支援はサービスが中心",
-            ),
-            1 => person(
-                son,
-                "長男",
-                Some(mobile),
-                CareCapacity::Limited,
-                "長男は市内在住で、週末に訪問している",
-            ),
-            2 => person(
-                daughter,
-                "次女",
-                Some(mobile),
-                CareCapacity::None,
-                "次女は道外在住で、電話での見守りが中心",
-            ),
-            _ => {
-                let niece = format!("{other}\u{3000}{}", rng.pick(&names.child_female));
-                person(
-                    niece,
-                    "姪",
-                    Some(mobile),
-                    CareCapacity::None,
-                    "子どもはおらず、近くに住む姪が緊急時の連絡先",
-                )
-            }
-        };
+        let f = rng.pick(&family_texts.alone);
+        let name = name_of(f.relative, rng);
+        return person(name, &f.relationship, Some(mobile), f.capacity, &f.note);
     }
     if story.age < 88 && rng.chance(40) {
+        let spouse_texts = &family_texts.spouse;
         let (relationship, given) = if female {
-            ("夫", &rng.pick(&data::content().names.elder_male).0)
+            (
+                &spouse_texts.husband,
+                &rng.pick(&data::content().names.elder_male).0,
+            )
         } else {
-            ("妻", &rng.pick(&data::content().names.elder_female).0)
+            (
+                &spouse_texts.wife,
+                &rng.pick(&data::content().names.elder_female).0,
+            )
         };
         let phone = patient.phone.clone().or(Some(mobile));
         let spouse = format!("{family}\u{3000}{given}");
@@ -3320,33 +3304,13 @@ fn key_person(
             spouse,
             relationship,
             phone,
-            CareCapacity::Limited,
-            "夫婦二人暮らし。配偶者も高齢で、老老介護の状態",
+            spouse_texts.capacity,
+            &spouse_texts.note,
         );
     }
-    match rng.below(3) {
-        0 => person(
-            son,
-            "長男",
-            Some(mobile),
-            CareCapacity::Sufficient,
-            "長男夫婦と同居。日中は独居となる",
-        ),
-        1 => person(
-            daughter_in_law,
-            "長男の妻",
-            Some(mobile),
-            CareCapacity::Sufficient,
-            "長男夫婦と同居。主な介護者は長男の妻",
-        ),
-        _ => person(
-            daughter,
-            "長女",
-            Some(mobile),
-            CareCapacity::Limited,
-            "長女家族と同居。長女はパート勤務で日中不在のことがある",
-        ),
-    }
+    let f = rng.pick(&family_texts.together);
+    let name = name_of(f.relative, rng);
+    person(name, &f.relationship, Some(mobile), f.capacity, &f.note)
 }
 
 #[cfg(test)]
