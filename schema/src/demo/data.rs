@@ -19,7 +19,7 @@ use crate::domain::{
     Capability as Cap, CareTeamRole as Role, OrganizationKind as Kind, Profession as Prof, Sex,
 };
 use crate::records::{
-    AllergySeverity, AllergyType, CautionArea, ConditionSensitivity, ImagingModality,
+    AllergySeverity, AllergyType, CareCapacity, CautionArea, ConditionSensitivity, ImagingModality,
     MedicationRoute, RecordData, RecordKind,
 };
 use crate::services::admission_discharge::notices::DischargeCriterion;
@@ -73,6 +73,7 @@ pub(super) struct Content {
     pub records: Records,
     pub liaison: Liaison,
     pub admission_discharge: AdmissionDischarge,
+    pub family: Family,
 }
 
 static CONTENT: LazyLock<Result<Content, DataError>> = LazyLock::new(Content::load);
@@ -106,6 +107,7 @@ impl Content {
                 "admission_discharge.toml",
                 include_str!("../../demo/admission_discharge.toml"),
             )?,
+            family: parse("family.toml", include_str!("../../demo/family.toml"))?,
         };
         content.liaison.check()?;
         content.medical.check()?;
@@ -330,6 +332,19 @@ pub(super) struct Names {
     pub city_districts: Vec<(String, String)>,
     /// (字, postal code) of the town; rural addresses are 番地 only.
     pub town_districts: Vec<(String, String)>,
+    pub region: Region,
+}
+
+/// The two municipalities and how an address is written in each.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Region {
+    pub city: String,
+    pub town: String,
+    /// `{city}`, `{district}`, `{chome}`, `{ban}`, `{go}`.
+    pub city_address: String,
+    /// `{town}`, `{district}`, `{banchi}`.
+    pub town_address: String,
 }
 
 impl Names {
@@ -597,6 +612,68 @@ pub(super) struct Liaison {
 pub(super) struct EmergencyTexts {
     pub expected: Vec<Expected>,
     pub everyone: Vec<Expected>,
+    pub contacts: ContactTexts,
+    pub hospitals: HospitalNames,
+    pub notes: SheetNotes,
+    pub other_care: Vec<OtherCare>,
+}
+
+/// The emergency contacts' relationships and availability.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ContactTexts {
+    /// The key person's relationships that mean living with the patient.
+    pub spouses: Vec<String>,
+    pub spouse_available: String,
+    pub family_available: Vec<String>,
+    pub nurse: String,
+    pub nurse_round_the_clock: String,
+    pub nurse_available: String,
+    pub nurse_available_round_the_clock: String,
+    pub physician: String,
+    pub physician_available: String,
+    pub physician_available_round_the_clock: String,
+    pub care_manager: String,
+    pub care_manager_available: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HospitalNames {
+    pub departments: Vec<Department>,
+    /// `{hospital}`, `{department}`.
+    pub usual: String,
+    /// `{hospital}`, `{department}`.
+    pub outpatient: String,
+    pub admitted_note: String,
+    pub outpatient_note: String,
+    pub designated_note: String,
+}
+
+/// A hospital department, for patients with a condition of these ICD-10
+/// prefixes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Department {
+    pub when: Vec<String>,
+    pub department: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SheetNotes {
+    pub alone: String,
+    pub others: Vec<String>,
+}
+
+/// Diagnoses and medications a sheet lists for the patients whose number
+/// ends in `patients_ending_in`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OtherCare {
+    pub patients_ending_in: usize,
+    pub diagnoses: Vec<String>,
+    pub medications: Vec<String>,
 }
 
 /// An expected emergency (予想される急変) and what to do.
@@ -663,6 +740,46 @@ impl Liaison {
         }
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------
+// family.toml
+
+/// The key persons and their families' situations, by household.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Family {
+    pub alone: Vec<KeyPersonText>,
+    pub spouse: SpouseText,
+    pub together: Vec<KeyPersonText>,
+}
+
+/// Whose name a key person gets.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Relative {
+    Daughter,
+    Son,
+    DaughterInLaw,
+    Niece,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct KeyPersonText {
+    pub relative: Relative,
+    pub relationship: String,
+    pub capacity: CareCapacity,
+    pub note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SpouseText {
+    pub husband: String,
+    pub wife: String,
+    pub capacity: CareCapacity,
+    pub note: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -757,6 +874,12 @@ pub(super) struct Records {
     pub undisclosed_cancer: UndisclosedCancerTexts,
     pub hospital: HospitalTexts,
     pub advance_care_plan: AcpTexts,
+    pub episode: EpisodeTexts,
+    pub dispensing: DispensingTexts,
+    pub care_plan: CarePlanTexts,
+    pub assessment: AssessmentTexts,
+    pub home_environment: HomeEnvironmentTexts,
+    pub swallowing_assessment: SwallowingTexts,
     /// Records of any kind, written from their payload (see [`RecordTemplate`]).
     #[serde(default)]
     pub template: Vec<RecordTemplate>,
@@ -790,6 +913,50 @@ impl Records {
                     ));
                 }
             }
+        }
+        for (i, illness) in self.episode.illness.iter().enumerate() {
+            let Some(course) = &illness.course else {
+                continue;
+            };
+            for (field, key) in [
+                ("drug", Some(&course.drug)),
+                ("if_allergic", course.if_allergic.as_ref()),
+            ] {
+                if let Some(key) = key
+                    && !medical.drug.contains_key(key)
+                {
+                    return Err(error(
+                        format!("episode.illness[{i}].course.{field}"),
+                        format!("no drug {key:?} in medical.toml"),
+                    ));
+                }
+            }
+        }
+        let plan = &self.care_plan;
+        for (key, table) in [
+            ("care_plan.home_help", &plan.home_help),
+            ("care_plan.day_service", &plan.day_service),
+            ("care_plan.visiting_nurse", &plan.visiting_nurse),
+            ("care_plan.equipment", &plan.equipment),
+        ] {
+            if let Some(level) = (0..7).find(|l| !table.iter().any(|s| s.levels.contains(l))) {
+                return Err(error(key.into(), format!("no service for level {level}")));
+            }
+        }
+        let swallowing = &self.swallowing_assessment;
+        if swallowing.diet.last().is_none_or(|d| d.from_fils != 0)
+            || swallowing.tests.last().is_none_or(|t| t.from_fils != 0)
+        {
+            return Err(error(
+                "swallowing_assessment".into(),
+                "the last row of `diet` and of `tests` is `from_fils = 0`".into(),
+            ));
+        }
+        if self.episode.illness.last().is_some_and(|i| i.sex.is_some()) {
+            return Err(error(
+                "episode.illness".into(),
+                "the last illness is for both sexes (one for the other sex is passed over for the next)".into(),
+            ));
         }
         if self.care.level_names.len() != 7 || self.care.walking.len() != 4 {
             return Err(error(
@@ -849,6 +1016,169 @@ pub(super) struct Contraindication {
     pub reason: String,
 }
 
+/// A planned service (利用サービス) and how often.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PlannedServiceText {
+    pub service: String,
+    pub frequency: String,
+}
+
+/// A planned service for some care levels (0 = 要支援1 … 6 = 要介護5).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LeveledService {
+    pub levels: Vec<usize>,
+    pub service: String,
+    pub frequency: String,
+}
+
+/// The row of a table for `level` (the tables cover every level; checked
+/// when the file is loaded).
+pub(super) fn at_level(table: &[LeveledService], level: usize) -> &LeveledService {
+    (table.iter())
+        .find(|s| s.levels.contains(&level))
+        .unwrap_or_else(|| panic!("no service for care level {level} in records.toml"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CarePlanTexts {
+    pub home_help: Vec<LeveledService>,
+    pub day_service: Vec<LeveledService>,
+    pub visiting_nurse: Vec<LeveledService>,
+    pub equipment: Vec<LeveledService>,
+    pub rehabilitation: PlannedServiceText,
+    pub short_stay: PlannedServiceText,
+    pub pharmacist: PlannedServiceText,
+    pub dentist: PlannedServiceText,
+    pub long_term: LongTermGoals,
+    pub short_term: ShortTermGoals,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LongTermGoals {
+    pub bedridden: String,
+    pub dementia: String,
+    pub falls: String,
+    pub prevention: String,
+    pub default: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShortTermGoals {
+    pub medication: String,
+    pub day_service: String,
+    pub home_help: String,
+    pub heart_failure: String,
+    pub diabetes: String,
+    pub knee: String,
+    pub oral_care: String,
+    pub fallback: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AssessmentTexts {
+    /// `{age}`, `{sex}`, `{conditions}`, `{care_level}`, `{key_person}`,
+    /// `{relationship}`.
+    pub summary: String,
+    pub female: String,
+    pub male: String,
+    /// `{living}`, `{family}`.
+    pub living_situation: String,
+    pub lives_alone: String,
+    pub with_family: String,
+    pub concerns_dementia: String,
+    pub concerns_high_level: String,
+    pub concerns_other: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HomeEnvironmentTexts {
+    pub barriers: HousingBarriers,
+    pub note_dementia: String,
+    pub note_town: String,
+    pub note_city: String,
+}
+
+/// The barriers of a home, by housing type (as the API names it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub(super) struct HousingBarriers {
+    pub public_housing: String,
+    pub apartment: String,
+    pub serviced_housing: String,
+    pub detached_house: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SwallowingTexts {
+    pub diet: Vec<DietForm>,
+    pub tests: Vec<SwallowingTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DietForm {
+    pub from_fils: i32,
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SwallowingTest {
+    pub from_fils: i32,
+    pub method: String,
+    pub findings: String,
+}
+
+/// An illness that has passed (see `[episode]` in records.toml).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EpisodeTexts {
+    /// An allergy whose substance names this is to antibiotics.
+    pub antibiotic_allergy: String,
+    pub treated_with_drug: String,
+    pub treated_without_drug: String,
+    pub illness: Vec<Episode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Episode {
+    pub name: String,
+    pub icd10: String,
+    /// Only patients of this sex have it (others get the next illness).
+    #[serde(default, deserialize_with = "named_opt")]
+    pub sex: Option<Sex>,
+    #[serde(default)]
+    pub course: Option<Course>,
+}
+
+/// A short course of a drug.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Course {
+    /// A drug of medical.toml.
+    pub drug: String,
+    pub days: i32,
+    /// The drug given instead to a patient allergic to antibiotics.
+    #[serde(default)]
+    pub if_allergic: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DispensingTexts {
+    pub one_dose_packaging: String,
+    pub injection: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct InfectionTexts {
@@ -860,6 +1190,8 @@ pub(super) struct InfectionTexts {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NurseReportTexts {
+    /// `{low}`, `{high}`, `{low_diastolic}`, `{high_diastolic}`, `{spo2}`.
+    pub condition: String,
     pub remarks: Vec<Remark>,
     pub usual_care: Vec<String>,
     pub insulin_care: String,
@@ -978,6 +1310,8 @@ pub(super) struct GuidanceTexts {
 pub(super) struct ExplanationTexts {
     /// `{physician}`.
     pub explained_by: String,
+    /// The patient, among those told.
+    pub told_patient: String,
     /// `{conditions}`.
     pub explanation: String,
     pub patient_understanding: String,

@@ -30,8 +30,8 @@ use uuid::{Builder, Uuid};
 use super::data::{self, Expected, ThreadTemplate};
 use super::{
     Cap, FIXED_MILLIS, LAST_DAY, MEMBERS, ORGS, Prof, RECORD_BATCH_BYTES, Region, Role, SEED,
-    SplitMix64, TOWN, Table, demo_id, demo_organization_id, insert_batched, insert_new,
-    member_name, record_size,
+    SplitMix64, Table, demo_id, demo_organization_id, insert_batched, insert_new, member_name,
+    record_size,
 };
 use crate::domain::PatientStatus;
 use crate::records::{
@@ -191,7 +191,7 @@ impl<'a> Patient<'a> {
         self.model
             .address
             .as_deref()
-            .is_some_and(|a| a.contains(TOWN))
+            .is_some_and(|a| a.contains(super::town()))
     }
 
     /// The member of the team who writes for `role`: the named member if of
@@ -263,11 +263,14 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
     let day = (LAST_DAY - Days::new(back)).max(cm_slot.start_date);
     let at = during_office_hours(rng, day);
 
+    let texts = &data::content().liaison.emergency_information;
+    let said = &texts.contacts;
     let mut contacts = Vec::new();
     if let Some((name, relation, phone)) = &p.key_person {
-        let available = match relation.as_str() {
-            "夫" | "妻" => "同居（日中・夜間とも在宅）",
-            _ => *rng.pick(&["平日18時以降・土日", "日中も携帯電話で可", "夜間・休日も可"]),
+        let available = if said.spouses.contains(relation) {
+            &said.spouse_available
+        } else {
+            rng.pick(&said.family_available)
         };
         contacts.push(EmergencyContact {
             name: name.clone(),
@@ -283,18 +286,18 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         contacts.push(EmergencyContact {
             name: org,
             relationship: if round_the_clock {
-                "訪問看護（24時間対応）".into()
+                said.nurse_round_the_clock.clone()
             } else {
-                "訪問看護".into()
+                said.nurse.clone()
             },
             phone: ORGS[org_index(slot.organization_id)].phone.clone(),
             available: Some(
                 if round_the_clock {
-                    "24時間"
+                    &said.nurse_available_round_the_clock
                 } else {
-                    "8:30〜17:30"
+                    &said.nurse_available
                 }
-                .into(),
+                .clone(),
             ),
             key_person: false,
         });
@@ -302,24 +305,24 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
     if let Some((org, member)) = p.writer(Role::PrimaryPhysician, Prof::Physician) {
         contacts.push(EmergencyContact {
             name: format!("{}（{}）", member_name(member).0, org_name(org)),
-            relationship: "主治医".into(),
+            relationship: said.physician.clone(),
             phone: ORGS[org].phone.clone(),
             available: Some(
                 if has_cap(org, Cap::TwentyFourHourCover) {
-                    "24時間（時間外は当番医の携帯へ転送）"
+                    &said.physician_available_round_the_clock
                 } else {
-                    "診療時間内（平日8:30〜17:30）"
+                    &said.physician_available
                 }
-                .into(),
+                .clone(),
             ),
             key_person: false,
         });
     }
     contacts.push(EmergencyContact {
         name: format!("{}（{}）", member_name(cm).0, org_name(cm_org)),
-        relationship: "ケアマネジャー".into(),
+        relationship: said.care_manager.clone(),
         phone: ORGS[cm_org].phone.clone(),
-        available: Some("平日8:30〜17:30".into()),
+        available: Some(said.care_manager_available.clone()),
         key_person: false,
     });
 
@@ -328,30 +331,31 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
     } else {
         super::CITY_HOSPITAL
     };
-    let department = if p.has("I50") || p.has("I48") {
-        Some("循環器内科")
-    } else if p.has("I69") || p.has("G20") {
-        Some("脳神経内科")
-    } else if p.has("J44") {
-        Some("呼吸器内科")
-    } else {
-        None
-    };
+    let hospitals = &texts.hospitals;
+    let department = (hospitals.departments.iter())
+        .find(|d| d.when.iter().any(|code| p.has(code)))
+        .map(|d| d.department.as_str());
     let usual_hospital = match (p.hospital, department) {
         (Some((h, ended)), _) => Some(EmergencyFacility {
             name: match department {
-                Some(d) => format!("{}（{d}）", org_name(h)),
+                Some(d) => data::fill(
+                    &hospitals.usual,
+                    &[("hospital", &org_name(h)), ("department", d)],
+                ),
                 None => org_name(h),
             },
             phone: Some(ORGS[h].phone.clone()),
             note: Some(if ended {
-                "入院歴あり（退院時サマリーは連携ネットワークで共有済み）".into()
+                hospitals.admitted_note.clone()
             } else {
-                "外来通院中".into()
+                hospitals.outpatient_note.clone()
             }),
         }),
         (None, Some(d)) => Some(EmergencyFacility {
-            name: format!("{}（{d} 外来）", org_name(area_hospital)),
+            name: data::fill(
+                &hospitals.outpatient,
+                &[("hospital", &org_name(area_hospital)), ("department", d)],
+            ),
             phone: Some(ORGS[area_hospital].phone.clone()),
             note: None,
         }),
@@ -364,10 +368,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         name: org_name(area_hospital),
         phone: Some(ORGS[area_hospital].phone.clone()),
         backup_bed: home_clinic && p.n % 4 != 3,
-        note: Some(
-            "主治医（夜間は訪問看護）から病院の地域連携室・救急外来へ連絡し、受入れを依頼する"
-                .into(),
-        ),
+        note: Some(hospitals.designated_note.clone()),
     });
 
     let mut expected = Vec::new();
@@ -376,13 +377,12 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
     let emergency = |e: &Expected| ExpectedEmergency {
         situation: e.situation.clone(),
         response: e.response.clone(),
-        call_first: Some(if e.call_first == "訪問看護" && !nurse_on_team {
-            "主治医".to_owned()
+        call_first: Some(if e.call_first == said.nurse && !nurse_on_team {
+            said.physician.clone()
         } else {
             e.call_first.clone()
         }),
     };
-    let texts = &data::content().liaison.emergency_information;
     for e in &texts.expected {
         let applies = e.when.as_ref().is_none_or(|code| p.has(code))
             && e.while_fewer_than.is_none_or(|n| expected.len() < n);
@@ -397,25 +397,18 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         }
     }
 
-    let (diagnoses, medications) = match p.n % 10 {
-        3 => (
-            vec!["緑内障（みなみ野眼科医院で加療中）".to_string()],
-            vec!["ラタノプロスト点眼液0.005% 1日1回 両眼".to_string()],
-        ),
-        7 => (vec!["両側感音性難聴（補聴器を使用）".to_string()], vec![]),
-        _ => (vec![], vec![]),
-    };
+    let (diagnoses, medications) = (texts.other_care.iter())
+        .find(|c| c.patients_ending_in == p.n % 10)
+        .map_or_else(Default::default, |c| {
+            (c.diagnoses.clone(), c.medications.clone())
+        });
     let note = if p.lives_alone {
-        Some("独居。玄関の鍵はキーボックス（暗証番号はケアマネジャーと訪問看護が把握）".to_string())
+        Some(texts.notes.alone.clone())
     } else {
-        rng.pick(&[
-            Some("寝室は2階。階段が急なため、搬送時は注意"),
-            Some("室内で小型犬を飼っている"),
-            Some("お薬手帳は台所の引き出し（救急医療情報キットと同じ場所）"),
-            Some("補聴器を使用。左耳がより聞こえにくい"),
-            None,
-        ])
-        .map(str::to_string)
+        // One of the notes or none, evenly.
+        let choices: Vec<Option<&String>> =
+            texts.notes.others.iter().map(Some).chain([None]).collect();
+        rng.pick(&choices).cloned()
     };
     let data = RecordData::EmergencyInformation(EmergencyInformationData {
         usual_hospital,

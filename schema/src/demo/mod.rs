@@ -366,8 +366,15 @@ fn demo_id(table: Table, n: usize) -> Uuid {
 // ---------------------------------------------------------------------------
 // The directory: organisations and members.
 
-const CITY: &str = "みなみ野市";
-const TOWN: &str = "北川町";
+/// The city's name (みなみ野市), from names.toml.
+fn city() -> &'static str {
+    &data::content().names.region.city
+}
+
+/// The town's name (北川町), from names.toml.
+fn town() -> &'static str {
+    &data::content().names.region.town
+}
 
 // Organisation numbers, named so that members and care teams read as prose.
 const CITY_HOSPITAL: usize = 1;
@@ -688,7 +695,14 @@ fn region() -> Region {
             postal_code: Some(o.postal_code.to_owned()),
             address: Some(o.address.to_owned()),
             // Only the town's addresses name 北川町.
-            municipality: Some((if o.address.contains(TOWN) { TOWN } else { CITY }).to_owned()),
+            municipality: Some(
+                (if o.address.contains(town()) {
+                    town()
+                } else {
+                    city()
+                })
+                .to_owned(),
+            ),
             phone: Some(o.phone.to_owned()),
             fax: Some(o.fax.to_owned()),
             latitude: Some(o.coordinates.0),
@@ -1143,18 +1157,32 @@ fn address(rng: &mut SplitMix64, area: Area) -> (&'static str, String) {
         Area::City => {
             let (district, postal) = rng.pick(&data::content().names.city_districts);
             let (chome, ban, go) = (1 + rng.below(6), 1 + rng.below(20), 1 + rng.below(30));
-            (
-                postal,
-                format!("北海道{CITY}{district}{chome}丁目{ban}-{go}"),
-            )
+            let region = &data::content().names.region;
+            let address = data::fill(
+                &region.city_address,
+                &[
+                    ("city", &region.city),
+                    ("district", district),
+                    ("chome", &chome.to_string()),
+                    ("ban", &ban.to_string()),
+                    ("go", &go.to_string()),
+                ],
+            );
+            (postal, address)
         }
         Area::Town => {
             let (district, postal) = rng.pick(&data::content().names.town_districts);
             let banchi = 1 + rng.below(400);
-            (
-                postal,
-                format!("北海道東原郡{TOWN}字{district}{banchi}番地"),
-            )
+            let region = &data::content().names.region;
+            let address = data::fill(
+                &region.town_address,
+                &[
+                    ("town", &region.town),
+                    ("district", district),
+                    ("banchi", &banchi.to_string()),
+                ],
+            );
+            (postal, address)
         }
     }
 }
@@ -1627,26 +1655,32 @@ impl<'a> Chart<'a> {
         let by = self.physician;
         let clinic = self.clinic;
         if self.rng.chance(30) && clinic.days() > 60 {
-            let allergic = self.drafts.iter().any(
-                |d| matches!(&d.data, RecordData::Allergy(a) if a.substance.contains("抗菌薬")),
-            );
-            let (name, icd10, course, days) = match self.rng.below(3) {
-                0 if self.female() => ("尿路感染症", "N39.0", Some(drug("cefcapene")), 5),
-                0 | 1 => ("帯状疱疹", "B02.9", Some(drug("valaciclovir")), 7),
-                _ => ("脱水症", "E86", None, 1),
-            };
-            let drug = match course {
-                Some(d) if allergic && d.yj == drug("cefcapene").yj => Some(drug("levofloxacin")),
-                other => other,
-            };
+            let texts = &data::content().records.episode;
+            let allergic = self.drafts.iter().any(|d| {
+                matches!(&d.data, RecordData::Allergy(a) if a.substance.contains(&texts.antibiotic_allergy))
+            });
+            let mut i = self.rng.below(texts.illness.len());
+            if texts.illness[i]
+                .sex
+                .is_some_and(|sex| sex != self.story.sex)
+            {
+                i += 1;
+            }
+            let illness = &texts.illness[i];
+            let (name, icd10) = (illness.name.as_str(), illness.icd10.as_str());
+            let days = illness.course.as_ref().map_or(0, |c| c.days);
+            let drug = illness.course.as_ref().map(|c| match &c.if_allergic {
+                Some(instead) if allergic => drug(instead),
+                _ => drug(&c.drug),
+            });
             let onset = self.day(Span {
                 from: clinic.from,
                 to: clinic.to - Days::new(30),
             });
             let resolved = onset + Days::new(7 + self.rng.below(14) as u64);
             let note = match drug {
-                None => "訪問診療時に補液（500mL）を実施し改善",
-                Some(_) => "内服治療で軽快",
+                None => &texts.treated_without_drug,
+                Some(_) => &texts.treated_with_drug,
             };
             let data = ConditionData {
                 name: name.to_owned(),
@@ -1861,9 +1895,12 @@ impl<'a> Chart<'a> {
         }
         let by = self.author(slot, Prof::Pharmacist);
         let weekly = matches!(drug.supply, Supply::Weekly(_));
+        let texts = &data::content().records.dispensing;
         let note = match drug.route {
-            MedicationRoute::Oral if self.needs_packing() && !weekly => text("一包化"),
-            MedicationRoute::Injection => text("注射針（ペン型注入器用）を併せて交付"),
+            MedicationRoute::Oral if self.needs_packing() && !weekly => {
+                text(&texts.one_dose_packaging)
+            }
+            MedicationRoute::Injection => text(&texts.injection),
             _ => None,
         };
         let data = DispensingData {
@@ -2111,11 +2148,21 @@ impl<'a> Chart<'a> {
             let by = self.author(slot, Prof::Nurse);
             let lo = sys0 as i32 - 4 - self.rng.below(8) as i32;
             let hi = sys0 as i32 + 4 + self.rng.below(8) as i32;
-            let mut condition = format!(
-                "血圧{lo}〜{hi}/{}〜{}mmHg台、SpO2 {}%前後で経過。",
-                (f64::from(lo) * 0.58) as i32,
-                (f64::from(hi) * 0.6) as i32,
-                spo2_0.round()
+            let mut condition = data::fill(
+                &texts.condition,
+                &[
+                    ("low", &lo.to_string()),
+                    ("high", &hi.to_string()),
+                    (
+                        "low_diastolic",
+                        &((f64::from(lo) * 0.58) as i32).to_string(),
+                    ),
+                    (
+                        "high_diastolic",
+                        &((f64::from(hi) * 0.6) as i32).to_string(),
+                    ),
+                    ("spo2", &spo2_0.round().to_string()),
+                ],
             );
             let mut care: Vec<&str> = texts.usual_care.iter().map(String::as_str).collect();
             for r in &texts.remarks {
@@ -2364,112 +2411,103 @@ impl<'a> Chart<'a> {
     /// The services of a care plan at `level`, each with the slot of the
     /// team's provider when the use is recorded (利用サービス).
     fn planned_services(&self, level: usize) -> Vec<(PlannedService, Option<&'a Slot>)> {
-        let service = |kind: &str, org: Option<usize>, frequency: &str| PlannedService {
-            service_type: kind.to_owned(),
+        let plan = &data::content().records.care_plan;
+        let service = |s: (&str, &str), org: Option<usize>| PlannedService {
+            service_type: s.0.to_owned(),
             provider: org.map(|o| ORGS[o].name.to_owned()),
-            frequency: frequency.to_owned(),
+            frequency: s.1.to_owned(),
         };
-        let support = level < 2;
+        let fixed =
+            |s: &'static data::PlannedServiceText| (s.service.as_str(), s.frequency.as_str());
+        let by_level = |table: &'static [data::LeveledService]| {
+            let s = data::at_level(table, level);
+            (s.service.as_str(), s.frequency.as_str())
+        };
         let mut out = Vec::new();
         if let Some(slot) = self.slot_of(HELPERS) {
-            let (kind, frequency) = match level {
-                0 | 1 => ("訪問型サービス（総合事業）", "週1回"),
-                2 | 3 => ("訪問介護（生活援助）", "週2回"),
-                4 => ("訪問介護（身体介護）", "週3回"),
-                _ => ("訪問介護（身体介護）", "毎日（朝・夕）"),
-            };
-            out.push((service(kind, Some(HELPERS), frequency), Some(slot)));
+            out.push((
+                service(by_level(&plan.home_help), Some(HELPERS)),
+                Some(slot),
+            ));
         }
         if let Some(slot) = self.slot_of(DAY_SERVICE) {
-            let (kind, frequency) = match level {
-                0 | 1 => ("通所型サービス（総合事業）", "週1回"),
-                2..=4 => ("通所介護", "週2回"),
-                _ => ("通所介護", "週3回"),
-            };
-            out.push((service(kind, Some(DAY_SERVICE), frequency), Some(slot)));
+            out.push((
+                service(by_level(&plan.day_service), Some(DAY_SERVICE)),
+                Some(slot),
+            ));
         }
         if let Some(slot) = self.slot(Role::VisitingNurse) {
-            let frequency = if level >= 4 { "週2回" } else { "週1回" };
-            let kind = if support {
-                "介護予防訪問看護"
-            } else {
-                "訪問看護"
-            };
-            out.push((service(kind, Some(slot.org), frequency), Some(slot)));
+            out.push((
+                service(by_level(&plan.visiting_nurse), Some(slot.org)),
+                Some(slot),
+            ));
         }
         if let Some(slot) = self.slot(Role::Rehabilitation) {
             out.push((
-                service("訪問リハビリテーション", Some(REHAB), "週1回"),
+                service(fixed(&plan.rehabilitation), Some(REHAB)),
                 Some(slot),
             ));
         }
         if let Some(slot) = self.slot_of(NURSING_HOME) {
-            let kind = "短期入所生活介護";
             out.push((
-                service(kind, Some(NURSING_HOME), "月1回（3泊4日）"),
+                service(fixed(&plan.short_stay), Some(NURSING_HOME)),
                 Some(slot),
             ));
         }
-        if level >= 3 {
-            out.push((
-                service("福祉用具貸与（特殊寝台・車いす）", None, "毎月"),
-                None,
-            ));
-        } else if level >= 1 || out.is_empty() {
-            out.push((
-                service("福祉用具貸与（手すり・歩行器）", None, "毎月"),
-                None,
-            ));
+        // At 要支援1 only when nothing else is planned.
+        if level >= 1 || out.is_empty() {
+            out.push((service(by_level(&plan.equipment), None), None));
         }
         if level >= 2
             && let Some(slot) = self.slot(Role::Pharmacy)
         {
-            let kind = "居宅療養管理指導（薬剤師）";
-            out.push((service(kind, Some(slot.org), "月2回"), None));
+            out.push((service(fixed(&plan.pharmacist), Some(slot.org)), None));
         }
         if let Some(slot) = self.slot(Role::Dentist) {
-            let kind = "居宅療養管理指導（歯科医師）";
-            out.push((service(kind, Some(slot.org), "月1回"), None));
+            out.push((service(fixed(&plan.dentist), Some(slot.org)), None));
         }
         out
     }
 
     fn care_plan(&mut self, level: usize) -> CarePlanData {
+        let plan = &data::content().records.care_plan;
+        let goals = &plan.long_term;
         let long_term = if level >= 5 {
-            "苦痛なく清潔に過ごし、家族の支えを受けながら穏やかな在宅生活を続けることができる"
+            &goals.bedridden
         } else if self.has("G30") {
-            "認知症があっても、なじみの自宅で家族と穏やかに生活できる"
+            &goals.dementia
         } else if self.has("I69") || self.has("G20") || self.has("M17") {
-            "転倒せずに自宅内を安全に移動し、できることを続けながら暮らせる"
+            &goals.falls
         } else if level < 2 {
-            "介護予防に取り組み、自分でできることを続けながら自宅で暮らし続けられる"
+            &goals.prevention
         } else {
-            "住み慣れた自宅で、安心して暮らし続けることができる"
+            &goals.default
         };
-        let mut short = Vec::new();
+        let goals = &plan.short_term;
+        let mut short: Vec<&str> = Vec::new();
         if self.has("G30") || level >= 3 {
-            short.push("服薬カレンダーを使い、飲み忘れなく服薬できる");
+            short.push(&goals.medication);
         }
         if self.slot_of(DAY_SERVICE).is_some() {
-            short.push("デイサービスで入浴し、他者と交流する機会を持てる");
+            short.push(&goals.day_service);
         }
         if self.slot_of(HELPERS).is_some() {
-            short.push("ヘルパーの支援を受けて、栄養バランスのよい食事がとれる");
+            short.push(&goals.home_help);
         }
         if self.has("I50") && self.slot(Role::VisitingNurse).is_some() {
-            short.push("訪問看護で体調の変化を早く捉え、心不全の悪化による入院を防ぐ");
+            short.push(&goals.heart_failure);
         }
         if self.has("E11") {
-            short.push("血糖値を安定させ、低血糖を起こさない");
+            short.push(&goals.diabetes);
         }
         if self.has("M17") {
-            short.push("膝の痛みを和らげ、近所への散歩を続けられる");
+            short.push(&goals.knee);
         }
         if self.slot(Role::Dentist).is_some() {
-            short.push("口腔ケアを続け、誤嚥性肺炎を予防する");
+            short.push(&goals.oral_care);
         }
         if short.len() < 2 {
-            short.push("生活リズムを整え、日中の活動量を保つ");
+            short.push(&goals.fallback);
         }
         short.truncate(3 + self.rng.below(2));
         CarePlanData {
@@ -2623,47 +2661,57 @@ impl<'a> Chart<'a> {
 
         // The first assessment (フェイスシート), home and family.
         let first = self.day_after(span, span.from, 30);
+        let home = &data::content().records.home_environment;
         let (housing, barriers) = match (self.story.area, self.rng.below(10)) {
             (Area::Town, 0) | (Area::City, 0..=1) => {
-                (HousingType::PublicHousing, "浴槽が深く、またぎ動作が困難")
+                (HousingType::PublicHousing, &home.barriers.public_housing)
             }
-            (Area::City, 2..=3) => (
-                HousingType::Apartment,
-                "エレベーターのない集合住宅の2階。階段の昇降に手すりが必要",
+            (Area::City, 2..=3) => (HousingType::Apartment, &home.barriers.apartment),
+            (Area::City, 4) if self.lives_alone => (
+                HousingType::ServicedHousing,
+                &home.barriers.serviced_housing,
             ),
-            (Area::City, 4) if self.lives_alone => {
-                (HousingType::ServicedHousing, "室内に段差なし。浴室は共用")
-            }
-            _ => (
-                HousingType::DetachedHouse,
-                "玄関の上がり框が高い（約25cm）。寝室が2階、トイレに手すりなし",
-            ),
+            _ => (HousingType::DetachedHouse, &home.barriers.detached_house),
         };
         let note = match (self.story.area, self.has("G30")) {
-            (_, true) => "暖房はFF式灯油ストーブ。火の始末に見守りが必要",
-            (Area::Town, false) => "冬期は玄関前の除雪が必要（町の除雪サービスを利用）",
-            (Area::City, false) => "冬期の路面凍結で外出の機会が減る",
+            (_, true) => &home.note_dementia,
+            (Area::Town, false) => &home.note_town,
+            (Area::City, false) => &home.note_city,
         };
+        let texts = &data::content().records.assessment;
         let living = if self.lives_alone {
-            "独居"
+            &texts.lives_alone
         } else {
-            "家族と同居"
+            &texts.with_family
         };
-        let sex = if self.female() { "女性" } else { "男性" };
+        let sex = if self.female() {
+            &texts.female
+        } else {
+            &texts.male
+        };
         let data = AssessmentData {
-            summary: format!(
-                "{}歳{sex}。{}。{}。主な介護者: {}（{}）。",
-                self.story.age,
-                self.condition_names(),
-                data::content().records.care.level_names[previous_level],
-                self.key_person.name,
-                self.key_person.relationship
+            summary: data::fill(
+                &texts.summary,
+                &[
+                    ("age", &self.story.age.to_string()),
+                    ("sex", sex),
+                    ("conditions", &self.condition_names()),
+                    (
+                        "care_level",
+                        &data::content().records.care.level_names[previous_level],
+                    ),
+                    ("key_person", &self.key_person.name),
+                    ("relationship", self.key_person.relationship),
+                ],
             ),
-            living_situation: Some(format!("{living}。{}", self.key_person.note)),
+            living_situation: Some(data::fill(
+                &texts.living_situation,
+                &[("living", living), ("family", self.key_person.note)],
+            )),
             concerns: text(match (self.has("G30"), self.level >= 4) {
-                (true, _) => "服薬管理と火の始末、夕方以降の不穏への対応",
-                (false, true) => "転倒・褥瘡の予防と介護者の負担軽減",
-                (false, false) => "冬期の外出機会の減少による活動量の低下",
+                (true, _) => &texts.concerns_dementia,
+                (false, true) => &texts.concerns_high_level,
+                (false, false) => &texts.concerns_other,
             }),
         };
         self.add(cm, first, RecordData::Assessment(data));
@@ -2773,24 +2821,16 @@ impl<'a> Chart<'a> {
         }
         const FILS: [i32; 7] = [9, 9, 8, 8, 7, 6, 5];
         let fils = FILS[self.level];
-        let diet = match fils {
-            9..=10 => "常食",
-            8 => "軟菜食",
-            7 => "嚥下調整食4",
-            6 => "嚥下調整食3",
-            _ => "嚥下調整食2-1",
-        };
-        let (method, findings) = if fils >= 8 {
-            (
-                "RSST",
-                "RSST 3回/30秒。水分で時々むせあり。食事は一口量を少なめに",
-            )
-        } else {
-            (
-                "改訂水飲みテスト（MWST）",
-                "MWST 評点3（むせあり）。水分には中間のとろみを付与し、食事時は30度リクライニング位を推奨",
-            )
-        };
+        let swallowing = &data::content().records.swallowing_assessment;
+        let reached = |from: i32| fils >= from;
+        let diet = &(swallowing.diet.iter())
+            .find(|d| reached(d.from_fils))
+            .expect("the last diet is from FILS 0")
+            .text;
+        let test = (swallowing.tests.iter())
+            .find(|t| reached(t.from_fils))
+            .expect("the last test is from FILS 0");
+        let (method, findings) = (&test.method, &test.findings);
         let data = SwallowingAssessmentData {
             method: method.to_owned(),
             level: Some(fils),
@@ -3083,7 +3123,7 @@ impl<'a> Chart<'a> {
                         &told.explained_by,
                         &[("physician", &self.physician_name())],
                     ),
-                    told: vec!["本人".to_owned(), relationship],
+                    told: vec![told.told_patient.clone(), relationship],
                     explanation,
                     patient_understanding: text(&told.patient_understanding),
                     family_understanding: text(&told.family_understanding),
@@ -3237,46 +3277,30 @@ fn key_person(
         capacity,
         note,
     };
+    let family_texts = &data::content().family;
+    let name_of = |relative: data::Relative, rng: &mut SplitMix64| match relative {
+        data::Relative::Daughter => daughter.clone(),
+        data::Relative::Son => son.clone(),
+        data::Relative::DaughterInLaw => daughter_in_law.clone(),
+        data::Relative::Niece => format!("{other}\u{3000}{}", rng.pick(&names.child_female)),
+    };
     if lives_alone {
-        return match rng.below(4) {
-            0 => person(
-                daughter,
-                "長女",
-                Some(mobile),
-                CareCapacity::Limited,
-                "長女は札幌市在住で、月1〜2回帰省する。日常の支援はサービスが中心",
-            ),
-            1 => person(
-                son,
-                "長男",
-                Some(mobile),
-                CareCapacity::Limited,
-                "長男は市内在住で、週末に訪問している",
-            ),
-            2 => person(
-                daughter,
-                "次女",
-                Some(mobile),
-                CareCapacity::None,
-                "次女は道外在住で、電話での見守りが中心",
-            ),
-            _ => {
-                let niece = format!("{other}\u{3000}{}", rng.pick(&names.child_female));
-                person(
-                    niece,
-                    "姪",
-                    Some(mobile),
-                    CareCapacity::None,
-                    "子どもはおらず、近くに住む姪が緊急時の連絡先",
-                )
-            }
-        };
+        let f = rng.pick(&family_texts.alone);
+        let name = name_of(f.relative, rng);
+        return person(name, &f.relationship, Some(mobile), f.capacity, &f.note);
     }
     if story.age < 88 && rng.chance(40) {
+        let spouse_texts = &family_texts.spouse;
         let (relationship, given) = if female {
-            ("夫", &rng.pick(&data::content().names.elder_male).0)
+            (
+                &spouse_texts.husband,
+                &rng.pick(&data::content().names.elder_male).0,
+            )
         } else {
-            ("妻", &rng.pick(&data::content().names.elder_female).0)
+            (
+                &spouse_texts.wife,
+                &rng.pick(&data::content().names.elder_female).0,
+            )
         };
         let phone = patient.phone.clone().or(Some(mobile));
         let spouse = format!("{family}\u{3000}{given}");
@@ -3284,33 +3308,13 @@ fn key_person(
             spouse,
             relationship,
             phone,
-            CareCapacity::Limited,
-            "夫婦二人暮らし。配偶者も高齢で、老老介護の状態",
+            spouse_texts.capacity,
+            &spouse_texts.note,
         );
     }
-    match rng.below(3) {
-        0 => person(
-            son,
-            "長男",
-            Some(mobile),
-            CareCapacity::Sufficient,
-            "長男夫婦と同居。日中は独居となる",
-        ),
-        1 => person(
-            daughter_in_law,
-            "長男の妻",
-            Some(mobile),
-            CareCapacity::Sufficient,
-            "長男夫婦と同居。主な介護者は長男の妻",
-        ),
-        _ => person(
-            daughter,
-            "長女",
-            Some(mobile),
-            CareCapacity::Limited,
-            "長女家族と同居。長女はパート勤務で日中不在のことがある",
-        ),
-    }
+    let f = rng.pick(&family_texts.together);
+    let name = name_of(f.relative, rng);
+    person(name, &f.relationship, Some(mobile), f.capacity, &f.note)
 }
 
 #[cfg(test)]
