@@ -131,3 +131,39 @@ e2e!(
         assert!(has_japanese_font(&seen), "{seen}");
     }
 );
+
+e2e!(
+    a_bulk_print_gives_each_patient_pages_of_their_own_after_the_cover,
+    |app| async move {
+        let clinic = app.organization("CLINIC", "みなみ野在宅クリニック").await;
+        let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
+        let mut patients = Vec::new();
+        for n in 0..3 {
+            let patient = app.patient(&doctor, &format!("K-10{n}")).await;
+            app.ok(
+                &doctor,
+                SHEET,
+                json!({ "i": { "patientId": patient, "sourceRecordId": format!("EI-{n}"), "effectiveAt": "2026-01-20T02:00:00Z",
+                    "data": {
+                        "emergencyContacts": [{ "name": "連携 一郎", "relationship": "長男", "phone": "090-1234-5678", "keyPerson": true }],
+                        "expectedEmergencies": [{ "situation": "呼吸困難", "response": "楽な姿勢にして訪問看護へ連絡", "callFirst": "訪問看護" }],
+                        "designatedHospital": { "name": "みなみ野市立総合病院", "phone": "0157-24-3111", "backupBed": true },
+                    } } }),
+            )
+            .await;
+            patients.push(patient);
+        }
+        let query: Vec<String> = patients.iter().map(|p| format!("patient={p}")).collect();
+        let url = app.url(&format!("/emergency-sheets?{}", query.join("&")));
+        let (status, out, err) = run_node("print-pdf.mjs", &[&url, &doctor], &[]).await;
+        assert!(status.success(), "print-pdf.mjs failed: {err}{out}");
+        let seen: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+        assert_eq!(seen["status"], 200, "{seen}");
+        assert_eq!(
+            seen["pages"], 4,
+            "a cover, then each patient's sheet on a page of its own: {seen}"
+        );
+        assert_eq!(seen["clipped"], 0, "{seen}");
+        assert!(has_japanese_font(&seen), "{seen}");
+    }
+);
