@@ -14,15 +14,16 @@ const UPDATE: &str = "mutation($i: UpdateOutbreakInput!) { updateOutbreak(input:
 const NOTICE: &str = "query($id: ID!) { outbreakNotice(id: $id) { id pathogen scope status affectedPatients { id } } }";
 const LIST: &str = "query($s: [OutbreakStatus!]!) { outbreakNotices(status: $s) { edges { node { id status organization { id } affectedPatients { id } } } pageInfo { hasNextPage } } }";
 
-/// A nursing home (特養) with a nurse and a care worker; its residents are
+/// A nursing home (特養) with its physician (配置医), a nurse and a care worker; its residents are
 /// patients of a clinic (the 協力医療機関) that registered them. On the team
 /// of resident A: a helper station (care worker) too; on the team of
 /// resident B: a pharmacy. A hospital shares no patient with the home; it
 /// registered a patient of its own.
 struct Scene {
     home: String,
+    home_doctor: String,
+    home_doctor_id: String,
     home_nurse: String,
-    home_nurse_id: String,
     home_care_worker: String,
     clinic: String,
     doctor: String,
@@ -38,7 +39,10 @@ async fn scene(app: &TestApp) -> Scene {
     let home = app
         .organization("NURSING_HOME", "特別養護老人ホーム さくらの郷")
         .await;
-    let (home_nurse_id, home_nurse) = app.member(&home, "NURSE").await;
+    // The home's physician (配置医) reports; its nurse reads INFECTIONS but,
+    // under the default matrix, does not write them.
+    let (home_doctor_id, home_doctor) = app.member(&home, "PHYSICIAN").await;
+    let (_, home_nurse) = app.member(&home, "NURSE").await;
     let (_, home_care_worker) = app.member(&home, "CARE_WORKER").await;
     let clinic = app.organization("CLINIC", "さくら内科クリニック").await;
     let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
@@ -69,8 +73,9 @@ async fn scene(app: &TestApp) -> Scene {
     }
     Scene {
         home,
+        home_doctor,
+        home_doctor_id,
         home_nurse,
-        home_nurse_id,
         home_care_worker,
         clinic,
         doctor,
@@ -163,7 +168,7 @@ e2e!(
         let s = scene(app).await;
         let mut input = norovirus(app);
         input["affectedPatientIds"] = json!([s.resident_a]);
-        let data = app.ok(&s.home_nurse, REPORT, json!({ "i": input })).await;
+        let data = app.ok(&s.home_doctor, REPORT, json!({ "i": input })).await;
         let n = &data["reportOutbreak"];
         let id = n["id"].as_str().unwrap().to_string();
         assert_eq!(n["organization"]["id"], s.home.as_str());
@@ -185,7 +190,11 @@ e2e!(
             assert_eq!(list[0]["id"], id.as_str());
             assert_eq!(list[0]["organization"]["id"], s.home.as_str());
         }
-        assert!(notification_kinds(app, &s.home_nurse, &id).await.is_empty());
+        assert!(
+            notification_kinds(app, &s.home_doctor, &id)
+                .await
+                .is_empty()
+        );
         // The reporter lists its own.
         let own = listed(app, &s.home_care_worker, json!(["ONGOING"])).await;
         assert_eq!(own.len(), 1);
@@ -236,7 +245,7 @@ e2e!(
         // write of INFECTIONS, the physician's read of it.
         let writes = audit_of(
             app,
-            json!({ "actorId": s.home_nurse_id, "action": "WRITE" }),
+            json!({ "actorId": s.home_doctor_id, "action": "WRITE" }),
         )
         .await;
         let reported: Vec<&Value> = writes
@@ -271,7 +280,7 @@ e2e!(
         let s = scene(app).await;
         let mut input = norovirus(app);
         input["affectedPatientIds"] = json!([s.resident_b]);
-        let data = app.ok(&s.home_nurse, REPORT, json!({ "i": input })).await;
+        let data = app.ok(&s.home_doctor, REPORT, json!({ "i": input })).await;
         let id = data["reportOutbreak"]["id"].as_str().unwrap().to_string();
         let data = app.ok(&s.pharmacist, NOTICE, json!({ "id": id })).await;
         assert_eq!(affected(&data["outbreakNotice"]), [s.resident_b.as_str()]);
@@ -283,7 +292,7 @@ e2e!(
             json!({ "excludedCategories": ["INFECTIONS"] }),
         )
         .await;
-        for token in [&s.pharmacist, &s.doctor, &s.home_nurse] {
+        for token in [&s.pharmacist, &s.doctor, &s.home_doctor] {
             let data = app.ok(token, NOTICE, json!({ "id": id })).await;
             assert_eq!(data["outbreakNotice"]["pathogen"], "NOROVIRUS");
             assert!(affected(&data["outbreakNotice"]).is_empty());
@@ -291,7 +300,7 @@ e2e!(
         // Nor is it named again: the reporter no longer reads its INFECTIONS.
         let mut again = norovirus(app);
         again["affectedPatientIds"] = json!([s.resident_b]);
-        let body = app.gql(&s.home_nurse, REPORT, json!({ "i": again })).await;
+        let body = app.gql(&s.home_doctor, REPORT, json!({ "i": again })).await;
         assert_eq!(code(&body), "FORBIDDEN");
     }
 );
@@ -304,22 +313,28 @@ e2e!(
         // if there were none, and nothing is written.
         let mut input = norovirus(app);
         input["affectedPatientIds"] = json!([s.resident_a, s.outsider_patient]);
-        let body = app.gql(&s.home_nurse, REPORT, json!({ "i": input })).await;
+        let body = app.gql(&s.home_doctor, REPORT, json!({ "i": input })).await;
         assert_eq!(code(&body), "NOT_FOUND");
         // A resident the home knows, named by a care worker who may not
-        // read INFECTIONS: FORBIDDEN.
+        // read INFECTIONS, or by the nurse who reads but does not write
+        // them: naming is writing INFECTIONS — FORBIDDEN.
         let mut input = norovirus(app);
         input["affectedPatientIds"] = json!([s.resident_a]);
-        let body = app
-            .gql(&s.home_care_worker, REPORT, json!({ "i": input }))
+        for token in [&s.home_care_worker, &s.home_nurse] {
+            let body = app.gql(token, REPORT, json!({ "i": input.clone() })).await;
+            assert_eq!(code(&body), "FORBIDDEN", "{body}");
+        }
+        // The nurse reports without naming anyone.
+        app.ok(&s.home_nurse, REPORT, json!({ "i": norovirus(app) }))
             .await;
-        assert_eq!(code(&body), "FORBIDDEN");
-        for token in [&s.home_nurse, &s.doctor] {
-            assert!(listed(app, token, json!(null)).await.is_empty());
+        for token in [&s.home_doctor, &s.doctor] {
+            let list = listed(app, token, json!(null)).await;
+            assert_eq!(list.len(), 1, "only the nurse's notice: {list:?}");
+            assert!(affected(&list[0]).is_empty());
         }
         let denied = audit_of(
             app,
-            json!({ "actorId": s.home_nurse_id, "action": "DENIED" }),
+            json!({ "actorId": s.home_doctor_id, "action": "DENIED" }),
         )
         .await;
         assert!(
@@ -340,6 +355,80 @@ e2e!(
             let body = app.gql(token, REPORT, json!({ "i": norovirus(app) })).await;
             assert_eq!(code(&body), "FORBIDDEN", "{body}");
         }
+        // Nor does an organisation that oversees rather than houses: a
+        // support centre's public-health nurse, on the team of resident A.
+        let centre = app
+            .organization(
+                "COMMUNITY_GENERAL_SUPPORT_CENTER",
+                "みなみ野地域包括支援センター",
+            )
+            .await;
+        let (_, phn) = app.member(&centre, "PUBLIC_HEALTH_NURSE").await;
+        app.ok(
+            &s.doctor,
+            ADD_MEMBER,
+            json!({ "i": { "patientId": s.resident_a, "organizationId": centre, "role": "COMMUNITY_SUPPORT_CENTER" } }),
+        )
+        .await;
+        let body = app.gql(&phn, REPORT, json!({ "i": norovirus(app) })).await;
+        assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    }
+);
+
+e2e!(
+    only_patients_whose_consent_shares_the_care_team_make_a_recipient,
+    |app| async move {
+        let s = scene(app).await;
+        // Resident B is all the pharmacy shares with the home; B's consent
+        // now excludes CARE_TEAM: the pharmacy must not learn that it and
+        // the home look after someone together.
+        app.consent(
+            &s.doctor,
+            &s.resident_b,
+            json!({ "scope": "NETWORK", "excludedCategories": ["CARE_TEAM"] }),
+        )
+        .await;
+        let id = app
+            .ok(&s.home_doctor, REPORT, json!({ "i": norovirus(app) }))
+            .await["reportOutbreak"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(notification_kinds(app, &s.pharmacist, &id).await.is_empty());
+        assert!(listed(app, &s.pharmacist, json!(null)).await.is_empty());
+        for token in [&s.doctor, &s.helper] {
+            assert_eq!(
+                notification_kinds(app, token, &id).await,
+                ["OUTBREAK_NOTICE"]
+            );
+        }
+        // Two updates of different fields at the same moment both stand.
+        let (a, b) = tokio::join!(
+            app.gql(
+                &s.home_doctor,
+                UPDATE,
+                json!({ "i": { "id": id, "residentCases": 9 } })
+            ),
+            app.gql(
+                &s.home_doctor,
+                UPDATE,
+                json!({ "i": { "id": id, "measures": "全館で面会中止" } })
+            ),
+        );
+        assert!(
+            a.get("errors").is_none() && b.get("errors").is_none(),
+            "{a} {b}"
+        );
+        let data = app
+            .ok(
+                &s.home_doctor,
+                "query($id: ID!) { outbreakNotice(id: $id) { residentCases staffCases measures } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(data["outbreakNotice"]["residentCases"], 9);
+        assert_eq!(data["outbreakNotice"]["measures"], "全館で面会中止");
+        assert_eq!(data["outbreakNotice"]["staffCases"], 2, "untouched");
     }
 );
 
@@ -348,7 +437,7 @@ e2e!(
     |app| async move {
         let s = scene(app).await;
         let data = app
-            .ok(&s.home_nurse, REPORT, json!({ "i": norovirus(app) }))
+            .ok(&s.home_doctor, REPORT, json!({ "i": norovirus(app) }))
             .await;
         let id = data["reportOutbreak"]["id"].as_str().unwrap().to_string();
         // Only the reporter updates it.
@@ -371,7 +460,7 @@ e2e!(
 
         let data = app
             .ok(
-                &s.home_nurse,
+                &s.home_doctor,
                 UPDATE,
                 json!({ "i": { "id": id, "residentCases": 9, "staffCases": null, "measures": "面会制限、通所の休止、2階の食事は居室で" } }),
             )
@@ -389,7 +478,7 @@ e2e!(
         // The end: not before the onset, not in the future.
         let body = app
             .gql(
-                &s.home_nurse,
+                &s.home_doctor,
                 UPDATE,
                 json!({ "i": { "id": id, "end": true, "endedOn": days_ago(app, 5) } }),
             )
@@ -399,7 +488,7 @@ e2e!(
         let tomorrow = (app.clock.today() + chrono::Days::new(1)).to_string();
         let body = app
             .gql(
-                &s.home_nurse,
+                &s.home_doctor,
                 UPDATE,
                 json!({ "i": { "id": id, "end": true, "endedOn": tomorrow } }),
             )
@@ -407,7 +496,7 @@ e2e!(
         assert_eq!(field(&body), "input.endedOn");
         let data = app
             .ok(
-                &s.home_nurse,
+                &s.home_doctor,
                 UPDATE,
                 json!({ "i": { "id": id, "end": true } }),
             )
@@ -421,7 +510,7 @@ e2e!(
         // Ended: no more updates.
         let body = app
             .gql(
-                &s.home_nurse,
+                &s.home_doctor,
                 UPDATE,
                 json!({ "i": { "id": id, "residentCases": 10 } }),
             )
@@ -434,7 +523,7 @@ e2e!(
         assert_eq!(listed(app, &s.doctor, json!(["ENDED"])).await.len(), 1);
         let writes = audit_of(
             app,
-            json!({ "actorId": s.home_nurse_id, "action": "WRITE" }),
+            json!({ "actorId": s.home_doctor_id, "action": "WRITE" }),
         )
         .await;
         for what in ["reported", "updated", "ended"] {
@@ -482,17 +571,17 @@ e2e!(
             for (k, v) in change.as_object().unwrap() {
                 input[k] = v.clone();
             }
-            let body = app.gql(&s.home_nurse, REPORT, json!({ "i": input })).await;
+            let body = app.gql(&s.home_doctor, REPORT, json!({ "i": input })).await;
             assert_eq!(code(&body), "BAD_USER_INPUT", "{change}: {body}");
             assert_eq!(field(&body), expected, "{body}");
         }
         // Nothing was written.
-        assert!(listed(app, &s.home_nurse, json!(null)).await.is_empty());
+        assert!(listed(app, &s.home_doctor, json!(null)).await.is_empty());
         let mut other = base.clone();
         other["pathogen"] = json!("OTHER");
         other["otherPathogen"] = json!(" レジオネラ ");
         other["onsetOn"] = json!(days_ago(app, 90));
-        let data = app.ok(&s.home_nurse, REPORT, json!({ "i": other })).await;
+        let data = app.ok(&s.home_doctor, REPORT, json!({ "i": other })).await;
         assert_eq!(data["reportOutbreak"]["otherPathogen"], "レジオネラ");
         let id = data["reportOutbreak"]["id"].as_str().unwrap().to_string();
         for (change, expected) in [
@@ -506,7 +595,7 @@ e2e!(
             for (k, v) in change.as_object().unwrap() {
                 input[k] = v.clone();
             }
-            let body = app.gql(&s.home_nurse, UPDATE, json!({ "i": input })).await;
+            let body = app.gql(&s.home_doctor, UPDATE, json!({ "i": input })).await;
             assert_eq!(code(&body), "BAD_USER_INPUT", "{change}: {body}");
             assert_eq!(field(&body), expected, "{body}");
         }

@@ -364,14 +364,19 @@ impl OutbreakMutation {
         let policy = ctx_policy(ctx);
         let parsed = input.parse(policy.clock.today())?;
         let stamp = ctx_stamp(ctx)?;
-        let reporter = require_outbreak_reporter(&stamp.principal)?;
+        let reporter = require_outbreak_reporter(
+            &stamp.principal,
+            crate::graphql::consents::caller_kind(ctx).await?,
+        )?;
         // Each named patient is reached like any other: one the caller may
         // not know of is NOT_FOUND, recorded as a denial, and nothing is
-        // written.
-        let affected = futures_util::future::try_join_all(
-            parsed.affected.iter().map(|p| patient_access(ctx, *p)),
-        )
-        .await?;
+        // written. Every reference is evaluated (and a refused one
+        // recorded) before the first refusal is returned, so that naming
+        // two unknown patients leaves two entries, as everywhere else.
+        let verdicts =
+            futures_util::future::join_all(parsed.affected.iter().map(|p| patient_access(ctx, *p)))
+                .await;
+        let affected = verdicts.into_iter().collect::<Result<Vec<_>, _>>()?;
         let notice = outbreaks::report(
             ctx_db(ctx),
             policy,
@@ -405,7 +410,10 @@ impl OutbreakMutation {
         let (id, change) = input.parse(policy.clock.today())?;
         let current = notice(ctx, id).await?;
         let stamp = ctx_stamp(ctx)?;
-        let reporter = require_outbreak_reporter(&stamp.principal)?;
+        let reporter = require_outbreak_reporter(
+            &stamp.principal,
+            crate::graphql::consents::caller_kind(ctx).await?,
+        )?;
         let updated = outbreaks::update(
             ctx_db(ctx),
             policy,

@@ -401,14 +401,46 @@ const NOT_OUTBREAK_REPORTERS: &[Profession] = &[
     Profession::MunicipalStaff,
 ];
 
-/// Who reports an outbreak for an organisation: any of its members but
-/// those of [`NOT_OUTBREAK_REPORTERS`], and its systems (a facility's own
-/// infection-control software).
-pub fn require_outbreak_reporter(principal: &Principal) -> ApiResult<OutbreakReporter> {
-    match principal.profession() {
-        Some(p) if NOT_OUTBREAK_REPORTERS.contains(&p) => Err(ApiError::Forbidden(format!(
-            "outbreak notices are reported by the facility's own staff; a member of profession {p} does not report them"
-        ))),
+/// Organisations that have no residents or users of their own to have an
+/// outbreak among — they oversee, coordinate or transport — so that none of
+/// their members or systems can send a notice to a large share of the
+/// region (a municipality sits on many care teams).
+const NOT_OUTBREAK_REPORTING_KINDS: &[OrganizationKind] = &[
+    OrganizationKind::Municipality,
+    OrganizationKind::CoordinationCenter,
+    OrganizationKind::AmbulanceService,
+    OrganizationKind::PublicHealthCenter,
+    OrganizationKind::CommunityGeneralSupportCenter,
+];
+
+/// Who reports an outbreak for an organisation (`caller_kind`, from the
+/// directory): any of its members but those of [`NOT_OUTBREAK_REPORTERS`],
+/// and its systems whose key may write something (a facility's own
+/// infection-control software; a read-only key reports nothing) — never
+/// for an organisation of [`NOT_OUTBREAK_REPORTING_KINDS`].
+pub fn require_outbreak_reporter(
+    principal: &Principal,
+    caller_kind: Option<OrganizationKind>,
+) -> ApiResult<OutbreakReporter> {
+    if let Some(kind) = caller_kind.filter(|k| NOT_OUTBREAK_REPORTING_KINDS.contains(k)) {
+        return Err(ApiError::Forbidden(format!(
+            "outbreak notices are reported by facilities and services with residents or users; an organisation of kind {kind} does not report them"
+        )));
+    }
+    match principal {
+        Principal::Member { profession, .. } if NOT_OUTBREAK_REPORTERS.contains(profession) => {
+            Err(ApiError::Forbidden(format!(
+                "outbreak notices are reported by the facility's own staff; a member of profession {profession} does not report them"
+            )))
+        }
+        Principal::System { permissions, .. }
+            if !permissions.iter().any(|(_, l)| l == AccessLevel::ReadWrite) =>
+        {
+            Err(ApiError::Forbidden(
+                "outbreak notices are reported by staff or by a system whose key may write; this key only reads"
+                    .into(),
+            ))
+        }
         _ => Ok(OutbreakReporter {
             organization_id: principal.organization_id(),
         }),

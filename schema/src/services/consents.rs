@@ -658,7 +658,7 @@ pub async fn pending(
 /// not reads through a care relationship (the indicators, the disaster
 /// register), which apply the terms themselves.
 pub async fn terms_in_force(
-    db: &DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     patients: &[Uuid],
 ) -> ApiResult<std::collections::HashMap<Uuid, ConsentTerms>> {
     let mut terms = std::collections::HashMap::new();

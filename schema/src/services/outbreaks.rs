@@ -119,14 +119,6 @@ pub struct Pathogen {
     pub other: Option<String>,
 }
 
-impl Pathogen {
-    fn label(&self) -> &str {
-        self.other
-            .as_deref()
-            .unwrap_or_else(|| self.pathogen.label())
-    }
-}
-
 /// A validated report (texts, counts and the onset checked at the edge).
 #[derive(Debug)]
 pub struct NewOutbreak {
@@ -150,11 +142,12 @@ pub enum Change<T> {
 }
 
 impl<T> Change<T> {
-    fn apply(self, current: Option<T>) -> Option<T> {
+    /// The column's new value, or `None` to leave it as it is.
+    fn into_set(self) -> Option<Option<T>> {
         match self {
-            Change::Keep => current,
-            Change::Clear => None,
-            Change::Set(v) => Some(v),
+            Change::Keep => None,
+            Change::Clear => Some(None),
+            Change::Set(v) => Some(Some(v)),
         }
     }
 }
@@ -180,45 +173,65 @@ pub struct Notice {
 }
 
 /// Whether the reporter may name the patient `access` is about as affected:
-/// it must be on the patient's care team (emergency access names no one)
-/// and read its INFECTIONS — naming it is a statement about them. A patient
-/// it may not know of was refused before (NOT_FOUND).
+/// naming it states an infection of the patient, shown to every reader of
+/// its INFECTIONS — a write of INFECTIONS, under the policy's rule for
+/// writes (a care relationship, `RW` for the role, a consent that shares
+/// the category). Under the default matrix that is the physician; a network
+/// whose facility nurses should name residents grants them INFECTIONS
+/// `READ_WRITE` (`RENKEI_POLICY_FILE`). A patient the reporter may not know
+/// of was refused before (NOT_FOUND).
 fn require_may_name(index: usize, access: &PatientAccess) -> ApiResult<()> {
-    if !access.has_care_relationship() {
-        return Err(ApiError::Forbidden(format!(
-            "input.affectedPatientIds[{index}]: naming a patient as affected needs a care relationship; emergency access is read-only"
-        )));
-    }
-    if !access.may_read(CATEGORY) {
-        return Err(ApiError::Forbidden(format!(
-            "input.affectedPatientIds[{index}]: naming a patient as affected tells of its {CATEGORY}: {}",
-            access.grant(CATEGORY).reason.explain(CATEGORY)
-        )));
-    }
-    Ok(())
+    access.require_write(CATEGORY).map_err(|e| match e {
+        ApiError::Forbidden(m) => ApiError::Forbidden(format!(
+            "input.affectedPatientIds[{index}]: naming a patient as affected is writing its {CATEGORY}: {m}"
+        )),
+        other => other,
+    })
 }
 
 /// The organisations sharing a patient with `organization_id` on `today`:
-/// on the care team of a patient whose care team it is on, but itself.
+/// on the care team of a patient whose care team it is on, but itself —
+/// counting only patients whose consent in force covers both organisations
+/// and shares CARE_TEAM, for the notice tells the recipient that the two
+/// look after someone together.
 async fn sharing_organizations(
     db: &impl ConnectionTrait,
     organization_id: Uuid,
     today: NaiveDate,
 ) -> ApiResult<Vec<Uuid>> {
-    Ok(care_team_membership::Entity::find()
+    let memberships: Vec<(Uuid, Uuid)> = care_team_membership::Entity::find()
         .select_only()
+        .column(care_team_membership::Column::PatientId)
         .column(care_team_membership::Column::OrganizationId)
-        .distinct()
         .filter(
             care_team_membership::Column::PatientId
                 .in_subquery(team_patients(organization_id, today)),
         )
         .filter(active_on(today))
-        .filter(care_team_membership::Column::OrganizationId.ne(organization_id))
-        .order_by_asc(care_team_membership::Column::OrganizationId)
-        .into_tuple::<Uuid>()
+        .into_tuple()
         .all(db)
-        .await?)
+        .await?;
+    let patients: Vec<Uuid> = memberships
+        .iter()
+        .map(|(p, _)| *p)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let terms = crate::services::consents::terms_in_force(db, &patients).await?;
+    let shares = |patient: Uuid, org: Uuid| {
+        terms.get(&patient).is_some_and(|t| {
+            t.covers(org)
+                && !t
+                    .excluded()
+                    .contains(&crate::domain::DataCategory::CareTeam)
+        })
+    };
+    let recipients: std::collections::BTreeSet<Uuid> = memberships
+        .iter()
+        .filter(|(p, o)| *o != organization_id && shares(*p, organization_id) && shares(*p, *o))
+        .map(|(_, o)| *o)
+        .collect();
+    Ok(recipients.into_iter().collect())
 }
 
 /// The audit entry of a change to a notice, which names no patient.
@@ -261,7 +274,6 @@ pub async fn report(
     // on the day of the moment it is reported.
     let now = policy.clock.now();
     let today = region_date(now);
-    let recipients = sharing_organizations(db, organization_id, today).await?;
     let (member, api_key) = author(&stamp.principal);
     let id = crate::services::new_id();
     let mut entries = vec![notice_entry(stamp, id, "reported")];
@@ -273,8 +285,11 @@ pub async fn report(
             Some(format!("named as affected in outbreak notice {id}")),
         )
     }));
-    let label = new.pathogen.label().to_string();
+    // The list's own label, never the reporter's free text: a notification
+    // goes to every member of the recipient organisations.
+    let label = new.pathogen.pathogen.label().to_string();
     let txn = crate::services::begin_write(db).await?;
+    let recipients = sharing_organizations(&txn, organization_id, today).await?;
     let model = outbreak_notice::Entity::insert(outbreak_notice::ActiveModel {
         id: Set(id),
         organization_id: Set(organization_id),
@@ -373,33 +388,38 @@ pub async fn update(
         }
     }
     let ends = change.ended_on.is_some();
-    let label = Pathogen {
-        pathogen: OutbreakPathogen::from_db(&notice.pathogen)?,
-        other: notice.other_pathogen.clone(),
-    }
-    .label()
-    .to_string();
+    let label = OutbreakPathogen::from_db(&notice.pathogen)?
+        .label()
+        .to_string();
     let entry = notice_entry(stamp, notice.id, if ends { "ended" } else { "updated" });
     let txn = crate::services::begin_write(db).await?;
     // Guarded on the status: an update cannot land on a notice ended in
     // the meantime.
+    // Only the columns the change names: two updates of different fields
+    // racing each other both stand, neither puts back what the other
+    // changed.
+    let mut set = outbreak_notice::ActiveModel {
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    if let Some(scope) = change.scope {
+        set.scope = Set(scope);
+    }
+    if let Some(v) = change.resident_cases.into_set() {
+        set.resident_cases = Set(v);
+    }
+    if let Some(v) = change.staff_cases.into_set() {
+        set.staff_cases = Set(v);
+    }
+    if let Some(v) = change.measures.into_set() {
+        set.measures = Set(v);
+    }
+    if let Some(ended) = change.ended_on {
+        set.status = Set(OutbreakStatus::Ended.as_str().into());
+        set.ended_on = Set(Some(ended));
+    }
     let result = outbreak_notice::Entity::update_many()
-        .set(outbreak_notice::ActiveModel {
-            scope: Set(change.scope.unwrap_or(notice.scope.clone())),
-            resident_cases: Set(change.resident_cases.apply(notice.resident_cases)),
-            staff_cases: Set(change.staff_cases.apply(notice.staff_cases)),
-            measures: Set(change.measures.apply(notice.measures.clone())),
-            status: Set(if ends {
-                OutbreakStatus::Ended
-            } else {
-                OutbreakStatus::Ongoing
-            }
-            .as_str()
-            .into()),
-            ended_on: Set(change.ended_on),
-            updated_at: Set(now),
-            ..Default::default()
-        })
+        .set(set)
         .filter(outbreak_notice::Column::Id.eq(notice.id))
         .filter(outbreak_notice::Column::Status.eq(OutbreakStatus::Ongoing.as_str()))
         .exec(&txn)
