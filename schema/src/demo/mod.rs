@@ -3672,7 +3672,7 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
-            digest, "5e0c35c239dfa66c47d44fe97e80904ee566923b5e7bb8e0442d6de7c2f16f2c",
+            digest, "ae9a5c205710a2988055b4d5e3926d43d009396432f5535de43896a227a5b395",
             "the demo's rows changed: if on purpose, update this fingerprint"
         );
     }

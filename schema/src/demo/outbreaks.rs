@@ -1,7 +1,7 @@
 //! The demo region's outbreak notices (感染症の集団発生の連絡), read from data
 //! (`schema/demo/outbreaks.toml`, embedded at build time): the notices, their
-//! recipients — computed from the demo's care teams as the hub computes them
-//! — and the patients named as affected.
+//! recipients — computed from the demo's care teams and consents as the hub
+//! computes them — and the patients named as affected.
 
 use std::collections::BTreeSet;
 
@@ -11,6 +11,8 @@ use serde::Deserialize;
 use uuid::{Builder, Uuid};
 
 use super::{ORGANIZATION_KEYS, Region, SplitMix64, demo_organization_id, insert_new};
+use crate::domain::{ConsentStatus, DataCategory};
+use crate::policy::ConsentTerms;
 use crate::services::outbreaks::OutbreakPathogen;
 use entities::{
     care_team_membership, outbreak_notice, outbreak_notice_patient, outbreak_notice_recipient,
@@ -101,12 +103,26 @@ pub(super) fn rows(region: &Region) -> Result<Outbreaks, String> {
                 theirs.len()
             ));
         }
+        // As the hub decides them: only patients whose consent in force
+        // covers both organisations and shares CARE_TEAM make a recipient.
+        let shares = |patient: Uuid, org: Uuid| {
+            region
+                .consents
+                .iter()
+                .filter(|c| c.patient_id == patient && c.status == ConsentStatus::InForce.as_str())
+                .filter_map(|c| ConsentTerms::of(c).ok())
+                .any(|t| t.covers(org) && !t.excluded().contains(&DataCategory::CareTeam))
+        };
         let recipients: BTreeSet<Uuid> = region
             .memberships
             .iter()
             .filter(|m| theirs.contains(&m.patient_id) && active_on(m, day))
+            .filter(|m| {
+                m.organization_id != reporter
+                    && shares(m.patient_id, reporter)
+                    && shares(m.patient_id, m.organization_id)
+            })
             .map(|m| m.organization_id)
-            .filter(|o| *o != reporter)
             .collect();
         let reported_by = region
             .members
@@ -181,7 +197,6 @@ mod tests {
                 .collect();
             assert!(!to.is_empty(), "{n:?}");
             assert!(to.iter().all(|r| r.organization_id != n.organization_id));
-            assert!(o.patients.iter().any(|p| p.notice_id == n.id));
             assert!(n.status == "ENDED" && n.ended_on >= Some(n.onset_on));
         }
     }
