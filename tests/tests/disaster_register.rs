@@ -30,6 +30,8 @@ struct Region {
     healthy: String,
     /// On insulin, but lives in another municipality.
     elsewhere: String,
+    /// On insulin, in a town whose name holds the city's (東北見市).
+    look_alike: String,
 }
 
 async fn org(app: &TestApp, kind: &str, name: &str, municipality: &str) -> String {
@@ -49,7 +51,7 @@ async fn patient(app: &TestApp, doctor: &str, n: usize, address: &str, consent: 
         .ok(
             doctor,
             "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }",
-            json!({ "i": { "name": format!("災害 太郎{n}"), "nameKana": format!("サイガイ {}", ["イチロウ", "ジロウ", "サブロウ", "シロウ", "ゴロウ"][n - 1]),
+            json!({ "i": { "name": format!("災害 太郎{n}"), "nameKana": format!("サイガイ {}", ["イチロウ", "ジロウ", "サブロウ", "シロウ", "ゴロウ", "ロクロウ"][n - 1]),
                 "birthDate": "1938-02-01", "sex": "MALE", "localId": format!("DR-{n}"),
                 "address": address, "phone": "0157-00-0000" } }),
         )
@@ -134,6 +136,8 @@ async fn region(app: &TestApp) -> Region {
     .await;
     let elsewhere = patient(app, &doctor, 5, "北海道網走市南1条", network.clone()).await;
     write(app, &doctor, &elsewhere, "RX-5", insulin()).await;
+    let look_alike = patient(app, &doctor, 6, "北海道東北見市中央1丁目", network.clone()).await;
+    write(app, &doctor, &look_alike, "RX-6", insulin()).await;
     for p in [&insulin_patient, &healthy, &elsewhere] {
         app.ok(
             &doctor,
@@ -155,6 +159,7 @@ async fn region(app: &TestApp) -> Region {
         opted_out,
         healthy,
         elsewhere,
+        look_alike,
     }
 }
 
@@ -182,7 +187,9 @@ e2e!(
         let r = region(app).await;
         let body = app.gql(&r.official, REGISTER, json!({})).await;
         let nodes = listed(&body);
+        // Not the resident of 東北見市, whose address holds 「北見市」 too.
         assert_eq!(ids(&nodes), vec![r.insulin.clone()], "{body}");
+        assert!(!body.to_string().contains(&r.look_alike));
         let entry = &nodes[0];
         let mut deps: Vec<&str> = entry["dependencies"]
             .as_array()
@@ -255,7 +262,7 @@ e2e!(
         assert_eq!(
             ids(&listed(&body)),
             {
-                let mut v = vec![r.insulin.clone(), r.elsewhere.clone()];
+                let mut v = vec![r.insulin.clone(), r.elsewhere.clone(), r.look_alike.clone()];
                 v.sort();
                 v
             },
@@ -267,28 +274,66 @@ e2e!(
         let first = app.gql(&r.doctor, REGISTER, json!({ "first": 1 })).await;
         let page = &first["data"]["disasterRegister"];
         assert_eq!(page["pageInfo"]["hasNextPage"], true);
-        let second = app
+        let mut seen = ids(&listed(&first));
+        let mut cursor = page["pageInfo"]["endCursor"].clone();
+        loop {
+            let next = app
+                .gql(&r.doctor, REGISTER, json!({ "first": 1, "after": cursor }))
+                .await;
+            seen.extend(ids(&listed(&next)));
+            let info = &next["data"]["disasterRegister"]["pageInfo"];
+            if info["hasNextPage"] != true {
+                break;
+            }
+            cursor = info["endCursor"].clone();
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 3, "every one once");
+        // `complete` refuses, before anything is read or recorded, a
+        // register larger than `first`.
+        let log = "{ auditLog(first: 100) { edges { node { action } } } }";
+        let count = |v: Value| v["auditLog"]["edges"].as_array().unwrap().len();
+        let before = count(app.ok(&app.admin_token, log, json!({})).await);
+        let body = app
             .gql(
                 &r.doctor,
-                REGISTER,
-                json!({ "first": 1, "after": page["pageInfo"]["endCursor"] }),
+                "{ disasterRegister(first: 2, complete: true) { edges { node { patientId } } } }",
+                json!({}),
             )
             .await;
         assert_eq!(
-            second["data"]["disasterRegister"]["pageInfo"]["hasNextPage"],
-            false
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
         );
-        let mut both = ids(&listed(&first));
-        both.extend(ids(&listed(&second)));
-        both.sort();
-        assert_eq!(both.len(), 2);
+        let after = count(app.ok(&app.admin_token, log, json!({})).await);
+        assert_eq!(
+            before + 1,
+            after,
+            "only the administrator's own read of the log"
+        );
         // A care worker of the helper station: its own team's patients.
         let body = app.gql(&r.care_worker, REGISTER, json!({})).await;
         let mut expected = vec![r.insulin.clone(), r.elsewhere.clone()];
         expected.sort();
         assert_eq!(ids(&listed(&body)), expected);
-        // A dentist's role does not read DISASTER_SUPPORT; nor an administrator.
-        for token in [&r.dentist, &app.admin_token] {
+        // A dentist's role does not read DISASTER_SUPPORT; nor an
+        // administrator; nor a key that reads DISASTER_SUPPORT but not
+        // IDENTITY (an entry names the person).
+        let key = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                json!({ "i": { "organizationId": r.clinic, "name": "防災連携", "permissions": [
+                    { "category": "DISASTER_SUPPORT", "level": "READ" }
+                ] } }),
+            )
+            .await["createApiKey"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for token in [&r.dentist, &app.admin_token, &key] {
             let body = app.gql(token, REGISTER, json!({})).await;
             assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
         }
@@ -334,6 +379,22 @@ e2e!(the_register_is_exported_as_csv, |app| async move {
         lines[1].contains(&r.insulin) && lines[1].contains("インスリン"),
         "{text}"
     );
+    // A parameter it does not know, or the municipality twice: a 400 page.
+    for q in ["?municipality=a&municipality=b", "?town=x"] {
+        let response = client
+            .get(app.url(&format!("/disaster-register.csv{q}")))
+            .bearer_auth(&r.official)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{q}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
     // Without a token: refused.
     let response = client
         .get(app.url("/disaster-register.csv"))

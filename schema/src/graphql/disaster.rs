@@ -12,12 +12,15 @@ use uuid::Uuid;
 use super::types::{Organization, load_organization};
 use super::{Date, ctx_db, ctx_policy, ctx_request, ctx_trail};
 use crate::domain::{OrganizationKind, Text};
+use crate::error::ApiError;
 use crate::records::RecordKind;
 use crate::services::disaster::{self, Entry, MedicalDependency};
 
 /// Page size when `first` is not given, and the most a page may hold.
 const PAGE: i32 = 100;
 const PAGE_MAX: i32 = 500;
+/// The most one `complete` answer holds (the CSV export).
+pub const COMPLETE_MAX: i32 = 10_000;
 
 /// One dependency of a listed patient.
 #[derive(SimpleObject)]
@@ -104,12 +107,14 @@ pub async fn register(
     dependencies: Vec<MedicalDependency>,
     first: Option<i32>,
     after: Option<String>,
+    complete: bool,
 ) -> Result<Connection<String, DisasterRegisterEntry, EmptyFields, EmptyFields>> {
     let req = ctx_request(ctx)?;
     let municipality = municipality
         .map(|m| Text::parse("municipality", &m, 100).map(Text::into_inner))
         .transpose()?;
-    let (first, after) = super::inputs::id_page(first, after.as_deref(), PAGE, PAGE_MAX)?;
+    let max = if complete { COMPLETE_MAX } else { PAGE_MAX };
+    let (first, after) = super::inputs::id_page(first, after.as_deref(), PAGE, max)?;
     let db = ctx_db(ctx);
     let policy = ctx_policy(ctx);
     let caller = crate::services::organizations::by_ids(db, &[req.principal.organization_id()])
@@ -129,12 +134,22 @@ pub async fn register(
         .filter(|e| after.is_none_or(|a| e.patient.id > a))
         .collect();
     let more = rest.len() > first as usize;
+    // Refused before anything is recorded: no entry for what is not sent.
+    if complete && more {
+        return Err(ApiError::bad_input(
+            "first",
+            format!(
+                "the register lists more than {first} people: name a municipality or dependencies, or page through it"
+            ),
+        )
+        .into());
+    }
     let trail = ctx_trail(ctx)?;
-    let detail = match &scope {
-        crate::policy::RegisterScope::Municipality { municipality, .. } => {
+    let detail = match &scope.over {
+        crate::policy::RegisterOver::Municipality { municipality, .. } => {
             format!("disaster register (災害時要配慮者名簿) of {municipality}, as its municipality")
         }
-        crate::policy::RegisterScope::CareTeams { municipality, .. } => format!(
+        crate::policy::RegisterOver::CareTeams { municipality, .. } => format!(
             "disaster register (災害時要配慮者名簿) of the organisation's care teams{}",
             municipality
                 .as_deref()

@@ -198,8 +198,14 @@ impl Query {
         #[graphql(desc = "Only these (default: every dependency).")] dependencies: Option<
             Vec<crate::services::disaster::MedicalDependency>,
         >,
-        #[graphql(desc = "Page size, 1 to 500 (default 100).")] first: Option<i32>,
+        #[graphql(desc = "Page size, 1 to 500 (default 100); with `complete`, up to 10,000.")]
+        first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            default = false,
+            desc = "Everything in one answer, or BAD_USER_INPUT (before anything is read or recorded) when more than `first` people are listed: for an export."
+        )]
+        complete: bool,
     ) -> Result<Connection<String, super::disaster::DisasterRegisterEntry, EmptyFields, EmptyFields>>
     {
         super::disaster::register(
@@ -208,6 +214,7 @@ impl Query {
             dependencies.unwrap_or_default(),
             first,
             after,
+            complete,
         )
         .await
     }

@@ -307,9 +307,20 @@ pub fn may_read_indicators(
 }
 
 /// Over whom the caller may read the disaster register (災害時要配慮者名簿,
-/// `services::disaster`).
+/// `services::disaster`), and which parts of an entry its role may read.
 #[derive(Clone, Debug)]
-pub enum RegisterScope {
+pub struct RegisterScope {
+    pub over: RegisterOver,
+    /// The role reads CONTACTS (address, telephone); each patient's consent
+    /// must share it too.
+    pub role_reads_contacts: bool,
+    /// The role reads CARE_TEAM (care manager, primary physician); likewise.
+    pub role_reads_care_team: bool,
+}
+
+/// Whose entries the caller reads.
+#[derive(Clone, Debug)]
+pub enum RegisterOver {
     /// Municipal staff of a municipality, for residents of their own: each
     /// patient listed only where the consent in force covers the
     /// municipality's organisation and excludes none of IDENTITY and
@@ -333,7 +344,10 @@ impl Policy {
     /// The one rule of who reads the disaster register: municipal staff of
     /// a municipality (for their own municipality: naming another is
     /// FORBIDDEN), and the roles that read DISASTER_SUPPORT, for their
-    /// organisation's patients. Anyone else is FORBIDDEN.
+    /// organisation's patients — in both cases a role (or key) that reads
+    /// IDENTITY too, for an entry names the person; address and care team
+    /// only where the role reads CONTACTS and CARE_TEAM. Anyone else is
+    /// FORBIDDEN.
     pub fn disaster_register_scope(
         &self,
         principal: &Principal,
@@ -341,12 +355,18 @@ impl Policy {
         caller_municipality: Option<&str>,
         municipality: Option<&str>,
     ) -> ApiResult<RegisterScope> {
-        if self.role_level(principal, DataCategory::DisasterSupport) < AccessLevel::Read {
+        let reads = |c: DataCategory| self.role_level(principal, c) >= AccessLevel::Read;
+        if !reads(DataCategory::DisasterSupport) || !reads(DataCategory::Identity) {
             return Err(ApiError::Forbidden(
-                "the disaster register is for municipal staff and the care team's professions that read DISASTER_SUPPORT"
+                "the disaster register is for municipal staff and the care team's professions that read DISASTER_SUPPORT and IDENTITY"
                     .into(),
             ));
         }
+        let scope = |over| RegisterScope {
+            over,
+            role_reads_contacts: reads(DataCategory::Contacts),
+            role_reads_care_team: reads(DataCategory::CareTeam),
+        };
         if principal.profession() == Some(Profession::MunicipalStaff)
             && caller_kind == Some(OrganizationKind::Municipality)
         {
@@ -361,18 +381,18 @@ impl Policy {
                     "municipal staff read the disaster register of their own municipality ({own})"
                 )));
             }
-            return Ok(RegisterScope::Municipality {
+            return Ok(scope(RegisterOver::Municipality {
                 organization_id: principal.organization_id(),
                 municipality: own.to_string(),
-            });
+            }));
         }
-        let scope = self
+        let rows = self
             .readable_rows(principal, DataCategory::DisasterSupport)
             .ok_or_else(|| ApiError::Forbidden("you may not read DISASTER_SUPPORT".into()))?;
-        Ok(RegisterScope::CareTeams {
-            scope,
+        Ok(scope(RegisterOver::CareTeams {
+            scope: rows,
             municipality: municipality.map(str::to_string),
-        })
+        }))
     }
 }
 

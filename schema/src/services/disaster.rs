@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::{CareTeamRole, DataCategory, PatientStatus};
 use crate::error::ApiResult;
-use crate::policy::{RegisterScope, active_on};
+use crate::policy::{RegisterOver, RegisterScope, active_on};
 use crate::records::{RecordData, RecordKind};
 use entities::{care_team_membership, patient, record};
 
@@ -155,10 +155,11 @@ pub struct Evidence {
 pub struct Entry {
     pub patient: patient::Model,
     pub dependencies: Vec<Evidence>,
-    /// The consent shares CONTACTS (address, telephone) with the reader.
+    /// The reader's role reads CONTACTS (address, telephone) and the
+    /// consent shares it with the reader.
     pub contacts_shared: bool,
-    /// The consent shares CARE_TEAM: the care manager's and the primary
-    /// physician's organisations.
+    /// Likewise CARE_TEAM: the care manager's and the primary physician's
+    /// organisations.
     pub care_team_shared: bool,
     pub care_manager: Option<Uuid>,
     pub primary_physician: Option<Uuid>,
@@ -191,23 +192,35 @@ pub async fn register(
     let mut q = patient::Entity::find()
         .filter(patient::Column::Status.eq(PatientStatus::Active.as_str()))
         .order_by_asc(patient::Column::Id);
-    let (reader_org, municipality) = match scope {
-        RegisterScope::Municipality {
+    let (reader_org, municipality) = match &scope.over {
+        RegisterOver::Municipality {
             organization_id,
             municipality,
         } => (*organization_id, Some(municipality.as_str())),
-        RegisterScope::CareTeams {
-            scope,
+        RegisterOver::CareTeams {
+            scope: rows,
             municipality,
         } => {
-            q = q.filter(scope.on((patient::Entity, patient::Column::Id)));
-            (scope.organization_id(), municipality.as_deref())
+            q = q.filter(rows.on((patient::Entity, patient::Column::Id)));
+            (rows.organization_id(), municipality.as_deref())
         }
     };
     if let Some(m) = municipality {
+        // A coarse filter in SQL, the rule in code (`patients::lives_in`).
         q = q.filter(patient::Column::Address.contains(m));
     }
-    let patients = q.all(db).await?;
+    let patients: Vec<patient::Model> = q
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            municipality.is_none_or(|m| {
+                p.address
+                    .as_deref()
+                    .is_some_and(|a| super::patients::lives_in(a, m))
+            })
+        })
+        .collect();
     let ids: Vec<Uuid> = patients.iter().map(|p| p.id).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -306,14 +319,15 @@ pub async fn register(
             if dependencies.is_empty() {
                 return None;
             }
-            let care_team_shared = shares(p.id, DataCategory::CareTeam);
+            let care_team_shared =
+                scope.role_reads_care_team && shares(p.id, DataCategory::CareTeam);
             let (care_manager, primary_physician) = if care_team_shared {
                 team.get(&p.id).copied().unwrap_or_default()
             } else {
                 (None, None)
             };
             Some(Entry {
-                contacts_shared: shares(p.id, DataCategory::Contacts),
+                contacts_shared: scope.role_reads_contacts && shares(p.id, DataCategory::Contacts),
                 care_team_shared,
                 care_manager,
                 primary_physician,

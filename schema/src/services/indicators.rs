@@ -7,9 +7,9 @@
 //! total ([`suppress`]). Only patients with a consent in force count, and
 //! only the data their consent does not exclude.
 //!
-//! A patient belongs to a municipality when the municipality's name is in
-//! their address (the hub keeps addresses as text); an organisation when its
-//! `municipality` is that name.
+//! A patient belongs to a municipality when their address names it first
+//! (after the prefecture and a district: `patients::lives_in`; the hub keeps
+//! addresses as text); an organisation when its `municipality` is that name.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -154,10 +154,18 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
     };
 
     // The municipality's patients and the consent in force of each.
-    let patients = patient::Entity::find()
+    let patients: Vec<patient::Model> = patient::Entity::find()
+        // A coarse filter in SQL, the rule in code (`patients::lives_in`).
         .filter(patient::Column::Address.contains(scope.municipality.as_str()))
         .all(db)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.address
+                .as_deref()
+                .is_some_and(|a| super::patients::lives_in(a, &scope.municipality))
+        })
+        .collect();
     let ids: Vec<Uuid> = patients.iter().map(|p| p.id).collect();
     let terms = super::consents::terms_in_force(db, &ids).await?;
     let consented: Vec<Uuid> = ids

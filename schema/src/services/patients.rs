@@ -236,3 +236,57 @@ pub async fn identifiers_of(
     }
     Ok(map)
 }
+
+/// Whether a patient whose address is `address` lives in `municipality`
+/// (a 市区町村 name as the directory spells it): the address names it first,
+/// after the prefecture (…都/道/府/県) and a district (…郡) if it gives them —
+/// 「北海道東原郡北川町字…」 lives in 北川町, 「大阪府東大阪市…」 does not live in
+/// 大阪市. The hub keeps addresses as text: one written without the
+/// municipality is in none.
+pub fn lives_in(address: &str, municipality: &str) -> bool {
+    let municipality = municipality.trim();
+    if municipality.is_empty() {
+        return false;
+    }
+    let address = address.trim();
+    // Where the municipality may begin: the start, after a prefecture
+    // suffix among the first five characters, after a district's 郡.
+    let mut starts = vec![0usize];
+    for (i, (at, c)) in address.char_indices().enumerate() {
+        if i < 5 && matches!(c, '都' | '道' | '府' | '県') {
+            starts.push(at + c.len_utf8());
+        }
+    }
+    let mut with_district = starts.clone();
+    for &s in &starts {
+        if let Some(rest) = address.get(s..)
+            && let Some((at, c)) = rest.char_indices().take(8).find(|(_, c)| *c == '郡')
+        {
+            with_district.push(s + at + c.len_utf8());
+        }
+    }
+    with_district.into_iter().any(|s| {
+        address
+            .get(s..)
+            .is_some_and(|rest| rest.starts_with(municipality))
+    })
+}
+
+#[cfg(test)]
+mod municipality_tests {
+    use super::lives_in;
+
+    #[test]
+    fn an_address_lives_in_the_municipality_it_names_first() {
+        assert!(lives_in("北海道みなみ野市本町1丁目", "みなみ野市"));
+        assert!(lives_in("北海道東原郡北川町字北川100番地", "北川町"));
+        assert!(lives_in("みなみ野市本町1丁目", "みなみ野市"));
+        assert!(lives_in("京都府京都市左京区", "京都市"));
+        assert!(lives_in("神奈川県横浜市中区", "横浜市"));
+        assert!(!lives_in("大阪府東大阪市荒本", "大阪市"));
+        assert!(!lives_in("広島県東広島市西条町", "広島市"));
+        assert!(!lives_in("北海道網走市南1条 北見市役所前", "北見市"));
+        assert!(!lives_in("", "北見市"));
+        assert!(!lives_in("北海道北見市", ""));
+    }
+}

@@ -1,22 +1,23 @@
 //! `GET /disaster-register.csv`: the disaster register (災害時要配慮者名簿)
 //! as a CSV list for 避難行動要支援者 planning — the same GraphQL query as
-//! `Query.disasterRegister`, run as the caller, so the one policy decides
-//! and every listed patient is audited before the file is sent.
+//! `Query.disasterRegister`, run once as the caller with `complete: true`,
+//! so the one policy decides, a register too large for one file is refused
+//! before anything is read, and every listed patient is audited before the
+//! file is sent.
 
 use axum::{
-    extract::{Query, State},
+    extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
+use tower_http::request_id::RequestId;
 
 use super::indicators::field;
 use crate::http::AppState;
 
-const QUERY: &str = r#"query($m: String, $after: String) {
-  disasterRegister(municipality: $m, first: 500, after: $after) {
-    pageInfo { hasNextPage endCursor }
+const QUERY: &str = r#"query($m: String, $first: Int) {
+  disasterRegister(municipality: $m, first: $first, complete: true) {
     edges { node {
       patientId name nameKana birthDate sex address phone
       dependencies { dependency label sources since }
@@ -25,64 +26,66 @@ const QUERY: &str = r#"query($m: String, $after: String) {
   }
 }"#;
 
-/// The most pages of 500 one file holds (10,000 people): beyond, the
-/// caller narrows by municipality.
-const MAX_PAGES: usize = 20;
+/// The most people one file holds (`COMPLETE_MAX` of the query): beyond,
+/// the caller narrows by municipality.
+const MAX_PEOPLE: i32 = renkei_schema::graphql::disaster::COMPLETE_MAX;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Params {
-    municipality: String,
+/// `?municipality=…` at most once, nothing else.
+fn municipality(raw: Option<&str>) -> Result<Option<String>, String> {
+    let mut found = None;
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "municipality" if found.is_none() => found = Some(v.trim().to_string()),
+            "municipality" => return Err("give municipality at most once".into()),
+            other => return Err(format!("unknown parameter {other:?}")),
+        }
+    }
+    Ok(found.filter(|m| !m.is_empty()))
 }
 
 /// `GET /disaster-register.csv?municipality=…` (municipal staff: their own
 /// municipality, the default; a care team's professions: their patients).
 pub async fn csv(
     State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    Query(params): Query<Params>,
+    request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
+    let request_id = request_id
+        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
+        .unwrap_or_default();
     let principal = match super::caller(&state, &headers).await {
         Ok(p) => p,
         Err(page) => return page,
     };
-    let municipality = Some(params.municipality.trim()).filter(|m| !m.is_empty());
-    let mut rows: Vec<Value> = Vec::new();
-    let mut after: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let body = match super::query(
-            &state,
-            Some(&principal),
-            "",
-            QUERY,
-            json!({ "m": municipality, "after": after }),
-        )
-        .await
-        {
-            Ok(b) => b,
-            Err(page) => return page,
-        };
-        let register = &body["data"]["disasterRegister"];
-        rows.extend(
-            register["edges"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| e["node"].clone()),
-        );
-        if register["pageInfo"]["hasNextPage"] != true {
-            after = None;
-            break;
+    let municipality = match municipality(raw.as_deref()) {
+        Ok(m) => m,
+        Err(message) => {
+            return super::error_page(
+                StatusCode::BAD_REQUEST,
+                "入力に誤りがあります / Bad input",
+                &message,
+            );
         }
-        after = register["pageInfo"]["endCursor"].as_str().map(String::from);
-    }
-    if after.is_some() {
-        return super::error_page(
-            StatusCode::BAD_REQUEST,
-            "件数が多すぎます / Too many",
-            "more than 10,000 people: name the municipality (?municipality=…)",
-        );
-    }
+    };
+    let body = match super::query(
+        &state,
+        Some(&principal),
+        &request_id,
+        QUERY,
+        json!({ "m": municipality, "first": MAX_PEOPLE }),
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(page) => return page,
+    };
+    let mut rows: Vec<Value> = body["data"]["disasterRegister"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["node"].clone())
+        .collect();
     rows.sort_by(|a, b| {
         (a["nameKana"].as_str(), a["patientId"].as_str())
             .cmp(&(b["nameKana"].as_str(), b["patientId"].as_str()))
@@ -94,6 +97,10 @@ pub async fn csv(
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"disaster-register.csv\""),

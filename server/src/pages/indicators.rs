@@ -203,9 +203,16 @@ pub async fn dashboard(
 }
 
 /// One CSV field, quoted (RFC 4180), and never read as a formula by a
-/// spreadsheet.
+/// spreadsheet: a field whose first character that shows is one a
+/// spreadsheet starts a formula with (= + - @, their full-width forms, or a
+/// tab or line break before them) is prefixed with an apostrophe.
 pub(crate) fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let first = s.trim_start_matches([' ', '\u{3000}']).chars().next();
+    let formula = matches!(
+        first,
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n' | '＝' | '＋' | '－' | '＠')
+    );
+    let s = if formula {
         format!("'{s}")
     } else {
         s.to_string()
@@ -263,6 +270,10 @@ pub async fn csv(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"indicators.csv\""),
     );
@@ -277,6 +288,10 @@ mod tests {
     fn csv_fields_are_quoted_and_never_formulas() {
         assert_eq!(field("a\"b"), "\"a\"\"b\"");
         assert_eq!(field("=SUM(A1)"), "\"'=SUM(A1)\"");
+        for formula in ["\t=1+1", "\r=1", " =1", "　＝１＋１", "＠SUM(A1)", "－1"] {
+            assert!(field(formula).starts_with("\"'"), "{formula}");
+        }
+        assert_eq!(field("北見市 1-2"), "\"北見市 1-2\"");
         let body = json!([{ "key": "k", "title": "t, \"x\"", "unit": "人", "hasTotal": true, "total": null,
             "cells": [{ "label": "a", "value": 7 }, { "label": "b", "value": null }] }]);
         let d = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
