@@ -106,11 +106,16 @@ impl OutbreakNotice {
     /// INFECTIONS you may read (each read recorded); the others are not
     /// listed, and nothing tells of them.
     async fn affected_patients(&self, ctx: &Context<'_>) -> Result<Vec<Patient>> {
+        // A notice naming no one takes the policy's work of one patient
+        // too (the nil id, which is none): a reader shown an empty list
+        // cannot tell by the time whether patients it may not see were named.
+        let named: Vec<Uuid> = if self.0.affected.is_empty() {
+            vec![Uuid::nil()]
+        } else {
+            self.0.affected.clone()
+        };
         let verdicts = futures_util::future::try_join_all(
-            self.0
-                .affected
-                .iter()
-                .map(|p| reach::named_to_caller(ctx, *p)),
+            named.iter().map(|p| reach::named_to_caller(ctx, *p)),
         )
         .await?;
         let trail = ctx_trail(ctx)?;

@@ -72,13 +72,14 @@ fn selection(raw: Option<&str>) -> Result<Selection, Refusal> {
     let mut chosen = Vec::new();
     let mut seen = HashSet::new();
     let mut after = None;
+    let mut nth = 0;
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match &*key {
             "patient" => {
+                nth += 1;
                 let id = Uuid::try_parse(value.trim()).map_err(|_| {
                     bad(format!(
-                        "patient: not a renkei id (parameter {})",
-                        chosen.len() + 1
+                        "patient: not a renkei id (the patient parameter number {nth})"
                     ))
                 })?;
                 if seen.insert(id) {
@@ -290,6 +291,10 @@ mod tests {
     fn the_query_names_the_patients_or_pages_the_organisation() {
         let a = Uuid::now_v7();
         let b = Uuid::now_v7();
+        // A bad id is named by its place among the patient parameters,
+        // duplicates counted.
+        let refused = selection(Some(&format!("patient={a}&patient={a}&patient=x"))).unwrap_err();
+        assert!(refused.2.contains("number 3"), "{}", refused.2);
         assert_eq!(
             selection(None).unwrap(),
             Selection::Organization { after: None }
