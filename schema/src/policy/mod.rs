@@ -1020,7 +1020,8 @@ reads plus one `EXPORT` entry without a patient whose detail names every patient
 a gap, a count or a version number.\n\n\
 - **Lists decide before they page.** An organisation's lists of many patients' data \
 (`careTeamDischargeNotices`, `admissionSheetsReceived`, `dischargeConferenceInvitations`, \
-`notifications`, `liaisonInbox`) keep, in their query, only rows whose patient and category \
+`careConferenceInvitations` — each conference kind under its own category —, `notifications`, \
+`liaisonInbox`, `disasterRegister`) keep, in their query, only rows whose patient and category \
 the caller may read now — the rules above as SQL — and only then take the page. A page holds \
 the next `first` readable rows and `hasNextPage` is true exactly when another follows, so a \
 caller without the category, or left out by a consent, gets the same page, cursors and \
