@@ -236,9 +236,7 @@ async fn graphql(
     body: Incoming,
 ) -> Response {
     crate::observe::note_graphql();
-    let request_id = request_id
-        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
-        .unwrap_or_default();
+    let request_id = crate::http::request_id_text(request_id);
     let media = Media::negotiate(&headers);
     let as_media = media.unwrap_or(Media::Json);
     // Without a token, only the public directory is answered
@@ -513,4 +511,14 @@ async fn ready(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// The request's `x-request-id` (set by the request-id layer) as text, for
+/// logs and audit entries; empty when there is none.
+pub(crate) fn request_id_text(
+    request_id: Option<axum::Extension<tower_http::request_id::RequestId>>,
+) -> String {
+    request_id
+        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -207,9 +207,7 @@ pub async fn graphql_ws(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let request_id = request_id
-        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
-        .unwrap_or_default();
+    let request_id = crate::http::request_id_text(request_id);
     let span = tracing::info_span!("websocket", request_id = %request_id);
     upgrade
         // In this order of preference when a client offers both.

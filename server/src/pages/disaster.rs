@@ -51,9 +51,7 @@ pub async fn csv(
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
-    let request_id = request_id
-        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
-        .unwrap_or_default();
+    let request_id = crate::http::request_id_text(request_id);
     let principal = match super::caller(&state, &headers).await {
         Ok(p) => p,
         Err(page) => return page,

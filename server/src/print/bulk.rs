@@ -140,9 +140,7 @@ pub async fn emergency_sheets(
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
-    let request_id = request_id
-        .and_then(|r| r.0.header_value().to_str().ok().map(str::to_owned))
-        .unwrap_or_default();
+    let request_id = crate::http::request_id_text(request_id);
     let principal = match crate::pages::caller(&state, &headers).await {
         Ok(p) => p,
         Err(page) => return page,
