@@ -16,6 +16,9 @@ pub struct Model {
     pub fax: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    /// 医療機関コード: the 10-digit medical institution code (都道府県 2 +
+    /// 点数表 1 + 医療機関 7), by which FHIR senders name themselves.
+    pub medical_institution_code: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -16,6 +16,8 @@ pub struct Model {
     pub status: String,
     pub deceased_on: Option<Date>,
     pub place_of_death: Option<String>,
+    /// 被保険者個人識別子 (JP-CLINS): `保険者番号:記号:番号:枝番`, unique.
+    pub insured_person_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -22,6 +22,7 @@ mod m20261215_000018_directory;
 mod m20261215_000019_community_resources;
 mod m20261216_000020_care_conferences;
 mod m20261216_000021_outbreak_notices;
+mod m20261217_000022_fhir_identity;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000019_community_resources::Migration),
             Box::new(m20261216_000020_care_conferences::Migration),
             Box::new(m20261216_000021_outbreak_notices::Migration),
+            Box::new(m20261217_000022_fhir_identity::Migration),
         ]
     }
 }

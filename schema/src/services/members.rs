@@ -315,6 +315,7 @@ pub async fn unchecked_bootstrap_admin_with(
                 fax: Set(None),
                 latitude: Set(None),
                 longitude: Set(None),
+                medical_institution_code: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             })

@@ -47,6 +47,7 @@ pub async fn register(
         fax: Set(new.fax.map(Phone::into_inner)),
         latitude: Set(new.location.map(|l| l.latitude)),
         longitude: Set(new.location.map(|l| l.longitude)),
+        medical_institution_code: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };

@@ -85,6 +85,7 @@ pub async fn register(
         status: Set(PatientStatus::Active.as_str().to_string()),
         deceased_on: Set(None),
         place_of_death: Set(None),
+        insured_person_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };

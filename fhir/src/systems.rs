@@ -1,0 +1,53 @@
+//! The URIs the hub reads and writes: code systems, identifier systems and
+//! profiles of JP Core and JP-CLINS. One place, so that the importer and the
+//! exporter cannot disagree on a spelling (note JP-CLINS's lower-case
+//! "Idsystem" in the insured-person identifier's system).
+
+/// 医療機関コード (10 digits) as an Organization identifier.
+pub const MEDICAL_INSTITUTION_CODE: &str =
+    "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no";
+/// 被保険者個人識別子 (`保険者番号:記号:番号:枝番`) as a Patient identifier.
+pub const INSURED_PERSON_ID: &str = "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID";
+/// The resource types of a JP-CLINS collection bundle, as `meta.tag`.
+pub const CLINS_BUNDLE_RESOURCE_TYPE: &str =
+    "http://jpfhir.jp/fhir/clins/CodeSystem/BundleResourceType_CS";
+/// An organisation's local patient ID (院内患者ID): JP Core's pattern is
+/// `urn:oid:1.2.392.100495.20.3.51.1` + the 10-digit institution code.
+pub const LOCAL_PATIENT_ID_OID_PREFIX: &str = "urn:oid:1.2.392.100495.20.3.51.1";
+
+/// ICD-10 (ICD-10 2013 as used in Japan).
+pub const ICD10: &str = "http://jpfhir.jp/fhir/core/CodeSystem/icd-10";
+/// 標準病名マスター 病名交換用コード.
+pub const DISEASE_EXCHANGE_CODE: &str = "http://medis.or.jp/CodeSystem/master-disease-keyNumber";
+/// JLAC10.
+pub const JLAC10: &str = "urn:oid:1.2.392.200119.4.504";
+/// JLAC11.
+pub const JLAC11: &str = "http://jpfhir.jp/fhir/core/CodeSystem/JLAC11";
+/// YJ code (個別医薬品コード).
+pub const YJ: &str = "urn:oid:1.2.392.100495.20.2.73";
+/// HOT9 (HOT code, 9 digits).
+pub const HOT9: &str = "urn:oid:1.2.392.200119.4.403.1";
+
+/// JP Core profiles (v1.1.x canonical URLs).
+pub mod profile {
+    pub const PATIENT: &str = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient";
+    pub const ORGANIZATION: &str = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Organization";
+    pub const PRACTITIONER: &str = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Practitioner";
+    pub const CONDITION: &str = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Condition";
+    pub const ALLERGY_INTOLERANCE: &str =
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_AllergyIntolerance";
+    pub const OBSERVATION_LAB: &str =
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Observation_LabResult";
+    pub const OBSERVATION_VITAL: &str =
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Observation_VitalSigns";
+    pub const OBSERVATION_COMMON: &str =
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Observation_Common";
+    pub const MEDICATION_REQUEST: &str =
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_MedicationRequest";
+    pub const MEDICATION_DISPENSE: &str =
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_MedicationDispense";
+    pub const DOCUMENT_REFERENCE: &str =
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_DocumentReference";
+    pub const DIAGNOSTIC_REPORT_RADIOLOGY: &str =
+        "http://jpfhir.jp/fhir/core/StructureDefinition/JP_DiagnosticReport_Radiology";
+}
