@@ -953,3 +953,192 @@ e2e!(
         );
     }
 );
+
+/// The patient's summary lab results as (name, value) pairs.
+async fn summary_labs(app: &TestApp, token: &str, patient: &str) -> Vec<(String, String)> {
+    let data = app
+        .ok(
+            token,
+            "query($id: ID!) { patient(id: $id) { summary { latestLabResults { data { ... on LabResultData { name value } } } } } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    let mut labs: Vec<(String, String)> = data["patient"]["summary"]["latestLabResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["data"]["name"].as_str().unwrap().to_string(),
+                r["data"]["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    labs.sort();
+    labs
+}
+
+e2e!(
+    a_batch_means_its_items_written_one_after_the_other,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        app.ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "B-0", "Hb", "11.0", "2026-01-05T00:00:00Z")] } }))
+            .await;
+        // Out of order, a resubmission of an item of the same batch, and an
+        // older result than the one stored: the summary shows each test's
+        // newest, and the resubmission is the same record's version 2.
+        let data = app
+            .ok(
+                &doctor,
+                WRITE,
+                json!({ "i": { "records": [
+                lab(&patient, "B-1", "Hb", "10.0", "2026-01-02T00:00:00Z"),
+                lab(&patient, "B-2", "Hb", "13.0", "2026-02-01T00:00:00Z"),
+                lab(&patient, "B-3", "Hb", "12.0", "2026-01-20T00:00:00Z"),
+                lab(&patient, "B-2", "Hb", "13.5", "2026-02-01T00:00:00Z"),
+                lab(&patient, "B-4", "Alb", "3.1", "2026-01-20T00:00:00Z"),
+                lab(&patient, "B-4", "Alb", "3.1", "2026-01-20T00:00:00Z"),
+            ] } }),
+            )
+            .await;
+        let results = data["writeRecords"].as_array().unwrap();
+        let outcomes: Vec<&str> = results
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                "CREATED",
+                "CREATED",
+                "CREATED",
+                "UPDATED",
+                "CREATED",
+                "UNCHANGED"
+            ],
+            "{data}"
+        );
+        assert_eq!(results[3]["record"]["id"], results[1]["record"]["id"]);
+        assert_eq!(results[3]["record"]["version"], 2);
+        assert_eq!(results[5]["record"]["id"], results[4]["record"]["id"]);
+        assert_eq!(results[5]["record"]["version"], 1);
+        assert_eq!(
+            summary_labs(app, &doctor, &patient).await,
+            [("Alb".into(), "3.1".into()), ("Hb".into(), "13.5".into())]
+        );
+        // The newest moved back in time: the next newest takes its place.
+        app.ok(&doctor, WRITE, json!({ "i": { "records": [lab(&patient, "B-2", "Hb", "13.5", "2025-12-01T00:00:00Z")] } }))
+            .await;
+        assert_eq!(
+            summary_labs(app, &doctor, &patient).await,
+            [("Alb".into(), "3.1".into()), ("Hb".into(), "12.0".into())]
+        );
+        // Moved to another test (its code changed): it leaves Hb's series.
+        let moved = json!({ "patientId": patient, "sourceRecordId": "B-3", "effectiveAt": "2026-01-25T00:00:00Z",
+            "data": { "labResult": { "code": "LAB-Alb", "name": "Alb", "value": "3.4", "unit": "g/dL", "abnormal": "NORMAL" } } });
+        app.ok(&doctor, WRITE, json!({ "i": { "records": [moved] } }))
+            .await;
+        assert_eq!(
+            summary_labs(app, &doctor, &patient).await,
+            [("Alb".into(), "3.4".into()), ("Hb".into(), "11.0".into())]
+        );
+        // The timeline holds every record once; nothing was lost.
+        let data = app
+            .ok(&doctor, "query($id: ID!) { patient(id: $id) { timeline(kinds: [LAB_RESULT]) { edges { node { id } } } } }", json!({ "id": patient }))
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"]
+                .as_array()
+                .unwrap()
+                .len(),
+            5,
+            "{data}"
+        );
+    }
+);
+
+/// A batch costs a fixed number of statements, not some per record: 10 new
+/// records of one patient and 400 of 20 patients run about as many. The loaders'
+/// window is widened, as for the summaries, so that the policy's loads of
+/// one request land in one batch whatever the machine's load.
+async fn cost_of_writes(backend: Backend) {
+    let owned = TestApp::spawn_with(backend, |c| {
+        c.batch_window_micros = 50_000;
+        c.max_body_bytes = 1 << 20;
+    })
+    .await;
+    let app = &owned;
+    {
+        let (first, doctor, _, _) = setup(app).await;
+        let mut patients = vec![first.clone()];
+        for i in 0..19 {
+            patients.push(app.patient(&doctor, &format!("W-{i}")).await);
+        }
+        let batch = |prefix: &str, patients: &[String], n: usize| -> Value {
+            let records: Vec<Value> = (0..n)
+                .map(|i| {
+                    let p = &patients[i % patients.len()];
+                    if i % 4 == 3 {
+                        condition(p, &format!("{prefix}-{i}"), "高血圧症", json!({}))
+                    } else {
+                        lab(
+                            p,
+                            &format!("{prefix}-{i}"),
+                            &format!("T{}", i % 7),
+                            &(i % 50).to_string(),
+                            &format!("2025-{:02}-{:02}T00:00:00Z", 1 + i % 12, 1 + i % 28),
+                        )
+                    }
+                })
+                .collect();
+            json!({ "i": { "records": records } })
+        };
+        let (body, few) = app
+            .count_statements(&doctor, WRITE, batch("S", &patients[..1], 10))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let (body, many) = app
+            .count_statements(&doctor, WRITE, batch("M", &patients, 400))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(body["data"]["writeRecords"].as_array().unwrap().len(), 400);
+        // One statement more at most for a kind of change the small batch
+        // did not need (moving the summary flag off records the batch's
+        // newer results replace), and one for the policy's loads of 20
+        // patients should they fall into two loader batches: nothing per
+        // record or per patient.
+        assert!(
+            many <= few + 2,
+            "400 records of 20 patients cost {many} statements, 10 of one {few}"
+        );
+        // Resubmitting all of them unchanged costs no more either.
+        let (body, again) = app
+            .count_statements(&doctor, WRITE, batch("M", &patients, 400))
+            .await;
+        assert!(
+            body["data"]["writeRecords"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["outcome"] == "UNCHANGED"),
+            "{body}"
+        );
+        assert!(
+            again <= few,
+            "an unchanged resubmission costs {again} statements"
+        );
+    }
+    owned.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_of_a_write_does_not_grow_with_its_records_on_sqlite() {
+    cost_of_writes(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_of_a_write_does_not_grow_with_its_records_on_postgres() {
+    if postgres_configured() {
+        cost_of_writes(Backend::Postgres).await;
+    }
+}

@@ -40,7 +40,7 @@ pub async fn create(
     _admin: AdminAccess,
     new: NewApiKey,
 ) -> ApiResult<(api_key::Model, String)> {
-    super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
+    super::organizations::ensure_exists(db, "input.organizationId", new.organization_id).await?;
     let mut secret_bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut secret_bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes);

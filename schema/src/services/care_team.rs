@@ -31,7 +31,7 @@ pub async fn add(
     today: NaiveDate,
 ) -> ApiResult<care_team_membership::Model> {
     access.require_write(DataCategory::CareTeam)?;
-    super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
+    super::organizations::ensure_exists(db, "input.organizationId", new.organization_id).await?;
     if let Some(member_id) = new.member_id {
         let m = member::Entity::find_by_id(member_id)
             .one(db)

@@ -139,7 +139,7 @@ pub async fn set_profile(
     change: ProfileChange,
     now: DateTime<Utc>,
 ) -> ApiResult<Profile> {
-    super::organizations::require_exists(db, "input.organizationId", organization_id).await?;
+    super::organizations::ensure_exists(db, "input.organizationId", organization_id).await?;
     let model = organization_profile::ActiveModel {
         organization_id: Set(organization_id),
         public: Set(change.public),
@@ -273,7 +273,7 @@ pub async fn report_vacancies(
     counts: Vec<VacancyCount>,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<vacancy_report::Model>> {
-    super::organizations::require_exists(db, "input.organizationId", organization_id).await?;
+    super::organizations::ensure_exists(db, "input.organizationId", organization_id).await?;
     let rows: Vec<vacancy_report::Model> = counts
         .into_iter()
         .map(|c| vacancy_report::Model {

@@ -28,7 +28,7 @@ pub async fn register(
     new: NewMember,
 ) -> ApiResult<member::Model> {
     assignable("input.profession", new.profession)?;
-    super::organizations::require_exists(db, "input.organizationId", new.organization_id).await?;
+    super::organizations::ensure_exists(db, "input.organizationId", new.organization_id).await?;
     let now = crate::clock::system_now();
     let model = member::ActiveModel {
         id: Set(super::new_id()),

@@ -162,7 +162,22 @@ pub async fn capabilities_of(
     Ok(map)
 }
 
-/// Fails with `BAD_USER_INPUT` naming `field` when the organisation is unknown.
+/// Fails with `BAD_USER_INPUT` naming `field` when the organisation is
+/// unknown; reads only the id (a check, not a load: it also works on a
+/// database whose `organizations` table predates later columns, as the
+/// migration tests create).
+pub async fn ensure_exists(db: &DatabaseConnection, field: &str, id: Uuid) -> ApiResult<()> {
+    organization::Entity::find_by_id(id)
+        .select_only()
+        .column(organization::Column::Id)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .map(drop)
+        .ok_or_else(|| ApiError::bad_input(field, format!("no organisation has the id {id}")))
+}
+
+/// The organisation; `BAD_USER_INPUT` naming `field` when it is unknown.
 pub async fn require_exists(
     db: &DatabaseConnection,
     field: &str,

@@ -148,7 +148,7 @@ pub async fn link_identifier(
     organization_id: Uuid,
     local_id: LocalId,
 ) -> ApiResult<patient_identifier::Model> {
-    super::organizations::require_exists(db, "input.organizationId", organization_id).await?;
+    super::organizations::ensure_exists(db, "input.organizationId", organization_id).await?;
     let txn = crate::services::begin_write(db).await?;
     if let Some(existing) = find_by_local_id(&txn, organization_id, local_id.as_str()).await? {
         return if existing.patient_id == access.patient_id() {

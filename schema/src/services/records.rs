@@ -5,8 +5,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
+    sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
 
@@ -57,6 +60,15 @@ pub enum WriteOutcome {
 /// write access for every item (`access` holds the verdicts) and validated the
 /// payloads; an error names the item's index (and field, where there is one).
 ///
+/// Set-based: whatever the batch's size, the transaction runs a fixed number
+/// of statements per kind of change — it locks the patients, reads the
+/// records the items' source IDs name and the summary rows of the series they
+/// touch, then inserts the new records, keeps the replaced versions and moves
+/// the summary flag in multi-row statements (only a changed record is updated
+/// one row at a time). The items are folded in memory in input order first,
+/// so a batch means what writing its items one after the other would mean: an
+/// item resubmitting an earlier item's source ID is a new version of it.
+///
 /// Concurrent writes: the transaction first locks the rows of the batch's
 /// patients, in id order ([`lock_patients`]), so writes touching one
 /// patient's records run one after the other — each reads what the previous
@@ -64,9 +76,7 @@ pub enum WriteOutcome {
 /// created (`UPDATED` / `UNCHANGED`, never a duplicate) and numbers its
 /// version after the other's. Because every batch takes its locks in the
 /// same order before touching a record, two batches over the same patients
-/// in opposite orders wait for each other instead of deadlocking (the
-/// `in_summary` updates of [`refresh_latest`] lock rows in input order, but
-/// only ever of patients already locked).
+/// in opposite orders wait for each other instead of deadlocking.
 pub async fn write(
     db: &DatabaseConnection,
     stamp: &AuditStamp,
@@ -74,39 +84,67 @@ pub async fn write(
     items: Vec<NewRecord>,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<(record::Model, WriteOutcome)>> {
-    let principal = &stamp.principal;
     let entries: Vec<_> = items
         .iter()
         .map(|i| stamp.write(i.patient_id, &i.data.written_categories()))
         .collect();
     let txn = super::begin_write(db).await?;
     lock_patients(&txn, items.iter().map(|i| i.patient_id)).await?;
-    let mut out = Vec::with_capacity(items.len());
+    let mut batch = Batch::new(&stamp.principal, now);
+    batch.load_sources(&txn, &items).await?;
     for (index, item) in items.into_iter().enumerate() {
-        let at = |e: ApiError| e.in_field(&format!("input.records[{index}]"));
         let Some(writer) = access.get(&item.patient_id) else {
             return Err(ApiError::not_found("patient"));
         };
-        let written = write_one(&txn, principal, writer, item, now)
+        batch
+            .add(&txn, writer, item)
             .await
-            .map_err(at)?;
-        out.push(written);
+            .map_err(|e| e.in_field(&format!("input.records[{index}]")))?;
     }
+    batch.settle_summary(&txn).await?;
+    let out = batch.apply(&txn).await?;
     let entries: Vec<_> = entries.iter().collect();
     crate::audit::append_in(&txn, &entries, now).await?;
     txn.commit().await?;
     Ok(out)
 }
 
-/// Locks the patients' rows in id order: one order for every writer of
-/// records, so that no two can wait for each other in a circle.
+/// Rows per multi-row statement: 16 columns × 500 stays far below both
+/// databases' limits on bound parameters (PostgreSQL 65,535; SQLite 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Locks the patients' rows in id order — one order for every writer of
+/// records, so that no two can wait for each other in a circle — in one
+/// statement: PostgreSQL locks the rows of `… ORDER BY id FOR UPDATE` as the
+/// sorted rows come out. SQLite's `BEGIN IMMEDIATE` already holds the write
+/// lock; the statement there only checks that every patient exists.
+/// `NOT_FOUND` if one does not.
 async fn lock_patients(
     txn: &impl ConnectionTrait,
     patients: impl IntoIterator<Item = Uuid>,
 ) -> ApiResult<()> {
-    let ordered: BTreeSet<Uuid> = patients.into_iter().collect();
-    for patient_id in ordered {
-        super::lock_patient(txn, patient_id).await?;
+    use entities::patient;
+    let ordered: Vec<Uuid> = patients
+        .into_iter()
+        .collect::<BTreeSet<Uuid>>()
+        .into_iter()
+        .collect();
+    let backend = txn.get_database_backend();
+    let mut query = patient::Entity::find()
+        .select_only()
+        .column(patient::Column::Id)
+        .filter(super::id_in(
+            backend,
+            (patient::Entity, patient::Column::Id),
+            &ordered,
+        ))
+        .order_by_asc(patient::Column::Id);
+    if backend == sea_orm::DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let found: Vec<Uuid> = query.into_tuple().all(txn).await?;
+    if found.len() != ordered.len() {
+        return Err(ApiError::not_found("patient"));
     }
     Ok(())
 }
@@ -118,166 +156,531 @@ fn author(principal: &Principal) -> (Option<Uuid>, Option<Uuid>) {
     }
 }
 
-async fn write_one(
-    txn: &impl ConnectionTrait,
-    principal: &Principal,
-    writer: &PatientAccess,
-    item: NewRecord,
-    now: DateTime<Utc>,
-) -> ApiResult<(record::Model, WriteOutcome)> {
-    let kind = item.data.kind();
-    let org = principal.organization_id();
-    let (member, api_key) = author(principal);
-    let series = item.data.series_key();
-    let existing = match &item.source_record_id {
-        Some(source) => {
-            record::Entity::find()
-                .filter(record::Column::SourceOrganizationId.eq(org))
-                .filter(record::Column::Kind.eq(kind.as_str()))
-                .filter(record::Column::SourceRecordId.eq(source.as_str()))
-                .one(txn)
-                .await?
-        }
-        None => None,
-    };
-    let taken = |source: Option<&str>| {
-        ApiError::conflict_in(
-            "sourceRecordId",
-            format!(
-                "{:?} already names another patient's record of this kind",
-                source.unwrap_or_default()
-            ),
-        )
-    };
-    if let Some(current) = &existing
-        && current.patient_id != item.patient_id
-    {
-        return Err(taken(item.source_record_id.as_deref()));
-    }
-    let content =
-        with_kept_parts(txn, writer, existing.as_ref(), item.data, series.as_deref()).await?;
-    let data = content.to_json();
-    let category = content.category();
-    let (model, outcome) = match existing {
-        Some(current) => {
-            // The content compared as content, not as stored text: a
-            // record stored before a derived field existed (a lab
-            // result's `numericValue`) is the same as its resubmission.
-            if current.status == ACTIVE
-                && current.effective_at == item.effective_at
-                && current.undisclosed == item.undisclosed
-                && RecordData::from_json(kind, &current.data)? == content
-            {
-                return Ok((current, WriteOutcome::Unchanged));
-            }
-            let version = current.version + 1;
-            keep_version(txn, &current).await?;
-            let mut a: record::ActiveModel = current.into();
-            a.category = Set(category.as_str().to_string());
-            a.author_member_id = Set(member);
-            a.author_api_key_id = Set(api_key);
-            a.version = Set(version);
-            a.status = Set(ACTIVE.to_string());
-            a.effective_at = Set(item.effective_at);
-            a.recorded_at = Set(now);
-            a.undisclosed = Set(item.undisclosed);
-            a.in_summary = Set(kind.summary_rule() == SummaryRule::WhileCurrent);
-            a.series_key = Set(series.clone());
-            a.data = Set(data);
-            (a.update(txn).await?, WriteOutcome::Updated)
-        }
-        None => {
-            let source = item.source_record_id.clone();
-            let inserted = record::Entity::insert(record::ActiveModel {
-                id: Set(super::new_id()),
-                patient_id: Set(item.patient_id),
-                kind: Set(kind.as_str().to_string()),
-                category: Set(category.as_str().to_string()),
-                source_organization_id: Set(org),
-                author_member_id: Set(member),
-                author_api_key_id: Set(api_key),
-                source_record_id: Set(item.source_record_id),
-                version: Set(1),
-                status: Set(ACTIVE.to_string()),
-                effective_at: Set(item.effective_at),
-                recorded_at: Set(now),
-                undisclosed: Set(item.undisclosed),
-                in_summary: Set(kind.summary_rule() == SummaryRule::WhileCurrent),
-                series_key: Set(series.clone()),
-                data: Set(data),
-            })
-            .exec_with_returning(txn)
-            .await
-            // Another patient's writer, not serialised with this one by
-            // the patient locks, inserted the same source record ID first.
-            .map_err(|e| match e.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => taken(source.as_deref()),
-                _ => ApiError::from(e),
-            })?;
-            (inserted, WriteOutcome::Created)
-        }
-    };
-    if kind.summary_rule() == SummaryRule::LatestOfSeries {
-        refresh_latest(txn, model.patient_id, kind, series.as_deref()).await?;
-        // Re-read: the refresh may have made this record the latest.
-        let model = record::Entity::find_by_id(model.id)
-            .one(txn)
-            .await?
-            .ok_or_else(|| ApiError::internal("a written record vanished"))?;
-        return Ok((model, outcome));
-    }
-    Ok((model, outcome))
+fn taken(source: Option<&str>) -> ApiError {
+    ApiError::conflict_in(
+        "sourceRecordId",
+        format!(
+            "{:?} already names another patient's record of this kind",
+            source.unwrap_or_default()
+        ),
+    )
 }
 
-/// The content to store: `data` with the parts the writer may not write
-/// ([`RecordData::keeping_parts`]) as the version it replaces had them —
-/// the record's current version on a resubmission, or, for a new record of
-/// a kind with parts, the newest record of its series (an emergency sheet
-/// registered by a care manager replaces the physician's in the composed
-/// read, and keeps its diagnoses). A withdrawn record (entered in error)
-/// keeps nothing. The pre-check refused a writer that filled such a part.
-async fn with_kept_parts(
-    txn: &impl ConnectionTrait,
-    writer: &PatientAccess,
-    existing: Option<&record::Model>,
-    data: RecordData,
-    series: Option<&str>,
-) -> ApiResult<RecordData> {
-    let kept: Vec<DataCategory> = data
-        .part_categories()
-        .into_iter()
-        .filter(|c| !writer.may_write(*c))
-        .collect();
-    if kept.is_empty() {
-        return Ok(data);
+/// A series of a patient's records: the summary shows its newest.
+type SeriesId = (Uuid, String, Option<String>);
+
+/// A record the batch touches, as it will be when the batch commits.
+struct Row {
+    model: record::Model,
+    /// It existed before the batch (else the batch inserts it).
+    stored: bool,
+    /// The batch changed it (a stored row is then updated).
+    changed: bool,
+    /// For a stored row that carried the summary flag when read: its series
+    /// and effective time then — a change to either may hand the flag on.
+    flagged_as: Option<(SeriesId, DateTime<Utc>)>,
+}
+
+impl Row {
+    fn series(&self) -> SeriesId {
+        (
+            self.model.patient_id,
+            self.model.kind.clone(),
+            self.model.series_key.clone(),
+        )
     }
-    let kind = data.kind();
-    let previous = match existing {
-        Some(current) => Some(current.clone()),
-        // Only a series has a record a new one replaces.
-        None if kind.summary_rule() != SummaryRule::LatestOfSeries => None,
-        None => {
+}
+
+/// One write batch, folded in memory before anything is written.
+struct Batch {
+    org: Uuid,
+    member: Option<Uuid>,
+    api_key: Option<Uuid>,
+    now: DateTime<Utc>,
+    rows: Vec<Row>,
+    /// (kind, source record ID) → index in `rows`.
+    by_source: HashMap<(String, String), usize>,
+    /// The versions replaced, to keep in `record_versions`.
+    versions: Vec<record_version::ActiveModel>,
+    /// Per item: its row, the record as the item left it, the outcome.
+    results: Vec<(usize, record::Model, WriteOutcome)>,
+    /// Stored rows outside the batch whose summary flag changes.
+    flag_off: Vec<Uuid>,
+    flag_on: Vec<Uuid>,
+}
+
+impl Batch {
+    fn new(principal: &Principal, now: DateTime<Utc>) -> Self {
+        let (member, api_key) = author(principal);
+        Batch {
+            org: principal.organization_id(),
+            member,
+            api_key,
+            now,
+            rows: Vec::new(),
+            by_source: HashMap::new(),
+            versions: Vec::new(),
+            results: Vec::new(),
+            flag_off: Vec::new(),
+            flag_on: Vec::new(),
+        }
+    }
+
+    /// Reads the writer's records the items' source IDs name, in as many
+    /// statements as there are chunks of source IDs.
+    async fn load_sources(
+        &mut self,
+        txn: &impl ConnectionTrait,
+        items: &[NewRecord],
+    ) -> ApiResult<()> {
+        let sources: Vec<&str> = items
+            .iter()
+            .filter_map(|i| i.source_record_id.as_deref())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let wanted: BTreeSet<(&str, &str)> = items
+            .iter()
+            .filter_map(|i| {
+                i.source_record_id
+                    .as_deref()
+                    .map(|s| (i.data.kind().as_str(), s))
+            })
+            .collect();
+        for chunk in sources.chunks(ROWS_PER_STATEMENT) {
+            let found = record::Entity::find()
+                .filter(record::Column::SourceOrganizationId.eq(self.org))
+                .filter(record::Column::SourceRecordId.is_in(chunk.iter().copied()))
+                .all(txn)
+                .await?;
+            for model in found {
+                let Some(source) = model.source_record_id.clone() else {
+                    continue;
+                };
+                if !wanted.contains(&(model.kind.as_str(), source.as_str())) {
+                    continue;
+                }
+                let key = (model.kind.clone(), source);
+                let mut row = Row {
+                    model,
+                    stored: true,
+                    changed: false,
+                    flagged_as: None,
+                };
+                if row.model.in_summary && row.model.status == ACTIVE {
+                    row.flagged_as = Some((row.series(), row.model.effective_at));
+                }
+                self.by_source.insert(key, self.rows.len());
+                self.rows.push(row);
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds one item into the batch.
+    async fn add(
+        &mut self,
+        txn: &impl ConnectionTrait,
+        writer: &PatientAccess,
+        item: NewRecord,
+    ) -> ApiResult<()> {
+        let kind = item.data.kind();
+        let series = item.data.series_key();
+        let existing = item
+            .source_record_id
+            .as_ref()
+            .and_then(|s| self.by_source.get(&(kind.as_str().to_string(), s.clone())))
+            .copied();
+        if let Some(i) = existing
+            && self.rows[i].model.patient_id != item.patient_id
+        {
+            return Err(taken(item.source_record_id.as_deref()));
+        }
+        let content = self
+            .with_kept_parts(txn, writer, existing, item.data, series.as_deref())
+            .await?;
+        let in_summary = kind.summary_rule() == SummaryRule::WhileCurrent;
+        match existing {
+            Some(i) => {
+                let current = &self.rows[i].model;
+                // The content compared as content, not as stored text: a
+                // record stored before a derived field existed (a lab
+                // result's `numericValue`) is the same as its resubmission.
+                if current.status == ACTIVE
+                    && current.effective_at == item.effective_at
+                    && current.undisclosed == item.undisclosed
+                    && RecordData::from_json(kind, &current.data)? == content
+                {
+                    self.results
+                        .push((i, current.clone(), WriteOutcome::Unchanged));
+                    return Ok(());
+                }
+                self.versions.push(version_of(current));
+                let row = &mut self.rows[i];
+                let m = &mut row.model;
+                m.category = content.category().as_str().to_string();
+                m.author_member_id = self.member;
+                m.author_api_key_id = self.api_key;
+                m.version += 1;
+                m.status = ACTIVE.to_string();
+                m.effective_at = item.effective_at;
+                m.recorded_at = self.now;
+                m.undisclosed = item.undisclosed;
+                m.in_summary = in_summary;
+                m.series_key = series;
+                m.data = content.to_json();
+                row.changed = true;
+                self.results.push((i, m.clone(), WriteOutcome::Updated));
+            }
+            None => {
+                let model = record::Model {
+                    id: super::new_id(),
+                    patient_id: item.patient_id,
+                    kind: kind.as_str().to_string(),
+                    category: content.category().as_str().to_string(),
+                    source_organization_id: self.org,
+                    author_member_id: self.member,
+                    author_api_key_id: self.api_key,
+                    source_record_id: item.source_record_id.clone(),
+                    version: 1,
+                    status: ACTIVE.to_string(),
+                    effective_at: item.effective_at,
+                    recorded_at: self.now,
+                    undisclosed: item.undisclosed,
+                    in_summary,
+                    series_key: series,
+                    data: content.to_json(),
+                };
+                let i = self.rows.len();
+                if let Some(source) = item.source_record_id {
+                    self.by_source
+                        .insert((kind.as_str().to_string(), source), i);
+                }
+                self.results.push((i, model.clone(), WriteOutcome::Created));
+                self.rows.push(Row {
+                    model,
+                    stored: false,
+                    changed: true,
+                    flagged_as: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The content to store: `data` with the parts the writer may not write
+    /// ([`RecordData::keeping_parts`]) as the version it replaces had them —
+    /// the record's current version on a resubmission, or, for a new record
+    /// of a kind with parts, the newest record of its series (an emergency
+    /// sheet registered by a care manager replaces the physician's in the
+    /// composed read, and keeps its diagnoses), counting the batch's earlier
+    /// items. A withdrawn record (entered in error) keeps nothing. The
+    /// pre-check refused a writer that filled such a part.
+    async fn with_kept_parts(
+        &self,
+        txn: &impl ConnectionTrait,
+        writer: &PatientAccess,
+        existing: Option<usize>,
+        data: RecordData,
+        series: Option<&str>,
+    ) -> ApiResult<RecordData> {
+        let kept: Vec<DataCategory> = data
+            .part_categories()
+            .into_iter()
+            .filter(|c| !writer.may_write(*c))
+            .collect();
+        if kept.is_empty() {
+            return Ok(data);
+        }
+        let kind = data.kind();
+        let previous = match existing {
+            Some(i) => Some(self.rows[i].model.clone()),
+            // Only a series has a record a new one replaces.
+            None if kind.summary_rule() != SummaryRule::LatestOfSeries => None,
+            None => {
+                let wanted = (
+                    writer.patient_id(),
+                    kind.as_str().to_string(),
+                    series.map(str::to_string),
+                );
+                let in_batch = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.changed && r.model.status == ACTIVE && r.series() == wanted)
+                    .map(|r| &r.model)
+                    .max_by_key(|m| (m.effective_at, m.id))
+                    .cloned();
+                let mut q = record::Entity::find()
+                    .filter(record::Column::PatientId.eq(writer.patient_id()))
+                    .filter(record::Column::Kind.eq(kind.as_str()))
+                    .filter(record::Column::Status.eq(ACTIVE))
+                    .filter(record::Column::InSummary.eq(true));
+                q = match series {
+                    Some(s) => q.filter(record::Column::SeriesKey.eq(s)),
+                    None => q.filter(record::Column::SeriesKey.is_null()),
+                };
+                let stored = q.one(txn).await?.filter(|m| {
+                    // A stored row the batch changed counts as the batch has it.
+                    !self.rows.iter().any(|r| r.changed && r.model.id == m.id)
+                });
+                [in_batch, stored]
+                    .into_iter()
+                    .flatten()
+                    .max_by_key(|m| (m.effective_at, m.id))
+            }
+        };
+        let previous = match previous {
+            Some(p) if p.status == ACTIVE => RecordData::from_json(kind, &p.data)?,
+            _ => return Ok(data),
+        };
+        Ok(data.keeping_parts(&previous, |c| kept.contains(&c)))
+    }
+
+    /// Decides the summary flag of every series the batch touches
+    /// (`LatestOfSeries` kinds: only the newest active record of a series
+    /// carries it) from the rows the batch changed and the rows that carry
+    /// the flag today — one statement for all series, plus one per series
+    /// whose flag-holder the batch moved out of it or back in time (then an
+    /// older record may be the newest).
+    async fn settle_summary(&mut self, txn: &impl ConnectionTrait) -> ApiResult<()> {
+        let latest_of_series = |kind: &str| {
+            RecordKind::from_db(kind)
+                .map(|k| k.summary_rule() == SummaryRule::LatestOfSeries)
+                .unwrap_or(false)
+        };
+        let mut touched: BTreeSet<SeriesId> = BTreeSet::new();
+        let mut reopened: BTreeSet<SeriesId> = BTreeSet::new();
+        for row in self.rows.iter().filter(|r| r.changed) {
+            if !latest_of_series(&row.model.kind) {
+                continue;
+            }
+            touched.insert(row.series());
+            if let Some((series, effective_at)) = &row.flagged_as
+                && (*series != row.series()
+                    || row.model.effective_at < *effective_at
+                    || row.model.status != ACTIVE)
+            {
+                touched.insert(series.clone());
+                reopened.insert(series.clone());
+            }
+        }
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let changed: BTreeSet<Uuid> = self
+            .rows
+            .iter()
+            .filter(|r| r.changed)
+            .map(|r| r.model.id)
+            .collect();
+        let patients: Vec<Uuid> = touched
+            .iter()
+            .map(|(p, _, _)| *p)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let kinds: BTreeSet<&str> = touched.iter().map(|(_, k, _)| k.as_str()).collect();
+        type Flagged = (Uuid, Uuid, String, Option<String>, DateTime<Utc>);
+        let flagged: Vec<Flagged> = record::Entity::find()
+            .select_only()
+            .column(record::Column::Id)
+            .column(record::Column::PatientId)
+            .column(record::Column::Kind)
+            .column(record::Column::SeriesKey)
+            .column(record::Column::EffectiveAt)
+            .filter(super::id_in(
+                txn.get_database_backend(),
+                (record::Entity, record::Column::PatientId),
+                &patients,
+            ))
+            .filter(record::Column::Kind.is_in(kinds.iter().copied()))
+            .filter(record::Column::InSummary.eq(true))
+            .filter(record::Column::Status.eq(ACTIVE))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        // Per series: the candidates for the flag, (effective time, id, stored and flagged now).
+        let mut candidates: HashMap<SeriesId, Vec<(DateTime<Utc>, Uuid, bool)>> = HashMap::new();
+        for (id, patient, kind, series, effective_at) in flagged {
+            let key = (patient, kind, series);
+            if touched.contains(&key) && !changed.contains(&id) {
+                candidates
+                    .entry(key)
+                    .or_default()
+                    .push((effective_at, id, true));
+            }
+        }
+        for key in &reopened {
+            let (patient, kind, series) = key;
             let mut q = record::Entity::find()
-                .filter(record::Column::PatientId.eq(writer.patient_id()))
+                .select_only()
+                .column(record::Column::EffectiveAt)
+                .column(record::Column::Id)
+                .filter(record::Column::PatientId.eq(*patient))
                 .filter(record::Column::Kind.eq(kind.as_str()))
                 .filter(record::Column::Status.eq(ACTIVE))
-                .filter(record::Column::InSummary.eq(true));
+                .filter(record::Column::Id.is_not_in(changed.iter().copied()));
             q = match series {
-                Some(s) => q.filter(record::Column::SeriesKey.eq(s)),
+                Some(s) => q.filter(record::Column::SeriesKey.eq(s.as_str())),
                 None => q.filter(record::Column::SeriesKey.is_null()),
             };
-            q.one(txn).await?
+            let newest: Option<(DateTime<Utc>, Uuid)> = q
+                .order_by_desc(record::Column::EffectiveAt)
+                .order_by_desc(record::Column::Id)
+                .into_tuple()
+                .one(txn)
+                .await?;
+            if let Some((effective_at, id)) = newest {
+                let list = candidates.entry(key.clone()).or_default();
+                if !list.iter().any(|(_, other, _)| *other == id) {
+                    list.push((effective_at, id, false));
+                }
+            }
         }
-    };
-    let previous = match previous {
-        Some(p) if p.status == ACTIVE => RecordData::from_json(kind, &p.data)?,
-        _ => return Ok(data),
-    };
-    Ok(data.keeping_parts(&previous, |c| kept.contains(&c)))
+        for row in self.rows.iter().filter(|r| r.changed) {
+            let key = row.series();
+            if touched.contains(&key) && row.model.status == ACTIVE {
+                candidates.entry(key).or_default().push((
+                    row.model.effective_at,
+                    row.model.id,
+                    false,
+                ));
+            }
+        }
+        let mut winners: BTreeSet<Uuid> = BTreeSet::new();
+        for list in candidates.values() {
+            if let Some((_, winner, _)) = list.iter().max_by_key(|(at, id, _)| (*at, *id)) {
+                winners.insert(*winner);
+            }
+            for (_, id, flagged_now) in list {
+                let wins = winners.contains(id);
+                if changed.contains(id) {
+                    continue;
+                }
+                if *flagged_now && !wins {
+                    self.flag_off.push(*id);
+                } else if !*flagged_now && wins {
+                    self.flag_on.push(*id);
+                }
+            }
+        }
+        for row in self.rows.iter_mut() {
+            if row.changed && touched.contains(&row.series()) {
+                row.model.in_summary = winners.contains(&row.model.id);
+            } else if self.flag_off.contains(&row.model.id) {
+                row.model.in_summary = false;
+            } else if self.flag_on.contains(&row.model.id) {
+                row.model.in_summary = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the batch: the new records and the kept versions in multi-row
+    /// inserts, each changed record by its id, the summary flags of the
+    /// untouched records it moved in one statement each way. Returns each
+    /// item's record as the item left it, with the flag as committed.
+    async fn apply(
+        self,
+        txn: &impl ConnectionTrait,
+    ) -> ApiResult<Vec<(record::Model, WriteOutcome)>> {
+        let new_rows: Vec<&record::Model> = self
+            .rows
+            .iter()
+            .filter(|r| !r.stored)
+            .map(|r| &r.model)
+            .collect();
+        for chunk in new_rows.chunks(ROWS_PER_STATEMENT) {
+            // `ON CONFLICT DO NOTHING … RETURNING id`: a row another
+            // patient's writer — not serialised with this one by the patient
+            // locks — got in first with the same source record ID is left
+            // out instead of failing the statement (which on PostgreSQL would
+            // abort the transaction), so the refusal can name the item.
+            let mut insert =
+                record::Entity::insert_many(chunk.iter().map(|m| set_all((*m).clone())))
+                    .on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .into_query();
+            insert.returning_col(record::Column::Id);
+            let inserted: BTreeSet<Uuid> = txn
+                .query_all(&insert)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<Uuid>("", "id"))
+                .collect::<Result<_, _>>()?;
+            if let Some(lost) = chunk.iter().find(|m| !inserted.contains(&m.id)) {
+                let index = self
+                    .results
+                    .iter()
+                    .position(|(_, m, o)| *o == WriteOutcome::Created && m.id == lost.id)
+                    .unwrap_or_default();
+                return Err(taken(lost.source_record_id.as_deref())
+                    .in_field(&format!("input.records[{index}]")));
+            }
+        }
+        for chunk in self.versions.chunks(ROWS_PER_STATEMENT) {
+            record_version::Entity::insert_many(chunk.iter().cloned())
+                .exec(txn)
+                .await?;
+        }
+        for row in self.rows.iter().filter(|r| r.stored && r.changed) {
+            let mut a = set_all(row.model.clone());
+            a.id = sea_orm::ActiveValue::Unchanged(row.model.id);
+            a.patient_id = sea_orm::ActiveValue::Unchanged(row.model.patient_id);
+            a.kind = sea_orm::ActiveValue::Unchanged(row.model.kind.clone());
+            a.source_organization_id =
+                sea_orm::ActiveValue::Unchanged(row.model.source_organization_id);
+            a.source_record_id =
+                sea_orm::ActiveValue::Unchanged(row.model.source_record_id.clone());
+            a.update(txn).await?;
+        }
+        for (ids, flag) in [(&self.flag_off, false), (&self.flag_on, true)] {
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                record::Entity::update_many()
+                    .col_expr(record::Column::InSummary, Expr::value(flag))
+                    .filter(super::id_in(
+                        txn.get_database_backend(),
+                        (record::Entity, record::Column::Id),
+                        chunk,
+                    ))
+                    .exec(txn)
+                    .await?;
+            }
+        }
+        Ok(self
+            .results
+            .into_iter()
+            .map(|(i, mut model, outcome)| {
+                model.in_summary =
+                    self.rows[i].model.in_summary && self.rows[i].model.version == model.version;
+                (model, outcome)
+            })
+            .collect())
+    }
 }
 
-async fn keep_version(txn: &impl ConnectionTrait, current: &record::Model) -> ApiResult<()> {
-    record_version::Entity::insert(record_version::ActiveModel {
+fn set_all(m: record::Model) -> record::ActiveModel {
+    record::ActiveModel {
+        id: Set(m.id),
+        patient_id: Set(m.patient_id),
+        kind: Set(m.kind),
+        category: Set(m.category),
+        source_organization_id: Set(m.source_organization_id),
+        author_member_id: Set(m.author_member_id),
+        author_api_key_id: Set(m.author_api_key_id),
+        source_record_id: Set(m.source_record_id),
+        version: Set(m.version),
+        status: Set(m.status),
+        effective_at: Set(m.effective_at),
+        recorded_at: Set(m.recorded_at),
+        undisclosed: Set(m.undisclosed),
+        in_summary: Set(m.in_summary),
+        series_key: Set(m.series_key),
+        data: Set(m.data),
+    }
+}
+
+fn version_of(current: &record::Model) -> record_version::ActiveModel {
+    record_version::ActiveModel {
         record_id: Set(current.id),
         version: Set(current.version),
         category: Set(current.category.clone()),
@@ -289,9 +692,13 @@ async fn keep_version(txn: &impl ConnectionTrait, current: &record::Model) -> Ap
         recorded_at: Set(current.recorded_at),
         undisclosed: Set(current.undisclosed),
         data: Set(current.data.clone()),
-    })
-    .exec(txn)
-    .await?;
+    }
+}
+
+async fn keep_version(txn: &impl ConnectionTrait, current: &record::Model) -> ApiResult<()> {
+    record_version::Entity::insert(version_of(current))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 
