@@ -78,7 +78,7 @@ const VALIDATED_PATIENTS: u64 = 1_000;
 /// Bytes per CopyData message.
 const SEND_CHUNK: usize = 1 << 20;
 
-async fn copy(
+pub(crate) async fn copy(
     conn: &mut PgConnection,
     table: &str,
     columns: &str,
@@ -110,7 +110,7 @@ const PATIENT_COLUMNS: &str = "id, name, name_kana, birth_date, sex, postal_code
 const IDENTIFIER_COLUMNS: &str = "id, organization_id, local_id, patient_id, created_at, recorded_by_organization, recorded_by_member";
 const MEMBERSHIP_COLUMNS: &str = "id, patient_id, organization_id, member_id, role, start_date, end_date, created_at, updated_at, recorded_by_organization, recorded_by_member";
 const CONSENT_COLUMNS: &str = "id, patient_id, scope, organization_ids, excluded_categories, method, form_reference, obtained_on, recorded_by_member, recorded_by_organization, recorded_at, withdrawn_at, withdrawn_by_member, withdrawal_reason, status, signed_by";
-const RECORD_COLUMNS: &str = "id, patient_id, kind, category, source_organization_id, author_member_id, author_api_key_id, source_record_id, version, status, effective_at, recorded_at, undisclosed, in_summary, series_key, data";
+const RECORD_COLUMNS: &str = "id, patient_id, kind, category, source_organization_id, author_member_id, author_api_key_id, source_record_id, version, status, effective_at, recorded_at, undisclosed, in_summary, series_key, data, summary_until";
 
 /// The statements that drop and recreate the indexes and constraints of
 /// `records` (and the foreign key of `record_versions` that needs its primary

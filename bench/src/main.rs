@@ -6,7 +6,9 @@
 //!   concurrencies beside the floor (the same data by hand-written SQL) and
 //!   appends the numbers to `bench/RESULTS.md`;
 //! - `hostile` measures the summary query's latency with and without
-//!   clients sending hostile documents (huge literals, 1,000 aliases).
+//!   clients sending hostile documents (huge literals, 1,000 aliases);
+//! - `writes` writes records through `writeRecords` in batches beside a
+//!   plain `COPY` of the same rows.
 //!
 //! See `bench/README.md`.
 
@@ -17,6 +19,7 @@ mod load;
 mod region;
 mod rng;
 mod vocab;
+mod writes;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +41,8 @@ enum Command {
     Load(Box<load::LoadArgs>),
     /// p50/p99 of normal summary queries with and without hostile clients.
     Hostile(Box<hostile::HostileArgs>),
+    /// Records/s through writeRecords beside a COPY of the same rows.
+    Writes(Box<writes::WritesArgs>),
 }
 
 #[tokio::main]
@@ -46,5 +51,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args).await,
         Command::Load(args) => load::run(*args).await,
         Command::Hostile(args) => hostile::run(*args).await,
+        Command::Writes(args) => writes::run(*args).await,
     }
 }

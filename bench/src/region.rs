@@ -6,9 +6,11 @@
 //! Records carry exactly what the hub itself writes (`schema/src/services/
 //! records.rs`): the payload is a [`RecordData`] stored with `to_json()`, its
 //! `category()` and `series_key()`, version 1, status `ACTIVE`, and
-//! `in_summary` true for every `WhileCurrent` kind and, for `LatestOfSeries`
-//! kinds, only on the newest active record of each (patient, kind, series)
-//! (newest by effective time, then id — the order of `refresh_latest`).
+//! `in_summary` and `summary_until` placed by the hub's own
+//! `summary_placement` for `WhileCurrent` kinds (flagged when ever in force,
+//! with the last day in force) and, for `LatestOfSeries` kinds, the flag only
+//! on the newest active record of each (patient, kind, series) (newest by
+//! effective time, then id — the order of the hub's write path).
 
 use std::collections::HashMap;
 
@@ -649,8 +651,9 @@ pub fn generate_patient(
             })?;
         }
         let kind = r.data.kind();
+        let (placed, summary_until) = renkei_schema::services::records::summary_placement(&r.data);
         let in_summary = match kind.summary_rule() {
-            SummaryRule::WhileCurrent => true,
+            SummaryRule::WhileCurrent => placed,
             SummaryRule::LatestOfSeries => {
                 newest.get(&(kind, series.clone())) == Some(&(r.effective_at, *id))
             }
@@ -673,7 +676,8 @@ pub fn generate_patient(
             .bool(r.undisclosed)
             .bool(in_summary)
             .opt_text(series.as_deref())
-            .text(&r.data.to_json());
+            .text(&r.data.to_json())
+            .date(summary_until);
         rec.end_row();
     }
     Ok(())
@@ -1364,7 +1368,15 @@ mod tests {
             assert_eq!(f[9], "ACTIVE");
             assert_eq!(f[8], "1");
             match kind.summary_rule() {
-                SummaryRule::WhileCurrent => assert!(in_summary, "{line}"),
+                SummaryRule::WhileCurrent => {
+                    // COPY's text format doubles backslashes (JSON's escapes).
+                    let json = f[15].replace("\\\\", "\\");
+                    let data = RecordData::from_json(kind, &json).expect("data");
+                    let (placed, until) =
+                        renkei_schema::services::records::summary_placement(&data);
+                    assert_eq!(in_summary, placed, "{line}");
+                    assert_eq!(f[16], until.format("%Y-%m-%d").to_string(), "{line}");
+                }
                 SummaryRule::Never => assert!(!in_summary, "{line}"),
                 SummaryRule::LatestOfSeries => {
                     let key = (f[1].to_string(), f[2].to_string(), f[14].to_string());

@@ -27,6 +27,11 @@ pub struct Model {
     /// A candidate for the patient summary (see `renkei_schema::records::SummaryRule`).
     pub in_summary: bool,
     pub series_key: Option<String>,
+    /// The last day the record is in force (`WhileCurrent` kinds: a
+    /// prescription's last day, an instruction's validity; 9999-12-31 for no
+    /// end and for the other kinds): the summary reads only records whose
+    /// day has not passed, whatever the length of the history.
+    pub summary_until: Date,
     /// The kind's payload as JSON.
     #[sea_orm(column_type = "Text")]
     pub data: String,

@@ -23,6 +23,7 @@ mod m20261215_000019_community_resources;
 mod m20261216_000020_care_conferences;
 mod m20261216_000021_outbreak_notices;
 mod m20261217_000022_fhir_identity;
+mod m20261218_000023_summary_until;
 
 pub use m20261122_000002_access::GENESIS_HASH;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261216_000020_care_conferences::Migration),
             Box::new(m20261216_000021_outbreak_notices::Migration),
             Box::new(m20261217_000022_fhir_identity::Migration),
+            Box::new(m20261218_000023_summary_until::Migration),
         ]
     }
 }

@@ -227,6 +227,9 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// How many SQL statements the server has executed (see [`TestApp::count_statements`]).
     pub statements: Arc<AtomicU64>,
+    /// How many of them named the `records` table (see
+    /// [`TestApp::count_record_statements`]).
+    pub record_statements: Arc<AtomicU64>,
     /// A network administrator of the coordination centre.
     pub admin_token: String,
     pub admin_org: Uuid,
@@ -364,11 +367,16 @@ impl TestApp {
         }
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
+        let record_statements = Arc::new(AtomicU64::new(0));
+        let record_counter = record_statements.clone();
         let app = renkei_server::Application::build_with(
             config,
             clock.clone(),
-            Some(Arc::new(move |_sql: &str| {
+            Some(Arc::new(move |sql: &str| {
                 counter.fetch_add(1, Ordering::Relaxed);
+                if sql.contains("\"records\"") {
+                    record_counter.fetch_add(1, Ordering::Relaxed);
+                }
             })),
         )
         .await
@@ -391,6 +399,7 @@ impl TestApp {
             backend,
             clock,
             statements,
+            record_statements,
             admin_token: token_for(admin_member),
             admin_org,
             database_url: url,
@@ -441,6 +450,21 @@ impl TestApp {
         let before = self.statements.load(Ordering::SeqCst);
         let body = self.gql(token, query, variables).await;
         (body, self.statements.load(Ordering::SeqCst) - before)
+    }
+
+    /// Runs a request and returns the response and the number of SQL
+    /// statements on the `records` table the server executed meanwhile: a
+    /// write path's own cost, apart from the policy's and the response's
+    /// loads (whose batching depends on timing).
+    pub async fn count_record_statements(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (Value, u64) {
+        let before = self.record_statements.load(Ordering::SeqCst);
+        let body = self.gql(token, query, variables).await;
+        (body, self.record_statements.load(Ordering::SeqCst) - before)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -435,6 +435,7 @@ fn sheet(rng: &mut SplitMix64, p: &Patient<'_>) -> Option<record::Model> {
         undisclosed: false,
         // The only sheet of its patient: the newest of its series.
         in_summary: true,
+        summary_until: crate::records::FOREVER,
         series_key: data.series_key(),
         data: data.to_json(),
     })

@@ -3211,6 +3211,7 @@ impl<'a> Chart<'a> {
             let number = base + i;
             let kind = d.data.kind();
             kinds.push(kind);
+            let (in_summary, summary_until) = crate::services::records::summary_placement(&d.data);
             rows.push(record::Model {
                 id: demo_id(Table::Record, number),
                 patient_id: self.patient.id,
@@ -3225,7 +3226,8 @@ impl<'a> Chart<'a> {
                 effective_at: d.at,
                 recorded_at: d.at + TimeDelta::minutes(3 + self.rng.below(58) as i64),
                 undisclosed: d.undisclosed,
-                in_summary: kind.summary_rule() == SummaryRule::WhileCurrent,
+                in_summary,
+                summary_until,
                 series_key: d.data.series_key(),
                 data: d.data.to_json(),
             });
@@ -3476,7 +3478,10 @@ mod tests {
         for rec in &r.records {
             let kind = RecordKind::parse(&rec.kind).expect("kind");
             match kind.summary_rule() {
-                SummaryRule::WhileCurrent => assert!(rec.in_summary),
+                SummaryRule::WhileCurrent => {
+                    let data = RecordData::from_json(kind, &rec.data).expect("data");
+                    assert_eq!(rec.in_summary, data.current_span().is_some());
+                }
                 SummaryRule::Never => assert!(!rec.in_summary),
                 SummaryRule::LatestOfSeries => {
                     let key = (rec.patient_id, rec.kind.as_str(), rec.series_key.as_deref());
@@ -3674,7 +3679,7 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
-            digest, "b8c238c1f5647610a4c9b2e7fa32860acd8200b707c18b2cb6a8de7de537ca8b",
+            digest, "102d66f93f42456a46808e2c14f350aea78dbe9f4aa450e7f072404096288371",
             "the demo's rows changed: if on purpose, update this fingerprint"
         );
     }

@@ -77,7 +77,7 @@ impl Loaders {
             org_members: dl(OrgMembersLoader(db.clone()), window),
             identifiers: dl(IdentifiersLoader(db.clone()), window),
             care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone()), window),
-            summary: dl(SummaryLoader(db.clone()), window),
+            summary: dl(SummaryLoader(db.clone(), policy.clock.clone()), window),
             notice_history: dl(NoticeHistoryLoader(db.clone()), window),
             earlier_versions: dl(EarlierVersionsLoader(db.clone()), window),
             record: dl(RecordLoader(db.clone()), window),
@@ -119,15 +119,21 @@ by_id_loader!(MemberLoader, Uuid, member::Model, |db, keys| {
 by_id_loader!(OrgMembersLoader, Uuid, Vec<member::Model>, |db, keys| {
     members::of_organizations(db, keys).await
 });
-// The summary's candidate records of many patients: one query, each row
-// parsed once and shared by the summary's parts.
-by_id_loader!(
-    SummaryLoader,
-    Uuid,
-    Arc<Vec<super::records::Record>>,
-    |db, keys| {
+/// The summary's candidate records of many patients: one query, each row
+/// parsed once and shared by the summary's parts; records whose last day in
+/// force passed before the policy clock's today are not read.
+pub struct SummaryLoader(DatabaseConnection, SharedClock);
+
+impl Loader<Uuid> for SummaryLoader {
+    type Value = Arc<Vec<super::records::Record>>;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, ApiError> {
         let mut out = HashMap::new();
-        for (patient, rows) in crate::services::records::summary_candidates(db, keys).await? {
+        let today = self.1.today();
+        for (patient, rows) in
+            crate::services::records::summary_candidates(&self.0, keys, today).await?
+        {
             let parsed = rows
                 .into_iter()
                 .map(super::records::Record::new)
@@ -136,7 +142,7 @@ by_id_loader!(
         }
         Ok(out)
     }
-);
+}
 // The earlier versions of discharge notices, each notice's newest first: a
 // page of notices showing their history costs one query, not one per notice.
 // Keyed by notice id; the notice itself was read under the policy.

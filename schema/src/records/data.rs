@@ -171,19 +171,41 @@ impl RecordData {
     /// `days`) is not past; a POSITIVE infection; every allergy and drug
     /// contraindication; a visiting-nurse instruction within its validity. `false` for the other kinds.
     pub fn is_current(&self, today: NaiveDate) -> bool {
+        self.current_span()
+            .is_some_and(|(from, until)| from <= today && today <= until)
+    }
+
+    /// For [`SummaryRule::WhileCurrent`] kinds, the days the record is in
+    /// force, first and last ([`FOREVER`] when it has no end); `None` when it
+    /// never is (a resolved condition, a negative test) and for the other
+    /// kinds. What [`Self::is_current`] decides, as a span: the hub stores the
+    /// last day beside the record (`summary_until`), so that the summary
+    /// reads only records still in force instead of the whole history.
+    pub fn current_span(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let always = Some((NaiveDate::MIN, FOREVER));
         match self {
-            RecordData::Condition(d) => d.clinical_status == ClinicalStatus::Active,
-            RecordData::Prescription(d) => {
-                d.start_date.0 <= today && d.last_day().is_none_or(|last| last >= today)
+            RecordData::Condition(d) => {
+                always.filter(|_| d.clinical_status == ClinicalStatus::Active)
             }
-            RecordData::Infection(d) => d.result == InfectionResult::Positive,
-            RecordData::Allergy(_) | RecordData::DrugContraindication(_) => true,
-            RecordData::VisitingNurseInstruction(d) => d.in_force(today),
-            RecordData::HomeCareGuidanceInstruction(d) => d.in_force(today),
-            _ => false,
+            RecordData::Prescription(d) => Some((d.start_date.0, d.last_day().unwrap_or(FOREVER))),
+            RecordData::Infection(d) => always.filter(|_| d.result == InfectionResult::Positive),
+            RecordData::Allergy(_) | RecordData::DrugContraindication(_) => always,
+            RecordData::VisitingNurseInstruction(d) => Some((d.valid_from.0, d.valid_to.0)),
+            RecordData::HomeCareGuidanceInstruction(d) => {
+                Some((d.valid_from.0, d.valid_to.map(|t| t.0).unwrap_or(FOREVER)))
+            }
+            _ => None,
         }
     }
 }
+
+/// The last day of a record in force with no end: the `summary_until` of
+/// records the summary always reads (9999-12-31, which both databases store
+/// and compare as a date).
+pub const FOREVER: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
 
 /// ICD-10 B20–B24 (HIV disease) and Z21 (asymptomatic HIV infection).
 fn is_hiv_icd10(code: &str) -> bool {

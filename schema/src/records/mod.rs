@@ -59,5 +59,6 @@ pub mod plausible;
 #[cfg(test)]
 mod tests;
 
+pub use data::FOREVER;
 pub use kinds::{RecordData, RecordDataInput, RecordKind, SummaryRule};
 pub use payloads::*;

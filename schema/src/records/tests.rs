@@ -545,6 +545,19 @@ fn prescriptions_are_current_between_start_and_last_day() {
     // Without an end date, `days` decides: day 15 of 15 is current, of 14 is not.
     assert!(p("2025-06-01", None, Some(15)).is_current(t));
     assert!(!p("2025-06-01", None, Some(14)).is_current(t));
+    // The span the hub stores for the summary's index: the last day in force.
+    assert_eq!(
+        p("2025-06-01", None, Some(14)).current_span(),
+        Some((date("2025-06-01").0, date("2025-06-14").0))
+    );
+    assert_eq!(
+        p("2025-06-01", None, None).current_span(),
+        Some((date("2025-06-01").0, crate::records::FOREVER))
+    );
+    let (flagged, until) =
+        crate::services::records::summary_placement(&p("2025-06-01", Some("2025-06-14"), None));
+    assert!(flagged);
+    assert_eq!(until, date("2025-06-14").0);
 }
 
 #[test]
@@ -556,6 +569,10 @@ fn other_current_rules() {
     });
     assert!(RecordData::Condition(condition()).is_current(t));
     assert!(!resolved.is_current(t));
+    // Never again in force: written without the summary flag, so the
+    // summary never reads it.
+    assert_eq!(resolved.current_span(), None);
+    assert!(!crate::services::records::summary_placement(&resolved).0);
     let infection = |result| {
         RecordData::Infection(InfectionData {
             pathogen: Pathogen::Mrsa,
