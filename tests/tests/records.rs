@@ -1126,6 +1126,52 @@ async fn cost_of_writes(backend: Backend) {
             again <= few,
             "an unchanged resubmission costs {again} statements"
         );
+        // Correcting all of them: 400 new versions, updated in one statement
+        // (the replaced versions go to record_versions, also in one).
+        let mut corrected = batch("M", &patients, 400);
+        for item in corrected["i"]["records"].as_array_mut().unwrap() {
+            if let Some(lab) = item["data"].get_mut("labResult") {
+                lab["referenceLow"] = json!(1.0);
+            } else {
+                item["data"]["condition"]["note"] = json!("確認済み");
+            }
+        }
+        let (body, updating) = app.count_record_statements(&doctor, WRITE, corrected).await;
+        let results = body["data"]["writeRecords"].as_array().unwrap();
+        assert!(
+            results
+                .iter()
+                .all(|r| r["outcome"] == "UPDATED" && r["record"]["version"] == 2),
+            "{body}"
+        );
+        assert!(
+            updating <= few + 1,
+            "400 corrections cost {updating} statements on records, 10 new records {few}"
+        );
+        // Patient 0's corrected lab results: each at version 2 with the
+        // correction, its version 1 in the history.
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline(kinds: [LAB_RESULT], first: 100) { edges { node { version data { ... on LabResultData { referenceLow } } history { version data { ... on LabResultData { referenceLow } } } } } } } }",
+                json!({ "id": patients[0] }),
+            )
+            .await;
+        let corrected: Vec<&Value> = data["patient"]["timeline"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"])
+            .filter(|n| n["version"] == 2)
+            .collect();
+        assert_eq!(corrected.len(), 20, "{data}");
+        for n in corrected {
+            assert_eq!(n["data"]["referenceLow"], 1.0, "{n}");
+            assert_eq!(
+                n["history"],
+                json!([{ "version": 1, "data": { "referenceLow": null } }])
+            );
+        }
     }
     owned.stop().await;
 }

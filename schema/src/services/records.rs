@@ -624,16 +624,14 @@ impl Batch {
                 .exec(txn)
                 .await?;
         }
-        for row in self.rows.iter().filter(|r| r.stored && r.changed) {
-            let mut a = set_all(row.model.clone());
-            a.id = sea_orm::ActiveValue::Unchanged(row.model.id);
-            a.patient_id = sea_orm::ActiveValue::Unchanged(row.model.patient_id);
-            a.kind = sea_orm::ActiveValue::Unchanged(row.model.kind.clone());
-            a.source_organization_id =
-                sea_orm::ActiveValue::Unchanged(row.model.source_organization_id);
-            a.source_record_id =
-                sea_orm::ActiveValue::Unchanged(row.model.source_record_id.clone());
-            a.update(txn).await?;
+        let updated: Vec<&record::Model> = self
+            .rows
+            .iter()
+            .filter(|r| r.stored && r.changed)
+            .map(|r| &r.model)
+            .collect();
+        for chunk in updated.chunks(ROWS_PER_STATEMENT) {
+            update_rows(txn, chunk).await?;
         }
         for (ids, flag) in [(&self.flag_off, false), (&self.flag_on, true)] {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
@@ -673,6 +671,102 @@ pub fn summary_placement(data: &RecordData) -> (bool, NaiveDate) {
         },
         SummaryRule::LatestOfSeries | SummaryRule::Never => (false, FOREVER),
     }
+}
+
+/// The columns a new version changes, in the order [`update_rows`] binds
+/// them after the id (the rest — patient, kind, source — never change).
+const VERSION_COLUMNS: [(&str, &str); 12] = [
+    ("category", "text"),
+    ("author_member_id", "uuid"),
+    ("author_api_key_id", "uuid"),
+    ("version", "int4"),
+    ("status", "text"),
+    ("effective_at", "timestamptz"),
+    ("recorded_at", "timestamptz"),
+    ("undisclosed", "bool"),
+    ("in_summary", "bool"),
+    ("summary_until", "date"),
+    ("series_key", "text"),
+    ("data", "text"),
+];
+
+/// Updates many records to their new versions in one statement:
+/// `UPDATE … FROM (VALUES …)` joined on the id (PostgreSQL casts each value
+/// to its column's type; SQLite names the values' columns `column1` …).
+async fn update_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> ApiResult<()> {
+    use sea_orm::{DbBackend, Statement, Value};
+    let backend = txn.get_database_backend();
+    let per_row = VERSION_COLUMNS.len() + 1;
+    let mut values: Vec<Value> = Vec::with_capacity(rows.len() * per_row);
+    let mut tuples = Vec::with_capacity(rows.len());
+    for (n, m) in rows.iter().enumerate() {
+        values.extend([
+            m.id.into(),
+            m.category.clone().into(),
+            m.author_member_id.into(),
+            m.author_api_key_id.into(),
+            m.version.into(),
+            m.status.clone().into(),
+            m.effective_at.into(),
+            m.recorded_at.into(),
+            m.undisclosed.into(),
+            m.in_summary.into(),
+            m.summary_until.into(),
+            m.series_key.clone().into(),
+            m.data.clone().into(),
+        ]);
+        let placeholders: Vec<String> = (0..per_row)
+            .map(|c| match backend {
+                DbBackend::Postgres => {
+                    let ty = if c == 0 {
+                        "uuid"
+                    } else {
+                        VERSION_COLUMNS[c - 1].1
+                    };
+                    format!("${}::{ty}", n * per_row + c + 1)
+                }
+                _ => "?".to_string(),
+            })
+            .collect();
+        tuples.push(format!("({})", placeholders.join(", ")));
+    }
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "UPDATE records AS r SET {} FROM (VALUES {}) AS v(id, {}) WHERE r.id = v.id",
+            VERSION_COLUMNS
+                .iter()
+                .map(|(c, _)| format!("{c} = v.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            tuples.join(", "),
+            VERSION_COLUMNS
+                .iter()
+                .map(|(c, _)| *c)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => format!(
+            "UPDATE records SET {} FROM (VALUES {}) AS v WHERE records.id = v.column1",
+            VERSION_COLUMNS
+                .iter()
+                .enumerate()
+                .map(|(i, (c, _))| format!("{c} = v.column{}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", "),
+            tuples.join(", "),
+        ),
+    };
+    let done = txn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    if done.rows_affected() != rows.len() as u64 {
+        return Err(ApiError::internal(format!(
+            "{} of {} records updated",
+            done.rows_affected(),
+            rows.len()
+        )));
+    }
+    Ok(())
 }
 
 fn set_all(m: record::Model) -> record::ActiveModel {
