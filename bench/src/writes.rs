@@ -2,7 +2,7 @@
 //! in batches, beside the floor — a plain `COPY` of the same rows into
 //! `records` on as many connections (issue 16, *Writes*).
 //!
-//! Both sides write the same generated records (lab results, dispensings,
+//! Both sides write the same generated records (lab results, prescriptions,
 //! vital signs and conditions of the bench clinic's patients, drawn from a
 //! pool so that concurrent batches share patients and series) in the same
 //! batches. Every hub response is checked — HTTP 200, no `errors`, one
@@ -128,10 +128,13 @@ fn generate(seed: u64, n: usize, pool: &[Uuid]) -> Vec<Item> {
                 }
                 6 | 7 => {
                     let (yj, drug) = DRUGS[rng.below(DRUGS.len())];
+                    let start = effective_at.date_naive();
                     (
-                        RecordKind::Dispensing,
-                        "dispensing",
-                        json!({ "drug": drug, "yjCode": yj, "quantity": 28.0, "unit": "錠", "days": 28 }),
+                        RecordKind::Prescription,
+                        "prescription",
+                        json!({ "medicationType": "PRESCRIPTION", "drug": drug, "yjCode": yj,
+                                "dose": "1錠", "route": "ORAL", "frequency": "1日1回朝食後",
+                                "days": 28, "startDate": start.format("%Y-%m-%d").to_string() }),
                     )
                 }
                 8 => (
@@ -392,7 +395,7 @@ async fn written_ids(
     let mut ids = Vec::with_capacity(items.len());
     for kind in [
         RecordKind::LabResult,
-        RecordKind::Dispensing,
+        RecordKind::Prescription,
         RecordKind::VitalSigns,
         RecordKind::Condition,
     ] {

@@ -247,9 +247,15 @@ impl Batch {
                     .map(|s| (i.data.kind().as_str(), s))
             })
             .collect();
+        // The kinds too, although the pairs are filtered below: the unique
+        // index is (organisation, kind, source record ID), and without the
+        // kinds its middle column is open, so the lookup would walk every
+        // record the organisation ever wrote.
+        let kinds: BTreeSet<&str> = wanted.iter().map(|(kind, _)| *kind).collect();
         for chunk in sources.chunks(ROWS_PER_STATEMENT) {
             let found = record::Entity::find()
                 .filter(record::Column::SourceOrganizationId.eq(self.org))
+                .filter(record::Column::Kind.is_in(kinds.iter().copied()))
                 .filter(record::Column::SourceRecordId.is_in(chunk.iter().copied()))
                 .all(txn)
                 .await?;
