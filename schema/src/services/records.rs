@@ -251,12 +251,27 @@ impl Batch {
         // index is (organisation, kind, source record ID), and without the
         // kinds its middle column is open, so the lookup would walk every
         // record the organisation ever wrote.
-        let kinds: BTreeSet<&str> = wanted.iter().map(|(kind, _)| *kind).collect();
+        let kinds: Vec<String> = wanted
+            .iter()
+            .map(|(kind, _)| kind.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let backend = txn.get_database_backend();
         for chunk in sources.chunks(ROWS_PER_STATEMENT) {
+            let chunk: Vec<String> = chunk.iter().map(|s| s.to_string()).collect();
             let found = record::Entity::find()
                 .filter(record::Column::SourceOrganizationId.eq(self.org))
-                .filter(record::Column::Kind.is_in(kinds.iter().copied()))
-                .filter(record::Column::SourceRecordId.is_in(chunk.iter().copied()))
+                .filter(super::text_in(
+                    backend,
+                    (record::Entity, record::Column::Kind),
+                    &kinds,
+                ))
+                .filter(super::text_in(
+                    backend,
+                    (record::Entity, record::Column::SourceRecordId),
+                    &chunk,
+                ))
                 .all(txn)
                 .await?;
             for model in found {
