@@ -277,10 +277,10 @@ fn check(status: reqwest::StatusCode, body: &[u8], n: usize) -> Result<(), Strin
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     if let Some(errors) = v.get("errors") {
-        return Err(format!(
-            "errors: {}",
-            &errors.to_string()[..errors.to_string().len().min(300)]
-        ));
+        // By characters: the hub's messages are often Japanese, and a byte
+        // cut inside a character would panic.
+        let text: String = errors.to_string().chars().take(300).collect();
+        return Err(format!("errors: {text}"));
     }
     let results = v["data"]["writeRecords"]
         .as_array()
