@@ -8,3 +8,7 @@
 //! [`systems`].
 
 pub mod systems;
+pub mod outcome;
+
+/// The FHIR JSON media type, for `Content-Type` and `Accept`.
+pub const MEDIA_TYPE: &str = "application/fhir+json";

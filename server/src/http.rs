@@ -76,6 +76,7 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
         .route("/indicators", get(crate::pages::indicators::dashboard))
         .route("/indicators.csv", get(crate::pages::indicators::csv))
         .route("/disaster-register.csv", get(crate::pages::disaster::csv))
+        .nest("/fhir", crate::fhir::routes())
         .merge(crate::graphiql::routes())
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes));

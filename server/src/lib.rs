@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod fhir;
 pub mod graphiql;
 pub mod graphql_http;
 pub mod http;

@@ -1,0 +1,255 @@
+//! FHIR R4 over HTTP (issue 13): `/fhir/…`, JP Core / JP-CLINS in and out.
+//!
+//! Like the pages ([`crate::print`], [`crate::pages`]), the FHIR endpoints
+//! never read or write the database themselves: they authenticate exactly
+//! like `/graphql`, then run GraphQL operations against the schema as the
+//! caller ([`Caller::run`]) — so the one policy decides every read and
+//! write, `writeRecords` is the one write path, and every access lands in
+//! the caller's audit trail — write that trail to the audit log before
+//! answering ([`Caller::finish`]), and translate between FHIR and the
+//! hub's model with the `renkei-fhir` crate.
+//!
+//! - [`inbound`]: `POST /fhir` — JP-CLINS bundles in.
+//! - [`outbound`]: `GET /fhir/metadata`, `GET /fhir/Patient?identifier=…`,
+//!   `GET /fhir/Patient/{id}/$everything` and `$summary`.
+//!
+//! Errors are `OperationOutcome`s with the usual FHIR HTTP codes; the
+//! GraphQL error codes map to them in one place ([`status_of`]).
+
+// A handler's refusal is its response, returned by value as axum handlers do.
+#![allow(clippy::result_large_err)]
+
+pub mod inbound;
+pub mod outbound;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use renkei_fhir::outcome::{Issue, Outcome, Severity};
+use renkei_schema::audit::AuditTrail;
+use renkei_schema::error::{ApiError, DATABASE_UNAVAILABLE};
+use renkei_schema::{Principal, RequestContext};
+use serde_json::{Value, json};
+use tower_http::request_id::RequestId;
+
+use crate::http::AppState;
+
+/// The `/fhir` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(inbound::routes())
+        .merge(outbound::routes())
+}
+
+/// An authenticated FHIR request: who calls, and the audit trail its
+/// GraphQL operations record into.
+pub struct Caller {
+    pub principal: Principal,
+    pub request_id: String,
+    pub trail: Arc<AuditTrail>,
+}
+
+impl Caller {
+    /// Authenticates the request and applies the caller's rate limits, or
+    /// answers the refusal as an `OperationOutcome` (401, 429, 503, 500).
+    pub async fn authenticate(
+        state: &AppState,
+        headers: &HeaderMap,
+        request_id: Option<axum::Extension<RequestId>>,
+    ) -> Result<Caller, Response> {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        let principal = match state.auth.authenticate(authorization).await {
+            Ok(p) => {
+                crate::observe::note_caller(p.organization_id());
+                p
+            }
+            Err(ApiError::Unauthenticated(message)) => {
+                let mut r = outcome_response(
+                    StatusCode::UNAUTHORIZED,
+                    &Issue::error("login", message).into(),
+                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return Err(r);
+            }
+            Err(e) => return Err(error_response(&e)),
+        };
+        if let Err(limited) = state.rate_limits.check(&principal).await {
+            state.observe.metrics.rate_limited(
+                limited.scope.as_str(),
+                crate::observe::metrics::Transport::Http,
+            );
+            let mut r = outcome_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &Issue::error("throttled", limited.message()).into(),
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(limited.retry_after_seconds()),
+            );
+            crate::observe::set_outcome(&mut r, "RATE_LIMITED");
+            return Err(r);
+        }
+        Ok(Caller {
+            principal,
+            request_id: crate::http::request_id_text(request_id),
+            trail: Arc::new(AuditTrail::new()),
+        })
+    }
+
+    /// A caller for the CLI (`renkei import fhir`, `renkei export fhir`):
+    /// an API key's principal, resolved by the CLI.
+    pub fn of(principal: Principal, request_id: impl Into<String>) -> Caller {
+        Caller {
+            principal,
+            request_id: request_id.into(),
+            trail: Arc::new(AuditTrail::new()),
+        }
+    }
+
+    /// Runs one GraphQL operation as the caller, recording into the trail.
+    /// The response as JSON (`data`, `errors` with `extensions.code`).
+    pub async fn run(
+        &self,
+        schema: &renkei_schema::RenkeiSchema,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables))
+            .data(self.trail.clone())
+            .data(RequestContext {
+                principal: self.principal.clone(),
+                request_id: self.request_id.clone(),
+            });
+        let mut response = schema.execute(request).await;
+        renkei_schema::graphql::audit_extension::ensure_codes(&mut response);
+        serde_json::to_value(&response).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a GraphQL response did not serialise");
+            json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] })
+        })
+    }
+
+    /// Writes the trail to the audit log, then answers `response` — or,
+    /// when the entries could not be written, an `OperationOutcome` and no
+    /// data: nothing leaves without its audit entry.
+    pub async fn finish(&self, audit: &renkei_schema::audit::AuditWriter, response: Response) -> Response {
+        let entries = self.trail.drain(&self.principal, &self.request_id);
+        if let Err(e) = audit.append(entries).await {
+            tracing::error!(error = ?e, "audit entries could not be written; FHIR response withheld");
+            return match e {
+                ApiError::DatabaseUnavailable(_) => error_response(&e),
+                _ => outcome_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &Issue::error(
+                        "exception",
+                        "internal error: the access could not be recorded in the audit log, so no data is returned; it has been logged",
+                    )
+                    .into(),
+                ),
+            };
+        }
+        response
+    }
+}
+
+/// A FHIR resource as the response body (`application/fhir+json`, never cached).
+pub fn resource_response(status: StatusCode, resource: &Value) -> Response {
+    let mut response = (status, resource.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/fhir+json; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An `OperationOutcome` as the response body, with `status`. A 503 asks
+/// the client to retry (`Retry-After`), as `/graphql` does.
+pub fn outcome_response(status: StatusCode, outcome: &Outcome) -> Response {
+    let mut response = resource_response(status, &outcome.to_json());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::outage::RETRY_AFTER_SECONDS),
+        );
+    }
+    let code = outcome
+        .issues
+        .first()
+        .map(|i| i.code)
+        .unwrap_or("informational");
+    crate::observe::set_outcome(&mut response, code);
+    response
+}
+
+/// The HTTP status and the `issue-type` code of a hub error code
+/// (`extensions.code`): the one mapping from the hub's errors to FHIR's.
+pub fn status_of(code: &str) -> (StatusCode, &'static str) {
+    match code {
+        "BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" => {
+            (StatusCode::BAD_REQUEST, "invalid")
+        }
+        "UNAUTHENTICATED" => (StatusCode::UNAUTHORIZED, "login"),
+        // A patient or object the caller may not know of is refused like
+        // one that does not exist (`renkei_schema::graphql::reach`).
+        "NOT_FOUND" => (StatusCode::NOT_FOUND, "not-found"),
+        "FORBIDDEN" | "FORBIDDEN_FIELD" => (StatusCode::FORBIDDEN, "forbidden"),
+        "CONFLICT" => (StatusCode::CONFLICT, "conflict"),
+        "RATE_LIMITED" => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+        DATABASE_UNAVAILABLE => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
+    }
+}
+
+/// A hub error as an `OperationOutcome` response. Internal errors reach the
+/// client as an opaque message (their cause is logged where they arose).
+pub fn error_response(error: &ApiError) -> Response {
+    let (status, code) = status_of(error.code());
+    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        "internal error: the hub could not complete the request; it has been logged".to_string()
+    } else {
+        error.message()
+    };
+    outcome_response(status, &Issue::error(code, message).into())
+}
+
+/// The first error of a GraphQL response (JSON) as an `OperationOutcome`
+/// response, `None` when it has none. `expression` maps the error's field
+/// path (`extensions.field`, e.g. `input.records[3].data.condition.name`)
+/// to the FHIR element it came from, when the caller knows it.
+pub fn graphql_errors(
+    body: &Value,
+    expression: impl Fn(&Value) -> Option<String>,
+) -> Option<Response> {
+    let errors = body["errors"].as_array().filter(|e| !e.is_empty())?;
+    let first_code = errors[0]["extensions"]["code"].as_str().unwrap_or("INTERNAL");
+    let (status, _) = status_of(first_code);
+    let issues = errors
+        .iter()
+        .map(|e| {
+            let code = e["extensions"]["code"].as_str().unwrap_or("INTERNAL");
+            let (status, fhir_code) = status_of(code);
+            let diagnostics = if status == StatusCode::INTERNAL_SERVER_ERROR {
+                "internal error: the hub could not complete the request; it has been logged"
+                    .to_string()
+            } else {
+                e["message"].as_str().unwrap_or_default().to_string()
+            };
+            Issue {
+                severity: Severity::Error,
+                code: fhir_code,
+                diagnostics,
+                expression: expression(e),
+            }
+        })
+        .collect();
+    Some(outcome_response(status, &Outcome { issues }))
+}
