@@ -754,6 +754,7 @@ fn records(
             resolved_on: resolved_on.map(date),
             sensitivity: None,
             note: None,
+            codings: Vec::new(),
         });
         let a = clinic_author(rng);
         add(&mut out, rng, data, day, BENCH_CLINIC, a, false);
@@ -768,6 +769,7 @@ fn records(
             resolved_on: None,
             sensitivity: Some(ConditionSensitivity::Psychiatric),
             note: Some("精神科外来に通院中".into()),
+            codings: Vec::new(),
         });
         let a = clinic_author(rng);
         add(&mut out, rng, data, onset, BENCH_CLINIC, a, false);
@@ -782,6 +784,7 @@ fn records(
             resolved_on: None,
             sensitivity: None,
             note: Some("本人には未告知。家族(長男)には説明済み。".into()),
+            codings: Vec::new(),
         });
         let a = clinic_author(rng);
         add(&mut out, rng, data, onset, BENCH_CLINIC, a, true);
@@ -800,6 +803,7 @@ fn records(
                 AllergySeverity::Severe,
                 AllergySeverity::Unknown,
             ]),
+            codings: Vec::new(),
         });
         let day = day_between(rng, start, last);
         let a = clinic_author(rng);
@@ -820,6 +824,7 @@ fn records(
             result,
             tested_on: Some(date(tested)),
             note: None,
+            codings: Vec::new(),
         });
         let org = team.hospital.unwrap_or(BENCH_CLINIC);
         let a = author(rng, org);
@@ -831,6 +836,7 @@ fn records(
             drug: drug.into(),
             yj_code: None,
             reason: reason.into(),
+            codings: Vec::new(),
         });
         let day = day_between(rng, start, last);
         let a = clinic_author(rng);
@@ -884,6 +890,7 @@ fn records(
                     reference_low: Some(low),
                     reference_high: Some(high),
                     abnormal,
+                    codings: Vec::new(),
                 }),
                 effective_at: at,
                 org,
@@ -920,6 +927,7 @@ fn records(
                 start_date: date(day),
                 end_date: None,
                 prescriber: Some(physician.name.clone()),
+                codings: Vec::new(),
             });
             let a = Some(physician.id);
             add(&mut out, rng, data, day, BENCH_CLINIC, a, false);
@@ -943,6 +951,7 @@ fn records(
                     unit: unit.into(),
                     days: Some(28),
                     note: rng.chance(10).then(|| "一包化".to_string()),
+                    codings: Vec::new(),
                 }),
                 effective_at: at,
                 org: team.pharmacy,
@@ -1012,6 +1021,7 @@ fn records(
             text: text.into(),
             author_name: Some(physician.name.clone()),
             attachments: Vec::new(),
+            codings: Vec::new(),
         });
         let day = day_between(rng, start, last);
         let a = author(rng, org);

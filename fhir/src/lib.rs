@@ -7,8 +7,8 @@
 //! model of the `fhir` crate; the code systems and profiles it names are in
 //! [`systems`].
 
-pub mod systems;
 pub mod outcome;
+pub mod systems;
 
 /// The FHIR JSON media type, for `Content-Type` and `Accept`.
 pub const MEDIA_TYPE: &str = "application/fhir+json";

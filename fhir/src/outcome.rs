@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn an_issue_names_its_element_as_a_list_of_one_expression() {
         let outcome = Outcome::new(
-            Issue::error("required", "a Condition needs a code").at("Bundle.entry[3].resource.code"),
+            Issue::error("required", "a Condition needs a code")
+                .at("Bundle.entry[3].resource.code"),
         )
         .to_json();
         assert_eq!(outcome["resourceType"], "OperationOutcome");

@@ -1647,6 +1647,7 @@ impl<'a> Chart<'a> {
                 resolved_on: None,
                 sensitivity: d.sensitivity,
                 note: d.note.clone(),
+                codings: Vec::new(),
             };
             self.add(by, day, RecordData::Condition(data));
         }
@@ -1692,6 +1693,7 @@ impl<'a> Chart<'a> {
                 resolved_on: Some(date(resolved)),
                 sensitivity: None,
                 note: text(note),
+                codings: Vec::new(),
             };
             self.add(by, resolved, RecordData::Condition(data));
             if let Some(drug) = drug {
@@ -1737,6 +1739,7 @@ impl<'a> Chart<'a> {
                 allergy_type: allergy.allergy_type,
                 reaction: text(&allergy.reaction),
                 severity: allergy.severity,
+                codings: Vec::new(),
             };
             self.add(by, day, RecordData::Allergy(data));
         }
@@ -1748,6 +1751,7 @@ impl<'a> Chart<'a> {
                 result: InfectionResult::Positive,
                 tested_on: Some(date(day)),
                 note: text(&texts.infection.hbs_carrier_note),
+                codings: Vec::new(),
             };
             self.add(by, day, RecordData::Infection(data));
         }
@@ -1759,6 +1763,7 @@ impl<'a> Chart<'a> {
                 result: InfectionResult::Positive,
                 tested_on: Some(date(day)),
                 note: text(&texts.infection.mrsa_note),
+                codings: Vec::new(),
             };
             self.add(by, day, RecordData::Infection(data));
         }
@@ -1791,6 +1796,7 @@ impl<'a> Chart<'a> {
                 drug: drug.to_owned(),
                 yj_code: yj.map(str::to_owned),
                 reason: reason.to_owned(),
+                codings: Vec::new(),
             };
             self.add(by, day, RecordData::DrugContraindication(data));
         }
@@ -1828,6 +1834,7 @@ impl<'a> Chart<'a> {
             start_date: date(start),
             end_date: end.map(date),
             prescriber: Some(self.physician_name()),
+            codings: Vec::new(),
         })
     }
 
@@ -1912,6 +1919,7 @@ impl<'a> Chart<'a> {
             unit: drug.unit.to_owned(),
             days: Some(if weekly { (days / 7).max(1) } else { days }),
             note,
+            codings: Vec::new(),
         };
         self.add(by, day, RecordData::Dispensing(data));
     }
@@ -1974,6 +1982,7 @@ impl<'a> Chart<'a> {
             reference_low: low,
             reference_high: high,
             abnormal,
+            codings: Vec::new(),
         })
     }
 
@@ -2270,6 +2279,7 @@ impl<'a> Chart<'a> {
             ),
             author_name: Some(physician),
             attachments: Vec::new(),
+            codings: Vec::new(),
         };
         self.add(self.physician, day, RecordData::ClinicalDocument(data));
         if self.n == UNDISCLOSED_CANCER {
@@ -2309,6 +2319,7 @@ impl<'a> Chart<'a> {
                     },
                     tested_on: Some(date(admitted)),
                     note: text(&data::content().records.infection.preoperative_note),
+                    codings: Vec::new(),
                 };
                 self.add(doctor, admitted, RecordData::Infection(data));
             }
@@ -2321,6 +2332,7 @@ impl<'a> Chart<'a> {
             resolved_on: Some(date(discharged)),
             sensitivity: None,
             note: text(&texts.resolved_note),
+            codings: Vec::new(),
         };
         self.add(doctor, discharged, RecordData::Condition(data));
         let text_body = data::fill(
@@ -2339,6 +2351,7 @@ impl<'a> Chart<'a> {
             text: text_body,
             author_name: Some(member_name(doctor.member).0),
             attachments: Vec::new(),
+            codings: Vec::new(),
         };
         self.add(doctor, discharged, RecordData::ClinicalDocument(data));
         // The ward's nurses write for the visiting nurses.
@@ -2354,6 +2367,7 @@ impl<'a> Chart<'a> {
                 text: data::fill(&texts.nursing_summary, &[("walking", walking)]),
                 author_name: Some(member_name(member).0),
                 attachments: Vec::new(),
+                codings: Vec::new(),
             };
             self.add(by, discharged, RecordData::ClinicalDocument(data));
         }
@@ -2384,6 +2398,7 @@ impl<'a> Chart<'a> {
             resolved_on: None,
             sensitivity: None,
             note: condition("gastric_cancer").note.clone(),
+            codings: Vec::new(),
         };
         self.add_as(doctor, diagnosed, RecordData::Condition(data), true);
         let clinic_name = &ORGS[self.physician.org].name;
@@ -2399,6 +2414,7 @@ impl<'a> Chart<'a> {
             text: texts.letter.clone(),
             author_name: Some(member_name(doctor.member).0),
             attachments: Vec::new(),
+            codings: Vec::new(),
         };
         self.add_as(
             doctor,

@@ -259,6 +259,104 @@ impl LocalId {
     }
 }
 
+/// 医療機関コード: the 10-digit code of a medical institution (2-digit
+/// prefecture, 1-digit score table — medical, dental or pharmacy — and a
+/// 7-digit number). JP-CLINS names the sending institution by it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MedicalInstitutionCode(String);
+
+impl MedicalInstitutionCode {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let s = raw.trim();
+        if s.len() != 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::bad_input(
+                field,
+                format!("{s:?} is not a medical institution code: it must be 10 digits"),
+            ));
+        }
+        Ok(MedicalInstitutionCode(s.to_string()))
+    }
+
+    pub fn parse_opt(field: &str, raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        raw.map(|r| Self::parse(field, r)).transpose()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// 被保険者個人識別子: the person's identifier in the public health
+/// insurance, as JP-CLINS carries it — `保険者番号:記号:番号:枝番`. The
+/// insurer number is 8 digits (a 6-digit national-health-insurance number
+/// is zero-padded, as the insurers' own lists do); the symbol may be empty
+/// (many cards have none) and, like the number, may hold kana or kanji as
+/// printed on the card; the branch number is 2 digits. Compared exactly
+/// after that normalisation, so one person has one identifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsuredPersonId(String);
+
+/// Longest symbol or number accepted (the card fields are at most 38
+/// characters in the national qualification-confirmation interface).
+const INSURED_PART_MAX: usize = 38;
+
+impl InsuredPersonId {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let bad = |why: &str| {
+            ApiError::bad_input(
+                field,
+                format!(
+                    "{raw:?} is not an insured-person identifier (保険者番号:記号:番号:枝番): {why}"
+                ),
+            )
+        };
+        let parts: Vec<&str> = raw.trim().split(':').collect();
+        let [insurer, symbol, number, branch] = parts[..] else {
+            return Err(bad("it must have four parts separated by ':'"));
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let insurer = match insurer.len() {
+            8 if digits(insurer) => insurer.to_string(),
+            6 if digits(insurer) => format!("00{insurer}"),
+            _ => return Err(bad("the insurer number must be 6 or 8 digits")),
+        };
+        let printable = |s: &str| !has_control(s) && s.chars().count() <= INSURED_PART_MAX;
+        let (symbol, number) = (symbol.trim(), number.trim());
+        if !printable(symbol) {
+            return Err(bad(&format!(
+                "the symbol must be at most {INSURED_PART_MAX} printable characters"
+            )));
+        }
+        if number.is_empty() || !printable(number) {
+            return Err(bad(&format!(
+                "the number must be 1 to {INSURED_PART_MAX} printable characters"
+            )));
+        }
+        if branch.len() != 2 || !digits(branch) {
+            return Err(bad("the branch number must be 2 digits"));
+        }
+        Ok(InsuredPersonId(format!(
+            "{insurer}:{symbol}:{number}:{branch}"
+        )))
+    }
+
+    pub fn parse_opt(field: &str, raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        raw.map(|r| Self::parse(field, r)).transpose()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 /// A location in WGS 84 degrees.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GeoPoint {
@@ -306,6 +404,41 @@ pub fn past_date(field: &str, date: NaiveDate, today: NaiveDate) -> Result<Naive
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insured_person_ids_are_normalised_and_checked_part_by_part() {
+        let id = |s: &str| InsuredPersonId::parse("i", s).map(InsuredPersonId::into_inner);
+        assert_eq!(
+            id("06123456:あいう:187:05").unwrap(),
+            "06123456:あいう:187:05"
+        );
+        // A 6-digit national-health-insurance number is zero-padded.
+        assert_eq!(id("123456::9876:00").unwrap(), "00123456::9876:00");
+        assert_eq!(
+            id(" 06123456:記号 : 187 :01 ").unwrap(),
+            "06123456:記号:187:01"
+        );
+        for bad in [
+            "",
+            "06123456:あいう:187",
+            "0612345:あいう:187:05",
+            "0612345a:あいう:187:05",
+            "06123456:あいう::05",
+            "06123456:あいう:187:5",
+            "06123456:あいう:187:05:1",
+            "06123456:a\nb:187:05",
+        ] {
+            assert!(id(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn medical_institution_codes_are_ten_digits() {
+        assert!(MedicalInstitutionCode::parse("c", "0113456789").is_ok());
+        for bad in ["", "011345678", "01134567890", "011345678x"] {
+            assert!(MedicalInstitutionCode::parse("c", bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn hiragana_becomes_katakana_and_spaces_are_normalised() {

@@ -9,9 +9,10 @@ use super::Date;
 use crate::audit::AuditAction;
 use crate::domain::{
     ADDRESS_MAX, AccessLevel, Capability, CareTeamRole, ConsentForm, ConsentMethod, ConsentScope,
-    ConsentSignatory, DataCategory, EmergencyReason, EmergencyReasonCode, GeoPoint, Kana, LocalId,
-    NAME_MAX, OrganizationKind, PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession,
-    RawConsentForm, Sex, Text, past_date,
+    ConsentSignatory, DataCategory, EmergencyReason, EmergencyReasonCode, GeoPoint,
+    InsuredPersonId, Kana, LocalId, MedicalInstitutionCode, NAME_MAX, OrganizationKind,
+    PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession, RawConsentForm, Sex, Text,
+    past_date,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::principal::SystemPermissions;
@@ -86,6 +87,9 @@ pub struct RegisterOrganizationInput {
     pub location: Option<GeoPointInput>,
     #[graphql(default)]
     pub capabilities: Vec<Capability>,
+    /// 医療機関コード (10 digits), for a medical institution: how FHIR
+    /// senders (JP-CLINS) name it. Unique across the network.
+    pub medical_institution_code: Option<String>,
 }
 
 impl TryFrom<RegisterOrganizationInput> for NewOrganization {
@@ -110,6 +114,10 @@ impl TryFrom<RegisterOrganizationInput> for NewOrganization {
                 .map(|l| GeoPoint::parse("input.location", l.latitude, l.longitude))
                 .transpose()?,
             capabilities: i.capabilities,
+            medical_institution_code: MedicalInstitutionCode::parse_opt(
+                "input.medicalInstitutionCode",
+                i.medical_institution_code.as_deref(),
+            )?,
         })
     }
 }
@@ -147,6 +155,9 @@ pub struct RegisterPatientInput {
     pub phone: Option<String>,
     /// Your organisation's own ID for the patient (カルテ番号 / 利用者番号).
     pub local_id: String,
+    /// 被保険者個人識別子 (`保険者番号:記号:番号:枝番`), when known: what FHIR
+    /// senders (JP-CLINS) match the patient by. Unique across the network.
+    pub insured_person_identifier: Option<String>,
     /// Your organisation's role on the patient's care team, which registering
     /// starts. Defaults from your organisation's kind (a clinic is the primary
     /// physician, a pharmacy the pharmacy, a care office the care manager …).
@@ -166,6 +177,10 @@ impl RegisterPatientInput {
             address: Text::parse_opt("input.address", i.address.as_deref(), ADDRESS_MAX)?,
             phone: Phone::parse_opt("input.phone", i.phone.as_deref())?,
             local_id: LocalId::parse("input.localId", &i.local_id)?,
+            insured_person_id: InsuredPersonId::parse_opt(
+                "input.insuredPersonIdentifier",
+                i.insured_person_identifier.as_deref(),
+            )?,
         })
     }
 }

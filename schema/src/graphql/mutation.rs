@@ -13,8 +13,8 @@ use super::{
     ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, load_patient, patient_access,
 };
 use crate::domain::{
-    DataCategory, ExternalSubject, LocalId, MemberStatus, NAME_MAX, OrganizationKind, Profession,
-    Text,
+    DataCategory, ExternalSubject, InsuredPersonId, LocalId, MemberStatus, NAME_MAX,
+    OrganizationKind, Profession, Text,
 };
 use crate::error::ApiError;
 use crate::events::HubEvent;
@@ -167,6 +167,25 @@ impl CoreMutation {
         let change = input.change(ctx_policy(ctx).clock.today())?;
         let access = patient_access(ctx, id).await?;
         let model = patients::set_status(ctx_db(ctx), &access, &ctx_stamp(ctx)?, change).await?;
+        Ok(Patient::new(access, std::sync::Arc::new(model)))
+    }
+
+    /// Records the patient's 被保険者個人識別子 (`保険者番号:記号:番号:枝番`),
+    /// or removes it with `null`. Needs write access to IDENTITY. An
+    /// identifier another patient holds is a `CONFLICT`: the person is
+    /// already in the network.
+    async fn set_insured_person_identifier(
+        &self,
+        ctx: &Context<'_>,
+        patient_id: ID,
+        identifier: Option<String>,
+    ) -> Result<Patient> {
+        let id = parse_id("patientId", &patient_id)?;
+        let identifier = InsuredPersonId::parse_opt("identifier", identifier.as_deref())?;
+        let access = patient_access(ctx, id).await?;
+        let model =
+            patients::set_insured_person_id(ctx_db(ctx), &access, &ctx_stamp(ctx)?, identifier)
+                .await?;
         Ok(Patient::new(access, std::sync::Arc::new(model)))
     }
 
@@ -372,7 +391,7 @@ impl CoreMutation {
         };
         let requested = match reference {
             PatientRef::Id(id) => Some(id),
-            PatientRef::LocalId { .. } => None,
+            PatientRef::LocalId { .. } | PatientRef::InsuredPersonId(_) => None,
         };
         // Every refusal below is recorded (a miss too, so that probing for
         // patients shows) and is the same whether the patient exists or not.

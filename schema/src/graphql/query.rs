@@ -16,7 +16,7 @@ use super::{
     audit_connection, audit_page_args, ctx_db, ctx_request, ctx_trail, find_patient, load_patient,
     loaders::Loaders, reach::PatientRef,
 };
-use crate::domain::{LocalId, NAME_MAX, Text};
+use crate::domain::{InsuredPersonId, LocalId, NAME_MAX, Text};
 use crate::error::ApiError;
 use crate::policy;
 use crate::principal::Principal;
@@ -275,6 +275,19 @@ impl Query {
             },
         )
         .await?)
+    }
+
+    /// A patient by the 被保険者個人識別子 (`保険者番号:記号:番号:枝番`), as
+    /// FHIR (JP-CLINS) senders name the person. Same visibility rule as
+    /// `patient`: an identifier no patient holds and one of a patient you
+    /// may not see are answered alike.
+    async fn patient_by_insured_person_identifier(
+        &self,
+        ctx: &Context<'_>,
+        identifier: String,
+    ) -> Result<Patient> {
+        let id = InsuredPersonId::parse("identifier", &identifier)?;
+        Ok(find_patient(ctx, PatientRef::InsuredPersonId(&id)).await?)
     }
 
     /// The patients your organisation looks after (active care-team

@@ -33,7 +33,7 @@ use async_graphql::Context;
 use uuid::Uuid;
 
 use super::{ctx_db, ctx_request, ctx_trail, loaders::Loaders};
-use crate::domain::{DataCategory, LocalId};
+use crate::domain::{DataCategory, InsuredPersonId, LocalId};
 use crate::error::ApiError;
 use crate::policy::{PatientAccess, Verdict};
 use crate::services::patients;
@@ -49,6 +49,9 @@ pub(crate) enum PatientRef<'a> {
         organization_id: Uuid,
         local_id: &'a LocalId,
     },
+    /// 被保険者個人識別子: how a FHIR (JP-CLINS) sender names the person
+    /// across institutions.
+    InsuredPersonId(&'a InsuredPersonId),
 }
 
 impl PatientRef<'_> {
@@ -63,6 +66,9 @@ impl PatientRef<'_> {
                 "local ID {:?} of organisation {organization_id}",
                 local_id.as_str()
             ),
+            PatientRef::InsuredPersonId(id) => {
+                format!("insured-person identifier {:?}", id.as_str())
+            }
         }
     }
 
@@ -100,6 +106,9 @@ impl PatientRef<'_> {
                     .await?
                     .map(|found| found.patient_id),
             ),
+            PatientRef::InsuredPersonId(id) => {
+                patients::find_by_insured_person_id(ctx_db(ctx), id).await
+            }
         }
     }
 }
@@ -172,10 +181,12 @@ pub(crate) async fn reach(
         // can tell from the entry's patient id.
         None => {
             let why = match (reference, patient_id) {
-                (PatientRef::LocalId { .. }, Some(_)) => {
+                (PatientRef::LocalId { .. } | PatientRef::InsuredPersonId(_), Some(_)) => {
                     "no care relationship and no emergency access"
                 }
-                (PatientRef::LocalId { .. }, None) => "no such patient",
+                (PatientRef::LocalId { .. } | PatientRef::InsuredPersonId(_), None) => {
+                    "no such patient"
+                }
                 (PatientRef::Id(_), _) => {
                     "no such patient, or no care relationship and no emergency access"
                 }

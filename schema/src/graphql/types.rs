@@ -67,6 +67,11 @@ impl Organization {
     async fn fax(&self) -> Option<&str> {
         self.0.fax.as_deref()
     }
+    /// 医療機関コード (10 digits), for a medical institution: how FHIR
+    /// (JP-CLINS) senders name it.
+    async fn medical_institution_code(&self) -> Option<&str> {
+        self.0.medical_institution_code.as_deref()
+    }
     async fn location(&self) -> Option<GeoPoint> {
         match (self.0.latitude, self.0.longitude) {
             (Some(latitude), Some(longitude)) => Some(GeoPoint {
@@ -290,6 +295,13 @@ impl Patient {
             .as_deref()
             .map(PlaceOfDeath::from_db)
             .transpose()?)
+    }
+    /// IDENTITY. 被保険者個人識別子 (`保険者番号:記号:番号:枝番`), when recorded:
+    /// how FHIR (JP-CLINS) senders name the person.
+    async fn insured_person_identifier(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self
+            .read(ctx, DataCategory::Identity)?
+            .and(self.model.insured_person_id.as_deref()))
     }
     /// IDENTITY. The patient's local IDs at the facilities that know them (名寄せ).
     async fn identifiers(&self, ctx: &Context<'_>) -> Result<Option<Vec<PatientIdentifier>>> {

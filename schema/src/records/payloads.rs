@@ -164,6 +164,8 @@ record_enum! {
         RehabilitationSummary = "REHABILITATION_SUMMARY",
         /// 栄養指導・栄養サマリー.
         NutritionSummary = "NUTRITION_SUMMARY",
+        /// 健診結果報告書: a health check-up's results (JP-CLINS eCheckup).
+        CheckupReport = "CHECKUP_REPORT",
         Other = "OTHER",
     }
 }
@@ -336,6 +338,69 @@ record_enum! {
 // Medical
 // ---------------------------------------------------------------------------
 
+/// A code as the sending system coded it: ICD-10 or 標準病名マスター for a
+/// condition, JLAC10 / JLAC11 for a test, YJ or HOT for a drug, LOINC for a
+/// document … Kept as sent (FHIR `Coding`: system, code, display), so a
+/// record read back — over GraphQL or FHIR — carries the codes it came with.
+#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(input_name = "CodingInput")]
+#[serde(rename_all = "camelCase")]
+pub struct Coding {
+    /// The code system's URI (`http://jpfhir.jp/fhir/core/CodeSystem/icd-10`,
+    /// `urn:oid:1.2.392.200119.4.504` for JLAC10 …).
+    pub system: String,
+    pub code: String,
+    /// The code's name in the code system.
+    pub display: Option<String>,
+}
+
+/// Most codings one record carries (a drug coded in YJ, HOT and a
+/// 一般名 code is three).
+const CODINGS_MAX: usize = 10;
+/// Longest code-system URI and code.
+const CODING_SYSTEM_MAX: usize = 255;
+const CODE_MAX: usize = 64;
+
+/// The codings of a record: at most [`CODINGS_MAX`], each with a URI-like
+/// system (a scheme and no spaces), a code of printable characters without
+/// spaces at either end, and a one-line display.
+fn codings(field: &str, list: &[Coding]) -> Result<(), ApiError> {
+    if list.len() > CODINGS_MAX {
+        return Err(ApiError::bad_input(
+            field,
+            format!("at most {CODINGS_MAX} codings, got {}", list.len()),
+        ));
+    }
+    for (i, c) in list.iter().enumerate() {
+        let at = |f: &str| format!("{field}[{i}].{f}");
+        let system = c.system.as_str();
+        if system.is_empty()
+            || system.len() > CODING_SYSTEM_MAX
+            || !system.contains(':')
+            || system
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            return Err(ApiError::bad_input(
+                at("system"),
+                format!("{system:?} is not a code system URI (e.g. urn:oid:1.2.392.200119.4.504)"),
+            ));
+        }
+        if c.code.trim().is_empty()
+            || c.code.trim() != c.code
+            || c.code.chars().count() > CODE_MAX
+            || c.code.chars().any(char::is_control)
+        {
+            return Err(ApiError::bad_input(
+                at("code"),
+                format!("must be 1 to {CODE_MAX} characters without surrounding spaces"),
+            ));
+        }
+        short_opt(&at("display"), &c.display)?;
+    }
+    Ok(())
+}
+
 /// 傷病名: a diagnosis or problem.
 #[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[graphql(input_name = "ConditionDataInput")]
@@ -354,10 +419,15 @@ pub struct ConditionData {
     /// category of the same name.
     pub sensitivity: Option<ConditionSensitivity>,
     pub note: Option<String>,
+    /// The codes the sending system gave (kept as sent).
+    #[graphql(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codings: Vec<Coding>,
 }
 
 impl ConditionData {
     pub(super) fn validate(&self, today: NaiveDate) -> Result<(), ApiError> {
+        codings("codings", &self.codings)?;
         short("name", &self.name)?;
         icd10("icd10", &self.icd10)?;
         not_future("onset", self.onset, today)?;
@@ -378,10 +448,15 @@ pub struct AllergyData {
     /// What happened (「全身蕁麻疹」).
     pub reaction: Option<String>,
     pub severity: AllergySeverity,
+    /// The codes the sending system gave (kept as sent).
+    #[graphql(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codings: Vec<Coding>,
 }
 
 impl AllergyData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        codings("codings", &self.codings)?;
         short("substance", &self.substance)?;
         long_opt("reaction", &self.reaction, LONG_MAX)
     }
@@ -398,10 +473,15 @@ pub struct InfectionData {
     pub result: InfectionResult,
     pub tested_on: Option<Date>,
     pub note: Option<String>,
+    /// The codes the sending system gave (kept as sent).
+    #[graphql(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codings: Vec<Coding>,
 }
 
 impl InfectionData {
     pub(super) fn validate(&self, today: NaiveDate) -> Result<(), ApiError> {
+        codings("codings", &self.codings)?;
         match (self.pathogen, &self.other_name) {
             (Pathogen::Other, None) => {
                 return Err(ApiError::bad_input(
@@ -434,10 +514,15 @@ pub struct DrugContraindicationData {
     pub yj_code: Option<String>,
     /// Why it must not be given.
     pub reason: String,
+    /// The codes the sending system gave (kept as sent).
+    #[graphql(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codings: Vec<Coding>,
 }
 
 impl DrugContraindicationData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        codings("codings", &self.codings)?;
         short("drug", &self.drug)?;
         yj_code("yjCode", &self.yj_code)?;
         long("reason", &self.reason, LONG_MAX)
@@ -471,10 +556,15 @@ pub struct LabResultData {
     /// Not below `referenceLow`.
     pub reference_high: Option<f64>,
     pub abnormal: AbnormalFlag,
+    /// The codes the sending system gave (kept as sent).
+    #[graphql(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codings: Vec<Coding>,
 }
 
 impl LabResultData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        codings("codings", &self.codings)?;
         if let Some(code) = &self.code {
             let c = code.trim();
             if c.is_empty()
@@ -546,10 +636,15 @@ pub struct PrescriptionData {
     pub end_date: Option<Date>,
     /// The prescribing physician's name.
     pub prescriber: Option<String>,
+    /// The codes the sending system gave (kept as sent).
+    #[graphql(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codings: Vec<Coding>,
 }
 
 impl PrescriptionData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        codings("codings", &self.codings)?;
         short("drug", &self.drug)?;
         yj_code("yjCode", &self.yj_code)?;
         short("dose", &self.dose)?;
@@ -843,10 +938,15 @@ pub struct ClinicalDocumentData {
     #[graphql(default)]
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// The codes the sending system gave (kept as sent).
+    #[graphql(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codings: Vec<Coding>,
 }
 
 impl ClinicalDocumentData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        codings("codings", &self.codings)?;
         short("title", &self.title)?;
         let scanned_only = self.text.trim().is_empty() && !self.attachments.is_empty();
         if !scanned_only {
@@ -976,10 +1076,15 @@ pub struct DispensingData {
     /// 日数 (1–365).
     pub days: Option<i32>,
     pub note: Option<String>,
+    /// The codes the sending system gave (kept as sent).
+    #[graphql(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codings: Vec<Coding>,
 }
 
 impl DispensingData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
+        codings("codings", &self.codings)?;
         short("drug", &self.drug)?;
         yj_code("yjCode", &self.yj_code)?;
         if !(self.quantity.is_finite() && self.quantity > 0.0) {

@@ -32,6 +32,7 @@ fn condition() -> ConditionData {
         resolved_on: None,
         sensitivity: None,
         note: None,
+        codings: Vec::new(),
     }
 }
 
@@ -45,6 +46,7 @@ fn lab() -> LabResultData {
         reference_low: Some(4.6),
         reference_high: Some(6.2),
         abnormal: AbnormalFlag::High,
+        codings: Vec::new(),
     }
 }
 
@@ -60,6 +62,7 @@ fn prescription() -> PrescriptionData {
         start_date: date("2025-06-01"),
         end_date: Some(date("2025-06-28")),
         prescriber: Some(s("佐藤 一郎")),
+        codings: Vec::new(),
     }
 }
 
@@ -74,6 +77,7 @@ fn document() -> ClinicalDocumentData {
             mime_type: s("application/pdf"),
             content_base64: base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 test"),
         }],
+        codings: Vec::new(),
     }
 }
 
@@ -142,6 +146,7 @@ fn samples() -> Vec<RecordData> {
             allergy_type: AllergyType::Drug,
             reaction: Some(s("全身蕁麻疹")),
             severity: AllergySeverity::Severe,
+            codings: Vec::new(),
         }),
         RecordData::Infection(InfectionData {
             pathogen: Pathogen::HbsAntigen,
@@ -149,11 +154,13 @@ fn samples() -> Vec<RecordData> {
             result: InfectionResult::Negative,
             tested_on: Some(date("2025-05-01")),
             note: None,
+            codings: Vec::new(),
         }),
         RecordData::DrugContraindication(DrugContraindicationData {
             drug: s("ワルファリン"),
             yj_code: None,
             reason: s("消化管出血の既往"),
+            codings: Vec::new(),
         }),
         RecordData::LabResult(lab()),
         RecordData::Prescription(prescription()),
@@ -203,6 +210,7 @@ fn samples() -> Vec<RecordData> {
             unit: s("錠"),
             days: Some(28),
             note: None,
+            codings: Vec::new(),
         }),
         RecordData::MedicationManagementReport(MedicationManagementReportData {
             adherence: Rating::Fair,
@@ -445,6 +453,7 @@ fn categories_follow_kinds_and_sensitive_content() {
             result,
             tested_on: None,
             note: None,
+            codings: Vec::new(),
         });
         assert_eq!(hiv.category(), DataCategory::SensitiveHiv);
     }
@@ -580,6 +589,7 @@ fn other_current_rules() {
             result,
             tested_on: None,
             note: None,
+            codings: Vec::new(),
         })
     };
     assert!(infection(InfectionResult::Positive).is_current(t));
@@ -980,6 +990,7 @@ fn other_validation() {
         result: InfectionResult::Positive,
         tested_on: None,
         note: None,
+        codings: Vec::new(),
     });
     assert_eq!(
         field_of(other_without_name.validate(t)),
@@ -1043,6 +1054,7 @@ fn other_validation() {
         allergy_type: AllergyType::Food,
         reaction: Some(s("発疹\n嘔吐")),
         severity: AllergySeverity::Mild,
+        codings: Vec::new(),
     });
     assert_eq!(field_of(name_with_newline.validate(t)), "allergy.substance");
 }

@@ -365,6 +365,7 @@ mod tests {
             resolved_on: None,
             sensitivity: None,
             note: None,
+            codings: Vec::new(),
         })
     }
 
@@ -393,6 +394,7 @@ mod tests {
                 start_date: crate::graphql::Date(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
                 end_date: end.map(|e| crate::graphql::Date(e.parse().unwrap())),
                 prescriber: None,
+                codings: Vec::new(),
             })
         };
         assert_eq!(

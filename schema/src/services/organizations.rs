@@ -8,7 +8,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Capability, GeoPoint, Kana, OrganizationKind, Phone, PostalCode, Text};
+use crate::domain::{
+    Capability, GeoPoint, Kana, MedicalInstitutionCode, OrganizationKind, Phone, PostalCode, Text,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::AdminAccess;
 use entities::{organization, organization_capability};
@@ -26,6 +28,8 @@ pub struct NewOrganization {
     pub fax: Option<Phone>,
     pub location: Option<GeoPoint>,
     pub capabilities: Vec<Capability>,
+    /// 医療機関コード, for a medical institution: how FHIR senders name it.
+    pub medical_institution_code: Option<MedicalInstitutionCode>,
 }
 
 pub async fn register(
@@ -35,6 +39,12 @@ pub async fn register(
 ) -> ApiResult<organization::Model> {
     let now = crate::clock::system_now();
     let id = super::new_id();
+    let code = new
+        .medical_institution_code
+        .map(MedicalInstitutionCode::into_inner);
+    let conflict = code.as_ref().map(|c| {
+        format!("the medical institution code {c} is already registered for another organisation")
+    });
     let model = organization::ActiveModel {
         id: Set(id),
         kind: Set(new.kind.as_str().to_string()),
@@ -47,7 +57,7 @@ pub async fn register(
         fax: Set(new.fax.map(Phone::into_inner)),
         latitude: Set(new.location.map(|l| l.latitude)),
         longitude: Set(new.location.map(|l| l.longitude)),
-        medical_institution_code: Set(None),
+        medical_institution_code: Set(code),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -57,7 +67,11 @@ pub async fn register(
     let txn = crate::services::begin_write(db).await?;
     let inserted = organization::Entity::insert(model)
         .exec_with_returning(&txn)
-        .await?;
+        .await
+        .map_err(|e| match conflict {
+            Some(message) => super::conflict_on_unique(e, || message),
+            None => e.into(),
+        })?;
     if !caps.is_empty() {
         organization_capability::Entity::insert_many(caps.iter().map(|c| {
             organization_capability::ActiveModel {

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use crate::audit::AuditStamp;
 use crate::domain::{
-    CareTeamRole, DataCategory, Kana, LocalId, PatientStatus, Phone, PlaceOfDeath, PostalCode, Sex,
-    Text,
+    CareTeamRole, DataCategory, InsuredPersonId, Kana, LocalId, PatientStatus, Phone, PlaceOfDeath,
+    PostalCode, Sex, Text,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::PatientAccess;
@@ -31,6 +31,8 @@ pub struct NewPatient {
     /// The registering organisation's own ID for the patient; it is linked in the
     /// same transaction, which is what makes the patient visible to it.
     pub local_id: LocalId,
+    /// 被保険者個人識別子, when the registrar knows it.
+    pub insured_person_id: Option<InsuredPersonId>,
 }
 
 /// A change of a patient's status. Only a death carries a date and a place.
@@ -39,6 +41,16 @@ pub enum StatusChange {
     Active,
     MovedAway,
     Deceased { on: NaiveDate, place: PlaceOfDeath },
+}
+
+/// The refusal of an insured-person identifier another patient holds. It
+/// tells the registrar that the person is probably already in the network
+/// (名寄せ: match, do not duplicate) — and nothing about that patient.
+fn insured_conflict_message(id: &InsuredPersonId) -> String {
+    format!(
+        "the insured-person identifier {:?} already belongs to a patient of the network: look the patient up (patientByInsuredPersonIdentifier) instead of registering them again",
+        id.as_str()
+    )
 }
 
 fn conflict_message(local_id: &LocalId) -> String {
@@ -61,6 +73,8 @@ pub async fn register(
     let principal = &stamp.principal;
     let org = principal.organization_id();
     let mut written = vec![DataCategory::Identity, DataCategory::CareTeam];
+    let conflict = new.insured_person_id.as_ref().map(insured_conflict_message);
+    let insured = new.insured_person_id.map(InsuredPersonId::into_inner);
     if new.address.is_some() || new.phone.is_some() || new.postal_code.is_some() {
         written.push(DataCategory::Contacts);
     }
@@ -85,13 +99,17 @@ pub async fn register(
         status: Set(PatientStatus::Active.as_str().to_string()),
         deceased_on: Set(None),
         place_of_death: Set(None),
-        insured_person_id: Set(None),
+        insured_person_id: Set(insured.clone()),
         created_at: Set(now),
         updated_at: Set(now),
     };
     let inserted = patient::Entity::insert(model)
         .exec_with_returning(&txn)
-        .await?;
+        .await
+        .map_err(|e| match conflict {
+            Some(message) => super::conflict_on_unique(e, || message),
+            None => e.into(),
+        })?;
     insert_identifier(&txn, stamp, id, org, &new.local_id).await?;
     care_team_membership::Entity::insert(care_team_membership::ActiveModel {
         id: Set(super::new_id()),
@@ -175,6 +193,50 @@ pub async fn find_by_local_id(
         .filter(patient_identifier::Column::LocalId.eq(local_id))
         .one(conn)
         .await?)
+}
+
+/// The patient holding an insured-person identifier, if any.
+pub async fn find_by_insured_person_id(
+    conn: &impl ConnectionTrait,
+    id: &InsuredPersonId,
+) -> ApiResult<Option<Uuid>> {
+    Ok(patient::Entity::find()
+        .select_only()
+        .column(patient::Column::Id)
+        .filter(patient::Column::InsuredPersonId.eq(id.as_str()))
+        .into_tuple::<Uuid>()
+        .one(conn)
+        .await?)
+}
+
+/// Records (or, with `None`, removes) the patient's insured-person
+/// identifier. One another patient holds is a `CONFLICT`.
+pub async fn set_insured_person_id(
+    db: &DatabaseConnection,
+    access: &PatientAccess,
+    stamp: &AuditStamp,
+    id: Option<InsuredPersonId>,
+) -> ApiResult<patient::Model> {
+    access.require_write(DataCategory::Identity)?;
+    let txn = crate::services::begin_write(db).await?;
+    let now = crate::clock::system_now();
+    let conflict = id.as_ref().map(insured_conflict_message);
+    let updated = patient::ActiveModel {
+        id: Set(access.patient_id()),
+        insured_person_id: Set(id.map(InsuredPersonId::into_inner)),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(&txn)
+    .await
+    .map_err(|e| match conflict {
+        Some(message) => super::conflict_on_unique(e, || message),
+        None => e.into(),
+    })?;
+    let entry = stamp.write(access.patient_id(), &[DataCategory::Identity]);
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 pub async fn set_status(

@@ -139,7 +139,11 @@ impl Caller {
     /// Writes the trail to the audit log, then answers `response` — or,
     /// when the entries could not be written, an `OperationOutcome` and no
     /// data: nothing leaves without its audit entry.
-    pub async fn finish(&self, audit: &renkei_schema::audit::AuditWriter, response: Response) -> Response {
+    pub async fn finish(
+        &self,
+        audit: &renkei_schema::audit::AuditWriter,
+        response: Response,
+    ) -> Response {
         let entries = self.trail.drain(&self.principal, &self.request_id);
         if let Err(e) = audit.append(entries).await {
             tracing::error!(error = ?e, "audit entries could not be written; FHIR response withheld");
@@ -230,7 +234,9 @@ pub fn graphql_errors(
     expression: impl Fn(&Value) -> Option<String>,
 ) -> Option<Response> {
     let errors = body["errors"].as_array().filter(|e| !e.is_empty())?;
-    let first_code = errors[0]["extensions"]["code"].as_str().unwrap_or("INTERNAL");
+    let first_code = errors[0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("INTERNAL");
     let (status, _) = status_of(first_code);
     let issues = errors
         .iter()
