@@ -106,6 +106,97 @@ impl Application {
         clock: SharedClock,
         on_statement: Option<StatementObserver>,
     ) -> anyhow::Result<Self> {
+        let hub = Hub::build(&config, clock, on_statement).await?;
+        let metrics = match config.metrics.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening for metrics on {addr}"))?;
+                Some((listener, observe::metrics_router(hub.state.observe.clone())))
+            }
+        };
+        let router = http::router(
+            hub.state.clone(),
+            config.max_body_bytes,
+            &config.cors_allowed_origins,
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            db: hub.state.db.clone(),
+            checkpoints: hub.checkpoints,
+            metrics,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// The address of the separate `/metrics` listener, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until `shutdown` completes; in-flight requests then finish,
+    /// and a last audit checkpoint records the head they leave.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        if let Some(checkpoints) = self.checkpoints {
+            checkpoints.finish().await;
+        }
+        served
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// The hub's parts without a listener: what `serve` runs behind its routes,
+/// and what the CLI's FHIR import and export run as an API key's
+/// organisation (the same schema, policy, audit writer and authenticator).
+pub struct Hub {
+    pub state: http::AppState,
+    /// Writes the audit log's checkpoints; a last one at [`Hub::finish`].
+    checkpoints: Option<audit::Checkpointer>,
+}
+
+impl Hub {
+    /// Installs the audit keys, connects to the database, migrates (unless
+    /// `--no-migrate`), seeds the demo region when asked, builds the schema
+    /// and starts the audit writer and checkpoints.
+    pub async fn build(
+        config: &ServeConfig,
+        clock: SharedClock,
+        on_statement: Option<StatementObserver>,
+    ) -> anyhow::Result<Hub> {
         let policy = Arc::new(load_policy(&config.policy, clock.clone())?);
         let observe = observe::Observe::new(&config.metrics)?;
         let websocket = Arc::new(config.websocket.limits()?);
@@ -186,15 +277,6 @@ impl Application {
             relay: relay.clone(),
             events: events.clone(),
         });
-        let metrics = match config.metrics.metrics_listen {
-            None => None,
-            Some(addr) => {
-                let listener = TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("listening for metrics on {addr}"))?;
-                Some((listener, observe::metrics_router(observe.clone())))
-            }
-        };
         let state = http::AppState {
             schema,
             auth,
@@ -208,62 +290,14 @@ impl Application {
             rate_limits,
             observe,
         };
-        let router = http::router(state, config.max_body_bytes, &config.cors_allowed_origins);
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
-        Ok(Application {
-            listener,
-            router,
-            db,
-            checkpoints,
-            metrics,
-        })
+        Ok(Hub { state, checkpoints })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound TCP listener has a local address")
-    }
-
-    /// The address of the separate `/metrics` listener, when configured.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
-    }
-
-    pub fn database(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    /// Serves until `shutdown` completes; in-flight requests then finish,
-    /// and a last audit checkpoint records the head they leave.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let metrics = self.metrics.map(|(listener, router)| {
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router).await {
-                    tracing::error!(error = %e, "the metrics listener stopped");
-                }
-            })
-        });
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        if let Some(metrics) = metrics {
-            metrics.abort();
-        }
+    /// Writes a last audit checkpoint (the CLI's end; `serve` does it at shutdown).
+    pub async fn finish(self) {
         if let Some(checkpoints) = self.checkpoints {
             checkpoints.finish().await;
         }
-        served
-    }
-
-    /// Serves until SIGINT or SIGTERM.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
     }
 }
 
