@@ -64,6 +64,11 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseConfig,
     },
+    /// Bring records in from other systems.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Print a bearer token for the demo member of a profession, signed with
     /// the demo key. Refuses when a JWT key is configured.
     DemoToken {
@@ -75,6 +80,42 @@ pub enum Command {
         #[command(flatten)]
         auth: AuthConfig,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import FHIR R4 (JP Core / JP-CLINS) as an organisation's system:
+    /// Bundle JSON files, NDJSON (FHIR Bulk Data) or directories of them,
+    /// through the same path as `POST /fhir` — policy, all-or-nothing per
+    /// bundle, audit. Resumable: bundles written are noted in a journal,
+    /// and a rerun skips them. See docs/fhir.md.
+    Fhir(Box<ImportFhirArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportFhirArgs {
+    /// Files (.json: one Bundle; .ndjson: one resource per line) and
+    /// directories of them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The organisation's API key: the import writes as that system, under
+    /// its permissions (prefer the environment variable: a command line is
+    /// visible to other users of the machine).
+    #[arg(long, env = "RENKEI_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// Register a patient the hub cannot match by the sender's local ID or
+    /// the insured-person identifier (otherwise the bundle is refused).
+    #[arg(long)]
+    pub register_patients: bool,
+    /// The journal of bundles written, which a rerun skips.
+    #[arg(long, default_value = "renkei-import.journal")]
+    pub journal: PathBuf,
+    /// Bundles in flight at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// The hub's configuration (database, audit keys, policy), as for `serve`.
+    #[command(flatten)]
+    pub hub: ServeConfig,
 }
 
 #[derive(Subcommand, Debug)]
@@ -305,6 +346,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Import {
+            command: ImportCommand::Fhir(args),
+        } => import_fhir(*args).await,
         Command::DemoToken {
             profession,
             hours,
@@ -372,6 +416,54 @@ fn shell_word(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// `renkei import fhir`.
+async fn import_fhir(args: ImportFhirArgs) -> anyhow::Result<()> {
+    telemetry::init();
+    let mut config = args.hub;
+    // The operator's own import: the rate limits guard the network from
+    // its callers, not the hub's owner from itself.
+    config.rate_limit.rate_limit = false;
+    let hub = crate::Hub::build(
+        &config,
+        std::sync::Arc::new(renkei_schema::clock::SystemClock),
+        None,
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    let summary = crate::fhir::import::run(
+        hub.state.clone(),
+        &args.api_key,
+        crate::fhir::import::ImportOptions {
+            paths: args.paths,
+            register_patients: args.register_patients,
+            journal: args.journal,
+            jobs: args.jobs,
+        },
+    )
+    .await;
+    hub.finish().await;
+    let s = summary?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "imported {} resources in {} bundles in {:.1} s ({:.0} resources/s): {} created, {} already there; {} bundles skipped (in the journal), {} failed",
+        s.resources,
+        s.bundles,
+        secs,
+        s.resources as f64 / secs.max(1e-3),
+        s.created,
+        s.existing,
+        s.skipped,
+        s.failed
+    );
+    if s.failed > 0 {
+        anyhow::bail!(
+            "{} bundles or lines were not imported (reported above); nothing of them was written",
+            s.failed
+        );
+    }
+    Ok(())
 }
 
 /// `renkei audit verify`.

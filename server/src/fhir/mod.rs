@@ -10,6 +10,8 @@
 //! hub's model with the `renkei-fhir` crate.
 //!
 //! - [`inbound`]: `POST /fhir` — JP-CLINS bundles in.
+//! - [`import`]: `renkei import fhir PATH…`, the bulk import through the
+//!   router of `POST /fhir`.
 //! - [`outbound`]: `GET /fhir/metadata`, `GET /fhir/Patient?identifier=…`,
 //!   `GET /fhir/Patient/{id}/$everything` and `$summary`.
 //!
@@ -19,6 +21,7 @@
 // A handler's refusal is its response, returned by value as axum handlers do.
 #![allow(clippy::result_large_err)]
 
+pub mod import;
 pub mod inbound;
 pub mod outbound;
 

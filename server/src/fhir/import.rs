@@ -1,0 +1,704 @@
+//! `renkei import fhir PATH…`: bulk import of FHIR R4 through the very code
+//! path of `POST /fhir`.
+//!
+//! The command builds the hub's parts without a listener ([`crate::Hub`]),
+//! and sends every bundle to the hub's own router in-process, with the API
+//! key as the bearer token: authentication, the translation of the bundle,
+//! the policy, `writeRecords` and the audit log are exactly what a vendor's
+//! system meets over HTTP — only the network is skipped (and the rate
+//! limits, which guard the network from its callers, not the operator from
+//! itself).
+//!
+//! What it reads:
+//! - a `.json` file: one `Bundle` (collection, transaction or document);
+//! - a `.ndjson` file (FHIR Bulk Data): one resource per line. A line that
+//!   is a `Bundle` is sent as it is; other resources are grouped by the
+//!   patient they are about (`subject` or `patient`) into `collection`
+//!   bundles of one resource type with that `Patient` — found among the
+//!   lines of the run's NDJSON files, by id — as JP-CLINS sends them;
+//! - a directory: its `.json` and `.ndjson` files, recursively, in name order.
+//!
+//! Each bundle is all or nothing (the hub writes it in one transaction), so
+//! a failure leaves nothing half-written. A bad resource is reported by
+//! file, line and element (`Condition.ndjson:17: Condition.code: …`), the
+//! other bundles go on, and the exit status is 1. Resumable: each bundle
+//! written is noted in a journal (`--journal`, one line per bundle: the
+//! organisation and the SHA-256 of what was sent), and a rerun skips what
+//! the journal holds; without the journal a rerun is still harmless, as
+//! the hub answers a resubmission `UNCHANGED`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+/// At most this many resources per bundle built from NDJSON lines: the
+/// hub's limit of records per write (`writeRecords`), less the `Patient`.
+pub const MAX_RESOURCES_PER_BUNDLE: usize = 499;
+
+/// The largest bundle file the import sends (1 GiB).
+const IMPORT_BODY_MAX: usize = 1 << 30;
+
+/// How often a transient failure (`503`, the database restarting) is
+/// retried before the bundle is reported failed.
+const RETRIES: u32 = 5;
+
+/// Where a bundle came from, for progress and error reports.
+#[derive(Clone, Debug)]
+enum Origin {
+    /// A whole `.json` file.
+    File(PathBuf),
+    /// One line of an NDJSON file that is itself a bundle.
+    Line(PathBuf, usize),
+    /// Lines of an NDJSON file grouped under their patient: entry 0 is the
+    /// patient (from `patient_line` of `patient_file`), entry `i` is
+    /// `lines[i - 1]` of `file`.
+    Grouped {
+        file: PathBuf,
+        lines: Vec<usize>,
+        patient_file: PathBuf,
+        patient_line: usize,
+    },
+}
+
+/// One bundle to send.
+struct Unit {
+    origin: Origin,
+    body: Vec<u8>,
+    /// Resources in it (the `Patient` included), for progress.
+    resources: usize,
+}
+
+impl Unit {
+    fn new(origin: Origin, bundle: &Value) -> Unit {
+        let resources = bundle["entry"].as_array().map_or(0, Vec::len);
+        Unit {
+            origin,
+            body: bundle.to_string().into_bytes(),
+            resources,
+        }
+    }
+
+    fn label(&self) -> String {
+        match &self.origin {
+            Origin::File(p) => p.display().to_string(),
+            Origin::Line(p, line) => format!("{}:{line}", p.display()),
+            Origin::Grouped { file, lines, .. } => match (lines.first(), lines.last()) {
+                (Some(a), Some(b)) if a != b => format!("{}:{a}–{b}", file.display()),
+                (Some(a), _) => format!("{}:{a}", file.display()),
+                _ => file.display().to_string(),
+            },
+        }
+    }
+
+    /// Where `Bundle.entry[i].resource…` of this unit came from, and the
+    /// element path within the resource: `Condition.ndjson:17: Condition.code`.
+    fn locate(&self, expression: &str) -> String {
+        let Some((index, rest)) = entry_of(expression) else {
+            return format!("{}: {expression}", self.label());
+        };
+        match &self.origin {
+            Origin::File(p) => format!("{}: {expression}", p.display()),
+            Origin::Line(p, line) => format!("{}:{line}: {expression}", p.display()),
+            Origin::Grouped {
+                file,
+                lines,
+                patient_file,
+                patient_line,
+            } => {
+                let (path, line) = if index == 0 {
+                    (patient_file, *patient_line)
+                } else {
+                    match lines.get(index - 1) {
+                        Some(line) => (file, *line),
+                        None => return format!("{}: {expression}", self.label()),
+                    }
+                };
+                format!("{}:{line}: {rest}", path.display())
+            }
+        }
+    }
+}
+
+/// `Bundle.entry[3].resource.code` → `(3, "Condition.code")`-like: the
+/// entry's index and the path from the resource on (with the resource
+/// named by what follows `resource`).
+fn entry_of(expression: &str) -> Option<(usize, String)> {
+    let rest = expression.strip_prefix("Bundle.entry[")?;
+    let (index, rest) = rest.split_once(']')?;
+    let index = index.parse().ok()?;
+    let path = rest
+        .strip_prefix(".resource")
+        .map(|p| format!("resource{p}"))
+        .unwrap_or_else(|| format!("entry{rest}"));
+    Some((index, path))
+}
+
+/// The files named (directories walked, in name order), each once.
+fn files_of(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("listing {}", path.display()))?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
+            entries.sort();
+            let mut found = Vec::new();
+            for entry in entries {
+                if entry.is_dir() || is_fhir_file(&entry) {
+                    found.push(entry);
+                }
+            }
+            out.extend(files_of(&found)?);
+        } else if is_fhir_file(path) {
+            out.push(path.clone());
+        } else {
+            anyhow::bail!(
+                "{}: not a FHIR file the import reads (.json: a Bundle; .ndjson: one resource per line)",
+                path.display()
+            );
+        }
+    }
+    let mut seen = HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    Ok(out)
+}
+
+fn is_fhir_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("json" | "ndjson")
+    )
+}
+
+/// A problem found while reading the files, before anything is sent.
+struct Problem {
+    at: String,
+    message: String,
+}
+
+/// The bundles to send, in file order, and the problems of lines that
+/// could not be read.
+fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
+    let mut units = Vec::new();
+    let mut problems = Vec::new();
+    // NDJSON resources, read once: patients by id, the rest per file.
+    let mut patients: BTreeMap<String, (PathBuf, usize, Value)> = BTreeMap::new();
+    let mut others: Vec<(PathBuf, Vec<(usize, Value)>)> = Vec::new();
+    for file in files {
+        if file.extension().and_then(|e| e.to_str()) == Some("json") {
+            let text =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            match serde_json::from_slice::<Value>(&text) {
+                Ok(bundle) if bundle["resourceType"] == "Bundle" => units.push(Unit {
+                    origin: Origin::File(file.clone()),
+                    resources: bundle["entry"].as_array().map_or(0, Vec::len),
+                    body: text,
+                }),
+                Ok(other) => problems.push(Problem {
+                    at: file.display().to_string(),
+                    message: format!(
+                        "a .json file must hold one Bundle, not {}",
+                        other["resourceType"].as_str().unwrap_or("a non-resource")
+                    ),
+                }),
+                Err(e) => problems.push(Problem {
+                    at: file.display().to_string(),
+                    message: format!("not JSON: {e}"),
+                }),
+            }
+            continue;
+        }
+        let reader = std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?,
+        );
+        let mut rest = Vec::new();
+        for (i, line) in reader.lines().enumerate() {
+            let number = i + 1;
+            let line = line.with_context(|| format!("reading {}:{number}", file.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = || format!("{}:{number}", file.display());
+            let resource: Value = match serde_json::from_str(&line) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.push(Problem {
+                        at: at(),
+                        message: format!("not JSON: {e}"),
+                    });
+                    continue;
+                }
+            };
+            match resource["resourceType"].as_str() {
+                Some("Bundle") => units.push(Unit::new(
+                    Origin::Line(file.clone(), number),
+                    &resource,
+                )),
+                Some("Patient") => match resource["id"].as_str() {
+                    Some(id) => {
+                        patients.insert(id.to_string(), (file.clone(), number, resource));
+                    }
+                    None => problems.push(Problem {
+                        at: at(),
+                        message: "Patient.id: a Patient line needs its id, which the other lines reference".into(),
+                    }),
+                },
+                Some(_) => rest.push((number, resource)),
+                None => problems.push(Problem {
+                    at: at(),
+                    message: "resourceType: a line must be a FHIR resource".into(),
+                }),
+            }
+        }
+        if !rest.is_empty() {
+            others.push((file.clone(), rest));
+        }
+    }
+    for (file, resources) in others {
+        // Grouped by (patient, resource type), in line order.
+        let mut groups: BTreeMap<(String, String), Vec<(usize, Value)>> = BTreeMap::new();
+        for (line, resource) in resources {
+            let kind = resource["resourceType"].as_str().unwrap_or_default().to_string();
+            let reference = ["subject", "patient"]
+                .iter()
+                .find_map(|f| resource[f]["reference"].as_str())
+                .map(str::to_string);
+            let Some(reference) = reference else {
+                problems.push(Problem {
+                    at: format!("{}:{line}", file.display()),
+                    message: format!("{kind}.subject: the resource names no patient"),
+                });
+                continue;
+            };
+            let id = reference
+                .strip_prefix("Patient/")
+                .unwrap_or(&reference)
+                .to_string();
+            groups.entry((id, kind)).or_default().push((line, resource));
+        }
+        for ((patient_id, kind), resources) in groups {
+            let Some((patient_file, patient_line, patient)) = patients.get(&patient_id) else {
+                for (line, _) in &resources {
+                    problems.push(Problem {
+                        at: format!("{}:{line}", file.display()),
+                        message: format!(
+                            "{kind}.subject: Patient/{patient_id} is not among the Patient lines of the files given"
+                        ),
+                    });
+                }
+                continue;
+            };
+            for chunk in resources.chunks(MAX_RESOURCES_PER_BUNDLE) {
+                let (bundle, lines) = collection(patient, chunk);
+                units.push(Unit::new(
+                    Origin::Grouped {
+                        file: file.clone(),
+                        lines,
+                        patient_file: patient_file.clone(),
+                        patient_line: *patient_line,
+                    },
+                    &bundle,
+                ));
+            }
+        }
+    }
+    Ok((units, problems))
+}
+
+/// A JP-CLINS-shaped `collection` bundle: the patient, then the resources,
+/// each pointing at the patient's entry by its `urn:uuid:` full URL.
+fn collection(patient: &Value, resources: &[(usize, Value)]) -> (Value, Vec<usize>) {
+    let patient_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+    let mut entries = vec![json!({ "fullUrl": patient_url, "resource": patient })];
+    let mut lines = Vec::with_capacity(resources.len());
+    for (line, resource) in resources {
+        let mut resource = resource.clone();
+        for field in ["subject", "patient"] {
+            if resource[field]["reference"].is_string() {
+                resource[field]["reference"] = json!(patient_url);
+            }
+        }
+        entries.push(json!({
+            "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            "resource": resource,
+        }));
+        lines.push(*line);
+    }
+    (
+        json!({ "resourceType": "Bundle", "type": "collection", "entry": entries }),
+        lines,
+    )
+}
+
+/// The journal of bundles written: `<organisation id> <sha256>` per line.
+struct Journal {
+    path: PathBuf,
+    done: HashSet<String>,
+    file: Mutex<std::fs::File>,
+}
+
+impl Journal {
+    fn open(path: &Path) -> anyhow::Result<Journal> {
+        let done = match std::fs::read_to_string(path) {
+            Ok(text) => text.lines().map(str::to_string).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening the journal {}", path.display()))?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            done,
+            file: Mutex::new(file),
+        })
+    }
+
+    fn key(organization: uuid::Uuid, body: &[u8]) -> String {
+        let digest = Sha256::digest(body);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{organization} {hex}")
+    }
+
+    /// Notes a bundle written; flushed at once, so a killed run loses at
+    /// most the bundles in flight (which the hub would answer UNCHANGED).
+    fn note(&self, key: &str) -> anyhow::Result<()> {
+        let mut file = self.file.lock().map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
+        writeln!(file, "{key}")
+            .and_then(|()| file.flush())
+            .with_context(|| format!("writing the journal {}", self.path.display()))
+    }
+}
+
+/// What the import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub bundles: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub resources: usize,
+    /// Entries answered `201 Created`.
+    pub created: usize,
+    /// Entries answered `200 OK` (a new version, or nothing changed).
+    pub existing: usize,
+}
+
+/// Progress on a terminal (a bar) or in a log (a line every few seconds).
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Lines {
+        total: u64,
+        done: u64,
+        started: Instant,
+        last: Instant,
+    },
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:40}] {pos}/{len} resources ({per_sec}, eta {eta}) {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            Progress::Bar(bar)
+        } else {
+            let now = Instant::now();
+            Progress::Lines {
+                total,
+                done: 0,
+                started: now,
+                last: now,
+            }
+        }
+    }
+
+    fn advance(&mut self, n: u64) {
+        match self {
+            Progress::Bar(bar) => bar.inc(n),
+            Progress::Lines {
+                total,
+                done,
+                started,
+                last,
+            } => {
+                *done += n;
+                if last.elapsed() >= Duration::from_secs(2) || *done == *total {
+                    *last = Instant::now();
+                    let secs = started.elapsed().as_secs_f64().max(1e-3);
+                    eprintln!(
+                        "imported {done}/{total} resources ({:.0}/s)",
+                        *done as f64 / secs
+                    );
+                }
+            }
+        }
+    }
+
+    fn report(&self, line: &str) {
+        match self {
+            Progress::Bar(bar) => bar.println(line),
+            Progress::Lines { .. } => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Options of `renkei import fhir`.
+pub struct ImportOptions {
+    pub paths: Vec<PathBuf>,
+    /// Register patients the hub cannot match (`POST /fhir?register=true`).
+    pub register_patients: bool,
+    pub journal: PathBuf,
+    /// Bundles in flight at once.
+    pub jobs: usize,
+}
+
+/// Imports the files as the API key's organisation. `Ok` with the summary
+/// even when bundles failed (they are reported on stderr); `Err` when the
+/// import could not run at all (unreadable files, a refused key).
+pub async fn run(
+    state: crate::http::AppState,
+    api_key: &str,
+    options: ImportOptions,
+) -> anyhow::Result<Summary> {
+    let principal = state
+        .auth
+        .authenticate(Some(&format!("Bearer {api_key}")))
+        .await
+        .map_err(|e| anyhow::anyhow!("the API key was refused: {}", e.message()))?;
+    let organization = principal.organization_id();
+    let files = files_of(&options.paths)?;
+    if files.is_empty() {
+        anyhow::bail!("no .json or .ndjson files in the paths given");
+    }
+    let (units, problems) = plan(&files)?;
+    let journal = Journal::open(&options.journal)?;
+    let mut summary = Summary {
+        failed: problems.len(),
+        ..Summary::default()
+    };
+    let (todo, done): (Vec<Unit>, Vec<Unit>) = units
+        .into_iter()
+        .partition(|u| !journal.done.contains(&Journal::key(organization, &u.body)));
+    summary.skipped = done.len();
+    let total: usize = todo.iter().map(|u| u.resources).sum();
+    let progress = Arc::new(Mutex::new(Progress::new(total as u64)));
+    let say = |line: &str| {
+        if let Ok(p) = progress.lock() {
+            p.report(line);
+        }
+    };
+    for p in &problems {
+        say(&format!("{}: {}", p.at, p.message));
+    }
+    if summary.skipped > 0 {
+        say(&format!(
+            "skipping {} bundles already imported (journal {})",
+            summary.skipped,
+            options.journal.display()
+        ));
+    }
+    // The router as `serve` builds it, without its body limit: the files
+    // are the operator's own. What a bundle may hold is still the hub's rule.
+    let router = crate::http::router(state.clone(), IMPORT_BODY_MAX, &[]);
+    let path = if options.register_patients {
+        "/fhir?register=true"
+    } else {
+        "/fhir"
+    };
+    let bearer = format!("Bearer {api_key}");
+    let results = futures_util::stream::iter(todo)
+        .map(|unit| {
+            let router = router.clone();
+            let bearer = bearer.clone();
+            async move {
+                let outcome = send(&router, path, &bearer, &unit.body).await;
+                (unit, outcome)
+            }
+        })
+        .buffer_unordered(options.jobs.max(1));
+    futures_util::pin_mut!(results);
+    while let Some((unit, outcome)) = results.next().await {
+        match outcome {
+            Ok(response) => {
+                for entry in response["entry"].as_array().into_iter().flatten() {
+                    let status = entry["response"]["status"].as_str().unwrap_or_default();
+                    if status.starts_with("201") {
+                        summary.created += 1;
+                    } else {
+                        summary.existing += 1;
+                    }
+                }
+                summary.bundles += 1;
+                summary.resources += unit.resources;
+                journal.note(&Journal::key(organization, &unit.body))?;
+            }
+            Err(Failure::Refused(status, outcome)) => {
+                summary.failed += 1;
+                let issues = outcome["issue"].as_array().cloned().unwrap_or_default();
+                if issues.is_empty() {
+                    say(&format!("{}: refused ({status})", unit.label()));
+                }
+                for issue in issues {
+                    let diagnostics = issue["diagnostics"].as_str().unwrap_or("refused");
+                    let at = issue["expression"][0]
+                        .as_str()
+                        .map(|e| unit.locate(e))
+                        .unwrap_or_else(|| unit.label());
+                    say(&format!("{at}: {diagnostics} ({status})"));
+                }
+            }
+            Err(Failure::Internal(why)) => {
+                summary.failed += 1;
+                say(&format!("{}: {why}", unit.label()));
+            }
+        }
+        if let Ok(mut p) = progress.lock() {
+            p.advance(unit.resources as u64);
+        }
+    }
+    if let Ok(p) = progress.lock() {
+        p.finish();
+    }
+    Ok(summary)
+}
+
+enum Failure {
+    /// The hub refused the bundle: its status and `OperationOutcome`.
+    Refused(StatusCode, Value),
+    Internal(String),
+}
+
+/// Sends one bundle, retrying while the hub answers `503` (the database
+/// restarting): the bundle was not written, so sending it again is safe —
+/// and were it written, the hub would answer it UNCHANGED.
+async fn send(
+    router: &axum::Router,
+    path: &str,
+    bearer: &str,
+    body: &[u8],
+) -> Result<Value, Failure> {
+    let mut wait = Duration::from_millis(500);
+    for attempt in 0..=RETRIES {
+        let request = Request::post(path)
+            .header(header::AUTHORIZATION, bearer)
+            .header(header::CONTENT_TYPE, renkei_fhir::MEDIA_TYPE)
+            .header(header::ACCEPT, renkei_fhir::MEDIA_TYPE)
+            .body(Body::from(body.to_vec()))
+            .map_err(|e| Failure::Internal(format!("building the request: {e}")))?;
+        let response = router
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| Failure::Internal(format!("the hub did not answer: {e}")))?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .map_err(|e| Failure::Internal(format!("reading the answer: {e}")))?;
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(value);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE && attempt < RETRIES {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+            continue;
+        }
+        return Err(Failure::Refused(status, value));
+    }
+    unreachable!("the last attempt returns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_element_path_is_told_by_file_and_line() {
+        let unit = Unit {
+            origin: Origin::Grouped {
+                file: PathBuf::from("Condition.ndjson"),
+                lines: vec![4, 9],
+                patient_file: PathBuf::from("Patient.ndjson"),
+                patient_line: 2,
+            },
+            body: Vec::new(),
+            resources: 3,
+        };
+        assert_eq!(
+            unit.locate("Bundle.entry[2].resource.code"),
+            "Condition.ndjson:9: resource.code"
+        );
+        assert_eq!(
+            unit.locate("Bundle.entry[0].resource.identifier"),
+            "Patient.ndjson:2: resource.identifier"
+        );
+        assert_eq!(unit.label(), "Condition.ndjson:4–9");
+    }
+
+    #[test]
+    fn ndjson_resources_are_grouped_under_their_patient_by_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let patients = dir.path().join("Patient.ndjson");
+        std::fs::write(
+            &patients,
+            "{\"resourceType\":\"Patient\",\"id\":\"p1\"}\n\n{\"resourceType\":\"Patient\",\"id\":\"p2\"}\n",
+        )
+        .unwrap();
+        let conditions = dir.path().join("Condition.ndjson");
+        std::fs::write(
+            &conditions,
+            "{\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p2\"}}\n\
+             {\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p1\"}}\n\
+             {\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p2\"}}\n\
+             {\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/nobody\"}}\n\
+             not json\n",
+        )
+        .unwrap();
+        let files = files_of(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(files, vec![conditions.clone(), patients.clone()]);
+        let (units, problems) = plan(&files).unwrap();
+        assert_eq!(units.len(), 2);
+        let p2 = units
+            .iter()
+            .find(|u| matches!(&u.origin, Origin::Grouped { patient_line: 3, .. }))
+            .unwrap();
+        assert_eq!(p2.resources, 3);
+        let bundle: Value = serde_json::from_slice(&p2.body).unwrap();
+        assert_eq!(bundle["type"], "collection");
+        assert_eq!(
+            bundle["entry"][1]["resource"]["subject"]["reference"],
+            bundle["entry"][0]["fullUrl"]
+        );
+        assert!(matches!(&p2.origin, Origin::Grouped { lines, .. } if lines == &[1, 3]));
+        let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
+        assert_eq!(problems.len(), 2, "{at:?}");
+        assert!(problems[0].at.ends_with("Condition.ndjson:5"));
+        assert!(problems[1].message.contains("Patient/nobody"));
+    }
+}
