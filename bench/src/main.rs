@@ -8,11 +8,14 @@
 //! - `hostile` measures the summary query's latency with and without
 //!   clients sending hostile documents (huge literals, 1,000 aliases);
 //! - `writes` writes records through `writeRecords` in batches beside a
-//!   plain `COPY` of the same rows.
+//!   plain `COPY` of the same rows;
+//! - `fhir-import` imports FHIR NDJSON with `renkei import fhir` beside a
+//!   plain `COPY` of the rows it wrote.
 //!
 //! See `bench/README.md`.
 
 mod copy;
+mod fhir_import;
 mod generate;
 mod hostile;
 mod load;
@@ -43,6 +46,8 @@ enum Command {
     Hostile(Box<hostile::HostileArgs>),
     /// Records/s through writeRecords beside a COPY of the same rows.
     Writes(Box<writes::WritesArgs>),
+    /// Resources/s through `renkei import fhir` beside a COPY of the same rows.
+    FhirImport(Box<fhir_import::FhirImportArgs>),
 }
 
 #[tokio::main]
@@ -52,5 +57,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Load(args) => load::run(*args).await,
         Command::Hostile(args) => hostile::run(*args).await,
         Command::Writes(args) => writes::run(*args).await,
+        Command::FhirImport(args) => fhir_import::run(*args).await,
     }
 }

@@ -271,7 +271,10 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         // Grouped by (patient, resource type), in line order.
         let mut groups: BTreeMap<(String, String), Vec<(usize, Value)>> = BTreeMap::new();
         for (line, resource) in resources {
-            let kind = resource["resourceType"].as_str().unwrap_or_default().to_string();
+            let kind = resource["resourceType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let reference = ["subject", "patient"]
                 .iter()
                 .find_map(|f| resource[f]["reference"].as_str())
@@ -378,7 +381,10 @@ impl Journal {
     /// Notes a bundle written; flushed at once, so a killed run loses at
     /// most the bundles in flight (which the hub would answer UNCHANGED).
     fn note(&self, key: &str) -> anyhow::Result<()> {
-        let mut file = self.file.lock().map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
         writeln!(file, "{key}")
             .and_then(|()| file.flush())
             .with_context(|| format!("writing the journal {}", self.path.display()))
@@ -686,7 +692,15 @@ mod tests {
         assert_eq!(units.len(), 2);
         let p2 = units
             .iter()
-            .find(|u| matches!(&u.origin, Origin::Grouped { patient_line: 3, .. }))
+            .find(|u| {
+                matches!(
+                    &u.origin,
+                    Origin::Grouped {
+                        patient_line: 3,
+                        ..
+                    }
+                )
+            })
             .unwrap();
         assert_eq!(p2.resources, 3);
         let bundle: Value = serde_json::from_slice(&p2.body).unwrap();
