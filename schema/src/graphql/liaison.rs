@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use async_graphql::{
     Context, ID, InputObject, Object, Result,
     connection::{Connection, Edge, EmptyFields},
-    dataloader::{DataLoader, Loader},
+    dataloader::Loader,
 };
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -37,6 +37,8 @@ use crate::services::liaison::{
 };
 use entities::{liaison_message, liaison_read, liaison_thread};
 
+use super::batching::Adaptive;
+
 const CATEGORY: DataCategory = DataCategory::LiaisonMessages;
 
 // ---------------------------------------------------------------------------
@@ -44,30 +46,35 @@ const CATEGORY: DataCategory = DataCategory::LiaisonMessages;
 
 /// The liaison DataLoaders, in the schema's data beside [`Loaders`].
 pub struct LiaisonLoaders {
-    messages: DataLoader<ThreadMessages>,
-    message: DataLoader<MessageById>,
-    addressees: DataLoader<ThreadAddressees>,
-    receipts: DataLoader<MessageReceipts>,
-    attachments: DataLoader<MessageAttachments>,
-    unread: DataLoader<UnreadCounts>,
+    messages: Adaptive<ThreadMessages>,
+    message: Adaptive<MessageById>,
+    addressees: Adaptive<ThreadAddressees>,
+    receipts: Adaptive<MessageReceipts>,
+    attachments: Adaptive<MessageAttachments>,
+    unread: Adaptive<UnreadCounts>,
 }
 
 impl LiaisonLoaders {
     /// `window`: see [`Loaders::new`].
-    pub fn new(db: DatabaseConnection, window: std::time::Duration) -> Self {
-        fn dl<L: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
+    pub fn new(
+        db: DatabaseConnection,
+        window: std::time::Duration,
+        in_flight: super::batching::InFlight,
+    ) -> Self {
+        fn dl<L: Send + Sync + 'static>(
             l: L,
             window: std::time::Duration,
-        ) -> DataLoader<L> {
-            DataLoader::new(l, tokio::spawn).delay(window)
+            in_flight: &super::batching::InFlight,
+        ) -> Adaptive<L> {
+            Adaptive::new(l, window, in_flight.clone())
         }
         LiaisonLoaders {
-            messages: dl(ThreadMessages(db.clone()), window),
-            message: dl(MessageById(db.clone()), window),
-            addressees: dl(ThreadAddressees(db.clone()), window),
-            receipts: dl(MessageReceipts(db.clone()), window),
-            attachments: dl(MessageAttachments(db.clone()), window),
-            unread: dl(UnreadCounts(db), window),
+            messages: dl(ThreadMessages(db.clone()), window, &in_flight),
+            message: dl(MessageById(db.clone()), window, &in_flight),
+            addressees: dl(ThreadAddressees(db.clone()), window, &in_flight),
+            receipts: dl(MessageReceipts(db.clone()), window, &in_flight),
+            attachments: dl(MessageAttachments(db.clone()), window, &in_flight),
+            unread: dl(UnreadCounts(db), window, &in_flight),
         }
     }
 }

@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
+
+use super::batching::{Adaptive, InFlight};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -36,21 +38,21 @@ pub type MemberDataLoader = Cached<MemberLoader>;
 
 pub struct Loaders {
     pub organization: Cached<OrganizationLoader>,
-    pub capabilities: DataLoader<CapabilityLoader>,
+    pub capabilities: Adaptive<CapabilityLoader>,
     pub member: Arc<MemberDataLoader>,
-    pub org_members: DataLoader<OrgMembersLoader>,
-    pub identifiers: DataLoader<IdentifiersLoader>,
-    pub care_team: DataLoader<CareTeamLoader>,
-    pub access: DataLoader<AccessLoader>,
-    pub summary: DataLoader<SummaryLoader>,
-    pub notice_history: DataLoader<NoticeHistoryLoader>,
-    pub earlier_versions: DataLoader<EarlierVersionsLoader>,
+    pub org_members: Adaptive<OrgMembersLoader>,
+    pub identifiers: Adaptive<IdentifiersLoader>,
+    pub care_team: Adaptive<CareTeamLoader>,
+    pub access: Adaptive<AccessLoader>,
+    pub summary: Adaptive<SummaryLoader>,
+    pub notice_history: Adaptive<NoticeHistoryLoader>,
+    pub earlier_versions: Adaptive<EarlierVersionsLoader>,
     /// Records, admission sheets and discharge notices by id: references
     /// to them (a correction, a gateway's `_entities`) batch here before
     /// the policy judges each one's patient.
-    pub record: DataLoader<RecordLoader>,
-    pub admission_sheet: DataLoader<AdmissionSheetLoader>,
-    pub discharge_notice: DataLoader<DischargeNoticeLoader>,
+    pub record: Adaptive<RecordLoader>,
+    pub admission_sheet: Adaptive<AdmissionSheetLoader>,
+    pub discharge_notice: Adaptive<DischargeNoticeLoader>,
 }
 
 impl Loaders {
@@ -63,27 +65,47 @@ impl Loaders {
         policy: Arc<Policy>,
         window: std::time::Duration,
         directory_ttl: std::time::Duration,
+        in_flight: InFlight,
     ) -> Self {
-        fn dl<L: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
+        fn dl<L: Send + Sync + 'static>(
             l: L,
             window: std::time::Duration,
-        ) -> DataLoader<L> {
-            DataLoader::new(l, tokio::spawn).delay(window)
+            in_flight: &InFlight,
+        ) -> Adaptive<L> {
+            Adaptive::new(l, window, in_flight.clone())
         }
         Loaders {
-            organization: Cached::new(OrganizationLoader(db.clone()), window, directory_ttl),
-            capabilities: dl(CapabilityLoader(db.clone()), window),
-            member: Arc::new(Cached::new(MemberLoader(db.clone()), window, directory_ttl)),
-            org_members: dl(OrgMembersLoader(db.clone()), window),
-            identifiers: dl(IdentifiersLoader(db.clone()), window),
-            care_team: dl(CareTeamLoader(db.clone(), policy.clock.clone()), window),
-            summary: dl(SummaryLoader(db.clone(), policy.clock.clone()), window),
-            notice_history: dl(NoticeHistoryLoader(db.clone()), window),
-            earlier_versions: dl(EarlierVersionsLoader(db.clone()), window),
-            record: dl(RecordLoader(db.clone()), window),
-            admission_sheet: dl(AdmissionSheetLoader(db.clone()), window),
-            discharge_notice: dl(DischargeNoticeLoader(db.clone()), window),
-            access: dl(AccessLoader { db, policy }, window),
+            organization: Cached::new(
+                OrganizationLoader(db.clone()),
+                window,
+                directory_ttl,
+                in_flight.clone(),
+            ),
+            capabilities: dl(CapabilityLoader(db.clone()), window, &in_flight),
+            member: Arc::new(Cached::new(
+                MemberLoader(db.clone()),
+                window,
+                directory_ttl,
+                in_flight.clone(),
+            )),
+            org_members: dl(OrgMembersLoader(db.clone()), window, &in_flight),
+            identifiers: dl(IdentifiersLoader(db.clone()), window, &in_flight),
+            care_team: dl(
+                CareTeamLoader(db.clone(), policy.clock.clone()),
+                window,
+                &in_flight,
+            ),
+            summary: dl(
+                SummaryLoader(db.clone(), policy.clock.clone()),
+                window,
+                &in_flight,
+            ),
+            notice_history: dl(NoticeHistoryLoader(db.clone()), window, &in_flight),
+            earlier_versions: dl(EarlierVersionsLoader(db.clone()), window, &in_flight),
+            record: dl(RecordLoader(db.clone()), window, &in_flight),
+            admission_sheet: dl(AdmissionSheetLoader(db.clone()), window, &in_flight),
+            discharge_notice: dl(DischargeNoticeLoader(db.clone()), window, &in_flight),
+            access: dl(AccessLoader { db, policy }, window, &in_flight),
         }
     }
 }
@@ -273,7 +295,7 @@ pub async fn member_principal(
 /// stale row back — every load notes the cache's epoch before it reads, and
 /// stores only if no clear happened since.
 pub struct Cached<L: Loader<Uuid, Error = ApiError>> {
-    loader: DataLoader<L>,
+    loader: Adaptive<L>,
     cache: TtlCache<Uuid, L::Value>,
 }
 
@@ -281,9 +303,14 @@ pub struct Cached<L: Loader<Uuid, Error = ApiError>> {
 const CACHE_MAX: usize = 50_000;
 
 impl<L: Loader<Uuid, Error = ApiError>> Cached<L> {
-    fn new(loader: L, window: std::time::Duration, ttl: std::time::Duration) -> Self {
+    fn new(
+        loader: L,
+        window: std::time::Duration,
+        ttl: std::time::Duration,
+        in_flight: InFlight,
+    ) -> Self {
         Cached {
-            loader: DataLoader::new(loader, tokio::spawn).delay(window),
+            loader: Adaptive::new(loader, window, in_flight),
             cache: TtlCache::new(ttl, CACHE_MAX),
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod admission_discharge;
 pub mod audit_extension;
+pub mod batching;
 mod codes;
 pub mod consents;
 pub mod directory;
@@ -95,9 +96,13 @@ pub struct SchemaDeps {
 pub struct TokenIssuer(pub String);
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
+    let in_flight = batching::InFlight::default();
     let mut builder = Schema::build(Query, Mutation::default(), subscription::Subscription)
         .enable_federation()
         .enable_subscription_in_federation()
+        // Counts executing operations: the loaders wait for company only
+        // when there is some (see `batching`).
+        .extension(batching::CountOperations(in_flight.clone()))
         .extension(codes::ErrorCodes)
         .extension(federation::EntityPositions)
         // Before the limits: a WebSocket operation of a caller whose
@@ -127,10 +132,12 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
             deps.policy.clone(),
             deps.batch_window,
             deps.directory_ttl,
+            in_flight.clone(),
         ))
         .data(liaison::LiaisonLoaders::new(
             deps.db.clone(),
             deps.batch_window,
+            in_flight.clone(),
         ))
         .data(deps.policy)
         .data(TokenIssuer(deps.token_issuer))
