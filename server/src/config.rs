@@ -210,6 +210,19 @@ pub struct ServeConfig {
     #[arg(long, env = "RENKEI_BATCH_WINDOW_MICROS", default_value_t = 1000)]
     pub batch_window_micros: u64,
 
+    /// Skip the window while a query is the only one executing (`on`, the
+    /// default): it then batches each level by the query's own progress
+    /// instead of the clock. `off` waits the window always (for comparison).
+    #[arg(
+        long,
+        env = "RENKEI_BATCH_WINDOW_ADAPTIVE",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "on|off"
+    )]
+    pub batch_window_adaptive: bool,
+
     /// Seconds organisations and members (the directory) stay cached. A
     /// change on this instance, or announced by another through Redis, clears
     /// the cache at once; without Redis, other instances see it after at most

@@ -249,6 +249,7 @@ impl Hub {
             policy,
             api_keys: api_keys.clone(),
             batch_window: Duration::from_micros(config.batch_window_micros),
+            adaptive_batching: config.batch_window_adaptive,
             directory_ttl: Duration::from_secs(config.directory_cache_seconds),
             events: events.clone(),
             audit: audit.clone(),

@@ -38,11 +38,13 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 /// How many GraphQL operations are executing in this process (queries,
 /// mutations, and the hub's own operations — pages, FHIR — which run
 /// through the same schema).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InFlight(Arc<State>);
 
 #[derive(Default)]
 struct State {
+    /// Off: every load waits the window (`RENKEI_BATCH_WINDOW_ADAPTIVE=off`).
+    adaptive: bool,
     operations: AtomicUsize,
     /// Counts the times an operation's future returned `Pending`.
     idle_epoch: AtomicU64,
@@ -50,6 +52,13 @@ struct State {
 }
 
 impl InFlight {
+    pub fn new(adaptive: bool) -> Self {
+        InFlight(Arc::new(State {
+            adaptive,
+            ..State::default()
+        }))
+    }
+
     /// Counts an operation until the guard is dropped (also when the
     /// operation's future is dropped half-way: a client went away).
     pub fn enter(&self) -> InFlightGuard {
@@ -65,7 +74,7 @@ impl InFlight {
     /// made outside any operation (authentication, before the request's
     /// operation starts) counts itself as alone when none is.
     fn others(&self) -> bool {
-        self.count() > 1
+        !self.0.adaptive || self.count() > 1
     }
 
     /// An operation's future returned `Pending`: the keys its resolvers
@@ -244,7 +253,7 @@ mod tests {
     #[tokio::test]
     async fn alone_a_load_does_not_wait_and_with_company_it_waits_for_the_others() {
         let batches = Batches::default();
-        let in_flight = InFlight::default();
+        let in_flight = InFlight::new(true);
         let window = Duration::from_millis(200);
         let loader = Adaptive::new(batches.clone(), window, in_flight.clone());
 

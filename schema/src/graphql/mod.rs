@@ -74,6 +74,8 @@ pub struct SchemaDeps {
     pub api_keys: Arc<ApiKeyCache>,
     /// The DataLoaders' batching window (see [`loaders::Loaders::new`]).
     pub batch_window: std::time::Duration,
+    /// Skip the window while an operation is alone (see [`batching`]).
+    pub adaptive_batching: bool,
     /// How long organisations and members stay cached (see [`loaders`]).
     pub directory_ttl: std::time::Duration,
     /// Where services publish what happened, for subscriptions and for the
@@ -96,7 +98,7 @@ pub struct SchemaDeps {
 pub struct TokenIssuer(pub String);
 
 pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
-    let in_flight = batching::InFlight::default();
+    let in_flight = batching::InFlight::new(deps.adaptive_batching);
     let mut builder = Schema::build(Query, Mutation::default(), subscription::Subscription)
         .enable_federation()
         .enable_subscription_in_federation()
