@@ -48,6 +48,9 @@ struct State {
     operations: AtomicUsize,
     /// Counts the times an operation's future returned `Pending`.
     idle_epoch: AtomicU64,
+    /// Batches waiting for an operation to go idle: only then is there
+    /// anyone to wake (under load, none — and `notify_waiters` takes a lock).
+    waiting: AtomicUsize,
     idle: tokio::sync::Notify,
 }
 
@@ -81,7 +84,9 @@ impl InFlight {
     /// had to ask for in that pass are all enqueued.
     fn went_idle(&self) {
         self.0.idle_epoch.fetch_add(1, Ordering::SeqCst);
-        self.0.idle.notify_waiters();
+        if self.0.waiting.load(Ordering::SeqCst) > 0 {
+            self.0.idle.notify_waiters();
+        }
     }
 
     fn epoch(&self) -> u64 {
@@ -90,6 +95,16 @@ impl InFlight {
 
     /// Completes once an operation went idle after `epoch`.
     async fn idle_after(&self, epoch: u64) {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.0.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.0.waiting);
+        // Counted before the epoch is read: an operation going idle after
+        // the read sees the count and wakes this waiter.
         loop {
             let notified = self.0.idle.notified();
             tokio::pin!(notified);
