@@ -7,6 +7,7 @@
 //! model of the `fhir` crate; the code systems and profiles it names are in
 //! [`systems`].
 
+pub mod inbound;
 pub mod outcome;
 pub mod systems;
 

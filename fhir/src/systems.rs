@@ -15,6 +15,15 @@ pub const CLINS_BUNDLE_RESOURCE_TYPE: &str =
 /// `urn:oid:1.2.392.100495.20.3.51.1` + the 10-digit institution code.
 pub const LOCAL_PATIENT_ID_OID_PREFIX: &str = "urn:oid:1.2.392.100495.20.3.51.1";
 
+/// JP Core's resource instance identifier (リソースインスタンスID).
+pub const RESOURCE_INSTANCE_IDENTIFIER: &str =
+    "http://jpfhir.jp/fhir/core/IdSystem/resourceInstance-identifier";
+/// ISO 21090 name representation: `IDE` (kanji), `SYL` (kana reading).
+pub const NAME_REPRESENTATION: &str =
+    "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
+/// LOINC (document types of JP-CLINS compositions).
+pub const LOINC: &str = "http://loinc.org";
+
 /// ICD-10 (ICD-10 2013 as used in Japan).
 pub const ICD10: &str = "http://jpfhir.jp/fhir/core/CodeSystem/icd-10";
 /// 標準病名マスター 病名交換用コード.

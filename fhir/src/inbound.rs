@@ -1,0 +1,1136 @@
+//! FHIR in: a JP-CLINS `Bundle` read into what the hub writes — the
+//! patients it names and one `writeRecords` item (`RecordInput`, as GraphQL
+//! JSON) per resource — or every problem found, each an [`Issue`] whose
+//! expression names the element (`Bundle.entry[3].resource.code`).
+//!
+//! Pure: no I/O. Each resource is first read with the R4 model of the
+//! `fhir` crate (element names, types, cardinalities of R4 4.0.1), then
+//! mapped by the rules in `docs/fhir.md` (*Mapping*). The hub's own
+//! validation (`writeRecords`) then checks the content as it checks any
+//! record.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::outcome::{Issue, Outcome};
+use crate::systems;
+
+/// The kinds of bundle accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BundleKind {
+    /// JP-CLINS 6 items: one resource type per bundle, with its patient.
+    Collection,
+    Transaction,
+    /// The three JP-CLINS documents, `Composition` first.
+    Document,
+}
+
+/// A patient the bundle names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatientIn {
+    /// The `Patient` entry, when the bundle holds one (a logical reference
+    /// by identifier names a patient without one).
+    pub entry: Option<usize>,
+    /// The sender's local patient ID (院内患者ID).
+    pub local_id: Option<String>,
+    /// 被保険者個人識別子.
+    pub insured_person_id: Option<String>,
+    /// `RegisterPatientInput` without `localId` and `insuredPersonIdentifier`,
+    /// when the entry has what registration needs; else why not.
+    pub registration: Result<Value, Issue>,
+    /// The patient's consent to record with a registration: a `Consent`
+    /// entry about this patient, as `RecordConsentInput` without
+    /// `patientId`.
+    pub consent: Option<(usize, Value)>,
+}
+
+/// One record to write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordIn {
+    pub entry: usize,
+    /// Index into [`Inbound::patients`].
+    pub patient: usize,
+    pub resource_type: String,
+    /// `RecordInput` as GraphQL JSON, without `patientId`.
+    pub input: Value,
+}
+
+/// What a bundle asks the hub to do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inbound {
+    pub kind: BundleKind,
+    /// Entries in the bundle.
+    pub entries: usize,
+    pub patients: Vec<PatientIn>,
+    pub records: Vec<RecordIn>,
+    /// Entries read but not stored (Organization, Practitioner, Encounter
+    /// … that give context to the records): the response says so.
+    pub context: Vec<usize>,
+}
+
+/// The resource types stored as records.
+pub const STORED: &[&str] = &[
+    "Condition",
+    "AllergyIntolerance",
+    "Observation",
+    "MedicationRequest",
+    "Composition",
+];
+
+/// Resource types read for context only.
+const CONTEXT: &[&str] = &[
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Encounter",
+    "Coverage",
+    "Medication",
+    "Specimen",
+    "DocumentReference",
+    "Binary",
+];
+
+fn at(entry: usize, element: &str) -> String {
+    if element.is_empty() {
+        format!("Bundle.entry[{entry}].resource")
+    } else {
+        format!("Bundle.entry[{entry}].resource.{element}")
+    }
+}
+
+fn invalid(entry: usize, element: &str, message: impl Into<String>) -> Issue {
+    Issue::error("invalid", message).at(at(entry, element))
+}
+
+fn required(entry: usize, element: &str, message: impl Into<String>) -> Issue {
+    Issue::error("required", message).at(at(entry, element))
+}
+
+/// Reads a bundle. `institution_code` is the sender's 医療機関コード, which
+/// names the system of its local patient IDs.
+pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, Outcome> {
+    if bundle["resourceType"] != "Bundle" {
+        return Err(Issue::error("invalid", "the body must be a FHIR Bundle")
+            .at("Bundle.resourceType")
+            .into());
+    }
+    let kind = match bundle["type"].as_str() {
+        Some("collection") => BundleKind::Collection,
+        Some("transaction") => BundleKind::Transaction,
+        Some("document") => BundleKind::Document,
+        Some(other) => {
+            return Err(Issue::error(
+                "not-supported",
+                format!("Bundle.type {other:?} is not accepted: send a collection, transaction or document"),
+            )
+            .at("Bundle.type")
+            .into());
+        }
+        None => {
+            return Err(Issue::error("required", "Bundle.type is required")
+                .at("Bundle.type")
+                .into());
+        }
+    };
+    let Some(entries) = bundle["entry"].as_array().filter(|e| !e.is_empty()) else {
+        return Err(Issue::error("required", "the bundle has no entries")
+            .at("Bundle.entry")
+            .into());
+    };
+    let mut issues = Vec::new();
+    // Every resource through the R4 model first: a resource that does not
+    // read as R4 is refused with the model's own words.
+    for (i, e) in entries.iter().enumerate() {
+        let resource = &e["resource"];
+        if !resource.is_object() {
+            issues.push(required(i, "", "every entry needs a resource"));
+            continue;
+        }
+        if let Err(err) = serde_json::from_value::<fhir::r4::resources::Resource>(resource.clone())
+        {
+            issues.push(invalid(
+                i,
+                "",
+                format!("not a valid FHIR R4 resource: {err}"),
+            ));
+        }
+        if kind == BundleKind::Transaction {
+            let method = e["request"]["method"].as_str();
+            if !matches!(method, Some("POST" | "PUT")) {
+                issues.push(
+                    Issue::error(
+                        "not-supported",
+                        "a transaction entry must be a POST or PUT (request.method)",
+                    )
+                    .at(format!("Bundle.entry[{i}].request.method")),
+                );
+            }
+        }
+    }
+    if kind == BundleKind::Document && entries[0]["resource"]["resourceType"] != "Composition" {
+        issues.push(required(
+            0,
+            "",
+            "a document bundle starts with its Composition",
+        ));
+    }
+    if !issues.is_empty() {
+        return Err(Outcome { issues });
+    }
+
+    // Patients: by entry, and by the references that name them.
+    let local_system =
+        institution_code.map(|c| format!("{}{c}", systems::LOCAL_PATIENT_ID_OID_PREFIX));
+    let mut patients: Vec<PatientIn> = Vec::new();
+    let mut by_reference: HashMap<String, usize> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        let r = &e["resource"];
+        if r["resourceType"] != "Patient" {
+            continue;
+        }
+        let p = read_patient(i, r, local_system.as_deref());
+        if p.local_id.is_none() && p.insured_person_id.is_none() {
+            issues.push(required(
+                i,
+                "identifier",
+                match &local_system {
+                    Some(s) => format!("the patient needs your local patient ID (system {s}) or the insured-person identifier (system {})", systems::INSURED_PERSON_ID),
+                    None => format!("the patient needs the insured-person identifier (system {}); local patient IDs are matched once your organisation's medical institution code is registered", systems::INSURED_PERSON_ID),
+                },
+            ));
+            continue;
+        }
+        let index = patients.len();
+        if let Some(url) = e["fullUrl"].as_str() {
+            by_reference.insert(url.to_string(), index);
+        }
+        if let Some(id) = r["id"].as_str() {
+            by_reference.insert(format!("Patient/{id}"), index);
+        }
+        patients.push(p);
+    }
+
+    let mut records = Vec::new();
+    let mut context = Vec::new();
+    let mut composition_patient = None;
+    for (i, e) in entries.iter().enumerate() {
+        let r = &e["resource"];
+        let ty = r["resourceType"].as_str().unwrap_or_default();
+        if ty == "Patient" {
+            continue;
+        }
+        if ty == "Consent" {
+            match subject_of(i, r, "patient", &by_reference, &mut patients) {
+                Ok(p) => match read_consent(i, r) {
+                    Ok(c) => patients[p].consent = Some((i, c)),
+                    Err(issue) => issues.push(issue),
+                },
+                Err(issue) => issues.push(issue),
+            }
+            continue;
+        }
+        if CONTEXT.contains(&ty) {
+            context.push(i);
+            continue;
+        }
+        if !STORED.contains(&ty) {
+            issues.push(
+                Issue::error(
+                    "not-supported",
+                    format!(
+                        "{ty} is not accepted (accepted: Patient, Consent, {})",
+                        STORED.join(", ")
+                    ),
+                )
+                .at(at(i, "")),
+            );
+            continue;
+        }
+        let field = if ty == "AllergyIntolerance" {
+            "patient"
+        } else {
+            "subject"
+        };
+        let patient = match subject_of(i, r, field, &by_reference, &mut patients) {
+            Ok(p) => p,
+            Err(issue) => {
+                issues.push(issue);
+                continue;
+            }
+        };
+        if ty == "Composition" {
+            composition_patient = Some(patient);
+        }
+        match record(i, ty, r, entries, bundle) {
+            Ok(input) => records.push(RecordIn {
+                entry: i,
+                patient,
+                resource_type: ty.to_string(),
+                input,
+            }),
+            Err(mut more) => issues.append(&mut more),
+        }
+    }
+    if kind == BundleKind::Document && composition_patient.is_none() && issues.is_empty() {
+        issues.push(required(0, "subject", "the Composition names no patient"));
+    }
+    if !issues.is_empty() {
+        return Err(Outcome { issues });
+    }
+    Ok(Inbound {
+        kind,
+        entries: entries.len(),
+        patients,
+        records,
+        context,
+    })
+}
+
+/// The patient a resource is about: a reference to a `Patient` entry (its
+/// `fullUrl` or `Patient/<id>`), or a logical reference by the
+/// insured-person identifier (JP-CLINS), which names a patient of the hub.
+fn subject_of(
+    i: usize,
+    r: &Value,
+    field: &str,
+    by_reference: &HashMap<String, usize>,
+    patients: &mut Vec<PatientIn>,
+) -> Result<usize, Issue> {
+    let s = &r[field];
+    if let Some(reference) = s["reference"].as_str() {
+        return by_reference.get(reference).copied().ok_or_else(|| {
+            invalid(
+                i,
+                &format!("{field}.reference"),
+                format!("{reference:?} names no Patient entry of the bundle (by fullUrl or Patient/<id>)"),
+            )
+        });
+    }
+    if s["identifier"]["system"] == systems::INSURED_PERSON_ID
+        && let Some(value) = s["identifier"]["value"].as_str()
+    {
+        if let Some(p) = patients
+            .iter()
+            .position(|p| p.insured_person_id.as_deref() == Some(value))
+        {
+            return Ok(p);
+        }
+        patients.push(PatientIn {
+            entry: None,
+            local_id: None,
+            insured_person_id: Some(value.to_string()),
+            registration: Err(required(
+                i,
+                field,
+                "a patient named only by identifier cannot be registered: send the Patient resource",
+            )),
+            consent: None,
+        });
+        return Ok(patients.len() - 1);
+    }
+    Err(required(
+        i,
+        field,
+        "the resource must name its patient (a reference to the bundle's Patient, or the insured-person identifier)",
+    ))
+}
+
+fn read_patient(i: usize, r: &Value, local_system: Option<&str>) -> PatientIn {
+    let identifiers = r["identifier"].as_array().cloned().unwrap_or_default();
+    let value_of = |system: &str| {
+        identifiers
+            .iter()
+            .find(|id| id["system"] == system)
+            .and_then(|id| id["value"].as_str())
+            .map(str::to_string)
+    };
+    let local_id = local_system.and_then(value_of);
+    let insured_person_id = value_of(systems::INSURED_PERSON_ID);
+    PatientIn {
+        entry: Some(i),
+        local_id,
+        insured_person_id,
+        registration: registration(i, r),
+        consent: None,
+    }
+}
+
+/// A name's text: `text`, else family and given names.
+fn name_text(n: &Value) -> Option<String> {
+    if let Some(t) = n["text"].as_str().filter(|t| !t.trim().is_empty()) {
+        return Some(t.trim().to_string());
+    }
+    let family = n["family"].as_str().unwrap_or_default();
+    let given: Vec<&str> = n["given"]
+        .as_array()
+        .map(|g| g.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let s = format!("{family} {}", given.join(" ")).trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// JP Core's names: the kanji name (representation `IDE`) and the kana
+/// reading (`SYL`), each a `HumanName` with the ISO 21090 extension.
+fn representation(n: &Value) -> Option<&str> {
+    n["extension"].as_array()?.iter().find_map(|e| {
+        (e["url"] == systems::NAME_REPRESENTATION)
+            .then(|| e["valueCode"].as_str())
+            .flatten()
+    })
+}
+
+fn registration(i: usize, r: &Value) -> Result<Value, Issue> {
+    let names = r["name"].as_array().cloned().unwrap_or_default();
+    let kanji = names
+        .iter()
+        .find(|n| representation(n) == Some("IDE"))
+        .or_else(|| names.iter().find(|n| representation(n).is_none()))
+        .and_then(name_text);
+    let kana = names
+        .iter()
+        .find(|n| representation(n) == Some("SYL"))
+        .and_then(name_text);
+    let (Some(name), Some(kana)) = (kanji, kana) else {
+        return Err(required(
+            i,
+            "name",
+            "registering a patient needs the name (representation IDE) and its kana reading (representation SYL)",
+        ));
+    };
+    let Some(birth) = r["birthDate"].as_str() else {
+        return Err(required(
+            i,
+            "birthDate",
+            "registering a patient needs the birth date",
+        ));
+    };
+    let sex = match r["gender"].as_str() {
+        Some("male") => "MALE",
+        Some("female") => "FEMALE",
+        Some("other") => "OTHER",
+        _ => "UNKNOWN",
+    };
+    let address = r["address"][0]["text"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            let a = &r["address"][0];
+            let parts: Vec<&str> = ["state", "city", "district"]
+                .iter()
+                .filter_map(|f| a[f].as_str())
+                .chain(
+                    a["line"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str),
+                )
+                .collect();
+            (!parts.is_empty()).then(|| parts.concat())
+        });
+    let phone = r["telecom"].as_array().and_then(|t| {
+        t.iter()
+            .find(|c| c["system"] == "phone")
+            .and_then(|c| c["value"].as_str())
+            .map(str::to_string)
+    });
+    Ok(json!({
+        "name": name, "nameKana": kana, "birthDate": birth, "sex": sex,
+        "postalCode": r["address"][0]["postalCode"], "address": address, "phone": phone,
+    }))
+}
+
+/// A `Consent` for registration: the signed form (its reference, the day
+/// signed), network-wide (包括同意) unless it lists organisations.
+fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
+    let Some(signed) = r["dateTime"].as_str().and_then(|d| d.get(..10)) else {
+        return Err(required(
+            i,
+            "dateTime",
+            "the consent needs the day it was signed",
+        ));
+    };
+    let reference = r["sourceReference"]["display"]
+        .as_str()
+        .or_else(|| r["sourceReference"]["identifier"]["value"].as_str())
+        .or_else(|| r["sourceAttachment"]["title"].as_str())
+        .or_else(|| r["identifier"][0]["value"].as_str());
+    let Some(reference) = reference else {
+        return Err(required(
+            i,
+            "sourceReference",
+            "the consent needs the signed form's reference (sourceReference.display or .identifier, sourceAttachment.title, or identifier)",
+        ));
+    };
+    Ok(json!({
+        "scope": "NETWORK", "method": "WRITTEN",
+        "form": { "reference": reference, "signedOn": signed, "signedBy": "PATIENT" },
+    }))
+}
+
+/// The record's source ID: the first identifier's value (JP-CLINS: the
+/// resource instance identifier), else `<type>/<id>`.
+fn source_id(i: usize, ty: &str, r: &Value) -> Result<String, Issue> {
+    if let Some(v) = r["identifier"]
+        .as_array()
+        .and_then(|ids| ids.iter().find_map(|id| id["value"].as_str()))
+    {
+        return Ok(v.to_string());
+    }
+    if let Some(id) = r["id"].as_str() {
+        return Ok(format!("{ty}/{id}"));
+    }
+    Err(required(
+        i,
+        "identifier",
+        "the resource needs an identifier (or an id): it is what makes sending it again update it instead of adding another",
+    ))
+}
+
+/// A FHIR date or dateTime as an RFC 3339 instant: a date is midnight in
+/// Japan; a year or month, its first day.
+fn instant(value: &str) -> Option<String> {
+    match value.len() {
+        4 => Some(format!("{value}-01-01T00:00:00+09:00")),
+        7 => Some(format!("{value}-01T00:00:00+09:00")),
+        10 => Some(format!("{value}T00:00:00+09:00")),
+        _ if value.len() > 10 => chrono::DateTime::parse_from_rfc3339(value)
+            .ok()
+            .map(|t| t.to_rfc3339()),
+        _ => None,
+    }
+}
+
+/// The date part of a FHIR date or dateTime (`2024-05-01`), when it has a day.
+fn day(value: Option<&str>) -> Option<String> {
+    value.and_then(|v| v.get(..10)).map(str::to_string)
+}
+
+fn when(i: usize, r: &Value, fields: &[&str]) -> Result<String, Issue> {
+    for f in fields {
+        if let Some(v) = r[f].as_str() {
+            return instant(v)
+                .ok_or_else(|| invalid(i, f, format!("{v:?} is not a FHIR date or dateTime")));
+        }
+    }
+    Err(required(
+        i,
+        fields[0],
+        format!("the resource needs a time ({})", fields.join(" or ")),
+    ))
+}
+
+/// A CodeableConcept's codings as the hub keeps them.
+fn codings(cc: &Value) -> Vec<Value> {
+    cc["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let (system, code) = (c["system"].as_str()?, c["code"].as_str()?);
+            Some(json!({ "system": system, "code": code, "display": c["display"] }))
+        })
+        .collect()
+}
+
+fn code_of<'a>(cc: &'a Value, system: &str) -> Option<&'a str> {
+    cc["coding"]
+        .as_array()?
+        .iter()
+        .find(|c| c["system"] == system)
+        .and_then(|c| c["code"].as_str())
+}
+
+/// A CodeableConcept's words: `text`, else the first display.
+fn words(cc: &Value) -> Option<String> {
+    cc["text"]
+        .as_str()
+        .or_else(|| {
+            cc["coding"]
+                .as_array()?
+                .iter()
+                .find_map(|c| c["display"].as_str())
+        })
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn notes(r: &Value) -> Option<String> {
+    let texts: Vec<&str> = r["note"]
+        .as_array()?
+        .iter()
+        .filter_map(|n| n["text"].as_str())
+        .collect();
+    (!texts.is_empty()).then(|| texts.join("\n"))
+}
+
+fn record(
+    i: usize,
+    ty: &str,
+    r: &Value,
+    entries: &[Value],
+    bundle: &Value,
+) -> Result<Value, Vec<Issue>> {
+    let one = |issue: Issue| vec![issue];
+    let (effective, data) = match ty {
+        "Condition" => (
+            when(i, r, &["recordedDate", "onsetDateTime"]).map_err(one)?,
+            json!({ "condition": condition(i, r).map_err(one)? }),
+        ),
+        "AllergyIntolerance" => (
+            when(i, r, &["recordedDate", "onsetDateTime", "lastOccurrence"]).map_err(one)?,
+            allergy(i, r).map_err(one)?,
+        ),
+        "Observation" => (
+            when(i, r, &["effectiveDateTime", "issued"]).map_err(one)?,
+            observation(i, r, bundle).map_err(one)?,
+        ),
+        "MedicationRequest" => (
+            when(i, r, &["authoredOn"]).map_err(one)?,
+            json!({ "prescription": prescription(i, r).map_err(one)? }),
+        ),
+        "Composition" => (
+            when(i, r, &["date"]).map_err(one)?,
+            json!({ "clinicalDocument": document(i, r, entries) }),
+        ),
+        _ => unreachable!("only stored types come here"),
+    };
+    let source = if ty == "Composition" {
+        // A document is named by the bundle's identifier when the
+        // Composition has none (JP-CLINS documents carry both).
+        r["identifier"]["value"]
+            .as_str()
+            .or_else(|| bundle["identifier"]["value"].as_str())
+            .map(str::to_string)
+            .map_or_else(|| source_id(i, ty, r), Ok)
+            .map_err(one)?
+    } else {
+        source_id(i, ty, r).map_err(one)?
+    };
+    Ok(json!({ "sourceRecordId": source, "effectiveAt": effective, "data": data }))
+}
+
+fn condition(i: usize, r: &Value) -> Result<Value, Issue> {
+    let code = &r["code"];
+    let name = words(code).ok_or_else(|| {
+        required(
+            i,
+            "code",
+            "the condition needs its name (code.text or a display)",
+        )
+    })?;
+    let status = match r["clinicalStatus"]["coding"][0]["code"].as_str() {
+        None | Some("active" | "recurrence" | "relapse") => "ACTIVE",
+        Some("inactive" | "remission" | "resolved") => "RESOLVED",
+        Some(other) => {
+            return Err(invalid(
+                i,
+                "clinicalStatus",
+                format!("{other:?} is not a condition-clinical code"),
+            ));
+        }
+    };
+    // ICD-10 as the hub reads it (E11.9, E119); a code of another shape
+    // stays among the codings only.
+    let icd10 = code_of(code, systems::ICD10).filter(|c| {
+        let b = c.as_bytes();
+        b.len() >= 3 && b[0].is_ascii_uppercase() && b[1].is_ascii_digit() && b[2].is_ascii_digit()
+    });
+    Ok(json!({
+        "name": name, "icd10": icd10, "clinicalStatus": status,
+        "onset": day(r["onsetDateTime"].as_str()),
+        "resolvedOn": day(r["abatementDateTime"].as_str()),
+        "note": notes(r), "codings": codings(code),
+    }))
+}
+
+fn allergy(i: usize, r: &Value) -> Result<Value, Issue> {
+    let code = &r["code"];
+    let substance = words(code).ok_or_else(|| {
+        required(
+            i,
+            "code",
+            "the allergy needs its substance (code.text or a display)",
+        )
+    })?;
+    let categories: Vec<&str> = r["category"]
+        .as_array()
+        .map(|c| c.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let reaction = r["reaction"].as_array().and_then(|rs| {
+        let texts: Vec<String> = rs
+            .iter()
+            .flat_map(|x| x["manifestation"].as_array().cloned().unwrap_or_default())
+            .filter_map(|m| words(&m))
+            .collect();
+        (!texts.is_empty()).then(|| texts.join("、"))
+    });
+    // JP-CLINS: category medication with criticality high is a drug
+    // contraindication (薬剤禁忌); anything else an allergy.
+    if categories.contains(&"medication") && r["criticality"] == "high" {
+        let yj = code_of(code, systems::YJ);
+        let reason = notes(r)
+            .or_else(|| reaction.clone())
+            .unwrap_or_else(|| "薬剤禁忌".to_string());
+        return Ok(json!({ "drugContraindication": {
+            "drug": substance, "yjCode": yj, "reason": reason, "codings": codings(code),
+        } }));
+    }
+    let allergy_type = if categories.contains(&"medication") {
+        "DRUG"
+    } else if categories.contains(&"food") {
+        "FOOD"
+    } else {
+        "OTHER"
+    };
+    let severity = r["reaction"]
+        .as_array()
+        .and_then(|rs| rs.iter().filter_map(|x| x["severity"].as_str()).next())
+        .map(|s| match s {
+            "mild" => "MILD",
+            "moderate" => "MODERATE",
+            "severe" => "SEVERE",
+            _ => "UNKNOWN",
+        })
+        .unwrap_or(if r["criticality"] == "high" {
+            "SEVERE"
+        } else {
+            "UNKNOWN"
+        });
+    Ok(json!({ "allergy": {
+        "substance": substance, "allergyType": allergy_type, "reaction": reaction,
+        "severity": severity, "codings": codings(code),
+    } }))
+}
+
+/// The infections JP-CLINS shares (感染症), recognised by name.
+fn pathogen(name: &str) -> &'static str {
+    let n = name.to_uppercase();
+    if n.contains("HBS") {
+        "HBS_ANTIGEN"
+    } else if n.contains("HCV") {
+        "HCV_ANTIBODY"
+    } else if n.contains("HIV") {
+        "HIV"
+    } else if n.contains("梅毒") || n.contains("TP") || n.contains("RPR") || n.contains("SYPHILIS")
+    {
+        "SYPHILIS"
+    } else if n.contains("MRSA") {
+        "MRSA"
+    } else {
+        "OTHER"
+    }
+}
+
+/// Whether an Observation is an infection result (感染症): its profile or
+/// the bundle's JP-CLINS tag says so.
+fn is_infection(r: &Value, bundle: &Value) -> bool {
+    let mentions = |v: &Value| {
+        v.as_array().is_some_and(|a| {
+            a.iter().any(|x| {
+                x.as_str()
+                    .or_else(|| x["code"].as_str())
+                    .is_some_and(|s| s.to_ascii_lowercase().contains("infection"))
+            })
+        })
+    };
+    mentions(&r["meta"]["profile"]) || mentions(&bundle["meta"]["tag"])
+}
+
+fn observation(i: usize, r: &Value, bundle: &Value) -> Result<Value, Issue> {
+    let code = &r["code"];
+    let name = words(code).ok_or_else(|| {
+        required(
+            i,
+            "code",
+            "the observation needs the test's name (code.text or a display)",
+        )
+    })?;
+    let value_text = r["valueString"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| words(&r["valueCodeableConcept"]));
+    let interpretation = r["interpretation"][0]["coding"][0]["code"].as_str();
+    if is_infection(r, bundle) {
+        let verdict = value_text.clone().unwrap_or_default();
+        let result = match interpretation {
+            Some("POS" | "DET" | "A" | "H") => "POSITIVE",
+            Some("NEG" | "ND" | "N") => "NEGATIVE",
+            _ if verdict.contains('陽') || verdict.contains('+') => "POSITIVE",
+            _ if verdict.contains('陰') || verdict.contains('-') => "NEGATIVE",
+            _ => "UNKNOWN",
+        };
+        let p = pathogen(&name);
+        return Ok(json!({ "infection": {
+            "pathogen": p, "otherName": (p == "OTHER").then_some(name),
+            "result": result, "testedOn": day(r["effectiveDateTime"].as_str()),
+            "note": notes(r), "codings": codings(code),
+        } }));
+    }
+    let quantity = &r["valueQuantity"];
+    let value = match (quantity["value"].is_number(), &value_text) {
+        (true, _) => {
+            let comparator = quantity["comparator"].as_str().unwrap_or_default();
+            format!("{comparator}{}", quantity["value"])
+        }
+        (false, Some(t)) => t.clone(),
+        (false, None) => {
+            return Err(required(
+                i,
+                "value[x]",
+                "the result needs a value (valueQuantity, valueString or valueCodeableConcept)",
+            ));
+        }
+    };
+    let abnormal = match interpretation {
+        Some("H" | "HH" | "HU") => "HIGH",
+        Some("L" | "LL" | "LU") => "LOW",
+        Some("N") => "NORMAL",
+        Some("A" | "AA" | "POS") => "ABNORMAL",
+        _ => "UNKNOWN",
+    };
+    let lab_code = code_of(code, systems::JLAC10).or_else(|| code_of(code, systems::JLAC11));
+    Ok(json!({ "labResult": {
+        "code": lab_code, "name": name, "value": value,
+        "unit": quantity["unit"].as_str().or_else(|| quantity["code"].as_str()),
+        "referenceLow": r["referenceRange"][0]["low"]["value"],
+        "referenceHigh": r["referenceRange"][0]["high"]["value"],
+        "abnormal": abnormal, "codings": codings(code),
+    } }))
+}
+
+fn prescription(i: usize, r: &Value) -> Result<Value, Issue> {
+    let med = &r["medicationCodeableConcept"];
+    let drug = words(med).ok_or_else(|| {
+        required(
+            i,
+            "medicationCodeableConcept",
+            "the prescription needs the drug (medicationCodeableConcept.text or a display)",
+        )
+    })?;
+    let dosage = &r["dosageInstruction"][0];
+    let dose_quantity = &dosage["doseAndRate"][0]["doseQuantity"];
+    let dose = match (
+        dose_quantity["value"].as_f64(),
+        dose_quantity["unit"].as_str(),
+    ) {
+        (Some(_), unit) => format!("{}{}", dose_quantity["value"], unit.unwrap_or_default()),
+        _ => dosage["text"].as_str().unwrap_or("指示通り").to_string(),
+    };
+    let frequency = dosage["timing"]["code"]["text"]
+        .as_str()
+        .or_else(|| dosage["text"].as_str())
+        .unwrap_or("指示通り")
+        .to_string();
+    let route_code = dosage["route"]["coding"][0]["code"]
+        .as_str()
+        .unwrap_or_default();
+    let route_words = words(&dosage["route"]).unwrap_or_default();
+    let route = match route_code {
+        "PO" | "OR" => "ORAL",
+        "TP" | "EXT" => "TOPICAL",
+        "IV" | "IM" | "SC" | "SQ" => "INJECTION",
+        "IH" | "INH" => "INHALATION",
+        _ if route_words.contains('口') || route_words.contains("内服") => "ORAL",
+        _ if route_words.contains("外用") => "TOPICAL",
+        _ if route_words.contains('注') => "INJECTION",
+        _ => "OTHER",
+    };
+    let days = r["dispenseRequest"]["expectedSupplyDuration"]["value"].as_i64();
+    let start = day(r["dispenseRequest"]["validityPeriod"]["start"].as_str())
+        .or_else(|| day(r["authoredOn"].as_str()))
+        .ok_or_else(|| {
+            required(
+                i,
+                "authoredOn",
+                "the prescription needs the day it was written",
+            )
+        })?;
+    Ok(json!({
+        "medicationType": if route == "INJECTION" { "INJECTION" } else { "PRESCRIPTION" },
+        "drug": drug, "yjCode": code_of(med, systems::YJ), "dose": dose, "route": route,
+        "frequency": frequency, "days": days, "startDate": start,
+        "endDate": day(r["dispenseRequest"]["validityPeriod"]["end"].as_str()),
+        "prescriber": r["requester"]["display"], "codings": codings(med),
+    }))
+}
+
+/// The document type of a Composition, by its LOINC type (JP-CLINS).
+fn document_type(r: &Value) -> &'static str {
+    match code_of(&r["type"], systems::LOINC) {
+        Some("57133-1") => "REFERRAL_LETTER",
+        Some("18842-5") => "DISCHARGE_SUMMARY",
+        Some("53576-5") => "CHECKUP_REPORT",
+        _ => {
+            let title = r["title"].as_str().unwrap_or_default();
+            if title.contains("健診") || title.contains("健康診断") {
+                "CHECKUP_REPORT"
+            } else if title.contains("退院") {
+                "DISCHARGE_SUMMARY"
+            } else if title.contains("紹介") || title.contains("情報提供") {
+                "REFERRAL_LETTER"
+            } else {
+                "OTHER"
+            }
+        }
+    }
+}
+
+/// The narrative's text without markup.
+fn plain(xhtml: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in xhtml.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let text = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+        .replace("&nbsp;", " ");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn document(_i: usize, r: &Value, entries: &[Value]) -> Value {
+    let mut text = String::new();
+    fn sections(list: &Value, depth: usize, text: &mut String) {
+        for s in list.as_array().into_iter().flatten() {
+            if let Some(t) = s["title"].as_str() {
+                text.push_str(&format!("{}{t}\n", "#".repeat(depth)));
+            }
+            if let Some(div) = s["text"]["div"].as_str() {
+                let p = plain(div);
+                if !p.is_empty() {
+                    text.push_str(&p);
+                    text.push('\n');
+                }
+            }
+            sections(&s["section"], depth + 1, text);
+        }
+    }
+    sections(&r["section"], 1, &mut text);
+    if text.trim().is_empty() {
+        text = r["title"].as_str().unwrap_or("文書").to_string();
+    }
+    // The author's name, from the Practitioner entry the Composition names.
+    let author = r["author"].as_array().and_then(|a| {
+        a.iter().find_map(|x| {
+            let reference = x["reference"].as_str()?;
+            entries.iter().find_map(|e| {
+                let res = &e["resource"];
+                let named = e["fullUrl"] == reference
+                    || res["id"]
+                        .as_str()
+                        .is_some_and(|id| reference == format!("Practitioner/{id}"));
+                (named && res["resourceType"] == "Practitioner")
+                    .then(|| name_text(&res["name"][0]))
+                    .flatten()
+            })
+        })
+    });
+    json!({
+        "documentType": document_type(r),
+        "title": r["title"].as_str().unwrap_or("文書"),
+        "text": text.trim(),
+        "authorName": author,
+        "codings": codings(&r["type"]),
+    })
+}
+
+/// Maps a `writeRecords` error's field (`input.records[7].data.labResult.unit`)
+/// to the FHIR element it came from: `(record index, element)`.
+pub fn element_of(field: &str, resource_type: &str) -> Option<(usize, String)> {
+    let rest = field.strip_prefix("input.records[")?;
+    let (index, rest) = rest.split_once(']')?;
+    let index = index.parse().ok()?;
+    let rest = rest.trim_start_matches('.');
+    let leaf = rest.rsplit('.').next().unwrap_or_default();
+    let leaf = leaf.split('[').next().unwrap_or(leaf);
+    let element = match (resource_type, rest) {
+        (_, "sourceRecordId") => "identifier",
+        (_, "effectiveAt") => match resource_type {
+            "Observation" => "effectiveDateTime",
+            "MedicationRequest" => "authoredOn",
+            "Composition" => "date",
+            _ => "recordedDate",
+        },
+        _ => match (resource_type, leaf) {
+            (_, "codings") | (_, "system") | (_, "code") | (_, "display") => "code.coding",
+            ("Condition", "onset") => "onsetDateTime",
+            ("Condition", "resolvedOn") => "abatementDateTime",
+            ("Condition", "note") | ("AllergyIntolerance", "reason") => "note",
+            ("AllergyIntolerance", "reaction") => "reaction",
+            ("Observation", "value") => "value[x]",
+            ("Observation", "unit") => "valueQuantity.unit",
+            ("Observation", "referenceLow" | "referenceHigh") => "referenceRange",
+            ("MedicationRequest", "dose") => "dosageInstruction.doseAndRate",
+            ("MedicationRequest", "frequency") => "dosageInstruction.text",
+            ("MedicationRequest", "days") => "dispenseRequest.expectedSupplyDuration",
+            ("MedicationRequest", "startDate") => "authoredOn",
+            ("MedicationRequest", "endDate") => "dispenseRequest.validityPeriod.end",
+            ("MedicationRequest", _) => "medicationCodeableConcept",
+            ("Composition", "text") => "section",
+            ("Composition", "title") => "title",
+            ("Composition", _) => "type",
+            _ => "code",
+        },
+    };
+    Some((index, element.to_string()))
+}
+
+/// The `Patient` entries' and records' results as a response bundle.
+pub fn response_bundle(kind: BundleKind, entries: Vec<Value>) -> Value {
+    let ty = match kind {
+        BundleKind::Transaction => "transaction-response",
+        BundleKind::Collection | BundleKind::Document => "batch-response",
+    };
+    let mut bundle = Map::new();
+    bundle.insert("resourceType".into(), json!("Bundle"));
+    bundle.insert("type".into(), json!(ty));
+    bundle.insert("entry".into(), Value::Array(entries));
+    Value::Object(bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patient() -> Value {
+        json!({ "fullUrl": "urn:uuid:p1", "resource": {
+            "resourceType": "Patient",
+            "identifier": [
+                { "system": "urn:oid:1.2.392.100495.20.3.51.10112345678", "value": "K-1" },
+                { "system": systems::INSURED_PERSON_ID, "value": "00012345:あいう:187:05" }
+            ],
+            "name": [
+                { "extension": [{ "url": systems::NAME_REPRESENTATION, "valueCode": "IDE" }], "text": "連携 花子" },
+                { "extension": [{ "url": systems::NAME_REPRESENTATION, "valueCode": "SYL" }], "text": "レンケイ ハナコ" }
+            ],
+            "gender": "female", "birthDate": "1940-05-01"
+        } })
+    }
+
+    fn bundle(entries: Vec<Value>) -> Value {
+        json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+    }
+
+    #[test]
+    fn a_condition_keeps_its_codes_and_names_its_patient() {
+        let b = bundle(vec![
+            patient(),
+            json!({ "resource": {
+                "resourceType": "Condition",
+                "identifier": [{ "system": systems::RESOURCE_INSTANCE_IDENTIFIER, "value": "C-1" }],
+                "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
+                "code": { "coding": [{ "system": systems::ICD10, "code": "E11.9", "display": "2型糖尿病" }], "text": "2型糖尿病" },
+                "subject": { "reference": "urn:uuid:p1" },
+                "onsetDateTime": "2020-04-01", "recordedDate": "2024-05-01"
+            } }),
+        ]);
+        let read = read(&b, Some("0112345678")).unwrap();
+        assert_eq!(read.patients.len(), 1);
+        assert_eq!(read.patients[0].local_id.as_deref(), Some("K-1"));
+        assert_eq!(read.records.len(), 1);
+        let input = &read.records[0].input;
+        assert_eq!(input["sourceRecordId"], "C-1");
+        assert_eq!(input["effectiveAt"], "2024-05-01T00:00:00+09:00");
+        assert_eq!(input["data"]["condition"]["icd10"], "E11.9");
+        assert_eq!(input["data"]["condition"]["codings"][0]["code"], "E11.9");
+        assert_eq!(input["data"]["condition"]["onset"], "2020-04-01");
+    }
+
+    #[test]
+    fn medication_with_high_criticality_is_a_drug_contraindication() {
+        let allergy = |criticality: &str| {
+            bundle(vec![
+                patient(),
+                json!({ "resource": {
+                    "resourceType": "AllergyIntolerance", "id": "a1",
+                    "category": ["medication"], "criticality": criticality,
+                    "code": { "text": "ワルファリン" }, "patient": { "reference": "urn:uuid:p1" },
+                    "recordedDate": "2024-05-01"
+                } }),
+            ])
+        };
+        let high = read(&allergy("high"), None).unwrap();
+        assert!(high.records[0].input["data"]["drugContraindication"].is_object());
+        assert_eq!(
+            high.records[0].input["sourceRecordId"],
+            "AllergyIntolerance/a1"
+        );
+        let low = read(&allergy("low"), None).unwrap();
+        assert_eq!(
+            low.records[0].input["data"]["allergy"]["allergyType"],
+            "DRUG"
+        );
+    }
+
+    #[test]
+    fn problems_name_their_element() {
+        let b = bundle(vec![
+            patient(),
+            json!({ "resource": { "resourceType": "Condition", "id": "c",
+                "subject": { "reference": "urn:uuid:nobody" }, "recordedDate": "2024-05-01",
+                "code": { "text": "高血圧症" } } }),
+            json!({ "resource": { "resourceType": "Condition", "id": "d",
+                "subject": { "reference": "urn:uuid:p1" }, "recordedDate": "2024-05-01" } }),
+            json!({ "resource": { "resourceType": "Observation", "status": "final",
+                "code": { "text": "HbA1c" }, "subject": { "reference": "urn:uuid:p1" },
+                "effectiveDateTime": "yesterday", "identifier": [{ "value": "O-1" }], "valueQuantity": { "value": 7.0 } } }),
+        ]);
+        let issues = read(&b, None).unwrap_err().issues;
+        let at: Vec<_> = issues
+            .iter()
+            .map(|i| i.expression.clone().unwrap())
+            .collect();
+        assert_eq!(
+            at,
+            vec![
+                "Bundle.entry[1].resource.subject.reference",
+                "Bundle.entry[2].resource.code",
+                "Bundle.entry[3].resource.effectiveDateTime",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resource_that_is_not_r4_is_refused_by_the_model() {
+        let b = bundle(vec![
+            json!({ "resource": { "resourceType": "Condition", "subject": "not a reference" } }),
+        ]);
+        let issues = read(&b, None).unwrap_err().issues;
+        assert_eq!(
+            issues[0].expression.as_deref(),
+            Some("Bundle.entry[0].resource")
+        );
+        assert!(
+            issues[0].diagnostics.contains("R4"),
+            "{}",
+            issues[0].diagnostics
+        );
+    }
+
+    #[test]
+    fn an_error_of_the_hub_points_back_at_the_element() {
+        assert_eq!(
+            element_of("input.records[7].data.labResult.unit", "Observation"),
+            Some((7, "valueQuantity.unit".to_string()))
+        );
+        assert_eq!(
+            element_of(
+                "input.records[0].data.condition.codings[1].system",
+                "Condition"
+            ),
+            Some((0, "code.coding".to_string()))
+        );
+    }
+}
