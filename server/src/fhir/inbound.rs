@@ -1,9 +1,439 @@
-//! See [`super`]. (Being built for issue 13.)
+//! `POST /fhir`: a FHIR R4 `Bundle` in — JP-CLINS collections (the six
+//! items), transactions of the same resources, and documents (診療情報提供書,
+//! 退院時サマリー, 健診結果報告書).
+//!
+//! The bundle is read by [`renkei_fhir::inbound`] into the patients it names
+//! and one `writeRecords` item per resource; every problem is answered at
+//! once (`400`, an `OperationOutcome` whose expressions name the elements).
+//! Then, as the caller, through the GraphQL schema:
+//!
+//! 1. each patient is matched (名寄せ) by the caller's local patient ID
+//!    (`patientByLocalId`), then by the insured-person identifier
+//!    (`patientByInsuredPersonIdentifier`) — and, matched by the latter
+//!    only, the caller's local ID is linked to it. A patient the caller may
+//!    not see is not matched, exactly like one that does not exist;
+//! 2. an unmatched patient is refused (`404`, naming the `Patient` entry)
+//!    unless the sender asks to register it with `?register=true`: then the
+//!    bundle must also carry the patient's `Consent` (the signed form: its
+//!    reference and the day signed), which is recorded with the
+//!    registration — without a consent the hub would hold a patient no one
+//!    may write for;
+//! 3. the records are written in **one** `writeRecords` call: all or
+//!    nothing, idempotent by (sender, kind, resource identifier). A bundle
+//!    of more records than one call takes (500) is refused (`413`) before
+//!    anything is written.
+//!
+//! A patient registered in step 2 stays registered if step 3 then fails;
+//! sending the bundle again matches it by the local ID and writes the
+//! records.
+//!
+//! The answer is a `transaction-response` (for a transaction) or
+//! `batch-response` bundle, one entry per entry sent, in order: `201
+//! Created` for a new record or patient, `200 OK` for one already there
+//! (a new version, or nothing changed), with the hub's `location`
+//! (`Condition/<record id>/_history/<version>`); entries read for context
+//! only (Organization, Practitioner, Encounter …) answer `200 OK` with an
+//! informational outcome saying they were not stored.
 
-use axum::Router;
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::Response,
+    routing::post,
+};
+use renkei_fhir::inbound::{self, Inbound};
+use renkei_fhir::outcome::{Issue, Outcome, Severity};
+use serde_json::{Value, json};
+use tower_http::request_id::RequestId;
 
+use super::{Caller, graphql_errors, outcome_response, resource_response};
 use crate::http::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/", post(post_bundle))
+}
+
+/// The most records one bundle may carry: one `writeRecords` call.
+pub const MAX_RECORDS: usize = 500;
+
+#[derive(serde::Deserialize, Default)]
+pub struct Params {
+    /// `true`: register patients the hub cannot match.
+    register: Option<String>,
+}
+
+const ME: &str = "{ me { organization { id medicalInstitutionCode } } }";
+const BY_LOCAL_ID: &str = "query($l: String!) { patientByLocalId(localId: $l) { id } }";
+const BY_INSURED: &str =
+    "query($v: String!) { patientByInsuredPersonIdentifier(identifier: $v) { id } }";
+const LINK: &str =
+    "mutation($i: LinkPatientIdentifierInput!) { linkPatientIdentifier(input: $i) { id } }";
+const REGISTER: &str = "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }";
+const CONSENT: &str = "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }";
+const WRITE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { index outcome record { id version } } }";
+
+async fn post_bundle(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+    body: Bytes,
+) -> Response {
+    let caller = match Caller::authenticate(&state, &headers, request_id).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let answer = import(&state, &caller, &headers, &params, &body).await;
+    caller.finish(&state.audit, answer).await
+}
+
+fn bad(status: StatusCode, issue: Issue) -> Response {
+    outcome_response(status, &issue.into())
+}
+
+async fn import(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    params: &Params,
+    body: &[u8],
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !matches!(essence, "application/fhir+json" | "application/json") {
+        return bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Issue::error(
+                "not-supported",
+                "send the bundle as application/fhir+json (FHIR JSON)",
+            ),
+        );
+    }
+    let register = match params.register.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                Issue::error(
+                    "invalid",
+                    format!("register must be true or false, not {other:?}"),
+                ),
+            );
+        }
+    };
+    let bundle: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                Issue::error("structure", format!("the body is not JSON: {e}")),
+            );
+        }
+    };
+    let me = caller.run(&state.schema, ME, json!({})).await;
+    if let Some(r) = graphql_errors(&me, |_| None) {
+        return r;
+    }
+    let code = me["data"]["me"]["organization"]["medicalInstitutionCode"].as_str();
+    let read = match inbound::read(&bundle, code) {
+        Ok(r) => r,
+        Err(outcome) => return outcome_response(StatusCode::BAD_REQUEST, &outcome),
+    };
+    if read.records.len() > MAX_RECORDS {
+        return bad(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Issue::error(
+                "too-costly",
+                format!(
+                    "the bundle holds {} records; at most {MAX_RECORDS} are written at once (all or nothing): split it",
+                    read.records.len()
+                ),
+            )
+            .at("Bundle.entry"),
+        );
+    }
+    let patients = match match_patients(state, caller, &read, register).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    write(state, caller, &read, &patients).await
+}
+
+/// A patient of the bundle, as the hub knows it.
+struct Matched {
+    id: String,
+    created: bool,
+}
+
+async fn match_patients(
+    state: &AppState,
+    caller: &Caller,
+    read: &Inbound,
+    register: bool,
+) -> Result<Vec<Matched>, Response> {
+    let mut out = Vec::with_capacity(read.patients.len());
+    for p in &read.patients {
+        let element = p
+            .entry
+            .map(|e| format!("Bundle.entry[{e}].resource"))
+            .unwrap_or_else(|| "Bundle.entry".to_string());
+        let mut found = None;
+        if let Some(local) = &p.local_id {
+            found = lookup(state, caller, BY_LOCAL_ID, json!({ "l": local })).await?;
+        }
+        let mut by_insured_only = false;
+        if found.is_none()
+            && let Some(insured) = &p.insured_person_id
+        {
+            found = lookup(state, caller, BY_INSURED, json!({ "v": insured })).await?;
+            by_insured_only = found.is_some();
+        }
+        if let Some(id) = found {
+            if by_insured_only && let Some(local) = &p.local_id {
+                let linked = caller
+                    .run(
+                        &state.schema,
+                        LINK,
+                        json!({ "i": { "patientId": id, "localId": local } }),
+                    )
+                    .await;
+                if let Some(r) = graphql_errors(&linked, |_| Some(format!("{element}.identifier")))
+                {
+                    return Err(r);
+                }
+            }
+            out.push(Matched { id, created: false });
+            continue;
+        }
+        if !register {
+            return Err(bad(
+                StatusCode::NOT_FOUND,
+                Issue::error(
+                    "not-found",
+                    "no patient of yours matches this Patient (by your local patient ID, then the insured-person identifier); to register one, send the bundle with ?register=true and the patient's Consent",
+                )
+                .at(element),
+            ));
+        }
+        let registration = match &p.registration {
+            Ok(r) => r.clone(),
+            Err(issue) => {
+                return Err(outcome_response(
+                    StatusCode::BAD_REQUEST,
+                    &issue.clone().into(),
+                ));
+            }
+        };
+        let Some(local) = &p.local_id else {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                Issue::error(
+                    "required",
+                    "registering a patient needs your local patient ID among its identifiers",
+                )
+                .at(format!("{element}.identifier")),
+            ));
+        };
+        let Some((consent_entry, consent)) = &p.consent else {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                Issue::error(
+                    "required",
+                    "registering a patient needs the patient's consent: add a Consent resource about this patient (dateTime: the day signed; sourceReference or identifier: the signed form)",
+                )
+                .at(element),
+            ));
+        };
+        let mut input = registration;
+        input["localId"] = json!(local);
+        input["insuredPersonIdentifier"] = json!(p.insured_person_id);
+        let registered = caller
+            .run(&state.schema, REGISTER, json!({ "i": input }))
+            .await;
+        if let Some(r) = graphql_errors(&registered, |e| {
+            let field = e["extensions"]["field"].as_str().unwrap_or_default();
+            Some(match field {
+                "input.name" | "input.nameKana" => format!("{element}.name"),
+                "input.birthDate" => format!("{element}.birthDate"),
+                "input.postalCode" | "input.address" => format!("{element}.address"),
+                "input.phone" => format!("{element}.telecom"),
+                _ => format!("{element}.identifier"),
+            })
+        }) {
+            return Err(r);
+        }
+        let Some(id) = registered["data"]["registerPatient"]["id"].as_str() else {
+            return Err(internal("registerPatient answered no id"));
+        };
+        let mut consent = consent.clone();
+        consent["patientId"] = json!(id);
+        let recorded = caller
+            .run(&state.schema, CONSENT, json!({ "i": consent }))
+            .await;
+        if let Some(r) = graphql_errors(&recorded, |_| {
+            Some(format!("Bundle.entry[{consent_entry}].resource"))
+        }) {
+            return Err(r);
+        }
+        out.push(Matched {
+            id: id.to_string(),
+            created: true,
+        });
+    }
+    Ok(out)
+}
+
+/// The id of the patient a lookup found, `None` when the hub answers
+/// `NOT_FOUND` (no such patient, or not one the caller may see).
+async fn lookup(
+    state: &AppState,
+    caller: &Caller,
+    query: &str,
+    variables: Value,
+) -> Result<Option<String>, Response> {
+    let body = caller.run(&state.schema, query, variables).await;
+    let Some(errors) = body["errors"].as_array().filter(|e| !e.is_empty()) else {
+        let data = body["data"].as_object().and_then(|d| d.values().next());
+        return Ok(data.and_then(|p| p["id"].as_str()).map(str::to_string));
+    };
+    if errors[0]["extensions"]["code"] == "NOT_FOUND" {
+        return Ok(None);
+    }
+    Err(graphql_errors(&body, |_| None).unwrap_or_else(|| internal("a lookup failed")))
+}
+
+fn internal(cause: &str) -> Response {
+    tracing::error!(cause, "FHIR import failed");
+    bad(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Issue::error(
+            "exception",
+            "internal error: the hub could not complete the request; it has been logged",
+        ),
+    )
+}
+
+async fn write(
+    state: &AppState,
+    caller: &Caller,
+    read: &Inbound,
+    patients: &[Matched],
+) -> Response {
+    let mut results: Vec<Option<Value>> = vec![None; read.entries];
+    for (p, m) in read.patients.iter().zip(patients) {
+        if let Some(e) = p.entry {
+            results[e] = Some(json!({ "response": {
+                "status": if m.created { "201 Created" } else { "200 OK" },
+                "location": format!("Patient/{}", m.id),
+            } }));
+        }
+        if let Some((e, _)) = &p.consent {
+            results[*e] = Some(json!({ "response": {
+                "status": if m.created { "201 Created" } else { "200 OK" },
+                "outcome": informational(if m.created {
+                    "recorded with the patient's registration"
+                } else {
+                    "not recorded: the patient was already registered (consent changes go through recordConsent)"
+                }),
+            } }));
+        }
+    }
+    for &e in &read.context {
+        results[e] = Some(json!({ "response": {
+            "status": "200 OK",
+            "outcome": informational("read for context; not stored as a record"),
+        } }));
+    }
+    if !read.records.is_empty() {
+        let items: Vec<Value> = read
+            .records
+            .iter()
+            .map(|r| {
+                let mut item = r.input.clone();
+                item["patientId"] = json!(patients[r.patient].id);
+                item
+            })
+            .collect();
+        let written = caller
+            .run(&state.schema, WRITE, json!({ "i": { "records": items } }))
+            .await;
+        if let Some(r) = graphql_errors(&written, |e| locate(read, e)) {
+            return r;
+        }
+        let Some(outcomes) = written["data"]["writeRecords"].as_array() else {
+            return internal("writeRecords answered no results");
+        };
+        for (r, o) in read.records.iter().zip(outcomes) {
+            let status = if o["outcome"] == "CREATED" {
+                "201 Created"
+            } else {
+                "200 OK"
+            };
+            results[r.entry] = Some(json!({ "response": {
+                "status": status,
+                "location": format!(
+                    "{}/{}/_history/{}",
+                    r.resource_type,
+                    o["record"]["id"].as_str().unwrap_or_default(),
+                    o["record"]["version"]
+                ),
+                "outcome": informational(&format!("writeRecords: {}", o["outcome"].as_str().unwrap_or_default())),
+            } }));
+        }
+    }
+    let entries = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| json!({ "response": { "status": "200 OK" } })))
+        .collect();
+    resource_response(
+        StatusCode::OK,
+        &inbound::response_bundle(read.kind, entries),
+    )
+}
+
+fn informational(text: &str) -> Value {
+    Outcome::new(Issue {
+        severity: Severity::Information,
+        code: "informational",
+        diagnostics: text.to_string(),
+        expression: None,
+    })
+    .to_json()
+}
+
+/// The FHIR element a `writeRecords` error came from: its field
+/// (`input.records[7].data.labResult.unit`) or, for a refusal, the index its
+/// message starts with (`input.records[3]: you may not …`).
+fn locate(read: &Inbound, error: &Value) -> Option<String> {
+    let field = error["extensions"]["field"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            let message = error["message"].as_str()?;
+            let end = message.find("]:")?;
+            Some(message[..=end].to_string())
+        })?;
+    match inbound::element_of(&field, "") {
+        Some((index, _)) => {
+            let record = read.records.get(index)?;
+            let (_, element) = inbound::element_of(&field, &record.resource_type)?;
+            let element = if field.ends_with(']') {
+                String::new()
+            } else {
+                element
+            };
+            Some(if element.is_empty() {
+                format!("Bundle.entry[{}].resource", record.entry)
+            } else {
+                format!("Bundle.entry[{}].resource.{element}", record.entry)
+            })
+        }
+        None => None,
+    }
 }

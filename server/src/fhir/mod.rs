@@ -201,9 +201,10 @@ pub fn outcome_response(status: StatusCode, outcome: &Outcome) -> Response {
 /// (`extensions.code`): the one mapping from the hub's errors to FHIR's.
 pub fn status_of(code: &str) -> (StatusCode, &'static str) {
     match code {
-        "BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" => {
-            (StatusCode::BAD_REQUEST, "invalid")
-        }
+        "BAD_USER_INPUT"
+        | "IMPLAUSIBLE_VALUE"
+        | "GRAPHQL_VALIDATION_FAILED"
+        | "GRAPHQL_PARSE_FAILED" => (StatusCode::BAD_REQUEST, "invalid"),
         "UNAUTHENTICATED" => (StatusCode::UNAUTHORIZED, "login"),
         // A patient or object the caller may not know of is refused like
         // one that does not exist (`renkei_schema::graphql::reach`).
@@ -211,6 +212,9 @@ pub fn status_of(code: &str) -> (StatusCode, &'static str) {
         "FORBIDDEN" | "FORBIDDEN_FIELD" => (StatusCode::FORBIDDEN, "forbidden"),
         "CONFLICT" => (StatusCode::CONFLICT, "conflict"),
         "RATE_LIMITED" => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+        "QUERY_TOO_COMPLEX" | "QUERY_TOO_LARGE" | "PAYLOAD_TOO_LARGE" => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "too-costly")
+        }
         DATABASE_UNAVAILABLE => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
     }

@@ -1,0 +1,457 @@
+//! `POST /fhir` (issue 13): JP-CLINS bundles in — the six items and the
+//! three documents (`tests/fixtures/fhir/`) — matched to the hub's patients
+//! (名寄せ), written through `writeRecords` under the policy, idempotent,
+//! all or nothing, and refused with `OperationOutcome`s that name the
+//! element.
+
+use renkei_tests::*;
+use serde_json::{Value, json};
+
+const CODE: &str = "0112345678";
+const INSURED: &str = "00012345:あいう:187:05";
+const FIXTURES: &[&str] = &[
+    "condition",
+    "allergy",
+    "drug-contraindication",
+    "infection",
+    "lab-result",
+    "prescription",
+    "referral-letter",
+    "discharge-summary",
+    "checkup-report",
+];
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/fhir/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
+}
+
+async fn post(app: &TestApp, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
+    post_raw(app, token, path, "application/fhir+json", body.to_string()).await
+}
+
+async fn post_raw(
+    app: &TestApp,
+    token: Option<&str>,
+    path: &str,
+    content_type: &str,
+    body: String,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(app.url(path))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status != 404 || !body.is_null() {
+        assert!(
+            content_type.starts_with("application/fhir+json"),
+            "{content_type}"
+        );
+    }
+    (status, body)
+}
+
+/// A clinic with its 医療機関コード, a physician, and the fixtures' patient
+/// (local ID 12345, the insured-person identifier) with consent.
+async fn clinic(app: &TestApp) -> (String, String, String) {
+    let data = app
+        .ok(
+            &app.admin_token,
+            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
+            json!({ "i": { "kind": "CLINIC", "name": "北見在宅クリニック", "medicalInstitutionCode": CODE } }),
+        )
+        .await;
+    let org = data["registerOrganization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, doctor) = app.member(&org, "PHYSICIAN").await;
+    let data = app
+        .ok(
+            &doctor,
+            "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }",
+            json!({ "i": { "name": "北見 花子", "nameKana": "キタミ ハナコ", "birthDate": "1938-07-14",
+                "sex": "FEMALE", "localId": "12345", "insuredPersonIdentifier": INSURED } }),
+        )
+        .await;
+    let patient = data["registerPatient"]["id"].as_str().unwrap().to_string();
+    app.consent(&doctor, &patient, json!({})).await;
+    (org, doctor, patient)
+}
+
+const TIMELINE: &str = "query($id: ID!) { patient(id: $id) { timeline(first: 100) { edges { node {
+    kind version sourceRecordId data {
+      ... on ConditionData { name icd10 clinicalStatus codings { system code } }
+      ... on AllergyData { substance allergyType }
+      ... on DrugContraindicationData { drug yjCode reason }
+      ... on InfectionData { pathogen result }
+      ... on LabResultData { name value unit abnormal code }
+      ... on PrescriptionData { drug yjCode days route }
+      ... on ClinicalDocumentData { documentType title text authorName }
+    } } } } } }";
+
+async fn timeline(app: &TestApp, token: &str, patient: &str) -> Vec<Value> {
+    let data = app.ok(token, TIMELINE, json!({ "id": patient })).await;
+    data["patient"]["timeline"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+fn statuses(body: &Value) -> Vec<String> {
+    body["entry"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| {
+            e["response"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+e2e!(
+    every_fixture_is_written_once_and_a_resend_changes_nothing,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let mut expected_records = 0;
+        for name in FIXTURES {
+            let bundle = fixture(name);
+            let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+            assert_eq!(status, 200, "{name}: {body}");
+            assert_eq!(body["resourceType"], "Bundle");
+            assert_eq!(body["type"], "batch-response", "{name}");
+            let entries = bundle["entry"].as_array().unwrap();
+            assert_eq!(
+                statuses(&body).len(),
+                entries.len(),
+                "{name}: one answer per entry"
+            );
+            for (e, answer) in entries.iter().zip(body["entry"].as_array().unwrap()) {
+                let ty = e["resource"]["resourceType"].as_str().unwrap();
+                let status = answer["response"]["status"].as_str().unwrap();
+                if renkei_fhir::inbound::STORED.contains(&ty) {
+                    assert_eq!(status, "201 Created", "{name}: {ty}: {answer}");
+                    let location = answer["response"]["location"].as_str().unwrap();
+                    assert!(location.starts_with(&format!("{ty}/")), "{location}");
+                    assert!(location.ends_with("/_history/1"), "{location}");
+                    expected_records += 1;
+                } else if ty == "Patient" {
+                    assert_eq!(status, "200 OK", "{name}: the patient was matched");
+                    assert_eq!(answer["response"]["location"], format!("Patient/{patient}"));
+                }
+            }
+            // The same bundle again: every record unchanged.
+            let (status, again) = post(app, Some(&doctor), "/fhir", &bundle).await;
+            assert_eq!(status, 200, "{again}");
+            assert!(
+                statuses(&again).iter().all(|s| s == "200 OK"),
+                "{name}: {again}"
+            );
+        }
+        let records = timeline(app, &doctor, &patient).await;
+        assert_eq!(records.len(), expected_records, "{records:?}");
+        let find = |kind: &str, pred: &dyn Fn(&Value) -> bool| {
+            records
+                .iter()
+                .find(|r| r["kind"] == kind && pred(&r["data"]))
+                .unwrap_or_else(|| panic!("no {kind} in {records:?}"))
+                .clone()
+        };
+        let diabetes = find("CONDITION", &|d| {
+            d["name"] == "2型糖尿病" && d["codings"].as_array().unwrap().len() == 2
+        });
+        assert_eq!(diabetes["data"]["icd10"], "E11.9");
+        assert_eq!(diabetes["sourceRecordId"], "CND-20240501-001");
+        let pneumonia = find("CONDITION", &|d| d["name"] == "肺炎");
+        assert_eq!(pneumonia["data"]["clinicalStatus"], "RESOLVED");
+        let warfarin = find("DRUG_CONTRAINDICATION", &|_| true);
+        assert_eq!(warfarin["data"]["yjCode"], "3332001F1029");
+        assert_eq!(warfarin["data"]["reason"], "消化管出血の既往のため禁忌");
+        let soba = find("ALLERGY", &|d| d["substance"] == "そば");
+        assert_eq!(soba["data"]["allergyType"], "FOOD");
+        let hbs = find("INFECTION", &|d| d["pathogen"] == "HBS_ANTIGEN");
+        assert_eq!(hbs["data"]["result"], "NEGATIVE");
+        let hba1c = find("LAB_RESULT", &|d| d["value"] == "7.2");
+        assert_eq!(hba1c["data"]["code"], "3D045000001906202");
+        assert_eq!(hba1c["data"]["abnormal"], "HIGH");
+        let amlodipine = find("PRESCRIPTION", &|d| d["yjCode"] == "2149039F1020");
+        assert_eq!(amlodipine["data"]["days"], 28);
+        assert_eq!(amlodipine["data"]["route"], "ORAL");
+        for (ty, title) in [
+            ("REFERRAL_LETTER", "診療情報提供書"),
+            ("DISCHARGE_SUMMARY", "退院時サマリー"),
+            ("CHECKUP_REPORT", "健診結果報告書"),
+        ] {
+            let doc = find("CLINICAL_DOCUMENT", &|d| d["documentType"] == ty);
+            assert_eq!(doc["data"]["title"], title);
+            assert_eq!(doc["data"]["authorName"], "北見 一郎");
+            assert!(
+                doc["data"]["text"].as_str().unwrap().contains('\n'),
+                "{doc}"
+            );
+        }
+    }
+);
+
+e2e!(a_changed_resource_is_a_new_version, |app| async move {
+    let (_, doctor, patient) = clinic(app).await;
+    let mut bundle = fixture("lab-result");
+    post(app, Some(&doctor), "/fhir", &bundle).await;
+    bundle["entry"][1]["resource"]["valueQuantity"]["value"] = json!(6.9);
+    bundle["entry"][1]["resource"]["interpretation"][0]["coding"][0]["code"] = json!("H");
+    let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+    assert_eq!(status, 200, "{body}");
+    let answer = &body["entry"][1]["response"];
+    assert_eq!(answer["status"], "200 OK");
+    assert!(
+        answer["location"]
+            .as_str()
+            .unwrap()
+            .ends_with("/_history/2"),
+        "{answer}"
+    );
+    let records = timeline(app, &doctor, &patient).await;
+    let hba1c: Vec<_> = records
+        .iter()
+        .filter(|r| r["data"]["name"] == "HbA1c")
+        .collect();
+    assert_eq!(hba1c.len(), 1);
+    assert_eq!(hba1c[0]["version"], 2);
+    assert_eq!(hba1c[0]["data"]["value"], "6.9");
+});
+
+e2e!(
+    an_unknown_patient_is_refused_unless_registered_with_a_consent,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        let mut bundle = fixture("condition");
+        let ids = &mut bundle["entry"][0]["resource"]["identifier"];
+        ids[0]["value"] = json!("99999");
+        ids[1]["value"] = json!("00012345:あいう:999:01");
+        let (status, refused) = post(app, Some(&doctor), "/fhir", &bundle).await;
+        assert_eq!(status, 404, "{refused}");
+        assert_eq!(refused["resourceType"], "OperationOutcome");
+        assert_eq!(refused["issue"][0]["code"], "not-found");
+        assert_eq!(
+            refused["issue"][0]["expression"][0],
+            "Bundle.entry[0].resource"
+        );
+        // Registration needs the patient's consent.
+        let (status, no_consent) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+        assert_eq!(status, 400, "{no_consent}");
+        assert_eq!(no_consent["issue"][0]["code"], "required");
+        // Nothing was registered by the refused attempts.
+        let lookup = app
+            .gql(
+                &doctor,
+                "query { patientByLocalId(localId: \"99999\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
+
+        let entries = bundle["entry"].as_array_mut().unwrap();
+        entries.push(json!({ "resource": {
+            "resourceType": "Consent", "status": "active",
+            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+            "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0" }] }],
+            "patient": { "reference": entries[0]["fullUrl"] },
+            "dateTime": "2026-11-01T10:00:00+09:00",
+            "sourceReference": { "display": "同意書 2026-0099" }
+        } }));
+        let (status, registered) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+        assert_eq!(status, 200, "{registered}");
+        assert_eq!(registered["entry"][0]["response"]["status"], "201 Created");
+        let location = registered["entry"][0]["response"]["location"]
+            .as_str()
+            .unwrap();
+        let new_patient = location.strip_prefix("Patient/").unwrap();
+        assert_eq!(timeline(app, &doctor, new_patient).await.len(), 3);
+        // Sent again (even asking to register): matched, not duplicated.
+        let (status, again) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["entry"][0]["response"]["status"], "200 OK");
+        assert_eq!(again["entry"][0]["response"]["location"], location);
+    }
+);
+
+e2e!(
+    another_facility_matches_by_the_insured_person_identifier_only_when_it_may_see_the_patient,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let pharmacy_code = "0142345678";
+        let data = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
+                json!({ "i": { "kind": "CLINIC", "name": "第二クリニック", "medicalInstitutionCode": pharmacy_code } }),
+            )
+            .await;
+        let second = data["registerOrganization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, other) = app.member(&second, "PHYSICIAN").await;
+        let mut bundle = fixture("condition");
+        bundle["entry"][0]["resource"]["identifier"][0] = json!({
+            "system": format!("urn:oid:1.2.392.100495.20.3.51.1{pharmacy_code}"), "value": "B-77" });
+        for e in bundle["entry"].as_array_mut().unwrap().iter_mut().skip(1) {
+            let id = e["resource"]["identifier"][0]["value"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            e["resource"]["identifier"][0]["value"] = json!(format!("second-{id}"));
+        }
+        // Not on the care team: the patient is not found — as if it did not exist.
+        let (status, hidden) = post(app, Some(&other), "/fhir", &bundle).await;
+        let mut unknown_bundle = bundle.clone();
+        unknown_bundle["entry"][0]["resource"]["identifier"][1]["value"] = json!("00099999:x:1:01");
+        let (_, unknown) = post(app, Some(&other), "/fhir", &unknown_bundle).await;
+        assert_eq!(status, 404, "{hidden}");
+        assert_eq!(hidden, unknown);
+        // On the care team: matched by the insured-person identifier, and
+        // its local ID linked.
+        app.ok(
+            &doctor,
+            "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+            json!({ "i": { "patientId": patient, "organizationId": second, "role": "HOSPITAL" } }),
+        )
+        .await;
+        let (status, body) = post(app, Some(&other), "/fhir", &bundle).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["entry"][0]["response"]["location"],
+            format!("Patient/{patient}")
+        );
+        let linked = app
+            .ok(
+                &other,
+                "query { patientByLocalId(localId: \"B-77\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(linked["patientByLocalId"]["id"], patient.as_str());
+    }
+);
+
+e2e!(
+    bad_bundles_are_refused_with_the_element_named,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let (status, body) = post(app, None, "/fhir", &fixture("condition")).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["issue"][0]["code"], "login");
+
+        let (status, body) = post_raw(app, Some(&doctor), "/fhir", "text/plain", "{}".into()).await;
+        assert_eq!(status, 415, "{body}");
+        let (status, body) = post_raw(
+            app,
+            Some(&doctor),
+            "/fhir",
+            "application/fhir+json",
+            "{not json".into(),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["issue"][0]["code"], "structure");
+
+        let mut searchset = fixture("condition");
+        searchset["type"] = json!("searchset");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &searchset).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["issue"][0]["expression"][0], "Bundle.type");
+
+        // One bad entry among good ones: refused, nothing written.
+        let mut bundle = fixture("condition");
+        bundle["entry"][2]["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("code");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0],
+            "Bundle.entry[2].resource.code"
+        );
+        // The hub's own validation, pointed back at the element: HbA1c 72 %.
+        let mut lab = fixture("lab-result");
+        lab["entry"][1]["resource"]["valueQuantity"]["value"] = json!(72.0);
+        let (status, body) = post(app, Some(&doctor), "/fhir", &lab).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0],
+            "Bundle.entry[1].resource.value[x]"
+        );
+        // Not R4: the model refuses it.
+        let mut not_r4 = fixture("condition");
+        not_r4["entry"][1]["resource"]["onsetDateTime"] = json!(20180401);
+        let (status, body) = post(app, Some(&doctor), "/fhir", &not_r4).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0],
+            "Bundle.entry[1].resource"
+        );
+        assert!(
+            timeline(app, &doctor, &patient).await.is_empty(),
+            "nothing of a refused bundle is written"
+        );
+    }
+);
+
+e2e!(
+    a_caller_who_may_not_write_a_category_writes_nothing,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let provider = app
+            .organization("CARE_SERVICE_PROVIDER", "北見ヘルパー")
+            .await;
+        let (_, helper) = app.member(&provider, "CARE_WORKER").await;
+        app.ok(
+            &doctor,
+            "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+            json!({ "i": { "patientId": patient, "organizationId": provider, "role": "CARE_SERVICE" } }),
+        )
+        .await;
+        let (status, body) = post(app, Some(&helper), "/fhir", &fixture("condition")).await;
+        // The provider has no medical institution code: its local IDs are
+        // not named in the bundle; the insured-person identifier matches.
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["issue"][0]["code"], "forbidden");
+        assert!(
+            body["issue"][0]["expression"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("Bundle.entry[1].resource"),
+            "{body}"
+        );
+        assert!(timeline(app, &doctor, &patient).await.is_empty());
+        // The import is audited: the refused write is on record.
+        let audit = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p }, first: 50) { edges { node { action outcome } } } }",
+                json!({ "p": patient }),
+            )
+            .await;
+        assert!(
+            audit.to_string().contains("READ"),
+            "the match is audited: {audit}"
+        );
+    }
+);
