@@ -455,3 +455,131 @@ e2e!(
         );
     }
 );
+
+/// Runs `renkei import fhir` against the test hub's database as `token`.
+fn import_cli(app: &TestApp, token: &str, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(renkei_tests::processes::hub_binary())
+        .args(["import", "fhir"])
+        .args(args)
+        .env("RENKEI_DATABASE_URL", &app.database_url)
+        .env("RENKEI_JWT_SECRET", TEST_JWT_SECRET)
+        .env("RENKEI_AUDIT_KEY", TEST_AUDIT_KEY)
+        .env("RENKEI_API_KEY", token)
+        .env("RENKEI_LOG", "warn")
+        .output()
+        .expect("the renkei binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+e2e!(
+    the_cli_imports_ndjson_and_bundles_reports_bad_lines_and_resumes,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let dir = tempfile::tempdir().unwrap();
+        let condition = fixture("condition");
+        let mut patient_resource = condition["entry"][0]["resource"].clone();
+        patient_resource["id"] = json!("p1");
+        std::fs::write(
+            dir.path().join("Patient.ndjson"),
+            format!("{patient_resource}\n"),
+        )
+        .unwrap();
+        let mut lines = String::new();
+        for e in condition["entry"].as_array().unwrap().iter().skip(1) {
+            let mut r = e["resource"].clone();
+            r["subject"] = json!({ "reference": "Patient/p1" });
+            lines.push_str(&format!("{r}\n"));
+        }
+        std::fs::write(dir.path().join("Condition.ndjson"), &lines).unwrap();
+        // Line 2 lacks its code; line 3 is not JSON.
+        let lab = fixture("lab-result");
+        let mut good = lab["entry"][1]["resource"].clone();
+        good["subject"] = json!({ "reference": "Patient/p1" });
+        let mut bad = lab["entry"][2]["resource"].clone();
+        bad["subject"] = json!({ "reference": "Patient/p1" });
+        bad.as_object_mut().unwrap().remove("code");
+        std::fs::write(
+            dir.path().join("Observation.ndjson"),
+            format!("{good}\n{bad}\n{{oops\n"),
+        )
+        .unwrap();
+        let bundles = dir.path().join("bundles");
+        std::fs::create_dir(&bundles).unwrap();
+        std::fs::write(
+            bundles.join("prescription.json"),
+            fixture("prescription").to_string(),
+        )
+        .unwrap();
+        let journal = dir.path().join("journal");
+        let path = dir.path().to_str().unwrap();
+        let journal_arg = journal.to_str().unwrap();
+
+        let (ok, stdout, stderr) = import_cli(app, &doctor, &[path, "--journal", journal_arg]);
+        assert!(!ok, "bad lines make the exit status 1: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains("Observation.ndjson:3: not JSON"),
+            "{stderr}"
+        );
+        // The bad resource is named by file, line and element; its bundle
+        // (the good line with it) is not written.
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("Observation.ndjson:2: resource"))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(line.contains("code") && line.contains("400"), "{line}");
+        assert!(stdout.contains("2 failed"), "{stdout}");
+        let records = timeline(app, &doctor, &patient).await;
+        assert_eq!(
+            records.len(),
+            5,
+            "3 conditions and 2 prescriptions: {records:?}"
+        );
+
+        // A rerun skips what the journal holds.
+        let (_, stdout, stderr) = import_cli(app, &doctor, &[path, "--journal", journal_arg]);
+        assert!(
+            stderr.contains("skipping 2 bundles already imported"),
+            "{stderr}"
+        );
+        assert!(stdout.contains("imported 0 resources"), "{stdout}");
+
+        // The bad line mended: only its bundle goes, and all is in.
+        let mut mended = lab["entry"][2]["resource"].clone();
+        mended["subject"] = json!({ "reference": "Patient/p1" });
+        std::fs::write(
+            dir.path().join("Observation.ndjson"),
+            format!("{good}\n{mended}\n"),
+        )
+        .unwrap();
+        let (ok, stdout, stderr) = import_cli(app, &doctor, &[path, "--journal", journal_arg]);
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("imported 3 resources in 1 bundles"),
+            "{stdout}"
+        );
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 7);
+
+        // Without the journal, everything again: nothing changes.
+        let (ok, stdout, _) = import_cli(
+            app,
+            &doctor,
+            &[
+                path,
+                "--journal",
+                dir.path().join("other").to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{stdout}");
+        assert!(stdout.contains("0 created"), "{stdout}");
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 7);
+
+        // A refused key stops the import before anything is read.
+        let (ok, _, stderr) = import_cli(app, "not-a-token", &[path, "--journal", journal_arg]);
+        assert!(!ok);
+        assert!(stderr.contains("the API key was refused"), "{stderr}");
+    }
+);

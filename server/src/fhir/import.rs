@@ -321,10 +321,20 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
     Ok((units, problems))
 }
 
+/// A `urn:uuid:` full URL named by `parts`: the same lines make the same
+/// bundle, byte for byte, so the journal recognises it on a rerun.
+fn full_url(parts: &[&str]) -> String {
+    let digest = Sha256::digest(parts.join("\u{0}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    format!("urn:uuid:{}", uuid::Builder::from_sha1_bytes(bytes).into_uuid())
+}
+
 /// A JP-CLINS-shaped `collection` bundle: the patient, then the resources,
 /// each pointing at the patient's entry by its `urn:uuid:` full URL.
 fn collection(patient: &Value, resources: &[(usize, Value)]) -> (Value, Vec<usize>) {
-    let patient_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+    let patient_id = patient["id"].as_str().unwrap_or_default();
+    let patient_url = full_url(&["Patient", patient_id]);
     let mut entries = vec![json!({ "fullUrl": patient_url, "resource": patient })];
     let mut lines = Vec::with_capacity(resources.len());
     for (line, resource) in resources {
@@ -335,7 +345,7 @@ fn collection(patient: &Value, resources: &[(usize, Value)]) -> (Value, Vec<usiz
             }
         }
         entries.push(json!({
-            "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            "fullUrl": full_url(&[patient_id, &line.to_string(), &resource.to_string()]),
             "resource": resource,
         }));
         lines.push(*line);
