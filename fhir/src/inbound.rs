@@ -877,27 +877,45 @@ fn document_type(r: &Value) -> &'static str {
     }
 }
 
-/// The narrative's text without markup.
+/// The narrative's text without markup: a paragraph or line break ends a
+/// line; spaces within a line are collapsed.
 fn plain(xhtml: &str) -> String {
     let mut out = String::new();
+    let mut tag = String::new();
     let mut in_tag = false;
     for c in xhtml.chars() {
         match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                out.push(' ');
+            '<' => {
+                in_tag = true;
+                tag.clear();
             }
-            _ if !in_tag => out.push(c),
-            _ => {}
+            '>' if in_tag => {
+                in_tag = false;
+                let name = tag
+                    .trim_start_matches('/')
+                    .split([' ', '/'])
+                    .next()
+                    .unwrap_or("");
+                if matches!(name, "p" | "br" | "div" | "li" | "tr") {
+                    out.push('\n');
+                } else {
+                    out.push(' ');
+                }
+            }
+            _ if in_tag => tag.push(c),
+            _ => out.push(c),
         }
     }
     let text = out
         .replace("&lt;", "<")
         .replace("&gt;", ">")
-        .replace("&amp;", "&")
-        .replace("&nbsp;", " ");
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn document(_i: usize, r: &Value, entries: &[Value]) -> Value {
@@ -924,6 +942,9 @@ fn document(_i: usize, r: &Value, entries: &[Value]) -> Value {
     // The author's name, from the Practitioner entry the Composition names.
     let author = r["author"].as_array().and_then(|a| {
         a.iter().find_map(|x| {
+            if let Some(display) = x["display"].as_str() {
+                return Some(display.to_string());
+            }
             let reference = x["reference"].as_str()?;
             entries.iter().find_map(|e| {
                 let res = &e["resource"];

@@ -8,6 +8,7 @@
 //! [`systems`].
 
 pub mod inbound;
+pub mod outbound;
 pub mod outcome;
 pub mod systems;
 

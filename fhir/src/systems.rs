@@ -57,6 +57,10 @@ pub mod profile {
         "http://jpfhir.jp/fhir/core/StructureDefinition/JP_MedicationDispense";
     pub const DOCUMENT_REFERENCE: &str =
         "http://jpfhir.jp/fhir/core/StructureDefinition/JP_DocumentReference";
+    pub const COMPOSITION: &str = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Composition";
+    /// JP-CLINS 感染症 (infection) results.
+    pub const OBSERVATION_INFECTION: &str =
+        "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Observation_InfectionLabo_eCS";
     pub const DIAGNOSTIC_REPORT_RADIOLOGY: &str =
         "http://jpfhir.jp/fhir/core/StructureDefinition/JP_DiagnosticReport_Radiology";
 }

@@ -327,7 +327,10 @@ fn full_url(parts: &[&str]) -> String {
     let digest = Sha256::digest(parts.join("\u{0}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    format!("urn:uuid:{}", uuid::Builder::from_sha1_bytes(bytes).into_uuid())
+    format!(
+        "urn:uuid:{}",
+        uuid::Builder::from_sha1_bytes(bytes).into_uuid()
+    )
 }
 
 /// A JP-CLINS-shaped `collection` bundle: the patient, then the resources,

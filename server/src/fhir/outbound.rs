@@ -1,9 +1,329 @@
-//! See [`super`]. (Being built for issue 13.)
+//! FHIR out: `GET /fhir/metadata`, `GET /fhir/Patient?identifier=…`,
+//! `GET /fhir/Patient/{id}/$everything` and `…/$summary`.
+//!
+//! Everything is read through the GraphQL schema as the caller ([`Caller`]),
+//! so the policy decides every part and every part read is audited; the
+//! trail is written before the answer leaves. A patient the caller may not
+//! know of is `404`, exactly like one that does not exist. What the caller
+//! may not read is absent, and the bundle says so: `meta.security` marks it
+//! REDACTED and an `OperationOutcome` entry (`search.mode = outcome`) names
+//! the withheld data categories — never their content, nor whether any
+//! record of them exists.
+//!
+//! `$everything` answers the records the hub expresses in FHIR (the six
+//! items and clinical documents, [`renkei_fhir::outbound::EXPORTED_KINDS`]);
+//! `$summary` the JP-CLINS six items. Both are `searchset` bundles: the
+//! patient (`match`) and its resources (`include`).
 
-use axum::Router;
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+    routing::get,
+};
+use renkei_fhir::outbound;
+use renkei_fhir::outcome::Issue;
+use renkei_fhir::systems;
+use serde_json::{Value, json};
+use tower_http::request_id::RequestId;
 
+use super::{Caller, graphql_errors, outcome_response, resource_response};
 use crate::http::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/metadata", get(metadata))
+        .route("/Patient", get(search))
+        .route("/Patient/{id}/$everything", get(everything))
+        .route("/Patient/{id}/$summary", get(summary))
+}
+
+const PATIENT: &str = "query($id: ID!) { patient(id: $id) {
+  id name nameKana birthDate sex postalCode address phone status insuredPersonIdentifier
+  identifiers { localId organization { medicalInstitutionCode } }
+  access { category read } } }";
+
+fn timeline_query() -> String {
+    format!(
+        "query($id: ID!, $kinds: [RecordKind!]!, $after: String) {{ patient(id: $id) {{
+          timeline(kinds: $kinds, first: 200, after: $after) {{
+            edges {{ node {{ {} }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}",
+        outbound::RECORD_FIELDS
+    )
+}
+
+/// The categories whose records `$everything` may carry: the kinds' own,
+/// and the sensitive ones a condition may move into.
+const SENSITIVE: &[&str] = &[
+    "SENSITIVE_PSYCHIATRIC",
+    "SENSITIVE_HIV",
+    "SENSITIVE_GENETIC",
+];
+
+/// Errors but a withheld field refuse the request.
+fn refusal(body: &Value) -> Option<Response> {
+    let errors: Vec<Value> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["extensions"]["code"] != "FORBIDDEN_FIELD")
+        .cloned()
+        .collect();
+    if errors.is_empty() {
+        return None;
+    }
+    graphql_errors(&json!({ "errors": errors }), |_| None)
+}
+
+async fn everything(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+) -> Response {
+    patient_bundle(state, id, headers, request_id, outbound::EXPORTED_KINDS).await
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+) -> Response {
+    patient_bundle(state, id, headers, request_id, outbound::SIX_ITEMS).await
+}
+
+async fn patient_bundle(
+    state: AppState,
+    id: String,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+    kinds: &[&str],
+) -> Response {
+    let caller = match Caller::authenticate(&state, &headers, request_id).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let answer = match read_patient(&state, &caller, &id, kinds).await {
+        Ok(bundle) => resource_response(StatusCode::OK, &bundle),
+        Err(r) => r,
+    };
+    caller.finish(&state.audit, answer).await
+}
+
+/// The patient and its records of `kinds` the caller may read, as a
+/// searchset bundle.
+pub async fn read_patient(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    kinds: &[&str],
+) -> Result<Value, Response> {
+    let body = caller
+        .run(&state.schema, PATIENT, json!({ "id": id }))
+        .await;
+    if let Some(r) = refusal(&body) {
+        return Err(r);
+    }
+    let p = &body["data"]["patient"];
+    let readable = |category: &str| {
+        p["access"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["category"] == category && a["read"] == true)
+    };
+    let wanted: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| readable(outbound::category_of(k)))
+        .collect();
+    let mut withheld: Vec<String> = kinds
+        .iter()
+        .map(|k| outbound::category_of(k))
+        .chain(
+            SENSITIVE
+                .iter()
+                .copied()
+                .filter(|_| kinds.contains(&"CONDITION")),
+        )
+        .filter(|c| !readable(c))
+        .map(str::to_string)
+        .collect();
+    withheld.sort();
+    withheld.dedup();
+    let patient_url = outbound::full_url(id);
+    let mut resources = Vec::new();
+    let query = timeline_query();
+    let mut after: Option<String> = None;
+    while !wanted.is_empty() {
+        let page = caller
+            .run(
+                &state.schema,
+                &query,
+                json!({ "id": id, "kinds": wanted, "after": after }),
+            )
+            .await;
+        if let Some(r) = refusal(&page) {
+            return Err(r);
+        }
+        let timeline = &page["data"]["patient"]["timeline"];
+        for edge in timeline["edges"].as_array().into_iter().flatten() {
+            if let Some(r) = outbound::record(&edge["node"], &patient_url) {
+                resources.push(r);
+            }
+        }
+        if timeline["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = timeline["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_string);
+    }
+    Ok(outbound::searchset(
+        outbound::patient(p),
+        resources,
+        &withheld,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct SearchParams {
+    identifier: Option<String>,
+}
+
+const ME: &str = "{ me { organization { medicalInstitutionCode } } }";
+const BY_LOCAL_ID: &str = "query($l: String!) { patientByLocalId(localId: $l) { id } }";
+const BY_INSURED: &str =
+    "query($v: String!) { patientByInsuredPersonIdentifier(identifier: $v) { id } }";
+
+async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<SearchParams>,
+    headers: HeaderMap,
+    request_id: Option<axum::Extension<RequestId>>,
+) -> Response {
+    let caller = match Caller::authenticate(&state, &headers, request_id).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let answer = search_patient(&state, &caller, params.identifier.as_deref()).await;
+    caller.finish(&state.audit, answer).await
+}
+
+async fn search_patient(state: &AppState, caller: &Caller, identifier: Option<&str>) -> Response {
+    let Some((system, value)) = identifier.and_then(|i| i.split_once('|')) else {
+        return outcome_response(
+            StatusCode::BAD_REQUEST,
+            &Issue::error(
+                "required",
+                "search by identifier=system|value (your local patient IDs' system, or the insured-person identifier's)",
+            )
+            .at("identifier")
+            .into(),
+        );
+    };
+    let me = caller.run(&state.schema, ME, json!({})).await;
+    let code = me["data"]["me"]["organization"]["medicalInstitutionCode"].as_str();
+    let local_system = code.map(|c| format!("{}{c}", systems::LOCAL_PATIENT_ID_OID_PREFIX));
+    let (query, variables) = if system == systems::INSURED_PERSON_ID {
+        (BY_INSURED, json!({ "v": value }))
+    } else if Some(system) == local_system.as_deref() {
+        (BY_LOCAL_ID, json!({ "l": value }))
+    } else {
+        return outcome_response(
+            StatusCode::BAD_REQUEST,
+            &Issue::error(
+                "not-supported",
+                format!(
+                    "identifier system {system:?} is not searched here: use {}{} or {}",
+                    local_system.as_deref().unwrap_or("your local patient IDs' system (once your medical institution code is registered)"),
+                    "",
+                    systems::INSURED_PERSON_ID
+                ),
+            )
+            .at("identifier")
+            .into(),
+        );
+    };
+    let found = caller.run(&state.schema, query, variables).await;
+    let first_code = found["errors"][0]["extensions"]["code"].as_str();
+    // Not found and not permitted look the same: an empty searchset.
+    let id = match first_code {
+        Some("NOT_FOUND") => None,
+        Some(_) => {
+            return graphql_errors(&found, |_| Some("identifier".into())).unwrap_or_else(|| {
+                outcome_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &Issue::error("exception", "internal error").into(),
+                )
+            });
+        }
+        None => found["data"]
+            .as_object()
+            .and_then(|d| d.values().next())
+            .and_then(|p| p["id"].as_str())
+            .map(str::to_string),
+    };
+    let mut entries = Vec::new();
+    if let Some(id) = id {
+        let body = caller
+            .run(&state.schema, PATIENT, json!({ "id": id }))
+            .await;
+        if let Some(r) = refusal(&body) {
+            return r;
+        }
+        entries.push(json!({
+            "fullUrl": outbound::full_url(&id),
+            "resource": outbound::patient(&body["data"]["patient"]),
+            "search": { "mode": "match" },
+        }));
+    }
+    resource_response(
+        StatusCode::OK,
+        &json!({ "resourceType": "Bundle", "type": "searchset", "total": entries.len(), "entry": entries }),
+    )
+}
+
+/// `GET /fhir/metadata`: what this endpoint supports, and nothing more.
+/// Public, like the directory: it holds no patient data.
+async fn metadata() -> Response {
+    let resource = |ty: &str, profile: &str| {
+        json!({ "type": ty, "supportedProfile": [profile],
+                "documentation": "Written through POST /fhir (collection, transaction or document bundles); read through Patient/$everything and $summary." })
+    };
+    let statement = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-12-05",
+        "publisher": "renkei",
+        "kind": "instance",
+        "software": { "name": "renkei", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": { "description": "renkei (連携): the regional medical and care information hub" },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Bearer tokens (a member's JWT or an organisation's API key) as for /graphql. Every read and write passes the hub's access policy and is audited. POST /fhir?register=true registers a patient the hub cannot match, with the patient's Consent in the bundle.",
+            "security": { "cors": false, "description": "Authorization: Bearer <token>" },
+            "resource": [
+                { "type": "Patient", "supportedProfile": [systems::profile::PATIENT],
+                  "searchParam": [{ "name": "identifier", "type": "token",
+                    "documentation": "your local patient IDs (urn:oid:1.2.392.100495.20.3.51.1 + your medical institution code) or the insured-person identifier" }],
+                  "interaction": [{ "code": "search-type" }],
+                  "operation": [
+                    { "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" },
+                    { "name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary" }
+                  ] },
+                resource("Condition", systems::profile::CONDITION),
+                resource("AllergyIntolerance", systems::profile::ALLERGY_INTOLERANCE),
+                resource("Observation", systems::profile::OBSERVATION_LAB),
+                resource("MedicationRequest", systems::profile::MEDICATION_REQUEST),
+                resource("Composition", systems::profile::COMPOSITION),
+            ],
+            "interaction": [{ "code": "transaction" }, { "code": "batch" }],
+        }],
+    });
+    resource_response(StatusCode::OK, &statement)
 }

@@ -1,0 +1,426 @@
+//! FHIR out (issue 13): `$everything`, `$summary`, Patient search and the
+//! CapabilityStatement — under the policy, audited, refused alike for an
+//! unknown and a hidden patient — every answer checked by an independent
+//! validator (`tests/fhir/validate.py`: the R4 models of fhir.resources
+//! 6.4.0 and JP Core / JP-CLINS rules in FHIRPath), and the round trip:
+//! import → export → validate → import again changes nothing.
+
+use renkei_tests::*;
+use serde_json::{Value, json};
+
+const CODE: &str = "0112345678";
+const INSURED: &str = "00012345:あいう:187:05";
+const FIXTURES: &[&str] = &[
+    "condition",
+    "allergy",
+    "drug-contraindication",
+    "infection",
+    "lab-result",
+    "prescription",
+    "referral-letter",
+    "discharge-summary",
+    "checkup-report",
+];
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/fhir/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
+}
+
+/// The Python of the validators: `RENKEI_FHIR_PYTHON`, or the virtual
+/// environment `.ci/run` makes (`target/fhir-venv`). Missing, the test
+/// fails: an export nobody checked proves nothing.
+fn validator_python() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("RENKEI_FHIR_PYTHON") {
+        return p.into();
+    }
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let python = workspace.join("target/fhir-venv/bin/python");
+    assert!(
+        python.exists(),
+        "the FHIR validators are not installed: python3 -m venv target/fhir-venv && target/fhir-venv/bin/pip install -r tests/fhir/requirements.txt (.ci/run does this)"
+    );
+    python
+}
+
+/// Runs the independent validators on `value`; fails the test with their report.
+fn validate(value: &Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("resource.json");
+    std::fs::write(&file, value.to_string()).unwrap();
+    let script = format!("{}/fhir/validate.py", env!("CARGO_MANIFEST_DIR"));
+    let output = std::process::Command::new(validator_python())
+        .arg(&script)
+        .arg(&file)
+        .output()
+        .expect("the validator runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the validators refused it:\n{report}\n{}\n{value:#}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("0 failures"), "{report}");
+}
+
+async fn get(app: &TestApp, token: Option<&str>, path: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(app.url(path));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/fhir+json"),
+        "{path}: {content_type}"
+    );
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(app.url("/fhir"))
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A clinic with its code, a physician, and the fixtures' patient with
+/// consent, every fixture imported.
+async fn imported(app: &TestApp) -> (String, String, String) {
+    let data = app
+        .ok(
+            &app.admin_token,
+            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
+            json!({ "i": { "kind": "CLINIC", "name": "北見在宅クリニック", "medicalInstitutionCode": CODE } }),
+        )
+        .await;
+    let org = data["registerOrganization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, doctor) = app.member(&org, "PHYSICIAN").await;
+    let data = app
+        .ok(
+            &doctor,
+            "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }",
+            json!({ "i": { "name": "北見 花子", "nameKana": "キタミ ハナコ", "birthDate": "1938-07-14",
+                "sex": "FEMALE", "localId": "12345", "insuredPersonIdentifier": INSURED } }),
+        )
+        .await;
+    let patient = data["registerPatient"]["id"].as_str().unwrap().to_string();
+    app.consent(&doctor, &patient, json!({})).await;
+    for name in FIXTURES {
+        let (status, body) = post(app, &doctor, &fixture(name)).await;
+        assert_eq!(status, 200, "{name}: {body}");
+    }
+    (org, doctor, patient)
+}
+
+fn of_type<'a>(bundle: &'a Value, ty: &str) -> Vec<&'a Value> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == ty)
+        .collect()
+}
+
+e2e!(
+    everything_and_the_summary_validate_and_hold_what_the_caller_may_read,
+    |app| async move {
+        let (_, doctor, patient) = imported(app).await;
+        let (status, all) = get(
+            app,
+            Some(&doctor),
+            &format!("/fhir/Patient/{patient}/$everything"),
+        )
+        .await;
+        assert_eq!(status, 200, "{all}");
+        validate(&all);
+        assert_eq!(all["type"], "searchset");
+        let p = of_type(&all, "Patient");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0]["id"], patient.as_str());
+        let systems: Vec<&str> = p[0]["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["system"].as_str().unwrap())
+            .collect();
+        assert!(
+            systems.contains(&"urn:oid:1.2.392.100495.20.3.51.10112345678"),
+            "{systems:?}"
+        );
+        assert!(systems.contains(&"http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID"));
+        assert_eq!(of_type(&all, "Condition").len(), 5);
+        assert_eq!(of_type(&all, "AllergyIntolerance").len(), 4);
+        assert_eq!(of_type(&all, "Observation").len(), 7);
+        assert_eq!(of_type(&all, "MedicationRequest").len(), 3);
+        assert_eq!(of_type(&all, "Composition").len(), 3);
+        let hba1c = of_type(&all, "Observation")
+            .into_iter()
+            .find(|o| o["identifier"][0]["value"] == "LAB-001")
+            .unwrap()
+            .clone();
+        assert_eq!(hba1c["valueQuantity"]["value"], 7.2);
+        assert_eq!(hba1c["code"]["coding"][0]["code"], "3D045000001906202");
+
+        let (status, summary) = get(
+            app,
+            Some(&doctor),
+            &format!("/fhir/Patient/{patient}/$summary"),
+        )
+        .await;
+        assert_eq!(status, 200, "{summary}");
+        validate(&summary);
+        assert!(of_type(&summary, "Composition").is_empty());
+        assert_eq!(of_type(&summary, "Condition").len(), 5);
+
+        // The reads are on record.
+        let audit = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p, action: READ }, first: 100) { edges { node { categories } } } }",
+                json!({ "p": patient }),
+            )
+            .await;
+        let read: Vec<String> = audit["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|e| e["node"]["categories"].as_array().unwrap().clone())
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        for category in [
+            "CONDITIONS",
+            "LAB_RESULTS",
+            "MEDICATIONS",
+            "CLINICAL_DOCUMENTS",
+        ] {
+            assert!(
+                read.iter().any(|c| c == category),
+                "{category} not audited: {read:?}"
+            );
+        }
+    }
+);
+
+e2e!(
+    what_a_caller_may_not_read_is_absent_and_named_only_by_category,
+    |app| async move {
+        let (_, doctor, patient) = imported(app).await;
+        let provider = app
+            .organization("CARE_SERVICE_PROVIDER", "北見ヘルパー")
+            .await;
+        let (_, helper) = app.member(&provider, "CARE_WORKER").await;
+        app.ok(
+            &doctor,
+            "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+            json!({ "i": { "patientId": patient, "organizationId": provider, "role": "CARE_SERVICE" } }),
+        )
+        .await;
+        let access = app
+            .ok(
+                &helper,
+                "query($id: ID!) { patient(id: $id) { access { category read } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        let may = |c: &str| {
+            access["patient"]["access"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["category"] == c && a["read"] == true)
+        };
+        let (status, bundle) = get(
+            app,
+            Some(&helper),
+            &format!("/fhir/Patient/{patient}/$everything"),
+        )
+        .await;
+        assert_eq!(status, 200, "{bundle}");
+        validate(&bundle);
+        assert_eq!(bundle["meta"]["security"][0]["code"], "REDACTED");
+        let outcome = of_type(&bundle, "OperationOutcome");
+        assert_eq!(outcome.len(), 1);
+        let said = outcome[0]["issue"][0]["diagnostics"].as_str().unwrap();
+        for (ty, category) in [
+            ("Condition", "CONDITIONS"),
+            ("MedicationRequest", "MEDICATIONS"),
+            ("Composition", "CLINICAL_DOCUMENTS"),
+        ] {
+            if may(category) {
+                assert!(!of_type(&bundle, ty).is_empty(), "{ty}");
+                assert!(!said.contains(category), "{said}");
+            } else {
+                assert!(of_type(&bundle, ty).is_empty(), "{ty} leaked");
+                assert!(said.contains(category), "{category} not named: {said}");
+            }
+        }
+        assert!(
+            !said.chars().any(|c| c.is_ascii_digit()),
+            "no count: {said}"
+        );
+    }
+);
+
+e2e!(
+    an_unknown_and_a_hidden_patient_are_refused_alike,
+    |app| async move {
+        let (_, _, patient) = imported(app).await;
+        let other = app.organization("CLINIC", "無関係クリニック").await;
+        let (_, stranger) = app.member(&other, "PHYSICIAN").await;
+        let (status, hidden) = get(
+            app,
+            Some(&stranger),
+            &format!("/fhir/Patient/{patient}/$everything"),
+        )
+        .await;
+        let unknown_id = "01900000-0000-7000-8000-000000000000";
+        let (status2, unknown) = get(
+            app,
+            Some(&stranger),
+            &format!("/fhir/Patient/{unknown_id}/$everything"),
+        )
+        .await;
+        assert_eq!((status, status2), (404, 404));
+        assert_eq!(hidden, unknown);
+        validate(&hidden);
+        let (status, _) = get(app, None, &format!("/fhir/Patient/{patient}/$summary")).await;
+        assert_eq!(status, 401);
+        let (status, bad) = get(app, Some(&stranger), "/fhir/Patient/not-an-id/$everything").await;
+        assert_eq!(status, 400, "{bad}");
+    }
+);
+
+e2e!(
+    patients_are_searched_by_identifier_within_access,
+    |app| async move {
+        let (_, doctor, patient) = imported(app).await;
+        let insured = format!(
+            "/fhir/Patient?identifier=http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID|{}",
+            urlencode(INSURED)
+        );
+        let (status, found) = get(app, Some(&doctor), &insured).await;
+        assert_eq!(status, 200, "{found}");
+        validate(&found);
+        assert_eq!(found["total"], 1);
+        assert_eq!(found["entry"][0]["resource"]["id"], patient.as_str());
+        let local = "/fhir/Patient?identifier=urn:oid:1.2.392.100495.20.3.51.10112345678|12345";
+        let (_, by_local) = get(app, Some(&doctor), local).await;
+        assert_eq!(by_local["total"], 1);
+
+        let other = app.organization("CLINIC", "無関係クリニック").await;
+        let (_, stranger) = app.member(&other, "PHYSICIAN").await;
+        let (status, hidden) = get(app, Some(&stranger), &insured).await;
+        let (_, nobody) = get(
+        app,
+        Some(&stranger),
+        "/fhir/Patient?identifier=http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID|00099999:a:1:01",
+    )
+    .await;
+        assert_eq!(status, 200);
+        assert_eq!(hidden["total"], 0);
+        assert_eq!(hidden, nobody);
+        validate(&hidden);
+        let (status, _) = get(app, Some(&doctor), "/fhir/Patient").await;
+        assert_eq!(status, 400);
+        let (status, _) = get(app, Some(&doctor), "/fhir/Patient?identifier=urn:other|1").await;
+        assert_eq!(status, 400);
+    }
+);
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+e2e!(
+    the_capability_statement_says_what_is_supported,
+    |app| async move {
+        let (status, statement) = get(app, None, "/fhir/metadata").await;
+        assert_eq!(status, 200);
+        validate(&statement);
+        assert_eq!(statement["fhirVersion"], "4.0.1");
+    }
+);
+
+e2e!(
+    importing_what_was_exported_changes_nothing,
+    |app| async move {
+        let (_, doctor, patient) = imported(app).await;
+        let (_, all) = get(
+            app,
+            Some(&doctor),
+            &format!("/fhir/Patient/{patient}/$everything"),
+        )
+        .await;
+        validate(&all);
+        // The export as the collection a system would send back.
+        let entries: Vec<Value> = all["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] != "OperationOutcome")
+            .map(|e| json!({ "fullUrl": e["fullUrl"], "resource": e["resource"] }))
+            .collect();
+        let stored = entries.len() - 1;
+        let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": entries });
+        let (status, body) = post(app, &doctor, &bundle).await;
+        assert_eq!(status, 200, "{body}");
+        let outcomes: Vec<&str> = body["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["response"]["outcome"]["issue"][0]["diagnostics"].as_str())
+            .collect();
+        assert_eq!(outcomes.len(), stored, "{body}");
+        let changed: Vec<&Value> = body["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(bundle["entry"].as_array().unwrap())
+            .filter(|(answer, _)| {
+                answer["response"]["outcome"]["issue"][0]["diagnostics"]
+                    .as_str()
+                    .is_some_and(|o| o != "writeRecords: UNCHANGED")
+            })
+            .map(|(_, sent)| &sent["resource"])
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "changed by the round trip: {changed:#?}"
+        );
+        // And the export after it is the same.
+        let (_, again) = get(
+            app,
+            Some(&doctor),
+            &format!("/fhir/Patient/{patient}/$everything"),
+        )
+        .await;
+        assert_eq!(all, again);
+    }
+);
