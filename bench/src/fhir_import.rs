@@ -364,7 +364,8 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
         let tail: String = stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n");
         bail!("the import failed ({}): {stdout}\n{tail}", output.status);
     }
-    let expected = format!("{} created", args.resources + args.patients);
+    // Every resource a new record; the patients matched, not created.
+    let expected = format!(": {} created", args.resources);
     if !stdout.contains(&expected) {
         bail!("the import did not create every resource (expected \"{expected}\"): {stdout}");
     }
@@ -464,7 +465,7 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
          | hub: `renkei import fhir` ({jobs} jobs, whole command) | {n} | {hs:.1} | {hr:.0} |\n\
          | floor: `COPY` of the same rows ({jobs} connections) | {n} | {fs:.2} | {fr:.0} |\n\n\
          hub / floor: **{ratio:.3}**. The import's own line: `{summary_line}`\n\n\
-         - patients: {patients} (+{patients} Patient resources matched by local ID, not counted above)\n\
+         - patients: {patients}, matched by local ID in every bundle that names them (their Patient lines are not counted above)\n\
          - machine: {cpus} × {cpu}; load average {load}; {kernel}\n\
          - PostgreSQL: {pg}\n- command: `{cmd}`\n{note}\n",
         label = args.label,

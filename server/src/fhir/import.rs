@@ -59,14 +59,11 @@ enum Origin {
     File(PathBuf),
     /// One line of an NDJSON file that is itself a bundle.
     Line(PathBuf, usize),
-    /// Lines of an NDJSON file grouped under their patient: entry 0 is the
-    /// patient (from `patient_line` of `patient_file`), entry `i` is
-    /// `lines[i - 1]` of `file`.
+    /// Lines of NDJSON files gathered into one bundle: entry `i` is
+    /// `lines[i]` (the patients first, then the resources of `file`).
     Grouped {
         file: PathBuf,
-        lines: Vec<usize>,
-        patient_file: PathBuf,
-        patient_line: usize,
+        lines: Vec<(PathBuf, usize)>,
     },
 }
 
@@ -92,11 +89,18 @@ impl Unit {
         match &self.origin {
             Origin::File(p) => p.display().to_string(),
             Origin::Line(p, line) => format!("{}:{line}", p.display()),
-            Origin::Grouped { file, lines, .. } => match (lines.first(), lines.last()) {
-                (Some(a), Some(b)) if a != b => format!("{}:{a}–{b}", file.display()),
-                (Some(a), _) => format!("{}:{a}", file.display()),
-                _ => file.display().to_string(),
-            },
+            Origin::Grouped { file, lines } => {
+                let own: Vec<usize> = lines
+                    .iter()
+                    .filter(|(f, _)| f == file)
+                    .map(|(_, l)| *l)
+                    .collect();
+                match (own.first(), own.last()) {
+                    (Some(a), Some(b)) if a != b => format!("{}:{a}–{b}", file.display()),
+                    (Some(a), _) => format!("{}:{a}", file.display()),
+                    _ => file.display().to_string(),
+                }
+            }
         }
     }
 
@@ -109,22 +113,10 @@ impl Unit {
         match &self.origin {
             Origin::File(p) => format!("{}: {expression}", p.display()),
             Origin::Line(p, line) => format!("{}:{line}: {expression}", p.display()),
-            Origin::Grouped {
-                file,
-                lines,
-                patient_file,
-                patient_line,
-            } => {
-                let (path, line) = if index == 0 {
-                    (patient_file, *patient_line)
-                } else {
-                    match lines.get(index - 1) {
-                        Some(line) => (file, *line),
-                        None => return format!("{}: {expression}", self.label()),
-                    }
-                };
-                format!("{}:{line}: {rest}", path.display())
-            }
+            Origin::Grouped { lines, .. } => match lines.get(index) {
+                Some((path, line)) => format!("{}:{line}: {rest}", path.display()),
+                None => format!("{}: {expression}", self.label()),
+            },
         }
     }
 }
@@ -268,8 +260,9 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         }
     }
     for (file, resources) in others {
-        // Grouped by (patient, resource type), in line order.
-        let mut groups: BTreeMap<(String, String), Vec<(usize, Value)>> = BTreeMap::new();
+        // In line order, at most a bundle's worth of resources at a time,
+        // each bundle with the patients its resources are about.
+        let mut placed: Vec<(String, usize, Value)> = Vec::new();
         for (line, resource) in resources {
             let kind = resource["resourceType"]
                 .as_str()
@@ -290,32 +283,26 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 .strip_prefix("Patient/")
                 .unwrap_or(&reference)
                 .to_string();
-            groups.entry((id, kind)).or_default().push((line, resource));
-        }
-        for ((patient_id, kind), resources) in groups {
-            let Some((patient_file, patient_line, patient)) = patients.get(&patient_id) else {
-                for (line, _) in &resources {
-                    problems.push(Problem {
-                        at: format!("{}:{line}", file.display()),
-                        message: format!(
-                            "{kind}.subject: Patient/{patient_id} is not among the Patient lines of the files given"
-                        ),
-                    });
-                }
+            if !patients.contains_key(&id) {
+                problems.push(Problem {
+                    at: format!("{}:{line}", file.display()),
+                    message: format!(
+                        "{kind}.subject: Patient/{id} is not among the Patient lines of the files given"
+                    ),
+                });
                 continue;
-            };
-            for chunk in resources.chunks(MAX_RESOURCES_PER_BUNDLE) {
-                let (bundle, lines) = collection(patient, chunk);
-                units.push(Unit::new(
-                    Origin::Grouped {
-                        file: file.clone(),
-                        lines,
-                        patient_file: patient_file.clone(),
-                        patient_line: *patient_line,
-                    },
-                    &bundle,
-                ));
             }
+            placed.push((id, line, resource));
+        }
+        for chunk in placed.chunks(MAX_RESOURCES_PER_BUNDLE) {
+            let (bundle, lines) = collection(&patients, &file, chunk);
+            units.push(Unit::new(
+                Origin::Grouped {
+                    file: file.clone(),
+                    lines,
+                },
+                &bundle,
+            ));
         }
     }
     Ok((units, problems))
@@ -333,25 +320,37 @@ fn full_url(parts: &[&str]) -> String {
     )
 }
 
-/// A JP-CLINS-shaped `collection` bundle: the patient, then the resources,
-/// each pointing at the patient's entry by its `urn:uuid:` full URL.
-fn collection(patient: &Value, resources: &[(usize, Value)]) -> (Value, Vec<usize>) {
-    let patient_id = patient["id"].as_str().unwrap_or_default();
-    let patient_url = full_url(&["Patient", patient_id]);
-    let mut entries = vec![json!({ "fullUrl": patient_url, "resource": patient })];
-    let mut lines = Vec::with_capacity(resources.len());
-    for (line, resource) in resources {
+/// A `collection` bundle of resources and the patients they are about
+/// (first, each once), each resource pointing at its patient's entry by
+/// the entry's `urn:uuid:` full URL.
+fn collection(
+    patients: &BTreeMap<String, (PathBuf, usize, Value)>,
+    file: &Path,
+    resources: &[(String, usize, Value)],
+) -> (Value, Vec<(PathBuf, usize)>) {
+    let mut entries = Vec::new();
+    let mut lines = Vec::new();
+    let mut seen = HashSet::new();
+    for (id, _, _) in resources {
+        if seen.insert(id.clone())
+            && let Some((path, line, patient)) = patients.get(id)
+        {
+            entries.push(json!({ "fullUrl": full_url(&["Patient", id]), "resource": patient }));
+            lines.push((path.clone(), *line));
+        }
+    }
+    for (id, line, resource) in resources {
         let mut resource = resource.clone();
         for field in ["subject", "patient"] {
             if resource[field]["reference"].is_string() {
-                resource[field]["reference"] = json!(patient_url);
+                resource[field]["reference"] = json!(full_url(&["Patient", id]));
             }
         }
         entries.push(json!({
-            "fullUrl": full_url(&[patient_id, &line.to_string(), &resource.to_string()]),
+            "fullUrl": full_url(&[id, &line.to_string(), &resource.to_string()]),
             "resource": resource,
         }));
-        lines.push(*line);
+        lines.push((file.to_path_buf(), *line));
     }
     (
         json!({ "resourceType": "Bundle", "type": "collection", "entry": entries }),
@@ -662,9 +661,11 @@ mod tests {
         let unit = Unit {
             origin: Origin::Grouped {
                 file: PathBuf::from("Condition.ndjson"),
-                lines: vec![4, 9],
-                patient_file: PathBuf::from("Patient.ndjson"),
-                patient_line: 2,
+                lines: vec![
+                    (PathBuf::from("Patient.ndjson"), 2),
+                    (PathBuf::from("Condition.ndjson"), 4),
+                    (PathBuf::from("Condition.ndjson"), 9),
+                ],
             },
             body: Vec::new(),
             resources: 3,
@@ -702,30 +703,30 @@ mod tests {
         let files = files_of(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(files, vec![conditions.clone(), patients.clone()]);
         let (units, problems) = plan(&files).unwrap();
-        assert_eq!(units.len(), 2);
-        let p2 = units
-            .iter()
-            .find(|u| {
-                matches!(
-                    &u.origin,
-                    Origin::Grouped {
-                        patient_line: 3,
-                        ..
-                    }
-                )
-            })
-            .unwrap();
-        assert_eq!(p2.resources, 3);
-        let bundle: Value = serde_json::from_slice(&p2.body).unwrap();
+        assert_eq!(units.len(), 1);
+        let unit = &units[0];
+        // Two patients, then the three conditions in line order.
+        assert_eq!(unit.resources, 5);
+        let bundle: Value = serde_json::from_slice(&unit.body).unwrap();
         assert_eq!(bundle["type"], "collection");
+        assert_eq!(bundle["entry"][0]["resource"]["id"], "p2");
         assert_eq!(
-            bundle["entry"][1]["resource"]["subject"]["reference"],
+            bundle["entry"][2]["resource"]["subject"]["reference"],
             bundle["entry"][0]["fullUrl"]
         );
-        assert!(matches!(&p2.origin, Origin::Grouped { lines, .. } if lines == &[1, 3]));
+        assert_eq!(
+            bundle["entry"][3]["resource"]["subject"]["reference"],
+            bundle["entry"][1]["fullUrl"]
+        );
+        let lines: Vec<usize> = match &unit.origin {
+            Origin::Grouped { lines, .. } => lines.iter().map(|(_, l)| *l).collect(),
+            _ => panic!("grouped"),
+        };
+        assert_eq!(lines, vec![3, 1, 1, 2, 3]);
         let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
         assert_eq!(problems.len(), 2, "{at:?}");
         assert!(problems[0].at.ends_with("Condition.ndjson:5"));
         assert!(problems[1].message.contains("Patient/nobody"));
+        assert!(problems[1].at.ends_with("Condition.ndjson:4"));
     }
 }

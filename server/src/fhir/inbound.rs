@@ -177,23 +177,34 @@ async fn match_patients(
     read: &Inbound,
     register: bool,
 ) -> Result<Vec<Matched>, Response> {
+    // By local ID first, then by the insured-person identifier for those
+    // not found: each kind of lookup for every patient at once.
+    let locals: Vec<Option<&str>> = read
+        .patients
+        .iter()
+        .map(|p| p.local_id.as_deref())
+        .collect();
+    let by_local = lookup_many(state, caller, BY_LOCAL_ID, "l", &locals).await?;
+    let insured: Vec<Option<&str>> = read
+        .patients
+        .iter()
+        .zip(&by_local)
+        .map(|(p, found)| match found {
+            Some(_) => None,
+            None => p.insured_person_id.as_deref(),
+        })
+        .collect();
+    let by_insured = lookup_many(state, caller, BY_INSURED, "v", &insured).await?;
     let mut out = Vec::with_capacity(read.patients.len());
-    for p in &read.patients {
+    for (index, p) in read.patients.iter().enumerate() {
         let element = p
             .entry
             .map(|e| format!("Bundle.entry[{e}].resource"))
             .unwrap_or_else(|| "Bundle.entry".to_string());
-        let mut found = None;
-        if let Some(local) = &p.local_id {
-            found = lookup(state, caller, BY_LOCAL_ID, json!({ "l": local })).await?;
-        }
-        let mut by_insured_only = false;
-        if found.is_none()
-            && let Some(insured) = &p.insured_person_id
-        {
-            found = lookup(state, caller, BY_INSURED, json!({ "v": insured })).await?;
-            by_insured_only = found.is_some();
-        }
+        let by_insured_only = by_local[index].is_none() && by_insured[index].is_some();
+        let found = by_local[index]
+            .clone()
+            .or_else(|| by_insured[index].clone());
         if let Some(id) = found {
             if by_insured_only && let Some(local) = &p.local_id {
                 let linked = caller
@@ -287,6 +298,29 @@ async fn match_patients(
         });
     }
     Ok(out)
+}
+
+/// The ids of the patients `query` finds, one per value (`None` for no
+/// value, and where the hub answers `NOT_FOUND`: no such patient, or not one
+/// the caller may see). The lookups run at once, so the hub's loaders
+/// gather them into a few statements.
+async fn lookup_many(
+    state: &AppState,
+    caller: &Caller,
+    query: &str,
+    variable: &str,
+    values: &[Option<&str>],
+) -> Result<Vec<Option<String>>, Response> {
+    let lookups = values.iter().map(|v| async move {
+        match v {
+            None => Ok(None),
+            Some(v) => lookup(state, caller, query, json!({ variable: v })).await,
+        }
+    });
+    futures_util::future::join_all(lookups)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// The id of the patient a lookup found, `None` when the hub answers
