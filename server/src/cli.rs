@@ -64,6 +64,11 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseConfig,
     },
+    /// Take records out, as an organisation's system may read them.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Bring records in from other systems.
     Import {
         #[command(subcommand)]
@@ -80,6 +85,27 @@ pub enum Command {
         #[command(flatten)]
         auth: AuthConfig,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// The patients of the organisation's care team, as FHIR Bulk Data
+    /// NDJSON (one file per resource type) in JP Core profiles, read under
+    /// the policy as the key's organisation and audited. See docs/fhir.md.
+    Fhir(Box<ExportFhirArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportFhirArgs {
+    /// The folder the NDJSON files are written to.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The organisation's API key (prefer the environment variable).
+    #[arg(long, env = "RENKEI_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// The hub's configuration (database, audit keys, policy), as for `serve`.
+    #[command(flatten)]
+    pub hub: ServeConfig,
 }
 
 #[derive(Subcommand, Debug)]
@@ -349,6 +375,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import {
             command: ImportCommand::Fhir(args),
         } => import_fhir(*args).await,
+        Command::Export {
+            command: ExportCommand::Fhir(args),
+        } => export_fhir(*args).await,
         Command::DemoToken {
             profession,
             hours,
@@ -416,6 +445,35 @@ fn shell_word(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// `renkei export fhir`.
+async fn export_fhir(args: ExportFhirArgs) -> anyhow::Result<()> {
+    telemetry::init();
+    let mut config = args.hub;
+    config.rate_limit.rate_limit = false;
+    let hub = crate::Hub::build(
+        &config,
+        std::sync::Arc::new(renkei_schema::clock::SystemClock),
+        None,
+    )
+    .await?;
+    let exported = crate::fhir::export::run(hub.state.clone(), &args.api_key, &args.out).await;
+    hub.finish().await;
+    let e = exported?;
+    let files: Vec<String> = e
+        .files
+        .iter()
+        .map(|(ty, n)| format!("{ty}.ndjson {n}"))
+        .collect();
+    println!(
+        "exported {} patients to {} ({}); {} not readable, skipped",
+        e.patients,
+        args.out.display(),
+        files.join(", "),
+        e.skipped
+    );
+    Ok(())
 }
 
 /// `renkei import fhir`.

@@ -424,3 +424,78 @@ e2e!(
         assert_eq!(all, again);
     }
 );
+
+e2e!(
+    the_cli_exports_the_patients_the_key_may_read_as_ndjson,
+    |app| async move {
+        let (_, doctor, patient) = imported(app).await;
+        // A patient of another organisation: not the key's to export.
+        let other = app.organization("CLINIC", "無関係クリニック").await;
+        let (_, stranger) = app.member(&other, "PHYSICIAN").await;
+        let hidden = app.patient(&stranger, "X-1").await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("export");
+        let output = std::process::Command::new(renkei_tests::processes::hub_binary())
+            .args(["export", "fhir", "--out"])
+            .arg(&out)
+            .env("RENKEI_DATABASE_URL", &app.database_url)
+            .env("RENKEI_JWT_SECRET", TEST_JWT_SECRET)
+            .env("RENKEI_AUDIT_KEY", TEST_AUDIT_KEY)
+            .env("RENKEI_API_KEY", &doctor)
+            .env("RENKEI_LOG", "warn")
+            .output()
+            .expect("the renkei binary runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("exported 1 patients"), "{stdout}");
+        let lines = |ty: &str| -> Vec<Value> {
+            std::fs::read_to_string(out.join(format!("{ty}.ndjson")))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let patients = lines("Patient");
+        assert_eq!(patients.len(), 1);
+        assert_eq!(patients[0]["id"], patient.as_str());
+        assert!(
+            !std::fs::read_to_string(out.join("Patient.ndjson"))
+                .unwrap()
+                .contains(&hidden)
+        );
+        assert_eq!(lines("Condition").len(), 5);
+        assert_eq!(lines("Observation").len(), 7);
+        assert_eq!(lines("Composition").len(), 3);
+        // Each file through the independent validators.
+        let script = format!("{}/fhir/validate.py", env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let check = std::process::Command::new(validator_python())
+            .arg(&script)
+            .args(&files)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success(), "{report}");
+        assert!(report.contains("0 failures"), "{report}");
+        // The export's reads are audited.
+        let audit = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p, action: READ }, first: 100) { edges { node { requestId } } } }",
+                json!({ "p": patient }),
+            )
+            .await;
+        assert!(
+            audit.to_string().contains("export-"),
+            "the export's reads are on record: {audit}"
+        );
+    }
+);

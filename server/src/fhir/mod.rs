@@ -21,6 +21,7 @@
 // A handler's refusal is its response, returned by value as axum handlers do.
 #![allow(clippy::result_large_err)]
 
+pub mod export;
 pub mod import;
 pub mod inbound;
 pub mod outbound;
@@ -139,6 +140,15 @@ impl Caller {
         })
     }
 
+    /// Writes the trail's entries to the audit log.
+    pub async fn write_audit(
+        &self,
+        audit: &renkei_schema::audit::AuditWriter,
+    ) -> Result<(), ApiError> {
+        let entries = self.trail.drain(&self.principal, &self.request_id);
+        audit.append(entries).await
+    }
+
     /// Writes the trail to the audit log, then answers `response` — or,
     /// when the entries could not be written, an `OperationOutcome` and no
     /// data: nothing leaves without its audit entry.
@@ -147,8 +157,7 @@ impl Caller {
         audit: &renkei_schema::audit::AuditWriter,
         response: Response,
     ) -> Response {
-        let entries = self.trail.drain(&self.principal, &self.request_id);
-        if let Err(e) = audit.append(entries).await {
+        if let Err(e) = self.write_audit(audit).await {
             tracing::error!(error = ?e, "audit entries could not be written; FHIR response withheld");
             return match e {
                 ApiError::DatabaseUnavailable(_) => error_response(&e),
