@@ -38,7 +38,7 @@
 use axum::{
     Router,
     body::Bytes,
-    extract::{Query, State},
+    extract::{Query, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
     response::Response,
     routing::post,
@@ -79,13 +79,31 @@ async fn post_bundle(
     Query(params): Query<Params>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let caller = match Caller::authenticate(&state, &headers, request_id).await {
         Ok(c) => c,
         Err(refused) => return refused,
     };
-    let answer = import(&state, &caller, &headers, &params, &body).await;
+    // A body the server will not take (over `RENKEI_MAX_BODY_BYTES`, or cut
+    // off) is an OperationOutcome too, not the framework's plain text.
+    let answer = match body {
+        Ok(body) => import(&state, &caller, &headers, &params, &body).await,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "the bundle is larger than this server accepts in one request (RENKEI_MAX_BODY_BYTES): split it".to_string()
+            } else {
+                format!("the body could not be read: {}", rejection.body_text())
+            };
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too-costly"
+            } else {
+                "structure"
+            };
+            bad(status, Issue::error(code, message).at("Bundle"))
+        }
+    };
     caller.finish(&state.audit, answer).await
 }
 
