@@ -21,7 +21,8 @@
 //! 3. the records are written in **one** `writeRecords` call: all or
 //!    nothing, idempotent by (sender, kind, resource identifier). A bundle
 //!    of more records than one call takes (500) is refused (`413`) before
-//!    anything is written.
+//!    anything is written; so is a body over the server's limit
+//!    (`RENKEI_MAX_BODY_BYTES`, 1 MiB by default), as an OperationOutcome.
 //!
 //! A patient registered in step 2 stays registered if step 3 then fails;
 //! sending the bundle again matches it by the local ID and writes the
