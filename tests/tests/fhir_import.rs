@@ -583,3 +583,103 @@ e2e!(
         assert!(stderr.contains("the API key was refused"), "{stderr}");
     }
 );
+
+/// A bundle of more records than one `writeRecords` call takes (500) is
+/// refused whole (413, the limit named, nothing written); 500 are written.
+/// The server here takes bodies of 4 MiB, so the record limit, not the body
+/// limit, is what refuses.
+mod a_bundle_of_more_records_than_one_write_is_refused_whole {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if !renkei_tests::postgres_configured() {
+            eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+            return;
+        }
+        run(Backend::Postgres).await;
+    }
+
+    async fn run(backend: Backend) {
+        let owned = TestApp::spawn_with(backend, |c| c.max_body_bytes = 4 * 1024 * 1024).await;
+        let app = &owned;
+        let (_, doctor, patient) = clinic(app).await;
+        let mut bundle = fixture("lab-result");
+        let full = &bundle["entry"][1]["resource"];
+        // Compact results, so that 501 of them stay within the body limit.
+        let template = json!({ "resource": {
+            "resourceType": "Observation", "status": "final",
+            "category": full["category"], "code": full["code"], "subject": full["subject"],
+            "effectiveDateTime": full["effectiveDateTime"], "valueQuantity": full["valueQuantity"],
+            "identifier": [{ "system": "urn:oid:1.2.392.100495.20.3.41.1", "value": "" }] } });
+        let mut entries = vec![bundle["entry"][0].clone()];
+        // 501 results: one more than one writeRecords call takes.
+        for n in 0..501 {
+            let mut e = template.clone();
+            e["fullUrl"] = json!(format!("urn:uuid:00000000-0000-4000-8000-{n:012}"));
+            e["resource"]["id"] = json!(format!("lab-bulk-{n}"));
+            if e["resource"]["identifier"].is_array() {
+                e["resource"]["identifier"][0]["value"] = json!(format!("LAB-BULK-{n}"));
+            }
+            entries.push(e);
+        }
+        bundle["entry"] = json!(entries);
+        let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+        assert_eq!(status, 413, "{body}");
+        assert_eq!(body["resourceType"], "OperationOutcome");
+        assert_eq!(body["issue"][0]["expression"][0], "Bundle.entry", "{body}");
+        assert!(
+            body["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("500"),
+            "the limit is named: {body}"
+        );
+        assert!(
+            timeline(app, &doctor, &patient).await.is_empty(),
+            "nothing written"
+        );
+
+        // 500 of them fit in one write: the limit is not off by one.
+        let mut fits = bundle.clone();
+        fits["entry"].as_array_mut().unwrap().pop();
+        let (status, body) = post(app, Some(&doctor), "/fhir", &fits).await;
+        assert_eq!(
+            status,
+            200,
+            "{}",
+            body.to_string().chars().take(500).collect::<String>()
+        );
+        assert_eq!(
+            statuses(&body)
+                .iter()
+                .filter(|s| *s == "201 Created")
+                .count(),
+            500
+        );
+        owned.stop().await;
+    }
+}
+
+e2e!(
+    a_body_over_the_server_limit_is_an_operation_outcome,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let mut bundle = fixture("condition");
+        // Over the default RENKEI_MAX_BODY_BYTES (1 MiB).
+        bundle["entry"][1]["resource"]["note"] = json!([{ "text": "x".repeat(1_100_000) }]);
+        let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+        assert_eq!(status, 413);
+        assert_eq!(body["resourceType"], "OperationOutcome");
+        assert_eq!(body["issue"][0]["code"], "too-costly", "{body}");
+        assert!(timeline(app, &doctor, &patient).await.is_empty());
+        // Without a token it is still 401 first.
+        let (status, _) = post(app, None, "/fhir", &bundle).await;
+        assert_eq!(status, 401);
+    }
+);

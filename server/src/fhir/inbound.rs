@@ -21,7 +21,8 @@
 //! 3. the records are written in **one** `writeRecords` call: all or
 //!    nothing, idempotent by (sender, kind, resource identifier). A bundle
 //!    of more records than one call takes (500) is refused (`413`) before
-//!    anything is written.
+//!    anything is written; so is a body over the server's limit
+//!    (`RENKEI_MAX_BODY_BYTES`, 1 MiB by default), as an OperationOutcome.
 //!
 //! A patient registered in step 2 stays registered if step 3 then fails;
 //! sending the bundle again matches it by the local ID and writes the
@@ -38,7 +39,7 @@
 use axum::{
     Router,
     body::Bytes,
-    extract::{Query, State},
+    extract::{Query, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
     response::Response,
     routing::post,
@@ -79,13 +80,31 @@ async fn post_bundle(
     Query(params): Query<Params>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let caller = match Caller::authenticate(&state, &headers, request_id).await {
         Ok(c) => c,
         Err(refused) => return refused,
     };
-    let answer = import(&state, &caller, &headers, &params, &body).await;
+    // A body the server will not take (over `RENKEI_MAX_BODY_BYTES`, or cut
+    // off) is an OperationOutcome too, not the framework's plain text.
+    let answer = match body {
+        Ok(body) => import(&state, &caller, &headers, &params, &body).await,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "the bundle is larger than this server accepts in one request (RENKEI_MAX_BODY_BYTES): split it".to_string()
+            } else {
+                format!("the body could not be read: {}", rejection.body_text())
+            };
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too-costly"
+            } else {
+                "structure"
+            };
+            bad(status, Issue::error(code, message).at("Bundle"))
+        }
+    };
     caller.finish(&state.audit, answer).await
 }
 
