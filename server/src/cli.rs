@@ -452,6 +452,7 @@ async fn export_fhir(args: ExportFhirArgs) -> anyhow::Result<()> {
     telemetry::init();
     let mut config = args.hub;
     config.rate_limit.rate_limit = false;
+    config.no_migrate = true;
     let hub = crate::Hub::build(
         &config,
         std::sync::Arc::new(renkei_schema::clock::SystemClock),
@@ -481,8 +482,11 @@ async fn import_fhir(args: ImportFhirArgs) -> anyhow::Result<()> {
     telemetry::init();
     let mut config = args.hub;
     // The operator's own import: the rate limits guard the network from
-    // its callers, not the hub's owner from itself.
+    // its callers, not the hub's owner from itself. It works on the
+    // database of a hub that runs, migrated by its owner: it never
+    // migrates (it may run as the application role, which may not).
     config.rate_limit.rate_limit = false;
+    config.no_migrate = true;
     let hub = crate::Hub::build(
         &config,
         std::sync::Arc::new(renkei_schema::clock::SystemClock),
