@@ -229,9 +229,19 @@ pub(crate) fn mint_token(
             "give --token, or --jwt-secret (RENKEI_JWT_SECRET) to mint the bench physician's token"
         );
     };
+    mint_for(secret, issuer, audience, region.physician_id)
+}
+
+/// A member's token, signed with the hub's HS256 secret.
+pub(crate) fn mint_for(
+    secret: &str,
+    issuer: &str,
+    audience: &str,
+    member: Uuid,
+) -> anyhow::Result<String> {
     let now = Utc::now().timestamp().max(0) as u64;
     let claims = Claims {
-        sub: region.physician_id.to_string(),
+        sub: member.to_string(),
         iss: issuer.to_string(),
         aud: audience.to_string(),
         iat: now,

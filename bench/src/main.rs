@@ -15,6 +15,7 @@
 //! See `bench/README.md`.
 
 mod copy;
+mod events;
 mod fhir_import;
 mod generate;
 mod hostile;
@@ -48,6 +49,8 @@ enum Command {
     Writes(Box<writes::WritesArgs>),
     /// Resources/s through `renkei import fhir` beside a COPY of the same rows.
     FhirImport(Box<fhir_import::FhirImportArgs>),
+    /// One event to many subscribers of a patient, beside a hand-written fan-out.
+    Events(Box<events::EventsArgs>),
 }
 
 #[tokio::main]
@@ -58,5 +61,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Hostile(args) => hostile::run(*args).await,
         Command::Writes(args) => writes::run(*args).await,
         Command::FhirImport(args) => fhir_import::run(*args).await,
+        Command::Events(args) => events::run(*args).await,
     }
 }

@@ -710,3 +710,123 @@ e2e!(
         assert!(data["markNotificationRead"]["readAt"].is_string());
     }
 );
+
+/// Opens `n` subscriptions to the patient's events per token, over one
+/// connection per token.
+async fn audience(app: &TestApp, tokens: &[&str], patient: &str, n: usize) -> Vec<WsClient> {
+    let mut clients = Vec::new();
+    for token in tokens {
+        let mut ws = app.ws(token).await;
+        for _ in 0..n {
+            ws.subscribe(EVENTS, json!({ "p": patient, "k": [] })).await;
+        }
+        clients.push(ws);
+    }
+    // Nothing is sent until an event arrives; give the server a moment to
+    // run the resolvers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    clients
+}
+
+/// Writes a lab result and waits for the deliveries: `n` on each of the
+/// `readers`' connections, none on the others'. Returns the statements
+/// the server executed from the write to the last delivery (the write's,
+/// every subscription's re-check and the audit appends).
+async fn event_cost(
+    app: &TestApp,
+    writer: &str,
+    patient: &str,
+    clients: &mut [WsClient],
+    readers: usize,
+    n: usize,
+) -> u64 {
+    let before = app.statements.load(std::sync::atomic::Ordering::SeqCst);
+    let record = write(app, writer, lab(patient)).await;
+    for ws in clients.iter_mut().take(readers) {
+        for _ in 0..n {
+            let (_, message) = ws.next().await;
+            let event = payload(message);
+            assert_eq!(
+                event["data"]["patientEvents"]["subjectId"], record,
+                "{event}"
+            );
+        }
+    }
+    for ws in clients.iter_mut().skip(readers) {
+        ws.expect_silence(Duration::from_millis(300)).await;
+    }
+    app.statements.load(std::sync::atomic::Ordering::SeqCst) - before
+}
+
+/// The subscriptions one event wakes are judged together: the credentials
+/// of all their callers, their access to the patient and the event's
+/// subject are read in a fixed number of statements, not per subscription
+/// (issue 16: one event to 1,000 subscribers). Each caller is still judged
+/// on its own — the care workers may not read lab results and receive
+/// nothing — and each delivery has its audit entry.
+async fn one_event_to_many_subscribers(backend: Backend) {
+    let owned = TestApp::spawn_with(backend, |c| c.batch_window_micros = 50_000).await;
+    let app = &owned;
+    {
+        let s = scene(app).await;
+        let mut readers = vec![s.doctor.clone()];
+        for profession in ["PHYSICIAN", "NURSE", "NURSE", "PHARMACIST"] {
+            readers.push(app.member(&s.clinic, profession).await.1);
+        }
+        let mut others = vec![s.care_worker.clone()];
+        for _ in 0..2 {
+            others.push(app.member(&s.provider, "CARE_WORKER").await.1);
+        }
+        // One subscriber first: the cost of an event to one.
+        let mut one = audience(app, &[&s.doctor], &s.patient, 1).await;
+        let alone = event_cost(app, &s.doctor, &s.patient, &mut one, 1, 1).await;
+        drop(one);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Then 8 subscriptions on each of 5 readers' and 3 care workers'
+        // connections: 40 deliveries.
+        let tokens: Vec<&str> = readers
+            .iter()
+            .chain(others.iter())
+            .map(String::as_str)
+            .collect();
+        let mut many = audience(app, &tokens, &s.patient, 8).await;
+        let reads_before = reads_of(app, &s.patient)
+            .await
+            .iter()
+            .filter(|e| e["action"] == "READ" && e["categories"] == json!(["LAB_RESULTS"]))
+            .count();
+        let together = event_cost(app, &s.doctor, &s.patient, &mut many, readers.len(), 8).await;
+        // Judged one subscription at a time, 64 subscriptions would cost at
+        // least three statements each (credentials, access, the record's
+        // versions): 190 or more. Together they cost a few statements more
+        // than one subscription: the batches of the window, the audit
+        // writer's group commits.
+        assert!(
+            together <= alone + 24,
+            "an event to 64 subscriptions cost {together} statements, to one {alone}"
+        );
+        let reads_after = reads_of(app, &s.patient)
+            .await
+            .iter()
+            .filter(|e| e["action"] == "READ" && e["categories"] == json!(["LAB_RESULTS"]))
+            .count();
+        assert_eq!(
+            reads_after - reads_before,
+            readers.len() * 8,
+            "one audit entry per delivery"
+        );
+    }
+    owned.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_to_many_subscribers_costs_about_what_it_costs_to_one_on_sqlite() {
+    one_event_to_many_subscribers(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_to_many_subscribers_costs_about_what_it_costs_to_one_on_postgres() {
+    if postgres_configured() {
+        one_event_to_many_subscribers(Backend::Postgres).await;
+    }
+}

@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, inputs, the root query and mutation, the loaders.
 
 pub mod admission_discharge;
+pub mod audience;
 pub mod audit_extension;
 pub mod batching;
 mod codes;
@@ -141,6 +142,11 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
             deps.batch_window,
             in_flight.clone(),
         ))
+        .data(Arc::new(audience::Audience::new(
+            deps.db.clone(),
+            deps.policy.clone(),
+            deps.batch_window,
+        )))
         .data(deps.policy)
         .data(TokenIssuer(deps.token_issuer))
         .data(deps.api_keys)

@@ -6,7 +6,8 @@
 //! subscription: before each event the caller's access to the patient is
 //! evaluated again (from the database, so a consent withdrawn on any instance
 //! counts at once), and an event of a category the caller may not read is not
-//! delivered. When the caller loses the patient altogether — consent
+//! delivered. The subscriptions one event wakes are judged together, in a
+//! few statements for all of them ([`super::audience`]). When the caller loses the patient altogether — consent
 //! withdrawn, its organisation off the care team, its account suspended — the
 //! subscription ends with an `ACCESS_ENDED` error that says why. The events
 //! that change access (`AccessChanged`, `MemberChanged`, a relay that comes
@@ -26,6 +27,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
+use super::audience::Audience;
 use super::inputs::parse_id;
 use super::types::{Notification, Organization, load_organization};
 use super::{ctx_db, ctx_events, ctx_request, ctx_trail, patient_access};
@@ -33,9 +35,9 @@ use crate::audit::AuditTrail;
 use crate::domain::{AccessLevel, DataCategory};
 use crate::error::ApiError;
 use crate::events::{HubEvent, PatientEvent, PatientEventKind};
-use crate::policy::{PatientAccess, Policy};
+use crate::policy::PatientAccess;
 use crate::principal::Principal;
-use crate::services::{members, notifications};
+use crate::services::notifications;
 
 /// The root subscription.
 #[derive(Default)]
@@ -118,7 +120,8 @@ struct Watch {
     /// Where missed events are counted (the metrics).
     bus: crate::events::EventBus,
     db: DatabaseConnection,
-    policy: Arc<Policy>,
+    /// Judges the subscriptions an event wakes together.
+    audience: Arc<Audience>,
     trail: Arc<AuditTrail>,
 }
 
@@ -131,7 +134,7 @@ impl Watch {
             rx: ctx_events(ctx).subscribe(),
             bus: ctx_events(ctx).clone(),
             db: ctx_db(ctx).clone(),
-            policy: ctx.data_unchecked::<Arc<Policy>>().clone(),
+            audience: ctx.data_unchecked::<Arc<Audience>>().clone(),
             trail: ctx
                 .data_opt::<Arc<AuditTrail>>()
                 .cloned()
@@ -141,63 +144,24 @@ impl Watch {
 
     /// The caller's current access to a patient, from the database.
     async fn access(&self, patient_id: Uuid) -> Result<Option<PatientAccess>, ApiError> {
-        Ok(self
-            .policy
-            .evaluate(&self.db, &self.principal, &[patient_id])
-            .await?
-            .remove(&patient_id)
-            .map(|v| v.access))
+        self.audience.access(&self.principal, patient_id).await
     }
 
     /// `Err(why)` when the caller's credentials no longer hold: the member
     /// suspended (or removed), the API key revoked.
     async fn caller_still_active(&self) -> Result<(), ApiError> {
-        members::recheck(&self.db, &self.principal)
+        self.audience
+            .still_active(&self.principal)
             .await
-            .map_err(|e| match e {
-                ApiError::Unauthenticated(why) => {
-                    ApiError::AccessEnded(format!("delivery stopped: {why}"))
-                }
-                other => other,
-            })
+            .map_err(ended_by_credentials)
     }
+}
 
-    /// Rules on top of the policy that some subjects carry: a liaison
-    /// message is only for the organisations its thread is addressed to; a
-    /// record's new version only for callers to whom it is a version — one
-    /// that changed something they may read (the rule of `Record.version`:
-    /// an emergency sheet whose hand-typed diagnoses alone changed is no
-    /// news to a reader without CONDITIONS).
-    async fn meant_for_me(
-        &self,
-        access: &PatientAccess,
-        event: &PatientEvent,
-    ) -> Result<bool, ApiError> {
-        match (event.kind, event.record_version) {
-            (PatientEventKind::MessagePosted, _) => {
-                crate::services::liaison::message_addressed_to(
-                    &self.db,
-                    event.subject_id,
-                    self.principal.organization_id(),
-                )
-                .await
-            }
-            (
-                PatientEventKind::RecordWritten
-                | PatientEventKind::RecordEnteredInError
-                | PatientEventKind::EmergencyInformationUpdated,
-                Some(version),
-            ) => {
-                crate::services::records::is_seen_version(
-                    &self.db,
-                    access,
-                    event.subject_id,
-                    version,
-                )
-                .await
-            }
-            _ => Ok(true),
-        }
+/// A caller whose credentials no longer hold: delivery ends, saying why.
+fn ended_by_credentials(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Unauthenticated(why) => ApiError::AccessEnded(format!("delivery stopped: {why}")),
+        other => other,
     }
 }
 
@@ -267,12 +231,27 @@ impl PatientStream {
     }
 
     /// Checks the caller's access again and says what reaches the client, if
-    /// anything.
+    /// anything. The caller's credentials, its access and what the event's
+    /// subject restricts are asked at once, together with the other
+    /// subscriptions the event woke ([`Audience`]).
     async fn recheck(&mut self, recheck: Recheck) -> Option<Result<PatientEventObject>> {
-        if let Err(e) = self.watch.caller_still_active().await {
-            return Some(self.end(e));
+        let audience = &self.watch.audience;
+        let principal = &self.watch.principal;
+        let subject = async {
+            match &recheck {
+                Recheck::Deliver(event) => audience.subject(event).await.map(Some),
+                _ => Ok(None),
+            }
+        };
+        let (active, access, subject) = futures_util::join!(
+            audience.still_active(principal),
+            audience.access(principal, self.patient_id),
+            subject
+        );
+        if let Err(e) = active {
+            return Some(self.end(ended_by_credentials(e)));
         }
-        let access = match self.watch.access(self.patient_id).await {
+        let access = match access {
             Ok(Some(a)) => a,
             Ok(None) => {
                 return Some(self.end(ApiError::AccessEnded(
@@ -293,9 +272,9 @@ impl PatientStream {
             // Not for this caller's eyes; not even that it happened.
             return None;
         }
-        match self.watch.meant_for_me(&access, &event).await {
-            Ok(true) => {}
-            Ok(false) => return None,
+        match subject {
+            Ok(Some(subject)) if subject.meant_for(&self.watch.principal, &access) => {}
+            Ok(_) => return None,
             Err(e) => return Some(Err(e.into())),
         }
         // Under emergency access the delivery is an emergency read.

@@ -35,7 +35,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, FromQueryResult, Iterable,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
+    Iterable, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -802,6 +803,125 @@ impl Policy {
                     access,
                 },
             );
+        }
+        Ok(out)
+    }
+
+    /// The verdicts of many callers on one patient — the audience of an
+    /// event on the patient (`patientEvents` subscribers) — in three
+    /// statements whatever their number: the patient with the consent in
+    /// force, the organisations on its care team today, and the emergency
+    /// grants in force of the callers' members. Each caller's verdict is
+    /// then [`Policy::evaluate`]'s: a caller neither on the care team nor
+    /// holding emergency access may not know of the patient (absent from
+    /// the answer, like a patient that does not exist), and the others get
+    /// [`Policy::decide`]'s grants from the same facts. The conditions are
+    /// the ones `evaluate`'s statement uses ([`active_on`],
+    /// [`rows::consent_in_force_at`], [`rows::grant_unexpired_at`], for a set of
+    /// members), so the two cannot disagree on a rule.
+    pub async fn evaluate_audience(
+        &self,
+        db: &DatabaseConnection,
+        patient_id: Uuid,
+        principals: &[Principal],
+    ) -> ApiResult<HashMap<Principal, PatientAccess>> {
+        if principals.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let today = self.clock.today();
+        let now = self.clock.now();
+        let consent_row = consent::Entity::find()
+            .filter(consent::Column::PatientId.eq(patient_id))
+            .filter(rows::consent_in_force_at(consent::Entity))
+            .one(db);
+        let exists = patient::Entity::find_by_id(patient_id)
+            .select_only()
+            .column(patient::Column::Id)
+            .into_tuple::<Uuid>()
+            .one(db);
+        let organizations: Vec<Uuid> = principals
+            .iter()
+            .map(Principal::organization_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let backend = db.get_database_backend();
+        let on_team = care_team_membership::Entity::find()
+            .select_only()
+            .column(care_team_membership::Column::OrganizationId)
+            .filter(care_team_membership::Column::PatientId.eq(patient_id))
+            .filter(crate::services::id_in(
+                backend,
+                (
+                    care_team_membership::Entity,
+                    care_team_membership::Column::OrganizationId,
+                ),
+                &organizations,
+            ))
+            .filter(active_on(today))
+            .into_tuple::<Uuid>()
+            .all(db);
+        let members: Vec<Uuid> = principals
+            .iter()
+            .filter_map(|p| match p {
+                Principal::Member { member_id, .. } => Some(*member_id),
+                Principal::System { .. } => None,
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let grants = async {
+            if members.is_empty() {
+                return Ok(Vec::new());
+            }
+            emergency_grant::Entity::find()
+                .select_only()
+                .column(emergency_grant::Column::MemberId)
+                .column(emergency_grant::Column::ExpiresAt)
+                .filter(emergency_grant::Column::PatientId.eq(patient_id))
+                .filter(crate::services::id_in(
+                    backend,
+                    (emergency_grant::Entity, emergency_grant::Column::MemberId),
+                    &members,
+                ))
+                .filter(rows::grant_unexpired_at(emergency_grant::Entity, now))
+                .into_tuple::<(Uuid, DateTime<Utc>)>()
+                .all(db)
+                .await
+        };
+        let (consent_row, exists, on_team, grants) =
+            futures_util::try_join!(consent_row, exists, on_team, grants)?;
+        if exists.is_none() {
+            return Ok(HashMap::new());
+        }
+        let on_team: HashSet<Uuid> = on_team.into_iter().collect();
+        // The latest expiry per member, as `evaluate`'s sub-select takes it.
+        let mut emergency: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+        for (member, expires_at) in grants {
+            let latest = emergency.entry(member).or_insert(expires_at);
+            *latest = std::cmp::Ord::max(*latest, expires_at);
+        }
+        let consent = consent_row
+            .map(|c| ConsentTerms::from_row(&c.scope, &c.organization_ids, &c.excluded_categories))
+            .transpose()?;
+        let mut out = HashMap::new();
+        for principal in principals.iter().collect::<HashSet<_>>() {
+            let relationship = on_team.contains(&principal.organization_id());
+            let emergency_until = match principal {
+                Principal::Member { member_id, .. } => emergency.get(member_id).copied(),
+                Principal::System { .. } => None,
+            };
+            if !relationship && emergency_until.is_none() {
+                continue;
+            }
+            let access = self.decide(
+                principal,
+                patient_id,
+                relationship,
+                emergency_until,
+                consent.clone(),
+            )?;
+            out.insert(principal.clone(), access);
         }
         Ok(out)
     }

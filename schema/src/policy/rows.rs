@@ -89,7 +89,12 @@ pub fn grant_in_force_at<T: IntoIden + Clone>(
 ) -> Condition {
     Condition::all()
         .add(Expr::col((table.clone(), emergency_grant::Column::MemberId)).eq(member_id))
-        .add(Expr::col((table, emergency_grant::Column::ExpiresAt)).gt(now))
+        .add(grant_unexpired_at(table, now))
+}
+
+/// The emergency grant of `table` has not expired at `now` (whoever holds it).
+pub fn grant_unexpired_at<T: IntoIden>(table: T, now: DateTime<Utc>) -> Condition {
+    Condition::all().add(Expr::col((table, emergency_grant::Column::ExpiresAt)).gt(now))
 }
 
 /// The member behind a principal: emergency grants are a member's.

@@ -201,29 +201,48 @@ pub async fn require_addressed(
     }
 }
 
-/// Whether `organization` may learn of a message: the addressing rule of its
-/// thread (for events about it, which carry only the message's id). `false`
-/// for a message that does not exist.
-pub async fn message_addressed_to(
+/// Who may learn of a message: the addressing of its thread, read once for
+/// every subscriber an event about the message reaches (events carry only
+/// the message's id). `None` for a message that does not exist.
+pub async fn message_reach(
     db: &DatabaseConnection,
     message_id: Uuid,
-    organization: Uuid,
-) -> ApiResult<bool> {
+) -> ApiResult<Option<ThreadReach>> {
     let Some(message) = liaison_message::Entity::find_by_id(message_id)
         .one(db)
         .await?
     else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some(thread) = liaison_thread::Entity::find_by_id(message.thread_id)
         .one(db)
         .await?
     else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(thread.whole_care_team
-        || thread.created_by_organization_id == organization
-        || addressees(db, thread.id).await?.contains(&organization))
+    Ok(Some(ThreadReach {
+        addressees: addressees(db, thread.id).await?,
+        whole_care_team: thread.whole_care_team,
+        created_by: thread.created_by_organization_id,
+    }))
+}
+
+/// Whom a thread's messages reach: the rule of [`visible_to`], in memory.
+#[derive(Clone, Debug)]
+pub struct ThreadReach {
+    whole_care_team: bool,
+    created_by: Uuid,
+    addressees: BTreeSet<Uuid>,
+}
+
+impl ThreadReach {
+    /// Whether `organization` may learn of the thread's messages: whole
+    /// team, started by it, or addressed to it.
+    pub fn reaches(&self, organization: Uuid) -> bool {
+        self.whole_care_team
+            || self.created_by == organization
+            || self.addressees.contains(&organization)
+    }
 }
 
 /// The addressing rule as SQL over `liaison_threads`: whole team, started by

@@ -217,35 +217,98 @@ pub async fn principal_for(db: &DatabaseConnection, member_id: Uuid) -> ApiResul
 /// and active, the API key not revoked — read from the database, past every
 /// cache. For long-lived sessions (WebSocket), which authenticated once.
 pub async fn recheck(db: &DatabaseConnection, principal: &Principal) -> ApiResult<()> {
-    match principal {
-        Principal::Member {
-            member_id,
-            profession,
-            ..
-        } => {
-            // A session authenticated before an administrator changed the
-            // member's profession would keep the former rights: it ends.
-            let now = principal_for(db, *member_id).await?;
-            if now.profession() != Some(*profession) {
-                return Err(ApiError::Unauthenticated(
-                    "the member's profession has changed; sign in again".into(),
-                ));
-            }
-            Ok(())
+    recheck_many(db, std::slice::from_ref(principal))
+        .await?
+        .remove(principal)
+        .unwrap_or_else(|| Err(ApiError::internal("recheck lost its caller")))
+}
+
+/// [`recheck`] for many callers at once — the subscribers an event reaches
+/// — in at most two statements (their members, their API keys): each
+/// caller's verdict, `UNAUTHENTICATED` with the reason for one that no
+/// longer holds.
+pub async fn recheck_many(
+    db: &DatabaseConnection,
+    principals: &[Principal],
+) -> ApiResult<HashMap<Principal, ApiResult<()>>> {
+    let backend = db.get_database_backend();
+    let mut member_ids: Vec<Uuid> = Vec::new();
+    let mut key_ids: Vec<Uuid> = Vec::new();
+    for p in principals {
+        match p {
+            Principal::Member { member_id, .. } => member_ids.push(*member_id),
+            Principal::System { api_key_id, .. } => key_ids.push(*api_key_id),
         }
-        Principal::System { api_key_id, .. } => {
-            match entities::api_key::Entity::find_by_id(*api_key_id)
-                .one(db)
-                .await?
-            {
+    }
+    member_ids.sort_unstable();
+    member_ids.dedup();
+    key_ids.sort_unstable();
+    key_ids.dedup();
+    let members = async {
+        if member_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        member::Entity::find()
+            .filter(super::id_in(
+                backend,
+                (member::Entity, member::Column::Id),
+                &member_ids,
+            ))
+            .all(db)
+            .await
+    };
+    let keys = async {
+        if key_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        entities::api_key::Entity::find()
+            .filter(super::id_in(
+                backend,
+                (entities::api_key::Entity, entities::api_key::Column::Id),
+                &key_ids,
+            ))
+            .all(db)
+            .await
+    };
+    let (members, keys) = futures_util::try_join!(members, keys)?;
+    let members: HashMap<Uuid, member::Model> = members.into_iter().map(|m| (m.id, m)).collect();
+    let keys: HashMap<Uuid, entities::api_key::Model> =
+        keys.into_iter().map(|k| (k.id, k)).collect();
+    let mut out = HashMap::new();
+    for p in principals {
+        let verdict = match p {
+            Principal::Member {
+                member_id,
+                profession,
+                ..
+            } => match members.get(member_id) {
+                None => Err(ApiError::Unauthenticated(
+                    "the token's member is not registered".into(),
+                )),
+                Some(m) => principal_of(m).and_then(|now| {
+                    // A session authenticated before an administrator
+                    // changed the member's profession would keep the former
+                    // rights: it ends.
+                    if now.profession() != Some(*profession) {
+                        Err(ApiError::Unauthenticated(
+                            "the member's profession has changed; sign in again".into(),
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }),
+            },
+            Principal::System { api_key_id, .. } => match keys.get(api_key_id) {
                 Some(key) if key.revoked_at.is_none() => Ok(()),
                 Some(_) => Err(ApiError::Unauthenticated(
                     "the API key has been revoked".into(),
                 )),
                 None => Err(ApiError::Unauthenticated("the API key is not valid".into())),
-            }
-        }
+            },
+        };
+        out.insert(p.clone(), verdict);
     }
+    Ok(out)
 }
 
 /// The principal a member acts as; `UNAUTHENTICATED` while suspended.

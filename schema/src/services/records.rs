@@ -1168,19 +1168,17 @@ pub fn seen_versions(
     seen
 }
 
-/// Whether version `version` of record `record_id` is, to a caller with
-/// `access`, a version of its own ([`seen_versions`]: readable, and
-/// changing something the caller may read) — so that telling the caller it
-/// was written tells nothing the caller may not see. `false` when there is
-/// no such record or version.
-pub async fn is_seen_version(
+/// The contents of record `record_id`'s versions up to `version`, oldest
+/// first, ending with `version` itself — what [`is_seen_version`] judges for
+/// each caller, read once for all the callers an event reaches. `None`
+/// when there is no such record or version.
+pub async fn versions_until(
     db: &DatabaseConnection,
-    access: &PatientAccess,
     record_id: Uuid,
     version: i32,
-) -> ApiResult<bool> {
+) -> ApiResult<Option<Vec<VersionContent>>> {
     let Some(current) = record::Entity::find_by_id(record_id).one(db).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let kind = RecordKind::from_db(&current.kind)?;
     let earlier = record_version::Entity::find()
@@ -1199,12 +1197,17 @@ pub async fn is_seen_version(
     } else {
         earlier.last().map(|v| v.version)
     };
-    if last != Some(version) {
-        return Ok(false);
-    }
-    Ok(seen_versions(Some(access), &contents)
+    Ok((last == Some(version)).then_some(contents))
+}
+
+/// Whether the last of `versions` ([`versions_until`]) is, to a caller with
+/// `access`, a version of its own ([`seen_versions`]: readable, and
+/// changing something the caller may read) — so that telling the caller it
+/// was written tells nothing the caller may not see.
+pub fn is_seen_version(access: &PatientAccess, versions: &[VersionContent]) -> bool {
+    seen_versions(Some(access), versions)
         .last()
-        .is_some_and(|s| s.first + 1 == contents.len()))
+        .is_some_and(|s| s.first + 1 == versions.len())
 }
 
 /// Whether a summary candidate belongs in today's summary (a prescription that
