@@ -189,6 +189,9 @@ impl Drop for Slot {
     }
 }
 
+/// The WebSocket read buffer (see [`graphql_ws`]).
+const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// `GET /graphql/ws`: GraphQL over WebSocket — subscriptions, and queries
 /// and mutations too.
 ///
@@ -214,6 +217,13 @@ pub async fn graphql_ws(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // The request body limit does not reach WebSocket messages.
         .max_message_size(state.max_message_bytes)
+        // tungstenite zero-fills its read buffer up to this size before every
+        // read of the socket — also the reads that find nothing — and keeps
+        // it: at the default 128 KiB, 1,000 subscribers held 128 MB and an
+        // event to them spent a quarter of the hub's CPU in `memset`. Clients
+        // send little (operations, pongs); a larger message is read in more
+        // than one chunk.
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |mut socket| {
             async move {
                 let _open = state.observe.metrics.websocket_opened();
