@@ -16,14 +16,9 @@ use crate::clock::SharedClock;
 use crate::error::{ApiError, ApiResult};
 use entities::{audit_head, audit_log};
 
-/// Requests whose entries share one transaction, at most; and the entries,
-/// at most (a batch stops taking requests once it holds this many). They
-/// bound the transaction's size and how long it holds the chain's head;
-/// under heavy load batches fill up to them. An event delivered to 1,000
-/// subscriptions is 1,000 requests of one entry each: one transaction, not
-/// four in turn (each waiting for the previous one's commit).
-const MAX_JOBS_PER_BATCH: usize = 1024;
-const MAX_ENTRIES_PER_BATCH: usize = 4096;
+/// Requests whose entries share one transaction, at most. Bounds the
+/// transaction's size; under heavy load batches fill up to this.
+const MAX_JOBS_PER_BATCH: usize = 256;
 /// How many requests may wait for the writer before callers are slowed.
 const QUEUE: usize = 4096;
 /// A request gives up waiting for its entry after this long, and fails.
@@ -110,14 +105,10 @@ async fn run(
     on_batch: Option<BatchObserver>,
 ) {
     while let Some(first) = rx.recv().await {
-        let mut entries = first.entries.len();
         let mut jobs = vec![first];
-        while jobs.len() < MAX_JOBS_PER_BATCH && entries < MAX_ENTRIES_PER_BATCH {
+        while jobs.len() < MAX_JOBS_PER_BATCH {
             match rx.try_recv() {
-                Ok(job) => {
-                    entries += job.entries.len();
-                    jobs.push(job);
-                }
+                Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
         }

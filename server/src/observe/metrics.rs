@@ -159,14 +159,13 @@ impl Metrics {
             rate_limited.clone(),
         );
         let batch_buckets = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
-        let audit_batch_requests = Histogram::new(batch_buckets.into_iter().chain([512.0, 1024.0]));
+        let audit_batch_requests = Histogram::new(batch_buckets);
         registry.register(
             "renkei_audit_batch_requests",
             "Requests whose audit entries one group commit of the audit log wrote",
             audit_batch_requests.clone(),
         );
-        let audit_batch_entries =
-            Histogram::new(batch_buckets.into_iter().chain([1024.0, 4096.0, 16384.0]));
+        let audit_batch_entries = Histogram::new(batch_buckets.into_iter().chain([1024.0, 4096.0]));
         registry.register(
             "renkei_audit_batch_entries",
             "Audit entries one group commit of the audit log wrote",
