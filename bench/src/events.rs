@@ -38,7 +38,7 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::H
 use uuid::Uuid;
 
 use crate::generate::RegionFile;
-use crate::load::{command_line, cpu_model, mint_for, percentile, shell_out};
+use crate::load::{mint_for, percentile, shell_out};
 
 const SUBSCRIBE: &str =
     "subscription($p: ID!) { patientEvents(patientId: $p) { kind patientId subjectId category } }";
@@ -191,31 +191,25 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
         let mut w = s.write_micros.clone();
         w.sort_unstable();
         format!(
-            "| {name} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            "| {name} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
             s.last_micros.len(),
             s.micros.len(),
             percentile(&m, 50.0),
             percentile(&m, 99.0),
             percentile(&last, 99.0),
-            percentile(&w, 50.0),
+            // The floor has no write of its own to time.
+            if w.is_empty() {
+                "–".to_string()
+            } else {
+                format!("{:.1}", percentile(&w, 50.0))
+            },
             s.failures.len()
         )
     };
     let mib = |k: Option<u64>| k.map_or("–".to_string(), |k| format!("{:.1}", k as f64 / 1024.0));
-    let mut report = String::new();
+    let mut report = crate::report::heading("events", &args.label, &load_before, &pool).await;
     report.push_str(&format!(
-        "### events — {} — {}\n\n- machine: {} ({} CPUs), `{}`\n- load average at start: {}\n- PostgreSQL: {}\n- command: `{}`\n- {} subscriptions of one patient over {} members ({} of whom may read lab results: {} deliveries expected per event), {} events per side after one warm-up\n",
-        args.label,
-        Utc::now().to_rfc3339(),
-        cpu_model(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        shell_out("uname", &["-srm"]).trim(),
-        load_before.trim(),
-        sqlx::query_scalar::<_, String>("SHOW server_version")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or_default(),
-        command_line(),
+        "- {} subscriptions of one patient over {} members ({} of whom may read lab results: {} deliveries expected per event), {} events per side after one warm-up\n",
         args.subscribers,
         members.len(),
         members.iter().filter(|m| m.1).count(),
@@ -236,22 +230,12 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
     report.push('\n');
     report.push_str(&row("floor (hand-written fan-out)", &floor));
     report.push('\n');
-    if !failed.is_empty() {
-        report.push_str("\n**Failures:**\n\n");
-        for f in &failed {
-            report.push_str(&format!("- {f}\n"));
-        }
-    }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let file = args.out.join(format!("events-{}-{run_id}.md", args.label));
-    std::fs::write(&file, &report).with_context(|| format!("writing {}", file.display()))?;
-    println!("{report}");
-    eprintln!("written to {}", file.display());
-    if !failed.is_empty() {
-        bail!("{} failures", failed.len());
-    }
-    Ok(())
+    crate::report::finish(
+        &args.out,
+        &format!("events-{}-{run_id}.md", args.label),
+        report,
+        &failed,
+    )
 }
 
 /// Adds `n` members to the care team's organisations, professions in turn:

@@ -21,6 +21,7 @@ mod generate;
 mod hostile;
 mod load;
 mod region;
+mod report;
 mod rng;
 mod vocab;
 mod writes;

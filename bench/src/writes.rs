@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::copy::CopyBuf;
 use crate::generate::RegionFile;
-use crate::load::{command_line, cpu_model, mint_token, percentile, shell_out};
+use crate::load::{mint_token, percentile, shell_out};
 use crate::rng::Rng;
 
 const WRITE: &str =
@@ -515,20 +515,9 @@ pub async fn run(args: WritesArgs) -> anyhow::Result<()> {
             hub.rate() / floor.rate()
         ));
     }
-    let mut report = String::new();
+    let mut report = crate::report::heading("writes", &args.label, &load_before, &pool).await;
     report.push_str(&format!(
-        "### writes — {} — {}\n\n- machine: {} ({} CPUs), `{}`\n- load average at start: {}\n- PostgreSQL: {}\n- command: `{}`\n- {} records per side and level, batches of {}, over {} of the bench clinic's patients\n",
-        args.label,
-        Utc::now().to_rfc3339(),
-        cpu_model(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        shell_out("uname", &["-srm"]).trim(),
-        load_before.trim(),
-        sqlx::query_scalar::<_, String>("SHOW server_version")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or_default(),
-        command_line(),
+        "- {} records per side and level, batches of {}, over {} of the bench clinic's patients\n",
         args.records,
         args.batch,
         patients.len(),
@@ -541,20 +530,10 @@ pub async fn run(args: WritesArgs) -> anyhow::Result<()> {
         report.push_str(l);
         report.push('\n');
     }
-    if !failed.is_empty() {
-        report.push_str("\n**Failures:**\n\n");
-        for f in &failed {
-            report.push_str(&format!("- {f}\n"));
-        }
-    }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let file = args.out.join(format!("writes-{}-{run_id}.md", args.label));
-    std::fs::write(&file, &report).with_context(|| format!("writing {}", file.display()))?;
-    println!("{report}");
-    eprintln!("written to {}", file.display());
-    if !failed.is_empty() {
-        bail!("{} failures", failed.len());
-    }
-    Ok(())
+    crate::report::finish(
+        &args.out,
+        &format!("writes-{}-{run_id}.md", args.label),
+        report,
+        &failed,
+    )
 }
