@@ -49,7 +49,9 @@ use renkei_fhir::outcome::{Issue, Outcome, Severity};
 use serde_json::{Value, json};
 use tower_http::request_id::RequestId;
 
-use super::{Caller, graphql_errors, outcome_response, resource_response};
+use super::{
+    Caller, PatientKey, find_patient, graphql_errors, outcome_response, resource_response,
+};
 use crate::http::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -66,9 +68,6 @@ pub struct Params {
 }
 
 const ME: &str = "{ me { organization { id medicalInstitutionCode } } }";
-const BY_LOCAL_ID: &str = "query($l: String!) { patientByLocalId(localId: $l) { id } }";
-const BY_INSURED: &str =
-    "query($v: String!) { patientByInsuredPersonIdentifier(identifier: $v) { id } }";
 const LINK: &str =
     "mutation($i: LinkPatientIdentifierInput!) { linkPatientIdentifier(input: $i) { id } }";
 const REGISTER: &str = "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }";
@@ -203,7 +202,7 @@ async fn match_patients(
         .iter()
         .map(|p| p.local_id.as_deref())
         .collect();
-    let by_local = lookup_many(state, caller, BY_LOCAL_ID, "l", &locals).await?;
+    let by_local = lookup_many(state, caller, |v| PatientKey::LocalId(v), &locals).await?;
     let insured: Vec<Option<&str>> = read
         .patients
         .iter()
@@ -213,7 +212,8 @@ async fn match_patients(
             None => p.insured_person_id.as_deref(),
         })
         .collect();
-    let by_insured = lookup_many(state, caller, BY_INSURED, "v", &insured).await?;
+    let by_insured =
+        lookup_many(state, caller, |v| PatientKey::InsuredPersonId(v), &insured).await?;
     let mut out = Vec::with_capacity(read.patients.len());
     for (index, p) in read.patients.iter().enumerate() {
         let element = p
@@ -319,46 +319,24 @@ async fn match_patients(
     Ok(out)
 }
 
-/// The ids of the patients `query` finds, one per value (`None` for no
-/// value, and where the hub answers `NOT_FOUND`: no such patient, or not one
-/// the caller may see). The lookups run at once, so the hub's loaders
-/// gather them into a few statements.
+/// [`find_patient`] for many identifiers at once (`None` where there is
+/// none), concurrently: the hub's loaders batch the lookups.
 async fn lookup_many(
     state: &AppState,
     caller: &Caller,
-    query: &str,
-    variable: &str,
+    key: fn(&str) -> PatientKey<'_>,
     values: &[Option<&str>],
 ) -> Result<Vec<Option<String>>, Response> {
     let lookups = values.iter().map(|v| async move {
         match v {
             None => Ok(None),
-            Some(v) => lookup(state, caller, query, json!({ variable: v })).await,
+            Some(v) => find_patient(state, caller, key(v), None).await,
         }
     });
     futures_util::future::join_all(lookups)
         .await
         .into_iter()
         .collect()
-}
-
-/// The id of the patient a lookup found, `None` when the hub answers
-/// `NOT_FOUND` (no such patient, or not one the caller may see).
-async fn lookup(
-    state: &AppState,
-    caller: &Caller,
-    query: &str,
-    variables: Value,
-) -> Result<Option<String>, Response> {
-    let body = caller.run(&state.schema, query, variables).await;
-    let Some(errors) = body["errors"].as_array().filter(|e| !e.is_empty()) else {
-        let data = body["data"].as_object().and_then(|d| d.values().next());
-        return Ok(data.and_then(|p| p["id"].as_str()).map(str::to_string));
-    };
-    if errors[0]["extensions"]["code"] == "NOT_FOUND" {
-        return Ok(None);
-    }
-    Err(graphql_errors(&body, |_| None).unwrap_or_else(|| internal("a lookup failed")))
 }
 
 fn internal(cause: &str) -> Response {

@@ -275,3 +275,54 @@ pub fn graphql_errors(
         .collect();
     Some(outcome_response(status, &Outcome { issues }))
 }
+
+/// An identifier a FHIR request names a patient by.
+#[derive(Clone, Copy, Debug)]
+pub enum PatientKey<'a> {
+    /// The caller's own local patient ID.
+    LocalId(&'a str),
+    /// The JP-CLINS insured-person identifier.
+    InsuredPersonId(&'a str),
+}
+
+/// The hub's id of the patient `key` names, looked up through GraphQL as
+/// the caller — the refusal path of every lookup: `None` for a patient
+/// that does not exist and for one the caller may not see alike. Another
+/// error is answered as an `OperationOutcome` whose expression is `at`.
+pub async fn find_patient(
+    state: &AppState,
+    caller: &Caller,
+    key: PatientKey<'_>,
+    at: Option<&str>,
+) -> Result<Option<String>, Response> {
+    const BY_LOCAL_ID: &str = "query($v: String!) { patientByLocalId(localId: $v) { id } }";
+    const BY_INSURED: &str =
+        "query($v: String!) { patientByInsuredPersonIdentifier(identifier: $v) { id } }";
+    let (query, value) = match key {
+        PatientKey::LocalId(v) => (BY_LOCAL_ID, v),
+        PatientKey::InsuredPersonId(v) => (BY_INSURED, v),
+    };
+    let body = caller
+        .run(&state.schema, query, json!({ "v": value }))
+        .await;
+    let Some(errors) = body["errors"].as_array().filter(|e| !e.is_empty()) else {
+        let data = body["data"].as_object().and_then(|d| d.values().next());
+        return Ok(data.and_then(|p| p["id"].as_str()).map(str::to_string));
+    };
+    if errors[0]["extensions"]["code"] == "NOT_FOUND" {
+        return Ok(None);
+    }
+    Err(
+        graphql_errors(&body, |_| at.map(str::to_string)).unwrap_or_else(|| {
+            tracing::error!("a FHIR patient lookup failed without an error");
+            outcome_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &Issue::error(
+                    "exception",
+                    "internal error: the hub could not complete the request; it has been logged",
+                )
+                .into(),
+            )
+        }),
+    )
+}

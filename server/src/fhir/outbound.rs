@@ -28,7 +28,9 @@ use renkei_fhir::systems;
 use serde_json::{Value, json};
 use tower_http::request_id::RequestId;
 
-use super::{Caller, graphql_errors, outcome_response, resource_response};
+use super::{
+    Caller, PatientKey, find_patient, graphql_errors, outcome_response, resource_response,
+};
 use crate::http::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -194,9 +196,6 @@ struct SearchParams {
 }
 
 const ME: &str = "{ me { organization { medicalInstitutionCode } } }";
-const BY_LOCAL_ID: &str = "query($l: String!) { patientByLocalId(localId: $l) { id } }";
-const BY_INSURED: &str =
-    "query($v: String!) { patientByInsuredPersonIdentifier(identifier: $v) { id } }";
 
 async fn search(
     State(state): State<AppState>,
@@ -227,10 +226,10 @@ async fn search_patient(state: &AppState, caller: &Caller, identifier: Option<&s
     let me = caller.run(&state.schema, ME, json!({})).await;
     let code = me["data"]["me"]["organization"]["medicalInstitutionCode"].as_str();
     let local_system = code.map(|c| format!("{}{c}", systems::LOCAL_PATIENT_ID_OID_PREFIX));
-    let (query, variables) = if system == systems::INSURED_PERSON_ID {
-        (BY_INSURED, json!({ "v": value }))
+    let key = if system == systems::INSURED_PERSON_ID {
+        PatientKey::InsuredPersonId(value)
     } else if Some(system) == local_system.as_deref() {
-        (BY_LOCAL_ID, json!({ "l": value }))
+        PatientKey::LocalId(value)
     } else {
         return outcome_response(
             StatusCode::BAD_REQUEST,
@@ -247,24 +246,10 @@ async fn search_patient(state: &AppState, caller: &Caller, identifier: Option<&s
             .into(),
         );
     };
-    let found = caller.run(&state.schema, query, variables).await;
-    let first_code = found["errors"][0]["extensions"]["code"].as_str();
     // Not found and not permitted look the same: an empty searchset.
-    let id = match first_code {
-        Some("NOT_FOUND") => None,
-        Some(_) => {
-            return graphql_errors(&found, |_| Some("identifier".into())).unwrap_or_else(|| {
-                outcome_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &Issue::error("exception", "internal error").into(),
-                )
-            });
-        }
-        None => found["data"]
-            .as_object()
-            .and_then(|d| d.values().next())
-            .and_then(|p| p["id"].as_str())
-            .map(str::to_string),
+    let id = match find_patient(state, caller, key, Some("identifier")).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
     };
     let mut entries = Vec::new();
     if let Some(id) = id {
