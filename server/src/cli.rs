@@ -447,18 +447,27 @@ fn shell_word(word: &str) -> String {
     }
 }
 
-/// `renkei export fhir`.
-async fn export_fhir(args: ExportFhirArgs) -> anyhow::Result<()> {
+/// The hub of an operator's command that works on a running hub's
+/// database (`renkei import fhir`, `renkei export fhir`): without a
+/// listener, and without the rate limits — they guard the network from its
+/// callers, not the hub's owner from itself. It never migrates: the
+/// database is the running hub's, migrated by its owner, and the command
+/// may run as the application role, which may not.
+async fn operator_hub(mut config: ServeConfig) -> anyhow::Result<crate::Hub> {
     telemetry::init();
-    let mut config = args.hub;
     config.rate_limit.rate_limit = false;
     config.no_migrate = true;
-    let hub = crate::Hub::build(
+    crate::Hub::build(
         &config,
         std::sync::Arc::new(renkei_schema::clock::SystemClock),
         None,
     )
-    .await?;
+    .await
+}
+
+/// `renkei export fhir`.
+async fn export_fhir(args: ExportFhirArgs) -> anyhow::Result<()> {
+    let hub = operator_hub(args.hub).await?;
     let exported = crate::fhir::export::run(hub.state.clone(), &args.api_key, &args.out).await;
     hub.finish().await;
     let e = exported?;
@@ -479,20 +488,7 @@ async fn export_fhir(args: ExportFhirArgs) -> anyhow::Result<()> {
 
 /// `renkei import fhir`.
 async fn import_fhir(args: ImportFhirArgs) -> anyhow::Result<()> {
-    telemetry::init();
-    let mut config = args.hub;
-    // The operator's own import: the rate limits guard the network from
-    // its callers, not the hub's owner from itself. It works on the
-    // database of a hub that runs, migrated by its owner: it never
-    // migrates (it may run as the application role, which may not).
-    config.rate_limit.rate_limit = false;
-    config.no_migrate = true;
-    let hub = crate::Hub::build(
-        &config,
-        std::sync::Arc::new(renkei_schema::clock::SystemClock),
-        None,
-    )
-    .await?;
+    let hub = operator_hub(args.hub).await?;
     let started = std::time::Instant::now();
     let summary = crate::fhir::import::run(
         hub.state.clone(),
