@@ -13,6 +13,7 @@
 //! `--no-migrate` — so a table the hub writes but the grant forgets, or a
 //! statement the role may not run, fails the test.
 
+pub mod fhir;
 pub mod processes;
 pub use processes::{HubProcess, PrivatePostgres, PrivateRedis};
 

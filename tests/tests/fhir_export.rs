@@ -5,129 +5,24 @@
 //! 6.4.0 and JP Core / JP-CLINS rules in FHIRPath), and the round trip:
 //! import → export → validate → import again changes nothing.
 
+use renkei_tests::fhir::{FIXTURES, INSURED, clinic, fixture, get, validate, validator_python};
 use renkei_tests::*;
 use serde_json::{Value, json};
-
-const CODE: &str = "0112345678";
-const INSURED: &str = "00012345:あいう:187:05";
-const FIXTURES: &[&str] = &[
-    "condition",
-    "allergy",
-    "drug-contraindication",
-    "infection",
-    "lab-result",
-    "prescription",
-    "referral-letter",
-    "discharge-summary",
-    "checkup-report",
-];
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/fixtures/fhir/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
-}
-
-/// The Python of the validators: `RENKEI_FHIR_PYTHON`, or the virtual
-/// environment `.ci/run` makes (`target/fhir-venv`). Missing, the test
-/// fails: an export nobody checked proves nothing.
-fn validator_python() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("RENKEI_FHIR_PYTHON") {
-        return p.into();
-    }
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let python = workspace.join("target/fhir-venv/bin/python");
-    assert!(
-        python.exists(),
-        "the FHIR validators are not installed: python3 -m venv target/fhir-venv && target/fhir-venv/bin/pip install -r tests/fhir/requirements.txt (.ci/run does this)"
-    );
-    python
-}
-
-/// Runs the independent validators on `value`; fails the test with their report.
-fn validate(value: &Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("resource.json");
-    std::fs::write(&file, value.to_string()).unwrap();
-    let script = format!("{}/fhir/validate.py", env!("CARGO_MANIFEST_DIR"));
-    let output = std::process::Command::new(validator_python())
-        .arg(&script)
-        .arg(&file)
-        .output()
-        .expect("the validator runs");
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the validators refused it:\n{report}\n{}\n{value:#}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(report.contains("0 failures"), "{report}");
-}
-
-async fn get(app: &TestApp, token: Option<&str>, path: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new().get(app.url(path));
-    if let Some(t) = token {
-        request = request.bearer_auth(t);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        content_type.starts_with("application/fhir+json"),
-        "{path}: {content_type}"
-    );
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(app.url("/fhir"))
-        .bearer_auth(token)
-        .header("content-type", "application/fhir+json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 /// A clinic with its code, a physician, and the fixtures' patient with
 /// consent, every fixture imported.
 async fn imported(app: &TestApp) -> (String, String, String) {
-    let data = app
-        .ok(
-            &app.admin_token,
-            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
-            json!({ "i": { "kind": "CLINIC", "name": "北見在宅クリニック", "medicalInstitutionCode": CODE } }),
-        )
-        .await;
-    let org = data["registerOrganization"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, doctor) = app.member(&org, "PHYSICIAN").await;
-    let data = app
-        .ok(
-            &doctor,
-            "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }",
-            json!({ "i": { "name": "北見 花子", "nameKana": "キタミ ハナコ", "birthDate": "1938-07-14",
-                "sex": "FEMALE", "localId": "12345", "insuredPersonIdentifier": INSURED } }),
-        )
-        .await;
-    let patient = data["registerPatient"]["id"].as_str().unwrap().to_string();
-    app.consent(&doctor, &patient, json!({})).await;
+    let (org, doctor, patient) = clinic(app).await;
     for name in FIXTURES {
         let (status, body) = post(app, &doctor, &fixture(name)).await;
         assert_eq!(status, 200, "{name}: {body}");
     }
     (org, doctor, patient)
+}
+
+/// POSTs a bundle to `/fhir`.
+async fn post(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    renkei_tests::fhir::post(app, Some(token), "/fhir", body).await
 }
 
 fn of_type<'a>(bundle: &'a Value, ty: &str) -> Vec<&'a Value> {

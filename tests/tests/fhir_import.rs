@@ -4,91 +4,9 @@
 //! all or nothing, and refused with `OperationOutcome`s that name the
 //! element.
 
+use renkei_tests::fhir::{FIXTURES, clinic, fixture, post, post_raw};
 use renkei_tests::*;
 use serde_json::{Value, json};
-
-const CODE: &str = "0112345678";
-const INSURED: &str = "00012345:あいう:187:05";
-const FIXTURES: &[&str] = &[
-    "condition",
-    "allergy",
-    "drug-contraindication",
-    "infection",
-    "lab-result",
-    "prescription",
-    "referral-letter",
-    "discharge-summary",
-    "checkup-report",
-];
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/fixtures/fhir/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
-}
-
-async fn post(app: &TestApp, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
-    post_raw(app, token, path, "application/fhir+json", body.to_string()).await
-}
-
-async fn post_raw(
-    app: &TestApp,
-    token: Option<&str>,
-    path: &str,
-    content_type: &str,
-    body: String,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(app.url(path))
-        .header("content-type", content_type)
-        .body(body);
-    if let Some(t) = token {
-        request = request.bearer_auth(t);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status != 404 || !body.is_null() {
-        assert!(
-            content_type.starts_with("application/fhir+json"),
-            "{content_type}"
-        );
-    }
-    (status, body)
-}
-
-/// A clinic with its 医療機関コード, a physician, and the fixtures' patient
-/// (local ID 12345, the insured-person identifier) with consent.
-async fn clinic(app: &TestApp) -> (String, String, String) {
-    let data = app
-        .ok(
-            &app.admin_token,
-            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
-            json!({ "i": { "kind": "CLINIC", "name": "北見在宅クリニック", "medicalInstitutionCode": CODE } }),
-        )
-        .await;
-    let org = data["registerOrganization"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, doctor) = app.member(&org, "PHYSICIAN").await;
-    let data = app
-        .ok(
-            &doctor,
-            "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }",
-            json!({ "i": { "name": "北見 花子", "nameKana": "キタミ ハナコ", "birthDate": "1938-07-14",
-                "sex": "FEMALE", "localId": "12345", "insuredPersonIdentifier": INSURED } }),
-        )
-        .await;
-    let patient = data["registerPatient"]["id"].as_str().unwrap().to_string();
-    app.consent(&doctor, &patient, json!({})).await;
-    (org, doctor, patient)
-}
 
 const TIMELINE: &str = "query($id: ID!) { patient(id: $id) { timeline(first: 100) { edges { node {
     kind version sourceRecordId data {
