@@ -13,7 +13,7 @@
 //! (DataLoaders without a cache: every answer is read after the event
 //! arrived) and answered for all of them together — the callers'
 //! credentials in two statements ([`members::recheck_many`]), their
-//! verdicts on the patient in three ([`Policy::evaluate_audience`]), the
+//! verdicts on the patient in four ([`Policy::evaluate_audience`]), the
 //! subject's versions or addressing once. Each subscription then applies its
 //! own caller's verdict and records its own delivery in its audit trail; the
 //! audit writer commits the entries of many subscriptions in one

@@ -808,10 +808,11 @@ impl Policy {
     }
 
     /// The verdicts of many callers on one patient — the audience of an
-    /// event on the patient (`patientEvents` subscribers) — in three
-    /// statements whatever their number: the patient with the consent in
-    /// force, the organisations on its care team today, and the emergency
-    /// grants in force of the callers' members. Each caller's verdict is
+    /// event on the patient (`patientEvents` subscribers) — in four
+    /// statements whatever their number, run together: the consent in
+    /// force, whether the patient exists, the organisations on its care
+    /// team today, and the emergency grants in force of the callers'
+    /// members (not asked when no caller is a member). Each caller's verdict is
     /// then [`Policy::evaluate`]'s: a caller neither on the care team nor
     /// holding emergency access may not know of the patient (absent from
     /// the answer, like a patient that does not exist), and the others get
