@@ -678,7 +678,8 @@ impl Policy {
         let now = self.clock.now();
         let backend = db.get_database_backend();
 
-        let on_team = Query::select()
+        let mut on_team = Query::select();
+        on_team
             .expr(Expr::val(1))
             .from(care_team_membership::Entity)
             .and_where(
@@ -689,8 +690,10 @@ impl Policy {
                 .equals((patient::Entity, patient::Column::Id)),
             )
             .and_where(care_team_membership::Column::OrganizationId.eq(org))
-            .cond_where(active_on(today))
-            .to_owned();
+            .cond_where(active_on(today));
+        // Both care-team tests, here and in the scope below: one index probe
+        // per patient asked about, whatever the organisation's size.
+        rows::probed_per_patient(&mut on_team);
         let mut query = Query::select();
         query
             .columns(patient::Column::iter().map(|c| (patient::Entity, c)))
@@ -727,6 +730,7 @@ impl Policy {
             ))
             .cond_where(
                 self.scope_at(principal, rows::Rule::Know, today, now)
+                    .probed_per_patient()
                     .on((patient::Entity, patient::Column::Id)),
             );
         if let Principal::Member { member_id, .. } = principal {

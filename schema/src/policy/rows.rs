@@ -29,7 +29,11 @@
 //! extra round trip, no rescan, and no bound that would make a page inexact.
 //! The walk never leaves the list's own base condition (the documents of the
 //! organisation's patients, the organisation's notifications, one patient's
-//! audit entries).
+//! audit entries). PostgreSQL may instead read the organisation's
+//! memberships into a hash once when it expects to check many rows; a
+//! statement about a given set of patients rules that out
+//! ([`RowScope::probed_per_patient`]), so that its cost follows the set, not
+//! the organisation.
 //!
 //! The consent's organisation list and excluded categories are JSON arrays
 //! of strings in text columns. In SQL they are matched with `LIKE` on the
@@ -133,6 +137,8 @@ pub struct RowScope {
     today: NaiveDate,
     now: DateTime<Utc>,
     rule: Rule,
+    /// Probe the care team once per patient ([`probed_per_patient`]).
+    per_patient: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -197,8 +203,29 @@ impl Policy {
             today,
             now,
             rule,
+            per_patient: false,
         }
     }
+}
+
+/// Makes `EXISTS (subquery)` over a few rows per patient answered by one
+/// index probe per patient, never by reading every row of the caller's
+/// organisation first.
+///
+/// Asked for many patients at once (the ≈ 450 of a write batch),
+/// PostgreSQL may turn `EXISTS` on the care team into a *hashed* subplan:
+/// it reads all the organisation's memberships (20,000 rows for the bench
+/// clinic, 6–9 ms, twice in [`Policy::evaluate`](super::Policy::evaluate))
+/// to answer a few hundred patients, whose index probes take 1–2 ms — its
+/// cost model, made for uncached pages, prefers the hash (bench/RESULTS.md,
+/// issue 16, fourth pass). A subquery with an `OFFSET` is one PostgreSQL
+/// neither flattens into a join nor hashes, so each patient is probed
+/// through `idx_care_team_patient` and the cost follows the batch, not the
+/// organisation's size. `LIMIT 1 OFFSET 0` changes no answer of `EXISTS`,
+/// and SQLite (which has no hashed subplans) needs the `LIMIT` for the
+/// `OFFSET`.
+pub(super) fn probed_per_patient(query: &mut SelectStatement) {
+    query.limit(1).offset(0);
 }
 
 impl RowScope {
@@ -250,10 +277,21 @@ impl RowScope {
         }
     }
 
+    /// The same scope with the care team probed once per patient
+    /// ([`probed_per_patient`]): for a statement about a given set of
+    /// patients ([`Policy::evaluate`](super::Policy::evaluate)). Lists keep
+    /// the database's own choice, which may hash the organisation's
+    /// memberships once for a long walk.
+    pub(super) fn probed_per_patient(mut self) -> Self {
+        self.per_patient = true;
+        self
+    }
+
     /// The caller's organisation is on the patient's care team today.
     fn on_team<C: IntoColumnRef>(&self, patient: C) -> SelectStatement {
         let m = Alias::new("scope_membership");
-        Query::select()
+        let mut query = Query::select();
+        query
             .expr(Expr::val(1))
             .from_as(care_team_membership::Entity, m.clone())
             .and_where(
@@ -263,8 +301,11 @@ impl RowScope {
                 Expr::col((m.clone(), care_team_membership::Column::OrganizationId))
                     .eq(self.organization_id),
             )
-            .cond_where(active_on_at(m, self.today))
-            .to_owned()
+            .cond_where(active_on_at(m, self.today));
+        if self.per_patient {
+            probed_per_patient(&mut query);
+        }
+        query
     }
 
     /// The consent in force covers the caller's organisation and does not
