@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use renkei_schema::{SchemaDeps, build_schema};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -156,12 +157,12 @@ impl Application {
     ) -> std::io::Result<()> {
         let metrics = self.metrics.map(|(listener, router)| {
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router).await {
+                if let Err(e) = axum::serve(listener.tap_io(no_delay), router).await {
                     tracing::error!(error = %e, "the metrics listener stopped");
                 }
             })
         });
-        let served = axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener.tap_io(no_delay), self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         if let Some(metrics) = metrics {
@@ -340,5 +341,16 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
             std::future::pending::<()>().await;
         }
         tracing::info!("shutting down: finishing in-flight requests");
+    }
+}
+
+/// Sends what a connection writes at once (`TCP_NODELAY`), which axum does
+/// not do by default: with Nagle's algorithm the last, partial segment of a
+/// response (or a WebSocket frame) written while an earlier one is
+/// unacknowledged waits for the client's delayed acknowledgement — up to
+/// 40 ms on Linux.
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
     }
 }

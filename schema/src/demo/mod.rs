@@ -209,10 +209,12 @@ pub fn demo_patient_id(n: usize) -> Uuid {
 const BATCH: usize = 100;
 
 /// Bytes of records per `INSERT` (estimated by [`record_size`]): about 20
-/// records. Records are larger than the other rows, and over TCP a PostgreSQL
-/// statement of more than some 20 KB stalls for about 40 ms (Nagle's
-/// algorithm meeting a delayed acknowledgement: the driver does not set
-/// `TCP_NODELAY`) — at 100 records a statement the seed took 7 s instead of 1.
+/// records. Records are larger than the other rows. Chosen under sqlx 0.9.0,
+/// which did not set `TCP_NODELAY`: over TCP a PostgreSQL statement of more
+/// than some 20 KB stalled for about 40 ms (Nagle's algorithm meeting a
+/// delayed acknowledgement), and at 100 records a statement the seed took 7 s
+/// instead of 1. sqlx 0.9.1 sets it again (the stall made `writeRecords` a
+/// third slower, bench/RESULTS.md); the bound stays, harmless.
 const RECORD_BATCH_BYTES: usize = 8 * 1024;
 
 /// A record's rough size on the wire: the payload, the short strings and the
