@@ -33,17 +33,7 @@ pub fn fixture(name: &str) -> Value {
 /// (local ID 12345, the insured-person identifier) with consent: (clinic,
 /// the physician's token, patient).
 pub async fn clinic(app: &TestApp) -> (String, String, String) {
-    let data = app
-        .ok(
-            &app.admin_token,
-            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
-            json!({ "i": { "kind": "CLINIC", "name": "北見在宅クリニック", "medicalInstitutionCode": CODE } }),
-        )
-        .await;
-    let org = data["registerOrganization"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let org = register_clinic(app, "北見在宅クリニック", CODE).await;
     let (_, doctor) = app.member(&org, "PHYSICIAN").await;
     let data = app
         .ok(
@@ -56,6 +46,21 @@ pub async fn clinic(app: &TestApp) -> (String, String, String) {
     let patient = data["registerPatient"]["id"].as_str().unwrap().to_string();
     app.consent(&doctor, &patient, json!({})).await;
     (org, doctor, patient)
+}
+
+/// Registers a clinic with its 医療機関コード `code`: its id.
+pub async fn register_clinic(app: &TestApp, name: &str, code: &str) -> String {
+    let data = app
+        .ok(
+            &app.admin_token,
+            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
+            json!({ "i": { "kind": "CLINIC", "name": name, "medicalInstitutionCode": code } }),
+        )
+        .await;
+    data["registerOrganization"]["id"]
+        .as_str()
+        .expect("the organisation's id")
+        .to_string()
 }
 
 /// POSTs `body` with `content_type` to `path`; (status, body). Every

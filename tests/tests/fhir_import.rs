@@ -4,7 +4,7 @@
 //! all or nothing, and refused with `OperationOutcome`s that name the
 //! element.
 
-use renkei_tests::fhir::{FIXTURES, clinic, fixture, post, post_raw};
+use renkei_tests::fhir::{FIXTURES, clinic, fixture, post, post_raw, register_clinic};
 use renkei_tests::*;
 use serde_json::{Value, json};
 
@@ -214,17 +214,7 @@ e2e!(
     |app| async move {
         let (_, doctor, patient) = clinic(app).await;
         let pharmacy_code = "0142345678";
-        let data = app
-            .ok(
-                &app.admin_token,
-                "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
-                json!({ "i": { "kind": "CLINIC", "name": "第二クリニック", "medicalInstitutionCode": pharmacy_code } }),
-            )
-            .await;
-        let second = data["registerOrganization"]["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let second = register_clinic(app, "第二クリニック", pharmacy_code).await;
         let (_, other) = app.member(&second, "PHYSICIAN").await;
         let mut bundle = fixture("condition");
         bundle["entry"][0]["resource"]["identifier"][0] = json!({
