@@ -673,31 +673,23 @@ impl Policy {
         if patient_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let org = principal.organization_id();
         let today = self.clock.today();
         let now = self.clock.now();
         let backend = db.get_database_backend();
 
-        let mut on_team = Query::select();
-        on_team
-            .expr(Expr::val(1))
-            .from(care_team_membership::Entity)
-            .and_where(
-                Expr::col((
-                    care_team_membership::Entity,
-                    care_team_membership::Column::PatientId,
-                ))
-                .equals((patient::Entity, patient::Column::Id)),
-            )
-            .and_where(care_team_membership::Column::OrganizationId.eq(org))
-            .cond_where(active_on(today));
-        // Both care-team tests, here and in the scope below: one index probe
-        // per patient asked about, whatever the organisation's size.
-        rows::probed_per_patient(&mut on_team);
+        // One scope for both care-team tests — the verdict's relationship in
+        // the select list and the known-patients condition — probed once per
+        // patient asked about, whatever the organisation's size.
+        let scope = self
+            .scope_at(principal, rows::Rule::Know, today, now)
+            .probed_per_patient();
         let mut query = Query::select();
         query
             .columns(patient::Column::iter().map(|c| (patient::Entity, c)))
-            .expr_as(Expr::exists(on_team), Alias::new("on_team"))
+            .expr_as(
+                Expr::exists(scope.on_team((patient::Entity, patient::Column::Id))),
+                Alias::new("on_team"),
+            )
             .expr_as(
                 Expr::col((consent::Entity, consent::Column::Scope)),
                 Alias::new("consent_scope"),
@@ -728,11 +720,7 @@ impl Policy {
                 (patient::Entity, patient::Column::Id),
                 patient_ids,
             ))
-            .cond_where(
-                self.scope_at(principal, rows::Rule::Know, today, now)
-                    .probed_per_patient()
-                    .on((patient::Entity, patient::Column::Id)),
-            );
+            .cond_where(scope.on((patient::Entity, patient::Column::Id)));
         if let Principal::Member { member_id, .. } = principal {
             let latest_grant = Query::select()
                 .column((emergency_grant::Entity, emergency_grant::Column::ExpiresAt))

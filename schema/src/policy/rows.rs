@@ -224,7 +224,7 @@ impl Policy {
 /// organisation's size. `LIMIT 1 OFFSET 0` changes no answer of `EXISTS`,
 /// and SQLite (which has no hashed subplans) needs the `LIMIT` for the
 /// `OFFSET`.
-pub(super) fn probed_per_patient(query: &mut SelectStatement) {
+fn probed_per_patient(query: &mut SelectStatement) {
     query.limit(1).offset(0);
 }
 
@@ -287,8 +287,9 @@ impl RowScope {
         self
     }
 
-    /// The caller's organisation is on the patient's care team today.
-    fn on_team<C: IntoColumnRef>(&self, patient: C) -> SelectStatement {
+    /// The caller's organisation is on the patient's care team today (also
+    /// [`Policy::evaluate`](super::Policy::evaluate)'s relationship).
+    pub(super) fn on_team<C: IntoColumnRef>(&self, patient: C) -> SelectStatement {
         let m = Alias::new("scope_membership");
         let mut query = Query::select();
         query
