@@ -210,16 +210,15 @@ pub struct ServeConfig {
     #[arg(long, env = "RENKEI_BATCH_WINDOW_MICROS", default_value_t = 1000)]
     pub batch_window_micros: u64,
 
-    /// Skip the window while a query is the only one executing (`on`): it
-    /// then batches each level by the query's own progress instead of the
-    /// clock — half the median at concurrency 1 (bench/RESULTS.md). Off by
-    /// default: a level whose resolvers reach a loader over more than one
-    /// pause of the query is split into more statements (seen under load),
-    /// and its cost at high concurrency is not settled.
+    /// Skip the window while a query is the only one executing (`on`, the
+    /// default): it then batches each level by the query's own progress
+    /// instead of the clock — a level is taken once no batch is being
+    /// queried and the query waits — which halves the median at concurrency
+    /// 1 (bench/RESULTS.md). `off`: every load waits the window.
     #[arg(
         long,
         env = "RENKEI_BATCH_WINDOW_ADAPTIVE",
-        default_value_t = false,
+        default_value_t = true,
         action = clap::ArgAction::Set,
         value_parser = clap::builder::BoolishValueParser::new(),
         value_name = "on|off"

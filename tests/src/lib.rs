@@ -258,7 +258,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         max_aliases: renkei_schema::graphql::fair_use::DEFAULT_MAX_ALIASES,
         cors_allowed_origins: Vec::new(),
         batch_window_micros: 1000,
-        batch_window_adaptive: false,
+        batch_window_adaptive: true,
         directory_cache_seconds: 30,
         introspection: true,
         database: DatabaseConfig {

@@ -21,13 +21,25 @@
 //! in the pass: one statement per level, as with the window, without
 //! waiting a millisecond for requests that are not coming. (Never longer
 //! than the window, should the signal not come.)
+//!
+//! An operation also goes idle while one of its loaders' batches is being
+//! queried, and a resolver woken by that batch may then ask another loader
+//! for a key that belongs to a batch already waiting — its siblings of the
+//! same level, woken by a different batch, came earlier. Taking the waiting
+//! batch at the first idle moment would split that level into two
+//! statements, more or fewer depending on which query returned first. So a
+//! batch waits until no batch is being queried and the operation went idle
+//! after the last one returned: every resolver its results woke has then
+//! enqueued its keys. That is the level-by-level dispatch of a DataLoader
+//! without a clock, and the statements an operation costs alone no longer
+//! depend on timing.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -52,6 +64,23 @@ struct State {
     /// anyone to wake (under load, none — and `notify_waiters` takes a lock).
     waiting: AtomicUsize,
     idle: tokio::sync::Notify,
+    /// Batches taken and not yet returned (of every loader, with or without
+    /// the window): counted from the moment a waiting batch is let go, not
+    /// only once its query starts — the DataLoader's own (zero) delay
+    /// passes in between.
+    busy: AtomicUsize,
+    /// `idle_epoch` when the last batch's query returned, before its
+    /// results were handed to the resolvers waiting for them.
+    returned_at: AtomicU64,
+    /// `idle_epoch` at which the last waiting batches were let go: every
+    /// batch waiting at that moment goes with them, not one by one.
+    released_at: AtomicU64,
+}
+
+tokio::task_local! {
+    /// Set in the task of a batch counted busy when let go: its loader
+    /// takes the count over instead of adding one.
+    static COUNTED: Arc<AtomicBool>;
 }
 
 impl InFlight {
@@ -93,8 +122,46 @@ impl InFlight {
         self.0.idle_epoch.load(Ordering::SeqCst)
     }
 
-    /// Completes once an operation went idle after `epoch`.
-    async fn idle_after(&self, epoch: u64) {
+    /// Counts a batch as busy until the guard is dropped (taking over the
+    /// count of a batch let go by [`Self::quiescent`]).
+    fn querying(&self) -> Querying<'_> {
+        let counted = COUNTED
+            .try_with(|c| c.swap(false, Ordering::SeqCst))
+            .unwrap_or(false);
+        if !counted {
+            self.0.busy.fetch_add(1, Ordering::SeqCst);
+        }
+        Querying(&self.0)
+    }
+
+    /// Whether a batch waiting since `epoch` may be taken: an operation
+    /// went idle since, and either no batch is busy and none returned since
+    /// the operation last went idle (the resolvers its results woke have
+    /// enqueued their keys), or batches were let go at this very moment.
+    fn quiescent_after(&self, epoch: u64) -> bool {
+        let now = self.epoch();
+        if now <= epoch {
+            return false;
+        }
+        if self.0.released_at.load(Ordering::SeqCst) == now {
+            return true;
+        }
+        let quiet = self.0.busy.load(Ordering::SeqCst) == 0
+            && now > self.0.returned_at.load(Ordering::SeqCst);
+        if quiet {
+            self.0.released_at.fetch_max(now, Ordering::SeqCst);
+        }
+        quiet
+    }
+
+    /// Completes once [`Self::quiescent_after`] holds, or after `window`
+    /// should the signal not come; the batch then counts as busy.
+    async fn quiescent(&self, epoch: u64, window: Duration) {
+        let _ = tokio::time::timeout(window, self.wait_quiescent(epoch)).await;
+        self.0.busy.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn wait_quiescent(&self, epoch: u64) {
         struct Waiting<'a>(&'a AtomicUsize);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
@@ -109,10 +176,38 @@ impl InFlight {
             let notified = self.0.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.epoch() > epoch {
+            if self.quiescent_after(epoch) {
                 return;
             }
             notified.await;
+        }
+    }
+}
+
+/// A batch being queried; dropped when its query returned (or failed).
+struct Querying<'a>(&'a State);
+
+impl Drop for Querying<'_> {
+    fn drop(&mut self) {
+        // Before the count falls: a waiting batch that sees no query
+        // running also sees this one's return and waits for the next idle
+        // moment, when the resolvers its results wake have asked.
+        self.0
+            .returned_at
+            .store(self.0.idle_epoch.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Gives back the count of a batch let go whose loader never took it over
+/// (no query after all: its keys went with a full batch), also should the
+/// batch's task end half-way.
+struct Unclaimed<'a>(&'a InFlight, Arc<AtomicBool>);
+
+impl Drop for Unclaimed<'_> {
+    fn drop(&mut self) {
+        if self.1.swap(false, Ordering::SeqCst) {
+            self.0.0.busy.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -172,7 +267,7 @@ impl Extension for CountOperationsExtension {
 }
 
 /// A loader shared by two DataLoaders, one with the window and one without.
-pub struct Shared<L>(Arc<L>);
+pub struct Shared<L>(Arc<L>, InFlight);
 
 impl<K, L> Loader<K> for Shared<L>
 where
@@ -183,6 +278,7 @@ where
     type Error = L::Error;
 
     async fn load(&self, keys: &[K]) -> Result<HashMap<K, Self::Value>, Self::Error> {
+        let _querying = self.1.querying();
         self.0.load(keys).await
     }
 }
@@ -205,15 +301,20 @@ impl<L: Send + Sync + 'static> Adaptive<L> {
             let (signal, epoch) = (signal.clone(), signal.epoch());
             let in_operation = signal.count() > 0;
             tokio::spawn(async move {
-                if in_operation {
-                    let _ = tokio::time::timeout(window, signal.idle_after(epoch)).await;
+                if !in_operation {
+                    return batch.await;
                 }
-                batch.await;
+                signal.quiescent(epoch, window).await;
+                let counted = Arc::new(AtomicBool::new(true));
+                let _unclaimed = Unclaimed(&signal, counted.clone());
+                COUNTED.scope(counted, batch).await;
             });
         };
         Adaptive {
-            windowed: DataLoader::new(Shared(loader.clone()), tokio::spawn).delay(window),
-            at_once: DataLoader::new(Shared(loader), after_the_pass).delay(Duration::ZERO),
+            windowed: DataLoader::new(Shared(loader.clone(), in_flight.clone()), tokio::spawn)
+                .delay(window),
+            at_once: DataLoader::new(Shared(loader, in_flight.clone()), after_the_pass)
+                .delay(Duration::ZERO),
             in_flight,
         }
     }
@@ -249,9 +350,9 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// Records the batches it was asked for.
+    /// Records the batches it was asked for; answers after `.1`.
     #[derive(Default, Clone)]
-    struct Batches(Arc<Mutex<Vec<Vec<u32>>>>);
+    struct Batches(Arc<Mutex<Vec<Vec<u32>>>>, Duration);
 
     impl Loader<u32> for Batches {
         type Value = u32;
@@ -261,8 +362,50 @@ mod tests {
             let mut sorted = keys.to_vec();
             sorted.sort();
             self.0.lock().unwrap().push(sorted);
+            tokio::time::sleep(self.1).await;
             Ok(keys.iter().map(|k| (*k, k * 10)).collect())
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alone_a_level_reached_through_queries_of_different_length_is_one_batch() {
+        let in_flight = InFlight::new(true);
+        let window = Duration::from_millis(500);
+        let fast = Adaptive::new(Batches::default(), window, in_flight.clone());
+        let slow = Adaptive::new(
+            Batches(Default::default(), Duration::from_millis(40)),
+            window,
+            in_flight.clone(),
+        );
+        let level = Batches::default();
+        let next = Adaptive::new(level.clone(), window, in_flight.clone());
+
+        // Two resolvers of one level, each first waiting for its own
+        // loader: the one behind the fast query asks `next` 40 ms before
+        // its sibling; both keys must still make one batch.
+        let _me = in_flight.enter();
+        let started = std::time::Instant::now();
+        SignalIdle {
+            inner: Box::pin(async {
+                let (a, b) = tokio::join!(
+                    async {
+                        fast.load_one(1).await.unwrap();
+                        next.load_one(1).await
+                    },
+                    async {
+                        slow.load_one(2).await.unwrap();
+                        next.load_one(2).await
+                    }
+                );
+                assert_eq!((a.unwrap(), b.unwrap()), (Some(10), Some(20)));
+                Response::default()
+            }),
+            in_flight: in_flight.clone(),
+        }
+        .await;
+        assert_eq!(level.0.lock().unwrap().clone(), vec![vec![1, 2]]);
+        // By the operation's progress, not by the clock.
+        assert!(started.elapsed() < window / 2, "{:?}", started.elapsed());
     }
 
     #[tokio::test]
