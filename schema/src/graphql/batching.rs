@@ -28,9 +28,10 @@
 //! same level, woken by a different batch, came earlier. Taking the waiting
 //! batch at the first idle moment would split that level into two
 //! statements, more or fewer depending on which query returned first. So a
-//! batch waits until no batch is being queried and the operation went idle
-//! after the last one returned: every resolver its results woke has then
-//! enqueued its keys. That is the level-by-level dispatch of a DataLoader
+//! batch waits until no batch is being queried and the operation has been
+//! polled to its end after the last one returned (the poll after the one
+//! under way, if the results came during a poll): every resolver its
+//! results woke has then enqueued its keys. That is the level-by-level dispatch of a DataLoader
 //! without a clock, and the statements an operation costs alone no longer
 //! depend on timing.
 
@@ -58,7 +59,10 @@ struct State {
     /// Off: every load waits the window (`RENKEI_BATCH_WINDOW_ADAPTIVE=off`).
     adaptive: bool,
     operations: AtomicUsize,
-    /// Counts the times an operation's future returned `Pending`.
+    /// Counts the starts and the ends of the polls of operations' futures:
+    /// odd while one is being polled, even when none is (one at a time —
+    /// alone, as the adaptive loads are). It grows by two each time an
+    /// operation went idle.
     idle_epoch: AtomicU64,
     /// Batches waiting for an operation to go idle: only then is there
     /// anyone to wake (under load, none — and `notify_waiters` takes a lock).
@@ -69,8 +73,9 @@ struct State {
     /// only once its query starts — the DataLoader's own (zero) delay
     /// passes in between.
     busy: AtomicUsize,
-    /// `idle_epoch` when the last batch's query returned, before its
-    /// results were handed to the resolvers waiting for them.
+    /// The `idle_epoch` an operation must reach to have been polled once
+    /// more after the last batch's query returned: its resolvers woken by
+    /// the results have then enqueued their keys.
     returned_at: AtomicU64,
     /// `idle_epoch` at which the last waiting batches were let go: every
     /// batch waiting at that moment goes with them, not one by one.
@@ -109,8 +114,13 @@ impl InFlight {
         !self.0.adaptive || self.count() > 1
     }
 
-    /// An operation's future returned `Pending`: the keys its resolvers
-    /// had to ask for in that pass are all enqueued.
+    /// An operation's future is being polled.
+    fn polling(&self) {
+        self.0.idle_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// An operation's future returned: the keys its resolvers had to ask
+    /// for in that pass are all enqueued.
     fn went_idle(&self) {
         self.0.idle_epoch.fetch_add(1, Ordering::SeqCst);
         if self.0.waiting.load(Ordering::SeqCst) > 0 {
@@ -140,14 +150,15 @@ impl InFlight {
     /// enqueued their keys), or batches were let go at this very moment.
     fn quiescent_after(&self, epoch: u64) -> bool {
         let now = self.epoch();
-        if now <= epoch {
+        // Idle (even), and idle again since the batch was made.
+        if now <= epoch || now % 2 == 1 {
             return false;
         }
         if self.0.released_at.load(Ordering::SeqCst) == now {
             return true;
         }
         let quiet = self.0.busy.load(Ordering::SeqCst) == 0
-            && now > self.0.returned_at.load(Ordering::SeqCst);
+            && now >= self.0.returned_at.load(Ordering::SeqCst);
         if quiet {
             self.0.released_at.fetch_max(now, Ordering::SeqCst);
         }
@@ -189,12 +200,16 @@ struct Querying<'a>(&'a State);
 
 impl Drop for Querying<'_> {
     fn drop(&mut self) {
-        // Before the count falls: a waiting batch that sees no query
-        // running also sees this one's return and waits for the next idle
-        // moment, when the resolvers its results wake have asked.
+        // Before the count falls (and before the results are handed over):
+        // a waiting batch that sees no query running also sees this one's
+        // return, and waits until the operation was polled once more after
+        // it — the poll after the present one, if one is running (even: no
+        // poll now, the next ends at +2; odd: this one ends at +1, and one
+        // woken by these results during it ends at +3).
+        let now = self.0.idle_epoch.load(Ordering::SeqCst);
         self.0
             .returned_at
-            .store(self.0.idle_epoch.load(Ordering::SeqCst), Ordering::SeqCst);
+            .fetch_max(now + 2 + now % 2, Ordering::SeqCst);
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -230,10 +245,9 @@ impl Future for SignalIdle<'_> {
     type Output = Response;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        self.in_flight.polling();
         let polled = self.inner.as_mut().poll(cx);
-        if polled.is_pending() {
-            self.in_flight.went_idle();
-        }
+        self.in_flight.went_idle();
         polled
     }
 }
@@ -405,6 +419,54 @@ mod tests {
         .await;
         assert_eq!(level.0.lock().unwrap().clone(), vec![vec![1, 2]]);
         // By the operation's progress, not by the clock.
+        assert!(started.elapsed() < window / 2, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_returning_while_the_operation_is_polled_still_joins_its_level() {
+        let in_flight = InFlight::new(true);
+        let window = Duration::from_millis(500);
+        let fast = Adaptive::new(Batches::default(), window, in_flight.clone());
+        let slow = Adaptive::new(
+            Batches(Default::default(), Duration::from_millis(10)),
+            window,
+            in_flight.clone(),
+        );
+        let level = Batches::default();
+        let next = Adaptive::new(level.clone(), window, in_flight.clone());
+
+        // The slow query returns while the operation is being polled for
+        // the fast one's results (a long pass: a big list); that pass then
+        // asks `next` for the first key. The second comes in the next pass,
+        // which the slow results woke, and must join the same batch: the
+        // batch waits for that pass to end, not for the first idle moment.
+        let _me = in_flight.enter();
+        let started = std::time::Instant::now();
+        SignalIdle {
+            inner: Box::pin(async {
+                // Polled in this order every pass (`tokio::join!` rotates):
+                // the slow one's resolver has looked before the results come.
+                let (b, a) = futures_util::future::join(
+                    async {
+                        slow.load_one(2).await.unwrap();
+                        // The pass its results woke is long too.
+                        std::thread::sleep(Duration::from_millis(20));
+                        next.load_one(2).await
+                    },
+                    async {
+                        fast.load_one(1).await.unwrap();
+                        std::thread::sleep(Duration::from_millis(40));
+                        next.load_one(1).await
+                    },
+                )
+                .await;
+                assert_eq!((a.unwrap(), b.unwrap()), (Some(10), Some(20)));
+                Response::default()
+            }),
+            in_flight: in_flight.clone(),
+        }
+        .await;
+        assert_eq!(level.0.lock().unwrap().clone(), vec![vec![1, 2]]);
         assert!(started.elapsed() < window / 2, "{:?}", started.elapsed());
     }
 
