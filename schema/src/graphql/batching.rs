@@ -381,81 +381,37 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn alone_a_level_reached_through_queries_of_different_length_is_one_batch() {
+    /// One operation, alone: two resolvers of a level, each first waiting
+    /// for its own loader — a fast one and one answering after `slow` —
+    /// then holding the poll for `fast_pass` / `slow_pass` (a long pass: a
+    /// big list), then asking `next`. Returns `next`'s batches, and checks
+    /// that they went by the operation's progress, not by the clock.
+    async fn one_level_behind(
+        slow: Duration,
+        fast_pass: Duration,
+        slow_pass: Duration,
+    ) -> Vec<Vec<u32>> {
         let in_flight = InFlight::new(true);
         let window = Duration::from_millis(500);
         let fast = Adaptive::new(Batches::default(), window, in_flight.clone());
-        let slow = Adaptive::new(
-            Batches(Default::default(), Duration::from_millis(40)),
-            window,
-            in_flight.clone(),
-        );
+        let slow = Adaptive::new(Batches(Default::default(), slow), window, in_flight.clone());
         let level = Batches::default();
         let next = Adaptive::new(level.clone(), window, in_flight.clone());
-
-        // Two resolvers of one level, each first waiting for its own
-        // loader: the one behind the fast query asks `next` 40 ms before
-        // its sibling; both keys must still make one batch.
-        let _me = in_flight.enter();
-        let started = std::time::Instant::now();
-        SignalIdle {
-            inner: Box::pin(async {
-                let (a, b) = tokio::join!(
-                    async {
-                        fast.load_one(1).await.unwrap();
-                        next.load_one(1).await
-                    },
-                    async {
-                        slow.load_one(2).await.unwrap();
-                        next.load_one(2).await
-                    }
-                );
-                assert_eq!((a.unwrap(), b.unwrap()), (Some(10), Some(20)));
-                Response::default()
-            }),
-            in_flight: in_flight.clone(),
-        }
-        .await;
-        assert_eq!(level.0.lock().unwrap().clone(), vec![vec![1, 2]]);
-        // By the operation's progress, not by the clock.
-        assert!(started.elapsed() < window / 2, "{:?}", started.elapsed());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_query_returning_while_the_operation_is_polled_still_joins_its_level() {
-        let in_flight = InFlight::new(true);
-        let window = Duration::from_millis(500);
-        let fast = Adaptive::new(Batches::default(), window, in_flight.clone());
-        let slow = Adaptive::new(
-            Batches(Default::default(), Duration::from_millis(10)),
-            window,
-            in_flight.clone(),
-        );
-        let level = Batches::default();
-        let next = Adaptive::new(level.clone(), window, in_flight.clone());
-
-        // The slow query returns while the operation is being polled for
-        // the fast one's results (a long pass: a big list); that pass then
-        // asks `next` for the first key. The second comes in the next pass,
-        // which the slow results woke, and must join the same batch: the
-        // batch waits for that pass to end, not for the first idle moment.
         let _me = in_flight.enter();
         let started = std::time::Instant::now();
         SignalIdle {
             inner: Box::pin(async {
                 // Polled in this order every pass (`tokio::join!` rotates):
-                // the slow one's resolver has looked before the results come.
+                // the slow one's resolver has looked before its results come.
                 let (b, a) = futures_util::future::join(
                     async {
                         slow.load_one(2).await.unwrap();
-                        // The pass its results woke is long too.
-                        std::thread::sleep(Duration::from_millis(20));
+                        std::thread::sleep(slow_pass);
                         next.load_one(2).await
                     },
                     async {
                         fast.load_one(1).await.unwrap();
-                        std::thread::sleep(Duration::from_millis(40));
+                        std::thread::sleep(fast_pass);
                         next.load_one(1).await
                     },
                 )
@@ -466,8 +422,33 @@ mod tests {
             in_flight: in_flight.clone(),
         }
         .await;
-        assert_eq!(level.0.lock().unwrap().clone(), vec![vec![1, 2]]);
         assert!(started.elapsed() < window / 2, "{:?}", started.elapsed());
+        level.0.lock().unwrap().clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alone_a_level_reached_through_queries_of_different_length_is_one_batch() {
+        // The resolver behind the fast query asks `next` 40 ms before its
+        // sibling; both keys must still make one batch.
+        let ms = Duration::from_millis;
+        assert_eq!(
+            one_level_behind(ms(40), ms(0), ms(0)).await,
+            vec![vec![1, 2]]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_returning_while_the_operation_is_polled_still_joins_its_level() {
+        // The slow query returns while the operation is being polled for
+        // the fast one's results; that pass then asks `next` for the first
+        // key. The second comes in the next pass, which the slow results
+        // woke, and must join the same batch: the batch waits for that pass
+        // to end, not for the first idle moment.
+        let ms = Duration::from_millis;
+        assert_eq!(
+            one_level_behind(ms(10), ms(40), ms(20)).await,
+            vec![vec![1, 2]]
+        );
     }
 
     #[tokio::test]
