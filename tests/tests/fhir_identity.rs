@@ -135,6 +135,43 @@ e2e!(
         );
         assert_eq!(hidden["data"], unknown["data"]);
 
+        // Many at once: one entry per identifier, in order, under the same
+        // rule (the stranger's null for the hidden person is the null of an
+        // identifier nobody holds).
+        const MANY: &str =
+            "query($v: [String!]!) { patientsByInsuredPersonIdentifiers(identifiers: $v) { id } }";
+        let data = app
+            .ok(
+                &doctor,
+                MANY,
+                json!({ "v": ["00999999:ｱｲｳ:187:05", "123456:ｱｲｳ:187:05"] }),
+            )
+            .await;
+        assert_eq!(
+            data["patientsByInsuredPersonIdentifiers"],
+            json!([null, { "id": patient }])
+        );
+        let hidden = app
+            .gql(&stranger, MANY, json!({ "v": ["00123456:ｱｲｳ:187:05"] }))
+            .await;
+        let unknown = app
+            .gql(&stranger, MANY, json!({ "v": ["00999999:ｱｲｳ:187:05"] }))
+            .await;
+        assert_eq!(
+            hidden,
+            json!({ "data": { "patientsByInsuredPersonIdentifiers": [null] } })
+        );
+        assert_eq!(hidden, unknown);
+        let bad = app
+            .gql(
+                &doctor,
+                MANY,
+                json!({ "v": ["123456:ｱｲｳ:187:05", "nonsense"] }),
+            )
+            .await;
+        assert_eq!(error_code(&bad).as_deref(), Some("BAD_USER_INPUT"), "{bad}");
+        assert_eq!(bad["errors"][0]["extensions"]["field"], "identifiers[1]");
+
         // Registering the same person again is refused: match, do not duplicate.
         let twice = app
             .gql(

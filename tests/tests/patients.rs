@@ -288,6 +288,137 @@ e2e!(
     }
 );
 
+const MANY_BY_LOCAL_ID: &str = "query($org: ID, $locals: [String!]!) {
+    patientsByLocalIds(organizationId: $org, localIds: $locals) { id name }
+}";
+
+e2e!(
+    many_patients_are_found_by_local_ids_in_one_request_each_under_the_policy,
+    |app| async move {
+        let n = network(app).await;
+        let first = register(app, &n.physician, valid_patient("K-0001")).await;
+        let second = register(app, &n.physician, valid_patient("K-0002")).await;
+        for id in [&first, &second] {
+            app.consent(&n.physician, id, json!({})).await;
+        }
+        // A care office's own patient: the clinic is not on its care team.
+        let (office, manager) = care_office(app).await;
+        let theirs = register(app, &manager, valid_patient("P-0001")).await;
+        app.consent(&manager, &theirs, json!({})).await;
+
+        // One entry per local ID, in order; trimmed, repeated, unknown and
+        // exact-case lookups as `patientByLocalId` answers them.
+        let data = app
+            .ok(
+                &n.physician,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": null, "locals": ["K-0002", "K-0009", " K-0001 ", "k-0001", "K-0002"] }),
+            )
+            .await;
+        let ids: Vec<Value> = data["patientsByLocalIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].clone())
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                json!(second),
+                Value::Null,
+                json!(first),
+                Value::Null,
+                json!(second)
+            ]
+        );
+        assert_eq!(data["patientsByLocalIds"][0]["name"], "連携 花子");
+
+        // Another organisation's local IDs: its own patients are found by
+        // it; to the clinic, its patient and an unknown local ID are the
+        // same null.
+        let data = app
+            .ok(
+                &manager,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": null, "locals": ["P-0001"] }),
+            )
+            .await;
+        assert_eq!(data["patientsByLocalIds"][0]["id"], theirs.as_str());
+        let hidden = app
+            .gql(
+                &n.physician,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": office, "locals": ["P-0001"] }),
+            )
+            .await;
+        let unknown = app
+            .gql(
+                &n.physician,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": office, "locals": ["P-0002"] }),
+            )
+            .await;
+        assert_eq!(hidden, json!({ "data": { "patientsByLocalIds": [null] } }));
+        assert_eq!(hidden, unknown);
+        assert_eq!(
+            found_by_local_id(app, &n.physician, Some(&office), "P-0001").await,
+            not_found(),
+            "as the single lookup answers"
+        );
+
+        // None asked, none answered.
+        let data = app
+            .ok(
+                &n.physician,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": null, "locals": [] }),
+            )
+            .await;
+        assert_eq!(data["patientsByLocalIds"], json!([]));
+
+        // Bad input names the field, and a malformed local ID its index.
+        let body = app
+            .gql(
+                &n.physician,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": null, "locals": ["K-0001", "  "] }),
+            )
+            .await;
+        assert_bad_input(&body, "localIds[1]");
+        let body = app
+            .gql(
+                &n.physician,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": "abc", "locals": ["K-0001"] }),
+            )
+            .await;
+        assert_bad_input(&body, "organizationId");
+        let too_many: Vec<String> = (0..501).map(|i| format!("K-{i:04}")).collect();
+        let body = app
+            .gql(
+                &n.physician,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": null, "locals": too_many }),
+            )
+            .await;
+        assert_bad_input(&body, "localIds");
+        // 500 are taken, and found in the same order.
+        let most: Vec<String> = (0..500).map(|i| format!("K-{:04}", 500 - i)).collect();
+        let data = app
+            .ok(
+                &n.physician,
+                MANY_BY_LOCAL_ID,
+                json!({ "org": null, "locals": most }),
+            )
+            .await;
+        let answers = data["patientsByLocalIds"].as_array().unwrap();
+        assert_eq!(answers.len(), 500);
+        assert_eq!(answers[498]["id"], second.as_str());
+        assert_eq!(answers[499]["id"], first.as_str());
+        assert!(answers[..498].iter().all(Value::is_null));
+    }
+);
+
 e2e!(
     a_registering_organization_may_choose_its_care_team_role,
     |app| async move {

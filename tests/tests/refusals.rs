@@ -140,6 +140,20 @@ async fn denial_of(app: &TestApp, actor: &str, request_id: &str) -> Value {
     denied[0].clone()
 }
 
+/// The audit entries of a request, which must all be denials.
+async fn denials_of(app: &TestApp, actor: &str, request_id: &str) -> Vec<Value> {
+    let entries: Vec<Value> = entries_of(app, actor)
+        .await
+        .into_iter()
+        .filter(|e| e["requestId"] == request_id)
+        .collect();
+    assert!(
+        entries.iter().all(|e| e["action"] == "DENIED"),
+        "{entries:?}"
+    );
+    entries
+}
+
 /// Sends the same request about something that exists and something that
 /// does not; both answers must be identical and carry `code` (when the
 /// request fails), and each must leave one `DENIED` entry. Returns the two
@@ -497,16 +511,7 @@ e2e!(
             errors.sort_by_key(|e| e["path"].to_string());
             assert_eq!(errors.len(), 3, "{body}");
             answers.push(errors);
-            let entries: Vec<Value> = entries_of(app, &s.stranger_id)
-                .await
-                .into_iter()
-                .filter(|e| e["requestId"] == rid.as_str())
-                .collect();
-            assert!(
-                entries.iter().all(|e| e["action"] == "DENIED"),
-                "{entries:?}"
-            );
-            denials.push(entries);
+            denials.push(denials_of(app, &s.stranger_id, &rid).await);
         }
         assert_eq!(answers[0], answers[1]);
         assert_eq!(denials[0].len(), 3, "hidden: {:?}", denials[0]);
@@ -516,5 +521,71 @@ e2e!(
             let detail = entry["detail"].as_str().unwrap();
             assert_eq!(detail.matches("local ID").count(), 1, "{detail}");
         }
+    }
+);
+
+e2e!(
+    a_batch_lookup_answers_hidden_and_unknown_patients_alike_with_one_denial_each,
+    |app| async move {
+        // `patientsByLocalIds` answers a refused entry with null, not an
+        // error: hidden and unknown patients must give the same answer and
+        // each leave its own denial, as the single lookups do.
+        let s = scene(app).await;
+        for n in 2..=3 {
+            app.patient(&s.doctor_a, &format!("R-{n:06}")).await;
+        }
+        let query = "query($o: ID!, $l: [String!]!) { patientsByLocalIds(organizationId: $o, localIds: $l) { id name } }";
+        let mut answers = Vec::new();
+        let mut denials = Vec::new();
+        for locals in [
+            ["R-000001", "R-000002", "R-000003"],
+            ["R-000101", "R-000102", "R-000103"],
+        ] {
+            let rid = fresh_id();
+            let body = ask(
+                app,
+                &s.stranger,
+                query,
+                json!({ "o": s.org_a, "l": locals }),
+                &rid,
+            )
+            .await;
+            assert_eq!(
+                body,
+                json!({ "data": { "patientsByLocalIds": [null, null, null] } })
+            );
+            answers.push(body);
+            denials.push(denials_of(app, &s.stranger_id, &rid).await);
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(denials[0].len(), 3, "hidden: {:?}", denials[0]);
+        assert_eq!(denials[1].len(), 3, "unknown: {:?}", denials[1]);
+        assert!(
+            denials[0]
+                .iter()
+                .any(|e| e["patientId"] == s.patient.as_str()),
+            "{:?}",
+            denials[0]
+        );
+        for entry in &denials[1] {
+            assert!(entry["patientId"].is_null());
+            let detail = entry["detail"].as_str().unwrap();
+            assert!(detail.contains("local ID"), "{detail}");
+        }
+
+        // The care team's own physician finds the same patient.
+        let rid = fresh_id();
+        let body = ask(
+            app,
+            &s.doctor_a,
+            query,
+            json!({ "o": s.org_a, "l": ["R-000001"] }),
+            &rid,
+        )
+        .await;
+        assert_eq!(
+            body["data"]["patientsByLocalIds"][0]["id"],
+            s.patient.as_str()
+        );
     }
 );

@@ -24,9 +24,12 @@
 //! - one request naming [`BATCH`] local IDs (aliases) of existing patients
 //!   against one naming as many unused numbers: the work of a request must
 //!   not grow with the number of hidden patients it names, or a batch
-//!   amplifies a difference too small to see in one lookup.
+//!   amplifies a difference too small to see in one lookup;
+//! - the batch lookup `patientsByLocalIds` of the same [`BATCH`] local IDs
+//!   against as many unused numbers (both answered with a list of nulls).
 //!
-//! Every response must be the same `NOT_FOUND` (code, message, path, data).
+//! Every response must be the same `NOT_FOUND` (code, message, path, data),
+//! or, for the batch lookup, the same list of nulls.
 //! The two medians must be within [`MAX_RATIO`] of each other; see
 //! `bench/README.md` for why that factor. A run may be retried
 //! ([`ATTEMPTS`]) because the machine is shared, but a real difference fails
@@ -65,6 +68,7 @@ const BATCH: usize = PATIENTS;
 const BY_LOCAL_ID: &str =
     "query($o: ID!, $l: String!) { patientByLocalId(organizationId: $o, localId: $l) { id name } }";
 const BY_ID: &str = "query($id: ID!) { patient(id: $id) { id name } }";
+const BY_LOCAL_IDS: &str = "query($o: ID!, $l: [String!]!) { patientsByLocalIds(organizationId: $o, localIds: $l) { id name } }";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -112,12 +116,14 @@ async fn measure(app: &TestApp, backend: Backend) -> Result<(), String> {
         let local = probe_local_ids(app, &scene).await?;
         let by_id = probe_ids(app, &scene).await?;
         let batch = probe_local_id_batches(app, &scene).await?;
+        let list = probe_local_id_list(app, &scene).await?;
         let mut ok = true;
         let mut report = String::new();
         for (name, (existing, unknown)) in [
             ("patientByLocalId", local),
             ("patient(id)", by_id),
             ("patientByLocalId ×BATCH", batch),
+            ("patientsByLocalIds ×BATCH", list),
         ] {
             let (m_existing, m_unknown) = (median(existing), median(unknown));
             let ratio = m_existing.max(m_unknown) / m_existing.min(m_unknown);
@@ -207,6 +213,52 @@ async fn probe_local_id_batches(
         format!("query($o: ID!) {{ {} }}", fields.join(" "))
     };
     let (existing, unknown) = (batch(1), batch(PATIENTS + 1));
+    let variables = json!({ "o": scene.org_a });
+    alternate(
+        app,
+        &scene.stranger,
+        (&existing, &variables),
+        (&unknown, &variables),
+        |body| {
+            expect_all_not_found(body, BATCH).map_err(|why| format!("batch of local IDs: {why}"))
+        },
+    )
+    .await
+}
+
+/// Times the batch lookup (`patientsByLocalIds`) of all of A's local IDs
+/// against one of as many numbers beyond them: both answer a list of nulls.
+async fn probe_local_id_list(app: &TestApp, scene: &Scene) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let list = |first: usize| {
+        let locals: Vec<String> = (0..BATCH).map(|i| format!("T-{:06}", first + i)).collect();
+        json!({ "o": scene.org_a, "l": locals })
+    };
+    let expected = json!({ "data": { "patientsByLocalIds": vec![Value::Null; BATCH] } });
+    alternate(
+        app,
+        &scene.stranger,
+        (BY_LOCAL_IDS, &list(1)),
+        (BY_LOCAL_IDS, &list(PATIENTS + 1)),
+        |body| {
+            if *body == expected {
+                Ok(())
+            } else {
+                Err(format!("batch lookup: expected {expected}, got {body}"))
+            }
+        },
+    )
+    .await
+}
+
+/// Sends the two requests in pairs, alternating which goes first, checks
+/// each answer, and returns the latencies in seconds.
+async fn alternate(
+    app: &TestApp,
+    token: &str,
+    existing: (&str, &Value),
+    unknown: (&str, &Value),
+    expect: impl Fn(&Value) -> Result<(), String>,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
     let mut times_existing = Vec::with_capacity(PAIRS);
     let mut times_unknown = Vec::with_capacity(PAIRS);
     for i in 0..WARMUP + PAIRS {
@@ -216,11 +268,9 @@ async fn probe_local_id_batches(
             [false, true]
         };
         for is_existing in order {
-            let query = if is_existing { &existing } else { &unknown };
-            let (elapsed, body) =
-                timed_query(app, &scene.stranger, query, json!({ "o": scene.org_a })).await;
-            expect_all_not_found(&body, BATCH)
-                .map_err(|why| format!("batch of local IDs: {why}"))?;
+            let (query, variables) = if is_existing { existing } else { unknown };
+            let (elapsed, body) = timed_query(app, token, query, variables.clone()).await;
+            expect(&body)?;
             if i >= WARMUP {
                 if is_existing {
                     times_existing.push(elapsed.as_secs_f64());

@@ -34,7 +34,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 pub use mutation::CoreMutation;
-pub use query::Query;
+pub use query::{MAX_LOOKUPS, Query};
 pub use scalars::Date;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
@@ -355,6 +355,30 @@ pub(crate) async fn load_patient(
         Err(ApiError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// [`find_patient`] for many references at once, in order: `None` where
+/// the caller may not see the patient or there is none, the refusal
+/// recorded alike. The references are resolved in one statement per kind
+/// and the policy evaluated for all of them in one batch.
+pub(crate) async fn find_patients(
+    ctx: &Context<'_>,
+    references: &[reach::PatientRef<'_>],
+) -> Result<Vec<Option<Patient>>, ApiError> {
+    let ids = reach::resolve_many(ctx, references).await?;
+    let found =
+        futures_util::future::join_all(references.iter().zip(ids).map(|(r, id)| async move {
+            match reach::reach_resolved(ctx, *r, id).await {
+                Ok((access, model)) => {
+                    ctx_trail(ctx)?.lookup(&access);
+                    Ok(Some(Patient::new(access, model)))
+                }
+                Err(ApiError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }))
+        .await;
+    found.into_iter().collect()
 }
 
 /// A patient the caller may see, by id or local ID, its lookup recorded;

@@ -13,8 +13,8 @@ use super::inputs::{AuditLogFilterInput, OrganizationFilterInput, parse_id};
 use super::records::{self, Record};
 use super::types::{AuditEntry, Member, Notification, Organization, Patient, Viewer, ViewerKind};
 use super::{
-    audit_connection, audit_page_args, ctx_db, ctx_request, ctx_trail, find_patient, load_patient,
-    loaders::Loaders, reach::PatientRef,
+    audit_connection, audit_page_args, ctx_db, ctx_request, ctx_trail, find_patient, find_patients,
+    load_patient, loaders::Loaders, reach::PatientRef,
 };
 use crate::domain::{InsuredPersonId, LocalId, NAME_MAX, Text};
 use crate::error::ApiError;
@@ -288,6 +288,63 @@ impl Query {
     ) -> Result<Patient> {
         let id = InsuredPersonId::parse("identifier", &identifier)?;
         Ok(find_patient(ctx, PatientRef::InsuredPersonId(&id)).await?)
+    }
+
+    /// Many patients by an organisation's local IDs at once (名寄せ of a
+    /// batch: what a FHIR sender's bundle names), at most 500: one entry per
+    /// local ID, in order. Same visibility rule as `patientByLocalId`, per
+    /// entry: `null` where no patient holds the local ID or you may not see
+    /// the patient — answered alike, and each refusal recorded as one of
+    /// `patientByLocalId`. A malformed local ID is bad input naming its
+    /// index (`localIds[3]`). One statement for the lookup and one for the
+    /// policy, however many.
+    async fn patients_by_local_ids(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: Option<ID>,
+        local_ids: Vec<String>,
+    ) -> Result<Vec<Option<Patient>>> {
+        let req = ctx_request(ctx)?;
+        let org = match organization_id {
+            Some(id) => parse_id("organizationId", &id)?,
+            None => req.principal.organization_id(),
+        };
+        within_lookup_limit("localIds", local_ids.len())?;
+        let parsed = local_ids
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| LocalId::parse(&format!("localIds[{i}]"), raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        let references: Vec<PatientRef<'_>> = parsed
+            .iter()
+            .map(|local_id| PatientRef::LocalId {
+                organization_id: org,
+                local_id,
+            })
+            .collect();
+        Ok(find_patients(ctx, &references).await?)
+    }
+
+    /// Many patients by 被保険者個人識別子 at once, at most 500: one entry per
+    /// identifier, in order; `null` where no patient holds it or you may
+    /// not see the patient (answered alike, each refusal recorded as one
+    /// of `patientByInsuredPersonIdentifier`). A malformed identifier is
+    /// bad input naming its index (`identifiers[3]`).
+    async fn patients_by_insured_person_identifiers(
+        &self,
+        ctx: &Context<'_>,
+        identifiers: Vec<String>,
+    ) -> Result<Vec<Option<Patient>>> {
+        ctx_request(ctx)?;
+        within_lookup_limit("identifiers", identifiers.len())?;
+        let parsed = identifiers
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| InsuredPersonId::parse(&format!("identifiers[{i}]"), raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        let references: Vec<PatientRef<'_>> =
+            parsed.iter().map(PatientRef::InsuredPersonId).collect();
+        Ok(find_patients(ctx, &references).await?)
     }
 
     /// The patients your organisation looks after (active care-team
@@ -630,4 +687,19 @@ impl Query {
         })
         .await
     }
+}
+
+/// Most references one batch lookup takes (`patientsByLocalIds`,
+/// `patientsByInsuredPersonIdentifiers`): as many as one `writeRecords`
+/// call writes records.
+pub const MAX_LOOKUPS: usize = records::MAX_BATCH;
+
+fn within_lookup_limit(field: &str, n: usize) -> Result<(), ApiError> {
+    if n > MAX_LOOKUPS {
+        return Err(ApiError::bad_input(
+            field,
+            format!("at most {MAX_LOOKUPS} at once, got {n}"),
+        ));
+    }
+    Ok(())
 }

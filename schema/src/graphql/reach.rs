@@ -10,8 +10,10 @@
 //!
 //! - the policy is evaluated through the access loader whether or not the
 //!   reference matched anything (a local ID that matched no patient, an
-//!   object that does not exist, is evaluated as the nil id, which no
-//!   patient has): both sides pay the batching window and the statement,
+//!   object that does not exist, is evaluated as a fresh id, which no
+//!   patient has — one per reference, so that the loader does not merge
+//!   many unknown references into one key where as many hidden patients
+//!   are as many keys): both sides pay the batching window and the statement,
 //!   and the statement reads no row of a patient the caller may not know
 //!   of (`Policy::evaluate`), so naming many of them costs what naming as
 //!   many unknown ones costs;
@@ -113,10 +115,60 @@ impl PatientRef<'_> {
     }
 }
 
+/// [`PatientRef::resolve`] for many references at once: one statement per
+/// kind of reference (and organisation, for local IDs) whatever the
+/// answers, so a list of references costs alike whichever of them match.
+pub(crate) async fn resolve_many(
+    ctx: &Context<'_>,
+    references: &[PatientRef<'_>],
+) -> Result<Vec<Option<Uuid>>, ApiError> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut local: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    let mut insured: Vec<String> = Vec::new();
+    for r in references {
+        match r {
+            PatientRef::Id(_) => {}
+            PatientRef::LocalId {
+                organization_id,
+                local_id,
+            } => local
+                .entry(*organization_id)
+                .or_default()
+                .push(local_id.as_str().to_string()),
+            PatientRef::InsuredPersonId(id) => insured.push(id.as_str().to_string()),
+        }
+    }
+    let db = ctx_db(ctx);
+    let mut by_local: HashMap<(Uuid, String), Uuid> = HashMap::new();
+    for (org, ids) in local {
+        for (local_id, patient) in patients::find_by_local_ids(db, org, &ids).await? {
+            by_local.insert((org, local_id), patient);
+        }
+    }
+    let by_insured = if insured.is_empty() {
+        HashMap::new()
+    } else {
+        patients::find_by_insured_person_ids(db, &insured).await?
+    };
+    Ok(references
+        .iter()
+        .map(|r| match r {
+            PatientRef::Id(id) => Some(*id),
+            PatientRef::LocalId {
+                organization_id,
+                local_id,
+            } => by_local
+                .get(&(*organization_id, local_id.as_str().to_string()))
+                .copied(),
+            PatientRef::InsuredPersonId(id) => by_insured.get(id.as_str()).copied(),
+        })
+        .collect())
+}
+
 /// The policy's verdict on `patient_id`, batched with the other lookups in
 /// flight: `None` when the caller may not know of the patient or there is
-/// none. No id at all costs the same statement: the nil id, which no
-/// patient has, is evaluated in its place.
+/// none. No id at all costs the same statement and the same probe: a fresh
+/// id, which no patient has, is evaluated in its place (see the module).
 async fn evaluate(
     ctx: &Context<'_>,
     patient_id: Option<Uuid>,
@@ -125,7 +177,10 @@ async fn evaluate(
     let verdict = ctx
         .data_unchecked::<Loaders>()
         .access
-        .load_one((req.principal.clone(), patient_id.unwrap_or(Uuid::nil())))
+        .load_one((
+            req.principal.clone(),
+            patient_id.unwrap_or_else(Uuid::now_v7),
+        ))
         .await?;
     Ok(verdict.filter(|_| patient_id.is_some()))
 }
@@ -174,6 +229,16 @@ pub(crate) async fn reach(
     reference: PatientRef<'_>,
 ) -> Result<(PatientAccess, Arc<patient::Model>), ApiError> {
     let patient_id = reference.resolve(ctx).await?;
+    reach_resolved(ctx, reference, patient_id).await
+}
+
+/// [`reach`] once the reference is resolved (`patient_id`: the patient it
+/// names, if any — [`PatientRef::resolve`], [`resolve_many`]).
+pub(crate) async fn reach_resolved(
+    ctx: &Context<'_>,
+    reference: PatientRef<'_>,
+    patient_id: Option<Uuid>,
+) -> Result<(PatientAccess, Arc<patient::Model>), ApiError> {
     match evaluate(ctx, patient_id).await? {
         Some(Verdict { access, patient }) => Ok((access, patient)),
         // The policy reads no more of a patient the caller may not know of

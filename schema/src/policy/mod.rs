@@ -1082,7 +1082,9 @@ A field the caller may not read is `null`, with an error whose `extensions` are 
         "A patient the caller may not know of and a patient that does not exist are refused \
 alike, on every path — `patient(id:)`, `patientByLocalId`, federation `_entities`, \
 subscriptions, the printable page, `openEmergencyAccess` and every mutation that names a \
-patient: the same `NOT_FOUND` (code, message, path), the same `DENIED` entry in the audit \
+patient: the same `NOT_FOUND` (code, message, path; in the batch lookups \
+`patientsByLocalIds` and `patientsByInsuredPersonIdentifiers`, the same `null` in the \
+entry's place), the same `DENIED` entry in the audit \
 log, one for each reference a request names (with the patient id asked for; for a local \
 ID, the organisation and the local ID in the detail), and the same work — the policy is \
 evaluated even when the reference matched nothing, reads nothing of a patient the caller \

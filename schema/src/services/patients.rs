@@ -209,6 +209,66 @@ pub async fn find_by_insured_person_id(
         .await?)
 }
 
+/// [`find_by_local_id`] for many local IDs of one organisation at once, in
+/// one statement per [`LOOKUPS_PER_STATEMENT`]: local ID → patient, for
+/// those some patient holds.
+pub async fn find_by_local_ids(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    local_ids: &[String],
+) -> ApiResult<HashMap<String, Uuid>> {
+    let mut found = HashMap::new();
+    for chunk in local_ids.chunks(LOOKUPS_PER_STATEMENT) {
+        let rows: Vec<(String, Uuid)> = patient_identifier::Entity::find()
+            .select_only()
+            .column(patient_identifier::Column::LocalId)
+            .column(patient_identifier::Column::PatientId)
+            .filter(patient_identifier::Column::OrganizationId.eq(organization_id))
+            .filter(super::text_in(
+                conn.get_database_backend(),
+                (
+                    patient_identifier::Entity,
+                    patient_identifier::Column::LocalId,
+                ),
+                chunk,
+            ))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// [`find_by_insured_person_id`] for many identifiers at once: identifier →
+/// patient, for those some patient holds.
+pub async fn find_by_insured_person_ids(
+    conn: &impl ConnectionTrait,
+    ids: &[String],
+) -> ApiResult<HashMap<String, Uuid>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(LOOKUPS_PER_STATEMENT) {
+        let rows: Vec<(Option<String>, Uuid)> = patient::Entity::find()
+            .select_only()
+            .column(patient::Column::InsuredPersonId)
+            .column(patient::Column::Id)
+            .filter(super::text_in(
+                conn.get_database_backend(),
+                (patient::Entity, patient::Column::InsuredPersonId),
+                chunk,
+            ))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(rows.into_iter().filter_map(|(id, p)| id.map(|id| (id, p))));
+    }
+    Ok(found)
+}
+
+/// Values bound per lookup statement: far below both databases' limits on
+/// bound parameters (SQLite binds each value of the list).
+const LOOKUPS_PER_STATEMENT: usize = 500;
+
 /// Records (or, with `None`, removes) the patient's insured-person
 /// identifier. One another patient holds is a `CONFLICT`.
 pub async fn set_insured_person_id(

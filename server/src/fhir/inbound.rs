@@ -49,9 +49,9 @@ use renkei_fhir::outcome::{Issue, Outcome, Severity};
 use serde_json::{Value, json};
 use tower_http::request_id::RequestId;
 
-use super::{
-    Caller, PatientKey, find_patient, graphql_errors, outcome_response, resource_response,
-};
+use renkei_schema::graphql::MAX_LOOKUPS;
+
+use super::{Caller, graphql_errors, outcome_response, resource_response};
 use crate::http::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -202,7 +202,13 @@ async fn match_patients(
         .iter()
         .map(|p| p.local_id.as_deref())
         .collect();
-    let by_local = lookup_many(state, caller, |v| PatientKey::LocalId(v), &locals).await?;
+    let element = |index: usize| {
+        read.patients[index]
+            .entry
+            .map(|e| format!("Bundle.entry[{e}].resource"))
+            .unwrap_or_else(|| "Bundle.entry".to_string())
+    };
+    let by_local = lookup_many(state, caller, Lookup::LocalId, &locals, element).await?;
     let insured: Vec<Option<&str>> = read
         .patients
         .iter()
@@ -212,8 +218,7 @@ async fn match_patients(
             None => p.insured_person_id.as_deref(),
         })
         .collect();
-    let by_insured =
-        lookup_many(state, caller, |v| PatientKey::InsuredPersonId(v), &insured).await?;
+    let by_insured = lookup_many(state, caller, Lookup::InsuredPersonId, &insured, element).await?;
     let mut out = Vec::with_capacity(read.patients.len());
     for (index, p) in read.patients.iter().enumerate() {
         let element = p
@@ -319,24 +324,79 @@ async fn match_patients(
     Ok(out)
 }
 
-/// [`find_patient`] for many identifiers at once (`None` where there is
-/// none), concurrently: the hub's loaders batch the lookups.
+/// What [`lookup_many`] looks patients up by.
+#[derive(Clone, Copy)]
+enum Lookup {
+    LocalId,
+    InsuredPersonId,
+}
+
+impl Lookup {
+    fn query(self) -> &'static str {
+        match self {
+            Lookup::LocalId => "query($v: [String!]!) { patientsByLocalIds(localIds: $v) { id } }",
+            Lookup::InsuredPersonId => {
+                "query($v: [String!]!) { patientsByInsuredPersonIdentifiers(identifiers: $v) { id } }"
+            }
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            Lookup::LocalId => "patientsByLocalIds",
+            Lookup::InsuredPersonId => "patientsByInsuredPersonIdentifiers",
+        }
+    }
+}
+
+/// The hub's ids of the patients `values` name — `None` where there is no
+/// value, and for a patient that does not exist and one the caller may not
+/// see alike — through GraphQL's batch lookups as the caller: one operation
+/// per [`MAX_LOOKUPS`] values, so a bundle's patients cost one lookup
+/// statement and one policy statement, not one operation each. Another
+/// error is answered as an `OperationOutcome` naming the identifier of the
+/// patient at fault (`element(i)`: the `Patient` of value `i`).
 async fn lookup_many(
     state: &AppState,
     caller: &Caller,
-    key: fn(&str) -> PatientKey<'_>,
+    by: Lookup,
     values: &[Option<&str>],
+    element: impl Fn(usize) -> String,
 ) -> Result<Vec<Option<String>>, Response> {
-    let lookups = values.iter().map(|v| async move {
-        match v {
-            None => Ok(None),
-            Some(v) => find_patient(state, caller, key(v), None).await,
+    let asked: Vec<(usize, &str)> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, v)))
+        .collect();
+    let mut found = vec![None; values.len()];
+    for chunk in asked.chunks(MAX_LOOKUPS) {
+        let list: Vec<&str> = chunk.iter().map(|(_, v)| *v).collect();
+        let body = caller
+            .run(&state.schema, by.query(), json!({ "v": list }))
+            .await;
+        // A bad value is named by its index in the list (`localIds[3]`).
+        let at_fault = |e: &Value| {
+            let field = e["extensions"]["field"].as_str()?;
+            let index: usize = field.split_once('[')?.1.strip_suffix(']')?.parse().ok()?;
+            let (value, _) = chunk.get(index)?;
+            Some(format!("{}.identifier", element(*value)))
+        };
+        if let Some(r) = graphql_errors(&body, at_fault) {
+            return Err(r);
         }
-    });
-    futures_util::future::join_all(lookups)
-        .await
-        .into_iter()
-        .collect()
+        let Some(patients) = body["data"][by.field()].as_array() else {
+            return Err(internal("a patient lookup answered no list"));
+        };
+        if patients.len() != chunk.len() {
+            return Err(internal(
+                "a patient lookup answered a list of another length",
+            ));
+        }
+        for ((value, _), patient) in chunk.iter().zip(patients) {
+            found[*value] = patient["id"].as_str().map(str::to_string);
+        }
+    }
+    Ok(found)
 }
 
 fn internal(cause: &str) -> Response {
