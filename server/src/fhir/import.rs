@@ -15,7 +15,8 @@
 //!   is a `Bundle` is sent as it is; other resources are grouped by the
 //!   patient they are about (`subject` or `patient`) into `collection`
 //!   bundles of one resource type with that `Patient` — found among the
-//!   lines of the run's NDJSON files, by id — as JP-CLINS sends them;
+//!   lines of the run's NDJSON files, by id — as JP-CLINS sends them, whole
+//!   patients to a bundle in patient order (see [`whole_patients`]);
 //! - a directory: its `.json` and `.ndjson` files, recursively, in name order.
 //!
 //! Each bundle is all or nothing (the hub writes it in one transaction), so
@@ -294,8 +295,17 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
             }
             placed.push((id, line, resource));
         }
-        for chunk in placed.chunks(MAX_RESOURCES_PER_BUNDLE) {
-            let (bundle, lines) = collection(&patients, &file, chunk);
+        // Whole patients to a bundle, in patient order (each patient's
+        // lines in line order: the sort is stable). The hub locks a
+        // bundle's patients while it writes, so bundles in flight together
+        // that name the same patients run one after the other; packed by
+        // patient, they name different ones — and a patient's resources of
+        // one file go in one bundle, in line order, unless they alone fill
+        // more than one.
+        placed.sort_by(|a, b| a.0.cmp(&b.0));
+        let ids: Vec<&str> = placed.iter().map(|(id, _, _)| id.as_str()).collect();
+        for range in whole_patients(&ids, MAX_RESOURCES_PER_BUNDLE) {
+            let (bundle, lines) = collection(&patients, &file, &placed[range]);
             units.push(Unit::new(
                 Origin::Grouped {
                     file: file.clone(),
@@ -306,6 +316,31 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         }
     }
     Ok((units, problems))
+}
+
+/// Splits resources sorted by patient (`ids`: each one's patient) into
+/// bundles of at most `max`, each holding whole patients: a patient goes
+/// to the next bundle rather than be split, unless it alone has more than
+/// `max` resources.
+fn whole_patients(ids: &[&str], max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut bundles = Vec::new();
+    let (mut start, mut end) = (0, 0);
+    for group in ids.chunk_by(|a, b| a == b) {
+        let (first, last) = (end, end + group.len());
+        end = last;
+        if last - start > max && first > start {
+            bundles.push(start..first);
+            start = first;
+        }
+        while last - start > max {
+            bundles.push(start..start + max);
+            start += max;
+        }
+    }
+    if start < end {
+        bundles.push(start..end);
+    }
+    bundles
 }
 
 /// A `urn:uuid:` full URL named by `parts`: the same lines make the same
@@ -705,28 +740,53 @@ mod tests {
         let (units, problems) = plan(&files).unwrap();
         assert_eq!(units.len(), 1);
         let unit = &units[0];
-        // Two patients, then the three conditions in line order.
+        // Two patients, then the three conditions by patient, each
+        // patient's in line order.
         assert_eq!(unit.resources, 5);
         let bundle: Value = serde_json::from_slice(&unit.body).unwrap();
         assert_eq!(bundle["type"], "collection");
-        assert_eq!(bundle["entry"][0]["resource"]["id"], "p2");
+        assert_eq!(bundle["entry"][0]["resource"]["id"], "p1");
+        assert_eq!(bundle["entry"][1]["resource"]["id"], "p2");
         assert_eq!(
             bundle["entry"][2]["resource"]["subject"]["reference"],
             bundle["entry"][0]["fullUrl"]
         );
-        assert_eq!(
-            bundle["entry"][3]["resource"]["subject"]["reference"],
-            bundle["entry"][1]["fullUrl"]
-        );
+        for entry in [3, 4] {
+            assert_eq!(
+                bundle["entry"][entry]["resource"]["subject"]["reference"],
+                bundle["entry"][1]["fullUrl"]
+            );
+        }
         let lines: Vec<usize> = match &unit.origin {
             Origin::Grouped { lines, .. } => lines.iter().map(|(_, l)| *l).collect(),
             _ => panic!("grouped"),
         };
-        assert_eq!(lines, vec![3, 1, 1, 2, 3]);
+        assert_eq!(lines, vec![1, 3, 2, 1, 3]);
         let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
         assert_eq!(problems.len(), 2, "{at:?}");
         assert!(problems[0].at.ends_with("Condition.ndjson:5"));
         assert!(problems[1].message.contains("Patient/nobody"));
         assert!(problems[1].at.ends_with("Condition.ndjson:4"));
+    }
+
+    #[test]
+    fn bundles_hold_whole_patients_unless_one_alone_is_too_many() {
+        let ids = |spec: &[(&'static str, usize)]| -> Vec<&'static str> {
+            spec.iter()
+                .flat_map(|(id, n)| std::iter::repeat_n(*id, *n))
+                .collect()
+        };
+        // a and b fit together; c would split: it starts the next bundle.
+        assert_eq!(
+            whole_patients(&ids(&[("a", 2), ("b", 2), ("c", 2)]), 5),
+            vec![0..4, 4..6]
+        );
+        // d alone is more than a bundle: split, its rest joined by e.
+        assert_eq!(
+            whole_patients(&ids(&[("a", 1), ("d", 12), ("e", 2)]), 5),
+            vec![0..1, 1..6, 6..11, 11..15]
+        );
+        assert_eq!(whole_patients(&ids(&[("a", 5)]), 5), vec![0..5]);
+        assert!(whole_patients(&[], 5).is_empty());
     }
 }
