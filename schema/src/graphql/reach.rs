@@ -96,22 +96,17 @@ impl PatientRef<'_> {
     }
 
     /// The patient id the reference names, if any patient has it; for a
-    /// local ID, one lookup whose cost does not depend on the answer.
+    /// local ID or an insured-person identifier, one lookup whose cost does
+    /// not depend on the answer — the statement [`resolve_many`] runs, so
+    /// that one reference and a list of them are resolved by one rule.
     pub(crate) async fn resolve(&self, ctx: &Context<'_>) -> Result<Option<Uuid>, ApiError> {
-        match self {
-            PatientRef::Id(id) => Ok(Some(*id)),
-            PatientRef::LocalId {
-                organization_id,
-                local_id,
-            } => Ok(
-                patients::find_by_local_id(ctx_db(ctx), *organization_id, local_id.as_str())
-                    .await?
-                    .map(|found| found.patient_id),
-            ),
-            PatientRef::InsuredPersonId(id) => {
-                patients::find_by_insured_person_id(ctx_db(ctx), id).await
-            }
+        if let PatientRef::Id(id) = self {
+            return Ok(Some(*id));
         }
+        Ok(resolve_many(ctx, std::slice::from_ref(self))
+            .await?
+            .pop()
+            .flatten())
     }
 }
 

@@ -195,20 +195,6 @@ pub async fn find_by_local_id(
         .await?)
 }
 
-/// The patient holding an insured-person identifier, if any.
-pub async fn find_by_insured_person_id(
-    conn: &impl ConnectionTrait,
-    id: &InsuredPersonId,
-) -> ApiResult<Option<Uuid>> {
-    Ok(patient::Entity::find()
-        .select_only()
-        .column(patient::Column::Id)
-        .filter(patient::Column::InsuredPersonId.eq(id.as_str()))
-        .into_tuple::<Uuid>()
-        .one(conn)
-        .await?)
-}
-
 /// [`find_by_local_id`] for many local IDs of one organisation at once, in
 /// one statement per [`LOOKUPS_PER_STATEMENT`]: local ID → patient, for
 /// those some patient holds.
@@ -240,7 +226,7 @@ pub async fn find_by_local_ids(
     Ok(found)
 }
 
-/// [`find_by_insured_person_id`] for many identifiers at once: identifier →
+/// The patients holding these insured-person identifiers: identifier →
 /// patient, for those some patient holds.
 pub async fn find_by_insured_person_ids(
     conn: &impl ConnectionTrait,
