@@ -305,6 +305,60 @@ e2e!(
 );
 
 e2e!(
+    withdrawing_the_latest_of_a_series_hands_the_summary_to_the_one_before,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let data = app
+            .ok(
+                &doctor,
+                WRITE,
+                json!({ "i": { "records": [
+                lab(&patient, "L-1", "HbA1c", "7.0", "2026-01-05T00:00:00Z"),
+                lab(&patient, "L-2", "HbA1c", "7.4", "2026-01-20T00:00:00Z"),
+                lab(&patient, "L-3", "HbA1c", "6.8", "2026-01-10T00:00:00Z"),
+            ] } }),
+            )
+            .await;
+        let ids: Vec<Value> = (0..3)
+            .map(|i| data["writeRecords"][i]["record"]["id"].clone())
+            .collect();
+        let (doctor, patient) = (&doctor, &patient);
+        let latest = || async move {
+            let data = app
+                .ok(doctor, "query($id: ID!) { patient(id: $id) { summary { latestLabResults { data { ... on LabResultData { value } } } } } }", json!({ "id": patient }))
+                .await;
+            data["patient"]["summary"]["latestLabResults"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["data"]["value"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let withdraw = |id: Value| async move {
+            app.ok(
+                doctor,
+                "mutation($id: ID!) { markRecordEnteredInError(recordId: $id) { status } }",
+                json!({ "id": id }),
+            )
+            .await;
+        };
+        assert_eq!(latest().await, ["7.4"]);
+        // An older result withdrawn: the newest keeps its place.
+        withdraw(ids[0].clone()).await;
+        assert_eq!(latest().await, ["7.4"]);
+        // The newest withdrawn: the newest of those left takes its place.
+        withdraw(ids[1].clone()).await;
+        assert_eq!(latest().await, ["6.8"]);
+        withdraw(ids[2].clone()).await;
+        assert_eq!(latest().await, Vec::<String>::new());
+        // A new result of the series after the withdrawals is the latest.
+        app.ok(doctor, WRITE, json!({ "i": { "records": [lab(patient, "L-4", "HbA1c", "6.5", "2026-01-08T00:00:00Z")] } }))
+            .await;
+        assert_eq!(latest().await, ["6.5"]);
+    }
+);
+
+e2e!(
     the_summary_and_timeline_show_each_profession_only_its_categories,
     |app| async move {
         let (patient, doctor, _, provider) = setup(app).await;

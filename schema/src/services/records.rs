@@ -835,34 +835,28 @@ async fn keep_version(txn: &impl ConnectionTrait, current: &record::Model) -> Ap
     Ok(())
 }
 
-/// Marks the newest active record of a series as the summary's one and
-/// clears the mark on the others: two statements per write, so the summary
-/// reads one row per series instead of scanning the history.
-async fn refresh_latest(
+/// After a record carrying a series' summary flag left the series (entered
+/// in error): the newest active record left in it takes the flag. Only
+/// that row changes — the flag is on the newest active record of a series
+/// and nowhere else ([`Batch::settle_summary`] keeps it so), so withdrawing
+/// a record that did not carry it changes no other row.
+async fn hand_on_flag(
     txn: &impl ConnectionTrait,
     patient_id: Uuid,
     kind: RecordKind,
     series: Option<&str>,
 ) -> ApiResult<()> {
-    let same_series = || {
-        let c = Condition::all()
-            .add(record::Column::PatientId.eq(patient_id))
-            .add(record::Column::Kind.eq(kind.as_str()));
-        match series {
-            Some(s) => c.add(record::Column::SeriesKey.eq(s)),
-            None => c.add(record::Column::SeriesKey.is_null()),
-        }
-    };
-    record::Entity::update_many()
-        .col_expr(record::Column::InSummary, Expr::value(false))
-        .filter(same_series())
-        .exec(txn)
-        .await?;
-    let newest = record::Entity::find()
+    let mut q = record::Entity::find()
         .select_only()
         .column(record::Column::Id)
-        .filter(same_series())
-        .filter(record::Column::Status.eq(ACTIVE))
+        .filter(record::Column::PatientId.eq(patient_id))
+        .filter(record::Column::Kind.eq(kind.as_str()))
+        .filter(record::Column::Status.eq(ACTIVE));
+    q = match series {
+        Some(s) => q.filter(record::Column::SeriesKey.eq(s)),
+        None => q.filter(record::Column::SeriesKey.is_null()),
+    };
+    let newest = q
         .order_by_desc(record::Column::EffectiveAt)
         .order_by_desc(record::Column::Id)
         .into_tuple::<Uuid>()
@@ -930,6 +924,7 @@ pub async fn enter_in_error(
         ));
     }
     keep_version(&txn, &current).await?;
+    let held_flag = current.in_summary;
     let version = current.version + 1;
     let mut a: record::ActiveModel = current.into();
     a.version = Set(version);
@@ -939,8 +934,8 @@ pub async fn enter_in_error(
     a.author_member_id = Set(member);
     a.author_api_key_id = Set(api_key);
     let updated = a.update(&txn).await?;
-    if kind.summary_rule() == SummaryRule::LatestOfSeries {
-        refresh_latest(&txn, updated.patient_id, kind, series.as_deref()).await?;
+    if kind.summary_rule() == SummaryRule::LatestOfSeries && held_flag {
+        hand_on_flag(&txn, updated.patient_id, kind, series.as_deref()).await?;
     }
     let entry = stamp.write(updated.patient_id, &[category]);
     crate::audit::append_in(&txn, &[&entry], now).await?;
