@@ -368,11 +368,8 @@ pub(crate) async fn find_patients(
     let ids = reach::resolve_many(ctx, references).await?;
     let found =
         futures_util::future::join_all(references.iter().zip(ids).map(|(r, id)| async move {
-            match reach::reach_resolved(ctx, *r, id).await {
-                Ok((access, model)) => {
-                    ctx_trail(ctx)?.lookup(&access);
-                    Ok(Some(Patient::new(access, model)))
-                }
+            match found_patient(ctx, *r, id).await {
+                Ok(patient) => Ok(Some(patient)),
                 Err(ApiError::NotFound(_)) => Ok(None),
                 Err(e) => Err(e),
             }
@@ -387,7 +384,18 @@ pub(crate) async fn find_patient(
     ctx: &Context<'_>,
     reference: reach::PatientRef<'_>,
 ) -> Result<Patient, ApiError> {
-    let (access, model) = reach::reach(ctx, reference).await?;
+    let patient_id = reference.resolve(ctx).await?;
+    found_patient(ctx, reference, patient_id).await
+}
+
+/// [`find_patient`] once the reference is resolved (`patient_id`, if it
+/// named one): the one place a patient looked up is recorded as a lookup.
+async fn found_patient(
+    ctx: &Context<'_>,
+    reference: reach::PatientRef<'_>,
+    patient_id: Option<Uuid>,
+) -> Result<Patient, ApiError> {
+    let (access, model) = reach::reach_resolved(ctx, reference, patient_id).await?;
     ctx_trail(ctx)?.lookup(&access);
     Ok(Patient::new(access, model))
 }

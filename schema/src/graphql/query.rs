@@ -309,12 +309,7 @@ impl Query {
             Some(id) => parse_id("organizationId", &id)?,
             None => req.principal.organization_id(),
         };
-        within_lookup_limit("localIds", local_ids.len())?;
-        let parsed = local_ids
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| LocalId::parse(&format!("localIds[{i}]"), raw))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parsed = parse_lookups("localIds", &local_ids, LocalId::parse)?;
         let references: Vec<PatientRef<'_>> = parsed
             .iter()
             .map(|local_id| PatientRef::LocalId {
@@ -336,12 +331,7 @@ impl Query {
         identifiers: Vec<String>,
     ) -> Result<Vec<Option<Patient>>> {
         ctx_request(ctx)?;
-        within_lookup_limit("identifiers", identifiers.len())?;
-        let parsed = identifiers
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| InsuredPersonId::parse(&format!("identifiers[{i}]"), raw))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parsed = parse_lookups("identifiers", &identifiers, InsuredPersonId::parse)?;
         let references: Vec<PatientRef<'_>> =
             parsed.iter().map(PatientRef::InsuredPersonId).collect();
         Ok(find_patients(ctx, &references).await?)
@@ -694,12 +684,22 @@ impl Query {
 /// call writes records.
 pub const MAX_LOOKUPS: usize = records::MAX_BATCH;
 
-fn within_lookup_limit(field: &str, n: usize) -> Result<(), ApiError> {
-    if n > MAX_LOOKUPS {
+/// The values of a batch lookup's list argument `field`, parsed: at most
+/// [`MAX_LOOKUPS`], and a malformed one is bad input naming its index
+/// (`localIds[3]`).
+fn parse_lookups<T>(
+    field: &str,
+    raw: &[String],
+    parse: impl Fn(&str, &str) -> Result<T, ApiError>,
+) -> Result<Vec<T>, ApiError> {
+    if raw.len() > MAX_LOOKUPS {
         return Err(ApiError::bad_input(
             field,
-            format!("at most {MAX_LOOKUPS} at once, got {n}"),
+            format!("at most {MAX_LOOKUPS} at once, got {}", raw.len()),
         ));
     }
-    Ok(())
+    raw.iter()
+        .enumerate()
+        .map(|(i, value)| parse(&format!("{field}[{i}]"), value))
+        .collect()
 }

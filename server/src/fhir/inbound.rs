@@ -378,8 +378,8 @@ async fn lookup_many(
         let at_fault = |e: &Value| {
             let field = e["extensions"]["field"].as_str()?;
             let index: usize = field.split_once('[')?.1.strip_suffix(']')?.parse().ok()?;
-            let (value, _) = chunk.get(index)?;
-            Some(format!("{}.identifier", element(*value)))
+            let (position, _) = chunk.get(index)?;
+            Some(format!("{}.identifier", element(*position)))
         };
         if let Some(r) = graphql_errors(&body, at_fault) {
             return Err(r);
@@ -392,8 +392,8 @@ async fn lookup_many(
                 "a patient lookup answered a list of another length",
             ));
         }
-        for ((value, _), patient) in chunk.iter().zip(patients) {
-            found[*value] = patient["id"].as_str().map(str::to_string);
+        for ((position, _), patient) in chunk.iter().zip(patients) {
+            found[*position] = patient["id"].as_str().map(str::to_string);
         }
     }
     Ok(found)
