@@ -147,7 +147,10 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
             issues.push(required(i, "", "every entry needs a resource"));
             continue;
         }
-        if let Err(err) = serde_json::from_value::<fhir::r4::resources::Resource>(resource.clone())
+        // Read from the tree in place (`&Value` is a deserializer): no copy
+        // of the resource to check it.
+        if let Err(err) =
+            <fhir::r4::resources::Resource as serde::Deserialize>::deserialize(resource)
         {
             issues.push(invalid(
                 i,

@@ -110,6 +110,61 @@ e2e!(
     }
 );
 
+e2e!(
+    a_write_batch_leaves_one_entry_per_patient_with_every_category_written,
+    |app| async move {
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        let clinic_second = app.patient(&doctor, "A-2").await;
+        let lab = |p: &str, source: &str| {
+            json!({ "patientId": p, "sourceRecordId": source, "effectiveAt": "2026-01-05T00:00:00Z",
+                    "data": { "labResult": { "code": "LAB-HbA1c", "name": "HbA1c", "value": "7.2", "unit": "%", "abnormal": "HIGH" } } })
+        };
+        let condition = json!({ "patientId": patient, "sourceRecordId": "C-1", "effectiveAt": "2026-01-10T09:00:00Z",
+                                "data": { "condition": { "name": "高血圧症", "icd10": "I10", "clinicalStatus": "ACTIVE" } } });
+        let res = app
+            .client
+            .post(app.url("/graphql"))
+            .bearer_auth(&doctor)
+            .header("x-request-id", "req-audit-write")
+            .json(&json!({
+                "query": "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome } }",
+                "variables": { "i": { "records": [
+                    lab(&patient, "L-1"), condition, lab(&clinic_second, "L-2"), lab(&patient, "L-3"),
+                ] } },
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert!(body["errors"].is_null(), "{body}");
+        // Three records of the first patient: one entry, listing both
+        // categories written; one record of the second: one entry.
+        for (p, categories) in [
+            (&patient, json!(["CONDITIONS", "LAB_RESULTS"])),
+            (&clinic_second, json!(["LAB_RESULTS"])),
+        ] {
+            let writes: Vec<Value> = log_for(app, p)
+                .await
+                .into_iter()
+                .filter(|e| e["requestId"] == "req-audit-write")
+                .collect();
+            assert_eq!(writes.len(), 1, "{writes:?}");
+            assert_eq!(writes[0]["action"], "WRITE");
+            assert_eq!(writes[0]["outcome"], "OK");
+            let mut got: Vec<String> = writes[0]["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect();
+            got.sort();
+            assert_eq!(json!(got), categories);
+        }
+        verify(app).await.unwrap();
+    }
+);
+
 e2e!(denials_are_recorded, |app| async move {
     let (patient, doctor, _) = patient_and_doctor(app).await;
     app.consent(

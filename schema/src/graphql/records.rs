@@ -118,6 +118,12 @@ impl Record {
     /// CONDITIONS) are one version with the one before — its `recordedAt`
     /// and `author` are of the first of them.
     async fn version(&self, ctx: &Context<'_>) -> Result<i32> {
+        // A first version is the first any caller sees: nothing to load (a
+        // write's results — FHIR's `_history/1` — ask this of every record
+        // they create).
+        if self.model.version == 1 {
+            return Ok(1);
+        }
         Ok(CallerVersions::load(ctx, &self.model).await?.number())
     }
     /// `ACTIVE`, or `ENTERED_IN_ERROR` once removed by its author.
@@ -192,12 +198,16 @@ pub(crate) struct CallerVersions {
 impl CallerVersions {
     pub(crate) async fn load(ctx: &Context<'_>, model: &record::Model) -> Result<Self> {
         let access = record_access(ctx, model.patient_id).await?;
-        let earlier = ctx
-            .data_unchecked::<Loaders>()
-            .earlier_versions
-            .load_one(model.id)
-            .await?
-            .unwrap_or_default();
+        // A first version has no earlier one to read.
+        let earlier = if model.version == 1 {
+            Vec::new()
+        } else {
+            ctx.data_unchecked::<Loaders>()
+                .earlier_versions
+                .load_one(model.id)
+                .await?
+                .unwrap_or_default()
+        };
         Ok(Self::new(access, model, earlier)?)
     }
 

@@ -1,7 +1,7 @@
 //! Records: writes from facility systems (idempotent, versioned, all-or-nothing
 //! batches) and the reads behind the summary and the timeline.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
@@ -84,9 +84,22 @@ pub async fn write(
     items: Vec<NewRecord>,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<(record::Model, WriteOutcome)>> {
-    let entries: Vec<_> = items
-        .iter()
-        .map(|i| stamp.write(i.patient_id, &i.data.written_categories()))
+    // One WRITE entry per patient, listing every category the batch wrote
+    // of them — the trail's rule for reads ([`crate::audit::AuditTrail`]:
+    // one entry per patient and action per request). A batch of 500 lab
+    // results of 40 patients seals and stores 40 entries, not 500 copies.
+    let mut written: BTreeMap<Uuid, BTreeSet<DataCategory>> = BTreeMap::new();
+    for item in &items {
+        written
+            .entry(item.patient_id)
+            .or_default()
+            .extend(item.data.written_categories());
+    }
+    let entries: Vec<_> = written
+        .into_iter()
+        .map(|(patient, categories)| {
+            stamp.write(patient, &categories.into_iter().collect::<Vec<_>>())
+        })
         .collect();
     let txn = super::begin_write(db).await?;
     lock_patients(&txn, items.iter().map(|i| i.patient_id)).await?;

@@ -585,12 +585,21 @@ pub async fn run(
         "/fhir"
     };
     let bearer = format!("Bearer {api_key}");
+    // Each bundle in a task of its own: the hub's side of a bundle (its
+    // parse, translation, GraphQL execution) is most of the import's CPU,
+    // and futures merely polled by this stream would all run on the one
+    // thread polling it, whatever `--jobs` says — the other cores idle.
     let results = futures_util::stream::iter(todo)
         .map(|unit| {
-            let router = router.clone();
-            let bearer = bearer.clone();
+            let unit = Arc::new(unit);
+            let task = tokio::spawn({
+                let (router, bearer, unit) = (router.clone(), bearer.clone(), unit.clone());
+                async move { send(&router, path, &bearer, &unit.body).await }
+            });
             async move {
-                let outcome = send(&router, path, &bearer, &unit.body).await;
+                let outcome = task.await.unwrap_or_else(|e| {
+                    Err(Failure::Internal(format!("the bundle's task failed: {e}")))
+                });
                 (unit, outcome)
             }
         })

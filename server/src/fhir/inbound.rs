@@ -159,7 +159,7 @@ async fn import(
         return r;
     }
     let code = me["data"]["me"]["organization"]["medicalInstitutionCode"].as_str();
-    let read = match inbound::read(&bundle, code) {
+    let mut read = match inbound::read(&bundle, code) {
         Ok(r) => r,
         Err(outcome) => return outcome_response(StatusCode::BAD_REQUEST, &outcome),
     };
@@ -180,7 +180,7 @@ async fn import(
         Ok(p) => p,
         Err(r) => return r,
     };
-    write(state, caller, &read, &patients).await
+    write(state, caller, &mut read, &patients).await
 }
 
 /// A patient of the bundle, as the hub knows it.
@@ -413,7 +413,7 @@ fn internal(cause: &str) -> Response {
 async fn write(
     state: &AppState,
     caller: &Caller,
-    read: &Inbound,
+    read: &mut Inbound,
     patients: &[Matched],
 ) -> Response {
     let mut results: Vec<Option<Value>> = vec![None; read.entries];
@@ -442,11 +442,13 @@ async fn write(
         } }));
     }
     if !read.records.is_empty() {
+        // The inputs moved out, not copied: what is left of `read` only
+        // places the results (and the errors) back in the bundle.
         let items: Vec<Value> = read
             .records
-            .iter()
+            .iter_mut()
             .map(|r| {
-                let mut item = r.input.clone();
+                let mut item = std::mem::take(&mut r.input);
                 item["patientId"] = json!(patients[r.patient].id);
                 item
             })
