@@ -217,15 +217,20 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         let reader = std::io::BufReader::new(
             std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?,
         );
-        let mut rest = Vec::new();
+        let mut lines = Vec::new();
         for (i, line) in reader.lines().enumerate() {
             let number = i + 1;
             let line = line.with_context(|| format!("reading {}:{number}", file.display()))?;
-            if line.trim().is_empty() {
-                continue;
+            if !line.trim().is_empty() {
+                lines.push((number, line));
             }
+        }
+        let parsed = on_every_core(&lines, |(_, line)| serde_json::from_str::<Value>(line));
+        let mut rest = Vec::new();
+        for ((number, _), resource) in lines.iter().zip(parsed) {
+            let number = *number;
             let at = || format!("{}:{number}", file.display());
-            let resource: Value = match serde_json::from_str(&line) {
+            let resource: Value = match resource {
                 Ok(v) => v,
                 Err(e) => {
                     problems.push(Problem {
@@ -304,18 +309,40 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         // more than one.
         placed.sort_by(|a, b| a.0.cmp(&b.0));
         let ids: Vec<&str> = placed.iter().map(|(id, _, _)| id.as_str()).collect();
-        for range in whole_patients(&ids, MAX_RESOURCES_PER_BUNDLE) {
-            let (bundle, lines) = collection(&patients, &file, &placed[range]);
-            units.push(Unit::new(
+        let bundles = whole_patients(&ids, MAX_RESOURCES_PER_BUNDLE);
+        units.extend(on_every_core(&bundles, |range| {
+            let (bundle, lines) = collection(&patients, &file, &placed[range.clone()]);
+            Unit::new(
                 Origin::Grouped {
                     file: file.clone(),
                     lines,
                 },
                 &bundle,
-            ));
-        }
+            )
+        }));
     }
     Ok((units, problems))
+}
+
+/// `f` of each item, in order, computed on every core: reading the lines
+/// and building the bundles is the import's own work before the first
+/// bundle is sent, and on one thread the hub's other cores would wait.
+fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(&f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Splits resources sorted by patient (`ids`: each one's patient) into
@@ -699,6 +726,15 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_on_every_core_keeps_the_order_of_the_items() {
+        let items: Vec<usize> = (0..1001).collect();
+        let doubled = on_every_core(&items, |i| i * 2);
+        assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert!(on_every_core(&[] as &[usize], |i| *i).is_empty());
+        assert_eq!(on_every_core(&[7], |i| i + 1), vec![8]);
+    }
 
     #[test]
     fn an_element_path_is_told_by_file_and_line() {
