@@ -446,19 +446,16 @@ impl Batch {
                     .map(|r| &r.model)
                     .max_by_key(|m| (m.effective_at, m.id))
                     .cloned();
-                let mut q = record::Entity::find()
-                    .filter(record::Column::PatientId.eq(writer.patient_id()))
-                    .filter(record::Column::Kind.eq(kind.as_str()))
+                let stored = record::Entity::find()
+                    .filter(of_series(writer.patient_id(), kind.as_str(), series))
                     .filter(record::Column::Status.eq(ACTIVE))
-                    .filter(record::Column::InSummary.eq(true));
-                q = match series {
-                    Some(s) => q.filter(record::Column::SeriesKey.eq(s)),
-                    None => q.filter(record::Column::SeriesKey.is_null()),
-                };
-                let stored = q.one(txn).await?.filter(|m| {
-                    // A stored row the batch changed counts as the batch has it.
-                    !self.rows.iter().any(|r| r.changed && r.model.id == m.id)
-                });
+                    .filter(record::Column::InSummary.eq(true))
+                    .one(txn)
+                    .await?
+                    .filter(|m| {
+                        // A stored row the batch changed counts as the batch has it.
+                        !self.rows.iter().any(|r| r.changed && r.model.id == m.id)
+                    });
                 [in_batch, stored]
                     .into_iter()
                     .flatten()
@@ -548,19 +545,13 @@ impl Batch {
         }
         for key in &reopened {
             let (patient, kind, series) = key;
-            let mut q = record::Entity::find()
+            let newest: Option<(DateTime<Utc>, Uuid)> = record::Entity::find()
                 .select_only()
                 .column(record::Column::EffectiveAt)
                 .column(record::Column::Id)
-                .filter(record::Column::PatientId.eq(*patient))
-                .filter(record::Column::Kind.eq(kind.as_str()))
+                .filter(of_series(*patient, kind, series.as_deref()))
                 .filter(record::Column::Status.eq(ACTIVE))
-                .filter(record::Column::Id.is_not_in(changed.iter().copied()));
-            q = match series {
-                Some(s) => q.filter(record::Column::SeriesKey.eq(s.as_str())),
-                None => q.filter(record::Column::SeriesKey.is_null()),
-            };
-            let newest: Option<(DateTime<Utc>, Uuid)> = q
+                .filter(record::Column::Id.is_not_in(changed.iter().copied()))
                 .order_by_desc(record::Column::EffectiveAt)
                 .order_by_desc(record::Column::Id)
                 .into_tuple()
@@ -689,6 +680,18 @@ impl Batch {
                 (model, outcome)
             })
             .collect())
+    }
+}
+
+/// The records of one series: a patient's of one kind with the same series
+/// key, or with none.
+fn of_series(patient_id: Uuid, kind: &str, series: Option<&str>) -> Condition {
+    let c = Condition::all()
+        .add(record::Column::PatientId.eq(patient_id))
+        .add(record::Column::Kind.eq(kind));
+    match series {
+        Some(s) => c.add(record::Column::SeriesKey.eq(s)),
+        None => c.add(record::Column::SeriesKey.is_null()),
     }
 }
 
@@ -859,17 +862,11 @@ async fn hand_on_flag(
     kind: RecordKind,
     series: Option<&str>,
 ) -> ApiResult<()> {
-    let mut q = record::Entity::find()
+    let newest = record::Entity::find()
         .select_only()
         .column(record::Column::Id)
-        .filter(record::Column::PatientId.eq(patient_id))
-        .filter(record::Column::Kind.eq(kind.as_str()))
-        .filter(record::Column::Status.eq(ACTIVE));
-    q = match series {
-        Some(s) => q.filter(record::Column::SeriesKey.eq(s)),
-        None => q.filter(record::Column::SeriesKey.is_null()),
-    };
-    let newest = q
+        .filter(of_series(patient_id, kind.as_str(), series))
+        .filter(record::Column::Status.eq(ACTIVE))
         .order_by_desc(record::Column::EffectiveAt)
         .order_by_desc(record::Column::Id)
         .into_tuple::<Uuid>()
