@@ -38,6 +38,7 @@ use anyhow::Context;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use futures_util::StreamExt;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -77,15 +78,6 @@ struct Unit {
 }
 
 impl Unit {
-    fn new(origin: Origin, bundle: &Value) -> Unit {
-        let resources = bundle["entry"].as_array().map_or(0, Vec::len);
-        Unit {
-            origin,
-            body: bundle.to_string().into_bytes(),
-            resources,
-        }
-    }
-
     fn label(&self) -> String {
         match &self.origin {
             Origin::File(p) => p.display().to_string(),
@@ -182,14 +174,70 @@ struct Problem {
     message: String,
 }
 
+/// What the planner reads of an NDJSON line besides its text: the few
+/// elements that place it. The rest of the line is not parsed into a tree —
+/// a `Value` of a resource takes about ten times the memory of its text,
+/// and the planner holds every line of the run until its bundles are built:
+/// the fresh memory those trees took (zeroed page by page by the kernel)
+/// was the largest single cost of an import.
+#[derive(serde::Deserialize)]
+struct Facts {
+    #[serde(rename = "resourceType")]
+    resource_type: Option<Value>,
+    id: Option<Value>,
+    subject: Option<Value>,
+    patient: Option<Value>,
+}
+
+impl Facts {
+    /// The reference to the resource's patient (`subject` or `patient`).
+    fn reference(&self) -> Option<&str> {
+        [&self.subject, &self.patient]
+            .into_iter()
+            .find_map(|f| f.as_ref()?["reference"].as_str())
+    }
+}
+
+/// An NDJSON line read: its text as it was (checked to be one JSON
+/// object), and its [`Facts`].
+fn read_line(line: &str) -> Result<(Box<RawValue>, Facts), String> {
+    let raw: Box<RawValue> = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    if !raw.get().starts_with('{') {
+        return Err("resourceType: a line must be a FHIR resource".into());
+    }
+    let facts: Facts = serde_json::from_str(raw.get())
+        .map_err(|e| format!("not a FHIR resource the import reads: {e}"))?;
+    Ok((raw, facts))
+}
+
+/// The entries of a bundle's text, counted without building them.
+fn entries_in(bundle: &RawValue) -> usize {
+    #[derive(serde::Deserialize)]
+    struct Entries {
+        entry: Option<Vec<serde::de::IgnoredAny>>,
+    }
+    // A bundle whose entries are not a list is refused by the hub, which
+    // says why; here it only counts for the progress.
+    serde_json::from_str::<Entries>(bundle.get())
+        .ok()
+        .and_then(|b| b.entry)
+        .map_or(0, |e| e.len())
+}
+
+/// A `Patient` line: where it is, and its text.
+type PatientLine = (PathBuf, usize, Box<RawValue>);
+
+/// Another resource's line: its number, its text and its [`Facts`].
+type ResourceLine = (usize, Box<RawValue>, Facts);
+
 /// The bundles to send, in file order, and the problems of lines that
 /// could not be read.
 fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
     let mut units = Vec::new();
     let mut problems = Vec::new();
     // NDJSON resources, read once: patients by id, the rest per file.
-    let mut patients: BTreeMap<String, (PathBuf, usize, Value)> = BTreeMap::new();
-    let mut others: Vec<(PathBuf, Vec<(usize, Value)>)> = Vec::new();
+    let mut patients: BTreeMap<String, PatientLine> = BTreeMap::new();
+    let mut others: Vec<(PathBuf, Vec<ResourceLine>)> = Vec::new();
     for file in files {
         if file.extension().and_then(|e| e.to_str()) == Some("json") {
             let text =
@@ -225,36 +273,35 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 lines.push((number, line));
             }
         }
-        let parsed = on_every_core(&lines, |(_, line)| serde_json::from_str::<Value>(line));
+        let read = on_every_core(&lines, |(_, line)| read_line(line));
+        let numbers: Vec<usize> = lines.iter().map(|(n, _)| *n).collect();
+        drop(lines);
         let mut rest = Vec::new();
-        for ((number, _), resource) in lines.iter().zip(parsed) {
-            let number = *number;
+        for (number, line) in numbers.into_iter().zip(read) {
             let at = || format!("{}:{number}", file.display());
-            let resource: Value = match resource {
-                Ok(v) => v,
-                Err(e) => {
-                    problems.push(Problem {
-                        at: at(),
-                        message: format!("not JSON: {e}"),
-                    });
+            let (raw, facts) = match line {
+                Ok(l) => l,
+                Err(message) => {
+                    problems.push(Problem { at: at(), message });
                     continue;
                 }
             };
-            match resource["resourceType"].as_str() {
-                Some("Bundle") => units.push(Unit::new(
-                    Origin::Line(file.clone(), number),
-                    &resource,
-                )),
-                Some("Patient") => match resource["id"].as_str() {
+            match facts.resource_type.as_ref().and_then(Value::as_str) {
+                Some("Bundle") => units.push(Unit {
+                    origin: Origin::Line(file.clone(), number),
+                    resources: entries_in(&raw),
+                    body: String::from(Box::<str>::from(raw)).into_bytes(),
+                }),
+                Some("Patient") => match facts.id.as_ref().and_then(Value::as_str) {
                     Some(id) => {
-                        patients.insert(id.to_string(), (file.clone(), number, resource));
+                        patients.insert(id.to_string(), (file.clone(), number, raw));
                     }
                     None => problems.push(Problem {
                         at: at(),
                         message: "Patient.id: a Patient line needs its id, which the other lines reference".into(),
                     }),
                 },
-                Some(_) => rest.push((number, resource)),
+                Some(_) => rest.push((number, raw, facts)),
                 None => problems.push(Problem {
                     at: at(),
                     message: "resourceType: a line must be a FHIR resource".into(),
@@ -268,17 +315,14 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
     for (file, resources) in others {
         // In line order, at most a bundle's worth of resources at a time,
         // each bundle with the patients its resources are about.
-        let mut placed: Vec<(String, usize, Value)> = Vec::new();
-        for (line, resource) in resources {
-            let kind = resource["resourceType"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let reference = ["subject", "patient"]
-                .iter()
-                .find_map(|f| resource[f]["reference"].as_str())
-                .map(str::to_string);
-            let Some(reference) = reference else {
+        let mut placed: Vec<(String, usize, Box<RawValue>)> = Vec::new();
+        for (line, resource, facts) in resources {
+            let kind = facts
+                .resource_type
+                .as_ref()
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Some(reference) = facts.reference() else {
                 problems.push(Problem {
                     at: format!("{}:{line}", file.display()),
                     message: format!("{kind}.subject: the resource names no patient"),
@@ -287,7 +331,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
             };
             let id = reference
                 .strip_prefix("Patient/")
-                .unwrap_or(&reference)
+                .unwrap_or(reference)
                 .to_string();
             if !patients.contains_key(&id) {
                 problems.push(Problem {
@@ -310,16 +354,12 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         placed.sort_by(|a, b| a.0.cmp(&b.0));
         let ids: Vec<&str> = placed.iter().map(|(id, _, _)| id.as_str()).collect();
         let bundles = whole_patients(&ids, MAX_RESOURCES_PER_BUNDLE);
-        units.extend(on_every_core(&bundles, |range| {
-            let (bundle, lines) = collection(&patients, &file, &placed[range.clone()]);
-            Unit::new(
-                Origin::Grouped {
-                    file: file.clone(),
-                    lines,
-                },
-                &bundle,
-            )
-        }));
+        let built = on_every_core(&bundles, |range| {
+            collection(&patients, &file, &placed[range.clone()])
+        });
+        for unit in built {
+            units.push(unit?);
+        }
     }
     Ok((units, problems))
 }
@@ -384,40 +424,94 @@ fn full_url(parts: &[&str]) -> String {
 
 /// A `collection` bundle of resources and the patients they are about
 /// (first, each once), each resource pointing at its patient's entry by
-/// the entry's `urn:uuid:` full URL.
+/// the entry's `urn:uuid:` full URL. The lines go in as they were read,
+/// but for the reference to the patient.
 fn collection(
-    patients: &BTreeMap<String, (PathBuf, usize, Value)>,
+    patients: &BTreeMap<String, PatientLine>,
     file: &Path,
-    resources: &[(String, usize, Value)],
-) -> (Value, Vec<(PathBuf, usize)>) {
+    resources: &[(String, usize, Box<RawValue>)],
+) -> anyhow::Result<Unit> {
+    #[derive(serde::Serialize)]
+    struct Bundle<'a> {
+        #[serde(rename = "resourceType")]
+        resource_type: &'static str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        entry: Vec<Entry<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        #[serde(rename = "fullUrl")]
+        full_url: String,
+        resource: Resource<'a>,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum Resource<'a> {
+        AsRead(&'a RawValue),
+        Pointed(BTreeMap<String, std::borrow::Cow<'a, RawValue>>),
+    }
     let mut entries = Vec::new();
     let mut lines = Vec::new();
     let mut seen = HashSet::new();
     for (id, _, _) in resources {
-        if seen.insert(id.clone())
+        if seen.insert(id.as_str())
             && let Some((path, line, patient)) = patients.get(id)
         {
-            entries.push(json!({ "fullUrl": full_url(&["Patient", id]), "resource": patient }));
+            entries.push(Entry {
+                full_url: full_url(&["Patient", id]),
+                resource: Resource::AsRead(patient),
+            });
             lines.push((path.clone(), *line));
         }
     }
     for (id, line, resource) in resources {
-        let mut resource = resource.clone();
-        for field in ["subject", "patient"] {
-            if resource[field]["reference"].is_string() {
-                resource[field]["reference"] = json!(full_url(&["Patient", id]));
-            }
-        }
-        entries.push(json!({
-            "fullUrl": full_url(&[id, &line.to_string(), &resource.to_string()]),
-            "resource": resource,
-        }));
+        let at = || format!("{}:{line}", file.display());
+        entries.push(Entry {
+            full_url: full_url(&[id, &line.to_string(), resource.get()]),
+            resource: Resource::Pointed(
+                pointed_at(resource, &full_url(&["Patient", id])).with_context(at)?,
+            ),
+        });
         lines.push((file.to_path_buf(), *line));
     }
-    (
-        json!({ "resourceType": "Bundle", "type": "collection", "entry": entries }),
-        lines,
-    )
+    let resources = entries.len();
+    let bundle = Bundle {
+        resource_type: "Bundle",
+        kind: "collection",
+        entry: entries,
+    };
+    Ok(Unit {
+        origin: Origin::Grouped {
+            file: file.to_path_buf(),
+            lines,
+        },
+        body: serde_json::to_vec(&bundle)?,
+        resources,
+    })
+}
+
+/// A resource's elements with its reference to its patient (`subject` or
+/// `patient`) pointed at `url`; every other element as it was read.
+fn pointed_at<'a>(
+    resource: &'a RawValue,
+    url: &str,
+) -> serde_json::Result<BTreeMap<String, std::borrow::Cow<'a, RawValue>>> {
+    use std::borrow::Cow;
+    let elements: BTreeMap<String, &'a RawValue> = serde_json::from_str(resource.get())?;
+    let mut out = BTreeMap::new();
+    for (name, value) in elements {
+        let mut element = Cow::Borrowed(value);
+        if matches!(name.as_str(), "subject" | "patient") {
+            let mut reference: Value = serde_json::from_str(value.get())?;
+            if reference["reference"].is_string() {
+                reference["reference"] = json!(url);
+                element = Cow::Owned(serde_json::value::to_raw_value(&reference)?);
+            }
+        }
+        out.insert(name, element);
+    }
+    Ok(out)
 }
 
 /// The journal of bundles written: `<organisation id> <sha256>` per line.
@@ -634,10 +728,9 @@ pub async fn run(
     futures_util::pin_mut!(results);
     while let Some((unit, outcome)) = results.next().await {
         match outcome {
-            Ok(response) => {
-                for entry in response["entry"].as_array().into_iter().flatten() {
-                    let status = entry["response"]["status"].as_str().unwrap_or_default();
-                    if status.starts_with("201") {
+            Ok(answer) => {
+                for entry in answer.entry {
+                    if entry.response.status.starts_with("201") {
                         summary.created += 1;
                     } else {
                         summary.existing += 1;
@@ -677,6 +770,24 @@ pub async fn run(
     Ok(summary)
 }
 
+/// What the import reads of a bundle's answer (`transaction-response` or
+/// `batch-response`): each entry's status, not the whole tree.
+#[derive(serde::Deserialize)]
+struct Answer {
+    #[serde(default)]
+    entry: Vec<AnswerEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerEntry {
+    response: AnswerResponse,
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerResponse {
+    status: String,
+}
+
 enum Failure {
     /// The hub refused the bundle: its status and `OperationOutcome`.
     Refused(StatusCode, Value),
@@ -691,7 +802,7 @@ async fn send(
     path: &str,
     bearer: &str,
     body: &[u8],
-) -> Result<Value, Failure> {
+) -> Result<Answer, Failure> {
     let mut wait = Duration::from_millis(500);
     for attempt in 0..=RETRIES {
         let request = Request::post(path)
@@ -709,16 +820,18 @@ async fn send(
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .map_err(|e| Failure::Internal(format!("reading the answer: {e}")))?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(value);
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Failure::Internal(format!("the hub's answer could not be read: {e}"))
+            });
         }
         if status == StatusCode::SERVICE_UNAVAILABLE && attempt < RETRIES {
             tokio::time::sleep(wait).await;
             wait *= 2;
             continue;
         }
-        return Err(Failure::Refused(status, value));
+        let outcome: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        return Err(Failure::Refused(status, outcome));
     }
     unreachable!("the last attempt returns")
 }
@@ -774,10 +887,12 @@ mod tests {
         std::fs::write(
             &conditions,
             "{\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p2\"}}\n\
-             {\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p1\"}}\n\
+             {\"resourceType\":\"Condition\",\"code\":{\"text\":\"高血圧\"},\"subject\":{\"reference\":\"Patient/p1\",\"display\":\"p one\"}}\n\
              {\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p2\"}}\n\
              {\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/nobody\"}}\n\
-             not json\n",
+             not json\n\
+             [1,2]\n\
+             {\"resourceType\":\"Condition\",\"id\":\"a\",\"id\":\"b\"}\n",
         )
         .unwrap();
         let files = files_of(&[dir.path().to_path_buf()]).unwrap();
@@ -796,6 +911,14 @@ mod tests {
             bundle["entry"][2]["resource"]["subject"]["reference"],
             bundle["entry"][0]["fullUrl"]
         );
+        // The rest of the line as it was read: only the reference moved.
+        assert_eq!(
+            bundle["entry"][2]["resource"]["subject"]["display"],
+            "p one"
+        );
+        assert_eq!(bundle["entry"][2]["resource"]["code"]["text"], "高血圧");
+        // The same lines make the same bundle, byte for byte (the journal).
+        assert_eq!(plan(&files).unwrap().0[0].body, unit.body);
         for entry in [3, 4] {
             assert_eq!(
                 bundle["entry"][entry]["resource"]["subject"]["reference"],
@@ -808,10 +931,19 @@ mod tests {
         };
         assert_eq!(lines, vec![1, 3, 2, 1, 3]);
         let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
-        assert_eq!(problems.len(), 2, "{at:?}");
+        assert_eq!(problems.len(), 4, "{at:?}");
         assert!(problems[0].at.ends_with("Condition.ndjson:5"));
-        assert!(problems[1].message.contains("Patient/nobody"));
-        assert!(problems[1].at.ends_with("Condition.ndjson:4"));
+        assert!(problems[0].message.starts_with("not JSON"));
+        assert!(problems[1].at.ends_with("Condition.ndjson:6"));
+        assert!(problems[1].message.contains("must be a FHIR resource"));
+        assert!(problems[2].at.ends_with("Condition.ndjson:7"));
+        assert!(
+            problems[2].message.contains("duplicate field"),
+            "{}",
+            problems[2].message
+        );
+        assert!(problems[3].message.contains("Patient/nobody"));
+        assert!(problems[3].at.ends_with("Condition.ndjson:4"));
     }
 
     #[test]
