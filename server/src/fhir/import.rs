@@ -28,7 +28,7 @@
 //! the journal holds; without the journal a rerun is still harmless, as
 //! the hub answers a resubmission `UNCHANGED`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -198,12 +198,12 @@ impl Facts {
     }
 }
 
-/// An NDJSON line read: its text as it was (checked to be one JSON
-/// object), and its [`Facts`].
-fn read_line(line: &str) -> Result<(Box<RawValue>, Facts), String> {
-    let raw: Box<RawValue> = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+/// A resource's text read — an NDJSON line or a `.json` file: the text as
+/// it was (checked to be one JSON object), and its [`Facts`].
+fn read_resource(text: &str) -> Result<(Box<RawValue>, Facts), String> {
+    let raw: Box<RawValue> = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     if !raw.get().starts_with('{') {
-        return Err("resourceType: a line must be a FHIR resource".into());
+        return Err("resourceType: not a FHIR resource (a JSON object)".into());
     }
     let facts: Facts = serde_json::from_str(raw.get())
         .map_err(|e| format!("not a FHIR resource the import reads: {e}"))?;
@@ -240,25 +240,37 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
     let mut others: Vec<(PathBuf, Vec<ResourceLine>)> = Vec::new();
     for file in files {
         if file.extension().and_then(|e| e.to_str()) == Some("json") {
-            let text =
+            let bytes =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            match serde_json::from_slice::<Value>(&text) {
-                Ok(bundle) if bundle["resourceType"] == "Bundle" => units.push(Unit {
-                    origin: Origin::File(file.clone()),
-                    resources: bundle["entry"].as_array().map_or(0, Vec::len),
-                    body: text,
-                }),
-                Ok(other) => problems.push(Problem {
-                    at: file.display().to_string(),
-                    message: format!(
-                        "a .json file must hold one Bundle, not {}",
-                        other["resourceType"].as_str().unwrap_or("a non-resource")
-                    ),
-                }),
-                Err(e) => problems.push(Problem {
-                    at: file.display().to_string(),
-                    message: format!("not JSON: {e}"),
-                }),
+            let at = file.display().to_string();
+            // FHIR JSON is UTF-8; a file that is not is one bad file, not
+            // the end of the run.
+            let text = match String::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(Problem {
+                        at,
+                        message: format!("not JSON: not UTF-8 ({e})"),
+                    });
+                    continue;
+                }
+            };
+            match read_resource(&text) {
+                Ok((raw, facts)) => match facts.resource_type.as_ref().and_then(Value::as_str) {
+                    Some("Bundle") => units.push(Unit {
+                        origin: Origin::File(file.clone()),
+                        resources: entries_in(&raw),
+                        body: text.into_bytes(),
+                    }),
+                    other => problems.push(Problem {
+                        at,
+                        message: format!(
+                            "a .json file must hold one Bundle, not {}",
+                            other.unwrap_or("a resource without resourceType")
+                        ),
+                    }),
+                },
+                Err(message) => problems.push(Problem { at, message }),
             }
             continue;
         }
@@ -273,7 +285,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 lines.push((number, line));
             }
         }
-        let read = on_every_core(&lines, |(_, line)| read_line(line));
+        let read = on_every_core(&lines, |(_, line)| read_resource(line));
         let numbers: Vec<usize> = lines.iter().map(|(n, _)| *n).collect();
         drop(lines);
         let mut rest = Vec::new();
@@ -453,25 +465,29 @@ fn collection(
     }
     let mut entries = Vec::new();
     let mut lines = Vec::new();
-    let mut seen = HashSet::new();
+    // Each patient's entry URL, once: its resources point at it.
+    let mut urls: HashMap<&str, String> = HashMap::new();
     for (id, _, _) in resources {
-        if seen.insert(id.as_str())
+        if !urls.contains_key(id.as_str())
             && let Some((path, line, patient)) = patients.get(id)
         {
+            let url = full_url(&["Patient", id]);
             entries.push(Entry {
-                full_url: full_url(&["Patient", id]),
+                full_url: url.clone(),
                 resource: Resource::AsRead(patient),
             });
+            urls.insert(id, url);
             lines.push((path.clone(), *line));
         }
     }
     for (id, line, resource) in resources {
         let at = || format!("{}:{line}", file.display());
+        let url = urls
+            .get(id.as_str())
+            .with_context(|| format!("{}: Patient/{id} has no entry", at()))?;
         entries.push(Entry {
             full_url: full_url(&[id, &line.to_string(), resource.get()]),
-            resource: Resource::Pointed(
-                pointed_at(resource, &full_url(&["Patient", id])).with_context(at)?,
-            ),
+            resource: Resource::Pointed(pointed_at(resource, url).with_context(at)?),
         });
         lines.push((file.to_path_buf(), *line));
     }
@@ -935,7 +951,7 @@ mod tests {
         assert!(problems[0].at.ends_with("Condition.ndjson:5"));
         assert!(problems[0].message.starts_with("not JSON"));
         assert!(problems[1].at.ends_with("Condition.ndjson:6"));
-        assert!(problems[1].message.contains("must be a FHIR resource"));
+        assert!(problems[1].message.contains("not a FHIR resource"));
         assert!(problems[2].at.ends_with("Condition.ndjson:7"));
         assert!(
             problems[2].message.contains("duplicate field"),
@@ -944,6 +960,31 @@ mod tests {
         );
         assert!(problems[3].message.contains("Patient/nobody"));
         assert!(problems[3].at.ends_with("Condition.ndjson:4"));
+    }
+
+    #[test]
+    fn a_json_file_is_sent_as_it_is_when_it_is_a_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("a.json");
+        let text = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{},{}]}";
+        std::fs::write(&bundle, text).unwrap();
+        let condition = dir.path().join("b.json");
+        std::fs::write(&condition, "{\"resourceType\":\"Condition\"}").unwrap();
+        let latin1 = dir.path().join("c.json");
+        std::fs::write(&latin1, b"{\"resourceType\":\"Bundle\",\"id\":\"\xe9\"}").unwrap();
+        let (units, problems) = plan(&[bundle, condition, latin1]).unwrap();
+        assert_eq!(units.len(), 1);
+        assert_eq!(units[0].body, text.as_bytes());
+        assert_eq!(units[0].resources, 2);
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0].at.ends_with("b.json"));
+        assert!(
+            problems[0]
+                .message
+                .contains("must hold one Bundle, not Condition")
+        );
+        assert!(problems[1].at.ends_with("c.json"));
+        assert!(problems[1].message.contains("not UTF-8"));
     }
 
     #[test]
