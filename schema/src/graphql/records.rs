@@ -54,9 +54,15 @@ impl std::ops::Deref for Record {
 
 impl Record {
     pub(crate) fn new(model: record::Model) -> ApiResult<Self> {
+        let data = RecordData::from_json(RecordKind::from_db(&model.kind)?, &model.data)?;
+        Self::parsed(model, data)
+    }
+
+    /// A record whose `data` the caller has already parsed (or has just
+    /// serialised from `data`, as a write has): not parsed again.
+    pub(crate) fn parsed(model: record::Model, data: RecordData) -> ApiResult<Self> {
         let kind = RecordKind::from_db(&model.kind)?;
         let category = DataCategory::from_db(&model.category)?;
-        let data = RecordData::from_json(kind, &model.data)?;
         Ok(Record(Arc::new(ParsedRecord {
             model,
             kind,
@@ -831,8 +837,8 @@ pub(crate) async fn write_records(
     // not tell that hidden versions exist.
     let updated: Vec<Uuid> = written
         .iter()
-        .filter(|(_, outcome)| *outcome == WriteOutcome::Updated)
-        .map(|(model, _)| model.id)
+        .filter(|(_, _, outcome)| *outcome == WriteOutcome::Updated)
+        .map(|(model, _, _)| model.id)
         .collect();
     let mut earlier = ctx
         .data_unchecked::<Loaders>()
@@ -854,16 +860,18 @@ pub(crate) async fn write_records(
     ctx_events(ctx).publish_all(
         written
             .iter()
-            .filter(|(_, outcome)| *outcome != WriteOutcome::Unchanged)
-            .map(|(model, _)| record_event(model, PatientEventKind::RecordWritten, organization_id))
+            .filter(|(_, _, outcome)| *outcome != WriteOutcome::Unchanged)
+            .map(|(model, _, _)| {
+                record_event(model, PatientEventKind::RecordWritten, organization_id)
+            })
             .collect::<ApiResult<Vec<_>>>()?,
     );
     let mut results = Vec::with_capacity(written.len());
-    for (index, (model, outcome)) in written.into_iter().enumerate() {
+    for (index, (model, content, outcome)) in written.into_iter().enumerate() {
         results.push(RecordWriteResult {
             index: index as i32,
             outcome: seen_as(&model, outcome)?,
-            record: Record::new(model)?,
+            record: Record::parsed(model, content)?,
         });
     }
     Ok(results)

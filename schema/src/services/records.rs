@@ -56,6 +56,10 @@ pub enum WriteOutcome {
     Unchanged,
 }
 
+/// A written record: the record as its item left it, its content (what
+/// its `data` holds, parsed), and what the write did.
+pub type Written = (record::Model, RecordData, WriteOutcome);
+
 /// Writes records in one transaction: all or nothing. The caller has checked
 /// write access for every item (`access` holds the verdicts) and validated the
 /// payloads; an error names the item's index (and field, where there is one).
@@ -83,7 +87,7 @@ pub async fn write(
     access: &HashMap<Uuid, PatientAccess>,
     items: Vec<NewRecord>,
     now: DateTime<Utc>,
-) -> ApiResult<Vec<(record::Model, WriteOutcome)>> {
+) -> ApiResult<Vec<Written>> {
     // One WRITE entry per patient, listing every category the batch wrote
     // of them — the trail's rule for reads ([`crate::audit::AuditTrail`]:
     // one entry per patient and action per request). A batch of 500 lab
@@ -215,8 +219,10 @@ struct Batch {
     by_source: HashMap<(String, String), usize>,
     /// The versions replaced, to keep in `record_versions`.
     versions: Vec<record_version::ActiveModel>,
-    /// Per item: its row, the record as the item left it, the outcome.
-    results: Vec<(usize, record::Model, WriteOutcome)>,
+    /// Per item: its row, the record as the item left it, its content
+    /// (what the record's `data` holds, kept so that the answer need not
+    /// parse it again), the outcome.
+    results: Vec<(usize, record::Model, RecordData, WriteOutcome)>,
     /// Stored rows outside the batch whose summary flag changes.
     flag_off: Vec<Uuid>,
     flag_on: Vec<Uuid>,
@@ -346,7 +352,7 @@ impl Batch {
                     && RecordData::from_json(kind, &current.data)? == content
                 {
                     self.results
-                        .push((i, current.clone(), WriteOutcome::Unchanged));
+                        .push((i, current.clone(), content, WriteOutcome::Unchanged));
                     return Ok(());
                 }
                 self.versions.push(version_of(current));
@@ -365,7 +371,8 @@ impl Batch {
                 m.series_key = series;
                 m.data = content.to_json();
                 row.changed = true;
-                self.results.push((i, m.clone(), WriteOutcome::Updated));
+                self.results
+                    .push((i, m.clone(), content, WriteOutcome::Updated));
             }
             None => {
                 let model = record::Model {
@@ -392,7 +399,8 @@ impl Batch {
                     self.by_source
                         .insert((kind.as_str().to_string(), source), i);
                 }
-                self.results.push((i, model.clone(), WriteOutcome::Created));
+                self.results
+                    .push((i, model.clone(), content, WriteOutcome::Created));
                 self.rows.push(Row {
                     model,
                     stored: false,
@@ -607,10 +615,7 @@ impl Batch {
     /// inserts, each changed record by its id, the summary flags of the
     /// untouched records it moved in one statement each way. Returns each
     /// item's record as the item left it, with the flag as committed.
-    async fn apply(
-        self,
-        txn: &impl ConnectionTrait,
-    ) -> ApiResult<Vec<(record::Model, WriteOutcome)>> {
+    async fn apply(self, txn: &impl ConnectionTrait) -> ApiResult<Vec<Written>> {
         let new_rows: Vec<&record::Model> = self
             .rows
             .iter()
@@ -618,27 +623,12 @@ impl Batch {
             .map(|r| &r.model)
             .collect();
         for chunk in new_rows.chunks(ROWS_PER_STATEMENT) {
-            // `ON CONFLICT DO NOTHING … RETURNING id`: a row another
-            // patient's writer — not serialised with this one by the patient
-            // locks — got in first with the same source record ID is left
-            // out instead of failing the statement (which on PostgreSQL would
-            // abort the transaction), so the refusal can name the item.
-            let mut insert =
-                record::Entity::insert_many(chunk.iter().map(|m| set_all((*m).clone())))
-                    .on_conflict(OnConflict::new().do_nothing().to_owned())
-                    .into_query();
-            insert.returning_col(record::Column::Id);
-            let inserted: BTreeSet<Uuid> = txn
-                .query_all(&insert)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<Uuid>("", "id"))
-                .collect::<Result<_, _>>()?;
+            let inserted = insert_rows(txn, chunk).await?;
             if let Some(lost) = chunk.iter().find(|m| !inserted.contains(&m.id)) {
                 let index = self
                     .results
                     .iter()
-                    .position(|(_, m, o)| *o == WriteOutcome::Created && m.id == lost.id)
+                    .position(|(_, m, _, o)| *o == WriteOutcome::Created && m.id == lost.id)
                     .unwrap_or_default();
                 return Err(taken(lost.source_record_id.as_deref())
                     .in_field(&format!("input.records[{index}]")));
@@ -674,10 +664,10 @@ impl Batch {
         Ok(self
             .results
             .into_iter()
-            .map(|(i, mut model, outcome)| {
+            .map(|(i, mut model, content, outcome)| {
                 model.in_summary =
                     self.rows[i].model.in_summary && self.rows[i].model.version == model.version;
-                (model, outcome)
+                (model, content, outcome)
             })
             .collect())
     }
@@ -804,6 +794,155 @@ async fn update_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> Api
         )));
     }
     Ok(())
+}
+
+/// Inserts new records and returns the ids inserted. `ON CONFLICT DO
+/// NOTHING … RETURNING id`: a row another patient's writer — not
+/// serialised with this one by the patient locks — got in first with the
+/// same source record ID is left out instead of failing the statement
+/// (which on PostgreSQL would abort the transaction), so the refusal can
+/// name the item.
+///
+/// On PostgreSQL the rows go in as one array per column (`INSERT … SELECT
+/// … FROM UNNEST($1::uuid[], …)`): one statement text for any number of
+/// rows, prepared once per connection and planned in microseconds, where a
+/// multi-row `VALUES` list of 500 rows binds 8,500 parameters and is parsed
+/// and planned again at each execution (PostgreSQL's CPU per imported
+/// resource −13 %: `bench/RESULTS.md`, issue 13, tenth pass). The arrays
+/// are bound without NULLs, so each optional column comes with a `bool[]`
+/// saying which rows have a value. SQLite has no arrays: a
+/// multi-row insert.
+async fn insert_rows(
+    txn: &impl ConnectionTrait,
+    rows: &[&record::Model],
+) -> ApiResult<BTreeSet<Uuid>> {
+    use sea_orm::{DbBackend, Statement};
+    let found = match txn.get_database_backend() {
+        DbBackend::Postgres => {
+            // (column, its type, its values — and for an optional column,
+            // which rows have one)
+            let columns: [(&str, &str, ArrayColumn); 17] = [
+                ("id", "uuid", plain(rows, |m| m.id)),
+                ("patient_id", "uuid", plain(rows, |m| m.patient_id)),
+                ("kind", "text", plain(rows, |m| m.kind.clone())),
+                ("category", "text", plain(rows, |m| m.category.clone())),
+                (
+                    "source_organization_id",
+                    "uuid",
+                    plain(rows, |m| m.source_organization_id),
+                ),
+                (
+                    "author_member_id",
+                    "uuid",
+                    optional(rows, |m| m.author_member_id),
+                ),
+                (
+                    "author_api_key_id",
+                    "uuid",
+                    optional(rows, |m| m.author_api_key_id),
+                ),
+                (
+                    "source_record_id",
+                    "text",
+                    optional(rows, |m| m.source_record_id.clone()),
+                ),
+                ("version", "int4", plain(rows, |m| m.version)),
+                ("status", "text", plain(rows, |m| m.status.clone())),
+                (
+                    "effective_at",
+                    "timestamptz",
+                    plain(rows, |m| m.effective_at),
+                ),
+                ("recorded_at", "timestamptz", plain(rows, |m| m.recorded_at)),
+                ("undisclosed", "bool", plain(rows, |m| m.undisclosed)),
+                ("in_summary", "bool", plain(rows, |m| m.in_summary)),
+                ("summary_until", "date", plain(rows, |m| m.summary_until)),
+                (
+                    "series_key",
+                    "text",
+                    optional(rows, |m| m.series_key.clone()),
+                ),
+                ("data", "text", plain(rows, |m| m.data.clone())),
+            ];
+            // The statement follows the list: the records' columns, what is
+            // selected into each, and UNNEST's arrays with their aliases.
+            let mut inserted = Vec::new();
+            let mut selected = Vec::new();
+            let mut arrays = Vec::new();
+            let mut aliases = Vec::new();
+            let mut values = Vec::new();
+            for (name, ty, (array, present)) in columns {
+                inserted.push(name);
+                if let Some(present) = present {
+                    values.push(present.into());
+                    arrays.push(format!("${}::bool[]", values.len()));
+                    aliases.push(format!("has_{name}"));
+                    selected.push(format!("CASE WHEN u.has_{name} THEN u.{name} END"));
+                } else {
+                    selected.push(format!("u.{name}"));
+                }
+                values.push(array);
+                arrays.push(format!("${}::{ty}[]", values.len()));
+                aliases.push(name.to_string());
+            }
+            let sql = format!(
+                "INSERT INTO records ({}) SELECT {} FROM UNNEST({}) AS u({}) ON CONFLICT DO NOTHING RETURNING id",
+                inserted.join(", "),
+                selected.join(", "),
+                arrays.join(", "),
+                aliases.join(", "),
+            );
+            txn.query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await?
+        }
+        _ => {
+            let mut insert =
+                record::Entity::insert_many(rows.iter().map(|m| set_all((*m).clone())))
+                    .on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .into_query();
+            insert.returning_col(record::Column::Id);
+            txn.query_all(&insert).await?
+        }
+    };
+    Ok(found
+        .iter()
+        .map(|row| row.try_get::<Uuid>("", "id"))
+        .collect::<Result<_, _>>()?)
+}
+
+/// A column of rows as an array parameter, and for an optional column
+/// which rows have a value ([`insert_rows`]).
+type ArrayColumn = (sea_orm::Value, Option<Vec<bool>>);
+
+/// One column of rows as an array parameter ([`insert_rows`]).
+fn plain<T>(rows: &[&record::Model], f: impl Fn(&record::Model) -> T) -> ArrayColumn
+where
+    Vec<T>: Into<sea_orm::Value>,
+{
+    (rows.iter().map(|m| f(m)).collect::<Vec<T>>().into(), None)
+}
+
+/// An optional column as an array parameter — a default where a row has
+/// no value — and which rows have one ([`insert_rows`]).
+fn optional<T: Default>(
+    rows: &[&record::Model],
+    f: impl Fn(&record::Model) -> Option<T>,
+) -> ArrayColumn
+where
+    Vec<T>: Into<sea_orm::Value>,
+{
+    let (present, values): (Vec<bool>, Vec<T>) = rows
+        .iter()
+        .map(|m| {
+            let v = f(m);
+            (v.is_some(), v.unwrap_or_default())
+        })
+        .unzip();
+    (values.into(), Some(present))
 }
 
 fn set_all(m: record::Model) -> record::ActiveModel {
