@@ -579,7 +579,7 @@ fn record(
     let (effective, data) = match ty {
         "Condition" => (
             when(i, r, &["recordedDate", "onsetDateTime"]).map_err(one)?,
-            json!({ "condition": condition(i, r).map_err(one)? }),
+            object([("condition", condition(i, r).map_err(one)?)]),
         ),
         "AllergyIntolerance" => (
             when(i, r, &["recordedDate", "onsetDateTime", "lastOccurrence"]).map_err(one)?,
@@ -591,11 +591,11 @@ fn record(
         ),
         "MedicationRequest" => (
             when(i, r, &["authoredOn"]).map_err(one)?,
-            json!({ "prescription": prescription(i, r).map_err(one)? }),
+            object([("prescription", prescription(i, r).map_err(one)?)]),
         ),
         "Composition" => (
             when(i, r, &["date"]).map_err(one)?,
-            json!({ "clinicalDocument": document(i, r, entries) }),
+            object([("clinicalDocument", document(i, r, entries))]),
         ),
         _ => unreachable!("only stored types come here"),
     };
@@ -611,7 +611,23 @@ fn record(
     } else {
         source_id(i, ty, r).map_err(one)?
     };
-    Ok(json!({ "sourceRecordId": source, "effectiveAt": effective, "data": data }))
+    Ok(object([
+        ("sourceRecordId", Value::String(source)),
+        ("effectiveAt", Value::String(effective)),
+        ("data", data),
+    ]))
+}
+
+/// A JSON object of `fields`, moved in. `json!` would copy a `Value` it
+/// is given (it serialises the reference), and an item's `data` is the
+/// largest part of what a bundle sends to `writeRecords`.
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+    )
 }
 
 fn condition(i: usize, r: &Value) -> Result<Value, Issue> {

@@ -453,9 +453,10 @@ async fn write(
                 item
             })
             .collect();
-        let written = caller
-            .run(&state.schema, WRITE, json!({ "i": { "records": items } }))
-            .await;
+        // The items moved into the variables: `json!` would copy them.
+        let mut variables = json!({ "i": {} });
+        variables["i"]["records"] = Value::Array(items);
+        let written = caller.run(&state.schema, WRITE, variables).await;
         if let Some(r) = graphql_errors(&written, |e| locate(read, e)) {
             return r;
         }
