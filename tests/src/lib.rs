@@ -231,6 +231,10 @@ pub struct TestApp {
     /// How many of them named the `records` table (see
     /// [`TestApp::count_record_statements`]).
     pub record_statements: Arc<AtomicU64>,
+    /// How many times the server asked the database for the policy's
+    /// verdicts (`Policy::evaluate`, the statement that reads the consent
+    /// in force as `consent_scope`).
+    pub policy_statements: Arc<AtomicU64>,
     /// A network administrator of the coordination centre.
     pub admin_token: String,
     pub admin_org: Uuid,
@@ -371,6 +375,8 @@ impl TestApp {
         let counter = statements.clone();
         let record_statements = Arc::new(AtomicU64::new(0));
         let record_counter = record_statements.clone();
+        let policy_statements = Arc::new(AtomicU64::new(0));
+        let policy_counter = policy_statements.clone();
         let app = renkei_server::Application::build_with(
             config,
             clock.clone(),
@@ -378,6 +384,9 @@ impl TestApp {
                 counter.fetch_add(1, Ordering::Relaxed);
                 if sql.contains("\"records\"") {
                     record_counter.fetch_add(1, Ordering::Relaxed);
+                }
+                if sql.contains("\"consent_scope\"") {
+                    policy_counter.fetch_add(1, Ordering::Relaxed);
                 }
             })),
         )
@@ -402,6 +411,7 @@ impl TestApp {
             clock,
             statements,
             record_statements,
+            policy_statements,
             admin_token: token_for(admin_member),
             admin_org,
             database_url: url,

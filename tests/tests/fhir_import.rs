@@ -127,6 +127,29 @@ e2e!(
     }
 );
 
+e2e!(
+    a_bundle_asks_the_policy_about_its_patients_once,
+    |app| async move {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (_, doctor, patient) = clinic(app).await;
+        let bundle = fixture(FIXTURES[0]);
+        // The lookup of the bundle's patient evaluates the policy; the
+        // write takes that verdict instead of asking again — within one
+        // request only: a second request asks again.
+        for round in ["written", "sent again"] {
+            let before = app.policy_statements.load(SeqCst);
+            let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+            assert_eq!(status, 200, "{round}: {body}");
+            assert_eq!(
+                app.policy_statements.load(SeqCst) - before,
+                1,
+                "{round}: one evaluation of the policy per bundle"
+            );
+        }
+        assert!(!timeline(app, &doctor, &patient).await.is_empty());
+    }
+);
+
 e2e!(a_changed_resource_is_a_new_version, |app| async move {
     let (_, doctor, patient) = clinic(app).await;
     let mut bundle = fixture("lab-result");

@@ -12,6 +12,7 @@ pub mod emergency_information;
 pub mod emergency_search;
 pub mod fair_use;
 pub mod federation;
+pub mod fixed;
 pub mod indicators;
 pub mod inputs;
 pub mod liaison;
@@ -35,6 +36,7 @@ use uuid::Uuid;
 
 pub use mutation::CoreMutation;
 pub use query::{MAX_LOOKUPS, Query};
+pub use reach::SharedVerdicts;
 pub use scalars::Date;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
@@ -106,6 +108,9 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         // Counts executing operations: the loaders wait for company only
         // when there is some (see `batching`).
         .extension(batching::CountOperations(in_flight.clone()))
+        // Before every extension that validates: a text compiled into the
+        // hub is not validated again at every request (see `fixed`).
+        .extension(fixed::FixedOperations)
         .extension(codes::ErrorCodes)
         .extension(federation::EntityPositions)
         // Before the limits: a WebSocket operation of a caller whose

@@ -38,6 +38,7 @@ use super::{ctx_db, ctx_request, ctx_trail, loaders::Loaders};
 use crate::domain::{DataCategory, InsuredPersonId, LocalId};
 use crate::error::ApiError;
 use crate::policy::{PatientAccess, Verdict};
+use crate::principal::Principal;
 use crate::services::patients;
 use entities::patient;
 
@@ -169,6 +170,12 @@ async fn evaluate(
     patient_id: Option<Uuid>,
 ) -> Result<Option<Verdict>, ApiError> {
     let req = ctx_request(ctx)?;
+    let shared = ctx.data_opt::<Arc<SharedVerdicts>>();
+    if let (Some(shared), Some(id)) = (shared, patient_id)
+        && let Some(verdict) = shared.get(&req.principal, id)
+    {
+        return Ok(Some(verdict));
+    }
     let verdict = ctx
         .data_unchecked::<Loaders>()
         .access
@@ -176,8 +183,37 @@ async fn evaluate(
             req.principal.clone(),
             patient_id.unwrap_or_else(Uuid::now_v7),
         ))
-        .await?;
-    Ok(verdict.filter(|_| patient_id.is_some()))
+        .await?
+        .filter(|_| patient_id.is_some());
+    if let (Some(shared), Some(id), Some(v)) = (shared, patient_id, &verdict) {
+        shared.put(&req.principal, id, v.clone());
+    }
+    Ok(verdict)
+}
+
+/// The policy's verdicts kept across the operations of one request that
+/// runs several (a FHIR bundle's patient lookup, then its write): what
+/// [`evaluate`] found for a patient in one operation, a later one takes
+/// instead of evaluating the patient again. Only verdicts that found the
+/// patient are kept; a refusal is evaluated, and recorded, every time.
+///
+/// Put into an operation's request data (`Arc<SharedVerdicts>`) only by a
+/// caller that knows no operation between the two changes the access of a
+/// patient kept here (a consent, a care-team change, an emergency access):
+/// a kept verdict is not evaluated again. GraphQL requests never carry one.
+#[derive(Default)]
+pub struct SharedVerdicts(std::sync::Mutex<std::collections::HashMap<(Principal, Uuid), Verdict>>);
+
+impl SharedVerdicts {
+    fn get(&self, principal: &Principal, patient_id: Uuid) -> Option<Verdict> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(&(principal.clone(), patient_id)).cloned()
+    }
+
+    fn put(&self, principal: &Principal, patient_id: Uuid, verdict: Verdict) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.insert((principal.clone(), patient_id), verdict);
+    }
 }
 
 /// The policy's verdict on a patient the hub names to the caller — not one

@@ -23,6 +23,8 @@
 //!    of more records than one call takes (500) is refused (`413`) before
 //!    anything is written; so is a body over the server's limit
 //!    (`RENKEI_MAX_BODY_BYTES`, 1 MiB by default), as an OperationOutcome.
+//!    The write takes the policy's verdicts the lookups of step 1 reached
+//!    ([`SharedVerdicts`]) instead of evaluating the same patients again.
 //!
 //! A patient registered in step 2 stays registered if step 3 then fails;
 //! sending the bundle again matches it by the local ID and writes the
@@ -49,7 +51,9 @@ use renkei_fhir::outcome::{Issue, Outcome, Severity};
 use serde_json::{Value, json};
 use tower_http::request_id::RequestId;
 
-use renkei_schema::graphql::MAX_LOOKUPS;
+use std::sync::Arc;
+
+use renkei_schema::graphql::{MAX_LOOKUPS, SharedVerdicts};
 
 use super::{Caller, graphql_errors, outcome_response, resource_response};
 use crate::http::AppState;
@@ -176,11 +180,15 @@ async fn import(
             .at("Bundle.entry"),
         );
     }
-    let patients = match match_patients(state, caller, &read, register).await {
+    // The verdicts the lookups reach, the write takes: between them only a
+    // local ID is linked (no patient's access changes), and a patient
+    // registered meanwhile is new, evaluated by the write.
+    let verdicts = Arc::new(SharedVerdicts::default());
+    let patients = match match_patients(state, caller, &read, register, &verdicts).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    write(state, caller, &mut read, &patients).await
+    write(state, caller, &mut read, &patients, &verdicts).await
 }
 
 /// A patient of the bundle, as the hub knows it.
@@ -194,6 +202,7 @@ async fn match_patients(
     caller: &Caller,
     read: &Inbound,
     register: bool,
+    verdicts: &Arc<SharedVerdicts>,
 ) -> Result<Vec<Matched>, Response> {
     // By local ID first, then by the insured-person identifier for those
     // not found: each kind of lookup for every patient at once.
@@ -208,7 +217,7 @@ async fn match_patients(
             .map(|e| format!("Bundle.entry[{e}].resource"))
             .unwrap_or_else(|| "Bundle.entry".to_string())
     };
-    let by_local = lookup_many(state, caller, Lookup::LocalId, &locals, element).await?;
+    let by_local = lookup_many(state, caller, Lookup::LocalId, &locals, element, verdicts).await?;
     let insured: Vec<Option<&str>> = read
         .patients
         .iter()
@@ -218,7 +227,15 @@ async fn match_patients(
             None => p.insured_person_id.as_deref(),
         })
         .collect();
-    let by_insured = lookup_many(state, caller, Lookup::InsuredPersonId, &insured, element).await?;
+    let by_insured = lookup_many(
+        state,
+        caller,
+        Lookup::InsuredPersonId,
+        &insured,
+        element,
+        verdicts,
+    )
+    .await?;
     let mut out = Vec::with_capacity(read.patients.len());
     for (index, p) in read.patients.iter().enumerate() {
         let element = p
@@ -362,6 +379,7 @@ async fn lookup_many(
     by: Lookup,
     values: &[Option<&str>],
     element: impl Fn(usize) -> String,
+    verdicts: &Arc<SharedVerdicts>,
 ) -> Result<Vec<Option<String>>, Response> {
     let asked: Vec<(usize, &str)> = values
         .iter()
@@ -372,7 +390,7 @@ async fn lookup_many(
     for chunk in asked.chunks(MAX_LOOKUPS) {
         let list: Vec<&str> = chunk.iter().map(|(_, v)| *v).collect();
         let body = caller
-            .run(&state.schema, by.query(), json!({ "v": list }))
+            .run_step(&state.schema, by.query(), json!({ "v": list }), verdicts)
             .await;
         // A bad value is named by its index in the list (`localIds[3]`).
         let at_fault = |e: &Value| {
@@ -415,6 +433,7 @@ async fn write(
     caller: &Caller,
     read: &mut Inbound,
     patients: &[Matched],
+    verdicts: &Arc<SharedVerdicts>,
 ) -> Response {
     let mut results: Vec<Option<Value>> = vec![None; read.entries];
     for (p, m) in read.patients.iter().zip(patients) {
@@ -456,7 +475,9 @@ async fn write(
         // The items moved into the variables: `json!` would copy them.
         let mut variables = json!({ "i": {} });
         variables["i"]["records"] = Value::Array(items);
-        let written = caller.run(&state.schema, WRITE, variables).await;
+        let written = caller
+            .run_step(&state.schema, WRITE, variables, verdicts)
+            .await;
         if let Some(r) = graphql_errors(&written, |e| locate(read, e)) {
             return r;
         }

@@ -36,6 +36,8 @@ use axum::{
 use renkei_fhir::outcome::{Issue, Outcome, Severity};
 use renkei_schema::audit::AuditTrail;
 use renkei_schema::error::{ApiError, DATABASE_UNAVAILABLE};
+use renkei_schema::graphql::SharedVerdicts;
+use renkei_schema::graphql::fixed::FixedOperation;
 use renkei_schema::{Principal, RequestContext};
 use serde_json::{Value, json};
 use tower_http::request_id::RequestId;
@@ -125,13 +127,44 @@ impl Caller {
         query: &str,
         variables: Value,
     ) -> Value {
-        let request = async_graphql::Request::new(query)
+        self.execute(schema, query, variables, None).await
+    }
+
+    /// [`Caller::run`] for one step of a request that runs several on the
+    /// same patients (a bundle's lookups, then its write): `query` is a
+    /// text compiled into the hub, run without validation
+    /// ([`FixedOperation`]: the values of its variables are still parsed
+    /// into their types), and the policy's verdicts on patients are taken
+    /// from `verdicts` and kept there for the next step — only where
+    /// nothing run in between changes the access of a patient kept there
+    /// ([`SharedVerdicts`]).
+    pub async fn run_step(
+        &self,
+        schema: &renkei_schema::RenkeiSchema,
+        query: &'static str,
+        variables: Value,
+        verdicts: &Arc<SharedVerdicts>,
+    ) -> Value {
+        self.execute(schema, query, variables, Some(verdicts)).await
+    }
+
+    async fn execute(
+        &self,
+        schema: &renkei_schema::RenkeiSchema,
+        query: &str,
+        variables: Value,
+        verdicts: Option<&Arc<SharedVerdicts>>,
+    ) -> Value {
+        let mut request = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(variables))
             .data(self.trail.clone())
             .data(RequestContext {
                 principal: self.principal.clone(),
                 request_id: self.request_id.clone(),
             });
+        if let Some(verdicts) = verdicts {
+            request = request.data(verdicts.clone()).data(FixedOperation);
+        }
         let mut response = schema.execute(request).await;
         renkei_schema::graphql::audit_extension::ensure_codes(&mut response);
         serde_json::to_value(&response).unwrap_or_else(|e| {
