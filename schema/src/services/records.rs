@@ -700,12 +700,19 @@ pub fn summary_placement(data: &RecordData) -> (bool, NaiveDate) {
     }
 }
 
-/// The columns a new version changes, in the order [`update_rows`] binds
-/// them after the id (the rest — patient, kind, source — never change).
-const VERSION_COLUMNS: [(&str, &str); 12] = [
+/// Each column of `records` with its PostgreSQL type: the one list the
+/// statements that bind typed values on PostgreSQL take their types from
+/// ([`insert_rows`] binds whole columns as arrays, [`update_rows`] each
+/// row's values cast to the column's type).
+const PG_TYPES: [(&str, &str); 17] = [
+    ("id", "uuid"),
+    ("patient_id", "uuid"),
+    ("kind", "text"),
     ("category", "text"),
+    ("source_organization_id", "uuid"),
     ("author_member_id", "uuid"),
     ("author_api_key_id", "uuid"),
+    ("source_record_id", "text"),
     ("version", "int4"),
     ("status", "text"),
     ("effective_at", "timestamptz"),
@@ -717,6 +724,32 @@ const VERSION_COLUMNS: [(&str, &str); 12] = [
     ("data", "text"),
 ];
 
+/// The PostgreSQL type of a column of `records` ([`PG_TYPES`]).
+fn pg_type(column: &str) -> ApiResult<&'static str> {
+    PG_TYPES
+        .iter()
+        .find(|(name, _)| *name == column)
+        .map(|(_, ty)| *ty)
+        .ok_or_else(|| ApiError::internal(format!("records has no column {column:?}")))
+}
+
+/// The columns a new version changes, in the order [`update_rows`] binds
+/// them after the id (the rest — patient, kind, source — never change).
+const VERSION_COLUMNS: [&str; 12] = [
+    "category",
+    "author_member_id",
+    "author_api_key_id",
+    "version",
+    "status",
+    "effective_at",
+    "recorded_at",
+    "undisclosed",
+    "in_summary",
+    "summary_until",
+    "series_key",
+    "data",
+];
+
 /// Updates many records to their new versions in one statement:
 /// `UPDATE … FROM (VALUES …)` joined on the id (PostgreSQL casts each value
 /// to its column's type; SQLite names the values' columns `column1` …).
@@ -724,6 +757,11 @@ async fn update_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> Api
     use sea_orm::{DbBackend, Statement, Value};
     let backend = txn.get_database_backend();
     let per_row = VERSION_COLUMNS.len() + 1;
+    // The id, then the columns, as the values are bound.
+    let types = std::iter::once("id")
+        .chain(VERSION_COLUMNS)
+        .map(pg_type)
+        .collect::<ApiResult<Vec<_>>>()?;
     let mut values: Vec<Value> = Vec::with_capacity(rows.len() * per_row);
     let mut tuples = Vec::with_capacity(rows.len());
     for (n, m) in rows.iter().enumerate() {
@@ -744,14 +782,7 @@ async fn update_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> Api
         ]);
         let placeholders: Vec<String> = (0..per_row)
             .map(|c| match backend {
-                DbBackend::Postgres => {
-                    let ty = if c == 0 {
-                        "uuid"
-                    } else {
-                        VERSION_COLUMNS[c - 1].1
-                    };
-                    format!("${}::{ty}", n * per_row + c + 1)
-                }
+                DbBackend::Postgres => format!("${}::{}", n * per_row + c + 1, types[c]),
                 _ => "?".to_string(),
             })
             .collect();
@@ -762,22 +793,18 @@ async fn update_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> Api
             "UPDATE records AS r SET {} FROM (VALUES {}) AS v(id, {}) WHERE r.id = v.id",
             VERSION_COLUMNS
                 .iter()
-                .map(|(c, _)| format!("{c} = v.{c}"))
+                .map(|c| format!("{c} = v.{c}"))
                 .collect::<Vec<_>>()
                 .join(", "),
             tuples.join(", "),
-            VERSION_COLUMNS
-                .iter()
-                .map(|(c, _)| *c)
-                .collect::<Vec<_>>()
-                .join(", "),
+            VERSION_COLUMNS.join(", "),
         ),
         _ => format!(
             "UPDATE records SET {} FROM (VALUES {}) AS v WHERE records.id = v.column1",
             VERSION_COLUMNS
                 .iter()
                 .enumerate()
-                .map(|(i, (c, _))| format!("{c} = v.column{}", i + 2))
+                .map(|(i, c)| format!("{c} = v.column{}", i + 2))
                 .collect::<Vec<_>>()
                 .join(", "),
             tuples.join(", "),
@@ -819,50 +846,32 @@ async fn insert_rows(
     use sea_orm::{DbBackend, Statement};
     let found = match txn.get_database_backend() {
         DbBackend::Postgres => {
-            // (column, its type, its values — and for an optional column,
-            // which rows have one)
-            let columns: [(&str, &str, ArrayColumn); 17] = [
-                ("id", "uuid", plain(rows, |m| m.id)),
-                ("patient_id", "uuid", plain(rows, |m| m.patient_id)),
-                ("kind", "text", plain(rows, |m| m.kind.clone())),
-                ("category", "text", plain(rows, |m| m.category.clone())),
+            // (column, its values — and for an optional column, which rows
+            // have one); its type from `PG_TYPES`
+            let columns: [(&str, ArrayColumn); 17] = [
+                ("id", plain(rows, |m| m.id)),
+                ("patient_id", plain(rows, |m| m.patient_id)),
+                ("kind", plain(rows, |m| m.kind.clone())),
+                ("category", plain(rows, |m| m.category.clone())),
                 (
                     "source_organization_id",
-                    "uuid",
                     plain(rows, |m| m.source_organization_id),
                 ),
-                (
-                    "author_member_id",
-                    "uuid",
-                    optional(rows, |m| m.author_member_id),
-                ),
-                (
-                    "author_api_key_id",
-                    "uuid",
-                    optional(rows, |m| m.author_api_key_id),
-                ),
+                ("author_member_id", optional(rows, |m| m.author_member_id)),
+                ("author_api_key_id", optional(rows, |m| m.author_api_key_id)),
                 (
                     "source_record_id",
-                    "text",
                     optional(rows, |m| m.source_record_id.clone()),
                 ),
-                ("version", "int4", plain(rows, |m| m.version)),
-                ("status", "text", plain(rows, |m| m.status.clone())),
-                (
-                    "effective_at",
-                    "timestamptz",
-                    plain(rows, |m| m.effective_at),
-                ),
-                ("recorded_at", "timestamptz", plain(rows, |m| m.recorded_at)),
-                ("undisclosed", "bool", plain(rows, |m| m.undisclosed)),
-                ("in_summary", "bool", plain(rows, |m| m.in_summary)),
-                ("summary_until", "date", plain(rows, |m| m.summary_until)),
-                (
-                    "series_key",
-                    "text",
-                    optional(rows, |m| m.series_key.clone()),
-                ),
-                ("data", "text", plain(rows, |m| m.data.clone())),
+                ("version", plain(rows, |m| m.version)),
+                ("status", plain(rows, |m| m.status.clone())),
+                ("effective_at", plain(rows, |m| m.effective_at)),
+                ("recorded_at", plain(rows, |m| m.recorded_at)),
+                ("undisclosed", plain(rows, |m| m.undisclosed)),
+                ("in_summary", plain(rows, |m| m.in_summary)),
+                ("summary_until", plain(rows, |m| m.summary_until)),
+                ("series_key", optional(rows, |m| m.series_key.clone())),
+                ("data", plain(rows, |m| m.data.clone())),
             ];
             // The statement follows the list: the records' columns, what is
             // selected into each, and UNNEST's arrays with their aliases.
@@ -871,7 +880,8 @@ async fn insert_rows(
             let mut arrays = Vec::new();
             let mut aliases = Vec::new();
             let mut values = Vec::new();
-            for (name, ty, (array, present)) in columns {
+            for (name, (array, present)) in columns {
+                let ty = pg_type(name)?;
                 inserted.push(name);
                 if let Some(present) = present {
                     values.push(present.into());
