@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
 use futures_util::StreamExt;
 use serde_json::value::RawValue;
@@ -72,7 +72,8 @@ enum Origin {
 /// One bundle to send.
 struct Unit {
     origin: Origin,
-    body: Vec<u8>,
+    /// Shared, not copied, by every attempt to send it.
+    body: Bytes,
     /// Resources in it (the `Patient` included), for progress.
     resources: usize,
 }
@@ -168,6 +169,9 @@ fn is_fhir_file(path: &Path) -> bool {
     )
 }
 
+/// A bundle to send and its key in the journal.
+type Keyed = (Unit, String);
+
 /// A problem found while reading the files, before anything is sent.
 struct Problem {
     at: String,
@@ -260,7 +264,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                     Some("Bundle") => units.push(Unit {
                         origin: Origin::File(file.clone()),
                         resources: entries_in(&raw),
-                        body: text.into_bytes(),
+                        body: Bytes::from(text),
                     }),
                     other => problems.push(Problem {
                         at,
@@ -302,7 +306,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 Some("Bundle") => units.push(Unit {
                     origin: Origin::Line(file.clone(), number),
                     resources: entries_in(&raw),
-                    body: String::from(Box::<str>::from(raw)).into_bytes(),
+                    body: Bytes::from(String::from(Box::<str>::from(raw))),
                 }),
                 Some("Patient") => match facts.id.as_ref().and_then(Value::as_str) {
                     Some(id) => {
@@ -502,7 +506,7 @@ fn collection(
             file: file.to_path_buf(),
             lines,
         },
-        body: serde_json::to_vec(&bundle)?,
+        body: Bytes::from(serde_json::to_vec(&bundle)?),
         resources,
     })
 }
@@ -692,11 +696,15 @@ pub async fn run(
         failed: problems.len(),
         ..Summary::default()
     };
-    let (todo, done): (Vec<Unit>, Vec<Unit>) = units
+    // Each bundle's journal key, computed once (hashing every body is a
+    // pass over all the run's text): what decides the skip is what is noted.
+    let keys = on_every_core(&units, |u| Journal::key(organization, &u.body));
+    let (todo, done): (Vec<Keyed>, Vec<Keyed>) = units
         .into_iter()
-        .partition(|u| !journal.done.contains(&Journal::key(organization, &u.body)));
+        .zip(keys)
+        .partition(|(_, key)| !journal.done.contains(key));
     summary.skipped = done.len();
-    let total: usize = todo.iter().map(|u| u.resources).sum();
+    let total: usize = todo.iter().map(|(u, _)| u.resources).sum();
     let progress = Arc::new(Mutex::new(Progress::new(total as u64)));
     let say = |line: &str| {
         if let Ok(p) = progress.lock() {
@@ -727,22 +735,21 @@ pub async fn run(
     // and futures merely polled by this stream would all run on the one
     // thread polling it, whatever `--jobs` says — the other cores idle.
     let results = futures_util::stream::iter(todo)
-        .map(|unit| {
-            let unit = Arc::new(unit);
+        .map(|(unit, key)| {
             let task = tokio::spawn({
-                let (router, bearer, unit) = (router.clone(), bearer.clone(), unit.clone());
-                async move { send(&router, path, &bearer, &unit.body).await }
+                let (router, bearer, body) = (router.clone(), bearer.clone(), unit.body.clone());
+                async move { send(&router, path, &bearer, &body).await }
             });
             async move {
                 let outcome = task.await.unwrap_or_else(|e| {
                     Err(Failure::Internal(format!("the bundle's task failed: {e}")))
                 });
-                (unit, outcome)
+                (unit, key, outcome)
             }
         })
         .buffer_unordered(options.jobs.max(1));
     futures_util::pin_mut!(results);
-    while let Some((unit, outcome)) = results.next().await {
+    while let Some((unit, key, outcome)) = results.next().await {
         match outcome {
             Ok(answer) => {
                 for entry in answer.entry {
@@ -754,7 +761,7 @@ pub async fn run(
                 }
                 summary.bundles += 1;
                 summary.resources += unit.resources;
-                journal.note(&Journal::key(organization, &unit.body))?;
+                journal.note(&key)?;
             }
             Err(Failure::Refused(status, outcome)) => {
                 summary.failed += 1;
@@ -817,7 +824,7 @@ async fn send(
     router: &axum::Router,
     path: &str,
     bearer: &str,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Answer, Failure> {
     let mut wait = Duration::from_millis(500);
     for attempt in 0..=RETRIES {
@@ -825,7 +832,7 @@ async fn send(
             .header(header::AUTHORIZATION, bearer)
             .header(header::CONTENT_TYPE, renkei_fhir::MEDIA_TYPE)
             .header(header::ACCEPT, renkei_fhir::MEDIA_TYPE)
-            .body(Body::from(body.to_vec()))
+            .body(Body::from(body.clone()))
             .map_err(|e| Failure::Internal(format!("building the request: {e}")))?;
         let response = router
             .clone()
@@ -876,7 +883,7 @@ mod tests {
                     (PathBuf::from("Condition.ndjson"), 9),
                 ],
             },
-            body: Vec::new(),
+            body: Bytes::new(),
             resources: 3,
         };
         assert_eq!(

@@ -76,7 +76,9 @@ const LINK: &str =
     "mutation($i: LinkPatientIdentifierInput!) { linkPatientIdentifier(input: $i) { id } }";
 const REGISTER: &str = "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }";
 const CONSENT: &str = "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }";
-const WRITE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { index outcome record { id version } } }";
+// The results come in the order of the items (`index` is the position),
+// so it is not asked for: each field asked costs its resolution per record.
+const WRITE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome record { id version } } }";
 
 async fn post_bundle(
     State(state): State<AppState>,
@@ -481,8 +483,11 @@ async fn write(
         if let Some(r) = graphql_errors(&written, |e| locate(read, e)) {
             return r;
         }
-        let Some(outcomes) = written["data"]["writeRecords"].as_array() else {
-            return internal("writeRecords answered no results");
+        let Some(outcomes) = written["data"]["writeRecords"]
+            .as_array()
+            .filter(|o| o.len() == read.records.len())
+        else {
+            return internal("writeRecords answered no results, or not one per record");
         };
         for (r, o) in read.records.iter().zip(outcomes) {
             let status = if o["outcome"] == "CREATED" {
