@@ -14,6 +14,14 @@
 //! those rows again (new ids, other source IDs) with `COPY … FROM STDIN` on
 //! `--jobs` connections, in chunks of a bundle's size, and deletes them
 //! afterwards. The report goes to `--out DIR/fhir-import-<label>-<time>.md`.
+//!
+//! Beside the rates, the report gives the CPU each side cost, per
+//! resource: the import's own (its process's user and system time) and,
+//! when the database runs on this machine, PostgreSQL's (the time of its
+//! processes, during the import and during the floor). On a shared
+//! virtual machine the rates swing from run to run with what else runs
+//! (the floor alone by a third within minutes); CPU per resource swings
+//! much less, and is what tells whether a change made the work cheaper.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -345,6 +353,9 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
         args.patients,
         dir.display()
     );
+    let pg_local = postgres_is_local(&args.database_url);
+    let pg_before = pg_local.then(postgres_cpu).flatten();
+    let children_before = children_cpu();
     let started = Instant::now();
     let output = std::process::Command::new(&args.renkei)
         .args(["import", "fhir"])
@@ -358,6 +369,13 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
         .output()
         .with_context(|| format!("running {}", args.renkei.display()))?;
     let hub_seconds = started.elapsed().as_secs_f64();
+    // The child was waited for: its time is counted among the children's.
+    let hub_cpu = children_cpu().zip(children_before).map(|(a, b)| a - b);
+    let pg_import = pg_local
+        .then(postgres_cpu)
+        .flatten()
+        .zip(pg_before)
+        .map(|(a, b)| a - b);
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     if !output.status.success() {
@@ -414,6 +432,7 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
         .collect();
     let chunks = std::sync::Arc::new(chunks);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pg_floor_before = pg_local.then(postgres_cpu).flatten();
     let floor_started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.jobs {
@@ -436,6 +455,11 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
         t.await??;
     }
     let floor_seconds = floor_started.elapsed().as_secs_f64();
+    let pg_floor = pg_local
+        .then(postgres_cpu)
+        .flatten()
+        .zip(pg_floor_before)
+        .map(|(a, b)| a - b);
     let floor_sources: Vec<String> = sources.iter().map(|s| format!("F{s}")).collect();
     let removed = sqlx::query(
         "DELETE FROM records WHERE source_organization_id = $1 AND source_record_id = ANY($2)",
@@ -465,6 +489,10 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
          | hub: `renkei import fhir` ({jobs} jobs, whole command) | {n} | {hs:.1} | {hr:.0} |\n\
          | floor: `COPY` of the same rows ({jobs} connections) | {n} | {fs:.2} | {fr:.0} |\n\n\
          hub / floor: **{ratio:.3}**. The import's own line: `{summary_line}`\n\n\
+         | CPU | seconds | ms per resource |\n|---|--:|--:|\n\
+         | the import's process (user + system) | {hub_cpu} |\n\
+         | PostgreSQL during the import | {pg_import} |\n\
+         | PostgreSQL during the floor | {pg_floor} |\n\n\
          - patients: {patients}, matched by local ID in every bundle that names them (their Patient lines are not counted above)\n\
          - machine: {cpus} × {cpu}; load average {load}; {kernel}\n\
          - PostgreSQL: {pg}\n- command: `{cmd}`\n{note}\n",
@@ -477,6 +505,9 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
         fs = floor_seconds,
         fr = floor_rate,
         ratio = hub_rate / floor_rate,
+        hub_cpu = cpu_cells(hub_cpu, args.resources),
+        pg_import = cpu_cells(pg_import, args.resources),
+        pg_floor = cpu_cells(pg_floor, args.resources),
         patients = args.patients,
         cpus = std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu = cpu_model(),
@@ -502,4 +533,148 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
     std::fs::write(&path, &report)?;
     println!("{report}\n(written to {})", path.display());
     Ok(())
+}
+
+/// `seconds | ms per resource` of a CPU time, or why there is none.
+fn cpu_cells(seconds: Option<f64>, resources: usize) -> String {
+    match seconds {
+        Some(s) => format!("{s:.2} | {:.4}", s * 1000.0 / resources.max(1) as f64),
+        None => "n/a (not measured here) | –".to_string(),
+    }
+}
+
+/// The clock ticks of `/proc`'s times (`getconf CLK_TCK`; Linux's is 100).
+fn clock_ticks() -> f64 {
+    shell_out("getconf", &["CLK_TCK"])
+        .parse::<f64>()
+        .ok()
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// The `/proc/<pid>/stat` fields after the command's name (which may hold
+/// spaces): `fields[0]` is the state, `[11]` utime, `[12]` stime, `[13]`
+/// cutime, `[14]` cstime (proc(5)).
+fn stat_fields(stat: &str) -> Option<(&str, Vec<&str>)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?;
+    Some((name, stat.get(close + 1..)?.split_whitespace().collect()))
+}
+
+fn ticks(fields: &[&str], at: usize) -> f64 {
+    fields.get(at).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+/// CPU seconds (user + system) of this process's children that have been
+/// waited for; `None` where `/proc` cannot tell (not Linux).
+fn children_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let (_, fields) = stat_fields(&stat)?;
+    Some((ticks(&fields, 13) + ticks(&fields, 14)) / clock_ticks())
+}
+
+/// Whether the database URL names this machine (its CPU can be read here).
+fn postgres_is_local(url: &str) -> bool {
+    let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "" | "localhost" | "127.0.0.1" | "::1")
+}
+
+/// CPU seconds PostgreSQL's processes on this machine have used: the live
+/// ones' own time, and the server's children that have ended (backends of
+/// closed connections). Other databases' work on the same server counts
+/// too: run the bench on an otherwise idle server.
+fn postgres_cpu() -> Option<f64> {
+    let mut total = 0.0;
+    let mut seen = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((command, fields)) = stat_fields(&stat) else {
+            continue;
+        };
+        if !matches!(command, "postgres" | "postmaster") {
+            continue;
+        }
+        seen = true;
+        total += ticks(&fields, 11) + ticks(&fields, 12);
+        // The server itself (its parent is not PostgreSQL): its ended
+        // children's time is where a closed backend's went.
+        let parent = fields.get(1).copied().unwrap_or_default();
+        let parent_is_postgres = std::fs::read_to_string(format!("/proc/{parent}/stat"))
+            .ok()
+            .and_then(|s| stat_fields(&s).map(|(c, _)| matches!(c, "postgres" | "postmaster")))
+            .unwrap_or(false);
+        if !parent_is_postgres {
+            total += ticks(&fields, 13) + ticks(&fields, 14);
+        }
+    }
+    seen.then(|| total / clock_ticks())
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_is_read_past_a_name_with_spaces() {
+        let (name, fields) =
+            stat_fields("42 (tokio rt) S 1 42 42 0 -1 0 0 0 0 0 150 30 7 3 20 0").unwrap();
+        assert_eq!(name, "tokio rt");
+        assert_eq!(fields[0], "S");
+        assert_eq!(ticks(&fields, 11), 150.0);
+        assert_eq!(ticks(&fields, 12), 30.0);
+        assert_eq!(ticks(&fields, 13), 7.0);
+        assert_eq!(ticks(&fields, 14), 3.0);
+    }
+
+    #[test]
+    fn only_a_database_on_this_machine_is_measured() {
+        for local in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgres://u:p@localhost/db",
+            "postgres://[::1]:5432/db",
+            "postgres:///db?host=/var/run/postgresql",
+        ] {
+            assert!(postgres_is_local(local), "{local}");
+        }
+        for remote in [
+            "postgres://postgres@db.example:5432/test",
+            "postgres://u:p@10.0.0.5/db",
+            "not a url",
+        ] {
+            assert!(!postgres_is_local(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn the_cpu_of_this_process_s_children_is_counted_once_they_end() {
+        let before = children_cpu().expect("/proc on Linux");
+        // A child that burns a little CPU, waited for.
+        std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+            .status()
+            .unwrap();
+        let after = children_cpu().unwrap();
+        assert!(after > before, "{before} → {after}");
+    }
+
+    #[test]
+    fn a_cell_says_when_nothing_was_measured() {
+        assert_eq!(cpu_cells(Some(1.5), 1000), "1.50 | 1.5000");
+        assert!(cpu_cells(None, 1000).starts_with("n/a"));
+    }
 }
