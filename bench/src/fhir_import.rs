@@ -354,6 +354,8 @@ pub async fn run(args: FhirImportArgs) -> anyhow::Result<()> {
         dir.display()
     );
     let pg_local = postgres_is_local(&args.database_url);
+    // Asked once, before anything is measured: `getconf` is a child too.
+    clock_ticks();
     let pg_before = pg_local.then(postgres_cpu).flatten();
     let children_before = children_cpu();
     let started = Instant::now();
@@ -543,13 +545,17 @@ fn cpu_cells(seconds: Option<f64>, resources: usize) -> String {
     }
 }
 
-/// The clock ticks of `/proc`'s times (`getconf CLK_TCK`; Linux's is 100).
+/// The clock ticks of `/proc`'s times (`getconf CLK_TCK`; Linux's is 100),
+/// asked once: `getconf` is a child whose time would count as the import's.
 fn clock_ticks() -> f64 {
-    shell_out("getconf", &["CLK_TCK"])
-        .parse::<f64>()
-        .ok()
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        shell_out("getconf", &["CLK_TCK"])
+            .parse::<f64>()
+            .ok()
+            .filter(|t| *t > 0.0)
+            .unwrap_or(100.0)
+    })
 }
 
 /// The `/proc/<pid>/stat` fields after the command's name (which may hold
