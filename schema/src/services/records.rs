@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IdenStatic,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -823,12 +823,26 @@ async fn update_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> Api
     Ok(())
 }
 
-/// Inserts new records and returns the ids inserted. `ON CONFLICT DO
-/// NOTHING … RETURNING id`: a row another patient's writer — not
-/// serialised with this one by the patient locks — got in first with the
-/// same source record ID is left out instead of failing the statement
-/// (which on PostgreSQL would abort the transaction), so the refusal can
-/// name the item.
+/// The columns of `uq_records_source`, the one unique index an insert of
+/// new records may clash on ([`insert_rows`]).
+const SOURCE_CONFLICT: [record::Column; 3] = [
+    record::Column::SourceOrganizationId,
+    record::Column::Kind,
+    record::Column::SourceRecordId,
+];
+
+/// Inserts new records and returns the ids inserted. `ON CONFLICT
+/// (source_organization_id, kind, source_record_id) DO NOTHING …
+/// RETURNING id`: a row another patient's writer — not serialised with
+/// this one by the patient locks — got in first with the same source
+/// record ID is left out instead of failing the statement (which on
+/// PostgreSQL would abort the transaction), so the refusal can name the
+/// item. The conflict target is that index alone ([`SOURCE_CONFLICT`]):
+/// without one, PostgreSQL checks every unique index before each row —
+/// the primary key too, which a fresh id never collides with — ≈ 4 % of
+/// its CPU in a bulk import (`bench/RESULTS.md`, issue 13, thirteenth
+/// pass); a clash on the primary key would now fail the statement, as it
+/// should.
 ///
 /// On PostgreSQL the rows go in as one array per column (`INSERT … SELECT
 /// … FROM UNNEST($1::uuid[], …)`): one statement text for any number of
@@ -896,11 +910,12 @@ async fn insert_rows(
                 aliases.push(name.to_string());
             }
             let sql = format!(
-                "INSERT INTO records ({}) SELECT {} FROM UNNEST({}) AS u({}) ON CONFLICT DO NOTHING RETURNING id",
+                "INSERT INTO records ({}) SELECT {} FROM UNNEST({}) AS u({}) ON CONFLICT ({}) DO NOTHING RETURNING id",
                 inserted.join(", "),
                 selected.join(", "),
                 arrays.join(", "),
                 aliases.join(", "),
+                SOURCE_CONFLICT.map(|c| c.as_str()).join(", "),
             );
             txn.query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -912,7 +927,7 @@ async fn insert_rows(
         _ => {
             let mut insert =
                 record::Entity::insert_many(rows.iter().map(|m| set_all((*m).clone())))
-                    .on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .on_conflict(OnConflict::columns(SOURCE_CONFLICT).do_nothing().to_owned())
                     .into_query();
             insert.returning_col(record::Column::Id);
             txn.query_all(&insert).await?
