@@ -203,26 +203,33 @@ impl Facts {
 }
 
 /// A resource's text read — an NDJSON line or a `.json` file: the text as
-/// it was (checked to be one JSON object), and its [`Facts`].
-fn read_resource(text: &str) -> Result<(Box<RawValue>, Facts), String> {
-    let raw: Box<RawValue> = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    if !raw.get().starts_with('{') {
-        return Err("resourceType: not a FHIR resource (a JSON object)".into());
+/// it was, without the JSON whitespace around it (what a `RawValue` of it
+/// holds), checked to be one JSON object, and its [`Facts`] — in one parse:
+/// deserialising the facts checks the whole text as JSON (the elements
+/// not kept are still read, and skipped), so the text is not also parsed
+/// into a `RawValue` first.
+fn read_resource(text: &str) -> Result<(&str, Facts), String> {
+    let text = text.trim_matches(|c| matches!(c, ' ' | '\n' | '\t' | '\r'));
+    let not_an_object = || "resourceType: not a FHIR resource (a JSON object)".to_string();
+    match serde_json::from_str::<Facts>(text) {
+        // Valid JSON that is not an object (a list reads as a struct too).
+        Ok(_) if !text.starts_with('{') => Err(not_an_object()),
+        Ok(facts) => Ok((text, facts)),
+        Err(e) if e.is_syntax() || e.is_eof() => Err(format!("not JSON: {e}")),
+        Err(_) if !text.starts_with('{') => Err(not_an_object()),
+        Err(e) => Err(format!("not a FHIR resource the import reads: {e}")),
     }
-    let facts: Facts = serde_json::from_str(raw.get())
-        .map_err(|e| format!("not a FHIR resource the import reads: {e}"))?;
-    Ok((raw, facts))
 }
 
 /// The entries of a bundle's text, counted without building them.
-fn entries_in(bundle: &RawValue) -> usize {
+fn entries_in(bundle: &str) -> usize {
     #[derive(serde::Deserialize)]
     struct Entries {
         entry: Option<Vec<serde::de::IgnoredAny>>,
     }
     // A bundle whose entries are not a list is refused by the hub, which
     // says why; here it only counts for the progress.
-    serde_json::from_str::<Entries>(bundle.get())
+    serde_json::from_str::<Entries>(bundle)
         .ok()
         .and_then(|b| b.entry)
         .map_or(0, |e| e.len())
@@ -232,7 +239,7 @@ fn entries_in(bundle: &RawValue) -> usize {
 type PatientLine = (PathBuf, usize, Box<RawValue>);
 
 /// Another resource's line: its number, its text and its [`Facts`].
-type ResourceLine = (usize, Box<RawValue>, Facts);
+type ResourceLine = (usize, String, Facts);
 
 /// The bundles to send, in file order, and the problems of lines that
 /// could not be read.
@@ -260,10 +267,10 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 }
             };
             match read_resource(&text) {
-                Ok((raw, facts)) => match facts.resource_type.as_ref().and_then(Value::as_str) {
+                Ok((json, facts)) => match facts.resource_type.as_ref().and_then(Value::as_str) {
                     Some("Bundle") => units.push(Unit {
                         origin: Origin::File(file.clone()),
-                        resources: entries_in(&raw),
+                        resources: entries_in(json),
                         body: Bytes::from(text),
                     }),
                     other => problems.push(Problem {
@@ -289,13 +296,15 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 lines.push((number, line));
             }
         }
-        let read = on_every_core(&lines, |(_, line)| read_resource(line));
+        let read = on_every_core(&lines, |(_, line)| {
+            read_resource(line).map(|(json, facts)| (json.to_string(), facts))
+        });
         let numbers: Vec<usize> = lines.iter().map(|(n, _)| *n).collect();
         drop(lines);
         let mut rest = Vec::new();
         for (number, line) in numbers.into_iter().zip(read) {
             let at = || format!("{}:{number}", file.display());
-            let (raw, facts) = match line {
+            let (json, facts) = match line {
                 Ok(l) => l,
                 Err(message) => {
                     problems.push(Problem { at: at(), message });
@@ -305,11 +314,14 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
             match facts.resource_type.as_ref().and_then(Value::as_str) {
                 Some("Bundle") => units.push(Unit {
                     origin: Origin::Line(file.clone(), number),
-                    resources: entries_in(&raw),
-                    body: Bytes::from(String::from(Box::<str>::from(raw))),
+                    resources: entries_in(&json),
+                    body: Bytes::from(json),
                 }),
                 Some("Patient") => match facts.id.as_ref().and_then(Value::as_str) {
+                    // Sent as read: held as a `RawValue` (checked already).
                     Some(id) => {
+                        let raw = RawValue::from_string(json)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
                         patients.insert(id.to_string(), (file.clone(), number, raw));
                     }
                     None => problems.push(Problem {
@@ -317,7 +329,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                         message: "Patient.id: a Patient line needs its id, which the other lines reference".into(),
                     }),
                 },
-                Some(_) => rest.push((number, raw, facts)),
+                Some(_) => rest.push((number, json, facts)),
                 None => problems.push(Problem {
                     at: at(),
                     message: "resourceType: a line must be a FHIR resource".into(),
@@ -331,7 +343,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
     for (file, resources) in others {
         // In line order, at most a bundle's worth of resources at a time,
         // each bundle with the patients its resources are about.
-        let mut placed: Vec<(String, usize, Box<RawValue>)> = Vec::new();
+        let mut placed: Vec<(String, usize, String)> = Vec::new();
         for (line, resource, facts) in resources {
             let kind = facts
                 .resource_type
@@ -445,7 +457,7 @@ fn full_url(parts: &[&str]) -> String {
 fn collection(
     patients: &BTreeMap<String, PatientLine>,
     file: &Path,
-    resources: &[(String, usize, Box<RawValue>)],
+    resources: &[(String, usize, String)],
 ) -> anyhow::Result<Unit> {
     #[derive(serde::Serialize)]
     struct Bundle<'a> {
@@ -490,7 +502,7 @@ fn collection(
             .get(id.as_str())
             .with_context(|| format!("{}: Patient/{id} has no entry", at()))?;
         entries.push(Entry {
-            full_url: full_url(&[id, &line.to_string(), resource.get()]),
+            full_url: full_url(&[id, &line.to_string(), resource]),
             resource: Resource::Pointed(pointed_at(resource, url).with_context(at)?),
         });
         lines.push((file.to_path_buf(), *line));
@@ -514,11 +526,11 @@ fn collection(
 /// A resource's elements with its reference to its patient (`subject` or
 /// `patient`) pointed at `url`; every other element as it was read.
 fn pointed_at<'a>(
-    resource: &'a RawValue,
+    resource: &'a str,
     url: &str,
 ) -> serde_json::Result<BTreeMap<String, std::borrow::Cow<'a, RawValue>>> {
     use std::borrow::Cow;
-    let elements: BTreeMap<String, &'a RawValue> = serde_json::from_str(resource.get())?;
+    let elements: BTreeMap<String, &'a RawValue> = serde_json::from_str(resource)?;
     let mut out = BTreeMap::new();
     for (name, value) in elements {
         let mut element = Cow::Borrowed(value);

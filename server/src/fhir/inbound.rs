@@ -489,8 +489,16 @@ async fn write(
         else {
             return internal("writeRecords answered no results, or not one per record");
         };
+        // Each outcome's informational `OperationOutcome` built once, not
+        // once per record.
+        let mut said: std::collections::HashMap<&str, Value> = std::collections::HashMap::new();
         for (r, o) in read.records.iter().zip(outcomes) {
-            let status = if o["outcome"] == "CREATED" {
+            let outcome = o["outcome"].as_str().unwrap_or_default();
+            let said = said
+                .entry(outcome)
+                .or_insert_with(|| informational(&format!("writeRecords: {outcome}")))
+                .clone();
+            let status = if outcome == "CREATED" {
                 "201 Created"
             } else {
                 "200 OK"
@@ -503,7 +511,7 @@ async fn write(
                     o["record"]["id"].as_str().unwrap_or_default(),
                     o["record"]["version"]
                 ),
-                "outcome": informational(&format!("writeRecords: {}", o["outcome"].as_str().unwrap_or_default())),
+                "outcome": said,
             } }));
         }
     }

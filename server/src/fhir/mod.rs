@@ -156,7 +156,7 @@ impl Caller {
         verdicts: Option<&Arc<SharedVerdicts>>,
     ) -> Value {
         let mut request = async_graphql::Request::new(query)
-            .variables(async_graphql::Variables::from_json(variables))
+            .variables(graphql_variables(variables))
             .data(self.trail.clone())
             .data(RequestContext {
                 principal: self.principal.clone(),
@@ -206,6 +206,48 @@ impl Caller {
         }
         response
     }
+}
+
+/// The variables of an operation as GraphQL values: the JSON tree moved
+/// into async-graphql's, each object key made a GraphQL name once per
+/// operation. `Variables::from_json` goes through serde and allocates a
+/// name for every key of every object — for a bundle's `writeRecords`,
+/// tens of thousands of copies of the same twenty keys (≈ 6 % of a FHIR
+/// import's CPU, `bench/RESULTS.md`, issue 13, twelfth pass). The same
+/// values come out: a JSON number stays the number it is (both hold a
+/// `serde_json::Number`); anything but an object sets no variables.
+fn graphql_variables(json: Value) -> async_graphql::Variables {
+    fn convert(
+        json: Value,
+        names: &mut std::collections::HashMap<String, async_graphql::Name>,
+    ) -> async_graphql::Value {
+        use async_graphql::Value as Graphql;
+        match json {
+            Value::Null => Graphql::Null,
+            Value::Bool(b) => Graphql::Boolean(b),
+            Value::Number(n) => Graphql::Number(n),
+            Value::String(s) => Graphql::String(s),
+            Value::Array(items) => {
+                Graphql::List(items.into_iter().map(|v| convert(v, names)).collect())
+            }
+            Value::Object(map) => {
+                let mut object = async_graphql::indexmap::IndexMap::with_capacity(map.len());
+                for (key, value) in map {
+                    let name = match names.get(&key) {
+                        Some(name) => name.clone(),
+                        None => {
+                            let name = async_graphql::Name::new(&key);
+                            names.insert(key, name.clone());
+                            name
+                        }
+                    };
+                    object.insert(name, convert(value, names));
+                }
+                Graphql::Object(object)
+            }
+        }
+    }
+    async_graphql::Variables::from_value(convert(json, &mut Default::default()))
 }
 
 /// A FHIR resource as the response body (`application/fhir+json`, never cached).
@@ -358,4 +400,43 @@ pub async fn find_patient(
             )
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_come_out_as_async_graphql_reads_them_from_json() {
+        let input = json!({
+            "i": {
+                "records": [
+                    {
+                        "patientId": "0190",
+                        "sourceRecordId": "Observation/1",
+                        "effectiveAt": "2026-12-01T09:00:00+09:00",
+                        "undisclosed": false,
+                        "data": { "labResult": { "value": 7.25, "count": 3, "big": 18446744073709551615u64, "negative": -4, "unit": "mg/dL", "none": null, "tags": ["a", "b"], "名称": "ＨｂＡ１ｃ" } }
+                    },
+                    {
+                        "patientId": "0191",
+                        "data": { "labResult": { "value": 1e-3, "tags": [] } }
+                    }
+                ]
+            },
+            "v": ["x", null, 1, true]
+        });
+        assert_eq!(
+            graphql_variables(input.clone()),
+            async_graphql::Variables::from_json(input)
+        );
+        // Anything but an object sets no variables, as `from_json` has it.
+        for other in [json!(null), json!([1, 2]), json!("x"), json!(3)] {
+            assert_eq!(
+                graphql_variables(other.clone()),
+                async_graphql::Variables::from_json(other)
+            );
+            assert!(graphql_variables(json!(1)).is_empty());
+        }
+    }
 }
