@@ -5,11 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IdenStatic,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    sea_query::{Expr, OnConflict},
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -615,7 +613,7 @@ impl Batch {
     /// inserts, each changed record by its id, the summary flags of the
     /// untouched records it moved in one statement each way. Returns each
     /// item's record as the item left it, with the flag as committed.
-    async fn apply(self, txn: &impl ConnectionTrait) -> ApiResult<Vec<Written>> {
+    async fn apply(self, txn: &DatabaseTransaction) -> ApiResult<Vec<Written>> {
         let new_rows: Vec<&record::Model> = self
             .rows
             .iter()
@@ -623,15 +621,27 @@ impl Batch {
             .map(|r| &r.model)
             .collect();
         for chunk in new_rows.chunks(ROWS_PER_STATEMENT) {
-            let inserted = insert_rows(txn, chunk).await?;
-            if let Some(lost) = chunk.iter().find(|m| !inserted.contains(&m.id)) {
-                let index = self
-                    .results
-                    .iter()
-                    .position(|(_, m, _, o)| *o == WriteOutcome::Created && m.id == lost.id)
-                    .unwrap_or_default();
-                return Err(taken(lost.source_record_id.as_deref())
-                    .in_field(&format!("input.records[{index}]")));
+            // In a savepoint: a row another patient's writer — not
+            // serialised with this one by the patient locks — got in first
+            // with the same source record ID fails the insert, and the
+            // transaction must go on long enough to name the item.
+            let savepoint = txn.begin().await?;
+            match insert_rows(&savepoint, chunk).await {
+                Ok(()) => savepoint.commit().await?,
+                Err(error) => {
+                    if savepoint.rollback().await.is_ok()
+                        && let Ok(Some(lost)) = first_taken(txn, self.org, chunk).await
+                    {
+                        let index = self
+                            .results
+                            .iter()
+                            .position(|(_, m, _, o)| *o == WriteOutcome::Created && m.id == lost.id)
+                            .unwrap_or_default();
+                        return Err(taken(lost.source_record_id.as_deref())
+                            .in_field(&format!("input.records[{index}]")));
+                    }
+                    return Err(error);
+                }
             }
         }
         for chunk in self.versions.chunks(ROWS_PER_STATEMENT) {
@@ -823,26 +833,61 @@ async fn update_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> Api
     Ok(())
 }
 
-/// The columns of `uq_records_source`, the one unique index an insert of
-/// new records may clash on ([`insert_rows`]).
-const SOURCE_CONFLICT: [record::Column; 3] = [
-    record::Column::SourceOrganizationId,
-    record::Column::Kind,
-    record::Column::SourceRecordId,
-];
+/// The first of `rows` whose source record ID the organisation's records
+/// of its kind now hold — another writer's, committed since the batch
+/// looked its sources up ([`Batch::apply`]).
+async fn first_taken<'a>(
+    txn: &impl ConnectionTrait,
+    org: Uuid,
+    rows: &[&'a record::Model],
+) -> ApiResult<Option<&'a record::Model>> {
+    let backend = txn.get_database_backend();
+    let kinds: Vec<String> = rows
+        .iter()
+        .map(|m| m.kind.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let sources: Vec<String> = rows
+        .iter()
+        .filter_map(|m| m.source_record_id.clone())
+        .collect();
+    let found: BTreeSet<(String, Option<String>)> = record::Entity::find()
+        .select_only()
+        .column(record::Column::Kind)
+        .column(record::Column::SourceRecordId)
+        .filter(record::Column::SourceOrganizationId.eq(org))
+        .filter(super::text_in(
+            backend,
+            (record::Entity, record::Column::Kind),
+            &kinds,
+        ))
+        .filter(super::text_in(
+            backend,
+            (record::Entity, record::Column::SourceRecordId),
+            &sources,
+        ))
+        .into_tuple()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .iter()
+        .find(|m| {
+            m.source_record_id.is_some()
+                && found.contains(&(m.kind.clone(), m.source_record_id.clone()))
+        })
+        .copied())
+}
 
-/// Inserts new records and returns the ids inserted. `ON CONFLICT
-/// (source_organization_id, kind, source_record_id) DO NOTHING …
-/// RETURNING id`: a row another patient's writer — not serialised with
-/// this one by the patient locks — got in first with the same source
-/// record ID is left out instead of failing the statement (which on
-/// PostgreSQL would abort the transaction), so the refusal can name the
-/// item. The conflict target is that index alone ([`SOURCE_CONFLICT`]):
-/// without one, PostgreSQL checks every unique index before each row —
-/// the primary key too, which a fresh id never collides with — ≈ 4 % of
-/// its CPU in a bulk import (`bench/RESULTS.md`, issue 13, thirteenth
-/// pass); a clash on the primary key would now fail the statement, as it
-/// should.
+/// Inserts new records: a plain `INSERT`, all rows or an error. A clash on
+/// a source record ID — another patient's writer got in first — fails the
+/// statement, and [`Batch::apply`], which runs it in a savepoint, names the
+/// item. (`ON CONFLICT DO NOTHING` would leave such a row out instead, but
+/// checks the unique indexes before every row it inserts: the statement
+/// cost PostgreSQL ≈ 30 % more — `bench/RESULTS.md`, issue 13, thirteenth
+/// pass.)
 ///
 /// On PostgreSQL the rows go in as one array per column (`INSERT … SELECT
 /// … FROM UNNEST($1::uuid[], …)`): one statement text for any number of
@@ -853,12 +898,9 @@ const SOURCE_CONFLICT: [record::Column; 3] = [
 /// are bound without NULLs, so each optional column comes with a `bool[]`
 /// saying which rows have a value. SQLite has no arrays: a
 /// multi-row insert.
-async fn insert_rows(
-    txn: &impl ConnectionTrait,
-    rows: &[&record::Model],
-) -> ApiResult<BTreeSet<Uuid>> {
+async fn insert_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> ApiResult<()> {
     use sea_orm::{DbBackend, Statement};
-    let found = match txn.get_database_backend() {
+    let done = match txn.get_database_backend() {
         DbBackend::Postgres => {
             // (column, its values — and for an optional column, which rows
             // have one); its type from `PG_TYPES`
@@ -910,14 +952,13 @@ async fn insert_rows(
                 aliases.push(name.to_string());
             }
             let sql = format!(
-                "INSERT INTO records ({}) SELECT {} FROM UNNEST({}) AS u({}) ON CONFLICT ({}) DO NOTHING RETURNING id",
+                "INSERT INTO records ({}) SELECT {} FROM UNNEST({}) AS u({})",
                 inserted.join(", "),
                 selected.join(", "),
                 arrays.join(", "),
                 aliases.join(", "),
-                SOURCE_CONFLICT.map(|c| c.as_str()).join(", "),
             );
-            txn.query_all_raw(Statement::from_sql_and_values(
+            txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 sql,
                 values,
@@ -925,18 +966,19 @@ async fn insert_rows(
             .await?
         }
         _ => {
-            let mut insert =
-                record::Entity::insert_many(rows.iter().map(|m| set_all((*m).clone())))
-                    .on_conflict(OnConflict::columns(SOURCE_CONFLICT).do_nothing().to_owned())
-                    .into_query();
-            insert.returning_col(record::Column::Id);
-            txn.query_all(&insert).await?
+            let insert = record::Entity::insert_many(rows.iter().map(|m| set_all((*m).clone())))
+                .into_query();
+            txn.execute(&insert).await?
         }
     };
-    Ok(found
-        .iter()
-        .map(|row| row.try_get::<Uuid>("", "id"))
-        .collect::<Result<_, _>>()?)
+    if done.rows_affected() != rows.len() as u64 {
+        return Err(ApiError::internal(format!(
+            "{} of {} new records inserted",
+            done.rows_affected(),
+            rows.len()
+        )));
+    }
+    Ok(())
 }
 
 /// A column of rows as an array parameter, and for an optional column
