@@ -264,10 +264,6 @@ impl Batch {
                     .map(|s| (i.data.kind().as_str(), s))
             })
             .collect();
-        // The kinds too, although the pairs are filtered below: the unique
-        // index is (organisation, kind, source record ID), and without the
-        // kinds its middle column is open, so the lookup would walk every
-        // record the organisation ever wrote.
         let kinds: Vec<String> = wanted
             .iter()
             .map(|(kind, _)| kind.to_string())
@@ -278,17 +274,7 @@ impl Batch {
         for chunk in sources.chunks(ROWS_PER_STATEMENT) {
             let chunk: Vec<String> = chunk.iter().map(|s| s.to_string()).collect();
             let found = record::Entity::find()
-                .filter(record::Column::SourceOrganizationId.eq(self.org))
-                .filter(super::text_in(
-                    backend,
-                    (record::Entity, record::Column::Kind),
-                    &kinds,
-                ))
-                .filter(super::text_in(
-                    backend,
-                    (record::Entity, record::Column::SourceRecordId),
-                    &chunk,
-                ))
+                .filter(of_sources(backend, self.org, &kinds, &chunk))
                 .all(txn)
                 .await?;
             for model in found {
@@ -823,14 +809,44 @@ async fn update_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> Api
     let done = txn
         .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    if done.rows_affected() != rows.len() as u64 {
+    all_rows(&done, rows.len(), "records updated")
+}
+
+/// `Ok` when a statement meant for `expected` rows touched them all; an
+/// internal error (`what`: what was done to them) otherwise.
+fn all_rows(done: &sea_orm::ExecResult, expected: usize, what: &str) -> ApiResult<()> {
+    if done.rows_affected() != expected as u64 {
         return Err(ApiError::internal(format!(
-            "{} of {} records updated",
-            done.rows_affected(),
-            rows.len()
+            "{} of {expected} {what}",
+            done.rows_affected()
         )));
     }
     Ok(())
+}
+
+/// An organisation's records of `kinds` whose source record ID is one of
+/// `sources`: what `uq_records_source` (organisation, kind, source record
+/// ID) answers. The kinds too, although callers match the (kind, source)
+/// pairs themselves: without them the index's middle column is open, and
+/// the lookup would walk every record the organisation ever wrote.
+fn of_sources(
+    backend: sea_orm::DbBackend,
+    org: Uuid,
+    kinds: &[String],
+    sources: &[String],
+) -> Condition {
+    Condition::all()
+        .add(record::Column::SourceOrganizationId.eq(org))
+        .add(super::text_in(
+            backend,
+            (record::Entity, record::Column::Kind),
+            kinds,
+        ))
+        .add(super::text_in(
+            backend,
+            (record::Entity, record::Column::SourceRecordId),
+            sources,
+        ))
 }
 
 /// The first of `rows` whose source record ID the organisation's records
@@ -856,17 +872,7 @@ async fn first_taken<'a>(
         .select_only()
         .column(record::Column::Kind)
         .column(record::Column::SourceRecordId)
-        .filter(record::Column::SourceOrganizationId.eq(org))
-        .filter(super::text_in(
-            backend,
-            (record::Entity, record::Column::Kind),
-            &kinds,
-        ))
-        .filter(super::text_in(
-            backend,
-            (record::Entity, record::Column::SourceRecordId),
-            &sources,
-        ))
+        .filter(of_sources(backend, org, &kinds, &sources))
         .into_tuple()
         .all(txn)
         .await?
@@ -971,14 +977,7 @@ async fn insert_rows(txn: &impl ConnectionTrait, rows: &[&record::Model]) -> Api
             txn.execute(&insert).await?
         }
     };
-    if done.rows_affected() != rows.len() as u64 {
-        return Err(ApiError::internal(format!(
-            "{} of {} new records inserted",
-            done.rows_affected(),
-            rows.len()
-        )));
-    }
-    Ok(())
+    all_rows(&done, rows.len(), "new records inserted")
 }
 
 /// A column of rows as an array parameter, and for an optional column
