@@ -1187,36 +1187,47 @@ mod tests {
                 .map(drop)
                 .map_err(|e| e.to_string())
         };
-        let mut checked = std::collections::BTreeMap::<String, (usize, usize)>::new();
+        // A registration's Consent, as the import tests send it (no
+        // fixture holds one).
+        let consent = json!({ "resourceType": "Consent", "status": "active",
+            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+            "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0" }] }],
+            "patient": { "reference": "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100" },
+            "dateTime": "2026-11-01T10:00:00+09:00",
+            "sourceReference": { "display": "同意書 2026-0099" } });
+        let mut resources: Vec<Value> = vec![consent];
         for text in fixtures {
             let bundle: Value = serde_json::from_str(text).unwrap();
             for entry in bundle["entry"].as_array().unwrap() {
-                let resource = &entry["resource"];
-                let kind = resource["resourceType"].as_str().unwrap().to_string();
-                let mut variants = vec![resource.clone()];
-                for (name, _) in resource.as_object().unwrap() {
-                    if name == "resourceType" {
-                        continue;
-                    }
-                    for spoilt in [json!("x"), json!(["x"]), json!({ "x": 1 }), json!(7)] {
-                        let mut v = resource.clone();
-                        v[name] = spoilt;
-                        variants.push(v);
-                    }
+                resources.push(entry["resource"].clone());
+            }
+        }
+        let mut checked = std::collections::BTreeMap::<String, (usize, usize)>::new();
+        for resource in &resources {
+            let kind = resource["resourceType"].as_str().unwrap().to_string();
+            let mut variants = vec![resource.clone()];
+            for (name, _) in resource.as_object().unwrap() {
+                if name == "resourceType" {
+                    continue;
                 }
-                for v in &variants {
-                    let direct = r4_check(v).map_err(|e| e.to_string());
-                    assert_eq!(
-                        direct.is_ok(),
-                        via_enum(v).is_ok(),
-                        "{kind}: {v}\n{direct:?}"
-                    );
-                    let counts = checked.entry(kind.clone()).or_default();
-                    if direct.is_ok() {
-                        counts.0 += 1
-                    } else {
-                        counts.1 += 1
-                    }
+                for spoilt in [json!("x"), json!(["x"]), json!({ "x": 1 }), json!(7)] {
+                    let mut v = resource.clone();
+                    v[name] = spoilt;
+                    variants.push(v);
+                }
+            }
+            for v in &variants {
+                let direct = r4_check(v).map_err(|e| e.to_string());
+                assert_eq!(
+                    direct.is_ok(),
+                    via_enum(v).is_ok(),
+                    "{kind}: {v}\n{direct:?}"
+                );
+                let counts = checked.entry(kind.clone()).or_default();
+                if direct.is_ok() {
+                    counts.0 += 1
+                } else {
+                    counts.1 += 1
                 }
             }
         }
@@ -1228,6 +1239,7 @@ mod tests {
             "MedicationRequest",
             "Composition",
             "Patient",
+            "Consent",
         ] {
             let (ok, refused) = checked.get(kind).copied().unwrap_or_default();
             assert!(
