@@ -1012,18 +1012,34 @@ e2e!(
     }
 );
 
-/// The statements a query costs, the most of three runs: on a loaded machine
-/// a loader's batch sometimes waits long enough to take in the next level's
-/// keys too, which only ever saves a statement.
-async fn statements(app: &TestApp, token: &str, query: &str) -> (Value, u64) {
-    let mut most = (Value::Null, 0);
+/// Which of three runs [`statements`] keeps.
+#[derive(Clone, Copy, PartialEq)]
+enum Keep {
+    Most,
+    Fewest,
+}
+
+/// The statements a query costs, the most or the fewest of three runs. On
+/// a loaded machine the count of one run strays both ways: a loader's batch
+/// sometimes waits long enough to take in the next level's keys too (a
+/// statement saved), and sometimes a level's keys straddle the end of the
+/// batching window (a statement more). A cost that grew with the patients
+/// would show in every run; the comparison below sets the most one patient
+/// costs against the fewest a dozen cost, so neither stray decides it.
+async fn statements(app: &TestApp, token: &str, query: &str, keep: Keep) -> (Value, u64) {
+    let mut kept: Option<(Value, u64)> = None;
     for _ in 0..3 {
         let (body, n) = app.count_statements(token, query, json!({})).await;
-        if n >= most.1 {
-            most = (body, n);
+        let better = match (&kept, keep) {
+            (None, _) => true,
+            (Some((_, k)), Keep::Most) => n >= *k,
+            (Some((_, k)), Keep::Fewest) => n <= *k,
+        };
+        if better {
+            kept = Some((body, n));
         }
     }
-    most
+    kept.unwrap_or((Value::Null, 0))
 }
 
 /// The inbox of a care office with one patient costs as many statements as
@@ -1057,7 +1073,7 @@ async fn cost_of_the_inbox(backend: Backend) {
                 .await;
         };
         thread(s.patient.clone()).await;
-        let (body, one) = statements(app, &s.care_manager.token, query).await;
+        let (body, one) = statements(app, &s.care_manager.token, query, Keep::Most).await;
         assert_eq!(
             body["data"]["liaisonInbox"]["edges"]
                 .as_array()
@@ -1072,7 +1088,7 @@ async fn cost_of_the_inbox(backend: Backend) {
             join(app, &s.doctor, &p, &s.nurse, "VISITING_NURSE").await;
             thread(p).await;
         }
-        let (body, many) = statements(app, &s.care_manager.token, query).await;
+        let (body, many) = statements(app, &s.care_manager.token, query, Keep::Fewest).await;
         assert!(body.get("errors").is_none(), "{body}");
         assert_eq!(
             body["data"]["liaisonInbox"]["edges"]
