@@ -180,13 +180,13 @@ struct Problem {
 }
 
 /// A resource's top-level elements as its text has them, in its order:
-/// each name (unescaped) and its value's text as it was. Borrowed from the
-/// text, which the planner keeps until its bundles are built: a bundle's
-/// resource is written from these ([`pointed_at`]), not parsed again. The
-/// rest of the text is not parsed into a tree — a `Value` of a resource
-/// takes about ten times the memory of its text, and the fresh memory those
-/// trees took (zeroed page by page by the kernel) was once the largest
-/// single cost of an import.
+/// each name (unescaped) and its value's text as it was, borrowed from the
+/// text. Not a tree: a `Value` of a resource takes about ten times the
+/// memory of its text, and the fresh memory those trees took (zeroed page
+/// by page by the kernel) was once the largest single cost of an import.
+/// Nor are they kept with the line until its bundle is built (≈ 40 bytes
+/// an element, a sixth more memory for the import): the bundle reads them
+/// again from the text ([`collection`]).
 type Elements<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
 /// [`Elements`] read from a JSON object (anything else is refused).
@@ -240,8 +240,6 @@ impl<'de> serde::Deserialize<'de> for ElementsOf<'de> {
                     }
                     elements.push((name, map.next_value::<&'de RawValue>()?));
                 }
-                // Held until the plan is made: without the spare room.
-                elements.shrink_to_fit();
                 Ok(ElementsOf(elements))
             }
             // A list is not a resource; its elements are still read, so
@@ -339,8 +337,8 @@ fn entries_in(bundle: &str) -> usize {
 /// A `Patient` line: where it is, and its text.
 type PatientLine<'a> = (&'a Path, usize, &'a RawValue);
 
-/// Another resource's line: its number, its text, its elements and facts.
-type ResourceLine<'a> = (usize, &'a str, Elements<'a>, Facts);
+/// Another resource's line: its number, its text and its facts.
+type ResourceLine<'a> = (usize, &'a str, Facts);
 
 /// A file's text, read before any of it is planned: what the plan keeps of
 /// a line borrows from it, and a bundle sent as it was read shares it
@@ -440,7 +438,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         for ((number, bytes), line) in lines.iter().zip(read) {
             let number = *number;
             let at = || format!("{}:{number}", file.display());
-            let (json, elements, facts) = match line {
+            let (json, _, facts) = match line {
                 Ok(l) => l,
                 Err(message) => {
                     problems.push(Problem { at: at(), message });
@@ -466,7 +464,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                         message: "Patient.id: a Patient line needs its id, which the other lines reference".into(),
                     }),
                 },
-                Some(_) => rest.push((number, json, elements, facts)),
+                Some(_) => rest.push((number, json, facts)),
                 None => problems.push(Problem {
                     at: at(),
                     message: "resourceType: a line must be a FHIR resource".into(),
@@ -481,7 +479,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         // In line order, at most a bundle's worth of resources at a time,
         // each bundle with the patients its resources are about.
         let mut placed: Vec<Placed> = Vec::new();
-        for (line, resource, elements, facts) in resources {
+        for (line, resource, facts) in resources {
             let kind = facts
                 .resource_type
                 .as_ref()
@@ -507,7 +505,7 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 });
                 continue;
             }
-            placed.push((id, line, resource, elements));
+            placed.push((id, line, resource));
         }
         // Whole patients to a bundle, in patient order (each patient's
         // lines in line order: the sort is stable). The hub locks a
@@ -529,9 +527,9 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
     Ok((units, problems))
 }
 
-/// A resource placed in a bundle: its patient's id, its line number, its
-/// text and its elements.
-type Placed<'a> = (String, usize, &'a str, Elements<'a>);
+/// A resource placed in a bundle: its patient's id, its line number and
+/// its text.
+type Placed<'a> = (String, usize, &'a str);
 
 /// `f` of each item, in order, computed on every core: reading the lines
 /// and building the bundles is the import's own work before the first
@@ -637,7 +635,17 @@ fn collection(
             lines.push((path.to_path_buf(), *line));
         }
     }
-    for (id, line, resource, elements) in resources {
+    // The resources' elements, read again from their text (read whole
+    // before: this cannot fail), held while the bundle is written.
+    let elements = resources
+        .iter()
+        .map(|(_, line, resource)| {
+            serde_json::from_str::<ElementsOf>(resource)
+                .map(|ElementsOf(e)| e)
+                .with_context(|| format!("{}:{line}", file.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for ((id, line, resource), elements) in resources.iter().zip(&elements) {
         let at = || format!("{}:{line}", file.display());
         let url = urls
             .get(id.as_str())
