@@ -433,12 +433,16 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
             std::str::from_utf8(line)
                 .map_err(|e| format!("not JSON: not UTF-8 ({e})"))
                 .and_then(read_resource)
+                // The elements are let go of on the thread that read them:
+                // freed on another once this one has ended, their memory
+                // would stay taken for the rest of the run.
+                .map(|(json, _, facts)| (json, facts))
         });
         let mut rest = Vec::new();
         for ((number, bytes), line) in lines.iter().zip(read) {
             let number = *number;
             let at = || format!("{}:{number}", file.display());
-            let (json, _, facts) = match line {
+            let (json, facts) = match line {
                 Ok(l) => l,
                 Err(message) => {
                     problems.push(Problem { at: at(), message });
