@@ -214,9 +214,9 @@ impl Caller {
 /// name for every key of every object — for a bundle's `writeRecords`,
 /// tens of thousands of copies of the same twenty keys. (A modest saving:
 /// 93 M → 77 M of the import's instructions in `bench/RESULTS.md`, issue
-/// 13, thirteenth pass — most of what is left is the values' own maps.) The same
-/// values come out: a JSON number stays the number it is (both hold a
-/// `serde_json::Number`); anything but an object sets no variables.
+/// 13, thirteenth pass — most of what is left is the values' own maps.)
+/// The same values come out: a JSON number stays the number it is (both
+/// hold a `serde_json::Number`); anything but an object sets no variables.
 fn graphql_variables(json: Value) -> async_graphql::Variables {
     fn convert(
         json: Value,
