@@ -740,3 +740,225 @@ e2e!(
         app.stop().await;
     }
 );
+
+// ---- The FHIR import ----
+
+/// How many lab results one patient's NDJSON holds for the import's
+/// fault tests: ten bundles of the import's 499 resources and the patient.
+const LAB_LINES: usize = 10 * 499;
+
+/// A folder of NDJSON for `renkei import fhir`: the fixtures' patient
+/// (matched by the clinic's local ID) and [`LAB_LINES`] lab results about
+/// it, each a test of its own (one series each: the summary's refresh of
+/// a long series is not what these tests are about).
+fn lab_ndjson() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let condition = fhir::fixture("condition");
+    let mut patient = condition["entry"][0]["resource"].clone();
+    patient["id"] = json!("p1");
+    std::fs::write(dir.path().join("Patient.ndjson"), format!("{patient}\n")).unwrap();
+    let lab = fhir::fixture("lab-result")["entry"][1]["resource"].clone();
+    let mut lines = String::new();
+    for n in 0..LAB_LINES {
+        let mut r = lab.clone();
+        r["subject"] = json!({ "reference": "Patient/p1" });
+        r["id"] = json!(format!("fault-{n}"));
+        r["identifier"][0]["value"] = json!(format!("FAULT-{n}"));
+        r["code"]["coding"][0]["code"] = json!(format!("FAULT{n:05}"));
+        r["code"]["coding"][0]["display"] = json!(format!("検査{n}"));
+        r["code"]["text"] = json!(format!("検査{n}"));
+        lines.push_str(&r.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(dir.path().join("Observation.ndjson"), lines).unwrap();
+    dir
+}
+
+/// `renkei import fhir` of `dir` into the test hub's database as `token`,
+/// one bundle at a time, as a child process of the test.
+fn spawn_import(app: &TestApp, token: &str, dir: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(processes::hub_binary())
+        .args(["import", "fhir"])
+        .arg(dir)
+        .arg("--journal")
+        .arg(dir.join("journal"))
+        .args(["--jobs", "1"])
+        .env("RENKEI_DATABASE_URL", &app.database_url)
+        .env("RENKEI_JWT_SECRET", TEST_JWT_SECRET)
+        .env("RENKEI_AUDIT_KEY", TEST_AUDIT_KEY)
+        .env("RENKEI_API_KEY", token)
+        .env("RENKEI_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the renkei binary runs")
+}
+
+/// The patient's records (the import's lab results).
+async fn records_of(app: &TestApp, patient: &str) -> u64 {
+    let id: uuid::Uuid = patient.parse().unwrap();
+    entities::record::Entity::find()
+        .filter(entities::record::Column::PatientId.eq(id))
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Waits until the import has committed its first bundle.
+async fn wait_for_first_bundle(app: &TestApp, patient: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n = records_of(app, patient).await;
+        if n > 0 {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "no bundle was written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The import's summary line and its exit: each bundle written once.
+fn assert_imported_all(output: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(", 0 failed"), "{stdout}\n{stderr}");
+}
+
+/// PostgreSQL stopped while `renkei import fhir` runs: the bundle in
+/// flight and those after it are answered `503` and sent again with a
+/// growing wait; when the database is back the import finishes with every
+/// resource written once and exits 0. Meanwhile the FHIR endpoints answer
+/// as the rest of the hub does: fast, `503`, `Retry-After`, an
+/// `OperationOutcome` that names no database detail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_stopped_under_a_fhir_import_delays_it_and_loses_nothing() {
+    if !postgres_configured() {
+        eprintln!("skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let mut pg = PrivatePostgres::create().await;
+    let app = TestApp::spawn_on(Backend::Postgres, pg.url(), |c| {
+        c.database.database_acquire_timeout_ms = 1500;
+        // The physician stays cached: its requests reach the FHIR handlers.
+        c.directory_cache_seconds = 300;
+    })
+    .await;
+    let (_, doctor, patient) = fhir::clinic(&app).await;
+    let everything = format!("/fhir/Patient/{patient}/$everything");
+    let (status, body) = fhir::get(&app, Some(&doctor), &everything).await;
+    assert_eq!(status, 200, "{body}");
+    let dir = lab_ndjson();
+    let mut import = spawn_import(&app, &doctor, dir.path());
+    let first = wait_for_first_bundle(&app, &patient).await;
+    pg.stop().await;
+    assert!(
+        import.try_wait().unwrap().is_none(),
+        "the import ended before the outage: the test did not test it"
+    );
+    eprintln!("PostgreSQL stopped after {first} records were imported");
+
+    let client = reqwest::Client::new();
+    let bundle = fhir::fixture("condition");
+    let requests = [
+        client
+            .post(app.url("/fhir"))
+            .header("content-type", "application/fhir+json")
+            .body(bundle.to_string()),
+        client.get(app.url(&everything)),
+        client.get(
+            app.url("/fhir/Patient?identifier=urn:oid:1.2.392.100495.20.3.51.10112345678|12345"),
+        ),
+    ];
+    for request in requests {
+        let started = Instant::now();
+        let res = request.bearer_auth(&doctor).send().await.unwrap();
+        let took = started.elapsed();
+        let status = res.status().as_u16();
+        let retry_after = res.headers().get("retry-after").cloned();
+        let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(retry_after.unwrap(), "2");
+        assert!(
+            content_type.starts_with("application/fhir+json"),
+            "{content_type}"
+        );
+        assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+        assert_eq!(body["issue"][0]["code"], "transient", "{body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains("Connection") && !text.contains("pool") && !text.contains("sqlx"),
+            "database text reached the client: {text}"
+        );
+        assert!(took < Duration::from_secs(3), "answered in {took:?}");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pg.start().await;
+
+    let output = import.wait_with_output().await.unwrap();
+    assert_imported_all(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("imported {} resources", LAB_LINES + 10)),
+        "{stdout}"
+    );
+    assert_eq!(records_of(&app, &patient).await, LAB_LINES as u64);
+    // Sent again after the outage, the bundle refused during it is written.
+    let (status, body) = fhir::post(&app, Some(&doctor), "/fhir", &bundle).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
+
+/// `kill -9` of `renkei import fhir` in the middle of its run: each bundle
+/// is in the database whole or not at all, and the rerun with the same
+/// journal finishes the import with every resource written once.
+async fn import_killed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, doctor, patient) = fhir::clinic(&app).await;
+    let dir = lab_ndjson();
+    let mut import = spawn_import(&app, &doctor, dir.path());
+    wait_for_first_bundle(&app, &patient).await;
+    import.start_kill().unwrap();
+    let status = import.wait().await.unwrap();
+    assert!(!status.success(), "the import ended before the kill");
+    let after_kill = records_of(&app, &patient).await;
+    assert_eq!(
+        after_kill % 499,
+        0,
+        "{after_kill} records: a bundle of 499 was cut by the kill"
+    );
+    assert!(
+        after_kill < LAB_LINES as u64,
+        "the import ended before the kill"
+    );
+    eprintln!("kill -9 mid-import ({backend:?}): {after_kill} of {LAB_LINES} stored");
+
+    let output = spawn_import(&app, &doctor, dir.path())
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert_imported_all(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The bundles noted before the kill are skipped; a bundle written but
+    // not yet noted is sent again and changes nothing.
+    assert!(stdout.contains("bundles skipped"), "{stdout}");
+    assert_eq!(records_of(&app, &patient).await, LAB_LINES as u64);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_import_killed_mid_run_resumes_with_every_resource_once_sqlite() {
+    import_killed(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_import_killed_mid_run_resumes_with_every_resource_once_postgres() {
+    if !postgres_configured() {
+        eprintln!("skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    import_killed(Backend::Postgres).await;
+}
