@@ -132,6 +132,32 @@ fn r4_check(resource: &Value) -> Result<(), serde_json::Error> {
     }
 }
 
+/// The deepest a bundle's elements may nest (the bundle itself is level 1).
+/// The R4 model reads a resource by recursion — a Composition's sections
+/// within sections, extensions within extensions — and a body nested deep
+/// enough overflows the stack of the thread reading it, which aborts the
+/// whole process, not one request: ≈ 95 levels of sections did on a debug
+/// build. JP-CLINS bundles nest ≈ 15 levels (`Bundle.entry.resource.section
+/// .section.entry.reference`); 64 leaves room for deeply nested sections and
+/// extensions.
+pub const MAX_DEPTH: usize = 64;
+
+/// How deep `value` nests: 1 for a scalar or an empty list or object.
+/// Without recursion, for the reason [`MAX_DEPTH`] gives.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((v, level)) = pending.pop() {
+        deepest = deepest.max(level);
+        match v {
+            Value::Array(items) => pending.extend(items.iter().map(|i| (i, level + 1))),
+            Value::Object(map) => pending.extend(map.values().map(|i| (i, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Reads a bundle. `institution_code` is the sender's 医療機関コード, which
 /// names the system of its local patient IDs.
 pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, Outcome> {
@@ -163,6 +189,22 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
             .at("Bundle.entry")
             .into());
     };
+    if depth(bundle) > MAX_DEPTH {
+        // Bundle, entry list, entry: the resource's own levels start at 4.
+        let at = entries
+            .iter()
+            .position(|e| 3 + depth(&e["resource"]) > MAX_DEPTH)
+            .map_or_else(
+                || "Bundle".to_string(),
+                |i| format!("Bundle.entry[{i}].resource"),
+            );
+        return Err(Issue::error(
+            "too-costly",
+            format!("the bundle nests its elements more than {MAX_DEPTH} levels deep; FHIR resources do not"),
+        )
+        .at(at)
+        .into());
+    }
     let mut issues = Vec::new();
     // Every resource through the R4 model first: a resource that does not
     // read as R4 is refused with the model's own words.
@@ -294,6 +336,22 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
                 input,
             }),
             Err(mut more) => issues.append(&mut more),
+        }
+    }
+    // Two resources of one type and identifier would be one record, the
+    // second a new version of the first (the identifier's system is not
+    // part of the record's source ID): one lost, and a resend not
+    // idempotent. FHIR refuses a transaction whose entries overlap.
+    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
+    for r in &records {
+        if let Some(source) = r.input["sourceRecordId"].as_str()
+            && let Some(first) = first_of.insert((&r.resource_type, source), r.entry)
+        {
+            issues.push(invalid(
+                r.entry,
+                "identifier",
+                format!("Bundle.entry[{first}] has the same type and identifier ({source:?}): each resource of a bundle needs its own"),
+            ));
         }
     }
     if kind == BundleKind::Document && composition_patient.is_none() && issues.is_empty() {
@@ -466,8 +524,54 @@ fn registration(i: usize, r: &Value) -> Result<Value, Issue> {
 }
 
 /// A `Consent` for registration: the signed form (its reference, the day
-/// signed), network-wide (包括同意) unless it lists organisations.
+/// signed), recorded network-wide (包括同意). Only that is taken: an
+/// `active` consent that permits, with no exceptions. A consent refused,
+/// withdrawn or not yet in force (`status`), one that denies
+/// (`provision.type`), and one that names organisations, data, purposes
+/// or periods (the provision's other elements) is refused, naming the
+/// element — read as network-wide, it would open the patient's records to
+/// every member of the network against the patient's word. Such consents
+/// are recorded in the hub (`recordConsent`, 個別同意 with its
+/// organisations and excluded categories).
 fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
+    const NOT_TAKEN: &str = "record a consent with exceptions or limits in the hub (recordConsent): over FHIR only a network-wide consent (包括同意) is taken";
+    match r["status"].as_str() {
+        Some("active") => {}
+        other => {
+            return Err(invalid(
+                i,
+                "status",
+                format!(
+                    "only an active consent registers a patient, not {}",
+                    other.map_or_else(|| "one without status".to_string(), |s| format!("{s:?}"))
+                ),
+            ));
+        }
+    }
+    let provision = &r["provision"];
+    if !provision.is_null() {
+        if let Some(kind) = provision["type"].as_str().filter(|t| *t != "permit") {
+            return Err(invalid(
+                i,
+                "provision.type",
+                format!(
+                    "a consent of provision type {kind:?} does not permit sharing; {NOT_TAKEN}"
+                ),
+            ));
+        }
+        if let Some((name, _)) = provision
+            .as_object()
+            .into_iter()
+            .flatten()
+            .find(|(name, _)| !matches!(name.as_str(), "type" | "id" | "extension"))
+        {
+            return Err(Issue::error(
+                "not-supported",
+                format!("the consent's provision limits it ({name}); {NOT_TAKEN}"),
+            )
+            .at(at(i, &format!("provision.{name}"))));
+        }
+    }
     let Some(signed) = r["dateTime"].as_str().and_then(|d| d.get(..10)) else {
         return Err(required(
             i,
@@ -515,20 +619,40 @@ fn source_id(i: usize, ty: &str, r: &Value) -> Result<String, Issue> {
 /// A FHIR date or dateTime as an RFC 3339 instant: a date is midnight in
 /// Japan; a year or month, its first day.
 fn instant(value: &str) -> Option<String> {
-    match value.len() {
-        4 => Some(format!("{value}-01-01T00:00:00+09:00")),
-        7 => Some(format!("{value}-01T00:00:00+09:00")),
-        10 => Some(format!("{value}T00:00:00+09:00")),
-        _ if value.len() > 10 => chrono::DateTime::parse_from_rfc3339(value)
-            .ok()
-            .map(|t| t.to_rfc3339()),
-        _ => None,
-    }
+    let date = match value.len() {
+        4 => format!("{value}-01-01"),
+        7 => format!("{value}-01"),
+        10 => value.to_string(),
+        _ if value.len() > 10 => {
+            return chrono::DateTime::parse_from_rfc3339(value)
+                .ok()
+                .map(|t| t.to_rfc3339());
+        }
+        _ => return None,
+    };
+    // A real day of the calendar (not `2024-02-30`, not `2024/05/01`).
+    chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .ok()
+        .filter(|d| d.format("%Y-%m-%d").to_string() == date)
+        .map(|_| format!("{date}T00:00:00+09:00"))
 }
 
-/// The date part of a FHIR date or dateTime (`2024-05-01`), when it has a day.
-fn day(value: Option<&str>) -> Option<String> {
-    value.and_then(|v| v.get(..10)).map(str::to_string)
+/// The day of a FHIR date or dateTime (`2024-05-01`) at `path` of the
+/// resource: `None` when absent or only a year or month; a value that is
+/// not a FHIR date or dateTime is refused, naming the element.
+fn day(i: usize, r: &Value, path: &[&str]) -> Result<Option<String>, Issue> {
+    let Some(v) = path.iter().fold(r, |v, name| &v[name]).as_str() else {
+        return Ok(None);
+    };
+    match instant(v) {
+        Some(t) if v.len() >= 10 => Ok(Some(t[..10].to_string())),
+        Some(_) => Ok(None),
+        None => Err(invalid(
+            i,
+            &path.join("."),
+            format!("{v:?} is not a FHIR date or dateTime"),
+        )),
+    }
 }
 
 fn when(i: usize, r: &Value, fields: &[&str]) -> Result<String, Issue> {
@@ -679,8 +803,8 @@ fn condition(i: usize, r: &Value) -> Result<Value, Issue> {
     });
     Ok(json!({
         "name": name, "icd10": icd10, "clinicalStatus": status,
-        "onset": day(r["onsetDateTime"].as_str()),
-        "resolvedOn": day(r["abatementDateTime"].as_str()),
+        "onset": day(i, r, &["onsetDateTime"])?,
+        "resolvedOn": day(i, r, &["abatementDateTime"])?,
         "note": notes(r), "codings": codings(code),
     }))
 }
@@ -804,7 +928,7 @@ fn observation(i: usize, r: &Value, bundle: &Value) -> Result<Value, Issue> {
         let p = pathogen(&name);
         return Ok(json!({ "infection": {
             "pathogen": p, "otherName": (p == "OTHER").then_some(name),
-            "result": result, "testedOn": day(r["effectiveDateTime"].as_str()),
+            "result": result, "testedOn": day(i, r, &["effectiveDateTime"])?,
             "note": notes(r), "codings": codings(code),
         } }));
     }
@@ -877,9 +1001,28 @@ fn prescription(i: usize, r: &Value) -> Result<Value, Issue> {
         _ if route_words.contains('注') => "INJECTION",
         _ => "OTHER",
     };
-    let days = r["dispenseRequest"]["expectedSupplyDuration"]["value"].as_i64();
-    let start = day(r["dispenseRequest"]["validityPeriod"]["start"].as_str())
-        .or_else(|| day(r["authoredOn"].as_str()))
+    let days = match &r["dispenseRequest"]["expectedSupplyDuration"]["value"] {
+        Value::Null => None,
+        // A decimal in FHIR: whole days, as `14` or `14.0`.
+        v => Some(
+            v.as_i64()
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 1e12)
+                        .map(|f| f as i64)
+                })
+                .filter(|d| (0..=i64::from(i32::MAX)).contains(d))
+                .ok_or_else(|| {
+                    invalid(
+                        i,
+                        "dispenseRequest.expectedSupplyDuration.value",
+                        format!("{v} is not a number of days"),
+                    )
+                })?,
+        ),
+    };
+    let start = day(i, r, &["dispenseRequest", "validityPeriod", "start"])?
+        .or(day(i, r, &["authoredOn"])?)
         .ok_or_else(|| {
             required(
                 i,
@@ -891,7 +1034,7 @@ fn prescription(i: usize, r: &Value) -> Result<Value, Issue> {
         "medicationType": if route == "INJECTION" { "INJECTION" } else { "PRESCRIPTION" },
         "drug": drug, "yjCode": code_of(med, systems::YJ), "dose": dose, "route": route,
         "frequency": frequency, "days": days, "startDate": start,
-        "endDate": day(r["dispenseRequest"]["validityPeriod"]["end"].as_str()),
+        "endDate": day(i, r, &["dispenseRequest", "validityPeriod", "end"])?,
         "prescriber": r["requester"]["display"], "codings": codings(med),
     }))
 }
@@ -1281,5 +1424,209 @@ mod tests {
             ),
             Some((0, "code.coding".to_string()))
         );
+    }
+
+    /// A Composition whose sections nest `levels` deep.
+    fn nested_document(levels: usize) -> Value {
+        let mut section = json!({ "title": "leaf" });
+        for _ in 0..levels {
+            section = json!({ "title": "s", "section": [section] });
+        }
+        json!({ "resourceType": "Bundle", "type": "document", "entry": [{ "resource": {
+            "resourceType": "Composition", "status": "final", "type": { "text": "x" },
+            "date": "2024-01-01", "title": "t", "author": [{ "display": "a" }],
+            "section": [section] } }] })
+    }
+
+    #[test]
+    fn a_bundle_nested_deeper_than_resources_are_is_refused_before_the_model_reads_it() {
+        // 45 levels of sections overflowed the stack of a debug build's
+        // worker thread inside the R4 model: the process aborted.
+        for levels in [31, 45, 60] {
+            let issues = read(&nested_document(levels), None).unwrap_err().issues;
+            assert_eq!(issues.len(), 1, "{levels}");
+            assert_eq!(issues[0].code, "too-costly");
+            assert_eq!(
+                issues[0].expression.as_deref(),
+                Some("Bundle.entry[0].resource")
+            );
+        }
+        // Deeply nested sections that real documents never reach still read.
+        let b = nested_document(20);
+        assert!(depth(&b) <= MAX_DEPTH);
+        let issues = read(&b, None).map(|_| ()).unwrap_err().issues;
+        assert!(
+            issues.iter().all(|i| i.code != "too-costly"),
+            "{:?}",
+            issues
+        );
+        assert_eq!(depth(&json!(1)), 1);
+        assert_eq!(depth(&json!({ "a": [1] })), 3);
+        assert_eq!(depth(&json!([[], { "b": { "c": [] } }])), 4);
+    }
+
+    fn registration(consent: Value) -> Value {
+        let mut consent_resource = json!({ "resourceType": "Consent", "status": "active",
+            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+            "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0" }] }],
+            "patient": { "reference": "urn:uuid:p1" },
+            "dateTime": "2026-11-01T10:00:00+09:00",
+            "sourceReference": { "display": "同意書 2026-0099" } });
+        for (k, v) in consent.as_object().unwrap() {
+            consent_resource[k] = v.clone();
+        }
+        bundle(vec![patient(), json!({ "resource": consent_resource })])
+    }
+
+    #[test]
+    fn only_an_active_consent_that_permits_without_limits_is_taken() {
+        let read_one = |c: Value| read(&registration(c), Some("0112345678"));
+        let taken = read_one(json!({})).unwrap();
+        assert_eq!(
+            taken.patients[0].consent.as_ref().unwrap().1["scope"],
+            "NETWORK"
+        );
+        assert!(read_one(json!({ "provision": { "type": "permit" } })).is_ok());
+        for (consent, element, code) in [
+            (json!({ "status": "rejected" }), "status", "invalid"),
+            (json!({ "status": "inactive" }), "status", "invalid"),
+            (json!({ "status": "draft" }), "status", "invalid"),
+            (
+                json!({ "provision": { "type": "deny" } }),
+                "provision.type",
+                "invalid",
+            ),
+            (
+                json!({ "provision": { "type": "permit", "actor": [{
+                    "role": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP" }] },
+                    "reference": { "display": "北見在宅クリニック" } }] } }),
+                "provision.actor",
+                "not-supported",
+            ),
+            (
+                json!({ "provision": { "type": "permit", "provision": [{ "type": "deny" }] } }),
+                "provision.provision",
+                "not-supported",
+            ),
+        ] {
+            let issues = read_one(consent.clone()).unwrap_err().issues;
+            assert_eq!(
+                issues[0].expression.as_deref(),
+                Some(format!("Bundle.entry[1].resource.{element}").as_str()),
+                "{consent}"
+            );
+            assert_eq!(issues[0].code, code, "{consent}");
+        }
+        let mut without_status = registration(json!({}));
+        without_status["entry"][1]["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("status");
+        assert!(read(&without_status, Some("0112345678")).is_err());
+    }
+
+    #[test]
+    fn dates_that_are_not_days_of_the_calendar_are_refused_by_element() {
+        let condition = |extra: Value| {
+            let mut c = json!({ "resourceType": "Condition",
+                "identifier": [{ "value": "C-1" }],
+                "code": { "text": "高血圧症" }, "subject": { "reference": "urn:uuid:p1" },
+                "recordedDate": "2024-05-01" });
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            bundle(vec![patient(), json!({ "resource": c })])
+        };
+        for (extra, element) in [
+            (json!({ "recordedDate": "2024-02-30" }), "recordedDate"),
+            (json!({ "recordedDate": "2024/05/01" }), "recordedDate"),
+            (json!({ "recordedDate": "2020-13" }), "recordedDate"),
+            (json!({ "onsetDateTime": "2020-13-01" }), "onsetDateTime"),
+            (
+                json!({ "abatementDateTime": "2021-02-29" }),
+                "abatementDateTime",
+            ),
+        ] {
+            let issues = read(&condition(extra.clone()), None).unwrap_err().issues;
+            assert_eq!(
+                issues[0].expression.as_deref(),
+                Some(format!("Bundle.entry[1].resource.{element}").as_str()),
+                "{extra}"
+            );
+        }
+        let ok = read(
+            &condition(json!({ "onsetDateTime": "2020-02-29", "abatementDateTime": "2021" })),
+            None,
+        )
+        .unwrap();
+        let data = &ok.records[0].input["data"]["condition"];
+        assert_eq!(data["onset"], "2020-02-29");
+        assert_eq!(data["resolvedOn"], Value::Null);
+        assert_eq!(
+            instant("2024-02").as_deref(),
+            Some("2024-02-01T00:00:00+09:00")
+        );
+        assert_eq!(instant("2024-02-30"), None);
+        assert_eq!(instant("24-02-03"), None);
+    }
+
+    #[test]
+    fn two_resources_of_one_bundle_with_one_identifier_are_refused() {
+        let lab = |system: &str| {
+            json!({ "resource": { "resourceType": "Observation", "status": "final",
+                "identifier": [{ "system": system, "value": "ORD-1" }],
+                "code": { "text": "HbA1c" }, "subject": { "reference": "urn:uuid:p1" },
+                "effectiveDateTime": "2024-04-10", "valueQuantity": { "value": 7.2, "unit": "%" } } })
+        };
+        let b = bundle(vec![
+            patient(),
+            lab("urn:oid:1.2.3.81"),
+            lab("urn:oid:1.2.3.82"),
+        ]);
+        let issues = read(&b, None).unwrap_err().issues;
+        assert_eq!(issues.len(), 1);
+        assert_eq!(
+            issues[0].expression.as_deref(),
+            Some("Bundle.entry[2].resource.identifier")
+        );
+        assert!(issues[0].diagnostics.contains("Bundle.entry[1]"));
+        // One identifier on resources of two types: two records.
+        let mut condition = lab("x");
+        condition["resource"] = json!({ "resourceType": "Condition",
+            "identifier": [{ "value": "ORD-1" }], "code": { "text": "高血圧症" },
+            "subject": { "reference": "urn:uuid:p1" }, "recordedDate": "2024-05-01" });
+        assert_eq!(
+            read(&bundle(vec![patient(), lab("x"), condition]), None)
+                .unwrap()
+                .records
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_supply_duration_must_be_whole_days_a_number_can_hold() {
+        let prescription = |value: Value| {
+            bundle(vec![
+                patient(),
+                json!({ "resource": { "resourceType": "MedicationRequest",
+                "status": "active", "intent": "order", "identifier": [{ "value": "RX-1" }],
+                "medicationCodeableConcept": { "text": "アムロジピン錠5mg" },
+                "subject": { "reference": "urn:uuid:p1" }, "authoredOn": "2024-05-01",
+                "dispenseRequest": { "expectedSupplyDuration": { "value": value, "unit": "日" } } } }),
+            ])
+        };
+        for bad in [json!(99999999999u64), json!(-3), json!(14.5)] {
+            let issues = read(&prescription(bad.clone()), None).unwrap_err().issues;
+            assert_eq!(
+                issues[0].expression.as_deref(),
+                Some("Bundle.entry[1].resource.dispenseRequest.expectedSupplyDuration.value"),
+                "{bad}"
+            );
+        }
+        for (good, days) in [(json!(14), 14), (json!(14.0), 14)] {
+            let read = read(&prescription(good), None).unwrap();
+            assert_eq!(read.records[0].input["data"]["prescription"]["days"], days);
+        }
     }
 }

@@ -614,3 +614,242 @@ e2e!(
         assert_eq!(status, 401);
     }
 );
+
+/// The fixtures' condition bundle for a patient the hub does not know
+/// (local ID 88888), with the patient's Consent signed on `signed`.
+fn unknown_patient_with_consent(signed: &str) -> Value {
+    let mut bundle = fixture("condition");
+    let ids = &mut bundle["entry"][0]["resource"]["identifier"];
+    ids[0]["value"] = json!("88888");
+    ids[1]["value"] = json!("00012345:あいう:888:01");
+    let patient_url = bundle["entry"][0]["fullUrl"].clone();
+    bundle["entry"].as_array_mut().unwrap().push(json!({ "resource": {
+        "resourceType": "Consent", "status": "active",
+        "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0" }] }],
+        "patient": { "reference": patient_url },
+        "dateTime": signed,
+        "sourceReference": { "display": "同意書 2026-0123" }
+    } }));
+    bundle
+}
+
+e2e!(
+    a_consent_that_refuses_or_limits_sharing_registers_no_one,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        let consent_at = |b: &Value| b["entry"].as_array().unwrap().len() - 1;
+        for (change, element) in [
+            (json!({ "status": "rejected" }), "status"),
+            (json!({ "provision": { "type": "deny" } }), "provision.type"),
+            (
+                json!({ "provision": { "type": "permit", "actor": [{
+                    "role": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP" }] },
+                    "reference": { "display": "北見在宅クリニック" } }] } }),
+                "provision.actor",
+            ),
+        ] {
+            let mut bundle = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+            let at = consent_at(&bundle);
+            for (k, v) in change.as_object().unwrap() {
+                bundle["entry"][at]["resource"][k] = v.clone();
+            }
+            let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+            assert_eq!(status, 400, "{change}: {body}");
+            assert_eq!(
+                body["issue"][0]["expression"][0],
+                format!("Bundle.entry[{at}].resource.{element}"),
+                "{body}"
+            );
+        }
+        // Nothing was registered.
+        let lookup = app
+            .gql(
+                &doctor,
+                "query { patientByLocalId(localId: \"88888\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
+    }
+);
+
+e2e!(
+    a_registration_whose_consent_failed_takes_the_consent_when_sent_again,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        // The form's day in the future: the patient is registered, its
+        // consent refused (the registration's second step).
+        let bad = unknown_patient_with_consent("2099-01-01T10:00:00+09:00");
+        let consent_entry = bad["entry"].as_array().unwrap().len() - 1;
+        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bad).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0],
+            format!("Bundle.entry[{consent_entry}].resource")
+        );
+        // Sent again with the form's right day: the consent is recorded and
+        // the records written.
+        let good = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &good).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["entry"][0]["response"]["status"], "200 OK");
+        assert_eq!(
+            body["entry"][consent_entry]["response"]["status"], "201 Created",
+            "{body}"
+        );
+        let patient = body["entry"][0]["response"]["location"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("Patient/")
+            .unwrap()
+            .to_string();
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 3);
+        // Once recorded, a resend records no other consent.
+        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &good).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["entry"][consent_entry]["response"]["status"], "200 OK");
+        let consents = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { consents { id status } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            consents["patient"]["consents"].as_array().unwrap().len(),
+            1,
+            "{consents}"
+        );
+    }
+);
+
+e2e!(
+    the_hub_survives_a_bundle_nested_to_overflow_its_reader,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let mut section = json!({ "title": "leaf" });
+        for _ in 0..50 {
+            section = json!({ "title": "s", "section": [section] });
+        }
+        let bundle = json!({ "resourceType": "Bundle", "type": "document", "entry": [{ "resource": {
+            "resourceType": "Composition", "status": "final", "type": { "text": "x" },
+            "date": "2024-01-01", "title": "t", "author": [{ "display": "a" }],
+            "section": [section] } }] });
+        let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["issue"][0]["code"], "too-costly");
+        assert_eq!(
+            body["issue"][0]["expression"][0],
+            "Bundle.entry[0].resource"
+        );
+        // Still serving.
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 0);
+    }
+);
+
+e2e!(
+    the_request_is_read_as_http_and_json_allow,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        // Media types are case-insensitive; a byte order mark is not JSON's.
+        let (status, body) = post_raw(
+            app,
+            Some(&doctor),
+            "/fhir",
+            "Application/FHIR+JSON; charset=UTF-8",
+            format!("\u{feff}{}", fixture("condition")),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 3);
+        // A query string the server cannot read: an OperationOutcome, after
+        // authentication.
+        let path = "/fhir?register=true&register=false";
+        let (status, body) = post(app, None, path, &fixture("condition")).await;
+        assert_eq!(status, 401, "{body}");
+        let (status, body) = post(app, Some(&doctor), path, &fixture("condition")).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["resourceType"], "OperationOutcome");
+        assert_eq!(body["issue"][0]["code"], "invalid");
+    }
+);
+
+e2e!(
+    the_cli_reports_clashing_patient_ids_and_bad_lines_without_stopping,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let dir = tempfile::tempdir().unwrap();
+        let condition = fixture("condition");
+        let mut ours = condition["entry"][0]["resource"].clone();
+        ours["id"] = json!("p1");
+        // Another system's patient under the same id.
+        let mut theirs = ours.clone();
+        theirs["identifier"][0]["value"] = json!("77777");
+        theirs["identifier"][1]["value"] = json!("00012345:あいう:777:01");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        // A byte order mark before the first line, as Windows tools write.
+        std::fs::write(
+            a.join("Patient.ndjson"),
+            format!("\u{feff}{ours}\r\n{ours}\r\n"),
+        )
+        .unwrap();
+        std::fs::write(b.join("Patient.ndjson"), format!("{theirs}\n")).unwrap();
+        let mut lines = String::new();
+        for e in condition["entry"].as_array().unwrap().iter().skip(1) {
+            let mut r = e["resource"].clone();
+            r["subject"] = json!({ "reference": "Patient/p1" });
+            lines.push_str(&format!("{r}\n"));
+        }
+        std::fs::write(a.join("Condition.ndjson"), &lines).unwrap();
+        let (ok, stdout, stderr) = import_cli(
+            app,
+            &doctor,
+            &[
+                a.to_str().unwrap(),
+                b.to_str().unwrap(),
+                "--journal",
+                dir.path().join("journal").to_str().unwrap(),
+            ],
+        );
+        assert!(!ok, "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("Patient.ndjson:1: Patient.id: Patient/p1 is also"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("Condition.ndjson:1: Condition.subject: Patient/p1 names two different Patient lines"),
+            "{stderr}"
+        );
+        // Written to neither patient.
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 0);
+
+        // Without the other system's file, one Patient line read twice is
+        // one patient; a line that is not UTF-8 is one bad line.
+        let mut bytes = lines.into_bytes();
+        bytes.extend_from_slice(b"{\"resourceType\":\"Condition\",\"id\":\"\xe9\"}\n");
+        std::fs::write(a.join("Condition.ndjson"), bytes).unwrap();
+        let (ok, stdout, stderr) = import_cli(
+            app,
+            &doctor,
+            &[
+                a.to_str().unwrap(),
+                "--journal",
+                dir.path().join("journal").to_str().unwrap(),
+            ],
+        );
+        assert!(!ok, "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("Condition.ndjson:4: not JSON: not UTF-8"),
+            "{stderr}"
+        );
+        assert!(
+            stdout.contains("imported 4 resources in 1 bundles"),
+            "{stdout}\n{stderr}"
+        );
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 3);
+    }
+);

@@ -214,6 +214,14 @@ impl SharedVerdicts {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.insert((principal.clone(), patient_id), verdict);
     }
+
+    /// Lets go of the verdicts on a patient whose access an operation run
+    /// in between has changed (a consent recorded): the next operation
+    /// evaluates the patient again.
+    pub fn forget(&self, patient_id: Uuid) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|(_, patient), _| *patient != patient_id);
+    }
 }
 
 /// The policy's verdict on a patient the hub names to the caller — not one

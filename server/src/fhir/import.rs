@@ -209,6 +209,7 @@ impl Facts {
 /// not kept are still read, and skipped), so the text is not also parsed
 /// into a `RawValue` first.
 fn read_resource(text: &str) -> Result<(&str, Facts), String> {
+    let text = text.trim_start_matches(super::inbound::BOM);
     let text = text.trim_matches(|c| matches!(c, ' ' | '\n' | '\t' | '\r'));
     let not_an_object = || "resourceType: not a FHIR resource (a JSON object)".to_string();
     match serde_json::from_str::<Facts>(text) {
@@ -248,6 +249,8 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
     let mut problems = Vec::new();
     // NDJSON resources, read once: patients by id, the rest per file.
     let mut patients: BTreeMap<String, PatientLine> = BTreeMap::new();
+    // Ids given to two different Patient lines.
+    let mut clashing: HashSet<String> = HashSet::new();
     let mut others: Vec<(PathBuf, Vec<ResourceLine>)> = Vec::new();
     for file in files {
         if file.extension().and_then(|e| e.to_str()) == Some("json") {
@@ -289,9 +292,20 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
             std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?,
         );
         let mut lines = Vec::new();
-        for (i, line) in reader.lines().enumerate() {
+        for (i, line) in reader.split(b'\n').enumerate() {
             let number = i + 1;
             let line = line.with_context(|| format!("reading {}:{number}", file.display()))?;
+            // A line that is not UTF-8 is one bad line, not the end of the run.
+            let line = match String::from_utf8(line) {
+                Ok(line) => line,
+                Err(e) => {
+                    problems.push(Problem {
+                        at: format!("{}:{number}", file.display()),
+                        message: format!("not JSON: not UTF-8 ({})", e.utf8_error()),
+                    });
+                    continue;
+                }
+            };
             if !line.trim().is_empty() {
                 lines.push((number, line));
             }
@@ -322,7 +336,26 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                     Some(id) => {
                         let raw = RawValue::from_string(json)
                             .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
-                        patients.insert(id.to_string(), (file.clone(), number, raw));
+                        match patients.get(id) {
+                            // The same patient twice (one export read twice): one.
+                            Some((_, _, earlier)) if earlier.get() == raw.get() => {}
+                            // Two patients under one id (two systems' exports
+                            // both hold `Patient/1`): which one a resource
+                            // names cannot be told, so none is guessed.
+                            Some((path, line, _)) => {
+                                problems.push(Problem {
+                                    at: at(),
+                                    message: format!(
+                                        "Patient.id: Patient/{id} is also {}:{line}, a different patient; import files whose Patient ids clash in separate runs",
+                                        path.display()
+                                    ),
+                                });
+                                clashing.insert(id.to_string());
+                            }
+                            None => {
+                                patients.insert(id.to_string(), (file.clone(), number, raw));
+                            }
+                        }
                     }
                     None => problems.push(Problem {
                         at: at(),
@@ -361,6 +394,15 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 .strip_prefix("Patient/")
                 .unwrap_or(reference)
                 .to_string();
+            if clashing.contains(&id) {
+                problems.push(Problem {
+                    at: format!("{}:{line}", file.display()),
+                    message: format!(
+                        "{kind}.subject: Patient/{id} names two different Patient lines of the files given"
+                    ),
+                });
+                continue;
+            }
             if !patients.contains_key(&id) {
                 problems.push(Problem {
                     at: format!("{}:{line}", file.display()),

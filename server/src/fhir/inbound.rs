@@ -26,9 +26,10 @@
 //!    The write takes the policy's verdicts the lookups of step 1 reached
 //!    ([`SharedVerdicts`]) instead of evaluating the same patients again.
 //!
-//! A patient registered in step 2 stays registered if step 3 then fails;
-//! sending the bundle again matches it by the local ID and writes the
-//! records.
+//! A patient registered in step 2 stays registered if its consent or step
+//! 3 then fails; sending the bundle again (with `?register=true`) matches
+//! it by the local ID, records the bundle's Consent if the patient still
+//! has none, and writes the records.
 //!
 //! The answer is a `transaction-response` (for a transaction) or
 //! `batch-response` bundle, one entry per entry sent, in order: `201
@@ -41,7 +42,10 @@
 use axum::{
     Router,
     body::Bytes,
-    extract::{Query, State, rejection::BytesRejection},
+    extract::{
+        Query, State,
+        rejection::{BytesRejection, QueryRejection},
+    },
     http::{HeaderMap, StatusCode, header},
     response::Response,
     routing::post,
@@ -57,6 +61,9 @@ use renkei_schema::graphql::{MAX_LOOKUPS, SharedVerdicts};
 
 use super::{Caller, graphql_errors, outcome_response, resource_response};
 use crate::http::AppState;
+
+/// The UTF-8 byte order mark.
+pub const BOM: &str = "\u{feff}";
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", post(post_bundle))
@@ -76,13 +83,14 @@ const LINK: &str =
     "mutation($i: LinkPatientIdentifierInput!) { linkPatientIdentifier(input: $i) { id } }";
 const REGISTER: &str = "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }";
 const CONSENT: &str = "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }";
+const CONSENTS: &str = "query($id: ID!) { patient(id: $id) { consents { id } } }";
 // The results come in the order of the items (`index` is the position),
 // so it is not asked for: each field asked costs its resolution per record.
 const WRITE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome record { id version } } }";
 
 async fn post_bundle(
     State(state): State<AppState>,
-    Query(params): Query<Params>,
+    params: Result<Query<Params>, QueryRejection>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
     body: Result<Bytes, BytesRejection>,
@@ -93,9 +101,21 @@ async fn post_bundle(
     };
     // A body the server will not take (over `RENKEI_MAX_BODY_BYTES`, or cut
     // off) is an OperationOutcome too, not the framework's plain text.
-    let answer = match body {
-        Ok(body) => import(&state, &caller, &headers, &params, &body).await,
-        Err(rejection) => {
+    let answer = match (params, body) {
+        // A query string the server cannot read (`register` twice …) is
+        // answered, after authentication, as any bad parameter is.
+        (Err(rejection), _) => bad(
+            StatusCode::BAD_REQUEST,
+            Issue::error(
+                "invalid",
+                format!(
+                    "the query string could not be read: {}",
+                    rejection.body_text()
+                ),
+            ),
+        ),
+        (Ok(Query(params)), Ok(body)) => import(&state, &caller, &headers, &params, &body).await,
+        (Ok(_), Err(rejection)) => {
             let status = rejection.status();
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 "the bundle is larger than this server accepts in one request (RENKEI_MAX_BODY_BYTES): split it".to_string()
@@ -128,8 +148,17 @@ async fn import(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !matches!(essence, "application/fhir+json" | "application/json") {
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(
+        essence.as_str(),
+        "application/fhir+json" | "application/json"
+    ) {
         return bad(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Issue::error(
@@ -151,6 +180,9 @@ async fn import(
             );
         }
     };
+    // A byte order mark before the JSON, as Windows tools write one, is
+    // not part of it (RFC 8259 §8.1 lets a parser ignore it).
+    let body = body.strip_prefix(BOM.as_bytes()).unwrap_or(body);
     let bundle: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
@@ -197,6 +229,9 @@ async fn import(
 struct Matched {
     id: String,
     created: bool,
+    /// The bundle's `Consent` was recorded (with the registration, or
+    /// after one whose consent was not).
+    consent_recorded: bool,
 }
 
 async fn match_patients(
@@ -262,7 +297,29 @@ async fn match_patients(
                     return Err(r);
                 }
             }
-            out.push(Matched { id, created: false });
+            // A patient this caller registered whose consent was not
+            // recorded (the registration's second step failed: a refused
+            // form, the database gone between the two) takes the bundle's
+            // Consent now — its first consent, as with the registration.
+            // Once one is recorded, a resend records nothing.
+            let mut consent_recorded = false;
+            if register
+                && by_local[index].is_some()
+                && let Some((entry, consent)) = &p.consent
+                && has_no_consent(state, caller, &id).await?
+            {
+                record_consent(state, caller, &id, *entry, consent).await?;
+                consent_recorded = true;
+                // The lookup's verdict on the patient predates its consent.
+                if let Ok(patient) = id.parse() {
+                    verdicts.forget(patient);
+                }
+            }
+            out.push(Matched {
+                id,
+                created: false,
+                consent_recorded,
+            });
             continue;
         }
         if !register {
@@ -325,22 +382,58 @@ async fn match_patients(
         let Some(id) = registered["data"]["registerPatient"]["id"].as_str() else {
             return Err(internal("registerPatient answered no id"));
         };
-        let mut consent = consent.clone();
-        consent["patientId"] = json!(id);
-        let recorded = caller
-            .run(&state.schema, CONSENT, json!({ "i": consent }))
-            .await;
-        if let Some(r) = graphql_errors(&recorded, |_| {
-            Some(format!("Bundle.entry[{consent_entry}].resource"))
-        }) {
-            return Err(r);
-        }
+        record_consent(state, caller, id, *consent_entry, consent).await?;
         out.push(Matched {
             id: id.to_string(),
             created: true,
+            consent_recorded: true,
         });
     }
     Ok(out)
+}
+
+/// Records a registration's consent (the bundle's `Consent` entry `entry`).
+async fn record_consent(
+    state: &AppState,
+    caller: &Caller,
+    patient: &str,
+    entry: usize,
+    consent: &Value,
+) -> Result<(), Response> {
+    let mut consent = consent.clone();
+    consent["patientId"] = json!(patient);
+    let recorded = caller
+        .run(&state.schema, CONSENT, json!({ "i": consent }))
+        .await;
+    match graphql_errors(&recorded, |_| {
+        Some(format!("Bundle.entry[{entry}].resource"))
+    }) {
+        Some(refused) => Err(refused),
+        None => Ok(()),
+    }
+}
+
+/// Whether no consent was ever recorded for the patient — as the caller
+/// reads the consent history (`CONSENT` needs only the care relationship).
+/// A caller who may not read it repairs nothing: `false`.
+async fn has_no_consent(
+    state: &AppState,
+    caller: &Caller,
+    patient: &str,
+) -> Result<bool, Response> {
+    let body = caller
+        .run(&state.schema, CONSENTS, json!({ "id": patient }))
+        .await;
+    if let Some(code) = body["errors"][0]["extensions"]["code"].as_str()
+        && super::status_of(code).0.is_server_error()
+    {
+        return Err(
+            graphql_errors(&body, |_| None).unwrap_or_else(|| internal("a consent lookup failed"))
+        );
+    }
+    Ok(body["data"]["patient"]["consents"]
+        .as_array()
+        .is_some_and(Vec::is_empty))
 }
 
 /// What [`lookup_many`] looks patients up by.
@@ -447,8 +540,8 @@ async fn write(
         }
         if let Some((e, _)) = &p.consent {
             results[*e] = Some(json!({ "response": {
-                "status": if m.created { "201 Created" } else { "200 OK" },
-                "outcome": informational(if m.created {
+                "status": if m.consent_recorded { "201 Created" } else { "200 OK" },
+                "outcome": informational(if m.consent_recorded {
                     "recorded with the patient's registration"
                 } else {
                     "not recorded: the patient was already registered (consent changes go through recordConsent)"
