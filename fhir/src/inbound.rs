@@ -756,9 +756,16 @@ fn record(
     } else {
         source_id(i, ty, r).map_err(one)?
     };
+    // 未告知: labelled not to be disclosed to the patient (`NOPAT`).
+    let undisclosed = r["meta"]["security"].as_array().is_some_and(|labels| {
+        labels
+            .iter()
+            .any(|l| l["system"] == systems::ACT_CODE && l["code"] == systems::NOT_FOR_THE_PATIENT)
+    });
     Ok(object([
         ("sourceRecordId", Value::String(source)),
         ("effectiveAt", Value::String(effective)),
+        ("undisclosed", Value::Bool(undisclosed)),
         ("data", data),
     ]))
 }

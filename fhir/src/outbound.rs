@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::systems::{self, profile};
 
 /// The GraphQL selection the mapping reads, per record kind.
-pub const RECORD_FIELDS: &str = "id kind category version sourceRecordId effectiveAt recordedAt
+pub const RECORD_FIELDS: &str = "id kind category version sourceRecordId effectiveAt recordedAt undisclosed
   sourceOrganization { id name medicalInstitutionCode }
   author { name }
   data {
@@ -352,13 +352,27 @@ pub fn record(record: &Value, patient_url: &str) -> Option<Value> {
                     json!({ "system": systems::RESOURCE_INSTANCE_IDENTIFIER, "value": v });
             }
             r["id"] = json!(id);
-            return Some(r);
+            return Some(not_for_the_patient(r, record));
         }
         _ => return None,
     };
     r["id"] = json!(id);
     r["identifier"] = identifier(record);
-    Some(r)
+    Some(not_for_the_patient(r, record))
+}
+
+/// A record the patient has not been told of (未告知) carries the security
+/// label `NOPAT` — not to be disclosed to the patient, family or
+/// caregivers — so that the receiving system can keep it from them as the
+/// hub does; [`crate::inbound`] reads it back.
+fn not_for_the_patient(mut r: Value, record: &Value) -> Value {
+    if record["undisclosed"] == true {
+        r["meta"]["security"] = json!([{
+            "system": systems::ACT_CODE, "code": systems::NOT_FOR_THE_PATIENT,
+            "display": "no disclosure to patient, family or caregivers without attending provider's authorization",
+        }]);
+    }
+    r
 }
 
 /// Whether a JSON number prints as the text it was read from (「7.0」 stays
@@ -465,7 +479,7 @@ pub fn withheld(categories: &[String]) -> Value {
         "issue": [{
             "severity": "information", "code": "suppressed",
             "diagnostics": format!(
-                "Not included: records of the categories you may not read ({}). Whether any exist is not said.",
+                "Not included: data of the categories you may not read ({}). Whether any records of them exist is not said.",
                 categories.join(", ")
             ),
         }],

@@ -38,6 +38,13 @@ pub const YJ: &str = "urn:oid:1.2.392.100495.20.2.73";
 pub const HOT9: &str = "urn:oid:1.2.392.200119.4.403.1";
 
 /// JP Core profiles (v1.1.x canonical URLs).
+/// HL7 v3 ActCode: the security labels' policy codes.
+pub const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+/// ActCode `NOPAT`, a refrain policy: not to be disclosed to the patient,
+/// family or caregivers without the attending provider's authorisation —
+/// the hub's 未告知 (`undisclosed`), carried in `meta.security`.
+pub const NOT_FOR_THE_PATIENT: &str = "NOPAT";
+
 pub mod profile {
     pub const PATIENT: &str = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient";
     pub const ORGANIZATION: &str = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Organization";

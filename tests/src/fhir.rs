@@ -48,6 +48,49 @@ pub async fn clinic(app: &TestApp) -> (String, String, String) {
     (org, doctor, patient)
 }
 
+/// A care provider's care worker on the patient's care team (the care
+/// side: no medical categories): the worker's token.
+pub async fn care_worker(app: &TestApp, doctor: &str, patient: &str) -> String {
+    let provider = app
+        .organization("CARE_SERVICE_PROVIDER", "北見ヘルパー")
+        .await;
+    let (_, helper) = app.member(&provider, "CARE_WORKER").await;
+    app.ok(
+        doctor,
+        "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+        json!({ "i": { "patientId": patient, "organizationId": provider, "role": "CARE_SERVICE" } }),
+    )
+    .await;
+    helper
+}
+
+/// The `renkei` binary set to work on the test hub's database as `token`
+/// (`RENKEI_API_KEY`), for the CLI's FHIR commands.
+pub fn cli(app: &TestApp, token: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(crate::processes::hub_binary());
+    command
+        .env("RENKEI_DATABASE_URL", &app.database_url)
+        .env("RENKEI_JWT_SECRET", crate::TEST_JWT_SECRET)
+        .env("RENKEI_AUDIT_KEY", crate::TEST_AUDIT_KEY)
+        .env("RENKEI_API_KEY", token)
+        .env("RENKEI_LOG", "warn");
+    command
+}
+
+/// `GET /fhir/Patient/{patient}/$everything` as `token`, which must answer
+/// `200` with a bundle the independent validators accept.
+pub async fn everything(app: &TestApp, token: &str, patient: &str) -> Value {
+    let (status, bundle) = get(
+        app,
+        Some(token),
+        &format!("/fhir/Patient/{patient}/$everything"),
+    )
+    .await;
+    assert_eq!(status, 200, "{bundle}");
+    validate(&bundle);
+    bundle
+}
+
 /// Registers a clinic with its 医療機関コード `code`: its id.
 pub async fn register_clinic(app: &TestApp, name: &str, code: &str) -> String {
     let data = app

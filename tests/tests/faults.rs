@@ -777,17 +777,14 @@ fn lab_ndjson() -> tempfile::TempDir {
 /// `renkei import fhir` of `dir` into the test hub's database as `token`,
 /// one bundle at a time, as a child process of the test.
 fn spawn_import(app: &TestApp, token: &str, dir: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::new(processes::hub_binary())
+    let mut command = fhir::cli(app, token);
+    command
         .args(["import", "fhir"])
         .arg(dir)
         .arg("--journal")
         .arg(dir.join("journal"))
-        .args(["--jobs", "1"])
-        .env("RENKEI_DATABASE_URL", &app.database_url)
-        .env("RENKEI_JWT_SECRET", TEST_JWT_SECRET)
-        .env("RENKEI_AUDIT_KEY", TEST_AUDIT_KEY)
-        .env("RENKEI_API_KEY", token)
-        .env("RENKEI_LOG", "warn")
+        .args(["--jobs", "1"]);
+    tokio::process::Command::from(command)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

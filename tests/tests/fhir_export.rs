@@ -5,7 +5,9 @@
 //! 6.4.0 and JP Core / JP-CLINS rules in FHIRPath), and the round trip:
 //! import → export → validate → import again changes nothing.
 
-use renkei_tests::fhir::{FIXTURES, INSURED, clinic, fixture, get, validate, validator_python};
+use renkei_tests::fhir::{
+    FIXTURES, INSURED, care_worker, clinic, everything, fixture, get, validate, validator_python,
+};
 use renkei_tests::*;
 use serde_json::{Value, json};
 
@@ -39,14 +41,7 @@ e2e!(
     everything_and_the_summary_validate_and_hold_what_the_caller_may_read,
     |app| async move {
         let (_, doctor, patient) = imported(app).await;
-        let (status, all) = get(
-            app,
-            Some(&doctor),
-            &format!("/fhir/Patient/{patient}/$everything"),
-        )
-        .await;
-        assert_eq!(status, 200, "{all}");
-        validate(&all);
+        let all = everything(app, &doctor, &patient).await;
         assert_eq!(all["type"], "searchset");
         let p = of_type(&all, "Patient");
         assert_eq!(p.len(), 1);
@@ -119,16 +114,7 @@ e2e!(
     what_a_caller_may_not_read_is_absent_and_named_only_by_category,
     |app| async move {
         let (_, doctor, patient) = imported(app).await;
-        let provider = app
-            .organization("CARE_SERVICE_PROVIDER", "北見ヘルパー")
-            .await;
-        let (_, helper) = app.member(&provider, "CARE_WORKER").await;
-        app.ok(
-            &doctor,
-            "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
-            json!({ "i": { "patientId": patient, "organizationId": provider, "role": "CARE_SERVICE" } }),
-        )
-        .await;
+        let helper = care_worker(app, &doctor, &patient).await;
         let access = app
             .ok(
                 &helper,
@@ -143,14 +129,7 @@ e2e!(
                 .iter()
                 .any(|a| a["category"] == c && a["read"] == true)
         };
-        let (status, bundle) = get(
-            app,
-            Some(&helper),
-            &format!("/fhir/Patient/{patient}/$everything"),
-        )
-        .await;
-        assert_eq!(status, 200, "{bundle}");
-        validate(&bundle);
+        let bundle = everything(app, &helper, &patient).await;
         assert_eq!(bundle["meta"]["security"][0]["code"], "REDACTED");
         let outcome = of_type(&bundle, "OperationOutcome");
         assert_eq!(outcome.len(), 1);
@@ -320,6 +299,16 @@ e2e!(
     }
 );
 
+/// Runs `renkei export fhir --out out` against the test hub's database as
+/// `token`.
+fn export_cli(app: &TestApp, token: &str, out: &std::path::Path) -> std::process::Output {
+    renkei_tests::fhir::cli(app, token)
+        .args(["export", "fhir", "--out"])
+        .arg(out)
+        .output()
+        .expect("the renkei binary runs")
+}
+
 e2e!(
     the_cli_exports_the_patients_the_key_may_read_as_ndjson,
     |app| async move {
@@ -330,16 +319,7 @@ e2e!(
         let hidden = app.patient(&stranger, "X-1").await;
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("export");
-        let output = std::process::Command::new(renkei_tests::processes::hub_binary())
-            .args(["export", "fhir", "--out"])
-            .arg(&out)
-            .env("RENKEI_DATABASE_URL", &app.database_url)
-            .env("RENKEI_JWT_SECRET", TEST_JWT_SECRET)
-            .env("RENKEI_AUDIT_KEY", TEST_AUDIT_KEY)
-            .env("RENKEI_API_KEY", &doctor)
-            .env("RENKEI_LOG", "warn")
-            .output()
-            .expect("the renkei binary runs");
+        let output = export_cli(app, &doctor, &out);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
@@ -391,6 +371,278 @@ e2e!(
         assert!(
             audit.to_string().contains("export-"),
             "the export's reads are on record: {audit}"
+        );
+    }
+);
+
+e2e!(
+    an_untold_record_leaves_labelled_and_comes_back_untold,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        app.ok(
+            &doctor,
+            "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome } }",
+            json!({ "i": { "records": [{ "patientId": patient, "sourceRecordId": "UNTOLD-1",
+                "effectiveAt": "2026-11-01T00:00:00Z", "undisclosed": true,
+                "data": { "condition": { "name": "胃癌", "icd10": "C16.9", "clinicalStatus": "ACTIVE" } } }] } }),
+        )
+        .await;
+        let all = everything(app, &doctor, &patient).await;
+        let conditions = of_type(&all, "Condition");
+        assert_eq!(conditions.len(), 1);
+        let label = &conditions[0]["meta"]["security"][0];
+        assert_eq!(
+            label["system"],
+            "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+        );
+        assert_eq!(label["code"], "NOPAT");
+        // Sent back as it left (a record written through GraphQL gains
+        // its ICD-10 coding: a new version) and again: still untold, and
+        // the second time nothing changes.
+        let mut bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": [] });
+        for e in all["entry"].as_array().unwrap() {
+            if matches!(
+                e["resource"]["resourceType"].as_str(),
+                Some("Patient" | "Condition")
+            ) {
+                bundle["entry"].as_array_mut().unwrap().push(e.clone());
+            }
+        }
+        let (status, body) = post(app, &doctor, &bundle).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post(app, &doctor, &bundle).await;
+        assert_eq!(status, 200, "{body}");
+        let record = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline(first: 5) { edges { node { undisclosed version } } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        let node = &record["patient"]["timeline"]["edges"][0]["node"];
+        assert_eq!(node["undisclosed"], true, "{record}");
+        assert_eq!(node["version"], 2, "{record}");
+    }
+);
+
+e2e!(
+    a_patient_id_in_another_form_names_the_same_entry,
+    |app| async move {
+        let (_, doctor, patient) = imported(app).await;
+        let upper = patient.to_uppercase();
+        let simple = patient.replace('-', "");
+        for id in [upper.as_str(), simple.as_str()] {
+            let (status, all) = get(
+                app,
+                Some(&doctor),
+                &format!("/fhir/Patient/{id}/$everything"),
+            )
+            .await;
+            assert_eq!(status, 200, "{all}");
+            let entries = all["entry"].as_array().unwrap();
+            let url = format!("urn:uuid:{patient}");
+            assert_eq!(entries[0]["fullUrl"], url.as_str());
+            for e in &entries[1..] {
+                let r = &e["resource"];
+                let reference = r["subject"]["reference"]
+                    .as_str()
+                    .or_else(|| r["patient"]["reference"].as_str());
+                assert_eq!(reference, Some(url.as_str()), "{r}");
+            }
+        }
+    }
+);
+
+e2e!(withheld_patient_details_are_named_too, |app| async move {
+    let (_, doctor, patient) = imported(app).await;
+    // A narrowing: the patient's address and phone are kept from the network.
+    app.consent(
+        &doctor,
+        &patient,
+        json!({ "excludedCategories": ["CONTACTS"] }),
+    )
+    .await;
+    let all = everything(app, &doctor, &patient).await;
+    let p = of_type(&all, "Patient");
+    assert!(
+        p[0].get("address").is_none() && p[0].get("telecom").is_none(),
+        "{}",
+        p[0]
+    );
+    assert_eq!(all["meta"]["security"][0]["code"], "REDACTED");
+    let said = of_type(&all, "OperationOutcome")[0]["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(said.contains("CONTACTS"), "{said}");
+    // The search says so as well.
+    let (status, found) = get(
+        app,
+        Some(&doctor),
+        &format!(
+            "/fhir/Patient?identifier={}%7C{}",
+            renkei_fhir::systems::INSURED_PERSON_ID,
+            urlencoding(INSURED)
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    validate(&found);
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["meta"]["security"][0]["code"], "REDACTED");
+});
+
+/// Percent-encodes a query value.
+fn urlencoding(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+e2e!(what_is_not_served_is_answered_in_fhir, |app| async move {
+    let (_, doctor, patient) = clinic(app).await;
+    let client = reqwest::Client::new();
+    for (method, path, status) in [
+        (
+            reqwest::Method::POST,
+            format!("/fhir/Patient/{patient}/$everything"),
+            405,
+        ),
+        (reqwest::Method::POST, "/fhir/metadata".to_string(), 405),
+        (reqwest::Method::GET, "/fhir/Condition".to_string(), 404),
+        (
+            reqwest::Method::GET,
+            format!("/fhir/Patient/{patient}"),
+            404,
+        ),
+        (
+            reqwest::Method::GET,
+            "/fhir/Patient/%FF%FE/$everything".to_string(),
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            "/fhir/Patient?identifier=a%7Cb&identifier=c%7Cd".to_string(),
+            400,
+        ),
+    ] {
+        let res = client
+            .request(method.clone(), app.url(&path))
+            .bearer_auth(&doctor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{method} {path}");
+        let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(
+            content_type.starts_with("application/fhir+json"),
+            "{method} {path}: {content_type}"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            body["resourceType"], "OperationOutcome",
+            "{method} {path}: {body}"
+        );
+    }
+    // Bad parameters are told after authentication.
+    let res = client
+        .get(app.url("/fhir/Patient?identifier=a%7Cb&identifier=c%7Cd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // No patient found: a searchset without an empty entry list.
+    let (status, none) = get(
+        app,
+        Some(&doctor),
+        &format!(
+            "/fhir/Patient?identifier={}%7C00099999:a:1:01",
+            renkei_fhir::systems::INSURED_PERSON_ID
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{none}");
+    assert_eq!(none["total"], 0);
+    assert!(none.get("entry").is_none(), "{none}");
+    validate(&none);
+    // The capability statement claims no batch.
+    let (_, statement) = get(app, None, "/fhir/metadata").await;
+    let interactions = statement["rest"][0]["interaction"].to_string();
+    assert!(!interactions.contains("batch"), "{interactions}");
+});
+
+e2e!(
+    an_export_replaces_the_last_and_leaves_nothing_the_key_may_not_read,
+    |app| async move {
+        let (_, doctor, patient) = imported(app).await;
+        let helper = care_worker(app, &doctor, &patient).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("export");
+        let export = |token: &str| export_cli(app, token, &out);
+        let files = || -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(&out)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect();
+            names.sort();
+            names
+        };
+        let output = export(&doctor);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let first = files();
+        assert!(first.contains(&"Condition.ndjson".to_string()), "{first:?}");
+        #[cfg(unix)]
+        for name in &first {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(out.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{name} is readable by others: {mode:o}");
+        }
+        // The care worker's export into the same folder: only what it may read.
+        let output = export(&helper);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let second = files();
+        assert!(second.iter().all(|n| n.ends_with(".ndjson")), "{second:?}");
+        let (_, may_read) = get(
+            app,
+            Some(&helper),
+            &format!("/fhir/Patient/{patient}/$everything"),
+        )
+        .await;
+        for ty in [
+            "Condition",
+            "AllergyIntolerance",
+            "Observation",
+            "MedicationRequest",
+            "Composition",
+        ] {
+            let readable = !of_type(&may_read, ty).is_empty();
+            assert_eq!(
+                second.contains(&format!("{ty}.ndjson")),
+                readable,
+                "{ty}: {second:?}\n{stdout}"
+            );
+        }
+        assert_ne!(
+            first, second,
+            "the care worker reads less than the physician"
         );
     }
 );

@@ -4,7 +4,7 @@
 //! all or nothing, and refused with `OperationOutcome`s that name the
 //! element.
 
-use renkei_tests::fhir::{FIXTURES, clinic, fixture, post, post_raw, register_clinic};
+use renkei_tests::fhir::{FIXTURES, care_worker, clinic, fixture, post, post_raw, register_clinic};
 use renkei_tests::*;
 use serde_json::{Value, json};
 
@@ -349,16 +349,7 @@ e2e!(
     a_caller_who_may_not_write_a_category_writes_nothing,
     |app| async move {
         let (_, doctor, patient) = clinic(app).await;
-        let provider = app
-            .organization("CARE_SERVICE_PROVIDER", "北見ヘルパー")
-            .await;
-        let (_, helper) = app.member(&provider, "CARE_WORKER").await;
-        app.ok(
-            &doctor,
-            "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
-            json!({ "i": { "patientId": patient, "organizationId": provider, "role": "CARE_SERVICE" } }),
-        )
-        .await;
+        let helper = care_worker(app, &doctor, &patient).await;
         let (status, body) = post(app, Some(&helper), "/fhir", &fixture("condition")).await;
         // The provider has no medical institution code: its local IDs are
         // not named in the bundle; the insured-person identifier matches.
@@ -389,14 +380,9 @@ e2e!(
 
 /// Runs `renkei import fhir` against the test hub's database as `token`.
 fn import_cli(app: &TestApp, token: &str, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(renkei_tests::processes::hub_binary())
+    let output = renkei_tests::fhir::cli(app, token)
         .args(["import", "fhir"])
         .args(args)
-        .env("RENKEI_DATABASE_URL", &app.database_url)
-        .env("RENKEI_JWT_SECRET", TEST_JWT_SECRET)
-        .env("RENKEI_AUDIT_KEY", TEST_AUDIT_KEY)
-        .env("RENKEI_API_KEY", token)
-        .env("RENKEI_LOG", "warn")
         .output()
         .expect("the renkei binary runs");
     (

@@ -8,7 +8,16 @@
 //! the key's principal, under the policy — and a patient's lines are
 //! written only after the audit entries of its reads are committed: nothing
 //! leaves without its entry. What the key may not read is not exported; a
-//! patient it may not read at all is skipped and counted.
+//! patient it may not read at all is skipped and counted. Any other
+//! failure (the database gone, the key revoked — checked again every 100
+//! patients) ends the export with an error.
+//!
+//! Each file is written as `<Type>.ndjson.part` and renamed when the whole
+//! export is written, so a file under its final name is always a whole
+//! export's; the final files of an earlier export that this one has no
+//! lines for are removed, so the folder never holds what the key may not
+//! read. The files are readable by their owner only (0600): they hold
+//! patients' data.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -63,6 +72,14 @@ pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<E
     let mut files: BTreeMap<String, std::io::BufWriter<std::fs::File>> = BTreeMap::new();
     let mut exported = Exported::default();
     for (n, id) in ids.iter().enumerate() {
+        if n > 0 && n % 100 == 0 {
+            // A key revoked during a long export stops it.
+            state
+                .auth
+                .authenticate(Some(&format!("Bearer {api_key}")))
+                .await
+                .map_err(|e| anyhow::anyhow!("the API key was refused: {}", e.message()))?;
+        }
         let bundle = super::outbound::read_patient(
             &state,
             &caller,
@@ -74,9 +91,26 @@ pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<E
             .write_audit(&state.audit)
             .await
             .map_err(|e| anyhow::anyhow!("writing the audit entries: {}", e.message()))?;
-        let Ok(bundle) = bundle else {
-            exported.skipped += 1;
-            continue;
+        let bundle = match bundle {
+            Ok(bundle) => bundle,
+            // A patient the key may not read: not exported, counted.
+            Err(refused) if refused.status() == axum::http::StatusCode::NOT_FOUND => {
+                exported.skipped += 1;
+                continue;
+            }
+            Err(failed) => {
+                let status = failed.status();
+                let body = axum::body::to_bytes(failed.into_body(), 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let outcome: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                anyhow::bail!(
+                    "reading patient {id} failed ({status}): {}; nothing was renamed into place — run the export again",
+                    outcome["issue"][0]["diagnostics"]
+                        .as_str()
+                        .unwrap_or("no detail")
+                );
+            }
         };
         for entry in bundle["entry"].as_array().into_iter().flatten() {
             let resource: &Value = &entry["resource"];
@@ -89,8 +123,9 @@ pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<E
                 continue;
             }
             if !files.contains_key(ty) {
-                let path = out.join(format!("{ty}.ndjson"));
-                let file = std::fs::File::create(&path)
+                let path = part(out, ty);
+                let file = owner_only()
+                    .open(&path)
                     .with_context(|| format!("creating {}", path.display()))?;
                 files.insert(ty.to_string(), std::io::BufWriter::new(file));
             }
@@ -103,8 +138,44 @@ pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<E
             eprintln!("exported {}/{} patients", n + 1, ids.len());
         }
     }
-    for (_, mut f) in files {
-        f.flush()?;
+    for (ty, f) in files {
+        let file = f.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        let to = out.join(format!("{ty}.ndjson"));
+        std::fs::rename(part(out, &ty), &to)
+            .with_context(|| format!("renaming into {}", to.display()))?;
+    }
+    // An earlier export's files this one wrote nothing for.
+    for ty in EXPORTED_TYPES {
+        let stale = out.join(format!("{ty}.ndjson"));
+        if !exported.files.contains_key(*ty) && stale.exists() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("removing {} of an earlier export", stale.display()))?;
+        }
     }
     Ok(exported)
+}
+
+/// The resource types an export writes files of.
+const EXPORTED_TYPES: &[&str] = &[
+    "Patient",
+    "Condition",
+    "AllergyIntolerance",
+    "Observation",
+    "MedicationRequest",
+    "Composition",
+];
+
+/// The file a type's lines are written to until the export is whole.
+fn part(out: &Path, ty: &str) -> std::path::PathBuf {
+    out.join(format!("{ty}.ndjson.part"))
+}
+
+/// A new file (emptied if there) readable and writable by its owner only.
+fn owner_only() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
 }

@@ -49,6 +49,31 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(inbound::routes())
         .merge(outbound::routes())
+        // What is not served is an OperationOutcome too, not an empty body.
+        .fallback(not_served)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_served() -> Response {
+    outcome_response(
+        StatusCode::NOT_FOUND,
+        &Issue::error(
+            "not-supported",
+            "not served here: GET /fhir/metadata says what this endpoint supports",
+        )
+        .into(),
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    outcome_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &Issue::error(
+            "not-supported",
+            "this method is not served here (bundles are POSTed to /fhir; reads and operations are GETs): GET /fhir/metadata says what this endpoint supports",
+        )
+        .into(),
+    )
 }
 
 /// An authenticated FHIR request: who calls, and the audit trail its

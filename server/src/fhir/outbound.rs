@@ -17,7 +17,10 @@
 
 use axum::{
     Router,
-    extract::{Path, Query, State},
+    extract::{
+        Path, Query, State,
+        rejection::{PathRejection, QueryRejection},
+    },
     http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
@@ -63,6 +66,9 @@ const SENSITIVE: &[&str] = &[
     "SENSITIVE_GENETIC",
 ];
 
+/// The categories of the Patient resource's elements.
+const PATIENT_CATEGORIES: &[&str] = &["IDENTITY", "CONTACTS"];
+
 /// Errors but a withheld field refuse the request.
 fn refusal(body: &Value) -> Option<Response> {
     let errors: Vec<Value> = body["errors"]
@@ -80,7 +86,7 @@ fn refusal(body: &Value) -> Option<Response> {
 
 async fn everything(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
@@ -89,7 +95,7 @@ async fn everything(
 
 async fn summary(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
@@ -98,7 +104,7 @@ async fn summary(
 
 async fn patient_bundle(
     state: AppState,
-    id: String,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
     kinds: &[&str],
@@ -107,9 +113,24 @@ async fn patient_bundle(
         Ok(c) => c,
         Err(refused) => return refused,
     };
-    let answer = match read_patient(&state, &caller, &id, kinds).await {
-        Ok(bundle) => resource_response(StatusCode::OK, &bundle),
-        Err(r) => r,
+    let answer = match id {
+        // A path the server cannot read (not UTF-8) names no patient: told
+        // after authentication, as any bad id is.
+        Err(rejection) => outcome_response(
+            StatusCode::BAD_REQUEST,
+            &Issue::error(
+                "invalid",
+                format!(
+                    "the patient id could not be read: {}",
+                    rejection.body_text()
+                ),
+            )
+            .into(),
+        ),
+        Ok(Path(id)) => match read_patient(&state, &caller, &id, kinds).await {
+            Ok(bundle) => resource_response(StatusCode::OK, &bundle),
+            Err(r) => r,
+        },
     };
     caller.finish(&state.audit, answer).await
 }
@@ -144,6 +165,9 @@ pub async fn read_patient(
     let mut withheld: Vec<String> = kinds
         .iter()
         .map(|k| outbound::category_of(k))
+        // The Patient's own parts: name, birth date, sex and identifiers;
+        // address and phone.
+        .chain(PATIENT_CATEGORIES.iter().copied())
         .chain(
             SENSITIVE
                 .iter()
@@ -155,7 +179,10 @@ pub async fn read_patient(
         .collect();
     withheld.sort();
     withheld.dedup();
-    let patient_url = outbound::full_url(id);
+    // The hub's own form of the id, whatever form the path gave (upper
+    // case, no hyphens, `urn:uuid:` …): the records' references must name
+    // the Patient entry's full URL.
+    let patient_url = outbound::full_url(p["id"].as_str().unwrap_or(id));
     let mut resources = Vec::new();
     let query = timeline_query();
     let mut after: Option<String> = None;
@@ -199,7 +226,7 @@ const ME: &str = "{ me { organization { medicalInstitutionCode } } }";
 
 async fn search(
     State(state): State<AppState>,
-    Query(params): Query<SearchParams>,
+    params: Result<Query<SearchParams>, QueryRejection>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
@@ -207,7 +234,22 @@ async fn search(
         Ok(c) => c,
         Err(refused) => return refused,
     };
-    let answer = search_patient(&state, &caller, params.identifier.as_deref()).await;
+    let answer = match params {
+        Ok(Query(params)) => search_patient(&state, &caller, params.identifier.as_deref()).await,
+        // `identifier` twice (FHIR's AND of two identifiers) and the like.
+        Err(rejection) => outcome_response(
+            StatusCode::BAD_REQUEST,
+            &Issue::error(
+                "not-supported",
+                format!(
+                    "the search could not be read: {}; search by one identifier=system|value",
+                    rejection.body_text()
+                ),
+            )
+            .at("identifier")
+            .into(),
+        ),
+    };
     caller.finish(&state.audit, answer).await
 }
 
@@ -224,6 +266,10 @@ async fn search_patient(state: &AppState, caller: &Caller, identifier: Option<&s
         );
     };
     let me = caller.run(&state.schema, ME, json!({})).await;
+    // The database gone is a 503 to retry, not "no code registered".
+    if let Some(r) = graphql_errors(&me, |_| None) {
+        return r;
+    }
     let code = me["data"]["me"]["organization"]["medicalInstitutionCode"].as_str();
     let local_system = code.map(|c| format!("{}{c}", systems::LOCAL_PATIENT_ID_OID_PREFIX));
     let key = if system == systems::INSURED_PERSON_ID {
@@ -251,23 +297,34 @@ async fn search_patient(state: &AppState, caller: &Caller, identifier: Option<&s
         Ok(id) => id,
         Err(refused) => return refused,
     };
-    let mut entries = Vec::new();
-    if let Some(id) = id {
-        let body = caller
-            .run(&state.schema, PATIENT, json!({ "id": id }))
-            .await;
-        if let Some(r) = refusal(&body) {
-            return r;
-        }
-        entries.push(json!({
-            "fullUrl": outbound::full_url(&id),
-            "resource": outbound::patient(&body["data"]["patient"]),
-            "search": { "mode": "match" },
-        }));
+    let Some(id) = id else {
+        // FHIR JSON has no empty lists: no `entry` at all.
+        return resource_response(
+            StatusCode::OK,
+            &json!({ "resourceType": "Bundle", "type": "searchset", "total": 0 }),
+        );
+    };
+    let body = caller
+        .run(&state.schema, PATIENT, json!({ "id": id }))
+        .await;
+    if let Some(r) = refusal(&body) {
+        return r;
     }
+    let p = &body["data"]["patient"];
+    let withheld: Vec<String> = PATIENT_CATEGORIES
+        .iter()
+        .filter(|c| {
+            !p["access"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["category"] == **c && a["read"] == true)
+        })
+        .map(|c| c.to_string())
+        .collect();
     resource_response(
         StatusCode::OK,
-        &json!({ "resourceType": "Bundle", "type": "searchset", "total": entries.len(), "entry": entries }),
+        &outbound::searchset(outbound::patient(p), Vec::new(), &withheld),
     )
 }
 
@@ -303,11 +360,15 @@ async fn metadata() -> Response {
                   ] },
                 resource("Condition", systems::profile::CONDITION),
                 resource("AllergyIntolerance", systems::profile::ALLERGY_INTOLERANCE),
-                resource("Observation", systems::profile::OBSERVATION_LAB),
+                { "type": "Observation",
+                  "supportedProfile": [systems::profile::OBSERVATION_LAB, systems::profile::OBSERVATION_INFECTION],
+                  "documentation": "Written through POST /fhir (collection, transaction or document bundles); read through Patient/$everything and $summary." },
                 resource("MedicationRequest", systems::profile::MEDICATION_REQUEST),
                 resource("Composition", systems::profile::COMPOSITION),
             ],
-            "interaction": [{ "code": "transaction" }, { "code": "batch" }],
+            // Collections and documents are accepted too, but FHIR names
+            // no interaction for them; a `batch` bundle is refused.
+            "interaction": [{ "code": "transaction" }],
         }],
     });
     resource_response(StatusCode::OK, &statement)
