@@ -79,7 +79,7 @@ pub const STORED: &[&str] = &[
 ];
 
 /// Resource types read for context only.
-const CONTEXT: &[&str] = &[
+pub const CONTEXT: &[&str] = &[
     "Organization",
     "Practitioner",
     "PractitionerRole",
@@ -597,6 +597,41 @@ fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
     }))
 }
 
+/// A resource whose status says it is not so — entered in error, a
+/// diagnosis or allergy refuted, a prescription cancelled — is refused:
+/// written, it would be a live record of something that is not. (Sent
+/// again to withdraw a record written before, it is refused too: the hub
+/// withdraws a record with `markRecordEnteredInError`, which this
+/// endpoint does not yet call.)
+fn withdrawn(i: usize, ty: &str, r: &Value) -> Result<(), Issue> {
+    let verification = r["verificationStatus"]["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| c["code"].as_str());
+    let (element, value) = match ty {
+        "Condition" | "AllergyIntolerance" => ("verificationStatus", verification),
+        _ => ("status", r["status"].as_str()),
+    };
+    let not_so = matches!(
+        (ty, value),
+        (_, Some("entered-in-error"))
+            | ("Condition" | "AllergyIntolerance", Some("refuted"))
+            | ("MedicationRequest" | "Observation", Some("cancelled"))
+    );
+    if not_so {
+        return Err(Issue::error(
+            "not-supported",
+            format!(
+                "a {ty} whose {element} is {:?} is not stored; to withdraw a record written before, use markRecordEnteredInError",
+                value.unwrap_or_default()
+            ),
+        )
+        .at(at(i, element)));
+    }
+    Ok(())
+}
+
 /// The record's source ID: the first identifier's value (JP-CLINS: the
 /// resource instance identifier), else `<type>/<id>`.
 fn source_id(i: usize, ty: &str, r: &Value) -> Result<String, Issue> {
@@ -721,6 +756,7 @@ fn record(
     bundle: &Value,
 ) -> Result<Value, Vec<Issue>> {
     let one = |issue: Issue| vec![issue];
+    withdrawn(i, ty, r).map_err(one)?;
     let (effective, data) = match ty {
         "Condition" => (
             when(i, r, &["recordedDate", "onsetDateTime"]).map_err(one)?,
@@ -1635,5 +1671,42 @@ mod tests {
             let read = read(&prescription(good), None).unwrap();
             assert_eq!(read.records[0].input["data"]["prescription"]["days"], days);
         }
+    }
+
+    #[test]
+    fn a_resource_whose_status_says_it_is_not_so_is_refused() {
+        let condition = |verification: &str| {
+            bundle(vec![
+                patient(),
+                json!({ "resource": { "resourceType": "Condition",
+                "identifier": [{ "value": "C-1" }], "code": { "text": "高血圧症" },
+                "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification }] },
+                "subject": { "reference": "urn:uuid:p1" }, "recordedDate": "2024-05-01" } }),
+            ])
+        };
+        for code in ["entered-in-error", "refuted"] {
+            let issues = read(&condition(code), None).unwrap_err().issues;
+            assert_eq!(
+                issues[0].expression.as_deref(),
+                Some("Bundle.entry[1].resource.verificationStatus")
+            );
+        }
+        assert!(read(&condition("confirmed"), None).is_ok());
+        let lab = |status: &str| {
+            bundle(vec![
+                patient(),
+                json!({ "resource": { "resourceType": "Observation",
+                "status": status, "identifier": [{ "value": "O-1" }], "code": { "text": "HbA1c" },
+                "subject": { "reference": "urn:uuid:p1" }, "effectiveDateTime": "2024-04-10",
+                "valueQuantity": { "value": 7.2, "unit": "%" } } }),
+            ])
+        };
+        let issues = read(&lab("entered-in-error"), None).unwrap_err().issues;
+        assert_eq!(
+            issues[0].expression.as_deref(),
+            Some("Bundle.entry[1].resource.status")
+        );
+        assert!(read(&lab("final"), None).is_ok());
+        assert!(read(&lab("amended"), None).is_ok());
     }
 }

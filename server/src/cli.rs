@@ -516,6 +516,12 @@ async fn import_fhir(args: ImportFhirArgs) -> anyhow::Result<()> {
         s.skipped,
         s.failed
     );
+    if s.context > 0 {
+        println!(
+            "{} lines read for context only (naming no patient: Organization, Practitioner …), not stored",
+            s.context
+        );
+    }
     if s.failed > 0 {
         anyhow::bail!(
             "{} bundles or lines were not imported (reported above); nothing of them was written",

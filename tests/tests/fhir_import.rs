@@ -501,8 +501,9 @@ e2e!(
     }
 );
 
-/// A bundle of more records than one `writeRecords` call takes (500) is
-/// refused whole (413, the limit named, nothing written); 500 are written.
+/// A bundle of more records than one `writeRecords` call takes (500), or
+/// naming more patients, is refused whole (413, the limit named, nothing
+/// written); 500 are written.
 /// The server here takes bodies of 4 MiB, so the record limit, not the body
 /// limit, is what refuses.
 mod a_bundle_of_more_records_than_one_write_is_refused_whole {
@@ -579,6 +580,34 @@ mod a_bundle_of_more_records_than_one_write_is_refused_whole {
                 .count(),
             500
         );
+
+        // 501 patients in one bundle: refused whole too, nothing registered.
+        let patient_entry = fixture("condition")["entry"][0].clone();
+        let mut many = json!({ "resourceType": "Bundle", "type": "collection", "entry": [] });
+        for n in 0..501 {
+            let mut e = patient_entry.clone();
+            e["fullUrl"] = json!(format!("urn:uuid:00000000-0000-4000-9000-{n:012}"));
+            e["resource"]["identifier"] = json!([{
+                "system": "urn:oid:1.2.392.100495.20.3.51.10112345678", "value": format!("MANY-{n}") }]);
+            many["entry"].as_array_mut().unwrap().push(e);
+        }
+        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &many).await;
+        assert_eq!(status, 413, "{body}");
+        assert!(
+            body["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("501 patients"),
+            "{body}"
+        );
+        let lookup = app
+            .gql(
+                &doctor,
+                "query { patientByLocalId(localId: \"MANY-0\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
         owned.stop().await;
     }
 }
@@ -837,5 +866,85 @@ e2e!(
             "{stdout}\n{stderr}"
         );
         assert_eq!(timeline(app, &doctor, &patient).await.len(), 3);
+    }
+);
+
+e2e!(
+    the_cli_registers_patients_from_ndjson_with_their_consent_whatever_the_file_order,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+        let entries = bundle["entry"].as_array().unwrap();
+        let mut patient = entries[0]["resource"].clone();
+        patient["id"] = json!("new-1");
+        std::fs::write(dir.path().join("Patient.ndjson"), format!("{patient}\n")).unwrap();
+        let mut conditions = String::new();
+        let mut consent = String::new();
+        for e in &entries[1..] {
+            let mut r = e["resource"].clone();
+            if r["resourceType"] == "Consent" {
+                r["patient"] = json!({ "reference": "Patient/new-1" });
+                consent.push_str(&format!("{r}\n"));
+            } else {
+                r["subject"] = json!({ "reference": "Patient/new-1" });
+                conditions.push_str(&format!("{r}\n"));
+            }
+        }
+        // "Condition" sorts before "Consent": the consent must go with the
+        // patient into the conditions' bundle, which registers it.
+        std::fs::write(dir.path().join("Condition.ndjson"), conditions).unwrap();
+        std::fs::write(dir.path().join("Consent.ndjson"), consent).unwrap();
+        // A Bulk Data export's context lines name no patient: not stored.
+        let organization =
+            json!({ "resourceType": "Organization", "id": "o1", "name": "北見在宅クリニック" });
+        std::fs::write(
+            dir.path().join("Organization.ndjson"),
+            format!("{organization}\n"),
+        )
+        .unwrap();
+        let journal = dir.path().join("journal");
+        let args = [
+            dir.path().to_str().unwrap(),
+            "--register-patients",
+            "--jobs",
+            "1",
+            "--journal",
+            journal.to_str().unwrap(),
+        ];
+        let (ok, stdout, stderr) = import_cli(app, &doctor, &args);
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(stdout.contains("0 failed"), "{stdout}");
+        assert!(stdout.contains("1 lines read for context only"), "{stdout}");
+        let found = app
+            .ok(
+                &doctor,
+                "query { patientByLocalId(localId: \"88888\") { id consents { status } } }",
+                json!({}),
+            )
+            .await;
+        let id = found["patientByLocalId"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            found["patientByLocalId"]["consents"][0]["status"], "IN_FORCE",
+            "{found}"
+        );
+        assert_eq!(timeline(app, &doctor, &id).await.len(), 3);
+        // Everything again without the journal: nothing changes.
+        let (ok, stdout, _) = import_cli(
+            app,
+            &doctor,
+            &[
+                args[0],
+                "--register-patients",
+                "--journal",
+                dir.path().join("other").to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{stdout}");
+        assert!(stdout.contains("0 created"), "{stdout}");
+        assert_eq!(timeline(app, &doctor, &id).await.len(), 3);
     }
 );

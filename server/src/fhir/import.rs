@@ -244,7 +244,9 @@ type ResourceLine = (usize, String, Facts);
 
 /// The bundles to send, in file order, and the problems of lines that
 /// could not be read.
-fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
+/// And how many lines were context only (an Organization, a Practitioner
+/// … naming no patient), which the hub does not store.
+fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>, usize)> {
     let mut units = Vec::new();
     let mut problems = Vec::new();
     // NDJSON resources, read once: patients by id, the rest per file.
@@ -373,10 +375,15 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
             others.push((file.clone(), rest));
         }
     }
+    // Each file's resources placed under their patients; the patients'
+    // consents apart, to go with the patient into each of its bundles.
+    let mut by_file: Vec<(PathBuf, Vec<Placed>)> = Vec::new();
+    let mut consents: Consents = HashMap::new();
+    let mut context = 0;
     for (file, resources) in others {
         // In line order, at most a bundle's worth of resources at a time,
         // each bundle with the patients its resources are about.
-        let mut placed: Vec<(String, usize, String)> = Vec::new();
+        let mut placed: Vec<Placed> = Vec::new();
         for (line, resource, facts) in resources {
             let kind = facts
                 .resource_type
@@ -384,6 +391,12 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let Some(reference) = facts.reference() else {
+                // An Organization, a Practitioner … of a Bulk Data export:
+                // context, which the hub does not store.
+                if renkei_fhir::inbound::CONTEXT.contains(&kind) {
+                    context += 1;
+                    continue;
+                }
                 problems.push(Problem {
                     at: format!("{}:{line}", file.display()),
                     message: format!("{kind}.subject: the resource names no patient"),
@@ -412,8 +425,19 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
                 });
                 continue;
             }
-            placed.push((id, line, resource));
+            if kind == "Consent" {
+                consents
+                    .entry(id)
+                    .or_default()
+                    .push((file.clone(), line, resource));
+            } else {
+                placed.push((id, line, resource));
+            }
         }
+        by_file.push((file, placed));
+    }
+    let mut bundled: HashSet<String> = HashSet::new();
+    for (file, mut placed) in by_file {
         // Whole patients to a bundle, in patient order (each patient's
         // lines in line order: the sort is stable). The hub locks a
         // bundle's patients while it writes, so bundles in flight together
@@ -425,14 +449,34 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>)> {
         let ids: Vec<&str> = placed.iter().map(|(id, _, _)| id.as_str()).collect();
         let bundles = whole_patients(&ids, MAX_RESOURCES_PER_BUNDLE);
         let built = on_every_core(&bundles, |range| {
-            collection(&patients, &file, &placed[range.clone()])
+            collection(&patients, &consents, &file, &[], &placed[range.clone()])
         });
         for unit in built {
             units.push(unit?);
         }
+        bundled.extend(placed.into_iter().map(|(id, _, _)| id));
     }
-    Ok((units, problems))
+    // A patient with a consent and nothing else: its own bundle (what
+    // registers it with `--register-patients`).
+    let mut alone: Vec<&String> = consents
+        .keys()
+        .filter(|id| !bundled.contains(*id))
+        .collect();
+    alone.sort();
+    for id in alone {
+        let (file, _, _) = &consents[id][0];
+        units.push(collection(&patients, &consents, file, &[id], &[])?);
+    }
+    Ok((units, problems, context))
 }
+
+/// A resource line placed under its patient: the patient's id, the line's
+/// number and its text.
+type Placed = (String, usize, String);
+
+/// The Consent lines of each patient (by the patient's id): their file,
+/// line and text.
+type Consents = HashMap<String, Vec<(PathBuf, usize, String)>>;
 
 /// `f` of each item, in order, computed on every core: reading the lines
 /// and building the bundles is the import's own work before the first
@@ -498,8 +542,10 @@ fn full_url(parts: &[&str]) -> String {
 /// but for the reference to the patient.
 fn collection(
     patients: &BTreeMap<String, PatientLine>,
+    consents: &Consents,
     file: &Path,
-    resources: &[(String, usize, String)],
+    only: &[&str],
+    resources: &[Placed],
 ) -> anyhow::Result<Unit> {
     #[derive(serde::Serialize)]
     struct Bundle<'a> {
@@ -525,8 +571,12 @@ fn collection(
     let mut lines = Vec::new();
     // Each patient's entry URL, once: its resources point at it.
     let mut urls: HashMap<&str, String> = HashMap::new();
-    for (id, _, _) in resources {
-        if !urls.contains_key(id.as_str())
+    let ids = only
+        .iter()
+        .copied()
+        .chain(resources.iter().map(|(id, _, _)| id.as_str()));
+    for id in ids {
+        if !urls.contains_key(id)
             && let Some((path, line, patient)) = patients.get(id)
         {
             let url = full_url(&["Patient", id]);
@@ -534,8 +584,19 @@ fn collection(
                 full_url: url.clone(),
                 resource: Resource::AsRead(patient),
             });
-            urls.insert(id, url);
             lines.push((path.clone(), *line));
+            // The patient's consent with it, in every bundle: the first
+            // one sent registers the patient (`--register-patients`), and
+            // the hub records a consent only with a registration.
+            for (path, line, consent) in consents.get(id).into_iter().flatten() {
+                let at = || format!("{}:{line}", path.display());
+                entries.push(Entry {
+                    full_url: full_url(&["Consent", id, &line.to_string(), consent]),
+                    resource: Resource::Pointed(pointed_at(consent, &url).with_context(at)?),
+                });
+                lines.push((path.clone(), *line));
+            }
+            urls.insert(id, url);
         }
     }
     for (id, line, resource) in resources {
@@ -644,6 +705,8 @@ pub struct Summary {
     pub created: usize,
     /// Entries answered `200 OK` (a new version, or nothing changed).
     pub existing: usize,
+    /// NDJSON lines read for context only (naming no patient), not sent.
+    pub context: usize,
 }
 
 /// Progress on a terminal (a bar) or in a log (a line every few seconds).
@@ -744,10 +807,11 @@ pub async fn run(
     if files.is_empty() {
         anyhow::bail!("no .json or .ndjson files in the paths given");
     }
-    let (units, problems) = plan(&files)?;
+    let (units, problems, context) = plan(&files)?;
     let journal = Journal::open(&options.journal)?;
     let mut summary = Summary {
         failed: problems.len(),
+        context,
         ..Summary::default()
     };
     // Each bundle's journal key, computed once (hashing every body is a
@@ -974,7 +1038,7 @@ mod tests {
         .unwrap();
         let files = files_of(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(files, vec![conditions.clone(), patients.clone()]);
-        let (units, problems) = plan(&files).unwrap();
+        let (units, problems, _) = plan(&files).unwrap();
         assert_eq!(units.len(), 1);
         let unit = &units[0];
         // Two patients, then the three conditions by patient, each
@@ -1029,7 +1093,7 @@ mod tests {
         let file = dir.path().join("bundles.ndjson");
         let bundle = "{\"resourceType\":\"Bundle\", \"type\":\"collection\",\"entry\":[{}]}";
         std::fs::write(&file, format!("  {bundle}\t\r\n\n")).unwrap();
-        let (units, problems) = plan(std::slice::from_ref(&file)).unwrap();
+        let (units, problems, _) = plan(std::slice::from_ref(&file)).unwrap();
         assert!(problems.is_empty());
         assert_eq!(units.len(), 1);
         // The line's own text, without the whitespace around it.
@@ -1048,7 +1112,7 @@ mod tests {
         std::fs::write(&condition, "{\"resourceType\":\"Condition\"}").unwrap();
         let latin1 = dir.path().join("c.json");
         std::fs::write(&latin1, b"{\"resourceType\":\"Bundle\",\"id\":\"\xe9\"}").unwrap();
-        let (units, problems) = plan(&[bundle, condition, latin1]).unwrap();
+        let (units, problems, _) = plan(&[bundle, condition, latin1]).unwrap();
         assert_eq!(units.len(), 1);
         assert_eq!(units[0].body, text.as_bytes());
         assert_eq!(units[0].resources, 2);

@@ -201,18 +201,22 @@ async fn import(
         Ok(r) => r,
         Err(outcome) => return outcome_response(StatusCode::BAD_REQUEST, &outcome),
     };
-    if read.records.len() > MAX_RECORDS {
-        return bad(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Issue::error(
-                "too-costly",
-                format!(
-                    "the bundle holds {} records; at most {MAX_RECORDS} are written at once (all or nothing): split it",
-                    read.records.len()
-                ),
-            )
-            .at("Bundle.entry"),
-        );
+    // Each patient costs its lookups, and with `?register=true` two writes:
+    // bounded like the records, which one write takes at most.
+    for (count, what, how) in [
+        (read.patients.len(), "patients", "taken"),
+        (read.records.len(), "records", "written (all or nothing)"),
+    ] {
+        if count > MAX_RECORDS {
+            return bad(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Issue::error(
+                    "too-costly",
+                    format!("the bundle holds {count} {what}; at most {MAX_RECORDS} are {how} at once: split it"),
+                )
+                .at("Bundle.entry"),
+            );
+        }
     }
     // The verdicts the lookups reach, the write takes: between them only a
     // local ID is linked (no patient's access changes), and a patient
