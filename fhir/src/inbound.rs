@@ -41,8 +41,9 @@ pub struct PatientIn {
     pub registration: Result<Value, Issue>,
     /// The patient's consent to record with a registration: a `Consent`
     /// entry about this patient, as `RecordConsentInput` without
-    /// `patientId`.
-    pub consent: Option<(usize, Value)>,
+    /// `patientId` — or why it cannot be taken, which refuses the bundle
+    /// only when the consent is needed (a registration).
+    pub consent: Option<(usize, Result<Value, Issue>)>,
 }
 
 /// One record to write.
@@ -67,6 +68,9 @@ pub struct Inbound {
     /// Entries read but not stored (Organization, Practitioner, Encounter
     /// … that give context to the records): the response says so.
     pub context: Vec<usize>,
+    /// Entries whose status says they are not so (entered in error,
+    /// refuted, cancelled), not stored, and why: the response says so.
+    pub not_stored: Vec<(usize, String)>,
 }
 
 /// The resource types stored as records.
@@ -142,6 +146,36 @@ fn r4_check(resource: &Value) -> Result<(), serde_json::Error> {
 /// extensions.
 pub const MAX_DEPTH: usize = 64;
 
+/// The stack of the thread the R4 model reads a bundle on. The model
+/// reads by recursion, each level of some elements costing kilobytes of
+/// stack (a contained resource is read through the `Resource` enum, which
+/// first copies it): at [`MAX_DEPTH`] the costliest shape measured —
+/// contained resources within contained resources — needed 4 MiB on a
+/// debug build, more than the 2 MiB of a tokio worker. Only the pages
+/// used are taken.
+const R4_STACK: usize = 16 << 20;
+
+/// `check` run on a thread of its own with [`R4_STACK`] of stack, the
+/// caller waiting: a deep body cannot overflow the stack of the thread
+/// serving the request (which would abort the whole process).
+fn on_a_deep_stack<T: Send>(check: impl FnOnce() -> T + Send) -> Result<T, Outcome> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("fhir-r4-check".into())
+            .stack_size(R4_STACK)
+            .spawn_scoped(scope, check)
+            .ok()
+            .and_then(|thread| thread.join().ok())
+    })
+    .ok_or_else(|| {
+        Issue::error(
+            "exception",
+            "internal error: the bundle could not be checked; try again",
+        )
+        .into()
+    })
+}
+
 /// How deep `value` nests: 1 for a scalar or an empty list or object.
 /// Without recursion, for the reason [`MAX_DEPTH`] gives.
 fn depth(value: &Value) -> usize {
@@ -205,21 +239,27 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         .at(at)
         .into());
     }
-    let mut issues = Vec::new();
     // Every resource through the R4 model first: a resource that does not
     // read as R4 is refused with the model's own words.
+    let mut issues = on_a_deep_stack(|| {
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e["resource"].is_object())
+            .filter_map(|(i, e)| {
+                let err = r4_check(&e["resource"]).err()?;
+                Some(invalid(
+                    i,
+                    "",
+                    format!("not a valid FHIR R4 resource: {err}"),
+                ))
+            })
+            .collect::<Vec<Issue>>()
+    })?;
     for (i, e) in entries.iter().enumerate() {
-        let resource = &e["resource"];
-        if !resource.is_object() {
+        if !e["resource"].is_object() {
             issues.push(required(i, "", "every entry needs a resource"));
             continue;
-        }
-        if let Err(err) = r4_check(resource) {
-            issues.push(invalid(
-                i,
-                "",
-                format!("not a valid FHIR R4 resource: {err}"),
-            ));
         }
         if kind == BundleKind::Transaction {
             let method = e["request"]["method"].as_str();
@@ -279,6 +319,7 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
 
     let mut records = Vec::new();
     let mut context = Vec::new();
+    let mut not_stored = Vec::new();
     let mut composition_patient = None;
     for (i, e) in entries.iter().enumerate() {
         let r = &e["resource"];
@@ -288,16 +329,17 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         }
         if ty == "Consent" {
             match subject_of(i, r, "patient", &by_reference, &mut patients) {
-                Ok(p) => match read_consent(i, r) {
-                    Ok(c) => patients[p].consent = Some((i, c)),
-                    Err(issue) => issues.push(issue),
-                },
+                Ok(p) => patients[p].consent = Some((i, read_consent(i, r))),
                 Err(issue) => issues.push(issue),
             }
             continue;
         }
         if CONTEXT.contains(&ty) {
             context.push(i);
+            continue;
+        }
+        if let Some(why) = withdrawn(ty, r) {
+            not_stored.push((i, why));
             continue;
         }
         if !STORED.contains(&ty) {
@@ -366,6 +408,7 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         patients,
         records,
         context,
+        not_stored,
     })
 }
 
@@ -572,11 +615,44 @@ fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
             .at(at(i, &format!("provision.{name}"))));
         }
     }
-    let Some(signed) = r["dateTime"].as_str().and_then(|d| d.get(..10)) else {
+    // A consent about sharing the patient's records (`patient-privacy`),
+    // not one to research or treatment; and no modifier the hub cannot
+    // read, which could turn its meaning.
+    let scope = &r["scope"]["coding"];
+    if !scope
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["code"] == "patient-privacy")
+    {
+        return Err(Issue::error(
+            "not-supported",
+            format!("a consent of this scope is not one to share the patient's records (scope patient-privacy); {NOT_TAKEN}"),
+        )
+        .at(at(i, "scope")));
+    }
+    if !r["modifierExtension"].is_null() || !provision["modifierExtension"].is_null() {
+        return Err(Issue::error(
+            "not-supported",
+            format!("the consent carries a modifier extension the hub cannot read; {NOT_TAKEN}"),
+        )
+        .at(at(i, "modifierExtension")));
+    }
+    let Some(signed) = r["dateTime"].as_str() else {
         return Err(required(
             i,
             "dateTime",
             "the consent needs the day it was signed",
+        ));
+    };
+    let Some(signed) = instant(signed)
+        .filter(|_| signed.len() >= 10)
+        .map(|t| t[..10].to_string())
+    else {
+        return Err(invalid(
+            i,
+            "dateTime",
+            format!("{signed:?} is not a day of the calendar"),
         ));
     };
     let reference = r["sourceReference"]["display"]
@@ -597,39 +673,41 @@ fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
     }))
 }
 
-/// A resource whose status says it is not so — entered in error, a
-/// diagnosis or allergy refuted, a prescription cancelled — is refused:
-/// written, it would be a live record of something that is not. (Sent
-/// again to withdraw a record written before, it is refused too: the hub
-/// withdraws a record with `markRecordEnteredInError`, which this
-/// endpoint does not yet call.)
-fn withdrawn(i: usize, ty: &str, r: &Value) -> Result<(), Issue> {
-    let verification = r["verificationStatus"]["coding"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|c| c["code"].as_str());
-    let (element, value) = match ty {
-        "Condition" | "AllergyIntolerance" => ("verificationStatus", verification),
-        _ => ("status", r["status"].as_str()),
+/// Why a resource whose status says it is not so — entered in error, a
+/// diagnosis or allergy refuted, a prescription or result cancelled — is
+/// not stored: stored, it would be a live record of something that is
+/// not. (Sent again to withdraw a record written before, it does not
+/// withdraw it: the hub withdraws a record with `markRecordEnteredInError`,
+/// which this endpoint does not yet call — the answer says so.) Bulk Data
+/// exports hold such resources among the others; the rest of the bundle
+/// is written.
+fn withdrawn(ty: &str, r: &Value) -> Option<String> {
+    let codes: Vec<&str> = match ty {
+        // Any coding of the verification status: a local one may come first.
+        "Condition" | "AllergyIntolerance" => r["verificationStatus"]["coding"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["code"].as_str())
+            .collect(),
+        _ => r["status"].as_str().into_iter().collect(),
     };
-    let not_so = matches!(
-        (ty, value),
-        (_, Some("entered-in-error"))
-            | ("Condition" | "AllergyIntolerance", Some("refuted"))
-            | ("MedicationRequest" | "Observation", Some("cancelled"))
-    );
-    if not_so {
-        return Err(Issue::error(
-            "not-supported",
-            format!(
-                "a {ty} whose {element} is {:?} is not stored; to withdraw a record written before, use markRecordEnteredInError",
-                value.unwrap_or_default()
-            ),
+    let element = if matches!(ty, "Condition" | "AllergyIntolerance") {
+        "verificationStatus"
+    } else {
+        "status"
+    };
+    let not_so = codes.iter().find(|code| {
+        matches!(
+            (ty, **code),
+            (_, "entered-in-error")
+                | ("Condition" | "AllergyIntolerance", "refuted")
+                | ("MedicationRequest" | "Observation", "cancelled")
         )
-        .at(at(i, element)));
-    }
-    Ok(())
+    })?;
+    Some(format!(
+        "not stored: its {element} is {not_so}; to withdraw a record written before, use markRecordEnteredInError"
+    ))
 }
 
 /// The record's source ID: the first identifier's value (JP-CLINS: the
@@ -756,7 +834,6 @@ fn record(
     bundle: &Value,
 ) -> Result<Value, Vec<Issue>> {
     let one = |issue: Issue| vec![issue];
-    withdrawn(i, ty, r).map_err(one)?;
     let (effective, data) = match ty {
         "Condition" => (
             when(i, r, &["recordedDate", "onsetDateTime"]).map_err(one)?,
@@ -1522,12 +1599,19 @@ mod tests {
     }
 
     #[test]
-    fn only_an_active_consent_that_permits_without_limits_is_taken() {
-        let read_one = |c: Value| read(&registration(c), Some("0112345678"));
-        let taken = read_one(json!({})).unwrap();
+    fn only_an_active_consent_to_share_that_permits_without_limits_is_taken() {
+        // Read, or why not: refusing the bundle is the registration's call.
+        let read_one = |c: Value| {
+            read(&registration(c), Some("0112345678")).unwrap().patients[0]
+                .consent
+                .clone()
+                .unwrap()
+                .1
+        };
+        assert_eq!(read_one(json!({})).unwrap()["scope"], "NETWORK");
         assert_eq!(
-            taken.patients[0].consent.as_ref().unwrap().1["scope"],
-            "NETWORK"
+            read_one(json!({})).unwrap()["form"]["signedOn"],
+            "2026-11-01"
         );
         assert!(read_one(json!({ "provision": { "type": "permit" } })).is_ok());
         for (consent, element, code) in [
@@ -1551,20 +1635,33 @@ mod tests {
                 "provision.provision",
                 "not-supported",
             ),
+            (
+                json!({ "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research" }] } }),
+                "scope",
+                "not-supported",
+            ),
+            (
+                json!({ "modifierExtension": [{ "url": "http://example.org/opt-out", "valueBoolean": true }] }),
+                "modifierExtension",
+                "not-supported",
+            ),
+            (json!({ "dateTime": "2026-02-30" }), "dateTime", "invalid"),
+            (json!({ "dateTime": "2026" }), "dateTime", "invalid"),
         ] {
-            let issues = read_one(consent.clone()).unwrap_err().issues;
+            let issue = read_one(consent.clone()).unwrap_err();
             assert_eq!(
-                issues[0].expression.as_deref(),
+                issue.expression.as_deref(),
                 Some(format!("Bundle.entry[1].resource.{element}").as_str()),
                 "{consent}"
             );
-            assert_eq!(issues[0].code, code, "{consent}");
+            assert_eq!(issue.code, code, "{consent}");
         }
         let mut without_status = registration(json!({}));
         without_status["entry"][1]["resource"]
             .as_object_mut()
             .unwrap()
             .remove("status");
+        // R4 requires the status: refused by the model, as any resource.
         assert!(read(&without_status, Some("0112345678")).is_err());
     }
 
@@ -1674,24 +1771,38 @@ mod tests {
     }
 
     #[test]
-    fn a_resource_whose_status_says_it_is_not_so_is_refused() {
-        let condition = |verification: &str| {
+    fn a_resource_whose_status_says_it_is_not_so_is_not_stored() {
+        let condition = |codes: &[&str]| {
+            let coding: Vec<Value> = codes
+                .iter()
+                .map(|c| json!({ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": c }))
+                .collect();
             bundle(vec![
                 patient(),
                 json!({ "resource": { "resourceType": "Condition",
                 "identifier": [{ "value": "C-1" }], "code": { "text": "高血圧症" },
-                "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification }] },
+                "verificationStatus": { "coding": coding },
                 "subject": { "reference": "urn:uuid:p1" }, "recordedDate": "2024-05-01" } }),
             ])
         };
-        for code in ["entered-in-error", "refuted"] {
-            let issues = read(&condition(code), None).unwrap_err().issues;
-            assert_eq!(
-                issues[0].expression.as_deref(),
-                Some("Bundle.entry[1].resource.verificationStatus")
-            );
+        for codes in [
+            &["entered-in-error"][..],
+            &["refuted"],
+            &["local-x", "refuted"],
+        ] {
+            let read = read(&condition(codes), None).unwrap();
+            assert!(read.records.is_empty(), "{codes:?}");
+            assert_eq!(read.not_stored.len(), 1);
+            assert_eq!(read.not_stored[0].0, 1);
+            assert!(read.not_stored[0].1.contains("verificationStatus"));
         }
-        assert!(read(&condition("confirmed"), None).is_ok());
+        assert_eq!(
+            read(&condition(&["confirmed"]), None)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
         let lab = |status: &str| {
             bundle(vec![
                 patient(),
@@ -1701,12 +1812,94 @@ mod tests {
                 "valueQuantity": { "value": 7.2, "unit": "%" } } }),
             ])
         };
-        let issues = read(&lab("entered-in-error"), None).unwrap_err().issues;
-        assert_eq!(
-            issues[0].expression.as_deref(),
-            Some("Bundle.entry[1].resource.status")
-        );
-        assert!(read(&lab("final"), None).is_ok());
-        assert!(read(&lab("amended"), None).is_ok());
+        let read_lab = |status: &str| read(&lab(status), None).unwrap();
+        assert_eq!(read_lab("entered-in-error").not_stored.len(), 1);
+        assert_eq!(read_lab("cancelled").not_stored.len(), 1);
+        assert_eq!(read_lab("final").records.len(), 1);
+        assert_eq!(read_lab("amended").records.len(), 1);
+    }
+
+    /// `leaf` wrapped in `wrap` until the bundle around it nests exactly
+    /// `MAX_DEPTH` levels.
+    fn nested_to_the_limit(resource: Value, wrap: impl Fn(Value) -> Value) -> Value {
+        let mut inner = resource.clone();
+        loop {
+            let wider = wrap(inner.clone());
+            let b = bundle(vec![patient(), json!({ "resource": wider })]);
+            if depth(&b) > MAX_DEPTH {
+                return bundle(vec![patient(), json!({ "resource": inner })]);
+            }
+            inner = wider;
+        }
+    }
+
+    /// Every shape the R4 model reads by recursion, nested to the limit,
+    /// read from a thread with half the stack of a tokio worker (2 MiB) —
+    /// the rest is the request's own frames — the model's reading on a
+    /// thread of its own ([`R4_STACK`]): a stack overflow here would abort
+    /// the test run, as it would abort the hub. (Read on the 1 MiB thread
+    /// itself, the sections and the contained resources overflowed it; the
+    /// contained ones overflowed 2 MiB too.)
+    #[test]
+    fn what_nests_to_the_limit_is_read_within_half_a_workers_stack() {
+        let condition = json!({ "resourceType": "Condition", "identifier": [{ "value": "C-1" }],
+            "code": { "text": "x" }, "subject": { "reference": "urn:uuid:p1" }, "recordedDate": "2024-05-01" });
+        let shapes = vec![
+            // Sections within sections (the shape that overflowed).
+            nested_to_the_limit(
+                json!({ "resourceType": "Composition", "status": "final", "type": { "text": "x" },
+                    "subject": { "reference": "urn:uuid:p1" }, "date": "2024-01-01", "title": "t",
+                    "author": [{ "display": "a" }], "section": [{ "title": "leaf" }] }),
+                |mut r| {
+                    let inner = r["section"].clone();
+                    r["section"] = json!([{ "title": "s", "section": inner }]);
+                    r
+                },
+            ),
+            // Extensions within extensions.
+            nested_to_the_limit(condition.clone(), |mut r| {
+                let inner = r["extension"].clone();
+                let inner = if inner.is_null() {
+                    json!([{ "url": "http://x", "valueString": "leaf" }])
+                } else {
+                    inner
+                };
+                r["extension"] = json!([{ "url": "http://x", "extension": inner }]);
+                r
+            }),
+            // Contained resources within contained resources.
+            nested_to_the_limit(condition.clone(), |r| {
+                let mut outer = condition.clone();
+                let mut inner = r;
+                inner["id"] = json!("c");
+                outer["contained"] = json!([inner]);
+                outer
+            }),
+            // A type the hub does not store, read through the `Resource` enum.
+            nested_to_the_limit(
+                json!({ "resourceType": "Questionnaire", "status": "active", "item": [{ "linkId": "leaf", "type": "display" }] }),
+                |mut r| {
+                    let inner = r["item"].clone();
+                    r["item"] = json!([{ "linkId": "g", "type": "group", "item": inner }]);
+                    r
+                },
+            ),
+        ];
+        for b in shapes {
+            // Each wrap adds one or two levels.
+            assert!(
+                (MAX_DEPTH - 1..=MAX_DEPTH).contains(&depth(&b)),
+                "{}",
+                depth(&b)
+            );
+            std::thread::Builder::new()
+                .stack_size(1 << 20)
+                .spawn(move || {
+                    let _ = read(&b, None);
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
     }
 }

@@ -686,6 +686,17 @@ e2e!(
             )
             .await;
         assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
+        // A bundle that registers no one is not refused for its Consent:
+        // the hub records a consent only with a registration.
+        let mut known = fixture("condition");
+        let patient_url = known["entry"][0]["fullUrl"].clone();
+        known["entry"].as_array_mut().unwrap().push(json!({ "resource": {
+            "resourceType": "Consent", "status": "rejected",
+            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+            "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0" }] }],
+            "patient": { "reference": patient_url }, "dateTime": "2026-11-01" } }));
+        let (status, body) = post(app, Some(&doctor), "/fhir", &known).await;
+        assert_eq!(status, 200, "{body}");
     }
 );
 
@@ -895,6 +906,12 @@ e2e!(
         // patient into the conditions' bundle, which registers it.
         std::fs::write(dir.path().join("Condition.ndjson"), conditions).unwrap();
         std::fs::write(dir.path().join("Consent.ndjson"), consent).unwrap();
+        // A result of the same patient in a file of its own: a second
+        // bundle, in flight with the first (the default four jobs), which
+        // registers the patient too — or is refused 409 and sent again.
+        let mut lab = fixture("lab-result")["entry"][1]["resource"].clone();
+        lab["subject"] = json!({ "reference": "Patient/new-1" });
+        std::fs::write(dir.path().join("Observation.ndjson"), format!("{lab}\n")).unwrap();
         // A Bulk Data export's context lines name no patient: not stored.
         let organization =
             json!({ "resourceType": "Organization", "id": "o1", "name": "北見在宅クリニック" });
@@ -907,8 +924,6 @@ e2e!(
         let args = [
             dir.path().to_str().unwrap(),
             "--register-patients",
-            "--jobs",
-            "1",
             "--journal",
             journal.to_str().unwrap(),
         ];
@@ -931,7 +946,7 @@ e2e!(
             found["patientByLocalId"]["consents"][0]["status"], "IN_FORCE",
             "{found}"
         );
-        assert_eq!(timeline(app, &doctor, &id).await.len(), 3);
+        assert_eq!(timeline(app, &doctor, &id).await.len(), 4);
         // Everything again without the journal: nothing changes.
         let (ok, stdout, _) = import_cli(
             app,
@@ -945,6 +960,33 @@ e2e!(
         );
         assert!(ok, "{stdout}");
         assert!(stdout.contains("0 created"), "{stdout}");
-        assert_eq!(timeline(app, &doctor, &id).await.len(), 3);
+        assert_eq!(timeline(app, &doctor, &id).await.len(), 4);
+    }
+);
+
+e2e!(
+    a_resource_entered_in_error_is_not_stored_and_the_rest_is,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let mut bundle = fixture("lab-result");
+        bundle["entry"][1]["resource"]["status"] = json!("entered-in-error");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+        assert_eq!(status, 200, "{body}");
+        let answer = &body["entry"][1]["response"];
+        assert_eq!(answer["status"], "200 OK", "{answer}");
+        assert_eq!(
+            answer["outcome"]["issue"][0]["severity"], "warning",
+            "{answer}"
+        );
+        assert!(
+            answer["outcome"]["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("entered-in-error"),
+            "{answer}"
+        );
+        let entries = bundle["entry"].as_array().unwrap().len();
+        // Every other result is written; that one is not.
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), entries - 2);
     }
 );

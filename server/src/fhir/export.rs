@@ -12,12 +12,13 @@
 //! failure (the database gone, the key revoked — checked again every 100
 //! patients) ends the export with an error.
 //!
-//! Each file is written as `<Type>.ndjson.part` and renamed when the whole
-//! export is written, so a file under its final name is always a whole
-//! export's; the final files of an earlier export that this one has no
-//! lines for are removed, so the folder never holds what the key may not
-//! read. The files are readable by their owner only (0600): they hold
-//! patients' data.
+//! Each file is written as `<Type>.ndjson.<run>.part` and renamed when the
+//! whole export is written, so a file under its final name is always whole
+//! (the renames are one file at a time: a crash between two leaves files
+//! of two runs); a failed export removes its `.part` files. The final
+//! files of an earlier export that this one has no lines for are removed,
+//! so the folder holds only what this key read. The files are readable by
+//! their owner only (0600): they hold patients' data.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -42,12 +43,29 @@ pub struct Exported {
 }
 
 pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<Exported> {
+    let run = uuid::Uuid::now_v7();
+    let exported = write(state, api_key, out, run).await;
+    if exported.is_err() {
+        // What this run wrote is not a whole export: let it go.
+        for ty in EXPORTED_TYPES {
+            let _ = std::fs::remove_file(part(out, ty, run));
+        }
+    }
+    exported
+}
+
+async fn write(
+    state: AppState,
+    api_key: &str,
+    out: &Path,
+    run: uuid::Uuid,
+) -> anyhow::Result<Exported> {
     let principal = state
         .auth
         .authenticate(Some(&format!("Bearer {api_key}")))
         .await
         .map_err(|e| anyhow::anyhow!("the API key was refused: {}", e.message()))?;
-    let caller = Caller::of(principal, format!("export-{}", uuid::Uuid::now_v7()));
+    let mut caller = Caller::of(principal, format!("export-{run}"));
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut ids = Vec::new();
     let mut after: Option<String> = None;
@@ -73,8 +91,9 @@ pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<E
     let mut exported = Exported::default();
     for (n, id) in ids.iter().enumerate() {
         if n > 0 && n % 100 == 0 {
-            // A key revoked during a long export stops it.
-            state
+            // A key revoked during a long export stops it; one whose
+            // permissions changed reads with the new ones.
+            caller.principal = state
                 .auth
                 .authenticate(Some(&format!("Bearer {api_key}")))
                 .await
@@ -123,7 +142,7 @@ pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<E
                 continue;
             }
             if !files.contains_key(ty) {
-                let path = part(out, ty);
+                let path = part(out, ty, run);
                 let file = owner_only()
                     .open(&path)
                     .with_context(|| format!("creating {}", path.display()))?;
@@ -142,7 +161,7 @@ pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<E
         let file = f.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         let to = out.join(format!("{ty}.ndjson"));
-        std::fs::rename(part(out, &ty), &to)
+        std::fs::rename(part(out, &ty, run), &to)
             .with_context(|| format!("renaming into {}", to.display()))?;
     }
     // An earlier export's files this one wrote nothing for.
@@ -166,9 +185,11 @@ const EXPORTED_TYPES: &[&str] = &[
     "Composition",
 ];
 
-/// The file a type's lines are written to until the export is whole.
-fn part(out: &Path, ty: &str) -> std::path::PathBuf {
-    out.join(format!("{ty}.ndjson.part"))
+/// The file a type's lines are written to until the export is whole: the
+/// run's own, so that two exports into one folder do not write into each
+/// other's.
+fn part(out: &Path, ty: &str, run: uuid::Uuid) -> std::path::PathBuf {
+    out.join(format!("{ty}.ndjson.{run}.part"))
 }
 
 /// A new file (emptied if there) readable and writable by its owner only.

@@ -971,6 +971,13 @@ async fn send(
             wait *= 2;
             continue;
         }
+        // Two bundles in flight that name one new patient both try to
+        // register it (`--register-patients`): the one that loses is
+        // refused `409`, and sent once more matches the patient the other
+        // registered. Any other conflict is refused again, and told.
+        if status == StatusCode::CONFLICT && attempt == 0 {
+            continue;
+        }
         let outcome: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         return Err(Failure::Refused(status, outcome));
     }

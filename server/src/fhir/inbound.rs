@@ -83,7 +83,6 @@ const LINK: &str =
     "mutation($i: LinkPatientIdentifierInput!) { linkPatientIdentifier(input: $i) { id } }";
 const REGISTER: &str = "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }";
 const CONSENT: &str = "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }";
-const CONSENTS: &str = "query($id: ID!) { patient(id: $id) { consents { id } } }";
 // The results come in the order of the items (`index` is the position),
 // so it is not asked for: each field asked costs its resolution per record.
 const WRITE: &str = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome record { id version } } }";
@@ -258,7 +257,14 @@ async fn match_patients(
             .map(|e| format!("Bundle.entry[{e}].resource"))
             .unwrap_or_else(|| "Bundle.entry".to_string())
     };
-    let by_local = lookup_many(state, caller, Lookup::LocalId, &locals, element, verdicts).await?;
+    // Registering, the lookup also reads whether each patient has a
+    // consent (see the repair below): in the same operation.
+    let by_local = if register {
+        Lookup::LocalIdWithConsents
+    } else {
+        Lookup::LocalId
+    };
+    let by_local = lookup_many(state, caller, by_local, &locals, element, verdicts).await?;
     let insured: Vec<Option<&str>> = read
         .patients
         .iter()
@@ -285,8 +291,10 @@ async fn match_patients(
             .unwrap_or_else(|| "Bundle.entry".to_string());
         let by_insured_only = by_local[index].is_none() && by_insured[index].is_some();
         let found = by_local[index]
-            .clone()
-            .or_else(|| by_insured[index].clone());
+            .as_ref()
+            .or(by_insured[index].as_ref())
+            .and_then(|p| p["id"].as_str())
+            .map(str::to_string);
         if let Some(id) = found {
             if by_insured_only && let Some(local) = &p.local_id {
                 let linked = caller
@@ -307,11 +315,17 @@ async fn match_patients(
             // Consent now — its first consent, as with the registration.
             // Once one is recorded, a resend records nothing.
             let mut consent_recorded = false;
+            let never_consented = by_local[index]
+                .as_ref()
+                .and_then(|p| p["consents"].as_array())
+                .is_some_and(Vec::is_empty);
             if register
-                && by_local[index].is_some()
+                && never_consented
                 && let Some((entry, consent)) = &p.consent
-                && has_no_consent(state, caller, &id).await?
             {
+                let consent = consent.as_ref().map_err(|issue| {
+                    outcome_response(StatusCode::BAD_REQUEST, &issue.clone().into())
+                })?;
                 record_consent(state, caller, &id, *entry, consent).await?;
                 consent_recorded = true;
                 // The lookup's verdict on the patient predates its consent.
@@ -365,6 +379,11 @@ async fn match_patients(
                 .at(element),
             ));
         };
+        // A consent that cannot be taken refuses the registration before
+        // anything is written.
+        let consent = consent
+            .as_ref()
+            .map_err(|issue| outcome_response(StatusCode::BAD_REQUEST, &issue.clone().into()))?;
         let mut input = registration;
         input["localId"] = json!(local);
         input["insuredPersonIdentifier"] = json!(p.insured_person_id);
@@ -417,33 +436,13 @@ async fn record_consent(
     }
 }
 
-/// Whether no consent was ever recorded for the patient — as the caller
-/// reads the consent history (`CONSENT` needs only the care relationship).
-/// A caller who may not read it repairs nothing: `false`.
-async fn has_no_consent(
-    state: &AppState,
-    caller: &Caller,
-    patient: &str,
-) -> Result<bool, Response> {
-    let body = caller
-        .run(&state.schema, CONSENTS, json!({ "id": patient }))
-        .await;
-    if let Some(code) = body["errors"][0]["extensions"]["code"].as_str()
-        && super::status_of(code).0.is_server_error()
-    {
-        return Err(
-            graphql_errors(&body, |_| None).unwrap_or_else(|| internal("a consent lookup failed"))
-        );
-    }
-    Ok(body["data"]["patient"]["consents"]
-        .as_array()
-        .is_some_and(Vec::is_empty))
-}
-
 /// What [`lookup_many`] looks patients up by.
 #[derive(Clone, Copy)]
 enum Lookup {
     LocalId,
+    /// By local ID, with each patient's consent history (its ids): whether
+    /// a consent was ever recorded, for the repair of a registration.
+    LocalIdWithConsents,
     InsuredPersonId,
 }
 
@@ -451,6 +450,9 @@ impl Lookup {
     fn query(self) -> &'static str {
         match self {
             Lookup::LocalId => "query($v: [String!]!) { patientsByLocalIds(localIds: $v) { id } }",
+            Lookup::LocalIdWithConsents => {
+                "query($v: [String!]!) { patientsByLocalIds(localIds: $v) { id consents { id } } }"
+            }
             Lookup::InsuredPersonId => {
                 "query($v: [String!]!) { patientsByInsuredPersonIdentifiers(identifiers: $v) { id } }"
             }
@@ -459,15 +461,16 @@ impl Lookup {
 
     fn field(self) -> &'static str {
         match self {
-            Lookup::LocalId => "patientsByLocalIds",
+            Lookup::LocalId | Lookup::LocalIdWithConsents => "patientsByLocalIds",
             Lookup::InsuredPersonId => "patientsByInsuredPersonIdentifiers",
         }
     }
 }
 
-/// The hub's ids of the patients `values` name — `None` where there is no
-/// value, and for a patient that does not exist and one the caller may not
-/// see alike — through GraphQL's batch lookups as the caller: one operation
+/// The patients `values` name (each as the lookup answered it: `id`, and
+/// `consents` for [`Lookup::LocalIdWithConsents`]) — `None` where there is
+/// no value, and for a patient that does not exist and one the caller may
+/// not see alike — through GraphQL's batch lookups as the caller: one operation
 /// per [`MAX_LOOKUPS`] values, so a bundle's patients cost one lookup
 /// statement and one policy statement, not one operation each. Another
 /// error is answered as an `OperationOutcome` naming the identifier of the
@@ -479,7 +482,7 @@ async fn lookup_many(
     values: &[Option<&str>],
     element: impl Fn(usize) -> String,
     verdicts: &Arc<SharedVerdicts>,
-) -> Result<Vec<Option<String>>, Response> {
+) -> Result<Vec<Option<Value>>, Response> {
     let asked: Vec<(usize, &str)> = values
         .iter()
         .enumerate()
@@ -498,7 +501,15 @@ async fn lookup_many(
             let (position, _) = chunk.get(index)?;
             Some(format!("{}.identifier", element(*position)))
         };
-        if let Some(r) = graphql_errors(&body, at_fault) {
+        // A consent history the caller's role may not read is `null` with
+        // `FORBIDDEN_FIELD`: no repair for that patient, not a refusal.
+        let errors: Vec<&Value> = body["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["extensions"]["code"] != "FORBIDDEN_FIELD")
+            .collect();
+        if let Some(r) = graphql_errors(&json!({ "errors": errors }), at_fault) {
             return Err(r);
         }
         let Some(patients) = body["data"][by.field()].as_array() else {
@@ -510,7 +521,7 @@ async fn lookup_many(
             ));
         }
         for ((position, _), patient) in chunk.iter().zip(patients) {
-            found[*position] = patient["id"].as_str().map(str::to_string);
+            found[*position] = patient["id"].is_string().then(|| patient.clone());
         }
     }
     Ok(found)
@@ -545,13 +556,27 @@ async fn write(
         if let Some((e, _)) = &p.consent {
             results[*e] = Some(json!({ "response": {
                 "status": if m.consent_recorded { "201 Created" } else { "200 OK" },
-                "outcome": informational(if m.consent_recorded {
+                "outcome": informational(if m.created {
                     "recorded with the patient's registration"
+                } else if m.consent_recorded {
+                    "recorded: the patient's registration had no consent yet"
                 } else {
                     "not recorded: the patient was already registered (consent changes go through recordConsent)"
                 }),
             } }));
         }
+    }
+    for (e, why) in &read.not_stored {
+        results[*e] = Some(json!({ "response": {
+            "status": "200 OK",
+            "outcome": Outcome::new(Issue {
+                severity: Severity::Warning,
+                code: "informational",
+                diagnostics: why.clone(),
+                expression: Some(format!("Bundle.entry[{e}].resource")),
+            })
+            .to_json(),
+        } }));
     }
     for &e in &read.context {
         results[e] = Some(json!({ "response": {
