@@ -46,6 +46,17 @@ pub const SIX_ITEMS: &[&str] = &[
     "PRESCRIPTION",
 ];
 
+/// The resource types [`patient`] and [`record`] write: the files of a
+/// bulk export.
+pub const RESOURCE_TYPES: &[&str] = &[
+    "Patient",
+    "Condition",
+    "AllergyIntolerance",
+    "Observation",
+    "MedicationRequest",
+    "Composition",
+];
+
 /// The data category of each exported kind (the hub's default category).
 pub fn category_of(kind: &str) -> &'static str {
     match kind {

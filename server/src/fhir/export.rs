@@ -47,7 +47,7 @@ pub async fn run(state: AppState, api_key: &str, out: &Path) -> anyhow::Result<E
     let exported = write(state, api_key, out, run).await;
     if exported.is_err() {
         // What this run wrote is not a whole export: let it go.
-        for ty in EXPORTED_TYPES {
+        for ty in renkei_fhir::outbound::RESOURCE_TYPES {
             let _ = std::fs::remove_file(part(out, ty, run));
         }
     }
@@ -165,7 +165,7 @@ async fn write(
             .with_context(|| format!("renaming into {}", to.display()))?;
     }
     // An earlier export's files this one wrote nothing for.
-    for ty in EXPORTED_TYPES {
+    for ty in renkei_fhir::outbound::RESOURCE_TYPES {
         let stale = out.join(format!("{ty}.ndjson"));
         if !exported.files.contains_key(*ty) && stale.exists() {
             std::fs::remove_file(&stale)
@@ -174,16 +174,6 @@ async fn write(
     }
     Ok(exported)
 }
-
-/// The resource types an export writes files of.
-const EXPORTED_TYPES: &[&str] = &[
-    "Patient",
-    "Condition",
-    "AllergyIntolerance",
-    "Observation",
-    "MedicationRequest",
-    "Composition",
-];
 
 /// The file a type's lines are written to until the export is whole: the
 /// run's own, so that two exports into one folder do not write into each

@@ -69,6 +69,16 @@ const SENSITIVE: &[&str] = &[
 /// The categories of the Patient resource's elements.
 const PATIENT_CATEGORIES: &[&str] = &["IDENTITY", "CONTACTS"];
 
+/// Whether the caller may read `category` of the patient, as the policy
+/// answered in the patient's `access` list.
+fn readable(patient: &Value, category: &str) -> bool {
+    patient["access"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|a| a["category"] == category && a["read"] == true)
+}
+
 /// Errors but a withheld field refuse the request.
 fn refusal(body: &Value) -> Option<Response> {
     let errors: Vec<Value> = body["errors"]
@@ -150,13 +160,7 @@ pub async fn read_patient(
         return Err(r);
     }
     let p = &body["data"]["patient"];
-    let readable = |category: &str| {
-        p["access"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|a| a["category"] == category && a["read"] == true)
-    };
+    let readable = |category: &str| readable(p, category);
     let wanted: Vec<&str> = kinds
         .iter()
         .copied()
@@ -313,13 +317,7 @@ async fn search_patient(state: &AppState, caller: &Caller, identifier: Option<&s
     let p = &body["data"]["patient"];
     let withheld: Vec<String> = PATIENT_CATEGORIES
         .iter()
-        .filter(|c| {
-            !p["access"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|a| a["category"] == **c && a["read"] == true)
-        })
+        .filter(|c| !readable(p, c))
         .map(|c| c.to_string())
         .collect();
     resource_response(
