@@ -229,6 +229,22 @@ impl Inner {
                 }
             }
         }
+        // Entries hidden from the hub's queries (row-level security, a
+        // view in the table's place) would be missing from the histories
+        // it shows: vouch for nothing until that is undone.
+        match chain::hidden_from_queries(&self.db).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                tracing::error!(
+                    "AUDIT LOG TAMPERING SUSPECTED: {reason}; no checkpoint written. Run `renkei audit verify`"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit checkpoint: cannot read how audit_log is defined; trying again later");
+                return;
+            }
+        }
         // Sign only what the hub wrote: the head must name an entry that
         // verifies. Otherwise someone changed the log, and a checkpoint would
         // vouch for it.

@@ -54,7 +54,9 @@ pub async fn connect_migrated(config: &DatabaseConfig) -> anyhow::Result<Databas
 
 /// On PostgreSQL, warns when the hub's role could change or remove audit
 /// entries (it owns `audit_log`, is a superuser, or may UPDATE, DELETE or
-/// TRUNCATE it): fine for trying the hub out, not for production.
+/// TRUNCATE it): fine for trying the hub out, not for production. Reports
+/// as suspected tampering an `audit_log` that hides entries from the hub's
+/// queries (row-level security, a view in its place).
 pub async fn warn_if_audit_log_is_writable(db: &DatabaseConnection) {
     if db.get_database_backend() != DatabaseBackend::Postgres {
         return;
@@ -69,6 +71,9 @@ pub async fn warn_if_audit_log_is_writable(db: &DatabaseConnection) {
         .ok()
         .flatten()
         .and_then(|row| row.try_get::<bool>("", "writable").ok());
+    if let Ok(Some(reason)) = renkei_schema::audit::chain::hidden_from_queries(db).await {
+        tracing::error!("AUDIT LOG TAMPERING SUSPECTED: {reason}. Run `renkei audit verify`");
+    }
     if writable == Some(true) {
         tracing::warn!(
             "the hub's database role can change or remove audit entries (it owns audit_log or may UPDATE, DELETE or TRUNCATE it). In production run `renkei migrate` as the owner and `renkei serve --no-migrate` as the role `renkei db grant` creates"

@@ -1688,3 +1688,126 @@ e2e!(
         );
     }
 );
+
+// ---- entries hidden from the hub's own queries ----
+
+/// On SQLite a column holds any type: an entry whose patient id is
+/// rewritten as TEXT of the same bytes, or whose time is rewritten with
+/// another offset, reads back as the same values (its MAC matches) but no
+/// longer answers the hub's queries by patient or by time — it vanishes
+/// from access histories. Verify finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_sqlite_entries_rewritten_in_another_form() {
+    use chrono::{FixedOffset, SecondsFormat};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (patient, doctor, _) = patient_and_doctor(&app).await;
+    for _ in 0..3 {
+        app.ok(
+            &doctor,
+            "query($id: ID!) { patient(id: $id) { name } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    }
+    assert_eq!(verify(&app).await, Ok(()));
+    let seqs =
+        |log: Vec<Value>| -> Vec<i64> { log.iter().map(|e| e["seq"].as_i64().unwrap()).collect() };
+    let history = seqs(log_for(&app, &patient).await);
+    let target = history[1];
+    tamper(
+        &app,
+        &format!("UPDATE audit_log SET patient_id = CAST(patient_id AS TEXT) WHERE seq = {target}"),
+    )
+    .await;
+    let hidden = seqs(log_for(&app, &patient).await);
+    assert!(
+        !hidden.contains(&target),
+        "the hub's history no longer finds {target}: {hidden:?}"
+    );
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains(&format!("broken at entry {target}")), "{err}");
+    assert!(err.contains("another type or form"), "{err}");
+
+    // The same entry back as it was, and another's time in Japan's offset.
+    tamper(
+        &app,
+        &format!("UPDATE audit_log SET patient_id = CAST(patient_id AS BLOB) WHERE seq = {target}"),
+    )
+    .await;
+    assert_eq!(verify(&app).await, Ok(()));
+    let entry = entries(&app)
+        .await
+        .into_iter()
+        .find(|e| e.seq == history[0])
+        .unwrap();
+    let jst = entry
+        .occurred_at
+        .with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap())
+        .to_rfc3339_opts(SecondsFormat::Micros, false);
+    tamper(
+        &app,
+        &format!(
+            "UPDATE audit_log SET occurred_at = '{jst}' WHERE seq = {}",
+            entry.seq
+        ),
+    )
+    .await;
+    let err = verify(&app).await.unwrap_err();
+    assert!(
+        err.contains(&format!("broken at entry {}", entry.seq)),
+        "{err}"
+    );
+    app.stop().await;
+}
+
+/// On PostgreSQL the table's owner can enable row-level security with a
+/// policy that hides entries from every other role — the hub's — while
+/// the owner, verifying, still sees them all. Verify reports it, and the
+/// hub signs no checkpoint over a log it may not see whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_security_on_the_log_is_reported_on_postgres() {
+    if !postgres_configured() {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints.jsonl");
+    let peer = checkpointing_peer(&app, &file).await;
+    some_traffic(&app).await;
+    assert_eq!(verify(&app).await, Ok(()));
+    let owner = Database::connect(&app.database_url).await.unwrap();
+    owner
+        .execute_unprepared(
+            "ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY; \
+             CREATE POLICY hide_one ON audit_log FOR SELECT USING (seq <> 2); \
+             CREATE POLICY append ON audit_log FOR INSERT WITH CHECK (true)",
+        )
+        .await
+        .unwrap();
+    let head_then = entries(&app).await.last().unwrap().seq;
+    some_traffic(&app).await;
+    peer.stop().await;
+    let after: Vec<i64> = checkpoint_lines(&file)
+        .iter()
+        .map(|l| l["seq"].as_i64().unwrap())
+        .filter(|seq| *seq > head_then)
+        .collect();
+    assert!(
+        after.is_empty(),
+        "checkpoints signed over the hidden log: {after:?}"
+    );
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("row-level security"), "{err}");
+    // Undone, the log verifies again.
+    owner
+        .execute_unprepared(
+            "DROP POLICY hide_one ON audit_log; DROP POLICY append ON audit_log; \
+             ALTER TABLE audit_log DISABLE ROW LEVEL SECURITY",
+        )
+        .await
+        .unwrap();
+    owner.close().await.unwrap();
+    assert_eq!(verify(&app).await, Ok(()));
+    app.stop().await;
+}

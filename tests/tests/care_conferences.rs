@@ -550,3 +550,40 @@ e2e!(
         app.ok(&s.care_manager, MINUTES, json!({ "i": good })).await;
     }
 );
+
+e2e!(
+    break_the_glass_answers_no_conference_the_consent_closes,
+    |app| async move {
+        let s = scene(app).await;
+        let id = proposed(
+            app,
+            &s.doctor,
+            json!({
+                "kind": "END_OF_LIFE", "patientId": s.patient, "startsAt": starts_in(app, 3),
+                "place": "ご自宅", "agenda": "看取りの方針", "invitedOrganizationIds": [s.nurse_station],
+            }),
+        )
+        .await;
+        // The patient's consent now excludes the nurse station, which stays
+        // on the team.
+        app.consent(
+            &s.care_manager,
+            &s.patient,
+            json!({ "organizationIds": [s.nurse_station] }),
+        )
+        .await;
+        let answer = json!({ "i": { "conferenceId": id, "accept": true, "comment": "伺います" } });
+        let body = app.gql(&s.nurse, ANSWER, answer.clone()).await;
+        assert_eq!(code(&body), "NOT_FOUND");
+        // Break-the-glass opens reading in an emergency, not answering.
+        app.ok(
+            &s.nurse,
+            "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }",
+            json!({ "i": { "patientId": s.patient, "reasonCode": "SUDDEN_DETERIORATION" } }),
+        )
+        .await;
+        let body = app.gql(&s.nurse, ANSWER, answer).await;
+        assert_eq!(code(&body), "FORBIDDEN", "{body}");
+        assert!(notification_kinds(app, &s.doctor, &id).await.is_empty());
+    }
+);

@@ -690,3 +690,99 @@ e2e!(entities_and_the_sdl_need_authentication, |app| async move {
         }
     }
 });
+
+e2e!(
+    an_operation_names_at_most_500_entities_and_no_list_holds_more_than_1000,
+    |app| async move {
+        let (patient, physician, pharmacist, _) = setting(app).await;
+        // 500 representations are answered, one audit entry for them all.
+        let body = app
+            .gql(
+                &physician,
+                ENTITIES,
+                json!({ "r": vec![patient_ref(&patient); 500] }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{}", body["errors"]);
+        assert_eq!(body["data"]["_entities"].as_array().unwrap().len(), 500);
+        let before = audit(app, &patient).await;
+        // One more, or two `_entities` fields over 500 together, and
+        // nothing is resolved: no denial recorded for each hidden one.
+        let refused = |body: &Value| {
+            assert!(body["data"].is_null(), "{body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+                "{body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "representations",
+                "{body}"
+            );
+        };
+        let body = app
+            .gql(
+                &pharmacist,
+                ENTITIES,
+                json!({ "r": vec![patient_ref(&patient); 501] }),
+            )
+            .await;
+        refused(&body);
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("501"),
+            "{body}"
+        );
+        let body = app
+            .gql(
+                &pharmacist,
+                "query($a: [_Any!]!, $b: [_Any!]!) { a: _entities(representations: $a) { __typename } b: _entities(representations: $b) { __typename } }",
+                json!({ "a": vec![patient_ref(&patient); 300], "b": vec![patient_ref(&patient); 300] }),
+            )
+            .await;
+        refused(&body);
+        // Over the list limit: refused as a list too long.
+        let body = app
+            .gql(
+                &pharmacist,
+                ENTITIES,
+                json!({ "r": vec![patient_ref("x"); 1_001] }),
+            )
+            .await;
+        assert!(body["data"].is_null(), "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], "$r", "{body}");
+        assert_eq!(audit(app, &patient).await, before, "nothing was resolved");
+
+        // A filter's list: 1,000 items are read (and the statuses taken
+        // once each), 1,001 are refused as bad input, in variables or
+        // written in the document.
+        const NOTICES: &str = "query($s: [DischargeNoticeStatus!]!) { careTeamDischargeNotices(status: $s) { nodes { id } } }";
+        let body = app
+            .gql(&physician, NOTICES, json!({ "s": vec!["NOTIFIED"; 1000] }))
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let body = app
+            .gql(&physician, NOTICES, json!({ "s": vec!["NOTIFIED"; 1001] }))
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], "$s", "{body}");
+        let literal = format!(
+            "{{ careTeamDischargeNotices(status: [{}]) {{ nodes {{ id }} }} }}",
+            vec!["DISCHARGED"; 1001].join(", ")
+        );
+        let body = app.gql(&physician, &literal, json!({})).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], "status", "{body}");
+    }
+);

@@ -207,6 +207,16 @@ e2e!(
                 json!({ "m": " ", "from": "2026-03-01", "to": "2026-04-01" }),
                 "municipality",
             ),
+            // One household's street (the name is matched as the start of
+            // addresses): not a municipality of the directory.
+            (
+                json!({ "m": "北見市本町3丁目", "from": "2026-03-01", "to": "2026-04-01" }),
+                "municipality",
+            ),
+            (
+                json!({ "m": "北見", "from": "2026-03-01", "to": "2026-04-01" }),
+                "municipality",
+            ),
         ] {
             let body = app.gql(&app.admin_token, INDICATORS, v).await;
             assert_eq!(
@@ -253,4 +263,42 @@ e2e!(the_indicators_download_as_csv, |app| async move {
     assert_eq!(res.status(), 403);
     let res = app.client.get(&url).send().await.unwrap();
     assert_eq!(res.status(), 401);
+    // The page's read is recorded under the request's id, as any other.
+    for path in ["/indicators.csv", "/indicators"] {
+        let request_id = format!("indicators-page-{}", path.len());
+        let url = url.replace("/indicators.csv", path);
+        let res = app
+            .client
+            .get(&url)
+            .bearer_auth(&r.official)
+            .header("x-request-id", &request_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let log = app
+            .ok(
+                &app.admin_token,
+                "{ auditLog(first: 100) { edges { node { requestId detail } } } }",
+                json!({}),
+            )
+            .await;
+        let entries: Vec<&Value> = log["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"])
+            .filter(|n| {
+                n["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("indicators:"))
+            })
+            .collect();
+        assert!(
+            entries
+                .iter()
+                .any(|n| n["requestId"] == request_id.as_str()),
+            "{path}: {entries:?}"
+        );
+    }
 });

@@ -1519,3 +1519,128 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    other_facilities_local_ids_are_shown_only_with_the_care_team,
+    |app| async move {
+        let n = network(app).await;
+        let patient = app.patient(&n.physician, "K-0100").await;
+        let (office, manager) = care_office(app).await;
+        app.ok(
+            &n.physician,
+            ADD_TO_TEAM,
+            json!({ "i": { "patientId": patient, "organizationId": office, "role": "CARE_MANAGER" } }),
+        )
+        .await;
+        app.ok(
+            &manager,
+            LINK,
+            json!({ "i": { "patientId": patient, "organizationId": office, "localId": "CM-1" } }),
+        )
+        .await;
+        let local_ids = |token: String| {
+            let patient = patient.clone();
+            async move {
+                let body = app
+                    .gql(
+                        &token,
+                        "query($id: ID!) { patient(id: $id) { identifiers { localId } } }",
+                        json!({ "id": patient }),
+                    )
+                    .await;
+                let mut ids: Vec<String> = body["data"]["patient"]["identifiers"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{body}"))
+                    .iter()
+                    .map(|i| i["localId"].as_str().unwrap().to_string())
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        // Which facilities know the patient is the care team's business:
+        // readers of CARE_TEAM see every facility's local ID…
+        assert_eq!(local_ids(n.physician.clone()).await, ["CM-1", "K-0100"]);
+        assert_eq!(local_ids(manager.clone()).await, ["CM-1", "K-0100"]);
+        // …and with CARE_TEAM excluded by the consent, each only its own.
+        app.consent(
+            &n.physician,
+            &patient,
+            json!({ "excludedCategories": ["CARE_TEAM"] }),
+        )
+        .await;
+        assert_eq!(local_ids(n.physician.clone()).await, ["K-0100"]);
+        assert_eq!(local_ids(manager.clone()).await, ["CM-1"]);
+    }
+);
+
+e2e!(
+    a_membership_is_ended_by_its_organisation_the_one_that_added_it_or_the_centre,
+    |app| async move {
+        let n = network(app).await;
+        let patient = app.patient(&n.physician, "K-0200").await;
+        let team = care_team(app, &n.physician, &patient, false).await;
+        let primary = team[0]["id"].as_str().unwrap().to_string();
+        let (office, manager) = care_office(app).await;
+        let added = |token: String, org: String, role: &'static str| {
+            let patient = patient.clone();
+            async move {
+                app.ok(
+                    &token,
+                    ADD_TO_TEAM,
+                    json!({ "i": { "patientId": patient, "organizationId": org, "role": role } }),
+                )
+                .await["addCareTeamMember"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let care_manager = added(n.physician.clone(), office.clone(), "CARE_MANAGER").await;
+        let pharmacy = added(n.physician.clone(), n.pharmacy.clone(), "PHARMACY").await;
+        let end = |token: String, membership: String| async move {
+            app.gql(
+                &token,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": membership } }),
+            )
+            .await
+        };
+        // The care manager may write CARE_TEAM, yet may not end the
+        // clinic's membership, nor the pharmacy's the clinic added.
+        for membership in [&primary, &pharmacy] {
+            let body = end(manager.clone(), membership.clone()).await;
+            assert_code(&body, "FORBIDDEN");
+        }
+        assert_eq!(
+            seen_by(app, &n.physician, &patient).await,
+            Ok(patient.clone())
+        );
+        assert_eq!(care_team(app, &n.physician, &patient, false).await.len(), 3);
+        // An organisation leaves by itself.
+        let body = end(manager.clone(), care_manager).await;
+        assert!(body["errors"].is_null(), "{body}");
+        // The coordination centre, on the team, ends any.
+        let centre = app
+            .organization("COORDINATION_CENTER", "北見市在宅医療介護連携支援センター")
+            .await;
+        let (_, coordinator) = app.member(&centre, "CARE_MANAGER").await;
+        let centres = added(n.physician.clone(), centre, "COMMUNITY_SUPPORT_CENTER").await;
+        let body = end(coordinator, pharmacy).await;
+        assert!(body["errors"].is_null(), "{body}");
+        // The clinic ends the membership it added.
+        let body = end(n.physician.clone(), centres).await;
+        assert!(body["errors"].is_null(), "{body}");
+
+        // The patient's last membership does not end: nobody could reach
+        // the patient again, not even to add a team.
+        let alone = app.patient(&n.physician, "K-0201").await;
+        let only = care_team(app, &n.physician, &alone, false).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let body = end(n.physician.clone(), only).await;
+        assert_code(&body, "CONFLICT");
+        assert_eq!(seen_by(app, &n.physician, &alone).await, Ok(alone.clone()));
+    }
+);

@@ -1241,3 +1241,136 @@ async fn the_cost_of_a_write_does_not_grow_with_its_records_on_postgres() {
         cost_of_writes(Backend::Postgres).await;
     }
 }
+
+e2e!(
+    only_the_organisation_that_wrote_a_record_marks_it_entered_in_error,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        // A second clinic on the care team, whose physician may write
+        // conditions of this patient — but not withdraw the first clinic's.
+        let other = app.organization("CLINIC", "記録第二クリニック").await;
+        let (_, deputy) = app.member(&other, "PHYSICIAN").await;
+        app.ok(
+            &doctor,
+            "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+            json!({ "i": { "patientId": patient, "organizationId": other, "role": "DEPUTY_PHYSICIAN" } }),
+        )
+        .await;
+        let data = app
+            .ok(&doctor, WRITE, json!({ "i": { "records": [condition(&patient, "C-1", "心不全", json!({ "icd10": "I50.9" }))] } }))
+            .await;
+        let id = data["writeRecords"][0]["record"]["id"].clone();
+        const WITHDRAW: &str =
+            "mutation($id: ID!) { markRecordEnteredInError(recordId: $id) { status version } }";
+        let body = app.gql(&deputy, WITHDRAW, json!({ "id": id })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // The record stands, in the summary, at its first version.
+        let summary = "query($id: ID!) { patient(id: $id) { summary { activeConditions { id version status } } } }";
+        let data = app.ok(&deputy, summary, json!({ "id": patient })).await;
+        assert_eq!(
+            data["patient"]["summary"]["activeConditions"],
+            json!([{ "id": id, "version": 1, "status": "ACTIVE" }])
+        );
+        // The deputy's own record, the deputy withdraws.
+        let data = app
+            .ok(
+                &deputy,
+                WRITE,
+                json!({ "i": { "records": [condition(&patient, "D-1", "高血圧症", json!({}))] } }),
+            )
+            .await;
+        let own = data["writeRecords"][0]["record"]["id"].clone();
+        let data = app.ok(&deputy, WITHDRAW, json!({ "id": own })).await;
+        assert_eq!(
+            data["markRecordEnteredInError"]["status"],
+            "ENTERED_IN_ERROR"
+        );
+        // And the writing clinic its own.
+        let data = app.ok(&doctor, WITHDRAW, json!({ "id": id })).await;
+        assert_eq!(
+            data["markRecordEnteredInError"]["status"],
+            "ENTERED_IN_ERROR"
+        );
+    }
+);
+
+e2e!(
+    a_new_version_needs_write_access_to_what_it_replaces,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let clinic = app
+            .ok(&doctor, "{ me { organization { id } } }", json!({}))
+            .await["me"]["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The clinic's system may write infections, not HIV results.
+        let data = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                json!({ "i": { "organizationId": clinic, "name": "検査システム", "permissions": [
+                    { "category": "IDENTITY", "level": "READ" },
+                    { "category": "INFECTIONS", "level": "READ_WRITE" }
+                ] } }),
+            )
+            .await;
+        let key = data["createApiKey"]["secret"].as_str().unwrap().to_string();
+        let infection = |pathogen: &str, result: &str| {
+            json!({ "i": { "records": [{ "patientId": patient, "sourceRecordId": "INF-77", "effectiveAt": "2026-01-05T00:00:00Z",
+                "data": { "infection": { "pathogen": pathogen, "result": result, "testedOn": "2026-01-05" } } }] } })
+        };
+        let data = app.ok(&doctor, WRITE, infection("HIV", "POSITIVE")).await;
+        assert_eq!(
+            data["writeRecords"][0]["record"]["category"],
+            "SENSITIVE_HIV"
+        );
+        let id = data["writeRecords"][0]["record"]["id"].clone();
+        // Resending the record's source ID as another pathogen would
+        // replace the HIV result: refused, naming the item.
+        let body = app.gql(&key, WRITE, infection("MRSA", "NEGATIVE")).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("input.records[0]"),
+            "{body}"
+        );
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { timeline { edges { node { id version category data { ... on InfectionData { pathogen result } } } } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([{ "node": { "id": id, "version": 1, "category": "SENSITIVE_HIV", "data": { "pathogen": "HIV", "result": "POSITIVE" } } }])
+        );
+        // A writer of both may correct it; the WRITE entry names both the
+        // category replaced and the one written.
+        let data = app.ok(&doctor, WRITE, infection("MRSA", "NEGATIVE")).await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "UPDATED");
+        let log = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p }, first: 100) { edges { node { action categories } } } }",
+                json!({ "p": patient }),
+            )
+            .await;
+        let writes: Vec<&Value> = log["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"])
+            .filter(|n| n["action"] == "WRITE")
+            .collect();
+        assert!(
+            writes
+                .iter()
+                .any(|n| n["categories"] == json!(["INFECTIONS", "SENSITIVE_HIV"])),
+            "{writes:?}"
+        );
+    }
+);

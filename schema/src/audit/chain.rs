@@ -160,6 +160,10 @@ pub async fn verify(
         return Ok(v);
     };
     v.legacy = head.legacy_seq;
+    if let Some(reason) = hidden_from_queries(db).await? {
+        v.broken = Some(Break { seq: 0, reason });
+        return Ok(v);
+    }
     if head.legacy_seq > head.seq {
         v.broken = Some(Break {
             seq: head.seq + 1,
@@ -200,6 +204,7 @@ pub async fn verify(
         if rows.is_empty() {
             break;
         }
+        let hidden = first_stored_apart(db, &rows).await?;
         for row in rows {
             let problem = if row.seq != expected_seq {
                 Some(format!(
@@ -212,7 +217,11 @@ pub async fn verify(
                         .into(),
                 )
             } else {
-                check_entry(&row, head.legacy_seq, keys).err()
+                check_entry(&row, head.legacy_seq, keys).err().or_else(|| {
+                    (hidden == Some(row.seq)).then(|| {
+                        "its values are stored in another type or form than the hub writes them (the same values, so its MAC matches, but the hub's own queries — a patient's access history, a time range — no longer find it): the entry was rewritten to hide it".to_string()
+                    })
+                })
             };
             let problem = problem.or_else(|| {
                 let mut mismatch = None;
@@ -315,6 +324,105 @@ pub async fn verify(
         });
     }
     Ok(v)
+}
+
+/// On PostgreSQL, why the hub's own queries of `audit_log` may not see
+/// every entry, if they may not: row-level security on the table (its owner
+/// can enable it with a policy that hides rows from every other role — the
+/// hub's — while the owner, verifying, still sees them all), or a relation
+/// other than a table (a view) answering to the name. `None` when the name
+/// resolves, on this connection, to a plain table without row security.
+pub async fn hidden_from_queries(db: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
+    use sea_orm::{DatabaseBackend, Statement};
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(None);
+    }
+    let sql = "SELECT c.relkind::text AS kind, c.relrowsecurity AS secured, \
+                 (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies \
+               FROM pg_class c WHERE c.oid = to_regclass('audit_log')";
+    let Some(row) = db
+        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
+        .await?
+    else {
+        return Ok(Some("there is no relation audit_log".into()));
+    };
+    let kind: String = row.try_get("", "kind")?;
+    let secured: bool = row.try_get("", "secured")?;
+    let policies: i64 = row.try_get("", "policies")?;
+    Ok(if !matches!(kind.as_str(), "r" | "p") {
+        Some(format!(
+            "audit_log is not a table (relkind {kind:?}, a view?): what the hub reads of it may hide entries"
+        ))
+    } else if secured {
+        Some(format!(
+            "row-level security is enabled on audit_log ({policies} policies): it can hide entries from the hub's role while its owner still sees them all"
+        ))
+    } else {
+        None
+    })
+}
+
+/// Rows matched per query by [`first_stored_apart`]: SQLite nests a chain
+/// of `OR`s, and limits an expression's depth to 1000.
+const MATCHED_PER_QUERY: usize = 100;
+
+/// On SQLite, the first of `rows` that the hub's own queries would not find
+/// by its values. A column there holds any type: a patient id rewritten as
+/// TEXT of the same 16 bytes, or a time rewritten with another offset,
+/// reads back as the same value — so its MAC matches — yet no longer equals
+/// the BLOB or the text the hub binds when it filters (an access history by
+/// patient, the audit log by time range), and the entry vanishes from them.
+/// Each row is looked up by every one of its values, bound as the hub binds
+/// them. PostgreSQL's typed columns cannot hold another form.
+async fn first_stored_apart(
+    db: &impl ConnectionTrait,
+    rows: &[audit_log::Model],
+) -> Result<Option<i64>, DbErr> {
+    use sea_orm::{Condition, DatabaseBackend};
+    if db.get_database_backend() != DatabaseBackend::Sqlite {
+        return Ok(None);
+    }
+    fn nullable<T: Into<sea_orm::Value>>(column: audit_log::Column, v: Option<T>) -> Condition {
+        match v {
+            Some(v) => Condition::all().add(column.eq(v)),
+            None => Condition::all().add(column.is_null()),
+        }
+    }
+    for chunk in rows.chunks(MATCHED_PER_QUERY) {
+        let mut any = Condition::any();
+        for r in chunk {
+            any = any.add(
+                Condition::all()
+                    .add(audit_log::Column::Seq.eq(r.seq))
+                    .add(audit_log::Column::OccurredAt.eq(r.occurred_at))
+                    .add(audit_log::Column::ActorKind.eq(r.actor_kind.as_str()))
+                    .add(audit_log::Column::ActorId.eq(r.actor_id))
+                    .add(audit_log::Column::OrganizationId.eq(r.organization_id))
+                    .add(nullable(audit_log::Column::PatientId, r.patient_id))
+                    .add(audit_log::Column::Action.eq(r.action.as_str()))
+                    .add(audit_log::Column::Categories.eq(r.categories.as_str()))
+                    .add(audit_log::Column::RequestId.eq(r.request_id.as_str()))
+                    .add(audit_log::Column::Outcome.eq(r.outcome.as_str()))
+                    .add(nullable(audit_log::Column::Detail, r.detail.clone()))
+                    .add(audit_log::Column::PrevHash.eq(r.prev_hash.as_str()))
+                    .add(audit_log::Column::Hash.eq(r.hash.as_str()))
+                    .add(nullable(audit_log::Column::KeyId, r.key_id.clone())),
+            );
+        }
+        let found: std::collections::HashSet<i64> = audit_log::Entity::find()
+            .select_only()
+            .column(audit_log::Column::Seq)
+            .filter(any)
+            .into_tuple::<i64>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        if let Some(r) = chunk.iter().find(|r| !found.contains(&r.seq)) {
+            return Ok(Some(r.seq));
+        }
+    }
+    Ok(None)
 }
 
 /// Checks one entry's own hash: unkeyed for entries up to `legacy_seq`,

@@ -93,6 +93,7 @@ pub async fn indicators(
         caller_municipality,
         &municipality,
     )?;
+    indicators::require_served(db, &municipality).await?;
     ctx_trail(ctx)?.read_aggregate(
         DataCategory::AccessHistory,
         format!("indicators: {municipality}, {} to {}", from.0, to.0),

@@ -26,6 +26,21 @@
 //!
 //! async-graphql's own `limit_depth` counts introspection like data, and a
 //! validation rule of ours cannot be plugged into it, hence this extension.
+//! - **entity representations**: federation's `_entities` resolves each
+//!   representation it is given with everything selected under it, so its
+//!   list multiplies the operation's cost as no other argument does (3,000
+//!   copies of one patient with its timeline held every database connection
+//!   for seconds, and 15,000 unknown ids wrote 15,000 audit entries): an
+//!   operation may name at most [`MAX_REPRESENTATIONS`] in all, as
+//!   `patientsByLocalIds` takes at most that many ids (`BAD_USER_INPUT`,
+//!   before anything runs).
+//!
+//! - **list lengths**: no list in the arguments or variables may hold more
+//!   than [`MAX_LIST_ITEMS`] items (`BAD_USER_INPUT`). The batch fields take
+//!   at most 500 anyway and say so; a filter's list of 40,000 statuses went
+//!   into an SQL `IN` and past SQLite's limit on parameters (an internal
+//!   error, where it is the input that is wrong).
+//!
 //! Each operation of the document is measured on its own (only one runs).
 //! A fragment spread inside itself is refused here too (the walk would not
 //! end). Every error carries `extensions.code`: `GRAPHQL_VALIDATION_FAILED`
@@ -50,6 +65,13 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 /// How deep introspection's list fields may nest (graphql-js's
 /// `MaxIntrospectionDepthRule` refuses a third level; so does this).
 pub const MAX_INTROSPECTION_LISTS: usize = 2;
+
+/// Most `_entities` representations in one operation (all its `_entities`
+/// fields together).
+pub const MAX_REPRESENTATIONS: usize = super::MAX_LOOKUPS;
+
+/// Most items of any one list in a request's arguments or variables.
+pub const MAX_LIST_ITEMS: usize = 1_000;
 
 /// Selections (fields, fragment spreads, inline fragments) looked at before
 /// the measuring gives up: fragments that spread each other twice over
@@ -99,9 +121,15 @@ impl Extension for QueryLimitsExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if let Ok(document) = request.parsed_query() {
-            check(document, self.introspection)?;
-        }
+        let variables = std::mem::take(&mut request.variables);
+        let checked = match request.parsed_query() {
+            Ok(document) => check(document, self.introspection)
+                .and_then(|()| check_lists(document, &variables))
+                .and_then(|()| check_representations(document, &variables)),
+            Err(_) => Ok(()),
+        };
+        request.variables = variables;
+        checked?;
         next.run(ctx, request).await
     }
 }
@@ -123,6 +151,167 @@ fn check(document: &ExecutableDocument, introspection: bool) -> ServerResult<()>
     for (_, operation) in document.operations.iter() {
         if let Err((refusal, pos)) = Walk::new(document, introspection).operation(operation) {
             return Err(refusal_error(refusal, pos));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a request with a list longer than [`MAX_LIST_ITEMS`] in its
+/// variables or in an argument written in the document.
+fn check_lists(
+    document: &ExecutableDocument,
+    variables: &async_graphql::Variables,
+) -> ServerResult<()> {
+    fn longest(value: &async_graphql::Value, nesting: usize) -> usize {
+        if nesting > MAX_NESTING {
+            return 0;
+        }
+        match value {
+            async_graphql::Value::List(items) => items
+                .iter()
+                .map(|v| longest(v, nesting + 1))
+                .max()
+                .unwrap_or(0)
+                .max(items.len()),
+            async_graphql::Value::Object(fields) => fields
+                .values()
+                .map(|v| longest(v, nesting + 1))
+                .max()
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+    fn in_set(set: &SelectionSet, nesting: usize) -> Option<(String, Pos)> {
+        if nesting > MAX_NESTING {
+            return None;
+        }
+        set.items
+            .iter()
+            .find_map(|selection| match &selection.node {
+                Selection::Field(field) => field
+                    .node
+                    .arguments
+                    .iter()
+                    .find_map(|(name, value)| {
+                        let value = value
+                            .node
+                            .clone()
+                            .into_const_with(|_| Ok::<_, ()>(async_graphql::Value::Null))
+                            .ok()?;
+                        (longest(&value, 0) > MAX_LIST_ITEMS)
+                            .then(|| (name.node.to_string(), name.pos))
+                    })
+                    .or_else(|| in_set(&field.node.selection_set.node, nesting + 1)),
+                Selection::FragmentSpread(_) => None,
+                Selection::InlineFragment(inline) => {
+                    in_set(&inline.node.selection_set.node, nesting + 1)
+                }
+            })
+    }
+    let too_long = |what: String, pos: Option<Pos>| {
+        let mut error = ServerError::new(
+            format!("{what}: a list may hold at most {MAX_LIST_ITEMS} items"),
+            pos,
+        );
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", "BAD_USER_INPUT");
+        extensions.set("field", what);
+        error.extensions = Some(extensions);
+        error
+    };
+    for (name, value) in variables.iter() {
+        if longest(value, 0) > MAX_LIST_ITEMS {
+            return Err(too_long(format!("${name}"), None));
+        }
+    }
+    let sets = document
+        .operations
+        .iter()
+        .map(|(_, o)| &o.node.selection_set.node)
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|f| &f.node.selection_set.node),
+        );
+    for set in sets {
+        if let Some((name, pos)) = in_set(set, 0) {
+            return Err(too_long(name, Some(pos)));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an operation whose `_entities` fields name more than
+/// [`MAX_REPRESENTATIONS`] representations together. `_entities` is a
+/// field of `Query`: only the operation's own selections, and the
+/// fragments spread among them, are looked at (cycles were refused by
+/// [`check`]; the nesting is bounded all the same).
+fn check_representations(
+    document: &ExecutableDocument,
+    variables: &async_graphql::Variables,
+) -> ServerResult<()> {
+    fn count(
+        document: &ExecutableDocument,
+        variables: &async_graphql::Variables,
+        set: &SelectionSet,
+        nesting: usize,
+    ) -> usize {
+        if nesting > MAX_NESTING {
+            return 0;
+        }
+        set.items
+            .iter()
+            .map(|selection| match &selection.node {
+                Selection::Field(field) if field.node.name.node == "_entities" => field
+                    .node
+                    .get_argument("representations")
+                    .and_then(|value| {
+                        value
+                            .node
+                            .clone()
+                            .into_const_with(|name| variables.get(&name).cloned().ok_or(()))
+                            .ok()
+                    })
+                    .map_or(0, |value| match value {
+                        async_graphql::Value::List(items) => items.len(),
+                        _ => 0,
+                    }),
+                Selection::Field(_) => 0,
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .map_or(0, |fragment| {
+                        count(
+                            document,
+                            variables,
+                            &fragment.node.selection_set.node,
+                            nesting + 1,
+                        )
+                    }),
+                Selection::InlineFragment(inline) => count(
+                    document,
+                    variables,
+                    &inline.node.selection_set.node,
+                    nesting + 1,
+                ),
+            })
+            .sum()
+    }
+    for (_, operation) in document.operations.iter() {
+        let named = count(document, variables, &operation.node.selection_set.node, 0);
+        if named > MAX_REPRESENTATIONS {
+            let mut error = ServerError::new(
+                format!(
+                    "representations: at most {MAX_REPRESENTATIONS} entities in one operation, got {named}: split the fetch"
+                ),
+                Some(operation.pos),
+            );
+            let mut extensions = ErrorExtensionValues::default();
+            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("field", "representations");
+            error.extensions = Some(extensions);
+            return Err(error);
         }
     }
     Ok(())

@@ -230,7 +230,10 @@ impl CoreMutation {
     }
 
     /// Ends a care-team membership (the end date is its last day). Needs write
-    /// access to CARE_TEAM.
+    /// access to CARE_TEAM, and to be the membership's organisation, the
+    /// organisation that added it, or the coordination centre (`FORBIDDEN`
+    /// otherwise). The patient's last membership does not end (`CONFLICT`):
+    /// add the organisation taking over first.
     async fn end_care_team_membership(
         &self,
         ctx: &Context<'_>,
@@ -255,6 +258,13 @@ impl CoreMutation {
         .reach(ctx, found)
         .await?;
         let patient_id = membership.patient_id;
+        access.require_write(DataCategory::CareTeam)?;
+        crate::policy::may_end_membership(
+            &ctx_request(ctx)?.principal,
+            super::consents::caller_kind(ctx).await?,
+            membership.organization_id,
+            membership.recorded_by_organization,
+        )?;
         let ended = care_team::end(db, &access, &ctx_stamp(ctx)?, membership, end_date).await?;
         ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(CareTeamMembership(ended))
@@ -466,7 +476,8 @@ impl CoreMutation {
     }
 
     /// Marks a record entered in error: a new version with that status, out of
-    /// the summary and the timeline (unless asked for); never deleted.
+    /// the summary and the timeline (unless asked for); never deleted. Only
+    /// the organisation that wrote the record may (`FORBIDDEN` otherwise).
     async fn mark_record_entered_in_error(
         &self,
         ctx: &Context<'_>,

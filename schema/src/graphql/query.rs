@@ -171,7 +171,8 @@ impl Query {
     /// coverage, deaths and wished places, discharge lead times, liaison
     /// response. Aggregates only; cells below 5 suppressed (docs/indicators.md).
     /// Network administrators and the coordination centre; municipal staff
-    /// for their own municipality. Audited.
+    /// for their own municipality. `municipality` must be named as the
+    /// directory names it (some organisation's `municipality`). Audited.
     async fn indicators(
         &self,
         ctx: &Context<'_>,

@@ -303,10 +303,18 @@ impl Patient {
             .read(ctx, DataCategory::Identity)?
             .and(self.model.insured_person_id.as_deref()))
     }
-    /// IDENTITY. The patient's local IDs at the facilities that know them (名寄せ).
+    /// IDENTITY. The patient's local IDs at the facilities that know them
+    /// (名寄せ): every facility's to a caller who may read CARE_TEAM — which
+    /// organisations know the patient is the care team's business — else
+    /// only the caller's own organisation's.
     async fn identifiers(&self, ctx: &Context<'_>) -> Result<Option<Vec<PatientIdentifier>>> {
         if self.read(ctx, DataCategory::Identity)?.is_none() {
             return Ok(None);
+        }
+        let own = super::ctx_request(ctx)?.principal.organization_id();
+        let every = self.access.may_read(DataCategory::CareTeam);
+        if every {
+            super::ctx_trail(ctx)?.read(&self.access, DataCategory::CareTeam);
         }
         Ok(Some(
             ctx.data_unchecked::<loaders::Loaders>()
@@ -315,6 +323,7 @@ impl Patient {
                 .await?
                 .unwrap_or_default()
                 .into_iter()
+                .filter(|i| every || i.organization_id == own)
                 .map(PatientIdentifier)
                 .collect(),
         ))

@@ -183,10 +183,14 @@ impl PatientAccess {
     /// Permission to answer what was addressed to the caller's organisation
     /// (an invitation to a discharge conference): it needs to read the
     /// category and a care relationship, not to write it — the invitation is
-    /// what authorises the answer. Emergency access never answers.
+    /// what authorises the answer. Emergency access never answers — nor
+    /// reads what it answers on the strength of it: an organisation the
+    /// patient's consent excludes, on the care team and under
+    /// break-the-glass, must not accept a conference it may not otherwise
+    /// see.
     pub fn require_answer(&self, category: DataCategory) -> ApiResult<()> {
         self.require_relationship()?;
-        if self.may_read(category) {
+        if self.may_read(category) && self.grant(category).reason != AccessReason::EmergencyAccess {
             Ok(())
         } else {
             Err(ApiError::Forbidden(format!(
@@ -247,6 +251,46 @@ pub fn may_link_identifier_for(principal: &Principal, organization_id: Uuid) -> 
     } else {
         Err(ApiError::Forbidden(
             "a local identifier can only be linked by its own organisation".into(),
+        ))
+    }
+}
+
+/// Who may withdraw a record (mark it entered in error): the organisation
+/// that wrote it, which alone knows it was wrong. Another member of the
+/// care team — a pharmacy, a care provider — could otherwise take a
+/// clinic's drug contraindication out of the summary and the emergency
+/// information. A correction by anyone else is a record of their own.
+pub fn may_withdraw_record(principal: &Principal, source_organization_id: Uuid) -> ApiResult<()> {
+    if principal.organization_id() == source_organization_id {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only the organisation that wrote a record may mark it entered in error".into(),
+        ))
+    }
+}
+
+/// Who may end a care-team membership (with CARE_TEAM write on the
+/// patient): the organisation itself, leaving the team; the organisation
+/// that added it to the team; and the coordination centre, which keeps the
+/// network's teams. Anyone else on the team would lock another facility
+/// out of its own patient (a care manager ending the primary physician's
+/// membership took the clinic's patient — by its own local ID — from it).
+pub fn may_end_membership(
+    principal: &Principal,
+    caller_kind: Option<OrganizationKind>,
+    membership_organization: Uuid,
+    added_by: Option<Uuid>,
+) -> ApiResult<()> {
+    let own = principal.organization_id();
+    if own == membership_organization
+        || added_by == Some(own)
+        || caller_kind == Some(OrganizationKind::CoordinationCenter)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "a care-team membership is ended by its organisation, by the organisation that added it, or by the coordination centre".into(),
         ))
     }
 }
@@ -1188,6 +1232,24 @@ under `CONDITIONS`, its hand-typed medications under `MEDICATIONS` (and the shee
 category). A writer that may not write such a part leaves it empty and it is carried \
 forward from the sheet the new one replaces (the record's current version, or the patient's \
 newest sheet), so it cannot erase what it may not write; filling it is `FORBIDDEN`.\n\n",
+    );
+    out.push_str("## Whose work\n\n");
+    out.push_str(
+        "Write access to a category lets a caller add to the patient's record, not undo another \
+organisation's work (`FORBIDDEN` otherwise):\n\n\
+- **Records** are marked entered in error only by the organisation that wrote them. A new \
+version (a `sourceRecordId` sent again) needs write access to the category the record holds \
+now as well as to the one it will hold: an infection record once `SENSITIVE_HIV` is not \
+overwritten by a writer of `INFECTIONS` alone, and the `WRITE` entry names both categories.\n\
+- **Care-team memberships** are ended by the membership's organisation, by the organisation \
+that added it, or by the coordination centre; the patient's last membership does not end \
+(`CONFLICT`: nobody could reach the patient again).\n\
+- **Answers** to what was addressed to the caller's organisation (an invitation to a \
+conference) need the category readable without break-the-glass: emergency access reads, it \
+never answers.\n\
+- **Other facilities' local IDs** (`Patient.identifiers`) show only to a reader of \
+`CARE_TEAM`: which organisations know the patient is the care team's business. Others see \
+their own organisation's.\n\n",
     );
     out.push_str("## Default matrix (職種別アクセス権)\n\n");
     out.push_str("`RW` read and write, `R` read, `–` none. A network overrides cells with a TOML file named by `RENKEI_POLICY_FILE`:\n\n");

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -129,11 +129,34 @@ pub async fn end(
             ),
         ));
     }
+    let patient_id = membership.patient_id;
+    let membership_id = membership.id;
     let mut active: care_team_membership::ActiveModel = membership.into();
     active.end_date = Set(Some(end_date));
     let now = crate::clock::system_now();
     active.updated_at = Set(now);
     let txn = super::begin_write(db).await?;
+    // Under the patient's lock, so that two organisations ending the last
+    // two memberships at once cannot both pass.
+    super::records::lock_patients(&txn, [patient_id]).await?;
+    // The last membership that lasts beyond this end date: without it the
+    // patient would be no organisation's — nobody could reach them again,
+    // not even to add a team.
+    let others = care_team_membership::Entity::find()
+        .filter(care_team_membership::Column::PatientId.eq(patient_id))
+        .filter(care_team_membership::Column::Id.ne(membership_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(care_team_membership::Column::EndDate.is_null())
+                .add(care_team_membership::Column::EndDate.gt(end_date)),
+        )
+        .count(&txn)
+        .await?;
+    if others == 0 {
+        return Err(ApiError::Conflict(
+            "this is the patient's last care-team membership: ending it would leave the patient with no organisation to reach them; add the organisation taking over first".into(),
+        ));
+    }
     let updated = active.update(&txn).await?;
     let entry = stamp.write(updated.patient_id, &[DataCategory::CareTeam]);
     crate::audit::append_in(&txn, &[&entry], now).await?;

@@ -52,20 +52,32 @@ pub struct Table {
 /// Suppresses small cells, then enough others that none can be derived:
 /// 1. every cell with 0 < count < [`MIN_CELL`] is suppressed (zero is not a
 ///    person and is published);
-/// 2. when a total is published and exactly one cell is suppressed, the
-///    total minus the others would give it away: the smallest other cell is
-///    suppressed too — or, with no other cell, the total;
+/// 2. when a total is published, the total minus the published cells gives
+///    the suppressed cells' sum: while that sum is below [`MIN_CELL`] (one
+///    small cell, or several small ones adding up to little — a table never
+///    lists a suppressed zero, so two suppressed cells summing to 2 are 1
+///    each), the smallest published cell above zero is suppressed too — or,
+///    with none left, the total (a zero cell would hide nothing);
 /// 3. a total below [`MIN_CELL`] (and above zero) is suppressed.
 pub fn suppress(raw: Vec<(String, i64)>, with_total: bool) -> (Vec<Cell>, Option<i64>) {
     let small = |v: i64| v > 0 && v < MIN_CELL;
     let total: i64 = raw.iter().map(|(_, v)| v).sum();
     let mut hidden: Vec<bool> = raw.iter().map(|(_, v)| small(*v)).collect();
     let mut total_shown = with_total && !small(total);
-    if total_shown && hidden.iter().filter(|h| **h).count() == 1 {
+    while total_shown && hidden.contains(&true) {
+        let hidden_sum: i64 = raw
+            .iter()
+            .zip(&hidden)
+            .filter(|(_, h)| **h)
+            .map(|((_, v), _)| *v)
+            .sum();
+        if hidden_sum >= MIN_CELL {
+            break;
+        }
         let other = raw
             .iter()
             .enumerate()
-            .filter(|(i, _)| !hidden[*i])
+            .filter(|(i, (_, v))| !hidden[*i] && *v > 0)
             .min_by_key(|(i, (_, v))| (*v, *i))
             .map(|(i, _)| i);
         match other {
@@ -121,6 +133,26 @@ impl Scope {
     fn contains(&self, t: DateTime<Utc>) -> bool {
         t >= self.start() && t < self.end()
     }
+}
+
+/// Refuses a municipality no organisation of the directory lies in. The
+/// name is matched as the start of patients' addresses (`lives_in`), so any
+/// text would do — a street, a house number — and a table over one
+/// household is that household's records: only the municipalities the
+/// network serves are tabulated.
+pub async fn require_served(db: &DatabaseConnection, municipality: &str) -> ApiResult<()> {
+    use sea_orm::PaginatorTrait;
+    let served = organization::Entity::find()
+        .filter(organization::Column::Municipality.eq(municipality))
+        .count(db)
+        .await?;
+    if served == 0 {
+        return Err(crate::error::ApiError::bad_input(
+            "municipality",
+            "no organisation of the directory is in this municipality: indicators are tabulated for the municipalities the network serves, named as the directory names them (e.g. 北見市)",
+        ));
+    }
+    Ok(())
 }
 
 /// Every indicator of a municipality over a period.
@@ -577,11 +609,33 @@ mod tests {
         let published: i64 = cells.iter().filter_map(|c| c.value).sum();
         let hidden = cells.iter().filter(|c| c.value.is_none()).count();
         assert!(hidden >= 2 && total.unwrap() - published == 11);
-        // A zero cell published beside a lone suppressed one would give it
-        // away too: it is suppressed in its place.
+        // A zero cell hides nothing (the suppressed sum stays 3): the next
+        // cell above zero is suppressed instead, and the zero published.
         let (cells, total) = suppress(raw(&[12, 3, 0]), true);
-        assert_eq!(shown(&cells), [Some(12), None, None]);
+        assert_eq!(shown(&cells), [None, None, Some(0)]);
         assert_eq!(total, Some(15));
+    }
+
+    #[test]
+    fn small_cells_that_add_up_to_little_take_another_with_them() {
+        // 6 + 1 + 1: publishing 8 and 6 would tell that the two suppressed
+        // cells hold 2 — one each, as no suppressed cell is zero.
+        let (cells, total) = suppress(raw(&[6, 1, 1]), true);
+        assert_eq!(shown(&cells), [None, None, None]);
+        assert_eq!(total, Some(8));
+        let (cells, total) = suppress(raw(&[30, 7, 2, 1]), true);
+        assert_eq!(shown(&cells), [Some(30), None, None, None]);
+        assert_eq!(total, Some(40));
+        // Whatever the table, the suppressed cells sum to MIN_CELL or more
+        // whenever the total is published.
+        for values in [[9, 1, 1, 1], [5, 2, 0, 1], [40, 4, 0, 0], [1, 1, 1, 50]] {
+            let (cells, total) = suppress(raw(&values), true);
+            if let Some(total) = total {
+                let published: i64 = cells.iter().filter_map(|c| c.value).sum();
+                let hidden = total - published;
+                assert!(hidden == 0 || hidden >= MIN_CELL, "{values:?}: {cells:?}");
+            }
+        }
     }
 
     #[test]

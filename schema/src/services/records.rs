@@ -97,12 +97,6 @@ pub async fn write(
             .or_default()
             .extend(item.data.written_categories());
     }
-    let entries: Vec<_> = written
-        .into_iter()
-        .map(|(patient, categories)| {
-            stamp.write(patient, &categories.into_iter().collect::<Vec<_>>())
-        })
-        .collect();
     let txn = super::begin_write(db).await?;
     lock_patients(&txn, items.iter().map(|i| i.patient_id)).await?;
     let mut batch = Batch::new(&stamp.principal, now);
@@ -111,12 +105,24 @@ pub async fn write(
         let Some(writer) = access.get(&item.patient_id) else {
             return Err(ApiError::not_found("patient"));
         };
-        batch
-            .add(&txn, writer, item)
-            .await
-            .map_err(|e| e.in_field(&format!("input.records[{index}]")))?;
+        batch.add(&txn, writer, item).await.map_err(|e| match e {
+            // As the GraphQL layer names an item it refuses.
+            ApiError::Forbidden(m) => ApiError::Forbidden(format!("input.records[{index}]: {m}")),
+            e => e.in_field(&format!("input.records[{index}]")),
+        })?;
     }
     batch.settle_summary(&txn).await?;
+    // A version replaced in another category (an infection record once
+    // SENSITIVE_HIV) is a write of that category too.
+    for (patient, category) in batch.replaced.drain(..) {
+        written.entry(patient).or_default().insert(category);
+    }
+    let entries: Vec<_> = written
+        .into_iter()
+        .map(|(patient, categories)| {
+            stamp.write(patient, &categories.into_iter().collect::<Vec<_>>())
+        })
+        .collect();
     let out = batch.apply(&txn).await?;
     let entries: Vec<_> = entries.iter().collect();
     crate::audit::append_in(&txn, &entries, now).await?;
@@ -134,7 +140,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// sorted rows come out. SQLite's `BEGIN IMMEDIATE` already holds the write
 /// lock; the statement there only checks that every patient exists.
 /// `NOT_FOUND` if one does not.
-async fn lock_patients(
+pub(crate) async fn lock_patients(
     txn: &impl ConnectionTrait,
     patients: impl IntoIterator<Item = Uuid>,
 ) -> ApiResult<()> {
@@ -224,6 +230,8 @@ struct Batch {
     /// Stored rows outside the batch whose summary flag changes.
     flag_off: Vec<Uuid>,
     flag_on: Vec<Uuid>,
+    /// (patient, category) of every version a new one replaced.
+    replaced: Vec<(Uuid, DataCategory)>,
 }
 
 impl Batch {
@@ -240,6 +248,7 @@ impl Batch {
             results: Vec::new(),
             flag_off: Vec::new(),
             flag_on: Vec::new(),
+            replaced: Vec::new(),
         }
     }
 
@@ -327,6 +336,13 @@ impl Batch {
         match existing {
             Some(i) => {
                 let current = &self.rows[i].model;
+                // A new version replaces what the record said: the writer
+                // must be allowed to change that too, not only what it
+                // writes now (an infection record once HIV-positive,
+                // resent as another pathogen by a system without
+                // SENSITIVE_HIV, would otherwise overwrite it).
+                let replaced = DataCategory::from_db(&current.category)?;
+                writer.require_write(replaced)?;
                 // The content compared as content, not as stored text: a
                 // record stored before a derived field existed (a lab
                 // result's `numericValue`) is the same as its resubmission.
@@ -340,6 +356,7 @@ impl Batch {
                     return Ok(());
                 }
                 self.versions.push(version_of(current));
+                self.replaced.push((current.patient_id, replaced));
                 let row = &mut self.rows[i];
                 let m = &mut row.model;
                 m.category = content.category().as_str().to_string();
@@ -1118,6 +1135,7 @@ pub async fn enter_in_error(
     let principal = &stamp.principal;
     let category = DataCategory::from_db(&current.category)?;
     access.require_write(category)?;
+    crate::policy::may_withdraw_record(principal, current.source_organization_id)?;
     if current.status == ENTERED_IN_ERROR {
         return Err(ApiError::Conflict(
             "the record is already marked entered in error".into(),

@@ -219,7 +219,8 @@ async fn import(
     }
     // The verdicts the lookups reach, the write takes: between them only a
     // local ID is linked (no patient's access changes), and a patient
-    // registered meanwhile is new, evaluated by the write.
+    // registered meanwhile is new, evaluated by the write. Registering,
+    // the matched patients are evaluated again (see `match_patients`).
     let verdicts = Arc::new(SharedVerdicts::default());
     let patients = match match_patients(state, caller, &read, register, &verdicts).await {
         Ok(p) => p,
@@ -328,10 +329,15 @@ async fn match_patients(
                 })?;
                 record_consent(state, caller, &id, *entry, consent).await?;
                 consent_recorded = true;
-                // The lookup's verdict on the patient predates its consent.
-                if let Ok(patient) = id.parse() {
-                    verdicts.forget(patient);
-                }
+            }
+            // Registering, the lookup's verdict may predate the patient's
+            // consent: recorded above, or by another bundle registering the
+            // same patient at the same time (its registration committed,
+            // its consent recorded after the lookup had evaluated the
+            // patient but before it read the consents). The write evaluates
+            // such a patient again rather than refuse on a stale verdict.
+            if register && let Ok(patient) = id.parse() {
+                verdicts.forget(patient);
             }
             out.push(Matched {
                 id,

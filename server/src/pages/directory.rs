@@ -15,6 +15,7 @@ use axum::{
 use renkei_schema::domain::{BedType, Capability, OrganizationKind, Weekday};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower_http::request_id::RequestId;
 
 use super::{Caching, labels};
 use crate::http::AppState;
@@ -444,7 +445,9 @@ pub async fn vacancy_board(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<BoardParams>,
+    request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
+    let request_id = crate::http::request_id_text(request_id);
     let principal = match super::caller(&state, &headers).await {
         Ok(p) => p,
         Err(page) => return page,
@@ -476,7 +479,7 @@ pub async fn vacancy_board(
         "m": (!municipality.is_empty()).then_some(municipality),
         "b": bed_types,
     });
-    let body = match super::query(&state, Some(&principal), "", BOARD_QUERY, vars).await {
+    let body = match super::query(&state, Some(&principal), &request_id, BOARD_QUERY, vars).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };

@@ -13,6 +13,7 @@ use chrono::{Datelike, Months, NaiveDate, Utc};
 use renkei_schema::domain::{DataCategory, OrganizationKind, PlaceOfDeath, Profession};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower_http::request_id::RequestId;
 
 use super::chart::{BarChart, Datum};
 use super::{Caching, labels};
@@ -110,6 +111,7 @@ async fn fetch(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    request_id: &str,
 ) -> Result<(String, NaiveDate, NaiveDate, Value), Response> {
     let principal = super::caller(state, headers).await?;
     let (from, to) = period(params).map_err(|m| {
@@ -121,7 +123,7 @@ async fn fetch(
     })?;
     let mut municipality = params.municipality.trim().to_string();
     if municipality.is_empty() {
-        let me = super::query(state, Some(&principal), "", ME, json!({})).await?;
+        let me = super::query(state, Some(&principal), request_id, ME, json!({})).await?;
         municipality = me["data"]["me"]["organization"]["municipality"]
             .as_str()
             .unwrap_or_default()
@@ -137,7 +139,7 @@ async fn fetch(
     let body = super::query(
         state,
         Some(&principal),
-        "",
+        request_id,
         QUERY,
         json!({ "m": municipality, "from": from.to_string(), "to": to.to_string() }),
     )
@@ -150,8 +152,10 @@ pub async fn dashboard(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<Params>,
+    request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
-    let (municipality, from, to, body) = match fetch(&state, &headers, &params).await {
+    let request_id = crate::http::request_id_text(request_id);
+    let (municipality, from, to, body) = match fetch(&state, &headers, &params, &request_id).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -256,8 +260,10 @@ pub async fn csv(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<Params>,
+    request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
-    let (municipality, from, to, body) = match fetch(&state, &headers, &params).await {
+    let request_id = crate::http::request_id_text(request_id);
+    let (municipality, from, to, body) = match fetch(&state, &headers, &params, &request_id).await {
         Ok(v) => v,
         Err(page) => return page,
     };
