@@ -831,7 +831,8 @@ e2e!(
                 vec![(
                     format!(
                         "INSERT INTO audit_log (seq, occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id) \
-                         SELECT {seq}, occurred_at, actor_kind, actor_id, organization_id, patient_id, 'READ', 'IDENTITY,CONTACTS,MEDICATION', 'planted', 'OK', detail, prev_hash, hash, key_id FROM audit_log WHERE seq = 1"
+                         SELECT {seq}, occurred_at, actor_kind, actor_id, organization_id, patient_id, 'READ', 'IDENTITY,CONTACTS,MEDICATION', 'planted', 'OK', detail, prev_hash, hash, key_id FROM audit_log \
+                         WHERE seq = (SELECT min(seq) FROM audit_log WHERE patient_id IS NOT NULL AND seq > 0)"
                     ),
                     vec![],
                 )],
@@ -1811,3 +1812,106 @@ async fn row_level_security_on_the_log_is_reported_on_postgres() {
     assert_eq!(verify(&app).await, Ok(()));
     app.stop().await;
 }
+
+e2e!(
+    every_change_to_who_may_do_what_is_recorded,
+    |app| async move {
+        let clinic = app.organization("CLINIC", "監査クリニック").await;
+        let admin = &app.admin_token;
+        let member = app
+            .ok(
+                admin,
+                "mutation($i: RegisterMemberInput!) { registerMember(input: $i) { id } }",
+                json!({ "i": { "organizationId": clinic, "name": "理学 花子", "profession": "PHYSICAL_THERAPIST" } }),
+            )
+            .await["registerMember"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.ok(
+            admin,
+            "mutation($m: ID!) { setMemberProfession(memberId: $m, profession: PHYSICIAN) { id } }",
+            json!({ "m": member }),
+        )
+        .await;
+        app.ok(
+            admin,
+            "mutation($m: ID!) { setMemberStatus(memberId: $m, status: SUSPENDED) { id } }",
+            json!({ "m": member }),
+        )
+        .await;
+        app.ok(
+            admin,
+            "mutation($m: ID!) { setMemberExternalSubject(memberId: $m, externalSubject: \"idp-0001\") { id } }",
+            json!({ "m": member }),
+        )
+        .await;
+        let key = app
+            .ok(
+                admin,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
+                json!({ "i": { "organizationId": clinic, "name": "検査システム", "permissions": [
+                    { "category": "SENSITIVE_HIV", "level": "READ_WRITE" }
+                ] } }),
+            )
+            .await["createApiKey"]["apiKey"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.ok(
+            admin,
+            "mutation($k: ID!) { revokeApiKey(id: $k) { id } }",
+            json!({ "k": key }),
+        )
+        .await;
+        // A refused change records nothing.
+        let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
+        let body = app
+            .gql(
+                &doctor,
+                "mutation($m: ID!) { setMemberProfession(memberId: $m, profession: NETWORK_ADMINISTRATOR) { id } }",
+                json!({ "m": member }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let log = app
+            .ok(
+                admin,
+                "{ auditLog(filter: { action: ADMINISTRATION }, first: 100) { edges { node { patientId categories actorId detail } } } }",
+                json!({}),
+            )
+            .await;
+        let details: Vec<String> = log["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let n = &e["node"];
+                assert!(
+                    n["patientId"].is_null() && n["categories"] == json!([]),
+                    "{n}"
+                );
+                n["detail"].as_str().unwrap().to_string()
+            })
+            .collect();
+        let expected = [
+            format!("member {member} registered at organisation {clinic} as PHYSICAL_THERAPIST"),
+            format!("member {member}: profession PHYSICAL_THERAPIST → PHYSICIAN"),
+            format!("member {member}: status ACTIVE → SUSPENDED"),
+            format!("member {member}: identity-provider subject set to subject \"idp-0001\""),
+            format!("API key {key} created for organisation {clinic} with permissions"),
+            format!("API key {key} revoked"),
+        ];
+        for want in &expected {
+            assert!(
+                details.iter().any(|d| d.starts_with(want.as_str())),
+                "{want}: {details:#?}"
+            );
+        }
+        assert!(
+            details.iter().any(|d| d.contains("SENSITIVE_HIV")),
+            "the key's permissions are named: {details:#?}"
+        );
+        assert_eq!(verify(app).await, Ok(()));
+    }
+);

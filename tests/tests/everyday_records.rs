@@ -804,3 +804,32 @@ e2e!(
         assert_eq!(data["writeRecords"][0]["outcome"], "CREATED");
     }
 );
+
+e2e!(
+    a_physicians_opinion_and_instruction_are_written_by_physicians_only,
+    |app| async move {
+        let t = team(app).await;
+        let opinion = json!({ "physicianOpinion": {
+            "purpose": "NEW", "writtenOn": "2026-02-10", "diagnoses": ["慢性心不全"],
+            "bedriddenRank": "A1", "dementiaRank": "I"
+        } });
+        let nursing = instruction("REGULAR", &day(app, 0), &day(app, 30), None);
+        // The care manager writes CARE_CERTIFICATION, the nurse
+        // VISITING_NURSE_REPORTS: neither writes the physician's documents,
+        // which would replace the physician's in the summary.
+        for (token, data) in [(&t.care_manager, &opinion), (&t.nurse, &nursing)] {
+            let body = app
+                .gql(token, WRITE, json!({ "i": { "records": [item(&t.patient, "X-1", "2026-02-10T00:00:00Z", data.clone())] } }))
+                .await;
+            assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert!(message.starts_with("input.records[0]: "), "{message}");
+            assert!(message.contains("PHYSICIAN"), "{message}");
+        }
+        // The physician writes both.
+        for data in [&opinion, &nursing] {
+            app.ok(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "X-2", "2026-02-10T00:00:00Z", data.clone())] } }))
+                .await;
+        }
+    }
+);

@@ -380,3 +380,77 @@ e2e!(
         }
     }
 );
+
+e2e!(
+    an_identifier_found_taken_is_recorded_against_the_patient_who_holds_it,
+    |app| async move {
+        let clinic = app.organization("CLINIC", "名寄せクリニック").await;
+        let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
+        let holder = app
+            .ok(
+                &doctor,
+                REGISTER,
+                patient_input("H-1", Some("06123456::0077:00")),
+            )
+            .await["registerPatient"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.consent(&doctor, &holder, json!({})).await;
+        // Another clinic, not on the holder's care team, tries the
+        // identifier: registering, and on a patient of its own.
+        let other = app.organization("CLINIC", "別の診療所").await;
+        let (other_doctor_id, other_doctor) = app.member(&other, "PHYSICIAN").await;
+        let body = app
+            .gql(
+                &other_doctor,
+                REGISTER,
+                patient_input("O-1", Some("06123456::0077:00")),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
+        let own = app.patient(&other_doctor, "O-2").await;
+        let body = app
+            .gql(
+                &other_doctor,
+                SET_INSURED,
+                json!({ "p": own, "v": "06123456::0077:00" }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
+        // Each answer is recorded as a refusal about the holder, naming who asked.
+        let log = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p, action: DENIED }, first: 100) { edges { node { actorId categories detail } } } }",
+                json!({ "p": holder }),
+            )
+            .await;
+        let denied: Vec<&Value> = log["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"])
+            .collect();
+        assert_eq!(denied.len(), 2, "{denied:?}");
+        for d in denied {
+            assert_eq!(d["actorId"], other_doctor_id.as_str(), "{d}");
+            assert_eq!(d["categories"], json!(["IDENTITY"]), "{d}");
+        }
+        // The holder's own team sees that someone tried.
+        let history = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { accessHistory(first: 100) { edges { node { action } } } } }",
+                json!({ "id": holder }),
+            )
+            .await;
+        let denials = history["patient"]["accessHistory"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["action"] == "DENIED")
+            .count();
+        assert_eq!(denials, 2, "{history}");
+    }
+);

@@ -700,6 +700,10 @@ async fn fill(db: &DatabaseConnection) -> Legacy {
     let (key, api_key) = renkei_schema::services::api_keys::create(
         db,
         renkei_schema::policy::require_admin(&admin).unwrap(),
+        &renkei_schema::audit::AuditStamp {
+            principal: admin.clone(),
+            request_id: "practice-matrix".into(),
+        },
         renkei_schema::services::api_keys::NewApiKey {
             organization_id: clinic,
             name: Text::parse("name", "電子カルテ連携", 100).unwrap(),

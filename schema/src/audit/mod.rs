@@ -63,6 +63,14 @@ pub enum AuditAction {
     /// in the same request), so the patient's access history shows them.
     Export,
     Denied,
+    /// A change to who may do what, by a network administrator: a member
+    /// registered, suspended or reactivated, given a profession or an
+    /// identity-provider subject; an API key created (with its
+    /// permissions) or revoked. No patient; the detail names the member or
+    /// key and the change. Without it an administrator — who reads no
+    /// patient data — could give a member (or a key) clinical rights and
+    /// leave no trace of the grant.
+    Administration,
 }
 
 impl AuditAction {
@@ -76,6 +84,7 @@ impl AuditAction {
             AuditAction::EmergencySearch => "EMERGENCY_SEARCH",
             AuditAction::Export => "EXPORT",
             AuditAction::Denied => "DENIED",
+            AuditAction::Administration => "ADMINISTRATION",
         }
     }
 
@@ -89,6 +98,7 @@ impl AuditAction {
             AuditAction::EmergencySearch,
             AuditAction::Export,
             AuditAction::Denied,
+            AuditAction::Administration,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -156,6 +166,15 @@ impl AuditStamp {
 
     pub fn write(&self, patient_id: Uuid, categories: &[DataCategory]) -> EntryDraft {
         self.entry(patient_id, AuditAction::Write, categories, None)
+    }
+
+    /// An administrator's change to who may do what
+    /// ([`AuditAction::Administration`]): `detail` names whom and what.
+    pub fn administration(&self, detail: String) -> EntryDraft {
+        EntryDraft {
+            patient_id: None,
+            ..self.entry(Uuid::nil(), AuditAction::Administration, &[], Some(detail))
+        }
     }
 
     /// A write that names no patient (an outbreak notice, a facility's

@@ -49,7 +49,9 @@ impl CoreMutation {
     ) -> Result<Member> {
         let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
         let new = input.try_into()?;
-        Ok(Member(members::register(ctx_db(ctx), admin, new).await?))
+        Ok(Member(
+            members::register(ctx_db(ctx), admin, &ctx_stamp(ctx)?, new).await?,
+        ))
     }
 
     /// Suspends or reactivates a member; a suspended member's tokens are refused
@@ -62,7 +64,7 @@ impl CoreMutation {
     ) -> Result<Member> {
         let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
         let id = parse_id("memberId", &member_id)?;
-        let member = members::set_status(ctx_db(ctx), admin, id, status).await?;
+        let member = members::set_status(ctx_db(ctx), admin, &ctx_stamp(ctx)?, id, status).await?;
         // This instance forgets the cached member at once (its next request
         // is judged on the new status); other instances on the event.
         ctx.data_unchecked::<super::loaders::Loaders>()
@@ -84,7 +86,8 @@ impl CoreMutation {
     ) -> Result<Member> {
         let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
         let id = parse_id("memberId", &member_id)?;
-        let member = members::set_profession(ctx_db(ctx), admin, id, profession).await?;
+        let member =
+            members::set_profession(ctx_db(ctx), admin, &ctx_stamp(ctx)?, id, profession).await?;
         // The principal (and its profession) is cached with the directory:
         // forget it here at once, elsewhere on the event.
         ctx.data_unchecked::<super::loaders::Loaders>()
@@ -117,7 +120,9 @@ impl CoreMutation {
                 })
             })
             .transpose()?;
-        let member = members::set_external_identity(ctx_db(ctx), admin, id, identity).await?;
+        let member =
+            members::set_external_identity(ctx_db(ctx), admin, &ctx_stamp(ctx)?, id, identity)
+                .await?;
         // Authentication checks a subject against the member's (cached) row:
         // forget it here at once, elsewhere on the event.
         ctx.data_unchecked::<super::loaders::Loaders>()
@@ -149,8 +154,9 @@ impl CoreMutation {
             }
         };
         let stamp = ctx_stamp(ctx)?;
-        let model =
-            patients::register(ctx_db(ctx), &stamp, new, role, policy.clock.today()).await?;
+        let asked = new.insured_person_id.clone();
+        let model = patients::register(ctx_db(ctx), &stamp, new, role, policy.clock.today()).await;
+        let model = insured_conflict_recorded(ctx, asked.as_ref(), model).await?;
         load_patient(ctx, model.id).await?.ok_or_else(|| {
             ApiError::internal("a registered patient is not visible to its registrar").into()
         })
@@ -183,9 +189,11 @@ impl CoreMutation {
         let id = parse_id("patientId", &patient_id)?;
         let identifier = InsuredPersonId::parse_opt("identifier", identifier.as_deref())?;
         let access = patient_access(ctx, id).await?;
+        let asked = identifier.clone();
         let model =
             patients::set_insured_person_id(ctx_db(ctx), &access, &ctx_stamp(ctx)?, identifier)
-                .await?;
+                .await;
+        let model = insured_conflict_recorded(ctx, asked.as_ref(), model).await?;
         Ok(Patient::new(access, std::sync::Arc::new(model)))
     }
 
@@ -534,7 +542,7 @@ impl CoreMutation {
     ) -> Result<CreatedApiKey> {
         let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
         let new = input.try_into()?;
-        let (key, secret) = api_keys::create(ctx_db(ctx), admin, new).await?;
+        let (key, secret) = api_keys::create(ctx_db(ctx), admin, &ctx_stamp(ctx)?, new).await?;
         Ok(CreatedApiKey {
             api_key: ApiKey(key),
             secret,
@@ -545,7 +553,7 @@ impl CoreMutation {
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
         let admin = policy::require_admin(&ctx_request(ctx)?.principal)?;
         let id = parse_id("id", &id)?;
-        let key = api_keys::revoke(ctx_db(ctx), admin, id).await?;
+        let key = api_keys::revoke(ctx_db(ctx), admin, &ctx_stamp(ctx)?, id).await?;
         // This instance forgets the key at once; others on the event, or
         // within the cache's TTL.
         ctx.data_unchecked::<std::sync::Arc<api_keys::ApiKeyCache>>()
@@ -553,4 +561,30 @@ impl CoreMutation {
         ctx_events(ctx).publish(HubEvent::ApiKeyRevoked { api_key_id: id });
         Ok(ApiKey(key))
     }
+}
+
+/// A `CONFLICT` on an insured-person identifier tells the caller that the
+/// person is in the network (名寄せ: match, do not duplicate) — so it is an
+/// answer about another patient, and is recorded as `DENIED` against the
+/// patient who holds the identifier: their access history shows who asked,
+/// and trying identifiers one after another leaves a trace of each.
+async fn insured_conflict_recorded<T>(
+    ctx: &Context<'_>,
+    asked: Option<&crate::domain::InsuredPersonId>,
+    result: crate::error::ApiResult<T>,
+) -> crate::error::ApiResult<T> {
+    if let (Err(ApiError::Conflict(message)), Some(id)) = (&result, asked)
+        && *message == patients::insured_conflict_message(id)
+    {
+        let holder = patients::find_by_insured_person_ids(ctx_db(ctx), &[id.as_str().to_string()])
+            .await?
+            .remove(id.as_str());
+        ctx_trail(ctx)?.refused(
+            holder,
+            &[DataCategory::Identity],
+            format!("insured-person identifier {:?}", id.as_str()),
+            "CONFLICT: the identifier belongs to a patient of the network".into(),
+        );
+    }
+    result
 }

@@ -814,14 +814,14 @@ pub(crate) async fn write_records(
         let a = access
             .get(&r.patient_id)
             .ok_or_else(|| ApiError::not_found("patient"))?;
+        let item = |e| match e {
+            ApiError::Forbidden(m) => ApiError::Forbidden(format!("input.records[{index}]: {m}")),
+            other => other,
+        };
         for category in r.data.written_categories() {
-            a.require_write(category).map_err(|e| match e {
-                ApiError::Forbidden(m) => {
-                    ApiError::Forbidden(format!("input.records[{index}]: {m}"))
-                }
-                other => other,
-            })?;
+            a.require_write(category).map_err(item)?;
         }
+        crate::policy::may_author(&req.principal, r.data.kind()).map_err(item)?;
     }
     let written = service::write(
         ctx_db(ctx),

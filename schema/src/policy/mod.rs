@@ -270,6 +270,26 @@ pub fn may_withdraw_record(principal: &Principal, source_organization_id: Uuid) 
     }
 }
 
+/// Who may write a record of `kind` beyond its category: a member of one of
+/// the kind's professions ([`RecordKind::authored_by`]), or any system.
+pub fn may_author(principal: &Principal, kind: crate::records::RecordKind) -> ApiResult<()> {
+    let Some(professions) = kind.authored_by() else {
+        return Ok(());
+    };
+    match principal.profession() {
+        Some(p) if !professions.contains(&p) => Err(ApiError::Forbidden(format!(
+            "a {} is written by {}",
+            kind.as_str(),
+            professions
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Who may end a care-team membership (with CARE_TEAM write on the
 /// patient): the organisation itself, leaving the team; the organisation
 /// that added it to the team; and the coordination centre, which keeps the
@@ -1237,10 +1257,16 @@ newest sheet), so it cannot erase what it may not write; filling it is `FORBIDDE
     out.push_str(
         "Write access to a category lets a caller add to the patient's record, not undo another \
 organisation's work (`FORBIDDEN` otherwise):\n\n\
-- **Records** are marked entered in error only by the organisation that wrote them. A new \
-version (a `sourceRecordId` sent again) needs write access to the category the record holds \
-now as well as to the one it will hold: an infection record once `SENSITIVE_HIV` is not \
-overwritten by a writer of `INFECTIONS` alone, and the `WRITE` entry names both categories.\n\
+- **Records** are marked entered in error only by the organisation that wrote them, and a \
+`sourceRecordId` names a record of the sender's own organisation: a new version corrects \
+one's own record. Its `WRITE` entry names the category the record held as well as the one \
+it holds now (an infection record once `SENSITIVE_HIV`, corrected by a system that writes \
+`INFECTIONS` alone, is a write of both).\n\
+- **A physician's documents** — `PHYSICIAN_OPINION` (主治医意見書) and \
+`VISITING_NURSE_INSTRUCTION` (訪問看護指示書) — are written by physicians, though care \
+managers write `CARE_CERTIFICATION` and nurses `VISITING_NURSE_REPORTS`: a newer record of \
+the kind replaces the physician's in the summary. (An organisation's system acts with the \
+permissions its API key was given.)\n\
 - **Care-team memberships** are ended by the membership's organisation, by the organisation \
 that added it, or by the coordination centre; the patient's last membership does not end \
 (`CONFLICT`: nobody could reach the patient again).\n\

@@ -239,6 +239,23 @@ impl RecordKind {
         }
     }
 
+    /// The professions whose document this kind is, when it is not
+    /// everyone's who writes its category: a 主治医意見書 and a 訪問看護指示書
+    /// are a physician's, though care managers write CARE_CERTIFICATION and
+    /// nurses VISITING_NURSE_REPORTS — and a newer record of the kind
+    /// replaces the physician's in the summary. `None`: the category
+    /// decides alone. (A system's API key acts with the permissions its
+    /// administrator gave it; it has no profession.)
+    pub fn authored_by(self) -> Option<&'static [crate::domain::Profession]> {
+        use crate::domain::Profession as P;
+        match self {
+            RecordKind::PhysicianOpinion | RecordKind::VisitingNurseInstruction => {
+                Some(&[P::Physician])
+            }
+            _ => None,
+        }
+    }
+
     pub fn summary_rule(self) -> SummaryRule {
         use RecordKind as K;
         use SummaryRule as R;

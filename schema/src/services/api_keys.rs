@@ -38,6 +38,7 @@ pub struct NewApiKey {
 pub async fn create(
     db: &DatabaseConnection,
     _admin: AdminAccess,
+    stamp: &crate::audit::AuditStamp,
     new: NewApiKey,
 ) -> ApiResult<(api_key::Model, String)> {
     super::organizations::ensure_exists(db, "input.organizationId", new.organization_id).await?;
@@ -58,9 +59,16 @@ pub async fn create(
         revoked_at: Set(None),
         permissions: Set(new.permissions.to_json()),
     };
+    let txn = super::begin_write(db).await?;
     let inserted = api_key::Entity::insert(model)
-        .exec_with_returning(db)
+        .exec_with_returning(&txn)
         .await?;
+    let entry = stamp.administration(format!(
+        "API key {} created for organisation {} with permissions {}",
+        inserted.id, inserted.organization_id, inserted.permissions
+    ));
+    crate::audit::append_in(&txn, &[&entry], inserted.created_at).await?;
+    txn.commit().await?;
     let plaintext = format!("{PREFIX}{}_{secret}", id.simple());
     Ok((inserted, plaintext))
 }
@@ -68,18 +76,25 @@ pub async fn create(
 pub async fn revoke(
     db: &DatabaseConnection,
     _admin: AdminAccess,
+    stamp: &crate::audit::AuditStamp,
     id: Uuid,
 ) -> ApiResult<api_key::Model> {
+    let txn = super::begin_write(db).await?;
     let found = api_key::Entity::find_by_id(id)
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
     if found.revoked_at.is_some() {
         return Err(ApiError::Conflict("the API key is already revoked".into()));
     }
     let mut active: api_key::ActiveModel = found.into();
-    active.revoked_at = Set(Some(crate::clock::system_now()));
-    Ok(active.update(db).await?)
+    let now = crate::clock::system_now();
+    active.revoked_at = Set(Some(now));
+    let updated = active.update(&txn).await?;
+    let entry = stamp.administration(format!("API key {id} revoked"));
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 pub async fn of_organization(

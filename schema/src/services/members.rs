@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::audit::AuditStamp;
 use crate::domain::{ExternalSubject, Kana, MemberStatus, Profession, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::AdminAccess;
@@ -25,6 +26,7 @@ pub struct NewMember {
 pub async fn register(
     db: &DatabaseConnection,
     _admin: AdminAccess,
+    stamp: &AuditStamp,
     new: NewMember,
 ) -> ApiResult<member::Model> {
     assignable("input.profession", new.profession)?;
@@ -42,9 +44,41 @@ pub async fn register(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    Ok(member::Entity::insert(model)
-        .exec_with_returning(db)
-        .await?)
+    let txn = super::begin_write(db).await?;
+    let inserted = member::Entity::insert(model)
+        .exec_with_returning(&txn)
+        .await?;
+    let entry = stamp.administration(format!(
+        "member {} registered at organisation {} as {}",
+        inserted.id, inserted.organization_id, inserted.profession
+    ));
+    crate::audit::append_in(&txn, &[&entry], now).await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+/// Changes a member's row and records the change, in one transaction.
+async fn change(
+    db: &DatabaseConnection,
+    stamp: &AuditStamp,
+    member_id: Uuid,
+    edit: impl FnOnce(&mut member::ActiveModel),
+    what: impl FnOnce(&member::Model) -> String,
+) -> ApiResult<member::Model> {
+    let txn = super::begin_write(db).await?;
+    let found = member::Entity::find_by_id(member_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let detail = format!("member {member_id}: {}", what(&found));
+    let mut active: member::ActiveModel = found.into();
+    edit(&mut active);
+    let now = crate::clock::system_now();
+    active.updated_at = Set(now);
+    let updated = active.update(&txn).await?;
+    crate::audit::append_in(&txn, &[&stamp.administration(detail)], now).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Suspends or reactivates a member. A suspended member's tokens are refused
@@ -52,17 +86,18 @@ pub async fn register(
 pub async fn set_status(
     db: &DatabaseConnection,
     _admin: AdminAccess,
+    stamp: &AuditStamp,
     member_id: Uuid,
     status: MemberStatus,
 ) -> ApiResult<member::Model> {
-    let found = member::Entity::find_by_id(member_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
-    let mut active: member::ActiveModel = found.into();
-    active.status = Set(status.as_str().to_string());
-    active.updated_at = Set(crate::clock::system_now());
-    Ok(active.update(db).await?)
+    change(
+        db,
+        stamp,
+        member_id,
+        |m| m.status = Set(status.as_str().to_string()),
+        |m| format!("status {} → {}", m.status, status.as_str()),
+    )
+    .await
 }
 
 /// `BAD_USER_INPUT` for the legacy `THERAPIST`: members registered before PT,
@@ -85,18 +120,19 @@ use PHYSICAL_THERAPIST, OCCUPATIONAL_THERAPIST or SPEECH_THERAPIST",
 pub async fn set_profession(
     db: &DatabaseConnection,
     _admin: AdminAccess,
+    stamp: &AuditStamp,
     member_id: Uuid,
     profession: Profession,
 ) -> ApiResult<member::Model> {
     assignable("profession", profession)?;
-    let found = member::Entity::find_by_id(member_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
-    let mut active: member::ActiveModel = found.into();
-    active.profession = Set(profession.as_str().to_string());
-    active.updated_at = Set(crate::clock::system_now());
-    Ok(active.update(db).await?)
+    change(
+        db,
+        stamp,
+        member_id,
+        |m| m.profession = Set(profession.as_str().to_string()),
+        |m| format!("profession {} → {}", m.profession, profession.as_str()),
+    )
+    .await
 }
 
 /// Who a member is at the identity provider: a subject of an issuer.
@@ -122,16 +158,36 @@ fn subject_taken(identity: &ExternalIdentity) -> String {
 pub async fn set_external_identity(
     db: &DatabaseConnection,
     _admin: AdminAccess,
+    stamp: &AuditStamp,
     member_id: Uuid,
     identity: Option<ExternalIdentity>,
 ) -> ApiResult<member::Model> {
-    unchecked_set_external_identity(db, member_id, identity).await
+    let named = identity
+        .as_ref()
+        .map(|i| format!("subject {:?} of {:?}", i.subject.as_str(), i.issuer))
+        .unwrap_or_else(|| "no subject".into());
+    let txn = super::begin_write(db).await?;
+    let updated = set_identity_in(&txn, member_id, identity).await?;
+    let entry = stamp.administration(format!(
+        "member {member_id}: identity-provider subject set to {named}"
+    ));
+    crate::audit::append_in(&txn, &[&entry], crate::clock::system_now()).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// [`set_external_identity`] without an authenticated caller, for the
 /// operator's command line (`renkei add-admin --external-subject`).
 pub async fn unchecked_set_external_identity(
     db: &DatabaseConnection,
+    member_id: Uuid,
+    identity: Option<ExternalIdentity>,
+) -> ApiResult<member::Model> {
+    set_identity_in(db, member_id, identity).await
+}
+
+async fn set_identity_in(
+    db: &impl sea_orm::ConnectionTrait,
     member_id: Uuid,
     identity: Option<ExternalIdentity>,
 ) -> ApiResult<member::Model> {

@@ -46,7 +46,7 @@ pub enum StatusChange {
 /// The refusal of an insured-person identifier another patient holds. It
 /// tells the registrar that the person is probably already in the network
 /// (名寄せ: match, do not duplicate) — and nothing about that patient.
-fn insured_conflict_message(id: &InsuredPersonId) -> String {
+pub(crate) fn insured_conflict_message(id: &InsuredPersonId) -> String {
     format!(
         "the insured-person identifier {:?} already belongs to a patient of the network: look the patient up (patientByInsuredPersonIdentifier) instead of registering them again",
         id.as_str()

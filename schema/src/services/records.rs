@@ -336,13 +336,12 @@ impl Batch {
         match existing {
             Some(i) => {
                 let current = &self.rows[i].model;
-                // A new version replaces what the record said: the writer
-                // must be allowed to change that too, not only what it
-                // writes now (an infection record once HIV-positive,
-                // resent as another pathogen by a system without
-                // SENSITIVE_HIV, would otherwise overwrite it).
+                // A new version replaces what the record said, in the
+                // category it held: the WRITE entry names that category
+                // too. (The organisation corrects its own record: a writer
+                // that may not read the earlier version sees a new record,
+                // `docs/access-policy.md`, *Versions*.)
                 let replaced = DataCategory::from_db(&current.category)?;
-                writer.require_write(replaced)?;
                 // The content compared as content, not as stored text: a
                 // record stored before a derived field existed (a lab
                 // result's `numericValue`) is the same as its resubmission.
