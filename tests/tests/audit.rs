@@ -1915,3 +1915,49 @@ e2e!(
         assert_eq!(verify(app).await, Ok(()));
     }
 );
+
+/// Whoever can write the SQLite file can rebuild an index of the log
+/// without an entry (a partial index whose schema text is put back): the
+/// hub's lookups by patient then skip the entry, while its row — and the
+/// chain — are intact. Verify runs SQLite's own check of the table and its
+/// indexes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_sqlite_index_rebuilt_without_an_entry() {
+    use sea_orm::Statement;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (patient, doctor, _) = patient_and_doctor(&app).await;
+    for _ in 0..3 {
+        app.ok(
+            &doctor,
+            "query($id: ID!) { patient(id: $id) { name } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    }
+    assert_eq!(verify(&app).await, Ok(()));
+    let target = log_for(&app, &patient).await[1]["seq"].as_i64().unwrap();
+    let db = Database::connect(&app.database_url).await.unwrap();
+    let original: String = db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "SELECT sql FROM sqlite_master WHERE name = 'idx_audit_patient'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    let partial = format!("{original} WHERE seq <> {target}");
+    db.execute_unprepared(&format!(
+        "DROP INDEX idx_audit_patient; {partial}; PRAGMA writable_schema = ON; \
+         UPDATE sqlite_master SET sql = '{}' WHERE name = 'idx_audit_patient'; \
+         PRAGMA writable_schema = OFF;",
+        original.replace('\'', "''")
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("indexes disagree"), "{err}");
+    app.stop().await;
+}

@@ -827,9 +827,46 @@ e2e!(
             assert!(message.contains("PHYSICIAN"), "{message}");
         }
         // The physician writes both.
-        for data in [&opinion, &nursing] {
-            app.ok(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "X-2", "2026-02-10T00:00:00Z", data.clone())] } }))
+        let mut written = Vec::new();
+        for (source, data) in [("X-2", &opinion), ("X-3", &nursing)] {
+            let data = app
+                .ok(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, source, "2026-02-10T00:00:00Z", data.clone())] } }))
                 .await;
+            written.push(data["writeRecords"][0]["record"]["id"].clone());
         }
+        // A nurse of the physician's own clinic writes VISITING_NURSE_REPORTS
+        // but withdraws no physician's instruction.
+        let clinic = app
+            .ok(&t.physician, "{ me { organization { id } } }", json!({}))
+            .await["me"]["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, clinic_nurse) = app.member(&clinic, "NURSE").await;
+        const WITHDRAW: &str =
+            "mutation($id: ID!) { markRecordEnteredInError(recordId: $id) { status } }";
+        let body = app
+            .gql(&clinic_nurse, WITHDRAW, json!({ "id": written[1] }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let data = app
+            .ok(&t.physician, WITHDRAW, json!({ "id": written[1] }))
+            .await;
+        assert_eq!(
+            data["markRecordEnteredInError"]["status"],
+            "ENTERED_IN_ERROR"
+        );
+        // The instruction to visit and guide at home is the physician's (or
+        // the dentist's), not the pharmacist's who carries it out.
+        let guidance = json!({ "homeCareGuidanceInstruction": {
+            "service": "PHARMACIST", "provider": "北見中央薬局", "validFrom": day(app, 0),
+            "visitsPerMonth": 2, "instructions": "残薬確認と服薬カレンダーの調整"
+        } });
+        let body = app
+            .gql(&t.pharmacist, WRITE, json!({ "i": { "records": [item(&t.patient, "X-4", "2026-02-10T00:00:00Z", guidance.clone())] } }))
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        app.ok(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "X-4", "2026-02-10T00:00:00Z", guidance)] } }))
+            .await;
     }
 );

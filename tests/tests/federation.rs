@@ -784,5 +784,22 @@ e2e!(
             "{body}"
         );
         assert_eq!(body["errors"][0]["extensions"]["field"], "status", "{body}");
+        // A variable's default in the document counts like a value sent.
+        let defaulted = format!(
+            "query($s: [DischargeNoticeStatus!]! = [{}]) {{ careTeamDischargeNotices(status: $s) {{ nodes {{ id }} }} }}",
+            vec!["DISCHARGED"; 1001].join(", ")
+        );
+        let body = app.gql(&physician, &defaulted, json!({})).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], "$s", "{body}");
+        let defaulted = format!(
+            "query($r: [_Any!]! = [{}]) {{ _entities(representations: $r) {{ __typename }} }}",
+            vec!["{ __typename: \"Patient\", id: \"x\" }"; 501].join(", ")
+        );
+        let body = app.gql(&pharmacist, &defaulted, json!({})).await;
+        refused(&body);
     }
 );

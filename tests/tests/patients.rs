@@ -1596,6 +1596,20 @@ e2e!(
                     .to_string()
             }
         };
+        let added_to = |patient: String, org: String| {
+            let physician = n.physician.clone();
+            async move {
+                app.ok(
+                    &physician,
+                    ADD_TO_TEAM,
+                    json!({ "i": { "patientId": patient, "organizationId": org, "role": "PHARMACY" } }),
+                )
+                .await["addCareTeamMember"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }
+        };
         let care_manager = added(n.physician.clone(), office.clone(), "CARE_MANAGER").await;
         let pharmacy = added(n.physician.clone(), n.pharmacy.clone(), "PHARMACY").await;
         let end = |token: String, membership: String| async move {
@@ -1639,8 +1653,21 @@ e2e!(
             .as_str()
             .unwrap()
             .to_string();
-        let body = end(n.physician.clone(), only).await;
+        let body = end(n.physician.clone(), only.clone()).await;
         assert_code(&body, "CONFLICT");
         assert_eq!(seen_by(app, &n.physician, &alone).await, Ok(alone.clone()));
+        // Nor while the only other membership has an end date: ended in
+        // the right order, with dates backdated, they would leave nobody.
+        let pharmacy = added_to(alone.clone(), n.pharmacy.clone()).await;
+        let body = app
+            .gql(
+                &n.physician,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": pharmacy, "endDate": day(app, 30) } }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let body = end(n.physician.clone(), only).await;
+        assert_code(&body, "CONFLICT");
     }
 );

@@ -164,6 +164,10 @@ pub async fn verify(
         v.broken = Some(Break { seq: 0, reason });
         return Ok(v);
     }
+    if let Some(reason) = sqlite_indexes_disagree(db).await? {
+        v.broken = Some(Break { seq: 0, reason });
+        return Ok(v);
+    }
     if head.legacy_seq > head.seq {
         v.broken = Some(Break {
             seq: head.seq + 1,
@@ -360,6 +364,35 @@ pub async fn hidden_from_queries(db: &impl ConnectionTrait) -> Result<Option<Str
     } else {
         None
     })
+}
+
+/// On SQLite, whether `audit_log`'s indexes disagree with its rows. Whoever
+/// can write the file can rebuild an index without an entry (a partial
+/// index, its schema text put back): the hub's lookups by patient answer
+/// from the index and skip the entry, while the walk by number still finds
+/// it. SQLite's own check of the table and its indexes finds that. It reads
+/// the whole table, so only `verify` asks it — not the hub's checkpoints.
+async fn sqlite_indexes_disagree(db: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
+    use sea_orm::{DatabaseBackend, Statement};
+    if db.get_database_backend() != DatabaseBackend::Sqlite {
+        return Ok(None);
+    }
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "PRAGMA integrity_check(audit_log)",
+        ))
+        .await?;
+    let found: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        .collect();
+    Ok((found != ["ok"]).then(|| {
+        format!(
+            "audit_log's indexes disagree with its rows, so the hub's lookups may skip entries (SQLite's integrity check: {})",
+            found.join("; ")
+        )
+    }))
 }
 
 /// Rows matched per query by [`first_stored_apart`]: SQLite nests a chain

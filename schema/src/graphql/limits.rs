@@ -224,6 +224,20 @@ fn check_lists(
             return Err(too_long(format!("${name}"), None));
         }
     }
+    // A default written in the document is a value like any other: the
+    // executor fills it in for a variable the request leaves out.
+    for (_, operation) in document.operations.iter() {
+        for definition in &operation.node.variable_definitions {
+            if let Some(default) = &definition.node.default_value
+                && longest(&default.node, 0) > MAX_LIST_ITEMS
+            {
+                return Err(too_long(
+                    format!("${}", definition.node.name.node),
+                    Some(default.pos),
+                ));
+            }
+        }
+    }
     let sets = document
         .operations
         .iter()
@@ -251,9 +265,11 @@ fn check_representations(
     document: &ExecutableDocument,
     variables: &async_graphql::Variables,
 ) -> ServerResult<()> {
+    /// A variable's value: the request's, else the operation's default.
+    type Lookup<'a> = dyn Fn(&async_graphql::Name) -> Option<async_graphql::Value> + 'a;
     fn count(
         document: &ExecutableDocument,
-        variables: &async_graphql::Variables,
+        variables: &Lookup<'_>,
         set: &SelectionSet,
         nesting: usize,
     ) -> usize {
@@ -270,7 +286,7 @@ fn check_representations(
                         value
                             .node
                             .clone()
-                            .into_const_with(|name| variables.get(&name).cloned().ok_or(()))
+                            .into_const_with(|name| variables(&name).ok_or(()))
                             .ok()
                     })
                     .map_or(0, |value| match value {
@@ -299,7 +315,18 @@ fn check_representations(
             .sum()
     }
     for (_, operation) in document.operations.iter() {
-        let named = count(document, variables, &operation.node.selection_set.node, 0);
+        let lookup = |name: &async_graphql::Name| {
+            variables.get(name).cloned().or_else(|| {
+                operation
+                    .node
+                    .variable_definitions
+                    .iter()
+                    .find(|d| d.node.name.node == *name)
+                    .and_then(|d| d.node.default_value.as_ref())
+                    .map(|d| d.node.clone())
+            })
+        };
+        let named = count(document, &lookup, &operation.node.selection_set.node, 0);
         if named > MAX_REPRESENTATIONS {
             let mut error = ServerError::new(
                 format!(

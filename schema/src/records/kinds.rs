@@ -252,6 +252,11 @@ impl RecordKind {
             RecordKind::PhysicianOpinion | RecordKind::VisitingNurseInstruction => {
                 Some(&[P::Physician])
             }
+            // The instruction to visit and guide at home: the physician's
+            // (to a pharmacist or a dietitian) or the dentist's (to a
+            // dental hygienist) — not the pharmacist's, who writes
+            // MEDICATIONS, its category for the pharmacist's service.
+            RecordKind::HomeCareGuidanceInstruction => Some(&[P::Physician, P::Dentist]),
             _ => None,
         }
     }

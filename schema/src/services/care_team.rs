@@ -139,17 +139,26 @@ pub async fn end(
     // Under the patient's lock, so that two organisations ending the last
     // two memberships at once cannot both pass.
     super::records::lock_patients(&txn, [patient_id]).await?;
-    // The last membership that lasts beyond this end date: without it the
-    // patient would be no organisation's — nobody could reach them again,
-    // not even to add a team.
+    // As it stands under the lock: another request may have ended it since
+    // it was read.
+    let ended_meanwhile = care_team_membership::Entity::find_by_id(membership_id)
+        .one(&txn)
+        .await?
+        .is_none_or(|m| m.end_date.is_some());
+    if ended_meanwhile {
+        return Err(ApiError::Conflict(
+            "the care-team membership has already ended".into(),
+        ));
+    }
+    // The last open-ended membership: without another the patient would,
+    // once the end dates pass, be no organisation's — nobody could reach
+    // them again, not even to add a team. (Counting memberships that end
+    // later would not do: end dates may be backdated, so ending them in the
+    // right order would leave nobody.)
     let others = care_team_membership::Entity::find()
         .filter(care_team_membership::Column::PatientId.eq(patient_id))
         .filter(care_team_membership::Column::Id.ne(membership_id))
-        .filter(
-            sea_orm::Condition::any()
-                .add(care_team_membership::Column::EndDate.is_null())
-                .add(care_team_membership::Column::EndDate.gt(end_date)),
-        )
+        .filter(care_team_membership::Column::EndDate.is_null())
         .count(&txn)
         .await?;
     if others == 0 {

@@ -1135,6 +1135,8 @@ pub async fn enter_in_error(
     let category = DataCategory::from_db(&current.category)?;
     access.require_write(category)?;
     crate::policy::may_withdraw_record(principal, current.source_organization_id)?;
+    // A physician's document is withdrawn by a physician, as it is written.
+    crate::policy::may_author(principal, RecordKind::from_db(&current.kind)?)?;
     if current.status == ENTERED_IN_ERROR {
         return Err(ApiError::Conflict(
             "the record is already marked entered in error".into(),
