@@ -290,9 +290,10 @@ e2e!(
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 3, "every one once");
-        // `complete` refuses, before anything is read or recorded, a
-        // register larger than `first`.
-        let log = "{ auditLog(first: 100) { edges { node { action } } } }";
+        // `complete` refuses, before anyone is read, a register larger
+        // than `first` — and records the refusal, naming no one: stepping
+        // the cursor would otherwise tell who is listed, unrecorded.
+        let log = "{ auditLog(first: 100) { edges { node { action patientId } } } }";
         let count = |v: Value| v["auditLog"]["edges"].as_array().unwrap().len();
         let before = count(app.ok(&app.admin_token, log, json!({})).await);
         let body = app
@@ -307,11 +308,17 @@ e2e!(
             Some("BAD_USER_INPUT"),
             "{body}"
         );
-        let after = count(app.ok(&app.admin_token, log, json!({})).await);
+        let entries = app.ok(&app.admin_token, log, json!({})).await;
         assert_eq!(
-            before + 1,
-            after,
-            "only the administrator's own read of the log"
+            before + 2,
+            count(entries.clone()),
+            "the refusal and the administrator's own read of the log"
+        );
+        assert!(
+            entries["auditLog"]["edges"].as_array().unwrap()[..2]
+                .iter()
+                .any(|e| e["node"] == json!({ "action": "DENIED", "patientId": null })),
+            "{entries}"
         );
         // A care worker of the helper station: its own team's patients.
         let body = app.gql(&r.care_worker, REGISTER, json!({})).await;

@@ -868,5 +868,41 @@ e2e!(
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
         app.ok(&t.physician, WRITE, json!({ "i": { "records": [item(&t.patient, "X-4", "2026-02-10T00:00:00Z", guidance)] } }))
             .await;
+        // A system has no profession: its organisation must be where
+        // physicians practise. The station's key may write
+        // VISITING_NURSE_REPORTS, not issue the instruction; the clinic's may.
+        let org_of = |token: String| async move {
+            app.ok(&token, "{ me { organization { id } } }", json!({}))
+                .await["me"]["organization"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        for (org, allowed) in [
+            (org_of(t.nurse.clone()).await, false),
+            (clinic.clone(), true),
+        ] {
+            let key = app
+                .ok(
+                    &app.admin_token,
+                    "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                    json!({ "i": { "organizationId": org, "name": "連携システム", "permissions": [
+                        { "category": "IDENTITY", "level": "READ" },
+                        { "category": "VISITING_NURSE_REPORTS", "level": "READ_WRITE" }
+                    ] } }),
+                )
+                .await["createApiKey"]["secret"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let body = app
+                .gql(&key, WRITE, json!({ "i": { "records": [item(&t.patient, "K-1", "2026-02-10T00:00:00Z", nursing.clone())] } }))
+                .await;
+            if allowed {
+                assert!(body["errors"].is_null(), "{body}");
+            } else {
+                assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+            }
+        }
     }
 );

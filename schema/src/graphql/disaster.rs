@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::types::{Organization, load_organization};
 use super::{Date, ctx_db, ctx_policy, ctx_request, ctx_trail};
-use crate::domain::{OrganizationKind, Text};
+use crate::domain::{DataCategory, OrganizationKind, Text};
 use crate::error::ApiError;
 use crate::records::RecordKind;
 use crate::services::disaster::{self, Entry, MedicalDependency};
@@ -134,8 +134,18 @@ pub async fn register(
         .filter(|e| after.is_none_or(|a| e.patient.id > a))
         .collect();
     let more = rest.len() > first as usize;
-    // Refused before anything is recorded: no entry for what is not sent.
+    // Refused before any person is sent — but the refusal says the
+    // register lists more than `first` from the cursor on, which stepping
+    // the cursor turns into an answer about people: recorded, naming none.
     if complete && more {
+        ctx_trail(ctx)?.denied(
+            None,
+            &[DataCategory::Identity],
+            format!(
+                "disaster register (災害時要配慮者名簿) refused as incomplete: more than {first} people from {}",
+                after.map_or_else(|| "the start".to_string(), |a| format!("after {a}"))
+            ),
+        );
         return Err(ApiError::bad_input(
             "first",
             format!(

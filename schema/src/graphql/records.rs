@@ -821,7 +821,15 @@ pub(crate) async fn write_records(
         for category in r.data.written_categories() {
             a.require_write(category).map_err(item)?;
         }
-        crate::policy::may_author(&req.principal, r.data.kind()).map_err(item)?;
+        if r.data.kind().authored_by().is_some() {
+            let caller_kind = match &req.principal {
+                crate::principal::Principal::System { .. } => {
+                    super::consents::caller_kind(ctx).await?
+                }
+                crate::principal::Principal::Member { .. } => None,
+            };
+            crate::policy::may_author(&req.principal, caller_kind, r.data.kind()).map_err(item)?;
+        }
     }
     let written = service::write(
         ctx_db(ctx),
@@ -917,10 +925,15 @@ pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<R
     let id = parse_id("recordId", &record_id)?;
     let db = ctx_db(ctx);
     let (current, access, _) = reach_record(ctx, id).await?;
+    let caller_kind = match &ctx_request(ctx)?.principal {
+        crate::principal::Principal::System { .. } => super::consents::caller_kind(ctx).await?,
+        crate::principal::Principal::Member { .. } => None,
+    };
     let updated = service::enter_in_error(
         db,
         &access,
         &super::ctx_stamp(ctx)?,
+        caller_kind,
         current,
         ctx_policy(ctx).clock.now(),
     )

@@ -270,23 +270,47 @@ pub fn may_withdraw_record(principal: &Principal, source_organization_id: Uuid) 
     }
 }
 
-/// Who may write a record of `kind` beyond its category: a member of one of
-/// the kind's professions ([`RecordKind::authored_by`]), or any system.
-pub fn may_author(principal: &Principal, kind: crate::records::RecordKind) -> ApiResult<()> {
+/// Who may write (or withdraw) a record of `kind` beyond its category: a
+/// member of one of the kind's professions ([`RecordKind::authored_by`]),
+/// or a system of an organisation where they practise — a system has no
+/// profession, and a visiting-nurse station's key with
+/// VISITING_NURSE_REPORTS write must not issue the physician's instruction.
+/// `caller_kind`: the caller's organisation's kind (asked only of systems).
+pub fn may_author(
+    principal: &Principal,
+    caller_kind: Option<OrganizationKind>,
+    kind: crate::records::RecordKind,
+) -> ApiResult<()> {
     let Some(professions) = kind.authored_by() else {
         return Ok(());
     };
-    match principal.profession() {
-        Some(p) if !professions.contains(&p) => Err(ApiError::Forbidden(format!(
-            "a {} is written by {}",
-            kind.as_str(),
-            professions
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-        _ => Ok(()),
+    let allowed = match principal.profession() {
+        Some(p) => professions.contains(&p),
+        None => {
+            caller_kind.is_some_and(|k| professions.iter().any(|p| practises_at(*p).contains(&k)))
+        }
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "a {} is written by {} (or a system of their organisation)",
+        kind.as_str(),
+        professions
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+/// Where the professions that author documents practise, for their
+/// organisations' systems ([`may_author`]).
+fn practises_at(profession: Profession) -> &'static [OrganizationKind] {
+    match profession {
+        Profession::Physician => &[OrganizationKind::Hospital, OrganizationKind::Clinic],
+        Profession::Dentist => &[OrganizationKind::Hospital, OrganizationKind::DentalClinic],
+        _ => &[],
     }
 }
 
@@ -1265,10 +1289,13 @@ it holds now (an infection record once `SENSITIVE_HIV`, corrected by a system th
 - **A physician's documents** — `PHYSICIAN_OPINION` (主治医意見書) and \
 `VISITING_NURSE_INSTRUCTION` (訪問看護指示書) — are written by physicians, though care \
 managers write `CARE_CERTIFICATION` and nurses `VISITING_NURSE_REPORTS`: a newer record of \
-the kind replaces the physician's in the summary. (An organisation's system acts with the \
-permissions its API key was given.)\n\
+the kind replaces the physician's in the summary; `HOME_CARE_GUIDANCE_INSTRUCTION` \
+(居宅療養管理指導の指示) by physicians and dentists, not by the pharmacist who carries it \
+out. A system (API key) has no profession: it writes them for a hospital or a clinic (the \
+guidance instruction also for a dental clinic). The same goes for marking them entered in \
+error.\n\
 - **Care-team memberships** are ended by the membership's organisation, by the organisation \
-that added it, or by the coordination centre; the patient's last membership does not end \
+that added it, or by the coordination centre; the patient's last open-ended membership does not end \
 (`CONFLICT`: nobody could reach the patient again).\n\
 - **Answers** to what was addressed to the caller's organisation (an invitation to a \
 conference) need the category readable without break-the-glass: emergency access reads, it \

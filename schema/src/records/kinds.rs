@@ -244,8 +244,8 @@ impl RecordKind {
     /// are a physician's, though care managers write CARE_CERTIFICATION and
     /// nurses VISITING_NURSE_REPORTS — and a newer record of the kind
     /// replaces the physician's in the summary. `None`: the category
-    /// decides alone. (A system's API key acts with the permissions its
-    /// administrator gave it; it has no profession.)
+    /// decides alone. (A system has no profession: its organisation's kind
+    /// decides, `policy::may_author`.)
     pub fn authored_by(self) -> Option<&'static [crate::domain::Profession]> {
         use crate::domain::Profession as P;
         match self {

@@ -1128,6 +1128,7 @@ pub async fn enter_in_error(
     db: &DatabaseConnection,
     access: &PatientAccess,
     stamp: &AuditStamp,
+    caller_kind: Option<crate::domain::OrganizationKind>,
     current: record::Model,
     now: DateTime<Utc>,
 ) -> ApiResult<record::Model> {
@@ -1136,7 +1137,7 @@ pub async fn enter_in_error(
     access.require_write(category)?;
     crate::policy::may_withdraw_record(principal, current.source_organization_id)?;
     // A physician's document is withdrawn by a physician, as it is written.
-    crate::policy::may_author(principal, RecordKind::from_db(&current.kind)?)?;
+    crate::policy::may_author(principal, caller_kind, RecordKind::from_db(&current.kind)?)?;
     if current.status == ENTERED_IN_ERROR {
         return Err(ApiError::Conflict(
             "the record is already marked entered in error".into(),
