@@ -61,7 +61,12 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
     let observe = state.observe.clone();
     let router = Router::new()
         .route("/", get(graphiql))
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphql_get)
+                .post(graphql_post)
+                .fallback(graphql_method_not_allowed),
+        )
         .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -98,7 +103,9 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            // The route, not the path: a path may hold a patient's id.
+            let path = crate::observe::access_log::loggable_path(req.uri().path());
+            tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
         }))
         // Outermost: settles the request id (a caller's only when short
         // and safe), writes the access log line and counts the request.
@@ -162,6 +169,20 @@ async fn only_allowed_cors(mut response: Response) -> Response {
 
 /// An error response outside GraphQL execution, in the GraphQL response shape so
 /// that clients read every error the same way.
+/// Any other method on `/graphql` (PUT, DELETE, PATCH, OPTIONS without a
+/// CORS layer): 405 with `Allow`, as a GraphQL error with its code.
+async fn graphql_method_not_allowed() -> Response {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "/graphql answers GET (queries) and POST",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+    response
+}
+
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     error_response_as(Media::Json, status, code, message)
 }

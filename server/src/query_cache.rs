@@ -57,6 +57,15 @@ impl QueryCache {
                 message: e.message,
             });
         }
+        // Before anything parses the text (here, or later on the request):
+        // too deep a text overflows the parser's stack.
+        if let Err(e) = fair_use::check_nesting(&request.query) {
+            return Err(Refusal {
+                status: StatusCode::BAD_REQUEST,
+                code: "GRAPHQL_PARSE_FAILED",
+                message: e.message,
+            });
+        }
         let keep = request.query.len() <= MAX_QUERY_BYTES;
         // The copy the request owns is made after the lock is released.
         let cached = keep

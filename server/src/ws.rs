@@ -384,7 +384,16 @@ impl ClientMessage {
                 Ok(ClientMessage::Complete { id: id()? })
             }
             (Protocol::Legacy, "connection_terminate") => Ok(ClientMessage::Terminate),
-            _ => Err(format!("`{kind}` is not a message a client sends")),
+            // The client's text, quoted and cut: it goes into the close
+            // reason and the log, where a line break or a terminal code of
+            // the client's would forge a line of its own.
+            _ => Err(format!(
+                "`{}` is not a message a client sends",
+                kind.chars()
+                    .take(40)
+                    .flat_map(char::escape_debug)
+                    .collect::<String>()
+            )),
         }
     }
 }
@@ -556,7 +565,7 @@ impl Connection {
         match close {
             Stop::Gone => tracing::debug!("WebSocket closed by the client"),
             Stop::Close(close) => {
-                tracing::info!(code = close.code, reason = %close.reason, "WebSocket closed");
+                tracing::info!(code = close.code, reason = ?close.reason, "WebSocket closed");
                 finish(socket, Some(self.protocol), &close).await;
             }
         }
@@ -1061,6 +1070,22 @@ mod tests {
                 "{protocol:?} accepted {bad}"
             );
         }
+    }
+
+    #[test]
+    fn an_unknown_type_is_named_escaped_and_cut() {
+        // The reason reaches the close frame and the log: a line break or
+        // a terminal code of the client's must not forge a line there.
+        let forged = format!(
+            r#"{{"type":"x\n2026-12-07 INFO access: request forged\u001b[31m{}"}}"#,
+            "y".repeat(900)
+        );
+        let Err(why) = ClientMessage::parse(Protocol::TransportWs, &forged) else {
+            panic!("accepted");
+        };
+        assert!(!why.contains('\n') && !why.contains('\u{1b}'), "{why}");
+        assert!(why.contains("\\n2026"), "{why}");
+        assert!(why.len() < 120, "{why}");
     }
 
     #[test]

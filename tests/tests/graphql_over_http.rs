@@ -389,6 +389,11 @@ e2e!(a_get_never_runs_a_mutation, |app| async move {
     .unwrap();
     assert_eq!(res.status(), 405);
     assert!(res.headers()["allow"].to_str().unwrap().contains("POST"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED",
+        "{body}"
+    );
 });
 
 e2e!(
@@ -862,3 +867,73 @@ fn the_allowed_origins_are_a_comma_list_and_a_bad_one_refuses_the_start() {
         );
     }
 }
+
+e2e!(
+    a_document_nested_too_deep_is_refused_before_it_is_parsed,
+    |app| async move {
+        // 400 levels of brackets in an argument overflowed the parser's
+        // stack and aborted the hub — without a token. Refused now on the
+        // text, on every way in, and the hub answers on.
+        let deep = format!(
+            "{{ publicDirectory(filter: {}1{}) {{ __typename }} }}",
+            "[".repeat(400),
+            "]".repeat(400)
+        );
+        let objects = format!(
+            "{{ me(x: {}) {{ kind }} }}",
+            "{a: ".repeat(300) + "1" + &"}".repeat(300)
+        );
+        // Without a token: only the public directory is answered, and this is not it.
+        let res = request(app, reqwest::Method::POST, "/graphql", None)
+            .json(&json!({ "query": deep }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        let res = request(app, reqwest::Method::GET, &get_url(&deep, None, None), None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        // With one: a parse error, naming the limit.
+        for query in [&deep, &objects] {
+            let res = request(
+                app,
+                reqwest::Method::POST,
+                "/graphql",
+                Some(&app.admin_token),
+            )
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap();
+            let (status, _, body) = status_type_body(res).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
+                "{body}"
+            );
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("nested at most 64"),
+                "{body}"
+            );
+        }
+        let mut ws = app.ws(&app.admin_token).await;
+        let id = ws.subscribe(&deep, json!({})).await;
+        match ws.next_of(&id).await {
+            WsMessage::Error(errors) => {
+                assert_eq!(
+                    errors[0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
+                    "{errors}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // Still up.
+        let data = app.ok(&app.admin_token, "{ me { kind } }", json!({})).await;
+        assert_eq!(data["me"]["kind"], "MEMBER");
+    }
+);

@@ -133,6 +133,64 @@ pub fn check_size(query: &str, limits: FairUseLimits) -> Result<(), ServerError>
     ))
 }
 
+/// Deepest nesting of `{ }` and `[ ]` a document's text may have (string
+/// values and comments aside). async-graphql's parser recurses once per
+/// level of a value or a selection set: `[[[[…]]]]` 400 deep in an
+/// argument overflowed a worker's stack and aborted the whole hub — from a
+/// request without a token, before anything else looked at it. The deepest
+/// legitimate document (the standard introspection query) nests about 15.
+pub const MAX_TEXT_NESTING: usize = 64;
+
+/// `GRAPHQL_PARSE_FAILED` when the text nests braces or brackets deeper
+/// than [`MAX_TEXT_NESTING`]: checked on the text, before it is parsed.
+pub fn check_nesting(query: &str) -> Result<(), ServerError> {
+    let bytes = query.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                // A block string ends at the first unescaped `"""`.
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    if deepest <= MAX_TEXT_NESTING {
+        return Ok(());
+    }
+    Err(error(
+        format!(
+            "the query document nests braces or brackets {deepest} deep; this hub parses documents nested at most {MAX_TEXT_NESTING} deep: pass deep values as variables"
+        ),
+        "GRAPHQL_PARSE_FAILED",
+    ))
+}
+
 /// Parses a document, a large one on the blocking pool (one of
 /// [`heavy_permits`] at a time). The error is async-graphql's, its message
 /// bounded and coded `GRAPHQL_PARSE_FAILED`.
@@ -314,6 +372,7 @@ impl Extension for FairUseExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         check_size(&request.query, self.limits)?;
+        check_nesting(&request.query)?;
         let large = request.query.len() > LARGE_DOCUMENT_BYTES;
         self.large.store(large, Ordering::Relaxed);
         let parsed = if large && multi_thread() {
@@ -379,6 +438,22 @@ impl Extension for FairUseExtension {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_and_comments() {
+        let deep = |n: usize| format!("{{ f(a: {}1{}) }}", "[".repeat(n), "]".repeat(n));
+        assert!(check_nesting(&deep(MAX_TEXT_NESTING - 1)).is_ok());
+        let refused = check_nesting(&deep(400)).unwrap_err();
+        assert!(refused.message.contains("401 deep"), "{}", refused.message);
+        // Braces in strings, block strings and comments are text.
+        let quoted = format!(
+            "{{ f(a: \"{0}\\\"{0}\", b: \"\"\"{0}\\\"\"\"{0}\"\"\") # {0}\n }}",
+            "[".repeat(200)
+        );
+        assert!(check_nesting(&quoted).is_ok(), "{quoted}");
+        // An unterminated string or comment ends the scan without error.
+        assert!(check_nesting("{ f(a: \"[[[").is_ok());
+    }
 
     fn aliases(query: &str) -> usize {
         count_aliases(&async_graphql::parser::parse_query(query).expect("parses"))

@@ -56,9 +56,26 @@ pub fn route_of(path: &str) -> Option<&'static str> {
         "/ready" => "/ready",
         "/metrics" => "/metrics",
         "/emergency-sheets" => "/emergency-sheets",
+        "/directory" => "/directory",
+        "/vacancies" => "/vacancies",
+        "/indicators" => "/indicators",
+        "/indicators.csv" => "/indicators.csv",
+        "/disaster-register.csv" => "/disaster-register.csv",
+        "/fhir" | "/fhir/" => "/fhir",
+        "/fhir/metadata" => "/fhir/metadata",
+        "/fhir/Patient" => "/fhir/Patient",
         _ if path.starts_with("/patients/") && path.ends_with("/emergency-sheet") => {
             "/patients/{id}/emergency-sheet"
         }
+        // A patient's id is in these paths: the log names the route only
+        // (the audit log says whose data was read, to those who may know).
+        _ if path.starts_with("/fhir/Patient/") && path.ends_with("/$everything") => {
+            "/fhir/Patient/{id}/$everything"
+        }
+        _ if path.starts_with("/fhir/Patient/") && path.ends_with("/$summary") => {
+            "/fhir/Patient/{id}/$summary"
+        }
+        _ if path.starts_with("/fhir/") => "/fhir/{unserved}",
         _ if path.starts_with("/graphiql/assets/") => "/graphiql/assets/{digest}/{name}",
         _ => return None,
     })
@@ -95,6 +112,20 @@ mod tests {
             "/patients/{id}/emergency-sheet"
         );
         assert_eq!(loggable_path("/emergency-sheets"), "/emergency-sheets");
+        for (path, route) in [
+            (
+                format!("/fhir/Patient/{id}/$everything"),
+                "/fhir/Patient/{id}/$everything",
+            ),
+            (
+                format!("/fhir/Patient/{id}/$summary"),
+                "/fhir/Patient/{id}/$summary",
+            ),
+            (format!("/fhir/Patient/{id}"), "/fhir/{unserved}"),
+            ("/fhir/Patient".to_string(), "/fhir/Patient"),
+        ] {
+            assert_eq!(loggable_path(&path), route);
+        }
         assert_eq!(loggable_path("/nope"), "/nope");
         assert_eq!(loggable_path(&"/é".repeat(100)).len(), 127);
     }
