@@ -130,7 +130,12 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
     }
     let hash = PasswordHash::new(&key.secret_hash).map_err(ApiError::internal)?;
     let secret = secret.to_string();
-    // argon2 is CPU-heavy by design: keep it off the async executor's threads.
+    // argon2 is CPU-heavy by design: keep it off the async executor's
+    // threads, and run at most two at a time — wrong secrets for a known
+    // key id, sent in a loop without any token, otherwise took every core
+    // (valid keys are cached once verified, `ApiKeyCache`).
+    static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _permit = VERIFYING.acquire().await.map_err(ApiError::internal)?;
     let ok = tokio::task::spawn_blocking(move || {
         Argon2::default()
             .verify_password(secret.as_bytes(), &hash)
