@@ -586,17 +586,22 @@ async fn tamper_with(app: &TestApp, statements: Vec<(String, Vec<sea_orm::Value>
     db.close().await.unwrap();
 }
 
-/// A few reads of one patient, so the log holds several entries.
-async fn some_traffic(app: &TestApp) {
-    let (patient, doctor, _) = patient_and_doctor(app).await;
+/// Three reads of `patient` by `token`: three entries about them.
+async fn three_reads(app: &TestApp, token: &str, patient: &str) {
     for _ in 0..3 {
         app.ok(
-            &doctor,
+            token,
             "query($id: ID!) { patient(id: $id) { name } }",
             json!({ "id": patient }),
         )
         .await;
     }
+}
+
+/// A few reads of one patient, so the log holds several entries.
+async fn some_traffic(app: &TestApp) {
+    let (patient, doctor, _) = patient_and_doctor(app).await;
+    three_reads(app, &doctor, &patient).await;
 }
 
 /// The published unkeyed formula, with the entry's key id removed: what
@@ -1702,14 +1707,7 @@ async fn verify_catches_sqlite_entries_rewritten_in_another_form() {
     use chrono::{FixedOffset, SecondsFormat};
     let app = TestApp::spawn(Backend::Sqlite).await;
     let (patient, doctor, _) = patient_and_doctor(&app).await;
-    for _ in 0..3 {
-        app.ok(
-            &doctor,
-            "query($id: ID!) { patient(id: $id) { name } }",
-            json!({ "id": patient }),
-        )
-        .await;
-    }
+    three_reads(&app, &doctor, &patient).await;
     assert_eq!(verify(&app).await, Ok(()));
     let seqs =
         |log: Vec<Value>| -> Vec<i64> { log.iter().map(|e| e["seq"].as_i64().unwrap()).collect() };
@@ -1926,14 +1924,7 @@ async fn verify_catches_an_sqlite_index_rebuilt_without_an_entry() {
     use sea_orm::Statement;
     let app = TestApp::spawn(Backend::Sqlite).await;
     let (patient, doctor, _) = patient_and_doctor(&app).await;
-    for _ in 0..3 {
-        app.ok(
-            &doctor,
-            "query($id: ID!) { patient(id: $id) { name } }",
-            json!({ "id": patient }),
-        )
-        .await;
-    }
+    three_reads(&app, &doctor, &patient).await;
     assert_eq!(verify(&app).await, Ok(()));
     let target = log_for(&app, &patient).await[1]["seq"].as_i64().unwrap();
     let db = Database::connect(&app.database_url).await.unwrap();

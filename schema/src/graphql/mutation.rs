@@ -266,14 +266,16 @@ impl CoreMutation {
         .reach(ctx, found)
         .await?;
         let patient_id = membership.patient_id;
-        access.require_write(DataCategory::CareTeam)?;
-        crate::policy::may_end_membership(
-            &ctx_request(ctx)?.principal,
-            super::consents::caller_kind(ctx).await?,
-            membership.organization_id,
-            membership.recorded_by_organization,
-        )?;
-        let ended = care_team::end(db, &access, &ctx_stamp(ctx)?, membership, end_date).await?;
+        let caller_kind = super::consents::caller_kind(ctx).await?;
+        let ended = care_team::end(
+            db,
+            &access,
+            &ctx_stamp(ctx)?,
+            caller_kind,
+            membership,
+            end_date,
+        )
+        .await?;
         ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });
         Ok(CareTeamMembership(ended))
     }

@@ -810,6 +810,13 @@ pub(crate) async fn write_records(
             Err(e) => return Err(e.into()),
         }
     }
+    // Asked once, and only when the batch holds a kind whose authors are
+    // named: the caller's organisation's kind, for a system.
+    let author_kind = if parsed.iter().any(|r| r.data.kind().authored_by().is_some()) {
+        system_kind(ctx).await?
+    } else {
+        None
+    };
     for (index, r) in parsed.iter().enumerate() {
         let a = access
             .get(&r.patient_id)
@@ -821,15 +828,7 @@ pub(crate) async fn write_records(
         for category in r.data.written_categories() {
             a.require_write(category).map_err(item)?;
         }
-        if r.data.kind().authored_by().is_some() {
-            let caller_kind = match &req.principal {
-                crate::principal::Principal::System { .. } => {
-                    super::consents::caller_kind(ctx).await?
-                }
-                crate::principal::Principal::Member { .. } => None,
-            };
-            crate::policy::may_author(&req.principal, caller_kind, r.data.kind()).map_err(item)?;
-        }
+        crate::policy::may_author(&req.principal, author_kind, r.data.kind()).map_err(item)?;
     }
     let written = service::write(
         ctx_db(ctx),
@@ -920,20 +919,30 @@ pub(crate) async fn entity(ctx: &Context<'_>, id: Uuid) -> ApiResult<Record> {
     Record::new(model)
 }
 
+/// The kind of a system's organisation ([`crate::policy::may_author`]
+/// decides a system's documents by it); `None` for a member, whose
+/// profession decides.
+async fn system_kind(ctx: &Context<'_>) -> Result<Option<crate::domain::OrganizationKind>> {
+    match ctx_request(ctx)?.principal {
+        crate::principal::Principal::System { .. } => super::consents::caller_kind(ctx).await,
+        crate::principal::Principal::Member { .. } => Ok(None),
+    }
+}
+
 /// Marks a record entered in error.
 pub(crate) async fn enter_in_error(ctx: &Context<'_>, record_id: ID) -> Result<Record> {
     let id = parse_id("recordId", &record_id)?;
     let db = ctx_db(ctx);
     let (current, access, _) = reach_record(ctx, id).await?;
-    let caller_kind = match &ctx_request(ctx)?.principal {
-        crate::principal::Principal::System { .. } => super::consents::caller_kind(ctx).await?,
-        crate::principal::Principal::Member { .. } => None,
+    let author_kind = match RecordKind::from_db(&current.kind)?.authored_by() {
+        Some(_) => system_kind(ctx).await?,
+        None => None,
     };
     let updated = service::enter_in_error(
         db,
         &access,
         &super::ctx_stamp(ctx)?,
-        caller_kind,
+        author_kind,
         current,
         ctx_policy(ctx).clock.now(),
     )

@@ -108,6 +108,7 @@ pub async fn end(
     db: &DatabaseConnection,
     access: &PatientAccess,
     stamp: &AuditStamp,
+    caller_kind: Option<crate::domain::OrganizationKind>,
     membership: care_team_membership::Model,
     end_date: NaiveDate,
 ) -> ApiResult<care_team_membership::Model> {
@@ -115,6 +116,12 @@ pub async fn end(
     if membership.patient_id != access.patient_id() {
         return Err(ApiError::not_found("care-team membership"));
     }
+    policy::may_end_membership(
+        &stamp.principal,
+        caller_kind,
+        membership.organization_id,
+        membership.recorded_by_organization,
+    )?;
     if membership.end_date.is_some() {
         return Err(ApiError::Conflict(
             "the care-team membership has already ended".into(),
