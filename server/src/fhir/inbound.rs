@@ -278,7 +278,11 @@ async fn match_patients(
     let by_insured = lookup_many(
         state,
         caller,
-        Lookup::InsuredPersonId,
+        if register {
+            Lookup::InsuredPersonIdWithConsents
+        } else {
+            Lookup::InsuredPersonId
+        },
         &insured,
         element,
         verdicts,
@@ -297,27 +301,18 @@ async fn match_patients(
             .and_then(|p| p["id"].as_str())
             .map(str::to_string);
         if let Some(id) = found {
-            if by_insured_only && let Some(local) = &p.local_id {
-                let linked = caller
-                    .run(
-                        &state.schema,
-                        LINK,
-                        json!({ "i": { "patientId": id, "localId": local } }),
-                    )
-                    .await;
-                if let Some(r) = graphql_errors(&linked, |_| Some(format!("{element}.identifier")))
-                {
-                    return Err(r);
-                }
-            }
             // A patient this caller registered whose consent was not
             // recorded (the registration's second step failed: a refused
-            // form, the database gone between the two) takes the bundle's
-            // Consent now — its first consent, as with the registration.
-            // Once one is recorded, a resend records nothing.
+            // form, the database gone between the two — or has not yet
+            // happened: another bundle registering the same patient at
+            // this moment) takes the bundle's Consent now — its first
+            // consent, as with the registration. Once one is recorded, a
+            // resend records nothing. Before the link below, which writes
+            // IDENTITY and so needs the consent.
             let mut consent_recorded = false;
             let never_consented = by_local[index]
                 .as_ref()
+                .or(by_insured[index].as_ref())
                 .and_then(|p| p["consents"].as_array())
                 .is_some_and(Vec::is_empty);
             if register
@@ -338,6 +333,19 @@ async fn match_patients(
             // such a patient again rather than refuse on a stale verdict.
             if register && let Ok(patient) = id.parse() {
                 verdicts.forget(patient);
+            }
+            if by_insured_only && let Some(local) = &p.local_id {
+                let linked = caller
+                    .run(
+                        &state.schema,
+                        LINK,
+                        json!({ "i": { "patientId": id, "localId": local } }),
+                    )
+                    .await;
+                if let Some(r) = graphql_errors(&linked, |_| Some(format!("{element}.identifier")))
+                {
+                    return Err(r);
+                }
             }
             out.push(Matched {
                 id,
@@ -450,6 +458,9 @@ enum Lookup {
     /// a consent was ever recorded, for the repair of a registration.
     LocalIdWithConsents,
     InsuredPersonId,
+    /// By insured-person identifier, with the consent history, as
+    /// [`Lookup::LocalIdWithConsents`].
+    InsuredPersonIdWithConsents,
 }
 
 impl Lookup {
@@ -462,13 +473,18 @@ impl Lookup {
             Lookup::InsuredPersonId => {
                 "query($v: [String!]!) { patientsByInsuredPersonIdentifiers(identifiers: $v) { id } }"
             }
+            Lookup::InsuredPersonIdWithConsents => {
+                "query($v: [String!]!) { patientsByInsuredPersonIdentifiers(identifiers: $v) { id consents { id } } }"
+            }
         }
     }
 
     fn field(self) -> &'static str {
         match self {
             Lookup::LocalId | Lookup::LocalIdWithConsents => "patientsByLocalIds",
-            Lookup::InsuredPersonId => "patientsByInsuredPersonIdentifiers",
+            Lookup::InsuredPersonId | Lookup::InsuredPersonIdWithConsents => {
+                "patientsByInsuredPersonIdentifiers"
+            }
         }
     }
 }
