@@ -283,6 +283,9 @@ pub struct ServeConfig {
     pub websocket: WebSocketConfig,
 
     #[command(flatten)]
+    pub connections: ConnectionConfig,
+
+    #[command(flatten)]
     pub rate_limit: crate::rate_limit::RateLimitConfig,
 
     #[command(flatten)]
@@ -525,6 +528,78 @@ impl WebSocketConfig {
             self.ws_max_subscriptions_per_connection,
             self.ws_max_subscriptions_per_member,
         ))
+    }
+}
+
+/// What the listener allows a client's connection (see docs/operations.md,
+/// "Connections"): without these bounds a client that trickles its headers
+/// or body held a connection, and with it a file descriptor, for as long as
+/// it liked.
+#[derive(Args, Clone, Debug)]
+pub struct ConnectionConfig {
+    /// Connections open at once (WebSockets included). Beyond it the hub
+    /// stops accepting until one closes; keep it below the process's file
+    /// descriptor limit (`ulimit -n`), which the database's and Redis's
+    /// connections share.
+    #[arg(long, env = "RENKEI_MAX_CONNECTIONS", default_value_t = 1000)]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send an HTTP/1 request's headers; then the
+    /// connection is closed. Also how long an idle keep-alive connection is
+    /// kept. Between 1 and 300.
+    #[arg(long, env = "RENKEI_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub header_read_timeout_seconds: u64,
+
+    /// Seconds a client has to send a request's whole body, counted from
+    /// its headers; a body not complete by then is refused with 408
+    /// REQUEST_TIMEOUT. Between 1 and 3600.
+    #[arg(long, env = "RENKEI_BODY_READ_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub body_read_timeout_seconds: u64,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            max_connections: 1000,
+            header_read_timeout_seconds: 30,
+            body_read_timeout_seconds: 60,
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// The listener's limits, or what is wrong with them.
+    pub fn limits(&self) -> anyhow::Result<crate::listener::ConnectionLimits> {
+        for (name, value, range) in [
+            (
+                "RENKEI_MAX_CONNECTIONS",
+                self.max_connections as u64,
+                1..=1_000_000,
+            ),
+            (
+                "RENKEI_HEADER_READ_TIMEOUT_SECONDS",
+                self.header_read_timeout_seconds,
+                1..=300,
+            ),
+            (
+                "RENKEI_BODY_READ_TIMEOUT_SECONDS",
+                self.body_read_timeout_seconds,
+                1..=3600,
+            ),
+        ] {
+            if !range.contains(&value) {
+                anyhow::bail!(
+                    "{name} must be between {} and {} (got {value})",
+                    range.start(),
+                    range.end()
+                );
+            }
+        }
+        Ok(crate::listener::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_seconds),
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_seconds),
+        })
     }
 }
 

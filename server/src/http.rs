@@ -394,6 +394,13 @@ async fn read_request(
                         message: "the request body is larger than this hub accepts".into(),
                     })
                 }
+                Err(rejection) if body_timed_out(&rejection) => Err(Refusal {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    code: "REQUEST_TIMEOUT",
+                    message:
+                        "the request body did not arrive in time (RENKEI_BODY_READ_TIMEOUT_SECONDS)"
+                            .into(),
+                }),
                 Err(rejection) => Err(Refusal {
                     status: rejection.status(),
                     code: "BAD_REQUEST",
@@ -402,6 +409,20 @@ async fn read_request(
             },
         },
     }
+}
+
+/// Whether the body failed because its deadline passed (the listener's
+/// `RequestBodyDeadlineLayer`, [`crate::listener`]): axum reports that as a
+/// body it could not buffer, with the timeout among its causes.
+pub fn body_timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// The root fields a caller without a token may ask for: the public

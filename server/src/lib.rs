@@ -15,6 +15,7 @@ pub mod graphiql;
 pub mod graphql_http;
 pub mod http;
 pub mod jwks;
+pub mod listener;
 pub mod observe;
 pub mod outage;
 pub mod pages;
@@ -30,7 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use renkei_schema::{SchemaDeps, build_schema};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -85,6 +85,8 @@ pub struct Application {
     checkpoints: Option<audit::Checkpointer>,
     /// The separate `/metrics` listener (`RENKEI_METRICS_LISTEN`).
     metrics: Option<(TcpListener, axum::Router)>,
+    /// What a client's connection may take (`RENKEI_MAX_CONNECTIONS` …).
+    limits: listener::ConnectionLimits,
 }
 
 impl Application {
@@ -107,6 +109,7 @@ impl Application {
         clock: SharedClock,
         on_statement: Option<StatementObserver>,
     ) -> anyhow::Result<Self> {
+        let limits = config.connections.limits()?;
         let hub = Hub::build(&config, clock, on_statement).await?;
         let metrics = match config.metrics.metrics_listen {
             None => None,
@@ -117,11 +120,16 @@ impl Application {
                 Some((listener, observe::metrics_router(hub.state.observe.clone())))
             }
         };
+        // The body's deadline only on the network's router: the import's
+        // in-process bodies are in memory already.
         let router = http::router(
             hub.state.clone(),
             config.max_body_bytes,
             &config.cors_allowed_origins,
-        );
+        )
+        .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+            limits.body_read_timeout,
+        ));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -131,6 +139,7 @@ impl Application {
             db: hub.state.db.clone(),
             checkpoints: hub.checkpoints,
             metrics,
+            limits,
         })
     }
 
@@ -155,23 +164,28 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // The metrics listener is a scraper's: a few connections, the
+        // same timeouts; it stops with the hub.
+        let scraper = listener::ConnectionLimits {
+            max_connections: METRICS_CONNECTIONS,
+            ..self.limits
+        };
         let metrics = self.metrics.map(|(listener, router)| {
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener.tap_io(no_delay), router).await {
-                    tracing::error!(error = %e, "the metrics listener stopped");
-                }
-            })
+            tokio::spawn(listener::serve(
+                listener,
+                router,
+                scraper,
+                std::future::pending(),
+            ))
         });
-        let served = axum::serve(self.listener.tap_io(no_delay), self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        listener::serve(self.listener, self.router, self.limits, shutdown).await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }
         if let Some(checkpoints) = self.checkpoints {
             checkpoints.finish().await;
         }
-        served
+        Ok(())
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -179,6 +193,9 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 }
+
+/// Connections the separate metrics listener takes at once.
+const METRICS_CONNECTIONS: usize = 16;
 
 /// The hub's parts without a listener: what `serve` runs behind its routes,
 /// and what the CLI's FHIR import and export run as an API key's
@@ -341,16 +358,5 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
             std::future::pending::<()>().await;
         }
         tracing::info!("shutting down: finishing in-flight requests");
-    }
-}
-
-/// Sends what a connection writes at once (`TCP_NODELAY`), which axum does
-/// not do by default: with Nagle's algorithm the last, partial segment of a
-/// response (or a WebSocket frame) written while an earlier one is
-/// unacknowledged waits for the client's delayed acknowledgement — up to
-/// 40 ms on Linux.
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
     }
 }

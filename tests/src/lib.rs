@@ -292,6 +292,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         },
         checkpoints: CheckpointConfig::default(),
         websocket: WebSocketConfig::default(),
+        connections: renkei_server::config::ConnectionConfig::default(),
         // Off, so that tests sending many requests are not limited;
         // tests/tests/fair_use.rs turns it on.
         rate_limit: renkei_server::rate_limit::RateLimitConfig::off(),

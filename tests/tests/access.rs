@@ -628,3 +628,101 @@ e2e!(
         assert_eq!(added["recordedBy"]["id"], doctor_id);
     }
 );
+
+/// A care worker whose network took `CARE_TEAM` from its row sees the
+/// patient, but not which local IDs the clinic gives it: finding the
+/// patient by the clinic's local ID answers as a local ID no patient holds
+/// — and is recorded as a refusal. Its own organisation's local ID it
+/// finds; the physician (a reader of `CARE_TEAM`) finds either.
+async fn other_local_ids_need_care_team_read(backend: Backend) {
+    if backend == Backend::Postgres && !postgres_configured() {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[professions.CARE_WORKER]\nCARE_TEAM = \"NONE\"\n").unwrap();
+    let app = TestApp::spawn_with(backend, |c| c.policy.policy_file = Some(policy.clone())).await;
+    let (patient, doctor, clinic, provider) = patient_with_team(&app).await;
+    let (_, worker) = app.member(&provider, "CARE_WORKER").await;
+    let (_, manager) = app.member(&provider, "CARE_MANAGER").await;
+    app.ok(
+        &manager,
+        "mutation($i: LinkPatientIdentifierInput!) { linkPatientIdentifier(input: $i) { id } }",
+        json!({ "i": { "patientId": patient, "organizationId": provider, "localId": "H-7" } }),
+    )
+    .await;
+    const ONE: &str =
+        "query($o: ID, $l: String!) { patientByLocalId(organizationId: $o, localId: $l) { id } }";
+    const MANY: &str = "query($o: ID, $l: [String!]!) { patientsByLocalIds(organizationId: $o, localIds: $l) { id } }";
+
+    // The worker sees the patient and its own organisation's local ID.
+    let seen = app
+        .ok(
+            &worker,
+            "query($id: ID!) { patient(id: $id) { id identifiers { localId } } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    assert_eq!(
+        seen["patient"]["identifiers"],
+        json!([{ "localId": "H-7" }])
+    );
+    let own = app.ok(&worker, ONE, json!({ "o": null, "l": "H-7" })).await;
+    assert_eq!(own["patientByLocalId"]["id"], patient.as_str());
+
+    // The clinic's local ID: refused exactly as one nobody holds.
+    let known = app
+        .gql(&worker, ONE, json!({ "o": clinic, "l": "K-1" }))
+        .await;
+    let unknown = app
+        .gql(&worker, ONE, json!({ "o": clinic, "l": "K-404" }))
+        .await;
+    assert_eq!(error_code(&known).as_deref(), Some("NOT_FOUND"), "{known}");
+    assert_eq!(
+        known["errors"][0]["message"],
+        unknown["errors"][0]["message"]
+    );
+    assert_eq!(known["data"], unknown["data"]);
+    let many = app
+        .ok(&worker, MANY, json!({ "o": clinic, "l": ["K-1", "K-404"] }))
+        .await;
+    assert_eq!(many["patientsByLocalIds"], json!([null, null]));
+    let denied = app
+        .ok(
+            &app.admin_token,
+            "query($p: ID!) { auditLog(filter: { patientId: $p }, first: 100) { edges { node { outcome detail } } } }",
+            json!({ "p": patient }),
+        )
+        .await;
+    let details: Vec<String> = denied["auditLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["outcome"] == "DENIED")
+        .map(|e| e["node"]["detail"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("\"K-1\"") && d.contains("no CARE_TEAM read")),
+        "{details:?}"
+    );
+
+    // A reader of CARE_TEAM finds the patient by either.
+    for (org, local) in [(&clinic, "K-1"), (&provider, "H-7")] {
+        let found = app.ok(&doctor, ONE, json!({ "o": org, "l": local })).await;
+        assert_eq!(found["patientByLocalId"]["id"], patient.as_str(), "{local}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_local_ids_need_care_team_read_sqlite() {
+    other_local_ids_need_care_team_read(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_local_ids_need_care_team_read_postgres() {
+    other_local_ids_need_care_team_read(Backend::Postgres).await;
+}

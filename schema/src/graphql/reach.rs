@@ -278,7 +278,20 @@ pub(crate) async fn reach_resolved(
     reference: PatientRef<'_>,
     patient_id: Option<Uuid>,
 ) -> Result<(PatientAccess, Arc<patient::Model>), ApiError> {
+    let own = ctx_request(ctx)?.principal.organization_id();
+    let others_local_id =
+        matches!(reference, PatientRef::LocalId { organization_id, .. } if organization_id != own);
     match evaluate(ctx, patient_id).await? {
+        // Found by another organisation's local ID: confirming that the
+        // organisation knows the patient by it is the care team's business.
+        Some(Verdict { access, .. }) if others_local_id && !access.may_know_other_local_ids() => {
+            Err(reference.refuse(
+                ctx,
+                patient_id,
+                &[DataCategory::CareTeam],
+                "another organisation's local ID, and no CARE_TEAM read",
+            ))
+        }
         Some(Verdict { access, patient }) => Ok((access, patient)),
         // The policy reads no more of a patient the caller may not know of
         // than of one that does not exist; which of the two, the auditor

@@ -150,6 +150,16 @@ impl PatientAccess {
         self.care_relationship
     }
 
+    /// Whether the caller may know which local IDs *other* organisations
+    /// give the patient — see them (`Patient.identifiers`) or find the
+    /// patient by one (`patientByLocalId(organizationId:)`): which
+    /// facilities know the patient is the care team's business, so a
+    /// reader of `CARE_TEAM`. Its own organisation's, any caller who sees
+    /// the patient may.
+    pub fn may_know_other_local_ids(&self) -> bool {
+        self.may_read(DataCategory::CareTeam)
+    }
+
     pub fn emergency_until(&self) -> Option<DateTime<Utc>> {
         self.emergency_until
     }
@@ -1302,7 +1312,9 @@ conference) need the category readable without break-the-glass: emergency access
 never answers.\n\
 - **Other facilities' local IDs** (`Patient.identifiers`) show only to a reader of \
 `CARE_TEAM`: which organisations know the patient is the care team's business. Others see \
-their own organisation's.\n\n",
+their own organisation's, and find a patient by another organisation's local ID \
+(`patientByLocalId(organizationId:)`, `patientsByLocalIds`) only as readers of `CARE_TEAM`: \
+otherwise `NOT_FOUND`, as for a local ID no patient holds.\n\n",
     );
     out.push_str("## Default matrix (職種別アクセス権)\n\n");
     out.push_str("`RW` read and write, `R` read, `–` none. A network overrides cells with a TOML file named by `RENKEI_POLICY_FILE`:\n\n");

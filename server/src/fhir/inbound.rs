@@ -116,15 +116,21 @@ async fn post_bundle(
         (Ok(Query(params)), Ok(body)) => import(&state, &caller, &headers, &params, &body).await,
         (Ok(_), Err(rejection)) => {
             let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "the bundle is larger than this server accepts in one request (RENKEI_MAX_BODY_BYTES): split it".to_string()
+            let (status, code, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                (status, "too-costly", "the bundle is larger than this server accepts in one request (RENKEI_MAX_BODY_BYTES): split it".to_string())
+            } else if crate::http::body_timed_out(&rejection) {
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    "the bundle did not arrive in time (RENKEI_BODY_READ_TIMEOUT_SECONDS)"
+                        .to_string(),
+                )
             } else {
-                format!("the body could not be read: {}", rejection.body_text())
-            };
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too-costly"
-            } else {
-                "structure"
+                (
+                    status,
+                    "structure",
+                    format!("the body could not be read: {}", rejection.body_text()),
+                )
             };
             bad(status, Issue::error(code, message).at("Bundle"))
         }

@@ -1,0 +1,300 @@
+//! The listener's bounds (server/src/listener.rs): how many connections are
+//! open at once, how long a client may take over its headers and its body.
+//! Spoken over raw TCP, as a slow or hostile client would. These bounds do
+//! not touch the database; the hub runs on SQLite.
+
+use std::time::Duration;
+
+use renkei_server::config::ConnectionConfig;
+use renkei_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep, timeout};
+
+/// Reads what the server sends until it closes the connection, for at most
+/// `within`; `None` if it is still open then.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut seen = Vec::new();
+    let read = timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// Sends `GET /health` on `stream` (kept alive) and reads its answer's
+/// status line, or `None` if none came within `within`.
+async fn health(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: hub\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = [0u8; 4096];
+    match timeout(within, stream.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            Some(text.lines().next().unwrap_or_default().to_string())
+        }
+        _ => None,
+    }
+}
+
+async fn spawn(configure: impl FnOnce(&mut ConnectionConfig)) -> TestApp {
+    TestApp::spawn_with(Backend::Sqlite, |config| configure(&mut config.connections)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_trickled_byte_by_byte_are_cut_off_at_the_header_timeout() {
+    let app = spawn(|c| c.header_read_timeout_seconds = 1).await;
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    let started = Instant::now();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: hub\r\n")
+        .await
+        .unwrap();
+    // A header byte every 200 ms: the connection is never idle, and would
+    // be held for ever without a deadline on the whole of the headers.
+    let mut cut = false;
+    for byte in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        .iter()
+        .cycle()
+        .take(50)
+    {
+        sleep(Duration::from_millis(200)).await;
+        if slow.write_all(&[*byte]).await.is_err() {
+            cut = true;
+            break;
+        }
+        let mut probe = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) = timeout(Duration::from_millis(1), slow.read(&mut probe)).await {
+            cut = true;
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(cut, "the connection was still open after {took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "cut after {took:?}, the timeout is 1 s"
+    );
+    // Everyone else is served as before.
+    let res = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_in_time_is_served_and_an_idle_connection_is_closed_afterwards() {
+    let app = spawn(|c| c.header_read_timeout_seconds = 1).await;
+    let mut client = TcpStream::connect(app.addr).await.unwrap();
+    assert_eq!(
+        health(&mut client, Duration::from_secs(5)).await.as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+    // Kept alive for the next request, but not for ever.
+    let rest = read_until_closed(&mut client, Duration::from_secs(5)).await;
+    assert!(rest.is_some(), "an idle connection stayed open");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_connection_limit_a_client_waits_until_a_connection_closes() {
+    let app = spawn(|c| {
+        c.max_connections = 3;
+        c.header_read_timeout_seconds = 2;
+    })
+    .await;
+    // The test client's own pooled connection is closed by the server once
+    // idle for the header timeout: then all three slots are free.
+    sleep(Duration::from_millis(2500)).await;
+
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        assert_eq!(
+            health(&mut stream, Duration::from_secs(5)).await.as_deref(),
+            Some("HTTP/1.1 200 OK"),
+            "connection {i} within the limit"
+        );
+        held.push(stream);
+    }
+    // The fourth is taken by the kernel but not served while three are open.
+    let mut fourth = TcpStream::connect(app.addr).await.unwrap();
+    let waited = Instant::now();
+    assert_eq!(
+        health(&mut fourth, Duration::from_millis(800)).await,
+        None,
+        "a fourth connection was served beside three"
+    );
+    // Closing one lets it in.
+    drop(held.remove(0));
+    let mut buf = [0u8; 4096];
+    let n = timeout(Duration::from_secs(5), fourth.read(&mut buf))
+        .await
+        .expect("the fourth connection is served once one closes")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"),
+        "after {:?}",
+        waited.elapsed()
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_client_holding_every_connection_is_closed_and_others_get_in() {
+    let app = spawn(|c| {
+        c.max_connections = 2;
+        c.header_read_timeout_seconds = 1;
+    })
+    .await;
+    sleep(Duration::from_millis(1500)).await;
+    // Two connections that never send a byte fill the hub.
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..2 {
+        idle.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    sleep(Duration::from_millis(100)).await;
+    // A client arriving now is served once the idle ones are closed, about
+    // a second later — not never.
+    let started = Instant::now();
+    let res = app
+        .client
+        .get(app.url("/health"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("served after the idle connections were closed");
+    assert_eq!(res.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "served at once beside two held connections: {:?}",
+        started.elapsed()
+    );
+    for stream in &mut idle {
+        assert!(
+            read_until_closed(stream, Duration::from_secs(5))
+                .await
+                .is_some(),
+            "an idle connection stayed open"
+        );
+    }
+    app.stop().await;
+}
+
+/// Sends headers announcing 100 bytes of body, then 10 of them, and waits
+/// for the answer.
+async fn slow_body(app: &TestApp, path: &str, content_type: &str, token: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{\"query\":"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("answered and closed within 10 s");
+    let status = answer.lines().next().unwrap_or_default().to_string();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_arrive_in_time_is_refused_with_408() {
+    let app = spawn(|c| c.body_read_timeout_seconds = 1).await;
+    let started = Instant::now();
+    let (status, body) = slow_body(&app, "/graphql", "application/json", &app.admin_token).await;
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout", "{body}");
+    assert!(body.contains("\"REQUEST_TIMEOUT\""), "{body}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    // The FHIR endpoint answers it as FHIR: an OperationOutcome.
+    let (status, body) = slow_body(&app, "/fhir", "application/fhir+json", &app.admin_token).await;
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout", "{body}");
+    assert!(
+        body.contains("OperationOutcome") && body.contains("\"timeout\""),
+        "{body}"
+    );
+
+    // A body sent whole is served as before.
+    let (status, body) = app
+        .post(
+            Some(&app.admin_token),
+            serde_json::json!({ "query": "{ __typename }" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn limits_out_of_range_stop_the_start_with_a_message() {
+    type Case = (&'static str, fn(&mut ConnectionConfig), &'static str);
+    let cases: [Case; 4] = [
+        (
+            "no connections",
+            |c| c.max_connections = 0,
+            "RENKEI_MAX_CONNECTIONS must be between 1",
+        ),
+        (
+            "no header time",
+            |c| c.header_read_timeout_seconds = 0,
+            "RENKEI_HEADER_READ_TIMEOUT_SECONDS must be between 1 and 300",
+        ),
+        (
+            "endless header time",
+            |c| c.header_read_timeout_seconds = 301,
+            "RENKEI_HEADER_READ_TIMEOUT_SECONDS must be between 1 and 300",
+        ),
+        (
+            "no body time",
+            |c| c.body_read_timeout_seconds = 0,
+            "RENKEI_BODY_READ_TIMEOUT_SECONDS must be between 1 and 3600",
+        ),
+    ];
+    for (case, configure, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("renkei.db").display()
+        ));
+        configure(&mut config.connections);
+        let error = match renkei_server::Application::build(config).await {
+            Ok(_) => panic!("{case}: the hub started"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(error.contains(expected), "{case}: {error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_with_prior_knowledge_is_served_as_before() {
+    let app = spawn(|_| {}).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let res = h2.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let res = h2
+        .post(app.url("/graphql"))
+        .bearer_auth(&app.admin_token)
+        .json(&serde_json::json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+    app.stop().await;
+}
