@@ -537,12 +537,13 @@ impl WebSocketConfig {
 /// it liked.
 #[derive(Args, Clone, Debug)]
 pub struct ConnectionConfig {
-    /// Connections open at once (WebSockets included). Beyond it the hub
-    /// stops accepting until one closes; keep it below the process's file
-    /// descriptor limit (`ulimit -n`), which the database's and Redis's
-    /// connections share.
-    #[arg(long, env = "RENKEI_MAX_CONNECTIONS", default_value_t = 1000)]
-    pub max_connections: usize,
+    /// Connections open at once (WebSockets included). At the limit, a new
+    /// client closes the connection that has waited longest for a request;
+    /// if every connection is busy, it waits for one. By default the
+    /// process's file-descriptor limit (`ulimit -n`) less 256 for the
+    /// database, Redis and files.
+    #[arg(long, env = "RENKEI_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 
     /// Seconds a client has to send an HTTP/1 request's headers; then the
     /// connection is closed. Also how long an idle keep-alive connection is
@@ -560,7 +561,7 @@ pub struct ConnectionConfig {
 impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
-            max_connections: 1000,
+            max_connections: None,
             header_read_timeout_seconds: 30,
             body_read_timeout_seconds: 60,
         }
@@ -570,10 +571,28 @@ impl Default for ConnectionConfig {
 impl ConnectionConfig {
     /// The listener's limits, or what is wrong with them.
     pub fn limits(&self) -> anyhow::Result<crate::listener::ConnectionLimits> {
+        let open_files = crate::listener::open_files_limit();
+        let max_connections = match self.max_connections {
+            Some(n) => {
+                if let Some(limit) = open_files
+                    && (n as u64).saturating_add(crate::listener::RESERVED_FILES) > limit
+                {
+                    tracing::warn!(
+                        max_connections = n,
+                        open_files = limit,
+                        "RENKEI_MAX_CONNECTIONS leaves fewer than {} of the process's file descriptors \
+                         (ulimit -n) to the database, Redis and files",
+                        crate::listener::RESERVED_FILES
+                    );
+                }
+                n
+            }
+            None => crate::listener::default_max_connections(open_files),
+        };
         for (name, value, range) in [
             (
                 "RENKEI_MAX_CONNECTIONS",
-                self.max_connections as u64,
+                max_connections as u64,
                 1..=1_000_000,
             ),
             (
@@ -596,7 +615,7 @@ impl ConnectionConfig {
             }
         }
         Ok(crate::listener::ConnectionLimits {
-            max_connections: self.max_connections,
+            max_connections,
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_seconds),
             body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_seconds),
         })

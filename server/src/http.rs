@@ -67,7 +67,10 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
                 .post(graphql_post)
                 .fallback(graphql_method_not_allowed),
         )
-        .route("/graphql/ws", get(crate::ws::graphql_ws))
+        .route(
+            "/graphql/ws",
+            get(crate::ws::graphql_ws).fallback(ws_method_not_allowed),
+        )
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(crate::observe::public_metrics))
@@ -183,7 +186,25 @@ async fn graphql_method_not_allowed() -> Response {
     response
 }
 
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+/// Any method but GET on `/graphql/ws`: a WebSocket opens with a GET.
+async fn ws_method_not_allowed() -> Response {
+    ws_wrong_method()
+}
+
+/// [`ws_method_not_allowed`]'s answer.
+pub(crate) fn ws_wrong_method() -> Response {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "/graphql/ws opens a WebSocket with GET; queries and mutations over plain HTTP go to /graphql",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+    response
+}
+
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     error_response_as(Media::Json, status, code, message)
 }
 

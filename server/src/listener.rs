@@ -8,9 +8,12 @@
 //! so did the database's and Redis's new connections. Here:
 //!
 //! - at most [`ConnectionLimits::max_connections`] connections are open at
-//!   once — WebSockets included, for as long as they live. Beyond it the hub
-//!   stops accepting (new connections wait in the kernel's backlog) and
-//!   logs a warning, at most once a minute;
+//!   once — WebSockets included, for as long as they live. At the limit a
+//!   new client closes the connection that has waited longest for a request
+//!   (see [`Book`]): slow clients cannot keep others out by filling the
+//!   slots, as they could if the hub merely stopped accepting. Only when
+//!   every connection is busy does a new one wait. A warning is logged, at
+//!   most once a minute;
 //! - a client that sends nothing is closed after
 //!   [`ConnectionLimits::header_read_timeout`]; an HTTP/1 request's headers
 //!   must then arrive within the same time, or the connection is closed (the
@@ -20,9 +23,10 @@
 //!   layer of the served router (`RequestBodyDeadlineLayer`, in
 //!   [`crate::Application`]).
 //!
-//! Otherwise it serves as `axum::serve` does: HTTP/1 and HTTP/2 (with the
-//! extended CONNECT of HTTP/2 WebSockets), upgrades, `TCP_NODELAY`, and a
-//! graceful shutdown that stops accepting and lets open requests finish.
+//! Otherwise it serves as `axum::serve` does: HTTP/1 and HTTP/2 (cleartext,
+//! with prior knowledge), upgrades (WebSockets over HTTP/1.1),
+//! `TCP_NODELAY`, and a graceful shutdown that stops accepting and lets open
+//! requests finish.
 
 use std::future::Future;
 use std::io;
@@ -31,13 +35,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use std::convert::Infallible;
+
 use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::http::{Method, Request, StatusCode};
+use axum::response::Response;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tower::ServiceExt;
 
 /// What one listener allows its clients.
 #[derive(Clone, Copy, Debug)]
@@ -51,8 +64,40 @@ pub struct ConnectionLimits {
     pub body_read_timeout: Duration,
 }
 
+/// File descriptors left to the rest of the process — the database pool,
+/// Redis, the audit checkpoint file, the metrics listener — by the default
+/// connection limit.
+pub const RESERVED_FILES: u64 = 256;
+
+/// The process's (soft) limit of open files, where the system says
+/// (`/proc/self/limits` on Linux).
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `RENKEI_MAX_CONNECTIONS` when not set: the open-files limit less
+/// [`RESERVED_FILES`], at least 64 and at most 10,000 (a container's limit
+/// of a million descriptors is no reason to hold a million connections'
+/// buffers), or 1,000 where the limit is unknown.
+pub fn default_max_connections(open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(limit) => limit.saturating_sub(RESERVED_FILES).clamp(64, 10_000) as usize,
+        None => 1000,
+    }
+}
+
 /// How often the limit's warning may repeat while it holds.
 const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// How often a client waiting for a slot looks again for a connection
+/// that can be closed, when every one is busy.
+const RECHECK: Duration = Duration::from_millis(100);
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the
 /// open connections finish their requests.
@@ -67,7 +112,8 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    // HTTP/2 WebSockets (RFC 8441) need the extended CONNECT, as in axum.
+    // As axum::serve does; `/graphql/ws` is routed for GET, so WebSockets
+    // are opened over HTTP/1.1.
     builder.http2().enable_connect_protocol();
 
     // Dropping `signal_rx` tells every connection to shut down gracefully;
@@ -79,32 +125,10 @@ pub async fn serve(
         drop(signal_rx);
     });
     let (close_tx, close_rx) = watch::channel(());
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let book = Arc::new(Book::new(limits.max_connections));
     let mut warned: Option<Instant> = None;
 
     loop {
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                // Once a minute at most: at the limit, every connection
-                // that closes lets one more in and meets it again.
-                if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
-                    warned = Some(Instant::now());
-                    tracing::warn!(
-                        max_connections = limits.max_connections,
-                        "the connection limit is reached (RENKEI_MAX_CONNECTIONS): \
-                         new connections wait until one closes"
-                    );
-                }
-                tokio::select! {
-                    permit = slots.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                    _ = signal_tx.closed() => break,
-                }
-            }
-        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -115,6 +139,28 @@ pub async fn serve(
             },
             _ = signal_tx.closed() => break,
         };
+        let slot = match book.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Once a minute at most: at the limit, every connection
+                // that closes lets one more in and meets it again.
+                if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                    warned = Some(Instant::now());
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "the connection limit is reached (RENKEI_MAX_CONNECTIONS): \
+                         the connections longest idle are closed for new ones"
+                    );
+                }
+                tokio::select! {
+                    slot = book.make_room() => match slot {
+                        Some(slot) => slot,
+                        None => break,
+                    },
+                    _ = signal_tx.closed() => break,
+                }
+            }
+        };
         // Sent at once: with Nagle's algorithm the last, partial segment
         // of a response (or a WebSocket frame) written while an earlier one
         // is unacknowledged waits for the client's delayed acknowledgement
@@ -122,7 +168,16 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
         }
-        let service = TowerToHyperService::new(router.clone());
+        let (id, evicted) = book.open();
+        let open = Open {
+            book: book.clone(),
+            id,
+        };
+        let service = Tracked {
+            router: router.clone(),
+            book: book.clone(),
+            id,
+        };
         let builder = builder.clone();
         let signal_tx = signal_tx.clone();
         let close_rx = close_rx.clone();
@@ -130,41 +185,288 @@ pub async fn serve(
             // Silent clients are closed too: hyper's header timeout starts
             // only once the connection knows its HTTP version, which it
             // learns from the client's first bytes.
-            tokio::select! {
+            let spoke = tokio::select! {
+                biased;
+                _ = evicted.notified() => false,
+                _ = signal_tx.closed() => false,
                 spoke = tokio::time::timeout(limits.header_read_timeout, first_bytes(&stream)) => {
-                    if !matches!(spoke, Ok(Ok(true))) {
-                        return;
-                    }
+                    matches!(spoke, Ok(Ok(true)))
                 }
-                _ = signal_tx.closed() => return,
+            };
+            if !spoke {
+                drop(open);
+                return;
             }
             let io = TokioIo::new(Counted {
                 stream,
-                _slot: permit,
+                _slot: slot,
             });
             let mut connection = pin!(builder.serve_connection_with_upgrades(io, service));
             let mut signal = pin!(signal_tx.closed());
             let mut shutting_down = false;
             loop {
                 tokio::select! {
+                    // First: once told, no new request is read from it.
+                    biased;
+                    // Closed for a new client while waiting for a request.
+                    _ = evicted.notified() => break,
+                    _ = &mut signal, if !shutting_down => {
+                        shutting_down = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
                     served = connection.as_mut() => {
                         if let Err(e) = served {
                             tracing::trace!(error = %e, "a connection ended with an error");
                         }
                         break;
                     }
-                    _ = &mut signal, if !shutting_down => {
-                        shutting_down = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
                 }
             }
+            // Out of the books before its slot is free (the slot goes with
+            // `connection`, dropped at the end of the task): a connection
+            // that has closed is never the one chosen to make room.
+            drop(open);
             drop(close_rx);
         });
     }
     drop(close_rx);
     drop(listener);
     close_tx.closed().await;
+}
+
+/// The open connections: the slots they hold, and which of them wait for
+/// a request — the ones closed, longest waiting first, when a new client
+/// finds every slot taken. A connection waits from its accept until its
+/// first request's headers are read, and again once its requests are
+/// answered (keep-alive); while a request of it is in the hub, and once it
+/// is a WebSocket, it is busy and never closed for another. So clients
+/// that trickle their headers (or send nothing) cannot keep others out:
+/// each newcomer closes one of them.
+struct Book {
+    slots: Arc<Semaphore>,
+    state: Mutex<BookState>,
+}
+
+#[derive(Default)]
+struct BookState {
+    next_id: u64,
+    connections: HashMap<u64, Connection>,
+    /// (since when, connection): the waiting connections, oldest first.
+    waiting: BTreeSet<(Instant, u64)>,
+}
+
+struct Connection {
+    /// Requests of it in the hub, answers still being sent included
+    /// (HTTP/2 has several at once).
+    in_flight: usize,
+    /// It carried a WebSocket (a 101, or a 2xx to an HTTP/2 CONNECT): the
+    /// tunnel's slot is held until it closes, and the connection is never
+    /// closed for another.
+    upgraded: bool,
+    /// Waiting for a request since then (its key in `waiting`).
+    waiting_since: Option<Instant>,
+    /// Told to close for a new client: never waiting again.
+    evicted: bool,
+    /// Tells the connection's task to close it.
+    told: Arc<Notify>,
+}
+
+impl Book {
+    fn new(max_connections: usize) -> Book {
+        Book {
+            slots: Arc::new(Semaphore::new(max_connections.max(1))),
+            state: Mutex::new(BookState::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, BookState> {
+        // Nothing panics while holding the lock; a poisoned one still
+        // holds consistent books.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new connection, waiting for its first request: its id, and what
+    /// tells it it is closed for another.
+    fn open(&self) -> (u64, Arc<Notify>) {
+        let mut state = self.state();
+        let id = state.next_id;
+        state.next_id += 1;
+        let now = Instant::now();
+        let told = Arc::new(Notify::new());
+        state.connections.insert(
+            id,
+            Connection {
+                in_flight: 0,
+                upgraded: false,
+                waiting_since: Some(now),
+                evicted: false,
+                told: told.clone(),
+            },
+        );
+        state.waiting.insert((now, id));
+        (id, told)
+    }
+
+    fn close(&self, id: u64) {
+        let mut state = self.state();
+        if let Some(c) = state.connections.remove(&id)
+            && let Some(since) = c.waiting_since
+        {
+            state.waiting.remove(&(since, id));
+        }
+    }
+
+    fn begin(&self, id: u64) {
+        let state = &mut *self.state();
+        if let Some(c) = state.connections.get_mut(&id) {
+            c.in_flight += 1;
+            if let Some(since) = c.waiting_since.take() {
+                state.waiting.remove(&(since, id));
+            }
+        }
+    }
+
+    fn end(&self, id: u64, upgraded: bool) {
+        let state = &mut *self.state();
+        if let Some(c) = state.connections.get_mut(&id) {
+            c.in_flight = c.in_flight.saturating_sub(1);
+            c.upgraded |= upgraded;
+            if c.in_flight == 0 && !c.upgraded && !c.evicted && c.waiting_since.is_none() {
+                let now = Instant::now();
+                c.waiting_since = Some(now);
+                state.waiting.insert((now, id));
+            }
+        }
+    }
+
+    /// Closes the connection waiting longest, if one waits; `true` if one
+    /// was told to close.
+    fn evict_one(&self) -> bool {
+        let state = &mut *self.state();
+        let Some((since, id)) = state.waiting.pop_first() else {
+            return false;
+        };
+        if let Some(c) = state.connections.get_mut(&id) {
+            debug_assert_eq!(c.waiting_since, Some(since));
+            c.waiting_since = None;
+            c.evicted = true;
+            c.told.notify_one();
+        }
+        true
+    }
+
+    /// A slot for a new connection when none is free: a waiting
+    /// connection is closed for it, or, every connection busy, the first to
+    /// close or to fall idle gives way. The slot of a connection told to
+    /// close comes back when its task ends; should it not (an upgrade in
+    /// the same instant takes the socket on), another is told after
+    /// [`RECHECK`]. `None` only if the slots are gone.
+    async fn make_room(&self) -> Option<OwnedSemaphorePermit> {
+        loop {
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                return Some(slot);
+            }
+            self.evict_one();
+            tokio::select! {
+                slot = self.slots.clone().acquire_owned() => return slot.ok(),
+                _ = tokio::time::sleep(RECHECK) => {}
+            }
+        }
+    }
+}
+
+/// A connection's entry in the [`Book`], removed when its task ends.
+struct Open {
+    book: Arc<Book>,
+    id: u64,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.book.close(self.id);
+    }
+}
+
+/// The router, as hyper calls it for each request of one connection:
+/// marks the connection busy from the moment hyper hands it a request
+/// (`call` runs on the connection's task, also for an HTTP/2 stream,
+/// whose future is spawned) until the answer's body is sent or dropped.
+#[derive(Clone)]
+struct Tracked {
+    router: Router,
+    book: Arc<Book>,
+    id: u64,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Tracked {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let mut busy = Busy::begin(self.book.clone(), self.id);
+        let connect = request.method() == Method::CONNECT;
+        let router = self.router.clone();
+        Box::pin(async move {
+            let response = router.oneshot(request).await?;
+            busy.upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS
+                || (connect && response.status().is_success());
+            Ok(response.map(|body| Body::new(Sending { body, _busy: busy })))
+        })
+    }
+}
+
+/// A request of a connection in the hub: the connection is busy until the
+/// request's answer is sent (or dropped).
+struct Busy {
+    book: Arc<Book>,
+    id: u64,
+    /// The answer opened a tunnel (WebSocket).
+    upgraded: bool,
+}
+
+impl Busy {
+    fn begin(book: Arc<Book>, id: u64) -> Busy {
+        book.begin(id);
+        Busy {
+            book,
+            id,
+            upgraded: false,
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.book.end(self.id, self.upgraded);
+    }
+}
+
+/// An answer's body, holding its request's [`Busy`] until it is sent: a
+/// large bundle written to a slow reader is a request still in the hub.
+struct Sending {
+    body: Body,
+    _busy: Busy,
+}
+
+impl HttpBody for Sending {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
@@ -250,5 +552,46 @@ impl AsyncWrite for Counted {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limit_leaves_room_for_the_rest_of_the_process() {
+        assert_eq!(default_max_connections(Some(20_000)), 10_000);
+        assert_eq!(default_max_connections(Some(4096)), 3840);
+        assert_eq!(default_max_connections(Some(1024)), 768);
+        assert_eq!(default_max_connections(Some(100)), 64);
+        assert_eq!(default_max_connections(Some(u64::MAX)), 10_000);
+        assert_eq!(default_max_connections(None), 1000);
+    }
+
+    #[test]
+    fn the_books_close_the_connection_waiting_longest_and_never_a_busy_one() {
+        use futures_util::FutureExt;
+        let told = |n: &Arc<Notify>| n.notified().now_or_never().is_some();
+        let book = Book::new(3);
+        let (a, a_evicted) = book.open();
+        let (b, b_evicted) = book.open();
+        book.begin(a);
+        // `a` is busy: `b` has waited longest.
+        assert!(book.evict_one());
+        assert!(told(&b_evicted) && !told(&a_evicted));
+        // A request read in the same instant does not put it back.
+        book.begin(b);
+        book.end(b, false);
+        book.close(b);
+        assert!(!book.evict_one(), "nothing waits");
+        book.end(a, false);
+        assert!(book.evict_one(), "idle again once answered");
+        assert!(told(&a_evicted));
+        let (c, c_evicted) = book.open();
+        book.begin(c);
+        book.end(c, true);
+        assert!(!book.evict_one(), "a WebSocket is never closed for another");
+        assert!(!told(&c_evicted));
     }
 }

@@ -39,9 +39,9 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::{
     extract::{
         State, WebSocketUpgrade,
-        ws::{CloseFrame, Message, WebSocket},
+        ws::{CloseFrame, Message, WebSocket, rejection::WebSocketUpgradeRejection},
     },
-    http::{HeaderMap, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
 use futures_util::StreamExt;
@@ -192,6 +192,43 @@ impl Drop for Slot {
 /// The WebSocket read buffer (see [`graphql_ws`]).
 const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
 
+/// A request to `/graphql/ws` that is not a WebSocket handshake (a
+/// browser or `curl` opening the address, a proxy that dropped the upgrade
+/// headers), answered as every refusal of the hub is — JSON with a stable
+/// code — instead of axum's plain text: `426 UPGRADE_REQUIRED` with the
+/// `Upgrade` header RFC 9110 asks for (and `Sec-WebSocket-Version: 13` for
+/// another version, RFC 6455 §4.4), `400 BAD_REQUEST` for a handshake
+/// without its key. (Over HTTP/2 a WebSocket would open with CONNECT,
+/// which the route does not take: a GET there is told to upgrade too.)
+fn not_a_handshake(rejection: &WebSocketUpgradeRejection) -> Response {
+    let detail = rejection.body_text();
+    let (status, code, message) = match rejection {
+        WebSocketUpgradeRejection::WebSocketKeyHeaderMissing(_)
+        | WebSocketUpgradeRejection::InvalidProtocolPseudoheader(_) => (
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("not a valid WebSocket handshake: {detail}"),
+        ),
+        WebSocketUpgradeRejection::MethodNotGet(_) => return crate::http::ws_wrong_method(),
+        _ => (
+            StatusCode::UPGRADE_REQUIRED,
+            "UPGRADE_REQUIRED",
+            format!(
+                "/graphql/ws speaks GraphQL over WebSocket (graphql-transport-ws): open it as a WebSocket; \
+                 queries and mutations over plain HTTP go to /graphql ({detail})"
+            ),
+        ),
+    };
+    let mut response = crate::http::error_response(status, code, &message);
+    if status == StatusCode::UPGRADE_REQUIRED {
+        let headers = response.headers_mut();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert("sec-websocket-version", HeaderValue::from_static("13"));
+    }
+    response
+}
+
 /// `GET /graphql/ws`: GraphQL over WebSocket — subscriptions, and queries
 /// and mutations too.
 ///
@@ -204,8 +241,12 @@ pub async fn graphql_ws(
     State(state): State<AppState>,
     headers: HeaderMap,
     request_id: Option<axum::Extension<RequestId>>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_a_handshake(&rejection),
+    };
     let header_token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -104,16 +104,21 @@ async fn a_request_sent_in_time_is_served_and_an_idle_connection_is_closed_after
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn beyond_the_connection_limit_a_client_waits_until_a_connection_closes() {
-    let app = spawn(|c| {
-        c.max_connections = 3;
-        c.header_read_timeout_seconds = 2;
-    })
-    .await;
-    // The test client's own pooled connection is closed by the server once
-    // idle for the header timeout: then all three slots are free.
-    sleep(Duration::from_millis(2500)).await;
+async fn a_client_that_sends_nothing_is_closed_at_the_header_timeout() {
+    let app = spawn(|c| c.header_read_timeout_seconds = 1).await;
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    let started = Instant::now();
+    let seen = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert_eq!(seen.as_deref(), Some(""), "closed without an answer");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(800), "closed after {took:?}");
+    app.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_limit_a_new_client_closes_the_connection_idle_longest() {
+    let app = spawn(|c| c.max_connections = Some(3)).await;
+    // Three kept-alive connections, each answered once, fill the hub.
     let mut held = Vec::new();
     for i in 0..3 {
         let mut stream = TcpStream::connect(app.addr).await.unwrap();
@@ -123,67 +128,142 @@ async fn beyond_the_connection_limit_a_client_waits_until_a_connection_closes() 
             "connection {i} within the limit"
         );
         held.push(stream);
+        sleep(Duration::from_millis(50)).await;
     }
-    // The fourth is taken by the kernel but not served while three are open.
+    // A fourth is served at once, and the first — idle longest — closed.
     let mut fourth = TcpStream::connect(app.addr).await.unwrap();
-    let waited = Instant::now();
     assert_eq!(
-        health(&mut fourth, Duration::from_millis(800)).await,
-        None,
-        "a fourth connection was served beside three"
+        health(&mut fourth, Duration::from_secs(2)).await.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "the fourth waited"
     );
-    // Closing one lets it in.
-    drop(held.remove(0));
-    let mut buf = [0u8; 4096];
-    let n = timeout(Duration::from_secs(5), fourth.read(&mut buf))
-        .await
-        .expect("the fourth connection is served once one closes")
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"),
-        "after {:?}",
-        waited.elapsed()
+    assert_eq!(
+        read_until_closed(&mut held[0], Duration::from_secs(2))
+            .await
+            .as_deref(),
+        Some(""),
+        "the connection idle longest was closed"
     );
+    // The others still answer (each use makes it the newest).
+    for (i, stream) in held.iter_mut().enumerate().skip(1) {
+        assert_eq!(
+            health(stream, Duration::from_secs(2)).await.as_deref(),
+            Some("HTTP/1.1 200 OK"),
+            "connection {i}"
+        );
+    }
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_client_holding_every_connection_is_closed_and_others_get_in() {
-    let app = spawn(|c| {
-        c.max_connections = 2;
-        c.header_read_timeout_seconds = 1;
-    })
-    .await;
-    sleep(Duration::from_millis(1500)).await;
-    // Two connections that never send a byte fill the hub.
-    let mut idle: Vec<TcpStream> = Vec::new();
-    for _ in 0..2 {
-        idle.push(TcpStream::connect(app.addr).await.unwrap());
+async fn clients_trickling_headers_into_every_slot_do_not_keep_others_out() {
+    let app = spawn(|c| c.max_connections = Some(3)).await;
+    // Three connections sending a header byte every 100 ms until the test
+    // is done: without a way to close them the hub would be full until the
+    // header timeout (30 s).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let done = done.clone();
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: hub\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(tokio::spawn(async move {
+            let mut closed = false;
+            for _ in 0..100 {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                sleep(Duration::from_millis(100)).await;
+                if stream.write_all(b"a").await.is_err() {
+                    closed = true;
+                    break;
+                }
+                let mut probe = [0u8; 1];
+                if let Ok(Ok(0) | Err(_)) =
+                    timeout(Duration::from_millis(1), stream.read(&mut probe)).await
+                {
+                    closed = true;
+                    break;
+                }
+            }
+            closed
+        }));
     }
-    sleep(Duration::from_millis(100)).await;
-    // A client arriving now is served once the idle ones are closed, about
-    // a second later — not never.
+    sleep(Duration::from_millis(300)).await;
+    // A new client (no pooled connection) is served at once.
+    let client = reqwest::Client::new();
     let started = Instant::now();
-    let res = app
-        .client
-        .get(app.url("/health"))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .expect("served after the idle connections were closed");
-    assert_eq!(res.status(), 200);
+    for _ in 0..3 {
+        let res = client
+            .get(app.url("/health"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("served beside the trickling clients");
+        assert_eq!(res.status(), 200);
+    }
     assert!(
-        started.elapsed() >= Duration::from_millis(500),
-        "served at once beside two held connections: {:?}",
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
         started.elapsed()
     );
-    for stream in &mut idle {
-        assert!(
-            read_until_closed(stream, Duration::from_secs(5))
-                .await
-                .is_some(),
-            "an idle connection stayed open"
-        );
+    drop(client);
+    // Each request closed one of them; give the last a moment to notice.
+    sleep(Duration::from_millis(300)).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut closed = 0;
+    for task in slow {
+        if task.await.unwrap() {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no trickling connection was closed");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_connection_is_busy_a_new_client_waits_for_one() {
+    let app = spawn(|c| {
+        c.max_connections = Some(2);
+        c.body_read_timeout_seconds = 3;
+    })
+    .await;
+    // Two requests in the hub, their bodies still to come: busy, so not
+    // closed for another — they end with 408 after 3 s.
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let token = app.admin_token.clone();
+        let addr = app.addr;
+        busy.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "POST /graphql HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            read_until_closed(&mut stream, Duration::from_secs(10)).await
+        }));
+        // Its headers read (so busy) before the next arrives.
+        sleep(Duration::from_millis(500)).await;
+    }
+    let mut third = TcpStream::connect(app.addr).await.unwrap();
+    assert_eq!(
+        health(&mut third, Duration::from_millis(800)).await,
+        None,
+        "a third connection was served beside two busy ones"
+    );
+    let mut buf = [0u8; 4096];
+    let n = timeout(Duration::from_secs(6), third.read(&mut buf))
+        .await
+        .expect("the third is served once a busy one ends")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
+    for task in busy {
+        let answer = task.await.unwrap().expect("answered and closed");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     }
     app.stop().await;
 }
@@ -242,7 +322,7 @@ async fn limits_out_of_range_stop_the_start_with_a_message() {
     let cases: [Case; 4] = [
         (
             "no connections",
-            |c| c.max_connections = 0,
+            |c| c.max_connections = Some(0),
             "RENKEI_MAX_CONNECTIONS must be between 1",
         ),
         (
@@ -296,5 +376,28 @@ async fn http2_with_prior_knowledge_is_served_as_before() {
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_holds_its_slot_and_is_never_closed_for_another() {
+    let app = spawn(|c| c.max_connections = Some(2)).await;
+    let mut ws = app.ws(&app.admin_token).await;
+    // One slot is left: each newcomer closes the plain connection before it.
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        assert_eq!(
+            health(&mut stream, Duration::from_secs(2)).await.as_deref(),
+            Some("HTTP/1.1 200 OK")
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+    // The WebSocket still answers.
+    let id = ws.subscribe("{ __typename }", serde_json::json!({})).await;
+    match ws.next_of(&id).await {
+        WsMessage::Next(payload) => assert_eq!(payload["data"]["__typename"], "Query"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!ws.is_closed());
     app.stop().await;
 }

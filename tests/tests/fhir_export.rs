@@ -646,3 +646,92 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    a_format_other_than_json_is_not_acceptable,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let everything = format!("/fhir/Patient/{patient}/$everything");
+        let client = reqwest::Client::new();
+        // (path, Accept header, status)
+        let cases: Vec<(String, Option<&str>, u16)> = vec![
+            ("/fhir/metadata?_format=xml".into(), None, 406),
+            (
+                "/fhir/metadata?_format=application%2Ffhir%2Bxml".into(),
+                None,
+                406,
+            ),
+            (format!("{everything}?_format=ttl"), None, 406),
+            ("/fhir/metadata".into(), Some("application/fhir+xml"), 406),
+            (
+                "/fhir/metadata".into(),
+                Some("application/fhir+json;q=0, application/xml"),
+                406,
+            ),
+            // `_format` decides over the header.
+            (
+                "/fhir/metadata?_format=json".into(),
+                Some("application/fhir+xml"),
+                200,
+            ),
+            (
+                "/fhir/metadata?_format=application%2Ffhir%2Bjson".into(),
+                None,
+                200,
+            ),
+            // `+` typed unescaped (a space, once decoded).
+            (
+                "/fhir/metadata?_format=application/fhir+json".into(),
+                None,
+                200,
+            ),
+            ("/fhir/metadata".into(), Some("application/fhir+json"), 200),
+            ("/fhir/metadata".into(), Some("application/json+fhir"), 200),
+            (
+                "/fhir/metadata".into(),
+                Some("text/html,application/xhtml+xml,*/*;q=0.8"),
+                200,
+            ),
+            (
+                format!("{everything}?_format=json"),
+                Some("application/json"),
+                200,
+            ),
+        ];
+        for (path, accept, status) in cases {
+            let mut request = client.get(app.url(&path)).bearer_auth(&doctor);
+            if let Some(accept) = accept {
+                request = request.header("accept", accept);
+            }
+            let res = request.send().await.unwrap();
+            assert_eq!(res.status().as_u16(), status, "{path} {accept:?}");
+            assert!(
+                res.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("application/fhir+json"),
+                "{path}"
+            );
+            let body: Value = res.json().await.unwrap();
+            let expected = if status == 406 {
+                "OperationOutcome"
+            } else {
+                ""
+            };
+            if !expected.is_empty() {
+                assert_eq!(body["resourceType"], expected, "{path}: {body}");
+                assert_eq!(body["issue"][0]["code"], "not-supported", "{body}");
+            }
+        }
+        // A bundle sent with `_format=xml` is not read.
+        let res = client
+            .post(app.url("/fhir?_format=xml"))
+            .bearer_auth(&doctor)
+            .header("content-type", "application/fhir+json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 406);
+    }
+);

@@ -264,3 +264,96 @@ async fn tokens_signed_with_a_configured_eddsa_key_are_accepted_and_others_refus
     assert_eq!(status, 401);
     app.stop().await;
 }
+
+/// Sends `request` over a raw connection and returns the status line, the
+/// headers (lower-case names) and the body of the answer.
+async fn raw(app: &TestApp, request: &str) -> (String, Vec<(String, String)>, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered and closed")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or_default().to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    // Content-Length framing (the error answers are not chunked).
+    let body = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+e2e!(
+    what_is_not_a_websocket_handshake_is_refused_in_json_with_a_code,
+    |app| async move {
+        // A plain GET (a browser opening the address).
+        let (status, headers, body) = raw(
+            app,
+            "GET /graphql/ws HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status, "HTTP/1.1 426 Upgrade Required");
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("UPGRADE_REQUIRED"),
+            "{body}"
+        );
+        assert_eq!(header(&headers, "upgrade"), Some("websocket"));
+        assert!(
+            header(&headers, "content-type").is_some_and(|t| t.starts_with("application/json")),
+            "{headers:?}"
+        );
+
+        // An upgrade to another version of the protocol.
+        let (status, headers, body) = raw(
+            app,
+            "GET /graphql/ws HTTP/1.1\r\nHost: hub\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status, "HTTP/1.1 426 Upgrade Required");
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("UPGRADE_REQUIRED"),
+            "{body}"
+        );
+        assert_eq!(header(&headers, "sec-websocket-version"), Some("13"));
+
+        // A handshake without its key.
+        let (status, _, body) = raw(
+            app,
+            "GET /graphql/ws HTTP/1.1\r\nHost: hub\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status, "HTTP/1.1 400 Bad Request");
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_REQUEST"), "{body}");
+
+        // Another method.
+        let res = app.client.put(app.url("/graphql/ws")).send().await.unwrap();
+        assert_eq!(res.status(), 405);
+        assert_eq!(res.headers()["allow"], "GET");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("METHOD_NOT_ALLOWED"),
+            "{body}"
+        );
+    }
+);

@@ -52,6 +52,151 @@ pub fn routes() -> Router<AppState> {
         // What is not served is an OperationOutcome too, not an empty body.
         .fallback(not_served)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(negotiate))
+}
+
+/// FHIR's content negotiation (R4 http.html#mime-type): the hub answers
+/// FHIR JSON only, so a request whose `_format` names another format
+/// (`xml`, `ttl`, `application/fhir+xml` …), or whose `Accept` header
+/// allows no JSON, is `406 Not Acceptable` — an OperationOutcome, in JSON
+/// as every answer — before anything runs, instead of JSON the client did
+/// not ask for. `_format` decides when both are given, as FHIR says.
+async fn negotiate(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let format = request.uri().query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "_format")
+            .map(|(_, value)| value.into_owned())
+    });
+    let refused = match format {
+        Some(format) if !is_json(&format) => Some(format!(
+            "_format={format:?}: this endpoint answers FHIR JSON only (_format=json)"
+        )),
+        Some(_) => None,
+        None => {
+            let accept: Vec<&str> = request
+                .headers()
+                .get_all(header::ACCEPT)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let accept = accept.join(",");
+            (!accept.trim().is_empty() && !accepts_json(&accept)).then(|| {
+                format!(
+                    "Accept: {accept:?} allows no JSON: this endpoint answers application/fhir+json only"
+                )
+            })
+        }
+    };
+    match refused {
+        Some(message) => outcome_response(
+            StatusCode::NOT_ACCEPTABLE,
+            &Issue::error("not-supported", message).into(),
+        ),
+        None => next.run(request).await,
+    }
+}
+
+/// The JSON media types of FHIR (`application/json+fhir` is DSTU2's name,
+/// which older clients still send), and `_format`'s short form. A `+` typed
+/// into a query string unescaped arrives as a space.
+fn is_json(media: &str) -> bool {
+    let essence = media
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .replace(' ', "+");
+    ["json"]
+        .iter()
+        .chain(JSON_TYPES)
+        .any(|m| essence.eq_ignore_ascii_case(m))
+}
+
+/// The media types the hub answers as (`application/fhir+json`), or may
+/// answer for (a client asking for plain JSON gets FHIR JSON).
+const JSON_TYPES: &[&str] = &[
+    "application/fhir+json",
+    "application/json",
+    "application/json+fhir",
+];
+
+/// Whether an `Accept` header allows FHIR JSON: for one of [`JSON_TYPES`],
+/// the most specific range that covers it (the type itself, then
+/// `application/*`, then `*/*`; RFC 9110 §12.5.1) has a weight above zero.
+fn accepts_json(accept: &str) -> bool {
+    let ranges: Vec<(String, f32)> = accept
+        .split(',')
+        .filter_map(|range| {
+            let mut parts = range.split(';');
+            let essence = parts.next()?.trim().to_ascii_lowercase();
+            let weight = parts
+                .filter_map(|p| {
+                    let (name, value) = p.split_once('=')?;
+                    name.trim().eq_ignore_ascii_case("q").then(|| value.trim())
+                })
+                .next()
+                .map_or(Some(1.0), |q| q.parse::<f32>().ok())?;
+            (!essence.is_empty()).then_some((essence, weight))
+        })
+        .collect();
+    let weight_of = |essence: &str| {
+        ranges
+            .iter()
+            .filter(|(range, _)| range == essence)
+            .map(|(_, w)| *w)
+            .reduce(f32::max)
+    };
+    JSON_TYPES.iter().any(|media| {
+        weight_of(media)
+            .or_else(|| weight_of("application/*"))
+            .or_else(|| weight_of("*/*"))
+            .is_some_and(|w| w > 0.0)
+    })
+}
+
+#[cfg(test)]
+mod negotiation {
+    use super::{accepts_json, is_json};
+
+    #[test]
+    fn accept_headers_allow_json_by_their_most_specific_range() {
+        for yes in [
+            "application/fhir+json",
+            "Application/FHIR+JSON; fhirVersion=4.0",
+            "application/json+fhir;q=0.9, application/xml",
+            "text/html,application/xhtml+xml,*/*;q=0.8",
+            "application/*",
+            "application/xml, application/json;Q=0.5",
+        ] {
+            assert!(accepts_json(yes), "{yes}");
+        }
+        for no in [
+            "application/fhir+xml",
+            "application/fhir+json;q=0, application/xml",
+            "application/fhir+json;Q=0",
+            "application/fhir+json;q=0, application/json;q=0, application/json+fhir;q=0, */*",
+            "text/html",
+            "*/*;q=0",
+        ] {
+            assert!(!accepts_json(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn format_names_json_in_every_form() {
+        for yes in [
+            "json",
+            "JSON",
+            "application/fhir+json",
+            "application/fhir json",
+            "application/json",
+        ] {
+            assert!(is_json(yes), "{yes}");
+        }
+        for no in ["xml", "ttl", "application/fhir+xml", "html", ""] {
+            assert!(!is_json(no), "{no}");
+        }
+    }
 }
 
 async fn not_served() -> Response {
