@@ -307,6 +307,29 @@ e2e!(
     }
 );
 
+e2e!(
+    verify_catches_an_absent_detail_rewritten_as_empty,
+    |app| async move {
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        app.gql(
+            &doctor,
+            "query($id: ID!) { patient(id: $id) { name } }",
+            json!({ "id": patient }),
+        )
+        .await;
+        assert_eq!(verify(app).await, Ok(()));
+        // The MAC covers an absent detail as an empty one: the rewrite keeps
+        // it, and only the rule that the hub never writes '' tells.
+        tamper(
+            app,
+            "UPDATE audit_log SET detail = '' WHERE seq = (SELECT MIN(seq) FROM audit_log WHERE detail IS NULL)",
+        )
+        .await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("NULL was rewritten as ''"), "{err}");
+    }
+);
+
 e2e!(verify_catches_a_deleted_row, |app| async move {
     let (patient, doctor, _) = patient_and_doctor(app).await;
     for _ in 0..3 {

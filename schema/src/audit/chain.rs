@@ -485,6 +485,14 @@ pub fn check_entry(
             )
         });
     };
+    // The MAC reads an absent detail as an empty one, so NULL rewritten as
+    // '' (or back) keeps it; the hub writes no empty detail.
+    if row.detail.as_deref() == Some("") {
+        return Err(
+            "its detail is empty, which the hub never writes (an entry without detail has none): NULL was rewritten as ''"
+                .into(),
+        );
+    }
     let Some(key) = keys.get(key_id) else {
         return Err(format!(
             "it is signed with key id {key_id:?}, which is not configured (configured: {}): configure that key (RENKEI_AUDIT_KEY or RENKEI_AUDIT_KEY_FILE) to verify it, or the entry was forged",

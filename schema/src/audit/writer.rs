@@ -197,7 +197,10 @@ pub async fn append_in(
                 .join(","),
             request_id: draft.request_id.clone(),
             outcome: draft.outcome.to_string(),
-            detail: draft.detail.clone(),
+            // No detail is stored as none (NULL), never as '': the MAC
+            // covers an absent detail as an empty one, so '' is what
+            // `chain::check_entry` takes for NULL rewritten.
+            detail: draft.detail.clone().filter(|d| !d.is_empty()),
             prev_hash: prev.clone(),
             hash: String::new(),
             key_id: None,
