@@ -350,6 +350,12 @@ e2e!(
             (json!({ "first": 501 }), "first"),
             (json!({ "after": "nope" }), "after"),
             (json!({ "m": "  " }), "municipality"),
+            // The filter is matched against the start of addresses: an
+            // address (or a name the network does not serve) would confirm
+            // where a patient lives, CONTACTS or not.
+            (json!({ "m": "北見市本町3丁目" }), "municipality"),
+            (json!({ "m": "北見市本町3丁目15-13" }), "municipality"),
+            (json!({ "m": "札幌市" }), "municipality"),
         ] {
             let body = app.gql(&r.doctor, REGISTER, vars).await;
             assert_eq!(

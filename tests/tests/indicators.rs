@@ -302,3 +302,73 @@ e2e!(the_indicators_download_as_csv, |app| async move {
         );
     }
 });
+
+e2e!(
+    with_fewer_than_five_people_no_count_of_their_data_is_published,
+    |app| async move {
+        // Two consenting patients, each with a condition: their records
+        // make a cell of 2, suppressed anyway — but readers add reads, and
+        // any count of a handful of people's data is theirs alone.
+        let r = region(app, 2).await;
+        // Many reads of one of them: a count of 5 and more, by one reader.
+        for _ in 0..6 {
+            app.ok(
+                &r.doctor,
+                "{ patientByLocalId(localId: \"IND-0\") { name } }",
+                json!({}),
+            )
+            .await;
+        }
+        let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
+        for t in data["indicators"].as_array().unwrap() {
+            if t["key"] == "organizationsByKind" || t["key"] == "patients" {
+                continue;
+            }
+            assert_eq!(t["total"], Value::Null, "{t}");
+            for c in t["cells"].as_array().unwrap() {
+                assert_eq!(c["value"], Value::Null, "{t}");
+                assert_eq!(c["suppressed"], true, "{t}");
+            }
+        }
+        // The directory's facts are not people's: published.
+        assert_eq!(indicator(&data, "organizationsByKind")["total"], 2);
+    }
+);
+
+e2e!(
+    a_municipality_is_a_name_never_an_address,
+    |app| async move {
+        let register = "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }";
+        for bad in [
+            "みなみ野市東陽6丁目18-5",
+            "北見市本町3丁目",
+            "北見市 本町",
+            "北見",
+            "北見市１",
+            "東原郡北川町字東原12番地",
+        ] {
+            let body = app
+                .gql(
+                    &app.admin_token,
+                    register,
+                    json!({ "i": { "kind": "CARE_SERVICE_PROVIDER", "name": "住所の事業所", "municipality": bad } }),
+                )
+                .await;
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{bad}: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], "input.municipality", "{bad}: {body}");
+        }
+        for good in ["北見市", "北川町", "新宿区", "四日市市", "上北山村"] {
+            app.ok(
+                &app.admin_token,
+                register,
+                json!({ "i": { "kind": "CARE_SERVICE_PROVIDER", "name": format!("{good}の事業所"), "municipality": good } }),
+            )
+            .await;
+        }
+        // Indicators over an address are refused before anything is read.
+        let body = app
+            .gql(&app.admin_token, INDICATORS, vars("北見市本町3丁目"))
+            .await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    }
+);

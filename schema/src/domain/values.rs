@@ -50,6 +50,48 @@ impl Text {
     }
 }
 
+/// A municipality's name (市区町村) as the directory writes it: 「北見市」,
+/// 「北川町」, 「新宿区」. Indicators and the disaster register are tabulated
+/// over it, matching it against the start of addresses, so it must be a
+/// municipality and never an address or part of one (「北見市本町3丁目」
+/// would narrow them to a street, 「…18-5」 to one household): it ends in 市,
+/// 区, 町 or 村, holds no digit and none of 丁目, 番, 号, 字 or 地割, and is
+/// at most 20 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Municipality(String);
+
+impl Municipality {
+    pub const MAX_CHARS: usize = 20;
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let s = Text::parse(field, raw, Self::MAX_CHARS)?.into_inner();
+        let ends_as_one = s.ends_with(['市', '区', '町', '村']) && s.chars().count() >= 2;
+        let of_an_address = s.chars().any(|c| c.is_numeric() || c.is_whitespace())
+            || ["丁目", "番", "号", "字", "地割"].iter().any(|w| s.contains(w));
+        if !ends_as_one || of_an_address {
+            return Err(ApiError::bad_input(
+                field,
+                format!(
+                    "{s:?} is not a municipality's name: name the city, ward, town or village as the directory does (e.g. 北見市, 北川町), not an address"
+                ),
+            ));
+        }
+        Ok(Municipality(s))
+    }
+
+    pub fn parse_opt(field: &str, raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        raw.map(|r| Self::parse(field, r)).transpose()
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Maximum length of names: long enough for 「医療法人社団 …会 …クリニック」.
 pub const NAME_MAX: usize = 200;
 /// Maximum length of an address line.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::types::{Organization, load_organization};
 use super::{Date, ctx_db, ctx_policy, ctx_request, ctx_trail};
-use crate::domain::{DataCategory, OrganizationKind, Text};
+use crate::domain::{DataCategory, Municipality, OrganizationKind};
 use crate::error::ApiError;
 use crate::records::RecordKind;
 use crate::services::disaster::{self, Entry, MedicalDependency};
@@ -110,9 +110,11 @@ pub async fn register(
     complete: bool,
 ) -> Result<Connection<String, DisasterRegisterEntry, EmptyFields, EmptyFields>> {
     let req = ctx_request(ctx)?;
-    let municipality = municipality
-        .map(|m| Text::parse("municipality", &m, 100).map(Text::into_inner))
-        .transpose()?;
+    let municipality = Municipality::parse_opt("municipality", municipality.as_deref())?;
+    if let Some(m) = &municipality {
+        crate::services::organizations::require_served(ctx_db(ctx), m).await?;
+    }
+    let municipality = municipality.map(Municipality::into_inner);
     let max = if complete { COMPLETE_MAX } else { PAGE_MAX };
     let (first, after) = super::inputs::id_page(first, after.as_deref(), PAGE, max)?;
     let db = ctx_db(ctx);

@@ -6,7 +6,7 @@
 use async_graphql::{Context, Result, SimpleObject};
 
 use super::{Date, ctx_db, ctx_request, ctx_trail};
-use crate::domain::{DataCategory, OrganizationKind, Text};
+use crate::domain::{DataCategory, Municipality, OrganizationKind};
 use crate::error::ApiError;
 use crate::policy;
 use crate::services::indicators::{self, Scope};
@@ -68,7 +68,7 @@ pub async fn indicators(
     to: Date,
 ) -> Result<Vec<Indicator>> {
     let req = ctx_request(ctx)?;
-    let municipality = Text::parse("municipality", &municipality, 100)?.into_inner();
+    let municipality = Municipality::parse("municipality", &municipality)?;
     if to.0 <= from.0 {
         return Err(ApiError::bad_input("to", "must be after `from`").into());
     }
@@ -91,9 +91,10 @@ pub async fn indicators(
         &req.principal,
         caller_kind,
         caller_municipality,
-        &municipality,
+        municipality.as_str(),
     )?;
-    indicators::require_served(db, &municipality).await?;
+    crate::services::organizations::require_served(db, &municipality).await?;
+    let municipality = municipality.into_inner();
     ctx_trail(ctx)?.read_aggregate(
         DataCategory::AccessHistory,
         format!("indicators: {municipality}, {} to {}", from.0, to.0),

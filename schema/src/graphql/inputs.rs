@@ -10,7 +10,7 @@ use crate::audit::AuditAction;
 use crate::domain::{
     ADDRESS_MAX, AccessLevel, Capability, CareTeamRole, ConsentForm, ConsentMethod, ConsentScope,
     ConsentSignatory, DataCategory, EmergencyReason, EmergencyReasonCode, GeoPoint,
-    InsuredPersonId, Kana, LocalId, MedicalInstitutionCode, NAME_MAX, OrganizationKind,
+    InsuredPersonId, Kana, LocalId, MedicalInstitutionCode, Municipality, NAME_MAX, OrganizationKind,
     PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession, RawConsentForm, Sex, Text,
     past_date,
 };
@@ -102,11 +102,7 @@ impl TryFrom<RegisterOrganizationInput> for NewOrganization {
             name_kana: Kana::parse_opt("input.nameKana", i.name_kana.as_deref())?,
             postal_code: PostalCode::parse_opt("input.postalCode", i.postal_code.as_deref())?,
             address: Text::parse_opt("input.address", i.address.as_deref(), ADDRESS_MAX)?,
-            municipality: Text::parse_opt(
-                "input.municipality",
-                i.municipality.as_deref(),
-                NAME_MAX,
-            )?,
+            municipality: Municipality::parse_opt("input.municipality", i.municipality.as_deref())?,
             phone: Phone::parse_opt("input.phone", i.phone.as_deref())?,
             fax: Phone::parse_opt("input.fax", i.fax.as_deref())?,
             location: i

@@ -4,7 +4,8 @@
 //! Only aggregates leave: counts per municipality and period, every cell of
 //! people or of their data below [`MIN_CELL`] suppressed, with complementary
 //! suppression so that no suppressed cell can be recovered from its table's
-//! total ([`suppress`]). Only patients with a consent in force count, and
+//! total ([`suppress`]), and every count of people's data withheld when the
+//! municipality has fewer than [`MIN_CELL`] people to tabulate. Only patients with a consent in force count, and
 //! only the data their consent does not exclude.
 //!
 //! A patient belongs to a municipality when their address names it first
@@ -133,26 +134,6 @@ impl Scope {
     fn contains(&self, t: DateTime<Utc>) -> bool {
         t >= self.start() && t < self.end()
     }
-}
-
-/// Refuses a municipality no organisation of the directory lies in. The
-/// name is matched as the start of patients' addresses (`lives_in`), so any
-/// text would do — a street, a house number — and a table over one
-/// household is that household's records: only the municipalities the
-/// network serves are tabulated.
-pub async fn require_served(db: &DatabaseConnection, municipality: &str) -> ApiResult<()> {
-    use sea_orm::PaginatorTrait;
-    let served = organization::Entity::find()
-        .filter(organization::Column::Municipality.eq(municipality))
-        .count(db)
-        .await?;
-    if served == 0 {
-        return Err(crate::error::ApiError::bad_input(
-            "municipality",
-            "no organisation of the directory is in this municipality: indicators are tabulated for the municipalities the network serves, named as the directory names them (e.g. 北見市)",
-        ));
-    }
-    Ok(())
 }
 
 /// Every indicator of a municipality over a period.
@@ -559,9 +540,7 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         true,
     );
 
-    Ok(vec![
-        organizations,
-        patients_table,
+    let mut of_people = vec![
         records_by_kind,
         records_by_month,
         reads_by_profession,
@@ -572,7 +551,26 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         lead_times,
         liaison,
         liaison_response,
-    ])
+    ];
+    // Fewer than MIN_CELL people tabulated: every count of their data is
+    // theirs alone — a cell of 83 records is one household's 83 records
+    // however large it is — so none is published.
+    if (consented.len() as i64) < MIN_CELL {
+        for t in &mut of_people {
+            withhold(t);
+        }
+    }
+    let mut tables = vec![organizations, patients_table];
+    tables.append(&mut of_people);
+    Ok(tables)
+}
+
+/// Suppresses every cell of a table, and its total.
+fn withhold(t: &mut Table) {
+    for c in &mut t.cells {
+        c.value = None;
+    }
+    t.total = None;
 }
 
 #[cfg(test)]

@@ -9,9 +9,30 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::domain::{
-    Capability, GeoPoint, Kana, MedicalInstitutionCode, OrganizationKind, Phone, PostalCode, Text,
+    Capability, GeoPoint, Kana, MedicalInstitutionCode, Municipality, OrganizationKind, Phone,
+    PostalCode, Text,
 };
 use crate::error::{ApiError, ApiResult};
+
+/// Refuses a municipality no organisation of the directory lies in, for
+/// what is tabulated over one (indicators, the disaster register). The name
+/// is matched as the start of patients' addresses (`patients::lives_in`),
+/// so a name the network does not serve would only narrow the tables to
+/// whoever lives there; [`Municipality`] already refuses an address.
+pub async fn require_served(db: &DatabaseConnection, municipality: &Municipality) -> ApiResult<()> {
+    use sea_orm::PaginatorTrait;
+    let served = organization::Entity::find()
+        .filter(organization::Column::Municipality.eq(municipality.as_str()))
+        .count(db)
+        .await?;
+    if served == 0 {
+        return Err(ApiError::bad_input(
+            "municipality",
+            "no organisation of the directory is in this municipality: name a municipality the network serves, as the directory names it (e.g. 北見市)",
+        ));
+    }
+    Ok(())
+}
 use crate::policy::AdminAccess;
 use entities::{organization, organization_capability};
 
@@ -23,7 +44,7 @@ pub struct NewOrganization {
     pub name_kana: Option<Kana>,
     pub postal_code: Option<PostalCode>,
     pub address: Option<Text>,
-    pub municipality: Option<Text>,
+    pub municipality: Option<Municipality>,
     pub phone: Option<Phone>,
     pub fax: Option<Phone>,
     pub location: Option<GeoPoint>,
@@ -52,7 +73,7 @@ pub async fn register(
         name_kana: Set(new.name_kana.map(Kana::into_inner)),
         postal_code: Set(new.postal_code.map(PostalCode::into_inner)),
         address: Set(new.address.map(Text::into_inner)),
-        municipality: Set(new.municipality.map(Text::into_inner)),
+        municipality: Set(new.municipality.map(Municipality::into_inner)),
         phone: Set(new.phone.map(Phone::into_inner)),
         fax: Set(new.fax.map(Phone::into_inner)),
         latitude: Set(new.location.map(|l| l.latitude)),
