@@ -714,6 +714,64 @@ async fn other_local_ids_need_care_team_read(backend: Backend) {
         let found = app.ok(&doctor, ONE, json!({ "o": org, "l": local })).await;
         assert_eq!(found["patientByLocalId"]["id"], patient.as_str(), "{local}");
     }
+
+    // Naming team organisations as addressees or invitees: refused alike
+    // for one on the team and one not (the refusal of the latter said who
+    // is); the whole team may be addressed.
+    const THREAD: &str =
+        "mutation($i: StartLiaisonThreadInput!) { startLiaisonThread(input: $i) { id } }";
+    const PROPOSE: &str = "mutation($i: ProposeCareConferenceInput!) { proposeCareConference(input: $i) { id invitations { organization { id } } } }";
+    let stranger = app.organization("PHARMACY", "遠くの薬局").await;
+    let mut refusals = Vec::new();
+    for named in [&clinic, &stranger] {
+        let body = app
+            .gql(
+                &worker,
+                THREAD,
+                json!({ "i": { "patientId": patient, "subject": "s", "body": "b", "organizationIds": [named] } }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        refusals.push(body["errors"][0]["message"].clone());
+    }
+    assert_eq!(refusals[0], refusals[1]);
+    app.ok(
+        &worker,
+        THREAD,
+        json!({ "i": { "patientId": patient, "subject": "s", "body": "b", "wholeCareTeam": true } }),
+    )
+    .await;
+    let starts = chrono::Utc::now() + chrono::Duration::days(3);
+    let body = app
+        .gql(
+            &worker,
+            PROPOSE,
+            json!({ "i": { "kind": "CASE_CONFERENCE", "patientId": patient, "startsAt": starts.to_rfc3339(), "online": true, "invitedOrganizationIds": [clinic] } }),
+        )
+        .await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    // Inviting the whole team, the worker sees no invitation but its own
+    // organisation's (none: it organises); the physician sees them all.
+    let proposed = app
+        .ok(
+            &worker,
+            PROPOSE,
+            json!({ "i": { "kind": "CASE_CONFERENCE", "patientId": patient, "startsAt": starts.to_rfc3339(), "online": true, "inviteWholeTeam": true } }),
+        )
+        .await;
+    assert_eq!(proposed["proposeCareConference"]["invitations"], json!([]));
+    let seen = app
+        .ok(
+            &doctor,
+            "query($id: ID!) { patient(id: $id) { careConferences { invitations { organization { id } } } } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    assert_eq!(
+        seen["patient"]["careConferences"][0]["invitations"],
+        json!([{ "organization": { "id": clinic } }]),
+        "{seen}"
+    );
     app.stop().await;
 }
 

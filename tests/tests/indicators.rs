@@ -338,7 +338,8 @@ e2e!(
 e2e!(
     a_municipality_is_a_name_never_an_address,
     |app| async move {
-        let register = "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }";
+        let register =
+            "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }";
         for bad in [
             "みなみ野市東陽6丁目18-5",
             "北見市本町3丁目",
@@ -354,8 +355,14 @@ e2e!(
                     json!({ "i": { "kind": "CARE_SERVICE_PROVIDER", "name": "住所の事業所", "municipality": bad } }),
                 )
                 .await;
-            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{bad}: {body}");
-            assert_eq!(body["errors"][0]["extensions"]["field"], "input.municipality", "{bad}: {body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+                "{bad}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "input.municipality",
+                "{bad}: {body}"
+            );
         }
         for good in ["北見市", "北川町", "新宿区", "四日市市", "上北山村"] {
             app.ok(
@@ -369,6 +376,9 @@ e2e!(
         let body = app
             .gql(&app.admin_token, INDICATORS, vars("北見市本町3丁目"))
             .await;
-        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
     }
 );

@@ -67,7 +67,9 @@ impl Municipality {
         let s = Text::parse(field, raw, Self::MAX_CHARS)?.into_inner();
         let ends_as_one = s.ends_with(['市', '区', '町', '村']) && s.chars().count() >= 2;
         let of_an_address = s.chars().any(|c| c.is_numeric() || c.is_whitespace())
-            || ["丁目", "番", "号", "字", "地割"].iter().any(|w| s.contains(w));
+            || ["丁目", "番", "号", "字", "地割"]
+                .iter()
+                .any(|w| s.contains(w));
         if !ends_as_one || of_an_address {
             return Err(ApiError::bad_input(
                 field,

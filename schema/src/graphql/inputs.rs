@@ -10,9 +10,9 @@ use crate::audit::AuditAction;
 use crate::domain::{
     ADDRESS_MAX, AccessLevel, Capability, CareTeamRole, ConsentForm, ConsentMethod, ConsentScope,
     ConsentSignatory, DataCategory, EmergencyReason, EmergencyReasonCode, GeoPoint,
-    InsuredPersonId, Kana, LocalId, MedicalInstitutionCode, Municipality, NAME_MAX, OrganizationKind,
-    PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession, RawConsentForm, Sex, Text,
-    past_date,
+    InsuredPersonId, Kana, LocalId, MedicalInstitutionCode, Municipality, NAME_MAX,
+    OrganizationKind, PatientStatus, Phone, PlaceOfDeath, PostalCode, Profession, RawConsentForm,
+    Sex, Text, past_date,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::principal::SystemPermissions;

@@ -284,7 +284,7 @@ pub(crate) async fn reach_resolved(
     match evaluate(ctx, patient_id).await? {
         // Found by another organisation's local ID: confirming that the
         // organisation knows the patient by it is the care team's business.
-        Some(Verdict { access, .. }) if others_local_id && !access.may_know_other_local_ids() => {
+        Some(Verdict { access, .. }) if others_local_id && !access.knows_care_team() => {
             Err(reference.refuse(
                 ctx,
                 patient_id,

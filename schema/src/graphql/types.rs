@@ -312,7 +312,7 @@ impl Patient {
             return Ok(None);
         }
         let own = super::ctx_request(ctx)?.principal.organization_id();
-        let every = self.access.may_know_other_local_ids();
+        let every = self.access.knows_care_team();
         if every {
             super::ctx_trail(ctx)?.read(&self.access, DataCategory::CareTeam);
         }

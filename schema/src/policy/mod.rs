@@ -150,14 +150,28 @@ impl PatientAccess {
         self.care_relationship
     }
 
-    /// Whether the caller may know which local IDs *other* organisations
-    /// give the patient — see them (`Patient.identifiers`) or find the
-    /// patient by one (`patientByLocalId(organizationId:)`): which
-    /// facilities know the patient is the care team's business, so a
-    /// reader of `CARE_TEAM`. Its own organisation's, any caller who sees
-    /// the patient may.
-    pub fn may_know_other_local_ids(&self) -> bool {
+    /// Whether the caller may know which organisations know the patient:
+    /// who is on its care team, and so also the local IDs *other*
+    /// organisations give it — see them (`Patient.identifiers`), find the
+    /// patient by one (`patientByLocalId(organizationId:)`), name team
+    /// organisations as addressees ([`Self::require_naming_team`]) or see
+    /// whom a conference invited. That is `CARE_TEAM` data: its readers
+    /// may. Its own organisation's, any caller who sees the patient may.
+    pub fn knows_care_team(&self) -> bool {
         self.may_read(DataCategory::CareTeam)
+    }
+
+    /// Naming organisations of the care team (a liaison thread's
+    /// addressees, a conference's invitees): the refusal of one not on the
+    /// team would tell who is, so only a caller who [`Self::knows_care_team`]
+    /// may; others address the whole team.
+    pub fn require_naming_team(&self, field: &str) -> ApiResult<()> {
+        if self.knows_care_team() {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "{field}: naming organisations of the care team needs CARE_TEAM read, which your profession, permissions or the patient's consent do not give: address the whole care team instead"
+        )))
     }
 
     pub fn emergency_until(&self) -> Option<DateTime<Utc>> {
@@ -1314,7 +1328,11 @@ never answers.\n\
 `CARE_TEAM`: which organisations know the patient is the care team's business. Others see \
 their own organisation's, and find a patient by another organisation's local ID \
 (`patientByLocalId(organizationId:)`, `patientsByLocalIds`) only as readers of `CARE_TEAM`: \
-otherwise `NOT_FOUND`, as for a local ID no patient holds.\n\n",
+otherwise `NOT_FOUND`, as for a local ID no patient holds.\n\
+- **The care team's organisations** are named only by readers of `CARE_TEAM`: a liaison \
+thread's addressees, a conference's invitees and an admission sheet's hospital by id \
+(`FORBIDDEN` otherwise, for one on the team and one not alike: address the whole team), \
+and a conference's `invitations` list others' only to them.\n\n",
     );
     out.push_str("## Default matrix (職種別アクセス権)\n\n");
     out.push_str("`RW` read and write, `R` read, `–` none. A network overrides cells with a TOML file named by `RENKEI_POLICY_FILE`:\n\n");

@@ -432,6 +432,7 @@ pub async fn start_thread(
     let named: BTreeSet<Uuid> = match &new.addressing {
         Addressing::WholeCareTeam => BTreeSet::new(),
         Addressing::Organizations(ids) => {
+            access.require_naming_team("input.organizationIds")?;
             let team = team_organizations(&txn, patient_id, today).await?;
             for (i, id) in ids.iter().enumerate() {
                 if !team.contains(id) {

@@ -16,8 +16,10 @@ use entities::discharge_conference_invitation;
 
 /// A care conference: a discharge conference (退院前カンファレンス), a
 /// care-plan meeting (サービス担当者会議), a case conference or an
-/// end-of-life conference (`kind`), governed by its kind's category.
-pub struct CareConference(pub(crate) Conference);
+/// end-of-life conference (`kind`), governed by its kind's category. The
+/// second field: whether the caller knows the patient's care team
+/// (`PatientAccess::knows_care_team`), and so may see whom it invited.
+pub struct CareConference(pub(crate) Conference, pub(crate) bool);
 
 #[Object]
 impl CareConference {
@@ -73,14 +75,19 @@ impl CareConference {
         self.0.model.created_at
     }
     /// Every invited organisation with its answer (and, once held, whether
-    /// it attended).
-    async fn invitations(&self) -> Vec<ConferenceInvitation> {
-        self.0
+    /// it attended) — for a reader of the patient's CARE_TEAM: whom a
+    /// conference of the whole team invited is who is on the team. Others
+    /// see their own organisation's invitation only.
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<ConferenceInvitation>> {
+        let org = ctx_request(ctx)?.principal.organization_id();
+        Ok(self
+            .0
             .invitations
             .iter()
+            .filter(|i| self.1 || i.organization_id == org)
             .cloned()
             .map(ConferenceInvitation)
-            .collect()
+            .collect())
     }
     /// Your organisation's invitation, if it is invited.
     async fn my_invitation(&self, ctx: &Context<'_>) -> Result<Option<ConferenceInvitation>> {
@@ -200,7 +207,12 @@ pub(crate) async fn patient_conferences(
         }
     };
     let rows = conferences::of_patient(ctx_db(ctx), access.patient_id(), &kinds).await?;
-    Ok(Some(rows.into_iter().map(CareConference).collect()))
+    let knows_team = access.knows_care_team();
+    Ok(Some(
+        rows.into_iter()
+            .map(|c| CareConference(c, knows_team))
+            .collect(),
+    ))
 }
 
 /// `Query.careConferenceInvitations` (and `dischargeConferenceInvitations`,
@@ -253,15 +265,13 @@ pub(crate) async fn conference_invitations(
     )
     .await?;
     let mut page = Page::new(after.is_some(), more);
-    page.edges.extend(
-        rows.into_iter()
-            .zip(kinds_of)
-            .filter(|(c, (_, kind))| {
-                access
-                    .get(&c.model.patient_id)
-                    .is_some_and(|a| a.may_read(kind.category()))
-            })
-            .map(|(c, _)| Edge::new(cursor(c.model.id), CareConference(c))),
-    );
+    page.edges
+        .extend(rows.into_iter().zip(kinds_of).filter_map(|(c, (_, kind))| {
+            let a = access
+                .get(&c.model.patient_id)
+                .filter(|a| a.may_read(kind.category()))?;
+            let knows_team = a.knows_care_team();
+            Some(Edge::new(cursor(c.model.id), CareConference(c, knows_team)))
+        }));
     Ok(page)
 }

@@ -205,6 +205,7 @@ pub async fn propose(
     let invited: Vec<Uuid> = match new.invitees {
         Invitees::WholeTeam => team.into_iter().filter(|o| *o != organizer).collect(),
         Invitees::Organizations(ids) => {
+            access.require_naming_team("input.invitedOrganizationIds")?;
             let mut out = Vec::new();
             for (i, id) in ids.into_iter().enumerate() {
                 if !team.contains(&id) {

@@ -576,6 +576,7 @@ pub async fn check_new(
 ) -> ApiResult<CheckedSheet> {
     access.require_write(CATEGORY)?;
     new.patch.require_author_may_read(access)?;
+    access.require_naming_team("input.hospitalId")?;
     require_receiver_input(
         db,
         policy,
@@ -687,6 +688,7 @@ pub async fn update(
     require_author_draft(&sheet, stamp)?;
     change.patch.require_author_may_read(access)?;
     if let Some(h) = change.hospital_id {
+        access.require_naming_team("input.hospitalId")?;
         require_receiver_input(
             db,
             policy,
