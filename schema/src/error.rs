@@ -20,6 +20,13 @@ pub enum ApiError {
     Unauthenticated(String),
     /// `FORBIDDEN`: the caller is known but may not perform this operation.
     Forbidden(String),
+    /// `FORBIDDEN` of an act on a patient's data the caller may otherwise
+    /// reach (a write, a withdrawal, naming the care team): the same answer
+    /// as [`ApiError::Forbidden`], and recorded in the audit log as a
+    /// `DENIED` entry naming the patient and categories
+    /// (`graphql::audit_extension::RefusalAudit`). Made by the policy's
+    /// checks on a `PatientAccess`, or by [`ApiError::about`].
+    ForbiddenAbout { message: String, refusal: Refusal },
     /// `NOT_FOUND`: the object does not exist *or the caller may not know that it
     /// exists* (a patient outside the caller's relationships).
     NotFound(String),
@@ -68,11 +75,18 @@ pub enum ApiError {
     DatabaseUnavailable(String),
 }
 
+/// What a refused act concerned: recorded with its `DENIED` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub patient_id: uuid::Uuid,
+    pub categories: Vec<crate::domain::DataCategory>,
+}
+
 impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
-            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::Forbidden(_) | ApiError::ForbiddenAbout { .. } => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
             ApiError::Conflict(_) | ApiError::ConflictIn { .. } => "CONFLICT",
@@ -104,9 +118,39 @@ impl ApiError {
             | ApiError::EventsMissed(m)
             | ApiError::EmergencySearchLimit(m)
             | ApiError::EmergencySearchTooManyMatches(m) => m.clone(),
+            ApiError::ForbiddenAbout { message, .. } => message.clone(),
             ApiError::BadUserInput { field, message }
             | ApiError::ConflictIn { field, message }
             | ApiError::ImplausibleValue { field, message } => format!("{field}: {message}"),
+        }
+    }
+
+    /// A refusal of an act on `patient_id`'s data of `categories`, so that
+    /// it is recorded as `DENIED` ([`ApiError::ForbiddenAbout`]); any other
+    /// error as it is.
+    pub fn about(self, patient_id: uuid::Uuid, categories: &[crate::domain::DataCategory]) -> Self {
+        match self {
+            ApiError::Forbidden(message) => ApiError::ForbiddenAbout {
+                message,
+                refusal: Refusal {
+                    patient_id,
+                    categories: categories.to_vec(),
+                },
+            },
+            other => other,
+        }
+    }
+
+    /// The same error with its message rewritten (`FORBIDDEN` of either
+    /// kind): to say which item of a batch it concerns.
+    pub fn reworded(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            ApiError::Forbidden(m) => ApiError::Forbidden(f(m)),
+            ApiError::ForbiddenAbout { message, refusal } => ApiError::ForbiddenAbout {
+                message: f(message),
+                refusal,
+            },
+            other => other,
         }
     }
 
@@ -226,12 +270,17 @@ fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
         let message = self.message();
-        async_graphql::Error::new(message).extend_with(|_, ext| {
+        let mut error = async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", self.code());
             if let Some(field) = self.field() {
                 ext.set("field", field);
             }
-        })
+        });
+        // Never serialised: read by the audit extension only.
+        if let ApiError::ForbiddenAbout { refusal, .. } = self {
+            error.source = Some(std::sync::Arc::new(refusal.clone()));
+        }
+        error
     }
 }
 

@@ -1975,3 +1975,67 @@ async fn verify_catches_an_sqlite_index_rebuilt_without_an_entry() {
     assert!(err.contains("indexes disagree"), "{err}");
     app.stop().await;
 }
+
+e2e!(
+    refused_writes_on_a_patient_are_recorded_as_denied,
+    |app| async move {
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        let clinic_record = app
+            .ok(
+                &doctor,
+                "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { id } } }",
+                json!({ "i": { "records": [{ "patientId": patient, "sourceRecordId": "AL-1",
+                    "effectiveAt": "2026-01-10T09:00:00Z", "data": { "allergy": { "substance": "ペニシリン", "allergyType": "DRUG", "reaction": "発疹", "severity": "MODERATE" } } }] } }),
+            )
+            .await["writeRecords"][0]["record"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // A pharmacy and a visiting-nurse station on the team.
+        let pharmacy = app.organization("PHARMACY", "監査薬局").await;
+        let (pharmacist_id, pharmacist) = app.member(&pharmacy, "PHARMACIST").await;
+        let station = app.organization("VISITING_NURSE_STATION", "監査訪看").await;
+        let (nurse_id, nurse) = app.member(&station, "NURSE").await;
+        for org in [&pharmacy, &station] {
+            app.ok(
+                &doctor,
+                "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+                json!({ "i": { "patientId": patient, "organizationId": org, "role": "OTHER" } }),
+            )
+            .await;
+        }
+        // The pharmacist may read CONDITIONS, not write them.
+        let body = app
+            .gql(
+                &pharmacist,
+                "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome } }",
+                json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-10T09:00:00Z",
+                    "data": { "condition": { "name": "高血圧症", "clinicalStatus": "ACTIVE" } } }] } }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // The nurse may not withdraw the clinic's record.
+        let body = app
+            .gql(
+                &nurse,
+                "mutation($r: ID!) { markRecordEnteredInError(recordId: $r) { id } }",
+                json!({ "r": clinic_record }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+
+        let log = log_for(app, &patient).await;
+        let denied = |actor: &str, category: &str| {
+            log.iter().any(|e| {
+                e["outcome"] == "DENIED"
+                    && e["actorId"] == actor
+                    && e["categories"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c == category))
+                    && e["detail"].as_str().is_some_and(|d| d.contains("refused"))
+            })
+        };
+        assert!(denied(&pharmacist_id, "CONDITIONS"), "{log:#?}");
+        assert!(denied(&nurse_id, "ALLERGIES"), "{log:#?}");
+    }
+);

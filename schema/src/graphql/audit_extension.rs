@@ -13,14 +13,57 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextSubscribe,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextSubscribe,
 };
 use async_graphql::{Request, Response, ServerError, ServerResult};
 use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::audit::{AuditTrail, AuditWriter};
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::principal::RequestContext;
+
+/// Records the operation's refusals of acts on a patient's data — a write
+/// the caller's role or the patient's consent does not allow, a withdrawal
+/// of another organisation's record, naming the care team without reading
+/// it ([`ApiError::ForbiddenAbout`]) — as `DENIED` entries of its trail,
+/// naming the patient and the categories, as refused reads are. Read from
+/// the response's errors once the operation has run (the refusal rides on
+/// the error, never serialised), so it costs nothing per field.
+pub struct RefusalAudit;
+
+impl ExtensionFactory for RefusalAudit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RefusalAudit)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for RefusalAudit {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let response = next.run(ctx, operation_name).await;
+        if let Some(trail) = ctx.data_opt::<Arc<AuditTrail>>() {
+            for error in &response.errors {
+                if let Some(refusal) = error.source::<Refusal>() {
+                    // Keyed by the message: the same refusal met twice in
+                    // one operation (an error carried up to its parent) is
+                    // one entry.
+                    trail.refused(
+                        Some(refusal.patient_id),
+                        &refusal.categories,
+                        format!("refused: {}", error.message),
+                        format!("refused: {}", error.message),
+                    );
+                }
+            }
+        }
+        response
+    }
+}
 
 /// Marks a WebSocket session's data: its operations are audited by this
 /// extension (HTTP requests are audited by the HTTP handler).

@@ -116,6 +116,7 @@ pub fn build_schema(deps: SchemaDeps) -> RenkeiSchema {
         // Before the limits: a WebSocket operation of a caller whose
         // credentials no longer hold is refused as such, whatever it asks.
         .extension(audit_extension::WebSocketAudit { writer: deps.audit })
+        .extension(audit_extension::RefusalAudit)
         // Before the limits: a document's size and aliases are bounded, and
         // a large one parsed and validated off the async workers, before
         // anything walks it.

@@ -821,14 +821,12 @@ pub(crate) async fn write_records(
         let a = access
             .get(&r.patient_id)
             .ok_or_else(|| ApiError::not_found("patient"))?;
-        let item = |e| match e {
-            ApiError::Forbidden(m) => ApiError::Forbidden(format!("input.records[{index}]: {m}")),
-            other => other,
-        };
+        let item = |e: ApiError| e.reworded(|m| format!("input.records[{index}]: {m}"));
         for category in r.data.written_categories() {
             a.require_write(category).map_err(item)?;
         }
-        crate::policy::may_author(&req.principal, author_kind, r.data.kind()).map_err(item)?;
+        crate::policy::may_author(&req.principal, author_kind, r.data.kind())
+            .map_err(|e| item(e.about(r.patient_id, &[r.data.category()])))?;
     }
     let written = service::write(
         ctx_db(ctx),

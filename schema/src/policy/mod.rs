@@ -171,7 +171,8 @@ impl PatientAccess {
         }
         Err(ApiError::Forbidden(format!(
             "{field}: naming organisations of the care team needs CARE_TEAM read, which your profession, permissions or the patient's consent do not give: address the whole care team instead"
-        )))
+        ))
+        .about(self.patient_id, &[DataCategory::CareTeam]))
     }
 
     pub fn emergency_until(&self) -> Option<DateTime<Utc>> {
@@ -199,9 +200,10 @@ impl PatientAccess {
         } else {
             grant.reason.explain(category)
         };
-        Err(ApiError::Forbidden(format!(
-            "you may not change {category}: {why}"
-        )))
+        Err(
+            ApiError::Forbidden(format!("you may not change {category}: {why}"))
+                .about(self.patient_id, &[category]),
+        )
     }
 
     /// Permission to answer what was addressed to the caller's organisation
@@ -220,7 +222,8 @@ impl PatientAccess {
             Err(ApiError::Forbidden(format!(
                 "you may not answer: {}",
                 self.grant(category).reason.explain(category)
-            )))
+            ))
+            .about(self.patient_id, &[category]))
         }
     }
 
@@ -232,7 +235,8 @@ impl PatientAccess {
             Err(ApiError::Forbidden(
                 "this needs a care relationship with the patient; emergency access is read-only"
                     .into(),
-            ))
+            )
+            .about(self.patient_id, &[]))
         }
     }
 }
@@ -1332,7 +1336,10 @@ otherwise `NOT_FOUND`, as for a local ID no patient holds.\n\
 - **The care team's organisations** are named only by readers of `CARE_TEAM`: a liaison \
 thread's addressees, a conference's invitees and an admission sheet's hospital by id \
 (`FORBIDDEN` otherwise, for one on the team and one not alike: address the whole team), \
-and a conference's `invitations` list others' only to them.\n\n",
+and a conference's `invitations` list others' only to them.\n\
+- **Refusals of these acts** (`FORBIDDEN` of a write, a withdrawal, a physician's document, \
+ending a membership, naming the team) are recorded as `DENIED` entries naming the patient and \
+the categories, as refused reads are.\n\n",
     );
     out.push_str("## Default matrix (職種別アクセス権)\n\n");
     out.push_str("`RW` read and write, `R` read, `–` none. A network overrides cells with a TOML file named by `RENKEI_POLICY_FILE`:\n\n");

@@ -25,10 +25,19 @@ impl RecordData {
     /// the content is sensitive — an infection whose pathogen is HIV (whatever
     /// the result: that a test was done is itself sensitive), a condition marked
     /// psychiatric, HIV or genetic, or a condition coded as HIV disease
-    /// (ICD-10 B20–B24, Z21) even if the sender did not mark it.
+    /// (ICD-10 B20–B24, Z21) even if the sender did not mark it — and a lab
+    /// result of an HIV test ([`is_hiv_test`]), which a system may send as
+    /// an ordinary lab result (a JP-CLINS 検査 Observation) when it is the
+    /// infection the test is about.
     pub fn category(&self) -> DataCategory {
         match self {
             RecordData::Infection(d) if d.pathogen == Pathogen::Hiv => DataCategory::SensitiveHiv,
+            RecordData::LabResult(d)
+                if is_hiv_test(&d.name)
+                    || d.codings.iter().any(|c| c.display.as_deref().is_some_and(is_hiv_test)) =>
+            {
+                DataCategory::SensitiveHiv
+            }
             RecordData::HomeCareGuidanceInstruction(d) => d.category(),
             RecordData::Condition(d) => match d.sensitivity {
                 Some(ConditionSensitivity::Psychiatric) => DataCategory::SensitivePsychiatric,
@@ -206,6 +215,23 @@ pub const FOREVER: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
     Some(d) => d,
     None => NaiveDate::MAX,
 };
+
+/// Whether a test's name (or a coding's display) names HIV: 「HIV-1/2抗体」,
+/// 「HIV抗原・抗体」, 「HIV-1 RNA定量」, in half- or full-width letters, or
+/// 「エイズ」 / AIDS. That someone was tested is HIV data, whatever the
+/// result (as for an infection record).
+pub(crate) fn is_hiv_test(name: &str) -> bool {
+    // Full-width Latin letters folded to ASCII, then upper case.
+    let folded: String = name
+        .chars()
+        .map(|c| match c {
+            'Ａ'..='Ｚ' | 'ａ'..='ｚ' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect::<String>()
+        .to_ascii_uppercase();
+    folded.contains("HIV") || folded.contains("AIDS") || folded.contains("エイズ")
+}
 
 /// ICD-10 B20–B24 (HIV disease) and Z21 (asymptomatic HIV infection).
 fn is_hiv_icd10(code: &str) -> bool {

@@ -474,6 +474,26 @@ fn categories_follow_kinds_and_sensitive_content() {
         });
         assert_eq!(c.category(), category);
     }
+    // A lab result of an HIV test, by its name or a coding's display, in
+    // half- or full-width letters: SENSITIVE_HIV; other tests stay LAB_RESULTS.
+    for name in ["HIV-1/2抗体", "ＨＩＶ抗原・抗体", "hiv-1 rna定量"] {
+        let l = RecordData::LabResult(LabResultData {
+            name: s(name),
+            ..lab()
+        });
+        assert_eq!(l.category(), DataCategory::SensitiveHiv, "{name}");
+    }
+    let coded = RecordData::LabResult(LabResultData {
+        name: s("5F101"),
+        codings: vec![Coding {
+            system: s("urn:oid:1.2.392.200119.4.504"),
+            code: s("5F101000002302301"),
+            display: Some(s("HIV-1抗体")),
+        }],
+        ..lab()
+    });
+    assert_eq!(coded.category(), DataCategory::SensitiveHiv);
+    assert_eq!(RecordData::LabResult(lab()).category(), DataCategory::LabResults);
     // Coded as HIV disease but not marked: still SENSITIVE_HIV.
     for code in ["B20", "B24.0", "Z21"] {
         let c = RecordData::Condition(ConditionData {

@@ -121,7 +121,8 @@ pub async fn end(
         caller_kind,
         membership.organization_id,
         membership.recorded_by_organization,
-    )?;
+    )
+    .map_err(|e| e.about(membership.patient_id, &[DataCategory::CareTeam]))?;
     if membership.end_date.is_some() {
         return Err(ApiError::Conflict(
             "the care-team membership has already ended".into(),

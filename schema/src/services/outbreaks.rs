@@ -181,11 +181,12 @@ pub struct Notice {
 /// `READ_WRITE` (`RENKEI_POLICY_FILE`). A patient the reporter may not know
 /// of was refused before (NOT_FOUND).
 fn require_may_name(index: usize, access: &PatientAccess) -> ApiResult<()> {
-    access.require_write(CATEGORY).map_err(|e| match e {
-        ApiError::Forbidden(m) => ApiError::Forbidden(format!(
-            "input.affectedPatientIds[{index}]: naming a patient as affected is writing its {CATEGORY}: {m}"
-        )),
-        other => other,
+    access.require_write(CATEGORY).map_err(|e| {
+        e.reworded(|m| {
+            format!(
+                "input.affectedPatientIds[{index}]: naming a patient as affected is writing its {CATEGORY}: {m}"
+            )
+        })
     })
 }
 

@@ -107,7 +107,9 @@ pub async fn write(
         };
         batch.add(&txn, writer, item).await.map_err(|e| match e {
             // As the GraphQL layer names an item it refuses.
-            ApiError::Forbidden(m) => ApiError::Forbidden(format!("input.records[{index}]: {m}")),
+            ApiError::Forbidden(_) | ApiError::ForbiddenAbout { .. } => {
+                e.reworded(|m| format!("input.records[{index}]: {m}"))
+            }
             e => e.in_field(&format!("input.records[{index}]")),
         })?;
     }
@@ -1135,9 +1137,12 @@ pub async fn enter_in_error(
     let principal = &stamp.principal;
     let category = DataCategory::from_db(&current.category)?;
     access.require_write(category)?;
-    crate::policy::may_withdraw_record(principal, current.source_organization_id)?;
+    let refused = |e: ApiError| e.about(current.patient_id, &[category]);
+    crate::policy::may_withdraw_record(principal, current.source_organization_id)
+        .map_err(refused)?;
     // A physician's document is withdrawn by a physician, as it is written.
-    crate::policy::may_author(principal, caller_kind, RecordKind::from_db(&current.kind)?)?;
+    crate::policy::may_author(principal, caller_kind, RecordKind::from_db(&current.kind)?)
+        .map_err(refused)?;
     if current.status == ENTERED_IN_ERROR {
         return Err(ApiError::Conflict(
             "the record is already marked entered in error".into(),
