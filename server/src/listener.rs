@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use std::convert::Infallible;
@@ -125,7 +125,7 @@ pub async fn serve(
         drop(signal_rx);
     });
     let (close_tx, close_rx) = watch::channel(());
-    let book = Arc::new(Book::new(limits.max_connections));
+    let book = Arc::new(Book::new(limits.max_connections, limits.body_read_timeout));
     let mut warned: Option<Instant> = None;
 
     loop {
@@ -231,19 +231,42 @@ pub async fn serve(
     }
     drop(close_rx);
     drop(listener);
-    close_tx.closed().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, close_tx.closed())
+        .await
+        .is_err()
+    {
+        // A client that reads nothing (or trickles a body) would otherwise
+        // keep the process from ever exiting, and from writing its last
+        // audit checkpoint.
+        tracing::warn!(
+            open = close_tx.receiver_count(),
+            "connections still open {}s after the shutdown began are closed, their answers cut off",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
 }
 
-/// The open connections: the slots they hold, and which of them wait for
-/// a request — the ones closed, longest waiting first, when a new client
-/// finds every slot taken. A connection waits from its accept until its
-/// first request's headers are read, and again once its requests are
-/// answered (keep-alive); while a request of it is in the hub, and once it
-/// is a WebSocket, it is busy and never closed for another. So clients
-/// that trickle their headers (or send nothing) cannot keep others out:
-/// each newcomer closes one of them.
+/// How long a shutdown waits for open connections to finish their
+/// requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The open connections: the slots they hold, and which of them may be
+/// closed when a new client finds every slot taken — the one that has
+/// given way longest first. A connection gives way while it waits for a
+/// request (from its accept until its first request's headers are read,
+/// and between requests), while every request of it is still *sending its
+/// body* to the hub (a body trickled in holds a slot no longer than
+/// headers trickled in), and once every answer of it has been *sent for
+/// longer than [`ConnectionLimits::body_read_timeout`]* (a reader that
+/// takes no data — an HTTP/2 window of zero — would hold it for ever).
+/// It never gives way while a request of it is being handled, in its
+/// answer's first moments, or once it is a WebSocket. So clients that
+/// trickle headers or bodies, send nothing or read nothing cannot keep
+/// others out: each newcomer closes one of them.
 struct Book {
     slots: Arc<Semaphore>,
+    /// How long an answer being sent holds its connection.
+    sending_grace: Duration,
     state: Mutex<BookState>,
 }
 
@@ -251,30 +274,65 @@ struct Book {
 struct BookState {
     next_id: u64,
     connections: HashMap<u64, Connection>,
-    /// (since when, connection): the waiting connections, oldest first.
-    waiting: BTreeSet<(Instant, u64)>,
 }
 
 struct Connection {
-    /// Requests of it in the hub, answers still being sent included
-    /// (HTTP/2 has several at once).
-    in_flight: usize,
+    /// When it last began to give way (accepted, or its last request
+    /// ended); for a connection busy with requests, its accept.
+    since: Instant,
+    /// Its requests in the hub (HTTP/2 has several at once), by id.
+    requests: HashMap<u64, Phase>,
     /// It carried a WebSocket (a 101, or a 2xx to an HTTP/2 CONNECT): the
     /// tunnel's slot is held until it closes, and the connection is never
     /// closed for another.
     upgraded: bool,
-    /// Waiting for a request since then (its key in `waiting`).
-    waiting_since: Option<Instant>,
-    /// Told to close for a new client: never waiting again.
+    /// Told to close for a new client.
     evicted: bool,
     /// Tells the connection's task to close it.
     told: Arc<Notify>,
 }
 
+/// Where a request is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    /// Its body is still arriving.
+    Receiving,
+    /// The hub is working on it.
+    Handling,
+    /// Its answer is being sent, since then.
+    Sending(Instant),
+}
+
+impl Connection {
+    /// Whether it may be closed for a new client now, and since when it
+    /// could be (the earliest first).
+    fn gives_way(&self, now: Instant, grace: Duration) -> Option<Instant> {
+        if self.upgraded || self.evicted {
+            return None;
+        }
+        let mut since = self.since;
+        for phase in self.requests.values() {
+            match phase {
+                Phase::Receiving => {}
+                Phase::Handling => return None,
+                Phase::Sending(at) => {
+                    let stale = *at + grace;
+                    if stale > now {
+                        return None;
+                    }
+                    since = since.max(stale);
+                }
+            }
+        }
+        Some(since)
+    }
+}
+
 impl Book {
-    fn new(max_connections: usize) -> Book {
+    fn new(max_connections: usize, sending_grace: Duration) -> Book {
         Book {
             slots: Arc::new(Semaphore::new(max_connections.max(1))),
+            sending_grace,
             state: Mutex::new(BookState::default()),
         }
     }
@@ -291,73 +349,90 @@ impl Book {
         let mut state = self.state();
         let id = state.next_id;
         state.next_id += 1;
-        let now = Instant::now();
         let told = Arc::new(Notify::new());
         state.connections.insert(
             id,
             Connection {
-                in_flight: 0,
+                since: Instant::now(),
+                requests: HashMap::new(),
                 upgraded: false,
-                waiting_since: Some(now),
                 evicted: false,
                 told: told.clone(),
             },
         );
-        state.waiting.insert((now, id));
         (id, told)
     }
 
     fn close(&self, id: u64) {
-        let mut state = self.state();
-        if let Some(c) = state.connections.remove(&id)
-            && let Some(since) = c.waiting_since
+        self.state().connections.remove(&id);
+    }
+
+    /// A request of connection `id` enters the hub; its id.
+    fn begin(&self, id: u64, phase: Phase) -> u64 {
+        let state = &mut *self.state();
+        let request = state.next_id;
+        state.next_id += 1;
+        if let Some(c) = state.connections.get_mut(&id) {
+            c.requests.insert(request, phase);
+        }
+        request
+    }
+
+    fn set(&self, id: u64, request: u64, phase: Phase) {
+        if let Some(c) = self.state().connections.get_mut(&id)
+            && let Some(p) = c.requests.get_mut(&request)
         {
-            state.waiting.remove(&(since, id));
+            *p = phase;
         }
     }
 
-    fn begin(&self, id: u64) {
-        let state = &mut *self.state();
-        if let Some(c) = state.connections.get_mut(&id) {
-            c.in_flight += 1;
-            if let Some(since) = c.waiting_since.take() {
-                state.waiting.remove(&(since, id));
-            }
+    /// The request's body has arrived: the hub works on it.
+    fn received(&self, id: u64, request: u64) {
+        if let Some(c) = self.state().connections.get_mut(&id)
+            && let Some(p) = c.requests.get_mut(&request)
+            && *p == Phase::Receiving
+        {
+            *p = Phase::Handling;
         }
     }
 
-    fn end(&self, id: u64, upgraded: bool) {
-        let state = &mut *self.state();
-        if let Some(c) = state.connections.get_mut(&id) {
-            c.in_flight = c.in_flight.saturating_sub(1);
+    fn end(&self, id: u64, request: u64, upgraded: bool) {
+        if let Some(c) = self.state().connections.get_mut(&id) {
+            c.requests.remove(&request);
             c.upgraded |= upgraded;
-            if c.in_flight == 0 && !c.upgraded && !c.evicted && c.waiting_since.is_none() {
-                let now = Instant::now();
-                c.waiting_since = Some(now);
-                state.waiting.insert((now, id));
+            if c.requests.is_empty() {
+                c.since = Instant::now();
             }
         }
     }
 
-    /// Closes the connection waiting longest, if one waits; `true` if one
-    /// was told to close.
+    /// Closes the connection that has given way longest, if one has;
+    /// `true` if one was told to close. A scan of the open connections:
+    /// it runs only at the limit.
     fn evict_one(&self) -> bool {
+        let now = Instant::now();
         let state = &mut *self.state();
-        let Some((since, id)) = state.waiting.pop_first() else {
+        let chosen = state
+            .connections
+            .iter()
+            .filter_map(|(id, c)| {
+                c.gives_way(now, self.sending_grace)
+                    .map(|since| (since, *id))
+            })
+            .min();
+        let Some((_, id)) = chosen else {
             return false;
         };
         if let Some(c) = state.connections.get_mut(&id) {
-            debug_assert_eq!(c.waiting_since, Some(since));
-            c.waiting_since = None;
             c.evicted = true;
             c.told.notify_one();
         }
         true
     }
 
-    /// A slot for a new connection when none is free: a waiting
-    /// connection is closed for it, or, every connection busy, the first to
-    /// close or to fall idle gives way. The slot of a connection told to
+    /// A slot for a new connection when none is free: a connection that
+    /// gives way is closed for it, or, every connection busy, the first to
+    /// close or to give way makes room. The slot of a connection told to
     /// close comes back when its task ends; should it not (an upgrade in
     /// the same instant takes the socket on), another is told after
     /// [`RECHECK`]. `None` only if the slots are gone.
@@ -388,9 +463,11 @@ impl Drop for Open {
 }
 
 /// The router, as hyper calls it for each request of one connection:
-/// marks the connection busy from the moment hyper hands it a request
-/// (`call` runs on the connection's task, also for an HTTP/2 stream,
-/// whose future is spawned) until the answer's body is sent or dropped.
+/// follows the request through the [`Book`] — its body arriving, the hub
+/// handling it, its answer being sent — from the moment hyper hands it a
+/// request (`call` runs on the connection's task, also for an HTTP/2
+/// stream, whose future is spawned) until the answer's body is sent or
+/// dropped.
 #[derive(Clone)]
 struct Tracked {
     router: Router,
@@ -404,46 +481,104 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let mut busy = Busy::begin(self.book.clone(), self.id);
+        let phase = if request.body().is_end_stream() {
+            Phase::Handling
+        } else {
+            Phase::Receiving
+        };
+        let mut busy = Busy::begin(self.book.clone(), self.id, phase);
         let connect = request.method() == Method::CONNECT;
+        let request = {
+            let book = self.book.clone();
+            let (id, number) = (self.id, busy.request);
+            request.map(|body| {
+                Body::new(Arriving {
+                    body,
+                    on_end: Some(Box::new(move || book.received(id, number))),
+                })
+            })
+        };
         let router = self.router.clone();
         Box::pin(async move {
             let response = router.oneshot(request).await?;
             busy.upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS
                 || (connect && response.status().is_success());
+            busy.sending();
             Ok(response.map(|body| Body::new(Sending { body, _busy: busy })))
         })
     }
 }
 
-/// A request of a connection in the hub: the connection is busy until the
-/// request's answer is sent (or dropped).
+/// A request of a connection in the hub, until its answer is sent (or
+/// dropped).
 struct Busy {
     book: Arc<Book>,
     id: u64,
+    request: u64,
     /// The answer opened a tunnel (WebSocket).
     upgraded: bool,
 }
 
 impl Busy {
-    fn begin(book: Arc<Book>, id: u64) -> Busy {
-        book.begin(id);
+    fn begin(book: Arc<Book>, id: u64, phase: Phase) -> Busy {
+        let request = book.begin(id, phase);
         Busy {
             book,
             id,
+            request,
             upgraded: false,
         }
+    }
+
+    fn sending(&self) {
+        self.book
+            .set(self.id, self.request, Phase::Sending(Instant::now()));
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.book.end(self.id, self.upgraded);
+        self.book.end(self.id, self.request, self.upgraded);
+    }
+}
+
+/// A request's body as the hub reads it: tells the [`Book`] when it has all
+/// arrived.
+struct Arriving {
+    body: Incoming,
+    on_end: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl HttpBody for Arriving {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || this.body.is_end_stream() {
+            if let Some(end) = this.on_end.take() {
+                end();
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
 /// An answer's body, holding its request's [`Busy`] until it is sent: a
-/// large bundle written to a slow reader is a request still in the hub.
+/// large bundle written to a slow reader is a request still in the hub
+/// (for [`ConnectionLimits::body_read_timeout`], see [`Book`]).
 struct Sending {
     body: Body,
     _busy: Busy,
@@ -570,28 +705,42 @@ mod tests {
     }
 
     #[test]
-    fn the_books_close_the_connection_waiting_longest_and_never_a_busy_one() {
+    fn the_books_close_the_connection_that_gave_way_longest_and_never_a_busy_one() {
         use futures_util::FutureExt;
         let told = |n: &Arc<Notify>| n.notified().now_or_never().is_some();
-        let book = Book::new(3);
-        let (a, a_evicted) = book.open();
-        let (b, b_evicted) = book.open();
-        book.begin(a);
+        let grace = Duration::from_millis(200);
+        let book = Book::new(3, grace);
+        let (a, a_told) = book.open();
+        let (b, b_told) = book.open();
+        let handling = book.begin(a, Phase::Handling);
         // `a` is busy: `b` has waited longest.
         assert!(book.evict_one());
-        assert!(told(&b_evicted) && !told(&a_evicted));
-        // A request read in the same instant does not put it back.
-        book.begin(b);
-        book.end(b, false);
+        assert!(told(&b_told) && !told(&a_told));
+        // Told once: a request read in the same instant does not put it back.
+        let late = book.begin(b, Phase::Handling);
+        book.end(b, late, false);
         book.close(b);
-        assert!(!book.evict_one(), "nothing waits");
-        book.end(a, false);
-        assert!(book.evict_one(), "idle again once answered");
-        assert!(told(&a_evicted));
-        let (c, c_evicted) = book.open();
-        book.begin(c);
-        book.end(c, true);
+        assert!(!book.evict_one(), "nothing gives way");
+        // A request whose body is still arriving gives way.
+        let (c, c_told) = book.open();
+        let receiving = book.begin(c, Phase::Receiving);
+        assert!(book.evict_one());
+        assert!(told(&c_told));
+        book.end(c, receiving, false);
+        book.close(c);
+        // An answer being sent holds its connection for the grace only.
+        book.set(a, handling, Phase::Sending(Instant::now()));
+        assert!(!book.evict_one(), "an answer just begun");
+        std::thread::sleep(grace + Duration::from_millis(50));
+        assert!(book.evict_one(), "an answer nobody reads");
+        assert!(told(&a_told));
+        book.end(a, handling, false);
+        book.close(a);
+        // A WebSocket never gives way.
+        let (d, d_told) = book.open();
+        let upgrade = book.begin(d, Phase::Handling);
+        book.end(d, upgrade, true);
         assert!(!book.evict_one(), "a WebSocket is never closed for another");
-        assert!(!told(&c_evicted));
+        assert!(!told(&d_told));
     }
 }

@@ -224,47 +224,117 @@ async fn clients_trickling_headers_into_every_slot_do_not_keep_others_out() {
     app.stop().await;
 }
 
+/// An HTTP/2 connection that asks for `/health` and grants no flow-control
+/// window: the hub sends the answer's headers, never its body. Returns the
+/// connection's parts, to hold.
+async fn reads_nothing(
+    app: &TestApp,
+) -> (
+    h2::client::SendRequest<axum::body::Bytes>,
+    h2::client::ResponseFuture,
+) {
+    let tcp = TcpStream::connect(app.addr).await.unwrap();
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, axum::body::Bytes>(tcp)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = axum::http::Request::get(app.url("/health"))
+        .body(())
+        .unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    (client, response)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_every_connection_is_busy_a_new_client_waits_for_one() {
+async fn an_answer_nobody_reads_holds_its_slot_for_the_grace_only() {
+    // The grace of an answer being sent is the body timeout: 3 s here.
     let app = spawn(|c| {
         c.max_connections = Some(2);
         c.body_read_timeout_seconds = 3;
     })
     .await;
-    // Two requests in the hub, their bodies still to come: busy, so not
-    // closed for another — they end with 408 after 3 s.
-    let mut busy = Vec::new();
+    let mut held = Vec::new();
     for _ in 0..2 {
-        let token = app.admin_token.clone();
-        let addr = app.addr;
-        busy.push(tokio::spawn(async move {
-            let mut stream = TcpStream::connect(addr).await.unwrap();
-            let head = format!(
-                "POST /graphql HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\n\
-                 Content-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{"
-            );
-            stream.write_all(head.as_bytes()).await.unwrap();
-            read_until_closed(&mut stream, Duration::from_secs(10)).await
-        }));
-        // Its headers read (so busy) before the next arrives.
-        sleep(Duration::from_millis(500)).await;
+        let (client, response) = reads_nothing(&app).await;
+        let response = timeout(Duration::from_secs(5), response)
+            .await
+            .expect("the headers come")
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        held.push((client, response));
     }
+    // Both answers are being sent, freshly: busy, so the newcomer waits…
+    let started = Instant::now();
     let mut third = TcpStream::connect(app.addr).await.unwrap();
     assert_eq!(
-        health(&mut third, Duration::from_millis(800)).await,
+        health(&mut third, Duration::from_millis(1500)).await,
         None,
-        "a third connection was served beside two busy ones"
+        "served beside two answers in their first moments"
     );
+    // …until their grace is over: a reader that takes nothing (an HTTP/2
+    // window of zero) holds its slot no longer.
     let mut buf = [0u8; 4096];
-    let n = timeout(Duration::from_secs(6), third.read(&mut buf))
+    let n = timeout(Duration::from_secs(8), third.read(&mut buf))
         .await
-        .expect("the third is served once a busy one ends")
+        .expect("served once the grace is over")
         .unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
-    for task in busy {
-        let answer = task.await.unwrap().expect("answered and closed");
-        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_trickled_in_without_a_token_do_not_keep_others_out() {
+    // The body timeout is the default (60 s): the slow bodies would hold
+    // their slots that long, were they not closed for newcomers.
+    let app = spawn(|c| c.max_connections = Some(2)).await;
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(
+                b"POST /graphql HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n\
+                  Content-Length: 100\r\n\r\n{\"query\":",
+            )
+            .await
+            .unwrap();
+        slow.push(stream);
+        sleep(Duration::from_millis(200)).await;
     }
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    for _ in 0..2 {
+        let res = client
+            .get(app.url("/health"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("served beside the slow bodies");
+        assert_eq!(res.status(), 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut closed = 0;
+    for stream in &mut slow {
+        if read_until_closed(stream, Duration::from_secs(2))
+            .await
+            .is_some()
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no slow body was closed");
     app.stop().await;
 }
 

@@ -34,7 +34,9 @@ impl RecordData {
             RecordData::Infection(d) if d.pathogen == Pathogen::Hiv => DataCategory::SensitiveHiv,
             RecordData::LabResult(d)
                 if is_hiv_test(&d.name)
-                    || d.codings.iter().any(|c| c.display.as_deref().is_some_and(is_hiv_test)) =>
+                    || d.codings
+                        .iter()
+                        .any(|c| c.display.as_deref().is_some_and(is_hiv_test)) =>
             {
                 DataCategory::SensitiveHiv
             }

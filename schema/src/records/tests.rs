@@ -493,7 +493,10 @@ fn categories_follow_kinds_and_sensitive_content() {
         ..lab()
     });
     assert_eq!(coded.category(), DataCategory::SensitiveHiv);
-    assert_eq!(RecordData::LabResult(lab()).category(), DataCategory::LabResults);
+    assert_eq!(
+        RecordData::LabResult(lab()).category(),
+        DataCategory::LabResults
+    );
     // Coded as HIV disease but not marked: still SENSITIVE_HIV.
     for code in ["B20", "B24.0", "Z21"] {
         let c = RecordData::Condition(ConditionData {
