@@ -559,10 +559,10 @@ impl HttpBody for Arriving {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.body).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || this.body.is_end_stream() {
-            if let Some(end) = this.on_end.take() {
-                end();
-            }
+        if (matches!(polled, Poll::Ready(None)) || this.body.is_end_stream())
+            && let Some(end) = this.on_end.take()
+        {
+            end();
         }
         polled
     }
