@@ -125,6 +125,9 @@ pub async fn serve(
         drop(signal_rx);
     });
     let (close_tx, close_rx) = watch::channel(());
+    // Sent when the shutdown's grace is over: every connection still open
+    // is closed.
+    let (kill_tx, _) = watch::channel(false);
     let book = Arc::new(Book::new(limits.max_connections, limits.body_read_timeout));
     let mut warned: Option<Instant> = None;
 
@@ -181,6 +184,7 @@ pub async fn serve(
         let builder = builder.clone();
         let signal_tx = signal_tx.clone();
         let close_rx = close_rx.clone();
+        let mut kill = kill_tx.subscribe();
         tokio::spawn(async move {
             // Silent clients are closed too: hyper's header timeout starts
             // only once the connection knows its HTTP version, which it
@@ -210,6 +214,7 @@ pub async fn serve(
                     biased;
                     // Closed for a new client while waiting for a request.
                     _ = evicted.notified() => break,
+                    _ = kill.changed() => break,
                     _ = &mut signal, if !shutting_down => {
                         shutting_down = true;
                         connection.as_mut().graceful_shutdown();
@@ -243,6 +248,8 @@ pub async fn serve(
             "connections still open {}s after the shutdown began are closed, their answers cut off",
             SHUTDOWN_GRACE.as_secs()
         );
+        let _ = kill_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(1), close_tx.closed()).await;
     }
 }
 
@@ -398,9 +405,12 @@ impl Book {
 
     fn end(&self, id: u64, request: u64, upgraded: bool) {
         if let Some(c) = self.state().connections.get_mut(&id) {
-            c.requests.remove(&request);
+            let ended = c.requests.remove(&request);
             c.upgraded |= upgraded;
-            if c.requests.is_empty() {
+            // Answered (or the last of its requests gone): the connection
+            // is in use now, not one that has long given way — an HTTP/2
+            // gateway's connection whose requests overlap included.
+            if c.requests.is_empty() || ended.is_some_and(|p| p != Phase::Receiving) {
                 c.since = Instant::now();
             }
         }
@@ -504,7 +514,7 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
             busy.upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS
                 || (connect && response.status().is_success());
             busy.sending();
-            Ok(response.map(|body| Body::new(Sending { body, _busy: busy })))
+            Ok(response.map(|body| Body::new(Sending { body, busy })))
         })
     }
 }
@@ -530,6 +540,9 @@ impl Busy {
         }
     }
 
+    /// The answer is being sent, or has just made progress: its grace
+    /// counts from now (a slow reader that reads is not one that reads
+    /// nothing).
     fn sending(&self) {
         self.book
             .set(self.id, self.request, Phase::Sending(Instant::now()));
@@ -581,7 +594,7 @@ impl HttpBody for Arriving {
 /// (for [`ConnectionLimits::body_read_timeout`], see [`Book`]).
 struct Sending {
     body: Body,
-    _busy: Busy,
+    busy: Busy,
 }
 
 impl HttpBody for Sending {
@@ -592,7 +605,13 @@ impl HttpBody for Sending {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        // hyper asks for more only once the client has taken what it sent.
+        if matches!(polled, Poll::Ready(Some(Ok(_)))) {
+            this.busy.sending();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -760,6 +760,17 @@ async fn other_local_ids_need_care_team_read(backend: Backend) {
         )
         .await;
     assert_eq!(proposed["proposeCareConference"]["invitations"], json!([]));
+    // Nor does recording who attended tell whom it invited.
+    app.clock.advance(chrono::Duration::days(4));
+    let body = app
+        .gql(
+            &worker,
+            "mutation($i: RecordConferenceMinutesInput!) { recordConferenceMinutes(input: $i) { id } }",
+            json!({ "i": { "conferenceId": proposed["proposeCareConference"]["id"], "attendedOrganizationIds": [clinic],
+                "discussion": "d", "decisions": "d" } }),
+        )
+        .await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
     let seen = app
         .ok(
             &doctor,

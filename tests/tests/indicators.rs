@@ -382,3 +382,54 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    a_table_of_fewer_than_five_peoples_data_is_withheld_in_a_larger_population,
+    |app| async move {
+        use renkei_schema::clock::Clock;
+        // Six consenting patients: a population large enough to publish.
+        let r = region(app, 6).await;
+        let read = |local: String| {
+            let doctor = r.doctor.clone();
+            async move {
+                app.ok(
+                    &doctor,
+                    "query($l: String!) { patientByLocalId(localId: $l) { name } }",
+                    json!({ "l": local }),
+                )
+                .await;
+            }
+        };
+        let reads_in = |days: i64| {
+            let official = r.official.clone();
+            async move {
+                let today = app.clock.today();
+                let v = json!({ "m": "北見市", "from": (today - Duration::days(1)).to_string(),
+                    "to": (today + Duration::days(days)).to_string() });
+                let data = app.ok(&official, INDICATORS, v).await;
+                indicator(&data, "readsByProfession").clone()
+            }
+        };
+        // Later, six reads of one patient alone: theirs, withheld.
+        app.clock.advance(Duration::days(10));
+        for _ in 0..6 {
+            read("IND-0".into()).await;
+        }
+        let t = reads_in(1).await;
+        assert_eq!(t["total"], Value::Null, "{t}");
+        assert!(
+            t["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["value"].is_null() && c["suppressed"] == true),
+            "{t}"
+        );
+        // Later still, one read of each of six: published.
+        app.clock.advance(Duration::days(10));
+        for i in 0..6 {
+            read(format!("IND-{i}")).await;
+        }
+        assert_eq!(reads_in(1).await["total"], 6);
+    }
+);

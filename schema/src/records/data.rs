@@ -232,7 +232,25 @@ pub(crate) fn is_hiv_test(name: &str) -> bool {
         })
         .collect::<String>()
         .to_ascii_uppercase();
-    folded.contains("HIV") || folded.contains("AIDS") || folded.contains("エイズ")
+    // A word of its own: HIV-1, HIV抗体, not ARCHIVE.
+    let word = |w: &str| {
+        folded.match_indices(w).any(|(at, _)| {
+            let before = folded[..at].chars().next_back();
+            let after = folded[at + w.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_alphabetic())
+                && !after.is_some_and(|c| c.is_ascii_alphabetic())
+        })
+    };
+    word("HIV")
+        || word("AIDS")
+        || [
+            "エイズ",
+            "ｴｲｽﾞ",
+            "ヒト免疫不全ウイルス",
+            "ヒト免疫不全ウィルス",
+        ]
+        .iter()
+        .any(|w| folded.contains(w))
 }
 
 /// ICD-10 B20–B24 (HIV disease) and Z21 (asymptomatic HIV infection).

@@ -476,7 +476,12 @@ fn categories_follow_kinds_and_sensitive_content() {
     }
     // A lab result of an HIV test, by its name or a coding's display, in
     // half- or full-width letters: SENSITIVE_HIV; other tests stay LAB_RESULTS.
-    for name in ["HIV-1/2抗体", "ＨＩＶ抗原・抗体", "hiv-1 rna定量"] {
+    for name in [
+        "HIV-1/2抗体",
+        "ＨＩＶ抗原・抗体",
+        "hiv-1 rna定量",
+        "ヒト免疫不全ウイルス抗体",
+    ] {
         let l = RecordData::LabResult(LabResultData {
             name: s(name),
             ..lab()
@@ -497,6 +502,11 @@ fn categories_follow_kinds_and_sensitive_content() {
         RecordData::LabResult(lab()).category(),
         DataCategory::LabResults
     );
+    let archived = RecordData::LabResult(LabResultData {
+        name: s("ARCHIVED HbA1c"),
+        ..lab()
+    });
+    assert_eq!(archived.category(), DataCategory::LabResults);
     // Coded as HIV disease but not marked: still SENSITIVE_HIV.
     for code in ["B20", "B24.0", "Z21"] {
         let c = RecordData::Condition(ConditionData {

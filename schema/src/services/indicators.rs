@@ -225,6 +225,9 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         .all(db)
         .await?;
     let mut by_record_kind: BTreeMap<String, i64> = BTreeMap::new();
+    // Whose records they are: a table of one or two people's records is
+    // theirs, however many records.
+    let mut record_people: HashSet<Uuid> = HashSet::new();
     let mut by_month: BTreeMap<String, i64> = BTreeMap::new();
     for (p, kind, category, at) in rows {
         let Ok(category) = DataCategory::from_db(&category) else {
@@ -233,6 +236,7 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         if !shares(p, category) {
             continue;
         }
+        record_people.insert(p);
         *by_record_kind.entry(kind).or_default() += 1;
         *by_month
             .entry(format!("{:04}-{:02}", at.year(), at.month()))
@@ -293,6 +297,7 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         .collect();
     let mut by_profession: BTreeMap<String, i64> = BTreeMap::new();
     let mut by_category: BTreeMap<String, i64> = BTreeMap::new();
+    let read_people: HashSet<Uuid> = reads.iter().filter_map(|r| r.1).collect();
     for (actor, _, kind, categories) in &reads {
         let who = if kind == "SYSTEM" {
             "SYSTEM".to_string()
@@ -557,6 +562,19 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
     // however large it is — so none is published.
     if (consented.len() as i64) < MIN_CELL {
         for t in &mut of_people {
+            withhold(t);
+        }
+    }
+    // The same within a larger population: the records or reads of fewer
+    // than MIN_CELL people (one patient with every lab result of the
+    // period) are theirs.
+    for t in &mut of_people {
+        let people = match t.key {
+            "recordsByKind" | "recordsByMonth" => record_people.len(),
+            "readsByProfession" | "readsByCategory" => read_people.len(),
+            _ => continue,
+        };
+        if (people as i64) < MIN_CELL {
             withhold(t);
         }
     }

@@ -347,9 +347,13 @@ impl Batch {
                 // The content compared as content, not as stored text: a
                 // record stored before a derived field existed (a lab
                 // result's `numericValue`) is the same as its resubmission.
+                // The same category too: a record stored before a rule moved
+                // such content to a sensitive category (a lab result of an
+                // HIV test) is moved by its resubmission.
                 if current.status == ACTIVE
                     && current.effective_at == item.effective_at
                     && current.undisclosed == item.undisclosed
+                    && current.category == content.category().as_str()
                     && RecordData::from_json(kind, &current.data)? == content
                 {
                     self.results

@@ -563,6 +563,11 @@ pub async fn record_minutes(
             format!("{next} is not after the conference ({held_on})"),
         ));
     }
+    // Which organisations were invited is who is on the team: the refusal
+    // of one that was not would tell.
+    if !minutes.attended.is_empty() {
+        access.require_naming_team("input.attendedOrganizationIds")?;
+    }
     let invited = invitations_of(db, &[conference.id])
         .await?
         .remove(&conference.id)
