@@ -498,16 +498,15 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         };
         let mut busy = Busy::begin(self.book.clone(), self.id, phase);
         let connect = request.method() == Method::CONNECT;
-        let request = {
-            let book = self.book.clone();
-            let (id, number) = (self.id, busy.request);
-            request.map(|body| {
-                Body::new(Arriving {
-                    body,
-                    on_end: Some(Box::new(move || book.received(id, number))),
-                })
+        let request = request.map(|body| {
+            Body::new(Arriving {
+                body,
+                book: self.book.clone(),
+                id: self.id,
+                request: busy.request,
+                told: false,
             })
-        };
+        });
         let router = self.router.clone();
         Box::pin(async move {
             let response = router.oneshot(request).await?;
@@ -559,7 +558,11 @@ impl Drop for Busy {
 /// arrived.
 struct Arriving {
     body: Incoming,
-    on_end: Option<Box<dyn FnOnce() + Send>>,
+    book: Arc<Book>,
+    id: u64,
+    request: u64,
+    /// The book was told it has all arrived.
+    told: bool,
 }
 
 impl HttpBody for Arriving {
@@ -572,10 +575,9 @@ impl HttpBody for Arriving {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.body).poll_frame(cx);
-        if (matches!(polled, Poll::Ready(None)) || this.body.is_end_stream())
-            && let Some(end) = this.on_end.take()
-        {
-            end();
+        if !this.told && (matches!(polled, Poll::Ready(None)) || this.body.is_end_stream()) {
+            this.told = true;
+            this.book.received(this.id, this.request);
         }
         polled
     }
