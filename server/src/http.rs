@@ -86,6 +86,10 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
         .route("/disaster-register.csv", get(crate::pages::disaster::csv))
         .nest("/fhir", crate::fhir::routes())
         .merge(crate::graphiql::routes())
+        // What is not served answers as every error does, with a code, not
+        // with the router's empty body (`/fhir` has its own, in FHIR).
+        .fallback(not_served)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes));
     // Without configured origins there is no CORS layer at all: a preflight
@@ -184,6 +188,26 @@ async fn graphql_method_not_allowed() -> Response {
         .headers_mut()
         .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
     response
+}
+
+/// A path the hub does not serve. The path is not repeated: it may hold a
+/// patient's id.
+async fn not_served() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "not served here: GraphQL is at /graphql (WebSocket: /graphql/ws), FHIR at /fhir",
+    )
+}
+
+/// A method a served path does not answer; the router adds `Allow` with
+/// the methods it does.
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this method is not served at this path (the Allow header lists those that are)",
+    )
 }
 
 /// Any method but GET on `/graphql/ws`: a WebSocket opens with a GET.

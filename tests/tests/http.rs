@@ -357,3 +357,66 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    what_is_not_served_answers_with_a_code_not_an_empty_body,
+    |app| async move {
+        // A path the hub does not serve, with and without a token: the
+        // path (which may hold an id) is not repeated.
+        let res = app
+            .client
+            .get(app.url("/patients/00000000-0000-0000-0000-000000000001"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{res:?}"
+        );
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+        assert!(
+            !body.to_string().contains("00000000-0000"),
+            "the path is not repeated: {body}"
+        );
+
+        // A served path, another method: 405 with the methods it answers.
+        let res = app.client.delete(app.url("/health")).send().await.unwrap();
+        assert_eq!(res.status(), 405);
+        assert_eq!(res.headers()["allow"], "GET,HEAD");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("METHOD_NOT_ALLOWED"),
+            "{body}"
+        );
+        let res = app
+            .client
+            .post(app.url("/indicators.csv"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("METHOD_NOT_ALLOWED"),
+            "{body}"
+        );
+
+        // Under /fhir the answer stays FHIR's own.
+        let res = app
+            .client
+            .get(app.url("/fhir/Nothing"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    }
+);
