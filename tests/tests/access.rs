@@ -771,6 +771,36 @@ async fn other_local_ids_need_care_team_read(backend: Backend) {
         )
         .await;
     assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    // Whom the conference invited is the care team: the physician's read of
+    // it is on record as a read of CARE_TEAM; the worker, shown no other
+    // organisation, read none.
+    let care_team_reads = |org: &str| {
+        let org = org.to_string();
+        let app = &app;
+        let patient = patient.clone();
+        async move {
+            let log = app
+                .ok(
+                    &app.admin_token,
+                    "query($p: ID!, $o: ID!) { auditLog(filter: { patientId: $p, organizationId: $o, action: READ }, first: 100) { edges { node { action categories organization { id } } } } }",
+                    json!({ "p": patient, "o": org }),
+                )
+                .await;
+            log["auditLog"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| {
+                    e["node"]["action"] == "READ"
+                        && e["node"]["organization"]["id"] == org.as_str()
+                        && e["node"]["categories"]
+                            .as_array()
+                            .is_some_and(|c| c.iter().any(|c| c == "CARE_TEAM"))
+                })
+                .count()
+        }
+    };
+    let before = care_team_reads(&clinic).await;
     let seen = app
         .ok(
             &doctor,
@@ -783,6 +813,15 @@ async fn other_local_ids_need_care_team_read(backend: Backend) {
         json!([{ "organization": { "id": clinic } }]),
         "{seen}"
     );
+    assert_eq!(care_team_reads(&clinic).await, before + 1);
+    let before = care_team_reads(&provider).await;
+    app.ok(
+        &worker,
+        "query($id: ID!) { patient(id: $id) { careConferences { invitations { organization { id } } } } }",
+        json!({ "id": patient }),
+    )
+    .await;
+    assert_eq!(care_team_reads(&provider).await, before);
     app.stop().await;
 }
 

@@ -6,8 +6,9 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject, connection::Edge}
 use chrono::{DateTime, Utc};
 
 use super::{Page, cursor, id, member, page_args, readable_in};
+use crate::domain::DataCategory;
 use crate::graphql::types::{Member, Organization, Patient, load_organization};
-use crate::graphql::{Date, ctx_db, ctx_policy, ctx_request, gate, load_patient};
+use crate::graphql::{Date, ctx_db, ctx_policy, ctx_request, ctx_trail, gate, load_patient};
 use crate::policy::PatientAccess;
 use crate::services::admission_discharge::conferences::{
     self, Conference, ConferenceKind, ConferenceStatus, InvitationResponse,
@@ -17,9 +18,17 @@ use entities::discharge_conference_invitation;
 /// A care conference: a discharge conference (退院前カンファレンス), a
 /// care-plan meeting (サービス担当者会議), a case conference or an
 /// end-of-life conference (`kind`), governed by its kind's category. The
-/// second field: whether the caller knows the patient's care team
-/// (`PatientAccess::knows_care_team`), and so may see whom it invited.
-pub struct CareConference(pub(crate) Conference, pub(crate) bool);
+/// second field: the caller's access when it knows the patient's care team
+/// (`PatientAccess::knows_care_team`), and so may see whom it invited — a
+/// read of CARE_TEAM, recorded as one ([`CareConference::team`]).
+pub struct CareConference(pub(crate) Conference, pub(crate) Option<PatientAccess>);
+
+impl CareConference {
+    /// The conference, with the access it was reached through.
+    pub(crate) fn new(conference: Conference, access: &PatientAccess) -> Self {
+        CareConference(conference, access.knows_care_team().then(|| access.clone()))
+    }
+}
 
 #[Object]
 impl CareConference {
@@ -80,14 +89,21 @@ impl CareConference {
     /// see their own organisation's invitation only.
     async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<ConferenceInvitation>> {
         let org = ctx_request(ctx)?.principal.organization_id();
-        Ok(self
+        let shown: Vec<ConferenceInvitation> = self
             .0
             .invitations
             .iter()
-            .filter(|i| self.1 || i.organization_id == org)
+            .filter(|i| self.1.is_some() || i.organization_id == org)
             .cloned()
             .map(ConferenceInvitation)
-            .collect())
+            .collect();
+        // The whole list, whatever it holds (whom else it invited, or that
+        // it invited no one else), is the care team's: read as CARE_TEAM,
+        // as `Patient.identifiers` is.
+        if let Some(access) = &self.1 {
+            ctx_trail(ctx)?.read(access, DataCategory::CareTeam);
+        }
+        Ok(shown)
     }
     /// Your organisation's invitation, if it is invited.
     async fn my_invitation(&self, ctx: &Context<'_>) -> Result<Option<ConferenceInvitation>> {
@@ -207,10 +223,9 @@ pub(crate) async fn patient_conferences(
         }
     };
     let rows = conferences::of_patient(ctx_db(ctx), access.patient_id(), &kinds).await?;
-    let knows_team = access.knows_care_team();
     Ok(Some(
         rows.into_iter()
-            .map(|c| CareConference(c, knows_team))
+            .map(|c| CareConference::new(c, access))
             .collect(),
     ))
 }
@@ -270,8 +285,7 @@ pub(crate) async fn conference_invitations(
             let a = access
                 .get(&c.model.patient_id)
                 .filter(|a| a.may_read(kind.category()))?;
-            let knows_team = a.knows_care_team();
-            Some(Edge::new(cursor(c.model.id), CareConference(c, knows_team)))
+            Some(Edge::new(cursor(c.model.id), CareConference::new(c, a)))
         }));
     Ok(page)
 }

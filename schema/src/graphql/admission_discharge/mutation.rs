@@ -360,7 +360,7 @@ impl AdmissionDischargeMutation {
             minutes,
         )
         .await?;
-        Ok(CareConference(recorded, access.knows_care_team()))
+        Ok(CareConference::new(recorded, &access))
     }
 }
 
@@ -378,7 +378,7 @@ async fn propose(
         new,
     )
     .await?;
-    Ok(CareConference(proposed, access.knows_care_team()))
+    Ok(CareConference::new(proposed, &access))
 }
 
 async fn answer(
@@ -397,7 +397,7 @@ async fn answer(
         answer,
     )
     .await?;
-    Ok(CareConference(answered, access.knows_care_team()))
+    Ok(CareConference::new(answered, &access))
 }
 
 async fn cancel(ctx: &Context<'_>, id: ID) -> Result<CareConference> {
@@ -411,7 +411,7 @@ async fn cancel(ctx: &Context<'_>, id: ID) -> Result<CareConference> {
         current,
     )
     .await?;
-    Ok(CareConference(cancelled, access.knows_care_team()))
+    Ok(CareConference::new(cancelled, &access))
 }
 
 async fn change(
