@@ -535,3 +535,56 @@ async fn limit_scenario(backend: Backend) {
     }
     app.stop().await;
 }
+
+e2e!(
+    the_area_is_a_whole_municipality_never_part_of_an_address,
+    |app| async move {
+        let s = scene(app).await;
+        let hanako = patient(
+            app,
+            &s.doctor,
+            "K-1",
+            "連携 花子",
+            "レンケイ ハナコ",
+            "FEMALE",
+            "北海道みなみ野市本町1丁目2-3",
+        )
+        .await;
+        // With or without its prefecture, the municipality finds her.
+        for area in ["北海道みなみ野市", "みなみ野市"] {
+            let data = app
+                .ok(
+                    &s.crew,
+                    SEARCH,
+                    search_input(json!({ "name": "連携 花子", "area": area })),
+                )
+                .await;
+            assert_eq!(
+                candidates(&data)[0]["patientId"],
+                hanako.as_str(),
+                "{area}: {data}"
+            );
+        }
+        // A street, a block, or a fragment would confirm where she lives,
+        // match or not: refused before any patient is read, alike whoever
+        // is searched for.
+        for area in ["本町1丁目", "みなみ野", "本町1丁目2-3", "本町３番"] {
+            let body = app
+                .gql(
+                    &s.crew,
+                    SEARCH,
+                    search_input(json!({ "name": "連携 花子", "area": area })),
+                )
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{area}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "input.area",
+                "{area}: {body}"
+            );
+        }
+    }
+);

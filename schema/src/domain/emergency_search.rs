@@ -10,7 +10,7 @@
 
 use chrono::NaiveDate;
 
-use super::{EmergencyReason, Sex};
+use super::{EmergencyReason, Municipality, Sex};
 use crate::error::ApiError;
 
 /// A name or reading folded for comparison: see the module docs.
@@ -49,7 +49,7 @@ pub struct EmergencySearchCriteria {
     pub name_kana: Option<NameKey>,
     pub birth_date: NaiveDate,
     pub sex: Option<Sex>,
-    /// Part of the address — the municipality or area (「みなみ野市」「北川町」):
+    /// A municipality the address contains (「みなみ野市」「北川町」):
     /// narrows, never widens.
     pub area: Option<NameKey>,
     pub reason: EmergencyReason,
@@ -98,7 +98,10 @@ impl EmergencySearchCriteria {
                 format!("{birth_date} is in the future"),
             ));
         }
-        let area = exact(&format!("{field}.area"), area, false)?;
+        let area = match area {
+            Some(raw) => Some(whole_municipality(&format!("{field}.area"), raw)?),
+            None => None,
+        };
         Ok(EmergencySearchCriteria {
             name,
             name_kana,
@@ -176,6 +179,18 @@ pub fn municipality(address: &str) -> Option<String> {
         .position(|c| ['市', '区', '町', '村'].contains(c))?
         + 2;
     (end <= 8).then(|| rest[..end].iter().collect())
+}
+
+/// The area of a search: a municipality's name as the directory writes it
+/// ([`Municipality`]: 「みなみ野市」「北川町」, no digit, no 丁目, 番, 号, 字
+/// or 地割), which an address must contain. Never a street or a block: a
+/// search narrowed by one would confirm where a person lives
+/// (「本町3丁目」 matching or not), and the search answers only who the
+/// patient is.
+fn whole_municipality(field: &str, raw: &str) -> Result<NameKey, ApiError> {
+    let municipality = Municipality::parse(field, raw.trim())?;
+    exact(field, Some(municipality.as_str()), false)?
+        .ok_or_else(|| ApiError::bad_input(field, "must name a municipality"))
 }
 
 /// A whole name (or area) to compare exactly: folded, without wildcards, of
@@ -317,6 +332,35 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(1940, 5, 1).unwrap();
         let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
         EmergencySearchCriteria::parse("input", name, kana, d, None, None, reason(), today)
+    }
+
+    #[test]
+    fn the_area_is_a_municipality_never_a_street() {
+        let key = |raw: &str| whole_municipality("input.area", raw).map(|k| k.0);
+        assert_eq!(
+            key(" みなみ野市 ").unwrap(),
+            NameKey::of("みなみ野市", false).0
+        );
+        for name in [
+            "北海道みなみ野市",
+            "四日市市",
+            "札幌市中央区",
+            "中央区",
+            "東原郡北川町",
+        ] {
+            assert!(key(name).is_ok(), "{name}");
+        }
+        for street in [
+            "本町1丁目",
+            "本町１丁目",
+            "みなみ野",
+            "本町3-2",
+            "東原字北",
+            "みなみ 野市",
+        ] {
+            let e = key(street).unwrap_err();
+            assert_eq!(e.code(), "BAD_USER_INPUT", "{street}");
+        }
     }
 
     #[test]

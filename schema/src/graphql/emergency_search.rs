@@ -34,8 +34,10 @@ pub struct EmergencyPatientSearchInput {
     /// The birth date: one day, never a range.
     pub birth_date: Date,
     pub sex: Option<Sex>,
-    /// The municipality or area of the address (「みなみ野市」「北川町」):
-    /// matches an address that contains it.
+    /// A municipality's name (「みなみ野市」「北川町」「札幌市中央区」):
+    /// matches an address that contains it. Never a street or a block — no
+    /// digit, no 丁目, 番, 号, 字 or 地割 (`BAD_USER_INPUT`): a search answers
+    /// who the patient is, not where one lives.
     pub area: Option<String>,
     /// Why, as for `openEmergencyAccess`: a code, words, or both.
     pub reason_code: Option<EmergencyReasonCode>,
