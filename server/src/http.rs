@@ -59,7 +59,13 @@ pub struct AppState {
 pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOrigin]) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
     let observe = state.observe.clone();
-    let router = Router::new()
+    let mut router = Router::new();
+    // `/metrics` on this listener only when a token is configured; otherwise
+    // it is a path like any other the hub does not serve.
+    if state.observe.public() {
+        router = router.route("/metrics", get(crate::observe::public_metrics));
+    }
+    let router = router
         .route("/", get(graphiql))
         .route(
             "/graphql",
@@ -73,7 +79,6 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
         )
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(crate::observe::public_metrics))
         .route(
             "/patients/{id}/emergency-sheet",
             get(crate::print::emergency_sheet),
@@ -85,6 +90,9 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
         .route("/indicators.csv", get(crate::pages::indicators::csv))
         .route("/disaster-register.csv", get(crate::pages::disaster::csv))
         .nest("/fhir", crate::fhir::routes())
+        // The base with a trailing slash is no FHIR route (the nest's
+        // fallback covers what follows `/fhir/`): say so in FHIR too.
+        .route("/fhir/", axum::routing::any(crate::fhir::not_served))
         .merge(crate::graphiql::routes())
         // What is not served answers as every error does, with a code, not
         // with the router's empty body (`/fhir` has its own, in FHIR).

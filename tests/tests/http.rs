@@ -408,15 +408,13 @@ e2e!(
             "{body}"
         );
 
-        // Under /fhir the answer stays FHIR's own.
-        let res = app
-            .client
-            .get(app.url("/fhir/Nothing"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 404);
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+        // Under /fhir the answer stays FHIR's own, the base with a
+        // trailing slash included.
+        for path in ["/fhir/Nothing", "/fhir/"] {
+            let res = app.client.post(app.url(path)).send().await.unwrap();
+            assert_eq!(res.status(), 404, "{path}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["resourceType"], "OperationOutcome", "{path}: {body}");
+        }
     }
 );

@@ -156,6 +156,22 @@ e2e!(
     |app| async move {
         let res = app.client.get(app.url("/metrics")).send().await.unwrap();
         assert_eq!(res.status(), 404);
+        // As any path the hub does not serve, whatever the method: nothing
+        // tells that a metrics route exists.
+        let body: Value = res.json().await.unwrap();
+        let elsewhere: Value = app
+            .client
+            .get(app.url("/nothing-here"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body, elsewhere);
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+        let res = app.client.delete(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), 404);
         // Even with a token in hand: there is none configured to match.
         let res = app
             .client

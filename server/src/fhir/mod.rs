@@ -199,7 +199,7 @@ mod negotiation {
     }
 }
 
-async fn not_served() -> Response {
+pub(crate) async fn not_served() -> Response {
     outcome_response(
         StatusCode::NOT_FOUND,
         &Issue::error(

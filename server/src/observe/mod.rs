@@ -161,14 +161,13 @@ impl Observe {
     }
 }
 
-/// `GET /metrics` on the main listener: 404 unless a token is configured.
+/// `GET /metrics` on the main listener, routed only when a token is
+/// configured (elsewhere it is a path the hub does not serve: 404).
 pub async fn public_metrics(
     State(state): State<crate::http::AppState>,
     headers: HeaderMap,
 ) -> Response {
-    if !state.observe.public() {
-        return StatusCode::NOT_FOUND.into_response();
-    }
+    // Routed only when public (`http::router`).
     state.observe.exposition(&headers)
 }
 
