@@ -178,7 +178,11 @@ async fn asset(Path((digest, name)): Path<(String, String)>) -> Response {
         .zip(DIGESTS.iter())
         .find(|(a, d)| a.name == name && **d == digest);
     let Some((asset, _)) = found else {
-        return (StatusCode::NOT_FOUND, "no such file").into_response();
+        return crate::http::error_response(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such file: GraphiQL's page names its files' current digests",
+        );
     };
     (
         [

@@ -166,6 +166,12 @@ e2e!(
         ] {
             let res = app.client.get(app.url(&wrong)).send().await.unwrap();
             assert_eq!(res.status(), 404, "{wrong}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("NOT_FOUND"),
+                "{wrong}: {body}"
+            );
         }
     }
 );

@@ -272,6 +272,8 @@ configured!(
             .await
             .unwrap();
         assert_eq!(res.status(), 404);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
         let res = app.client.get(app.url("/metrics")).send().await.unwrap();
         assert_eq!(res.status(), 404);
     }

@@ -171,15 +171,27 @@ pub async fn public_metrics(
     state.observe.exposition(&headers)
 }
 
-/// The router of the separate metrics listener (`RENKEI_METRICS_LISTEN`).
+/// The router of the separate metrics listener (`RENKEI_METRICS_LISTEN`):
+/// `/metrics` and nothing else, answered as the main listener answers what
+/// it does not serve.
 pub fn metrics_router(observe: Arc<Observe>) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(|State(o): State<Arc<Observe>>, headers: HeaderMap| async move {
-            o.exposition(&headers)
+    Router::new()
+        .route(
+            "/metrics",
+            get(
+                |State(o): State<Arc<Observe>>, headers: HeaderMap| async move {
+                    o.exposition(&headers)
+                },
+            )
+            .with_state(observe),
+        )
+        .fallback(|| async {
+            crate::http::error_response(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "not served here: this listener serves /metrics only",
+            )
         })
-        .with_state(observe),
-    )
 }
 
 /// The outcome code of a response, as [`set_outcome`] tagged it.
