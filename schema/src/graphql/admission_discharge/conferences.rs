@@ -20,7 +20,7 @@ use entities::discharge_conference_invitation;
 /// end-of-life conference (`kind`), governed by its kind's category. The
 /// second field: the caller's access when it knows the patient's care team
 /// (`PatientAccess::knows_care_team`), and so may see whom it invited — a
-/// read of CARE_TEAM, recorded as one ([`CareConference::team`]).
+/// read of CARE_TEAM, recorded as one when `invitations` shows the list.
 pub struct CareConference(pub(crate) Conference, pub(crate) Option<PatientAccess>);
 
 impl CareConference {
