@@ -526,6 +526,19 @@ e2e!(
             .unwrap();
         let sheet = lines_where(|l| l["request_id"] == sheet_id.as_str()).await;
         assert_eq!(sheet[0]["path"], "/patients/{id}/emergency-sheet");
+        // Nor in a path the hub does not serve: its first segment alone.
+        let unknown_id = format!("obs-unknown-{}", Uuid::new_v4().simple());
+        let unknown = app
+            .client
+            .get(app.url(&format!("/patients/{patient}/records")))
+            .bearer_auth(&doctor)
+            .header("x-request-id", &unknown_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404);
+        let unknown = lines_where(|l| l["request_id"] == unknown_id.as_str()).await;
+        assert_eq!(unknown[0]["path"], "/patients/{…}");
 
         let log = raw_log();
         for secret in [

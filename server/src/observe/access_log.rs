@@ -81,23 +81,37 @@ pub fn route_of(path: &str) -> Option<&'static str> {
     })
 }
 
-/// The longest unknown path logged.
-const MAX_PATH: usize = 128;
+/// The longest first segment of an unknown path logged.
+const MAX_SEGMENT: usize = 64;
 
-/// What the log shows of a path: its route, or (for paths of no route,
-/// answered 404) the path cut to a bounded length.
-pub fn loggable_path(path: &str) -> &str {
+/// What the log shows of a path: its route, or for a path of no route
+/// (answered 404) its first segment alone, cut to a bounded length, with
+/// `/{…}` when more followed. The rest of an unknown path is whatever the
+/// client put there — a patient's id, a local patient ID, a name — and the
+/// first segment is enough to see a client calling the wrong place
+/// (`/graphq`, `/api/…`).
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     if let Some(route) = route_of(path) {
-        return route;
+        return route.into();
     }
-    if path.len() <= MAX_PATH {
-        return path;
-    }
-    let mut end = MAX_PATH;
-    while !path.is_char_boundary(end) {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let (first, more) = match rest.split_once('/') {
+        Some((first, after)) => (first, !after.is_empty()),
+        None => (rest, false),
+    };
+    let mut end = first.len().min(MAX_SEGMENT);
+    while !first.is_char_boundary(end) {
         end -= 1;
     }
-    &path[..end]
+    let whole = end == first.len();
+    let first = &first[..end];
+    if more {
+        format!("/{first}/{{…}}").into()
+    } else if whole {
+        path.into()
+    } else {
+        format!("/{first}").into()
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +141,18 @@ mod tests {
             assert_eq!(loggable_path(&path), route);
         }
         assert_eq!(loggable_path("/nope"), "/nope");
-        assert_eq!(loggable_path(&"/é".repeat(100)).len(), 127);
+        assert_eq!(loggable_path("/api/"), "/api/");
+        // What follows the first segment of an unknown path is the client's:
+        // an id, a local patient ID, a name.
+        assert_eq!(loggable_path(&format!("/patients/{id}")), "/patients/{…}");
+        assert_eq!(
+            loggable_path("/api/patients/P-0012345/%E5%B1%B1%E7%94%B0"),
+            "/api/{…}"
+        );
+        assert_eq!(loggable_path(&"/é".repeat(100)), format!("/{}/{{…}}", "é"));
+        assert_eq!(
+            loggable_path(&format!("/{}", "é".repeat(100))).len(),
+            1 + 64
+        );
     }
 }

@@ -338,7 +338,7 @@ pub async fn layer(
     access_log::Line {
         transport: Transport::Http.as_str(),
         method: method.as_str(),
-        path: access_log::loggable_path(&path),
+        path: &access_log::loggable_path(&path),
         operation: operation.as_deref(),
         status: Some(status),
         outcome: &outcome,
