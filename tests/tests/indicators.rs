@@ -43,12 +43,19 @@ fn cell(table: &Value, label: &str) -> Value {
 struct Region {
     doctor: String,
     official: String,
+    /// The patients registered, consenting ones first.
+    patients: Vec<String>,
 }
 
 /// A clinic in 北見市 with `consenting` patients who consented and one who
 /// did not, each with one condition recorded today; a municipality office
 /// of 北見市 with a member of its staff.
 async fn region(app: &TestApp, consenting: usize) -> Region {
+    region_with(app, consenting, 1).await
+}
+
+/// [`region`] with `refusing` patients who never consented.
+async fn region_with(app: &TestApp, consenting: usize, refusing: usize) -> Region {
     let clinic = app
         .ok(
             &app.admin_token,
@@ -61,7 +68,8 @@ async fn region(app: &TestApp, consenting: usize) -> Region {
         .to_string();
     let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
     let register = "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }";
-    for i in 0..=consenting {
+    let mut patients = Vec::new();
+    for i in 0..consenting + refusing {
         let id = app
             .ok(
                 &doctor,
@@ -73,7 +81,7 @@ async fn region(app: &TestApp, consenting: usize) -> Region {
             .as_str()
             .unwrap()
             .to_string();
-        // The last one never consents.
+        // The last `refusing` never consent.
         if i < consenting {
             app.consent(&doctor, &id, json!({ "scope": "NETWORK" }))
                 .await;
@@ -86,6 +94,7 @@ async fn region(app: &TestApp, consenting: usize) -> Region {
             )
             .await;
         }
+        patients.push(id);
     }
     let office = app
         .ok(
@@ -98,21 +107,27 @@ async fn region(app: &TestApp, consenting: usize) -> Region {
         .unwrap()
         .to_string();
     let (_, official) = app.member(&office, "MUNICIPAL_STAFF").await;
-    Region { doctor, official }
+    Region {
+        doctor,
+        official,
+        patients,
+    }
 }
 
 e2e!(
     municipal_staff_read_their_municipality_counted_from_use,
     |app| async move {
-        let r = region(app, 6).await;
+        let r = region_with(app, 6, 5).await;
         let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
         let patients = indicator(&data, "patients");
-        assert_eq!(cell(patients, "登録患者"), 7);
+        assert_eq!(cell(patients, "登録患者"), 11);
         assert_eq!(
             cell(patients, "同意あり"),
             6,
-            "the patient without consent is registered, not counted as consenting"
+            "the patients without consent are registered, not counted as consenting"
         );
+        assert_eq!(cell(patients, "在宅療養中（同意あり）"), 6);
+        assert_eq!(cell(indicator(&data, "coverage"), "在宅療養者"), 6);
         let records = indicator(&data, "recordsByKind");
         assert_eq!(cell(records, "CONDITION"), 6);
         assert_eq!(records["total"], 6);
@@ -165,6 +180,72 @@ e2e!(small_counts_are_suppressed, |app| async move {
             }
         }
     }
+});
+
+e2e!(
+    a_count_a_few_short_of_the_count_it_is_part_of_is_suppressed,
+    |app| async move {
+        // 7 registered, 6 consenting: publishing both would tell that one
+        // resident has no consent in force (withdrew, or never gave it) —
+        // and, polled, the day one withdraws.
+        let r = region(app, 6).await;
+        let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
+        let patients = indicator(&data, "patients");
+        assert_eq!(cell(patients, "登録患者"), 7, "{patients}");
+        assert_eq!(cell(patients, "同意あり"), Value::Null, "{patients}");
+        assert_eq!(
+            cell(patients, "在宅療養中（同意あり）"),
+            Value::Null,
+            "7 − 6 at home tells the same: {patients}"
+        );
+        // `coverage` counts the same six at home: suppressed there too.
+        let coverage = indicator(&data, "coverage");
+        assert_eq!(cell(coverage, "在宅療養者"), Value::Null, "{coverage}");
+        // No two published cells of these tables differ by 1 to 4.
+        for key in ["patients", "coverage", "deathsAtWishedPlace"] {
+            let t = indicator(&data, key);
+            let values: Vec<i64> = t["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| c["value"].as_i64())
+                .collect();
+            if let Some(whole) = t["cells"][0]["value"].as_i64() {
+                for v in &values[1..] {
+                    assert!(!(1..5).contains(&(whole - v)), "{t}");
+                }
+            }
+        }
+    }
+);
+
+e2e!(a_withdrawal_does_not_show_in_the_counts, |app| async move {
+    let r = region_with(app, 10, 0).await;
+    let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
+    let patients = indicator(&data, "patients");
+    for label in ["登録患者", "同意あり", "在宅療養中（同意あり）"] {
+        assert_eq!(cell(patients, label), 10, "{patients}");
+    }
+    // One withdraws: 10 registered, 9 consenting would tell it.
+    app.ok(
+        &r.doctor,
+        "mutation($i: WithdrawConsentInput!) { withdrawConsent(input: $i) { status } }",
+        json!({ "i": { "patientId": r.patients[0], "reason": "本人の希望" } }),
+    )
+    .await;
+    let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
+    let patients = indicator(&data, "patients");
+    assert_eq!(cell(patients, "登録患者"), 10, "{patients}");
+    assert_eq!(cell(patients, "同意あり"), Value::Null, "{patients}");
+    assert_eq!(
+        cell(patients, "在宅療養中（同意あり）"),
+        Value::Null,
+        "{patients}"
+    );
+    assert_eq!(
+        cell(indicator(&data, "coverage"), "在宅療養者"),
+        Value::Null
+    );
 });
 
 e2e!(

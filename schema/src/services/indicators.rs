@@ -115,6 +115,61 @@ fn table(
     }
 }
 
+/// A table of people whose first cells are populations and the others
+/// parts of them (`parts`: `(whole, part)` pairs, every containment listed,
+/// not only the direct ones): a part's difference from its whole counts
+/// people too — registered minus consenting is who withdrew. Small cells
+/// are suppressed ([`suppress`], no total), then, until nothing changes,
+/// every part whose difference from a published whole is 1 to 4 (the part,
+/// not the whole: the population stays readable). `withheld`: cells to
+/// suppress from the start, because another table of the same request
+/// suppressed the same count of the same people.
+fn nested_table(
+    key: &'static str,
+    title: &'static str,
+    unit: &'static str,
+    raw: Vec<(String, i64)>,
+    parts: &[(usize, usize)],
+    withheld: &[usize],
+) -> Table {
+    let small = |v: i64| v > 0 && v < MIN_CELL;
+    let mut hidden: Vec<bool> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| small(*v) || withheld.contains(&i))
+        .collect();
+    loop {
+        let mut changed = false;
+        for &(whole, part) in parts {
+            let (Some((_, w)), Some((_, p))) = (raw.get(whole), raw.get(part)) else {
+                continue;
+            };
+            if !hidden[whole] && !hidden[part] && small(w - p) {
+                hidden[part] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Table {
+        key,
+        title,
+        unit,
+        cells: raw
+            .into_iter()
+            .zip(hidden)
+            .map(|((label, v), h)| Cell {
+                label,
+                value: (!h).then_some(v),
+            })
+            .collect(),
+        total: None,
+        has_total: false,
+    }
+}
+
 /// The municipality and period asked for.
 #[derive(Clone, Debug)]
 pub struct Scope {
@@ -192,7 +247,9 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         .iter()
         .filter(|p| p.status == PatientStatus::Active.as_str() && terms.contains_key(&p.id))
         .collect();
-    let patients_table = table(
+    // Consenting patients are registered ones, and those at home consenting
+    // ones: each difference is people (who withdrew, who is not at home).
+    let patients_table = nested_table(
         "patients",
         "登録患者と同意",
         "人",
@@ -201,8 +258,12 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
             ("同意あり".into(), consented.len() as i64),
             ("在宅療養中（同意あり）".into(), at_home.len() as i64),
         ],
-        false,
+        &[(0, 1), (0, 2), (1, 2)],
+        &[],
     );
+    // `coverage` counts the same patients at home: suppressed here, the
+    // count is suppressed there too.
+    let at_home_withheld = patients_table.cells[2].value.is_none();
 
     // Records shared in the period, by kind and by month: consented
     // patients, categories their consent does not exclude.
@@ -354,7 +415,7 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
             .collect::<HashSet<_>>()
             .len() as i64
     };
-    let coverage = table(
+    let coverage = nested_table(
         "coverage",
         "在宅療養者の救急医療情報・ACP",
         "人",
@@ -375,7 +436,8 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
                 ),
             ),
         ],
-        false,
+        &[(0, 1), (0, 2)],
+        if at_home_withheld { &[0] } else { &[] },
     );
 
     // Deaths in the period: where, and whether where the patient wished.
@@ -430,7 +492,8 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         by_place.into_iter().collect(),
         true,
     );
-    let wishes = table(
+    // Those who died minus those who died where they wished is people too.
+    let wishes = nested_table(
         "deathsAtWishedPlace",
         "希望した場所での看取り",
         "人",
@@ -438,7 +501,8 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
             ("亡くなった方".into(), died.len() as i64),
             ("ACPで希望した場所で".into(), at_wished_place),
         ],
-        false,
+        &[(0, 1)],
+        &[],
     );
 
     // Discharge notices by Kitami's lead-time buckets.
@@ -662,6 +726,62 @@ mod tests {
         let (cells, total) = suppress(raw(&[2, 1]), true);
         assert_eq!(shown(&cells), [None, None]);
         assert_eq!(total, None, "a total of 3 is itself small");
+    }
+
+    fn nested(values: &[i64], parts: &[(usize, usize)], withheld: &[usize]) -> Vec<Option<i64>> {
+        shown(&nested_table("t", "t", "人", raw(values), parts, withheld).cells)
+    }
+
+    #[test]
+    fn a_part_a_few_short_of_its_whole_is_suppressed() {
+        let chain = [(0, 1), (0, 2), (1, 2)];
+        // 143 registered, 141 consenting: 2 withdrew. The part goes, the
+        // whole stays; 130 at home is 13 short of 143, but only 11 of the
+        // hidden 141 — nothing gives it away.
+        assert_eq!(
+            nested(&[143, 141, 130], &chain, &[]),
+            [Some(143), None, Some(130)]
+        );
+        // 143, 130, 127: the consenting stay (13 withdrew), those at home go
+        // (3 of the consenting are not at home).
+        assert_eq!(
+            nested(&[143, 130, 127], &chain, &[]),
+            [Some(143), Some(130), None]
+        );
+        // Without `(0, 2)` listed, 143 − 140 would be published.
+        assert_eq!(
+            nested(&[143, 141, 140], &chain, &[]),
+            [Some(143), None, None]
+        );
+        // Equal counts (nobody left out) and large differences publish.
+        assert_eq!(
+            nested(&[20, 20, 9], &chain, &[]),
+            [Some(20), Some(20), Some(9)]
+        );
+        // Small cells stay suppressed, and a hidden whole gives nothing to
+        // subtract from.
+        assert_eq!(nested(&[6, 5], &[(0, 1)], &[]), [Some(6), None]);
+        assert_eq!(nested(&[3, 0], &[(0, 1)], &[]), [None, Some(0)]);
+        assert_eq!(
+            nested(&[9, 7, 6], &[(0, 1), (0, 2)], &[0]),
+            [None, Some(7), Some(6)]
+        );
+        // Whatever the counts, no two published cells of a chain differ by
+        // 1 to 4.
+        for values in [
+            [10, 9, 8],
+            [50, 46, 41],
+            [7, 7, 3],
+            [12, 8, 4],
+            [100, 99, 98],
+        ] {
+            let cells = nested(&values, &chain, &[]);
+            for &(w, p) in &chain {
+                if let (Some(w), Some(p)) = (cells[w], cells[p]) {
+                    assert!(!(1..MIN_CELL).contains(&(w - p)), "{values:?}: {cells:?}");
+                }
+            }
+        }
     }
 
     #[test]
