@@ -834,3 +834,80 @@ async fn other_local_ids_need_care_team_read_sqlite() {
 async fn other_local_ids_need_care_team_read_postgres() {
     other_local_ids_need_care_team_read(Backend::Postgres).await;
 }
+
+e2e!(
+    the_access_history_names_the_care_team_so_it_needs_care_team_too,
+    |app| async move {
+        let (patient, doctor, clinic, _) = patient_with_team(app).await;
+        let (_, nurse) = app.member(&clinic, "NURSE").await;
+        const HISTORY: &str = "query($id: ID!) { patient(id: $id) { accessHistory(first: 20) { edges { node { organization { name } action } } } } }";
+        // With CARE_TEAM: the history, and reading it is recorded as a read
+        // of both categories.
+        let data = app.ok(&nurse, HISTORY, json!({ "id": patient })).await;
+        let edges = data["patient"]["accessHistory"]["edges"]
+            .as_array()
+            .unwrap();
+        assert!(
+            edges
+                .iter()
+                .any(|e| e["node"]["organization"]["name"] == "みなみ野クリニック"),
+            "{data}"
+        );
+        assert!(
+            entries_naming(app, &patient, "ACCESS_HISTORY")
+                .await
+                .iter()
+                .any(|e| e["action"] == "READ"
+                    && e["categories"].to_string().contains("CARE_TEAM")),
+            "{:?}",
+            entries_naming(app, &patient, "ACCESS_HISTORY").await
+        );
+
+        // The patient's consent leaves the care team out: who read the
+        // patient's data (the team, mostly) is left out with it.
+        app.consent(
+            &doctor,
+            &patient,
+            json!({ "excludedCategories": ["CARE_TEAM"] }),
+        )
+        .await;
+        let body = app.gql(&nurse, HISTORY, json!({ "id": patient })).await;
+        assert!(body["data"]["patient"]["accessHistory"].is_null(), "{body}");
+        let errors = errors_at(&body, &["patient", "accessHistory"]);
+        assert_eq!(errors.len(), 1, "{body}");
+        assert_eq!(errors[0]["code"], "FORBIDDEN_FIELD");
+        assert_eq!(errors[0]["category"], "CARE_TEAM");
+        assert_eq!(errors[0]["reason"], "EXCLUDED_BY_CONSENT");
+        // Refused, it is recorded as a refusal of CARE_TEAM; ACCESS_HISTORY
+        // was not read.
+        let denied = entries_naming(app, &patient, "CARE_TEAM").await;
+        assert!(
+            denied
+                .iter()
+                .any(|e| e["action"] == "DENIED" || e["outcome"] == "DENIED"),
+            "{denied:?}"
+        );
+        let history_reads = entries_naming(app, &patient, "ACCESS_HISTORY")
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == "READ")
+            .count();
+        assert_eq!(history_reads, 1, "only the first read");
+    }
+);
+
+/// The patient's audit entries that name `category`.
+async fn entries_naming(app: &TestApp, patient: &str, category: &str) -> Vec<Value> {
+    app.ok(
+        &app.admin_token,
+        "query($p: ID!) { auditLog(first: 100, filter: { patientId: $p }) { edges { node { action categories outcome } } } }",
+        json!({ "p": patient }),
+    )
+    .await["auditLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["categories"].to_string().contains(category))
+        .map(|e| e["node"].clone())
+        .collect()
+}

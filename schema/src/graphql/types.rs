@@ -393,15 +393,24 @@ impl Patient {
     /// hash. A refused attempt shows who, when and the categories you may
     /// read, without its detail (which names what was asked for) or hash;
     /// a refused attempt at a liaison thread, a record or another object is
-    /// of the object's category.
+    /// of the object's category. Needs CARE_TEAM as well: the organisations
+    /// and members that read a patient's data are, mostly, the care team.
     async fn access_history(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 50).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<Option<Connection<String, AuditEntry, EmptyFields, EmptyFields>>> {
-        if self.read(ctx, DataCategory::AccessHistory)?.is_none() {
-            return Ok(None);
+        // Both decided before either is recorded as read: a history refused
+        // for want of CARE_TEAM was not read.
+        for category in [DataCategory::AccessHistory, DataCategory::CareTeam] {
+            if !self.access.may_read(category) {
+                self.read(ctx, category)?;
+                return Ok(None);
+            }
+        }
+        for category in [DataCategory::AccessHistory, DataCategory::CareTeam] {
+            self.read(ctx, category)?;
         }
         let (first, before) = super::audit_page_args(first, after)?;
         let (rows, more) =
