@@ -1358,3 +1358,85 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    a_time_outside_the_years_1900_to_2100_is_bad_user_input,
+    |app| async move {
+        // chrono reads years from −262143 to +262142; PostgreSQL refuses
+        // times before 4713 BC (an internal error, from a client's input)
+        // and SQLite compares times as text. Refused before execution,
+        // on writes and on reads, on both databases alike.
+        let (patient, doctor, _, _) = setup(app).await;
+        for at in [
+            "-4714-11-23T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "1899-12-31T23:59:59Z",
+            "2101-01-01T00:00:00Z",
+            "+12026-01-01T00:00:00Z",
+            "99999-01-01T00:00:00Z",
+        ] {
+            let mut item = condition(&patient, "T-RANGE", "高血圧症", json!({}));
+            item["effectiveAt"] = json!(at);
+            let body = app
+                .gql(&doctor, WRITE, json!({ "i": { "records": [item] } }))
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{body}"
+            );
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("years 1900 to 2100")),
+                "{at}: {body}"
+            );
+            let body = app
+                .gql(
+                    &doctor,
+                    "query($p: ID!, $from: DateTime) { patient(id: $p) { timeline(from: $from) { edges { node { id } } } } }",
+                    json!({ "p": patient, "from": at }),
+                )
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{body}"
+            );
+            let body = app
+                .gql(
+                    &app.admin_token,
+                    "query($from: DateTime) { auditLog(first: 1, filter: { from: $from }) { edges { node { seq } } } }",
+                    json!({ "from": at }),
+                )
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{body}"
+            );
+        }
+        // The range's ends, in any offset, are times like any other.
+        for at in ["1900-01-01T00:00:00+09:00", "2026-01-10T09:00:00Z"] {
+            let mut item = condition(&patient, &format!("T-{at}"), "高血圧症", json!({}));
+            item["effectiveAt"] = json!(at);
+            app.ok(&doctor, WRITE, json!({ "i": { "records": [item] } }))
+                .await;
+        }
+        // Written inline, the same refusal.
+        let body = app
+            .gql(
+                &doctor,
+                &format!(
+                    r#"{{ patient(id: "{patient}") {{ timeline(to: "-5000-01-01T00:00:00Z") {{ edges {{ node {{ id }} }} }} }} }}"#
+                ),
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+    }
+);

@@ -58,7 +58,24 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
         .then_some(d)
 }
 
-/// A point in time, RFC 3339 (`2026-01-05T09:00:00Z`, any offset). The hub
+/// RFC 3339 (the grammar of chrono's scalar, which served inputs before)
+/// with a four-digit year from 1900 to 2100, as written: chrono alone takes
+/// years from −262143 to +262142, which PostgreSQL refuses before 4713 BC
+/// (an internal error, from a client's input) and SQLite, comparing times
+/// as text, orders wrongly before year 0 and after 9999.
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let year: i32 = s.get(..4)?.parse().ok()?;
+    if !s[..4].bytes().all(|b| b.is_ascii_digit()) || s.as_bytes().get(4) != Some(&b'-') {
+        return None;
+    }
+    if !(1900..=2100).contains(&year) {
+        return None;
+    }
+    s.parse::<DateTime<Utc>>().ok()
+}
+
+/// A point in time, RFC 3339 (`2026-01-05T09:00:00Z`, any offset), of the
+/// years 1900 to 2100 as written (others are `BAD_USER_INPUT`). The hub
 /// keeps times to the microsecond: digits beyond are dropped as the value
 /// is read (`…00.1234567Z` is `…00.123456Z`), on SQLite and PostgreSQL
 /// alike. Times the hub returns carry at most six fractional digits.
@@ -73,14 +90,18 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 impl ScalarType for Timestamp {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            // The same grammar as chrono's scalar, which served inputs before.
-            Value::String(s) => s.parse::<DateTime<Utc>>().map(Timestamp::new).map_err(|_| {
+            Value::String(s) => parse_time(s).map(Timestamp::new).ok_or_else(|| {
                 InputValueError::custom(format!(
-                    "{s:?} is not an RFC 3339 time (e.g. 2026-01-05T09:00:00Z)"
+                    "{s:?} is not an RFC 3339 time of the years 1900 to 2100 (e.g. 2026-01-05T09:00:00Z)"
                 ))
             }),
             _ => Err(InputValueError::expected_type(value)),
         }
+    }
+
+    /// Checked at validation, as [`Date`] is.
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if parse_time(s).is_some())
     }
 
     fn to_value(&self) -> Value {
