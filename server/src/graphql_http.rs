@@ -158,6 +158,15 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
             "{what}: send the request as JSON with the header `Content-Type: application/json`"
         ),
     };
+    if let Some(coding) = unaccepted_coding(headers) {
+        return Err(Refusal {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "UNSUPPORTED_MEDIA_TYPE",
+            message: format!(
+                "the Content-Encoding {coding:?} is not accepted: send the body uncompressed"
+            ),
+        });
+    }
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(refuse("the request has no Content-Type"));
     };
@@ -183,6 +192,23 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// The content coding of a request's body other than `identity`, if any
+/// (RFC 9110 §8.4): the hub reads bodies as sent, so a compressed one would
+/// otherwise be refused as "not JSON", telling the client the wrong thing.
+pub fn unaccepted_coding(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| {
+            v.to_str()
+                .unwrap_or("(unreadable)")
+                .split(',')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
 }
 
 /// Whether the query string of a GET request carries a `query` parameter

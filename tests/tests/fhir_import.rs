@@ -291,6 +291,27 @@ e2e!(
 
         let (status, body) = post_raw(app, Some(&doctor), "/fhir", "text/plain", "{}".into()).await;
         assert_eq!(status, 415, "{body}");
+        // A compressed bundle: refused for its coding, not as broken JSON.
+        let response = app
+            .client
+            .post(app.url("/fhir"))
+            .bearer_auth(&doctor)
+            .header("content-type", "application/fhir+json")
+            .header("content-encoding", "gzip")
+            .body(fixture("condition").to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+        assert_eq!(body["issue"][0]["code"], "not-supported", "{body}");
+        assert!(
+            body["issue"][0]["diagnostics"]
+                .as_str()
+                .is_some_and(|d| d.contains("Content-Encoding")),
+            "{body}"
+        );
         let (status, body) = post_raw(
             app,
             Some(&doctor),
@@ -988,5 +1009,60 @@ e2e!(
         let entries = bundle["entry"].as_array().unwrap().len();
         // Every other result is written; that one is not.
         assert_eq!(timeline(app, &doctor, &patient).await.len(), entries - 2);
+    }
+);
+
+e2e!(
+    the_cli_walks_a_linked_directory_once_and_refuses_what_is_not_a_file,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        let dir = tempfile::tempdir().unwrap();
+        let bundles = dir.path().join("bundles");
+        std::fs::create_dir_all(bundles.join("sub")).unwrap();
+        std::fs::write(
+            bundles.join("prescription.json"),
+            fixture("prescription").to_string(),
+        )
+        .unwrap();
+        // A link back up: followed naively, the walk would read
+        // `sub/up/sub/up/…/prescription.json` until the path is too long.
+        std::os::unix::fs::symlink("..", bundles.join("sub").join("up")).unwrap();
+        let journal = dir.path().join("journal");
+        let (ok, stdout, stderr) = import_cli(
+            app,
+            &doctor,
+            &[
+                bundles.to_str().unwrap(),
+                "--journal",
+                journal.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(stdout.contains("in 1 bundles"), "read once: {stdout}");
+
+        // A FIFO named like a bundle would wait for a writer for ever: it
+        // stops the import before anything is read, with its name.
+        let fifo = dir.path().join("waiting.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut command = renkei_tests::fhir::cli(app, &doctor);
+        command.args(["import", "fhir", fifo.to_str().unwrap()]);
+        std::thread::spawn(move || {
+            let _ = tx.send(command.output());
+        });
+        let output = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the import ends instead of waiting on the FIFO")
+            .expect("the renkei binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(
+            stderr.contains("waiting.json") && stderr.contains("not a regular file"),
+            "{stderr}"
+        );
     }
 );

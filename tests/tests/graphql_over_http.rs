@@ -220,8 +220,43 @@ e2e!(
             );
             assert!(body.get("data").is_none(), "{case}: {body}");
         }
+        // A compressed body is refused for its coding, not as broken JSON
+        // (the hub reads bodies as sent); `identity` is no coding.
+        for (coding, status) in [("gzip", 415), ("br, gzip", 415), ("identity", 200)] {
+            let (got, _, body) = status_type_body(
+                request(
+                    app,
+                    reqwest::Method::POST,
+                    "/graphql",
+                    Some(&app.admin_token),
+                )
+                .header("content-type", "application/json")
+                .header("content-encoding", coding)
+                .body(json_text(&format!("符号化送信{status}")))
+                .send()
+                .await
+                .unwrap(),
+            )
+            .await;
+            assert_eq!(got, status, "{coding}: {body}");
+            if status == 415 {
+                assert_eq!(
+                    error_code(&body).as_deref(),
+                    Some("UNSUPPORTED_MEDIA_TYPE"),
+                    "{coding}"
+                );
+                assert!(
+                    body["errors"][0]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("Content-Encoding")),
+                    "{body}"
+                );
+            }
+        }
         let names = organization_names(app).await;
+        assert!(names.iter().any(|n| n == "符号化送信200"), "{names:?}");
         for name in [
+            "符号化送信415",
             "テキスト送信",
             "フォーム送信",
             "マルチパート送信",

@@ -129,37 +129,59 @@ fn entry_of(expression: &str) -> Option<(usize, String)> {
     Some((index, path))
 }
 
-/// The files named (directories walked, in name order), each once.
+/// The files named (directories walked, in name order), each once. A
+/// directory reached again through a link (`sub/up -> ..`) is walked once;
+/// a `.json` or `.ndjson` name that is not a regular file (a FIFO, a
+/// device) stops the import before anything is read: reading one would
+/// wait for a writer, or never end.
 fn files_of(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    let mut walked = HashSet::new();
+    walk(paths, &mut walked, &mut out)?;
+    let mut seen = HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    Ok(out)
+}
+
+fn walk(
+    paths: &[PathBuf],
+    walked: &mut HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
     for path in paths {
         let meta =
             std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
         if meta.is_dir() {
+            let real = std::fs::canonicalize(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if !walked.insert(real) {
+                continue;
+            }
             let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("listing {}", path.display()))?
                 .map(|e| e.map(|e| e.path()))
                 .collect::<Result<_, _>>()?;
             entries.sort();
-            let mut found = Vec::new();
-            for entry in entries {
-                if entry.is_dir() || is_fhir_file(&entry) {
-                    found.push(entry);
-                }
-            }
-            out.extend(files_of(&found)?);
-        } else if is_fhir_file(path) {
-            out.push(path.clone());
-        } else {
+            let found: Vec<PathBuf> = entries
+                .into_iter()
+                .filter(|entry| entry.is_dir() || is_fhir_file(entry))
+                .collect();
+            walk(&found, walked, out)?;
+        } else if !is_fhir_file(path) {
             anyhow::bail!(
                 "{}: not a FHIR file the import reads (.json: a Bundle; .ndjson: one resource per line)",
                 path.display()
             );
+        } else if !meta.is_file() {
+            anyhow::bail!(
+                "{}: not a regular file (a FIFO, a socket or a device): copy it to a file first",
+                path.display()
+            );
+        } else {
+            out.push(path.clone());
         }
     }
-    let mut seen = HashSet::new();
-    out.retain(|p| seen.insert(p.clone()));
-    Ok(out)
+    Ok(())
 }
 
 fn is_fhir_file(path: &Path) -> bool {

@@ -172,6 +172,17 @@ async fn import(
             ),
         );
     }
+    if let Some(coding) = crate::graphql_http::unaccepted_coding(headers) {
+        return bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Issue::error(
+                "not-supported",
+                format!(
+                    "the Content-Encoding {coding:?} is not accepted: send the bundle uncompressed"
+                ),
+            ),
+        );
+    }
     let register = match params.register.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
