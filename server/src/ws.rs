@@ -27,6 +27,7 @@
 //! | 4429 | a second `connection_init` |
 //! | 4500 | the hub could not check the credentials (logged) |
 //! | 1013 | the database is unavailable at `connection_init` (try again later; see `crate::outage`) |
+//! | 1009 | a message larger than the hub takes (`RENKEI_MAX_BODY_BYTES`, as for a request body) |
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -75,6 +76,18 @@ mod close_code {
     pub const INTERNAL: u16 = 4500;
     /// RFC 6455 "Try Again Later": the database is down (crate::outage).
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// RFC 6455 "Message Too Big": a message over the hub's limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+}
+
+/// Whether a read failed because the message (or a frame of it) is larger
+/// than `max_message_size`: the socket is still open, so the client is told
+/// with 1009 instead of seeing the connection drop.
+fn too_big(error: &axum::Error) -> bool {
+    // axum's error is a box around the layer's: its source.
+    std::error::Error::source(error)
+        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
 /// How long a session whose credentials ended stays open, so that its
@@ -582,6 +595,13 @@ impl Connection {
                     },
                     // Answered by the WebSocket layer itself.
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
+                    Some(Err(e)) if too_big(&e) => Err(Stop::Close(Close::new(
+                        close_code::MESSAGE_TOO_BIG,
+                        format!(
+                            "Message Too Big: at most {} bytes",
+                            self.state.max_message_bytes
+                        ),
+                    ))),
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Err(Stop::Gone),
                 },
                 Some(outcome) = outcomes.recv() => {

@@ -471,3 +471,58 @@ async fn websocket_settings_out_of_range_stop_the_start_with_the_variable_named(
         assert!(error.contains(name), "{error}");
     }
 }
+
+e2e_with!(
+    a_message_over_the_limit_is_closed_with_1009,
+    |c| c.max_body_bytes = 64 * 1024,
+    |app| async move {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::{
+            Message, client::IntoClientRequest, http::HeaderValue,
+        };
+        // Over the limit before the connection is even acknowledged (a huge
+        // token), and after it (a huge subscribe): told with RFC 6455's
+        // "Message Too Big", not a dropped connection.
+        let big = "x".repeat(64 * 1024 + 1);
+        let messages = [
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {big}") } }),
+            json!({ "type": "subscribe", "id": "1", "payload": { "query": format!("subscription {{ __typename }} # {big}") } }),
+        ];
+        for (i, message) in messages.into_iter().enumerate() {
+            let mut request = format!("ws://{}/graphql/ws", app.addr)
+                .into_client_request()
+                .unwrap();
+            request.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_static("graphql-transport-ws"),
+            );
+            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            if i == 1 {
+                let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.admin_token) } });
+                socket
+                    .send(Message::Text(init.to_string().into()))
+                    .await
+                    .unwrap();
+                let ack = socket.next().await.unwrap().unwrap();
+                assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
+            }
+            socket
+                .send(Message::Text(message.to_string().into()))
+                .await
+                .unwrap();
+            let closed = loop {
+                match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+                    .await
+                    .expect("an answer within 10 s")
+                {
+                    Some(Ok(Message::Close(frame))) => break frame,
+                    Some(Ok(_)) => continue,
+                    other => panic!("message {i}: no close frame: {other:?}"),
+                }
+            };
+            let frame = closed.expect("a close frame with a code");
+            assert_eq!(u16::from(frame.code), 1009, "message {i}: {frame:?}");
+            assert!(frame.reason.contains("Message Too Big"), "{frame:?}");
+        }
+    }
+);
