@@ -273,7 +273,7 @@ pub async fn read_post_body(body: axum::body::Bytes) -> Result<async_graphql::Re
 
 /// The GraphQL request in a POST body (its content type checked already).
 pub fn read_post(body: &[u8]) -> Result<async_graphql::Request, Refusal> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    let value: Value = crate::strict_json::from_slice(body).map_err(|e| {
         Refusal::bad_request(format!(
             "the request body must be a JSON object {{\"query\": …, \"variables\": …}}: {e}"
         ))

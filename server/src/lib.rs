@@ -23,6 +23,7 @@ pub mod print;
 pub mod query_cache;
 pub mod rate_limit;
 pub mod relay;
+pub mod strict_json;
 pub mod telemetry;
 pub mod ws;
 

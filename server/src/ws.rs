@@ -392,8 +392,13 @@ enum ClientMessage {
 impl ClientMessage {
     /// Reads a message, or says why it is not one of `protocol`'s.
     fn parse(protocol: Protocol, text: &str) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("not a JSON message ({e})"))?;
+        let value: Value = crate::strict_json::from_slice(text.as_bytes()).map_err(|e| {
+            if e.is_data() {
+                format!("a message repeats a key ({e})")
+            } else {
+                format!("not a JSON message ({e})")
+            }
+        })?;
         let Value::Object(mut message) = value else {
             return Err("a message must be a JSON object".into());
         };

@@ -291,6 +291,24 @@ e2e!(
 
         let (status, body) = post_raw(app, Some(&doctor), "/fhir", "text/plain", "{}".into()).await;
         assert_eq!(status, 415, "{body}");
+        // An element named twice: which would count? Neither: refused.
+        let text = fixture("condition").to_string();
+        let twice = text.replacen(
+            "\"resourceType\":\"Condition\"",
+            "\"resourceType\":\"Condition\",\"resourceType\":\"Patient\"",
+            1,
+        );
+        assert_ne!(twice, text, "the fixture names a Condition");
+        let (status, body) =
+            post_raw(app, Some(&doctor), "/fhir", "application/fhir+json", twice).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["issue"][0]["code"], "structure", "{body}");
+        assert!(
+            body["issue"][0]["diagnostics"]
+                .as_str()
+                .is_some_and(|d| d.contains("\"resourceType\" is given twice")),
+            "{body}"
+        );
         // A compressed bundle: refused for its coding, not as broken JSON.
         let response = app
             .client

@@ -972,3 +972,48 @@ e2e!(
         assert_eq!(data["me"]["kind"], "MEMBER");
     }
 );
+
+e2e!(
+    a_body_naming_a_key_twice_is_refused_and_not_run,
+    |app| async move {
+        // A proxy keeping the first `query` would see a harmless query where
+        // serde_json, keeping the last, would run the mutation.
+        let mutation = REGISTER.replace("NAME", "重複キー送信");
+        let cases = [
+            format!(
+                r#"{{"query": "{{ me {{ kind }} }}", "query": {}}}"#,
+                json!(mutation)
+            ),
+            format!(
+                r#"{{"query": {}, "variables": {{"a": 1, "a": 2}}}}"#,
+                json!(mutation)
+            ),
+        ];
+        for body in cases {
+            let (status, _, answer) = status_type_body(
+                request(
+                    app,
+                    reqwest::Method::POST,
+                    "/graphql",
+                    Some(&app.admin_token),
+                )
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 400, "{body}: {answer}");
+            assert_eq!(error_code(&answer).as_deref(), Some("BAD_REQUEST"));
+            assert!(
+                answer["errors"][0]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("is given twice")),
+                "{answer}"
+            );
+        }
+        let names = organization_names(app).await;
+        assert!(!names.iter().any(|n| n == "重複キー送信"), "{names:?}");
+    }
+);

@@ -526,3 +526,35 @@ e2e_with!(
         }
     }
 );
+
+e2e!(
+    a_message_naming_a_key_twice_is_closed_with_4400,
+    |app| async move {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::{
+            Message, client::IntoClientRequest, http::HeaderValue,
+        };
+        let mut request = format!("ws://{}/graphql/ws", app.addr)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let text = format!(
+            r#"{{"type": "connection_init", "payload": {{"Authorization": "Bearer {}", "Authorization": "Bearer x"}}}}"#,
+            app.admin_token
+        );
+        socket.send(Message::Text(text.into())).await.unwrap();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("an answer within 10 s");
+        let frame = match answer {
+            Some(Ok(Message::Close(frame))) => frame.expect("a close code"),
+            other => panic!("not refused with a close frame: {other:?}"),
+        };
+        assert_eq!(u16::from(frame.code), 4400, "{frame:?}");
+        assert!(frame.reason.contains("repeats a key"), "{frame:?}");
+    }
+);

@@ -199,8 +199,16 @@ async fn import(
     // A byte order mark before the JSON, as Windows tools write one, is
     // not part of it (RFC 8259 §8.1 lets a parser ignore it).
     let body = body.strip_prefix(BOM.as_bytes()).unwrap_or(body);
-    let bundle: Value = match serde_json::from_slice(body) {
+    // Strictly: a resource naming `resourceType` (or any element) twice
+    // is not one resource (`crate::strict_json`).
+    let bundle: Value = match crate::strict_json::from_slice(body) {
         Ok(v) => v,
+        Err(e) if e.is_data() => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                Issue::error("structure", format!("the body repeats an element: {e}")),
+            );
+        }
         Err(e) => {
             return bad(
                 StatusCode::BAD_REQUEST,
