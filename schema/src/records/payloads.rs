@@ -600,7 +600,11 @@ impl LabResultData {
         {
             return Err(ApiError::bad_input(
                 "referenceHigh",
-                format!("{high} is below referenceLow ({low})"),
+                format!(
+                    "{} is below referenceLow ({})",
+                    plausible::shown(high),
+                    plausible::shown(low)
+                ),
             ));
         }
         Ok(())

@@ -89,6 +89,17 @@ pub fn of_vital_sign(field: &str) -> Option<&'static Measurement> {
         .find(|m| m.vital_sign.as_deref() == Some(field))
 }
 
+/// A number as a message shows it: in exponent form when the plain form
+/// would run to many digits (`1e308`, not 309 of them — which a message,
+/// cut to a bounded length, would lose its reason behind).
+pub(crate) fn shown(v: f64) -> String {
+    if v != 0.0 && !(1e-6..1e15).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 impl Measurement {
     /// Refuses `value`, given in `unit`, when no patient can have it: below
     /// zero for a quantity that cannot be negative (whatever the unit),
@@ -97,7 +108,11 @@ impl Measurement {
         if self.non_negative && value < 0.0 {
             return Err(ApiError::implausible(
                 field,
-                format!("{value} is below zero, which a {} cannot be", self.label),
+                format!(
+                    "{} is below zero, which a {} cannot be",
+                    shown(value),
+                    self.label
+                ),
             ));
         }
         let unit = fold_unit(unit.unwrap_or(""));
@@ -112,8 +127,11 @@ impl Measurement {
             return Err(ApiError::implausible(
                 field,
                 format!(
-                    "{value}{u} is not a possible {}: the plausible range is {} to {}{u}",
-                    self.label, r.low, r.high
+                    "{}{u} is not a possible {}: the plausible range is {} to {}{u}",
+                    shown(value),
+                    self.label,
+                    r.low,
+                    r.high
                 ),
             ));
         }

@@ -1381,3 +1381,24 @@ fn dental_visit_request_validation() {
         "dentalVisitRequest.reasons"
     );
 }
+
+#[test]
+fn numbers_in_messages_are_short_enough_to_keep_the_reason() {
+    // 1e308 written out is 309 digits: a message cut to a bounded length
+    // would end before saying what is wrong.
+    let result = RecordData::LabResult(LabResultData {
+        reference_low: Some(1e308),
+        reference_high: Some(-1e308),
+        ..lab()
+    })
+    .validate(today());
+    let message = result.unwrap_err().message();
+    assert!(
+        message.contains("-1e308 is below referenceLow (1e308)"),
+        "{message}"
+    );
+    assert_eq!(super::plausible::shown(36.5), "36.5");
+    assert_eq!(super::plausible::shown(0.0), "0");
+    assert_eq!(super::plausible::shown(120000.0), "120000");
+    assert_eq!(super::plausible::shown(1.5e-9), "1.5e-9");
+}
