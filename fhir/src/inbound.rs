@@ -111,6 +111,23 @@ fn required(entry: usize, element: &str, message: impl Into<String>) -> Issue {
     Issue::error("required", message).at(at(entry, element))
 }
 
+/// The R4 model's type for a resource's `resourceType`, applied to `$f`.
+macro_rules! by_type {
+    ($f:ident, $resource:expr) => {{
+        use fhir::r4::resources as r4;
+        match $resource["resourceType"].as_str() {
+            Some("Condition") => $f::<r4::Condition>($resource),
+            Some("AllergyIntolerance") => $f::<r4::AllergyIntolerance>($resource),
+            Some("Observation") => $f::<r4::Observation>($resource),
+            Some("MedicationRequest") => $f::<r4::MedicationRequest>($resource),
+            Some("Composition") => $f::<r4::Composition>($resource),
+            Some("Patient") => $f::<r4::Patient>($resource),
+            Some("Consent") => $f::<r4::Consent>($resource),
+            _ => $f::<r4::Resource>($resource),
+        }
+    }};
+}
+
 /// Reads a resource with the R4 model of the `fhir` crate, for its errors:
 /// from the tree in place (`&Value` is a deserializer), with no copy of
 /// the resource. The types the hub takes are read as their own structs:
@@ -122,18 +139,53 @@ fn required(entry: usize, element: &str, message: impl Into<String>) -> Issue {
 /// as it ignores every element it does not know); any other type goes
 /// through the enum, which also refuses a `resourceType` R4 does not have.
 fn r4_check(resource: &Value) -> Result<(), serde_json::Error> {
-    use fhir::r4::resources as r4;
-    use serde::Deserialize;
-    match resource["resourceType"].as_str() {
-        Some("Condition") => r4::Condition::deserialize(resource).map(drop),
-        Some("AllergyIntolerance") => r4::AllergyIntolerance::deserialize(resource).map(drop),
-        Some("Observation") => r4::Observation::deserialize(resource).map(drop),
-        Some("MedicationRequest") => r4::MedicationRequest::deserialize(resource).map(drop),
-        Some("Composition") => r4::Composition::deserialize(resource).map(drop),
-        Some("Patient") => r4::Patient::deserialize(resource).map(drop),
-        Some("Consent") => r4::Consent::deserialize(resource).map(drop),
-        _ => r4::Resource::deserialize(resource).map(drop),
-    }
+    by_type!(read_as, resource)
+}
+
+fn read_as<T: serde::de::DeserializeOwned>(resource: &Value) -> Result<(), serde_json::Error> {
+    T::deserialize(resource).map(drop)
+}
+
+fn read_as_tracked<T: serde::de::DeserializeOwned>(
+    resource: &Value,
+) -> Result<(), serde_path_to_error::Error<serde_json::Error>> {
+    serde_path_to_error::deserialize::<_, T>(resource).map(drop)
+}
+
+/// Why a resource that failed [`r4_check`] failed, in words for the
+/// sender, and the element (`valueQuantity.value`; empty for the resource
+/// itself): read again, tracking the path — only for a resource that
+/// failed, so the check of every resource that reads pays nothing for it.
+/// serde's words name Rust's types (`as u128`, `variant identifier`, the
+/// list of every resource type): these are put as FHIR's.
+fn r4_problem(resource: &Value) -> (String, String) {
+    let (path, error) = match by_type!(read_as_tracked, resource) {
+        Ok(()) => return (String::new(), "the resource does not read as R4".into()),
+        Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+    };
+    let path = if path == "." { String::new() } else { path };
+    let message = if let Some(rest) = error.strip_prefix("unknown variant `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        format!("{name:?} is not a resource type of FHIR R4")
+    } else if error.contains("variant identifier") {
+        "resourceType must be the name of a FHIR R4 resource type".into()
+    } else if error.contains(" as u128") || error.contains(" as i128") {
+        "a number too large for the element".into()
+    } else {
+        let message = error
+            .split(", expected any value")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let cut: String = message.chars().take(300).collect();
+        if cut.len() < message.len() {
+            format!("{cut}…")
+        } else {
+            cut
+        }
+    };
+    (path, message)
 }
 
 /// The deepest a bundle's elements may nest (the bundle itself is level 1).
@@ -247,11 +299,12 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
             .enumerate()
             .filter(|(_, e)| e["resource"].is_object())
             .filter_map(|(i, e)| {
-                let err = r4_check(&e["resource"]).err()?;
+                r4_check(&e["resource"]).err()?;
+                let (element, why) = r4_problem(&e["resource"]);
                 Some(invalid(
                     i,
-                    "",
-                    format!("not a valid FHIR R4 resource: {err}"),
+                    &element,
+                    format!("not a valid FHIR R4 resource: {why}"),
                 ))
             })
             .collect::<Vec<Issue>>()
@@ -1520,9 +1573,10 @@ mod tests {
             json!({ "resource": { "resourceType": "Condition", "subject": "not a reference" } }),
         ]);
         let issues = read(&b, None).unwrap_err().issues;
+        // At the element the model could not read.
         assert_eq!(
             issues[0].expression.as_deref(),
-            Some("Bundle.entry[0].resource")
+            Some("Bundle.entry[0].resource.subject")
         );
         assert!(
             issues[0].diagnostics.contains("R4"),

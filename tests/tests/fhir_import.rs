@@ -291,6 +291,43 @@ e2e!(
 
         let (status, body) = post_raw(app, Some(&doctor), "/fhir", "text/plain", "{}".into()).await;
         assert_eq!(status, 415, "{body}");
+        // What the R4 model cannot read is told in FHIR's words, at its
+        // element — not serde's (`as u128`, every resource type listed).
+        let mut lab = fixture("lab-result");
+        let original = lab.clone();
+        // (serde_json keeps the digits: the workspace reads numbers with
+        // `arbitrary_precision`.)
+        lab["entry"][2]["resource"]["valueQuantity"]["value"] =
+            serde_json::from_str("123456789012345678901234567890").unwrap();
+        let huge = lab.to_string();
+        assert!(huge.contains("123456789012345678901234567890"));
+        lab = original;
+        let (status, body) =
+            post_raw(app, Some(&doctor), "/fhir", "application/fhir+json", huge).await;
+        assert_eq!(status, 400, "{body}");
+        let issue = body["issue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["diagnostics"].as_str().is_some_and(|d| d.contains("R4")))
+            .unwrap_or_else(|| panic!("{body}"));
+        assert_eq!(
+            issue["expression"][0], "Bundle.entry[2].resource.valueQuantity.value",
+            "{body}"
+        );
+        assert!(!body.to_string().contains("u128"), "{body}");
+        lab["entry"][3]["resource"]["resourceType"] = json!("Observatio");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &lab).await;
+        assert_eq!(status, 400, "{body}");
+        let said = body.to_string();
+        assert!(
+            said.contains("\\\"Observatio\\\" is not a resource type of FHIR R4"),
+            "{body}"
+        );
+        assert!(
+            !said.contains("AccountActivityDefinition") && !said.contains("Account`"),
+            "{body}"
+        );
         // An element named twice: which would count? Neither: refused.
         let text = fixture("condition").to_string();
         let twice = text.replacen(
