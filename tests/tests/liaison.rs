@@ -1314,3 +1314,74 @@ e2e!(
         }
     }
 );
+
+e2e!(
+    a_message_is_shown_only_in_its_own_thread_whatever_the_database_says,
+    |app| async move {
+        // Someone who can write to the database points a message's reply at
+        // another patient's message, and moves a third patient's message
+        // into the thread: shown, they would be read — and audited — as
+        // this patient's. The hub follows neither.
+        use entities::liaison_message::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let s = scene(app).await;
+        let thread = start(
+            app,
+            &s.doctor,
+            to_team(&s.patient, "往診の件", "明日伺います。"),
+        )
+        .await;
+        let mine: uuid::Uuid = thread["messages"][0]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let other_patient = app.patient(&s.outsider.token, "K-OTHER").await;
+        let other = start(
+            app,
+            &s.outsider,
+            to_team(&other_patient, "別の患者", "別の患者の秘密の所見"),
+        )
+        .await;
+        let theirs: uuid::Uuid = other["messages"][0]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let third = app
+            .ok(
+                &s.outsider.token,
+                POST,
+                json!({ "i": { "threadId": other["id"], "body": "移される返信" } }),
+            )
+            .await["postLiaisonMessage"]["id"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .unwrap();
+        Entity::update_many()
+            .col_expr(Column::ReplyToMessageId, Expr::value(theirs))
+            .filter(Column::Id.eq(mine))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let thread_id: uuid::Uuid = thread["id"].as_str().unwrap().parse().unwrap();
+        Entity::update_many()
+            .col_expr(Column::ThreadId, Expr::value(thread_id))
+            .filter(Column::Id.eq(third))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let data = app
+            .ok(&s.doctor.token, THREAD, json!({ "id": thread["id"] }))
+            .await;
+        let messages = data["liaisonThread"]["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1, "{data}");
+        assert_eq!(messages[0]["replyTo"], Value::Null, "{data}");
+        let said = data.to_string();
+        assert!(
+            !said.contains("秘密") && !said.contains("移される"),
+            "{data}"
+        );
+    }
+);

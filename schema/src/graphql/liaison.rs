@@ -230,6 +230,11 @@ impl LiaisonThread {
             .await?
             .unwrap_or_default()
             .into_iter()
+            // Shown under the access to the thread's patient, so only a
+            // message about that patient: the hub never writes another,
+            // and a row moved into the thread in the database would be
+            // read — and audited — as this patient's.
+            .filter(|m| m.patient_id == self.model.patient_id)
             .map(|model| LiaisonMessage {
                 model,
                 access: self.access.clone(),
@@ -284,6 +289,13 @@ impl LiaisonMessage {
             .message
             .load_one(reply_to)
             .await?
+            // Of the same thread (and so patient) only: the answered
+            // message is shown under this one's access and audited as
+            // its patient's read. The hub writes no other; a row changed
+            // in the database is not followed out of the thread.
+            .filter(|m| {
+                m.thread_id == self.model.thread_id && m.patient_id == self.model.patient_id
+            })
             .map(|model| LiaisonMessage {
                 model,
                 access: self.access.clone(),
