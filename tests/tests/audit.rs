@@ -2039,3 +2039,82 @@ e2e!(
         assert!(denied(&nurse_id, "ALLERGIES"), "{log:#?}");
     }
 );
+
+/// On SQLite, whoever can write the file can rename `audit_log` and put a
+/// view in its place, passing the hub's inserts on with a trigger: a view
+/// whose rows depend on the connection shows the hub a history with
+/// entries left out, while a fresh connection — `verify`'s — reads them
+/// all. Verify reports the view, and a trigger the hub did not create; the
+/// hub signs no checkpoint meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_or_a_trigger_in_the_logs_place_is_reported_on_sqlite() {
+    use sea_orm::{DatabaseBackend, Statement};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints.jsonl");
+    let peer = checkpointing_peer(&app, &file).await;
+    some_traffic(&app).await;
+    assert_eq!(verify(&app).await, Ok(()));
+    let owner = Database::connect(&app.database_url).await.unwrap();
+    let columns: Vec<String> = owner
+        .query_all_raw(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "SELECT name FROM pragma_table_info('audit_log')",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    let new_values: Vec<String> = columns.iter().map(|c| format!("NEW.{c}")).collect();
+    owner
+        .execute_unprepared(&format!(
+            "ALTER TABLE audit_log RENAME TO audit_log_real; \
+             CREATE VIEW audit_log AS SELECT * FROM audit_log_real WHERE total_changes() = 0 OR seq <> 2; \
+             CREATE TRIGGER audit_log_pass INSTEAD OF INSERT ON audit_log BEGIN \
+               INSERT INTO audit_log_real ({}) VALUES ({}); END",
+            columns.join(", "),
+            new_values.join(", ")
+        ))
+        .await
+        .unwrap();
+    let head_then = entries(&app).await.last().unwrap().seq;
+    some_traffic(&app).await;
+    peer.stop().await;
+    let after: Vec<i64> = checkpoint_lines(&file)
+        .iter()
+        .map(|l| l["seq"].as_i64().unwrap())
+        .filter(|seq| *seq > head_then)
+        .collect();
+    assert!(
+        after.is_empty(),
+        "checkpoints signed over the view: {after:?}"
+    );
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("audit_log is a view"), "{err}");
+    // Undone, the log verifies again.
+    owner
+        .execute_unprepared(
+            "DROP TRIGGER audit_log_pass; DROP VIEW audit_log; \
+             ALTER TABLE audit_log_real RENAME TO audit_log",
+        )
+        .await
+        .unwrap();
+    assert_eq!(verify(&app).await, Ok(()));
+    // A trigger of someone else's on the table: reported by name.
+    owner
+        .execute_unprepared(
+            "CREATE TRIGGER audit_log_sneaky AFTER INSERT ON audit_log BEGIN SELECT 1; END",
+        )
+        .await
+        .unwrap();
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("audit_log_sneaky"), "{err}");
+    owner
+        .execute_unprepared("DROP TRIGGER audit_log_sneaky")
+        .await
+        .unwrap();
+    owner.close().await.unwrap();
+    assert_eq!(verify(&app).await, Ok(()));
+    app.stop().await;
+}

@@ -330,14 +330,19 @@ pub async fn verify(
     Ok(v)
 }
 
-/// On PostgreSQL, why the hub's own queries of `audit_log` may not see
-/// every entry, if they may not: row-level security on the table (its owner
+/// Why the hub's own queries of `audit_log` may not see every entry, if
+/// they may not. On PostgreSQL: row-level security on the table (its owner
 /// can enable it with a policy that hides rows from every other role — the
 /// hub's — while the owner, verifying, still sees them all), or a relation
-/// other than a table (a view) answering to the name. `None` when the name
-/// resolves, on this connection, to a plain table without row security.
+/// other than a table (a view) answering to the name. On SQLite
+/// ([`sqlite_schema_altered`]): `audit_log` or `audit_head` not a table, or
+/// a trigger on them that the hub did not create. `None` when the names
+/// resolve, on this connection, to the hub's plain tables.
 pub async fn hidden_from_queries(db: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
     use sea_orm::{DatabaseBackend, Statement};
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        return sqlite_schema_altered(db).await;
+    }
     if db.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(None);
     }
@@ -364,6 +369,101 @@ pub async fn hidden_from_queries(db: &impl ConnectionTrait) -> Result<Option<Str
     } else {
         None
     })
+}
+
+/// The triggers the hub's migrations put on `audit_log` on SQLite, by name,
+/// with their text (whitespace aside): whoever can write the file can add
+/// others, or change these.
+const SQLITE_AUDIT_TRIGGERS: [(&str, &str); 2] = [
+    (
+        "audit_log_no_update",
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    ),
+    (
+        "audit_log_no_delete",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    ),
+];
+
+/// On SQLite, whether the audit tables are other than the hub made them.
+/// Whoever can write the file can rename `audit_log` and put a view in its
+/// place, with a trigger that passes the hub's inserts on: a view whose rows
+/// depend on the connection (`total_changes()` is 0 on one that has only
+/// read, as `verify`'s has) shows the hub a history with entries left out or
+/// made up, while `verify` reads them all. SQLite has no row security; a
+/// view, or a trigger the hub did not create, is the way to that.
+async fn sqlite_schema_altered(db: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
+    use sea_orm::{DatabaseBackend, Statement};
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "SELECT type, name, tbl_name, sql FROM sqlite_master \
+             WHERE name IN ('audit_log', 'audit_head') OR tbl_name IN ('audit_log', 'audit_head') \
+             OR type = 'trigger'",
+        ))
+        .await?;
+    // Whitespace and quotes aside: SQLite rewrites a trigger's text when its
+    // table is renamed, quoting the name (`ON "audit_log"`).
+    let words = |s: &str| {
+        s.replace('"', "")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // What stands in the tables' place first: with the table renamed, its
+    // triggers went along with it, and the view is the news.
+    for row in &rows {
+        let kind: String = row.try_get("", "type")?;
+        let name: String = row.try_get("", "name")?;
+        if (name == "audit_log" || name == "audit_head") && kind != "table" {
+            return Ok(Some(format!(
+                "{name} is a {kind}, not the hub's table: what the hub reads of it may hide entries or show made-up ones"
+            )));
+        }
+    }
+    let mut tables = Vec::new();
+    for row in &rows {
+        let kind: String = row.try_get("", "type")?;
+        let name: String = row.try_get("", "name")?;
+        let table: String = row.try_get("", "tbl_name")?;
+        let sql: Option<String> = row.try_get("", "sql")?;
+        match kind.as_str() {
+            "table" if name == "audit_log" || name == "audit_head" => tables.push(name),
+            "index" => {}
+            "trigger" => {
+                let expected = SQLITE_AUDIT_TRIGGERS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, text)| *text);
+                let same = expected.is_some_and(|text| {
+                    table == "audit_log" && sql.as_deref().map(words).as_deref() == Some(text)
+                });
+                // Triggers on other tables are none of the audit's, unless
+                // they write to it.
+                let touches = table == "audit_log"
+                    || table == "audit_head"
+                    || sql
+                        .as_deref()
+                        .is_some_and(|s| s.contains("audit_log") || s.contains("audit_head"));
+                if touches && !same {
+                    return Ok(Some(format!(
+                        "the trigger {name:?} on {table} is not one the hub created: it can change what the hub writes to or reads of the audit log"
+                    )));
+                }
+            }
+            other => {
+                return Ok(Some(format!(
+                    "{name} is a {other}, not the hub's table: what the hub reads of it may hide entries or show made-up ones"
+                )));
+            }
+        }
+    }
+    for name in ["audit_log", "audit_head"] {
+        if !tables.iter().any(|t| t == name) {
+            return Ok(Some(format!("there is no table {name}")));
+        }
+    }
+    Ok(None)
 }
 
 /// On SQLite, whether `audit_log`'s indexes disagree with its rows. Whoever
