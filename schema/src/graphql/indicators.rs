@@ -19,8 +19,9 @@ const MAX_PERIOD_DAYS: i64 = 731;
 pub struct IndicatorCell {
     /// What is counted (a kind, a month `2026-03`, a place …).
     pub label: String,
-    /// `null` when suppressed: fewer than 5, or hidden so that another
-    /// suppressed cell cannot be derived from the total.
+    /// `null` when suppressed: fewer than 5, hidden so that another
+    /// suppressed cell cannot be derived from the total, or a part 1 to 4
+    /// short of a population it belongs to (`docs/indicators.md`).
     pub value: Option<i64>,
     pub suppressed: bool,
 }

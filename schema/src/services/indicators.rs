@@ -4,9 +4,11 @@
 //! Only aggregates leave: counts per municipality and period, every cell of
 //! people or of their data below [`MIN_CELL`] suppressed, with complementary
 //! suppression so that no suppressed cell can be recovered from its table's
-//! total ([`suppress`]), and every count of people's data withheld when the
-//! municipality has fewer than [`MIN_CELL`] people to tabulate. Only patients with a consent in force count, and
-//! only the data their consent does not exclude.
+//! total ([`suppress`]) and no part from a population it belongs to
+//! ([`suppress_parts`]), and every count of people's data withheld when the
+//! municipality has fewer than [`MIN_CELL`] people to tabulate. Only
+//! patients with a consent in force count, and only the data their consent
+//! does not exclude.
 //!
 //! A patient belongs to a municipality when their address names it first
 //! (after the prefecture and a district: `patients::lives_in`; the hub keeps
@@ -115,33 +117,20 @@ fn table(
     }
 }
 
-/// A table of people whose first cells are populations and the others
-/// parts of them (`parts`: `(whole, part)` pairs, every containment listed,
-/// not only the direct ones): a part's difference from its whole counts
-/// people too — registered minus consenting is who withdrew. Small cells
-/// are suppressed ([`suppress`], no total), then, until nothing changes,
-/// every part whose difference from a published whole is 1 to 4 (the part,
-/// not the whole: the population stays readable). `withheld`: cells to
-/// suppress from the start, because another table of the same request
-/// suppressed the same count of the same people.
-fn nested_table(
-    key: &'static str,
-    title: &'static str,
-    unit: &'static str,
-    raw: Vec<(String, i64)>,
-    parts: &[(usize, usize)],
-    withheld: &[usize],
-) -> Table {
+/// Which counts of a population and its parts to suppress (`true`):
+/// `parts` are `(whole, part)` pairs, every containment listed, not only the
+/// direct ones, and a part's difference from its whole counts people too —
+/// registered minus consenting is who withdrew. Small counts are
+/// suppressed (as by [`suppress`]), then, until nothing changes, every part
+/// whose difference from a published whole is 1 to 4 (the part, not the
+/// whole: the population stays readable).
+fn suppress_parts(values: &[i64], parts: &[(usize, usize)]) -> Vec<bool> {
     let small = |v: i64| v > 0 && v < MIN_CELL;
-    let mut hidden: Vec<bool> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, (_, v))| small(*v) || withheld.contains(&i))
-        .collect();
+    let mut hidden: Vec<bool> = values.iter().map(|v| small(*v)).collect();
     loop {
         let mut changed = false;
         for &(whole, part) in parts {
-            let (Some((_, w)), Some((_, p))) = (raw.get(whole), raw.get(part)) else {
+            let (Some(w), Some(p)) = (values.get(whole), values.get(part)) else {
                 continue;
             };
             if !hidden[whole] && !hidden[part] && small(w - p) {
@@ -153,21 +142,42 @@ fn nested_table(
             break;
         }
     }
+    hidden
+}
+
+/// A table of some of the counts `suppress_parts` decided (`of`, in order;
+/// `raw` holds every count of the population the decision was over).
+fn parts_table(
+    (key, title, unit): (&'static str, &'static str, &'static str),
+    raw: &[(&str, i64)],
+    hidden: &[bool],
+    of: &[usize],
+) -> Table {
     Table {
         key,
         title,
         unit,
-        cells: raw
-            .into_iter()
-            .zip(hidden)
-            .map(|((label, v), h)| Cell {
-                label,
-                value: (!h).then_some(v),
+        cells: of
+            .iter()
+            .map(|&i| Cell {
+                label: raw[i].0.to_string(),
+                value: (!hidden[i]).then_some(raw[i].1),
             })
             .collect(),
         total: None,
         has_total: false,
     }
+}
+
+/// A table of a population and its parts, suppressed by [`suppress_parts`].
+fn nested_table(
+    heading: (&'static str, &'static str, &'static str),
+    raw: &[(&str, i64)],
+    parts: &[(usize, usize)],
+) -> Table {
+    let values: Vec<i64> = raw.iter().map(|(_, v)| *v).collect();
+    let every: Vec<usize> = (0..raw.len()).collect();
+    parts_table(heading, raw, &suppress_parts(&values, parts), &every)
 }
 
 /// The municipality and period asked for.
@@ -247,24 +257,6 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         .iter()
         .filter(|p| p.status == PatientStatus::Active.as_str() && terms.contains_key(&p.id))
         .collect();
-    // Consenting patients are registered ones, and those at home consenting
-    // ones: each difference is people (who withdrew, who is not at home).
-    let patients_table = nested_table(
-        "patients",
-        "登録患者と同意",
-        "人",
-        vec![
-            ("登録患者".into(), patients.len() as i64),
-            ("同意あり".into(), consented.len() as i64),
-            ("在宅療養中（同意あり）".into(), at_home.len() as i64),
-        ],
-        &[(0, 1), (0, 2), (1, 2)],
-        &[],
-    );
-    // `coverage` counts the same patients at home: suppressed here, the
-    // count is suppressed there too.
-    let at_home_withheld = patients_table.cells[2].value.is_none();
-
     // Records shared in the period, by kind and by month: consented
     // patients, categories their consent does not exclude.
     let rows: Vec<(Uuid, String, String, DateTime<Utc>)> = record::Entity::find()
@@ -415,30 +407,58 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
             .collect::<HashSet<_>>()
             .len() as i64
     };
-    let coverage = nested_table(
-        "coverage",
-        "在宅療養者の救急医療情報・ACP",
-        "人",
-        vec![
-            ("在宅療養者".into(), home_ids.len() as i64),
-            (
-                "救急医療情報あり".into(),
-                with(
-                    RecordKind::EmergencyInformation,
-                    DataCategory::EmergencyInformation,
-                ),
+    // One population, counted in two tables: registered ⊇ consenting ⊇ at
+    // home ⊇ with emergency information, ⊇ with an ACP. Every difference is
+    // people (who withdrew, who is not at home, who has no sheet), so the
+    // counts are suppressed together — decided apart, a count suppressed in
+    // one table could be worked out from the other's.
+    let population = [
+        ("登録患者", patients.len() as i64),
+        ("同意あり", consented.len() as i64),
+        ("在宅療養中（同意あり）", at_home.len() as i64),
+        (
+            "救急医療情報あり",
+            with(
+                RecordKind::EmergencyInformation,
+                DataCategory::EmergencyInformation,
             ),
-            (
-                "ACPあり".into(),
-                with(
-                    RecordKind::AdvanceCarePlan,
-                    DataCategory::AdvanceCarePlanning,
-                ),
+        ),
+        (
+            "ACPあり",
+            with(
+                RecordKind::AdvanceCarePlan,
+                DataCategory::AdvanceCarePlanning,
             ),
+        ),
+    ];
+    let values: Vec<i64> = population.iter().map(|(_, v)| *v).collect();
+    let hidden = suppress_parts(
+        &values,
+        &[
+            (0, 1),
+            (0, 2),
+            (0, 3),
+            (0, 4),
+            (1, 2),
+            (1, 3),
+            (1, 4),
+            (2, 3),
+            (2, 4),
         ],
-        &[(0, 1), (0, 2)],
-        if at_home_withheld { &[0] } else { &[] },
     );
+    let patients_table = parts_table(
+        ("patients", "登録患者と同意", "人"),
+        &population,
+        &hidden,
+        &[0, 1, 2],
+    );
+    let mut coverage = parts_table(
+        ("coverage", "在宅療養者の救急医療情報・ACP", "人"),
+        &population,
+        &hidden,
+        &[2, 3, 4],
+    );
+    coverage.cells[0].label = "在宅療養者".into();
 
     // Deaths in the period: where, and whether where the patient wished.
     let died: Vec<&patient::Model> = patients
@@ -494,15 +514,12 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
     );
     // Those who died minus those who died where they wished is people too.
     let wishes = nested_table(
-        "deathsAtWishedPlace",
-        "希望した場所での看取り",
-        "人",
-        vec![
-            ("亡くなった方".into(), died.len() as i64),
-            ("ACPで希望した場所で".into(), at_wished_place),
+        ("deathsAtWishedPlace", "希望した場所での看取り", "人"),
+        &[
+            ("亡くなった方", died.len() as i64),
+            ("ACPで希望した場所で", at_wished_place),
         ],
         &[(0, 1)],
-        &[],
     );
 
     // Discharge notices by Kitami's lead-time buckets.
@@ -584,15 +601,12 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
     }
     let within =
         |h: std::ops::Range<i64>| response_hours.iter().filter(|r| h.contains(r)).count() as i64;
-    let liaison = table(
-        "liaison",
-        "連絡票",
-        "件",
-        vec![
-            ("送られたメッセージ".into(), sent),
-            ("始まったスレッド".into(), started),
-        ],
-        false,
+    // Every thread started in the period has its first message among those
+    // sent: messages minus threads is a count of messages too.
+    let liaison = nested_table(
+        ("liaison", "連絡票", "件"),
+        &[("送られたメッセージ", sent), ("始まったスレッド", started)],
+        &[(0, 1)],
     );
     let unanswered = started - response_hours.len() as i64;
     let liaison_response = table(
@@ -728,8 +742,12 @@ mod tests {
         assert_eq!(total, None, "a total of 3 is itself small");
     }
 
-    fn nested(values: &[i64], parts: &[(usize, usize)], withheld: &[usize]) -> Vec<Option<i64>> {
-        shown(&nested_table("t", "t", "人", raw(values), parts, withheld).cells)
+    fn nested(values: &[i64], parts: &[(usize, usize)]) -> Vec<Option<i64>> {
+        values
+            .iter()
+            .zip(suppress_parts(values, parts))
+            .map(|(v, h)| (!h).then_some(*v))
+            .collect()
     }
 
     #[test]
@@ -739,32 +757,31 @@ mod tests {
         // whole stays; 130 at home is 13 short of 143, but only 11 of the
         // hidden 141 — nothing gives it away.
         assert_eq!(
-            nested(&[143, 141, 130], &chain, &[]),
+            nested(&[143, 141, 130], &chain),
             [Some(143), None, Some(130)]
         );
         // 143, 130, 127: the consenting stay (13 withdrew), those at home go
         // (3 of the consenting are not at home).
         assert_eq!(
-            nested(&[143, 130, 127], &chain, &[]),
+            nested(&[143, 130, 127], &chain),
             [Some(143), Some(130), None]
         );
         // Without `(0, 2)` listed, 143 − 140 would be published.
-        assert_eq!(
-            nested(&[143, 141, 140], &chain, &[]),
-            [Some(143), None, None]
-        );
+        assert_eq!(nested(&[143, 141, 140], &chain), [Some(143), None, None]);
         // Equal counts (nobody left out) and large differences publish.
-        assert_eq!(
-            nested(&[20, 20, 9], &chain, &[]),
-            [Some(20), Some(20), Some(9)]
-        );
-        // Small cells stay suppressed, and a hidden whole gives nothing to
+        assert_eq!(nested(&[20, 20, 9], &chain), [Some(20), Some(20), Some(9)]);
+        // Small cells stay suppressed; a small whole gives nothing to
         // subtract from.
-        assert_eq!(nested(&[6, 5], &[(0, 1)], &[]), [Some(6), None]);
-        assert_eq!(nested(&[3, 0], &[(0, 1)], &[]), [None, Some(0)]);
+        assert_eq!(nested(&[6, 5], &[(0, 1)]), [Some(6), None]);
+        assert_eq!(nested(&[3, 0], &[(0, 1)]), [None, Some(0)]);
+        // A part is compared with every population it belongs to, not only
+        // the nearest: with at home (19) suppressed for being one short of
+        // the consenting (20), those with a sheet (19) are one short of the
+        // consenting too — published, they would give the 19 away.
+        let population = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
         assert_eq!(
-            nested(&[9, 7, 6], &[(0, 1), (0, 2)], &[0]),
-            [None, Some(7), Some(6)]
+            nested(&[30, 20, 19, 19], &population),
+            [Some(30), Some(20), None, None]
         );
         // Whatever the counts, no two published cells of a chain differ by
         // 1 to 4.
@@ -775,7 +792,7 @@ mod tests {
             [12, 8, 4],
             [100, 99, 98],
         ] {
-            let cells = nested(&values, &chain, &[]);
+            let cells = nested(&values, &chain);
             for &(w, p) in &chain {
                 if let (Some(w), Some(p)) = (cells[w], cells[p]) {
                     assert!(!(1..MIN_CELL).contains(&(w - p)), "{values:?}: {cells:?}");
