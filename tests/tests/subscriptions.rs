@@ -830,3 +830,54 @@ async fn one_event_to_many_subscribers_costs_about_what_it_costs_to_one_on_postg
         one_event_to_many_subscribers(Backend::Postgres).await;
     }
 }
+
+e2e!(
+    who_opened_emergency_access_reaches_only_readers_of_the_care_team,
+    |app| async move {
+        // Who opened emergency access is the patient's access history, and
+        // names an organisation — read, like the history, with CARE_TEAM.
+        let s = scene(app).await;
+        let (_, nurse) = app.member(&s.clinic, "NURSE").await;
+        let fire = app.organization("AMBULANCE_SERVICE", "購読消防本部").await;
+        let open = |crew: String| {
+            let patient = s.patient.clone();
+            async move {
+                app.ok(
+                    &crew,
+                    "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }",
+                    json!({ "i": { "patientId": patient, "reasonCode": "IN_TRANSPORT" } }),
+                )
+                .await;
+            }
+        };
+        let mut ws = app.ws(&nurse).await;
+        let sub = watch(&mut ws, &s.patient, json!(["EMERGENCY_ACCESS_OPENED"])).await;
+        let (_, first_crew) = app.member(&fire, "EMS_CREW").await;
+        open(first_crew).await;
+        let event = payload(ws.next_of(&sub).await)["data"]["patientEvents"].clone();
+        assert_eq!(event["category"], "ACCESS_HISTORY", "{event}");
+        assert_eq!(event["organization"]["name"], "購読消防本部", "{event}");
+        // The delivery is a read of both categories.
+        assert!(
+            reads_of(app, &s.patient)
+                .await
+                .iter()
+                .any(|e| e["action"] == "READ"
+                    && e["categories"].to_string().contains("ACCESS_HISTORY")
+                    && e["categories"].to_string().contains("CARE_TEAM")),
+            "{:?}",
+            reads_of(app, &s.patient).await
+        );
+        // The patient's consent leaves the care team out: the next opening
+        // is not announced to the nurse.
+        app.consent(
+            &s.doctor,
+            &s.patient,
+            json!({ "excludedCategories": ["CARE_TEAM"] }),
+        )
+        .await;
+        let (_, second_crew) = app.member(&fire, "EMS_CREW").await;
+        open(second_crew).await;
+        ws.expect_silence(Duration::from_millis(1500)).await;
+    }
+);

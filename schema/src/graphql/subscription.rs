@@ -268,7 +268,7 @@ impl PatientStream {
             Recheck::AccessOnly => return None,
             Recheck::Missed(e) => return Some(Err(e)),
         };
-        if !access.may_read(event.category) {
+        if !access.may_be_shown(event.category) {
             // Not for this caller's eyes; not even that it happened.
             return None;
         }
@@ -278,7 +278,9 @@ impl PatientStream {
             Err(e) => return Some(Err(e.into())),
         }
         // Under emergency access the delivery is an emergency read.
-        self.watch.trail.read(&access, event.category);
+        for category in crate::policy::shown_with(event.category) {
+            self.watch.trail.read(&access, category);
+        }
         Some(Ok(PatientEventObject(event)))
     }
 

@@ -401,15 +401,15 @@ impl Patient {
         #[graphql(desc = "Page size, 1 to 100 (default 50).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<Option<Connection<String, AuditEntry, EmptyFields, EmptyFields>>> {
-        // Both decided before either is recorded as read: a history refused
-        // for want of CARE_TEAM was not read.
-        for category in [DataCategory::AccessHistory, DataCategory::CareTeam] {
+        // Every category decided before any is recorded as read: a history
+        // refused for want of CARE_TEAM was not read.
+        for category in crate::policy::shown_with(DataCategory::AccessHistory) {
             if !self.access.may_read(category) {
                 self.read(ctx, category)?;
                 return Ok(None);
             }
         }
-        for category in [DataCategory::AccessHistory, DataCategory::CareTeam] {
+        for category in crate::policy::shown_with(DataCategory::AccessHistory) {
             self.read(ctx, category)?;
         }
         let (first, before) = super::audit_page_args(first, after)?;

@@ -148,6 +148,12 @@ impl PatientAccess {
         self.grant(category).level >= AccessLevel::Read
     }
 
+    /// Whether the caller may be shown data of `category`: it reads every
+    /// category of [`shown_with`].
+    pub fn may_be_shown(&self, category: DataCategory) -> bool {
+        shown_with(category).all(|c| self.may_read(c))
+    }
+
     pub fn has_care_relationship(&self) -> bool {
         self.care_relationship
     }
@@ -260,6 +266,15 @@ pub fn require_admin(principal: &Principal) -> ApiResult<AdminAccess> {
 /// Who may read a member's subject at the identity provider: the member, and
 /// the network administrators who set it. It is an account name at another
 /// system (often an e-mail address), not a directory entry.
+/// The categories whose read showing data of `category` is: the category,
+/// and for `ACCESS_HISTORY` also `CARE_TEAM` — who read a patient's data
+/// (the history, an emergency access opened) names, mostly, the care team.
+/// A reader shown the data reads, and is recorded as reading, all of them.
+pub fn shown_with(category: DataCategory) -> impl Iterator<Item = DataCategory> {
+    std::iter::once(category)
+        .chain((category == DataCategory::AccessHistory).then_some(DataCategory::CareTeam))
+}
+
 pub fn may_read_external_subject(principal: &Principal, member_id: Uuid) -> ApiResult<()> {
     match principal {
         Principal::Member { member_id: own, .. } if *own == member_id => Ok(()),
