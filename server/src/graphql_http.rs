@@ -240,9 +240,12 @@ pub fn read_get(raw: Option<&str>) -> Result<async_graphql::Request, Refusal> {
             continue;
         }
         let value = match name {
-            "variables" | "extensions" => serde_json::from_str(&value).map_err(|e| {
-                Refusal::bad_request(format!("the parameter `{name}` must be a JSON object: {e}"))
-            })?,
+            "variables" | "extensions" => crate::strict_json::from_slice(value.as_bytes())
+                .map_err(|e| {
+                    Refusal::bad_request(format!(
+                        "the parameter `{name}` must be a JSON object: {e}"
+                    ))
+                })?,
             _ => Value::String(value.into_owned()),
         };
         object.insert(name.into(), value);

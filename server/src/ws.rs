@@ -631,7 +631,14 @@ impl Connection {
         match close {
             Stop::Gone => tracing::debug!("WebSocket closed by the client"),
             Stop::Close(close) => {
-                tracing::info!(code = close.code, reason = ?close.reason, "WebSocket closed");
+                // Cut as the close frame cuts it: a reason may quote the
+                // client's message (a repeated key), which the log keeps
+                // short.
+                tracing::info!(
+                    code = close.code,
+                    reason = ?cut(&close.reason, MAX_CLOSE_REASON),
+                    "WebSocket closed"
+                );
                 finish(socket, Some(self.protocol), &close).await;
             }
         }

@@ -1082,6 +1082,8 @@ e2e!(
         // A link back up: followed naively, the walk would read
         // `sub/up/sub/up/…/prescription.json` until the path is too long.
         std::os::unix::fs::symlink("..", bundles.join("sub").join("up")).unwrap();
+        // A file under two names is one file.
+        std::os::unix::fs::symlink("prescription.json", bundles.join("also.json")).unwrap();
         let journal = dir.path().join("journal");
         let (ok, stdout, stderr) = import_cli(
             app,

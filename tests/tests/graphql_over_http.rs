@@ -1013,6 +1013,21 @@ e2e!(
                 "{answer}"
             );
         }
+        // The same in a GET's `variables`.
+        let url = format!(
+            "/graphql?query={}&variables={}",
+            url_encode("query($n: Int) { organizations(first: $n) { edges { cursor } } }"),
+            url_encode(r#"{"n": 1, "n": 100}"#)
+        );
+        let (status, _, answer) = status_type_body(
+            request(app, reqwest::Method::GET, &url, Some(&app.admin_token))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(error_code(&answer).as_deref(), Some("BAD_REQUEST"));
         let names = organization_names(app).await;
         assert!(!names.iter().any(|n| n == "重複キー送信"), "{names:?}");
     }

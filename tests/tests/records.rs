@@ -1364,8 +1364,9 @@ e2e!(
     |app| async move {
         // chrono reads years from −262143 to +262142; PostgreSQL refuses
         // times before 4713 BC (an internal error, from a client's input)
-        // and SQLite compares times as text. Refused before execution,
-        // on writes and on reads, on both databases alike.
+        // and SQLite compares times as text. Refused as the argument is
+        // read (before the field resolves), on writes and on reads, on both
+        // databases alike.
         let (patient, doctor, _, _) = setup(app).await;
         for at in [
             "-4714-11-23T00:00:00Z",

@@ -138,8 +138,9 @@ fn files_of(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut walked = HashSet::new();
     walk(paths, &mut walked, &mut out)?;
+    // A file named twice — by two paths, or through a link — is read once.
     let mut seen = HashSet::new();
-    out.retain(|p| seen.insert(p.clone()));
+    out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 

@@ -82,14 +82,28 @@ pub fn route_of(path: &str) -> Option<&'static str> {
 }
 
 /// The longest first segment of an unknown path logged.
-const MAX_SEGMENT: usize = 64;
+const MAX_SEGMENT: usize = 32;
+
+/// Whether a path's segment reads as a word of a route (`graphq`, `api`,
+/// `v1`, `favicon.ico`, `.well-known`) rather than a client's data: ASCII
+/// letters, `.`, `_`, `-` and at most two digits, [`MAX_SEGMENT`] bytes at
+/// most. A local patient ID (`P-0012345`), an id, a name (percent-escaped)
+/// is not.
+fn route_word(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment.len() <= MAX_SEGMENT
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && segment.bytes().filter(u8::is_ascii_digit).count() <= 2
+}
 
 /// What the log shows of a path: its route, or for a path of no route
-/// (answered 404) its first segment alone, cut to a bounded length, with
-/// `/{…}` when more followed. The rest of an unknown path is whatever the
-/// client put there — a patient's id, a local patient ID, a name — and the
-/// first segment is enough to see a client calling the wrong place
-/// (`/graphq`, `/api/…`).
+/// (answered 404) its first segment alone when it reads as a route's word
+/// (else `{…}`), with `/{…}` when more followed. The rest of an unknown path
+/// is whatever the client put there — a patient's id, a local patient ID, a
+/// name — and the first segment is enough to see a client calling the
+/// wrong place (`/graphq`, `/api/…`).
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     if let Some(route) = route_of(path) {
         return route.into();
@@ -99,16 +113,15 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
         Some((first, after)) => (first, !after.is_empty()),
         None => (rest, false),
     };
-    let mut end = first.len().min(MAX_SEGMENT);
-    while !first.is_char_boundary(end) {
-        end -= 1;
-    }
-    let whole = end == first.len();
-    let first = &first[..end];
+    let first = if first.is_empty() || route_word(first) {
+        first
+    } else {
+        "{…}"
+    };
     if more {
         format!("/{first}/{{…}}").into()
-    } else if whole {
-        path.into()
+    } else if rest.ends_with('/') && !rest.is_empty() {
+        format!("/{first}/").into()
     } else {
         format!("/{first}").into()
     }
@@ -142,6 +155,8 @@ mod tests {
         }
         assert_eq!(loggable_path("/nope"), "/nope");
         assert_eq!(loggable_path("/api/"), "/api/");
+        assert_eq!(loggable_path("/favicon.ico"), "/favicon.ico");
+        assert_eq!(loggable_path("/"), "/");
         // What follows the first segment of an unknown path is the client's:
         // an id, a local patient ID, a name.
         assert_eq!(loggable_path(&format!("/patients/{id}")), "/patients/{…}");
@@ -149,10 +164,16 @@ mod tests {
             loggable_path("/api/patients/P-0012345/%E5%B1%B1%E7%94%B0"),
             "/api/{…}"
         );
-        assert_eq!(loggable_path(&"/é".repeat(100)), format!("/{}/{{…}}", "é"));
-        assert_eq!(
-            loggable_path(&format!("/{}", "é".repeat(100))).len(),
-            1 + 64
-        );
+        // And so may the first segment be.
+        for data in [
+            format!("/{id}"),
+            "/P-0012345".to_string(),
+            "/%E5%B1%B1%E7%94%B0".to_string(),
+            format!("/{}", "é".repeat(100)),
+            format!("/{}", "a".repeat(33)),
+        ] {
+            assert_eq!(loggable_path(&data), "/{…}", "{data}");
+        }
+        assert_eq!(loggable_path(&"/é".repeat(100)), "/{…}/{…}");
     }
 }
