@@ -1123,3 +1123,51 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    a_patient_matched_by_local_id_with_another_insured_identifier_is_told_not_changed,
+    |app| async move {
+        // The insurance changes (at 75, to 後期高齢者医療), or the local ID
+        // names someone else: the bundle is written to the patient the
+        // local ID names, the hub's identifier is kept, and the sender is
+        // told at the Patient's identifier.
+        let (_, doctor, patient) = clinic(app).await;
+        let mut bundle = fixture("condition");
+        let identifiers = bundle["entry"][0]["resource"]["identifier"]
+            .as_array_mut()
+            .unwrap();
+        let insured = identifiers
+            .iter_mut()
+            .find(|i| i["value"] == renkei_tests::fhir::INSURED)
+            .expect("the fixture's Patient carries the insured-person identifier");
+        insured["value"] = json!("39012345::98765:01");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+        assert_eq!(status, 200, "{body}");
+        let response = &body["entry"][0]["response"];
+        assert_eq!(response["location"], format!("Patient/{patient}"), "{body}");
+        let issue = &response["outcome"]["issue"][0];
+        assert_eq!(issue["severity"], "warning", "{body}");
+        assert_eq!(
+            issue["expression"][0], "Bundle.entry[0].resource.identifier",
+            "{body}"
+        );
+        let held = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { insuredPersonIdentifier } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            held["patient"]["insuredPersonIdentifier"],
+            renkei_tests::fhir::INSURED
+        );
+        // The same identifier (or none sent): nothing to tell.
+        let (status, body) = post(app, Some(&doctor), "/fhir", &fixture("condition")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["entry"][0]["response"].get("outcome").is_none(),
+            "{body}"
+        );
+    }
+);
