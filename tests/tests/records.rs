@@ -1441,3 +1441,79 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    a_record_that_does_not_read_fails_only_the_summary_parts_of_its_kind,
+    |app| async move {
+        // A row changed in the database (its data no longer the kind's
+        // shape): the parts of its kind fail, opaquely; the others — the
+        // allergies an emergency sheet shows — are delivered.
+        use entities::record::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let (patient, doctor, _, _) = setup(app).await;
+        let written = app
+            .ok(
+                &doctor,
+                WRITE,
+                json!({ "i": { "records": [
+                    lab(&patient, "L-BROKEN", "HbA1c", "7.2", "2026-01-05T00:00:00Z"),
+                    { "patientId": patient, "effectiveAt": "2026-01-06T00:00:00Z", "data": { "allergy": { "substance": "ペニシリン系抗菌薬", "allergyType": "DRUG", "reaction": "発疹", "severity": "MODERATE" } } },
+                    condition(&patient, "C-OK", "高血圧症", json!({})),
+                ] } }),
+            )
+            .await;
+        let lab_id: uuid::Uuid = written["writeRecords"][0]["record"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let allergy_id: uuid::Uuid = written["writeRecords"][1]["record"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let summary = "query($p: ID!) { patient(id: $p) { summary { allergies { id } latestLabResults { id } activeConditions { id } } } }";
+        let corrupt = |id: uuid::Uuid| async move {
+            Entity::update_many()
+                .col_expr(Column::Data, Expr::value(r#"{"code": 1}"#))
+                .filter(Column::Id.eq(id))
+                .exec(&app.db)
+                .await
+                .unwrap();
+        };
+        corrupt(lab_id).await;
+        let body = app.gql(&doctor, summary, json!({ "p": patient })).await;
+        let parts = &body["data"]["patient"]["summary"];
+        assert_eq!(
+            parts["allergies"].as_array().map(Vec::len),
+            Some(1),
+            "{body}"
+        );
+        assert_eq!(
+            parts["activeConditions"].as_array().map(Vec::len),
+            Some(1),
+            "{body}"
+        );
+        assert!(parts["latestLabResults"].is_null(), "{body}");
+        let errors = body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{body}");
+        assert_eq!(errors[0]["extensions"]["code"], "INTERNAL", "{body}");
+        assert_eq!(
+            errors[0]["path"],
+            json!(["patient", "summary", "latestLabResults"]),
+            "{body}"
+        );
+        assert!(!body.to_string().contains("code\\\": 1"), "{body}");
+        // Now an allergy: the allergies fail — shown without it, the list
+        // would look whole — and the rest is delivered.
+        corrupt(allergy_id).await;
+        let body = app.gql(&doctor, summary, json!({ "p": patient })).await;
+        let parts = &body["data"]["patient"]["summary"];
+        assert!(parts["allergies"].is_null(), "{body}");
+        assert_eq!(
+            parts["activeConditions"].as_array().map(Vec::len),
+            Some(1),
+            "{body}"
+        );
+    }
+);

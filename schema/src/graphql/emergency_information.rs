@@ -46,10 +46,7 @@ impl EmergencyInformation {
         ctx: &Context<'_>,
     ) -> Result<Option<(Record, EmergencyInformationData)>> {
         let candidates = self.summary().candidates(ctx).await?;
-        let Some(record) = candidates
-            .iter()
-            .find(|r| r.kind == RecordKind::EmergencyInformation)
-        else {
+        let Some(record) = candidates.of_kind(RecordKind::EmergencyInformation)?.next() else {
             return Ok(None);
         };
         match &record.data {

@@ -147,7 +147,7 @@ by_id_loader!(OrgMembersLoader, Uuid, Vec<member::Model>, |db, keys| {
 pub struct SummaryLoader(DatabaseConnection, SharedClock);
 
 impl Loader<Uuid> for SummaryLoader {
-    type Value = Arc<Vec<super::records::Record>>;
+    type Value = Arc<super::records::SummaryCandidates>;
     type Error = ApiError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, ApiError> {
@@ -156,11 +156,24 @@ impl Loader<Uuid> for SummaryLoader {
         for (patient, rows) in
             crate::services::records::summary_candidates(&self.0, keys, today).await?
         {
-            let parsed = rows
-                .into_iter()
-                .map(super::records::Record::new)
-                .collect::<Result<Vec<_>, _>>()?;
-            out.insert(patient, Arc::new(parsed));
+            // A row that does not read (its data changed in the database,
+            // a kind this build does not know) fails the parts of its kind
+            // only — logged here, with its cause — not every part of every
+            // patient of the batch: a corrupted lab result must not blank
+            // the allergies of an emergency sheet.
+            let mut candidates = super::records::SummaryCandidates::default();
+            for row in rows {
+                let kind = crate::records::RecordKind::from_db(&row.kind).ok();
+                let id = row.id;
+                match super::records::Record::new(row) {
+                    Ok(record) => candidates.records.push(record),
+                    Err(e) => {
+                        tracing::error!(record = %id, error = %e.message(), "a stored record does not read; the summary's parts of its kind fail");
+                        candidates.unreadable.extend(kind);
+                    }
+                }
+            }
+            out.insert(patient, Arc::new(candidates));
         }
         Ok(out)
     }

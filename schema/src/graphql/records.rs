@@ -347,6 +347,28 @@ impl RecordVersion {
     }
 }
 
+/// A patient's records in its summary, as [`Loaders::summary`] read them.
+#[derive(Default)]
+pub struct SummaryCandidates {
+    /// Newest first.
+    pub records: Vec<Record>,
+    /// The kinds of rows that did not read (logged as they were read).
+    pub unreadable: Vec<RecordKind>,
+}
+
+impl SummaryCandidates {
+    /// The records, or — when a row of `kind` did not read — an internal
+    /// error: a part shown without one of its records would look whole.
+    pub(crate) fn of_kind(&self, kind: RecordKind) -> ApiResult<impl Iterator<Item = &Record>> {
+        if self.unreadable.contains(&kind) {
+            return Err(ApiError::internal(format_args!(
+                "a stored {kind} record of the summary does not read"
+            )));
+        }
+        Ok(self.records.iter().filter(move |r| r.kind == kind))
+    }
+}
+
 /// The patient summary: what a newcomer to the care team needs first. Each
 /// part is under the policy on its own: a part the caller may not read is
 /// `null` with a `FORBIDDEN_FIELD` error, and the rest is delivered.
@@ -355,7 +377,7 @@ pub struct PatientSummary {
 }
 
 impl PatientSummary {
-    pub(crate) async fn candidates(&self, ctx: &Context<'_>) -> Result<Arc<Vec<Record>>> {
+    pub(crate) async fn candidates(&self, ctx: &Context<'_>) -> Result<Arc<SummaryCandidates>> {
         Ok(ctx
             .data_unchecked::<Loaders>()
             .summary
@@ -377,8 +399,9 @@ impl PatientSummary {
         let today = ctx_policy(ctx).clock.today();
         let trail = ctx_trail(ctx)?;
         let mut out = Vec::new();
-        for r in self.candidates(ctx).await?.iter() {
-            if r.kind != kind || !r.in_force(today) {
+        let candidates = self.candidates(ctx).await?;
+        for r in candidates.of_kind(kind)? {
+            if !r.in_force(today) {
                 continue;
             }
             // Sensitive records of the kind (a psychiatric condition) need
