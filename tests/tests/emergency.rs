@@ -613,3 +613,58 @@ e2e!(
         assert_eq!(log(&doctor_id, "EMERGENCY_READ").await, Vec::<Value>::new());
     }
 );
+
+e2e!(
+    an_ambulance_service_is_not_put_on_a_care_team,
+    |app| async move {
+        // A crew reaches a patient through emergency access — four hours,
+        // a reason, a notification, EMERGENCY_READ, the emergency set only,
+        // never over an objection — not through a care team its service is
+        // put on, which would open its role's row for as long as the
+        // membership lasted, the home address besides.
+        let (patient, doctor, crew) = scene(app).await;
+        let fire_id = app
+            .ok(&crew, "{ me { organization { id } } }", json!({}))
+            .await["me"]["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let body = app
+            .gql(
+                &doctor,
+                "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+                json!({ "i": { "patientId": patient, "organizationId": fire_id, "role": "OTHER" } }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.organizationId"
+        );
+        // Not on the team, the crew does not know the patient.
+        let body = app.gql(&crew, ACCESS, json!({ "id": patient })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+        // Emergency access opens the emergency set, and only it.
+        app.ok(
+            &crew,
+            OPEN,
+            json!({ "i": { "patientId": patient, "reasonCode": "IN_TRANSPORT" } }),
+        )
+        .await;
+        let body = app.gql(&crew, ACCESS, json!({ "id": patient })).await;
+        let access = body["data"]["patient"]["access"].as_array().unwrap();
+        let contacts = access.iter().find(|a| a["category"] == "CONTACTS").unwrap();
+        assert_eq!(contacts["read"], false, "{body}");
+        assert!(
+            access
+                .iter()
+                .filter(|a| a["read"] == true)
+                .all(|a| a["reason"] == "EMERGENCY_ACCESS"),
+            "{body}"
+        );
+    }
+);

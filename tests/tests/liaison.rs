@@ -462,10 +462,25 @@ e2e!(
         assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
         assert_eq!(inbox(app, &s.outsider).await, Vec::<String>::new());
 
-        // A role without the category, on the team (an EMS crew of a fire
-        // department the physician added): the field is withheld, writing refused.
-        let fire = member_of(app, "AMBULANCE_SERVICE", "消防本部", "EMS_CREW").await;
-        join(app, &s.doctor, &s.patient, &fire, "OTHER").await;
+        // A caller without the category, on the team (the pharmacy's
+        // system, whose key reads identity only): the field is withheld,
+        // writing refused.
+        let key = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id } } }",
+                json!({ "i": { "organizationId": s.pharmacist.org, "name": "薬局システム",
+                    "permissions": [{ "category": "IDENTITY", "level": "READ" }] } }),
+            )
+            .await;
+        let fire = Member {
+            id: key["createApiKey"]["apiKey"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            token: key["createApiKey"]["secret"].as_str().unwrap().to_string(),
+            org: s.pharmacist.org.clone(),
+        };
         let body = app
             .gql(&fire.token, THREADS, json!({ "id": s.patient }))
             .await;

@@ -1276,7 +1276,11 @@ overrides are refused), or both; \
 It grants read access to {} only — to physicians and nurses (the receiving hospital) also {} — for a limited time (4 hours by default, \
 `RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection, \
 is audited as `BREAK_THE_GLASS` (the detail names the code and its label, then the words), \
-and notifies the organisations of the patient's care team.\n\n\
+and notifies the organisations of the patient's care team. \
+An ambulance service's crews reach a patient this way: an ambulance service is not put on \
+care teams (`addCareTeamMember`: `BAD_USER_INPUT`), where its role's row would open, for as \
+long as the membership lasted, what break-the-glass opens for hours with a reason and a \
+notification — and over the patient's objection to emergency access.\n\n\
 Every read made under emergency access — a field, a summary part, the timeline, \
 `emergencyInformation`, the printable page, an event delivered to a subscription — is \
 recorded as `EMERGENCY_READ` (not `READ`) when the category was open to the caller only by \

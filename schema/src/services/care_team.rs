@@ -31,7 +31,20 @@ pub async fn add(
     today: NaiveDate,
 ) -> ApiResult<care_team_membership::Model> {
     access.require_write(DataCategory::CareTeam)?;
-    super::organizations::ensure_exists(db, "input.organizationId", new.organization_id).await?;
+    let organization =
+        super::organizations::require_exists(db, "input.organizationId", new.organization_id)
+            .await?;
+    // An ambulance service's crews reach a patient through emergency
+    // access: four hours, a reason, a notification to the team,
+    // EMERGENCY_READ, the emergency set only — and never over the patient's
+    // objection. On the team, its role's row would open all that (the home
+    // address besides) for as long as the membership lasted.
+    if organization.kind == crate::domain::OrganizationKind::AmbulanceService.as_str() {
+        return Err(ApiError::bad_input(
+            "input.organizationId",
+            "an ambulance service is not put on care teams: its crews reach a patient through emergency access (openEmergencyAccess)",
+        ));
+    }
     if let Some(member_id) = new.member_id {
         let m = member::Entity::find_by_id(member_id)
             .one(db)
