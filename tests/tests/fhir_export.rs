@@ -372,6 +372,16 @@ e2e!(
             audit.to_string().contains("export-"),
             "the export's reads are on record: {audit}"
         );
+        // What left comes back: the files import, and change nothing (the
+        // references are `urn:uuid:` of the Patient lines' ids).
+        let back = renkei_tests::fhir::cli(app, &doctor)
+            .args(["import", "fhir", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&back.stdout);
+        let errors = String::from_utf8_lossy(&back.stderr);
+        assert!(back.status.success(), "{said}\n{errors}");
+        assert!(said.contains(" 0 created"), "{said}\n{errors}");
     }
 );
 

@@ -426,8 +426,11 @@ fn plan(files: &[PathBuf]) -> anyhow::Result<(Vec<Unit>, Vec<Problem>, usize)> {
                 });
                 continue;
             };
+            // `Patient/<id>` as Bulk Data files name it, or `urn:uuid:<id>`
+            // as `renkei export fhir` (and a bundle's entries) do.
             let id = reference
                 .strip_prefix("Patient/")
+                .or_else(|| reference.strip_prefix("urn:uuid:"))
                 .unwrap_or(reference)
                 .to_string();
             if clashing.contains(&id) {
