@@ -24,6 +24,12 @@
 //!   drop events from its full queue announces it to the others with its
 //!   next publication, and they do the same.
 //!
+//! Queued events go out in pipelines of up to 256 `PUBLISH`es a round trip.
+//! A pipeline that times out is sent again on a new connection; Redis may
+//! still run the first when it resumes, so each message carries an id and
+//! a receiver drops one it has seen (the last 8,192), rather than deliver —
+//! and audit — an event twice.
+//!
 //! Events carry ids and kinds, never patient data (see `renkei_schema::events`).
 
 use std::sync::Arc;
@@ -48,12 +54,50 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// The longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// At most this many queued events go out in one round trip to Redis (a
+/// pipeline of `PUBLISH`es): one write batch of 500 records is 500 events,
+/// and a round trip per event let the queue overflow under a few writers
+/// while Redis was healthy.
+const PIPELINE: usize = 256;
+/// Ids of the messages received last, kept to drop a repeat
+/// ([`Seen`]).
+const SEEN: usize = 8192;
+
 /// What travels on the channel: the event and the instance it came from, so
-/// an instance ignores its own events (it delivered them locally already).
+/// an instance ignores its own events (it delivered them locally already),
+/// and the message's own id: a `PUBLISH` that timed out is sent again, but
+/// Redis may still run the first when it resumes — the receiver drops the
+/// repeat, which would otherwise be delivered (and audited) twice.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     origin: Uuid,
+    /// Absent from instances of before: such messages are not de-duplicated.
+    #[serde(default)]
+    id: Option<Uuid>,
     event: HubEvent,
+}
+
+/// The ids of the messages received last, oldest first out.
+#[derive(Default)]
+struct Seen {
+    order: std::collections::VecDeque<Uuid>,
+    ids: std::collections::HashSet<Uuid>,
+}
+
+impl Seen {
+    /// Whether `id` is new (and now remembered).
+    fn first_time(&mut self, id: Uuid) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > SEEN
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        true
+    }
 }
 
 /// The relay's state, for `/ready` and the logs.
@@ -89,6 +133,7 @@ impl EventRelay for RedisRelay {
         }
         let envelope = Envelope {
             origin: self.origin,
+            id: Some(Uuid::now_v7()),
             event: event.clone(),
         };
         let Ok(text) = serde_json::to_string(&envelope) else {
@@ -180,16 +225,20 @@ async fn publish(
     health: Arc<RelayHealth>,
 ) {
     let mut backoff = Backoff::new();
-    let mut pending: Option<String> = None;
+    // What was sent and not acknowledged, sent again first.
+    let mut pending: Vec<String> = Vec::new();
     // Dropped events the other instances have been told of: when the count
     // grows, they are sent a `RelayRecovered` (they re-check access and
     // empty their caches) before anything else.
     let mut announced = 0;
-    let recovered = serde_json::to_string(&Envelope {
-        origin,
-        event: HubEvent::RelayRecovered,
-    })
-    .unwrap_or_default();
+    let recovered = || {
+        serde_json::to_string(&Envelope {
+            origin,
+            id: Some(Uuid::now_v7()),
+            event: HubEvent::RelayRecovered,
+        })
+        .unwrap_or_default()
+    };
     loop {
         let mut con = match client
             .get_multiplexed_async_connection_with_config(&config())
@@ -206,39 +255,43 @@ async fn publish(
         backoff = Backoff::new();
         loop {
             let dropped = health.dropped();
-            if pending.is_none() && dropped > announced {
-                pending = Some(recovered.clone());
+            if pending.is_empty() && dropped > announced {
+                pending.push(recovered());
                 announced = dropped;
             }
-            let message = match pending.take() {
-                Some(m) => m,
-                None => {
-                    // Idle: check the connection now and then, so that
-                    // /ready tells the truth without traffic.
-                    match tokio::time::timeout(HEARTBEAT, rx.recv()).await {
-                        Ok(Some(m)) => m,
-                        Ok(None) => return,
-                        Err(_) => {
-                            if let Err(e) = redis::cmd("PING").query_async::<()>(&mut con).await {
-                                set(&health.publisher_up, false, "publisher", Some(&e));
-                                break;
-                            }
-                            continue;
+            if pending.is_empty() {
+                // Idle: check the connection now and then, so that /ready
+                // tells the truth without traffic.
+                match tokio::time::timeout(HEARTBEAT, rx.recv()).await {
+                    Ok(Some(m)) => pending.push(m),
+                    Ok(None) => return,
+                    Err(_) => {
+                        if let Err(e) = redis::cmd("PING").query_async::<()>(&mut con).await {
+                            set(&health.publisher_up, false, "publisher", Some(&e));
+                            break;
                         }
+                        continue;
                     }
                 }
-            };
-            if let Err(e) = redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(&message)
-                .query_async::<i64>(&mut con)
-                .await
-            {
+            }
+            // With what else is queued, up to PIPELINE, in one round trip.
+            while pending.len() < PIPELINE {
+                match rx.try_recv() {
+                    Ok(m) => pending.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut pipe = redis::pipe();
+            for message in &pending {
+                pipe.cmd("PUBLISH").arg(&channel).arg(message).ignore();
+            }
+            if let Err(e) = pipe.query_async::<()>(&mut con).await {
                 set(&health.publisher_up, false, "publisher", Some(&e));
-                // Retried once the connection is back.
-                pending = Some(message);
+                // Sent again once the connection is back (a receiver drops
+                // what it already had: [`Seen`]).
                 break;
             }
+            pending.clear();
         }
         backoff.wait().await;
     }
@@ -256,6 +309,7 @@ async fn subscribe(
     // connection, and after failed attempts at start (the instance served
     // alone meanwhile).
     let mut missed = false;
+    let mut seen = Seen::default();
     loop {
         let pubsub = match tokio::time::timeout(TIMEOUT, client.get_async_pubsub()).await {
             Ok(Ok(p)) => p,
@@ -308,6 +362,8 @@ async fn subscribe(
                     };
                     match serde_json::from_str::<Envelope>(&payload) {
                         Ok(envelope) if envelope.origin == origin => {}
+                        // A repeat of a message sent again after a timeout.
+                        Ok(Envelope { id: Some(id), .. }) if !seen.first_time(id) => {}
                         Ok(envelope) => bus.deliver_local(envelope.event),
                         // Another version of the hub, or something else on the
                         // channel: never fatal.
@@ -349,6 +405,37 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_delivered_once_whatever_the_repeats() {
+        let mut seen = Seen::default();
+        let first = Uuid::now_v7();
+        assert!(seen.first_time(first));
+        assert!(!seen.first_time(first), "a repeat is dropped");
+        // Bounded: the oldest ids are let go.
+        for _ in 0..SEEN {
+            assert!(seen.first_time(Uuid::now_v7()));
+        }
+        assert_eq!(seen.order.len(), SEEN);
+        assert_eq!(seen.ids.len(), SEEN);
+        assert!(seen.first_time(first), "forgotten after SEEN others");
+    }
+
+    #[test]
+    fn a_message_of_an_instance_of_before_still_reads() {
+        let origin = Uuid::now_v7();
+        let text = serde_json::to_string(&Envelope {
+            origin,
+            id: None,
+            event: HubEvent::RelayRecovered,
+        })
+        .unwrap();
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        old.as_object_mut().unwrap().remove("id");
+        let read: Envelope = serde_json::from_value(old).unwrap();
+        assert_eq!(read.origin, origin);
+        assert!(read.id.is_none());
+    }
 
     #[test]
     fn passwords_never_reach_the_logs() {
