@@ -88,6 +88,8 @@ pub struct Application {
     metrics: Option<(TcpListener, axum::Router)>,
     /// What a client's connection may take (`RENKEI_MAX_CONNECTIONS` …).
     limits: listener::ConnectionLimits,
+    /// The WebSocket connections, told when the hub shuts down.
+    websocket: Arc<ws::WebSocketLimits>,
 }
 
 impl Application {
@@ -141,6 +143,7 @@ impl Application {
             checkpoints: hub.checkpoints,
             metrics,
             limits,
+            websocket: hub.state.websocket.clone(),
         })
     }
 
@@ -179,6 +182,13 @@ impl Application {
                 std::future::pending(),
             ))
         });
+        // WebSockets are told first (1001): upgraded, they are no longer
+        // requests the listener lets finish.
+        let websocket = self.websocket.clone();
+        let shutdown = async move {
+            shutdown.await;
+            websocket.close_all();
+        };
         listener::serve(self.listener, self.router, self.limits, shutdown).await;
         if let Some(metrics) = metrics {
             metrics.abort();

@@ -28,6 +28,7 @@
 //! | 4500 | the hub could not check the credentials (logged) |
 //! | 1013 | the database is unavailable at `connection_init` (try again later; see `crate::outage`) |
 //! | 1009 | a message larger than the hub takes (`RENKEI_MAX_BODY_BYTES`, as for a request body) |
+//! | 1001 | the hub shuts down (SIGTERM, SIGINT) |
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -78,6 +79,16 @@ mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// RFC 6455 "Message Too Big": a message over the hub's limit.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// RFC 6455 "Going Away": the hub shuts down.
+    pub const GOING_AWAY: u16 = 1001;
+}
+
+/// Completes when the hub starts shutting down ([`WebSocketLimits::close_all`]).
+async fn hub_closing(closing: &mut tokio::sync::watch::Receiver<bool>) {
+    if closing.wait_for(|c| *c).await.is_err() {
+        // The hub's state is gone: nothing will ever say so.
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Whether a read failed because the message (or a frame of it) is larger
@@ -116,6 +127,8 @@ pub struct WebSocketLimits {
     /// Subscriptions one member (or API key) may hold at once on this
     /// instance, across its connections.
     per_member: Arc<SubscriptionSlots>,
+    /// Set when the hub shuts down: every connection closes with 1001.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl WebSocketLimits {
@@ -127,7 +140,16 @@ impl WebSocketLimits {
                 limit: per_member,
                 held: Mutex::new(HashMap::new()),
             }),
+            closing: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Closes every open connection with 1001 (Going Away): the hub shuts
+    /// down. An upgraded connection is no longer the listener's, whose
+    /// graceful shutdown lets requests finish: without this, clients saw
+    /// the socket drop (1006) and could not tell a planned stop.
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
     }
 
     pub fn per_member(&self) -> usize {
@@ -583,8 +605,13 @@ impl Connection {
         let init_deadline = tokio::time::sleep(self.state.websocket.init_timeout);
         tokio::pin!(init_deadline);
         let mut session_end: Option<SessionEnd> = None;
+        let mut closing = self.state.websocket.closing.subscribe();
         let close = loop {
             let step = tokio::select! {
+                () = hub_closing(&mut closing) => Err(Stop::Close(Close::new(
+                    close_code::GOING_AWAY,
+                    "Going Away: the hub is shutting down",
+                ))),
                 () = &mut init_deadline, if !self.init_received => Err(Stop::Close(Close::new(
                     close_code::INIT_TIMEOUT,
                     "Connection initialisation timeout",

@@ -558,3 +558,21 @@ e2e!(
         assert!(frame.reason.contains("repeats a key"), "{frame:?}");
     }
 );
+
+/// A hub shutting down (SIGTERM) tells its WebSocket clients so — 1001
+/// Going Away — instead of dropping the socket (1006): upgraded, the
+/// connections are no longer requests its graceful shutdown lets finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_shutting_down_closes_its_websockets_with_1001() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut ws = app.ws(&app.admin_token).await;
+    let stopping = tokio::spawn(async move { app.stop().await });
+    while ws
+        .next_within(std::time::Duration::from_secs(10))
+        .await
+        .is_some()
+    {}
+    assert!(ws.is_closed(), "the connection stayed open");
+    assert_eq!(ws.close_code(), Some(1001));
+    stopping.await.unwrap();
+}
