@@ -168,7 +168,7 @@ impl Loader<Uuid> for SummaryLoader {
                 match super::records::Record::new(row) {
                     Ok(record) => candidates.records.push(record),
                     Err(e) => {
-                        tracing::error!(record = %id, error = ?e, "a stored record does not read; the summary's parts of its kind fail");
+                        tracing::error!(record = %id, error = %e.message(), "a stored record does not read; the summary's parts of its kind fail");
                         candidates.unreadable.extend(kind);
                     }
                 }

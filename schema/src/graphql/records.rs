@@ -706,32 +706,11 @@ pub(crate) async fn timeline(
     .await?;
     let trail = ctx_trail(ctx)?;
     let mut connection = Connection::new(cursor.is_some(), more);
-    let mut unreadable = 0;
     for m in rows {
-        // A stored row that does not read (changed in the database) is
-        // left out of the page and logged; the page says it is incomplete
-        // (an INTERNAL error beside the data) rather than fail whole — the
-        // patient's other records stay readable.
-        let cursor = encode_cursor(&m);
-        let id = m.id;
-        let category = DataCategory::from_db(&m.category);
-        match (category, Record::new(m)) {
-            (Ok(category), Ok(record)) => {
-                trail.read(access, category);
-                connection.edges.push(Edge::new(cursor, record));
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(record = %id, error = ?e, "a stored record does not read; left out of the timeline");
-                unreadable += 1;
-            }
-        }
-    }
-    if unreadable > 0 {
-        let error: async_graphql::Error = ApiError::Internal(format!(
-            "{unreadable} record(s) of this page could not be read and are left out"
-        ))
-        .into();
-        ctx.add_error(ctx.set_error_path(error.into_server_error(ctx.item.pos)));
+        trail.read(access, DataCategory::from_db(&m.category)?);
+        connection
+            .edges
+            .push(Edge::new(encode_cursor(&m), Record::new(m)?));
     }
     Ok(connection)
 }
