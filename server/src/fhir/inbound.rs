@@ -57,7 +57,6 @@ use tower_http::request_id::RequestId;
 
 use std::sync::Arc;
 
-use renkei_schema::domain::InsuredPersonId;
 use renkei_schema::graphql::{MAX_LOOKUPS, SharedVerdicts};
 
 use super::{Caller, graphql_errors, outcome_response, resource_response};
@@ -259,9 +258,6 @@ async fn import(
 struct Matched {
     id: String,
     created: bool,
-    /// Matched by the sender's local ID, the patient holds another
-    /// insured-person identifier than the bundle's (told, not changed).
-    insured_differs: bool,
     /// The bundle's `Consent` was recorded (with the registration, or
     /// after one whose consent was not).
     consent_recorded: bool,
@@ -376,24 +372,9 @@ async fn match_patients(
                     return Err(r);
                 }
             }
-            // Matched by the local ID, a patient whose recorded identifier
-            // is another than the bundle's: the insurance changed (at 75,
-            // to 後期高齢者医療), or the local ID names someone else. The
-            // hub's is kept — changing it is `setInsuredPersonIdentifier`'s
-            // — and the sender is told. (Read only by callers who may read
-            // IDENTITY; for others the field is null.)
-            let held = by_local[index]
-                .as_ref()
-                .and_then(|p| p["insuredPersonIdentifier"].as_str());
-            let insured_differs = match (held, p.insured_person_id.as_deref()) {
-                (Some(held), Some(sent)) => InsuredPersonId::parse("identifier", sent)
-                    .map_or(true, |sent| sent.as_str() != held),
-                _ => false,
-            };
             out.push(Matched {
                 id,
                 created: false,
-                insured_differs,
                 consent_recorded,
             });
             continue;
@@ -467,7 +448,6 @@ async fn match_patients(
         out.push(Matched {
             id: id.to_string(),
             created: true,
-            insured_differs: false,
             consent_recorded: true,
         });
     }
@@ -511,11 +491,9 @@ enum Lookup {
 impl Lookup {
     fn query(self) -> &'static str {
         match self {
-            Lookup::LocalId => {
-                "query($v: [String!]!) { patientsByLocalIds(localIds: $v) { id insuredPersonIdentifier } }"
-            }
+            Lookup::LocalId => "query($v: [String!]!) { patientsByLocalIds(localIds: $v) { id } }",
             Lookup::LocalIdWithConsents => {
-                "query($v: [String!]!) { patientsByLocalIds(localIds: $v) { id insuredPersonIdentifier consents { id } } }"
+                "query($v: [String!]!) { patientsByLocalIds(localIds: $v) { id consents { id } } }"
             }
             Lookup::InsuredPersonId => {
                 "query($v: [String!]!) { patientsByInsuredPersonIdentifiers(identifiers: $v) { id } }"
@@ -617,20 +595,10 @@ async fn write(
     let mut results: Vec<Option<Value>> = vec![None; read.entries];
     for (p, m) in read.patients.iter().zip(patients) {
         if let Some(e) = p.entry {
-            let mut response = json!({
+            results[e] = Some(json!({ "response": {
                 "status": if m.created { "201 Created" } else { "200 OK" },
                 "location": format!("Patient/{}", m.id),
-            });
-            if m.insured_differs {
-                response["outcome"] = Outcome::new(Issue {
-                    severity: Severity::Warning,
-                    code: "business-rule",
-                    diagnostics: "matched by your local patient ID, this patient holds another insured-person identifier than this Patient's: the hub's is kept (setInsuredPersonIdentifier changes it) — check that your local ID names this person".into(),
-                    expression: Some(format!("Bundle.entry[{e}].resource.identifier")),
-                })
-                .to_json();
-            }
-            results[e] = Some(json!({ "response": response }));
+            } }));
         }
         if let Some((e, _)) = &p.consent {
             results[*e] = Some(json!({ "response": {
