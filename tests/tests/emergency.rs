@@ -645,6 +645,19 @@ e2e!(
             body["errors"][0]["extensions"]["field"],
             "input.organizationId"
         );
+        // Nor by registering a patient, which puts the registrar's
+        // organisation on its team — whatever the member's profession.
+        let fire = uuid::Uuid::parse_str(&fire_id).unwrap().to_string();
+        let (_, fire_doctor) = app.member(&fire, "PHYSICIAN").await;
+        let body = app
+            .gql(
+                &fire_doctor,
+                "mutation($i: RegisterPatientInput!) { registerPatient(input: $i) { id } }",
+                json!({ "i": { "name": "救急 太郎", "nameKana": "キュウキュウ タロウ", "birthDate": "1940-01-01",
+                    "sex": "MALE", "localId": "FIRE-1" } }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
         // Not on the team, the crew does not know the patient.
         let body = app.gql(&crew, ACCESS, json!({ "id": patient })).await;
         assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");

@@ -374,8 +374,10 @@ e2e!(
         );
         // What left comes back: the files import, and change nothing (the
         // references are `urn:uuid:` of the Patient lines' ids).
+        let journal = dir.path().join("journal");
         let back = renkei_tests::fhir::cli(app, &doctor)
-            .args(["import", "fhir", out.to_str().unwrap()])
+            .args(["import", "fhir", out.to_str().unwrap(), "--journal"])
+            .arg(&journal)
             .output()
             .unwrap();
         let said = String::from_utf8_lossy(&back.stdout);

@@ -1450,7 +1450,7 @@ e2e!(
         // allergies an emergency sheet shows — are delivered.
         use entities::record::{Column, Entity};
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-        let (patient, doctor, _, _) = setup(app).await;
+        let (patient, doctor, _, provider) = setup(app).await;
         let written = app
             .ok(
                 &doctor,
@@ -1504,10 +1504,47 @@ e2e!(
             "{body}"
         );
         assert!(!body.to_string().contains("code\\\": 1"), "{body}");
+        // A row of a category the reader may not read does not fail its
+        // part: a pharmacist (CONDITIONS, not SENSITIVE_PSYCHIATRIC) is
+        // shown the conditions it may read, as if the broken one were
+        // whole and closed to it; the physician, who may read it, is told.
+        let written = app
+            .ok(
+                &doctor,
+                WRITE,
+                json!({ "i": { "records": [condition(&patient, "C-PSY", "うつ病", json!({ "icd10": "F32.9", "sensitivity": "PSYCHIATRIC" }))] } }),
+            )
+            .await;
+        let psychiatric: uuid::Uuid = written["writeRecords"][0]["record"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        corrupt(psychiatric).await;
+        let (_, pharmacist) = app.member(&provider, "PHARMACIST").await;
+        let conditions =
+            "query($p: ID!) { patient(id: $p) { summary { activeConditions { id } } } }";
+        let body = app
+            .gql(&pharmacist, conditions, json!({ "p": patient }))
+            .await;
+        assert_eq!(
+            body["data"]["patient"]["summary"]["activeConditions"]
+                .as_array()
+                .map(Vec::len),
+            Some(1),
+            "{body}"
+        );
+        assert!(body.get("errors").is_none(), "{body}");
+        let body = app.gql(&doctor, conditions, json!({ "p": patient })).await;
+        assert!(
+            body["data"]["patient"]["summary"]["activeConditions"].is_null(),
+            "{body}"
+        );
+        assert_eq!(error_code(&body).as_deref(), Some("INTERNAL"), "{body}");
         // Now an allergy: the allergies fail — shown without it, the list
         // would look whole — and the rest is delivered.
         corrupt(allergy_id).await;
-        let body = app.gql(&doctor, summary, json!({ "p": patient })).await;
+        let body = app.gql(&pharmacist, summary, json!({ "p": patient })).await;
         let parts = &body["data"]["patient"]["summary"];
         assert!(parts["allergies"].is_null(), "{body}");
         assert_eq!(

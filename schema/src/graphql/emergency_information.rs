@@ -46,7 +46,10 @@ impl EmergencyInformation {
         ctx: &Context<'_>,
     ) -> Result<Option<(Record, EmergencyInformationData)>> {
         let candidates = self.summary().candidates(ctx).await?;
-        let Some(record) = candidates.of_kind(RecordKind::EmergencyInformation)?.next() else {
+        let Some(record) = candidates
+            .of_kind(RecordKind::EmergencyInformation, &self.access)?
+            .next()
+        else {
             return Ok(None);
         };
         match &record.data {

@@ -164,12 +164,18 @@ impl Loader<Uuid> for SummaryLoader {
             let mut candidates = super::records::SummaryCandidates::default();
             for row in rows {
                 let kind = crate::records::RecordKind::from_db(&row.kind).ok();
+                // Read from its column, without the data: a part fails for
+                // a row its reader may read only (an unreadable category
+                // fails it for anyone).
+                let category = crate::domain::DataCategory::from_db(&row.category).ok();
                 let id = row.id;
                 match super::records::Record::new(row) {
                     Ok(record) => candidates.records.push(record),
                     Err(e) => {
-                        tracing::error!(record = %id, error = %e.message(), "a stored record does not read; the summary's parts of its kind fail");
-                        candidates.unreadable.extend(kind);
+                        tracing::error!(record = %id, error = ?e, "a stored record does not read; the summary's parts of its kind fail");
+                        if let Some(kind) = kind {
+                            candidates.unreadable.push((kind, category));
+                        }
                     }
                 }
             }

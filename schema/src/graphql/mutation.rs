@@ -13,8 +13,8 @@ use super::{
     ctx_db, ctx_events, ctx_policy, ctx_request, ctx_stamp, ctx_trail, load_patient, patient_access,
 };
 use crate::domain::{
-    DataCategory, ExternalSubject, InsuredPersonId, LocalId, MemberStatus, NAME_MAX,
-    OrganizationKind, Profession, Text,
+    DataCategory, ExternalSubject, InsuredPersonId, LocalId, MemberStatus, NAME_MAX, Profession,
+    Text,
 };
 use crate::error::ApiError;
 use crate::events::HubEvent;
@@ -145,14 +145,17 @@ impl CoreMutation {
         policy.require_may_register_patient(&req.principal)?;
         let role = input.care_team_role;
         let new = input.into_new(policy.clock.today())?;
-        let role = match role {
-            Some(r) => r,
-            None => {
-                let org =
-                    super::types::load_organization(ctx, req.principal.organization_id()).await?;
-                default_role(OrganizationKind::from_db(&org.0.kind)?)
-            }
-        };
+        // The registrar's organisation goes on the patient's care team.
+        let kind = super::consents::caller_kind(ctx)
+            .await?
+            .ok_or_else(|| ApiError::internal("the caller's organisation has no kind"))?;
+        if !crate::policy::joins_care_teams(kind) {
+            return Err(ApiError::Forbidden(format!(
+                "an organisation of kind {kind} does not register patients: registering puts it on the patient's care team, and its crews reach patients through emergency access"
+            ))
+            .into());
+        }
+        let role = role.unwrap_or_else(|| default_role(kind));
         let stamp = ctx_stamp(ctx)?;
         let asked = new.insured_person_id.clone();
         let model = patients::register(ctx_db(ctx), &stamp, new, role, policy.clock.today()).await;

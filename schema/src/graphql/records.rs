@@ -352,15 +352,26 @@ impl RecordVersion {
 pub struct SummaryCandidates {
     /// Newest first.
     pub records: Vec<Record>,
-    /// The kinds of rows that did not read (logged as they were read).
-    pub unreadable: Vec<RecordKind>,
+    /// The kinds, and categories where the column reads, of rows that did
+    /// not read (logged as they were read).
+    pub unreadable: Vec<(RecordKind, Option<DataCategory>)>,
 }
 
 impl SummaryCandidates {
-    /// The records, or — when a row of `kind` did not read — an internal
-    /// error: a part shown without one of its records would look whole.
-    pub(crate) fn of_kind(&self, kind: RecordKind) -> ApiResult<impl Iterator<Item = &Record>> {
-        if self.unreadable.contains(&kind) {
+    /// The records, or — when a row of `kind` the caller may read (by its
+    /// category: a psychiatric condition is no CONDITIONS reader's) did
+    /// not read — an internal error: a part shown without one of its
+    /// records would look whole.
+    pub(crate) fn of_kind(
+        &self,
+        kind: RecordKind,
+        access: &PatientAccess,
+    ) -> ApiResult<impl Iterator<Item = &Record>> {
+        let failed = self
+            .unreadable
+            .iter()
+            .any(|(k, category)| *k == kind && category.is_none_or(|c| access.may_read(c)));
+        if failed {
             return Err(ApiError::internal(format_args!(
                 "a stored {kind} record of the summary does not read"
             )));
@@ -400,7 +411,7 @@ impl PatientSummary {
         let trail = ctx_trail(ctx)?;
         let mut out = Vec::new();
         let candidates = self.candidates(ctx).await?;
-        for r in candidates.of_kind(kind)? {
+        for r in candidates.of_kind(kind, &self.access)? {
             if !r.in_force(today) {
                 continue;
             }

@@ -645,6 +645,16 @@ pub struct EmergencyOpener {
 
 /// What emergency access opens to `principal`: by profession for a member,
 /// nothing for a system.
+/// Whether an organisation of `kind` is put on care teams — added to one,
+/// or on the team of a patient it registers. Not an ambulance service: its
+/// crews reach a patient through emergency access (hours, a reason, a
+/// notification to the team, the emergency set, never over the patient's
+/// objection), where a membership would open its role's row — the home
+/// address besides — for as long as it lasted.
+pub fn joins_care_teams(kind: OrganizationKind) -> bool {
+    kind != OrganizationKind::AmbulanceService
+}
+
 pub fn emergency_categories_of(principal: &Principal) -> &'static [DataCategory] {
     match principal {
         Principal::Member { profession, .. } => emergency_categories(*profession),
@@ -1278,7 +1288,8 @@ It grants read access to {} only — to physicians and nurses (the receiving hos
 is audited as `BREAK_THE_GLASS` (the detail names the code and its label, then the words), \
 and notifies the organisations of the patient's care team. \
 An ambulance service's crews reach a patient this way: an ambulance service is not put on \
-care teams (`addCareTeamMember`: `BAD_USER_INPUT`), where its role's row would open, for as \
+care teams (`addCareTeamMember`: `BAD_USER_INPUT`) and does not register patients, which \
+would put it on one (`registerPatient`: `FORBIDDEN`), where its role's row would open, for as \
 long as the membership lasted, what break-the-glass opens for hours with a reason and a \
 notification — and over the patient's objection to emergency access.\n\n\
 Every read made under emergency access — a field, a summary part, the timeline, \

@@ -34,12 +34,9 @@ pub async fn add(
     let organization =
         super::organizations::require_exists(db, "input.organizationId", new.organization_id)
             .await?;
-    // An ambulance service's crews reach a patient through emergency
-    // access: four hours, a reason, a notification to the team,
-    // EMERGENCY_READ, the emergency set only — and never over the patient's
-    // objection. On the team, its role's row would open all that (the home
-    // address besides) for as long as the membership lasted.
-    if organization.kind == crate::domain::OrganizationKind::AmbulanceService.as_str() {
+    if crate::domain::OrganizationKind::parse(&organization.kind)
+        .is_some_and(|k| !crate::policy::joins_care_teams(k))
+    {
         return Err(ApiError::bad_input(
             "input.organizationId",
             "an ambulance service is not put on care teams: its crews reach a patient through emergency access (openEmergencyAccess)",
