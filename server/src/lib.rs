@@ -190,6 +190,8 @@ impl Application {
             websocket.close_all();
         };
         listener::serve(self.listener, self.router, self.limits, shutdown).await;
+        // Their close frames sent (and answered) before the process ends.
+        self.websocket.drained(WEBSOCKET_DRAIN).await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }
@@ -204,6 +206,10 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 }
+
+/// How long a shutting-down hub waits for its WebSockets to close: a close
+/// frame and its answer (`ws::finish` waits a second for the answer).
+const WEBSOCKET_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Connections the separate metrics listener takes at once.
 const METRICS_CONNECTIONS: usize = 16;

@@ -129,6 +129,18 @@ pub struct WebSocketLimits {
     per_member: Arc<SubscriptionSlots>,
     /// Set when the hub shuts down: every connection closes with 1001.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Connections being served, so that the hub waits for their close
+    /// frames before the process ends ([`WebSocketLimits::drained`]).
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a connection as open while it lives.
+struct Open(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl WebSocketLimits {
@@ -141,6 +153,19 @@ impl WebSocketLimits {
                 held: Mutex::new(HashMap::new()),
             }),
             closing: tokio::sync::watch::channel(false).0,
+            open: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        }
+    }
+
+    /// Waits, at most `within`, until every connection has closed (after
+    /// [`WebSocketLimits::close_all`]): the runtime would otherwise end
+    /// their tasks mid-frame when the process exits.
+    pub async fn drained(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.open.load(std::sync::atomic::Ordering::Acquire) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -606,6 +631,9 @@ impl Connection {
         tokio::pin!(init_deadline);
         let mut session_end: Option<SessionEnd> = None;
         let mut closing = self.state.websocket.closing.subscribe();
+        let open = &self.state.websocket.open;
+        open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let _open = Open(open.clone());
         let close = loop {
             let step = tokio::select! {
                 () = hub_closing(&mut closing) => Err(Stop::Close(Close::new(

@@ -397,6 +397,18 @@ impl HubProcess {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// SIGTERM, as a service manager stops it: the hub shuts down
+    /// gracefully; waits until it is gone (at most 60 s).
+    pub async fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `kill -9`: the process ends at once, mid-request, without
     /// finishing anything; waits until it is gone.
     pub fn kill(&mut self) {
