@@ -682,8 +682,59 @@ pub fn redis_prefix() -> String {
     format!("renkei-test-{}", Uuid::new_v4().simple())
 }
 
-type WsStream =
+pub type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw `graphql-transport-ws` socket to the hub at `addr`, not yet
+/// initialised: for tests that send what a [`WsClient`] would not.
+pub async fn ws_socket(addr: SocketAddr) -> WsStream {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+    let mut request = format!("ws://{addr}/graphql/ws")
+        .into_client_request()
+        .expect("a WebSocket request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("WebSocket handshake")
+        .0
+}
+
+/// Sends `connection_init` with `token` on a raw socket and waits for the
+/// acknowledgement.
+pub async fn ws_init(socket: &mut WsStream, token: &str) {
+    use futures::{SinkExt, StreamExt};
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            init.to_string().into(),
+        ))
+        .await
+        .expect("send connection_init");
+    let ack = socket.next().await.expect("an answer").expect("a message");
+    assert!(
+        ack.to_text().unwrap_or_default().contains("connection_ack"),
+        "{ack}"
+    );
+}
+
+/// The code and reason of the close frame the hub sends on a raw socket
+/// within 10 s, other messages skipped; panics without one.
+pub async fn ws_closed_with(socket: &mut WsStream) -> (u16, String) {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                return (frame.code.into(), frame.reason.to_string());
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame with a code: {other:?}"),
+        }
+    }
+}
 
 /// A GraphQL-over-WebSocket client (`graphql-transport-ws`), enough for tests:
 /// one connection, operations by id, messages read with a timeout.
@@ -721,19 +772,8 @@ impl TestApp {
     /// the server closed the connection when it refused it.
     pub async fn ws_connect(&self, payload: Value) -> Result<WsClient, WsClosed> {
         use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::{
-            Message, client::IntoClientRequest, http::HeaderValue,
-        };
-        let mut request = format!("ws://{}/graphql/ws", self.addr)
-            .into_client_request()
-            .expect("a WebSocket request");
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            HeaderValue::from_static("graphql-transport-ws"),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket handshake");
+        use tokio_tungstenite::tungstenite::Message;
+        let mut socket = ws_socket(self.addr).await;
         socket
             .send(Message::Text(
                 json!({ "type": "connection_init", "payload": payload })

@@ -970,6 +970,15 @@ async fn checkpointing_peer(app: &TestApp, file: &std::path::Path) -> TestApp {
     .await
 }
 
+/// The entries checkpointed in `file` beyond `seq`.
+fn checkpoints_after(file: &std::path::Path, seq: i64) -> Vec<i64> {
+    checkpoint_lines(file)
+        .iter()
+        .map(|l| l["seq"].as_i64().unwrap())
+        .filter(|s| *s > seq)
+        .collect()
+}
+
 fn checkpoint_lines(file: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(file)
         .unwrap_or_default()
@@ -1810,11 +1819,7 @@ async fn row_level_security_on_the_log_is_reported_on_postgres() {
     let head_then = entries(&app).await.last().unwrap().seq;
     some_traffic(&app).await;
     peer.stop().await;
-    let after: Vec<i64> = checkpoint_lines(&file)
-        .iter()
-        .map(|l| l["seq"].as_i64().unwrap())
-        .filter(|seq| *seq > head_then)
-        .collect();
+    let after = checkpoints_after(&file, head_then);
     assert!(
         after.is_empty(),
         "checkpoints signed over the hidden log: {after:?}"
@@ -2081,11 +2086,7 @@ async fn a_view_or_a_trigger_in_the_logs_place_is_reported_on_sqlite() {
     let head_then = entries(&app).await.last().unwrap().seq;
     some_traffic(&app).await;
     peer.stop().await;
-    let after: Vec<i64> = checkpoint_lines(&file)
-        .iter()
-        .map(|l| l["seq"].as_i64().unwrap())
-        .filter(|seq| *seq > head_then)
-        .collect();
+    let after = checkpoints_after(&file, head_then);
     assert!(
         after.is_empty(),
         "checkpoints signed over the view: {after:?}"

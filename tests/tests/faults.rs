@@ -965,39 +965,17 @@ async fn a_fhir_import_killed_mid_run_resumes_with_every_resource_once_postgres(
 /// ends; before, clients of the real binary saw the socket drop (1006).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_every_websocket_with_1001() {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
     let app = TestApp::spawn(Backend::Sqlite).await;
     let mut hub = HubProcess::start(&app.database_url, &[]).await;
     let mut sockets = Vec::new();
     for _ in 0..20 {
-        let mut request = format!("ws://{}/graphql/ws", hub.addr)
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            HeaderValue::from_static("graphql-transport-ws"),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.admin_token) } });
-        socket
-            .send(Message::Text(init.to_string().into()))
-            .await
-            .unwrap();
-        let ack = socket.next().await.unwrap().unwrap();
-        assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
+        let mut socket = ws_socket(hub.addr).await;
+        ws_init(&mut socket, &app.admin_token).await;
         sockets.push(socket);
     }
     hub.terminate().await;
     for mut socket in sockets {
-        let code = loop {
-            match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
-                Ok(Some(Ok(Message::Close(Some(frame))))) => break u16::from(frame.code),
-                Ok(Some(Ok(_))) => continue,
-                other => panic!("no close frame: {other:?}"),
-            }
-        };
-        assert_eq!(code, 1001);
+        assert_eq!(ws_closed_with(&mut socket).await.0, 1001);
     }
     app.stop().await;
 }

@@ -476,10 +476,8 @@ e2e_with!(
     a_message_over_the_limit_is_closed_with_1009,
     |c| c.max_body_bytes = 64 * 1024,
     |app| async move {
-        use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::{
-            Message, client::IntoClientRequest, http::HeaderValue,
-        };
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
         // Over the limit before the connection is even acknowledged (a huge
         // token), and after it (a huge subscribe): told with RFC 6455's
         // "Message Too Big", not a dropped connection.
@@ -489,40 +487,17 @@ e2e_with!(
             json!({ "type": "subscribe", "id": "1", "payload": { "query": format!("subscription {{ __typename }} # {big}") } }),
         ];
         for (i, message) in messages.into_iter().enumerate() {
-            let mut request = format!("ws://{}/graphql/ws", app.addr)
-                .into_client_request()
-                .unwrap();
-            request.headers_mut().insert(
-                "sec-websocket-protocol",
-                HeaderValue::from_static("graphql-transport-ws"),
-            );
-            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            let mut socket = ws_socket(app.addr).await;
             if i == 1 {
-                let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.admin_token) } });
-                socket
-                    .send(Message::Text(init.to_string().into()))
-                    .await
-                    .unwrap();
-                let ack = socket.next().await.unwrap().unwrap();
-                assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
+                ws_init(&mut socket, &app.admin_token).await;
             }
             socket
                 .send(Message::Text(message.to_string().into()))
                 .await
                 .unwrap();
-            let closed = loop {
-                match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-                    .await
-                    .expect("an answer within 10 s")
-                {
-                    Some(Ok(Message::Close(frame))) => break frame,
-                    Some(Ok(_)) => continue,
-                    other => panic!("message {i}: no close frame: {other:?}"),
-                }
-            };
-            let frame = closed.expect("a close frame with a code");
-            assert_eq!(u16::from(frame.code), 1009, "message {i}: {frame:?}");
-            assert!(frame.reason.contains("Message Too Big"), "{frame:?}");
+            let (code, reason) = ws_closed_with(&mut socket).await;
+            assert_eq!(code, 1009, "message {i}: {reason}");
+            assert!(reason.contains("Message Too Big"), "{reason}");
         }
     }
 );
@@ -530,32 +505,17 @@ e2e_with!(
 e2e!(
     a_message_naming_a_key_twice_is_closed_with_4400,
     |app| async move {
-        use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::{
-            Message, client::IntoClientRequest, http::HeaderValue,
-        };
-        let mut request = format!("ws://{}/graphql/ws", app.addr)
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            HeaderValue::from_static("graphql-transport-ws"),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let mut socket = ws_socket(app.addr).await;
         let text = format!(
             r#"{{"type": "connection_init", "payload": {{"Authorization": "Bearer {}", "Authorization": "Bearer x"}}}}"#,
             app.admin_token
         );
         socket.send(Message::Text(text.into())).await.unwrap();
-        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-            .await
-            .expect("an answer within 10 s");
-        let frame = match answer {
-            Some(Ok(Message::Close(frame))) => frame.expect("a close code"),
-            other => panic!("not refused with a close frame: {other:?}"),
-        };
-        assert_eq!(u16::from(frame.code), 4400, "{frame:?}");
-        assert!(frame.reason.contains("repeats a key"), "{frame:?}");
+        let (code, reason) = ws_closed_with(&mut socket).await;
+        assert_eq!(code, 4400, "{reason}");
+        assert!(reason.contains("repeats a key"), "{reason}");
     }
 );
 
