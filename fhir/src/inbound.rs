@@ -1043,13 +1043,16 @@ fn allergy(i: usize, r: &Value) -> Result<Value, Issue> {
 
 /// The infections JP-CLINS shares (感染症), recognised by name.
 fn pathogen(name: &str) -> &'static str {
+    // HIV by the hub's one rule (full-width letters, エイズ, ヒト免疫不全
+    // ウイルス), asked first: a name that also names another pathogen (an
+    // HIV and HBs panel) is HIV data.
     let n = name.to_uppercase();
-    if n.contains("HBS") {
+    if renkei_schema::records::is_hiv_test(name) {
+        "HIV"
+    } else if n.contains("HBS") {
         "HBS_ANTIGEN"
     } else if n.contains("HCV") {
         "HCV_ANTIBODY"
-    } else if n.contains("HIV") {
-        "HIV"
     } else if n.contains("梅毒") || n.contains("TP") || n.contains("RPR") || n.contains("SYPHILIS")
     {
         "SYPHILIS"
@@ -1380,6 +1383,22 @@ pub fn response_bundle(kind: BundleKind, entries: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_infection_named_hiv_in_any_width_is_hiv_first() {
+        for name in [
+            "HIV-1/2抗体",
+            "ＨＩＶ抗体",
+            "ｈｉｖ抗原・抗体",
+            "ヒト免疫不全ウイルス抗体",
+            "HIV・HBs抗原",
+        ] {
+            assert_eq!(pathogen(name), "HIV", "{name}");
+        }
+        assert_eq!(pathogen("HBs抗原"), "HBS_ANTIGEN");
+        assert_eq!(pathogen("HCV抗体"), "HCV_ANTIBODY");
+        assert_eq!(pathogen("インフルエンザ"), "OTHER");
+    }
 
     fn patient() -> Value {
         json!({ "fullUrl": "urn:uuid:p1", "resource": {

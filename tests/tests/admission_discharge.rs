@@ -2063,7 +2063,79 @@ e2e!(
             json!({ "scope": "NETWORK", "excludedCategories": ["ADMISSION_DISCHARGE"] }),
         )
         .await;
-        let data = app.ok(&s.msw, REPORT, range).await;
+        let data = app.ok(&s.msw, REPORT, range.clone()).await;
         assert_eq!(data["dischargeLeadTimeReport"]["total"], 5, "{data}");
+        // Another's consent still shares the category, but no longer with
+        // this hospital: a 包括同意 that excludes it, and a 個別同意 that
+        // does not list it. The hospital's own report (its counts shown as
+        // they are) leaves both out, and the other hospital's is untouched.
+        app.consent(
+            &s.care_manager,
+            &patients[1],
+            json!({ "scope": "NETWORK", "organizationIds": [s.hospital] }),
+        )
+        .await;
+        app.consent(
+            &s.care_manager,
+            &patients[2],
+            json!({ "scope": "ORGANIZATIONS", "organizationIds": [s.care_office, s.other_hospital] }),
+        )
+        .await;
+        let data = app.ok(&s.msw, REPORT, range).await;
+        assert_eq!(data["dischargeLeadTimeReport"]["total"], 3, "{data}");
+    }
+);
+
+e2e!(
+    a_hospitals_own_report_counts_no_sheet_whose_consent_no_longer_covers_it,
+    |app| async move {
+        let s = scene(app).await;
+        let mut sheets = Vec::new();
+        for n in 0..2 {
+            let p = another_patient(app, &s, 40 + n).await;
+            let sheet = app
+                .ok(
+                    &s.care_manager,
+                    CREATE_SHEET_BARE,
+                    json!({ "i": { "patientId": p, "hospitalId": s.hospital, "admittedOn": day(app, -1) } }),
+                )
+                .await["createAdmissionSheet"]["id"]
+                .clone();
+            app.ok(&s.care_manager, SEND_SHEET, json!({ "id": sheet }))
+                .await;
+            sheets.push((p, sheet));
+        }
+        let range = json!({ "from": day(app, -1), "to": day(app, -1), "h": s.hospital });
+        let data = app.ok(&s.msw, REPORT, range.clone()).await;
+        assert_eq!(data["dischargeLeadTimeReport"]["admissionsReported"], 2);
+        // The first patient's consent now names only the care office: the
+        // hospital no longer sees that sheet — and its own report, shown
+        // unsuppressed to one day, does not count it either.
+        app.consent(
+            &s.care_manager,
+            &sheets[0].0,
+            json!({ "scope": "ORGANIZATIONS", "organizationIds": [s.care_office] }),
+        )
+        .await;
+        let received = app
+            .ok(
+                &s.msw,
+                "{ admissionSheetsReceived(first: 50) { edges { node { id } } } }",
+                json!({}),
+            )
+            .await;
+        let shown: Vec<&Value> = received["admissionSheetsReceived"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"]["id"])
+            .collect();
+        assert!(!shown.contains(&&sheets[0].1), "{received}");
+        assert!(shown.contains(&&sheets[1].1), "{received}");
+        let data = app.ok(&s.msw, REPORT, range).await;
+        assert_eq!(
+            data["dischargeLeadTimeReport"]["admissionsReported"], 1,
+            "{data}"
+        );
     }
 );

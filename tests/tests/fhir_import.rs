@@ -570,6 +570,47 @@ e2e!(
         assert!(stdout.contains("0 created"), "{stdout}");
         assert_eq!(timeline(app, &doctor, &patient).await.len(), 7);
 
+        // A run killed in the middle of noting a bundle left the journal's
+        // last line without its end: the bundle goes again (nothing
+        // changes), its key on a line of its own — so the next run skips
+        // every bundle.
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        std::fs::write(
+            &journal,
+            format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..20]),
+        )
+        .unwrap();
+        let (ok, stdout, stderr) = import_cli(app, &doctor, &[path, "--journal", journal_arg]);
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("skipping 2 bundles already imported"),
+            "{stderr}"
+        );
+        let (ok, stdout, stderr) = import_cli(app, &doctor, &[path, "--journal", journal_arg]);
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("skipping 3 bundles already imported"),
+            "{stderr}"
+        );
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 7);
+
+        // A journal that is no regular file (a FIFO would wait for a
+        // writer for ever) is refused before anything is sent.
+        let fifo = dir.path().join("journal.fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let (ok, _, stderr) =
+            import_cli(app, &doctor, &[path, "--journal", fifo.to_str().unwrap()]);
+        assert!(!ok);
+        assert!(stderr.contains("is not a regular file"), "{stderr}");
+
         // A refused key stops the import before anything is read.
         let (ok, _, stderr) = import_cli(app, "not-a-token", &[path, "--journal", journal_arg]);
         assert!(!ok);
@@ -1121,5 +1162,102 @@ e2e!(
             stderr.contains("waiting.json") && stderr.contains("not a regular file"),
             "{stderr}"
         );
+    }
+);
+
+e2e!(
+    bundles_registering_one_patient_at_once_all_succeed_with_one_consent,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        // Two imports of one folder, or bundles of one import in flight
+        // together, register the same new patient at the same moment: each
+        // either registers it or, its registration clashing with the
+        // other's, matches it — and its consent is recorded once.
+        let bundle = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+        let consent_entry = bundle["entry"].as_array().unwrap().len() - 1;
+        let answers = futures::future::join_all(
+            (0..6).map(|_| post(app, Some(&doctor), "/fhir?register=true", &bundle)),
+        )
+        .await;
+        let mut created = 0;
+        let mut consents_recorded = 0;
+        let mut locations = std::collections::BTreeSet::new();
+        for (status, body) in &answers {
+            assert_eq!(*status, 200, "{body}");
+            created += usize::from(body["entry"][0]["response"]["status"] == "201 Created");
+            consents_recorded +=
+                usize::from(body["entry"][consent_entry]["response"]["status"] == "201 Created");
+            locations.insert(body["entry"][0]["response"]["location"].to_string());
+        }
+        assert_eq!(created, 1, "{answers:?}");
+        assert_eq!(consents_recorded, 1, "{answers:?}");
+        assert_eq!(locations.len(), 1, "{answers:?}");
+        let patient = answers[0].1["entry"][0]["response"]["location"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("Patient/")
+            .unwrap()
+            .to_string();
+        let consents = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { consents { id status } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            consents["patient"]["consents"],
+            json!([{ "id": consents["patient"]["consents"][0]["id"], "status": "IN_FORCE" }]),
+            "{consents}"
+        );
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 3);
+    }
+);
+
+e2e!(
+    a_consent_asked_to_be_the_first_is_refused_once_one_is_recorded,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let input = |only: bool| {
+            json!({ "i": { "patientId": patient, "scope": "NETWORK", "method": "WRITTEN", "onlyIfFirst": only,
+                "form": { "reference": "同意書 2026-0200", "signedOn": "2026-11-02", "signedBy": "PATIENT" } } })
+        };
+        const RECORD: &str =
+            "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id status } }";
+        let before = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { consents { id } } }",
+                json!({ "id": patient }),
+            )
+            .await["patient"]["consents"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(before > 0);
+        let refused = app.gql(&doctor, RECORD, input(true)).await;
+        assert_eq!(
+            error_code(&refused).as_deref(),
+            Some("CONFLICT"),
+            "{refused}"
+        );
+        assert_eq!(
+            refused["errors"][0]["extensions"]["field"],
+            "input.onlyIfFirst"
+        );
+        let after = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { consents { id } } }",
+                json!({ "id": patient }),
+            )
+            .await["patient"]["consents"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(after, before, "nothing recorded");
+        // Without it, a new consent supersedes the one in force, as ever.
+        let data = app.ok(&doctor, RECORD, input(false)).await;
+        assert_eq!(data["recordConsent"]["status"], "IN_FORCE");
     }
 );

@@ -1400,3 +1400,103 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    addressees_and_receipts_name_the_team_only_to_readers_of_care_team,
+    |app| async move {
+        let s = scene(app).await;
+        let named = start(
+            app,
+            &s.doctor,
+            to_orgs(&s.patient, &[&s.nurse.org, &s.pharmacist.org], "服薬の件"),
+        )
+        .await;
+        let whole = start(
+            app,
+            &s.doctor,
+            to_team(&s.patient, "退院後の方針", "共有します。"),
+        )
+        .await;
+        app.ok(&s.nurse.token, MARK_THREAD, json!({ "id": whole["id"] }))
+            .await;
+        const SEEN: &str = "query($id: ID!) { liaisonThread(id: $id) { addressees { id }
+            messages { readBy { organization { id } } } } }";
+        let seen = |data: &Value| {
+            let t = &data["liaisonThread"];
+            let orgs = |list: &Value| -> Vec<String> {
+                let mut v: Vec<String> = list
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| {
+                        o.get("organization").unwrap_or(o)["id"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect();
+                v.sort();
+                v
+            };
+            (orgs(&t["addressees"]), orgs(&t["messages"][0]["readBy"]))
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        // With CARE_TEAM open, the pharmacist sees whom the thread names
+        // and who read the other — and the log records a CARE_TEAM read.
+        let data = app
+            .ok(&s.pharmacist.token, SEEN, json!({ "id": named["id"] }))
+            .await;
+        assert_eq!(
+            seen(&data).0,
+            sorted(vec![s.nurse.org.clone(), s.pharmacist.org.clone()])
+        );
+        let data = app
+            .ok(&s.pharmacist.token, SEEN, json!({ "id": whole["id"] }))
+            .await;
+        assert_eq!(seen(&data).1, vec![s.nurse.org.clone()]);
+        let reads_of_team = |log: &[Value]| {
+            log.iter()
+                .filter(|e| {
+                    e["actorId"] == s.pharmacist.id.as_str()
+                        && e["action"] == "READ"
+                        && e["categories"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|c| c == "CARE_TEAM")
+                })
+                .count()
+        };
+        let before = reads_of_team(&log_for(app, &s.patient).await);
+        assert!(before > 0);
+        // The patient's new consent keeps CARE_TEAM from everyone: the
+        // threads stay readable, but name no other organisation of the
+        // team — not the nurse station addressed, nor that it read.
+        app.consent(
+            &s.doctor.token,
+            &s.patient,
+            json!({ "excludedCategories": ["CARE_TEAM"] }),
+        )
+        .await;
+        for (reader, thread, addressees, receipts) in [
+            (
+                &s.pharmacist,
+                &named,
+                vec![s.pharmacist.org.clone()],
+                vec![],
+            ),
+            (&s.pharmacist, &whole, vec![], vec![]),
+            (&s.nurse, &named, vec![s.nurse.org.clone()], vec![]),
+            (&s.nurse, &whole, vec![], vec![s.nurse.org.clone()]),
+        ] {
+            let data = app
+                .ok(&reader.token, SEEN, json!({ "id": thread["id"] }))
+                .await;
+            assert_eq!(seen(&data), (addressees, receipts), "{data}");
+        }
+        assert_eq!(reads_of_team(&log_for(app, &s.patient).await), before);
+    }
+);

@@ -1554,3 +1554,66 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    whatever_names_hiv_is_sensitive_hiv_and_shown_to_no_pharmacist,
+    |app| async move {
+        let (patient, doctor, _, _) = setup(app).await;
+        let pharmacy = app.organization("PHARMACY", "記録薬局").await;
+        let (_, pharmacist) = app.member(&pharmacy, "PHARMACIST").await;
+        app.ok(
+            &doctor,
+            "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+            json!({ "i": { "patientId": patient, "organizationId": pharmacy, "role": "PHARMACY" } }),
+        )
+        .await;
+        // Neither marked nor coded in `icd10`, nor of pathogen HIV: named
+        // so, in full-width letters or katakana, or coded so in a coding.
+        let data = app
+            .ok(
+                &doctor,
+                WRITE,
+                json!({ "i": { "records": [
+                    condition(&patient, "H-1", "HIV感染症", json!({})),
+                    condition(&patient, "H-2", "免疫不全", json!({ "codings": [{ "system": "http://jpfhir.jp/fhir/core/CodeSystem/icd-10", "code": "B24" }] })),
+                    { "patientId": patient, "sourceRecordId": "H-3", "effectiveAt": "2026-01-05T00:00:00Z",
+                      "data": { "infection": { "pathogen": "OTHER", "otherName": "ＨＩＶ抗体", "result": "POSITIVE", "testedOn": "2026-01-05" } } },
+                    { "patientId": patient, "sourceRecordId": "H-4", "effectiveAt": "2026-01-05T00:00:00Z",
+                      "data": { "infection": { "pathogen": "OTHER", "otherName": "ヒト免疫不全ウイルス抗体", "result": "NEGATIVE", "testedOn": "2026-01-05" } } },
+                    condition(&patient, "H-5", "高血圧症", json!({})),
+                ] } }),
+            )
+            .await;
+        let categories: Vec<&str> = data["writeRecords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["record"]["category"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            categories,
+            [
+                "SENSITIVE_HIV",
+                "SENSITIVE_HIV",
+                "SENSITIVE_HIV",
+                "SENSITIVE_HIV",
+                "CONDITIONS"
+            ],
+            "{data}"
+        );
+        // The pharmacist (CONDITIONS and INFECTIONS readable) sees the
+        // hypertension only.
+        let data = app
+            .ok(
+                &pharmacist,
+                "query($id: ID!) { patient(id: $id) { timeline { edges { node { category } } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([{ "node": { "category": "CONDITIONS" } }]),
+            "{data}"
+        );
+    }
+);

@@ -332,6 +332,16 @@ pub struct RecordConsentInput {
     pub method: ConsentMethod,
     /// The signed form the consent is recorded from.
     pub form: ConsentFormInput,
+    /// Record it only as the patient's **first** consent: when any consent
+    /// was ever recorded for the patient, nothing is recorded and the answer
+    /// is `CONFLICT` (field `input.onlyIfFirst`). Decided under the same lock
+    /// as the recording, so that two processes of one system completing the
+    /// same registration (a patient registered, its consent not yet
+    /// recorded) cannot both record one — the second would supersede the
+    /// first with a copy. `POST /fhir?register=true` records a
+    /// registration's consent this way.
+    #[graphql(default)]
+    pub only_if_first: bool,
 }
 
 /// The signed consent form (同意書).
@@ -362,6 +372,7 @@ impl RecordConsentInput {
                 .collect::<ApiResult<_>>()?,
             excluded_categories: self.excluded_categories.clone(),
             method: self.method,
+            only_if_first: self.only_if_first,
             form: ConsentForm::parse(
                 "input.form",
                 RawConsentForm {

@@ -196,12 +196,16 @@ impl LiaisonThread {
     }
     /// The organisations addressed by name (empty for a whole-team thread).
     /// The organisation that started the thread is a party to it as well.
+    /// Whom it names is who is on the care team: listed in full to a reader
+    /// of the patient's CARE_TEAM (recorded as such a read); others see
+    /// their own organisation only, if it is named.
     async fn addressees(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
         let ids = loaders(ctx)
             .addressees
             .load_one(self.model.id)
             .await?
             .unwrap_or_default();
+        let ids = super::team_entries(ctx, &self.access, ids, |o| *o)?;
         // Loaded together, the organisations are one batch of the directory
         // loader (it has no load_many; concurrent loads within its window
         // are the same thing), not one round trip each.
@@ -302,16 +306,22 @@ impl LiaisonMessage {
             }))
     }
     /// Which organisations have read it, and when (read receipts). The
-    /// author's organisation is not listed.
+    /// author's organisation is not listed. Who read a message of the care
+    /// team is who is on it: listed in full to a reader of the patient's
+    /// CARE_TEAM (recorded as such a read); others see their own
+    /// organisation's receipt only.
     async fn read_by(&self, ctx: &Context<'_>) -> Result<Vec<LiaisonReadReceipt>> {
-        Ok(loaders(ctx)
+        let receipts = loaders(ctx)
             .receipts
             .load_one(self.model.id)
             .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(LiaisonReadReceipt)
-            .collect())
+            .unwrap_or_default();
+        Ok(
+            super::team_entries(ctx, &self.access, receipts, |r| r.organization_id)?
+                .into_iter()
+                .map(LiaisonReadReceipt)
+                .collect(),
+        )
     }
     /// Whether your organisation wrote it or has marked it read.
     async fn read_by_my_organization(&self, ctx: &Context<'_>) -> Result<bool> {
@@ -803,12 +813,13 @@ impl LiaisonMutation {
         let message_id = parse_id("messageId", &message_id)?;
         let db = ctx_db(ctx);
         let message = service::find_message(db, message_id).await?;
-        let found = match message {
-            Some(m) => service::find_thread(db, m.thread_id)
-                .await?
-                .map(|thread| (m, thread)),
-            None => None,
-        };
+        // The thread is asked for whether or not the message exists (by
+        // the nil id, which names none): a message of a patient hidden from
+        // the caller and an id that names nothing cost the same statements
+        // ([`super::reach`]: a refusal takes the same either way).
+        let thread =
+            service::find_thread(db, message.as_ref().map_or(Uuid::nil(), |m| m.thread_id)).await?;
+        let found = message.zip(thread);
         let ((message, thread), access) =
             open_thread(ctx, "liaison message", message_id, found, |(_, t)| t).await?;
         require_read(ctx, &access)?;

@@ -278,6 +278,31 @@ pub(crate) fn gate(
     Ok(None)
 }
 
+/// The entries of a list that names organisations of a patient's care team
+/// (a liaison thread's addressees and read receipts, a conference's
+/// invitations). All of them to a caller who knows the care team
+/// ([`PatientAccess::knows_care_team`]) — a read of CARE_TEAM, recorded as
+/// one whatever the list holds (that no one else is on it tells as much) —
+/// and otherwise its own organisation's only: a reader of the thread or
+/// conference whose role or the patient's consent closes CARE_TEAM learns
+/// no other member of the team from it.
+pub(crate) fn team_entries<T>(
+    ctx: &Context<'_>,
+    access: &PatientAccess,
+    entries: impl IntoIterator<Item = T>,
+    organization: impl Fn(&T) -> Uuid,
+) -> Result<Vec<T>, ApiError> {
+    if access.knows_care_team() {
+        ctx_trail(ctx)?.read(access, crate::domain::DataCategory::CareTeam);
+        return Ok(entries.into_iter().collect());
+    }
+    let own = ctx_request(ctx)?.principal.organization_id();
+    Ok(entries
+        .into_iter()
+        .filter(|e| organization(e) == own)
+        .collect())
+}
+
 /// The event bus: services publish to it after their commit.
 pub(crate) fn ctx_events<'a>(ctx: &Context<'a>) -> &'a crate::events::EventBus {
     ctx.data_unchecked::<crate::events::EventBus>()

@@ -22,30 +22,49 @@ impl RecordData {
     }
 
     /// The category the record is governed by: the kind's default, except where
-    /// the content is sensitive — an infection whose pathogen is HIV (whatever
-    /// the result: that a test was done is itself sensitive), a condition marked
-    /// psychiatric, HIV or genetic, or a condition coded as HIV disease
-    /// (ICD-10 B20–B24, Z21) even if the sender did not mark it — and a lab
-    /// result of an HIV test ([`is_hiv_test`]), which a system may send as
-    /// an ordinary lab result (a JP-CLINS 検査 Observation) when it is the
-    /// infection the test is about.
+    /// the content is sensitive — an infection about HIV (whatever the
+    /// result: that a test was done is itself sensitive), a condition marked
+    /// psychiatric, HIV or genetic, and whatever **names** HIV even if the
+    /// sender did not mark it: an infection whose pathogen is HIV or whose
+    /// name or a coding's display names it ([`is_hiv_test`]: 「ＨＩＶ抗体」,
+    /// 「ヒト免疫不全ウイルス抗体」 with pathogen OTHER), a condition coded as
+    /// HIV disease (ICD-10 B20–B24, Z21, in `icd10` or an ICD-10 coding) or
+    /// named so (「HIV感染症」 sent with only a 病名交換用コード) — whatever
+    /// else it is marked, HIV being the narrowest of the sensitive
+    /// categories — and a lab result of an HIV test, which a system may send
+    /// as an ordinary lab result (a JP-CLINS 検査 Observation) when it is the
+    /// infection the test is about. The rule errs towards SENSITIVE_HIV: a
+    /// record wrongly kept from readers is a nuisance, one wrongly shown is
+    /// not undone.
     pub fn category(&self) -> DataCategory {
+        let names_hiv = |name: &str, codings: &[Coding]| {
+            is_hiv_test(name)
+                || codings.iter().any(|c| {
+                    c.display.as_deref().is_some_and(is_hiv_test)
+                        || (is_icd10_system(&c.system) && is_hiv_icd10(&c.code))
+                })
+        };
         match self {
-            RecordData::Infection(d) if d.pathogen == Pathogen::Hiv => DataCategory::SensitiveHiv,
-            RecordData::LabResult(d)
-                if is_hiv_test(&d.name)
-                    || d.codings
-                        .iter()
-                        .any(|c| c.display.as_deref().is_some_and(is_hiv_test)) =>
+            RecordData::Infection(d)
+                if d.pathogen == Pathogen::Hiv
+                    || names_hiv(d.other_name.as_deref().unwrap_or_default(), &d.codings) =>
             {
                 DataCategory::SensitiveHiv
             }
+            RecordData::LabResult(d) if names_hiv(&d.name, &d.codings) => {
+                DataCategory::SensitiveHiv
+            }
             RecordData::HomeCareGuidanceInstruction(d) => d.category(),
+            RecordData::Condition(d)
+                if d.icd10.as_deref().is_some_and(is_hiv_icd10)
+                    || names_hiv(&d.name, &d.codings) =>
+            {
+                DataCategory::SensitiveHiv
+            }
             RecordData::Condition(d) => match d.sensitivity {
                 Some(ConditionSensitivity::Psychiatric) => DataCategory::SensitivePsychiatric,
                 Some(ConditionSensitivity::Hiv) => DataCategory::SensitiveHiv,
                 Some(ConditionSensitivity::Genetic) => DataCategory::SensitiveGenetic,
-                None if d.icd10.as_deref().is_some_and(is_hiv_icd10) => DataCategory::SensitiveHiv,
                 None => DataCategory::Conditions,
             },
             other => other.kind().default_category(),
@@ -222,7 +241,7 @@ pub const FOREVER: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
 /// 「HIV抗原・抗体」, 「HIV-1 RNA定量」, in half- or full-width letters, or
 /// 「エイズ」 / AIDS. That someone was tested is HIV data, whatever the
 /// result (as for an infection record).
-pub(crate) fn is_hiv_test(name: &str) -> bool {
+pub fn is_hiv_test(name: &str) -> bool {
     // Full-width Latin letters folded to ASCII, then upper case.
     let folded: String = name
         .chars()
@@ -251,6 +270,12 @@ pub(crate) fn is_hiv_test(name: &str) -> bool {
         ]
         .iter()
         .any(|w| folded.contains(w))
+}
+
+/// A coding system of ICD-10: JP Core's, WHO's, or its HL7 OID.
+fn is_icd10_system(system: &str) -> bool {
+    let s = system.trim().to_ascii_lowercase();
+    s.contains("icd-10") || s.contains("icd10") || s.ends_with("2.16.840.1.113883.6.3")
 }
 
 /// ICD-10 B20–B24 (HIV disease) and Z21 (asymptomatic HIV infection).

@@ -520,6 +520,90 @@ fn categories_follow_kinds_and_sensitive_content() {
         ..condition()
     });
     assert_eq!(c.category(), DataCategory::Conditions);
+    // Named HIV but neither marked nor ICD-10-coded in `icd10`: by its
+    // name, an ICD-10 coding, or a coding's display (a 病名交換用コード
+    // with 「HIV感染症」) — whatever other mark it carries.
+    for (name, codings, sensitivity) in [
+        ("HIV感染症", Vec::new(), None),
+        ("ＨＩＶ病", Vec::new(), None),
+        ("後天性免疫不全症候群（エイズ）", Vec::new(), None),
+        (
+            "HIV脳症",
+            Vec::new(),
+            Some(ConditionSensitivity::Psychiatric),
+        ),
+        (
+            "免疫不全",
+            vec![Coding {
+                system: s("http://jpfhir.jp/fhir/core/CodeSystem/icd-10"),
+                code: s("B23.8"),
+                display: None,
+            }],
+            None,
+        ),
+        (
+            "感染症",
+            vec![Coding {
+                system: s("http://medis.or.jp/CodeSystem/master-disease-keyNumber"),
+                code: s("20054567"),
+                display: Some(s("ＨＩＶ感染症")),
+            }],
+            None,
+        ),
+    ] {
+        let c = RecordData::Condition(ConditionData {
+            name: s(name),
+            codings,
+            sensitivity,
+            ..condition()
+        });
+        assert_eq!(c.category(), DataCategory::SensitiveHiv, "{name}");
+    }
+    // An ICD-10 code of HIV in another system's coding is another code.
+    let other = RecordData::Condition(ConditionData {
+        codings: vec![Coding {
+            system: s("urn:oid:1.2.392.200119.4.101.6"),
+            code: s("B20"),
+            display: None,
+        }],
+        ..condition()
+    });
+    assert_eq!(other.category(), DataCategory::Conditions);
+    // An infection of pathogen OTHER named HIV (as a FHIR infection
+    // Observation in full-width letters or katakana arrives), or coded so.
+    for (name, display) in [
+        (Some("ＨＩＶ抗体"), None),
+        (Some("ヒト免疫不全ウイルス抗体"), None),
+        (Some("HIV-1/2抗体"), None),
+        (None, Some("HIV-1抗体")),
+    ] {
+        let i = RecordData::Infection(InfectionData {
+            pathogen: Pathogen::Other,
+            other_name: name.map(s),
+            result: InfectionResult::Positive,
+            tested_on: None,
+            note: None,
+            codings: display
+                .map(|d| {
+                    vec![Coding {
+                        system: s("urn:oid:1.2.392.200119.4.504"),
+                        code: s("5F101000002302301"),
+                        display: Some(s(d)),
+                    }]
+                })
+                .unwrap_or_default(),
+        });
+        assert_eq!(i.category(), DataCategory::SensitiveHiv, "{name:?}");
+    }
+    let other = RecordData::Infection(InfectionData {
+        pathogen: Pathogen::Other,
+        other_name: Some(s("インフルエンザ抗原")),
+        result: InfectionResult::Positive,
+        tested_on: None,
+        note: None,
+        codings: Vec::new(),
+    });
+    assert_eq!(other.category(), DataCategory::Infections);
 }
 
 #[test]

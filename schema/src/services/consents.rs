@@ -36,6 +36,9 @@ pub struct NewConsent {
     pub method: ConsentMethod,
     /// The signed form (同意書) the consent is recorded from.
     pub form: ConsentForm,
+    /// Only as the patient's first consent: `CONFLICT` when one was ever
+    /// recorded (`RecordConsentInput.onlyIfFirst`).
+    pub only_if_first: bool,
 }
 
 /// The input path of the form, for errors found past the edge.
@@ -243,6 +246,12 @@ pub async fn record(
             .check_signed_after_birth(FORM_FIELD, patient.birth_date)?;
     }
     let current = current(&txn, patient_id).await?;
+    if new.only_if_first && current.any_recorded {
+        return Err(ApiError::conflict_in(
+            "input.onlyIfFirst",
+            "the patient already has a consent recorded: nothing was recorded",
+        ));
+    }
     let in_force_terms = current
         .in_force
         .as_ref()

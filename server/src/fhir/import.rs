@@ -684,16 +684,36 @@ struct Journal {
 
 impl Journal {
     fn open(path: &Path) -> anyhow::Result<Journal> {
-        let done = match std::fs::read_to_string(path) {
-            Ok(text) => text.lines().map(str::to_string).collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+        // A FIFO would wait for a writer for ever, a device (`/dev/zero`)
+        // read until memory ran out: only a regular file (or none yet).
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => anyhow::bail!(
+                "the journal {} is not a regular file: name a file (it is created if missing)",
+                path.display()
+            ),
+            _ => {}
+        }
+        let (done, torn) = match std::fs::read_to_string(path) {
+            Ok(text) => (
+                text.lines().map(str::to_string).collect(),
+                !text.is_empty() && !text.ends_with('\n'),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (HashSet::new(), false),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("opening the journal {}", path.display()))?;
+        // A run killed in the middle of a line left it without its end:
+        // ended now, so that the next key starts a line of its own (the
+        // torn one matches no bundle, which is sent again and answered
+        // UNCHANGED).
+        if torn {
+            file.write_all(b"\n")
+                .with_context(|| format!("writing the journal {}", path.display()))?;
+        }
         Ok(Journal {
             path: path.to_path_buf(),
             done,
@@ -714,7 +734,9 @@ impl Journal {
             .file
             .lock()
             .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
-        writeln!(file, "{key}")
+        // One write of the key and its line end: a kill between two writes
+        // would leave a line the next run's key is glued to.
+        file.write_all(format!("{key}\n").as_bytes())
             .and_then(|()| file.flush())
             .with_context(|| format!("writing the journal {}", self.path.display()))
     }

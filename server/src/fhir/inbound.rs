@@ -320,63 +320,20 @@ async fn match_patients(
             .map(|e| format!("Bundle.entry[{e}].resource"))
             .unwrap_or_else(|| "Bundle.entry".to_string());
         let by_insured_only = by_local[index].is_none() && by_insured[index].is_some();
-        let found = by_local[index]
-            .as_ref()
-            .or(by_insured[index].as_ref())
-            .and_then(|p| p["id"].as_str())
-            .map(str::to_string);
-        if let Some(id) = found {
-            // A patient this caller registered whose consent was not
-            // recorded (the registration's second step failed: a refused
-            // form, the database gone between the two — or has not yet
-            // happened: another bundle registering the same patient at
-            // this moment) takes the bundle's Consent now — its first
-            // consent, as with the registration. Once one is recorded, a
-            // resend records nothing. Before the link below, which writes
-            // IDENTITY and so needs the consent.
-            let mut consent_recorded = false;
-            let never_consented = by_local[index]
-                .as_ref()
-                .or(by_insured[index].as_ref())
-                .and_then(|p| p["consents"].as_array())
-                .is_some_and(Vec::is_empty);
-            if register
-                && never_consented
-                && let Some((entry, consent)) = &p.consent
-            {
-                let consent = consent.as_ref().map_err(|issue| {
-                    outcome_response(StatusCode::BAD_REQUEST, &issue.clone().into())
-                })?;
-                record_consent(state, caller, &id, *entry, consent).await?;
-                consent_recorded = true;
-            }
-            // Registering, the lookup's verdict may predate the patient's
-            // consent: recorded above, or by another bundle registering the
-            // same patient at the same time (its registration committed,
-            // its consent recorded after the lookup had evaluated the
-            // patient but before it read the consents). The write evaluates
-            // such a patient again rather than refuse on a stale verdict.
-            if register && let Ok(patient) = id.parse() {
-                verdicts.forget(patient);
-            }
-            if by_insured_only && let Some(local) = &p.local_id {
-                let linked = caller
-                    .run(
-                        &state.schema,
-                        LINK,
-                        json!({ "i": { "patientId": id, "localId": local } }),
-                    )
-                    .await;
-                if let Some(r) = graphql_errors(&linked, |_| Some(format!("{element}.identifier")))
-                {
-                    return Err(r);
-                }
-            }
-            out.push(Matched {
-                id,
-                created: false,
-                consent_recorded,
-            });
+        if let Some(found) = by_local[index].as_ref().or(by_insured[index].as_ref()) {
+            out.push(
+                take_found(
+                    state,
+                    caller,
+                    p,
+                    found,
+                    register,
+                    by_insured_only,
+                    &element,
+                    verdicts,
+                )
+                .await?,
+            );
             continue;
         }
         if !register {
@@ -429,6 +386,31 @@ async fn match_patients(
         let registered = caller
             .run(&state.schema, REGISTER, json!({ "i": input }))
             .await;
+        // Refused as a clash of the local ID or the insured-person
+        // identifier: another request (a bundle in flight beside this one,
+        // another import of the same files) registered this patient
+        // between the lookup and now. Looked up again by the local ID, it
+        // is that patient — matched as if found first, so two bundles
+        // naming one new patient both succeed, and only one records its
+        // consent. A clash with someone else's patient is not found so,
+        // and is refused as before.
+        if registered["errors"][0]["extensions"]["code"] == "CONFLICT" {
+            let again = lookup_many(
+                state,
+                caller,
+                Lookup::LocalIdWithConsents,
+                &[Some(local.as_str())],
+                |_| element.clone(),
+                verdicts,
+            )
+            .await?;
+            if let Some(found) = again.first().and_then(Option::as_ref) {
+                out.push(
+                    take_found(state, caller, p, found, true, false, &element, verdicts).await?,
+                );
+                continue;
+            }
+        }
         if let Some(r) = graphql_errors(&registered, |e| {
             let field = e["extensions"]["field"].as_str().unwrap_or_default();
             Some(match field {
@@ -444,34 +426,107 @@ async fn match_patients(
         let Some(id) = registered["data"]["registerPatient"]["id"].as_str() else {
             return Err(internal("registerPatient answered no id"));
         };
-        record_consent(state, caller, id, *consent_entry, consent).await?;
+        let consent_recorded = record_consent(state, caller, id, *consent_entry, consent).await?;
         out.push(Matched {
             id: id.to_string(),
             created: true,
-            consent_recorded: true,
+            consent_recorded,
         });
     }
     Ok(out)
 }
 
-/// Records a registration's consent (the bundle's `Consent` entry `entry`).
+/// A patient of the bundle the hub found (`found`, as the lookup answered
+/// it: `id`, and `consents` when registering).
+#[allow(clippy::too_many_arguments)]
+async fn take_found(
+    state: &AppState,
+    caller: &Caller,
+    p: &inbound::PatientIn,
+    found: &Value,
+    register: bool,
+    by_insured_only: bool,
+    element: &str,
+    verdicts: &Arc<SharedVerdicts>,
+) -> Result<Matched, Response> {
+    let Some(id) = found["id"].as_str().map(str::to_string) else {
+        return Err(internal("a patient lookup answered no id"));
+    };
+    // A patient this caller registered whose consent was not recorded (the
+    // registration's second step failed: a refused form, the database gone
+    // between the two — or has not yet happened: another bundle registering
+    // the same patient at this moment) takes the bundle's Consent now — its
+    // first consent, as with the registration, and only as the first
+    // (`onlyIfFirst`: of two bundles completing it at once, one records
+    // it). Once one is recorded, a resend records nothing. Before the link
+    // below, which writes IDENTITY and so needs the consent.
+    let mut consent_recorded = false;
+    let never_consented = found["consents"].as_array().is_some_and(Vec::is_empty);
+    if register
+        && never_consented
+        && let Some((entry, consent)) = &p.consent
+    {
+        let consent = consent
+            .as_ref()
+            .map_err(|issue| outcome_response(StatusCode::BAD_REQUEST, &issue.clone().into()))?;
+        consent_recorded = record_consent(state, caller, &id, *entry, consent).await?;
+    }
+    // Registering, the lookup's verdict may predate the patient's consent:
+    // recorded above, or by another bundle registering the same patient at
+    // the same time (its registration committed, its consent recorded after
+    // the lookup had evaluated the patient but before it read the
+    // consents). The write evaluates such a patient again rather than
+    // refuse on a stale verdict.
+    if register && let Ok(patient) = id.parse() {
+        verdicts.forget(patient);
+    }
+    if by_insured_only && let Some(local) = &p.local_id {
+        let linked = caller
+            .run(
+                &state.schema,
+                LINK,
+                json!({ "i": { "patientId": id, "localId": local } }),
+            )
+            .await;
+        if let Some(r) = graphql_errors(&linked, |_| Some(format!("{element}.identifier"))) {
+            return Err(r);
+        }
+    }
+    Ok(Matched {
+        id,
+        created: false,
+        consent_recorded,
+    })
+}
+
+/// Records a registration's consent (the bundle's `Consent` entry `entry`)
+/// as the patient's first: `false` when another request recorded one first
+/// (`CONFLICT` at `input.onlyIfFirst`), which the patient then keeps.
 async fn record_consent(
     state: &AppState,
     caller: &Caller,
     patient: &str,
     entry: usize,
     consent: &Value,
-) -> Result<(), Response> {
+) -> Result<bool, Response> {
     let mut consent = consent.clone();
     consent["patientId"] = json!(patient);
+    consent["onlyIfFirst"] = json!(true);
     let recorded = caller
         .run(&state.schema, CONSENT, json!({ "i": consent }))
         .await;
+    let first = &recorded["errors"][0];
+    if recorded["errors"].as_array().is_some_and(|e| e.len() == 1)
+        && first["extensions"]["code"] == "CONFLICT"
+        && first["extensions"]["field"] == "input.onlyIfFirst"
+    {
+        return Ok(false);
+    }
     match graphql_errors(&recorded, |_| {
         Some(format!("Bundle.entry[{entry}].resource"))
     }) {
         Some(refused) => Err(refused),
-        None => Ok(()),
+        None => Ok(true),
     }
 }
 

@@ -6,9 +6,8 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject, connection::Edge}
 use chrono::{DateTime, Utc};
 
 use super::{Page, cursor, id, member, page_args, readable_in};
-use crate::domain::DataCategory;
 use crate::graphql::types::{Member, Organization, Patient, load_organization};
-use crate::graphql::{Date, ctx_db, ctx_policy, ctx_request, ctx_trail, gate, load_patient};
+use crate::graphql::{Date, ctx_db, ctx_policy, ctx_request, gate, load_patient};
 use crate::policy::PatientAccess;
 use crate::services::admission_discharge::conferences::{
     self, Conference, ConferenceKind, ConferenceStatus, InvitationResponse,
@@ -18,15 +17,14 @@ use entities::discharge_conference_invitation;
 /// A care conference: a discharge conference (退院前カンファレンス), a
 /// care-plan meeting (サービス担当者会議), a case conference or an
 /// end-of-life conference (`kind`), governed by its kind's category. The
-/// second field: the caller's access when it knows the patient's care team
-/// (`PatientAccess::knows_care_team`), and so may see whom it invited — a
-/// read of CARE_TEAM, recorded as one when `invitations` shows the list.
-pub struct CareConference(pub(crate) Conference, pub(crate) Option<PatientAccess>);
+/// second field: the caller's access to the patient, which decides whether
+/// it may see whom the conference invited (`graphql::team_entries`).
+pub struct CareConference(pub(crate) Conference, pub(crate) PatientAccess);
 
 impl CareConference {
     /// The conference, with the access it was reached through.
     pub(crate) fn new(conference: Conference, access: &PatientAccess) -> Self {
-        CareConference(conference, access.knows_care_team().then(|| access.clone()))
+        CareConference(conference, access.clone())
     }
 }
 
@@ -88,22 +86,14 @@ impl CareConference {
     /// conference of the whole team invited is who is on the team. Others
     /// see their own organisation's invitation only.
     async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<ConferenceInvitation>> {
-        let org = ctx_request(ctx)?.principal.organization_id();
-        let shown: Vec<ConferenceInvitation> = self
-            .0
-            .invitations
-            .iter()
-            .filter(|i| self.1.is_some() || i.organization_id == org)
-            .cloned()
+        Ok(
+            super::super::team_entries(ctx, &self.1, self.0.invitations.iter().cloned(), |i| {
+                i.organization_id
+            })?
+            .into_iter()
             .map(ConferenceInvitation)
-            .collect();
-        // The whole list, whatever it holds (whom else it invited, or that
-        // it invited no one else), is the care team's: read as CARE_TEAM,
-        // as `Patient.identifiers` is.
-        if let Some(access) = &self.1 {
-            ctx_trail(ctx)?.read(access, DataCategory::CareTeam);
-        }
-        Ok(shown)
+            .collect(),
+        )
     }
     /// Your organisation's invitation, if it is invited.
     async fn my_invitation(&self, ctx: &Context<'_>) -> Result<Option<ConferenceInvitation>> {

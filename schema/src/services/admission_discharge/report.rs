@@ -16,7 +16,7 @@
 //! The report names no patient. Reading it is still audited (a READ entry
 //! of ADMISSION_DISCHARGE without a patient, naming the scope and period).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
@@ -149,11 +149,16 @@ impl LeadTimeReport {
     }
 }
 
-/// The patients among `ids` whose consent in force shares ADMISSION_DISCHARGE:
-/// a report counts only their notices and sheets (a patient without consent,
-/// or whose consent excludes the category, is not counted at all).
-async fn sharing(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<HashSet<Uuid>> {
-    let mut out = HashSet::new();
+/// The consents in force of the patients among `ids` that share
+/// ADMISSION_DISCHARGE at all. A report counts a notice or sheet only when
+/// its patient's consent shares the category **with its hospital**
+/// ([`Sharing::with`]): a patient without consent, whose consent excludes
+/// the category, or whose consent no longer covers the hospital (a
+/// 個別同意 that does not list it, a 包括同意 that excludes it) is not
+/// counted at all — a hospital's own report, published as it is, counts
+/// only what its ADMISSION_DISCHARGE readers may still be shown.
+async fn sharing(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<Sharing> {
+    let mut out = HashMap::new();
     for c in consent::Entity::find()
         .filter(crate::services::id_in(
             db.get_database_backend(),
@@ -164,15 +169,27 @@ async fn sharing(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<HashSet<Uui
         .all(db)
         .await?
     {
-        if !ConsentTerms::of(&c)?.excluded().contains(&CATEGORY) {
-            out.insert(c.patient_id);
+        let terms = ConsentTerms::of(&c)?;
+        if !terms.excluded().contains(&CATEGORY) {
+            out.insert(c.patient_id, terms);
         }
     }
-    Ok(out)
+    Ok(Sharing(out))
+}
+
+/// See [`sharing`].
+struct Sharing(HashMap<Uuid, ConsentTerms>);
+
+impl Sharing {
+    /// The patient's consent shares ADMISSION_DISCHARGE with `hospital`.
+    fn with(&self, patient: Uuid, hospital: Uuid) -> bool {
+        self.0.get(&patient).is_some_and(|t| t.covers(hospital))
+    }
 }
 
 /// Counts the lead times of the discharges from `from` to `to` (inclusive),
-/// of the patients whose consent shares ADMISSION_DISCHARGE. Small counts
+/// of the patients whose consent shares ADMISSION_DISCHARGE with the
+/// hospital of the notice or sheet ([`sharing`]). Small counts
 /// are hidden from readers other than the hospital itself
 /// ([`LeadTimeReport::published`]). Four queries, reading dates only.
 pub async fn lead_times(
@@ -186,6 +203,7 @@ pub async fn lead_times(
     let mut q = discharge_notice::Entity::find()
         .select_only()
         .column(discharge_notice::Column::PatientId)
+        .column(discharge_notice::Column::HospitalOrganizationId)
         .column(discharge_notice::Column::NotifiedOn)
         .column(discharge_notice::Column::PlannedDischargeOn)
         .column(discharge_notice::Column::ActualDischargeOn)
@@ -202,16 +220,17 @@ pub async fn lead_times(
     if let Some(h) = access.hospital() {
         q = q.filter(discharge_notice::Column::HospitalOrganizationId.eq(h));
     }
-    let rows: Vec<(Uuid, NaiveDate, NaiveDate, Option<NaiveDate>)> = q.into_tuple().all(db).await?;
+    let rows: Vec<(Uuid, Uuid, NaiveDate, NaiveDate, Option<NaiveDate>)> =
+        q.into_tuple().all(db).await?;
     let mut buckets: Vec<(LeadTimeBucket, u64)> =
         LeadTimeBucket::ALL.iter().map(|b| (*b, 0)).collect();
     let mut measured_on_actual_day = 0;
     let consenting = sharing(db, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).await?;
     let rows: Vec<_> = rows
         .into_iter()
-        .filter(|r| consenting.contains(&r.0))
+        .filter(|r| consenting.with(r.0, r.1))
         .collect();
-    for (_, notified_on, planned, actual) in &rows {
+    for (_, _, notified_on, planned, actual) in &rows {
         let day = actual.unwrap_or(*planned);
         if actual.is_some() {
             measured_on_actual_day += 1;
@@ -238,7 +257,7 @@ pub async fn lead_times(
     let consenting = sharing(db, &sheets.iter().map(|s| s.1).collect::<Vec<_>>()).await?;
     let sheets: Vec<_> = sheets
         .into_iter()
-        .filter(|s| consenting.contains(&s.1))
+        .filter(|s| consenting.with(s.1, s.2))
         .collect();
     // A notice linked to a sheet has the sheet's day of admission, so the
     // notices of admissions in the period are found by that day too.
