@@ -60,6 +60,9 @@ impl Issue {
     }
 }
 
+/// The most issues one `OperationOutcome` tells ([`Outcome::to_json`]).
+pub const MAX_ISSUES: usize = 100;
+
 /// An `OperationOutcome` resource.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outcome {
@@ -73,10 +76,15 @@ impl Outcome {
         }
     }
 
+    /// The resource, telling at most [`MAX_ISSUES`] issues and then how
+    /// many more there were: a body of 300,000 empty entries (900 KB) would
+    /// otherwise be answered with 39 MB of issues — and an import would
+    /// print a line for each.
     pub fn to_json(&self) -> Value {
-        let issues: Vec<Value> = self
+        let mut issues: Vec<Value> = self
             .issues
             .iter()
+            .take(MAX_ISSUES)
             .map(|i| {
                 let mut issue = json!({
                     "severity": i.severity.as_str(),
@@ -89,6 +97,13 @@ impl Outcome {
                 issue
             })
             .collect();
+        if let Some(more) = self.issues.len().checked_sub(MAX_ISSUES).filter(|n| *n > 0) {
+            issues.push(json!({
+                "severity": "error",
+                "code": "too-costly",
+                "diagnostics": format!("and {more} more issues, not told: mend those above and send the resource again"),
+            }));
+        }
         json!({ "resourceType": "OperationOutcome", "issue": issues })
     }
 }
@@ -117,5 +132,35 @@ mod tests {
             outcome["issue"][0]["expression"],
             json!(["Bundle.entry[3].resource.code"])
         );
+    }
+
+    #[test]
+    fn past_a_hundred_issues_only_their_number_is_told() {
+        let outcome = Outcome {
+            issues: (0..300_000)
+                .map(|i| {
+                    Issue::error("required", "an entry needs a resource")
+                        .at(format!("Bundle.entry[{i}]"))
+                })
+                .collect(),
+        }
+        .to_json();
+        let issues = outcome["issue"].as_array().unwrap();
+        assert_eq!(issues.len(), MAX_ISSUES + 1);
+        assert_eq!(issues[99]["expression"], json!(["Bundle.entry[99]"]));
+        assert_eq!(issues[100]["code"], "too-costly");
+        assert!(
+            issues[100]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .starts_with("and 299900 more issues"),
+            "{}",
+            issues[100]
+        );
+        let exactly = Outcome {
+            issues: vec![Issue::error("required", "x"); MAX_ISSUES],
+        }
+        .to_json();
+        assert_eq!(exactly["issue"].as_array().unwrap().len(), MAX_ISSUES);
     }
 }

@@ -1261,3 +1261,27 @@ e2e!(
         assert_eq!(data["recordConsent"]["status"], "IN_FORCE");
     }
 );
+
+e2e!(
+    a_bundle_of_many_bad_entries_is_told_its_first_hundred_issues,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        // 3,000 empty entries: each a problem, the answer bounded.
+        let bundle = json!({ "resourceType": "Bundle", "type": "collection",
+            "entry": vec![json!({}); 3000] });
+        let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+        assert_eq!(status, 400, "{body}");
+        let issues = body["issue"].as_array().unwrap();
+        assert_eq!(issues.len(), 101, "{body}");
+        assert_eq!(issues[0]["expression"][0], "Bundle.entry[0].resource");
+        assert_eq!(issues[100]["code"], "too-costly");
+        assert!(
+            issues[100]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .starts_with("and 2900 more issues"),
+            "{}",
+            issues[100]
+        );
+    }
+);
