@@ -708,18 +708,41 @@ fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
             format!("{signed:?} is not a day of the calendar"),
         ));
     };
-    let reference = r["sourceReference"]["display"]
-        .as_str()
-        .or_else(|| r["sourceReference"]["identifier"]["value"].as_str())
-        .or_else(|| r["sourceAttachment"]["title"].as_str())
-        .or_else(|| r["identifier"][0]["value"].as_str());
-    let Some(reference) = reference else {
+    let reference = [
+        ("sourceReference.display", &r["sourceReference"]["display"]),
+        (
+            "sourceReference.identifier.value",
+            &r["sourceReference"]["identifier"]["value"],
+        ),
+        ("sourceAttachment.title", &r["sourceAttachment"]["title"]),
+        ("identifier[0].value", &r["identifier"][0]["value"]),
+    ]
+    .into_iter()
+    .find_map(|(element, v)| v.as_str().map(|v| (element, v)));
+    let Some((element, reference)) = reference else {
         return Err(required(
             i,
             "sourceReference",
             "the consent needs the signed form's reference (sourceReference.display or .identifier, sourceAttachment.title, or identifier)",
         ));
     };
+    // The form's reference by the hub's rule for it (recordConsent's
+    // `form.reference`), here: refused with the registration, before the
+    // patient is registered — not after, at the consent, with the patient
+    // left registered without one. (The day signed is checked against the
+    // hub's clock and the patient's birth as the consent is recorded.)
+    if let Err(e) =
+        renkei_schema::domain::Text::parse("reference", reference, renkei_schema::domain::NAME_MAX)
+    {
+        return Err(invalid(
+            i,
+            element,
+            format!(
+                "the signed form's reference {}",
+                e.message().trim_start_matches("reference: ")
+            ),
+        ));
+    }
     Ok(json!({
         "scope": "NETWORK", "method": "WRITTEN",
         "form": { "reference": reference, "signedOn": signed, "signedBy": "PATIENT" },

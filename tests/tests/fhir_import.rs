@@ -1285,3 +1285,39 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    a_consent_form_reference_the_hub_would_refuse_registers_no_one,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        for (reference, told) in [
+            ("同".repeat(6000), "must be at most 200 characters"),
+            ("同意書\u{0}0001".to_string(), "control characters"),
+        ] {
+            let mut bundle = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+            let at = bundle["entry"].as_array().unwrap().len() - 1;
+            bundle["entry"][at]["resource"]["sourceReference"]["display"] = json!(reference);
+            let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(
+                body["issue"][0]["expression"][0],
+                format!("Bundle.entry[{at}].resource.sourceReference.display"),
+                "{body}"
+            );
+            let told_as = body["issue"][0]["diagnostics"].as_str().unwrap();
+            assert!(
+                told_as.starts_with("the signed form's reference ") && told_as.contains(told),
+                "{told_as}"
+            );
+        }
+        // Nothing was registered.
+        let lookup = app
+            .gql(
+                &doctor,
+                "query { patientByLocalId(localId: \"88888\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
+    }
+);
