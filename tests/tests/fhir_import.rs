@@ -886,6 +886,18 @@ e2e!(
             body["issue"][0]["expression"][0],
             "Bundle.entry[0].resource"
         );
+        // Nested past the JSON reader's own bound (128): refused as too
+        // deep too, not as text that is not JSON.
+        let deep = format!(
+            r#"{{"resourceType": "Bundle", "type": "collection", "entry": [{{"resource": {}{}}}]}}"#,
+            r#"{"a": "#.repeat(300),
+            "1".to_string() + &"}".repeat(300)
+        );
+        let (status, body) =
+            post_raw(app, Some(&doctor), "/fhir", "application/fhir+json", deep).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["issue"][0]["code"], "too-costly", "{body}");
+        assert_eq!(body["issue"][0]["expression"][0], "Bundle");
         // Still serving.
         assert_eq!(timeline(app, &doctor, &patient).await.len(), 0);
     }
@@ -895,12 +907,31 @@ e2e!(
     the_request_is_read_as_http_and_json_allow,
     |app| async move {
         let (_, doctor, patient) = clinic(app).await;
+        // A media type's parameters saying what the hub cannot read:
+        // another charset than UTF-8, another FHIR version than R4.
+        for content_type in [
+            "application/fhir+json; charset=latin1",
+            "application/fhir+json; fhirVersion=3.0",
+            "application/fhir+json;fhirVersion=\"5.0\"",
+        ] {
+            let (status, body) = post_raw(
+                app,
+                Some(&doctor),
+                "/fhir",
+                content_type,
+                fixture("condition").to_string(),
+            )
+            .await;
+            assert_eq!(status, 415, "{content_type}: {body}");
+            assert_eq!(body["issue"][0]["code"], "not-supported");
+        }
+        assert_eq!(timeline(app, &doctor, &patient).await.len(), 0);
         // Media types are case-insensitive; a byte order mark is not JSON's.
         let (status, body) = post_raw(
             app,
             Some(&doctor),
             "/fhir",
-            "Application/FHIR+JSON; charset=UTF-8",
+            "Application/FHIR+JSON; charset=UTF-8; fhirVersion=4.0",
             format!("\u{feff}{}", fixture("condition")),
         )
         .await;

@@ -172,6 +172,29 @@ async fn import(
             ),
         );
     }
+    // Its parameters, where they say what the hub cannot read: another
+    // character set than UTF-8 (RFC 8259 §8.1: JSON is UTF-8), another
+    // FHIR version than R4 (FHIR's `fhirVersion` parameter, 4.0). Others
+    // are ignored.
+    for parameter in content_type.split(';').skip(1) {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        let value = value.trim().trim_matches('"');
+        let refused = match name.trim().to_ascii_lowercase().as_str() {
+            "charset" if !value.eq_ignore_ascii_case("utf-8") => Some(format!(
+                "the charset {value:?} is not accepted: FHIR JSON is UTF-8"
+            )),
+            "fhirversion" if value != "4.0" && !value.starts_with("4.0.") => Some(format!(
+                "fhirVersion {value:?} is not served: this hub speaks FHIR R4 (4.0)"
+            )),
+            _ => None,
+        };
+        if let Some(message) = refused {
+            return bad(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Issue::error("not-supported", message),
+            );
+        }
+    }
     if let Some(coding) = crate::graphql_http::unaccepted_coding(headers) {
         return bad(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -207,6 +230,22 @@ async fn import(
             return bad(
                 StatusCode::BAD_REQUEST,
                 Issue::error("structure", format!("the body repeats an element: {e}")),
+            );
+        }
+        // Nested past the JSON reader's own bound (128 levels), the body is
+        // refused before the hub's depth rule (`MAX_DEPTH`) can be: told
+        // as that rule tells it, not as text that is not JSON.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                Issue::error(
+                    "too-costly",
+                    format!(
+                        "the bundle nests its elements more than {} levels deep; FHIR resources do not",
+                        inbound::MAX_DEPTH
+                    ),
+                )
+                .at("Bundle"),
             );
         }
         Err(e) => {
