@@ -524,7 +524,7 @@ async fn import_fhir(args: ImportFhirArgs) -> anyhow::Result<()> {
     }
     if s.failed > 0 {
         anyhow::bail!(
-            "{} bundles or lines were not imported (reported above); nothing of them was written",
+            "{} bundles or lines were not imported (reported above): none of their records was written (a patient registered with --register-patients stays registered); run the import again once mended",
             s.failed
         );
     }

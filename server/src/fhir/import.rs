@@ -804,8 +804,10 @@ impl Progress {
                 if last.elapsed() >= Duration::from_secs(2) || *done == *total {
                     *last = Instant::now();
                     let secs = started.elapsed().as_secs_f64().max(1e-3);
+                    // Done, not imported: a refused bundle's resources
+                    // count here too (the summary tells them apart).
                     eprintln!(
-                        "imported {done}/{total} resources ({:.0}/s)",
+                        "done with {done}/{total} resources ({:.0}/s)",
                         *done as f64 / secs
                     );
                 }
