@@ -1415,6 +1415,12 @@ mod tests {
             "ｈｉｖ抗原・抗体",
             "ヒト免疫不全ウイルス抗体",
             "HIV・HBs抗原",
+            "HIVAb",
+            "HIVAg/Ab",
+            "HIVRNA定量",
+            "antiHIV",
+            "抗HIV抗体",
+            "ＨＩＶＡｂ",
         ] {
             assert_eq!(pathogen(name), "HIV", "{name}");
         }

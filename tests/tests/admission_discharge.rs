@@ -2068,7 +2068,7 @@ e2e!(
         // Another's consent still shares the category, but no longer with
         // this hospital: a 包括同意 that excludes it, and a 個別同意 that
         // does not list it. The hospital's own report (its counts shown as
-        // they are) leaves both out, and the other hospital's is untouched.
+        // they are) leaves both out.
         app.consent(
             &s.care_manager,
             &patients[1],

@@ -931,7 +931,7 @@ e2e!(
             app,
             Some(&doctor),
             "/fhir",
-            "Application/FHIR+JSON; charset=UTF-8; fhirVersion=4.0",
+            "Application/FHIR+JSON; charset=\"utf8\"; fhirVersion=4.0",
             format!("\u{feff}{}", fixture("condition")),
         )
         .await;

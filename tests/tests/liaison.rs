@@ -1500,3 +1500,35 @@ e2e!(
         assert_eq!(reads_of_team(&log_for(app, &s.patient).await), before);
     }
 );
+
+e2e!(
+    marking_a_hidden_message_read_costs_what_a_missing_one_does,
+    |app| async move {
+        let s = scene(app).await;
+        let thread = start(
+            app,
+            &s.doctor,
+            to_team(&s.patient, "往診日の変更", "ご確認を。"),
+        )
+        .await;
+        let message = thread["messages"][0]["id"].as_str().unwrap().to_string();
+        // The same id shape, naming nothing.
+        let missing = format!("{}ffff", &message[..message.len() - 4]);
+        assert_ne!(missing, message);
+        // A first request of the caller loads what later ones find cached.
+        app.gql(&s.outsider.token, MARK_MESSAGE, json!({ "id": missing }))
+            .await;
+        let mut costs = Vec::new();
+        for id in [&message, &missing, &message, &missing] {
+            let (body, statements) = app
+                .count_statements(&s.outsider.token, MARK_MESSAGE, json!({ "id": id }))
+                .await;
+            assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+            costs.push(statements);
+        }
+        // A message of a patient the outsider may not see, and an id that
+        // names none: the same statements.
+        assert_eq!(costs[0], costs[1], "{costs:?}");
+        assert_eq!(costs[2], costs[3], "{costs:?}");
+    }
+);

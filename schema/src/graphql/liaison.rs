@@ -205,6 +205,11 @@ impl LiaisonThread {
             .load_one(self.model.id)
             .await?
             .unwrap_or_default();
+        // A whole-team thread names no one: nothing of the team is shown,
+        // and no CARE_TEAM read recorded.
+        if self.model.whole_care_team && ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids = super::team_entries(ctx, &self.access, ids, |o| *o)?;
         // Loaded together, the organisations are one batch of the directory
         // loader (it has no load_many; concurrent loads within its window

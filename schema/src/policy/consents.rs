@@ -98,6 +98,14 @@ impl ConsentTerms {
         self.covers(organization) && self.granted_categories().next().is_some()
     }
 
+    /// Whether these terms share `category` with `organization`: it is
+    /// covered ([`Self::covers`]) and the category not excluded. What a
+    /// count of one organisation's rows (a hospital's discharge notices
+    /// and admission sheets) may include.
+    pub fn shares_with(&self, organization: Uuid, category: DataCategory) -> bool {
+        self.covers(organization) && !self.excluded.contains(&category)
+    }
+
     pub fn excluded(&self) -> &BTreeSet<DataCategory> {
         &self.excluded
     }

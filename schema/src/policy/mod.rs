@@ -1396,7 +1396,8 @@ otherwise `NOT_FOUND`, as for a local ID no patient holds.\n\
 - **The care team's organisations** are named only by readers of `CARE_TEAM`: a liaison \
 thread's addressees, a conference's invitees and an admission sheet's hospital by id \
 (`FORBIDDEN` otherwise, for one on the team and one not alike: address the whole team), \
-a conference's `invitations` list others' only to them, and `Patient.accessHistory` and \
+a conference's `invitations`, a liaison thread's `addressees` and a message's `readBy` \
+list others' only to them (recorded as a `CARE_TEAM` read), and `Patient.accessHistory` and \
 the `EMERGENCY_ACCESS_OPENED` event (who read the patient's data is, mostly, the team) to \
 readers of both `ACCESS_HISTORY` and `CARE_TEAM`. A record's or a message's author is named to whoever may read it: who wrote it \
 is part of what was written.\n\

@@ -238,9 +238,12 @@ pub const FOREVER: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
 };
 
 /// Whether a test's name (or a coding's display) names HIV: 「HIV-1/2抗体」,
-/// 「HIV抗原・抗体」, 「HIV-1 RNA定量」, in half- or full-width letters, or
-/// 「エイズ」 / AIDS. That someone was tested is HIV data, whatever the
-/// result (as for an infection record).
+/// 「HIV抗原・抗体」, 「HIVAb」, 「HIVRNA定量」, 「抗HIV抗体」, 「anti-HIV」,
+/// in half- or full-width letters, or 「エイズ」 / AIDS. That someone was
+/// tested is HIV data, whatever the result (as for an infection record).
+/// "HIV" counts where no letter comes before it (ARCHIVE does not), or
+/// after "ANTI"; what follows it may be anything but the "E" of HIVES
+/// (蕁麻疹): test names run it into Ab, Ag, RNA.
 pub fn is_hiv_test(name: &str) -> bool {
     // Full-width Latin letters folded to ASCII, then upper case.
     let folded: String = name
@@ -251,17 +254,24 @@ pub fn is_hiv_test(name: &str) -> bool {
         })
         .collect::<String>()
         .to_ascii_uppercase();
-    // A word of its own: HIV-1, HIV抗体, not ARCHIVE.
-    let word = |w: &str| {
-        folded.match_indices(w).any(|(at, _)| {
-            let before = folded[..at].chars().next_back();
-            let after = folded[at + w.len()..].chars().next();
-            !before.is_some_and(|c| c.is_ascii_alphabetic())
-                && !after.is_some_and(|c| c.is_ascii_alphabetic())
-        })
-    };
-    word("HIV")
-        || word("AIDS")
+    let hiv = folded.match_indices("HIV").any(|(at, _)| {
+        let before = &folded[..at];
+        let after = folded[at + 3..].chars().next();
+        (!before
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            || before.ends_with("ANTI"))
+            && after != Some('E')
+    });
+    // AIDS as a word of its own (not RAIDS).
+    let aids = folded.match_indices("AIDS").any(|(at, _)| {
+        let before = folded[..at].chars().next_back();
+        let after = folded[at + 4..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphabetic())
+            && !after.is_some_and(|c| c.is_ascii_alphabetic())
+    });
+    hiv || aids
         || [
             "エイズ",
             "ｴｲｽﾞ",

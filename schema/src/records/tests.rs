@@ -502,11 +502,26 @@ fn categories_follow_kinds_and_sensitive_content() {
         RecordData::LabResult(lab()).category(),
         DataCategory::LabResults
     );
-    let archived = RecordData::LabResult(LabResultData {
-        name: s("ARCHIVED HbA1c"),
-        ..lab()
-    });
-    assert_eq!(archived.category(), DataCategory::LabResults);
+    for name in [
+        "HIVAb",
+        "HIVRNA定量",
+        "anti-HIV",
+        "antiHIV抗体",
+        "ＨＩＶＡｇ／Ａｂ",
+    ] {
+        let l = RecordData::LabResult(LabResultData {
+            name: s(name),
+            ..lab()
+        });
+        assert_eq!(l.category(), DataCategory::SensitiveHiv, "{name}");
+    }
+    for name in ["ARCHIVED HbA1c", "Hives skin test", "CHIVE allergen"] {
+        let l = RecordData::LabResult(LabResultData {
+            name: s(name),
+            ..lab()
+        });
+        assert_eq!(l.category(), DataCategory::LabResults, "{name}");
+    }
     // Coded as HIV disease but not marked: still SENSITIVE_HIV.
     for code in ["B20", "B24.0", "Z21"] {
         let c = RecordData::Condition(ConditionData {

@@ -538,7 +538,12 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         .all(db)
         .await?
     {
-        if !shares(n.patient_id, DataCategory::AdmissionDischarge) {
+        // Shared with the notice's hospital, as the lead-time report counts
+        // (`admission_discharge::report`): a notice about a patient whose
+        // consent no longer covers the hospital is not counted.
+        if !terms.get(&n.patient_id).is_some_and(|t| {
+            t.shares_with(n.hospital_organization_id, DataCategory::AdmissionDischarge)
+        }) {
             continue;
         }
         let bucket = LeadTimeBucket::of(notices::lead_time_days(&n));

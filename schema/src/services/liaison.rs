@@ -6,7 +6,8 @@
 //! are posted by members (or systems) of the team; a message may answer
 //! another of the same thread and carry small attachments. Each organisation
 //! marks messages read for itself (*read receipts*), so the author sees who
-//! has read what.
+//! has read what — where it may read the patient's CARE_TEAM: who read a
+//! message of the team is who is on it (`graphql::team_entries`).
 //!
 //! Access is the policy's first (the caller holds a [`PatientAccess`] and the
 //! category LIAISON_MESSAGES), then the **addressing rule** of this module:

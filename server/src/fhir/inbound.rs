@@ -173,25 +173,31 @@ async fn import(
         );
     }
     // Its parameters, where they say what the hub cannot read: another
-    // character set than UTF-8 (RFC 8259 §8.1: JSON is UTF-8), another
-    // FHIR version than R4 (FHIR's `fhirVersion` parameter, 4.0). Others
-    // are ignored.
+    // character set than UTF-8 (the rule of `/graphql` too), another FHIR
+    // version than R4 (FHIR's `fhirVersion` parameter, 4.0). Others are
+    // ignored.
+    if let Some(charset) = crate::graphql_http::unaccepted_charset(content_type) {
+        return bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Issue::error(
+                "not-supported",
+                format!("the charset {charset:?} is not accepted: FHIR JSON is UTF-8"),
+            ),
+        );
+    }
     for parameter in content_type.split(';').skip(1) {
         let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
         let value = value.trim().trim_matches('"');
-        let refused = match name.trim().to_ascii_lowercase().as_str() {
-            "charset" if !value.eq_ignore_ascii_case("utf-8") => Some(format!(
-                "the charset {value:?} is not accepted: FHIR JSON is UTF-8"
-            )),
-            "fhirversion" if value != "4.0" && !value.starts_with("4.0.") => Some(format!(
-                "fhirVersion {value:?} is not served: this hub speaks FHIR R4 (4.0)"
-            )),
-            _ => None,
-        };
-        if let Some(message) = refused {
+        if name.trim().eq_ignore_ascii_case("fhirVersion")
+            && value != "4.0"
+            && !value.starts_with("4.0.")
+        {
             return bad(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Issue::error("not-supported", message),
+                Issue::error(
+                    "not-supported",
+                    format!("fhirVersion {value:?} is not served: this hub speaks FHIR R4 (4.0)"),
+                ),
             );
         }
     }
@@ -428,24 +434,50 @@ async fn match_patients(
         // Refused as a clash of the local ID or the insured-person
         // identifier: another request (a bundle in flight beside this one,
         // another import of the same files) registered this patient
-        // between the lookup and now. Looked up again by the local ID, it
-        // is that patient — matched as if found first, so two bundles
-        // naming one new patient both succeed, and only one records its
-        // consent. A clash with someone else's patient is not found so,
-        // and is refused as before.
+        // between the lookup and now. Looked up again as at first — by the
+        // local ID, then by the insured-person identifier (whose match
+        // links the local ID) — it is that patient, matched as if found
+        // first: two bundles naming one new patient both succeed, and only
+        // one records its consent. A clash with a patient the caller may
+        // not see is not found so, and is refused as before.
         if registered["errors"][0]["extensions"]["code"] == "CONFLICT" {
-            let again = lookup_many(
-                state,
-                caller,
-                Lookup::LocalIdWithConsents,
-                &[Some(local.as_str())],
-                |_| element.clone(),
-                verdicts,
-            )
-            .await?;
-            if let Some(found) = again.first().and_then(Option::as_ref) {
+            let again = |by: Lookup, value: &str| {
+                let value = value.to_string();
+                let element = element.clone();
+                async move {
+                    lookup_many(
+                        state,
+                        caller,
+                        by,
+                        &[Some(&value)],
+                        |_| element.clone(),
+                        verdicts,
+                    )
+                    .await
+                    .map(|mut found| found.pop().flatten())
+                }
+            };
+            let mut found = again(Lookup::LocalIdWithConsents, local).await?;
+            let mut by_insured_only = false;
+            if found.is_none()
+                && let Some(insured) = &p.insured_person_id
+            {
+                found = again(Lookup::InsuredPersonIdWithConsents, insured).await?;
+                by_insured_only = found.is_some();
+            }
+            if let Some(found) = found {
                 out.push(
-                    take_found(state, caller, p, found, true, false, &element, verdicts).await?,
+                    take_found(
+                        state,
+                        caller,
+                        p,
+                        &found,
+                        true,
+                        by_insured_only,
+                        &element,
+                        verdicts,
+                    )
+                    .await?,
                 );
                 continue;
             }
@@ -697,10 +729,12 @@ async fn write(
         if let Some((e, _)) = &p.consent {
             results[*e] = Some(json!({ "response": {
                 "status": if m.consent_recorded { "201 Created" } else { "200 OK" },
-                "outcome": informational(if m.created {
+                "outcome": informational(if m.created && m.consent_recorded {
                     "recorded with the patient's registration"
                 } else if m.consent_recorded {
                     "recorded: the patient's registration had no consent yet"
+                } else if m.created {
+                    "not recorded: another request completing the same registration recorded the patient's first consent (consent changes go through recordConsent)"
                 } else {
                     "not recorded: the patient was already registered (consent changes go through recordConsent)"
                 }),

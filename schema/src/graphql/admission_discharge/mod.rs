@@ -619,7 +619,8 @@ impl DischargeLeadTimeReport {
     }
     /// Discharges in the period (by the actual day, else the planned day)
     /// that were notified, of patients whose consent shares
-    /// ADMISSION_DISCHARGE; cancelled notices are not counted. Null when
+    /// ADMISSION_DISCHARGE with the notifying hospital; cancelled notices
+    /// are not counted. Null when
     /// hidden (counts below 5 are hidden from every reader but the hospital
     /// itself; docs/indicators.md).
     async fn total(&self) -> Option<u64> {

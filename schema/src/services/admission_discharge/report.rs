@@ -25,12 +25,12 @@ use uuid::Uuid;
 use super::CATEGORY;
 use super::notices::{DischargeNoticeStatus, LeadTimeBucket};
 use super::sheets::AdmissionSheetStatus;
-use crate::domain::{ConsentStatus, OrganizationKind};
+use crate::domain::OrganizationKind;
 use crate::error::ApiResult;
 use crate::policy::{ConsentTerms, Policy};
 use crate::principal::Principal;
 use crate::services::indicators::{MIN_CELL, suppress};
-use entities::{admission_sheet, consent, discharge_notice, organization};
+use entities::{admission_sheet, discharge_notice, organization};
 
 /// The longest period one report covers (three years): enough for a yearly
 /// comparison, bounded so one request cannot scan the region's whole history.
@@ -149,49 +149,38 @@ impl LeadTimeReport {
     }
 }
 
-/// The consents in force of the patients among `ids` that share
-/// ADMISSION_DISCHARGE at all. A report counts a notice or sheet only when
-/// its patient's consent shares the category **with its hospital**
-/// ([`Sharing::with`]): a patient without consent, whose consent excludes
-/// the category, or whose consent no longer covers the hospital (a
-/// 個別同意 that does not list it, a 包括同意 that excludes it) is not
-/// counted at all — a hospital's own report, published as it is, counts
-/// only what its ADMISSION_DISCHARGE readers may still be shown.
-async fn sharing(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<Sharing> {
-    let mut out = HashMap::new();
-    for c in consent::Entity::find()
-        .filter(crate::services::id_in(
-            db.get_database_backend(),
-            (consent::Entity, consent::Column::PatientId),
-            ids,
-        ))
-        .filter(consent::Column::Status.eq(ConsentStatus::InForce.as_str()))
-        .all(db)
-        .await?
-    {
-        let terms = ConsentTerms::of(&c)?;
-        if !terms.excluded().contains(&CATEGORY) {
-            out.insert(c.patient_id, terms);
-        }
-    }
-    Ok(Sharing(out))
-}
-
-/// See [`sharing`].
+/// The consents in force of the patients among `ids`. A report counts a
+/// notice or sheet only when its patient's consent shares
+/// ADMISSION_DISCHARGE **with its hospital** ([`ConsentTerms::shares_with`]):
+/// a patient without consent, whose consent excludes the category, or
+/// whose consent no longer covers the hospital (a 個別同意 that does not
+/// list it, a 包括同意 that excludes it) is not counted at all — a
+/// hospital's own report, published as it is, counts only what its
+/// ADMISSION_DISCHARGE readers may still be shown. The municipality's
+/// indicator of lead times counts by the same rule.
 struct Sharing(HashMap<Uuid, ConsentTerms>);
 
 impl Sharing {
+    async fn of(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<Sharing> {
+        Ok(Sharing(
+            crate::services::consents::terms_in_force(db, ids).await?,
+        ))
+    }
+
     /// The patient's consent shares ADMISSION_DISCHARGE with `hospital`.
     fn with(&self, patient: Uuid, hospital: Uuid) -> bool {
-        self.0.get(&patient).is_some_and(|t| t.covers(hospital))
+        self.0
+            .get(&patient)
+            .is_some_and(|t| t.shares_with(hospital, CATEGORY))
     }
 }
 
 /// Counts the lead times of the discharges from `from` to `to` (inclusive),
 /// of the patients whose consent shares ADMISSION_DISCHARGE with the
-/// hospital of the notice or sheet ([`sharing`]). Small counts
+/// hospital of the notice or sheet ([`Sharing`]). Small counts
 /// are hidden from readers other than the hospital itself
-/// ([`LeadTimeReport::published`]). Four queries, reading dates only.
+/// ([`LeadTimeReport::published`]). Five queries, reading dates, patients
+/// and hospitals only.
 pub async fn lead_times(
     db: &DatabaseConnection,
     access: &ReportAccess,
@@ -225,7 +214,7 @@ pub async fn lead_times(
     let mut buckets: Vec<(LeadTimeBucket, u64)> =
         LeadTimeBucket::ALL.iter().map(|b| (*b, 0)).collect();
     let mut measured_on_actual_day = 0;
-    let consenting = sharing(db, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).await?;
+    let consenting = Sharing::of(db, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).await?;
     let rows: Vec<_> = rows
         .into_iter()
         .filter(|r| consenting.with(r.0, r.1))
@@ -254,7 +243,7 @@ pub async fn lead_times(
         sheets = sheets.filter(admission_sheet::Column::HospitalOrganizationId.eq(h));
     }
     let sheets: Vec<(Uuid, Uuid, Uuid, NaiveDate)> = sheets.into_tuple().all(db).await?;
-    let consenting = sharing(db, &sheets.iter().map(|s| s.1).collect::<Vec<_>>()).await?;
+    let consenting = Sharing::of(db, &sheets.iter().map(|s| s.1).collect::<Vec<_>>()).await?;
     let sheets: Vec<_> = sheets
         .into_iter()
         .filter(|s| consenting.with(s.1, s.2))
