@@ -229,6 +229,24 @@ fn on_a_deep_stack<T: Send>(check: impl FnOnce() -> T + Send) -> Result<T, Outco
 }
 
 /// How deep `value` nests: 1 for a scalar or an empty list or object.
+/// The refusal of a body nested past [`MAX_DEPTH`] — or past the JSON
+/// reader's own bound (128 levels, [`is_too_deep`]), which refuses it
+/// before the hub's rule can.
+pub fn too_deep() -> Issue {
+    Issue::error(
+        "too-costly",
+        format!(
+            "the body nests its elements more than {MAX_DEPTH} levels deep; FHIR resources do not"
+        ),
+    )
+}
+
+/// Whether serde_json refused a text for nesting past its bound (its
+/// error says so in words only).
+pub fn is_too_deep(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with("recursion limit exceeded")
+}
+
 /// Without recursion, for the reason [`MAX_DEPTH`] gives.
 fn depth(value: &Value) -> usize {
     let mut deepest = 0;
@@ -284,12 +302,7 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
                 || "Bundle".to_string(),
                 |i| format!("Bundle.entry[{i}].resource"),
             );
-        return Err(Issue::error(
-            "too-costly",
-            format!("the bundle nests its elements more than {MAX_DEPTH} levels deep; FHIR resources do not"),
-        )
-        .at(at)
-        .into());
+        return Err(too_deep().at(at).into());
     }
     // Every resource through the R4 model first: a resource that does not
     // read as R4 is refused with the model's own words.
@@ -718,7 +731,12 @@ fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
         ("identifier[0].value", &r["identifier"][0]["value"]),
     ]
     .into_iter()
-    .find_map(|(element, v)| v.as_str().map(|v| (element, v)));
+    // A blank one is passed over for the next that holds a reference.
+    .find_map(|(element, v)| {
+        v.as_str()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (element, v))
+    });
     let Some((element, reference)) = reference else {
         return Err(required(
             i,
@@ -1716,6 +1734,13 @@ mod tests {
             "2026-11-01"
         );
         assert!(read_one(json!({ "provision": { "type": "permit" } })).is_ok());
+        // A blank reference is passed over for the next that holds one.
+        assert_eq!(
+            read_one(json!({ "sourceReference": { "display": "  " },
+                "identifier": [{ "value": "同意書 2026-0100" }] }))
+            .unwrap()["form"]["reference"],
+            "同意書 2026-0100"
+        );
         for (consent, element, code) in [
             (json!({ "status": "rejected" }), "status", "invalid"),
             (json!({ "status": "inactive" }), "status", "invalid"),

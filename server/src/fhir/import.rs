@@ -239,6 +239,9 @@ fn read_resource(text: &str) -> Result<(&str, Facts), String> {
         // Valid JSON that is not an object (a list reads as a struct too).
         Ok(_) if !text.starts_with('{') => Err(not_an_object()),
         Ok(facts) => Ok((text, facts)),
+        Err(e) if renkei_fhir::inbound::is_too_deep(&e) => {
+            Err(renkei_fhir::inbound::too_deep().diagnostics)
+        }
         Err(e) if e.is_syntax() || e.is_eof() => Err(format!("not JSON: {e}")),
         Err(_) if !text.starts_with('{') => Err(not_an_object()),
         Err(e) => Err(format!("not a FHIR resource the import reads: {e}")),
@@ -1142,6 +1145,25 @@ mod tests {
         );
         assert!(problems[3].message.contains("Patient/nobody"));
         assert!(problems[3].at.ends_with("Condition.ndjson:4"));
+    }
+
+    #[test]
+    fn a_line_nested_past_the_json_readers_bound_is_told_too_deep() {
+        // Nested in an element the planner reads (elsewhere the line is
+        // skipped over, and the hub tells it at the bundle).
+        let deep = format!(
+            r#"{{"resourceType": "Observation", "subject": {}1{}}}"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        let told = read_resource(&deep).err().unwrap();
+        assert!(told.contains("more than 64 levels deep"), "{told}");
+        assert!(
+            read_resource("{\"resourceType\": \"Observation\"")
+                .err()
+                .unwrap()
+                .starts_with("not JSON")
+        );
     }
 
     #[test]

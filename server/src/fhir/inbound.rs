@@ -241,18 +241,8 @@ async fn import(
         // Nested past the JSON reader's own bound (128 levels), the body is
         // refused before the hub's depth rule (`MAX_DEPTH`) can be: told
         // as that rule tells it, not as text that is not JSON.
-        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
-            return bad(
-                StatusCode::BAD_REQUEST,
-                Issue::error(
-                    "too-costly",
-                    format!(
-                        "the bundle nests its elements more than {} levels deep; FHIR resources do not",
-                        inbound::MAX_DEPTH
-                    ),
-                )
-                .at("Bundle"),
-            );
+        Err(e) if inbound::is_too_deep(&e) => {
+            return bad(StatusCode::BAD_REQUEST, inbound::too_deep().at("Bundle"));
         }
         Err(e) => {
             return bad(
