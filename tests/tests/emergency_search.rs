@@ -412,6 +412,27 @@ e2e!(
             objected["searchPatientsForEmergency"]["candidates"],
             nobody["searchPatientsForEmergency"]["candidates"]
         );
+        // … and it costs the same statements: the objection is asked in the
+        // search's own statement, not after a match.
+        let (objected, objected_cost) = app
+            .count_statements(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "連携 花子" })),
+            )
+            .await;
+        let (nobody, nobody_cost) = app
+            .count_statements(
+                &s.crew,
+                SEARCH,
+                search_input(json!({ "name": "存在 しない" })),
+            )
+            .await;
+        assert!(
+            candidates(&objected["data"]).is_empty() && candidates(&nobody["data"]).is_empty(),
+            "{objected} {nobody}"
+        );
+        assert_eq!(objected_cost, nobody_cost);
         // Input refusals: the same for a name that exists and one that
         // does not.
         let a = app

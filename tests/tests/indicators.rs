@@ -526,3 +526,61 @@ e2e!(
         assert_eq!(reads_in(1).await["total"], 6);
     }
 );
+
+e2e!(
+    discharge_lead_times_count_only_notices_whose_consent_covers_the_hospital,
+    |app| async move {
+        let r = region_with(app, 10, 0).await;
+        let hospital = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: RegisterOrganizationInput!) { registerOrganization(input: $i) { id } }",
+                json!({ "i": { "kind": "HOSPITAL", "name": "北見総合病院", "municipality": "北見市" } }),
+            )
+            .await["registerOrganization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, msw) = app.member(&hospital, "MEDICAL_SOCIAL_WORKER").await;
+        let today = Utc::now().date_naive();
+        for p in &r.patients {
+            app.ok(
+                &r.doctor,
+                "mutation($i: AddCareTeamMemberInput!) { addCareTeamMember(input: $i) { id } }",
+                json!({ "i": { "patientId": p, "organizationId": hospital, "role": "HOSPITAL" } }),
+            )
+            .await;
+            app.ok(
+                &msw,
+                "mutation($i: SendDischargeNoticeInput!) { sendDischargeNotice(input: $i) { id } }",
+                json!({ "i": { "patientId": p, "admittedOn": (today - Duration::days(10)).to_string(),
+                    "plannedDischargeOn": (today + Duration::days(9)).to_string(), "needsAtHome": "自宅退院" } }),
+            )
+            .await;
+        }
+        let total = |data: &Value| indicator(data, "dischargeLeadTimes")["total"].clone();
+        let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
+        assert_eq!(
+            total(&data),
+            10,
+            "{}",
+            indicator(&data, "dischargeLeadTimes")
+        );
+        // One patient's consent now excludes the hospital: the category is
+        // still shared, but not with the hospital that wrote the notice —
+        // counted neither here nor in the hospital's own report.
+        app.consent(
+            &r.doctor,
+            &r.patients[0],
+            json!({ "scope": "NETWORK", "organizationIds": [hospital] }),
+        )
+        .await;
+        let data = app.ok(&r.official, INDICATORS, vars("北見市")).await;
+        assert_eq!(
+            total(&data),
+            9,
+            "{}",
+            indicator(&data, "dischargeLeadTimes")
+        );
+    }
+);
