@@ -882,6 +882,29 @@ e2e!(consent_forms_are_validated, |app| async move {
     // Nothing was recorded by the refused requests.
     let h = history(app, &s.doctor, &s.patient).await;
     assert_eq!(h["consents"].as_array().unwrap().len(), 1, "{h}");
+    // A patient's first consent too — before it no one reads IDENTITY,
+    // and the registrar gave the birth date itself: a form signed before
+    // it is refused, and nothing recorded.
+    let fresh = app.patient_without_consent(&s.doctor, "K-9").await;
+    let body = app
+        .gql(
+            &s.doctor,
+            RECORD,
+            input(&fresh, form(json!({ "signedOn": "1939-12-31" }))),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"],
+        "input.form.signedOn"
+    );
+    record(app, &s.doctor, &fresh, form(json!({}))).await;
+    let h = history(app, &s.doctor, &fresh).await;
+    assert_eq!(h["consents"].as_array().unwrap().len(), 1, "{h}");
     // A guardian's form is kept as signed.
     let ok = record(
         app,

@@ -1354,3 +1354,28 @@ e2e!(
         assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
     }
 );
+
+e2e!(
+    a_consent_dated_before_the_patients_birth_registers_no_one,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        // The fixture's patient was born on 1938-07-14.
+        let bundle = unknown_patient_with_consent("1930-01-01T10:00:00+09:00");
+        let at = bundle["entry"].as_array().unwrap().len() - 1;
+        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0],
+            format!("Bundle.entry[{at}].resource.dateTime"),
+            "{body}"
+        );
+        let lookup = app
+            .gql(
+                &doctor,
+                "query { patientByLocalId(localId: \"88888\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
+    }
+);

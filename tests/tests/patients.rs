@@ -1671,3 +1671,91 @@ e2e!(
         assert_code(&body, "CONFLICT");
     }
 );
+
+e2e!(
+    adds_of_one_membership_sent_at_once_make_one_and_ending_it_ends_access,
+    |app| async move {
+        let n = network(app).await;
+        // A client retrying, a double click: fifty adds at once — in eight
+        // rounds, each on a patient of its own (the window the race needs
+        // is short: one round alone often finds it shut).
+        for round in 0..8 {
+            let patient = app.patient(&n.physician, &format!("K-07{round:02}")).await;
+            let input = json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY", "startDate": day(app, -5) } });
+            let answers = futures::future::join_all(
+                (0..50).map(|_| app.gql(&n.physician, ADD_TO_TEAM, input.clone())),
+            )
+            .await;
+            let added: Vec<&Value> = answers.iter().filter(|b| b["errors"].is_null()).collect();
+            assert_eq!(added.len(), 1, "round {round}: {answers:?}");
+            for refused in answers.iter().filter(|b| !b["errors"].is_null()) {
+                assert_code(refused, "CONFLICT");
+            }
+            let pharmacy_rows = care_team(app, &n.physician, &patient, false)
+                .await
+                .into_iter()
+                .filter(|m| m["organization"]["id"] == n.pharmacy.as_str())
+                .count();
+            assert_eq!(pharmacy_rows, 1);
+            assert!(seen_by(app, &n.pharmacist, &patient).await.is_ok());
+            // Ended, it is ended: the pharmacy no longer sees the patient.
+            let id = added[0]["data"]["addCareTeamMember"]["id"].clone();
+            app.ok(
+                &n.physician,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": id, "endDate": day(app, -1) } }),
+            )
+            .await;
+            assert_eq!(seen_by(app, &n.pharmacist, &patient).await, not_found());
+        }
+    }
+);
+
+e2e!(
+    identifiers_with_invisible_characters_are_refused,
+    |app| async move {
+        let n = network(app).await;
+        let register = |local: &str, insured: &str| {
+            json!({ "i": { "name": "連携 花子", "nameKana": "レンケイ ハナコ", "birthDate": "1940-05-01",
+                "sex": "FEMALE", "localId": local, "insuredPersonIdentifier": insured } })
+        };
+        app.ok(
+            &n.physician,
+            REGISTER,
+            register("K-0900", "00012345:ZZ:187:05"),
+        )
+        .await;
+        // The same person's identifier with a zero-width space or a word
+        // joiner would be another identifier, and so another patient; a
+        // local ID with a direction override reads as another text.
+        for (input, field) in [
+            (
+                register("K-0901", "00012345:ZZ\u{200B}:187:05"),
+                "input.insuredPersonIdentifier",
+            ),
+            (
+                register("K-0902", "00012345:ZZ:187\u{2060}:05"),
+                "input.insuredPersonIdentifier",
+            ),
+            (
+                register("K-\u{202E}0903", "00012345:ZZ:188:05"),
+                "input.localId",
+            ),
+            (
+                register("K-0904\u{FEFF}", "00012345:ZZ:189:05"),
+                "input.localId",
+            ),
+        ] {
+            let body = app.gql(&n.physician, REGISTER, input.clone()).await;
+            assert_bad_input(&body, field);
+        }
+        let lookup = app
+            .gql(
+                &n.physician,
+                "query { patientByInsuredPersonIdentifier(identifier: \"00012345:ZZ:187\u{2060}:05\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_code(&lookup, "BAD_USER_INPUT");
+    }
+);

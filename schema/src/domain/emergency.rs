@@ -4,6 +4,7 @@
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use super::Text;
+use super::values::invisible_format;
 use crate::error::ApiError;
 
 crate::domain_enum! {
@@ -147,16 +148,6 @@ impl EmergencyReason {
             None => self.describe(),
         }
     }
-}
-
-/// A character that formats text without showing anything (Unicode's
-/// general category Cf): zero-width spaces and joiners, direction marks and
-/// overrides, the byte order mark, the soft hyphen, tags. In a reason it
-/// either pads words that say nothing into a valid length or makes the
-/// audit log display other words than were written (U+202E reverses them);
-/// no reason needs one.
-fn invisible_format(c: char) -> bool {
-    c.general_category() == unicode_properties::GeneralCategory::Format
 }
 
 /// Whether a character shows on the page: not whitespace (full-width spaces

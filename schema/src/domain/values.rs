@@ -11,6 +11,24 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// A character that formats text without showing anything (Unicode's
+/// general category Cf): zero-width spaces and joiners, direction marks and
+/// overrides, the byte order mark, the soft hyphen, tags. In an emergency
+/// reason it either pads words that say nothing into a valid length or
+/// makes the audit log display other words than were written (U+202E
+/// reverses them); in an identifier it makes two that look the same differ
+/// (「…:187\u{2060}:05」 registered a second patient for one person). No
+/// reason or identifier needs one.
+pub(crate) fn invisible_format(c: char) -> bool {
+    use unicode_properties::UnicodeGeneralCategory;
+    c.general_category() == unicode_properties::GeneralCategory::Format
+}
+
+/// Control characters, or characters that show nothing ([`invisible_format`]).
+fn has_control_or_format(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() || invisible_format(c))
+}
+
 /// A person's or organisation's display name, or a free-text line such as an address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text(String);
@@ -285,10 +303,10 @@ impl LocalId {
                 format!("must be at most {LOCAL_ID_MAX} characters"),
             ));
         }
-        if has_control(s) {
+        if has_control_or_format(s) {
             return Err(ApiError::bad_input(
                 field,
-                "must not contain control characters",
+                "must not contain control or invisible formatting characters (a zero-width space, a direction mark …)",
             ));
         }
         Ok(LocalId(s.to_string()))
@@ -368,7 +386,9 @@ impl InsuredPersonId {
             6 if digits(insurer) => format!("00{insurer}"),
             _ => return Err(bad("the insurer number must be 6 or 8 digits")),
         };
-        let printable = |s: &str| !has_control(s) && s.chars().count() <= INSURED_PART_MAX;
+        // Nothing invisible: 「187」 and 「187\u{2060}」 would be two people.
+        let printable =
+            |s: &str| !has_control_or_format(s) && s.chars().count() <= INSURED_PART_MAX;
         let (symbol, number) = (symbol.trim(), number.trim());
         if !printable(symbol) {
             return Err(bad(&format!(

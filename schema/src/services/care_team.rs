@@ -60,7 +60,12 @@ pub async fn add(
         }
     }
     // The same organisation (and member) in the same role twice at once is a
-    // duplicate, not a second relationship.
+    // duplicate, not a second relationship. Asked inside the write, under
+    // the patient's lock: asked before it, twenty adds sent at once all
+    // found none and six were inserted — and ending "the" membership left
+    // the organisation on the team through the others.
+    let txn = super::begin_write(db).await?;
+    super::lock_patient(&txn, access.patient_id()).await?;
     let today = new.start_date.min(today);
     let mut dup = care_team_membership::Entity::find()
         .filter(care_team_membership::Column::PatientId.eq(access.patient_id()))
@@ -75,7 +80,7 @@ pub async fn add(
         Some(m) => dup.filter(care_team_membership::Column::MemberId.eq(m)),
         None => dup.filter(care_team_membership::Column::MemberId.is_null()),
     };
-    if dup.one(db).await?.is_some() {
+    if dup.one(&txn).await?.is_some() {
         return Err(ApiError::Conflict(format!(
             "the organisation is already on the care team as {}",
             new.role
@@ -95,7 +100,6 @@ pub async fn add(
         recorded_by_organization: Set(Some(stamp.principal.organization_id())),
         recorded_by_member: Set(stamp.member_id()),
     };
-    let txn = super::begin_write(db).await?;
     let inserted = care_team_membership::Entity::insert(model)
         .exec_with_returning(&txn)
         .await?;

@@ -234,23 +234,27 @@ pub async fn record(
     );
     let txn = crate::services::begin_write(db).await?;
     super::lock_patient(&txn, patient_id).await?;
-    // Only a caller who may read the birth date is told that the form
-    // predates it: to anyone else the answer would disclose the date, one
-    // request at a time.
-    if access.may_read(DataCategory::Identity) {
-        let patient = entities::patient::Entity::find_by_id(patient_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| ApiError::not_found("patient"))?;
-        new.form
-            .check_signed_after_birth(FORM_FIELD, patient.birth_date)?;
-    }
     let current = current(&txn, patient_id).await?;
     if new.only_if_first && current.any_recorded {
         return Err(ApiError::conflict_in(
             "input.onlyIfFirst",
             "the patient already has a consent recorded: nothing was recorded",
         ));
+    }
+    // Only a caller who may read the birth date is told that the form
+    // predates it: to anyone else the answer would disclose the date, one
+    // request at a time. The patient's *first* consent is checked too:
+    // before any consent no one reads IDENTITY, so the registration's own
+    // consent — the one that matters most — went unchecked; and whoever
+    // records it is on the team and, the moment it is recorded, reads the
+    // date anyway (a refusal tells no more than the consent would).
+    if access.may_read(DataCategory::Identity) || !current.any_recorded {
+        let patient = entities::patient::Entity::find_by_id(patient_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ApiError::not_found("patient"))?;
+        new.form
+            .check_signed_after_birth(FORM_FIELD, patient.birth_date)?;
     }
     let in_force_terms = current
         .in_force

@@ -415,6 +415,27 @@ async fn match_patients(
         let consent = consent
             .as_ref()
             .map_err(|issue| outcome_response(StatusCode::BAD_REQUEST, &issue.clone().into()))?;
+        // A form dated before the birth the bundle gives is refused now,
+        // not after the patient is registered (the consent's own check,
+        // `ConsentForm::check_signed_after_birth`, would refuse it then).
+        let day = |v: &Value| {
+            v.as_str()
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        };
+        if let (Some(signed), Some(born)) = (
+            day(&consent["form"]["signedOn"]),
+            day(&registration["birthDate"]),
+        ) && signed < born
+        {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                Issue::error(
+                    "invalid",
+                    format!("the consent is dated {signed}, before the patient's birth ({born})"),
+                )
+                .at(format!("Bundle.entry[{consent_entry}].resource.dateTime")),
+            ));
+        }
         let mut input = registration;
         input["localId"] = json!(local);
         input["insuredPersonIdentifier"] = json!(p.insured_person_id);
