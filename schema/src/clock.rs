@@ -13,10 +13,16 @@ pub trait Clock: Send + Sync + 'static {
     /// consent dates are calendar dates of the region, so "today" must be the
     /// region's day, not UTC's — which lags nine hours behind.
     fn today(&self) -> NaiveDate {
-        const JST: i32 = 9 * 3600;
-        let offset = FixedOffset::east_opt(JST).expect("+09:00 is a valid offset");
-        self.now().with_timezone(&offset).date_naive()
+        day_in_japan(self.now())
     }
+}
+
+/// The date in Japan (UTC+9) at `instant`: [`Clock::today`] of a clock
+/// that reads `instant`.
+pub fn day_in_japan(instant: DateTime<Utc>) -> NaiveDate {
+    const JST: i32 = 9 * 3600;
+    let offset = FixedOffset::east_opt(JST).expect("+09:00 is a valid offset");
+    instant.with_timezone(&offset).date_naive()
 }
 
 pub type SharedClock = Arc<dyn Clock>;

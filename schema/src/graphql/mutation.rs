@@ -277,6 +277,7 @@ impl CoreMutation {
             caller_kind,
             membership,
             end_date,
+            ctx_policy(ctx).clock.today(),
         )
         .await?;
         ctx_events(ctx).publish(HubEvent::AccessChanged { patient_id });

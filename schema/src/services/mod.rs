@@ -81,6 +81,37 @@ pub async fn lock_patient(
     Ok(())
 }
 
+/// Under the patient's lock (taken on `txn` by the caller): `organization`
+/// is still on the patient's care team on `today`. A write's access is
+/// decided before its transaction; an organisation taken off the team in
+/// between — its membership ended under the same lock, committed before
+/// this one got it — must not go on writing as a member: put itself (or
+/// another) back on the team, end others' memberships, change the consent
+/// or the objection to emergency access.
+pub(crate) async fn require_still_on_team(
+    txn: &impl sea_orm::ConnectionTrait,
+    patient_id: uuid::Uuid,
+    organization_id: uuid::Uuid,
+    today: chrono::NaiveDate,
+) -> Result<(), ApiError> {
+    use entities::care_team_membership as m;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let on_team = m::Entity::find()
+        .filter(m::Column::PatientId.eq(patient_id))
+        .filter(m::Column::OrganizationId.eq(organization_id))
+        .filter(crate::policy::active_on(today))
+        .one(txn)
+        .await?
+        .is_some();
+    if !on_team {
+        return Err(ApiError::Forbidden(
+            "your organisation is no longer on the patient's care team: nothing was changed"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `column IN (texts)`, written as [`id_in`] writes ids: one array
 /// parameter on PostgreSQL. Besides reusing the statement, this keeps the
 /// plan: with 500 literals in `IN (…)` PostgreSQL's generic plan for a
