@@ -2139,3 +2139,51 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    edits_of_a_draft_at_once_lose_none_that_succeeded,
+    |app| async move {
+        let s = scene(app).await;
+        // Members of the care office edit two sections of one draft at the
+        // same moment, many times over: an edit answered as made must be in
+        // the sheet — the other is refused (CONFLICT, reload), not silently
+        // overwritten by a copy of the sheet as it was before.
+        for round in 0..6 {
+            let id = new_sheet(app, &s, json!({})).await["id"].clone();
+            let edits = [
+                json!({ "cautions": format!("夜間せん妄の既往あり {round}") }),
+                json!({ "wishes": format!("自宅退院を希望 {round}") }),
+            ];
+            let answers = futures::future::join_all(edits.iter().map(|content| {
+                app.gql(
+                    &s.care_manager,
+                    UPDATE_SHEET,
+                    json!({ "i": { "sheetId": id, "content": content } }),
+                )
+            }))
+            .await;
+            let data = app
+                .ok(
+                    &s.care_manager,
+                    "query($id: ID!) { patient(id: $id) { admissionSheets { id content { cautions wishes } } } }",
+                    json!({ "id": s.patient }),
+                )
+                .await;
+            let sheet = data["patient"]["admissionSheets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["id"] == id)
+                .unwrap()
+                .clone();
+            for (answer, edit) in answers.iter().zip(&edits) {
+                if answer["errors"].is_null() {
+                    let (key, value) = edit.as_object().unwrap().iter().next().unwrap();
+                    assert_eq!(&sheet["content"][key], value, "round {round}: {sheet}");
+                } else {
+                    assert_eq!(code(answer), "CONFLICT", "{answer}");
+                }
+            }
+        }
+    }
+);

@@ -2119,3 +2119,88 @@ async fn a_view_or_a_trigger_in_the_logs_place_is_reported_on_sqlite() {
     assert_eq!(verify(&app).await, Ok(()));
     app.stop().await;
 }
+
+e2e!(
+    changes_to_one_key_or_member_at_once_are_recorded_as_made,
+    |app| async move {
+        let clinic = app.organization("CLINIC", "同時変更クリニック").await;
+        let admin = &app.admin_token;
+        let key = app
+            .ok(
+                admin,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
+                json!({ "i": { "organizationId": clinic, "name": "検査システム", "permissions": [
+                    { "category": "LAB_RESULTS", "level": "READ_WRITE" }
+                ] } }),
+            )
+            .await["createApiKey"]["apiKey"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Ten revocations at once: one revokes, the others are told it is
+        // already revoked — and the log says it was revoked once.
+        let answers = futures::future::join_all((0..10).map(|_| {
+            app.gql(
+                admin,
+                "mutation($k: ID!) { revokeApiKey(id: $k) { id } }",
+                json!({ "k": key }),
+            )
+        }))
+        .await;
+        let revoked = answers.iter().filter(|a| a["errors"].is_null()).count();
+        assert_eq!(revoked, 1, "{answers:?}");
+        for a in answers.iter().filter(|a| !a["errors"].is_null()) {
+            assert_eq!(error_code(a).as_deref(), Some("CONFLICT"), "{a}");
+        }
+        // A member suspended and reactivated at once, many times: every
+        // recorded change starts from the status the one before left.
+        let (member, _) = app.member(&clinic, "NURSE").await;
+        for _ in 0..5 {
+            futures::future::join_all(["SUSPENDED", "ACTIVE", "SUSPENDED", "ACTIVE"].map(|status| {
+                app.gql(
+                    admin,
+                    "mutation($m: ID!, $s: MemberStatus!) { setMemberStatus(memberId: $m, status: $s) { id } }",
+                    json!({ "m": member, "s": status }),
+                )
+            }))
+            .await;
+        }
+        let log = app
+            .ok(
+                admin,
+                "{ auditLog(filter: { action: ADMINISTRATION }, first: 100) { edges { node { detail } } } }",
+                json!({}),
+            )
+            .await;
+        let details: Vec<String> = log["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["detail"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            details
+                .iter()
+                .filter(|d| **d == format!("API key {key} revoked"))
+                .count(),
+            1,
+            "{details:?}"
+        );
+        // Oldest first: each change's "from" is the last change's "to".
+        let mut changes: Vec<(String, String)> = details
+            .iter()
+            .rev()
+            .filter_map(|d| {
+                let rest = d.strip_prefix(&format!("member {member}: status "))?;
+                let (from, to) = rest.split_once(" → ")?;
+                Some((from.to_string(), to.to_string()))
+            })
+            .collect();
+        assert_eq!(changes.len(), 20, "{details:?}");
+        let mut status = "ACTIVE".to_string();
+        for (from, to) in changes.drain(..) {
+            assert_eq!(from, status, "{details:?}");
+            status = to;
+        }
+    }
+);

@@ -80,7 +80,10 @@ pub async fn revoke(
     id: Uuid,
 ) -> ApiResult<api_key::Model> {
     let txn = super::begin_write(db).await?;
-    let found = api_key::Entity::find_by_id(id)
+    // Locked as read (PostgreSQL; SQLite's write transaction already is):
+    // two revocations at once would both find it live, and the log tell it
+    // revoked twice.
+    let found = super::locked(&txn, api_key::Entity::find_by_id(id))
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;

@@ -66,7 +66,10 @@ async fn change(
     what: impl FnOnce(&member::Model) -> String,
 ) -> ApiResult<member::Model> {
     let txn = super::begin_write(db).await?;
-    let found = member::Entity::find_by_id(member_id)
+    // Locked as read: the change's record ("status ACTIVE → SUSPENDED") is
+    // of the row as it is changed, not as it was before another change
+    // committed (a reactivation logged "ACTIVE → ACTIVE").
+    let found = super::locked(&txn, member::Entity::find_by_id(member_id))
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;

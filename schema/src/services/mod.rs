@@ -81,6 +81,21 @@ pub async fn lock_patient(
     Ok(())
 }
 
+/// `query` locking the rows it reads until `txn` ends: `FOR UPDATE` on
+/// PostgreSQL; on SQLite the write transaction (`BEGIN IMMEDIATE`, see
+/// [`begin_write`]) already keeps every other writer out.
+pub(crate) fn locked<E: sea_orm::EntityTrait>(
+    txn: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+) -> sea_orm::Select<E> {
+    use sea_orm::QuerySelect;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query.lock_exclusive()
+    } else {
+        query
+    }
+}
+
 /// Under the patient's lock (taken on `txn` by the caller): `organization`
 /// is still on the patient's care team on `today`. A write's access is
 /// decided before its transaction; an organisation taken off the team in
@@ -105,8 +120,7 @@ pub(crate) async fn require_still_on_team(
         .is_some();
     if !on_team {
         return Err(ApiError::Forbidden(
-            "your organisation is no longer on the patient's care team: nothing was changed"
-                .into(),
+            "your organisation is no longer on the patient's care team: nothing was changed".into(),
         ));
     }
     Ok(())

@@ -669,6 +669,17 @@ fn require_author_draft(sheet: &admission_sheet::Model, stamp: &AuditStamp) -> A
 }
 
 /// The sheet changed under the caller (sent meanwhile by a colleague).
+/// The sheet's row still holds what `sheet` was read with: its content,
+/// hospital and day of admission. (Not its `updated_at`: two edits within
+/// one tick of the clock — a clock that stands still, in tests — would
+/// pass that.)
+fn unchanged_since_read(sheet: &admission_sheet::Model) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(admission_sheet::Column::Content.eq(sheet.content.clone()))
+        .add(admission_sheet::Column::HospitalOrganizationId.eq(sheet.hospital_organization_id))
+        .add(admission_sheet::Column::AdmittedOn.eq(sheet.admitted_on))
+}
+
 fn moved_on() -> ApiError {
     ApiError::Conflict(
         "the admission sheet was sent or changed at the same moment; reload it".into(),
@@ -719,6 +730,10 @@ pub async fn update(
         })
         .filter(admission_sheet::Column::Id.eq(sheet.id))
         .filter(admission_sheet::Column::Status.eq(AdmissionSheetStatus::Draft.as_str()))
+        // As it was read: the content patched above and the hospital kept
+        // are that version's. Another edit committed since would be lost
+        // under this one (two members editing two sections at once).
+        .filter(unchanged_since_read(&sheet))
         .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
@@ -891,6 +906,10 @@ async fn transition(
         .set(to)
         .filter(admission_sheet::Column::Id.eq(sheet.id))
         .filter(admission_sheet::Column::Status.eq(step.from.as_str()))
+        // As it was read and checked (its hospital covered and on the team,
+        // whom the notification goes to): an edit committed since — another
+        // hospital named — is not sent unseen.
+        .filter(unchanged_since_read(sheet))
         .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
