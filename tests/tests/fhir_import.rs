@@ -618,6 +618,23 @@ e2e!(
     }
 );
 
+/// No patient of the clinic has the local ID the test bundles register
+/// (88888): a refused registration left nothing behind.
+async fn assert_nothing_registered(app: &TestApp, token: &str) {
+    let lookup = app
+        .gql(
+            token,
+            "query { patientByLocalId(localId: \"88888\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&lookup).as_deref(),
+        Some("NOT_FOUND"),
+        "{lookup}"
+    );
+}
+
 /// A bundle of more records than one `writeRecords` call takes (500), or
 /// naming more patients, is refused whole (413, the limit named, nothing
 /// written); 500 are written.
@@ -795,14 +812,7 @@ e2e!(
             );
         }
         // Nothing was registered.
-        let lookup = app
-            .gql(
-                &doctor,
-                "query { patientByLocalId(localId: \"88888\") { id } }",
-                json!({}),
-            )
-            .await;
-        assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
+        assert_nothing_registered(app, &doctor).await;
         // A bundle that registers no one is not refused for its Consent:
         // the hub records a consent only with a registration.
         let mut known = fixture("condition");
@@ -1344,14 +1354,7 @@ e2e!(
             );
         }
         // Nothing was registered.
-        let lookup = app
-            .gql(
-                &doctor,
-                "query { patientByLocalId(localId: \"88888\") { id } }",
-                json!({}),
-            )
-            .await;
-        assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
+        assert_nothing_registered(app, &doctor).await;
     }
 );
 
@@ -1369,13 +1372,6 @@ e2e!(
             format!("Bundle.entry[{at}].resource.dateTime"),
             "{body}"
         );
-        let lookup = app
-            .gql(
-                &doctor,
-                "query { patientByLocalId(localId: \"88888\") { id } }",
-                json!({}),
-            )
-            .await;
-        assert_eq!(error_code(&lookup).as_deref(), Some("NOT_FOUND"));
+        assert_nothing_registered(app, &doctor).await;
     }
 );

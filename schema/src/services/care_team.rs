@@ -66,15 +66,7 @@ pub async fn add(
     // the organisation on the team through the others.
     let txn = super::begin_write(db).await?;
     super::lock_patient(&txn, access.patient_id()).await?;
-    if access.has_care_relationship() {
-        super::require_still_on_team(
-            &txn,
-            access.patient_id(),
-            stamp.principal.organization_id(),
-            today,
-        )
-        .await?;
-    }
+    super::require_still_on_team(&txn, access, stamp.principal.organization_id(), today).await?;
     let today = new.start_date.min(today);
     let mut dup = care_team_membership::Entity::find()
         .filter(care_team_membership::Column::PatientId.eq(access.patient_id()))
@@ -171,10 +163,7 @@ pub async fn end(
     // Under the patient's lock, so that two organisations ending the last
     // two memberships at once cannot both pass.
     super::records::lock_patients(&txn, [patient_id]).await?;
-    if access.has_care_relationship() {
-        super::require_still_on_team(&txn, patient_id, stamp.principal.organization_id(), today)
-            .await?;
-    }
+    super::require_still_on_team(&txn, access, stamp.principal.organization_id(), today).await?;
     // As it stands under the lock: another request may have ended it since
     // it was read.
     let ended_meanwhile = care_team_membership::Entity::find_by_id(membership_id)

@@ -41,27 +41,6 @@ pub struct NewConsent {
     pub only_if_first: bool,
 }
 
-/// A consent or objection changed through the care relationship is changed
-/// only while the caller's organisation is still on the team, as it stands
-/// under the patient's lock ([`super::require_still_on_team`]).
-async fn still_on_team(
-    txn: &impl sea_orm::ConnectionTrait,
-    access: &PatientAccess,
-    principal: &Principal,
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    if !access.has_care_relationship() {
-        return Ok(());
-    }
-    super::require_still_on_team(
-        txn,
-        access.patient_id(),
-        principal.organization_id(),
-        crate::clock::day_in_japan(now),
-    )
-    .await
-}
-
 /// The input path of the form, for errors found past the edge.
 const FORM_FIELD: &str = "input.form";
 
@@ -255,7 +234,13 @@ pub async fn record(
     );
     let txn = crate::services::begin_write(db).await?;
     super::lock_patient(&txn, patient_id).await?;
-    still_on_team(&txn, access, principal, now).await?;
+    super::require_still_on_team(
+        &txn,
+        access,
+        principal.organization_id(),
+        crate::clock::day_in_japan(now),
+    )
+    .await?;
     let current = current(&txn, patient_id).await?;
     if new.only_if_first && current.any_recorded {
         return Err(ApiError::conflict_in(
@@ -434,7 +419,13 @@ pub async fn withdraw(
     let patient_id = access.patient_id();
     let txn = crate::services::begin_write(db).await?;
     super::lock_patient(&txn, patient_id).await?;
-    still_on_team(&txn, access, &stamp.principal, now).await?;
+    super::require_still_on_team(
+        &txn,
+        access,
+        stamp.principal.organization_id(),
+        crate::clock::day_in_japan(now),
+    )
+    .await?;
     let current = current(&txn, patient_id).await?;
     if current.in_force.is_none() && current.pending.is_none() {
         return Err(ApiError::Conflict(
@@ -762,7 +753,13 @@ pub async fn record_objection(
     access.require_write(DataCategory::Consent)?;
     let txn = crate::services::begin_write(db).await?;
     super::lock_patient(&txn, access.patient_id()).await?;
-    still_on_team(&txn, access, principal, now).await?;
+    super::require_still_on_team(
+        &txn,
+        access,
+        principal.organization_id(),
+        crate::clock::day_in_japan(now),
+    )
+    .await?;
     if active_objection(&txn, access.patient_id()).await?.is_some() {
         return Err(ApiError::Conflict(
             "the patient's objection to emergency access is already recorded".into(),
@@ -815,7 +812,13 @@ pub async fn withdraw_objection(
     let patient_id = access.patient_id();
     let txn = crate::services::begin_write(db).await?;
     super::lock_patient(&txn, patient_id).await?;
-    still_on_team(&txn, access, &stamp.principal, now).await?;
+    super::require_still_on_team(
+        &txn,
+        access,
+        stamp.principal.organization_id(),
+        crate::clock::day_in_japan(now),
+    )
+    .await?;
     let active = active_objection(&txn, access.patient_id())
         .await?
         .ok_or_else(|| {

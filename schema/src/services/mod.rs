@@ -96,23 +96,28 @@ pub(crate) fn locked<E: sea_orm::EntityTrait>(
     }
 }
 
-/// Under the patient's lock (taken on `txn` by the caller): `organization`
+/// Under the patient's lock (taken on `txn` by the caller): a write decided
+/// through the care relationship (`access`) is made only while `organization`
 /// is still on the patient's care team on `today`. A write's access is
 /// decided before its transaction; an organisation taken off the team in
 /// between — its membership ended under the same lock, committed before
 /// this one got it — must not go on writing as a member: put itself (or
 /// another) back on the team, end others' memberships, change the consent
-/// or the objection to emergency access.
+/// or the objection to emergency access. Access not through the care
+/// relationship (the coordination centre's) is not asked about here.
 pub(crate) async fn require_still_on_team(
     txn: &impl sea_orm::ConnectionTrait,
-    patient_id: uuid::Uuid,
+    access: &crate::policy::PatientAccess,
     organization_id: uuid::Uuid,
     today: chrono::NaiveDate,
 ) -> Result<(), ApiError> {
     use entities::care_team_membership as m;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if !access.has_care_relationship() {
+        return Ok(());
+    }
     let on_team = m::Entity::find()
-        .filter(m::Column::PatientId.eq(patient_id))
+        .filter(m::Column::PatientId.eq(access.patient_id()))
         .filter(m::Column::OrganizationId.eq(organization_id))
         .filter(crate::policy::active_on(today))
         .one(txn)

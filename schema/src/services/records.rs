@@ -153,7 +153,7 @@ pub(crate) async fn lock_patients(
         .into_iter()
         .collect();
     let backend = txn.get_database_backend();
-    let mut query = patient::Entity::find()
+    let query = patient::Entity::find()
         .select_only()
         .column(patient::Column::Id)
         .filter(super::id_in(
@@ -162,10 +162,7 @@ pub(crate) async fn lock_patients(
             &ordered,
         ))
         .order_by_asc(patient::Column::Id);
-    if backend == sea_orm::DbBackend::Postgres {
-        query = query.lock_exclusive();
-    }
-    let found: Vec<Uuid> = query.into_tuple().all(txn).await?;
+    let found: Vec<Uuid> = super::locked(txn, query).into_tuple().all(txn).await?;
     if found.len() != ordered.len() {
         return Err(ApiError::not_found("patient"));
     }
