@@ -54,6 +54,9 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimiter>,
     /// Metrics, access log, request ids (see [`crate::observe`]).
     pub observe: Arc<crate::observe::Observe>,
+    /// The policy's clock: what the edges check against "today" (a consent
+    /// dated in the future) is the day the policy keeps.
+    pub clock: renkei_schema::clock::SharedClock,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOrigin]) -> Router {

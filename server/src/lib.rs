@@ -277,7 +277,7 @@ impl Hub {
                 .map(|url| (url, config.redis.redis_prefix.as_str())),
             db.clone(),
             audit_keys,
-            clock,
+            clock.clone(),
         )?;
         let schema = build_schema(SchemaDeps {
             db: db.clone(),
@@ -325,6 +325,7 @@ impl Hub {
             websocket,
             rate_limits,
             observe,
+            clock,
         };
         Ok(Hub { state, checkpoints })
     }

@@ -1375,3 +1375,25 @@ e2e!(
         assert_nothing_registered(app, &doctor).await;
     }
 );
+
+e2e!(
+    a_consent_dated_in_the_future_registers_no_one,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        let bundle = unknown_patient_with_consent("2099-01-01T10:00:00+09:00");
+        let at = bundle["entry"].as_array().unwrap().len() - 1;
+        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["issue"][0]["code"], "invalid", "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0],
+            format!("Bundle.entry[{at}].resource.dateTime"),
+            "{body}"
+        );
+        assert_eq!(
+            body["issue"][0]["diagnostics"], "the consent: 2099-01-01 is in the future",
+            "{body}"
+        );
+        assert_nothing_registered(app, &doctor).await;
+    }
+);

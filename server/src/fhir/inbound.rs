@@ -415,26 +415,52 @@ async fn match_patients(
         let consent = consent
             .as_ref()
             .map_err(|issue| outcome_response(StatusCode::BAD_REQUEST, &issue.clone().into()))?;
-        // A form dated before the birth the bundle gives is refused now,
-        // not after the patient is registered (the consent's own check,
-        // `ConsentForm::check_signed_after_birth`, would refuse it then).
+        // The form as `recordConsent` will take it — its reference, and its
+        // day not after today — and not before the birth the bundle gives
+        // (`ConsentForm::check_signed_after_birth`, which needs a stored
+        // patient): refused now, with nothing registered, not after the
+        // patient is, at the consent, leaving a patient without one.
         let day = |v: &Value| {
             v.as_str()
                 .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         };
-        if let (Some(signed), Some(born)) = (
-            day(&consent["form"]["signedOn"]),
-            day(&registration["birthDate"]),
-        ) && signed < born
-        {
-            return Err(bad(
-                StatusCode::BAD_REQUEST,
-                Issue::error(
-                    "invalid",
-                    format!("the consent is dated {signed}, before the patient's birth ({born})"),
-                )
-                .at(format!("Bundle.entry[{consent_entry}].resource.dateTime")),
-            ));
+        let dated = format!("Bundle.entry[{consent_entry}].resource.dateTime");
+        if let Some(signed) = day(&consent["form"]["signedOn"]) {
+            let form = renkei_schema::domain::RawConsentForm {
+                reference: consent["form"]["reference"].as_str().unwrap_or_default(),
+                signed_on: signed,
+                signed_by: renkei_schema::domain::ConsentSignatory::Patient,
+                proxy_name: None,
+                proxy_relation: None,
+            };
+            let today = renkei_schema::clock::Clock::today(&*state.clock);
+            if let Err(e) = renkei_schema::domain::ConsentForm::parse("form", form, today) {
+                let at = if e.field() == Some("form.signedOn") {
+                    dated.clone()
+                } else {
+                    format!("Bundle.entry[{consent_entry}].resource")
+                };
+                let message = e.message();
+                let message = message.split_once(": ").map_or(message.as_str(), |m| m.1);
+                return Err(bad(
+                    StatusCode::BAD_REQUEST,
+                    Issue::error("invalid", format!("the consent: {message}")).at(at),
+                ));
+            }
+            if let Some(born) = day(&registration["birthDate"])
+                && signed < born
+            {
+                return Err(bad(
+                    StatusCode::BAD_REQUEST,
+                    Issue::error(
+                        "invalid",
+                        format!(
+                            "the consent is dated {signed}, before the patient's birth ({born})"
+                        ),
+                    )
+                    .at(dated),
+                ));
+            }
         }
         let mut input = registration;
         input["localId"] = json!(local);
