@@ -536,3 +536,72 @@ async fn a_hub_shutting_down_closes_its_websockets_with_1001() {
     assert_eq!(ws.close_code(), Some(1001));
     stopping.await.unwrap();
 }
+
+e2e!(
+    a_subscription_selects_exactly_one_root_field,
+    |app| async move {
+        let s = scene(app).await;
+        let mut client = app.ws(&s.doctor).await;
+        // Aliases of one field, directly, through a fragment and an inline
+        // fragment: each would follow the events, many streams counted as
+        // one subscription. So would an introspection field beside it.
+        let aliases: Vec<String> = (0..40)
+            .map(|i| format!("e{i}: patientEvents(patientId: $p) {{ kind }}"))
+            .collect();
+        for (query, told) in [
+            (
+                format!("subscription($p: ID!) {{ {} }}", aliases.join(" ")),
+                "Anonymous Subscription must select only one top level field.",
+            ),
+            (
+                "subscription Two($p: ID!) { a: patientEvents(patientId: $p) { kind } ...F } fragment F on Subscription { b: patientEvents(patientId: $p) { kind } }".to_string(),
+                "Subscription \"Two\" must select only one top level field.",
+            ),
+            (
+                "subscription($p: ID!) { patientEvents(patientId: $p) { kind } ... on Subscription { __typename } }".to_string(),
+                "Anonymous Subscription must not select an introspection top level field (\"__typename\").",
+            ),
+        ] {
+            let id = client.subscribe(&query, json!({ "p": s.patient })).await;
+            // Refused as every invalid document is over this transport
+            // (async-graphql's stream: one result with the errors).
+            let errors = match client.next_within(Duration::from_secs(10)).await {
+                Some((got, WsMessage::Next(v))) if got == id && v["data"].is_null() => {
+                    v["errors"].clone()
+                }
+                Some((got, WsMessage::Error(errors))) if got == id => errors,
+                _ => panic!("expected an error for {query}"),
+            };
+            assert_eq!(errors.as_array().unwrap().len(), 1, "{errors}");
+            assert_eq!(errors[0]["message"], told, "{errors}");
+            assert_eq!(
+                errors[0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+                "{errors}"
+            );
+            // Nothing follows the refusal but its end.
+            if let Some((got, message)) = client.next_within(Duration::from_millis(500)).await {
+                assert_eq!(got, id);
+                assert!(matches!(message, WsMessage::Complete), "more than the refusal");
+            }
+        }
+        // One root field, selected twice under one key (the same field
+        // merged, as the spec's CollectFields does), is one stream.
+        let id = client
+            .subscribe(
+                "subscription($p: ID!) { patientEvents(patientId: $p) { kind } ... on Subscription { patientEvents(patientId: $p) { category } } }",
+                json!({ "p": s.patient }),
+            )
+            .await;
+        // Subscribed before the write (as the tests above wait).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let written = app.gql(&s.doctor, WRITE, lab(&s.patient)).await;
+        assert!(written["errors"].is_null(), "{written}");
+        match client.next_within(Duration::from_secs(10)).await {
+            Some((got, WsMessage::Next(v))) => {
+                assert_eq!(got, id);
+                assert_eq!(v["data"]["patientEvents"]["kind"], "RECORD_WRITTEN", "{v}");
+            }
+            _ => panic!("expected the event"),
+        }
+    }
+);

@@ -51,7 +51,7 @@ use std::sync::Arc;
 use async_graphql::{
     ErrorExtensionValues, Pos, Request, ServerError, ServerResult,
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet},
 };
 
 /// Deepest field nesting accepted: generous for real clients (the deepest
@@ -124,6 +124,7 @@ impl Extension for QueryLimitsExtension {
         let variables = std::mem::take(&mut request.variables);
         let checked = match request.parsed_query() {
             Ok(document) => check(document, self.introspection)
+                .and_then(|()| check_subscription_roots(document))
                 .and_then(|()| check_lists(document, &variables))
                 .and_then(|()| check_representations(document, &variables)),
             Err(_) => Ok(()),
@@ -154,6 +155,90 @@ fn check(document: &ExecutableDocument, introspection: bool) -> ServerResult<()>
         }
     }
     Ok(())
+}
+
+/// The GraphQL spec's "single root field" rule (§5.2.3.1), which
+/// async-graphql does not check: a subscription selects exactly one root
+/// field, and not an introspection one. Its `next` messages each answer one
+/// event; more root fields (aliases of one field, through fragments too)
+/// would each follow the events: one subscription counted against the
+/// WebSocket's caps (per connection and per member) as many streams.
+fn check_subscription_roots(document: &ExecutableDocument) -> ServerResult<()> {
+    for (name, operation) in document.operations.iter() {
+        if operation.node.ty != OperationType::Subscription {
+            continue;
+        }
+        let mut keys = Vec::new();
+        let mut spread = Vec::new();
+        root_keys(
+            document,
+            &operation.node.selection_set.node,
+            &mut keys,
+            &mut spread,
+        );
+        let introspection = keys.iter().find(|(_, field, _)| field.starts_with("__"));
+        let mut distinct: Vec<&str> = keys.iter().map(|(key, _, _)| *key).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let named = match name {
+            Some(name) => format!("Subscription \"{name}\""),
+            None => "Anonymous Subscription".to_string(),
+        };
+        let refusal = if let Some((_, field, pos)) = introspection {
+            Some((
+                format!("{named} must not select an introspection top level field (\"{field}\")."),
+                *pos,
+            ))
+        } else if distinct.len() > 1 {
+            Some((
+                format!("{named} must select only one top level field."),
+                keys.get(1).map_or(operation.pos, |(_, _, pos)| *pos),
+            ))
+        } else {
+            None
+        };
+        if let Some((message, pos)) = refusal {
+            let mut error = ServerError::new(message, Some(pos));
+            let mut extensions = ErrorExtensionValues::default();
+            extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+            error.extensions = Some(extensions);
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// The root fields of a selection set (response key, field name, where),
+/// through fragments; each fragment expanded once (cycles were refused by
+/// [`check`] before; an unknown fragment is validation's to report).
+fn root_keys<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    keys: &mut Vec<(&'a str, &'a str, Pos)>,
+    spread: &mut Vec<&'a str>,
+) {
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                let name = field.node.name.node.as_str();
+                let key = field.node.alias.as_ref().map_or(name, |a| a.node.as_str());
+                keys.push((key, name, selection.pos));
+            }
+            Selection::FragmentSpread(s) => {
+                let name = s.node.fragment_name.node.as_str();
+                if spread.contains(&name) {
+                    continue;
+                }
+                spread.push(name);
+                if let Some(fragment) = document.fragments.get(name) {
+                    root_keys(document, &fragment.node.selection_set.node, keys, spread);
+                }
+            }
+            Selection::InlineFragment(inline) => {
+                root_keys(document, &inline.node.selection_set.node, keys, spread);
+            }
+        }
+    }
 }
 
 /// Refuses a request with a list longer than [`MAX_LIST_ITEMS`] in its
