@@ -1839,6 +1839,56 @@ async fn row_level_security_on_the_log_is_reported_on_postgres() {
     app.stop().await;
 }
 
+/// On PostgreSQL the owner can put a copy of the log, without some
+/// entries, in another schema, and that schema before the hub's in the
+/// search path of the hub's role: the hub would read (and write) the copy,
+/// while verifying, as the owner, checks the original. A second relation
+/// of the audit tables' names is reported by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_audit_log_in_another_schema_is_reported_on_postgres() {
+    if !postgres_configured() {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints.jsonl");
+    let peer = checkpointing_peer(&app, &file).await;
+    some_traffic(&app).await;
+    assert_eq!(verify(&app).await, Ok(()));
+    let owner = Database::connect(&app.database_url).await.unwrap();
+    owner
+        .execute_unprepared(
+            "CREATE SCHEMA shadow; \
+             CREATE TABLE shadow.audit_log (LIKE public.audit_log INCLUDING ALL); \
+             INSERT INTO shadow.audit_log SELECT * FROM public.audit_log WHERE seq <> 2; \
+             CREATE TABLE shadow.audit_head (LIKE public.audit_head INCLUDING ALL); \
+             INSERT INTO shadow.audit_head SELECT * FROM public.audit_head",
+        )
+        .await
+        .unwrap();
+    let head_then = entries(&app).await.last().unwrap().seq;
+    some_traffic(&app).await;
+    peer.stop().await;
+    let after = checkpoints_after(&file, head_then);
+    assert!(
+        after.is_empty(),
+        "checkpoints signed beside a second log: {after:?}"
+    );
+    let err = verify(&app).await.unwrap_err();
+    assert!(
+        err.contains("more than one audit_log or audit_head") && err.contains("shadow.audit_log"),
+        "{err}"
+    );
+    owner
+        .execute_unprepared("DROP SCHEMA shadow CASCADE")
+        .await
+        .unwrap();
+    owner.close().await.unwrap();
+    assert_eq!(verify(&app).await, Ok(()));
+    app.stop().await;
+}
+
 e2e!(
     every_change_to_who_may_do_what_is_recorded,
     |app| async move {

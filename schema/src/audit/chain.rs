@@ -334,7 +334,11 @@ pub async fn verify(
 /// they may not. On PostgreSQL: row-level security on the table (its owner
 /// can enable it with a policy that hides rows from every other role — the
 /// hub's — while the owner, verifying, still sees them all), or a relation
-/// other than a table (a view) answering to the name. On SQLite
+/// other than a table (a view) answering to the name, or another relation
+/// of the same name in another schema: the owner can put one (a copy
+/// without some entries) before the hub's in the search path of the hub's
+/// role (`ALTER ROLE … SET search_path`), and the hub would read and write
+/// it while verifying, as the owner, resolves the name to the original. On SQLite
 /// ([`sqlite_schema_altered`]): `audit_log` or `audit_head` not a table, or
 /// a trigger on them that the hub did not create. `None` when the names
 /// resolve, on this connection, to the hub's plain tables.
@@ -345,6 +349,25 @@ pub async fn hidden_from_queries(db: &impl ConnectionTrait) -> Result<Option<Str
     }
     if db.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(None);
+    }
+    // Every relation of the audit tables' names, in any schema but a
+    // session's own temporary one (which no other session resolves).
+    let sql = "SELECT count(*) AS found, \
+                 string_agg(n.nspname || '.' || c.relname, ', ' ORDER BY n.nspname, c.relname) AS names \
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE c.relname IN ('audit_log', 'audit_head') \
+                 AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'";
+    if let Some(row) = db
+        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
+        .await?
+    {
+        let found: i64 = row.try_get("", "found")?;
+        if found > 2 {
+            let names: String = row.try_get("", "names")?;
+            return Ok(Some(format!(
+                "the database holds more than one audit_log or audit_head ({names}): depending on a role's search_path the hub may read and write another than the one verified"
+            )));
+        }
     }
     let sql = "SELECT c.relkind::text AS kind, c.relrowsecurity AS secured, \
                  (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies \
