@@ -2254,3 +2254,42 @@ e2e!(
         }
     }
 );
+
+e2e!(
+    a_head_moved_to_the_largest_number_fails_requests_until_it_is_put_back,
+    |app| async move {
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        three_reads(app, &doctor, &patient).await;
+        let head = entries(app).await.last().unwrap().clone();
+        let read = "query($id: ID!) { patient(id: $id) { name } }";
+        let moved = |seq: i64, hash: String| {
+            vec![(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".to_string(),
+                vec![seq.into(), hash.into()],
+            )]
+        };
+        tamper_with(app, moved(i64::MAX, head.hash.clone())).await;
+        // No entry can follow: the read is refused (nothing released
+        // unrecorded), opaquely.
+        for _ in 0..2 {
+            let (status, body) = app
+                .post(
+                    Some(&doctor),
+                    json!({ "query": read, "variables": { "id": patient } }),
+                )
+                .await;
+            assert_eq!(status, 500, "{body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "INTERNAL",
+                "{body}"
+            );
+            assert!(body["data"]["patient"].is_null(), "{body}");
+            assert!(!body.to_string().contains("audit head"), "{body}");
+        }
+        // Put back, the hub goes on without a restart: the writer lived.
+        tamper_with(app, moved(head.seq, head.hash.clone())).await;
+        let body = app.gql(&doctor, read, json!({ "id": patient })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        assert_eq!(verify(app).await, Ok(()));
+    }
+);

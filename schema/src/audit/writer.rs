@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
@@ -112,10 +113,21 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let result = append_batch(&db, &clock, &jobs).await.map_err(|e| Failure {
-            cause: e.to_string(),
-            unavailable: crate::error::database_unavailable(&e),
-        });
+        // A panic while appending fails this batch's requests, not the
+        // writer: every later request would fail until a restart.
+        let result = match std::panic::AssertUnwindSafe(append_batch(&db, &clock, &jobs))
+            .catch_unwind()
+            .await
+        {
+            Ok(appended) => appended.map_err(|e| Failure {
+                cause: e.to_string(),
+                unavailable: crate::error::database_unavailable(&e),
+            }),
+            Err(_) => Err(Failure {
+                cause: "the append panicked".to_string(),
+                unavailable: false,
+            }),
+        };
         match &result {
             Err(e) => {
                 tracing::error!(error = %e.cause, unavailable = e.unavailable, entries = jobs.len(), "audit batch failed; the requests fail");
@@ -180,7 +192,15 @@ pub async fn append_in(
     let mut prev = head.hash;
     let mut rows = Vec::new();
     for draft in entries {
-        seq += 1;
+        // The head can hold any number the database role may write (moving
+        // it is tampering `verify` reports): at the largest there is no
+        // next, and the append fails as any failed append does.
+        seq = seq.checked_add(1).ok_or_else(|| {
+            DbErr::Custom(format!(
+                "the audit head names entry {} — no entry can follow it: the head was moved (run `renkei audit verify`)",
+                head.seq
+            ))
+        })?;
         let mut model = audit_log::Model {
             seq,
             occurred_at,
