@@ -397,14 +397,19 @@ e2e!(
             "Bundle.entry[2].resource.code"
         );
         // The hub's own validation, pointed back at the element: HbA1c 72 %.
-        let mut lab = fixture("lab-result");
-        lab["entry"][1]["resource"]["valueQuantity"]["value"] = json!(72.0);
-        let (status, body) = post(app, Some(&doctor), "/fhir", &lab).await;
-        assert_eq!(status, 400, "{body}");
-        assert_eq!(
-            body["issue"][0]["expression"][0],
-            "Bundle.entry[1].resource.value[x]"
-        );
+        // So with an exponent (FHIR's decimal allows one; serialisers
+        // write large numbers so), and beyond any float.
+        for value in ["72.0", "7.2E1", "720e-1", "1e400"] {
+            let mut lab = fixture("lab-result");
+            lab["entry"][1]["resource"]["valueQuantity"]["value"] =
+                serde_json::from_str(value).unwrap();
+            let (status, body) = post(app, Some(&doctor), "/fhir", &lab).await;
+            assert_eq!(status, 400, "{value}: {body}");
+            assert_eq!(
+                body["issue"][0]["expression"][0], "Bundle.entry[1].resource.value[x]",
+                "{value}: {body}"
+            );
+        }
         // Not R4: the model refuses it.
         let mut not_r4 = fixture("condition");
         not_r4["entry"][1]["resource"]["onsetDateTime"] = json!(20180401);

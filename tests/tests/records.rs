@@ -811,7 +811,16 @@ e2e!(
                     "data": { "labResult": { "name": name, "value": value, "unit": unit, "abnormal": "UNKNOWN" } } })
         };
         // HbA1c −5.0 in the second item: refused, naming it; nothing written.
-        for (value, unit) in [("-5.0", Some("%")), ("-5.0", None), ("72", Some("%"))] {
+        // Written with an exponent (as JSON serialisers write numbers) or
+        // beyond any float, a number all the same.
+        for (value, unit) in [
+            ("-5.0", Some("%")),
+            ("-5.0", None),
+            ("72", Some("%")),
+            ("7.2e1", Some("%")),
+            ("720E-1", Some("%")),
+            ("1e400", Some("%")),
+        ] {
             let body = app
                 .gql(
                     &doctor,
@@ -839,6 +848,20 @@ e2e!(
                 "mutation($i: LabResultRecordInput!) { recordLabResult(input: $i) { outcome } }",
                 json!({ "i": { "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z",
                     "data": { "code": "3H015000002327101", "name": "電解質", "value": "-4.1", "unit": "mmol/L", "abnormal": "UNKNOWN" } } }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("IMPLAUSIBLE_VALUE"),
+            "{body}"
+        );
+        // The code in small letters is the same code.
+        let body = app
+            .gql(
+                &doctor,
+                "mutation($i: LabResultRecordInput!) { recordLabResult(input: $i) { outcome } }",
+                json!({ "i": { "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z",
+                    "data": { "code": "3d046000001906202", "name": "x", "value": "72", "unit": "%", "abnormal": "UNKNOWN" } } }),
             )
             .await;
         assert_eq!(
@@ -887,6 +910,7 @@ e2e!(
             result("N-4", "尿蛋白", "<0.5", Some("g/gCr")),
             // An unknown test's negative value (a base excess) is its own.
             result("N-5", "BE", "-2.5", Some("mmol/L")),
+            result("N-6", "CRP", "2.5E-1", Some("mg/dL")),
         ] } }),
         )
         .await;
@@ -904,6 +928,7 @@ e2e!(
             results,
             vec![
                 json!({ "name": "BE", "value": "-2.5", "numericValue": -2.5, "unit": "mmol/L" }),
+                json!({ "name": "CRP", "value": "2.5E-1", "numericValue": 0.25, "unit": "mg/dL" }),
                 json!({ "name": "HBs抗原", "value": "陰性", "numericValue": null, "unit": null }),
                 json!({ "name": "HbA1c", "value": "7.2", "numericValue": 7.2, "unit": "%" }),
                 json!({ "name": "尿蛋白", "value": "<0.5", "numericValue": null, "unit": "g/gCr" }),

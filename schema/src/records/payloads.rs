@@ -582,6 +582,15 @@ impl LabResultData {
         short("name", &self.name)?;
         short("value", &self.value)?;
         short_opt("unit", &self.unit)?;
+        if plausible::is_out_of_range_number(&self.value) {
+            return Err(ApiError::implausible(
+                "value",
+                format!(
+                    "{} is not a possible result of any test: a number beyond what the hub can hold",
+                    self.value.trim()
+                ),
+            ));
+        }
         if let Some(v) = plausible::parse_number(&self.value)
             && let Some(test) = plausible::of_lab_result(self.code.as_deref(), &self.name)
         {

@@ -145,14 +145,36 @@ impl Measurement {
     }
 }
 
-/// A result's text as a number, when it is a plain one: `7.2`, `-0.5`,
+/// A result's text as a number, when it is written as one: `7.2`, `-0.5`,
 /// `6,500` (thousands grouped by commas), `.5`, in full-width digits too
-/// (`７．２`). `None` for anything else — 「陰性」, `1+`, `<0.5`, `7.2%`,
-/// `1e3` — which stays a qualitative result.
+/// (`７．２`), or with an exponent (`7.2e1`, `1E+05` — as a microbiology
+/// count is written, and as JSON serialisers write large or small numbers).
+/// `None` for anything else — 「陰性」, `1+`, `<0.5`, `7.2%` — which stays a
+/// qualitative result, and for a number too large to hold (`1e400`: see
+/// [`is_out_of_range_number`]).
 pub fn parse_number(text: &str) -> Option<f64> {
+    number_text(text)?
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+}
+
+/// Whether the text is written as a number ([`parse_number`]'s forms) that
+/// no 64-bit float holds (`1e400`): not a qualitative result, and no
+/// possible value of any test.
+pub fn is_out_of_range_number(text: &str) -> bool {
+    number_text(text).is_some() && parse_number(text).is_none()
+}
+
+/// The text in the form Rust parses, when it is written as a number.
+fn number_text(text: &str) -> Option<String> {
     let s: String = text.trim().chars().map(half_width).collect();
     let s = s.replace('\u{2212}', "-");
-    let unsigned = s.strip_prefix(['-', '+']).unwrap_or(&s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(at) => (&s[..at], Some(&s[at + 1..])),
+        None => (s.as_str(), None),
+    };
+    let unsigned = mantissa.strip_prefix(['-', '+']).unwrap_or(mantissa);
     let (int, frac) = match unsigned.split_once('.') {
         Some((i, f)) => (i, Some(f)),
         None => (unsigned, None),
@@ -166,13 +188,11 @@ pub fn parse_number(text: &str) -> Option<f64> {
         int.is_empty() || digits(int)
     };
     let frac_ok = frac.is_none_or(digits);
-    if !int_ok || !frac_ok || (int.is_empty() && frac.is_none()) {
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
+    if !int_ok || !frac_ok || !exponent_ok || (int.is_empty() && frac.is_none()) {
         return None;
     }
-    s.replace(',', "")
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
+    Some(s.replace(',', ""))
 }
 
 /// Full-width ASCII (`ＨｂＡ１ｃ`, `７．２`) as half-width.
@@ -224,14 +244,15 @@ fn fold_unit(s: &str) -> String {
     }
 }
 
-/// A JLAC10 code: 17 letters and digits, a digit then a capital letter
+/// A JLAC10 code: 17 letters and digits, a digit then a letter (capital as
+/// published; a small one is the same code)
 /// opening the analyte code, digits at the specimen's place (10–12).
 fn is_jlac10(code: &str) -> bool {
     let b = code.as_bytes();
     b.len() == 17
         && b.iter().all(u8::is_ascii_alphanumeric)
         && b[0].is_ascii_digit()
-        && b[1].is_ascii_uppercase()
+        && b[1].is_ascii_alphabetic()
         && b[9..12].iter().all(u8::is_ascii_digit)
 }
 
@@ -349,6 +370,8 @@ mod tests {
     fn lab_results_are_found_by_code_then_by_name() {
         let id = |code: Option<&str>, name: &str| of_lab_result(code, name).map(|m| m.id.as_str());
         assert_eq!(id(Some("3D046000001906202"), "何か"), Some("hba1c"));
+        // In small letters, the same code.
+        assert_eq!(id(Some("3d046000001906202"), "何か"), Some("hba1c"));
         assert_eq!(id(None, "ＨｂＡ１ｃ"), Some("hba1c"));
         assert_eq!(id(None, " hba1c "), Some("hba1c"));
         assert_eq!(
@@ -416,7 +439,16 @@ mod tests {
             ("1+", None),
             ("<0.5", None),
             ("7.2%", None),
-            ("1e3", None),
+            ("1e3", Some(1000.0)),
+            ("7.2E1", Some(72.0)),
+            ("720e-1", Some(72.0)),
+            ("１Ｅ＋０５", Some(100_000.0)),
+            ("1e+308", Some(1e308)),
+            ("1e400", None),
+            ("1e", None),
+            ("e3", None),
+            ("1e3.5", None),
+            ("1e3e2", None),
             ("inf", None),
             ("NaN", None),
             ("65,00", None),
