@@ -319,6 +319,8 @@ fn request_from_json(value: Value) -> Result<async_graphql::Request, Refusal> {
             ));
         }
     }
+    let mut value = value;
+    crate::strict_json::plain_numbers(&mut value);
     serde_json::from_value(value).map_err(|e| {
         Refusal::bad_request(format!(
             "the request must be {{\"query\": string, \"operationName\": string, \"variables\": object, \"extensions\": object}}: {e}"

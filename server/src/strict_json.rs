@@ -25,6 +25,40 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
+/// Numbers as GraphQL's scalars read them. The hub reads JSON keeping each
+/// number's text (serde_json's `arbitrary_precision`, which the FHIR model
+/// needs for decimals); a number whose text is not the plain form of a
+/// 64-bit integer or float — `3.65e1`, `1E-7` as JavaScript's
+/// `JSON.stringify` writes it, 19 significant digits — then reaches
+/// async-graphql as an object, and a `Float` argument refused it. Each is
+/// made the number it denotes: an integer when it is a whole one within
+/// 64 bits (`1e2` is `100`), else the nearest float. A number beyond any
+/// float (`1e400`) is left as it is, refused as not a number.
+pub fn plain_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => {
+            let Some(f) = n.as_f64().filter(|f| f.is_finite()) else {
+                return;
+            };
+            // Whole and within i64: an integer (2^63 is the first float past it).
+            *n = if f.fract() == 0.0
+                && f >= -9_223_372_036_854_775_808.0
+                && f < 9_223_372_036_854_775_808.0
+            {
+                serde_json::Number::from(f as i64)
+            } else {
+                match serde_json::Number::from_f64(f) {
+                    Some(plain) => plain,
+                    None => return,
+                }
+            };
+        }
+        Value::Array(items) => items.iter_mut().for_each(plain_numbers),
+        Value::Object(map) => map.values_mut().for_each(plain_numbers),
+        _ => {}
+    }
+}
+
 /// Whether `bytes` is JSON whose objects each name a key once (the error
 /// says which key repeats, and where).
 pub fn check(bytes: &[u8]) -> Result<(), serde_json::Error> {
@@ -157,6 +191,32 @@ mod tests {
         let many: Vec<String> = (0..100).map(|i| format!("\"k{i}\": {i}")).collect();
         let text = format!("{{{}, \"k77\": 0}}", many.join(", "));
         assert!(from_slice(text.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn numbers_are_made_plain() {
+        let mut v = from_slice(
+            br#"{"a": [3.65e1, 1E-7, 1e2, 43.12345678901234567, 7, -2, 36.5, 1e400, 18446744073709551615], "b": {"c": 2.5E0}}"#,
+        )
+        .unwrap();
+        plain_numbers(&mut v);
+        let a = &v["a"];
+        assert_eq!(a[0].as_f64(), Some(36.5));
+        assert_eq!(a[1].as_f64(), Some(1e-7));
+        assert_eq!(a[2].as_i64(), Some(100));
+        assert_eq!(a[3].as_f64(), "43.12345678901234567".parse::<f64>().ok());
+        assert_eq!(a[4].as_i64(), Some(7));
+        assert_eq!(a[5].as_i64(), Some(-2));
+        assert_eq!(a[6].as_f64(), Some(36.5));
+        // Beyond any float: left, for the scalar to refuse.
+        assert!(a[7].as_f64().is_none_or(|f| !f.is_finite()), "{}", a[7]);
+        assert_eq!(a[8].as_u64(), Some(u64::MAX));
+        assert_eq!(v["b"]["c"].as_f64(), Some(2.5));
+        // As async-graphql reads them: numbers, not objects.
+        for item in a.as_array().unwrap().iter().take(7) {
+            let read: async_graphql::Value = serde_json::from_value(item.clone()).unwrap();
+            assert!(matches!(read, async_graphql::Value::Number(_)), "{item}");
+        }
     }
 
     #[test]

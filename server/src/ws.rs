@@ -523,7 +523,9 @@ fn operation(payload: Option<Value>) -> Result<async_graphql::Request, String> {
     if payload.get("operationName").is_some_and(|v| !v.is_string()) {
         return Err("needs `payload.operationName` to be a string".into());
     }
-    serde_json::from_value(Value::Object(payload)).map_err(|e| format!("has a bad payload ({e})"))
+    let mut payload = Value::Object(payload);
+    crate::strict_json::plain_numbers(&mut payload);
+    serde_json::from_value(payload).map_err(|e| format!("has a bad payload ({e})"))
 }
 
 /// Whether the request is a subscription (and so holds a slot while it

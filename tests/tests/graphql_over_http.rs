@@ -1032,3 +1032,65 @@ e2e!(
         assert!(!names.iter().any(|n| n == "重複キー送信"), "{names:?}");
     }
 );
+
+e2e!(
+    numbers_in_variables_are_read_in_every_json_form,
+    |app| async move {
+        let clinic = app.organization("CLINIC", "数値クリニック").await;
+        let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
+        let patient = app.patient(&doctor, "NUM-1").await;
+        // JSON's numbers as serialisers write them: an exponent
+        // (JavaScript's JSON.stringify writes 1e-7 so), more digits than a
+        // float holds, a whole number for a Float — over POST and GET.
+        let write = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { record { data { ... on VitalSignsData { temperature spo2 } } } } }";
+        let post = |variables: String| {
+            let body = format!(r#"{{"query": {}, "variables": {variables}}}"#, json!(write));
+            request(app, reqwest::Method::POST, "/graphql", Some(&doctor))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        for (n, (temperature, spo2, want)) in [
+            ("3.65e1", "98", 36.5),
+            ("365E-1", "9.8E1", 36.5),
+            ("36.50000000000000000001", "98.0", 36.5),
+            ("37", "1e2", 37.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let variables = format!(
+                r#"{{"i": {{"records": [{{"patientId": "{patient}", "sourceRecordId": "V-{n}", "effectiveAt": "2026-01-05T00:00:00Z", "data": {{"vitalSigns": {{"temperature": {temperature}, "spo2": {spo2}}}}}}}]}}}}"#
+            );
+            let (status, _, answer) = status_type_body(post(variables).await.unwrap()).await;
+            assert_eq!(status, 200, "{temperature}: {answer}");
+            let data = &answer["data"]["writeRecords"][0]["record"]["data"];
+            assert_eq!(data["temperature"].as_f64(), Some(want), "{answer}");
+        }
+        // Beyond any float: refused as not a Float.
+        let variables = format!(
+            r#"{{"i": {{"records": [{{"patientId": "{patient}", "effectiveAt": "2026-01-05T00:00:00Z", "data": {{"vitalSigns": {{"temperature": 1e400}}}}}}]}}}}"#
+        );
+        let (_, _, answer) = status_type_body(post(variables).await.unwrap()).await;
+        assert_eq!(
+            error_code(&answer).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{answer}"
+        );
+        // A query over GET: variables in the URL, an exponent too.
+        let url = get_url(
+            "query($first: Int!) { careTeamPatients(first: $first) { nodes { id } } }",
+            Some(serde_json::from_str(r#"{"first": 1e1}"#).unwrap()),
+            None,
+        );
+        let (status, _, answer) = status_type_body(
+            request(app, reqwest::Method::GET, &url, Some(&doctor))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["errors"].is_null(), "{answer}");
+    }
+);
