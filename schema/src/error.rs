@@ -243,7 +243,10 @@ impl From<sea_orm::DbErr> for ApiError {
 /// statement failed: no pooled connection in time (the server is down, so
 /// connecting is refused until the acquire timeout), a connection that was
 /// closed or reset under the statement, or PostgreSQL shutting down or
-/// starting up (SQLSTATE class 57P, connection exceptions class 08).
+/// starting up (SQLSTATE class 57P, connection exceptions class 08), or a
+/// lock not granted within the hub's `lock_timeout` (55P03: another session
+/// holds it — an instance stalled inside a transaction) — nothing was done,
+/// and the same request may succeed shortly.
 pub fn database_unavailable(err: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     match err {
@@ -260,9 +263,9 @@ fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error;
     match err {
         Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed | Error::Io(_) => true,
-        Error::Database(e) => e
-            .code()
-            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        Error::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("57P") || code.starts_with("08") || code == "55P03"
+        }),
         _ => false,
     }
 }

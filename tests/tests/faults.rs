@@ -979,3 +979,87 @@ async fn sigterm_closes_every_websocket_with_1001() {
     }
     app.stop().await;
 }
+
+/// An instance stalled inside a transaction (a paused VM, a half-open
+/// connection) holds the locks it took: the audit head, which every read
+/// and write of every instance takes in turn. Other instances wait at most
+/// the hub's lock timeout and answer `503 DATABASE_UNAVAILABLE` with
+/// `Retry-After` — not an internal error after the audit's timeout, or,
+/// for writes, no answer at all; and PostgreSQL ends a session the hub
+/// opened once it idles inside a transaction past the hub's
+/// idle-in-transaction timeout, releasing what it held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_instance_holding_the_audit_head_stalls_no_one_for_long_on_postgres() {
+    use sea_orm::TransactionTrait;
+    if !postgres_configured() {
+        eprintln!("PostgreSQL run skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let s = scene(&app).await;
+    // The head held by a session that does not end (the owner's, without
+    // the hub's timeouts): how long others wait is the hub's to bound.
+    let owner = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let holding = owner.begin().await.unwrap();
+    holding
+        .execute_unprepared("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .await
+        .unwrap();
+    // A session as the hub opens them, idle inside a transaction.
+    let stalled = renkei_server::db::connect(&test_config(app.database_url.clone()).database)
+        .await
+        .unwrap();
+    let idle = stalled.begin().await.unwrap();
+    idle.execute_unprepared("SELECT 1").await.unwrap();
+    let client = reqwest::Client::new();
+    let url = app.url("/graphql");
+    let read = request(
+        &client,
+        &url,
+        &s.nurse,
+        json!({ "query": READ, "variables": { "id": s.patient } }),
+    );
+    let write = request(
+        &client,
+        &url,
+        &s.doctor,
+        json!({ "query": WRITE, "variables": { "i": { "records": [lab(&s.patient, "0.3", Some("STALL-1"))] } } }),
+    );
+    let (read, write) = tokio::join!(read, write);
+    for (what, answer) in [("read", &read), ("write", &write)] {
+        assert_eq!(answer.status, 503, "{what}: {:?}", answer.body);
+        assert_eq!(
+            answer.body["errors"][0]["extensions"]["code"], "DATABASE_UNAVAILABLE",
+            "{what}"
+        );
+        assert!(answer.retry_after.is_some(), "{what}");
+        // At most two waits of the lock timeout (10 s): a write's own
+        // transaction, then the entries of what the request read.
+        assert!(
+            answer.took < Duration::from_secs(25),
+            "{what} waited {:?}",
+            answer.took
+        );
+    }
+    // Released, the hub answers again, nothing restarted; the write that
+    // was refused wrote nothing.
+    holding.rollback().await.unwrap();
+    let again = request(
+        &client,
+        &url,
+        &s.nurse,
+        json!({ "query": READ, "variables": { "id": s.patient } }),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert!(again.body["errors"].is_null(), "{:?}", again.body);
+    assert_eq!(stored(&app, "STALL-").await, 0);
+    // By now the hub-made session has idled past its timeout: ended by
+    // PostgreSQL, its transaction with it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        idle.commit().await.is_err(),
+        "a session idle in a transaction past the hub's timeout was not ended"
+    );
+    app.stop().await;
+}

@@ -94,7 +94,12 @@ impl AuditWriter {
                 e.cause
             ))),
             Ok(Err(_)) => Err(ApiError::internal("the audit writer dropped the request")),
-            Err(_) => Err(ApiError::internal("timed out waiting for the audit log")),
+            // The log's statements waited too long (the database slow, or
+            // its head locked by a stalled session): nothing was released,
+            // and the same request may succeed shortly.
+            Err(_) => Err(ApiError::DatabaseUnavailable(
+                "timed out waiting for the audit log".into(),
+            )),
         }
     }
 }
