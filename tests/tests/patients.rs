@@ -1759,3 +1759,93 @@ e2e!(
         assert_code(&lookup, "BAD_USER_INPUT");
     }
 );
+
+e2e!(
+    names_and_one_line_text_refuse_invisible_formatting_characters,
+    |app| async move {
+        let clinic = app.organization("CLINIC", "不可視文字クリニック").await;
+        let (_, doctor) = app.member(&clinic, "PHYSICIAN").await;
+        // A name that shows nothing, or another order than written, or
+        // that an exact search for the name it looks like misses.
+        for (n, name) in [
+            "\u{200B}",
+            "北見\u{202E}花子",
+            "北見\u{200B}花子",
+            "\u{FEFF}北見 花子",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let body = app
+                .gql(
+                    &doctor,
+                    REGISTER,
+                    json!({ "i": { "name": name, "nameKana": "キタミ ハナコ", "birthDate": "1940-05-01",
+                                   "sex": "FEMALE", "localId": format!("INV-{n}") } }),
+                )
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{name:?}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "input.name",
+                "{body}"
+            );
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("invisible formatting characters"),
+                "{body}"
+            );
+        }
+        // Record fields of one line, and a record's source ID, alike.
+        let patient = app.patient(&doctor, "INV-OK").await;
+        let write = "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome } }";
+        for (name, source, field) in [
+            (
+                "Hb\u{200B}A1c",
+                "L-1",
+                "input.records[0].data.labResult.name",
+            ),
+            ("HbA1c", "L-\u{2060}2", "input.records[0].sourceRecordId"),
+        ] {
+            let body = app
+                .gql(
+                    &doctor,
+                    write,
+                    json!({ "i": { "records": [{ "patientId": patient, "sourceRecordId": source,
+                        "effectiveAt": "2026-01-05T00:00:00Z",
+                        "data": { "labResult": { "name": name, "value": "72", "unit": "%", "abnormal": "UNKNOWN" } } }] } }),
+                )
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{body}"
+            );
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        }
+        // Free text keeps what changes no word (a zero-width space pasted
+        // from a document), and refuses what reorders it.
+        let note = |text: &str| {
+            json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z",
+                "data": { "imagingReport": { "modality": "X_RAY", "bodySite": "胸部", "findings": text } } }] } })
+        };
+        let body = app.gql(&doctor, write, note("異常\u{200B}なし")).await;
+        assert!(body["errors"].is_null(), "{body}");
+        let body = app.gql(&doctor, write, note("異常\u{202E}なし")).await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.records[0].data.imagingReport.findings",
+            "{body}"
+        );
+    }
+);

@@ -24,6 +24,15 @@ pub(crate) fn invisible_format(c: char) -> bool {
     c.general_category() == unicode_properties::GeneralCategory::Format
 }
 
+/// Unicode's bidirectional embeddings, overrides and isolates (U+202A–202E,
+/// U+2066–2069): they make text display in another order than it was
+/// written (U+202E reverses what follows), so what a reader sees is not what was sent. Free text
+/// refuses them; other invisible characters (a soft hyphen or a zero-width
+/// space pasted from a document, an emoji's joiner) change no word there.
+pub(crate) fn reorders_text(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Control characters, or characters that show nothing ([`invisible_format`]).
 fn has_control_or_format(s: &str) -> bool {
     s.chars().any(|c| c.is_control() || invisible_format(c))
@@ -50,6 +59,19 @@ impl Text {
             return Err(ApiError::bad_input(
                 field,
                 "must not contain control characters such as line breaks",
+            ));
+        }
+        // A name, an address, a reference, a subject line: one that looks
+        // like another but differs by an invisible character is not found
+        // by it (an emergency crew searches names exactly), and a direction
+        // override shows other words than were written.
+        if let Some(c) = s.chars().find(|&c| invisible_format(c)) {
+            return Err(ApiError::bad_input(
+                field,
+                format!(
+                    "must not contain invisible formatting characters (U+{:04X}: a zero-width space, a direction mark …)",
+                    c as u32
+                ),
             ));
         }
         Ok(Text(s.to_string()))

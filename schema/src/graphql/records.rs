@@ -788,7 +788,8 @@ pub(crate) async fn write_records(
                 let s = s.trim().to_string();
                 if s.is_empty()
                     || s.chars().count() > SOURCE_ID_MAX
-                    || s.chars().any(char::is_control)
+                    || s.chars()
+                        .any(|c| c.is_control() || crate::domain::invisible_format(c))
                 {
                     return Err(ApiError::bad_input(
                         field("sourceRecordId"),

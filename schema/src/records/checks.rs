@@ -25,7 +25,8 @@ pub(super) fn short_opt(field: &str, value: &Option<String>) -> Result<(), ApiEr
 }
 
 /// A required multi-line field: trimmed non-empty, at most `max` characters;
-/// line breaks and tabs are allowed, other control characters are not.
+/// line breaks and tabs are allowed, other control characters are not, nor
+/// what reorders the text as displayed ([`crate::domain::reorders_text`]).
 pub(crate) fn long(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     let s = value.trim();
     if s.is_empty() {
@@ -44,6 +45,15 @@ pub(crate) fn long(field: &str, value: &str, max: usize) -> Result<(), ApiError>
         return Err(ApiError::bad_input(
             field,
             "must not contain control characters other than line breaks and tabs",
+        ));
+    }
+    if let Some(c) = s.chars().find(|&c| crate::domain::reorders_text(c)) {
+        return Err(ApiError::bad_input(
+            field,
+            format!(
+                "must not contain direction overrides or isolates (U+{:04X}): the text would read in another order than written",
+                c as u32
+            ),
         ));
     }
     Ok(())
