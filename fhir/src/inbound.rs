@@ -596,6 +596,15 @@ fn registration(i: usize, r: &Value) -> Result<Value, Issue> {
             "registering a patient needs the birth date",
         ));
     };
+    if birth.len() != 10 || instant(birth).is_none() {
+        return Err(invalid(
+            i,
+            "birthDate",
+            format!(
+                "{birth:?}: registering a patient needs the day of birth, a day of the calendar (YYYY-MM-DD, years 1900 to 2100)"
+            ),
+        ));
+    }
     let sex = match r["gender"].as_str() {
         Some("male") => "MALE",
         Some("female") => "FEMALE",
@@ -824,24 +833,24 @@ fn source_id(i: usize, ty: &str, r: &Value) -> Result<String, Issue> {
 }
 
 /// A FHIR date or dateTime as an RFC 3339 instant: a date is midnight in
-/// Japan; a year or month, its first day.
+/// Japan; a year or month, its first day. Only what the hub's `Date` and
+/// `DateTime` take (a real day of the calendar — not `2024-02-30`, not
+/// `2024/05/01` — of the years 1900 to 2100): told here at the element,
+/// not by the GraphQL write as a value of no element.
 fn instant(value: &str) -> Option<String> {
     let date = match value.len() {
         4 => format!("{value}-01-01"),
         7 => format!("{value}-01"),
         10 => value.to_string(),
         _ if value.len() > 10 => {
+            renkei_schema::graphql::parse_time(value)?;
             return chrono::DateTime::parse_from_rfc3339(value)
                 .ok()
                 .map(|t| t.to_rfc3339());
         }
         _ => return None,
     };
-    // A real day of the calendar (not `2024-02-30`, not `2024/05/01`).
-    chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
-        .ok()
-        .filter(|d| d.format("%Y-%m-%d").to_string() == date)
-        .map(|_| format!("{date}T00:00:00+09:00"))
+    renkei_schema::graphql::parse_date(&date).map(|_| format!("{date}T00:00:00+09:00"))
 }
 
 /// The day of a FHIR date or dateTime (`2024-05-01`) at `path` of the
@@ -857,7 +866,7 @@ fn day(i: usize, r: &Value, path: &[&str]) -> Result<Option<String>, Issue> {
         None => Err(invalid(
             i,
             &path.join("."),
-            format!("{v:?} is not a FHIR date or dateTime"),
+            format!("{v:?} is not a FHIR date or dateTime of the years 1900 to 2100"),
         )),
     }
 }
@@ -865,8 +874,13 @@ fn day(i: usize, r: &Value, path: &[&str]) -> Result<Option<String>, Issue> {
 fn when(i: usize, r: &Value, fields: &[&str]) -> Result<String, Issue> {
     for f in fields {
         if let Some(v) = r[f].as_str() {
-            return instant(v)
-                .ok_or_else(|| invalid(i, f, format!("{v:?} is not a FHIR date or dateTime")));
+            return instant(v).ok_or_else(|| {
+                invalid(
+                    i,
+                    f,
+                    format!("{v:?} is not a FHIR date or dateTime of the years 1900 to 2100"),
+                )
+            });
         }
     }
     Err(required(

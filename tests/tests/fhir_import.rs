@@ -836,19 +836,14 @@ e2e!(
     a_registration_whose_consent_failed_takes_the_consent_when_sent_again,
     |app| async move {
         let (_, doctor, _) = clinic(app).await;
-        // The form's day in the future: the patient is registered, its
-        // consent refused (the registration's second step).
-        let bad = unknown_patient_with_consent("2099-01-01T10:00:00+09:00");
-        let consent_entry = bad["entry"].as_array().unwrap().len() - 1;
-        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bad).await;
-        assert_eq!(status, 400, "{body}");
-        assert_eq!(
-            body["issue"][0]["expression"][0],
-            format!("Bundle.entry[{consent_entry}].resource")
-        );
-        // Sent again with the form's right day: the consent is recorded and
-        // the records written.
+        // A patient registered whose consent was not recorded (the
+        // registration's second step failed — the database gone between
+        // the two — or the patient was registered through GraphQL alone).
+        app.patient_without_consent(&doctor, "88888").await;
+        // Sent with the registration's bundle: matched by the local ID, the
+        // consent is recorded and the records written.
         let good = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+        let consent_entry = good["entry"].as_array().unwrap().len() - 1;
         let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &good).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["entry"][0]["response"]["status"], "200 OK");
@@ -1400,5 +1395,49 @@ e2e!(
             "{body}"
         );
         assert_nothing_registered(app, &doctor).await;
+    }
+);
+
+e2e!(
+    dates_the_hub_cannot_take_are_told_at_their_element,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        // A birth date not a whole day of the calendar, or out of the
+        // hub's years: told at Patient.birthDate, in FHIR's words.
+        for birth in ["2023-02-29", "1938", "1938-07", "1800-01-01"] {
+            let mut bundle = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+            bundle["entry"][0]["resource"]["birthDate"] = json!(birth);
+            let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+            assert_eq!(status, 400, "{birth}: {body}");
+            assert_eq!(
+                body["issue"][0]["expression"][0], "Bundle.entry[0].resource.birthDate",
+                "{birth}: {body}"
+            );
+            let said = body["issue"][0]["diagnostics"].as_str().unwrap();
+            assert!(!said.contains("argument"), "GraphQL's words: {said}");
+        }
+        assert_nothing_registered(app, &doctor).await;
+        // A record's time outside the years 1900 to 2100.
+        for when in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T00:00:00+09:00",
+            "1899-12-31",
+        ] {
+            let mut bundle = fixture("condition");
+            bundle["entry"][1]["resource"]["recordedDate"] = json!(when);
+            bundle["entry"][1]["resource"]
+                .as_object_mut()
+                .unwrap()
+                .remove("onsetDateTime");
+            let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
+            assert_eq!(status, 400, "{when}: {body}");
+            let at = body["issue"][0]["expression"][0]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                at.starts_with("Bundle.entry[1].resource."),
+                "{when}: {body}"
+            );
+        }
     }
 );

@@ -37,7 +37,7 @@ use uuid::Uuid;
 pub use mutation::CoreMutation;
 pub use query::{MAX_LOOKUPS, Query};
 pub use reach::SharedVerdicts;
-pub use scalars::Date;
+pub use scalars::{Date, parse_date, parse_time};
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use base64::Engine;

@@ -47,7 +47,7 @@ impl From<NaiveDate> for Date {
 /// `YYYY-MM-DD` with a four-digit year from 1900 to 2100: chrono's `%Y` alone
 /// also takes `+12345-01-01`, which no one means and which SQLite, comparing
 /// dates as text, would order wrongly.
-fn parse_date(s: &str) -> Option<NaiveDate> {
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !b[..4].iter().all(u8::is_ascii_digit) {
         return None;
@@ -63,7 +63,7 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 /// years from −262143 to +262142, which PostgreSQL refuses before 4713 BC
 /// (an internal error, from a client's input) and SQLite, comparing times
 /// as text, orders wrongly before year 0 and after 9999.
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let year: i32 = s.get(..4)?.parse().ok()?;
     if !s[..4].bytes().all(|b| b.is_ascii_digit()) || s.as_bytes().get(4) != Some(&b'-') {
         return None;
