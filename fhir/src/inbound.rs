@@ -322,10 +322,26 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
             })
             .collect::<Vec<Issue>>()
     })?;
+    let mut full_urls: HashMap<&str, usize> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         if !e["resource"].is_object() {
             issues.push(required(i, "", "every entry needs a resource"));
             continue;
+        }
+        if let Some(issue) = code_outside_its_value_set(i, &e["resource"]) {
+            issues.push(issue);
+        }
+        // bdl-7: one entry per fullUrl (a reference to it would name two).
+        if let Some(url) = e["fullUrl"].as_str()
+            && let Some(first) = full_urls.insert(url, i)
+        {
+            issues.push(
+                Issue::error(
+                    "invalid",
+                    format!("the fullUrl {url:?} is also that of entry {first} (bdl-7: each entry's fullUrl is unique)"),
+                )
+                .at(format!("Bundle.entry[{i}].fullUrl")),
+            );
         }
         if kind == BundleKind::Transaction {
             let method = e["request"]["method"].as_str();
@@ -774,6 +790,113 @@ fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
         "scope": "NETWORK", "method": "WRITTEN",
         "form": { "reference": reference, "signedOn": signed, "signedBy": "PATIENT" },
     }))
+}
+
+/// The codes of the required bindings of the elements the hub reads (FHIR
+/// R4's value sets). The R4 model reads them as strings, so a code outside
+/// its value set (`Observation.status` "bogus") would pass: a resource
+/// holding one is not valid R4, whatever the hub would make of it.
+const REQUIRED_CODES: &[(&str, &str, &[&str])] = &[
+    ("Patient", "gender", &["male", "female", "other", "unknown"]),
+    (
+        "Observation",
+        "status",
+        &[
+            "registered",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        ],
+    ),
+    (
+        "MedicationRequest",
+        "status",
+        &[
+            "active",
+            "on-hold",
+            "cancelled",
+            "completed",
+            "entered-in-error",
+            "stopped",
+            "draft",
+            "unknown",
+        ],
+    ),
+    (
+        "MedicationRequest",
+        "intent",
+        &[
+            "proposal",
+            "plan",
+            "order",
+            "original-order",
+            "reflex-order",
+            "filler-order",
+            "instance-order",
+            "option",
+        ],
+    ),
+    ("AllergyIntolerance", "type", &["allergy", "intolerance"]),
+    (
+        "AllergyIntolerance",
+        "category",
+        &["food", "medication", "environment", "biologic"],
+    ),
+    (
+        "AllergyIntolerance",
+        "criticality",
+        &["low", "high", "unable-to-assess"],
+    ),
+    (
+        "Composition",
+        "status",
+        &["preliminary", "final", "amended", "entered-in-error"],
+    ),
+    (
+        "Consent",
+        "status",
+        &[
+            "draft",
+            "proposed",
+            "active",
+            "rejected",
+            "inactive",
+            "entered-in-error",
+        ],
+    ),
+];
+
+/// The first element of `r` holding a code outside its required value set
+/// ([`REQUIRED_CODES`]), as an issue at that element.
+fn code_outside_its_value_set(i: usize, r: &Value) -> Option<Issue> {
+    let ty = r["resourceType"].as_str()?;
+    REQUIRED_CODES
+        .iter()
+        .filter(|(t, _, _)| *t == ty)
+        .find_map(|(_, element, codes)| {
+            let values: Vec<&Value> = match &r[*element] {
+                Value::Array(items) => items.iter().collect(),
+                Value::Null => Vec::new(),
+                v => vec![v],
+            };
+            let bad = values
+                .into_iter()
+                .find(|v| !v.as_str().is_some_and(|c| codes.contains(&c)))?;
+            Some(
+                Issue::error(
+                    "code-invalid",
+                    format!(
+                        "{bad} is not a code of {ty}.{element} (one of: {})",
+                        codes.join(", ")
+                    ),
+                )
+                .at(at(i, element)),
+            )
+        })
 }
 
 /// Why a resource whose status says it is not so — entered in error, a

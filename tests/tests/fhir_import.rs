@@ -1441,3 +1441,46 @@ e2e!(
         }
     }
 );
+
+e2e!(
+    codes_outside_their_value_sets_and_repeated_full_urls_are_refused,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        let mut lab = fixture("lab-result");
+        lab["entry"][1]["resource"]["status"] = json!("bogus");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &lab).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["issue"][0]["code"], "code-invalid", "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[1].resource.status",
+            "{body}"
+        );
+        let mut allergy = fixture("allergy");
+        allergy["entry"][1]["resource"]["category"] = json!(["medication", "drinks"]);
+        let (status, body) = post(app, Some(&doctor), "/fhir", &allergy).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[1].resource.category",
+            "{body}"
+        );
+        let mut bundle = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+        bundle["entry"][0]["resource"]["gender"] = json!("bogus");
+        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[0].resource.gender",
+            "{body}"
+        );
+        assert_nothing_registered(app, &doctor).await;
+        // bdl-7: two entries of one fullUrl.
+        let mut twice = fixture("condition");
+        let url = twice["entry"][0]["fullUrl"].clone();
+        twice["entry"][1]["fullUrl"] = url;
+        let (status, body) = post(app, Some(&doctor), "/fhir", &twice).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[1].fullUrl",
+            "{body}"
+        );
+    }
+);
