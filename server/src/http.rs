@@ -32,6 +32,7 @@ use tower_http::{
 use crate::auth::Authenticator;
 use crate::config::AllowedOrigin;
 use crate::graphql_http::{self, Media, Refusal};
+use crate::query_cache::Unprepared;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -378,7 +379,10 @@ async fn graphql(
     };
     // A text that does not parse is not inspected: the executor reports it.
     let parsed = match state.queries.prepare(&mut request).await {
-        Err(too_large) => return refused(too_large),
+        Err(Unprepared::TooLarge(too_large)) => return refused(too_large),
+        Err(Unprepared::TooDeep(error)) => {
+            return graphql_http::respond(media, async_graphql::Response::from_errors(vec![error]));
+        }
         Ok(parsed) => parsed,
     };
     crate::observe::note_operation(&mut request, parsed);

@@ -32,6 +32,18 @@ const MAX_ENTRIES: usize = 512;
 /// Longer texts are not kept (they are rare, and would pin memory).
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 
+/// Why a document is not parsed.
+pub enum Unprepared {
+    /// Longer than `RENKEI_MAX_QUERY_BYTES`: 413 `QUERY_TOO_LARGE`, whatever
+    /// the media type.
+    TooLarge(Refusal),
+    /// Nested deeper than the parser may go: a document that does not parse
+    /// (`GRAPHQL_PARSE_FAILED`), answered as any other — `200` with `data:
+    /// null` under `application/json`, `400` under
+    /// `application/graphql-response+json`.
+    TooDeep(async_graphql::ServerError),
+}
+
 #[derive(Default)]
 pub struct QueryCache {
     documents: Mutex<HashMap<Arc<str>, Arc<ExecutableDocument>>>,
@@ -48,23 +60,20 @@ impl QueryCache {
 
     /// Gives the request its parsed document, from the cache or parsed now;
     /// `Ok(false)` when the text does not parse (the request is left as it
-    /// was), a 413 `QUERY_TOO_LARGE` refusal when it is too long to parse.
-    pub async fn prepare(&self, request: &mut async_graphql::Request) -> Result<bool, Refusal> {
+    /// was, for the executor to report), [`Unprepared`] when it may not be
+    /// parsed at all.
+    pub async fn prepare(&self, request: &mut async_graphql::Request) -> Result<bool, Unprepared> {
         if let Err(e) = fair_use::check_size(&request.query, self.limits) {
-            return Err(Refusal {
+            return Err(Unprepared::TooLarge(Refusal {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 code: "QUERY_TOO_LARGE",
                 message: e.message,
-            });
+            }));
         }
         // Before anything parses the text (here, or later on the request):
         // too deep a text overflows the parser's stack.
         if let Err(e) = fair_use::check_nesting(&request.query) {
-            return Err(Refusal {
-                status: StatusCode::BAD_REQUEST,
-                code: "GRAPHQL_PARSE_FAILED",
-                message: e.message,
-            });
+            return Err(Unprepared::TooDeep(e));
         }
         let keep = request.query.len() <= MAX_QUERY_BYTES;
         // The copy the request owns is made after the lock is released.
@@ -133,7 +142,9 @@ mod tests {
         });
         let mut request =
             async_graphql::Request::new(format!("{{ me {{ kind }} }} #{}", "x".repeat(100)));
-        let refusal = cache.prepare(&mut request).await.unwrap_err();
+        let Err(Unprepared::TooLarge(refusal)) = cache.prepare(&mut request).await else {
+            panic!("not refused as too large");
+        };
         assert_eq!(refusal.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(refusal.code, "QUERY_TOO_LARGE");
     }

@@ -58,6 +58,7 @@ use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::http::AppState;
+use crate::query_cache::Unprepared;
 
 /// The `extensions.code` of a subscription refused because its connection
 /// or its caller holds as many as it may; the connection stays open.
@@ -824,12 +825,19 @@ impl Connection {
         };
         let prepared = match refused {
             Some(error) => Err(error),
-            None => self
-                .state
-                .queries
-                .prepare(&mut request)
-                .await
-                .map_err(|r| json!({ "message": r.message, "extensions": { "code": r.code } })),
+            None => {
+                self.state.queries.prepare(&mut request).await.map_err(
+                    |unprepared| match unprepared {
+                        Unprepared::TooLarge(r) => {
+                            json!({ "message": r.message, "extensions": { "code": r.code } })
+                        }
+                        Unprepared::TooDeep(e) => json!({
+                            "message": e.message,
+                            "extensions": { "code": "GRAPHQL_PARSE_FAILED" }
+                        }),
+                    },
+                )
+            }
         };
         // A text that does not parse is left to the executor, which reports
         // it; it is no subscription.

@@ -930,20 +930,37 @@ e2e!(
             .await
             .unwrap();
         assert_eq!(res.status(), 401);
-        // With one: a parse error, naming the limit.
-        for query in [&deep, &objects] {
-            let res = request(
+        // With one: a parse error, naming the limit, answered as any
+        // document that does not parse — 200 with `data: null` under
+        // application/json (no Accept), 400 under
+        // application/graphql-response+json.
+        for (query, accept) in [
+            (&deep, None),
+            (&objects, None),
+            (&deep, Some(GRAPHQL_RESPONSE)),
+            (&objects, Some(GRAPHQL_RESPONSE)),
+        ] {
+            let mut req = request(
                 app,
                 reqwest::Method::POST,
                 "/graphql",
                 Some(&app.admin_token),
             )
-            .json(&json!({ "query": query }))
-            .send()
-            .await
-            .unwrap();
-            let (status, _, body) = status_type_body(res).await;
-            assert_eq!(status, 400, "{body}");
+            .json(&json!({ "query": query }));
+            if let Some(accept) = accept {
+                req = req.header("accept", accept);
+            }
+            let (status, _, body) = status_type_body(req.send().await.unwrap()).await;
+            if accept.is_some() {
+                assert_eq!(status, 400, "{body}");
+                assert!(body.get("data").is_none(), "{body}");
+            } else {
+                assert_eq!(status, 200, "{body}");
+                assert!(
+                    body["data"].is_null() && body.get("data").is_some(),
+                    "{body}"
+                );
+            }
             assert_eq!(
                 body["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
                 "{body}"
