@@ -1400,6 +1400,8 @@ e2e!(
             "2101-01-01T00:00:00Z",
             "+12026-01-01T00:00:00Z",
             "99999-01-01T00:00:00Z",
+            // A leap second: read by chrono as the next minute's start.
+            "2026-12-20T10:00:60+09:00",
         ] {
             let mut item = condition(&patient, "T-RANGE", "高血圧症", json!({}));
             item["effectiveAt"] = json!(at);

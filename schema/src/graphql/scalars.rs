@@ -71,7 +71,13 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if !(1900..=2100).contains(&year) {
         return None;
     }
-    s.parse::<DateTime<Utc>>().ok()
+    // A leap second (`…:60`) chrono reads as the second before's nanoseconds
+    // past a billion, and stored it as the next minute; the hub's clocks
+    // and the systems that send times have none (UTC's leap seconds are
+    // smeared or skipped), so `:60` is a typing error.
+    s.parse::<DateTime<Utc>>()
+        .ok()
+        .filter(|t| chrono::Timelike::nanosecond(t) < 1_000_000_000)
 }
 
 /// A point in time, RFC 3339 (`2026-01-05T09:00:00Z`, any offset), of the
