@@ -322,7 +322,7 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
             })
             .collect::<Vec<Issue>>()
     })?;
-    let mut full_urls: HashMap<&str, usize> = HashMap::new();
+    let mut full_urls: HashMap<(&str, Option<&str>), usize> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         if !e["resource"].is_object() {
             issues.push(required(i, "", "every entry needs a resource"));
@@ -331,9 +331,11 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         if let Some(issue) = code_outside_its_value_set(i, &e["resource"]) {
             issues.push(issue);
         }
-        // bdl-7: one entry per fullUrl (a reference to it would name two).
+        // bdl-7: one entry per fullUrl (a reference to it would name two),
+        // but for versions of one resource (meta.versionId differs).
+        let version = e["resource"]["meta"]["versionId"].as_str();
         if let Some(url) = e["fullUrl"].as_str()
-            && let Some(first) = full_urls.insert(url, i)
+            && let Some(first) = full_urls.insert((url, version), i)
         {
             issues.push(
                 Issue::error(

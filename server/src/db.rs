@@ -112,16 +112,6 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
         o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-    })
-    // Waits on PostgreSQL bounded (see `LOCK_TIMEOUT`).
-    .map_sqlx_postgres_opts(|o| {
-        o.options([
-            ("lock_timeout", LOCK_TIMEOUT),
-            (
-                "idle_in_transaction_session_timeout",
-                IDLE_IN_TRANSACTION_TIMEOUT,
-            ),
-        ])
     });
     // At start the database may still be coming up (a host booting, a
     // container starting beside it): wait for it a while, as the 10 s
@@ -145,19 +135,6 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
         }
     }
 }
-
-/// How long a statement waits for a lock on PostgreSQL (the patient's row,
-/// the audit head) before it fails, answered `503 DATABASE_UNAVAILABLE`
-/// with `Retry-After`. Without it a transaction left open by an instance
-/// that stalled inside it (a paused VM, a half-open connection) held every
-/// other instance's writes — and, through the audit head, their reads —
-/// for as long as the stall lasted.
-const LOCK_TIMEOUT: &str = "10s";
-/// How long PostgreSQL keeps a session idle inside a transaction before it
-/// ends the session, rolling the transaction back and releasing its locks.
-/// The hub never idles inside a transaction but for its own work between
-/// two statements (milliseconds); a stalled instance does, and is cut off.
-const IDLE_IN_TRANSACTION_TIMEOUT: &str = "10s";
 
 /// How long the hub waits for an unreachable database when it starts.
 const STARTUP_WAIT: Duration = Duration::from_secs(10);

@@ -389,6 +389,7 @@ async fn graphql(
     let operation = parsed
         .then(|| graphql_http::selected_operation(&mut request))
         .flatten();
+    let is_mutation = operation.as_ref().is_some_and(|o| o.is_mutation);
     // GET is a safe method: caches, prefetchers and crawlers may send it
     // again. A mutation must come by POST.
     if is_get && operation.as_ref().is_some_and(|o| o.is_mutation) {
@@ -422,6 +423,18 @@ async fn graphql(
     let entries = trail.drain(&principal, &request_id);
     if let Err(e) = state.audit.append(entries).await {
         tracing::error!(error = ?e, "audit entries could not be written; response withheld");
+        // A mutation's change committed with its own entries before these
+        // (of what its answer reads) were written: "try again" (503) would
+        // have a system send it twice. Its answer is withheld as internal,
+        // saying the change may have been made.
+        if is_mutation {
+            return error_response_as(
+                media,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error: the answer could not be recorded in the audit log, so it is withheld; the change itself may have been made — read before sending it again; it has been logged",
+            );
+        }
         if let Some(response) = crate::outage::withheld(media, &e) {
             return response;
         }

@@ -33,6 +33,7 @@ const MAX_ENTRIES: usize = 512;
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 /// Why a document is not parsed.
+#[derive(Debug)]
 pub enum Unprepared {
     /// Longer than `RENKEI_MAX_QUERY_BYTES`: 413 `QUERY_TOO_LARGE`, whatever
     /// the media type.

@@ -985,9 +985,9 @@ async fn sigterm_closes_every_websocket_with_1001() {
 /// and write of every instance takes in turn. Other instances wait at most
 /// the hub's lock timeout and answer `503 DATABASE_UNAVAILABLE` with
 /// `Retry-After` — not an internal error after the audit's timeout, or,
-/// for writes, no answer at all; and PostgreSQL ends a session the hub
-/// opened once it idles inside a transaction past the hub's
-/// idle-in-transaction timeout, releasing what it held.
+/// for writes, no answer at all; and PostgreSQL ends a write transaction
+/// of the hub's once it idles past the hub's idle-in-transaction timeout,
+/// releasing what it held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_instance_holding_the_audit_head_stalls_no_one_for_long_on_postgres() {
     use sea_orm::TransactionTrait;
@@ -1005,11 +1005,13 @@ async fn a_stalled_instance_holding_the_audit_head_stalls_no_one_for_long_on_pos
         .execute_unprepared("UPDATE audit_head SET seq = seq WHERE id = 1")
         .await
         .unwrap();
-    // A session as the hub opens them, idle inside a transaction.
+    // A write transaction as the hub opens them, idle.
     let stalled = renkei_server::db::connect(&test_config(app.database_url.clone()).database)
         .await
         .unwrap();
-    let idle = stalled.begin().await.unwrap();
+    let idle = renkei_schema::services::begin_write(&stalled)
+        .await
+        .unwrap();
     idle.execute_unprepared("SELECT 1").await.unwrap();
     let client = reqwest::Client::new();
     let url = app.url("/graphql");
@@ -1036,7 +1038,7 @@ async fn a_stalled_instance_holding_the_audit_head_stalls_no_one_for_long_on_pos
         // At most two waits of the lock timeout (10 s): a write's own
         // transaction, then the entries of what the request read.
         assert!(
-            answer.took < Duration::from_secs(25),
+            answer.took < Duration::from_secs(30),
             "{what} waited {:?}",
             answer.took
         );
@@ -1054,8 +1056,8 @@ async fn a_stalled_instance_holding_the_audit_head_stalls_no_one_for_long_on_pos
     assert_eq!(again.status, 200, "{:?}", again.body);
     assert!(again.body["errors"].is_null(), "{:?}", again.body);
     assert_eq!(stored(&app, "STALL-").await, 0);
-    // By now the hub-made session has idled past its timeout: ended by
-    // PostgreSQL, its transaction with it.
+    // By now the hub's transaction has idled past its timeout: ended by
+    // PostgreSQL, with its session.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         idle.commit().await.is_err(),

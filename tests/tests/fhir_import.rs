@@ -1431,11 +1431,8 @@ e2e!(
                 .remove("onsetDateTime");
             let (status, body) = post(app, Some(&doctor), "/fhir", &bundle).await;
             assert_eq!(status, 400, "{when}: {body}");
-            let at = body["issue"][0]["expression"][0]
-                .as_str()
-                .unwrap_or_default();
-            assert!(
-                at.starts_with("Bundle.entry[1].resource."),
+            assert_eq!(
+                body["issue"][0]["expression"][0], "Bundle.entry[1].resource.recordedDate",
                 "{when}: {body}"
             );
         }
@@ -1472,15 +1469,23 @@ e2e!(
             "{body}"
         );
         assert_nothing_registered(app, &doctor).await;
-        // bdl-7: two entries of one fullUrl.
+        // bdl-7: two entries of one fullUrl — but for two versions of one
+        // resource.
         let mut twice = fixture("condition");
-        let url = twice["entry"][0]["fullUrl"].clone();
-        twice["entry"][1]["fullUrl"] = url;
+        let url = twice["entry"][1]["fullUrl"].clone();
+        twice["entry"][2]["fullUrl"] = url;
         let (status, body) = post(app, Some(&doctor), "/fhir", &twice).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(
-            body["issue"][0]["expression"][0], "Bundle.entry[1].fullUrl",
+            body["issue"][0]["expression"][0], "Bundle.entry[2].fullUrl",
             "{body}"
+        );
+        twice["entry"][1]["resource"]["meta"]["versionId"] = json!("1");
+        twice["entry"][2]["resource"]["meta"]["versionId"] = json!("2");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &twice).await;
+        assert_ne!(
+            body["issue"][0]["expression"][0], "Bundle.entry[2].fullUrl",
+            "{status}: {body}"
         );
     }
 );

@@ -1834,8 +1834,10 @@ e2e!(
             json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-05T00:00:00Z",
                 "data": { "imagingReport": { "modality": "X_RAY", "bodySite": "胸部", "findings": text } } }] } })
         };
-        let body = app.gql(&doctor, write, note("異常\u{200B}なし")).await;
-        assert!(body["errors"].is_null(), "{body}");
+        for kept in ["異常\u{200B}なし", "連絡先 \u{202A}011-123-4567\u{202C}"] {
+            let body = app.gql(&doctor, write, note(kept)).await;
+            assert!(body["errors"].is_null(), "{kept:?}: {body}");
+        }
         let body = app.gql(&doctor, write, note("異常\u{202E}なし")).await;
         assert_eq!(
             error_code(&body).as_deref(),

@@ -24,17 +24,18 @@ pub(crate) fn invisible_format(c: char) -> bool {
     c.general_category() == unicode_properties::GeneralCategory::Format
 }
 
-/// Unicode's bidirectional embeddings, overrides and isolates (U+202A–202E,
-/// U+2066–2069): they make text display in another order than it was
-/// written (U+202E reverses what follows), so what a reader sees is not what was sent. Free text
-/// refuses them; other invisible characters (a soft hyphen or a zero-width
-/// space pasted from a document, an emoji's joiner) change no word there.
+/// Unicode's bidirectional overrides (U+202D, U+202E): they display the
+/// characters after them in the reverse order (U+202E makes 「abc」 show as
+/// 「cba」), so what a reader sees is not what was sent. Free text refuses
+/// them; other invisible characters change no word there — a soft hyphen or
+/// a zero-width space pasted from a document, an emoji's joiner, the
+/// embeddings (U+202A–202C) Windows wraps a copied phone number in.
 pub(crate) fn reorders_text(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(c, '\u{202D}' | '\u{202E}')
 }
 
 /// Control characters, or characters that show nothing ([`invisible_format`]).
-fn has_control_or_format(s: &str) -> bool {
+pub(crate) fn has_control_or_format(s: &str) -> bool {
     s.chars().any(|c| c.is_control() || invisible_format(c))
 }
 

@@ -192,7 +192,9 @@ fn check_subscription_roots(document: &ExecutableDocument) -> ServerResult<()> {
         } else if distinct.len() > 1 {
             Some((
                 format!("{named} must select only one top level field."),
-                keys.get(1).map_or(operation.pos, |(_, _, pos)| *pos),
+                keys.iter()
+                    .find(|(key, _, _)| *key != keys[0].0)
+                    .map_or(operation.pos, |(_, _, pos)| *pos),
             ))
         } else {
             None

@@ -788,8 +788,7 @@ pub(crate) async fn write_records(
                 let s = s.trim().to_string();
                 if s.is_empty()
                     || s.chars().count() > SOURCE_ID_MAX
-                    || s.chars()
-                        .any(|c| c.is_control() || crate::domain::invisible_format(c))
+                    || crate::domain::has_control_or_format(&s)
                 {
                     return Err(ApiError::bad_input(
                         field("sourceRecordId"),

@@ -51,7 +51,7 @@ pub(crate) fn long(field: &str, value: &str, max: usize) -> Result<(), ApiError>
         return Err(ApiError::bad_input(
             field,
             format!(
-                "must not contain direction overrides or isolates (U+{:04X}): the text would read in another order than written",
+                "must not contain direction overrides (U+{:04X}): the text would read in another order than written",
                 c as u32
             ),
         ));

@@ -24,7 +24,7 @@ pub mod patients;
 pub mod records;
 
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
 };
 
@@ -50,12 +50,33 @@ pub fn new_id() -> uuid::Uuid {
 /// between, and the busy timeout cannot help it. Waiting for the lock up
 /// front serialises writers instead. PostgreSQL ignores the option.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_unprepared(BOUNDED_WAITS).await?;
+    }
+    Ok(txn)
 }
+
+/// How long a write waits on PostgreSQL, for this transaction only (`SET
+/// LOCAL`: through a transaction-pooling proxy too, and nothing else of the
+/// session — migrations, long reads — is bounded by it):
+///
+/// - a lock (the patient's row, the audit head) not granted within 10 s
+///   fails the statement (`55P03`), answered `503 DATABASE_UNAVAILABLE`
+///   with `Retry-After`, the transaction rolled back. Without it a
+///   transaction left open by an instance that stalled inside it (a paused
+///   VM, a half-open connection) held every other instance's writes — and,
+///   through the audit head, their reads — for as long as the stall lasted;
+/// - a transaction idle 10 s is ended by PostgreSQL with its session,
+///   releasing its locks: the hub never idles inside one but for its own
+///   work between two statements (milliseconds); a stalled instance does.
+const BOUNDED_WAITS: &str =
+    "SET LOCAL lock_timeout = '10s'; SET LOCAL idle_in_transaction_session_timeout = '10s'";
 
 /// Serialises changes to one patient's consent and emergency-access state:
 /// touching the patient row takes its row lock on PostgreSQL (SQLite's
