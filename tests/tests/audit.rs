@@ -2293,3 +2293,38 @@ e2e!(
         assert_eq!(verify(app).await, Ok(()));
     }
 );
+
+e2e!(
+    no_entry_of_a_patients_history_shows_its_hash,
+    |app| async move {
+        // Emptied only on entries shown in part, an empty hash beside full
+        // ones would tell of data in a category closed to the reader.
+        let (patient, doctor, _) = patient_and_doctor(app).await;
+        three_reads(app, &doctor, &patient).await;
+        let data = app
+            .ok(
+                &doctor,
+                "query($id: ID!) { patient(id: $id) { accessHistory(first: 50) { edges { node { action categories hash } } } } }",
+                json!({ "id": patient }),
+            )
+            .await;
+        let edges = data["patient"]["accessHistory"]["edges"]
+            .as_array()
+            .unwrap();
+        assert!(edges.len() >= 3, "{data}");
+        for e in edges {
+            assert_eq!(e["node"]["hash"], "", "{e}");
+        }
+        // The administrators' log keeps them.
+        let data = app
+            .ok(
+                &app.admin_token,
+                "{ auditLog(first: 5) { edges { node { hash } } } }",
+                json!({}),
+            )
+            .await;
+        for e in data["auditLog"]["edges"].as_array().unwrap() {
+            assert_eq!(e["node"]["hash"].as_str().unwrap().len(), 64, "{e}");
+        }
+    }
+);

@@ -838,9 +838,9 @@ impl AuditEntry {
     async fn detail(&self) -> Option<&str> {
         self.0.detail.as_deref()
     }
-    /// The entry's signed hash, chained to the previous one. Empty in a
-    /// patient's `accessHistory` where the entry is shown in part (some of
-    /// its categories closed to you, or a denial's detail left out).
+    /// The entry's signed hash, chained to the previous one (`auditLog`).
+    /// Empty in a patient's `accessHistory`, for every entry: emptied only
+    /// where an entry is shown in part, it would tell of data closed to you.
     async fn hash(&self) -> &str {
         &self.0.hash
     }

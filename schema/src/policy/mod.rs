@@ -1342,8 +1342,9 @@ caller without the category, or left out by a consent, gets the same page, curso
 empty list without a query.\n\
 - **Access history in part.** `Patient.accessHistory` leaves out entries about categories \
 closed to the reader (that someone wrote an HIV test is HIV data); an entry about some lists \
-only the readable categories, without its detail and hash. A refused attempt (`DENIED`) \
-shows who tried, when, and the categories the reader may read, never its detail or hash: the \
+only the readable categories, without its detail; no entry shows its hash (emptied only where \
+an entry is shown in part, it would tell of closed data). A refused attempt (`DENIED`) \
+shows who tried, when, and the categories the reader may read, never its detail: the \
 detail of someone else's refusal names what was asked for (a thread not addressed to the \
 reader's organisation, another facility's local ID). Administrators read every entry whole \
 in `auditLog`.\n\

@@ -69,9 +69,10 @@ async fn page(
 /// - an entry whose categories are all closed to the caller is left out —
 ///   in the query, so that pages and `hasNextPage` count only what is shown;
 /// - an entry with some closed categories lists only the others, and loses
-///   its detail (which may name them) and its hash (over the whole entry;
-///   with the hash of the entry before it, the closed categories could be
-///   found by trying them);
+///   its detail (which may name them);
+/// - no entry shows its hash (over the whole entry: with the hash of the
+///   entry before it, closed categories could be found by trying them; and
+///   a hash emptied only on entries shown in part would tell of them);
 /// - entries without categories (lookups, refusals of the patient itself,
 ///   emergency access opened) are shown;
 /// - a refused attempt (`DENIED`) is shown as such — who, when, the
@@ -141,8 +142,12 @@ fn redacted(mut entry: audit_log::Model, readable: &[DataCategory]) -> audit_log
     if shown.len() < names.len() || entry.action == AuditAction::Denied.as_str() {
         entry.categories = shown.join(",");
         entry.detail = None;
-        entry.hash = String::new();
     }
+    // No entry shows its hash here: emptied only where the entry is shown
+    // in part, an empty one beside full ones would tell that the patient
+    // has data of a category closed to the reader. Verifying the chain is
+    // the administrators' (`auditLog`, `renkei audit verify`).
+    entry.hash = String::new();
     entry
 }
 
@@ -193,6 +198,8 @@ mod tests {
         assert_eq!(e.categories, "CONDITIONS");
         assert_eq!(e.detail, None);
         assert_eq!(e.hash, "");
+        // A whole entry keeps its detail; no entry shows its hash, or an
+        // empty one would tell of closed categories.
         let whole = redacted(entry("CONDITIONS,LAB_RESULTS", Some("d")), &readable);
         assert_eq!(
             (
@@ -200,13 +207,13 @@ mod tests {
                 whole.detail.as_deref(),
                 whole.hash.as_str()
             ),
-            ("CONDITIONS,LAB_RESULTS", Some("d"), "h")
+            ("CONDITIONS,LAB_RESULTS", Some("d"), "")
         );
         let mut none = entry("", Some("opened for 救急搬送"));
         none.action = "BREAK_THE_GLASS".into();
         let none = redacted(none, &readable);
         assert_eq!(none.detail.as_deref(), Some("opened for 救急搬送"));
-        assert_eq!(none.hash, "h");
+        assert_eq!(none.hash, "");
     }
 
     #[test]
