@@ -772,6 +772,20 @@ e2e!(
 
         let (status, body) = me_raw(app, &secret).await;
         assert_unauthenticated(status, &body);
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("revoked")),
+            "its holder is told: {body}"
+        );
+        // Without the secret, a revoked key is any wrong key: which keys
+        // were revoked is no one else's to learn.
+        let (status, wrong) = me_raw(app, &tampered).await;
+        assert_unauthenticated(status, &wrong);
+        assert_eq!(
+            wrong["errors"][0]["message"], "the API key is not valid",
+            "{wrong}"
+        );
 
         let body = app
             .gql(

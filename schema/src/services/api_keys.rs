@@ -126,11 +126,6 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
         .one(db)
         .await?
         .ok_or_else(invalid)?;
-    if key.revoked_at.is_some() {
-        return Err(ApiError::Unauthenticated(
-            "the API key has been revoked".into(),
-        ));
-    }
     let hash = PasswordHash::new(&key.secret_hash).map_err(ApiError::internal)?;
     let secret = secret.to_string();
     // argon2 is CPU-heavy by design: keep it off the async executor's
@@ -148,6 +143,14 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
     .map_err(ApiError::internal)?;
     if !ok {
         return Err(invalid());
+    }
+    // Said only to whoever holds the secret: a key id is no secret (a
+    // care team's access history shows it), and "revoked" for any secret
+    // told anyone which keys had been revoked.
+    if key.revoked_at.is_some() {
+        return Err(ApiError::Unauthenticated(
+            "the API key has been revoked".into(),
+        ));
     }
     Ok(Principal::System {
         api_key_id: key.id,
