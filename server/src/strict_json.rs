@@ -42,8 +42,7 @@ pub fn plain_numbers(value: &mut Value) {
             };
             // Whole and within i64: an integer (2^63 is the first float past it).
             *n = if f.fract() == 0.0
-                && f >= -9_223_372_036_854_775_808.0
-                && f < 9_223_372_036_854_775_808.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
             {
                 serde_json::Number::from(f as i64)
             } else {
