@@ -64,9 +64,8 @@ pub async fn add(
     // the patient's lock: asked before it, twenty adds sent at once all
     // found none and six were inserted — and ending "the" membership left
     // the organisation on the team through the others.
-    let txn = super::begin_write(db).await?;
-    super::lock_patient(&txn, access.patient_id()).await?;
-    super::require_still_on_team(&txn, access, stamp.principal.organization_id(), today).await?;
+    let txn =
+        super::begin_patient_write(db, access, stamp.principal.organization_id(), today).await?;
     let today = new.start_date.min(today);
     let mut dup = care_team_membership::Entity::find()
         .filter(care_team_membership::Column::PatientId.eq(access.patient_id()))

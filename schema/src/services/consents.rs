@@ -232,10 +232,8 @@ pub async fn record(
         new.organization_ids.iter().copied(),
         new.excluded_categories.iter().copied(),
     );
-    let txn = crate::services::begin_write(db).await?;
-    super::lock_patient(&txn, patient_id).await?;
-    super::require_still_on_team(
-        &txn,
+    let txn = super::begin_patient_write(
+        db,
         access,
         principal.organization_id(),
         crate::clock::day_in_japan(now),
@@ -417,10 +415,8 @@ pub async fn withdraw(
 ) -> ApiResult<consent::Model> {
     access.require_write(DataCategory::Consent)?;
     let patient_id = access.patient_id();
-    let txn = crate::services::begin_write(db).await?;
-    super::lock_patient(&txn, patient_id).await?;
-    super::require_still_on_team(
-        &txn,
+    let txn = super::begin_patient_write(
+        db,
         access,
         stamp.principal.organization_id(),
         crate::clock::day_in_japan(now),
@@ -751,10 +747,8 @@ pub async fn record_objection(
 ) -> ApiResult<emergency_objection::Model> {
     let principal = &stamp.principal;
     access.require_write(DataCategory::Consent)?;
-    let txn = crate::services::begin_write(db).await?;
-    super::lock_patient(&txn, access.patient_id()).await?;
-    super::require_still_on_team(
-        &txn,
+    let txn = super::begin_patient_write(
+        db,
         access,
         principal.organization_id(),
         crate::clock::day_in_japan(now),
@@ -810,10 +804,8 @@ pub async fn withdraw_objection(
 ) -> ApiResult<emergency_objection::Model> {
     access.require_write(DataCategory::Consent)?;
     let patient_id = access.patient_id();
-    let txn = crate::services::begin_write(db).await?;
-    super::lock_patient(&txn, patient_id).await?;
-    super::require_still_on_team(
-        &txn,
+    let txn = super::begin_patient_write(
+        db,
         access,
         stamp.principal.organization_id(),
         crate::clock::day_in_japan(now),

@@ -117,6 +117,21 @@ pub(crate) fn locked<E: sea_orm::EntityTrait>(
     }
 }
 
+/// Begins a write about one patient decided through `access`: its
+/// transaction, the patient's lock ([`lock_patient`]), and — under it —
+/// [`require_still_on_team`] for `organization_id` on `today`.
+pub(crate) async fn begin_patient_write(
+    db: &DatabaseConnection,
+    access: &crate::policy::PatientAccess,
+    organization_id: uuid::Uuid,
+    today: chrono::NaiveDate,
+) -> Result<DatabaseTransaction, ApiError> {
+    let txn = begin_write(db).await?;
+    lock_patient(&txn, access.patient_id()).await?;
+    require_still_on_team(&txn, access, organization_id, today).await?;
+    Ok(txn)
+}
+
 /// Under the patient's lock (taken on `txn` by the caller): a write decided
 /// through the care relationship (`access`) is made only while `organization`
 /// is still on the patient's care team on `today`. A write's access is
