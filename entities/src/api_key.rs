@@ -1,4 +1,4 @@
-//! An API key of an organisation's system. Only an argon2 hash of the secret is
+//! An API key of an organisation's system. Only a hash of the secret is
 //! stored; the plaintext is shown once, when the key is created.
 use sea_orm::entity::prelude::*;
 
@@ -9,7 +9,9 @@ pub struct Model {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub name: String,
-    /// argon2id PHC string of the secret part of the key.
+    /// `sha256:` and the hex SHA-256 of the secret part of the key (a
+    /// random 256-bit secret needs no slow hash), or, for keys created
+    /// before 2026-12-07, an argon2id PHC string of it.
     pub secret_hash: String,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,

@@ -123,7 +123,7 @@ pub struct AuthConfig {
     #[arg(long, env = "RENKEI_JWT_AUDIENCE", default_value = "renkei")]
     pub jwt_audience: String,
 
-    /// Seconds a verified API key is remembered before argon2 runs again.
+    /// Seconds a verified API key is remembered before it is verified again.
     #[arg(long, env = "RENKEI_API_KEY_CACHE_SECONDS", default_value_t = 60)]
     pub api_key_cache_seconds: u64,
 }

@@ -807,6 +807,67 @@ e2e!(
 );
 
 e2e!(
+    an_api_key_is_stored_as_a_hash_and_keys_stored_with_argon2_still_authenticate,
+    |app| async move {
+        use argon2::PasswordHasher;
+        use entities::api_key;
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+        use sha2::Digest;
+
+        let clinic = app.organization("CLINIC", "北見ひがし診療所").await;
+        let data = app
+            .ok(
+                &app.admin_token,
+                CREATE_API_KEY,
+                json!({ "i": { "organizationId": clinic, "name": "電子カルテ連携" } }),
+            )
+            .await;
+        let secret = data["createApiKey"]["secret"].as_str().unwrap().to_string();
+        let key_id = data["createApiKey"]["apiKey"]["id"].as_str().unwrap();
+        let key_id = uuid::Uuid::parse_str(key_id).unwrap();
+        // What someone reading the table finds: a digest, not the secret.
+        let stored = api_key::Entity::find_by_id(key_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        // `rk_<id>_<secret>`: the secret (URL-safe base64) may hold `_` itself.
+        let plain = secret["rk_".len()..].split_once('_').unwrap().1;
+        assert!(
+            !stored.secret_hash.contains(plain),
+            "{}",
+            stored.secret_hash
+        );
+        assert_eq!(
+            stored.secret_hash,
+            format!("sha256:{:x}", sha2::Sha256::digest(plain.as_bytes()))
+        );
+
+        // A key an earlier hub stored with argon2 (here: the same row, a
+        // new secret) is verified with argon2: its secret is let in, a
+        // wrong one is not.
+        let legacy = "c2VjcmV0LW9mLWFuLW9sZGVyLWtleS0wMTIzNDU2Nzg5";
+        let hash = argon2::Argon2::default()
+            .hash_password(legacy.as_bytes())
+            .unwrap()
+            .to_string();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        let mut row: api_key::ActiveModel = stored.into();
+        row.secret_hash = Set(hash);
+        row.update(&app.db).await.unwrap();
+        let token = |secret: &str| format!("rk_{}_{secret}", key_id.simple());
+        let (status, body) = me_raw(app, &token(legacy)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["me"]["kind"], "SYSTEM", "{body}");
+        let (status, body) = me_raw(app, &token(&format!("{legacy}x"))).await;
+        assert_unauthenticated(status, &body);
+        // The new-style secret no longer matches the row.
+        let (status, body) = me_raw(app, &secret).await;
+        assert_unauthenticated(status, &body);
+    }
+);
+
+e2e!(
     an_api_key_for_an_unknown_organization_or_without_a_name_is_bad_input,
     |app| async move {
         let body = app

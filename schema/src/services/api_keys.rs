@@ -1,13 +1,21 @@
 //! API keys of organisations' systems.
 //!
 //! A key reads `rk_<key id>_<secret>`: the id finds the row, the secret is
-//! checked against an argon2id hash. Only the hash is stored; the whole key is
-//! returned once, by [`create`]. Verification is deliberately slow (argon2), so
-//! callers cache successful verifications briefly (see the server's auth module).
+//! checked against a hash of it. Only the hash is stored; the whole key is
+//! returned once, by [`create`]. Callers cache successful verifications
+//! briefly (see the server's auth module), which saves the row's lookup.
+//!
+//! The hash is SHA-256 ([`SHA256_SCHEME`]): the secret is 32 random bytes,
+//! 256 bits no guessing reaches, so a slow password hash adds nothing to
+//! its safety in a stolen table — and verifying with one (argon2, as keys
+//! made before were stored) cost ≈ 25 ms of a core per attempt, so a flood
+//! of wrong secrets for a known key id, sent with no token at all, queued
+//! every system's first verification behind it. Keys stored with argon2
+//! are still verified with it.
 
 use std::time::Duration;
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use base64::Engine;
 use rand::RngCore;
 use sea_orm::{
@@ -45,10 +53,7 @@ pub async fn create(
     let mut secret_bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut secret_bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes);
-    let hash: PasswordHash = Argon2::default()
-        .hash_password(secret.as_bytes())
-        .map_err(ApiError::internal)?;
-    let hash = hash.to_string();
+    let hash = format!("{SHA256_SCHEME}{:x}", Sha256::digest(secret.as_bytes()));
     let id = super::new_id();
     let model = api_key::ActiveModel {
         id: Set(id),
@@ -126,22 +131,7 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
         .one(db)
         .await?
         .ok_or_else(invalid)?;
-    let hash = PasswordHash::new(&key.secret_hash).map_err(ApiError::internal)?;
-    let secret = secret.to_string();
-    // argon2 is CPU-heavy by design: keep it off the async executor's
-    // threads, and run at most two at a time — wrong secrets for a known
-    // key id, sent in a loop without any token, otherwise took every core
-    // (valid keys are cached once verified, `ApiKeyCache`).
-    static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-    let _permit = VERIFYING.acquire().await.map_err(ApiError::internal)?;
-    let ok = tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), &hash)
-            .is_ok()
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    if !ok {
+    if !secret_matches(&key.secret_hash, secret).await? {
         return Err(invalid());
     }
     // Said only to whoever holds the secret: a key id is no secret (a
@@ -157,6 +147,41 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
         organization_id: key.organization_id,
         permissions: SystemPermissions::from_json(&key.permissions)?,
     })
+}
+
+/// How [`create`] stores a secret: `sha256:` and the hex digest.
+const SHA256_SCHEME: &str = "sha256:";
+
+/// Whether `secret` is the one `stored` is the hash of: a SHA-256 digest
+/// ([`SHA256_SCHEME`]), or an argon2id PHC string (keys created before).
+async fn secret_matches(stored: &str, secret: &str) -> ApiResult<bool> {
+    if let Some(digest) = stored.strip_prefix(SHA256_SCHEME) {
+        let given = format!("{:x}", Sha256::digest(secret.as_bytes()));
+        // Compared without stopping at the first difference (a digest's
+        // prefix is no use to a guesser, but there is no cost to it).
+        return Ok(digest.len() == given.len()
+            && digest
+                .bytes()
+                .zip(given.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0);
+    }
+    let hash = stored.to_string();
+    let secret = secret.to_string();
+    // argon2 is CPU-heavy by design: keep it off the async executor's
+    // threads, and run at most two at a time — wrong secrets for a known
+    // key id, sent in a loop without any token, otherwise took every core
+    // (valid keys are cached once verified, `ApiKeyCache`).
+    static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _permit = VERIFYING.acquire().await.map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let hash = PasswordHash::new(hash.as_str()).map_err(ApiError::internal)?;
+        Ok(Argon2::default()
+            .verify_password(secret.as_bytes(), &hash)
+            .is_ok())
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Remembers successful API-key verifications for a short time, so that a
