@@ -9,7 +9,7 @@
 //! validation (`writeRecords`) then checks the content as it checks any
 //! record.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 
@@ -1067,10 +1067,11 @@ fn record(
     bundle: &Value,
 ) -> Result<Value, Vec<Issue>> {
     let one = |issue: Issue| vec![issue];
+    let sensitivity = sensitivity(i, ty, r).map_err(one)?;
     let (effective, data) = match ty {
         "Condition" => (
             when(i, r, &["recordedDate", "onsetDateTime"]).map_err(one)?,
-            object([("condition", condition(i, r).map_err(one)?)]),
+            object([("condition", condition(i, r, sensitivity).map_err(one)?)]),
         ),
         "AllergyIntolerance" => (
             when(i, r, &["recordedDate", "onsetDateTime", "lastOccurrence"]).map_err(one)?,
@@ -1128,7 +1129,45 @@ fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
     )
 }
 
-fn condition(i: usize, r: &Value) -> Result<Value, Issue> {
+/// The hub's sensitivity of a diagnosis from its information sensitivity
+/// label in `meta.security` ([`systems::CONDITION_SENSITIVITIES`]: `PSY`,
+/// `HIV`, `GDIS`), as the export writes it. A diagnosis holds one; on a
+/// resource of another type the label is refused rather than dropped: the
+/// hub decides those records' categories by their content (an HIV test is
+/// `SENSITIVE_HIV` whatever it is labelled), and could not keep the
+/// protection the sender asked for.
+fn sensitivity(i: usize, ty: &str, r: &Value) -> Result<Option<&'static str>, Issue> {
+    let labels = r["meta"]["security"].as_array();
+    let found: BTreeSet<&'static str> = labels
+        .into_iter()
+        .flatten()
+        .filter(|l| l["system"] == systems::ACT_CODE)
+        .filter_map(|l| {
+            systems::CONDITION_SENSITIVITIES
+                .iter()
+                .find(|(code, _)| l["code"] == *code)
+                .map(|(_, sensitivity)| *sensitivity)
+        })
+        .collect();
+    match (ty, found.len()) {
+        (_, 0) => Ok(None),
+        ("Condition", 1) => Ok(found.into_iter().next()),
+        ("Condition", _) => Err(invalid(
+            i,
+            "meta.security",
+            "a diagnosis carries one sensitivity label of PSY, HIV and GDIS",
+        )),
+        _ => Err(invalid(
+            i,
+            "meta.security",
+            format!(
+                "the sensitivity labels PSY, HIV and GDIS are read on a Condition only: a {ty}'s category follows from its content"
+            ),
+        )),
+    }
+}
+
+fn condition(i: usize, r: &Value, sensitivity: Option<&str>) -> Result<Value, Issue> {
     let code = &r["code"];
     let name = words(code).ok_or_else(|| {
         required(
@@ -1156,6 +1195,7 @@ fn condition(i: usize, r: &Value) -> Result<Value, Issue> {
     });
     Ok(json!({
         "name": name, "icd10": icd10, "clinicalStatus": status,
+        "sensitivity": sensitivity,
         "onset": day(i, r, &["onsetDateTime"])?,
         "resolvedOn": day(i, r, &["abatementDateTime"])?,
         "note": notes(r), "codings": codings(code),

@@ -18,7 +18,7 @@ pub const RECORD_FIELDS: &str = "id kind category version sourceRecordId effecti
   sourceOrganization { id name medicalInstitutionCode }
   author { name }
   data {
-    ... on ConditionData { name icd10 clinicalStatus onset resolvedOn note codings { system code display } }
+    ... on ConditionData { name icd10 clinicalStatus sensitivity onset resolvedOn note codings { system code display } }
     ... on AllergyData { substance allergyType reaction severity codings { system code display } }
     ... on DrugContraindicationData { drug yjCode reason codings { system code display } }
     ... on InfectionData { pathogen otherName result testedOn note codings { system code display } }
@@ -372,16 +372,29 @@ pub fn record(record: &Value, patient_url: &str) -> Option<Value> {
     Some(not_for_the_patient(r, record))
 }
 
-/// A record the patient has not been told of (未告知) carries the security
-/// label `NOPAT` — not to be disclosed to the patient, family or
-/// caregivers — so that the receiving system can keep it from them as the
-/// hub does; [`crate::inbound`] reads it back.
+/// The record's security labels, which [`crate::inbound`] reads back: a
+/// record the patient has not been told of (未告知) carries `NOPAT` — not
+/// to be disclosed to the patient, family or caregivers — so that the
+/// receiving system can keep it from them as the hub does; a diagnosis of
+/// a sensitive kind (精神疾患, HIV, 遺伝性疾患) its information sensitivity
+/// policy ([`systems::CONDITION_SENSITIVITIES`]).
 fn not_for_the_patient(mut r: Value, record: &Value) -> Value {
+    let mut labels = Vec::new();
     if record["undisclosed"] == true {
-        r["meta"]["security"] = json!([{
+        labels.push(json!({
             "system": systems::ACT_CODE, "code": systems::NOT_FOR_THE_PATIENT,
             "display": "no disclosure to patient, family or caregivers without attending provider's authorization",
-        }]);
+        }));
+    }
+    let sensitivity = record["data"]["sensitivity"].as_str();
+    if let Some((code, _)) = systems::CONDITION_SENSITIVITIES
+        .iter()
+        .find(|(_, s)| Some(*s) == sensitivity)
+    {
+        labels.push(json!({ "system": systems::ACT_CODE, "code": code }));
+    }
+    if !labels.is_empty() {
+        r["meta"]["security"] = Value::Array(labels);
     }
     r
 }

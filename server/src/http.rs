@@ -115,6 +115,7 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
     };
     router
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::map_response(no_sniffing))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req
@@ -132,6 +133,17 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
             observe,
             crate::observe::layer,
         ))
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer, errors and panics
+/// included: a browser must take a JSON answer (which may echo what a
+/// caller sent) as JSON, never sniff it into HTML or script.
+async fn no_sniffing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// How long a browser may reuse a preflight's answer (10 minutes; Chromium

@@ -139,8 +139,19 @@ e2e!(
                 json!({ "i": { "patientId": patient, "reason": "救急搬送中" } }),
             )
             .await;
-        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
         assert!(body["data"].is_null());
+        // Refused exactly as a patient that does not exist: the objection
+        // is not the opener's to learn.
+        let unknown = app
+            .gql(
+                &crew,
+                OPEN,
+                json!({ "i": { "patientId": uuid::Uuid::now_v7().to_string(), "reason": "救急搬送中" } }),
+            )
+            .await;
+        assert_eq!(body, unknown);
+        assert!(!body.to_string().contains("objection"), "{body}");
         let body = app.gql(&crew, ACCESS, json!({ "id": patient })).await;
         assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
 

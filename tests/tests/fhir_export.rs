@@ -299,6 +299,128 @@ e2e!(
     }
 );
 
+e2e!(
+    a_sensitive_diagnosis_keeps_its_category_through_the_round_trip,
+    |app| async move {
+        let (org, doctor, patient) = clinic(app).await;
+        // A diagnosis sent as 精神疾患 (ActCode PSY) is stored in its
+        // sensitive category.
+        let fixture = fixture("condition");
+        let mut bundle = json!({ "resourceType": "Bundle", "type": "collection",
+            "entry": [fixture["entry"][0].clone(), fixture["entry"][1].clone()] });
+        bundle["entry"][1]["resource"]["meta"]["security"] = json!([{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY" }]);
+        let (status, body) = post(app, &doctor, &bundle).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            categories(app, &doctor, &patient).await,
+            json!([{ "sourceRecordId": "CND-20240501-001", "category": "SENSITIVE_PSYCHIATRIC", "version": 1 }])
+        );
+        // Exported with its label (and valid R4), and sent back: unchanged,
+        // still in its category.
+        let all = everything(app, &doctor, &patient).await;
+        let conditions = of_type(&all, "Condition");
+        assert_eq!(conditions.len(), 1, "{all}");
+        assert_eq!(
+            conditions[0]["meta"]["security"],
+            json!([{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY" }])
+        );
+        let entries: Vec<Value> = all["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] != "OperationOutcome")
+            .map(|e| json!({ "fullUrl": e["fullUrl"], "resource": e["resource"] }))
+            .collect();
+        let back = json!({ "resourceType": "Bundle", "type": "collection", "entry": entries });
+        let (status, body) = post(app, &doctor, &back).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["entry"][1]["response"]["outcome"]["issue"][0]["diagnostics"],
+            "writeRecords: UNCHANGED",
+            "{body}"
+        );
+        assert_eq!(
+            categories(app, &doctor, &patient).await,
+            json!([{ "sourceRecordId": "CND-20240501-001", "category": "SENSITIVE_PSYCHIATRIC", "version": 1 }])
+        );
+
+        // The clinic's system that writes plain diagnoses only may neither
+        // send one labelled PSY nor replace this one with a plain one.
+        let data = app
+            .ok(
+                &app.admin_token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                json!({ "i": { "organizationId": org, "name": "病名システム", "permissions": [
+                    { "category": "IDENTITY", "level": "READ" },
+                    { "category": "CONDITIONS", "level": "READ_WRITE" }
+                ] } }),
+            )
+            .await;
+        let system = data["createApiKey"]["secret"].as_str().unwrap().to_string();
+        let (status, body) = post(app, &system, &bundle).await;
+        assert_eq!(status, 403, "{body}");
+        let mut plain = bundle.clone();
+        plain["entry"][1]["resource"]["meta"]
+            .as_object_mut()
+            .unwrap()
+            .remove("security");
+        let (status, body) = post(app, &system, &plain).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(!body.to_string().contains("PSYCHIATRIC"), "{body}");
+        assert_eq!(
+            categories(app, &doctor, &patient).await,
+            json!([{ "sourceRecordId": "CND-20240501-001", "category": "SENSITIVE_PSYCHIATRIC", "version": 1 }])
+        );
+
+        // One sensitivity per diagnosis; none read on other resources.
+        let mut two = bundle.clone();
+        two["entry"][1]["resource"]["meta"]["security"] = json!([
+            { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY" },
+            { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "GDIS" }
+        ]);
+        let (status, body) = post(app, &doctor, &two).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[1].resource.meta.security",
+            "{body}"
+        );
+        let lab = fixture_with_label("lab-result", "GDIS");
+        let (status, body) = post(app, &doctor, &lab).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[1].resource.meta.security",
+            "{body}"
+        );
+    }
+);
+
+/// The patient's records' source IDs, categories and versions, as `token` sees them.
+async fn categories(app: &TestApp, token: &str, patient: &str) -> Value {
+    let data = app
+        .ok(
+            token,
+            "query($id: ID!) { patient(id: $id) { timeline(first: 100) { edges { node { sourceRecordId category version } } } } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    Value::Array(
+        data["patient"]["timeline"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect(),
+    )
+}
+
+/// The fixture `name` with its first record labelled `code` (ActCode).
+fn fixture_with_label(name: &str, code: &str) -> Value {
+    let mut bundle = fixture(name);
+    bundle["entry"][1]["resource"]["meta"]["security"] =
+        json!([{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": code }]);
+    bundle
+}
+
 /// Runs `renkei export fhir --out out` against the test hub's database as
 /// `token`.
 fn export_cli(app: &TestApp, token: &str, out: &std::path::Path) -> std::process::Output {

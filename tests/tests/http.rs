@@ -15,6 +15,53 @@ e2e!(health_and_readiness_need_no_token, |app| async move {
     assert_eq!(body["database"], "ok");
 });
 
+e2e!(
+    every_answer_tells_browsers_not_to_sniff_its_type,
+    |app| async move {
+        let token = app.admin_token.clone();
+        let answers = [
+            app.client.get(app.url("/health")).send().await.unwrap(),
+            app.client.get(app.url("/ready")).send().await.unwrap(),
+            app.client
+                .get(app.url("/no-such-page"))
+                .send()
+                .await
+                .unwrap(),
+            app.client
+                .get(app.url("/fhir/metadata"))
+                .send()
+                .await
+                .unwrap(),
+            app.client
+                .post(app.url("/graphql"))
+                .header("content-type", "application/json")
+                .body("not json")
+                .send()
+                .await
+                .unwrap(),
+            app.client
+                .post(app.url("/graphql"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "query": "{ me { kind } }" }))
+                .send()
+                .await
+                .unwrap(),
+        ];
+        for answer in answers {
+            assert_eq!(
+                answer
+                    .headers()
+                    .get("x-content-type-options")
+                    .and_then(|v| v.to_str().ok()),
+                Some("nosniff"),
+                "{} {:?}",
+                answer.url(),
+                answer.status()
+            );
+        }
+    }
+);
+
 e2e!(graphiql_is_served_on_the_root, |app| async move {
     let res = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(res.status(), 200);

@@ -440,6 +440,12 @@ e2e!(
             "北見",
             "北見市１",
             "東原郡北川町字東原12番地",
+            // A district after the municipality's name.
+            "みなみ野市本町",
+            "北見市栄町",
+            "東川町西町",
+            "新宿区西新宿",
+            "札幌市中央区北",
         ] {
             let body = app
                 .gql(
@@ -457,7 +463,22 @@ e2e!(
                 "{bad}: {body}"
             );
         }
-        for good in ["北見市", "北川町", "新宿区", "四日市市", "上北山村"] {
+        for good in [
+            "北見市",
+            "北川町",
+            "新宿区",
+            "四日市市",
+            "上北山村",
+            "札幌市中央区",
+            "上市町",
+            "中新川郡上市町",
+            "上川郡東川町",
+            "東村山市",
+            "十日町市",
+            "市川三郷町",
+            "大町町",
+            "北海道北見市",
+        ] {
             app.ok(
                 &app.admin_token,
                 register,
@@ -518,12 +539,28 @@ e2e!(
                 .all(|c| c["value"].is_null() && c["suppressed"] == true),
             "{t}"
         );
-        // Later still, one read of each of six: published.
+        // Later still, one read of each of six: published — by profession
+        // and by the category read (a patient's name: IDENTITY).
         app.clock.advance(Duration::days(10));
         for i in 0..6 {
             read(format!("IND-{i}")).await;
         }
         assert_eq!(reads_in(1).await["total"], 6);
+        let today = app.clock.today();
+        let v = json!({ "m": "北見市", "from": (today - Duration::days(1)).to_string(),
+            "to": (today + Duration::days(1)).to_string() });
+        let data = app.ok(&r.official, INDICATORS, v).await;
+        let t = indicator(&data, "readsByCategory");
+        // A read may be of several categories: no total.
+        assert_eq!(t["hasTotal"], false, "{t}");
+        let identity: Vec<&Value> = t["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["label"] == "IDENTITY")
+            .collect();
+        assert_eq!(identity.len(), 1, "{t}");
+        assert_eq!(identity[0]["value"], 6, "{t}");
     }
 );
 

@@ -1320,7 +1320,7 @@ e2e!(
 );
 
 e2e!(
-    a_correction_in_another_category_is_recorded_as_a_write_of_both,
+    a_record_is_corrected_only_by_a_writer_of_the_category_it_holds,
     |app| async move {
         let (patient, doctor, _, _) = setup(app).await;
         let clinic = app
@@ -1329,19 +1329,24 @@ e2e!(
             .as_str()
             .unwrap()
             .to_string();
-        // The clinic's system may write infections, not HIV results.
+        let key_of = |name: &str, hiv: bool| {
+            let mut permissions = vec![
+                json!({ "category": "IDENTITY", "level": "READ" }),
+                json!({ "category": "INFECTIONS", "level": "READ_WRITE" }),
+            ];
+            if hiv {
+                permissions.push(json!({ "category": "SENSITIVE_HIV", "level": "READ_WRITE" }));
+            }
+            json!({ "i": { "organizationId": clinic, "name": name, "permissions": permissions } })
+        };
+        let create =
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id } } }";
+        // The clinic's lab system may write infections, not HIV results.
         let data = app
-            .ok(
-                &app.admin_token,
-                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id } } }",
-                json!({ "i": { "organizationId": clinic, "name": "検査システム", "permissions": [
-                    { "category": "IDENTITY", "level": "READ" },
-                    { "category": "INFECTIONS", "level": "READ_WRITE" }
-                ] } }),
-            )
+            .ok(&app.admin_token, create, key_of("検査システム", false))
             .await;
-        let key = data["createApiKey"]["secret"].as_str().unwrap().to_string();
-        let key_id = data["createApiKey"]["apiKey"]["id"].clone();
+        let lab = data["createApiKey"]["secret"].as_str().unwrap().to_string();
+        let lab_id = data["createApiKey"]["apiKey"]["id"].clone();
         let infection = |pathogen: &str, result: &str| {
             json!({ "i": { "records": [{ "patientId": patient, "sourceRecordId": "INF-77", "effectiveAt": "2026-01-05T00:00:00Z",
                 "data": { "infection": { "pathogen": pathogen, "result": result, "testedOn": "2026-01-05" } } }] } })
@@ -1352,35 +1357,58 @@ e2e!(
             "SENSITIVE_HIV"
         );
         let id = data["writeRecords"][0]["record"]["id"].clone();
-        // The clinic's own record, corrected by its system: to the system a
-        // new record (it may read no earlier version) …
-        let data = app.ok(&key, WRITE, infection("MRSA", "NEGATIVE")).await;
-        assert_eq!(data["writeRecords"][0]["outcome"], "CREATED");
-        assert_eq!(data["writeRecords"][0]["record"]["id"], id);
-        // … to the physician a second version with the first in its history …
+        let timeline = "query($id: ID!) { patient(id: $id) { timeline { edges { node { id version data { ... on InfectionData { pathogen } } history { data { ... on InfectionData { pathogen } } } } } } } }";
+        // The clinic's own record, "corrected" by the lab system into an
+        // MRSA result: refused, without saying what the record is.
+        let body = app.gql(&lab, WRITE, infection("MRSA", "NEGATIVE")).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("input.records[0]"), "{message}");
+        assert!(message.contains("INF-77"), "{message}");
+        assert!(!message.contains("HIV"), "{message}");
+        // Nothing changed: the HIV result stands, at its first version.
+        let data = app.ok(&doctor, timeline, json!({ "id": patient })).await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([{ "node": { "id": id, "version": 1, "data": { "pathogen": "HIV" }, "history": [] } }])
+        );
+        // The refusal is in the log, under the category it concerned.
+        let log = "query($p: ID!, $a: ID!) { auditLog(filter: { patientId: $p, actorId: $a }, first: 100) { edges { node { action categories } } } }";
         let data = app
-            .ok(
-                &doctor,
-                "query($id: ID!) { patient(id: $id) { timeline { edges { node { version history { data { ... on InfectionData { pathogen } } } } } } } }",
-                json!({ "id": patient }),
-            )
+            .ok(&app.admin_token, log, json!({ "p": patient, "a": lab_id }))
             .await;
         assert_eq!(
-            data["patient"]["timeline"]["edges"][0]["node"],
-            json!({ "version": 2, "history": [{ "data": { "pathogen": "HIV" } }] })
+            data["auditLog"]["edges"],
+            json!([{ "node": { "action": "DENIED", "categories": ["SENSITIVE_HIV"] } }])
+        );
+
+        // A system that may write HIV results corrects it: a second
+        // version, the first in its history …
+        let data = app
+            .ok(&app.admin_token, create, key_of("感染症システム", true))
+            .await;
+        let both = data["createApiKey"]["secret"].as_str().unwrap().to_string();
+        let both_id = data["createApiKey"]["apiKey"]["id"].clone();
+        let data = app.ok(&both, WRITE, infection("MRSA", "NEGATIVE")).await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "UPDATED");
+        assert_eq!(data["writeRecords"][0]["record"]["id"], id);
+        let data = app.ok(&doctor, timeline, json!({ "id": patient })).await;
+        assert_eq!(
+            data["patient"]["timeline"]["edges"],
+            json!([{ "node": { "id": id, "version": 2, "data": { "pathogen": "MRSA" }, "history": [{ "data": { "pathogen": "HIV" } }] } }])
         );
         // … and in the log a write of both categories: it replaced an HIV result.
-        let log = app
-            .ok(
-                &app.admin_token,
-                "query($p: ID!, $a: ID!) { auditLog(filter: { patientId: $p, actorId: $a }, first: 100) { edges { node { action categories } } } }",
-                json!({ "p": patient, "a": key_id }),
-            )
+        let data = app
+            .ok(&app.admin_token, log, json!({ "p": patient, "a": both_id }))
             .await;
         assert_eq!(
-            log["auditLog"]["edges"],
+            data["auditLog"]["edges"],
             json!([{ "node": { "action": "WRITE", "categories": ["INFECTIONS", "SENSITIVE_HIV"] } }])
         );
+        // The corrected record, no longer an HIV result, the lab system
+        // may correct again (to it, the version it can read is corrected).
+        let data = app.ok(&lab, WRITE, infection("MRSA", "POSITIVE")).await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "UPDATED");
     }
 );
 

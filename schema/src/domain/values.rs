@@ -96,8 +96,9 @@ impl Text {
 /// over it, matching it against the start of addresses, so it must be a
 /// municipality and never an address or part of one (「北見市本町3丁目」
 /// would narrow them to a street, 「…18-5」 to one household): it ends in 市,
-/// 区, 町 or 村, holds no digit and none of 丁目, 番, 号, 字 or 地割, and is
-/// at most 20 characters.
+/// 区, 町 or 村, holds no digit and none of 丁目, 番, 号, 字 or 地割, names no
+/// district after the municipality ([`names_a_district`]: 「北見市本町」), and
+/// is at most 20 characters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Municipality(String);
 
@@ -110,7 +111,8 @@ impl Municipality {
         let of_an_address = s.chars().any(|c| c.is_numeric() || c.is_whitespace())
             || ["丁目", "番", "号", "字", "地割"]
                 .iter()
-                .any(|w| s.contains(w));
+                .any(|w| s.contains(w))
+            || names_a_district(&s);
         if !ends_as_one || of_an_address {
             return Err(ApiError::bad_input(
                 field,
@@ -133,6 +135,29 @@ impl Municipality {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether a name runs on past its municipality into a district of it
+/// (「みなみ野市本町」, 「東川町西町」, 「新宿区西新宿」), which would narrow
+/// the tables to a neighbourhood. Read past the last 郡 (a county holds
+/// towns and villages: 「上川郡東川町」): a 市 may be followed only by a ward
+/// (「札幌市中央区」) or by the rest of the city's own name (「四日市市」); 区
+/// ends the name; a 町 or 村 followed by two characters or more that end in
+/// 町 or 村 is a town's district. A single character after (「上市町」,
+/// 「大町町」, 「十日町市」) and a 市, 町 or 村 that opens the name (「市川三郷町」,
+/// 「町田市」, 「村上市」) are the municipality's own name.
+fn names_a_district(name: &str) -> bool {
+    let chars: Vec<char> = name.rsplit('郡').next().unwrap_or(name).chars().collect();
+    chars.iter().enumerate().skip(1).any(|(i, c)| {
+        let rest = &chars[i + 1..];
+        let last = rest.last().copied();
+        match c {
+            '市' => rest.len() >= 2 && !matches!(last, Some('区' | '市')),
+            '区' => !rest.is_empty(),
+            '町' | '村' => rest.len() >= 2 && matches!(last, Some('町' | '村')),
+            _ => false,
+        }
+    })
 }
 
 /// Maximum length of names: long enough for 「医療法人社団 …会 …クリニック」.

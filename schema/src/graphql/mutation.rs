@@ -392,7 +392,8 @@ impl CoreMutation {
     /// physicians and nurses drug contraindications and infections — without a
     /// care relationship or consent, for a limited time (4 hours by default).
     /// Say why with `reasonCode` (心肺停止, 救急搬送中 …), `reason` in words
-    /// (「救急」 will do), or both. Refused where the patient has objected.
+    /// (「救急」 will do), or both. Refused where the patient has objected —
+    /// answered as for a patient that does not exist (`NOT_FOUND`).
     /// Audited as an emergency, and every read under it as `EMERGENCY_READ`;
     /// the patient's care team is notified.
     async fn open_emergency_access(
@@ -457,11 +458,13 @@ impl CoreMutation {
         .await
         {
             Ok(g) => g,
-            // The patient's objection: an opener may reach any patient, so
-            // it learns that the patient exists either way; it is told why.
+            // The patient's objection: answered as a patient that does not
+            // exist, as the emergency search leaves such a patient out. The
+            // objection is the patient's wish to stay out of reach, and
+            // "objected" would tell any opener that the patient is known to
+            // the network and has objected; the log keeps why.
             Err(e @ ApiError::Forbidden(_)) => {
-                refuse(Some(patient_id), format!("refused ({})", e.message()));
-                return Err(e.into());
+                return Err(refuse(Some(patient_id), format!("refused ({})", e.message())).into());
             }
             Err(ApiError::NotFound(_)) => {
                 return Err(refuse(Some(patient_id), "no such patient".into()).into());

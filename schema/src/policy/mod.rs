@@ -1284,8 +1284,10 @@ that show count, and invisible formatting characters such as zero-width spaces o
 overrides are refused), or both; \
 `OTHER` needs words. \
 It grants read access to {} only — to physicians and nurses (the receiving hospital) also {} — for a limited time (4 hours by default, \
-`RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection, \
-is audited as `BREAK_THE_GLASS` (the detail names the code and its label, then the words), \
+`RENKEI_EMERGENCY_ACCESS_MINUTES`), is refused where the patient has recorded an objection \
+— answered as for a patient that does not exist (`NOT_FOUND`), as the emergency search leaves \
+such a patient out: the objection is the patient's wish, not the opener's to learn; the audit \
+log records it —, is audited as `BREAK_THE_GLASS` (the detail names the code and its label, then the words), \
 and notifies the organisations of the patient's care team. \
 An ambulance service's crews reach a patient this way: an ambulance service is not put on \
 care teams (`addCareTeamMember`: `BAD_USER_INPUT`) and does not register patients, which \
@@ -1372,9 +1374,11 @@ newest sheet), so it cannot erase what it may not write; filling it is `FORBIDDE
 organisation's work (`FORBIDDEN` otherwise):\n\n\
 - **Records** are marked entered in error only by the organisation that wrote them, and a \
 `sourceRecordId` names a record of the sender's own organisation: a new version corrects \
-one's own record. Its `WRITE` entry names the category the record held as well as the one \
-it holds now (an infection record once `SENSITIVE_HIV`, corrected by a system that writes \
-`INFECTIONS` alone, is a write of both).\n\
+one's own record — by a writer that may write the category the record holds: an infection \
+record in `SENSITIVE_HIV` is not corrected by a system that writes `INFECTIONS` alone, nor a \
+psychiatric diagnosis by a nurse (`FORBIDDEN`, without naming the category). Its `WRITE` \
+entry names the category the record held as well as the one it holds now (an HIV result \
+corrected to another infection is a write of both).\n\
 - **A physician's documents** — `PHYSICIAN_OPINION` (主治医意見書) and \
 `VISITING_NURSE_INSTRUCTION` (訪問看護指示書) — are written by physicians, though care \
 managers write `CARE_CERTIFICATION` and nurses `VISITING_NURSE_REPORTS`: a newer record of \

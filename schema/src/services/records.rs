@@ -341,6 +341,20 @@ impl Batch {
                 // that may not read the earlier version sees a new record,
                 // `docs/access-policy.md`, *Versions*.)
                 let replaced = DataCategory::from_db(&current.category)?;
+                // … but only by a writer that could have written what it
+                // replaces: a system that writes INFECTIONS alone must not
+                // turn an HIV result into an MRSA one, nor a nurse a
+                // psychiatric diagnosis into a plain one — the sensitive
+                // content would leave the view of those allowed it, changed
+                // by one who is not. Told without the category: the record
+                // is one the writer may not read.
+                if !writer.may_write(replaced) {
+                    return Err(ApiError::Forbidden(format!(
+                        "sourceRecordId {:?} names a record you may not change",
+                        item.source_record_id.as_deref().unwrap_or_default()
+                    ))
+                    .about(current.patient_id, &[replaced]));
+                }
                 // The content compared as content, not as stored text: a
                 // record stored before a derived field existed (a lab
                 // result's `numericValue`) is the same as its resubmission.
