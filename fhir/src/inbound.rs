@@ -1202,6 +1202,36 @@ fn condition(i: usize, r: &Value, sensitivity: Option<&str>) -> Result<Value, Is
     }))
 }
 
+/// Days per unit of a prescription's supply duration: UCUM `d` (日) or
+/// `wk` (週, seven days), by its code, else by its unit's words. A month
+/// is no fixed number of days, and a duration in another unit would be
+/// stored as days it does not mean (「4週」 as 4 days): refused.
+fn supply_unit(i: usize, duration: &Value) -> Result<i64, Issue> {
+    let code = duration["code"].as_str();
+    let unit = duration["unit"].as_str().map(str::trim);
+    let by_code = match code {
+        Some("d") => Some(1),
+        Some("wk") => Some(7),
+        Some(_) => None,
+        None => match unit {
+            None | Some("d" | "day" | "days" | "日" | "日分") => Some(1),
+            Some("wk" | "week" | "weeks" | "週" | "週間" | "週分") => Some(7),
+            Some(_) => None,
+        },
+    };
+    by_code.ok_or_else(|| {
+        let element = if code.is_some() { "code" } else { "unit" };
+        invalid(
+            i,
+            &format!("dispenseRequest.expectedSupplyDuration.{element}"),
+            format!(
+                "{:?} is not a unit the hub reads a supply in: days (UCUM d, 日) or weeks (wk, 週)",
+                code.or(unit).unwrap_or_default()
+            ),
+        )
+    })
+}
+
 fn allergy(i: usize, r: &Value) -> Result<Value, Issue> {
     let code = &r["code"];
     let substance = words(code).ok_or_else(|| {
@@ -1375,6 +1405,16 @@ fn prescription(i: usize, r: &Value) -> Result<Value, Issue> {
         dose_quantity["value"].as_f64(),
         dose_quantity["unit"].as_str(),
     ) {
+        (Some(v), _) if !(v.is_finite() && v > 0.0) => {
+            return Err(invalid(
+                i,
+                "dosageInstruction[0].doseAndRate[0].doseQuantity.value",
+                format!(
+                    "{} is not a dose: a dose is more than zero",
+                    dose_quantity["value"]
+                ),
+            ));
+        }
         (Some(_), unit) => format!("{}{}", dose_quantity["value"], unit.unwrap_or_default()),
         _ => dosage["text"].as_str().unwrap_or("指示通り").to_string(),
     };
@@ -1397,7 +1437,9 @@ fn prescription(i: usize, r: &Value) -> Result<Value, Issue> {
         _ if route_words.contains('注') => "INJECTION",
         _ => "OTHER",
     };
-    let days = match &r["dispenseRequest"]["expectedSupplyDuration"]["value"] {
+    let duration = &r["dispenseRequest"]["expectedSupplyDuration"];
+    let days_per_unit = supply_unit(i, duration)?;
+    let days = match &duration["value"] {
         Value::Null => None,
         // A decimal in FHIR: whole days, as `14` or `14.0`.
         v => Some(
@@ -1407,6 +1449,7 @@ fn prescription(i: usize, r: &Value) -> Result<Value, Issue> {
                         .filter(|f| f.fract() == 0.0 && f.abs() < 1e12)
                         .map(|f| f as i64)
                 })
+                .and_then(|d| d.checked_mul(days_per_unit))
                 .filter(|d| (0..=i64::from(i32::MAX)).contains(d))
                 .ok_or_else(|| {
                     invalid(

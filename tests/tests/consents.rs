@@ -1063,7 +1063,8 @@ e2e!(
             json!({ "organizationIds": [s.pharmacy] }),
         )
         .await;
-        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+        // Refused as an unknown patient: the objection is not the opener's to learn.
+        assert_eq!(error_code(&open().await).as_deref(), Some("NOT_FOUND"));
 
         // Lifting the objection opens break-the-glass again, to every
         // emergency profession: a widening. The excluded pharmacy may not.
@@ -1074,7 +1075,7 @@ e2e!(
         assert!(body["data"].is_null(), "{body}");
         assert_eq!(
             error_code(&open().await).as_deref(),
-            Some("FORBIDDEN"),
+            Some("NOT_FOUND"),
             "the objection stands"
         );
         // Nor may a team organisation after the consent was withdrawn.
@@ -1086,7 +1087,7 @@ e2e!(
         .await;
         let body = app.gql(&s.doctor, LIFT, json!({ "p": s.patient })).await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
-        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+        assert_eq!(error_code(&open().await).as_deref(), Some("NOT_FOUND"));
 
         // With a consent in force that covers it, the clinic may.
         let (_, centre) = centre_member(app).await;
@@ -1135,7 +1136,7 @@ e2e!(
             json!({ "i": { "patientId": s.patient } }),
         )
         .await;
-        assert_eq!(error_code(&open().await).as_deref(), Some("FORBIDDEN"));
+        assert_eq!(error_code(&open().await).as_deref(), Some("NOT_FOUND"));
         let details = consent_audit_details(app, &s.patient).await;
         assert!(
             details

@@ -150,6 +150,71 @@ e2e!(
     }
 );
 
+e2e!(
+    a_prescriptions_supply_is_read_in_days_and_its_dose_is_more_than_zero,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let with = |duration: Value, dose: Value| {
+            let mut bundle = fixture("prescription");
+            let r = &mut bundle["entry"][1]["resource"];
+            r["dispenseRequest"]["expectedSupplyDuration"] = duration;
+            r["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = dose;
+            bundle
+        };
+        let ucum = |value: i64, unit: &str, code: &str| json!({ "value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": code });
+        // Four weeks are 28 days, by the code or by the unit's words.
+        for duration in [ucum(4, "週", "wk"), json!({ "value": 4, "unit": "週間" })] {
+            let (status, body) = post(app, Some(&doctor), "/fhir", &with(duration, json!(1))).await;
+            assert_eq!(status, 200, "{body}");
+            let days: Vec<Value> = timeline(app, &doctor, &patient)
+                .await
+                .into_iter()
+                .filter(|r| r["sourceRecordId"] == "RX-20240501-1")
+                .map(|r| r["data"]["days"].clone())
+                .collect();
+            assert_eq!(days, [json!(28)]);
+        }
+        // A month is no number of days; nor is a unit the hub does not know.
+        let at = |body: &Value| {
+            body["issue"][0]["expression"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        for (duration, element) in [
+            (ucum(1, "月", "mo"), "code"),
+            (ucum(3, "h", "h"), "code"),
+            (json!({ "value": 1, "unit": "ヶ月" }), "unit"),
+        ] {
+            let (status, body) = post(app, Some(&doctor), "/fhir", &with(duration, json!(1))).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(
+                at(&body),
+                format!(
+                    "Bundle.entry[1].resource.dispenseRequest.expectedSupplyDuration.{element}"
+                ),
+                "{body}"
+            );
+        }
+        // A dose of nothing, or less, is no dose.
+        for dose in [json!(0), json!(-1), json!(-0.5)] {
+            let (status, body) = post(
+                app,
+                Some(&doctor),
+                "/fhir",
+                &with(ucum(28, "日", "d"), dose.clone()),
+            )
+            .await;
+            assert_eq!(status, 400, "{dose}: {body}");
+            assert_eq!(
+                at(&body),
+                "Bundle.entry[1].resource.dosageInstruction[0].doseAndRate[0].doseQuantity.value",
+                "{body}"
+            );
+        }
+    }
+);
+
 e2e!(a_changed_resource_is_a_new_version, |app| async move {
     let (_, doctor, patient) = clinic(app).await;
     let mut bundle = fixture("lab-result");

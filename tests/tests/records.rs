@@ -1635,6 +1635,11 @@ e2e!(
                       "data": { "infection": { "pathogen": "OTHER", "otherName": "ＨＩＶ抗体", "result": "POSITIVE", "testedOn": "2026-01-05" } } },
                     { "patientId": patient, "sourceRecordId": "H-4", "effectiveAt": "2026-01-05T00:00:00Z",
                       "data": { "infection": { "pathogen": "OTHER", "otherName": "ヒト免疫不全ウイルス抗体", "result": "NEGATIVE", "testedOn": "2026-01-05" } } },
+                    // Spaced out, or in Greek letters that show as H and I.
+                    { "patientId": patient, "sourceRecordId": "H-6", "effectiveAt": "2026-01-05T00:00:00Z",
+                      "data": { "infection": { "pathogen": "OTHER", "otherName": "H I V抗体", "result": "NEGATIVE", "testedOn": "2026-01-05" } } },
+                    { "patientId": patient, "sourceRecordId": "H-7", "effectiveAt": "2026-01-05T00:00:00Z",
+                      "data": { "infection": { "pathogen": "OTHER", "otherName": "\u{397}\u{399}V抗体", "result": "NEGATIVE", "testedOn": "2026-01-05" } } },
                     condition(&patient, "H-5", "高血圧症", json!({})),
                 ] } }),
             )
@@ -1648,6 +1653,8 @@ e2e!(
         assert_eq!(
             categories,
             [
+                "SENSITIVE_HIV",
+                "SENSITIVE_HIV",
                 "SENSITIVE_HIV",
                 "SENSITIVE_HIV",
                 "SENSITIVE_HIV",

@@ -243,13 +243,23 @@ pub const FOREVER: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
 /// tested is HIV data, whatever the result (as for an infection record).
 /// "HIV" counts where no letter comes before it (ARCHIVE does not), or
 /// after "ANTI"; what follows it may be anything but the "E" of HIVES
-/// (蕁麻疹): test names run it into Ab, Ag, RNA.
+/// (蕁麻疹): test names run it into Ab, Ag, RNA. Read with spaces and
+/// hyphens left out (「H I V抗体」) and Greek and Cyrillic letters that look
+/// like H, I and V read as them (「ΗΙV抗体」): a name that shows as HIV is
+/// HIV data, however it was typed.
 pub fn is_hiv_test(name: &str) -> bool {
-    // Full-width Latin letters folded to ASCII, then upper case.
+    // Full-width Latin letters folded to ASCII, look-alikes to the letter
+    // they show, then upper case; separators dropped.
     let folded: String = name
         .chars()
+        .filter(|c| !(c.is_whitespace() || "-‐‑‒–—－_.．・･".contains(*c)))
         .map(|c| match c {
             'Ａ'..='Ｚ' | 'ａ'..='ｚ' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            'Η' | 'Н' | 'н' => 'H',
+            'Ι' | 'ι' | 'І' | 'і' | 'Ӏ' | 'Ⅰ' | 'ⅰ' => 'I',
+            'Ѵ' | 'ѵ' | 'Ⅴ' | 'ⅴ' | 'ν' => 'V',
+            'Α' | 'А' | 'а' => 'A',
+            'Ѕ' | 'ѕ' => 'S',
             _ => c,
         })
         .collect::<String>()

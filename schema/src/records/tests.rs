@@ -508,6 +508,13 @@ fn categories_follow_kinds_and_sensitive_content() {
         "anti-HIV",
         "antiHIV抗体",
         "ＨＩＶＡｇ／Ａｂ",
+        "H I V抗体",
+        "Ｈ　Ｉ　Ｖ抗体",
+        "H-I-V",
+        "ΗΙV抗体",
+        "НІѴ",
+        "ヒト免疫不全 ウイルス",
+        "ＡＩ Ｄ Ｓ",
     ] {
         let l = RecordData::LabResult(LabResultData {
             name: s(name),
@@ -515,7 +522,14 @@ fn categories_follow_kinds_and_sensitive_content() {
         });
         assert_eq!(l.category(), DataCategory::SensitiveHiv, "{name}");
     }
-    for name in ["ARCHIVED HbA1c", "Hives skin test", "CHIVE allergen"] {
+    for name in [
+        "ARCHIVED HbA1c",
+        "Hives skin test",
+        "CHIVE allergen",
+        "Hi ves",
+        "PH IV",
+        "Fe (IV)",
+    ] {
         let l = RecordData::LabResult(LabResultData {
             name: s(name),
             ..lab()

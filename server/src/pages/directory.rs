@@ -363,8 +363,10 @@ pub async fn public_directory(
     {
         Ok(body) => body,
         Err(refused) if refused.status() == StatusCode::BAD_REQUEST => {
+            // The filter's own checks (above) name their field; what the
+            // query refuses besides is one of these.
             page.error = Some(
-                "検索条件を確認してください（緯度・経度・半径は範囲内の数値で） / check the search"
+                "検索条件を確認してください（名称・市区町村は見える文字の短い語で、緯度・経度・半径は範囲内の数値で） / check the search: the name and the municipality as short visible text, latitude, longitude and radius as numbers in range"
                     .into(),
             );
             return super::render(StatusCode::BAD_REQUEST, &page, Caching::Public);
