@@ -163,7 +163,32 @@ fn r4_problem(resource: &Value) -> (String, String) {
         Ok(()) => return (String::new(), "the resource does not read as R4".into()),
         Err(e) => (e.path().to_string(), e.into_inner().to_string()),
     };
-    let path = if path == "." { String::new() } else { path };
+    let mut path = if path == "." { String::new() } else { path };
+    // A required element missing: serde names it in words, at its parent.
+    if let Some(rest) = error.strip_prefix("missing field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        let element = if path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        };
+        return (element, format!("{name} is required (R4: 1..1)"));
+    }
+    // The model reads some elements (a primitive with its `_` sibling,
+    // a choice of types) through a buffer that loses serde's path: the
+    // element is the top-level one without which the resource reads.
+    if path.is_empty()
+        && let Some(map) = resource.as_object()
+    {
+        if let Some(name) = map.keys().filter(|k| *k != "resourceType").find(|k| {
+            let mut without = map.clone();
+            without.remove(k.as_str());
+            r4_check(&Value::Object(without)).is_ok()
+        }) {
+            path = name.clone();
+        }
+    }
     let message = if let Some(rest) = error.strip_prefix("unknown variant `")
         && let Some((name, _)) = rest.split_once('`')
     {
@@ -1067,6 +1092,7 @@ fn record(
     bundle: &Value,
 ) -> Result<Value, Vec<Issue>> {
     let one = |issue: Issue| vec![issue];
+    one_of_each_choice(i, r).map_err(one)?;
     let sensitivity = sensitivity(i, ty, r).map_err(one)?;
     let (effective, data) = match ty {
         "Condition" => (
@@ -1127,6 +1153,49 @@ fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
             .map(|(name, value)| (name.to_string(), value))
             .collect(),
     )
+}
+
+/// The choice elements (`value[x]`, …) of the resources the hub stores.
+const CHOICES: &[&str] = &[
+    "value",
+    "onset",
+    "abatement",
+    "effective",
+    "medication",
+    "reported",
+];
+
+/// A choice element holds one type (R4: `value[x]` is 0..1): a resource
+/// with both `valueQuantity` and `valueString` would have one of them
+/// dropped unseen (the R4 model reads the first and ignores the rest).
+fn one_of_each_choice(i: usize, r: &Value) -> Result<(), Issue> {
+    let Some(map) = r.as_object() else {
+        return Ok(());
+    };
+    for choice in CHOICES {
+        let given: Vec<&String> = map
+            .keys()
+            .filter(|k| {
+                k.strip_prefix(choice)
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+            })
+            .collect();
+        if given.len() > 1 {
+            return Err(invalid(
+                i,
+                &format!("{choice}[x]"),
+                format!(
+                    "{choice}[x] holds one type, not {}",
+                    given
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The hub's sensitivity of a diagnosis from its information sensitivity

@@ -381,6 +381,31 @@ e2e!(
             "{body}"
         );
         assert!(!body.to_string().contains("u128"), "{body}");
+        // A value of the wrong type, and a required element missing: each
+        // at its element too.
+        let mut condition = fixture("condition");
+        condition["entry"][1]["resource"]["onsetDateTime"] = json!(20240101);
+        condition["entry"][2]["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("subject");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &condition).await;
+        assert_eq!(status, 400, "{body}");
+        let at: Vec<&str> = body["issue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["expression"][0].as_str())
+            .collect();
+        assert_eq!(
+            at,
+            [
+                "Bundle.entry[1].resource.onsetDateTime",
+                "Bundle.entry[2].resource.subject"
+            ],
+            "{body}"
+        );
+        assert!(body.to_string().contains("subject is required"), "{body}");
         lab["entry"][3]["resource"]["resourceType"] = json!("Observatio");
         let (status, body) = post(app, Some(&doctor), "/fhir", &lab).await;
         assert_eq!(status, 400, "{body}");
@@ -475,6 +500,15 @@ e2e!(
                 "{value}: {body}"
             );
         }
+        // A choice element holds one type: both values would lose one.
+        let mut both = fixture("lab-result");
+        both["entry"][1]["resource"]["valueString"] = json!("7.0");
+        let (status, body) = post(app, Some(&doctor), "/fhir", &both).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[1].resource.value[x]",
+            "{body}"
+        );
         // Not R4: the model refuses it.
         let mut not_r4 = fixture("condition");
         not_r4["entry"][1]["resource"]["onsetDateTime"] = json!(20180401);
@@ -482,7 +516,7 @@ e2e!(
         assert_eq!(status, 400, "{body}");
         assert_eq!(
             body["issue"][0]["expression"][0],
-            "Bundle.entry[1].resource"
+            "Bundle.entry[1].resource.onsetDateTime"
         );
         assert!(
             timeline(app, &doctor, &patient).await.is_empty(),
