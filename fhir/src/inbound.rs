@@ -180,14 +180,13 @@ fn r4_problem(resource: &Value) -> (String, String) {
     // element is the top-level one without which the resource reads.
     if path.is_empty()
         && let Some(map) = resource.as_object()
-    {
-        if let Some(name) = map.keys().filter(|k| *k != "resourceType").find(|k| {
+        && let Some(name) = map.keys().filter(|k| *k != "resourceType").find(|k| {
             let mut without = map.clone();
             without.remove(k.as_str());
             r4_check(&Value::Object(without)).is_ok()
-        }) {
-            path = name.clone();
-        }
+        })
+    {
+        path = name.clone();
     }
     let message = if let Some(rest) = error.strip_prefix("unknown variant `")
         && let Some((name, _)) = rest.split_once('`')
@@ -1198,12 +1197,13 @@ fn one_of_each_choice(i: usize, r: &Value) -> Result<(), Issue> {
     Ok(())
 }
 
-/// The hub's sensitivity of a diagnosis from its information sensitivity
-/// label in `meta.security` ([`systems::CONDITION_SENSITIVITIES`]: `PSY`,
-/// `HIV`, `GDIS`), as the export writes it. A diagnosis holds one; on a
-/// resource of another type the label is refused rather than dropped: the
-/// hub decides those records' categories by their content (an HIV test is
-/// `SENSITIVE_HIV` whatever it is labelled), and could not keep the
+/// The sensitivity labels in `meta.security` ([`systems::SENSITIVITY_LABELS`]:
+/// `PSY`, `HIV`, `GDIS`), as the export writes them: a diagnosis's
+/// sensitivity, at most one. On a resource of another type the hub decides
+/// the category by the content (an HIV test is `SENSITIVE_HIV` whatever it
+/// is labelled): `HIV` is taken where the content names HIV by the hub's
+/// own rule, so that the label and the category agree; any other label is
+/// refused rather than dropped, since the hub could not keep the
 /// protection the sender asked for.
 fn sensitivity(i: usize, ty: &str, r: &Value) -> Result<Option<&'static str>, Issue> {
     let labels = r["meta"]["security"].as_array();
@@ -1212,28 +1212,51 @@ fn sensitivity(i: usize, ty: &str, r: &Value) -> Result<Option<&'static str>, Is
         .flatten()
         .filter(|l| l["system"] == systems::ACT_CODE)
         .filter_map(|l| {
-            systems::CONDITION_SENSITIVITIES
+            systems::SENSITIVITY_LABELS
                 .iter()
-                .find(|(code, _)| l["code"] == *code)
-                .map(|(_, sensitivity)| *sensitivity)
+                .find(|(code, _, _)| l["code"] == *code)
+                .map(|(_, sensitivity, _)| *sensitivity)
         })
         .collect();
+    let refused = |message: String| Err(invalid(i, "meta.security", message));
     match (ty, found.len()) {
         (_, 0) => Ok(None),
         ("Condition", 1) => Ok(found.into_iter().next()),
-        ("Condition", _) => Err(invalid(
-            i,
-            "meta.security",
-            "a diagnosis carries one sensitivity label of PSY, HIV and GDIS",
-        )),
-        _ => Err(invalid(
-            i,
-            "meta.security",
-            format!(
-                "the sensitivity labels PSY, HIV and GDIS are read on a Condition only: a {ty}'s category follows from its content"
-            ),
+        ("Condition", _) => {
+            refused("a diagnosis carries one sensitivity label of PSY, HIV and GDIS".into())
+        }
+        (_, 1) if found.contains("HIV") && content_names_hiv(r) => Ok(None),
+        _ => refused(format!(
+            "a {ty}'s category follows from its content: it may carry the label HIV where its code names an HIV test, and PSY or GDIS not at all"
         )),
     }
+}
+
+/// Whether a resource's code names HIV by the hub's rule (its words, its
+/// codings' displays and ICD-10 codes).
+fn content_names_hiv(r: &Value) -> bool {
+    let code = &r["code"];
+    renkei_schema::records::names_hiv(
+        &words(code).unwrap_or_default(),
+        None,
+        &schema_codings(code),
+    )
+}
+
+/// A CodeableConcept's codings as the hub's.
+fn schema_codings(cc: &Value) -> Vec<renkei_schema::records::Coding> {
+    cc["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some(renkei_schema::records::Coding {
+                system: c["system"].as_str()?.to_string(),
+                code: c["code"].as_str()?.to_string(),
+                display: c["display"].as_str().map(str::to_string),
+            })
+        })
+        .collect()
 }
 
 fn condition(i: usize, r: &Value, sensitivity: Option<&str>) -> Result<Value, Issue> {
@@ -1261,6 +1284,13 @@ fn condition(i: usize, r: &Value, sensitivity: Option<&str>) -> Result<Value, Is
     let icd10 = code_of(code, systems::ICD10).filter(|c| {
         let b = c.as_bytes();
         b.len() >= 3 && b[0].is_ascii_uppercase() && b[1].is_ascii_digit() && b[2].is_ascii_digit()
+    });
+    // Labelled HIV where the diagnosis names HIV itself (B20–B24, 「HIV感染症」):
+    // the hub keeps it as HIV data by its content, and the label, which the
+    // export writes from the category, adds nothing to store — a mark
+    // would make the export sent back a new version.
+    let sensitivity = sensitivity.filter(|s| {
+        !(*s == "HIV" && renkei_schema::records::names_hiv(&name, icd10, &schema_codings(code)))
     });
     Ok(json!({
         "name": name, "icd10": icd10, "clinicalStatus": status,

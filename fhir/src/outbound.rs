@@ -375,9 +375,11 @@ pub fn record(record: &Value, patient_url: &str) -> Option<Value> {
 /// The record's security labels, which [`crate::inbound`] reads back: a
 /// record the patient has not been told of (未告知) carries `NOPAT` — not
 /// to be disclosed to the patient, family or caregivers — so that the
-/// receiving system can keep it from them as the hub does; a diagnosis of
-/// a sensitive kind (精神疾患, HIV, 遺伝性疾患) its information sensitivity
-/// policy ([`systems::CONDITION_SENSITIVITIES`]).
+/// receiving system can keep it from them as the hub does; a record of a
+/// sensitive category (精神疾患, HIV, 遺伝性疾患) its information sensitivity
+/// policy ([`systems::SENSITIVITY_LABELS`]) — a diagnosis by the
+/// sensitivity it was marked with, else by its category (an HIV diagnosis
+/// by its ICD-10 code).
 fn not_for_the_patient(mut r: Value, record: &Value) -> Value {
     let mut labels = Vec::new();
     if record["undisclosed"] == true {
@@ -387,10 +389,15 @@ fn not_for_the_patient(mut r: Value, record: &Value) -> Value {
         }));
     }
     let sensitivity = record["data"]["sensitivity"].as_str();
-    if let Some((code, _)) = systems::CONDITION_SENSITIVITIES
+    let label = systems::SENSITIVITY_LABELS
         .iter()
-        .find(|(_, s)| Some(*s) == sensitivity)
-    {
+        .find(|(_, s, _)| Some(*s) == sensitivity)
+        .or_else(|| {
+            systems::SENSITIVITY_LABELS
+                .iter()
+                .find(|(_, _, category)| record["category"] == *category)
+        });
+    if let Some((code, _, _)) = label {
         labels.push(json!({ "system": systems::ACT_CODE, "code": code }));
     }
     if !labels.is_empty() {

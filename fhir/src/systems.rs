@@ -44,13 +44,17 @@ pub const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 /// family or caregivers without the attending provider's authorisation —
 /// the hub's 未告知 (`undisclosed`), carried in `meta.security`.
 pub const NOT_FOR_THE_PATIENT: &str = "NOPAT";
-/// ActCode information sensitivity policies, in `meta.security`, and the
-/// hub's condition sensitivity (`ConditionSensitivity`) each stands for —
-/// which sets the record's category (`SENSITIVE_PSYCHIATRIC`, …). Carried
-/// both ways, so that a diagnosis exported from a sensitive category and
-/// sent back stays in it.
-pub const CONDITION_SENSITIVITIES: &[(&str, &str)] =
-    &[("PSY", "PSYCHIATRIC"), ("HIV", "HIV"), ("GDIS", "GENETIC")];
+/// ActCode information sensitivity policies, in `meta.security`: the
+/// label, the hub's condition sensitivity (`ConditionSensitivity`) it
+/// stands for, and the category that keeps such data. A record of a
+/// sensitive category is exported with its label; a diagnosis sent with
+/// one is of that sensitivity — so that what was exported from a sensitive
+/// category and is sent back stays in it.
+pub const SENSITIVITY_LABELS: &[(&str, &str, &str)] = &[
+    ("PSY", "PSYCHIATRIC", "SENSITIVE_PSYCHIATRIC"),
+    ("HIV", "HIV", "SENSITIVE_HIV"),
+    ("GDIS", "GENETIC", "SENSITIVE_GENETIC"),
+];
 
 pub mod profile {
     pub const PATIENT: &str = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient";

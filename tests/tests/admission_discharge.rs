@@ -609,6 +609,21 @@ e2e!(
             .gql(&s.care_manager, ACK_SHEET, json!({ "id": id }))
             .await;
         assert_eq!(code(&body), "FORBIDDEN");
+        // Each refusal of another organisation's act is in the log, as a
+        // denial naming the patient.
+        let denied: Vec<Value> = audit_of(
+            app,
+            json!({ "patientId": s.patient, "actorId": s.care_manager_id, "action": "DENIED" }),
+        )
+        .await;
+        assert_eq!(denied.len(), 1, "{denied:?}");
+        assert_eq!(categories(&denied[0]), ["ADMISSION_DISCHARGE"]);
+        assert!(
+            denied[0]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("only the hospital")),
+            "{denied:?}"
+        );
         let body = app
             .gql(&s.hospital_pharmacist, ACK_SHEET, json!({ "id": id }))
             .await;

@@ -673,6 +673,46 @@ e2e!(
             "input.attachments[0].contentBase64",
             "an HTML page declared as text"
         );
+        // Markup a browser reads however the tag ends, and a name whose
+        // ending would open it as something other than its type.
+        for (name, content) in [
+            ("a.txt", &b"<html\n<script>alert(1)</script>"[..]),
+            (
+                "a.txt",
+                b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+            ),
+            ("a.txt", b"<script/src=x></script>"),
+        ] {
+            assert_eq!(
+                field(
+                    &post(with_attachment(
+                        thread_id,
+                        name,
+                        "text/plain",
+                        &b64(content)
+                    ))
+                    .await
+                ),
+                "input.attachments[0].contentBase64",
+                "{}",
+                String::from_utf8_lossy(content)
+            );
+        }
+        for name in ["memo.html", "memo.svg", "run.exe", "a.pdf"] {
+            assert_eq!(
+                field(
+                    &post(with_attachment(
+                        thread_id,
+                        name,
+                        "text/plain",
+                        &b64(b"memo")
+                    ))
+                    .await
+                ),
+                "input.attachments[0].filename",
+                "{name}"
+            );
+        }
         assert_eq!(
             field(
                 &post(with_attachment(

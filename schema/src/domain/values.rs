@@ -139,15 +139,27 @@ impl Municipality {
 
 /// Whether a name runs on past its municipality into a district of it
 /// (「みなみ野市本町」, 「東川町西町」, 「新宿区西新宿」), which would narrow
-/// the tables to a neighbourhood. Read past the last 郡 (a county holds
-/// towns and villages: 「上川郡東川町」): a 市 may be followed only by a ward
-/// (「札幌市中央区」) or by the rest of the city's own name (「四日市市」); 区
-/// ends the name; a 町 or 村 followed by two characters or more that end in
-/// 町 or 村 is a town's district. A single character after (「上市町」,
-/// 「大町町」, 「十日町市」) and a 市, 町 or 村 that opens the name (「市川三郷町」,
-/// 「町田市」, 「村上市」) are the municipality's own name.
+/// the tables to a neighbourhood. Read after a prefecture (「山梨県市川三郷町」:
+/// a 都, 道, 府 or 県 among the first four characters) and in the parts a 郡
+/// divides (a county holds towns and villages: 「上川郡東川町」, 「余市郡余市町」):
+/// a 市 may be followed only by a ward (「札幌市中央区」) or by the rest of
+/// the city's own name (「四日市市」); 区 ends the name; a 町 or 村 followed
+/// by two characters or more that end in 町 or 村 is a town's district. A
+/// single character after (「上市町」, 「大町町」, 「十日町市」) and a 市, 町 or
+/// 村 that opens a part (「市川三郷町」, 「町田市」, 「村上市」) are the
+/// municipality's own name. (A city whose name holds 郡 followed by a
+/// district holding it too — 「大和郡山市北郡山町」 — is not caught.)
 fn names_a_district(name: &str) -> bool {
-    let chars: Vec<char> = name.rsplit('郡').next().unwrap_or(name).chars().collect();
+    let after_prefecture = name
+        .char_indices()
+        .take(4)
+        .find(|(_, c)| matches!(c, '都' | '道' | '府' | '県'))
+        .map_or(name, |(at, c)| &name[at + c.len_utf8()..]);
+    after_prefecture.split('郡').any(part_names_a_district)
+}
+
+fn part_names_a_district(part: &str) -> bool {
+    let chars: Vec<char> = part.chars().collect();
     chars.iter().enumerate().skip(1).any(|(i, c)| {
         let rest = &chars[i + 1..];
         let last = rest.last().copied();

@@ -871,9 +871,11 @@ pub(crate) async fn write_records(
     )
     .await?;
     // Each outcome as the writer sees the record (`CallerVersions::outcome`):
-    // a correction of a record none of whose earlier versions the writer
-    // may read is, as far as it can see, a new record — its outcome must
-    // not tell that hidden versions exist.
+    // a correction that changed nothing the writer may read is unchanged to
+    // it, and one of a record none of whose earlier versions it may read
+    // would be a new record — which the service's rule (a writer corrects
+    // only a record whose category it may write) no longer lets happen;
+    // kept so that no outcome could tell that hidden versions exist.
     let updated: Vec<Uuid> = written
         .iter()
         .filter(|(_, _, outcome)| *outcome == WriteOutcome::Updated)

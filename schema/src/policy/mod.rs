@@ -1360,8 +1360,9 @@ of the first version of those that stand together; an event about a new version 
 (`patientEvents`) reaches only subscribers to whom it is a version; the printable page shows \
 the same number. So a diagnosis first recorded in a sensitive category and later corrected \
 is, to a reader without that category, a first version without history. A write's `outcome` \
-is `CREATED` when the writer may read no earlier version of the record and `UNCHANGED` when \
-it changed nothing the writer may read.\n\
+is `UNCHANGED` when it changed nothing the writer may read, and `CREATED` only for a new \
+record: a writer corrects only a record whose current category it may write (below, *Whose \
+work*), so it reads the version it replaces.\n\
 - **Parts of a record.** An emergency sheet's hand-typed diagnoses are read and written \
 under `CONDITIONS`, its hand-typed medications under `MEDICATIONS` (and the sheet's own \
 category). A writer that may not write such a part leaves it empty and it is carried \

@@ -37,28 +37,22 @@ impl RecordData {
     /// record wrongly kept from readers is a nuisance, one wrongly shown is
     /// not undone.
     pub fn category(&self) -> DataCategory {
-        let names_hiv = |name: &str, codings: &[Coding]| {
-            is_hiv_test(name)
-                || codings.iter().any(|c| {
-                    c.display.as_deref().is_some_and(is_hiv_test)
-                        || (is_icd10_system(&c.system) && is_hiv_icd10(&c.code))
-                })
-        };
         match self {
             RecordData::Infection(d)
                 if d.pathogen == Pathogen::Hiv
-                    || names_hiv(d.other_name.as_deref().unwrap_or_default(), &d.codings) =>
+                    || names_hiv(
+                        d.other_name.as_deref().unwrap_or_default(),
+                        None,
+                        &d.codings,
+                    ) =>
             {
                 DataCategory::SensitiveHiv
             }
-            RecordData::LabResult(d) if names_hiv(&d.name, &d.codings) => {
+            RecordData::LabResult(d) if names_hiv(&d.name, None, &d.codings) => {
                 DataCategory::SensitiveHiv
             }
             RecordData::HomeCareGuidanceInstruction(d) => d.category(),
-            RecordData::Condition(d)
-                if d.icd10.as_deref().is_some_and(is_hiv_icd10)
-                    || names_hiv(&d.name, &d.codings) =>
-            {
+            RecordData::Condition(d) if names_hiv(&d.name, d.icd10.as_deref(), &d.codings) => {
                 DataCategory::SensitiveHiv
             }
             RecordData::Condition(d) => match d.sensitivity {
@@ -239,48 +233,79 @@ pub const FOREVER: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
 
 /// Whether a test's name (or a coding's display) names HIV: 「HIV-1/2抗体」,
 /// 「HIV抗原・抗体」, 「HIVAb」, 「HIVRNA定量」, 「抗HIV抗体」, 「anti-HIV」,
-/// in half- or full-width letters, or 「エイズ」 / AIDS. That someone was
-/// tested is HIV data, whatever the result (as for an infection record).
-/// "HIV" counts where no letter comes before it (ARCHIVE does not), or
-/// after "ANTI"; what follows it may be anything but the "E" of HIVES
-/// (蕁麻疹): test names run it into Ab, Ag, RNA. Read with spaces and
-/// hyphens left out (「H I V抗体」) and Greek and Cyrillic letters that look
-/// like H, I and V read as them (「ΗΙV抗体」): a name that shows as HIV is
+/// 「Rapid HIV test」, in half- or full-width letters, or 「エイズ」 / AIDS.
+/// That someone was tested is HIV data, whatever the result (as for an
+/// infection record). "HIV" counts where no letter comes before it
+/// (ARCHIVE does not), or after "ANTI"; what follows it may be anything
+/// but the "E" of HIVES (蕁麻疹): test names run it into Ab, Ag, RNA. Its
+/// letters may be spelt apart, evenly (「H I V抗体」, 「H-I-V」, but not the
+/// 「HI V」 of 「風疹 HI VZV」), and Greek or Cyrillic letters that show as
+/// H, I and V are read as them (「ΗΙV抗体」): a name that shows as HIV is
 /// HIV data, however it was typed.
 pub fn is_hiv_test(name: &str) -> bool {
-    // Full-width Latin letters folded to ASCII, look-alikes to the letter
-    // they show, then upper case; separators dropped.
-    let folded: String = name
+    // Full-width Latin letters folded to ASCII, look-alikes to the letters
+    // they show, then upper case.
+    let folded: Vec<char> = name
         .chars()
-        .filter(|c| !(c.is_whitespace() || "-‐‑‒–—－_.．・･".contains(*c)))
-        .map(|c| match c {
-            'Ａ'..='Ｚ' | 'ａ'..='ｚ' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            'Η' | 'Н' | 'н' => 'H',
-            'Ι' | 'ι' | 'І' | 'і' | 'Ӏ' | 'Ⅰ' | 'ⅰ' => 'I',
-            'Ѵ' | 'ѵ' | 'Ⅴ' | 'ⅴ' | 'ν' => 'V',
-            'Α' | 'А' | 'а' => 'A',
-            'Ѕ' | 'ѕ' => 'S',
-            _ => c,
+        .flat_map(|c| {
+            let one = match c {
+                'Ａ'..='Ｚ' | 'ａ'..='ｚ' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                'Η' | 'Н' | 'н' => 'H',
+                'Ι' | 'ι' | 'І' | 'і' | 'Ӏ' | 'Ⅰ' | 'ⅰ' => 'I',
+                'Ѵ' | 'ѵ' | 'Ⅴ' | 'ⅴ' | 'ν' => 'V',
+                'Α' | 'А' | 'а' => 'A',
+                'Ѕ' | 'ѕ' => 'S',
+                'Ⅳ' | 'ⅳ' => return vec!['I', 'V'],
+                _ => c,
+            };
+            vec![one.to_ascii_uppercase()]
         })
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let hiv = folded.match_indices("HIV").any(|(at, _)| {
-        let before = &folded[..at];
-        let after = folded[at + 3..].chars().next();
-        (!before
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-            || before.ends_with("ANTI"))
-            && after != Some('E')
+        .collect();
+    let is_letter = |c: Option<&char>| c.is_some_and(|c| c.is_ascii_alphabetic());
+    let separator = |c: &char| c.is_whitespace() || "-‐‑‒–—－_.．・･".contains(*c);
+    // `word` at `at`, its letters apart by the same kind of gap: none, or
+    // one or more separators each; the index past it.
+    let spelt_at = |at: usize, word: &str| -> Option<(usize, bool)> {
+        let mut i = at;
+        let mut spaced = None;
+        for (n, letter) in word.chars().enumerate() {
+            if n > 0 {
+                let start = i;
+                while folded.get(i).is_some_and(separator) {
+                    i += 1;
+                }
+                let gap = i > start;
+                if *spaced.get_or_insert(gap) != gap {
+                    return None;
+                }
+            }
+            if folded.get(i) != Some(&letter) {
+                return None;
+            }
+            i += 1;
+        }
+        Some((i, spaced.unwrap_or(false)))
+    };
+    let before_ok = |at: usize| {
+        let before: String = folded[..at].iter().collect();
+        !is_letter(folded[..at].last()) || before.ends_with("ANTI")
+    };
+    let hiv = (0..folded.len()).any(|at| {
+        spelt_at(at, "HIV").is_some_and(|(end, spaced)| {
+            before_ok(at)
+                && if spaced {
+                    !is_letter(folded.get(end))
+                } else {
+                    folded.get(end) != Some(&'E')
+                }
+        })
     });
     // AIDS as a word of its own (not RAIDS).
-    let aids = folded.match_indices("AIDS").any(|(at, _)| {
-        let before = folded[..at].chars().next_back();
-        let after = folded[at + 4..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_alphabetic())
-            && !after.is_some_and(|c| c.is_ascii_alphabetic())
+    let aids = (0..folded.len()).any(|at| {
+        spelt_at(at, "AIDS")
+            .is_some_and(|(end, _)| !is_letter(folded[..at].last()) && !is_letter(folded.get(end)))
     });
+    let joined: String = folded.iter().filter(|c| !separator(c)).collect();
     hiv || aids
         || [
             "エイズ",
@@ -289,7 +314,18 @@ pub fn is_hiv_test(name: &str) -> bool {
             "ヒト免疫不全ウィルス",
         ]
         .iter()
-        .any(|w| folded.contains(w))
+        .any(|w| joined.contains(w))
+}
+
+/// Whether a record's name, ICD-10 code or codings name HIV — which makes
+/// it SENSITIVE_HIV whatever it is marked ([`RecordData::category`]).
+pub fn names_hiv(name: &str, icd10: Option<&str>, codings: &[Coding]) -> bool {
+    icd10.is_some_and(is_hiv_icd10)
+        || is_hiv_test(name)
+        || codings.iter().any(|c| {
+            c.display.as_deref().is_some_and(is_hiv_test)
+                || (is_icd10_system(&c.system) && is_hiv_icd10(&c.code))
+        })
 }
 
 /// A coding system of ICD-10: JP Core's, WHO's, or its HL7 OID.

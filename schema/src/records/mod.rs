@@ -59,6 +59,6 @@ pub mod plausible;
 #[cfg(test)]
 mod tests;
 
-pub use data::{FOREVER, is_hiv_test};
+pub use data::{FOREVER, is_hiv_test, names_hiv};
 pub use kinds::{RecordData, RecordDataInput, RecordKind, SummaryRule};
 pub use payloads::*;

@@ -873,11 +873,49 @@ pub(crate) fn decode_attachment(
             format!("the content is not a {mime_type} file"),
         ));
     }
+    if !named_as(mime_type, &filename) {
+        return Err(ApiError::bad_input(
+            "filename",
+            format!(
+                "{filename:?} does not end as a {mime_type} file's name does ({})",
+                extensions_of(mime_type)
+                    .iter()
+                    .map(|e| format!(".{e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     Ok(DecodedAttachment {
         filename,
         mime_type,
         content,
     })
+}
+
+/// The file name endings of each accepted type.
+fn extensions_of(mime_type: &str) -> &'static [&'static str] {
+    match mime_type {
+        "application/pdf" => &["pdf"],
+        "image/png" => &["png"],
+        "image/jpeg" => &["jpg", "jpeg", "jpe"],
+        "text/plain" => &["txt", "text"],
+        _ => &[],
+    }
+}
+
+/// Whether a file name fits its declared type: no ending at all, or one of
+/// the type's. A reader's computer opens a saved attachment by its name's
+/// ending, not by the type the hub checked: 「memo.html」 declared as text
+/// would open in a browser, its markup and scripts with it; 「run.exe」 would
+/// run.
+fn named_as(mime_type: &str, filename: &str) -> bool {
+    match filename.rsplit_once('.') {
+        None => true,
+        Some((_, ending)) => extensions_of(mime_type)
+            .iter()
+            .any(|e| ending.eq_ignore_ascii_case(e)),
+    }
 }
 
 /// Whether the content starts the way files of the type do. A reader opens
@@ -932,8 +970,15 @@ fn starts_as_markup(text: &str) -> bool {
     if starts_with(b"?xml") || starts_with(b"!--") {
         return true;
     }
-    TAGS.iter()
-        .any(|tag| starts_with(tag.as_bytes()) && matches!(rest.get(tag.len()), Some(b' ' | b'>')))
+    // The standard ends a tag at a space or `>`; a browser reads a tab, a
+    // line break or `/` as its end too (`<html\n<script>`, `<svg/onload=…>`).
+    TAGS.iter().any(|tag| {
+        starts_with(tag.as_bytes())
+            && matches!(
+                rest.get(tag.len()),
+                Some(b' ' | b'>' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/')
+            )
+    }) || starts_with(b"svg")
 }
 
 /// 診療文書: referral letter, discharge summary, nursing summary …

@@ -514,7 +514,16 @@ fn categories_follow_kinds_and_sensitive_content() {
         "ΗΙV抗体",
         "НІѴ",
         "ヒト免疫不全 ウイルス",
-        "ＡＩ Ｄ Ｓ",
+        "Rapid HIV test",
+        "Combo HIV Ag/Ab",
+        "Screening HIV antibody",
+        "Asymptomatic HIV infection",
+        "HCV・HIV",
+        "HCV HIV",
+        "HBs HIV HCV panel",
+        "Pneumonia with AIDS",
+        "HⅣ抗体",
+        "A I D S",
     ] {
         let l = RecordData::LabResult(LabResultData {
             name: s(name),
@@ -529,6 +538,10 @@ fn categories_follow_kinds_and_sensitive_content() {
         "Hi ves",
         "PH IV",
         "Fe (IV)",
+        "HI Virus",
+        "風疹 HI VZV",
+        "H IV",
+        "RAIDS",
     ] {
         let l = RecordData::LabResult(LabResultData {
             name: s(name),

@@ -61,7 +61,11 @@ pub struct Table {
 ///    lists a suppressed zero, so two suppressed cells summing to 2 are 1
 ///    each), the smallest published cell above zero is suppressed too — or,
 ///    with none left, the total (a zero cell would hide nothing);
-/// 3. a total below [`MIN_CELL`] (and above zero) is suppressed.
+/// 3. a total below [`MIN_CELL`] (and above zero) is suppressed;
+/// 4. in a table with a total (its cells parts of one whole) whose total
+///    is not published, with a cell suppressed, the zero cells are
+///    suppressed too: published, they would say the suppressed ones hold
+///    everyone counted.
 pub fn suppress(raw: Vec<(String, i64)>, with_total: bool) -> (Vec<Cell>, Option<i64>) {
     let small = |v: i64| v > 0 && v < MIN_CELL;
     let total: i64 = raw.iter().map(|(_, v)| v).sum();
@@ -86,6 +90,18 @@ pub fn suppress(raw: Vec<(String, i64)>, with_total: bool) -> (Vec<Cell>, Option
         match other {
             Some(i) => hidden[i] = true,
             None => total_shown = false,
+        }
+    }
+    // A table of parts of one whole whose total is not published: a zero
+    // published beside suppressed cells tells that they hold every one
+    // counted (four kinds of answer at 0
+    // and 「未返信」 suppressed: every thread went unanswered): the zeros
+    // are suppressed with them.
+    if with_total && !total_shown && hidden.contains(&true) {
+        for (h, (_, v)) in hidden.iter_mut().zip(&raw) {
+            if *v == 0 {
+                *h = true;
+            }
         }
     }
     let cells = raw
@@ -661,6 +677,24 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
             withhold(t);
         }
     }
+    // A table whose labels are what was found (record kinds, months,
+    // professions, categories, places of death) tells by its labels alone
+    // what its suppressed cells hide: a lone suppressed 「HOME」 says every
+    // one who died did so at home, a suppressed `SENSITIVE_HIV` that
+    // someone's HIV data was read. With no cell published, no label is.
+    for t in &mut of_people {
+        let labels_found = matches!(
+            t.key,
+            "recordsByKind"
+                | "recordsByMonth"
+                | "readsByProfession"
+                | "readsByCategory"
+                | "deathsByPlace"
+        );
+        if labels_found && t.cells.iter().all(|c| c.value.is_none()) {
+            t.cells.clear();
+        }
+    }
     let mut tables = vec![organizations, patients_table];
     tables.append(&mut of_people);
     Ok(tables)
@@ -695,6 +729,19 @@ mod tests {
         let (cells, total) = suppress(raw(&[12, 3, 0, 8]), false);
         assert_eq!(shown(&cells), [Some(12), None, Some(0), Some(8)]);
         assert_eq!(total, None);
+    }
+
+    #[test]
+    fn zeros_beside_a_suppressed_cell_of_a_suppressed_total_are_suppressed() {
+        // Four answers at 0 and 3 unanswered: published zeros would say
+        // that every one went unanswered.
+        let (cells, total) = suppress(raw(&[0, 0, 3, 0]), true);
+        assert_eq!(shown(&cells), [None, None, None, None]);
+        assert_eq!(total, None);
+        // With a total published, a zero hides nothing and stays.
+        let (cells, total) = suppress(raw(&[0, 3, 9]), true);
+        assert_eq!(shown(&cells), [Some(0), None, None]);
+        assert_eq!(total, Some(12));
     }
 
     #[test]

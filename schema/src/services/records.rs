@@ -42,8 +42,7 @@ pub struct NewRecord {
 /// only to what it may not read, do not count).
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
-    /// A new record — or a new version of a record none of whose earlier
-    /// versions you may read (they were of a category closed to you).
+    /// A new record.
     Created,
     /// A resubmission with changes: a new version of the same record, of
     /// which you may read an earlier version.
@@ -337,17 +336,17 @@ impl Batch {
                 let current = &self.rows[i].model;
                 // A new version replaces what the record said, in the
                 // category it held: the WRITE entry names that category
-                // too. (The organisation corrects its own record: a writer
-                // that may not read the earlier version sees a new record,
-                // `docs/access-policy.md`, *Versions*.)
+                // too. (The organisation corrects its own record.)
                 let replaced = DataCategory::from_db(&current.category)?;
                 // … but only by a writer that could have written what it
                 // replaces: a system that writes INFECTIONS alone must not
                 // turn an HIV result into an MRSA one, nor a nurse a
                 // psychiatric diagnosis into a plain one — the sensitive
                 // content would leave the view of those allowed it, changed
-                // by one who is not. Told without the category: the record
-                // is one the writer may not read.
+                // by one who is not. Told without the category, which the
+                // writer may not be allowed to read; that the refusal tells
+                // it the record is of a category it may not write is the
+                // price (it is its own organisation's record).
                 if !writer.may_write(replaced) {
                     return Err(ApiError::Forbidden(format!(
                         "sourceRecordId {:?} names a record you may not change",

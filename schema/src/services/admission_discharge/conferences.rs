@@ -368,6 +368,7 @@ pub async fn answer(
                 "your organisation is not invited to this {}",
                 kind.label()
             ))
+            .about(conference.patient_id, &[category])
         })?;
     // A pharmacy or a care-service provider answers too: see the policy.
     access.require_answer(category)?;
@@ -452,7 +453,8 @@ pub async fn cancel(
         return Err(ApiError::Forbidden(format!(
             "only the organisation that proposed the {} may cancel it",
             kind.label()
-        )));
+        ))
+        .about(conference.patient_id, &[category]));
     }
     access.require_write(category)?;
     let now = policy.clock.now();
@@ -537,7 +539,8 @@ pub async fn record_minutes(
         return Err(ApiError::Forbidden(format!(
             "only the organisation that holds the {} records its minutes",
             kind.label()
-        )));
+        ))
+        .about(conference.patient_id, &[category]));
     }
     access.require_write(category)?;
     let now = policy.clock.now();

@@ -425,7 +425,8 @@ pub async fn change(
     if notice.hospital_organization_id != stamp.principal.organization_id() {
         return Err(ApiError::Forbidden(
             "only the hospital that sent the discharge notice may change it".into(),
-        ));
+        )
+        .about(notice.patient_id, &[CATEGORY]));
     }
     access.require_write(CATEGORY)?;
     let status = DischargeNoticeStatus::from_db(&notice.status)?;

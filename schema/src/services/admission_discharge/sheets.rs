@@ -653,7 +653,8 @@ fn require_author_draft(sheet: &admission_sheet::Model, stamp: &AuditStamp) -> A
     if sheet.author_organization_id != stamp.principal.organization_id() {
         return Err(ApiError::Forbidden(
             "only the organisation that wrote the admission sheet may change or send it".into(),
-        ));
+        )
+        .about(sheet.patient_id, &[CATEGORY]));
     }
     let status = AdmissionSheetStatus::from_db(&sheet.status)?;
     if status != AdmissionSheetStatus::Draft {
@@ -820,7 +821,8 @@ pub async fn acknowledge(
     if sheet.hospital_organization_id != stamp.principal.organization_id() {
         return Err(ApiError::Forbidden(
             "only the hospital the admission sheet was sent to may acknowledge it".into(),
-        ));
+        )
+        .about(sheet.patient_id, &[CATEGORY]));
     }
     access.require_write(CATEGORY)?;
     match AdmissionSheetStatus::from_db(&sheet.status)? {
