@@ -384,13 +384,43 @@ e2e!(
             body["issue"][0]["expression"][0], "Bundle.entry[1].resource.meta.security",
             "{body}"
         );
-        let lab = fixture_with_label("lab-result", "GDIS");
-        let (status, body) = post(app, &doctor, &lab).await;
-        assert_eq!(status, 400, "{body}");
-        assert_eq!(
-            body["issue"][0]["expression"][0], "Bundle.entry[1].resource.meta.security",
-            "{body}"
-        );
+        // On an Observation the content decides: HIV is taken where the
+        // test names HIV (the category it has anyway), refused elsewhere.
+        for code in ["GDIS", "PSY", "HIV"] {
+            let lab = fixture_with_label("lab-result", code);
+            let (status, body) = post(app, &doctor, &lab).await;
+            assert_eq!(status, 400, "{code}: {body}");
+            assert_eq!(
+                body["issue"][0]["expression"][0], "Bundle.entry[1].resource.meta.security",
+                "{body}"
+            );
+        }
+        let mut hiv = fixture_with_label("lab-result", "HIV");
+        let resource = hiv["entry"][1]["resource"].as_object_mut().unwrap();
+        resource.insert("code".into(), json!({ "text": "HIV-1/2抗体" }));
+        resource.insert("valueString".into(), json!("陰性"));
+        resource.remove("valueQuantity");
+        resource.remove("referenceRange");
+        let (status, body) = post(app, &doctor, &hiv).await;
+        assert_eq!(status, 200, "{body}");
+        let hiv_id = hiv["entry"][1]["resource"]["identifier"][0]["value"].clone();
+        let records = categories(app, &doctor, &patient).await;
+        let stored: Vec<&Value> = records
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["sourceRecordId"] == hiv_id)
+            .collect();
+        assert_eq!(stored.len(), 1, "{records}");
+        assert_eq!(stored[0]["category"], "SENSITIVE_HIV");
+        // … and exported with the label.
+        let all = everything(app, &doctor, &patient).await;
+        let label = json!([{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV" }]);
+        let labelled = of_type(&all, "Observation")
+            .into_iter()
+            .filter(|o| o["meta"]["security"] == label)
+            .count();
+        assert_eq!(labelled, 1, "{all}");
     }
 );
 
