@@ -138,7 +138,7 @@ pub fn router(state: AppState, max_body_bytes: usize, cors_origins: &[AllowedOri
 /// `X-Content-Type-Options: nosniff` on every answer, errors and panics
 /// included: a browser must take a JSON answer (which may echo what a
 /// caller sent) as JSON, never sniff it into HTML or script.
-async fn no_sniffing(mut response: Response) -> Response {
+pub(crate) async fn no_sniffing(mut response: Response) -> Response {
     response
         .headers_mut()
         .entry(header::X_CONTENT_TYPE_OPTIONS)

@@ -864,6 +864,16 @@ e2e!(
         // The new-style secret no longer matches the row.
         let (status, body) = me_raw(app, &secret).await;
         assert_unauthenticated(status, &body);
+        // Once verified, the key is stored as new keys are.
+        let stored = api_key::Entity::find_by_id(key_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.secret_hash,
+            format!("sha256:{:x}", sha2::Sha256::digest(legacy.as_bytes()))
+        );
     }
 );
 

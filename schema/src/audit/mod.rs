@@ -31,6 +31,13 @@ mod writer;
 pub use trail::AuditTrail;
 pub use writer::{AuditWriter, BatchObserver, append_in};
 
+/// The category names of an entry's `categories` column, as the writer
+/// stores them: comma-separated (the one place that reads them back; the
+/// indicators once read them as JSON and counted nothing).
+pub fn stored_categories(column: &str) -> impl Iterator<Item = &str> {
+    column.split(',').filter(|s| !s.is_empty())
+}
+
 use uuid::Uuid;
 
 use crate::domain::DataCategory;

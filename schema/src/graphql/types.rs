@@ -817,11 +817,7 @@ impl AuditEntry {
     /// `accessHistory`, only those you may read: an entry about nothing
     /// else is not listed there.
     async fn categories(&self) -> Result<Vec<DataCategory>> {
-        Ok(self
-            .0
-            .categories
-            .split(',')
-            .filter(|s| !s.is_empty())
+        Ok(crate::audit::stored_categories(&self.0.categories)
             .map(DataCategory::from_db)
             .collect::<Result<_, _>>()?)
     }

@@ -33,7 +33,10 @@ impl RecordData {
     /// else it is marked, HIV being the narrowest of the sensitive
     /// categories — and a lab result of an HIV test, which a system may send
     /// as an ordinary lab result (a JP-CLINS 検査 Observation) when it is the
-    /// infection the test is about. The rule errs towards SENSITIVE_HIV: a
+    /// infection the test is about, and a physician's document that names
+    /// HIV among its diagnoses (a visiting-nurse instruction, an opinion
+    /// for the care certification), which care workers or care managers
+    /// would otherwise read. The rule errs towards SENSITIVE_HIV: a
     /// record wrongly kept from readers is a nuisance, one wrongly shown is
     /// not undone.
     pub fn category(&self) -> DataCategory {
@@ -49,6 +52,16 @@ impl RecordData {
                 DataCategory::SensitiveHiv
             }
             RecordData::LabResult(d) if names_hiv(&d.name, None, &d.codings) => {
+                DataCategory::SensitiveHiv
+            }
+            // A physician's document naming HIV among its diagnoses (a
+            // visiting-nurse instruction's 主たる傷病名, an opinion's 診断名)
+            // is HIV data too: care workers and care managers read these
+            // documents, and would read the diagnosis in them.
+            RecordData::VisitingNurseInstruction(d) if is_hiv_test(&d.main_diagnosis) => {
+                DataCategory::SensitiveHiv
+            }
+            RecordData::PhysicianOpinion(d) if d.diagnoses.iter().any(|x| is_hiv_test(x)) => {
                 DataCategory::SensitiveHiv
             }
             RecordData::HomeCareGuidanceInstruction(d) => d.category(),

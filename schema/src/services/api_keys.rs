@@ -134,6 +134,9 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
     if !secret_matches(&key.secret_hash, secret).await? {
         return Err(invalid());
     }
+    if !key.secret_hash.starts_with(SHA256_SCHEME) {
+        upgrade_hash(db, &key, secret).await;
+    }
     // Said only to whoever holds the secret: a key id is no secret (a
     // care team's access history shows it), and "revoked" for any secret
     // told anyone which keys had been revoked.
@@ -147,6 +150,25 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
         organization_id: key.organization_id,
         permissions: SystemPermissions::from_json(&key.permissions)?,
     })
+}
+
+/// Stores a key verified with argon2 as [`create`] stores keys now, so
+/// that a flood of wrong secrets for it no longer takes argon2's time
+/// from everyone (the secret is known here, once, on its holder's
+/// request). Only where the row still holds the hash just checked; a
+/// failure is logged and the key keeps working with argon2.
+async fn upgrade_hash(db: &DatabaseConnection, key: &api_key::Model, secret: &str) {
+    use sea_orm::sea_query::Expr;
+    let hash = format!("{SHA256_SCHEME}{:x}", Sha256::digest(secret.as_bytes()));
+    let updated = api_key::Entity::update_many()
+        .col_expr(api_key::Column::SecretHash, Expr::value(hash))
+        .filter(api_key::Column::Id.eq(key.id))
+        .filter(api_key::Column::SecretHash.eq(key.secret_hash.as_str()))
+        .exec(db)
+        .await;
+    if let Err(e) = updated {
+        tracing::warn!(error = %e, api_key = %key.id, "an argon2 API key hash could not be replaced by its SHA-256");
+    }
 }
 
 /// How [`create`] stores a secret: `sha256:` and the hex digest.
@@ -185,7 +207,7 @@ async fn secret_matches(stored: &str, secret: &str) -> ApiResult<bool> {
 }
 
 /// Remembers successful API-key verifications for a short time, so that a
-/// system making many requests pays for argon2 once per `ttl`, not per request.
+/// system making many requests is looked up once per `ttl`, not per request.
 /// Entries are keyed by a SHA-256 of the whole key, never the key itself.
 /// Revoking a key on this instance forgets it at once; other instances forget
 /// it when the revocation event reaches them (through Redis), or at the latest

@@ -129,11 +129,7 @@ fn shown_to(readable: &[DataCategory]) -> Condition {
 
 /// An entry as a reader of `readable` sees it (see [`patient_history`]).
 fn redacted(mut entry: audit_log::Model, readable: &[DataCategory]) -> audit_log::Model {
-    let names: Vec<&str> = entry
-        .categories
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let names: Vec<&str> = crate::audit::stored_categories(&entry.categories).collect();
     let shown: Vec<&str> = names
         .iter()
         .copied()

@@ -377,8 +377,7 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
                 .map_or("OTHER".to_string(), |p| p.as_str().to_string())
         };
         *by_profession.entry(who).or_default() += 1;
-        // As the log stores them: comma-separated names.
-        for c in categories.split(',').filter_map(DataCategory::parse) {
+        for c in crate::audit::stored_categories(categories).filter_map(DataCategory::parse) {
             *by_category.entry(c.as_str().to_string()).or_default() += 1;
         }
     }

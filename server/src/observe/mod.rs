@@ -192,6 +192,7 @@ pub fn metrics_router(observe: Arc<Observe>) -> Router {
                 "not served here: this listener serves /metrics only",
             )
         })
+        .layer(axum::middleware::map_response(crate::http::no_sniffing))
 }
 
 /// The outcome code of a response, as [`set_outcome`] tagged it.
