@@ -615,7 +615,7 @@ e2e!(
         let data = app
             .ok(
                 &s.pharmacist.token,
-                "query($id: ID!) { liaisonThread(id: $id) { messages { attachments { filename contentBase64 } } } }",
+                "query($id: ID!) { liaisonThread(id: $id) { messages { attachments { id filename contentBase64 } } } }",
                 json!({ "id": thread_id }),
             )
             .await;
@@ -627,6 +627,25 @@ e2e!(
                 .decode(content)
                 .unwrap(),
             pdf
+        );
+        // The log tells which file was opened: the read names it.
+        let attachment_id = data["liaisonThread"]["messages"][1]["attachments"][0]["id"].clone();
+        let opened: Vec<Value> = log_for(app, &s.patient)
+            .await
+            .into_iter()
+            .filter(|e| {
+                e["action"] == "READ"
+                    && e["actorId"] == s.pharmacist.id.as_str()
+                    && e["detail"].as_str().is_some_and(|d| d.contains("opened"))
+            })
+            .collect();
+        assert_eq!(opened.len(), 1, "{opened:?}");
+        assert!(
+            opened[0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains(attachment_id.as_str().unwrap()),
+            "{opened:?}"
         );
 
         let token = s.doctor.token.as_str();

@@ -57,12 +57,23 @@ impl AuditTrail {
     /// `EMERGENCY_READ`, anything else as `READ`: taking the access (not a
     /// patient id) is what lets no read under break-the-glass go unmarked.
     pub fn read(&self, access: &PatientAccess, category: DataCategory) {
+        self.read_with(access, category, None);
+    }
+
+    /// A [`AuditTrail::read`] worth naming in the entry's detail: the
+    /// content of a liaison attachment (a list shows its name; the content
+    /// is the file itself), so the log tells which files were opened.
+    pub fn read_naming(&self, access: &PatientAccess, category: DataCategory, detail: String) {
+        self.read_with(access, category, Some(detail));
+    }
+
+    fn read_with(&self, access: &PatientAccess, category: DataCategory, detail: Option<String>) {
         let action = if access.grant(category).reason == AccessReason::EmergencyAccess {
             AuditAction::EmergencyRead
         } else {
             AuditAction::Read
         };
-        self.add(Some(access.patient_id()), action, &[category], None);
+        self.add(Some(access.patient_id()), action, &[category], detail);
     }
 
     /// A read of the log itself, not tied to one patient; `detail` says what

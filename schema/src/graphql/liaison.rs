@@ -404,6 +404,11 @@ impl LiaisonAttachment {
         if gate(ctx, &self.access, CATEGORY)?.is_none() {
             return Ok(None);
         }
+        ctx_trail(ctx)?.read_naming(
+            &self.access,
+            CATEGORY,
+            format!("liaison attachment {} opened", self.info.id),
+        );
         let content = service::attachment_content(ctx_db(ctx), self.info.id)
             .await?
             .ok_or_else(|| ApiError::internal("a listed attachment vanished"))?;
