@@ -111,7 +111,9 @@ demo_test!(
                 json!({ "i": { "patientId": id, "reason": "救急搬送中" } }),
             )
             .await;
-        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // Refused as a patient the hub does not know: the objection is not
+        // the crew's to learn.
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
     }
 );
 
