@@ -164,6 +164,11 @@ fn r4_problem(resource: &Value) -> (String, String) {
         Err(e) => (e.path().to_string(), e.into_inner().to_string()),
     };
     let mut path = if path == "." { String::new() } else { path };
+    // (Below: at most this many elements are tried one by one, each try a
+    // copy of the resource and a read of it; R4 resources have fewer than
+    // 60 top-level elements, and a resource of thousands is refused at
+    // itself rather than answered in quadratic time.)
+    const ELEMENTS_TRIED: usize = 64;
     // A required element missing: serde names it in words, at its parent.
     if let Some(rest) = error.strip_prefix("missing field `")
         && let Some((name, _)) = rest.split_once('`')
@@ -178,15 +183,33 @@ fn r4_problem(resource: &Value) -> (String, String) {
     // The model reads some elements (a primitive with its `_` sibling,
     // a choice of types) through a buffer that loses serde's path: the
     // element is the top-level one without which the resource reads.
+    // Not for a resource type R4 does not have: no element would help.
+    let of_the_type = error.starts_with("unknown variant") || error.contains("variant identifier");
     if path.is_empty()
+        && !of_the_type
         && let Some(map) = resource.as_object()
-        && let Some(name) = map.keys().filter(|k| *k != "resourceType").find(|k| {
-            let mut without = map.clone();
-            without.remove(k.as_str());
-            r4_check(&Value::Object(without)).is_ok()
-        })
+        && map.len() <= ELEMENTS_TRIED
     {
-        path = name.clone();
+        // One copy, each element taken out and put back in turn.
+        let mut without = Value::Object(map.clone());
+        let keys: Vec<String> = map
+            .keys()
+            .filter(|k| *k != "resourceType")
+            .cloned()
+            .collect();
+        for key in keys {
+            let Some(value) = without.as_object_mut().and_then(|o| o.remove(&key)) else {
+                continue;
+            };
+            let reads = r4_check(&without).is_ok();
+            if let Some(object) = without.as_object_mut() {
+                object.insert(key.clone(), value);
+            }
+            if reads {
+                path = key;
+                break;
+            }
+        }
     }
     let message = if let Some(rest) = error.strip_prefix("unknown variant `")
         && let Some((name, _)) = rest.split_once('`')
@@ -1201,8 +1224,10 @@ fn one_of_each_choice(i: usize, r: &Value) -> Result<(), Issue> {
 /// `PSY`, `HIV`, `GDIS`), as the export writes them: a diagnosis's
 /// sensitivity, at most one. On a resource of another type the hub decides
 /// the category by the content (an HIV test is `SENSITIVE_HIV` whatever it
-/// is labelled): `HIV` is taken where the content names HIV by the hub's
-/// own rule, so that the label and the category agree; any other label is
+/// is labelled): on an Observation `HIV` is taken where its code names HIV
+/// by the hub's own rule (a lab result or an infection is `SENSITIVE_HIV`
+/// by that rule), so that the label and the category agree; an allergy has
+/// no such rule, and any other label is
 /// refused rather than dropped, since the hub could not keep the
 /// protection the sender asked for.
 fn sensitivity(i: usize, ty: &str, r: &Value) -> Result<Option<&'static str>, Issue> {
@@ -1225,7 +1250,7 @@ fn sensitivity(i: usize, ty: &str, r: &Value) -> Result<Option<&'static str>, Is
         ("Condition", _) => {
             refused("a diagnosis carries one sensitivity label of PSY, HIV and GDIS".into())
         }
-        (_, 1) if found.contains("HIV") && content_names_hiv(r) => Ok(None),
+        ("Observation", 1) if found.contains("HIV") && content_names_hiv(r) => Ok(None),
         _ => refused(format!(
             "a {ty}'s category follows from its content: it may carry the label HIV where its code names an HIV test, and PSY or GDIS not at all"
         )),
@@ -1284,13 +1309,6 @@ fn condition(i: usize, r: &Value, sensitivity: Option<&str>) -> Result<Value, Is
     let icd10 = code_of(code, systems::ICD10).filter(|c| {
         let b = c.as_bytes();
         b.len() >= 3 && b[0].is_ascii_uppercase() && b[1].is_ascii_digit() && b[2].is_ascii_digit()
-    });
-    // Labelled HIV where the diagnosis names HIV itself (B20–B24, 「HIV感染症」):
-    // the hub keeps it as HIV data by its content, and the label, which the
-    // export writes from the category, adds nothing to store — a mark
-    // would make the export sent back a new version.
-    let sensitivity = sensitivity.filter(|s| {
-        !(*s == "HIV" && renkei_schema::records::names_hiv(&name, icd10, &schema_codings(code)))
     });
     Ok(json!({
         "name": name, "icd10": icd10, "clinicalStatus": status,

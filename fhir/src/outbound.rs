@@ -378,8 +378,8 @@ pub fn record(record: &Value, patient_url: &str) -> Option<Value> {
 /// receiving system can keep it from them as the hub does; a record of a
 /// sensitive category (精神疾患, HIV, 遺伝性疾患) its information sensitivity
 /// policy ([`systems::SENSITIVITY_LABELS`]) — a diagnosis by the
-/// sensitivity it was marked with, else by its category (an HIV diagnosis
-/// by its ICD-10 code).
+/// sensitivity it was marked with (one that is HIV by its ICD-10 code or
+/// name says so by them), any other record by its category.
 fn not_for_the_patient(mut r: Value, record: &Value) -> Value {
     let mut labels = Vec::new();
     if record["undisclosed"] == true {
@@ -388,15 +388,21 @@ fn not_for_the_patient(mut r: Value, record: &Value) -> Value {
             "display": "no disclosure to patient, family or caregivers without attending provider's authorization",
         }));
     }
-    let sensitivity = record["data"]["sensitivity"].as_str();
-    let label = systems::SENSITIVITY_LABELS
-        .iter()
-        .find(|(_, s, _)| Some(*s) == sensitivity)
-        .or_else(|| {
-            systems::SENSITIVITY_LABELS
-                .iter()
-                .find(|(_, _, category)| record["category"] == *category)
-        });
+    // A diagnosis carries the sensitivity it was marked with (which the
+    // import reads back as that mark: a label from its category would mark
+    // one that is HIV by its code alone, and its return be a new version);
+    // any other record the label of its category, which follows from its
+    // content (an HIV test).
+    let label = if record["kind"] == "CONDITION" {
+        let sensitivity = record["data"]["sensitivity"].as_str();
+        systems::SENSITIVITY_LABELS
+            .iter()
+            .find(|(_, s, _)| Some(*s) == sensitivity)
+    } else {
+        systems::SENSITIVITY_LABELS
+            .iter()
+            .find(|(_, _, category)| record["category"] == *category)
+    };
     if let Some((code, _, _)) = label {
         labels.push(json!({ "system": systems::ACT_CODE, "code": code }));
     }

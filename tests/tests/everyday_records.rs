@@ -392,61 +392,6 @@ e2e!(
 );
 
 e2e!(
-    a_physicians_document_naming_hiv_among_its_diagnoses_is_hiv_data,
-    |app| async move {
-        let t = team(app).await;
-        let mut hiv = instruction("REGULAR", &day(app, -1), &day(app, 150), None);
-        hiv["visitingNurseInstruction"]["mainDiagnosis"] = json!("HIV感染症");
-        let opinion = json!({ "physicianOpinion": {
-            "purpose": "RENEWAL", "writtenOn": "2026-02-10",
-            "diagnoses": ["慢性心不全", "ＨＩＶ感染症"],
-            "bedriddenRank": "A2", "dementiaRank": "IIB"
-        } });
-        let data = app
-            .ok(
-                &t.physician,
-                WRITE,
-                json!({ "i": { "records": [
-                    item(&t.patient, "I-HIV", "2026-01-01T00:00:00Z", hiv),
-                    item(&t.patient, "O-HIV", "2026-02-10T00:00:00Z", opinion),
-                ] } }),
-            )
-            .await;
-        let categories: Vec<&Value> = data["writeRecords"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| &r["record"]["category"])
-            .collect();
-        assert_eq!(
-            categories,
-            [&json!("SENSITIVE_HIV"), &json!("SENSITIVE_HIV")]
-        );
-        // The care worker and the care manager, who read such documents,
-        // do not read these.
-        let q = "query($id: ID!) { patient(id: $id) { timeline(kinds: [VISITING_NURSE_INSTRUCTION, PHYSICIAN_OPINION]) { edges { node { id } } } } }";
-        // (A kind whose category is closed to the reader is told so, and
-        // the rest of the timeline answered.)
-        for token in [&t.care_worker, &t.care_manager] {
-            let body = app.gql(token, q, json!({ "id": t.patient })).await;
-            assert_eq!(
-                body["data"]["patient"]["timeline"]["edges"],
-                json!([]),
-                "{body}"
-            );
-        }
-        // The physician reads both.
-        let data = app.ok(&t.physician, q, json!({ "id": t.patient })).await;
-        assert_eq!(
-            data["patient"]["timeline"]["edges"]
-                .as_array()
-                .map(Vec::len),
-            Some(2)
-        );
-    }
-);
-
-e2e!(
     a_certification_can_be_pending_or_a_programme_eligibility_with_its_independence_ranks,
     |app| async move {
         let t = team(app).await;

@@ -395,6 +395,16 @@ e2e!(
                 "{body}"
             );
         }
+        // An allergy has no rule that would keep it as HIV data: its label
+        // is refused, whatever its code says.
+        let mut allergy = fixture_with_label("allergy", "HIV");
+        allergy["entry"][1]["resource"]["code"] = json!({ "text": "抗HIV薬（アバカビル）" });
+        let (status, body) = post(app, &doctor, &allergy).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[1].resource.meta.security",
+            "{body}"
+        );
         let mut hiv = fixture_with_label("lab-result", "HIV");
         let resource = hiv["entry"][1]["resource"].as_object_mut().unwrap();
         resource.insert("code".into(), json!({ "text": "HIV-1/2抗体" }));

@@ -33,10 +33,7 @@ impl RecordData {
     /// else it is marked, HIV being the narrowest of the sensitive
     /// categories — and a lab result of an HIV test, which a system may send
     /// as an ordinary lab result (a JP-CLINS 検査 Observation) when it is the
-    /// infection the test is about, and a physician's document that names
-    /// HIV among its diagnoses (a visiting-nurse instruction, an opinion
-    /// for the care certification), which care workers or care managers
-    /// would otherwise read. The rule errs towards SENSITIVE_HIV: a
+    /// infection the test is about. The rule errs towards SENSITIVE_HIV: a
     /// record wrongly kept from readers is a nuisance, one wrongly shown is
     /// not undone.
     pub fn category(&self) -> DataCategory {
@@ -52,16 +49,6 @@ impl RecordData {
                 DataCategory::SensitiveHiv
             }
             RecordData::LabResult(d) if names_hiv(&d.name, None, &d.codings) => {
-                DataCategory::SensitiveHiv
-            }
-            // A physician's document naming HIV among its diagnoses (a
-            // visiting-nurse instruction's 主たる傷病名, an opinion's 診断名)
-            // is HIV data too: care workers and care managers read these
-            // documents, and would read the diagnosis in them.
-            RecordData::VisitingNurseInstruction(d) if is_hiv_test(&d.main_diagnosis) => {
-                DataCategory::SensitiveHiv
-            }
-            RecordData::PhysicianOpinion(d) if d.diagnoses.iter().any(|x| is_hiv_test(x)) => {
                 DataCategory::SensitiveHiv
             }
             RecordData::HomeCareGuidanceInstruction(d) => d.category(),
@@ -300,8 +287,7 @@ pub fn is_hiv_test(name: &str) -> bool {
         Some((i, spaced.unwrap_or(false)))
     };
     let before_ok = |at: usize| {
-        let before: String = folded[..at].iter().collect();
-        !is_letter(folded[..at].last()) || before.ends_with("ANTI")
+        !is_letter(folded[..at].last()) || folded[..at].ends_with(&['A', 'N', 'T', 'I'])
     };
     let hiv = (0..folded.len()).any(|at| {
         spelt_at(at, "HIV").is_some_and(|(end, spaced)| {

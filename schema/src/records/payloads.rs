@@ -940,7 +940,8 @@ fn looks_like(mime_type: &str, content: &[u8]) -> bool {
 /// `<?xml` …, after a byte order mark and white space). A memo that merely
 /// starts with `<` (「<申し送り> …」) is text and passes.
 fn starts_as_markup(text: &str) -> bool {
-    /// Tags the standard's "HTML" patterns name; each must end at a space or `>`.
+    /// Tags the standard's "HTML" patterns name; each ends at a space or
+    /// `>` (the standard), a tab, a line break or `/` (as browsers read it).
     const TAGS: &[&str] = &[
         "!doctype html",
         "html",

@@ -134,9 +134,6 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
     if !secret_matches(&key.secret_hash, secret).await? {
         return Err(invalid());
     }
-    if !key.secret_hash.starts_with(SHA256_SCHEME) {
-        upgrade_hash(db, &key, secret).await;
-    }
     // Said only to whoever holds the secret: a key id is no secret (a
     // care team's access history shows it), and "revoked" for any secret
     // told anyone which keys had been revoked.
@@ -144,6 +141,9 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Pri
         return Err(ApiError::Unauthenticated(
             "the API key has been revoked".into(),
         ));
+    }
+    if !key.secret_hash.starts_with(SHA256_SCHEME) {
+        upgrade_hash(db, &key, secret).await;
     }
     Ok(Principal::System {
         api_key_id: key.id,
