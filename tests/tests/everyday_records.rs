@@ -391,6 +391,93 @@ e2e!(
     }
 );
 
+/// The errors at `mainDiagnosis` of the first instruction in the summary.
+fn diagnosis_errors(body: &Value) -> Vec<Value> {
+    let at = json!([
+        "patient",
+        "summary",
+        "visitingNurseInstructions",
+        0,
+        "data",
+        "mainDiagnosis"
+    ]);
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["path"] == at)
+        .map(|e| e["extensions"].clone())
+        .collect()
+}
+
+e2e!(
+    an_instructions_main_diagnosis_is_read_as_a_diagnosis,
+    |app| async move {
+        const READ: &str = "query($id: ID!) { patient(id: $id) { summary { visitingNurseInstructions {
+            version history { version } data { ... on VisitingNurseInstructionData { station instructions mainDiagnosis } } } } } }";
+        const DENIED: &str = "query($p: ID!) { auditLog(filter: { patientId: $p, action: \"DENIED\" }, first: 50) { edges { node { categories } } } }";
+        let t = team(app).await;
+        let denials = || async {
+            app.ok(&app.admin_token, DENIED, json!({ "p": t.patient }))
+                .await["auditLog"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["categories"].clone())
+                .collect::<Vec<Value>>()
+        };
+        let mut regular = instruction("REGULAR", &day(app, -30), &day(app, 150), None);
+        let write = |data: Value| json!({ "i": { "records": [item(&t.patient, "D-1", "2026-01-01T00:00:00Z", data)] } });
+        app.ok(&t.physician, WRITE, write(regular.clone())).await;
+
+        // The nurse it is addressed to and the care manager read diagnoses:
+        // the whole instruction.
+        for token in [&t.physician, &t.nurse, &t.care_manager] {
+            let body = app.gql(token, READ, json!({ "id": t.patient })).await;
+            let first = &body["data"]["patient"]["summary"]["visitingNurseInstructions"][0];
+            assert_eq!(first["data"]["mainDiagnosis"], "慢性心不全", "{body}");
+            assert!(body["errors"].is_null(), "{body}");
+        }
+        assert!(denials().await.is_empty());
+
+        // The helper reads the instruction, not its diagnosis: CONDITIONS
+        // is closed to care workers. Null beside the rest, and a denial in
+        // the log under CONDITIONS.
+        let body = app
+            .gql(&t.care_worker, READ, json!({ "id": t.patient }))
+            .await;
+        let first = &body["data"]["patient"]["summary"]["visitingNurseInstructions"][0];
+        assert_eq!(first["data"]["station"], "ひまわり訪問看護", "{body}");
+        assert!(first["data"]["instructions"].is_string(), "{body}");
+        assert_eq!(first["data"]["mainDiagnosis"], Value::Null, "{body}");
+        let errors = diagnosis_errors(&body);
+        assert_eq!(errors.len(), 1, "{body}");
+        assert_eq!(errors[0]["code"], "FORBIDDEN_FIELD");
+        assert_eq!(errors[0]["category"], "CONDITIONS");
+        assert_eq!(denials().await, [json!(["CONDITIONS"])]);
+        // Not asked for, it is not refused (nor logged).
+        app.ok(&t.care_worker, INSTRUCTIONS, json!({ "id": t.patient }))
+            .await;
+        assert_eq!(denials().await.len(), 1);
+
+        // A version that changed only the diagnosis: a new version to those
+        // who read it, none to the helper.
+        regular["visitingNurseInstruction"]["mainDiagnosis"] = json!("慢性心不全、2型糖尿病");
+        let data = app.ok(&t.physician, WRITE, write(regular.clone())).await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "UPDATED");
+        for (token, version) in [(&t.nurse, 2), (&t.care_worker, 1)] {
+            let body = app.gql(token, READ, json!({ "id": t.patient })).await;
+            let first = &body["data"]["patient"]["summary"]["visitingNurseInstructions"][0];
+            assert_eq!(first["version"], version, "{body}");
+            assert_eq!(
+                first["history"].as_array().map(Vec::len),
+                Some(version as usize - 1),
+                "{body}"
+            );
+        }
+    }
+);
+
 e2e!(
     a_certification_can_be_pending_or_a_programme_eligibility_with_its_independence_ranks,
     |app| async move {

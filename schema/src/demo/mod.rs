@@ -3085,6 +3085,7 @@ impl<'a> Chart<'a> {
                 instructions: instruction.regular.clone(),
                 medical_devices: Vec::new(),
                 reason: None,
+                of_patient: Default::default(),
             }),
         );
         if self.n == 0 || self.rng.chance(20) {
@@ -3101,6 +3102,7 @@ impl<'a> Chart<'a> {
                     instructions: instruction.special.clone(),
                     medical_devices: Vec::new(),
                     reason: text(&instruction.special_reason),
+                    of_patient: Default::default(),
                 }),
             );
         }

@@ -19,7 +19,7 @@ use crate::domain::{AccessLevel, CareTeamRole, DataCategory, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{HubEvent, PatientEvent, PatientEventKind};
 use crate::policy::PatientAccess;
-use crate::records::{RecordData, RecordDataInput, RecordKind};
+use crate::records::{RecordData, RecordDataInput, RecordKind, VisitingNurseInstructionData};
 use crate::services::records::{
     self as service, NewRecord, SOURCE_ID_MAX, TimelineCursor, TimelineFilter, WriteOutcome,
 };
@@ -63,6 +63,7 @@ impl Record {
     pub(crate) fn parsed(model: record::Model, data: RecordData) -> ApiResult<Self> {
         let kind = RecordKind::from_db(&model.kind)?;
         let category = DataCategory::from_db(&model.category)?;
+        let data = data.read_as_of(model.patient_id);
         Ok(Record(Arc::new(ParsedRecord {
             model,
             kind,
@@ -156,10 +157,34 @@ impl Record {
             out.push(RecordVersion {
                 number,
                 model: model.clone(),
-                data: content.data.clone(),
+                data: content.data.clone().read_as_of(self.model.patient_id),
             });
         }
         Ok(out)
+    }
+}
+
+/// 主たる傷病名 on a 訪問看護指示書: a diagnosis, read as one. The instruction
+/// is of VISITING_NURSE_REPORTS, which care workers read without reading
+/// diagnoses; its main diagnosis is read under CONDITIONS and audited so.
+#[async_graphql::ComplexObject]
+impl VisitingNurseInstructionData {
+    /// 主たる傷病名. Read under CONDITIONS, as diagnoses are, not under the
+    /// instruction's category: null with `FORBIDDEN_FIELD` for a reader
+    /// without it.
+    async fn main_diagnosis(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        // Set wherever a record's content is read (`Record::parsed`, a
+        // version's content): without it no one is asked, and nothing shown.
+        let Some(patient) = self.of_patient.0 else {
+            return Err(ApiError::internal(
+                "a visiting-nurse instruction was read without its record's patient",
+            )
+            .into());
+        };
+        let Some(access) = record_access(ctx, patient).await? else {
+            return Ok(None);
+        };
+        Ok(gate(ctx, &access, Self::DIAGNOSIS_CATEGORY)?.map(|()| self.main_diagnosis.as_str()))
     }
 }
 

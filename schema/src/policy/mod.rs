@@ -1367,7 +1367,14 @@ work*), so it reads the version it replaces.\n\
 under `CONDITIONS`, its hand-typed medications under `MEDICATIONS` (and the sheet's own \
 category). A writer that may not write such a part leaves it empty and it is carried \
 forward from the sheet the new one replaces (the record's current version, or the patient's \
-newest sheet), so it cannot erase what it may not write; filling it is `FORBIDDEN`.\n\n",
+newest sheet), so it cannot erase what it may not write; filling it is `FORBIDDEN`. A \
+visiting-nurse instruction's main diagnosis (主たる傷病名) is read as a diagnosis, under \
+`CONDITIONS`: null with `FORBIDDEN_FIELD` beside the rest of the instruction for a reader \
+without it (a care worker reads the instruction, not the diagnosis), audited under \
+`CONDITIONS`, and a version that changed only the diagnosis is one version with the one \
+before to such a reader. Whatever it names: one that names HIV refused under \
+`SENSITIVE_HIV` would tell every reader of `CONDITIONS` what it names. It is written with \
+the instruction, by the physicians who write instructions.\n\n",
     );
     out.push_str("## Whose work\n\n");
     out.push_str(

@@ -140,7 +140,9 @@ impl RecordData {
 
     /// The categories in which `other` differs from this content: the
     /// record's own category (both, if they differ) when anything outside
-    /// the parts differs, and each part's category when that part differs.
+    /// the parts differs, and each part's category when that part differs —
+    /// a visiting-nurse instruction's main diagnosis counting as a part of
+    /// CONDITIONS ([`VisitingNurseInstructionData::DIAGNOSIS_CATEGORY`]).
     /// A reader that may read none of them cannot tell the two apart.
     pub fn differences(&self, other: &RecordData) -> BTreeSet<DataCategory> {
         let mut changed = BTreeSet::new();
@@ -148,6 +150,9 @@ impl RecordData {
             let mut d = d.clone();
             for (_, part) in d.parts_mut() {
                 part.clear();
+            }
+            if let RecordData::VisitingNurseInstruction(i) = &mut d {
+                i.main_diagnosis.clear();
             }
             d
         };
@@ -160,7 +165,23 @@ impl RecordData {
                 changed.insert(category);
             }
         }
+        if let (RecordData::VisitingNurseInstruction(a), RecordData::VisitingNurseInstruction(b)) =
+            (self, other)
+            && a.main_diagnosis != b.main_diagnosis
+        {
+            changed.insert(VisitingNurseInstructionData::DIAGNOSIS_CATEGORY);
+        }
         changed
+    }
+
+    /// This content as read for `patient`'s record: the resolvers of parts
+    /// read under another category (a visiting-nurse instruction's main
+    /// diagnosis) ask the policy about that patient.
+    pub fn read_as_of(mut self, patient: uuid::Uuid) -> Self {
+        if let RecordData::VisitingNurseInstruction(d) = &mut self {
+            d.of_patient = OfPatient(Some(patient));
+        }
+        self
     }
 
     /// For [`SummaryRule::LatestOfSeries`] kinds, the series the record belongs

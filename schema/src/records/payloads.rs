@@ -13,7 +13,7 @@ use super::checks::{
     not_future, short, short_opt, yj_code,
 };
 use super::plausible;
-use crate::domain::{Phone, Text};
+use crate::domain::{DataCategory, Phone, Text};
 use crate::error::ApiError;
 use crate::graphql::Date;
 
@@ -1890,8 +1890,12 @@ impl VisitingNurseInstructionType {
 /// 訪問看護指示書 / 特別訪問看護指示書: the physician's instruction to the
 /// visiting-nurse station, in force from `validFrom` to `validTo`; the
 /// summary lists those in force today.
+///
+/// Its main diagnosis is a diagnosis: read under CONDITIONS, not under the
+/// instruction's own category, which care workers read without reading
+/// diagnoses.
 #[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[graphql(input_name = "VisitingNurseInstructionDataInput")]
+#[graphql(complex, input_name = "VisitingNurseInstructionDataInput")]
 #[serde(rename_all = "camelCase")]
 pub struct VisitingNurseInstructionData {
     pub instruction_type: VisitingNurseInstructionType,
@@ -1902,7 +1906,8 @@ pub struct VisitingNurseInstructionData {
     pub valid_to: Date,
     /// 指示先: the visiting-nurse station's name.
     pub station: String,
-    /// 主たる傷病名.
+    /// 主たる傷病名. Written with the instruction; read under CONDITIONS.
+    #[graphql(skip_output)]
     pub main_diagnosis: String,
     /// 留意事項及び指示事項.
     pub instructions: String,
@@ -1912,12 +1917,36 @@ pub struct VisitingNurseInstructionData {
     pub medical_devices: Vec<String>,
     /// SPECIAL only, and required there: 頻回の訪問看護が必要な理由.
     pub reason: Option<String>,
+    /// The patient whose record this is, set where a record is read
+    /// ([`super::RecordData::read_as_of`]): the main diagnosis's resolver
+    /// asks the policy about that patient. Neither input, output nor stored.
+    #[graphql(skip)]
+    #[serde(skip)]
+    pub of_patient: OfPatient,
+}
+
+/// The patient a record's content belongs to, for the resolvers of its
+/// parts governed by another category. Not part of the content: any two
+/// compare equal.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OfPatient(pub Option<uuid::Uuid>);
+
+impl PartialEq for OfPatient {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The most medical devices on one instruction.
 pub const MEDICAL_DEVICES_MAX: usize = 20;
 
 impl VisitingNurseInstructionData {
+    /// The category the main diagnosis is read under, as diagnoses are.
+    /// Always CONDITIONS, whatever it names: were one that names HIV read
+    /// under SENSITIVE_HIV, its refusal — on an instruction every reader of
+    /// CONDITIONS sees — would tell what it names.
+    pub const DIAGNOSIS_CATEGORY: DataCategory = DataCategory::Conditions;
+
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
         not_before(
             "validTo",

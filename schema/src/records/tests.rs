@@ -306,6 +306,7 @@ fn samples() -> Vec<RecordData> {
             instructions: s("毎日訪問し、体重・浮腫・SpO2 を観察"),
             medical_devices: vec![s("在宅酸素 2L/分")],
             reason: Some(s("急性増悪のため頻回の観察が必要")),
+            of_patient: Default::default(),
         }),
         RecordData::PhysicianOpinion(PhysicianOpinionData {
             purpose: OpinionPurpose::Renewal,
