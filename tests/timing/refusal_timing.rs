@@ -26,7 +26,11 @@
 //!   not grow with the number of hidden patients it names, or a batch
 //!   amplifies a difference too small to see in one lookup;
 //! - the batch lookup `patientsByLocalIds` of the same [`BATCH`] local IDs
-//!   against as many unused numbers (both answered with a list of nulls).
+//!   against as many unused numbers (both answered with a list of nulls);
+//! - `openEmergencyAccess` on a patient who objected to emergency access
+//!   against a fresh UUIDv7 (the stranger is a physician, who may open it),
+//!   and by A's local ID of such a patient against an unused one: the
+//!   objection is refused as a patient that does not exist is.
 //!
 //! Every response must be the same `NOT_FOUND` (code, message, path, data),
 //! or, for the batch lookup, the same list of nulls.
@@ -69,6 +73,10 @@ const BY_LOCAL_ID: &str =
     "query($o: ID!, $l: String!) { patientByLocalId(organizationId: $o, localId: $l) { id name } }";
 const BY_ID: &str = "query($id: ID!) { patient(id: $id) { id name } }";
 const BY_LOCAL_IDS: &str = "query($o: ID!, $l: [String!]!) { patientsByLocalIds(organizationId: $o, localIds: $l) { id name } }";
+const OPEN_EMERGENCY: &str =
+    "mutation($i: OpenEmergencyAccessInput!) { openEmergencyAccess(input: $i) { id } }";
+/// Patients of organisation A who objected to emergency access.
+const OBJECTING: usize = 5;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -99,6 +107,8 @@ struct Scene {
     org_a: String,
     local_ids: Vec<String>,
     patient_ids: Vec<String>,
+    /// A's patients who objected to emergency access.
+    objecting: Vec<String>,
     stranger: String,
 }
 
@@ -117,6 +127,8 @@ async fn measure(app: &TestApp, backend: Backend) -> Result<(), String> {
         let by_id = probe_ids(app, &scene).await?;
         let batch = probe_local_id_batches(app, &scene).await?;
         let list = probe_local_id_list(app, &scene).await?;
+        let objection = probe_objections(app, &scene).await?;
+        let objection_local = probe_objections_by_local_id(app, &scene).await?;
         let mut ok = true;
         let mut report = String::new();
         for (name, (existing, unknown)) in [
@@ -124,6 +136,11 @@ async fn measure(app: &TestApp, backend: Backend) -> Result<(), String> {
             ("patient(id)", by_id),
             ("patientByLocalId ×BATCH", batch),
             ("patientsByLocalIds ×BATCH", list),
+            ("openEmergencyAccess (objected)", objection),
+            (
+                "openEmergencyAccess by local ID (objected)",
+                objection_local,
+            ),
         ] {
             let (m_existing, m_unknown) = (median(existing), median(unknown));
             let ratio = m_existing.max(m_unknown) / m_existing.min(m_unknown);
@@ -162,14 +179,62 @@ async fn scene(app: &TestApp) -> Scene {
         patient_ids.push(app.patient(&doctor_a, &local).await);
         local_ids.push(local);
     }
+    let mut objecting = Vec::new();
+    for n in 1..=OBJECTING {
+        let patient = app.patient(&doctor_a, &format!("X-{n:06}")).await;
+        app.ok(
+            &doctor_a,
+            "mutation($i: EmergencyObjectionInput!) { recordEmergencyAccessObjection(input: $i) { id } }",
+            json!({ "i": { "patientId": patient } }),
+        )
+        .await;
+        objecting.push(patient);
+    }
     let org_b = app.organization("CLINIC", "計時 B クリニック").await;
     let (_, stranger) = app.member(&org_b, "PHYSICIAN").await;
     Scene {
         org_a,
         local_ids,
         patient_ids,
+        objecting,
         stranger,
     }
+}
+
+/// Times `openEmergencyAccess` on A's patients who objected against fresh
+/// ids: both refused as a patient that does not exist.
+async fn probe_objections(app: &TestApp, scene: &Scene) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let open = |patient: String| json!({ "i": { "patientId": patient, "reason": "救急搬送中" } });
+    let existing = |i: usize| open(scene.objecting[i % OBJECTING].clone());
+    let unknown = |_: usize| open(uuid::Uuid::now_v7().to_string());
+    interleave(
+        app,
+        &scene.stranger,
+        OPEN_EMERGENCY,
+        "openEmergencyAccess",
+        existing,
+        unknown,
+    )
+    .await
+}
+
+/// [`probe_objections`] by A's local IDs (`X-…`) against unused ones.
+async fn probe_objections_by_local_id(
+    app: &TestApp,
+    scene: &Scene,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let open = |local: String| json!({ "i": { "organizationId": scene.org_a, "localId": local, "reason": "救急搬送中" } });
+    let existing = |i: usize| open(format!("X-{:06}", 1 + i % OBJECTING));
+    let unknown = |i: usize| open(format!("X-{:06}", OBJECTING + 1 + i));
+    interleave(
+        app,
+        &scene.stranger,
+        OPEN_EMERGENCY,
+        "openEmergencyAccess",
+        existing,
+        unknown,
+    )
+    .await
 }
 
 /// Times `patientByLocalId` with A's existing local IDs against the numbers

@@ -441,10 +441,29 @@ impl CoreMutation {
                 return Err(e.into());
             }
         };
-        let Some(patient_id) = reference.resolve(ctx).await? else {
-            return Err(refuse(None, "no such patient".into()).into());
-        };
         let db = ctx_db(ctx);
+        // A reference by id resolves to itself; whether a patient has it,
+        // and whether that patient objected, is read for every reference —
+        // a local ID that matched none too — so that each refusal below
+        // takes the same reads (`emergency::standing`). The objection is
+        // answered as a patient that does not exist, as the emergency
+        // search leaves such a patient out: it is the patient's wish to
+        // stay out of reach, and "objected" would tell any opener that the
+        // patient is known to the network and has objected; the log keeps
+        // why.
+        let resolved = reference.resolve(ctx).await?;
+        let standing = emergency::standing(db, resolved.unwrap_or(uuid::Uuid::nil())).await?;
+        let patient_id = match (resolved, standing) {
+            (Some(id), emergency::Standing::Open) => id,
+            (Some(id), emergency::Standing::Objected) => {
+                return Err(refuse(
+                    Some(id),
+                    "refused (the patient has recorded an objection to emergency access)".into(),
+                )
+                .into());
+            }
+            (requested, _) => return Err(refuse(requested, "no such patient".into()).into()),
+        };
         let stamp = ctx_stamp(ctx)?;
         let grant = match emergency::open(
             db,
@@ -458,11 +477,7 @@ impl CoreMutation {
         .await
         {
             Ok(g) => g,
-            // The patient's objection: answered as a patient that does not
-            // exist, as the emergency search leaves such a patient out. The
-            // objection is the patient's wish to stay out of reach, and
-            // "objected" would tell any opener that the patient is known to
-            // the network and has objected; the log keeps why.
+            // An objection recorded since the read above: refused alike.
             Err(e @ ApiError::Forbidden(_)) => {
                 return Err(refuse(Some(patient_id), format!("refused ({})", e.message())).into());
             }

@@ -12,6 +12,41 @@ use crate::events::{EventBus, HubEvent, PatientEvent, PatientEventKind};
 use crate::policy::{EmergencyOpener, Policy};
 use entities::emergency_grant;
 
+/// What [`open`] would find of `patient_id`, read before its transaction:
+/// whether a patient has the id, and whether an objection to emergency
+/// access is in force. The same two statements whatever the answer, and
+/// asked of an id that names no patient too (the nil id, for a local ID
+/// that matched none): a patient who objected is then refused as an
+/// unknown one is, after the same reads and with no transaction, and the
+/// two cannot be told apart by their time. [`open`] reads the objection
+/// again under the patient's lock, for one recorded in between.
+pub async fn standing(db: &DatabaseConnection, patient_id: Uuid) -> ApiResult<Standing> {
+    use sea_orm::QuerySelect;
+    let exists = entities::patient::Entity::find_by_id(patient_id)
+        .select_only()
+        .column(entities::patient::Column::Id)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .is_some();
+    let objected = super::consents::active_objection(db, patient_id)
+        .await?
+        .is_some();
+    Ok(match (exists, objected) {
+        (false, _) => Standing::Unknown,
+        (true, true) => Standing::Objected,
+        (true, false) => Standing::Open,
+    })
+}
+
+/// A patient's standing for emergency access ([`standing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Unknown,
+    Objected,
+    Open,
+}
+
 /// Opens emergency access for the member, unless the patient has objected.
 /// The patient's care-team organisations get a notification.
 pub async fn open(
