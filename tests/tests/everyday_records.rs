@@ -43,6 +43,7 @@ async fn assert_withheld(
 }
 
 struct Team {
+    clinic: String,
     patient: String,
     physician: String,
     nurse: String,
@@ -91,6 +92,7 @@ async fn team(app: &TestApp) -> Team {
     }
     let mut tokens = tokens.into_iter();
     Team {
+        clinic,
         patient,
         physician,
         nurse: tokens.next().unwrap(),
@@ -475,6 +477,59 @@ e2e!(
                 "{body}"
             );
         }
+
+        // Writing one is writing a diagnosis: the clinic's system needs
+        // write access to CONDITIONS beside VISITING_NURSE_REPORTS, and the
+        // write is audited under both.
+        let key = |conditions: &str| {
+            json!({ "i": { "organizationId": t.clinic, "name": "電子カルテ連携", "permissions": [
+                { "category": "IDENTITY", "level": "READ" },
+                { "category": "VISITING_NURSE_REPORTS", "level": "READ_WRITE" },
+                { "category": "CONDITIONS", "level": conditions }
+            ] } })
+        };
+        const KEY: &str = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }";
+        let reader = app.ok(&app.admin_token, KEY, key("READ")).await["createApiKey"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        regular["visitingNurseInstruction"]["mainDiagnosis"] = json!("慢性心不全、腎不全");
+        let body = app.gql(&reader, WRITE, write(regular.clone())).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let writer =
+            app.ok(&app.admin_token, KEY, key("READ_WRITE")).await["createApiKey"]["secret"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        let data = app
+            .ok(&writer, WRITE, json!({ "i": { "records": [item(&t.patient, "D-2", "2026-01-05T00:00:00Z", regular)] } }))
+            .await;
+        assert_eq!(data["writeRecords"][0]["outcome"], "CREATED");
+        let writes = app
+            .ok(
+                &app.admin_token,
+                "query($p: ID!) { auditLog(filter: { patientId: $p, action: \"WRITE\" }, first: 50) { edges { node { categories } } } }",
+                json!({ "p": t.patient }),
+            )
+            .await;
+        let last = writes["auditLog"]["edges"]
+            .as_array()
+            .and_then(|e| {
+                e.iter().find(|e| {
+                    e["node"]["categories"]
+                        .as_array()
+                        .is_some_and(|c| c.len() == 2)
+                })
+            })
+            .map(|e| e["node"]["categories"].clone());
+        assert!(
+            last.as_ref()
+                .is_some_and(|c| c.as_array().unwrap().contains(&json!("CONDITIONS"))
+                    && c.as_array()
+                        .unwrap()
+                        .contains(&json!("VISITING_NURSE_REPORTS"))),
+            "{writes}"
+        );
     }
 );
 
@@ -975,7 +1030,9 @@ e2e!(
                     "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
                     json!({ "i": { "organizationId": org, "name": "連携システム", "permissions": [
                         { "category": "IDENTITY", "level": "READ" },
-                        { "category": "VISITING_NURSE_REPORTS", "level": "READ_WRITE" }
+                        { "category": "VISITING_NURSE_REPORTS", "level": "READ_WRITE" },
+                        // The instruction's main diagnosis is a diagnosis.
+                        { "category": "CONDITIONS", "level": "READ_WRITE" }
                     ] } }),
                 )
                 .await["createApiKey"]["secret"]

@@ -881,11 +881,13 @@ pub(crate) async fn write_records(
             .get(&r.patient_id)
             .ok_or_else(|| ApiError::not_found("patient"))?;
         let item = |e: ApiError| e.reworded(|m| format!("input.records[{index}]: {m}"));
+        // Who may author the kind first: a nurse refused a physician's
+        // instruction is told that, not which of its categories it lacks.
+        crate::policy::may_author(&req.principal, author_kind, r.data.kind())
+            .map_err(|e| item(e.about(r.patient_id, &[r.data.category()])))?;
         for category in r.data.written_categories() {
             a.require_write(category).map_err(item)?;
         }
-        crate::policy::may_author(&req.principal, author_kind, r.data.kind())
-            .map_err(|e| item(e.about(r.patient_id, &[r.data.category()])))?;
     }
     let written = service::write(
         ctx_db(ctx),

@@ -1373,8 +1373,9 @@ visiting-nurse instruction's main diagnosis (主たる傷病名) is read as a di
 without it (a care worker reads the instruction, not the diagnosis), audited under \
 `CONDITIONS`, and a version that changed only the diagnosis is one version with the one \
 before to such a reader. Whatever it names: one that names HIV refused under \
-`SENSITIVE_HIV` would tell every reader of `CONDITIONS` what it names. It is written with \
-the instruction, by the physicians who write instructions.\n\n",
+`SENSITIVE_HIV` would tell every reader of `CONDITIONS` what it names. Writing an \
+instruction needs write access to `CONDITIONS` too (it always holds a diagnosis), and the \
+write is audited under both categories.\n\n",
     );
     out.push_str("## Whose work\n\n");
     out.push_str(

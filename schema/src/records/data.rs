@@ -94,8 +94,10 @@ impl RecordData {
     }
 
     /// Every category a write of this record puts data into: its own and
-    /// the category of each part it fills ([`RecordData::parts`]). A writer
-    /// needs write access to each, and the write's audit entry names each.
+    /// the category of each part it fills ([`RecordData::parts`]) — and
+    /// CONDITIONS for a visiting-nurse instruction, whose main diagnosis it
+    /// always fills. A writer needs write access to each, and the write's
+    /// audit entry names each.
     pub fn written_categories(&self) -> Vec<DataCategory> {
         let mut categories = vec![self.category()];
         categories.extend(
@@ -104,6 +106,9 @@ impl RecordData {
                 .filter(|(_, part)| !part.is_empty())
                 .map(|(c, _)| c),
         );
+        if let RecordData::VisitingNurseInstruction(_) = self {
+            categories.push(VisitingNurseInstructionData::DIAGNOSIS_CATEGORY);
+        }
         categories
     }
 
