@@ -1189,12 +1189,47 @@ const CHOICES: &[&str] = &[
 
 /// A choice element holds one type (R4: `value[x]` is 0..1): a resource
 /// with both `valueQuantity` and `valueString` would have one of them
-/// dropped unseen (the R4 model reads the first and ignores the rest).
+/// dropped unseen (the R4 model reads the first and ignores the rest). The
+/// same within the elements the hub reads a choice of: a prescription's
+/// dosage (`asNeeded[x]`, its dose and rate — `doseQuantity` beside
+/// `doseRange` would lose the range —, the timing's `bounds[x]`) and an
+/// observation's components (`value[x]`).
 fn one_of_each_choice(i: usize, r: &Value) -> Result<(), Issue> {
-    let Some(map) = r.as_object() else {
+    one_type_each(i, r, "", CHOICES)?;
+    fn each(v: &Value) -> impl Iterator<Item = (usize, &Value)> {
+        v.as_array().into_iter().flatten().enumerate()
+    }
+    for (d, dosage) in each(&r["dosageInstruction"]) {
+        let at = format!("dosageInstruction[{d}].");
+        one_type_each(i, dosage, &at, &["asNeeded"])?;
+        one_type_each(
+            i,
+            &dosage["timing"]["repeat"],
+            &format!("{at}timing.repeat."),
+            &["bounds"],
+        )?;
+        for (k, dose) in each(&dosage["doseAndRate"]) {
+            one_type_each(
+                i,
+                dose,
+                &format!("{at}doseAndRate[{k}]."),
+                &["dose", "rate"],
+            )?;
+        }
+    }
+    for (c, component) in each(&r["component"]) {
+        one_type_each(i, component, &format!("component[{c}]."), &["value"])?;
+    }
+    Ok(())
+}
+
+/// [`one_of_each_choice`] for the object `v` at `at` (its path within the
+/// resource, ending in a dot, or empty) and the choices named.
+fn one_type_each(i: usize, v: &Value, at: &str, choices: &[&str]) -> Result<(), Issue> {
+    let Some(map) = v.as_object() else {
         return Ok(());
     };
-    for choice in CHOICES {
+    for choice in choices {
         let given: Vec<&String> = map
             .keys()
             .filter(|k| {
@@ -1205,7 +1240,7 @@ fn one_of_each_choice(i: usize, r: &Value) -> Result<(), Issue> {
         if given.len() > 1 {
             return Err(invalid(
                 i,
-                &format!("{choice}[x]"),
+                &format!("{at}{choice}[x]"),
                 format!(
                     "{choice}[x] holds one type, not {}",
                     given

@@ -509,6 +509,17 @@ e2e!(
             body["issue"][0]["expression"][0], "Bundle.entry[1].resource.value[x]",
             "{body}"
         );
+        // So within a prescription's dosage: a dose and a range of doses.
+        let mut both = fixture("prescription");
+        both["entry"][1]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseRange"] =
+            json!({ "low": { "value": 1, "unit": "錠" }, "high": { "value": 2, "unit": "錠" } });
+        let (status, body) = post(app, Some(&doctor), "/fhir", &both).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0],
+            "Bundle.entry[1].resource.dosageInstruction[0].doseAndRate[0].dose[x]",
+            "{body}"
+        );
         // Not R4: the model refuses it.
         let mut not_r4 = fixture("condition");
         not_r4["entry"][1]["resource"]["onsetDateTime"] = json!(20180401);
