@@ -241,7 +241,10 @@ impl From<sea_orm::DbErr> for ApiError {
 
 /// Whether `err` says the database cannot be reached, rather than that a
 /// statement failed: no pooled connection in time (the server is down, so
-/// connecting is refused until the acquire timeout), a connection that was
+/// connecting is refused until the acquire timeout), any error in opening
+/// a connection (`DbErr::Conn`: the server up but refusing this database's
+/// connections — not accepting them while it is restored or maintained,
+/// too many clients — before any statement ran), a connection that was
 /// closed or reset under the statement, or PostgreSQL shutting down or
 /// starting up (SQLSTATE class 57P, connection exceptions class 08), or a
 /// lock not granted within the hub's `lock_timeout` (55P03: another session
@@ -250,11 +253,10 @@ impl From<sea_orm::DbErr> for ApiError {
 pub fn database_unavailable(err: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     match err {
-        DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
-        DbErr::Conn(_) => true,
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unavailable(e)
+        }
         _ => false,
     }
 }

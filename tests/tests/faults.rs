@@ -403,6 +403,75 @@ async fn postgresql_stopped_under_writes_fails_fast_and_recovers_with_every_writ
         .await;
 }
 
+/// PostgreSQL up but refusing connections to the hub's database — while
+/// it is being restored, or closed for maintenance (`ALLOW_CONNECTIONS
+/// false`), its sessions ended: the error comes from the server as the hub
+/// connects, not from a statement. Nothing was done, so it is 503
+/// `DATABASE_UNAVAILABLE` like a stopped server — not `INTERNAL`, which
+/// tells a writer its change may have been made — and the hub serves again
+/// once connections are allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_refusing_connections_is_unavailable_and_recovers() {
+    if !postgres_configured() {
+        eprintln!("skipped: RENKEI_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let s = scene(&app).await;
+    let name = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.split('?').next())
+        .expect("a database name")
+        .to_string();
+    let admin = sea_orm::Database::connect(
+        std::env::var("RENKEI_TEST_DATABASE_URL").expect("RENKEI_TEST_DATABASE_URL"),
+    )
+    .await
+    .expect("the administrator connects");
+    let allow = |allowed: bool| format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}");
+    admin.execute_unprepared(&allow(false)).await.unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = app.url("/graphql");
+    let read = json!({ "query": READ, "variables": { "id": s.patient } });
+    let write = json!({ "query": WRITE, "variables": { "i": { "records": [lab(&s.patient, "2.0", Some("refused-1"))] } } });
+    for (what, body) in [("a read", &read), ("a write", &write)] {
+        request(&client, &url, &s.doctor, body.clone())
+            .await
+            .assert_unavailable(what);
+    }
+    admin.execute_unprepared(&allow(true)).await.unwrap();
+    admin.close().await.ok();
+    // Served again, without a restart; the write was not made before.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = request(&client, &url, &s.doctor, write.clone()).await;
+        if answer.status == 200 && answer.body["errors"].is_null() {
+            assert_eq!(
+                answer.body["data"]["writeRecords"][0]["outcome"], "CREATED",
+                "{}",
+                answer.body
+            );
+            break;
+        }
+        answer.assert_unavailable("a write while the pool reconnects");
+        assert!(
+            Instant::now() < deadline,
+            "not served again: {}",
+            answer.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+}
+
 /// How many records of a batch (by source record id prefix) are stored.
 async fn stored(app: &TestApp, prefix: &str) -> u64 {
     entities::record::Entity::find()
