@@ -309,6 +309,40 @@ fn depth(value: &Value) -> usize {
     deepest
 }
 
+/// Where a resource carries a modifier extension — on itself or on any
+/// element within it, contained resources too: the element's path from the
+/// resource (`dosageInstruction[0].modifierExtension`). A modifier changes
+/// what its element means (a condition negated, a finding about a
+/// relative); R4 (extensibility.html#modifierExtension) has a system that
+/// does not know it refuse the resource rather than take it as if the
+/// modifier were not there. An empty list is none.
+fn modifier_extension(v: &Value) -> Option<String> {
+    // Nested no deeper than `MAX_DEPTH`, checked before.
+    match v {
+        Value::Object(map) => map.iter().find_map(|(name, child)| {
+            if name == "modifierExtension" {
+                return (!child.is_null() && child.as_array().is_none_or(|a| !a.is_empty()))
+                    .then(|| name.clone());
+            }
+            let rest = modifier_extension(child)?;
+            Some(if rest.starts_with('[') {
+                format!("{name}{rest}")
+            } else {
+                format!("{name}.{rest}")
+            })
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(k, item)| {
+            let rest = modifier_extension(item)?;
+            Some(if rest.starts_with('[') {
+                format!("[{k}]{rest}")
+            } else {
+                format!("[{k}].{rest}")
+            })
+        }),
+        _ => None,
+    }
+}
+
 /// Reads a bundle. `institution_code` is the sender's 医療機関コード, which
 /// names the system of its local patient IDs.
 pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, Outcome> {
@@ -377,6 +411,21 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         }
         if let Some(issue) = code_outside_its_value_set(i, &e["resource"]) {
             issues.push(issue);
+        }
+        // A resource the hub takes (a Consent when it is taken:
+        // `read_consent`) must carry no modifier it cannot read.
+        let ty = e["resource"]["resourceType"].as_str().unwrap_or_default();
+        if !CONTEXT.contains(&ty)
+            && ty != "Consent"
+            && let Some(element) = modifier_extension(&e["resource"])
+        {
+            issues.push(
+                Issue::error(
+                    "not-supported",
+                    format!("{ty} carries a modifier extension, which may change what it means (negated, about another person …); the hub cannot read it and does not take the resource as if it were not there"),
+                )
+                .at(at(i, &element)),
+            );
         }
         // bdl-7: one entry per fullUrl (a reference to it would name two),
         // but for versions of one resource (meta.versionId differs).
@@ -460,7 +509,16 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         }
         if ty == "Consent" {
             match subject_of(i, r, "patient", &by_reference, &mut patients) {
-                Ok(p) => patients[p].consent = Some((i, read_consent(i, r))),
+                // One consent per patient: of two, the hub would take one and
+            // drop the other unseen — a refusal beside a permission.
+            Ok(p) => match &patients[p].consent {
+                Some((first, _)) => issues.push(invalid(
+                    i,
+                    "",
+                    format!("Bundle.entry[{first}] is a Consent about the same patient: send one Consent per patient"),
+                )),
+                None => patients[p].consent = Some((i, read_consent(i, r))),
+            },
                 Err(issue) => issues.push(issue),
             }
             continue;
@@ -771,12 +829,12 @@ fn read_consent(i: usize, r: &Value) -> Result<Value, Issue> {
         )
         .at(at(i, "scope")));
     }
-    if !r["modifierExtension"].is_null() || !provision["modifierExtension"].is_null() {
+    if let Some(element) = modifier_extension(r) {
         return Err(Issue::error(
             "not-supported",
             format!("the consent carries a modifier extension the hub cannot read; {NOT_TAKEN}"),
         )
-        .at(at(i, "modifierExtension")));
+        .at(at(i, &element)));
     }
     let Some(signed) = r["dateTime"].as_str() else {
         return Err(required(

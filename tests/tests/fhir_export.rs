@@ -836,6 +836,10 @@ e2e!(
                 406,
             ),
             (format!("{everything}?_format=ttl"), None, 406),
+            // Given twice, each must name JSON: the hub does not guess.
+            ("/fhir/metadata?_format=json&_format=xml".into(), None, 406),
+            ("/fhir/metadata?_format=xml&_format=json".into(), None, 406),
+            ("/fhir/metadata?_format=json&_format=json".into(), None, 200),
             ("/fhir/metadata".into(), Some("application/fhir+xml"), 406),
             (
                 "/fhir/metadata".into(),

@@ -943,6 +943,100 @@ e2e!(
 );
 
 e2e!(
+    two_consents_about_one_patient_are_refused_whatever_their_order,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        // A consent that denies, then one that permits: the hub must not
+        // take the permission and drop the refusal unseen — nor the other
+        // way round.
+        for deny_first in [true, false] {
+            let mut bundle = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+            let permit_at = bundle["entry"].as_array().unwrap().len() - 1;
+            let mut deny = bundle["entry"][permit_at].clone();
+            deny["resource"]["provision"] = json!({ "type": "deny" });
+            let entries = bundle["entry"].as_array_mut().unwrap();
+            if deny_first {
+                entries.insert(permit_at, deny);
+            } else {
+                entries.push(deny);
+            }
+            let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(
+                body["issue"][0]["expression"][0],
+                format!("Bundle.entry[{}].resource", permit_at + 1),
+                "{body}"
+            );
+            assert!(
+                body["issue"][0]["diagnostics"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("Bundle.entry[{permit_at}] is a Consent")),
+                "{body}"
+            );
+        }
+        assert_nothing_registered(app, &doctor).await;
+    }
+);
+
+e2e!(
+    a_resource_with_a_modifier_extension_is_refused_naming_it,
+    |app| async move {
+        let (_, doctor, patient) = clinic(app).await;
+        let negated = json!([{
+            "url": "http://example.org/fhir/StructureDefinition/condition-negated",
+            "valueBoolean": true
+        }]);
+        // On the resource, on an element within it, and on the Patient.
+        let mut on_condition = fixture("condition");
+        on_condition["entry"][1]["resource"]["modifierExtension"] = negated.clone();
+        let mut on_dosage = fixture("prescription");
+        on_dosage["entry"][1]["resource"]["dosageInstruction"][0]["modifierExtension"] =
+            negated.clone();
+        let mut on_patient = fixture("condition");
+        on_patient["entry"][0]["resource"]["modifierExtension"] = negated.clone();
+        for (bundle, at) in [
+            (&on_condition, "Bundle.entry[1].resource.modifierExtension"),
+            (
+                &on_dosage,
+                "Bundle.entry[1].resource.dosageInstruction[0].modifierExtension",
+            ),
+            (&on_patient, "Bundle.entry[0].resource.modifierExtension"),
+        ] {
+            let (status, body) = post(app, Some(&doctor), "/fhir", bundle).await;
+            assert_eq!(status, 400, "{at}: {body}");
+            assert_eq!(body["issue"][0]["code"], "not-supported", "{body}");
+            assert_eq!(body["issue"][0]["expression"][0], at, "{body}");
+        }
+        // Nothing was written.
+        assert!(timeline(app, &doctor, &patient).await.is_empty());
+        // An extension that is not a modifier is no reason to refuse.
+        let mut plain = fixture("condition");
+        plain["entry"][1]["resource"]["extension"] = json!([{
+            "url": "http://example.org/fhir/StructureDefinition/note", "valueString": "x" }]);
+        plain["entry"][1]["resource"]["modifierExtension"] = json!([]);
+        let (status, body) = post(app, Some(&doctor), "/fhir", &plain).await;
+        assert_eq!(status, 200, "{body}");
+    }
+);
+
+e2e!(
+    a_birth_after_today_is_refused_at_the_patients_birth_date,
+    |app| async move {
+        let (_, doctor, _) = clinic(app).await;
+        let mut bundle = unknown_patient_with_consent("2026-11-01T10:00:00+09:00");
+        bundle["entry"][0]["resource"]["birthDate"] = json!("2099-01-01");
+        let (status, body) = post(app, Some(&doctor), "/fhir?register=true", &bundle).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Bundle.entry[0].resource.birthDate",
+            "{body}"
+        );
+        assert_nothing_registered(app, &doctor).await;
+    }
+);
+
+e2e!(
     a_registration_whose_consent_failed_takes_the_consent_when_sent_again,
     |app| async move {
         let (_, doctor, _) = clinic(app).await;

@@ -447,7 +447,10 @@ async fn match_patients(
                     Issue::error("invalid", format!("the consent: {message}")).at(at),
                 ));
             }
+            // A birth after today is the Patient's fault, not the
+            // consent's: `registerPatient` refuses it below, at birthDate.
             if let Some(born) = day(&registration["birthDate"])
+                && born <= today
                 && signed < born
             {
                 return Err(bad(

@@ -60,18 +60,25 @@ pub fn routes() -> Router<AppState> {
 /// (`xml`, `ttl`, `application/fhir+xml` …), or whose `Accept` header
 /// allows no JSON, is `406 Not Acceptable` — an OperationOutcome, in JSON
 /// as every answer — before anything runs, instead of JSON the client did
-/// not ask for. `_format` decides when both are given, as FHIR says.
+/// not ask for. `_format` decides when both are given, as FHIR says; given
+/// twice, each must name JSON (the hub does not guess which one a client
+/// meant).
 async fn negotiate(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let format = request.uri().query().and_then(|query| {
-        url::form_urlencoded::parse(query.as_bytes())
-            .find(|(name, _)| name == "_format")
-            .map(|(_, value)| value.into_owned())
-    });
-    let refused = match format {
-        Some(format) if !is_json(&format) => Some(format!(
+    let formats: Vec<String> = request
+        .uri()
+        .query()
+        .map(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .filter(|(name, _)| name == "_format")
+                .map(|(_, value)| value.into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let refused = match formats.iter().find(|f| !is_json(f)) {
+        Some(format) => Some(format!(
             "_format={format:?}: this endpoint answers FHIR JSON only (_format=json)"
         )),
-        Some(_) => None,
+        None if !formats.is_empty() => None,
         None => {
             let accept: Vec<&str> = request
                 .headers()
