@@ -644,6 +644,126 @@ e2e!(
 );
 
 e2e!(
+    an_opinions_diagnoses_are_read_as_diagnoses,
+    |app| async move {
+        const READ: &str = "query($id: ID!) { patient(id: $id) { summary { latestPhysicianOpinion { version data { ... on PhysicianOpinionData { purpose dementiaRank diagnoses } } } } } }";
+        const DENIED: &str = "query($p: ID!) { auditLog(filter: { patientId: $p, action: \"DENIED\" }, first: 50) { edges { node { categories } } } }";
+        let t = team(app).await;
+        // Readers of CARE_CERTIFICATION who read no diagnoses: the
+        // community support centre's social worker, the municipality's
+        // staff.
+        let mut others = Vec::new();
+        for (kind, name, profession, role) in [
+            (
+                "COMMUNITY_GENERAL_SUPPORT_CENTER",
+                "北見地域包括支援センター",
+                "SOCIAL_WORKER",
+                "COMMUNITY_SUPPORT_CENTER",
+            ),
+            (
+                "MUNICIPALITY",
+                "北見市 介護保険課",
+                "MUNICIPAL_STAFF",
+                "MUNICIPALITY",
+            ),
+        ] {
+            let org = app.organization(kind, name).await;
+            let (_, token) = app.member(&org, profession).await;
+            app.ok(
+                &t.physician,
+                ADD_MEMBER,
+                json!({ "i": { "patientId": t.patient, "organizationId": org, "role": role } }),
+            )
+            .await;
+            others.push(token);
+        }
+        let mut opinion = json!({ "physicianOpinion": {
+            "purpose": "RENEWAL", "writtenOn": "2026-02-10",
+            "diagnoses": ["慢性心不全", "アルツハイマー型認知症"],
+            "bedriddenRank": "A2", "dementiaRank": "IIB"
+        } });
+        let write = |data: Value| json!({ "i": { "records": [item(&t.patient, "OP-1", "2026-02-10T00:00:00Z", data)] } });
+        app.ok(&t.physician, WRITE, write(opinion.clone())).await;
+        let opinion_of =
+            |body: &Value| body["data"]["patient"]["summary"]["latestPhysicianOpinion"].clone();
+        // The care manager, who reads diagnoses, reads them all.
+        let body = app
+            .gql(&t.care_manager, READ, json!({ "id": t.patient }))
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        assert_eq!(
+            opinion_of(&body)["data"]["diagnoses"],
+            json!(["慢性心不全", "アルツハイマー型認知症"])
+        );
+        // The others read the opinion without them: null, FORBIDDEN_FIELD
+        // under CONDITIONS, and a denial in the log.
+        for (n, token) in others.iter().enumerate() {
+            let body = app.gql(token, READ, json!({ "id": t.patient })).await;
+            let read = opinion_of(&body);
+            assert_eq!(read["data"]["dementiaRank"], "IIB", "{body}");
+            assert_eq!(read["data"]["diagnoses"], Value::Null, "{body}");
+            let errors = errors_at(
+                &body,
+                &[
+                    "patient",
+                    "summary",
+                    "latestPhysicianOpinion",
+                    "data",
+                    "diagnoses",
+                ],
+            );
+            assert_eq!(errors.len(), 1, "{body}");
+            assert_eq!(errors[0]["code"], "FORBIDDEN_FIELD");
+            assert_eq!(errors[0]["category"], "CONDITIONS");
+            let denials = app
+                .ok(&app.admin_token, DENIED, json!({ "p": t.patient }))
+                .await;
+            let denials = denials["auditLog"]["edges"].as_array().unwrap().clone();
+            assert_eq!(denials.len(), n + 1, "{denials:?}");
+            assert!(
+                denials
+                    .iter()
+                    .all(|e| e["node"]["categories"] == json!(["CONDITIONS"])),
+                "{denials:?}"
+            );
+        }
+        // A version that changed only the diagnoses is a new version to the
+        // care manager, none to the social worker.
+        opinion["physicianOpinion"]["diagnoses"] = json!(["慢性心不全", "HIV感染症"]);
+        app.ok(&t.physician, WRITE, write(opinion.clone())).await;
+        for (token, version) in [(&t.care_manager, 2), (&others[0], 1)] {
+            let body = app.gql(token, READ, json!({ "id": t.patient })).await;
+            assert_eq!(opinion_of(&body)["version"], version, "{body}");
+        }
+        // Writing one is writing diagnoses: a clinic's key needs write
+        // access to CONDITIONS beside CARE_CERTIFICATION.
+        const KEY: &str = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }";
+        let key = |conditions: &str| {
+            json!({ "i": { "organizationId": t.clinic, "name": "電子カルテ連携", "permissions": [
+                { "category": "IDENTITY", "level": "READ" },
+                { "category": "CARE_CERTIFICATION", "level": "READ_WRITE" },
+                { "category": "CONDITIONS", "level": conditions }
+            ] } })
+        };
+        for (level, refused) in [("READ", true), ("READ_WRITE", false)] {
+            let secret = app.ok(&app.admin_token, KEY, key(level)).await["createApiKey"]["secret"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let body = app
+                .gql(&secret, WRITE, json!({ "i": { "records": [item(&t.patient, &format!("OP-{level}"), "2026-02-11T00:00:00Z", opinion.clone())] } }))
+                .await;
+            if refused {
+                assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+            } else {
+                assert!(body["errors"].is_null(), "{body}");
+                assert_eq!(body["data"]["writeRecords"][0]["outcome"], "CREATED");
+            }
+        }
+    }
+);
+
+e2e!(
     guidance_instructions_follow_their_service_to_the_pharmacy_dietitian_and_hygienist,
     |app| async move {
         let t = team(app).await;

@@ -2665,6 +2665,7 @@ impl<'a> Chart<'a> {
                     .collect(),
                 care_cautions: text(&data::content().records.physician_opinion.care_cautions),
                 remarks: None,
+                of_patient: Default::default(),
             };
             let physician = self.physician;
             self.add(

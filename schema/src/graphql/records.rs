@@ -19,7 +19,10 @@ use crate::domain::{AccessLevel, CareTeamRole, DataCategory, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{HubEvent, PatientEvent, PatientEventKind};
 use crate::policy::PatientAccess;
-use crate::records::{RecordData, RecordDataInput, RecordKind, VisitingNurseInstructionData};
+use crate::records::{
+    DIAGNOSIS_CATEGORY, OfPatient, PhysicianOpinionData, RecordData, RecordDataInput, RecordKind,
+    VisitingNurseInstructionData,
+};
 use crate::services::records::{
     self as service, NewRecord, SOURCE_ID_MAX, TimelineCursor, TimelineFilter, WriteOutcome,
 };
@@ -173,19 +176,41 @@ impl VisitingNurseInstructionData {
     /// instruction's category: null with `FORBIDDEN_FIELD` for a reader
     /// without it.
     async fn main_diagnosis(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        // Set wherever a record's content is read (`Record::parsed`, a
-        // version's content): without it no one is asked, and nothing shown.
-        let Some(patient) = self.of_patient.0 else {
-            return Err(ApiError::internal(
-                "a visiting-nurse instruction was read without its record's patient",
-            )
-            .into());
-        };
-        let Some(access) = record_access(ctx, patient).await? else {
-            return Ok(None);
-        };
-        Ok(gate(ctx, &access, Self::DIAGNOSIS_CATEGORY)?.map(|()| self.main_diagnosis.as_str()))
+        Ok(read_diagnoses(ctx, self.of_patient)
+            .await?
+            .map(|()| self.main_diagnosis.as_str()))
     }
+}
+
+/// 診断名 on a 主治医意見書, as the instruction's main diagnosis: the
+/// opinion is of CARE_CERTIFICATION, which social workers, dental
+/// hygienists and municipal staff read without reading diagnoses.
+#[async_graphql::ComplexObject]
+impl PhysicianOpinionData {
+    /// 診断名, the one most behind the loss of function first. Read under
+    /// CONDITIONS, as diagnoses are, not under the opinion's category: null
+    /// with `FORBIDDEN_FIELD` for a reader without it.
+    async fn diagnoses(&self, ctx: &Context<'_>) -> Result<Option<&[String]>> {
+        Ok(read_diagnoses(ctx, self.of_patient)
+            .await?
+            .map(|()| self.diagnoses.as_slice()))
+    }
+}
+
+/// Whether the caller may read the diagnoses a document of `patient`'s
+/// carries ([`DIAGNOSIS_CATEGORY`]): `Some` if so; `None` (with
+/// `FORBIDDEN_FIELD` and an audited refusal, through [`gate`]) if not, or
+/// if the caller may no longer know of the patient.
+async fn read_diagnoses(ctx: &Context<'_>, patient: OfPatient) -> Result<Option<()>> {
+    // Set wherever a record's content is read (`Record::parsed`, a
+    // version's content): without it no one is asked, and nothing shown.
+    let Some(patient) = patient.0 else {
+        return Err(ApiError::internal("a document was read without its record's patient").into());
+    };
+    let Some(access) = record_access(ctx, patient).await? else {
+        return Ok(None);
+    };
+    gate(ctx, &access, DIAGNOSIS_CATEGORY)
 }
 
 /// The caller's access to a record's patient, from the request's batched

@@ -1252,9 +1252,11 @@ alike, on every path — `patient(id:)`, `patientByLocalId`, federation `_entiti
 subscriptions, the printable page, `openEmergencyAccess` and every mutation that names a \
 patient: the same `NOT_FOUND` (code, message, path; in the batch lookups \
 `patientsByLocalIds` and `patientsByInsuredPersonIdentifiers`, the same `null` in the \
-entry's place), the same `DENIED` entry in the audit \
+entry's place), a `DENIED` entry in the audit \
 log, one for each reference a request names (with the patient id asked for; for a local \
-ID, the organisation and the local ID in the detail), and the same work — the policy is \
+ID, the organisation and the local ID in the detail — and, for a local ID that matched a \
+hidden patient, that patient and why it was refused, which only the auditors reading the \
+log see, and the patient's care team as an attempt in its access history), and the same work — the policy is \
 evaluated even when the reference matched nothing, probes the care team and emergency \
 access for every id asked whether a patient has it or not, reads nothing of a patient the \
 caller may not know of, and the response waits for the audit entries either way — so it takes \
@@ -1368,14 +1370,15 @@ under `CONDITIONS`, its hand-typed medications under `MEDICATIONS` (and the shee
 category). A writer that may not write such a part leaves it empty and it is carried \
 forward from the sheet the new one replaces (the record's current version, or the patient's \
 newest sheet), so it cannot erase what it may not write; filling it is `FORBIDDEN`. A \
-visiting-nurse instruction's main diagnosis (主たる傷病名) is read as a diagnosis, under \
-`CONDITIONS`: null with `FORBIDDEN_FIELD` beside the rest of the instruction for a reader \
-without it (a care worker reads the instruction, not the diagnosis), audited under \
-`CONDITIONS`, and a version that changed only the diagnosis is one version with the one \
-before to such a reader. Whatever it names: one that names HIV refused under \
-`SENSITIVE_HIV` would tell every reader of `CONDITIONS` what it names. Writing an \
-instruction needs write access to `CONDITIONS` too (it always holds a diagnosis), and the \
-write is audited under both categories.\n\n",
+visiting-nurse instruction's main diagnosis (主たる傷病名) and a physician's opinion's \
+diagnoses (主治医意見書の診断名) are read as diagnoses, under `CONDITIONS`: null with \
+`FORBIDDEN_FIELD` beside the rest of the document for a reader without it (a care worker \
+reads the instruction, and a social worker, a dental hygienist or municipal staff the \
+opinion, not the diagnoses), audited under `CONDITIONS`, and a version that changed only \
+the diagnoses is one version with the one before to such a reader. Whatever they name: one \
+that names HIV refused under `SENSITIVE_HIV` would tell every reader of `CONDITIONS` what it \
+names. Writing either needs write access to `CONDITIONS` too (they always hold a \
+diagnosis), and the write is audited under both categories.\n\n",
     );
     out.push_str("## Whose work\n\n");
     out.push_str(

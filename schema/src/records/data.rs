@@ -67,77 +67,104 @@ impl RecordData {
 
     /// The parts of the content governed by another category than the
     /// record's own, each with its category: an emergency sheet's
-    /// hand-typed diagnoses (CONDITIONS) and medications (MEDICATIONS),
-    /// which are read back under those categories. Every other kind has
-    /// none: its whole content is of [`RecordData::category`]. What a part
-    /// is for reading, writing and versioning is decided here once:
+    /// hand-typed diagnoses (CONDITIONS) and medications (MEDICATIONS), a
+    /// visiting-nurse instruction's main diagnosis (主たる傷病名) and a
+    /// physician's opinion's diagnoses (診断名), both CONDITIONS
+    /// ([`DIAGNOSIS_CATEGORY`]) — read back under those categories. Every
+    /// other kind has none: its whole content is of
+    /// [`RecordData::category`]. What a part is for reading, writing and
+    /// versioning is decided here once, from this list:
     /// [`RecordData::written_categories`], [`RecordData::keeping_parts`],
-    /// [`RecordData::differences`].
-    fn parts(&self) -> Vec<(DataCategory, &Vec<String>)> {
+    /// [`RecordData::differences`]; the parts read under another category
+    /// are resolved in `graphql::records`.
+    fn parts(&self) -> Vec<(DataCategory, Part<'_>)> {
         match self {
             RecordData::EmergencyInformation(d) => vec![
-                (DataCategory::Conditions, &d.diagnoses),
-                (DataCategory::Medications, &d.medications),
+                (DataCategory::Conditions, Part::Carried(&d.diagnoses)),
+                (DataCategory::Medications, Part::Carried(&d.medications)),
             ],
+            RecordData::VisitingNurseInstruction(d) => vec![(
+                DIAGNOSIS_CATEGORY,
+                Part::Required(std::slice::from_ref(&d.main_diagnosis)),
+            )],
+            RecordData::PhysicianOpinion(d) => {
+                vec![(DIAGNOSIS_CATEGORY, Part::Required(&d.diagnoses))]
+            }
             _ => Vec::new(),
         }
     }
 
-    fn parts_mut(&mut self) -> Vec<(DataCategory, &mut Vec<String>)> {
+    /// The parts as [`RecordData::parts`] lists them, to change.
+    fn parts_mut(&mut self) -> Vec<(DataCategory, PartMut<'_>)> {
         match self {
             RecordData::EmergencyInformation(d) => vec![
-                (DataCategory::Conditions, &mut d.diagnoses),
-                (DataCategory::Medications, &mut d.medications),
+                (DataCategory::Conditions, PartMut::List(&mut d.diagnoses)),
+                (DataCategory::Medications, PartMut::List(&mut d.medications)),
             ],
+            RecordData::VisitingNurseInstruction(d) => {
+                vec![(DIAGNOSIS_CATEGORY, PartMut::One(&mut d.main_diagnosis))]
+            }
+            RecordData::PhysicianOpinion(d) => {
+                vec![(DIAGNOSIS_CATEGORY, PartMut::List(&mut d.diagnoses))]
+            }
             _ => Vec::new(),
         }
     }
 
     /// Every category a write of this record puts data into: its own and
-    /// the category of each part it fills ([`RecordData::parts`]) — and
-    /// CONDITIONS for a visiting-nurse instruction, whose main diagnosis it
-    /// always fills. A writer needs write access to each, and the write's
-    /// audit entry names each.
+    /// the category of each part it fills ([`RecordData::parts`]: a
+    /// required part always). A writer needs write access to each, and the
+    /// write's audit entry names each.
     pub fn written_categories(&self) -> Vec<DataCategory> {
         let mut categories = vec![self.category()];
         categories.extend(
             self.parts()
                 .into_iter()
-                .filter(|(_, part)| !part.is_empty())
+                .filter(|(_, part)| part.is_filled())
                 .map(|(c, _)| c),
         );
-        if let RecordData::VisitingNurseInstruction(_) = self {
-            categories.push(VisitingNurseInstructionData::DIAGNOSIS_CATEGORY);
-        }
         categories
     }
 
-    /// The categories of this kind's parts (see [`RecordData::parts`]).
-    pub fn part_categories(&self) -> Vec<DataCategory> {
-        self.parts().into_iter().map(|(c, _)| c).collect()
+    /// The categories of this kind's parts that a writer without them
+    /// leaves empty, to be carried forward ([`Part::Carried`]).
+    pub fn carried_part_categories(&self) -> Vec<DataCategory> {
+        self.parts()
+            .into_iter()
+            .filter(|(_, p)| matches!(p, Part::Carried(_)))
+            .map(|(c, _)| c)
+            .collect()
     }
 
-    /// The part of `category` (empty when there is none).
-    fn part(&self, category: DataCategory) -> &[String] {
+    /// The part of `category`, if this kind has one.
+    fn part(&self, category: DataCategory) -> Option<Part<'_>> {
         self.parts()
             .into_iter()
             .find(|(c, _)| *c == category)
-            .map_or(&[], |(_, p)| p.as_slice())
+            .map(|(_, p)| p)
     }
 
-    /// This content with the parts of the categories `kept` names taken
-    /// from `previous` (the version it replaces): a writer that may not
-    /// write a part leaves it as it was — a care manager updating the
+    /// This content with the carried parts of the categories `kept` names
+    /// taken from `previous` (the version it replaces): a writer that may
+    /// not write a part leaves it as it was — a care manager updating the
     /// sheet's contacts does not erase the physician's diagnoses, which it
-    /// may not write. A part `previous` lacks is left empty.
+    /// may not write. A part `previous` lacks is left empty. A required
+    /// part is never carried: its writer must be able to write it.
     pub fn keeping_parts(
         mut self,
         previous: &RecordData,
         kept: impl Fn(DataCategory) -> bool,
     ) -> RecordData {
+        let carried = self.carried_part_categories();
         for (category, part) in self.parts_mut() {
-            if kept(category) {
-                *part = previous.part(category).to_vec();
+            if let PartMut::List(part) = part
+                && carried.contains(&category)
+                && kept(category)
+            {
+                *part = match previous.part(category) {
+                    Some(Part::Carried(p)) => p.to_vec(),
+                    _ => Vec::new(),
+                };
             }
         }
         self
@@ -145,9 +172,7 @@ impl RecordData {
 
     /// The categories in which `other` differs from this content: the
     /// record's own category (both, if they differ) when anything outside
-    /// the parts differs, and each part's category when that part differs —
-    /// a visiting-nurse instruction's main diagnosis counting as a part of
-    /// CONDITIONS ([`VisitingNurseInstructionData::DIAGNOSIS_CATEGORY`]).
+    /// the parts differs, and each part's category when that part differs.
     /// A reader that may read none of them cannot tell the two apart.
     pub fn differences(&self, other: &RecordData) -> BTreeSet<DataCategory> {
         let mut changed = BTreeSet::new();
@@ -155,9 +180,6 @@ impl RecordData {
             let mut d = d.clone();
             for (_, part) in d.parts_mut() {
                 part.clear();
-            }
-            if let RecordData::VisitingNurseInstruction(i) = &mut d {
-                i.main_diagnosis.clear();
             }
             d
         };
@@ -170,21 +192,18 @@ impl RecordData {
                 changed.insert(category);
             }
         }
-        if let (RecordData::VisitingNurseInstruction(a), RecordData::VisitingNurseInstruction(b)) =
-            (self, other)
-            && a.main_diagnosis != b.main_diagnosis
-        {
-            changed.insert(VisitingNurseInstructionData::DIAGNOSIS_CATEGORY);
-        }
         changed
     }
 
     /// This content as read for `patient`'s record: the resolvers of parts
     /// read under another category (a visiting-nurse instruction's main
-    /// diagnosis) ask the policy about that patient.
+    /// diagnosis, a physician's opinion's diagnoses) ask the policy about
+    /// that patient.
     pub fn read_as_of(mut self, patient: uuid::Uuid) -> Self {
-        if let RecordData::VisitingNurseInstruction(d) = &mut self {
-            d.of_patient = OfPatient(Some(patient));
+        match &mut self {
+            RecordData::VisitingNurseInstruction(d) => d.of_patient = OfPatient(Some(patient)),
+            RecordData::PhysicianOpinion(d) => d.of_patient = OfPatient(Some(patient)),
+            _ => {}
         }
         self
     }
@@ -245,6 +264,45 @@ impl RecordData {
                 Some((d.valid_from.0, d.valid_to.map(|t| t.0).unwrap_or(FOREVER)))
             }
             _ => None,
+        }
+    }
+}
+
+/// A part of a record's content read under another category than the
+/// record's own ([`RecordData::parts`]).
+#[derive(Debug, PartialEq)]
+enum Part<'a> {
+    /// Entries a writer without the part's category leaves empty; the
+    /// version it writes keeps those of the version it replaces
+    /// ([`RecordData::keeping_parts`]).
+    Carried(&'a [String]),
+    /// What every version holds, so its writer needs the part's category
+    /// too.
+    Required(&'a [String]),
+}
+
+impl Part<'_> {
+    /// Whether a write of this part puts data into its category.
+    fn is_filled(&self) -> bool {
+        match self {
+            Part::Carried(entries) => !entries.is_empty(),
+            Part::Required(_) => true,
+        }
+    }
+}
+
+/// A part's field, to change: carried forward, or cleared to compare what
+/// is outside the parts.
+enum PartMut<'a> {
+    List(&'a mut Vec<String>),
+    One(&'a mut String),
+}
+
+impl PartMut<'_> {
+    fn clear(self) {
+        match self {
+            PartMut::List(entries) => entries.clear(),
+            PartMut::One(value) => value.clear(),
         }
     }
 }

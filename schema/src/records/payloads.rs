@@ -1940,13 +1940,15 @@ impl PartialEq for OfPatient {
 /// The most medical devices on one instruction.
 pub const MEDICAL_DEVICES_MAX: usize = 20;
 
-impl VisitingNurseInstructionData {
-    /// The category the main diagnosis is read under, as diagnoses are.
-    /// Always CONDITIONS, whatever it names: were one that names HIV read
-    /// under SENSITIVE_HIV, its refusal — on an instruction every reader of
-    /// CONDITIONS sees — would tell what it names.
-    pub const DIAGNOSIS_CATEGORY: DataCategory = DataCategory::Conditions;
+/// The category a document's diagnoses are read under, as diagnoses are —
+/// a visiting-nurse instruction's main diagnosis, a physician's opinion's
+/// diagnoses — whatever the document's own category. Always CONDITIONS,
+/// whatever they name: were one that names HIV read under SENSITIVE_HIV,
+/// its refusal — on a document every reader of CONDITIONS sees — would
+/// tell what it names.
+pub const DIAGNOSIS_CATEGORY: DataCategory = DataCategory::Conditions;
 
+impl VisitingNurseInstructionData {
     pub(super) fn validate(&self, _today: NaiveDate) -> Result<(), ApiError> {
         not_before(
             "validTo",
@@ -2019,14 +2021,20 @@ pub const SPECIAL_MEDICAL_CARE_MAX: usize = 12;
 /// independence ranks, the special medical care given, and the cautions
 /// for care services. Governed by CARE_CERTIFICATION, with the
 /// certification it informs.
+///
+/// Its diagnoses are diagnoses: read under CONDITIONS, not under
+/// CARE_CERTIFICATION, which social workers, dental hygienists and
+/// municipal staff read without reading diagnoses.
 #[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[graphql(input_name = "PhysicianOpinionDataInput")]
+#[graphql(complex, input_name = "PhysicianOpinionDataInput")]
 #[serde(rename_all = "camelCase")]
 pub struct PhysicianOpinionData {
     pub purpose: OpinionPurpose,
     /// 記入日; not in the future.
     pub written_on: Date,
     /// 診断名, the one most behind the loss of function first; 1–3.
+    /// Written with the opinion; read under CONDITIONS.
+    #[graphql(skip_output)]
     pub diagnoses: Vec<String>,
     pub bedridden_rank: Option<BedriddenRank>,
     pub dementia_rank: Option<DementiaRank>,
@@ -2038,6 +2046,11 @@ pub struct PhysicianOpinionData {
     pub care_cautions: Option<String>,
     /// 特記すべき事項.
     pub remarks: Option<String>,
+    /// The patient whose record this is, as on a visiting-nurse
+    /// instruction ([`VisitingNurseInstructionData::of_patient`]).
+    #[graphql(skip)]
+    #[serde(skip)]
+    pub of_patient: OfPatient,
 }
 
 impl PhysicianOpinionData {

@@ -317,6 +317,7 @@ fn samples() -> Vec<RecordData> {
             special_medical_care: vec![s("酸素療法")],
             care_cautions: Some(s("息切れに注意し、入浴は短時間で")),
             remarks: None,
+            of_patient: Default::default(),
         }),
         RecordData::HomeCareGuidanceInstruction(HomeCareGuidanceInstructionData {
             service: GuidanceService::Pharmacist,
@@ -1439,6 +1440,54 @@ fn parts_a_writer_may_not_write_are_kept_from_the_version_replaced() {
     assert_eq!(
         RecordData::EmergencyInformation(sent).written_categories(),
         [DataCategory::EmergencyInformation]
+    );
+}
+
+#[test]
+fn an_instructions_main_diagnosis_is_a_required_part_of_conditions() {
+    let instruction = || {
+        samples()
+            .into_iter()
+            .find(|d| matches!(d, RecordData::VisitingNurseInstruction(_)))
+            .expect("a sample instruction")
+    };
+    let with_diagnosis = |diagnosis: &str| {
+        let RecordData::VisitingNurseInstruction(mut d) = instruction() else {
+            unreachable!()
+        };
+        d.main_diagnosis = s(diagnosis);
+        RecordData::VisitingNurseInstruction(d)
+    };
+    let base = instruction();
+    // Written under its own category and CONDITIONS, always.
+    assert_eq!(
+        base.written_categories(),
+        [DataCategory::VisitingNurseReports, DataCategory::Conditions]
+    );
+    // A diagnosis-only change is a change of CONDITIONS alone; any other
+    // change is one of the record's category.
+    assert_eq!(
+        base.differences(&with_diagnosis("誤嚥性肺炎"))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [DataCategory::Conditions]
+    );
+    let RecordData::VisitingNurseInstruction(mut other) = instruction() else {
+        unreachable!()
+    };
+    other.instructions = s("週 3 回訪問");
+    assert_eq!(
+        base.differences(&RecordData::VisitingNurseInstruction(other))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [DataCategory::VisitingNurseReports]
+    );
+    // Never carried forward from the version replaced: not a part a
+    // writer may leave empty.
+    assert!(base.carried_part_categories().is_empty());
+    assert_eq!(
+        with_diagnosis("誤嚥性肺炎").keeping_parts(&base, |_| true),
+        with_diagnosis("誤嚥性肺炎")
     );
 }
 

@@ -445,7 +445,7 @@ impl Batch {
         series: Option<&str>,
     ) -> ApiResult<RecordData> {
         let kept: Vec<DataCategory> = data
-            .part_categories()
+            .carried_part_categories()
             .into_iter()
             .filter(|c| !writer.may_write(*c))
             .collect();
