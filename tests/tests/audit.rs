@@ -803,6 +803,37 @@ e2e!(
     }
 );
 
+/// SQLite keeps whatever is written into a column: an entry rewritten
+/// with a value the hub cannot read back (text that is not UTF-8, a BLOB
+/// where text is kept, a uuid cut short) is named, with the column, as the
+/// break — not a failure to read the log. A break before it is still the
+/// one told. (PostgreSQL's typed columns hold no such values.)
+#[tokio::test]
+async fn verify_names_an_entry_rewritten_in_another_type() {
+    for (column, value) in [
+        ("detail", "CAST(X'ff41fe' AS TEXT)"),
+        ("request_id", "CAST('x' AS BLOB)"),
+        ("patient_id", "X'00112233445566778899aabbccddee'"),
+    ] {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        some_traffic(&app).await;
+        tamper(
+            &app,
+            &format!("UPDATE audit_log SET {column} = {value} WHERE seq = 3"),
+        )
+        .await;
+        let err = verify(&app).await.unwrap_err();
+        assert!(err.contains("broken at entry 3"), "{column}: {err}");
+        assert!(err.contains("cannot be read"), "{column}: {err}");
+        assert!(err.contains(column), "{column}: {err}");
+        // An entry deleted before it is the first break.
+        tamper(&app, "DELETE FROM audit_log WHERE seq = 2").await;
+        let err = verify(&app).await.unwrap_err();
+        assert!(err.contains("broken at entry 2"), "{column}: {err}");
+        app.stop().await;
+    }
+}
+
 e2e!(verify_catches_a_truncated_log, |app| async move {
     some_traffic(app).await;
     let owner = Database::connect(&app.database_url).await.unwrap();

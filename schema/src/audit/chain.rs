@@ -197,15 +197,48 @@ pub async fn verify(
     }
     let mut expected_seq = 1i64;
     let mut prev_hash = GENESIS_HASH.to_string();
+    // The first entry whose row cannot be read as the hub stores its
+    // entries, once a page failed on it: the walk checks the entries
+    // before it, then names it.
+    let mut unreadable: Option<(i64, String)> = None;
     while expected_seq <= head.seq {
-        let rows = audit_log::Entity::find()
-            .filter(audit_log::Column::Seq.gte(expected_seq))
-            .filter(audit_log::Column::Seq.lte(head.seq))
-            .order_by_asc(audit_log::Column::Seq)
-            .limit(PAGE)
-            .all(db)
-            .await?;
+        if let Some((seq, why)) = &unreadable
+            && *seq == expected_seq
+        {
+            v.broken = Some(Break {
+                seq: *seq,
+                reason: format!(
+                    "it cannot be read as the hub stores its entries ({why}): a value was rewritten in another type or encoding"
+                ),
+            });
+            return Ok(v);
+        }
+        let upto = unreadable
+            .as_ref()
+            .map_or(head.seq, |(seq, _)| head.seq.min(seq - 1));
+        let rows = match page(db, expected_seq, upto).await {
+            Ok(rows) => rows,
+            Err(e) if unreadable.is_none() && is_decoding(&e) => {
+                match first_unreadable(db, expected_seq, upto).await? {
+                    Some(found) => {
+                        unreadable = Some(found);
+                        continue;
+                    }
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         if rows.is_empty() {
+            if let Some((seq, _)) = unreadable {
+                v.broken = Some(Break {
+                    seq: expected_seq,
+                    reason: format!(
+                        "entry {expected_seq} is missing (the next entry is {seq}): deleted"
+                    ),
+                });
+                return Ok(v);
+            }
             break;
         }
         let hidden = first_stored_apart(db, &rows).await?;
@@ -530,6 +563,63 @@ const MATCHED_PER_QUERY: usize = 100;
 /// patient, the audit log by time range), and the entry vanishes from them.
 /// Each row is looked up by every one of its values, bound as the hub binds
 /// them. PostgreSQL's typed columns cannot hold another form.
+/// The entries `from`..=`upto`, a page of them, in order.
+async fn page(
+    db: &impl ConnectionTrait,
+    from: i64,
+    upto: i64,
+) -> Result<Vec<audit_log::Model>, DbErr> {
+    audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.gte(from))
+        .filter(audit_log::Column::Seq.lte(upto))
+        .order_by_asc(audit_log::Column::Seq)
+        .limit(PAGE)
+        .all(db)
+        .await
+}
+
+/// Whether `err` is a value that could not be decoded as its column's
+/// type (text that is not UTF-8, a BLOB or number where the hub stores
+/// text, a malformed uuid): SQLite keeps whatever is written into a
+/// column, so an entry rewritten so fails to be read, not to verify.
+fn is_decoding(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    match err {
+        DbErr::Type(_) | DbErr::TryIntoErr { .. } => true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(**e, Error::ColumnDecode { .. } | Error::Decode(_))
+        }
+        _ => false,
+    }
+}
+
+/// The first entry of `from`..=`upto` (within a page) that cannot be read,
+/// and why: each read alone, by its number.
+async fn first_unreadable(
+    db: &impl ConnectionTrait,
+    from: i64,
+    upto: i64,
+) -> Result<Option<(i64, String)>, DbErr> {
+    let seqs: Vec<i64> = audit_log::Entity::find()
+        .select_only()
+        .column(audit_log::Column::Seq)
+        .filter(audit_log::Column::Seq.gte(from))
+        .filter(audit_log::Column::Seq.lte(upto))
+        .order_by_asc(audit_log::Column::Seq)
+        .limit(PAGE)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for seq in seqs {
+        match audit_log::Entity::find_by_id(seq).one(db).await {
+            Err(e) if is_decoding(&e) => return Ok(Some((seq, e.to_string()))),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
+    Ok(None)
+}
+
 async fn first_stored_apart(
     db: &impl ConnectionTrait,
     rows: &[audit_log::Model],
