@@ -643,6 +643,65 @@ e2e!(
 );
 
 e2e!(
+    an_administrator_does_not_change_their_own_profession_or_status,
+    |app| async move {
+        let admin = &app.admin_token;
+        let me = app.ok(admin, "{ me { member { id } } }", json!({})).await;
+        let own = me["me"]["member"]["id"].as_str().unwrap().to_string();
+        // Granting themselves a clinician's rights, or suspending the
+        // network's administrator: another administrator's work.
+        for (query, variables) in [
+            (
+                "mutation($m: ID!) { setMemberProfession(memberId: $m, profession: PHYSICIAN) { id } }",
+                json!({ "m": own }),
+            ),
+            (
+                "mutation($m: ID!) { setMemberStatus(memberId: $m, status: SUSPENDED) { id } }",
+                json!({ "m": own }),
+            ),
+        ] {
+            let body = app.gql(admin, query, variables).await;
+            assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        }
+        let data = app
+            .ok(
+                admin,
+                "query($id: ID!) { member(id: $id) { profession status } }",
+                json!({ "id": own }),
+            )
+            .await;
+        assert_eq!(
+            data["member"],
+            json!({ "profession": "NETWORK_ADMINISTRATOR", "status": "ACTIVE" })
+        );
+        // Another administrator may.
+        let centre = app
+            .ok(admin, "{ me { organization { id } } }", json!({}))
+            .await["me"]["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (second, second_token) = app.member(&centre, "NETWORK_ADMINISTRATOR").await;
+        let data = app
+            .ok(
+                &second_token,
+                "mutation($m: ID!) { setMemberProfession(memberId: $m, profession: NURSE) { profession } }",
+                json!({ "m": own }),
+            )
+            .await;
+        assert_eq!(data["setMemberProfession"]["profession"], "NURSE");
+        let body = app
+            .gql(
+                &second_token,
+                "mutation($m: ID!) { setMemberStatus(memberId: $m, status: SUSPENDED) { id } }",
+                json!({ "m": second }),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    }
+);
+
+e2e!(
     a_suspended_members_token_is_refused_until_they_are_reactivated,
     |app| async move {
         let clinic = app.organization("CLINIC", "北見在宅クリニック").await;
@@ -710,6 +769,40 @@ e2e!(
         assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
     }
 );
+
+e2e!(an_api_key_names_each_category_once, |app| async move {
+    let pharmacy = app.organization("PHARMACY", "北見中央薬局").await;
+    let body = app
+        .gql(
+            &app.admin_token,
+            CREATE_API_KEY,
+            json!({ "i": { "organizationId": pharmacy, "name": "調剤システム連携", "permissions": [
+                    { "category": "MEDICATIONS", "level": "READ" },
+                    { "category": "INFECTIONS", "level": "READ_WRITE" },
+                    { "category": "INFECTIONS", "level": "NONE" }
+                ] } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "input.permissions[2].category",
+        "{body}"
+    );
+    // Each once, it is created.
+    app.ok(
+        &app.admin_token,
+        CREATE_API_KEY,
+        json!({ "i": { "organizationId": pharmacy, "name": "調剤システム連携", "permissions": [
+                { "category": "MEDICATIONS", "level": "READ" },
+                { "category": "INFECTIONS", "level": "READ_WRITE" }
+            ] } }),
+    )
+    .await;
+});
 
 e2e!(
     an_api_key_authenticates_its_organizations_system_until_it_is_revoked,

@@ -607,5 +607,19 @@ e2e!(
                 "{area}: {body}"
             );
         }
+        // A town's name that is also the name of her street (本町, as
+        // 北海道の町 are named) is taken as a municipality, and matched as
+        // the one her address names first: not found, as for any other
+        // town she does not live in.
+        for area in ["本町", "栄町"] {
+            let data = app
+                .ok(
+                    &s.crew,
+                    SEARCH,
+                    search_input(json!({ "name": "連携 花子", "area": area })),
+                )
+                .await;
+            assert!(candidates(&data).is_empty(), "{area}: {data}");
+        }
     }
 );

@@ -171,6 +171,120 @@ async fn care_team(app: &TestApp, token: &str, patient: &str, include_ended: boo
 }
 
 e2e!(
+    a_name_or_text_that_shows_nothing_is_refused_as_empty,
+    |app| async move {
+        let n = network(app).await;
+        // A Hangul filler, a braille blank, a variation selector alone, a
+        // noncharacter: nothing a reader would see.
+        for blank in ["\u{3164}", "\u{2800}", " \u{FFA0} ", "\u{FE0F}", "\u{FFFE}"] {
+            let body = app
+                .gql(
+                    &n.physician,
+                    REGISTER,
+                    json!({ "i": { "name": blank, "nameKana": "れんけい はなこ", "birthDate": "1940-05-01",
+                        "sex": "FEMALE", "localId": "K-BLANK" } }),
+                )
+                .await;
+            assert_eq!(
+                error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{blank:?}: {body}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "input.name",
+                "{body}"
+            );
+        }
+        // A record's multi-line text too.
+        let patient = app.patient(&n.physician, "K-TEXT").await;
+        let body = app
+            .gql(
+                &n.physician,
+                "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome } }",
+                json!({ "i": { "records": [{ "patientId": patient, "effectiveAt": "2026-01-01T00:00:00Z",
+                    "data": { "careCautions": { "items": [{ "area": "BATHING", "caution": "\u{3164}\u{2800}" }] } } }] } }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.records[0].data.careCautions.items[0].caution",
+            "{body}"
+        );
+    }
+);
+
+e2e!(
+    memberships_are_planned_within_a_year_and_the_last_begun_one_stays,
+    |app| async move {
+        let n = network(app).await;
+        let patient = app.patient(&n.physician, "K-DATES").await;
+        let primary = care_team(app, &n.physician, &patient, false).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (office, _) = care_office(app).await;
+        let add = |org: &str, start: String| json!({ "i": { "patientId": patient, "organizationId": org, "role": "CARE_MANAGER", "startDate": start } });
+        // Decades ahead: refused.
+        let body = app
+            .gql(&n.physician, ADD_TO_TEAM, add(&office, day(app, 400)))
+            .await;
+        assert_bad_input(&body, "input.startDate");
+        // A handover planned next month: taken, but it reaches no one yet,
+        // so the clinic's membership — the last one begun — does not end.
+        app.ok(&n.physician, ADD_TO_TEAM, add(&office, day(app, 30)))
+            .await;
+        let body = app
+            .gql(
+                &n.physician,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": primary } }),
+            )
+            .await;
+        assert_code(&body, "CONFLICT");
+        // The pharmacy since last week: its end may be planned within the
+        // year, brought forward, never put off.
+        let pharmacy = app
+            .ok(
+                &n.physician,
+                ADD_TO_TEAM,
+                json!({ "i": { "patientId": patient, "organizationId": n.pharmacy, "role": "PHARMACY", "startDate": day(app, -7) } }),
+            )
+            .await["addCareTeamMember"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let end = |date: String| json!({ "i": { "membershipId": pharmacy, "endDate": date } });
+        let body = app
+            .gql(&n.physician, END_MEMBERSHIP, end(day(app, 400)))
+            .await;
+        assert_bad_input(&body, "input.endDate");
+        let data = app
+            .ok(&n.physician, END_MEMBERSHIP, end(day(app, 20)))
+            .await;
+        assert_eq!(data["endCareTeamMembership"]["active"], true);
+        let body = app
+            .gql(&n.physician, END_MEMBERSHIP, end(day(app, 25)))
+            .await;
+        assert_code(&body, "CONFLICT");
+        let data = app
+            .ok(&n.physician, END_MEMBERSHIP, end(day(app, -1)))
+            .await;
+        assert_eq!(data["endCareTeamMembership"]["endDate"], day(app, -1));
+        assert_eq!(data["endCareTeamMembership"]["active"], false);
+        // Ended, it stays ended.
+        let body = app
+            .gql(&n.physician, END_MEMBERSHIP, end(day(app, -2)))
+            .await;
+        assert_code(&body, "CONFLICT");
+    }
+);
+
+e2e!(
     a_clinic_registers_a_patient_and_finds_them_by_id_and_by_local_id,
     |app| async move {
         let n = network(app).await;

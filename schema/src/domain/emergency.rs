@@ -1,10 +1,8 @@
 //! Why emergency access (救急時閲覧) is opened: a reason code, free text, or
 //! both.
 
-use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
-
 use super::Text;
-use super::values::invisible_format;
+use super::values::{invisible_format, shows_something};
 use crate::error::ApiError;
 
 crate::domain_enum! {
@@ -148,18 +146,6 @@ impl EmergencyReason {
             None => self.describe(),
         }
     }
-}
-
-/// Whether a character shows on the page: not whitespace (full-width spaces
-/// included), not a mark that only modifies the character before it, and
-/// not one of the letters and symbols that render blank (the Hangul fillers,
-/// the braille blank). Only these count toward the length of a reason.
-fn shows_something(c: char) -> bool {
-    const BLANK: &[char] = &['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}'];
-    !c.is_whitespace()
-        && !invisible_format(c)
-        && c.general_category_group() != GeneralCategoryGroup::Mark
-        && !BLANK.contains(&c)
 }
 
 #[cfg(test)]

@@ -122,8 +122,12 @@ impl EmergencySearchCriteria {
                 .as_ref()
                 .is_none_or(|k| NameKey::of(name_kana, true) == *k)
             && self.sex.is_none_or(|s| s.as_str() == sex)
+            // The municipality the address names first (after the
+            // prefecture and a district), not a name found anywhere in it:
+            // 「本町」 in 「みなみ野市本町5丁目」 is a street of the city, and
+            // matching it would confirm where a person lives.
             && self.area.as_ref().is_none_or(|a| {
-                address.is_some_and(|addr| NameKey::of(addr, false).0.contains(&a.0))
+                address.is_some_and(|addr| super::lives_in(&NameKey::of(addr, false).0, &a.0))
             })
     }
 
@@ -444,5 +448,22 @@ mod tests {
             Some("北海道東原郡北川町")
         ));
         assert!(!c.matches("山田花子", "ヤマダハナコ", "FEMALE", None));
+        // A town's name that is also a street of a city (本町, 栄町) is
+        // matched as the municipality an address names first, never as a
+        // street within another.
+        c.area = Some(NameKey::of("本町", false));
+        assert!(!c.matches(
+            "山田花子",
+            "ヤマダハナコ",
+            "FEMALE",
+            Some("北海道みなみ野市本町5丁目")
+        ));
+        c.area = Some(NameKey::of("北川町", false));
+        assert!(c.matches(
+            "山田花子",
+            "ヤマダハナコ",
+            "FEMALE",
+            Some("北海道 東原郡 北川町字北川100番地")
+        ));
     }
 }

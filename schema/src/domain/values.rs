@@ -34,6 +34,23 @@ pub(crate) fn reorders_text(c: char) -> bool {
     matches!(c, '\u{202D}' | '\u{202E}')
 }
 
+/// Whether a character shows on the page: not whitespace (full-width spaces
+/// included), not a mark that only modifies the character before it, and
+/// not one of the letters and symbols that render blank (the Hangul fillers,
+/// the braille blank, the noncharacters U+FFFE and U+FFFF). A text of none
+/// is blank: refused as empty ([`Text`], multi-line fields), and only these
+/// count toward the length of an emergency reason.
+pub(crate) fn shows_something(c: char) -> bool {
+    use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+    const BLANK: &[char] = &[
+        '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}', '\u{FFFE}', '\u{FFFF}',
+    ];
+    !c.is_whitespace()
+        && !invisible_format(c)
+        && c.general_category_group() != GeneralCategoryGroup::Mark
+        && !BLANK.contains(&c)
+}
+
 /// Control characters, or characters that show nothing ([`invisible_format`]).
 pub(crate) fn has_control_or_format(s: &str) -> bool {
     s.chars().any(|c| c.is_control() || invisible_format(c))
@@ -74,6 +91,11 @@ impl Text {
                     c as u32
                 ),
             ));
+        }
+        // Blank too: a name of a Hangul filler or a braille blank shows
+        // nothing, as an empty one.
+        if !s.chars().any(shows_something) {
+            return Err(ApiError::bad_input(field, "must not be empty"));
         }
         Ok(Text(s.to_string()))
     }
@@ -525,6 +547,41 @@ pub fn past_date(field: &str, date: NaiveDate, today: NaiveDate) -> Result<Naive
     Ok(date)
 }
 
+/// Whether a patient whose address is `address` lives in `municipality`
+/// (a 市区町村 name as the directory spells it): the address names it first,
+/// after the prefecture (…都/道/府/県) and a district (…郡) if it gives them —
+/// 「北海道東原郡北川町字…」 lives in 北川町, 「大阪府東大阪市…」 does not live in
+/// 大阪市. The hub keeps addresses as text: one written without the
+/// municipality is in none.
+pub fn lives_in(address: &str, municipality: &str) -> bool {
+    let municipality = municipality.trim();
+    if municipality.is_empty() {
+        return false;
+    }
+    let address = address.trim();
+    // Where the municipality may begin: the start, after a prefecture
+    // suffix among the first five characters, after a district's 郡.
+    let mut starts = vec![0usize];
+    for (i, (at, c)) in address.char_indices().enumerate() {
+        if i < 5 && matches!(c, '都' | '道' | '府' | '県') {
+            starts.push(at + c.len_utf8());
+        }
+    }
+    let mut with_district = starts.clone();
+    for &s in &starts {
+        if let Some(rest) = address.get(s..)
+            && let Some((at, c)) = rest.char_indices().take(8).find(|(_, c)| *c == '郡')
+        {
+            with_district.push(s + at + c.len_utf8());
+        }
+    }
+    with_district.into_iter().any(|s| {
+        address
+            .get(s..)
+            .is_some_and(|rest| rest.starts_with(municipality))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,5 +649,24 @@ mod tests {
         assert!(Phone::parse("p", "+81 157 23 4567").is_ok());
         assert!(Phone::parse("p", "123").is_err());
         assert!(Phone::parse("p", "0157-23-456a").is_err());
+    }
+}
+
+#[cfg(test)]
+mod municipality_tests {
+    use super::lives_in;
+
+    #[test]
+    fn an_address_lives_in_the_municipality_it_names_first() {
+        assert!(lives_in("北海道みなみ野市本町1丁目", "みなみ野市"));
+        assert!(lives_in("北海道東原郡北川町字北川100番地", "北川町"));
+        assert!(lives_in("みなみ野市本町1丁目", "みなみ野市"));
+        assert!(lives_in("京都府京都市左京区", "京都市"));
+        assert!(lives_in("神奈川県横浜市中区", "横浜市"));
+        assert!(!lives_in("大阪府東大阪市荒本", "大阪市"));
+        assert!(!lives_in("広島県東広島市西条町", "広島市"));
+        assert!(!lives_in("北海道網走市南1条 北見市役所前", "北見市"));
+        assert!(!lives_in("", "北見市"));
+        assert!(!lives_in("北海道北見市", ""));
     }
 }

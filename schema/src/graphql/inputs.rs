@@ -286,7 +286,8 @@ pub struct CreateApiKeyInput {
     /// What the key is for, e.g. "電子カルテ連携".
     pub name: String,
     /// What the system may read and write for its organisation, per data
-    /// category (it takes the place of a profession). Categories not listed: none.
+    /// category (it takes the place of a profession), each category once.
+    /// Categories not listed: none.
     #[graphql(default)]
     pub permissions: Vec<CategoryPermissionInput>,
 }
@@ -295,6 +296,20 @@ impl TryFrom<CreateApiKeyInput> for NewApiKey {
     type Error = ApiError;
 
     fn try_from(i: CreateApiKeyInput) -> ApiResult<Self> {
+        // A category named twice is ambiguous (READ_WRITE beside NONE): the
+        // hub does not choose which was meant.
+        let mut seen = std::collections::HashMap::new();
+        for (index, p) in i.permissions.iter().enumerate() {
+            if let Some(first) = seen.insert(p.category, index) {
+                return Err(ApiError::bad_input(
+                    format!("input.permissions[{index}].category"),
+                    format!(
+                        "{} is also named at permissions[{first}]: name each category once",
+                        p.category
+                    ),
+                ));
+            }
+        }
         Ok(NewApiKey {
             organization_id: parse_id("input.organizationId", &i.organization_id)?,
             name: Text::parse("input.name", &i.name, NAME_MAX)?,

@@ -253,6 +253,20 @@ impl PatientAccess {
 #[derive(Clone, Copy, Debug)]
 pub struct AdminAccess(());
 
+/// An administrator changes other members' profession and status, not
+/// their own: one who could would grant themselves a clinician's rights
+/// over every patient the coordination centre cares for (the
+/// administrator is not a clinician), or suspend or demote the network's
+/// last administrator. Another administrator does it, on the record.
+pub fn may_change_member(principal: &Principal, member_id: Uuid) -> ApiResult<()> {
+    match principal {
+        Principal::Member { member_id: own, .. } if *own == member_id => Err(ApiError::Forbidden(
+            "an administrator does not change their own profession or status: another network administrator does".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn require_admin(principal: &Principal) -> ApiResult<AdminAccess> {
     match principal.profession() {
         Some(Profession::NetworkAdministrator) => Ok(AdminAccess(())),
@@ -1400,8 +1414,10 @@ out. A system (API key) has no profession: it writes them for a hospital or a cl
 guidance instruction also for a dental clinic). The same goes for marking them entered in \
 error.\n\
 - **Care-team memberships** are ended by the membership's organisation, by the organisation \
-that added it, or by the coordination centre; the patient's last open-ended membership does not end \
-(`CONFLICT`: nobody could reach the patient again).\n\
+that added it, or by the coordination centre; the patient's last open-ended membership that \
+has begun does not end (`CONFLICT`: nobody could reach the patient again — one starting later \
+reaches no one until then). A start or an end is set at most a year ahead (`BAD_USER_INPUT`); \
+an end already set may be brought forward while it has not passed, never put off (`CONFLICT`).\n\
 - **Answers** to what was addressed to the caller's organisation (an invitation to a \
 conference) need the category readable without break-the-glass: emergency access reads, it \
 never answers.\n\

@@ -29,7 +29,7 @@ pub(super) fn short_opt(field: &str, value: &Option<String>) -> Result<(), ApiEr
 /// what reorders the text as displayed ([`crate::domain::reorders_text`]).
 pub(crate) fn long(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     let s = value.trim();
-    if s.is_empty() {
+    if !s.chars().any(crate::domain::shows_something) {
         return Err(ApiError::bad_input(field, "must not be empty"));
     }
     let n = s.chars().count();

@@ -23,6 +23,25 @@ pub struct NewMembership {
     pub start_date: NaiveDate,
 }
 
+/// How far ahead a membership's start or end may be set: a handover
+/// planned for the coming months, not a date decades away — a membership
+/// ending in 2100 could never be ended sooner by anyone but its own
+/// organisation, and one starting in 2100 would count as the patient's
+/// team while reaching no one.
+pub const PLANNED_AHEAD_DAYS: i64 = 366;
+
+fn not_too_far_ahead(field: &str, date: NaiveDate, today: NaiveDate) -> ApiResult<()> {
+    if date > today + chrono::Duration::days(PLANNED_AHEAD_DAYS) {
+        return Err(ApiError::bad_input(
+            field,
+            format!(
+                "{date} is more than {PLANNED_AHEAD_DAYS} days ahead: set it when it comes nearer"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub async fn add(
     db: &DatabaseConnection,
     access: &PatientAccess,
@@ -31,6 +50,7 @@ pub async fn add(
     today: NaiveDate,
 ) -> ApiResult<care_team_membership::Model> {
     access.require_write(DataCategory::CareTeam)?;
+    not_too_far_ahead("input.startDate", new.start_date, today)?;
     let organization =
         super::organizations::require_exists(db, "input.organizationId", new.organization_id)
             .await?;
@@ -138,11 +158,22 @@ pub async fn end(
         membership.recorded_by_organization,
     )
     .map_err(|e| e.about(membership.patient_id, &[DataCategory::CareTeam]))?;
-    if membership.end_date.is_some() {
-        return Err(ApiError::Conflict(
-            "the care-team membership has already ended".into(),
-        ));
+    // An end already set may be brought forward while it has not passed
+    // (a planned handover that came sooner), never put off.
+    match membership.end_date {
+        Some(ends) if ends < today => {
+            return Err(ApiError::Conflict(
+                "the care-team membership has already ended".into(),
+            ));
+        }
+        Some(ends) if end_date >= ends => {
+            return Err(ApiError::Conflict(format!(
+                "the care-team membership already ends on {ends}: an end can be brought forward, not put off"
+            )));
+        }
+        _ => {}
     }
+    not_too_far_ahead("input.endDate", end_date, today)?;
     if end_date < membership.start_date {
         return Err(ApiError::bad_input(
             "input.endDate",
@@ -154,6 +185,7 @@ pub async fn end(
     }
     let patient_id = membership.patient_id;
     let membership_id = membership.id;
+    let ends_as_read = membership.end_date;
     let mut active: care_team_membership::ActiveModel = membership.into();
     active.end_date = Set(Some(end_date));
     let now = crate::clock::system_now();
@@ -168,24 +200,27 @@ pub async fn end(
     let ended_meanwhile = care_team_membership::Entity::find_by_id(membership_id)
         .one(&txn)
         .await?
-        .is_none_or(|m| m.end_date.is_some());
+        .is_none_or(|m| m.end_date != ends_as_read);
     if ended_meanwhile {
         return Err(ApiError::Conflict(
             "the care-team membership has already ended".into(),
         ));
     }
-    // The last open-ended membership: without another the patient would,
-    // once the end dates pass, be no organisation's — nobody could reach
-    // them again, not even to add a team. (Counting memberships that end
-    // later would not do: end dates may be backdated, so ending them in the
-    // right order would leave nobody.)
+    // The last open-ended membership that has begun: without another the
+    // patient would, once the end dates pass, be no organisation's — nobody
+    // could reach them again, not even to add a team. (Counting memberships
+    // that end later would not do: end dates may be backdated, so ending
+    // them in the right order would leave nobody; nor one that begins
+    // later, which reaches no one until then.) One already ending is not
+    // open-ended: bringing its end forward leaves the rest as it was.
     let others = care_team_membership::Entity::find()
         .filter(care_team_membership::Column::PatientId.eq(patient_id))
         .filter(care_team_membership::Column::Id.ne(membership_id))
         .filter(care_team_membership::Column::EndDate.is_null())
+        .filter(care_team_membership::Column::StartDate.lte(today))
         .count(&txn)
         .await?;
-    if others == 0 {
+    if ends_as_read.is_none() && others == 0 {
         return Err(ApiError::Conflict(
             "this is the patient's last care-team membership: ending it would leave the patient with no organisation to reach them; add the organisation taking over first".into(),
         ));

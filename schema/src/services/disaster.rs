@@ -206,7 +206,7 @@ pub async fn register(
         }
     };
     if let Some(m) = municipality {
-        // A coarse filter in SQL, the rule in code (`patients::lives_in`).
+        // A coarse filter in SQL, the rule in code (`domain::lives_in`).
         q = q.filter(patient::Column::Address.contains(m));
     }
     let patients: Vec<patient::Model> = q
@@ -217,7 +217,7 @@ pub async fn register(
             municipality.is_none_or(|m| {
                 p.address
                     .as_deref()
-                    .is_some_and(|a| super::patients::lives_in(a, m))
+                    .is_some_and(|a| crate::domain::lives_in(a, m))
             })
         })
         .collect();

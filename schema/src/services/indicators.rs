@@ -11,7 +11,7 @@
 //! does not exclude.
 //!
 //! A patient belongs to a municipality when their address names it first
-//! (after the prefecture and a district: `patients::lives_in`; the hub keeps
+//! (after the prefecture and a district: `domain::lives_in`; the hub keeps
 //! addresses as text); an organisation when its `municipality` is that name.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -249,7 +249,7 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
 
     // The municipality's patients and the consent in force of each.
     let patients: Vec<patient::Model> = patient::Entity::find()
-        // A coarse filter in SQL, the rule in code (`patients::lives_in`).
+        // A coarse filter in SQL, the rule in code (`domain::lives_in`).
         .filter(patient::Column::Address.contains(scope.municipality.as_str()))
         .all(db)
         .await?
@@ -257,7 +257,7 @@ pub async fn compute(db: &DatabaseConnection, scope: &Scope) -> ApiResult<Vec<Ta
         .filter(|p| {
             p.address
                 .as_deref()
-                .is_some_and(|a| super::patients::lives_in(a, &scope.municipality))
+                .is_some_and(|a| crate::domain::lives_in(a, &scope.municipality))
         })
         .collect();
     let ids: Vec<Uuid> = patients.iter().map(|p| p.id).collect();

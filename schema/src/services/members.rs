@@ -93,6 +93,7 @@ pub async fn set_status(
     member_id: Uuid,
     status: MemberStatus,
 ) -> ApiResult<member::Model> {
+    crate::policy::may_change_member(&stamp.principal, member_id)?;
     change(
         db,
         stamp,
@@ -128,6 +129,7 @@ pub async fn set_profession(
     profession: Profession,
 ) -> ApiResult<member::Model> {
     assignable("profession", profession)?;
+    crate::policy::may_change_member(&stamp.principal, member_id)?;
     change(
         db,
         stamp,

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// Refuses a municipality no organisation of the directory lies in, for
 /// what is tabulated over one (indicators, the disaster register). The name
-/// is matched as the start of patients' addresses (`patients::lives_in`),
+/// is matched as the start of patients' addresses (`domain::lives_in`),
 /// so a name the network does not serve would only narrow the tables to
 /// whoever lives there; [`Municipality`] already refuses an address.
 pub async fn require_served(db: &DatabaseConnection, municipality: &Municipality) -> ApiResult<()> {
