@@ -1217,7 +1217,30 @@ e2e!(
             if error_code(&body).as_deref() != Some("BAD_USER_INPUT") {
                 wrong_codes.push(format!("registerPatient birthDate = {value}: {body}"));
             }
+            // Named as the hub names the fields it refuses itself.
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "input.birthDate",
+                "{body}"
+            );
         }
+        // So is a list's item (async-graphql says `input.records.1`).
+        let body = app
+            .gql(
+                &n.physician,
+                "mutation($i: WriteRecordsInput!) { writeRecords(input: $i) { outcome } }",
+                json!({ "i": { "records": [{ "patientId": uuid::Uuid::now_v7().to_string(),
+                    "effectiveAt": "2026-01-01T00:00:00Z", "data": { "vitalSigns": { "pulse": 70 } } }, null] } }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], "input.records[1]",
+            "{body}"
+        );
 
         // The same for a date of death: the patient stays as it was.
         let patient = app.patient(&n.physician, "K-0001").await;

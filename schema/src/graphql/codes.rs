@@ -58,14 +58,56 @@ impl Extension for ErrorCodesExtension {
                 .map(|e| {
                     // async-graphql words every input-coercion failure this way
                     // (validation/rules/arguments_of_correct_type.rs).
-                    let code = if e.message.starts_with("Invalid value for argument") {
-                        "BAD_USER_INPUT"
-                    } else {
-                        "GRAPHQL_VALIDATION_FAILED"
+                    let Some(field) = e
+                        .message
+                        .strip_prefix("Invalid value for argument \"")
+                        .and_then(|rest| rest.split_once('"'))
+                        .map(|(argument, _)| field_of(argument))
+                    else {
+                        return with_code(e, "GRAPHQL_VALIDATION_FAILED");
                     };
-                    with_code(e, code)
+                    let mut e = with_code(e, "BAD_USER_INPUT");
+                    // Where the value is, as the hub's own refusals name it.
+                    let ext = e.extensions.get_or_insert_with(Default::default);
+                    if ext.get("field").is_none() {
+                        ext.set("field", field);
+                    }
+                    e
                 })
                 .collect()
         })
+    }
+}
+
+/// An argument's path as async-graphql words it (`input.records.3.data`)
+/// as the hub names fields (`input.records[3].data`).
+fn field_of(argument: &str) -> String {
+    let mut field = String::with_capacity(argument.len() + 4);
+    for segment in argument.split('.') {
+        if !field.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) && !segment.is_empty() {
+            field.push('[');
+            field.push_str(segment);
+            field.push(']');
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(segment);
+        }
+    }
+    field
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_arguments_path_is_named_as_the_hub_names_fields() {
+        assert_eq!(super::field_of("input.birthDate"), "input.birthDate");
+        assert_eq!(
+            super::field_of("input.records.3.data.vitalSigns"),
+            "input.records[3].data.vitalSigns"
+        );
+        assert_eq!(super::field_of("ids.0.1"), "ids[0][1]");
+        assert_eq!(super::field_of("first"), "first");
     }
 }
