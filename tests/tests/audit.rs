@@ -953,6 +953,50 @@ e2e!(
 );
 
 e2e!(
+    verify_tells_a_rewritten_head_hash_and_a_second_head_row_as_such,
+    |app| async move {
+        some_traffic(app).await;
+        let last = entries(app).await.pop().unwrap();
+        // The head's hash alone respelled: the head disagrees with the
+        // entry it names — told as that, at that entry.
+        tamper_with(
+            app,
+            vec![(
+                "UPDATE audit_head SET hash = $1 WHERE id = 1".into(),
+                vec![last.hash.to_uppercase().into()],
+            )],
+        )
+        .await;
+        let err = verify(app).await.unwrap_err();
+        assert!(
+            err.contains(&format!("broken at entry {}", last.seq)),
+            "{err}"
+        );
+        assert!(err.contains("the head records another hash"), "{err}");
+        tamper_with(
+            app,
+            vec![(
+                "UPDATE audit_head SET hash = $1 WHERE id = 1".into(),
+                vec![last.hash.clone().into()],
+            )],
+        )
+        .await;
+        assert_eq!(verify(app).await, Ok(()));
+        // A second head row, which the hub never writes nor reads.
+        tamper_with(
+            app,
+            vec![(
+                "INSERT INTO audit_head (id, seq, hash, legacy_seq) VALUES (2, $1, $2, 0)".into(),
+                vec![last.seq.into(), last.hash.clone().into()],
+            )],
+        )
+        .await;
+        let err = verify(app).await.unwrap_err();
+        assert!(err.contains("holds 2 rows"), "{err}");
+    }
+);
+
+e2e!(
     verify_refuses_entries_signed_with_the_demo_key_or_no_key_id,
     |app| async move {
         // The demo key is public: on a database whose verifier does not ask

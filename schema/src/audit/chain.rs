@@ -20,7 +20,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use sha2::{Digest, Sha256};
 
@@ -160,6 +161,18 @@ pub async fn verify(
         return Ok(v);
     };
     v.legacy = head.legacy_seq;
+    // The hub keeps one head row (id 1) and reads no other: another is not
+    // the hub's.
+    let heads = audit_head::Entity::find().count(db).await?;
+    if heads != 1 {
+        v.broken = Some(Break {
+            seq: 0,
+            reason: format!(
+                "the audit head table holds {heads} rows; the hub keeps one (id 1): rows were added"
+            ),
+        });
+        return Ok(v);
+    }
     if let Some(reason) = hidden_from_queries(db).await? {
         v.broken = Some(Break { seq: 0, reason });
         return Ok(v);
@@ -290,13 +303,20 @@ pub async fn verify(
         }
     }
     let last_seq = expected_seq - 1;
-    if last_seq != head.seq || prev_hash != head.hash {
+    if last_seq != head.seq {
         v.broken = Some(Break {
             seq: last_seq + 1,
             reason: format!(
                 "the log ends at entry {last_seq} but its head records entry {}: entries were removed from or added at the end",
                 head.seq
             ),
+        });
+        return Ok(v);
+    }
+    if prev_hash != head.hash {
+        v.broken = Some(Break {
+            seq: last_seq,
+            reason: "the head records another hash for this entry than the entry has: the head, or the last entry and its MAC, was rewritten".into(),
         });
         return Ok(v);
     }
