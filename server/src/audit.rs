@@ -86,10 +86,14 @@ struct Inner {
     instance: String,
     file: Option<PathBuf>,
     redis: Option<(redis::Client, String)>,
-    /// The entry (number and hash) this instance checkpointed last: an idle
-    /// log is not checkpointed again and again, and the log must still hold
-    /// that entry unchanged at the next checkpoint.
+    /// The entry (number and hash) this instance checkpointed last — or, at
+    /// its start, the newest valid checkpoint in its file, whoever wrote it
+    /// ([`Inner::seed`]): an idle log is not checkpointed again and again,
+    /// and the log must still hold that entry unchanged at the next
+    /// checkpoint.
     last: Mutex<Option<(i64, String)>>,
+    /// Whether `last` was seeded from the file (once, at the first tick).
+    seeded: std::sync::atomic::AtomicBool,
 }
 
 impl Checkpointer {
@@ -144,6 +148,7 @@ impl Checkpointer {
             file,
             redis,
             last: Mutex::new(None),
+            seeded: std::sync::atomic::AtomicBool::new(false),
         });
         let every = Duration::from_secs(config.audit_checkpoint_seconds);
         let task = tokio::spawn({
@@ -179,6 +184,9 @@ impl Inner {
     /// checkpoint. Failures are logged; the next tick tries again.
     async fn checkpoint(&self) {
         let mut last = self.last.lock().await;
+        if !self.seeded.swap(true, std::sync::atomic::Ordering::Relaxed) && last.is_none() {
+            *last = self.seed().await;
+        }
         let head = match entities::audit_head::Entity::find_by_id(1)
             .one(&self.db)
             .await
@@ -301,6 +309,55 @@ impl Inner {
             tracing::debug!(seq = head.seq, "audit checkpoint written");
         }
     }
+}
+
+impl Inner {
+    /// The newest checkpoint of the file that verifies with the hub's keys:
+    /// what an instance starting on a log that was cut behind it (its
+    /// entries removed and the head moved back while no hub ran, then
+    /// appended to) must not vouch past — as a running instance does not
+    /// past its own last checkpoint. `None` without a file or a readable
+    /// one (logged).
+    async fn seed(&self) -> Option<(i64, String)> {
+        let path = self.file.clone()?;
+        let keys = self.keys.clone();
+        let tail = tokio::task::spawn_blocking(move || file_tail(&path, SEED_TAIL_BYTES)).await;
+        let text = match tail {
+            Ok(Ok(text)) => text,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "audit checkpoint: the checkpoint file could not be read at start; checkpoints go on from the current head");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit checkpoint: the checkpoint file reader failed");
+                return None;
+            }
+        };
+        // Lines that are not checkpoints (cut by the tail, being written)
+        // and checkpoints that do not verify are passed over.
+        text.lines()
+            .filter_map(|line| Checkpoint::parse(line).ok())
+            .filter(|c| c.check(&keys).is_ok())
+            .max_by_key(|c| c.seq)
+            .map(|c| (c.seq, c.hash))
+    }
+}
+
+/// How much of the end of the checkpoint file an instance reads at start:
+/// the newest checkpoints, not months of them.
+const SEED_TAIL_BYTES: u64 = 64 * 1024;
+
+/// The last `bytes` of a file (all of it if shorter), as text; a first
+/// line cut in the middle is left to fail to parse.
+fn file_tail(path: &Path, bytes: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(bytes)))?;
+    let mut raw = Vec::new();
+    file.read_to_end(&mut raw)?;
+    Ok(String::from_utf8_lossy(&raw).into_owned())
 }
 
 /// Appends one line with one write to a file opened for appending only

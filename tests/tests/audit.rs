@@ -1190,6 +1190,50 @@ e2e!(
 );
 
 e2e!(
+    a_hub_started_on_a_log_cut_behind_the_files_last_checkpoint_vouches_for_nothing,
+    |app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.jsonl");
+        let first = checkpointing_peer(app, &file).await;
+        some_traffic(app).await;
+        first.stop().await;
+        let written = checkpoint_lines(&file);
+        let head = written.last().expect("a checkpoint at shutdown")["seq"]
+            .as_i64()
+            .unwrap();
+        // While no hub checkpoints, the owner cuts off checkpointed entries,
+        // moves the head back, and the log grows past them again.
+        let keep = head - 3;
+        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
+        tamper_with(
+            app,
+            vec![
+                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
+                (
+                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                    vec![keep.into(), kept_hash.into()],
+                ),
+            ],
+        )
+        .await;
+        some_traffic(app).await;
+        assert!(entries(app).await.pop().unwrap().seq > head);
+        // A hub started on that log with the same file reads the file's
+        // last checkpoint first, and does not vouch for the rewrite.
+        let second = checkpointing_peer(app, &file).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        second.stop().await;
+        let lines = checkpoint_lines(&file);
+        assert_eq!(
+            lines.len(),
+            written.len(),
+            "checkpoints after the cut: {:?}",
+            &lines[written.len()..]
+        );
+    }
+);
+
+e2e!(
     checkpoints_catch_a_log_rewritten_as_if_it_predated_keyed_signing,
     |app| async move {
         let dir = tempfile::tempdir().unwrap();
