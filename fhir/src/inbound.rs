@@ -470,6 +470,9 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         institution_code.map(|c| format!("{}{c}", systems::LOCAL_PATIENT_ID_OID_PREFIX));
     let mut patients: Vec<PatientIn> = Vec::new();
     let mut by_reference: HashMap<String, usize> = HashMap::new();
+    // The references of Patient entries refused here: a resource naming one
+    // is told so, not that its reference names no entry.
+    let mut refused: HashMap<String, usize> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         let r = &e["resource"];
         if r["resourceType"] != "Patient" {
@@ -477,6 +480,12 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         }
         let p = read_patient(i, r, local_system.as_deref());
         if p.local_id.is_none() && p.insured_person_id.is_none() {
+            if let Some(url) = e["fullUrl"].as_str() {
+                refused.insert(url.to_string(), i);
+            }
+            if let Some(id) = r["id"].as_str() {
+                refused.insert(format!("Patient/{id}"), i);
+            }
             issues.push(required(
                 i,
                 "identifier",
@@ -508,7 +517,7 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
             continue;
         }
         if ty == "Consent" {
-            match subject_of(i, r, "patient", &by_reference, &mut patients) {
+            match subject_of(i, r, "patient", &by_reference, &refused, &mut patients) {
                 // One consent per patient: of two, the hub would take one and
             // drop the other unseen — a refusal beside a permission.
             Ok(p) => match &patients[p].consent {
@@ -549,7 +558,7 @@ pub fn read(bundle: &Value, institution_code: Option<&str>) -> Result<Inbound, O
         } else {
             "subject"
         };
-        let patient = match subject_of(i, r, field, &by_reference, &mut patients) {
+        let patient = match subject_of(i, r, field, &by_reference, &refused, &mut patients) {
             Ok(p) => p,
             Err(issue) => {
                 issues.push(issue);
@@ -609,10 +618,20 @@ fn subject_of(
     r: &Value,
     field: &str,
     by_reference: &HashMap<String, usize>,
+    refused: &HashMap<String, usize>,
     patients: &mut Vec<PatientIn>,
 ) -> Result<usize, Issue> {
     let s = &r[field];
     if let Some(reference) = s["reference"].as_str() {
+        if let Some(entry) = refused.get(reference) {
+            return Err(invalid(
+                i,
+                &format!("{field}.reference"),
+                format!(
+                    "{reference:?} names the Patient of Bundle.entry[{entry}], which is refused (see there)"
+                ),
+            ));
+        }
         return by_reference.get(reference).copied().ok_or_else(|| {
             invalid(
                 i,
@@ -2267,6 +2286,36 @@ mod tests {
         );
         assert_eq!(instant("2024-02-30"), None);
         assert_eq!(instant("24-02-03"), None);
+    }
+
+    #[test]
+    fn a_resource_naming_a_refused_patient_is_told_so() {
+        let mut nameless = patient();
+        nameless["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("identifier");
+        let condition = json!({ "resource": { "resourceType": "Condition",
+            "identifier": [{ "value": "C-1" }], "code": { "text": "高血圧症" },
+            "subject": { "reference": "urn:uuid:p1" }, "recordedDate": "2024-05-01" } });
+        let issues = read(&bundle(vec![nameless, condition]), None)
+            .unwrap_err()
+            .issues;
+        assert_eq!(
+            issues[0].expression.as_deref(),
+            Some("Bundle.entry[0].resource.identifier")
+        );
+        assert_eq!(
+            issues[1].expression.as_deref(),
+            Some("Bundle.entry[1].resource.subject.reference")
+        );
+        assert!(
+            issues[1]
+                .diagnostics
+                .contains("names the Patient of Bundle.entry[0], which is refused"),
+            "{}",
+            issues[1].diagnostics
+        );
     }
 
     #[test]

@@ -241,10 +241,11 @@ impl From<sea_orm::DbErr> for ApiError {
 
 /// Whether `err` says the database cannot be reached, rather than that a
 /// statement failed: no pooled connection in time (the server is down, so
-/// connecting is refused until the acquire timeout), any error in opening
-/// a connection (`DbErr::Conn`: the server up but refusing this database's
+/// connecting is refused until the acquire timeout), an error in opening a
+/// connection (`DbErr::Conn`: the server up but refusing this database's
 /// connections — not accepting them while it is restored or maintained,
-/// too many clients — before any statement ran), a connection that was
+/// too many clients — before any statement ran; not a misconfiguration,
+/// which is an internal error, logged), a connection that was
 /// closed or reset under the statement, or PostgreSQL shutting down or
 /// starting up (SQLSTATE class 57P, connection exceptions class 08), or a
 /// lock not granted within the hub's `lock_timeout` (55P03: another session
@@ -253,7 +254,17 @@ impl From<sea_orm::DbErr> for ApiError {
 pub fn database_unavailable(err: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::ConnectionAcquire(_) => true,
+        // Opening a connection failed: the server is unreachable or refuses
+        // it for now — but not for the hub's own configuration (a bad URL,
+        // TLS, credentials refused: SQLSTATE class 28), which no retry mends.
+        DbErr::Conn(RuntimeErr::SqlxError(e)) => {
+            !matches!(
+                &**e,
+                sea_orm::sqlx::Error::Configuration(_) | sea_orm::sqlx::Error::Tls(_)
+            ) && !matches!(&**e, sea_orm::sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("28")))
+        }
+        DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
             sqlx_unavailable(e)
         }
@@ -296,3 +307,27 @@ impl From<ApiError> for async_graphql::Error {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+
+    use super::database_unavailable;
+
+    #[test]
+    fn a_connection_refused_for_the_hubs_configuration_is_no_outage() {
+        let conn = |e: sqlx::Error| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)));
+        assert!(database_unavailable(&conn(sqlx::Error::PoolTimedOut)));
+        assert!(database_unavailable(&conn(sqlx::Error::Io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused)
+        ))));
+        assert!(!database_unavailable(&conn(sqlx::Error::Configuration(
+            "bad url".into()
+        ))));
+        assert!(!database_unavailable(&conn(sqlx::Error::Tls(
+            "no certificate".into()
+        ))));
+    }
+}

@@ -832,6 +832,21 @@ async fn verify_names_an_entry_rewritten_in_another_type() {
         assert!(err.contains("broken at entry 2"), "{column}: {err}");
         app.stop().await;
     }
+    // Beyond the head, an unreadable row is still a row added there.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    some_traffic(&app).await;
+    const COLUMNS: &str = "occurred_at, actor_kind, actor_id, organization_id, patient_id, action, categories, request_id, outcome, detail, prev_hash, hash, key_id";
+    tamper(
+        &app,
+        &format!(
+            "INSERT INTO audit_log (seq, {COLUMNS}) SELECT seq + 1000, {} FROM audit_log WHERE seq = 1",
+            COLUMNS.replace("detail", "CAST(X'ff41fe' AS TEXT)")
+        ),
+    )
+    .await;
+    let err = verify(&app).await.unwrap_err();
+    assert!(err.contains("lies beyond the head"), "{err}");
+    app.stop().await;
 }
 
 e2e!(verify_catches_a_truncated_log, |app| async move {

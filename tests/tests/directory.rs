@@ -659,6 +659,12 @@ e2e!(
                 "mutation($m: ID!) { setMemberStatus(memberId: $m, status: SUSPENDED) { id } }",
                 json!({ "m": own }),
             ),
+            // Handing their login to a clinician they register starts with
+            // clearing their own subject.
+            (
+                "mutation($m: ID!) { setMemberExternalSubject(memberId: $m, externalSubject: null) { id } }",
+                json!({ "m": own }),
+            ),
         ] {
             let body = app.gql(admin, query, variables).await;
             assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");

@@ -281,6 +281,16 @@ e2e!(
             .gql(&n.physician, END_MEMBERSHIP, end(day(app, -2)))
             .await;
         assert_code(&body, "CONFLICT");
+        // The clinic hands over to the care office on the day its
+        // membership begins: planned ahead, no gap.
+        let data = app
+            .ok(
+                &n.physician,
+                END_MEMBERSHIP,
+                json!({ "i": { "membershipId": primary, "endDate": day(app, 29) } }),
+            )
+            .await;
+        assert_eq!(data["endCareTeamMembership"]["endDate"], day(app, 29));
     }
 );
 

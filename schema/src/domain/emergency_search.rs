@@ -127,7 +127,7 @@ impl EmergencySearchCriteria {
             // 「本町」 in 「みなみ野市本町5丁目」 is a street of the city, and
             // matching it would confirm where a person lives.
             && self.area.as_ref().is_none_or(|a| {
-                address.is_some_and(|addr| super::lives_in(&NameKey::of(addr, false).0, &a.0))
+                address.is_some_and(|addr| in_area(&NameKey::of(addr, false).0, &a.0))
             })
     }
 
@@ -183,6 +183,29 @@ pub fn municipality(address: &str) -> Option<String> {
         .position(|c| ['市', '区', '町', '村'].contains(c))?
         + 2;
     (end <= 8).then(|| rest[..end].iter().collect())
+}
+
+/// Whether an address lies in a search's area: the municipality it names
+/// first ([`super::lives_in`]) — or, for a ward (…区) given alone, the ward
+/// of the city it names first (「中央区」 for 「北海道札幌市中央区…」), as a
+/// crew may name a designated city's ward without its city.
+fn in_area(address: &str, area: &str) -> bool {
+    if super::lives_in(address, area) {
+        return true;
+    }
+    if !area.ends_with('区') {
+        return false;
+    }
+    let ward = format!("市{area}");
+    address.match_indices(&ward).any(|(at, _)| {
+        let city_end = at + '市'.len_utf8();
+        // The city is what the address names first: some start of it
+        // within the address's first characters ends at this 市.
+        address[..at]
+            .char_indices()
+            .map(|(start, _)| start)
+            .any(|start| super::lives_in(address, &address[start..city_end]))
+    })
 }
 
 /// The area of a search: a municipality's name as the directory writes it
@@ -457,6 +480,27 @@ mod tests {
             "ヤマダハナコ",
             "FEMALE",
             Some("北海道みなみ野市本町5丁目")
+        ));
+        // A ward alone: of the designated city the address names first,
+        // not a ward named further in.
+        c.area = Some(NameKey::of("中央区", false));
+        assert!(c.matches(
+            "山田花子",
+            "ヤマダハナコ",
+            "FEMALE",
+            Some("北海道札幌市中央区北1条西2丁目")
+        ));
+        assert!(c.matches(
+            "山田花子",
+            "ヤマダハナコ",
+            "FEMALE",
+            Some("東京都中央区銀座1丁目")
+        ));
+        assert!(!c.matches(
+            "山田花子",
+            "ヤマダハナコ",
+            "FEMALE",
+            Some("北海道みなみ野市本町 中央区画3")
         ));
         c.area = Some(NameKey::of("北川町", false));
         assert!(c.matches(

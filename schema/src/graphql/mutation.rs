@@ -101,7 +101,7 @@ impl CoreMutation {
     /// `RENKEI_JWT_ISSUER`) names a member, so the provider's tokens find the
     /// member when the hub runs with `RENKEI_JWT_MEMBER_BY=external-subject`;
     /// `null` clears it. `CONFLICT` if another member has that subject.
-    /// Network administrators only.
+    /// Network administrators only, and not their own (`FORBIDDEN`).
     async fn set_member_external_subject(
         &self,
         ctx: &Context<'_>,

@@ -253,15 +253,16 @@ impl PatientAccess {
 #[derive(Clone, Copy, Debug)]
 pub struct AdminAccess(());
 
-/// An administrator changes other members' profession and status, not
-/// their own: one who could would grant themselves a clinician's rights
-/// over every patient the coordination centre cares for (the
-/// administrator is not a clinician), or suspend or demote the network's
-/// last administrator. Another administrator does it, on the record.
+/// An administrator changes other members' profession, status and
+/// identity-provider subject, not their own: one who could would grant
+/// themselves a clinician's rights over every patient the coordination
+/// centre cares for (the administrator is not a clinician) — directly, or
+/// by handing their login to a clinician member they register. Another
+/// administrator does it, on the record.
 pub fn may_change_member(principal: &Principal, member_id: Uuid) -> ApiResult<()> {
     match principal {
         Principal::Member { member_id: own, .. } if *own == member_id => Err(ApiError::Forbidden(
-            "an administrator does not change their own profession or status: another network administrator does".into(),
+            "an administrator does not change their own profession, status or identity-provider subject: another network administrator does".into(),
         )),
         _ => Ok(()),
     }
@@ -1268,9 +1269,10 @@ patient: the same `NOT_FOUND` (code, message, path; in the batch lookups \
 `patientsByLocalIds` and `patientsByInsuredPersonIdentifiers`, the same `null` in the \
 entry's place), a `DENIED` entry in the audit \
 log, one for each reference a request names (with the patient id asked for; for a local \
-ID, the organisation and the local ID in the detail — and, for a local ID that matched a \
-hidden patient, that patient and why it was refused, which only the auditors reading the \
-log see, and the patient's care team as an attempt in its access history), and the same work — the policy is \
+ID, the organisation and the local ID in the detail — and, for a local ID or an \
+insured-person identifier that matched a hidden patient, that patient and why it was refused, \
+which only the auditors reading the log see, and the patient's care team as an attempt in its \
+access history), and the same work — the policy is \
 evaluated even when the reference matched nothing, probes the care team and emergency \
 access for every id asked whether a patient has it or not, reads nothing of a patient the \
 caller may not know of, and the response waits for the audit entries either way — so it takes \
@@ -1414,9 +1416,9 @@ out. A system (API key) has no profession: it writes them for a hospital or a cl
 guidance instruction also for a dental clinic). The same goes for marking them entered in \
 error.\n\
 - **Care-team memberships** are ended by the membership's organisation, by the organisation \
-that added it, or by the coordination centre; the patient's last open-ended membership that \
-has begun does not end (`CONFLICT`: nobody could reach the patient again — one starting later \
-reaches no one until then). A start or an end is set at most a year ahead (`BAD_USER_INPUT`); \
+that added it, or by the coordination centre; the patient's last open-ended membership does \
+not end (`CONFLICT`: nobody could reach the patient again) unless another has begun by the day \
+after its last (a handover planned ahead; one beginning later would leave a gap). A start or an end is set at most a year ahead (`BAD_USER_INPUT`); \
 an end already set may be brought forward while it has not passed, never put off (`CONFLICT`).\n\
 - **Answers** to what was addressed to the caller's organisation (an invitation to a \
 conference) need the category readable without break-the-glass: emergency access reads, it \

@@ -206,18 +206,20 @@ pub async fn end(
             "the care-team membership has already ended".into(),
         ));
     }
-    // The last open-ended membership that has begun: without another the
-    // patient would, once the end dates pass, be no organisation's — nobody
-    // could reach them again, not even to add a team. (Counting memberships
-    // that end later would not do: end dates may be backdated, so ending
-    // them in the right order would leave nobody; nor one that begins
-    // later, which reaches no one until then.) One already ending is not
-    // open-ended: bringing its end forward leaves the rest as it was.
+    // The last open-ended membership: without another the patient would,
+    // once the end dates pass, be no organisation's — nobody could reach
+    // them again, not even to add a team. (Counting memberships that end
+    // later would not do: end dates may be backdated, so ending them in the
+    // right order would leave nobody.) Another counts if it has begun by
+    // the day after this one's last, or by today: a handover planned ahead
+    // leaves no gap, one that begins later would. One already ending is
+    // not open-ended: bringing its end forward leaves the rest as it was.
+    let taken_over_by = today.max(end_date + chrono::Duration::days(1));
     let others = care_team_membership::Entity::find()
         .filter(care_team_membership::Column::PatientId.eq(patient_id))
         .filter(care_team_membership::Column::Id.ne(membership_id))
         .filter(care_team_membership::Column::EndDate.is_null())
-        .filter(care_team_membership::Column::StartDate.lte(today))
+        .filter(care_team_membership::Column::StartDate.lte(taken_over_by))
         .count(&txn)
         .await?;
     if ends_as_read.is_none() && others == 0 {

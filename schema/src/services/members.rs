@@ -167,6 +167,7 @@ pub async fn set_external_identity(
     member_id: Uuid,
     identity: Option<ExternalIdentity>,
 ) -> ApiResult<member::Model> {
+    crate::policy::may_change_member(&stamp.principal, member_id)?;
     let named = identity
         .as_ref()
         .map(|i| format!("subject {:?} of {:?}", i.subject.as_str(), i.issuer))
