@@ -547,6 +547,30 @@ impl TestApp {
         (id, token)
     }
 
+    /// A member of `organization_id` whose stored profession is
+    /// `profession`, written to the database behind the hub's back: for a
+    /// row the hub no longer registers there (an ambulance crew at a care
+    /// provider), to check what the policy makes of one stored before.
+    pub async fn member_stored_as(
+        &self,
+        organization_id: &str,
+        profession: &str,
+    ) -> (String, String) {
+        let (id, token) = self.member(organization_id, "PHYSICAL_THERAPIST").await;
+        let stmt = sea_orm::sea_query::Query::update()
+            .table(sea_orm::sea_query::Alias::new("members"))
+            .value(sea_orm::sea_query::Alias::new("profession"), profession)
+            .and_where(sea_orm::sea_query::ExprTrait::eq(
+                sea_orm::sea_query::Expr::col(sea_orm::sea_query::Alias::new("id")),
+                Uuid::parse_str(&id).expect("uuid"),
+            ))
+            .to_owned();
+        sea_orm::ConnectionTrait::execute(&self.db, &stmt)
+            .await
+            .expect("set the stored profession");
+        (id, token)
+    }
+
     /// Registers a patient as the token's organisation with a local ID, and
     /// records the patient's network-wide consent (包括同意), so the registering
     /// organisation — and every organisation later added to the care team —

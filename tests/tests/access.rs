@@ -68,6 +68,10 @@ e2e!(
                     .await
                     .unwrap();
                 token
+            } else if profession == Profession::EmsCrew {
+                // No longer registered at a care provider (crews work for
+                // ambulance services): the row as the policy reads it.
+                app.member_stored_as(&provider, "EMS_CREW").await.1
             } else {
                 app.member(&provider, profession.as_str()).await.1
             };

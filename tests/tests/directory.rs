@@ -643,6 +643,50 @@ e2e!(
 );
 
 e2e!(
+    an_ambulance_crew_works_for_an_ambulance_service_only,
+    |app| async move {
+        let hospital = app.organization("HOSPITAL", "北見総合病院").await;
+        let fire = app.organization("AMBULANCE_SERVICE", "北見消防署").await;
+        const REGISTER: &str =
+            "mutation($i: RegisterMemberInput!) { registerMember(input: $i) { id } }";
+        let body = app
+            .gql(
+                &app.admin_token,
+                REGISTER,
+                json!({ "i": { "organizationId": hospital, "name": "救急 太郎", "profession": "EMS_CREW" } }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], "input.profession");
+        app.ok(
+            &app.admin_token,
+            REGISTER,
+            json!({ "i": { "organizationId": fire, "name": "救急 太郎", "profession": "EMS_CREW" } }),
+        )
+        .await;
+        // Nor made one at the hospital afterwards.
+        let (social_worker, _) = app.member(&hospital, "MEDICAL_SOCIAL_WORKER").await;
+        let body = app
+            .gql(
+                &app.admin_token,
+                "mutation($m: ID!) { setMemberProfession(memberId: $m, profession: EMS_CREW) { id } }",
+                json!({ "m": social_worker }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], "profession");
+    }
+);
+
+e2e!(
     an_administrator_does_not_change_their_own_profession_or_status,
     |app| async move {
         let admin = &app.admin_token;

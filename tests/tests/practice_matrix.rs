@@ -235,6 +235,9 @@ e2e!(
         for (profession, cells) in CELLS {
             let token = if *profession == "PHYSICIAN" {
                 doctor.clone()
+            } else if *profession == "EMS_CREW" {
+                // Crews work for ambulance services; the row as stored.
+                app.member_stored_as(&provider, profession).await.1
             } else {
                 app.member(&provider, profession).await.1
             };

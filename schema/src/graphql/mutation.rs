@@ -77,8 +77,8 @@ impl CoreMutation {
     /// `THERAPIST` before PT, OT and ST were told apart. The member's rights
     /// follow the new profession from the next request on; the member's open
     /// WebSocket sessions end. `THERAPIST` itself cannot be given
-    /// (`BAD_USER_INPUT`). Network administrators only, and not their own
-    /// (`FORBIDDEN`: no one grants themselves a clinician's rights).
+    /// (`BAD_USER_INPUT`), nor `EMS_CREW` outside an ambulance service.
+    /// Network administrators only, and not their own (`FORBIDDEN`).
     async fn set_member_profession(
         &self,
         ctx: &Context<'_>,

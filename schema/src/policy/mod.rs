@@ -258,7 +258,10 @@ pub struct AdminAccess(());
 /// themselves a clinician's rights over every patient the coordination
 /// centre cares for (the administrator is not a clinician) — directly, or
 /// by handing their login to a clinician member they register. Another
-/// administrator does it, on the record.
+/// administrator does it, on the record. (Two administrators acting
+/// together, or one registering a member whose login it controls, are not
+/// told apart from any other change: every one is an ADMINISTRATION entry
+/// of the audit log, which is where such a grant is seen.)
 pub fn may_change_member(principal: &Principal, member_id: Uuid) -> ApiResult<()> {
     match principal {
         Principal::Member { member_id: own, .. } if *own == member_id => Err(ApiError::Forbidden(
@@ -668,6 +671,22 @@ pub struct EmergencyOpener {
 /// address besides — for as long as it lasted.
 pub fn joins_care_teams(kind: OrganizationKind) -> bool {
     kind != OrganizationKind::AmbulanceService
+}
+
+/// Whether a member of `profession` may work for an organisation of
+/// `kind`. An ambulance crew (`EMS_CREW`) works for an ambulance service
+/// only: its row of the matrix is what break-the-glass opens, for hours,
+/// with a reason, and never over the patient's objection — a crew member
+/// registered at a hospital on the care team would read it for as long as
+/// the membership lasted, without any of that ([`joins_care_teams`]).
+pub fn may_work_at(field: &str, profession: Profession, kind: OrganizationKind) -> ApiResult<()> {
+    if profession == Profession::EmsCrew && kind != OrganizationKind::AmbulanceService {
+        return Err(ApiError::bad_input(
+            field,
+            "an ambulance crew (EMS_CREW) works for an ambulance service: its crews reach patients through emergency access, not a care team",
+        ));
+    }
+    Ok(())
 }
 
 pub fn emergency_categories_of(principal: &Principal) -> &'static [DataCategory] {
@@ -1311,7 +1330,9 @@ An ambulance service's crews reach a patient this way: an ambulance service is n
 care teams (`addCareTeamMember`: `BAD_USER_INPUT`) and does not register patients, which \
 would put it on one (`registerPatient`: `FORBIDDEN`), where its role's row would open, for as \
 long as the membership lasted, what break-the-glass opens for hours with a reason and a \
-notification — and over the patient's objection to emergency access.\n\n\
+notification — and over the patient's objection to emergency access. For the same reason an \
+`EMS_CREW` member is registered at an ambulance service only (`registerMember`, \
+`setMemberProfession`: `BAD_USER_INPUT`), not at a hospital on a care team.\n\n\
 Every read made under emergency access — a field, a summary part, the timeline, \
 `emergencyInformation`, the printable page, an event delivered to a subscription — is \
 recorded as `EMERGENCY_READ` (not `READ`) when the category was open to the caller only by \

@@ -30,7 +30,10 @@ pub async fn register(
     new: NewMember,
 ) -> ApiResult<member::Model> {
     assignable("input.profession", new.profession)?;
-    super::organizations::ensure_exists(db, "input.organizationId", new.organization_id).await?;
+    let organization =
+        super::organizations::require_exists(db, "input.organizationId", new.organization_id)
+            .await?;
+    fits(&organization, new.profession, "input.profession")?;
     let now = crate::clock::system_now();
     let model = member::ActiveModel {
         id: Set(super::new_id()),
@@ -104,6 +107,19 @@ pub async fn set_status(
     .await
 }
 
+/// `BAD_USER_INPUT` (at `field`) for a profession the organisation's kind
+/// does not employ ([`crate::policy::may_work_at`]).
+fn fits(
+    organization: &entities::organization::Model,
+    profession: Profession,
+    field: &str,
+) -> ApiResult<()> {
+    match crate::domain::OrganizationKind::parse(&organization.kind) {
+        Some(kind) => crate::policy::may_work_at(field, profession, kind),
+        None => Ok(()),
+    }
+}
+
 /// `BAD_USER_INPUT` for the legacy `THERAPIST`: members registered before PT,
 /// OT and ST were told apart keep it, nobody is given it again.
 fn assignable(field: &str, profession: Profession) -> ApiResult<()> {
@@ -130,6 +146,13 @@ pub async fn set_profession(
 ) -> ApiResult<member::Model> {
     assignable("profession", profession)?;
     crate::policy::may_change_member(&stamp.principal, member_id)?;
+    let member = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let organization =
+        super::organizations::require_exists(db, "memberId", member.organization_id).await?;
+    fits(&organization, profession, "profession")?;
     change(
         db,
         stamp,
