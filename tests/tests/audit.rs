@@ -1060,6 +1060,23 @@ async fn checkpointing_peer(app: &TestApp, file: &std::path::Path) -> TestApp {
     .await
 }
 
+/// Cuts the log back to entry `keep` as its owner could: the entries after
+/// it deleted, the head moved back onto it (which verifies on its own).
+async fn cut_back_to(app: &TestApp, keep: i64) {
+    let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
+    tamper_with(
+        app,
+        vec![
+            (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
+            (
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
+                vec![keep.into(), kept_hash.into()],
+            ),
+        ],
+    )
+    .await;
+}
+
 /// The entries checkpointed in `file` beyond `seq`.
 fn checkpoints_after(file: &std::path::Path, seq: i64) -> Vec<i64> {
     checkpoint_lines(file)
@@ -1097,18 +1114,7 @@ e2e!(
         // Cut off the last three entries and move the head back onto the
         // one before them: what is left verifies on its own…
         let keep = last - 3;
-        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
-        tamper_with(
-            app,
-            vec![
-                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
-                (
-                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
-                    vec![keep.into(), kept_hash.into()],
-                ),
-            ],
-        )
-        .await;
+        cut_back_to(app, keep).await;
         assert_eq!(
             verify(app).await,
             Ok(()),
@@ -1163,18 +1169,7 @@ e2e!(
         // The owner cuts off entries the peer has checkpointed and moves the
         // head back onto an entry that verifies; then the hub appends on top.
         let keep = head - 3;
-        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
-        tamper_with(
-            app,
-            vec![
-                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
-                (
-                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
-                    vec![keep.into(), kept_hash.into()],
-                ),
-            ],
-        )
-        .await;
+        cut_back_to(app, keep).await;
         tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
         some_traffic(app).await;
         assert!(entries(app).await.pop().unwrap().seq > head);
@@ -1219,18 +1214,7 @@ e2e!(
         // While no hub checkpoints, the owner cuts off checkpointed entries,
         // moves the head back, and the log grows past them again.
         let keep = head - 3;
-        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
-        tamper_with(
-            app,
-            vec![
-                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
-                (
-                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
-                    vec![keep.into(), kept_hash.into()],
-                ),
-            ],
-        )
-        .await;
+        cut_back_to(app, keep).await;
         some_traffic(app).await;
         assert!(entries(app).await.pop().unwrap().seq > head);
         // A hub started on that log with the same file reads the file's
@@ -1778,18 +1762,7 @@ e2e!(
 
         let last = entries(app).await.pop().unwrap().seq;
         let keep = last - 2;
-        let kept_hash = entries(app).await[(keep - 1) as usize].hash.clone();
-        tamper_with(
-            app,
-            vec![
-                (format!("DELETE FROM audit_log WHERE seq > {keep}"), vec![]),
-                (
-                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".into(),
-                    vec![keep.into(), kept_hash.into()],
-                ),
-            ],
-        )
-        .await;
+        cut_back_to(app, keep).await;
         let err = verify_with(app, &redis_args).await.unwrap_err();
         assert!(
             err.contains(&format!("broken at entry {}", keep + 1)),
