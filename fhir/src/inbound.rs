@@ -1272,37 +1272,44 @@ const CHOICES: &[&str] = &[
 /// `doseRange` would lose the range —, the timing's `bounds[x]`) and an
 /// observation's components (`value[x]`).
 fn one_of_each_choice(i: usize, r: &Value) -> Result<(), Issue> {
-    one_type_each(i, r, "", CHOICES)?;
+    one_type_each(i, r, String::new, CHOICES)?;
     fn each(v: &Value) -> impl Iterator<Item = (usize, &Value)> {
         v.as_array().into_iter().flatten().enumerate()
     }
+    // The element paths are written only for a refusal: every prescription
+    // of an import passes here.
     for (d, dosage) in each(&r["dosageInstruction"]) {
-        let at = format!("dosageInstruction[{d}].");
-        one_type_each(i, dosage, &at, &["asNeeded"])?;
+        let at = || format!("dosageInstruction[{d}].");
+        one_type_each(i, dosage, at, &["asNeeded"])?;
         one_type_each(
             i,
             &dosage["timing"]["repeat"],
-            &format!("{at}timing.repeat."),
+            || format!("{}timing.repeat.", at()),
             &["bounds"],
         )?;
         for (k, dose) in each(&dosage["doseAndRate"]) {
             one_type_each(
                 i,
                 dose,
-                &format!("{at}doseAndRate[{k}]."),
+                || format!("{}doseAndRate[{k}].", at()),
                 &["dose", "rate"],
             )?;
         }
     }
     for (c, component) in each(&r["component"]) {
-        one_type_each(i, component, &format!("component[{c}]."), &["value"])?;
+        one_type_each(i, component, || format!("component[{c}]."), &["value"])?;
     }
     Ok(())
 }
 
-/// [`one_of_each_choice`] for the object `v` at `at` (its path within the
+/// [`one_of_each_choice`] for the object `v` at `at()` (its path within the
 /// resource, ending in a dot, or empty) and the choices named.
-fn one_type_each(i: usize, v: &Value, at: &str, choices: &[&str]) -> Result<(), Issue> {
+fn one_type_each(
+    i: usize,
+    v: &Value,
+    at: impl Fn() -> String,
+    choices: &[&str],
+) -> Result<(), Issue> {
     let Some(map) = v.as_object() else {
         return Ok(());
     };
@@ -1317,7 +1324,7 @@ fn one_type_each(i: usize, v: &Value, at: &str, choices: &[&str]) -> Result<(), 
         if given.len() > 1 {
             return Err(invalid(
                 i,
-                &format!("{at}{choice}[x]"),
+                &format!("{}{choice}[x]", at()),
                 format!(
                     "{choice}[x] holds one type, not {}",
                     given
